@@ -1,0 +1,57 @@
+//===- QKernelDialect.cpp - qkernel dialect -----------------------------===//
+#include "dialects/QKernel/IR/QKernel.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectImplementation.h"
+
+using namespace mlir;
+using namespace qwen::qkernel;
+
+#include "dialects/QKernel/IR/QKernelDialect.cpp.inc"
+
+void QKernelDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/QKernel/IR/QKernelOps.cpp.inc"
+      >();
+}
+
+static bool isKnownRegionKind(StringRef kind) {
+  return llvm::is_contained({"matmul", "rows", "attention", "kv_write",
+                             "embedding", "elementwise"},
+                            kind);
+}
+
+LogicalResult RegionOp::verify() {
+  if (!isKnownRegionKind(getKind()))
+    return emitOpError("unknown kernel kind '") << getKind() << "'";
+  auto yield = cast<YieldOp>(getBody().front().getTerminator());
+  if (!llvm::equal(yield.getValues().getTypes(), getResultTypes()))
+    return emitOpError("yielded types must match the region results");
+  return success();
+}
+
+LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  Operation *callee = symbolTable.lookupNearestSymbolFrom(*this, getKernel());
+  if (!callee)
+    return emitOpError("kernel '") << getKernel() << "' does not exist";
+  // Before target codegen the kernel is a tensor function whose signature
+  // must match; afterwards it has the target's ABI signature instead.
+  auto func = dyn_cast<func::FuncOp>(callee);
+  if (func && func->hasAttr(kKernelAttrName)) {
+    FunctionType type = func.getFunctionType();
+    if (!llvm::equal(type.getInputs(), getArgs().getTypes()) ||
+        !llvm::equal(type.getResults(), getResultTypes()))
+      return emitOpError("operand/result types do not match kernel '")
+             << getKernel() << "' of type " << type;
+  }
+  if (auto buffers = getResultBuffers())
+    if (buffers->size() != getNumResults())
+      return emitOpError("needs one result buffer per result");
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/QKernel/IR/QKernelOps.cpp.inc"

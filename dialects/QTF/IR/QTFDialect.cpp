@@ -1,0 +1,36 @@
+//===- QTFDialect.cpp - qtf dialect registration ------------------------===//
+#include "dialects/QTF/IR/QTF.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace qwen::qtf;
+
+#include "dialects/QTF/IR/QTFDialect.cpp.inc"
+
+#define GET_TYPEDEF_CLASSES
+#include "dialects/QTF/IR/QTFTypes.cpp.inc"
+
+void QTFDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/QTF/IR/QTFOps.cpp.inc"
+      >();
+  addTypes<
+#define GET_TYPEDEF_LIST
+#include "dialects/QTF/IR/QTFTypes.cpp.inc"
+      >();
+}
+
+LogicalResult
+KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
+                    int64_t layers, int64_t kvHeads, int64_t headDim,
+                    int64_t pageSize, Type elementType) {
+  if (layers <= 0 || kvHeads <= 0 || headDim <= 0 || pageSize <= 0)
+    return emitError() << "kv_cache sizes must be positive";
+  if (!isa<FloatType>(elementType))
+    return emitError() << "kv_cache element type must be a float type";
+  return success();
+}

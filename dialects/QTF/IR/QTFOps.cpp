@@ -1,0 +1,193 @@
+//===- QTFOps.cpp - qtf op verifiers ------------------------------------===//
+//
+// Verifiers check the shape contracts that codegen relies on, so a builder
+// bug is reported at the op that broke it rather than as wrong numbers.
+//
+//===----------------------------------------------------------------------===//
+#include "dialects/QTF/IR/QTF.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+
+using namespace mlir;
+using namespace qwen::qtf;
+
+/// Two dimensions agree unless both are static and differ.
+static bool dimsAgree(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+static RankedTensorType rankedOf(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+
+LogicalResult WeightOp::verify() {
+  if (getSources().empty())
+    return emitOpError("needs at least one source tensor name");
+  if (!getResult().getType().hasStaticShape())
+    return emitOpError("result must have a static shape");
+  return success();
+}
+
+LogicalResult EmbeddingOp::verify() {
+  RankedTensorType table = rankedOf(getTable()), ids = rankedOf(getIds()),
+                   result = rankedOf(getResult());
+  if (table.getRank() != 2 || ids.getRank() != 1 || result.getRank() != 2)
+    return emitOpError("expects a 2-D table, 1-D ids and a 2-D result");
+  if (!dimsAgree(result.getDimSize(0), ids.getDimSize(0)) ||
+      !dimsAgree(result.getDimSize(1), table.getDimSize(1)))
+    return emitOpError("result must be [num ids, embedding width]");
+  return success();
+}
+
+LogicalResult RmsNormOp::verify() {
+  RankedTensorType input = rankedOf(getInput()), weight = rankedOf(getWeight());
+  if (input != getResult().getType())
+    return emitOpError("result type must equal the input type");
+  if (weight.getRank() != 1 ||
+      !dimsAgree(weight.getDimSize(0), input.getShape().back()))
+    return emitOpError("weight must be 1-D with the size of the last input "
+                       "dimension (")
+           << input.getShape().back() << ")";
+  if (getEpsilon().convertToDouble() <= 0.0)
+    return emitOpError("epsilon must be positive");
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  RankedTensorType input = rankedOf(getInput()), weight = rankedOf(getWeight()),
+                   result = rankedOf(getResult());
+  if (input.getRank() != 2 || weight.getRank() != 2 || result.getRank() != 2)
+    return emitOpError("expects 2-D input, weight and result");
+  if (!dimsAgree(input.getDimSize(1), weight.getDimSize(1)))
+    return emitOpError("input features (")
+           << input.getDimSize(1) << ") must match weight columns ("
+           << weight.getDimSize(1) << ")";
+  if (!dimsAgree(result.getDimSize(0), input.getDimSize(0)) ||
+      !dimsAgree(result.getDimSize(1), weight.getDimSize(0)))
+    return emitOpError("result must be [rows, weight rows]");
+  if (Value bias = getBias()) {
+    RankedTensorType biasType = rankedOf(bias);
+    if (biasType.getRank() != 1 ||
+        !dimsAgree(biasType.getDimSize(0), weight.getDimSize(0)))
+      return emitOpError("bias must be 1-D with one entry per weight row");
+  }
+  return success();
+}
+
+LogicalResult SplitOp::verify() {
+  RankedTensorType input = rankedOf(getInput());
+  ArrayRef<int64_t> sizes = getSizes();
+  if (sizes.size() != getResults().size())
+    return emitOpError("needs one size per result");
+  int64_t total = 0;
+  for (auto [size, result] : llvm::zip(sizes, getResults())) {
+    RankedTensorType type = rankedOf(result);
+    if (size <= 0)
+      return emitOpError("sizes must be positive");
+    if (type.getRank() != input.getRank() || type.getShape().back() != size ||
+        !dimsAgree(type.getDimSize(0), input.getDimSize(0)))
+      return emitOpError("result ") << type << " does not match size " << size;
+    total += size;
+  }
+  if (total != input.getShape().back())
+    return emitOpError("sizes sum to ")
+           << total << " but the last dimension is " << input.getShape().back();
+  return success();
+}
+
+LogicalResult ReshapeOp::verify() {
+  RankedTensorType input = rankedOf(getInput()), result = rankedOf(getResult());
+  auto rowElements = [](RankedTensorType t) {
+    int64_t n = 1;
+    for (int64_t d : t.getShape().drop_front())
+      n *= d;
+    return n;
+  };
+  if (input.getRank() < 2 || result.getRank() < 2)
+    return emitOpError("expects rank >= 2");
+  if (!dimsAgree(input.getDimSize(0), result.getDimSize(0)))
+    return emitOpError("must keep the leading dimension");
+  if (ShapedType::isDynamicShape(input.getShape().drop_front()) ||
+      ShapedType::isDynamicShape(result.getShape().drop_front()) ||
+      rowElements(input) != rowElements(result))
+    return emitOpError("must keep the number of elements per row");
+  return success();
+}
+
+LogicalResult RopeOp::verify() {
+  RankedTensorType input = rankedOf(getInput());
+  if (input.getRank() != 3)
+    return emitOpError("expects [tokens, heads, head_dim]");
+  if (input != getResult().getType())
+    return emitOpError("result type must equal the input type");
+  int64_t rotary = static_cast<int64_t>(getRotaryDim()), headDim = input.getDimSize(2);
+  if (rotary <= 0 || rotary % 2 != 0 || rotary > headDim)
+    return emitOpError("rotary_dim (")
+           << rotary << ") must be even, positive and at most head_dim ("
+           << headDim << ")";
+  if (getTheta().convertToDouble() <= 0.0)
+    return emitOpError("theta must be positive");
+  return success();
+}
+
+/// Checks a [tokens, kv_heads, head_dim] tensor against the cache geometry.
+static LogicalResult verifyKVOperand(Operation *op, StringRef what,
+                                     RankedTensorType type,
+                                     KVCacheType cache) {
+  if (type.getRank() != 3 || type.getDimSize(1) != cache.getKvHeads() ||
+      type.getDimSize(2) != cache.getHeadDim())
+    return op->emitOpError() << what << " must be [tokens, "
+                             << cache.getKvHeads() << ", "
+                             << cache.getHeadDim() << "], got " << type;
+  return success();
+}
+
+LogicalResult KVCacheWriteOp::verify() {
+  KVCacheType cache = getCache().getType();
+  if (getResult().getType() != cache)
+    return emitOpError("result must have the cache type");
+  if (static_cast<int64_t>(getLayer()) >= cache.getLayers())
+    return emitOpError("layer ") << getLayer() << " is out of range [0, "
+                                 << cache.getLayers() << ")";
+  if (failed(verifyKVOperand(*this, "keys", rankedOf(getKeys()), cache)) ||
+      failed(verifyKVOperand(*this, "values", rankedOf(getValues()), cache)))
+    return failure();
+  if (rankedOf(getBlockTable()).getRank() != 2)
+    return emitOpError("block_table must be [sequences, pages]");
+  return success();
+}
+
+LogicalResult PagedAttentionOp::verify() {
+  KVCacheType cache = getCache().getType();
+  RankedTensorType query = rankedOf(getQuery());
+  if (query.getRank() != 3 || query.getDimSize(2) != cache.getHeadDim())
+    return emitOpError("query must be [tokens, heads, ")
+           << cache.getHeadDim() << "]";
+  if (query.getDimSize(1) % cache.getKvHeads() != 0)
+    return emitOpError("query heads (")
+           << query.getDimSize(1) << ") must be a multiple of kv heads ("
+           << cache.getKvHeads() << ")";
+  if (getResult().getType() != query)
+    return emitOpError("result type must equal the query type");
+  if (static_cast<int64_t>(getLayer()) >= cache.getLayers())
+    return emitOpError("layer ") << getLayer() << " is out of range [0, "
+                                 << cache.getLayers() << ")";
+  if (rankedOf(getBlockTable()).getRank() != 2)
+    return emitOpError("block_table must be [sequences, pages]");
+  return success();
+}
+
+LogicalResult GatherRowsOp::verify() {
+  RankedTensorType input = rankedOf(getInput()), rows = rankedOf(getRows()),
+                   result = rankedOf(getResult());
+  if (input.getRank() != 2 || rows.getRank() != 1 || result.getRank() != 2)
+    return emitOpError("expects a 2-D input, 1-D rows and a 2-D result");
+  if (!dimsAgree(result.getDimSize(0), rows.getDimSize(0)) ||
+      result.getDimSize(1) != input.getDimSize(1))
+    return emitOpError("result must be [num rows, input width]");
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/QTF/IR/QTFOps.cpp.inc"

@@ -1,0 +1,175 @@
+//===- QTFOps.td - qtf operations ---------------------------*- tablegen -*-===//
+#ifndef QWEN_DIALECT_QTF_OPS_TD
+#define QWEN_DIALECT_QTF_OPS_TD
+
+include "dialects/QTF/IR/QTFBase.td"
+include "dialects/QTF/IR/QTFTypes.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+
+def QTF_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def QTF_IndexTensor : RankedTensorOf<[I32]>;
+
+//===----------------------------------------------------------------------===//
+// Weights
+//===----------------------------------------------------------------------===//
+
+def QTF_WeightOp : QTF_Op<"weight", [Pure]> {
+  let summary = "A checkpoint tensor, bound by the runtime at load time";
+  let description = [{
+    Names one or more checkpoint tensors. With several sources the weight is
+    their concatenation along dimension 0, done once at load time (this is how
+    q|k|v and gate|up are stacked). The result type is the layout the kernels
+    see; the runtime converts the stored dtype when it differs.
+
+    ```mlir
+    %w = qtf.weight ["model.layers.0.mlp.down_proj.weight"] : tensor<64x192xbf16>
+    ```
+  }];
+  let arguments = (ins StrArrayAttr:$sources);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$sources attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Compute
+//===----------------------------------------------------------------------===//
+
+def QTF_EmbeddingOp : QTF_Op<"embedding", [Pure]> {
+  let summary = "Rows of an embedding table selected by token ids";
+  let arguments = (ins QTF_FloatTensor:$table, QTF_IndexTensor:$ids);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $table `[` $ids `]` attr-dict `:` type($table) `,` type($ids) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_RmsNormOp : QTF_Op<"rms_norm", [Pure]> {
+  let summary = "RMSNorm over the last dimension";
+  let description = [{
+    `y = x * rsqrt(mean(x^2) + epsilon) * w`, statistics in f32. With
+    `zero_centered` the scale is `(1 + w)` (Qwen3-Next / Qwen3.5 norms).
+    Applied to `[T, H]` activations or per head to `[T, heads, head_dim]`.
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_FloatTensor:$weight,
+                       F64Attr:$epsilon, UnitAttr:$zero_centered);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_LinearOp : QTF_Op<"linear", [Pure]> {
+  let summary = "x @ W^T (+ bias), W stored [out, in] as in safetensors";
+  let arguments = (ins QTF_FloatTensor:$input, QTF_FloatTensor:$weight,
+                       Optional<QTF_FloatTensor>:$bias);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `,` type($weight)
+    (`,` type($bias)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_SplitOp : QTF_Op<"split", [Pure]> {
+  let summary = "Splits the last dimension into consecutive column blocks";
+  let description = [{
+    A view: codegen folds it into the consumers' addressing, no copy is made.
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, DenseI64ArrayAttr:$sizes);
+  let results = (outs Variadic<QTF_FloatTensor>:$results);
+  let assemblyFormat = "$input $sizes attr-dict `:` type($input) `->` type($results)";
+  let hasVerifier = 1;
+}
+
+def QTF_ReshapeOp : QTF_Op<"reshape", [Pure]> {
+  let summary = "Splits or merges the trailing dimensions of row-major rows";
+  let description = [{
+    `[T, n*d] <-> [T, n, d]`: the leading dimension and each row's elements
+    are unchanged, so this is a view as well.
+  }];
+  let arguments = (ins QTF_FloatTensor:$input);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def QTF_RopeOp : QTF_Op<"rope", [Pure]> {
+  let summary = "Rotary position embedding, NeoX (rotate-half) layout";
+  let description = [{
+    Rotates the first `rotary_dim` elements of each head, pairing element `i`
+    with `i + rotary_dim/2`; the remaining elements pass through (partial
+    RoPE). Frequencies are `theta^(-2i/rotary_dim)` in f32.
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_IndexTensor:$positions,
+                       F64Attr:$theta, I64Attr:$rotary_dim);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $positions attr-dict `:` type($input) `,` type($positions) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_KVCacheWriteOp : QTF_Op<"kv_cache_write", [Pure, AllTypesMatch<["cache", "result"]>]> {
+  let summary = "Stores the step's keys and values into their cache pages";
+  let arguments = (ins QTF_KVCacheType:$cache, QTF_FloatTensor:$keys,
+                       QTF_FloatTensor:$values, QTF_IndexTensor:$positions,
+                       QTF_IndexTensor:$token_seq, QTF_IndexTensor:$block_table,
+                       I64Attr:$layer);
+  let results = (outs QTF_KVCacheType:$result);
+  let assemblyFormat = [{
+    $cache `[` $layer `]` `,` $keys `,` $values `,` $positions `,` $token_seq `,` $block_table
+    attr-dict `:` type($cache) `,` type($keys) `,` type($values) `,` type($positions) `,`
+    type($token_seq) `,` type($block_table)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_PagedAttentionOp : QTF_Op<"paged_attention", [Pure]> {
+  let summary = "Causal grouped-query attention over the paged KV cache";
+  let description = [{
+    Query `t` of sequence `token_seq[t]` at position `positions[t]` attends to
+    positions `0..positions[t]` of its sequence, read from the pages listed in
+    `block_table`. Query head `h` uses KV head `h / (heads / kv_heads)`.
+    Softmax in f32 with scores scaled by `scale`.
+  }];
+  let arguments = (ins QTF_FloatTensor:$query, QTF_KVCacheType:$cache,
+                       QTF_IndexTensor:$positions, QTF_IndexTensor:$token_seq,
+                       QTF_IndexTensor:$block_table, I64Attr:$layer, F64Attr:$scale);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $cache `[` $layer `]` `,` $positions `,` $token_seq `,` $block_table
+    attr-dict `:` type($query) `,` type($cache) `,` type($positions) `,` type($token_seq)
+    `,` type($block_table) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_SiluMulOp : QTF_Op<"silu_mul", [Pure, AllTypesMatch<["gate", "up", "result"]>]> {
+  let summary = "silu(gate) * up, the SwiGLU activation";
+  let arguments = (ins QTF_FloatTensor:$gate, QTF_FloatTensor:$up);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+}
+
+def QTF_AddOp : QTF_Op<"add", [Pure, AllTypesMatch<["lhs", "rhs", "result"]>]> {
+  let summary = "Elementwise sum (residual connections)";
+  let arguments = (ins QTF_FloatTensor:$lhs, QTF_FloatTensor:$rhs);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def QTF_GatherRowsOp : QTF_Op<"gather_rows", [Pure]> {
+  let summary = "Selects rows (the positions whose logits are wanted)";
+  let arguments = (ins QTF_FloatTensor:$input, QTF_IndexTensor:$rows);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `[` $rows `]` attr-dict `:` type($input) `,` type($rows) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // QWEN_DIALECT_QTF_OPS_TD

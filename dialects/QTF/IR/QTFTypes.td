@@ -1,0 +1,25 @@
+//===- QTFTypes.td - qtf types ------------------------------*- tablegen -*-===//
+#ifndef QWEN_DIALECT_QTF_TYPES_TD
+#define QWEN_DIALECT_QTF_TYPES_TD
+
+include "dialects/QTF/IR/QTFBase.td"
+include "mlir/IR/BuiltinTypeInterfaces.td"
+
+def QTF_KVCacheType : QTF_Type<"KVCache", "kv_cache"> {
+  let summary = "The paged key/value cache of all attention layers";
+  let description = [{
+    Keys and values of every attention layer, stored in pages of `page_size`
+    positions: `[num_pages][layers][page_size][kv_heads][head_dim]` each.
+    The number of pages is a runtime choice and not part of the type.
+  }];
+  let parameters = (ins "int64_t":$layers, "int64_t":$kvHeads,
+                        "int64_t":$headDim, "int64_t":$pageSize,
+                        "::mlir::Type":$elementType);
+  let assemblyFormat = [{
+    `<` `layers` `=` $layers `,` `kv_heads` `=` $kvHeads `,` `head_dim` `=`
+    $headDim `,` `page_size` `=` $pageSize `,` $elementType `>`
+  }];
+  let genVerifyDecl = 1;
+}
+
+#endif // QWEN_DIALECT_QTF_TYPES_TD

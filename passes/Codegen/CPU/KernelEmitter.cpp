@@ -1,0 +1,363 @@
+//===- KernelEmitter.cpp - Shared CPU kernel emission helpers -------------===//
+#include "passes/Codegen/CPU/KernelEmitter.h"
+#include "passes/Common/ShapeSymbols.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::codegen::cpu;
+
+/// bf16 data is addressed as i16 and widened with a shift, which vectorizes
+/// on every x86 level (no AVX512-BF16 needed).
+static Type storageType(Type elementType) {
+  if (elementType.isBF16())
+    return IntegerType::get(elementType.getContext(), 16);
+  return elementType;
+}
+
+KernelEmitter::KernelEmitter(ModuleOp kernels, func::FuncOp source,
+                             const CpuCodegenOptions &options)
+    : kernels(kernels), sourceFunc(source), opts(options) {}
+
+std::string KernelEmitter::leadingSymbol(Value value) {
+  return getLeadingSymbol(value);
+}
+
+Value KernelEmitter::memrefFromPointer(Value pointer, Type elementType) {
+  MLIRContext *ctx = b->getContext();
+  auto i64 = b->getI64Type();
+  auto ptrType = LLVM::LLVMPointerType::get(ctx);
+  auto arrayType = LLVM::LLVMArrayType::get(i64, 1);
+  auto descriptorType = LLVM::LLVMStructType::getLiteral(
+      ctx, {ptrType, ptrType, i64, arrayType, arrayType});
+  Value descriptor = LLVM::UndefOp::create(*b, descriptorType);
+  auto constant = [&](int64_t v) {
+    return LLVM::ConstantOp::create(*b, i64, b->getI64IntegerAttr(v));
+  };
+  descriptor = LLVM::InsertValueOp::create(*b, descriptor, pointer, ArrayRef<int64_t>{0});
+  descriptor = LLVM::InsertValueOp::create(*b, descriptor, pointer, ArrayRef<int64_t>{1});
+  descriptor = LLVM::InsertValueOp::create(*b, descriptor, constant(0), ArrayRef<int64_t>{2});
+  // The size is only a bound no op checks; the step's real extent varies.
+  descriptor = LLVM::InsertValueOp::create(*b, descriptor, constant(int64_t(1) << 40),
+                                           ArrayRef<int64_t>{3, 0});
+  descriptor = LLVM::InsertValueOp::create(*b, descriptor, constant(1), ArrayRef<int64_t>{4, 0});
+  auto memrefType = MemRefType::get({ShapedType::kDynamic}, storageType(elementType));
+  return UnrealizedConversionCastOp::create(*b, memrefType, descriptor).getResult(0);
+}
+
+/// Row geometry of a whole tensor: rows of `prod(shape[1:])` elements.
+static RowAccess wholeTensor(Value memref, RankedTensorType type) {
+  RowAccess access;
+  access.memref = memref;
+  access.elementType = type.getElementType();
+  int64_t row = 1;
+  for (int64_t d : type.getShape().drop_front())
+    row *= d;
+  if (type.getRank() == 1)
+    row = 1;
+  access.rowStride = row;
+  access.unitWidth = type.getShape().back();
+  access.units = type.getRank() == 3 ? type.getDimSize(1) : 1;
+  if (type.getRank() == 1) {
+    access.unitWidth = 1;
+    access.units = 1;
+  }
+  return access;
+}
+
+void KernelEmitter::createFunction(llvm::function_ref<void(Value)> body) {
+  MLIRContext *ctx = kernels.getContext();
+  OpBuilder outer = OpBuilder::atBlockEnd(kernels.getBody());
+  auto ptrType = LLVM::LLVMPointerType::get(ctx);
+  auto i64 = outer.getI64Type();
+  auto type = outer.getFunctionType({ptrType, ptrType, i64, i64}, {});
+  auto func = func::FuncOp::create(outer, sourceFunc.getLoc(),
+                                   (sourceFunc.getSymName() + ".abi").str(), type);
+  entryBlock = func.addEntryBlock();
+  b = std::make_unique<ImplicitLocOpBuilder>(sourceFunc.getLoc(), ctx);
+  b->setInsertionPointToStart(entryBlock);
+
+  Value argsPtr = entryBlock->getArgument(0);
+  dimsMemref = memrefFromPointer(entryBlock->getArgument(1), b->getI64Type());
+  unsigned slot = 0;
+  auto nextPointer = [&]() -> Value {
+    Value address = LLVM::GEPOp::create(*b, ptrType, ptrType, argsPtr,
+                                        ArrayRef<LLVM::GEPArg>{int32_t(slot++)});
+    return LLVM::LoadOp::create(*b, ptrType, address);
+  };
+  for (BlockArgument arg : sourceFunc.getArguments()) {
+    if (auto cache = dyn_cast<qtf::KVCacheType>(arg.getType())) {
+      Value keys = memrefFromPointer(nextPointer(), cache.getElementType());
+      Value values = memrefFromPointer(nextPointer(), cache.getElementType());
+      kvAccess[arg] = {keys, values};
+      continue;
+    }
+    auto tensor = cast<RankedTensorType>(arg.getType());
+    argAccess[arg] = wholeTensor(
+        memrefFromPointer(nextPointer(), tensor.getElementType()), tensor);
+  }
+  for (Type resultType : sourceFunc.getResultTypes()) {
+    auto tensor = dyn_cast<RankedTensorType>(resultType);
+    if (!tensor) { // the cache is written in place, no slot
+      resultAccess.push_back({});
+      continue;
+    }
+    resultAccess.push_back(wholeTensor(
+        memrefFromPointer(nextPointer(), tensor.getElementType()), tensor));
+  }
+
+  Value begin = arith::IndexCastOp::create(*b, b->getIndexType(), entryBlock->getArgument(2));
+  Value end = arith::IndexCastOp::create(*b, b->getIndexType(), entryBlock->getArgument(3));
+  forLoop(begin, end, 1, body);
+  func::ReturnOp::create(*b);
+}
+
+Value KernelEmitter::dim(StringRef symbol) {
+  int position = stepSymbolIndex(symbol);
+  assert(position >= 0 && "unknown step symbol");
+  OpBuilder::InsertionGuard guard(*b);
+  b->setInsertionPointAfterValue(dimsMemref);
+  Value raw = memref::LoadOp::create(*b, dimsMemref, ValueRange{index(position)});
+  return arith::IndexCastOp::create(*b, b->getIndexType(), raw);
+}
+
+RowAccess KernelEmitter::access(Value value) {
+  if (argAccess.count(value))
+    return argAccess.lookup(value);
+  Operation *def = value.getDefiningOp();
+  if (auto split = dyn_cast_or_null<qtf::SplitOp>(def)) {
+    RowAccess base = access(split.getInput());
+    unsigned position = cast<OpResult>(value).getResultNumber();
+    for (unsigned i = 0; i < position; ++i)
+      base.offset += split.getSizes()[i];
+    base.unitWidth = split.getSizes()[position];
+    base.units = 1;
+    return base;
+  }
+  if (auto reshape = dyn_cast_or_null<qtf::ReshapeOp>(def)) {
+    RowAccess base = access(reshape.getInput());
+    RankedTensorType type = reshape.getResult().getType();
+    base.unitWidth = type.getShape().back();
+    base.units = type.getRank() == 3 ? type.getDimSize(1) : 1;
+    return base;
+  }
+  llvm_unreachable("value is neither a kernel argument nor a view of one");
+}
+
+RowAccess KernelEmitter::result(unsigned position) { return resultAccess[position]; }
+
+std::pair<Value, Value> KernelEmitter::kvArrays(Value cache) {
+  return kvAccess.lookup(cache);
+}
+
+Value KernelEmitter::index(int64_t value) {
+  return arith::ConstantIndexOp::create(*b, value);
+}
+Value KernelEmitter::f32(float value) {
+  return arith::ConstantOp::create(*b, b->getF32FloatAttr(value));
+}
+Value KernelEmitter::addIndex(Value a, Value c) { return arith::AddIOp::create(*b, a, c); }
+Value KernelEmitter::mulIndex(Value a, int64_t c) {
+  if (c == 1)
+    return a;
+  return arith::MulIOp::create(*b, a, index(c));
+}
+Value KernelEmitter::mulIndex(Value a, Value c) { return arith::MulIOp::create(*b, a, c); }
+
+Value KernelEmitter::address(const RowAccess &acc, Value row, Value unit, Value col) {
+  Value flat = mulIndex(row, acc.rowStride);
+  if (acc.offset)
+    flat = addIndex(flat, index(acc.offset));
+  if (unit)
+    flat = addIndex(flat, mulIndex(unit, acc.unitWidth));
+  return col ? addIndex(flat, col) : flat;
+}
+
+Value KernelEmitter::loadF32(const RowAccess &acc, Value flatIndex) {
+  Value raw = memref::LoadOp::create(*b, acc.memref, ValueRange{flatIndex});
+  Type type = acc.elementType;
+  if (type.isF32())
+    return raw;
+  if (type.isBF16()) {
+    Value wide = arith::ExtUIOp::create(*b, b->getI32Type(), raw);
+    Value shifted = arith::ShLIOp::create(
+        *b, wide, arith::ConstantOp::create(*b, b->getI32IntegerAttr(16)));
+    return arith::BitcastOp::create(*b, b->getF32Type(), shifted);
+  }
+  return arith::ExtFOp::create(*b, b->getF32Type(), raw);
+}
+
+Value KernelEmitter::loadVectorF32(const RowAccess &acc, Value flatIndex, int64_t width) {
+  Type type = acc.elementType;
+  auto f32Vector = VectorType::get({width}, b->getF32Type());
+  auto rawVector = VectorType::get({width}, storageType(type));
+  Value raw = vector::LoadOp::create(*b, rawVector, acc.memref, ValueRange{flatIndex});
+  if (type.isF32())
+    return raw;
+  if (type.isBF16()) {
+    auto i32Vector = VectorType::get({width}, b->getI32Type());
+    Value wide = arith::ExtUIOp::create(*b, i32Vector, raw);
+    Value sixteen = arith::ConstantOp::create(
+        *b, DenseElementsAttr::get(i32Vector, b->getI32IntegerAttr(16).getValue()));
+    Value shifted = arith::ShLIOp::create(*b, wide, sixteen);
+    return arith::BitcastOp::create(*b, f32Vector, shifted);
+  }
+  return arith::ExtFOp::create(*b, f32Vector, raw);
+}
+
+Value KernelEmitter::loadIndex(const RowAccess &acc, Value flatIndex) {
+  Value raw = memref::LoadOp::create(*b, acc.memref, ValueRange{flatIndex});
+  return arith::IndexCastOp::create(*b, b->getIndexType(), raw);
+}
+
+void KernelEmitter::storeF32(const RowAccess &acc, Value flatIndex, Value value) {
+  memref::StoreOp::create(*b, value, acc.memref, ValueRange{flatIndex});
+}
+
+void KernelEmitter::storeVectorF32(const RowAccess &acc, Value flatIndex, Value value) {
+  vector::StoreOp::create(*b, value, acc.memref, ValueRange{flatIndex});
+}
+
+Value KernelEmitter::scratchRow(int64_t length) {
+  OpBuilder::InsertionGuard guard(*b);
+  b->setInsertionPointToStart(entryBlock);
+  return memref::AllocaOp::create(*b, MemRefType::get({length}, b->getF32Type()));
+}
+
+int64_t KernelEmitter::vectorWidthFor(int64_t length) const {
+  int64_t width = opts.vectorWidth;
+  while (width > 1 && length % width != 0)
+    width /= 2;
+  return width;
+}
+
+void KernelEmitter::forLoop(Value lb, Value ub, int64_t step,
+                            llvm::function_ref<void(Value)> body) {
+  auto loop = scf::ForOp::create(*b, lb, ub, index(step));
+  OpBuilder::InsertionGuard guard(*b);
+  b->setInsertionPointToStart(loop.getBody());
+  body(loop.getInductionVar());
+}
+
+ValueRange KernelEmitter::forLoop(
+    Value lb, Value ub, int64_t step, ValueRange init,
+    llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  auto loop = scf::ForOp::create(*b, lb, ub, index(step), init);
+  {
+    OpBuilder::InsertionGuard guard(*b);
+    b->setInsertionPointToStart(loop.getBody());
+    SmallVector<Value> next = body(loop.getInductionVar(), loop.getRegionIterArgs());
+    scf::YieldOp::create(*b, next);
+  }
+  return loop.getResults();
+}
+
+//===----------------------------------------------------------------------===//
+// Row chains: rms_norm and rope applied to one unit (head) of one token
+//===----------------------------------------------------------------------===//
+
+void KernelEmitter::emitRowChain(Value value, Value token, Value unit, Value row) {
+  if (auto norm = value.getDefiningOp<qtf::RmsNormOp>()) {
+    emitRowChain(norm.getInput(), token, unit, row);
+    applyRmsNorm(norm, row, cast<MemRefType>(row.getType()).getDimSize(0));
+    return;
+  }
+  if (auto rope = value.getDefiningOp<qtf::RopeOp>()) {
+    emitRowChain(rope.getInput(), token, unit, row);
+    applyRope(rope, token, row);
+    return;
+  }
+  RowAccess source = access(value);
+  int64_t length = source.unitWidth;
+  int64_t width = vectorWidthFor(length);
+  Value base = address(source, token, source.units > 1 ? unit : Value(), Value());
+  forLoop(index(0), index(length), width, [&](Value col) {
+    Value at = addIndex(base, col);
+    if (width > 1)
+      vector::StoreOp::create(*b, loadVectorF32(source, at, width), row, ValueRange{col});
+    else
+      memref::StoreOp::create(*b, loadF32(source, at), row, ValueRange{col});
+  });
+}
+
+void KernelEmitter::applyRmsNorm(qtf::RmsNormOp norm, Value row, int64_t length) {
+  RowAccess weight = access(norm.getWeight());
+  int64_t width = vectorWidthFor(length);
+  auto vecType = VectorType::get({width}, b->getF32Type());
+  Value zero = arith::ConstantOp::create(*b, DenseElementsAttr::get(vecType, 0.0f));
+  Value sumVector = forLoop(index(0), index(length), width, ValueRange{zero},
+                            [&](Value col, ValueRange acc) -> SmallVector<Value> {
+    Value x = vector::LoadOp::create(*b, vecType, row, ValueRange{col});
+    return {vector::FMAOp::create(*b, x, x, acc[0])};
+  })[0];
+  Value sum = vector::ReductionOp::create(*b, vector::CombiningKind::ADD, sumVector);
+  Value mean = arith::DivFOp::create(*b, sum, f32(static_cast<float>(length)));
+  Value eps = f32(static_cast<float>(norm.getEpsilon().convertToDouble()));
+  Value scale = math::RsqrtOp::create(*b, arith::AddFOp::create(*b, mean, eps));
+  Value scaleVector = vector::BroadcastOp::create(*b, vecType, scale);
+  bool zeroCentered = norm.getZeroCentered();
+  forLoop(index(0), index(length), width, [&](Value col) {
+    Value x = vector::LoadOp::create(*b, vecType, row, ValueRange{col});
+    Value w = width > 1 ? loadVectorF32(weight, col, width)
+                        : vector::BroadcastOp::create(*b, vecType, loadF32(weight, col));
+    if (zeroCentered)
+      w = arith::AddFOp::create(
+          *b, w, arith::ConstantOp::create(*b, DenseElementsAttr::get(vecType, 1.0f)));
+    Value y = arith::MulFOp::create(*b, w, arith::MulFOp::create(*b, x, scaleVector));
+    vector::StoreOp::create(*b, y, row, ValueRange{col});
+  });
+}
+
+Value KernelEmitter::invFreqTable(double theta, int64_t rotaryDim) {
+  // Same float32 arithmetic as HF: 1 / theta ** (arange(0, d, 2) / d).
+  SmallVector<float> table;
+  for (int64_t i = 0; i < rotaryDim; i += 2) {
+    float exponent = static_cast<float>(i) / static_cast<float>(rotaryDim);
+    table.push_back(1.0f / std::pow(static_cast<float>(theta), exponent));
+  }
+  std::string name = "qwen_inv_freq_" + std::to_string(rotaryDim) + "_" +
+                     std::to_string(static_cast<int64_t>(theta));
+  auto type = MemRefType::get({static_cast<int64_t>(table.size())}, b->getF32Type());
+  if (!kernels.lookupSymbol(name)) {
+    OpBuilder global = OpBuilder::atBlockBegin(kernels.getBody());
+    auto tensorType = RankedTensorType::get(type.getShape(), b->getF32Type());
+    memref::GlobalOp::create(global, kernels.getLoc(), name,
+                             global.getStringAttr("private"), type,
+                             DenseElementsAttr::get(tensorType, ArrayRef<float>(table)),
+                             /*constant=*/true, /*alignment=*/nullptr);
+  }
+  return memref::GetGlobalOp::create(*b, type, name);
+}
+
+void KernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
+  int64_t rotary = rope.getRotaryDim();
+  int64_t half = rotary / 2;
+  Value table = invFreqTable(rope.getTheta().convertToDouble(), rotary);
+  RowAccess positions = access(rope.getPositions());
+  Value position = loadIndex(positions, token);
+  Value positionF32 = arith::SIToFPOp::create(
+      *b, b->getF32Type(), arith::IndexCastOp::create(*b, b->getI64Type(), position));
+  forLoop(index(0), index(half), 1, [&](Value i) {
+    Value invFreq = memref::LoadOp::create(*b, table, ValueRange{i});
+    Value angle = arith::MulFOp::create(*b, positionF32, invFreq);
+    Value cos = math::CosOp::create(*b, angle);
+    Value sin = math::SinOp::create(*b, angle);
+    Value j = addIndex(i, index(half));
+    Value x1 = memref::LoadOp::create(*b, row, ValueRange{i});
+    Value x2 = memref::LoadOp::create(*b, row, ValueRange{j});
+    Value y1 = arith::SubFOp::create(*b, arith::MulFOp::create(*b, x1, cos),
+                                     arith::MulFOp::create(*b, x2, sin));
+    Value y2 = arith::AddFOp::create(*b, arith::MulFOp::create(*b, x2, cos),
+                                     arith::MulFOp::create(*b, x1, sin));
+    memref::StoreOp::create(*b, y1, row, ValueRange{i});
+    memref::StoreOp::create(*b, y2, row, ValueRange{j});
+  });
+}

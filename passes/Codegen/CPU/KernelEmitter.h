@@ -1,0 +1,138 @@
+//===- KernelEmitter.h - Shared CPU kernel emission helpers -----*- C++ -*-===//
+//
+// A kernel function produced by outlining (tensor arguments, qtf ops inside)
+// is rewritten into the CPU kernel ABI of docs/ARTIFACT.md:
+//   void NAME(void *const *args, const int64_t *dims, int64_t begin, int64_t end)
+// KernelEmitter creates that function, turns each pointer slot into a flat
+// memref, resolves view ops (split / reshape) into row addressing, and offers
+// typed scalar and vector loads that widen bf16 / f16 weights to f32.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H
+#define QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H
+
+#include "dialects/QTF/IR/QTF.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <functional>
+
+namespace qwen::codegen::cpu {
+
+struct CpuCodegenOptions {
+  /// f32 lanes per vector (8 for AVX2, 16 for AVX-512).
+  int64_t vectorWidth = 8;
+};
+
+/// Where the rows of a kernel value live: element (row, unit, col) is at
+/// `row * rowStride + offset + unit * unitWidth + col` of `memref`.
+struct RowAccess {
+  mlir::Value memref;
+  mlir::Type elementType; ///< logical element type (bf16 is stored as i16)
+  int64_t rowStride = 0;
+  int64_t offset = 0;
+  int64_t unitWidth = 0;
+  int64_t units = 1;
+};
+
+class KernelEmitter {
+public:
+  KernelEmitter(mlir::ModuleOp kernels, mlir::func::FuncOp source,
+                const CpuCodegenOptions &options);
+
+  /// Creates the ABI function (named like `source`, which the caller erases
+  /// afterwards) and binds every argument and result to a memref. The
+  /// builder is left inside the work-item loop body; `item` is the index.
+  void createFunction(llvm::function_ref<void(mlir::Value item)> body);
+
+  mlir::ImplicitLocOpBuilder &builder() { return *b; }
+  const CpuCodegenOptions &options() const { return opts; }
+  mlir::func::FuncOp source() const { return sourceFunc; }
+
+  /// The value of step symbol `symbol` ("T", "B", "P", "R") as an index.
+  mlir::Value dim(llvm::StringRef symbol);
+  /// Resolves a value of the source function through views.
+  RowAccess access(mlir::Value value);
+  /// Memref of the result slot `index` of the source function.
+  RowAccess result(unsigned index);
+  /// Key and value arrays of a KV-cache argument.
+  std::pair<mlir::Value, mlir::Value> kvArrays(mlir::Value cache);
+
+  // Constants and arithmetic shorthands.
+  mlir::Value index(int64_t value);
+  mlir::Value f32(float value);
+  mlir::Value addIndex(mlir::Value a, mlir::Value b);
+  mlir::Value mulIndex(mlir::Value a, int64_t b);
+  mlir::Value mulIndex(mlir::Value a, mlir::Value b);
+
+  /// Loads one element as f32 / `width` elements as vector<width x f32>.
+  mlir::Value loadF32(const RowAccess &access, mlir::Value flatIndex);
+  mlir::Value loadVectorF32(const RowAccess &access, mlir::Value flatIndex,
+                            int64_t width);
+  /// Loads an int32 element (positions, ids, page tables) as an index.
+  mlir::Value loadIndex(const RowAccess &access, mlir::Value flatIndex);
+  void storeF32(const RowAccess &access, mlir::Value flatIndex, mlir::Value value);
+  void storeVectorF32(const RowAccess &access, mlir::Value flatIndex,
+                      mlir::Value value);
+  /// Flat index of (row, unit, col) of `access`.
+  mlir::Value address(const RowAccess &access, mlir::Value row, mlir::Value unit,
+                      mlir::Value col);
+
+  /// A static-size f32 scratch row allocated once at function entry.
+  mlir::Value scratchRow(int64_t length);
+  /// Largest vector width <= options().vectorWidth that divides `length`.
+  int64_t vectorWidthFor(int64_t length) const;
+
+  /// scf.for from lb to ub (index values) with `step`.
+  void forLoop(mlir::Value lb, mlir::Value ub, int64_t step,
+               llvm::function_ref<void(mlir::Value)> body);
+  /// scf.for with f32/vector loop-carried values.
+  mlir::ValueRange forLoop(mlir::Value lb, mlir::Value ub, int64_t step,
+                           mlir::ValueRange init,
+                           llvm::function_ref<llvm::SmallVector<mlir::Value>(
+                               mlir::Value, mlir::ValueRange)> body);
+
+  /// Fills `row` (a scratch row of the value's unit width) with unit `unit`
+  /// of row `token` of `value`, computing the rms_norm / rope chain that
+  /// produces it inside the kernel.
+  void emitRowChain(mlir::Value value, mlir::Value token, mlir::Value unit,
+                    mlir::Value row);
+  /// The symbol of the leading dimension of a source value ("T", "R", ...).
+  std::string leadingSymbol(mlir::Value value);
+
+private:
+  void applyRmsNorm(qtf::RmsNormOp norm, mlir::Value row, int64_t length);
+  void applyRope(qtf::RopeOp rope, mlir::Value token, mlir::Value row);
+  mlir::Value invFreqTable(double theta, int64_t rotaryDim);
+  mlir::Value memrefFromPointer(mlir::Value pointer, mlir::Type elementType);
+
+  mlir::ModuleOp kernels;
+  mlir::func::FuncOp sourceFunc;
+  CpuCodegenOptions opts;
+  std::unique_ptr<mlir::ImplicitLocOpBuilder> b;
+  mlir::Block *entryBlock = nullptr;
+  mlir::Value dimsMemref;
+  llvm::DenseMap<mlir::Value, RowAccess> argAccess;
+  llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> kvAccess;
+  llvm::SmallVector<RowAccess> resultAccess;
+};
+
+/// Per-family emitters; each returns the grid (symbols and integers).
+mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
+emitMatmulKernel(KernelEmitter &emitter);
+mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
+emitAttentionKernel(KernelEmitter &emitter);
+mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
+emitRowsKernel(KernelEmitter &emitter);
+mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
+emitKVWriteKernel(KernelEmitter &emitter);
+mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
+emitEmbeddingKernel(KernelEmitter &emitter);
+mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
+emitElementwiseKernel(KernelEmitter &emitter);
+
+} // namespace qwen::codegen::cpu
+
+#endif // QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H

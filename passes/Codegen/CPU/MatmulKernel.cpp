@@ -1,0 +1,173 @@
+//===- MatmulKernel.cpp - CPU codegen for matmul regions ------------------===//
+//
+// Y[m, n] = sum_k X[m, k] * W[n, k] (+ bias[n]) (+ residual[m, n]), with an
+// optional row gather on X. A work item owns `kRowsPerItem` output columns
+// (weight rows), so decode streams each weight row exactly once and threads
+// never share an output. Inside, register tiles of up to 4 tokens x 2 weight
+// rows accumulate vector FMAs, reusing each loaded weight vector 4 times.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Codegen/CPU/KernelEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::codegen::cpu;
+
+static constexpr int64_t kRowsPerItem = 8;
+static constexpr int64_t kTokenTile = 4;
+static constexpr int64_t kWeightTile = 2;
+
+namespace {
+struct MatmulPlan {
+  qtf::LinearOp linear;
+  qtf::GatherRowsOp gather; // optional prologue
+  Value residual;           // optional epilogue operand
+  unsigned resultIndex = 0;
+};
+} // namespace
+
+FailureOr<SmallVector<Attribute>>
+qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
+  func::FuncOp source = emitter.source();
+  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
+  if (ret.getNumOperands() != 1)
+    return source.emitOpError("matmul kernel must have one result"), failure();
+  MatmulPlan plan;
+  Value output = ret.getOperand(0);
+  if (auto add = output.getDefiningOp<qtf::AddOp>()) {
+    plan.linear = add.getLhs().getDefiningOp<qtf::LinearOp>();
+    plan.residual = add.getRhs();
+    if (!plan.linear) {
+      plan.linear = add.getRhs().getDefiningOp<qtf::LinearOp>();
+      plan.residual = add.getLhs();
+    }
+  } else {
+    plan.linear = output.getDefiningOp<qtf::LinearOp>();
+  }
+  if (!plan.linear)
+    return source.emitOpError("matmul kernel has no linear op"), failure();
+  plan.gather = plan.linear.getInput().getDefiningOp<qtf::GatherRowsOp>();
+
+  RankedTensorType weightType = plan.linear.getWeight().getType();
+  const int64_t N = weightType.getDimSize(0), K = weightType.getDimSize(1);
+  std::string mSymbol = emitter.leadingSymbol(output);
+  if (mSymbol.empty())
+    return source.emitOpError("cannot size the matmul rows"), failure();
+  Value xValue = plan.gather ? plan.gather.getInput() : plan.linear.getInput();
+  Value gatherRows = plan.gather ? plan.gather.getRows() : Value();
+  Value bias = plan.linear.getBias();
+  Value residual = plan.residual;
+
+  emitter.createFunction([&](Value item) {
+    ImplicitLocOpBuilder &b = emitter.builder();
+    RowAccess x = emitter.access(xValue);
+    RowAccess w = emitter.access(plan.linear.getWeight());
+    RowAccess y = emitter.result(0);
+    std::optional<RowAccess> rows, biasAccess, residualAccess;
+    if (gatherRows)
+      rows = emitter.access(gatherRows);
+    if (bias)
+      biasAccess = emitter.access(bias);
+    if (residual)
+      residualAccess = emitter.access(residual);
+    const int64_t width = emitter.vectorWidthFor(K);
+    const int64_t kVector = K - K % width;
+    auto vecType = VectorType::get({width}, b.getF32Type());
+
+    Value M = emitter.dim(mSymbol);
+    Value n0 = emitter.mulIndex(item, kRowsPerItem);
+    Value n1 = arith::MinSIOp::create(b, emitter.addIndex(n0, emitter.index(kRowsPerItem)),
+                                      emitter.index(N));
+
+    // One register tile: tokens [m, m+mc) x weight rows [n, n+nc).
+    auto tile = [&](Value m, int64_t mc, Value n, int64_t nc) {
+      SmallVector<Value> xBase, wBase;
+      for (int64_t i = 0; i < mc; ++i) {
+        Value row = emitter.addIndex(m, emitter.index(i));
+        if (rows)
+          row = emitter.loadIndex(*rows, row);
+        xBase.push_back(emitter.address(x, row, Value(), Value()));
+      }
+      for (int64_t j = 0; j < nc; ++j)
+        wBase.push_back(emitter.mulIndex(emitter.addIndex(n, emitter.index(j)), K));
+      Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
+      SmallVector<Value> init(mc * nc, zero);
+      SmallVector<Value> acc(emitter.forLoop(
+          emitter.index(0), emitter.index(kVector), width, init,
+          [&](Value k, ValueRange carried) -> SmallVector<Value> {
+            SmallVector<Value> wv, xv, next;
+            for (int64_t j = 0; j < nc; ++j)
+              wv.push_back(emitter.loadVectorF32(w, emitter.addIndex(wBase[j], k), width));
+            for (int64_t i = 0; i < mc; ++i)
+              xv.push_back(emitter.loadVectorF32(x, emitter.addIndex(xBase[i], k), width));
+            for (int64_t i = 0; i < mc; ++i)
+              for (int64_t j = 0; j < nc; ++j)
+                next.push_back(vector::FMAOp::create(b, xv[i], wv[j], carried[i * nc + j]));
+            return next;
+          }));
+      SmallVector<Value> sums;
+      for (Value a : acc)
+        sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD, a));
+      if (kVector < K) {
+        SmallVector<Value> tail(emitter.forLoop(
+            emitter.index(kVector), emitter.index(K), 1, sums,
+            [&](Value k, ValueRange carried) -> SmallVector<Value> {
+              SmallVector<Value> next;
+              for (int64_t i = 0; i < mc; ++i)
+                for (int64_t j = 0; j < nc; ++j) {
+                  Value xs = emitter.loadF32(x, emitter.addIndex(xBase[i], k));
+                  Value ws = emitter.loadF32(w, emitter.addIndex(wBase[j], k));
+                  next.push_back(math::FmaOp::create(b, xs, ws, carried[i * nc + j]));
+                }
+              return next;
+            }));
+        sums = tail;
+      }
+      for (int64_t i = 0; i < mc; ++i)
+        for (int64_t j = 0; j < nc; ++j) {
+          Value mi = emitter.addIndex(m, emitter.index(i));
+          Value nj = emitter.addIndex(n, emitter.index(j));
+          Value value = sums[i * nc + j];
+          if (biasAccess)
+            value = arith::AddFOp::create(b, value, emitter.loadF32(*biasAccess, nj));
+          if (residualAccess)
+            value = arith::AddFOp::create(
+                b, value,
+                emitter.loadF32(*residualAccess,
+                                emitter.address(*residualAccess, mi, Value(), nj)));
+          emitter.storeF32(y, emitter.address(y, mi, Value(), nj), value);
+        }
+    };
+
+    // All weight rows of the item for `mc` tokens starting at m.
+    auto tokenBlock = [&](Value m, int64_t mc) {
+      Value count = arith::SubIOp::create(b, n1, n0);
+      Value pairs = arith::MulIOp::create(
+          b, arith::DivSIOp::create(b, count, emitter.index(kWeightTile)),
+          emitter.index(kWeightTile));
+      Value pairEnd = emitter.addIndex(n0, pairs);
+      emitter.forLoop(n0, pairEnd, kWeightTile,
+                      [&](Value n) { tile(m, mc, n, kWeightTile); });
+      Value odd = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, pairEnd, n1);
+      auto ifOp = scf::IfOp::create(b, odd, /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      tile(m, mc, pairEnd, 1);
+    };
+
+    Value mFull = arith::MulIOp::create(
+        b, arith::DivSIOp::create(b, M, emitter.index(kTokenTile)), emitter.index(kTokenTile));
+    emitter.forLoop(emitter.index(0), mFull, kTokenTile,
+                    [&](Value m) { tokenBlock(m, kTokenTile); });
+    emitter.forLoop(mFull, M, 1, [&](Value m) { tokenBlock(m, 1); });
+  });
+
+  Builder builder(source.getContext());
+  int64_t items = (N + kRowsPerItem - 1) / kRowsPerItem;
+  return SmallVector<Attribute>{builder.getI64IntegerAttr(items)};
+}

@@ -1,0 +1,46 @@
+// RUN: qwen-opt %s | qwen-opt | FileCheck %s
+
+!kv = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 16, page_size = 16, f32>
+
+// CHECK-LABEL: func.func @layer
+func.func @layer(%tokens: tensor<?xi32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>,
+                 %bt: tensor<?x?xi32>, %rows: tensor<?xi32>, %kv: !kv)
+    -> (tensor<?x256xf32>, !kv) {
+  // CHECK: qtf.weight ["model.embed_tokens.weight"] : tensor<256x64xbf16>
+  %emb = qtf.weight ["model.embed_tokens.weight"] : tensor<256x64xbf16>
+  // CHECK: qtf.embedding %{{.*}}[%{{.*}}]
+  %x = qtf.embedding %emb[%tokens] : tensor<256x64xbf16>, tensor<?xi32> -> tensor<?x64xf32>
+  %wn = qtf.weight ["model.layers.0.input_layernorm.weight"] : tensor<64xbf16>
+  // CHECK: qtf.rms_norm {{.*}} {epsilon = 9.9999999999999995E-7 : f64}
+  %xn = qtf.rms_norm %x, %wn {epsilon = 1.0e-6 : f64} : tensor<?x64xf32>, tensor<64xbf16> -> tensor<?x64xf32>
+  %wqkv = qtf.weight ["q", "k", "v"] : tensor<128x64xbf16>
+  %bqkv = qtf.weight ["qb", "kb", "vb"] : tensor<128xbf16>
+  // CHECK: qtf.linear %{{.*}}, %{{.*}} bias %{{.*}} :
+  %qkv = qtf.linear %xn, %wqkv bias %bqkv : tensor<?x64xf32>, tensor<128x64xbf16>, tensor<128xbf16> -> tensor<?x128xf32>
+  // CHECK: qtf.split %{{.*}} [64, 32, 32]
+  %q, %k, %v = qtf.split %qkv [64, 32, 32] : tensor<?x128xf32> -> tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+  %q3 = qtf.reshape %q : tensor<?x64xf32> -> tensor<?x4x16xf32>
+  %k3 = qtf.reshape %k : tensor<?x32xf32> -> tensor<?x2x16xf32>
+  %v3 = qtf.reshape %v : tensor<?x32xf32> -> tensor<?x2x16xf32>
+  %wq = qtf.weight ["q_norm"] : tensor<16xbf16>
+  // CHECK: qtf.rms_norm {{.*}} zero_centered
+  %qn = qtf.rms_norm %q3, %wq {epsilon = 1.0e-6 : f64, zero_centered} : tensor<?x4x16xf32>, tensor<16xbf16> -> tensor<?x4x16xf32>
+  // CHECK: qtf.rope {{.*}} {rotary_dim = 16 : i64, theta = 1.000000e+06 : f64}
+  %qr = qtf.rope %qn, %pos {theta = 1.0e6 : f64, rotary_dim = 16 : i64} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  %kr = qtf.rope %k3, %pos {theta = 1.0e6 : f64, rotary_dim = 8 : i64} : tensor<?x2x16xf32>, tensor<?xi32> -> tensor<?x2x16xf32>
+  // CHECK: qtf.kv_cache_write %{{.*}}[0]
+  %kv1 = qtf.kv_cache_write %kv[0], %kr, %v3, %pos, %seq, %bt : !kv, tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>
+  // CHECK: qtf.paged_attention %{{.*}}, %{{.*}}[0]
+  %a = qtf.paged_attention %qr, %kv1[0], %pos, %seq, %bt {scale = 0.25 : f64} : tensor<?x4x16xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x16xf32>
+  %a2 = qtf.reshape %a : tensor<?x4x16xf32> -> tensor<?x64xf32>
+  // CHECK: qtf.add
+  %h = qtf.add %x, %a2 : tensor<?x64xf32>
+  %g, %u = qtf.split %h [32, 32] : tensor<?x64xf32> -> tensor<?x32xf32>, tensor<?x32xf32>
+  // CHECK: qtf.silu_mul
+  %m = qtf.silu_mul %g, %u : tensor<?x32xf32>
+  // CHECK: qtf.gather_rows
+  %r = qtf.gather_rows %h[%rows] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  %lm = qtf.weight ["model.embed_tokens.weight"] : tensor<256x64xbf16>
+  %logits = qtf.linear %r, %lm : tensor<?x64xf32>, tensor<256x64xbf16> -> tensor<?x256xf32>
+  return %logits, %kv1 : tensor<?x256xf32>, !kv
+}

@@ -1,0 +1,222 @@
+//===- qwen-compile.cpp - HF checkpoint folder -> compiled artifact -------===//
+//
+//   qwen-compile CHECKPOINT_DIR -o model.qwenc
+//   qwen-compile config.json -o model.qwenc            (weights bound later)
+//   qwen-compile CHECKPOINT_DIR --emit=mlir --stop-after-stage=fused
+//   qwen-compile CHECKPOINT_DIR -o m.qwenc --dump-ir-after=graph,fused
+//
+//===----------------------------------------------------------------------===//
+#include "lib/Compiler/Registration.h"
+#include "lib/Target/CPU/ArtifactWriter.h"
+#include "models/qwen3/Qwen3Builder.h"
+#include "models/qwen3/Qwen3Config.h"
+#include "passes/Pipelines/Pipelines.h"
+
+#include "qwen_rt/error.h"
+#include "qwen_rt/safetensors.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
+                                      cl::desc("<checkpoint folder or config.json>"));
+static cl::opt<std::string> outputPath("o", cl::desc("artifact folder to write (NAME.qwenc)"),
+                                       cl::value_desc("path"));
+static cl::opt<std::string> emit("emit", cl::init("artifact"),
+                                 cl::desc("what to produce: artifact, mlir, manifest"));
+static cl::opt<std::string> stopAfter("stop-after-stage", cl::init("llvm"),
+                                      cl::desc("last pipeline stage: graph, stacked, fused, "
+                                               "outlined, planned, kernels, llvm"));
+static cl::list<std::string> dumpIRAfter(
+    "dump-ir-after", cl::CommaSeparated,
+    cl::desc("print the IR after these stages to stderr (graph, stacked, fused, "
+             "outlined, planned, kernels, llvm, or all)"));
+static cl::opt<int64_t> pageSize("page-size", cl::init(16),
+                                 cl::desc("positions per KV-cache page"));
+static cl::opt<int64_t> vectorWidth("vector-width", cl::init(8),
+                                    cl::desc("f32 lanes per CPU vector (8: AVX2, 16: AVX-512)"));
+static cl::opt<std::string> cpu("cpu", cl::init("x86-64-v3"),
+                                cl::desc("LLVM CPU for the kernels (x86-64-v3, native, ...)"));
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "qwen-compile: error: " << message << "\n";
+  return 1;
+}
+
+/// The pass whose completion ends each stage (printed with --dump-ir-after).
+static llvm::StringRef lastPassOfStage(qwen::CompileStage stage) {
+  switch (stage) {
+  case qwen::CompileStage::Stacked: return "cse";
+  case qwen::CompileStage::Fused: return "qwen-fusion-form-kernel-regions";
+  case qwen::CompileStage::Outlined: return "qwen-fusion-outline-kernels";
+  case qwen::CompileStage::Planned: return "qwen-plan-buffers";
+  case qwen::CompileStage::Kernels: return "qwen-cpu-lower-kernels";
+  default: return "";
+  }
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "Qwen compiler: HF checkpoint -> artifact\n");
+  auto start = std::chrono::steady_clock::now();
+
+  std::string configPath = inputPath, checkpointDir;
+  if (llvm::sys::fs::is_directory(inputPath)) {
+    llvm::SmallString<256> dir(inputPath);
+    llvm::sys::fs::make_absolute(dir);
+    llvm::sys::path::remove_dots(dir, true);
+    checkpointDir = dir.str().str();
+    llvm::SmallString<256> config(dir);
+    llvm::sys::path::append(config, "config.json");
+    configPath = config.str().str();
+  } else if (!llvm::sys::fs::exists(inputPath)) {
+    return fail("input '" + inputPath + "' does not exist");
+  }
+  if (emit == "artifact" && outputPath.empty())
+    return fail("-o <artifact folder> is required when emitting an artifact");
+  if (pageSize <= 0)
+    return fail("--page-size must be positive");
+  if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16)
+    return fail("--vector-width must be 4, 8 or 16");
+  llvm::StringSet<> dumpStages;
+  for (const std::string &stage : dumpIRAfter) {
+    if (stage != "all" && !qwen::parseCompileStage(stage))
+      return fail("unknown stage '" + stage + "' in --dump-ir-after");
+    dumpStages.insert(stage);
+  }
+  if (!qwen::parseCompileStage(stopAfter))
+    return fail("unknown stage '" + stopAfter + "' in --stop-after-stage");
+  auto wantDump = [&](qwen::CompileStage stage) {
+    return dumpStages.contains("all") || dumpStages.contains(qwen::compileStageName(stage));
+  };
+
+  llvm::Expected<qwen::models::Qwen3Config> config = qwen::models::readQwen3Config(configPath);
+  if (!config)
+    return fail(llvm::toString(config.takeError()));
+
+  // Checkpoint files and their header hashes, so the runtime notices a
+  // checkpoint that changed after compilation.
+  qwen::target::ArtifactOptions artifact;
+  artifact.checkpointDir = checkpointDir;
+  artifact.cpu = cpu;
+  if (vectorWidth == 16)
+    artifact.requiredFeatures = {"avx2", "fma", "f16c", "avx512f"};
+  if (!checkpointDir.empty()) {
+    std::error_code ec;
+    std::vector<std::string> names;
+    for (llvm::sys::fs::directory_iterator it(checkpointDir, ec), end; it != end && !ec;
+         it.increment(ec))
+      if (llvm::StringRef(it->path()).ends_with(".safetensors"))
+        names.push_back(llvm::sys::path::filename(it->path()).str());
+    std::sort(names.begin(), names.end());
+    if (names.empty())
+      return fail("checkpoint folder " + checkpointDir + " has no .safetensors files");
+    for (const std::string &name : names) {
+      try {
+        qwen::rt::SafetensorsFileInfo info =
+            qwen::rt::probeSafetensorsFile(checkpointDir + "/" + name);
+        artifact.checkpointFiles.push_back({name, info.size, info.headerHash});
+      } catch (const qwen::rt::Error &error) {
+        return fail(error.what());
+      }
+    }
+    if (llvm::sys::fs::exists(checkpointDir + "/tokenizer.json"))
+      artifact.tokenizer = "tokenizer.json";
+  }
+  llvm::json::Array eos;
+  for (int64_t id : config->eosTokenIds)
+    eos.push_back(id);
+  artifact.model = llvm::json::Object{
+      {"family", "qwen3"},
+      {"vocab_size", config->vocabSize},
+      {"hidden_size", config->hiddenSize},
+      {"intermediate_size", config->intermediateSize},
+      {"num_layers", config->numLayers},
+      {"num_attention_heads", config->numHeads},
+      {"num_kv_heads", config->numKVHeads},
+      {"head_dim", config->headDim},
+      {"max_position_embeddings", config->maxPositionEmbeddings},
+      {"tie_word_embeddings", config->tieWordEmbeddings},
+      {"weight_dtype", config->weightDType},
+      {"activation_dtype", "f32"},
+      {"bos_token_id", config->bosTokenId},
+      {"eos_token_ids", std::move(eos)}};
+
+  DialectRegistry registry;
+  qwen::registerAllDialects(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  qwen::models::BuildOptions buildOptions;
+  buildOptions.pageSize = pageSize;
+  OwningOpRef<ModuleOp> module = qwen::models::buildQwen3Graph(context, *config, buildOptions);
+  if (failed(module->verify()))
+    return fail("the Qwen3 builder produced invalid IR (a compiler bug)");
+  if (wantDump(qwen::CompileStage::Graph)) {
+    llvm::errs() << "// ----- IR after stage 'graph' -----\n";
+    module->print(llvm::errs());
+  }
+
+  PassManager pm(&context);
+  qwen::CompilePipelineOptions pipelineOptions;
+  pipelineOptions.vectorWidth = vectorWidth;
+  pipelineOptions.stopAfter = stopAfter;
+  qwen::buildQwenCompilePipeline(pm, pipelineOptions);
+  if (!dumpStages.empty()) {
+    context.disableMultithreading();
+    llvm::StringSet<> passes;
+    for (qwen::CompileStage stage :
+         {qwen::CompileStage::Stacked, qwen::CompileStage::Fused, qwen::CompileStage::Outlined,
+          qwen::CompileStage::Planned, qwen::CompileStage::Kernels})
+      if (wantDump(stage))
+        passes.insert(lastPassOfStage(stage));
+    if (!passes.empty())
+      pm.enableIRPrinting(
+          [](Pass *, Operation *) { return false; },
+          [passes](Pass *pass, Operation *) { return passes.contains(pass->getArgument()); },
+          /*printModuleScope=*/true, /*printAfterOnlyOnChange=*/false);
+  }
+  if (failed(pm.run(*module)))
+    return fail("compilation failed (see the diagnostics above)");
+  if (wantDump(qwen::CompileStage::LLVM) && stopAfter == "llvm") {
+    llvm::errs() << "// ----- IR after stage 'llvm' -----\n";
+    module->print(llvm::errs());
+  }
+
+  if (emit == "mlir") {
+    module->print(llvm::outs());
+    return 0;
+  }
+  if (emit == "manifest") {
+    auto manifest = qwen::target::buildManifest(*module, artifact);
+    if (!manifest)
+      return fail(llvm::toString(manifest.takeError()));
+    llvm::outs() << llvm::formatv("{0:2}", llvm::json::Value(std::move(*manifest))) << "\n";
+    return 0;
+  }
+  if (emit != "artifact")
+    return fail("unknown --emit value '" + emit + "' (artifact, mlir, manifest)");
+  if (stopAfter != "llvm")
+    return fail("an artifact needs the whole pipeline; drop --stop-after-stage or use --emit=mlir");
+  if (llvm::Error error = qwen::target::writeCpuArtifact(*module, artifact, outputPath))
+    return fail(llvm::toString(std::move(error)));
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  llvm::errs() << "qwen-compile: wrote " << outputPath << " (" << config->numLayers
+               << " layers, " << llvm::format("%.2f", seconds) << " s)\n";
+  return 0;
+}
