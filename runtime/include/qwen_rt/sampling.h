@@ -1,0 +1,51 @@
+//===- sampling.h - Next-token selection ------------------------*- C++ -*-===//
+#ifndef QWEN_RT_SAMPLING_H
+#define QWEN_RT_SAMPLING_H
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace qwen::rt {
+
+/// temperature 0 (or below 1e-30) => greedy (argmax). topK 0 => no top-k limit. topP 1 => no
+/// nucleus limit.
+struct SamplingParams {
+  float temperature = 0.f;
+  int topK = 0;
+  float topP = 1.f;
+  uint64_t seed = 0;
+};
+
+/// The first index of the maximum of logits[0..n). n must be > 0.
+int32_t argmax(const float *logits, int64_t n);
+
+/// Samples token ids from logits: softmax(logits / temperature) restricted to
+/// the top-k logits (ties: lower id first), then to the smallest set of the
+/// most likely of those whose probability (renormalized within top-k) reaches
+/// top-p. NaN logits have probability 0. Tokens whose probability relative to
+/// the most likely one is below e^-30 (~1e-13) are treated as impossible.
+class Sampler {
+public:
+  /// Validates: temperature >= 0, topK >= 0, 0 < topP <= 1 (Error otherwise).
+  explicit Sampler(const SamplingParams &params);
+  /// Deterministic for a given seed and call sequence.
+  int32_t sample(const float *logits, int64_t n);
+  const SamplingParams &params() const { return Params; }
+
+private:
+  struct Candidate {
+    float Logit;
+    int32_t Id;
+    float Weight; // exp((Logit - max) / temperature)
+  };
+  SamplingParams Params;
+  std::mt19937_64 Rng;
+  std::vector<Candidate> Candidates; // reused between calls
+  std::vector<Candidate> Boundary;
+  std::vector<double> BlockSums, BucketMass;
+};
+
+} // namespace qwen::rt
+
+#endif // QWEN_RT_SAMPLING_H
