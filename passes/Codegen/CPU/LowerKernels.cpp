@@ -80,6 +80,12 @@ struct LowerKernelsToLoopsPass final
       FailureOr<SmallVector<Attribute>> grid = emit(emitter);
       if (failed(grid))
         return signalPassFailure();
+      for (Attribute factor : *grid)
+        if (auto symbol = dyn_cast<StringAttr>(factor); symbol && symbol.empty()) {
+          source.emitOpError("cannot tell the size of its grid: a dynamic "
+                             "dimension does not trace back to a step input");
+          return signalPassFailure();
+        }
       ArrayAttr gridAttr = ArrayAttr::get(&getContext(), *grid);
       top.walk([&](qkernel::LaunchOp launch) {
         if (launch.getKernel().getLeafReference() == source.getSymName())

@@ -1,0 +1,113 @@
+// RUN: qwen-opt %s -split-input-file -verify-diagnostics
+
+func.func @weight_without_sources() {
+  // expected-error @+1 {{'qtf.weight' op needs at least one source tensor name}}
+  %w = qtf.weight [] : tensor<4x4xbf16>
+  return
+}
+
+// -----
+
+func.func @norm_weight_mismatch(%x: tensor<?x64xf32>, %w: tensor<32xbf16>) {
+  // expected-error @+1 {{'qtf.rms_norm' op weight must be 1-D with the size of the last input dimension (64)}}
+  %0 = qtf.rms_norm %x, %w {epsilon = 1.0e-6 : f64} : tensor<?x64xf32>, tensor<32xbf16> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @norm_epsilon(%x: tensor<?x64xf32>, %w: tensor<64xbf16>) {
+  // expected-error @+1 {{'qtf.rms_norm' op epsilon must be positive}}
+  %0 = qtf.rms_norm %x, %w {epsilon = 0.0 : f64} : tensor<?x64xf32>, tensor<64xbf16> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+func.func @linear_features(%x: tensor<?x64xf32>, %w: tensor<128x32xbf16>) {
+  // expected-error @+1 {{'qtf.linear' op input features (64) must match weight columns (32)}}
+  %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<128x32xbf16> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @linear_result(%x: tensor<?x64xf32>, %w: tensor<128x64xbf16>) {
+  // expected-error @+1 {{'qtf.linear' op result must be [rows, weight rows]}}
+  %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<128x64xbf16> -> tensor<?x96xf32>
+  return
+}
+
+// -----
+
+func.func @linear_bias(%x: tensor<?x64xf32>, %w: tensor<128x64xbf16>, %b: tensor<64xbf16>) {
+  // expected-error @+1 {{'qtf.linear' op bias must be 1-D with one entry per weight row}}
+  %0 = qtf.linear %x, %w bias %b : tensor<?x64xf32>, tensor<128x64xbf16>, tensor<64xbf16> -> tensor<?x128xf32>
+  return
+}
+
+// -----
+
+func.func @split_sizes(%x: tensor<?x128xf32>) {
+  // expected-error @+1 {{'qtf.split' op sizes sum to 96 but the last dimension is 128}}
+  %0:2 = qtf.split %x [64, 32] : tensor<?x128xf32> -> tensor<?x64xf32>, tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_elements(%x: tensor<?x128xf32>) {
+  // expected-error @+1 {{'qtf.reshape' op must keep the number of elements per row}}
+  %0 = qtf.reshape %x : tensor<?x128xf32> -> tensor<?x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @rope_rotary_dim(%x: tensor<?x4x16xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{'qtf.rope' op rotary_dim (18) must be even, positive and at most head_dim (16)}}
+  %0 = qtf.rope %x, %p {theta = 1.0e6 : f64, rotary_dim = 18 : i64} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  return
+}
+
+// -----
+
+!kv = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 16, page_size = 16, f32>
+func.func @attention_gqa(%q: tensor<?x3x16xf32>, %kv: !kv, %p: tensor<?xi32>, %bt: tensor<?x?xi32>) {
+  // expected-error @+1 {{'qtf.paged_attention' op query heads (3) must be a multiple of kv heads (2)}}
+  %0 = qtf.paged_attention %q, %kv[0], %p, %p, %bt {scale = 0.25 : f64} : tensor<?x3x16xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x3x16xf32>
+  return
+}
+
+// -----
+
+!kv = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 16, page_size = 16, f32>
+func.func @attention_layer(%q: tensor<?x4x16xf32>, %kv: !kv, %p: tensor<?xi32>, %bt: tensor<?x?xi32>) {
+  // expected-error @+1 {{'qtf.paged_attention' op layer 2 is out of range [0, 2)}}
+  %0 = qtf.paged_attention %q, %kv[2], %p, %p, %bt {scale = 0.25 : f64} : tensor<?x4x16xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x16xf32>
+  return
+}
+
+// -----
+
+!kv = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 16, page_size = 16, f32>
+func.func @kv_write_shape(%k: tensor<?x4x16xf32>, %kv: !kv, %p: tensor<?xi32>, %bt: tensor<?x?xi32>) {
+  // expected-error @+1 {{'qtf.kv_cache_write' op keys must be [tokens, 2, 16], got 'tensor<?x4x16xf32>'}}
+  %0 = qtf.kv_cache_write %kv[0], %k, %k, %p, %p, %bt : !kv, tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{kv_cache sizes must be positive}}
+func.func @cache_type(%kv: !qtf.kv_cache<layers = 0, kv_heads = 2, head_dim = 16, page_size = 16, f32>) {
+  return
+}
+
+// -----
+
+func.func @gather(%x: tensor<?x64xf32>, %r: tensor<?xi32>) {
+  // expected-error @+1 {{'qtf.gather_rows' op result must be [num rows, input width]}}
+  %0 = qtf.gather_rows %x[%r] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x32xf32>
+  return
+}

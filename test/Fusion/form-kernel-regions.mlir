@@ -1,0 +1,72 @@
+// RUN: qwen-opt %s --split-input-file --pass-pipeline="builtin.module(func.func(qwen-fusion-form-kernel-regions))" | FileCheck %s
+
+// A residual add is the epilogue of the linear that feeds it.
+// CHECK-LABEL: func.func @linear_residual
+// CHECK:       %[[R:.+]] = qkernel.region "matmul" -> tensor<?x32xf32> {
+// CHECK-NEXT:    %[[L:.+]] = qtf.linear
+// CHECK-NEXT:    %[[A:.+]] = qtf.add %{{.*}}, %[[L]]
+// CHECK-NEXT:    qkernel.yield %[[A]]
+// CHECK:       return %[[R]]
+func.func @linear_residual(%x: tensor<?x64xf32>, %r: tensor<?x32xf32>) -> tensor<?x32xf32> {
+  %w = qtf.weight ["w"] : tensor<32x64xbf16>
+  %l = qtf.linear %x, %w : tensor<?x64xf32>, tensor<32x64xbf16> -> tensor<?x32xf32>
+  %a = qtf.add %r, %l : tensor<?x32xf32>
+  return %a : tensor<?x32xf32>
+}
+
+// -----
+
+// Per-head q-norm + rope form one `rows` kernel; the split/reshape views are
+// cloned into it so it reads the stacked projection directly. The k chain
+// joins the KV-cache write.
+!kv = !qtf.kv_cache<layers = 1, kv_heads = 2, head_dim = 16, page_size = 16, f32>
+// CHECK-LABEL: func.func @qk_norm_rope
+// CHECK:       qkernel.region "rows" -> tensor<?x4x16xf32> {
+// CHECK-NEXT:    qtf.split
+// CHECK-NEXT:    qtf.reshape
+// CHECK-NEXT:    qtf.rms_norm
+// CHECK-NEXT:    qtf.rope
+// CHECK-NEXT:    qkernel.yield
+// CHECK:       qkernel.region "kv_write" -> !qtf.kv_cache
+// CHECK:         qtf.rms_norm
+// CHECK:         qtf.rope
+// CHECK:         qtf.kv_cache_write
+// CHECK:       qkernel.region "attention"
+// CHECK-NEXT:    qtf.paged_attention
+func.func @qk_norm_rope(%qkv: tensor<?x128xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>, %kv: !kv) -> tensor<?x4x16xf32> {
+  %q, %k, %v = qtf.split %qkv [64, 32, 32] : tensor<?x128xf32> -> tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+  %q3 = qtf.reshape %q : tensor<?x64xf32> -> tensor<?x4x16xf32>
+  %k3 = qtf.reshape %k : tensor<?x32xf32> -> tensor<?x2x16xf32>
+  %v3 = qtf.reshape %v : tensor<?x32xf32> -> tensor<?x2x16xf32>
+  %wq = qtf.weight ["q_norm"] : tensor<16xbf16>
+  %wk = qtf.weight ["k_norm"] : tensor<16xbf16>
+  %qn = qtf.rms_norm %q3, %wq {epsilon = 1.0e-6 : f64} : tensor<?x4x16xf32>, tensor<16xbf16> -> tensor<?x4x16xf32>
+  %qr = qtf.rope %qn, %pos {theta = 1.0e6 : f64, rotary_dim = 16 : i64} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  %kn = qtf.rms_norm %k3, %wk {epsilon = 1.0e-6 : f64} : tensor<?x2x16xf32>, tensor<16xbf16> -> tensor<?x2x16xf32>
+  %kr = qtf.rope %kn, %pos {theta = 1.0e6 : f64, rotary_dim = 16 : i64} : tensor<?x2x16xf32>, tensor<?xi32> -> tensor<?x2x16xf32>
+  %kv1 = qtf.kv_cache_write %kv[0], %kr, %v3, %pos, %seq, %bt : !kv, tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>
+  %a = qtf.paged_attention %qr, %kv1[0], %pos, %seq, %bt {scale = 0.25 : f64} : tensor<?x4x16xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x16xf32>
+  return %a : tensor<?x4x16xf32>
+}
+
+// -----
+
+// The logits gather is the prologue of the lm_head matmul; silu_mul and the
+// embedding stay kernels of their own.
+// CHECK-LABEL: func.func @gather_lm_head
+// CHECK:       qkernel.region "embedding"
+// CHECK:       qkernel.region "elementwise"
+// CHECK-NEXT:    qtf.split
+// CHECK-NEXT:    qtf.silu_mul
+// CHECK:       qkernel.region "matmul" -> tensor<?x256xf32> {
+// CHECK-NEXT:    qtf.gather_rows
+// CHECK-NEXT:    qtf.linear
+func.func @gather_lm_head(%ids: tensor<?xi32>, %rows: tensor<?xi32>, %gu: tensor<?x64xf32>) -> (tensor<?x256xf32>, tensor<?x32xf32>) {
+  %table = qtf.weight ["embed"] : tensor<256x32xbf16>
+  %x = qtf.embedding %table[%ids] : tensor<256x32xbf16>, tensor<?xi32> -> tensor<?x32xf32>
+  %g, %u = qtf.split %gu [32, 32] : tensor<?x64xf32> -> tensor<?x32xf32>, tensor<?x32xf32>
+  %m = qtf.silu_mul %g, %u : tensor<?x32xf32>
+  %sel = qtf.gather_rows %x[%rows] : tensor<?x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
+  %logits = qtf.linear %sel, %table : tensor<?x32xf32>, tensor<256x32xbf16> -> tensor<?x256xf32>
+  return %logits, %m : tensor<?x256xf32>, tensor<?x32xf32>
+}
