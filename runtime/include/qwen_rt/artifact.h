@@ -1,0 +1,178 @@
+//===- artifact.h - A compiled artifact: manifest + kernels -----*- C++ -*-===//
+//
+// Reads and validates the manifest.json of a compiled artifact folder (see
+// docs/ARTIFACT.md), loads its kernel library and resolves every kernel of the
+// step program. Nothing here runs a kernel: that is the Engine's job.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_RT_ARTIFACT_H
+#define QWEN_RT_ARTIFACT_H
+
+#include "qwen_rt/dtype.h"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qwen::rt {
+
+/// The artifact format version this runtime reads.
+constexpr int64_t kArtifactFormatVersion = 1;
+/// The kernel ABI version kernels.so must report.
+constexpr int64_t kKernelAbiVersion = 1;
+
+/// The four dynamic sizes of a step, in the order kernels receive them.
+enum Symbol : int { SymT = 0, SymB = 1, SymP = 2, SymR = 3, NumSymbols = 4 };
+using StepDims = std::array<int64_t, NumSymbols>;
+
+/// One entry of a symbolic shape: a constant or one of the symbols.
+struct ShapeDim {
+  int64_t value = 0;
+  int symbol = -1; ///< >= 0: the size is dims[symbol].
+  int64_t eval(const StepDims &dims) const { return symbol >= 0 ? dims[symbol] : value; }
+};
+using SymShape = std::vector<ShapeDim>;
+
+/// Product of a symbolic shape's entries for the given step sizes.
+int64_t shapeProduct(const SymShape &shape, const StepDims &dims);
+/// "[T, 64]".
+std::string formatShape(const SymShape &shape);
+std::string formatShape(const std::vector<int64_t> &shape);
+
+/// The CPU kernel ABI (docs/ARTIFACT.md).
+using KernelFn = void (*)(void *const *args, const int64_t *dims, int64_t begin, int64_t end);
+
+struct InputSpec {
+  std::string name;
+  DType dtype;
+  SymShape shape;
+};
+
+struct WeightSpec {
+  int id = 0;
+  DType dtype;
+  std::vector<int64_t> shape;
+  std::vector<std::string> sources; ///< checkpoint tensors, concatenated along dim 0
+  int64_t numel() const;
+  uint64_t nbytes() const { return uint64_t(numel()) * dtypeSize(dtype); }
+};
+
+struct BufferSpec {
+  int id = 0;
+  DType dtype;
+  SymShape shape;
+};
+
+struct ArgRef {
+  enum Kind { Input, Weight, Buffer, KV };
+  Kind kind;
+  int index = 0; ///< input: index in inputs(); weight/buffer: id; kv: 0 keys, 1 values
+};
+
+struct ProgramEntry {
+  std::string kernel;
+  SymShape grid;
+  std::vector<ArgRef> args;
+  KernelFn fn = nullptr; ///< set by Artifact::loadKernels
+};
+
+struct KVCacheSpec {
+  int64_t numLayers = 0, numKvHeads = 0, headDim = 0, pageSize = 0;
+  DType dtype = DType::F32;
+  /// Bytes of one page of one of the two arrays (keys or values).
+  uint64_t bytesPerPageOneArray() const {
+    return uint64_t(numLayers * pageSize * numKvHeads * headDim) * dtypeSize(dtype);
+  }
+};
+
+struct CheckpointFileRef {
+  std::string name;
+  uint64_t size = 0;
+  uint64_t headerHash = 0;
+};
+
+struct CheckpointRef {
+  std::string dir;       ///< as recorded at compile time
+  std::vector<CheckpointFileRef> files;
+  std::string tokenizer; ///< relative to dir; empty if none
+};
+
+struct TargetSpec {
+  std::string kind, triple, cpu, object;
+  std::vector<std::string> features;
+};
+
+/// A compiled artifact folder. open() parses and validates the manifest;
+/// loadKernels() checks the host CPU, dlopens the kernel library and resolves
+/// every kernel. Move-only; the library stays loaded while it lives.
+class Artifact {
+public:
+  /// Parses and validates DIR/manifest.json. Throws Error.
+  static Artifact open(const std::string &dir);
+  /// Checks target features against the host, dlopens target.object, checks
+  /// its ABI version and resolves every kernel of the program. Throws Error.
+  void loadKernels();
+  bool kernelsLoaded() const { return Library != nullptr; }
+
+  Artifact(Artifact &&) noexcept;
+  Artifact &operator=(Artifact &&) noexcept;
+  Artifact(const Artifact &) = delete;
+  Artifact &operator=(const Artifact &) = delete;
+  ~Artifact();
+
+  const std::string &dir() const { return Dir; }
+  const nlohmann::json &manifest() const { return Manifest; }
+  const nlohmann::json &model() const { return Manifest.at("model"); }
+  const std::string &compiler() const { return Compiler; }
+  const TargetSpec &target() const { return Target; }
+  const CheckpointRef &checkpoint() const { return Checkpoint; }
+  const KVCacheSpec &kvCache() const { return KV; }
+  const std::vector<InputSpec> &inputs() const { return Inputs; }
+  /// Weights in manifest order; weightIndex(id) maps an id into this list.
+  const std::vector<WeightSpec> &weights() const { return Weights; }
+  const std::vector<BufferSpec> &buffers() const { return Buffers; }
+  const std::vector<ProgramEntry> &program() const { return Program; }
+  int weightIndex(int id) const;  ///< -1 if no weight has this id
+  int bufferIndex(int id) const;  ///< -1 if no buffer has this id
+  int outputBuffer() const { return OutputBuffer; } ///< buffer id of the logits
+  int64_t vocabSize() const { return VocabSize; }
+  int64_t maxPositionEmbeddings() const { return MaxPositions; }
+
+  /// The checkpoint folder to bind: `override` when non-empty, else the
+  /// manifest's checkpoint.dir (relative paths are taken from the artifact
+  /// folder); "" when the artifact was compiled without one. Does not check
+  /// that it exists.
+  std::string resolveCheckpointDir(const std::string &override) const;
+  /// Checks that `checkpointDir` exists and that every file listed in the
+  /// manifest has the size and header hash recorded at compile time. Throws Error.
+  void verifyCheckpoint(const std::string &checkpointDir) const;
+
+private:
+  Artifact() = default;
+  void parse(const nlohmann::json &m);
+
+  std::string Dir, Compiler;
+  nlohmann::json Manifest;
+  TargetSpec Target;
+  CheckpointRef Checkpoint;
+  KVCacheSpec KV;
+  std::vector<InputSpec> Inputs;
+  std::vector<WeightSpec> Weights;
+  std::vector<BufferSpec> Buffers;
+  std::vector<ProgramEntry> Program;
+  std::vector<int> WeightById, BufferById;
+  int OutputBuffer = -1;
+  int64_t VocabSize = 0, MaxPositions = 0;
+  void *Library = nullptr;
+};
+
+/// Checks that the host CPU has `feature` ("avx2", "fma", "f16c", "avx512f", ...).
+/// Throws Error for a feature name this runtime cannot check.
+bool hostHasCpuFeature(const std::string &feature);
+
+} // namespace qwen::rt
+
+#endif // QWEN_RT_ARTIFACT_H

@@ -1,0 +1,144 @@
+//===- engine.h - Runs the step program of an artifact ----------*- C++ -*-===//
+//
+// The Engine owns everything a loaded model needs at inference time: the
+// artifact's kernels, the bound weights, the paged KV cache, the activation
+// arena and the thread pool. forward() runs one ragged step (prefill, decode
+// or both mixed) over several sequences and returns logits. All model math
+// happens in the compiled kernels; the Engine fills the step inputs, calls
+// the kernels in program order and copies the logits out.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_RT_ENGINE_H
+#define QWEN_RT_ENGINE_H
+
+#include "qwen_rt/artifact.h"
+#include "qwen_rt/generation_config.h"
+#include "qwen_rt/kv_cache.h"
+#include "qwen_rt/thread_pool.h"
+#include "qwen_rt/tokenizer.h"
+#include "qwen_rt/weights.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qwen::rt {
+
+struct EngineOptions {
+  int numThreads = 0;             ///< 0 = hardware threads
+  int64_t maxBatchTokens = 2048;  ///< tokens per kernel step; longer requests are split
+  int maxSequences = 8;           ///< sequences alive at once
+  int64_t maxContext = 0;         ///< 0 = the model's max_position_embeddings
+  int64_t numPages = 0;           ///< 0 = enough for maxSequences full contexts
+  std::string checkpointDir;      ///< overrides the manifest's checkpoint.dir
+  bool randomWeights = false;     ///< seeded random weights instead of the checkpoint
+  uint64_t seed = 0;              ///< for randomWeights
+  bool progress = false;          ///< progress lines on stderr while loading
+};
+
+/// What a loaded engine holds in memory, and what fits.
+struct MemoryPlan {
+  uint64_t weightBytes = 0;       ///< all weights, in their manifest dtypes
+  uint64_t weightBytesMapped = 0; ///< of which bound zero-copy from the checkpoint mapping
+  uint64_t kvBytesPerPage = 0;    ///< keys + values of one page
+  uint64_t kvBytesTotal = 0;
+  uint64_t arenaBytes = 0;        ///< step inputs + activation buffers at the largest step
+  int64_t pageSize = 0, numPages = 0;
+  int maxSequences = 0;
+  int64_t maxContext = 0, maxBatchTokens = 0;
+  uint64_t totalBytes() const { return weightBytes + kvBytesTotal + arenaBytes; }
+  /// Several lines: the sizes, then e.g. "fits 8 sequences of 512 tokens".
+  std::string describe() const;
+};
+
+/// Physical memory of this machine in bytes.
+uint64_t physicalMemoryBytes();
+
+/// Computes the plan for `options` from the manifest alone (weightBytesMapped
+/// is 0: it depends on the checkpoint's dtypes). Throws Error for options that
+/// cannot work (maxContext beyond the model, too few pages, ...).
+MemoryPlan planMemory(const Artifact &artifact, const EngineOptions &options);
+
+/// Not thread-safe: one thread drives an Engine (its kernels use the pool).
+class Engine {
+public:
+  /// Opens the artifact, loads its kernels, verifies and binds the checkpoint
+  /// (or fills random weights), and allocates the KV cache and the arena.
+  /// Refuses a plan larger than the machine's physical memory. Throws Error
+  /// with a complete message.
+  static std::unique_ptr<Engine> load(const std::string &artifactDir, const EngineOptions &options);
+
+  const Artifact &artifact() const { return Art; }
+  const nlohmann::json &modelInfo() const { return Art.model(); }
+  MemoryPlan memoryPlan() const { return Plan; }
+  /// Loaded (on first use) from the checkpoint folder and the manifest's
+  /// checkpoint.tokenizer; nullptr if there is none. Throws Error for a bad file.
+  const Tokenizer *tokenizer() const;
+  /// generation_config.json & co of the checkpoint folder (empty when there is none).
+  const GenerationConfig &generationConfig() const { return GenConfig; }
+  /// The checkpoint folder in use ("" with random weights and no folder).
+  const std::string &checkpointDir() const { return CheckpointDir; }
+  int64_t vocabSize() const { return Art.vocabSize(); }
+  int64_t maxContext() const { return Plan.maxContext; }
+  int64_t maxBatchTokens() const { return Plan.maxBatchTokens; }
+  int maxSequences() const { return Plan.maxSequences; }
+  int numThreads() const { return Pool.numThreads(); }
+
+  /// A new empty sequence. Error when maxSequences are live.
+  int createSequence();
+  /// Ends a sequence and frees its KV pages.
+  void releaseSequence(int seq);
+  int64_t sequenceLength(int seq) const;
+  int liveSequences() const;
+  int64_t freePages() const { return KV.numFreePages(); }
+  /// KV pages a sequence would need to grow to `length` positions.
+  int64_t extraPagesFor(int seq, int64_t length) const;
+
+  struct SequenceChunk {
+    int seq;
+    std::vector<int32_t> tokens;
+  };
+  /// One ragged step: appends each chunk's tokens to its sequence (prefill,
+  /// decode, or mixed), runs the program, and returns logits: for each chunk in
+  /// order its last token's row, or with allLogits every token's row; row-major
+  /// [rows x vocab]. Everything is validated before any state changes, so a bad
+  /// request loses nothing. Steps of more than maxBatchTokens tokens are split.
+  std::vector<float> forward(const std::vector<SequenceChunk> &chunks, bool allLogits = false);
+
+  ~Engine();
+
+private:
+  Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan &plan);
+  void checkSequence(int seq, const char *what) const;
+  /// Runs the program once on the inputs already written, for `dims`.
+  void runProgram(const StepDims &dims);
+
+  Artifact Art;
+  MemoryPlan Plan;
+  ThreadPool Pool;
+  std::optional<WeightStore> Weights;
+  KVCache KV;
+  mutable std::optional<Tokenizer> Tok;
+  mutable bool TokLoaded = false;
+  GenerationConfig GenConfig;
+  std::string CheckpointDir;
+
+  HostBuffer Arena;
+  std::vector<void *> InputPtrs;  ///< by input index
+  std::vector<void *> BufferPtrs; ///< by buffer index
+  int32_t *Tokens = nullptr, *Positions = nullptr, *TokenSeq = nullptr, *BlockTable = nullptr,
+          *LogitRows = nullptr;
+  const float *Logits = nullptr;
+  std::vector<std::vector<void *>> ProgramArgs; ///< argument pointers of each program entry
+
+  std::vector<bool> Live;
+  std::vector<int64_t> Lengths;
+};
+
+} // namespace qwen::rt
+
+#endif // QWEN_RT_ENGINE_H

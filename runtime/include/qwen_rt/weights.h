@@ -1,0 +1,80 @@
+//===- weights.h - Host memory and the weights of an artifact ---*- C++ -*-===//
+//
+// Binds every weight of the manifest to memory: the checkpoint's mmap'd bytes
+// when nothing has to change (zero copy), else a 64-byte aligned copy that
+// concatenates several sources and/or converts the dtype. Or, for benchmarks
+// of real-size configs, seeded pseudo-random values without any checkpoint.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_RT_WEIGHTS_H
+#define QWEN_RT_WEIGHTS_H
+
+#include "qwen_rt/artifact.h"
+#include "qwen_rt/safetensors.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace qwen::rt {
+
+class ThreadPool;
+
+/// Zero-filled, page-aligned (so 64-byte aligned) host memory from an
+/// anonymous mapping: pages are committed when first touched, so a large KV
+/// cache or arena costs only what is used. Move-only.
+class HostBuffer {
+public:
+  HostBuffer() = default;
+  /// Throws Error naming `what` when the memory cannot be mapped.
+  HostBuffer(uint64_t bytes, const std::string &what);
+  HostBuffer(HostBuffer &&o) noexcept { *this = std::move(o); }
+  HostBuffer &operator=(HostBuffer &&o) noexcept;
+  HostBuffer(const HostBuffer &) = delete;
+  HostBuffer &operator=(const HostBuffer &) = delete;
+  ~HostBuffer();
+
+  uint8_t *data() const { return Data; }
+  uint64_t size() const { return Size; }
+
+private:
+  uint8_t *Data = nullptr;
+  uint64_t Size = 0, Mapped = 0;
+};
+
+/// The bound weights, indexed like Artifact::weights().
+class WeightStore {
+public:
+  /// Binds every weight from `archive`, checking names, shapes and dtypes.
+  /// Conversions run on `pool`. progress: print a percentage line to stderr
+  /// while binding. Throws Error.
+  static WeightStore bind(const Artifact &artifact, SafetensorsArchive archive, ThreadPool &pool, bool progress);
+  /// Fills every weight with seeded pseudo-random values: approximately
+  /// normal * 0.02, and 1.0 for weights whose (first) checkpoint name ends in
+  /// "norm.weight". Deterministic for a seed, whatever the thread count.
+  static WeightStore random(const Artifact &artifact, uint64_t seed, ThreadPool &pool, bool progress);
+
+  WeightStore(WeightStore &&) noexcept = default;
+  WeightStore &operator=(WeightStore &&) noexcept = default;
+
+  /// Data of the i-th weight of Artifact::weights().
+  void *data(size_t index) const { return Pointers[index]; }
+  uint64_t totalBytes() const { return TotalBytes; }
+  /// Bytes bound zero-copy from the checkpoint mapping.
+  uint64_t mappedBytes() const { return MappedBytes; }
+
+private:
+  WeightStore() = default;
+  std::optional<SafetensorsArchive> Archive;
+  std::vector<HostBuffer> Owned;
+  std::vector<void *> Pointers;
+  uint64_t TotalBytes = 0, MappedBytes = 0;
+};
+
+/// "1.5 GiB", "12.0 MiB", "512 B".
+std::string formatBytes(uint64_t bytes);
+
+} // namespace qwen::rt
+
+#endif // QWEN_RT_WEIGHTS_H

@@ -1,0 +1,590 @@
+//===- artifact.cpp - Manifest parsing and kernel loading -----------------===//
+
+#include "qwen_rt/artifact.h"
+
+#include "qwen_rt/error.h"
+#include "qwen_rt/safetensors.h"
+
+#include <dlfcn.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace qwen::rt {
+
+static const char *const kSymbolNames[NumSymbols] = {"T", "B", "P", "R"};
+
+int64_t shapeProduct(const SymShape &shape, const StepDims &dims) {
+  int64_t n = 1;
+  for (const ShapeDim &d : shape)
+    n *= d.eval(dims);
+  return n;
+}
+
+std::string formatShape(const SymShape &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i)
+      s += ", ";
+    s += shape[i].symbol >= 0 ? std::string(kSymbolNames[shape[i].symbol]) : std::to_string(shape[i].value);
+  }
+  return s + "]";
+}
+
+std::string formatShape(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+int64_t WeightSpec::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+//===----------------------------------------------------------------------===//
+// Manifest parsing helpers. Every error names the manifest and the JSON path.
+//===----------------------------------------------------------------------===//
+
+namespace {
+class ManifestReader {
+public:
+  explicit ManifestReader(std::string path) : Path(std::move(path)) {}
+
+  [[noreturn]] void fail(const std::string &where, const std::string &what) const {
+    throw Error(Path + ": " + where + ": " + what);
+  }
+
+  const json &field(const json &obj, const char *key, const std::string &where) const {
+    if (!obj.is_object())
+      fail(where, "expected a JSON object");
+    auto it = obj.find(key);
+    if (it == obj.end())
+      fail(where, std::string("missing field \"") + key + "\"");
+    return *it;
+  }
+
+  std::string str(const json &obj, const char *key, const std::string &where) const {
+    const json &v = field(obj, key, where);
+    if (!v.is_string())
+      fail(where + "." + key, "expected a string, got " + v.dump());
+    return v.get<std::string>();
+  }
+
+  int64_t integer(const json &v, const std::string &where) const {
+    if (!v.is_number_integer())
+      fail(where, "expected an integer, got " + v.dump());
+    return v.get<int64_t>();
+  }
+
+  int64_t integer(const json &obj, const char *key, const std::string &where) const {
+    return integer(field(obj, key, where), where + "." + key);
+  }
+
+  int64_t positive(const json &obj, const char *key, const std::string &where) const {
+    int64_t v = integer(obj, key, where);
+    if (v <= 0)
+      fail(where + "." + key, "expected a positive integer, got " + std::to_string(v));
+    return v;
+  }
+
+  const json &array(const json &obj, const char *key, const std::string &where) const {
+    const json &v = field(obj, key, where);
+    if (!v.is_array())
+      fail(where + "." + key, "expected a list, got " + v.dump());
+    return v;
+  }
+
+  DType dtype(const json &obj, const std::string &where) const {
+    std::string name = str(obj, "dtype", where);
+    std::optional<DType> t = parseDTypeName(name);
+    if (!t)
+      fail(where + ".dtype", "unknown dtype \"" + name + "\"");
+    return *t;
+  }
+
+  SymShape symShape(const json &v, const std::string &where, bool allowEmpty = true) const {
+    if (!v.is_array())
+      fail(where, "expected a list of integers and symbol names, got " + v.dump());
+    if (!allowEmpty && v.empty())
+      fail(where, "must not be empty");
+    SymShape shape;
+    for (size_t i = 0; i < v.size(); ++i) {
+      ShapeDim d;
+      const json &e = v[i];
+      if (e.is_string()) {
+        std::string s = e.get<std::string>();
+        for (int k = 0; k < NumSymbols; ++k)
+          if (s == kSymbolNames[k])
+            d.symbol = k;
+        if (d.symbol < 0)
+          fail(where, "unknown symbol \"" + s + "\" (known symbols: T, B, P, R)");
+      } else if (e.is_number_integer() && e.get<int64_t>() > 0) {
+        d.value = e.get<int64_t>();
+      } else {
+        fail(where, "entry " + std::to_string(i) + " must be a positive integer or a symbol name, got " + e.dump());
+      }
+      shape.push_back(d);
+    }
+    return shape;
+  }
+
+  std::vector<int64_t> staticShape(const json &v, const std::string &where) const {
+    if (!v.is_array())
+      fail(where, "expected a list of integers, got " + v.dump());
+    std::vector<int64_t> shape;
+    for (const json &e : v) {
+      if (!e.is_number_integer() || e.get<int64_t>() <= 0)
+        fail(where, "expected positive integers, got " + v.dump());
+      shape.push_back(e.get<int64_t>());
+    }
+    return shape;
+  }
+
+  std::string Path;
+};
+
+bool isIdentifier(const std::string &s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0])))
+    return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+      return false;
+  return true;
+}
+
+uint64_t parseHash(const ManifestReader &r, const json &v, const std::string &where) {
+  if (v.is_number_unsigned() || v.is_number_integer())
+    return v.get<uint64_t>();
+  if (!v.is_string())
+    r.fail(where, "expected a hex string, got " + v.dump());
+  std::string s = v.get<std::string>();
+  if (s.rfind("0x", 0) == 0 || s.rfind("0X", 0) == 0)
+    s = s.substr(2);
+  if (s.empty() || s.size() > 16 || s.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+    r.fail(where, "expected up to 16 hex digits, got " + v.dump());
+  return std::stoull(s, nullptr, 16);
+}
+
+std::string hex64(uint64_t v) {
+  char buf[20];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Artifact
+//===----------------------------------------------------------------------===//
+
+Artifact::Artifact(Artifact &&o) noexcept { *this = std::move(o); }
+
+Artifact &Artifact::operator=(Artifact &&o) noexcept {
+  if (this == &o)
+    return *this;
+  if (Library)
+    dlclose(Library);
+  Dir = std::move(o.Dir);
+  Compiler = std::move(o.Compiler);
+  Manifest = std::move(o.Manifest);
+  Target = std::move(o.Target);
+  Checkpoint = std::move(o.Checkpoint);
+  KV = o.KV;
+  Inputs = std::move(o.Inputs);
+  Weights = std::move(o.Weights);
+  Buffers = std::move(o.Buffers);
+  Program = std::move(o.Program);
+  WeightById = std::move(o.WeightById);
+  BufferById = std::move(o.BufferById);
+  OutputBuffer = o.OutputBuffer;
+  VocabSize = o.VocabSize;
+  MaxPositions = o.MaxPositions;
+  Library = o.Library;
+  o.Library = nullptr;
+  return *this;
+}
+
+Artifact::~Artifact() {
+  if (Library)
+    dlclose(Library);
+}
+
+int Artifact::weightIndex(int id) const {
+  return id >= 0 && size_t(id) < WeightById.size() ? WeightById[id] : -1;
+}
+
+int Artifact::bufferIndex(int id) const {
+  return id >= 0 && size_t(id) < BufferById.size() ? BufferById[id] : -1;
+}
+
+Artifact Artifact::open(const std::string &dir) {
+  if (!fs::is_directory(dir))
+    throw Error("artifact folder " + dir + " does not exist (expected the output folder of qwen-compile)");
+  std::string path = (fs::path(dir) / "manifest.json").string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error("artifact folder " + dir + " has no manifest.json; is it an artifact written by qwen-compile?");
+  std::stringstream text;
+  text << in.rdbuf();
+  json m;
+  try {
+    m = json::parse(text.str());
+  } catch (const json::parse_error &e) {
+    throw Error(path + " is not valid JSON: " + e.what());
+  }
+  Artifact a;
+  a.Dir = dir;
+  a.parse(m);
+  a.Manifest = std::move(m);
+  return a;
+}
+
+void Artifact::parse(const json &m) {
+  ManifestReader r((fs::path(Dir) / "manifest.json").string());
+  if (!m.is_object())
+    r.fail("top level", "expected a JSON object");
+
+  // Format and version come first: a newer artifact may differ in everything else.
+  std::string format = r.str(m, "format", "top level");
+  if (format != "qwen-artifact")
+    r.fail("format", "expected \"qwen-artifact\", got \"" + format + "\"; this is not a qwen-compile artifact");
+  int64_t version = r.integer(m, "format_version", "top level");
+  if (version != kArtifactFormatVersion)
+    throw Error("artifact " + Dir + ": artifact format version " + std::to_string(version) +
+                " is not supported by this runtime (expects " + std::to_string(kArtifactFormatVersion) +
+                "); recompile with qwen-compile");
+  if (m.contains("compiler") && m["compiler"].is_string())
+    Compiler = m["compiler"].get<std::string>();
+
+  // Target.
+  const json &t = r.field(m, "target", "top level");
+  Target.kind = r.str(t, "kind", "target");
+  if (Target.kind != "cpu")
+    r.fail("target.kind", "target \"" + Target.kind + "\" is not supported by this runtime (it runs \"cpu\" artifacts)");
+  Target.object = r.str(t, "object", "target");
+  if (t.contains("triple"))
+    Target.triple = r.str(t, "triple", "target");
+  if (t.contains("cpu"))
+    Target.cpu = r.str(t, "cpu", "target");
+  if (t.contains("features")) {
+    for (const json &f : r.array(t, "features", "target")) {
+      if (!f.is_string())
+        r.fail("target.features", "expected strings, got " + f.dump());
+      Target.features.push_back(f.get<std::string>());
+    }
+  }
+
+  // Model facts the runtime needs.
+  const json &model = r.field(m, "model", "top level");
+  VocabSize = r.positive(model, "vocab_size", "model");
+  MaxPositions = r.positive(model, "max_position_embeddings", "model");
+
+  // Checkpoint reference.
+  const json &c = r.field(m, "checkpoint", "top level");
+  Checkpoint.dir = r.str(c, "dir", "checkpoint");
+  const json &files = r.array(c, "files", "checkpoint");
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::string where = "checkpoint.files[" + std::to_string(i) + "]";
+    CheckpointFileRef f;
+    f.name = r.str(files[i], "name", where);
+    int64_t size = r.integer(files[i], "size", where);
+    if (size < 0)
+      r.fail(where + ".size", "must not be negative");
+    f.size = uint64_t(size);
+    f.headerHash = parseHash(r, r.field(files[i], "header_fnv1a64", where), where + ".header_fnv1a64");
+    Checkpoint.files.push_back(f);
+  }
+  if (c.contains("tokenizer") && !c["tokenizer"].is_null())
+    Checkpoint.tokenizer = r.str(c, "tokenizer", "checkpoint");
+
+  // KV cache.
+  const json &kv = r.field(m, "kv_cache", "top level");
+  KV.numLayers = r.positive(kv, "num_layers", "kv_cache");
+  KV.numKvHeads = r.positive(kv, "num_kv_heads", "kv_cache");
+  KV.headDim = r.positive(kv, "head_dim", "kv_cache");
+  KV.pageSize = r.positive(kv, "page_size", "kv_cache");
+  KV.dtype = r.dtype(kv, "kv_cache");
+
+  // Symbols: the kernel ABI fixes their order.
+  const json &syms = r.array(m, "symbols", "top level");
+  std::vector<std::string> expected = {"T", "B", "P", "R"};
+  if (syms != json(expected))
+    r.fail("symbols", "expected [\"T\", \"B\", \"P\", \"R\"] (the order of dims[] in the kernel ABI), got " +
+                          syms.dump());
+
+  // Inputs: the runtime fills exactly these, so names and shapes are fixed.
+  static const std::pair<const char *, const char *> kKnownInputs[] = {
+      {"tokens", "[T]"}, {"positions", "[T]"}, {"token_seq", "[T]"}, {"block_table", "[B, P]"}, {"logit_rows", "[R]"}};
+  const json &inputs = r.array(m, "inputs", "top level");
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    std::string where = "inputs[" + std::to_string(i) + "]";
+    InputSpec in;
+    in.name = r.str(inputs[i], "name", where);
+    in.dtype = r.dtype(inputs[i], where);
+    in.shape = r.symShape(r.field(inputs[i], "shape", where), where + ".shape");
+    const char *want = nullptr;
+    for (auto &[name, shape] : kKnownInputs)
+      if (in.name == name)
+        want = shape;
+    if (!want)
+      r.fail(where, "unknown input \"" + in.name + "\" (the runtime provides tokens, positions, token_seq, "
+                                                   "block_table and logit_rows)");
+    if (in.dtype != DType::I32)
+      r.fail(where, "input \"" + in.name + "\" must be i32, got " + dtypeName(in.dtype));
+    if (formatShape(in.shape) != want)
+      r.fail(where, "input \"" + in.name + "\" must have shape " + want + ", got " + formatShape(in.shape));
+    for (const InputSpec &prev : Inputs)
+      if (prev.name == in.name)
+        r.fail(where, "input \"" + in.name + "\" is declared twice");
+    Inputs.push_back(std::move(in));
+  }
+
+  // Weights.
+  const json &weights = r.array(m, "weights", "top level");
+  for (size_t i = 0; i < weights.size(); ++i) {
+    std::string where = "weights[" + std::to_string(i) + "]";
+    WeightSpec w;
+    int64_t id = r.integer(weights[i], "id", where);
+    if (id < 0 || id >= int64_t(weights.size()) * 4 + 1024)
+      r.fail(where + ".id", "weight id " + std::to_string(id) + " is out of range");
+    w.id = int(id);
+    w.dtype = r.dtype(weights[i], where);
+    w.shape = r.staticShape(r.field(weights[i], "shape", where), where + ".shape");
+    if (w.shape.empty())
+      r.fail(where + ".shape", "a weight needs at least one dimension");
+    const json &src = r.array(weights[i], "sources", where);
+    if (src.empty())
+      r.fail(where + ".sources", "needs at least one checkpoint tensor name");
+    for (const json &s : src) {
+      if (!s.is_string())
+        r.fail(where + ".sources", "expected tensor names, got " + s.dump());
+      w.sources.push_back(s.get<std::string>());
+    }
+    if (size_t(w.id) >= WeightById.size())
+      WeightById.resize(w.id + 1, -1);
+    if (WeightById[w.id] >= 0)
+      r.fail(where + ".id", "weight id " + std::to_string(w.id) + " is used twice");
+    WeightById[w.id] = int(Weights.size());
+    Weights.push_back(std::move(w));
+  }
+
+  // Buffers.
+  const json &buffers = r.array(m, "buffers", "top level");
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    std::string where = "buffers[" + std::to_string(i) + "]";
+    BufferSpec b;
+    int64_t id = r.integer(buffers[i], "id", where);
+    if (id < 0 || id >= int64_t(buffers.size()) * 4 + 1024)
+      r.fail(where + ".id", "buffer id " + std::to_string(id) + " is out of range");
+    b.id = int(id);
+    b.dtype = r.dtype(buffers[i], where);
+    b.shape = r.symShape(r.field(buffers[i], "shape", where), where + ".shape");
+    if (size_t(b.id) >= BufferById.size())
+      BufferById.resize(b.id + 1, -1);
+    if (BufferById[b.id] >= 0)
+      r.fail(where + ".id", "buffer id " + std::to_string(b.id) + " is used twice");
+    BufferById[b.id] = int(Buffers.size());
+    Buffers.push_back(std::move(b));
+  }
+
+  // Program.
+  const json &program = r.array(m, "program", "top level");
+  if (program.empty())
+    r.fail("program", "is empty");
+  for (size_t i = 0; i < program.size(); ++i) {
+    std::string where = "program[" + std::to_string(i) + "]";
+    ProgramEntry e;
+    e.kernel = r.str(program[i], "kernel", where);
+    if (!isIdentifier(e.kernel))
+      r.fail(where + ".kernel", "\"" + e.kernel + "\" is not a valid C symbol name");
+    where += " (kernel " + e.kernel + ")";
+    e.grid = r.symShape(r.field(program[i], "grid", where), where + ".grid", /*allowEmpty=*/false);
+    const json &args = r.array(program[i], "args", where);
+    for (size_t j = 0; j < args.size(); ++j) {
+      std::string aw = where + ".args[" + std::to_string(j) + "]";
+      const json &a = args[j];
+      if (!a.is_object() || a.size() != 1)
+        r.fail(aw, "expected an object with one of \"input\", \"weight\", \"buffer\", \"kv\", got " + a.dump());
+      ArgRef ref;
+      const std::string &kind = a.begin().key();
+      const json &v = a.begin().value();
+      if (kind == "input") {
+        ref.kind = ArgRef::Input;
+        if (!v.is_string())
+          r.fail(aw, "input name must be a string, got " + v.dump());
+        ref.index = -1;
+        for (size_t k = 0; k < Inputs.size(); ++k)
+          if (Inputs[k].name == v.get<std::string>())
+            ref.index = int(k);
+        if (ref.index < 0)
+          r.fail(aw, "references input " + v.dump() + ", which \"inputs\" does not declare");
+      } else if (kind == "weight") {
+        ref.kind = ArgRef::Weight;
+        ref.index = int(r.integer(v, aw));
+        if (weightIndex(ref.index) < 0)
+          r.fail(aw, "references weight " + v.dump() + ", but no weight has that id (" +
+                         std::to_string(Weights.size()) + " weights declared)");
+      } else if (kind == "buffer") {
+        ref.kind = ArgRef::Buffer;
+        ref.index = int(r.integer(v, aw));
+        if (bufferIndex(ref.index) < 0)
+          r.fail(aw, "references buffer " + v.dump() + ", but no buffer has that id (" +
+                         std::to_string(Buffers.size()) + " buffers declared)");
+      } else if (kind == "kv") {
+        ref.kind = ArgRef::KV;
+        if (v == "keys")
+          ref.index = 0;
+        else if (v == "values")
+          ref.index = 1;
+        else
+          r.fail(aw, "kv must be \"keys\" or \"values\", got " + v.dump());
+      } else {
+        r.fail(aw, "unknown argument kind \"" + kind + "\" (expected input, weight, buffer or kv)");
+      }
+      e.args.push_back(ref);
+    }
+    Program.push_back(std::move(e));
+  }
+
+  // Output: the logits [R, vocab_size] f32.
+  const json &out = r.field(m, "output", "top level");
+  int64_t ob = r.integer(out, "buffer", "output");
+  if (bufferIndex(int(ob)) < 0 || ob > INT32_MAX)
+    r.fail("output.buffer", "no buffer has id " + std::to_string(ob));
+  OutputBuffer = int(ob);
+  const BufferSpec &outBuf = Buffers[bufferIndex(OutputBuffer)];
+  std::string wantShape = "[R, " + std::to_string(VocabSize) + "]";
+  if (outBuf.dtype != DType::F32 || formatShape(outBuf.shape) != wantShape)
+    r.fail("output", "the output buffer must be f32 " + wantShape + ", but buffer " + std::to_string(ob) + " is " +
+                         dtypeName(outBuf.dtype) + " " + formatShape(outBuf.shape));
+}
+
+//===----------------------------------------------------------------------===//
+// Host CPU checks and kernel loading
+//===----------------------------------------------------------------------===//
+
+bool hostHasCpuFeature(const std::string &feature) {
+  std::string f = feature;
+  if (!f.empty() && f[0] == '+')
+    f = f.substr(1);
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+#define QWEN_CPU_FEATURE(NAME)                                                                                         \
+  if (f == NAME)                                                                                                       \
+    return __builtin_cpu_supports(NAME);
+  QWEN_CPU_FEATURE("sse4.1")
+  QWEN_CPU_FEATURE("sse4.2")
+  QWEN_CPU_FEATURE("popcnt")
+  QWEN_CPU_FEATURE("avx")
+  QWEN_CPU_FEATURE("avx2")
+  QWEN_CPU_FEATURE("fma")
+  QWEN_CPU_FEATURE("f16c")
+  QWEN_CPU_FEATURE("bmi")
+  QWEN_CPU_FEATURE("bmi2")
+  QWEN_CPU_FEATURE("avx512f")
+  QWEN_CPU_FEATURE("avx512bw")
+  QWEN_CPU_FEATURE("avx512dq")
+  QWEN_CPU_FEATURE("avx512vl")
+  QWEN_CPU_FEATURE("avx512cd")
+  QWEN_CPU_FEATURE("avx512vnni")
+  QWEN_CPU_FEATURE("avx512bf16")
+#undef QWEN_CPU_FEATURE
+#endif
+  throw Error("target feature \"" + feature + "\" is unknown to this runtime, so it cannot check the host CPU for it");
+}
+
+void Artifact::loadKernels() {
+  if (Library)
+    return;
+  std::vector<std::string> missing;
+  for (const std::string &f : Target.features)
+    if (!hostHasCpuFeature(f))
+      missing.push_back(f);
+  if (!missing.empty()) {
+    std::string list;
+    for (const std::string &f : missing)
+      list += (list.empty() ? "" : ", ") + f;
+    throw Error("artifact " + Dir + " was compiled for CPU " + (Target.cpu.empty() ? "?" : Target.cpu) +
+                " but this CPU lacks " + list + "; recompile with qwen-compile for this machine");
+  }
+#if defined(__x86_64__)
+  if (!Target.triple.empty() && Target.triple.rfind("x86_64", 0) != 0)
+    throw Error("artifact " + Dir + " targets " + Target.triple + ", but this runtime runs on x86_64");
+#endif
+
+  fs::path object = fs::path(Dir) / Target.object;
+  if (!fs::exists(object))
+    throw Error("artifact " + Dir + " has no kernel library " + Target.object +
+                " (named by target.object in manifest.json); the artifact is incomplete, recompile with qwen-compile");
+  void *lib = dlopen(object.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    const char *msg = dlerror();
+    throw Error("cannot load kernel library " + object.string() + ": " + (msg ? msg : "unknown dlopen error"));
+  }
+  auto closeAndThrow = [&](const std::string &message) {
+    dlclose(lib);
+    throw Error(message);
+  };
+  auto abi = reinterpret_cast<int64_t (*)()>(dlsym(lib, "qwen_artifact_abi_version"));
+  if (!abi)
+    closeAndThrow("kernel library " + object.string() +
+                  " does not export qwen_artifact_abi_version(); it was not written by qwen-compile");
+  if (int64_t v = abi(); v != kKernelAbiVersion)
+    closeAndThrow("kernel library " + object.string() + " has kernel ABI version " + std::to_string(v) +
+                  ", but this runtime expects " + std::to_string(kKernelAbiVersion) + "; recompile with qwen-compile");
+  for (size_t i = 0; i < Program.size(); ++i) {
+    ProgramEntry &e = Program[i];
+    e.fn = reinterpret_cast<KernelFn>(dlsym(lib, e.kernel.c_str()));
+    if (!e.fn)
+      closeAndThrow("kernel library " + object.string() + " has no kernel \"" + e.kernel + "\" used by program[" +
+                    std::to_string(i) + "]; the manifest and kernels.so do not belong together");
+  }
+  Library = lib;
+}
+
+//===----------------------------------------------------------------------===//
+// Checkpoint identity
+//===----------------------------------------------------------------------===//
+
+std::string Artifact::resolveCheckpointDir(const std::string &override) const {
+  if (!override.empty())
+    return override;
+  if (Checkpoint.dir.empty())
+    return ""; // compiled from config.json alone
+  fs::path p(Checkpoint.dir);
+  if (p.is_relative())
+    p = fs::path(Dir) / p;
+  return p.lexically_normal().string();
+}
+
+void Artifact::verifyCheckpoint(const std::string &checkpointDir) const {
+  if (checkpointDir.empty())
+    throw Error("artifact " + Dir + " was compiled without a checkpoint (from config.json alone); pass --checkpoint "
+                "DIR with a checkpoint folder of this model, or --random-weights for a benchmark");
+  if (!fs::is_directory(checkpointDir))
+    throw Error("checkpoint folder " + checkpointDir + " " + (fs::exists(checkpointDir) ? "is not a folder" : "does not exist") +
+                " (the artifact was compiled against " + Checkpoint.dir +
+                "); pass --checkpoint DIR with the checkpoint's folder, or --random-weights for a benchmark");
+  for (const CheckpointFileRef &f : Checkpoint.files) {
+    fs::path p = fs::path(checkpointDir) / f.name;
+    if (!fs::exists(p))
+      throw Error("checkpoint file " + f.name + " is missing from " + checkpointDir +
+                  " (the artifact was compiled against " + Checkpoint.dir + "); pass --checkpoint DIR with the right folder");
+    SafetensorsFileInfo info = probeSafetensorsFile(p.string());
+    if (info.size != f.size || info.headerHash != f.headerHash)
+      throw Error("checkpoint file " + p.string() + " changed since compilation: it has " + std::to_string(info.size) +
+                  " bytes and header hash " + hex64(info.headerHash) + ", the artifact expects " +
+                  std::to_string(f.size) + " bytes and header hash " + hex64(f.headerHash) +
+                  "; recompile with qwen-compile, or pass --checkpoint with the original checkpoint");
+  }
+}
+
+} // namespace qwen::rt

@@ -1,0 +1,271 @@
+//===- weights.cpp - Host memory and weight binding -----------------------===//
+
+#include "qwen_rt/weights.h"
+
+#include "qwen_rt/error.h"
+#include "qwen_rt/thread_pool.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace qwen::rt {
+
+//===----------------------------------------------------------------------===//
+// HostBuffer
+//===----------------------------------------------------------------------===//
+
+HostBuffer::HostBuffer(uint64_t bytes, const std::string &what) : Size(bytes) {
+  Mapped = std::max<uint64_t>(bytes, 64);
+  void *p = mmap(nullptr, Mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED)
+    throw Error("cannot allocate " + formatBytes(bytes) + " for " + what + ": " + std::strerror(errno));
+  Data = static_cast<uint8_t *>(p);
+}
+
+HostBuffer &HostBuffer::operator=(HostBuffer &&o) noexcept {
+  if (this != &o) {
+    if (Data)
+      munmap(Data, Mapped);
+    Data = o.Data;
+    Size = o.Size;
+    Mapped = o.Mapped;
+    o.Data = nullptr;
+    o.Size = o.Mapped = 0;
+  }
+  return *this;
+}
+
+HostBuffer::~HostBuffer() {
+  if (Data)
+    munmap(Data, Mapped);
+}
+
+std::string formatBytes(uint64_t bytes) {
+  char buf[32];
+  if (bytes >= (uint64_t(1) << 30))
+    std::snprintf(buf, sizeof(buf), "%.2f GiB", double(bytes) / double(uint64_t(1) << 30));
+  else if (bytes >= (uint64_t(1) << 20))
+    std::snprintf(buf, sizeof(buf), "%.1f MiB", double(bytes) / double(uint64_t(1) << 20));
+  else if (bytes >= 1024)
+    std::snprintf(buf, sizeof(buf), "%.1f KiB", double(bytes) / 1024.0);
+  else
+    std::snprintf(buf, sizeof(buf), "%llu B", static_cast<unsigned long long>(bytes));
+  return buf;
+}
+
+//===----------------------------------------------------------------------===//
+// Progress line
+//===----------------------------------------------------------------------===//
+
+namespace {
+class Progress {
+public:
+  /// Shown only for large totals (bytes), where loading takes a noticeable time.
+  Progress(bool enabled, const char *what, uint64_t total)
+      : Enabled(enabled && total >= (uint64_t(256) << 20)), What(what), Total(total) {}
+  void advance(uint64_t amount) {
+    Current += amount;
+    if (!Enabled || Total == 0)
+      return;
+    int percent = int(100.0 * double(Current) / double(Total));
+    if (percent != Shown) {
+      Shown = percent;
+      std::fprintf(stderr, "\rqwen-run: %s %3d%%", What, percent);
+      std::fflush(stderr);
+    }
+  }
+  ~Progress() {
+    if (Enabled && Shown >= 0)
+      std::fprintf(stderr, "\n");
+  }
+
+private:
+  bool Enabled;
+  const char *What;
+  uint64_t Total, Current = 0;
+  int Shown = -1;
+};
+
+bool isFloat(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64; }
+
+std::string describeWeight(const WeightSpec &w) {
+  std::string s = "weight " + std::to_string(w.id) + " (" + w.sources[0];
+  if (w.sources.size() > 1)
+    s += " and " + std::to_string(w.sources.size() - 1) + " more";
+  return s + ")";
+}
+
+/// Copies or converts n elements, splitting large tensors across the pool.
+void copyElements(ThreadPool &pool, DType src, const uint8_t *in, DType dst, uint8_t *out, int64_t n) {
+  constexpr int64_t kGrain = int64_t(1) << 18;
+  int64_t pieces = (n + kGrain - 1) / kGrain;
+  pool.parallelFor(pieces, [&](int64_t b, int64_t e) {
+    int64_t lo = b * kGrain, hi = std::min(n, e * kGrain);
+    if (src == dst)
+      std::memcpy(out + lo * dtypeSize(dst), in + lo * dtypeSize(src), size_t(hi - lo) * dtypeSize(src));
+    else
+      convertFloats(src, in + lo * dtypeSize(src), dst, out + lo * dtypeSize(dst), size_t(hi - lo));
+  });
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Binding from a checkpoint
+//===----------------------------------------------------------------------===//
+
+WeightStore WeightStore::bind(const Artifact &artifact, SafetensorsArchive archive, ThreadPool &pool,
+                              bool progress) {
+  WeightStore s;
+  s.Archive.emplace(std::move(archive));
+  const SafetensorsArchive &ar = *s.Archive;
+  const std::vector<WeightSpec> &specs = artifact.weights();
+  for (const WeightSpec &w : specs)
+    s.TotalBytes += w.nbytes();
+  s.Owned.resize(specs.size());
+  s.Pointers.resize(specs.size());
+
+  Progress bar(progress, "binding weights", s.TotalBytes);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const WeightSpec &w = specs[i];
+    std::vector<const TensorView *> views;
+    int64_t rows = 0;
+    for (const std::string &name : w.sources) {
+      const TensorView *v = ar.find(name);
+      if (!v)
+        throw Error("checkpoint " + ar.source() + " has no tensor '" + name + "' needed by " + describeWeight(w) +
+                    "; was the artifact compiled for another model?");
+      bool ok;
+      if (w.sources.size() == 1) {
+        ok = v->shape == w.shape;
+      } else {
+        ok = v->shape.size() == w.shape.size() && std::equal(w.shape.begin() + 1, w.shape.end(), v->shape.begin() + 1);
+        rows += v->shape.empty() ? 0 : v->shape[0];
+      }
+      if (!ok)
+        throw Error("checkpoint tensor '" + name + "' has shape " + formatShape(v->shape) + ", but " +
+                    describeWeight(w) + " expects " +
+                    (w.sources.size() == 1 ? formatShape(w.shape)
+                                           : "the trailing dimensions of " + formatShape(w.shape)) +
+                    "; was the artifact compiled for another model?");
+      if (v->dtype != w.dtype && !(isFloat(v->dtype) && isFloat(w.dtype)))
+        throw Error("checkpoint tensor '" + name + "' is " + dtypeName(v->dtype) + ", and " + describeWeight(w) +
+                    " wants " + dtypeName(w.dtype) + "; the runtime converts only between floating types");
+      views.push_back(v);
+    }
+    if (w.sources.size() > 1 && rows != w.shape[0])
+      throw Error("the sources of " + describeWeight(w) + " have " + std::to_string(rows) +
+                  " rows together, but the weight has shape " + formatShape(w.shape));
+
+    const TensorView *v0 = views[0];
+    bool aligned = reinterpret_cast<uintptr_t>(v0->data) % dtypeSize(w.dtype) == 0;
+    if (views.size() == 1 && v0->dtype == w.dtype && aligned) {
+      s.Pointers[i] = const_cast<uint8_t *>(v0->data); // kernels never write weights
+      s.MappedBytes += w.nbytes();
+    } else {
+      s.Owned[i] = HostBuffer(w.nbytes(), describeWeight(w));
+      uint8_t *out = s.Owned[i].data();
+      for (const TensorView *v : views) {
+        copyElements(pool, v->dtype, v->data, w.dtype, out, v->numel());
+        out += uint64_t(v->numel()) * dtypeSize(w.dtype);
+      }
+      s.Pointers[i] = s.Owned[i].data();
+    }
+    bar.advance(w.nbytes());
+  }
+  return s;
+}
+
+//===----------------------------------------------------------------------===//
+// Seeded random weights
+//===----------------------------------------------------------------------===//
+
+namespace {
+uint64_t splitmix64(uint64_t &state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// Writes n values of `dtype` at out: 1.0 when `ones`, else approximately
+/// N(0, 0.02^2) (Irwin-Hall sum of four 16-bit uniforms), value i drawn from
+/// the counter-based stream mix(state + i).
+void fillValues(DType dtype, uint8_t *out, int64_t n, uint64_t state, bool ones) {
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16 && dtype != DType::F64)
+    return; // integer weights stay zero
+  constexpr float kScale = 0.02f * 1.7320508f / 65536.0f; // sqrt(3) normalizes the sum of 4 U(0,1)
+  constexpr int64_t kBlock = 4096;
+  float block[kBlock];
+  for (int64_t at = 0; at < n; at += kBlock) {
+    int64_t count = std::min(kBlock, n - at);
+    for (int64_t i = 0; i < count; ++i) {
+      if (ones) {
+        block[i] = 1.0f;
+        continue;
+      }
+      uint64_t counter = state + uint64_t(at + i);
+      uint64_t r = splitmix64(counter);
+      float sum = float(r & 0xffff) + float((r >> 16) & 0xffff) + float((r >> 32) & 0xffff) + float(r >> 48);
+      block[i] = (sum - 2.0f * 65536.0f) * kScale;
+    }
+    uint8_t *dst = out + uint64_t(at) * dtypeSize(dtype);
+    if (dtype == DType::F32)
+      std::memcpy(dst, block, size_t(count) * sizeof(float));
+    else
+      convertFloats(DType::F32, block, dtype, dst, size_t(count));
+  }
+}
+} // namespace
+
+WeightStore WeightStore::random(const Artifact &artifact, uint64_t seed, ThreadPool &pool, bool progress) {
+  WeightStore s;
+  const std::vector<WeightSpec> &specs = artifact.weights();
+  s.Owned.resize(specs.size());
+  s.Pointers.resize(specs.size());
+  struct Piece {
+    size_t weight;
+    int64_t begin, end;
+  };
+  constexpr int64_t kGrain = int64_t(1) << 20;
+  std::vector<Piece> pieces;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const WeightSpec &w = specs[i];
+    s.Owned[i] = HostBuffer(w.nbytes(), describeWeight(w));
+    s.Pointers[i] = s.Owned[i].data();
+    s.TotalBytes += w.nbytes();
+    for (int64_t b = 0; b < w.numel(); b += kGrain)
+      pieces.push_back({i, b, std::min(w.numel(), b + kGrain)});
+  }
+  Progress bar(progress, "filling random weights", s.TotalBytes);
+  const int64_t batch = int64_t(pool.numThreads()) * 8;
+  for (int64_t first = 0; first < int64_t(pieces.size()); first += batch) {
+    int64_t count = std::min<int64_t>(batch, int64_t(pieces.size()) - first);
+    pool.parallelFor(count, [&](int64_t b, int64_t e) {
+      for (int64_t p = first + b; p < first + e; ++p) {
+        const Piece &piece = pieces[p];
+        const WeightSpec &w = specs[piece.weight];
+        uint64_t state = seed ^ (0x51ed270b27a4a7c3ull * uint64_t(w.id + 1));
+        uint64_t chunk = uint64_t(piece.begin / kGrain);
+        state = splitmix64(state) ^ splitmix64(chunk);
+        bool ones = endsWith(w.sources[0], "norm.weight");
+        fillValues(w.dtype, s.Owned[piece.weight].data() + uint64_t(piece.begin) * dtypeSize(w.dtype),
+                   piece.end - piece.begin, state, ones);
+      }
+    });
+    uint64_t bytes = 0;
+    for (int64_t p = first; p < first + count; ++p)
+      bytes += uint64_t(pieces[size_t(p)].end - pieces[size_t(p)].begin) * dtypeSize(specs[pieces[size_t(p)].weight].dtype);
+    bar.advance(bytes);
+  }
+  return s;
+}
+
+} // namespace qwen::rt

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Configures and builds everything into build/ (or $QWEN_BUILD_DIR).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD="${QWEN_BUILD_DIR:-$ROOT/build}"
+JOBS="${QWEN_JOBS:-$(nproc)}"
+if [ ! -f "$BUILD/build.ninja" ]; then
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 -DLLVM_USE_LINKER=lld \
+    -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir \
+    -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit
+fi
+ninja -C "$BUILD" -j "$JOBS"
+echo "build: done ($BUILD/bin)"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Compiles one HF reference case, runs its three prompts (prefill at every
+# position + 6 greedy decode steps) and compares with the HF logits:
+#   check-reference.sh CASE_DIR WORK_DIR f32|half
+# f32 checkpoints: tight (max |diff| 1e-3, cosine 0.99999, equal tokens).
+# bf16/f16 checkpoints: we compute in f32 on the stored weights, so the HF f32
+# run on the same weights is the tight reference; the HF bf16/f16 run (which
+# rounds activations) is checked loosely (max |diff| 0.25, cosine 0.999, equal tokens).
+# Also checks prefill-then-decode against one forward over the same tokens.
+set -euo pipefail
+case_dir=$1; work=$2; mode=$3
+ref=$case_dir/reference.safetensors
+rm -rf "$work" && mkdir -p "$work"
+qwen-compile "$case_dir" -o "$work/model.qwenc"
+for k in 0 1 2; do
+  ids=$(qwen-check-logits --print-ids "$ref" "p$k.prompt_ids")
+  qwen-run logits "$work/model.qwenc" --ids "$ids" --steps 6 -o "$work/p$k.safetensors"
+  if [ "$mode" = f32 ]; then
+    qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --max-abs 1e-3 --min-cosine 0.99999
+  else
+    qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --suffix _f32 --max-abs 1e-3 --min-cosine 0.99999
+    qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --max-abs 0.25 --min-cosine 0.999
+  fi
+done
+ids=$(qwen-check-logits --print-ids "$work/p2.safetensors" prompt_ids,decode_ids)
+qwen-run logits "$work/model.qwenc" --ids "$ids" -o "$work/full.safetensors"
+qwen-check-logits --consistency "$work/p2.safetensors" "$work/full.safetensors" --max-abs 1e-4

@@ -1,0 +1,486 @@
+//===- qwen-run.cpp - Run a compiled Qwen artifact ------------------------===//
+//
+// qwen-run generate | chat | bench | tokenize | logits | info
+//
+// Everything model-specific comes from the artifact (manifest.json +
+// kernels.so) and the checkpoint folder it references; this tool only parses
+// options, drives the runtime's Engine / Generator and prints.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qwen_rt/chat.h"
+#include "qwen_rt/engine.h"
+#include "qwen_rt/error.h"
+#include "qwen_rt/generate.h"
+#include "qwen_rt/safetensors.h"
+#include "qwen_rt/sampling.h"
+#include "qwen_rt/tokenizer.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <random>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using namespace qwen::rt;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double secondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+/// Options every subcommand that loads an engine shares.
+struct EngineFlags {
+  std::string artifact;
+  EngineOptions options;
+  void add(CLI::App *app, bool withRandomWeights) {
+    app->add_option("artifact", artifact, "Artifact folder written by qwen-compile")->required();
+    app->add_option("--checkpoint", options.checkpointDir,
+                    "Checkpoint folder to bind (default: the one recorded in the manifest)");
+    app->add_option("--threads", options.numThreads, "Worker threads, 0 = all hardware threads");
+    app->add_option("--max-context", options.maxContext,
+                    "Longest sequence in tokens (default: the model's max_position_embeddings)");
+    app->add_option("--max-batch-tokens", options.maxBatchTokens,
+                    "Most tokens per kernel step; longer prompts are split (default 2048)");
+    app->add_option("--kv-pages", options.numPages, "KV cache pages (default: enough for every sequence's full context)");
+    if (withRandomWeights) {
+      app->add_flag("--random-weights", options.randomWeights,
+                    "Seeded random weights instead of the checkpoint (for benchmarks of real-size configs)");
+      app->add_option("--seed", options.seed, "Seed of --random-weights and of the random prompt");
+    }
+  }
+  std::unique_ptr<Engine> load() {
+    options.progress = isatty(STDERR_FILENO);
+    if (options.maxContext == 0)
+      fitContextToMemory();
+    return Engine::load(artifact, options);
+  }
+  /// Without --max-context: the model's full context, shortened when the KV
+  /// cache for it would not fit in 90% of this machine's memory.
+  void fitContextToMemory() {
+    Artifact art = Artifact::open(artifact);
+    MemoryPlan plan = planMemory(art, options);
+    uint64_t budget = physicalMemoryBytes() / 10 * 9;
+    if (budget == 0 || plan.totalBytes() <= budget || options.numPages > 0)
+      return;
+    uint64_t fixed = plan.weightBytes + plan.arenaBytes;
+    uint64_t perSequence = plan.kvBytesPerPage * uint64_t(plan.maxSequences);
+    int64_t pages = fixed < budget ? int64_t((budget - fixed) / perSequence) : 0;
+    if (pages <= 0)
+      return; // Engine::load explains what does not fit
+    options.maxContext = std::min(plan.maxContext, pages * plan.pageSize);
+    std::fprintf(stderr, "qwen-run: note: the context is limited to %lld tokens to fit in memory (--max-context)\n",
+                 static_cast<long long>(options.maxContext));
+  }
+};
+
+/// Sampling flags; unset ones come from the checkpoint's generation_config.json.
+struct SamplingFlags {
+  float temperature = 0, topP = 1;
+  int topK = 0, maxNewTokens = 128;
+  uint64_t seed = 0;
+  CLI::Option *temperatureOpt, *topPOpt, *topKOpt, *maxNewTokensOpt;
+  void add(CLI::App *app) {
+    maxNewTokensOpt = app->add_option("--max-new-tokens", maxNewTokens,
+                                      "Most tokens to generate (default: generation_config.json, else 128)");
+    temperatureOpt = app->add_option("--temperature", temperature,
+                                     "0 = greedy (default: generation_config.json when it samples, else 0)");
+    topKOpt = app->add_option("--top-k", topK, "Keep the K most likely tokens, 0 = all");
+    topPOpt = app->add_option("--top-p", topP, "Nucleus sampling threshold in (0, 1]");
+    app->add_option("--seed", seed, "Sampling seed");
+  }
+  GenerationRequest request(const Engine &engine) const {
+    const GenerationConfig &gc = engine.generationConfig();
+    GenerationRequest r;
+    bool sample = gc.doSample.value_or(gc.temperature.has_value());
+    r.sampling.temperature = temperatureOpt->count() ? temperature : (sample ? gc.temperature.value_or(1.0f) : 0.0f);
+    r.sampling.topK = topKOpt->count() ? topK : (sample ? gc.topK.value_or(0) : 0);
+    r.sampling.topP = topPOpt->count() ? topP : (sample ? gc.topP.value_or(1.0f) : 1.0f);
+    r.sampling.seed = seed;
+    r.maxNewTokens = maxNewTokensOpt->count() ? maxNewTokens : gc.maxNewTokens.value_or(128);
+    return r;
+  }
+};
+
+const Tokenizer &requireTokenizer(const Engine &engine) {
+  if (const Tokenizer *tok = engine.tokenizer())
+    return *tok;
+  throw Error("no tokenizer: the artifact's checkpoint folder " +
+              (engine.checkpointDir().empty() ? std::string("(none)") : engine.checkpointDir()) +
+              " has no " + (engine.artifact().checkpoint().tokenizer.empty() ? std::string("tokenizer.json")
+                                                                             : engine.artifact().checkpoint().tokenizer) +
+              "; pass --checkpoint DIR with the checkpoint's folder");
+}
+
+void printStats(const GenerationResult &r) {
+  double decodeSeconds = r.totalSeconds - r.firstTokenSeconds;
+  int64_t generated = int64_t(r.tokens.size()) + (r.stopToken ? 1 : 0);
+  std::fprintf(stderr, "\n[prompt %lld tokens: %.3f s to first token (%.1f tok/s); %lld generated (%s)",
+               static_cast<long long>(r.promptTokens), r.firstTokenSeconds,
+               double(r.promptTokens) / std::max(r.firstTokenSeconds, 1e-9), static_cast<long long>(generated),
+               finishReasonName(r.finish));
+  if (generated > 1)
+    std::fprintf(stderr, "; decode %.1f tok/s", double(generated - 1) / std::max(decodeSeconds, 1e-9));
+  std::fprintf(stderr, "]\n");
+}
+
+/// Runs one request, streaming its text to stdout (or printing it at the end).
+GenerationResult generateText(Engine &engine, GenerationRequest request, bool stream) {
+  const Tokenizer &tok = requireTokenizer(engine);
+  StreamingDecoder decoder(tok);
+  Generator gen(engine, [&](const TokenEvent &ev) {
+    if (ev.isStop || !stream)
+      return;
+    std::string text = decoder.push(ev.token);
+    if (!text.empty()) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    }
+  });
+  int id = gen.submit(std::move(request));
+  gen.runToCompletion();
+  GenerationResult r = gen.result(id);
+  std::string rest = stream ? decoder.finish() : tok.decode(r.tokens);
+  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  std::fflush(stdout);
+  return r;
+}
+
+//===----------------------------------------------------------------------===//
+// Subcommands
+//===----------------------------------------------------------------------===//
+
+int runGenerate(EngineFlags &ef, const SamplingFlags &sf, const std::string &prompt, bool noStream, bool chat) {
+  ef.options.maxSequences = 1;
+  std::unique_ptr<Engine> engine = ef.load();
+  const Tokenizer &tok = requireTokenizer(*engine);
+  std::string text = chat ? formatChatPrompt({{"user", prompt}}) : prompt;
+  GenerationRequest request = sf.request(*engine);
+  request.prompt = tok.encode(text);
+  GenerationResult r = generateText(*engine, std::move(request), !noStream);
+  std::fputc('\n', stdout);
+  printStats(r);
+  return 0;
+}
+
+int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system, bool think) {
+  ef.options.maxSequences = 1;
+  std::unique_ptr<Engine> engine = ef.load();
+  requireTokenizer(*engine);
+  std::vector<ChatMessage> messages;
+  if (!system.empty())
+    messages.push_back({"system", system});
+  bool interactive = isatty(STDIN_FILENO);
+  if (interactive)
+    std::fprintf(stderr, "Chatting with %s; end with /exit or Ctrl-D.\n", ef.artifact.c_str());
+  std::string line;
+  while (true) {
+    if (interactive) {
+      std::fprintf(stderr, "> ");
+      std::fflush(stderr);
+    }
+    if (!std::getline(std::cin, line) || line == "/exit")
+      break;
+    if (line.empty())
+      continue;
+    messages.push_back({"user", line});
+    try {
+      GenerationRequest request = sf.request(*engine);
+      request.prompt = engine->tokenizer()->encode(formatChatPrompt(messages, true, think));
+      GenerationResult r = generateText(*engine, std::move(request), true);
+      std::fputc('\n', stdout);
+      std::fflush(stdout);
+      messages.push_back({"assistant", engine->tokenizer()->decode(r.tokens, /*skipSpecial=*/true)});
+    } catch (const Error &e) {
+      // The turn is dropped; the conversation so far is kept.
+      messages.pop_back();
+      std::fprintf(stderr, "qwen-run: error: %s\n", e.what());
+    }
+  }
+  return 0;
+}
+
+int runBench(EngineFlags &ef, int64_t promptLen, int64_t genTokens, int batch) {
+  if (promptLen <= 0 || genTokens < 0 || batch <= 0)
+    throw Error("bench needs --prompt-len > 0, --gen >= 0 and --batch > 0");
+  ef.options.maxSequences = batch;
+  if (ef.options.maxContext == 0)
+    ef.options.maxContext = promptLen + genTokens;
+  Clock::time_point t0 = Clock::now();
+  std::unique_ptr<Engine> engine = ef.load();
+  double loadSeconds = secondsSince(t0);
+  const int64_t vocab = engine->vocabSize();
+  MemoryPlan plan = engine->memoryPlan();
+
+  std::mt19937_64 rng(ef.options.seed);
+  std::uniform_int_distribution<int32_t> pick(0, int32_t(vocab - 1));
+  std::vector<Engine::SequenceChunk> chunks;
+  for (int b = 0; b < batch; ++b) {
+    Engine::SequenceChunk c{engine->createSequence(), {}};
+    for (int64_t i = 0; i < promptLen; ++i)
+      c.tokens.push_back(pick(rng));
+    chunks.push_back(std::move(c));
+  }
+  t0 = Clock::now();
+  std::vector<float> logits = engine->forward(chunks);
+  double prefillSeconds = secondsSince(t0);
+  for (int b = 0; b < batch; ++b)
+    chunks[size_t(b)].tokens = {argmax(&logits[size_t(b) * size_t(vocab)], vocab)};
+
+  t0 = Clock::now();
+  for (int64_t step = 0; step < genTokens; ++step) {
+    logits = engine->forward(chunks);
+    for (int b = 0; b < batch; ++b)
+      chunks[size_t(b)].tokens[0] = argmax(&logits[size_t(b) * size_t(vocab)], vocab);
+  }
+  double decodeSeconds = secondsSince(t0);
+
+  double prefillRate = double(promptLen * batch) / std::max(prefillSeconds, 1e-9);
+  double decodeRate = double(genTokens * batch) / std::max(decodeSeconds, 1e-9);
+  double msPerStep = genTokens ? 1000.0 * decodeSeconds / double(genTokens) : 0.0;
+  std::printf("load:    %.3f s (weights %s%s, %d threads)\n", loadSeconds, formatBytes(plan.weightBytes).c_str(),
+              ef.options.randomWeights ? ", random" : (", " + formatBytes(plan.weightBytesMapped) + " mapped").c_str(),
+              engine->numThreads());
+  std::printf("prefill: %lld tokens x %d sequences in %.3f s = %.1f tok/s\n", static_cast<long long>(promptLen),
+              batch, prefillSeconds, prefillRate);
+  std::printf("decode:  %lld steps x %d sequences in %.3f s = %.1f tok/s (%.2f ms/step)\n",
+              static_cast<long long>(genTokens), batch, decodeSeconds, decodeRate, msPerStep);
+  nlohmann::ordered_json j;
+  j["artifact"] = ef.artifact;
+  j["model"] = engine->modelInfo();
+  j["threads"] = engine->numThreads();
+  j["random_weights"] = ef.options.randomWeights;
+  j["batch"] = batch;
+  j["prompt_len"] = promptLen;
+  j["gen"] = genTokens;
+  j["load_s"] = loadSeconds;
+  j["prefill_s"] = prefillSeconds;
+  j["prefill_tok_s"] = prefillRate;
+  j["decode_s"] = decodeSeconds;
+  j["decode_tok_s"] = decodeRate;
+  j["decode_ms_per_step"] = msPerStep;
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+int runTokenize(const std::string &source, const std::string &checkpoint, const std::string &text, bool noSpecial) {
+  std::string path = source;
+  if (fs::is_directory(source)) {
+    if (fs::exists(fs::path(source) / "manifest.json")) {
+      Artifact art = Artifact::open(source);
+      std::string dir = art.resolveCheckpointDir(checkpoint);
+      std::string name = art.checkpoint().tokenizer.empty() ? "tokenizer.json" : art.checkpoint().tokenizer;
+      path = (fs::path(dir) / name).string();
+      if (!fs::exists(path))
+        throw Error("the artifact's tokenizer " + path + " does not exist; pass --checkpoint DIR with the checkpoint's folder");
+    } else {
+      path = (fs::path(source) / "tokenizer.json").string();
+    }
+  }
+  Tokenizer tok = Tokenizer::fromFile(path);
+  std::vector<int32_t> ids = tok.encode(text, !noSpecial);
+  std::printf("%s\n", nlohmann::json(ids).dump().c_str());
+  return 0;
+}
+
+std::vector<int32_t> parseIds(const std::string &text) {
+  std::vector<int32_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+    std::string s = a == std::string::npos ? "" : item.substr(a, b - a + 1);
+    char *end = nullptr;
+    long long v = std::strtoll(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0' || v < INT32_MIN || v > INT32_MAX)
+      throw Error("--ids: '" + item + "' is not a token id (expected comma-separated integers like 1,2,3)");
+    ids.push_back(int32_t(v));
+  }
+  if (ids.empty())
+    throw Error("--ids: no token ids given");
+  return ids;
+}
+
+int runLogits(EngineFlags &ef, const std::string &idsText, int64_t steps, const std::string &outPath) {
+  std::vector<int32_t> promptIds = parseIds(idsText);
+  if (steps < 0)
+    throw Error("--steps must not be negative");
+  const int64_t P = int64_t(promptIds.size());
+  ef.options.maxSequences = 1;
+  if (ef.options.maxContext == 0)
+    ef.options.maxContext = P + steps;
+  ef.options.maxBatchTokens = std::max<int64_t>(ef.options.maxBatchTokens, P);
+  std::unique_ptr<Engine> engine = ef.load();
+  const int64_t V = engine->vocabSize();
+
+  int seq = engine->createSequence();
+  std::vector<float> promptLogits = engine->forward({{seq, promptIds}}, /*allLogits=*/true);
+  std::vector<int32_t> decodeIds;
+  std::vector<float> decodeLogits;
+  if (steps > 0)
+    decodeIds.push_back(argmax(&promptLogits[size_t((P - 1) * V)], V));
+  for (int64_t i = 0; i < steps; ++i) {
+    std::vector<float> row = engine->forward({{seq, {decodeIds[size_t(i)]}}});
+    decodeLogits.insert(decodeLogits.end(), row.begin(), row.end());
+    if (i + 1 < steps)
+      decodeIds.push_back(argmax(row.data(), V));
+  }
+  static const float kNone = 0;
+  static const int32_t kNoId = 0;
+  writeSafetensors(outPath, {{"prompt_ids", DType::I32, {P}, promptIds.data()},
+                             {"prompt_logits", DType::F32, {P, V}, promptLogits.data()},
+                             {"decode_ids", DType::I32, {steps}, steps ? decodeIds.data() : &kNoId},
+                             {"decode_logits", DType::F32, {steps, V}, steps ? decodeLogits.data() : &kNone}});
+  std::fprintf(stderr, "wrote %s: %lld prompt rows and %lld decode steps of %lld logits\n", outPath.c_str(),
+               static_cast<long long>(P), static_cast<long long>(steps), static_cast<long long>(V));
+  return 0;
+}
+
+int runInfo(EngineFlags &ef) {
+  Artifact art = Artifact::open(ef.artifact);
+  std::printf("artifact     %s (format %lld, %s)\n", art.dir().c_str(), static_cast<long long>(kArtifactFormatVersion),
+              art.compiler().empty() ? "unknown compiler" : art.compiler().c_str());
+  const TargetSpec &t = art.target();
+  std::string features;
+  for (const std::string &f : t.features)
+    features += (features.empty() ? "" : ",") + f;
+  std::printf("target       %s %s %s [%s], %s\n", t.kind.c_str(), t.triple.c_str(), t.cpu.c_str(), features.c_str(),
+              t.object.c_str());
+  std::printf("model        %s\n", art.model().dump().c_str());
+  const KVCacheSpec &kv = art.kvCache();
+  std::printf("kv cache     %lld layers x %lld kv heads x %lld head_dim, pages of %lld tokens, %s\n",
+              static_cast<long long>(kv.numLayers), static_cast<long long>(kv.numKvHeads),
+              static_cast<long long>(kv.headDim), static_cast<long long>(kv.pageSize), dtypeName(kv.dtype));
+  std::printf("program      %zu kernel calls, %zu weights, %zu buffers\n", art.program().size(), art.weights().size(),
+              art.buffers().size());
+  try {
+    art.loadKernels();
+    std::printf("kernels      OK: %s loads on this CPU, every kernel resolved\n", t.object.c_str());
+  } catch (const Error &e) {
+    std::printf("kernels      NOT USABLE: %s\n", e.what());
+  }
+  std::string dir = art.resolveCheckpointDir(ef.options.checkpointDir);
+  if (dir.empty()) {
+    std::printf("checkpoint   none recorded (compiled from config.json alone): pass --checkpoint DIR, or "
+                "--random-weights to benchmark\n");
+  } else {
+    try {
+      art.verifyCheckpoint(dir);
+      std::printf("checkpoint   %s: OK (%zu files unchanged since compilation)\n", dir.c_str(),
+                  art.checkpoint().files.size());
+    } catch (const Error &e) {
+      std::printf("checkpoint   NOT USABLE: %s\n", e.what());
+    }
+  }
+  MemoryPlan plan = planMemory(art, ef.options);
+  std::printf("memory plan for %d sequence%s of up to %lld tokens:\n%s\n", plan.maxSequences,
+              plan.maxSequences == 1 ? "" : "s",
+              static_cast<long long>(plan.maxContext), plan.describe().c_str());
+  uint64_t physical = physicalMemoryBytes();
+  if (physical && plan.totalBytes() > physical)
+    std::printf("this machine has %s: too little for this plan; choose a smaller one with --max-context, "
+                "--max-sequences or --kv-pages\n",
+                formatBytes(physical).c_str());
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"qwen-run: runs a Qwen model compiled by qwen-compile (an artifact folder) on the CPU"};
+  app.require_subcommand(1);
+
+  EngineFlags ef;
+  SamplingFlags sf;
+  std::string prompt, system, tokSource, checkpoint, text, ids, outPath;
+  bool noStream = false, chatTemplate = false, think = false, noSpecial = false;
+  int64_t promptLen = 128, genTokens = 32, steps = 0;
+  int batch = 1;
+
+  CLI::App *gen = app.add_subcommand("generate", "Generate text from a prompt, streamed to stdout");
+  ef.add(gen, false);
+  gen->add_option("prompt", prompt, "Prompt text")->required();
+  sf.add(gen);
+  gen->add_flag("--no-stream", noStream, "Print the text at the end instead of as tokens arrive");
+  gen->add_flag("--chat", chatTemplate, "Wrap the prompt as one user message in the ChatML template");
+
+  CLI::App *chat = app.add_subcommand("chat", "Interactive chat (ChatML); reads user lines from stdin, /exit ends");
+  EngineFlags chatEf;
+  SamplingFlags chatSf;
+  chatEf.add(chat, false);
+  chatSf.add(chat);
+  chat->add_option("--system", system, "System message");
+  chat->add_flag("--think", think, "Let the model think (<think> blocks); off by default");
+
+  CLI::App *bench = app.add_subcommand("bench", "Measure load time, prefill and decode speed");
+  EngineFlags benchEf;
+  benchEf.add(bench, true);
+  bench->add_option("--prompt-len", promptLen, "Prompt tokens per sequence (random ids)")->capture_default_str();
+  bench->add_option("--gen", genTokens, "Decode steps")->capture_default_str();
+  bench->add_option("--batch", batch, "Sequences prefilled and decoded together")->capture_default_str();
+
+  CLI::App *tokenize = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON array");
+  tokenize->add_option("source", tokSource, "Artifact folder, checkpoint folder, or tokenizer.json")->required();
+  tokenize->add_option("text", text, "Text to encode")->required();
+  tokenize->add_option("--checkpoint", checkpoint, "Checkpoint folder (when SOURCE is an artifact)");
+  tokenize->add_flag("--no-special", noSpecial, "Encode special-token text such as <|im_start|> as plain text");
+
+  CLI::App *logits = app.add_subcommand(
+      "logits", "Write the logits of a prompt and of greedy decode steps to a safetensors file");
+  logits->footer(
+      "The prompt runs as one prefill step with the logits of every position, then N greedy\n"
+      "decode steps run one token each. The file holds:\n"
+      "  prompt_ids     int32   [P]     the prompt\n"
+      "  prompt_logits  float32 [P, V]  logits after each prompt token\n"
+      "  decode_ids     int32   [N]     the token fed at decode step i: decode_ids[0] =\n"
+      "                                 argmax(prompt_logits[P-1]), decode_ids[i] = argmax(decode_logits[i-1])\n"
+      "  decode_logits  float32 [N, V]  logits after feeding decode_ids[i]");
+  EngineFlags logitsEf;
+  logitsEf.add(logits, true);
+  logits->add_option("--ids", ids, "Prompt token ids, comma-separated (e.g. 1,2,3)")->required();
+  logits->add_option("--steps", steps, "Greedy decode steps after the prompt")->capture_default_str();
+  logits->add_option("-o,--output", outPath, "Output .safetensors file")->required();
+
+  CLI::App *info = app.add_subcommand("info", "Model facts, checkpoint status and the memory plan");
+  EngineFlags infoEf;
+  infoEf.add(info, false);
+  info->add_option("--max-sequences", infoEf.options.maxSequences, "Sequences alive at once")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError &e) {
+    std::fprintf(stderr, "qwen-run: error: %s\nRun with --help for more information.\n", e.what());
+    return 1;
+  }
+
+  try {
+    if (*gen)
+      return runGenerate(ef, sf, prompt, noStream, chatTemplate);
+    if (*chat)
+      return runChat(chatEf, chatSf, system, think);
+    if (*bench)
+      return runBench(benchEf, promptLen, genTokens, batch);
+    if (*tokenize)
+      return runTokenize(tokSource, checkpoint, text, noSpecial);
+    if (*logits)
+      return runLogits(logitsEf, ids, steps, outPath);
+    if (*info)
+      return runInfo(infoEf);
+  } catch (const std::exception &e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "qwen-run: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,537 @@
+//===- artifact_test.cpp - Manifest validation, Engine and Generator ------===//
+//
+// Manifest validation runs on hand-made manifests. The Engine and Generator
+// tests need a kernel library: the test-only fixture
+// unittests/runtime/fixtures/fake_kernels.c (a toy model whose next token is
+// the sum of the sequence's tokens mod 16, read back through the paged KV
+// cache), found through QWEN_FAKE_KERNELS_PATH (set by CMake) or the
+// QWEN_FAKE_KERNELS environment variable; without it those tests are skipped.
+//
+//===----------------------------------------------------------------------===//
+
+#include "qwen_rt/artifact.h"
+#include "qwen_rt/engine.h"
+#include "qwen_rt/error.h"
+#include "qwen_rt/generate.h"
+#include "qwen_rt/safetensors.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace qwen::rt;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "qwen-rt-test-XXXXXX").string();
+    path = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+void writeText(const fs::path &p, const std::string &text) { std::ofstream(p, std::ios::binary) << text; }
+
+std::string errorOf(const std::function<void()> &fn) {
+  try {
+    fn();
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+#define EXPECT_ERROR(STMT, SUBSTR)                                                                                     \
+  do {                                                                                                                 \
+    std::string msg_ = errorOf([&] { STMT; });                                                                         \
+    EXPECT_NE(msg_.find(SUBSTR), std::string::npos) << "message: " << msg_;                                            \
+  } while (0)
+
+std::string fakeKernelsPath() {
+  if (const char *env = std::getenv("QWEN_FAKE_KERNELS"))
+    return env;
+#ifdef QWEN_FAKE_KERNELS_PATH
+  return QWEN_FAKE_KERNELS_PATH;
+#else
+  return "";
+#endif
+}
+
+/// A checkpoint for the toy model: bias.a/bias.b bf16 [8] (0.125 * index)
+/// and model.norm.weight f32 [2] = {1, 0}.
+void writeCheckpoint(const fs::path &dir) {
+  fs::create_directories(dir);
+  std::vector<uint16_t> a(8), b(8);
+  for (int i = 0; i < 8; ++i) {
+    a[size_t(i)] = f32ToBf16(0.125f * float(i));
+    b[size_t(i)] = f32ToBf16(0.125f * float(i + 8));
+  }
+  float norm[2] = {1.0f, 0.0f};
+  writeSafetensors((dir / "model.safetensors").string(), {{"bias.a", DType::BF16, {8}, a.data()},
+                                                          {"bias.b", DType::BF16, {8}, b.data()},
+                                                          {"model.norm.weight", DType::F32, {2}, norm}});
+  writeText(dir / "generation_config.json", R"({"eos_token_id": 7})");
+}
+
+json toyManifest(const fs::path &checkpointDir) {
+  json files = json::array();
+  if (fs::exists(checkpointDir / "model.safetensors")) {
+    SafetensorsFileInfo info = probeSafetensorsFile((checkpointDir / "model.safetensors").string());
+    char hash[20];
+    std::snprintf(hash, sizeof(hash), "%016llx", static_cast<unsigned long long>(info.headerHash));
+    files.push_back({{"name", "model.safetensors"}, {"size", info.size}, {"header_fnv1a64", hash}});
+  }
+  json m = json::parse(R"({
+    "format": "qwen-artifact", "format_version": 1, "compiler": "artifact_test",
+    "target": {"kind": "cpu", "triple": "x86_64-unknown-linux-gnu", "cpu": "x86-64", "features": [],
+               "object": "kernels.so"},
+    "model": {"family": "toy", "vocab_size": 16, "max_position_embeddings": 64, "eos_token_ids": []},
+    "checkpoint": {"dir": "", "files": [], "tokenizer": "tokenizer.json"},
+    "kv_cache": {"num_layers": 2, "num_kv_heads": 1, "head_dim": 2, "page_size": 4, "dtype": "f32"},
+    "symbols": ["T", "B", "P", "R"],
+    "inputs": [
+      {"name": "tokens", "dtype": "i32", "shape": ["T"]},
+      {"name": "positions", "dtype": "i32", "shape": ["T"]},
+      {"name": "token_seq", "dtype": "i32", "shape": ["T"]},
+      {"name": "block_table", "dtype": "i32", "shape": ["B", "P"]},
+      {"name": "logit_rows", "dtype": "i32", "shape": ["R"]}
+    ],
+    "weights": [
+      {"id": 0, "dtype": "f32", "shape": [16], "sources": ["bias.a", "bias.b"]},
+      {"id": 1, "dtype": "f32", "shape": [2], "sources": ["model.norm.weight"]}
+    ],
+    "buffers": [{"id": 0, "dtype": "f32", "shape": ["T"]}, {"id": 1, "dtype": "f32", "shape": ["R", 16]}],
+    "program": [
+      {"kernel": "fk_embed", "grid": ["T"], "args": [{"input": "tokens"}, {"weight": 1}, {"buffer": 0}]},
+      {"kernel": "fk_store", "grid": ["T", 2],
+       "args": [{"buffer": 0}, {"input": "positions"}, {"input": "token_seq"}, {"input": "block_table"},
+                {"kv": "keys"}, {"kv": "values"}]},
+      {"kernel": "fk_logits", "grid": ["R"],
+       "args": [{"input": "logit_rows"}, {"input": "positions"}, {"input": "token_seq"}, {"input": "block_table"},
+                {"kv": "keys"}, {"kv": "values"}, {"weight": 0}, {"buffer": 1}]}
+    ],
+    "output": {"buffer": 1, "dtype": "f32", "shape": ["R", 16]}
+  })");
+  m["checkpoint"]["dir"] = checkpointDir.string();
+  m["checkpoint"]["files"] = files;
+  return m;
+}
+
+/// An artifact folder (manifest + fake kernels when available) and its checkpoint.
+struct ToyArtifact {
+  TempDir tmp;
+  fs::path dir = tmp.path / "toy.qwenc", checkpoint = tmp.path / "checkpoint";
+  json manifest;
+  explicit ToyArtifact(bool withKernels = true) {
+    fs::create_directories(dir);
+    writeCheckpoint(checkpoint);
+    manifest = toyManifest(checkpoint);
+    save();
+    if (withKernels && !fakeKernelsPath().empty())
+      fs::copy_file(fakeKernelsPath(), dir / "kernels.so");
+  }
+  void save() const { writeText(dir / "manifest.json", manifest.dump(2)); }
+};
+
+//===----------------------------------------------------------------------===//
+// Manifest validation
+//===----------------------------------------------------------------------===//
+
+TEST(ArtifactTest, OpensAValidManifest) {
+  ToyArtifact t(false);
+  Artifact a = Artifact::open(t.dir.string());
+  EXPECT_EQ(a.vocabSize(), 16);
+  EXPECT_EQ(a.maxPositionEmbeddings(), 64);
+  EXPECT_EQ(a.kvCache().pageSize, 4);
+  EXPECT_EQ(a.inputs().size(), 5u);
+  ASSERT_EQ(a.weights().size(), 2u);
+  EXPECT_EQ(a.weights()[0].sources.size(), 2u);
+  EXPECT_EQ(a.program().size(), 3u);
+  EXPECT_EQ(formatShape(a.program()[1].grid), "[T, 2]");
+  EXPECT_EQ(shapeProduct(a.program()[1].grid, {5, 1, 1, 1}), 10);
+  EXPECT_EQ(a.outputBuffer(), 1);
+  EXPECT_NO_THROW(a.verifyCheckpoint(a.resolveCheckpointDir("")));
+}
+
+TEST(ArtifactTest, MissingFolderManifestOrJson) {
+  TempDir tmp;
+  EXPECT_ERROR(Artifact::open((tmp.path / "nope").string()), "does not exist");
+  EXPECT_ERROR(Artifact::open(tmp.path.string()), "has no manifest.json");
+  writeText(tmp.path / "manifest.json", "{\"format\": \"qwen-artifact\", ");
+  EXPECT_ERROR(Artifact::open(tmp.path.string()), "manifest.json is not valid JSON");
+}
+
+TEST(ArtifactTest, RejectsOtherFormatVersions) {
+  ToyArtifact t(false);
+  t.manifest["format_version"] = 2;
+  t.save();
+  EXPECT_ERROR(Artifact::open(t.dir.string()),
+               "artifact format version 2 is not supported by this runtime (expects 1); recompile with qwen-compile");
+  t.manifest["format_version"] = 1;
+  t.manifest["format"] = "gguf";
+  t.save();
+  EXPECT_ERROR(Artifact::open(t.dir.string()), "not a qwen-compile artifact");
+}
+
+struct BadManifestCase {
+  const char *name;
+  std::function<void(json &)> edit;
+  const char *message;
+};
+
+TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
+  const BadManifestCase cases[] = {
+      {"no program", [](json &m) { m.erase("program"); }, "missing field \"program\""},
+      {"cuda target", [](json &m) { m["target"]["kind"] = "cuda"; }, "target \"cuda\" is not supported"},
+      {"unknown dtype", [](json &m) { m["buffers"][0]["dtype"] = "f8"; }, "unknown dtype \"f8\""},
+      {"unknown kv dtype", [](json &m) { m["kv_cache"]["dtype"] = "q4"; }, "kv_cache.dtype: unknown dtype \"q4\""},
+      {"unknown symbol", [](json &m) { m["buffers"][0]["shape"] = {"N"}; }, "unknown symbol \"N\""},
+      {"symbol order", [](json &m) { m["symbols"] = {"B", "T", "P", "R"}; }, "symbols: expected"},
+      {"unknown arg kind", [](json &m) { m["program"][0]["args"][0] = {{"scalar", 3}}; },
+       "unknown argument kind \"scalar\""},
+      {"two arg kinds", [](json &m) { m["program"][0]["args"][0] = {{"buffer", 0}, {"weight", 0}}; },
+       "expected an object with one of"},
+      {"weight out of range", [](json &m) { m["program"][0]["args"][1] = {{"weight", 9}}; },
+       "references weight 9, but no weight has that id"},
+      {"buffer out of range", [](json &m) { m["program"][0]["args"][2] = {{"buffer", 5}}; },
+       "references buffer 5, but no buffer has that id"},
+      {"negative weight id", [](json &m) { m["weights"][0]["id"] = -1; }, "weight id -1 is out of range"},
+      {"duplicate buffer id", [](json &m) { m["buffers"][1]["id"] = 0; }, "buffer id 0 is used twice"},
+      {"unknown input arg", [](json &m) { m["program"][0]["args"][0] = {{"input", "mask"}}; },
+       "references input \"mask\""},
+      {"unknown input", [](json &m) { m["inputs"][0]["name"] = "mask"; }, "unknown input \"mask\""},
+      {"input dtype", [](json &m) { m["inputs"][1]["dtype"] = "i64"; }, "must be i32"},
+      {"bad kv arg", [](json &m) { m["program"][1]["args"][4] = {{"kv", "both"}}; }, "kv must be \"keys\" or \"values\""},
+      {"bad kernel name", [](json &m) { m["program"][0]["kernel"] = "a-b"; }, "not a valid C symbol name"},
+      {"empty grid", [](json &m) { m["program"][0]["grid"] = json::array(); }, "grid: must not be empty"},
+      {"output shape", [](json &m) { m["buffers"][1]["shape"] = {"R", 8}; }, "the output buffer must be f32 [R, 16]"},
+      {"weight shape", [](json &m) { m["weights"][0]["shape"] = {16, 0}; }, "expected positive integers"},
+      {"vocab", [](json &m) { m["model"].erase("vocab_size"); }, "model: missing field \"vocab_size\""},
+      {"page size", [](json &m) { m["kv_cache"]["page_size"] = 0; }, "expected a positive integer"},
+      {"hash", [](json &m) { m["checkpoint"]["files"][0]["header_fnv1a64"] = "xyz"; }, "expected up to 16 hex digits"},
+  };
+  for (const BadManifestCase &c : cases) {
+    SCOPED_TRACE(c.name);
+    ToyArtifact t(false);
+    c.edit(t.manifest);
+    t.save();
+    std::string msg = errorOf([&] { Artifact::open(t.dir.string()); });
+    EXPECT_NE(msg.find(c.message), std::string::npos) << "message: " << msg;
+    EXPECT_NE(msg.find("manifest.json"), std::string::npos) << "message: " << msg;
+  }
+}
+
+TEST(ArtifactTest, KernelLibraryProblems) {
+  ToyArtifact t(false);
+  Artifact a = Artifact::open(t.dir.string());
+  EXPECT_ERROR(a.loadKernels(), "has no kernel library kernels.so");
+  writeText(t.dir / "kernels.so", "not an ELF file");
+  EXPECT_ERROR(a.loadKernels(), "cannot load kernel library");
+
+  t.manifest["target"]["features"] = {"avx9000"};
+  t.save();
+  Artifact b = Artifact::open(t.dir.string());
+  EXPECT_ERROR(b.loadKernels(), "target feature \"avx9000\" is unknown");
+}
+
+TEST(ArtifactTest, CheckpointIdentity) {
+  ToyArtifact t(false);
+  Artifact a = Artifact::open(t.dir.string());
+  EXPECT_ERROR(a.verifyCheckpoint((t.tmp.path / "elsewhere").string()), "pass --checkpoint DIR");
+  fs::rename(t.checkpoint / "model.safetensors", t.checkpoint / "x.safetensors");
+  EXPECT_ERROR(a.verifyCheckpoint(t.checkpoint.string()), "checkpoint file model.safetensors is missing");
+  // Same size, different header: one tensor renamed.
+  std::vector<uint16_t> a8(8, 0), b8(8, 0);
+  float norm[2] = {1, 0};
+  writeSafetensors((t.checkpoint / "model.safetensors").string(), {{"bias.A", DType::BF16, {8}, a8.data()},
+                                                                   {"bias.b", DType::BF16, {8}, b8.data()},
+                                                                   {"model.norm.weight", DType::F32, {2}, norm}});
+  EXPECT_ERROR(a.verifyCheckpoint(t.checkpoint.string()), "changed since compilation");
+  // A relative checkpoint dir is taken from the artifact folder.
+  t.manifest["checkpoint"]["dir"] = "../checkpoint";
+  t.save();
+  EXPECT_EQ(fs::path(Artifact::open(t.dir.string()).resolveCheckpointDir("")), (t.dir / "../checkpoint").lexically_normal());
+  EXPECT_EQ(Artifact::open(t.dir.string()).resolveCheckpointDir("/x"), "/x");
+  // Compiled from config.json alone: no checkpoint recorded.
+  t.manifest["checkpoint"]["dir"] = "";
+  t.manifest["checkpoint"]["files"] = json::array();
+  t.save();
+  Artifact none = Artifact::open(t.dir.string());
+  EXPECT_EQ(none.resolveCheckpointDir(""), "");
+  EXPECT_ERROR(none.verifyCheckpoint(""), "compiled without a checkpoint");
+}
+
+//===----------------------------------------------------------------------===//
+// Engine and Generator on the fake kernels
+//===----------------------------------------------------------------------===//
+
+class EngineTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (fakeKernelsPath().empty() || !fs::exists(fakeKernelsPath()))
+      GTEST_SKIP() << "fake kernel library not built (QWEN_FAKE_KERNELS_PATH / QWEN_FAKE_KERNELS)";
+  }
+  std::unique_ptr<Engine> load(EngineOptions o = {}) {
+    if (o.numThreads == 0)
+      o.numThreads = 3;
+    return Engine::load(toy.dir.string(), o);
+  }
+  ToyArtifact toy;
+};
+
+/// The toy model's greedy next token after `prefix`.
+int32_t toyNext(const std::vector<int32_t> &prefix) {
+  int64_t sum = 0;
+  for (int32_t t : prefix)
+    sum += t;
+  return int32_t(sum % 16);
+}
+
+int32_t argmaxRow(const std::vector<float> &logits, size_t row) { return argmax(&logits[row * 16], 16); }
+
+TEST_F(EngineTest, LoadsAndBindsWeights) {
+  auto e = load();
+  MemoryPlan p = e->memoryPlan();
+  EXPECT_EQ(p.weightBytes, 16u * 4 + 2 * 4);
+  EXPECT_EQ(p.weightBytesMapped, 8u); // the f32 norm weight, zero copy
+  EXPECT_EQ(p.pageSize, 4);
+  EXPECT_EQ(p.maxContext, 64);
+  EXPECT_EQ(p.numPages, 8 * 16);
+  EXPECT_NE(p.describe().find("fits         8 sequences of 64 tokens"), std::string::npos) << p.describe();
+  EXPECT_EQ(e->vocabSize(), 16);
+  EXPECT_EQ(e->modelInfo()["family"], "toy");
+  EXPECT_EQ(e->tokenizer(), nullptr); // the toy checkpoint has no tokenizer.json
+  EXPECT_EQ(defaultStopTokens(*e), std::vector<int32_t>{7});
+}
+
+TEST_F(EngineTest, PrefillAllLogitsFollowTheToyModel) {
+  auto e = load();
+  int s = e->createSequence();
+  std::vector<int32_t> prompt = {3, 9, 1, 14, 2, 6, 11, 5, 8, 0, 13};
+  std::vector<float> logits = e->forward({{s, prompt}}, /*allLogits=*/true);
+  ASSERT_EQ(logits.size(), prompt.size() * 16);
+  for (size_t i = 0; i < prompt.size(); ++i) {
+    std::vector<int32_t> prefix(prompt.begin(), prompt.begin() + long(i) + 1);
+    int32_t want = toyNext(prefix);
+    EXPECT_EQ(argmaxRow(logits, i), want) << "row " << i;
+    // Bias = 0.125 * v: both sources, in order, converted from bf16.
+    for (int v = 0; v < 16; ++v)
+      EXPECT_EQ(logits[i * 16 + size_t(v)], 0.125f * float(v) + (v == want ? 100.0f : 0.0f));
+  }
+  EXPECT_EQ(e->sequenceLength(s), int64_t(prompt.size()));
+}
+
+TEST_F(EngineTest, PrefillThenDecodeMatchesFullForwardAndSplitting) {
+  std::vector<int32_t> tokens = {5, 12, 7, 7, 1, 0, 15, 3, 9, 4, 2, 2, 8, 6};
+  auto full = load();
+  int s = full->createSequence();
+  std::vector<float> reference = full->forward({{s, tokens}}, true);
+
+  EngineOptions small;
+  small.maxBatchTokens = 3; // every step is split
+  for (auto *opts : {static_cast<EngineOptions *>(nullptr), &small}) {
+    auto e = load(opts ? *opts : EngineOptions{});
+    int q = e->createSequence();
+    std::vector<float> first = e->forward({{q, std::vector<int32_t>(tokens.begin(), tokens.begin() + 6)}}, true);
+    std::vector<float> rows = first;
+    for (size_t i = 6; i < tokens.size(); ++i) {
+      std::vector<float> r = e->forward({{q, {tokens[i]}}});
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
+    EXPECT_EQ(rows, reference);
+    // Last-row mode on a split prompt returns one row: the last token's.
+    int q2 = e->createSequence();
+    std::vector<float> last = e->forward({{q2, tokens}});
+    ASSERT_EQ(last.size(), 16u);
+    EXPECT_TRUE(std::equal(last.begin(), last.end(), reference.end() - 16));
+  }
+}
+
+TEST_F(EngineTest, MixedRaggedBatch) {
+  auto e = load();
+  int a = e->createSequence(), b = e->createSequence(), c = e->createSequence();
+  std::vector<int32_t> pa = {1, 2, 3, 4, 5, 6}, pb = {9}, pc = {15, 15, 15, 15, 15};
+  e->forward({{a, pa}});
+  e->forward({{b, pb}});
+  // a decodes, c prefills, b decodes: one step.
+  std::vector<float> out = e->forward({{a, {7}}, {c, pc}, {b, {10}}});
+  ASSERT_EQ(out.size(), 3u * 16);
+  pa.push_back(7);
+  pb.push_back(10);
+  EXPECT_EQ(argmaxRow(out, 0), toyNext(pa));
+  EXPECT_EQ(argmaxRow(out, 1), toyNext(pc));
+  EXPECT_EQ(argmaxRow(out, 2), toyNext(pb));
+  std::vector<float> all = e->forward({{c, {1, 2}}, {a, {3}}}, true);
+  ASSERT_EQ(all.size(), 3u * 16);
+  pc.push_back(1);
+  EXPECT_EQ(argmaxRow(all, 0), toyNext(pc));
+  pc.push_back(2);
+  EXPECT_EQ(argmaxRow(all, 1), toyNext(pc));
+  pa.push_back(3);
+  EXPECT_EQ(argmaxRow(all, 2), toyNext(pa));
+}
+
+TEST_F(EngineTest, BadRequestsLoseNothing) {
+  EngineOptions o;
+  o.maxSequences = 2;
+  o.maxContext = 10;
+  o.numPages = 3;
+  auto e = load(o);
+  int s = e->createSequence();
+  e->forward({{s, {1, 2, 3}}});
+  int64_t free = e->freePages();
+  EXPECT_ERROR(e->forward({{s, {4, 16, 5}}}), "token id 16 at position 1 is out of range for vocabulary of 16");
+  EXPECT_ERROR(e->forward({{s, {-1}}}), "token id -1 at position 0");
+  EXPECT_ERROR(e->forward({{s, {1, 1, 1, 1, 1, 1, 1, 1}}}), "exceeds the context of 10 tokens");
+  EXPECT_ERROR(e->forward({{s, {1}}, {s, {2}}}), "appears twice");
+  EXPECT_ERROR(e->forward({{s, {}}}), "has no tokens");
+  EXPECT_ERROR(e->forward({{1, {1}}}), "sequence 1 does not exist");
+  int t = e->createSequence();
+  EXPECT_ERROR(e->createSequence(), "all 2 sequences are in use");
+  EXPECT_ERROR(e->forward({{s, {1}}, {t, {1, 2, 3, 4, 5, 6, 7, 8, 9}}}), "out of KV cache pages");
+  EXPECT_EQ(e->sequenceLength(s), 3);
+  EXPECT_EQ(e->sequenceLength(t), 0);
+  EXPECT_EQ(e->freePages(), free);
+  // Still works, and the state is what it was.
+  std::vector<float> out = e->forward({{s, {4}}});
+  EXPECT_EQ(argmaxRow(out, 0), toyNext({1, 2, 3, 4}));
+  e->releaseSequence(s);
+  EXPECT_EQ(e->freePages(), 3);
+  EXPECT_ERROR(e->sequenceLength(s), "does not exist");
+  EXPECT_NO_THROW(e->forward({{t, {1, 2, 3, 4, 5, 6, 7, 8, 9}}}));
+}
+
+TEST_F(EngineTest, LoadErrors) {
+  EngineOptions o;
+  o.maxContext = 65;
+  EXPECT_ERROR(load(o), "exceeds the model's 64 (max_position_embeddings)");
+  o = {};
+  o.checkpointDir = (toy.tmp.path / "missing").string();
+  EXPECT_ERROR(load(o), "pass --checkpoint DIR");
+
+  toy.manifest["program"][2]["kernel"] = "fk_missing";
+  toy.save();
+  EXPECT_ERROR(load(), "has no kernel \"fk_missing\" used by program[2]");
+  toy.manifest["program"][2]["kernel"] = "fk_logits";
+  toy.manifest["weights"][0]["shape"] = {17};
+  toy.save();
+  EXPECT_ERROR(load(), "sources of weight 0 (bias.a and 1 more) have 16 rows together");
+  toy.manifest["weights"][0]["shape"] = {16};
+  toy.manifest["weights"][1]["sources"] = {"model.final_norm.weight"};
+  toy.save();
+  EXPECT_ERROR(load(), "has no tensor 'model.final_norm.weight'");
+}
+
+TEST_F(EngineTest, RandomWeightsNeedNoCheckpoint) {
+  fs::remove_all(toy.checkpoint);
+  EngineOptions o;
+  o.randomWeights = true;
+  o.seed = 7;
+  auto e = load(o);
+  EXPECT_EQ(e->memoryPlan().weightBytesMapped, 0u);
+  EXPECT_TRUE(e->checkpointDir().empty());
+  int s = e->createSequence();
+  std::vector<int32_t> prompt = {4, 4, 4, 9};
+  std::vector<float> out = e->forward({{s, prompt}}, true);
+  // norm.weight is 1.0, so the model still counts; the bias is small noise.
+  for (size_t i = 0; i < prompt.size(); ++i)
+    EXPECT_EQ(argmaxRow(out, i), toyNext(std::vector<int32_t>(prompt.begin(), prompt.begin() + long(i) + 1)));
+  float bias0 = out[0] - (toyNext({4}) == 0 ? 100.0f : 0.0f);
+  EXPECT_NE(bias0, 0.0f);
+  EXPECT_LT(std::abs(bias0), 0.2f);
+  // Same seed, same weights, whatever the thread count.
+  o.numThreads = 1;
+  auto e1 = load(o);
+  int s1 = e1->createSequence();
+  EXPECT_EQ(e1->forward({{s1, prompt}}, true), out);
+}
+
+TEST_F(EngineTest, GeneratorStopsForEachReason) {
+  EngineOptions o;
+  o.maxContext = 12;
+  auto e = load(o);
+  std::vector<TokenEvent> events;
+  Generator g(*e, [&](const TokenEvent &ev) { events.push_back(ev); });
+
+  GenerationRequest r;
+  r.prompt = {1, 2};
+  r.maxNewTokens = 5;
+  r.stopTokens = std::vector<int32_t>{};
+  int length = g.submit(r); // 1 2 -> 3 -> 6 -> 12 -> 8 -> 0
+  r.prompt = {3, 1};        // 3 1 -> 4 -> 8 -> 0 -> 0 ... until eos 7 never; stop at 0 below
+  r.stopTokens = std::vector<int32_t>{0};
+  int stop = g.submit(r);
+  r.prompt = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}; // 10 tokens, context 12: two generated
+  r.stopTokens.reset();                     // default: eos 7 from generation_config.json
+  r.maxNewTokens = 100;
+  int context = g.submit(r);
+  g.runToCompletion();
+  EXPECT_EQ(g.active(), 0);
+  EXPECT_EQ(e->liveSequences(), 0);
+  EXPECT_EQ(e->freePages(), e->memoryPlan().numPages);
+
+  EXPECT_EQ(g.result(length).tokens, (std::vector<int32_t>{3, 6, 12, 8, 0}));
+  EXPECT_EQ(g.result(length).finish, FinishReason::Length);
+  EXPECT_EQ(g.result(stop).tokens, (std::vector<int32_t>{4, 8}));
+  EXPECT_EQ(g.result(stop).stopToken, std::optional<int32_t>(0));
+  EXPECT_EQ(g.result(stop).finish, FinishReason::Stop);
+  EXPECT_EQ(g.result(context).tokens, (std::vector<int32_t>{10, 4, 8}));
+  EXPECT_EQ(g.result(context).finish, FinishReason::Context);
+
+  int stops = 0;
+  for (const TokenEvent &ev : events)
+    stops += ev.isStop;
+  EXPECT_EQ(stops, 1);
+  EXPECT_EQ(events.size(), 5u + 3u + 3u);
+
+  r.prompt = std::vector<int32_t>(13, 1);
+  EXPECT_ERROR(g.submit(r), "prompt of 13 tokens exceeds the context of 12 tokens");
+  r.prompt = {};
+  EXPECT_ERROR(g.submit(r), "the prompt is empty");
+  r.prompt = {20};
+  EXPECT_ERROR(g.submit(r), "token id 20 at position 0 is out of range");
+}
+
+TEST_F(EngineTest, ContinuousBatchingMatchesOneAtATime) {
+  EngineOptions o;
+  o.maxSequences = 2;
+  o.maxBatchTokens = 5;
+  auto e = load(o);
+  Generator g(*e);
+  std::vector<std::vector<int32_t>> prompts = {{1}, {2, 3, 4, 5, 6, 7, 8}, {9, 9}, {3, 3, 3}, {15}};
+  std::vector<int> ids;
+  for (const auto &p : prompts) {
+    GenerationRequest r;
+    r.prompt = p;
+    r.maxNewTokens = 6;
+    r.stopTokens = std::vector<int32_t>{};
+    ids.push_back(g.submit(r));
+  }
+  int steps = 0;
+  while (g.step()) {
+    EXPECT_LE(e->liveSequences(), 2);
+    ++steps;
+  }
+  EXPECT_LT(steps, 5 * 7); // requests overlapped
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    std::vector<int32_t> seq = prompts[i], want;
+    for (int k = 0; k < 6; ++k) {
+      want.push_back(toyNext(seq));
+      seq.push_back(want.back());
+    }
+    EXPECT_EQ(g.result(ids[i]).tokens, want) << "request " << i;
+  }
+}
+
+} // namespace
