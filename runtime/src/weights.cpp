@@ -156,9 +156,14 @@ WeightStore WeightStore::bind(const Artifact &artifact, SafetensorsArchive archi
                     " wants " + dtypeName(w.dtype) + "; the runtime converts only between floating types");
       views.push_back(v);
     }
-    if (w.sources.size() > 1 && rows != w.shape[0])
-      throw Error("the sources of " + describeWeight(w) + " have " + std::to_string(rows) +
-                  " rows together, but the weight has shape " + formatShape(w.shape));
+    if (w.sources.size() > 1 && rows != w.shape[0]) {
+      std::string parts;
+      for (const TensorView *v : views)
+        parts += (parts.empty() ? "" : ", ") + ("'" + v->name + "' " + formatShape(v->shape));
+      throw Error("the checkpoint tensors stacked into " + describeWeight(w) + " (" + parts + ") have " +
+                  std::to_string(rows) + " rows together, but the artifact expects " + formatShape(w.shape) +
+                  "; was the artifact compiled for another model?");
+    }
 
     const TensorView *v0 = views[0];
     bool aligned = reinterpret_cast<uintptr_t>(v0->data) % dtypeSize(w.dtype) == 0;

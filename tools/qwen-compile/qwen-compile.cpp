@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "lib/Compiler/Registration.h"
+#include "dialects/QTF/IR/QTF.h"
 #include "lib/Target/CPU/ArtifactWriter.h"
 #include "models/qwen3/Qwen3Builder.h"
 #include "models/qwen3/Qwen3Config.h"
@@ -166,6 +167,48 @@ int main(int argc, char **argv) {
   OwningOpRef<ModuleOp> module = qwen::models::buildQwen3Graph(context, *config, buildOptions);
   if (failed(module->verify()))
     return fail("the Qwen3 builder produced invalid IR (a compiler bug)");
+  // Check the graph's weights against the checkpoint now, so a missing or
+  // mis-shaped tensor is reported by the compiler, not at the first load.
+  if (!checkpointDir.empty()) {
+    std::string problem;
+    try {
+      qwen::rt::SafetensorsArchive archive =
+          qwen::rt::SafetensorsArchive::openDir(checkpointDir);
+      module->walk([&](qwen::qtf::WeightOp weight) {
+        if (!problem.empty())
+          return;
+        auto type = weight.getResult().getType();
+        int64_t rows = 0;
+        for (mlir::Attribute source : weight.getSources()) {
+          std::string name = mlir::cast<mlir::StringAttr>(source).str();
+          const qwen::rt::TensorView *tensor = archive.find(name);
+          if (!tensor) {
+            problem = "checkpoint " + checkpointDir + " has no tensor '" + name + "'";
+            return;
+          }
+          bool sameTrailing = tensor->shape.size() == size_t(type.getRank()) &&
+                              std::equal(tensor->shape.begin() + 1, tensor->shape.end(),
+                                         type.getShape().begin() + 1);
+          if (!sameTrailing || (weight.getSources().size() == 1 &&
+                                tensor->shape[0] != type.getDimSize(0))) {
+            std::string got, want;
+            for (int64_t d : tensor->shape)
+              got += (got.empty() ? "" : ", ") + std::to_string(d);
+            for (int64_t d : type.getShape())
+              want += (want.empty() ? "" : ", ") + std::to_string(d);
+            problem = "checkpoint tensor '" + name + "' has shape [" + got +
+                      "], but config.json implies [" + want + "]";
+            return;
+          }
+          rows += tensor->shape[0];
+        }
+      });
+    } catch (const qwen::rt::Error &error) {
+      problem = error.what();
+    }
+    if (!problem.empty())
+      return fail(problem);
+  }
   if (wantDump(qwen::CompileStage::Graph)) {
     llvm::errs() << "// ----- IR after stage 'graph' -----\n";
     module->print(llvm::errs());

@@ -308,38 +308,71 @@ std::vector<int32_t> parseIds(const std::string &text) {
   return ids;
 }
 
-int runLogits(EngineFlags &ef, const std::string &idsText, int64_t steps, const std::string &outPath) {
-  std::vector<int32_t> promptIds = parseIds(idsText);
+int runLogits(EngineFlags &ef, const std::vector<std::string> &idsTexts, int64_t steps,
+              const std::string &outPath) {
+  // Several --ids run together as one ragged batch (prefill in one step, each
+  // decode step for all of them in one step); tensors then get an "rN." prefix.
+  std::vector<std::vector<int32_t>> prompts;
+  for (const std::string &text : idsTexts)
+    prompts.push_back(parseIds(text));
   if (steps < 0)
     throw Error("--steps must not be negative");
-  const int64_t P = int64_t(promptIds.size());
-  ef.options.maxSequences = 1;
+  const size_t n = prompts.size();
+  int64_t total = 0, longest = 0;
+  for (const auto &prompt : prompts) {
+    total += int64_t(prompt.size());
+    longest = std::max<int64_t>(longest, int64_t(prompt.size()));
+  }
+  ef.options.maxSequences = int(n);
   if (ef.options.maxContext == 0)
-    ef.options.maxContext = P + steps;
-  ef.options.maxBatchTokens = std::max<int64_t>(ef.options.maxBatchTokens, P);
+    ef.options.maxContext = longest + steps;
+  ef.options.maxBatchTokens = std::max<int64_t>(ef.options.maxBatchTokens, total);
   std::unique_ptr<Engine> engine = ef.load();
   const int64_t V = engine->vocabSize();
 
-  int seq = engine->createSequence();
-  std::vector<float> promptLogits = engine->forward({{seq, promptIds}}, /*allLogits=*/true);
-  std::vector<int32_t> decodeIds;
-  std::vector<float> decodeLogits;
-  if (steps > 0)
-    decodeIds.push_back(argmax(&promptLogits[size_t((P - 1) * V)], V));
-  for (int64_t i = 0; i < steps; ++i) {
-    std::vector<float> row = engine->forward({{seq, {decodeIds[size_t(i)]}}});
-    decodeLogits.insert(decodeLogits.end(), row.begin(), row.end());
-    if (i + 1 < steps)
-      decodeIds.push_back(argmax(row.data(), V));
+  std::vector<Engine::SequenceChunk> chunks;
+  for (const auto &prompt : prompts)
+    chunks.push_back({engine->createSequence(), prompt});
+  std::vector<float> all = engine->forward(chunks, /*allLogits=*/true);
+  std::vector<std::vector<float>> promptLogits(n), decodeLogits(n);
+  std::vector<std::vector<int32_t>> decodeIds(n);
+  size_t row = 0;
+  for (size_t i = 0; i < n; ++i) {
+    size_t rows = prompts[i].size();
+    promptLogits[i].assign(all.begin() + row * V, all.begin() + (row + rows) * V);
+    row += rows;
+    if (steps > 0)
+      decodeIds[i].push_back(argmax(&promptLogits[i][(rows - 1) * V], V));
+  }
+  for (int64_t step = 0; step < steps; ++step) {
+    for (size_t i = 0; i < n; ++i)
+      chunks[i].tokens = {decodeIds[i][size_t(step)]};
+    std::vector<float> rows = engine->forward(chunks);
+    for (size_t i = 0; i < n; ++i) {
+      const float *logits = &rows[i * V];
+      decodeLogits[i].insert(decodeLogits[i].end(), logits, logits + V);
+      if (step + 1 < steps)
+        decodeIds[i].push_back(argmax(logits, V));
+    }
   }
   static const float kNone = 0;
   static const int32_t kNoId = 0;
-  writeSafetensors(outPath, {{"prompt_ids", DType::I32, {P}, promptIds.data()},
-                             {"prompt_logits", DType::F32, {P, V}, promptLogits.data()},
-                             {"decode_ids", DType::I32, {steps}, steps ? decodeIds.data() : &kNoId},
-                             {"decode_logits", DType::F32, {steps, V}, steps ? decodeLogits.data() : &kNone}});
-  std::fprintf(stderr, "wrote %s: %lld prompt rows and %lld decode steps of %lld logits\n", outPath.c_str(),
-               static_cast<long long>(P), static_cast<long long>(steps), static_cast<long long>(V));
+  std::vector<std::string> names;
+  std::vector<TensorToWrite> tensors;
+  names.reserve(4 * n);
+  for (size_t i = 0; i < n; ++i) {
+    std::string prefix = n == 1 ? "" : "r" + std::to_string(i) + ".";
+    const int64_t P = int64_t(prompts[i].size());
+    for (const char *name : {"prompt_ids", "prompt_logits", "decode_ids", "decode_logits"})
+      names.push_back(prefix + name);
+    tensors.push_back({names[4 * i], DType::I32, {P}, prompts[i].data()});
+    tensors.push_back({names[4 * i + 1], DType::F32, {P, V}, promptLogits[i].data()});
+    tensors.push_back({names[4 * i + 2], DType::I32, {steps}, steps ? decodeIds[i].data() : &kNoId});
+    tensors.push_back({names[4 * i + 3], DType::F32, {steps, V}, steps ? decodeLogits[i].data() : &kNone});
+  }
+  writeSafetensors(outPath, tensors);
+  std::fprintf(stderr, "wrote %s: %zu prompt(s), %lld decode steps of %lld logits\n", outPath.c_str(), n,
+               static_cast<long long>(steps), static_cast<long long>(V));
   return 0;
 }
 
@@ -399,7 +432,8 @@ int main(int argc, char **argv) {
 
   EngineFlags ef;
   SamplingFlags sf;
-  std::string prompt, system, tokSource, checkpoint, text, ids, outPath;
+  std::string prompt, system, tokSource, checkpoint, text, outPath;
+  std::vector<std::string> idsList;
   bool noStream = false, chatTemplate = false, think = false, noSpecial = false;
   int64_t promptLen = 128, genTokens = 32, steps = 0;
   int batch = 1;
@@ -441,10 +475,15 @@ int main(int argc, char **argv) {
       "  prompt_logits  float32 [P, V]  logits after each prompt token\n"
       "  decode_ids     int32   [N]     the token fed at decode step i: decode_ids[0] =\n"
       "                                 argmax(prompt_logits[P-1]), decode_ids[i] = argmax(decode_logits[i-1])\n"
-      "  decode_logits  float32 [N, V]  logits after feeding decode_ids[i]");
+      "  decode_logits  float32 [N, V]  logits after feeding decode_ids[i]\n"
+      "With several --ids, the prompts run together as one ragged batch and each tensor\n"
+      "name gets the prefix rK. (r0.prompt_logits, r1.prompt_logits, ...).");
   EngineFlags logitsEf;
   logitsEf.add(logits, true);
-  logits->add_option("--ids", ids, "Prompt token ids, comma-separated (e.g. 1,2,3)")->required();
+  logits->add_option("--ids", idsList,
+                     "Prompt token ids, comma-separated (e.g. 1,2,3); repeat --ids to run several "
+                     "prompts as one ragged batch")
+      ->required();
   logits->add_option("--steps", steps, "Greedy decode steps after the prompt")->capture_default_str();
   logits->add_option("-o,--output", outPath, "Output .safetensors file")->required();
 
@@ -474,7 +513,7 @@ int main(int argc, char **argv) {
     if (*tokenize)
       return runTokenize(tokSource, checkpoint, text, noSpecial);
     if (*logits)
-      return runLogits(logitsEf, ids, steps, outPath);
+      return runLogits(logitsEf, idsList, steps, outPath);
     if (*info)
       return runInfo(infoEf);
   } catch (const std::exception &e) {

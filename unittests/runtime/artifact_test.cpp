@@ -426,7 +426,7 @@ TEST_F(EngineTest, LoadErrors) {
   toy.manifest["program"][2]["kernel"] = "fk_logits";
   toy.manifest["weights"][0]["shape"] = {17};
   toy.save();
-  EXPECT_ERROR(load(), "sources of weight 0 (bias.a and 1 more) have 16 rows together");
+  EXPECT_ERROR(load(), "stacked into weight 0 (bias.a and 1 more) ('bias.a' [8], 'bias.b' [8]) have 16 rows together");
   toy.manifest["weights"][0]["shape"] = {16};
   toy.manifest["weights"][1]["sources"] = {"model.final_norm.weight"};
   toy.save();
