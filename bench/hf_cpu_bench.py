@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""CPU throughput of HuggingFace transformers' Qwen3ForCausalLM: a benchmark peer.
+
+Developer tool only (needs torch + transformers, see
+scripts/requirements-reference.txt); never run in CI.
+
+Builds a Qwen3ForCausalLM from a config preset (or --config path.json) with
+seeded random weights, then measures at batch --batch:
+  prefill: one forward over a --prompt-len random prompt  -> prefill_tok_s
+  decode:  --gen greedy tokens, one per step, with the KV cache -> decode_tok_s
+Token rates count all sequences of the batch (batch * tokens / seconds).
+Prints one JSON line.
+
+  .venv-ref/bin/python bench/hf_cpu_bench.py --preset demo
+  .venv-ref/bin/python bench/hf_cpu_bench.py --preset qwen3-0.6b --threads 2
+  .venv-ref/bin/python bench/hf_cpu_bench.py --config models/checkpoints/qwen3-demo/config.json --dtype f32
+"""
+
+import argparse
+import json
+import os
+import time
+
+import torch
+import transformers
+from transformers import Qwen3Config, Qwen3ForCausalLM
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+PRESETS = {
+    # models/checkpoints/qwen3-demo/config.json
+    "demo": dict(vocab_size=151936, hidden_size=64, intermediate_size=192,
+                 num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, head_dim=32,
+                 max_position_embeddings=512, rms_norm_eps=1e-6,
+                 rope_theta=1000000.0, tie_word_embeddings=True),
+    # Qwen/Qwen3-0.6B
+    "qwen3-0.6b": dict(vocab_size=151936, hidden_size=1024,
+                       intermediate_size=3072, num_hidden_layers=28,
+                       num_attention_heads=16, num_key_value_heads=8,
+                       head_dim=128, max_position_embeddings=40960,
+                       rms_norm_eps=1e-6, rope_theta=1000000.0,
+                       tie_word_embeddings=True),
+}
+DTYPES = {"bf16": torch.bfloat16, "f32": torch.float32, "f16": torch.float16}
+CONFIG_KEYS = ("vocab_size", "hidden_size", "intermediate_size",
+               "num_hidden_layers", "num_attention_heads",
+               "num_key_value_heads", "head_dim", "max_position_embeddings",
+               "rms_norm_eps", "rope_theta", "tie_word_embeddings",
+               "attention_bias")
+
+
+def load_config_file(path):
+    with open(path) as f:
+        d = json.load(f)
+    kw = {k: d[k] for k in CONFIG_KEYS if k in d}
+    rp = d.get("rope_parameters")
+    if isinstance(rp, dict) and "rope_theta" in rp:
+        kw["rope_theta"] = rp["rope_theta"]
+    return kw
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="demo")
+    ap.add_argument("--config", help="config.json to use instead of a preset")
+    ap.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prompt-len", type=int, default=128)
+    ap.add_argument("--gen", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="timed repetitions; the best is reported")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    dtype = DTYPES[args.dtype]
+    if args.config:
+        kw, cfg_name = load_config_file(args.config), os.path.relpath(
+            os.path.abspath(args.config), ROOT)
+    else:
+        kw, cfg_name = dict(PRESETS[args.preset]), args.preset
+
+    t0 = time.perf_counter()
+    cfg = Qwen3Config(hidden_act="silu", use_cache=True, use_sliding_window=False,
+                      initializer_range=0.02, bos_token_id=None,
+                      eos_token_id=None, **kw)
+    torch.manual_seed(args.seed)
+    prev = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)   # build directly in the target dtype
+    try:
+        model = Qwen3ForCausalLM._from_config(cfg, attn_implementation=args.attn)
+    finally:
+        torch.set_default_dtype(prev)
+    model = model.to(dtype).eval()
+    load_s = time.perf_counter() - t0
+    n_params = sum(p.numel() for p in model.parameters())
+
+    g = torch.Generator().manual_seed(args.seed + 1)
+    V = cfg.vocab_size
+    prompt = torch.randint(0, V, (args.batch, args.prompt_len), generator=g)
+
+    @torch.inference_mode()
+    def prefill():
+        out = model(input_ids=prompt, use_cache=True)
+        return out.past_key_values, out.logits[:, -1]
+
+    @torch.inference_mode()
+    def decode(past, last):
+        tok = last.argmax(-1, keepdim=True)
+        for _ in range(args.gen):
+            out = model(input_ids=tok, past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            tok = out.logits[:, -1].argmax(-1, keepdim=True)
+        return tok
+
+    # warm-up (small) so one-time allocations/kernels are not timed
+    with torch.inference_mode():
+        w = model(input_ids=prompt[:, :8], use_cache=True)
+        model(input_ids=w.logits[:, -1].argmax(-1, keepdim=True),
+              past_key_values=w.past_key_values, use_cache=True)
+
+    best_pf, best_dec = float("inf"), float("inf")
+    for _ in range(max(1, args.repeat)):
+        t0 = time.perf_counter()
+        past, last = prefill()
+        best_pf = min(best_pf, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        decode(past, last)
+        best_dec = min(best_dec, time.perf_counter() - t0)
+
+    print(json.dumps({
+        "engine": "hf-transformers",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "config": cfg_name,
+        "params": n_params,
+        "dtype": args.dtype,
+        "threads": args.threads,
+        "batch": args.batch,
+        "prompt_len": args.prompt_len,
+        "gen": args.gen,
+        "attn": args.attn,
+        "prefill_tok_s": round(args.batch * args.prompt_len / best_pf, 2),
+        "decode_tok_s": round(args.batch * args.gen / best_dec, 2),
+        "prefill_s": round(best_pf, 4),
+        "decode_s": round(best_dec, 4),
+        "load_s": round(load_s, 3),
+        # 1-minute load average at the end: other processes on the machine
+        # (builds, tests) slow the run down when this exceeds --threads
+        "host_load1": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
