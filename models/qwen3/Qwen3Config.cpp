@@ -109,7 +109,7 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
     else
       reader.fail("model_type \"" + config.modelType +
                   "\" is not supported yet (supported: \"qwen3\")");
-    return std::move(reader.takeError());
+    return reader.takeError();
   }
 
   config.vocabSize = reader.requiredInt("vocab_size");

@@ -202,6 +202,10 @@ int main(int argc, char **argv) {
           }
           rows += tensor->shape[0];
         }
+        if (problem.empty() && rows != type.getDimSize(0))
+          problem = "checkpoint tensors stacked into one weight have " + std::to_string(rows) +
+                    " rows together, but config.json implies " +
+                    std::to_string(type.getDimSize(0));
       });
     } catch (const qwen::rt::Error &error) {
       problem = error.what();

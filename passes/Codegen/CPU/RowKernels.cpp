@@ -89,9 +89,11 @@ qwen::codegen::cpu::emitKVWriteKernel(KernelEmitter &emitter) {
     auto vecType = VectorType::get({width}, b.getF32Type());
     emitter.forLoop(emitter.index(0), emitter.index(kvHeads), 1, [&](Value head) {
       Value headBase = emitter.addIndex(base, emitter.mulIndex(head, headDim));
-      for (auto [value, target] : {std::pair{write.getKeys(), keyAccess},
-                                   std::pair{write.getValues(), valueAccess}}) {
-        emitter.emitRowChain(value, token, head, row);
+      using Store = std::pair<Value, RowAccess>;
+      for (const Store &store : {Store{write.getKeys(), keyAccess},
+                                 Store{write.getValues(), valueAccess}}) {
+        const RowAccess &target = store.second;
+        emitter.emitRowChain(store.first, token, head, row);
         emitter.forLoop(emitter.index(0), emitter.index(headDim), width, [&](Value d) {
           Value v = vector::LoadOp::create(b, vecType, row, ValueRange{d});
           emitter.storeVectorF32(target, emitter.addIndex(headBase, d), v);
