@@ -11,7 +11,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
@@ -21,6 +20,7 @@ using namespace qwen::codegen::cpu;
 static constexpr int64_t kRowsPerItem = 8;
 static constexpr int64_t kTokenTile = 4;
 static constexpr int64_t kWeightTile = 2;
+static constexpr int64_t kDecodeWeightTile = 4;
 
 namespace {
 struct MatmulPlan {
@@ -144,20 +144,17 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
         }
     };
 
-    // All weight rows of the item for `mc` tokens starting at m.
+    // All weight rows of the item for `mc` tokens starting at m. A lone
+    // token (decode) takes 4 weight rows per tile: more independent FMA chains
+    // and memory streams for what is a bandwidth-bound matrix-vector product.
     auto tokenBlock = [&](Value m, int64_t mc) {
+      int64_t nc = mc == 1 ? kDecodeWeightTile : kWeightTile;
       Value count = arith::SubIOp::create(b, n1, n0);
-      Value pairs = arith::MulIOp::create(
-          b, arith::DivSIOp::create(b, count, emitter.index(kWeightTile)),
-          emitter.index(kWeightTile));
-      Value pairEnd = emitter.addIndex(n0, pairs);
-      emitter.forLoop(n0, pairEnd, kWeightTile,
-                      [&](Value n) { tile(m, mc, n, kWeightTile); });
-      Value odd = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, pairEnd, n1);
-      auto ifOp = scf::IfOp::create(b, odd, /*withElseRegion=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-      tile(m, mc, pairEnd, 1);
+      Value whole = arith::MulIOp::create(
+          b, arith::DivSIOp::create(b, count, emitter.index(nc)), emitter.index(nc));
+      Value wholeEnd = emitter.addIndex(n0, whole);
+      emitter.forLoop(n0, wholeEnd, nc, [&](Value n) { tile(m, mc, n, nc); });
+      emitter.forLoop(wholeEnd, n1, 1, [&](Value n) { tile(m, mc, n, 1); });
     };
 
     Value mFull = arith::MulIOp::create(
