@@ -117,25 +117,17 @@ int main(int argc, char **argv) {
   artifact.cpu = cpu;
   if (vectorWidth == 16)
     artifact.requiredFeatures = {"avx2", "fma", "f16c", "avx512f"};
+  std::optional<qwen::rt::SafetensorsArchive> archive;
   if (!checkpointDir.empty()) {
-    std::error_code ec;
-    std::vector<std::string> names;
-    for (llvm::sys::fs::directory_iterator it(checkpointDir, ec), end; it != end && !ec;
-         it.increment(ec))
-      if (llvm::StringRef(it->path()).ends_with(".safetensors"))
-        names.push_back(llvm::sys::path::filename(it->path()).str());
-    std::sort(names.begin(), names.end());
-    if (names.empty())
-      return fail("checkpoint folder " + checkpointDir + " has no .safetensors files");
-    for (const std::string &name : names) {
-      try {
-        qwen::rt::SafetensorsFileInfo info =
-            qwen::rt::probeSafetensorsFile(checkpointDir + "/" + name);
-        artifact.checkpointFiles.push_back({name, info.size, info.headerHash});
-      } catch (const qwen::rt::Error &error) {
-        return fail(error.what());
-      }
+    // The files the runtime will read (the index's shards, model.safetensors,
+    // or the only .safetensors file), opened and validated now.
+    try {
+      archive.emplace(qwen::rt::SafetensorsArchive::openDir(checkpointDir));
+    } catch (const qwen::rt::Error &error) {
+      return fail(error.what());
     }
+    for (const qwen::rt::SafetensorsFileInfo &info : archive->files())
+      artifact.checkpointFiles.push_back({info.name, info.size, info.headerHash});
     if (llvm::sys::fs::exists(checkpointDir + "/tokenizer.json"))
       artifact.tokenizer = "tokenizer.json";
   }
@@ -169,47 +161,32 @@ int main(int argc, char **argv) {
     return fail("the Qwen3 builder produced invalid IR (a compiler bug)");
   // Check the graph's weights against the checkpoint now, so a missing or
   // mis-shaped tensor is reported by the compiler, not at the first load.
-  if (!checkpointDir.empty()) {
+  // (The builder emits one source per weight; stacking comes later.)
+  if (archive) {
     std::string problem;
-    try {
-      qwen::rt::SafetensorsArchive archive =
-          qwen::rt::SafetensorsArchive::openDir(checkpointDir);
-      module->walk([&](qwen::qtf::WeightOp weight) {
-        if (!problem.empty())
+    module->walk([&](qwen::qtf::WeightOp weight) {
+      if (!problem.empty())
+        return;
+      auto type = weight.getResult().getType();
+      for (mlir::Attribute source : weight.getSources()) {
+        std::string name = mlir::cast<mlir::StringAttr>(source).str();
+        const qwen::rt::TensorView *tensor = archive->find(name);
+        if (!tensor) {
+          problem = "checkpoint " + checkpointDir + " has no tensor '" + name + "'";
           return;
-        auto type = weight.getResult().getType();
-        int64_t rows = 0;
-        for (mlir::Attribute source : weight.getSources()) {
-          std::string name = mlir::cast<mlir::StringAttr>(source).str();
-          const qwen::rt::TensorView *tensor = archive.find(name);
-          if (!tensor) {
-            problem = "checkpoint " + checkpointDir + " has no tensor '" + name + "'";
-            return;
-          }
-          bool sameTrailing = tensor->shape.size() == size_t(type.getRank()) &&
-                              std::equal(tensor->shape.begin() + 1, tensor->shape.end(),
-                                         type.getShape().begin() + 1);
-          if (!sameTrailing || (weight.getSources().size() == 1 &&
-                                tensor->shape[0] != type.getDimSize(0))) {
-            std::string got, want;
-            for (int64_t d : tensor->shape)
-              got += (got.empty() ? "" : ", ") + std::to_string(d);
-            for (int64_t d : type.getShape())
-              want += (want.empty() ? "" : ", ") + std::to_string(d);
-            problem = "checkpoint tensor '" + name + "' has shape [" + got +
-                      "], but config.json implies [" + want + "]";
-            return;
-          }
-          rows += tensor->shape[0];
         }
-        if (problem.empty() && rows != type.getDimSize(0))
-          problem = "checkpoint tensors stacked into one weight have " + std::to_string(rows) +
-                    " rows together, but config.json implies " +
-                    std::to_string(type.getDimSize(0));
-      });
-    } catch (const qwen::rt::Error &error) {
-      problem = error.what();
-    }
+        if (tensor->shape != std::vector<int64_t>(type.getShape().begin(), type.getShape().end())) {
+          std::string got, want;
+          for (int64_t d : tensor->shape)
+            got += (got.empty() ? "" : ", ") + std::to_string(d);
+          for (int64_t d : type.getShape())
+            want += (want.empty() ? "" : ", ") + std::to_string(d);
+          problem = "checkpoint tensor '" + name + "' has shape [" + got +
+                    "], but config.json implies [" + want + "]";
+          return;
+        }
+      }
+    });
     if (!problem.empty())
       return fail(problem);
   }
