@@ -30,6 +30,7 @@ public:
   }
 
   Value weight(const std::string &name, ArrayRef<int64_t> shape) {
+    // (one checkpoint tensor; stacked weights list several sources)
     return qtf::WeightOp::create(b, loc, RankedTensorType::get(shape, weightType),
                                  b.getStrArrayAttr({name}));
   }
@@ -62,6 +63,45 @@ public:
     return qtf::RopeOp::create(b, loc, x.getType(), x, positions,
                                b.getF64FloatAttr(config.ropeTheta),
                                b.getI64IntegerAttr(config.headDim));
+  }
+
+  /// SwiGLU: down(silu(gate(x)) * up(x)).
+  Value denseMlp(Value x, const std::string &prefix) {
+    int64_t hidden = config.hiddenSize, inter = config.intermediateSize;
+    Value gate = linear(x, prefix + "gate_proj", hidden, inter, false);
+    Value up = linear(x, prefix + "up_proj", hidden, inter, false);
+    Value act = qtf::SiluMulOp::create(b, loc, gate, up);
+    return linear(act, prefix + "down_proj", inter, hidden, false);
+  }
+
+  /// Sparse MoE block (qwen-models.md §1.7): router linear, softmax + top-k,
+  /// routed experts grouped by expert, then the sum over each token's choices.
+  /// The per-expert checkpoint tensors are stacked at load time.
+  Value moe(Value x, const std::string &prefix) {
+    int64_t hidden = config.hiddenSize, experts = config.numExperts;
+    int64_t inter = config.moeIntermediateSize, topK = config.numExpertsPerToken;
+    Value logits = linear(x, prefix + "gate", hidden, experts, false);
+    auto ids = RankedTensorType::get({ShapedType::kDynamic, topK}, b.getI32Type());
+    auto router = qtf::MoeRouterOp::create(
+        b, loc, ids, rows({topK}), logits, b.getI64IntegerAttr(topK),
+        config.normTopkProb ? b.getUnitAttr() : nullptr);
+    SmallVector<Attribute> gateUp, down;
+    for (int64_t e = 0; e < experts; ++e) {
+      std::string expert = prefix + "experts." + std::to_string(e) + ".";
+      gateUp.push_back(b.getStringAttr(expert + "gate_proj.weight"));
+      gateUp.push_back(b.getStringAttr(expert + "up_proj.weight"));
+      down.push_back(b.getStringAttr(expert + "down_proj.weight"));
+    }
+    Value gateUpWeight = qtf::WeightOp::create(
+        b, loc, RankedTensorType::get({experts * 2 * inter, hidden}, weightType),
+        b.getArrayAttr(gateUp));
+    Value downWeight = qtf::WeightOp::create(
+        b, loc, RankedTensorType::get({experts * hidden, inter}, weightType),
+        b.getArrayAttr(down));
+    Value slots = qtf::MoeExpertFfnOp::create(
+        b, loc, rows({topK, hidden}), x, router.getIds(), router.getWeights(),
+        gateUpWeight, downWeight, b.getI64IntegerAttr(experts), b.getI64IntegerAttr(inter));
+    return qtf::MoeCombineOp::create(b, loc, rows({hidden}), slots);
   }
 
   const Qwen3Config &cfg() const { return config; }
@@ -133,12 +173,9 @@ qwen::models::buildQwen3Graph(MLIRContext &context, const Qwen3Config &config,
     Value h = qtf::AddOp::create(b, loc, x, o);
 
     Value hn = g.rmsNorm(h, p + "post_attention_layernorm.weight", hidden);
-    int64_t inter = config.intermediateSize;
-    Value gate = g.linear(hn, p + "mlp.gate_proj", hidden, inter, false);
-    Value up = g.linear(hn, p + "mlp.up_proj", hidden, inter, false);
-    Value act = qtf::SiluMulOp::create(b, loc, gate, up);
-    Value down = g.linear(act, p + "mlp.down_proj", inter, hidden, false);
-    x = qtf::AddOp::create(b, loc, h, down);
+    Value mlp = config.isMoeLayer(layer) ? g.moe(hn, p + "mlp.")
+                                         : g.denseMlp(hn, p + "mlp.");
+    x = qtf::AddOp::create(b, loc, h, mlp);
   }
 
   Value normed = g.rmsNorm(x, "model.norm.weight", hidden);

@@ -4,6 +4,8 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 
+#include <algorithm>
+
 using namespace qwen::models;
 using llvm::json::Object;
 
@@ -103,18 +105,51 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
   ConfigReader reader(*root, path);
   Qwen3Config config;
   config.modelType = reader.optionalString("model_type", "");
-  if (config.modelType != "qwen3") {
+  if (config.modelType != "qwen3" && config.modelType != "qwen3_moe") {
     if (config.modelType.empty())
-      reader.fail("missing 'model_type' (expected \"qwen3\")");
+      reader.fail("missing 'model_type' (expected \"qwen3\" or \"qwen3_moe\")");
     else
       reader.fail("model_type \"" + config.modelType +
-                  "\" is not supported yet (supported: \"qwen3\")");
+                  "\" is not supported yet (supported: \"qwen3\", \"qwen3_moe\")");
     return reader.takeError();
   }
 
   config.vocabSize = reader.requiredInt("vocab_size");
+  if (config.modelType == "qwen3_moe") {
+    // Class defaults of Qwen3MoeConfig where a key is absent; note that
+    // norm_topk_prob defaults to false although released checkpoints say true.
+    // transformers v5 writes the attribute-map alias num_local_experts.
+    config.numExperts = reader.optionalInt(
+        "num_experts", reader.optionalInt("num_local_experts", 128));
+    config.numExpertsPerToken = reader.optionalInt("num_experts_per_tok", 8);
+    config.moeIntermediateSize = reader.optionalInt("moe_intermediate_size", 768);
+    config.normTopkProb = reader.optionalBool("norm_topk_prob", false);
+    config.decoderSparseStep = reader.optionalInt("decoder_sparse_step", 1);
+    if (const llvm::json::Value *layers = root->get("mlp_only_layers")) {
+      if (const llvm::json::Array *list = layers->getAsArray()) {
+        for (const llvm::json::Value &layer : *list)
+          if (std::optional<int64_t> index = layer.getAsInteger())
+            config.mlpOnlyLayers.push_back(*index);
+          else
+            reader.fail("'mlp_only_layers' must list layer indices");
+      } else if (layers->kind() != llvm::json::Value::Null) {
+        reader.fail("'mlp_only_layers' must be a list");
+      }
+    }
+    if (config.numExperts < 0)
+      reader.fail("'num_experts' must not be negative");
+    if (config.numExperts > 0) {
+      if (config.numExpertsPerToken <= 0 || config.numExpertsPerToken > config.numExperts)
+        reader.fail("'num_experts_per_tok' (" + std::to_string(config.numExpertsPerToken) +
+                    ") must be in [1, num_experts = " + std::to_string(config.numExperts) + "]");
+      if (config.moeIntermediateSize <= 0)
+        reader.fail("'moe_intermediate_size' must be positive");
+      if (config.decoderSparseStep <= 0)
+        reader.fail("'decoder_sparse_step' must be positive");
+    }
+  }
   config.hiddenSize = reader.requiredInt("hidden_size");
-  config.intermediateSize = reader.requiredInt("intermediate_size");
+  config.intermediateSize = reader.optionalInt("intermediate_size", 0);
   config.numLayers = reader.requiredInt("num_hidden_layers");
   config.numHeads = reader.requiredInt("num_attention_heads");
   config.numKVHeads = reader.optionalInt("num_key_value_heads", config.numHeads);
@@ -186,7 +221,11 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
   };
   requirePositive("vocab_size", config.vocabSize);
   requirePositive("hidden_size", config.hiddenSize);
-  requirePositive("intermediate_size", config.intermediateSize);
+  bool anyDense = config.numExperts == 0;
+  for (int64_t layer = 0; layer < config.numLayers && !anyDense; ++layer)
+    anyDense = !config.isMoeLayer(layer);
+  if (anyDense)
+    requirePositive("intermediate_size", config.intermediateSize);
   requirePositive("num_hidden_layers", config.numLayers);
   requirePositive("num_attention_heads", config.numHeads);
   requirePositive("num_key_value_heads", config.numKVHeads);
@@ -207,6 +246,11 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
   if (llvm::Error error = reader.takeError())
     return std::move(error);
   return config;
+}
+
+bool Qwen3Config::isMoeLayer(int64_t layer) const {
+  return numExperts > 0 && (layer + 1) % decoderSparseStep == 0 &&
+         std::find(mlpOnlyLayers.begin(), mlpOnlyLayers.end(), layer) == mlpOnlyLayers.end();
 }
 
 llvm::Expected<Qwen3Config> qwen::models::readQwen3Config(llvm::StringRef path) {

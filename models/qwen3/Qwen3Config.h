@@ -11,7 +11,7 @@
 
 namespace qwen::models {
 
-/// The facts of a HuggingFace Qwen3 (dense) config.json the compiler needs.
+/// The facts of a HuggingFace Qwen3 / Qwen3-MoE config.json the compiler needs.
 struct Qwen3Config {
   std::string modelType;
   int64_t vocabSize = 0;
@@ -30,6 +30,17 @@ struct Qwen3Config {
   std::string weightDType = "bf16";
   int64_t bosTokenId = -1;
   std::vector<int64_t> eosTokenIds;
+
+  // Qwen3-MoE (model_type "qwen3_moe"); numExperts == 0 for dense models.
+  int64_t numExperts = 0;
+  int64_t numExpertsPerToken = 0;
+  int64_t moeIntermediateSize = 0;
+  bool normTopkProb = false;
+  int64_t decoderSparseStep = 1;
+  std::vector<int64_t> mlpOnlyLayers;
+
+  /// Whether decoder layer `layer` has a sparse MoE block (HF's rule).
+  bool isMoeLayer(int64_t layer) const;
 };
 
 /// Parses config.json text. Every unsupported or inconsistent value is an

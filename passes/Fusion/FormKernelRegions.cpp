@@ -50,6 +50,10 @@ StringRef kindOf(ArrayRef<Operation *> ops) {
     return "attention";
   if (has([](Operation *op) { return isa<qtf::EmbeddingOp>(op); }))
     return "embedding";
+  if (has([](Operation *op) { return isa<qtf::MoeRouterOp>(op); }))
+    return "router";
+  if (has([](Operation *op) { return isa<qtf::MoeExpertFfnOp>(op); }))
+    return "experts";
   if (has([](Operation *op) { return isa<qtf::RmsNormOp, qtf::RopeOp>(op); }))
     return "rows";
   return "elementwise";
@@ -82,13 +86,16 @@ struct FormKernelRegionsPass final
         if (auto gather = linear.getInput().getDefiningOp<qtf::GatherRowsOp>())
           fuse(gather.getResult(), op);
       } else if (auto add = dyn_cast<qtf::AddOp>(op)) {
-        // Residual epilogue: fuse into the linear producing one operand.
-        for (Value operand : {add.getRhs(), add.getLhs()})
-          if (auto linear = operand.getDefiningOp<qtf::LinearOp>())
-            if (linear->hasOneUse()) {
-              groups.unionSets(linear, op);
-              break;
-            }
+        // Residual epilogue: fuse into the linear or expert combine producing
+        // one operand.
+        for (Value operand : {add.getRhs(), add.getLhs()}) {
+          Operation *producer = operand.getDefiningOp();
+          if (isa_and_nonnull<qtf::LinearOp, qtf::MoeCombineOp>(producer) &&
+              producer->hasOneUse()) {
+            groups.unionSets(producer, op);
+            break;
+          }
+        }
       } else if (auto rope = dyn_cast<qtf::RopeOp>(op)) {
         if (isa_and_nonnull<qtf::RmsNormOp>(producerThroughViews(rope.getInput())))
           fuse(rope.getInput(), op);

@@ -17,8 +17,10 @@ def FormKernelRegionsPass : Pass<"qwen-fusion-form-kernel-regions", "mlir::func:
     - a `rope` absorbs the `rms_norm` feeding it: kind `rows`;
     - a `kv_cache_write` absorbs the row chain that produces its keys: kind
       `kv_write`;
-    - `paged_attention` (`attention`), `embedding`, lone norms (`rows`) and
-      `silu_mul` / `add` (`elementwise`) form regions of their own.
+    - an expert `moe_combine` absorbs the residual `add` (`elementwise`);
+    - `paged_attention` (`attention`), `embedding`, `moe_router` (`router`),
+      `moe_expert_ffn` (`experts`), lone norms (`rows`) and `silu_mul` / `add`
+      (`elementwise`) form regions of their own.
     View ops (`split`, `reshape`) are cloned into every region that reads
     them, so they cost no kernel and no copy.
   }];

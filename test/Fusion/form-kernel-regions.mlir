@@ -70,3 +70,29 @@ func.func @gather_lm_head(%ids: tensor<?xi32>, %rows: tensor<?xi32>, %gu: tensor
   %logits = qtf.linear %sel, %table : tensor<?x32xf32>, tensor<256x32xbf16> -> tensor<?x256xf32>
   return %logits, %m : tensor<?x256xf32>, tensor<?x32xf32>
 }
+
+// -----
+
+// MoE: the router and the grouped experts are kernels of their own; the
+// expert combine absorbs the residual add.
+// CHECK-LABEL: func.func @moe
+// CHECK:       qkernel.region "matmul"
+// CHECK-NEXT:    qtf.linear
+// CHECK:       qkernel.region "router"
+// CHECK-NEXT:    qtf.moe_router
+// CHECK:       qkernel.region "experts"
+// CHECK-NEXT:    qtf.moe_expert_ffn
+// CHECK:       qkernel.region "elementwise"
+// CHECK-NEXT:    qtf.moe_combine
+// CHECK-NEXT:    qtf.add
+func.func @moe(%x: tensor<?x32xf32>, %h: tensor<?x32xf32>) -> tensor<?x32xf32> {
+  %wr = qtf.weight ["gate"] : tensor<8x32xbf16>
+  %logits = qtf.linear %x, %wr : tensor<?x32xf32>, tensor<8x32xbf16> -> tensor<?x8xf32>
+  %ids, %w = qtf.moe_router %logits {top_k = 2 : i64, normalize} : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %gu = qtf.weight ["gu"] : tensor<256x32xbf16>
+  %d = qtf.weight ["d"] : tensor<256x16xbf16>
+  %slots = qtf.moe_expert_ffn %x, %ids, %w, %gu, %d {num_experts = 8 : i64, intermediate_size = 16 : i64} : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<256x32xbf16>, tensor<256x16xbf16> -> tensor<?x2x32xf32>
+  %y = qtf.moe_combine %slots : tensor<?x2x32xf32> -> tensor<?x32xf32>
+  %r = qtf.add %h, %y : tensor<?x32xf32>
+  return %r : tensor<?x32xf32>
+}

@@ -135,7 +135,9 @@ int main(int argc, char **argv) {
   for (int64_t id : config->eosTokenIds)
     eos.push_back(id);
   artifact.model = llvm::json::Object{
-      {"family", "qwen3"},
+      {"family", config->modelType},
+      {"num_experts", config->numExperts},
+      {"num_experts_per_tok", config->numExpertsPerToken},
       {"vocab_size", config->vocabSize},
       {"hidden_size", config->hiddenSize},
       {"intermediate_size", config->intermediateSize},
@@ -161,13 +163,16 @@ int main(int argc, char **argv) {
     return fail("the Qwen3 builder produced invalid IR (a compiler bug)");
   // Check the graph's weights against the checkpoint now, so a missing or
   // mis-shaped tensor is reported by the compiler, not at the first load.
-  // (The builder emits one source per weight; stacking comes later.)
+  // (A weight with several sources, such as stacked experts, is their
+  // concatenation along dimension 0: each source has 1/N of the rows.)
   if (archive) {
     std::string problem;
     module->walk([&](qwen::qtf::WeightOp weight) {
       if (!problem.empty())
         return;
       auto type = weight.getResult().getType();
+      std::vector<int64_t> expected(type.getShape().begin(), type.getShape().end());
+      expected[0] /= static_cast<int64_t>(weight.getSources().size());
       for (mlir::Attribute source : weight.getSources()) {
         std::string name = mlir::cast<mlir::StringAttr>(source).str();
         const qwen::rt::TensorView *tensor = archive->find(name);
@@ -175,11 +180,11 @@ int main(int argc, char **argv) {
           problem = "checkpoint " + checkpointDir + " has no tensor '" + name + "'";
           return;
         }
-        if (tensor->shape != std::vector<int64_t>(type.getShape().begin(), type.getShape().end())) {
+        if (tensor->shape != expected) {
           std::string got, want;
           for (int64_t d : tensor->shape)
             got += (got.empty() ? "" : ", ") + std::to_string(d);
-          for (int64_t d : type.getShape())
+          for (int64_t d : expected)
             want += (want.empty() ? "" : ", ") + std::to_string(d);
           problem = "checkpoint tensor '" + name + "' has shape [" + got +
                     "], but config.json implies [" + want + "]";

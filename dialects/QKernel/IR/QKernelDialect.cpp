@@ -19,8 +19,8 @@ void QKernelDialect::initialize() {
 }
 
 static bool isKnownRegionKind(StringRef kind) {
-  return llvm::is_contained({"matmul", "rows", "attention", "kv_write",
-                             "embedding", "elementwise"},
+  return llvm::is_contained({"matmul", "rows", "attention", "kv_write", "embedding",
+                             "elementwise", "router", "experts"},
                             kind);
 }
 

@@ -28,7 +28,7 @@ def QKernel_RegionOp : QKernel_Op<"region", [
   let description = [{
     Captures its operands implicitly from above. `kind` names the codegen
     family every target must provide (`matmul`, `rows`, `attention`,
-    `kv_write`, `embedding`, `elementwise`).
+    `kv_write`, `embedding`, `elementwise`, `router`, `experts`).
 
     ```mlir
     %0 = qkernel.region "matmul" -> tensor<?x64xf32> {

@@ -189,5 +189,53 @@ LogicalResult GatherRowsOp::verify() {
   return success();
 }
 
+LogicalResult MoeRouterOp::verify() {
+  RankedTensorType logits = rankedOf(getLogits()), ids = rankedOf(getIds()),
+                   weights = rankedOf(getWeights());
+  int64_t topK = static_cast<int64_t>(getTopK());
+  if (logits.getRank() != 2 || ids.getRank() != 2 || weights.getRank() != 2)
+    return emitOpError("expects [tokens, experts] logits and [tokens, top_k] results");
+  if (topK <= 0 || topK > logits.getDimSize(1))
+    return emitOpError("top_k (") << topK << ") must be in [1, "
+                                  << logits.getDimSize(1) << "]";
+  if (ids.getDimSize(1) != topK || weights.getDimSize(1) != topK ||
+      !dimsAgree(ids.getDimSize(0), logits.getDimSize(0)) ||
+      !dimsAgree(weights.getDimSize(0), logits.getDimSize(0)))
+    return emitOpError("results must be [tokens, ") << topK << "]";
+  return success();
+}
+
+LogicalResult MoeExpertFfnOp::verify() {
+  RankedTensorType input = rankedOf(getInput()), ids = rankedOf(getIds()),
+                   weights = rankedOf(getWeights()), gateUp = rankedOf(getGateUp()),
+                   down = rankedOf(getDown()), result = rankedOf(getResult());
+  int64_t experts = static_cast<int64_t>(getNumExperts());
+  int64_t inter = static_cast<int64_t>(getIntermediateSize());
+  if (input.getRank() != 2 || ids.getRank() != 2 || weights != RankedTensorType::get(
+          ids.getShape(), weights.getElementType()))
+    return emitOpError("expects [tokens, hidden] input and matching [tokens, top_k] "
+                       "ids and weights");
+  int64_t hidden = input.getDimSize(1);
+  if (gateUp.getRank() != 2 || gateUp.getDimSize(0) != experts * 2 * inter ||
+      gateUp.getDimSize(1) != hidden)
+    return emitOpError("gate_up must be [") << experts * 2 * inter << ", " << hidden << "]";
+  if (down.getRank() != 2 || down.getDimSize(0) != experts * hidden ||
+      down.getDimSize(1) != inter)
+    return emitOpError("down must be [") << experts * hidden << ", " << inter << "]";
+  if (result.getRank() != 3 || result.getDimSize(1) != ids.getDimSize(1) ||
+      result.getDimSize(2) != hidden)
+    return emitOpError("result must be [tokens, top_k, hidden]");
+  return success();
+}
+
+LogicalResult MoeCombineOp::verify() {
+  RankedTensorType slots = rankedOf(getSlots()), result = rankedOf(getResult());
+  if (slots.getRank() != 3 || result.getRank() != 2 ||
+      result.getDimSize(1) != slots.getDimSize(2) ||
+      !dimsAgree(result.getDimSize(0), slots.getDimSize(0)))
+    return emitOpError("expects [tokens, top_k, hidden] -> [tokens, hidden]");
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "dialects/QTF/IR/QTFOps.cpp.inc"

@@ -172,4 +172,51 @@ def QTF_GatherRowsOp : QTF_Op<"gather_rows", [Pure]> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//===----------------------------------------------------------------------===//
+
+def QTF_MoeRouterOp : QTF_Op<"moe_router", [Pure]> {
+  let summary = "Softmax over all experts in f32, top-k, optional renormalization";
+  let description = [{
+    From router logits `[T, E]`: `p = softmax(logits)` over all experts,
+    `ids, w = topk(p, top_k)` (largest first), and with `normalize`
+    `w = w / sum(w)` (Qwen3-MoE's `norm_topk_prob`).
+  }];
+  let arguments = (ins QTF_FloatTensor:$logits, I64Attr:$top_k, UnitAttr:$normalize);
+  let results = (outs QTF_IndexTensor:$ids, QTF_FloatTensor:$weights);
+  let assemblyFormat = [{
+    $logits attr-dict `:` type($logits) `->` type($ids) `,` type($weights)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_MoeExpertFfnOp : QTF_Op<"moe_expert_ffn", [Pure]> {
+  let summary = "Routed SwiGLU experts, one output row per (token, choice) slot";
+  let description = [{
+    `result[t, j] = weights[t, j] * down_e(silu(gate_e(x_t)) * up_e(x_t))` with
+    `e = ids[t, j]`. `gate_up` stacks every expert's gate rows then up rows:
+    `[E * 2I, H]`; `down` is `[E * H, I]`. Codegen groups the slots by expert
+    so each expert's weights are streamed once per step, not once per token.
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_IndexTensor:$ids,
+                       QTF_FloatTensor:$weights, QTF_FloatTensor:$gate_up,
+                       QTF_FloatTensor:$down, I64Attr:$num_experts,
+                       I64Attr:$intermediate_size);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $ids `,` $weights `,` $gate_up `,` $down attr-dict `:` type($input) `,`
+    type($ids) `,` type($weights) `,` type($gate_up) `,` type($down) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_MoeCombineOp : QTF_Op<"moe_combine", [Pure]> {
+  let summary = "Sums each token's expert slots: [T, k, H] -> [T, H]";
+  let arguments = (ins QTF_FloatTensor:$slots);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$slots attr-dict `:` type($slots) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 #endif // QWEN_DIALECT_QTF_OPS_TD

@@ -226,10 +226,57 @@ void KernelEmitter::storeVectorF32(const RowAccess &acc, Value flatIndex, Value 
   vector::StoreOp::create(*b, value, acc.memref, ValueRange{flatIndex});
 }
 
-Value KernelEmitter::scratchRow(int64_t length) {
+void KernelEmitter::storeIndexAsI32(const RowAccess &acc, Value flatIndex, Value value) {
+  Value narrow = arith::IndexCastOp::create(*b, b->getI32Type(), value);
+  memref::StoreOp::create(*b, narrow, acc.memref, ValueRange{flatIndex});
+}
+
+Value KernelEmitter::scratchRow(int64_t length) { return scratch(length, b->getF32Type()); }
+
+Value KernelEmitter::scratch(int64_t length, Type type) {
   OpBuilder::InsertionGuard guard(*b);
   b->setInsertionPointToStart(entryBlock);
-  return memref::AllocaOp::create(*b, MemRefType::get({length}, b->getF32Type()));
+  return memref::AllocaOp::create(*b, MemRefType::get({length}, type));
+}
+
+SmallVector<Value> KernelEmitter::emitDotTile(const RowAccess &x, ArrayRef<Value> xBases,
+                                              const RowAccess &w, ArrayRef<Value> wBases,
+                                              int64_t k) {
+  const int64_t mc = xBases.size(), nc = wBases.size();
+  const int64_t width = vectorWidthFor(k);
+  const int64_t kVector = k - k % width;
+  auto vecType = VectorType::get({width}, b->getF32Type());
+  Value zero = arith::ConstantOp::create(*b, DenseElementsAttr::get(vecType, 0.0f));
+  SmallVector<Value> init(mc * nc, zero);
+  SmallVector<Value> acc(forLoop(
+      index(0), index(kVector), width, init,
+      [&](Value kk, ValueRange carried) -> SmallVector<Value> {
+        SmallVector<Value> wv, xv, next;
+        for (int64_t j = 0; j < nc; ++j)
+          wv.push_back(loadVectorF32(w, addIndex(wBases[j], kk), width));
+        for (int64_t i = 0; i < mc; ++i)
+          xv.push_back(loadVectorF32(x, addIndex(xBases[i], kk), width));
+        for (int64_t i = 0; i < mc; ++i)
+          for (int64_t j = 0; j < nc; ++j)
+            next.push_back(vector::FMAOp::create(*b, xv[i], wv[j], carried[i * nc + j]));
+        return next;
+      }));
+  SmallVector<Value> sums;
+  for (Value a : acc)
+    sums.push_back(vector::ReductionOp::create(*b, vector::CombiningKind::ADD, a));
+  if (kVector == k)
+    return sums;
+  return SmallVector<Value>(forLoop(
+      index(kVector), index(k), 1, sums, [&](Value kk, ValueRange carried) -> SmallVector<Value> {
+        SmallVector<Value> next;
+        for (int64_t i = 0; i < mc; ++i)
+          for (int64_t j = 0; j < nc; ++j) {
+            Value xs = loadF32(x, addIndex(xBases[i], kk));
+            Value ws = loadF32(w, addIndex(wBases[j], kk));
+            next.push_back(math::FmaOp::create(*b, xs, ws, carried[i * nc + j]));
+          }
+        return next;
+      }));
 }
 
 int64_t KernelEmitter::vectorWidthFor(int64_t length) const {

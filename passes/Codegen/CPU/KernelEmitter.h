@@ -80,8 +80,21 @@ public:
   mlir::Value address(const RowAccess &access, mlir::Value row, mlir::Value unit,
                       mlir::Value col);
 
+  /// Stores an index value as int32 (expert ids).
+  void storeIndexAsI32(const RowAccess &access, mlir::Value flatIndex, mlir::Value value);
+
   /// A static-size f32 scratch row allocated once at function entry.
   mlir::Value scratchRow(int64_t length);
+  /// A static-size scratch buffer of `type` allocated once at function entry.
+  mlir::Value scratch(int64_t length, mlir::Type type);
+
+  /// Register tile of dot products over `k` elements: for every x row start
+  /// `xBases[i]` and weight row start `wBases[j]`, sum_k x[.. + k] * w[.. + k]
+  /// with vector FMAs and a scalar tail. Returns the f32 sums row-major [i][j].
+  llvm::SmallVector<mlir::Value> emitDotTile(const RowAccess &x,
+                                             llvm::ArrayRef<mlir::Value> xBases,
+                                             const RowAccess &w,
+                                             llvm::ArrayRef<mlir::Value> wBases, int64_t k);
   /// Largest vector width <= options().vectorWidth that divides `length`.
   int64_t vectorWidthFor(int64_t length) const;
 
@@ -132,6 +145,10 @@ mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
 emitEmbeddingKernel(KernelEmitter &emitter);
 mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
 emitElementwiseKernel(KernelEmitter &emitter);
+mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
+emitRouterKernel(KernelEmitter &emitter);
+mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
+emitExpertsKernel(KernelEmitter &emitter);
 
 } // namespace qwen::codegen::cpu
 

@@ -38,6 +38,8 @@ EmitFn emitterForKind(StringRef kind) {
       .Case("kv_write", emitKVWriteKernel)
       .Case("embedding", emitEmbeddingKernel)
       .Case("elementwise", emitElementwiseKernel)
+      .Case("router", emitRouterKernel)
+      .Case("experts", emitExpertsKernel)
       .Default(nullptr);
 }
 

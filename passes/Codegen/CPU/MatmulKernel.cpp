@@ -75,9 +75,6 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
       biasAccess = emitter.access(bias);
     if (residual)
       residualAccess = emitter.access(residual);
-    const int64_t width = emitter.vectorWidthFor(K);
-    const int64_t kVector = K - K % width;
-    auto vecType = VectorType::get({width}, b.getF32Type());
 
     Value M = emitter.dim(mSymbol);
     Value n0 = emitter.mulIndex(item, kRowsPerItem);
@@ -95,39 +92,7 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
       }
       for (int64_t j = 0; j < nc; ++j)
         wBase.push_back(emitter.mulIndex(emitter.addIndex(n, emitter.index(j)), K));
-      Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
-      SmallVector<Value> init(mc * nc, zero);
-      SmallVector<Value> acc(emitter.forLoop(
-          emitter.index(0), emitter.index(kVector), width, init,
-          [&](Value k, ValueRange carried) -> SmallVector<Value> {
-            SmallVector<Value> wv, xv, next;
-            for (int64_t j = 0; j < nc; ++j)
-              wv.push_back(emitter.loadVectorF32(w, emitter.addIndex(wBase[j], k), width));
-            for (int64_t i = 0; i < mc; ++i)
-              xv.push_back(emitter.loadVectorF32(x, emitter.addIndex(xBase[i], k), width));
-            for (int64_t i = 0; i < mc; ++i)
-              for (int64_t j = 0; j < nc; ++j)
-                next.push_back(vector::FMAOp::create(b, xv[i], wv[j], carried[i * nc + j]));
-            return next;
-          }));
-      SmallVector<Value> sums;
-      for (Value a : acc)
-        sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD, a));
-      if (kVector < K) {
-        SmallVector<Value> tail(emitter.forLoop(
-            emitter.index(kVector), emitter.index(K), 1, sums,
-            [&](Value k, ValueRange carried) -> SmallVector<Value> {
-              SmallVector<Value> next;
-              for (int64_t i = 0; i < mc; ++i)
-                for (int64_t j = 0; j < nc; ++j) {
-                  Value xs = emitter.loadF32(x, emitter.addIndex(xBase[i], k));
-                  Value ws = emitter.loadF32(w, emitter.addIndex(wBase[j], k));
-                  next.push_back(math::FmaOp::create(b, xs, ws, carried[i * nc + j]));
-                }
-              return next;
-            }));
-        sums = tail;
-      }
+      SmallVector<Value> sums = emitter.emitDotTile(x, xBase, w, wBase, K);
       for (int64_t i = 0; i < mc; ++i)
         for (int64_t j = 0; j < nc; ++j) {
           Value mi = emitter.addIndex(m, emitter.index(i));

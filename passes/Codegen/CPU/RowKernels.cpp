@@ -3,7 +3,7 @@
 // rows:        norm / rope chains, one work item per (token, head)
 // kv_write:    key / value rows stored into their cache page, one item per token
 // embedding:   table rows gathered by token id, one item per token
-// elementwise: silu_mul and add over views, one item per row
+// elementwise: silu_mul, add and the expert combine, one item per row
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/KernelEmitter.h"
@@ -143,8 +143,20 @@ qwen::codegen::cpu::emitElementwiseKernel(KernelEmitter &emitter) {
   func::FuncOp source = emitter.source();
   Value output = singleResult(source);
   Operation *op = output ? output.getDefiningOp() : nullptr;
-  if (!isa_and_nonnull<qtf::SiluMulOp, qtf::AddOp>(op))
-    return source.emitOpError("elementwise kernel must return one silu_mul or add"),
+  // Supported: silu_mul(a, b), add(a, b), moe_combine(slots) and
+  // add(residual, moe_combine(slots)).
+  qtf::MoeCombineOp combine = dyn_cast_or_null<qtf::MoeCombineOp>(op);
+  Value residual;
+  if (auto add = dyn_cast_or_null<qtf::AddOp>(op)) {
+    for (auto [operand, other] : {std::pair{add.getLhs(), add.getRhs()},
+                                  std::pair{add.getRhs(), add.getLhs()}})
+      if (auto producer = operand.getDefiningOp<qtf::MoeCombineOp>()) {
+        combine = producer;
+        residual = other;
+      }
+  }
+  if (!combine && !isa_and_nonnull<qtf::SiluMulOp, qtf::AddOp>(op))
+    return source.emitOpError("elementwise kernel must return silu_mul, add or moe_combine"),
            failure();
   auto type = cast<RankedTensorType>(output.getType());
   int64_t columns = 1;
@@ -152,17 +164,37 @@ qwen::codegen::cpu::emitElementwiseKernel(KernelEmitter &emitter) {
     columns *= d;
   std::string symbol = emitter.leadingSymbol(output);
   bool isSiluMul = isa<qtf::SiluMulOp>(op);
+  int64_t choices = combine ? combine.getSlots().getType().getDimSize(1) : 0;
 
   emitter.createFunction([&](Value row) {
     ImplicitLocOpBuilder &b = emitter.builder();
-    RowAccess lhs = emitter.access(op->getOperand(0));
-    RowAccess rhs = emitter.access(op->getOperand(1));
     RowAccess out = emitter.result(0);
     int64_t width = emitter.vectorWidthFor(columns);
     auto vecType = VectorType::get({width}, b.getF32Type());
+    Value outBase = emitter.mulIndex(row, columns);
+    if (combine) {
+      RowAccess slots = emitter.access(combine.getSlots());
+      std::optional<RowAccess> rest;
+      if (residual)
+        rest = emitter.access(residual);
+      emitter.forLoop(emitter.index(0), emitter.index(columns), width, [&](Value c) {
+        Value sum = rest ? emitter.loadVectorF32(*rest, emitter.address(*rest, row, Value(), c),
+                                                 width)
+                         : arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
+        // Choices in order, so the sum is the same whatever the thread split.
+        for (int64_t j = 0; j < choices; ++j)
+          sum = arith::AddFOp::create(
+              b, sum,
+              emitter.loadVectorF32(slots, emitter.address(slots, row, emitter.index(j), c),
+                                    width));
+        emitter.storeVectorF32(out, emitter.addIndex(outBase, c), sum);
+      });
+      return;
+    }
+    RowAccess lhs = emitter.access(op->getOperand(0));
+    RowAccess rhs = emitter.access(op->getOperand(1));
     Value lhsBase = emitter.address(lhs, row, Value(), Value());
     Value rhsBase = emitter.address(rhs, row, Value(), Value());
-    Value outBase = emitter.mulIndex(row, columns);
     Value one = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 1.0f));
     emitter.forLoop(emitter.index(0), emitter.index(columns), width, [&](Value c) {
       Value a = emitter.loadVectorF32(lhs, emitter.addIndex(lhsBase, c), width);

@@ -111,3 +111,27 @@ func.func @gather(%x: tensor<?x64xf32>, %r: tensor<?xi32>) {
   %0 = qtf.gather_rows %x[%r] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x32xf32>
   return
 }
+
+// -----
+
+func.func @router_top_k(%l: tensor<?x8xf32>) {
+  // expected-error @+1 {{'qtf.moe_router' op top_k (9) must be in [1, 8]}}
+  %ids, %w = qtf.moe_router %l {top_k = 9 : i64} : tensor<?x8xf32> -> tensor<?x9xi32>, tensor<?x9xf32>
+  return
+}
+
+// -----
+
+func.func @experts_gate_up(%x: tensor<?x32xf32>, %ids: tensor<?x2xi32>, %w: tensor<?x2xf32>, %gu: tensor<128x32xbf16>, %d: tensor<256x16xbf16>) {
+  // expected-error @+1 {{'qtf.moe_expert_ffn' op gate_up must be [256, 32]}}
+  %s = qtf.moe_expert_ffn %x, %ids, %w, %gu, %d {num_experts = 8 : i64, intermediate_size = 16 : i64} : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<128x32xbf16>, tensor<256x16xbf16> -> tensor<?x2x32xf32>
+  return
+}
+
+// -----
+
+func.func @combine(%s: tensor<?x2x32xf32>) {
+  // expected-error @+1 {{'qtf.moe_combine' op expects [tokens, top_k, hidden] -> [tokens, hidden]}}
+  %y = qtf.moe_combine %s : tensor<?x2x32xf32> -> tensor<?x16xf32>
+  return
+}

@@ -44,3 +44,16 @@ func.func @layer(%tokens: tensor<?xi32>, %pos: tensor<?xi32>, %seq: tensor<?xi32
   %logits = qtf.linear %r, %lm : tensor<?x64xf32>, tensor<256x64xbf16> -> tensor<?x256xf32>
   return %logits, %kv1 : tensor<?x256xf32>, !kv
 }
+
+// CHECK-LABEL: func.func @moe
+// CHECK:       %[[IDS:.+]], %[[W:.+]] = qtf.moe_router %{{.*}} {normalize, top_k = 2 : i64} : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+// CHECK:       qtf.moe_expert_ffn %{{.*}}, %[[IDS]], %[[W]], %{{.*}}, %{{.*}} {intermediate_size = 16 : i64, num_experts = 8 : i64}
+// CHECK:       qtf.moe_combine %{{.*}} : tensor<?x2x32xf32> -> tensor<?x32xf32>
+func.func @moe(%x: tensor<?x32xf32>, %logits: tensor<?x8xf32>) -> tensor<?x32xf32> {
+  %ids, %w = qtf.moe_router %logits {top_k = 2 : i64, normalize} : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
+  %gu = qtf.weight ["e0.gate", "e0.up"] : tensor<256x32xbf16>
+  %d = qtf.weight ["e0.down"] : tensor<256x16xbf16>
+  %slots = qtf.moe_expert_ffn %x, %ids, %w, %gu, %d {num_experts = 8 : i64, intermediate_size = 16 : i64} : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<256x32xbf16>, tensor<256x16xbf16> -> tensor<?x2x32xf32>
+  %y = qtf.moe_combine %slots : tensor<?x2x32xf32> -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
