@@ -31,7 +31,6 @@ qwen::codegen::cpu::emitAttentionKernel(KernelEmitter &emitter) {
   RankedTensorType queryType = attention.getQuery().getType();
   const int64_t heads = queryType.getDimSize(1), headDim = queryType.getDimSize(2);
   const int64_t kvHeads = cache.getKvHeads(), group = heads / kvHeads;
-  const int64_t layers = cache.getLayers(), pageSize = cache.getPageSize();
   const int64_t layer = attention.getLayer();
   const float scale = static_cast<float>(attention.getScale().convertToDouble());
   std::string tokenSymbol = emitter.leadingSymbol(attention.getResult());
@@ -43,8 +42,7 @@ qwen::codegen::cpu::emitAttentionKernel(KernelEmitter &emitter) {
     Value query = emitter.scratchRow(headDim);
     Value accumulator = emitter.scratchRow(headDim);
     auto [keys, values] = emitter.kvArrays(attention.getCache());
-    RowAccess keyAccess{keys, cache.getElementType()};
-    RowAccess valueAccess{values, cache.getElementType()};
+    RowAccess keyAccess = keys, valueAccess = values;
     RowAccess positions = emitter.access(attention.getPositions());
     RowAccess tokenSeq = emitter.access(attention.getTokenSeq());
     RowAccess blockTable = emitter.access(attention.getBlockTable());
@@ -69,15 +67,9 @@ qwen::codegen::cpu::emitAttentionKernel(KernelEmitter &emitter) {
     ValueRange finals = emitter.forLoop(
         emitter.index(0), contextEnd, 1, ValueRange{minusInf, emitter.f32(0.0f)},
         [&](Value j, ValueRange carried) -> SmallVector<Value> {
-          Value page = emitter.loadIndex(
-              blockTable,
-              emitter.addIndex(tableRow, arith::DivUIOp::create(b, j, emitter.index(pageSize))));
-          Value slot = arith::RemUIOp::create(b, j, emitter.index(pageSize));
-          // ((page * layers + layer) * pageSize + slot) * kvHeads * headDim
-          Value base = emitter.addIndex(emitter.mulIndex(page, layers), emitter.index(layer));
-          base = emitter.addIndex(emitter.mulIndex(base, pageSize), slot);
-          base = emitter.addIndex(emitter.mulIndex(base, kvHeads * headDim),
-                                  emitter.mulIndex(kvHead, headDim));
+          Value base = emitter.addIndex(
+              emitter.kvOffset(cache, layer, blockTable, tableRow, j),
+              emitter.mulIndex(kvHead, headDim));
           Value dotVector = emitter.forLoop(
               emitter.index(0), emitter.index(headDim), width, ValueRange{zero},
               [&](Value d, ValueRange acc) -> SmallVector<Value> {

@@ -154,8 +154,21 @@ RowAccess KernelEmitter::access(Value value) {
 
 RowAccess KernelEmitter::result(unsigned position) { return resultAccess[position]; }
 
-std::pair<Value, Value> KernelEmitter::kvArrays(Value cache) {
-  return kvAccess.lookup(cache);
+std::pair<RowAccess, RowAccess> KernelEmitter::kvArrays(Value cache) {
+  Type element = cast<qtf::KVCacheType>(cache.getType()).getElementType();
+  auto [keys, values] = kvAccess.lookup(cache);
+  return {RowAccess{keys, element}, RowAccess{values, element}};
+}
+
+Value KernelEmitter::kvOffset(qtf::KVCacheType cache, int64_t layer,
+                              const RowAccess &blockTable, Value tableRow, Value position) {
+  int64_t pageSize = cache.getPageSize();
+  Value page = loadIndex(blockTable,
+                         addIndex(tableRow, arith::DivUIOp::create(*b, position, index(pageSize))));
+  Value slot = arith::RemUIOp::create(*b, position, index(pageSize));
+  Value offset = addIndex(mulIndex(page, cache.getLayers()), index(layer));
+  offset = addIndex(mulIndex(offset, pageSize), slot);
+  return mulIndex(offset, cache.getKvHeads() * cache.getHeadDim());
 }
 
 Value KernelEmitter::index(int64_t value) {

@@ -57,8 +57,13 @@ public:
   RowAccess access(mlir::Value value);
   /// Memref of the result slot `index` of the source function.
   RowAccess result(unsigned index);
-  /// Key and value arrays of a KV-cache argument.
-  std::pair<mlir::Value, mlir::Value> kvArrays(mlir::Value cache);
+  /// Key and value arrays of a KV-cache argument, typed for loads and stores.
+  std::pair<RowAccess, RowAccess> kvArrays(mlir::Value cache);
+  /// Flat offset of kv head 0 at `position` of the sequence whose block-table
+  /// row starts at `tableRow`, in layer `layer` of a cache laid out
+  /// [page][layer][slot][kv_head][head_dim] (ARTIFACT.md).
+  mlir::Value kvOffset(qtf::KVCacheType cache, int64_t layer, const RowAccess &blockTable,
+                       mlir::Value tableRow, mlir::Value position);
 
   // Constants and arithmetic shorthands.
   mlir::Value index(int64_t value);

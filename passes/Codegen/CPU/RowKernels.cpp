@@ -62,7 +62,6 @@ qwen::codegen::cpu::emitKVWriteKernel(KernelEmitter &emitter) {
     return source.emitOpError("kv_write kernel has no kv_cache_write"), failure();
   qtf::KVCacheType cache = write.getCache().getType();
   const int64_t kvHeads = cache.getKvHeads(), headDim = cache.getHeadDim();
-  const int64_t layers = cache.getLayers(), pageSize = cache.getPageSize();
   const int64_t layer = write.getLayer();
   std::string symbol = emitter.leadingSymbol(write.getPositions());
 
@@ -70,21 +69,14 @@ qwen::codegen::cpu::emitKVWriteKernel(KernelEmitter &emitter) {
     ImplicitLocOpBuilder &b = emitter.builder();
     Value row = emitter.scratchRow(headDim);
     auto [keys, values] = emitter.kvArrays(write.getCache());
-    RowAccess keyAccess{keys, cache.getElementType()};
-    RowAccess valueAccess{values, cache.getElementType()};
+    RowAccess keyAccess = keys, valueAccess = values;
     RowAccess positions = emitter.access(write.getPositions());
     RowAccess tokenSeq = emitter.access(write.getTokenSeq());
     RowAccess blockTable = emitter.access(write.getBlockTable());
     Value P = emitter.dim("P");
     Value sequence = emitter.loadIndex(tokenSeq, token);
     Value position = emitter.loadIndex(positions, token);
-    Value page = emitter.loadIndex(
-        blockTable, emitter.addIndex(emitter.mulIndex(sequence, P),
-                                     arith::DivUIOp::create(b, position, emitter.index(pageSize))));
-    Value slot = arith::RemUIOp::create(b, position, emitter.index(pageSize));
-    Value base = emitter.addIndex(emitter.mulIndex(page, layers), emitter.index(layer));
-    base = emitter.addIndex(emitter.mulIndex(base, pageSize), slot);
-    base = emitter.mulIndex(base, kvHeads * headDim);
+    Value base = emitter.kvOffset(cache, layer, blockTable, emitter.mulIndex(sequence, P), position);
     int64_t width = emitter.vectorWidthFor(headDim);
     auto vecType = VectorType::get({width}, b.getF32Type());
     emitter.forLoop(emitter.index(0), emitter.index(kvHeads), 1, [&](Value head) {
