@@ -4,6 +4,7 @@
 #include "dialects/QKernel/IR/QKernel.h"
 #include "dialects/QTF/IR/QTF.h"
 #include "passes/Codegen/CPU/Passes.h"
+#include "passes/Codegen/GPU/Passes.h"
 #include "passes/Fusion/Passes.h"
 #include "passes/Graph/Passes.h"
 #include "passes/Pipelines/Pipelines.h"
@@ -30,5 +31,7 @@ void qwen::registerAllPasses() {
   graph::registerQwenGraphPasses();
   fusion::registerQwenFusionPasses();
   codegen::cpu::registerQwenCpuCodegenPasses();
+  codegen::gpu::registerQwenGpuCodegenPasses();
+  codegen::gpu::registerQwenGpuCodegenPipelines();
   registerQwenCompilePipeline();
 }

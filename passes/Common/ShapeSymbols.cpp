@@ -74,6 +74,13 @@ std::string qwen::getLeadingSymbol(Value value) {
         launch, launch.getKernel());
     if (!func)
       return "";
+    // A kernel whose body went to another module (GPU codegen) keeps its
+    // result symbols as attributes.
+    if (func.isDeclaration()) {
+      auto symbol = func.getResultAttrOfType<StringAttr>(
+          cast<OpResult>(value).getResultNumber(), "qkernel.symbol");
+      return symbol ? symbol.str() : "";
+    }
     auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
     return getLeadingSymbol(
         ret.getOperands()[cast<OpResult>(value).getResultNumber()]);

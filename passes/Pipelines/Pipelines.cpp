@@ -2,6 +2,7 @@
 #include "passes/Pipelines/Pipelines.h"
 
 #include "passes/Codegen/CPU/Passes.h"
+#include "passes/Codegen/GPU/Passes.h"
 #include "passes/Fusion/Passes.h"
 #include "passes/Graph/Passes.h"
 
@@ -51,6 +52,13 @@ void qwen::buildQwenCompilePipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(fusion::createPlanBuffersPass());
   if (reached(CompileStage::Kernels))
     return;
+  if (options.target == "cuda") {
+    pm.addPass(codegen::gpu::createGpuLowerKernelsPass());
+    if (reached(CompileStage::LLVM))
+      return;
+    codegen::gpu::addGpuLowerToNVVMPasses(pm);
+    return;
+  }
   codegen::cpu::LowerKernelsToLoopsPassOptions cpuOptions;
   cpuOptions.vectorWidth = options.vectorWidth;
   pm.addPass(codegen::cpu::createLowerKernelsToLoopsPass(cpuOptions));

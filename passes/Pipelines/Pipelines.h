@@ -20,6 +20,9 @@ struct CompilePipelineOptions
   Option<int64_t> vectorWidth{*this, "vector-width",
                               llvm::cl::desc("CPU f32 lanes per vector"),
                               llvm::cl::init(8)};
+  Option<std::string> target{*this, "target",
+                             llvm::cl::desc("kernel target: cpu or cuda"),
+                             llvm::cl::init("cpu")};
   Option<std::string> stopAfter{
       *this, "stop-after",
       llvm::cl::desc("last stage to run (graph, stacked, fused, outlined, "
@@ -28,9 +31,10 @@ struct CompilePipelineOptions
 };
 
 /// The one pipeline qwen-compile and the lit tests share: graph rewrites,
-/// target-independent fusion and outlining, buffer planning, CPU codegen and
-/// lowering of the kernels module to the LLVM dialect. The `@step` function
-/// stays as the host program the artifact writer serializes.
+/// target-independent fusion and outlining, buffer planning, then per target
+/// codegen: CPU loops lowered to the LLVM dialect, or (cuda) gpu.funcs lowered
+/// through NVVM to PTX with GEMMs recorded as cuBLASLt descriptors. The
+/// `@step` function stays as the host program the artifact writer serializes.
 void buildQwenCompilePipeline(mlir::OpPassManager &pm,
                               const CompilePipelineOptions &options);
 

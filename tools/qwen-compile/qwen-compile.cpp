@@ -11,6 +11,7 @@
 #include "lib/Target/CPU/ArtifactWriter.h"
 #include "models/qwen3/Qwen3Builder.h"
 #include "models/qwen3/Qwen3Config.h"
+#include "passes/Codegen/GPU/Passes.h"
 #include "passes/Pipelines/Pipelines.h"
 
 #include "qwen_rt/error.h"
@@ -51,6 +52,9 @@ static cl::opt<int64_t> pageSize("page-size", cl::init(16),
                                  cl::desc("positions per KV-cache page"));
 static cl::opt<int64_t> vectorWidth("vector-width", cl::init(8),
                                     cl::desc("f32 lanes per CPU vector (8: AVX2, 16: AVX-512)"));
+static cl::opt<std::string> target("target", cl::init("cpu"),
+                                   cl::desc("kernel target: cpu, or cuda (sm_90 PTX; --emit=mlir "
+                                            "only until the CUDA runtime device lands)"));
 static cl::opt<std::string> cpu("cpu", cl::init("x86-64-v3"),
                                 cl::desc("LLVM CPU for the kernels (x86-64-v3, native, ...)"));
 
@@ -90,6 +94,11 @@ int main(int argc, char **argv) {
   }
   if (emit == "artifact" && outputPath.empty())
     return fail("-o <artifact folder> is required when emitting an artifact");
+  if (target != "cpu" && target != "cuda")
+    return fail("unknown --target '" + target + "' (cpu, cuda)");
+  if (target == "cuda" && emit != "mlir")
+    return fail("--target=cuda produces PTX for inspection only (--emit=mlir): the CUDA "
+                "artifact writer and runtime device are not implemented yet");
   if (pageSize <= 0)
     return fail("--page-size must be positive");
   if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16)
@@ -154,6 +163,7 @@ int main(int argc, char **argv) {
 
   DialectRegistry registry;
   qwen::registerAllDialects(registry);
+  qwen::codegen::gpu::registerGpuCodegenDialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
   qwen::models::BuildOptions buildOptions;
@@ -204,6 +214,7 @@ int main(int argc, char **argv) {
   qwen::CompilePipelineOptions pipelineOptions;
   pipelineOptions.vectorWidth = vectorWidth;
   pipelineOptions.stopAfter = stopAfter;
+  pipelineOptions.target = target;
   qwen::buildQwenCompilePipeline(pm, pipelineOptions);
   if (!dumpStages.empty()) {
     context.disableMultithreading();

@@ -1,0 +1,243 @@
+//===- GpuKernelEmitter.h - Shared GPU kernel emission helpers --*- C++ -*-===//
+//
+// A kernel function produced by outlining (tensor arguments, qtf ops inside)
+// becomes a `gpu.func ... kernel` in `gpu.module @qwen_kernels`. Its GPU ABI
+// mirrors the CPU one (docs/ARTIFACT.md) with the indirection removed:
+//
+//   kernel NAME(ptr slot0, ptr slot1, ..., i64 T, i64 B, i64 P, i64 R)
+//
+// one generic `!llvm.ptr` (to global memory, 16-byte aligned) per ABI slot
+// in CPU order: the arguments (a KV cache is two slots, keys then values),
+// then one slot per tensor result. GpuKernelEmitter creates that function,
+// turns each slot into a flat memref, resolves views (split / reshape) into
+// row addressing exactly as the CPU emitter does, and offers the block-level
+// building blocks: thread-strided row loops, vector loads that widen bf16 /
+// f16 to f32, warp-shuffle + shared-memory reductions, and the cooperative
+// rms_norm -> rope row chain over a shared-memory row.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_PASSES_CODEGEN_GPU_GPUKERNELEMITTER_H
+#define QWEN_PASSES_CODEGEN_GPU_GPUKERNELEMITTER_H
+
+#include "dialects/QKernel/IR/QKernel.h"
+#include "dialects/QTF/IR/QTF.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <functional>
+
+namespace qwen::codegen::gpu {
+
+struct GpuCodegenOptions {
+  /// Largest block of the row-wise kernels.
+  int64_t maxThreads = 256;
+  /// Threads of one (token, head) attention block.
+  int64_t attentionThreads = 256;
+  /// Convert GEMM activations to the weight dtype before cuBLASLt.
+  bool convertGemmInputs = true;
+};
+
+/// Where the rows of a kernel value live: element (row, unit, col) is at
+/// `row * rowStride + offset + unit * unitWidth + col` of `memref`.
+struct RowAccess {
+  mlir::Value memref;
+  mlir::Type elementType; ///< logical element type (bf16 is stored as i16)
+  int64_t rowStride = 0;
+  int64_t offset = 0;
+  int64_t unitWidth = 0;
+  int64_t units = 1;
+};
+
+/// Launch geometry of one generated kernel: `grid` factors (step symbols and
+/// integers) multiply to the number of blocks, `blockSize` threads each.
+struct KernelGeometry {
+  llvm::SmallVector<mlir::Attribute> grid;
+  int64_t blockSize = 0;
+  int64_t sharedBytes = 0;
+};
+
+/// Row-parallel kernels without reduction: one block per (row, chunk), each
+/// thread one vector of `width` columns.
+struct ChunkPlan {
+  int64_t width = 1;
+  int64_t threads = 32;
+  int64_t chunks = 1;
+};
+
+class GpuKernelEmitter {
+public:
+  GpuKernelEmitter(mlir::gpu::GPUModuleOp gpuModule, mlir::func::FuncOp source,
+                   const GpuCodegenOptions &options);
+
+  /// Creates `gpu.func @name` whose slots are those of `args` (arguments of
+  /// the source function, in order) and of the tensor types in `results`,
+  /// with a static block of `blockSize` threads. `body` runs with the
+  /// builder at the start of the kernel; the terminator is added after.
+  mlir::gpu::GPUFuncOp createKernel(llvm::StringRef name,
+                                    llvm::ArrayRef<mlir::BlockArgument> args,
+                                    mlir::TypeRange results, int64_t blockSize,
+                                    llvm::function_ref<void()> body);
+  /// The same for the whole source function (all arguments and results).
+  mlir::gpu::GPUFuncOp createKernel(int64_t blockSize,
+                                    llvm::function_ref<void()> body);
+
+  mlir::ImplicitLocOpBuilder &builder() { return *b; }
+  const GpuCodegenOptions &options() const { return opts; }
+  mlir::func::FuncOp source() const { return sourceFunc; }
+  int64_t blockSize() const { return threads; }
+  /// Static shared memory (bytes) of the last kernel created.
+  int64_t sharedBytes();
+
+  /// gpu.block_id x / gpu.thread_id x of the kernel being built.
+  mlir::Value blockId() const { return blockIdValue; }
+  mlir::Value threadId() const { return threadIdValue; }
+
+  /// The value of step symbol `symbol` ("T", "B", "P", "R") as an index.
+  mlir::Value dim(llvm::StringRef symbol);
+  /// Resolves a value of the source function through views.
+  RowAccess access(mlir::Value value);
+  /// The same row geometry without memref, usable before a kernel exists.
+  static RowAccess viewGeometry(mlir::Value value);
+  /// Memref of the result slot `index` of the kernel.
+  RowAccess result(unsigned index);
+  /// Key and value arrays of a KV-cache argument.
+  std::pair<mlir::Value, mlir::Value> kvArrays(mlir::Value cache);
+  std::string leadingSymbol(mlir::Value value);
+
+  // Constants and arithmetic shorthands.
+  mlir::Value index(int64_t value);
+  mlir::Value f32(float value);
+  mlir::Value i32(int32_t value);
+  mlir::Value addIndex(mlir::Value a, mlir::Value b);
+  mlir::Value mulIndex(mlir::Value a, int64_t b);
+  mlir::Value mulIndex(mlir::Value a, mlir::Value b);
+  mlir::Value divIndex(mlir::Value a, int64_t b);
+  mlir::Value remIndex(mlir::Value a, int64_t b);
+  /// Flat index of (row, unit, col) of `access`.
+  mlir::Value address(const RowAccess &access, mlir::Value row,
+                      mlir::Value unit, mlir::Value col);
+
+  /// Loads one element as f32 / `width` elements as vector<width x f32>
+  /// (one aligned vector load; bf16 widened by a 16-bit shift).
+  mlir::Value loadF32(const RowAccess &access, mlir::Value flatIndex);
+  mlir::Value loadVectorF32(const RowAccess &access, mlir::Value flatIndex,
+                            int64_t width);
+  /// Loads an int32 element (positions, ids, page tables) as an index.
+  mlir::Value loadIndex(const RowAccess &access, mlir::Value flatIndex);
+  /// Stores f32 data (scalar or vector), rounding to the slot's dtype.
+  void store(const RowAccess &access, mlir::Value flatIndex, mlir::Value value);
+
+  /// Largest vector width <= 4 that divides `length` and keeps every access
+  /// in `accesses` aligned (row stride, offset and unit width multiples).
+  int64_t vectorWidthFor(int64_t length,
+                         llvm::ArrayRef<RowAccess> accesses = {}) const;
+  /// Power-of-two block for `vectors` vector columns: [32, maxThreads].
+  int64_t blockSizeFor(int64_t vectors) const;
+
+  /// Plans (row, chunk) blocks over `columns` read through `accesses`.
+  ChunkPlan planChunks(int64_t columns, llvm::ArrayRef<RowAccess> accesses) const;
+  /// Runs `body(row, col)` for this thread's vector of its (row, chunk)
+  /// block, guarded when the blocks overhang the row.
+  void forChunkColumn(const ChunkPlan &plan, int64_t columns,
+                      llvm::function_ref<void(mlir::Value row, mlir::Value col)> body);
+
+  /// A static f32 row in shared memory (a workgroup attribution).
+  mlir::Value sharedRow(int64_t length);
+  /// vector.load / vector.store on a shared row.
+  mlir::Value loadShared(mlir::Value row, mlir::Value col, int64_t width);
+  void storeShared(mlir::Value row, mlir::Value col, mlir::Value value);
+  void barrier();
+
+  /// scf.for from lb to ub (index values) with `step`.
+  void forLoop(mlir::Value lb, mlir::Value ub, int64_t step,
+               llvm::function_ref<void(mlir::Value)> body);
+  mlir::ValueRange forLoop(mlir::Value lb, mlir::Value ub, int64_t step,
+                           mlir::ValueRange init,
+                           llvm::function_ref<llvm::SmallVector<mlir::Value>(
+                               mlir::Value, mlir::ValueRange)> body);
+  /// The thread-strided loop over the columns [0, length) in vectors of
+  /// `width`: thread t owns columns t*width + k*blockSize*width. Every
+  /// row-wise phase uses this same ownership, so a thread re-reads only
+  /// what it wrote itself and phases need no barrier between them.
+  void forThreadColumns(int64_t length, int64_t width,
+                        llvm::function_ref<void(mlir::Value col)> body);
+  mlir::Value forThreadColumns(int64_t length, int64_t width, mlir::Value init,
+                               llvm::function_ref<mlir::Value(
+                                   mlir::Value col, mlir::Value acc)> body);
+  /// scf.if without else; the builder is inside `then` during `body`.
+  void ifThen(mlir::Value condition, llvm::function_ref<void()> body);
+
+  /// Sum of `value` over `lanes` consecutive lanes (a power of two <= 32)
+  /// with xor-butterfly gpu.shuffle; every lane gets the sum.
+  mlir::Value laneSum(mlir::Value value, int64_t lanes);
+  /// Sum over the whole block: warp shuffles, then one f32 per warp in
+  /// shared memory. Every thread gets the same total.
+  mlir::Value blockSum(mlir::Value value);
+
+  /// Fills the shared row `row` with unit `unit` of row `token` of `value`,
+  /// computing the rms_norm / rope chain that produces it, cooperatively
+  /// across the block. Ends with a barrier: the row is complete for all.
+  void emitRowChain(mlir::Value value, mlir::Value token, mlir::Value unit,
+                    mlir::Value row);
+
+private:
+  void applyRmsNorm(qtf::RmsNormOp norm, mlir::Value row, int64_t length);
+  void applyRope(qtf::RopeOp rope, mlir::Value token, mlir::Value row);
+  mlir::Value invFreqTable(double theta, int64_t rotaryDim);
+  mlir::Value memrefFromPointer(mlir::Value pointer, mlir::Type elementType);
+
+  mlir::gpu::GPUModuleOp gpuModule;
+  mlir::func::FuncOp sourceFunc;
+  GpuCodegenOptions opts;
+  std::unique_ptr<mlir::ImplicitLocOpBuilder> b;
+  mlir::gpu::GPUFuncOp kernel;
+  mlir::Block *entryBlock = nullptr;
+  int64_t threads = 0;
+  mlir::Value blockIdValue, threadIdValue;
+  llvm::SmallVector<mlir::Value, 4> dimValues;
+  mlir::Value reduceScratch;
+  llvm::DenseMap<mlir::Value, RowAccess> argAccess;
+  llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> kvAccess;
+  llvm::SmallVector<RowAccess> resultAccess;
+};
+
+/// Per-family emitters: each creates its gpu.func (named like the source)
+/// and returns the launch geometry.
+mlir::FailureOr<KernelGeometry> emitRowsKernel(GpuKernelEmitter &emitter);
+mlir::FailureOr<KernelGeometry> emitKVWriteKernel(GpuKernelEmitter &emitter);
+mlir::FailureOr<KernelGeometry> emitEmbeddingKernel(GpuKernelEmitter &emitter);
+mlir::FailureOr<KernelGeometry>
+emitElementwiseKernel(GpuKernelEmitter &emitter);
+mlir::FailureOr<KernelGeometry> emitAttentionKernel(GpuKernelEmitter &emitter);
+
+/// Matmul kernels: records the cuBLASLt descriptor on every launch of
+/// `source`, emits the pack (gather / convert) prologue kernel when needed,
+/// and replaces `source` by a declaration. `top` is the module holding
+/// `@step`.
+mlir::LogicalResult lowerMatmulToCublasLt(mlir::ModuleOp top,
+                                          mlir::gpu::GPUModuleOp gpuModule,
+                                          mlir::func::FuncOp source,
+                                          const GpuCodegenOptions &options);
+
+/// Sets the GPU launch attributes (grid, gpu_grid, gpu_block,
+/// gpu_shared_bytes) on `launch`.
+void setLaunchGeometry(qkernel::LaunchOp launch, const KernelGeometry &geometry);
+
+/// Adds the bodiless host-side declaration `@kernels::@name` that launches
+/// keep naming once the code lives in `gpu.module @qwen_kernels` (or in a
+/// library): a private func.func with the launch's tensor signature, tagged
+/// `qkernel.kernel`, `qkernel.kind = kind` and `extra`, each tensor result
+/// carrying its leading symbol as `qkernel.symbol`. It survives
+/// gpu-module-to-binary, so launches verify at every stage.
+mlir::func::FuncOp
+declareKernel(mlir::OpBuilder &builder, mlir::Location loc, llvm::StringRef name,
+              mlir::FunctionType type, llvm::StringRef kind,
+              llvm::ArrayRef<mlir::NamedAttribute> extra,
+              llvm::ArrayRef<std::string> resultSymbols);
+
+} // namespace qwen::codegen::gpu
+
+#endif // QWEN_PASSES_CODEGEN_GPU_GPUKERNELEMITTER_H

@@ -1,0 +1,134 @@
+//===- LowerKernels.cpp - Kernels to gpu.func and cuBLASLt calls ----------===//
+#include "passes/Codegen/GPU/GpuKernelEmitter.h"
+#include "passes/Codegen/GPU/Passes.h"
+#include "passes/Common/ShapeSymbols.h"
+
+#include "dialects/QKernel/IR/QKernel.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+
+namespace qwen::codegen::gpu {
+#define GEN_PASS_DEF_GPULOWERKERNELSPASS
+#include "passes/Codegen/GPU/Passes.h.inc"
+} // namespace qwen::codegen::gpu
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::codegen::gpu;
+
+namespace {
+/// Static shared memory of one block; more needs dynamic shared memory and
+/// cuFuncSetAttribute, which the launch contract does not have.
+constexpr int64_t kMaxStaticSharedBytes = 48 * 1024;
+
+using EmitFn = FailureOr<KernelGeometry> (*)(GpuKernelEmitter &);
+
+EmitFn emitterForKind(StringRef kind) {
+  return llvm::StringSwitch<EmitFn>(kind)
+      .Case("attention", emitAttentionKernel)
+      .Case("rows", emitRowsKernel)
+      .Case("kv_write", emitKVWriteKernel)
+      .Case("embedding", emitEmbeddingKernel)
+      .Case("elementwise", emitElementwiseKernel)
+      .Default(nullptr);
+}
+
+struct GpuLowerKernelsPass final
+    : qwen::codegen::gpu::impl::GpuLowerKernelsPassBase<GpuLowerKernelsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp top = getOperation();
+    MLIRContext *ctx = &getContext();
+    ModuleOp kernels;
+    for (auto nested : top.getOps<ModuleOp>())
+      if (nested.getSymName() == qkernel::kKernelModuleName)
+        kernels = nested;
+    if (!kernels)
+      return;
+    if (maxThreads < 32 || maxThreads > 1024 || maxThreads % 32) {
+      top.emitError("max-threads must be a multiple of 32 in [32, 1024]");
+      return signalPassFailure();
+    }
+    GpuCodegenOptions options;
+    options.maxThreads = maxThreads;
+    options.attentionThreads = attentionThreads;
+    options.convertGemmInputs = convertGemmInputs;
+
+    SmallVector<func::FuncOp> sources;
+    for (auto func : kernels.getOps<func::FuncOp>())
+      if (func->hasAttr(qkernel::kKernelAttrName) && !func.isDeclaration())
+        sources.push_back(func);
+    if (sources.empty())
+      return;
+
+    // gpu-module-to-binary serializes with this target; O3 as the CPU side.
+    OpBuilder builder = OpBuilder::atBlockEnd(top.getBody());
+    auto gpuModule = top.lookupSymbol<mlir::gpu::GPUModuleOp>(kGpuModuleName);
+    if (!gpuModule) {
+      auto target = NVVM::NVVMTargetAttr::get(ctx, /*optLevel=*/3, "nvptx64-nvidia-cuda",
+                                              chip, features);
+      gpuModule = mlir::gpu::GPUModuleOp::create(builder, kernels.getLoc(), kGpuModuleName,
+                                                 builder.getArrayAttr({target}));
+    }
+    top->setAttr(mlir::gpu::GPUDialect::getContainerModuleAttrName(), builder.getUnitAttr());
+    // Record argument symbols first: lowering a kernel removes the tensor
+    // signature later kernels would otherwise trace their sizes through.
+    for (func::FuncOp source : sources)
+      for (BlockArgument arg : source.getArguments()) {
+        std::string symbol = getLeadingSymbol(arg);
+        if (!symbol.empty())
+          source.setArgAttr(arg.getArgNumber(), "qkernel.symbol", StringAttr::get(ctx, symbol));
+      }
+
+    for (func::FuncOp source : sources) {
+      auto kind = source->getAttrOfType<StringAttr>("qkernel.kind");
+      if (kind && kind.getValue() == "matmul") {
+        if (failed(lowerMatmulToCublasLt(top, gpuModule, source, options)))
+          return signalPassFailure();
+        continue;
+      }
+      EmitFn emit = kind ? emitterForKind(kind.getValue()) : nullptr;
+      if (!emit) {
+        source.emitOpError("has no GPU codegen for kernel kind ") << kind;
+        return signalPassFailure();
+      }
+      GpuKernelEmitter emitter(gpuModule, source, options);
+      FailureOr<KernelGeometry> geometry = emit(emitter);
+      if (failed(geometry))
+        return signalPassFailure();
+      if (geometry->sharedBytes > kMaxStaticSharedBytes) {
+        source.emitOpError("needs ")
+            << geometry->sharedBytes
+            << " bytes of shared memory, more than a block gets statically ("
+            << kMaxStaticSharedBytes << ")";
+        return signalPassFailure();
+      }
+      for (Attribute factor : geometry->grid)
+        if (auto symbol = dyn_cast<StringAttr>(factor); symbol && symbol.empty()) {
+          source.emitOpError("cannot tell the size of its grid: a dynamic "
+                             "dimension does not trace back to a step input");
+          return signalPassFailure();
+        }
+      top.walk([&](qkernel::LaunchOp launch) {
+        if (launch.getKernel().getRootReference() == qkernel::kKernelModuleName &&
+            launch.getKernel().getLeafReference() == source.getSymName())
+          setLaunchGeometry(launch, *geometry);
+      });
+      // The code is in @qwen_kernels now; the launch names a declaration.
+      SmallVector<std::string> resultSymbols;
+      for (Value result : source.getBody().front().getTerminator()->getOperands())
+        resultSymbols.push_back(getLeadingSymbol(result));
+      OpBuilder declarations(source);
+      declareKernel(declarations, source.getLoc(), source.getSymName(), source.getFunctionType(),
+                    kind.getValue(),
+                    {declarations.getNamedAttr("qkernel.gpu_module",
+                                               declarations.getStringAttr(kGpuModuleName))},
+                    resultSymbols);
+      source.erase();
+    }
+    kernels->setAttr("qkernel.target", builder.getStringAttr("gpu"));
+  }
+};
+} // namespace

@@ -1,0 +1,280 @@
+//===- MatmulLaunch.cpp - Matmul regions as cuBLASLt calls ----------------===//
+//
+// A matmul region is Y[m, n] = X[m, k] * W[n, k]^T (+ bias[n]) (+ R[m, n]),
+// optionally on gathered rows X = gather_rows(X0, rows). On GPU no kernel is
+// generated for it: the launch records a `cublaslt` descriptor and the
+// runtime calls cublasLtMatmul (fp32 accumulation, residual as C with
+// beta = 1, bias through the BIAS epilogue).
+//
+// cuBLASLt wants A and B of one type, and has no row gather. When the rows
+// must be gathered, or the f32 activations converted to the weight dtype
+// (round to nearest even), a generated `<kernel>_pack` kernel writes the
+// dense A[m, k] into a new arena buffer first; it is launched just before
+// the GEMM. Pack buffers of one shape are shared: each one dies at the GEMM
+// right after its pack.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Codegen/GPU/GpuKernelEmitter.h"
+#include "passes/Codegen/GPU/Passes.h"
+#include "passes/Common/ShapeSymbols.h"
+
+#include "dialects/QKernel/IR/QKernel.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::codegen::gpu;
+
+namespace {
+struct MatmulPlan {
+  qtf::LinearOp linear;
+  qtf::GatherRowsOp gather; // optional prologue
+  Value residual;           // optional epilogue operand
+};
+} // namespace
+
+static FailureOr<MatmulPlan> analyzeMatmul(func::FuncOp source) {
+  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
+  if (ret.getNumOperands() != 1)
+    return source.emitOpError("matmul kernel must have one result"), failure();
+  MatmulPlan plan;
+  Value output = ret.getOperand(0);
+  if (auto add = output.getDefiningOp<qtf::AddOp>()) {
+    plan.linear = add.getLhs().getDefiningOp<qtf::LinearOp>();
+    plan.residual = add.getRhs();
+    if (!plan.linear) {
+      plan.linear = add.getRhs().getDefiningOp<qtf::LinearOp>();
+      plan.residual = add.getLhs();
+    }
+  } else {
+    plan.linear = output.getDefiningOp<qtf::LinearOp>();
+  }
+  if (!plan.linear)
+    return source.emitOpError("matmul kernel has no linear op"), failure();
+  plan.gather = plan.linear.getInput().getDefiningOp<qtf::GatherRowsOp>();
+  return plan;
+}
+
+/// The kernel argument a value reads, through views.
+static BlockArgument rootArgument(Value value) {
+  while (Operation *def = value.getDefiningOp()) {
+    if (!isa<qtf::SplitOp, qtf::ReshapeOp>(def))
+      return {};
+    value = def->getOperand(0);
+  }
+  return dyn_cast<BlockArgument>(value);
+}
+
+static StringRef dtypeName(Type type) {
+  if (type.isBF16())
+    return "bf16";
+  if (type.isF16())
+    return "f16";
+  if (type.isF32())
+    return "f32";
+  return "unsupported";
+}
+
+/// Buffer id for a pack result: a `gemm_pack` entry of the same shape in
+/// the step's buffer table, else a new one.
+static int64_t packBuffer(func::FuncOp step, StringRef symbol, RankedTensorType type) {
+  Builder builder(step.getContext());
+  auto table = step->getAttrOfType<ArrayAttr>("qkernel.buffers");
+  SmallVector<Attribute> entries(table.begin(), table.end());
+  for (auto [id, entry] : llvm::enumerate(entries)) {
+    auto dict = cast<DictionaryAttr>(entry);
+    if (dict.get("gemm_pack") && dict.get("symbol") == builder.getStringAttr(symbol) &&
+        dict.get("type") == TypeAttr::get(type))
+      return id;
+  }
+  entries.push_back(builder.getDictionaryAttr(
+      {builder.getNamedAttr("symbol", builder.getStringAttr(symbol)),
+       builder.getNamedAttr("type", TypeAttr::get(type)),
+       builder.getNamedAttr("gemm_pack", builder.getUnitAttr())}));
+  step->setAttr("qkernel.buffers", builder.getArrayAttr(entries));
+  return static_cast<int64_t>(entries.size()) - 1;
+}
+
+LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
+                                                        mlir::gpu::GPUModuleOp gpuModule,
+                                                        func::FuncOp source,
+                                                        const GpuCodegenOptions &options) {
+  FailureOr<MatmulPlan> analyzed = analyzeMatmul(source);
+  if (failed(analyzed))
+    return failure();
+  MatmulPlan plan = *analyzed;
+  MLIRContext *ctx = source.getContext();
+  Builder builder(ctx);
+  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
+  Value output = ret.getOperand(0);
+  RankedTensorType weightType = plan.linear.getWeight().getType();
+  const int64_t N = weightType.getDimSize(0), K = weightType.getDimSize(1);
+  Type weightElement = weightType.getElementType();
+  Value xValue = plan.gather ? plan.gather.getInput() : plan.linear.getInput();
+  auto xType = cast<RankedTensorType>(xValue.getType());
+  Type xElement = xType.getElementType();
+  Value bias = plan.linear.getBias();
+
+  std::string mSymbol = getLeadingSymbol(output);
+  Attribute m = builder.getStringAttr(mSymbol);
+  if (!cast<RankedTensorType>(output.getType()).isDynamicDim(0))
+    m = builder.getI64IntegerAttr(cast<RankedTensorType>(output.getType()).getDimSize(0));
+  else if (mSymbol.empty())
+    return source.emitOpError("cannot size the matmul rows"), failure();
+
+  BlockArgument xArg = rootArgument(xValue);
+  BlockArgument rowsArg = plan.gather ? rootArgument(plan.gather.getRows()) : BlockArgument();
+  BlockArgument weightArg = rootArgument(plan.linear.getWeight());
+  BlockArgument biasArg = bias ? rootArgument(bias) : BlockArgument();
+  BlockArgument residualArg = plan.residual ? rootArgument(plan.residual) : BlockArgument();
+  if (!xArg || !weightArg || (plan.gather && !rowsArg) || (bias && !biasArg) ||
+      (plan.residual && !residualArg))
+    return source.emitOpError("matmul operands must be kernel arguments or views of them"),
+           failure();
+
+  // The pack prologue: gather and / or convert A into a dense [m, k] buffer.
+  const bool convert = options.convertGemmInputs && xElement != weightElement;
+  const bool pack = plan.gather || convert;
+  Type aElement = convert ? weightElement : xElement;
+  auto packType = RankedTensorType::get({ShapedType::kDynamic, K}, aElement);
+  std::string packName = (source.getSymName() + "_pack").str();
+  KernelGeometry packGeometry;
+  if (pack) {
+    GpuKernelEmitter emitter(gpuModule, source, options);
+    RowAccess xGeometry = GpuKernelEmitter::viewGeometry(xValue);
+    ChunkPlan chunks = emitter.planChunks(K, xGeometry);
+    SmallVector<BlockArgument> packArgs{xArg};
+    if (rowsArg)
+      packArgs.push_back(rowsArg);
+    emitter.createKernel(packName, packArgs, TypeRange{packType}, chunks.threads, [&] {
+      RowAccess x = emitter.access(xValue);
+      RowAccess out = emitter.result(0);
+      std::optional<RowAccess> rows;
+      if (rowsArg)
+        rows = emitter.access(plan.gather.getRows());
+      emitter.forChunkColumn(chunks, K, [&](Value row, Value col) {
+        Value from = rows ? emitter.loadIndex(*rows, row) : row;
+        Value value = emitter.loadVectorF32(
+            x, emitter.addIndex(emitter.address(x, from, Value(), Value()), col), chunks.width);
+        emitter.store(out, emitter.addIndex(emitter.mulIndex(row, K), col), value);
+      });
+    });
+    packGeometry.grid.push_back(m);
+    if (chunks.chunks > 1)
+      packGeometry.grid.push_back(builder.getI64IntegerAttr(chunks.chunks));
+    packGeometry.blockSize = chunks.threads;
+    packGeometry.sharedBytes = emitter.sharedBytes();
+  }
+
+  SmallVector<qkernel::LaunchOp> launches;
+  top.walk([&](qkernel::LaunchOp launch) {
+    if (launch.getKernel().getRootReference() == qkernel::kKernelModuleName &&
+        launch.getKernel().getLeafReference() == source.getSymName())
+      launches.push_back(launch);
+  });
+  SmallVector<Type> gemmTypes;
+  // Launch operands have the kernel's argument types (the verifier says so).
+  SmallVector<Type> packTypes{xArg.getType()};
+  if (rowsArg)
+    packTypes.push_back(rowsArg.getType());
+  for (qkernel::LaunchOp launch : launches) {
+    OpBuilder b(launch);
+    Location loc = launch.getLoc();
+    SmallVector<Value> gemmArgs;
+    auto operand = [&](Value value) -> int64_t {
+      auto *it = llvm::find(gemmArgs, value);
+      if (it != gemmArgs.end())
+        return it - gemmArgs.begin();
+      gemmArgs.push_back(value);
+      return static_cast<int64_t>(gemmArgs.size()) - 1;
+    };
+    auto launchArg = [&](BlockArgument arg) { return launch.getArgs()[arg.getArgNumber()]; };
+
+    SmallVector<NamedAttribute> fields;
+    auto field = [&](StringRef name, Attribute value) {
+      fields.push_back(builder.getNamedAttr(name, value));
+    };
+    auto integer = [&](int64_t v) { return builder.getI64IntegerAttr(v); };
+    field("m", m);
+    field("n", integer(N));
+    field("k", integer(K));
+    if (pack) {
+      SmallVector<Value> packOperands{launchArg(xArg)};
+      if (rowsArg)
+        packOperands.push_back(launchArg(rowsArg));
+      DenseI64ArrayAttr packBuffers;
+      if (launch.getResultBuffers())
+        if (auto step = launch->getParentOfType<func::FuncOp>();
+            step && step->hasAttr("qkernel.buffers"))
+          packBuffers = b.getDenseI64ArrayAttr({packBuffer(step, mSymbol, packType)});
+      auto packLaunch = qkernel::LaunchOp::create(
+          b, loc, TypeRange{packType},
+          SymbolRefAttr::get(ctx, qkernel::kKernelModuleName,
+                             FlatSymbolRefAttr::get(ctx, packName)),
+          packOperands, packBuffers, ArrayAttr());
+      setLaunchGeometry(packLaunch, packGeometry);
+      field("a_arg", integer(operand(packLaunch.getResult(0))));
+      field("lda", integer(K));
+      field("a_offset", integer(0));
+      field("prologue", packLaunch.getKernel());
+    } else {
+      RowAccess xGeometry = GpuKernelEmitter::viewGeometry(xValue);
+      field("a_arg", integer(operand(launchArg(xArg))));
+      field("lda", integer(xGeometry.rowStride));
+      field("a_offset", integer(xGeometry.offset));
+    }
+    field("a_dtype", builder.getStringAttr(dtypeName(aElement)));
+    RowAccess wGeometry = GpuKernelEmitter::viewGeometry(plan.linear.getWeight());
+    field("b_arg", integer(operand(launchArg(weightArg))));
+    field("b_dtype", builder.getStringAttr(dtypeName(weightElement)));
+    field("ldb", integer(wGeometry.rowStride));
+    field("b_offset", integer(wGeometry.offset));
+    field("bias", builder.getBoolAttr(static_cast<bool>(bias)));
+    if (bias) {
+      field("bias_arg", integer(operand(launchArg(biasArg))));
+      field("bias_dtype", builder.getStringAttr(
+                              dtypeName(cast<RankedTensorType>(bias.getType()).getElementType())));
+      field("bias_offset", integer(GpuKernelEmitter::viewGeometry(bias).offset));
+    }
+    field("residual", builder.getBoolAttr(static_cast<bool>(plan.residual)));
+    if (plan.residual) {
+      RowAccess cGeometry = GpuKernelEmitter::viewGeometry(plan.residual);
+      field("c_arg", integer(operand(launchArg(residualArg))));
+      field("c_dtype", builder.getStringAttr(dtypeName(
+                           cast<RankedTensorType>(plan.residual.getType()).getElementType())));
+      field("ldc", integer(cGeometry.rowStride));
+      field("c_offset", integer(cGeometry.offset));
+    }
+    auto outputType = cast<RankedTensorType>(output.getType());
+    field("d_dtype", builder.getStringAttr(dtypeName(outputType.getElementType())));
+    field("ldd", integer(N));
+    field("compute", builder.getStringAttr("f32"));
+    field("gather_rows", builder.getBoolAttr(static_cast<bool>(plan.gather)));
+
+    auto gemm = qkernel::LaunchOp::create(b, loc, launch.getResultTypes(), launch.getKernel(),
+                                          gemmArgs, launch.getResultBuffersAttr(), ArrayAttr());
+    gemm->setAttr("cublaslt", builder.getDictionaryAttr(fields));
+    launch.replaceAllUsesWith(gemm.getResults());
+    launch.erase();
+    gemmTypes.assign(ValueRange(gemmArgs).getTypes().begin(),
+                     ValueRange(gemmArgs).getTypes().end());
+  }
+
+  // Launches keep naming symbols: bodiless declarations of the calls.
+  if (launches.empty())
+    gemmTypes.assign(source.getArgumentTypes().begin(), source.getArgumentTypes().end());
+  OpBuilder b(source);
+  if (pack)
+    declareKernel(b, source.getLoc(), packName,
+                  builder.getFunctionType(packTypes, TypeRange{packType}), "gemm_pack",
+                  {builder.getNamedAttr("qkernel.gpu_module",
+                                        builder.getStringAttr(kGpuModuleName))},
+                  {mSymbol});
+  declareKernel(b, source.getLoc(), source.getSymName(),
+                builder.getFunctionType(gemmTypes, source.getResultTypes()), "matmul",
+                {builder.getNamedAttr("qkernel.library", builder.getStringAttr("cublaslt"))},
+                {mSymbol});
+  source.erase();
+  return success();
+}

@@ -1,0 +1,52 @@
+//===- Passes.td - GPU codegen ------------------------------*- tablegen -*-===//
+#ifndef QWEN_PASSES_CODEGEN_GPU_PASSES_TD
+#define QWEN_PASSES_CODEGEN_GPU_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
+  let summary = "Lowers outlined kernels to gpu.func kernels and cuBLASLt calls";
+  let description = [{
+    Every `qkernel.kernel` function of `module @kernels` of kind embedding,
+    rows, kv_write, attention or elementwise becomes a `gpu.func ... kernel`
+    of `gpu.module @qwen_kernels` (created in the top module with an
+    `#nvvm.target`), with the same view resolution and f32 numerics as the
+    CPU emitter. Kernel parameters: one `!llvm.ptr` (generic address space,
+    pointing to global memory) per CPU ABI slot, in CPU ABI order, then the
+    step sizes T, B, P, R as i64. Each launch of `@step` is redirected to
+    the gpu.func and records `grid`/`gpu_grid` (factors whose product is the
+    block count), `gpu_block` and `gpu_shared_bytes`.
+
+    `matmul` kernels are not generated: each launch gets a `cublaslt`
+    descriptor (row-major `D[m, n] = A[m, k] * B[n, k]^T (+ bias) (+ C)`), and
+    its kernel becomes a bodiless declaration tagged
+    `qkernel.library = "cublaslt"`. When the GEMM needs a row gather, or its
+    activations must be converted to the weight dtype (cuBLASLt wants A and
+    B of one type), a generated `<name>_pack` kernel runs first and its
+    result, in a new arena buffer, becomes the A operand.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "NVVM target chip">,
+    Option<"features", "features", "std::string", /*default=*/"\"+ptx80\"",
+           "NVVM target features (PTX version)">,
+    Option<"maxThreads", "max-threads", "int64_t", /*default=*/"256",
+           "Largest block of row-wise kernels (a multiple of 32, <= 1024)">,
+    Option<"attentionThreads", "attention-threads", "int64_t",
+           /*default=*/"256",
+           "Threads per (token, head) attention block (a multiple of 32)">,
+    Option<"convertGemmInputs", "convert-gemm-inputs", "bool",
+           /*default=*/"true",
+           "Convert GEMM activations to the weight dtype in a pack kernel "
+           "(false: A stays f32 and the runtime must reconcile the types)">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect", "::mlir::LLVM::LLVMDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::func::FuncDialect"
+  ];
+}
+
+#endif // QWEN_PASSES_CODEGEN_GPU_PASSES_TD

@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""Numerics check of the GPU kernels without a GPU (test support, stdlib only).
+
+  simt.py lower CANON.mlir OUT     gpu.module @qwen_kernels (canonical text, as
+                                   printed after --qwen-gpu-lower-kernels) ->
+                                   OUT/emu.mlir: one func.func per kernel that
+                                   a CPU thread runs (block / thread ids as
+                                   arguments, gpu.barrier and xor gpu.shuffle
+                                   as calls into simt_runtime.c, workgroup
+                                   buffers as pointers), OUT/wrappers.c and
+                                   OUT/kernels.json
+  simt.py module NAME < IN > OUT   prints the nested `module @NAME` of IN
+  simt.py check SOURCE.mlir OUT    runs every generated kernel (OUT/emu.so) and
+                                   the same source kernel compiled by the CPU
+                                   codegen (OUT/cpu.so) on the same random
+                                   inputs of SOURCE's @step and compares all
+                                   outputs; pack kernels are compared bit for
+                                   bit with a rounding done here. Prints one
+                                   line per kernel, then PASS or FAIL.
+"""
+import ctypes
+import json
+import math
+import random
+import re
+import struct
+import sys
+
+DESCRIPTOR = '!llvm.struct<(ptr, ptr, i64, array<1 x i64>, array<1 x i64>)>'
+
+
+def lower(canon_path, out):
+    text = open(canon_path).read()
+    start = text.index('gpu.module @qwen_kernels')
+    lines = text[text.index('{', text.index(']', start)) + 1:].split('\n')
+    emitted = ['module {',
+               'func.func private @emu_barrier(!llvm.ptr)',
+               'func.func private @emu_shuffle_xor(!llvm.ptr, f32, i32, index) -> f32']
+    kernels = {}
+    header = re.compile(r'\s*gpu\.func @(\w+)\((.*?)\)( workgroup\((.*?)\))? kernel '
+                        r'attributes \{known_block_size = array<i32: (\d+), 1, 1>\} \{')
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if 'memref.global' in line:
+            emitted.append(line.strip())
+        match = header.match(line)
+        i += 1
+        if not match:
+            continue
+        name, params, workgroup, block = match.group(1), match.group(2), match.group(4), int(match.group(5))
+        shared = []
+        params += ', %emu_bid: index, %emu_tid: index, %emu_ctx: !llvm.ptr'
+        prologue = ['%emu_zero = arith.constant 0 : index']
+        attributions = re.findall(r'(%\w+) : memref<(\d+)xf32, #gpu.address_space<workgroup>>',
+                                  workgroup or '')
+        for k, (arg, size) in enumerate(attributions):
+            shared.append(int(size))
+            params += ', %%emu_sh%d: !llvm.ptr' % k
+            fields = [('%%emu_sh%d' % k, '0'), ('%%emu_sh%d' % k, '1'), ('0', '2'),
+                      (size, '3, 0'), ('1', '4, 0')]
+            previous = '%%emu_u%d' % k
+            prologue.append('%s = llvm.mlir.undef : %s' % (previous, DESCRIPTOR))
+            for f, (value, position) in enumerate(fields):
+                if not value.startswith('%'):
+                    constant = '%%emu_c%d_%d' % (k, f)
+                    prologue.append('%s = llvm.mlir.constant(%s : i64) : i64' % (constant, value))
+                    value = constant
+                current = '%%emu_d%d_%d' % (k, f)
+                prologue.append('%s = llvm.insertvalue %s, %s[%s] : %s' %
+                                (current, value, previous, position, DESCRIPTOR))
+                previous = current
+            prologue.append('%s = builtin.unrealized_conversion_cast %s : %s to memref<%sxf32>' %
+                            (arg, previous, DESCRIPTOR, size))
+        kernels[name] = {'slots': params.count('!llvm.ptr') - 1 - len(shared), 'block': block,
+                         'shared': shared}
+        emitted.append('func.func @%s(%s) {' % (name, params))
+        emitted += prologue
+        while not lines[i].strip().startswith('gpu.return'):
+            l = lines[i].replace(', #gpu.address_space<workgroup>', '')
+            l = re.sub(r'(%\w+) = gpu.block_id\s+x', r'\1 = arith.addi %emu_bid, %emu_zero : index', l)
+            l = re.sub(r'(%\w+) = gpu.thread_id\s+x', r'\1 = arith.addi %emu_tid, %emu_zero : index', l)
+            l = re.sub(r'^(\s*)gpu.barrier', r'\1func.call @emu_barrier(%emu_ctx) : (!llvm.ptr) -> ()', l)
+            l = re.sub(r'(%\w+), %\w+ = gpu.shuffle\s+xor (%\w+), (%\w+), %\w+ : f32',
+                       r'\1 = func.call @emu_shuffle_xor(%emu_ctx, \2, \3, %emu_tid) : '
+                       r'(!llvm.ptr, f32, i32, index) -> f32', l)
+            l = re.sub(r'llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"\((%\w+)\) : \(f32\) -> f32',
+                       r'math.sqrt \1 : f32', l)
+            if 'gpu.' in l:
+                sys.exit('simt.py: no emulation for: ' + l.strip())
+            emitted.append(l)
+            i += 1
+        emitted += ['return', '}']
+    emitted.append('}')
+    open(out + '/emu.mlir', 'w').write('\n'.join(emitted) + '\n')
+    json.dump(kernels, open(out + '/kernels.json', 'w'), indent=1)
+    with open(out + '/wrappers.c', 'w') as c:
+        c.write('#include <stdint.h>\n')
+        for name, info in kernels.items():
+            n, s = info['slots'], len(info['shared'])
+            c.write('void %s(%s);\n' % (name, ', '.join(['void*'] * n + ['int64_t'] * 6 +
+                                                        ['void*'] * (1 + s))))
+            args = (['slots[%d]' % i for i in range(n)] + ['dims[%d]' % i for i in range(4)] +
+                    ['block', 'thread', 'ctx'] + ['shared[%d]' % i for i in range(s)])
+            c.write('void wrap_%s(void **slots, int64_t *dims, int64_t block, int64_t thread, '
+                    'void *ctx, void **shared) { %s(%s); }\n' % (name, name, ', '.join(args)))
+
+
+def nested_module(name):
+    text = sys.stdin.read()
+    start = text.index('module @' + name)
+    depth = 0
+    for i in range(text.rindex('{', start, text.index('\n', start)), len(text)):
+        depth += {'{': 1, '}': -1}.get(text[i], 0)
+        if depth == 0:
+            print(text[start:i + 1])
+            return
+    sys.exit('simt.py: unbalanced module @' + name)
+
+
+#===----------------------------------------------------------------------===#
+# check
+#===----------------------------------------------------------------------===#
+
+def to_bf16(x):
+    bits = struct.unpack('<I', struct.pack('<f', x))[0]
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) & 0xFFFF
+
+
+def to_f16(x):
+    return struct.unpack('<H', struct.pack('<e', x))[0]
+
+
+def split_top(s):
+    parts, depth, cur = [], 0, ''
+    for ch in s:
+        depth += {'<': 1, '(': 1, '>': -1, ')': -1}.get(ch, 0)
+        if ch == ',' and depth == 0:
+            parts.append(cur.strip())
+            cur = ''
+        else:
+            cur += ch
+    return parts + ([cur.strip()] if cur.strip() else [])
+
+
+def parse_type(t):
+    t = re.sub(r'^%\w+: ', '', t.strip()).split(' {')[0].strip('()')
+    if t.startswith('!qtf.kv_cache') or t.startswith('!kv'):
+        return ('kv',)
+    match = re.match(r'tensor<(.*)x(\w+)>', t)
+    return ('tensor', match.group(1).split('x'), match.group(2))
+
+
+def check(source, out):
+    random.seed(1)
+    text = open(source).read()
+    canon = open(out + '/canon.mlir').read()
+    cpu_text = open(out + '/cpu_full.mlir').read()
+    kernels = json.load(open(out + '/kernels.json'))
+    emu = ctypes.CDLL(out + '/emu.so')
+    cpu = ctypes.CDLL(out + '/cpu.so')
+
+    cache = re.search(r'kv_cache<layers = (\d+), kv_heads = (\d+), head_dim = (\d+), '
+                      r'page_size = (\d+)', text)
+    layers, kv_heads, head_dim, page = (int(g) for g in cache.groups())
+    pages = 8
+    T, B, P, R = 5, 2, 4, 2
+    sizes = {'T': T, 'B': B, 'P': P, 'R': R}
+    inputs = {'positions': [page + 1, page + 2, page + 3, 2 * page + 8, 2 * page + 9],
+              'token_seq': [0, 0, 0, 1, 1], 'block_table': [5, 2, 7, 0, 1, 3, 6, 4],
+              'logit_rows': [2, 4]}
+    kv_floats = pages * layers * page * kv_heads * head_dim
+
+    step = re.search(r'func.func @step\((.*?)\) ->', text).group(1)
+    step_inputs = dict(('%arg' + n, name) for n, name in
+                       re.findall(r'%arg(\d+): [^%]*?\{qtf.input = "(\w+)"\}', step))
+    weight_names = dict(re.findall(r'(%\d+) = qtf.weight \["([^"]+)"', text))
+    signatures = {}
+    for m in re.finditer(r'func.func @(qk\d+_\w+)\((.*?)\) -> (.*?) attributes '
+                         r'\{qkernel.kernel, qkernel.kind = "(\w+)"', text):
+        signatures[m.group(1)] = ([parse_type(a) for a in split_top(m.group(2))],
+                                  [parse_type(r) for r in split_top(m.group(3).strip('()'))],
+                                  m.group(4))
+    operands = dict((m.group(1), [o.strip() for o in m.group(2).split(',')]) for m in
+                    re.finditer(r'qkernel.launch @kernels::@(qk\d+_\w+)\((.*?)\)', text))
+
+    def grid(txt, name):
+        factors = re.search(r'qkernel.launch @kernels::@%s\(.*?grid = \[(.*?)\]' % name, txt)
+        n = 1
+        for f in factors.group(1).split(','):
+            f = f.strip().split(' ')[0]
+            n *= sizes[f.strip('"')] if f.startswith('"') else int(f)
+        return n
+
+    def count(shape, lead):
+        n = 1
+        for i, d in enumerate(shape):
+            n *= (lead if i == 0 else P) if d == '?' else int(d)
+        return n
+
+    def tensor(what, shape, dtype, lead):
+        n = count(shape, lead)
+        if dtype == 'i32':
+            data = inputs.get(what) or [random.randrange(1000) for _ in range(n)]
+            return (ctypes.c_int32 * n)(*data)
+        norm = 'norm' in what
+        values = [(1.0 if norm else 0.0) + random.gauss(0, 0.5 if norm else 1.0)
+                  for _ in range(min(n, 1 << 20))]
+        if dtype == 'bf16':
+            return (ctypes.c_uint16 * n)(*map(to_bf16, values))
+        if dtype == 'f16':
+            return (ctypes.c_uint16 * n)(*map(to_f16, values))
+        return (ctypes.c_float * n)(*values)
+
+    def prepare(name):
+        args, results, kind = signatures[name]
+        slots, outputs = [], []
+        rows = R if any(step_inputs.get(o) == 'logit_rows' for o in operands[name]) else T
+        for arg, operand in zip(args, operands[name]):
+            if arg[0] == 'kv':
+                for _ in range(2):
+                    slots.append((ctypes.c_float * kv_floats)(
+                        *[random.gauss(0, 1) for _ in range(kv_floats)]))
+                    outputs.append(len(slots) - 1)
+                continue
+            what = step_inputs.get(operand) or weight_names.get(operand, 'activation')
+            lead = {'logit_rows': R, 'block_table': B}.get(what, T)
+            slots.append(tensor(what, arg[1], arg[2], lead))
+        if kind == 'embedding':  # ids of the table rows that hold random data
+            width = int(args[0][1][1])
+            for i in range(T):
+                slots[1][i] = random.randrange(min(int(args[0][1][0]), (1 << 20) // width))
+        for result in results:
+            if result[0] == 'tensor':
+                n = count(result[1], rows if kind == 'matmul' else T)
+                slots.append((ctypes.c_float * n)(*([float('nan')] * n)))
+                outputs.append(len(slots) - 1)
+        return slots, outputs, rows
+
+    def pointers(slots):
+        return (ctypes.c_void_p * len(slots))(*[ctypes.addressof(s) for s in slots])
+
+    def run_gpu(name, slots):
+        info = kernels[name]
+        status = emu.simt_launch(getattr(emu, 'wrap_' + name), pointers(slots),
+                                 (ctypes.c_int64 * 4)(T, B, P, R),
+                                 ctypes.c_int64(grid(canon, name)), ctypes.c_int64(info['block']),
+                                 ctypes.c_int64(len(info['shared'])),
+                                 (ctypes.c_int64 * 8)(*info['shared']))
+        assert status == 0, 'simt_launch failed'
+
+    def run_cpu(name, slots):
+        getattr(cpu, name)(pointers(slots), (ctypes.c_int64 * 4)(T, B, P, R), ctypes.c_int64(0),
+                           ctypes.c_int64(grid(cpu_text, name)))
+
+    ok = True
+    for name in sorted(kernels, key=lambda n: int(re.match(r'qk(\d+)', n).group(1))):
+        if name.endswith('_pack'):
+            gemm = name[:-len('_pack')]
+            slots, _, rows = prepare(gemm)
+            weight = [a for a in signatures[gemm][0] if a[0] == 'tensor' and a[1][0] != '?'][0]
+            K, dtype = int(weight[1][-1]), weight[2]
+            gather = rows == R
+            convert = {'bf16': to_bf16, 'f16': to_f16}.get(dtype, lambda v: v)
+            element = ctypes.c_float if dtype == 'f32' else ctypes.c_uint16
+            packed = (element * (rows * K))()
+            run_gpu(name, [slots[0]] + ([slots[1]] if gather else []) + [packed])
+            x = slots[0]
+            bad = sum(1 for m in range(rows) for c in range(K)
+                      if packed[m * K + c] != convert(
+                          x[(inputs['logit_rows'][m] if gather else m) * K + c]))
+            ok &= bad == 0
+            print('%-20s %s' % (name, 'bit-exact' if bad == 0 else '%d mismatches' % bad))
+            continue
+        slots, outputs, _ = prepare(name)
+        reference = [type(s).from_buffer_copy(s) for s in slots]
+        emulated = [type(s).from_buffer_copy(s) for s in slots]
+        run_cpu(name, reference)
+        run_gpu(name, emulated)
+        num = den = 0.0
+        bad = 0
+        for o in outputs:
+            for u, v in zip(reference[o], emulated[o]):
+                if not (math.isfinite(u) and math.isfinite(v)):
+                    bad += 1
+                    continue
+                num += (u - v) ** 2
+                den += u * u
+        rel = math.sqrt(num / den) if den else 0.0
+        ok &= bad == 0 and rel < 1e-6
+        print('%-20s rel %.1e %s' % (name, rel, 'non-finite %d' % bad if bad else ''))
+    print('PASS' if ok else 'FAIL')
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    command = sys.argv[1] if len(sys.argv) > 1 else ''
+    if command == 'lower':
+        lower(sys.argv[2], sys.argv[3])
+    elif command == 'module':
+        nested_module(sys.argv[2])
+    elif command == 'check':
+        sys.exit(check(sys.argv[2], sys.argv[3]))
+    else:
+        sys.exit(__doc__)
