@@ -1,5 +1,6 @@
 //===- KernelEmitter.cpp - Shared CPU kernel emission helpers -------------===//
 #include "passes/Codegen/CPU/KernelEmitter.h"
+#include "passes/Codegen/Common/KernelABI.h"
 #include "passes/Common/ShapeSymbols.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -14,14 +15,7 @@
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::cpu;
-
-/// bf16 data is addressed as i16 and widened with a shift, which vectorizes
-/// on every x86 level (no AVX512-BF16 needed).
-static Type storageType(Type elementType) {
-  if (elementType.isBF16())
-    return IntegerType::get(elementType.getContext(), 16);
-  return elementType;
-}
+using qwen::codegen::storageType;
 
 KernelEmitter::KernelEmitter(ModuleOp kernels, func::FuncOp source,
                              const CpuCodegenOptions &options)
@@ -32,25 +26,7 @@ std::string KernelEmitter::leadingSymbol(Value value) {
 }
 
 Value KernelEmitter::memrefFromPointer(Value pointer, Type elementType) {
-  MLIRContext *ctx = b->getContext();
-  auto i64 = b->getI64Type();
-  auto ptrType = LLVM::LLVMPointerType::get(ctx);
-  auto arrayType = LLVM::LLVMArrayType::get(i64, 1);
-  auto descriptorType = LLVM::LLVMStructType::getLiteral(
-      ctx, {ptrType, ptrType, i64, arrayType, arrayType});
-  Value descriptor = LLVM::UndefOp::create(*b, descriptorType);
-  auto constant = [&](int64_t v) {
-    return LLVM::ConstantOp::create(*b, i64, b->getI64IntegerAttr(v));
-  };
-  descriptor = LLVM::InsertValueOp::create(*b, descriptor, pointer, ArrayRef<int64_t>{0});
-  descriptor = LLVM::InsertValueOp::create(*b, descriptor, pointer, ArrayRef<int64_t>{1});
-  descriptor = LLVM::InsertValueOp::create(*b, descriptor, constant(0), ArrayRef<int64_t>{2});
-  // The size is only a bound no op checks; the step's real extent varies.
-  descriptor = LLVM::InsertValueOp::create(*b, descriptor, constant(int64_t(1) << 40),
-                                           ArrayRef<int64_t>{3, 0});
-  descriptor = LLVM::InsertValueOp::create(*b, descriptor, constant(1), ArrayRef<int64_t>{4, 0});
-  auto memrefType = MemRefType::get({ShapedType::kDynamic}, storageType(elementType));
-  return UnrealizedConversionCastOp::create(*b, memrefType, descriptor).getResult(0);
+  return codegen::memrefFromPointer(*b, b->getLoc(), pointer, elementType);
 }
 
 /// Row geometry of a whole tensor: rows of `prod(shape[1:])` elements.

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/KernelEmitter.h"
+#include "passes/Codegen/Common/KernelABI.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -15,6 +16,7 @@
 
 using namespace mlir;
 using namespace qwen;
+using namespace qwen::codegen;
 using namespace qwen::codegen::cpu;
 
 static constexpr int64_t kRowsPerItem = 8;
@@ -22,36 +24,14 @@ static constexpr int64_t kTokenTile = 4;
 static constexpr int64_t kWeightTile = 2;
 static constexpr int64_t kDecodeWeightTile = 4;
 
-namespace {
-struct MatmulPlan {
-  qtf::LinearOp linear;
-  qtf::GatherRowsOp gather; // optional prologue
-  Value residual;           // optional epilogue operand
-  unsigned resultIndex = 0;
-};
-} // namespace
-
 FailureOr<SmallVector<Attribute>>
 qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
   func::FuncOp source = emitter.source();
-  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
-  if (ret.getNumOperands() != 1)
-    return source.emitOpError("matmul kernel must have one result"), failure();
-  MatmulPlan plan;
-  Value output = ret.getOperand(0);
-  if (auto add = output.getDefiningOp<qtf::AddOp>()) {
-    plan.linear = add.getLhs().getDefiningOp<qtf::LinearOp>();
-    plan.residual = add.getRhs();
-    if (!plan.linear) {
-      plan.linear = add.getRhs().getDefiningOp<qtf::LinearOp>();
-      plan.residual = add.getLhs();
-    }
-  } else {
-    plan.linear = output.getDefiningOp<qtf::LinearOp>();
-  }
-  if (!plan.linear)
-    return source.emitOpError("matmul kernel has no linear op"), failure();
-  plan.gather = plan.linear.getInput().getDefiningOp<qtf::GatherRowsOp>();
+  FailureOr<MatmulPattern> matched = matchMatmulKernel(source);
+  if (failed(matched))
+    return failure();
+  MatmulPattern plan = *matched;
+  Value output = plan.output;
 
   RankedTensorType weightType = plan.linear.getWeight().getType();
   const int64_t N = weightType.getDimSize(0), K = weightType.getDimSize(1);

@@ -1,5 +1,6 @@
 //===- GpuKernelEmitter.cpp - Shared GPU kernel emission helpers ----------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
+#include "passes/Codegen/Common/KernelABI.h"
 #include "passes/Common/ShapeSymbols.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -20,15 +21,9 @@ using namespace qwen::codegen::gpu;
 static constexpr int64_t kMaxVectorWidth = 4;
 static constexpr int64_t kWarpSize = 32;
 
-/// bf16 data is addressed as i16 and widened with a shift, as on the CPU.
-static Type storageType(Type elementType) {
-  if (elementType.isBF16())
-    return IntegerType::get(elementType.getContext(), 16);
-  return elementType;
-}
-
+/// Bytes per stored element (bf16 is addressed as i16, as on the CPU).
 static int64_t storageBytes(Type elementType) {
-  return storageType(elementType).getIntOrFloatBitWidth() / 8;
+  return codegen::storageType(elementType).getIntOrFloatBitWidth() / 8;
 }
 
 GpuKernelEmitter::GpuKernelEmitter(mlir::gpu::GPUModuleOp gpuModule, func::FuncOp source,
@@ -40,25 +35,7 @@ std::string GpuKernelEmitter::leadingSymbol(Value value) {
 }
 
 Value GpuKernelEmitter::memrefFromPointer(Value pointer, Type elementType) {
-  MLIRContext *ctx = b->getContext();
-  auto i64 = b->getI64Type();
-  auto ptrType = LLVM::LLVMPointerType::get(ctx);
-  auto arrayType = LLVM::LLVMArrayType::get(i64, 1);
-  auto descriptorType = LLVM::LLVMStructType::getLiteral(
-      ctx, {ptrType, ptrType, i64, arrayType, arrayType});
-  Value descriptor = LLVM::UndefOp::create(*b, descriptorType);
-  auto constant = [&](int64_t v) {
-    return LLVM::ConstantOp::create(*b, i64, b->getI64IntegerAttr(v));
-  };
-  descriptor = LLVM::InsertValueOp::create(*b, descriptor, pointer, ArrayRef<int64_t>{0});
-  descriptor = LLVM::InsertValueOp::create(*b, descriptor, pointer, ArrayRef<int64_t>{1});
-  descriptor = LLVM::InsertValueOp::create(*b, descriptor, constant(0), ArrayRef<int64_t>{2});
-  // The size is only a bound no op checks; the step's real extent varies.
-  descriptor = LLVM::InsertValueOp::create(*b, descriptor, constant(int64_t(1) << 40),
-                                           ArrayRef<int64_t>{3, 0});
-  descriptor = LLVM::InsertValueOp::create(*b, descriptor, constant(1), ArrayRef<int64_t>{4, 0});
-  auto memrefType = MemRefType::get({ShapedType::kDynamic}, storageType(elementType));
-  return UnrealizedConversionCastOp::create(*b, memrefType, descriptor).getResult(0);
+  return codegen::memrefFromPointer(*b, b->getLoc(), pointer, elementType);
 }
 
 /// Row geometry of a whole tensor: rows of `prod(shape[1:])` elements.
@@ -265,7 +242,7 @@ Value GpuKernelEmitter::loadVectorF32(const RowAccess &acc, Value flatIndex, int
                                        loadF32(acc, flatIndex));
   Type type = acc.elementType;
   auto f32Vector = VectorType::get({width}, b->getF32Type());
-  auto rawVector = VectorType::get({width}, storageType(type));
+  auto rawVector = VectorType::get({width}, codegen::storageType(type));
   // The alignment lets NVPTX emit one ld.global.v{2,4} instead of scalars.
   Value raw = vector::LoadOp::create(*b, rawVector, acc.memref, ValueRange{flatIndex},
                                      /*nontemporal=*/false,

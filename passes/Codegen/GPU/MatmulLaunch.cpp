@@ -14,6 +14,7 @@
 // right after its pack.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/Codegen/Common/KernelABI.h"
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
 #include "passes/Codegen/GPU/Passes.h"
 #include "passes/Common/ShapeSymbols.h"
@@ -25,36 +26,6 @@
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::gpu;
-
-namespace {
-struct MatmulPlan {
-  qtf::LinearOp linear;
-  qtf::GatherRowsOp gather; // optional prologue
-  Value residual;           // optional epilogue operand
-};
-} // namespace
-
-static FailureOr<MatmulPlan> analyzeMatmul(func::FuncOp source) {
-  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
-  if (ret.getNumOperands() != 1)
-    return source.emitOpError("matmul kernel must have one result"), failure();
-  MatmulPlan plan;
-  Value output = ret.getOperand(0);
-  if (auto add = output.getDefiningOp<qtf::AddOp>()) {
-    plan.linear = add.getLhs().getDefiningOp<qtf::LinearOp>();
-    plan.residual = add.getRhs();
-    if (!plan.linear) {
-      plan.linear = add.getRhs().getDefiningOp<qtf::LinearOp>();
-      plan.residual = add.getLhs();
-    }
-  } else {
-    plan.linear = output.getDefiningOp<qtf::LinearOp>();
-  }
-  if (!plan.linear)
-    return source.emitOpError("matmul kernel has no linear op"), failure();
-  plan.gather = plan.linear.getInput().getDefiningOp<qtf::GatherRowsOp>();
-  return plan;
-}
 
 /// The kernel argument a value reads, through views.
 static BlockArgument rootArgument(Value value) {
@@ -100,10 +71,10 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
                                                         mlir::gpu::GPUModuleOp gpuModule,
                                                         func::FuncOp source,
                                                         const GpuCodegenOptions &options) {
-  FailureOr<MatmulPlan> analyzed = analyzeMatmul(source);
+  FailureOr<codegen::MatmulPattern> analyzed = codegen::matchMatmulKernel(source);
   if (failed(analyzed))
     return failure();
-  MatmulPlan plan = *analyzed;
+  codegen::MatmulPattern plan = *analyzed;
   MLIRContext *ctx = source.getContext();
   Builder builder(ctx);
   auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
