@@ -5,7 +5,8 @@ Developer tool only: it needs torch + transformers (see
 scripts/requirements-reference.txt) and is never run at build/test time or in
 CI.  Its outputs are committed:
 
-  test/data/reference/<case>/   tiny random Qwen3 checkpoints + reference logits
+  test/data/reference/<case>/   tiny random Qwen3 (dense and MoE) checkpoints
+                                + reference logits
   test/data/demo/expected.json  greedy output of the bundled demo checkpoint
 
 Usage:
@@ -16,10 +17,13 @@ Usage:
   .venv-ref/bin/python scripts/gen_reference.py demo       # only expected.json
   .venv-ref/bin/python scripts/gen_reference.py cases --only f16_untied_bias
 
-Everything is seeded and computed on CPU with the eager attention
-implementation, so re-running with the same torch/transformers versions
-reproduces the files bit for bit (modulo the versions recorded in meta.json).
-See test/data/reference/README.md for the format.
+Everything is seeded and computed on CPU with the eager attention (and, for
+Qwen3-MoE, eager experts) implementation, so re-running with the same
+torch/transformers versions reproduces the files bit for bit (modulo the
+versions recorded in meta.json).  See test/data/reference/README.md for the
+format.  The Qwen3-MoE cases (MOE_CASES) store experts per-expert on disk, as
+the released checkpoints do, and add p1.router_topk_ids; their prompts are
+also filtered so that every routing decision has a clear top-k boundary.
 """
 
 import argparse
@@ -33,7 +37,8 @@ import torch
 import transformers
 from safetensors.torch import load_file, save_file
 from transformers import (AutoTokenizer, GenerationConfig, Qwen3Config,
-                          Qwen3ForCausalLM)
+                          Qwen3ForCausalLM, Qwen3MoeConfig,
+                          Qwen3MoeForCausalLM)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REF_DIR = os.path.join(ROOT, "test", "data", "reference")
@@ -95,7 +100,79 @@ CASES = [
               "multiple of 16), vocab 1000, rms_norm_eps 1e-5"),
 ]
 
+# Qwen3-MoE cases (arch "qwen3_moe"; Qwen3MoeConfig / Qwen3MoeForCausalLM).
+# Same format as above plus p1.router_topk_ids.  Every key of the dense cases
+# applies; intermediate_size is the width of the dense-MLP layers (layer i is
+# MoE iff i not in mlp_only_layers and (i + 1) % decoder_sparse_step == 0).
+# config_style: "native" = config.json as transformers 5 writes it (experts
+# count under "num_local_experts", rope in "rope_parameters", "dtype");
+# "hub" = rewritten to the form of the released Qwen3-MoE checkpoints
+# (transformers 4.x): "num_experts", top-level "rope_theta" +
+# "rope_scaling": null, "torch_dtype".
+MOE_CASES = [
+    dict(name="moe_f32_renorm", arch="qwen3_moe", dtype="f32", seed=2001,
+         vocab_size=384, hidden_size=48, intermediate_size=96,
+         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+         head_dim=16, tie_word_embeddings=False, attention_bias=False,
+         rope_theta=10000.0, rope_style="native", config_style="native",
+         max_position_embeddings=128, rms_norm_eps=1e-6,
+         num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32,
+         norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[],
+         note="MoE in every layer, 8 experts top-2, norm_topk_prob true "
+              "(like the released Qwen3-MoE), untied, head_dim 16 != 48/4"),
+    dict(name="moe_f32_norenorm_sparse2", arch="qwen3_moe", dtype="f32",
+         seed=2002, vocab_size=448, hidden_size=64, intermediate_size=96,
+         num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+         head_dim=16, tie_word_embeddings=False, attention_bias=False,
+         rope_theta=10000.0, rope_style="native", config_style="native",
+         max_position_embeddings=128, rms_norm_eps=1e-6,
+         num_experts=6, num_experts_per_tok=3, moe_intermediate_size=40,
+         norm_topk_prob=False, decoder_sparse_step=2, mlp_only_layers=[2],
+         note="norm_topk_prob false (raw softmax weights), decoder_sparse_step "
+              "2 + mlp_only_layers [2]: layer 0 dense, layer 1 MoE, layer 2 "
+              "dense (intermediate_size 96); 6 experts top-3, "
+              "moe_intermediate_size 40"),
+    dict(name="moe_bf16_renorm", arch="qwen3_moe", dtype="bf16", seed=2003,
+         vocab_size=512, hidden_size=64, intermediate_size=128,
+         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+         head_dim=16, tie_word_embeddings=True, attention_bias=False,
+         rope_theta=1000000.0, rope_style="legacy", config_style="hub",
+         max_position_embeddings=256, rms_norm_eps=1e-6,
+         num_experts=16, num_experts_per_tok=4, moe_intermediate_size=32,
+         norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[],
+         note="bf16, 16 experts top-4, norm_topk_prob true, tied, rope_theta "
+              "1e6; config.json in the released-checkpoint (transformers "
+              "4.x) style: num_experts, top-level rope_theta, torch_dtype"),
+]
+CASES = CASES + MOE_CASES
+
 INITIALIZER_RANGE = 0.15
+# Router (mlp.gate.weight) std: bigger than INITIALIZER_RANGE, so router
+# logits have std ~1.7-2 (H = 48-64): top-k choices differ from token to
+# token and, in probability, are clearest around there (larger logits make
+# the k-th and (k+1)-th probabilities tiny).
+ROUTER_STD = 0.25
+# Every routing decision on the recorded paths (prompt tokens and the fed
+# decode tokens, every MoE layer; native run and, for bf16/f16, the f32 run,
+# which must also choose the same experts) must have softmax
+# prob[k-1] - prob[k] >= this (probs sorted descending).  Random Gaussian
+# routers give a near-tie in ~1-5% of decisions, so this is part of the
+# prompt acceptance (prompts are redrawn, counted in meta.json); only if no
+# prompt of MAX_PROMPT_TRIES passes is the case's seed redrawn
+# (seed + SEED_REDRAW_STEP, listed in meta.json).
+ROUTER_MIN_GAP = 1e-3
+# MoE prompts must also give greedy_ids with at least this many distinct
+# tokens (some random MoE checkpoints have an attractor token, and the router
+# test prefers such paths: a repeated token routes the same way every step).
+MOE_MIN_DISTINCT_GREEDY = 3
+MOE_MAX_PROMPT_TRIES = 20000  # ~1/500 of the 23-token bf16 prompts pass
+SEED_REDRAW_STEP = 100
+MAX_SEED_TRIES = 20
+# HF's default experts implementation in 5.x is "grouped_mm" (the stacked
+# experts through torch grouped_mm, top-k summed at once); "eager" is the
+# per-expert loop in modeling_qwen3_moe.py (index_add_ in expert-id order).
+# The references use "eager"; meta.json records the difference to grouped_mm.
+MOE_EXPERTS_IMPL = "eager"
 NORM_STD = 0.1   # every RMSNorm weight = 1 + NORM_STD * randn
 BIAS_STD = 0.1   # attention biases (when attention_bias) = BIAS_STD * randn
 # Minimum top-2 logit gap of every greedy decision on the recorded path.
@@ -125,9 +202,38 @@ def make_config(c):
     # transformers >= 5 takes rope_parameters; 4.x takes rope_theta.  Passing
     # rope_theta works on both (v5 folds it into rope_parameters).
     kw["rope_theta"] = c["rope_theta"]
+    if is_moe(c):
+        # Qwen3MoeConfig has no max_window_layers; head_dim is not a declared
+        # field either but is stored and used (getattr(config, "head_dim")).
+        kw.update(num_experts=c["num_experts"],
+                  num_experts_per_tok=c["num_experts_per_tok"],
+                  moe_intermediate_size=c["moe_intermediate_size"],
+                  norm_topk_prob=c["norm_topk_prob"],
+                  decoder_sparse_step=c["decoder_sparse_step"],
+                  mlp_only_layers=list(c["mlp_only_layers"]),
+                  output_router_logits=False)
+        cfg = Qwen3MoeConfig(**kw)
+        cfg.architectures = ["Qwen3MoeForCausalLM"]
+        assert cfg.head_dim == c["head_dim"]
+        return cfg
     cfg = Qwen3Config(**kw)
     cfg.architectures = ["Qwen3ForCausalLM"]
     return cfg
+
+
+def is_moe(c):
+    return c.get("arch", "qwen3") == "qwen3_moe"
+
+
+def model_class(c):
+    return Qwen3MoeForCausalLM if is_moe(c) else Qwen3ForCausalLM
+
+
+def moe_layers(c):
+    """Indices of the MoE layers (HF Qwen3MoeDecoderLayer's rule)."""
+    return [i for i in range(c["num_hidden_layers"])
+            if i not in c["mlp_only_layers"] and c["num_experts"] > 0
+            and (i + 1) % c["decoder_sparse_step"] == 0]
 
 
 def config_rope_theta(cfg):
@@ -138,29 +244,183 @@ def config_rope_theta(cfg):
 
 
 @torch.no_grad()
-def build_model(c):
+def build_model(c, seed):
     cfg = make_config(c)
-    torch.manual_seed(c["seed"])
-    model = Qwen3ForCausalLM._from_config(cfg, attn_implementation="eager")
-    g = torch.Generator().manual_seed(c["seed"] + 7)
+    torch.manual_seed(seed)
+    kw = dict(attn_implementation="eager")
+    if is_moe(c):
+        kw["experts_implementation"] = MOE_EXPERTS_IMPL
+    model = model_class(c)._from_config(cfg, **kw)
+    g = torch.Generator().manual_seed(seed + 7)
     std = INITIALIZER_RANGE
     # Re-draw every parameter explicitly from our own generator, so the
     # weights do not depend on how a transformers version initialises.
+    # MoE experts are drawn in transformers 5's in-memory stacked layout
+    # (mlp.experts.gate_up_proj [E, 2I, H], mlp.experts.down_proj [E, H, I]).
     for name, p in model.named_parameters():
         if name.endswith("norm.weight"):  # input/post_attention/q/k/final norm
             p.copy_(1.0 + NORM_STD * torch.randn(p.shape, generator=g))
         elif name.endswith(".bias"):
             p.copy_(BIAS_STD * torch.randn(p.shape, generator=g))
+        elif name.endswith("mlp.gate.weight"):  # MoE router [E, H]
+            p.copy_(ROUTER_STD * torch.randn(p.shape, generator=g))
         else:
             p.copy_(std * torch.randn(p.shape, generator=g))
     assert abs(config_rope_theta(cfg) - c["rope_theta"]) < 1e-6 * c["rope_theta"]
     return model.to(DTYPES[c["dtype"]]).eval()
 
 
-def load(case_dir, dtype):
-    m = Qwen3ForCausalLM.from_pretrained(case_dir, dtype=dtype,
-                                         attn_implementation="eager")
+def load(case_dir, dtype, c=None, experts_impl=None):
+    kw = dict(dtype=dtype, attn_implementation="eager")
+    if c is not None and is_moe(c):
+        # experts_impl None: HF's default (grouped_mm in transformers 5)
+        if experts_impl is not None:
+            kw["experts_implementation"] = experts_impl
+        m = Qwen3MoeForCausalLM.from_pretrained(case_dir, **kw)
+        if experts_impl is not None:
+            assert m.config._experts_implementation == experts_impl
+        return m.eval()
+    m = Qwen3ForCausalLM.from_pretrained(case_dir, **kw)
     return m.eval()
+
+
+# ----------------------------------------------------------------------------
+# MoE helpers
+
+def fused_to_per_expert(state_dict, c):
+    """transformers-5 in-memory stacked experts -> per-expert tensors, as the
+    released Qwen3-MoE checkpoints store them.  gate_up_proj [E, 2I, H]: rows
+    [0, I) are gate_proj, rows [I, 2I) up_proj; down_proj [E, H, I]."""
+    out, I = {}, c["moe_intermediate_size"]
+    for k, v in state_dict.items():
+        if k.endswith("mlp.experts.gate_up_proj"):
+            pre = k[:-len("gate_up_proj")]
+            assert v.shape[1] == 2 * I, (k, v.shape)
+            for e in range(v.shape[0]):
+                out[f"{pre}{e}.gate_proj.weight"] = v[e, :I].contiguous()
+                out[f"{pre}{e}.up_proj.weight"] = v[e, I:].contiguous()
+        elif k.endswith("mlp.experts.down_proj"):
+            pre = k[:-len("down_proj")]
+            for e in range(v.shape[0]):
+                out[f"{pre}{e}.down_proj.weight"] = v[e].contiguous()
+        else:
+            out[k] = v
+    return out
+
+
+def expert_layout(st):
+    fused = any(k.endswith(("mlp.experts.gate_up_proj", "mlp.experts.down_proj"))
+                for k in st)
+    per = any(re.search(r"mlp\.experts\.\d+\.(gate|up|down)_proj\.weight$", k)
+              for k in st)
+    assert not (fused and per), "mixed expert layouts"
+    return "fused" if fused else "per_expert" if per else "none"
+
+
+@torch.no_grad()
+def ensure_per_expert_file(case_dir, model, c):
+    """Check (or make) model.safetensors hold per-expert tensors equal to the
+    in-memory stacked experts of `model`.  Returns (layout save_pretrained
+    wrote, whether the file was rewritten)."""
+    path = os.path.join(case_dir, "model.safetensors")
+    st = load_file(path)
+    written = expert_layout(st)
+    converted = False
+    if written == "fused":
+        # save_pretrained wrote the stacked layout: rewrite per-expert.
+        st = fused_to_per_expert(st, c)
+        save_file(st, path, metadata={"format": "pt"})
+        st = load_file(path)
+        converted = True
+    assert expert_layout(st) == "per_expert"
+    want = fused_to_per_expert(
+        {k: v.detach() for k, v in model.state_dict().items()}, c)
+    if c["tie_word_embeddings"]:
+        want.pop("lm_head.weight", None)
+    assert set(st) == set(want), sorted(set(st) ^ set(want))
+    for k in st:
+        assert st[k].dtype == want[k].dtype and torch.equal(st[k], want[k]), k
+    E, I, H = c["num_experts"], c["moe_intermediate_size"], c["hidden_size"]
+    for li in moe_layers(c):
+        for e in range(E):
+            pre = f"model.layers.{li}.mlp.experts.{e}."
+            assert list(st[pre + "gate_proj.weight"].shape) == [I, H]
+            assert list(st[pre + "up_proj.weight"].shape) == [I, H]
+            assert list(st[pre + "down_proj.weight"].shape) == [H, I]
+        assert list(st[f"model.layers.{li}.mlp.gate.weight"].shape) == [E, H]
+    return written, converted
+
+
+class RouterTap:
+    """Records (layer, router_logits, topk_indices) of every
+    Qwen3MoeTopKRouter call while active."""
+
+    def __init__(self, model):
+        self.model, self.calls, self.handles = model, [], []
+
+    def __enter__(self):
+        for name, mod in self.model.named_modules():
+            if type(mod).__name__ == "Qwen3MoeTopKRouter":
+                li = int(re.search(r"layers\.(\d+)\.", name).group(1))
+                self.handles.append(mod.register_forward_hook(
+                    lambda m, a, out, li=li: self.calls.append(
+                        (li, out[0].detach().clone(), out[2].detach().clone()))))
+        assert self.handles
+        return self
+
+    def __exit__(self, *a):
+        for h in self.handles:
+            h.remove()
+
+
+def routing_stats(calls, k):
+    """Smallest top-k boundary gaps over all recorded routing decisions."""
+    pg, lg = float("inf"), float("inf")
+    for _, rl, idx in calls:
+        # exactly HF's router: softmax in f32 of the (native-dtype) logits
+        probs = torch.softmax(rl, dim=-1, dtype=torch.float)
+        sp = torch.sort(probs, dim=-1, descending=True).values
+        sl = torch.sort(rl.float(), dim=-1, descending=True).values
+        pg = min(pg, float((sp[:, k - 1] - sp[:, k]).min()))
+        lg = min(lg, float((sl[:, k - 1] - sl[:, k]).min()))
+        assert torch.equal(torch.sort(idx, -1).values,
+                           torch.sort(torch.topk(probs, k, -1).indices, -1).values)
+    return pg, lg
+
+
+def routing_sets(calls):
+    return [(li, torch.sort(idx, -1).values) for li, _, idx in calls]
+
+
+@torch.no_grad()
+def route_check(m, m32, p, fed, k):
+    """Routing decisions that the recorded data depends on: every MoE layer
+    for the prompt tokens and the fed tokens fed[0..N_GREEDY-2] (their
+    logits pick greedy_ids[1..]); fed None: the prompt tokens only.  Returns
+    (ok, per-prompt facts, the native run's router calls)."""
+    n = 0 if fed is None else N_GREEDY - 1
+    with RouterTap(m) as tap:
+        prompt_and_decode(m, p, decode_ids=fed, n=n)
+    gap, lgap = routing_stats(tap.calls, k)
+    info = {"min_router_topk_prob_gap": gap,
+            "min_router_topk_logit_gap": lgap}
+    ok = gap >= ROUTER_MIN_GAP
+    if m32 is not None:
+        with RouterTap(m32) as tap32:
+            prompt_and_decode(m32, p, decode_ids=fed, n=n)
+        gap32, lgap32 = routing_stats(tap32.calls, k)
+        a, b = routing_sets(tap.calls), routing_sets(tap32.calls)
+        same = len(a) == len(b) and all(
+            x[0] == y[0] and torch.equal(x[1], y[1]) for x, y in zip(a, b))
+        info.update({"min_router_topk_prob_gap_f32": gap32,
+                     "min_router_topk_logit_gap_f32": lgap32,
+                     "routing_native_matches_f32": same})
+        ok = ok and gap32 >= ROUTER_MIN_GAP and same
+    return ok, info, tap.calls
+
+
+class RouterTie(Exception):
+    pass
 
 
 @torch.no_grad()
@@ -210,6 +470,28 @@ def rewrite_legacy_rope(case_dir, theta):
         f.write("\n")
 
 
+def rewrite_hub_style(case_dir):
+    """config.json as the released Qwen3-MoE checkpoints have it (written by
+    transformers 4.x): "num_experts" (v5 writes "num_local_experts") and
+    "torch_dtype" (v5: "dtype").  The rope keys: rewrite_legacy_rope."""
+    path = os.path.join(case_dir, "config.json")
+    with open(path) as f:
+        d = json.load(f)
+    d["num_experts"] = d.pop("num_local_experts")
+    d["torch_dtype"] = d.pop("dtype")
+    with open(path, "w") as f:
+        json.dump(d, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def experts_key_style(case_dir):
+    with open(os.path.join(case_dir, "config.json")) as f:
+        d = json.load(f)
+    keys = [k for k in ("num_experts", "num_local_experts") if k in d]
+    assert len(keys) == 1, keys
+    return keys[0]
+
+
 def rope_key_style(case_dir):
     with open(os.path.join(case_dir, "config.json")) as f:
         d = json.load(f)
@@ -227,37 +509,73 @@ def top_margin(logits):
 
 @torch.no_grad()
 def gen_case(c):
+    """Dense cases: one try with c["seed"].  MoE cases: the seed is redrawn
+    (c["seed"] + t * SEED_REDRAW_STEP) while a routing decision on the
+    recorded paths is a near-tie (RouterTie); meta.json lists the rejects."""
+    if not is_moe(c):
+        return gen_case_seed(c, c["seed"])
+    rejected = []
+    for t in range(MAX_SEED_TRIES):
+        seed = c["seed"] + t * SEED_REDRAW_STEP
+        try:
+            return gen_case_seed(c, seed, rejected)
+        except RouterTie as e:
+            log(f"  seed {seed} rejected: {e}")
+            rejected.append({"seed": seed, "reason": str(e)})
+    raise RuntimeError(f"{c['name']}: no seed without router near-ties")
+
+
+@torch.no_grad()
+def gen_case_seed(c, seed, rejected=None):
     name, dt = c["name"], c["dtype"]
+    moe = is_moe(c)
+    impl = MOE_EXPERTS_IMPL if moe else None
     case_dir = os.path.join(REF_DIR, name)
-    log(f"== {name}")
+    log(f"== {name}" + (f" (seed {seed})" if seed != c["seed"] else ""))
     if os.path.isdir(case_dir):
         shutil.rmtree(case_dir)
     os.makedirs(case_dir)
 
-    model = build_model(c)
+    model = build_model(c, seed)
     model.generation_config = GenerationConfig(
         do_sample=False, bos_token_id=None, eos_token_id=None,
         pad_token_id=None)
     model.save_pretrained(case_dir, safe_serialization=True)
+    if moe:
+        # The file must hold per-expert tensors (as the released checkpoints
+        # do) equal to the in-memory stacked experts; converted if not.
+        layout_written, layout_converted = ensure_per_expert_file(
+            case_dir, model, c)
 
     # Logits of the checkpoint exactly as save_pretrained wrote it, before
     # any config.json edit.  (Not the in-memory model: model.to(bf16) also
     # casts the rotary inv_freq buffer, which from_pretrained keeps in f32.)
-    pre = load(case_dir, DTYPES[dt])
+    pre = load(case_dir, DTYPES[dt], c, impl)
     del model
     if c["rope_style"] == "legacy":
         rewrite_legacy_rope(case_dir, c["rope_theta"])
+    if c.get("config_style", "native") == "hub":
+        rewrite_hub_style(case_dir)
 
     # Everything recorded is computed from the checkpoint as loaded from disk.
-    m = load(case_dir, DTYPES[dt])
+    m = load(case_dir, DTYPES[dt], c, impl)
     assert m.dtype == DTYPES[dt], m.dtype
     assert abs(config_rope_theta(m.config) - c["rope_theta"]) < 1e-3
     m32 = None
     if dt != "f32":
-        m32 = load(case_dir, torch.float32)
+        m32 = load(case_dir, torch.float32, c, impl)
         assert m32.dtype == torch.float32
+    if moe:
+        assert m.config.num_experts == c["num_experts"]
+        assert [i for i, l in enumerate(m.model.layers)
+                if type(l.mlp).__name__ == "Qwen3MoeSparseMoeBlock"] == moe_layers(c)
+        # HF's default experts implementation, for comparison only
+        mdef = load(case_dir, DTYPES[dt], c, None)
+        default_impl = mdef.config._experts_implementation
+        top_k = c["num_experts_per_tok"]
 
-    g = torch.Generator().manual_seed(c["seed"] + 13)
+    g = torch.Generator().manual_seed(seed + 13)
+    max_tries = MOE_MAX_PROMPT_TRIES if moe else MAX_PROMPT_TRIES
     tensors = {}
     facts = {"greedy_matches_decode": True, "prompts": []}
     for k, L in enumerate(PROMPT_LENS):
@@ -267,9 +585,13 @@ def gen_case(c):
         # and, for bf16/f16, >= MIN_MARGIN["f32"] in the f32-upcast logits
         # with the same argmax.  Runtimes that differ from HF by rounding
         # then still reproduce greedy_ids exactly.
-        for attempt in range(1, MAX_PROMPT_TRIES + 1):
+        router_rejects = 0
+        for attempt in range(1, max_tries + 1):
             p = torch.randint(0, c["vocab_size"], (L,), generator=g,
                               dtype=torch.int64).to(torch.int32)
+            if moe and not route_check(m, m32, p, None, top_k)[0]:
+                router_rejects += 1  # cheap early-out: prompt tokens only
+                continue
             pl, fed, dl = prompt_and_decode(m, p, n=N_GREEDY)
             dec_logits = torch.cat([pl[-1:], dl[:-1]])  # chose fed[0..G-1]
             ok = top_margin(dec_logits) >= MIN_MARGIN[dt]
@@ -279,9 +601,22 @@ def gen_case(c):
                 d32 = torch.cat([pl32[-1:], dl32[:-1]])
                 ok = (top_margin(d32) >= MIN_MARGIN["f32"] and
                       torch.equal(d32.argmax(-1).to(torch.int32), fed))
+            if ok and moe:
+                # (MoE) a continuation that is not one repeated token, so the
+                # decode steps route different tokens ...
+                ok = len(set(fed.tolist())) >= MOE_MIN_DISTINCT_GREEDY
+            if ok and moe:
+                # ... and every routing decision on that path is clear:
+                # top-k boundary prob gap >= ROUTER_MIN_GAP, in the f32 run
+                # too, which must route like the native one.
+                ok, rinfo, rcalls = route_check(m, m32, p, fed, top_k)
+                router_rejects += not ok
             if ok:
                 break
         else:
+            if moe and router_rejects:
+                raise RouterTie(f"p{k}: no prompt of {max_tries} "
+                                f"without router near-ties")
             raise RuntimeError(f"{name}: no clear prompt of length {L}")
         assert torch.isfinite(pl).all() and torch.isfinite(dl).all()
         pl_pre = prompt_and_decode(pre, p, n=0)[0]
@@ -314,8 +649,27 @@ def gen_case(c):
                 (pl32 - pl).abs().max())
             pf["max_abs_diff_native_vs_f32_decode"] = float(
                 (dl32[:N_DECODE] - decl).abs().max())
+        if moe:
+            pf.update(rinfo)
+            pf["prompt_draws_rejected_for_router_ties"] = router_rejects
+            if k == 1:
+                # first router call = the prompt forward in the first MoE
+                # layer; indices in HF's order (descending probability)
+                li, _, idx = rcalls[0]
+                assert li == moe_layers(c)[0] and idx.shape == (L, top_k)
+                tensors["p1.router_topk_ids"] = idx.to(torch.int32).contiguous()
+            # HF's default experts implementation on the same path
+            pld, _, dld = prompt_and_decode(mdef, p, decode_ids=dec_ids)
+            pf["max_abs_diff_vs_default_experts_prompt"] = float(
+                (pld - pl).abs().max())
+            pf["max_abs_diff_vs_default_experts_decode"] = float(
+                (dld - decl).abs().max())
+            pf["greedy_ids_same_with_default_experts"] = bool(
+                torch.equal(greedy(mdef, p), gi))
         facts["prompts"].append(pf)
-        log(f"  p{k}: len {L}, draws {attempt}, greedy {gi.tolist()}")
+        log(f"  p{k}: len {L}, draws {attempt}, greedy {gi.tolist()}"
+            + (f", router gap {rinfo['min_router_topk_prob_gap']:.3g}, "
+               f"{router_rejects} router rejects" if moe else ""))
 
     save_file(tensors, os.path.join(case_dir, "reference.safetensors"),
               # one key only: safetensors orders metadata keys by hash, so
@@ -328,7 +682,7 @@ def gen_case(c):
 
     st = load_file(os.path.join(case_dir, "model.safetensors"))
     meta = {
-        "case": name, "dtype": dt, "note": c["note"], "seed": c["seed"],
+        "case": name, "dtype": dt, "note": c["note"], "seed": seed,
         "vocab_size": c["vocab_size"], "hidden_size": c["hidden_size"],
         "intermediate_size": c["intermediate_size"],
         "num_hidden_layers": c["num_hidden_layers"],
@@ -343,6 +697,34 @@ def gen_case(c):
         "max_position_embeddings": c["max_position_embeddings"],
         "initializer_range": INITIALIZER_RANGE, "norm_weight_std": NORM_STD,
         "bias_std": BIAS_STD if c["attention_bias"] else None,
+    }
+    if moe:
+        meta.update({
+            "arch": "qwen3_moe", "architectures": ["Qwen3MoeForCausalLM"],
+            "config_style": c["config_style"],
+            "experts_config_key": experts_key_style(case_dir),
+            "num_experts": c["num_experts"],
+            "num_experts_per_tok": c["num_experts_per_tok"],
+            "moe_intermediate_size": c["moe_intermediate_size"],
+            "norm_topk_prob": c["norm_topk_prob"],
+            "decoder_sparse_step": c["decoder_sparse_step"],
+            "mlp_only_layers": list(c["mlp_only_layers"]),
+            "moe_layers": moe_layers(c),
+            "dense_mlp_layers": [i for i in range(c["num_hidden_layers"])
+                                 if i not in moe_layers(c)],
+            "expert_layout_written_by_save_pretrained": layout_written,
+            "expert_layout_in_file": "per_expert",
+            "expert_layout_converted_by_generator": layout_converted,
+            "router_weight_std": ROUTER_STD,
+            "router_min_topk_prob_gap_required": ROUTER_MIN_GAP,
+            "routing_native_must_match_f32": dt != "f32",
+            "min_distinct_greedy_ids": MOE_MIN_DISTINCT_GREEDY,
+            "seed_requested": c["seed"],
+            "seeds_rejected_for_router_ties": rejected or [],
+            "experts_implementation": MOE_EXPERTS_IMPL,
+            "default_experts_implementation": default_impl,
+        })
+    meta.update({
         "eos_token_id": None,
         "prompt_lens": list(PROMPT_LENS), "min_margin": MIN_MARGIN[dt],
         "min_margin_f32": MIN_MARGIN["f32"] if dt != "f32" else None, "n_decode": N_DECODE,
@@ -353,9 +735,14 @@ def gen_case(c):
         "reference_tensors": sorted(tensors),
         "transformers": transformers.__version__, "torch": torch.__version__,
         **facts,
-    }
+    })
     with open(os.path.join(case_dir, "meta.json"), "w") as f:
         f.write(compact_json(meta) + "\n")
+    for fn in os.listdir(case_dir):  # safetensors writes 0600 files
+        os.chmod(os.path.join(case_dir, fn), 0o644)
+    if moe:
+        log(f"  experts: {layout_written} written by save_pretrained, "
+            f"config key {meta['experts_config_key']}")
     log(f"  rope key: {meta['rope_config_key']}, greedy==decode: "
         f"{facts['greedy_matches_decode']}, lm_head in file: "
         f"{'lm_head.weight' in st}")
