@@ -29,8 +29,8 @@ public:
       weightType = b.getBF16Type();
   }
 
+  /// One checkpoint tensor (graph passes stack several into one later).
   Value weight(const std::string &name, ArrayRef<int64_t> shape) {
-    // (one checkpoint tensor; stacked weights list several sources)
     return qtf::WeightOp::create(b, loc, RankedTensorType::get(shape, weightType),
                                  b.getStrArrayAttr({name}));
   }

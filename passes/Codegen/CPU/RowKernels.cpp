@@ -108,7 +108,6 @@ qwen::codegen::cpu::emitEmbeddingKernel(KernelEmitter &emitter) {
   std::string symbol = emitter.leadingSymbol(output);
 
   emitter.createFunction([&](Value token) {
-    ImplicitLocOpBuilder &b = emitter.builder();
     RowAccess table = emitter.access(embedding.getTable());
     RowAccess ids = emitter.access(embedding.getIds());
     RowAccess out = emitter.result(0);
@@ -124,7 +123,6 @@ qwen::codegen::cpu::emitEmbeddingKernel(KernelEmitter &emitter) {
         emitter.storeF32(out, emitter.addIndex(to, c),
                          emitter.loadF32(table, emitter.addIndex(from, c)));
     });
-    (void)b;
   });
   Builder builder(source.getContext());
   return SmallVector<Attribute>{builder.getStringAttr(symbol)};
