@@ -38,8 +38,9 @@ struct OutlineKernelsPass final
     SymbolTable symbols(kernels);
     unsigned counter = 0;
     for (qkernel::RegionOp region : regions)
-      outline(region, kernels, symbols, counter++);
+      outline(region, kernels, symbols, counter);
 
+    kernelsByBody.clear();
     // The host no longer reads the views that were cloned into regions.
     bool erased = true;
     while (erased) {
@@ -54,8 +55,13 @@ struct OutlineKernelsPass final
     }
   }
 
+  /// Kernels by their text with the name left out: layers whose regions are
+  /// identical (weights are arguments) share one kernel function.
+  llvm::StringMap<func::FuncOp> kernelsByBody;
+
   void outline(qkernel::RegionOp region, ModuleOp kernels, SymbolTable &symbols,
-               unsigned index) {
+               unsigned &counter) {
+    unsigned index = counter;
     llvm::SetVector<Value> captured;
     getUsedValuesDefinedAbove(region.getBody(), captured);
     SmallVector<Type> argTypes;
@@ -70,7 +76,6 @@ struct OutlineKernelsPass final
         builder.getFunctionType(argTypes, region.getResultTypes()));
     func->setAttr(qkernel::kKernelAttrName, builder.getUnitAttr());
     func->setAttr("qkernel.kind", region.getKindAttr());
-    symbols.insert(func);
 
     Block *entry = func.addEntryBlock();
     IRMapping mapping;
@@ -88,6 +93,15 @@ struct OutlineKernelsPass final
       builder.clone(op, mapping);
     }
 
+    func::FuncOp existing = reuseIdenticalKernel(func);
+    if (existing) {
+      func.erase();
+      func = existing;
+    } else {
+      symbols.insert(func);
+      ++counter;
+    }
+
     OpBuilder host(region);
     auto kernelRef = SymbolRefAttr::get(
         builder.getStringAttr(qkernel::kKernelModuleName),
@@ -97,6 +111,19 @@ struct OutlineKernelsPass final
         captured.getArrayRef(), /*result_buffers=*/nullptr, /*grid=*/nullptr);
     region.replaceAllUsesWith(launch.getResults());
     region.erase();
+  }
+
+  /// An already outlined kernel with the same body and signature, or null
+  /// (then `func` is recorded as the kernel for its body).
+  func::FuncOp reuseIdenticalKernel(func::FuncOp func) {
+    std::string name = func.getSymName().str();
+    func.setSymName("qkernel_candidate");
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    func.print(os);
+    func.setSymName(name);
+    auto [it, inserted] = kernelsByBody.try_emplace(text, func);
+    return inserted ? func::FuncOp() : it->second;
   }
 };
 } // namespace

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-fusion-outline-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-fusion-outline-kernels | FileCheck %s
 
 // Each region becomes a kernel function in @kernels taking its captured
 // values; the host keeps weights and launches.
@@ -27,4 +27,26 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %r: tensor<?x32xf32
     qkernel.yield %m : tensor<?x16xf32>
   }
   return %1 : tensor<?x16xf32>
+}
+
+// -----
+
+// Regions with identical bodies (as every layer's are: weights are arguments)
+// share one kernel function.
+// CHECK-LABEL: func.func @step
+// CHECK:       %[[A:.+]] = qkernel.launch @kernels::@qk0_elementwise(%{{.*}})
+// CHECK:       qkernel.launch @kernels::@qk0_elementwise(%[[A]])
+// CHECK:     module @kernels
+// CHECK-COUNT-1: func.func
+// CHECK-NOT:   func.func
+func.func @step(%x: tensor<?x8xf32> {qtf.input = "tokens"}) -> tensor<?x8xf32> {
+  %0 = qkernel.region "elementwise" -> tensor<?x8xf32> {
+    %a = qtf.add %x, %x : tensor<?x8xf32>
+    qkernel.yield %a : tensor<?x8xf32>
+  }
+  %1 = qkernel.region "elementwise" -> tensor<?x8xf32> {
+    %a = qtf.add %0, %0 : tensor<?x8xf32>
+    qkernel.yield %a : tensor<?x8xf32>
+  }
+  return %1 : tensor<?x8xf32>
 }
