@@ -29,26 +29,6 @@ Value KernelEmitter::memrefFromPointer(Value pointer, Type elementType) {
   return codegen::memrefFromPointer(*b, b->getLoc(), pointer, elementType);
 }
 
-/// Row geometry of a whole tensor: rows of `prod(shape[1:])` elements.
-static RowAccess wholeTensor(Value memref, RankedTensorType type) {
-  RowAccess access;
-  access.memref = memref;
-  access.elementType = type.getElementType();
-  int64_t row = 1;
-  for (int64_t d : type.getShape().drop_front())
-    row *= d;
-  if (type.getRank() == 1)
-    row = 1;
-  access.rowStride = row;
-  access.unitWidth = type.getShape().back();
-  access.units = type.getRank() == 3 ? type.getDimSize(1) : 1;
-  if (type.getRank() == 1) {
-    access.unitWidth = 1;
-    access.units = 1;
-  }
-  return access;
-}
-
 void KernelEmitter::createFunction(llvm::function_ref<void(Value)> body) {
   MLIRContext *ctx = kernels.getContext();
   OpBuilder outer = OpBuilder::atBlockEnd(kernels.getBody());
@@ -77,7 +57,7 @@ void KernelEmitter::createFunction(llvm::function_ref<void(Value)> body) {
       continue;
     }
     auto tensor = cast<RankedTensorType>(arg.getType());
-    argAccess[arg] = wholeTensor(
+    argAccess[arg] = codegen::wholeTensorAccess(
         memrefFromPointer(nextPointer(), tensor.getElementType()), tensor);
   }
   for (Type resultType : sourceFunc.getResultTypes()) {
@@ -86,7 +66,7 @@ void KernelEmitter::createFunction(llvm::function_ref<void(Value)> body) {
       resultAccess.push_back({});
       continue;
     }
-    resultAccess.push_back(wholeTensor(
+    resultAccess.push_back(codegen::wholeTensorAccess(
         memrefFromPointer(nextPointer(), tensor.getElementType()), tensor));
   }
 
@@ -106,26 +86,10 @@ Value KernelEmitter::dim(StringRef symbol) {
 }
 
 RowAccess KernelEmitter::access(Value value) {
-  if (argAccess.count(value))
-    return argAccess.lookup(value);
-  Operation *def = value.getDefiningOp();
-  if (auto split = dyn_cast_or_null<qtf::SplitOp>(def)) {
-    RowAccess base = access(split.getInput());
-    unsigned position = cast<OpResult>(value).getResultNumber();
-    for (unsigned i = 0; i < position; ++i)
-      base.offset += split.getSizes()[i];
-    base.unitWidth = split.getSizes()[position];
-    base.units = 1;
-    return base;
-  }
-  if (auto reshape = dyn_cast_or_null<qtf::ReshapeOp>(def)) {
-    RowAccess base = access(reshape.getInput());
-    RankedTensorType type = reshape.getResult().getType();
-    base.unitWidth = type.getShape().back();
-    base.units = type.getRank() == 3 ? type.getDimSize(1) : 1;
-    return base;
-  }
-  llvm_unreachable("value is neither a kernel argument nor a view of one");
+  return codegen::resolveView(value, [&](BlockArgument arg) {
+    assert(argAccess.count(arg) && "argument has no slot in this kernel");
+    return argAccess.lookup(arg);
+  });
 }
 
 RowAccess KernelEmitter::result(unsigned position) { return resultAccess[position]; }
@@ -352,31 +316,11 @@ void KernelEmitter::applyRmsNorm(qtf::RmsNormOp norm, Value row, int64_t length)
   });
 }
 
-Value KernelEmitter::invFreqTable(double theta, int64_t rotaryDim) {
-  // Same float32 arithmetic as HF: 1 / theta ** (arange(0, d, 2) / d).
-  SmallVector<float> table;
-  for (int64_t i = 0; i < rotaryDim; i += 2) {
-    float exponent = static_cast<float>(i) / static_cast<float>(rotaryDim);
-    table.push_back(1.0f / std::pow(static_cast<float>(theta), exponent));
-  }
-  std::string name = "qwen_inv_freq_" + std::to_string(rotaryDim) + "_" +
-                     std::to_string(static_cast<int64_t>(theta));
-  auto type = MemRefType::get({static_cast<int64_t>(table.size())}, b->getF32Type());
-  if (!kernels.lookupSymbol(name)) {
-    OpBuilder global = OpBuilder::atBlockBegin(kernels.getBody());
-    auto tensorType = RankedTensorType::get(type.getShape(), b->getF32Type());
-    memref::GlobalOp::create(global, kernels.getLoc(), name,
-                             global.getStringAttr("private"), type,
-                             DenseElementsAttr::get(tensorType, ArrayRef<float>(table)),
-                             /*constant=*/true, /*alignment=*/nullptr);
-  }
-  return memref::GetGlobalOp::create(*b, type, name);
-}
-
 void KernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
   int64_t rotary = rope.getRotaryDim();
   int64_t half = rotary / 2;
-  Value table = invFreqTable(rope.getTheta().convertToDouble(), rotary);
+  Value table = codegen::getInvFreqTable(*b, b->getLoc(), kernels,
+                                        rope.getTheta().convertToDouble(), rotary);
   RowAccess positions = access(rope.getPositions());
   Value position = loadIndex(positions, token);
   Value positionF32 = arith::SIToFPOp::create(

@@ -12,6 +12,7 @@
 #define QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H
 
 #include "dialects/QTF/IR/QTF.h"
+#include "passes/Codegen/Common/KernelABI.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -26,16 +27,7 @@ struct CpuCodegenOptions {
   int64_t vectorWidth = 8;
 };
 
-/// Where the rows of a kernel value live: element (row, unit, col) is at
-/// `row * rowStride + offset + unit * unitWidth + col` of `memref`.
-struct RowAccess {
-  mlir::Value memref;
-  mlir::Type elementType; ///< logical element type (bf16 is stored as i16)
-  int64_t rowStride = 0;
-  int64_t offset = 0;
-  int64_t unitWidth = 0;
-  int64_t units = 1;
-};
+using codegen::RowAccess;
 
 class KernelEmitter {
 public:
@@ -123,7 +115,6 @@ public:
 private:
   void applyRmsNorm(qtf::RmsNormOp norm, mlir::Value row, int64_t length);
   void applyRope(qtf::RopeOp rope, mlir::Value token, mlir::Value row);
-  mlir::Value invFreqTable(double theta, int64_t rotaryDim);
   mlir::Value memrefFromPointer(mlir::Value pointer, mlir::Type elementType);
 
   mlir::ModuleOp kernels;

@@ -2,10 +2,78 @@
 #include "passes/Codegen/Common/KernelABI.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace qwen;
+
+codegen::RowAccess qwen::codegen::wholeTensorAccess(Value memref, RankedTensorType type) {
+  RowAccess access;
+  access.memref = memref;
+  access.elementType = type.getElementType();
+  if (type.getRank() == 1) {
+    access.rowStride = 1;
+    access.unitWidth = 1;
+    return access;
+  }
+  int64_t row = 1;
+  for (int64_t d : type.getShape().drop_front())
+    row *= d;
+  access.rowStride = row;
+  access.unitWidth = type.getShape().back();
+  access.units = type.getRank() == 3 ? type.getDimSize(1) : 1;
+  return access;
+}
+
+codegen::RowAccess
+qwen::codegen::resolveView(Value value, llvm::function_ref<RowAccess(BlockArgument)> base) {
+  if (auto arg = dyn_cast<BlockArgument>(value))
+    return base(arg);
+  Operation *def = value.getDefiningOp();
+  if (auto split = dyn_cast<qtf::SplitOp>(def)) {
+    RowAccess access = resolveView(split.getInput(), base);
+    unsigned position = cast<OpResult>(value).getResultNumber();
+    for (unsigned i = 0; i < position; ++i)
+      access.offset += split.getSizes()[i];
+    access.unitWidth = split.getSizes()[position];
+    access.units = 1;
+    return access;
+  }
+  if (auto reshape = dyn_cast<qtf::ReshapeOp>(def)) {
+    RowAccess access = resolveView(reshape.getInput(), base);
+    RankedTensorType type = reshape.getResult().getType();
+    access.unitWidth = type.getShape().back();
+    access.units = type.getRank() == 3 ? type.getDimSize(1) : 1;
+    return access;
+  }
+  llvm_unreachable("value is neither a kernel argument nor a view of one");
+}
+
+Value qwen::codegen::getInvFreqTable(OpBuilder &b, Location loc, Operation *symbolTable,
+                                     double theta, int64_t rotaryDim) {
+  // Same float32 arithmetic as HF: 1 / theta ** (arange(0, d, 2) / d).
+  SmallVector<float> table;
+  for (int64_t i = 0; i < rotaryDim; i += 2) {
+    float exponent = static_cast<float>(i) / static_cast<float>(rotaryDim);
+    table.push_back(1.0f / std::pow(static_cast<float>(theta), exponent));
+  }
+  std::string name = "qwen_inv_freq_" + std::to_string(rotaryDim) + "_" +
+                     std::to_string(static_cast<int64_t>(theta));
+  auto type = MemRefType::get({static_cast<int64_t>(table.size())}, b.getF32Type());
+  if (!SymbolTable::lookupSymbolIn(symbolTable, name)) {
+    OpBuilder global(symbolTable->getRegion(0));
+    auto tensorType = RankedTensorType::get(type.getShape(), b.getF32Type());
+    memref::GlobalOp::create(global, symbolTable->getLoc(), name,
+                             global.getStringAttr("private"), type,
+                             DenseElementsAttr::get(tensorType, ArrayRef<float>(table)),
+                             /*constant=*/true, /*alignment=*/nullptr);
+  }
+  return memref::GetGlobalOp::create(b, loc, type, name);
+}
 
 Type qwen::codegen::storageType(Type elementType) {
   if (elementType.isBF16())

@@ -15,6 +15,31 @@
 
 namespace qwen::codegen {
 
+/// Where the rows of a kernel value live: element (row, unit, col) is at
+/// `row * rowStride + offset + unit * unitWidth + col` of `memref`.
+struct RowAccess {
+  mlir::Value memref;
+  mlir::Type elementType; ///< logical element type (bf16 is stored as i16)
+  int64_t rowStride = 0;
+  int64_t offset = 0;
+  int64_t unitWidth = 0;
+  int64_t units = 1;
+};
+
+/// Row geometry of a whole tensor argument stored at `memref`.
+RowAccess wholeTensorAccess(mlir::Value memref, mlir::RankedTensorType type);
+
+/// Resolves a value of a kernel function through view ops (split, reshape)
+/// down to a kernel argument, whose access `base` provides.
+RowAccess resolveView(mlir::Value value,
+                      llvm::function_ref<RowAccess(mlir::BlockArgument)> base);
+
+/// The RoPE inverse frequencies `1 / theta^(2i/d)` in float32 (as HF computes
+/// them) as a constant memref.global in `symbolTable` (created once), loaded
+/// at the builder's insertion point.
+mlir::Value getInvFreqTable(mlir::OpBuilder &builder, mlir::Location loc,
+                            mlir::Operation *symbolTable, double theta, int64_t rotaryDim);
+
 /// The element type kernels address memory with: i16 for bf16, else itself.
 mlir::Type storageType(mlir::Type elementType);
 

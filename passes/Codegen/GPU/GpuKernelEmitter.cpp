@@ -38,25 +38,6 @@ Value GpuKernelEmitter::memrefFromPointer(Value pointer, Type elementType) {
   return codegen::memrefFromPointer(*b, b->getLoc(), pointer, elementType);
 }
 
-/// Row geometry of a whole tensor: rows of `prod(shape[1:])` elements.
-static RowAccess wholeTensor(Value memref, RankedTensorType type) {
-  RowAccess access;
-  access.memref = memref;
-  access.elementType = type.getElementType();
-  if (type.getRank() == 1) {
-    access.rowStride = 1;
-    access.unitWidth = 1;
-    return access;
-  }
-  int64_t row = 1;
-  for (int64_t d : type.getShape().drop_front())
-    row *= d;
-  access.rowStride = row;
-  access.unitWidth = type.getShape().back();
-  access.units = type.getRank() == 3 ? type.getDimSize(1) : 1;
-  return access;
-}
-
 mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<BlockArgument> args,
                                               TypeRange results, int64_t blockSize,
                                               llvm::function_ref<void()> body) {
@@ -100,7 +81,7 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
     }
     auto tensor = cast<RankedTensorType>(arg.getType());
     argAccess[arg] =
-        wholeTensor(memrefFromPointer(nextPointer(), tensor.getElementType()), tensor);
+        codegen::wholeTensorAccess(memrefFromPointer(nextPointer(), tensor.getElementType()), tensor);
   }
   for (Type resultType : results) {
     auto tensor = dyn_cast<RankedTensorType>(resultType);
@@ -109,7 +90,7 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
       continue;
     }
     resultAccess.push_back(
-        wholeTensor(memrefFromPointer(nextPointer(), tensor.getElementType()), tensor));
+        codegen::wholeTensorAccess(memrefFromPointer(nextPointer(), tensor.getElementType()), tensor));
   }
   for (size_t i = 0; i < std::size(kStepSymbols); ++i)
     dimValues.push_back(
@@ -144,40 +125,16 @@ Value GpuKernelEmitter::dim(StringRef symbol) {
 
 /// Row geometry of `value` through views; `base` gives the access of the
 /// function argument the views start from.
-static RowAccess resolveView(Value value,
-                             llvm::function_ref<RowAccess(BlockArgument)> base) {
-  if (auto arg = dyn_cast<BlockArgument>(value))
-    return base(arg);
-  Operation *def = value.getDefiningOp();
-  if (auto split = dyn_cast<qtf::SplitOp>(def)) {
-    RowAccess access = resolveView(split.getInput(), base);
-    unsigned position = cast<OpResult>(value).getResultNumber();
-    for (unsigned i = 0; i < position; ++i)
-      access.offset += split.getSizes()[i];
-    access.unitWidth = split.getSizes()[position];
-    access.units = 1;
-    return access;
-  }
-  if (auto reshape = dyn_cast<qtf::ReshapeOp>(def)) {
-    RowAccess access = resolveView(reshape.getInput(), base);
-    RankedTensorType type = reshape.getResult().getType();
-    access.unitWidth = type.getShape().back();
-    access.units = type.getRank() == 3 ? type.getDimSize(1) : 1;
-    return access;
-  }
-  llvm_unreachable("value is neither a kernel argument nor a view of one");
-}
-
 RowAccess GpuKernelEmitter::access(Value value) {
-  return resolveView(value, [&](BlockArgument arg) {
+  return codegen::resolveView(value, [&](BlockArgument arg) {
     assert(argAccess.count(arg) && "argument has no slot in this kernel");
     return argAccess.lookup(arg);
   });
 }
 
 RowAccess GpuKernelEmitter::viewGeometry(Value value) {
-  return resolveView(value, [](BlockArgument arg) {
-    return wholeTensor(Value(), cast<RankedTensorType>(arg.getType()));
+  return codegen::resolveView(value, [](BlockArgument arg) {
+    return codegen::wholeTensorAccess(Value(), cast<RankedTensorType>(arg.getType()));
   });
 }
 
@@ -524,32 +481,11 @@ void GpuKernelEmitter::applyRmsNorm(qtf::RmsNormOp norm, Value row, int64_t leng
   });
 }
 
-Value GpuKernelEmitter::invFreqTable(double theta, int64_t rotaryDim) {
-  // Same float32 arithmetic as HF and the CPU emitter:
-  // 1 / theta ** (arange(0, d, 2) / d).
-  SmallVector<float> table;
-  for (int64_t i = 0; i < rotaryDim; i += 2) {
-    float exponent = static_cast<float>(i) / static_cast<float>(rotaryDim);
-    table.push_back(1.0f / std::pow(static_cast<float>(theta), exponent));
-  }
-  std::string name = "qwen_inv_freq_" + std::to_string(rotaryDim) + "_" +
-                     std::to_string(static_cast<int64_t>(theta));
-  auto type = MemRefType::get({static_cast<int64_t>(table.size())}, b->getF32Type());
-  if (!gpuModule.lookupSymbol(name)) {
-    OpBuilder global = OpBuilder::atBlockBegin(gpuModule.getBody());
-    auto tensorType = RankedTensorType::get(type.getShape(), b->getF32Type());
-    memref::GlobalOp::create(global, gpuModule.getLoc(), name,
-                             global.getStringAttr("private"), type,
-                             DenseElementsAttr::get(tensorType, ArrayRef<float>(table)),
-                             /*constant=*/true, /*alignment=*/nullptr);
-  }
-  return memref::GetGlobalOp::create(*b, type, name);
-}
-
 void GpuKernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
   int64_t rotary = rope.getRotaryDim();
   int64_t half = rotary / 2;
-  Value table = invFreqTable(rope.getTheta().convertToDouble(), rotary);
+  Value table = codegen::getInvFreqTable(*b, b->getLoc(), gpuModule,
+                                        rope.getTheta().convertToDouble(), rotary);
   RowAccess positions = access(rope.getPositions());
   Value position = loadIndex(positions, token);
   Value positionF32 = arith::SIToFPOp::create(

@@ -21,6 +21,7 @@
 
 #include "dialects/QKernel/IR/QKernel.h"
 #include "dialects/QTF/IR/QTF.h"
+#include "passes/Codegen/Common/KernelABI.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -40,16 +41,7 @@ struct GpuCodegenOptions {
   bool convertGemmInputs = true;
 };
 
-/// Where the rows of a kernel value live: element (row, unit, col) is at
-/// `row * rowStride + offset + unit * unitWidth + col` of `memref`.
-struct RowAccess {
-  mlir::Value memref;
-  mlir::Type elementType; ///< logical element type (bf16 is stored as i16)
-  int64_t rowStride = 0;
-  int64_t offset = 0;
-  int64_t unitWidth = 0;
-  int64_t units = 1;
-};
+using codegen::RowAccess;
 
 /// Launch geometry of one generated kernel: `grid` factors (step symbols and
 /// integers) multiply to the number of blocks, `blockSize` threads each.
@@ -186,7 +178,6 @@ public:
 private:
   void applyRmsNorm(qtf::RmsNormOp norm, mlir::Value row, int64_t length);
   void applyRope(qtf::RopeOp rope, mlir::Value token, mlir::Value row);
-  mlir::Value invFreqTable(double theta, int64_t rotaryDim);
   mlir::Value memrefFromPointer(mlir::Value pointer, mlir::Type elementType);
 
   mlir::gpu::GPUModuleOp gpuModule;
