@@ -1,7 +1,13 @@
-//===- Qwen3Builder.cpp - Emit the qtf graph of a Qwen3 model -------------===//
+//===- Qwen3Builder.cpp - Emit the qtf graph of a Qwen3-family model ------===//
 //
-// The graph follows HF Qwen3ForCausalLM op for op (qwen-models.md §2.4);
-// layout rewrites such as stacking q|k|v are left to the graph passes.
+// The graph follows HF's modeling code op for op (qwen-models.md §1-§4):
+// Qwen3 / Qwen3-MoE decoder layers, and for the hybrid families (Qwen3-Next,
+// Qwen3.5, Qwen3.5-MoE) zero-centred norms, gated full attention with partial
+// RoPE / MRoPE, and Gated DeltaNet layers. Checkpoint layouts that differ
+// between releases (Qwen3-Next's grouped projections, the per-head
+// interleaved q|gate rows) are undone by naming row slices of the stored
+// tensors, so the graph always sees the flat layout; stacking projections
+// that share an input is left to the graph passes.
 //
 //===----------------------------------------------------------------------===//
 #include "models/qwen3/Qwen3Builder.h"
@@ -11,28 +17,58 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 
+#include <cmath>
+#include <optional>
+
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::models;
 
 namespace {
+/// A checkpoint tensor, or rows [begin, end) of one ("name[begin:end]").
+std::string rowSlice(const std::string &name, int64_t begin, int64_t end) {
+  return name + "[" + std::to_string(begin) + ":" + std::to_string(end) + "]";
+}
+
 class Qwen3GraphBuilder {
 public:
+  /// The step arguments the layers read.
+  struct StepInputs {
+    Value positions, tokenSeq, blockTable, mropePositions, stateSlots;
+  };
+
   Qwen3GraphBuilder(OpBuilder &builder, const Qwen3Config &config,
-                    Location loc)
-      : b(builder), config(config), loc(loc), f32(builder.getF32Type()) {
+                    const BuildOptions &options, Location loc)
+      : b(builder), config(config), options(options), loc(loc), f32(builder.getF32Type()) {
     if (config.weightDType == "f32")
       weightType = b.getF32Type();
     else if (config.weightDType == "f16")
       weightType = b.getF16Type();
     else
       weightType = b.getBF16Type();
+    prefix = config.weightPrefix;
+    // Checkpoints saved by the text-only class keep "model." even for a
+    // multimodal config.
+    if (options.hasTensor && !options.hasTensor(prefix + "embed_tokens.weight") &&
+        options.hasTensor("model.embed_tokens.weight"))
+      prefix = "model.";
   }
 
-  /// One checkpoint tensor (graph passes stack several into one later).
-  Value weight(const std::string &name, ArrayRef<int64_t> shape) {
-    return qtf::WeightOp::create(b, loc, RankedTensorType::get(shape, weightType),
-                                 b.getStrArrayAttr({name}));
+  /// Whether the checkpoint (if one is known) has `name`.
+  std::optional<bool> has(const std::string &name) const {
+    if (!options.hasTensor)
+      return std::nullopt;
+    return options.hasTensor(name);
+  }
+
+  /// Checkpoint tensors (or row slices) concatenated along rows.
+  Value weight(ArrayRef<std::string> sources, ArrayRef<int64_t> shape, Type type = {}) {
+    SmallVector<StringRef> names(sources.begin(), sources.end());
+    return qtf::WeightOp::create(b, loc, RankedTensorType::get(shape, type ? type : weightType),
+                                 b.getStrArrayAttr(names));
+  }
+  Value weight(const std::string &name, ArrayRef<int64_t> shape, Type type = {}) {
+    return weight(ArrayRef<std::string>{name}, shape, type);
   }
 
   RankedTensorType rows(ArrayRef<int64_t> trailing) {
@@ -41,33 +77,38 @@ public:
     return RankedTensorType::get(shape, f32);
   }
 
+  /// RMSNorm over the last dimension; zero-centred ((1 + w)) in the hybrid families.
   Value rmsNorm(Value x, const std::string &weightName, int64_t width) {
-    return qtf::RmsNormOp::create(b, loc, x.getType(), x,
-                                  weight(weightName, {width}),
+    return qtf::RmsNormOp::create(b, loc, x.getType(), x, weight(weightName, {width}),
                                   b.getF64FloatAttr(config.rmsNormEps),
-                                  /*zero_centered=*/nullptr);
+                                  config.hybrid ? b.getUnitAttr() : nullptr);
   }
 
-  Value linear(Value x, const std::string &prefix, int64_t in, int64_t out,
-               bool bias) {
+  Value linear(Value x, Value w, int64_t out) {
+    return qtf::LinearOp::create(b, loc, rows({out}), x, w, Value());
+  }
+  Value linear(Value x, const std::string &prefix, int64_t in, int64_t out, bool bias) {
     Value w = weight(prefix + ".weight", {out, in});
     Value biasValue = bias ? weight(prefix + ".bias", {out}) : Value();
     return qtf::LinearOp::create(b, loc, rows({out}), x, w, biasValue);
   }
 
-  Value reshapeHeads(Value x, int64_t heads) {
-    return qtf::ReshapeOp::create(b, loc, rows({heads, config.headDim}), x);
+  Value reshape(Value x, ArrayRef<int64_t> trailing) {
+    return qtf::ReshapeOp::create(b, loc, rows(trailing), x);
   }
 
   Value rope(Value x, Value positions) {
+    DenseI64ArrayAttr section;
+    if (!config.mropeSection.empty())
+      section = b.getDenseI64ArrayAttr(config.mropeSection);
     return qtf::RopeOp::create(b, loc, x.getType(), x, positions,
                                b.getF64FloatAttr(config.ropeTheta),
-                               b.getI64IntegerAttr(config.headDim));
+                               b.getI64IntegerAttr(config.rotaryDim), section);
   }
 
   /// SwiGLU: down(silu(gate(x)) * up(x)).
-  Value denseMlp(Value x, const std::string &prefix) {
-    int64_t hidden = config.hiddenSize, inter = config.intermediateSize;
+  Value denseMlp(Value x, const std::string &prefix, int64_t inter) {
+    int64_t hidden = config.hiddenSize;
     Value gate = linear(x, prefix + "gate_proj", hidden, inter, false);
     Value up = linear(x, prefix + "up_proj", hidden, inter, false);
     Value act = qtf::SiluMulOp::create(b, loc, gate, up);
@@ -75,8 +116,11 @@ public:
   }
 
   /// Sparse MoE block (qwen-models.md §1.7): router linear, softmax + top-k,
-  /// routed experts grouped by expert, then the sum over each token's choices.
-  /// The per-expert checkpoint tensors are stacked at load time.
+  /// routed experts grouped by expert, the sum over each token's choices, and
+  /// the sigmoid-gated shared expert where the model has one. Experts are
+  /// stored per expert (stacked at load time) or already fused
+  /// (Qwen3.5-MoE's gate_up_proj [E, 2I, H] / down_proj [E, H, I], which
+  /// have exactly the stacked layout).
   Value moe(Value x, const std::string &prefix) {
     int64_t hidden = config.hiddenSize, experts = config.numExperts;
     int64_t inter = config.moeIntermediateSize, topK = config.numExpertsPerToken;
@@ -85,32 +129,155 @@ public:
     auto router = qtf::MoeRouterOp::create(
         b, loc, ids, rows({topK}), logits, b.getI64IntegerAttr(topK),
         config.normTopkProb ? b.getUnitAttr() : nullptr);
-    SmallVector<Attribute> gateUp, down;
-    for (int64_t e = 0; e < experts; ++e) {
-      std::string expert = prefix + "experts." + std::to_string(e) + ".";
-      gateUp.push_back(b.getStringAttr(expert + "gate_proj.weight"));
-      gateUp.push_back(b.getStringAttr(expert + "up_proj.weight"));
-      down.push_back(b.getStringAttr(expert + "down_proj.weight"));
+    std::string fusedGateUp = prefix + "experts.gate_up_proj";
+    bool fused = has(fusedGateUp).value_or(config.modelType == "qwen3_5_moe");
+    std::vector<std::string> gateUp, down;
+    if (fused) {
+      gateUp = {fusedGateUp};
+      down = {prefix + "experts.down_proj"};
+    } else {
+      for (int64_t e = 0; e < experts; ++e) {
+        std::string expert = prefix + "experts." + std::to_string(e) + ".";
+        gateUp.push_back(expert + "gate_proj.weight");
+        gateUp.push_back(expert + "up_proj.weight");
+        down.push_back(expert + "down_proj.weight");
+      }
     }
-    Value gateUpWeight = qtf::WeightOp::create(
-        b, loc, RankedTensorType::get({experts * 2 * inter, hidden}, weightType),
-        b.getArrayAttr(gateUp));
-    Value downWeight = qtf::WeightOp::create(
-        b, loc, RankedTensorType::get({experts * hidden, inter}, weightType),
-        b.getArrayAttr(down));
+    Value gateUpWeight = weight(gateUp, {experts * 2 * inter, hidden});
+    Value downWeight = weight(down, {experts * hidden, inter});
     Value slots = qtf::MoeExpertFfnOp::create(
         b, loc, rows({topK, hidden}), x, router.getIds(), router.getWeights(),
         gateUpWeight, downWeight, b.getI64IntegerAttr(experts), b.getI64IntegerAttr(inter));
-    return qtf::MoeCombineOp::create(b, loc, rows({hidden}), slots);
+    Value routed = qtf::MoeCombineOp::create(b, loc, rows({hidden}), slots);
+    if (config.sharedExpertIntermediateSize == 0)
+      return routed;
+    Value shared = denseMlp(x, prefix + "shared_expert.", config.sharedExpertIntermediateSize);
+    Value gate = linear(x, prefix + "shared_expert_gate", hidden, 1, false);
+    Value gated = qtf::SigmoidMulOp::create(b, loc, shared, gate);
+    return qtf::AddOp::create(b, loc, routed, gated);
   }
 
-  const Qwen3Config &cfg() const { return config; }
+  /// Full attention; in the hybrid families q_proj holds per head the query
+  /// rows then the output-gate rows, and the output is gated by sigmoid(gate).
+  Value attention(Value xn, const std::string &p, Value &cache, int64_t kvLayer,
+                  const StepInputs &in) {
+    const int64_t hidden = config.hiddenSize, hd = config.headDim;
+    const int64_t nH = config.numHeads, nKV = config.numKVHeads;
+    bool bias = config.attentionBias;
+    Value q, gate;
+    if (config.hybrid) {
+      std::vector<std::string> queryRows, gateRows;
+      std::string name = p + "self_attn.q_proj.weight";
+      for (int64_t h = 0; h < nH; ++h) {
+        queryRows.push_back(rowSlice(name, 2 * h * hd, 2 * h * hd + hd));
+        gateRows.push_back(rowSlice(name, 2 * h * hd + hd, 2 * (h + 1) * hd));
+      }
+      q = linear(xn, weight(queryRows, {nH * hd, hidden}), nH * hd);
+      gate = linear(xn, weight(gateRows, {nH * hd, hidden}), nH * hd);
+    } else {
+      q = linear(xn, p + "self_attn.q_proj", hidden, nH * hd, bias);
+    }
+    Value k = linear(xn, p + "self_attn.k_proj", hidden, nKV * hd, bias);
+    Value v = linear(xn, p + "self_attn.v_proj", hidden, nKV * hd, bias);
+    // QK-norm is per head and comes before RoPE.
+    Value ropePositions = in.mropePositions ? in.mropePositions : in.positions;
+    Value q3 = rope(rmsNorm(reshape(q, {nH, hd}), p + "self_attn.q_norm.weight", hd),
+                    ropePositions);
+    Value k3 = rope(rmsNorm(reshape(k, {nKV, hd}), p + "self_attn.k_norm.weight", hd),
+                    ropePositions);
+    Value v3 = reshape(v, {nKV, hd});
+    cache = qtf::KVCacheWriteOp::create(b, loc, cache, k3, v3, in.positions, in.tokenSeq,
+                                        in.blockTable, b.getI64IntegerAttr(kvLayer));
+    const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+    Value attn = qtf::PagedAttentionOp::create(
+        b, loc, q3.getType(), q3, cache, in.positions, in.tokenSeq, in.blockTable,
+        b.getI64IntegerAttr(kvLayer), b.getF64FloatAttr(scale));
+    Value attnRows = reshape(attn, {nH * hd});
+    if (gate)
+      attnRows = qtf::SigmoidMulOp::create(b, loc, attnRows, gate);
+    return linear(attnRows, p + "self_attn.o_proj", nH * hd, hidden, bias);
+  }
+
+  /// Gated DeltaNet (qwen-models.md §1.8, §8).
+  Value linearAttention(Value xn, const std::string &p, Value &state, int64_t stateLayer,
+                        const StepInputs &in) {
+    const int64_t hidden = config.hiddenSize;
+    const int64_t nk = config.linearNumKeyHeads, nv = config.linearNumValueHeads;
+    const int64_t dk = config.linearKeyHeadDim, dv = config.linearValueHeadDim;
+    const int64_t keyDim = config.linearKeyDim(), valueDim = config.linearValueDim();
+    const int64_t channels = config.linearConvChannels();
+    std::string a = p + "linear_attn.";
+    Value wQkv, wZ, wB, wA;
+    if (config.groupedLinearProjections) {
+      // Qwen3-Next: per key head g, in_proj_qkvz rows [q_g | k_g | v_g | z_g]
+      // and in_proj_ba rows [b_g | a_g]; gather them into the flat layout.
+      const int64_t r = nv / nk, group = 2 * dk + 2 * r * dv;
+      std::string qkvz = a + "in_proj_qkvz.weight", ba = a + "in_proj_ba.weight";
+      std::vector<std::string> qkv, z, bRows, aRows;
+      for (int64_t part = 0; part < 3; ++part)
+        for (int64_t g = 0; g < nk; ++g) {
+          int64_t base = g * group;
+          if (part == 0)
+            qkv.push_back(rowSlice(qkvz, base, base + dk));
+          else if (part == 1)
+            qkv.push_back(rowSlice(qkvz, base + dk, base + 2 * dk));
+          else
+            qkv.push_back(rowSlice(qkvz, base + 2 * dk, base + 2 * dk + r * dv));
+        }
+      for (int64_t g = 0; g < nk; ++g) {
+        int64_t base = g * group + 2 * dk + r * dv;
+        z.push_back(rowSlice(qkvz, base, base + r * dv));
+        bRows.push_back(rowSlice(ba, g * 2 * r, g * 2 * r + r));
+        aRows.push_back(rowSlice(ba, g * 2 * r + r, (g + 1) * 2 * r));
+      }
+      wQkv = weight(qkv, {channels, hidden});
+      wZ = weight(z, {valueDim, hidden});
+      wB = weight(bRows, {nv, hidden});
+      wA = weight(aRows, {nv, hidden});
+    } else {
+      wQkv = weight(a + "in_proj_qkv.weight", {channels, hidden});
+      wZ = weight(a + "in_proj_z.weight", {valueDim, hidden});
+      wB = weight(a + "in_proj_b.weight", {nv, hidden});
+      wA = weight(a + "in_proj_a.weight", {nv, hidden});
+    }
+    Value qkv = linear(xn, wQkv, channels);
+    Value z = linear(xn, wZ, valueDim);
+    Value beta = linear(xn, wB, nv);
+    Value alpha = linear(xn, wA, nv);
+
+    // conv1d.weight is stored [channels, 1, K]; the kernels read [channels, K].
+    Value convWeight = weight(a + "conv1d.weight", {channels, config.linearConvKernel});
+    auto conv = qtf::CausalConv1dOp::create(b, loc, qkv.getType(), state.getType(), state, qkv,
+                                            convWeight, in.tokenSeq, in.stateSlots,
+                                            b.getI64IntegerAttr(stateLayer));
+    state = conv.getNewState();
+    auto parts = qtf::SplitOp::create(b, loc, TypeRange{rows({keyDim}), rows({keyDim}), rows({valueDim})},
+                                      conv.getResult(),
+                                      b.getDenseI64ArrayAttr({keyDim, keyDim, valueDim}));
+    Value q = reshape(parts.getResult(0), {nk, dk});
+    Value k = reshape(parts.getResult(1), {nk, dk});
+    Value v = reshape(parts.getResult(2), {nv, dv});
+    // A_log is stored f32 in released checkpoints; the decay math is f32.
+    Value aLog = weight(a + "A_log", {nv}, f32);
+    Value dtBias = weight(a + "dt_bias", {nv}, f32);
+    auto rule = qtf::GatedDeltaRuleOp::create(
+        b, loc, v.getType(), state.getType(), state, q, k, v, alpha, beta, aLog, dtBias,
+        in.tokenSeq, in.stateSlots, b.getI64IntegerAttr(stateLayer),
+        b.getF64FloatAttr(1.0 / std::sqrt(static_cast<double>(dk))));
+    state = rule.getNewState();
+    Value normed = qtf::GatedRmsNormOp::create(
+        b, loc, v.getType(), rule.getResult(), reshape(z, {nv, dv}),
+        weight(a + "norm.weight", {dv}, f32), b.getF64FloatAttr(config.rmsNormEps));
+    return linear(reshape(normed, {valueDim}), a + "out_proj", valueDim, hidden, false);
+  }
 
   OpBuilder &b;
   const Qwen3Config &config;
+  const BuildOptions &options;
   Location loc;
   Type f32;
   Type weightType;
+  std::string prefix; ///< of the text model's tensors
 };
 } // namespace
 
@@ -118,72 +285,89 @@ OwningOpRef<ModuleOp>
 qwen::models::buildQwen3Graph(MLIRContext &context, const Qwen3Config &config,
                               const BuildOptions &options) {
   context.loadDialect<qtf::QTFDialect, func::FuncDialect>();
-  Location loc = NameLoc::get(StringAttr::get(&context, "qwen3"));
+  Location loc = NameLoc::get(StringAttr::get(&context, config.modelType));
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   OpBuilder b(&context);
   b.setInsertionPointToEnd(module->getBody());
-  Qwen3GraphBuilder g(b, config, loc);
+  Qwen3GraphBuilder g(b, config, options, loc);
 
-  const int64_t hidden = config.hiddenSize, hd = config.headDim;
-  const int64_t nH = config.numHeads, nKV = config.numKVHeads;
-  auto kvType = qtf::KVCacheType::get(&context, config.numLayers, nKV, hd,
-                                      options.pageSize, g.f32);
+  const int64_t hidden = config.hiddenSize;
+  auto kvType = qtf::KVCacheType::get(&context, config.numFullAttentionLayers(),
+                                      config.numKVHeads, config.headDim, options.pageSize, g.f32);
   Type i32 = b.getI32Type();
   auto ids = RankedTensorType::get({ShapedType::kDynamic}, i32);
   auto table = RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic}, i32);
   auto logitsType = g.rows({config.vocabSize});
-  auto funcType = b.getFunctionType({ids, ids, ids, table, ids, kvType},
-                                    {logitsType, kvType});
-  auto func = func::FuncOp::create(b, loc, "step", funcType);
-  const char *inputNames[] = {"tokens", "positions", "token_seq", "block_table",
-                              "logit_rows"};
+  SmallVector<Type> argTypes = {ids, ids, ids, table, ids};
+  SmallVector<StringRef> inputNames = {"tokens", "positions", "token_seq", "block_table",
+                                       "logit_rows"};
+  const bool mrope = !config.mropeSection.empty();
+  const bool linear = config.numLinearLayers() > 0;
+  if (mrope) {
+    argTypes.push_back(RankedTensorType::get({ShapedType::kDynamic, 3}, i32));
+    inputNames.push_back("mrope_positions");
+  }
+  if (linear) {
+    argTypes.push_back(ids);
+    inputNames.push_back("state_slots");
+  }
+  argTypes.push_back(kvType);
+  SmallVector<Type> resultTypes = {logitsType, kvType};
+  Type stateType;
+  if (linear) {
+    stateType = qtf::LinearStateType::get(
+        &context, config.numLinearLayers(), config.linearConvChannels(),
+        config.linearConvKernel - 1, config.linearNumValueHeads, config.linearKeyHeadDim,
+        config.linearValueHeadDim, g.f32);
+    argTypes.push_back(stateType);
+    resultTypes.push_back(stateType);
+  }
+  auto func = func::FuncOp::create(b, loc, "step", b.getFunctionType(argTypes, resultTypes));
   for (auto [index, name] : llvm::enumerate(inputNames))
     func.setArgAttr(index, "qtf.input", b.getStringAttr(name));
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  Value tokens = entry->getArgument(0), positions = entry->getArgument(1),
-        tokenSeq = entry->getArgument(2), blockTable = entry->getArgument(3),
-        logitRows = entry->getArgument(4), cache = entry->getArgument(5);
+  Qwen3GraphBuilder::StepInputs in;
+  Value tokens = entry->getArgument(0), logitRows = entry->getArgument(4);
+  in.positions = entry->getArgument(1);
+  in.tokenSeq = entry->getArgument(2);
+  in.blockTable = entry->getArgument(3);
+  unsigned next = 5;
+  if (mrope)
+    in.mropePositions = entry->getArgument(next++);
+  if (linear)
+    in.stateSlots = entry->getArgument(next++);
+  Value cache = entry->getArgument(next++);
+  Value state = linear ? entry->getArgument(next++) : Value();
 
-  Value embedTable = g.weight("model.embed_tokens.weight", {config.vocabSize, hidden});
+  const std::string &prefix = g.prefix;
+  Value embedTable = g.weight(prefix + "embed_tokens.weight", {config.vocabSize, hidden});
   Value x = qtf::EmbeddingOp::create(b, loc, g.rows({hidden}), embedTable, tokens);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
 
+  int64_t kvLayer = 0, stateLayer = 0;
   for (int64_t layer = 0; layer < config.numLayers; ++layer) {
-    std::string p = "model.layers." + std::to_string(layer) + ".";
+    std::string p = prefix + "layers." + std::to_string(layer) + ".";
     Value xn = g.rmsNorm(x, p + "input_layernorm.weight", hidden);
-    bool bias = config.attentionBias;
-    Value q = g.linear(xn, p + "self_attn.q_proj", hidden, nH * hd, bias);
-    Value k = g.linear(xn, p + "self_attn.k_proj", hidden, nKV * hd, bias);
-    Value v = g.linear(xn, p + "self_attn.v_proj", hidden, nKV * hd, bias);
-    // QK-norm is per head and comes before RoPE.
-    Value q3 = g.rope(g.rmsNorm(g.reshapeHeads(q, nH), p + "self_attn.q_norm.weight", hd),
-                      positions);
-    Value k3 = g.rope(g.rmsNorm(g.reshapeHeads(k, nKV), p + "self_attn.k_norm.weight", hd),
-                      positions);
-    Value v3 = g.reshapeHeads(v, nKV);
-    cache = qtf::KVCacheWriteOp::create(b, loc, cache, k3, v3, positions,
-                                        tokenSeq, blockTable,
-                                        b.getI64IntegerAttr(layer));
-    Value attn = qtf::PagedAttentionOp::create(
-        b, loc, q3.getType(), q3, cache, positions, tokenSeq, blockTable,
-        b.getI64IntegerAttr(layer), b.getF64FloatAttr(scale));
-    Value attnRows = qtf::ReshapeOp::create(b, loc, g.rows({nH * hd}), attn);
-    Value o = g.linear(attnRows, p + "self_attn.o_proj", nH * hd, hidden, bias);
-    Value h = qtf::AddOp::create(b, loc, x, o);
+    Value mixed = config.isLinearLayer(layer)
+                      ? g.linearAttention(xn, p, state, stateLayer++, in)
+                      : g.attention(xn, p, cache, kvLayer++, in);
+    Value h = qtf::AddOp::create(b, loc, x, mixed);
 
     Value hn = g.rmsNorm(h, p + "post_attention_layernorm.weight", hidden);
     Value mlp = config.isMoeLayer(layer) ? g.moe(hn, p + "mlp.")
-                                         : g.denseMlp(hn, p + "mlp.");
+                                         : g.denseMlp(hn, p + "mlp.", config.intermediateSize);
     x = qtf::AddOp::create(b, loc, h, mlp);
   }
 
-  Value normed = g.rmsNorm(x, "model.norm.weight", hidden);
+  Value normed = g.rmsNorm(x, prefix + "norm.weight", hidden);
   Value selected = qtf::GatherRowsOp::create(b, loc, g.rows({hidden}), normed, logitRows);
   Value lmHead = config.tieWordEmbeddings
                      ? embedTable
                      : g.weight("lm_head.weight", {config.vocabSize, hidden});
   Value logits = qtf::LinearOp::create(b, loc, logitsType, selected, lmHead, Value());
-  func::ReturnOp::create(b, loc, ValueRange{logits, cache});
+  SmallVector<Value> results = {logits, cache};
+  if (state)
+    results.push_back(state);
+  func::ReturnOp::create(b, loc, results);
   return module;
 }

@@ -7,16 +7,25 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 
+#include <functional>
+#include <string>
+
 namespace qwen::models {
 
 struct BuildOptions {
   /// Positions per KV page.
   int64_t pageSize = 16;
+  /// Whether the checkpoint has a tensor of this name; set when compiling
+  /// from a checkpoint, so the builder follows its layout where releases
+  /// differ (fused or per-expert MoE tensors, the text weights' prefix).
+  std::function<bool(const std::string &)> hasTensor;
 };
 
 /// Emits `func.func @step` for one ragged step (prefill, decode or mixed):
-/// arguments tokens/positions/token_seq/block_table/logit_rows and the KV
-/// cache; results the logits of the `logit_rows` rows and the updated cache.
+/// arguments tokens/positions/token_seq/block_table/logit_rows (plus
+/// mrope_positions with MRoPE and state_slots with linear-attention layers),
+/// the KV cache and, for hybrid models, the linear-attention state; results
+/// the logits of the `logit_rows` rows and the updated cache and state.
 mlir::OwningOpRef<mlir::ModuleOp> buildQwen3Graph(mlir::MLIRContext &context,
                                                   const Qwen3Config &config,
                                                   const BuildOptions &options);

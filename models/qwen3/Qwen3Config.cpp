@@ -1,6 +1,7 @@
 //===- Qwen3Config.cpp - Qwen3 config.json reader -------------------------===//
 #include "models/qwen3/Qwen3Config.h"
 
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 
@@ -90,6 +91,37 @@ static std::string dtypeFromTorchName(llvm::StringRef name) {
   return "";
 }
 
+/// Reads an optional list of layer indices.
+static std::vector<int64_t> readLayerList(const Object &object, llvm::StringRef key,
+                                          ConfigReader &reader) {
+  std::vector<int64_t> layers;
+  const llvm::json::Value *value = object.get(key);
+  if (!value || value->kind() == llvm::json::Value::Null)
+    return layers;
+  const llvm::json::Array *list = value->getAsArray();
+  if (!list) {
+    reader.fail("'" + key.str() + "' must be a list");
+    return layers;
+  }
+  for (const llvm::json::Value &layer : *list)
+    if (std::optional<int64_t> index = layer.getAsInteger())
+      layers.push_back(*index);
+    else
+      reader.fail("'" + key.str() + "' must list layer indices");
+  return layers;
+}
+
+/// Model types read by this parser, and the family each belongs to.
+static std::string familyOf(llvm::StringRef modelType) {
+  for (llvm::StringRef family : {"qwen3", "qwen3_moe", "qwen3_next", "qwen3_5", "qwen3_5_moe"})
+    if (modelType == family)
+      return family.str();
+  return llvm::StringSwitch<std::string>(modelType)
+      .Case("qwen3_5_text", "qwen3_5")
+      .Case("qwen3_5_moe_text", "qwen3_5_moe")
+      .Default("");
+}
+
 llvm::Expected<Qwen3Config>
 qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(jsonText);
@@ -102,40 +134,58 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "%s: top level must be a JSON object",
                                    path.str().c_str());
-  ConfigReader reader(*root, path);
+  ConfigReader top(*root, path);
   Qwen3Config config;
-  config.modelType = reader.optionalString("model_type", "");
-  if (config.modelType != "qwen3" && config.modelType != "qwen3_moe") {
-    if (config.modelType.empty())
-      reader.fail("missing 'model_type' (expected \"qwen3\" or \"qwen3_moe\")");
+  std::string modelType = top.optionalString("model_type", "");
+  config.modelType = familyOf(modelType);
+  if (config.modelType.empty()) {
+    const char *supported = "\"qwen3\", \"qwen3_moe\", \"qwen3_next\", \"qwen3_5\", \"qwen3_5_moe\"";
+    if (modelType.empty())
+      top.fail(std::string("missing 'model_type' (supported: ") + supported + ")");
     else
-      reader.fail("model_type \"" + config.modelType +
-                  "\" is not supported yet (supported: \"qwen3\", \"qwen3_moe\")");
-    return reader.takeError();
+      top.fail("model_type \"" + modelType + "\" is not supported yet (supported: " +
+               supported + ")");
+    return top.takeError();
   }
+  const bool isQwen35 = config.modelType == "qwen3_5" || config.modelType == "qwen3_5_moe";
+  config.hybrid = isQwen35 || config.modelType == "qwen3_next";
+
+  // Qwen3.5 checkpoints are multimodal: the text model's keys live in
+  // text_config, its weights under model.language_model.
+  const Object *textObject = root;
+  if (const llvm::json::Value *nested = root->get("text_config")) {
+    textObject = nested->getAsObject();
+    if (!textObject)
+      return top.fail("'text_config' must be an object"), top.takeError();
+    config.weightPrefix = "model.language_model.";
+  }
+  const Object &text = *textObject;
+  ConfigReader reader(text, textObject == root ? path.str() : path.str() + " (text_config)");
 
   config.vocabSize = reader.requiredInt("vocab_size");
-  if (config.modelType == "qwen3_moe") {
-    // Class defaults of Qwen3MoeConfig where a key is absent; note that
-    // norm_topk_prob defaults to false although released checkpoints say true.
-    // transformers v5 writes the attribute-map alias num_local_experts.
+  if (config.modelType != "qwen3") {
+    // Class defaults where a key is absent. Qwen3-MoE's norm_topk_prob
+    // defaults to false although released checkpoints say true; transformers
+    // v5 writes the attribute-map alias num_local_experts.
+    bool isMoe = config.modelType == "qwen3_moe" || config.modelType == "qwen3_next" ||
+                 config.modelType == "qwen3_5_moe";
+    const bool next = config.modelType == "qwen3_next";
+    int64_t defaultExperts = !isMoe ? 0 : next ? 512 : isQwen35 ? 256 : 128;
     config.numExperts = reader.optionalInt(
-        "num_experts", reader.optionalInt("num_local_experts", 128));
-    config.numExpertsPerToken = reader.optionalInt("num_experts_per_tok", 8);
-    config.moeIntermediateSize = reader.optionalInt("moe_intermediate_size", 768);
-    config.normTopkProb = reader.optionalBool("norm_topk_prob", false);
-    config.decoderSparseStep = reader.optionalInt("decoder_sparse_step", 1);
-    if (const llvm::json::Value *layers = root->get("mlp_only_layers")) {
-      if (const llvm::json::Array *list = layers->getAsArray()) {
-        for (const llvm::json::Value &layer : *list)
-          if (std::optional<int64_t> index = layer.getAsInteger())
-            config.mlpOnlyLayers.push_back(*index);
-          else
-            reader.fail("'mlp_only_layers' must list layer indices");
-      } else if (layers->kind() != llvm::json::Value::Null) {
-        reader.fail("'mlp_only_layers' must be a list");
-      }
+        "num_experts", reader.optionalInt("num_local_experts", defaultExperts));
+    config.numExpertsPerToken =
+        reader.optionalInt("num_experts_per_tok", next ? 10 : 8);
+    config.moeIntermediateSize =
+        reader.optionalInt("moe_intermediate_size", next || isQwen35 ? 512 : 768);
+    config.alwaysRenormalize = isQwen35;
+    config.normTopkProb = isQwen35 || reader.optionalBool("norm_topk_prob", next);
+    if (!isQwen35) {
+      config.decoderSparseStep = reader.optionalInt("decoder_sparse_step", 1);
+      config.mlpOnlyLayers = readLayerList(text, "mlp_only_layers", reader);
     }
+    if (next || isQwen35)
+      config.sharedExpertIntermediateSize = reader.optionalInt(
+          "shared_expert_intermediate_size", isMoe ? 512 : 0);
     if (config.numExperts < 0)
       reader.fail("'num_experts' must not be negative");
     if (config.numExperts > 0) {
@@ -146,6 +196,10 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
         reader.fail("'moe_intermediate_size' must be positive");
       if (config.decoderSparseStep <= 0)
         reader.fail("'decoder_sparse_step' must be positive");
+      if (config.sharedExpertIntermediateSize < 0)
+        reader.fail("'shared_expert_intermediate_size' must not be negative");
+    } else {
+      config.sharedExpertIntermediateSize = 0;
     }
   }
   config.hiddenSize = reader.requiredInt("hidden_size");
@@ -154,20 +208,26 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
   config.numHeads = reader.requiredInt("num_attention_heads");
   config.numKVHeads = reader.optionalInt("num_key_value_heads", config.numHeads);
   config.headDim = reader.optionalInt(
-      "head_dim", config.numHeads > 0 ? config.hiddenSize / config.numHeads : 0);
+      "head_dim", config.hybrid ? 256 : config.numHeads > 0 ? config.hiddenSize / config.numHeads : 0);
   config.maxPositionEmbeddings =
       reader.optionalInt("max_position_embeddings", 32768);
-  config.rmsNormEps = reader.optionalNumber(*root, "rms_norm_eps", 1e-6);
-  config.tieWordEmbeddings = reader.optionalBool("tie_word_embeddings", false);
+  config.rmsNormEps = reader.optionalNumber(text, "rms_norm_eps", 1e-6);
+  // Tie can be given at the top level, in text_config, or both.
+  config.tieWordEmbeddings = reader.optionalBool(
+      "tie_word_embeddings", top.optionalBool("tie_word_embeddings", false));
   config.attentionBias = reader.optionalBool("attention_bias", false);
-  config.bosTokenId = reader.optionalInt("bos_token_id", -1);
+  config.bosTokenId = reader.optionalInt("bos_token_id", top.optionalInt("bos_token_id", -1));
 
-  // transformers v5 folds rope_theta and rope_scaling into rope_parameters;
-  // read the nested form first, then the top-level keys.
-  config.ropeTheta = reader.optionalNumber(*root, "rope_theta", 10000.0);
+  // transformers v5 folds rope_theta, rope_scaling and partial_rotary_factor
+  // into rope_parameters; read the nested form first, then the top-level keys.
+  config.ropeTheta = reader.optionalNumber(text, "rope_theta", 10000.0);
+  double partialRotary = reader.optionalNumber(
+      text, "partial_rotary_factor",
+      top.optionalNumber(*root, "partial_rotary_factor", config.hybrid ? 0.25 : 1.0));
   std::string ropeType = "default";
+  bool mropeInterleaved = true;
   for (llvm::StringRef key : {"rope_scaling", "rope_parameters"}) {
-    const llvm::json::Value *value = root->get(key);
+    const llvm::json::Value *value = text.get(key);
     if (!value || value->kind() == llvm::json::Value::Null)
       continue;
     const Object *rope = value->getAsObject();
@@ -176,42 +236,110 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
       continue;
     }
     config.ropeTheta = reader.optionalNumber(*rope, "rope_theta", config.ropeTheta);
+    partialRotary = reader.optionalNumber(*rope, "partial_rotary_factor", partialRotary);
     for (llvm::StringRef typeKey : {"rope_type", "type"})
       if (std::optional<llvm::StringRef> type = rope->getString(typeKey))
         ropeType = type->str();
-    if (reader.optionalNumber(*rope, "partial_rotary_factor", 1.0) != 1.0)
-      reader.fail("partial_rotary_factor other than 1.0 is not supported for "
-                  "qwen3");
+    if (const llvm::json::Value *section = rope->get("mrope_section");
+        section && section->kind() != llvm::json::Value::Null) {
+      config.mropeSection.clear();
+      const llvm::json::Array *list = section->getAsArray();
+      if (list)
+        for (const llvm::json::Value &entry : *list)
+          if (std::optional<int64_t> size = entry.getAsInteger())
+            config.mropeSection.push_back(*size);
+      if (!list || config.mropeSection.size() != 3)
+        reader.fail("'mrope_section' must list three integers");
+    }
+    if (std::optional<bool> interleaved = rope->getBoolean("mrope_interleaved"))
+      mropeInterleaved = *interleaved;
   }
-  if (ropeType != "default")
+  if (ropeType != "default" && ropeType != "mrope")
     reader.fail("rope type \"" + ropeType +
                 "\" is not supported yet (supported: \"default\")");
+  if (!config.mropeSection.empty() && !mropeInterleaved)
+    reader.fail("mrope_interleaved=false is not supported (Qwen3.5 uses interleaved MRoPE)");
+  if (partialRotary <= 0.0 || partialRotary > 1.0)
+    reader.fail("partial_rotary_factor must be in (0, 1], got " + std::to_string(partialRotary));
+  config.rotaryDim = static_cast<int64_t>(static_cast<double>(config.headDim) * partialRotary);
+  if (!config.mropeSection.empty()) {
+    int64_t sum = 0;
+    for (int64_t size : config.mropeSection)
+      sum += size;
+    if (sum != config.rotaryDim / 2)
+      reader.fail("'mrope_section' must sum to half the rotary dimension (" +
+                  std::to_string(config.rotaryDim / 2) + "), got " + std::to_string(sum));
+  }
 
   std::string act = reader.optionalString("hidden_act", "silu");
   if (act != "silu")
     reader.fail("hidden_act \"" + act + "\" is not supported (expected silu)");
   if (reader.optionalBool("use_sliding_window", false))
     reader.fail("use_sliding_window=true is not supported yet");
-  if (const llvm::json::Array *types = root->getArray("layer_types"))
-    for (const llvm::json::Value &type : *types)
-      if (type.getAsString() != std::optional<llvm::StringRef>("full_attention"))
-        reader.fail("layer_types other than \"full_attention\" are not "
-                    "supported for qwen3");
+
+  // Layer kinds: explicit layer_types, else every full_attention_interval-th
+  // layer is full attention (hybrid families).
+  if (const llvm::json::Value *types = text.get("layer_types");
+      types && types->kind() != llvm::json::Value::Null) {
+    const llvm::json::Array *list = types->getAsArray();
+    if (!list)
+      reader.fail("'layer_types' must be a list");
+    for (size_t i = 0; list && i < list->size(); ++i) {
+      std::optional<llvm::StringRef> type = (*list)[i].getAsString();
+      if (type == std::optional<llvm::StringRef>("full_attention"))
+        config.linearLayers.push_back(false);
+      else if (config.hybrid && type == std::optional<llvm::StringRef>("linear_attention"))
+        config.linearLayers.push_back(true);
+      else
+        reader.fail("layer_types[" + std::to_string(i) + "] is not supported for " +
+                    config.modelType + " (expected " +
+                    (config.hybrid ? "\"full_attention\" or \"linear_attention\")"
+                                   : "\"full_attention\")"));
+    }
+  } else if (config.hybrid && config.numLayers > 0) {
+    int64_t interval = reader.optionalInt("full_attention_interval", 4);
+    if (interval <= 0)
+      reader.fail("'full_attention_interval' must be positive");
+    else
+      for (int64_t i = 0; i < config.numLayers; ++i)
+        config.linearLayers.push_back((i + 1) % interval != 0);
+  }
+  if (config.hybrid && config.numLayers > 0 &&
+      static_cast<int64_t>(config.linearLayers.size()) != config.numLayers)
+    reader.fail("'layer_types' has " + std::to_string(config.linearLayers.size()) +
+                " entries for " + std::to_string(config.numLayers) + " layers");
+  if (!config.hybrid)
+    config.linearLayers.assign(static_cast<size_t>(std::max<int64_t>(config.numLayers, 0)), false);
+
+  if (config.hybrid) {
+    config.groupedLinearProjections = config.modelType == "qwen3_next";
+    config.linearNumKeyHeads = reader.optionalInt("linear_num_key_heads", 16);
+    config.linearNumValueHeads = reader.optionalInt("linear_num_value_heads", 32);
+    config.linearKeyHeadDim = reader.optionalInt("linear_key_head_dim", 128);
+    config.linearValueHeadDim = reader.optionalInt("linear_value_head_dim", 128);
+    config.linearConvKernel = reader.optionalInt("linear_conv_kernel_dim", 4);
+  }
 
   std::string dtypeName = reader.optionalString(
-      "torch_dtype", reader.optionalString("dtype", "bfloat16"));
+      "torch_dtype", reader.optionalString(
+                         "dtype", top.optionalString(
+                                      "torch_dtype", top.optionalString("dtype", "bfloat16"))));
   config.weightDType = dtypeFromTorchName(dtypeName);
   if (config.weightDType.empty())
     reader.fail("dtype \"" + dtypeName +
                 "\" is not supported (bfloat16, float16, float32)");
 
-  if (const llvm::json::Value *eos = root->get("eos_token_id")) {
-    if (std::optional<int64_t> id = eos->getAsInteger())
-      config.eosTokenIds.push_back(*id);
-    else if (const llvm::json::Array *ids = eos->getAsArray())
-      for (const llvm::json::Value &id : *ids)
-        if (std::optional<int64_t> value = id.getAsInteger())
-          config.eosTokenIds.push_back(*value);
+  for (const Object *object : {textObject, root}) {
+    if (!config.eosTokenIds.empty())
+      break;
+    if (const llvm::json::Value *eos = object->get("eos_token_id")) {
+      if (std::optional<int64_t> id = eos->getAsInteger())
+        config.eosTokenIds.push_back(*id);
+      else if (const llvm::json::Array *ids = eos->getAsArray())
+        for (const llvm::json::Value &id : *ids)
+          if (std::optional<int64_t> value = id.getAsInteger())
+            config.eosTokenIds.push_back(*value);
+    }
   }
 
   auto requirePositive = [&](llvm::StringRef key, int64_t value) {
@@ -236,16 +364,42 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
     reader.fail("num_attention_heads (" + std::to_string(config.numHeads) +
                 ") must be a multiple of num_key_value_heads (" +
                 std::to_string(config.numKVHeads) + ")");
-  if (config.headDim % 2 != 0)
-    reader.fail("head_dim must be even for rotary embeddings");
+  if (config.rotaryDim <= 0 || config.rotaryDim % 2 != 0)
+    reader.fail("the rotary dimension (head_dim * partial_rotary_factor = " +
+                std::to_string(config.rotaryDim) + ") must be even and positive");
   if (config.rmsNormEps <= 0)
     reader.fail("rms_norm_eps must be positive");
   if (config.ropeTheta <= 0)
     reader.fail("rope_theta must be positive");
+  if (config.hybrid) {
+    requirePositive("linear_num_key_heads", config.linearNumKeyHeads);
+    requirePositive("linear_num_value_heads", config.linearNumValueHeads);
+    requirePositive("linear_key_head_dim", config.linearKeyHeadDim);
+    requirePositive("linear_value_head_dim", config.linearValueHeadDim);
+    if (config.linearConvKernel < 2)
+      reader.fail("'linear_conv_kernel_dim' must be at least 2, got " +
+                  std::to_string(config.linearConvKernel));
+    if (config.linearNumKeyHeads > 0 &&
+        config.linearNumValueHeads % config.linearNumKeyHeads != 0)
+      reader.fail("linear_num_value_heads (" + std::to_string(config.linearNumValueHeads) +
+                  ") must be a multiple of linear_num_key_heads (" +
+                  std::to_string(config.linearNumKeyHeads) + ")");
+  }
+  if (config.numLayers > 0 && config.numFullAttentionLayers() == 0)
+    reader.fail("the model has no full_attention layer; at least one is required");
 
+  if (llvm::Error error = top.takeError())
+    return std::move(error);
   if (llvm::Error error = reader.takeError())
     return std::move(error);
   return config;
+}
+
+int64_t Qwen3Config::numFullAttentionLayers() const {
+  int64_t full = 0;
+  for (bool linear : linearLayers)
+    full += !linear;
+  return full;
 }
 
 bool Qwen3Config::isMoeLayer(int64_t layer) const {

@@ -11,8 +11,11 @@
 
 namespace qwen::models {
 
-/// The facts of a HuggingFace Qwen3 / Qwen3-MoE config.json the compiler needs.
+/// The facts of a HuggingFace config.json the compiler needs, for the Qwen3
+/// families: qwen3, qwen3_moe, qwen3_next, qwen3_5 and qwen3_5_moe (the text
+/// model; Qwen3.5's keys are read from its `text_config`).
 struct Qwen3Config {
+  /// The top-level model_type.
   std::string modelType;
   int64_t vocabSize = 0;
   int64_t hiddenSize = 0;
@@ -39,8 +42,39 @@ struct Qwen3Config {
   int64_t decoderSparseStep = 1;
   std::vector<int64_t> mlpOnlyLayers;
 
+  bool alwaysRenormalize = false; ///< Qwen3.5-MoE: no norm_topk_prob, always true
+  /// Shared expert with a sigmoid gate (Qwen3-Next, Qwen3.5-MoE); 0 = none.
+  int64_t sharedExpertIntermediateSize = 0;
+
+  // Hybrid families (qwen3_next, qwen3_5, qwen3_5_moe).
+  /// Zero-centred RMSNorms, gated attention and Gated DeltaNet layers.
+  bool hybrid = false;
+  /// Prefix of the text model's tensors: "model." or, in Qwen3.5 VL
+  /// checkpoints, "model.language_model.".
+  std::string weightPrefix = "model.";
+  /// Per layer: true for linear attention (Gated DeltaNet), false for full.
+  std::vector<bool> linearLayers;
+  /// Rotated dims per head (head_dim * partial_rotary_factor).
+  int64_t rotaryDim = 0;
+  /// Interleaved MRoPE sections (temporal, height, width); empty = plain RoPE.
+  std::vector<int64_t> mropeSection;
+  int64_t linearNumKeyHeads = 0, linearNumValueHeads = 0;
+  int64_t linearKeyHeadDim = 0, linearValueHeadDim = 0;
+  int64_t linearConvKernel = 0;
+  /// Qwen3-Next stores in_proj_qkvz / in_proj_ba grouped per key head;
+  /// Qwen3.5 stores flat in_proj_qkv / z / b / a.
+  bool groupedLinearProjections = false;
+
   /// Whether decoder layer `layer` has a sparse MoE block (HF's rule).
   bool isMoeLayer(int64_t layer) const;
+  bool isLinearLayer(int64_t layer) const {
+    return hybrid && linearLayers[static_cast<size_t>(layer)];
+  }
+  int64_t numFullAttentionLayers() const;
+  int64_t numLinearLayers() const { return numLayers - numFullAttentionLayers(); }
+  int64_t linearKeyDim() const { return linearNumKeyHeads * linearKeyHeadDim; }
+  int64_t linearValueDim() const { return linearNumValueHeads * linearValueHeadDim; }
+  int64_t linearConvChannels() const { return 2 * linearKeyDim() + linearValueDim(); }
 };
 
 /// Parses config.json text. Every unsupported or inconsistent value is an

@@ -19,9 +19,10 @@ int qwen::stepSymbolIndex(llvm::StringRef symbol) {
 
 /// The symbol of a step input, named by its `qtf.input` argument attribute.
 static std::string symbolOfInput(llvm::StringRef input) {
-  if (input == "tokens" || input == "positions" || input == "token_seq")
+  if (input == "tokens" || input == "positions" || input == "token_seq" ||
+      input == "mrope_positions")
     return "T";
-  if (input == "block_table")
+  if (input == "block_table" || input == "state_slots")
     return "B";
   if (input == "logit_rows")
     return "R";

@@ -54,6 +54,12 @@ StringRef kindOf(ArrayRef<Operation *> ops) {
     return "router";
   if (has([](Operation *op) { return isa<qtf::MoeExpertFfnOp>(op); }))
     return "experts";
+  if (has([](Operation *op) { return isa<qtf::CausalConv1dOp>(op); }))
+    return "conv";
+  if (has([](Operation *op) { return isa<qtf::GatedDeltaRuleOp>(op); }))
+    return "delta_rule";
+  if (has([](Operation *op) { return isa<qtf::GatedRmsNormOp>(op); }))
+    return "gated_norm";
   if (has([](Operation *op) { return isa<qtf::RmsNormOp, qtf::RopeOp>(op); }))
     return "rows";
   return "elementwise";

@@ -19,8 +19,10 @@ def FormKernelRegionsPass : Pass<"qwen-fusion-form-kernel-regions", "mlir::func:
       `kv_write`;
     - an expert `moe_combine` absorbs the residual `add` (`elementwise`);
     - `paged_attention` (`attention`), `embedding`, `moe_router` (`router`),
-      `moe_expert_ffn` (`experts`), lone norms (`rows`) and `silu_mul` / `add`
-      (`elementwise`) form regions of their own.
+      `moe_expert_ffn` (`experts`), `causal_conv1d` (`conv`),
+      `gated_delta_rule` (`delta_rule`), `gated_rms_norm` (`gated_norm`), lone
+      norms (`rows`) and `silu_mul` / `sigmoid_mul` / `add` (`elementwise`)
+      form regions of their own.
     View ops (`split`, `reshape`) are cloned into every region that reads
     them, so they cost no kernel and no copy.
   }];

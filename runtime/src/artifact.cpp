@@ -198,6 +198,7 @@ Artifact &Artifact::operator=(Artifact &&o) noexcept {
   Target = std::move(o.Target);
   Checkpoint = std::move(o.Checkpoint);
   KV = o.KV;
+  State = o.State;
   Inputs = std::move(o.Inputs);
   Weights = std::move(o.Weights);
   Buffers = std::move(o.Buffers);
@@ -313,6 +314,19 @@ void Artifact::parse(const json &m) {
   KV.pageSize = r.positive(kv, "page_size", "kv_cache");
   KV.dtype = r.dtype(kv, "kv_cache");
 
+  // Linear-attention state (hybrid models only).
+  if (m.contains("linear_state")) {
+    const json &ls = r.field(m, "linear_state", "top level");
+    State.numLayers = r.positive(ls, "num_layers", "linear_state");
+    State.convChannels = r.positive(ls, "conv_channels", "linear_state");
+    State.convWindow = r.positive(ls, "conv_window", "linear_state");
+    State.numHeads = r.positive(ls, "num_heads", "linear_state");
+    State.keyDim = r.positive(ls, "key_dim", "linear_state");
+    State.valueDim = r.positive(ls, "value_dim", "linear_state");
+    if (r.str(ls, "conv_dtype", "linear_state") != "f32" || r.str(ls, "recurrent_dtype", "linear_state") != "f32")
+      r.fail("linear_state", "this runtime keeps conv and recurrent state in f32");
+  }
+
   // Symbols: the kernel ABI fixes their order.
   const json &syms = r.array(m, "symbols", "top level");
   std::vector<std::string> expected = {"T", "B", "P", "R"};
@@ -322,7 +336,9 @@ void Artifact::parse(const json &m) {
 
   // Inputs: the runtime fills exactly these, so names and shapes are fixed.
   static const std::pair<const char *, const char *> kKnownInputs[] = {
-      {"tokens", "[T]"}, {"positions", "[T]"}, {"token_seq", "[T]"}, {"block_table", "[B, P]"}, {"logit_rows", "[R]"}};
+      {"tokens", "[T]"},         {"positions", "[T]"},          {"token_seq", "[T]"},
+      {"block_table", "[B, P]"}, {"logit_rows", "[R]"},         {"mrope_positions", "[T, 3]"},
+      {"state_slots", "[B]"}};
   const json &inputs = r.array(m, "inputs", "top level");
   for (size_t i = 0; i < inputs.size(); ++i) {
     std::string where = "inputs[" + std::to_string(i) + "]";
@@ -336,7 +352,9 @@ void Artifact::parse(const json &m) {
         want = shape;
     if (!want)
       r.fail(where, "unknown input \"" + in.name + "\" (the runtime provides tokens, positions, token_seq, "
-                                                   "block_table and logit_rows)");
+                                                   "block_table, logit_rows, mrope_positions and state_slots)");
+    if (in.name == "state_slots" && !State.present())
+      r.fail(where, "input \"state_slots\" needs a \"linear_state\" section");
     if (in.dtype != DType::I32)
       r.fail(where, "input \"" + in.name + "\" must be i32, got " + dtypeName(in.dtype));
     if (formatShape(in.shape) != want)
@@ -412,7 +430,8 @@ void Artifact::parse(const json &m) {
       std::string aw = where + ".args[" + std::to_string(j) + "]";
       const json &a = args[j];
       if (!a.is_object() || a.size() != 1)
-        r.fail(aw, "expected an object with one of \"input\", \"weight\", \"buffer\", \"kv\", got " + a.dump());
+        r.fail(aw, "expected an object with one of \"input\", \"weight\", \"buffer\", \"kv\", \"state\", got " +
+                       a.dump());
       ArgRef ref;
       const std::string &kind = a.begin().key();
       const json &v = a.begin().value();
@@ -446,8 +465,18 @@ void Artifact::parse(const json &m) {
           ref.index = 1;
         else
           r.fail(aw, "kv must be \"keys\" or \"values\", got " + v.dump());
+      } else if (kind == "state") {
+        ref.kind = ArgRef::State;
+        if (!State.present())
+          r.fail(aw, "references the linear-attention state, but the manifest has no \"linear_state\"");
+        if (v == "conv")
+          ref.index = 0;
+        else if (v == "recurrent")
+          ref.index = 1;
+        else
+          r.fail(aw, "state must be \"conv\" or \"recurrent\", got " + v.dump());
       } else {
-        r.fail(aw, "unknown argument kind \"" + kind + "\" (expected input, weight, buffer or kv)");
+        r.fail(aw, "unknown argument kind \"" + kind + "\" (expected input, weight, buffer, kv or state)");
       }
       e.args.push_back(ref);
     }

@@ -22,8 +22,18 @@ constexpr uint64_t kAlign = 64;
 uint64_t alignUp(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
 /// The step inputs the runtime fills, in this order in the arena.
-enum InputSlot { InTokens, InPositions, InTokenSeq, InBlockTable, InLogitRows, NumInputSlots };
-const char *const kInputNames[NumInputSlots] = {"tokens", "positions", "token_seq", "block_table", "logit_rows"};
+enum InputSlot {
+  InTokens,
+  InPositions,
+  InTokenSeq,
+  InBlockTable,
+  InLogitRows,
+  InMropePositions,
+  InStateSlots,
+  NumInputSlots
+};
+const char *const kInputNames[NumInputSlots] = {"tokens",     "positions",       "token_seq",  "block_table",
+                                                "logit_rows", "mrope_positions", "state_slots"};
 
 /// Where each step input and activation buffer lives in the arena, for the
 /// largest step the engine serves.
@@ -41,7 +51,7 @@ ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims) {
     return at;
   };
   const int64_t T = maxDims[SymT], B = maxDims[SymB], P = maxDims[SymP], R = maxDims[SymR];
-  const int64_t counts[NumInputSlots] = {T, T, T, B * P, R};
+  const int64_t counts[NumInputSlots] = {T, T, T, B * P, R, 3 * T, B};
   for (int i = 0; i < NumInputSlots; ++i)
     l.inputOffsets[i] = place(uint64_t(counts[i]) * sizeof(int32_t));
   for (const BufferSpec &b : art.buffers())
@@ -77,6 +87,8 @@ MemoryPlan planMemory(const Artifact &art, const EngineOptions &o) {
   p.numPages = o.numPages > 0 ? o.numPages : pagesPerSeq * o.maxSequences;
   p.kvBytesPerPage = 2 * art.kvCache().bytesPerPageOneArray();
   p.kvBytesTotal = p.kvBytesPerPage * uint64_t(p.numPages);
+  p.stateBytesPerSequence = art.linearState().bytesPerSlot();
+  p.stateBytesTotal = p.stateBytesPerSequence * uint64_t(p.maxSequences);
   for (const WeightSpec &w : art.weights())
     p.weightBytes += w.nbytes();
   p.arenaBytes = layoutArena(art, maxStepDims(p)).total;
@@ -95,9 +107,12 @@ std::string MemoryPlan::describe() const {
     s += " (" + formatBytes(weightBytesMapped) + " mapped from the checkpoint without a copy)";
   s += "\nKV cache     " + formatBytes(kvBytesTotal) + ": " + std::to_string(numPages) + " pages of " +
        std::to_string(pageSize) + " tokens, " + formatBytes(kvBytesPerPage) + " each";
+  if (stateBytesPerSequence)
+    s += "\nstate slots  " + formatBytes(stateBytesTotal) + ": " + std::to_string(maxSequences) + " of " +
+         formatBytes(stateBytesPerSequence) + " (linear-attention conv + recurrent state, one per live sequence)";
   s += "\nactivations  " + formatBytes(arenaBytes) + " for steps of up to " + std::to_string(maxBatchTokens) +
        " tokens";
-  s += "\ntotal        " + formatBytes(weightBytes + kvBytesTotal + arenaBytes) +
+  s += "\ntotal        " + formatBytes(totalBytes()) +
        " (KV and activation pages are committed as they are used)";
   int64_t pagesPerSeq = (maxContext + pageSize - 1) / pageSize;
   int64_t full = std::min<int64_t>(maxSequences, numPages / pagesPerSeq);
@@ -115,7 +130,7 @@ std::string MemoryPlan::describe() const {
 
 Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan &plan)
     : Art(std::move(artifact)), Plan(plan), Pool(options.numThreads),
-      KV(Art.kvCache(), plan.numPages, plan.maxSequences), Live(size_t(plan.maxSequences), false),
+      KV(Art.kvCache(), plan.numPages, plan.maxSequences), States(Art.linearState(), plan.maxSequences), Live(size_t(plan.maxSequences), false),
       Lengths(size_t(plan.maxSequences), 0) {
   ArenaLayout layout = layoutArena(Art, maxStepDims(Plan));
   Arena = HostBuffer(layout.total, "the activation arena");
@@ -128,6 +143,8 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
   TokenSeq = inputs[InTokenSeq];
   BlockTable = inputs[InBlockTable];
   LogitRows = inputs[InLogitRows];
+  MropePositions = inputs[InMropePositions];
+  StateSlots = inputs[InStateSlots];
   for (const InputSpec &in : Art.inputs())
     for (int i = 0; i < NumInputSlots; ++i)
       if (in.name == kInputNames[i])
@@ -147,7 +164,9 @@ std::unique_ptr<Engine> Engine::load(const std::string &artifactDir, const Engin
   if (physical && plan.totalBytes() > physical)
     throw Error("this model needs " + formatBytes(plan.totalBytes()) + " (weights " + formatBytes(plan.weightBytes) +
                 ", KV cache " + formatBytes(plan.kvBytesTotal) + " for " + std::to_string(plan.maxSequences) +
-                " sequences of " + std::to_string(plan.maxContext) + " tokens, activations " +
+                " sequences of " + std::to_string(plan.maxContext) + " tokens, " +
+                (plan.stateBytesTotal ? "linear-attention state " + formatBytes(plan.stateBytesTotal) + ", " : "") +
+                "activations " +
                 formatBytes(plan.arenaBytes) + "), but this machine has " + formatBytes(physical) +
                 "; lower --max-context, --max-sequences, --kv-pages or --max-batch-tokens");
   std::unique_ptr<Engine> e(new Engine(std::move(art), options, plan));
@@ -177,6 +196,7 @@ std::unique_ptr<Engine> Engine::load(const std::string &artifactDir, const Engin
       case ArgRef::Weight: args.push_back(e->Weights->data(size_t(e->Art.weightIndex(a.index)))); break;
       case ArgRef::Buffer: args.push_back(e->BufferPtrs[size_t(e->Art.bufferIndex(a.index))]); break;
       case ArgRef::KV: args.push_back(a.index == 0 ? e->KV.keys() : e->KV.values()); break;
+      case ArgRef::State: args.push_back(a.index == 0 ? e->States.conv() : e->States.recurrent()); break;
       }
     }
     e->ProgramArgs.push_back(std::move(args));
@@ -206,6 +226,7 @@ void Engine::checkSequence(int seq, const char *what) const {
 int Engine::createSequence() {
   for (int s = 0; s < Plan.maxSequences; ++s) {
     if (!Live[size_t(s)]) {
+      States.reset(s);
       Live[size_t(s)] = true;
       Lengths[size_t(s)] = 0;
       return s;
@@ -336,6 +357,9 @@ std::vector<float> Engine::forward(const std::vector<SequenceChunk> &chunks, boo
       for (int64_t j = 0; j < p.count; ++j, ++t) {
         Tokens[t] = c.tokens[size_t(p.begin + j)];
         Positions[t] = int32_t(start + j);
+        // Text only: the temporal, height and width positions are equal.
+        for (int axis = 0; axis < 3; ++axis)
+          MropePositions[3 * t + axis] = Positions[t];
         TokenSeq[t] = int32_t(b);
         if (allLogits) {
           LogitRows[destRows.size()] = int32_t(t);
@@ -346,6 +370,7 @@ std::vector<float> Engine::forward(const std::vector<SequenceChunk> &chunks, boo
         LogitRows[destRows.size()] = int32_t(t - 1);
         destRows.push_back(firstRow[p.chunk]);
       }
+      StateSlots[b] = int32_t(c.seq);
       const std::vector<int32_t> &pages = KV.pages(c.seq);
       std::copy(pages.begin(), pages.end(), BlockTable + b * P);
     }

@@ -114,6 +114,89 @@ void copyElements(ThreadPool &pool, DType src, const uint8_t *in, DType dst, uin
 } // namespace
 
 //===----------------------------------------------------------------------===//
+// Sources
+//===----------------------------------------------------------------------===//
+
+WeightSource parseWeightSource(const std::string &source) {
+  WeightSource s;
+  s.tensor = source;
+  if (source.empty() || source.back() != ']')
+    return s;
+  size_t open = source.rfind('[');
+  size_t colon = source.find(':', open == std::string::npos ? 0 : open);
+  auto bad = [&]() {
+    return Error("weight source '" + source + "' is malformed (expected a tensor name or NAME[BEGIN:END])");
+  };
+  if (open == std::string::npos || open == 0 || colon == std::string::npos)
+    throw bad();
+  try {
+    size_t used = 0;
+    std::string first = source.substr(open + 1, colon - open - 1);
+    std::string second = source.substr(colon + 1, source.size() - colon - 2);
+    s.rowBegin = std::stoll(first, &used);
+    if (used != first.size())
+      throw bad();
+    s.rowEnd = std::stoll(second, &used);
+    if (used != second.size())
+      throw bad();
+  } catch (const std::logic_error &) {
+    throw bad();
+  }
+  if (s.rowBegin < 0 || s.rowEnd <= s.rowBegin)
+    throw bad();
+  s.tensor = source.substr(0, open);
+  return s;
+}
+
+std::vector<SourceView> resolveWeightSources(const SafetensorsArchive &archive, const WeightSpec &w,
+                                             const std::string &hint) {
+  int64_t rowElements = 1;
+  for (size_t d = 1; d < w.shape.size(); ++d)
+    rowElements *= w.shape[d];
+  std::vector<SourceView> views;
+  int64_t rows = 0;
+  std::string parts;
+  for (const std::string &entry : w.sources) {
+    WeightSource source = parseWeightSource(entry);
+    const TensorView *v = archive.find(source.tensor);
+    if (!v)
+      throw Error("checkpoint " + archive.source() + " has no tensor '" + source.tensor + "' needed by " +
+                  describeWeight(w) + hint);
+    if (v->dtype != w.dtype && !(isFloat(v->dtype) && isFloat(w.dtype)))
+      throw Error("checkpoint tensor '" + source.tensor + "' is " + dtypeName(v->dtype) + ", and " +
+                  describeWeight(w) + " wants " + dtypeName(w.dtype) +
+                  "; the runtime converts only between floating types");
+    SourceView view{v, v->data, v->numel()};
+    std::vector<int64_t> shape = v->shape;
+    if (source.rowEnd >= 0) {
+      if (shape.empty() || source.rowEnd > shape[0])
+        throw Error("weight source '" + entry + "' selects rows outside tensor '" + source.tensor + "' of shape " +
+                    formatShape(shape) + hint);
+      int64_t perRow = shape[0] ? view.numel / shape[0] : 0;
+      view.data += uint64_t(source.rowBegin * perRow) * dtypeSize(v->dtype);
+      view.numel = (source.rowEnd - source.rowBegin) * perRow;
+      shape[0] = source.rowEnd - source.rowBegin;
+    }
+    bool fits = view.numel % rowElements == 0 &&
+                (w.shape.size() < 2 || (!shape.empty() && shape.back() == w.shape.back()));
+    if (w.sources.size() == 1)
+      fits = fits && view.numel == w.numel();
+    if (!fits)
+      throw Error("checkpoint tensor '" + entry + "' has shape " + formatShape(shape) + ", but " +
+                  describeWeight(w) + " expects " +
+                  (w.sources.size() == 1 ? formatShape(w.shape)
+                                         : "whole rows of " + formatShape(w.shape)) + hint);
+    rows += view.numel / rowElements;
+    parts += (parts.empty() ? "" : ", ") + ("'" + entry + "' " + formatShape(shape));
+    views.push_back(view);
+  }
+  if (rows != w.shape[0])
+    throw Error("the checkpoint tensors stacked into " + describeWeight(w) + " (" + parts + ") have " +
+                std::to_string(rows) + " rows together, but " + formatShape(w.shape) + " is expected" + hint);
+  return views;
+}
+
+//===----------------------------------------------------------------------===//
 // Binding from a checkpoint
 //===----------------------------------------------------------------------===//
 
@@ -131,51 +214,19 @@ WeightStore WeightStore::bind(const Artifact &artifact, SafetensorsArchive archi
   Progress bar(progress, "binding weights", s.TotalBytes);
   for (size_t i = 0; i < specs.size(); ++i) {
     const WeightSpec &w = specs[i];
-    std::vector<const TensorView *> views;
-    int64_t rows = 0;
-    for (const std::string &name : w.sources) {
-      const TensorView *v = ar.find(name);
-      if (!v)
-        throw Error("checkpoint " + ar.source() + " has no tensor '" + name + "' needed by " + describeWeight(w) +
-                    "; was the artifact compiled for another model?");
-      bool ok;
-      if (w.sources.size() == 1) {
-        ok = v->shape == w.shape;
-      } else {
-        ok = v->shape.size() == w.shape.size() && std::equal(w.shape.begin() + 1, w.shape.end(), v->shape.begin() + 1);
-        rows += v->shape.empty() ? 0 : v->shape[0];
-      }
-      if (!ok)
-        throw Error("checkpoint tensor '" + name + "' has shape " + formatShape(v->shape) + ", but " +
-                    describeWeight(w) + " expects " +
-                    (w.sources.size() == 1 ? formatShape(w.shape)
-                                           : "the trailing dimensions of " + formatShape(w.shape)) +
-                    "; was the artifact compiled for another model?");
-      if (v->dtype != w.dtype && !(isFloat(v->dtype) && isFloat(w.dtype)))
-        throw Error("checkpoint tensor '" + name + "' is " + dtypeName(v->dtype) + ", and " + describeWeight(w) +
-                    " wants " + dtypeName(w.dtype) + "; the runtime converts only between floating types");
-      views.push_back(v);
-    }
-    if (w.sources.size() > 1 && rows != w.shape[0]) {
-      std::string parts;
-      for (const TensorView *v : views)
-        parts += (parts.empty() ? "" : ", ") + ("'" + v->name + "' " + formatShape(v->shape));
-      throw Error("the checkpoint tensors stacked into " + describeWeight(w) + " (" + parts + ") have " +
-                  std::to_string(rows) + " rows together, but the artifact expects " + formatShape(w.shape) +
-                  "; was the artifact compiled for another model?");
-    }
-
-    const TensorView *v0 = views[0];
-    bool aligned = reinterpret_cast<uintptr_t>(v0->data) % dtypeSize(w.dtype) == 0;
-    if (views.size() == 1 && v0->dtype == w.dtype && aligned) {
-      s.Pointers[i] = const_cast<uint8_t *>(v0->data); // kernels never write weights
+    std::vector<SourceView> views =
+        resolveWeightSources(ar, w, "; was the artifact compiled for another model?");
+    const SourceView &v0 = views[0];
+    bool aligned = reinterpret_cast<uintptr_t>(v0.data) % dtypeSize(w.dtype) == 0;
+    if (views.size() == 1 && v0.tensor->dtype == w.dtype && aligned) {
+      s.Pointers[i] = const_cast<uint8_t *>(v0.data); // kernels never write weights
       s.MappedBytes += w.nbytes();
     } else {
       s.Owned[i] = HostBuffer(w.nbytes(), describeWeight(w));
       uint8_t *out = s.Owned[i].data();
-      for (const TensorView *v : views) {
-        copyElements(pool, v->dtype, v->data, w.dtype, out, v->numel());
-        out += uint64_t(v->numel()) * dtypeSize(w.dtype);
+      for (const SourceView &v : views) {
+        copyElements(pool, v.tensor->dtype, v.data, w.dtype, out, v.numel);
+        out += uint64_t(v.numel) * dtypeSize(w.dtype);
       }
       s.Pointers[i] = s.Owned[i].data();
     }

@@ -16,6 +16,7 @@
 
 #include "qwen_rt/error.h"
 #include "qwen_rt/safetensors.h"
+#include "qwen_rt/weights.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
@@ -31,6 +32,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <map>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -168,42 +170,54 @@ int main(int argc, char **argv) {
   context.loadAllAvailableDialects();
   qwen::models::BuildOptions buildOptions;
   buildOptions.pageSize = pageSize;
+  if (archive)
+    buildOptions.hasTensor = [&](const std::string &name) { return archive->find(name) != nullptr; };
   OwningOpRef<ModuleOp> module = qwen::models::buildQwen3Graph(context, *config, buildOptions);
   if (failed(module->verify()))
     return fail("the Qwen3 builder produced invalid IR (a compiler bug)");
-  // Check the graph's weights against the checkpoint now, so a missing or
-  // mis-shaped tensor is reported by the compiler, not at the first load.
-  // (A weight with several sources, such as stacked experts, is their
-  // concatenation along dimension 0: each source has 1/N of the rows.)
+  // Check the graph's weights against the checkpoint now, with the rules
+  // the runtime binds them by, so a missing or mis-shaped tensor is reported
+  // by the compiler, not at the first load.
   if (archive) {
     std::string problem;
+    llvm::StringSet<> used;
     module->walk([&](qwen::qtf::WeightOp weight) {
       if (!problem.empty())
         return;
       auto type = weight.getResult().getType();
-      std::vector<int64_t> expected(type.getShape().begin(), type.getShape().end());
-      expected[0] /= static_cast<int64_t>(weight.getSources().size());
+      qwen::rt::WeightSpec spec;
+      Type element = type.getElementType();
+      spec.dtype = element.isF32()   ? qwen::rt::DType::F32
+                   : element.isF16() ? qwen::rt::DType::F16
+                                     : qwen::rt::DType::BF16;
+      spec.shape.assign(type.getShape().begin(), type.getShape().end());
       for (mlir::Attribute source : weight.getSources()) {
-        std::string name = mlir::cast<mlir::StringAttr>(source).str();
-        const qwen::rt::TensorView *tensor = archive->find(name);
-        if (!tensor) {
-          problem = "checkpoint " + checkpointDir + " has no tensor '" + name + "'";
-          return;
-        }
-        if (tensor->shape != expected) {
-          std::string got, want;
-          for (int64_t d : tensor->shape)
-            got += (got.empty() ? "" : ", ") + std::to_string(d);
-          for (int64_t d : expected)
-            want += (want.empty() ? "" : ", ") + std::to_string(d);
-          problem = "checkpoint tensor '" + name + "' has shape [" + got +
-                    "], but config.json implies [" + want + "]";
-          return;
-        }
+        spec.sources.push_back(mlir::cast<mlir::StringAttr>(source).str());
+        used.insert(qwen::rt::parseWeightSource(spec.sources.back()).tensor);
+      }
+      try {
+        qwen::rt::resolveWeightSources(*archive, spec, "; the shapes follow from config.json");
+      } catch (const qwen::rt::Error &error) {
+        problem = error.what();
       }
     });
     if (!problem.empty())
       return fail(problem);
+    // Multimodal checkpoints also hold the vision tower and the MTP head,
+    // which the text model does not use.
+    std::map<std::string, int> skipped;
+    for (const std::string &name : archive->names())
+      if (!used.contains(name))
+        ++skipped[llvm::StringRef(name).starts_with("mtp.")              ? "mtp.*"
+                  : llvm::StringRef(name).starts_with("model.visual.") ? "model.visual.*"
+                                                                       : "other"];
+    for (const auto &[group, count] : skipped)
+      llvm::errs() << "qwen-compile: note: " << count << " checkpoint tensor"
+                   << (count == 1 ? "" : "s") << " (" << group
+                   << ") not used by the text model"
+                   << (group == "model.visual.*" ? "; the vision encoder is not supported yet"
+                                                 : "")
+                   << "\n";
   }
   if (wantDump(qwen::CompileStage::Graph)) {
     llvm::errs() << "// ----- IR after stage 'graph' -----\n";

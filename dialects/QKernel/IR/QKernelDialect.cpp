@@ -20,7 +20,8 @@ void QKernelDialect::initialize() {
 
 static bool isKnownRegionKind(StringRef kind) {
   return llvm::is_contained({"matmul", "rows", "attention", "kv_write", "embedding",
-                             "elementwise", "router", "experts"},
+                             "elementwise", "router", "experts", "conv", "delta_rule",
+                             "gated_norm"},
                             kind);
 }
 

@@ -28,7 +28,8 @@ def QKernel_RegionOp : QKernel_Op<"region", [
   let description = [{
     Captures its operands implicitly from above. `kind` names the codegen
     family every target must provide (`matmul`, `rows`, `attention`,
-    `kv_write`, `embedding`, `elementwise`, `router`, `experts`).
+    `kv_write`, `embedding`, `elementwise`, `router`, `experts`, `conv`,
+    `delta_rule`, `gated_norm`).
 
     ```mlir
     %0 = qkernel.region "matmul" -> tensor<?x64xf32> {

@@ -34,3 +34,16 @@ KVCacheType::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "kv_cache element type must be a float type";
   return success();
 }
+
+LogicalResult
+LinearStateType::verify(function_ref<InFlightDiagnostic()> emitError,
+                        int64_t layers, int64_t convChannels, int64_t convWindow,
+                        int64_t heads, int64_t keyDim, int64_t valueDim,
+                        Type elementType) {
+  if (layers <= 0 || convChannels <= 0 || convWindow <= 0 || heads <= 0 ||
+      keyDim <= 0 || valueDim <= 0)
+    return emitError() << "linear_state sizes must be positive";
+  if (!isa<FloatType>(elementType))
+    return emitError() << "linear_state element type must be a float type";
+  return success();
+}

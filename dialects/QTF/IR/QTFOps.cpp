@@ -128,6 +128,120 @@ LogicalResult RopeOp::verify() {
            << headDim << ")";
   if (getTheta().convertToDouble() <= 0.0)
     return emitOpError("theta must be positive");
+  RankedTensorType positions = rankedOf(getPositions());
+  if (std::optional<ArrayRef<int64_t>> section = getMropeSection()) {
+    if (section->size() != 3)
+      return emitOpError("mrope_section must have 3 entries (temporal, height, width)");
+    int64_t sum = 0;
+    for (int64_t s : *section) {
+      if (s < 0)
+        return emitOpError("mrope_section entries must not be negative");
+      sum += s;
+    }
+    if (sum != rotary / 2)
+      return emitOpError("mrope_section must sum to rotary_dim / 2 (")
+             << rotary / 2 << "), got " << sum;
+    if (positions.getRank() != 2 || positions.getDimSize(1) != 3)
+      return emitOpError("with mrope_section, positions must be [tokens, 3]");
+  } else if (positions.getRank() != 1) {
+    return emitOpError("positions must be [tokens]");
+  }
+  return success();
+}
+
+LogicalResult SigmoidMulOp::verify() {
+  RankedTensorType input = rankedOf(getInput()), gate = rankedOf(getGate());
+  if (gate == input)
+    return success();
+  if (input.getRank() == 2 && gate.getRank() == 2 && gate.getDimSize(1) == 1 &&
+      dimsAgree(gate.getDimSize(0), input.getDimSize(0)))
+    return success();
+  return emitOpError("gate must have the input's shape or be one column, got ")
+         << gate << " for " << input;
+}
+
+/// The value of a [tokens, heads, width] operand, or failure with a message.
+static LogicalResult verifyHeads(Operation *op, StringRef what, Value value,
+                                 int64_t heads, int64_t width) {
+  RankedTensorType type = rankedOf(value);
+  if (type.getRank() != 3 || type.getDimSize(1) != heads || type.getDimSize(2) != width)
+    return op->emitOpError() << what << " must be [tokens, " << heads << ", " << width
+                             << "], got " << type;
+  return success();
+}
+
+static LogicalResult verifyStateLayer(Operation *op, LinearStateType state, int64_t layer,
+                                      Type result) {
+  if (result != state)
+    return op->emitOpError("new_state must have the state type");
+  if (layer < 0 || layer >= state.getLayers())
+    return op->emitOpError("layer ") << layer << " is out of range [0, " << state.getLayers()
+                                     << ")";
+  return success();
+}
+
+LogicalResult CausalConv1dOp::verify() {
+  LinearStateType state = getState().getType();
+  if (failed(verifyStateLayer(*this, state, static_cast<int64_t>(getLayer()),
+                              getNewState().getType())))
+    return failure();
+  RankedTensorType input = rankedOf(getInput()), weight = rankedOf(getWeight());
+  int64_t channels = state.getConvChannels();
+  if (input.getRank() != 2 || input.getDimSize(1) != channels)
+    return emitOpError("input must be [tokens, ") << channels << "]";
+  if (getResult().getType() != input)
+    return emitOpError("result type must equal the input type");
+  if (weight.getRank() != 2 || weight.getDimSize(0) != channels ||
+      weight.getDimSize(1) != state.getConvWindow() + 1)
+    return emitOpError("weight must be [") << channels << ", " << state.getConvWindow() + 1
+                                           << "] (channels, kernel size)";
+  return success();
+}
+
+LogicalResult GatedDeltaRuleOp::verify() {
+  LinearStateType state = getState().getType();
+  if (failed(verifyStateLayer(*this, state, static_cast<int64_t>(getLayer()),
+                              getNewState().getType())))
+    return failure();
+  const int64_t heads = state.getHeads(), dk = state.getKeyDim(), dv = state.getValueDim();
+  RankedTensorType query = rankedOf(getQuery());
+  if (query.getRank() != 3 || query.getDimSize(2) != dk)
+    return emitOpError("query must be [tokens, key_heads, ") << dk << "]";
+  int64_t keyHeads = query.getDimSize(1);
+  if (keyHeads <= 0 || heads % keyHeads != 0)
+    return emitOpError("value heads (") << heads << ") must be a multiple of key heads ("
+                                        << keyHeads << ")";
+  if (failed(verifyHeads(*this, "key", getKey(), keyHeads, dk)) ||
+      failed(verifyHeads(*this, "value", getValue(), heads, dv)))
+    return failure();
+  for (auto [what, value] : {std::pair<StringRef, Value>{"a", getA()}, {"b", getB()}}) {
+    RankedTensorType type = rankedOf(value);
+    if (type.getRank() != 2 || type.getDimSize(1) != heads)
+      return emitOpError() << what << " must be [tokens, " << heads << "]";
+  }
+  for (auto [what, value] :
+       {std::pair<StringRef, Value>{"a_log", getALog()}, {"dt_bias", getDtBias()}}) {
+    RankedTensorType type = rankedOf(value);
+    if (type.getRank() != 1 || type.getDimSize(0) != heads)
+      return emitOpError() << what << " must be [" << heads << "]";
+  }
+  if (getResult().getType() != rankedOf(getValue()))
+    return emitOpError("result type must equal the value type");
+  if (getScale().convertToDouble() <= 0.0)
+    return emitOpError("scale must be positive");
+  return success();
+}
+
+LogicalResult GatedRmsNormOp::verify() {
+  RankedTensorType input = rankedOf(getInput()), weight = rankedOf(getWeight());
+  if (input.getRank() != 3)
+    return emitOpError("expects [tokens, heads, head_dim]");
+  if (rankedOf(getGate()) != input || getResult().getType() != input)
+    return emitOpError("gate and result must have the input type");
+  if (weight.getRank() != 1 || weight.getDimSize(0) != input.getDimSize(2))
+    return emitOpError("weight must be [") << input.getDimSize(2) << "]";
+  if (getEpsilon().convertToDouble() <= 0.0)
+    return emitOpError("epsilon must be positive");
   return success();
 }
 

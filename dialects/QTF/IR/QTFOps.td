@@ -103,9 +103,16 @@ def QTF_RopeOp : QTF_Op<"rope", [Pure]> {
     Rotates the first `rotary_dim` elements of each head, pairing element `i`
     with `i + rotary_dim/2`; the remaining elements pass through (partial
     RoPE). Frequencies are `theta^(-2i/rotary_dim)` in f32.
+
+    With `mrope_section = [t, h, w]` (interleaved MRoPE, Qwen3.5) positions are
+    `[tokens, 3]` (temporal, height, width) and frequency `i` takes the height
+    position if `i % 3 == 1 && i < 3h`, the width position if
+    `i % 3 == 2 && i < 3w`, else the temporal one. For text all three are equal
+    and this is plain RoPE.
   }];
   let arguments = (ins QTF_FloatTensor:$input, QTF_IndexTensor:$positions,
-                       F64Attr:$theta, I64Attr:$rotary_dim);
+                       F64Attr:$theta, I64Attr:$rotary_dim,
+                       OptionalAttr<DenseI64ArrayAttr>:$mrope_section);
   let results = (outs QTF_FloatTensor:$result);
   let assemblyFormat = [{
     $input `,` $positions attr-dict `:` type($input) `,` type($positions) `->` type($result)
@@ -155,6 +162,18 @@ def QTF_SiluMulOp : QTF_Op<"silu_mul", [Pure, AllTypesMatch<["gate", "up", "resu
   let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
 }
 
+def QTF_SigmoidMulOp : QTF_Op<"sigmoid_mul", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "input * sigmoid(gate): output gates of Qwen3-Next / Qwen3.5";
+  let description = [{
+    `gate` has the input's shape (the gated attention output) or one column
+    that scales the whole row (the shared-expert gate of a MoE block).
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_FloatTensor:$gate);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $gate attr-dict `:` type($input) `,` type($gate)";
+  let hasVerifier = 1;
+}
+
 def QTF_AddOp : QTF_Op<"add", [Pure, AllTypesMatch<["lhs", "rhs", "result"]>]> {
   let summary = "Elementwise sum (residual connections)";
   let arguments = (ins QTF_FloatTensor:$lhs, QTF_FloatTensor:$rhs);
@@ -168,6 +187,74 @@ def QTF_GatherRowsOp : QTF_Op<"gather_rows", [Pure]> {
   let results = (outs QTF_FloatTensor:$result);
   let assemblyFormat = [{
     $input `[` $rows `]` attr-dict `:` type($input) `,` type($rows) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Linear attention (Gated DeltaNet)
+//===----------------------------------------------------------------------===//
+
+def QTF_CausalConv1dOp : QTF_Op<"causal_conv1d", [Pure, AllTypesMatch<["state", "new_state"]>]> {
+  let summary = "Causal depthwise conv1d + SiLU over each request's tokens, with its window state";
+  let description = [{
+    `result[t, c] = silu(sum_j weight[c, j] * x[t - (K-1) + j, c])` with
+    `K = conv_window + 1`, where `x` before the step's first token of a
+    request comes from that request's state slot (`state_slots[token_seq[t]]`),
+    zeros for a new request. Afterwards each slot holds the last
+    `conv_window` inputs of its request (pre-convolution values).
+  }];
+  let arguments = (ins QTF_LinearStateType:$state, QTF_FloatTensor:$input,
+                       QTF_FloatTensor:$weight, QTF_IndexTensor:$token_seq,
+                       QTF_IndexTensor:$state_slots, I64Attr:$layer);
+  let results = (outs QTF_FloatTensor:$result, QTF_LinearStateType:$new_state);
+  let assemblyFormat = [{
+    $state `[` $layer `]` `,` $input `,` $weight `,` $token_seq `,` $state_slots attr-dict
+    `:` type($state) `,` type($input) `,` type($weight) `,` type($token_seq) `,`
+    type($state_slots) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_GatedDeltaRuleOp : QTF_Op<"gated_delta_rule", [Pure, AllTypesMatch<["state", "new_state"]>]> {
+  let summary = "The gated delta rule over each request's tokens, f32 state";
+  let description = [{
+    Per request and value head `h` (key head `h / (heads / key_heads)`), for
+    each of its tokens in order, with `q, k` L2-normalized (eps 1e-6 on the
+    sum of squares), `q *= scale`, `beta = sigmoid(b)` and
+    `g = -exp(a_log) * softplus(a + dt_bias)`:
+    `S = exp(g) S;  S += k (beta (v - S^T k))^T;  o = S^T q`.
+    `S` (`[key_dim][value_dim]`, f32) starts from and ends in the request's
+    state slot, so a step continues where the previous one stopped.
+  }];
+  let arguments = (ins QTF_LinearStateType:$state, QTF_FloatTensor:$query,
+                       QTF_FloatTensor:$key, QTF_FloatTensor:$value,
+                       QTF_FloatTensor:$a, QTF_FloatTensor:$b,
+                       QTF_FloatTensor:$a_log, QTF_FloatTensor:$dt_bias,
+                       QTF_IndexTensor:$token_seq, QTF_IndexTensor:$state_slots,
+                       I64Attr:$layer, F64Attr:$scale);
+  let results = (outs QTF_FloatTensor:$result, QTF_LinearStateType:$new_state);
+  let assemblyFormat = [{
+    $state `[` $layer `]` `,` $query `,` $key `,` $value `,` $a `,` $b `,` $a_log `,`
+    $dt_bias `,` $token_seq `,` $state_slots attr-dict `:` type($state) `,` type($query)
+    `,` type($key) `,` type($value) `,` type($a) `,` type($b) `,` type($a_log) `,`
+    type($dt_bias) `,` type($token_seq) `,` type($state_slots) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_GatedRmsNormOp : QTF_Op<"gated_rms_norm", [Pure]> {
+  let summary = "Per-head RMSNorm times silu(gate) (Gated DeltaNet output norm)";
+  let description = [{
+    `y = x * rsqrt(mean(x^2) + epsilon) * w * silu(gate)` over the last
+    dimension, all in f32; `w` (not zero-centred) is shared by all heads.
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_FloatTensor:$gate,
+                       QTF_FloatTensor:$weight, F64Attr:$epsilon);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $gate `,` $weight attr-dict `:` type($input) `,` type($gate) `,`
+    type($weight) `->` type($result)
   }];
   let hasVerifier = 1;
 }

@@ -22,4 +22,25 @@ def QTF_KVCacheType : QTF_Type<"KVCache", "kv_cache"> {
   let genVerifyDecl = 1;
 }
 
+def QTF_LinearStateType : QTF_Type<"LinearState", "linear_state"> {
+  let summary = "Per-request state of the linear-attention (Gated DeltaNet) layers";
+  let description = [{
+    A pool of state slots, one per live request, each holding for every
+    linear-attention layer the last `conv_window` pre-convolution channel
+    values (`[conv_window][conv_channels]` in `elementType`) and the f32
+    recurrent state (`[heads][key_dim][value_dim]`). The number of slots is a
+    runtime choice and not part of the type; ops index it with `state_slots`.
+  }];
+  let parameters = (ins "int64_t":$layers, "int64_t":$convChannels,
+                        "int64_t":$convWindow, "int64_t":$heads,
+                        "int64_t":$keyDim, "int64_t":$valueDim,
+                        "::mlir::Type":$elementType);
+  let assemblyFormat = [{
+    `<` `layers` `=` $layers `,` `conv_channels` `=` $convChannels `,`
+    `conv_window` `=` $convWindow `,` `heads` `=` $heads `,` `key_dim` `=`
+    $keyDim `,` `value_dim` `=` $valueDim `,` $elementType `>`
+  }];
+  let genVerifyDecl = 1;
+}
+
 #endif // QWEN_DIALECT_QTF_TYPES_TD

@@ -111,9 +111,14 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
   Array inputs;
   DenseMap<Value, std::string> inputNames;
   qtf::KVCacheType cacheType;
+  qtf::LinearStateType stateType;
   for (BlockArgument arg : step.getArguments()) {
     if (auto cache = dyn_cast<qtf::KVCacheType>(arg.getType())) {
       cacheType = cache;
+      continue;
+    }
+    if (auto state = dyn_cast<qtf::LinearStateType>(arg.getType())) {
+      stateType = state;
       continue;
     }
     auto name = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "qtf.input");
@@ -137,6 +142,15 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
                                 {"head_dim", cacheType.getHeadDim()},
                                 {"page_size", cacheType.getPageSize()},
                                 {"dtype", dtypeName(cacheType.getElementType())}};
+  if (stateType)
+    manifest["linear_state"] = Object{{"num_layers", stateType.getLayers()},
+                                      {"conv_channels", stateType.getConvChannels()},
+                                      {"conv_window", stateType.getConvWindow()},
+                                      {"conv_dtype", dtypeName(stateType.getElementType())},
+                                      {"num_heads", stateType.getHeads()},
+                                      {"key_dim", stateType.getKeyDim()},
+                                      {"value_dim", stateType.getValueDim()},
+                                      {"recurrent_dtype", "f32"}};
 
   Array weights;
   DenseMap<Value, int64_t> weightIds;
@@ -178,6 +192,9 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
       if (isa<qtf::KVCacheType>(operand.getType())) {
         args.push_back(Object{{"kv", "keys"}});
         args.push_back(Object{{"kv", "values"}});
+      } else if (isa<qtf::LinearStateType>(operand.getType())) {
+        args.push_back(Object{{"state", "conv"}});
+        args.push_back(Object{{"state", "recurrent"}});
       } else if (inputNames.count(operand)) {
         args.push_back(Object{{"input", inputNames[operand]}});
       } else if (weightIds.count(operand)) {

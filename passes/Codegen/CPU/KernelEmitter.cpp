@@ -56,6 +56,12 @@ void KernelEmitter::createFunction(llvm::function_ref<void(Value)> body) {
       kvAccess[arg] = {keys, values};
       continue;
     }
+    if (auto state = dyn_cast<qtf::LinearStateType>(arg.getType())) {
+      Value conv = memrefFromPointer(nextPointer(), state.getElementType());
+      Value recurrent = memrefFromPointer(nextPointer(), b->getF32Type());
+      stateAccess[arg] = {conv, recurrent};
+      continue;
+    }
     auto tensor = cast<RankedTensorType>(arg.getType());
     argAccess[arg] = codegen::wholeTensorAccess(
         memrefFromPointer(nextPointer(), tensor.getElementType()), tensor);
@@ -98,6 +104,12 @@ std::pair<RowAccess, RowAccess> KernelEmitter::kvArrays(Value cache) {
   Type element = cast<qtf::KVCacheType>(cache.getType()).getElementType();
   auto [keys, values] = kvAccess.lookup(cache);
   return {RowAccess{keys, element}, RowAccess{values, element}};
+}
+
+std::pair<RowAccess, RowAccess> KernelEmitter::stateArrays(Value state) {
+  Type element = cast<qtf::LinearStateType>(state.getType()).getElementType();
+  auto [conv, recurrent] = stateAccess.lookup(state);
+  return {RowAccess{conv, element}, RowAccess{recurrent, b->getF32Type()}};
 }
 
 Value KernelEmitter::kvOffset(qtf::KVCacheType cache, int64_t layer,
@@ -322,11 +334,31 @@ void KernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
   Value table = codegen::getInvFreqTable(*b, b->getLoc(), kernels,
                                         rope.getTheta().convertToDouble(), rotary);
   RowAccess positions = access(rope.getPositions());
-  Value position = loadIndex(positions, token);
-  Value positionF32 = arith::SIToFPOp::create(
-      *b, b->getF32Type(), arith::IndexCastOp::create(*b, b->getI64Type(), position));
+  auto toF32 = [&](Value position) -> Value {
+    return arith::SIToFPOp::create(*b, b->getF32Type(),
+                                   arith::IndexCastOp::create(*b, b->getI64Type(), position));
+  };
+  std::optional<ArrayRef<int64_t>> section = rope.getMropeSection();
+  // Interleaved MRoPE: positions are [tokens, 3] (temporal, height, width).
+  SmallVector<Value> axisPositions;
+  for (int64_t axis = 0, axes = section ? 3 : 1; axis < axes; ++axis)
+    axisPositions.push_back(toF32(
+        loadIndex(positions, section ? addIndex(mulIndex(token, 3), index(axis)) : token)));
   forLoop(index(0), index(half), 1, [&](Value i) {
     Value invFreq = memref::LoadOp::create(*b, table, ValueRange{i});
+    Value positionF32 = axisPositions[0];
+    if (section) {
+      // Frequency i takes H if i % 3 == 1 and i < 3h, W if i % 3 == 2 and i < 3w.
+      Value phase = arith::RemUIOp::create(*b, i, index(3));
+      auto takes = [&](int64_t residue, int64_t limit) -> Value {
+        Value matches = arith::CmpIOp::create(*b, arith::CmpIPredicate::eq, phase, index(residue));
+        Value inside = arith::CmpIOp::create(*b, arith::CmpIPredicate::ult, i, index(3 * limit));
+        return arith::AndIOp::create(*b, matches, inside);
+      };
+      positionF32 = arith::SelectOp::create(
+          *b, takes(1, (*section)[1]), axisPositions[1],
+          arith::SelectOp::create(*b, takes(2, (*section)[2]), axisPositions[2], axisPositions[0]));
+    }
     Value angle = arith::MulFOp::create(*b, positionF32, invFreq);
     Value cos = math::CosOp::create(*b, angle);
     Value sin = math::SinOp::create(*b, angle);

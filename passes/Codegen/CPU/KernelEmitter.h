@@ -51,6 +51,9 @@ public:
   RowAccess result(unsigned index);
   /// Key and value arrays of a KV-cache argument, typed for loads and stores.
   std::pair<RowAccess, RowAccess> kvArrays(mlir::Value cache);
+  /// Conv-window and recurrent arrays of a linear-attention state argument:
+  /// [slot][layer][conv_window][channels] and [slot][layer][heads][key_dim][value_dim].
+  std::pair<RowAccess, RowAccess> stateArrays(mlir::Value state);
   /// Flat offset of kv head 0 at `position` of the sequence whose block-table
   /// row starts at `tableRow`, in layer `layer` of a cache laid out
   /// [page][layer][slot][kv_head][head_dim] (ARTIFACT.md).
@@ -125,6 +128,7 @@ private:
   mlir::Value dimsMemref;
   llvm::DenseMap<mlir::Value, RowAccess> argAccess;
   llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> kvAccess;
+  llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> stateAccess;
   llvm::SmallVector<RowAccess> resultAccess;
 };
 
@@ -145,6 +149,12 @@ mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
 emitRouterKernel(KernelEmitter &emitter);
 mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
 emitExpertsKernel(KernelEmitter &emitter);
+mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
+emitConvKernel(KernelEmitter &emitter);
+mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
+emitDeltaRuleKernel(KernelEmitter &emitter);
+mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
+emitGatedNormKernel(KernelEmitter &emitter);
 
 } // namespace qwen::codegen::cpu
 

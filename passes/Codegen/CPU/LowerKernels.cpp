@@ -40,6 +40,9 @@ EmitFn emitterForKind(StringRef kind) {
       .Case("elementwise", emitElementwiseKernel)
       .Case("router", emitRouterKernel)
       .Case("experts", emitExpertsKernel)
+      .Case("conv", emitConvKernel)
+      .Case("delta_rule", emitDeltaRuleKernel)
+      .Case("gated_norm", emitGatedNormKernel)
       .Default(nullptr);
 }
 

@@ -145,8 +145,9 @@ qwen::codegen::cpu::emitElementwiseKernel(KernelEmitter &emitter) {
         residual = other;
       }
   }
-  if (!combine && !isa_and_nonnull<qtf::SiluMulOp, qtf::AddOp>(op))
-    return source.emitOpError("elementwise kernel must return silu_mul, add or moe_combine"),
+  if (!combine && !isa_and_nonnull<qtf::SiluMulOp, qtf::SigmoidMulOp, qtf::AddOp>(op))
+    return source.emitOpError(
+               "elementwise kernel must return silu_mul, sigmoid_mul, add or moe_combine"),
            failure();
   auto type = cast<RankedTensorType>(output.getType());
   int64_t columns = 1;
@@ -154,6 +155,11 @@ qwen::codegen::cpu::emitElementwiseKernel(KernelEmitter &emitter) {
     columns *= d;
   std::string symbol = emitter.leadingSymbol(output);
   bool isSiluMul = isa<qtf::SiluMulOp>(op);
+  bool isSigmoidMul = isa<qtf::SigmoidMulOp>(op);
+  // A one-column gate scales the whole row (the shared-expert gate).
+  bool broadcastGate =
+      isSigmoidMul && cast<RankedTensorType>(op->getOperand(1).getType()).getDimSize(1) == 1 &&
+      columns != 1;
   int64_t choices = combine ? combine.getSlots().getType().getDimSize(1) : 0;
 
   emitter.createFunction([&](Value row) {
@@ -186,11 +192,19 @@ qwen::codegen::cpu::emitElementwiseKernel(KernelEmitter &emitter) {
     Value lhsBase = emitter.address(lhs, row, Value(), Value());
     Value rhsBase = emitter.address(rhs, row, Value(), Value());
     Value one = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 1.0f));
+    Value rowGate;
+    if (broadcastGate)
+      rowGate = vector::BroadcastOp::create(b, vecType, emitter.loadF32(rhs, rhsBase));
     emitter.forLoop(emitter.index(0), emitter.index(columns), width, [&](Value c) {
       Value a = emitter.loadVectorF32(lhs, emitter.addIndex(lhsBase, c), width);
-      Value v = emitter.loadVectorF32(rhs, emitter.addIndex(rhsBase, c), width);
+      Value v = rowGate ? rowGate : emitter.loadVectorF32(rhs, emitter.addIndex(rhsBase, c), width);
       Value result;
-      if (isSiluMul) {
+      if (isSigmoidMul) {
+        // a * sigmoid(v) = a / (1 + exp(-v))
+        Value denominator =
+            arith::AddFOp::create(b, one, math::ExpOp::create(b, arith::NegFOp::create(b, v)));
+        result = arith::DivFOp::create(b, a, denominator);
+      } else if (isSiluMul) {
         // silu(a) * v = a / (1 + exp(-a)) * v
         Value negative = arith::NegFOp::create(b, a);
         Value denominator = arith::AddFOp::create(b, one, math::ExpOp::create(b, negative));

@@ -67,9 +67,11 @@ struct BufferSpec {
 };
 
 struct ArgRef {
-  enum Kind { Input, Weight, Buffer, KV };
+  enum Kind { Input, Weight, Buffer, KV, State };
   Kind kind;
-  int index = 0; ///< input: index in inputs(); weight/buffer: id; kv: 0 keys, 1 values
+  /// input: index in inputs(); weight/buffer: id; kv: 0 keys, 1 values;
+  /// state: 0 conv windows, 1 recurrent states
+  int index = 0;
 };
 
 struct ProgramEntry {
@@ -86,6 +88,22 @@ struct KVCacheSpec {
   uint64_t bytesPerPageOneArray() const {
     return uint64_t(numLayers * pageSize * numKvHeads * headDim) * dtypeSize(dtype);
   }
+};
+
+/// The per-request state of the linear-attention layers (docs/ARTIFACT.md):
+/// for each state slot, `conv` [num_layers][conv_window][conv_channels] in
+/// convDtype and `recurrent` [num_layers][num_heads][key_dim][value_dim] f32.
+struct LinearStateSpec {
+  int64_t numLayers = 0, convChannels = 0, convWindow = 0, numHeads = 0, keyDim = 0, valueDim = 0;
+  DType convDtype = DType::F32;
+  bool present() const { return numLayers > 0; }
+  uint64_t convBytesPerSlot() const {
+    return uint64_t(numLayers * convWindow * convChannels) * dtypeSize(convDtype);
+  }
+  uint64_t recurrentBytesPerSlot() const {
+    return uint64_t(numLayers * numHeads * keyDim * valueDim) * sizeof(float);
+  }
+  uint64_t bytesPerSlot() const { return convBytesPerSlot() + recurrentBytesPerSlot(); }
 };
 
 struct CheckpointFileRef {
@@ -130,6 +148,8 @@ public:
   const TargetSpec &target() const { return Target; }
   const CheckpointRef &checkpoint() const { return Checkpoint; }
   const KVCacheSpec &kvCache() const { return KV; }
+  /// Linear-attention state (hybrid models); !present() otherwise.
+  const LinearStateSpec &linearState() const { return State; }
   const std::vector<InputSpec> &inputs() const { return Inputs; }
   /// Weights in manifest order; weightIndex(id) maps an id into this list.
   const std::vector<WeightSpec> &weights() const { return Weights; }
@@ -159,6 +179,7 @@ private:
   TargetSpec Target;
   CheckpointRef Checkpoint;
   KVCacheSpec KV;
+  LinearStateSpec State;
   std::vector<InputSpec> Inputs;
   std::vector<WeightSpec> Weights;
   std::vector<BufferSpec> Buffers;

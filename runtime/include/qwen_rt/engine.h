@@ -14,6 +14,7 @@
 #include "qwen_rt/artifact.h"
 #include "qwen_rt/generation_config.h"
 #include "qwen_rt/kv_cache.h"
+#include "qwen_rt/state_pool.h"
 #include "qwen_rt/thread_pool.h"
 #include "qwen_rt/tokenizer.h"
 #include "qwen_rt/weights.h"
@@ -46,11 +47,13 @@ struct MemoryPlan {
   uint64_t weightBytesMapped = 0; ///< of which bound zero-copy from the checkpoint mapping
   uint64_t kvBytesPerPage = 0;    ///< keys + values of one page
   uint64_t kvBytesTotal = 0;
+  uint64_t stateBytesPerSequence = 0; ///< linear-attention state slot (hybrid models)
+  uint64_t stateBytesTotal = 0;       ///< one slot per sequence
   uint64_t arenaBytes = 0;        ///< step inputs + activation buffers at the largest step
   int64_t pageSize = 0, numPages = 0;
   int maxSequences = 0;
   int64_t maxContext = 0, maxBatchTokens = 0;
-  uint64_t totalBytes() const { return weightBytes + kvBytesTotal + arenaBytes; }
+  uint64_t totalBytes() const { return weightBytes + kvBytesTotal + stateBytesTotal + arenaBytes; }
   /// Several lines: the sizes, then e.g. "fits 8 sequences of 512 tokens".
   std::string describe() const;
 };
@@ -88,13 +91,16 @@ public:
   int maxSequences() const { return Plan.maxSequences; }
   int numThreads() const { return Pool.numThreads(); }
 
-  /// A new empty sequence. Error when maxSequences are live.
+  /// A new empty sequence; claims its linear-attention state slot (zeroed).
+  /// Error when maxSequences are live.
   int createSequence();
-  /// Ends a sequence and frees its KV pages.
+  /// Ends a sequence and frees its KV pages and state slot.
   void releaseSequence(int seq);
   int64_t sequenceLength(int seq) const;
   int liveSequences() const;
   int64_t freePages() const { return KV.numFreePages(); }
+  /// The linear-attention state slots (empty for models without such layers).
+  const StatePool &statePool() const { return States; }
   /// KV pages a sequence would need to grow to `length` positions.
   int64_t extraPagesFor(int seq, int64_t length) const;
 
@@ -122,6 +128,7 @@ private:
   ThreadPool Pool;
   std::optional<WeightStore> Weights;
   KVCache KV;
+  StatePool States;
   mutable std::optional<Tokenizer> Tok;
   mutable bool TokLoaded = false;
   GenerationConfig GenConfig;
@@ -131,7 +138,7 @@ private:
   std::vector<void *> InputPtrs;  ///< by input index
   std::vector<void *> BufferPtrs; ///< by buffer index
   int32_t *Tokens = nullptr, *Positions = nullptr, *TokenSeq = nullptr, *BlockTable = nullptr,
-          *LogitRows = nullptr;
+          *LogitRows = nullptr, *MropePositions = nullptr, *StateSlots = nullptr;
   const float *Logits = nullptr;
   std::vector<std::vector<void *>> ProgramArgs; ///< argument pointers of each program entry
 

@@ -43,6 +43,29 @@ private:
   uint64_t Size = 0, Mapped = 0;
 };
 
+/// One entry of a weight's "sources": a checkpoint tensor, or rows
+/// [rowBegin, rowEnd) of its leading dimension, written "name[begin:end]".
+struct WeightSource {
+  std::string tensor;
+  int64_t rowBegin = 0, rowEnd = -1; ///< rowEnd < 0: every row
+};
+/// Parses a source entry. Throws Error for a malformed row range.
+WeightSource parseWeightSource(const std::string &source);
+
+/// The bytes one source contributes to a weight.
+struct SourceView {
+  const TensorView *tensor = nullptr;
+  const uint8_t *data = nullptr; ///< first element of the (sliced) rows
+  int64_t numel = 0;
+};
+/// Finds every source of `w` in `archive` and checks that together they fill
+/// `w` row by row: each (sliced) tensor holds whole rows of `w` (its last
+/// dimension equals w's, leading dimensions are flattened, as for a fused
+/// [experts, rows, cols] tensor) and the row counts add up to w's. Throws
+/// Error naming the tensor; `hint` ends each message.
+std::vector<SourceView> resolveWeightSources(const SafetensorsArchive &archive, const WeightSpec &w,
+                                             const std::string &hint);
+
 /// The bound weights, indexed like Artifact::weights().
 class WeightStore {
 public:

@@ -1,0 +1,332 @@
+//===- LinearAttentionKernels.cpp - CPU codegen for Gated DeltaNet --------===//
+//
+// conv:       causal depthwise conv1d + SiLU, one work item per vector of
+//             channels walking the step's tokens in order, so each request's
+//             window is carried in registers and written back to its state
+//             slot after the request's last token
+// delta_rule: the gated delta rule, one work item per (request, value head)
+//             walking the request's tokens in order on the f32 state held in
+//             the request's slot (recurrent form; qwen-models.md §1.8 step 6)
+// gated_norm: per-head RMSNorm times silu(gate), one item per (token, head)
+//
+// Every request's tokens are contiguous and in order in a ragged step, so
+// "the previous token of the same request" is the previous row when its
+// token_seq entry matches, and the state slot otherwise.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Codegen/CPU/KernelEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::codegen::cpu;
+
+/// Position of `value` among the source function's results.
+static std::optional<unsigned> resultIndexOf(func::FuncOp source, Value value) {
+  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
+  for (auto [index, operand] : llvm::enumerate(ret.getOperands()))
+    if (operand == value)
+      return index;
+  return std::nullopt;
+}
+
+template <typename OpT>
+static OpT findOp(func::FuncOp source) {
+  OpT found;
+  source.walk([&](OpT op) { found = op; });
+  return found;
+}
+
+/// x * sigmoid(x) on a vector or scalar f32.
+static Value silu(ImplicitLocOpBuilder &b, Value x) {
+  Value one = isa<VectorType>(x.getType())
+                  ? arith::ConstantOp::create(b, DenseElementsAttr::get(
+                                                     cast<ShapedType>(x.getType()), 1.0f))
+                        .getResult()
+                  : arith::ConstantOp::create(b, b.getF32FloatAttr(1.0f)).getResult();
+  Value denominator = arith::AddFOp::create(b, one, math::ExpOp::create(b, arith::NegFOp::create(b, x)));
+  return arith::DivFOp::create(b, x, denominator);
+}
+
+/// Whether token `t` starts (`before` = true) or ends its request's run of
+/// rows in this step: the neighbouring row is outside [0, T) or belongs to
+/// another request.
+static Value isRunBoundary(KernelEmitter &e, const RowAccess &tokenSeq, Value t, Value T,
+                           Value sequence, bool before) {
+  ImplicitLocOpBuilder &b = e.builder();
+  Value edge = before ? arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t, e.index(0))
+                      : arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                              e.addIndex(t, e.index(1)), T);
+  // Clamp so the neighbour load stays in bounds; `edge` decides then.
+  Value neighbour;
+  if (before)
+    neighbour = arith::SubIOp::create(b, arith::MaxUIOp::create(b, t, e.index(1)), e.index(1));
+  else
+    neighbour = arith::MinUIOp::create(b, e.addIndex(t, e.index(1)),
+                                       arith::SubIOp::create(b, T, e.index(1)));
+  Value other = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                      e.loadIndex(tokenSeq, neighbour), sequence);
+  return arith::OrIOp::create(b, edge, other);
+}
+
+FailureOr<SmallVector<Attribute>>
+qwen::codegen::cpu::emitConvKernel(KernelEmitter &e) {
+  func::FuncOp source = e.source();
+  auto conv = findOp<qtf::CausalConv1dOp>(source);
+  std::optional<unsigned> output = conv ? resultIndexOf(source, conv.getResult()) : std::nullopt;
+  if (!output)
+    return source.emitOpError("conv kernel must return the result of one causal_conv1d"),
+           failure();
+  qtf::LinearStateType stateType = conv.getState().getType();
+  const int64_t channels = stateType.getConvChannels(), window = stateType.getConvWindow();
+  const int64_t layers = stateType.getLayers(), layer = conv.getLayer();
+  const int64_t kernelSize = window + 1;
+  const int64_t width = e.vectorWidthFor(channels);
+
+  e.createFunction([&](Value item) {
+    ImplicitLocOpBuilder &b = e.builder();
+    auto vecType = VectorType::get({width}, b.getF32Type());
+    RowAccess input = e.access(conv.getInput()), weight = e.access(conv.getWeight());
+    RowAccess tokenSeq = e.access(conv.getTokenSeq()), slots = e.access(conv.getStateSlots());
+    RowAccess convState = e.stateArrays(conv.getState()).first;
+    RowAccess out = e.result(*output);
+    Value first = e.mulIndex(item, width);
+    // Tap j of every channel of this item (weight is [channels, K]).
+    SmallVector<Value> taps;
+    for (int64_t j = 0; j < kernelSize; ++j) {
+      SmallVector<Value> lanes;
+      for (int64_t lane = 0; lane < width; ++lane)
+        lanes.push_back(e.loadF32(
+            weight, e.addIndex(e.mulIndex(e.addIndex(first, e.index(lane)), kernelSize),
+                               e.index(j))));
+      taps.push_back(vector::FromElementsOp::create(b, vecType, lanes));
+    }
+    Value T = e.dim("T");
+    Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
+    SmallVector<Value> initial(window, zero);
+    e.forLoop(e.index(0), T, 1, initial, [&](Value t, ValueRange carried) -> SmallVector<Value> {
+      Value sequence = e.loadIndex(tokenSeq, t);
+      Value slot = e.loadIndex(slots, sequence);
+      // Row j of this layer's window in the slot: [slot][layer][j][channel].
+      Value slotBase = e.mulIndex(e.addIndex(e.mulIndex(slot, layers), e.index(layer)),
+                                  window * channels);
+      slotBase = e.addIndex(slotBase, first);
+      // A request's first row in this step starts from its saved window.
+      Value starts = isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/true);
+      SmallVector<Value> history;
+      for (int64_t j = 0; j < window; ++j) {
+        Value saved = e.loadVectorF32(convState, e.addIndex(slotBase, e.index(j * channels)),
+                                      width);
+        history.push_back(arith::SelectOp::create(b, starts, saved, carried[j]));
+      }
+      Value x = e.loadVectorF32(input, e.address(input, t, Value(), first), width);
+      Value sum = arith::MulFOp::create(b, taps[window], x);
+      for (int64_t j = 0; j < window; ++j)
+        sum = vector::FMAOp::create(b, taps[j], history[j], sum);
+      e.storeVectorF32(out, e.address(out, t, Value(), first), silu(b, sum));
+      SmallVector<Value> next(history.begin() + 1, history.end());
+      next.push_back(x);
+      // After the request's last row, its slot keeps the newest inputs.
+      Value ends = isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/false);
+      auto ifEnds = scf::IfOp::create(b, TypeRange{}, ends, false);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifEnds.thenBlock());
+        for (int64_t j = 0; j < window; ++j)
+          e.storeVectorF32(convState, e.addIndex(slotBase, e.index(j * channels)), next[j]);
+      }
+      return next;
+    });
+  });
+  Builder builder(source.getContext());
+  return SmallVector<Attribute>{builder.getI64IntegerAttr(channels / width)};
+}
+
+FailureOr<SmallVector<Attribute>>
+qwen::codegen::cpu::emitDeltaRuleKernel(KernelEmitter &e) {
+  func::FuncOp source = e.source();
+  auto rule = findOp<qtf::GatedDeltaRuleOp>(source);
+  std::optional<unsigned> output = rule ? resultIndexOf(source, rule.getResult()) : std::nullopt;
+  if (!output)
+    return source.emitOpError("delta_rule kernel must return the result of one gated_delta_rule"),
+           failure();
+  qtf::LinearStateType stateType = rule.getState().getType();
+  const int64_t heads = stateType.getHeads(), dk = stateType.getKeyDim(),
+                dv = stateType.getValueDim(), layers = stateType.getLayers();
+  const int64_t layer = rule.getLayer();
+  const int64_t keyHeads = cast<RankedTensorType>(rule.getQuery().getType()).getDimSize(1);
+  const int64_t group = heads / keyHeads;
+  const float scale = static_cast<float>(rule.getScale().convertToDouble());
+  const int64_t kWidth = e.vectorWidthFor(dk), vWidth = e.vectorWidthFor(dv);
+
+  e.createFunction([&](Value item) {
+    ImplicitLocOpBuilder &b = e.builder();
+    Type f32 = b.getF32Type();
+    auto kVec = VectorType::get({kWidth}, f32), vVec = VectorType::get({vWidth}, f32);
+    RowAccess query = e.access(rule.getQuery()), key = e.access(rule.getKey()),
+              value = e.access(rule.getValue()), a = e.access(rule.getA()),
+              beta = e.access(rule.getB()), aLog = e.access(rule.getALog()),
+              dtBias = e.access(rule.getDtBias()), tokenSeq = e.access(rule.getTokenSeq()),
+              slots = e.access(rule.getStateSlots());
+    RowAccess recurrent = e.stateArrays(rule.getState()).second;
+    RowAccess out = e.result(*output);
+    Value q = e.scratchRow(dk), k = e.scratchRow(dk), delta = e.scratchRow(dv),
+          o = e.scratchRow(dv);
+
+    Value sequence = arith::DivUIOp::create(b, item, e.index(heads));
+    Value head = arith::RemUIOp::create(b, item, e.index(heads));
+    Value keyHead = arith::DivUIOp::create(b, head, e.index(group));
+    Value slot = e.loadIndex(slots, sequence);
+    // S of this (slot, layer, head): [key_dim][value_dim] f32.
+    Value stateBase = e.addIndex(e.mulIndex(e.addIndex(e.mulIndex(slot, layers), e.index(layer)),
+                                            heads),
+                                 head);
+    stateBase = e.mulIndex(stateBase, dk * dv);
+    // Decay rate -exp(A_log), f32 as HF computes it.
+    Value negA = arith::NegFOp::create(b, math::ExpOp::create(b, e.loadF32(aLog, head)));
+    Value bias = e.loadF32(dtBias, head);
+    Value zeroK = arith::ConstantOp::create(b, DenseElementsAttr::get(kVec, 0.0f));
+    Value zeroV = arith::ConstantOp::create(b, DenseElementsAttr::get(vVec, 0.0f));
+    Value one = e.f32(1.0f);
+
+    /// Copies a [dk] row into `row`, L2-normalized (eps 1e-6 on the sum) and scaled.
+    auto loadNormalized = [&](const RowAccess &from, Value t, Value row, float factor) {
+      Value base = e.address(from, t, keyHead, Value());
+      Value squares = e.forLoop(e.index(0), e.index(dk), kWidth, ValueRange{zeroK},
+                                [&](Value d, ValueRange acc) -> SmallVector<Value> {
+        Value x = e.loadVectorF32(from, e.addIndex(base, d), kWidth);
+        vector::StoreOp::create(b, x, row, ValueRange{d});
+        return {vector::FMAOp::create(b, x, x, acc[0])};
+      })[0];
+      Value sum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares);
+      Value inv = math::RsqrtOp::create(b, arith::AddFOp::create(b, sum, e.f32(1e-6f)));
+      Value factorVec = vector::BroadcastOp::create(
+          b, kVec, arith::MulFOp::create(b, inv, e.f32(factor)));
+      e.forLoop(e.index(0), e.index(dk), kWidth, [&](Value d) {
+        Value x = vector::LoadOp::create(b, kVec, row, ValueRange{d});
+        vector::StoreOp::create(b, arith::MulFOp::create(b, x, factorVec), row, ValueRange{d});
+      });
+    };
+
+    Value T = e.dim("T");
+    e.forLoop(e.index(0), T, 1, [&](Value t) {
+      Value mine = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.loadIndex(tokenSeq, t),
+                                         sequence);
+      auto ifMine = scf::IfOp::create(b, TypeRange{}, mine, false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifMine.thenBlock());
+      loadNormalized(query, t, q, scale);
+      loadNormalized(key, t, k, 1.0f);
+      // beta = sigmoid(b); alpha = exp(g), g = -exp(A_log) * softplus(a + dt_bias)
+      // (softplus(x) = x above 20, as torch).
+      Value betaT = arith::DivFOp::create(
+          b, one,
+          arith::AddFOp::create(b, one,
+                                math::ExpOp::create(b, arith::NegFOp::create(
+                                                           b, e.loadF32(beta, e.address(beta, t, Value(), head))))));
+      Value shifted = arith::AddFOp::create(b, e.loadF32(a, e.address(a, t, Value(), head)), bias);
+      Value softplus = arith::SelectOp::create(
+          b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, shifted, e.f32(20.0f)), shifted,
+          math::Log1pOp::create(b, math::ExpOp::create(b, shifted)));
+      Value alpha = math::ExpOp::create(b, arith::MulFOp::create(b, negA, softplus));
+      Value alphaVec = vector::BroadcastOp::create(b, vVec, alpha);
+      Value betaVec = vector::BroadcastOp::create(b, vVec, betaT);
+
+      // delta = beta * (v - alpha * S^T k), reading S once.
+      e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+        vector::StoreOp::create(b, zeroV, delta, ValueRange{j});
+        vector::StoreOp::create(b, zeroV, o, ValueRange{j});
+      });
+      e.forLoop(e.index(0), e.index(dk), 1, [&](Value i) {
+        Value ki = vector::BroadcastOp::create(b, vVec, memref::LoadOp::create(b, k, ValueRange{i}));
+        Value rowBase = e.addIndex(stateBase, e.mulIndex(i, dv));
+        e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+          Value s = e.loadVectorF32(recurrent, e.addIndex(rowBase, j), vWidth);
+          Value m = vector::LoadOp::create(b, vVec, delta, ValueRange{j});
+          vector::StoreOp::create(b, vector::FMAOp::create(b, ki, s, m), delta, ValueRange{j});
+        });
+      });
+      Value valueBase = e.address(value, t, head, Value());
+      e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+        Value m = vector::LoadOp::create(b, vVec, delta, ValueRange{j});
+        Value v = e.loadVectorF32(value, e.addIndex(valueBase, j), vWidth);
+        Value d = arith::MulFOp::create(
+            b, betaVec, arith::SubFOp::create(b, v, arith::MulFOp::create(b, alphaVec, m)));
+        vector::StoreOp::create(b, d, delta, ValueRange{j});
+      });
+      // S = alpha S + k delta^T; o = S^T q with the updated S.
+      e.forLoop(e.index(0), e.index(dk), 1, [&](Value i) {
+        Value ki = vector::BroadcastOp::create(b, vVec, memref::LoadOp::create(b, k, ValueRange{i}));
+        Value qi = vector::BroadcastOp::create(b, vVec, memref::LoadOp::create(b, q, ValueRange{i}));
+        Value rowBase = e.addIndex(stateBase, e.mulIndex(i, dv));
+        e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+          Value at = e.addIndex(rowBase, j);
+          Value s = e.loadVectorF32(recurrent, at, vWidth);
+          Value d = vector::LoadOp::create(b, vVec, delta, ValueRange{j});
+          Value updated = vector::FMAOp::create(b, ki, d, arith::MulFOp::create(b, alphaVec, s));
+          e.storeVectorF32(recurrent, at, updated);
+          Value acc = vector::LoadOp::create(b, vVec, o, ValueRange{j});
+          vector::StoreOp::create(b, vector::FMAOp::create(b, qi, updated, acc), o, ValueRange{j});
+        });
+      });
+      Value outBase = e.address(out, t, head, Value());
+      e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+        e.storeVectorF32(out, e.addIndex(outBase, j), vector::LoadOp::create(b, vVec, o, ValueRange{j}));
+      });
+    });
+  });
+  Builder builder(source.getContext());
+  return SmallVector<Attribute>{builder.getStringAttr("B"), builder.getI64IntegerAttr(heads)};
+}
+
+FailureOr<SmallVector<Attribute>>
+qwen::codegen::cpu::emitGatedNormKernel(KernelEmitter &e) {
+  func::FuncOp source = e.source();
+  auto norm = findOp<qtf::GatedRmsNormOp>(source);
+  std::optional<unsigned> output = norm ? resultIndexOf(source, norm.getResult()) : std::nullopt;
+  if (!output)
+    return source.emitOpError("gated_norm kernel must return one gated_rms_norm"), failure();
+  auto type = cast<RankedTensorType>(norm.getResult().getType());
+  const int64_t heads = type.getDimSize(1), length = type.getDimSize(2);
+  const float eps = static_cast<float>(norm.getEpsilon().convertToDouble());
+  std::string symbol = e.leadingSymbol(norm.getResult());
+
+  e.createFunction([&](Value item) {
+    ImplicitLocOpBuilder &b = e.builder();
+    const int64_t width = e.vectorWidthFor(length);
+    auto vecType = VectorType::get({width}, b.getF32Type());
+    RowAccess input = e.access(norm.getInput()), gate = e.access(norm.getGate()),
+              weight = e.access(norm.getWeight());
+    RowAccess out = e.result(*output);
+    Value token = arith::DivUIOp::create(b, item, e.index(heads));
+    Value head = arith::RemUIOp::create(b, item, e.index(heads));
+    Value inBase = e.address(input, token, head, Value());
+    Value gateBase = e.address(gate, token, head, Value());
+    Value outBase = e.address(out, token, head, Value());
+    Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
+    Value squares = e.forLoop(e.index(0), e.index(length), width, ValueRange{zero},
+                              [&](Value c, ValueRange acc) -> SmallVector<Value> {
+      Value x = e.loadVectorF32(input, e.addIndex(inBase, c), width);
+      return {vector::FMAOp::create(b, x, x, acc[0])};
+    })[0];
+    Value mean = arith::DivFOp::create(
+        b, vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares),
+        e.f32(static_cast<float>(length)));
+    Value scale = vector::BroadcastOp::create(
+        b, vecType, math::RsqrtOp::create(b, arith::AddFOp::create(b, mean, e.f32(eps))));
+    e.forLoop(e.index(0), e.index(length), width, [&](Value c) {
+      Value x = e.loadVectorF32(input, e.addIndex(inBase, c), width);
+      Value w = e.loadVectorF32(weight, c, width);
+      Value g = e.loadVectorF32(gate, e.addIndex(gateBase, c), width);
+      Value y = arith::MulFOp::create(b, arith::MulFOp::create(b, x, scale), w);
+      e.storeVectorF32(out, e.addIndex(outBase, c), arith::MulFOp::create(b, y, silu(b, g)));
+    });
+  });
+  Builder builder(source.getContext());
+  return SmallVector<Attribute>{builder.getStringAttr(symbol), builder.getI64IntegerAttr(heads)};
+}

@@ -1,0 +1,39 @@
+//===- state_pool.cpp - Linear-attention state slots ----------------------===//
+#include "qwen_rt/state_pool.h"
+
+#include "qwen_rt/error.h"
+
+#include <cstring>
+
+namespace qwen::rt {
+
+StatePool::StatePool(const LinearStateSpec &spec, int numSlots) : Spec(spec), NumSlots(numSlots) {
+  if (!Spec.present())
+    return;
+  Conv = HostBuffer(Spec.convBytesPerSlot() * uint64_t(numSlots), "the linear-attention conv state");
+  Recurrent = HostBuffer(Spec.recurrentBytesPerSlot() * uint64_t(numSlots), "the linear-attention recurrent state");
+}
+
+void StatePool::reset(int slot) {
+  if (slot < 0 || slot >= NumSlots)
+    throw Error("state slot " + std::to_string(slot) + " is out of range [0, " + std::to_string(NumSlots) + ")");
+  if (empty())
+    return;
+  std::memset(Conv.data() + uint64_t(slot) * Spec.convBytesPerSlot(), 0, Spec.convBytesPerSlot());
+  std::memset(Recurrent.data() + uint64_t(slot) * Spec.recurrentBytesPerSlot(), 0, Spec.recurrentBytesPerSlot());
+}
+
+std::vector<uint8_t> StatePool::snapshot(int slot) const {
+  if (slot < 0 || slot >= NumSlots)
+    throw Error("state slot " + std::to_string(slot) + " is out of range [0, " + std::to_string(NumSlots) + ")");
+  std::vector<uint8_t> bytes;
+  if (empty())
+    return bytes;
+  const uint8_t *conv = Conv.data() + uint64_t(slot) * Spec.convBytesPerSlot();
+  const uint8_t *recurrent = Recurrent.data() + uint64_t(slot) * Spec.recurrentBytesPerSlot();
+  bytes.insert(bytes.end(), conv, conv + Spec.convBytesPerSlot());
+  bytes.insert(bytes.end(), recurrent, recurrent + Spec.recurrentBytesPerSlot());
+  return bytes;
+}
+
+} // namespace qwen::rt
