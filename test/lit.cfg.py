@@ -20,7 +20,7 @@ config.substitutions.append(("%qwen_src", config.qwen_src_root))
 config.substitutions.append(("%test_data", os.path.join(config.qwen_src_root, "test", "data")))
 config.substitutions.append(("%demo", os.path.join(config.qwen_src_root, "models", "checkpoints", "qwen3-demo")))
 
-tools = ["qwen-opt", "qwen-compile", "qwen-run", "qwen-check-logits"]
+tools = ["qwen-opt", "qwen-compile", "qwen-run", "qwen-check-logits", "qwen-check-state"]
 llvm_config.add_tool_substitutions(tools, [config.qwen_tools_dir, config.llvm_tools_dir])
 
 # Keep the CI's 2 cores from being oversubscribed by the runtime's threads.

@@ -212,9 +212,11 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
   config.maxPositionEmbeddings =
       reader.optionalInt("max_position_embeddings", 32768);
   config.rmsNormEps = reader.optionalNumber(text, "rms_norm_eps", 1e-6);
-  // Tie can be given at the top level, in text_config, or both.
-  config.tieWordEmbeddings = reader.optionalBool(
-      "tie_word_embeddings", top.optionalBool("tie_word_embeddings", false));
+  // Tie can be given at the top level, in text_config, or both; the model
+  // class that owns lm_head reads the top-level config, so that one wins.
+  config.tieWordEmbeddings = reader.optionalBool("tie_word_embeddings", false);
+  if (textObject != root)
+    config.tieWordEmbeddings = top.optionalBool("tie_word_embeddings", config.tieWordEmbeddings);
   config.attentionBias = reader.optionalBool("attention_bias", false);
   config.bosTokenId = reader.optionalInt("bos_token_id", top.optionalInt("bos_token_id", -1));
 

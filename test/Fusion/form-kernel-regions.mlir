@@ -96,3 +96,41 @@ func.func @moe(%x: tensor<?x32xf32>, %h: tensor<?x32xf32>) -> tensor<?x32xf32> {
   %r = qtf.add %h, %y : tensor<?x32xf32>
   return %r : tensor<?x32xf32>
 }
+
+// -----
+
+// A Gated DeltaNet mixer: the conv, the delta rule and the gated norm are
+// kernels of their own (conv walks channels, the rule (request, head) pairs,
+// the norm (token, head) pairs); the state is threaded through, the views of
+// the conv output are cloned into the delta rule, and the attention-style
+// sigmoid gate is an elementwise kernel.
+!state = !qtf.linear_state<layers = 1, conv_channels = 64, conv_window = 3, heads = 2, key_dim = 16, value_dim = 16, f32>
+// CHECK-LABEL: func.func @gated_delta_net
+// CHECK:       qkernel.region "conv" -> tensor<?x64xf32>, !qtf.linear_state
+// CHECK:       qkernel.region "delta_rule" -> tensor<?x2x16xf32>, !qtf.linear_state
+// CHECK-NEXT:    qtf.split
+// CHECK-NEXT:    qtf.reshape
+// CHECK-NEXT:    qtf.reshape
+// CHECK-NEXT:    qtf.reshape
+// CHECK-NEXT:    qtf.gated_delta_rule
+// CHECK:       qkernel.region "gated_norm" -> tensor<?x2x16xf32>
+// CHECK:       qkernel.region "elementwise" -> tensor<?x32xf32>
+// CHECK-NEXT:    qtf.reshape
+// CHECK-NEXT:    qtf.sigmoid_mul
+func.func @gated_delta_net(%s: !state, %x: tensor<?x64xf32>, %seq: tensor<?xi32>, %slots: tensor<?xi32>,
+                           %a: tensor<?x2xf32>, %b: tensor<?x2xf32>, %z: tensor<?x2x16xf32>, %g: tensor<?x32xf32>) -> (tensor<?x32xf32>, !state) {
+  %w = qtf.weight ["conv1d.weight"] : tensor<64x4xbf16>
+  %alog = qtf.weight ["A_log"] : tensor<2xf32>
+  %dt = qtf.weight ["dt_bias"] : tensor<2xf32>
+  %nw = qtf.weight ["norm.weight"] : tensor<16xf32>
+  %c, %s1 = qtf.causal_conv1d %s[0], %x, %w, %seq, %slots : !state, tensor<?x64xf32>, tensor<64x4xbf16>, tensor<?xi32>, tensor<?xi32> -> tensor<?x64xf32>
+  %p:3 = qtf.split %c [16, 16, 32] : tensor<?x64xf32> -> tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x32xf32>
+  %q = qtf.reshape %p#0 : tensor<?x16xf32> -> tensor<?x1x16xf32>
+  %k = qtf.reshape %p#1 : tensor<?x16xf32> -> tensor<?x1x16xf32>
+  %v = qtf.reshape %p#2 : tensor<?x32xf32> -> tensor<?x2x16xf32>
+  %o, %s2 = qtf.gated_delta_rule %s1[0], %q, %k, %v, %a, %b, %alog, %dt, %seq, %slots {scale = 0.25 : f64} : !state, tensor<?x1x16xf32>, tensor<?x1x16xf32>, tensor<?x2x16xf32>, tensor<?x2xf32>, tensor<?x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x2x16xf32>
+  %n = qtf.gated_rms_norm %o, %z, %nw {epsilon = 1.0e-6 : f64} : tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<16xf32> -> tensor<?x2x16xf32>
+  %rows = qtf.reshape %n : tensor<?x2x16xf32> -> tensor<?x32xf32>
+  %gated = qtf.sigmoid_mul %rows, %g : tensor<?x32xf32>, tensor<?x32xf32>
+  return %gated, %s2 : tensor<?x32xf32>, !state
+}

@@ -135,3 +135,54 @@ func.func @combine(%s: tensor<?x2x32xf32>) {
   %y = qtf.moe_combine %s : tensor<?x2x32xf32> -> tensor<?x16xf32>
   return
 }
+
+// -----
+
+!state = !qtf.linear_state<layers = 2, conv_channels = 64, conv_window = 3, heads = 2, key_dim = 16, value_dim = 16, f32>
+func.func @conv_layer(%s: !state, %x: tensor<?x64xf32>, %w: tensor<64x4xbf16>, %seq: tensor<?xi32>) {
+  // expected-error @+1 {{'qtf.causal_conv1d' op layer 2 is out of range [0, 2)}}
+  %c, %s1 = qtf.causal_conv1d %s[2], %x, %w, %seq, %seq : !state, tensor<?x64xf32>, tensor<64x4xbf16>, tensor<?xi32>, tensor<?xi32> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+!state = !qtf.linear_state<layers = 2, conv_channels = 64, conv_window = 3, heads = 2, key_dim = 16, value_dim = 16, f32>
+func.func @conv_kernel(%s: !state, %x: tensor<?x64xf32>, %w: tensor<64x3xbf16>, %seq: tensor<?xi32>) {
+  // expected-error @+1 {{'qtf.causal_conv1d' op weight must be [64, 4] (channels, kernel size)}}
+  %c, %s1 = qtf.causal_conv1d %s[0], %x, %w, %seq, %seq : !state, tensor<?x64xf32>, tensor<64x3xbf16>, tensor<?xi32>, tensor<?xi32> -> tensor<?x64xf32>
+  return
+}
+
+// -----
+
+!state = !qtf.linear_state<layers = 1, conv_channels = 96, conv_window = 3, heads = 2, key_dim = 16, value_dim = 16, f32>
+func.func @delta_heads(%s: !state, %q: tensor<?x3x16xf32>, %v: tensor<?x2x16xf32>, %a: tensor<?x2xf32>, %p: tensor<2xf32>, %seq: tensor<?xi32>) {
+  // expected-error @+1 {{'qtf.gated_delta_rule' op value heads (2) must be a multiple of key heads (3)}}
+  %o, %s1 = qtf.gated_delta_rule %s[0], %q, %q, %v, %a, %a, %p, %p, %seq, %seq {scale = 0.25 : f64} : !state, tensor<?x3x16xf32>, tensor<?x3x16xf32>, tensor<?x2x16xf32>, tensor<?x2xf32>, tensor<?x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @mrope_sum(%h: tensor<?x2x32xf32>, %pos: tensor<?x3xi32>) {
+  // expected-error @+1 {{'qtf.rope' op mrope_section must sum to rotary_dim / 2 (4), got 5}}
+  %r = qtf.rope %h, %pos {theta = 1.0e7 : f64, rotary_dim = 8 : i64, mrope_section = array<i64: 2, 2, 1>} : tensor<?x2x32xf32>, tensor<?x3xi32> -> tensor<?x2x32xf32>
+  return
+}
+
+// -----
+
+func.func @sigmoid_gate(%x: tensor<?x64xf32>, %g: tensor<?x2xf32>) {
+  // expected-error @+1 {{'qtf.sigmoid_mul' op gate must have the input's shape or be one column}}
+  %0 = qtf.sigmoid_mul %x, %g : tensor<?x64xf32>, tensor<?x2xf32>
+  return
+}
+
+// -----
+
+func.func @gated_norm_weight(%o: tensor<?x2x16xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{'qtf.gated_rms_norm' op weight must be [16]}}
+  %0 = qtf.gated_rms_norm %o, %o, %w {epsilon = 1.0e-6 : f64} : tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<8xf32> -> tensor<?x2x16xf32>
+  return
+}

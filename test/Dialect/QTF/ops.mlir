@@ -57,3 +57,27 @@ func.func @moe(%x: tensor<?x32xf32>, %logits: tensor<?x8xf32>) -> tensor<?x32xf3
   %y = qtf.moe_combine %slots : tensor<?x2x32xf32> -> tensor<?x32xf32>
   return %y : tensor<?x32xf32>
 }
+
+// Gated DeltaNet ops thread the linear-attention state like the KV cache.
+// CHECK-LABEL: func.func @gated_delta_net
+// CHECK: qtf.causal_conv1d %{{.*}}[1], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : <layers = 2, conv_channels = 64
+// CHECK: qtf.gated_delta_rule %{{.*}}[1], {{.*}} {scale = 2.500000e-01 : f64}
+// CHECK: qtf.gated_rms_norm
+// CHECK: qtf.sigmoid_mul %{{.*}}, %{{.*}} : tensor<?x64xf32>, tensor<?x1xf32>
+// CHECK: qtf.rope {{.*}}mrope_section = array<i64: 2, 1, 1>
+!state = !qtf.linear_state<layers = 2, conv_channels = 64, conv_window = 3, heads = 2, key_dim = 16, value_dim = 16, f32>
+func.func @gated_delta_net(%s: !state, %x: tensor<?x64xf32>, %w: tensor<64x4xbf16>, %seq: tensor<?xi32>, %slots: tensor<?xi32>,
+                           %a: tensor<?x2xf32>, %b: tensor<?x2xf32>, %alog: tensor<2xf32>, %dt: tensor<2xf32>,
+                           %z: tensor<?x2x16xf32>, %nw: tensor<16xf32>, %g: tensor<?x1xf32>,
+                           %h: tensor<?x2x32xf32>, %pos: tensor<?x3xi32>) -> (tensor<?x2x16xf32>, tensor<?x64xf32>, tensor<?x2x32xf32>, !state) {
+  %c, %s1 = qtf.causal_conv1d %s[1], %x, %w, %seq, %slots : !state, tensor<?x64xf32>, tensor<64x4xbf16>, tensor<?xi32>, tensor<?xi32> -> tensor<?x64xf32>
+  %p:3 = qtf.split %c [16, 16, 32] : tensor<?x64xf32> -> tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x32xf32>
+  %q = qtf.reshape %p#0 : tensor<?x16xf32> -> tensor<?x1x16xf32>
+  %k = qtf.reshape %p#1 : tensor<?x16xf32> -> tensor<?x1x16xf32>
+  %v = qtf.reshape %p#2 : tensor<?x32xf32> -> tensor<?x2x16xf32>
+  %o, %s2 = qtf.gated_delta_rule %s1[1], %q, %k, %v, %a, %b, %alog, %dt, %seq, %slots {scale = 0.25 : f64} : !state, tensor<?x1x16xf32>, tensor<?x1x16xf32>, tensor<?x2x16xf32>, tensor<?x2xf32>, tensor<?x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x2x16xf32>
+  %n = qtf.gated_rms_norm %o, %z, %nw {epsilon = 1.0e-6 : f64} : tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<16xf32> -> tensor<?x2x16xf32>
+  %gated = qtf.sigmoid_mul %x, %g : tensor<?x64xf32>, tensor<?x1xf32>
+  %r = qtf.rope %h, %pos {theta = 1.0e7 : f64, rotary_dim = 8 : i64, mrope_section = array<i64: 2, 1, 1>} : tensor<?x2x32xf32>, tensor<?x3xi32> -> tensor<?x2x32xf32>
+  return %n, %gated, %r, %s2 : tensor<?x2x16xf32>, tensor<?x64xf32>, tensor<?x2x32xf32>, !state
+}
