@@ -6,8 +6,8 @@ Everything is measured in the same run on the same machine:
     bytes read per decoded token = every weight once (the lm_head / tied
     embedding included) + the KV cache of the context;
   * qwen-compile time, qwen-run load time, prefill and decode tokens/s
-    (bundled demo checkpoint with its real weights; real Qwen3 configs with
-    seeded random weights, `qwen-run bench --random-weights`);
+    (bundled demo checkpoint with its real weights; real Qwen3 / Qwen3.5
+    configs with seeded random weights, `qwen-run bench --random-weights`);
   * optionally HF transformers (PyTorch eager/SDPA on CPU) on the same config
     with seeded random weights, through bench/hf_cpu_bench.py, when a Python
     with torch + transformers is given (--hf-python).
@@ -30,6 +30,12 @@ CONFIGS = {
              "hf": ["--preset", "demo"]},
     "qwen3-0.6b": {"source": os.path.join(ROOT, "bench/configs/qwen3-0.6b.json"), "random": True,
                    "hf": ["--preset", "qwen3-0.6b"]},
+    # Qwen3.5 hybrids (sizes of qwen-models.md 4.2; the smaller ones are not
+    # all confirmed from the official files)
+    "qwen3.5-0.8b": {"source": os.path.join(ROOT, "bench/configs/qwen3.5-0.8b.json"), "random": True,
+                     "hf": ["--config", os.path.join(ROOT, "bench/configs/qwen3.5-0.8b.json")]},
+    "qwen3.5-2b": {"source": os.path.join(ROOT, "bench/configs/qwen3.5-2b.json"), "random": True,
+                   "hf": ["--config", os.path.join(ROOT, "bench/configs/qwen3.5-2b.json")]},
 }
 DTYPE_BYTES = {"f32": 4, "bf16": 2, "f16": 2, "i32": 4}
 
@@ -61,6 +67,16 @@ def weight_bytes(manifest):
             n *= d
         total += n * DTYPE_BYTES[w["dtype"]]
     return total
+
+
+def state_bytes_per_step(manifest):
+    """Linear-attention state one sequence reads and writes per decode step."""
+    st = manifest.get("linear_state")
+    if not st:
+        return 0
+    conv = st["num_layers"] * st["conv_window"] * st["conv_channels"] * 4
+    recurrent = st["num_layers"] * st["num_heads"] * st["key_dim"] * st["value_dim"] * 4
+    return 2 * (conv + recurrent)
 
 
 def kv_bytes_per_position(manifest):
@@ -100,9 +116,11 @@ def main():
             if cfg["random"]:
                 cmd.append("--random-weights")
             ours = last_json(run(cmd).stdout + "\n")
-            # Bytes per decode step: weights once, plus each sequence's KV (mean context).
+            # Bytes per decode step: weights once, plus each sequence's KV (mean
+            # context) and linear-attention state (read and written).
             context = args.prompt_len + args.gen / 2
-            step_bytes = weight_bytes(manifest) + batch * context * kv_bytes_per_position(manifest)
+            step_bytes = weight_bytes(manifest) + batch * (context * kv_bytes_per_position(manifest) +
+                                                           state_bytes_per_step(manifest))
             floor_tok_s = batch * bw * 1e9 / step_bytes
             row = {"config": name, "batch": batch, "compile_s": compile_s, "load_s": ours["load_s"],
                    "prefill_tok_s": ours["prefill_tok_s"], "decode_tok_s": ours["decode_tok_s"],

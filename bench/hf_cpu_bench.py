@@ -23,7 +23,8 @@ import time
 
 import torch
 import transformers
-from transformers import Qwen3Config, Qwen3ForCausalLM
+from transformers import (AutoConfig, AutoModelForCausalLM, Qwen3Config,
+                          Qwen3ForCausalLM)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -60,6 +61,20 @@ def load_config_file(path):
     return kw
 
 
+def other_family_config(path):
+    """The text config of a non-Qwen3 config.json (Qwen3.5, Qwen3-Next, MoE),
+    for AutoModelForCausalLM; None for plain Qwen3."""
+    with open(path) as f:
+        d = json.load(f)
+    if d.get("model_type") == "qwen3":
+        return None
+    text = d.get("text_config", d)
+    text = {k: v for k, v in text.items() if k != "model_type"}
+    model_type = d.get("text_config", {}).get("model_type") or d["model_type"]
+    text.setdefault("tie_word_embeddings", d.get("tie_word_embeddings", False))
+    return AutoConfig.for_model(model_type, **text)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
@@ -85,14 +100,20 @@ def main():
         kw, cfg_name = dict(PRESETS[args.preset]), args.preset
 
     t0 = time.perf_counter()
-    cfg = Qwen3Config(hidden_act="silu", use_cache=True, use_sliding_window=False,
-                      initializer_range=0.02, bos_token_id=None,
-                      eos_token_id=None, **kw)
+    other = other_family_config(args.config) if args.config else None
+    if other is not None:
+        cfg = other
+    else:
+        cfg = Qwen3Config(hidden_act="silu", use_cache=True, use_sliding_window=False,
+                          initializer_range=0.02, bos_token_id=None,
+                          eos_token_id=None, **kw)
     torch.manual_seed(args.seed)
     prev = torch.get_default_dtype()
     torch.set_default_dtype(dtype)   # build directly in the target dtype
     try:
-        model = Qwen3ForCausalLM._from_config(cfg, attn_implementation=args.attn)
+        cls = AutoModelForCausalLM if other is not None else Qwen3ForCausalLM
+        model = cls.from_config(cfg, attn_implementation=args.attn) if other is not None \
+            else cls._from_config(cfg, attn_implementation=args.attn)
     finally:
         torch.set_default_dtype(prev)
     model = model.to(dtype).eval()

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Compiles one HF reference case, runs its three prompts (prefill at every
 # position + 6 greedy decode steps) and compares with the HF logits:
-#   check-reference.sh CASE_DIR WORK_DIR f32|half
+#   check-reference.sh CASE_DIR WORK_DIR f32|half [LOOSE_MAX_ABS LOOSE_MIN_COSINE]
 # f32 checkpoints: tight (max |diff| 1e-3, cosine 0.99999, equal tokens).
 # bf16/f16 checkpoints: we compute in f32 on the stored weights, so the HF f32
 # run on the same weights is the tight reference; the HF bf16/f16 run (which
-# rounds activations) is checked loosely (max |diff| 0.25, cosine 0.999, equal tokens).
+# rounds activations) is checked loosely (max |diff| 0.25, cosine 0.999, equal tokens, or the
+# given bounds: HF's own bf16 run drifts further from its f32 run on the hybrid models).
 # Also checks prefill-then-decode against one forward over the same tokens.
 set -euo pipefail
-case_dir=$1; work=$2; mode=$3
+case_dir=$1; work=$2; mode=$3; loose_abs=${4:-0.25}; loose_cos=${5:-0.999}
 ref=$case_dir/reference.safetensors
 rm -rf "$work" && mkdir -p "$work"
 qwen-compile "$case_dir" -o "$work/model.qwenc"
@@ -19,7 +20,7 @@ for k in 0 1 2; do
     qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --max-abs 1e-3 --min-cosine 0.99999
   else
     qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --suffix _f32 --max-abs 1e-3 --min-cosine 0.99999
-    qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --max-abs 0.25 --min-cosine 0.999
+    qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --max-abs "$loose_abs" --min-cosine "$loose_cos"
   fi
 done
 ids=$(qwen-check-logits --print-ids "$work/p2.safetensors" prompt_ids,decode_ids)
