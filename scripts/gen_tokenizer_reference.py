@@ -15,7 +15,10 @@ Run by developers when the corpus or the tokenizer changes, never by CI:
     pip install tokenizers
     python3 scripts/gen_tokenizer_reference.py
 
-The output is committed (test/data/tokenizer/).
+The output is committed (test/data/tokenizer/). Its corpus is reused by
+scripts/gen_tokenizer_reference_qwen35.py, which writes the reference for a
+Qwen3.5-style tokenizer derived from the same tokenizer.json
+(test/data/tokenizer/qwen35_style_expected.json).
 """
 
 import argparse

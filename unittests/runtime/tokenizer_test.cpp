@@ -1,7 +1,9 @@
 //===- tokenizer_test.cpp - Tests for qwen::rt::Tokenizer -----------------===//
 //
 // The reference outputs in test/data/tokenizer/qwen3_expected.json come from
-// the HuggingFace `tokenizers` library (scripts/gen_tokenizer_reference.py).
+// the HuggingFace `tokenizers` library (scripts/gen_tokenizer_reference.py),
+// those in qwen35_style_expected.json (a Qwen3.5-style tokenizer derived from
+// the Qwen3 one) from scripts/gen_tokenizer_reference_qwen35.py.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +19,8 @@
 #include <memory>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 using qwen::rt::Error;
 using qwen::rt::StreamingDecoder;
@@ -494,4 +498,219 @@ TEST(TokenizerLoadTest, SplitRegexUsesOnigurumaClasses) {
             (std::vector<int32_t>{'a', 0xE1, 0xA0, 0x8E, 'b'}));
   Tokenizer word = withSplit("[\\w]+");
   EXPECT_EQ(word.encode("e\xCC\x81!"), (std::vector<int32_t>{'!'}));
+}
+
+//===----------------------------------------------------------------------===//
+// A Qwen3.5-style tokenizer derived from the Qwen3 one
+//===----------------------------------------------------------------------===//
+//
+// test/data/tokenizer/qwen35_style_expected.json (from
+// scripts/gen_tokenizer_reference_qwen35.py) holds a recipe and HF reference
+// encodings. The recipe turns the Qwen3 tokenizer.json into a Qwen3.5-style
+// one: Qwen3.5's Split regex (combining marks join letter runs), the vocab
+// padded with inert entries up to 248044 and the added tokens renumbered from
+// there (<|im_end|> = 248046, ...). Nothing in the runtime may assume Qwen3's
+// regex or ids, so the derived file must tokenize exactly as HF does.
+
+namespace {
+
+const std::string kQwen35ExpectedPath =
+    std::string(QWEN_SOURCE_DIR) +
+    "/test/data/tokenizer/qwen35_style_expected.json";
+
+/// Qwen3.5's pre-tokenizer Split regex: as Qwen3's, but combining marks join
+/// letter runs ([\p{L}\p{M}]+) and never join punctuation runs.
+const std::string kQwen35SplitRegex =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}|)"
+    R"( ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+/// The Qwen3 tokenizer.json the recipe starts from.
+Json readBaseTokenizerJson(const Json &recipe) {
+  std::string path = std::string(QWEN_SOURCE_DIR) + "/" +
+                     recipe.at("base_tokenizer").get<std::string>();
+  std::ifstream in(path);
+  EXPECT_TRUE(in) << "cannot open " << path;
+  return Json::parse(in);
+}
+
+/// `j` (the base tokenizer.json) with `regex` as its Split pattern, the
+/// vocab padding and the added tokens of `recipe`.
+Json deriveTokenizerJson(Json j, const Json &recipe, const std::string &regex) {
+  Json &split = j.at("pre_tokenizer").at("pretokenizers").at(0);
+  EXPECT_EQ(split.at("type"), "Split");
+  split.at("pattern")["Regex"] = regex;
+  Json &vocab = j.at("model").at("vocab");
+  const Json &pad = recipe.at("vocab_padding");
+  std::string format = pad.at("format").get<std::string>();
+  size_t hole = format.find("{}");
+  EXPECT_NE(hole, std::string::npos);
+  EXPECT_EQ(vocab.size(), pad.at("begin").get<size_t>());
+  for (int32_t id = pad.at("begin").get<int32_t>(),
+               end = pad.at("end").get<int32_t>();
+       id < end; ++id) {
+    std::string token =
+        format.substr(0, hole) + std::to_string(id) + format.substr(hole + 2);
+    EXPECT_FALSE(vocab.contains(token)) << token;
+    vocab[token] = id;
+  }
+  j["added_tokens"] = recipe.at("added_tokens");
+  return j;
+}
+
+struct Qwen35Case : Case {
+  std::vector<int32_t> idsQwen3Regex;
+};
+
+} // namespace
+
+class Qwen35StyleTokenizerTest : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    std::ifstream in(kQwen35ExpectedPath);
+    ASSERT_TRUE(in) << "cannot open " << kQwen35ExpectedPath;
+    recipe = new Json(Json::parse(in));
+    cases = new std::vector<Qwen35Case>();
+    for (const Json &e : recipe->at("cases")) {
+      Qwen35Case c;
+      c.text = e.at("text").get<std::string>();
+      c.ids = e.at("ids").get<std::vector<int32_t>>();
+      c.idsNoSpecial = e.at("ids_no_special").get<std::vector<int32_t>>();
+      c.decoded = e.at("decoded").get<std::string>();
+      c.decodedSkipSpecial = e.at("decoded_skip_special").get<std::string>();
+      c.idsQwen3Regex = e.at("ids_qwen3_regex").get<std::vector<int32_t>>();
+      cases->push_back(std::move(c));
+    }
+
+    Json base = readBaseTokenizerJson(*recipe);
+    baseRegex = new std::string(base.at("pre_tokenizer")
+                                    .at("pretokenizers")
+                                    .at(0)
+                                    .at("pattern")
+                                    .at("Regex")
+                                    .get<std::string>());
+
+    // The derived tokenizer goes through a file, as a real one would.
+    std::string path = ::testing::TempDir() + "qwen35_style_tokenizer." +
+                       std::to_string(::getpid()) + ".json";
+    {
+      std::ofstream out(path, std::ios::binary);
+      out << deriveTokenizerJson(std::move(base), *recipe,
+                                 recipe->at("split_regex").get<std::string>())
+                 .dump();
+      ASSERT_TRUE(out) << "cannot write " << path;
+    }
+    tokenizer = std::make_unique<Tokenizer>(Tokenizer::fromFile(path));
+    std::remove(path.c_str());
+  }
+  static void TearDownTestSuite() {
+    tokenizer.reset();
+    delete cases;
+    cases = nullptr;
+    delete recipe;
+    recipe = nullptr;
+    delete baseRegex;
+    baseRegex = nullptr;
+  }
+
+  static inline std::unique_ptr<Tokenizer> tokenizer;
+  static inline std::vector<Qwen35Case> *cases = nullptr;
+  static inline Json *recipe = nullptr;
+  static inline std::string *baseRegex = nullptr;
+};
+
+TEST_F(Qwen35StyleTokenizerTest, RecipeAndCorpusLoaded) {
+  ASSERT_GE(cases->size(), 100u);
+  EXPECT_EQ(recipe->at("base_vocab_size"), 151643);
+  EXPECT_EQ(*baseRegex, recipe->at("qwen3_split_regex").get<std::string>());
+  EXPECT_EQ(recipe->at("split_regex").get<std::string>(), kQwen35SplitRegex);
+  EXPECT_NE(kQwen35SplitRegex, *baseRegex);
+  EXPECT_EQ(tokenizer->vocabSize(), recipe->at("vocab_size").get<int32_t>());
+  EXPECT_EQ(tokenizer->vocabSize(), 248073);
+}
+
+TEST_F(Qwen35StyleTokenizerTest, SpecialTokenIds) {
+  EXPECT_EQ(tokenizer->tokenToId("<|endoftext|>"), 248044);
+  EXPECT_EQ(tokenizer->tokenToId("<|im_start|>"), 248045);
+  EXPECT_EQ(tokenizer->tokenToId("<|im_end|>"), 248046);
+  const char *vision[] = {"<|vision_start|>", "<|vision_end|>",
+                          "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"};
+  for (int32_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(tokenizer->tokenToId(vision[i]), 248053 + i) << vision[i];
+    EXPECT_EQ(tokenizer->tokenBytes(248053 + i), vision[i]);
+    EXPECT_TRUE(tokenizer->isSpecial(248053 + i)) << vision[i];
+  }
+  EXPECT_EQ(tokenizer->tokenToId("<think>"), 248068);
+  EXPECT_FALSE(tokenizer->isSpecial(248068)); // added, not special
+  EXPECT_EQ(tokenizer->tokenToId("<|audio_pad|>"), 248072);
+  EXPECT_TRUE(tokenizer->isSpecial(248072));
+  // Qwen3's special ids are ordinary (padding) vocab entries here.
+  EXPECT_EQ(tokenizer->tokenToId("<|qwen35_vocab_pad_151645|>"), 151645);
+  EXPECT_FALSE(tokenizer->isSpecial(151643));
+  EXPECT_FALSE(tokenizer->isSpecial(151645));
+  EXPECT_EQ(tokenizer->tokenBytes(151645), "<|qwen35_vocab_pad_151645|>");
+  EXPECT_EQ(tokenizer->tokenToId("Hello"), 9707);
+
+  std::vector<int32_t> ids = tokenizer->encode(
+      "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Hi"
+      "<|im_end|>");
+  ASSERT_GE(ids.size(), 7u);
+  EXPECT_EQ(ids.front(), 248045);
+  EXPECT_EQ(ids.back(), 248046);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), 248056), 1);
+  EXPECT_EQ(tokenizer->decode(ids, /*skipSpecial=*/true), "user\nHi");
+  std::vector<int32_t> plain = tokenizer->encode("<|im_end|>", false);
+  EXPECT_GT(plain.size(), 1u);
+  EXPECT_EQ(tokenizer->decode(plain), "<|im_end|>");
+}
+
+TEST_F(Qwen35StyleTokenizerTest, EncodeMatchesReference) {
+  for (const Qwen35Case &c : *cases) {
+    EXPECT_EQ(tokenizer->encode(c.text), c.ids)
+        << "text: " << printable(c.text);
+    EXPECT_EQ(tokenizer->encode(c.text, /*parseSpecial=*/false), c.idsNoSpecial)
+        << "text (parseSpecial=false): " << printable(c.text);
+  }
+}
+
+TEST_F(Qwen35StyleTokenizerTest, DecodeMatchesReference) {
+  for (const Qwen35Case &c : *cases) {
+    EXPECT_EQ(tokenizer->decode(c.ids), c.decoded) << printable(c.text);
+    EXPECT_EQ(tokenizer->decode(c.ids, /*skipSpecial=*/true),
+              c.decodedSkipSpecial)
+        << printable(c.text);
+  }
+}
+
+TEST_F(Qwen35StyleTokenizerTest, StreamingDecodeMatchesReference) {
+  for (const Qwen35Case &c : *cases) {
+    for (bool skip : {false, true}) {
+      StreamingDecoder stream(*tokenizer, skip);
+      std::string text;
+      for (int32_t id : c.ids)
+        text += stream.push(id);
+      text += stream.finish();
+      EXPECT_EQ(text, skip ? c.decodedSkipSpecial : c.decoded)
+          << printable(c.text) << " (skipSpecial=" << skip << ")";
+    }
+  }
+}
+
+TEST_F(Qwen35StyleTokenizerTest, SplitRegexIsTakenFromTheFile) {
+  // The same tokenizer with Qwen3's regex reproduces HF's encodings with that
+  // regex, and some corpus entries encode differently under the two.
+  Tokenizer qwen3Regex = Tokenizer::fromJsonString(
+      deriveTokenizerJson(readBaseTokenizerJson(*recipe), *recipe,
+                          recipe->at("qwen3_split_regex").get<std::string>())
+          .dump(),
+      "qwen35_style_with_qwen3_regex");
+  size_t differ = 0;
+  for (const Qwen35Case &c : *cases) {
+    EXPECT_EQ(qwen3Regex.encode(c.text), c.idsQwen3Regex)
+        << "text (Qwen3 regex): " << printable(c.text);
+    differ += c.ids != c.idsQwen3Regex;
+  }
+  std::printf("[ info ] %zu of %zu entries encode differently with the Qwen3 "
+              "and Qwen3.5 regexes\n",
+              differ, cases->size());
+  EXPECT_GE(differ, 1u);
 }
