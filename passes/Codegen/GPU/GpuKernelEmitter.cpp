@@ -47,9 +47,9 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
   Type i64 = IntegerType::get(ctx, 64);
   SmallVector<Type> inputs;
   for (BlockArgument arg : args)
-    inputs.append(isa<qtf::KVCacheType>(arg.getType()) ? 2 : 1, ptrType);
+    inputs.append(isa<qtf::KVCacheType, qtf::LinearStateType>(arg.getType()) ? 2 : 1, ptrType);
   for (Type type : results)
-    if (isa<RankedTensorType>(type)) // a cache result is written in place
+    if (isa<RankedTensorType>(type)) // a cache or state result is written in place
       inputs.push_back(ptrType);
   inputs.append(std::size(kStepSymbols), i64);
 
@@ -64,6 +64,7 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
   b->setInsertionPointToStart(entryBlock);
   argAccess.clear();
   kvAccess.clear();
+  stateAccess.clear();
   resultAccess.clear();
   dimValues.clear();
   reduceScratch = Value();
@@ -77,6 +78,12 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
       Value keys = memrefFromPointer(nextPointer(), cache.getElementType());
       Value values = memrefFromPointer(nextPointer(), cache.getElementType());
       kvAccess[arg] = {keys, values};
+      continue;
+    }
+    if (auto state = dyn_cast<qtf::LinearStateType>(arg.getType())) {
+      Value conv = memrefFromPointer(nextPointer(), state.getElementType());
+      Value recurrent = memrefFromPointer(nextPointer(), b->getF32Type());
+      stateAccess[arg] = {conv, recurrent};
       continue;
     }
     auto tensor = cast<RankedTensorType>(arg.getType());
@@ -144,6 +151,12 @@ std::pair<Value, Value> GpuKernelEmitter::kvArrays(Value cache) {
   return kvAccess.lookup(cache);
 }
 
+std::pair<RowAccess, RowAccess> GpuKernelEmitter::stateArrays(Value state) {
+  Type element = cast<qtf::LinearStateType>(state.getType()).getElementType();
+  auto [conv, recurrent] = stateAccess.lookup(state);
+  return {RowAccess{conv, element}, RowAccess{recurrent, b->getF32Type()}};
+}
+
 Value GpuKernelEmitter::index(int64_t value) {
   return arith::ConstantIndexOp::create(*b, value);
 }
@@ -169,6 +182,40 @@ Value GpuKernelEmitter::remIndex(Value a, int64_t c) {
   if (c == 1)
     return index(0);
   return arith::RemUIOp::create(*b, a, index(c));
+}
+
+// 1 / sqrt(x) with a correctly rounded sqrt, as math.rsqrt lowers on the
+// CPU. math.sqrt would become libdevice's __nv_sqrtf, which is sqrt.approx
+// unless __CUDA_PREC_SQRT is reflected as 1.
+Value GpuKernelEmitter::rsqrt(Value x) {
+  Value root = LLVM::CallIntrinsicOp::create(*b, b->getF32Type(),
+                                             b->getStringAttr("llvm.nvvm.sqrt.rn.f"),
+                                             ValueRange{x})
+                   .getResult(0);
+  return arith::DivFOp::create(*b, f32(1.0f), root);
+}
+
+/// 1.0 as a scalar or a vector of x's type.
+static Value oneLike(ImplicitLocOpBuilder &b, Value x) {
+  if (auto vecType = dyn_cast<VectorType>(x.getType()))
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 1.0f));
+  return arith::ConstantOp::create(b, b.getF32FloatAttr(1.0f));
+}
+
+// (Ops are created one statement at a time where their order would
+// otherwise depend on the order C++ evaluates call arguments in.)
+Value GpuKernelEmitter::silu(Value x) {
+  Value one = oneLike(*b, x);
+  Value denominator =
+      arith::AddFOp::create(*b, one, math::ExpOp::create(*b, arith::NegFOp::create(*b, x)));
+  return arith::DivFOp::create(*b, x, denominator);
+}
+
+Value GpuKernelEmitter::sigmoid(Value x) {
+  Value one = oneLike(*b, x);
+  Value denominator =
+      arith::AddFOp::create(*b, one, math::ExpOp::create(*b, arith::NegFOp::create(*b, x)));
+  return arith::DivFOp::create(*b, one, denominator);
 }
 
 Value GpuKernelEmitter::address(const RowAccess &acc, Value row, Value unit, Value col) {
@@ -370,18 +417,30 @@ void GpuKernelEmitter::ifThen(Value condition, llvm::function_ref<void()> body) 
   body();
 }
 
-Value GpuKernelEmitter::laneSum(Value value, int64_t lanes) {
+Value GpuKernelEmitter::laneReduce(Value value, int64_t lanes, Combine combine) {
   for (int64_t offset = lanes / 2; offset > 0; offset /= 2) {
     auto shuffle = mlir::gpu::ShuffleOp::create(*b, value, static_cast<int32_t>(offset),
                                                 static_cast<int32_t>(kWarpSize),
                                                 mlir::gpu::ShuffleMode::XOR);
-    value = arith::AddFOp::create(*b, value, shuffle.getShuffleResult());
+    value = combine(value, shuffle.getShuffleResult());
   }
   return value;
 }
 
-Value GpuKernelEmitter::blockSum(Value value) {
-  value = laneSum(value, kWarpSize);
+Value GpuKernelEmitter::laneSum(Value value, int64_t lanes) {
+  return laneReduce(value, lanes, [&](Value x, Value y) -> Value {
+    return arith::AddFOp::create(*b, x, y);
+  });
+}
+
+Value GpuKernelEmitter::laneMax(Value value, int64_t lanes) {
+  return laneReduce(value, lanes, [&](Value x, Value y) -> Value {
+    return arith::MaximumFOp::create(*b, x, y);
+  });
+}
+
+Value GpuKernelEmitter::blockReduce(Value value, Combine combine) {
+  value = laneReduce(value, kWarpSize, combine);
   const int64_t warps = threads / kWarpSize;
   if (warps == 1)
     return value;
@@ -396,14 +455,26 @@ Value GpuKernelEmitter::blockSum(Value value) {
     memref::StoreOp::create(*b, value, reduceScratch, ValueRange{warp});
   });
   barrier();
-  // Every thread adds the warp sums in the same order: identical results.
+  // Every thread combines the warp results in the same order: identical
+  // results.
   Value total = memref::LoadOp::create(*b, reduceScratch, ValueRange{index(0)});
   for (int64_t w = 1; w < warps; ++w)
-    total = arith::AddFOp::create(
-        *b, total, memref::LoadOp::create(*b, reduceScratch, ValueRange{index(w)}));
+    total = combine(total, memref::LoadOp::create(*b, reduceScratch, ValueRange{index(w)}));
   // The scratch may be reused by the next reduction.
   barrier();
   return total;
+}
+
+Value GpuKernelEmitter::blockSum(Value value) {
+  return blockReduce(value, [&](Value x, Value y) -> Value {
+    return arith::AddFOp::create(*b, x, y);
+  });
+}
+
+Value GpuKernelEmitter::blockMin(Value value) {
+  return blockReduce(value, [&](Value x, Value y) -> Value {
+    return arith::MinimumFOp::create(*b, x, y);
+  });
 }
 
 //===----------------------------------------------------------------------===//
@@ -460,14 +531,7 @@ void GpuKernelEmitter::applyRmsNorm(qtf::RmsNormOp norm, Value row, int64_t leng
   Value sum = blockSum(partial);
   Value mean = arith::DivFOp::create(*b, sum, f32(static_cast<float>(length)));
   Value eps = f32(static_cast<float>(norm.getEpsilon().convertToDouble()));
-  // 1 / sqrt(x) with a correctly rounded sqrt, as math.rsqrt lowers on the
-  // CPU. math.sqrt would become libdevice's __nv_sqrtf, which is
-  // sqrt.approx unless __CUDA_PREC_SQRT is reflected as 1.
-  Value root = LLVM::CallIntrinsicOp::create(
-                   *b, b->getF32Type(), b->getStringAttr("llvm.nvvm.sqrt.rn.f"),
-                   ValueRange{arith::AddFOp::create(*b, mean, eps)})
-                   .getResult(0);
-  Value scale = arith::DivFOp::create(*b, f32(1.0f), root);
+  Value scale = rsqrt(arith::AddFOp::create(*b, mean, eps));
   Value scaleVector = vector::BroadcastOp::create(*b, vecType, scale);
   bool zeroCentered = norm.getZeroCentered();
   forThreadColumns(length, width, [&](Value col) {
@@ -487,12 +551,35 @@ void GpuKernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
   Value table = codegen::getInvFreqTable(*b, b->getLoc(), gpuModule,
                                         rope.getTheta().convertToDouble(), rotary);
   RowAccess positions = access(rope.getPositions());
-  Value position = loadIndex(positions, token);
-  Value positionF32 = arith::SIToFPOp::create(
-      *b, b->getF32Type(), arith::IndexCastOp::create(*b, b->getI64Type(), position));
+  auto toF32 = [&](Value position) -> Value {
+    return arith::SIToFPOp::create(*b, b->getF32Type(),
+                                   arith::IndexCastOp::create(*b, b->getI64Type(), position));
+  };
+  std::optional<ArrayRef<int64_t>> section = rope.getMropeSection();
+  // Interleaved MRoPE: positions are [tokens, 3] (temporal, height, width).
+  SmallVector<Value> axisPositions;
+  for (int64_t axis = 0, axes = section ? 3 : 1; axis < axes; ++axis)
+    axisPositions.push_back(toF32(
+        loadIndex(positions, section ? addIndex(mulIndex(token, 3), index(axis)) : token)));
   // One pair (i, i + half) per thread and step; columns >= rotary pass through.
   forLoop(threadIdValue, index(half), threads, [&](Value i) {
     Value invFreq = memref::LoadOp::create(*b, table, ValueRange{i});
+    Value positionF32 = axisPositions[0];
+    if (section) {
+      // Frequency i takes H if i % 3 == 1 and i < 3h, W if i % 3 == 2 and i < 3w.
+      Value phase = arith::RemUIOp::create(*b, i, index(3));
+      auto takes = [&](int64_t residue, int64_t limit) -> Value {
+        Value matches =
+            arith::CmpIOp::create(*b, arith::CmpIPredicate::eq, phase, index(residue));
+        Value inside = arith::CmpIOp::create(*b, arith::CmpIPredicate::ult, i, index(3 * limit));
+        return arith::AndIOp::create(*b, matches, inside);
+      };
+      Value takesH = takes(1, (*section)[1]);
+      Value takesW = takes(2, (*section)[2]);
+      Value widthOrTemporal =
+          arith::SelectOp::create(*b, takesW, axisPositions[2], axisPositions[0]);
+      positionF32 = arith::SelectOp::create(*b, takesH, axisPositions[1], widthOrTemporal);
+    }
     Value angle = arith::MulFOp::create(*b, positionF32, invFreq);
     Value cos = math::CosOp::create(*b, angle);
     Value sin = math::SinOp::create(*b, angle);

@@ -7,8 +7,10 @@
 //   kernel NAME(ptr slot0, ptr slot1, ..., i64 T, i64 B, i64 P, i64 R)
 //
 // one generic `!llvm.ptr` (to global memory, 16-byte aligned) per ABI slot
-// in CPU order: the arguments (a KV cache is two slots, keys then values),
-// then one slot per tensor result. GpuKernelEmitter creates that function,
+// in CPU order: the arguments (a KV cache is two slots, keys then values; a
+// linear-attention state is two slots, conv windows then recurrent states),
+// then one slot per tensor result (a cache or state result has none: it is
+// written in place). GpuKernelEmitter creates that function,
 // turns each slot into a flat memref, resolves views (split / reshape) into
 // row addressing exactly as the CPU emitter does, and offers the block-level
 // building blocks: thread-strided row loops, vector loads that widen bf16 /
@@ -97,6 +99,10 @@ public:
   RowAccess result(unsigned index);
   /// Key and value arrays of a KV-cache argument.
   std::pair<mlir::Value, mlir::Value> kvArrays(mlir::Value cache);
+  /// Conv-window and recurrent arrays of a linear-attention state argument:
+  /// [slot][layer][conv_window][conv_channels] in the state's element type
+  /// and [slot][layer][heads][key_dim][value_dim] in f32.
+  std::pair<RowAccess, RowAccess> stateArrays(mlir::Value state);
   std::string leadingSymbol(mlir::Value value);
 
   // Constants and arithmetic shorthands.
@@ -108,6 +114,13 @@ public:
   mlir::Value mulIndex(mlir::Value a, mlir::Value b);
   mlir::Value divIndex(mlir::Value a, int64_t b);
   mlir::Value remIndex(mlir::Value a, int64_t b);
+  /// 1 / sqrt(x) with a correctly rounded sqrt (what math.rsqrt is on the
+  /// CPU); math.sqrt would become an approximate libdevice call.
+  mlir::Value rsqrt(mlir::Value x);
+  /// x / (1 + exp(-x)) on an f32 scalar or vector (the CPU's SiLU).
+  mlir::Value silu(mlir::Value x);
+  /// 1 / (1 + exp(-x)) on an f32 scalar or vector.
+  mlir::Value sigmoid(mlir::Value x);
   /// Flat index of (row, unit, col) of `access`.
   mlir::Value address(const RowAccess &access, mlir::Value row,
                       mlir::Value unit, mlir::Value col);
@@ -168,6 +181,9 @@ public:
   /// Sum over the whole block: warp shuffles, then one f32 per warp in
   /// shared memory. Every thread gets the same total.
   mlir::Value blockSum(mlir::Value value);
+  /// The same butterfly / block reductions with max or min (f32).
+  mlir::Value laneMax(mlir::Value value, int64_t lanes);
+  mlir::Value blockMin(mlir::Value value);
 
   /// Fills the shared row `row` with unit `unit` of row `token` of `value`,
   /// computing the rms_norm / rope chain that produces it, cooperatively
@@ -176,6 +192,9 @@ public:
                     mlir::Value row);
 
 private:
+  using Combine = llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)>;
+  mlir::Value laneReduce(mlir::Value value, int64_t lanes, Combine combine);
+  mlir::Value blockReduce(mlir::Value value, Combine combine);
   void applyRmsNorm(qtf::RmsNormOp norm, mlir::Value row, int64_t length);
   void applyRope(qtf::RopeOp rope, mlir::Value token, mlir::Value row);
   mlir::Value memrefFromPointer(mlir::Value pointer, mlir::Type elementType);
@@ -192,6 +211,7 @@ private:
   mlir::Value reduceScratch;
   llvm::DenseMap<mlir::Value, RowAccess> argAccess;
   llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> kvAccess;
+  llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> stateAccess;
   llvm::SmallVector<RowAccess> resultAccess;
 };
 
@@ -203,6 +223,11 @@ mlir::FailureOr<KernelGeometry> emitEmbeddingKernel(GpuKernelEmitter &emitter);
 mlir::FailureOr<KernelGeometry>
 emitElementwiseKernel(GpuKernelEmitter &emitter);
 mlir::FailureOr<KernelGeometry> emitAttentionKernel(GpuKernelEmitter &emitter);
+mlir::FailureOr<KernelGeometry> emitConvKernel(GpuKernelEmitter &emitter);
+mlir::FailureOr<KernelGeometry> emitDeltaRuleKernel(GpuKernelEmitter &emitter);
+mlir::FailureOr<KernelGeometry> emitGatedNormKernel(GpuKernelEmitter &emitter);
+mlir::FailureOr<KernelGeometry> emitRouterKernel(GpuKernelEmitter &emitter);
+mlir::FailureOr<KernelGeometry> emitExpertsKernel(GpuKernelEmitter &emitter);
 
 /// Matmul kernels: records the cuBLASLt descriptor on every launch of
 /// `source`, emits the pack (gather / convert) prologue kernel when needed,

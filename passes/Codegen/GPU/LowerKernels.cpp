@@ -31,6 +31,11 @@ EmitFn emitterForKind(StringRef kind) {
       .Case("kv_write", emitKVWriteKernel)
       .Case("embedding", emitEmbeddingKernel)
       .Case("elementwise", emitElementwiseKernel)
+      .Case("conv", emitConvKernel)
+      .Case("delta_rule", emitDeltaRuleKernel)
+      .Case("gated_norm", emitGatedNormKernel)
+      .Case("router", emitRouterKernel)
+      .Case("experts", emitExpertsKernel)
       .Default(nullptr);
 }
 

@@ -8,14 +8,16 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
   let summary = "Lowers outlined kernels to gpu.func kernels and cuBLASLt calls";
   let description = [{
     Every `qkernel.kernel` function of `module @kernels` of kind embedding,
-    rows, kv_write, attention or elementwise becomes a `gpu.func ... kernel`
+    rows, kv_write, attention, elementwise, conv, delta_rule, gated_norm,
+    router or experts becomes a `gpu.func ... kernel`
     of `gpu.module @qwen_kernels` (created in the top module with an
     `#nvvm.target`), with the same view resolution and f32 numerics as the
     CPU emitter. Kernel parameters: one `!llvm.ptr` (generic address space,
     pointing to global memory) per CPU ABI slot, in CPU ABI order, then the
-    step sizes T, B, P, R as i64. Each launch of `@step` is redirected to
-    the gpu.func and records `grid`/`gpu_grid` (factors whose product is the
-    block count), `gpu_block` and `gpu_shared_bytes`.
+    step sizes T, B, P, R as i64 (a KV cache and a linear-attention state
+    are two slots each; their results have none). Each launch of `@step` is
+    redirected to the gpu.func and records `grid`/`gpu_grid` (factors whose
+    product is the block count), `gpu_block` and `gpu_shared_bytes`.
 
     `matmul` kernels are not generated: each launch gets a `cublaslt`
     descriptor (row-major `D[m, n] = A[m, k] * B[n, k]^T (+ bias) (+ C)`), and

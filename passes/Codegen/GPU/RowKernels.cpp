@@ -6,10 +6,13 @@
 // kv_write:    one block per (token, kv head): the key chain and the value
 //              row are stored into their cache page
 // embedding:   table rows gathered by token id, blocks of (token, chunk)
-// elementwise: silu_mul and add over views, blocks of (row, chunk)
+// elementwise: silu_mul, sigmoid_mul (gate of the row's shape or one column
+//              broadcast over the row), add, and moe_combine (+ residual)
+//              over views, blocks of (row, chunk)
 //
 // Numerics are those of passes/Codegen/CPU/RowKernels.cpp: f32 math, bf16
-// widened by a shift, silu(a) * v = a / (1 + exp(-a)) * v.
+// widened by a shift, silu(a) * v = a / (1 + exp(-a)) * v,
+// a * sigmoid(g) = a / (1 + exp(-g)), slots of a token summed in order.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
@@ -144,8 +147,21 @@ qwen::codegen::gpu::emitElementwiseKernel(GpuKernelEmitter &emitter) {
   func::FuncOp source = emitter.source();
   Value output = singleResult(source);
   Operation *op = output ? output.getDefiningOp() : nullptr;
-  if (!isa_and_nonnull<qtf::SiluMulOp, qtf::AddOp>(op))
-    return source.emitOpError("elementwise kernel must return one silu_mul or add"),
+  // Supported: silu_mul(a, b), sigmoid_mul(a, gate), add(a, b),
+  // moe_combine(slots) and add(residual, moe_combine(slots)).
+  auto combine = dyn_cast_or_null<qtf::MoeCombineOp>(op);
+  Value residual;
+  if (auto add = dyn_cast_or_null<qtf::AddOp>(op)) {
+    for (auto [operand, other] : {std::pair{add.getLhs(), add.getRhs()},
+                                  std::pair{add.getRhs(), add.getLhs()}})
+      if (auto producer = operand.getDefiningOp<qtf::MoeCombineOp>()) {
+        combine = producer;
+        residual = other;
+      }
+  }
+  if (!combine && !isa_and_nonnull<qtf::SiluMulOp, qtf::SigmoidMulOp, qtf::AddOp>(op))
+    return source.emitOpError(
+               "elementwise kernel must return silu_mul, sigmoid_mul, add or moe_combine"),
            failure();
   auto type = cast<RankedTensorType>(output.getType());
   int64_t columns = 1;
@@ -153,33 +169,79 @@ qwen::codegen::gpu::emitElementwiseKernel(GpuKernelEmitter &emitter) {
     columns *= d;
   std::string symbol = emitter.leadingSymbol(output);
   bool isSiluMul = isa<qtf::SiluMulOp>(op);
+  bool isSigmoidMul = isa<qtf::SigmoidMulOp>(op);
+  // A one-column gate scales the whole row (the shared-expert gate).
+  bool broadcastGate =
+      isSigmoidMul && cast<RankedTensorType>(op->getOperand(1).getType()).getDimSize(1) == 1 &&
+      columns != 1;
+  const int64_t choices = combine ? combine.getSlots().getType().getDimSize(1) : 0;
 
-  ChunkPlan plan = emitter.planChunks(columns,
-                                      {GpuKernelEmitter::viewGeometry(op->getOperand(0)),
-                                       GpuKernelEmitter::viewGeometry(op->getOperand(1))});
+  // Every vector access must stay aligned: the operands read per column.
+  SmallVector<Value> columnOperands;
+  if (combine) {
+    columnOperands.push_back(combine.getSlots());
+    if (residual)
+      columnOperands.push_back(residual);
+  } else {
+    columnOperands.push_back(op->getOperand(0));
+    if (!broadcastGate)
+      columnOperands.push_back(op->getOperand(1));
+  }
+  SmallVector<RowAccess> geometries;
+  for (Value operand : columnOperands)
+    geometries.push_back(GpuKernelEmitter::viewGeometry(operand));
+  ChunkPlan plan = emitter.planChunks(columns, geometries);
 
   emitter.createKernel(plan.threads, [&] {
     ImplicitLocOpBuilder &b = emitter.builder();
-    RowAccess lhs = emitter.access(op->getOperand(0));
-    RowAccess rhs = emitter.access(op->getOperand(1));
     RowAccess out = emitter.result(0);
     auto vecType = VectorType::get({plan.width}, b.getF32Type());
     emitter.forChunkColumn(plan, columns, [&](Value row, Value col) {
+      Value outAt = emitter.addIndex(emitter.mulIndex(row, columns), col);
+      if (combine) {
+        RowAccess slots = emitter.access(combine.getSlots());
+        Value sum;
+        if (residual) {
+          RowAccess rest = emitter.access(residual);
+          sum = emitter.loadVectorF32(rest, emitter.address(rest, row, Value(), col), plan.width);
+        } else {
+          sum = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
+        }
+        // Choices in order, as the CPU sums them.
+        for (int64_t j = 0; j < choices; ++j)
+          sum = arith::AddFOp::create(
+              b, sum,
+              emitter.loadVectorF32(slots, emitter.address(slots, row, emitter.index(j), col),
+                                    plan.width));
+        emitter.store(out, outAt, sum);
+        return;
+      }
+      RowAccess lhs = emitter.access(op->getOperand(0));
+      RowAccess rhs = emitter.access(op->getOperand(1));
       Value a = emitter.loadVectorF32(
           lhs, emitter.addIndex(emitter.address(lhs, row, Value(), Value()), col), plan.width);
-      Value v = emitter.loadVectorF32(
-          rhs, emitter.addIndex(emitter.address(rhs, row, Value(), Value()), col), plan.width);
+      Value v = broadcastGate
+                    ? vector::BroadcastOp::create(
+                          b, vecType,
+                          emitter.loadF32(rhs, emitter.address(rhs, row, Value(), Value())))
+                          .getResult()
+                    : emitter.loadVectorF32(
+                          rhs, emitter.addIndex(emitter.address(rhs, row, Value(), Value()), col),
+                          plan.width);
       Value result;
-      if (isSiluMul) {
-        // silu(a) * v = a / (1 + exp(-a)) * v
+      if (isSigmoidMul) {
+        // a * sigmoid(v) = a / (1 + exp(-v))
         Value one = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 1.0f));
-        Value negative = arith::NegFOp::create(b, a);
-        Value denominator = arith::AddFOp::create(b, one, math::ExpOp::create(b, negative));
-        result = arith::MulFOp::create(b, arith::DivFOp::create(b, a, denominator), v);
+        Value denominator =
+            arith::AddFOp::create(b, one, math::ExpOp::create(b, arith::NegFOp::create(b, v)));
+        result = arith::DivFOp::create(b, a, denominator);
+      } else if (isSiluMul) {
+        // silu(a) * v = a / (1 + exp(-a)) * v
+        result = arith::MulFOp::create(b, emitter.silu(a), v);
       } else {
         result = arith::AddFOp::create(b, a, v);
       }
-      emitter.store(out, emitter.addIndex(emitter.mulIndex(row, columns), col), result);
+      emitter.store(out, outAt, result);
     });
   });
   return KernelGeometry{gridOf(source.getContext(), symbol, plan.chunks),

@@ -51,3 +51,93 @@ module @kernels {
     return %1 : tensor<?x5xf32>
   }
 }
+
+// -----
+
+// sigmoid_mul of the attention output by its gate (the second half of each
+// head's q|gate columns, a view at column 64 of the projection row):
+// a * sigmoid(g) = a / (1 + exp(-g)), vector<4xf32> per thread.
+// CHECK-LABEL: func.func @step
+// CHECK:       qkernel.launch @kernels::@qk0_elementwise
+// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["T"]
+// CHECK:       gpu.func @qk0_elementwise
+// CHECK:         scf.if
+// CHECK:           %[[A:.*]] = vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// CHECK:           %[[GATE:.*]] = arith.constant 64 : index
+// CHECK:           arith.addi %{{.*}}, %[[GATE]]
+// CHECK:           %[[G:.*]] = vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// CHECK:           %[[NEG:.*]] = arith.negf %[[G]]
+// CHECK:           %[[EXP:.*]] = math.exp %[[NEG]]
+// CHECK:           %[[DEN:.*]] = arith.addf %{{.*}}, %[[EXP]]
+// CHECK:           %[[Y:.*]] = arith.divf %[[A]], %[[DEN]]
+// CHECK:           vector.store %[[Y]]
+func.func @step(%o: tensor<?x2x32xf32> {qtf.input = "tokens"}, %qkv: tensor<?x192xf32> {qtf.input = "tokens"}) -> tensor<?x64xf32> {
+  %0 = qkernel.launch @kernels::@qk0_elementwise(%o, %qkv) : (tensor<?x2x32xf32>, tensor<?x192xf32>) -> tensor<?x64xf32>
+  return %0 : tensor<?x64xf32>
+}
+module @kernels {
+  func.func @qk0_elementwise(%arg0: tensor<?x2x32xf32>, %arg1: tensor<?x192xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+    %0 = qtf.reshape %arg0 : tensor<?x2x32xf32> -> tensor<?x64xf32>
+    %1:4 = qtf.split %arg1 [64, 64, 32, 32] : tensor<?x192xf32> -> tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+    %2 = qtf.sigmoid_mul %0, %1#1 : tensor<?x64xf32>, tensor<?x64xf32>
+    return %2 : tensor<?x64xf32>
+  }
+}
+
+// -----
+
+// sigmoid_mul by a one-column gate (the shared expert's gate at column 56
+// of a 57-wide row, an odd offset): the gate is one scalar per row,
+// broadcast, and does not narrow the vectors of the input.
+// CHECK-LABEL: func.func @step
+// CHECK:       gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["T"]
+// CHECK:       gpu.func @qk0_elementwise
+// CHECK:         scf.if
+// CHECK:           %[[X:.*]] = vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// CHECK:           %[[C56:.*]] = arith.constant 56 : index
+// CHECK:           %[[AT:.*]] = arith.addi %{{.*}}, %[[C56]]
+// CHECK:           %[[G:.*]] = memref.load %{{.*}}[%[[AT]]] : memref<?xf32>
+// CHECK:           %[[GV:.*]] = vector.broadcast %[[G]] : f32 to vector<4xf32>
+// CHECK:           arith.negf %[[GV]]
+// CHECK:           math.exp
+// CHECK:           arith.divf %[[X]]
+// CHECK:           vector.store
+func.func @step(%a: tensor<?x57xf32> {qtf.input = "tokens"}, %x: tensor<?x32xf32> {qtf.input = "tokens"}) -> tensor<?x32xf32> {
+  %0 = qkernel.launch @kernels::@qk0_elementwise(%a, %x) : (tensor<?x57xf32>, tensor<?x32xf32>) -> tensor<?x32xf32>
+  return %0 : tensor<?x32xf32>
+}
+module @kernels {
+  func.func @qk0_elementwise(%arg0: tensor<?x57xf32>, %arg1: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+    %0:4 = qtf.split %arg0 [8, 24, 24, 1] : tensor<?x57xf32> -> tensor<?x8xf32>, tensor<?x24xf32>, tensor<?x24xf32>, tensor<?x1xf32>
+    %1 = qtf.sigmoid_mul %arg1, %0#3 : tensor<?x32xf32>, tensor<?x1xf32>
+    return %1 : tensor<?x32xf32>
+  }
+}
+
+// -----
+
+// moe_combine + residual: residual + slot 0 + slot 1 of each token, in that
+// order (the CPU's), as vectors of the [T, 2, 32] expert rows.
+// CHECK-LABEL: func.func @step
+// CHECK:       gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["T"]
+// CHECK:       gpu.func @qk0_elementwise(%{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: i64
+// CHECK:         %[[SLOTS:.*]] = builtin.unrealized_conversion_cast %{{.*}} to memref<?xf32>
+// CHECK:         %[[RESIDUAL:.*]] = builtin.unrealized_conversion_cast %{{.*}} to memref<?xf32>
+// CHECK:         scf.if
+// CHECK:           %[[R:.*]] = vector.load %[[RESIDUAL]]
+// CHECK:           %[[S0:.*]] = vector.load %[[SLOTS]]
+// CHECK:           %[[SUM0:.*]] = arith.addf %[[R]], %[[S0]] : vector<4xf32>
+// CHECK:           %[[S1:.*]] = vector.load %[[SLOTS]]
+// CHECK:           %[[SUM1:.*]] = arith.addf %[[SUM0]], %[[S1]] : vector<4xf32>
+// CHECK:           vector.store %[[SUM1]]
+func.func @step(%s: tensor<?x2x32xf32> {qtf.input = "tokens"}, %x: tensor<?x32xf32> {qtf.input = "tokens"}) -> tensor<?x32xf32> {
+  %0 = qkernel.launch @kernels::@qk0_elementwise(%s, %x) : (tensor<?x2x32xf32>, tensor<?x32xf32>) -> tensor<?x32xf32>
+  return %0 : tensor<?x32xf32>
+}
+module @kernels {
+  func.func @qk0_elementwise(%arg0: tensor<?x2x32xf32>, %arg1: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+    %0 = qtf.moe_combine %arg0 : tensor<?x2x32xf32> -> tensor<?x32xf32>
+    %1 = qtf.add %0, %arg1 : tensor<?x32xf32>
+    return %1 : tensor<?x32xf32>
+  }
+}

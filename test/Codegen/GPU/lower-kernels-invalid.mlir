@@ -63,3 +63,26 @@ module @kernels {
     return %0 : tensor<?x1x32xf32>
   }
 }
+
+// -----
+
+// delta_rule gives each value column a thread: at most 1024 columns.
+!st = !qtf.linear_state<layers = 1, conv_channels = 2080, conv_window = 3, heads = 1, key_dim = 16, value_dim = 2048, f32>
+func.func @step(%x: tensor<?x2080xf32> {qtf.input = "tokens"}, %p: tensor<?x2xf32> {qtf.input = "tokens"}, %seq: tensor<?xi32> {qtf.input = "token_seq"}, %slots: tensor<?xi32> {qtf.input = "state_slots"}, %state: !st) -> (tensor<?x1x2048xf32>, !st) {
+  %alog = qtf.weight ["A_log"] : tensor<1xf32>
+  %dt = qtf.weight ["dt_bias"] : tensor<1xf32>
+  %0:2 = qkernel.launch @kernels::@qk0_delta_rule(%x, %p, %state, %alog, %dt, %seq, %slots) : (tensor<?x2080xf32>, tensor<?x2xf32>, !st, tensor<1xf32>, tensor<1xf32>, tensor<?xi32>, tensor<?xi32>) -> (tensor<?x1x2048xf32>, !st)
+  return %0#0, %0#1 : tensor<?x1x2048xf32>, !st
+}
+module @kernels {
+  // expected-error @+1 {{delta_rule needs value_dim <= 1024 (one thread per column)}}
+  func.func @qk0_delta_rule(%arg0: tensor<?x2080xf32>, %arg1: tensor<?x2xf32>, %arg2: !st, %arg3: tensor<1xf32>, %arg4: tensor<1xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x1x2048xf32>, !st) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+    %0:3 = qtf.split %arg0 [16, 16, 2048] : tensor<?x2080xf32> -> tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x2048xf32>
+    %1 = qtf.reshape %0#0 : tensor<?x16xf32> -> tensor<?x1x16xf32>
+    %2 = qtf.reshape %0#1 : tensor<?x16xf32> -> tensor<?x1x16xf32>
+    %3 = qtf.reshape %0#2 : tensor<?x2048xf32> -> tensor<?x1x2048xf32>
+    %4:2 = qtf.split %arg1 [1, 1] : tensor<?x2xf32> -> tensor<?x1xf32>, tensor<?x1xf32>
+    %result, %new_state = qtf.gated_delta_rule %arg2[0], %1, %2, %3, %4#1, %4#0, %arg3, %arg4, %arg5, %arg6 {scale = 0.25 : f64} : !st, tensor<?x1x16xf32>, tensor<?x1x16xf32>, tensor<?x1x2048xf32>, tensor<?x1xf32>, tensor<?x1xf32>, tensor<1xf32>, tensor<1xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x1x2048xf32>
+    return %result, %new_state : tensor<?x1x2048xf32>, !st
+  }
+}

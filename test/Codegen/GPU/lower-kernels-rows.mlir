@@ -86,3 +86,50 @@ module @kernels {
     return %0 : tensor<?x4096xf32>
   }
 }
+
+// -----
+
+// rows with interleaved MRoPE (Qwen3.5: partial rotary 8 of 32, sections
+// [2, 1, 1]): positions are [T, 3] (temporal, height, width); every thread
+// loads the token's three, and frequency i takes H if i % 3 == 1 and
+// i < 3 * 1, W if i % 3 == 2 and i < 3 * 1, else T. Columns 8.. pass through.
+// CHECK-LABEL: func.func @step
+// CHECK:       qkernel.launch @kernels::@qk0_rows
+// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["T", 2]
+// CHECK:       gpu.func @qk0_rows
+// CHECK:         llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"
+// CHECK:         gpu.barrier
+// CHECK:         memref.get_global @qwen_inv_freq_8_10000000 : memref<4xf32>
+// CHECK:         %[[C3:.*]] = arith.constant 3 : index
+// CHECK:         %[[ROW:.*]] = arith.muli %{{.*}}, %[[C3]]
+// CHECK:         %[[C0:.*]] = arith.constant 0 : index
+// CHECK:         arith.addi %[[ROW]], %[[C0]]
+// CHECK:         %[[T:.*]] = arith.sitofp
+// CHECK:         %[[H:.*]] = arith.sitofp
+// CHECK:         %[[W:.*]] = arith.sitofp
+// CHECK:         scf.for %[[I:.*]] = %{{.*}}thread_id_x to
+// CHECK:           %[[PHASE:.*]] = arith.remui %[[I]]
+// CHECK:           %[[IS_H:.*]] = arith.cmpi eq, %[[PHASE]]
+// CHECK:           %[[IN_H:.*]] = arith.cmpi ult, %[[I]]
+// CHECK:           %[[TAKE_H:.*]] = arith.andi %[[IS_H]], %[[IN_H]]
+// CHECK:           %[[TAKE_W:.*]] = arith.andi
+// CHECK:           %[[TW:.*]] = arith.select %[[TAKE_W]], %[[W]], %[[T]] : f32
+// CHECK:           %[[P:.*]] = arith.select %[[TAKE_H]], %[[H]], %[[TW]] : f32
+// CHECK:           arith.mulf %[[P]]
+// CHECK:           math.cos
+// CHECK:           math.sin
+// CHECK:         gpu.barrier
+func.func @step(%qkv: tensor<?x192xf32> {qtf.input = "tokens"}, %pos: tensor<?x3xi32> {qtf.input = "mrope_positions"}) -> tensor<?x2x32xf32> {
+  %w = qtf.weight ["q_norm"] : tensor<32xbf16>
+  %0 = qkernel.launch @kernels::@qk0_rows(%qkv, %w, %pos) : (tensor<?x192xf32>, tensor<32xbf16>, tensor<?x3xi32>) -> tensor<?x2x32xf32>
+  return %0 : tensor<?x2x32xf32>
+}
+module @kernels {
+  func.func @qk0_rows(%arg0: tensor<?x192xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?x3xi32>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+    %0:4 = qtf.split %arg0 [64, 64, 32, 32] : tensor<?x192xf32> -> tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+    %1 = qtf.reshape %0#0 : tensor<?x64xf32> -> tensor<?x2x32xf32>
+    %2 = qtf.rms_norm %1, %arg1 {epsilon = 9.9999999999999995E-7 : f64, zero_centered} : tensor<?x2x32xf32>, tensor<32xbf16> -> tensor<?x2x32xf32>
+    %3 = qtf.rope %2, %arg2 {mrope_section = array<i64: 2, 1, 1>, rotary_dim = 8 : i64, theta = 1.000000e+07 : f64} : tensor<?x2x32xf32>, tensor<?x3xi32> -> tensor<?x2x32xf32>
+    return %3 : tensor<?x2x32xf32>
+  }
+}

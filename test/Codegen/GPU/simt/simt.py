@@ -14,9 +14,13 @@
                                    the same source kernel compiled by the CPU
                                    codegen (OUT/cpu.so) on the same random
                                    inputs of SOURCE's @step and compares all
-                                   outputs; pack kernels are compared bit for
-                                   bit with a rounding done here. Prints one
-                                   line per kernel, then PASS or FAIL.
+                                   outputs (per output, over the elements
+                                   either side wrote, so in-place KV caches
+                                   and linear-attention states count only
+                                   what a kernel changed; int32 outputs must
+                                   be equal); pack kernels are compared bit
+                                   for bit with a rounding done here. Prints
+                                   one line per kernel, then PASS or FAIL.
 """
 import ctypes
 import json
@@ -81,10 +85,10 @@ def lower(canon_path, out):
             l = re.sub(r'(%\w+) = gpu.block_id\s+x', r'\1 = arith.addi %emu_bid, %emu_zero : index', l)
             l = re.sub(r'(%\w+) = gpu.thread_id\s+x', r'\1 = arith.addi %emu_tid, %emu_zero : index', l)
             l = re.sub(r'^(\s*)gpu.barrier', r'\1func.call @emu_barrier(%emu_ctx) : (!llvm.ptr) -> ()', l)
-            l = re.sub(r'(%\w+), %\w+ = gpu.shuffle\s+xor (%\w+), (%\w+), %\w+ : f32',
+            l = re.sub(r'(%\w+), %\w+ = gpu.shuffle\s+xor (%[\w#]+), (%\w+), %\w+ : f32',
                        r'\1 = func.call @emu_shuffle_xor(%emu_ctx, \2, \3, %emu_tid) : '
                        r'(!llvm.ptr, f32, i32, index) -> f32', l)
-            l = re.sub(r'llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"\((%\w+)\) : \(f32\) -> f32',
+            l = re.sub(r'llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"\((%[\w#]+)\) : \(f32\) -> f32',
                        r'math.sqrt \1 : f32', l)
             if 'gpu.' in l:
                 sys.exit('simt.py: no emulation for: ' + l.strip())
@@ -147,6 +151,11 @@ def parse_type(t):
     t = re.sub(r'^%\w+: ', '', t.strip()).split(' {')[0].strip('()')
     if t.startswith('!qtf.kv_cache') or t.startswith('!kv'):
         return ('kv',)
+    if t.startswith('!qtf.linear_state'):
+        fields = dict(re.findall(r'(\w+) = (\d+)', t))
+        return ('state', int(fields['layers']), int(fields['conv_channels']),
+                int(fields['conv_window']), int(fields['heads']), int(fields['key_dim']),
+                int(fields['value_dim']))
     match = re.match(r'tensor<(.*)x(\w+)>', t)
     return ('tensor', match.group(1).split('x'), match.group(2))
 
@@ -154,6 +163,9 @@ def parse_type(t):
 def check(source, out):
     random.seed(1)
     text = open(source).read()
+    # Expand type aliases (`!st = !qtf.linear_state<...>`) so types parse.
+    for alias, definition in re.findall(r'^(![\w.]+) = (.*)$', text, re.M):
+        text = re.sub(re.escape(alias) + r'\b(?! =)', lambda _: definition, text)
     canon = open(out + '/canon.mlir').read()
     cpu_text = open(out + '/cpu_full.mlir').read()
     kernels = json.load(open(out + '/kernels.json'))
@@ -162,13 +174,18 @@ def check(source, out):
 
     cache = re.search(r'kv_cache<layers = (\d+), kv_heads = (\d+), head_dim = (\d+), '
                       r'page_size = (\d+)', text)
-    layers, kv_heads, head_dim, page = (int(g) for g in cache.groups())
+    layers, kv_heads, head_dim, page = (int(g) for g in cache.groups()) if cache else (1, 1, 1, 16)
     pages = 8
     T, B, P, R = 5, 2, 4, 2
     sizes = {'T': T, 'B': B, 'P': P, 'R': R}
     inputs = {'positions': [page + 1, page + 2, page + 3, 2 * page + 8, 2 * page + 9],
               'token_seq': [0, 0, 0, 1, 1], 'block_table': [5, 2, 7, 0, 1, 3, 6, 4],
-              'logit_rows': [2, 4]}
+              'logit_rows': [2, 4],
+              # (temporal, height, width) per token; linear-attention slots of
+              # the two requests, out of `state_slots` slots.
+              'mrope_positions': [p for t in range(T) for p in (20 + t, 7 * t + 1, 30 - 3 * t)],
+              'state_slots': [3, 1]}
+    state_slots = 4
     kv_floats = pages * layers * page * kv_heads * head_dim
 
     step = re.search(r'func.func @step\((.*?)\) ->', text).group(1)
@@ -223,6 +240,13 @@ def check(source, out):
                         *[random.gauss(0, 1) for _ in range(kv_floats)]))
                     outputs.append(len(slots) - 1)
                 continue
+            if arg[0] == 'state':
+                layers_, channels, window, heads, dk, dv = arg[1:]
+                for n in (state_slots * layers_ * window * channels,
+                          state_slots * layers_ * heads * dk * dv):
+                    slots.append((ctypes.c_float * n)(*[random.gauss(0, 1) for _ in range(n)]))
+                    outputs.append(len(slots) - 1)
+                continue
             what = step_inputs.get(operand) or weight_names.get(operand, 'activation')
             lead = {'logit_rows': R, 'block_table': B}.get(what, T)
             slots.append(tensor(what, arg[1], arg[2], lead))
@@ -230,10 +254,19 @@ def check(source, out):
             width = int(args[0][1][1])
             for i in range(T):
                 slots[1][i] = random.randrange(min(int(args[0][1][0]), (1 << 20) // width))
+        if kind == 'experts':  # routing ids of existing experts
+            experts = int(re.search(r'func.func @%s\(.*?num_experts = (\d+)' % name, text,
+                                    re.S).group(1))
+            ids = slots[1]
+            for i in range(len(ids)):
+                ids[i] = random.randrange(experts)
         for result in results:
             if result[0] == 'tensor':
                 n = count(result[1], rows if kind == 'matmul' else T)
-                slots.append((ctypes.c_float * n)(*([float('nan')] * n)))
+                if result[2] == 'i32':
+                    slots.append((ctypes.c_int32 * n)(*([-1] * n)))
+                else:
+                    slots.append((ctypes.c_float * n)(*([float('nan')] * n)))
                 outputs.append(len(slots) - 1)
         return slots, outputs, rows
 
@@ -277,18 +310,29 @@ def check(source, out):
         emulated = [type(s).from_buffer_copy(s) for s in slots]
         run_cpu(name, reference)
         run_gpu(name, emulated)
-        num = den = 0.0
-        bad = 0
+        # Per output, over the elements either side wrote (in-place caches
+        # and states keep most of theirs): the largest relative error.
+        rel, bad, written = 0.0, 0, 0
         for o in outputs:
-            for u, v in zip(reference[o], emulated[o]):
+            before = slots[o]
+            if isinstance(reference[o][0], int):  # ids: equal or wrong
+                bad += sum(1 for u, v in zip(reference[o], emulated[o]) if u != v)
+                written += len(before)
+                continue
+            num = den = 0.0
+            for u, v, w in zip(reference[o], emulated[o], before):
+                if u == w and v == w:
+                    continue
+                written += 1
                 if not (math.isfinite(u) and math.isfinite(v)):
                     bad += 1
                     continue
                 num += (u - v) ** 2
                 den += u * u
-        rel = math.sqrt(num / den) if den else 0.0
-        ok &= bad == 0 and rel < 1e-6
-        print('%-20s rel %.1e %s' % (name, rel, 'non-finite %d' % bad if bad else ''))
+            rel = max(rel, math.sqrt(num / den) if den else 0.0)
+        ok &= bad == 0 and rel < 1e-6 and written > 0
+        print('%-20s rel %.1e (%d written) %s' % (name, rel, written,
+                                                   'non-finite or wrong %d' % bad if bad else ''))
     print('PASS' if ok else 'FAIL')
     return 0 if ok else 1
 

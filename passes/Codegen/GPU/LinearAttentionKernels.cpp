@@ -1,0 +1,494 @@
+//===- LinearAttentionKernels.cpp - GPU codegen for Gated DeltaNet --------===//
+//
+// conv:       causal depthwise conv1d + SiLU, one thread per channel (blocks
+//             of up to max-threads channels); each thread walks the step's
+//             tokens in order, carrying its request's window in registers:
+//             at the first token of a request's run it reads the saved window
+//             from the request's state slot, after the last one it writes the
+//             newest conv_window inputs back. Threads of a warp own adjacent
+//             channels, so every load and store is coalesced.
+// delta_rule: the gated delta rule, one block per (request, value head)
+//             (grid ["B", heads]). Column j of the request's f32 state
+//             S [key_dim][value_dim] belongs to `split` consecutive lanes,
+//             lane p of them holding rows p, p + split, ... in registers for
+//             the whole step (read from the state slot once, written back
+//             once); split is the smallest power of two that leaves each
+//             thread at most 32 rows (1 for key_dim <= 32, 4 for 128). The
+//             block finds the request's run of tokens, then per token
+//             L2-normalizes q and k cooperatively (block reductions, rows in
+//             shared memory), and each thread updates its rows:
+//               m = S^T k; d = beta (v - alpha m); S = alpha S + k d^T;
+//               o = S^T q (with the updated S),
+//             the partial dot products of a column summed with xor shuffles.
+//             Each thread accumulates in the CPU's order (fused
+//             multiply-adds over increasing i), so with split = 1 the
+//             recurrence is the CPU's up to the normalization sum and the
+//             libm / libdevice functions. A state too large for registers
+//             (more than 32 rows per thread, or a block over 512 threads)
+//             stays in the slot: one thread per column, read and written
+//             there per token.
+// gated_norm: per-head RMSNorm times silu(gate), one block per (token, head),
+//             the sum of squares reduced across the block.
+//
+// Every request's tokens are contiguous and in order in a ragged step, so
+// "the previous token of the same request" is the previous row when its
+// token_seq entry matches, and the state slot otherwise.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Codegen/GPU/GpuKernelEmitter.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::codegen::gpu;
+
+/// State rows a delta_rule thread keeps in registers at most, and the
+/// largest block that still gives each thread enough registers for them.
+static constexpr int64_t kMaxRegisterRows = 32;
+static constexpr int64_t kMaxRegisterThreads = 512;
+
+namespace {
+/// How a delta_rule block splits S: `split` threads (consecutive lanes) per
+/// value column, each holding key rows p, p + split, ... in registers.
+struct DeltaRulePlan {
+  int64_t split = 1;
+  int64_t threads = 32;
+  bool inRegisters = true;
+};
+} // namespace
+
+static DeltaRulePlan planDeltaRule(int64_t dk, int64_t dv) {
+  auto wholeWarps = [](int64_t n) { return std::max<int64_t>(32, (n + 31) / 32 * 32); };
+  DeltaRulePlan plan;
+  while (dk > plan.split * kMaxRegisterRows && plan.split < 32)
+    plan.split *= 2;
+  plan.threads = wholeWarps(dv * plan.split);
+  if (dk % plan.split == 0 && dk <= plan.split * kMaxRegisterRows &&
+      plan.threads <= kMaxRegisterThreads)
+    return plan;
+  // Too big for registers: one thread per column on the state in memory.
+  return DeltaRulePlan{1, wholeWarps(dv), false};
+}
+
+/// Position of `value` among the source function's results.
+static std::optional<unsigned> resultIndexOf(func::FuncOp source, Value value) {
+  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
+  for (auto [index, operand] : llvm::enumerate(ret.getOperands()))
+    if (operand == value)
+      return index;
+  return std::nullopt;
+}
+
+/// Index of the ABI result slot of result `index`: results without a slot
+/// (caches, states) before it do not count.
+static unsigned resultSlotOf(func::FuncOp source, unsigned index) {
+  unsigned slot = 0;
+  for (unsigned i = 0; i < index; ++i)
+    if (isa<RankedTensorType>(source.getResultTypes()[i]))
+      ++slot;
+  return slot;
+}
+
+template <typename OpT>
+static OpT findOp(func::FuncOp source) {
+  OpT found;
+  source.walk([&](OpT op) { found = op; });
+  return found;
+}
+
+/// Whether token `t` starts (`before` = true) or ends its request's run of
+/// rows in this step: the neighbouring row is outside [0, T) or belongs to
+/// another request.
+static Value isRunBoundary(GpuKernelEmitter &e, const RowAccess &tokenSeq, Value t, Value T,
+                           Value sequence, bool before) {
+  ImplicitLocOpBuilder &b = e.builder();
+  Value edge = before ? arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t, e.index(0))
+                      : arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                              e.addIndex(t, e.index(1)), T);
+  // Clamp so the neighbour load stays in bounds; `edge` decides then.
+  Value one = e.index(1);
+  Value neighbour;
+  if (before) {
+    neighbour = arith::SubIOp::create(b, arith::MaxUIOp::create(b, t, one), one);
+  } else {
+    Value next = e.addIndex(t, one);
+    neighbour = arith::MinUIOp::create(b, next, arith::SubIOp::create(b, T, one));
+  }
+  Value other = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                      e.loadIndex(tokenSeq, neighbour), sequence);
+  return arith::OrIOp::create(b, edge, other);
+}
+
+/// Grid of plain block counts (no step symbol).
+static SmallVector<Attribute> fixedGrid(MLIRContext *ctx, int64_t blocks) {
+  return {Builder(ctx).getI64IntegerAttr(blocks)};
+}
+
+//===----------------------------------------------------------------------===//
+// conv
+//===----------------------------------------------------------------------===//
+
+FailureOr<KernelGeometry> qwen::codegen::gpu::emitConvKernel(GpuKernelEmitter &e) {
+  func::FuncOp source = e.source();
+  auto conv = findOp<qtf::CausalConv1dOp>(source);
+  std::optional<unsigned> output = conv ? resultIndexOf(source, conv.getResult()) : std::nullopt;
+  if (!output)
+    return source.emitOpError("conv kernel must return the result of one causal_conv1d"),
+           failure();
+  qtf::LinearStateType stateType = conv.getState().getType();
+  const int64_t channels = stateType.getConvChannels(), window = stateType.getConvWindow();
+  const int64_t layers = stateType.getLayers(), layer = conv.getLayer();
+  const int64_t kernelSize = window + 1;
+  const int64_t threads = e.blockSizeFor(channels);
+  const int64_t chunks = (channels + threads - 1) / threads;
+  const unsigned outSlot = resultSlotOf(source, *output);
+
+  e.createKernel(threads, [&] {
+    ImplicitLocOpBuilder &b = e.builder();
+    RowAccess input = e.access(conv.getInput()), weight = e.access(conv.getWeight());
+    RowAccess tokenSeq = e.access(conv.getTokenSeq()), slots = e.access(conv.getStateSlots());
+    RowAccess convState = e.stateArrays(conv.getState()).first;
+    RowAccess out = e.result(outSlot);
+    Value channel = e.addIndex(e.mulIndex(e.blockId(), threads), e.threadId());
+    auto body = [&] {
+      // The taps of this channel (weight is [channels, K]).
+      SmallVector<Value> taps;
+      Value tapBase = e.mulIndex(channel, kernelSize);
+      for (int64_t j = 0; j < kernelSize; ++j)
+        taps.push_back(e.loadF32(weight, e.addIndex(tapBase, e.index(j))));
+      Value T = e.dim("T");
+      Value zero = e.f32(0.0f);
+      SmallVector<Value> initial(window, zero);
+      e.forLoop(e.index(0), T, 1, initial,
+                [&](Value t, ValueRange carried) -> SmallVector<Value> {
+        Value sequence = e.loadIndex(tokenSeq, t);
+        Value slot = e.loadIndex(slots, sequence);
+        // Row j of this layer's window in the slot: [slot][layer][j][channel].
+        Value slotBase = e.mulIndex(e.addIndex(e.mulIndex(slot, layers), e.index(layer)),
+                                    window * channels);
+        slotBase = e.addIndex(slotBase, channel);
+        // A request's first row in this step starts from its saved window.
+        Value starts = isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/true);
+        SmallVector<Type> types(window, b.getF32Type());
+        auto ifStarts = scf::IfOp::create(b, types, starts, /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifStarts.thenBlock());
+          SmallVector<Value> saved;
+          for (int64_t j = 0; j < window; ++j)
+            saved.push_back(
+                e.loadF32(convState, e.addIndex(slotBase, e.index(j * channels))));
+          scf::YieldOp::create(b, saved);
+          b.setInsertionPointToStart(ifStarts.elseBlock());
+          scf::YieldOp::create(b, carried);
+        }
+        ValueRange history = ifStarts.getResults();
+        Value x = e.loadF32(input, e.address(input, t, Value(), channel));
+        Value sum = arith::MulFOp::create(b, taps[window], x);
+        for (int64_t j = 0; j < window; ++j)
+          sum = math::FmaOp::create(b, taps[j], history[j], sum);
+        Value y = e.silu(sum);
+        e.store(out, e.address(out, t, Value(), channel), y);
+        SmallVector<Value> next(history.begin() + 1, history.end());
+        next.push_back(x);
+        // After the request's last row, its slot keeps the newest inputs.
+        Value ends = isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/false);
+        e.ifThen(ends, [&] {
+          for (int64_t j = 0; j < window; ++j)
+            e.store(convState, e.addIndex(slotBase, e.index(j * channels)), next[j]);
+        });
+        return next;
+      });
+    };
+    // No barrier in this kernel: threads past the last channel just leave.
+    if (chunks * threads == channels)
+      body();
+    else
+      e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::ult, channel,
+                                     e.index(channels)),
+               body);
+  });
+  return KernelGeometry{fixedGrid(source.getContext(), chunks), e.blockSize(),
+                        e.sharedBytes()};
+}
+
+//===----------------------------------------------------------------------===//
+// delta_rule
+//===----------------------------------------------------------------------===//
+
+FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitter &e) {
+  func::FuncOp source = e.source();
+  auto rule = findOp<qtf::GatedDeltaRuleOp>(source);
+  std::optional<unsigned> output = rule ? resultIndexOf(source, rule.getResult()) : std::nullopt;
+  if (!output)
+    return source.emitOpError("delta_rule kernel must return the result of one gated_delta_rule"),
+           failure();
+  qtf::LinearStateType stateType = rule.getState().getType();
+  const int64_t heads = stateType.getHeads(), dk = stateType.getKeyDim(),
+                dv = stateType.getValueDim(), layers = stateType.getLayers();
+  const int64_t layer = rule.getLayer();
+  const int64_t keyHeads = cast<RankedTensorType>(rule.getQuery().getType()).getDimSize(1);
+  const int64_t group = heads / keyHeads;
+  const float scale = static_cast<float>(rule.getScale().convertToDouble());
+  const DeltaRulePlan plan = planDeltaRule(dk, dv);
+  if (plan.threads > 1024)
+    return source.emitOpError("delta_rule needs value_dim <= 1024 (one thread per column)"),
+           failure();
+  const int64_t split = plan.split, threads = plan.threads;
+  const int64_t rowsPerThread = dk / split;
+  const unsigned outSlot = resultSlotOf(source, *output);
+
+  e.createKernel(threads, [&] {
+    ImplicitLocOpBuilder &b = e.builder();
+    Type f32 = b.getF32Type();
+    RowAccess query = e.access(rule.getQuery()), key = e.access(rule.getKey()),
+              value = e.access(rule.getValue()), a = e.access(rule.getA()),
+              beta = e.access(rule.getB()), aLog = e.access(rule.getALog()),
+              dtBias = e.access(rule.getDtBias()), tokenSeq = e.access(rule.getTokenSeq()),
+              slots = e.access(rule.getStateSlots());
+    RowAccess recurrent = e.stateArrays(rule.getState()).second;
+    RowAccess out = e.result(outSlot);
+    Value q = e.sharedRow(dk), k = e.sharedRow(dk);
+
+    Value item = e.blockId();
+    Value sequence = e.divIndex(item, heads);
+    Value head = e.remIndex(item, heads);
+    Value keyHead = e.divIndex(head, group);
+    Value thread = e.threadId();
+    // Thread (j, p) = (thread / split, thread % split): column j, key rows
+    // p, p + split, ... Threads past the last column read column dv - 1 and
+    // never store.
+    Value part = e.remIndex(thread, split);
+    Value active =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, thread, e.index(dv * split));
+    Value column = arith::MinUIOp::create(b, e.divIndex(thread, split), e.index(dv - 1));
+    Value slot = e.loadIndex(slots, sequence);
+    // S of this (slot, layer, head): [key_dim][value_dim] f32.
+    Value stateBase = e.addIndex(
+        e.mulIndex(e.addIndex(e.mulIndex(slot, layers), e.index(layer)), heads), head);
+    stateBase = e.addIndex(e.mulIndex(stateBase, dk * dv), column);
+    auto stateAt = [&](Value i) { return e.addIndex(stateBase, e.mulIndex(i, dv)); };
+    /// Key row of this thread's r-th register.
+    auto rowOf = [&](int64_t r) { return e.addIndex(part, e.index(r * split)); };
+
+    // The request's tokens: a contiguous run [start, start + count), found by
+    // a strided scan of token_seq and block min / sum reductions (token
+    // indices travel as f32: exact below 2^24 tokens per step).
+    Value T = e.dim("T");
+    auto indexToF32 = [&](Value x) -> Value {
+      return arith::UIToFPOp::create(b, f32, arith::IndexCastOp::create(b, b.getI64Type(), x));
+    };
+    ValueRange local = e.forLoop(
+        thread, T, threads, ValueRange{indexToF32(T), e.f32(0.0f)},
+        [&](Value t, ValueRange acc) -> SmallVector<Value> {
+          Value mine = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                             e.loadIndex(tokenSeq, t), sequence);
+          return {arith::SelectOp::create(
+                      b, mine, arith::MinimumFOp::create(b, acc[0], indexToF32(t)), acc[0]),
+                  arith::SelectOp::create(
+                      b, mine, arith::AddFOp::create(b, acc[1], e.f32(1.0f)), acc[1])};
+        });
+    auto toIndex = [&](Value x) -> Value {
+      return arith::IndexCastOp::create(
+          b, b.getIndexType(), arith::FPToUIOp::create(b, b.getI64Type(), x));
+    };
+    Value start = toIndex(e.blockMin(local[0]));
+    Value end = e.addIndex(start, toIndex(e.blockSum(local[1])));
+
+    // Decay rate -exp(A_log), f32 as HF computes it.
+    Value negA = arith::NegFOp::create(b, math::ExpOp::create(b, e.loadF32(aLog, head)));
+    Value bias = e.loadF32(dtBias, head);
+    Value zero = e.f32(0.0f);
+
+    /// Copies the [dk] row of token t into `row`, L2-normalized (eps 1e-6 on
+    /// the sum of squares) and scaled; each thread rescales what it loaded.
+    auto loadNormalized = [&](const RowAccess &from, Value t, Value row, float factor) {
+      Value base = e.address(from, t, keyHead, Value());
+      Value partial = e.forLoop(thread, e.index(dk), threads, ValueRange{zero},
+                                [&](Value d, ValueRange acc) -> SmallVector<Value> {
+        Value x = e.loadF32(from, e.addIndex(base, d));
+        memref::StoreOp::create(b, x, row, ValueRange{d});
+        return {math::FmaOp::create(b, x, x, acc[0])};
+      })[0];
+      Value sum = e.blockSum(partial);
+      Value inverse = e.rsqrt(arith::AddFOp::create(b, sum, e.f32(1e-6f)));
+      Value rowFactor = arith::MulFOp::create(b, inverse, e.f32(factor));
+      e.forLoop(thread, e.index(dk), threads, [&](Value d) {
+        Value x = memref::LoadOp::create(b, row, ValueRange{d});
+        memref::StoreOp::create(b, arith::MulFOp::create(b, x, rowFactor), row, ValueRange{d});
+      });
+    };
+
+    struct TokenScalars {
+      Value alpha, beta, v;
+    };
+    /// One token: normalizes q and k into shared memory and returns alpha,
+    /// beta and v of this thread's column.
+    auto prepare = [&](Value t) -> TokenScalars {
+      loadNormalized(query, t, q, scale);
+      loadNormalized(key, t, k, 1.0f);
+      e.barrier(); // q and k complete for every thread
+      // beta = sigmoid(b); alpha = exp(g), g = -exp(A_log) * softplus(a + dt_bias)
+      // (softplus(x) = x above 20, as torch).
+      Value betaT = e.sigmoid(e.loadF32(beta, e.address(beta, t, Value(), head)));
+      Value shifted =
+          arith::AddFOp::create(b, e.loadF32(a, e.address(a, t, Value(), head)), bias);
+      Value linear = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, shifted, e.f32(20.0f));
+      Value smooth = math::Log1pOp::create(b, math::ExpOp::create(b, shifted));
+      Value softplus = arith::SelectOp::create(b, linear, shifted, smooth);
+      Value alpha = math::ExpOp::create(b, arith::MulFOp::create(b, negA, softplus));
+      Value v = e.loadF32(value, e.addIndex(e.address(value, t, head, Value()), column));
+      return TokenScalars{alpha, betaT, v};
+    };
+    /// d = beta * (v - alpha * m)
+    auto deltaOf = [&](const TokenScalars &scalars, Value m) -> Value {
+      return arith::MulFOp::create(
+          b, scalars.beta,
+          arith::SubFOp::create(b, scalars.v, arith::MulFOp::create(b, scalars.alpha, m)));
+    };
+    /// Sums the partial dot products of a column's `split` threads (xor
+    /// butterfly: every one of them gets the same sum).
+    auto columnSum = [&](Value partial) { return split > 1 ? e.laneSum(partial, split) : partial; };
+    auto storeOutput = [&](Value t, Value o) {
+      Value first = split > 1 ? arith::AndIOp::create(
+                                    b, active,
+                                    arith::CmpIOp::create(b, arith::CmpIPredicate::eq, part,
+                                                          e.index(0)))
+                              : active;
+      e.ifThen(first, [&] {
+        e.store(out, e.addIndex(e.address(out, t, head, Value()), column), o);
+      });
+    };
+
+    if (plan.inRegisters) {
+      // This thread's rows of the column S[:, j], in registers for the step.
+      SmallVector<Value> rows0;
+      for (int64_t r = 0; r < rowsPerThread; ++r)
+        rows0.push_back(e.loadF32(recurrent, stateAt(rowOf(r))));
+      ValueRange finalRows = e.forLoop(
+          start, end, 1, rows0, [&](Value t, ValueRange s) -> SmallVector<Value> {
+            TokenScalars scalars = prepare(t);
+            // m = S^T k (for split = 1 in the CPU's order over i).
+            Value m = zero;
+            for (int64_t r = 0; r < rowsPerThread; ++r) {
+              Value ki = memref::LoadOp::create(b, k, ValueRange{rowOf(r)});
+              m = math::FmaOp::create(b, ki, s[r], m);
+            }
+            Value d = deltaOf(scalars, columnSum(m));
+            // S = alpha S + k d^T; o = S^T q with the updated S.
+            SmallVector<Value> updated;
+            Value o = zero;
+            for (int64_t r = 0; r < rowsPerThread; ++r) {
+              Value ki = memref::LoadOp::create(b, k, ValueRange{rowOf(r)});
+              Value qi = memref::LoadOp::create(b, q, ValueRange{rowOf(r)});
+              Value si =
+                  math::FmaOp::create(b, ki, d, arith::MulFOp::create(b, scalars.alpha, s[r]));
+              updated.push_back(si);
+              o = math::FmaOp::create(b, qi, si, o);
+            }
+            storeOutput(t, columnSum(o));
+            e.barrier(); // the next token overwrites q and k
+            return updated;
+          });
+      e.ifThen(active, [&] {
+        for (int64_t r = 0; r < rowsPerThread; ++r)
+          e.store(recurrent, stateAt(rowOf(r)), finalRows[r]);
+      });
+      return;
+    }
+
+    // Otherwise S stays in the state slot (split = 1), read twice and written
+    // once per token; each thread only touches its own column.
+    e.forLoop(start, end, 1, [&](Value t) {
+      TokenScalars scalars = prepare(t);
+      e.ifThen(active, [&] {
+        Value m = e.forLoop(e.index(0), e.index(dk), 1, ValueRange{zero},
+                            [&](Value i, ValueRange acc) -> SmallVector<Value> {
+          Value ki = memref::LoadOp::create(b, k, ValueRange{i});
+          return {math::FmaOp::create(b, ki, e.loadF32(recurrent, stateAt(i)), acc[0])};
+        })[0];
+        Value d = deltaOf(scalars, m);
+        Value o = e.forLoop(e.index(0), e.index(dk), 1, ValueRange{zero},
+                            [&](Value i, ValueRange acc) -> SmallVector<Value> {
+          Value ki = memref::LoadOp::create(b, k, ValueRange{i});
+          Value qi = memref::LoadOp::create(b, q, ValueRange{i});
+          Value at = stateAt(i);
+          Value si = math::FmaOp::create(
+              b, ki, d, arith::MulFOp::create(b, scalars.alpha, e.loadF32(recurrent, at)));
+          e.store(recurrent, at, si);
+          return {math::FmaOp::create(b, qi, si, acc[0])};
+        })[0];
+        e.store(out, e.addIndex(e.address(out, t, head, Value()), column), o);
+      });
+      e.barrier(); // the next token overwrites q and k
+    });
+  });
+  Builder builder(source.getContext());
+  return KernelGeometry{{builder.getStringAttr("B"), builder.getI64IntegerAttr(heads)},
+                        e.blockSize(), e.sharedBytes()};
+}
+
+//===----------------------------------------------------------------------===//
+// gated_norm
+//===----------------------------------------------------------------------===//
+
+FailureOr<KernelGeometry> qwen::codegen::gpu::emitGatedNormKernel(GpuKernelEmitter &e) {
+  func::FuncOp source = e.source();
+  auto norm = findOp<qtf::GatedRmsNormOp>(source);
+  std::optional<unsigned> output = norm ? resultIndexOf(source, norm.getResult()) : std::nullopt;
+  if (!output)
+    return source.emitOpError("gated_norm kernel must return one gated_rms_norm"), failure();
+  auto type = cast<RankedTensorType>(norm.getResult().getType());
+  if (type.getRank() != 3)
+    return source.emitOpError("gated_norm kernel expects a [tokens, heads, dim] result"),
+           failure();
+  const int64_t heads = type.getDimSize(1), length = type.getDimSize(2);
+  const float eps = static_cast<float>(norm.getEpsilon().convertToDouble());
+  std::string symbol = e.leadingSymbol(norm.getResult());
+  const int64_t width = e.vectorWidthFor(
+      length, {GpuKernelEmitter::viewGeometry(norm.getInput()),
+               GpuKernelEmitter::viewGeometry(norm.getGate())});
+  const unsigned outSlot = resultSlotOf(source, *output);
+
+  e.createKernel(e.blockSizeFor(length / width), [&] {
+    ImplicitLocOpBuilder &b = e.builder();
+    auto vecType = VectorType::get({width}, b.getF32Type());
+    RowAccess input = e.access(norm.getInput()), gate = e.access(norm.getGate()),
+              weight = e.access(norm.getWeight());
+    RowAccess out = e.result(outSlot);
+    Value item = e.blockId();
+    Value token = e.divIndex(item, heads);
+    Value head = e.remIndex(item, heads);
+    Value inBase = e.address(input, token, head, Value());
+    Value gateBase = e.address(gate, token, head, Value());
+    Value outBase = e.address(out, token, head, Value());
+    Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
+    Value squares = e.forThreadColumns(length, width, zero, [&](Value c, Value acc) {
+      Value x = e.loadVectorF32(input, e.addIndex(inBase, c), width);
+      return vector::FMAOp::create(b, x, x, acc).getResult();
+    });
+    Value sum = e.blockSum(vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares));
+    Value mean = arith::DivFOp::create(b, sum, e.f32(static_cast<float>(length)));
+    Value scale = vector::BroadcastOp::create(
+        b, vecType, e.rsqrt(arith::AddFOp::create(b, mean, e.f32(eps))));
+    // y = x * scale * w * silu(gate), each thread on the columns it summed.
+    e.forThreadColumns(length, width, [&](Value c) {
+      Value x = e.loadVectorF32(input, e.addIndex(inBase, c), width);
+      Value w = e.loadVectorF32(weight, c, width);
+      Value g = e.loadVectorF32(gate, e.addIndex(gateBase, c), width);
+      Value y = arith::MulFOp::create(b, arith::MulFOp::create(b, x, scale), w);
+      Value gated = arith::MulFOp::create(b, y, e.silu(g));
+      e.store(out, e.addIndex(outBase, c), gated);
+    });
+  });
+  Builder builder(source.getContext());
+  SmallVector<Attribute> grid{builder.getStringAttr(symbol)};
+  if (heads > 1)
+    grid.push_back(builder.getI64IntegerAttr(heads));
+  return KernelGeometry{grid, e.blockSize(), e.sharedBytes()};
+}

@@ -1,0 +1,137 @@
+// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+
+// delta_rule with key_dim 64, value_dim 16: one block per (request, value
+// head) = grid ["B", 4]. Column j of S belongs to threads 2j and 2j + 1
+// (split 2: each holds 32 key rows in registers), 32 threads. The block
+// finds the request's run [start, start + count) of tokens (min and sum
+// reductions), reads its 32 rows of S once, walks the run with them in
+// scf.for (32 f32 iter_args) and writes them back once. Per token q and k
+// (key head h / 2) are L2-normalized into shared memory (two block sums),
+// then m = S^T k, d = beta (v - alpha m), S = alpha S + k d^T and o = S^T q
+// with fused multiply-adds over the thread's rows, the two halves of m and
+// o summed with one xor shuffle.
+!st = !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>
+// CHECK-LABEL: func.func @step
+// CHECK:       qkernel.launch @kernels::@qk0_delta_rule
+// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["B", 4], gpu_shared_bytes = 512 : i64, grid = ["B", 4]
+// CHECK:       func.func private @qk0_delta_rule({{.*}}) -> (tensor<?x4x16xf32> {qkernel.symbol = "T"}, !qtf.linear_state
+// CHECK-SAME:    qkernel.kind = "delta_rule"
+// Slots: conv output, projection, conv windows, recurrent states, A_log,
+// dt_bias, token_seq, state_slots, result; then T, B, P, R.
+// CHECK:       gpu.func @qk0_delta_rule(%{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %[[REC:[^:]+]]: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64)
+// CHECK-SAME:    workgroup(%[[Q:.*]] : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[K:.*]] : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    known_block_size = array<i32: 32, 1, 1>
+// CHECK:         llvm.insertvalue %[[REC]],
+// CHECK:         %[[STATE:.*]] = builtin.unrealized_conversion_cast %{{.*}} to memref<?xf32>
+// The request's run: a strided scan of token_seq, then min / sum reductions.
+// CHECK:         scf.for {{.*}} -> (f32, f32)
+// CHECK:           arith.minimumf
+// CHECK:         gpu.shuffle xor
+// CHECK:         arith.minimumf
+// CHECK:         %[[START:.*]] = arith.index_cast %{{.*}} : i64 to index
+// CHECK:         gpu.shuffle xor
+// CHECK:         arith.fptoui
+// CHECK:         %[[END:.*]] = arith.addi %[[START]]
+// -exp(A_log)
+// CHECK:         math.exp
+// CHECK:         arith.negf
+// CHECK-COUNT-32: memref.load %[[STATE]]
+// CHECK:         %[[FINAL:.*]]:32 = scf.for %{{.*}} = %[[START]] to %[[END]] step %{{.*}} iter_args(
+// CHECK-SAME:      -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// q: rows into shared memory, sum of squares, 1 / sqrt.rn(sum + 1e-6) * scale.
+// CHECK:           memref.store %{{.*}}, %[[Q]]
+// CHECK:           gpu.shuffle xor
+// CHECK:           arith.constant 9.99999997E-7 : f32
+// CHECK:           llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"
+// CHECK:           arith.constant 1.250000e-01 : f32
+// CHECK:           memref.store %{{.*}}, %[[K]]
+// CHECK:           llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"
+// CHECK:           gpu.barrier
+// beta = sigmoid(b), alpha = exp(-exp(A_log) * softplus(a + dt_bias)).
+// CHECK:           math.exp
+// CHECK:           arith.constant 2.000000e+01 : f32
+// CHECK:           arith.cmpf ogt
+// CHECK:           math.exp
+// CHECK:           math.log1p
+// CHECK:           arith.select
+// CHECK:           math.exp
+// m = S^T k over the thread's 32 rows, then the other half of the column.
+// CHECK-COUNT-32:  math.fma
+// CHECK:           gpu.shuffle xor
+// CHECK-NEXT:      arith.addf
+// CHECK-NEXT:      arith.mulf
+// CHECK-NEXT:      arith.subf
+// CHECK-NEXT:      arith.mulf
+// S = alpha S + k d^T and o = S^T q, two fma per row.
+// CHECK-COUNT-64:  math.fma
+// CHECK:           gpu.shuffle xor
+// CHECK:           scf.if
+// CHECK:             memref.store
+// CHECK:           gpu.barrier
+// CHECK:           scf.yield
+// CHECK:         scf.if
+// CHECK-COUNT-32:  memref.store %[[FINAL]]#{{[0-9]+}}, %[[STATE]]
+// CHECK:         gpu.return
+func.func @step(%x: tensor<?x320xf32> {qtf.input = "tokens"}, %p: tensor<?x392xf32> {qtf.input = "tokens"}, %seq: tensor<?xi32> {qtf.input = "token_seq"}, %slots: tensor<?xi32> {qtf.input = "state_slots"}, %state: !st) -> (tensor<?x4x16xf32>, !st) {
+  %alog = qtf.weight ["A_log"] : tensor<4xf32>
+  %dt = qtf.weight ["dt_bias"] : tensor<4xf32>
+  %0:2 = qkernel.launch @kernels::@qk0_delta_rule(%x, %p, %state, %alog, %dt, %seq, %slots) : (tensor<?x320xf32>, tensor<?x392xf32>, !st, tensor<4xf32>, tensor<4xf32>, tensor<?xi32>, tensor<?xi32>) -> (tensor<?x4x16xf32>, !st)
+  return %0#0, %0#1 : tensor<?x4x16xf32>, !st
+}
+module @kernels {
+  func.func @qk0_delta_rule(%arg0: tensor<?x320xf32>, %arg1: tensor<?x392xf32>, %arg2: !st, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x16xf32>, !st) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+    %0:3 = qtf.split %arg0 [128, 128, 64] : tensor<?x320xf32> -> tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x64xf32>
+    %1 = qtf.reshape %0#0 : tensor<?x128xf32> -> tensor<?x2x64xf32>
+    %2 = qtf.reshape %0#1 : tensor<?x128xf32> -> tensor<?x2x64xf32>
+    %3 = qtf.reshape %0#2 : tensor<?x64xf32> -> tensor<?x4x16xf32>
+    %4:4 = qtf.split %arg1 [320, 64, 4, 4] : tensor<?x392xf32> -> tensor<?x320xf32>, tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x4xf32>
+    %result, %new_state = qtf.gated_delta_rule %arg2[0], %1, %2, %3, %4#3, %4#2, %arg3, %arg4, %arg5, %arg6 {scale = 1.250000e-01 : f64} : !st, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x16xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
+    return %result, %new_state : tensor<?x4x16xf32>, !st
+  }
+}
+
+// -----
+
+// key_dim 128 with value_dim 256 would need 4 x 256 threads to keep S in
+// registers: S stays in the state slot instead, one thread per column (256
+// threads), m and the update as scf.for over the key rows reading and
+// writing the slot.
+!st = !qtf.linear_state<layers = 1, conv_channels = 768, conv_window = 3, heads = 2, key_dim = 128, value_dim = 256, f32>
+// CHECK-LABEL: func.func @step
+// CHECK:       qkernel.launch @kernels::@qk0_delta_rule
+// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_grid = ["B", 2], gpu_shared_bytes = 1056 : i64
+// CHECK:       gpu.func @qk0_delta_rule(%{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %[[REC:[^:]+]]: !llvm.ptr,
+// CHECK-SAME:    known_block_size = array<i32: 256, 1, 1>
+// CHECK:         llvm.insertvalue %[[REC]],
+// CHECK:         %[[STATE:.*]] = builtin.unrealized_conversion_cast %{{.*}} to memref<?xf32>
+// CHECK-NOT:     scf.for {{.*}} -> (f32, f32, f32)
+// CHECK:         scf.for
+// CHECK:           gpu.barrier
+// CHECK:           scf.if
+// CHECK:             scf.for {{.*}} -> (f32) {
+// CHECK:               memref.load %[[STATE]]
+// CHECK:               math.fma
+// CHECK:             scf.for {{.*}} -> (f32) {
+// CHECK:               memref.load %[[STATE]]
+// CHECK:               math.fma
+// CHECK:               memref.store %{{.*}}, %[[STATE]]
+// CHECK:               math.fma
+// CHECK:           gpu.barrier
+// CHECK:         gpu.return
+func.func @step(%x: tensor<?x768xf32> {qtf.input = "tokens"}, %p: tensor<?x772xf32> {qtf.input = "tokens"}, %seq: tensor<?xi32> {qtf.input = "token_seq"}, %slots: tensor<?xi32> {qtf.input = "state_slots"}, %state: !st) -> (tensor<?x2x256xf32>, !st) {
+  %alog = qtf.weight ["A_log"] : tensor<2xf32>
+  %dt = qtf.weight ["dt_bias"] : tensor<2xf32>
+  %0:2 = qkernel.launch @kernels::@qk0_delta_rule(%x, %p, %state, %alog, %dt, %seq, %slots) : (tensor<?x768xf32>, tensor<?x772xf32>, !st, tensor<2xf32>, tensor<2xf32>, tensor<?xi32>, tensor<?xi32>) -> (tensor<?x2x256xf32>, !st)
+  return %0#0, %0#1 : tensor<?x2x256xf32>, !st
+}
+module @kernels {
+  func.func @qk0_delta_rule(%arg0: tensor<?x768xf32>, %arg1: tensor<?x772xf32>, %arg2: !st, %arg3: tensor<2xf32>, %arg4: tensor<2xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x2x256xf32>, !st) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+    %0:3 = qtf.split %arg0 [128, 128, 512] : tensor<?x768xf32> -> tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x512xf32>
+    %1 = qtf.reshape %0#0 : tensor<?x128xf32> -> tensor<?x1x128xf32>
+    %2 = qtf.reshape %0#1 : tensor<?x128xf32> -> tensor<?x1x128xf32>
+    %3 = qtf.reshape %0#2 : tensor<?x512xf32> -> tensor<?x2x256xf32>
+    %4:3 = qtf.split %arg1 [768, 2, 2] : tensor<?x772xf32> -> tensor<?x768xf32>, tensor<?x2xf32>, tensor<?x2xf32>
+    %result, %new_state = qtf.gated_delta_rule %arg2[0], %1, %2, %3, %4#2, %4#1, %arg3, %arg4, %arg5, %arg6 {scale = 0.088388347648318440 : f64} : !st, tensor<?x1x128xf32>, tensor<?x1x128xf32>, tensor<?x2x256xf32>, tensor<?x2xf32>, tensor<?x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x2x256xf32>
+    return %result, %new_state : tensor<?x2x256xf32>, !st
+  }
+}
