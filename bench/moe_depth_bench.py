@@ -54,9 +54,10 @@ def main():
     cfg = json.load(open(args.config))
     full = cfg["num_hidden_layers"]
     work = tempfile.mkdtemp(prefix="qwen-moe-bench-")
-    bw = measure_bandwidth(args.threads)
+    bw_before = measure_bandwidth(args.threads)
     results = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": os.uname().nodename, "cpus": os.cpu_count(),
-               "threads": args.threads, "read_gb_s": bw, "config": os.path.relpath(args.config, ROOT), "rows": []}
+               "threads": args.threads, "read_gb_s_before": bw_before,
+               "config": os.path.relpath(args.config, ROOT), "rows": []}
     for depth in [int(d) for d in args.depths.split(",")]:
         small = dict(cfg, num_hidden_layers=depth)
         path = os.path.join(work, f"config-{depth}.json")
@@ -71,6 +72,9 @@ def main():
             results["rows"].append({"depth": depth, "batch": batch, "decode_ms_per_step": out["decode_ms_per_step"],
                                     "decode_tok_s": out["decode_tok_s"], "prefill_tok_s": out["prefill_tok_s"],
                                     "load_s": out["load_s"]})
+    # Bandwidth varies on a VM: the best of before and after is the floor's.
+    results["read_gb_s_after"] = measure_bandwidth(args.threads)
+    results["read_gb_s"] = bw = max(bw_before, results["read_gb_s_after"])
     print(f"\n{results['config']} at reduced depth, {args.threads} threads, read bandwidth {bw:.1f} GB/s")
     print("batch | depth | ms/step | tok/s | floor tok/s | % floor")
     summary = []

@@ -14,11 +14,15 @@
 #include "qwen_rt/error.h"
 #include "qwen_rt/generate.h"
 #include "qwen_rt/safetensors.h"
+#include "qwen_rt/state_pool.h"
+#include "qwen_rt/weights.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -230,6 +234,84 @@ TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
     EXPECT_NE(msg.find(c.message), std::string::npos) << "message: " << msg;
     EXPECT_NE(msg.find("manifest.json"), std::string::npos) << "message: " << msg;
   }
+}
+
+/// The toy manifest with a linear-attention state: a `state_slots` input and
+/// a kernel reading both state arrays.
+void addLinearState(json &m) {
+  m["linear_state"] = {{"num_layers", 2},  {"conv_channels", 8}, {"conv_window", 3}, {"conv_dtype", "f32"},
+                       {"num_heads", 2},   {"key_dim", 4},       {"value_dim", 4},  {"recurrent_dtype", "f32"}};
+  m["inputs"].push_back({{"name", "state_slots"}, {"dtype", "i32"}, {"shape", {"B"}}});
+  m["inputs"].push_back({{"name", "mrope_positions"}, {"dtype", "i32"}, {"shape", {"T", 3}}});
+  m["program"][0]["args"].push_back({{"state", "conv"}});
+  m["program"][0]["args"].push_back({{"state", "recurrent"}});
+}
+
+TEST(ArtifactTest, LinearStateSection) {
+  ToyArtifact t(false);
+  addLinearState(t.manifest);
+  t.save();
+  Artifact a = Artifact::open(t.dir.string());
+  const LinearStateSpec &s = a.linearState();
+  ASSERT_TRUE(s.present());
+  EXPECT_EQ(s.convBytesPerSlot(), uint64_t(2 * 3 * 8 * 4));
+  EXPECT_EQ(s.recurrentBytesPerSlot(), uint64_t(2 * 2 * 4 * 4 * 4));
+  EXPECT_EQ(a.program()[0].args.back().kind, ArgRef::State);
+  EXPECT_EQ(a.program()[0].args.back().index, 1);
+  // Moving the artifact keeps the section (the engine holds a moved one).
+  Artifact moved = std::move(a);
+  EXPECT_TRUE(moved.linearState().present());
+
+  const BadManifestCase cases[] = {
+      {"bad state arg", [](json &m) { m["program"][0]["args"].back() = {{"state", "ssm"}}; },
+       "state must be \"conv\" or \"recurrent\""},
+      {"state without section", [](json &m) { m.erase("linear_state"); m["inputs"].erase(5); },
+       "the manifest has no \"linear_state\""},
+      {"slots without section",
+       [](json &m) {
+         m.erase("linear_state");
+         m["program"][0]["args"].erase(m["program"][0]["args"].size() - 1);
+         m["program"][0]["args"].erase(m["program"][0]["args"].size() - 1);
+       },
+       "input \"state_slots\" needs a \"linear_state\" section"},
+      {"bf16 state", [](json &m) { m["linear_state"]["recurrent_dtype"] = "bf16"; }, "keeps conv and recurrent state in f32"},
+      {"zero heads", [](json &m) { m["linear_state"]["num_heads"] = 0; }, "expected a positive integer"},
+      {"mrope shape", [](json &m) { m["inputs"][6]["shape"] = {"T"}; }, "must have shape [T, 3]"},
+  };
+  for (const BadManifestCase &c : cases) {
+    SCOPED_TRACE(c.name);
+    ToyArtifact bad(false);
+    addLinearState(bad.manifest);
+    c.edit(bad.manifest);
+    bad.save();
+    std::string msg = errorOf([&] { Artifact::open(bad.dir.string()); });
+    EXPECT_NE(msg.find(c.message), std::string::npos) << "message: " << msg;
+  }
+}
+
+TEST(StatePoolTest, SlotsAreZeroedWhenClaimedAndIndependent) {
+  LinearStateSpec spec;
+  spec.numLayers = 2, spec.convChannels = 8, spec.convWindow = 3, spec.numHeads = 2, spec.keyDim = 4,
+  spec.valueDim = 4;
+  StatePool pool(spec, 3);
+  ASSERT_FALSE(pool.empty());
+  EXPECT_EQ(pool.totalBytes(), 3 * spec.bytesPerSlot());
+  // Dirty every slot, then reset one: only that one is zero.
+  std::memset(pool.conv(), 0x5a, spec.convBytesPerSlot() * 3);
+  std::memset(pool.recurrent(), 0x5a, spec.recurrentBytesPerSlot() * 3);
+  pool.reset(1);
+  for (int slot = 0; slot < 3; ++slot) {
+    std::vector<uint8_t> bytes = pool.snapshot(slot);
+    ASSERT_EQ(bytes.size(), spec.bytesPerSlot());
+    bool zero = std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; });
+    bool dirty = std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0x5a; });
+    EXPECT_TRUE(slot == 1 ? zero : dirty) << "slot " << slot;
+  }
+  EXPECT_ERROR(pool.reset(3), "state slot 3 is out of range [0, 3)");
+  StatePool none(LinearStateSpec{}, 4);
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(none.totalBytes(), 0u);
+  EXPECT_NO_THROW(none.reset(0));
 }
 
 TEST(ArtifactTest, KernelLibraryProblems) {

@@ -429,3 +429,65 @@ TEST(SafetensorsTest, DemoCheckpoint) {
 }
 
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// Weight sources: row slices and flattened leading dimensions
+//===----------------------------------------------------------------------===//
+
+#include "qwen_rt/weights.h"
+
+namespace {
+std::string sourceError(const SafetensorsArchive &Archive, const WeightSpec &W) {
+  try {
+    resolveWeightSources(Archive, W, " (hint)");
+  } catch (const Error &E) {
+    return E.what();
+  }
+  return "<no error>";
+}
+} // namespace
+
+TEST(WeightSourcesTest, RowSlicesAndFlattenedTensors) {
+  TempDir Dir;
+  std::vector<float> W(12), E(12), Conv(8);
+  for (int I = 0; I < 12; ++I)
+    W[size_t(I)] = float(I), E[size_t(I)] = float(100 + I);
+  writeSafetensors(Dir.file("model.safetensors"), {{"w", DType::F32, {4, 3}, W.data()},
+                                                    {"e", DType::F32, {2, 2, 3}, E.data()},
+                                                    {"conv", DType::F32, {4, 1, 2}, Conv.data()}});
+  SafetensorsArchive Archive = SafetensorsArchive::openDir(Dir.str());
+
+  // Rows 1..2 of w, then the [2, 2, 3] tensor as 4 rows of 3.
+  WeightSpec Stacked;
+  Stacked.dtype = DType::F32;
+  Stacked.shape = {6, 3};
+  Stacked.sources = {"w[1:3]", "e"};
+  std::vector<SourceView> Views = resolveWeightSources(Archive, Stacked, "");
+  ASSERT_EQ(Views.size(), 2u);
+  EXPECT_EQ(Views[0].numel, 6);
+  EXPECT_EQ(reinterpret_cast<const float *>(Views[0].data)[0], 3.0f);
+  EXPECT_EQ(Views[1].numel, 12);
+
+  // A [4, 1, 2] conv weight binds to a [4, 2] weight.
+  WeightSpec ConvWeight;
+  ConvWeight.dtype = DType::F32;
+  ConvWeight.shape = {4, 2};
+  ConvWeight.sources = {"conv"};
+  EXPECT_NO_THROW(resolveWeightSources(Archive, ConvWeight, ""));
+
+  WeightSpec Bad = Stacked;
+  Bad.sources = {"w[3:5]", "e"};
+  EXPECT_NE(sourceError(Archive, Bad).find("selects rows outside tensor 'w' of shape [4, 3] (hint)"),
+            std::string::npos);
+  Bad.sources = {"w[2:1]"};
+  EXPECT_NE(sourceError(Archive, Bad).find("is malformed"), std::string::npos);
+  Bad.sources = {"w[a:2]"};
+  EXPECT_NE(sourceError(Archive, Bad).find("is malformed"), std::string::npos);
+  Bad.sources = {"w[0:1]", "w"};
+  EXPECT_NE(sourceError(Archive, Bad).find("have 5 rows together, but [6, 3] is expected"), std::string::npos);
+  Bad.sources = {"w[0:1]", "missing"};
+  EXPECT_NE(sourceError(Archive, Bad).find("has no tensor 'missing'"), std::string::npos);
+  Bad.shape = {6, 4};
+  Bad.sources = {"w[0:2]", "e"};
+  EXPECT_NE(sourceError(Archive, Bad).find("expects whole rows of [6, 4]"), std::string::npos);
+}
