@@ -9,6 +9,7 @@
 #include "lib/Compiler/Registration.h"
 #include "dialects/QTF/IR/QTF.h"
 #include "lib/Target/CPU/ArtifactWriter.h"
+#include "lib/Target/CUDA/ArtifactWriter.h"
 #include "models/qwen3/Qwen3Builder.h"
 #include "models/qwen3/Qwen3Config.h"
 #include "passes/Codegen/GPU/Passes.h"
@@ -55,8 +56,8 @@ static cl::opt<int64_t> pageSize("page-size", cl::init(16),
 static cl::opt<int64_t> vectorWidth("vector-width", cl::init(8),
                                     cl::desc("f32 lanes per CPU vector (8: AVX2, 16: AVX-512)"));
 static cl::opt<std::string> target("target", cl::init("cpu"),
-                                   cl::desc("kernel target: cpu, or cuda (sm_90 PTX; --emit=mlir "
-                                            "only until the CUDA runtime device lands)"));
+                                   cl::desc("kernel target: cpu (kernels.so), or cuda (sm_90 PTX + "
+                                            "cuBLASLt descriptors; the runtime cannot run it yet)"));
 static cl::opt<std::string> cpu("cpu", cl::init("x86-64-v3"),
                                 cl::desc("LLVM CPU for the kernels (x86-64-v3, native, ...)"));
 
@@ -98,9 +99,6 @@ int main(int argc, char **argv) {
     return fail("-o <artifact folder> is required when emitting an artifact");
   if (target != "cpu" && target != "cuda")
     return fail("unknown --target '" + target + "' (cpu, cuda)");
-  if (target == "cuda" && emit != "mlir")
-    return fail("--target=cuda produces PTX for inspection only (--emit=mlir): the CUDA "
-                "artifact writer and runtime device are not implemented yet");
   if (pageSize <= 0)
     return fail("--page-size must be positive");
   if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16)
@@ -126,6 +124,7 @@ int main(int argc, char **argv) {
   qwen::target::ArtifactOptions artifact;
   artifact.checkpointDir = checkpointDir;
   artifact.cpu = cpu;
+  artifact.target = target;
   if (vectorWidth == 16)
     artifact.requiredFeatures = {"avx2", "fma", "f16c", "avx512f"};
   std::optional<qwen::rt::SafetensorsArchive> archive;
@@ -266,8 +265,11 @@ int main(int argc, char **argv) {
     return fail("unknown --emit value '" + emit + "' (artifact, mlir, manifest)");
   if (stopAfter != "llvm")
     return fail("an artifact needs the whole pipeline; drop --stop-after-stage or use --emit=mlir");
-  if (llvm::Error error = qwen::target::writeCpuArtifact(*module, artifact, outputPath))
-    return fail(llvm::toString(std::move(error)));
+  llvm::Error written = target == "cuda"
+                            ? qwen::target::writeCudaArtifact(*module, artifact, outputPath)
+                            : qwen::target::writeCpuArtifact(*module, artifact, outputPath);
+  if (written)
+    return fail(llvm::toString(std::move(written)));
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   llvm::errs() << "qwen-compile: wrote " << outputPath << " (" << config->numLayers

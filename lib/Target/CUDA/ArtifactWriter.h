@@ -1,0 +1,17 @@
+//===- ArtifactWriter.h - The CUDA artifact: manifest + PTX -----*- C++ -*-===//
+#ifndef QWEN_LIB_TARGET_CUDA_ARTIFACTWRITER_H
+#define QWEN_LIB_TARGET_CUDA_ARTIFACTWRITER_H
+
+#include "lib/Target/Common/Manifest.h"
+
+namespace qwen::target {
+
+/// Writes `outDir/manifest.json` (target "cuda": launch geometry and cuBLASLt
+/// descriptors per program entry) and `outDir/kernels.ptx`, the PTX module
+/// of every generated kernel, from a module lowered with target=cuda.
+llvm::Error writeCudaArtifact(mlir::ModuleOp module, const ArtifactOptions &options,
+                              llvm::StringRef outDir);
+
+} // namespace qwen::target
+
+#endif // QWEN_LIB_TARGET_CUDA_ARTIFACTWRITER_H

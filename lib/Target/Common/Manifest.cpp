@@ -1,0 +1,297 @@
+//===- Manifest.cpp - The target-independent part of an artifact ----------===//
+//
+// The host function `@step` (qtf.weight ops, step inputs and qkernel.launch
+// ops with planned buffers and grids) becomes the manifest's weight table,
+// buffer table and program. The kernels themselves are the target writers'
+// business (lib/Target/CPU, lib/Target/CUDA).
+//
+//===----------------------------------------------------------------------===//
+#include "lib/Target/Common/Manifest.h"
+
+#include "dialects/QKernel/IR/QKernel.h"
+#include "dialects/QTF/IR/QTF.h"
+#include "passes/Common/ShapeSymbols.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/TargetParser/Host.h"
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::target;
+using llvm::json::Array;
+using llvm::json::Object;
+
+llvm::Error qwen::target::makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+static std::string dtypeName(Type type) {
+  if (type.isBF16())
+    return "bf16";
+  if (type.isF16())
+    return "f16";
+  if (type.isF32())
+    return "f32";
+  if (type.isInteger(32))
+    return "i32";
+  return "unsupported";
+}
+
+/// JSON of a launch descriptor attribute (strings, integers, booleans,
+/// symbol references by their leaf name, nested dictionaries).
+static llvm::json::Value attributeJson(Attribute attr) {
+  if (auto dict = dyn_cast<DictionaryAttr>(attr)) {
+    Object object;
+    for (NamedAttribute field : dict)
+      object[field.getName().str()] = attributeJson(field.getValue());
+    return object;
+  }
+  if (auto flag = dyn_cast<BoolAttr>(attr))
+    return flag.getValue();
+  if (auto integer = dyn_cast<IntegerAttr>(attr))
+    return integer.getInt();
+  if (auto text = dyn_cast<StringAttr>(attr))
+    return text.str();
+  if (auto symbol = dyn_cast<SymbolRefAttr>(attr))
+    return symbol.getLeafReference().str();
+  if (auto number = dyn_cast<FloatAttr>(attr))
+    return number.getValueAsDouble();
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  attr.print(os);
+  return text;
+}
+
+/// [symbol-or-size, ...] for a tensor whose leading dim may be dynamic.
+static Array shapeJson(RankedTensorType type, StringRef symbol) {
+  Array shape;
+  for (auto [index, size] : llvm::enumerate(type.getShape())) {
+    if (ShapedType::isDynamic(size))
+      shape.push_back(index == 0 ? symbol.str() : std::string("P"));
+    else
+      shape.push_back(size);
+  }
+  return shape;
+}
+
+ModuleOp qwen::target::getKernelModule(ModuleOp module) {
+  for (auto nested : module.getOps<ModuleOp>())
+    if (nested.getSymName() == qkernel::kKernelModuleName)
+      return nested;
+  return {};
+}
+
+llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
+                                                   const ArtifactOptions &options) {
+  auto step = module.lookupSymbol<func::FuncOp>("step");
+  if (!step)
+    return makeError("module has no @step function");
+  auto bufferTable = step->getAttrOfType<ArrayAttr>("qkernel.buffers");
+  if (!bufferTable)
+    return makeError("@step has no planned buffers (run qwen-plan-buffers)");
+
+  Object manifest;
+  manifest["format"] = "qwen-artifact";
+  manifest["format_version"] = 1;
+  manifest["compiler"] = "qwen-compile 0.1.0";
+  Array features;
+  for (const std::string &feature : options.requiredFeatures)
+    features.push_back(feature);
+  const bool cuda = options.target == "cuda";
+  if (cuda)
+    manifest["target"] = Object{{"kind", "cuda"}, {"arch", options.gpuArch}, {"object", "kernels.ptx"}};
+  else
+    manifest["target"] = Object{{"kind", "cpu"},
+                                {"triple", llvm::sys::getDefaultTargetTriple()},
+                                {"cpu", options.cpu},
+                                {"features", std::move(features)},
+                                {"object", "kernels.so"}};
+  manifest["model"] = Object(options.model);
+  Array files;
+  for (const CheckpointFile &file : options.checkpointFiles) {
+    char hash[17];
+    snprintf(hash, sizeof(hash), "%016llx",
+             static_cast<unsigned long long>(file.headerHash));
+    files.push_back(Object{{"name", file.name},
+                           {"size", static_cast<int64_t>(file.size)},
+                           {"header_fnv1a64", std::string(hash)}});
+  }
+  Object checkpoint{{"dir", options.checkpointDir}, {"files", std::move(files)}};
+  if (!options.tokenizer.empty())
+    checkpoint["tokenizer"] = options.tokenizer;
+  manifest["checkpoint"] = std::move(checkpoint);
+
+  // Inputs and the KV cache come from the step's arguments.
+  Array inputs;
+  DenseMap<Value, std::string> inputNames;
+  qtf::KVCacheType cacheType;
+  qtf::LinearStateType stateType;
+  for (BlockArgument arg : step.getArguments()) {
+    if (auto cache = dyn_cast<qtf::KVCacheType>(arg.getType())) {
+      cacheType = cache;
+      continue;
+    }
+    if (auto state = dyn_cast<qtf::LinearStateType>(arg.getType())) {
+      stateType = state;
+      continue;
+    }
+    auto name = step.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "qtf.input");
+    if (!name)
+      return makeError("@step argument " + llvm::Twine(arg.getArgNumber()) +
+                       " has no qtf.input name");
+    inputNames[arg] = name.str();
+    auto type = cast<RankedTensorType>(arg.getType());
+    Array shape = name.getValue() == "block_table" ? Array{"B", "P"}
+                                                   : shapeJson(type, getLeadingSymbol(arg));
+    inputs.push_back(Object{{"name", name.str()},
+                            {"dtype", dtypeName(type.getElementType())},
+                            {"shape", std::move(shape)}});
+  }
+  if (!cacheType)
+    return makeError("@step has no KV cache argument");
+  manifest["symbols"] = Array{"T", "B", "P", "R"};
+  manifest["inputs"] = std::move(inputs);
+  manifest["kv_cache"] = Object{{"num_layers", cacheType.getLayers()},
+                                {"num_kv_heads", cacheType.getKvHeads()},
+                                {"head_dim", cacheType.getHeadDim()},
+                                {"page_size", cacheType.getPageSize()},
+                                {"dtype", dtypeName(cacheType.getElementType())}};
+  if (stateType)
+    manifest["linear_state"] = Object{{"num_layers", stateType.getLayers()},
+                                      {"conv_channels", stateType.getConvChannels()},
+                                      {"conv_window", stateType.getConvWindow()},
+                                      {"conv_dtype", dtypeName(stateType.getElementType())},
+                                      {"num_heads", stateType.getHeads()},
+                                      {"key_dim", stateType.getKeyDim()},
+                                      {"value_dim", stateType.getValueDim()},
+                                      {"recurrent_dtype", "f32"}};
+
+  Array weights;
+  DenseMap<Value, int64_t> weightIds;
+  for (auto weight : step.getOps<qtf::WeightOp>()) {
+    int64_t id = weights.size();
+    weightIds[weight.getResult()] = id;
+    Array sources;
+    for (Attribute source : weight.getSources())
+      sources.push_back(cast<StringAttr>(source).str());
+    RankedTensorType type = weight.getResult().getType();
+    weights.push_back(Object{{"id", id},
+                             {"dtype", dtypeName(type.getElementType())},
+                             {"shape", shapeJson(type, "")},
+                             {"sources", std::move(sources)}});
+  }
+  manifest["weights"] = std::move(weights);
+
+  Array buffers;
+  for (auto [id, entry] : llvm::enumerate(bufferTable)) {
+    auto dict = cast<DictionaryAttr>(entry);
+    auto type = cast<RankedTensorType>(cast<TypeAttr>(dict.get("type")).getValue());
+    StringRef symbol = cast<StringAttr>(dict.get("symbol")).getValue();
+    buffers.push_back(Object{{"id", static_cast<int64_t>(id)},
+                             {"dtype", dtypeName(type.getElementType())},
+                             {"shape", shapeJson(type, symbol)}});
+  }
+  manifest["buffers"] = std::move(buffers);
+
+  Array program;
+  DenseMap<Value, int64_t> bufferOf;
+  for (auto launch : step.getOps<qkernel::LaunchOp>()) {
+    auto resultBuffers = launch.getResultBuffers();
+    ArrayAttr grid = launch.getGridAttr();
+    auto gemm = launch->getAttrOfType<DictionaryAttr>("cublaslt");
+    if (!resultBuffers || (!grid && !(cuda && gemm)))
+      return makeError("launch of " + launch.getKernel().getLeafReference().str() +
+                       " has no planned buffers or grid");
+    Array args;
+    for (Value operand : launch.getArgs()) {
+      if (isa<qtf::KVCacheType>(operand.getType())) {
+        args.push_back(Object{{"kv", "keys"}});
+        args.push_back(Object{{"kv", "values"}});
+      } else if (isa<qtf::LinearStateType>(operand.getType())) {
+        args.push_back(Object{{"state", "conv"}});
+        args.push_back(Object{{"state", "recurrent"}});
+      } else if (inputNames.count(operand)) {
+        args.push_back(Object{{"input", inputNames[operand]}});
+      } else if (weightIds.count(operand)) {
+        args.push_back(Object{{"weight", weightIds[operand]}});
+      } else if (bufferOf.count(operand)) {
+        args.push_back(Object{{"buffer", bufferOf[operand]}});
+      } else {
+        return makeError("launch of " + launch.getKernel().getLeafReference().str() +
+                         " reads a value the program cannot name");
+      }
+    }
+    for (auto [result, buffer] : llvm::zip(launch.getResults(), *resultBuffers)) {
+      if (buffer < 0)
+        continue;
+      bufferOf[result] = buffer;
+      args.push_back(Object{{"buffer", buffer}});
+    }
+    Object entry{{"kernel", launch.getKernel().getLeafReference().str()}, {"args", std::move(args)}};
+    if (cuda && gemm) {
+      // A cuBLASLt call: the descriptor decided at compile time
+      // (passes/Codegen/GPU/README.md), no generated kernel.
+      entry["library"] = "cublaslt";
+      entry["cublaslt"] = attributeJson(gemm);
+    } else {
+      Array gridJson;
+      for (Attribute factor : grid) {
+        if (auto symbol = dyn_cast<StringAttr>(factor))
+          gridJson.push_back(symbol.str());
+        else
+          gridJson.push_back(cast<IntegerAttr>(factor).getInt());
+      }
+      entry["grid"] = std::move(gridJson);
+    }
+    if (cuda && !gemm) {
+      auto block = launch->getAttrOfType<DenseI64ArrayAttr>("gpu_block");
+      auto shared = launch->getAttrOfType<IntegerAttr>("gpu_shared_bytes");
+      if (!block || block.size() != 3 || !shared)
+        return makeError("launch of " + launch.getKernel().getLeafReference().str() +
+                         " has no GPU block size or shared memory size");
+      entry["block"] = block[0];
+      entry["shared_bytes"] = shared.getInt();
+    }
+    program.push_back(std::move(entry));
+  }
+  manifest["program"] = std::move(program);
+
+  auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
+  Value logits = ret.getOperand(0);
+  if (!bufferOf.count(logits))
+    return makeError("@step's logits are not produced by a launch");
+  auto logitsType = cast<RankedTensorType>(logits.getType());
+  manifest["output"] = Object{{"buffer", bufferOf[logits]},
+                              {"dtype", dtypeName(logitsType.getElementType())},
+                              {"shape", shapeJson(logitsType, getLeadingSymbol(logits))}};
+  return manifest;
+}
+
+
+llvm::Error qwen::target::writeArtifactFolder(
+    StringRef outDir, Object manifest,
+    const std::function<llvm::Error(StringRef staging)> &writeFiles) {
+  std::string staging = (outDir + ".partial").str();
+  llvm::sys::fs::remove_directories(staging);
+  if (std::error_code ec = llvm::sys::fs::create_directories(staging))
+    return makeError("cannot create " + staging + ": " + ec.message());
+  if (llvm::Error err = writeFiles(staging))
+    return err;
+  SmallString<256> manifestPath(staging);
+  llvm::sys::path::append(manifestPath, "manifest.json");
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(manifestPath, ec, llvm::sys::fs::OF_Text);
+    if (ec)
+      return makeError("cannot write " + manifestPath + ": " + ec.message());
+    out << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest))) << "\n";
+  }
+  llvm::sys::fs::remove_directories(outDir);
+  if (std::error_code ec = llvm::sys::fs::rename(staging, outDir))
+    return makeError("cannot move the artifact to " + outDir + ": " + ec.message());
+  return llvm::Error::success();
+}
