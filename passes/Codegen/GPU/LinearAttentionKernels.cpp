@@ -23,10 +23,41 @@
 //             Each thread accumulates in the CPU's order (fused
 //             multiply-adds over increasing i), so with split = 1 the
 //             recurrence is the CPU's up to the normalization sum and the
-//             libm / libdevice functions. A state too large for registers
+//             libm / libdevice functions. That per-token step serves runs
+//             of one token (decode); a longer run (prefill) takes the
+//             chunked WY form of the CPU codegen (qwen-models.md 1.8 step
+//             6) in chunks of C tokens, S staying in the same registers:
+//             C is the largest of 64 / 32 / 16 / 8 whose shared chunk
+//             buffer (Q, K, W [C][key_dim] (Q, K rows padded), U
+//             [C][value_dim], L, A [C][C], beta, gamma) fits the 48 KiB of
+//             static shared memory: 16 for key_dim = value_dim = 128 (34
+//             KiB), 32 for key_dim 64. Per
+//             chunk, 6 barriers:
+//               1. warps load tokens (warp w: w, w + warps, ...): q / k
+//                  L2-normalized with a warp sum, v, beta, g; one thread
+//                  takes gamma = cumsum(g);
+//               2. k_i.k_j and q_i.k_j for all pairs (lanes per pair so
+//                  that the block is covered): L_ij = beta_i (k_i.k_j)
+//                  e^(gamma_i - gamma_j) (j < i), A_ij = (q_i.k_j)
+//                  e^(gamma_i - gamma_j) (j <= i);
+//               3. (I + L)[U | W] = [diag(beta) V | diag(beta e^gamma) K]
+//                  by forward substitution, a thread per column of U and
+//                  of W (the W thread also decays its column of K by
+//                  e^(gamma_last - gamma_i)); Q scaled by e^gamma;
+//               4. per token i, the column's lanes as in the recurrent
+//                  step: Vn_i = U_i - W_i S, (e^gamma_i Q_i) S, summed with
+//                  shuffles; the column's first lane keeps Vn_i and adds
+//                  sum_{j <= i} A_ij Vn_j to form o_i;
+//               5. S = e^gamma_last S + sum_i (e^(gamma_last - gamma_i)
+//                  k_i) Vn_i^T on the thread's rows.
+//             The loops are the CPU's in its order (the forward
+//             substitution, the S reads and update over increasing i, and
+//             with split = 1 over increasing key rows); the GPU chunks are
+//             shorter than the CPU's 64 and the dot products of step 2 sum
+//             in another order. A state too large for registers
 //             (more than 32 rows per thread, or a block over 512 threads)
 //             stays in the slot: one thread per column, read and written
-//             there per token.
+//             there per token (no chunked form).
 // gated_norm: per-head RMSNorm times silu(gate), one block per (token, head),
 //             the sum of squares reduced across the block.
 //
@@ -73,6 +104,47 @@ static DeltaRulePlan planDeltaRule(int64_t dk, int64_t dv) {
     return plan;
   // Too big for registers: one thread per column on the state in memory.
   return DeltaRulePlan{1, wholeWarps(dv), false};
+}
+
+/// Static shared memory a kernel may declare (the launch passes no dynamic
+/// shared memory).
+static constexpr int64_t kSharedLimitBytes = 48 * 1024;
+
+/// Consecutive lanes per (i, j) pair of the chunk's dot products: the most
+/// (up to a warp) that still give every pair of a chunk its own lanes.
+static int64_t pairLanes(int64_t chunk, int64_t threads) {
+  int64_t lanes = 1;
+  while (lanes < 32 && lanes * 2 * chunk * chunk <= threads)
+    lanes *= 2;
+  return lanes;
+}
+
+/// Row stride of the chunk's Q and K tiles: key_dim padded by the lanes per
+/// pair, so that the pairs of a warp, which read different rows j at the
+/// same column, hit different shared-memory banks.
+static int64_t qkStride(int64_t chunk, int64_t dk, int64_t threads) {
+  return dk + pairLanes(chunk, threads);
+}
+
+/// Floats of the shared chunk buffer of the chunked delta rule with chunks
+/// of `chunk` tokens: Q, K (decayed in place) [chunk][qkStride]; W
+/// [chunk][key_dim]; U (then Vn) [chunk][value_dim]; L, A [chunk][chunk];
+/// beta, gamma [chunk].
+static int64_t chunkBufferFloats(int64_t chunk, int64_t dk, int64_t dv, int64_t threads) {
+  return 2 * chunk * qkStride(chunk, dk, threads) + chunk * dk + chunk * dv +
+         2 * chunk * chunk + 2 * chunk;
+}
+
+/// Tokens per chunk of the chunked (prefill) delta rule: the largest of 64,
+/// 32, 16, 8 whose chunk buffer fits the static shared memory next to the
+/// recurrent path's q / k rows and the reduction scratch (16 for key_dim =
+/// value_dim = 128: 35 KiB); 0 when none does (recurrent path only).
+static int64_t planDeltaRuleChunk(int64_t dk, int64_t dv, int64_t threads) {
+  const int64_t other = 2 * dk + threads / 32;
+  for (int64_t chunk : {64, 32, 16, 8})
+    if ((other + chunkBufferFloats(chunk, dk, dv, threads)) * 4 <= kSharedLimitBytes)
+      return chunk;
+  return 0;
 }
 
 /// Position of `value` among the source function's results.
@@ -241,6 +313,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitt
            failure();
   const int64_t split = plan.split, threads = plan.threads;
   const int64_t rowsPerThread = dk / split;
+  const int64_t chunk = plan.inRegisters ? planDeltaRuleChunk(dk, dv, threads) : 0;
   const unsigned outSlot = resultSlotOf(source, *output);
 
   e.createKernel(threads, [&] {
@@ -254,6 +327,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitt
     RowAccess recurrent = e.stateArrays(rule.getState()).second;
     RowAccess out = e.result(outSlot);
     Value q = e.sharedRow(dk), k = e.sharedRow(dk);
+    Value chunkBuffer = chunk ? e.sharedRow(chunkBufferFloats(chunk, dk, dv, threads)) : Value();
 
     Value item = e.blockId();
     Value sequence = e.divIndex(item, heads);
@@ -365,36 +439,294 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitt
       });
     };
 
+    /// The chunked (WY) form over the request's run, `chunk` tokens at a
+    /// time, S in registers as in the recurrent step: the CPU codegen's
+    /// math (qwen-models.md section 1.8 step 6), its loops spread over the
+    /// block. Every loop holding a shuffle has a block-uniform trip count.
+    auto chunkedRun = [&](ValueRange rowsIn) -> SmallVector<Value> {
+      const int64_t C = chunk, warps = threads / 32, lanes = pairLanes(C, threads);
+      const int64_t ldqk = qkStride(C, dk, threads);
+      const int64_t qOff = 0, kOff = C * ldqk, wOff = 2 * C * ldqk, uOff = wOff + C * dk;
+      const int64_t lOff = uOff + C * dv, aOff = lOff + C * C, betaOff = aOff + C * C,
+                    gammaOff = betaOff + C;
+      auto ld = [&](Value at) -> Value {
+        return memref::LoadOp::create(b, chunkBuffer, ValueRange{at});
+      };
+      auto st = [&](Value x, Value at) { memref::StoreOp::create(b, x, chunkBuffer, ValueRange{at}); };
+      /// Flat index of element (row, col) of the [C][width] tile at `offset`.
+      auto tile = [&](int64_t offset, Value row, int64_t width, Value col) -> Value {
+        return e.addIndex(e.addIndex(e.index(offset), e.mulIndex(row, width)), col);
+      };
+      auto ult = [&](Value x, Value y) -> Value {
+        return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
+      };
+      auto andi = [&](Value x, Value y) -> Value { return arith::AndIOp::create(b, x, y); };
+      auto mulf = [&](Value x, Value y) -> Value { return arith::MulFOp::create(b, x, y); };
+      auto fma = [&](Value x, Value y, Value z) -> Value { return math::FmaOp::create(b, x, y, z); };
+      auto exp = [&](Value x) -> Value { return math::ExpOp::create(b, x); };
+      auto isZero = [&](Value x) -> Value {
+        return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, x, e.index(0));
+      };
+      Value lane = e.remIndex(thread, 32), warp = e.divIndex(thread, 32);
+      Value firstOfColumn = split > 1 ? isZero(part) : Value();
+      Value writer = split > 1 ? andi(active, firstOfColumn) : active;
+
+      ValueRange rowsOut = e.forLoop(
+          start, end, C, rowsIn, [&](Value chunkStart, ValueRange s) -> SmallVector<Value> {
+        Value n = arith::MinUIOp::create(b, e.index(C),
+                                         arith::SubIOp::create(b, end, chunkStart));
+        Value nLast = arith::SubIOp::create(b, n, e.index(1));
+
+        // 1. Warp w loads tokens w, w + warps, ...: q (scaled) and k
+        //    L2-normalized (a warp sum), v, beta and g = -exp(A_log)
+        //    softplus(a + dt_bias). Rows past n are left alone.
+        e.forLoop(e.index(0), e.index(C), warps, [&](Value i0) {
+          Value i = e.addIndex(i0, warp);
+          Value valid = ult(i, n);
+          Value t = e.addIndex(chunkStart, arith::MinUIOp::create(b, i, nLast));
+          auto normalizeInto = [&](const RowAccess &from, int64_t offset, float factor) {
+            Value base = e.address(from, t, keyHead, Value());
+            SmallVector<Value> xs, ds;
+            Value squares = zero;
+            for (int64_t m = 0; m < (dk + 31) / 32; ++m) {
+              Value d = e.addIndex(lane, e.index(32 * m));
+              Value x;
+              if ((m + 1) * 32 <= dk) {
+                x = e.loadF32(from, e.addIndex(base, d));
+              } else {
+                Value clamped = arith::MinUIOp::create(b, d, e.index(dk - 1));
+                x = arith::SelectOp::create(b, ult(d, e.index(dk)),
+                                            e.loadF32(from, e.addIndex(base, clamped)), zero);
+              }
+              squares = fma(x, x, squares);
+              xs.push_back(x);
+              ds.push_back(d);
+            }
+            Value sum = e.laneSum(squares, 32);
+            Value inverse = e.rsqrt(arith::AddFOp::create(b, sum, e.f32(1e-6f)));
+            Value rowFactor = mulf(inverse, e.f32(factor));
+            e.ifThen(valid, [&] {
+              for (int64_t m = 0; m < (int64_t)xs.size(); ++m) {
+                auto store = [&] { st(mulf(xs[m], rowFactor), tile(offset, i, ldqk, ds[m])); };
+                if ((m + 1) * 32 <= dk)
+                  store();
+                else
+                  e.ifThen(ult(ds[m], e.index(dk)), store);
+              }
+            });
+          };
+          normalizeInto(query, qOff, scale);
+          normalizeInto(key, kOff, 1.0f);
+          e.ifThen(valid, [&] {
+            Value valueBase = e.address(value, t, head, Value());
+            e.forLoop(lane, e.index(dv), 32, [&](Value c) {
+              st(e.loadF32(value, e.addIndex(valueBase, c)), tile(uOff, i, dv, c));
+            });
+            e.ifThen(isZero(lane), [&] {
+              Value betaT = e.sigmoid(e.loadF32(beta, e.address(beta, t, Value(), head)));
+              Value shifted =
+                  arith::AddFOp::create(b, e.loadF32(a, e.address(a, t, Value(), head)), bias);
+              Value linear =
+                  arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, shifted, e.f32(20.0f));
+              Value smooth = math::Log1pOp::create(b, exp(shifted));
+              Value softplus = arith::SelectOp::create(b, linear, shifted, smooth);
+              st(betaT, e.addIndex(e.index(betaOff), i));
+              st(mulf(negA, softplus), e.addIndex(e.index(gammaOff), i));
+            });
+          });
+        });
+        e.barrier();
+        // gamma = cumsum(g) within the chunk, in order (one thread).
+        e.ifThen(isZero(thread), [&] {
+          e.forLoop(e.index(1), n, 1, ValueRange{ld(e.index(gammaOff))},
+                    [&](Value i, ValueRange acc) -> SmallVector<Value> {
+            Value at = e.addIndex(e.index(gammaOff), i);
+            Value gamma = arith::AddFOp::create(b, acc[0], ld(at));
+            st(gamma, at);
+            return {gamma};
+          });
+        });
+        e.barrier();
+
+        // 2. k_i . k_j and q_i . k_j for every (i, j) of the chunk, `lanes`
+        //    consecutive lanes per pair; L_ij = beta_i (k_i . k_j)
+        //    e^(gamma_i - gamma_j) (j < i), A_ij = (q_i . k_j)
+        //    e^(gamma_i - gamma_j) (j <= i).
+        {
+          const int64_t pairs = C * C;
+          const int64_t perPass = threads / lanes;
+          const int64_t passes = (pairs + perPass - 1) / perPass;
+          Value sub = e.remIndex(thread, lanes), pairOfThread = e.divIndex(thread, lanes);
+          e.forLoop(e.index(0), e.index(passes), 1, [&](Value pass) {
+            Value pair = e.addIndex(e.mulIndex(pass, perPass), pairOfThread);
+            Value inRange = ult(pair, e.index(pairs));
+            Value clamped = arith::MinUIOp::create(b, pair, e.index(pairs - 1));
+            Value i = e.divIndex(clamped, C), j = e.remIndex(clamped, C);
+            ValueRange dots = e.forLoop(sub, e.index(dk), lanes, ValueRange{zero, zero},
+                                        [&](Value d, ValueRange acc) -> SmallVector<Value> {
+              Value kj = ld(tile(kOff, j, ldqk, d));
+              return {fma(ld(tile(kOff, i, ldqk, d)), kj, acc[0]),
+                      fma(ld(tile(qOff, i, ldqk, d)), kj, acc[1])};
+            });
+            Value kk = lanes > 1 ? e.laneSum(dots[0], lanes) : dots[0];
+            Value qk = lanes > 1 ? e.laneSum(dots[1], lanes) : dots[1];
+            Value keep = andi(andi(inRange, isZero(sub)),
+                              andi(ult(i, n), arith::CmpIOp::create(
+                                                  b, arith::CmpIPredicate::ule, j, i)));
+            e.ifThen(keep, [&] {
+              Value decay = exp(arith::SubFOp::create(
+                  b, ld(e.addIndex(e.index(gammaOff), i)), ld(e.addIndex(e.index(gammaOff), j))));
+              Value betaI = ld(e.addIndex(e.index(betaOff), i));
+              st(mulf(mulf(betaI, kk), decay), tile(lOff, i, C, j));
+              st(mulf(qk, decay), tile(aOff, i, C, j));
+            });
+          });
+        }
+        e.barrier();
+
+        // 3. (I + L) [U | W] = [diag(beta) V | diag(beta e^gamma) K] by
+        //    forward substitution, one thread per column of U or W (in the
+        //    CPU's order); the thread on column d of W also decays K[:, d]
+        //    by e^(gamma_last - gamma_i) in place. Q rows scaled by
+        //    e^gamma_i in place.
+        Value gammaLast = ld(e.addIndex(e.index(gammaOff), nLast));
+        e.forLoop(thread, e.index(dv + dk), threads, [&](Value c) {
+          auto solve = [&](int64_t offset, int64_t width, Value col,
+                           llvm::function_ref<Value(Value i)> rhs) {
+            e.forLoop(e.index(0), n, 1, [&](Value i) {
+              Value x = e.forLoop(e.index(0), i, 1, ValueRange{rhs(i)},
+                                  [&](Value j, ValueRange acc) -> SmallVector<Value> {
+                Value minus = arith::NegFOp::create(b, ld(tile(lOff, i, C, j)));
+                return {fma(minus, ld(tile(offset, j, width, col)), acc[0])};
+              })[0];
+              st(x, tile(offset, i, width, col));
+            });
+          };
+          auto ifU = scf::IfOp::create(b, ult(c, e.index(dv)), /*withElseRegion=*/true);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifU.thenBlock());
+          solve(uOff, dv, c, [&](Value i) {
+            return mulf(ld(e.addIndex(e.index(betaOff), i)), ld(tile(uOff, i, dv, c)));
+          });
+          b.setInsertionPointToStart(ifU.elseBlock());
+          Value d = arith::SubIOp::create(b, c, e.index(dv));
+          solve(wOff, dk, d, [&](Value i) {
+            Value gammaI = ld(e.addIndex(e.index(gammaOff), i));
+            Value at = tile(kOff, i, ldqk, d);
+            Value kid = ld(at);
+            st(mulf(exp(arith::SubFOp::create(b, gammaLast, gammaI)), kid), at);
+            return mulf(mulf(ld(e.addIndex(e.index(betaOff), i)), exp(gammaI)), kid);
+          });
+        });
+        e.forLoop(thread, e.mulIndex(n, dk), threads, [&](Value flat) {
+          Value i = e.divIndex(flat, dk);
+          Value at = tile(qOff, i, ldqk, e.remIndex(flat, dk));
+          Value gammaI = ld(e.addIndex(e.index(gammaOff), i));
+          st(mulf(ld(at), exp(gammaI)), at);
+        });
+        e.barrier();
+
+        // 4. Per token i: Vn_i = U_i - W_i S and (Q_i e^gamma_i) S over this
+        //    thread's rows, summed over the column's lanes; the column's
+        //    first lane keeps Vn_i in U, adds sum_{j <= i} A_ij Vn_j and
+        //    stores o_i.
+        e.forLoop(e.index(0), n, 1, [&](Value i) {
+          Value uInit = ld(tile(uOff, i, dv, column));
+          Value pw = split > 1 ? arith::SelectOp::create(b, firstOfColumn, uInit, zero) : uInit;
+          Value pq = zero;
+          for (int64_t r = 0; r < rowsPerThread; ++r) {
+            Value w = ld(tile(wOff, i, dk, rowOf(r)));
+            pw = fma(arith::NegFOp::create(b, w), s[r], pw);
+            pq = fma(ld(tile(qOff, i, ldqk, rowOf(r))), s[r], pq);
+          }
+          Value vn = columnSum(pw), inter = columnSum(pq);
+          e.ifThen(writer, [&] {
+            st(vn, tile(uOff, i, dv, column));
+            Value o = e.forLoop(e.index(0), i, 1, ValueRange{inter},
+                                [&](Value j, ValueRange acc) -> SmallVector<Value> {
+              return {fma(ld(tile(aOff, i, C, j)), ld(tile(uOff, j, dv, column)), acc[0])};
+            })[0];
+            o = fma(ld(tile(aOff, i, C, i)), vn, o);
+            Value t = e.addIndex(chunkStart, i);
+            e.store(out, e.addIndex(e.address(out, t, head, Value()), column), o);
+          });
+        });
+        e.barrier();
+
+        // 5. S = e^gamma_last S + sum_i (e^(gamma_last - gamma_i) k_i) Vn_i^T.
+        Value decay = exp(gammaLast);
+        SmallVector<Value> decayed;
+        for (int64_t r = 0; r < rowsPerThread; ++r)
+          decayed.push_back(mulf(decay, s[r]));
+        ValueRange updated = e.forLoop(e.index(0), n, 1, decayed,
+                                       [&](Value i, ValueRange acc) -> SmallVector<Value> {
+          Value u = ld(tile(uOff, i, dv, column));
+          SmallVector<Value> next;
+          for (int64_t r = 0; r < rowsPerThread; ++r)
+            next.push_back(fma(ld(tile(kOff, i, ldqk, rowOf(r))), u, acc[r]));
+          return next;
+        });
+        SmallVector<Value> result(updated.begin(), updated.end());
+        e.barrier(); // the next chunk overwrites the buffer
+        return result;
+      });
+      return SmallVector<Value>(rowsOut.begin(), rowsOut.end());
+    };
+
     if (plan.inRegisters) {
       // This thread's rows of the column S[:, j], in registers for the step.
       SmallVector<Value> rows0;
       for (int64_t r = 0; r < rowsPerThread; ++r)
         rows0.push_back(e.loadF32(recurrent, stateAt(rowOf(r))));
-      ValueRange finalRows = e.forLoop(
-          start, end, 1, rows0, [&](Value t, ValueRange s) -> SmallVector<Value> {
-            TokenScalars scalars = prepare(t);
-            // m = S^T k (for split = 1 in the CPU's order over i).
-            Value m = zero;
-            for (int64_t r = 0; r < rowsPerThread; ++r) {
-              Value ki = memref::LoadOp::create(b, k, ValueRange{rowOf(r)});
-              m = math::FmaOp::create(b, ki, s[r], m);
-            }
-            Value d = deltaOf(scalars, columnSum(m));
-            // S = alpha S + k d^T; o = S^T q with the updated S.
-            SmallVector<Value> updated;
-            Value o = zero;
-            for (int64_t r = 0; r < rowsPerThread; ++r) {
-              Value ki = memref::LoadOp::create(b, k, ValueRange{rowOf(r)});
-              Value qi = memref::LoadOp::create(b, q, ValueRange{rowOf(r)});
-              Value si =
-                  math::FmaOp::create(b, ki, d, arith::MulFOp::create(b, scalars.alpha, s[r]));
-              updated.push_back(si);
-              o = math::FmaOp::create(b, qi, si, o);
-            }
-            storeOutput(t, columnSum(o));
-            e.barrier(); // the next token overwrites q and k
-            return updated;
-          });
+      /// The recurrent step per token (decode).
+      auto recurrentRun = [&](ValueRange rowsIn) -> SmallVector<Value> {
+        ValueRange rows = e.forLoop(
+            start, end, 1, rowsIn, [&](Value t, ValueRange s) -> SmallVector<Value> {
+              TokenScalars scalars = prepare(t);
+              // m = S^T k (for split = 1 in the CPU's order over i).
+              Value m = zero;
+              for (int64_t r = 0; r < rowsPerThread; ++r) {
+                Value ki = memref::LoadOp::create(b, k, ValueRange{rowOf(r)});
+                m = math::FmaOp::create(b, ki, s[r], m);
+              }
+              Value d = deltaOf(scalars, columnSum(m));
+              // S = alpha S + k d^T; o = S^T q with the updated S.
+              SmallVector<Value> updated;
+              Value o = zero;
+              for (int64_t r = 0; r < rowsPerThread; ++r) {
+                Value ki = memref::LoadOp::create(b, k, ValueRange{rowOf(r)});
+                Value qi = memref::LoadOp::create(b, q, ValueRange{rowOf(r)});
+                Value si = math::FmaOp::create(b, ki, d,
+                                               arith::MulFOp::create(b, scalars.alpha, s[r]));
+                updated.push_back(si);
+                o = math::FmaOp::create(b, qi, si, o);
+              }
+              storeOutput(t, columnSum(o));
+              e.barrier(); // the next token overwrites q and k
+              return updated;
+            });
+        return SmallVector<Value>(rows.begin(), rows.end());
+      };
+      SmallVector<Value> finalRows;
+      if (!chunkBuffer) {
+        finalRows = recurrentRun(rows0);
+      } else {
+        // Runs of more than one token (prefill) take the chunked form, a
+        // run of one token (decode) the recurrent step; the branch is
+        // uniform over the block.
+        Value multi = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt,
+                                            arith::SubIOp::create(b, end, start), e.index(1));
+        SmallVector<Type> types(rowsPerThread, f32);
+        auto ifMulti = scf::IfOp::create(b, types, multi, /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifMulti.thenBlock());
+          scf::YieldOp::create(b, chunkedRun(rows0));
+          b.setInsertionPointToStart(ifMulti.elseBlock());
+          scf::YieldOp::create(b, recurrentRun(rows0));
+        }
+        finalRows.assign(ifMulti.getResults().begin(), ifMulti.getResults().end());
+      }
       e.ifThen(active, [&] {
         for (int64_t r = 0; r < rowsPerThread; ++r)
           e.store(recurrent, stateAt(rowOf(r)), finalRows[r]);

@@ -4,22 +4,25 @@
 // head) = grid ["B", 4]. Column j of S belongs to threads 2j and 2j + 1
 // (split 2: each holds 32 key rows in registers), 32 threads. The block
 // finds the request's run [start, start + count) of tokens (min and sum
-// reductions), reads its 32 rows of S once, walks the run with them in
-// scf.for (32 f32 iter_args) and writes them back once. Per token q and k
-// (key head h / 2) are L2-normalized into shared memory (two block sums),
-// then m = S^T k, d = beta (v - alpha m), S = alpha S + k d^T and o = S^T q
-// with fused multiply-adds over the thread's rows, the two halves of m and
-// o summed with one xor shuffle.
+// reductions) and reads its 32 rows of S once. A run of more than one token
+// takes the chunked WY form in chunks of 32 tokens (the shared chunk buffer
+// of 8832 floats: Q, K [32][64 + 1], W [32][64], U [32][16], L, A [32][32],
+// beta, gamma), one of one token (decode) the recurrent step: scf.for over
+// the run with the 32 rows as iter_args, per token q and k (key head h / 2)
+// L2-normalized into shared memory (two block sums), then m = S^T k,
+// d = beta (v - alpha m), S = alpha S + k d^T and o = S^T q with fused
+// multiply-adds over the thread's rows, the two halves of m and o summed
+// with one xor shuffle. Both yield the rows, written back once.
 !st = !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_delta_rule
-// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["B", 4], gpu_shared_bytes = 512 : i64, grid = ["B", 4]
+// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["B", 4], gpu_shared_bytes = 35840 : i64, grid = ["B", 4]
 // CHECK:       func.func private @qk0_delta_rule({{.*}}) -> (tensor<?x4x16xf32> {qkernel.symbol = "T"}, !qtf.linear_state
 // CHECK-SAME:    qkernel.kind = "delta_rule"
 // Slots: conv output, projection, conv windows, recurrent states, A_log,
 // dt_bias, token_seq, state_slots, result; then T, B, P, R.
 // CHECK:       gpu.func @qk0_delta_rule(%{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %[[REC:[^:]+]]: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64)
-// CHECK-SAME:    workgroup(%[[Q:.*]] : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[K:.*]] : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%[[Q:[^ ]*]] : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[K:[^ ]*]] : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[CH:[^ ]*]] : memref<8832xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME:    known_block_size = array<i32: 32, 1, 1>
 // CHECK:         llvm.insertvalue %[[REC]],
 // CHECK:         %[[STATE:.*]] = builtin.unrealized_conversion_cast %{{.*}} to memref<?xf32>
@@ -36,8 +39,74 @@
 // CHECK:         math.exp
 // CHECK:         arith.negf
 // CHECK-COUNT-32: memref.load %[[STATE]]
-// CHECK:         %[[FINAL:.*]]:32 = scf.for %{{.*}} = %[[START]] to %[[END]] step %{{.*}} iter_args(
-// CHECK-SAME:      -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK:         %[[COUNT:.*]] = arith.subi %[[END]], %[[START]]
+// CHECK:         %[[MULTI:.*]] = arith.cmpi ugt, %[[COUNT]]
+// CHECK:         %[[FINAL:.*]]:32 = scf.if %[[MULTI]] -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// Chunked: chunks of 32 tokens carrying the 32 rows.
+// CHECK:           scf.for %{{.*}} = %[[START]] to %[[END]] step %c32{{(_[0-9]+)?}} iter_args(
+// CHECK-SAME:        -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK:             arith.minui
+// 1. The warp loads the chunk's tokens: q and k normalized with warp sums
+//    (5 shuffles each), v, beta and g; thread 0 then takes gamma = cumsum(g).
+// CHECK:             scf.for
+// CHECK-COUNT-5:       gpu.shuffle xor
+// CHECK:               llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"
+// CHECK-COUNT-5:       gpu.shuffle xor
+// CHECK:               llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"
+// CHECK:               math.log1p
+// CHECK:             gpu.barrier
+// CHECK:             scf.if
+// CHECK:               scf.for {{.*}} -> (f32)
+// CHECK:                 arith.addf
+// CHECK:             gpu.barrier
+// 2. k_i.k_j and q_i.k_j for the 32 x 32 pairs, one lane each (32 passes),
+//    then L and A with e^(gamma_i - gamma_j).
+// CHECK:             scf.for
+// CHECK:               scf.for {{.*}} -> (f32, f32)
+// CHECK-COUNT-2:         math.fma
+// CHECK:               scf.if
+// CHECK:                 math.exp
+// CHECK:                 memref.store %{{.*}}, %[[CH]]
+// CHECK:                 memref.store %{{.*}}, %[[CH]]
+// CHECK:             gpu.barrier
+// 3. Forward substitution, a thread per column of U (16) and of W (64).
+// CHECK:             scf.for %{{.*}} = %{{.*}} to %c80
+// CHECK:               scf.if
+// CHECK:                 scf.for
+// CHECK:                   scf.for {{.*}} -> (f32)
+// CHECK:                     arith.negf
+// CHECK:                     math.fma
+// CHECK:               } else {
+// CHECK:                 scf.for
+// CHECK:                   math.exp
+// CHECK:                   scf.for {{.*}} -> (f32)
+// CHECK:                     arith.negf
+// CHECK:                     math.fma
+// CHECK:             gpu.barrier
+// 4. Per token: Vn = U - W S and (e^gamma Q) S over the 32 rows, one
+//    shuffle each; the column's first lane adds A Vn and stores o.
+// CHECK:             scf.for
+// CHECK-COUNT-64:      math.fma
+// CHECK:               gpu.shuffle xor
+// CHECK:               gpu.shuffle xor
+// CHECK:               scf.if
+// CHECK:                 memref.store %{{.*}}, %[[CH]]
+// CHECK:                 scf.for {{.*}} -> (f32)
+// CHECK:                 math.fma
+// CHECK:                 memref.store
+// CHECK:             gpu.barrier
+// 5. S = e^gamma_last S + (decayed K)^T Vn.
+// CHECK:             math.exp
+// CHECK-COUNT-32:    arith.mulf
+// CHECK:             scf.for {{.*}} -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK-COUNT-32:      math.fma
+// CHECK:             gpu.barrier
+// CHECK:             scf.yield
+// CHECK:           scf.yield
+// Decode: the recurrent step.
+// CHECK:         } else {
+// CHECK:           scf.for %{{.*}} = %[[START]] to %[[END]] step %{{.*}} iter_args(
+// CHECK-SAME:        -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
 // q: rows into shared memory, sum of squares, 1 / sqrt.rn(sum + 1e-6) * scale.
 // CHECK:           memref.store %{{.*}}, %[[Q]]
 // CHECK:           gpu.shuffle xor

@@ -89,48 +89,69 @@ module @kernels {
 
 // -----
 
-// experts: one block of 256 threads (8 warps) per (token, choice) slot,
-// grid ["T", 2]. The token's row is staged in shared memory; warp w computes
-// rows w, w + 8 of h = silu(gate_e . x) * (up_e . x) (gate row e * 32 + n,
-// up row 16 further, of [E * 32, 32] bf16), reduced with shuffles, lane 0
-// writing h[n]; after a barrier the down rows (e * 32 + n of [E * 32, 16])
-// the same way, times the routing weight, into row slot of the [T * 2, 32]
-// result.
+// experts, grouped by expert: grid [8, 8] (block b: expert b / 8, part
+// b % 8), 256 threads, slot blocks of 8. Shared: x [8, 32], h [8, 16], the
+// slot queue (8 + 256) and 8 warp counts, (256 + 128 + 264 + 8) * 4 bytes.
+// The scan walks the T * 2 slots 256 at a time: ids loaded, a 5-step xor
+// warp prefix, warp counts to shared memory, matches queued; each full
+// block of 8 whose number is this part's (q % 8) stages its 8 x rows, computes
+// gate / up rows (e * 32 + n, 16 rows further) of [E * 32, 32] bf16 for all 8
+// slots at once (16 accumulators, one load of each weight vector), h in shared
+// memory, then the down rows (8 accumulators), weighted, stored per valid slot.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_experts
-// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_grid = ["T", 2], gpu_shared_bytes = 192 : i64, grid = ["T", 2]
+// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_grid = [8, 8], gpu_shared_bytes = 2624 : i64, grid = [8, 8]
 // CHECK:       gpu.func @qk0_experts
-// CHECK-SAME:    workgroup(%[[X:.*]] : memref<32xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[H:.*]] : memref<16xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%[[X:.*]] : memref<256xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[H:.*]] : memref<128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[Q:.*]] : memref<264xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[COUNTS:.*]] : memref<8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME:    known_block_size = array<i32: 256, 1, 1>
 // CHECK:         %[[IDS:.*]] = builtin.unrealized_conversion_cast %{{.*}} to memref<?xi32>
-// CHECK:         %[[EXPERT_I32:.*]] = memref.load %[[IDS]][%{{.*}}block_id_x] : memref<?xi32>
-// CHECK:         %[[EXPERT:.*]] = arith.index_cast %[[EXPERT_I32]]
-// CHECK:         scf.for
-// CHECK:           vector.store %{{.*}}, %[[X]]
-// CHECK:         gpu.barrier
-// CHECK:         arith.muli %[[EXPERT]]
-// CHECK:         scf.for %[[N:.*]] = %{{.*}} to %{{.*}} step %{{.*}} {
-// CHECK:           arith.minui %[[N]]
-// CHECK:           %[[UP_OFFSET:.*]] = arith.constant 512 : index
-// CHECK:           scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>) {
-// CHECK:             vector.load %[[X]]
-// CHECK:             vector.load %{{.*}} {alignment = 8 : i64} : memref<?xi16>, vector<4xi16>
-// CHECK:             vector.load %{{.*}} {alignment = 8 : i64} : memref<?xi16>, vector<4xi16>
-// CHECK:             vector.fma
-// CHECK:             vector.fma
-// CHECK-COUNT-10:  gpu.shuffle xor
-// CHECK:           scf.if
-// CHECK:             math.exp
-// CHECK:             memref.store %{{.*}}, %[[H]][%[[N]]]
-// CHECK:         gpu.barrier
-// CHECK:         scf.for
-// CHECK:           scf.for {{.*}} -> (vector<4xf32>) {
-// CHECK:             vector.load %[[H]]
-// CHECK:             vector.fma
+// CHECK:         arith.divui %block_id_x
+// CHECK:         arith.remui %block_id_x
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c256 iter_args({{.*}}) -> (index, index) {
+// CHECK:           memref.load %[[IDS]]
 // CHECK-COUNT-5:   gpu.shuffle xor
 // CHECK:           scf.if
-// CHECK:             arith.mulf
-// CHECK:             memref.store
+// CHECK-NEXT:        memref.store %{{.*}}, %[[COUNTS]]
+// CHECK:           gpu.barrier
+// CHECK:           arith.uitofp
+// CHECK:           memref.store %{{.*}}, %[[Q]]
+// CHECK:           gpu.barrier
+// CHECK:           arith.divui %{{.*}}, %c8
+// CHECK:           scf.for
+// CHECK:             arith.remui
+// CHECK:             scf.if
+// CHECK:               memref.load %[[Q]]
+// CHECK:               arith.fptoui
+// CHECK-COUNT-8:       vector.store %{{.*}}, %[[X]]
+// CHECK:               gpu.barrier
+// CHECK:               scf.for
+// CHECK:                 scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
+// CHECK:                   vector.load %{{.*}} {alignment = 8 : i64} : memref<?xi16>, vector<4xi16>
+// CHECK:                   vector.load %{{.*}} {alignment = 8 : i64} : memref<?xi16>, vector<4xi16>
+// CHECK-NOT:               memref<?xi16>
+// CHECK-COUNT-8:           vector.load %[[X]]
+// CHECK:                 scf.if
+// CHECK-COUNT-8:           memref.store %{{.*}}, %[[H]]
+// CHECK:               gpu.barrier
+// CHECK:               scf.for
+// CHECK:                 scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
+// CHECK:                   vector.load %{{.*}} : memref<?xi16>, vector<4xi16>
+// CHECK-COUNT-8:           vector.load %[[H]]
+// CHECK:                 scf.if
+// CHECK:                   memref.store %{{.*}} : memref<?xf32>
+// CHECK-COUNT-7:           scf.if
+// CHECK:               gpu.barrier
+// The partial block moves to the queue front.
+// CHECK:           scf.if
+// CHECK:             memref.load %[[Q]]
+// CHECK:             memref.store %{{.*}}, %[[Q]]
+// CHECK:           gpu.barrier
+// CHECK:           scf.yield
+// The last, partial block.
+// CHECK:         arith.cmpi ugt
+// CHECK:         scf.if
+// CHECK:           scf.if
+// CHECK:             memref.load %[[Q]]
 // CHECK:         gpu.return
 func.func @step(%x: tensor<?x32xf32> {qtf.input = "tokens"}, %ids: tensor<?x2xi32> {qtf.input = "tokens"}, %w: tensor<?x2xf32> {qtf.input = "tokens"}) -> tensor<?x2x32xf32> {
   %gu = qtf.weight ["experts.gate_up_proj"] : tensor<256x32xbf16>

@@ -3,14 +3,17 @@
 // RUN: %python %S/extract-ptx.py < %t.mlir > %t.ptx
 // RUN: ptxas -arch=sm_90 -O3 -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
 // RUN: ptxas -arch=sm_90 -O3 -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=NOSPILL
+// RUN: ptxas -arch=sm_90 -O3 -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=SMEM
 
 // Hybrid-model kernels at the sizes of released checkpoints (Qwen3-Next /
 // Qwen3.5: linear key and value heads of 128, 512 routed experts with top
 // 10, attention heads of 256 with 64 MRoPE dims in sections [11, 11, 10]),
 // where register pressure is real: the delta rule keeps 32 state rows per
 // thread in registers with 4 lanes per value column (512 threads, at most
-// 128 registers each), or, with value heads of 256 (1024 threads would be
-// needed), keeps the state in memory; the router holds 16 experts per lane.
+// 128 registers each) through both its recurrent (decode) and chunked
+// (prefill, chunks of 16 tokens in 36288 bytes of static shared memory)
+// paths, or, with value heads of 256 (1024 threads would be needed), keeps
+// the state in memory; the router holds 16 experts per lane.
 // ptxas assembles every entry for sm_90 without spills. The same module is
 // the input of simt-numerics-large.test.
 
@@ -22,6 +25,12 @@
 // NOSPILL-NOT: error
 // NOSPILL-NOT: {{[1-9][0-9]*}} bytes spill
 // NOSPILL-NOT: {{[1-9][0-9]*}} bytes stack frame
+// The register delta rule with its chunk buffer (chunks of 16 tokens): 512
+// threads need at most 128 registers each (101 at the time of writing).
+// SMEM:        Compiling entry function 'qk0_delta_rule' for 'sm_90'
+// SMEM:        Function properties for qk0_delta_rule
+// SMEM-NEXT:     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// SMEM-NEXT:   Used {{([0-9]|[0-9][0-9]|1[01][0-9]|12[0-8])}} registers, used 1 barriers, 36288 bytes smem
 
 !sa = !qtf.linear_state<layers = 1, conv_channels = 1024, conv_window = 3, heads = 4, key_dim = 128, value_dim = 128, f32>
 !sb = !qtf.linear_state<layers = 1, conv_channels = 768, conv_window = 3, heads = 2, key_dim = 128, value_dim = 256, f32>

@@ -10,7 +10,8 @@
                                    buffers as pointers), OUT/wrappers.c and
                                    OUT/kernels.json
   simt.py module NAME < IN > OUT   prints the nested `module @NAME` of IN
-  simt.py check SOURCE.mlir OUT    runs every generated kernel (OUT/emu.so) and
+  simt.py check SOURCE.mlir OUT [RUNS]
+                                   runs every generated kernel (OUT/emu.so) and
                                    the same source kernel compiled by the CPU
                                    codegen (OUT/cpu.so) on the same random
                                    inputs of SOURCE's @step and compares all
@@ -21,6 +22,12 @@
                                    be equal); pack kernels are compared bit
                                    for bit with a rounding done here. Prints
                                    one line per kernel, then PASS or FAIL.
+                                   RUNS (default 3,2): the requests' numbers
+                                   of tokens, in step order (token_seq), e.g.
+                                   1,70,1 for a long prefill between two
+                                   decode tokens; other than 3,2 only for
+                                   sources without KV caches (positions and
+                                   page tables are made for 3,2).
 """
 import ctypes
 import json
@@ -160,7 +167,7 @@ def parse_type(t):
     return ('tensor', match.group(1).split('x'), match.group(2))
 
 
-def check(source, out):
+def check(source, out, runs=(3, 2)):
     random.seed(1)
     text = open(source).read()
     # Expand type aliases (`!st = !qtf.linear_state<...>`) so types parse.
@@ -176,15 +183,18 @@ def check(source, out):
                       r'page_size = (\d+)', text)
     layers, kv_heads, head_dim, page = (int(g) for g in cache.groups()) if cache else (1, 1, 1, 16)
     pages = 8
-    T, B, P, R = 5, 2, 4, 2
+    T, B, P, R = sum(runs), len(runs), 4, 2
+    if tuple(runs) != (3, 2) and (cache or B > 4):
+        sys.exit('simt.py: RUNS other than 3,2 needs a source without KV caches, <= 4 requests')
     sizes = {'T': T, 'B': B, 'P': P, 'R': R}
     inputs = {'positions': [page + 1, page + 2, page + 3, 2 * page + 8, 2 * page + 9],
-              'token_seq': [0, 0, 0, 1, 1], 'block_table': [5, 2, 7, 0, 1, 3, 6, 4],
+              'token_seq': [r for r, n in enumerate(runs) for _ in range(n)],
+              'block_table': [5, 2, 7, 0, 1, 3, 6, 4],
               'logit_rows': [2, 4],
               # (temporal, height, width) per token; linear-attention slots of
               # the two requests, out of `state_slots` slots.
               'mrope_positions': [p for t in range(T) for p in (20 + t, 7 * t + 1, 30 - 3 * t)],
-              'state_slots': [3, 1]}
+              'state_slots': [3, 1, 0, 2][:B]}
     state_slots = 4
     kv_floats = pages * layers * page * kv_heads * head_dim
 
@@ -344,6 +354,8 @@ if __name__ == '__main__':
     elif command == 'module':
         nested_module(sys.argv[2])
     elif command == 'check':
-        sys.exit(check(sys.argv[2], sys.argv[3]))
+        sys.exit(check(sys.argv[2], sys.argv[3],
+                       *([tuple(int(n) for n in sys.argv[4].split(','))]
+                         if len(sys.argv) > 4 else [])))
     else:
         sys.exit(__doc__)
