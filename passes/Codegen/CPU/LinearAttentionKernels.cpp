@@ -31,22 +31,6 @@ using namespace qwen::codegen::cpu;
 /// token is exactly the recurrent step, so decode takes the same path.
 static constexpr int64_t kChunk = 64;
 
-/// Position of `value` among the source function's results.
-static std::optional<unsigned> resultIndexOf(func::FuncOp source, Value value) {
-  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
-  for (auto [index, operand] : llvm::enumerate(ret.getOperands()))
-    if (operand == value)
-      return index;
-  return std::nullopt;
-}
-
-template <typename OpT>
-static OpT findOp(func::FuncOp source) {
-  OpT found;
-  source.walk([&](OpT op) { found = op; });
-  return found;
-}
-
 /// x * sigmoid(x) on a vector or scalar f32.
 static Value silu(ImplicitLocOpBuilder &b, Value x) {
   Value one = isa<VectorType>(x.getType())
@@ -58,35 +42,14 @@ static Value silu(ImplicitLocOpBuilder &b, Value x) {
   return arith::DivFOp::create(b, x, denominator);
 }
 
-/// Whether token `t` starts (`before` = true) or ends its request's run of
-/// rows in this step: the neighbouring row is outside [0, T) or belongs to
-/// another request.
-static Value isRunBoundary(KernelEmitter &e, const RowAccess &tokenSeq, Value t, Value T,
-                           Value sequence, bool before) {
-  ImplicitLocOpBuilder &b = e.builder();
-  Value edge = before ? arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t, e.index(0))
-                      : arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                              e.addIndex(t, e.index(1)), T);
-  // Clamp so the neighbour load stays in bounds; `edge` decides then.
-  Value neighbour;
-  if (before)
-    neighbour = arith::SubIOp::create(b, arith::MaxUIOp::create(b, t, e.index(1)), e.index(1));
-  else
-    neighbour = arith::MinUIOp::create(b, e.addIndex(t, e.index(1)),
-                                       arith::SubIOp::create(b, T, e.index(1)));
-  Value other = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
-                                      e.loadIndex(tokenSeq, neighbour), sequence);
-  return arith::OrIOp::create(b, edge, other);
-}
-
 FailureOr<SmallVector<Attribute>>
 qwen::codegen::cpu::emitConvKernel(KernelEmitter &e) {
   func::FuncOp source = e.source();
-  auto conv = findOp<qtf::CausalConv1dOp>(source);
-  std::optional<unsigned> output = conv ? resultIndexOf(source, conv.getResult()) : std::nullopt;
-  if (!output)
-    return source.emitOpError("conv kernel must return the result of one causal_conv1d"),
-           failure();
+  auto matched = codegen::matchSingleOpKernel<qtf::CausalConv1dOp>(source, "conv");
+  if (failed(matched))
+    return failure();
+  qtf::CausalConv1dOp conv = matched->first;
+  unsigned output = matched->second;
   qtf::LinearStateType stateType = conv.getState().getType();
   const int64_t channels = stateType.getConvChannels(), window = stateType.getConvWindow();
   const int64_t layers = stateType.getLayers(), layer = conv.getLayer();
@@ -99,7 +62,7 @@ qwen::codegen::cpu::emitConvKernel(KernelEmitter &e) {
     RowAccess input = e.access(conv.getInput()), weight = e.access(conv.getWeight());
     RowAccess tokenSeq = e.access(conv.getTokenSeq()), slots = e.access(conv.getStateSlots());
     RowAccess convState = e.stateArrays(conv.getState()).first;
-    RowAccess out = e.result(*output);
+    RowAccess out = e.result(output);
     Value first = e.mulIndex(item, width);
     // Tap j of every channel of this item (weight is [channels, K]).
     SmallVector<Value> taps;
@@ -122,7 +85,7 @@ qwen::codegen::cpu::emitConvKernel(KernelEmitter &e) {
                                   window * channels);
       slotBase = e.addIndex(slotBase, first);
       // A request's first row in this step starts from its saved window.
-      Value starts = isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/true);
+      Value starts = codegen::isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/true);
       SmallVector<Value> history;
       for (int64_t j = 0; j < window; ++j) {
         Value saved = e.loadVectorF32(convState, e.addIndex(slotBase, e.index(j * channels)),
@@ -137,7 +100,7 @@ qwen::codegen::cpu::emitConvKernel(KernelEmitter &e) {
       SmallVector<Value> next(history.begin() + 1, history.end());
       next.push_back(x);
       // After the request's last row, its slot keeps the newest inputs.
-      Value ends = isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/false);
+      Value ends = codegen::isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/false);
       auto ifEnds = scf::IfOp::create(b, TypeRange{}, ends, false);
       {
         OpBuilder::InsertionGuard guard(b);
@@ -155,18 +118,15 @@ qwen::codegen::cpu::emitConvKernel(KernelEmitter &e) {
 FailureOr<SmallVector<Attribute>>
 qwen::codegen::cpu::emitDeltaRuleKernel(KernelEmitter &e) {
   func::FuncOp source = e.source();
-  auto rule = findOp<qtf::GatedDeltaRuleOp>(source);
-  std::optional<unsigned> output = rule ? resultIndexOf(source, rule.getResult()) : std::nullopt;
-  if (!output)
-    return source.emitOpError("delta_rule kernel must return the result of one gated_delta_rule"),
-           failure();
-  qtf::LinearStateType stateType = rule.getState().getType();
-  const int64_t heads = stateType.getHeads(), dk = stateType.getKeyDim(),
-                dv = stateType.getValueDim(), layers = stateType.getLayers();
-  const int64_t layer = rule.getLayer();
-  const int64_t keyHeads = cast<RankedTensorType>(rule.getQuery().getType()).getDimSize(1);
-  const int64_t group = heads / keyHeads;
-  const float scale = static_cast<float>(rule.getScale().convertToDouble());
+  auto matched = codegen::matchSingleOpKernel<qtf::GatedDeltaRuleOp>(source, "delta_rule");
+  if (failed(matched))
+    return failure();
+  qtf::GatedDeltaRuleOp rule = matched->first;
+  unsigned output = matched->second;
+  const codegen::DeltaRuleSizes sizes = codegen::getDeltaRuleSizes(rule);
+  const int64_t heads = sizes.heads, dk = sizes.keyDim, dv = sizes.valueDim,
+                layers = sizes.layers, layer = sizes.layer, group = sizes.group;
+  const float scale = sizes.scale;
   const int64_t kWidth = e.vectorWidthFor(dk), vWidth = e.vectorWidthFor(dv);
 
   e.createFunction([&](Value item) {
@@ -179,7 +139,7 @@ qwen::codegen::cpu::emitDeltaRuleKernel(KernelEmitter &e) {
               dtBias = e.access(rule.getDtBias()), tokenSeq = e.access(rule.getTokenSeq()),
               slots = e.access(rule.getStateSlots());
     RowAccess recurrent = e.stateArrays(rule.getState()).second;
-    RowAccess out = e.result(*output);
+    RowAccess out = e.result(output);
     // Chunk scratch: rows i of Q, K (then the decayed K), W; U (then Vn) and O.
     Value qs = e.scratchRow(kChunk * dk), ks = e.scratchRow(kChunk * dk),
           ws = e.scratchRow(kChunk * dk), us = e.scratchRow(kChunk * dv),
@@ -395,10 +355,11 @@ qwen::codegen::cpu::emitDeltaRuleKernel(KernelEmitter &e) {
 FailureOr<SmallVector<Attribute>>
 qwen::codegen::cpu::emitGatedNormKernel(KernelEmitter &e) {
   func::FuncOp source = e.source();
-  auto norm = findOp<qtf::GatedRmsNormOp>(source);
-  std::optional<unsigned> output = norm ? resultIndexOf(source, norm.getResult()) : std::nullopt;
-  if (!output)
-    return source.emitOpError("gated_norm kernel must return one gated_rms_norm"), failure();
+  auto matched = codegen::matchSingleOpKernel<qtf::GatedRmsNormOp>(source, "gated_norm");
+  if (failed(matched))
+    return failure();
+  qtf::GatedRmsNormOp norm = matched->first;
+  unsigned output = matched->second;
   auto type = cast<RankedTensorType>(norm.getResult().getType());
   const int64_t heads = type.getDimSize(1), length = type.getDimSize(2);
   const float eps = static_cast<float>(norm.getEpsilon().convertToDouble());
@@ -410,7 +371,7 @@ qwen::codegen::cpu::emitGatedNormKernel(KernelEmitter &e) {
     auto vecType = VectorType::get({width}, b.getF32Type());
     RowAccess input = e.access(norm.getInput()), gate = e.access(norm.getGate()),
               weight = e.access(norm.getWeight());
-    RowAccess out = e.result(*output);
+    RowAccess out = e.result(output);
     Value token = arith::DivUIOp::create(b, item, e.index(heads));
     Value head = arith::RemUIOp::create(b, item, e.index(heads));
     Value inBase = e.address(input, token, head, Value());

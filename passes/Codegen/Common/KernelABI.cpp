@@ -127,3 +127,25 @@ FailureOr<codegen::MatmulPattern> qwen::codegen::matchMatmulKernel(func::FuncOp 
   pattern.gather = pattern.linear.getInput().getDefiningOp<qtf::GatherRowsOp>();
   return pattern;
 }
+
+std::optional<unsigned> qwen::codegen::resultIndexOf(func::FuncOp source, Value value) {
+  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
+  for (auto [index, operand] : llvm::enumerate(ret.getOperands()))
+    if (operand == value)
+      return index;
+  return std::nullopt;
+}
+
+codegen::DeltaRuleSizes qwen::codegen::getDeltaRuleSizes(qtf::GatedDeltaRuleOp rule) {
+  qtf::LinearStateType state = rule.getState().getType();
+  DeltaRuleSizes sizes;
+  sizes.heads = state.getHeads();
+  sizes.keyHeads = cast<RankedTensorType>(rule.getQuery().getType()).getDimSize(1);
+  sizes.group = sizes.heads / sizes.keyHeads;
+  sizes.keyDim = state.getKeyDim();
+  sizes.valueDim = state.getValueDim();
+  sizes.layers = state.getLayers();
+  sizes.layer = static_cast<int64_t>(rule.getLayer());
+  sizes.scale = static_cast<float>(rule.getScale().convertToDouble());
+  return sizes;
+}

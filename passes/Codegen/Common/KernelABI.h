@@ -10,6 +10,7 @@
 
 #include "dialects/QTF/IR/QTF.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 
@@ -59,6 +60,97 @@ struct MatmulPattern {
 
 /// Recognizes a matmul kernel function; emits an error on `source` if it is not one.
 mlir::FailureOr<MatmulPattern> matchMatmulKernel(mlir::func::FuncOp source);
+
+/// Position of `value` among the results of kernel function `source`.
+std::optional<unsigned> resultIndexOf(mlir::func::FuncOp source, mlir::Value value);
+
+/// The op of a kernel built around one op (conv, delta_rule, gated_norm) and
+/// the index of the function result it computes; emits "<kind> kernel must
+/// return ..." on `source` when the function does not have that shape.
+template <typename OpT>
+mlir::FailureOr<std::pair<OpT, unsigned>> matchSingleOpKernel(mlir::func::FuncOp source,
+                                                              llvm::StringRef kind) {
+  OpT found;
+  source.walk([&](OpT op) { found = op; });
+  std::optional<unsigned> index = found ? resultIndexOf(source, found->getResult(0)) : std::nullopt;
+  if (!index)
+    return source.emitOpError() << kind << " kernel must return the result of one "
+                                << OpT::getOperationName(),
+           mlir::failure();
+  return std::make_pair(found, *index);
+}
+
+/// The sizes a gated_delta_rule kernel is generated for.
+struct DeltaRuleSizes {
+  int64_t heads = 0, keyHeads = 0, group = 0; ///< value heads, key heads, heads per key head
+  int64_t keyDim = 0, valueDim = 0;
+  int64_t layers = 0, layer = 0; ///< linear-attention layers of the state, this op's
+  float scale = 1.0f;            ///< applied to the normalized queries
+};
+DeltaRuleSizes getDeltaRuleSizes(qtf::GatedDeltaRuleOp rule);
+
+// Emitter-generic helpers: `Emitter` is the CPU KernelEmitter or the
+// GpuKernelEmitter, which share these builder shorthands.
+
+/// Whether row `t` starts (`before`) or ends its request's run of rows in a
+/// ragged step: the neighbouring row is outside [0, T) or belongs to another
+/// request (a request's rows are contiguous and in order).
+template <typename Emitter>
+mlir::Value isRunBoundary(Emitter &e, const RowAccess &tokenSeq, mlir::Value t, mlir::Value T,
+                          mlir::Value sequence, bool before) {
+  namespace arith = mlir::arith;
+  auto &b = e.builder();
+  mlir::Value one = e.index(1);
+  mlir::Value edge =
+      before ? arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t, e.index(0)).getResult()
+             : arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.addIndex(t, one), T)
+                   .getResult();
+  // Clamp so the neighbour load stays in bounds; `edge` decides then.
+  mlir::Value neighbour =
+      before ? arith::SubIOp::create(b, arith::MaxUIOp::create(b, t, one), one).getResult()
+             : arith::MinUIOp::create(b, e.addIndex(t, one), arith::SubIOp::create(b, T, one))
+                   .getResult();
+  mlir::Value other = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                            e.loadIndex(tokenSeq, neighbour), sequence);
+  return arith::OrIOp::create(b, edge, other);
+}
+
+/// The f32 RoPE positions of `token`: one, or with interleaved MRoPE
+/// (`section`) the temporal, height and width positions of a [tokens, 3] input.
+template <typename Emitter>
+llvm::SmallVector<mlir::Value> loadRopePositions(Emitter &e, const RowAccess &positions,
+                                                 mlir::Value token, bool mrope) {
+  auto &b = e.builder();
+  llvm::SmallVector<mlir::Value> result;
+  for (int64_t axis = 0, axes = mrope ? 3 : 1; axis < axes; ++axis) {
+    mlir::Value at = mrope ? e.addIndex(e.mulIndex(token, 3), e.index(axis)) : token;
+    mlir::Value position = mlir::arith::IndexCastOp::create(b, b.getI64Type(), e.loadIndex(positions, at));
+    result.push_back(mlir::arith::SIToFPOp::create(b, b.getF32Type(), position));
+  }
+  return result;
+}
+
+/// The position frequency `i` rotates by: with interleaved MRoPE sections
+/// [t, h, w], the height position if i % 3 == 1 and i < 3h, the width one if
+/// i % 3 == 2 and i < 3w, else the temporal one (qwen-models.md §1.4).
+template <typename Emitter>
+mlir::Value ropePositionFor(Emitter &e, mlir::Value i, llvm::ArrayRef<mlir::Value> positions,
+                            std::optional<llvm::ArrayRef<int64_t>> section) {
+  namespace arith = mlir::arith;
+  if (!section)
+    return positions[0];
+  auto &b = e.builder();
+  mlir::Value phase = arith::RemUIOp::create(b, i, e.index(3));
+  auto takes = [&](int64_t residue, int64_t limit) -> mlir::Value {
+    mlir::Value matches = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, phase, e.index(residue));
+    mlir::Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, i, e.index(3 * limit));
+    return arith::AndIOp::create(b, matches, inside);
+  };
+  mlir::Value takesHeight = takes(1, (*section)[1]);
+  mlir::Value takesWidth = takes(2, (*section)[2]);
+  mlir::Value widthOrTemporal = arith::SelectOp::create(b, takesWidth, positions[2], positions[0]);
+  return arith::SelectOp::create(b, takesHeight, positions[1], widthOrTemporal);
+}
 
 } // namespace qwen::codegen
 

@@ -550,36 +550,13 @@ void GpuKernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
   int64_t half = rotary / 2;
   Value table = codegen::getInvFreqTable(*b, b->getLoc(), gpuModule,
                                         rope.getTheta().convertToDouble(), rotary);
-  RowAccess positions = access(rope.getPositions());
-  auto toF32 = [&](Value position) -> Value {
-    return arith::SIToFPOp::create(*b, b->getF32Type(),
-                                   arith::IndexCastOp::create(*b, b->getI64Type(), position));
-  };
   std::optional<ArrayRef<int64_t>> section = rope.getMropeSection();
-  // Interleaved MRoPE: positions are [tokens, 3] (temporal, height, width).
-  SmallVector<Value> axisPositions;
-  for (int64_t axis = 0, axes = section ? 3 : 1; axis < axes; ++axis)
-    axisPositions.push_back(toF32(
-        loadIndex(positions, section ? addIndex(mulIndex(token, 3), index(axis)) : token)));
+  SmallVector<Value> positions =
+      codegen::loadRopePositions(*this, access(rope.getPositions()), token, section.has_value());
   // One pair (i, i + half) per thread and step; columns >= rotary pass through.
   forLoop(threadIdValue, index(half), threads, [&](Value i) {
     Value invFreq = memref::LoadOp::create(*b, table, ValueRange{i});
-    Value positionF32 = axisPositions[0];
-    if (section) {
-      // Frequency i takes H if i % 3 == 1 and i < 3h, W if i % 3 == 2 and i < 3w.
-      Value phase = arith::RemUIOp::create(*b, i, index(3));
-      auto takes = [&](int64_t residue, int64_t limit) -> Value {
-        Value matches =
-            arith::CmpIOp::create(*b, arith::CmpIPredicate::eq, phase, index(residue));
-        Value inside = arith::CmpIOp::create(*b, arith::CmpIPredicate::ult, i, index(3 * limit));
-        return arith::AndIOp::create(*b, matches, inside);
-      };
-      Value takesH = takes(1, (*section)[1]);
-      Value takesW = takes(2, (*section)[2]);
-      Value widthOrTemporal =
-          arith::SelectOp::create(*b, takesW, axisPositions[2], axisPositions[0]);
-      positionF32 = arith::SelectOp::create(*b, takesH, axisPositions[1], widthOrTemporal);
-    }
+    Value positionF32 = codegen::ropePositionFor(*this, i, positions, section);
     Value angle = arith::MulFOp::create(*b, positionF32, invFreq);
     Value cos = math::CosOp::create(*b, angle);
     Value sin = math::SinOp::create(*b, angle);

@@ -147,15 +147,6 @@ static int64_t planDeltaRuleChunk(int64_t dk, int64_t dv, int64_t threads) {
   return 0;
 }
 
-/// Position of `value` among the source function's results.
-static std::optional<unsigned> resultIndexOf(func::FuncOp source, Value value) {
-  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
-  for (auto [index, operand] : llvm::enumerate(ret.getOperands()))
-    if (operand == value)
-      return index;
-  return std::nullopt;
-}
-
 /// Index of the ABI result slot of result `index`: results without a slot
 /// (caches, states) before it do not count.
 static unsigned resultSlotOf(func::FuncOp source, unsigned index) {
@@ -164,36 +155,6 @@ static unsigned resultSlotOf(func::FuncOp source, unsigned index) {
     if (isa<RankedTensorType>(source.getResultTypes()[i]))
       ++slot;
   return slot;
-}
-
-template <typename OpT>
-static OpT findOp(func::FuncOp source) {
-  OpT found;
-  source.walk([&](OpT op) { found = op; });
-  return found;
-}
-
-/// Whether token `t` starts (`before` = true) or ends its request's run of
-/// rows in this step: the neighbouring row is outside [0, T) or belongs to
-/// another request.
-static Value isRunBoundary(GpuKernelEmitter &e, const RowAccess &tokenSeq, Value t, Value T,
-                           Value sequence, bool before) {
-  ImplicitLocOpBuilder &b = e.builder();
-  Value edge = before ? arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t, e.index(0))
-                      : arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                              e.addIndex(t, e.index(1)), T);
-  // Clamp so the neighbour load stays in bounds; `edge` decides then.
-  Value one = e.index(1);
-  Value neighbour;
-  if (before) {
-    neighbour = arith::SubIOp::create(b, arith::MaxUIOp::create(b, t, one), one);
-  } else {
-    Value next = e.addIndex(t, one);
-    neighbour = arith::MinUIOp::create(b, next, arith::SubIOp::create(b, T, one));
-  }
-  Value other = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
-                                      e.loadIndex(tokenSeq, neighbour), sequence);
-  return arith::OrIOp::create(b, edge, other);
 }
 
 /// Grid of plain block counts (no step symbol).
@@ -207,18 +168,18 @@ static SmallVector<Attribute> fixedGrid(MLIRContext *ctx, int64_t blocks) {
 
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitConvKernel(GpuKernelEmitter &e) {
   func::FuncOp source = e.source();
-  auto conv = findOp<qtf::CausalConv1dOp>(source);
-  std::optional<unsigned> output = conv ? resultIndexOf(source, conv.getResult()) : std::nullopt;
-  if (!output)
-    return source.emitOpError("conv kernel must return the result of one causal_conv1d"),
-           failure();
+  auto matched = codegen::matchSingleOpKernel<qtf::CausalConv1dOp>(source, "conv");
+  if (failed(matched))
+    return failure();
+  qtf::CausalConv1dOp conv = matched->first;
+  const unsigned output = matched->second;
   qtf::LinearStateType stateType = conv.getState().getType();
   const int64_t channels = stateType.getConvChannels(), window = stateType.getConvWindow();
   const int64_t layers = stateType.getLayers(), layer = conv.getLayer();
   const int64_t kernelSize = window + 1;
   const int64_t threads = e.blockSizeFor(channels);
   const int64_t chunks = (channels + threads - 1) / threads;
-  const unsigned outSlot = resultSlotOf(source, *output);
+  const unsigned outSlot = resultSlotOf(source, output);
 
   e.createKernel(threads, [&] {
     ImplicitLocOpBuilder &b = e.builder();
@@ -245,7 +206,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitConvKernel(GpuKernelEmitter &e
                                     window * channels);
         slotBase = e.addIndex(slotBase, channel);
         // A request's first row in this step starts from its saved window.
-        Value starts = isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/true);
+        Value starts = codegen::isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/true);
         SmallVector<Type> types(window, b.getF32Type());
         auto ifStarts = scf::IfOp::create(b, types, starts, /*withElseRegion=*/true);
         {
@@ -269,7 +230,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitConvKernel(GpuKernelEmitter &e
         SmallVector<Value> next(history.begin() + 1, history.end());
         next.push_back(x);
         // After the request's last row, its slot keeps the newest inputs.
-        Value ends = isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/false);
+        Value ends = codegen::isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/false);
         e.ifThen(ends, [&] {
           for (int64_t j = 0; j < window; ++j)
             e.store(convState, e.addIndex(slotBase, e.index(j * channels)), next[j]);
@@ -295,18 +256,15 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitConvKernel(GpuKernelEmitter &e
 
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitter &e) {
   func::FuncOp source = e.source();
-  auto rule = findOp<qtf::GatedDeltaRuleOp>(source);
-  std::optional<unsigned> output = rule ? resultIndexOf(source, rule.getResult()) : std::nullopt;
-  if (!output)
-    return source.emitOpError("delta_rule kernel must return the result of one gated_delta_rule"),
-           failure();
-  qtf::LinearStateType stateType = rule.getState().getType();
-  const int64_t heads = stateType.getHeads(), dk = stateType.getKeyDim(),
-                dv = stateType.getValueDim(), layers = stateType.getLayers();
-  const int64_t layer = rule.getLayer();
-  const int64_t keyHeads = cast<RankedTensorType>(rule.getQuery().getType()).getDimSize(1);
-  const int64_t group = heads / keyHeads;
-  const float scale = static_cast<float>(rule.getScale().convertToDouble());
+  auto matched = codegen::matchSingleOpKernel<qtf::GatedDeltaRuleOp>(source, "delta_rule");
+  if (failed(matched))
+    return failure();
+  qtf::GatedDeltaRuleOp rule = matched->first;
+  const unsigned output = matched->second;
+  const codegen::DeltaRuleSizes sizes = codegen::getDeltaRuleSizes(rule);
+  const int64_t heads = sizes.heads, dk = sizes.keyDim, dv = sizes.valueDim,
+                layers = sizes.layers, layer = sizes.layer, group = sizes.group;
+  const float scale = sizes.scale;
   const DeltaRulePlan plan = planDeltaRule(dk, dv);
   if (plan.threads > 1024)
     return source.emitOpError("delta_rule needs value_dim <= 1024 (one thread per column)"),
@@ -314,7 +272,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitt
   const int64_t split = plan.split, threads = plan.threads;
   const int64_t rowsPerThread = dk / split;
   const int64_t chunk = plan.inRegisters ? planDeltaRuleChunk(dk, dv, threads) : 0;
-  const unsigned outSlot = resultSlotOf(source, *output);
+  const unsigned outSlot = resultSlotOf(source, output);
 
   e.createKernel(threads, [&] {
     ImplicitLocOpBuilder &b = e.builder();
@@ -771,10 +729,11 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitt
 
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitGatedNormKernel(GpuKernelEmitter &e) {
   func::FuncOp source = e.source();
-  auto norm = findOp<qtf::GatedRmsNormOp>(source);
-  std::optional<unsigned> output = norm ? resultIndexOf(source, norm.getResult()) : std::nullopt;
-  if (!output)
-    return source.emitOpError("gated_norm kernel must return one gated_rms_norm"), failure();
+  auto matched = codegen::matchSingleOpKernel<qtf::GatedRmsNormOp>(source, "gated_norm");
+  if (failed(matched))
+    return failure();
+  qtf::GatedRmsNormOp norm = matched->first;
+  const unsigned output = matched->second;
   auto type = cast<RankedTensorType>(norm.getResult().getType());
   if (type.getRank() != 3)
     return source.emitOpError("gated_norm kernel expects a [tokens, heads, dim] result"),
@@ -785,7 +744,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitGatedNormKernel(GpuKernelEmitt
   const int64_t width = e.vectorWidthFor(
       length, {GpuKernelEmitter::viewGeometry(norm.getInput()),
                GpuKernelEmitter::viewGeometry(norm.getGate())});
-  const unsigned outSlot = resultSlotOf(source, *output);
+  const unsigned outSlot = resultSlotOf(source, output);
 
   e.createKernel(e.blockSizeFor(length / width), [&] {
     ImplicitLocOpBuilder &b = e.builder();
