@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qwen_rt/chat.h"
+#include "qwen_rt/cuda_driver.h"
 #include "qwen_rt/engine.h"
 #include "qwen_rt/error.h"
 #include "qwen_rt/generate.h"
@@ -398,6 +399,17 @@ int runInfo(EngineFlags &ef) {
     std::printf("kernels      OK: %s loads on this CPU, every kernel resolved\n", t.object.c_str());
   } catch (const Error &e) {
     std::printf("kernels      NOT USABLE: %s\n", e.what());
+  }
+  try {
+    const CudaDriver &cuda = CudaDriver::get();
+    std::string devices;
+    for (const CudaDeviceInfo &d : cuda.devices())
+      devices += (devices.empty() ? "" : "; ") + d.name + " (" + d.arch() + ", " + formatBytes(d.memoryBytes) +
+                 ", " + std::to_string(d.multiprocessors) + " SMs)";
+    std::printf("gpu          CUDA driver %d.%d: %s (this runtime executes CPU artifacts only so far)\n",
+                cuda.version() / 1000, cuda.version() % 1000 / 10, devices.empty() ? "no devices" : devices.c_str());
+  } catch (const Error &e) {
+    std::printf("gpu          none: %s\n", e.what());
   }
   std::string dir = art.resolveCheckpointDir(ef.options.checkpointDir);
   if (dir.empty()) {
