@@ -522,13 +522,19 @@ def gen_case(c):
     """Dense cases: one try with c["seed"].  MoE cases: the seed is redrawn
     (c["seed"] + t * SEED_REDRAW_STEP) while a routing decision on the
     recorded paths is a near-tie (RouterTie); meta.json lists the rejects."""
-    if not is_moe(c):
-        return gen_case_seed(c, c["seed"])
+    return with_seed_redraws(c, is_moe(c), gen_case_seed)
+
+
+def with_seed_redraws(c, moe, gen_seed):
+    """gen_seed(c, seed, rejected) with c["seed"]; for MoE cases the seed is
+    redrawn (+SEED_REDRAW_STEP) while it raises RouterTie."""
+    if not moe:
+        return gen_seed(c, c["seed"])
     rejected = []
     for t in range(MAX_SEED_TRIES):
         seed = c["seed"] + t * SEED_REDRAW_STEP
         try:
-            return gen_case_seed(c, seed, rejected)
+            return gen_seed(c, seed, rejected)
         except RouterTie as e:
             log(f"  seed {seed} rejected: {e}")
             rejected.append({"seed": seed, "reason": str(e)})
@@ -1420,17 +1426,7 @@ def routed_prompt(m, m32, prefix, L, g, V, k):
 def gen_hybrid_case(c):
     """As gen_case: MoE cases redraw the seed (+SEED_REDRAW_STEP) only if a
     prompt cannot be made without router near-ties."""
-    if not hybrid_is_moe(c):
-        return gen_hybrid_case_seed(c, c["seed"])
-    rejected = []
-    for t in range(MAX_SEED_TRIES):
-        seed = c["seed"] + t * SEED_REDRAW_STEP
-        try:
-            return gen_hybrid_case_seed(c, seed, rejected)
-        except RouterTie as e:
-            log(f"  seed {seed} rejected: {e}")
-            rejected.append({"seed": seed, "reason": str(e)})
-    raise RuntimeError(f"{c['name']}: no seed without router near-ties")
+    return with_seed_redraws(c, hybrid_is_moe(c), gen_hybrid_case_seed)
 
 
 @torch.no_grad()

@@ -84,6 +84,30 @@ std::string printable(const std::string &s) {
   return s.size() > 80 ? s.substr(0, 80) + "..." : s;
 }
 
+// Reference checks shared by the Qwen3 and the Qwen3.5-style corpora.
+void expectEncodesLikeReference(const Tokenizer &tok, const Case &c) {
+  EXPECT_EQ(tok.encode(c.text), c.ids) << "text: " << printable(c.text);
+  EXPECT_EQ(tok.encode(c.text, /*parseSpecial=*/false), c.idsNoSpecial)
+      << "text (parseSpecial=false): " << printable(c.text);
+}
+
+void expectDecodesLikeReference(const Tokenizer &tok, const Case &c) {
+  EXPECT_EQ(tok.decode(c.ids), c.decoded) << printable(c.text);
+  EXPECT_EQ(tok.decode(c.ids, /*skipSpecial=*/true), c.decodedSkipSpecial) << printable(c.text);
+}
+
+void expectStreamsLikeReference(const Tokenizer &tok, const Case &c) {
+  for (bool skip : {false, true}) {
+    StreamingDecoder stream(tok, skip);
+    std::string text;
+    for (int32_t id : c.ids)
+      text += stream.push(id);
+    text += stream.finish();
+    EXPECT_EQ(text, skip ? c.decodedSkipSpecial : c.decoded)
+        << printable(c.text) << " (skipSpecial=" << skip << ")";
+  }
+}
+
 template <typename F> std::string errorMessage(F &&f) {
   try {
     f();
@@ -103,12 +127,8 @@ TEST_F(TokenizerTest, ReferenceCorpusLoaded) {
 }
 
 TEST_F(TokenizerTest, EncodeMatchesReference) {
-  for (const Case &c : *cases) {
-    EXPECT_EQ(tokenizer->encode(c.text), c.ids)
-        << "text: " << printable(c.text);
-    EXPECT_EQ(tokenizer->encode(c.text, /*parseSpecial=*/false), c.idsNoSpecial)
-        << "text (parseSpecial=false): " << printable(c.text);
-  }
+  for (const Case &c : *cases)
+    expectEncodesLikeReference(*tokenizer, c);
 }
 
 TEST_F(TokenizerTest, EncodeIsStableWithWarmCache) {
@@ -118,26 +138,13 @@ TEST_F(TokenizerTest, EncodeIsStableWithWarmCache) {
 }
 
 TEST_F(TokenizerTest, DecodeMatchesReference) {
-  for (const Case &c : *cases) {
-    EXPECT_EQ(tokenizer->decode(c.ids), c.decoded) << printable(c.text);
-    EXPECT_EQ(tokenizer->decode(c.ids, /*skipSpecial=*/true),
-              c.decodedSkipSpecial)
-        << printable(c.text);
-  }
+  for (const Case &c : *cases)
+    expectDecodesLikeReference(*tokenizer, c);
 }
 
 TEST_F(TokenizerTest, StreamingDecodeMatchesReference) {
-  for (const Case &c : *cases) {
-    for (bool skip : {false, true}) {
-      StreamingDecoder stream(*tokenizer, skip);
-      std::string text;
-      for (int32_t id : c.ids)
-        text += stream.push(id);
-      text += stream.finish();
-      EXPECT_EQ(text, skip ? c.decodedSkipSpecial : c.decoded)
-          << printable(c.text) << " (skipSpecial=" << skip << ")";
-    }
-  }
+  for (const Case &c : *cases)
+    expectStreamsLikeReference(*tokenizer, c);
 }
 
 TEST_F(TokenizerTest, ChatMLSpecialTokens) {
@@ -664,35 +671,18 @@ TEST_F(Qwen35StyleTokenizerTest, SpecialTokenIds) {
 }
 
 TEST_F(Qwen35StyleTokenizerTest, EncodeMatchesReference) {
-  for (const Qwen35Case &c : *cases) {
-    EXPECT_EQ(tokenizer->encode(c.text), c.ids)
-        << "text: " << printable(c.text);
-    EXPECT_EQ(tokenizer->encode(c.text, /*parseSpecial=*/false), c.idsNoSpecial)
-        << "text (parseSpecial=false): " << printable(c.text);
-  }
+  for (const Qwen35Case &c : *cases)
+    expectEncodesLikeReference(*tokenizer, c);
 }
 
 TEST_F(Qwen35StyleTokenizerTest, DecodeMatchesReference) {
-  for (const Qwen35Case &c : *cases) {
-    EXPECT_EQ(tokenizer->decode(c.ids), c.decoded) << printable(c.text);
-    EXPECT_EQ(tokenizer->decode(c.ids, /*skipSpecial=*/true),
-              c.decodedSkipSpecial)
-        << printable(c.text);
-  }
+  for (const Qwen35Case &c : *cases)
+    expectDecodesLikeReference(*tokenizer, c);
 }
 
 TEST_F(Qwen35StyleTokenizerTest, StreamingDecodeMatchesReference) {
-  for (const Qwen35Case &c : *cases) {
-    for (bool skip : {false, true}) {
-      StreamingDecoder stream(*tokenizer, skip);
-      std::string text;
-      for (int32_t id : c.ids)
-        text += stream.push(id);
-      text += stream.finish();
-      EXPECT_EQ(text, skip ? c.decodedSkipSpecial : c.decoded)
-          << printable(c.text) << " (skipSpecial=" << skip << ")";
-    }
-  }
+  for (const Qwen35Case &c : *cases)
+    expectStreamsLikeReference(*tokenizer, c);
 }
 
 TEST_F(Qwen35StyleTokenizerTest, SplitRegexIsTakenFromTheFile) {

@@ -148,34 +148,13 @@ Value KernelEmitter::address(const RowAccess &acc, Value row, Value unit, Value 
 
 Value KernelEmitter::loadF32(const RowAccess &acc, Value flatIndex) {
   Value raw = memref::LoadOp::create(*b, acc.memref, ValueRange{flatIndex});
-  Type type = acc.elementType;
-  if (type.isF32())
-    return raw;
-  if (type.isBF16()) {
-    Value wide = arith::ExtUIOp::create(*b, b->getI32Type(), raw);
-    Value shifted = arith::ShLIOp::create(
-        *b, wide, arith::ConstantOp::create(*b, b->getI32IntegerAttr(16)));
-    return arith::BitcastOp::create(*b, b->getF32Type(), shifted);
-  }
-  return arith::ExtFOp::create(*b, b->getF32Type(), raw);
+  return codegen::widenToF32(*b, b->getLoc(), raw, acc.elementType);
 }
 
 Value KernelEmitter::loadVectorF32(const RowAccess &acc, Value flatIndex, int64_t width) {
-  Type type = acc.elementType;
-  auto f32Vector = VectorType::get({width}, b->getF32Type());
-  auto rawVector = VectorType::get({width}, storageType(type));
+  auto rawVector = VectorType::get({width}, storageType(acc.elementType));
   Value raw = vector::LoadOp::create(*b, rawVector, acc.memref, ValueRange{flatIndex});
-  if (type.isF32())
-    return raw;
-  if (type.isBF16()) {
-    auto i32Vector = VectorType::get({width}, b->getI32Type());
-    Value wide = arith::ExtUIOp::create(*b, i32Vector, raw);
-    Value sixteen = arith::ConstantOp::create(
-        *b, DenseElementsAttr::get(i32Vector, b->getI32IntegerAttr(16).getValue()));
-    Value shifted = arith::ShLIOp::create(*b, wide, sixteen);
-    return arith::BitcastOp::create(*b, f32Vector, shifted);
-  }
-  return arith::ExtFOp::create(*b, f32Vector, raw);
+  return codegen::widenToF32(*b, b->getLoc(), raw, acc.elementType);
 }
 
 Value KernelEmitter::loadIndex(const RowAccess &acc, Value flatIndex) {

@@ -52,7 +52,7 @@ qwen::codegen::cpu::emitConvKernel(KernelEmitter &e) {
   unsigned output = matched->second;
   qtf::LinearStateType stateType = conv.getState().getType();
   const int64_t channels = stateType.getConvChannels(), window = stateType.getConvWindow();
-  const int64_t layers = stateType.getLayers(), layer = conv.getLayer();
+  const int64_t layer = conv.getLayer();
   const int64_t kernelSize = window + 1;
   const int64_t width = e.vectorWidthFor(channels);
 
@@ -81,9 +81,7 @@ qwen::codegen::cpu::emitConvKernel(KernelEmitter &e) {
       Value sequence = e.loadIndex(tokenSeq, t);
       Value slot = e.loadIndex(slots, sequence);
       // Row j of this layer's window in the slot: [slot][layer][j][channel].
-      Value slotBase = e.mulIndex(e.addIndex(e.mulIndex(slot, layers), e.index(layer)),
-                                  window * channels);
-      slotBase = e.addIndex(slotBase, first);
+      Value slotBase = e.addIndex(codegen::convWindowOffset(e, stateType, layer, slot), first);
       // A request's first row in this step starts from its saved window.
       Value starts = codegen::isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/true);
       SmallVector<Value> history;
@@ -125,7 +123,7 @@ qwen::codegen::cpu::emitDeltaRuleKernel(KernelEmitter &e) {
   unsigned output = matched->second;
   const codegen::DeltaRuleSizes sizes = codegen::getDeltaRuleSizes(rule);
   const int64_t heads = sizes.heads, dk = sizes.keyDim, dv = sizes.valueDim,
-                layers = sizes.layers, layer = sizes.layer, group = sizes.group;
+                layer = sizes.layer, group = sizes.group;
   const float scale = sizes.scale;
   const int64_t kWidth = e.vectorWidthFor(dk), vWidth = e.vectorWidthFor(dv);
 
@@ -151,10 +149,7 @@ qwen::codegen::cpu::emitDeltaRuleKernel(KernelEmitter &e) {
     Value keyHead = arith::DivUIOp::create(b, head, e.index(group));
     Value slot = e.loadIndex(slots, sequence);
     // S of this (slot, layer, head): [key_dim][value_dim] f32.
-    Value stateBase = e.addIndex(e.mulIndex(e.addIndex(e.mulIndex(slot, layers), e.index(layer)),
-                                            heads),
-                                 head);
-    stateBase = e.mulIndex(stateBase, dk * dv);
+    Value stateBase = codegen::recurrentStateOffset(e, rule.getState().getType(), layer, slot, head);
     // Decay rate -exp(A_log), f32 as HF computes it.
     Value negA = arith::NegFOp::create(b, math::ExpOp::create(b, e.loadF32(aLog, head)));
     Value bias = e.loadF32(dtBias, head);

@@ -131,36 +131,19 @@ qwen::codegen::cpu::emitEmbeddingKernel(KernelEmitter &emitter) {
 FailureOr<SmallVector<Attribute>>
 qwen::codegen::cpu::emitElementwiseKernel(KernelEmitter &emitter) {
   func::FuncOp source = emitter.source();
-  Value output = singleResult(source);
-  Operation *op = output ? output.getDefiningOp() : nullptr;
-  // Supported: silu_mul(a, b), add(a, b), moe_combine(slots) and
-  // add(residual, moe_combine(slots)).
-  qtf::MoeCombineOp combine = dyn_cast_or_null<qtf::MoeCombineOp>(op);
-  Value residual;
-  if (auto add = dyn_cast_or_null<qtf::AddOp>(op)) {
-    for (auto [operand, other] : {std::pair{add.getLhs(), add.getRhs()},
-                                  std::pair{add.getRhs(), add.getLhs()}})
-      if (auto producer = operand.getDefiningOp<qtf::MoeCombineOp>()) {
-        combine = producer;
-        residual = other;
-      }
-  }
-  if (!combine && !isa_and_nonnull<qtf::SiluMulOp, qtf::SigmoidMulOp, qtf::AddOp>(op))
-    return source.emitOpError(
-               "elementwise kernel must return silu_mul, sigmoid_mul, add or moe_combine"),
-           failure();
-  auto type = cast<RankedTensorType>(output.getType());
-  int64_t columns = 1;
-  for (int64_t d : type.getShape().drop_front())
-    columns *= d;
+  FailureOr<codegen::ElementwisePattern> pattern = codegen::matchElementwiseKernel(source);
+  if (failed(pattern))
+    return failure();
+  Value output = pattern->output;
+  Operation *op = pattern->op;
+  qtf::MoeCombineOp combine = pattern->combine;
+  Value residual = pattern->residual;
+  const int64_t columns = pattern->columns, choices = pattern->choices;
+  // A one-column gate scales the whole row (the shared-expert gate).
+  const bool broadcastGate = pattern->broadcastGate;
   std::string symbol = emitter.leadingSymbol(output);
   bool isSiluMul = isa<qtf::SiluMulOp>(op);
   bool isSigmoidMul = isa<qtf::SigmoidMulOp>(op);
-  // A one-column gate scales the whole row (the shared-expert gate).
-  bool broadcastGate =
-      isSigmoidMul && cast<RankedTensorType>(op->getOperand(1).getType()).getDimSize(1) == 1 &&
-      columns != 1;
-  int64_t choices = combine ? combine.getSlots().getType().getDimSize(1) : 0;
 
   emitter.createFunction([&](Value row) {
     ImplicitLocOpBuilder &b = emitter.builder();

@@ -1,6 +1,7 @@
 //===- KernelABI.cpp - What every target's kernel codegen shares ----------===//
 #include "passes/Codegen/Common/KernelABI.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -144,8 +145,59 @@ codegen::DeltaRuleSizes qwen::codegen::getDeltaRuleSizes(qtf::GatedDeltaRuleOp r
   sizes.group = sizes.heads / sizes.keyHeads;
   sizes.keyDim = state.getKeyDim();
   sizes.valueDim = state.getValueDim();
-  sizes.layers = state.getLayers();
   sizes.layer = static_cast<int64_t>(rule.getLayer());
   sizes.scale = static_cast<float>(rule.getScale().convertToDouble());
   return sizes;
+}
+
+Value qwen::codegen::widenToF32(OpBuilder &b, Location loc, Value raw, Type elementType) {
+  if (elementType.isF32())
+    return raw;
+  auto vector = dyn_cast<VectorType>(raw.getType());
+  auto shaped = [&](Type scalar) -> Type {
+    return vector ? Type(VectorType::get(vector.getShape(), scalar)) : scalar;
+  };
+  Type f32 = shaped(b.getF32Type());
+  if (elementType.isBF16()) {
+    Type i32 = shaped(b.getI32Type());
+    Value wide = arith::ExtUIOp::create(b, loc, i32, raw);
+    TypedAttr sixteen = vector ? TypedAttr(DenseElementsAttr::get(
+                                     cast<ShapedType>(i32), b.getI32IntegerAttr(16).getValue()))
+                               : TypedAttr(b.getI32IntegerAttr(16));
+    Value shifted = arith::ShLIOp::create(b, loc, wide, arith::ConstantOp::create(b, loc, sixteen));
+    return arith::BitcastOp::create(b, loc, f32, shifted);
+  }
+  return arith::ExtFOp::create(b, loc, f32, raw);
+}
+
+FailureOr<codegen::ElementwisePattern> qwen::codegen::matchElementwiseKernel(func::FuncOp source) {
+  ElementwisePattern pattern;
+  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
+  if (ret.getNumOperands() == 1)
+    pattern.output = ret.getOperand(0);
+  Operation *op = pattern.output ? pattern.output.getDefiningOp() : nullptr;
+  pattern.op = op;
+  pattern.combine = dyn_cast_or_null<qtf::MoeCombineOp>(op);
+  if (auto add = dyn_cast_or_null<qtf::AddOp>(op)) {
+    for (auto [operand, other] : {std::pair{add.getLhs(), add.getRhs()},
+                                  std::pair{add.getRhs(), add.getLhs()}})
+      if (auto producer = operand.getDefiningOp<qtf::MoeCombineOp>()) {
+        pattern.combine = producer;
+        pattern.residual = other;
+      }
+  }
+  if (!pattern.combine && !isa_and_nonnull<qtf::SiluMulOp, qtf::SigmoidMulOp, qtf::AddOp>(op))
+    return source.emitOpError(
+               "elementwise kernel must return silu_mul, sigmoid_mul, add or moe_combine"),
+           failure();
+  pattern.columns = 1;
+  for (int64_t d : cast<RankedTensorType>(pattern.output.getType()).getShape().drop_front())
+    pattern.columns *= d;
+  pattern.broadcastGate =
+      isa<qtf::SigmoidMulOp>(op) &&
+      cast<RankedTensorType>(op->getOperand(1).getType()).getDimSize(1) == 1 &&
+      pattern.columns != 1;
+  if (pattern.combine)
+    pattern.choices = pattern.combine.getSlots().getType().getDimSize(1);
+  return pattern;
 }

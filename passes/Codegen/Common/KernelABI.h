@@ -44,6 +44,11 @@ mlir::Value getInvFreqTable(mlir::OpBuilder &builder, mlir::Location loc,
 /// The element type kernels address memory with: i16 for bf16, else itself.
 mlir::Type storageType(mlir::Type elementType);
 
+/// Widens a scalar or vector loaded as storageType(elementType) to f32 (bf16
+/// through a 16-bit shift, f16 by extension; f32 unchanged).
+mlir::Value widenToF32(mlir::OpBuilder &builder, mlir::Location loc, mlir::Value raw,
+                       mlir::Type elementType);
+
 /// A 1-D dynamic memref over `pointer` (an !llvm.ptr), built as an LLVM
 /// memref descriptor behind an unrealized cast that the LLVM lowering folds.
 mlir::Value memrefFromPointer(mlir::OpBuilder &builder, mlir::Location loc,
@@ -60,6 +65,23 @@ struct MatmulPattern {
 
 /// Recognizes a matmul kernel function; emits an error on `source` if it is not one.
 mlir::FailureOr<MatmulPattern> matchMatmulKernel(mlir::func::FuncOp source);
+
+/// The parts of an `elementwise` kernel: silu_mul(a, b), sigmoid_mul(a,
+/// gate) with a full or one-column gate, add(a, b), moe_combine(slots), or
+/// add(residual, moe_combine(slots)).
+struct ElementwisePattern {
+  mlir::Operation *op = nullptr;   ///< the op producing the kernel's result
+  qtf::MoeCombineOp combine;       ///< null unless the kernel sums expert slots
+  mlir::Value residual;            ///< added to the combine; null without
+  mlir::Value output;              ///< the kernel's result
+  int64_t columns = 0;             ///< elements per row of the result
+  int64_t choices = 0;             ///< expert slots per token (combine only)
+  bool broadcastGate = false;      ///< sigmoid_mul with a one-column gate
+};
+
+/// Recognizes an elementwise kernel function; emits an error on `source` if
+/// it is not one.
+mlir::FailureOr<ElementwisePattern> matchElementwiseKernel(mlir::func::FuncOp source);
 
 /// Position of `value` among the results of kernel function `source`.
 std::optional<unsigned> resultIndexOf(mlir::func::FuncOp source, mlir::Value value);
@@ -84,10 +106,29 @@ mlir::FailureOr<std::pair<OpT, unsigned>> matchSingleOpKernel(mlir::func::FuncOp
 struct DeltaRuleSizes {
   int64_t heads = 0, keyHeads = 0, group = 0; ///< value heads, key heads, heads per key head
   int64_t keyDim = 0, valueDim = 0;
-  int64_t layers = 0, layer = 0; ///< linear-attention layers of the state, this op's
+  int64_t layer = 0;             ///< this op's linear-attention layer
   float scale = 1.0f;            ///< applied to the normalized queries
 };
 DeltaRuleSizes getDeltaRuleSizes(qtf::GatedDeltaRuleOp rule);
+
+/// Flat offset of channel 0 of the first window row of layer `layer` in the
+/// conv array of a linear state: [slot][layer][conv_window][channels].
+template <typename Emitter>
+mlir::Value convWindowOffset(Emitter &e, qtf::LinearStateType state, int64_t layer,
+                             mlir::Value slot) {
+  return e.mulIndex(e.addIndex(e.mulIndex(slot, state.getLayers()), e.index(layer)),
+                    state.getConvWindow() * state.getConvChannels());
+}
+
+/// Flat offset of the [key_dim][value_dim] state of `head` of layer `layer`
+/// in the recurrent array: [slot][layer][heads][key_dim][value_dim].
+template <typename Emitter>
+mlir::Value recurrentStateOffset(Emitter &e, qtf::LinearStateType state, int64_t layer,
+                                 mlir::Value slot, mlir::Value head) {
+  mlir::Value slotLayer = e.addIndex(e.mulIndex(slot, state.getLayers()), e.index(layer));
+  return e.mulIndex(e.addIndex(e.mulIndex(slotLayer, state.getHeads()), head),
+                    state.getKeyDim() * state.getValueDim());
+}
 
 // Emitter-generic helpers: `Emitter` is the CPU KernelEmitter or the
 // GpuKernelEmitter, which share these builder shorthands.

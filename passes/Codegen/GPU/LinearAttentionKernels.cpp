@@ -175,7 +175,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitConvKernel(GpuKernelEmitter &e
   const unsigned output = matched->second;
   qtf::LinearStateType stateType = conv.getState().getType();
   const int64_t channels = stateType.getConvChannels(), window = stateType.getConvWindow();
-  const int64_t layers = stateType.getLayers(), layer = conv.getLayer();
+  const int64_t layer = conv.getLayer();
   const int64_t kernelSize = window + 1;
   const int64_t threads = e.blockSizeFor(channels);
   const int64_t chunks = (channels + threads - 1) / threads;
@@ -202,9 +202,8 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitConvKernel(GpuKernelEmitter &e
         Value sequence = e.loadIndex(tokenSeq, t);
         Value slot = e.loadIndex(slots, sequence);
         // Row j of this layer's window in the slot: [slot][layer][j][channel].
-        Value slotBase = e.mulIndex(e.addIndex(e.mulIndex(slot, layers), e.index(layer)),
-                                    window * channels);
-        slotBase = e.addIndex(slotBase, channel);
+        Value slotBase =
+            e.addIndex(codegen::convWindowOffset(e, stateType, layer, slot), channel);
         // A request's first row in this step starts from its saved window.
         Value starts = codegen::isRunBoundary(e, tokenSeq, t, T, sequence, /*before=*/true);
         SmallVector<Type> types(window, b.getF32Type());
@@ -263,7 +262,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitt
   const unsigned output = matched->second;
   const codegen::DeltaRuleSizes sizes = codegen::getDeltaRuleSizes(rule);
   const int64_t heads = sizes.heads, dk = sizes.keyDim, dv = sizes.valueDim,
-                layers = sizes.layers, layer = sizes.layer, group = sizes.group;
+                layer = sizes.layer, group = sizes.group;
   const float scale = sizes.scale;
   const DeltaRulePlan plan = planDeltaRule(dk, dv);
   if (plan.threads > 1024)
@@ -302,8 +301,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitt
     Value slot = e.loadIndex(slots, sequence);
     // S of this (slot, layer, head): [key_dim][value_dim] f32.
     Value stateBase = e.addIndex(
-        e.mulIndex(e.addIndex(e.mulIndex(slot, layers), e.index(layer)), heads), head);
-    stateBase = e.addIndex(e.mulIndex(stateBase, dk * dv), column);
+        codegen::recurrentStateOffset(e, rule.getState().getType(), layer, slot, head), column);
     auto stateAt = [&](Value i) { return e.addIndex(stateBase, e.mulIndex(i, dv)); };
     /// Key row of this thread's r-th register.
     auto rowOf = [&](int64_t r) { return e.addIndex(part, e.index(r * split)); };
