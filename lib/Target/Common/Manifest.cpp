@@ -78,6 +78,18 @@ static Array shapeJson(RankedTensorType type, StringRef symbol) {
   return shape;
 }
 
+/// A launch grid: step symbols as names, the other factors as integers.
+static Array gridJson(ArrayAttr grid) {
+  Array json;
+  for (Attribute factor : grid) {
+    if (auto symbol = dyn_cast<StringAttr>(factor))
+      json.push_back(symbol.str());
+    else
+      json.push_back(cast<IntegerAttr>(factor).getInt());
+  }
+  return json;
+}
+
 ModuleOp qwen::target::getKernelModule(ModuleOp module) {
   for (auto nested : module.getOps<ModuleOp>())
     if (nested.getSymName() == qkernel::kKernelModuleName)
@@ -238,14 +250,7 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
       entry["library"] = "cublaslt";
       entry["cublaslt"] = attributeJson(gemm);
     } else {
-      Array gridJson;
-      for (Attribute factor : grid) {
-        if (auto symbol = dyn_cast<StringAttr>(factor))
-          gridJson.push_back(symbol.str());
-        else
-          gridJson.push_back(cast<IntegerAttr>(factor).getInt());
-      }
-      entry["grid"] = std::move(gridJson);
+      entry["grid"] = gridJson(grid);
     }
     if (cuda && !gemm) {
       auto block = launch->getAttrOfType<DenseI64ArrayAttr>("gpu_block");
@@ -268,6 +273,28 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
   manifest["output"] = Object{{"buffer", bufferOf[logits]},
                               {"dtype", dtypeName(logitsType.getElementType())},
                               {"shape", shapeJson(logitsType, getLeadingSymbol(logits))}};
+
+  // On-device sampling (passes/Codegen/GPU/README.md): kernels the runtime
+  // launches after the program, on the output buffer and an ids array of
+  // its own; grid / block / shared_bytes as the program's entries.
+  if (auto sampler = step->getAttrOfType<DictionaryAttr>("qkernel.sampler"); cuda && sampler) {
+    Object samplerJson;
+    for (NamedAttribute method : sampler) {
+      auto dict = dyn_cast<DictionaryAttr>(method.getValue());
+      auto kernel = dict ? dict.getAs<StringAttr>("kernel") : StringAttr();
+      auto grid = dict ? dict.getAs<ArrayAttr>("grid") : ArrayAttr();
+      auto block = dict ? dict.getAs<IntegerAttr>("block") : IntegerAttr();
+      auto shared = dict ? dict.getAs<IntegerAttr>("shared_bytes") : IntegerAttr();
+      if (!kernel || !grid || !block || !shared)
+        return makeError("sampler " + method.getName().str() +
+                         " needs a kernel, grid, block and shared_bytes");
+      samplerJson[method.getName().str()] = Object{{"kernel", kernel.str()},
+                                                   {"grid", gridJson(grid)},
+                                                   {"block", block.getInt()},
+                                                   {"shared_bytes", shared.getInt()}};
+    }
+    manifest["sampler"] = std::move(samplerJson);
+  }
   return manifest;
 }
 

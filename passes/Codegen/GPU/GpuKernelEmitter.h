@@ -229,6 +229,14 @@ mlir::FailureOr<KernelGeometry> emitGatedNormKernel(GpuKernelEmitter &emitter);
 mlir::FailureOr<KernelGeometry> emitRouterKernel(GpuKernelEmitter &emitter);
 mlir::FailureOr<KernelGeometry> emitExpertsKernel(GpuKernelEmitter &emitter);
 
+/// The sampler's `qk_argmax` (SamplerKernels.cpp): not outlined from the
+/// program, it reads the step's output logits [rows, vocab] f32 and writes
+/// one int32 token id per row (the lowest index of the row's largest non-NaN
+/// logit, 0 for an all-NaN row). Grid [rowSymbol].
+mlir::FailureOr<KernelGeometry> emitArgmaxKernel(mlir::gpu::GPUModuleOp gpuModule,
+                                                 mlir::Location loc, int64_t vocab,
+                                                 llvm::StringRef rowSymbol);
+
 /// Matmul kernels: records the cuBLASLt descriptor on every launch of
 /// `source`, emits the pack (gather / convert) prologue kernel when needed,
 /// and replaces `source` by a declaration. `top` is the module holding

@@ -87,6 +87,21 @@ struct GpuLowerKernelsPass final
           source.setArgAttr(arg.getArgNumber(), "qkernel.symbol", StringAttr::get(ctx, symbol));
       }
 
+    // The sampler reads @step's output logits [rows, vocab] f32; its row
+    // symbol is traced now, while the producing kernel is still a body.
+    auto step = top.lookupSymbol<func::FuncOp>("step");
+    RankedTensorType logitsType;
+    std::string logitsSymbol;
+    if (step && !step.isDeclaration() && step.getNumResults() > 0) {
+      Value logits = step.getBody().front().getTerminator()->getOperand(0);
+      auto type = dyn_cast<RankedTensorType>(logits.getType());
+      if (type && type.getRank() == 2 && type.getElementType().isF32() &&
+          !ShapedType::isDynamic(type.getDimSize(1))) {
+        logitsType = type;
+        logitsSymbol = getLeadingSymbol(logits);
+      }
+    }
+
     for (func::FuncOp source : sources) {
       auto kind = source->getAttrOfType<StringAttr>("qkernel.kind");
       if (kind && kind.getValue() == "matmul") {
@@ -134,6 +149,34 @@ struct GpuLowerKernelsPass final
       source.erase();
     }
     kernels->setAttr("qkernel.target", builder.getStringAttr("gpu"));
+    if (logitsType && !logitsSymbol.empty() &&
+        failed(addSampler(step, gpuModule, logitsType, logitsSymbol)))
+      return signalPassFailure();
+  }
+
+  /// Greedy sampling on the device: `qk_argmax` in the gpu.module and its
+  /// launch geometry on @step as `qkernel.sampler = {argmax = {kernel, grid,
+  /// block, shared_bytes}}` (the manifest's "sampler" field).
+  LogicalResult addSampler(func::FuncOp step, mlir::gpu::GPUModuleOp gpuModule,
+                           RankedTensorType logitsType, StringRef symbol) {
+    constexpr StringLiteral name = "qk_argmax";
+    if (gpuModule.lookupSymbol(name))
+      return step.emitOpError("the GPU module already has a kernel named ") << name;
+    FailureOr<KernelGeometry> geometry =
+        emitArgmaxKernel(gpuModule, step.getLoc(), logitsType.getDimSize(1), symbol);
+    if (failed(geometry))
+      return failure();
+    Builder builder(step.getContext());
+    NamedAttribute argmax = builder.getNamedAttr(
+        "argmax", builder.getDictionaryAttr(
+                      {builder.getNamedAttr("kernel", builder.getStringAttr(name)),
+                       builder.getNamedAttr("grid", builder.getArrayAttr(geometry->grid)),
+                       builder.getNamedAttr("block",
+                                            builder.getI64IntegerAttr(geometry->blockSize)),
+                       builder.getNamedAttr("shared_bytes",
+                                            builder.getI64IntegerAttr(geometry->sharedBytes))}));
+    step->setAttr("qkernel.sampler", builder.getDictionaryAttr({argmax}));
+    return success();
   }
 };
 } // namespace

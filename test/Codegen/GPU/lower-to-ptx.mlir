@@ -10,7 +10,8 @@
 // --emit=mlir --stop-after-stage=planned), trimmed to layer 0 plus the final
 // norm and the lm_head: every GPU kernel family goes through NVVM to PTX in
 // process (libdevice linked: no extern math functions left), and ptxas
-// assembles every entry for sm_90 without spills.
+// assembles every entry for sm_90 without spills, the sampler's qk_argmax
+// over the 151936 logits of a row included.
 
 // BINARY:      qkernel.launch @kernels::@qk0_embedding
 // BINARY:      module @kernels
@@ -45,6 +46,10 @@
 // PTX:         .visible .entry qk10_matmul_pack(
 // PTX:         .visible .entry qk21_rows(
 // PTX:         .visible .entry qk22_matmul_pack(
+// PTX:         .visible .entry qk_argmax(
+// PTX:         .maxntid 1024, 1, 1
+// PTX:           ld.global.v4.b32
+// PTX:           shfl.sync.bfly.b32
 
 // PTXAS-DAG:   Compiling entry function 'qk0_embedding' for 'sm_90'
 // PTXAS-DAG:   Compiling entry function 'qk1_rows' for 'sm_90'
@@ -59,6 +64,7 @@
 // PTXAS-DAG:   Compiling entry function 'qk10_matmul_pack' for 'sm_90'
 // PTXAS-DAG:   Compiling entry function 'qk21_rows' for 'sm_90'
 // PTXAS-DAG:   Compiling entry function 'qk22_matmul_pack' for 'sm_90'
+// PTXAS-DAG:   Compiling entry function 'qk_argmax' for 'sm_90'
 // NOSPILL-NOT: error
 // NOSPILL-NOT: {{[1-9][0-9]*}} bytes spill
 // NOSPILL-NOT: {{[1-9][0-9]*}} bytes stack frame

@@ -1,0 +1,76 @@
+// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+
+// The sampler's qk_argmax is added to gpu.module @qwen_kernels for @step's
+// output logits [R, vocab] f32, with the common ABI (logits, ids, T, B, P,
+// R), and its launch geometry is recorded on @step (the CUDA manifest's
+// "sampler" field). vocab 1001 is odd: scalar loads, 1024 threads (1001
+// columns), one (value, index) pair per warp in shared memory (256 bytes).
+
+// CHECK-LABEL: func.func @step
+// CHECK-SAME:  qkernel.sampler = {argmax = {block = 1024 : i64, grid = ["R"], kernel = "qk_argmax", shared_bytes = 256 : i64}}
+// CHECK:       gpu.module @qwen_kernels
+// CHECK:       gpu.func @qk_argmax(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64) workgroup(%{{.*}} : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 1024, 1, 1>}
+// CHECK:         gpu.block_id
+// CHECK:         scf.for
+// CHECK:           memref.load %{{.*}} : memref<?xf32>
+// CHECK:           arith.cmpf ogt
+// CHECK:           arith.cmpf oeq
+// CHECK:         gpu.shuffle xor
+// CHECK:         gpu.barrier
+// CHECK:         arith.fptosi %{{.*}} : f32 to i32
+// CHECK:         memref.store %{{.*}} : memref<?xi32>
+// CHECK:         gpu.return
+func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %rows: tensor<?xi32> {qtf.input = "logit_rows"}) -> tensor<?x1001xf32> {
+  %w = qtf.weight ["lm_head"] : tensor<1001x64xf32>
+  %0 = qkernel.launch @kernels::@qk0_matmul(%x, %rows, %w) : (tensor<?x64xf32>, tensor<?xi32>, tensor<1001x64xf32>) -> tensor<?x1001xf32>
+  return %0 : tensor<?x1001xf32>
+}
+module @kernels {
+  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1001x64xf32>) -> tensor<?x1001xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    %0 = qtf.gather_rows %arg0[%arg1] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+    %1 = qtf.linear %0, %arg2 : tensor<?x64xf32>, tensor<1001x64xf32> -> tensor<?x1001xf32>
+    return %1 : tensor<?x1001xf32>
+  }
+}
+
+// -----
+
+// vocab 1000: 16-byte loads (250 vectors), 256 threads, 8 warps.
+// CHECK-LABEL: func.func @step
+// CHECK-SAME:  qkernel.sampler = {argmax = {block = 256 : i64, grid = ["R"], kernel = "qk_argmax", shared_bytes = 64 : i64}}
+// CHECK:       gpu.func @qk_argmax(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64) workgroup(%{{.*}} : memref<16xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
+// CHECK:         vector.load %{{.*}} : memref<?xf32>, vector<4xf32>
+func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %rows: tensor<?xi32> {qtf.input = "logit_rows"}) -> tensor<?x1000xf32> {
+  %w = qtf.weight ["lm_head"] : tensor<1000x64xf32>
+  %0 = qkernel.launch @kernels::@qk0_matmul(%x, %rows, %w) : (tensor<?x64xf32>, tensor<?xi32>, tensor<1000x64xf32>) -> tensor<?x1000xf32>
+  return %0 : tensor<?x1000xf32>
+}
+module @kernels {
+  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1000x64xf32>) -> tensor<?x1000xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    %0 = qtf.gather_rows %arg0[%arg1] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+    %1 = qtf.linear %0, %arg2 : tensor<?x64xf32>, tensor<1000x64xf32> -> tensor<?x1000xf32>
+    return %1 : tensor<?x1000xf32>
+  }
+}
+
+// -----
+
+// vocab 50: 8-byte loads, one warp, no shared memory. Logits of every token
+// (no logit_rows): the grid follows the output's rows, ["T"].
+// CHECK-LABEL: func.func @step
+// CHECK-SAME:  qkernel.sampler = {argmax = {block = 32 : i64, grid = ["T"], kernel = "qk_argmax", shared_bytes = 0 : i64}}
+// CHECK:       gpu.func @qk_argmax(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64) kernel attributes {known_block_size = array<i32: 32, 1, 1>}
+// CHECK:         vector.load %{{.*}} : memref<?xf32>, vector<2xf32>
+// CHECK-NOT:     gpu.barrier
+// CHECK:         gpu.return
+func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}) -> tensor<?x50xf32> {
+  %w = qtf.weight ["lm_head"] : tensor<50x64xf32>
+  %0 = qkernel.launch @kernels::@qk0_matmul(%x, %w) : (tensor<?x64xf32>, tensor<50x64xf32>) -> tensor<?x50xf32>
+  return %0 : tensor<?x50xf32>
+}
+module @kernels {
+  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<50x64xf32>) -> tensor<?x50xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    %0 = qtf.linear %arg0, %arg1 : tensor<?x64xf32>, tensor<50x64xf32> -> tensor<?x50xf32>
+    return %0 : tensor<?x50xf32>
+  }
+}
