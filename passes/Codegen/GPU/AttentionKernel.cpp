@@ -16,6 +16,19 @@
 // m' = max(m, score), l' = l * exp(m - m') + exp(score - m'),
 // acc' = exp(score - m') * v + acc * exp(m - m'); out = acc / l.
 //
+// Prefill (query tiles). The grid stays [T, heads], but a block first looks
+// at its token t (block-uniform scalar loads of token_seq / positions): a
+// "run" is the contiguous tokens of one request (ragged-step contract). A
+// token that is alone in its run (decode), or whose tile would hold one
+// token, takes the per-token walk above. Otherwise t leads a query tile when
+// it starts its run or positions[t] % Q == 0; the tile is t .. t+n-1 (same
+// run, n <= Q, ending before the next multiple of Q), and the other tokens
+// of the run exit at once. A tile block stages K keys and values of its kv
+// head at a time in shared memory (f32) and every lane group (one query of
+// the tile each, L' lanes) walks them in order with its own online softmax,
+// masking keys past its query's position: each key is read from the cache
+// once per tile instead of once per token, Q times fewer bytes.
+//
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
 
@@ -24,6 +37,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
+#include <algorithm>
 #include <limits>
 
 using namespace mlir;
@@ -60,6 +74,27 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   const int64_t perLane = vectors / lanes;
   const int64_t groups = threads / lanes;
 
+  // Query tiles (prefill): L' lanes per query, each with at most 4 vectors
+  // (16 f32 of q and of the accumulator) when the head allows, widened until
+  // the block has at most kMaxTileQueries groups; Q = one query per group.
+  constexpr int64_t kMaxTileQueries = 32;
+  int64_t tileLanes = 1;
+  while (tileLanes < 32 && vectors % (tileLanes * 2) == 0 &&
+         (vectors / tileLanes > 4 || threads / tileLanes > kMaxTileQueries))
+    tileLanes *= 2;
+  const int64_t tilePerLane = vectors / tileLanes;
+  const int64_t tileGroups = threads / tileLanes;
+  const int64_t tileQueries = std::min(tileGroups, kMaxTileQueries);
+  // K keys (and values) of f32 staged per step: at most 64, at most 32 KiB
+  // for both, and the whole kernel under 48 KiB of static shared memory next
+  // to the per-token path's rows (query, G maxima / sums / partial rows) and
+  // the row chain's reduction scratch.
+  const int64_t perTokenBytes = 4 * (headDim + 2 * groups + groups * headDim + threads / 32);
+  int64_t tileKeys = 64;
+  while (tileKeys > 1 && (2 * tileKeys * headDim * 4 > 32 * 1024 ||
+                          perTokenBytes + 2 * tileKeys * headDim * 4 >= 48 * 1024))
+    tileKeys /= 2;
+
   emitter.createKernel(threads, [&] {
     ImplicitLocOpBuilder &b = emitter.builder();
     auto vecType = VectorType::get({width}, b.getF32Type());
@@ -76,108 +111,274 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
     Value token = emitter.divIndex(item, heads);
     Value head = emitter.remIndex(item, heads);
     Value kvHead = emitter.divIndex(head, group);
+    Value T = emitter.dim("T");
     Value query = emitter.sharedRow(headDim);
-    emitter.emitRowChain(attention.getQuery(), token, head, query);
-
-    Value groupId = emitter.divIndex(emitter.threadId(), lanes);
-    Value lane = emitter.remIndex(emitter.threadId(), lanes);
-    // Columns of this lane: vectors lane, lane + L, ... (coalesced per key).
-    SmallVector<Value> columns, q;
-    for (int64_t j = 0; j < perLane; ++j) {
-      columns.push_back(emitter.mulIndex(emitter.addIndex(lane, emitter.index(j * lanes)), width));
-      q.push_back(emitter.loadShared(query, columns.back(), width));
-    }
-
-    Value sequence = emitter.loadIndex(tokenSeq, token);
-    Value position = emitter.loadIndex(positions, token);
-    Value tableRow = emitter.mulIndex(sequence, P);
-    Value contextEnd = emitter.addIndex(position, emitter.index(1));
-    Value lastPosition = position;
     Value minusInf = emitter.f32(-std::numeric_limits<float>::infinity());
     Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
+    auto cmp = [&](arith::CmpIPredicate predicate, Value x, Value y) -> Value {
+      return arith::CmpIOp::create(b, predicate, x, y);
+    };
+    Value trueValue = arith::ConstantOp::create(b, b.getBoolAttr(true));
+    auto land = [&](Value x, Value y) -> Value { return arith::AndIOp::create(b, x, y); };
+    // Flat index of (position jc, kv head) in the cache of request row tableRow.
+    auto cacheBase = [&](Value tableRow, Value jc) -> Value {
+      Value page =
+          emitter.loadIndex(blockTable, emitter.addIndex(tableRow, emitter.divIndex(jc, pageSize)));
+      Value slot = emitter.remIndex(jc, pageSize);
+      // ((page * layers + layer) * pageSize + slot) * kvHeads * headDim
+      Value base = emitter.addIndex(emitter.mulIndex(page, layers), emitter.index(layer));
+      base = emitter.addIndex(emitter.mulIndex(base, pageSize), slot);
+      return emitter.addIndex(emitter.mulIndex(base, kvHeads * headDim),
+                              emitter.mulIndex(kvHead, headDim));
+    };
 
-    SmallVector<Value> init{minusInf, emitter.f32(0.0f)};
-    init.append(perLane, zero);
-    ValueRange finals = emitter.forLoop(
-        emitter.index(0), contextEnd, groups, init,
-        [&](Value start, ValueRange carried) -> SmallVector<Value> {
-          Value j = emitter.addIndex(start, groupId);
-          Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, contextEnd);
-          Value jc = arith::MinUIOp::create(b, j, lastPosition);
-          Value page = emitter.loadIndex(
-              blockTable, emitter.addIndex(tableRow, emitter.divIndex(jc, pageSize)));
-          Value slot = emitter.remIndex(jc, pageSize);
-          // ((page * layers + layer) * pageSize + slot) * kvHeads * headDim
-          Value base = emitter.addIndex(emitter.mulIndex(page, layers), emitter.index(layer));
-          base = emitter.addIndex(emitter.mulIndex(base, pageSize), slot);
-          base = emitter.addIndex(emitter.mulIndex(base, kvHeads * headDim),
-                                  emitter.mulIndex(kvHead, headDim));
-          Value dotVector = zero;
-          for (int64_t c = 0; c < perLane; ++c) {
-            Value k = emitter.loadVectorF32(keyAccess, emitter.addIndex(base, columns[c]), width);
-            dotVector = vector::FMAOp::create(b, q[c], k, dotVector);
-          }
-          Value partial = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
-          Value score = arith::MulFOp::create(b, emitter.laneSum(partial, lanes),
-                                              emitter.f32(scale));
-          Value runningMax = carried[0], runningSum = carried[1];
-          Value newMax = arith::MaximumFOp::create(b, runningMax, score);
-          Value correction = math::ExpOp::create(b, arith::SubFOp::create(b, runningMax, newMax));
-          Value weight = math::ExpOp::create(b, arith::SubFOp::create(b, score, newMax));
-          Value newSum =
-              arith::AddFOp::create(b, arith::MulFOp::create(b, runningSum, correction), weight);
-          Value correctionVector = vector::BroadcastOp::create(b, vecType, correction);
-          Value weightVector = vector::BroadcastOp::create(b, vecType, weight);
-          SmallVector<Value> next{arith::SelectOp::create(b, valid, newMax, runningMax),
-                                  arith::SelectOp::create(b, valid, newSum, runningSum)};
-          for (int64_t c = 0; c < perLane; ++c) {
-            Value v = emitter.loadVectorF32(valueAccess, emitter.addIndex(base, columns[c]), width);
-            Value acc = carried[2 + c];
-            Value updated = vector::FMAOp::create(
-                b, weightVector, v, arith::MulFOp::create(b, acc, correctionVector));
-            next.push_back(arith::SelectOp::create(b, valid, updated, acc));
-          }
+    // Block-uniform role of this block: per-token walk, tile leader, or done.
+    Value sequence = emitter.loadIndex(tokenSeq, token);
+    Value position = emitter.loadIndex(positions, token);
+    Value one = emitter.index(1);
+    Value hasPrevious = cmp(arith::CmpIPredicate::ugt, token, emitter.index(0));
+    Value previous =
+        arith::SelectOp::create(b, hasPrevious, arith::SubIOp::create(b, token, one), token);
+    Value continues = land(hasPrevious, cmp(arith::CmpIPredicate::eq,
+                                            emitter.loadIndex(tokenSeq, previous), sequence));
+    Value offset = emitter.remIndex(position, tileQueries);
+    Value leads = arith::OrIOp::create(b, arith::XOrIOp::create(b, continues, trueValue),
+                                       cmp(arith::CmpIPredicate::eq, offset, emitter.index(0)));
+    // n: tokens t .. t+n-1 of the run, n <= Q - positions[t] % Q.
+    Value limit =
+        arith::MinUIOp::create(b, arith::SubIOp::create(b, emitter.index(tileQueries), offset),
+                               arith::SubIOp::create(b, T, token));
+    Value scanEnd = arith::SelectOp::create(b, leads, limit, one);
+    Value count = emitter.forLoop(
+        one, scanEnd, 1, ValueRange{one, trueValue},
+        [&](Value i, ValueRange carried) -> SmallVector<Value> {
+          Value same = cmp(arith::CmpIPredicate::eq,
+                           emitter.loadIndex(tokenSeq, emitter.addIndex(token, i)), sequence);
+          Value open = land(carried[1], same);
+          Value grown =
+              arith::SelectOp::create(b, open, emitter.addIndex(carried[0], one), carried[0]);
+          return {grown, open};
+        })[0];
+    Value single = cmp(arith::CmpIPredicate::eq, count, one);
+    Value perToken = land(leads, single);
+    Value tiled = land(leads, arith::XOrIOp::create(b, single, trueValue));
+
+    // The query rows, through the shared row one at a time (the row chain
+    // is block-cooperative; one copy of it serves both paths): the tile's n
+    // rows, each group keeping the slice of its own query in registers, or
+    // the per-token walk's single row, which it reads after the loop.
+    Value tileGroupId = emitter.divIndex(emitter.threadId(), tileLanes);
+    Value tileLane = emitter.remIndex(emitter.threadId(), tileLanes);
+    SmallVector<Value> tileColumns;
+    for (int64_t c = 0; c < tilePerLane; ++c)
+      tileColumns.push_back(
+          emitter.mulIndex(emitter.addIndex(tileLane, emitter.index(c * tileLanes)), width));
+    // Group g owns query g of the tile (groups >= n keep a copy of the last
+    // one: they compute like the others and store nothing).
+    Value mine = arith::MinUIOp::create(b, tileGroupId, arith::SubIOp::create(b, count, one));
+    Value rows = arith::SelectOp::create(
+        b, tiled, count, arith::SelectOp::create(b, perToken, one, emitter.index(0)));
+    SmallVector<Value> qInit(tilePerLane, zero);
+    SmallVector<Value> tileQ = llvm::to_vector(emitter.forLoop(
+        emitter.index(0), rows, 1, qInit, [&](Value i, ValueRange carried) -> SmallVector<Value> {
+          emitter.emitRowChain(attention.getQuery(), emitter.addIndex(token, i), head, query);
+          Value take = cmp(arith::CmpIPredicate::eq, mine, i);
+          SmallVector<Value> next;
+          for (int64_t c = 0; c < tilePerLane; ++c)
+            next.push_back(arith::SelectOp::create(
+                b, take, emitter.loadShared(query, tileColumns[c], width), carried[c]));
+          emitter.barrier(); // the row is rewritten by the next query
           return next;
-        });
+        }));
 
-    // Merge the G partial softmax states.
-    Value maxes = emitter.sharedRow(groups);
-    Value sums = emitter.sharedRow(groups);
-    Value partials = emitter.sharedRow(groups * headDim);
-    Value isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, emitter.index(0));
-    emitter.ifThen(isFirstLane, [&] {
-      memref::StoreOp::create(b, finals[0], maxes, ValueRange{groupId});
-      memref::StoreOp::create(b, finals[1], sums, ValueRange{groupId});
-    });
-    Value groupBase = emitter.mulIndex(groupId, headDim);
-    for (int64_t c = 0; c < perLane; ++c)
-      emitter.storeShared(partials, emitter.addIndex(groupBase, columns[c]), finals[2 + c]);
-    emitter.barrier();
+    // One query tile: tokens token .. token+n-1 of one request, n in [2, Q].
+    auto emitTile = [&](Value first, Value n) {
+      Value groupId = tileGroupId;
+      ArrayRef<Value> columns = tileColumns;
+      ArrayRef<Value> q = tileQ;
+      Value myToken = emitter.addIndex(first, mine);
+      Value myPosition = emitter.loadIndex(positions, myToken);
+      Value lastPosition =
+          emitter.loadIndex(positions, emitter.addIndex(first, arith::SubIOp::create(b, n, one)));
+      Value tableRow = emitter.mulIndex(sequence, P);
 
-    Value outBase = emitter.mulIndex(item, headDim);
-    emitter.forLoop(emitter.threadId(), emitter.index(headDim), threads, [&](Value d) {
-      Value globalMax = emitter.forLoop(
-          emitter.index(0), emitter.index(groups), 1, ValueRange{minusInf},
-          [&](Value g, ValueRange carried) -> SmallVector<Value> {
-            Value groupMax = memref::LoadOp::create(b, maxes, ValueRange{g});
-            return {arith::MaximumFOp::create(b, carried[0], groupMax)};
-          })[0];
-      // Groups that saw no key have max -inf, sum 0 and acc 0: factor 0.
-      ValueRange merged = emitter.forLoop(
-          emitter.index(0), emitter.index(groups), 1,
-          ValueRange{emitter.f32(0.0f), emitter.f32(0.0f)},
-          [&](Value g, ValueRange carried) -> SmallVector<Value> {
-            Value groupMax = memref::LoadOp::create(b, maxes, ValueRange{g});
-            Value factor = math::ExpOp::create(b, arith::SubFOp::create(b, groupMax, globalMax));
-            Value sum = memref::LoadOp::create(b, sums, ValueRange{g});
-            Value part = memref::LoadOp::create(
-                b, partials, ValueRange{emitter.addIndex(emitter.mulIndex(g, headDim), d)});
-            return {math::FmaOp::create(b, sum, factor, carried[0]),
-                    math::FmaOp::create(b, part, factor, carried[1])};
+      Value keyTile = emitter.sharedRow(tileKeys * headDim);
+      Value valueTile = emitter.sharedRow(tileKeys * headDim);
+      Value contextEnd = emitter.addIndex(lastPosition, one);
+      SmallVector<Value> init{minusInf, emitter.f32(0.0f)};
+      init.append(tilePerLane, zero);
+      ValueRange finals = emitter.forLoop(
+          emitter.index(0), contextEnd, tileKeys, init,
+          [&](Value start, ValueRange carried) -> SmallVector<Value> {
+            // Stage keys start .. start+K-1 (clamped to the tile's last
+            // position) as f32, a vector per thread at a time, coalesced.
+            emitter.forLoop(
+                emitter.threadId(), emitter.index(tileKeys * vectors), threads, [&](Value element) {
+                  Value j = emitter.divIndex(element, vectors);
+                  Value col = emitter.mulIndex(emitter.remIndex(element, vectors), width);
+                  Value jc = arith::MinUIOp::create(b, emitter.addIndex(start, j), lastPosition);
+                  Value at = emitter.addIndex(cacheBase(tableRow, jc), col);
+                  Value to = emitter.addIndex(emitter.mulIndex(j, headDim), col);
+                  emitter.storeShared(keyTile, to, emitter.loadVectorF32(keyAccess, at, width));
+                  emitter.storeShared(valueTile, to, emitter.loadVectorF32(valueAccess, at, width));
+                });
+            emitter.barrier();
+            SmallVector<Value> updated = llvm::to_vector(emitter.forLoop(
+                emitter.index(0), emitter.index(tileKeys), 1, carried,
+                [&](Value j, ValueRange state) -> SmallVector<Value> {
+                  Value keyRow = emitter.mulIndex(j, headDim);
+                  Value valid =
+                      cmp(arith::CmpIPredicate::ule, emitter.addIndex(start, j), myPosition);
+                  Value dotVector = zero;
+                  for (int64_t c = 0; c < tilePerLane; ++c) {
+                    Value k =
+                        emitter.loadShared(keyTile, emitter.addIndex(keyRow, columns[c]), width);
+                    dotVector = vector::FMAOp::create(b, q[c], k, dotVector);
+                  }
+                  Value partial =
+                      vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
+                  Value score = arith::MulFOp::create(b, emitter.laneSum(partial, tileLanes),
+                                                      emitter.f32(scale));
+                  Value runningMax = state[0], runningSum = state[1];
+                  Value newMax = arith::MaximumFOp::create(b, runningMax, score);
+                  Value correction =
+                      math::ExpOp::create(b, arith::SubFOp::create(b, runningMax, newMax));
+                  Value weight = math::ExpOp::create(b, arith::SubFOp::create(b, score, newMax));
+                  Value newSum = arith::AddFOp::create(
+                      b, arith::MulFOp::create(b, runningSum, correction), weight);
+                  Value correctionVector = vector::BroadcastOp::create(b, vecType, correction);
+                  Value weightVector = vector::BroadcastOp::create(b, vecType, weight);
+                  SmallVector<Value> next{arith::SelectOp::create(b, valid, newMax, runningMax),
+                                          arith::SelectOp::create(b, valid, newSum, runningSum)};
+                  for (int64_t c = 0; c < tilePerLane; ++c) {
+                    Value v =
+                        emitter.loadShared(valueTile, emitter.addIndex(keyRow, columns[c]), width);
+                    Value acc = state[2 + c];
+                    Value blended = vector::FMAOp::create(
+                        b, weightVector, v, arith::MulFOp::create(b, acc, correctionVector));
+                    next.push_back(arith::SelectOp::create(b, valid, blended, acc));
+                  }
+                  return next;
+                }));
+            emitter.barrier(); // the tiles are restaged next
+            return updated;
           });
-      Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged[0]);
-      emitter.store(out, emitter.addIndex(outBase, d), arith::MulFOp::create(b, merged[1], inverse));
+
+      Value owns = cmp(arith::CmpIPredicate::ult, groupId, n);
+      emitter.ifThen(owns, [&] {
+        Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), finals[1]);
+        Value inverseVector = vector::BroadcastOp::create(b, vecType, inverse);
+        Value outBase =
+            emitter.mulIndex(emitter.addIndex(emitter.mulIndex(myToken, heads), head), headDim);
+        for (int64_t c = 0; c < tilePerLane; ++c)
+          emitter.store(out, emitter.addIndex(outBase, columns[c]),
+                        arith::MulFOp::create(b, finals[2 + c], inverseVector));
+      });
+    };
+
+    emitter.ifThen(perToken, [&] {
+      Value groupId = emitter.divIndex(emitter.threadId(), lanes);
+      Value lane = emitter.remIndex(emitter.threadId(), lanes);
+      // Columns of this lane: vectors lane, lane + L, ... (coalesced per key).
+      SmallVector<Value> columns, q;
+      for (int64_t j = 0; j < perLane; ++j) {
+        columns.push_back(
+            emitter.mulIndex(emitter.addIndex(lane, emitter.index(j * lanes)), width));
+        q.push_back(emitter.loadShared(query, columns.back(), width));
+      }
+
+      Value tableRow = emitter.mulIndex(sequence, P);
+      Value contextEnd = emitter.addIndex(position, emitter.index(1));
+      Value lastPosition = position;
+
+      SmallVector<Value> init{minusInf, emitter.f32(0.0f)};
+      init.append(perLane, zero);
+      ValueRange finals = emitter.forLoop(
+          emitter.index(0), contextEnd, groups, init,
+          [&](Value start, ValueRange carried) -> SmallVector<Value> {
+            Value j = emitter.addIndex(start, groupId);
+            Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, contextEnd);
+            Value jc = arith::MinUIOp::create(b, j, lastPosition);
+            Value page = emitter.loadIndex(
+                blockTable, emitter.addIndex(tableRow, emitter.divIndex(jc, pageSize)));
+            Value slot = emitter.remIndex(jc, pageSize);
+            // ((page * layers + layer) * pageSize + slot) * kvHeads * headDim
+            Value base = emitter.addIndex(emitter.mulIndex(page, layers), emitter.index(layer));
+            base = emitter.addIndex(emitter.mulIndex(base, pageSize), slot);
+            base = emitter.addIndex(emitter.mulIndex(base, kvHeads * headDim),
+                                    emitter.mulIndex(kvHead, headDim));
+            Value dotVector = zero;
+            for (int64_t c = 0; c < perLane; ++c) {
+              Value k = emitter.loadVectorF32(keyAccess, emitter.addIndex(base, columns[c]), width);
+              dotVector = vector::FMAOp::create(b, q[c], k, dotVector);
+            }
+            Value partial = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
+            Value score =
+                arith::MulFOp::create(b, emitter.laneSum(partial, lanes), emitter.f32(scale));
+            Value runningMax = carried[0], runningSum = carried[1];
+            Value newMax = arith::MaximumFOp::create(b, runningMax, score);
+            Value correction = math::ExpOp::create(b, arith::SubFOp::create(b, runningMax, newMax));
+            Value weight = math::ExpOp::create(b, arith::SubFOp::create(b, score, newMax));
+            Value newSum =
+                arith::AddFOp::create(b, arith::MulFOp::create(b, runningSum, correction), weight);
+            Value correctionVector = vector::BroadcastOp::create(b, vecType, correction);
+            Value weightVector = vector::BroadcastOp::create(b, vecType, weight);
+            SmallVector<Value> next{arith::SelectOp::create(b, valid, newMax, runningMax),
+                                    arith::SelectOp::create(b, valid, newSum, runningSum)};
+            for (int64_t c = 0; c < perLane; ++c) {
+              Value v =
+                  emitter.loadVectorF32(valueAccess, emitter.addIndex(base, columns[c]), width);
+              Value acc = carried[2 + c];
+              Value updated = vector::FMAOp::create(
+                  b, weightVector, v, arith::MulFOp::create(b, acc, correctionVector));
+              next.push_back(arith::SelectOp::create(b, valid, updated, acc));
+            }
+            return next;
+          });
+
+      // Merge the G partial softmax states.
+      Value maxes = emitter.sharedRow(groups);
+      Value sums = emitter.sharedRow(groups);
+      Value partials = emitter.sharedRow(groups * headDim);
+      Value isFirstLane =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, emitter.index(0));
+      emitter.ifThen(isFirstLane, [&] {
+        memref::StoreOp::create(b, finals[0], maxes, ValueRange{groupId});
+        memref::StoreOp::create(b, finals[1], sums, ValueRange{groupId});
+      });
+      Value groupBase = emitter.mulIndex(groupId, headDim);
+      for (int64_t c = 0; c < perLane; ++c)
+        emitter.storeShared(partials, emitter.addIndex(groupBase, columns[c]), finals[2 + c]);
+      emitter.barrier();
+
+      Value outBase = emitter.mulIndex(item, headDim);
+      emitter.forLoop(emitter.threadId(), emitter.index(headDim), threads, [&](Value d) {
+        Value globalMax =
+            emitter.forLoop(emitter.index(0), emitter.index(groups), 1, ValueRange{minusInf},
+                            [&](Value g, ValueRange carried) -> SmallVector<Value> {
+                              Value groupMax = memref::LoadOp::create(b, maxes, ValueRange{g});
+                              return {arith::MaximumFOp::create(b, carried[0], groupMax)};
+                            })[0];
+        // Groups that saw no key have max -inf, sum 0 and acc 0: factor 0.
+        ValueRange merged = emitter.forLoop(
+            emitter.index(0), emitter.index(groups), 1,
+            ValueRange{emitter.f32(0.0f), emitter.f32(0.0f)},
+            [&](Value g, ValueRange carried) -> SmallVector<Value> {
+              Value groupMax = memref::LoadOp::create(b, maxes, ValueRange{g});
+              Value factor = math::ExpOp::create(b, arith::SubFOp::create(b, groupMax, globalMax));
+              Value sum = memref::LoadOp::create(b, sums, ValueRange{g});
+              Value part = memref::LoadOp::create(
+                  b, partials, ValueRange{emitter.addIndex(emitter.mulIndex(g, headDim), d)});
+              return {math::FmaOp::create(b, sum, factor, carried[0]),
+                      math::FmaOp::create(b, part, factor, carried[1])};
+            });
+        Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged[0]);
+        emitter.store(out, emitter.addIndex(outBase, d),
+                      arith::MulFOp::create(b, merged[1], inverse));
+      });
     });
+
+    emitter.ifThen(tiled, [&] { emitTile(token, count); });
   });
 
   Builder builder(source.getContext());

@@ -25,9 +25,31 @@
                                    RUNS (default 3,2): the requests' numbers
                                    of tokens, in step order (token_seq), e.g.
                                    1,70,1 for a long prefill between two
-                                   decode tokens; other than 3,2 only for
-                                   sources without KV caches (positions and
-                                   page tables are made for 3,2).
+                                   decode tokens; at most 4 requests. With
+                                   KV caches, RUNS other than 3,2 get
+                                   consistent paged inputs: request r
+                                   continues a cached prefix of
+                                   PREFIXES[r] tokens (17, 5, 40, 31 with
+                                   pages of 16: every chunk starts inside
+                                   a page, the last one just before a
+                                   multiple of 32), its tokens at the
+                                   next positions, and its
+                                   block-table row lists the pages it needs
+                                   out of a shuffled pool (unused entries
+                                   point at spare pages). bf16 / f16 KV
+                                   caches hold rounded random values; the
+                                   elements either side changed must be
+                                   equal bit for bit.
+                                   When OUT/kernels.json has the sampler's
+                                   qk_argmax, it is checked too (argmax
+                                   below, vocab from SOURCE's @step result).
+  simt.py argmax OUT VOCAB         runs qk_argmax (OUT/emu.so) on rows of
+                                   VOCAB logits (random, repeated maxima at
+                                   spread positions, many ties, NaNs, all
+                                   NaN, -inf, +-0, +inf) and compares with
+                                   the host argmax of runtime/src/sampling.cpp
+                                   (lowest index of the largest non-NaN
+                                   logit, 0 if all are NaN): equal ids.
 """
 import ctypes
 import json
@@ -130,6 +152,87 @@ def nested_module(name):
 
 
 #===----------------------------------------------------------------------===#
+# argmax (the sampler's qk_argmax)
+#===----------------------------------------------------------------------===#
+
+def host_argmax(row):
+    """runtime/src/sampling.cpp's argmax: NaN never wins, -0 == +0."""
+    best = -math.inf
+    for x in row:
+        best = x if x > best else best
+    for i, x in enumerate(row):
+        if x == best:
+            return i
+    return 0
+
+
+def argmax_rows(vocab):
+    rng = random.Random(7)
+    nan, inf = float('nan'), math.inf
+    rows = []
+
+    def gauss():
+        return [rng.gauss(0, 1) for _ in range(vocab)]
+
+    rows.append(gauss())                                   # plain random
+    row = gauss()                                          # the max 4 times, spread
+    for p in sorted(rng.sample(range(vocab), min(4, vocab)), reverse=True):
+        row[p] = 9.5
+    rows.append(row)
+    row = gauss()                                          # ties at the end
+    row[-1] = row[max(0, vocab - 2)] = 8.0
+    rows.append(row)
+    rows.append([float(rng.randrange(4)) for _ in range(vocab)])  # many ties
+    rows.append([0.0] * vocab)                             # all equal
+    row = gauss()                                          # NaNs, first one too
+    for p in rng.sample(range(vocab), min(vocab, 1 + vocab // 10)) + [0]:
+        row[p] = nan
+    row[vocab // 2] = row[vocab - 1] = 7.0
+    rows.append(row)
+    rows.append([nan] * vocab)                             # all NaN: 0
+    row = [nan if rng.random() < 0.5 else -inf for _ in range(vocab)]
+    row[0], row[-1] = nan, -inf                            # only -inf and NaN
+    rows.append(row)
+    row = [-abs(x) - 1.0 for x in gauss()]                 # -0 and +0 tie
+    row[vocab - 1], row[vocab // 3] = 0.0, -0.0
+    rows.append(row)
+    row = gauss()                                          # +inf twice
+    row[vocab // 5], row[(4 * vocab) // 5] = inf, inf
+    rows.append(row)
+    row = [-1.0] * vocab                                   # the max in the last column
+    row[-1] = 3.0
+    rows.append(row)
+    return rows
+
+
+def check_argmax(emu, info, vocab):
+    rows = argmax_rows(vocab)
+    R = len(rows)
+    logits = (ctypes.c_float * (R * vocab))(*[x for row in rows for x in row])
+    ids = (ctypes.c_int32 * R)(*([-1] * R))
+    # The reference sees the f32 values the kernel reads.
+    expected = [host_argmax(logits[r * vocab:(r + 1) * vocab]) for r in range(R)]
+    slots = (ctypes.c_void_p * 2)(ctypes.addressof(logits), ctypes.addressof(ids))
+    status = emu.simt_launch(getattr(emu, 'wrap_qk_argmax'), slots,
+                             (ctypes.c_int64 * 4)(R, R, 1, R), ctypes.c_int64(R),
+                             ctypes.c_int64(info['block']), ctypes.c_int64(len(info['shared'])),
+                             (ctypes.c_int64 * 8)(*info['shared']))
+    assert status == 0, 'simt_launch failed'
+    bad = sum(1 for u, v in zip(expected, ids) if u != v)
+    print('%-20s vocab %d, %d rows, block %d: %s' % (
+        'qk_argmax', vocab, R, info['block'],
+        'ids equal' if bad == 0 else 'wrong %d: got %s, want %s' % (bad, list(ids), expected)))
+    return bad == 0
+
+
+def argmax(out, vocab):
+    kernels = json.load(open(out + '/kernels.json'))
+    ok = check_argmax(ctypes.CDLL(out + '/emu.so'), kernels['qk_argmax'], vocab)
+    print('PASS' if ok else 'FAIL')
+    return 0 if ok else 1
+
+
+#===----------------------------------------------------------------------===#
 # check
 #===----------------------------------------------------------------------===#
 
@@ -157,7 +260,12 @@ def split_top(s):
 def parse_type(t):
     t = re.sub(r'^%\w+: ', '', t.strip()).split(' {')[0].strip('()')
     if t.startswith('!qtf.kv_cache') or t.startswith('!kv'):
-        return ('kv',)
+        fields = re.search(r'layers = (\d+), kv_heads = (\d+), head_dim = (\d+), '
+                           r'page_size = (\d+), (\w+)>', t)
+        if not fields:
+            return ('kv', None)
+        return ('kv', int(fields.group(1)) * int(fields.group(2)) * int(fields.group(3)) *
+                int(fields.group(4)), fields.group(5))
     if t.startswith('!qtf.linear_state'):
         fields = dict(re.findall(r'(\w+) = (\d+)', t))
         return ('state', int(fields['layers']), int(fields['conv_channels']),
@@ -184,12 +292,30 @@ def check(source, out, runs=(3, 2)):
     layers, kv_heads, head_dim, page = (int(g) for g in cache.groups()) if cache else (1, 1, 1, 16)
     pages = 8
     T, B, P, R = sum(runs), len(runs), 4, 2
-    if tuple(runs) != (3, 2) and (cache or B > 4):
-        sys.exit('simt.py: RUNS other than 3,2 needs a source without KV caches, <= 4 requests')
+    if B > 4:
+        sys.exit('simt.py: RUNS must have at most 4 requests')
+    positions = [page + 1, page + 2, page + 3, 2 * page + 8, 2 * page + 9]
+    block_table = [5, 2, 7, 0, 1, 3, 6, 4]
+    if tuple(runs) != (3, 2) and cache:
+        # Request r's tokens follow a cached prefix; its pages come from a
+        # shuffled pool (its own RNG: the data below stays as for 3,2).
+        prefixes = [page + 1, 5, 2 * page + 8, 2 * page - 1]
+        needed = [(prefixes[r] + n + page - 1) // page for r, n in enumerate(runs)]
+        P = max(needed)
+        pages = sum(needed) + 2
+        pool = list(range(pages))
+        random.Random(5).shuffle(pool)
+        spare = pool[-2:]
+        positions, block_table, taken = [], [], 0
+        for r, n in enumerate(runs):
+            positions += [prefixes[r] + i for i in range(n)]
+            row = pool[taken:taken + needed[r]]
+            taken += needed[r]
+            block_table += row + [spare[i % 2] for i in range(P - len(row))]
     sizes = {'T': T, 'B': B, 'P': P, 'R': R}
-    inputs = {'positions': [page + 1, page + 2, page + 3, 2 * page + 8, 2 * page + 9],
+    inputs = {'positions': positions,
               'token_seq': [r for r, n in enumerate(runs) for _ in range(n)],
-              'block_table': [5, 2, 7, 0, 1, 3, 6, 4],
+              'block_table': block_table,
               'logit_rows': [2, 4],
               # (temporal, height, width) per token; linear-attention slots of
               # the two requests, out of `state_slots` slots.
@@ -245,9 +371,15 @@ def check(source, out, runs=(3, 2)):
         rows = R if any(step_inputs.get(o) == 'logit_rows' for o in operands[name]) else T
         for arg, operand in zip(args, operands[name]):
             if arg[0] == 'kv':
+                # f32 caches as before; bf16 / f16 ones hold rounded values.
+                n = pages * arg[1] if arg[1] else kv_floats
                 for _ in range(2):
-                    slots.append((ctypes.c_float * kv_floats)(
-                        *[random.gauss(0, 1) for _ in range(kv_floats)]))
+                    values = [random.gauss(0, 1) for _ in range(n)]
+                    if arg[1] and arg[2] in ('bf16', 'f16'):
+                        convert = to_bf16 if arg[2] == 'bf16' else to_f16
+                        slots.append((ctypes.c_uint16 * n)(*map(convert, values)))
+                    else:
+                        slots.append((ctypes.c_float * n)(*values))
                     outputs.append(len(slots) - 1)
                 continue
             if arg[0] == 'state':
@@ -297,7 +429,8 @@ def check(source, out, runs=(3, 2)):
                            ctypes.c_int64(grid(cpu_text, name)))
 
     ok = True
-    for name in sorted(kernels, key=lambda n: int(re.match(r'qk(\d+)', n).group(1))):
+    program = [n for n in kernels if re.match(r'qk\d+', n)]
+    for name in sorted(program, key=lambda n: int(re.match(r'qk(\d+)', n).group(1))):
         if name.endswith('_pack'):
             gemm = name[:-len('_pack')]
             slots, _, rows = prepare(gemm)
@@ -325,6 +458,12 @@ def check(source, out, runs=(3, 2)):
         rel, bad, written = 0.0, 0, 0
         for o in outputs:
             before = slots[o]
+            if getattr(type(before), '_type_', None) is ctypes.c_uint16:  # bf16 / f16 cache bits
+                changed = [(u, v) for u, v, w in zip(reference[o], emulated[o], before)
+                           if u != w or v != w]
+                written += len(changed)
+                bad += sum(1 for u, v in changed if u != v)
+                continue
             if isinstance(reference[o][0], int):  # ids: equal or wrong
                 bad += sum(1 for u, v in zip(reference[o], emulated[o]) if u != v)
                 written += len(before)
@@ -343,6 +482,9 @@ def check(source, out, runs=(3, 2)):
         ok &= bad == 0 and rel < 1e-6 and written > 0
         print('%-20s rel %.1e (%d written) %s' % (name, rel, written,
                                                    'non-finite or wrong %d' % bad if bad else ''))
+    if 'qk_argmax' in kernels:
+        vocab = int(re.search(r'func.func @step\(.*?\) -> \(?tensor<\?x(\d+)xf32>', text).group(1))
+        ok &= check_argmax(emu, kernels['qk_argmax'], vocab)
     print('PASS' if ok else 'FAIL')
     return 0 if ok else 1
 
@@ -353,6 +495,8 @@ if __name__ == '__main__':
         lower(sys.argv[2], sys.argv[3])
     elif command == 'module':
         nested_module(sys.argv[2])
+    elif command == 'argmax':
+        sys.exit(argmax(sys.argv[2], int(sys.argv[3])))
     elif command == 'check':
         sys.exit(check(sys.argv[2], sys.argv[3],
                        *([tuple(int(n) for n in sys.argv[4].split(','))]
