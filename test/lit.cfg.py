@@ -19,6 +19,9 @@ llvm_config.with_environment("FILECHECK_OPTS", "-enable-var-scope --allow-unused
 config.substitutions.append(("%qwen_src", config.qwen_src_root))
 config.substitutions.append(("%test_data", os.path.join(config.qwen_src_root, "test", "data")))
 config.substitutions.append(("%demo", os.path.join(config.qwen_src_root, "models", "checkpoints", "qwen3-demo")))
+# libqwen-fake-cuda.so: the CUDA driver and cuBLASLt emulated on the host
+# (test/tools/fake-cuda), for QWEN_CUDA_DRIVER / QWEN_CUBLASLT.
+config.substitutions.append(("%fake_cuda", config.qwen_fake_cuda))
 
 tools = ["qwen-opt", "qwen-compile", "qwen-run", "qwen-check-logits", "qwen-check-state"]
 llvm_config.add_tool_substitutions(tools, [config.qwen_tools_dir, config.llvm_tools_dir])

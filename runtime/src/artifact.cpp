@@ -111,6 +111,71 @@ public:
     return *t;
   }
 
+  bool boolean(const json &obj, const char *key, const std::string &where) const {
+    const json &v = field(obj, key, where);
+    if (!v.is_boolean())
+      fail(where + "." + key, "expected true or false, got " + v.dump());
+    return v.get<bool>();
+  }
+
+  /// A cuBLASLt descriptor (passes/Codegen/GPU/README.md) over `numArgs` launch arguments.
+  GemmSpec gemm(const json &g, size_t numArgs, const std::string &where) const {
+    GemmSpec s;
+    const json &m = field(g, "m", where);
+    if (m.is_string()) {
+      s.m = symShape(json::array({m}), where + ".m")[0];
+    } else {
+      s.m.value = integer(m, where + ".m");
+      if (s.m.value <= 0)
+        fail(where + ".m", "expected a step symbol or a positive integer, got " + m.dump());
+    }
+    s.n = positive(g, "n", where);
+    s.k = positive(g, "k", where);
+    auto operand = [&](const char *name, bool withLd) {
+      GemmSpec::Operand o;
+      std::string p(name);
+      o.arg = int(integer(g, (p + "_arg").c_str(), where));
+      if (o.arg < 0 || size_t(o.arg) >= numArgs)
+        fail(where + "." + p + "_arg", "argument " + std::to_string(o.arg) + " does not exist (the launch has " +
+                                           std::to_string(numArgs) + ")");
+      std::string type = str(g, (p + "_dtype").c_str(), where);
+      std::optional<DType> t = parseDTypeName(type);
+      if (!t || (*t != DType::F32 && *t != DType::BF16 && *t != DType::F16))
+        fail(where + "." + p + "_dtype", "expected f32, bf16 or f16, got \"" + type + "\"");
+      o.dtype = *t;
+      if (withLd)
+        o.ld = positive(g, ("ld" + p).c_str(), where);
+      o.offset = integer(g, (p + "_offset").c_str(), where);
+      if (o.offset < 0)
+        fail(where + "." + p + "_offset", "must not be negative");
+      return o;
+    };
+    s.a = operand("a", true);
+    s.b = operand("b", true);
+    if (s.a.ld < s.k || s.b.ld < s.k)
+      fail(where, "lda and ldb must be at least k = " + std::to_string(s.k));
+    if (boolean(g, "residual", where)) {
+      s.c = operand("c", true);
+      if (s.c.ld < s.n)
+        fail(where + ".ldc", "must be at least n = " + std::to_string(s.n));
+    }
+    if (boolean(g, "bias", where))
+      s.bias = operand("bias", false);
+    std::string type = str(g, "d_dtype", where);
+    std::optional<DType> d = parseDTypeName(type);
+    if (!d || (*d != DType::F32 && *d != DType::BF16 && *d != DType::F16))
+      fail(where + ".d_dtype", "expected f32, bf16 or f16, got \"" + type + "\"");
+    s.dDtype = *d;
+    s.ldd = positive(g, "ldd", where);
+    if (s.ldd != s.n)
+      fail(where + ".ldd", "D is dense: expected ldd = n = " + std::to_string(s.n) + ", got " +
+                               std::to_string(s.ldd));
+    if (s.a.dtype != s.b.dtype)
+      fail(where, "A (" + std::string(dtypeName(s.a.dtype)) + ") and B (" + dtypeName(s.b.dtype) +
+                      ") must have one dtype for cuBLASLt");
+    return s;
+  }
+
   SymShape symShape(const json &v, const std::string &where, bool allowEmpty = true) const {
     if (!v.is_array())
       fail(where, "expected a list of integers and symbol names, got " + v.dump());
@@ -185,38 +250,11 @@ std::string hex64(uint64_t v) {
 // Artifact
 //===----------------------------------------------------------------------===//
 
-Artifact::Artifact(Artifact &&o) noexcept { *this = std::move(o); }
+void Artifact::LibraryCloser::operator()(void *library) const { dlclose(library); }
 
-Artifact &Artifact::operator=(Artifact &&o) noexcept {
-  if (this == &o)
-    return *this;
-  if (Library)
-    dlclose(Library);
-  Dir = std::move(o.Dir);
-  Compiler = std::move(o.Compiler);
-  Manifest = std::move(o.Manifest);
-  Target = std::move(o.Target);
-  Checkpoint = std::move(o.Checkpoint);
-  KV = o.KV;
-  State = o.State;
-  Inputs = std::move(o.Inputs);
-  Weights = std::move(o.Weights);
-  Buffers = std::move(o.Buffers);
-  Program = std::move(o.Program);
-  WeightById = std::move(o.WeightById);
-  BufferById = std::move(o.BufferById);
-  OutputBuffer = o.OutputBuffer;
-  VocabSize = o.VocabSize;
-  MaxPositions = o.MaxPositions;
-  Library = o.Library;
-  o.Library = nullptr;
-  return *this;
-}
-
-Artifact::~Artifact() {
-  if (Library)
-    dlclose(Library);
-}
+Artifact::Artifact(Artifact &&) noexcept = default;
+Artifact &Artifact::operator=(Artifact &&) noexcept = default;
+Artifact::~Artifact() = default;
 
 int Artifact::weightIndex(int id) const {
   return id >= 0 && size_t(id) < WeightById.size() ? WeightById[id] : -1;
@@ -268,9 +306,16 @@ void Artifact::parse(const json &m) {
   // Target.
   const json &t = r.field(m, "target", "top level");
   Target.kind = r.str(t, "kind", "target");
-  if (Target.kind != "cpu")
-    r.fail("target.kind", "target \"" + Target.kind + "\" is not supported by this runtime (it runs \"cpu\" artifacts)");
+  if (Target.kind != "cpu" && Target.kind != "cuda")
+    r.fail("target.kind", "target \"" + Target.kind +
+                              "\" is not supported by this runtime (it runs \"cpu\" and \"cuda\" artifacts)");
   Target.object = r.str(t, "object", "target");
+  if (Target.kind == "cuda")
+  {
+    Target.arch = r.str(t, "arch", "target");
+    if (t.contains("cubin"))
+      Target.cubin = r.str(t, "cubin", "target");
+  }
   if (t.contains("triple"))
     Target.triple = r.str(t, "triple", "target");
   if (t.contains("cpu"))
@@ -424,7 +469,21 @@ void Artifact::parse(const json &m) {
     if (!isIdentifier(e.kernel))
       r.fail(where + ".kernel", "\"" + e.kernel + "\" is not a valid C symbol name");
     where += " (kernel " + e.kernel + ")";
-    e.grid = r.symShape(r.field(program[i], "grid", where), where + ".grid", /*allowEmpty=*/false);
+    e.isGemm = isCuda() && program[i].contains("library");
+    if (e.isGemm && r.str(program[i], "library", where) != "cublaslt")
+      r.fail(where + ".library", "unknown library \"" + program[i]["library"].get<std::string>() +
+                                     "\" (this runtime calls \"cublaslt\")");
+    if (!e.isGemm)
+      e.grid = r.symShape(r.field(program[i], "grid", where), where + ".grid", /*allowEmpty=*/false);
+    if (isCuda() && !e.isGemm) {
+      e.blockThreads = r.positive(program[i], "block", where);
+      if (e.blockThreads > 1024)
+        r.fail(where + ".block", "at most 1024 threads per block, got " + std::to_string(e.blockThreads));
+      e.sharedBytes = r.integer(program[i], "shared_bytes", where);
+      if (e.sharedBytes < 0 || e.sharedBytes > 48 * 1024)
+        r.fail(where + ".shared_bytes", "expected 0 to 49152 bytes of static shared memory, got " +
+                                            std::to_string(e.sharedBytes));
+    }
     const json &args = r.array(program[i], "args", where);
     for (size_t j = 0; j < args.size(); ++j) {
       std::string aw = where + ".args[" + std::to_string(j) + "]";
@@ -480,7 +539,25 @@ void Artifact::parse(const json &m) {
       }
       e.args.push_back(ref);
     }
+    if (e.isGemm)
+      e.gemm = r.gemm(r.field(program[i], "cublaslt", where), e.args.size(), where + ".cublaslt");
     Program.push_back(std::move(e));
+  }
+
+  // The generated greedy sampler of CUDA artifacts.
+  if (isCuda() && m.contains("sampler")) {
+    const json &sampler = r.field(m, "sampler", "top level");
+    if (sampler.contains("argmax")) {
+      const json &a = r.field(sampler, "argmax", "sampler");
+      Argmax.kernel = r.str(a, "kernel", "sampler.argmax");
+      if (!isIdentifier(Argmax.kernel))
+        r.fail("sampler.argmax.kernel", "\"" + Argmax.kernel + "\" is not a valid C symbol name");
+      Argmax.grid = r.symShape(r.field(a, "grid", "sampler.argmax"), "sampler.argmax.grid", /*allowEmpty=*/false);
+      Argmax.blockThreads = r.positive(a, "block", "sampler.argmax");
+      if (Argmax.blockThreads > 1024)
+        r.fail("sampler.argmax.block", "at most 1024 threads per block");
+      Argmax.sharedBytes = r.integer(a, "shared_bytes", "sampler.argmax");
+    }
   }
 
   // Output: the logits [R, vocab_size] f32.
@@ -533,6 +610,8 @@ bool hostHasCpuFeature(const std::string &feature) {
 void Artifact::loadKernels() {
   if (Library)
     return;
+  if (isCuda())
+    throw Error("artifact " + Dir + " holds CUDA kernels (" + Target.arch + "); they run on a GPU, not on the host");
   std::vector<std::string> missing;
   for (const std::string &f : Target.features)
     if (!hostHasCpuFeature(f))
@@ -576,7 +655,7 @@ void Artifact::loadKernels() {
       closeAndThrow("kernel library " + object.string() + " has no kernel \"" + e.kernel + "\" used by program[" +
                     std::to_string(i) + "]; the manifest and kernels.so do not belong together");
   }
-  Library = lib;
+  Library.reset(lib);
 }
 
 //===----------------------------------------------------------------------===//

@@ -1,4 +1,4 @@
-//===- cuda_driver.cpp - The CUDA driver API, loaded at run time ----------===//
+//===- cuda_driver.cpp - The CUDA driver and cuBLASLt, loaded at run time -===//
 #include "qwen_rt/cuda_driver.h"
 
 #include "qwen_rt/error.h"
@@ -6,107 +6,149 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 
 namespace qwen::rt {
 
+using namespace cuda;
+
 namespace {
-// The few driver API declarations used here (cuda.h is not needed to build).
-using CUresult = int;
-using CUdevice = int;
-constexpr CUresult CUDA_SUCCESS = 0;
-constexpr int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
-constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
-constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
-
-struct DriverApi {
-  CUresult (*cuInit)(unsigned) = nullptr;
-  CUresult (*cuDriverGetVersion)(int *) = nullptr;
-  CUresult (*cuDeviceGetCount)(int *) = nullptr;
-  CUresult (*cuDeviceGet)(CUdevice *, int) = nullptr;
-  CUresult (*cuDeviceGetName)(char *, int, CUdevice) = nullptr;
-  CUresult (*cuDeviceTotalMem)(size_t *, CUdevice) = nullptr;
-  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice) = nullptr;
-  CUresult (*cuGetErrorString)(CUresult, const char **) = nullptr;
-};
-
 template <typename Fn>
-void resolve(void *library, const char *name, Fn &slot, const std::string &path) {
+void resolve(void *library, const char *name, Fn &slot, const std::string &what) {
   slot = reinterpret_cast<Fn>(dlsym(library, name));
   if (!slot)
-    throw Error("the CUDA driver " + path + " has no " + name + "; is it older than CUDA 12?");
+    throw Error(what + " has no " + name + "; the runtime needs CUDA 12 or newer");
+}
+
+/// dlopens the first of `candidates` that loads; throws with every reason.
+void *openFirst(const std::vector<std::string> &candidates, std::string &opened, const std::string &what,
+                const std::string &hint) {
+  std::string reasons;
+  for (const std::string &path : candidates) {
+    if (void *library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+      opened = path;
+      return library;
+    }
+    const char *why = dlerror();
+    reasons += (reasons.empty() ? "" : "; ") + path + ": " + (why ? why : "unknown dlopen error");
+  }
+  throw Error("cannot load " + what + " (" + reasons + ")" + hint);
+}
+
+std::vector<std::string> candidatesFrom(const char *variable, std::vector<std::string> defaults) {
+  const char *override = std::getenv(variable);
+  if (override && *override)
+    return {override};
+  return defaults;
+}
+
+/// Runs `load` once per process; a failure is remembered and thrown again.
+template <typename T>
+const T &loadOnce(std::once_flag &once, std::unique_ptr<T> &instance, std::string &failure,
+                  const std::function<T *()> &make) {
+  std::call_once(once, [&] {
+    try {
+      instance.reset(make());
+    } catch (const Error &error) {
+      failure = error.what();
+    }
+  });
+  if (!instance)
+    throw Error(failure);
+  return *instance;
 }
 } // namespace
 
+//===----------------------------------------------------------------------===//
+// Driver
+//===----------------------------------------------------------------------===//
+
+void CudaDriver::check(CUresult result, const char *call) const {
+  if (result == CUDA_SUCCESS)
+    return;
+  const char *message = nullptr;
+  if (Api.cuGetErrorString)
+    Api.cuGetErrorString(result, &message);
+  throw Error(std::string("CUDA driver call ") + call + " failed: " + (message ? message : "unknown error") +
+              " (CUresult " + std::to_string(result) + ")");
+}
+
 void CudaDriver::load() {
-  const char *override = std::getenv("QWEN_CUDA_DRIVER");
-  std::string path = override && *override ? override : "libcuda.so.1";
-  Library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!Library) {
-    const char *why = dlerror();
-    throw Error("cannot load the CUDA driver " + path + " (" + (why ? why : "unknown dlopen error") +
-                "): no NVIDIA driver on this machine; CPU artifacts run without one");
-  }
-  DriverApi api;
-  resolve(Library, "cuInit", api.cuInit, path);
-  resolve(Library, "cuDriverGetVersion", api.cuDriverGetVersion, path);
-  resolve(Library, "cuDeviceGetCount", api.cuDeviceGetCount, path);
-  resolve(Library, "cuDeviceGet", api.cuDeviceGet, path);
-  resolve(Library, "cuDeviceGetName", api.cuDeviceGetName, path);
-  resolve(Library, "cuDeviceTotalMem_v2", api.cuDeviceTotalMem, path);
-  resolve(Library, "cuDeviceGetAttribute", api.cuDeviceGetAttribute, path);
-  resolve(Library, "cuGetErrorString", api.cuGetErrorString, path);
-  auto check = [&](CUresult result, const char *call) {
-    if (result == CUDA_SUCCESS)
-      return;
-    const char *message = nullptr;
-    api.cuGetErrorString(result, &message);
-    throw Error(std::string("CUDA driver call ") + call + " failed: " + (message ? message : "unknown error") +
-                " (CUresult " + std::to_string(result) + ")");
-  };
-  check(api.cuInit(0), "cuInit");
-  check(api.cuDriverGetVersion(&Version), "cuDriverGetVersion");
+  Library = openFirst(candidatesFrom("QWEN_CUDA_DRIVER", {"libcuda.so.1"}), Path, "the CUDA driver",
+                      ": no NVIDIA driver on this machine; CPU artifacts run without one");
+  std::string what = "the CUDA driver " + Path;
+#define QWEN_RESOLVE(member, symbol) resolve(Library, symbol, Api.member, what);
+  QWEN_CUDA_DRIVER_ENTRY_POINTS(QWEN_RESOLVE)
+#undef QWEN_RESOLVE
+  check(Api.cuInit(0), "cuInit");
+  check(Api.cuDriverGetVersion(&Version), "cuDriverGetVersion");
   int count = 0;
-  check(api.cuDeviceGetCount(&count), "cuDeviceGetCount");
+  check(Api.cuDeviceGetCount(&count), "cuDeviceGetCount");
   for (int ordinal = 0; ordinal < count; ++ordinal) {
     CUdevice device = 0;
-    check(api.cuDeviceGet(&device, ordinal), "cuDeviceGet");
+    check(Api.cuDeviceGet(&device, ordinal), "cuDeviceGet");
     CudaDeviceInfo info;
     info.ordinal = ordinal;
     char name[256] = {};
-    check(api.cuDeviceGetName(name, int(sizeof(name)), device), "cuDeviceGetName");
+    check(Api.cuDeviceGetName(name, int(sizeof(name)), device), "cuDeviceGetName");
     info.name = name;
     size_t bytes = 0;
-    check(api.cuDeviceTotalMem(&bytes, device), "cuDeviceTotalMem");
+    check(Api.cuDeviceTotalMem(&bytes, device), "cuDeviceTotalMem");
     info.memoryBytes = bytes;
-    check(api.cuDeviceGetAttribute(&info.computeMajor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
+    check(Api.cuDeviceGetAttribute(&info.computeMajor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
           "cuDeviceGetAttribute");
-    check(api.cuDeviceGetAttribute(&info.computeMinor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
+    check(Api.cuDeviceGetAttribute(&info.computeMinor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
           "cuDeviceGetAttribute");
-    check(api.cuDeviceGetAttribute(&info.multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
+    check(Api.cuDeviceGetAttribute(&info.multiprocessors, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
           "cuDeviceGetAttribute");
     Devices.push_back(info);
   }
 }
 
 const CudaDriver &CudaDriver::get() {
-  // Loaded once; a failure is remembered and reported again on every call.
   static std::once_flag once;
   static std::unique_ptr<CudaDriver> driver;
   static std::string failure;
-  std::call_once(once, [] {
+  return loadOnce<CudaDriver>(once, driver, failure, [] {
     std::unique_ptr<CudaDriver> loading(new CudaDriver());
-    try {
-      loading->load();
-      driver = std::move(loading);
-    } catch (const Error &error) {
-      failure = error.what();
-    }
+    loading->load();
+    return loading.release();
   });
-  if (!driver)
-    throw Error(failure);
-  return *driver;
+}
+
+//===----------------------------------------------------------------------===//
+// cuBLASLt
+//===----------------------------------------------------------------------===//
+
+void CublasLt::check(cublasStatus_t status, const char *call) const {
+  if (status == CUBLAS_STATUS_SUCCESS)
+    return;
+  const char *message = Api.cublasLtGetStatusString ? Api.cublasLtGetStatusString(status) : nullptr;
+  throw Error(std::string("cuBLASLt call ") + call + " failed: " + (message ? message : "unknown error") +
+              " (status " + std::to_string(status) + ")");
+}
+
+void CublasLt::load() {
+  Library = openFirst(candidatesFrom("QWEN_CUBLASLT", {"libcublasLt.so.13", "libcublasLt.so.12"}), Path,
+                      "cuBLASLt", ": the CUDA artifact's GEMMs need it (install the CUDA toolkit's libcublas, "
+                                  "or point $QWEN_CUBLASLT at libcublasLt.so)");
+  std::string what = "cuBLASLt " + Path;
+#define QWEN_RESOLVE(member, symbol) resolve(Library, symbol, Api.member, what);
+  QWEN_CUBLASLT_ENTRY_POINTS(QWEN_RESOLVE)
+#undef QWEN_RESOLVE
+}
+
+const CublasLt &CublasLt::get() {
+  static std::once_flag once;
+  static std::unique_ptr<CublasLt> library;
+  static std::string failure;
+  return loadOnce<CublasLt>(once, library, failure, [] {
+    std::unique_ptr<CublasLt> loading(new CublasLt());
+    loading->load();
+    return loading.release();
+  });
 }
 
 } // namespace qwen::rt

@@ -3,9 +3,11 @@
 #include "qwen_rt/engine.h"
 
 #include "qwen_rt/error.h"
+#include "qwen_rt/sampling.h"
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -39,6 +41,7 @@ const char *const kInputNames[NumInputSlots] = {"tokens",     "positions",      
 /// largest step the engine serves.
 struct ArenaLayout {
   uint64_t inputOffsets[NumInputSlots] = {};
+  uint64_t inputBytes = 0;             ///< the inputs come first: [0, inputBytes)
   std::vector<uint64_t> bufferOffsets; ///< by buffer index
   uint64_t total = 0;
 };
@@ -54,14 +57,26 @@ ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims) {
   const int64_t counts[NumInputSlots] = {T, T, T, B * P, R, 3 * T, B};
   for (int i = 0; i < NumInputSlots; ++i)
     l.inputOffsets[i] = place(uint64_t(counts[i]) * sizeof(int32_t));
+  l.inputBytes = l.total;
   for (const BufferSpec &b : art.buffers())
     l.bufferOffsets.push_back(place(uint64_t(shapeProduct(b.shape, maxDims)) * dtypeSize(b.dtype)));
   return l;
 }
 
+int64_t pagesPerSequence(const MemoryPlan &plan) { return (plan.maxContext + plan.pageSize - 1) / plan.pageSize; }
+
 StepDims maxStepDims(const MemoryPlan &plan) {
-  int64_t pagesPerSeq = (plan.maxContext + plan.pageSize - 1) / plan.pageSize;
-  return {plan.maxBatchTokens, plan.maxSequences, pagesPerSeq, plan.maxBatchTokens};
+  return {plan.maxBatchTokens, plan.maxSequences, pagesPerSequence(plan), plan.maxBatchTokens};
+}
+
+/// Decode steps on a GPU replay CUDA graphs captured per step shape; the
+/// block-table width P is rounded up to a power of two so a growing sequence
+/// reuses its graph for a while instead of needing a new one every page.
+int64_t graphPageBucket(int64_t pages, int64_t maxPages) {
+  int64_t bucket = 1;
+  while (bucket < pages)
+    bucket *= 2;
+  return std::min(bucket, maxPages);
 }
 } // namespace
 
@@ -92,6 +107,11 @@ MemoryPlan planMemory(const Artifact &art, const EngineOptions &o) {
   for (const WeightSpec &w : art.weights())
     p.weightBytes += w.nbytes();
   p.arenaBytes = layoutArena(art, maxStepDims(p)).total;
+  if (art.isCuda()) {
+    p.weightBytes = CudaMemorySizes::weightBytes(art);
+    p.gemmWorkspaceBytes = CudaMemorySizes::gemmWorkspaceBytes();
+    p.device = "cuda";
+  }
   return p;
 }
 
@@ -112,8 +132,12 @@ std::string MemoryPlan::describe() const {
          formatBytes(stateBytesPerSequence) + " (linear-attention conv + recurrent state, one per live sequence)";
   s += "\nactivations  " + formatBytes(arenaBytes) + " for steps of up to " + std::to_string(maxBatchTokens) +
        " tokens";
-  s += "\ntotal        " + formatBytes(totalBytes()) +
-       " (KV and activation pages are committed as they are used)";
+  if (gemmWorkspaceBytes)
+    s += "\nworkspace    " + formatBytes(gemmWorkspaceBytes) + " for cuBLASLt";
+  if (device.empty())
+    s += "\ntotal        " + formatBytes(totalBytes()) + " (KV and activation pages are committed as they are used)";
+  else
+    s += "\ntotal        " + formatBytes(totalBytes()) + " of GPU memory on " + device;
   int64_t pagesPerSeq = (maxContext + pageSize - 1) / pageSize;
   int64_t full = std::min<int64_t>(maxSequences, numPages / pagesPerSeq);
   s += "\nfits         " + std::to_string(full) + " sequence" + (full == 1 ? "" : "s") + " of " +
@@ -130,11 +154,33 @@ std::string MemoryPlan::describe() const {
 
 Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan &plan)
     : Art(std::move(artifact)), Plan(plan), Pool(options.numThreads),
-      KV(Art.kvCache(), plan.numPages, plan.maxSequences), States(Art.linearState(), plan.maxSequences), Live(size_t(plan.maxSequences), false),
-      Lengths(size_t(plan.maxSequences), 0) {
+      KV(Art.kvCache(), plan.numPages, plan.maxSequences, /*allocateArrays=*/!Art.isCuda()),
+      States(Art.linearState(), plan.maxSequences, /*allocateArrays=*/!Art.isCuda()),
+      Live(size_t(plan.maxSequences), false), Lengths(size_t(plan.maxSequences), 0) {
   ArenaLayout layout = layoutArena(Art, maxStepDims(Plan));
-  Arena = HostBuffer(layout.total, "the activation arena");
-  uint8_t *base = Arena.data();
+  OutputOffset = layout.bufferOffsets[size_t(Art.bufferIndex(Art.outputBuffer()))];
+  uint8_t *base = nullptr;
+  if (Art.isCuda()) {
+    Cuda = std::make_unique<CudaExecutor>(Art, options.cudaDevice, options.cudaGraphs);
+    const CudaDeviceInfo &gpu = Cuda->device();
+    Plan.device = "cuda:" + std::to_string(gpu.ordinal) + " " + gpu.name + " (" + gpu.arch() + ")";
+    CudaMemorySizes sizes;
+    sizes.weights = Plan.weightBytes;
+    sizes.arena = layout.total;
+    sizes.kvOneArray = Art.kvCache().bytesPerPageOneArray() * uint64_t(Plan.numPages);
+    sizes.stateConv = Art.linearState().convBytesPerSlot() * uint64_t(Plan.maxSequences);
+    sizes.stateRecurrent = Art.linearState().recurrentBytesPerSlot() * uint64_t(Plan.maxSequences);
+    sizes.workspace = Plan.gemmWorkspaceBytes;
+    Cuda->allocate(sizes, layout.inputBytes);
+    // Host memory only for the inputs (pinned, the executor's) and the logits.
+    base = Cuda->inputStaging();
+    uint64_t logitBytes = uint64_t(Plan.maxBatchTokens) * uint64_t(Art.vocabSize()) * sizeof(float);
+    Arena = HostBuffer(logitBytes, "the logits copied from the GPU");
+    Logits = reinterpret_cast<const float *>(Arena.data());
+  } else {
+    Arena = HostBuffer(layout.total, "the activation arena");
+    base = Arena.data();
+  }
   int32_t *inputs[NumInputSlots];
   for (int i = 0; i < NumInputSlots; ++i)
     inputs[i] = reinterpret_cast<int32_t *>(base + layout.inputOffsets[i]);
@@ -149,6 +195,16 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
     for (int i = 0; i < NumInputSlots; ++i)
       if (in.name == kInputNames[i])
         InputPtrs.push_back(inputs[i]);
+  if (Cuda) {
+    std::vector<uint64_t> inputOffsets;
+    for (const InputSpec &in : Art.inputs())
+      for (int i = 0; i < NumInputSlots; ++i)
+        if (in.name == kInputNames[i])
+          inputOffsets.push_back(layout.inputOffsets[i]);
+    BufferOffsets = layout.bufferOffsets;
+    InputOffsets = std::move(inputOffsets);
+    return;
+  }
   for (uint64_t off : layout.bufferOffsets)
     BufferPtrs.push_back(base + off);
   Logits = reinterpret_cast<const float *>(BufferPtrs[size_t(Art.bufferIndex(Art.outputBuffer()))]);
@@ -158,10 +214,12 @@ Engine::~Engine() = default;
 
 std::unique_ptr<Engine> Engine::load(const std::string &artifactDir, const EngineOptions &options) {
   Artifact art = Artifact::open(artifactDir);
-  art.loadKernels();
+  if (!art.isCuda())
+    art.loadKernels();
   MemoryPlan plan = planMemory(art, options);
   uint64_t physical = physicalMemoryBytes();
-  if (physical && plan.totalBytes() > physical)
+  // A GPU plan is checked against the device's free memory by the executor.
+  if (!art.isCuda() && physical && plan.totalBytes() > physical)
     throw Error("this model needs " + formatBytes(plan.totalBytes()) + " (weights " + formatBytes(plan.weightBytes) +
                 ", KV cache " + formatBytes(plan.kvBytesTotal) + " for " + std::to_string(plan.maxSequences) +
                 " sequences of " + std::to_string(plan.maxContext) + " tokens, " +
@@ -170,22 +228,13 @@ std::unique_ptr<Engine> Engine::load(const std::string &artifactDir, const Engin
                 formatBytes(plan.arenaBytes) + "), but this machine has " + formatBytes(physical) +
                 "; lower --max-context, --max-sequences, --kv-pages or --max-batch-tokens");
   std::unique_ptr<Engine> e(new Engine(std::move(art), options, plan));
-
-  e->CheckpointDir = e->Art.resolveCheckpointDir(options.checkpointDir);
-  if (options.randomWeights) {
-    e->Weights.emplace(WeightStore::random(e->Art, options.seed, e->Pool, options.progress));
-    if (!fs::is_directory(e->CheckpointDir))
-      e->CheckpointDir.clear();
-  } else {
-    e->Art.verifyCheckpoint(e->CheckpointDir);
-    e->Weights.emplace(
-        WeightStore::bind(e->Art, SafetensorsArchive::openDir(e->CheckpointDir), e->Pool, options.progress));
-  }
-  e->Plan.weightBytes = e->Weights->totalBytes();
-  e->Plan.weightBytesMapped = e->Weights->mappedBytes();
-
+  e->loadWeights(options);
   if (!e->CheckpointDir.empty())
     e->GenConfig = readGenerationConfig(e->CheckpointDir);
+  if (e->Cuda) {
+    e->Cuda->bindProgram(e->InputOffsets, e->BufferOffsets, e->OutputOffset, e->Plan.maxBatchTokens);
+    return e;
+  }
 
   // Every argument pointer is fixed from now on: resolve them once.
   for (const ProgramEntry &entry : e->Art.program()) {
@@ -202,6 +251,45 @@ std::unique_ptr<Engine> Engine::load(const std::string &artifactDir, const Engin
     e->ProgramArgs.push_back(std::move(args));
   }
   return e;
+}
+
+void Engine::loadWeights(const EngineOptions &options) {
+  CheckpointDir = Art.resolveCheckpointDir(options.checkpointDir);
+  if (options.randomWeights) {
+    Weights.emplace(WeightStore::random(Art, options.seed, Pool, options.progress));
+    if (!fs::is_directory(CheckpointDir))
+      CheckpointDir.clear();
+  } else {
+    Art.verifyCheckpoint(CheckpointDir);
+    Weights.emplace(WeightStore::bind(Art, SafetensorsArchive::openDir(CheckpointDir), Pool, options.progress));
+  }
+  if (!Cuda) {
+    Plan.weightBytes = Weights->totalBytes();
+    Plan.weightBytesMapped = Weights->mappedBytes();
+    return;
+  }
+  // On a GPU the host copy is only the source of the upload.
+  for (size_t i = 0; i < Art.weights().size(); ++i)
+    Cuda->uploadWeight(i, Weights->data(i), Art.weights()[i].nbytes());
+  Weights.reset();
+  if (options.progress)
+    std::fprintf(stderr, "uploaded %s of weights to %s\n", formatBytes(Plan.weightBytes).c_str(), Plan.device.c_str());
+}
+
+std::vector<uint8_t> Engine::stateSlotBytes(int slot) const {
+  if (!Cuda)
+    return States.snapshot(slot);
+  if (slot < 0 || slot >= States.numSlots())
+    throw Error("state slot " + std::to_string(slot) + " is out of range [0, " + std::to_string(States.numSlots()) +
+                ")");
+  if (States.empty())
+    return {};
+  const LinearStateSpec &spec = States.spec();
+  std::vector<uint8_t> bytes = Cuda->readState(0, uint64_t(slot) * spec.convBytesPerSlot(), spec.convBytesPerSlot());
+  std::vector<uint8_t> recurrent =
+      Cuda->readState(1, uint64_t(slot) * spec.recurrentBytesPerSlot(), spec.recurrentBytesPerSlot());
+  bytes.insert(bytes.end(), recurrent.begin(), recurrent.end());
+  return bytes;
 }
 
 const Tokenizer *Engine::tokenizer() const {
@@ -226,7 +314,13 @@ void Engine::checkSequence(int seq, const char *what) const {
 int Engine::createSequence() {
   for (int s = 0; s < Plan.maxSequences; ++s) {
     if (!Live[size_t(s)]) {
-      States.reset(s);
+      if (Cuda && !States.empty()) {
+        const LinearStateSpec &spec = States.spec();
+        Cuda->zeroState(0, uint64_t(s) * spec.convBytesPerSlot(), spec.convBytesPerSlot());
+        Cuda->zeroState(1, uint64_t(s) * spec.recurrentBytesPerSlot(), spec.recurrentBytesPerSlot());
+      } else {
+        States.reset(s);
+      }
       Live[size_t(s)] = true;
       Lengths[size_t(s)] = 0;
       return s;
@@ -264,7 +358,21 @@ int64_t Engine::extraPagesFor(int seq, int64_t length) const {
 // Steps
 //===----------------------------------------------------------------------===//
 
-void Engine::runProgram(const StepDims &dims) {
+void Engine::runProgram(const StepDims &dims, bool graphable, bool greedy) {
+  if (Cuda) {
+    CudaExecutor::StepOutput out;
+    if (greedy) {
+      StepIds.resize(size_t(dims[SymR]));
+      out.host = StepIds.data();
+      out.greedy = true;
+    } else {
+      out.host = Arena.data();
+      out.offset = OutputOffset;
+      out.bytes = uint64_t(dims[SymR]) * uint64_t(vocabSize()) * sizeof(float);
+    }
+    Cuda->step(dims, graphable, out);
+    return;
+  }
   const std::vector<ProgramEntry> &program = Art.program();
   const int64_t *d = dims.data();
   for (size_t k = 0; k < program.size(); ++k) {
@@ -278,6 +386,19 @@ void Engine::runProgram(const StepDims &dims) {
 }
 
 std::vector<float> Engine::forward(const std::vector<SequenceChunk> &chunks, bool allLogits) {
+  std::vector<float> logits;
+  run(chunks, allLogits, &logits, nullptr);
+  return logits;
+}
+
+std::vector<int32_t> Engine::forwardGreedy(const std::vector<SequenceChunk> &chunks) {
+  std::vector<int32_t> ids;
+  run(chunks, /*allLogits=*/false, nullptr, &ids);
+  return ids;
+}
+
+void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::vector<float> *logits,
+                 std::vector<int32_t> *ids) {
   const int64_t vocab = vocabSize();
   // Validate everything first: a bad request must not change any state.
   std::vector<bool> seen(size_t(Plan.maxSequences), false);
@@ -307,7 +428,7 @@ std::vector<float> Engine::forward(const std::vector<SequenceChunk> &chunks, boo
                 std::to_string(Plan.pageSize) + " tokens, but only " + std::to_string(KV.numFreePages()) + " of " +
                 std::to_string(KV.numPages()) + " are free; finish or release other sequences first");
   if (chunks.empty())
-    return {};
+    return;
 
   // Commit: reserve pages, then run the steps.
   for (const SequenceChunk &c : chunks)
@@ -318,7 +439,11 @@ std::vector<float> Engine::forward(const std::vector<SequenceChunk> &chunks, boo
     firstRow[i] = rows;
     rows += allLogits ? int64_t(chunks[i].tokens.size()) : 1;
   }
-  std::vector<float> out(size_t(rows * vocab));
+  if (logits)
+    logits->assign(size_t(rows * vocab), 0.f);
+  if (ids)
+    ids->assign(size_t(rows), 0);
+  const bool deviceGreedy = ids && Cuda && Cuda->hasGreedySampler();
 
   struct Part {
     size_t chunk;
@@ -347,6 +472,9 @@ std::vector<float> Engine::forward(const std::vector<SequenceChunk> &chunks, boo
     for (const Part &p : parts)
       P = std::max<int64_t>(P, int64_t(KV.pages(chunks[p.chunk].seq).size()));
     const int64_t B = int64_t(parts.size());
+    const bool decodeOnly = T == B;
+    if (Cuda && decodeOnly)
+      P = graphPageBucket(P, pagesPerSequence(Plan));
     std::fill(BlockTable, BlockTable + B * P, 0);
     destRows.clear();
     int64_t t = 0;
@@ -379,13 +507,18 @@ std::vector<float> Engine::forward(const std::vector<SequenceChunk> &chunks, boo
       LogitRows[0] = int32_t(T - 1);
       R = 1;
     }
-    runProgram({T, B, P, R});
-    for (size_t r = 0; r < destRows.size(); ++r)
-      std::memcpy(&out[size_t(destRows[r] * vocab)], Logits + r * size_t(vocab), size_t(vocab) * sizeof(float));
+    runProgram({T, B, P, R}, decodeOnly, deviceGreedy);
+    for (size_t r = 0; r < destRows.size(); ++r) {
+      if (deviceGreedy)
+        (*ids)[size_t(destRows[r])] = StepIds[r];
+      else if (ids)
+        (*ids)[size_t(destRows[r])] = argmax(Logits + r * size_t(vocab), vocab);
+      else
+        std::memcpy(&(*logits)[size_t(destRows[r] * vocab)], Logits + r * size_t(vocab), size_t(vocab) * sizeof(float));
+    }
   }
   for (const SequenceChunk &c : chunks)
     Lengths[size_t(c.seq)] += int64_t(c.tokens.size());
-  return out;
 }
 
 } // namespace qwen::rt

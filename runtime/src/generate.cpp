@@ -161,7 +161,17 @@ bool Generator::step() {
     return false;
   }
 
-  std::vector<float> logits = Eng.forward(chunks);
+  // Greedy requests only: the engine picks the tokens (on a GPU, on the
+  // device) and no logits are copied back.
+  bool allGreedy = true;
+  for (int owner : owners)
+    allGreedy = allGreedy && States[size_t(owner)]->sampler.isGreedy();
+  std::vector<float> logits;
+  std::vector<int32_t> greedy;
+  if (allGreedy)
+    greedy = Eng.forwardGreedy(chunks);
+  else
+    logits = Eng.forward(chunks);
   const int64_t vocab = Eng.vocabSize();
   for (size_t i = 0; i < chunks.size(); ++i) {
     State &s = *States[size_t(owners[i])];
@@ -172,7 +182,7 @@ bool Generator::step() {
     }
     TokenEvent ev;
     ev.request = owners[i];
-    ev.token = s.sampler.sample(&logits[i * size_t(vocab)], vocab);
+    ev.token = allGreedy ? greedy[i] : s.sampler.sample(&logits[i * size_t(vocab)], vocab);
     if (s.result.tokens.empty() && !s.result.stopToken)
       s.result.firstTokenSeconds = std::chrono::duration<double>(Clock::now() - s.submitted).count();
     if (std::find(s.stops.begin(), s.stops.end(), ev.token) != s.stops.end()) {

@@ -109,7 +109,7 @@ Sampler::Sampler(const SamplingParams &P) : Params(P), Rng(P.seed) {
 int32_t Sampler::sample(const float *Logits, int64_t N) {
   checkLength(N);
   // Below 1e-30, 1 / temperature would overflow float arithmetic: greedy.
-  if (Params.temperature < 1e-30f)
+  if (isGreedy())
     return argmax(Logits, N);
 
   const float Max = maxLogit(Logits, N);

@@ -7,8 +7,9 @@
 
 namespace qwen::rt {
 
-StatePool::StatePool(const LinearStateSpec &spec, int numSlots) : Spec(spec), NumSlots(numSlots) {
-  if (!Spec.present())
+StatePool::StatePool(const LinearStateSpec &spec, int numSlots, bool allocateArrays)
+    : Spec(spec), NumSlots(numSlots) {
+  if (!Spec.present() || !allocateArrays)
     return;
   Conv = HostBuffer(Spec.convBytesPerSlot() * uint64_t(numSlots), "the linear-attention conv state");
   Recurrent = HostBuffer(Spec.recurrentBytesPerSlot() * uint64_t(numSlots), "the linear-attention recurrent state");
@@ -17,7 +18,7 @@ StatePool::StatePool(const LinearStateSpec &spec, int numSlots) : Spec(spec), Nu
 void StatePool::reset(int slot) {
   if (slot < 0 || slot >= NumSlots)
     throw Error("state slot " + std::to_string(slot) + " is out of range [0, " + std::to_string(NumSlots) + ")");
-  if (empty())
+  if (empty() || !Conv.data())
     return;
   std::memset(Conv.data() + uint64_t(slot) * Spec.convBytesPerSlot(), 0, Spec.convBytesPerSlot());
   std::memset(Recurrent.data() + uint64_t(slot) * Spec.recurrentBytesPerSlot(), 0, Spec.recurrentBytesPerSlot());
@@ -27,7 +28,7 @@ std::vector<uint8_t> StatePool::snapshot(int slot) const {
   if (slot < 0 || slot >= NumSlots)
     throw Error("state slot " + std::to_string(slot) + " is out of range [0, " + std::to_string(NumSlots) + ")");
   std::vector<uint8_t> bytes;
-  if (empty())
+  if (empty() || !Conv.data())
     return bytes;
   const uint8_t *conv = Conv.data() + uint64_t(slot) * Spec.convBytesPerSlot();
   const uint8_t *recurrent = Recurrent.data() + uint64_t(slot) * Spec.recurrentBytesPerSlot();

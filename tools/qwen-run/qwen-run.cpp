@@ -51,24 +51,34 @@ struct EngineFlags {
     app->add_option("--max-batch-tokens", options.maxBatchTokens,
                     "Most tokens per kernel step; longer prompts are split (default 2048)");
     app->add_option("--kv-pages", options.numPages, "KV cache pages (default: enough for every sequence's full context)");
+    app->add_option("--cuda-device", options.cudaDevice, "CUDA artifacts: the GPU to run on (default 0)");
+    app->add_flag("--no-cuda-graphs", noGraphs, "CUDA artifacts: launch every decode step's kernels one by one");
     if (withRandomWeights) {
       app->add_flag("--random-weights", options.randomWeights,
                     "Seeded random weights instead of the checkpoint (for benchmarks of real-size configs)");
       app->add_option("--seed", options.seed, "Seed of --random-weights and of the random prompt");
     }
   }
+  bool noGraphs = false;
   std::unique_ptr<Engine> load() {
     options.progress = isatty(STDERR_FILENO);
+    options.cudaGraphs = !noGraphs;
     if (options.maxContext == 0)
       fitContextToMemory();
     return Engine::load(artifact, options);
   }
   /// Without --max-context: the model's full context, shortened when the KV
-  /// cache for it would not fit in 90% of this machine's memory.
+  /// cache for it would not fit in 90% of this machine's (or GPU's) memory.
   void fitContextToMemory() {
     Artifact art = Artifact::open(artifact);
     MemoryPlan plan = planMemory(art, options);
     uint64_t budget = physicalMemoryBytes() / 10 * 9;
+    if (art.isCuda()) {
+      const CudaDriver &driver = CudaDriver::get(); // no driver: Engine::load says so
+      if (options.cudaDevice < 0 || size_t(options.cudaDevice) >= driver.devices().size())
+        return;
+      budget = driver.devices()[size_t(options.cudaDevice)].memoryBytes / 10 * 9;
+    }
     if (budget == 0 || plan.totalBytes() <= budget || options.numPages > 0)
       return;
     uint64_t fixed = plan.weightBytes + plan.arenaBytes + plan.stateBytesTotal;
@@ -208,66 +218,102 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
   return 0;
 }
 
-int runBench(EngineFlags &ef, int64_t promptLen, int64_t genTokens, int batch) {
-  if (promptLen <= 0 || genTokens < 0 || batch <= 0)
-    throw Error("bench needs --prompt-len > 0, --gen >= 0 and --batch > 0");
-  ef.options.maxSequences = batch;
-  if (ef.options.maxContext == 0)
-    ef.options.maxContext = promptLen + genTokens;
-  Clock::time_point t0 = Clock::now();
-  std::unique_ptr<Engine> engine = ef.load();
-  double loadSeconds = secondsSince(t0);
-  const int64_t vocab = engine->vocabSize();
-  MemoryPlan plan = engine->memoryPlan();
+/// One bench measurement: `batch` random prompts of `promptLen` tokens
+/// prefilled together, then `genTokens` greedy decode steps.
+struct BenchResult {
+  double prefillSeconds = 0, decodeSeconds = 0;
+};
 
-  std::mt19937_64 rng(ef.options.seed);
+BenchResult benchOnce(Engine &engine, std::mt19937_64 &rng, int64_t promptLen, int64_t genTokens, int batch) {
+  const int64_t vocab = engine.vocabSize();
   std::uniform_int_distribution<int32_t> pick(0, int32_t(vocab - 1));
   std::vector<Engine::SequenceChunk> chunks;
   for (int b = 0; b < batch; ++b) {
-    Engine::SequenceChunk c{engine->createSequence(), {}};
+    Engine::SequenceChunk c{engine.createSequence(), {}};
     for (int64_t i = 0; i < promptLen; ++i)
       c.tokens.push_back(pick(rng));
     chunks.push_back(std::move(c));
   }
-  t0 = Clock::now();
-  std::vector<float> logits = engine->forward(chunks);
-  double prefillSeconds = secondsSince(t0);
-  for (int b = 0; b < batch; ++b)
-    chunks[size_t(b)].tokens = {argmax(&logits[size_t(b) * size_t(vocab)], vocab)};
-
+  BenchResult r;
+  Clock::time_point t0 = Clock::now();
+  std::vector<int32_t> next = engine.forwardGreedy(chunks);
+  r.prefillSeconds = secondsSince(t0);
   t0 = Clock::now();
   for (int64_t step = 0; step < genTokens; ++step) {
-    logits = engine->forward(chunks);
     for (int b = 0; b < batch; ++b)
-      chunks[size_t(b)].tokens[0] = argmax(&logits[size_t(b) * size_t(vocab)], vocab);
+      chunks[size_t(b)].tokens = {next[size_t(b)]};
+    next = engine.forwardGreedy(chunks);
   }
-  double decodeSeconds = secondsSince(t0);
+  r.decodeSeconds = secondsSince(t0);
+  for (const Engine::SequenceChunk &c : chunks)
+    engine.releaseSequence(c.seq);
+  return r;
+}
 
-  double prefillRate = double(promptLen * batch) / std::max(prefillSeconds, 1e-9);
-  double decodeRate = double(genTokens * batch) / std::max(decodeSeconds, 1e-9);
-  double msPerStep = genTokens ? 1000.0 * decodeSeconds / double(genTokens) : 0.0;
+int runBench(EngineFlags &ef, const std::vector<int64_t> &promptLens, int64_t genTokens, const std::vector<int> &batches,
+             int64_t warmupSteps) {
+  if (promptLens.empty() || batches.empty() || genTokens < 0)
+    throw Error("bench needs --prompt-len > 0, --gen >= 0 and --batch > 0");
+  for (int64_t p : promptLens)
+    if (p <= 0)
+      throw Error("bench needs --prompt-len > 0, got " + std::to_string(p));
+  for (int b : batches)
+    if (b <= 0)
+      throw Error("bench needs --batch > 0, got " + std::to_string(b));
+  ef.options.maxSequences = *std::max_element(batches.begin(), batches.end());
+  if (ef.options.maxContext == 0)
+    ef.options.maxContext = *std::max_element(promptLens.begin(), promptLens.end()) + genTokens;
+  Clock::time_point t0 = Clock::now();
+  std::unique_ptr<Engine> engine = ef.load();
+  double loadSeconds = secondsSince(t0);
+  MemoryPlan plan = engine->memoryPlan();
+  // GPU: the first step of a shape creates cuBLASLt plans and the second
+  // captures its CUDA graph; a short untimed run keeps that out of the figures.
+  if (warmupSteps < 0)
+    warmupSteps = engine->cuda() ? 3 : 0;
   std::printf("load:    %.3f s (weights %s%s, %d threads)\n", loadSeconds, formatBytes(plan.weightBytes).c_str(),
               ef.options.randomWeights ? ", random" : (", " + formatBytes(plan.weightBytesMapped) + " mapped").c_str(),
               engine->numThreads());
-  std::printf("prefill: %lld tokens x %d sequences in %.3f s = %.1f tok/s\n", static_cast<long long>(promptLen),
-              batch, prefillSeconds, prefillRate);
-  std::printf("decode:  %lld steps x %d sequences in %.3f s = %.1f tok/s (%.2f ms/step)\n",
-              static_cast<long long>(genTokens), batch, decodeSeconds, decodeRate, msPerStep);
-  nlohmann::ordered_json j;
-  j["artifact"] = ef.artifact;
-  j["model"] = engine->modelInfo();
-  j["threads"] = engine->numThreads();
-  j["random_weights"] = ef.options.randomWeights;
-  j["batch"] = batch;
-  j["prompt_len"] = promptLen;
-  j["gen"] = genTokens;
-  j["load_s"] = loadSeconds;
-  j["prefill_s"] = prefillSeconds;
-  j["prefill_tok_s"] = prefillRate;
-  j["decode_s"] = decodeSeconds;
-  j["decode_tok_s"] = decodeRate;
-  j["decode_ms_per_step"] = msPerStep;
-  std::printf("%s\n", j.dump().c_str());
+  std::mt19937_64 rng(ef.options.seed);
+  for (int64_t promptLen : promptLens) {
+    for (int batch : batches) {
+      if (warmupSteps > 0)
+        benchOnce(*engine, rng, promptLen, std::min(warmupSteps, genTokens), batch);
+      BenchResult r = benchOnce(*engine, rng, promptLen, genTokens, batch);
+      double prefillRate = double(promptLen * batch) / std::max(r.prefillSeconds, 1e-9);
+      double decodeRate = double(genTokens * batch) / std::max(r.decodeSeconds, 1e-9);
+      double msPerStep = genTokens ? 1000.0 * r.decodeSeconds / double(genTokens) : 0.0;
+      std::printf("prefill: %lld tokens x %d sequences in %.3f s = %.1f tok/s\n", static_cast<long long>(promptLen),
+                  batch, r.prefillSeconds, prefillRate);
+      std::printf("decode:  %lld steps x %d sequences in %.3f s = %.1f tok/s (%.2f ms/step)\n",
+                  static_cast<long long>(genTokens), batch, r.decodeSeconds, decodeRate, msPerStep);
+      nlohmann::ordered_json j;
+      j["artifact"] = ef.artifact;
+      j["model"] = engine->modelInfo();
+      j["threads"] = engine->numThreads();
+      j["random_weights"] = ef.options.randomWeights;
+      j["batch"] = batch;
+      j["prompt_len"] = promptLen;
+      j["gen"] = genTokens;
+      j["warmup_steps"] = warmupSteps;
+      j["load_s"] = loadSeconds;
+      j["prefill_s"] = r.prefillSeconds;
+      j["prefill_tok_s"] = prefillRate;
+      j["decode_s"] = r.decodeSeconds;
+      j["decode_tok_s"] = decodeRate;
+      j["decode_ms_per_step"] = msPerStep;
+      j["kv_dtype"] = dtypeName(engine->artifact().kvCache().dtype);
+      j["weight_bytes"] = plan.weightBytes;
+      if (const CudaExecutor *gpu = engine->cuda()) {
+        const CudaExecutor::Stats &st = gpu->stats();
+        j["device"] = plan.device;
+        j["gpu"] = {{"steps", st.steps},   {"kernel_launches", st.kernelLaunches}, {"gemms", st.gemms},
+                    {"graphs_captured", st.graphsCaptured}, {"graph_launches", st.graphLaunches}};
+      }
+      std::printf("%s\n", j.dump().c_str());
+      std::fflush(stdout);
+    }
+  }
   return 0;
 }
 
@@ -385,7 +431,10 @@ int runInfo(EngineFlags &ef) {
   std::string features;
   for (const std::string &f : t.features)
     features += (features.empty() ? "" : ",") + f;
-  std::printf("target       %s %s %s [%s], %s\n", t.kind.c_str(), t.triple.c_str(), t.cpu.c_str(), features.c_str(),
+  if (t.kind == "cuda")
+    std::printf("target       cuda %s, %s\n", t.arch.c_str(), t.object.c_str());
+  else
+    std::printf("target       %s %s %s [%s], %s\n", t.kind.c_str(), t.triple.c_str(), t.cpu.c_str(), features.c_str(),
               t.object.c_str());
   std::printf("model        %s\n", art.model().dump().c_str());
   const KVCacheSpec &kv = art.kvCache();
@@ -394,11 +443,19 @@ int runInfo(EngineFlags &ef) {
               static_cast<long long>(kv.headDim), static_cast<long long>(kv.pageSize), dtypeName(kv.dtype));
   std::printf("program      %zu kernel calls, %zu weights, %zu buffers\n", art.program().size(), art.weights().size(),
               art.buffers().size());
-  try {
-    art.loadKernels();
-    std::printf("kernels      OK: %s loads on this CPU, every kernel resolved\n", t.object.c_str());
-  } catch (const Error &e) {
-    std::printf("kernels      NOT USABLE: %s\n", e.what());
+  if (art.isCuda()) {
+    size_t gemms = 0;
+    for (const ProgramEntry &e : art.program())
+      gemms += e.isGemm;
+    std::printf("kernels      CUDA %s: %s (%zu generated kernel launches) + %zu cuBLASLt GEMMs; runs on an NVIDIA GPU\n",
+                t.arch.c_str(), t.object.c_str(), art.program().size() - gemms, gemms);
+  } else {
+    try {
+      art.loadKernels();
+      std::printf("kernels      OK: %s loads on this CPU, every kernel resolved\n", t.object.c_str());
+    } catch (const Error &e) {
+      std::printf("kernels      NOT USABLE: %s\n", e.what());
+    }
   }
   try {
     const CudaDriver &cuda = CudaDriver::get();
@@ -406,7 +463,7 @@ int runInfo(EngineFlags &ef) {
     for (const CudaDeviceInfo &d : cuda.devices())
       devices += (devices.empty() ? "" : "; ") + d.name + " (" + d.arch() + ", " + formatBytes(d.memoryBytes) +
                  ", " + std::to_string(d.multiprocessors) + " SMs)";
-    std::printf("gpu          CUDA driver %d.%d: %s (this runtime executes CPU artifacts only so far)\n",
+    std::printf("gpu          CUDA driver %d.%d: %s\n",
                 cuda.version() / 1000, cuda.version() % 1000 / 10, devices.empty() ? "no devices" : devices.c_str());
   } catch (const Error &e) {
     std::printf("gpu          none: %s\n", e.what());
@@ -429,7 +486,7 @@ int runInfo(EngineFlags &ef) {
               plan.maxSequences == 1 ? "" : "s",
               static_cast<long long>(plan.maxContext), plan.describe().c_str());
   uint64_t physical = physicalMemoryBytes();
-  if (physical && plan.totalBytes() > physical)
+  if (!art.isCuda() && physical && plan.totalBytes() > physical)
     std::printf("this machine has %s: too little for this plan; choose a smaller one with --max-context, "
                 "--max-sequences or --kv-pages\n",
                 formatBytes(physical).c_str());
@@ -439,7 +496,7 @@ int runInfo(EngineFlags &ef) {
 } // namespace
 
 int main(int argc, char **argv) {
-  CLI::App app{"qwen-run: runs a Qwen model compiled by qwen-compile (an artifact folder) on the CPU"};
+  CLI::App app{"qwen-run: runs a Qwen model compiled by qwen-compile (an artifact folder) on the CPU or an NVIDIA GPU"};
   app.require_subcommand(1);
 
   EngineFlags ef;
@@ -447,8 +504,9 @@ int main(int argc, char **argv) {
   std::string prompt, system, tokSource, checkpoint, text, outPath;
   std::vector<std::string> idsList;
   bool noStream = false, chatTemplate = false, think = false, noSpecial = false;
-  int64_t promptLen = 128, genTokens = 32, steps = 0;
-  int batch = 1;
+  int64_t genTokens = 32, steps = 0, warmupSteps = -1;
+  std::vector<int64_t> promptLens{128};
+  std::vector<int> batches{1};
 
   CLI::App *gen = app.add_subcommand("generate", "Generate text from a prompt, streamed to stdout");
   ef.add(gen, false);
@@ -468,9 +526,15 @@ int main(int argc, char **argv) {
   CLI::App *bench = app.add_subcommand("bench", "Measure load time, prefill and decode speed");
   EngineFlags benchEf;
   benchEf.add(bench, true);
-  bench->add_option("--prompt-len", promptLen, "Prompt tokens per sequence (random ids)")->capture_default_str();
+  bench->add_option("--prompt-len", promptLens, "Prompt tokens per sequence (random ids); a list runs each")
+      ->delimiter(',')
+      ->capture_default_str();
   bench->add_option("--gen", genTokens, "Decode steps")->capture_default_str();
-  bench->add_option("--batch", batch, "Sequences prefilled and decoded together")->capture_default_str();
+  bench->add_option("--batch", batches, "Sequences prefilled and decoded together; a list (1,8,32) runs each")
+      ->delimiter(',')
+      ->capture_default_str();
+  bench->add_option("--warmup-steps", warmupSteps,
+                    "Untimed run (prefill + N decode steps) before each measurement; default 3 on a GPU, 0 on the CPU");
 
   CLI::App *tokenize = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON array");
   tokenize->add_option("source", tokSource, "Artifact folder, checkpoint folder, or tokenizer.json")->required();
@@ -521,7 +585,7 @@ int main(int argc, char **argv) {
     if (*chat)
       return runChat(chatEf, chatSf, system, think);
     if (*bench)
-      return runBench(benchEf, promptLen, genTokens, batch);
+      return runBench(benchEf, promptLens, genTokens, batches, warmupSteps);
     if (*tokenize)
       return runTokenize(tokSource, checkpoint, text, noSpecial);
     if (*logits)

@@ -197,7 +197,28 @@ struct BadManifestCase {
 TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
   const BadManifestCase cases[] = {
       {"no program", [](json &m) { m.erase("program"); }, "missing field \"program\""},
-      {"cuda target", [](json &m) { m["target"]["kind"] = "cuda"; }, "target \"cuda\" is not supported"},
+      {"rocm target", [](json &m) { m["target"]["kind"] = "rocm"; }, "target \"rocm\" is not supported"},
+      {"cuda target without arch", [](json &m) { m["target"]["kind"] = "cuda"; }, "target: missing field \"arch\""},
+      {"cuda kernel without block",
+       [](json &m) {
+         m["target"]["kind"] = "cuda";
+         m["target"]["arch"] = "sm_90";
+       },
+       "program[0] (kernel fk_embed): missing field \"block\""},
+      {"cuda gemm with a strided result",
+       [](json &m) {
+         m["target"]["kind"] = "cuda";
+         m["target"]["arch"] = "sm_90";
+         for (json &e : m["program"]) {
+           e.erase("grid");
+           e["library"] = "cublaslt";
+           e["cublaslt"] = {{"m", "T"},          {"n", 8},          {"k", 8},          {"a_arg", 0},
+                            {"a_dtype", "f32"},  {"lda", 8},        {"a_offset", 0},   {"b_arg", 1},
+                            {"b_dtype", "f32"},  {"ldb", 8},        {"b_offset", 0},   {"bias", false},
+                            {"residual", false}, {"d_dtype", "f32"}, {"ldd", 16}};
+         }
+       },
+       "cublaslt.ldd: D is dense: expected ldd = n = 8, got 16"},
       {"unknown dtype", [](json &m) { m["buffers"][0]["dtype"] = "f8"; }, "unknown dtype \"f8\""},
       {"unknown kv dtype", [](json &m) { m["kv_cache"]["dtype"] = "q4"; }, "kv_cache.dtype: unknown dtype \"q4\""},
       {"unknown symbol", [](json &m) { m["buffers"][0]["shape"] = {"N"}; }, "unknown symbol \"N\""},
@@ -462,6 +483,21 @@ TEST_F(EngineTest, MixedRaggedBatch) {
   EXPECT_EQ(argmaxRow(all, 1), toyNext(pc));
   pa.push_back(3);
   EXPECT_EQ(argmaxRow(all, 2), toyNext(pa));
+}
+
+TEST_F(EngineTest, ForwardGreedyPicksEachChunksNextToken) {
+  auto e = load();
+  int a = e->createSequence(), b = e->createSequence();
+  std::vector<int32_t> pa = {1, 2, 3}, pb = {9, 4};
+  std::vector<int32_t> ids = e->forwardGreedy({{a, pa}, {b, pb}});
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0], toyNext(pa));
+  EXPECT_EQ(ids[1], toyNext(pb));
+  pa.push_back(ids[0]);
+  pb.push_back(ids[1]);
+  ids = e->forwardGreedy({{b, {pb.back()}}, {a, {pa.back()}}});
+  EXPECT_EQ(ids, (std::vector<int32_t>{toyNext(pb), toyNext(pa)}));
+  EXPECT_EQ(e->sequenceLength(a), 4);
 }
 
 TEST_F(EngineTest, BadRequestsLoseNothing) {

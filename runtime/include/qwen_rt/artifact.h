@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -74,11 +75,32 @@ struct ArgRef {
   int index = 0;
 };
 
+/// A GEMM of a CUDA artifact, run by cuBLASLt (passes/Codegen/GPU/README.md,
+/// "cuBLASLt descriptor"): row-major D[m, n] = A[m, k] B[n, k]^T (+ bias[n])
+/// (+ C[m, n]), f32 accumulation. Operands name launch arguments.
+struct GemmSpec {
+  struct Operand {
+    int arg = -1;        ///< index into the entry's args; -1 when absent
+    DType dtype = DType::F32;
+    int64_t ld = 0;      ///< row stride in elements (0 for the bias)
+    int64_t offset = 0;  ///< element offset of row 0
+  };
+  ShapeDim m;
+  int64_t n = 0, k = 0;
+  Operand a, b, c, bias; ///< c: the residual (beta = 1); c.arg / bias.arg -1 when absent
+  DType dDtype = DType::F32;
+  int64_t ldd = 0;
+};
+
 struct ProgramEntry {
   std::string kernel;
-  SymShape grid;
+  SymShape grid;             ///< empty for a GEMM
   std::vector<ArgRef> args;
-  KernelFn fn = nullptr; ///< set by Artifact::loadKernels
+  KernelFn fn = nullptr;     ///< CPU: set by Artifact::loadKernels
+  int64_t blockThreads = 0;  ///< CUDA: threads per block of a generated kernel
+  int64_t sharedBytes = 0;   ///< CUDA: static shared memory it declares
+  bool isGemm = false;       ///< CUDA: a cuBLASLt call described by `gemm`
+  GemmSpec gemm;
 };
 
 struct KVCacheSpec {
@@ -119,7 +141,10 @@ struct CheckpointRef {
 };
 
 struct TargetSpec {
-  std::string kind, triple, cpu, object;
+  std::string kind; ///< "cpu" (kernels.so) or "cuda" (kernels.ptx + cuBLASLt)
+  std::string triple, cpu, object;
+  std::string arch;  ///< cuda: "sm_90"
+  std::string cubin; ///< cuda: the PTX assembled for `arch` ("" when compiled without ptxas)
   std::vector<std::string> features;
 };
 
@@ -130,9 +155,11 @@ class Artifact {
 public:
   /// Parses and validates DIR/manifest.json. Throws Error.
   static Artifact open(const std::string &dir);
-  /// Checks target features against the host, dlopens target.object, checks
-  /// its ABI version and resolves every kernel of the program. Throws Error.
+  /// CPU artifacts: checks target features against the host, dlopens
+  /// target.object, checks its ABI version and resolves every kernel of the
+  /// program. Throws Error (also for a CUDA artifact: CudaExecutor loads those).
   void loadKernels();
+  bool isCuda() const { return Target.kind == "cuda"; }
   bool kernelsLoaded() const { return Library != nullptr; }
 
   Artifact(Artifact &&) noexcept;
@@ -155,6 +182,9 @@ public:
   const std::vector<WeightSpec> &weights() const { return Weights; }
   const std::vector<BufferSpec> &buffers() const { return Buffers; }
   const std::vector<ProgramEntry> &program() const { return Program; }
+  /// CUDA: the generated greedy sampler (manifest "sampler.argmax"): reads
+  /// the output logits [R, vocab], writes R int32 ids; kernel empty if absent.
+  const ProgramEntry &argmaxKernel() const { return Argmax; }
   int weightIndex(int id) const;  ///< -1 if no weight has this id
   int bufferIndex(int id) const;  ///< -1 if no buffer has this id
   int outputBuffer() const { return OutputBuffer; } ///< buffer id of the logits
@@ -184,10 +214,14 @@ private:
   std::vector<WeightSpec> Weights;
   std::vector<BufferSpec> Buffers;
   std::vector<ProgramEntry> Program;
+  ProgramEntry Argmax;
   std::vector<int> WeightById, BufferById;
   int OutputBuffer = -1;
   int64_t VocabSize = 0, MaxPositions = 0;
-  void *Library = nullptr;
+  struct LibraryCloser {
+    void operator()(void *library) const;
+  };
+  std::unique_ptr<void, LibraryCloser> Library; ///< kernels.so, closed with the artifact
 };
 
 /// Checks that the host CPU has `feature` ("avx2", "fma", "f16c", "avx512f", ...).

@@ -1,14 +1,16 @@
-//===- cuda_driver.h - The CUDA driver API, loaded at run time --*- C++ -*-===//
+//===- cuda_driver.h - The CUDA driver and cuBLASLt, loaded at run time ---===//
 //
-// The runtime links no CUDA library: it dlopens the driver (libcuda.so.1,
-// or $QWEN_CUDA_DRIVER) when asked, so the same binary starts and runs on
-// machines without an NVIDIA driver. This is the first piece of the CUDA
-// device (issue 3): finding the driver and its devices. Every call is checked
-// and a failure is an Error naming the call and the driver's message.
+// The runtime links no CUDA library: it dlopens the driver (libcuda.so.1, or
+// $QWEN_CUDA_DRIVER) and cuBLASLt (libcublasLt.so.13 / .12, or
+// $QWEN_CUBLASLT) when a CUDA artifact is loaded, so the same binary starts
+// and runs CPU artifacts on machines without an NVIDIA driver. Every call is
+// checked: a failure is an Error naming the call and the library's message.
 //
 //===----------------------------------------------------------------------===//
 #ifndef QWEN_RT_CUDA_DRIVER_H
 #define QWEN_RT_CUDA_DRIVER_H
+
+#include "qwen_rt/cuda_api.h"
 
 #include <cstdint>
 #include <string>
@@ -35,6 +37,10 @@ public:
   /// The driver's CUDA version, e.g. 13000 for 13.0.
   int version() const { return Version; }
   const std::vector<CudaDeviceInfo> &devices() const { return Devices; }
+  const cuda::DriverApi &api() const { return Api; }
+  /// Throws Error("CUDA driver call <call> failed: <message> (CUresult N)")
+  /// unless `result` is CUDA_SUCCESS.
+  void check(cuda::CUresult result, const char *call) const;
 
   CudaDriver(const CudaDriver &) = delete;
   CudaDriver &operator=(const CudaDriver &) = delete;
@@ -44,8 +50,31 @@ private:
   void load();
 
   void *Library = nullptr;
+  std::string Path;
+  cuda::DriverApi Api;
   int Version = 0;
   std::vector<CudaDeviceInfo> Devices;
+};
+
+class CublasLt {
+public:
+  /// Loads cuBLASLt (once per process). Throws Error when it cannot.
+  static const CublasLt &get();
+  const cuda::CublasLtApi &api() const { return Api; }
+  const std::string &path() const { return Path; }
+  /// Throws Error("cuBLASLt call <call> failed: <message> (status N)").
+  void check(cuda::cublasStatus_t status, const char *call) const;
+
+  CublasLt(const CublasLt &) = delete;
+  CublasLt &operator=(const CublasLt &) = delete;
+
+private:
+  CublasLt() = default;
+  void load();
+
+  void *Library = nullptr;
+  std::string Path;
+  cuda::CublasLtApi Api;
 };
 
 } // namespace qwen::rt

@@ -12,6 +12,7 @@
 #define QWEN_RT_ENGINE_H
 
 #include "qwen_rt/artifact.h"
+#include "qwen_rt/cuda_executor.h"
 #include "qwen_rt/generation_config.h"
 #include "qwen_rt/kv_cache.h"
 #include "qwen_rt/state_pool.h"
@@ -39,6 +40,8 @@ struct EngineOptions {
   bool randomWeights = false;     ///< seeded random weights instead of the checkpoint
   uint64_t seed = 0;              ///< for randomWeights
   bool progress = false;          ///< progress lines on stderr while loading
+  int cudaDevice = 0;             ///< CUDA artifacts: the GPU to run on
+  bool cudaGraphs = true;         ///< CUDA artifacts: replay decode steps from CUDA graphs
 };
 
 /// What a loaded engine holds in memory, and what fits.
@@ -53,7 +56,11 @@ struct MemoryPlan {
   int64_t pageSize = 0, numPages = 0;
   int maxSequences = 0;
   int64_t maxContext = 0, maxBatchTokens = 0;
-  uint64_t totalBytes() const { return weightBytes + kvBytesTotal + stateBytesTotal + arenaBytes; }
+  std::string device;             ///< "" for the host CPU, else the GPU ("cuda:0 NVIDIA H100 ...")
+  uint64_t gemmWorkspaceBytes = 0; ///< GPU: cuBLASLt workspace
+  uint64_t totalBytes() const {
+    return weightBytes + kvBytesTotal + stateBytesTotal + arenaBytes + gemmWorkspaceBytes;
+  }
   /// Several lines: the sizes, then e.g. "fits 8 sequences of 512 tokens".
   std::string describe() const;
 };
@@ -101,6 +108,11 @@ public:
   int64_t freePages() const { return KV.numFreePages(); }
   /// The linear-attention state slots (empty for models without such layers).
   const StatePool &statePool() const { return States; }
+  /// The bytes of one state slot (conv windows, then recurrent states), from
+  /// host or device memory; empty for models without such layers.
+  std::vector<uint8_t> stateSlotBytes(int slot) const;
+  /// The GPU executor of a CUDA artifact; nullptr on the CPU.
+  const CudaExecutor *cuda() const { return Cuda.get(); }
   /// KV pages a sequence would need to grow to `length` positions.
   int64_t extraPagesFor(int seq, int64_t length) const;
 
@@ -114,14 +126,24 @@ public:
   /// [rows x vocab]. Everything is validated before any state changes, so a bad
   /// request loses nothing. Steps of more than maxBatchTokens tokens are split.
   std::vector<float> forward(const std::vector<SequenceChunk> &chunks, bool allLogits = false);
+  /// forward() followed by greedy selection of each chunk's next token (the
+  /// first index of its last row's maximum). On a GPU with the artifact's
+  /// sampler kernel the argmax runs on the device and only the ids come back.
+  std::vector<int32_t> forwardGreedy(const std::vector<SequenceChunk> &chunks);
 
   ~Engine();
 
 private:
   Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan &plan);
   void checkSequence(int seq, const char *what) const;
-  /// Runs the program once on the inputs already written, for `dims`.
-  void runProgram(const StepDims &dims);
+  /// Runs the program once on the inputs already written, for `dims`; on a
+  /// GPU `graphable` steps (decode only) may replay a CUDA graph.
+  void runProgram(const StepDims &dims, bool graphable, bool greedy);
+  /// forward() and forwardGreedy(): fills exactly one of `logits` and `ids`.
+  void run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::vector<float> *logits,
+           std::vector<int32_t> *ids);
+  /// Loads the weights (checkpoint or random) and, on a GPU, uploads them.
+  void loadWeights(const EngineOptions &options);
 
   Artifact Art;
   MemoryPlan Plan;
@@ -133,13 +155,17 @@ private:
   mutable bool TokLoaded = false;
   GenerationConfig GenConfig;
   std::string CheckpointDir;
+  std::unique_ptr<CudaExecutor> Cuda; ///< declared after Art: destroyed before it
 
-  HostBuffer Arena;
+  HostBuffer Arena; ///< CPU: inputs + activations; GPU: the logits rows copied back
+  uint64_t OutputOffset = 0; ///< of the logits buffer in the (device) arena
+  std::vector<uint64_t> InputOffsets, BufferOffsets; ///< GPU: arena offsets by input / buffer index
   std::vector<void *> InputPtrs;  ///< by input index
   std::vector<void *> BufferPtrs; ///< by buffer index
   int32_t *Tokens = nullptr, *Positions = nullptr, *TokenSeq = nullptr, *BlockTable = nullptr,
           *LogitRows = nullptr, *MropePositions = nullptr, *StateSlots = nullptr;
   const float *Logits = nullptr;
+  std::vector<int32_t> StepIds; ///< GPU greedy steps: the sampled ids of the logits rows
   std::vector<std::vector<void *>> ProgramArgs; ///< argument pointers of each program entry
 
   std::vector<bool> Live;

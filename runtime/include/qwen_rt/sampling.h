@@ -32,6 +32,8 @@ public:
   /// Deterministic for a given seed and call sequence.
   int32_t sample(const float *logits, int64_t n);
   const SamplingParams &params() const { return Params; }
+  /// sample() is argmax (temperature below 1e-30).
+  bool isGreedy() const { return Params.temperature < 1e-30f; }
 
 private:
   struct Candidate {

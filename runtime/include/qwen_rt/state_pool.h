@@ -20,7 +20,9 @@ namespace qwen::rt {
 class StatePool {
 public:
   /// An empty pool when the model has no linear-attention layers.
-  StatePool(const LinearStateSpec &spec, int numSlots);
+  /// `allocateArrays` false: the arrays live elsewhere (GPU memory).
+  StatePool(const LinearStateSpec &spec, int numSlots, bool allocateArrays = true);
+  const LinearStateSpec &spec() const { return Spec; }
 
   bool empty() const { return !Spec.present(); }
   int numSlots() const { return NumSlots; }

@@ -78,7 +78,6 @@ void checkContinuation(Engine &engine, double tolerance) {
 }
 
 void checkIsolation(Engine &engine) {
-  const StatePool &pool = engine.statePool();
   const int64_t vocab = engine.vocabSize();
   std::vector<int> seqs;
   for (int i = 0; i < 4; ++i) {
@@ -87,19 +86,19 @@ void checkIsolation(Engine &engine) {
   }
   std::vector<std::vector<uint8_t>> before;
   for (int seq : seqs)
-    before.push_back(pool.snapshot(seq));
+    before.push_back(engine.stateSlotBytes(seq));
   // A ragged step over sequences 0 (decode) and 2 (a chunk of 6).
   engine.forward({{seqs[0], {1}}, {seqs[2], prompt(6, vocab, 200)}});
   for (size_t i = 0; i < seqs.size(); ++i) {
     bool touched = i == 0 || i == 2;
-    bool same = pool.snapshot(seqs[i]) == before[i];
+    bool same = engine.stateSlotBytes(seqs[i]) == before[i];
     report(touched ? !same : same, "sequence " + std::to_string(i) + "'s state slot is " +
                                        (touched ? "updated by its step" : "byte-identical after the step of others"));
   }
   // A released slot starts from zeros for the next request.
   engine.releaseSequence(seqs[1]);
   int fresh = engine.createSequence();
-  std::vector<uint8_t> state = pool.snapshot(fresh);
+  std::vector<uint8_t> state = engine.stateSlotBytes(fresh);
   report(std::all_of(state.begin(), state.end(), [](uint8_t b) { return b == 0; }),
          "a slot claimed by a new request starts zeroed (" + std::to_string(state.size()) + " bytes)");
   for (int seq : {seqs[0], seqs[2], seqs[3], fresh})
@@ -109,15 +108,18 @@ void checkIsolation(Engine &engine) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: qwen-check-state ARTIFACT [--max-abs X]\n");
+    std::fprintf(stderr, "usage: qwen-check-state ARTIFACT [--max-abs X] [--checkpoint DIR]\n");
     return 2;
   }
   double tolerance = 1e-4;
-  for (int i = 2; i + 1 < argc; i += 2)
+  EngineOptions options;
+  for (int i = 2; i + 1 < argc; i += 2) {
     if (std::string(argv[i]) == "--max-abs")
       tolerance = std::atof(argv[i + 1]);
+    else if (std::string(argv[i]) == "--checkpoint")
+      options.checkpointDir = argv[i + 1];
+  }
   try {
-    EngineOptions options;
     options.maxSequences = 6;
     options.maxContext = 128;
     std::unique_ptr<Engine> engine = Engine::load(argv[1], options);

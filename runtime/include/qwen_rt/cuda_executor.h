@@ -1,0 +1,148 @@
+//===- cuda_executor.h - Runs a CUDA artifact's step program ----*- C++ -*-===//
+//
+// The GPU half of the Engine for `--target=cuda` artifacts. It owns the CUDA
+// context of one device, one stream, the module loaded from kernels.ptx, and
+// the device memory: weights, the activation arena (laid out exactly like the
+// host arena, so offsets are shared), the paged KV cache, the linear-attention
+// state slots and the cuBLASLt workspace. A step copies the step inputs from
+// pinned staging memory, enqueues the program (generated kernels with
+// cuLaunchKernel, GEMMs with cublasLtMatmul, plans and heuristics cached per
+// GEMM and row count), copies the requested output rows back and waits.
+// Decode steps are captured once per shape into CUDA graphs and replayed.
+// The Engine keeps all bookkeeping (sequences, pages, step packing).
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_RT_CUDA_EXECUTOR_H
+#define QWEN_RT_CUDA_EXECUTOR_H
+
+#include "qwen_rt/artifact.h"
+#include "qwen_rt/cuda_driver.h"
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace qwen::rt {
+
+/// Device-memory sizes of a loaded engine.
+struct CudaMemorySizes {
+  uint64_t weights = 0, arena = 0, kvOneArray = 0, stateConv = 0, stateRecurrent = 0, workspace = 0;
+  uint64_t total() const { return weights + arena + 2 * kvOneArray + stateConv + stateRecurrent + workspace; }
+  /// The weight block: every weight at a 256-byte aligned offset.
+  static uint64_t weightBytes(const Artifact &art);
+  /// The cuBLASLt workspace the executor allocates.
+  static uint64_t gemmWorkspaceBytes();
+};
+
+class CudaExecutor {
+public:
+  struct Stats {
+    int64_t steps = 0, kernelLaunches = 0, gemms = 0, graphsCaptured = 0, graphLaunches = 0;
+  };
+
+  /// Loads the driver and cuBLASLt, makes device `ordinal` current, checks its
+  /// architecture against the artifact's, creates the stream and loads
+  /// kernels.ptx. Throws Error.
+  CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs);
+  ~CudaExecutor();
+  CudaExecutor(const CudaExecutor &) = delete;
+  CudaExecutor &operator=(const CudaExecutor &) = delete;
+
+  const CudaDeviceInfo &device() const { return Device; }
+  /// Free and total device memory now.
+  std::pair<uint64_t, uint64_t> memoryInfo() const;
+
+  /// Allocates the device arrays; refuses (Error) when they exceed the free memory.
+  /// `inputBytes`: the leading part of the arena holding the step inputs,
+  /// staged in pinned host memory (inputStaging()).
+  void allocate(const CudaMemorySizes &sizes, uint64_t inputBytes);
+  /// Pinned host memory the Engine writes the step inputs into, laid out as
+  /// the first inputBytes of the arena.
+  uint8_t *inputStaging() const { return Staging; }
+  /// Copies weight i (host bytes, manifest order) into device memory.
+  void uploadWeight(size_t index, const void *host, uint64_t bytes);
+  /// Fixes every launch argument (offsets into the arena by input index and
+  /// buffer index) and resolves every kernel. Call after the uploads.
+  /// `outputOffset`: the logits buffer, which the greedy sampler reads;
+  /// `maxRows`: the most logits rows of a step.
+  void bindProgram(const std::vector<uint64_t> &inputOffsets, const std::vector<uint64_t> &bufferOffsets,
+                   uint64_t outputOffset, int64_t maxRows);
+
+  /// Zeroes bytes [offset, offset + bytes) of the conv (which = 0) or
+  /// recurrent (which = 1) state array.
+  void zeroState(int which, uint64_t offset, uint64_t bytes);
+  std::vector<uint8_t> readState(int which, uint64_t offset, uint64_t bytes);
+
+  /// True when the artifact has the generated greedy sampler (argmax on the GPU).
+  bool hasGreedySampler() const { return ArgmaxLaunch.function != nullptr; }
+
+  /// What a step copies back: logits rows (arena bytes [offset, offset +
+  /// bytes)), or with `greedy` the R token ids the sampler picked.
+  struct StepOutput {
+    void *host = nullptr;
+    uint64_t offset = 0, bytes = 0;
+    bool greedy = false;
+  };
+  /// One step: the staged inputs to the device, the program for `dims`
+  /// (replayed from a CUDA graph when `graphable` and the shape was seen
+  /// before), then the output. Returns when the device is done.
+  void step(const StepDims &dims, bool graphable, const StepOutput &out);
+
+  const Stats &stats() const { return Counters; }
+  /// True when the artifact's cubin did not load here and its PTX was JIT-compiled instead.
+  bool loadedFromPtx() const { return LoadedFromPtx; }
+
+private:
+  struct GemmPlan;
+  struct Launch {
+    cuda::CUfunction function = nullptr;
+    std::vector<void *> slots;   ///< device pointers, in ABI order
+    std::vector<void *> params;  ///< &slots[i]..., then &Dims[0..3]
+    std::vector<char *> argBase; ///< device pointer of each launch argument (GEMMs)
+  };
+
+  void enqueueProgram(const StepDims &dims, bool greedy);
+  void launch(const ProgramEntry &entry, Launch &launch, const StepDims &dims);
+  void enqueueGemm(size_t entry, int64_t m);
+  GemmPlan &gemmPlan(size_t entry, int64_t m);
+  void releaseAll() noexcept;
+  /// kernels.cubin when it loads on this device, else kernels.ptx.
+  void loadModule();
+
+  const Artifact &Art;
+  const CudaDriver &Driver;
+  const CublasLt &Blas;
+  CudaDeviceInfo Device;
+  bool UseGraphs;
+  bool LoadedFromPtx = false;
+  cuda::CUcontext Context = nullptr;
+  cuda::CUstream Stream = nullptr;
+  cuda::CUmodule Module = nullptr;
+  cuda::cublasLtHandle_t BlasHandle = nullptr;
+
+  cuda::CUdeviceptr WeightBlock = 0, Arena = 0, Keys = 0, Values = 0, Conv = 0, Recurrent = 0, Workspace = 0;
+  uint64_t WorkspaceBytes = 0, InputBytes = 0;
+  std::vector<uint64_t> WeightOffsets;
+  uint8_t *Staging = nullptr;
+
+  std::vector<Launch> Launches; ///< by program entry
+  Launch ArgmaxLaunch;          ///< the greedy sampler: (logits, Ids)
+  cuda::CUdeviceptr Ids = 0;    ///< [max R] int32 sampled ids
+  int64_t Dims[NumSymbols] = {};
+  std::map<std::pair<size_t, int64_t>, std::unique_ptr<GemmPlan>> GemmPlans;
+
+  struct Graph {
+    int runs = 0; ///< eager runs of this shape so far
+    cuda::CUgraphExec exec = nullptr;
+  };
+  /// By step sizes and whether the sampler runs.
+  std::map<std::pair<std::array<int64_t, NumSymbols>, bool>, Graph> Graphs;
+  Stats Counters;
+};
+
+} // namespace qwen::rt
+
+#endif // QWEN_RT_CUDA_EXECUTOR_H

@@ -1,0 +1,473 @@
+//===- cuda_executor.cpp - Runs a CUDA artifact's step program ------------===//
+#include "qwen_rt/cuda_executor.h"
+
+#include "qwen_rt/error.h"
+#include "qwen_rt/weights.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace qwen::rt {
+
+using namespace cuda;
+
+namespace {
+constexpr uint64_t kDeviceAlign = 256;
+/// cuBLASLt workspace: enough for its split-K and stream-K kernels on H100.
+constexpr uint64_t kGemmWorkspaceBytes = 32ull << 20;
+/// Graph shapes kept at once; beyond that, steps run eagerly.
+constexpr size_t kMaxGraphs = 256;
+
+uint64_t alignDevice(uint64_t v) { return (v + kDeviceAlign - 1) / kDeviceAlign * kDeviceAlign; }
+
+int cudaDataType(DType t) {
+  switch (t) {
+  case DType::F32: return CUDA_R_32F;
+  case DType::F16: return CUDA_R_16F;
+  case DType::BF16: return CUDA_R_16BF;
+  default: throw Error(std::string("cuBLASLt operands are f32, bf16 or f16, not ") + dtypeName(t));
+  }
+}
+} // namespace
+
+uint64_t CudaMemorySizes::weightBytes(const Artifact &art) {
+  uint64_t total = 0;
+  for (const WeightSpec &w : art.weights())
+    total += alignDevice(w.nbytes());
+  return total;
+}
+
+uint64_t CudaMemorySizes::gemmWorkspaceBytes() { return kGemmWorkspaceBytes; }
+
+/// A GEMM at one row count: its cuBLASLt descriptors and chosen algorithm.
+struct CudaExecutor::GemmPlan {
+  const CublasLt *blas = nullptr;
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  uint64_t workspace = 0;
+  ~GemmPlan() {
+    const CublasLtApi &api = blas->api();
+    for (cublasLtMatrixLayout_t l : {a, b, c, d})
+      if (l)
+        api.cublasLtMatrixLayoutDestroy(l);
+    if (desc)
+      api.cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Setup
+//===----------------------------------------------------------------------===//
+
+CudaExecutor::CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs)
+    : Art(artifact), Driver(CudaDriver::get()), Blas(CublasLt::get()), UseGraphs(useGraphs) {
+  const DriverApi &api = Driver.api();
+  if (Driver.devices().empty())
+    throw Error("the CUDA driver reports no GPU; this artifact (" + Art.target().arch + ") needs one");
+  if (ordinal < 0 || size_t(ordinal) >= Driver.devices().size())
+    throw Error("there is no CUDA device " + std::to_string(ordinal) + " (this machine has " +
+                std::to_string(Driver.devices().size()) + ")");
+  Device = Driver.devices()[size_t(ordinal)];
+  // PTX for sm_XY runs on devices of compute capability X.Y and newer.
+  const std::string &arch = Art.target().arch;
+  int want = 0;
+  if (arch.rfind("sm_", 0) != 0 || !(std::istringstream(arch.substr(3)) >> want))
+    throw Error("artifact " + Art.dir() + ": target.arch \"" + arch + "\" is not of the form sm_XY");
+  if (Device.computeMajor * 10 + Device.computeMinor < want)
+    throw Error("artifact " + Art.dir() + " was compiled for " + arch + ", but CUDA device " +
+                std::to_string(ordinal) + " (" + Device.name + ") is " + Device.arch());
+
+  try {
+    CUdevice dev = 0;
+    Driver.check(api.cuDeviceGet(&dev, ordinal), "cuDeviceGet");
+    Driver.check(api.cuDevicePrimaryCtxRetain(&Context, dev), "cuDevicePrimaryCtxRetain");
+    Driver.check(api.cuCtxSetCurrent(Context), "cuCtxSetCurrent");
+    Driver.check(api.cuStreamCreate(&Stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+
+    loadModule();
+    Blas.check(Blas.api().cublasLtCreate(&BlasHandle), "cublasLtCreate");
+  } catch (...) {
+    releaseAll();
+    throw;
+  }
+}
+
+CudaExecutor::~CudaExecutor() { releaseAll(); }
+
+namespace {
+std::string readBinaryFile(const fs::path &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return {};
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+} // namespace
+
+void CudaExecutor::loadModule() {
+  const DriverApi &api = Driver.api();
+  char log[8192] = {};
+  int options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *values[] = {log, reinterpret_cast<void *>(uintptr_t(sizeof(log)))};
+  // The cubin needs no JIT compilation; it only runs on its own architecture
+  // family, so any failure falls back to the PTX, which the driver compiles.
+  if (!Art.target().cubin.empty()) {
+    std::string cubin = readBinaryFile(fs::path(Art.dir()) / Art.target().cubin);
+    if (!cubin.empty() && api.cuModuleLoadDataEx(&Module, cubin.data(), 0, nullptr, nullptr) == CUDA_SUCCESS)
+      return;
+    Module = nullptr;
+    LoadedFromPtx = true;
+  }
+  fs::path ptxPath = fs::path(Art.dir()) / Art.target().object;
+  std::string ptx = readBinaryFile(ptxPath);
+  if (ptx.empty())
+    throw Error("artifact " + Art.dir() + " has no kernel module " + Art.target().object +
+                "; recompile with qwen-compile --target=cuda");
+  CUresult loaded = api.cuModuleLoadDataEx(&Module, ptx.c_str(), 2, options, values);
+  if (loaded != CUDA_SUCCESS) {
+    std::string jit(log);
+    try {
+      Driver.check(loaded, "cuModuleLoadDataEx");
+    } catch (const Error &e) {
+      throw Error(std::string(e.what()) + " loading " + ptxPath.string() + (jit.empty() ? "" : ":\n" + jit));
+    }
+  }
+}
+
+void CudaExecutor::releaseAll() noexcept {
+  const DriverApi &api = Driver.api();
+  // Errors while tearing down are ignored: there is nothing left to protect.
+  if (Stream)
+    api.cuStreamSynchronize(Stream);
+  for (auto &entry : Graphs)
+    if (entry.second.exec)
+      api.cuGraphExecDestroy(entry.second.exec);
+  Graphs.clear();
+  GemmPlans.clear();
+  if (BlasHandle)
+    Blas.api().cublasLtDestroy(BlasHandle);
+  BlasHandle = nullptr;
+  for (CUdeviceptr *p : {&WeightBlock, &Arena, &Keys, &Values, &Conv, &Recurrent, &Workspace, &Ids}) {
+    if (*p)
+      api.cuMemFree(*p);
+    *p = 0;
+  }
+  if (Staging)
+    api.cuMemFreeHost(Staging);
+  Staging = nullptr;
+  if (Module)
+    api.cuModuleUnload(Module);
+  Module = nullptr;
+  if (Stream)
+    api.cuStreamDestroy(Stream);
+  Stream = nullptr;
+  if (Context)
+    api.cuDevicePrimaryCtxRelease(Device.ordinal);
+  Context = nullptr;
+}
+
+std::pair<uint64_t, uint64_t> CudaExecutor::memoryInfo() const {
+  size_t free = 0, total = 0;
+  Driver.check(Driver.api().cuMemGetInfo(&free, &total), "cuMemGetInfo");
+  return {free, total};
+}
+
+void CudaExecutor::allocate(const CudaMemorySizes &sizes, uint64_t inputBytes) {
+  const DriverApi &api = Driver.api();
+  auto [free, total] = memoryInfo();
+  if (sizes.total() > free)
+    throw Error("this model needs " + formatBytes(sizes.total()) + " of GPU memory (weights " +
+                formatBytes(sizes.weights) + ", KV cache " + formatBytes(2 * sizes.kvOneArray) +
+                (sizes.stateConv + sizes.stateRecurrent
+                     ? ", linear-attention state " + formatBytes(sizes.stateConv + sizes.stateRecurrent)
+                     : std::string()) +
+                ", activations " + formatBytes(sizes.arena) + ", GEMM workspace " + formatBytes(sizes.workspace) +
+                "), but " + Device.name + " has " + formatBytes(free) + " free of " + formatBytes(total) +
+                "; lower --max-context, --max-sequences, --kv-pages or --max-batch-tokens");
+  auto alloc = [&](CUdeviceptr &p, uint64_t bytes, const char *what) {
+    if (!bytes)
+      return;
+    try {
+      Driver.check(api.cuMemAlloc(&p, bytes), "cuMemAlloc");
+    } catch (const Error &e) {
+      throw Error(std::string(e.what()) + " allocating " + formatBytes(bytes) + " for " + what);
+    }
+  };
+  WeightOffsets.clear();
+  uint64_t offset = 0;
+  for (const WeightSpec &w : Art.weights()) {
+    WeightOffsets.push_back(offset);
+    offset += alignDevice(w.nbytes());
+  }
+  if (offset != sizes.weights)
+    throw Error("internal error: the weight block is " + std::to_string(offset) + " bytes, the plan says " +
+                std::to_string(sizes.weights));
+  alloc(WeightBlock, sizes.weights, "the weights");
+  alloc(Arena, sizes.arena, "the activation arena");
+  alloc(Keys, sizes.kvOneArray, "the KV cache keys");
+  alloc(Values, sizes.kvOneArray, "the KV cache values");
+  alloc(Conv, sizes.stateConv, "the linear-attention conv state");
+  alloc(Recurrent, sizes.stateRecurrent, "the linear-attention recurrent state");
+  alloc(Workspace, sizes.workspace, "the cuBLASLt workspace");
+  WorkspaceBytes = sizes.workspace;
+  if (inputBytes > sizes.arena)
+    throw Error("internal error: the step inputs do not fit the arena");
+  InputBytes = inputBytes;
+  void *staging = nullptr;
+  Driver.check(api.cuMemAllocHost(&staging, std::max<uint64_t>(inputBytes, 1)), "cuMemAllocHost");
+  Staging = static_cast<uint8_t *>(staging);
+  // Zero everything the kernels may read before writing: the KV pages of a
+  // fresh cache are never read past a sequence's length, but NaN garbage in
+  // an unused block-table row or state slot must not exist either.
+  for (auto [p, bytes] : {std::pair{Keys, sizes.kvOneArray}, std::pair{Values, sizes.kvOneArray},
+                          std::pair{Conv, sizes.stateConv}, std::pair{Recurrent, sizes.stateRecurrent},
+                          std::pair{Arena, sizes.arena}})
+    if (bytes)
+      Driver.check(api.cuMemsetD8Async(p, 0, bytes, Stream), "cuMemsetD8Async");
+  Driver.check(api.cuStreamSynchronize(Stream), "cuStreamSynchronize");
+}
+
+void CudaExecutor::uploadWeight(size_t index, const void *host, uint64_t bytes) {
+  if (index >= WeightOffsets.size() || bytes != Art.weights()[index].nbytes())
+    throw Error("internal error: weight " + std::to_string(index) + " does not match the device layout");
+  Driver.check(Driver.api().cuMemcpyHtoD(WeightBlock + WeightOffsets[index], host, bytes), "cuMemcpyHtoD");
+}
+
+void CudaExecutor::bindProgram(const std::vector<uint64_t> &inputOffsets, const std::vector<uint64_t> &bufferOffsets,
+                               uint64_t outputOffset, int64_t maxRows) {
+  const DriverApi &api = Driver.api();
+  auto setParams = [&](Launch &launch) {
+    for (char *p : launch.argBase)
+      launch.slots.push_back(p);
+    for (void *&slot : launch.slots)
+      launch.params.push_back(&slot);
+    for (int64_t &d : Dims)
+      launch.params.push_back(&d);
+  };
+  if (!Art.argmaxKernel().kernel.empty()) {
+    const std::string &name = Art.argmaxKernel().kernel;
+    Driver.check(api.cuModuleGetFunction(&ArgmaxLaunch.function, Module, name.c_str()),
+                 ("cuModuleGetFunction(" + name + ")").c_str());
+    Driver.check(api.cuMemAlloc(&Ids, uint64_t(std::max<int64_t>(maxRows, 1)) * sizeof(int32_t)), "cuMemAlloc");
+    ArgmaxLaunch.argBase = {reinterpret_cast<char *>(uintptr_t(Arena + outputOffset)),
+                            reinterpret_cast<char *>(uintptr_t(Ids))};
+    setParams(ArgmaxLaunch);
+  }
+  Launches.clear();
+  Launches.reserve(Art.program().size()); // params point into the elements: no reallocation
+  for (const ProgramEntry &entry : Art.program()) {
+    Launches.emplace_back();
+    Launch &launch = Launches.back();
+    for (const ArgRef &a : entry.args) {
+      CUdeviceptr p = 0;
+      switch (a.kind) {
+      case ArgRef::Input: p = Arena + inputOffsets.at(size_t(a.index)); break;
+      case ArgRef::Weight: p = WeightBlock + WeightOffsets.at(size_t(Art.weightIndex(a.index))); break;
+      case ArgRef::Buffer: p = Arena + bufferOffsets.at(size_t(Art.bufferIndex(a.index))); break;
+      case ArgRef::KV: p = a.index == 0 ? Keys : Values; break;
+      case ArgRef::State: p = a.index == 0 ? Conv : Recurrent; break;
+      }
+      launch.argBase.push_back(reinterpret_cast<char *>(uintptr_t(p)));
+    }
+    if (entry.isGemm)
+      continue;
+    Driver.check(api.cuModuleGetFunction(&launch.function, Module, entry.kernel.c_str()),
+                 ("cuModuleGetFunction(" + entry.kernel + ")").c_str());
+    setParams(launch);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// State slots
+//===----------------------------------------------------------------------===//
+
+void CudaExecutor::zeroState(int which, uint64_t offset, uint64_t bytes) {
+  CUdeviceptr base = which == 0 ? Conv : Recurrent;
+  if (!base || !bytes)
+    return;
+  Driver.check(Driver.api().cuMemsetD8Async(base + offset, 0, bytes, Stream), "cuMemsetD8Async");
+  Driver.check(Driver.api().cuStreamSynchronize(Stream), "cuStreamSynchronize");
+}
+
+std::vector<uint8_t> CudaExecutor::readState(int which, uint64_t offset, uint64_t bytes) {
+  std::vector<uint8_t> out(bytes);
+  CUdeviceptr base = which == 0 ? Conv : Recurrent;
+  if (base && bytes) {
+    Driver.check(Driver.api().cuStreamSynchronize(Stream), "cuStreamSynchronize");
+    Driver.check(Driver.api().cuMemcpyDtoH(out.data(), base + offset, bytes), "cuMemcpyDtoH");
+  }
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// Steps
+//===----------------------------------------------------------------------===//
+
+CudaExecutor::GemmPlan &CudaExecutor::gemmPlan(size_t entry, int64_t m) {
+  std::unique_ptr<GemmPlan> &slot = GemmPlans[{entry, m}];
+  if (slot)
+    return *slot;
+  const GemmSpec &g = Art.program()[entry].gemm;
+  const CublasLtApi &api = Blas.api();
+  auto plan = std::make_unique<GemmPlan>();
+  plan->blas = &Blas;
+  // Row-major D[m, n] = A[m, k] B[n, k]^T is column-major D^T[n, m] = B^T... :
+  // cuBLASLt's A is our weight B (k x n, transposed), its B our activations A.
+  Blas.check(api.cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  int32_t transA = CUBLAS_OP_T, transB = CUBLAS_OP_N;
+  Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &transA, sizeof(transA)),
+             "cublasLtMatmulDescSetAttribute(TRANSA)");
+  Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &transB, sizeof(transB)),
+             "cublasLtMatmulDescSetAttribute(TRANSB)");
+  if (g.bias.arg >= 0) {
+    uint32_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    const void *bias = Launches[entry].argBase[size_t(g.bias.arg)] + g.bias.offset * dtypeSize(g.bias.dtype);
+    int32_t biasType = cudaDataType(g.bias.dtype);
+    Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
+                                                  sizeof(epilogue)),
+               "cublasLtMatmulDescSetAttribute(EPILOGUE)");
+    Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
+               "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+    Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType,
+                                                  sizeof(biasType)),
+               "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)");
+  }
+  auto layout = [&](cublasLtMatrixLayout_t &l, DType t, int64_t rows, int64_t cols, int64_t ld) {
+    Blas.check(api.cublasLtMatrixLayoutCreate(&l, cudaDataType(t), uint64_t(rows), uint64_t(cols), ld),
+               "cublasLtMatrixLayoutCreate");
+  };
+  layout(plan->a, g.b.dtype, g.k, g.n, g.b.ld);
+  layout(plan->b, g.a.dtype, g.k, m, g.a.ld);
+  layout(plan->d, g.dDtype, g.n, m, g.ldd);
+  if (g.c.arg >= 0)
+    layout(plan->c, g.c.dtype, g.n, m, g.c.ld);
+  else
+    layout(plan->c, g.dDtype, g.n, m, g.ldd);
+
+  cublasLtMatmulPreference_t preference = nullptr;
+  Blas.check(api.cublasLtMatmulPreferenceCreate(&preference), "cublasLtMatmulPreferenceCreate");
+  uint64_t maxWorkspace = WorkspaceBytes;
+  cublasStatus_t set = api.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                                &maxWorkspace, sizeof(maxWorkspace));
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  cublasStatus_t status = set == CUBLAS_STATUS_SUCCESS
+                              ? api.cublasLtMatmulAlgoGetHeuristic(BlasHandle, plan->desc, plan->a, plan->b, plan->c,
+                                                                   plan->d, preference, 1, &result, &found)
+                              : set;
+  api.cublasLtMatmulPreferenceDestroy(preference);
+  const std::string what = "GEMM " + Art.program()[entry].kernel + " (m " + std::to_string(m) + ", n " +
+                           std::to_string(g.n) + ", k " + std::to_string(g.k) + ", " + dtypeName(g.a.dtype) +
+                           " x " + dtypeName(g.b.dtype) + " -> " + dtypeName(g.dDtype) + ")";
+  try {
+    Blas.check(status, "cublasLtMatmulAlgoGetHeuristic");
+  } catch (const Error &e) {
+    throw Error(std::string(e.what()) + " for " + what);
+  }
+  if (found < 1 || result.state != CUBLAS_STATUS_SUCCESS)
+    throw Error("cuBLASLt has no algorithm for " + what);
+  plan->algo = result.algo;
+  plan->workspace = result.workspaceSize;
+  slot = std::move(plan);
+  return *slot;
+}
+
+void CudaExecutor::enqueueGemm(size_t entry, int64_t m) {
+  const GemmSpec &g = Art.program()[entry].gemm;
+  GemmPlan &plan = gemmPlan(entry, m);
+  const std::vector<char *> &base = Launches[entry].argBase;
+  const void *a = base[size_t(g.a.arg)] + g.a.offset * dtypeSize(g.a.dtype);
+  const void *b = base[size_t(g.b.arg)] + g.b.offset * dtypeSize(g.b.dtype);
+  // D is the launch's result: its last argument.
+  void *d = base.back();
+  const void *c = g.c.arg >= 0 ? base[size_t(g.c.arg)] + g.c.offset * dtypeSize(g.c.dtype) : d;
+  const float alpha = 1.f, beta = g.c.arg >= 0 ? 1.f : 0.f;
+  Blas.check(Blas.api().cublasLtMatmul(BlasHandle, plan.desc, &alpha, b, plan.a, a, plan.b, &beta, c, plan.c, d,
+                                       plan.d, &plan.algo, reinterpret_cast<void *>(uintptr_t(Workspace)),
+                                       plan.workspace, Stream),
+             ("cublasLtMatmul(" + Art.program()[entry].kernel + ")").c_str());
+  ++Counters.gemms;
+}
+
+void CudaExecutor::launch(const ProgramEntry &entry, Launch &launch, const StepDims &dims) {
+  int64_t blocks = shapeProduct(entry.grid, dims);
+  if (blocks <= 0)
+    return;
+  if (blocks > INT32_MAX)
+    throw Error("kernel " + entry.kernel + " needs " + std::to_string(blocks) +
+                " blocks, more than a CUDA grid holds; lower --max-batch-tokens");
+  Driver.check(Driver.api().cuLaunchKernel(launch.function, unsigned(blocks), 1, 1, unsigned(entry.blockThreads), 1,
+                                           1, 0, Stream, launch.params.data(), nullptr),
+               ("cuLaunchKernel(" + entry.kernel + ")").c_str());
+  ++Counters.kernelLaunches;
+}
+
+void CudaExecutor::enqueueProgram(const StepDims &dims, bool greedy) {
+  for (int i = 0; i < NumSymbols; ++i)
+    Dims[i] = dims[size_t(i)];
+  const std::vector<ProgramEntry> &program = Art.program();
+  for (size_t k = 0; k < program.size(); ++k) {
+    const ProgramEntry &entry = program[k];
+    if (entry.isGemm) {
+      int64_t m = entry.gemm.m.eval(dims);
+      if (m > 0)
+        enqueueGemm(k, m);
+      continue;
+    }
+    launch(entry, Launches[k], dims);
+  }
+  if (greedy)
+    launch(Art.argmaxKernel(), ArgmaxLaunch, dims);
+}
+
+void CudaExecutor::step(const StepDims &dims, bool graphable, const StepOutput &out) {
+  const DriverApi &api = Driver.api();
+  if (out.greedy && !hasGreedySampler())
+    throw Error("internal error: greedy step without the artifact's sampler kernel");
+  Driver.check(api.cuMemcpyHtoDAsync(Arena, Staging, InputBytes, Stream), "cuMemcpyHtoDAsync");
+  Graph *graph = nullptr;
+  if (UseGraphs && graphable) {
+    auto key = std::make_pair(dims, out.greedy);
+    auto it = Graphs.find(key);
+    if (it != Graphs.end() || Graphs.size() < kMaxGraphs)
+      graph = &Graphs[key];
+  }
+  if (graph && !graph->exec && graph->runs > 0) {
+    // Seen before: the GEMM plans of this shape exist, so capture it once.
+    CUgraph captured = nullptr;
+    Driver.check(api.cuStreamBeginCapture(Stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
+    try {
+      enqueueProgram(dims, out.greedy);
+    } catch (...) {
+      api.cuStreamEndCapture(Stream, &captured);
+      if (captured)
+        api.cuGraphDestroy(captured);
+      throw;
+    }
+    Driver.check(api.cuStreamEndCapture(Stream, &captured), "cuStreamEndCapture");
+    CUresult made = api.cuGraphInstantiateWithFlags(&graph->exec, captured, 0);
+    api.cuGraphDestroy(captured);
+    Driver.check(made, "cuGraphInstantiateWithFlags");
+    ++Counters.graphsCaptured;
+  }
+  if (graph && graph->exec) {
+    Driver.check(api.cuGraphLaunch(graph->exec, Stream), "cuGraphLaunch");
+    ++Counters.graphLaunches;
+  } else {
+    enqueueProgram(dims, out.greedy);
+    if (graph)
+      ++graph->runs;
+  }
+  if (out.greedy)
+    Driver.check(api.cuMemcpyDtoHAsync(out.host, Ids, uint64_t(dims[SymR]) * sizeof(int32_t), Stream),
+                 "cuMemcpyDtoHAsync");
+  else if (out.bytes)
+    Driver.check(api.cuMemcpyDtoHAsync(out.host, Arena + out.offset, out.bytes, Stream), "cuMemcpyDtoHAsync");
+  Driver.check(api.cuStreamSynchronize(Stream), "cuStreamSynchronize");
+  ++Counters.steps;
+}
+
+} // namespace qwen::rt
