@@ -56,8 +56,11 @@ static cl::opt<int64_t> pageSize("page-size", cl::init(16),
 static cl::opt<int64_t> vectorWidth("vector-width", cl::init(8),
                                     cl::desc("f32 lanes per CPU vector (8: AVX2, 16: AVX-512)"));
 static cl::opt<std::string> target("target", cl::init("cpu"),
-                                   cl::desc("kernel target: cpu (kernels.so), or cuda (sm_90 PTX + "
-                                            "cuBLASLt descriptors; the runtime cannot run it yet)"));
+                                   cl::desc("kernel target: cpu (kernels.so), or cuda (sm_90 PTX and, "
+                                            "with ptxas, a cubin + cuBLASLt descriptors)"));
+static cl::opt<std::string> ptxas("ptxas", cl::init(""),
+                                  cl::desc("--target=cuda: the ptxas that assembles kernels.cubin "
+                                           "(default: PATH, then /usr/local/cuda/bin; none: PTX only)"));
 static cl::opt<std::string> cpu("cpu", cl::init("x86-64-v3"),
                                 cl::desc("LLVM CPU for the kernels (x86-64-v3, native, ...)"));
 
@@ -125,6 +128,7 @@ int main(int argc, char **argv) {
   artifact.checkpointDir = checkpointDir;
   artifact.cpu = cpu;
   artifact.target = target;
+  artifact.ptxas = ptxas;
   if (vectorWidth == 16)
     artifact.requiredFeatures = {"avx2", "fma", "f16c", "avx512f"};
   std::optional<qwen::rt::SafetensorsArchive> archive;

@@ -34,6 +34,9 @@ struct ArtifactOptions {
   std::vector<std::string> requiredFeatures = {"avx2", "fma", "f16c"};
   /// GPU architecture of the PTX (target "cuda").
   std::string gpuArch = "sm_90";
+  /// Target "cuda": ptxas to assemble kernels.cubin with; "" searches PATH
+  /// and /usr/local/cuda/bin, "none" writes PTX only.
+  std::string ptxas;
 };
 
 /// The manifest (docs/ARTIFACT.md) of a compiled module: inputs, KV cache,
