@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""CPU throughput of HuggingFace transformers' Qwen3ForCausalLM: a benchmark peer.
+"""Throughput of HuggingFace transformers' Qwen3ForCausalLM: a benchmark peer
+(CPU by default; --device cuda for the GPU benchmark, bench/gpu/device-run.sh).
 
 Developer tool only (needs torch + transformers, see
 scripts/requirements-reference.txt); never run in CI.
@@ -87,6 +88,7 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--repeat", type=int, default=2,
                     help="timed repetitions; the best is reported")
     args = ap.parse_args()
@@ -116,13 +118,16 @@ def main():
             else cls._from_config(cfg, attn_implementation=args.attn)
     finally:
         torch.set_default_dtype(prev)
-    model = model.to(dtype).eval()
+    device = torch.device(args.device)
+    model = model.to(device=device, dtype=dtype).eval()
+    # Device work is asynchronous: wait for it before reading the clock.
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     load_s = time.perf_counter() - t0
     n_params = sum(p.numel() for p in model.parameters())
 
     g = torch.Generator().manual_seed(args.seed + 1)
     V = cfg.vocab_size
-    prompt = torch.randint(0, V, (args.batch, args.prompt_len), generator=g)
+    prompt = torch.randint(0, V, (args.batch, args.prompt_len), generator=g).to(device)
 
     @torch.inference_mode()
     def prefill():
@@ -146,11 +151,13 @@ def main():
 
     best_pf, best_dec = float("inf"), float("inf")
     for _ in range(max(1, args.repeat)):
+        sync()
         t0 = time.perf_counter()
         past, last = prefill()
+        last.argmax(-1).cpu()  # the first token reaches the host: time to first token
         best_pf = min(best_pf, time.perf_counter() - t0)
         t0 = time.perf_counter()
-        decode(past, last)
+        decode(past, last).cpu()
         best_dec = min(best_dec, time.perf_counter() - t0)
 
     print(json.dumps({
@@ -161,6 +168,7 @@ def main():
         "params": n_params,
         "dtype": args.dtype,
         "threads": args.threads,
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "batch": args.batch,
         "prompt_len": args.prompt_len,
         "gen": args.gen,

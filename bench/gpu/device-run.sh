@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Everything a GPU check needs, in one device call (the device machine has no
+# compiler: bench/gpu/bundle.sh prepares gpu-bundle/ here first):
+#   run(command="bash bench/gpu/device-run.sh [all|tests|bench]", carry=["gpu-bundle"])
+# 1. checks the carried build (qwen-run info on the GPU),
+# 2. tests: the demo recites word for word; the HF reference cases
+#    (bench/gpu/reference-cases.txt) through test/E2E/check-reference.sh;
+#    Qwen3.5 state slots and ragged batches (qwen-check-state),
+# 3. bench: the measured ceilings (floors.py), qwen-run bench on Qwen3-0.6B and
+#    Qwen3-8B with seeded random weights (decode at batch 1/8/32/128, prefill
+#    512/4096), HF transformers on the same configs,
+# then prints the test summary and the table last. Full logs under $OUT.
+# QWEN_GPU_BENCH_MODELS overrides the benchmarked artifacts (names in
+# gpu-bundle/artifacts); QWEN_GPU_SKIP_HF=1 skips the HF peer.
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bundle=$root/gpu-bundle
+out=${OUT:-/tmp/qwen-gpu-out}
+mode=${1:-all}
+mkdir -p "$out"
+export PATH=$bundle/bin:$PATH LD_LIBRARY_PATH=$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+cd "$root"
+summary=()
+record() { # record NAME COMMAND...: runs it with its output in OUT/NAME.log
+  local name=$1; shift
+  local start=$SECONDS
+  if "$@" > "$out/$name.log" 2>&1; then
+    summary+=("PASS $name ($((SECONDS - start)) s)")
+  else
+    summary+=("FAIL $name ($((SECONDS - start)) s): see $name.log")
+    tail -5 "$out/$name.log"
+  fi
+}
+
+demo_recites() {
+  for k in 0 1 2; do
+    prompt=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][$k]['prompt'])" \
+      test/data/demo/expected.json)
+    qwen-run generate "$bundle/artifacts/demo.qwenc" "$prompt" --max-new-tokens 200 \
+      --checkpoint models/checkpoints/qwen3-demo > "$out/demo-$k.txt" || return 1
+    python3 test/E2E/compare_text.py test/data/demo/expected.json $k "$out/demo-$k.txt" || return 1
+  done
+}
+
+reference_case() { # CASE MODE [ABS COS]
+  local case=$1; shift
+  QWEN_ARTIFACT=$bundle/artifacts/$case.qwenc bash test/E2E/check-reference.sh \
+    "test/data/reference/$case" "$out/work-$case" "$@" > "$out/reference-$case.txt" || return 1
+  ! grep -q FAIL "$out/reference-$case.txt"
+}
+
+state_slots() {
+  qwen-check-state "$bundle/artifacts/qwen35_f32_untied_nv_2nk.qwenc" --max-abs 1e-4 \
+    --checkpoint test/data/reference/qwen35_f32_untied_nv_2nk
+}
+
+if [ ! -x "$bundle/bin/qwen-run" ]; then
+  echo "no gpu-bundle/: run bench/gpu/bundle.sh here and carry gpu-bundle" >&2
+  exit 2
+fi
+echo "bundle of commit $(cat "$bundle/commit" 2>/dev/null || echo '?')" | tee "$out/summary.txt"
+nvidia-smi -L > "$out/nvidia-smi.txt" 2>&1 || true
+record info qwen-run info "$bundle/artifacts/demo.qwenc" --checkpoint models/checkpoints/qwen3-demo
+
+if [ "$mode" = all ] || [ "$mode" = tests ]; then
+  record demo-recites demo_recites
+  while read -r case args; do
+    record "reference-$case" reference_case "$case" $args
+  done < bench/gpu/reference-cases.txt
+  record state-slots state_slots
+fi
+
+if [ "$mode" = all ] || [ "$mode" = bench ]; then
+  record floors sh -c "python3 bench/gpu/floors.py > '$out/floors.json'"
+  for name in ${QWEN_GPU_BENCH_MODELS:-qwen3-0.6b qwen3-8b}; do
+    artifact=$bundle/artifacts/$name.qwenc
+    record "bench-$name-decode" sh -c "qwen-run bench '$artifact' --random-weights --batch 1,8,32,128 \
+      --prompt-len 512 --gen 64 | grep '^{' >> '$out/bench-$name.jsonl'"
+    record "bench-$name-prefill" sh -c "qwen-run bench '$artifact' --random-weights --batch 1 \
+      --prompt-len 512,4096 --gen 0 --max-batch-tokens 4096 | grep '^{' >> '$out/bench-$name.jsonl'"
+    if [ "${QWEN_GPU_SKIP_HF:-0}" != 1 ] && [ -f "bench/configs/$name.json" ]; then
+      for b in 1 8 32 128; do
+        record "hf-$name-b$b" sh -c "python3 bench/hf_cpu_bench.py --device cuda --config bench/configs/$name.json \
+          --batch $b --prompt-len 512 --gen 64 --repeat 2 >> '$out/hf-$name.jsonl'"
+      done
+      record "hf-$name-prefill4096" sh -c "python3 bench/hf_cpu_bench.py --device cuda \
+        --config bench/configs/$name.json --batch 1 --prompt-len 4096 --gen 0 --repeat 2 >> '$out/hf-$name.jsonl'"
+    fi
+  done
+fi
+
+printf '%s\n' "${summary[@]}" | tee -a "$out/summary.txt"
+if [ -f "$out/floors.json" ] && ls "$out"/bench-*.jsonl > /dev/null 2>&1; then
+  python3 bench/gpu/table.py "$out"
+fi
+! printf '%s\n' "${summary[@]}" | grep -q '^FAIL'
