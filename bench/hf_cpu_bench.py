@@ -83,9 +83,9 @@ def main():
     ap.add_argument("--config", help="config.json to use instead of a preset")
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--prompt-len", type=int, default=128)
+    ap.add_argument("--prompt-len", default="128", help="tokens, or a list (512,4096): one line each")
     ap.add_argument("--gen", type=int, default=32)
-    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--batch", default="1", help="sequences, or a list (1,8,32): one line each")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -112,26 +112,33 @@ def main():
     torch.manual_seed(args.seed)
     prev = torch.get_default_dtype()
     torch.set_default_dtype(dtype)   # build directly in the target dtype
+    device = torch.device(args.device)
     try:
-        cls = AutoModelForCausalLM if other is not None else Qwen3ForCausalLM
-        model = cls.from_config(cfg, attn_implementation=args.attn) if other is not None \
-            else cls._from_config(cfg, attn_implementation=args.attn)
+        with device:                 # and on the device (random init there is fast)
+            cls = AutoModelForCausalLM if other is not None else Qwen3ForCausalLM
+            model = cls.from_config(cfg, attn_implementation=args.attn) if other is not None \
+                else cls._from_config(cfg, attn_implementation=args.attn)
     finally:
         torch.set_default_dtype(prev)
-    device = torch.device(args.device)
     model = model.to(device=device, dtype=dtype).eval()
     # Device work is asynchronous: wait for it before reading the clock.
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     load_s = time.perf_counter() - t0
     n_params = sum(p.numel() for p in model.parameters())
 
+    for prompt_len in [int(x) for x in str(args.prompt_len).split(",")]:
+        for batch in [int(x) for x in str(args.batch).split(",")]:
+            measure(args, model, cfg, cfg_name, n_params, load_s, device, sync, batch, prompt_len)
+
+
+def measure(args, model, cfg, cfg_name, n_params, load_s, device, sync, batch, prompt_len):
     g = torch.Generator().manual_seed(args.seed + 1)
     V = cfg.vocab_size
-    prompt = torch.randint(0, V, (args.batch, args.prompt_len), generator=g).to(device)
+    prompt = torch.randint(0, V, (batch, prompt_len), generator=g).to(device)
 
     @torch.inference_mode()
     def prefill():
-        out = model(input_ids=prompt, use_cache=True)
+        out = model(input_ids=prompt, use_cache=True, logits_to_keep=1)  # as generate() does
         return out.past_key_values, out.logits[:, -1]
 
     @torch.inference_mode()
@@ -169,12 +176,12 @@ def main():
         "dtype": args.dtype,
         "threads": args.threads,
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-        "batch": args.batch,
-        "prompt_len": args.prompt_len,
+        "batch": batch,
+        "prompt_len": prompt_len,
         "gen": args.gen,
         "attn": args.attn,
-        "prefill_tok_s": round(args.batch * args.prompt_len / best_pf, 2),
-        "decode_tok_s": round(args.batch * args.gen / best_dec, 2),
+        "prefill_tok_s": round(batch * prompt_len / best_pf, 2),
+        "decode_tok_s": round(batch * args.gen / best_dec, 2),
         "prefill_s": round(best_pf, 4),
         "decode_s": round(best_dec, 4),
         "load_s": round(load_s, 3),

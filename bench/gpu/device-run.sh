@@ -79,12 +79,10 @@ if [ "$mode" = all ] || [ "$mode" = bench ]; then
     record "bench-$name-prefill" sh -c "qwen-run bench '$artifact' --random-weights --batch 1 \
       --prompt-len 512,4096 --gen 0 --max-batch-tokens 4096 | grep '^{' >> '$out/bench-$name.jsonl'"
     if [ "${QWEN_GPU_SKIP_HF:-0}" != 1 ] && [ -f "bench/configs/$name.json" ]; then
-      for b in 1 8 32 128; do
-        record "hf-$name-b$b" sh -c "python3 bench/hf_cpu_bench.py --device cuda --config bench/configs/$name.json \
-          --batch $b --prompt-len 512 --gen 64 --repeat 2 >> '$out/hf-$name.jsonl'"
-      done
-      record "hf-$name-prefill4096" sh -c "python3 bench/hf_cpu_bench.py --device cuda \
-        --config bench/configs/$name.json --batch 1 --prompt-len 4096 --gen 0 --repeat 2 >> '$out/hf-$name.jsonl'"
+      record "hf-$name-decode" sh -c "python3 bench/hf_cpu_bench.py --device cuda --config bench/configs/$name.json \
+        --batch 1,8,32,128 --prompt-len 512 --gen 64 --repeat 2 >> '$out/hf-$name.jsonl'"
+      record "hf-$name-prefill" sh -c "python3 bench/hf_cpu_bench.py --device cuda --config bench/configs/$name.json \
+        --batch 1 --prompt-len 512,4096 --gen 0 --repeat 2 >> '$out/hf-$name.jsonl'"
     fi
   done
 fi
