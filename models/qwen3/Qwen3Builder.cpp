@@ -292,8 +292,11 @@ qwen::models::buildQwen3Graph(MLIRContext &context, const Qwen3Config &config,
   Qwen3GraphBuilder g(b, config, options, loc);
 
   const int64_t hidden = config.hiddenSize;
+  Type kvElement = options.kvDtype == "bf16"  ? Type(b.getBF16Type())
+                   : options.kvDtype == "f16" ? Type(b.getF16Type())
+                                              : Type(g.f32);
   auto kvType = qtf::KVCacheType::get(&context, config.numFullAttentionLayers(),
-                                      config.numKVHeads, config.headDim, options.pageSize, g.f32);
+                                      config.numKVHeads, config.headDim, options.pageSize, kvElement);
   Type i32 = b.getI32Type();
   auto ids = RankedTensorType::get({ShapedType::kDynamic}, i32);
   auto table = RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic}, i32);

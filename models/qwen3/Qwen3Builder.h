@@ -15,6 +15,9 @@ namespace qwen::models {
 struct BuildOptions {
   /// Positions per KV page.
   int64_t pageSize = 16;
+  /// Element type of the KV cache ("f32", "bf16" or "f16"): keys and values
+  /// are rounded to it when written; attention computes in f32.
+  std::string kvDtype = "f32";
   /// Whether the checkpoint has a tensor of this name; set when compiling
   /// from a checkpoint, so the builder follows its layout where releases
   /// differ (fused or per-expert MoE tensors, the text weights' prefix).

@@ -8,8 +8,9 @@
 # rounds activations) is checked loosely (max |diff| 0.25, cosine 0.999, equal tokens, or the
 # given bounds: HF's own bf16 run drifts further from its f32 run on the hybrid models).
 # A CUDA artifact rounds the activations to the weight dtype at every GEMM
-# input (cuBLASLt takes one dtype), as HF's bf16 run does, so with bf16/f16
-# weights it is held to the loose bounds against both references.
+# input (cuBLASLt takes one dtype), as HF's bf16 run does, and a bf16 / f16 KV
+# cache (--kv-dtype) rounds keys and values: such artifacts are held to the
+# loose bounds against both references.
 # Also checks prefill-then-decode against one forward over the same tokens.
 # Environment: QWEN_COMPILE_FLAGS (e.g. --target=cuda) is passed to
 # qwen-compile; QWEN_ARTIFACT names an artifact compiled elsewhere (a GPU
@@ -23,14 +24,17 @@ artifact=${QWEN_ARTIFACT:-$work/model.qwenc}
 # An artifact compiled elsewhere recorded another path to the checkpoint.
 run() { qwen-run "$@" --checkpoint "$case_dir"; }
 tight_abs=1e-3; tight_cos=0.99999
-if [ "$mode" != f32 ] && grep -q '"kind": "cuda"' "$artifact/manifest.json"; then
+rounds=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); \
+print(int(m['kv_cache']['dtype'] != 'f32' or (m['target']['kind'] == 'cuda' and sys.argv[2] != 'f32')))" \
+  "$artifact/manifest.json" "$mode")
+if [ "$rounds" = 1 ]; then
   tight_abs=$loose_abs; tight_cos=$loose_cos
 fi
 for k in 0 1 2; do
   ids=$(qwen-check-logits --print-ids "$ref" "p$k.prompt_ids")
   run logits "$artifact" --ids "$ids" --steps 6 -o "$work/p$k.safetensors"
   if [ "$mode" = f32 ]; then
-    qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --max-abs 1e-3 --min-cosine 0.99999
+    qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --max-abs "$tight_abs" --min-cosine "$tight_cos"
   else
     qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --suffix _f32 --max-abs "$tight_abs" --min-cosine "$tight_cos"
     qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --max-abs "$loose_abs" --min-cosine "$loose_cos"

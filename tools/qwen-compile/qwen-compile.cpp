@@ -53,6 +53,9 @@ static cl::list<std::string> dumpIRAfter(
              "outlined, planned, kernels, llvm, or all)"));
 static cl::opt<int64_t> pageSize("page-size", cl::init(16),
                                  cl::desc("positions per KV-cache page"));
+static cl::opt<std::string> kvDtype("kv-dtype", cl::init("f32"),
+                                    cl::desc("KV cache element type: f32, bf16 or f16 (half the "
+                                             "cache memory and decode bytes; keys and values rounded)"));
 static cl::opt<int64_t> vectorWidth("vector-width", cl::init(8),
                                     cl::desc("f32 lanes per CPU vector (8: AVX2, 16: AVX-512)"));
 static cl::opt<std::string> target("target", cl::init("cpu"),
@@ -102,6 +105,8 @@ int main(int argc, char **argv) {
     return fail("-o <artifact folder> is required when emitting an artifact");
   if (target != "cpu" && target != "cuda")
     return fail("unknown --target '" + target + "' (cpu, cuda)");
+  if (kvDtype != "f32" && kvDtype != "bf16" && kvDtype != "f16")
+    return fail("unknown --kv-dtype '" + kvDtype + "' (f32, bf16, f16)");
   if (pageSize <= 0)
     return fail("--page-size must be positive");
   if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16)
@@ -173,6 +178,7 @@ int main(int argc, char **argv) {
   context.loadAllAvailableDialects();
   qwen::models::BuildOptions buildOptions;
   buildOptions.pageSize = pageSize;
+  buildOptions.kvDtype = kvDtype;
   if (archive)
     buildOptions.hasTensor = [&](const std::string &name) { return archive->find(name) != nullptr; };
   OwningOpRef<ModuleOp> module = qwen::models::buildQwen3Graph(context, *config, buildOptions);

@@ -163,11 +163,13 @@ Value KernelEmitter::loadIndex(const RowAccess &acc, Value flatIndex) {
 }
 
 void KernelEmitter::storeF32(const RowAccess &acc, Value flatIndex, Value value) {
-  memref::StoreOp::create(*b, value, acc.memref, ValueRange{flatIndex});
+  Value stored = codegen::narrowFromF32(*b, b->getLoc(), value, acc.elementType);
+  memref::StoreOp::create(*b, stored, acc.memref, ValueRange{flatIndex});
 }
 
 void KernelEmitter::storeVectorF32(const RowAccess &acc, Value flatIndex, Value value) {
-  vector::StoreOp::create(*b, value, acc.memref, ValueRange{flatIndex});
+  Value stored = codegen::narrowFromF32(*b, b->getLoc(), value, acc.elementType);
+  vector::StoreOp::create(*b, stored, acc.memref, ValueRange{flatIndex});
 }
 
 void KernelEmitter::storeIndexAsI32(const RowAccess &acc, Value flatIndex, Value value) {

@@ -170,6 +170,34 @@ Value qwen::codegen::widenToF32(OpBuilder &b, Location loc, Value raw, Type elem
   return arith::ExtFOp::create(b, loc, f32, raw);
 }
 
+Value qwen::codegen::narrowFromF32(OpBuilder &b, Location loc, Value value, Type elementType) {
+  if (elementType.isF32())
+    return value;
+  auto vector = dyn_cast<VectorType>(value.getType());
+  auto shaped = [&](Type scalar) -> Type {
+    return vector ? Type(VectorType::get(vector.getShape(), scalar)) : scalar;
+  };
+  if (!elementType.isBF16())
+    return arith::TruncFOp::create(b, loc, shaped(elementType), value);
+  Type i32 = shaped(b.getI32Type());
+  auto constant = [&](int64_t v) -> Value {
+    TypedAttr attr = vector ? TypedAttr(DenseElementsAttr::get(cast<ShapedType>(i32),
+                                                               b.getI32IntegerAttr(v).getValue()))
+                            : TypedAttr(b.getI32IntegerAttr(v));
+    return arith::ConstantOp::create(b, loc, attr);
+  };
+  // bits + 0x7fff + (bit 16 of bits), then the high half: round to nearest even.
+  Value bits = arith::BitcastOp::create(b, loc, i32, value);
+  Value high = arith::ShRUIOp::create(b, loc, bits, constant(16));
+  Value odd = arith::AndIOp::create(b, loc, high, constant(1));
+  Value rounded = arith::AddIOp::create(b, loc, bits, arith::AddIOp::create(b, loc, odd, constant(0x7fff)));
+  Value roundedHigh = arith::ShRUIOp::create(b, loc, rounded, constant(16));
+  Value quietNaN = arith::OrIOp::create(b, loc, high, constant(0x40));
+  Value isNaN = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, value, value);
+  Value result = arith::SelectOp::create(b, loc, isNaN, quietNaN, roundedHigh);
+  return arith::TruncIOp::create(b, loc, shaped(b.getI16Type()), result);
+}
+
 FailureOr<codegen::ElementwisePattern> qwen::codegen::matchElementwiseKernel(func::FuncOp source) {
   ElementwisePattern pattern;
   auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());

@@ -49,6 +49,13 @@ mlir::Type storageType(mlir::Type elementType);
 mlir::Value widenToF32(mlir::OpBuilder &builder, mlir::Location loc, mlir::Value raw,
                        mlir::Type elementType);
 
+/// Narrows an f32 scalar or vector to storageType(elementType), rounding to
+/// nearest even: bf16 by integer arithmetic on the f32 bits (NaN stays a
+/// quiet NaN; no libcall, so CPU kernels need no compiler-rt), f16 by
+/// arith.truncf; f32 unchanged. The inverse of widenToF32.
+mlir::Value narrowFromF32(mlir::OpBuilder &builder, mlir::Location loc, mlir::Value value,
+                          mlir::Type elementType);
+
 /// A 1-D dynamic memref over `pointer` (an !llvm.ptr), built as an LLVM
 /// memref descriptor behind an unrealized cast that the LLVM lowering folds.
 mlir::Value memrefFromPointer(mlir::OpBuilder &builder, mlir::Location loc,
