@@ -12,14 +12,15 @@ out=$root/gpu-bundle
 rm -rf "$out" && mkdir -p "$out/bin" "$out/lib" "$out/artifacts"
 cp "$build"/bin/{qwen-run,qwen-check-logits,qwen-check-state} "$out/bin/"
 ldd "$build/bin/qwen-run" | awk '/libpcre2|libutf8proc/ {print $3}' | xargs -I{} cp -L {} "$out/lib/"
-compile() { "$build/bin/qwen-compile" "$1" --target=cuda -o "$out/artifacts/$2.qwenc" > /dev/null; }
+compile() { "$build/bin/qwen-compile" "$1" --target=cuda -o "$out/artifacts/$2.qwenc" "${@:3}" > /dev/null; }
 cd "$root"
 compile models/checkpoints/qwen3-demo demo
 for case in $(awk '{print $1}' bench/gpu/reference-cases.txt); do
   compile "test/data/reference/$case" "$case"
 done
+# Benchmarks keep the KV cache in bf16, as vLLM and HF's bf16 run do.
 for config in qwen3-0.6b qwen3-8b; do
-  compile "bench/configs/$config.json" "$config"
+  compile "bench/configs/$config.json" "$config" --kv-dtype=bf16
 done
 git rev-parse HEAD > "$out/commit" 2>/dev/null || true
 du -sh "$out"
