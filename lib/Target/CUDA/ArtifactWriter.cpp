@@ -49,11 +49,14 @@ llvm::Error qwen::target::writeCudaArtifact(ModuleOp module, const ArtifactOptio
   FailureOr<llvm::StringMap<std::string>> kernels = codegen::gpu::getKernelPTX(module);
   if (failed(kernels))
     return makeError("the module has no PTX (run the GPU pipeline to the end)");
-  // Every generated kernel the program or the sampler launches must be in
-  // the PTX module.
+  // Every generated kernel the program (with the decode variants of its
+  // entries) or the sampler launches must be in the PTX module.
   std::vector<const llvm::json::Object *> launched;
-  for (const llvm::json::Value &entry : *manifest->getArray("program"))
+  for (const llvm::json::Value &entry : *manifest->getArray("program")) {
     launched.push_back(entry.getAsObject());
+    if (const llvm::json::Object *decode = entry.getAsObject()->getObject("decode"))
+      launched.push_back(decode);
+  }
   if (const llvm::json::Object *sampler = manifest->getObject("sampler"))
     for (const auto &method : *sampler)
       launched.push_back(method.second.getAsObject());

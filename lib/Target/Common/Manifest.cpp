@@ -260,6 +260,20 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
                          " has no GPU block size or shared memory size");
       entry["block"] = block[0];
       entry["shared_bytes"] = shared.getInt();
+      // A variant for decode-only steps (T == B), same arguments
+      // (passes/Codegen/GPU/README.md, docs/ARTIFACT.md).
+      if (auto decode = launch->getAttrOfType<StringAttr>("gpu_decode_kernel")) {
+        auto decodeGrid = launch->getAttrOfType<ArrayAttr>("gpu_decode_grid");
+        auto decodeBlock = launch->getAttrOfType<DenseI64ArrayAttr>("gpu_decode_block");
+        auto decodeShared = launch->getAttrOfType<IntegerAttr>("gpu_decode_shared_bytes");
+        if (!decodeGrid || !decodeBlock || decodeBlock.size() != 3 || !decodeShared)
+          return makeError("launch of " + launch.getKernel().getLeafReference().str() +
+                           " has a decode kernel without grid, block or shared memory size");
+        entry["decode"] = Object{{"kernel", decode.str()},
+                                 {"grid", gridJson(decodeGrid)},
+                                 {"block", decodeBlock[0]},
+                                 {"shared_bytes", decodeShared.getInt()}};
+      }
     }
     program.push_back(std::move(entry));
   }

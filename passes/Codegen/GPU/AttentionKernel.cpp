@@ -29,6 +29,11 @@
 // masking keys past its query's position: each key is read from the cache
 // once per tile instead of once per token, Q times fewer bytes.
 //
+// Decode variant NAME_decode (same ABI; the runtime launches it instead for
+// steps where every request has one token, T == B): grid [T, kv_heads], one
+// block per (token, kv head) computing all `group` query heads, so each key
+// and value row is read once for the group (README.md, "Decode attention").
+//
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
 
@@ -382,7 +387,200 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   });
 
   Builder builder(source.getContext());
-  return KernelGeometry{{builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(heads)},
-                        emitter.blockSize(),
-                        emitter.sharedBytes()};
+  KernelGeometry geometry{{builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(heads)},
+                          emitter.blockSize(),
+                          emitter.sharedBytes()};
+
+  // Decode variant NAME_decode (same ABI), for steps where every request has
+  // one token (T == B): one block per (token, kv head) computing all `group`
+  // query heads of the kv head, so each key / value row of the cache is read
+  // once for the whole group. L lanes per key as in the per-token walk; the
+  // G' = threads / L lane groups split the context (group g walks positions
+  // g, g + G', ...), each with one online softmax per query head (q and the
+  // f32 accumulators in registers), merged through shared memory. At most
+  // kDecodeAccFloats accumulator floats per lane: larger groups take the
+  // heads H at a time, in passes over the keys.
+  constexpr int64_t kDecodeThreads = 128;
+  constexpr int64_t kDecodeAccFloats = 16;
+  const int64_t decodeThreads = std::max<int64_t>(std::min(threads, kDecodeThreads), lanes);
+  const int64_t decodeGroups = decodeThreads / lanes;
+  const int64_t chunkHeads =
+      std::max<int64_t>(1, std::min(group, kDecodeAccFloats / (perLane * width)));
+  std::string decodeName = (source.getSymName() + "_decode").str();
+  SmallVector<BlockArgument> sourceArgs(source.getArguments());
+  emitter.createKernel(decodeName, sourceArgs, source.getResultTypes(), decodeThreads, [&] {
+    ImplicitLocOpBuilder &b = emitter.builder();
+    auto vecType = VectorType::get({width}, b.getF32Type());
+    auto [keys, values] = emitter.kvArrays(attention.getCache());
+    RowAccess keyAccess{keys, cache.getElementType()};
+    RowAccess valueAccess{values, cache.getElementType()};
+    RowAccess positions = emitter.access(attention.getPositions());
+    RowAccess tokenSeq = emitter.access(attention.getTokenSeq());
+    RowAccess blockTable = emitter.access(attention.getBlockTable());
+    RowAccess out = emitter.result(0);
+    Value P = emitter.dim("P");
+    Value minusInf = emitter.f32(-std::numeric_limits<float>::infinity());
+    Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
+
+    Value item = emitter.blockId();
+    Value token = emitter.divIndex(item, kvHeads);
+    Value kvHead = emitter.remIndex(item, kvHeads);
+    Value sequence = emitter.loadIndex(tokenSeq, token);
+    Value position = emitter.loadIndex(positions, token);
+    Value tableRow = emitter.mulIndex(sequence, P);
+    Value contextEnd = emitter.addIndex(position, emitter.index(1));
+    Value groupId = emitter.divIndex(emitter.threadId(), lanes);
+    Value lane = emitter.remIndex(emitter.threadId(), lanes);
+    SmallVector<Value> columns;
+    for (int64_t c = 0; c < perLane; ++c)
+      columns.push_back(emitter.mulIndex(emitter.addIndex(lane, emitter.index(c * lanes)), width));
+
+    Value query = emitter.sharedRow(headDim);
+    Value maxes = emitter.sharedRow(decodeGroups * chunkHeads);
+    Value sums = emitter.sharedRow(decodeGroups * chunkHeads);
+    Value partials = emitter.sharedRow(decodeGroups * chunkHeads * headDim);
+    Value isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, emitter.index(0));
+
+    for (int64_t h0 = 0; h0 < group; h0 += chunkHeads) {
+      const int64_t n = std::min(chunkHeads, group - h0);
+      Value firstHead = emitter.addIndex(emitter.mulIndex(kvHead, group), emitter.index(h0));
+      // The n query rows through the shared row (the row chain is
+      // block-cooperative), each lane keeping its slice of every row.
+      SmallVector<Value> qInit(n * perLane, zero);
+      SmallVector<Value> q = llvm::to_vector(emitter.forLoop(
+          emitter.index(0), emitter.index(n), 1, qInit,
+          [&](Value i, ValueRange carried) -> SmallVector<Value> {
+            emitter.emitRowChain(attention.getQuery(), token, emitter.addIndex(firstHead, i),
+                                 query);
+            SmallVector<Value> slice;
+            for (int64_t c = 0; c < perLane; ++c)
+              slice.push_back(emitter.loadShared(query, columns[c], width));
+            SmallVector<Value> next;
+            for (int64_t h = 0; h < n; ++h) {
+              Value take =
+                  arith::CmpIOp::create(b, arith::CmpIPredicate::eq, i, emitter.index(h));
+              for (int64_t c = 0; c < perLane; ++c)
+                next.push_back(
+                    arith::SelectOp::create(b, take, slice[c], carried[h * perLane + c]));
+            }
+            emitter.barrier(); // the row is rewritten by the next head
+            return next;
+          }));
+
+      // State of head h: [max, sum, acc x perLane] at h * (2 + perLane).
+      const int64_t stride = 2 + perLane;
+      SmallVector<Value> init;
+      for (int64_t h = 0; h < n; ++h) {
+        init.append({minusInf, emitter.f32(0.0f)});
+        init.append(perLane, zero);
+      }
+      SmallVector<Value> finals = llvm::to_vector(emitter.forLoop(
+          emitter.index(0), contextEnd, decodeGroups, init,
+          [&](Value start, ValueRange carried) -> SmallVector<Value> {
+            Value j = emitter.addIndex(start, groupId);
+            Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, contextEnd);
+            Value jc = arith::MinUIOp::create(b, j, position);
+            Value page = emitter.loadIndex(
+                blockTable, emitter.addIndex(tableRow, emitter.divIndex(jc, pageSize)));
+            Value slot = emitter.remIndex(jc, pageSize);
+            // ((page * layers + layer) * pageSize + slot) * kvHeads * headDim
+            Value base = emitter.addIndex(emitter.mulIndex(page, layers), emitter.index(layer));
+            base = emitter.addIndex(emitter.mulIndex(base, pageSize), slot);
+            base = emitter.addIndex(emitter.mulIndex(base, kvHeads * headDim),
+                                    emitter.mulIndex(kvHead, headDim));
+            SmallVector<Value> k, v;
+            for (int64_t c = 0; c < perLane; ++c)
+              k.push_back(
+                  emitter.loadVectorF32(keyAccess, emitter.addIndex(base, columns[c]), width));
+            for (int64_t c = 0; c < perLane; ++c)
+              v.push_back(
+                  emitter.loadVectorF32(valueAccess, emitter.addIndex(base, columns[c]), width));
+            SmallVector<Value> next;
+            for (int64_t h = 0; h < n; ++h) {
+              Value dotVector = zero;
+              for (int64_t c = 0; c < perLane; ++c)
+                dotVector = vector::FMAOp::create(b, q[h * perLane + c], k[c], dotVector);
+              Value partial = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
+              Value score =
+                  arith::MulFOp::create(b, emitter.laneSum(partial, lanes), emitter.f32(scale));
+              Value runningMax = carried[h * stride], runningSum = carried[h * stride + 1];
+              Value newMax = arith::MaximumFOp::create(b, runningMax, score);
+              Value correction =
+                  math::ExpOp::create(b, arith::SubFOp::create(b, runningMax, newMax));
+              Value weight = math::ExpOp::create(b, arith::SubFOp::create(b, score, newMax));
+              Value newSum = arith::AddFOp::create(
+                  b, arith::MulFOp::create(b, runningSum, correction), weight);
+              Value correctionVector = vector::BroadcastOp::create(b, vecType, correction);
+              Value weightVector = vector::BroadcastOp::create(b, vecType, weight);
+              next.push_back(arith::SelectOp::create(b, valid, newMax, runningMax));
+              next.push_back(arith::SelectOp::create(b, valid, newSum, runningSum));
+              for (int64_t c = 0; c < perLane; ++c) {
+                Value acc = carried[h * stride + 2 + c];
+                Value updated = vector::FMAOp::create(
+                    b, weightVector, v[c], arith::MulFOp::create(b, acc, correctionVector));
+                next.push_back(arith::SelectOp::create(b, valid, updated, acc));
+              }
+            }
+            return next;
+          }));
+
+      // Merge the G' partial states of each head.
+      emitter.ifThen(isFirstLane, [&] {
+        for (int64_t h = 0; h < n; ++h) {
+          Value at = emitter.addIndex(emitter.mulIndex(groupId, chunkHeads), emitter.index(h));
+          memref::StoreOp::create(b, finals[h * stride], maxes, ValueRange{at});
+          memref::StoreOp::create(b, finals[h * stride + 1], sums, ValueRange{at});
+        }
+      });
+      for (int64_t h = 0; h < n; ++h) {
+        Value rowBase = emitter.mulIndex(
+            emitter.addIndex(emitter.mulIndex(groupId, chunkHeads), emitter.index(h)), headDim);
+        for (int64_t c = 0; c < perLane; ++c)
+          emitter.storeShared(partials, emitter.addIndex(rowBase, columns[c]),
+                              finals[h * stride + 2 + c]);
+      }
+      emitter.barrier();
+
+      emitter.forLoop(emitter.threadId(), emitter.index(n * headDim), decodeThreads, [&](Value e) {
+        Value h = emitter.divIndex(e, headDim);
+        Value d = emitter.remIndex(e, headDim);
+        auto stateAt = [&](Value g) {
+          return emitter.addIndex(emitter.mulIndex(g, chunkHeads), h);
+        };
+        Value globalMax =
+            emitter.forLoop(emitter.index(0), emitter.index(decodeGroups), 1, ValueRange{minusInf},
+                            [&](Value g, ValueRange carried) -> SmallVector<Value> {
+                              Value groupMax =
+                                  memref::LoadOp::create(b, maxes, ValueRange{stateAt(g)});
+                              return {arith::MaximumFOp::create(b, carried[0], groupMax)};
+                            })[0];
+        // Groups that saw no key have max -inf, sum 0 and acc 0: factor 0.
+        ValueRange merged = emitter.forLoop(
+            emitter.index(0), emitter.index(decodeGroups), 1,
+            ValueRange{emitter.f32(0.0f), emitter.f32(0.0f)},
+            [&](Value g, ValueRange carried) -> SmallVector<Value> {
+              Value at = stateAt(g);
+              Value groupMax = memref::LoadOp::create(b, maxes, ValueRange{at});
+              Value factor = math::ExpOp::create(b, arith::SubFOp::create(b, groupMax, globalMax));
+              Value sum = memref::LoadOp::create(b, sums, ValueRange{at});
+              Value part = memref::LoadOp::create(
+                  b, partials, ValueRange{emitter.addIndex(emitter.mulIndex(at, headDim), d)});
+              return {math::FmaOp::create(b, sum, factor, carried[0]),
+                      math::FmaOp::create(b, part, factor, carried[1])};
+            });
+        Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged[0]);
+        Value outRow =
+            emitter.addIndex(emitter.mulIndex(token, heads), emitter.addIndex(firstHead, h));
+        emitter.store(out, emitter.addIndex(emitter.mulIndex(outRow, headDim), d),
+                      arith::MulFOp::create(b, merged[1], inverse));
+      });
+      if (h0 + chunkHeads < group)
+        emitter.barrier(); // the next heads reuse the shared rows
+    }
+  });
+  geometry.decodeKernel = decodeName;
+  geometry.decodeGrid = {builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(kvHeads)};
+  geometry.decodeBlockSize = decodeThreads;
+  geometry.decodeSharedBytes = emitter.sharedBytes();
+  return geometry;
 }

@@ -565,6 +565,14 @@ void qwen::codegen::gpu::setLaunchGeometry(qkernel::LaunchOp launch,
   launch->setAttr("gpu_grid", grid);
   launch->setAttr("gpu_block", builder.getDenseI64ArrayAttr({geometry.blockSize, 1, 1}));
   launch->setAttr("gpu_shared_bytes", builder.getI64IntegerAttr(geometry.sharedBytes));
+  if (geometry.decodeKernel.empty())
+    return;
+  launch->setAttr("gpu_decode_kernel", builder.getStringAttr(geometry.decodeKernel));
+  launch->setAttr("gpu_decode_grid", builder.getArrayAttr(geometry.decodeGrid));
+  launch->setAttr("gpu_decode_block",
+                  builder.getDenseI64ArrayAttr({geometry.decodeBlockSize, 1, 1}));
+  launch->setAttr("gpu_decode_shared_bytes",
+                  builder.getI64IntegerAttr(geometry.decodeSharedBytes));
 }
 
 func::FuncOp qwen::codegen::gpu::declareKernel(OpBuilder &builder, Location loc, StringRef name,

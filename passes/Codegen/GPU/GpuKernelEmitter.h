@@ -51,6 +51,14 @@ struct KernelGeometry {
   llvm::SmallVector<mlir::Attribute> grid;
   int64_t blockSize = 0;
   int64_t sharedBytes = 0;
+  /// A variant of the kernel (same ABI) the runtime launches instead for
+  /// decode-only steps (every request has one token, T == B): its gpu.func
+  /// name (empty: none) and its own grid, block and shared memory. Recorded
+  /// on the launch as gpu_decode_{kernel,grid,block,shared_bytes}.
+  std::string decodeKernel = {};
+  llvm::SmallVector<mlir::Attribute> decodeGrid = {};
+  int64_t decodeBlockSize = 0;
+  int64_t decodeSharedBytes = 0;
 };
 
 /// Row-parallel kernels without reduction: one block per (row, chunk), each
@@ -247,7 +255,7 @@ mlir::LogicalResult lowerMatmulToCublasLt(mlir::ModuleOp top,
                                           const GpuCodegenOptions &options);
 
 /// Sets the GPU launch attributes (grid, gpu_grid, gpu_block,
-/// gpu_shared_bytes) on `launch`.
+/// gpu_shared_bytes, and gpu_decode_* for a decode variant) on `launch`.
 void setLaunchGeometry(qkernel::LaunchOp launch, const KernelGeometry &geometry);
 
 /// Adds the bodiless host-side declaration `@kernels::@name` that launches

@@ -125,6 +125,14 @@ struct GpuLowerKernelsPass final
             << kMaxStaticSharedBytes << ")";
         return signalPassFailure();
       }
+      if (!geometry->decodeKernel.empty() &&
+          geometry->decodeSharedBytes > kMaxStaticSharedBytes) {
+        source.emitOpError("decode variant needs ")
+            << geometry->decodeSharedBytes
+            << " bytes of shared memory, more than a block gets statically ("
+            << kMaxStaticSharedBytes << ")";
+        return signalPassFailure();
+      }
       for (Attribute factor : geometry->grid)
         if (auto symbol = dyn_cast<StringAttr>(factor); symbol && symbol.empty()) {
           source.emitOpError("cannot tell the size of its grid: a dynamic "

@@ -11,7 +11,8 @@
 // norm and the lm_head: every GPU kernel family goes through NVVM to PTX in
 // process (libdevice linked: no extern math functions left), and ptxas
 // assembles every entry for sm_90 without spills, the sampler's qk_argmax
-// over the 151936 logits of a row included.
+// over the 151936 logits of a row and the attention's decode variant
+// qk5_attention_decode (grid [T, kv_heads], 128 threads) included.
 
 // BINARY:      qkernel.launch @kernels::@qk0_embedding
 // BINARY:      module @kernels
@@ -39,6 +40,10 @@
 // PTX:         .visible .entry qk5_attention(
 // PTX:           bar.sync
 // PTX:           shfl.sync.bfly.b32
+// PTX:         .visible .entry qk5_attention_decode(
+// PTX:         .maxntid 128, 1, 1
+// PTX:           shfl.sync.bfly.b32
+// PTX:           bar.sync
 // PTX:         .visible .entry qk6_matmul_pack(
 // PTX:         .visible .entry qk7_rows(
 // PTX:         .visible .entry qk8_matmul_pack(
@@ -57,6 +62,7 @@
 // PTXAS-DAG:   Compiling entry function 'qk3_rows' for 'sm_90'
 // PTXAS-DAG:   Compiling entry function 'qk4_kv_write' for 'sm_90'
 // PTXAS-DAG:   Compiling entry function 'qk5_attention' for 'sm_90'
+// PTXAS-DAG:   Compiling entry function 'qk5_attention_decode' for 'sm_90'
 // PTXAS-DAG:   Compiling entry function 'qk6_matmul_pack' for 'sm_90'
 // PTXAS-DAG:   Compiling entry function 'qk7_rows' for 'sm_90'
 // PTXAS-DAG:   Compiling entry function 'qk8_matmul_pack' for 'sm_90'

@@ -25,7 +25,12 @@
                                    RUNS (default 3,2): the requests' numbers
                                    of tokens, in step order (token_seq), e.g.
                                    1,70,1 for a long prefill between two
-                                   decode tokens; at most 4 requests. With
+                                   decode tokens; at most 4 requests.
+                                   When every run is 1 (a decode-only
+                                   step, T == B), a kernel's decode
+                                   variant NAME_decode (grid from the
+                                   launch's gpu_decode_grid) is checked
+                                   too, against the CPU's NAME. With
                                    KV caches, RUNS other than 3,2 get
                                    consistent paged inputs: request r
                                    continues a cached prefix of
@@ -316,7 +321,7 @@ def check(source, out, runs=(3, 2)):
     inputs = {'positions': positions,
               'token_seq': [r for r, n in enumerate(runs) for _ in range(n)],
               'block_table': block_table,
-              'logit_rows': [2, 4],
+              'logit_rows': [min(2, T - 1), min(4, T - 1)],
               # (temporal, height, width) per token; linear-attention slots of
               # the two requests, out of `state_slots` slots.
               'mrope_positions': [p for t in range(T) for p in (20 + t, 7 * t + 1, 30 - 3 * t)],
@@ -337,8 +342,9 @@ def check(source, out, runs=(3, 2)):
     operands = dict((m.group(1), [o.strip() for o in m.group(2).split(',')]) for m in
                     re.finditer(r'qkernel.launch @kernels::@(qk\d+_\w+)\((.*?)\)', text))
 
-    def grid(txt, name):
-        factors = re.search(r'qkernel.launch @kernels::@%s\(.*?grid = \[(.*?)\]' % name, txt)
+    def grid(txt, name, attribute='grid'):
+        factors = re.search(r'qkernel.launch @kernels::@%s\(.*?(?<!\w)%s = \[(.*?)\]' %
+                            (name, attribute), txt)
         n = 1
         for f in factors.group(1).split(','):
             f = f.strip().split(' ')[0]
@@ -415,11 +421,14 @@ def check(source, out, runs=(3, 2)):
     def pointers(slots):
         return (ctypes.c_void_p * len(slots))(*[ctypes.addressof(s) for s in slots])
 
-    def run_gpu(name, slots):
+    def run_gpu(name, slots, launched=None, attribute='grid'):
+        # `launched`: the program kernel whose launch carries the grid
+        # (`gpu_decode_grid` for its decode variant).
         info = kernels[name]
         status = emu.simt_launch(getattr(emu, 'wrap_' + name), pointers(slots),
                                  (ctypes.c_int64 * 4)(T, B, P, R),
-                                 ctypes.c_int64(grid(canon, name)), ctypes.c_int64(info['block']),
+                                 ctypes.c_int64(grid(canon, launched or name, attribute)),
+                                 ctypes.c_int64(info['block']),
                                  ctypes.c_int64(len(info['shared'])),
                                  (ctypes.c_int64 * 8)(*info['shared']))
         assert status == 0, 'simt_launch failed'
@@ -429,8 +438,16 @@ def check(source, out, runs=(3, 2)):
                            ctypes.c_int64(grid(cpu_text, name)))
 
     ok = True
-    program = [n for n in kernels if re.match(r'qk\d+', n)]
+    # NAME_decode (decode variant of NAME, same ABI) runs only on decode-only
+    # steps (every request has one token, T == B), against the CPU's NAME.
+    program = [n for n in kernels if re.match(r'qk\d+', n) and not n.endswith('_decode')]
+    decode_only = all(n == 1 for n in runs)
+    checks = []
     for name in sorted(program, key=lambda n: int(re.match(r'qk(\d+)', n).group(1))):
+        checks.append((name, name))
+        if decode_only and name + '_decode' in kernels:
+            checks.append((name, name + '_decode'))
+    for name, gpu_name in checks:
         if name.endswith('_pack'):
             gemm = name[:-len('_pack')]
             slots, _, rows = prepare(gemm)
@@ -452,7 +469,10 @@ def check(source, out, runs=(3, 2)):
         reference = [type(s).from_buffer_copy(s) for s in slots]
         emulated = [type(s).from_buffer_copy(s) for s in slots]
         run_cpu(name, reference)
-        run_gpu(name, emulated)
+        if gpu_name == name:
+            run_gpu(name, emulated)
+        else:
+            run_gpu(gpu_name, emulated, name, 'gpu_decode_grid')
         # Per output, over the elements either side wrote (in-place caches
         # and states keep most of theirs): the largest relative error.
         rel, bad, written = 0.0, 0, 0
@@ -480,7 +500,7 @@ def check(source, out, runs=(3, 2)):
                 den += u * u
             rel = max(rel, math.sqrt(num / den) if den else 0.0)
         ok &= bad == 0 and rel < 1e-6 and written > 0
-        print('%-20s rel %.1e (%d written) %s' % (name, rel, written,
+        print('%-20s rel %.1e (%d written) %s' % (gpu_name, rel, written,
                                                    'non-finite or wrong %d' % bad if bad else ''))
     if 'qk_argmax' in kernels:
         vocab = int(re.search(r'func.func @step\(.*?\) -> \(?tensor<\?x(\d+)xf32>', text).group(1))

@@ -1,0 +1,100 @@
+// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s
+
+// The decode variant NAME_decode of every attention kernel (AttentionKernel.cpp):
+// same ABI as NAME, grid [T, kv_heads], 128 threads. The block of (token,
+// kv head) computes all `group` query heads of the kv head: each key and
+// value row is loaded once per lane group and used for every head. L lanes
+// per key as in the per-token walk (32 at head 128, 5 xor shuffles per head
+// and key), G' = 128 / L lane groups split the context, one online softmax
+// per head (q and the f32 accumulator in registers), the G' partial states
+// merged through shared memory. At most 16 accumulator floats per lane:
+// head 128 (4 floats per lane) takes up to 4 heads per pass over the keys,
+// head 256 (8 per lane) 2. The same module is an input of
+// simt-numerics-attention-decode.test.
+//
+// qk0: head 128, 4 query heads over 1 kv head (group 4), f32 cache: one
+// pass of 4 heads. Shared: query row 128 + maxes 16 + sums 16 + partials
+// 4 x 4 x 128 floats.
+// qk1: head 256, 8 query heads over 2 kv heads (group 4), bf16 cache: two
+// passes of 2 heads.
+// CHECK-LABEL: func.func @step
+// CHECK:       qkernel.launch @kernels::@qk0_attention
+// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_shared_bytes = 8832 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64, grid = ["T", 4]
+// CHECK:       qkernel.launch @kernels::@qk1_attention
+// CHECK-SAME:    gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk1_attention_decode", gpu_decode_shared_bytes = 9280 : i64, gpu_grid = ["T", 8]
+// CHECK:       gpu.module @qwen_kernels
+// CHECK:       gpu.func @qk0_attention(
+// The same slots: 5 pointers for the arguments (the cache is two), one for
+// the result, then T, B, P, R.
+// CHECK:       gpu.func @qk0_attention_decode(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64)
+// CHECK-SAME:    workgroup(%[[Q:.*]] : memref<128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[MAX:.*]] : memref<16xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[SUM:.*]] : memref<16xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[ACC:.*]] : memref<2048xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// The 4 query rows of the kv head through the shared row, each lane keeping
+// its vector of every row.
+// CHECK:         %[[QV:.*]]:4 = scf.for %{{.*}} = %{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
+// CHECK:           gpu.barrier
+// CHECK:           vector.load %[[Q]]
+// CHECK-COUNT-4:   arith.select
+// CHECK:           gpu.barrier
+// The walk: 4 lane groups, one key and one value load per key, then 4 heads
+// (5 shuffles and an online-softmax update each).
+// CHECK:         %[[S:.*]]:12 = scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c4{{.*}} iter_args({{.*}}) -> (f32, f32, vector<4xf32>, f32, f32, vector<4xf32>, f32, f32, vector<4xf32>, f32, f32, vector<4xf32>) {
+// CHECK:           %[[VALID:.*]] = arith.cmpi ult
+// CHECK:           arith.minui
+// CHECK:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// CHECK:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// CHECK-NOT:       vector.load
+// CHECK:           vector.fma %[[QV]]#0
+// CHECK-COUNT-5:   gpu.shuffle xor
+// CHECK:           arith.select %[[VALID]]
+// CHECK:           vector.fma %[[QV]]#1
+// CHECK-COUNT-5:   gpu.shuffle xor
+// CHECK:           vector.fma %[[QV]]#2
+// CHECK-COUNT-5:   gpu.shuffle xor
+// CHECK:           vector.fma %[[QV]]#3
+// CHECK-COUNT-5:   gpu.shuffle xor
+// CHECK-NOT:       gpu.shuffle
+// CHECK:           scf.yield
+// Merge: the 4 x 4 partial states through shared memory, out = acc / l.
+// CHECK:         scf.if
+// CHECK-COUNT-4:   memref.store %{{.*}}, %[[MAX]]
+// CHECK:         vector.store %[[S]]#2, %[[ACC]]
+// CHECK:         vector.store %[[S]]#5, %[[ACC]]
+// CHECK:         vector.store %[[S]]#8, %[[ACC]]
+// CHECK:         vector.store %[[S]]#11, %[[ACC]]
+// CHECK:         gpu.barrier
+// CHECK:         scf.for %{{.*}} = %thread_id_x to %c512{{.*}} step %c128
+// CHECK:           memref.load %[[MAX]]
+// CHECK:           math.fma
+// CHECK:           arith.divf
+// CHECK-NOT:     gpu.barrier
+// CHECK:         gpu.return
+// qk1 (group 4, 2 heads per pass): two passes over the keys.
+// CHECK:       gpu.func @qk1_attention_decode(
+// CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
+// CHECK:         scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
+// CHECK:         scf.for {{.*}} -> (f32, f32, vector<4xf32>, vector<4xf32>, f32, f32, vector<4xf32>, vector<4xf32>) {
+// CHECK:         gpu.barrier
+// CHECK:         gpu.barrier
+// CHECK:         scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
+// CHECK:         scf.for {{.*}} -> (f32, f32, vector<4xf32>, vector<4xf32>, f32, f32, vector<4xf32>, vector<4xf32>) {
+// CHECK:         gpu.return
+!kv0 = !qtf.kv_cache<layers = 2, kv_heads = 1, head_dim = 128, page_size = 16, f32>
+!kv1 = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 256, page_size = 16, bf16>
+module {
+  func.func @step(%arg0: tensor<?xi32> {qtf.input = "positions"}, %arg1: tensor<?xi32> {qtf.input = "token_seq"}, %arg2: tensor<?x?xi32> {qtf.input = "block_table"}, %arg3: tensor<?x4x128xf32> {qtf.input = "tokens"}, %arg4: !kv0, %arg5: tensor<?x8x256xf32> {qtf.input = "tokens"}, %arg6: !kv1) -> (tensor<?x4x128xf32>, tensor<?x8x256xf32>) {
+    %r0 = qkernel.launch @kernels::@qk0_attention(%arg3, %arg4, %arg0, %arg1, %arg2) : (tensor<?x4x128xf32>, !kv0, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>) -> tensor<?x4x128xf32>
+    %r1 = qkernel.launch @kernels::@qk1_attention(%arg5, %arg6, %arg0, %arg1, %arg2) : (tensor<?x8x256xf32>, !kv1, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>) -> tensor<?x8x256xf32>
+    return %r0, %r1 : tensor<?x4x128xf32>, tensor<?x8x256xf32>
+  }
+  module @kernels {
+    func.func @qk0_attention(%arg0: tensor<?x4x128xf32>, %arg1: !kv0, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+      %a = qtf.paged_attention %arg0, %arg1[1], %arg2, %arg3, %arg4 {scale = 0.08838834764831845 : f64} : tensor<?x4x128xf32>, !kv0, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x128xf32>
+      return %a : tensor<?x4x128xf32>
+    }
+    func.func @qk1_attention(%arg0: tensor<?x8x256xf32>, %arg1: !kv1, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x8x256xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+      %a = qtf.paged_attention %arg0, %arg1[0], %arg2, %arg3, %arg4 {scale = 0.06250000000000000 : f64} : tensor<?x8x256xf32>, !kv1, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x8x256xf32>
+      return %a : tensor<?x8x256xf32>
+    }
+  }
+}
