@@ -111,6 +111,17 @@ public:
     return *t;
   }
 
+  /// A generated CUDA kernel's "block" (threads) and "shared_bytes".
+  void launchGeometry(const json &obj, const std::string &where, int64_t &threads, int64_t &sharedBytes) const {
+    threads = positive(obj, "block", where);
+    if (threads > 1024)
+      fail(where + ".block", "at most 1024 threads per block, got " + std::to_string(threads));
+    sharedBytes = integer(obj, "shared_bytes", where);
+    if (sharedBytes < 0 || sharedBytes > 48 * 1024)
+      fail(where + ".shared_bytes", "expected 0 to 49152 bytes of static shared memory, got " +
+                                        std::to_string(sharedBytes));
+  }
+
   bool boolean(const json &obj, const char *key, const std::string &where) const {
     const json &v = field(obj, key, where);
     if (!v.is_boolean())
@@ -476,13 +487,16 @@ void Artifact::parse(const json &m) {
     if (!e.isGemm)
       e.grid = r.symShape(r.field(program[i], "grid", where), where + ".grid", /*allowEmpty=*/false);
     if (isCuda() && !e.isGemm) {
-      e.blockThreads = r.positive(program[i], "block", where);
-      if (e.blockThreads > 1024)
-        r.fail(where + ".block", "at most 1024 threads per block, got " + std::to_string(e.blockThreads));
-      e.sharedBytes = r.integer(program[i], "shared_bytes", where);
-      if (e.sharedBytes < 0 || e.sharedBytes > 48 * 1024)
-        r.fail(where + ".shared_bytes", "expected 0 to 49152 bytes of static shared memory, got " +
-                                            std::to_string(e.sharedBytes));
+      r.launchGeometry(program[i], where, e.blockThreads, e.sharedBytes);
+      if (program[i].contains("decode")) {
+        const json &d = r.field(program[i], "decode", where);
+        std::string dw = where + ".decode";
+        e.decode.kernel = r.str(d, "kernel", dw);
+        if (!isIdentifier(e.decode.kernel))
+          r.fail(dw + ".kernel", "\"" + e.decode.kernel + "\" is not a valid C symbol name");
+        e.decode.grid = r.symShape(r.field(d, "grid", dw), dw + ".grid", /*allowEmpty=*/false);
+        r.launchGeometry(d, dw, e.decode.blockThreads, e.decode.sharedBytes);
+      }
     }
     const json &args = r.array(program[i], "args", where);
     for (size_t j = 0; j < args.size(); ++j) {
@@ -553,10 +567,7 @@ void Artifact::parse(const json &m) {
       if (!isIdentifier(Argmax.kernel))
         r.fail("sampler.argmax.kernel", "\"" + Argmax.kernel + "\" is not a valid C symbol name");
       Argmax.grid = r.symShape(r.field(a, "grid", "sampler.argmax"), "sampler.argmax.grid", /*allowEmpty=*/false);
-      Argmax.blockThreads = r.positive(a, "block", "sampler.argmax");
-      if (Argmax.blockThreads > 1024)
-        r.fail("sampler.argmax.block", "at most 1024 threads per block");
-      Argmax.sharedBytes = r.integer(a, "shared_bytes", "sampler.argmax");
+      r.launchGeometry(a, "sampler.argmax", Argmax.blockThreads, Argmax.sharedBytes);
     }
   }
 

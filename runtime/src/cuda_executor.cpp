@@ -63,8 +63,9 @@ struct CudaExecutor::GemmPlan {
 // Setup
 //===----------------------------------------------------------------------===//
 
-CudaExecutor::CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs)
-    : Art(artifact), Driver(CudaDriver::get()), Blas(CublasLt::get()), UseGraphs(useGraphs) {
+CudaExecutor::CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs, DecodeVariants decodeVariants)
+    : Art(artifact), Driver(CudaDriver::get()), Blas(CublasLt::get()), UseGraphs(useGraphs),
+      Variants(decodeVariants) {
   const DriverApi &api = Driver.api();
   if (Driver.devices().empty())
     throw Error("the CUDA driver reports no GPU; this artifact (" + Art.target().arch + ") needs one");
@@ -276,6 +277,9 @@ void CudaExecutor::bindProgram(const std::vector<uint64_t> &inputOffsets, const 
       continue;
     Driver.check(api.cuModuleGetFunction(&launch.function, Module, entry.kernel.c_str()),
                  ("cuModuleGetFunction(" + entry.kernel + ")").c_str());
+    if (!entry.decode.kernel.empty())
+      Driver.check(api.cuModuleGetFunction(&launch.decodeFunction, Module, entry.decode.kernel.c_str()),
+                   ("cuModuleGetFunction(" + entry.decode.kernel + ")").c_str());
     setParams(launch);
   }
 }
@@ -392,16 +396,17 @@ void CudaExecutor::enqueueGemm(size_t entry, int64_t m) {
   ++Counters.gemms;
 }
 
-void CudaExecutor::launch(const ProgramEntry &entry, Launch &launch, const StepDims &dims) {
-  int64_t blocks = shapeProduct(entry.grid, dims);
+void CudaExecutor::launch(const std::string &kernel, const SymShape &grid, int64_t blockThreads, CUfunction function,
+                          Launch &launch, const StepDims &dims) {
+  int64_t blocks = shapeProduct(grid, dims);
   if (blocks <= 0)
     return;
   if (blocks > INT32_MAX)
-    throw Error("kernel " + entry.kernel + " needs " + std::to_string(blocks) +
+    throw Error("kernel " + kernel + " needs " + std::to_string(blocks) +
                 " blocks, more than a CUDA grid holds; lower --max-batch-tokens");
-  Driver.check(Driver.api().cuLaunchKernel(launch.function, unsigned(blocks), 1, 1, unsigned(entry.blockThreads), 1,
-                                           1, 0, Stream, launch.params.data(), nullptr),
-               ("cuLaunchKernel(" + entry.kernel + ")").c_str());
+  Driver.check(Driver.api().cuLaunchKernel(function, unsigned(blocks), 1, 1, unsigned(blockThreads), 1, 1, 0, Stream,
+                                           launch.params.data(), nullptr),
+               ("cuLaunchKernel(" + kernel + ")").c_str());
   ++Counters.kernelLaunches;
 }
 
@@ -417,10 +422,21 @@ void CudaExecutor::enqueueProgram(const StepDims &dims, bool greedy) {
         enqueueGemm(k, m);
       continue;
     }
-    launch(entry, Launches[k], dims);
+    // A decode-only step (one token per request) takes the entry's decode
+    // variant where the compiler made one.
+    Launch &l = Launches[k];
+    bool variant = l.decodeFunction && dims[SymT] == dims[SymB] && Variants != DecodeVariants::Never &&
+                   (Variants == DecodeVariants::Always ||
+                    shapeProduct(entry.decode.grid, dims) >= Device.multiprocessors);
+    if (variant)
+      launch(entry.decode.kernel, entry.decode.grid, entry.decode.blockThreads, l.decodeFunction, l, dims);
+    else
+      launch(entry.kernel, entry.grid, entry.blockThreads, l.function, l, dims);
   }
-  if (greedy)
-    launch(Art.argmaxKernel(), ArgmaxLaunch, dims);
+  if (greedy) {
+    const ProgramEntry &argmax = Art.argmaxKernel();
+    launch(argmax.kernel, argmax.grid, argmax.blockThreads, ArgmaxLaunch.function, ArgmaxLaunch, dims);
+  }
 }
 
 void CudaExecutor::step(const StepDims &dims, bool graphable, const StepOutput &out) {

@@ -161,7 +161,7 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
   OutputOffset = layout.bufferOffsets[size_t(Art.bufferIndex(Art.outputBuffer()))];
   uint8_t *base = nullptr;
   if (Art.isCuda()) {
-    Cuda = std::make_unique<CudaExecutor>(Art, options.cudaDevice, options.cudaGraphs);
+    Cuda = std::make_unique<CudaExecutor>(Art, options.cudaDevice, options.cudaGraphs, options.cudaDecodeVariants);
     const CudaDeviceInfo &gpu = Cuda->device();
     Plan.device = "cuda:" + std::to_string(gpu.ordinal) + " " + gpu.name + " (" + gpu.arch() + ")";
     CudaMemorySizes sizes;

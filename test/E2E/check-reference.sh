@@ -14,7 +14,7 @@
 # Also checks prefill-then-decode against one forward over the same tokens.
 # Environment: QWEN_COMPILE_FLAGS (e.g. --target=cuda) is passed to
 # qwen-compile; QWEN_ARTIFACT names an artifact compiled elsewhere (a GPU
-# machine without the compiler) instead.
+# machine without the compiler) instead; QWEN_RUN_FLAGS are added to qwen-run.
 set -euo pipefail
 case_dir=$1; work=$2; mode=$3; loose_abs=${4:-0.25}; loose_cos=${5:-0.999}
 ref=$case_dir/reference.safetensors
@@ -22,7 +22,7 @@ rm -rf "$work" && mkdir -p "$work"
 artifact=${QWEN_ARTIFACT:-$work/model.qwenc}
 [ -n "${QWEN_ARTIFACT:-}" ] || qwen-compile "$case_dir" ${QWEN_COMPILE_FLAGS:-} -o "$artifact"
 # An artifact compiled elsewhere recorded another path to the checkpoint.
-run() { qwen-run "$@" --checkpoint "$case_dir"; }
+run() { qwen-run "$@" --checkpoint "$case_dir" ${QWEN_RUN_FLAGS:-}; }
 tight_abs=1e-3; tight_cos=0.99999
 rounds=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); \
 print(int(m['kv_cache']['dtype'] != 'f32' or (m['target']['kind'] == 'cuda' and sys.argv[2] != 'f32')))" \

@@ -53,6 +53,11 @@ struct EngineFlags {
     app->add_option("--kv-pages", options.numPages, "KV cache pages (default: enough for every sequence's full context)");
     app->add_option("--cuda-device", options.cudaDevice, "CUDA artifacts: the GPU to run on (default 0)");
     app->add_flag("--no-cuda-graphs", noGraphs, "CUDA artifacts: launch every decode step's kernels one by one");
+    app->add_option("--cuda-decode-kernels", decodeKernels,
+                    "CUDA artifacts: decode-only steps launch the kernels' decode variants (attention with a "
+                    "block per kv head): auto (once they fill the GPU), always or never")
+        ->check(CLI::IsMember({"auto", "always", "never"}))
+        ->capture_default_str();
     if (withRandomWeights) {
       app->add_flag("--random-weights", options.randomWeights,
                     "Seeded random weights instead of the checkpoint (for benchmarks of real-size configs)");
@@ -60,9 +65,13 @@ struct EngineFlags {
     }
   }
   bool noGraphs = false;
+  std::string decodeKernels = "auto";
   std::unique_ptr<Engine> load() {
     options.progress = isatty(STDERR_FILENO);
     options.cudaGraphs = !noGraphs;
+    options.cudaDecodeVariants = decodeKernels == "always"  ? CudaExecutor::DecodeVariants::Always
+                                 : decodeKernels == "never" ? CudaExecutor::DecodeVariants::Never
+                                                            : CudaExecutor::DecodeVariants::Auto;
     if (options.maxContext == 0)
       fitContextToMemory();
     return Engine::load(artifact, options);

@@ -205,6 +205,17 @@ TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
          m["target"]["arch"] = "sm_90";
        },
        "program[0] (kernel fk_embed): missing field \"block\""},
+      {"cuda decode variant without a block size",
+       [](json &m) {
+         m["target"]["kind"] = "cuda";
+         m["target"]["arch"] = "sm_90";
+         for (json &e : m["program"]) {
+           e["block"] = 32;
+           e["shared_bytes"] = 0;
+         }
+         m["program"][0]["decode"] = {{"kernel", "fk_embed_decode"}, {"grid", {"T"}}};
+       },
+       "program[0] (kernel fk_embed).decode: missing field \"block\""},
       {"cuda gemm with a strided result",
        [](json &m) {
          m["target"]["kind"] = "cuda";

@@ -101,6 +101,13 @@ struct ProgramEntry {
   int64_t sharedBytes = 0;   ///< CUDA: static shared memory it declares
   bool isGemm = false;       ///< CUDA: a cuBLASLt call described by `gemm`
   GemmSpec gemm;
+  /// CUDA: the kernel launched instead for decode-only steps (every request
+  /// one token, T = B), same arguments; empty name when there is none.
+  struct Variant {
+    std::string kernel;
+    SymShape grid;
+    int64_t blockThreads = 0, sharedBytes = 0;
+  } decode;
 };
 
 struct KVCacheSpec {

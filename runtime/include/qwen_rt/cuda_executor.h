@@ -43,10 +43,17 @@ public:
     int64_t steps = 0, kernelLaunches = 0, gemms = 0, graphsCaptured = 0, graphLaunches = 0;
   };
 
+  /// Decode variants (e.g. attention with a block per kv head, which reads
+  /// each key once for its whole query-head group but launches `group` times
+  /// fewer blocks): Auto uses one once its grid has at least a block per
+  /// multiprocessor; Always and Never are for tests and measurements.
+  enum class DecodeVariants { Auto, Always, Never };
+
   /// Loads the driver and cuBLASLt, makes device `ordinal` current, checks its
   /// architecture against the artifact's, creates the stream and loads
-  /// kernels.ptx. Throws Error.
-  CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs);
+  /// kernels.cubin or kernels.ptx. Throws Error.
+  CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs,
+               DecodeVariants decodeVariants = DecodeVariants::Auto);
   ~CudaExecutor();
   CudaExecutor(const CudaExecutor &) = delete;
   CudaExecutor &operator=(const CudaExecutor &) = delete;
@@ -99,13 +106,15 @@ private:
   struct GemmPlan;
   struct Launch {
     cuda::CUfunction function = nullptr;
+    cuda::CUfunction decodeFunction = nullptr; ///< the entry's decode variant, if any
     std::vector<void *> slots;   ///< device pointers, in ABI order
     std::vector<void *> params;  ///< &slots[i]..., then &Dims[0..3]
     std::vector<char *> argBase; ///< device pointer of each launch argument (GEMMs)
   };
 
   void enqueueProgram(const StepDims &dims, bool greedy);
-  void launch(const ProgramEntry &entry, Launch &launch, const StepDims &dims);
+  void launch(const std::string &kernel, const SymShape &grid, int64_t blockThreads, cuda::CUfunction function,
+              Launch &launch, const StepDims &dims);
   void enqueueGemm(size_t entry, int64_t m);
   GemmPlan &gemmPlan(size_t entry, int64_t m);
   void releaseAll() noexcept;
@@ -117,6 +126,7 @@ private:
   const CublasLt &Blas;
   CudaDeviceInfo Device;
   bool UseGraphs;
+  DecodeVariants Variants;
   bool LoadedFromPtx = false;
   cuda::CUcontext Context = nullptr;
   cuda::CUstream Stream = nullptr;

@@ -42,6 +42,8 @@ struct EngineOptions {
   bool progress = false;          ///< progress lines on stderr while loading
   int cudaDevice = 0;             ///< CUDA artifacts: the GPU to run on
   bool cudaGraphs = true;         ///< CUDA artifacts: replay decode steps from CUDA graphs
+  /// CUDA artifacts: when decode-only steps launch the entries' decode variants.
+  CudaExecutor::DecodeVariants cudaDecodeVariants = CudaExecutor::DecodeVariants::Auto;
 };
 
 /// What a loaded engine holds in memory, and what fits.
