@@ -43,6 +43,10 @@ def main(out):
             embed = m["vocab_size"] * m["hidden_size"] * wbytes
             kv_bytes = {"f32": 4, "bf16": 2, "f16": 2}[r["kv_dtype"]]
             B, P, G = r["batch"], r["prompt_len"], r["gen"]
+            if r.get("cuda_decode_kernels", "auto") != "auto":
+                name_shown = "%s (decode kernels %s)" % (name, r["cuda_decode_kernels"])
+            else:
+                name_shown = name
             if G > 0:
                 weights_read = r["weight_bytes"] - (0 if m["tie_word_embeddings"] else embed)
                 kv_read = B * (P + G / 2) * L * kvh * hd * 2 * kv_bytes
@@ -50,7 +54,7 @@ def main(out):
                 got = r["decode_tok_s"]
                 peer = hf.get((B, P, "decode"))
                 rows.append("| %s | decode batch %d (ctx %d+%d) | %.1f | %.1f | %.0f%% | %s | %s |" % (
-                    name, B, P, G, got, floor, 100 * got / floor, "%.1f" % peer if peer else "-",
+                    name_shown, B, P, G, got, floor, 100 * got / floor, "%.1f" % peer if peer else "-",
                     "%.2f" % (got / peer) if peer else "-"))
             matmul_params = r["weight_bytes"] / wbytes - m["vocab_size"] * m["hidden_size"]
             flops = 2 * matmul_params + 4 * L * H * hd * P / 2

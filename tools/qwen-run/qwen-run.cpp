@@ -316,6 +316,8 @@ int runBench(EngineFlags &ef, const std::vector<int64_t> &promptLens, int64_t ge
       if (const CudaExecutor *gpu = engine->cuda()) {
         const CudaExecutor::Stats &st = gpu->stats();
         j["device"] = plan.device;
+        j["cuda_decode_kernels"] = ef.decodeKernels;
+        j["cuda_graphs"] = !ef.noGraphs;
         j["gpu"] = {{"steps", st.steps},   {"kernel_launches", st.kernelLaunches}, {"gemms", st.gemms},
                     {"graphs_captured", st.graphsCaptured}, {"graph_launches", st.graphLaunches}};
       }
