@@ -49,6 +49,30 @@ using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::gpu;
 
+/// One key of the online softmax, in the CPU emitter's order: m' = max(m, s),
+/// l' = l e^(m - m') + e^(s - m'), acc' = e^(s - m') v + acc e^(m - m').
+/// `state` is (m, l, acc vectors...); appends the new state to `next`, or the
+/// old one where `valid` is false. `value(c)` is the key's c-th value vector.
+static void appendOnlineSoftmaxStep(ImplicitLocOpBuilder &b, VectorType vecType, Value score, Value valid,
+                                    ValueRange state, llvm::function_ref<Value(int64_t)> value,
+                                    SmallVectorImpl<Value> &next) {
+  Value runningMax = state[0], runningSum = state[1];
+  Value newMax = arith::MaximumFOp::create(b, runningMax, score);
+  Value correction = math::ExpOp::create(b, arith::SubFOp::create(b, runningMax, newMax));
+  Value weight = math::ExpOp::create(b, arith::SubFOp::create(b, score, newMax));
+  Value newSum = arith::AddFOp::create(b, arith::MulFOp::create(b, runningSum, correction), weight);
+  Value correctionVector = vector::BroadcastOp::create(b, vecType, correction);
+  Value weightVector = vector::BroadcastOp::create(b, vecType, weight);
+  next.push_back(arith::SelectOp::create(b, valid, newMax, runningMax));
+  next.push_back(arith::SelectOp::create(b, valid, newSum, runningSum));
+  for (size_t c = 2; c < state.size(); ++c) {
+    Value acc = state[c];
+    Value updated = vector::FMAOp::create(b, weightVector, value(int64_t(c - 2)),
+                                          arith::MulFOp::create(b, acc, correctionVector));
+    next.push_back(arith::SelectOp::create(b, valid, updated, acc));
+  }
+}
+
 FailureOr<KernelGeometry>
 qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   func::FuncOp source = emitter.source();
@@ -244,25 +268,13 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
                       vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
                   Value score = arith::MulFOp::create(b, emitter.laneSum(partial, tileLanes),
                                                       emitter.f32(scale));
-                  Value runningMax = state[0], runningSum = state[1];
-                  Value newMax = arith::MaximumFOp::create(b, runningMax, score);
-                  Value correction =
-                      math::ExpOp::create(b, arith::SubFOp::create(b, runningMax, newMax));
-                  Value weight = math::ExpOp::create(b, arith::SubFOp::create(b, score, newMax));
-                  Value newSum = arith::AddFOp::create(
-                      b, arith::MulFOp::create(b, runningSum, correction), weight);
-                  Value correctionVector = vector::BroadcastOp::create(b, vecType, correction);
-                  Value weightVector = vector::BroadcastOp::create(b, vecType, weight);
-                  SmallVector<Value> next{arith::SelectOp::create(b, valid, newMax, runningMax),
-                                          arith::SelectOp::create(b, valid, newSum, runningSum)};
-                  for (int64_t c = 0; c < tilePerLane; ++c) {
-                    Value v =
-                        emitter.loadShared(valueTile, emitter.addIndex(keyRow, columns[c]), width);
-                    Value acc = state[2 + c];
-                    Value blended = vector::FMAOp::create(
-                        b, weightVector, v, arith::MulFOp::create(b, acc, correctionVector));
-                    next.push_back(arith::SelectOp::create(b, valid, blended, acc));
-                  }
+                  SmallVector<Value> next;
+                  appendOnlineSoftmaxStep(
+                      b, vecType, score, valid, state.take_front(2 + tilePerLane),
+                      [&](int64_t c) {
+                        return emitter.loadShared(valueTile, emitter.addIndex(keyRow, columns[c]), width);
+                      },
+                      next);
                   return next;
                 }));
             emitter.barrier(); // the tiles are restaged next
@@ -320,24 +332,13 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
             Value partial = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
             Value score =
                 arith::MulFOp::create(b, emitter.laneSum(partial, lanes), emitter.f32(scale));
-            Value runningMax = carried[0], runningSum = carried[1];
-            Value newMax = arith::MaximumFOp::create(b, runningMax, score);
-            Value correction = math::ExpOp::create(b, arith::SubFOp::create(b, runningMax, newMax));
-            Value weight = math::ExpOp::create(b, arith::SubFOp::create(b, score, newMax));
-            Value newSum =
-                arith::AddFOp::create(b, arith::MulFOp::create(b, runningSum, correction), weight);
-            Value correctionVector = vector::BroadcastOp::create(b, vecType, correction);
-            Value weightVector = vector::BroadcastOp::create(b, vecType, weight);
-            SmallVector<Value> next{arith::SelectOp::create(b, valid, newMax, runningMax),
-                                    arith::SelectOp::create(b, valid, newSum, runningSum)};
-            for (int64_t c = 0; c < perLane; ++c) {
-              Value v =
-                  emitter.loadVectorF32(valueAccess, emitter.addIndex(base, columns[c]), width);
-              Value acc = carried[2 + c];
-              Value updated = vector::FMAOp::create(
-                  b, weightVector, v, arith::MulFOp::create(b, acc, correctionVector));
-              next.push_back(arith::SelectOp::create(b, valid, updated, acc));
-            }
+            SmallVector<Value> next;
+            appendOnlineSoftmaxStep(
+                b, vecType, score, valid, carried.take_front(2 + perLane),
+                [&](int64_t c) {
+                  return emitter.loadVectorF32(valueAccess, emitter.addIndex(base, columns[c]), width);
+                },
+                next);
             return next;
           });
 
@@ -503,23 +504,8 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
               Value partial = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
               Value score =
                   arith::MulFOp::create(b, emitter.laneSum(partial, lanes), emitter.f32(scale));
-              Value runningMax = carried[h * stride], runningSum = carried[h * stride + 1];
-              Value newMax = arith::MaximumFOp::create(b, runningMax, score);
-              Value correction =
-                  math::ExpOp::create(b, arith::SubFOp::create(b, runningMax, newMax));
-              Value weight = math::ExpOp::create(b, arith::SubFOp::create(b, score, newMax));
-              Value newSum = arith::AddFOp::create(
-                  b, arith::MulFOp::create(b, runningSum, correction), weight);
-              Value correctionVector = vector::BroadcastOp::create(b, vecType, correction);
-              Value weightVector = vector::BroadcastOp::create(b, vecType, weight);
-              next.push_back(arith::SelectOp::create(b, valid, newMax, runningMax));
-              next.push_back(arith::SelectOp::create(b, valid, newSum, runningSum));
-              for (int64_t c = 0; c < perLane; ++c) {
-                Value acc = carried[h * stride + 2 + c];
-                Value updated = vector::FMAOp::create(
-                    b, weightVector, v[c], arith::MulFOp::create(b, acc, correctionVector));
-                next.push_back(arith::SelectOp::create(b, valid, updated, acc));
-              }
+              appendOnlineSoftmaxStep(b, vecType, score, valid, carried.slice(h * stride, 2 + perLane),
+                                      [&](int64_t c) { return v[c]; }, next);
             }
             return next;
           }));
