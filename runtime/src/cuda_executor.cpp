@@ -120,7 +120,6 @@ void CudaExecutor::loadModule() {
     if (!cubin.empty() && api.cuModuleLoadDataEx(&Module, cubin.data(), 0, nullptr, nullptr) == CUDA_SUCCESS)
       return;
     Module = nullptr;
-    LoadedFromPtx = true;
   }
   fs::path ptxPath = fs::path(Art.dir()) / Art.target().object;
   std::string ptx = readBinaryFile(ptxPath);

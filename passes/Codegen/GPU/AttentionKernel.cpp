@@ -49,6 +49,19 @@ using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::gpu;
 
+/// Flat index, in the key or value array, of position `position` of kv head
+/// `kvHead` for the request whose block-table row starts at `tableRow`:
+/// ((page * layers + layer) * pageSize + slot) * kvHeads * headDim + kvHead * headDim.
+static Value kvRowOffset(GpuKernelEmitter &e, qtf::KVCacheType cache, int64_t layer, const RowAccess &blockTable,
+                         Value tableRow, Value position, Value kvHead) {
+  const int64_t pageSize = cache.getPageSize(), headDim = cache.getHeadDim();
+  Value page = e.loadIndex(blockTable, e.addIndex(tableRow, e.divIndex(position, pageSize)));
+  Value slot = e.remIndex(position, pageSize);
+  Value base = e.addIndex(e.mulIndex(page, cache.getLayers()), e.index(layer));
+  base = e.addIndex(e.mulIndex(base, pageSize), slot);
+  return e.addIndex(e.mulIndex(base, cache.getKvHeads() * headDim), e.mulIndex(kvHead, headDim));
+}
+
 /// One key of the online softmax, in the CPU emitter's order: m' = max(m, s),
 /// l' = l e^(m - m') + e^(s - m'), acc' = e^(s - m') v + acc e^(m - m').
 /// `state` is (m, l, acc vectors...); appends the new state to `next`, or the
@@ -86,7 +99,6 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   RankedTensorType queryType = attention.getQuery().getType();
   const int64_t heads = queryType.getDimSize(1), headDim = queryType.getDimSize(2);
   const int64_t kvHeads = cache.getKvHeads(), group = heads / kvHeads;
-  const int64_t layers = cache.getLayers(), pageSize = cache.getPageSize();
   const int64_t layer = attention.getLayer();
   const float scale = static_cast<float>(attention.getScale().convertToDouble());
   std::string tokenSymbol = emitter.leadingSymbol(attention.getResult());
@@ -151,14 +163,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
     auto land = [&](Value x, Value y) -> Value { return arith::AndIOp::create(b, x, y); };
     // Flat index of (position jc, kv head) in the cache of request row tableRow.
     auto cacheBase = [&](Value tableRow, Value jc) -> Value {
-      Value page =
-          emitter.loadIndex(blockTable, emitter.addIndex(tableRow, emitter.divIndex(jc, pageSize)));
-      Value slot = emitter.remIndex(jc, pageSize);
-      // ((page * layers + layer) * pageSize + slot) * kvHeads * headDim
-      Value base = emitter.addIndex(emitter.mulIndex(page, layers), emitter.index(layer));
-      base = emitter.addIndex(emitter.mulIndex(base, pageSize), slot);
-      return emitter.addIndex(emitter.mulIndex(base, kvHeads * headDim),
-                              emitter.mulIndex(kvHead, headDim));
+      return kvRowOffset(emitter, cache, layer, blockTable, tableRow, jc, kvHead);
     };
 
     // Block-uniform role of this block: per-token walk, tile leader, or done.
@@ -316,14 +321,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
             Value j = emitter.addIndex(start, groupId);
             Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, contextEnd);
             Value jc = arith::MinUIOp::create(b, j, lastPosition);
-            Value page = emitter.loadIndex(
-                blockTable, emitter.addIndex(tableRow, emitter.divIndex(jc, pageSize)));
-            Value slot = emitter.remIndex(jc, pageSize);
-            // ((page * layers + layer) * pageSize + slot) * kvHeads * headDim
-            Value base = emitter.addIndex(emitter.mulIndex(page, layers), emitter.index(layer));
-            base = emitter.addIndex(emitter.mulIndex(base, pageSize), slot);
-            base = emitter.addIndex(emitter.mulIndex(base, kvHeads * headDim),
-                                    emitter.mulIndex(kvHead, headDim));
+            Value base = cacheBase(tableRow, jc);
             Value dotVector = zero;
             for (int64_t c = 0; c < perLane; ++c) {
               Value k = emitter.loadVectorF32(keyAccess, emitter.addIndex(base, columns[c]), width);
@@ -481,14 +479,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
             Value j = emitter.addIndex(start, groupId);
             Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, contextEnd);
             Value jc = arith::MinUIOp::create(b, j, position);
-            Value page = emitter.loadIndex(
-                blockTable, emitter.addIndex(tableRow, emitter.divIndex(jc, pageSize)));
-            Value slot = emitter.remIndex(jc, pageSize);
-            // ((page * layers + layer) * pageSize + slot) * kvHeads * headDim
-            Value base = emitter.addIndex(emitter.mulIndex(page, layers), emitter.index(layer));
-            base = emitter.addIndex(emitter.mulIndex(base, pageSize), slot);
-            base = emitter.addIndex(emitter.mulIndex(base, kvHeads * headDim),
-                                    emitter.mulIndex(kvHead, headDim));
+            Value base = kvRowOffset(emitter, cache, layer, blockTable, tableRow, jc, kvHead);
             SmallVector<Value> k, v;
             for (int64_t c = 0; c < perLane; ++c)
               k.push_back(

@@ -398,13 +398,15 @@ void GpuKernelEmitter::ifThen(Value condition, llvm::function_ref<void()> body) 
   body();
 }
 
+Value GpuKernelEmitter::shuffleXor(Value value, int64_t offset) {
+  return mlir::gpu::ShuffleOp::create(*b, value, static_cast<int32_t>(offset), static_cast<int32_t>(kWarpSize),
+                                      mlir::gpu::ShuffleMode::XOR)
+      .getShuffleResult();
+}
+
 Value GpuKernelEmitter::laneReduce(Value value, int64_t lanes, Combine combine) {
-  for (int64_t offset = lanes / 2; offset > 0; offset /= 2) {
-    auto shuffle = mlir::gpu::ShuffleOp::create(*b, value, static_cast<int32_t>(offset),
-                                                static_cast<int32_t>(kWarpSize),
-                                                mlir::gpu::ShuffleMode::XOR);
-    value = combine(value, shuffle.getShuffleResult());
-  }
+  for (int64_t offset = lanes / 2; offset > 0; offset /= 2)
+    value = combine(value, shuffleXor(value, offset));
   return value;
 }
 

@@ -186,6 +186,8 @@ public:
   /// Sum of `value` over `lanes` consecutive lanes (a power of two <= 32)
   /// with xor-butterfly gpu.shuffle; every lane gets the sum.
   mlir::Value laneSum(mlir::Value value, int64_t lanes);
+  /// The value of lane (this lane xor `offset`) across the whole warp.
+  mlir::Value shuffleXor(mlir::Value value, int64_t offset);
   /// Sum over the whole block: warp shuffles, then one f32 per warp in
   /// shared memory. Every thread gets the same total.
   mlir::Value blockSum(mlir::Value value);

@@ -127,13 +127,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitRouterKernel(GpuKernelEmitter 
         bestId = arith::SelectOp::create(b, better, toF32(expertIds[r]), bestId);
       }
       for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
-        auto shuffle = [&](Value v) -> Value {
-          return mlir::gpu::ShuffleOp::create(b, v, static_cast<int32_t>(offset),
-                                              static_cast<int32_t>(kWarp),
-                                              mlir::gpu::ShuffleMode::XOR)
-              .getShuffleResult();
-        };
-        Value otherBest = shuffle(best), otherId = shuffle(bestId);
+        Value otherBest = e.shuffleXor(best, offset), otherId = e.shuffleXor(bestId, offset);
         Value greater = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, otherBest, best);
         Value equal = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, otherBest, best);
         Value lowerId = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, otherId, bestId);
@@ -395,10 +389,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter
           // d set add the total of the lower group of d lanes.
           Value prefix = flag, sum = flag;
           for (int64_t d = 1; d < kWarp; d *= 2) {
-            Value other = mlir::gpu::ShuffleOp::create(b, sum, static_cast<int32_t>(d),
-                                                       static_cast<int32_t>(kWarp),
-                                                       mlir::gpu::ShuffleMode::XOR)
-                              .getShuffleResult();
+            Value other = e.shuffleXor(sum, d);
             Value upper = arith::CmpIOp::create(
                 b, arith::CmpIPredicate::ne,
                 arith::AndIOp::create(b, lane, e.index(d)), e.index(0));

@@ -140,13 +140,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitArgmaxKernel(mlir::gpu::GPUMod
     best = scanned[0];
     bestIndex = toF32(scanned[1]);
     for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
-      auto shuffle = [&](Value v) -> Value {
-        return mlir::gpu::ShuffleOp::create(b, v, static_cast<int32_t>(offset),
-                                            static_cast<int32_t>(kWarp),
-                                            mlir::gpu::ShuffleMode::XOR)
-            .getShuffleResult();
-      };
-      Value otherBest = shuffle(best), otherIndex = shuffle(bestIndex);
+      Value otherBest = e.shuffleXor(best, offset), otherIndex = e.shuffleXor(bestIndex, offset);
       Value take = better(otherBest, otherIndex, best, bestIndex);
       best = arith::SelectOp::create(b, take, otherBest, best);
       bestIndex = arith::SelectOp::create(b, take, otherIndex, bestIndex);

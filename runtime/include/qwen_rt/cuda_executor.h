@@ -99,8 +99,6 @@ public:
   void step(const StepDims &dims, bool graphable, const StepOutput &out);
 
   const Stats &stats() const { return Counters; }
-  /// True when the artifact's cubin did not load here and its PTX was JIT-compiled instead.
-  bool loadedFromPtx() const { return LoadedFromPtx; }
 
 private:
   struct GemmPlan;
@@ -127,7 +125,6 @@ private:
   CudaDeviceInfo Device;
   bool UseGraphs;
   DecodeVariants Variants;
-  bool LoadedFromPtx = false;
   cuda::CUcontext Context = nullptr;
   cuda::CUstream Stream = nullptr;
   cuda::CUmodule Module = nullptr;
