@@ -5,7 +5,8 @@
 # 1. checks the carried build (qwen-run info on the GPU),
 # 2. tests: the demo recites word for word; the HF reference cases
 #    (bench/gpu/reference-cases.txt) through test/E2E/check-reference.sh;
-#    Qwen3.5 state slots and ragged batches (qwen-check-state),
+#    Qwen3.5 state slots and ragged batches (qwen-check-state); top-k
+#    sampling on the device draws the tokens host sampling draws,
 # 3. bench: the measured ceilings (floors.py), qwen-run bench on Qwen3-0.6B and
 #    Qwen3-8B with seeded random weights (decode at batch 1/8/32/128, prefill
 #    512/4096), HF transformers on the same configs,
@@ -49,6 +50,14 @@ reference_case() { # CASE MODE [ABS COS]
   ! grep -q FAIL "$out/reference-$case.txt"
 }
 
+device_sampling() { # top-k candidates on the device draw the host's tokens
+  local flags=(--max-new-tokens 30 --temperature 4 --top-k 50 --top-p 0.9 --seed 11
+               --checkpoint models/checkpoints/qwen3-demo)
+  qwen-run generate "$bundle/artifacts/demo.qwenc" "Shall I compare thee" "${flags[@]}" > "$out/sample-device.txt" &&
+    qwen-run generate "$bundle/artifacts/demo.qwenc" "Shall I compare thee" "${flags[@]}" --cuda-host-sampling \
+      > "$out/sample-host.txt" && diff "$out/sample-device.txt" "$out/sample-host.txt"
+}
+
 state_slots() {
   qwen-check-state "$bundle/artifacts/qwen35_f32_untied_nv_2nk.qwenc" --max-abs 1e-4 \
     --checkpoint test/data/reference/qwen35_f32_untied_nv_2nk
@@ -68,6 +77,7 @@ if [ "$mode" = all ] || [ "$mode" = tests ]; then
     record "reference-$case" reference_case "$case" $args
   done < bench/gpu/reference-cases.txt
   record state-slots state_slots
+  record device-sampling device_sampling
 fi
 
 if [ "$mode" = all ] || [ "$mode" = bench ]; then
@@ -78,10 +88,13 @@ if [ "$mode" = all ] || [ "$mode" = bench ]; then
       --prompt-len 512 --gen 64 | grep '^{' >> '$out/bench-$name.jsonl'"
     record "bench-$name-prefill" sh -c "qwen-run bench '$artifact' --random-weights --batch 1 \
       --prompt-len 512,4096 --gen 0 --max-batch-tokens 4096 | grep '^{' >> '$out/bench-$name.jsonl'"
-    # Both attention kernels where the default (auto) picks one of them.
+    # Long-context decode (split-K matters most), then the attention choices
+    # the default makes: no context split, and the prefill kernel decoding.
+    record "bench-$name-decode-long" sh -c "qwen-run bench '$artifact' --random-weights --batch 1,8 \
+      --prompt-len 4096 --gen 32 --max-batch-tokens 4096 | grep '^{' >> '$out/bench-$name.jsonl'"
     record "bench-$name-decode-variants" sh -c "qwen-run bench '$artifact' --random-weights --batch 1,8 \
-      --prompt-len 512 --gen 64 --cuda-decode-kernels=always | grep '^{' >> '$out/bench-$name.jsonl' &&
-      qwen-run bench '$artifact' --random-weights --batch 32,128 --prompt-len 512 --gen 64 \
+      --prompt-len 512,4096 --gen 32 --max-batch-tokens 4096 --cuda-decode-splits=1 | grep '^{' >> '$out/bench-$name.jsonl' &&
+      qwen-run bench '$artifact' --random-weights --batch 1,32 --prompt-len 512 --gen 32 \
       --cuda-decode-kernels=never | grep '^{' >> '$out/bench-$name.jsonl'"
     if [ "${QWEN_GPU_SKIP_HF:-0}" != 1 ] && [ -f "bench/configs/$name.json" ]; then
       record "hf-$name-decode" sh -c "python3 bench/hf_cpu_bench.py --device cuda --config bench/configs/$name.json \

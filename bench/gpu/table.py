@@ -45,6 +45,8 @@ def main(out):
             B, P, G = r["batch"], r["prompt_len"], r["gen"]
             if r.get("cuda_decode_kernels", "auto") != "auto":
                 name_shown = "%s (decode kernels %s)" % (name, r["cuda_decode_kernels"])
+            elif r.get("cuda_decode_splits", 0):
+                name_shown = "%s (decode splits %d)" % (name, r["cuda_decode_splits"])
             else:
                 name_shown = name
             if G > 0:

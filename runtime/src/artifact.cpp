@@ -496,6 +496,17 @@ void Artifact::parse(const json &m) {
           r.fail(dw + ".kernel", "\"" + e.decode.kernel + "\" is not a valid C symbol name");
         e.decode.grid = r.symShape(r.field(d, "grid", dw), dw + ".grid", /*allowEmpty=*/false);
         r.launchGeometry(d, dw, e.decode.blockThreads, e.decode.sharedBytes);
+        const json &splits = r.field(d, "splits", dw);
+        std::string sw = dw + ".splits";
+        e.decode.maxSplits = r.positive(splits, "max", sw);
+        e.decode.partialFloats = r.positive(splits, "partial_floats", sw);
+        const json &c = r.field(splits, "combine", sw);
+        std::string cw = sw + ".combine";
+        e.decode.combine.kernel = r.str(c, "kernel", cw);
+        if (!isIdentifier(e.decode.combine.kernel))
+          r.fail(cw + ".kernel", "\"" + e.decode.combine.kernel + "\" is not a valid C symbol name");
+        e.decode.combine.grid = r.symShape(r.field(c, "grid", cw), cw + ".grid", /*allowEmpty=*/false);
+        r.launchGeometry(c, cw, e.decode.combine.blockThreads, e.decode.combine.sharedBytes);
       }
     }
     const json &args = r.array(program[i], "args", where);
@@ -558,17 +569,24 @@ void Artifact::parse(const json &m) {
     Program.push_back(std::move(e));
   }
 
-  // The generated greedy sampler of CUDA artifacts.
+  // The generated samplers of CUDA artifacts: greedy, and the top-k candidates.
   if (isCuda() && m.contains("sampler")) {
     const json &sampler = r.field(m, "sampler", "top level");
-    if (sampler.contains("argmax")) {
-      const json &a = r.field(sampler, "argmax", "sampler");
-      Argmax.kernel = r.str(a, "kernel", "sampler.argmax");
-      if (!isIdentifier(Argmax.kernel))
-        r.fail("sampler.argmax.kernel", "\"" + Argmax.kernel + "\" is not a valid C symbol name");
-      Argmax.grid = r.symShape(r.field(a, "grid", "sampler.argmax"), "sampler.argmax.grid", /*allowEmpty=*/false);
-      r.launchGeometry(a, "sampler.argmax", Argmax.blockThreads, Argmax.sharedBytes);
-    }
+    auto method = [&](const char *name, ProgramEntry &e) {
+      if (!sampler.contains(name))
+        return false;
+      std::string where = std::string("sampler.") + name;
+      const json &a = r.field(sampler, name, "sampler");
+      e.kernel = r.str(a, "kernel", where);
+      if (!isIdentifier(e.kernel))
+        r.fail(where + ".kernel", "\"" + e.kernel + "\" is not a valid C symbol name");
+      e.grid = r.symShape(r.field(a, "grid", where), where + ".grid", /*allowEmpty=*/false);
+      r.launchGeometry(a, where, e.blockThreads, e.sharedBytes);
+      return true;
+    };
+    method("argmax", Argmax);
+    if (method("topk", TopK))
+      TopKCount = r.positive(r.field(sampler, "topk", "sampler"), "count", "sampler.topk");
   }
 
   // Output: the logits [R, vocab_size] f32.

@@ -20,6 +20,10 @@ constexpr uint64_t kDeviceAlign = 256;
 constexpr uint64_t kGemmWorkspaceBytes = 32ull << 20;
 /// Graph shapes kept at once; beyond that, steps run eagerly.
 constexpr size_t kMaxGraphs = 256;
+/// Split decode: (token, split) pairs of partial state per multiprocessor,
+/// and the fewest context positions worth a split of their own.
+constexpr int64_t kPartialTokenSplitsPerSM = 4;
+constexpr int64_t kMinKeysPerSplit = 64;
 
 uint64_t alignDevice(uint64_t v) { return (v + kDeviceAlign - 1) / kDeviceAlign * kDeviceAlign; }
 
@@ -63,9 +67,10 @@ struct CudaExecutor::GemmPlan {
 // Setup
 //===----------------------------------------------------------------------===//
 
-CudaExecutor::CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs, DecodeVariants decodeVariants)
-    : Art(artifact), Driver(CudaDriver::get()), Blas(CublasLt::get()), UseGraphs(useGraphs),
-      Variants(decodeVariants) {
+CudaExecutor::CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs, DecodeOptions decode)
+    : Art(artifact), Driver(CudaDriver::get()), Blas(CublasLt::get()), UseGraphs(useGraphs), Decode(decode) {
+  if (Decode.splits < 0)
+    throw Error("the decode split count must be >= 1 (0: automatic), got " + std::to_string(Decode.splits));
   const DriverApi &api = Driver.api();
   if (Driver.devices().empty())
     throw Error("the CUDA driver reports no GPU; this artifact (" + Art.target().arch + ") needs one");
@@ -150,7 +155,7 @@ void CudaExecutor::releaseAll() noexcept {
   if (BlasHandle)
     Blas.api().cublasLtDestroy(BlasHandle);
   BlasHandle = nullptr;
-  for (CUdeviceptr *p : {&WeightBlock, &Arena, &Keys, &Values, &Conv, &Recurrent, &Workspace, &Ids}) {
+  for (CUdeviceptr *p : {&WeightBlock, &Arena, &Keys, &Values, &Conv, &Recurrent, &Workspace, &Ids, &Partials, &TopLogits, &TopIds}) {
     if (*p)
       api.cuMemFree(*p);
     *p = 0;
@@ -247,6 +252,23 @@ void CudaExecutor::bindProgram(const std::vector<uint64_t> &inputOffsets, const 
     for (int64_t &d : Dims)
       launch.params.push_back(&d);
   };
+  auto setDecodeParams = [&](Launch &launch) {
+    for (void *&slot : launch.slots)
+      launch.decodeParams.push_back(&slot);
+    launch.decodeParams.push_back(&PartialsSlot);
+    for (int64_t &d : Dims)
+      launch.decodeParams.push_back(&d);
+    launch.decodeParams.push_back(&Splits);
+  };
+  int64_t partialFloats = 0;
+  for (const ProgramEntry &entry : Art.program())
+    partialFloats = std::max(partialFloats, entry.decode.partialFloats);
+  if (partialFloats > 0 && Decode.variants) {
+    PartialTokenSplits = kPartialTokenSplitsPerSM * std::max(Device.multiprocessors, 1);
+    Driver.check(api.cuMemAlloc(&Partials, uint64_t(PartialTokenSplits * partialFloats) * sizeof(float)),
+                 "cuMemAlloc");
+    PartialsSlot = reinterpret_cast<void *>(uintptr_t(Partials));
+  }
   if (!Art.argmaxKernel().kernel.empty()) {
     const std::string &name = Art.argmaxKernel().kernel;
     Driver.check(api.cuModuleGetFunction(&ArgmaxLaunch.function, Module, name.c_str()),
@@ -255,6 +277,18 @@ void CudaExecutor::bindProgram(const std::vector<uint64_t> &inputOffsets, const 
     ArgmaxLaunch.argBase = {reinterpret_cast<char *>(uintptr_t(Arena + outputOffset)),
                             reinterpret_cast<char *>(uintptr_t(Ids))};
     setParams(ArgmaxLaunch);
+  }
+  if (!Art.topKKernel().kernel.empty()) {
+    const std::string &name = Art.topKKernel().kernel;
+    Driver.check(api.cuModuleGetFunction(&TopKLaunch.function, Module, name.c_str()),
+                 ("cuModuleGetFunction(" + name + ")").c_str());
+    const uint64_t candidates = uint64_t(std::max<int64_t>(maxRows, 1) * Art.topKCount());
+    Driver.check(api.cuMemAlloc(&TopLogits, candidates * sizeof(float)), "cuMemAlloc");
+    Driver.check(api.cuMemAlloc(&TopIds, candidates * sizeof(int32_t)), "cuMemAlloc");
+    TopKLaunch.argBase = {reinterpret_cast<char *>(uintptr_t(Arena + outputOffset)),
+                          reinterpret_cast<char *>(uintptr_t(TopLogits)),
+                          reinterpret_cast<char *>(uintptr_t(TopIds))};
+    setParams(TopKLaunch);
   }
   Launches.clear();
   Launches.reserve(Art.program().size()); // params point into the elements: no reallocation
@@ -276,10 +310,14 @@ void CudaExecutor::bindProgram(const std::vector<uint64_t> &inputOffsets, const 
       continue;
     Driver.check(api.cuModuleGetFunction(&launch.function, Module, entry.kernel.c_str()),
                  ("cuModuleGetFunction(" + entry.kernel + ")").c_str());
-    if (!entry.decode.kernel.empty())
+    if (!entry.decode.kernel.empty() && Decode.variants) {
       Driver.check(api.cuModuleGetFunction(&launch.decodeFunction, Module, entry.decode.kernel.c_str()),
                    ("cuModuleGetFunction(" + entry.decode.kernel + ")").c_str());
+      Driver.check(api.cuModuleGetFunction(&launch.combineFunction, Module, entry.decode.combine.kernel.c_str()),
+                   ("cuModuleGetFunction(" + entry.decode.combine.kernel + ")").c_str());
+    }
     setParams(launch);
+    setDecodeParams(launch);
   }
 }
 
@@ -395,21 +433,40 @@ void CudaExecutor::enqueueGemm(size_t entry, int64_t m) {
   ++Counters.gemms;
 }
 
+int64_t CudaExecutor::decodeSplits(const ProgramEntry &entry, const StepDims &dims) const {
+  const int64_t tokens = dims[SymT];
+  if (tokens <= 0 || entry.decode.maxSplits <= 1)
+    return 1;
+  int64_t splits = Decode.splits;
+  if (splits == 0) {
+    // Enough blocks for about two per multiprocessor, but no split shorter
+    // than kMinKeysPerSplit positions of the widest context the step's block
+    // table holds (P pages: fixed per captured shape).
+    const int64_t blocks = shapeProduct(entry.decode.grid, dims);
+    if (blocks >= Device.multiprocessors)
+      return 1;
+    const int64_t keys = dims[SymP] * Art.kvCache().pageSize;
+    splits = std::min((2 * Device.multiprocessors + blocks - 1) / std::max<int64_t>(blocks, 1),
+                      (keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit);
+  }
+  return std::clamp<int64_t>(std::min(splits, PartialTokenSplits / tokens), 1, entry.decode.maxSplits);
+}
+
 void CudaExecutor::launch(const std::string &kernel, const SymShape &grid, int64_t blockThreads, CUfunction function,
-                          Launch &launch, const StepDims &dims) {
-  int64_t blocks = shapeProduct(grid, dims);
+                          std::vector<void *> &params, const StepDims &dims, int64_t factor) {
+  int64_t blocks = shapeProduct(grid, dims) * factor;
   if (blocks <= 0)
     return;
   if (blocks > INT32_MAX)
     throw Error("kernel " + kernel + " needs " + std::to_string(blocks) +
                 " blocks, more than a CUDA grid holds; lower --max-batch-tokens");
   Driver.check(Driver.api().cuLaunchKernel(function, unsigned(blocks), 1, 1, unsigned(blockThreads), 1, 1, 0, Stream,
-                                           launch.params.data(), nullptr),
+                                           params.data(), nullptr),
                ("cuLaunchKernel(" + kernel + ")").c_str());
   ++Counters.kernelLaunches;
 }
 
-void CudaExecutor::enqueueProgram(const StepDims &dims, bool greedy) {
+void CudaExecutor::enqueueProgram(const StepDims &dims, Sampling sampling) {
   for (int i = 0; i < NumSymbols; ++i)
     Dims[i] = dims[size_t(i)];
   const std::vector<ProgramEntry> &program = Art.program();
@@ -422,30 +479,40 @@ void CudaExecutor::enqueueProgram(const StepDims &dims, bool greedy) {
       continue;
     }
     // A decode-only step (one token per request) takes the entry's decode
-    // variant where the compiler made one.
+    // variant where the compiler made one, split over the context when the
+    // batch alone does not fill the GPU.
     Launch &l = Launches[k];
-    bool variant = l.decodeFunction && dims[SymT] == dims[SymB] && Variants != DecodeVariants::Never &&
-                   (Variants == DecodeVariants::Always ||
-                    shapeProduct(entry.decode.grid, dims) >= Device.multiprocessors);
-    if (variant)
-      launch(entry.decode.kernel, entry.decode.grid, entry.decode.blockThreads, l.decodeFunction, l, dims);
-    else
-      launch(entry.kernel, entry.grid, entry.blockThreads, l.function, l, dims);
+    if (l.decodeFunction && dims[SymT] == dims[SymB]) {
+      Splits = decodeSplits(entry, dims);
+      launch(entry.decode.kernel, entry.decode.grid, entry.decode.blockThreads, l.decodeFunction, l.decodeParams,
+             dims, Splits);
+      if (Splits > 1) {
+        const ProgramEntry::Launchable &combine = entry.decode.combine;
+        launch(combine.kernel, combine.grid, combine.blockThreads, l.combineFunction, l.decodeParams, dims);
+        ++Counters.splitDecodes;
+      }
+    } else {
+      launch(entry.kernel, entry.grid, entry.blockThreads, l.function, l.params, dims);
+    }
   }
-  if (greedy) {
+  if (sampling == Sampling::Greedy) {
     const ProgramEntry &argmax = Art.argmaxKernel();
-    launch(argmax.kernel, argmax.grid, argmax.blockThreads, ArgmaxLaunch.function, ArgmaxLaunch, dims);
+    launch(argmax.kernel, argmax.grid, argmax.blockThreads, ArgmaxLaunch.function, ArgmaxLaunch.params, dims);
+  } else if (sampling == Sampling::TopK) {
+    const ProgramEntry &topk = Art.topKKernel();
+    launch(topk.kernel, topk.grid, topk.blockThreads, TopKLaunch.function, TopKLaunch.params, dims);
   }
 }
 
 void CudaExecutor::step(const StepDims &dims, bool graphable, const StepOutput &out) {
   const DriverApi &api = Driver.api();
-  if (out.greedy && !hasGreedySampler())
-    throw Error("internal error: greedy step without the artifact's sampler kernel");
+  if ((out.sampling == Sampling::Greedy && !hasGreedySampler()) ||
+      (out.sampling == Sampling::TopK && !topKCandidates()))
+    throw Error("internal error: a sampling step without the artifact's sampler kernel");
   Driver.check(api.cuMemcpyHtoDAsync(Arena, Staging, InputBytes, Stream), "cuMemcpyHtoDAsync");
   Graph *graph = nullptr;
   if (UseGraphs && graphable) {
-    auto key = std::make_pair(dims, out.greedy);
+    auto key = std::make_pair(dims, out.sampling);
     auto it = Graphs.find(key);
     if (it != Graphs.end() || Graphs.size() < kMaxGraphs)
       graph = &Graphs[key];
@@ -455,7 +522,7 @@ void CudaExecutor::step(const StepDims &dims, bool graphable, const StepOutput &
     CUgraph captured = nullptr;
     Driver.check(api.cuStreamBeginCapture(Stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
     try {
-      enqueueProgram(dims, out.greedy);
+      enqueueProgram(dims, out.sampling);
     } catch (...) {
       api.cuStreamEndCapture(Stream, &captured);
       if (captured)
@@ -472,14 +539,19 @@ void CudaExecutor::step(const StepDims &dims, bool graphable, const StepOutput &
     Driver.check(api.cuGraphLaunch(graph->exec, Stream), "cuGraphLaunch");
     ++Counters.graphLaunches;
   } else {
-    enqueueProgram(dims, out.greedy);
+    enqueueProgram(dims, out.sampling);
     if (graph)
       ++graph->runs;
   }
-  if (out.greedy)
+  if (out.sampling == Sampling::Greedy) {
     Driver.check(api.cuMemcpyDtoHAsync(out.host, Ids, uint64_t(dims[SymR]) * sizeof(int32_t), Stream),
                  "cuMemcpyDtoHAsync");
-  else if (out.bytes)
+  } else if (out.sampling == Sampling::TopK) {
+    const uint64_t candidates = uint64_t(dims[SymR] * Art.topKCount());
+    Driver.check(api.cuMemcpyDtoHAsync(out.host, TopLogits, candidates * sizeof(float), Stream), "cuMemcpyDtoHAsync");
+    Driver.check(api.cuMemcpyDtoHAsync(out.hostIds, TopIds, candidates * sizeof(int32_t), Stream),
+                 "cuMemcpyDtoHAsync");
+  } else if (out.bytes)
     Driver.check(api.cuMemcpyDtoHAsync(out.host, Arena + out.offset, out.bytes, Stream), "cuMemcpyDtoHAsync");
   Driver.check(api.cuStreamSynchronize(Stream), "cuStreamSynchronize");
   ++Counters.steps;

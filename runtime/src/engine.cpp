@@ -161,7 +161,8 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
   OutputOffset = layout.bufferOffsets[size_t(Art.bufferIndex(Art.outputBuffer()))];
   uint8_t *base = nullptr;
   if (Art.isCuda()) {
-    Cuda = std::make_unique<CudaExecutor>(Art, options.cudaDevice, options.cudaGraphs, options.cudaDecodeVariants);
+    Cuda = std::make_unique<CudaExecutor>(Art, options.cudaDevice, options.cudaGraphs, options.cudaDecode);
+    DeviceSampling = options.cudaDeviceSampling;
     const CudaDeviceInfo &gpu = Cuda->device();
     Plan.device = "cuda:" + std::to_string(gpu.ordinal) + " " + gpu.name + " (" + gpu.arch() + ")";
     CudaMemorySizes sizes;
@@ -358,13 +359,18 @@ int64_t Engine::extraPagesFor(int seq, int64_t length) const {
 // Steps
 //===----------------------------------------------------------------------===//
 
-void Engine::runProgram(const StepDims &dims, bool graphable, bool greedy) {
+void Engine::runProgram(const StepDims &dims, bool graphable, CudaExecutor::Sampling sampling) {
   if (Cuda) {
     CudaExecutor::StepOutput out;
-    if (greedy) {
+    out.sampling = sampling;
+    if (sampling == CudaExecutor::Sampling::Greedy) {
       StepIds.resize(size_t(dims[SymR]));
       out.host = StepIds.data();
-      out.greedy = true;
+    } else if (sampling == CudaExecutor::Sampling::TopK) {
+      StepTopLogits.resize(size_t(dims[SymR] * Cuda->topKCandidates()));
+      StepTopIds.resize(StepTopLogits.size());
+      out.host = StepTopLogits.data();
+      out.hostIds = StepTopIds.data();
     } else {
       out.host = Arena.data();
       out.offset = OutputOffset;
@@ -397,8 +403,16 @@ std::vector<int32_t> Engine::forwardGreedy(const std::vector<SequenceChunk> &chu
   return ids;
 }
 
+Engine::TopCandidates Engine::forwardTopCandidates(const std::vector<SequenceChunk> &chunks) {
+  if (!topKCandidates())
+    throw Error("forwardTopCandidates: this engine selects no top-k candidates on a device");
+  TopCandidates top;
+  run(chunks, /*allLogits=*/false, nullptr, nullptr, &top);
+  return top;
+}
+
 void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::vector<float> *logits,
-                 std::vector<int32_t> *ids) {
+                 std::vector<int32_t> *ids, TopCandidates *top) {
   const int64_t vocab = vocabSize();
   // Validate everything first: a bad request must not change any state.
   std::vector<bool> seen(size_t(Plan.maxSequences), false);
@@ -443,7 +457,16 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
     logits->assign(size_t(rows * vocab), 0.f);
   if (ids)
     ids->assign(size_t(rows), 0);
-  const bool deviceGreedy = ids && Cuda && Cuda->hasGreedySampler();
+  const int64_t candidates = top ? topKCandidates() : 0;
+  if (top) {
+    top->count = candidates;
+    top->logits.assign(size_t(rows * candidates), 0.f);
+    top->ids.assign(size_t(rows * candidates), -1);
+  }
+  const bool deviceGreedy = ids && Cuda && DeviceSampling && Cuda->hasGreedySampler();
+  const CudaExecutor::Sampling sampling = deviceGreedy ? CudaExecutor::Sampling::Greedy
+                                          : top        ? CudaExecutor::Sampling::TopK
+                                                       : CudaExecutor::Sampling::None;
 
   struct Part {
     size_t chunk;
@@ -507,9 +530,13 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
       LogitRows[0] = int32_t(T - 1);
       R = 1;
     }
-    runProgram({T, B, P, R}, decodeOnly, deviceGreedy);
+    runProgram({T, B, P, R}, decodeOnly, sampling);
     for (size_t r = 0; r < destRows.size(); ++r) {
-      if (deviceGreedy)
+      if (top) {
+        const size_t from = r * size_t(candidates), to = size_t(destRows[r] * candidates);
+        std::copy_n(StepTopLogits.begin() + long(from), candidates, top->logits.begin() + long(to));
+        std::copy_n(StepTopIds.begin() + long(from), candidates, top->ids.begin() + long(to));
+      } else if (deviceGreedy)
         (*ids)[size_t(destRows[r])] = StepIds[r];
       else if (ids)
         (*ids)[size_t(destRows[r])] = argmax(Logits + r * size_t(vocab), vocab);

@@ -162,14 +162,22 @@ bool Generator::step() {
   }
 
   // Greedy requests only: the engine picks the tokens (on a GPU, on the
-  // device) and no logits are copied back.
-  bool allGreedy = true;
-  for (int owner : owners)
-    allGreedy = allGreedy && States[size_t(owner)]->sampler.isGreedy();
+  // device) and no logits are copied back. On a GPU, requests whose top-k
+  // fits the device's candidate selection draw from the candidates alone
+  // (the same tokens as from the whole row); others need the logits rows.
+  bool allGreedy = true, allTopK = Eng.topKCandidates() > 0;
+  for (int owner : owners) {
+    const Sampler &sampler = States[size_t(owner)]->sampler;
+    allGreedy = allGreedy && sampler.isGreedy();
+    allTopK = allTopK && sampler.canSampleTopCandidates(Eng.topKCandidates());
+  }
   std::vector<float> logits;
   std::vector<int32_t> greedy;
+  Engine::TopCandidates top;
   if (allGreedy)
     greedy = Eng.forwardGreedy(chunks);
+  else if (allTopK)
+    top = Eng.forwardTopCandidates(chunks);
   else
     logits = Eng.forward(chunks);
   const int64_t vocab = Eng.vocabSize();
@@ -182,7 +190,13 @@ bool Generator::step() {
     }
     TokenEvent ev;
     ev.request = owners[i];
-    ev.token = allGreedy ? greedy[i] : s.sampler.sample(&logits[i * size_t(vocab)], vocab);
+    if (allGreedy)
+      ev.token = greedy[i];
+    else if (allTopK)
+      ev.token = s.sampler.sampleTopCandidates(&top.logits[i * size_t(top.count)], &top.ids[i * size_t(top.count)],
+                                               top.count, vocab);
+    else
+      ev.token = s.sampler.sample(&logits[i * size_t(vocab)], vocab);
     if (s.result.tokens.empty() && !s.result.stopToken)
       s.result.firstTokenSeconds = std::chrono::duration<double>(Clock::now() - s.submitted).count();
     if (std::find(s.stops.begin(), s.stops.end(), ev.token) != s.stops.end()) {

@@ -5,12 +5,16 @@
 //  1. a vectorizable pass finds the largest logit;
 //  2. one pass keeps the candidates whose weight exp((l - max) / T) is at least
 //     e^-30 (everything else is negligible), and with top-k only the k best
-//     (a bounded buffer cut down by nth_element);
+//     (a bounded buffer cut down by nth_element, the k kept sorted);
 //  3. the weights come from a vectorizable exp; top-p finds the nucleus edge
 //     with a histogram of mass over log-weight buckets and sorts only the
 //     candidates of the edge bucket.
 // Candidates are ordered by (logit descending, id ascending), a strict total
 // order, so ties at the top-k / top-p boundary always keep the lower ids.
+// The draw walks the candidates in id order without top-k and in that
+// canonical order with it, so that sampleTopCandidates(), given a row's best
+// candidates (the GPU's qk_topk), picks the same token as sample() on the
+// whole row for the same random number.
 //
 //===----------------------------------------------------------------------===//
 
@@ -106,6 +110,14 @@ Sampler::Sampler(const SamplingParams &P) : Params(P), Rng(P.seed) {
     throw Error("sampling top-p must be in (0, 1], got " + std::to_string(P.topP));
 }
 
+namespace {
+/// Candidate order: logit descending, then id ascending (a strict total
+/// order on non-NaN logits, -0 == +0).
+template <typename C> bool before(const C &A, const C &B) {
+  return A.Logit > B.Logit || (A.Logit == B.Logit && A.Id < B.Id);
+}
+} // namespace
+
 int32_t Sampler::sample(const float *Logits, int64_t N) {
   checkLength(N);
   // Below 1e-30, 1 / temperature would overflow float arithmetic: greedy.
@@ -116,15 +128,11 @@ int32_t Sampler::sample(const float *Logits, int64_t N) {
   if (Max == NegInf)
     return argmax(Logits, N); // Nothing has probability; fall back to greedy.
 
-  auto Before = [](const Candidate &A, const Candidate &B) {
-    return A.Logit > B.Logit || (A.Logit == B.Logit && A.Id < B.Id);
-  };
+  auto Before = [](const Candidate &A, const Candidate &B) { return before(A, B); };
 
   // Candidates: logits within Cutoff * T of the maximum (+inf logits, when
   // there are any, share all the mass).
-  const bool MaxIsInf = std::isinf(Max);
-  const double T = Params.temperature;
-  const float Floor = MaxIsInf ? Max : static_cast<float>(static_cast<double>(Max) - Cutoff * T);
+  const float Floor = floorFor(Max);
   const size_t K = Params.topK > 0 ? static_cast<size_t>(Params.topK) : 0;
   // Candidates is a buffer that only grows; Num is how many entries are live.
   size_t Num = 0;
@@ -159,12 +167,60 @@ int32_t Sampler::sample(const float *Logits, int64_t N) {
         }
       }
     }
-    if (Num > K) {
-      std::nth_element(Candidates.begin(), Candidates.begin() + (K - 1), Candidates.begin() + Num,
-                       Before);
-      Num = K;
-    }
+    // The draw walks the candidates in canonical order (nth_element leaves an
+    // unspecified one), as sampleTopCandidates() does on qk_topk's output.
+    std::sort(Candidates.begin(), Candidates.begin() + Num, Before);
+    Num = std::min(Num, K);
   }
+  return drawFromCandidates(Num, Max);
+}
+
+bool Sampler::canSampleTopCandidates(int64_t Count) const {
+  return isGreedy() || (Params.topK >= 1 && Params.topK <= Count);
+}
+
+int32_t Sampler::sampleTopCandidates(const float *Logits, const int32_t *Ids, int64_t Count,
+                                     int64_t Vocab) {
+  checkLength(Vocab);
+  if (Count <= 0)
+    throw Error("sampling from top candidates needs at least one, got " + std::to_string(Count));
+  if (!canSampleTopCandidates(Count))
+    throw Error("sampling from " + std::to_string(Count) +
+                " top candidates needs greedy sampling or a top-k in [1, " +
+                std::to_string(Count) + "], got top-k " + std::to_string(Params.topK));
+  // An id of -1 pads a row with fewer non-NaN logits; the first candidate is
+  // the row's argmax (lowest id of the largest logit), 0 when all are NaN.
+  if (isGreedy() || Logits[0] == NegInf || Ids[0] < 0)
+    return Ids[0] < 0 ? 0 : Ids[0];
+
+  const float Max = Logits[0];
+  const float Floor = floorFor(Max);
+  // The top-k candidates above the floor: a prefix of the canonical order.
+  const size_t K = static_cast<size_t>(std::min<int64_t>(Params.topK, Count));
+  if (Candidates.size() < K)
+    Candidates.resize(K);
+  size_t Num = 0;
+  while (Num < K && Ids[Num] >= 0 && Logits[Num] >= Floor) {
+    Candidates[Num] = {Logits[Num], Ids[Num], 0.f};
+    ++Num;
+  }
+  // With top-k >= vocab, sample() takes its unlimited path, in id order.
+  if (static_cast<int64_t>(Params.topK) >= Vocab)
+    std::sort(Candidates.begin(), Candidates.begin() + Num,
+              [](const Candidate &A, const Candidate &B) { return A.Id < B.Id; });
+  return drawFromCandidates(Num, Max);
+}
+
+float Sampler::floorFor(float Max) const {
+  if (std::isinf(Max))
+    return Max;
+  return static_cast<float>(static_cast<double>(Max) - Cutoff * Params.temperature);
+}
+
+int32_t Sampler::drawFromCandidates(size_t Num, float Max) {
+  auto Before = [](const Candidate &A, const Candidate &B) { return before(A, B); };
+  const bool MaxIsInf = std::isinf(Max);
+  const double T = Params.temperature;
 
   // Weights relative to the maximum; the argument of exp is in [-Cutoff, 0].
   Candidate *Cands = Candidates.data();

@@ -55,8 +55,16 @@ struct EngineFlags {
     app->add_flag("--no-cuda-graphs", noGraphs, "CUDA artifacts: launch every decode step's kernels one by one");
     app->add_option("--cuda-decode-kernels", decodeKernels,
                     "CUDA artifacts: decode-only steps launch the kernels' decode variants (attention with a "
-                    "block per kv head): auto (once they fill the GPU), always or never")
-        ->check(CLI::IsMember({"auto", "always", "never"}))
+                    "block per kv head, split over the context): auto or never")
+        ->check(CLI::IsMember({"auto", "never"}))
+        ->capture_default_str();
+    app->add_flag("--cuda-host-sampling", hostSampling,
+                  "CUDA artifacts: copy every step's logits back and sample on the host (the device picks greedy "
+                  "ids and top-k candidates by default)");
+    app->add_option("--cuda-decode-splits", options.cudaDecode.splits,
+                    "CUDA artifacts: context splits of the decode attention blocks (flash-decoding); 0 picks "
+                    "them per batch so that the GPU is full")
+        ->check(CLI::Range(int64_t(0), int64_t(1) << 20))
         ->capture_default_str();
     if (withRandomWeights) {
       app->add_flag("--random-weights", options.randomWeights,
@@ -64,14 +72,13 @@ struct EngineFlags {
       app->add_option("--seed", options.seed, "Seed of --random-weights and of the random prompt");
     }
   }
-  bool noGraphs = false;
+  bool noGraphs = false, hostSampling = false;
   std::string decodeKernels = "auto";
   std::unique_ptr<Engine> load() {
     options.progress = isatty(STDERR_FILENO);
     options.cudaGraphs = !noGraphs;
-    options.cudaDecodeVariants = decodeKernels == "always"  ? CudaExecutor::DecodeVariants::Always
-                                 : decodeKernels == "never" ? CudaExecutor::DecodeVariants::Never
-                                                            : CudaExecutor::DecodeVariants::Auto;
+    options.cudaDecode.variants = decodeKernels != "never";
+    options.cudaDeviceSampling = !hostSampling;
     if (options.maxContext == 0)
       fitContextToMemory();
     return Engine::load(artifact, options);
@@ -317,9 +324,11 @@ int runBench(EngineFlags &ef, const std::vector<int64_t> &promptLens, int64_t ge
         const CudaExecutor::Stats &st = gpu->stats();
         j["device"] = plan.device;
         j["cuda_decode_kernels"] = ef.decodeKernels;
+        j["cuda_decode_splits"] = ef.options.cudaDecode.splits;
         j["cuda_graphs"] = !ef.noGraphs;
         j["gpu"] = {{"steps", st.steps},   {"kernel_launches", st.kernelLaunches}, {"gemms", st.gemms},
-                    {"graphs_captured", st.graphsCaptured}, {"graph_launches", st.graphLaunches}};
+                    {"graphs_captured", st.graphsCaptured}, {"graph_launches", st.graphLaunches},
+                    {"split_decodes", st.splitDecodes}};
       }
       std::printf("%s\n", j.dump().c_str());
       std::fflush(stdout);

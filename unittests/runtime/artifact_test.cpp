@@ -216,6 +216,33 @@ TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
          m["program"][0]["decode"] = {{"kernel", "fk_embed_decode"}, {"grid", {"T"}}};
        },
        "program[0] (kernel fk_embed).decode: missing field \"block\""},
+      {"cuda decode variant without its split-K sizes",
+       [](json &m) {
+         m["target"]["kind"] = "cuda";
+         m["target"]["arch"] = "sm_90";
+         for (json &e : m["program"]) {
+           e["block"] = 32;
+           e["shared_bytes"] = 0;
+         }
+         m["program"][0]["decode"] = {
+             {"kernel", "fk_embed_decode"}, {"grid", {"T"}}, {"block", 128}, {"shared_bytes", 0}};
+       },
+       "program[0] (kernel fk_embed).decode: missing field \"splits\""},
+      {"cuda decode variant with a bad combine kernel",
+       [](json &m) {
+         m["target"]["kind"] = "cuda";
+         m["target"]["arch"] = "sm_90";
+         for (json &e : m["program"]) {
+           e["block"] = 32;
+           e["shared_bytes"] = 0;
+         }
+         m["program"][0]["decode"] = {
+             {"kernel", "fk_embed_decode"}, {"grid", {"T"}}, {"block", 128}, {"shared_bytes", 0},
+             {"splits", {{"max", 32}, {"partial_floats", 132},
+                         {"combine", {{"kernel", "fk_embed_combine"}, {"grid", {"T"}}, {"block", 2048},
+                                      {"shared_bytes", 0}}}}}};
+       },
+       "program[0] (kernel fk_embed).decode.splits.combine.block: at most 1024 threads per block, got 2048"},
       {"cuda gemm with a strided result",
        [](json &m) {
          m["target"]["kind"] = "cuda";

@@ -323,4 +323,128 @@ TEST(SamplingTest, SpecialLogits) {
   EXPECT_EQ(S.sample(L.data(), 3), 0);
 }
 
+/// A row's best `Count` candidates as the GPU's qk_topk writes them: logit
+/// descending then id ascending, NaN left out, -0 == +0, padded with
+/// (-inf, -1).
+void topCandidates(const std::vector<float> &Row, int64_t Count, std::vector<float> &Logits,
+                   std::vector<int32_t> &Ids) {
+  std::vector<int32_t> Order;
+  for (size_t I = 0; I < Row.size(); ++I)
+    if (!std::isnan(Row[I]))
+      Order.push_back(static_cast<int32_t>(I));
+  std::sort(Order.begin(), Order.end(), [&](int32_t A, int32_t B) {
+    return Row[A] > Row[B] || (Row[A] == Row[B] && A < B);
+  });
+  Logits.assign(Count, -Inf);
+  Ids.assign(Count, -1);
+  for (int64_t I = 0; I < Count && I < static_cast<int64_t>(Order.size()); ++I) {
+    Logits[I] = Row[Order[I]];
+    Ids[I] = Order[I];
+  }
+}
+
+/// Rows with ties, NaN, infinities and signed zeros.
+std::vector<std::vector<float>> adversarialRows(int64_t Vocab, std::mt19937 &Rng) {
+  std::normal_distribution<float> Gauss(0.f, 2.f);
+  std::uniform_int_distribution<int64_t> Pick(0, Vocab - 1);
+  std::vector<std::vector<float>> Rows;
+  auto gauss = [&] {
+    std::vector<float> R(Vocab);
+    for (float &X : R)
+      X = Gauss(Rng);
+    return R;
+  };
+  Rows.push_back(gauss());
+  std::vector<float> R(Vocab);
+  for (float &X : R) // many ties
+    X = static_cast<float>(Rng() % 4);
+  Rows.push_back(R);
+  R = gauss(); // a repeated maximum
+  for (int I = 0; I < 4; ++I)
+    R[Pick(Rng)] = 9.f;
+  Rows.push_back(R);
+  R = gauss(); // NaN and -inf
+  for (int64_t I = 0; I < Vocab; I += 3)
+    R[I] = (I / 3) % 2 ? NaN : -Inf;
+  Rows.push_back(R);
+  R = gauss(); // -0 and +0 at the top
+  for (float &X : R)
+    X = -std::fabs(X) - 1.f;
+  R[Pick(Rng)] = 0.f;
+  R[Pick(Rng)] = -0.f;
+  R[Pick(Rng)] = -0.f;
+  Rows.push_back(R);
+  R = gauss(); // +inf twice
+  R[Pick(Rng)] = Inf;
+  R[Pick(Rng)] = Inf;
+  Rows.push_back(R);
+  R.assign(Vocab, NaN); // fewer non-NaN logits than candidates
+  for (int I = 0; I < 7; ++I)
+    R[Pick(Rng)] = Gauss(Rng);
+  Rows.push_back(R);
+  Rows.push_back(std::vector<float>(Vocab, NaN));
+  R.assign(Vocab, -Inf);
+  R[Pick(Rng)] = NaN;
+  Rows.push_back(R);
+  R.assign(Vocab, 0.25f); // all equal
+  Rows.push_back(R);
+  return Rows;
+}
+
+TEST(SamplingTest, TopCandidatesMatchTheWholeRow) {
+  constexpr int64_t Count = 256;
+  std::mt19937 Rng(3);
+  std::vector<float> TopLogits;
+  std::vector<int32_t> TopIds;
+  int Compared = 0;
+  for (int64_t Vocab : {1, 3, 50, 255, 256, 257, 1001, 5000}) {
+    std::vector<std::vector<float>> Rows = adversarialRows(Vocab, Rng);
+    for (float Temperature : {0.f, 0.3f, 1.f, 2.5f})
+      for (int TopK : {1, 2, 20, 50, 256})
+        for (float TopP : {1.f, 0.95f, 0.5f}) {
+          SamplingParams Params{Temperature, TopK, TopP, static_cast<uint64_t>(Rng())};
+          Sampler Full(Params), Top(Params);
+          ASSERT_TRUE(Top.canSampleTopCandidates(Count));
+          for (const std::vector<float> &Row : Rows) {
+            topCandidates(Row, Count, TopLogits, TopIds);
+            for (int Draw = 0; Draw < 6; ++Draw) {
+              int32_t Want = Full.sample(Row.data(), Vocab);
+              int32_t Got = Top.sampleTopCandidates(TopLogits.data(), TopIds.data(), Count, Vocab);
+              ASSERT_EQ(Got, Want) << "vocab " << Vocab << ", T " << Temperature << ", top-k "
+                                   << TopK << ", top-p " << TopP << ", row " << (&Row - &Rows[0])
+                                   << ", draw " << Draw;
+              ++Compared;
+            }
+          }
+        }
+  }
+  EXPECT_GT(Compared, 10000);
+}
+
+TEST(SamplingTest, TopCandidatesPreconditions) {
+  std::vector<float> Logits = {2.f, 1.f, -Inf};
+  std::vector<int32_t> Ids = {4, 0, -1};
+  // Greedy needs no top-k; the first candidate is the argmax.
+  Sampler Greedy({0.f, 0, 1.f, 1});
+  EXPECT_TRUE(Greedy.canSampleTopCandidates(3));
+  EXPECT_EQ(Greedy.sampleTopCandidates(Logits.data(), Ids.data(), 3, 5), 4);
+  // Without top-k (or a larger one) the candidates do not decide the draw.
+  Sampler NoTopK({1.f, 0, 1.f, 1});
+  EXPECT_FALSE(NoTopK.canSampleTopCandidates(3));
+  EXPECT_THROW(NoTopK.sampleTopCandidates(Logits.data(), Ids.data(), 3, 5), Error);
+  Sampler Large({1.f, 4, 1.f, 1});
+  EXPECT_FALSE(Large.canSampleTopCandidates(3));
+  EXPECT_THROW(Large.sampleTopCandidates(Logits.data(), Ids.data(), 3, 5), Error);
+  Sampler Fits({1.f, 3, 1.f, 1});
+  EXPECT_TRUE(Fits.canSampleTopCandidates(3));
+  EXPECT_THROW(Fits.sampleTopCandidates(Logits.data(), Ids.data(), 0, 5), Error);
+  EXPECT_THROW(Fits.sampleTopCandidates(Logits.data(), Ids.data(), 3, 0), Error);
+  int32_t Token = Fits.sampleTopCandidates(Logits.data(), Ids.data(), 3, 5);
+  EXPECT_TRUE(Token == 4 || Token == 0);
+  // An all-NaN row (only padding) gives token 0, as argmax.
+  std::vector<float> None = {-Inf, -Inf, -Inf};
+  std::vector<int32_t> Pads = {-1, -1, -1};
+  EXPECT_EQ(Fits.sampleTopCandidates(None.data(), Pads.data(), 3, 5), 0);
+}
+
 } // namespace

@@ -54,8 +54,11 @@ llvm::Error qwen::target::writeCudaArtifact(ModuleOp module, const ArtifactOptio
   std::vector<const llvm::json::Object *> launched;
   for (const llvm::json::Value &entry : *manifest->getArray("program")) {
     launched.push_back(entry.getAsObject());
-    if (const llvm::json::Object *decode = entry.getAsObject()->getObject("decode"))
+    if (const llvm::json::Object *decode = entry.getAsObject()->getObject("decode")) {
       launched.push_back(decode);
+      if (const llvm::json::Object *splits = decode->getObject("splits"))
+        launched.push_back(splits->getObject("combine"));
+    }
   }
   if (const llvm::json::Object *sampler = manifest->getObject("sampler"))
     for (const auto &method : *sampler)

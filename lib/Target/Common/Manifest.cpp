@@ -269,10 +269,32 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
         if (!decodeGrid || !decodeBlock || decodeBlock.size() != 3 || !decodeShared)
           return makeError("launch of " + launch.getKernel().getLeafReference().str() +
                            " has a decode kernel without grid, block or shared memory size");
-        entry["decode"] = Object{{"kernel", decode.str()},
-                                 {"grid", gridJson(decodeGrid)},
-                                 {"block", decodeBlock[0]},
-                                 {"shared_bytes", decodeShared.getInt()}};
+        Object decodeJson{{"kernel", decode.str()},
+                          {"grid", gridJson(decodeGrid)},
+                          {"block", decodeBlock[0]},
+                          {"shared_bytes", decodeShared.getInt()}};
+        // Split-K: the decode kernel runs grid x splits blocks and the
+        // combine kernel merges their partial states.
+        if (auto combine = launch->getAttrOfType<StringAttr>("gpu_combine_kernel")) {
+          auto maxSplits = launch->getAttrOfType<IntegerAttr>("gpu_decode_max_splits");
+          auto partialFloats = launch->getAttrOfType<IntegerAttr>("gpu_decode_partial_floats");
+          auto combineGrid = launch->getAttrOfType<ArrayAttr>("gpu_combine_grid");
+          auto combineBlock = launch->getAttrOfType<DenseI64ArrayAttr>("gpu_combine_block");
+          auto combineShared = launch->getAttrOfType<IntegerAttr>("gpu_combine_shared_bytes");
+          if (!maxSplits || !partialFloats || !combineGrid || !combineBlock ||
+              combineBlock.size() != 3 || !combineShared)
+            return makeError("launch of " + launch.getKernel().getLeafReference().str() +
+                             " has a combine kernel without split sizes, grid, block or "
+                             "shared memory size");
+          decodeJson["splits"] = Object{
+              {"max", maxSplits.getInt()},
+              {"partial_floats", partialFloats.getInt()},
+              {"combine", Object{{"kernel", combine.str()},
+                                 {"grid", gridJson(combineGrid)},
+                                 {"block", combineBlock[0]},
+                                 {"shared_bytes", combineShared.getInt()}}}};
+        }
+        entry["decode"] = std::move(decodeJson);
       }
     }
     program.push_back(std::move(entry));
@@ -302,10 +324,14 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
       if (!kernel || !grid || !block || !shared)
         return makeError("sampler " + method.getName().str() +
                          " needs a kernel, grid, block and shared_bytes");
-      samplerJson[method.getName().str()] = Object{{"kernel", kernel.str()},
-                                                   {"grid", gridJson(grid)},
-                                                   {"block", block.getInt()},
-                                                   {"shared_bytes", shared.getInt()}};
+      Object methodJson{{"kernel", kernel.str()},
+                        {"grid", gridJson(grid)},
+                        {"block", block.getInt()},
+                        {"shared_bytes", shared.getInt()}};
+      // Candidates per row (topk): optional.
+      if (auto count = dict.getAs<IntegerAttr>("count"))
+        methodJson["count"] = count.getInt();
+      samplerJson[method.getName().str()] = std::move(methodJson);
     }
     manifest["sampler"] = std::move(samplerJson);
   }

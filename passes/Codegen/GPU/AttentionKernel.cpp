@@ -29,10 +29,12 @@
 // masking keys past its query's position: each key is read from the cache
 // once per tile instead of once per token, Q times fewer bytes.
 //
-// Decode variant NAME_decode (same ABI; the runtime launches it instead for
-// steps where every request has one token, T == B): grid [T, kv_heads], one
-// block per (token, kv head) computing all `group` query heads, so each key
-// and value row is read once for the group (README.md, "Decode attention").
+// Decode variant NAME_decode (the runtime launches it instead for steps
+// where every request has one token, T == B): grid [T, kv_heads] x splits,
+// one block per (token, kv head, split of the context) computing all `group`
+// query heads, so each key and value row is read once for the group; split
+// partial states are merged by NAME_decode_combine (README.md, "Decode
+// attention").
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
@@ -52,6 +54,18 @@ using namespace qwen::codegen::gpu;
 /// Flat index, in the key or value array, of position `position` of kv head
 /// `kvHead` for the request whose block-table row starts at `tableRow`:
 /// ((page * layers + layer) * pageSize + slot) * kvHeads * headDim + kvHead * headDim.
+/// e^(max - globalMax), the weight of a partial softmax state in a merge;
+/// 0 for a state that saw no key (max -inf), even when every state is empty
+/// (globalMax -inf, where the exp alone would give NaN).
+static Value softmaxFactor(ImplicitLocOpBuilder &b, Value max, Value globalMax) {
+  Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, max,
+                                      arith::ConstantOp::create(b, b.getF32FloatAttr(
+                                          -std::numeric_limits<float>::infinity())));
+  Value factor = math::ExpOp::create(b, arith::SubFOp::create(b, max, globalMax));
+  return arith::SelectOp::create(b, empty, arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f)),
+                                 factor);
+}
+
 static Value kvRowOffset(GpuKernelEmitter &e, qtf::KVCacheType cache, int64_t layer, const RowAccess &blockTable,
                          Value tableRow, Value position, Value kvHead) {
   const int64_t pageSize = cache.getPageSize(), headDim = cache.getHeadDim();
@@ -399,8 +413,18 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   // f32 accumulators in registers), merged through shared memory. At most
   // kDecodeAccFloats accumulator floats per lane: larger groups take the
   // heads H at a time, in passes over the keys.
+  //
+  // Split-K across blocks (flash-decoding): with `splits` > 1 (a parameter
+  // the runtime picks so that short batches still fill the GPU) the grid is
+  // [T, kv_heads] x splits; split s walks its own contiguous range of the
+  // context and writes its merged state (max, sum, unnormalized acc) per
+  // query head to `partials`, and NAME_decode_combine merges the splits.
+  // With splits = 1 the block writes the output itself.
   constexpr int64_t kDecodeThreads = 128;
   constexpr int64_t kDecodeAccFloats = 16;
+  constexpr int64_t kMaxDecodeSplits = 32;
+  // A partial record: [max, sum, -, -, acc x headDim] (acc 16-byte aligned).
+  const int64_t partialStride = headDim + 4;
   const int64_t decodeThreads = std::max<int64_t>(std::min(threads, kDecodeThreads), lanes);
   const int64_t decodeGroups = decodeThreads / lanes;
   const int64_t chunkHeads =
@@ -421,13 +445,24 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
     Value minusInf = emitter.f32(-std::numeric_limits<float>::infinity());
     Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
 
-    Value item = emitter.blockId();
+    Value partialsOut = emitter.extraPointer(0);
+    Value splits = emitter.extraScalar(0);
+    Value split = arith::RemUIOp::create(b, emitter.blockId(), splits);
+    Value item = arith::DivUIOp::create(b, emitter.blockId(), splits);
     Value token = emitter.divIndex(item, kvHeads);
     Value kvHead = emitter.remIndex(item, kvHeads);
     Value sequence = emitter.loadIndex(tokenSeq, token);
     Value position = emitter.loadIndex(positions, token);
     Value tableRow = emitter.mulIndex(sequence, P);
     Value contextEnd = emitter.addIndex(position, emitter.index(1));
+    // This split's keys [begin, end): ceil(context / splits) rounded up to
+    // whole steps of the lane groups; trailing splits may be empty.
+    Value perSplit = arith::CeilDivUIOp::create(b, contextEnd, splits);
+    Value chunk = emitter.mulIndex(
+        arith::CeilDivUIOp::create(b, perSplit, emitter.index(decodeGroups)), decodeGroups);
+    Value begin = emitter.mulIndex(split, chunk);
+    Value end = arith::MinUIOp::create(b, emitter.addIndex(begin, chunk), contextEnd);
+    Value single = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, splits, emitter.index(1));
     Value groupId = emitter.divIndex(emitter.threadId(), lanes);
     Value lane = emitter.remIndex(emitter.threadId(), lanes);
     SmallVector<Value> columns;
@@ -474,10 +509,10 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
         init.append(perLane, zero);
       }
       SmallVector<Value> finals = llvm::to_vector(emitter.forLoop(
-          emitter.index(0), contextEnd, decodeGroups, init,
+          begin, end, decodeGroups, init,
           [&](Value start, ValueRange carried) -> SmallVector<Value> {
             Value j = emitter.addIndex(start, groupId);
-            Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, contextEnd);
+            Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, end);
             Value jc = arith::MinUIOp::create(b, j, position);
             Value base = kvRowOffset(emitter, cache, layer, blockTable, tableRow, jc, kvHead);
             SmallVector<Value> k, v;
@@ -531,33 +566,91 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
                                   memref::LoadOp::create(b, maxes, ValueRange{stateAt(g)});
                               return {arith::MaximumFOp::create(b, carried[0], groupMax)};
                             })[0];
-        // Groups that saw no key have max -inf, sum 0 and acc 0: factor 0.
+        // Groups that saw no key have max -inf, sum 0 and acc 0: factor 0
+        // (also when the whole split is empty and globalMax is -inf).
         ValueRange merged = emitter.forLoop(
             emitter.index(0), emitter.index(decodeGroups), 1,
             ValueRange{emitter.f32(0.0f), emitter.f32(0.0f)},
             [&](Value g, ValueRange carried) -> SmallVector<Value> {
               Value at = stateAt(g);
               Value groupMax = memref::LoadOp::create(b, maxes, ValueRange{at});
-              Value factor = math::ExpOp::create(b, arith::SubFOp::create(b, groupMax, globalMax));
+              Value factor = softmaxFactor(b, groupMax, globalMax);
               Value sum = memref::LoadOp::create(b, sums, ValueRange{at});
               Value part = memref::LoadOp::create(
                   b, partials, ValueRange{emitter.addIndex(emitter.mulIndex(at, headDim), d)});
               return {math::FmaOp::create(b, sum, factor, carried[0]),
                       math::FmaOp::create(b, part, factor, carried[1])};
             });
-        Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged[0]);
         Value outRow =
             emitter.addIndex(emitter.mulIndex(token, heads), emitter.addIndex(firstHead, h));
-        emitter.store(out, emitter.addIndex(emitter.mulIndex(outRow, headDim), d),
-                      arith::MulFOp::create(b, merged[1], inverse));
+        emitter.ifThen(single, [&] {
+          Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged[0]);
+          emitter.store(out, emitter.addIndex(emitter.mulIndex(outRow, headDim), d),
+                        arith::MulFOp::create(b, merged[1], inverse));
+        });
+        emitter.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::ne, splits, emitter.index(1)), [&] {
+          Value record = emitter.mulIndex(
+              emitter.addIndex(emitter.mulIndex(outRow, splits), split), partialStride);
+          memref::StoreOp::create(b, merged[1], partialsOut,
+                                  ValueRange{emitter.addIndex(record, emitter.addIndex(d, emitter.index(4)))});
+          emitter.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, d, emitter.index(0)), [&] {
+            memref::StoreOp::create(b, globalMax, partialsOut, ValueRange{record});
+            memref::StoreOp::create(b, merged[0], partialsOut,
+                                    ValueRange{emitter.addIndex(record, emitter.index(1))});
+          });
+        });
       });
       if (h0 + chunkHeads < group)
         emitter.barrier(); // the next heads reuse the shared rows
     }
-  });
+  }, ExtraParams{/*pointers=*/1, /*scalars=*/1});
   geometry.decodeKernel = decodeName;
   geometry.decodeGrid = {builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(kvHeads)};
   geometry.decodeBlockSize = decodeThreads;
   geometry.decodeSharedBytes = emitter.sharedBytes();
+  geometry.decodeMaxSplits = kMaxDecodeSplits;
+  geometry.decodePartialFloats = heads * partialStride;
+
+  // NAME_decode_combine (same parameters as NAME_decode), after a split
+  // decode: block (token, query head) merges the `splits` partial states,
+  // thread d one output column: out = sum_s acc_s e^(m_s - M) / sum_s l_s e^(m_s - M).
+  const int64_t combineThreads = std::clamp<int64_t>(headDim, 32, kDecodeThreads);
+  std::string combineName = (source.getSymName() + "_decode_combine").str();
+  emitter.createKernel(combineName, sourceArgs, source.getResultTypes(), combineThreads, [&] {
+    ImplicitLocOpBuilder &b = emitter.builder();
+    Value partials = emitter.extraPointer(0);
+    Value splits = emitter.extraScalar(0);
+    RowAccess out = emitter.result(0);
+    Value row = emitter.blockId(); // token * heads + head
+    Value first = emitter.mulIndex(row, splits);
+    Value minusInf = emitter.f32(-std::numeric_limits<float>::infinity());
+    auto load = [&](Value split, int64_t field, Value column) {
+      Value at = emitter.addIndex(emitter.mulIndex(emitter.addIndex(first, split), partialStride),
+                                  emitter.index(field));
+      return memref::LoadOp::create(b, partials, ValueRange{column ? emitter.addIndex(at, column) : at})
+          .getResult();
+    };
+    emitter.forLoop(emitter.threadId(), emitter.index(headDim), combineThreads, [&](Value d) {
+      Value globalMax =
+          emitter.forLoop(emitter.index(0), splits, 1, ValueRange{minusInf},
+                          [&](Value s, ValueRange carried) -> SmallVector<Value> {
+                            return {arith::MaximumFOp::create(b, carried[0], load(s, 0, Value()))};
+                          })[0];
+      ValueRange merged = emitter.forLoop(
+          emitter.index(0), splits, 1, ValueRange{emitter.f32(0.0f), emitter.f32(0.0f)},
+          [&](Value s, ValueRange carried) -> SmallVector<Value> {
+            Value factor = softmaxFactor(b, load(s, 0, Value()), globalMax);
+            return {math::FmaOp::create(b, load(s, 1, Value()), factor, carried[0]),
+                    math::FmaOp::create(b, load(s, 4, d), factor, carried[1])};
+          });
+      Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged[0]);
+      emitter.store(out, emitter.addIndex(emitter.mulIndex(row, headDim), d),
+                    arith::MulFOp::create(b, merged[1], inverse));
+    });
+  }, ExtraParams{/*pointers=*/1, /*scalars=*/1});
+  geometry.combineKernel = combineName;
+  geometry.combineGrid = {builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(heads)};
+  geometry.combineBlockSize = combineThreads;
+  geometry.combineSharedBytes = emitter.sharedBytes();
   return geometry;
 }

@@ -40,7 +40,8 @@ Value GpuKernelEmitter::memrefFromPointer(Value pointer, Type elementType) {
 
 mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<BlockArgument> args,
                                               TypeRange results, int64_t blockSize,
-                                              llvm::function_ref<void()> body) {
+                                              llvm::function_ref<void()> body,
+                                              ExtraParams extra) {
   MLIRContext *ctx = gpuModule.getContext();
   Location loc = sourceFunc.getLoc();
   auto ptrType = LLVM::LLVMPointerType::get(ctx);
@@ -51,7 +52,8 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
   for (Type type : results)
     if (isa<RankedTensorType>(type)) // a cache or state result is written in place
       inputs.push_back(ptrType);
-  inputs.append(std::size(kStepSymbols), i64);
+  inputs.append(extra.pointers, ptrType);
+  inputs.append(std::size(kStepSymbols) + extra.scalars, i64);
 
   OpBuilder outer = OpBuilder::atBlockEnd(gpuModule.getBody());
   kernel = mlir::gpu::GPUFuncOp::create(outer, loc, name, FunctionType::get(ctx, inputs, {}));
@@ -67,6 +69,8 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
   stateAccess.clear();
   resultAccess.clear();
   dimValues.clear();
+  extraPointers.clear();
+  extraScalars.clear();
   reduceScratch = Value();
 
   blockIdValue = mlir::gpu::BlockIdOp::create(*b, mlir::gpu::Dimension::x);
@@ -99,8 +103,13 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
     resultAccess.push_back(
         codegen::wholeTensorAccess(memrefFromPointer(nextPointer(), tensor.getElementType()), tensor));
   }
+  for (unsigned i = 0; i < extra.pointers; ++i)
+    extraPointers.push_back(memrefFromPointer(nextPointer(), b->getF32Type()));
   for (size_t i = 0; i < std::size(kStepSymbols); ++i)
     dimValues.push_back(
+        arith::IndexCastOp::create(*b, b->getIndexType(), entryBlock->getArgument(slot++)));
+  for (unsigned i = 0; i < extra.scalars; ++i)
+    extraScalars.push_back(
         arith::IndexCastOp::create(*b, b->getIndexType(), entryBlock->getArgument(slot++)));
 
   body();
@@ -575,6 +584,17 @@ void qwen::codegen::gpu::setLaunchGeometry(qkernel::LaunchOp launch,
                   builder.getDenseI64ArrayAttr({geometry.decodeBlockSize, 1, 1}));
   launch->setAttr("gpu_decode_shared_bytes",
                   builder.getI64IntegerAttr(geometry.decodeSharedBytes));
+  if (geometry.combineKernel.empty())
+    return;
+  launch->setAttr("gpu_decode_max_splits", builder.getI64IntegerAttr(geometry.decodeMaxSplits));
+  launch->setAttr("gpu_decode_partial_floats",
+                  builder.getI64IntegerAttr(geometry.decodePartialFloats));
+  launch->setAttr("gpu_combine_kernel", builder.getStringAttr(geometry.combineKernel));
+  launch->setAttr("gpu_combine_grid", builder.getArrayAttr(geometry.combineGrid));
+  launch->setAttr("gpu_combine_block",
+                  builder.getDenseI64ArrayAttr({geometry.combineBlockSize, 1, 1}));
+  launch->setAttr("gpu_combine_shared_bytes",
+                  builder.getI64IntegerAttr(geometry.combineSharedBytes));
 }
 
 func::FuncOp qwen::codegen::gpu::declareKernel(OpBuilder &builder, Location loc, StringRef name,

@@ -59,6 +59,26 @@ struct KernelGeometry {
   llvm::SmallVector<mlir::Attribute> decodeGrid = {};
   int64_t decodeBlockSize = 0;
   int64_t decodeSharedBytes = 0;
+  /// Split-K over the context (flash-decoding): the decode variant takes
+  /// two more parameters (a partials array after the slots, the split count
+  /// after the step sizes) and runs `decodeGrid` x splits blocks; with
+  /// splits > 1 each block writes its partial softmax state and
+  /// `combineKernel` (same parameters) merges them. Recorded as
+  /// gpu_decode_{max_splits,partial_floats} and gpu_combine_{kernel,grid,
+  /// block,shared_bytes}.
+  int64_t decodeMaxSplits = 0;
+  int64_t decodePartialFloats = 0; ///< floats of partials per (token, split)
+  std::string combineKernel = {};
+  llvm::SmallVector<mlir::Attribute> combineGrid = {};
+  int64_t combineBlockSize = 0;
+  int64_t combineSharedBytes = 0;
+};
+
+/// Parameters of a kernel beyond the ABI's slots and step sizes: `pointers`
+/// f32 arrays after the slots, `scalars` i64 values after T, B, P, R.
+struct ExtraParams {
+  unsigned pointers = 0;
+  unsigned scalars = 0;
 };
 
 /// Row-parallel kernels without reduction: one block per (row, chunk), each
@@ -81,7 +101,8 @@ public:
   mlir::gpu::GPUFuncOp createKernel(llvm::StringRef name,
                                     llvm::ArrayRef<mlir::BlockArgument> args,
                                     mlir::TypeRange results, int64_t blockSize,
-                                    llvm::function_ref<void()> body);
+                                    llvm::function_ref<void()> body,
+                                    ExtraParams extra = {});
   /// The same for the whole source function (all arguments and results).
   mlir::gpu::GPUFuncOp createKernel(int64_t blockSize,
                                     llvm::function_ref<void()> body);
@@ -99,6 +120,10 @@ public:
 
   /// The value of step symbol `symbol` ("T", "B", "P", "R") as an index.
   mlir::Value dim(llvm::StringRef symbol);
+  /// The extra parameters of the kernel being built: pointer `i` as a 1-D
+  /// f32 memref, scalar `i` as an index.
+  mlir::Value extraPointer(unsigned i) const { return extraPointers[i]; }
+  mlir::Value extraScalar(unsigned i) const { return extraScalars[i]; }
   /// Resolves a value of the source function through views.
   RowAccess access(mlir::Value value);
   /// The same row geometry without memref, usable before a kernel exists.
@@ -218,6 +243,7 @@ private:
   int64_t threads = 0;
   mlir::Value blockIdValue, threadIdValue;
   llvm::SmallVector<mlir::Value, 4> dimValues;
+  llvm::SmallVector<mlir::Value, 2> extraPointers, extraScalars;
   mlir::Value reduceScratch;
   llvm::DenseMap<mlir::Value, RowAccess> argAccess;
   llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> kvAccess;
@@ -246,6 +272,18 @@ mlir::FailureOr<KernelGeometry> emitExpertsKernel(GpuKernelEmitter &emitter);
 mlir::FailureOr<KernelGeometry> emitArgmaxKernel(mlir::gpu::GPUModuleOp gpuModule,
                                                  mlir::Location loc, int64_t vocab,
                                                  llvm::StringRef rowSymbol);
+
+/// Candidates per row that the sampler's `qk_topk` writes (a power of two).
+inline constexpr int64_t kTopCandidates = 256;
+
+/// The sampler's `qk_topk` (SamplerKernels.cpp): reads the step's output
+/// logits [rows, vocab] f32 and writes each row's kTopCandidates best
+/// entries (logit descending, then id ascending; NaN excluded, -0 == +0) as
+/// top_logits [rows, C] f32 and top_ids [rows, C] int32, padded with
+/// (-inf, -1) when the row has fewer non-NaN logits. Grid [rowSymbol].
+mlir::FailureOr<KernelGeometry> emitTopKKernel(mlir::gpu::GPUModuleOp gpuModule,
+                                               mlir::Location loc, int64_t vocab,
+                                               llvm::StringRef rowSymbol);
 
 /// Matmul kernels: records the cuBLASLt descriptor on every launch of
 /// `source`, emits the pack (gather / convert) prologue kernel when needed,

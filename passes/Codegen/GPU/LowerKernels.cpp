@@ -162,28 +162,41 @@ struct GpuLowerKernelsPass final
       return signalPassFailure();
   }
 
-  /// Greedy sampling on the device: `qk_argmax` in the gpu.module and its
-  /// launch geometry on @step as `qkernel.sampler = {argmax = {kernel, grid,
-  /// block, shared_bytes}}` (the manifest's "sampler" field).
+  /// Sampling on the device: `qk_argmax` (greedy) and `qk_topk` (the
+  /// candidates of top-k sampling) in the gpu.module, and their launch
+  /// geometry on @step as `qkernel.sampler = {argmax = {kernel, grid, block,
+  /// shared_bytes}, topk = {..., count}}` (the manifest's "sampler" field).
   LogicalResult addSampler(func::FuncOp step, mlir::gpu::GPUModuleOp gpuModule,
                            RankedTensorType logitsType, StringRef symbol) {
-    constexpr StringLiteral name = "qk_argmax";
-    if (gpuModule.lookupSymbol(name))
-      return step.emitOpError("the GPU module already has a kernel named ") << name;
-    FailureOr<KernelGeometry> geometry =
-        emitArgmaxKernel(gpuModule, step.getLoc(), logitsType.getDimSize(1), symbol);
-    if (failed(geometry))
-      return failure();
+    const int64_t vocab = logitsType.getDimSize(1);
     Builder builder(step.getContext());
-    NamedAttribute argmax = builder.getNamedAttr(
-        "argmax", builder.getDictionaryAttr(
-                      {builder.getNamedAttr("kernel", builder.getStringAttr(name)),
-                       builder.getNamedAttr("grid", builder.getArrayAttr(geometry->grid)),
-                       builder.getNamedAttr("block",
-                                            builder.getI64IntegerAttr(geometry->blockSize)),
-                       builder.getNamedAttr("shared_bytes",
-                                            builder.getI64IntegerAttr(geometry->sharedBytes))}));
-    step->setAttr("qkernel.sampler", builder.getDictionaryAttr({argmax}));
+    auto describe = [&](StringRef name, const KernelGeometry &geometry,
+                        std::optional<int64_t> count) {
+      SmallVector<NamedAttribute> fields{
+          builder.getNamedAttr("kernel", builder.getStringAttr(name)),
+          builder.getNamedAttr("grid", builder.getArrayAttr(geometry.grid)),
+          builder.getNamedAttr("block", builder.getI64IntegerAttr(geometry.blockSize)),
+          builder.getNamedAttr("shared_bytes", builder.getI64IntegerAttr(geometry.sharedBytes))};
+      if (count)
+        fields.push_back(builder.getNamedAttr("count", builder.getI64IntegerAttr(*count)));
+      return builder.getDictionaryAttr(fields);
+    };
+    constexpr StringLiteral argmaxName = "qk_argmax", topkName = "qk_topk";
+    for (StringRef name : {StringRef(argmaxName), StringRef(topkName)})
+      if (gpuModule.lookupSymbol(name))
+        return step.emitOpError("the GPU module already has a kernel named ") << name;
+    FailureOr<KernelGeometry> argmax =
+        emitArgmaxKernel(gpuModule, step.getLoc(), vocab, symbol);
+    if (failed(argmax))
+      return failure();
+    FailureOr<KernelGeometry> topk = emitTopKKernel(gpuModule, step.getLoc(), vocab, symbol);
+    if (failed(topk))
+      return failure();
+    step->setAttr("qkernel.sampler",
+                  builder.getDictionaryAttr(
+                      {builder.getNamedAttr("argmax", describe(argmaxName, *argmax, {})),
+                       builder.getNamedAttr("topk",
+                                            describe(topkName, *topk, kTopCandidates))}));
     return success();
   }
 };

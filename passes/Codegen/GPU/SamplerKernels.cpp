@@ -21,12 +21,16 @@
 // matter. Indices travel through shuffles and shared memory as exact f32
 // (vocab < 2^24).
 //
+// qk_topk (below): each row's kTopCandidates best candidates, for top-k
+// sampling on the host without copying the row back.
+//
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <algorithm>
@@ -180,6 +184,322 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitArgmaxKernel(mlir::gpu::GPUMod
         totalIndex = arith::SelectOp::create(b, take, index, totalIndex);
       }
       write(totalIndex);
+    });
+  });
+  return KernelGeometry{{Builder(ctx).getStringAttr(rowSymbol)}, threads, e.sharedBytes()};
+}
+
+//===----------------------------------------------------------------------===//
+// qk_topk: the C best candidates of each row, for top-k sampling on the host
+//===----------------------------------------------------------------------===//
+//
+//   qk_topk(ptr logits, ptr top_logits, ptr top_ids, i64 T, i64 B, i64 P, i64 R)
+//
+// Row r's C = kTopCandidates best entries under "logit descending, then id
+// ascending" (NaN excluded, -0 == +0), sorted in that order, padded with
+// (-inf, -1). Block r is row r:
+//  1. a bound: groups of threads / C lanes take the largest logit of their
+//     columns; the smallest group maximum L is <= the C-th largest logit (C
+//     disjoint groups each hold an entry >= L), so only entries >= L are
+//     counted below (typically a few C of the vocab: few atomics);
+//  2. radix select of the C-th largest composite key (32-bit orderable key
+//     of the logit, then the inverted id), 8 bits per pass, with a 256-bin
+//     histogram of shared-memory atomic counts (exact f32 integers); a pass
+//     whose chosen bin holds exactly the entries still needed ends the
+//     search (all of them are taken), so ids are looked at only for ties;
+//  3. every entry at or above the threshold gets a slot from a shared
+//     atomic counter (exactly min(C, non-NaN count) entries: the composite
+//     key is unique), then a bitonic sort of the C slots in shared memory
+//     and the stores.
+// Every pass is skipped or run by the whole block (its condition is computed
+// identically by every warp), so barriers and shuffles stay uniform.
+
+FailureOr<KernelGeometry> qwen::codegen::gpu::emitTopKKernel(mlir::gpu::GPUModuleOp gpuModule,
+                                                              Location loc, int64_t vocab,
+                                                              StringRef rowSymbol) {
+  MLIRContext *ctx = gpuModule.getContext();
+  constexpr int64_t C = kTopCandidates;
+  constexpr int64_t kBins = 256;
+  static_assert((C & (C - 1)) == 0 && C <= kMaxArgmaxThreads, "bitonic sort of C slots");
+  if (vocab <= 0 || vocab >= (int64_t(1) << 24))
+    return emitError(loc) << "qk_topk: vocab " << vocab
+                          << " is out of range (1 .. 2^24 - 1: ids travel as f32)",
+           failure();
+  OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
+  OpBuilder scratchBuilder = OpBuilder::atBlockEnd(scratch->getBody());
+  Type f32Type = Float32Type::get(ctx);
+  auto logitsType = RankedTensorType::get({ShapedType::kDynamic, vocab}, f32Type);
+  auto topLogitsType = RankedTensorType::get({ShapedType::kDynamic, C}, f32Type);
+  auto topIdsType = RankedTensorType::get({ShapedType::kDynamic, C}, IntegerType::get(ctx, 32));
+  auto source = func::FuncOp::create(
+      scratchBuilder, loc, "qk_topk",
+      FunctionType::get(ctx, {logitsType}, {topLogitsType, topIdsType}));
+  source.addEntryBlock();
+
+  GpuCodegenOptions options;
+  options.maxThreads = kMaxArgmaxThreads;
+  GpuKernelEmitter e(gpuModule, source, options);
+  RowAccess geometry = codegen::wholeTensorAccess(Value(), logitsType);
+  const int64_t width = e.vectorWidthFor(vocab, {geometry});
+  // Always the largest block: a thread per sorted slot and C groups for the
+  // bound at any vocab, and ptxas then allows 64 registers (with 256 threads
+  // it kept 32 and spilled for some small vocabs).
+  const int64_t threads = kMaxArgmaxThreads;
+  const int64_t groupLanes = threads / C;
+  // Bytes of the inverted id (idTop - id): larger for lower ids.
+  int64_t idPasses = 1;
+  while ((int64_t(1) << (8 * idPasses)) < vocab)
+    ++idPasses;
+  const int64_t idTop = (int64_t(1) << (8 * idPasses)) - 1;
+  const int64_t passes = 4 + idPasses;
+  // Id of an empty slot: sorts after every real id, exact in f32.
+  const float padId = static_cast<float>(int64_t(1) << 24);
+
+  SmallVector<BlockArgument> args(source.getArguments());
+  e.createKernel("qk_topk", args, TypeRange{topLogitsType, topIdsType}, threads, [&] {
+    ImplicitLocOpBuilder &b = e.builder();
+    Type f32 = b.getF32Type(), i32 = b.getI32Type();
+    RowAccess logits = e.access(source.getArgument(0));
+    RowAccess topLogits = e.result(0), topIds = e.result(1);
+    Value row = e.blockId();
+    Value tid = e.threadId();
+    Value base = e.address(logits, row, Value(), Value());
+    Value minusInf = e.f32(-std::numeric_limits<float>::infinity());
+    auto cmpf = [&](arith::CmpFPredicate p, Value x, Value y) -> Value {
+      return arith::CmpFOp::create(b, p, x, y);
+    };
+    auto cmpi = [&](arith::CmpIPredicate p, Value x, Value y) -> Value {
+      return arith::CmpIOp::create(b, p, x, y);
+    };
+    auto andI = [&](Value x, Value y) -> Value { return arith::AndIOp::create(b, x, y); };
+    auto orI = [&](Value x, Value y) -> Value { return arith::OrIOp::create(b, x, y); };
+    auto select = [&](Value c, Value x, Value y) -> Value {
+      return arith::SelectOp::create(b, c, x, y);
+    };
+    auto shr = [&](Value x, int64_t bits) -> Value {
+      return bits ? Value(arith::ShRUIOp::create(b, x, e.i32(static_cast<int32_t>(bits)))) : x;
+    };
+    auto toIndex = [&](Value x) -> Value {
+      return arith::IndexCastUIOp::create(b, b.getIndexType(), x);
+    };
+    auto indexToF32 = [&](Value index) -> Value {
+      return arith::UIToFPOp::create(b, f32, arith::IndexCastOp::create(b, b.getI64Type(), index));
+    };
+    // Orderable key: unsigned order of keys = order of logits, -0 == +0.
+    auto keyOf = [&](Value x) -> Value {
+      Value bits = arith::BitcastOp::create(b, i32, x);
+      bits = select(cmpf(arith::CmpFPredicate::OEQ, x, e.f32(0.f)), e.i32(0), bits);
+      Value sign = arith::ShRSIOp::create(b, bits, e.i32(31));
+      Value flip = orI(sign, e.i32(std::numeric_limits<int32_t>::min()));
+      return arith::XOrIOp::create(b, bits, flip);
+    };
+    // Runs body(x, id) on every logit of this thread's columns.
+    auto forEachLogit = [&](llvm::function_ref<void(Value, Value)> body) {
+      e.forLoop(e.mulIndex(tid, width), e.index(vocab), threads * width, [&](Value col) {
+        Value v = e.loadVectorF32(logits, e.addIndex(base, col), width);
+        for (int64_t k = 0; k < width; ++k)
+          body(vector::ExtractOp::create(b, v, ArrayRef<int64_t>{k}),
+               k ? e.addIndex(col, e.index(k)) : col);
+      });
+    };
+
+    Value histograms[2] = {e.sharedRow(kBins), e.sharedRow(kBins)};
+    Value slotCounter = e.sharedRow(1);
+    Value sortedLogits = e.sharedRow(C), sortedIds = e.sharedRow(C);
+    // Initialization; the bound's block reduction below has the barrier.
+    Value isBin = cmpi(arith::CmpIPredicate::ult, tid, e.index(kBins));
+    e.ifThen(isBin, [&] {
+      for (Value histogram : histograms)
+        memref::StoreOp::create(b, e.f32(0.f), histogram, ValueRange{tid});
+    });
+    e.ifThen(cmpi(arith::CmpIPredicate::ult, tid, e.index(C)), [&] {
+      memref::StoreOp::create(b, minusInf, sortedLogits, ValueRange{tid});
+      memref::StoreOp::create(b, e.f32(padId), sortedIds, ValueRange{tid});
+    });
+    e.ifThen(cmpi(arith::CmpIPredicate::eq, tid, e.index(0)), [&] {
+      memref::StoreOp::create(b, e.f32(0.f), slotCounter, ValueRange{e.index(0)});
+    });
+
+    // 1. The bound: the smallest of the C group maxima (NaN never taken;
+    // -inf for a group without a non-NaN logit, which keeps every entry).
+    Value threadMax = e.forLoop(
+        e.mulIndex(tid, width), e.index(vocab), threads * width, ValueRange{minusInf},
+        [&](Value col, ValueRange carried) -> SmallVector<Value> {
+          Value best = carried[0];
+          Value v = e.loadVectorF32(logits, e.addIndex(base, col), width);
+          for (int64_t k = 0; k < width; ++k) {
+            Value x = vector::ExtractOp::create(b, v, ArrayRef<int64_t>{k});
+            best = select(cmpf(arith::CmpFPredicate::OGT, x, best), x, best);
+          }
+          return {best};
+        })[0];
+    Value groupMax = groupLanes > 1 ? e.laneMax(threadMax, groupLanes) : threadMax;
+    Value boundKey = keyOf(e.blockMin(groupMax));
+    // An entry that counts: not NaN and at least the bound.
+    auto counts = [&](Value x, Value key) -> Value {
+      return andI(cmpf(arith::CmpFPredicate::ORD, x, x),
+                  cmpi(arith::CmpIPredicate::uge, key, boundKey));
+    };
+    auto invertedId = [&](Value id) -> Value {
+      return arith::SubIOp::create(b, e.i32(static_cast<int32_t>(idTop)),
+                                   arith::IndexCastOp::create(b, i32, id));
+    };
+
+    // 2. Radix select. State: the threshold's key and inverted id known so
+    // far (unknown bits 0), the rank still wanted among the entries that
+    // share the known prefix, and whether the search has ended.
+    Value lane = e.remIndex(tid, kWarp);
+    Value laneF32 = indexToF32(lane);
+    Value thresholdKey = e.i32(0), thresholdId = e.i32(0), rank = e.f32(0.f);
+    Value done = arith::ConstantIntOp::create(b, 0, 1);
+    for (int64_t pass = 0; pass < passes; ++pass) {
+      Value histogram = histograms[pass % 2], next = histograms[(pass + 1) % 2];
+      const bool keyPass = pass < 4;
+      // The digit's bit offset within the key (or inverted id).
+      const int64_t shift = keyPass ? 24 - 8 * pass : 8 * (idPasses - 1 - (pass - 4));
+      const int64_t fieldBits = keyPass ? 32 : 8 * idPasses;
+      SmallVector<Type> types{i32, i32, f32, b.getI1Type()};
+      auto ifRun = scf::IfOp::create(b, types, done, /*withElseRegion=*/true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifRun.thenBlock());
+        scf::YieldOp::create(b, ValueRange{thresholdKey, thresholdId, rank, done});
+        b.setInsertionPointToStart(ifRun.elseBlock());
+        forEachLogit([&](Value x, Value id) {
+          Value key = keyOf(x);
+          Value inv = invertedId(id);
+          Value field = keyPass ? key : inv;
+          Value match = counts(x, key);
+          if (!keyPass)
+            match = andI(match, cmpi(arith::CmpIPredicate::eq, key, thresholdKey));
+          if (shift + 8 < fieldBits)
+            match = andI(match, cmpi(arith::CmpIPredicate::eq, shr(field, shift + 8),
+                                     shr(keyPass ? thresholdKey : thresholdId, shift + 8)));
+          Value digit = arith::AndIOp::create(b, shr(field, shift), e.i32(kBins - 1));
+          e.ifThen(match, [&] {
+            memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addf, e.f32(1.f), histogram,
+                                        ValueRange{toIndex(digit)});
+          });
+        });
+        e.barrier();
+        // Every warp scans the histogram the same way: lane l holds the
+        // counts of digits 255 - 8l - j (j < 8, largest first).
+        // (Loaded again below rather than kept: fewer live registers.)
+        auto binCount = [&](int64_t j) -> Value {
+          Value bin = arith::SubIOp::create(b, e.index(kBins - 1 - j), e.mulIndex(lane, 8));
+          return memref::LoadOp::create(b, histogram, ValueRange{bin});
+        };
+        Value laneCount = e.f32(0.f);
+        for (int64_t j = 0; j < 8; ++j)
+          laneCount = arith::AddFOp::create(b, laneCount, binCount(j));
+        // Exclusive prefix over lanes (xor butterfly; exact integer sums).
+        Value before = e.f32(0.f), total = laneCount;
+        for (int64_t offset = 1; offset < kWarp; offset *= 2) {
+          Value other = e.shuffleXor(total, offset);
+          Value upper = cmpi(arith::CmpIPredicate::ne,
+                             arith::AndIOp::create(b, lane, e.index(offset)), e.index(0));
+          before = arith::AddFOp::create(b, before, select(upper, other, e.f32(0.f)));
+          total = arith::AddFOp::create(b, total, other);
+        }
+        Value wanted = pass == 0 ? Value(arith::MinimumFOp::create(
+                                       b, total, e.f32(static_cast<float>(C))))
+                                 : rank;
+        // The bin where the cumulative count reaches the wanted rank (none
+        // when nothing counts: all results 0, and the search ends).
+        Value digit = e.f32(0.f), rankInBin = e.f32(0.f), countInBin = e.f32(0.f);
+        Value cumulative = before;
+        for (int64_t j = 0; j < 8; ++j) {
+          Value count = binCount(j);
+          Value after = arith::AddFOp::create(b, cumulative, count);
+          Value hit = andI(cmpf(arith::CmpFPredicate::OLT, cumulative, wanted),
+                           cmpf(arith::CmpFPredicate::OLE, wanted, after));
+          Value binDigit = arith::SubFOp::create(b, e.f32(static_cast<float>(kBins - 1 - j)),
+                                                 arith::MulFOp::create(b, laneF32, e.f32(8.f)));
+          digit = select(hit, binDigit, digit);
+          rankInBin = select(hit, arith::SubFOp::create(b, wanted, cumulative), rankInBin);
+          countInBin = select(hit, count, countInBin);
+          cumulative = after;
+        }
+        digit = e.laneSum(digit, kWarp);
+        rankInBin = e.laneSum(rankInBin, kWarp);
+        countInBin = e.laneSum(countInBin, kWarp);
+        // The next pass's histogram was last read before this pass's
+        // barrier above; the barrier below orders the clearing before its
+        // atomics.
+        e.ifThen(isBin, [&] {
+          memref::StoreOp::create(b, e.f32(0.f), next, ValueRange{tid});
+        });
+        e.barrier();
+        Value digitBits = arith::ShLIOp::create(b, arith::FPToUIOp::create(b, i32, digit),
+                                                e.i32(static_cast<int32_t>(shift)));
+        Value nextKey = keyPass ? orI(thresholdKey, digitBits) : thresholdKey;
+        Value nextId = keyPass ? thresholdId : orI(thresholdId, digitBits);
+        Value ends = cmpf(arith::CmpFPredicate::OEQ, countInBin, rankInBin);
+        scf::YieldOp::create(b, ValueRange{nextKey, nextId, rankInBin, ends});
+      }
+      thresholdKey = ifRun.getResult(0);
+      thresholdId = ifRun.getResult(1);
+      rank = ifRun.getResult(2);
+      done = ifRun.getResult(3);
+    }
+
+    // 3. Every entry at or above the threshold takes a slot.
+    forEachLogit([&](Value x, Value id) {
+      Value key = keyOf(x);
+      Value above = orI(cmpi(arith::CmpIPredicate::ugt, key, thresholdKey),
+                        andI(cmpi(arith::CmpIPredicate::eq, key, thresholdKey),
+                             cmpi(arith::CmpIPredicate::uge, invertedId(id), thresholdId)));
+      e.ifThen(andI(counts(x, key), above), [&] {
+        Value slot = memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addf, e.f32(1.f),
+                                                 slotCounter, ValueRange{e.index(0)});
+        e.ifThen(cmpf(arith::CmpFPredicate::OLT, slot, e.f32(static_cast<float>(C))), [&] {
+          Value at = toIndex(arith::FPToUIOp::create(b, i32, slot));
+          memref::StoreOp::create(b, x, sortedLogits, ValueRange{at});
+          memref::StoreOp::create(b, indexToF32(id), sortedIds, ValueRange{at});
+        });
+      });
+    });
+    e.barrier();
+
+    // Bitonic sort of the C slots into (logit descending, id ascending);
+    // thread i orders the pair (i, i ^ stride) when i is its lower end.
+    Value inSort = cmpi(arith::CmpIPredicate::ult, tid, e.index(C));
+    for (int64_t size = 2; size <= C; size *= 2) {
+      for (int64_t stride = size / 2; stride > 0; stride /= 2) {
+        Value partner = arith::XOrIOp::create(b, tid, e.index(stride));
+        Value lower = andI(inSort, cmpi(arith::CmpIPredicate::ugt, partner, tid));
+        e.ifThen(lower, [&] {
+          Value xLogit = memref::LoadOp::create(b, sortedLogits, ValueRange{tid});
+          Value xId = memref::LoadOp::create(b, sortedIds, ValueRange{tid});
+          Value yLogit = memref::LoadOp::create(b, sortedLogits, ValueRange{partner});
+          Value yId = memref::LoadOp::create(b, sortedIds, ValueRange{partner});
+          auto before = [&](Value aLogit, Value aId, Value bLogit, Value bId) -> Value {
+            return orI(cmpf(arith::CmpFPredicate::OGT, aLogit, bLogit),
+                       andI(cmpf(arith::CmpFPredicate::OEQ, aLogit, bLogit),
+                            cmpf(arith::CmpFPredicate::OLT, aId, bId)));
+          };
+          Value forward = cmpi(arith::CmpIPredicate::eq,
+                               arith::AndIOp::create(b, tid, e.index(size)), e.index(0));
+          Value swap = select(forward, before(yLogit, yId, xLogit, xId),
+                              before(xLogit, xId, yLogit, yId));
+          memref::StoreOp::create(b, select(swap, yLogit, xLogit), sortedLogits, ValueRange{tid});
+          memref::StoreOp::create(b, select(swap, yId, xId), sortedIds, ValueRange{tid});
+          memref::StoreOp::create(b, select(swap, xLogit, yLogit), sortedLogits,
+                                  ValueRange{partner});
+          memref::StoreOp::create(b, select(swap, xId, yId), sortedIds, ValueRange{partner});
+        });
+        e.barrier();
+      }
+    }
+
+    e.ifThen(inSort, [&] {
+      Value logit = memref::LoadOp::create(b, sortedLogits, ValueRange{tid});
+      Value idF32 = memref::LoadOp::create(b, sortedIds, ValueRange{tid});
+      Value empty = cmpf(arith::CmpFPredicate::OEQ, idF32, e.f32(padId));
+      Value id = select(empty, e.i32(-1), arith::FPToSIOp::create(b, i32, idF32));
+      Value at = e.addIndex(e.mulIndex(row, C), tid);
+      memref::StoreOp::create(b, logit, topLogits.memref, ValueRange{at});
+      memref::StoreOp::create(b, id, topIds.memref, ValueRange{at});
     });
   });
   return KernelGeometry{{Builder(ctx).getStringAttr(rowSymbol)}, threads, e.sharedBytes()};

@@ -102,11 +102,19 @@ struct ProgramEntry {
   bool isGemm = false;       ///< CUDA: a cuBLASLt call described by `gemm`
   GemmSpec gemm;
   /// CUDA: the kernel launched instead for decode-only steps (every request
-  /// one token, T = B), same arguments; empty name when there is none.
-  struct Variant {
+  /// one token, T = B); empty name when there is none. It takes the entry's
+  /// arguments, then a partials array, the step sizes, then a split count:
+  /// grid x splits blocks (1 <= splits <= maxSplits), each split writing
+  /// partialFloats floats per token to partials when splits > 1, merged by
+  /// `combine` (same parameters) into the entry's result.
+  struct Launchable {
     std::string kernel;
     SymShape grid;
     int64_t blockThreads = 0, sharedBytes = 0;
+  };
+  struct Variant : Launchable {
+    int64_t maxSplits = 0, partialFloats = 0;
+    Launchable combine;
   } decode;
 };
 
@@ -192,6 +200,11 @@ public:
   /// CUDA: the generated greedy sampler (manifest "sampler.argmax"): reads
   /// the output logits [R, vocab], writes R int32 ids; kernel empty if absent.
   const ProgramEntry &argmaxKernel() const { return Argmax; }
+  /// CUDA: the generated top-k candidate selection (manifest "sampler.topk"):
+  /// reads the output logits [R, vocab], writes each row's topKCount() best
+  /// (logit, id) pairs in order; kernel empty if absent.
+  const ProgramEntry &topKKernel() const { return TopK; }
+  int64_t topKCount() const { return TopKCount; }
   int weightIndex(int id) const;  ///< -1 if no weight has this id
   int bufferIndex(int id) const;  ///< -1 if no buffer has this id
   int outputBuffer() const { return OutputBuffer; } ///< buffer id of the logits
@@ -221,7 +234,8 @@ private:
   std::vector<WeightSpec> Weights;
   std::vector<BufferSpec> Buffers;
   std::vector<ProgramEntry> Program;
-  ProgramEntry Argmax;
+  ProgramEntry Argmax, TopK;
+  int64_t TopKCount = 0;
   std::vector<int> WeightById, BufferById;
   int OutputBuffer = -1;
   int64_t VocabSize = 0, MaxPositions = 0;

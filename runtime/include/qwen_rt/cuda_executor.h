@@ -37,23 +37,36 @@ struct CudaMemorySizes {
   static uint64_t gemmWorkspaceBytes();
 };
 
+/// Decode-only steps (every request one token) launch the entries' decode
+/// variants (attention with a block per kv head, reading each key once for
+/// its query-head group), split over the context (flash-decoding) so that
+/// short batches still fill the GPU.
+struct CudaDecodeOptions {
+  bool variants = true; ///< false: decode with the prefill kernels (tests, measurements)
+  int64_t splits = 0;   ///< context splits per decode block; 0: picked per step shape
+};
+
 class CudaExecutor {
 public:
   struct Stats {
     int64_t steps = 0, kernelLaunches = 0, gemms = 0, graphsCaptured = 0, graphLaunches = 0;
+    /// Decode-variant launches split over the context (splits > 1), counted
+    /// when enqueued or captured (graph replays do not count again), like
+    /// kernelLaunches and gemms.
+    int64_t splitDecodes = 0;
   };
 
-  /// Decode variants (e.g. attention with a block per kv head, which reads
-  /// each key once for its whole query-head group but launches `group` times
-  /// fewer blocks): Auto uses one once its grid has at least a block per
-  /// multiprocessor; Always and Never are for tests and measurements.
-  enum class DecodeVariants { Auto, Always, Never };
+  /// The context splits of `entry`'s decode variant for a decode-only step
+  /// of `dims` (1: no split); the same for every step of one shape, so a
+  /// captured graph stays valid.
+  int64_t decodeSplits(const ProgramEntry &entry, const StepDims &dims) const;
+
+  using DecodeOptions = CudaDecodeOptions;
 
   /// Loads the driver and cuBLASLt, makes device `ordinal` current, checks its
   /// architecture against the artifact's, creates the stream and loads
   /// kernels.cubin or kernels.ptx. Throws Error.
-  CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs,
-               DecodeVariants decodeVariants = DecodeVariants::Auto);
+  CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs, DecodeOptions decode = {});
   ~CudaExecutor();
   CudaExecutor(const CudaExecutor &) = delete;
   CudaExecutor &operator=(const CudaExecutor &) = delete;
@@ -85,13 +98,19 @@ public:
 
   /// True when the artifact has the generated greedy sampler (argmax on the GPU).
   bool hasGreedySampler() const { return ArgmaxLaunch.function != nullptr; }
+  /// Candidates per row of the generated top-k selection (0: the artifact has none).
+  int64_t topKCandidates() const { return TopKLaunch.function ? Art.topKCount() : 0; }
 
-  /// What a step copies back: logits rows (arena bytes [offset, offset +
-  /// bytes)), or with `greedy` the R token ids the sampler picked.
+  /// What a step copies back: the logits rows, the R token ids the greedy
+  /// sampler picked, or each row's top-k candidates.
+  enum class Sampling { None, Greedy, TopK };
   struct StepOutput {
+    Sampling sampling = Sampling::None;
+    /// None: logits rows (arena bytes [offset, offset + bytes)); Greedy: R
+    /// int32 ids; TopK: R x topKCandidates() candidate logits (f32).
     void *host = nullptr;
+    int32_t *hostIds = nullptr; ///< TopK: R x topKCandidates() candidate ids
     uint64_t offset = 0, bytes = 0;
-    bool greedy = false;
   };
   /// One step: the staged inputs to the device, the program for `dims`
   /// (replayed from a CUDA graph when `graphable` and the shape was seen
@@ -104,15 +123,19 @@ private:
   struct GemmPlan;
   struct Launch {
     cuda::CUfunction function = nullptr;
-    cuda::CUfunction decodeFunction = nullptr; ///< the entry's decode variant, if any
+    cuda::CUfunction decodeFunction = nullptr;  ///< the entry's decode variant, if any
+    cuda::CUfunction combineFunction = nullptr; ///< and the merge of its splits
     std::vector<void *> slots;   ///< device pointers, in ABI order
     std::vector<void *> params;  ///< &slots[i]..., then &Dims[0..3]
+    /// The decode variant's: &slots[i]..., &PartialsSlot, &Dims[0..3], &Splits.
+    std::vector<void *> decodeParams;
     std::vector<char *> argBase; ///< device pointer of each launch argument (GEMMs)
   };
 
-  void enqueueProgram(const StepDims &dims, bool greedy);
+  void enqueueProgram(const StepDims &dims, Sampling sampling);
+  /// Launches prod(grid) * `factor` blocks of `blockThreads` with `params`.
   void launch(const std::string &kernel, const SymShape &grid, int64_t blockThreads, cuda::CUfunction function,
-              Launch &launch, const StepDims &dims);
+              std::vector<void *> &params, const StepDims &dims, int64_t factor = 1);
   void enqueueGemm(size_t entry, int64_t m);
   GemmPlan &gemmPlan(size_t entry, int64_t m);
   void releaseAll() noexcept;
@@ -124,7 +147,7 @@ private:
   const CublasLt &Blas;
   CudaDeviceInfo Device;
   bool UseGraphs;
-  DecodeVariants Variants;
+  DecodeOptions Decode;
   cuda::CUcontext Context = nullptr;
   cuda::CUstream Stream = nullptr;
   cuda::CUmodule Module = nullptr;
@@ -138,15 +161,23 @@ private:
   std::vector<Launch> Launches; ///< by program entry
   Launch ArgmaxLaunch;          ///< the greedy sampler: (logits, Ids)
   cuda::CUdeviceptr Ids = 0;    ///< [max R] int32 sampled ids
+  Launch TopKLaunch;            ///< the top-k candidates: (logits, TopLogits, TopIds)
+  cuda::CUdeviceptr TopLogits = 0, TopIds = 0; ///< [max R, topKCount]
+  /// Split decode partial states: room for PartialTokenSplits (token, split)
+  /// pairs of the largest decode variant's partial_floats.
+  cuda::CUdeviceptr Partials = 0;
+  void *PartialsSlot = nullptr;
+  int64_t PartialTokenSplits = 0;
   int64_t Dims[NumSymbols] = {};
+  int64_t Splits = 1; ///< the split count parameter of the decode launch being enqueued
   std::map<std::pair<size_t, int64_t>, std::unique_ptr<GemmPlan>> GemmPlans;
 
   struct Graph {
     int runs = 0; ///< eager runs of this shape so far
     cuda::CUgraphExec exec = nullptr;
   };
-  /// By step sizes and whether the sampler runs.
-  std::map<std::pair<std::array<int64_t, NumSymbols>, bool>, Graph> Graphs;
+  /// By step sizes and the sampler that runs after the program.
+  std::map<std::pair<std::array<int64_t, NumSymbols>, Sampling>, Graph> Graphs;
   Stats Counters;
 };
 

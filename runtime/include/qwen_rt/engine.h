@@ -42,8 +42,11 @@ struct EngineOptions {
   bool progress = false;          ///< progress lines on stderr while loading
   int cudaDevice = 0;             ///< CUDA artifacts: the GPU to run on
   bool cudaGraphs = true;         ///< CUDA artifacts: replay decode steps from CUDA graphs
-  /// CUDA artifacts: when decode-only steps launch the entries' decode variants.
-  CudaExecutor::DecodeVariants cudaDecodeVariants = CudaExecutor::DecodeVariants::Auto;
+  /// CUDA artifacts: decode-only steps launch the entries' decode variants, split-K.
+  CudaExecutor::DecodeOptions cudaDecode;
+  /// CUDA artifacts: greedy ids and top-k candidates are picked on the device
+  /// (false: every step copies its logits rows back, for comparisons).
+  bool cudaDeviceSampling = true;
 };
 
 /// What a loaded engine holds in memory, and what fits.
@@ -132,6 +135,20 @@ public:
   /// first index of its last row's maximum). On a GPU with the artifact's
   /// sampler kernel the argmax runs on the device and only the ids come back.
   std::vector<int32_t> forwardGreedy(const std::vector<SequenceChunk> &chunks);
+  /// Each chunk's topKCandidates() best (logit, id) pairs of its last row,
+  /// ordered by logit descending then id ascending (padding: id -1), as
+  /// Sampler::sampleTopCandidates takes them.
+  struct TopCandidates {
+    int64_t count = 0; ///< per row
+    std::vector<float> logits;
+    std::vector<int32_t> ids;
+  };
+  /// forward() followed by the top-k candidate selection on the device; only
+  /// the candidates come back. Needs topKCandidates() > 0.
+  TopCandidates forwardTopCandidates(const std::vector<SequenceChunk> &chunks);
+  /// Candidates per row forwardTopCandidates() returns; 0 when this engine
+  /// cannot select them (a CPU artifact, or no generated top-k kernel).
+  int64_t topKCandidates() const { return Cuda && DeviceSampling ? Cuda->topKCandidates() : 0; }
 
   ~Engine();
 
@@ -140,10 +157,11 @@ private:
   void checkSequence(int seq, const char *what) const;
   /// Runs the program once on the inputs already written, for `dims`; on a
   /// GPU `graphable` steps (decode only) may replay a CUDA graph.
-  void runProgram(const StepDims &dims, bool graphable, bool greedy);
-  /// forward() and forwardGreedy(): fills exactly one of `logits` and `ids`.
+  void runProgram(const StepDims &dims, bool graphable, CudaExecutor::Sampling sampling);
+  /// forward(), forwardGreedy() and forwardTopCandidates(): fills exactly one
+  /// of `logits`, `ids` and `top`.
   void run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::vector<float> *logits,
-           std::vector<int32_t> *ids);
+           std::vector<int32_t> *ids, TopCandidates *top = nullptr);
   /// Loads the weights (checkpoint or random) and, on a GPU, uploads them.
   void loadWeights(const EngineOptions &options);
 
@@ -168,6 +186,9 @@ private:
           *LogitRows = nullptr, *MropePositions = nullptr, *StateSlots = nullptr;
   const float *Logits = nullptr;
   std::vector<int32_t> StepIds; ///< GPU greedy steps: the sampled ids of the logits rows
+  std::vector<float> StepTopLogits; ///< GPU top-k steps: the candidates of the logits rows
+  std::vector<int32_t> StepTopIds;
+  bool DeviceSampling = true;
   std::vector<std::vector<void *>> ProgramArgs; ///< argument pointers of each program entry
 
   std::vector<bool> Live;

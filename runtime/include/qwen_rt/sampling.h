@@ -2,6 +2,7 @@
 #ifndef QWEN_RT_SAMPLING_H
 #define QWEN_RT_SAMPLING_H
 
+#include <cstddef>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -31,6 +32,17 @@ public:
   explicit Sampler(const SamplingParams &params);
   /// Deterministic for a given seed and call sequence.
   int32_t sample(const float *logits, int64_t n);
+  /// sample() on a row, given only the row's `count` best candidates in
+  /// canonical order (logit descending, then id ascending; NaN excluded,
+  /// -0 == +0), as the GPU's qk_topk writes them: trailing entries with id
+  /// -1 pad a row with fewer non-NaN logits. Returns exactly what
+  /// sample(row, vocab) returns and advances the RNG the same way. Needs
+  /// canSampleTopCandidates(count) (Error otherwise).
+  int32_t sampleTopCandidates(const float *logits, const int32_t *ids, int64_t count,
+                              int64_t vocab);
+  /// The top `count` candidates of a row decide sample(): greedy, or a
+  /// top-k in [1, count].
+  bool canSampleTopCandidates(int64_t count) const;
   const SamplingParams &params() const { return Params; }
   /// sample() is argmax (temperature below 1e-30).
   bool isGreedy() const { return Params.temperature < 1e-30f; }
@@ -41,6 +53,12 @@ private:
     int32_t Id;
     float Weight; // exp((Logit - max) / temperature)
   };
+  /// Logits below it have weight below e^-30 of the maximum's.
+  float floorFor(float max) const;
+  /// Weights, top-p and the draw over Candidates[0, num), taken in that
+  /// order (which decides the token a given random number picks).
+  int32_t drawFromCandidates(size_t num, float max);
+
   SamplingParams Params;
   std::mt19937_64 Rng;
   std::vector<Candidate> Candidates; // reused between calls

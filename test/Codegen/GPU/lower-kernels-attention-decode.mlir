@@ -19,9 +19,9 @@
 // passes of 2 heads.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_attention
-// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_shared_bytes = 8832 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64, grid = ["T", 4]
+// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk0_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 8832 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64, grid = ["T", 4]
 // CHECK:       qkernel.launch @kernels::@qk1_attention
-// CHECK-SAME:    gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk1_attention_decode", gpu_decode_shared_bytes = 9280 : i64, gpu_grid = ["T", 8]
+// CHECK-SAME:    gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 8], gpu_combine_kernel = "qk1_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk1_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 2080 : i64, gpu_decode_shared_bytes = 9280 : i64, gpu_grid = ["T", 8]
 // CHECK:       gpu.module @qwen_kernels
 // CHECK:       gpu.func @qk0_attention(
 // The same slots: 5 pointers for the arguments (the cache is two), one for

@@ -13,12 +13,13 @@
 // RUN: sed 's/1001/5001/g' %s | qwen-opt --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm | %python %S/extract-ptx.py > %t/5001.ptx
 // RUN: ptxas -arch=sm_90 -O3 -v %t/5001.ptx -o %t/5001.cubin 2>&1 | FileCheck %s --check-prefixes=PTXAS,NOSPILL
 
-// The sampler's qk_argmax through NVVM to PTX for an lm_head of 1001 rows
-// (scalar loads, 1024 threads), and, by rewriting the vocab, 1000 (16-byte
-// loads, 256 threads), 50 (8-byte loads, one warp) and 5001 (strides
-// unrolled by four): ptxas assembles each for sm_90 without spills. The
-// demo's 151936 is in lower-to-ptx.mlir; simt-numerics-sampler.test runs
-// these four on the SIMT emulator.
+// The sampler's qk_argmax and qk_topk through NVVM to PTX for an lm_head of
+// 1001 rows (scalar loads, 1024 threads), and, by rewriting the vocab, 1000
+// (16-byte loads, 256 threads), 50 (8-byte loads, one warp; qk_topk has
+// 1024 threads at every vocab) and 5001 (strides unrolled by four): ptxas assembles each for
+// sm_90 without spills. qk_topk counts with shared-memory atomics
+// (atom.shared.add.f32). The demo's 151936 is in lower-to-ptx.mlir;
+// simt-numerics-sampler.test runs these four on the SIMT emulator.
 
 // PTX:         .visible .entry qk_argmax(
 // PTX-NEXT:      .param .u64 .ptr .align 1 qk_argmax_param_0,
@@ -34,10 +35,25 @@
 // PTX:           shfl.sync.bfly.b32
 // PTX:           bar.sync
 // PTX:           st.global.b32
+// PTX:         .visible .entry qk_topk(
+// PTX-NEXT:      .param .u64 .ptr .align 1 qk_topk_param_0,
+// PTX-NEXT:      .param .u64 .ptr .align 1 qk_topk_param_1,
+// PTX-NEXT:      .param .u64 .ptr .align 1 qk_topk_param_2,
+// PTX-NEXT:      .param .u64 qk_topk_param_3,
+// PTX-NEXT:      .param .u64 qk_topk_param_4,
+// PTX-NEXT:      .param .u64 qk_topk_param_5,
+// PTX-NEXT:      .param .u64 qk_topk_param_6
+// PTX-NEXT:    )
+// PTX:         .maxntid 1024, 1, 1
+// PTX:           atom.shared.add.f32
+// PTX:           shfl.sync.bfly.b32
+// PTX:           bar.sync
+// PTX:           st.global.b32
 // VEC4:        .visible .entry qk_argmax(
 // VEC4:        .maxntid 256, 1, 1
 // VEC4:          ld.global.v4.b32
-// PTXAS:       Compiling entry function 'qk_argmax' for 'sm_90'
+// PTXAS-DAG:   Compiling entry function 'qk_argmax' for 'sm_90'
+// PTXAS-DAG:   Compiling entry function 'qk_topk' for 'sm_90'
 // NOSPILL-NOT: error
 // NOSPILL-NOT: {{[1-9][0-9]*}} bytes spill
 // NOSPILL-NOT: {{[1-9][0-9]*}} bytes stack frame

@@ -31,7 +31,8 @@
 // - $QWEN_FAKE_CUDA_STATS: one line of counts on stderr at exit. Kernel
 //   launches and matmuls count every execution (direct or replayed); graph
 //   launches count cuGraphLaunch calls, and the recorded operations they
-//   replayed are summed.
+//   replayed are summed. With the value "kernels", also one line per kernel
+//   name: "fake-cuda: NAME ran N times".
 // - Errors also print one line "fake-cuda: ..." on stderr saying why.
 // - Tuning: $QWEN_FAKE_CUDA_THREADS (GEMM threads; default $QWEN_NUM_THREADS,
 //   else all cores, at most 16).
@@ -101,6 +102,7 @@ struct CUfunc_st {
   std::string name;
   void *wrapper = nullptr;
   int64_t slots = 0;
+  int64_t dims = 4; ///< i64 parameters: T, B, P, R and any extra scalars
   int64_t block = 0;
   std::vector<int64_t> shared;
 };
@@ -181,6 +183,7 @@ struct Allocation {
 struct Statistics {
   uint64_t kernels = 0, matmuls = 0, graphLaunches = 0, replayed = 0;
   size_t peakBytes = 0;
+  std::map<std::string, uint64_t> byKernel;
   ~Statistics() {
     const char *env = std::getenv("QWEN_FAKE_CUDA_STATS");
     if (env && *env)
@@ -189,6 +192,9 @@ struct Statistics {
                    "operations, %zu bytes allocated at peak\n",
                    (unsigned long long)kernels, (unsigned long long)matmuls, (unsigned long long)graphLaunches,
                    (unsigned long long)replayed, peakBytes);
+    if (env && std::strcmp(env, "kernels") == 0)
+      for (const auto &[name, count] : byKernel)
+        std::fprintf(stderr, "fake-cuda: %s ran %llu times\n", name.c_str(), (unsigned long long)count);
   }
 };
 
@@ -1183,12 +1189,14 @@ FAKE_EXPORT CUresult cuModuleGetFunction(CUfunction *function, CUmodule module, 
   loaded->wrapper = wrapper;
   loaded->slots = (*info)["slots"].get<int64_t>();
   loaded->block = (*info)["block"].get<int64_t>();
+  if (info->contains("dims"))
+    loaded->dims = (*info)["dims"].get<int64_t>();
   if (info->contains("shared"))
     for (const auto &floats : (*info)["shared"])
       loaded->shared.push_back(floats.get<int64_t>());
-  if (entry->second != loaded->slots + 4) {
-    complain("cuModuleGetFunction: %s has %d PTX parameters, the emulated kernel %lld slots + 4 sizes", name,
-             entry->second, (long long)loaded->slots);
+  if (entry->second != loaded->slots + loaded->dims) {
+    complain("cuModuleGetFunction: %s has %d PTX parameters, the emulated kernel %lld slots + %lld sizes", name,
+             entry->second, (long long)loaded->slots, (long long)loaded->dims);
     return CUDA_ERROR_NOT_FOUND;
   }
   if (loaded->shared.size() > 8 || loaded->block <= 0 || loaded->block > 1024) {
@@ -1216,7 +1224,7 @@ FAKE_EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigne
   }
   const char *name = function->name.c_str();
   if (gridX == 0 || gridY != 1 || gridZ != 1 || blockY != 1 || blockZ != 1 || blockX != function->block ||
-      sharedBytes != 0 || extra != nullptr || (!params && function->slots + 4 > 0)) {
+      sharedBytes != 0 || extra != nullptr || !params) {
     complain("cuLaunchKernel %s: grid (%u, %u, %u) block (%u, %u, %u) shared %u extra %p params %p; the ABI is "
              "grid (blocks > 0, 1, 1), block (%lld, 1, 1), shared 0, extra null, params set",
              name, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, (void *)extra, (void *)params,
@@ -1243,8 +1251,8 @@ FAKE_EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigne
       return failOnStream(stream, CUDA_ERROR_MISALIGNED_ADDRESS);
     }
   }
-  std::vector<int64_t> dims(4);
-  for (int64_t j = 0; j < 4; ++j) {
+  std::vector<int64_t> dims(size_t(function->dims));
+  for (int64_t j = 0; j < function->dims; ++j) {
     void *param = params[size_t(function->slots + j)];
     if (!param) {
       complain("cuLaunchKernel %s: params[%lld] is null", name, (long long)(function->slots + j));
@@ -1265,6 +1273,7 @@ FAKE_EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigne
     int status = f->module->launch(f->wrapper, slots.data(), dims.data(), blocks, f->block,
                                    int64_t(f->shared.size()), shared.data());
     ++st.stats.kernels;
+    ++st.stats.byKernel[f->name];
     if (status != 0) {
       complain("cuLaunchKernel %s: simt_launch failed (%d)", f->name.c_str(), status);
       return CUDA_ERROR_LAUNCH_FAILED;

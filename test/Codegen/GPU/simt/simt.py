@@ -30,7 +30,10 @@
                                    step, T == B), a kernel's decode
                                    variant NAME_decode (grid from the
                                    launch's gpu_decode_grid) is checked
-                                   too, against the CPU's NAME. With
+                                   too, against the CPU's NAME: whole
+                                   (splits 1), then split-K in 3 and 32
+                                   parts merged by NAME_decode_combine
+                                   (printed "NAME_decode x3"). With
                                    KV caches, RUNS other than 3,2 get
                                    consistent paged inputs: request r
                                    continues a cached prefix of
@@ -55,8 +58,19 @@
                                    the host argmax of runtime/src/sampling.cpp
                                    (lowest index of the largest non-NaN
                                    logit, 0 if all are NaN): equal ids.
+  simt.py topk OUT VOCAB           runs qk_topk (OUT/emu.so) on the rows of
+                                   argmax and more (ties at the cut, signed
+                                   zeros everywhere, fewer non-NaN logits
+                                   than candidates, -inf among them) and
+                                   compares with the exact top candidates
+                                   (logit descending then id ascending, NaN
+                                   left out, -0 == +0, padded with -inf and
+                                   id -1): equal ids, logits bit for bit.
+                                   `check` runs it too when OUT/kernels.json
+                                   has qk_topk.
 """
 import ctypes
+import heapq
 import json
 import math
 import random
@@ -110,7 +124,10 @@ def lower(canon_path, out):
                 previous = current
             prologue.append('%s = builtin.unrealized_conversion_cast %s : %s to memref<%sxf32>' %
                             (arg, previous, DESCRIPTOR, size))
+        # i64 parameters: T, B, P, R, then a kernel's extra scalars (the
+        # split count of a split-K decode kernel).
         kernels[name] = {'slots': params.count('!llvm.ptr') - 1 - len(shared), 'block': block,
+                         'dims': params.count(': i64'),
                          'shared': shared}
         emitted.append('func.func @%s(%s) {' % (name, params))
         emitted += prologue
@@ -135,10 +152,10 @@ def lower(canon_path, out):
     with open(out + '/wrappers.c', 'w') as c:
         c.write('#include <stdint.h>\n')
         for name, info in kernels.items():
-            n, s = info['slots'], len(info['shared'])
-            c.write('void %s(%s);\n' % (name, ', '.join(['void*'] * n + ['int64_t'] * 6 +
+            n, s, d = info['slots'], len(info['shared']), info['dims']
+            c.write('void %s(%s);\n' % (name, ', '.join(['void*'] * n + ['int64_t'] * (d + 2) +
                                                         ['void*'] * (1 + s))))
-            args = (['slots[%d]' % i for i in range(n)] + ['dims[%d]' % i for i in range(4)] +
+            args = (['slots[%d]' % i for i in range(n)] + ['dims[%d]' % i for i in range(d)] +
                     ['block', 'thread', 'ctx'] + ['shared[%d]' % i for i in range(s)])
             c.write('void wrap_%s(void **slots, int64_t *dims, int64_t block, int64_t thread, '
                     'void *ctx, void **shared) { %s(%s); }\n' % (name, name, ', '.join(args)))
@@ -233,6 +250,75 @@ def check_argmax(emu, info, vocab):
 def argmax(out, vocab):
     kernels = json.load(open(out + '/kernels.json'))
     ok = check_argmax(ctypes.CDLL(out + '/emu.so'), kernels['qk_argmax'], vocab)
+    print('PASS' if ok else 'FAIL')
+    return 0 if ok else 1
+
+
+#===----------------------------------------------------------------------===#
+# topk (the sampler's qk_topk)
+#===----------------------------------------------------------------------===#
+
+TOPK_COUNT = 256  # kTopCandidates of passes/Codegen/GPU/GpuKernelEmitter.h
+
+
+def host_topk(row, count):
+    """The best `count` (logit, id): logit descending, then id ascending;
+    NaN left out; -0 == +0 (Python's float order); padded with (-inf, -1)."""
+    order = heapq.nsmallest(count, (i for i, x in enumerate(row) if x == x),
+                            key=lambda i: (-row[i], i))
+    return [(row[i], i) for i in order] + [(-math.inf, -1)] * (count - len(order))
+
+
+def topk_rows(vocab):
+    rng = random.Random(11)
+    nan, inf = float('nan'), math.inf
+    rows = argmax_rows(vocab)
+    rows.append([round(rng.gauss(0, 1), 1) for _ in range(vocab)])   # ties at the cut
+    rows.append([0.0 if rng.random() < 0.5 else -0.0 for _ in range(vocab)])  # +-0 only
+    row = [nan] * vocab                                    # fewer non-NaN than C
+    for p in rng.sample(range(vocab), min(vocab, 100)):
+        row[p] = rng.choice([-inf, -inf, rng.gauss(0, 1), 0.0, -0.0])
+    rows.append(row)
+    row = [float(i % 300) for i in range(vocab)]           # many equal maxima
+    rows.append(row)
+    return rows
+
+
+def bits(x):
+    return struct.unpack('<I', struct.pack('<f', x))[0]
+
+
+def check_topk(emu, info, vocab, count=TOPK_COUNT):
+    rows = topk_rows(vocab)
+    R = len(rows)
+    logits = (ctypes.c_float * (R * vocab))(*[x for row in rows for x in row])
+    top_logits = (ctypes.c_float * (R * count))(*([float('nan')] * (R * count)))
+    top_ids = (ctypes.c_int32 * (R * count))(*([-7] * (R * count)))
+    slots = (ctypes.c_void_p * 3)(ctypes.addressof(logits), ctypes.addressof(top_logits),
+                                  ctypes.addressof(top_ids))
+    status = emu.simt_launch(getattr(emu, 'wrap_qk_topk'), slots,
+                             (ctypes.c_int64 * 4)(R, R, 1, R), ctypes.c_int64(R),
+                             ctypes.c_int64(info['block']), ctypes.c_int64(len(info['shared'])),
+                             (ctypes.c_int64 * 8)(*info['shared']))
+    assert status == 0, 'simt_launch failed'
+    wrong = []
+    for r in range(R):
+        # The reference sees the f32 values the kernel reads.
+        expected = host_topk(logits[r * vocab:(r + 1) * vocab], count)
+        got = [(top_logits[r * count + j], top_ids[r * count + j]) for j in range(count)]
+        if [(bits(x), i) for x, i in expected] != [(bits(x), i) for x, i in got]:
+            j = next(j for j in range(count) if (bits(expected[j][0]), expected[j][1]) !=
+                     (bits(got[j][0]), got[j][1]))
+            wrong.append('row %d slot %d: got %r, want %r' % (r, j, got[j], expected[j]))
+    print('%-20s vocab %d, %d rows, block %d: %s' % (
+        'qk_topk', vocab, R, info['block'],
+        'candidates equal' if not wrong else 'wrong %d: %s' % (len(wrong), '; '.join(wrong))))
+    return not wrong
+
+
+def topk(out, vocab):
+    kernels = json.load(open(out + '/kernels.json'))
+    ok = check_topk(ctypes.CDLL(out + '/emu.so'), kernels['qk_topk'], vocab)
     print('PASS' if ok else 'FAIL')
     return 0 if ok else 1
 
@@ -421,13 +507,15 @@ def check(source, out, runs=(3, 2)):
     def pointers(slots):
         return (ctypes.c_void_p * len(slots))(*[ctypes.addressof(s) for s in slots])
 
-    def run_gpu(name, slots, launched=None, attribute='grid'):
+    def run_gpu(name, slots, launched=None, attribute='grid', splits=None, factor=1):
         # `launched`: the program kernel whose launch carries the grid
-        # (`gpu_decode_grid` for its decode variant).
+        # (`gpu_decode_grid` for its decode variant); `splits`: the split-K
+        # count passed after the step sizes; `factor`: blocks per grid item.
         info = kernels[name]
+        dims = [T, B, P, R] + ([splits] if splits is not None else [])
         status = emu.simt_launch(getattr(emu, 'wrap_' + name), pointers(slots),
-                                 (ctypes.c_int64 * 4)(T, B, P, R),
-                                 ctypes.c_int64(grid(canon, launched or name, attribute)),
+                                 (ctypes.c_int64 * len(dims))(*dims),
+                                 ctypes.c_int64(grid(canon, launched or name, attribute) * factor),
                                  ctypes.c_int64(info['block']),
                                  ctypes.c_int64(len(info['shared'])),
                                  (ctypes.c_int64 * 8)(*info['shared']))
@@ -437,17 +525,28 @@ def check(source, out, runs=(3, 2)):
         getattr(cpu, name)(pointers(slots), (ctypes.c_int64 * 4)(T, B, P, R), ctypes.c_int64(0),
                            ctypes.c_int64(grid(cpu_text, name)))
 
+    def run_decode(name, slots, splits):
+        # NAME_decode on grid x splits blocks with a partials array after
+        # the slots; with splits > 1, NAME_decode_combine merges them.
+        floats = int(re.search(r'qkernel.launch @kernels::@%s\(.*?gpu_decode_partial_floats = '
+                               r'(\d+)' % name, canon).group(1))
+        partials = (ctypes.c_float * (T * splits * floats))(*([float('nan')] * (T * splits * floats)))
+        run_gpu(name + '_decode', slots + [partials], name, 'gpu_decode_grid', splits, splits)
+        if splits > 1:
+            run_gpu(name + '_decode_combine', slots + [partials], name, 'gpu_combine_grid', splits)
+
     ok = True
-    # NAME_decode (decode variant of NAME, same ABI) runs only on decode-only
-    # steps (every request has one token, T == B), against the CPU's NAME.
-    program = [n for n in kernels if re.match(r'qk\d+', n) and not n.endswith('_decode')]
+    # NAME_decode (decode variant of NAME) runs only on decode-only steps
+    # (every request has one token, T == B), against the CPU's NAME: whole
+    # (1 split), and split-K into 3 and 32 parts (empty parts included).
+    program = [n for n in kernels if re.match(r'qk\d+', n) and not n.endswith(('_decode', '_combine'))]
     decode_only = all(n == 1 for n in runs)
     checks = []
     for name in sorted(program, key=lambda n: int(re.match(r'qk(\d+)', n).group(1))):
-        checks.append((name, name))
+        checks.append((name, name, None))
         if decode_only and name + '_decode' in kernels:
-            checks.append((name, name + '_decode'))
-    for name, gpu_name in checks:
+            checks += [(name, name + '_decode', splits) for splits in (1, 3, 32)]
+    for name, gpu_name, splits in checks:
         if name.endswith('_pack'):
             gemm = name[:-len('_pack')]
             slots, _, rows = prepare(gemm)
@@ -472,7 +571,7 @@ def check(source, out, runs=(3, 2)):
         if gpu_name == name:
             run_gpu(name, emulated)
         else:
-            run_gpu(gpu_name, emulated, name, 'gpu_decode_grid')
+            run_decode(name, emulated, splits)
         # Per output, over the elements either side wrote (in-place caches
         # and states keep most of theirs): the largest relative error.
         rel, bad, written = 0.0, 0, 0
@@ -500,11 +599,15 @@ def check(source, out, runs=(3, 2)):
                 den += u * u
             rel = max(rel, math.sqrt(num / den) if den else 0.0)
         ok &= bad == 0 and rel < 1e-6 and written > 0
-        print('%-20s rel %.1e (%d written) %s' % (gpu_name, rel, written,
+        label = gpu_name + (' x%d' % splits if splits and splits > 1 else '')
+        print('%-20s rel %.1e (%d written) %s' % (label, rel, written,
                                                    'non-finite or wrong %d' % bad if bad else ''))
     if 'qk_argmax' in kernels:
         vocab = int(re.search(r'func.func @step\(.*?\) -> \(?tensor<\?x(\d+)xf32>', text).group(1))
         ok &= check_argmax(emu, kernels['qk_argmax'], vocab)
+    if 'qk_topk' in kernels:
+        vocab = int(re.search(r'func.func @step\(.*?\) -> \(?tensor<\?x(\d+)xf32>', text).group(1))
+        ok &= check_topk(emu, kernels['qk_topk'], vocab)
     print('PASS' if ok else 'FAIL')
     return 0 if ok else 1
 
@@ -517,6 +620,8 @@ if __name__ == '__main__':
         nested_module(sys.argv[2])
     elif command == 'argmax':
         sys.exit(argmax(sys.argv[2], int(sys.argv[3])))
+    elif command == 'topk':
+        sys.exit(topk(sys.argv[2], int(sys.argv[3])))
     elif command == 'check':
         sys.exit(check(sys.argv[2], sys.argv[3],
                        *([tuple(int(n) for n in sys.argv[4].split(','))]
