@@ -55,6 +55,15 @@ int64_t WeightSpec::numel() const {
 //===----------------------------------------------------------------------===//
 
 namespace {
+bool isIdentifier(const std::string &s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0])))
+    return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+      return false;
+  return true;
+}
+
 class ManifestReader {
 public:
   explicit ManifestReader(std::string path) : Path(std::move(path)) {}
@@ -120,6 +129,15 @@ public:
     if (sharedBytes < 0 || sharedBytes > 48 * 1024)
       fail(where + ".shared_bytes", "expected 0 to 49152 bytes of static shared memory, got " +
                                         std::to_string(sharedBytes));
+  }
+
+  /// A generated kernel launched by name: kernel, grid, block, shared_bytes.
+  void launchable(const json &obj, const std::string &where, ProgramEntry::Launchable &out) const {
+    out.kernel = str(obj, "kernel", where);
+    if (!isIdentifier(out.kernel))
+      fail(where + ".kernel", "\"" + out.kernel + "\" is not a valid C symbol name");
+    out.grid = symShape(field(obj, "grid", where), where + ".grid", /*allowEmpty=*/false);
+    launchGeometry(obj, where, out.blockThreads, out.sharedBytes);
   }
 
   bool boolean(const json &obj, const char *key, const std::string &where) const {
@@ -228,14 +246,6 @@ public:
   std::string Path;
 };
 
-bool isIdentifier(const std::string &s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0])))
-    return false;
-  for (char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
-      return false;
-  return true;
-}
 
 uint64_t parseHash(const ManifestReader &r, const json &v, const std::string &where) {
   if (v.is_number_unsigned() || v.is_number_integer())
@@ -491,22 +501,12 @@ void Artifact::parse(const json &m) {
       if (program[i].contains("decode")) {
         const json &d = r.field(program[i], "decode", where);
         std::string dw = where + ".decode";
-        e.decode.kernel = r.str(d, "kernel", dw);
-        if (!isIdentifier(e.decode.kernel))
-          r.fail(dw + ".kernel", "\"" + e.decode.kernel + "\" is not a valid C symbol name");
-        e.decode.grid = r.symShape(r.field(d, "grid", dw), dw + ".grid", /*allowEmpty=*/false);
-        r.launchGeometry(d, dw, e.decode.blockThreads, e.decode.sharedBytes);
+        r.launchable(d, dw, e.decode);
         const json &splits = r.field(d, "splits", dw);
         std::string sw = dw + ".splits";
         e.decode.maxSplits = r.positive(splits, "max", sw);
         e.decode.partialFloats = r.positive(splits, "partial_floats", sw);
-        const json &c = r.field(splits, "combine", sw);
-        std::string cw = sw + ".combine";
-        e.decode.combine.kernel = r.str(c, "kernel", cw);
-        if (!isIdentifier(e.decode.combine.kernel))
-          r.fail(cw + ".kernel", "\"" + e.decode.combine.kernel + "\" is not a valid C symbol name");
-        e.decode.combine.grid = r.symShape(r.field(c, "grid", cw), cw + ".grid", /*allowEmpty=*/false);
-        r.launchGeometry(c, cw, e.decode.combine.blockThreads, e.decode.combine.sharedBytes);
+        r.launchable(r.field(splits, "combine", sw), sw + ".combine", e.decode.combine);
       }
     }
     const json &args = r.array(program[i], "args", where);
@@ -572,16 +572,10 @@ void Artifact::parse(const json &m) {
   // The generated samplers of CUDA artifacts: greedy, and the top-k candidates.
   if (isCuda() && m.contains("sampler")) {
     const json &sampler = r.field(m, "sampler", "top level");
-    auto method = [&](const char *name, ProgramEntry &e) {
+    auto method = [&](const char *name, ProgramEntry::Launchable &e) {
       if (!sampler.contains(name))
         return false;
-      std::string where = std::string("sampler.") + name;
-      const json &a = r.field(sampler, name, "sampler");
-      e.kernel = r.str(a, "kernel", where);
-      if (!isIdentifier(e.kernel))
-        r.fail(where + ".kernel", "\"" + e.kernel + "\" is not a valid C symbol name");
-      e.grid = r.symShape(r.field(a, "grid", where), where + ".grid", /*allowEmpty=*/false);
-      r.launchGeometry(a, where, e.blockThreads, e.sharedBytes);
+      r.launchable(r.field(sampler, name, "sampler"), std::string("sampler.") + name, e);
       return true;
     };
     method("argmax", Argmax);

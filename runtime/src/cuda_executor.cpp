@@ -317,7 +317,8 @@ void CudaExecutor::bindProgram(const std::vector<uint64_t> &inputOffsets, const 
                    ("cuModuleGetFunction(" + entry.decode.combine.kernel + ")").c_str());
     }
     setParams(launch);
-    setDecodeParams(launch);
+    if (launch.decodeFunction)
+      setDecodeParams(launch);
   }
 }
 
@@ -496,10 +497,10 @@ void CudaExecutor::enqueueProgram(const StepDims &dims, Sampling sampling) {
     }
   }
   if (sampling == Sampling::Greedy) {
-    const ProgramEntry &argmax = Art.argmaxKernel();
+    const ProgramEntry::Launchable &argmax = Art.argmaxKernel();
     launch(argmax.kernel, argmax.grid, argmax.blockThreads, ArgmaxLaunch.function, ArgmaxLaunch.params, dims);
   } else if (sampling == Sampling::TopK) {
-    const ProgramEntry &topk = Art.topKKernel();
+    const ProgramEntry::Launchable &topk = Art.topKKernel();
     launch(topk.kernel, topk.grid, topk.blockThreads, TopKLaunch.function, TopKLaunch.params, dims);
   }
 }

@@ -188,6 +188,17 @@ TEST(ArtifactTest, RejectsOtherFormatVersions) {
   EXPECT_ERROR(Artifact::open(t.dir.string()), "not a qwen-compile artifact");
 }
 
+/// Turns the toy manifest into a CUDA one whose entries are all generated
+/// kernels with valid launch geometry.
+static void makeCudaKernels(json &m) {
+  m["target"]["kind"] = "cuda";
+  m["target"]["arch"] = "sm_90";
+  for (json &e : m["program"]) {
+    e["block"] = 32;
+    e["shared_bytes"] = 0;
+  }
+}
+
 struct BadManifestCase {
   const char *name;
   std::function<void(json &)> edit;
@@ -207,35 +218,20 @@ TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
        "program[0] (kernel fk_embed): missing field \"block\""},
       {"cuda decode variant without a block size",
        [](json &m) {
-         m["target"]["kind"] = "cuda";
-         m["target"]["arch"] = "sm_90";
-         for (json &e : m["program"]) {
-           e["block"] = 32;
-           e["shared_bytes"] = 0;
-         }
+         makeCudaKernels(m);
          m["program"][0]["decode"] = {{"kernel", "fk_embed_decode"}, {"grid", {"T"}}};
        },
        "program[0] (kernel fk_embed).decode: missing field \"block\""},
       {"cuda decode variant without its split-K sizes",
        [](json &m) {
-         m["target"]["kind"] = "cuda";
-         m["target"]["arch"] = "sm_90";
-         for (json &e : m["program"]) {
-           e["block"] = 32;
-           e["shared_bytes"] = 0;
-         }
+         makeCudaKernels(m);
          m["program"][0]["decode"] = {
              {"kernel", "fk_embed_decode"}, {"grid", {"T"}}, {"block", 128}, {"shared_bytes", 0}};
        },
        "program[0] (kernel fk_embed).decode: missing field \"splits\""},
       {"cuda decode variant with a bad combine kernel",
        [](json &m) {
-         m["target"]["kind"] = "cuda";
-         m["target"]["arch"] = "sm_90";
-         for (json &e : m["program"]) {
-           e["block"] = 32;
-           e["shared_bytes"] = 0;
-         }
+         makeCudaKernels(m);
          m["program"][0]["decode"] = {
              {"kernel", "fk_embed_decode"}, {"grid", {"T"}}, {"block", 128}, {"shared_bytes", 0},
              {"splits", {{"max", 32}, {"partial_floats", 132},

@@ -19,6 +19,8 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
 
+#include <optional>
+
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::target;
@@ -260,41 +262,41 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
                          " has no GPU block size or shared memory size");
       entry["block"] = block[0];
       entry["shared_bytes"] = shared.getInt();
-      // A variant for decode-only steps (T == B), same arguments
-      // (passes/Codegen/GPU/README.md, docs/ARTIFACT.md).
-      if (auto decode = launch->getAttrOfType<StringAttr>("gpu_decode_kernel")) {
-        auto decodeGrid = launch->getAttrOfType<ArrayAttr>("gpu_decode_grid");
-        auto decodeBlock = launch->getAttrOfType<DenseI64ArrayAttr>("gpu_decode_block");
-        auto decodeShared = launch->getAttrOfType<IntegerAttr>("gpu_decode_shared_bytes");
-        if (!decodeGrid || !decodeBlock || decodeBlock.size() != 3 || !decodeShared)
+      // PREFIX_{kernel,grid,block,shared_bytes} of another kernel launched
+      // for this entry, as a manifest launch object; none when incomplete.
+      auto variantJson = [&](StringRef prefix) -> std::optional<Object> {
+        auto kernel = launch->getAttrOfType<StringAttr>((prefix + "_kernel").str());
+        auto grid = launch->getAttrOfType<ArrayAttr>((prefix + "_grid").str());
+        auto block = launch->getAttrOfType<DenseI64ArrayAttr>((prefix + "_block").str());
+        auto shared = launch->getAttrOfType<IntegerAttr>((prefix + "_shared_bytes").str());
+        if (!kernel || !grid || !block || block.size() != 3 || !shared)
+          return std::nullopt;
+        return Object{{"kernel", kernel.str()},
+                      {"grid", gridJson(grid)},
+                      {"block", block[0]},
+                      {"shared_bytes", shared.getInt()}};
+      };
+      // A variant for decode-only steps (T == B), split-K over the context:
+      // it runs grid x splits blocks and the combine kernel merges their
+      // partial states (passes/Codegen/GPU/README.md, docs/ARTIFACT.md).
+      if (launch->hasAttr("gpu_decode_kernel")) {
+        std::optional<Object> decodeJson = variantJson("gpu_decode");
+        if (!decodeJson)
           return makeError("launch of " + launch.getKernel().getLeafReference().str() +
                            " has a decode kernel without grid, block or shared memory size");
-        Object decodeJson{{"kernel", decode.str()},
-                          {"grid", gridJson(decodeGrid)},
-                          {"block", decodeBlock[0]},
-                          {"shared_bytes", decodeShared.getInt()}};
-        // Split-K: the decode kernel runs grid x splits blocks and the
-        // combine kernel merges their partial states.
-        if (auto combine = launch->getAttrOfType<StringAttr>("gpu_combine_kernel")) {
+        if (launch->hasAttr("gpu_combine_kernel")) {
           auto maxSplits = launch->getAttrOfType<IntegerAttr>("gpu_decode_max_splits");
           auto partialFloats = launch->getAttrOfType<IntegerAttr>("gpu_decode_partial_floats");
-          auto combineGrid = launch->getAttrOfType<ArrayAttr>("gpu_combine_grid");
-          auto combineBlock = launch->getAttrOfType<DenseI64ArrayAttr>("gpu_combine_block");
-          auto combineShared = launch->getAttrOfType<IntegerAttr>("gpu_combine_shared_bytes");
-          if (!maxSplits || !partialFloats || !combineGrid || !combineBlock ||
-              combineBlock.size() != 3 || !combineShared)
+          std::optional<Object> combine = variantJson("gpu_combine");
+          if (!maxSplits || !partialFloats || !combine)
             return makeError("launch of " + launch.getKernel().getLeafReference().str() +
                              " has a combine kernel without split sizes, grid, block or "
                              "shared memory size");
-          decodeJson["splits"] = Object{
-              {"max", maxSplits.getInt()},
-              {"partial_floats", partialFloats.getInt()},
-              {"combine", Object{{"kernel", combine.str()},
-                                 {"grid", gridJson(combineGrid)},
-                                 {"block", combineBlock[0]},
-                                 {"shared_bytes", combineShared.getInt()}}}};
+          (*decodeJson)["splits"] = Object{{"max", maxSplits.getInt()},
+                                           {"partial_floats", partialFloats.getInt()},
+                                           {"combine", std::move(*combine)}};
         }
-        entry["decode"] = std::move(decodeJson);
+        entry["decode"] = std::move(*decodeJson);
       }
     }
     program.push_back(std::move(entry));

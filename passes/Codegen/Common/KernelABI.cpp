@@ -150,21 +150,29 @@ codegen::DeltaRuleSizes qwen::codegen::getDeltaRuleSizes(qtf::GatedDeltaRuleOp r
   return sizes;
 }
 
+/// `scalar`, or a vector of it shaped like `like` when that is a vector.
+static Type shapedLike(Value like, Type scalar) {
+  auto vector = dyn_cast<VectorType>(like.getType());
+  return vector ? Type(VectorType::get(vector.getShape(), scalar)) : scalar;
+}
+
+/// The i32 constant `v` of type `type` (i32 or a vector of i32: a splat).
+static Value i32Constant(OpBuilder &b, Location loc, Type type, int64_t v) {
+  TypedAttr attr = isa<VectorType>(type)
+                       ? TypedAttr(DenseElementsAttr::get(cast<ShapedType>(type),
+                                                          b.getI32IntegerAttr(v).getValue()))
+                       : TypedAttr(b.getI32IntegerAttr(v));
+  return arith::ConstantOp::create(b, loc, attr);
+}
+
 Value qwen::codegen::widenToF32(OpBuilder &b, Location loc, Value raw, Type elementType) {
   if (elementType.isF32())
     return raw;
-  auto vector = dyn_cast<VectorType>(raw.getType());
-  auto shaped = [&](Type scalar) -> Type {
-    return vector ? Type(VectorType::get(vector.getShape(), scalar)) : scalar;
-  };
-  Type f32 = shaped(b.getF32Type());
+  Type f32 = shapedLike(raw, b.getF32Type());
   if (elementType.isBF16()) {
-    Type i32 = shaped(b.getI32Type());
+    Type i32 = shapedLike(raw, b.getI32Type());
     Value wide = arith::ExtUIOp::create(b, loc, i32, raw);
-    TypedAttr sixteen = vector ? TypedAttr(DenseElementsAttr::get(
-                                     cast<ShapedType>(i32), b.getI32IntegerAttr(16).getValue()))
-                               : TypedAttr(b.getI32IntegerAttr(16));
-    Value shifted = arith::ShLIOp::create(b, loc, wide, arith::ConstantOp::create(b, loc, sixteen));
+    Value shifted = arith::ShLIOp::create(b, loc, wide, i32Constant(b, loc, i32, 16));
     return arith::BitcastOp::create(b, loc, f32, shifted);
   }
   return arith::ExtFOp::create(b, loc, f32, raw);
@@ -173,19 +181,10 @@ Value qwen::codegen::widenToF32(OpBuilder &b, Location loc, Value raw, Type elem
 Value qwen::codegen::narrowFromF32(OpBuilder &b, Location loc, Value value, Type elementType) {
   if (elementType.isF32())
     return value;
-  auto vector = dyn_cast<VectorType>(value.getType());
-  auto shaped = [&](Type scalar) -> Type {
-    return vector ? Type(VectorType::get(vector.getShape(), scalar)) : scalar;
-  };
   if (!elementType.isBF16())
-    return arith::TruncFOp::create(b, loc, shaped(elementType), value);
-  Type i32 = shaped(b.getI32Type());
-  auto constant = [&](int64_t v) -> Value {
-    TypedAttr attr = vector ? TypedAttr(DenseElementsAttr::get(cast<ShapedType>(i32),
-                                                               b.getI32IntegerAttr(v).getValue()))
-                            : TypedAttr(b.getI32IntegerAttr(v));
-    return arith::ConstantOp::create(b, loc, attr);
-  };
+    return arith::TruncFOp::create(b, loc, shapedLike(value, elementType), value);
+  Type i32 = shapedLike(value, b.getI32Type());
+  auto constant = [&](int64_t v) { return i32Constant(b, loc, i32, v); };
   // bits + 0x7fff + (bit 16 of bits), then the high half: round to nearest even.
   Value bits = arith::BitcastOp::create(b, loc, i32, value);
   Value high = arith::ShRUIOp::create(b, loc, bits, constant(16));
@@ -195,7 +194,7 @@ Value qwen::codegen::narrowFromF32(OpBuilder &b, Location loc, Value value, Type
   Value quietNaN = arith::OrIOp::create(b, loc, high, constant(0x40));
   Value isNaN = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, value, value);
   Value result = arith::SelectOp::create(b, loc, isNaN, quietNaN, roundedHigh);
-  return arith::TruncIOp::create(b, loc, shaped(b.getI16Type()), result);
+  return arith::TruncIOp::create(b, loc, shapedLike(value, b.getI16Type()), result);
 }
 
 FailureOr<codegen::ElementwisePattern> qwen::codegen::matchElementwiseKernel(func::FuncOp source) {

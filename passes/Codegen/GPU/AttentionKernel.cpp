@@ -54,6 +54,24 @@ using namespace qwen::codegen::gpu;
 /// Flat index, in the key or value array, of position `position` of kv head
 /// `kvHead` for the request whose block-table row starts at `tableRow`:
 /// ((page * layers + layer) * pageSize + slot) * kvHeads * headDim + kvHead * headDim.
+/// The operands of a paged attention inside the kernel being built.
+struct PagedView {
+  RowAccess keys, values, positions, tokenSeq, blockTable, out;
+  Value tableWidth; ///< P: block-table entries per request
+};
+
+static PagedView pagedView(GpuKernelEmitter &e, qtf::PagedAttentionOp attention) {
+  auto [keys, values] = e.kvArrays(attention.getCache());
+  Type element = attention.getCache().getType().getElementType();
+  return {RowAccess{keys, element},
+          RowAccess{values, element},
+          e.access(attention.getPositions()),
+          e.access(attention.getTokenSeq()),
+          e.access(attention.getBlockTable()),
+          e.result(0),
+          e.dim("P")};
+}
+
 /// e^(max - globalMax), the weight of a partial softmax state in a merge;
 /// 0 for a state that saw no key (max -inf), even when every state is empty
 /// (globalMax -inf, where the exp alone would give NaN).
@@ -153,14 +171,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   emitter.createKernel(threads, [&] {
     ImplicitLocOpBuilder &b = emitter.builder();
     auto vecType = VectorType::get({width}, b.getF32Type());
-    auto [keys, values] = emitter.kvArrays(attention.getCache());
-    RowAccess keyAccess{keys, cache.getElementType()};
-    RowAccess valueAccess{values, cache.getElementType()};
-    RowAccess positions = emitter.access(attention.getPositions());
-    RowAccess tokenSeq = emitter.access(attention.getTokenSeq());
-    RowAccess blockTable = emitter.access(attention.getBlockTable());
-    RowAccess out = emitter.result(0);
-    Value P = emitter.dim("P");
+    PagedView paged = pagedView(emitter, attention);
 
     Value item = emitter.blockId();
     Value token = emitter.divIndex(item, heads);
@@ -177,18 +188,18 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
     auto land = [&](Value x, Value y) -> Value { return arith::AndIOp::create(b, x, y); };
     // Flat index of (position jc, kv head) in the cache of request row tableRow.
     auto cacheBase = [&](Value tableRow, Value jc) -> Value {
-      return kvRowOffset(emitter, cache, layer, blockTable, tableRow, jc, kvHead);
+      return kvRowOffset(emitter, cache, layer, paged.blockTable, tableRow, jc, kvHead);
     };
 
     // Block-uniform role of this block: per-token walk, tile leader, or done.
-    Value sequence = emitter.loadIndex(tokenSeq, token);
-    Value position = emitter.loadIndex(positions, token);
+    Value sequence = emitter.loadIndex(paged.tokenSeq, token);
+    Value position = emitter.loadIndex(paged.positions, token);
     Value one = emitter.index(1);
     Value hasPrevious = cmp(arith::CmpIPredicate::ugt, token, emitter.index(0));
     Value previous =
         arith::SelectOp::create(b, hasPrevious, arith::SubIOp::create(b, token, one), token);
     Value continues = land(hasPrevious, cmp(arith::CmpIPredicate::eq,
-                                            emitter.loadIndex(tokenSeq, previous), sequence));
+                                            emitter.loadIndex(paged.tokenSeq, previous), sequence));
     Value offset = emitter.remIndex(position, tileQueries);
     Value leads = arith::OrIOp::create(b, arith::XOrIOp::create(b, continues, trueValue),
                                        cmp(arith::CmpIPredicate::eq, offset, emitter.index(0)));
@@ -201,7 +212,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
         one, scanEnd, 1, ValueRange{one, trueValue},
         [&](Value i, ValueRange carried) -> SmallVector<Value> {
           Value same = cmp(arith::CmpIPredicate::eq,
-                           emitter.loadIndex(tokenSeq, emitter.addIndex(token, i)), sequence);
+                           emitter.loadIndex(paged.tokenSeq, emitter.addIndex(token, i)), sequence);
           Value open = land(carried[1], same);
           Value grown =
               arith::SelectOp::create(b, open, emitter.addIndex(carried[0], one), carried[0]);
@@ -245,10 +256,10 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
       ArrayRef<Value> columns = tileColumns;
       ArrayRef<Value> q = tileQ;
       Value myToken = emitter.addIndex(first, mine);
-      Value myPosition = emitter.loadIndex(positions, myToken);
+      Value myPosition = emitter.loadIndex(paged.positions, myToken);
       Value lastPosition =
-          emitter.loadIndex(positions, emitter.addIndex(first, arith::SubIOp::create(b, n, one)));
-      Value tableRow = emitter.mulIndex(sequence, P);
+          emitter.loadIndex(paged.positions, emitter.addIndex(first, arith::SubIOp::create(b, n, one)));
+      Value tableRow = emitter.mulIndex(sequence, paged.tableWidth);
 
       Value keyTile = emitter.sharedRow(tileKeys * headDim);
       Value valueTile = emitter.sharedRow(tileKeys * headDim);
@@ -267,8 +278,8 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
                   Value jc = arith::MinUIOp::create(b, emitter.addIndex(start, j), lastPosition);
                   Value at = emitter.addIndex(cacheBase(tableRow, jc), col);
                   Value to = emitter.addIndex(emitter.mulIndex(j, headDim), col);
-                  emitter.storeShared(keyTile, to, emitter.loadVectorF32(keyAccess, at, width));
-                  emitter.storeShared(valueTile, to, emitter.loadVectorF32(valueAccess, at, width));
+                  emitter.storeShared(keyTile, to, emitter.loadVectorF32(paged.keys, at, width));
+                  emitter.storeShared(valueTile, to, emitter.loadVectorF32(paged.values, at, width));
                 });
             emitter.barrier();
             SmallVector<Value> updated = llvm::to_vector(emitter.forLoop(
@@ -307,7 +318,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
         Value outBase =
             emitter.mulIndex(emitter.addIndex(emitter.mulIndex(myToken, heads), head), headDim);
         for (int64_t c = 0; c < tilePerLane; ++c)
-          emitter.store(out, emitter.addIndex(outBase, columns[c]),
+          emitter.store(paged.out, emitter.addIndex(outBase, columns[c]),
                         arith::MulFOp::create(b, finals[2 + c], inverseVector));
       });
     };
@@ -323,7 +334,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
         q.push_back(emitter.loadShared(query, columns.back(), width));
       }
 
-      Value tableRow = emitter.mulIndex(sequence, P);
+      Value tableRow = emitter.mulIndex(sequence, paged.tableWidth);
       Value contextEnd = emitter.addIndex(position, emitter.index(1));
       Value lastPosition = position;
 
@@ -338,7 +349,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
             Value base = cacheBase(tableRow, jc);
             Value dotVector = zero;
             for (int64_t c = 0; c < perLane; ++c) {
-              Value k = emitter.loadVectorF32(keyAccess, emitter.addIndex(base, columns[c]), width);
+              Value k = emitter.loadVectorF32(paged.keys, emitter.addIndex(base, columns[c]), width);
               dotVector = vector::FMAOp::create(b, q[c], k, dotVector);
             }
             Value partial = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
@@ -348,7 +359,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
             appendOnlineSoftmaxStep(
                 b, vecType, score, valid, carried.take_front(2 + perLane),
                 [&](int64_t c) {
-                  return emitter.loadVectorF32(valueAccess, emitter.addIndex(base, columns[c]), width);
+                  return emitter.loadVectorF32(paged.values, emitter.addIndex(base, columns[c]), width);
                 },
                 next);
             return next;
@@ -391,7 +402,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
                       math::FmaOp::create(b, part, factor, carried[1])};
             });
         Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged[0]);
-        emitter.store(out, emitter.addIndex(outBase, d),
+        emitter.store(paged.out, emitter.addIndex(outBase, d),
                       arith::MulFOp::create(b, merged[1], inverse));
       });
     });
@@ -434,14 +445,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   emitter.createKernel(decodeName, sourceArgs, source.getResultTypes(), decodeThreads, [&] {
     ImplicitLocOpBuilder &b = emitter.builder();
     auto vecType = VectorType::get({width}, b.getF32Type());
-    auto [keys, values] = emitter.kvArrays(attention.getCache());
-    RowAccess keyAccess{keys, cache.getElementType()};
-    RowAccess valueAccess{values, cache.getElementType()};
-    RowAccess positions = emitter.access(attention.getPositions());
-    RowAccess tokenSeq = emitter.access(attention.getTokenSeq());
-    RowAccess blockTable = emitter.access(attention.getBlockTable());
-    RowAccess out = emitter.result(0);
-    Value P = emitter.dim("P");
+    PagedView paged = pagedView(emitter, attention);
     Value minusInf = emitter.f32(-std::numeric_limits<float>::infinity());
     Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
 
@@ -451,9 +455,9 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
     Value item = arith::DivUIOp::create(b, emitter.blockId(), splits);
     Value token = emitter.divIndex(item, kvHeads);
     Value kvHead = emitter.remIndex(item, kvHeads);
-    Value sequence = emitter.loadIndex(tokenSeq, token);
-    Value position = emitter.loadIndex(positions, token);
-    Value tableRow = emitter.mulIndex(sequence, P);
+    Value sequence = emitter.loadIndex(paged.tokenSeq, token);
+    Value position = emitter.loadIndex(paged.positions, token);
+    Value tableRow = emitter.mulIndex(sequence, paged.tableWidth);
     Value contextEnd = emitter.addIndex(position, emitter.index(1));
     // This split's keys [begin, end): ceil(context / splits) rounded up to
     // whole steps of the lane groups; trailing splits may be empty.
@@ -514,14 +518,14 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
             Value j = emitter.addIndex(start, groupId);
             Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, end);
             Value jc = arith::MinUIOp::create(b, j, position);
-            Value base = kvRowOffset(emitter, cache, layer, blockTable, tableRow, jc, kvHead);
+            Value base = kvRowOffset(emitter, cache, layer, paged.blockTable, tableRow, jc, kvHead);
             SmallVector<Value> k, v;
             for (int64_t c = 0; c < perLane; ++c)
               k.push_back(
-                  emitter.loadVectorF32(keyAccess, emitter.addIndex(base, columns[c]), width));
+                  emitter.loadVectorF32(paged.keys, emitter.addIndex(base, columns[c]), width));
             for (int64_t c = 0; c < perLane; ++c)
               v.push_back(
-                  emitter.loadVectorF32(valueAccess, emitter.addIndex(base, columns[c]), width));
+                  emitter.loadVectorF32(paged.values, emitter.addIndex(base, columns[c]), width));
             SmallVector<Value> next;
             for (int64_t h = 0; h < n; ++h) {
               Value dotVector = zero;
@@ -585,7 +589,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
             emitter.addIndex(emitter.mulIndex(token, heads), emitter.addIndex(firstHead, h));
         emitter.ifThen(single, [&] {
           Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged[0]);
-          emitter.store(out, emitter.addIndex(emitter.mulIndex(outRow, headDim), d),
+          emitter.store(paged.out, emitter.addIndex(emitter.mulIndex(outRow, headDim), d),
                         arith::MulFOp::create(b, merged[1], inverse));
         });
         emitter.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::ne, splits, emitter.index(1)), [&] {
@@ -604,10 +608,10 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
         emitter.barrier(); // the next heads reuse the shared rows
     }
   }, ExtraParams{/*pointers=*/1, /*scalars=*/1});
-  geometry.decodeKernel = decodeName;
-  geometry.decodeGrid = {builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(kvHeads)};
-  geometry.decodeBlockSize = decodeThreads;
-  geometry.decodeSharedBytes = emitter.sharedBytes();
+  geometry.decode = {decodeName,
+                     {builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(kvHeads)},
+                     decodeThreads,
+                     emitter.sharedBytes()};
   geometry.decodeMaxSplits = kMaxDecodeSplits;
   geometry.decodePartialFloats = heads * partialStride;
 
@@ -648,9 +652,9 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
                     arith::MulFOp::create(b, merged[1], inverse));
     });
   }, ExtraParams{/*pointers=*/1, /*scalars=*/1});
-  geometry.combineKernel = combineName;
-  geometry.combineGrid = {builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(heads)};
-  geometry.combineBlockSize = combineThreads;
-  geometry.combineSharedBytes = emitter.sharedBytes();
+  geometry.combine = {combineName,
+                      {builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(heads)},
+                      combineThreads,
+                      emitter.sharedBytes()};
   return geometry;
 }

@@ -576,25 +576,24 @@ void qwen::codegen::gpu::setLaunchGeometry(qkernel::LaunchOp launch,
   launch->setAttr("gpu_grid", grid);
   launch->setAttr("gpu_block", builder.getDenseI64ArrayAttr({geometry.blockSize, 1, 1}));
   launch->setAttr("gpu_shared_bytes", builder.getI64IntegerAttr(geometry.sharedBytes));
-  if (geometry.decodeKernel.empty())
+  // PREFIX_{kernel,grid,block,shared_bytes} of a variant.
+  auto setVariant = [&](StringRef prefix, const VariantGeometry &variant) {
+    launch->setAttr((prefix + "_kernel").str(), builder.getStringAttr(variant.kernel));
+    launch->setAttr((prefix + "_grid").str(), builder.getArrayAttr(variant.grid));
+    launch->setAttr((prefix + "_block").str(),
+                    builder.getDenseI64ArrayAttr({variant.blockSize, 1, 1}));
+    launch->setAttr((prefix + "_shared_bytes").str(),
+                    builder.getI64IntegerAttr(variant.sharedBytes));
+  };
+  if (geometry.decode.kernel.empty())
     return;
-  launch->setAttr("gpu_decode_kernel", builder.getStringAttr(geometry.decodeKernel));
-  launch->setAttr("gpu_decode_grid", builder.getArrayAttr(geometry.decodeGrid));
-  launch->setAttr("gpu_decode_block",
-                  builder.getDenseI64ArrayAttr({geometry.decodeBlockSize, 1, 1}));
-  launch->setAttr("gpu_decode_shared_bytes",
-                  builder.getI64IntegerAttr(geometry.decodeSharedBytes));
-  if (geometry.combineKernel.empty())
+  setVariant("gpu_decode", geometry.decode);
+  if (geometry.combine.kernel.empty())
     return;
   launch->setAttr("gpu_decode_max_splits", builder.getI64IntegerAttr(geometry.decodeMaxSplits));
   launch->setAttr("gpu_decode_partial_floats",
                   builder.getI64IntegerAttr(geometry.decodePartialFloats));
-  launch->setAttr("gpu_combine_kernel", builder.getStringAttr(geometry.combineKernel));
-  launch->setAttr("gpu_combine_grid", builder.getArrayAttr(geometry.combineGrid));
-  launch->setAttr("gpu_combine_block",
-                  builder.getDenseI64ArrayAttr({geometry.combineBlockSize, 1, 1}));
-  launch->setAttr("gpu_combine_shared_bytes",
-                  builder.getI64IntegerAttr(geometry.combineSharedBytes));
+  setVariant("gpu_combine", geometry.combine);
 }
 
 func::FuncOp qwen::codegen::gpu::declareKernel(OpBuilder &builder, Location loc, StringRef name,

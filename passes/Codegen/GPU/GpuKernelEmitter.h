@@ -45,33 +45,35 @@ struct GpuCodegenOptions {
 
 using codegen::RowAccess;
 
+/// Another kernel launched in place of, or after, a program kernel: its
+/// gpu.func name (empty: none), grid, threads and static shared memory.
+struct VariantGeometry {
+  std::string kernel = {};
+  llvm::SmallVector<mlir::Attribute> grid = {};
+  int64_t blockSize = 0;
+  int64_t sharedBytes = 0;
+};
+
 /// Launch geometry of one generated kernel: `grid` factors (step symbols and
 /// integers) multiply to the number of blocks, `blockSize` threads each.
 struct KernelGeometry {
   llvm::SmallVector<mlir::Attribute> grid;
   int64_t blockSize = 0;
   int64_t sharedBytes = 0;
-  /// A variant of the kernel (same ABI) the runtime launches instead for
-  /// decode-only steps (every request has one token, T == B): its gpu.func
-  /// name (empty: none) and its own grid, block and shared memory. Recorded
-  /// on the launch as gpu_decode_{kernel,grid,block,shared_bytes}.
-  std::string decodeKernel = {};
-  llvm::SmallVector<mlir::Attribute> decodeGrid = {};
-  int64_t decodeBlockSize = 0;
-  int64_t decodeSharedBytes = 0;
+  /// A variant of the kernel the runtime launches instead for decode-only
+  /// steps (every request has one token, T == B). Recorded on the launch as
+  /// gpu_decode_{kernel,grid,block,shared_bytes}.
+  VariantGeometry decode = {};
   /// Split-K over the context (flash-decoding): the decode variant takes
   /// two more parameters (a partials array after the slots, the split count
-  /// after the step sizes) and runs `decodeGrid` x splits blocks; with
-  /// splits > 1 each block writes its partial softmax state and
-  /// `combineKernel` (same parameters) merges them. Recorded as
+  /// after the step sizes) and runs `decode.grid` x splits blocks; with
+  /// splits > 1 each block writes its partial softmax state and `combine`
+  /// (same parameters) merges them. Recorded as
   /// gpu_decode_{max_splits,partial_floats} and gpu_combine_{kernel,grid,
   /// block,shared_bytes}.
   int64_t decodeMaxSplits = 0;
   int64_t decodePartialFloats = 0; ///< floats of partials per (token, split)
-  std::string combineKernel = {};
-  llvm::SmallVector<mlir::Attribute> combineGrid = {};
-  int64_t combineBlockSize = 0;
-  int64_t combineSharedBytes = 0;
+  VariantGeometry combine = {};
 };
 
 /// Parameters of a kernel beyond the ABI's slots and step sizes: `pointers`

@@ -125,10 +125,10 @@ struct GpuLowerKernelsPass final
             << kMaxStaticSharedBytes << ")";
         return signalPassFailure();
       }
-      if (!geometry->decodeKernel.empty() &&
-          geometry->decodeSharedBytes > kMaxStaticSharedBytes) {
+      if (!geometry->decode.kernel.empty() &&
+          geometry->decode.sharedBytes > kMaxStaticSharedBytes) {
         source.emitOpError("decode variant needs ")
-            << geometry->decodeSharedBytes
+            << geometry->decode.sharedBytes
             << " bytes of shared memory, more than a block gets statically ("
             << kMaxStaticSharedBytes << ")";
         return signalPassFailure();

@@ -46,29 +46,49 @@ static constexpr int64_t kMaxArgmaxThreads = 1024;
 /// parallelism: a row is read by one block only).
 static constexpr int64_t kUnroll = 4;
 
+/// Ids and indices travel as exact f32 values in the reductions.
+static LogicalResult checkVocab(Location loc, StringRef kernel, int64_t vocab) {
+  if (vocab > 0 && vocab < (int64_t(1) << 24))
+    return success();
+  return emitError(loc) << kernel << ": vocab " << vocab
+                        << " is out of range (1 .. 2^24 - 1: ids travel as f32)";
+}
+
+/// A stand-in source (in `scratch`) with a sampler's tensor signature, logits
+/// [rows, vocab] f32 in and `results` out, so that its kernel gets the common
+/// ABI (logits slot, result slots, then T, B, P, R).
+static func::FuncOp samplerSource(ModuleOp scratch, StringRef name, int64_t vocab,
+                                  TypeRange results) {
+  MLIRContext *ctx = scratch.getContext();
+  OpBuilder builder = OpBuilder::atBlockEnd(scratch.getBody());
+  auto logitsType = RankedTensorType::get({ShapedType::kDynamic, vocab}, Float32Type::get(ctx));
+  auto source = func::FuncOp::create(builder, scratch.getLoc(), name,
+                                     FunctionType::get(ctx, {logitsType}, results));
+  source.addEntryBlock();
+  return source;
+}
+
+/// Widest aligned vector over a logits row of `source`.
+static int64_t logitsVectorWidth(GpuKernelEmitter &e, func::FuncOp source) {
+  auto logitsType = cast<RankedTensorType>(source.getArgument(0).getType());
+  return e.vectorWidthFor(logitsType.getDimSize(1),
+                          {codegen::wholeTensorAccess(Value(), logitsType)});
+}
+
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitArgmaxKernel(mlir::gpu::GPUModuleOp gpuModule,
                                                                 Location loc, int64_t vocab,
                                                                 StringRef rowSymbol) {
   MLIRContext *ctx = gpuModule.getContext();
-  if (vocab <= 0 || vocab >= (int64_t(1) << 24))
-    return emitError(loc) << "qk_argmax: vocab " << vocab
-                          << " is out of range (1 .. 2^24 - 1: indices travel as f32)",
-           failure();
-  // A stand-in source with the sampler's tensor signature, so that the
-  // kernel gets the common ABI (logits slot, ids slot, then T, B, P, R).
+  if (failed(checkVocab(loc, "qk_argmax", vocab)))
+    return failure();
   OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
-  OpBuilder scratchBuilder = OpBuilder::atBlockEnd(scratch->getBody());
-  auto logitsType = RankedTensorType::get({ShapedType::kDynamic, vocab}, Float32Type::get(ctx));
   auto idsType = RankedTensorType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 32));
-  auto source = func::FuncOp::create(scratchBuilder, loc, "qk_argmax",
-                                     FunctionType::get(ctx, {logitsType}, {idsType}));
-  source.addEntryBlock();
+  func::FuncOp source = samplerSource(*scratch, "qk_argmax", vocab, {idsType});
 
   GpuCodegenOptions options;
   options.maxThreads = kMaxArgmaxThreads;
   GpuKernelEmitter e(gpuModule, source, options);
-  RowAccess geometry = codegen::wholeTensorAccess(Value(), logitsType);
-  const int64_t width = e.vectorWidthFor(vocab, {geometry});
+  const int64_t width = logitsVectorWidth(e, source);
   const int64_t threads = e.blockSizeFor((vocab + width - 1) / width);
   const int64_t warps = threads / kWarp;
 
@@ -221,26 +241,18 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitTopKKernel(mlir::gpu::GPUModul
   constexpr int64_t C = kTopCandidates;
   constexpr int64_t kBins = 256;
   static_assert((C & (C - 1)) == 0 && C <= kMaxArgmaxThreads, "bitonic sort of C slots");
-  if (vocab <= 0 || vocab >= (int64_t(1) << 24))
-    return emitError(loc) << "qk_topk: vocab " << vocab
-                          << " is out of range (1 .. 2^24 - 1: ids travel as f32)",
-           failure();
+  if (failed(checkVocab(loc, "qk_topk", vocab)))
+    return failure();
   OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
-  OpBuilder scratchBuilder = OpBuilder::atBlockEnd(scratch->getBody());
   Type f32Type = Float32Type::get(ctx);
-  auto logitsType = RankedTensorType::get({ShapedType::kDynamic, vocab}, f32Type);
   auto topLogitsType = RankedTensorType::get({ShapedType::kDynamic, C}, f32Type);
   auto topIdsType = RankedTensorType::get({ShapedType::kDynamic, C}, IntegerType::get(ctx, 32));
-  auto source = func::FuncOp::create(
-      scratchBuilder, loc, "qk_topk",
-      FunctionType::get(ctx, {logitsType}, {topLogitsType, topIdsType}));
-  source.addEntryBlock();
+  func::FuncOp source = samplerSource(*scratch, "qk_topk", vocab, {topLogitsType, topIdsType});
 
   GpuCodegenOptions options;
   options.maxThreads = kMaxArgmaxThreads;
   GpuKernelEmitter e(gpuModule, source, options);
-  RowAccess geometry = codegen::wholeTensorAccess(Value(), logitsType);
-  const int64_t width = e.vectorWidthFor(vocab, {geometry});
+  const int64_t width = logitsVectorWidth(e, source);
   // Always the largest block: a thread per sorted slot and C groups for the
   // bound at any vocab, and ptxas then allows 64 registers (with 256 threads
   // it kept 32 and spilled for some small vocabs).

@@ -101,17 +101,18 @@ struct ProgramEntry {
   int64_t sharedBytes = 0;   ///< CUDA: static shared memory it declares
   bool isGemm = false;       ///< CUDA: a cuBLASLt call described by `gemm`
   GemmSpec gemm;
+  /// CUDA: a generated kernel launched by name (decode variants, samplers).
+  struct Launchable {
+    std::string kernel;
+    SymShape grid;
+    int64_t blockThreads = 0, sharedBytes = 0;
+  };
   /// CUDA: the kernel launched instead for decode-only steps (every request
   /// one token, T = B); empty name when there is none. It takes the entry's
   /// arguments, then a partials array, the step sizes, then a split count:
   /// grid x splits blocks (1 <= splits <= maxSplits), each split writing
   /// partialFloats floats per token to partials when splits > 1, merged by
   /// `combine` (same parameters) into the entry's result.
-  struct Launchable {
-    std::string kernel;
-    SymShape grid;
-    int64_t blockThreads = 0, sharedBytes = 0;
-  };
   struct Variant : Launchable {
     int64_t maxSplits = 0, partialFloats = 0;
     Launchable combine;
@@ -199,11 +200,11 @@ public:
   const std::vector<ProgramEntry> &program() const { return Program; }
   /// CUDA: the generated greedy sampler (manifest "sampler.argmax"): reads
   /// the output logits [R, vocab], writes R int32 ids; kernel empty if absent.
-  const ProgramEntry &argmaxKernel() const { return Argmax; }
+  const ProgramEntry::Launchable &argmaxKernel() const { return Argmax; }
   /// CUDA: the generated top-k candidate selection (manifest "sampler.topk"):
   /// reads the output logits [R, vocab], writes each row's topKCount() best
   /// (logit, id) pairs in order; kernel empty if absent.
-  const ProgramEntry &topKKernel() const { return TopK; }
+  const ProgramEntry::Launchable &topKKernel() const { return TopK; }
   int64_t topKCount() const { return TopKCount; }
   int weightIndex(int id) const;  ///< -1 if no weight has this id
   int bufferIndex(int id) const;  ///< -1 if no buffer has this id
@@ -234,7 +235,7 @@ private:
   std::vector<WeightSpec> Weights;
   std::vector<BufferSpec> Buffers;
   std::vector<ProgramEntry> Program;
-  ProgramEntry Argmax, TopK;
+  ProgramEntry::Launchable Argmax, TopK;
   int64_t TopKCount = 0;
   std::vector<int> WeightById, BufferById;
   int OutputBuffer = -1;
