@@ -22,5 +22,6 @@ done
 for config in qwen3-0.6b qwen3-8b; do
   compile "bench/configs/$config.json" "$config" --kv-dtype=bf16
 done
-git rev-parse HEAD > "$out/commit" 2>/dev/null || true
+{ git rev-parse HEAD && git diff --quiet HEAD -- . ':!gpu-bundle' || echo "(with uncommitted changes)"; } 2>/dev/null \
+  | paste -sd' ' > "$out/commit" || true
 du -sh "$out"

@@ -13,19 +13,32 @@
 # then prints the test summary and the table last. Full logs under $OUT.
 # QWEN_GPU_BENCH_MODELS overrides the benchmarked artifacts (names in
 # gpu-bundle/artifacts); QWEN_GPU_SKIP_HF=1 skips the HF peer.
+# The device call returns at most 8 files: logs are written to a work folder
+# and come back as OUT/logs.tgz, beside summary.txt and the bench JSON lines.
+# Each step runs under QWEN_GPU_STEP_TIMEOUT seconds (default 300), and steps
+# that would start after QWEN_GPU_DEADLINE seconds (default 520) are skipped,
+# so that the summary always comes back inside the call's 10 minutes.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bundle=$root/gpu-bundle
-out=${OUT:-/tmp/qwen-gpu-out}
+ret=${OUT:-/tmp/qwen-gpu-out}
+out=$(mktemp -d /tmp/qwen-gpu-logs.XXXX)
 mode=${1:-all}
-mkdir -p "$out"
+step_timeout=${QWEN_GPU_STEP_TIMEOUT:-300}
+deadline=${QWEN_GPU_DEADLINE:-520}
+mkdir -p "$ret"
 export PATH=$bundle/bin:$PATH LD_LIBRARY_PATH=$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 cd "$root"
 summary=()
 record() { # record NAME COMMAND...: runs it with its output in OUT/NAME.log
   local name=$1; shift
   local start=$SECONDS
-  if "$@" > "$out/$name.log" 2>&1; then
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    summary+=("SKIP $name (past the ${deadline} s deadline)")
+    return
+  fi
+  # bash -c runs the exported functions below under timeout as well.
+  if timeout "$step_timeout" bash -c '"$@"' _ "$@" > "$out/$name.log" 2>&1; then
     summary+=("PASS $name ($((SECONDS - start)) s)")
   else
     summary+=("FAIL $name ($((SECONDS - start)) s): see $name.log")
@@ -62,6 +75,9 @@ state_slots() {
   qwen-check-state "$bundle/artifacts/qwen35_f32_untied_nv_2nk.qwenc" --max-abs 1e-4 \
     --checkpoint test/data/reference/qwen35_f32_untied_nv_2nk
 }
+
+export bundle out
+export -f demo_recites reference_case device_sampling state_slots
 
 if [ ! -x "$bundle/bin/qwen-run" ]; then
   echo "no gpu-bundle/: run bench/gpu/bundle.sh here and carry gpu-bundle" >&2
@@ -107,6 +123,9 @@ fi
 
 printf '%s\n' "${summary[@]}" | tee -a "$out/summary.txt"
 if [ -f "$out/floors.json" ] && ls "$out"/bench-*.jsonl > /dev/null 2>&1; then
-  python3 bench/gpu/table.py "$out"
+  python3 bench/gpu/table.py "$out" | tee "$out/table.txt"
 fi
+tar czf "$ret/logs.tgz" -C "$out" --exclude="./work-*" .
+cp "$out/summary.txt" "$ret/"
+cat "$out"/*.jsonl "$out/floors.json" > "$ret/bench.jsonl" 2>/dev/null || true
 ! printf '%s\n' "${summary[@]}" | grep -q '^FAIL'

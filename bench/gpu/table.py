@@ -11,7 +11,8 @@ floors.json (measured copy bandwidth and bf16 GEMM rate), bench-NAME.jsonl
            2 x matmul parameters (the embedding table excluded; the lm_head
            runs for one row per sequence) + causal attention 4 x layers x
            heads x head_dim x mean context (prompt/2).
-Prints the table (markdown) and writes OUT/table.md. Stdlib only."""
+A run that decodes gives a decode row, a prefill-only run (--gen 0) a prefill
+row. Prints the table (markdown) and writes OUT/table.md. Stdlib only."""
 import glob
 import json
 import os
@@ -33,9 +34,12 @@ def main(out):
         hf = {}
         hf_path = os.path.join(out, "hf-%s.jsonl" % name)
         if os.path.exists(hf_path):
-            for h in lines(hf_path):
-                hf[(h["batch"], h["prompt_len"], "decode")] = h["decode_tok_s"]
-                hf[(h["batch"], h["prompt_len"], "prefill")] = h["prefill_tok_s"]
+            for h in lines(hf_path):  # decode from runs that decode, prefill preferably from prefill-only runs
+                if h["gen"] > 0:
+                    hf[(h["batch"], h["prompt_len"], "decode")] = h["decode_tok_s"]
+                    hf.setdefault((h["batch"], h["prompt_len"], "prefill"), h["prefill_tok_s"])
+                else:
+                    hf[(h["batch"], h["prompt_len"], "prefill")] = h["prefill_tok_s"]
         for r in lines(path):
             m = r["model"]
             L, kvh, hd, H = m["num_layers"], m["num_kv_heads"], m["head_dim"], m["num_attention_heads"]
@@ -58,6 +62,7 @@ def main(out):
                 rows.append("| %s | decode batch %d (ctx %d+%d) | %.1f | %.1f | %.0f%% | %s | %s |" % (
                     name_shown, B, P, G, got, floor, 100 * got / floor, "%.1f" % peer if peer else "-",
                     "%.2f" % (got / peer) if peer else "-"))
+                continue  # prefill rows come from the prefill-only runs
             matmul_params = r["weight_bytes"] / wbytes - m["vocab_size"] * m["hidden_size"]
             flops = 2 * matmul_params + 4 * L * H * hd * P / 2
             ceiling = peak / flops

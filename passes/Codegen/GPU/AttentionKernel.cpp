@@ -418,12 +418,15 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   // Decode variant NAME_decode (same ABI), for steps where every request has
   // one token (T == B): one block per (token, kv head) computing all `group`
   // query heads of the kv head, so each key / value row of the cache is read
-  // once for the whole group. L lanes per key as in the per-token walk; the
-  // G' = threads / L lane groups split the context (group g walks positions
-  // g, g + G', ...), each with one online softmax per query head (q and the
-  // f32 accumulators in registers), merged through shared memory. At most
-  // kDecodeAccFloats accumulator floats per lane: larger groups take the
-  // heads H at a time, in passes over the keys.
+  // once for the whole group. L_d lanes per key, each with at most 4 vectors
+  // of the head (8 lanes at head_dim 128): fewer lanes than the per-token
+  // walk so that G' = threads / L_d keys are in flight per block (a block
+  // walking one key per warp is latency bound, as the H100 showed). The G'
+  // lane groups split the context (group g walks positions g, g + G', ...),
+  // each with one online softmax per query head (q and the f32 accumulators
+  // in registers), merged through shared memory. At most kDecodeAccFloats
+  // accumulator floats per lane: larger groups take the heads H at a time,
+  // in passes over the keys.
   //
   // Split-K across blocks (flash-decoding): with `splits` > 1 (a parameter
   // the runtime picks so that short batches still fill the GPU) the grid is
@@ -432,14 +435,18 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   // query head to `partials`, and NAME_decode_combine merges the splits.
   // With splits = 1 the block writes the output itself.
   constexpr int64_t kDecodeThreads = 128;
-  constexpr int64_t kDecodeAccFloats = 16;
+  constexpr int64_t kDecodeAccFloats = 64;
   constexpr int64_t kMaxDecodeSplits = 32;
   // A partial record: [max, sum, -, -, acc x headDim] (acc 16-byte aligned).
   const int64_t partialStride = headDim + 4;
-  const int64_t decodeThreads = std::max<int64_t>(std::min(threads, kDecodeThreads), lanes);
-  const int64_t decodeGroups = decodeThreads / lanes;
+  int64_t decodeLanes = 1;
+  while (decodeLanes < 32 && vectors % (decodeLanes * 2) == 0 && vectors / decodeLanes > 4)
+    decodeLanes *= 2;
+  const int64_t decodePerLane = vectors / decodeLanes;
+  const int64_t decodeThreads = std::max<int64_t>(std::min(threads, kDecodeThreads), decodeLanes);
+  const int64_t decodeGroups = decodeThreads / decodeLanes;
   const int64_t chunkHeads =
-      std::max<int64_t>(1, std::min(group, kDecodeAccFloats / (perLane * width)));
+      std::max<int64_t>(1, std::min(group, kDecodeAccFloats / (decodePerLane * width)));
   std::string decodeName = (source.getSymName() + "_decode").str();
   SmallVector<BlockArgument> sourceArgs(source.getArguments());
   emitter.createKernel(decodeName, sourceArgs, source.getResultTypes(), decodeThreads, [&] {
@@ -467,11 +474,11 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
     Value begin = emitter.mulIndex(split, chunk);
     Value end = arith::MinUIOp::create(b, emitter.addIndex(begin, chunk), contextEnd);
     Value single = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, splits, emitter.index(1));
-    Value groupId = emitter.divIndex(emitter.threadId(), lanes);
-    Value lane = emitter.remIndex(emitter.threadId(), lanes);
+    Value groupId = emitter.divIndex(emitter.threadId(), decodeLanes);
+    Value lane = emitter.remIndex(emitter.threadId(), decodeLanes);
     SmallVector<Value> columns;
-    for (int64_t c = 0; c < perLane; ++c)
-      columns.push_back(emitter.mulIndex(emitter.addIndex(lane, emitter.index(c * lanes)), width));
+    for (int64_t c = 0; c < decodePerLane; ++c)
+      columns.push_back(emitter.mulIndex(emitter.addIndex(lane, emitter.index(c * decodeLanes)), width));
 
     Value query = emitter.sharedRow(headDim);
     Value maxes = emitter.sharedRow(decodeGroups * chunkHeads);
@@ -484,33 +491,33 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
       Value firstHead = emitter.addIndex(emitter.mulIndex(kvHead, group), emitter.index(h0));
       // The n query rows through the shared row (the row chain is
       // block-cooperative), each lane keeping its slice of every row.
-      SmallVector<Value> qInit(n * perLane, zero);
+      SmallVector<Value> qInit(n * decodePerLane, zero);
       SmallVector<Value> q = llvm::to_vector(emitter.forLoop(
           emitter.index(0), emitter.index(n), 1, qInit,
           [&](Value i, ValueRange carried) -> SmallVector<Value> {
             emitter.emitRowChain(attention.getQuery(), token, emitter.addIndex(firstHead, i),
                                  query);
             SmallVector<Value> slice;
-            for (int64_t c = 0; c < perLane; ++c)
+            for (int64_t c = 0; c < decodePerLane; ++c)
               slice.push_back(emitter.loadShared(query, columns[c], width));
             SmallVector<Value> next;
             for (int64_t h = 0; h < n; ++h) {
               Value take =
                   arith::CmpIOp::create(b, arith::CmpIPredicate::eq, i, emitter.index(h));
-              for (int64_t c = 0; c < perLane; ++c)
+              for (int64_t c = 0; c < decodePerLane; ++c)
                 next.push_back(
-                    arith::SelectOp::create(b, take, slice[c], carried[h * perLane + c]));
+                    arith::SelectOp::create(b, take, slice[c], carried[h * decodePerLane + c]));
             }
             emitter.barrier(); // the row is rewritten by the next head
             return next;
           }));
 
-      // State of head h: [max, sum, acc x perLane] at h * (2 + perLane).
-      const int64_t stride = 2 + perLane;
+      // State of head h: [max, sum, acc x decodePerLane] at h * (2 + decodePerLane).
+      const int64_t stride = 2 + decodePerLane;
       SmallVector<Value> init;
       for (int64_t h = 0; h < n; ++h) {
         init.append({minusInf, emitter.f32(0.0f)});
-        init.append(perLane, zero);
+        init.append(decodePerLane, zero);
       }
       SmallVector<Value> finals = llvm::to_vector(emitter.forLoop(
           begin, end, decodeGroups, init,
@@ -520,21 +527,21 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
             Value jc = arith::MinUIOp::create(b, j, position);
             Value base = kvRowOffset(emitter, cache, layer, paged.blockTable, tableRow, jc, kvHead);
             SmallVector<Value> k, v;
-            for (int64_t c = 0; c < perLane; ++c)
+            for (int64_t c = 0; c < decodePerLane; ++c)
               k.push_back(
                   emitter.loadVectorF32(paged.keys, emitter.addIndex(base, columns[c]), width));
-            for (int64_t c = 0; c < perLane; ++c)
+            for (int64_t c = 0; c < decodePerLane; ++c)
               v.push_back(
                   emitter.loadVectorF32(paged.values, emitter.addIndex(base, columns[c]), width));
             SmallVector<Value> next;
             for (int64_t h = 0; h < n; ++h) {
               Value dotVector = zero;
-              for (int64_t c = 0; c < perLane; ++c)
-                dotVector = vector::FMAOp::create(b, q[h * perLane + c], k[c], dotVector);
+              for (int64_t c = 0; c < decodePerLane; ++c)
+                dotVector = vector::FMAOp::create(b, q[h * decodePerLane + c], k[c], dotVector);
               Value partial = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
               Value score =
-                  arith::MulFOp::create(b, emitter.laneSum(partial, lanes), emitter.f32(scale));
-              appendOnlineSoftmaxStep(b, vecType, score, valid, carried.slice(h * stride, 2 + perLane),
+                  arith::MulFOp::create(b, emitter.laneSum(partial, decodeLanes), emitter.f32(scale));
+              appendOnlineSoftmaxStep(b, vecType, score, valid, carried.slice(h * stride, 2 + decodePerLane),
                                       [&](int64_t c) { return v[c]; }, next);
             }
             return next;
@@ -551,7 +558,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
       for (int64_t h = 0; h < n; ++h) {
         Value rowBase = emitter.mulIndex(
             emitter.addIndex(emitter.mulIndex(groupId, chunkHeads), emitter.index(h)), headDim);
-        for (int64_t c = 0; c < perLane; ++c)
+        for (int64_t c = 0; c < decodePerLane; ++c)
           emitter.storeShared(partials, emitter.addIndex(rowBase, columns[c]),
                               finals[h * stride + 2 + c]);
       }

@@ -3,65 +3,66 @@
 // The decode variant NAME_decode of every attention kernel (AttentionKernel.cpp):
 // same ABI as NAME, grid [T, kv_heads], 128 threads. The block of (token,
 // kv head) computes all `group` query heads of the kv head: each key and
-// value row is loaded once per lane group and used for every head. L lanes
-// per key as in the per-token walk (32 at head 128, 5 xor shuffles per head
-// and key), G' = 128 / L lane groups split the context, one online softmax
-// per head (q and the f32 accumulator in registers), the G' partial states
-// merged through shared memory. At most 16 accumulator floats per lane:
-// head 128 (4 floats per lane) takes up to 4 heads per pass over the keys,
-// head 256 (8 per lane) 2. The same module is an input of
+// value row is loaded once per lane group and used for every head. L_d lanes
+// per key, each with 4 vectors of the head (8 lanes at head 128: 3 xor
+// shuffles per head and key), so G' = 128 / L_d lane groups (16 at head 128)
+// walk 16 keys at a time; one online softmax per head (q and the f32
+// accumulator in registers), the G' partial states merged through shared
+// memory. At most 64 accumulator floats per lane: 4 heads (16 floats each)
+// per pass over the keys. The same module is an input of
 // simt-numerics-attention-decode.test.
 //
 // qk0: head 128, 4 query heads over 1 kv head (group 4), f32 cache: one
-// pass of 4 heads. Shared: query row 128 + maxes 16 + sums 16 + partials
-// 4 x 4 x 128 floats.
-// qk1: head 256, 8 query heads over 2 kv heads (group 4), bf16 cache: two
-// passes of 2 heads.
+// pass of 4 heads. Shared: query row 128 + maxes 16 x 4 + sums 16 x 4 +
+// partials 16 x 4 x 128 floats.
+// qk1: head 256, 8 query heads over 2 kv heads (group 4), bf16 cache: 16
+// lanes per key, 8 groups, one pass of 4 heads.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_attention
-// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk0_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 8832 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64, grid = ["T", 4]
+// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk0_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 33792 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64, grid = ["T", 4]
 // CHECK:       qkernel.launch @kernels::@qk1_attention
-// CHECK-SAME:    gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 8], gpu_combine_kernel = "qk1_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk1_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 2080 : i64, gpu_decode_shared_bytes = 9280 : i64, gpu_grid = ["T", 8]
+// CHECK-SAME:    gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 8], gpu_combine_kernel = "qk1_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk1_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 2080 : i64, gpu_decode_shared_bytes = 34048 : i64, gpu_grid = ["T", 8]
 // CHECK:       gpu.module @qwen_kernels
 // CHECK:       gpu.func @qk0_attention(
 // The same slots: 5 pointers for the arguments (the cache is two), one for
 // the result, then T, B, P, R.
 // CHECK:       gpu.func @qk0_attention_decode(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64)
-// CHECK-SAME:    workgroup(%[[Q:.*]] : memref<128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[MAX:.*]] : memref<16xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[SUM:.*]] : memref<16xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[ACC:.*]] : memref<2048xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
+// CHECK-SAME:    workgroup(%[[Q:.*]] : memref<128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[MAX:.*]] : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[SUM:.*]] : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[ACC:.*]] : memref<8192xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME:    kernel attributes {known_block_size = array<i32: 128, 1, 1>}
 // The 4 query rows of the kv head through the shared row, each lane keeping
-// its vector of every row.
-// CHECK:         %[[QV:.*]]:4 = scf.for %{{.*}} = %{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
+// its 4 vectors of every row.
+// CHECK:         %[[QV:.*]]:16 = scf.for %{{.*}} = %{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
 // CHECK:           gpu.barrier
-// CHECK:           vector.load %[[Q]]
-// CHECK-COUNT-4:   arith.select
+// CHECK-COUNT-4:   vector.load %[[Q]]
+// CHECK-COUNT-16:  arith.select
 // CHECK:           gpu.barrier
-// The walk: 4 lane groups, one key and one value load per key, then 4 heads
-// (5 shuffles and an online-softmax update each).
-// CHECK:         %[[S:.*]]:12 = scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c4{{.*}} iter_args({{.*}}) -> (f32, f32, vector<4xf32>, f32, f32, vector<4xf32>, f32, f32, vector<4xf32>, f32, f32, vector<4xf32>) {
+// The walk: 16 lane groups, 4 key and 4 value loads per key, then 4 heads
+// (4 FMAs, 3 shuffles and an online-softmax update each).
+// CHECK:         %[[S:.*]]:24 = scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16{{.*}} iter_args({{.*}}) -> (f32, f32, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, f32, f32, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, f32, f32, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, f32, f32, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
 // CHECK:           %[[VALID:.*]] = arith.cmpi ult
 // CHECK:           arith.minui
-// CHECK:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
-// CHECK:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// CHECK-COUNT-8:   vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // CHECK-NOT:       vector.load
 // CHECK:           vector.fma %[[QV]]#0
-// CHECK-COUNT-5:   gpu.shuffle xor
-// CHECK:           arith.select %[[VALID]]
-// CHECK:           vector.fma %[[QV]]#1
-// CHECK-COUNT-5:   gpu.shuffle xor
-// CHECK:           vector.fma %[[QV]]#2
-// CHECK-COUNT-5:   gpu.shuffle xor
 // CHECK:           vector.fma %[[QV]]#3
-// CHECK-COUNT-5:   gpu.shuffle xor
+// CHECK-COUNT-3:   gpu.shuffle xor
+// CHECK:           arith.select %[[VALID]]
+// CHECK:           vector.fma %[[QV]]#4
+// CHECK-COUNT-3:   gpu.shuffle xor
+// CHECK:           vector.fma %[[QV]]#8
+// CHECK-COUNT-3:   gpu.shuffle xor
+// CHECK:           vector.fma %[[QV]]#12
+// CHECK:           vector.fma %[[QV]]#15
+// CHECK-COUNT-3:   gpu.shuffle xor
 // CHECK-NOT:       gpu.shuffle
 // CHECK:           scf.yield
-// Merge: the 4 x 4 partial states through shared memory, out = acc / l.
+// Merge: the 16 x 4 partial states through shared memory, out = acc / l.
 // CHECK:         scf.if
 // CHECK-COUNT-4:   memref.store %{{.*}}, %[[MAX]]
 // CHECK:         vector.store %[[S]]#2, %[[ACC]]
 // CHECK:         vector.store %[[S]]#5, %[[ACC]]
 // CHECK:         vector.store %[[S]]#8, %[[ACC]]
-// CHECK:         vector.store %[[S]]#11, %[[ACC]]
+// CHECK:         vector.store %[[S]]#23, %[[ACC]]
 // CHECK:         gpu.barrier
 // CHECK:         scf.for %{{.*}} = %thread_id_x to %c512{{.*}} step %c128
 // CHECK:           memref.load %[[MAX]]
@@ -69,15 +70,17 @@
 // CHECK:           arith.divf
 // CHECK-NOT:     gpu.barrier
 // CHECK:         gpu.return
-// qk1 (group 4, 2 heads per pass): two passes over the keys.
+// qk1 (group 4, head 256): 16 lanes per key (4 shuffles for each of the 4
+// heads), 8 groups, one pass.
 // CHECK:       gpu.func @qk1_attention_decode(
 // CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
-// CHECK:         scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
-// CHECK:         scf.for {{.*}} -> (f32, f32, vector<4xf32>, vector<4xf32>, f32, f32, vector<4xf32>, vector<4xf32>) {
+// CHECK:         scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
+// CHECK:         scf.for {{.*}} step %c8{{.*}} -> (f32, f32, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, f32, f32,
+// CHECK-COUNT-16:  gpu.shuffle xor
+// CHECK-NOT:       gpu.shuffle
+// CHECK:           scf.yield
 // CHECK:         gpu.barrier
-// CHECK:         gpu.barrier
-// CHECK:         scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
-// CHECK:         scf.for {{.*}} -> (f32, f32, vector<4xf32>, vector<4xf32>, f32, f32, vector<4xf32>, vector<4xf32>) {
+// CHECK-NOT:     scf.for {{.*}} -> (f32, f32,
 // CHECK:         gpu.return
 !kv0 = !qtf.kv_cache<layers = 2, kv_heads = 1, head_dim = 128, page_size = 16, f32>
 !kv1 = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 256, page_size = 16, bf16>

@@ -24,70 +24,72 @@
 //
 // Each kernel also has its decode variant qkN_attention_decode (grid [T,
 // kv_heads], 128 threads; AttentionKernel.cpp), recorded on the launch as
-// gpu_decode_*: at most 64 registers (64 at head 128 with group 4, 40 with
-// group 2; 64 at head 64 with group 4; 63 at head 256 with group 2; 40 for
-// the chained head 32, whose rope keeps libdevice's 32-byte reduction array
-// in local memory), no spill and no stack frame otherwise, 2-9 KiB of
-// shared memory; and its split-K merge qkN_attention_decode_combine (no
+// gpu_decode_*: 8 lanes per key at head 128 (16 keys in flight per block),
+// all query heads of a group in one pass over the keys, so the registers
+// grow with the group: 200 at head 128 / 64 with group 4, 110-123 with group
+// 2, 62 at head 32, under ptxas' 255 (the decode grid is small, occupancy
+// is not the limit); 103 for the chained head 32, whose rope keeps
+// libdevice's 32-byte reduction array in local memory; no spill and no
+// stack frame otherwise, 8-34 KiB of shared memory; and its split-K merge qkN_attention_decode_combine (no
 // shared memory, 32 registers; 62 at head 32). simt-numerics-attention-decode.test
 // checks their numerics.
 
 // GEOMETRY: qkernel.launch @kernels::@qk0_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk0_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 4672 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64
+// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk0_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 17152 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64
 // GEOMETRY: qkernel.launch @kernels::@qk1_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk1_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk1_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 8832 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64
+// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk1_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk1_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 33792 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64
 // GEOMETRY: qkernel.launch @kernels::@qk2_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk2_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk2_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 264 : i64, gpu_decode_shared_bytes = 4672 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 37440 : i64
+// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk2_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk2_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 264 : i64, gpu_decode_shared_bytes = 17152 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 37440 : i64
 // GEOMETRY: qkernel.launch @kernels::@qk3_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 64, 1, 1>, gpu_combine_grid = ["T", 8], gpu_combine_kernel = "qk3_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk3_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 544 : i64, gpu_decode_shared_bytes = 8704 : i64, gpu_grid = ["T", 8], gpu_shared_bytes = 37248 : i64
+// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 64, 1, 1>, gpu_combine_grid = ["T", 8], gpu_combine_kernel = "qk3_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk3_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 544 : i64, gpu_decode_shared_bytes = 34048 : i64, gpu_grid = ["T", 8], gpu_shared_bytes = 37248 : i64
 // GEOMETRY: qkernel.launch @kernels::@qk4_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 64, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk4_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk4_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 136 : i64, gpu_decode_shared_bytes = 2368 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 37248 : i64
+// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 64, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk4_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk4_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 136 : i64, gpu_decode_shared_bytes = 8704 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 37248 : i64
 // GEOMETRY: qkernel.launch @kernels::@qk5_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk5_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk5_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 520 : i64, gpu_decode_shared_bytes = 9280 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 42048 : i64
+// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk5_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk5_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 520 : i64, gpu_decode_shared_bytes = 17536 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 42048 : i64
 // GEOMETRY: qkernel.launch @kernels::@qk6_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 32, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk6_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk6_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 72 : i64, gpu_decode_shared_bytes = 4496 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 20896 : i64
+// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 32, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk6_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk6_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 72 : i64, gpu_decode_shared_bytes = 17552 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 20896 : i64
 
 // PTXAS:       Function properties for qk6_attention_decode_combine
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS:       Function properties for qk6_attention_decode{{$}}
 // PTXAS-NEXT:    {{[0-9]+}} bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// PTXAS-NEXT:  Used {{([1-5]?[0-9]|6[0-4])}} registers, {{.*}} 4496 bytes smem
+// PTXAS-NEXT:  Used {{([1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9])}} registers, {{.*}} 17552 bytes smem
 // PTXAS:       Function properties for qk6_attention
 // PTXAS-NEXT:    {{[0-9]+}} bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS-NEXT:  Used {{[1-7]?[0-9]}} registers, {{.*}} 20896 bytes smem
 // PTXAS:       Function properties for qk5_attention_decode{{$}}
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// PTXAS-NEXT:  Used {{([1-5]?[0-9]|6[0-4])}} registers, {{.*}} 9280 bytes smem
+// PTXAS-NEXT:  Used {{([1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9])}} registers, {{.*}} 17536 bytes smem
 // PTXAS:       Function properties for qk5_attention
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS-NEXT:  Used {{[1-7]?[0-9]}} registers, {{.*}} 42048 bytes smem
 // PTXAS:       Function properties for qk4_attention_decode{{$}}
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// PTXAS-NEXT:  Used {{([1-5]?[0-9]|6[0-4])}} registers, {{.*}} 2368 bytes smem
+// PTXAS-NEXT:  Used {{([1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9])}} registers, {{.*}} 8704 bytes smem
 // PTXAS:       Function properties for qk4_attention
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS-NEXT:  Used {{[1-7]?[0-9]}} registers, {{.*}} 37248 bytes smem
 // PTXAS:       Function properties for qk3_attention_decode{{$}}
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// PTXAS-NEXT:  Used {{([1-5]?[0-9]|6[0-4])}} registers, {{.*}} 8704 bytes smem
+// PTXAS-NEXT:  Used {{([1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9])}} registers, {{.*}} 34048 bytes smem
 // PTXAS:       Function properties for qk3_attention
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS-NEXT:  Used {{[1-7]?[0-9]}} registers, {{.*}} 37248 bytes smem
 // PTXAS:       Function properties for qk2_attention_decode{{$}}
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// PTXAS-NEXT:  Used {{([1-5]?[0-9]|6[0-4])}} registers, {{.*}} 4672 bytes smem
+// PTXAS-NEXT:  Used {{([1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9])}} registers, {{.*}} 17152 bytes smem
 // PTXAS:       Function properties for qk2_attention
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS-NEXT:  Used {{[1-7]?[0-9]}} registers, {{.*}} 37440 bytes smem
 // PTXAS:       Function properties for qk1_attention_decode{{$}}
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// PTXAS-NEXT:  Used {{([1-5]?[0-9]|6[0-4])}} registers, {{.*}} 8832 bytes smem
+// PTXAS-NEXT:  Used {{([1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9])}} registers, {{.*}} 33792 bytes smem
 // PTXAS:       Function properties for qk1_attention
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS-NEXT:  Used {{[1-7]?[0-9]}} registers, {{.*}} 37440 bytes smem
 // PTXAS:       Function properties for qk0_attention_decode{{$}}
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
-// PTXAS-NEXT:  Used {{([1-5]?[0-9]|6[0-4])}} registers, {{.*}} 4672 bytes smem
+// PTXAS-NEXT:  Used {{([1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9])}} registers, {{.*}} 17152 bytes smem
 // PTXAS:       Function properties for qk0_attention
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS-NEXT:  Used {{[1-7]?[0-9]}} registers, {{.*}} 37440 bytes smem

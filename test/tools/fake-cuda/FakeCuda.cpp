@@ -540,9 +540,11 @@ std::string unsupported(const cublasLtMatmulDescOpaque &desc, const cublasLtMatr
   if (c.type != d.type)
     why << "C is " << typeName(c.type) << ", D is " << typeName(d.type) << "; ";
   if (desc.epilogue == CUBLASLT_EPILOGUE_BIAS) {
+    // As the H100's cuBLASLt 13: the bias in D's dtype or f32 (an f16 bias
+    // with an f32 D is refused).
     int biasType = desc.biasType < 0 ? d.type : desc.biasType;
-    if (biasType != CUDA_R_32F && biasType != a.type)
-      why << "bias is " << typeName(biasType) << " with A " << typeName(a.type) << "; ";
+    if (biasType != CUDA_R_32F && biasType != d.type)
+      why << "bias is " << typeName(biasType) << " with D " << typeName(d.type) << "; ";
   }
   std::string text = why.str();
   if (!text.empty())
