@@ -47,7 +47,8 @@ def steps_of(kernels):
             last_entry = short
             current.append((short, seconds))
         else:  # a library kernel: the GEMM of the entry launched before it
-            current.append((f"gemm {last_entry.removesuffix('_pack')}", seconds))
+            entry = last_entry.removesuffix("_pack")
+            current.append((f"gemm {entry}" if entry.endswith("matmul") else f"gemm after {entry}", seconds))
     if current:
         steps.append(current)
     return steps

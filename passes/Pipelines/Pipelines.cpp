@@ -47,6 +47,10 @@ void qwen::buildQwenCompilePipeline(OpPassManager &pm,
   if (reached(CompileStage::Outlined))
     return;
   pm.addPass(fusion::createOutlineKernelsPass());
+  // On the GPU, GEMM activations are stored in the weight dtype by their
+  // producer (no pack kernel), which changes buffer dtypes: before planning.
+  if (options.target == "cuda")
+    pm.addPass(codegen::gpu::createGpuNarrowGemmInputsPass());
   if (reached(CompileStage::Planned))
     return;
   pm.addNestedPass<func::FuncOp>(fusion::createPlanBuffersPass());

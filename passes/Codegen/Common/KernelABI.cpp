@@ -129,10 +129,16 @@ FailureOr<codegen::MatmulPattern> qwen::codegen::matchMatmulKernel(func::FuncOp 
   return pattern;
 }
 
+Value qwen::codegen::computedValue(Value result) {
+  if (auto narrow = result.getDefiningOp<arith::TruncFOp>())
+    return narrow.getIn();
+  return result;
+}
+
 std::optional<unsigned> qwen::codegen::resultIndexOf(func::FuncOp source, Value value) {
   auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
   for (auto [index, operand] : llvm::enumerate(ret.getOperands()))
-    if (operand == value)
+    if (computedValue(operand) == value)
       return index;
   return std::nullopt;
 }
@@ -201,7 +207,7 @@ FailureOr<codegen::ElementwisePattern> qwen::codegen::matchElementwiseKernel(fun
   ElementwisePattern pattern;
   auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
   if (ret.getNumOperands() == 1)
-    pattern.output = ret.getOperand(0);
+    pattern.output = computedValue(ret.getOperand(0));
   Operation *op = pattern.output ? pattern.output.getDefiningOp() : nullptr;
   pattern.op = op;
   pattern.combine = dyn_cast_or_null<qtf::MoeCombineOp>(op);

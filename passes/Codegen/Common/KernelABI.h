@@ -90,6 +90,12 @@ struct ElementwisePattern {
 /// it is not one.
 mlir::FailureOr<ElementwisePattern> matchElementwiseKernel(mlir::func::FuncOp source);
 
+/// The value a kernel result computes: `result` itself, or the f32 value an
+/// arith.truncf at the end of the kernel narrows for storage (the GPU
+/// pipeline's qwen-gpu-narrow-gemm-inputs stores GEMM activations in the
+/// weight dtype; the kernel computes in f32 and rounds when it stores).
+mlir::Value computedValue(mlir::Value result);
+
 /// Position of `value` among the results of kernel function `source`.
 std::optional<unsigned> resultIndexOf(mlir::func::FuncOp source, mlir::Value value);
 

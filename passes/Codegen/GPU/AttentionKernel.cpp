@@ -124,7 +124,8 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
   qtf::PagedAttentionOp attention;
   source.walk([&](qtf::PagedAttentionOp op) { attention = op; });
-  if (!attention || ret.getNumOperands() != 1 || ret.getOperand(0) != attention.getResult())
+  if (!attention || ret.getNumOperands() != 1 ||
+      codegen::computedValue(ret.getOperand(0)) != attention.getResult())
     return source.emitOpError("attention kernel must return one paged_attention"), failure();
 
   qtf::KVCacheType cache = attention.getCache().getType();

@@ -4,6 +4,25 @@
 
 include "mlir/Pass/PassBase.td"
 
+def GpuNarrowGemmInputsPass : Pass<"qwen-gpu-narrow-gemm-inputs", "mlir::ModuleOp"> {
+  let summary = "Stores GEMM activations in the weight dtype from their producer";
+  let description = [{
+    Runs on the outlined step (after qwen-outline-kernels, before buffer
+    planning). A `rows`, `elementwise` or `attention` kernel whose one f32
+    result feeds only `matmul` kernels, as their activations (directly or
+    through `qtf.reshape` / `qtf.gather_rows`; a gathering GEMM keeps its
+    pack kernel, which then only gathers), with bf16 or f16 weights of one
+    dtype, returns that result through an `arith.truncf` to the weight
+    dtype; its launches' results and the matmul kernels' activation
+    arguments take that dtype. The GPU emitters still compute in f32 and
+    round to nearest even when they store, exactly as the `_pack` kernel
+    qwen-gpu-lower-kernels would otherwise add before each such GEMM, so
+    the numerics are unchanged and a launch per GEMM is saved. A kernel
+    function is narrowed only when all of its launches qualify.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
   let summary = "Lowers outlined kernels to gpu.func kernels and cuBLASLt calls";
   let description = [{

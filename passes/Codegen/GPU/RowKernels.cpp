@@ -27,7 +27,7 @@ using namespace qwen::codegen::gpu;
 
 static Value singleResult(func::FuncOp source) {
   auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
-  return ret.getNumOperands() == 1 ? ret.getOperand(0) : Value();
+  return ret.getNumOperands() == 1 ? codegen::computedValue(ret.getOperand(0)) : Value();
 }
 
 /// Grid factors [symbol, n] with a factor n of 1 left out.
