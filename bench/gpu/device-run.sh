@@ -104,14 +104,17 @@ if [ "$mode" = all ] || [ "$mode" = bench ]; then
       --prompt-len 512 --gen 64 | grep '^{' >> '$out/bench-$name.jsonl'"
     record "bench-$name-prefill" sh -c "qwen-run bench '$artifact' --random-weights --batch 1 \
       --prompt-len 512,4096 --gen 0 --max-batch-tokens 4096 | grep '^{' >> '$out/bench-$name.jsonl'"
-    # Long-context decode (split-K matters most), then the attention choices
-    # the default makes: no context split, and the prefill kernel decoding.
+    # Long-context decode (split-K matters most), then the choices the
+    # default makes: no context split, the prefill kernel decoding, and
+    # launches without programmatic dependent launch.
     record "bench-$name-decode-long" sh -c "qwen-run bench '$artifact' --random-weights --batch 1,8 \
       --prompt-len 4096 --gen 32 --max-batch-tokens 4096 | grep '^{' >> '$out/bench-$name.jsonl'"
     record "bench-$name-decode-variants" sh -c "qwen-run bench '$artifact' --random-weights --batch 1,8 \
       --prompt-len 512,4096 --gen 32 --max-batch-tokens 4096 --cuda-decode-splits=1 | grep '^{' >> '$out/bench-$name.jsonl' &&
       qwen-run bench '$artifact' --random-weights --batch 1,32 --prompt-len 512 --gen 32 \
-      --cuda-decode-kernels=never | grep '^{' >> '$out/bench-$name.jsonl'"
+      --cuda-decode-kernels=never | grep '^{' >> '$out/bench-$name.jsonl' &&
+      qwen-run bench '$artifact' --random-weights --batch 1,8,32 --prompt-len 512 --gen 64 \
+      --no-cuda-pdl | grep '^{' >> '$out/bench-$name.jsonl'"
     if [ "${QWEN_GPU_SKIP_HF:-0}" != 1 ] && [ -f "bench/configs/$name.json" ]; then
       record "hf-$name-decode" sh -c "python3 bench/hf_cpu_bench.py --device cuda --config bench/configs/$name.json \
         --batch 1,8,32,128 --prompt-len 512 --gen 64 --repeat 2 >> '$out/hf-$name.jsonl'"

@@ -47,7 +47,9 @@ def main(out):
             embed = m["vocab_size"] * m["hidden_size"] * wbytes
             kv_bytes = {"f32": 4, "bf16": 2, "f16": 2}[r["kv_dtype"]]
             B, P, G = r["batch"], r["prompt_len"], r["gen"]
-            if r.get("cuda_decode_kernels", "auto") != "auto":
+            if r.get("cuda_programmatic_launch") is False:
+                name_shown = "%s (no PDL)" % name
+            elif r.get("cuda_decode_kernels", "auto") != "auto":
                 name_shown = "%s (decode kernels %s)" % (name, r["cuda_decode_kernels"])
             elif r.get("cuda_decode_splits", 0):
                 name_shown = "%s (decode splits %d)" % (name, r["cuda_decode_splits"])

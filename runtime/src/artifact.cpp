@@ -336,6 +336,8 @@ void Artifact::parse(const json &m) {
     Target.arch = r.str(t, "arch", "target");
     if (t.contains("cubin"))
       Target.cubin = r.str(t, "cubin", "target");
+    if (t.contains("programmatic_launch"))
+      Target.programmaticLaunch = r.boolean(t, "programmatic_launch", "target");
   }
   if (t.contains("triple"))
     Target.triple = r.str(t, "triple", "target");

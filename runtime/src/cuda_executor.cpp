@@ -67,8 +67,10 @@ struct CudaExecutor::GemmPlan {
 // Setup
 //===----------------------------------------------------------------------===//
 
-CudaExecutor::CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs, DecodeOptions decode)
-    : Art(artifact), Driver(CudaDriver::get()), Blas(CublasLt::get()), UseGraphs(useGraphs), Decode(decode) {
+CudaExecutor::CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs, DecodeOptions decode,
+                           bool programmaticLaunch)
+    : Art(artifact), Driver(CudaDriver::get()), Blas(CublasLt::get()), UseGraphs(useGraphs), Decode(decode),
+      Programmatic(programmaticLaunch && artifact.target().programmaticLaunch) {
   if (Decode.splits < 0)
     throw Error("the decode split count must be >= 1 (0: automatic), got " + std::to_string(Decode.splits));
   const DriverApi &api = Driver.api();
@@ -489,9 +491,25 @@ void CudaExecutor::launch(const std::string &kernel, const SymShape &grid, int64
   if (blocks > INT32_MAX)
     throw Error("kernel " + kernel + " needs " + std::to_string(blocks) +
                 " blocks, more than a CUDA grid holds; lower --max-batch-tokens");
-  Driver.check(Driver.api().cuLaunchKernel(function, unsigned(blocks), 1, 1, unsigned(blockThreads), 1, 1, 0, Stream,
-                                           params.data(), nullptr),
-               ("cuLaunchKernel(" + kernel + ")").c_str());
+  if (Programmatic) {
+    // The kernel's first instruction waits for the grids before it
+    // (griddepcontrol.wait): it may be scheduled while they drain.
+    CUlaunchAttribute attribute;
+    attribute.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    attribute.value.programmaticStreamSerializationAllowed = 1;
+    CUlaunchConfig config;
+    config.gridDimX = unsigned(blocks);
+    config.blockDimX = unsigned(blockThreads);
+    config.hStream = Stream;
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+    Driver.check(Driver.api().cuLaunchKernelEx(&config, function, params.data(), nullptr),
+                 ("cuLaunchKernelEx(" + kernel + ")").c_str());
+  } else {
+    Driver.check(Driver.api().cuLaunchKernel(function, unsigned(blocks), 1, 1, unsigned(blockThreads), 1, 1, 0,
+                                             Stream, params.data(), nullptr),
+                 ("cuLaunchKernel(" + kernel + ")").c_str());
+  }
   ++Counters.kernelLaunches;
 }
 

@@ -161,7 +161,8 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
   OutputOffset = layout.bufferOffsets[size_t(Art.bufferIndex(Art.outputBuffer()))];
   uint8_t *base = nullptr;
   if (Art.isCuda()) {
-    Cuda = std::make_unique<CudaExecutor>(Art, options.cudaDevice, options.cudaGraphs, options.cudaDecode);
+    Cuda = std::make_unique<CudaExecutor>(Art, options.cudaDevice, options.cudaGraphs, options.cudaDecode,
+                                          options.cudaProgrammaticLaunch);
     DeviceSampling = options.cudaDeviceSampling;
     const CudaDeviceInfo &gpu = Cuda->device();
     Plan.device = "cuda:" + std::to_string(gpu.ordinal) + " " + gpu.name + " (" + gpu.arch() + ")";

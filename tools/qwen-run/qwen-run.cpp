@@ -53,6 +53,9 @@ struct EngineFlags {
     app->add_option("--kv-pages", options.numPages, "KV cache pages (default: enough for every sequence's full context)");
     app->add_option("--cuda-device", options.cudaDevice, "CUDA artifacts: the GPU to run on (default 0)");
     app->add_flag("--no-cuda-graphs", noGraphs, "CUDA artifacts: launch every decode step's kernels one by one");
+    app->add_flag("--no-cuda-pdl", noProgrammaticLaunch,
+                  "CUDA artifacts: launch each kernel after the previous one completes (by default the next "
+                  "kernel is scheduled while the previous drains: programmatic dependent launch)");
     app->add_option("--cuda-decode-kernels", decodeKernels,
                     "CUDA artifacts: decode-only steps launch the kernels' decode variants (attention with a "
                     "block per kv head, split over the context): auto or never")
@@ -72,11 +75,12 @@ struct EngineFlags {
       app->add_option("--seed", options.seed, "Seed of --random-weights and of the random prompt");
     }
   }
-  bool noGraphs = false, hostSampling = false;
+  bool noGraphs = false, hostSampling = false, noProgrammaticLaunch = false;
   std::string decodeKernels = "auto";
   std::unique_ptr<Engine> load() {
     options.progress = isatty(STDERR_FILENO);
     options.cudaGraphs = !noGraphs;
+    options.cudaProgrammaticLaunch = !noProgrammaticLaunch;
     options.cudaDecode.variants = decodeKernels != "never";
     options.cudaDeviceSampling = !hostSampling;
     if (options.maxContext == 0)
@@ -326,6 +330,7 @@ int runBench(EngineFlags &ef, const std::vector<int64_t> &promptLens, int64_t ge
         j["cuda_decode_kernels"] = ef.decodeKernels;
         j["cuda_decode_splits"] = ef.options.cudaDecode.splits;
         j["cuda_graphs"] = !ef.noGraphs;
+        j["cuda_programmatic_launch"] = gpu->programmaticLaunch();
         j["gpu"] = {{"steps", st.steps},   {"kernel_launches", st.kernelLaunches}, {"gemms", st.gemms},
                     {"graphs_captured", st.graphsCaptured}, {"graph_launches", st.graphLaunches},
                     {"split_decodes", st.splitDecodes}};

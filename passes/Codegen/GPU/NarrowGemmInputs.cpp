@@ -164,15 +164,17 @@ struct GpuNarrowGemmInputsPass final
           changed = true;
         }
       }
-      for (auto &[matmul, info] : llvm::make_early_inc_range(matmuls)) {
-        bool keep = llvm::all_of(launches[matmul], [&](qkernel::LaunchOp launch) {
-          return producers.contains(calleeOf(launch.getArgs()[info.xArg].getDefiningOp()));
-        });
-        if (!keep) {
-          matmuls.erase(matmul);
-          changed = true;
-        }
+      SmallVector<func::FuncOp> dropped;
+      for (auto &entry : matmuls) {
+        const unsigned xArg = entry.second.xArg;
+        if (!llvm::all_of(launches[entry.first], [&](qkernel::LaunchOp launch) {
+              return producers.contains(calleeOf(launch.getArgs()[xArg].getDefiningOp()));
+            }))
+          dropped.push_back(entry.first);
       }
+      for (func::FuncOp matmul : dropped)
+        matmuls.erase(matmul);
+      changed |= !dropped.empty();
     }
 
     for (func::FuncOp producer : producers) {

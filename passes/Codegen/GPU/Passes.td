@@ -70,4 +70,20 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
   ];
 }
 
+def GpuWaitForPrerequisiteGridsPass
+    : Pass<"qwen-gpu-wait-for-prerequisite-grids", "mlir::gpu::GPUModuleOp"> {
+  let summary = "Starts every kernel with griddepcontrol.wait (programmatic launch)";
+  let description = [{
+    Inserts `nvvm.griddepcontrol wait` at the entry of every `gpu.func`
+    kernel of the module, so that the runtime may launch the kernels with
+    programmatic dependent launch (the next kernel's launch overlapped with
+    the previous one): nothing of a kernel runs before the grids it depends
+    on have completed and their writes are visible. No kernel triggers its
+    dependents early (the trigger is the grid's exit). Part of
+    qwen-gpu-lower-to-nvvm, before convert-gpu-to-nvvm; the manifest says
+    `"programmatic_launch": true` for such modules.
+  }];
+  let dependentDialects = ["::mlir::NVVM::NVVMDialect"];
+}
+
 #endif // QWEN_PASSES_CODEGEN_GPU_PASSES_TD

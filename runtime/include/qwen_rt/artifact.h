@@ -161,6 +161,9 @@ struct TargetSpec {
   std::string triple, cpu, object;
   std::string arch;  ///< cuda: "sm_90"
   std::string cubin; ///< cuda: the PTX assembled for `arch` ("" when compiled without ptxas)
+  /// cuda: every kernel starts with griddepcontrol.wait, so the runtime may
+  /// launch it with programmatic dependent launch.
+  bool programmaticLaunch = false;
   std::vector<std::string> features;
 };
 

@@ -40,6 +40,29 @@ constexpr int CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
 constexpr unsigned CU_STREAM_NON_BLOCKING = 1;
 /// cuStreamBeginCapture mode: only this thread's unsafe calls are refused.
 constexpr int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+constexpr int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
+
+/// cuLaunchKernelEx's attribute (cuda.h's CUlaunchAttribute: an enum id
+/// padded to 8 bytes, then a 64-byte value union).
+struct CUlaunchAttribute {
+  int id = 0;
+  char pad[4] = {};
+  union {
+    char bytes[64];
+    int programmaticStreamSerializationAllowed;
+  } value = {};
+};
+static_assert(sizeof(CUlaunchAttribute) == 72, "CUlaunchAttribute must match cuda.h");
+
+/// cuLaunchKernelEx's configuration (cuda.h's CUlaunchConfig).
+struct CUlaunchConfig {
+  unsigned gridDimX = 1, gridDimY = 1, gridDimZ = 1;
+  unsigned blockDimX = 1, blockDimY = 1, blockDimZ = 1;
+  unsigned sharedMemBytes = 0;
+  struct CUstream_st *hStream = nullptr;
+  CUlaunchAttribute *attrs = nullptr;
+  unsigned numAttrs = 0;
+};
 
 /// The driver entry points, resolved by name (the _v2 names where cuda.h
 /// maps the plain name to them).
@@ -72,6 +95,7 @@ struct DriverApi {
   CUresult (*cuLaunchKernel)(CUfunction, unsigned gridX, unsigned gridY, unsigned gridZ, unsigned blockX,
                              unsigned blockY, unsigned blockZ, unsigned sharedBytes, CUstream, void **params,
                              void **extra) = nullptr;
+  CUresult (*cuLaunchKernelEx)(const CUlaunchConfig *, CUfunction, void **params, void **extra) = nullptr;
   CUresult (*cuStreamCreate)(CUstream *, unsigned flags) = nullptr;
   CUresult (*cuStreamDestroy)(CUstream) = nullptr;
   CUresult (*cuStreamSynchronize)(CUstream) = nullptr;
@@ -110,6 +134,7 @@ struct DriverApi {
   X(cuModuleUnload, "cuModuleUnload")                                                                                \
   X(cuModuleGetFunction, "cuModuleGetFunction")                                                                      \
   X(cuLaunchKernel, "cuLaunchKernel")                                                                                \
+  X(cuLaunchKernelEx, "cuLaunchKernelEx")                                                                            \
   X(cuStreamCreate, "cuStreamCreate")                                                                                \
   X(cuStreamDestroy, "cuStreamDestroy_v2")                                                                           \
   X(cuStreamSynchronize, "cuStreamSynchronize")                                                                      \

@@ -66,7 +66,12 @@ public:
   /// Loads the driver and cuBLASLt, makes device `ordinal` current, checks its
   /// architecture against the artifact's, creates the stream and loads
   /// kernels.cubin or kernels.ptx. Throws Error.
-  CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs, DecodeOptions decode = {});
+  /// `programmaticLaunch`: launch the generated kernels with programmatic
+  /// dependent launch when the artifact's kernels allow it.
+  CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs, DecodeOptions decode = {},
+               bool programmaticLaunch = true);
+  /// Whether kernels are launched with programmatic dependent launch.
+  bool programmaticLaunch() const { return Programmatic; }
   ~CudaExecutor();
   CudaExecutor(const CudaExecutor &) = delete;
   CudaExecutor &operator=(const CudaExecutor &) = delete;
@@ -150,6 +155,7 @@ private:
   CudaDeviceInfo Device;
   bool UseGraphs;
   DecodeOptions Decode;
+  bool Programmatic = false;
   cuda::CUcontext Context = nullptr;
   cuda::CUstream Stream = nullptr;
   cuda::CUmodule Module = nullptr;

@@ -42,6 +42,10 @@ struct EngineOptions {
   bool progress = false;          ///< progress lines on stderr while loading
   int cudaDevice = 0;             ///< CUDA artifacts: the GPU to run on
   bool cudaGraphs = true;         ///< CUDA artifacts: replay decode steps from CUDA graphs
+  /// CUDA artifacts whose kernels wait for their prerequisite grids: launch
+  /// them with programmatic dependent launch (scheduled while the previous
+  /// kernel drains).
+  bool cudaProgrammaticLaunch = true;
   /// CUDA artifacts: decode-only steps launch the entries' decode variants, split-K.
   CudaExecutor::DecodeOptions cudaDecode;
   /// CUDA artifacts: greedy ids and top-k candidates are picked on the device

@@ -111,6 +111,7 @@ struct CUmod_st {
   void *emu = nullptr;
   SimtLaunch launch = nullptr;
   std::map<std::string, int> entries; ///< PTX entry -> number of .param
+  std::set<std::string> waiting;       ///< entries whose code has griddepcontrol.wait
   nlohmann::json kernels;
   std::map<std::string, std::unique_ptr<CUfunc_st>> functions;
 };
@@ -1103,6 +1104,10 @@ FAKE_EXPORT CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, uns
       for (size_t p = ptx.find(".param", open); p != std::string::npos && p < close; p = ptx.find(".param", p + 6))
         ++params;
     loaded->entries[name] = params;
+    size_t next = ptx.find(".entry", end);
+    size_t wait = ptx.find("griddepcontrol.wait", end);
+    if (wait != std::string::npos && (next == std::string::npos || wait < next))
+      loaded->waiting.insert(name);
   }
 
   const char *dir = std::getenv("QWEN_FAKE_CUDA_KERNELS");
@@ -1285,6 +1290,41 @@ FAKE_EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigne
 }
 
 // ---- Driver: streams and graphs ----
+
+/// cuLaunchKernel with attributes: only programmatic stream serialization,
+/// which the fake accepts for kernels whose PTX waits for the grids before
+/// them (griddepcontrol.wait; without it a real GPU would race). The
+/// emulator runs launches in stream order, so the attribute changes nothing
+/// else.
+FAKE_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction function, void **params,
+                                      void **extra) {
+  {
+    State &s = state();
+    Lock lock(s.mutex);
+    if (!config || (config->numAttrs && !config->attrs)) {
+      complain("cuLaunchKernelEx: config %p with %u attributes at %p", (const void *)config,
+               config ? config->numAttrs : 0u, config ? (const void *)config->attrs : nullptr);
+      return CUDA_ERROR_INVALID_VALUE;
+    }
+    for (unsigned i = 0; i < config->numAttrs; ++i) {
+      const CUlaunchAttribute &attribute = config->attrs[i];
+      if (attribute.id != CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION) {
+        complain("cuLaunchKernelEx: launch attribute %d is not emulated", attribute.id);
+        return failOnStream(config->hStream, CUDA_ERROR_INVALID_VALUE);
+      }
+      if (attribute.value.programmaticStreamSerializationAllowed && s.functions.count(function) &&
+          !function->module->waiting.count(function->name)) {
+        complain("cuLaunchKernelEx: programmatic launch of %s, whose PTX does not wait for the grids before it "
+                 "(griddepcontrol.wait): a race on a GPU",
+                 function->name.c_str());
+        return failOnStream(config->hStream, CUDA_ERROR_INVALID_VALUE);
+      }
+    }
+  }
+  return cuLaunchKernel(function, config->gridDimX, config->gridDimY, config->gridDimZ, config->blockDimX,
+                        config->blockDimY, config->blockDimZ, config->sharedMemBytes, config->hStream, params,
+                        extra);
+}
 
 FAKE_EXPORT CUresult cuStreamCreate(CUstream *stream, unsigned flags) {
   State &s = state();
@@ -1757,6 +1797,7 @@ FAKE_CHECK_DRIVER(cuModuleLoadDataEx, cuModuleLoadDataEx)
 FAKE_CHECK_DRIVER(cuModuleUnload, cuModuleUnload)
 FAKE_CHECK_DRIVER(cuModuleGetFunction, cuModuleGetFunction)
 FAKE_CHECK_DRIVER(cuLaunchKernel, cuLaunchKernel)
+FAKE_CHECK_DRIVER(cuLaunchKernelEx, cuLaunchKernelEx)
 FAKE_CHECK_DRIVER(cuStreamCreate, cuStreamCreate)
 FAKE_CHECK_DRIVER(cuStreamDestroy, cuStreamDestroy_v2)
 FAKE_CHECK_DRIVER(cuStreamSynchronize, cuStreamSynchronize)
