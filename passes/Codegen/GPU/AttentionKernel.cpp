@@ -84,6 +84,42 @@ static Value softmaxFactor(ImplicitLocOpBuilder &b, Value max, Value globalMax) 
                                  factor);
 }
 
+/// The merge, for output column `column`, of `states` online-softmax states
+/// kept in shared memory: state g has its max at maxes[index(g)], its sum at
+/// sums[index(g)] and its accumulator row at partials[index(g) * headDim].
+/// Each state weighs e^(max_g - globalMax): 0 for a state that saw no key
+/// (max -inf, sum and acc 0); with `allMayBeEmpty` through softmaxFactor, for
+/// a split whose states may all be empty. Returns {globalMax, sum, acc}.
+struct MergedStates {
+  Value max, sum, acc;
+};
+static MergedStates mergeSharedStates(GpuKernelEmitter &e, int64_t states, Value maxes, Value sums,
+                                      Value partials, int64_t headDim, Value column,
+                                      llvm::function_ref<Value(Value)> index, bool allMayBeEmpty) {
+  ImplicitLocOpBuilder &b = e.builder();
+  Value minusInf = e.f32(-std::numeric_limits<float>::infinity());
+  Value globalMax = e.forLoop(e.index(0), e.index(states), 1, ValueRange{minusInf},
+                              [&](Value g, ValueRange carried) -> SmallVector<Value> {
+                                Value max = memref::LoadOp::create(b, maxes, ValueRange{index(g)});
+                                return {arith::MaximumFOp::create(b, carried[0], max)};
+                              })[0];
+  ValueRange merged = e.forLoop(
+      e.index(0), e.index(states), 1, ValueRange{e.f32(0.0f), e.f32(0.0f)},
+      [&](Value g, ValueRange carried) -> SmallVector<Value> {
+        Value at = index(g);
+        Value max = memref::LoadOp::create(b, maxes, ValueRange{at});
+        Value factor = allMayBeEmpty
+                           ? softmaxFactor(b, max, globalMax)
+                           : Value(math::ExpOp::create(b, arith::SubFOp::create(b, max, globalMax)));
+        Value sum = memref::LoadOp::create(b, sums, ValueRange{at});
+        Value part =
+            memref::LoadOp::create(b, partials, ValueRange{e.addIndex(e.mulIndex(at, headDim), column)});
+        return {math::FmaOp::create(b, sum, factor, carried[0]),
+                math::FmaOp::create(b, part, factor, carried[1])};
+      });
+  return {globalMax, merged[0], merged[1]};
+}
+
 static Value kvRowOffset(GpuKernelEmitter &e, qtf::KVCacheType cache, int64_t layer, const RowAccess &blockTable,
                          Value tableRow, Value position, Value kvHead) {
   const int64_t pageSize = cache.getPageSize(), headDim = cache.getHeadDim();
@@ -383,28 +419,12 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
 
       Value outBase = emitter.mulIndex(item, headDim);
       emitter.forLoop(emitter.threadId(), emitter.index(headDim), threads, [&](Value d) {
-        Value globalMax =
-            emitter.forLoop(emitter.index(0), emitter.index(groups), 1, ValueRange{minusInf},
-                            [&](Value g, ValueRange carried) -> SmallVector<Value> {
-                              Value groupMax = memref::LoadOp::create(b, maxes, ValueRange{g});
-                              return {arith::MaximumFOp::create(b, carried[0], groupMax)};
-                            })[0];
         // Groups that saw no key have max -inf, sum 0 and acc 0: factor 0.
-        ValueRange merged = emitter.forLoop(
-            emitter.index(0), emitter.index(groups), 1,
-            ValueRange{emitter.f32(0.0f), emitter.f32(0.0f)},
-            [&](Value g, ValueRange carried) -> SmallVector<Value> {
-              Value groupMax = memref::LoadOp::create(b, maxes, ValueRange{g});
-              Value factor = math::ExpOp::create(b, arith::SubFOp::create(b, groupMax, globalMax));
-              Value sum = memref::LoadOp::create(b, sums, ValueRange{g});
-              Value part = memref::LoadOp::create(
-                  b, partials, ValueRange{emitter.addIndex(emitter.mulIndex(g, headDim), d)});
-              return {math::FmaOp::create(b, sum, factor, carried[0]),
-                      math::FmaOp::create(b, part, factor, carried[1])};
-            });
-        Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged[0]);
+        MergedStates merged = mergeSharedStates(emitter, groups, maxes, sums, partials, headDim, d,
+                                                [](Value g) { return g; }, /*allMayBeEmpty=*/false);
+        Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged.sum);
         emitter.store(paged.out, emitter.addIndex(outBase, d),
-                      arith::MulFOp::create(b, merged[1], inverse));
+                      arith::MulFOp::create(b, merged.acc, inverse));
       });
     });
 
@@ -571,43 +591,25 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
         auto stateAt = [&](Value g) {
           return emitter.addIndex(emitter.mulIndex(g, chunkHeads), h);
         };
-        Value globalMax =
-            emitter.forLoop(emitter.index(0), emitter.index(decodeGroups), 1, ValueRange{minusInf},
-                            [&](Value g, ValueRange carried) -> SmallVector<Value> {
-                              Value groupMax =
-                                  memref::LoadOp::create(b, maxes, ValueRange{stateAt(g)});
-                              return {arith::MaximumFOp::create(b, carried[0], groupMax)};
-                            })[0];
-        // Groups that saw no key have max -inf, sum 0 and acc 0: factor 0
-        // (also when the whole split is empty and globalMax is -inf).
-        ValueRange merged = emitter.forLoop(
-            emitter.index(0), emitter.index(decodeGroups), 1,
-            ValueRange{emitter.f32(0.0f), emitter.f32(0.0f)},
-            [&](Value g, ValueRange carried) -> SmallVector<Value> {
-              Value at = stateAt(g);
-              Value groupMax = memref::LoadOp::create(b, maxes, ValueRange{at});
-              Value factor = softmaxFactor(b, groupMax, globalMax);
-              Value sum = memref::LoadOp::create(b, sums, ValueRange{at});
-              Value part = memref::LoadOp::create(
-                  b, partials, ValueRange{emitter.addIndex(emitter.mulIndex(at, headDim), d)});
-              return {math::FmaOp::create(b, sum, factor, carried[0]),
-                      math::FmaOp::create(b, part, factor, carried[1])};
-            });
+        // Groups that saw no key weigh 0, also when the whole split is empty
+        // and globalMax is -inf.
+        MergedStates merged = mergeSharedStates(emitter, decodeGroups, maxes, sums, partials, headDim, d,
+                                                stateAt, /*allMayBeEmpty=*/true);
         Value outRow =
             emitter.addIndex(emitter.mulIndex(token, heads), emitter.addIndex(firstHead, h));
         emitter.ifThen(single, [&] {
-          Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged[0]);
+          Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged.sum);
           emitter.store(paged.out, emitter.addIndex(emitter.mulIndex(outRow, headDim), d),
-                        arith::MulFOp::create(b, merged[1], inverse));
+                        arith::MulFOp::create(b, merged.acc, inverse));
         });
         emitter.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::ne, splits, emitter.index(1)), [&] {
           Value record = emitter.mulIndex(
               emitter.addIndex(emitter.mulIndex(outRow, splits), split), partialStride);
-          memref::StoreOp::create(b, merged[1], partialsOut,
+          memref::StoreOp::create(b, merged.acc, partialsOut,
                                   ValueRange{emitter.addIndex(record, emitter.addIndex(d, emitter.index(4)))});
           emitter.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, d, emitter.index(0)), [&] {
-            memref::StoreOp::create(b, globalMax, partialsOut, ValueRange{record});
-            memref::StoreOp::create(b, merged[0], partialsOut,
+            memref::StoreOp::create(b, merged.max, partialsOut, ValueRange{record});
+            memref::StoreOp::create(b, merged.sum, partialsOut,
                                     ValueRange{emitter.addIndex(record, emitter.index(1))});
           });
         });
