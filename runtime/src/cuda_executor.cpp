@@ -157,9 +157,6 @@ void CudaExecutor::releaseAll() noexcept {
   if (BlasHandle)
     Blas.api().cublasLtDestroy(BlasHandle);
   BlasHandle = nullptr;
-  for (auto &converted : ConvertedBiases)
-    api.cuMemFree(converted.second);
-  ConvertedBiases.clear();
   for (CUdeviceptr *p : {&WeightBlock, &Arena, &Keys, &Values, &Conv, &Recurrent, &Workspace, &Ids, &Partials, &TopLogits, &TopIds}) {
     if (*p)
       api.cuMemFree(*p);
@@ -353,30 +350,6 @@ std::vector<uint8_t> CudaExecutor::readState(int which, uint64_t offset, uint64_
 // Steps
 //===----------------------------------------------------------------------===//
 
-const void *CudaExecutor::gemmBias(size_t entry, DType &dtype) {
-  const GemmSpec &g = Art.program()[entry].gemm;
-  char *stored = Launches[entry].argBase[size_t(g.bias.arg)] + g.bias.offset * dtypeSize(g.bias.dtype);
-  dtype = g.bias.dtype;
-  // cuBLASLt refuses a bias in neither D's dtype nor f32 (an f16 bias with an
-  // f32 D, as on the H100): such a bias gets a one-time f32 copy. Plans are
-  // made in a step's first, uncaptured run, so the synchronous copies are safe.
-  if (dtype == g.dDtype || dtype == DType::F32)
-    return stored;
-  dtype = DType::F32;
-  CUdeviceptr &converted = ConvertedBiases[entry];
-  if (!converted) {
-    const DriverApi &api = Driver.api();
-    std::vector<uint8_t> raw(size_t(g.n) * dtypeSize(g.bias.dtype));
-    std::vector<float> values(size_t(g.n));
-    Driver.check(api.cuStreamSynchronize(Stream), "cuStreamSynchronize");
-    Driver.check(api.cuMemcpyDtoH(raw.data(), CUdeviceptr(stored), raw.size()), "cuMemcpyDtoH");
-    convertFloats(g.bias.dtype, raw.data(), DType::F32, values.data(), values.size());
-    Driver.check(api.cuMemAlloc(&converted, values.size() * sizeof(float)), "cuMemAlloc");
-    Driver.check(api.cuMemcpyHtoD(converted, values.data(), values.size() * sizeof(float)), "cuMemcpyHtoD");
-  }
-  return reinterpret_cast<const void *>(converted);
-}
-
 CudaExecutor::GemmPlan &CudaExecutor::gemmPlan(size_t entry, int64_t m) {
   std::unique_ptr<GemmPlan> &slot = GemmPlans[{entry, m}];
   if (slot)
@@ -395,9 +368,8 @@ CudaExecutor::GemmPlan &CudaExecutor::gemmPlan(size_t entry, int64_t m) {
              "cublasLtMatmulDescSetAttribute(TRANSB)");
   if (g.bias.arg >= 0) {
     uint32_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    DType biasDtype = g.bias.dtype;
-    const void *bias = gemmBias(entry, biasDtype);
-    int32_t biasType = cudaDataType(biasDtype);
+    const void *bias = Launches[entry].argBase[size_t(g.bias.arg)] + g.bias.offset * dtypeSize(g.bias.dtype);
+    int32_t biasType = cudaDataType(g.bias.dtype);
     Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
                                                   sizeof(epilogue)),
                "cublasLtMatmulDescSetAttribute(EPILOGUE)");

@@ -138,6 +138,20 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
     packGeometry.sharedBytes = emitter.sharedBytes();
   }
 
+  // cuBLASLt takes the bias in D's dtype or in f32 (it refuses an f16 bias
+  // with an f32 D, as seen on the H100): such a bias weight is declared f32,
+  // and the runtime converts it when it loads the checkpoint.
+  Type biasElement = bias ? cast<RankedTensorType>(bias.getType()).getElementType() : Type();
+  const bool widenBias = bias && !biasElement.isF32() &&
+                         biasElement != cast<RankedTensorType>(output.getType()).getElementType();
+  if (widenBias) {
+    if (bias != biasArg)
+      return source.emitOpError("a bias in neither the output dtype nor f32 must be a whole kernel "
+                                "argument"),
+             failure();
+    biasElement = builder.getF32Type();
+  }
+
   SmallVector<qkernel::LaunchOp> launches;
   top.walk([&](qkernel::LaunchOp launch) {
     if (launch.getKernel().getRootReference() == qkernel::kKernelModuleName &&
@@ -203,9 +217,17 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
     field("b_offset", integer(wGeometry.offset));
     field("bias", builder.getBoolAttr(static_cast<bool>(bias)));
     if (bias) {
+      if (widenBias) {
+        Value weight = launchArg(biasArg);
+        if (!weight.getDefiningOp<qtf::WeightOp>() || !weight.hasOneUse())
+          return launch.emitOpError("widens its bias to f32 for cuBLASLt, so the bias must be a "
+                                    "weight only this GEMM reads"),
+                 failure();
+        weight.setType(RankedTensorType::get(cast<RankedTensorType>(weight.getType()).getShape(),
+                                             biasElement));
+      }
       field("bias_arg", integer(operand(launchArg(biasArg))));
-      field("bias_dtype", builder.getStringAttr(
-                              dtypeName(cast<RankedTensorType>(bias.getType()).getElementType())));
+      field("bias_dtype", builder.getStringAttr(dtypeName(biasElement)));
       field("bias_offset", integer(GpuKernelEmitter::viewGeometry(bias).offset));
     }
     field("residual", builder.getBoolAttr(static_cast<bool>(plan.residual)));

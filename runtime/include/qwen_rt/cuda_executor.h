@@ -143,8 +143,6 @@ private:
               std::vector<void *> &params, const StepDims &dims, int64_t factor = 1);
   void enqueueGemm(size_t entry, int64_t m);
   GemmPlan &gemmPlan(size_t entry, int64_t m);
-  /// The entry's GEMM bias in a dtype cuBLASLt takes with its D (D's or f32).
-  const void *gemmBias(size_t entry, DType &dtype);
   void releaseAll() noexcept;
   /// kernels.cubin when it loads on this device, else kernels.ptx.
   void loadModule();
@@ -174,8 +172,6 @@ private:
   /// Split decode partial states: room for PartialTokenSplits (token, split)
   /// pairs of the largest decode variant's partial_floats.
   cuda::CUdeviceptr Partials = 0;
-  /// f32 copies of GEMM biases stored in another dtype than D's, by entry.
-  std::map<size_t, cuda::CUdeviceptr> ConvertedBiases;
   void *PartialsSlot = nullptr;
   int64_t PartialTokenSplits = 0;
   int64_t Dims[NumSymbols] = {};

@@ -123,3 +123,27 @@ module @kernels {
     return %0 : tensor<?x8xf32>
   }
 }
+
+// -----
+
+// f16 weights with an f16 bias and an f32 output: cuBLASLt takes the bias
+// only in D's dtype or f32, so the bias weight is declared f32 (the runtime
+// converts it at load) and the descriptor says so.
+// CHECK-LABEL: func.func @step
+// CHECK:       %[[B:.*]] = qtf.weight ["b"] : tensor<8xf32>
+// CHECK:       qkernel.launch @kernels::@qk0_matmul({{.*}}, %[[B]]) {cublaslt = {{{.*}}bias = true, bias_arg = 2 : i64, bias_dtype = "f32", bias_offset = 0 : i64, compute = "f32", d_dtype = "f32"
+// CHECK-SAME:    -> tensor<?x8xf32>
+// NOCONV-LABEL: func.func @step
+// NOCONV:       bias_dtype = "f32"
+func.func @step(%x: tensor<?x32xf16> {qtf.input = "tokens"}) -> tensor<?x8xf32> {
+  %w = qtf.weight ["w"] : tensor<8x32xf16>
+  %b = qtf.weight ["b"] : tensor<8xf16>
+  %0 = qkernel.launch @kernels::@qk0_matmul(%x, %w, %b) : (tensor<?x32xf16>, tensor<8x32xf16>, tensor<8xf16>) -> tensor<?x8xf32>
+  return %0 : tensor<?x8xf32>
+}
+module @kernels {
+  func.func @qk0_matmul(%x: tensor<?x32xf16>, %w: tensor<8x32xf16>, %b: tensor<8xf16>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    %0 = qtf.linear %x, %w bias %b : tensor<?x32xf16>, tensor<8x32xf16>, tensor<8xf16> -> tensor<?x8xf32>
+    return %0 : tensor<?x8xf32>
+  }
+}
