@@ -29,7 +29,6 @@
 #include "mlir/IR/SymbolTable.h"
 
 #include "llvm/ADT/MapVector.h"
-#include "llvm/ADT/SetVector.h"
 
 namespace qwen::codegen::gpu {
 #define GEN_PASS_DEF_GPUNARROWGEMMINPUTSPASS
@@ -129,21 +128,20 @@ struct GpuNarrowGemmInputsPass final
     };
 
     llvm::MapVector<func::FuncOp, NarrowableMatmul> matmuls;
-    llvm::SetVector<func::FuncOp> producers;
+    llvm::MapVector<func::FuncOp, Type> producers; ///< -> the dtype it stores
     for (auto &[func, uses] : launches) {
       if (std::optional<NarrowableMatmul> info = narrowableMatmul(func))
         matmuls[func] = *info;
       else if (isNarrowableProducer(func))
-        producers.insert(func);
+        producers[func] = Type();
     }
 
     // Drop candidates until every producer feeds only kept matmuls (as their
     // activations, all of one weight dtype) and every kept matmul reads only
     // kept producers.
-    DenseMap<func::FuncOp, Type> narrowTo;
     for (bool changed = true; changed;) {
-      changed = false;
-      for (func::FuncOp producer : producers.takeVector()) {
+      SmallVector<func::FuncOp> droppedProducers, droppedMatmuls;
+      for (auto &[producer, stored] : producers) {
         Type element;
         bool keep = true;
         for (qkernel::LaunchOp launch : launches[producer])
@@ -157,28 +155,26 @@ struct GpuNarrowGemmInputsPass final
             }
             element = it->second.weightElement;
           }
-        if (keep && element) {
-          producers.insert(producer);
-          narrowTo[producer] = element;
-        } else {
-          changed = true;
-        }
+        if (keep && element)
+          stored = element;
+        else
+          droppedProducers.push_back(producer);
       }
-      SmallVector<func::FuncOp> dropped;
-      for (auto &entry : matmuls) {
-        const unsigned xArg = entry.second.xArg;
-        if (!llvm::all_of(launches[entry.first], [&](qkernel::LaunchOp launch) {
+      for (func::FuncOp producer : droppedProducers)
+        producers.erase(producer);
+      for (auto &[matmul, info] : matmuls) {
+        const unsigned xArg = info.xArg;
+        if (!llvm::all_of(launches[matmul], [&](qkernel::LaunchOp launch) {
               return producers.contains(calleeOf(launch.getArgs()[xArg].getDefiningOp()));
             }))
-          dropped.push_back(entry.first);
+          droppedMatmuls.push_back(matmul);
       }
-      for (func::FuncOp matmul : dropped)
+      for (func::FuncOp matmul : droppedMatmuls)
         matmuls.erase(matmul);
-      changed |= !dropped.empty();
+      changed = !droppedProducers.empty() || !droppedMatmuls.empty();
     }
 
-    for (func::FuncOp producer : producers) {
-      Type element = narrowTo.lookup(producer);
+    for (auto &[producer, element] : producers) {
       auto ret = cast<func::ReturnOp>(producer.getBody().front().getTerminator());
       OpBuilder builder(ret);
       Value computed = ret.getOperand(0);
