@@ -18,6 +18,8 @@
 
 #include "qwen_rt/tokenizer.h"
 #include "qwen_rt/error.h"
+#include "qwen_rt/json_input.h"
+#include "qwen_rt/limits.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -343,8 +345,10 @@ public:
   Regex(const std::string &pattern, bool literal, const std::string &origin) {
     int errorCode = 0;
     PCRE2_SIZE errorOffset = 0;
-    // PCRE2_LITERAL admits no pattern options such as UCP.
-    uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
+    // PCRE2_LITERAL admits no pattern options such as UCP. \C would match
+    // one byte of a multi-byte character and cut UTF-8 apart.
+    uint32_t options =
+        PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C);
     std::string source = literal ? pattern : onigurumaToPcre2(pattern);
     code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()),
                          source.size(), options, &errorCode, &errorOffset,
@@ -668,9 +672,10 @@ void Tokenizer::Impl::loadModel(const Json &model) {
     if (!it.value().is_number_integer())
       fail("vocab entry '" + it.key() + "' does not have an integer id");
     int64_t id = it.value().get<int64_t>();
-    if (id < 0 || id > INT32_MAX - 1)
-      fail("vocab entry '" + it.key() + "' has invalid id " +
-           std::to_string(id));
+    // The id tables are sized by the largest id.
+    if (id < 0 || id >= limits::kMaxVocabSize)
+      fail("vocab entry '" + it.key() + "' has id " + std::to_string(id) +
+           " outside [0, " + std::to_string(limits::kMaxVocabSize) + ")");
     vocab.emplace(it.key(), static_cast<int32_t>(id));
   }
 
@@ -732,8 +737,9 @@ void Tokenizer::Impl::loadAddedTokens(const Json &list) {
       fail("an added_tokens entry lacks an integer 'id' or string 'content'");
     AddedToken tok;
     int64_t id = entry["id"].get<int64_t>();
-    if (id < 0 || id > INT32_MAX - 1)
-      fail("added token has invalid id " + std::to_string(id));
+    if (id < 0 || id >= limits::kMaxVocabSize)
+      fail("added token has id " + std::to_string(id) + " outside [0, " +
+           std::to_string(limits::kMaxVocabSize) + ")");
     tok.id = static_cast<int32_t>(id);
     tok.content = entry["content"].get<std::string>();
     try {
@@ -1289,18 +1295,17 @@ Tokenizer Tokenizer::fromJsonString(std::string_view jsonText,
                                     const std::string &origin) {
   auto impl = std::make_unique<Impl>();
   impl->origin = origin;
-  Json root;
-  try {
-    root = Json::parse(jsonText.begin(), jsonText.end());
-  } catch (const Json::parse_error &e) {
-    impl->fail(std::string("malformed JSON: ") + e.what());
-  }
+  Json root = parseUntrustedJson(jsonText, "tokenizer '" + origin + "'");
   try {
     impl->load(root);
   } catch (const Json::exception &e) {
     impl->fail(std::string("unexpected JSON structure: ") + e.what());
   }
   return Tokenizer(std::move(impl));
+}
+
+size_t firstInvalidUtf8Byte(std::string_view text) {
+  return findInvalidUtf8(text);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text,
