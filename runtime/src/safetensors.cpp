@@ -313,8 +313,13 @@ NonFiniteValues countNonFinite(const uint8_t *Data, int64_t N, Bits ExponentMask
   // A branch-free count the compiler vectorizes; the first index is only
   // looked for in the rare tensor that has one.
   NonFiniteValues Found;
-  for (int64_t I = 0; I < N; ++I)
-    Found.count += (Load(I) & ExponentMask) == ExponentMask;
+  constexpr int64_t Block = 1 << 16; // a narrow counter per block vectorizes wider
+  for (int64_t Begin = 0; Begin < N; Begin += Block) {
+    uint32_t InBlock = 0;
+    for (int64_t I = Begin, End = std::min(N, Begin + Block); I < End; ++I)
+      InBlock += (Load(I) & ExponentMask) == ExponentMask;
+    Found.count += InBlock;
+  }
   for (int64_t I = 0; Found.count && I < N && Found.firstIndex < 0; ++I)
     if ((Load(I) & ExponentMask) == ExponentMask)
       Found.firstIndex = I;
