@@ -129,6 +129,7 @@ MemoryPlan planMemory(const Artifact &art, const EngineOptions &o) {
     p.weightBytes = *sum;
   }
   p.arenaBytes = layoutArena(art, maxStepDims(p)).total;
+  // totalBytes() adds these up; it must not wrap either.
   uint64_t total = 0;
   for (uint64_t part : {p.weightBytes, p.kvBytesTotal, p.stateBytesTotal, p.arenaBytes})
     if (std::optional<uint64_t> sum = limits::checkedAdd(total, part))
