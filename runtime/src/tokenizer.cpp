@@ -487,6 +487,9 @@ constexpr const char *kGpt2Pattern =
     "\\s+(?!\\S)|\\s+";
 
 /// Words longer than this (in bytes) are not cached.
+/// Ids may leave gaps (reserved ids no token uses) of this many beyond twice
+/// the number of tokens a tokenizer.json defines.
+constexpr int64_t kSparseIdAllowance = 1 << 16;
 constexpr size_t kMaxCachedWordBytes = 256;
 /// The cache is cleared when it grows beyond this many words.
 constexpr size_t kMaxCacheEntries = 1 << 18;
@@ -618,6 +621,12 @@ void Tokenizer::Impl::load(const Json &root) {
     maxId = std::max(maxId, tok.id);
   if (maxId < 0)
     fail("the vocabulary is empty");
+  // The tables below are sized by the largest id; ids that sparse would let
+  // a small file claim a large allocation. Real vocabularies are dense.
+  const int64_t defined = static_cast<int64_t>(vocab.size() + added.size());
+  if (maxId >= 2 * defined + kSparseIdAllowance)
+    fail("token ids are too sparse: the largest is " + std::to_string(maxId) + ", but only " +
+         std::to_string(defined) + " tokens are defined");
   size_t size = static_cast<size_t>(maxId) + 1;
   idText.assign(size, std::string());
   idBytes.assign(size, std::string());

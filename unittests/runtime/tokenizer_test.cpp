@@ -449,6 +449,13 @@ TEST(TokenizerLoadTest, HostileFiles) {
                               "outside [0, 2097152)"),
             std::string::npos)
       << loadError(j);
+  // Within the bound, but sizing the tables by one id far beyond the others.
+  j = tinyTokenizer();
+  j["model"]["vocab"]["far"] = 2000000;
+  EXPECT_NE(loadError(j).find("token ids are too sparse: the largest is 2000000, but only 264 "
+                              "tokens are defined"),
+            std::string::npos)
+      << loadError(j);
   j = tinyTokenizer();
   j["added_tokens"][0]["id"] = 1 << 21;
   EXPECT_NE(loadError(j).find("added token has id 2097152 outside [0, 2097152)"),
