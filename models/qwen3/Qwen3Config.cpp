@@ -1,14 +1,18 @@
 //===- Qwen3Config.cpp - Qwen3 config.json reader -------------------------===//
 #include "models/qwen3/Qwen3Config.h"
 
+#include "qwen_rt/limits.h"
+
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
+#include <cmath>
 
 using namespace qwen::models;
 using llvm::json::Object;
+namespace limits = qwen::limits;
 
 namespace {
 /// Small helper that reads typed keys and remembers the first error.
@@ -61,6 +65,13 @@ public:
     if (error.empty())
       error = path + ": " + message;
   }
+  bool failed() const { return !error.empty(); }
+  /// Records an error when `value` exceeds `max` (a bound of limits.h).
+  void requireAtMost(llvm::StringRef key, int64_t value, int64_t max) {
+    if (value > max)
+      fail("'" + key.str() + "' is " + std::to_string(value) + ", more than the supported " +
+           std::to_string(max));
+  }
   llvm::Error takeError() {
     if (error.empty())
       return llvm::Error::success();
@@ -103,6 +114,11 @@ static std::vector<int64_t> readLayerList(const Object &object, llvm::StringRef 
     reader.fail("'" + key.str() + "' must be a list");
     return layers;
   }
+  if (static_cast<int64_t>(list->size()) > limits::kMaxLayers) {
+    reader.fail("'" + key.str() + "' lists " + std::to_string(list->size()) +
+                " layers, more than the supported " + std::to_string(limits::kMaxLayers));
+    return layers;
+  }
   for (const llvm::json::Value &layer : *list)
     if (std::optional<int64_t> index = layer.getAsInteger())
       layers.push_back(*index);
@@ -124,6 +140,12 @@ static std::string familyOf(llvm::StringRef modelType) {
 
 llvm::Expected<Qwen3Config>
 qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
+  // llvm::json::parse recurses once per nesting level.
+  if (size_t at = limits::findJsonNestingBeyond(std::string_view(jsonText.data(), jsonText.size()));
+      at != std::string_view::npos)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "%s: JSON nested deeper than %d levels (at byte %zu)",
+                                   path.str().c_str(), limits::kMaxJsonDepth, at);
   llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(jsonText);
   if (!parsed)
     return llvm::createStringError(
@@ -220,6 +242,23 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
   config.attentionBias = reader.optionalBool("attention_bias", false);
   config.bosTokenId = reader.optionalInt("bos_token_id", top.optionalInt("bos_token_id", -1));
 
+  // Bounds before anything loops over layers or multiplies sizes (limits.h).
+  reader.requireAtMost("vocab_size", config.vocabSize, limits::kMaxVocabSize);
+  reader.requireAtMost("hidden_size", config.hiddenSize, limits::kMaxModelDim);
+  reader.requireAtMost("intermediate_size", config.intermediateSize, limits::kMaxModelDim);
+  reader.requireAtMost("num_hidden_layers", config.numLayers, limits::kMaxLayers);
+  reader.requireAtMost("num_attention_heads", config.numHeads, limits::kMaxHeads);
+  reader.requireAtMost("num_key_value_heads", config.numKVHeads, limits::kMaxHeads);
+  reader.requireAtMost("head_dim", config.headDim, limits::kMaxHeadDim);
+  reader.requireAtMost("max_position_embeddings", config.maxPositionEmbeddings,
+                       limits::kMaxPositions);
+  reader.requireAtMost("num_experts", config.numExperts, limits::kMaxExperts);
+  reader.requireAtMost("moe_intermediate_size", config.moeIntermediateSize, limits::kMaxModelDim);
+  reader.requireAtMost("shared_expert_intermediate_size", config.sharedExpertIntermediateSize,
+                       limits::kMaxModelDim);
+  if (reader.failed())
+    return reader.takeError();
+
   // transformers v5 folds rope_theta, rope_scaling and partial_rotary_factor
   // into rope_parameters; read the nested form first, then the top-level keys.
   config.ropeTheta = reader.optionalNumber(text, "rope_theta", 10000.0);
@@ -261,13 +300,17 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
                 "\" is not supported yet (supported: \"default\")");
   if (!config.mropeSection.empty() && !mropeInterleaved)
     reader.fail("mrope_interleaved=false is not supported (Qwen3.5 uses interleaved MRoPE)");
-  if (partialRotary <= 0.0 || partialRotary > 1.0)
+  if (!(partialRotary > 0.0 && partialRotary <= 1.0))
     reader.fail("partial_rotary_factor must be in (0, 1], got " + std::to_string(partialRotary));
   config.rotaryDim = static_cast<int64_t>(static_cast<double>(config.headDim) * partialRotary);
   if (!config.mropeSection.empty()) {
     int64_t sum = 0;
-    for (int64_t size : config.mropeSection)
-      sum += size;
+    for (int64_t size : config.mropeSection) {
+      if (size < 0 || size > limits::kMaxHeadDim)
+        reader.fail("'mrope_section' entries must be in [0, " + std::to_string(limits::kMaxHeadDim) +
+                    "], got " + std::to_string(size));
+      sum += std::clamp<int64_t>(size, 0, limits::kMaxHeadDim);
+    }
     if (sum != config.rotaryDim / 2)
       reader.fail("'mrope_section' must sum to half the rotary dimension (" +
                   std::to_string(config.rotaryDim / 2) + "), got " + std::to_string(sum));
@@ -281,8 +324,9 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
 
   // Layer kinds: explicit layer_types, else every full_attention_interval-th
   // layer is full attention (hybrid families).
-  if (const llvm::json::Value *types = text.get("layer_types");
-      types && types->kind() != llvm::json::Value::Null) {
+  const llvm::json::Value *types = text.get("layer_types");
+  const bool explicitLayerTypes = types && types->kind() != llvm::json::Value::Null;
+  if (explicitLayerTypes) {
     const llvm::json::Array *list = types->getAsArray();
     if (!list)
       reader.fail("'layer_types' must be a list");
@@ -306,7 +350,7 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
       for (int64_t i = 0; i < config.numLayers; ++i)
         config.linearLayers.push_back((i + 1) % interval != 0);
   }
-  if (config.hybrid && config.numLayers > 0 &&
+  if ((config.hybrid || explicitLayerTypes) && config.numLayers > 0 &&
       static_cast<int64_t>(config.linearLayers.size()) != config.numLayers)
     reader.fail("'layer_types' has " + std::to_string(config.linearLayers.size()) +
                 " entries for " + std::to_string(config.numLayers) + " layers");
@@ -369,15 +413,21 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
   if (config.rotaryDim <= 0 || config.rotaryDim % 2 != 0)
     reader.fail("the rotary dimension (head_dim * partial_rotary_factor = " +
                 std::to_string(config.rotaryDim) + ") must be even and positive");
-  if (config.rmsNormEps <= 0)
-    reader.fail("rms_norm_eps must be positive");
-  if (config.ropeTheta <= 0)
-    reader.fail("rope_theta must be positive");
+  // JSON numbers beyond double's range (1e400) arrive as infinities.
+  if (!(config.rmsNormEps > 0) || !std::isfinite(config.rmsNormEps))
+    reader.fail("rms_norm_eps must be positive and finite");
+  if (!(config.ropeTheta > 0) || !std::isfinite(config.ropeTheta))
+    reader.fail("rope_theta must be positive and finite");
   if (config.hybrid) {
     requirePositive("linear_num_key_heads", config.linearNumKeyHeads);
     requirePositive("linear_num_value_heads", config.linearNumValueHeads);
     requirePositive("linear_key_head_dim", config.linearKeyHeadDim);
     requirePositive("linear_value_head_dim", config.linearValueHeadDim);
+    reader.requireAtMost("linear_num_key_heads", config.linearNumKeyHeads, limits::kMaxHeads);
+    reader.requireAtMost("linear_num_value_heads", config.linearNumValueHeads, limits::kMaxHeads);
+    reader.requireAtMost("linear_key_head_dim", config.linearKeyHeadDim, limits::kMaxHeadDim);
+    reader.requireAtMost("linear_value_head_dim", config.linearValueHeadDim, limits::kMaxHeadDim);
+    reader.requireAtMost("linear_conv_kernel_dim", config.linearConvKernel, limits::kMaxConvKernel);
     if (config.linearConvKernel < 2)
       reader.fail("'linear_conv_kernel_dim' must be at least 2, got " +
                   std::to_string(config.linearConvKernel));
@@ -405,7 +455,8 @@ int64_t Qwen3Config::numFullAttentionLayers() const {
 }
 
 bool Qwen3Config::isMoeLayer(int64_t layer) const {
-  return numExperts > 0 && (layer + 1) % decoderSparseStep == 0 &&
+  // decoder_sparse_step <= 0 is reported by the parser; never divide by it.
+  return numExperts > 0 && decoderSparseStep > 0 && (layer + 1) % decoderSparseStep == 0 &&
          std::find(mlpOnlyLayers.begin(), mlpOnlyLayers.end(), layer) == mlpOnlyLayers.end();
 }
 

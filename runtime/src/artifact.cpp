@@ -3,6 +3,8 @@
 #include "qwen_rt/artifact.h"
 
 #include "qwen_rt/error.h"
+#include "qwen_rt/json_input.h"
+#include "qwen_rt/limits.h"
 #include "qwen_rt/safetensors.h"
 
 #include <dlfcn.h>
@@ -21,8 +23,14 @@ static const char *const kSymbolNames[NumSymbols] = {"T", "B", "P", "R"};
 
 int64_t shapeProduct(const SymShape &shape, const StepDims &dims) {
   int64_t n = 1;
-  for (const ShapeDim &d : shape)
-    n *= d.eval(dims);
+  for (const ShapeDim &d : shape) {
+    std::optional<int64_t> next = limits::checkedMul(n, d.eval(dims));
+    if (!next || *next > limits::kMaxTensorElements)
+      throw Error("the manifest shape " + formatShape(shape) + " with T = " + std::to_string(dims[SymT]) +
+                  ", B = " + std::to_string(dims[SymB]) + ", P = " + std::to_string(dims[SymP]) +
+                  ", R = " + std::to_string(dims[SymR]) + " would have more than 2^40 elements");
+    n = *next;
+  }
   return n;
 }
 
@@ -84,13 +92,13 @@ public:
   std::string str(const json &obj, const char *key, const std::string &where) const {
     const json &v = field(obj, key, where);
     if (!v.is_string())
-      fail(where + "." + key, "expected a string, got " + v.dump());
+      fail(where + "." + key, "expected a string, got " + jsonExcerpt(v));
     return v.get<std::string>();
   }
 
   int64_t integer(const json &v, const std::string &where) const {
     if (!v.is_number_integer())
-      fail(where, "expected an integer, got " + v.dump());
+      fail(where, "expected an integer, got " + jsonExcerpt(v));
     return v.get<int64_t>();
   }
 
@@ -105,10 +113,26 @@ public:
     return v;
   }
 
+  /// A positive integer of at most `max` (one of the bounds of limits.h).
+  int64_t bounded(const json &obj, const char *key, const std::string &where, int64_t max) const {
+    int64_t v = positive(obj, key, where);
+    if (v > max)
+      fail(where + "." + key, std::to_string(v) + " exceeds the limit of " + std::to_string(max));
+    return v;
+  }
+
+  /// A weight or buffer id: a non-negative integer that fits an int.
+  int id(const json &v, const std::string &where) const {
+    int64_t n = integer(v, where);
+    if (n < 0 || n > INT32_MAX)
+      fail(where, "id " + std::to_string(n) + " is out of range");
+    return int(n);
+  }
+
   const json &array(const json &obj, const char *key, const std::string &where) const {
     const json &v = field(obj, key, where);
     if (!v.is_array())
-      fail(where + "." + key, "expected a list, got " + v.dump());
+      fail(where + "." + key, "expected a list, got " + jsonExcerpt(v));
     return v;
   }
 
@@ -143,7 +167,7 @@ public:
   bool boolean(const json &obj, const char *key, const std::string &where) const {
     const json &v = field(obj, key, where);
     if (!v.is_boolean())
-      fail(where + "." + key, "expected true or false, got " + v.dump());
+      fail(where + "." + key, "expected true or false, got " + jsonExcerpt(v));
     return v.get<bool>();
   }
 
@@ -156,17 +180,18 @@ public:
     } else {
       s.m.value = integer(m, where + ".m");
       if (s.m.value <= 0)
-        fail(where + ".m", "expected a step symbol or a positive integer, got " + m.dump());
+        fail(where + ".m", "expected a step symbol or a positive integer, got " + jsonExcerpt(m));
     }
     s.n = positive(g, "n", where);
     s.k = positive(g, "k", where);
     auto operand = [&](const char *name, bool withLd) {
       GemmSpec::Operand o;
       std::string p(name);
-      o.arg = int(integer(g, (p + "_arg").c_str(), where));
-      if (o.arg < 0 || size_t(o.arg) >= numArgs)
-        fail(where + "." + p + "_arg", "argument " + std::to_string(o.arg) + " does not exist (the launch has " +
+      int64_t arg = integer(g, (p + "_arg").c_str(), where);
+      if (arg < 0 || uint64_t(arg) >= numArgs)
+        fail(where + "." + p + "_arg", "argument " + std::to_string(arg) + " does not exist (the launch has " +
                                            std::to_string(numArgs) + ")");
+      o.arg = int(arg);
       std::string type = str(g, (p + "_dtype").c_str(), where);
       std::optional<DType> t = parseDTypeName(type);
       if (!t || (*t != DType::F32 && *t != DType::BF16 && *t != DType::F16))
@@ -207,9 +232,12 @@ public:
 
   SymShape symShape(const json &v, const std::string &where, bool allowEmpty = true) const {
     if (!v.is_array())
-      fail(where, "expected a list of integers and symbol names, got " + v.dump());
+      fail(where, "expected a list of integers and symbol names, got " + jsonExcerpt(v));
     if (!allowEmpty && v.empty())
       fail(where, "must not be empty");
+    if (v.size() > limits::kMaxTensorRank)
+      fail(where, "has " + std::to_string(v.size()) + " dimensions; at most " +
+                      std::to_string(limits::kMaxTensorRank) + " are supported");
     SymShape shape;
     for (size_t i = 0; i < v.size(); ++i) {
       ShapeDim d;
@@ -223,8 +251,11 @@ public:
           fail(where, "unknown symbol \"" + s + "\" (known symbols: T, B, P, R)");
       } else if (e.is_number_integer() && e.get<int64_t>() > 0) {
         d.value = e.get<int64_t>();
+        if (d.value > limits::kMaxTensorElements)
+          fail(where, "entry " + std::to_string(i) + " is " + std::to_string(d.value) +
+                          ", more than 2^40 elements");
       } else {
-        fail(where, "entry " + std::to_string(i) + " must be a positive integer or a symbol name, got " + e.dump());
+        fail(where, "entry " + std::to_string(i) + " must be a positive integer or a symbol name, got " + jsonExcerpt(e));
       }
       shape.push_back(d);
     }
@@ -233,13 +264,18 @@ public:
 
   std::vector<int64_t> staticShape(const json &v, const std::string &where) const {
     if (!v.is_array())
-      fail(where, "expected a list of integers, got " + v.dump());
+      fail(where, "expected a list of integers, got " + jsonExcerpt(v));
+    if (v.size() > limits::kMaxTensorRank)
+      fail(where, "has " + std::to_string(v.size()) + " dimensions; at most " +
+                      std::to_string(limits::kMaxTensorRank) + " are supported");
     std::vector<int64_t> shape;
     for (const json &e : v) {
       if (!e.is_number_integer() || e.get<int64_t>() <= 0)
-        fail(where, "expected positive integers, got " + v.dump());
+        fail(where, "expected positive integers, got " + jsonExcerpt(v));
       shape.push_back(e.get<int64_t>());
     }
+    if (!limits::checkedProduct(shape))
+      fail(where, formatShape(shape) + " has more than 2^40 elements");
     return shape;
   }
 
@@ -251,12 +287,12 @@ uint64_t parseHash(const ManifestReader &r, const json &v, const std::string &wh
   if (v.is_number_unsigned() || v.is_number_integer())
     return v.get<uint64_t>();
   if (!v.is_string())
-    r.fail(where, "expected a hex string, got " + v.dump());
+    r.fail(where, "expected a hex string, got " + jsonExcerpt(v));
   std::string s = v.get<std::string>();
   if (s.rfind("0x", 0) == 0 || s.rfind("0X", 0) == 0)
     s = s.substr(2);
   if (s.empty() || s.size() > 16 || s.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
-    r.fail(where, "expected up to 16 hex digits, got " + v.dump());
+    r.fail(where, "expected up to 16 hex digits, got " + jsonExcerpt(v));
   return std::stoull(s, nullptr, 16);
 }
 
@@ -294,15 +330,16 @@ Artifact Artifact::open(const std::string &dir) {
     throw Error("artifact folder " + dir + " has no manifest.json; is it an artifact written by qwen-compile?");
   std::stringstream text;
   text << in.rdbuf();
-  json m;
-  try {
-    m = json::parse(text.str());
-  } catch (const json::parse_error &e) {
-    throw Error(path + " is not valid JSON: " + e.what());
-  }
+  json m = parseUntrustedJson(text.str(), path);
   Artifact a;
   a.Dir = dir;
-  a.parse(m);
+  try {
+    a.parse(m);
+  } catch (const json::exception &e) {
+    // The reader checks types before it reads values; this is a safety net
+    // so that no manifest can end the process with a raw library message.
+    throw Error(path + ": unexpected JSON structure: " + e.what());
+  }
   a.Manifest = std::move(m);
   return a;
 }
@@ -346,15 +383,15 @@ void Artifact::parse(const json &m) {
   if (t.contains("features")) {
     for (const json &f : r.array(t, "features", "target")) {
       if (!f.is_string())
-        r.fail("target.features", "expected strings, got " + f.dump());
+        r.fail("target.features", "expected strings, got " + jsonExcerpt(f));
       Target.features.push_back(f.get<std::string>());
     }
   }
 
   // Model facts the runtime needs.
   const json &model = r.field(m, "model", "top level");
-  VocabSize = r.positive(model, "vocab_size", "model");
-  MaxPositions = r.positive(model, "max_position_embeddings", "model");
+  VocabSize = r.bounded(model, "vocab_size", "model", limits::kMaxVocabSize);
+  MaxPositions = r.bounded(model, "max_position_embeddings", "model", limits::kMaxPositions);
 
   // Checkpoint reference.
   const json &c = r.field(m, "checkpoint", "top level");
@@ -376,21 +413,21 @@ void Artifact::parse(const json &m) {
 
   // KV cache.
   const json &kv = r.field(m, "kv_cache", "top level");
-  KV.numLayers = r.positive(kv, "num_layers", "kv_cache");
-  KV.numKvHeads = r.positive(kv, "num_kv_heads", "kv_cache");
-  KV.headDim = r.positive(kv, "head_dim", "kv_cache");
-  KV.pageSize = r.positive(kv, "page_size", "kv_cache");
+  KV.numLayers = r.bounded(kv, "num_layers", "kv_cache", limits::kMaxLayers);
+  KV.numKvHeads = r.bounded(kv, "num_kv_heads", "kv_cache", limits::kMaxHeads);
+  KV.headDim = r.bounded(kv, "head_dim", "kv_cache", limits::kMaxHeadDim);
+  KV.pageSize = r.bounded(kv, "page_size", "kv_cache", limits::kMaxPageSize);
   KV.dtype = r.dtype(kv, "kv_cache");
 
   // Linear-attention state (hybrid models only).
   if (m.contains("linear_state")) {
     const json &ls = r.field(m, "linear_state", "top level");
-    State.numLayers = r.positive(ls, "num_layers", "linear_state");
-    State.convChannels = r.positive(ls, "conv_channels", "linear_state");
-    State.convWindow = r.positive(ls, "conv_window", "linear_state");
-    State.numHeads = r.positive(ls, "num_heads", "linear_state");
-    State.keyDim = r.positive(ls, "key_dim", "linear_state");
-    State.valueDim = r.positive(ls, "value_dim", "linear_state");
+    State.numLayers = r.bounded(ls, "num_layers", "linear_state", limits::kMaxLayers);
+    State.convChannels = r.bounded(ls, "conv_channels", "linear_state", limits::kMaxModelDim);
+    State.convWindow = r.bounded(ls, "conv_window", "linear_state", limits::kMaxConvKernel);
+    State.numHeads = r.bounded(ls, "num_heads", "linear_state", limits::kMaxHeads);
+    State.keyDim = r.bounded(ls, "key_dim", "linear_state", limits::kMaxHeadDim);
+    State.valueDim = r.bounded(ls, "value_dim", "linear_state", limits::kMaxHeadDim);
     if (r.str(ls, "conv_dtype", "linear_state") != "f32" || r.str(ls, "recurrent_dtype", "linear_state") != "f32")
       r.fail("linear_state", "this runtime keeps conv and recurrent state in f32");
   }
@@ -400,7 +437,7 @@ void Artifact::parse(const json &m) {
   std::vector<std::string> expected = {"T", "B", "P", "R"};
   if (syms != json(expected))
     r.fail("symbols", "expected [\"T\", \"B\", \"P\", \"R\"] (the order of dims[] in the kernel ABI), got " +
-                          syms.dump());
+                          jsonExcerpt(syms));
 
   // Inputs: the runtime fills exactly these, so names and shapes are fixed.
   static const std::pair<const char *, const char *> kKnownInputs[] = {
@@ -451,7 +488,7 @@ void Artifact::parse(const json &m) {
       r.fail(where + ".sources", "needs at least one checkpoint tensor name");
     for (const json &s : src) {
       if (!s.is_string())
-        r.fail(where + ".sources", "expected tensor names, got " + s.dump());
+        r.fail(where + ".sources", "expected tensor names, got " + jsonExcerpt(s));
       w.sources.push_back(s.get<std::string>());
     }
     if (size_t(w.id) >= WeightById.size())
@@ -517,31 +554,31 @@ void Artifact::parse(const json &m) {
       const json &a = args[j];
       if (!a.is_object() || a.size() != 1)
         r.fail(aw, "expected an object with one of \"input\", \"weight\", \"buffer\", \"kv\", \"state\", got " +
-                       a.dump());
+                       jsonExcerpt(a));
       ArgRef ref;
       const std::string &kind = a.begin().key();
       const json &v = a.begin().value();
       if (kind == "input") {
         ref.kind = ArgRef::Input;
         if (!v.is_string())
-          r.fail(aw, "input name must be a string, got " + v.dump());
+          r.fail(aw, "input name must be a string, got " + jsonExcerpt(v));
         ref.index = -1;
         for (size_t k = 0; k < Inputs.size(); ++k)
           if (Inputs[k].name == v.get<std::string>())
             ref.index = int(k);
         if (ref.index < 0)
-          r.fail(aw, "references input " + v.dump() + ", which \"inputs\" does not declare");
+          r.fail(aw, "references input " + jsonExcerpt(v) + ", which \"inputs\" does not declare");
       } else if (kind == "weight") {
         ref.kind = ArgRef::Weight;
-        ref.index = int(r.integer(v, aw));
+        ref.index = r.id(v, aw);
         if (weightIndex(ref.index) < 0)
-          r.fail(aw, "references weight " + v.dump() + ", but no weight has that id (" +
+          r.fail(aw, "references weight " + jsonExcerpt(v) + ", but no weight has that id (" +
                          std::to_string(Weights.size()) + " weights declared)");
       } else if (kind == "buffer") {
         ref.kind = ArgRef::Buffer;
-        ref.index = int(r.integer(v, aw));
+        ref.index = r.id(v, aw);
         if (bufferIndex(ref.index) < 0)
-          r.fail(aw, "references buffer " + v.dump() + ", but no buffer has that id (" +
+          r.fail(aw, "references buffer " + jsonExcerpt(v) + ", but no buffer has that id (" +
                          std::to_string(Buffers.size()) + " buffers declared)");
       } else if (kind == "kv") {
         ref.kind = ArgRef::KV;
@@ -550,7 +587,7 @@ void Artifact::parse(const json &m) {
         else if (v == "values")
           ref.index = 1;
         else
-          r.fail(aw, "kv must be \"keys\" or \"values\", got " + v.dump());
+          r.fail(aw, "kv must be \"keys\" or \"values\", got " + jsonExcerpt(v));
       } else if (kind == "state") {
         ref.kind = ArgRef::State;
         if (!State.present())
@@ -560,7 +597,7 @@ void Artifact::parse(const json &m) {
         else if (v == "recurrent")
           ref.index = 1;
         else
-          r.fail(aw, "state must be \"conv\" or \"recurrent\", got " + v.dump());
+          r.fail(aw, "state must be \"conv\" or \"recurrent\", got " + jsonExcerpt(v));
       } else {
         r.fail(aw, "unknown argument kind \"" + kind + "\" (expected input, weight, buffer, kv or state)");
       }
@@ -587,8 +624,8 @@ void Artifact::parse(const json &m) {
 
   // Output: the logits [R, vocab_size] f32.
   const json &out = r.field(m, "output", "top level");
-  int64_t ob = r.integer(out, "buffer", "output");
-  if (bufferIndex(int(ob)) < 0 || ob > INT32_MAX)
+  int ob = r.id(r.field(out, "buffer", "output"), "output.buffer");
+  if (bufferIndex(ob) < 0)
     r.fail("output.buffer", "no buffer has id " + std::to_string(ob));
   OutputBuffer = int(ob);
   const BufferSpec &outBuf = Buffers[bufferIndex(OutputBuffer)];

@@ -3,6 +3,7 @@
 #include "qwen_rt/engine.h"
 
 #include "qwen_rt/error.h"
+#include "qwen_rt/limits.h"
 #include "qwen_rt/sampling.h"
 
 #include <unistd.h>
@@ -50,7 +51,10 @@ ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims) {
   ArenaLayout l;
   auto place = [&](uint64_t bytes) {
     uint64_t at = l.total;
-    l.total += alignUp(std::max<uint64_t>(bytes, 1));
+    std::optional<uint64_t> end = limits::checkedAdd(l.total, alignUp(std::max<uint64_t>(bytes, 1)));
+    if (!end || *end > (uint64_t(1) << 62))
+      throw Error("the activation arena of this artifact does not fit in 64 bits");
+    l.total = *end;
     return at;
   };
   const int64_t T = maxDims[SymT], B = maxDims[SymB], P = maxDims[SymP], R = maxDims[SymR];
@@ -98,15 +102,40 @@ MemoryPlan planMemory(const Artifact &art, const EngineOptions &o) {
   p.maxSequences = o.maxSequences;
   p.maxBatchTokens = o.maxBatchTokens;
   p.pageSize = art.kvCache().pageSize;
+  // The manifest's sizes are bounded (limits.h); the options are not.
+  auto tooLarge = [](const std::string &what) {
+    return Error(what + " does not fit in 64 bits; ask for fewer sequences, pages or tokens");
+  };
   int64_t pagesPerSeq = (p.maxContext + p.pageSize - 1) / p.pageSize;
-  p.numPages = o.numPages > 0 ? o.numPages : pagesPerSeq * o.maxSequences;
+  std::optional<int64_t> pages = limits::checkedMul<int64_t>(pagesPerSeq, o.maxSequences);
+  if (!pages)
+    throw tooLarge("the number of KV pages");
+  p.numPages = o.numPages > 0 ? o.numPages : *pages;
   p.kvBytesPerPage = 2 * art.kvCache().bytesPerPageOneArray();
-  p.kvBytesTotal = p.kvBytesPerPage * uint64_t(p.numPages);
+  std::optional<uint64_t> kvBytes = limits::checkedMul<uint64_t>(p.kvBytesPerPage, uint64_t(p.numPages));
+  if (!kvBytes)
+    throw tooLarge("the KV cache size");
+  p.kvBytesTotal = *kvBytes;
   p.stateBytesPerSequence = art.linearState().bytesPerSlot();
-  p.stateBytesTotal = p.stateBytesPerSequence * uint64_t(p.maxSequences);
-  for (const WeightSpec &w : art.weights())
-    p.weightBytes += w.nbytes();
+  std::optional<uint64_t> stateBytes =
+      limits::checkedMul<uint64_t>(p.stateBytesPerSequence, uint64_t(p.maxSequences));
+  if (!stateBytes)
+    throw tooLarge("the linear-attention state size");
+  p.stateBytesTotal = *stateBytes;
+  for (const WeightSpec &w : art.weights()) {
+    std::optional<uint64_t> sum = limits::checkedAdd<uint64_t>(p.weightBytes, w.nbytes());
+    if (!sum)
+      throw tooLarge("the weights' size");
+    p.weightBytes = *sum;
+  }
   p.arenaBytes = layoutArena(art, maxStepDims(p)).total;
+  // totalBytes() adds these up; it must not wrap either.
+  uint64_t total = 0;
+  for (uint64_t part : {p.weightBytes, p.kvBytesTotal, p.stateBytesTotal, p.arenaBytes})
+    if (std::optional<uint64_t> sum = limits::checkedAdd(total, part))
+      total = *sum;
+    else
+      throw tooLarge("the memory plan");
   if (art.isCuda()) {
     p.weightBytes = CudaMemorySizes::weightBytes(art);
     p.gemmWorkspaceBytes = CudaMemorySizes::gemmWorkspaceBytes();
@@ -297,8 +326,10 @@ std::vector<uint8_t> Engine::stateSlotBytes(int slot) const {
 const Tokenizer *Engine::tokenizer() const {
   if (!TokLoaded) {
     TokLoaded = true;
-    const std::string &name = Art.checkpoint().tokenizer;
-    if (!CheckpointDir.empty() && !name.empty() && fs::exists(fs::path(CheckpointDir) / name))
+    // An artifact compiled from config.json alone names no tokenizer; the
+    // checkpoint bound at load time may still have the standard one.
+    std::string name = Art.checkpoint().tokenizer.empty() ? "tokenizer.json" : Art.checkpoint().tokenizer;
+    if (!CheckpointDir.empty() && fs::exists(fs::path(CheckpointDir) / name))
       Tok.emplace(Tokenizer::fromFile((fs::path(CheckpointDir) / name).string()));
   }
   return Tok ? &*Tok : nullptr;

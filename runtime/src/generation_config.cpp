@@ -2,10 +2,12 @@
 
 #include "qwen_rt/generation_config.h"
 #include "qwen_rt/error.h"
+#include "qwen_rt/json_input.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -22,15 +24,7 @@ std::optional<json> readJsonFile(const fs::path &Path) {
   std::error_code EC;
   if (!fs::exists(Path, EC))
     return std::nullopt;
-  std::ifstream In(Path, std::ios::binary);
-  if (!In)
-    throw Error("cannot read " + Path.string());
-  json J;
-  try {
-    J = json::parse(In);
-  } catch (const json::exception &E) {
-    throw Error("malformed JSON in " + Path.string() + ": " + E.what());
-  }
+  json J = readUntrustedJsonFile(Path.string());
   if (!J.is_object())
     throw Error(Path.string() + " is not a JSON object");
   return J;
@@ -43,13 +37,13 @@ std::string where(const fs::path &File, const std::string &Key) {
 int32_t tokenId(const json &V, const fs::path &File, const std::string &Key) {
   if (!V.is_number_integer())
     throw Error(where(File, Key) + " must be an integer token id (or a list of them), got " +
-                V.dump());
+                jsonExcerpt(V));
   int64_t Id = V.get<int64_t>();
   if (V.is_number_unsigned() &&
       V.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int32_t>::max()))
-    throw Error(where(File, Key) + " is out of range: " + V.dump());
+    throw Error(where(File, Key) + " is out of range: " + jsonExcerpt(V));
   if (Id < 0 || Id > std::numeric_limits<int32_t>::max())
-    throw Error(where(File, Key) + " is out of range: " + V.dump());
+    throw Error(where(File, Key) + " is out of range: " + jsonExcerpt(V));
   return static_cast<int32_t>(Id);
 }
 
@@ -95,19 +89,22 @@ void setOptionalNumber(std::optional<T> &Out, const json &Obj, const char *Key,
     return;
   if constexpr (std::is_same_v<T, bool>) {
     if (!It->is_boolean())
-      throw Error(where(File, Key) + " must be true or false, got " + It->dump());
+      throw Error(where(File, Key) + " must be true or false, got " + jsonExcerpt(*It));
     Out = It->get<bool>();
   } else if constexpr (std::is_integral_v<T>) {
     if (!It->is_number_integer())
-      throw Error(where(File, Key) + " must be an integer, got " + It->dump());
+      throw Error(where(File, Key) + " must be an integer, got " + jsonExcerpt(*It));
     int64_t V = It->get<int64_t>();
     if (V < std::numeric_limits<T>::min() || V > std::numeric_limits<T>::max())
-      throw Error(where(File, Key) + " is out of range: " + It->dump());
+      throw Error(where(File, Key) + " is out of range: " + jsonExcerpt(*It));
     Out = static_cast<T>(V);
   } else {
     if (!It->is_number())
-      throw Error(where(File, Key) + " must be a number, got " + It->dump());
-    Out = It->get<T>();
+      throw Error(where(File, Key) + " must be a number, got " + jsonExcerpt(*It));
+    double V = It->get<double>();
+    if (!std::isfinite(V) || std::fabs(V) > double(std::numeric_limits<T>::max()))
+      throw Error(where(File, Key) + " is out of range: " + jsonExcerpt(*It));
+    Out = static_cast<T>(V);
   }
 }
 
@@ -123,7 +120,7 @@ void addEosString(GenerationConfig &C, const json &Obj, const fs::path &File) {
     S = (*It)["content"].get<std::string>();
   } else {
     throw Error(where(File, "eos_token") +
-                " must be a string or an object with a string 'content', got " + It->dump());
+                " must be a string or an object with a string 'content', got " + jsonExcerpt(*It));
   }
   if (!S.empty() &&
       std::find(C.eosTokenStrings.begin(), C.eosTokenStrings.end(), S) == C.eosTokenStrings.end())
@@ -146,6 +143,18 @@ GenerationConfig readGenerationConfig(const std::string &CheckpointDir) {
     setOptionalNumber(C.topK, *Gen, "top_k", GenPath);
     setOptionalNumber(C.doSample, *Gen, "do_sample", GenPath);
     setOptionalNumber(C.maxNewTokens, *Gen, "max_new_tokens", GenPath);
+    // Checked here, where the file can be named, rather than when a request
+    // built from these defaults is refused.
+    if (C.temperature && *C.temperature < 0)
+      throw Error(where(GenPath, "temperature") + " must not be negative, got " +
+                  std::to_string(*C.temperature));
+    if (C.topP && !(*C.topP > 0 && *C.topP <= 1))
+      throw Error(where(GenPath, "top_p") + " must be in (0, 1], got " + std::to_string(*C.topP));
+    if (C.topK && *C.topK < 0)
+      throw Error(where(GenPath, "top_k") + " must not be negative, got " + std::to_string(*C.topK));
+    if (C.maxNewTokens && *C.maxNewTokens <= 0)
+      throw Error(where(GenPath, "max_new_tokens") + " must be positive, got " +
+                  std::to_string(*C.maxNewTokens));
   }
 
   fs::path ConfigPath = Dir / "config.json";

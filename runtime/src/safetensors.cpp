@@ -2,6 +2,8 @@
 
 #include "qwen_rt/safetensors.h"
 #include "qwen_rt/error.h"
+#include "qwen_rt/json_input.h"
+#include "qwen_rt/limits.h"
 
 #include <nlohmann/json.hpp>
 
@@ -168,12 +170,9 @@ std::vector<TensorView> parseHeader(const std::string &Path, const uint8_t *Base
   const uint8_t *HeaderBytes = Base + 8;
   HeaderHash = fnv1a64(HeaderBytes, HeaderLen);
 
-  nlohmann::json Header;
-  try {
-    Header = nlohmann::json::parse(HeaderBytes, HeaderBytes + HeaderLen);
-  } catch (const nlohmann::json::exception &E) {
-    throw Error("safetensors file " + Path + " has a malformed JSON header: " + E.what());
-  }
+  nlohmann::json Header = parseUntrustedJson(
+      std::string_view(reinterpret_cast<const char *>(HeaderBytes), HeaderLen),
+      "the JSON header of safetensors file " + Path);
   if (!Header.is_object())
     throw Error("safetensors file " + Path + " has a JSON header that is not an object");
 
@@ -202,13 +201,16 @@ std::vector<TensorView> parseHeader(const std::string &Path, const uint8_t *Base
     auto ShapeIt = Entry.find("shape");
     if (ShapeIt == Entry.end() || !ShapeIt->is_array())
       throw Error(Where + " has no 'shape' array");
+    if (ShapeIt->size() > limits::kMaxTensorRank)
+      throw Error(Where + " has " + std::to_string(ShapeIt->size()) + " dimensions; at most " +
+                  std::to_string(limits::kMaxTensorRank) + " are supported");
     std::vector<int64_t> Shape;
     uint64_t Numel = 1;
     bool NumelOverflow = false;
     for (const nlohmann::json &D : *ShapeIt) {
       if (!D.is_number_integer() ||
           (D.is_number_integer() && !D.is_number_unsigned() && D.get<int64_t>() < 0))
-        throw Error(Where + " has a shape entry that is not a non-negative integer: " + D.dump());
+        throw Error(Where + " has a shape entry that is not a non-negative integer: " + jsonExcerpt(D));
       uint64_t Dim = D.get<uint64_t>();
       if (Dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
         throw Error(Where + " has an absurd dimension " + std::to_string(Dim));
@@ -253,12 +255,93 @@ std::vector<TensorView> parseHeader(const std::string &Path, const uint8_t *Base
     V.file = Path;
     Views.push_back(std::move(V));
   }
+
+  // Tensors must not share bytes: a write through one (a converted copy is
+  // never written back, but a checkpoint that aliases tensors is corrupt or
+  // crafted) and checksums over "distinct" data would both be lies.
+  std::vector<const TensorView *> ByStart;
+  for (const TensorView &V : Views)
+    if (V.nbytes)
+      ByStart.push_back(&V);
+  std::sort(ByStart.begin(), ByStart.end(),
+            [](const TensorView *A, const TensorView *B) { return A->data < B->data; });
+  for (size_t I = 1; I < ByStart.size(); ++I) {
+    const TensorView &Prev = *ByStart[I - 1], &Next = *ByStart[I];
+    if (Prev.data + Prev.nbytes > Next.data) {
+      uint64_t PrevBegin = uint64_t(Prev.data - (Base + DataStart));
+      uint64_t NextBegin = uint64_t(Next.data - (Base + DataStart));
+      throw Error("safetensors file " + Path + ": the data of tensor '" + Prev.name + "' [" +
+                  std::to_string(PrevBegin) + ", " + std::to_string(PrevBegin + Prev.nbytes) +
+                  ") overlaps that of tensor '" + Next.name + "' [" + std::to_string(NextBegin) + ", " +
+                  std::to_string(NextBegin + Next.nbytes) + ")");
+    }
+  }
   return Views;
+}
+
+/// Whether a shard name from weight_map stays inside the checkpoint folder:
+/// relative, and with no ".." component (symlinks inside the folder, as in
+/// the HuggingFace cache, are the folder owner's choice and are followed).
+bool staysInsideFolder(const std::string &Name) {
+  fs::path P(Name);
+  if (Name.empty() || P.is_absolute() || P.has_root_name() || P.has_root_directory())
+    return false;
+  for (const fs::path &Part : P)
+    if (Part == "..")
+      return false;
+  return true;
 }
 
 std::string baseName(const std::string &Path) { return fs::path(Path).filename().string(); }
 
 } // namespace
+
+std::vector<TensorView> parseSafetensorsBytes(const uint8_t *Data, size_t Size, const std::string &Origin) {
+  uint64_t HeaderHash = 0;
+  return parseHeader(Origin, Data, Size, HeaderHash);
+}
+
+namespace {
+/// Counts the elements of `N` raw values whose exponent bits are all ones.
+template <typename Bits>
+NonFiniteValues countNonFinite(const uint8_t *Data, int64_t N, Bits ExponentMask) {
+  auto Load = [&](int64_t I) {
+    Bits V;
+    std::memcpy(&V, Data + I * int64_t(sizeof(Bits)), sizeof(Bits));
+    return V;
+  };
+  // A branch-free count the compiler vectorizes; the first index is only
+  // looked for in the rare tensor that has one.
+  NonFiniteValues Found;
+  constexpr int64_t Block = 1 << 16; // a narrow counter per block vectorizes wider
+  for (int64_t Begin = 0; Begin < N; Begin += Block) {
+    uint32_t InBlock = 0;
+    for (int64_t I = Begin, End = std::min(N, Begin + Block); I < End; ++I)
+      InBlock += (Load(I) & ExponentMask) == ExponentMask;
+    Found.count += InBlock;
+  }
+  for (int64_t I = 0; Found.count && I < N && Found.firstIndex < 0; ++I)
+    if ((Load(I) & ExponentMask) == ExponentMask)
+      Found.firstIndex = I;
+  return Found;
+}
+} // namespace
+
+NonFiniteValues findNonFinite(const TensorView &T) {
+  int64_t N = int64_t(T.nbytes / dtypeSize(T.dtype));
+  switch (T.dtype) {
+  case DType::F32:
+    return countNonFinite<uint32_t>(T.data, N, 0x7f800000u);
+  case DType::F16:
+    return countNonFinite<uint16_t>(T.data, N, 0x7c00u);
+  case DType::BF16:
+    return countNonFinite<uint16_t>(T.data, N, 0x7f80u);
+  case DType::F64:
+    return countNonFinite<uint64_t>(T.data, N, 0x7ff0000000000000ull);
+  default:
+    return {};
+  }
+}
 
 SafetensorsArchive SafetensorsArchive::openFile(const std::string &Path) {
   SafetensorsArchive A;
@@ -299,15 +382,7 @@ SafetensorsArchive SafetensorsArchive::openDir(const std::string &Dir) {
   fs::path IndexPath = DirPath / IndexFileName;
   if (fs::exists(IndexPath, EC)) {
     std::string IndexStr = IndexPath.string();
-    std::ifstream In(IndexPath, std::ios::binary);
-    if (!In)
-      throw Error("cannot read " + IndexStr);
-    nlohmann::json Index;
-    try {
-      Index = nlohmann::json::parse(In);
-    } catch (const nlohmann::json::exception &E) {
-      throw Error("malformed JSON in " + IndexStr + ": " + E.what());
-    }
+    nlohmann::json Index = readUntrustedJsonFile(IndexStr);
     if (!Index.is_object() || !Index.contains("weight_map") || !Index["weight_map"].is_object())
       throw Error(IndexStr + " has no 'weight_map' object");
     const nlohmann::json &WeightMap = Index["weight_map"];
@@ -318,7 +393,12 @@ SafetensorsArchive SafetensorsArchive::openDir(const std::string &Dir) {
       if (!It.value().is_string())
         throw Error(IndexStr + ": weight_map entry for tensor '" + It.key() +
                     "' is not a file name string");
-      ShardNames.insert(It.value().get<std::string>());
+      const std::string &Shard = It.value().get<std::string>();
+      if (!staysInsideFolder(Shard))
+        throw Error(IndexStr + ": weight_map entry for tensor '" + It.key() + "' names the file '" +
+                    Shard + "', which is outside the checkpoint folder (shard names must be relative "
+                    "paths without '..')");
+      ShardNames.insert(Shard);
     }
     if (ShardNames.empty())
       throw Error(IndexStr + " has an empty weight_map");

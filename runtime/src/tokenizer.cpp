@@ -18,6 +18,8 @@
 
 #include "qwen_rt/tokenizer.h"
 #include "qwen_rt/error.h"
+#include "qwen_rt/json_input.h"
+#include "qwen_rt/limits.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -343,8 +345,10 @@ public:
   Regex(const std::string &pattern, bool literal, const std::string &origin) {
     int errorCode = 0;
     PCRE2_SIZE errorOffset = 0;
-    // PCRE2_LITERAL admits no pattern options such as UCP.
-    uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
+    // PCRE2_LITERAL admits no pattern options such as UCP. \C would match
+    // one byte of a multi-byte character and cut UTF-8 apart.
+    uint32_t options =
+        PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C);
     std::string source = literal ? pattern : onigurumaToPcre2(pattern);
     code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()),
                          source.size(), options, &errorCode, &errorOffset,
@@ -483,6 +487,9 @@ constexpr const char *kGpt2Pattern =
     "\\s+(?!\\S)|\\s+";
 
 /// Words longer than this (in bytes) are not cached.
+/// Ids may leave gaps (reserved ids no token uses) of this many beyond twice
+/// the number of tokens a tokenizer.json defines.
+constexpr int64_t kSparseIdAllowance = 1 << 16;
 constexpr size_t kMaxCachedWordBytes = 256;
 /// The cache is cleared when it grows beyond this many words.
 constexpr size_t kMaxCacheEntries = 1 << 18;
@@ -614,6 +621,12 @@ void Tokenizer::Impl::load(const Json &root) {
     maxId = std::max(maxId, tok.id);
   if (maxId < 0)
     fail("the vocabulary is empty");
+  // The tables below are sized by the largest id; ids that sparse would let
+  // a small file claim a large allocation. Real vocabularies are dense.
+  const int64_t defined = static_cast<int64_t>(vocab.size() + added.size());
+  if (maxId >= 2 * defined + kSparseIdAllowance)
+    fail("token ids are too sparse: the largest is " + std::to_string(maxId) + ", but only " +
+         std::to_string(defined) + " tokens are defined");
   size_t size = static_cast<size_t>(maxId) + 1;
   idText.assign(size, std::string());
   idBytes.assign(size, std::string());
@@ -668,9 +681,10 @@ void Tokenizer::Impl::loadModel(const Json &model) {
     if (!it.value().is_number_integer())
       fail("vocab entry '" + it.key() + "' does not have an integer id");
     int64_t id = it.value().get<int64_t>();
-    if (id < 0 || id > INT32_MAX - 1)
-      fail("vocab entry '" + it.key() + "' has invalid id " +
-           std::to_string(id));
+    // The id tables are sized by the largest id.
+    if (id < 0 || id >= limits::kMaxVocabSize)
+      fail("vocab entry '" + it.key() + "' has id " + std::to_string(id) +
+           " outside [0, " + std::to_string(limits::kMaxVocabSize) + ")");
     vocab.emplace(it.key(), static_cast<int32_t>(id));
   }
 
@@ -732,8 +746,9 @@ void Tokenizer::Impl::loadAddedTokens(const Json &list) {
       fail("an added_tokens entry lacks an integer 'id' or string 'content'");
     AddedToken tok;
     int64_t id = entry["id"].get<int64_t>();
-    if (id < 0 || id > INT32_MAX - 1)
-      fail("added token has invalid id " + std::to_string(id));
+    if (id < 0 || id >= limits::kMaxVocabSize)
+      fail("added token has id " + std::to_string(id) + " outside [0, " +
+           std::to_string(limits::kMaxVocabSize) + ")");
     tok.id = static_cast<int32_t>(id);
     tok.content = entry["content"].get<std::string>();
     try {
@@ -1289,18 +1304,17 @@ Tokenizer Tokenizer::fromJsonString(std::string_view jsonText,
                                     const std::string &origin) {
   auto impl = std::make_unique<Impl>();
   impl->origin = origin;
-  Json root;
-  try {
-    root = Json::parse(jsonText.begin(), jsonText.end());
-  } catch (const Json::parse_error &e) {
-    impl->fail(std::string("malformed JSON: ") + e.what());
-  }
+  Json root = parseUntrustedJson(jsonText, "tokenizer '" + origin + "'");
   try {
     impl->load(root);
   } catch (const Json::exception &e) {
     impl->fail(std::string("unexpected JSON structure: ") + e.what());
   }
   return Tokenizer(std::move(impl));
+}
+
+size_t firstInvalidUtf8Byte(std::string_view text) {
+  return findInvalidUtf8(text);
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text,

@@ -6,6 +6,7 @@ usage: corrupt_checkpoint.py SRC DST MODE [TENSOR]
   truncate         cut model.safetensors in the middle of its data
   header           write an absurd header length
   badjson          make the header invalid JSON
+  nan TENSOR       make the first element of a float32 tensor NaN
 """
 import json
 import shutil
@@ -36,6 +37,10 @@ elif mode == "reshape":
     begin, end = entry["data_offsets"]
     entry["shape"][0] //= 2
     entry["data_offsets"] = [begin, begin + (end - begin) // 2]
+    write(header, data)
+elif mode == "nan":
+    begin = header[tensor]["data_offsets"][0]
+    data = data[:begin] + struct.pack("<f", float("nan")) + data[begin + 4:]
     write(header, data)
 elif mode == "truncate":
     open(path, "wb").write(raw[: 8 + length + len(data) // 2])

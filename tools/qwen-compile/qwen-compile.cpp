@@ -16,6 +16,7 @@
 #include "passes/Pipelines/Pipelines.h"
 
 #include "qwen_rt/error.h"
+#include "qwen_rt/limits.h"
 #include "qwen_rt/safetensors.h"
 #include "qwen_rt/weights.h"
 
@@ -67,6 +68,11 @@ static cl::opt<std::string> ptxas("ptxas", cl::init(""),
 static cl::opt<std::string> cpu("cpu", cl::init("x86-64-v3"),
                                 cl::desc("LLVM CPU for the kernels (x86-64-v3, native, ...)"));
 
+static cl::opt<bool> noWeightScan(
+    "no-weight-scan",
+    cl::desc("skip the scan of the checkpoint's weights for NaN and infinite values"),
+    cl::init(false));
+
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "qwen-compile: error: " << message << "\n";
   return 1;
@@ -107,8 +113,8 @@ int main(int argc, char **argv) {
     return fail("unknown --target '" + target + "' (cpu, cuda)");
   if (kvDtype != "f32" && kvDtype != "bf16" && kvDtype != "f16")
     return fail("unknown --kv-dtype '" + kvDtype + "' (f32, bf16, f16)");
-  if (pageSize <= 0)
-    return fail("--page-size must be positive");
+  if (pageSize <= 0 || pageSize > qwen::limits::kMaxPageSize)
+    return fail("--page-size must be in [1, " + llvm::Twine(qwen::limits::kMaxPageSize) + "]");
   if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16)
     return fail("--vector-width must be 4, 8 or 16");
   llvm::StringSet<> dumpStages;
@@ -147,6 +153,17 @@ int main(int argc, char **argv) {
     }
     for (const qwen::rt::SafetensorsFileInfo &info : archive->files())
       artifact.checkpointFiles.push_back({info.name, info.size, info.headerHash});
+    // NaN or infinite weights make every logit garbage without an error.
+    // Scanned once here (one sequential read of the checkpoint) rather than
+    // at every load, where weights are mapped without being read.
+    if (!noWeightScan)
+      for (const std::string &name : archive->names()) {
+        qwen::rt::NonFiniteValues bad = qwen::rt::findNonFinite(archive->get(name));
+        if (bad.count)
+          llvm::errs() << "qwen-compile: warning: checkpoint tensor '" << name << "' has " << bad.count
+                       << " NaN or infinite value" << (bad.count == 1 ? "" : "s") << " (the first at flat index "
+                       << bad.firstIndex << ")\n";
+      }
     if (llvm::sys::fs::exists(checkpointDir + "/tokenizer.json"))
       artifact.tokenizer = "tokenizer.json";
   }

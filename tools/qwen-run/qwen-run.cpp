@@ -13,6 +13,7 @@
 #include "qwen_rt/engine.h"
 #include "qwen_rt/error.h"
 #include "qwen_rt/generate.h"
+#include "qwen_rt/limits.h"
 #include "qwen_rt/safetensors.h"
 #include "qwen_rt/sampling.h"
 #include "qwen_rt/tokenizer.h"
@@ -22,8 +23,10 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <random>
@@ -188,6 +191,32 @@ GenerationResult generateText(Engine &engine, GenerationRequest request, bool st
 // Subcommands
 //===----------------------------------------------------------------------===//
 
+/// The prompt of `generate --prompt-file`: the file's bytes, or stdin's for
+/// "-", taken as they are (a trailing newline is part of the prompt).
+std::string readPromptFile(const std::string &path) {
+  std::FILE *in = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  const std::string name = path == "-" ? std::string("standard input") : "prompt file " + path;
+  if (!in)
+    throw Error("cannot open " + name + ": " + std::strerror(errno));
+  std::string text;
+  char buffer[1 << 16];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), in)) > 0) {
+    if (text.size() + n > qwen::limits::kMaxPromptBytes) {
+      if (in != stdin)
+        std::fclose(in);
+      throw Error(name + " is larger than " + std::to_string(qwen::limits::kMaxPromptBytes >> 20) + " MiB");
+    }
+    text.append(buffer, n);
+  }
+  bool failed = std::ferror(in);
+  if (in != stdin)
+    std::fclose(in);
+  if (failed)
+    throw Error("cannot read " + name);
+  return text;
+}
+
 int runGenerate(EngineFlags &ef, const SamplingFlags &sf, const std::string &prompt, bool noStream, bool chat) {
   ef.options.maxSequences = 1;
   std::unique_ptr<Engine> engine = ef.load();
@@ -221,6 +250,11 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
       break;
     if (line.empty())
       continue;
+    // Checked before the chat template wraps it, so the offset is the line's own.
+    if (size_t bad = firstInvalidUtf8Byte(line); bad != std::string::npos) {
+      std::fprintf(stderr, "qwen-run: error: the line is not valid UTF-8 (byte offset %zu of the line)\n", bad);
+      continue;
+    }
     messages.push_back({"user", line});
     try {
       GenerationRequest request = sf.request(*engine);
@@ -275,8 +309,13 @@ int runBench(EngineFlags &ef, const std::vector<int64_t> &promptLens, int64_t ge
   if (promptLens.empty() || batches.empty() || genTokens < 0)
     throw Error("bench needs --prompt-len > 0, --gen >= 0 and --batch > 0");
   for (int64_t p : promptLens)
-    if (p <= 0)
-      throw Error("bench needs --prompt-len > 0, got " + std::to_string(p));
+    if (p <= 0 || p > qwen::limits::kMaxPositions)
+      throw Error("bench needs --prompt-len in [1, " + std::to_string(qwen::limits::kMaxPositions) + "], got " +
+                  std::to_string(p));
+  // Bounded, so prompt + generated tokens and tokens x batch cannot overflow.
+  if (genTokens > qwen::limits::kMaxPositions)
+    throw Error("bench needs --gen <= " + std::to_string(qwen::limits::kMaxPositions) + ", got " +
+                std::to_string(genTokens));
   for (int b : batches)
     if (b <= 0)
       throw Error("bench needs --batch > 0, got " + std::to_string(b));
@@ -526,7 +565,7 @@ int main(int argc, char **argv) {
 
   EngineFlags ef;
   SamplingFlags sf;
-  std::string prompt, system, tokSource, checkpoint, text, outPath;
+  std::string prompt, promptFile, system, tokSource, checkpoint, text, outPath;
   std::vector<std::string> idsList;
   bool noStream = false, chatTemplate = false, think = false, noSpecial = false;
   int64_t genTokens = 32, steps = 0, warmupSteps = -1;
@@ -535,7 +574,9 @@ int main(int argc, char **argv) {
 
   CLI::App *gen = app.add_subcommand("generate", "Generate text from a prompt, streamed to stdout");
   ef.add(gen, false);
-  gen->add_option("prompt", prompt, "Prompt text")->required();
+  CLI::Option *promptOpt = gen->add_option("prompt", prompt, "Prompt text");
+  gen->add_option("--prompt-file", promptFile, "Read the prompt from a file, or from stdin for -")
+      ->excludes(promptOpt);
   sf.add(gen);
   gen->add_flag("--no-stream", noStream, "Print the text at the end instead of as tokens arrive");
   gen->add_flag("--chat", chatTemplate, "Wrap the prompt as one user message in the ChatML template");
@@ -605,8 +646,11 @@ int main(int argc, char **argv) {
   }
 
   try {
-    if (*gen)
-      return runGenerate(ef, sf, prompt, noStream, chatTemplate);
+    if (*gen) {
+      if (promptFile.empty() && !promptOpt->count())
+        throw Error("generate needs a prompt: give it as an argument or with --prompt-file PATH (- for stdin)");
+      return runGenerate(ef, sf, promptFile.empty() ? prompt : readPromptFile(promptFile), noStream, chatTemplate);
+    }
     if (*chat)
       return runChat(chatEf, chatSf, system, think);
     if (*bench)

@@ -173,7 +173,7 @@ TEST(ArtifactTest, MissingFolderManifestOrJson) {
   EXPECT_ERROR(Artifact::open((tmp.path / "nope").string()), "does not exist");
   EXPECT_ERROR(Artifact::open(tmp.path.string()), "has no manifest.json");
   writeText(tmp.path / "manifest.json", "{\"format\": \"qwen-artifact\", ");
-  EXPECT_ERROR(Artifact::open(tmp.path.string()), "manifest.json is not valid JSON");
+  EXPECT_ERROR(Artifact::open(tmp.path.string()), "manifest.json: malformed JSON");
 }
 
 TEST(ArtifactTest, RejectsOtherFormatVersions) {
@@ -279,6 +279,24 @@ TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
       {"vocab", [](json &m) { m["model"].erase("vocab_size"); }, "model: missing field \"vocab_size\""},
       {"page size", [](json &m) { m["kv_cache"]["page_size"] = 0; }, "expected a positive integer"},
       {"hash", [](json &m) { m["checkpoint"]["files"][0]["header_fnv1a64"] = "xyz"; }, "expected up to 16 hex digits"},
+      // Sizes that used to wrap (issue 20, findings 5-7).
+      {"weight dims whose product wraps to 0",
+       [](json &m) { m["weights"][0]["shape"] = {16, int64_t(1) << 32, int64_t(1) << 32}; },
+       "weights[0].shape: [16, 4294967296, 4294967296] has more than 2^40 elements"},
+      {"kv layers", [](json &m) { m["kv_cache"]["num_layers"] = int64_t(1) << 62; },
+       "kv_cache.num_layers: 4611686018427387904 exceeds the limit of 1024"},
+      {"buffer dim", [](json &m) { m["buffers"][0]["shape"] = {"T", int64_t(1) << 62}; },
+       "buffers[0].shape: entry 1 is 4611686018427387904, more than 2^40 elements"},
+      {"weight rank", [](json &m) { m["weights"][1]["shape"] = {1, 1, 1, 1, 1, 1, 1, 1, 2}; },
+       "has 9 dimensions; at most 8 are supported"},
+      {"buffer id beyond int", [](json &m) { m["program"][0]["args"][2] = {{"buffer", (int64_t(1) << 32) + 1}}; },
+       "program[0] (kernel fk_embed).args[2]: id 4294967297 is out of range"},
+      {"weight id beyond int", [](json &m) { m["program"][0]["args"][1] = {{"weight", (int64_t(1) << 32) + 1}}; },
+       "id 4294967297 is out of range"},
+      {"output buffer beyond int", [](json &m) { m["output"]["buffer"] = (int64_t(1) << 32) + 1; },
+       "output.buffer: id 4294967297 is out of range"},
+      {"vocabulary", [](json &m) { m["model"]["vocab_size"] = int64_t(1) << 40; },
+       "model.vocab_size: 1099511627776 exceeds the limit of 2097152"},
   };
   for (const BadManifestCase &c : cases) {
     SCOPED_TRACE(c.name);
@@ -289,6 +307,48 @@ TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
     EXPECT_NE(msg.find(c.message), std::string::npos) << "message: " << msg;
     EXPECT_NE(msg.find("manifest.json"), std::string::npos) << "message: " << msg;
   }
+}
+
+/// A JSON value nested `depth` lists deep.
+std::string nestedLists(int depth) { return std::string(size_t(depth), '[') + std::string(size_t(depth), ']'); }
+
+TEST(ArtifactTest, HostileJsonFailsCleanly) {
+  ToyArtifact t(false);
+  std::string text = t.manifest.dump();
+  // Deep nesting used to overflow the stack (issue 20, findings 8 and 9).
+  std::string deep = text;
+  deep.replace(deep.find("\"artifact_test\""), 15, nestedLists(100000));
+  writeText(t.dir / "manifest.json", deep);
+  EXPECT_ERROR(Artifact::open(t.dir.string()), "manifest.json: JSON nested deeper than 64 levels");
+
+  // A value nested just within the limit is quoted briefly, not dumped whole.
+  json nested = json::parse(nestedLists(55));
+  t.manifest["program"][0]["args"][2] = {{"buffer", nested}};
+  t.save();
+  std::string msg = errorOf([&] { Artifact::open(t.dir.string()); });
+  EXPECT_NE(msg.find("expected an integer, got [[[["), std::string::npos) << msg;
+  EXPECT_LT(msg.size(), 300u) << msg;
+
+  // A number beyond double's range is a parse error naming the file (finding 10).
+  std::string huge = text;
+  huge.replace(huge.find("\"vocab_size\":16"), 15, "\"vocab_size\":1e999");
+  writeText(t.dir / "manifest.json", huge);
+  EXPECT_ERROR(Artifact::open(t.dir.string()), "manifest.json: malformed JSON");
+}
+
+TEST(ArtifactTest, StepSizesThatOverflowAreRefused) {
+  // A buffer of [T, 2^39] is valid, but the engine's largest step makes it
+  // larger than any tensor may be (issue 20, finding 6).
+  ToyArtifact t(false);
+  t.manifest["buffers"][0]["shape"] = {"T", int64_t(1) << 39};
+  t.save();
+  Artifact a = Artifact::open(t.dir.string());
+  EngineOptions o;
+  o.maxBatchTokens = 512;
+  EXPECT_ERROR(planMemory(a, o), "the manifest shape [T, 549755813888] with T = 512");
+  o.maxBatchTokens = 1;
+  o.numPages = int64_t(1) << 62;
+  EXPECT_ERROR(planMemory(a, o), "the KV cache size does not fit in 64 bits");
 }
 
 /// The toy manifest with a linear-attention state: a `state_slots` input and

@@ -153,4 +153,37 @@ TEST(GenerationConfigTest, WrongTypesNameFileAndKey) {
   EXPECT_THROW(readGenerationConfig(Dir.str()), Error);
 }
 
+/// The message of the Error readGenerationConfig throws for `Text` as
+/// generation_config.json.
+std::string errorFor(const TempDir &Dir, const std::string &Text) {
+  Dir.write("generation_config.json", Text);
+  try {
+    readGenerationConfig(Dir.str());
+  } catch (const Error &E) {
+    return E.what();
+  }
+  return "<no error>";
+}
+
+// Issue 20: values that a request would refuse later, without naming the
+// file, are refused here; hostile JSON fails cleanly.
+TEST(GenerationConfigTest, BadValuesNameTheFile) {
+  TempDir Dir;
+  const std::string File = Dir.file("generation_config.json");
+  EXPECT_EQ(errorFor(Dir, R"({"temperature": -1})"),
+            File + ": 'temperature' must not be negative, got -1.000000");
+  EXPECT_EQ(errorFor(Dir, R"({"top_p": 7})"), File + ": 'top_p' must be in (0, 1], got 7.000000");
+  EXPECT_EQ(errorFor(Dir, R"({"top_p": 0})"), File + ": 'top_p' must be in (0, 1], got 0.000000");
+  EXPECT_EQ(errorFor(Dir, R"({"top_k": -2})"), File + ": 'top_k' must not be negative, got -2");
+  EXPECT_EQ(errorFor(Dir, R"({"max_new_tokens": 0})"), File + ": 'max_new_tokens' must be positive, got 0");
+  EXPECT_EQ(errorFor(Dir, R"({"temperature": 1e300})"), File + ": 'temperature' is out of range: 1e+300");
+  EXPECT_NE(errorFor(Dir, R"({"temperature": 1e999})").find(File + ": malformed JSON"), std::string::npos);
+  std::string Deep = "{\"eos_token_id\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_EQ(errorFor(Dir, Deep).find(File + ": JSON nested deeper than 64 levels"), 0u);
+  std::string Nested = errorFor(Dir, "{\"eos_token_id\": [" + std::string(20, '[') + "1, 2, 3, 4, 5, 6, 7, 8, 9" +
+                                         std::string(21, ']') + "}");
+  EXPECT_NE(Nested.find("must be an integer token id (or a list of them), got [[[["), std::string::npos) << Nested;
+  EXPECT_LT(Nested.size(), 300u) << Nested;
+}
+
 } // namespace

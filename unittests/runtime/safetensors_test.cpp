@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -221,7 +222,8 @@ TEST(SafetensorsTest, CorruptFiles) {
   // Malformed JSON.
   writeBytes(P, rawFile(R"({"x": {"dtype": "F32", )", 0));
   std::string Msg = errorOf(Open);
-  EXPECT_CONTAINS(Msg, "malformed JSON header");
+  EXPECT_CONTAINS(Msg, "JSON header of safetensors file");
+  EXPECT_CONTAINS(Msg, "malformed JSON");
   EXPECT_CONTAINS(Msg, P);
   writeBytes(P, rawFile("[1, 2]", 0));
   EXPECT_CONTAINS(errorOf(Open), "not an object");
@@ -287,16 +289,23 @@ TEST(SafetensorsTest, CorruptFiles) {
   EXPECT_CONTAINS(errorOf(Open), "mis-shaped");
 }
 
-TEST(SafetensorsTest, OverlappingAndMetadataAreAccepted) {
+TEST(SafetensorsTest, MetadataIsAcceptedOverlapIsNot) {
   TempDir Dir;
   std::string P = Dir.file("o.safetensors");
   writeBytes(P, rawFile(R"({"__metadata__":{"format":"pt"},)"
-                        R"("a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},)"
+                        R"("a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},)"
                         R"("b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}})",
                         4));
   SafetensorsArchive A = SafetensorsArchive::openFile(P);
   EXPECT_EQ(A.names().size(), 2u);
   EXPECT_EQ(A.get("b").data, A.get("a").data + 2);
+
+  // Two tensors sharing bytes: a corrupt or crafted file.
+  writeBytes(P, rawFile(R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},)"
+                        R"("b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}})",
+                        4));
+  EXPECT_CONTAINS(errorOf([&] { SafetensorsArchive::openFile(P); }),
+                  "the data of tensor 'a' [0, 4) overlaps that of tensor 'b' [2, 4)");
 }
 
 void writeShard(const std::string &Path, const std::vector<std::string> &Names, float Base) {
@@ -490,4 +499,83 @@ TEST(WeightSourcesTest, RowSlicesAndFlattenedTensors) {
   Bad.shape = {6, 4};
   Bad.sources = {"w[0:2]", "e"};
   EXPECT_NE(sourceError(Archive, Bad).find("expects whole rows of [6, 4]"), std::string::npos);
+}
+
+//===----------------------------------------------------------------------===//
+// Hostile files (issue 20)
+//===----------------------------------------------------------------------===//
+
+TEST(SafetensorsTest, IndexMayNotLeaveTheCheckpointFolder) {
+  TempDir Dir;
+  fs::create_directories(Dir.file("inner"));
+  writeShard(Dir.file("inner/model.safetensors"), {"a"}, 1);
+  writeShard(Dir.file("outside.safetensors"), {"b"}, 2);
+  const std::string Inner = Dir.file("inner");
+  const std::string Index = Inner + "/model.safetensors.index.json";
+  for (const std::string &Shard : {std::string("../outside.safetensors"), Dir.file("outside.safetensors"),
+                                   std::string("sub/../../outside.safetensors")}) {
+    SCOPED_TRACE(Shard);
+    writeBytes(Index, nlohmann::json{{"weight_map", {{"b", Shard}}}}.dump());
+    std::string Msg = errorOf([&] { SafetensorsArchive::openDir(Inner); });
+    EXPECT_CONTAINS(Msg, Index + ": weight_map entry for tensor 'b' names the file '" + Shard +
+                             "', which is outside the checkpoint folder");
+  }
+  // Relative names inside the folder are fine.
+  writeBytes(Index, nlohmann::json{{"weight_map", {{"a", "./model.safetensors"}}}}.dump());
+  EXPECT_EQ(SafetensorsArchive::openDir(Inner).names(), std::vector<std::string>{"a"});
+}
+
+TEST(SafetensorsTest, HostileHeaders) {
+  TempDir Dir;
+  std::string P = Dir.file("h.safetensors");
+  auto Open = [&] { SafetensorsArchive::openFile(P); };
+  // Nesting deep enough to overflow a recursive parser's stack.
+  writeBytes(P, rawFile("{\"__metadata__\": " + std::string(100000, '[') + std::string(100000, ']') + "}", 0));
+  EXPECT_CONTAINS(errorOf(Open), "the JSON header of safetensors file " + P +
+                                     ": JSON nested deeper than 64 levels");
+  // A number out of double's range.
+  writeBytes(P, rawFile(R"({"a":{"dtype":"U8","shape":[1e999],"data_offsets":[0,1]}})", 1));
+  EXPECT_CONTAINS(errorOf(Open), P + ": malformed JSON");
+  // A shape entry that is a nested value is quoted briefly.
+  writeBytes(P, rawFile(R"({"a":{"dtype":"U8","shape":[[[[[[[[[[[[[[1,2,3,4,5,6,7,8,9]]]]]]]]]]]]]],)"
+                        R"("data_offsets":[0,1]}})",
+                        1));
+  EXPECT_CONTAINS(errorOf(Open), "not a non-negative integer: [[[[");
+  // Too many dimensions.
+  writeBytes(P, rawFile(R"({"a":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]}})", 1));
+  EXPECT_CONTAINS(errorOf(Open), "tensor 'a' has 9 dimensions; at most 8 are supported");
+}
+
+TEST(SafetensorsTest, ParsesBytesInMemory) {
+  std::string Bytes = rawFile(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", 2);
+  std::vector<TensorView> Views =
+      parseSafetensorsBytes(reinterpret_cast<const uint8_t *>(Bytes.data()), Bytes.size(), "mem");
+  ASSERT_EQ(Views.size(), 1u);
+  EXPECT_EQ(Views[0].nbytes, 2u);
+  EXPECT_CONTAINS(errorOf([&] { parseSafetensorsBytes(reinterpret_cast<const uint8_t *>(Bytes.data()), 7, "mem"); }),
+                  "safetensors file mem is too small");
+}
+
+TEST(SafetensorsTest, FindsNonFiniteValues) {
+  std::vector<float> F32 = {1.f, std::numeric_limits<float>::quiet_NaN(), 2.f,
+                            -std::numeric_limits<float>::infinity()};
+  std::vector<uint16_t> Bf16 = {f32ToBf16(1.f), f32ToBf16(std::numeric_limits<float>::infinity())};
+  std::vector<uint16_t> F16 = {f32ToF16(1.f), f32ToF16(65504.f), 0x7e00};
+  std::vector<int32_t> I32 = {-1, -1}; // all exponent-like bits set, but not a float
+  auto View = [](DType T, const void *Data, size_t Bytes) {
+    TensorView V;
+    V.dtype = T;
+    V.data = static_cast<const uint8_t *>(Data);
+    V.nbytes = Bytes;
+    return V;
+  };
+  NonFiniteValues Found = findNonFinite(View(DType::F32, F32.data(), 16));
+  EXPECT_EQ(Found.count, 2);
+  EXPECT_EQ(Found.firstIndex, 1);
+  EXPECT_EQ(findNonFinite(View(DType::BF16, Bf16.data(), 4)).firstIndex, 1);
+  Found = findNonFinite(View(DType::F16, F16.data(), 6));
+  EXPECT_EQ(Found.count, 1);
+  EXPECT_EQ(Found.firstIndex, 2);
+  EXPECT_EQ(findNonFinite(View(DType::I32, I32.data(), 8)).count, 0);
+  EXPECT_EQ(findNonFinite(View(DType::F32, F32.data(), 4)).count, 0);
 }

@@ -440,6 +440,56 @@ TEST(TokenizerLoadTest, UnsupportedComponents) {
       << loadError(j);
 }
 
+// Issue 20: hostile tokenizer.json files fail cleanly, naming the file.
+TEST(TokenizerLoadTest, HostileFiles) {
+  // One line that used to size the id tables at 2^31 entries (finding 11).
+  Json j = tinyTokenizer();
+  j["model"]["vocab"]["big"] = 2147483646;
+  EXPECT_NE(loadError(j).find("tokenizer 'tiny.json': vocab entry 'big' has id 2147483646 "
+                              "outside [0, 2097152)"),
+            std::string::npos)
+      << loadError(j);
+  // Within the bound, but sizing the tables by one id far beyond the others.
+  j = tinyTokenizer();
+  j["model"]["vocab"]["far"] = 2000000;
+  EXPECT_NE(loadError(j).find("token ids are too sparse: the largest is 2000000, but only 264 "
+                              "tokens are defined"),
+            std::string::npos)
+      << loadError(j);
+  j = tinyTokenizer();
+  j["added_tokens"][0]["id"] = 1 << 21;
+  EXPECT_NE(loadError(j).find("added token has id 2097152 outside [0, 2097152)"),
+            std::string::npos)
+      << loadError(j);
+
+  // A number beyond double's range escaped as a raw library message (finding 10).
+  std::string text = tinyTokenizer().dump();
+  text.replace(text.find("\"version\":\"1.0\""), 15, "\"version\":1e999");
+  std::string msg = errorMessage([&] { Tokenizer::fromJsonString(text, "tiny.json"); });
+  EXPECT_NE(msg.find("tokenizer 'tiny.json': malformed JSON"), std::string::npos) << msg;
+
+  // Deep nesting is refused before the recursive parser sees it.
+  std::string deep = "{\"x\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  msg = errorMessage([&] { Tokenizer::fromJsonString(deep, "deep.json"); });
+  EXPECT_NE(msg.find("tokenizer 'deep.json': JSON nested deeper than 64 levels"), std::string::npos)
+      << msg;
+
+  // \C matches one byte of a multi-byte character: refused at compile time.
+  j = tinyTokenizer();
+  j["pre_tokenizer"] = {{"type", "Split"},
+                        {"pattern", {{"Regex", "\\C"}}},
+                        {"behavior", "Isolated"},
+                        {"invert", false}};
+  EXPECT_NE(loadError(j).find("cannot compile pre-tokenizer regex '\\C'"), std::string::npos)
+      << loadError(j);
+}
+
+TEST(TokenizerLoadTest, FirstInvalidUtf8Byte) {
+  EXPECT_EQ(qwen::rt::firstInvalidUtf8Byte("hello \xc3\xa9"), std::string_view::npos);
+  EXPECT_EQ(qwen::rt::firstInvalidUtf8Byte("ab\xff"), 2u);
+  EXPECT_EQ(qwen::rt::firstInvalidUtf8Byte("\xc3"), 0u);
+}
+
 TEST(TokenizerLoadTest, TinyTokenizerGpt2Regex) {
   Json j = tinyTokenizer();
   Tokenizer tok = Tokenizer::fromJsonString(j.dump(), "tiny.json");

@@ -6,6 +6,8 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/SymbolTable.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/bit.h"
 
 #include <cmath>
 
@@ -62,8 +64,13 @@ Value qwen::codegen::getInvFreqTable(OpBuilder &b, Location loc, Operation *symb
     float exponent = static_cast<float>(i) / static_cast<float>(rotaryDim);
     table.push_back(1.0f / std::pow(static_cast<float>(theta), exponent));
   }
-  std::string name = "qwen_inv_freq_" + std::to_string(rotaryDim) + "_" +
-                     std::to_string(static_cast<int64_t>(theta));
+  // Integral thetas keep their readable name; any other value (fractional,
+  // huge, or not finite, where a cast to int64_t is undefined) is named by
+  // its bits, so two thetas never share a table.
+  std::string thetaName = std::isfinite(theta) && std::fabs(theta) < 1e15 && theta == std::trunc(theta)
+                              ? std::to_string(static_cast<int64_t>(theta))
+                              : "x" + llvm::utohexstr(llvm::bit_cast<uint64_t>(theta));
+  std::string name = "qwen_inv_freq_" + std::to_string(rotaryDim) + "_" + thetaName;
   auto type = MemRefType::get({static_cast<int64_t>(table.size())}, b.getF32Type());
   if (!SymbolTable::lookupSymbolIn(symbolTable, name)) {
     OpBuilder global(symbolTable->getRegion(0));

@@ -37,7 +37,8 @@ struct ShapeDim {
 };
 using SymShape = std::vector<ShapeDim>;
 
-/// Product of a symbolic shape's entries for the given step sizes.
+/// Product of a symbolic shape's entries for the given step sizes. Throws
+/// Error above limits::kMaxTensorElements, so bytes of it fit 64 bits.
 int64_t shapeProduct(const SymShape &shape, const StepDims &dims);
 /// "[T, 64]".
 std::string formatShape(const SymShape &shape);
@@ -57,7 +58,7 @@ struct WeightSpec {
   DType dtype;
   std::vector<int64_t> shape;
   std::vector<std::string> sources; ///< checkpoint tensors, concatenated along dim 0
-  int64_t numel() const;
+  int64_t numel() const; ///< at most limits::kMaxTensorElements (checked by the parser)
   uint64_t nbytes() const { return uint64_t(numel()) * dtypeSize(dtype); }
 };
 
@@ -119,12 +120,15 @@ struct ProgramEntry {
   } decode;
 };
 
+/// The sizes below are bounded by the manifest parser (limits.h), so the
+/// byte counts derived from them cannot overflow.
 struct KVCacheSpec {
   int64_t numLayers = 0, numKvHeads = 0, headDim = 0, pageSize = 0;
   DType dtype = DType::F32;
   /// Bytes of one page of one of the two arrays (keys or values).
   uint64_t bytesPerPageOneArray() const {
-    return uint64_t(numLayers * pageSize * numKvHeads * headDim) * dtypeSize(dtype);
+    return uint64_t(numLayers) * uint64_t(pageSize) * uint64_t(numKvHeads) * uint64_t(headDim) *
+           dtypeSize(dtype);
   }
 };
 
@@ -136,10 +140,10 @@ struct LinearStateSpec {
   DType convDtype = DType::F32;
   bool present() const { return numLayers > 0; }
   uint64_t convBytesPerSlot() const {
-    return uint64_t(numLayers * convWindow * convChannels) * dtypeSize(convDtype);
+    return uint64_t(numLayers) * uint64_t(convWindow) * uint64_t(convChannels) * dtypeSize(convDtype);
   }
   uint64_t recurrentBytesPerSlot() const {
-    return uint64_t(numLayers * numHeads * keyDim * valueDim) * sizeof(float);
+    return uint64_t(numLayers) * uint64_t(numHeads) * uint64_t(keyDim) * uint64_t(valueDim) * sizeof(float);
   }
   uint64_t bytesPerSlot() const { return convBytesPerSlot() + recurrentBytesPerSlot(); }
 };

@@ -43,6 +43,19 @@ struct SafetensorsFileInfo {
   uint64_t headerHash = 0;
 };
 
+/// Validates a whole safetensors file held in memory (`origin` names it in
+/// errors) and returns its tensors, pointing into `data`. Throws Error.
+std::vector<TensorView> parseSafetensorsBytes(const uint8_t *data, size_t size, const std::string &origin);
+
+/// NaN and infinite elements of a floating-point tensor.
+struct NonFiniteValues {
+  int64_t count = 0;
+  int64_t firstIndex = -1; ///< flat index of the first one; -1 when count is 0
+};
+/// Scans every element of `tensor` (reading all its bytes); integer tensors
+/// have none.
+NonFiniteValues findNonFinite(const TensorView &tensor);
+
 /// FNV-1a 64 of a safetensors file's header, reading only the header. Throws Error.
 SafetensorsFileInfo probeSafetensorsFile(const std::string &path);
 

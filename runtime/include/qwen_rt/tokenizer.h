@@ -60,6 +60,10 @@ private:
   std::unique_ptr<Impl> impl;
 };
 
+/// Offset of the first byte of `text` that is not part of valid UTF-8, or
+/// std::string_view::npos (so callers can point at a user's own input).
+size_t firstInvalidUtf8Byte(std::string_view text);
+
 /// Incremental detokenizer for streaming: returns only complete UTF-8 text.
 /// The concatenation of all push() results and finish() equals
 /// Tokenizer::decode of the same ids. The tokenizer must outlive the decoder.
