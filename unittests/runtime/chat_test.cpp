@@ -1,6 +1,7 @@
 //===- chat_test.cpp - Tests of the chat prompt formatter -----------------===//
 
 #include "qwen_rt/chat.h"
+#include "qwen_rt/error.h"
 
 #include <gtest/gtest.h>
 
@@ -30,9 +31,10 @@ TEST(ChatTest, Conversation) {
                                              "<|im_start|>assistant\n");
 }
 
-TEST(ChatTest, EmptyMessages) {
-  EXPECT_EQ(formatChatPrompt({}, true, true), "<|im_start|>assistant\n");
-  EXPECT_EQ(formatChatPrompt({}, false), "");
+TEST(ChatTest, EmptyMessagesAreRefused) {
+  // The templates fail on messages[0] (Qwen3) or say so (Qwen3.5).
+  EXPECT_THROW(formatChatPrompt({}, true, true), Error);
+  EXPECT_THROW(ChatTemplate(ChatTemplateStyle::Qwen35).render({}), Error);
 }
 
 TEST(ChatTest, HistoricalReasoningIsDropped) {
