@@ -431,7 +431,8 @@ std::string renderQwen35(const std::vector<ChatMessage> &Ms, const ordered_json 
         else if (!pyStrip(Content).empty())
           Out += "\n\n";
         Out += "<tool_call>\n<function=" + Call.name + ">\n";
-        for (const auto &[Key, Value] : argumentsObject(Call, I).items()) {
+        const ordered_json Args = argumentsObject(Call, I);
+        for (const auto &[Key, Value] : Args.items()) {
           Out += "<parameter=" + Key + ">\n";
           Out += Value.is_object() || Value.is_array() ? toPythonJson(Value) : pyStr(Value);
           Out += "\n</parameter>\n";
@@ -508,16 +509,6 @@ std::string readFile(const std::filesystem::path &P) {
   std::ostringstream S;
   S << In.rdbuf();
   return S.str();
-}
-
-/// FNV-1a, 64 bits: identifies the template texts the corpus was made with.
-uint64_t fnv1a(std::string_view S) {
-  uint64_t H = 0xcbf29ce484222325ull;
-  for (char C : S) {
-    H ^= static_cast<unsigned char>(C);
-    H *= 0x100000001b3ull;
-  }
-  return H;
 }
 
 bool contains(std::string_view S, std::string_view Part) {
@@ -600,14 +591,29 @@ const char *chatTemplateStyleName(ChatTemplateStyle Style) {
   return Style == ChatTemplateStyle::Qwen3 ? "qwen3" : "qwen3.5";
 }
 
-ChatTemplate ChatTemplate::fromTemplateText(const std::string &Text) {
-  // The templates scripts/gen_chat_reference.py renders the corpus with:
+uint64_t ChatTemplate::fingerprint(std::string_view Text) {
+  uint64_t H = 0xcbf29ce484222325ull;
+  for (char C : Text) {
+    H ^= static_cast<unsigned char>(C);
+    H *= 0x100000001b3ull;
+  }
+  return H;
+}
+
+std::optional<ChatTemplateStyle> ChatTemplate::verifiedStyle(uint64_t Fingerprint) {
+  // The templates scripts/gen_chat_reference.py rendered the corpus with:
   // Qwen3's (Qwen3-0.6B .. 32B) and Qwen3.5's.
-  const uint64_t Hash = fnv1a(Text);
-  if (Hash == 0x2bfdb7aa9754484eull)
-    return ChatTemplate(ChatTemplateStyle::Qwen3, true);
-  if (Hash == 0xf07c510f47fbaca0ull)
-    return ChatTemplate(ChatTemplateStyle::Qwen35, true);
+  if (Fingerprint == 0x2bfdb7aa9754484eull)
+    return ChatTemplateStyle::Qwen3;
+  if (Fingerprint == 0xf07c510f47fbaca0ull)
+    return ChatTemplateStyle::Qwen35;
+  return std::nullopt;
+}
+
+ChatTemplate ChatTemplate::fromTemplateText(const std::string &Text) {
+  const uint64_t Hash = fingerprint(Text);
+  if (std::optional<ChatTemplateStyle> Known = verifiedStyle(Hash))
+    return ChatTemplate(*Known, true);
   // Variants (whitespace, a fine-tune's edits) with the same distinctive parts.
   if (contains(Text, "<function=example_function_name>") && contains(Text, "render_content") &&
       contains(Text, "enable_thinking"))

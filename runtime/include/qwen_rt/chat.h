@@ -11,8 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -78,6 +80,12 @@ public:
   /// with the distinctive parts of one style are accepted unverified (a
   /// server should warn); anything else is an Error.
   static ChatTemplate fromTemplateText(const std::string &text);
+
+  /// FNV-1a (64 bits) of a template text: how verified templates are known.
+  static uint64_t fingerprint(std::string_view text);
+  /// The style of the template with this fingerprint if the reference corpus
+  /// was generated with it (test/data/chat/*_reference.json record theirs).
+  static std::optional<ChatTemplateStyle> verifiedStyle(uint64_t fingerprint);
 
   ChatTemplateStyle style() const { return Style; }
   bool verified() const { return Verified; }
