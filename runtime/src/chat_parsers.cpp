@@ -13,8 +13,9 @@
 // that feeding byte by byte gives the same result as feeding all at once.
 //
 // Whitespace that only formats the tags is dropped: the newlines right after
-// <think>, before and after </think>, and after </tool_call>, and between
-// the XML tags. Reasoning therefore reads as the templates render it back.
+// <think>, before and after </think>, before <tool_call> and after
+// </tool_call>, and between the XML tags. The channels therefore hold what
+// the templates render back into the same text (see chat_parsers_test.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -204,7 +205,14 @@ ChatDelta ChatOutputParser::finish() {
   Finished = true;
   ChatDelta Out;
   run(Out);
-  HeldNewlines.clear(); // reasoning cut short: its trailing newlines are formatting
+  // Reasoning cut short: its trailing newlines are formatting. The content's
+  // are text unless a tool call came after them.
+  if (!ContentHeldBeforeToolCall) {
+    Result.content += HeldContentNewlines;
+    Out.content += HeldContentNewlines;
+  }
+  HeldContentNewlines.clear();
+  HeldReasoningNewlines.clear();
   return Out;
 }
 
@@ -220,22 +228,25 @@ void ChatOutputParser::emitText(Mode Channel, std::string_view Text, ChatDelta &
   }
   if (Text.empty())
     return;
-  if (Channel == Mode::Content) {
-    Result.content.append(Text);
-    Out.content.append(Text);
-    return;
-  }
-  // Reasoning: hold trailing newlines back, they go if </think> follows.
+  // Trailing newlines wait: they go if </think> or a tool call follows.
+  const bool IsContent = Channel == Mode::Content;
+  std::string &Held = IsContent ? HeldContentNewlines : HeldReasoningNewlines;
   size_t Last = Text.find_last_not_of('\n');
   if (Last == std::string_view::npos) {
-    HeldNewlines.append(Text);
+    Held.append(Text);
     return;
   }
-  std::string Settled = HeldNewlines;
+  std::string Settled = Held;
   Settled.append(Text.substr(0, Last + 1));
-  HeldNewlines.assign(Text.substr(Last + 1));
-  Result.reasoningContent += Settled;
-  Out.reasoningContent += Settled;
+  Held.assign(Text.substr(Last + 1));
+  if (IsContent) {
+    ContentHeldBeforeToolCall = false;
+    Result.content += Settled;
+    Out.content += Settled;
+  } else {
+    Result.reasoningContent += Settled;
+    Out.reasoningContent += Settled;
+  }
 }
 
 void ChatOutputParser::run(ChatDelta &Out) {
@@ -311,11 +322,13 @@ void ChatOutputParser::run(ChatDelta &Out) {
       CurrentMode = Mode::Reasoning;
       StripLeadingNewlines = true;
     } else if (Found == ThinkClose) {
-      HeldNewlines.clear();
+      HeldReasoningNewlines.clear();
       CurrentMode = Mode::Content;
       StripLeadingNewlines = true;
     } else {
       OuterMode = CurrentMode;
+      if (OuterMode == Mode::Content)
+        ContentHeldBeforeToolCall = true;
       CurrentMode = Mode::ToolCall;
       StripLeadingNewlines = false;
       FirstFunction = true;

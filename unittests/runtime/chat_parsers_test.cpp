@@ -1,6 +1,7 @@
 //===- chat_parsers_test.cpp - Tests of the reasoning / tool-call parsers -===//
 
 #include "qwen_rt/chat_parsers.h"
+#include "qwen_rt/chat.h"
 #include "qwen_rt/error.h"
 
 #include <gtest/gtest.h>
@@ -118,7 +119,7 @@ TEST(ChatParsersTest, Qwen3JsonToolCalls) {
       O, "I'll check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
          "\"Paris\", \"nested\": {\"a\": [1, {\"b\": \"}\"}]}}}\n</tool_call>\n<tool_call>\n"
          "{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>");
-  EXPECT_EQ(R.content, "I'll check.\n");
+  EXPECT_EQ(R.content, "I'll check."); // the newline before <tool_call> is formatting
   ASSERT_EQ(R.toolCalls.size(), 2u);
   EXPECT_EQ(R.toolCalls[0].id, "call_7_0");
   EXPECT_EQ(R.toolCalls[0].name, "get_weather");
@@ -220,6 +221,61 @@ TEST(ChatParsersTest, Errors) {
   EXPECT_TRUE(P.finished());
   EXPECT_THROW(P.feed("x"), Error);
   EXPECT_THROW(P.finish(), Error);
+}
+
+
+/// What the model generated after a prompt, parsed and put back into the
+/// conversation as the assistant's turn, renders as prompt + generated text
+/// + <|im_end|>: the channels keep exactly what the template writes back, so
+/// the next request's prompt extends this one (what prefix caching needs).
+void expectRoundTrip(ChatTemplateStyle Style, bool Thinking, const ordered_json &Tools,
+                     const std::string &Generated) {
+  ChatTemplate Template(Style);
+  ChatTemplateOptions Options;
+  Options.enableThinking = Thinking;
+  std::vector<ChatMessage> History = {{"system", "Be brief."}, {"user", "Weather in Paris?"}};
+  std::string Prompt = Template.render(History, Tools, Options);
+
+  ChatOutputParserOptions ParserOptions;
+  ParserOptions.reasoningOpen = Template.generationOpensReasoning(Options);
+  ParserOptions.tools = Tools;
+  ParsedChatOutput R = parseEverySplit(ParserOptions, Generated);
+
+  ChatMessage Turn("assistant", R.content);
+  Turn.reasoningContent = R.reasoningContent;
+  for (const ParsedToolCall &Call : R.toolCalls)
+    Turn.toolCalls.push_back({Call.id, Call.name, Call.arguments}); // a JSON string, as clients send
+  History.push_back(Turn);
+  Options.addGenerationPrompt = false;
+  EXPECT_EQ(Template.render(History, Tools, Options), Prompt + Generated + "<|im_end|>\n")
+      << chatTemplateStyleName(Style) << (Thinking ? " thinking" : "");
+}
+
+TEST(ChatParsersTest, ParsedTurnsRenderBackToTheGeneratedText) {
+  ordered_json Tools = weatherTools();
+  expectRoundTrip(ChatTemplateStyle::Qwen3, true, nullptr,
+                  "<think>\nThe user asks.\n\nCheck.\n</think>\n\nIt is sunny.\n\nEnjoy.");
+  expectRoundTrip(ChatTemplateStyle::Qwen3, false, nullptr, "It is sunny.");
+  expectRoundTrip(ChatTemplateStyle::Qwen3, true, Tools,
+                  "<think>\nNeed the tool.\n</think>\n\nI'll check.\n<tool_call>\n{\"name\": "
+                  "\"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2}}\n"
+                  "</tool_call>\n<tool_call>\n{\"name\": \"search\", \"arguments\": {\"q\": "
+                  "\"Paris\"}}\n</tool_call>");
+  expectRoundTrip(ChatTemplateStyle::Qwen3, false, Tools,
+                  "<tool_call>\n{\"name\": \"search\", \"arguments\": {\"q\": \"Paris\"}}\n"
+                  "</tool_call>");
+  expectRoundTrip(ChatTemplateStyle::Qwen35, true, nullptr,
+                  "The user asks.\n\nCheck.\n</think>\n\nIt is sunny.");
+  expectRoundTrip(ChatTemplateStyle::Qwen35, false, nullptr, "It is sunny.");
+  expectRoundTrip(ChatTemplateStyle::Qwen35, true, Tools,
+                  "Need the tool.\n</think>\n\nLet me look.\n\n<tool_call>\n<function=get_weather>\n"
+                  "<parameter=city>\nParis\n</parameter>\n<parameter=days>\n2\n</parameter>\n"
+                  "<parameter=options>\n{\"hourly\": true}\n</parameter>\n</function>\n"
+                  "</tool_call>\n<tool_call>\n<function=search>\n<parameter=q>\nParis news\n"
+                  "</parameter>\n</function>\n</tool_call>");
+  expectRoundTrip(ChatTemplateStyle::Qwen35, false, Tools,
+                  "<tool_call>\n<function=search>\n<parameter=q>\nParis\n</parameter>\n"
+                  "</function>\n</tool_call>");
 }
 
 } // namespace

@@ -127,7 +127,13 @@ private:
   Mode OuterMode = Mode::Content; ///< the channel a tool call was opened in
   std::string Pending;            ///< text not yet scanned for tags
   bool StripLeadingNewlines = false;
-  std::string HeldNewlines; ///< reasoning's trailing newlines, dropped before </think>
+  /// Trailing newlines of the content and of the reasoning, said only when
+  /// more text follows in the same channel: the templates put them around
+  /// </think> and <tool_call>.
+  std::string HeldContentNewlines, HeldReasoningNewlines;
+  /// The content's held newlines came before a tool call: at the end they
+  /// were formatting, not text.
+  bool ContentHeldBeforeToolCall = false;
 
   // The tool call being parsed.
   std::string Body;       ///< text after <tool_call> so far
