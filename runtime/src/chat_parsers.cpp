@@ -402,6 +402,11 @@ bool ChatOutputParser::advanceXmlBody(bool Closed, ChatDelta &Out) {
       Stray(Lt);
       InStray = false;
     }
+    if (InValue) {
+      if (!advanceValue(Closed, Out))
+        return true;
+      continue;
+    }
     size_t P = BodyPos;
     skipSpaces(S, P);
     if (P == S.size()) {
@@ -427,25 +432,17 @@ bool ChatOutputParser::advanceXmlBody(bool Closed, ChatDelta &Out) {
     } else {
       M = matchNamedTag(S, P, ParameterOpen, Name);
       if (M == Match::Yes) {
-        // The value ends at </parameter>, or where the model went on
-        // without closing it.
-        size_t End = std::string_view::npos;
-        for (std::string_view Stop : {ParameterClose, ParameterOpen, FunctionClose})
-          End = std::min(End, S.find(Stop, P));
-        if (End == std::string_view::npos && !Closed)
-          return true;
-        std::string_view Value = S.substr(P, End == std::string_view::npos ? S.size() - P : End - P);
-        if (!Value.empty() && Value.front() == '\n')
-          Value.remove_prefix(1);
-        if (!Value.empty() && Value.back() == '\n')
-          Value.remove_suffix(1);
-        std::string Piece = FirstParameter ? "{" : ", ";
-        Piece += toPythonJson(Name) + ": " + typedParameter(CallName, Name, Value);
-        addArguments(Piece, Out);
+        // Strings stream as they come; other types when the value is whole.
+        InValue = true;
+        ValueStart = P;
+        ValueSent = 0;
+        ParameterName = Name;
+        ValueStreams = streamsAsString(parameterSchema(CallName, Name));
+        addArguments((FirstParameter ? "{" : ", ") + toPythonJson(Name) + ": " +
+                         (ValueStreams ? "\"" : ""),
+                     Out);
         FirstParameter = false;
-        BodyPos = End == std::string_view::npos ? S.size() : End;
-        if (S.compare(BodyPos, ParameterClose.size(), ParameterClose) == 0)
-          BodyPos += ParameterClose.size();
+        BodyPos = P;
         continue;
       }
       if (M != Match::Yes) {
@@ -484,6 +481,55 @@ bool ChatOutputParser::advanceXmlBody(bool Closed, ChatDelta &Out) {
   return true;
 }
 
+bool ChatOutputParser::advanceValue(bool Closed, ChatDelta &Out) {
+  std::string_view S = Body;
+  // The value ends at </parameter>, or where the model went on without
+  // closing it (as vLLM reads it).
+  size_t End = std::string_view::npos;
+  for (std::string_view Stop : {ParameterClose, ParameterOpen, FunctionClose})
+    End = std::min(End, S.find(Stop, ValueStart));
+  const bool Complete = End != std::string_view::npos || Closed;
+  if (End == std::string_view::npos)
+    End = S.size();
+  // One newline after the tag and one before the end are formatting.
+  std::string_view Value = S.substr(ValueStart, End - ValueStart);
+  if (!Complete) {
+    // Hold back what may still be the start of a terminator, and a newline
+    // that may turn out to be the last.
+    size_t Keep = 0;
+    for (std::string_view Stop : {ParameterClose, ParameterOpen, FunctionClose})
+      Keep = std::max(Keep, partialTagSuffix(Value, Stop));
+    Value.remove_suffix(Keep);
+    if (!Value.empty() && Value.back() == '\n')
+      Value.remove_suffix(1);
+    if (Value.empty())
+      return false; // cannot tell yet whether a first newline is formatting
+  } else if (!Value.empty() && Value.back() == '\n') {
+    Value.remove_suffix(1);
+  }
+  if (!Value.empty() && Value.front() == '\n')
+    Value.remove_prefix(1);
+  if (!Complete) {
+    if (ValueStreams && Value.size() > ValueSent) {
+      std::string Quoted = toPythonJson(std::string(Value.substr(ValueSent)));
+      addArguments(std::string_view(Quoted).substr(1, Quoted.size() - 2), Out);
+      ValueSent = Value.size();
+    }
+    return false;
+  }
+  if (ValueStreams) {
+    std::string Quoted = toPythonJson(std::string(Value.substr(std::min(ValueSent, Value.size()))));
+    addArguments(std::string_view(Quoted).substr(1), Out); // with the closing quote
+  } else {
+    addArguments(typedParameter(parameterSchema(CallName, ParameterName), Value), Out);
+  }
+  InValue = false;
+  BodyPos = End;
+  if (S.compare(BodyPos, ParameterClose.size(), ParameterClose) == 0)
+    BodyPos += ParameterClose.size();
+  return true;
+}
+
 void ChatOutputParser::openCall(const std::string &Name, ChatDelta &Out) {
   ParsedToolCall Call;
   int Index = static_cast<int>(Result.toolCalls.size());
@@ -516,27 +562,44 @@ void ChatOutputParser::addArguments(std::string_view Text, ChatDelta &Out) {
 
 void ChatOutputParser::closeCall(ChatDelta &) { CallOpen = false; }
 
-std::string ChatOutputParser::typedParameter(const std::string &Function,
-                                             const std::string &Parameter,
-                                             std::string_view Value) const {
-  // The parameter's schema, if the tool and the parameter are known.
-  const ordered_json *Schema = nullptr;
-  if (Options.tools.is_array()) {
-    for (const ordered_json &Tool : Options.tools) {
-      const ordered_json &Fn = Tool.contains("function") ? Tool["function"] : Tool;
-      if (!Fn.is_object() || Fn.value("name", ordered_json()) != Function)
-        continue;
-      const ordered_json *Props = nullptr;
-      if (Fn.contains("parameters") && Fn["parameters"].is_object() &&
-          Fn["parameters"].contains("properties"))
-        Props = &Fn["parameters"]["properties"];
-      if (Props && Props->is_object() && Props->contains(Parameter))
-        Schema = &(*Props)[Parameter];
-      break;
-    }
+bool ChatOutputParser::streamsAsString(const ordered_json *Schema) {
+  if (!Schema)
+    return true;
+  auto Type = Schema->find("type");
+  if (Type == Schema->end())
+    return false; // typed by its text once whole
+  if (Type->is_string())
+    return Type->get<std::string>() == "string";
+  if (Type->is_array())
+    for (const ordered_json &T : *Type)
+      if (T.is_string() && T.get<std::string>() != "null")
+        return T.get<std::string>() == "string"; // the first type a value is tried as
+  return false;
+}
+
+const ordered_json *ChatOutputParser::parameterSchema(const std::string &Function,
+                                                      const std::string &Parameter) const {
+  if (!Options.tools.is_array())
+    return nullptr;
+  for (const ordered_json &Tool : Options.tools) {
+    const ordered_json &Fn = Tool.contains("function") ? Tool["function"] : Tool;
+    if (!Fn.is_object() || Fn.value("name", ordered_json()) != Function)
+      continue;
+    auto Params = Fn.find("parameters");
+    if (Params == Fn.end() || !Params->is_object())
+      return nullptr;
+    auto Props = Params->find("properties");
+    if (Props == Params->end() || !Props->is_object())
+      return nullptr;
+    auto Schema = Props->find(Parameter);
+    return Schema == Props->end() || !Schema->is_object() ? nullptr : &*Schema;
   }
+  return nullptr;
+}
+
+std::string ChatOutputParser::typedParameter(const ordered_json *Schema, std::string_view Value) {
   // Unknown parameter: a string, as the model wrote it (vLLM does the same).
-  if (!Schema || !Schema->is_object())
+  if (!Schema)
     return toPythonJson(std::string(Value));
   std::vector<std::string> Types;
   if (Schema->contains("type")) {

@@ -153,6 +153,27 @@ TEST(ChatParsersTest, Qwen35XmlToolCallsAreTypedBySchema) {
   EXPECT_EQ(ordered_json::parse(R.toolCalls[0].arguments)["days"], 3);
 }
 
+TEST(ChatParsersTest, StringValuesStreamAsGenerated) {
+  // A long string argument (code, a document) reaches the client as it is
+  // generated; other types are sent once whole.
+  ChatOutputParserOptions O;
+  O.tools = weatherTools();
+  ChatOutputParser P(O);
+  auto Args = [](const ChatDelta &D) {
+    EXPECT_EQ(D.toolCalls.size(), 1u);
+    return D.toolCalls.empty() ? std::string() : D.toolCalls[0].arguments;
+  };
+  ChatDelta D = P.feed("<tool_call>\n<function=get_weather>\n<parameter=city>\nSan\n");
+  ASSERT_EQ(D.toolCalls.size(), 1u);
+  EXPECT_EQ(D.toolCalls[0].name, "get_weather");
+  EXPECT_EQ(D.toolCalls[0].arguments, "{\"city\": \"San"); // the newline may be the last
+  EXPECT_EQ(Args(P.feed("Jose \"CA\"</para")), "\\nJose \\\"CA\\\"");
+  EXPECT_EQ(Args(P.feed("meter>\n<parameter=days>\n4")), "\", \"days\": ");
+  EXPECT_EQ(Args(P.feed("2\n</parameter>\n</function>\n</tool_call>")), "42}");
+  P.finish();
+  EXPECT_EQ(P.result().toolCalls[0].arguments, "{\"city\": \"San\\nJose \\\"CA\\\"\", \"days\": 42}");
+}
+
 TEST(ChatParsersTest, ToolCallInsideThinkIsKept) {
   // vLLM drops these when streaming (vllm#39056); here they are tool calls,
   // marked as emitted in the reasoning.
