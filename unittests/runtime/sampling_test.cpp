@@ -524,6 +524,32 @@ TEST(SamplingTest, MinPBelowTheCutoffChangesNothing) {
     ASSERT_EQ(SA.sample(L.data(), 300), SB.sample(L.data(), 300));
 }
 
+TEST(SamplingTest, MinPWithTopCandidatesMatchesTheWholeRow) {
+  // min-p only raises the floor both paths share, so the GPU's top
+  // candidates still decide the token.
+  constexpr int64_t Count = 64, Vocab = 3000;
+  std::mt19937 Rng(11);
+  std::vector<std::vector<float>> Rows = adversarialRows(Vocab, Rng);
+  std::vector<float> TopLogits;
+  std::vector<int32_t> TopIds;
+  for (float MinP : {0.01f, 0.1f, 0.5f, 1.f})
+    for (float TopP : {1.f, 0.9f}) {
+      SamplingParams P = withTemperature(0.8f, Rng());
+      P.topK = 40;
+      P.topP = TopP;
+      P.minP = MinP;
+      Sampler Full(P), Top(P);
+      ASSERT_TRUE(Top.canSampleTopCandidates(Count));
+      for (const std::vector<float> &Row : Rows) {
+        topCandidates(Row, Count, TopLogits, TopIds);
+        for (int Draw = 0; Draw < 4; ++Draw)
+          ASSERT_EQ(Top.sampleTopCandidates(TopLogits.data(), TopIds.data(), Count, Vocab),
+                    Full.sample(Row.data(), Vocab))
+              << "min-p " << MinP << ", top-p " << TopP << ", row " << (&Row - &Rows[0]);
+      }
+    }
+}
+
 TEST(SamplingTest, PenaltiesFollowOpenAIAndHFSemantics) {
   SamplingParams P = withTemperature(0.f);
   P.presencePenalty = 0.5f;
