@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
 
 using namespace qwen::rt;
 using ordered_json = nlohmann::ordered_json;
@@ -229,6 +230,38 @@ TEST(ChatParsersTest, UnterminatedToolCallsEndAtFinish) {
   EXPECT_EQ(X.toolCalls[0].arguments, "{\"p\": \"half\"}");
   // Only the start of a tag: text.
   EXPECT_EQ(parseEverySplit(O, "x <tool_call>\n{\"na").content, "x <tool_call>\n{\"na");
+}
+
+TEST(ChatParsersTest, RandomTagSoupNeverDependsOnTheSplits) {
+  // Random mixtures of tags, partial tags and text, fed in random pieces:
+  // always the one-shot result (the deltas' shape is checked by parse()).
+  const std::vector<std::string> Fragments = {
+      "<think>", "</think>", "<tool_call>", "</tool_call>", "\n", "\n\n", " ", "x", "yz",
+      "<", "{", "}", "\"", "<think", "</tool_", "{\"name\": \"f\", \"arguments\": ",
+      "{\"a\": 1}", "<function=f>", "<function=g>", "<parameter=city>", "<parameter=q>",
+      "</parameter>", "</function>", "<parameter=", "null", "12", "true"};
+  std::mt19937 Rng(5);
+  ChatOutputParserOptions Plain, Open;
+  Open.reasoningOpen = true;
+  Open.tools = weatherTools();
+  for (int Case = 0; Case < 400; ++Case) {
+    std::string Text;
+    int Length = 1 + int(Rng() % 24);
+    for (int I = 0; I < Length; ++I)
+      Text += Fragments[Rng() % Fragments.size()];
+    for (const ChatOutputParserOptions *O : {&Plain, &Open}) {
+      ParsedChatOutput Whole = parse(*O, {Text});
+      for (int Trial = 0; Trial < 4; ++Trial) {
+        std::vector<std::string> Pieces;
+        for (size_t At = 0; At < Text.size();) {
+          size_t N = 1 + Rng() % 7;
+          Pieces.push_back(Text.substr(At, N));
+          At += N;
+        }
+        expectSame(parse(*O, Pieces), Whole, "case " + std::to_string(Case) + ": " + Text);
+      }
+    }
+  }
 }
 
 TEST(ChatParsersTest, Errors) {
