@@ -625,4 +625,48 @@ std::string ChatOutputParser::typedParameter(const ordered_json *Schema, std::st
   return toPythonJson(std::string(Value));
 }
 
+ordered_json toOpenAIDelta(const ChatDelta &Delta) {
+  ordered_json J = ordered_json::object();
+  if (!Delta.reasoningContent.empty())
+    J["reasoning_content"] = Delta.reasoningContent;
+  if (!Delta.content.empty())
+    J["content"] = Delta.content;
+  if (!Delta.toolCalls.empty()) {
+    ordered_json Calls = ordered_json::array();
+    for (const ToolCallDelta &T : Delta.toolCalls) {
+      ordered_json C = {{"index", T.index}};
+      ordered_json Fn = ordered_json::object();
+      if (!T.id.empty()) {
+        C["id"] = T.id;
+        C["type"] = "function";
+        Fn["name"] = T.name;
+      }
+      Fn["arguments"] = T.arguments;
+      C["function"] = std::move(Fn);
+      Calls.push_back(std::move(C));
+    }
+    J["tool_calls"] = std::move(Calls);
+  }
+  return J;
+}
+
+ordered_json toOpenAIMessage(const ParsedChatOutput &Output) {
+  ordered_json J = {{"role", "assistant"}};
+  if (Output.content.empty() && !Output.toolCalls.empty())
+    J["content"] = nullptr;
+  else
+    J["content"] = Output.content;
+  if (!Output.reasoningContent.empty())
+    J["reasoning_content"] = Output.reasoningContent;
+  if (!Output.toolCalls.empty()) {
+    ordered_json Calls = ordered_json::array();
+    for (const ParsedToolCall &T : Output.toolCalls)
+      Calls.push_back({{"id", T.id},
+                       {"type", "function"},
+                       {"function", {{"name", T.name}, {"arguments", T.arguments}}}});
+    J["tool_calls"] = std::move(Calls);
+  }
+  return J;
+}
+
 } // namespace qwen::rt

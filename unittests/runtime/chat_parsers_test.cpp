@@ -264,6 +264,25 @@ TEST(ChatParsersTest, RandomTagSoupNeverDependsOnTheSplits) {
   }
 }
 
+TEST(ChatParsersTest, OpenAIShapes) {
+  ChatOutputParserOptions O;
+  O.toolCallIdPrefix = "call_x_";
+  ChatOutputParser P(O);
+  EXPECT_EQ(toOpenAIDelta(P.feed("<think>\nhm\n</think>\n\nOK")).dump(),
+            R"({"reasoning_content":"hm","content":"OK"})");
+  EXPECT_EQ(toOpenAIDelta(P.feed("\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\"")).dump(),
+            R"({"tool_calls":[{"index":0,"id":"call_x_0","type":"function","function":{"name":"f","arguments":"{\"a\""}}]})");
+  EXPECT_EQ(toOpenAIDelta(P.feed(": 1}}\n</tool_call>")).dump(),
+            R"({"tool_calls":[{"index":0,"function":{"arguments":": 1}"}}]})");
+  EXPECT_EQ(toOpenAIDelta(P.finish()).dump(), "{}");
+  EXPECT_EQ(toOpenAIMessage(P.result()).dump(),
+            R"({"role":"assistant","content":"OK","reasoning_content":"hm","tool_calls":[{"id":"call_x_0","type":"function","function":{"name":"f","arguments":"{\"a\": 1}"}}]})");
+  ParsedChatOutput OnlyCalls;
+  OnlyCalls.toolCalls.push_back({"c", "f", "{}", false});
+  EXPECT_TRUE(toOpenAIMessage(OnlyCalls)["content"].is_null());
+  EXPECT_EQ(toOpenAIMessage(ParsedChatOutput())["content"], "");
+}
+
 TEST(ChatParsersTest, Errors) {
   ChatOutputParserOptions O;
   O.tools = ordered_json::object();

@@ -162,6 +162,15 @@ private:
   size_t JsonArgsSent = 0; ///< JSON body: argument bytes sent, from BodyPos
 };
 
+/// A streamed chunk's `delta` in OpenAI's shape: only the channels that
+/// changed ("content", "reasoning_content", "tool_calls" with index, and id,
+/// type and function.name in a call's first piece).
+nlohmann::ordered_json toOpenAIDelta(const ChatDelta &delta);
+/// A response's assistant `message`: "content" (null when empty and there
+/// are tool calls, as OpenAI sends it), "reasoning_content" when there was
+/// reasoning, "tool_calls" when there were calls.
+nlohmann::ordered_json toOpenAIMessage(const ParsedChatOutput &output);
+
 } // namespace qwen::rt
 
 #endif // QWEN_RT_CHAT_PARSERS_H
