@@ -616,6 +616,14 @@ TEST(SamplingTest, SampleNextWithoutPenaltiesIsSample) {
   EXPECT_TRUE(A.canSampleTopCandidates(64));
   for (int I = 0; I < 200; ++I)
     ASSERT_EQ(A.sampleNext(L.data(), 1000), B.sample(L.data(), 1000));
+  // Logprobs come from the raw row, for the token drawn.
+  TokenLogprobs LP;
+  int32_t Token = A.sampleNext(L.data(), 1000, &LP);
+  EXPECT_EQ(LP.chosen.token, Token);
+  EXPECT_EQ(LP.top.size(), 5u);
+  TokenLogprobs Want = computeLogprobs(L.data(), 1000, Token, 5);
+  EXPECT_EQ(LP.chosen.logprob, Want.chosen.logprob);
+  EXPECT_EQ(LP.top[0].token, Want.top[0].token);
 }
 
 TEST(SamplingTest, LogprobsAreLogSoftmaxOfTheRow) {
