@@ -281,7 +281,7 @@ void ChatOutputParser::run(ChatDelta &Out) {
       if (!Closed)
         return;
       if (CallOpen)
-        closeCall(Out);
+        CallOpen = false;
       Body.clear();
       BodyPos = 0;
       State = BodyState::Undecided;
@@ -450,7 +450,7 @@ bool ChatOutputParser::advanceXmlBody(bool Closed, ChatDelta &Out) {
         Match C = matchLiteral(S, Q, FunctionClose);
         if (C == Match::Yes) {
           addArguments(FirstParameter ? "{}" : "}", Out);
-          closeCall(Out);
+          CallOpen = false;
           XmlStage = XmlExpect::AfterFunction;
           BodyPos = Q;
           continue;
@@ -476,7 +476,7 @@ bool ChatOutputParser::advanceXmlBody(bool Closed, ChatDelta &Out) {
   if (Closed && CallOpen) {
     // The block ended inside a function: close its arguments.
     addArguments(FirstParameter ? "{}" : "}", Out);
-    closeCall(Out);
+    CallOpen = false;
   }
   return true;
 }
@@ -559,8 +559,6 @@ void ChatOutputParser::addArguments(std::string_view Text, ChatDelta &Out) {
   }
   Out.toolCalls.back().arguments.append(Text);
 }
-
-void ChatOutputParser::closeCall(ChatDelta &) { CallOpen = false; }
 
 bool ChatOutputParser::streamsAsString(const ordered_json *Schema) {
   if (!Schema)

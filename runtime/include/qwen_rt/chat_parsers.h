@@ -116,7 +116,6 @@ private:
   bool advanceXmlBody(bool closed, ChatDelta &out);
   void openCall(const std::string &name, ChatDelta &out);
   void addArguments(std::string_view text, ChatDelta &out);
-  void closeCall(ChatDelta &out);
   /// Advances a parameter value; false when it needs more text.
   bool advanceValue(bool closed, ChatDelta &out);
   /// The JSON schema of a tool's parameter in Options.tools, if given.
