@@ -280,8 +280,7 @@ void ChatOutputParser::run(ChatDelta &Out) {
       }
       if (!Closed)
         return;
-      if (CallOpen)
-        CallOpen = false;
+      CallOpen = false;
       Body.clear();
       BodyPos = 0;
       State = BodyState::Undecided;
