@@ -217,11 +217,25 @@ std::string readPromptFile(const std::string &path) {
   return text;
 }
 
+/// The checkpoint's chat template (Qwen3 or Qwen3.5); Qwen3's without a
+/// checkpoint folder (random weights).
+ChatTemplate chatTemplateOf(const Engine &engine) {
+  if (engine.checkpointDir().empty())
+    return ChatTemplate(ChatTemplateStyle::Qwen3);
+  return ChatTemplate::fromCheckpoint(engine.checkpointDir());
+}
+
+std::string chatPrompt(const ChatTemplate &chatTemplate, const std::vector<ChatMessage> &messages, bool think) {
+  ChatTemplateOptions options;
+  options.enableThinking = think;
+  return chatTemplate.render(messages, nullptr, options);
+}
+
 int runGenerate(EngineFlags &ef, const SamplingFlags &sf, const std::string &prompt, bool noStream, bool chat) {
   ef.options.maxSequences = 1;
   std::unique_ptr<Engine> engine = ef.load();
   const Tokenizer &tok = requireTokenizer(*engine);
-  std::string text = chat ? formatChatPrompt({{"user", prompt}}) : prompt;
+  std::string text = chat ? chatPrompt(chatTemplateOf(*engine), {{"user", prompt}}, false) : prompt;
   GenerationRequest request = sf.request(*engine);
   request.prompt = tok.encode(text);
   GenerationResult r = generateText(*engine, std::move(request), !noStream);
@@ -234,6 +248,7 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
   ef.options.maxSequences = 1;
   std::unique_ptr<Engine> engine = ef.load();
   requireTokenizer(*engine);
+  const ChatTemplate chatTemplate = chatTemplateOf(*engine);
   std::vector<ChatMessage> messages;
   if (!system.empty())
     messages.push_back({"system", system});
@@ -258,7 +273,7 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
     messages.push_back({"user", line});
     try {
       GenerationRequest request = sf.request(*engine);
-      request.prompt = engine->tokenizer()->encode(formatChatPrompt(messages, true, think));
+      request.prompt = engine->tokenizer()->encode(chatPrompt(chatTemplate, messages, think));
       GenerationResult r = generateText(*engine, std::move(request), true);
       std::fputc('\n', stdout);
       std::fflush(stdout);
