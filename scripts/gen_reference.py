@@ -155,6 +155,53 @@ MOE_CASES = [
 ]
 CASES = CASES + MOE_CASES
 
+# RoPE-scaling cases (Qwen3 dense, f32): every rope type transformers
+# implements, with a small original context (16) so that the prompts of
+# ROPE_PROMPT_LENS stay inside it (p0), cross it during the decode steps (p1:
+# positions 13..18) and start beyond it (p2).  "rope_scaling" holds the
+# type's parameters; rope_style "native" writes them into rope_parameters,
+# "legacy" into the pre-v5 top-level "rope_theta" + "rope_scaling" keys (the
+# form of the Qwen3 model cards).  For dynamic the context is
+# max_position_embeddings itself (16), for the others max_position_embeddings
+# is 64, the extended context.
+ROPE_PROMPT_LENS = (5, 13, 40)
+_ROPE = dict(dtype="f32", vocab_size=320, hidden_size=64, intermediate_size=96,
+             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+             head_dim=32, tie_word_embeddings=False, attention_bias=False,
+             rope_theta=10000.0, max_position_embeddings=64, rms_norm_eps=1e-6,
+             prompt_lens=ROPE_PROMPT_LENS)
+ROPE_CASES = [dict(_ROPE, **c) for c in [
+    dict(name="rope_linear", seed=1101, rope_style="native",
+         rope_scaling=dict(rope_type="linear", factor=2.0),
+         note="linear RoPE scaling, factor 2"),
+    dict(name="rope_dynamic", seed=1102, rope_style="native",
+         max_position_embeddings=16,
+         rope_scaling=dict(rope_type="dynamic", factor=4.0),
+         note="dynamic NTK scaling, factor 4 over max_position_embeddings 16: "
+              "the base grows with the sequence length of each forward"),
+    dict(name="rope_yarn", seed=1103, rope_style="legacy",
+         rope_scaling=dict(rope_type="yarn", factor=4.0,
+                           original_max_position_embeddings=16),
+         note="YaRN as the Qwen3 model cards configure it (legacy "
+              "rope_scaling key): factor 4, original context 16, default "
+              "beta_fast/beta_slow, attention factor 0.1 ln(4) + 1"),
+    dict(name="rope_llama3", seed=1104, rope_style="native",
+         rope_scaling=dict(rope_type="llama3", factor=4.0, low_freq_factor=1.0,
+                           high_freq_factor=4.0,
+                           original_max_position_embeddings=16),
+         note="llama3 scaling: factor 4, low/high frequency factors 1/4, "
+              "original context 16"),
+    dict(name="rope_longrope", seed=1105, rope_style="native",
+         rope_scaling=dict(rope_type="longrope",
+                           short_factor=[1.0 + 0.05 * i for i in range(16)],
+                           long_factor=[1.0 + 0.75 * i for i in range(16)],
+                           original_max_position_embeddings=16),
+         note="longrope: short factors up to the original context 16, long "
+              "ones beyond it (chosen per forward by its length); factor = "
+              "64 / 16, attention factor sqrt(1 + ln 4 / ln 16)"),
+]]
+CASES = CASES + ROPE_CASES
+
 INITIALIZER_RANGE = 0.15
 # Router (mlp.gate.weight) std: bigger than INITIALIZER_RANGE, so router
 # logits have std ~1.7-2 (H = 48-64): top-k choices differ from token to
@@ -211,6 +258,9 @@ def make_config(c):
     # transformers >= 5 takes rope_parameters; 4.x takes rope_theta.  Passing
     # rope_theta works on both (v5 folds it into rope_parameters).
     kw["rope_theta"] = c["rope_theta"]
+    if "rope_scaling" in c:
+        kw["rope_parameters"] = dict(c["rope_scaling"], rope_theta=c["rope_theta"])
+        del kw["rope_theta"]
     if is_moe(c):
         # Qwen3MoeConfig has no max_window_layers; head_dim is not a declared
         # field either but is stored and used (getattr(config, "head_dim")).
@@ -434,11 +484,26 @@ class RouterTie(Exception):
 
 
 @torch.no_grad()
+def fresh_dynamic_rope(model):
+    """HF's dynamic NTK RoPE keeps the largest length it has seen
+    (max_seq_len_cached) across calls and only resets below the original
+    context, so a prompt shorter than an earlier generation would reuse that
+    generation's base.  Every recorded generation starts from the state of a
+    freshly loaded model: each forward then uses its own length, max
+    position + 1 (what the compiled kernels compute)."""
+    rot = getattr(getattr(model, "model", None), "rotary_emb", None)
+    if rot is None or "dynamic" not in str(getattr(rot, "rope_type", "")):
+        return
+    rot.inv_freq = rot.original_inv_freq.clone()
+    rot.max_seq_len_cached = rot.original_max_seq_len
+
+
 def prompt_and_decode(model, prompt_ids, decode_ids=None, n=N_DECODE):
     """Full forward over the prompt, then n single-token KV-cache steps.
 
     If decode_ids is None the fed tokens are chosen greedily from this model's
     own logits; otherwise the given tokens are fed (teacher forcing)."""
+    fresh_dynamic_rope(model)
     ids = prompt_ids.view(1, -1).long()
     out = model(input_ids=ids, use_cache=True)
     prompt_logits = out.logits[0].float().clone()
@@ -459,6 +524,7 @@ def prompt_and_decode(model, prompt_ids, decode_ids=None, n=N_DECODE):
 
 @torch.no_grad()
 def greedy(model, prompt_ids, n=N_GREEDY):
+    fresh_dynamic_rope(model)
     ids = prompt_ids.view(1, -1).long()
     gc = GenerationConfig(do_sample=False, max_new_tokens=n, min_new_tokens=n,
                           eos_token_id=None, bos_token_id=None,
@@ -468,13 +534,13 @@ def greedy(model, prompt_ids, n=N_GREEDY):
     return out[0, ids.shape[1]:].to(torch.int32)
 
 
-def rewrite_legacy_rope(case_dir, theta):
+def rewrite_legacy_rope(case_dir, theta, scaling=None):
     path = os.path.join(case_dir, "config.json")
     with open(path) as f:
         d = json.load(f)
     d.pop("rope_parameters", None)
     d["rope_theta"] = theta
-    d["rope_scaling"] = None
+    d["rope_scaling"] = scaling
     with open(path, "w") as f:
         json.dump(d, f, indent=2, sort_keys=True)
         f.write("\n")
@@ -569,7 +635,7 @@ def gen_case_seed(c, seed, rejected=None):
     pre = load(case_dir, DTYPES[dt], c, impl)
     del model
     if c["rope_style"] == "legacy":
-        rewrite_legacy_rope(case_dir, c["rope_theta"])
+        rewrite_legacy_rope(case_dir, c["rope_theta"], c.get("rope_scaling"))
     if c.get("config_style", "native") == "hub":
         rewrite_hub_style(case_dir)
 
@@ -577,6 +643,10 @@ def gen_case_seed(c, seed, rejected=None):
     m = load(case_dir, DTYPES[dt], c, impl)
     assert m.dtype == DTYPES[dt], m.dtype
     assert abs(config_rope_theta(m.config) - c["rope_theta"]) < 1e-3
+    if "rope_scaling" in c:
+        want = c["rope_scaling"]["rope_type"]
+        assert m.config.rope_parameters["rope_type"] == want, m.config.rope_parameters
+        assert m.model.rotary_emb.rope_type == want
     m32 = None
     if dt != "f32":
         m32 = load(case_dir, torch.float32, c, impl)
@@ -594,7 +664,7 @@ def gen_case_seed(c, seed, rejected=None):
     max_tries = MOE_MAX_PROMPT_TRIES if moe else MAX_PROMPT_TRIES
     tensors = {}
     facts = {"greedy_matches_decode": True, "prompts": []}
-    for k, L in enumerate(PROMPT_LENS):
+    for k, L in enumerate(c.get("prompt_lens", PROMPT_LENS)):
         # Draw random prompts (seeded) until every greedy decision of the
         # recorded path (the first generated token and the N_GREEDY-1 after
         # it) is clear: top-2 margin >= MIN_MARGIN[dt] in the native logits
@@ -711,6 +781,8 @@ def gen_case_seed(c, seed, rejected=None):
         "rope_config_key": rope_key_style(case_dir),
         "rms_norm_eps": c["rms_norm_eps"],
         "max_position_embeddings": c["max_position_embeddings"],
+        "rope_scaling": c.get("rope_scaling"),
+        "rope_attention_scaling": float(m.model.rotary_emb.attention_scaling),
         "initializer_range": INITIALIZER_RANGE, "norm_weight_std": NORM_STD,
         "bias_std": BIAS_STD if c["attention_bias"] else None,
     }
@@ -742,7 +814,7 @@ def gen_case_seed(c, seed, rejected=None):
         })
     meta.update({
         "eos_token_id": None,
-        "prompt_lens": list(PROMPT_LENS), "min_margin": MIN_MARGIN[dt],
+        "prompt_lens": list(c.get("prompt_lens", PROMPT_LENS)), "min_margin": MIN_MARGIN[dt],
         "min_margin_f32": MIN_MARGIN["f32"] if dt != "f32" else None, "n_decode": N_DECODE,
         "n_greedy": N_GREEDY,
         "attn_implementation": "eager", "device": "cpu",
@@ -1831,7 +1903,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("what", nargs="?", default="all",
-                    choices=["all", "cases", "demo"])
+                    choices=["all", "cases", "demo", "embedding"])
     ap.add_argument("--only", action="append", default=[],
                     help="generate only this case (repeatable, or a "
                          "comma-separated list)")

@@ -97,13 +97,33 @@ public:
     return qtf::ReshapeOp::create(b, loc, rows(trailing), x);
   }
 
-  Value rope(Value x, Value positions) {
+  Value rope(Value x, Value positions, Value tokenSeq) {
     DenseI64ArrayAttr section;
     if (!config.mropeSection.empty())
       section = b.getDenseI64ArrayAttr(config.mropeSection);
-    return qtf::RopeOp::create(b, loc, x.getType(), x, positions,
+    qtf::RopeScalingAttr scaling = ropeScalingAttr();
+    // Length-dependent frequencies find the request's rows of the step.
+    Value rowsOf = scaling && scaling.dependsOnLength() ? tokenSeq : Value();
+    return qtf::RopeOp::create(b, loc, x.getType(), x, positions, rowsOf,
                                b.getF64FloatAttr(config.ropeTheta),
-                               b.getI64IntegerAttr(config.rotaryDim), section);
+                               b.getI64IntegerAttr(config.rotaryDim), section, scaling);
+  }
+
+  /// The config's RoPE scaling as an attribute; null for the default RoPE.
+  qtf::RopeScalingAttr ropeScalingAttr() {
+    const RopeScaling &s = config.ropeScaling;
+    std::optional<qtf::RopeScalingKind> kind = qtf::symbolizeRopeScalingKind(s.type);
+    if (s.isDefault() || !kind)
+      return {};
+    auto factors = [&](const std::vector<double> &list) {
+      return list.empty() ? DenseF64ArrayAttr() : b.getDenseF64ArrayAttr(list);
+    };
+    using llvm::APFloat;
+    return qtf::RopeScalingAttr::get(
+        b.getContext(), *kind, APFloat(s.factor), s.originalMaxPositions,
+        APFloat(s.attentionFactor), APFloat(s.betaFast), APFloat(s.betaSlow), s.truncate,
+        APFloat(s.lowFreqFactor), APFloat(s.highFreqFactor), factors(s.shortFactor),
+        factors(s.longFactor));
   }
 
   /// SwiGLU: down(silu(gate(x)) * up(x)).
@@ -182,9 +202,9 @@ public:
     // QK-norm is per head and comes before RoPE.
     Value ropePositions = in.mropePositions ? in.mropePositions : in.positions;
     Value q3 = rope(rmsNorm(reshape(q, {nH, hd}), p + "self_attn.q_norm.weight", hd),
-                    ropePositions);
+                    ropePositions, in.tokenSeq);
     Value k3 = rope(rmsNorm(reshape(k, {nKV, hd}), p + "self_attn.k_norm.weight", hd),
-                    ropePositions);
+                    ropePositions, in.tokenSeq);
     Value v3 = reshape(v, {nKV, hd});
     cache = qtf::KVCacheWriteOp::create(b, loc, cache, k3, v3, in.positions, in.tokenSeq,
                                         in.blockTable, b.getI64IntegerAttr(kvLayer));

@@ -355,6 +355,9 @@ void Artifact::parse(const json &m) {
   const json &model = r.field(m, "model", "top level");
   VocabSize = r.positive(model, "vocab_size", "model");
   MaxPositions = r.positive(model, "max_position_embeddings", "model");
+  // A scaled RoPE (rope_scaling) extends the context beyond max_position_embeddings.
+  if (model.contains("max_context"))
+    MaxPositions = r.positive(model, "max_context", "model");
 
   // Checkpoint reference.
   const json &c = r.field(m, "checkpoint", "top level");

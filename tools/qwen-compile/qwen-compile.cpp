@@ -165,6 +165,8 @@ int main(int argc, char **argv) {
       {"num_kv_heads", config->numKVHeads},
       {"head_dim", config->headDim},
       {"max_position_embeddings", config->maxPositionEmbeddings},
+      {"max_context", config->maxContext()},
+      {"rope_type", config->ropeScaling.type},
       {"tie_word_embeddings", config->tieWordEmbeddings},
       {"weight_dtype", config->weightDType},
       {"activation_dtype", "f32"},

@@ -312,17 +312,20 @@ void KernelEmitter::applyRmsNorm(qtf::RmsNormOp norm, Value row, int64_t length)
 void KernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
   int64_t rotary = rope.getRotaryDim();
   int64_t half = rotary / 2;
-  Value table = codegen::getInvFreqTable(*b, b->getLoc(), kernels,
-                                        rope.getTheta().convertToDouble(), rotary);
+  codegen::RopeFrequencies frequencies(*this, rope, kernels, token);
   std::optional<ArrayRef<int64_t>> section = rope.getMropeSection();
   SmallVector<Value> positions =
       codegen::loadRopePositions(*this, access(rope.getPositions()), token, section.has_value());
   forLoop(index(0), index(half), 1, [&](Value i) {
-    Value invFreq = memref::LoadOp::create(*b, table, ValueRange{i});
+    Value invFreq = frequencies.at(i);
     Value positionF32 = codegen::ropePositionFor(*this, i, positions, section);
     Value angle = arith::MulFOp::create(*b, positionF32, invFreq);
     Value cos = math::CosOp::create(*b, angle);
     Value sin = math::SinOp::create(*b, angle);
+    if (Value scale = frequencies.attentionScale) { // HF: cos() * attention_scaling
+      cos = arith::MulFOp::create(*b, cos, scale);
+      sin = arith::MulFOp::create(*b, sin, scale);
+    }
     Value j = addIndex(i, index(half));
     Value x1 = memref::LoadOp::create(*b, row, ValueRange{i});
     Value x2 = memref::LoadOp::create(*b, row, ValueRange{j});

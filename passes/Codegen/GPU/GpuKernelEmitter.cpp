@@ -540,18 +540,21 @@ void GpuKernelEmitter::applyRmsNorm(qtf::RmsNormOp norm, Value row, int64_t leng
 void GpuKernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
   int64_t rotary = rope.getRotaryDim();
   int64_t half = rotary / 2;
-  Value table = codegen::getInvFreqTable(*b, b->getLoc(), gpuModule,
-                                        rope.getTheta().convertToDouble(), rotary);
+  codegen::RopeFrequencies frequencies(*this, rope, gpuModule, token);
   std::optional<ArrayRef<int64_t>> section = rope.getMropeSection();
   SmallVector<Value> positions =
       codegen::loadRopePositions(*this, access(rope.getPositions()), token, section.has_value());
   // One pair (i, i + half) per thread and step; columns >= rotary pass through.
   forLoop(threadIdValue, index(half), threads, [&](Value i) {
-    Value invFreq = memref::LoadOp::create(*b, table, ValueRange{i});
+    Value invFreq = frequencies.at(i);
     Value positionF32 = codegen::ropePositionFor(*this, i, positions, section);
     Value angle = arith::MulFOp::create(*b, positionF32, invFreq);
     Value cos = math::CosOp::create(*b, angle);
     Value sin = math::SinOp::create(*b, angle);
+    if (Value scale = frequencies.attentionScale) { // HF: cos() * attention_scaling
+      cos = arith::MulFOp::create(*b, cos, scale);
+      sin = arith::MulFOp::create(*b, sin, scale);
+    }
     Value j = addIndex(i, index(half));
     Value x1 = memref::LoadOp::create(*b, row, ValueRange{i});
     Value x2 = memref::LoadOp::create(*b, row, ValueRange{j});

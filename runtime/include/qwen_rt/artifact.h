@@ -213,6 +213,8 @@ public:
   int bufferIndex(int id) const;  ///< -1 if no buffer has this id
   int outputBuffer() const { return OutputBuffer; } ///< buffer id of the logits
   int64_t vocabSize() const { return VocabSize; }
+  /// The longest sequence the artifact accepts: max_context when the manifest
+  /// has one (a scaled RoPE), else max_position_embeddings.
   int64_t maxPositionEmbeddings() const { return MaxPositions; }
 
   /// The checkpoint folder to bind: `override` when non-empty, else the
