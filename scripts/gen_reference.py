@@ -1899,6 +1899,113 @@ def gen_demo():
     return doc
 
 
+# ----------------------------------------------------------------------------
+# Embedding case: a tiny Qwen3-Embedding-style checkpoint, published as a bare
+# Qwen3Model (tensor names without "model.", no lm_head) with a tokenizer whose
+# post-processor appends <|endoftext|> (TemplateProcessing, as Qwen3-Embedding's
+# tokenizer.json).  The reference is what sentence-transformers computes with
+# Qwen3-Embedding's config: HF Qwen3Model's last_hidden_state at the last token
+# of tokenizer(text) (add_special_tokens=True, so <|endoftext|>), L2-normalised.
+
+EMBEDDING_CASE = dict(
+    _ROPE, name="embedding_qwen3", seed=1201, rope_style="native",
+    vocab_size=320, max_position_embeddings=128, prompt_lens=None,
+    note="tiny Qwen3-Embedding layout: bare Qwen3Model tensors, tokenizer "
+         "post-processor appends <|endoftext|>")
+EMBEDDING_TEXTS = [
+    "Instruct: Given a web search query, retrieve relevant passages that "
+    "answer the query\nQuery:What is the capital of China?",
+    "The capital of China is Beijing.",
+    "Gravity is a force that attracts two bodies towards each other.",
+]
+EMBEDDING_TOKENIZER_CORPUS = EMBEDDING_TEXTS + [
+    "Shall I compare thee to a summer's day? Thou art more lovely and more "
+    "temperate.",
+    "Instruct: Given a question, retrieve passages that answer it\nQuery: "
+    "explain gravity",
+]
+
+
+def make_embedding_tokenizer(path, vocab_size):
+    """A byte-level BPE with Qwen's normalizer, pre-tokenizer and decoder,
+    merges trained on a few sentences, <|endoftext|> as the last id, and
+    Qwen3-Embedding's post-processor."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers
+    from tokenizers import pre_tokenizers, processors, trainers
+    qwen_split = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
+                  "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+                  "\\s+(?!\\S)|\\s+")
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(qwen_split), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - 1, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(EMBEDDING_TOKENIZER_CORPUS, trainer)
+    eot = tok.get_vocab_size()
+    assert eot < vocab_size, eot
+    tok.add_special_tokens(["<|endoftext|>"])
+    assert tok.token_to_id("<|endoftext|>") == eot
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A:0 <|endoftext|>:0", pair="$A:0 <|endoftext|>:0 $B:1 <|endoftext|>:1",
+        special_tokens=[("<|endoftext|>", eot)])
+    tok.save(path)
+    return eot
+
+
+@torch.no_grad()
+def gen_embedding_case():
+    from transformers import PreTrainedTokenizerFast, Qwen3Model
+    c = EMBEDDING_CASE
+    case_dir = os.path.join(REF_DIR, c["name"])
+    log(f"== {c['name']}")
+    if os.path.isdir(case_dir):
+        shutil.rmtree(case_dir)
+    os.makedirs(case_dir)
+    causal = build_model(c, c["seed"])  # seeded weights, as the other cases
+    base = causal.model                 # the Qwen3Model inside
+    base.config.architectures = ["Qwen3Model"]
+    base.save_pretrained(case_dir, safe_serialization=True)
+    st = load_file(os.path.join(case_dir, "model.safetensors"))
+    assert "embed_tokens.weight" in st and "norm.weight" in st, sorted(st)[:4]
+    assert not any(k.startswith("model.") or k.startswith("lm_head") for k in st)
+    eot = make_embedding_tokenizer(os.path.join(case_dir, "tokenizer.json"),
+                                   c["vocab_size"])
+    tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(case_dir, "tokenizer.json"))
+    m = Qwen3Model.from_pretrained(case_dir, dtype=torch.float32,
+                                   attn_implementation="eager").eval()
+    tensors, ids_all = {}, []
+    for k, text in enumerate(EMBEDDING_TEXTS):
+        ids = tok(text)["input_ids"]  # add_special_tokens=True
+        assert ids[-1] == eot, ids
+        h = m(input_ids=torch.tensor([ids])).last_hidden_state[0]
+        e = torch.nn.functional.normalize(h[-1:], p=2, dim=1)[0]
+        tensors[f"t{k}.ids"] = torch.tensor(ids, dtype=torch.int32)
+        tensors[f"t{k}.last_hidden_state"] = h.contiguous()
+        tensors[f"t{k}.embedding"] = e.contiguous()
+        ids_all.append(ids)
+    save_file(tensors, os.path.join(case_dir, "reference.safetensors"),
+              metadata={"generator": "scripts/gen_reference.py; transformers "
+                        f"{transformers.__version__}; torch {torch.__version__}"})
+    with open(os.path.join(case_dir, "texts.json"), "w") as f:
+        json.dump(EMBEDDING_TEXTS, f, indent=1)
+        f.write("\n")
+    meta = {"case": c["name"], "note": c["note"], "seed": c["seed"],
+            "model_class": "Qwen3Model", "texts": EMBEDDING_TEXTS,
+            "token_ids": ids_all, "eot_id": eot,
+            "pooling": "last token (the appended <|endoftext|>), L2-normalised",
+            "model_tensors": sorted(st),
+            "transformers": transformers.__version__, "torch": torch.__version__}
+    with open(os.path.join(case_dir, "meta.json"), "w") as f:
+        f.write(compact_json(meta) + "\n")
+    for fn in os.listdir(case_dir):
+        os.chmod(os.path.join(case_dir, fn), 0o644)
+    log(f"  token counts {[len(i) for i in ids_all]}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
@@ -1930,11 +2037,13 @@ def main():
             if not meta["greedy_matches_decode"]:
                 bad.append(c["name"])
         if not only:
-            keep = known
+            keep = known | {EMBEDDING_CASE["name"]}
             for d in os.listdir(REF_DIR):
                 p = os.path.join(REF_DIR, d)
                 if os.path.isdir(p) and d not in keep:
                     log(f"  note: {p} is not a known case")
+    if args.what in ("all", "embedding"):
+        gen_embedding_case()
     if args.what in ("all", "demo"):
         gen_demo()
     if bad:

@@ -52,6 +52,10 @@ public:
     if (options.hasTensor && !options.hasTensor(prefix + "embed_tokens.weight") &&
         options.hasTensor("model.embed_tokens.weight"))
       prefix = "model.";
+    // Qwen3-Embedding is published as a bare Qwen3Model: no "model." prefix.
+    if (options.hasTensor && !options.hasTensor(prefix + "embed_tokens.weight") &&
+        options.hasTensor("embed_tokens.weight"))
+      prefix = "";
   }
 
   /// Whether the checkpoint (if one is known) has `name`.
@@ -320,7 +324,7 @@ qwen::models::buildQwen3Graph(MLIRContext &context, const Qwen3Config &config,
   Type i32 = b.getI32Type();
   auto ids = RankedTensorType::get({ShapedType::kDynamic}, i32);
   auto table = RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic}, i32);
-  auto logitsType = g.rows({config.vocabSize});
+  auto logitsType = options.hiddenStates ? g.rows({config.hiddenSize}) : g.rows({config.vocabSize});
   SmallVector<Type> argTypes = {ids, ids, ids, table, ids};
   SmallVector<StringRef> inputNames = {"tokens", "positions", "token_seq", "block_table",
                                        "logit_rows"};
@@ -348,6 +352,8 @@ qwen::models::buildQwen3Graph(MLIRContext &context, const Qwen3Config &config,
   auto func = func::FuncOp::create(b, loc, "step", b.getFunctionType(argTypes, resultTypes));
   for (auto [index, name] : llvm::enumerate(inputNames))
     func.setArgAttr(index, "qtf.input", b.getStringAttr(name));
+  func.setResultAttr(0, "qtf.output",
+                     b.getStringAttr(options.hiddenStates ? "hidden_states" : "logits"));
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);
   Qwen3GraphBuilder::StepInputs in;
@@ -382,13 +388,20 @@ qwen::models::buildQwen3Graph(MLIRContext &context, const Qwen3Config &config,
     x = qtf::AddOp::create(b, loc, h, mlp);
   }
 
-  Value normed = g.rmsNorm(x, prefix + "norm.weight", hidden);
-  Value selected = qtf::GatherRowsOp::create(b, loc, g.rows({hidden}), normed, logitRows);
-  Value lmHead = config.tieWordEmbeddings
-                     ? embedTable
-                     : g.weight("lm_head.weight", {config.vocabSize, hidden});
-  Value logits = qtf::LinearOp::create(b, loc, logitsType, selected, lmHead, Value());
-  SmallVector<Value> results = {logits, cache};
+  Value output;
+  if (options.hiddenStates) {
+    // The norm is per row: normalizing the selected rows only is the same.
+    Value selected = qtf::GatherRowsOp::create(b, loc, g.rows({hidden}), x, logitRows);
+    output = g.rmsNorm(selected, prefix + "norm.weight", hidden);
+  } else {
+    Value normed = g.rmsNorm(x, prefix + "norm.weight", hidden);
+    Value selected = qtf::GatherRowsOp::create(b, loc, g.rows({hidden}), normed, logitRows);
+    Value lmHead = config.tieWordEmbeddings
+                       ? embedTable
+                       : g.weight("lm_head.weight", {config.vocabSize, hidden});
+    output = qtf::LinearOp::create(b, loc, logitsType, selected, lmHead, Value());
+  }
+  SmallVector<Value> results = {output, cache};
   if (state)
     results.push_back(state);
   func::ReturnOp::create(b, loc, results);

@@ -588,14 +588,20 @@ void Artifact::parse(const json &m) {
       TopKCount = r.positive(r.field(sampler, "topk", "sampler"), "count", "sampler.topk");
   }
 
-  // Output: the logits [R, vocab_size] f32.
+  // Output: the logits [R, vocab_size] f32, or (kind "hidden_states") the
+  // final hidden states [R, hidden_size] f32.
   const json &out = r.field(m, "output", "top level");
   int64_t ob = r.integer(out, "buffer", "output");
   if (bufferIndex(int(ob)) < 0 || ob > INT32_MAX)
     r.fail("output.buffer", "no buffer has id " + std::to_string(ob));
   OutputBuffer = int(ob);
+  std::string kind = out.contains("kind") ? r.str(out, "kind", "output") : "logits";
+  if (kind != "logits" && kind != "hidden_states")
+    r.fail("output.kind", "expected \"logits\" or \"hidden_states\", got \"" + kind + "\"");
+  HiddenStatesOutput = kind == "hidden_states";
+  OutputWidth = HiddenStatesOutput ? r.positive(model, "hidden_size", "model") : VocabSize;
   const BufferSpec &outBuf = Buffers[bufferIndex(OutputBuffer)];
-  std::string wantShape = "[R, " + std::to_string(VocabSize) + "]";
+  std::string wantShape = "[R, " + std::to_string(OutputWidth) + "]";
   if (outBuf.dtype != DType::F32 || formatShape(outBuf.shape) != wantShape)
     r.fail("output", "the output buffer must be f32 " + wantShape + ", but buffer " + std::to_string(ob) + " is " +
                          dtypeName(outBuf.dtype) + " " + formatShape(outBuf.shape));

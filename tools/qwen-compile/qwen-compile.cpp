@@ -61,6 +61,12 @@ static cl::opt<int64_t> vectorWidth("vector-width", cl::init(8),
 static cl::opt<std::string> target("target", cl::init("cpu"),
                                    cl::desc("kernel target: cpu (kernels.so), or cuda (sm_90 PTX and, "
                                             "with ptxas, a cubin + cuBLASLt descriptors)"));
+static cl::opt<bool> hiddenStates(
+    "hidden-states",
+    cl::desc("the artifact returns the final hidden states (after the final norm) of the "
+             "requested rows instead of logits: embedding models such as Qwen3-Embedding, "
+             "whose checkpoints have no lm_head (qwen-run embed)"),
+    cl::init(false));
 static cl::opt<std::string> ptxas("ptxas", cl::init(""),
                                   cl::desc("--target=cuda: the ptxas that assembles kernels.cubin "
                                            "(default: PATH, then /usr/local/cuda/bin; none: PTX only)"));
@@ -181,6 +187,7 @@ int main(int argc, char **argv) {
   qwen::models::BuildOptions buildOptions;
   buildOptions.pageSize = pageSize;
   buildOptions.kvDtype = kvDtype;
+  buildOptions.hiddenStates = hiddenStates;
   if (archive)
     buildOptions.hasTensor = [&](const std::string &name) { return archive->find(name) != nullptr; };
   OwningOpRef<ModuleOp> module = qwen::models::buildQwen3Graph(context, *config, buildOptions);

@@ -268,6 +268,11 @@ void KernelEmitter::emitRowChain(Value value, Value token, Value unit, Value row
     applyRope(rope, token, row);
     return;
   }
+  if (auto gather = value.getDefiningOp<qtf::GatherRowsOp>()) {
+    // Row `token` of the selection is row rows[token] of the input.
+    emitRowChain(gather.getInput(), loadIndex(access(gather.getRows()), token), unit, row);
+    return;
+  }
   RowAccess source = access(value);
   int64_t length = source.unitWidth;
   int64_t width = vectorWidthFor(length);
@@ -312,7 +317,7 @@ void KernelEmitter::applyRmsNorm(qtf::RmsNormOp norm, Value row, int64_t length)
 void KernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
   int64_t rotary = rope.getRotaryDim();
   int64_t half = rotary / 2;
-  codegen::RopeFrequencies frequencies(*this, rope, kernels, token);
+  codegen::RopeFrequencies<KernelEmitter> frequencies(*this, rope, kernels, token);
   std::optional<ArrayRef<int64_t>> section = rope.getMropeSection();
   SmallVector<Value> positions =
       codegen::loadRopePositions(*this, access(rope.getPositions()), token, section.has_value());

@@ -212,6 +212,11 @@ public:
   int weightIndex(int id) const;  ///< -1 if no weight has this id
   int bufferIndex(int id) const;  ///< -1 if no buffer has this id
   int outputBuffer() const { return OutputBuffer; } ///< buffer id of the logits
+  /// Whether the output is the final hidden states (qwen-compile
+  /// --hidden-states) rather than logits.
+  bool outputsHiddenStates() const { return HiddenStatesOutput; }
+  /// Floats per output row: vocab_size, or hidden_size for hidden states.
+  int64_t outputWidth() const { return OutputWidth; }
   int64_t vocabSize() const { return VocabSize; }
   /// The longest sequence the artifact accepts: max_context when the manifest
   /// has one (a scaled RoPE), else max_position_embeddings.
@@ -244,7 +249,8 @@ private:
   int64_t TopKCount = 0;
   std::vector<int> WeightById, BufferById;
   int OutputBuffer = -1;
-  int64_t VocabSize = 0, MaxPositions = 0;
+  int64_t VocabSize = 0, MaxPositions = 0, OutputWidth = 0;
+  bool HiddenStatesOutput = false;
   struct LibraryCloser {
     void operator()(void *library) const;
   };
