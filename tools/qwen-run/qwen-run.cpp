@@ -48,7 +48,7 @@ struct EngineFlags {
                     "Checkpoint folder to bind (default: the one recorded in the manifest)");
     app->add_option("--threads", options.numThreads, "Worker threads, 0 = all hardware threads");
     app->add_option("--max-context", options.maxContext,
-                    "Longest sequence in tokens (default: the model's max_position_embeddings)");
+                    "Longest sequence in tokens (default: the model's context, max_position_embeddings or the longer one of its rope scaling)");
     app->add_option("--max-batch-tokens", options.maxBatchTokens,
                     "Most tokens per kernel step; longer prompts are split (default 2048)");
     app->add_option("--kv-pages", options.numPages, "KV cache pages (default: enough for every sequence's full context)");
