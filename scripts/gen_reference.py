@@ -202,6 +202,74 @@ ROPE_CASES = [dict(_ROPE, **c) for c in [
 ]]
 CASES = CASES + ROPE_CASES
 
+# FP8 block-wise case: a Qwen3 whose linear weights are quantized as Qwen's
+# FP8 releases are (float8_e4m3fn, one f32 weight_scale_inv per block, block
+# amax / 448), with blocks of 32 x 48 so the tiny matrices hold several blocks
+# and partial ones (64 columns = 48 + 16).  The f32 model carries the
+# dequantized weights, so the references are HF f32 on exactly what the file
+# decodes to.  config.json gets quantization_config; embeddings, norms and
+# lm_head stay f32 (HF's FP8 quantizes nn.Linear layers except lm_head).
+FP8_CASES = [dict(_ROPE, name="fp8_block_f32", seed=1301, rope_style="native",
+                  prompt_lens=PROMPT_LENS, fp8_block=(32, 48),
+                  note="FP8 block-wise weights (32 x 48 blocks), f32 elsewhere")]
+CASES = CASES + FP8_CASES
+FP8_MAX = 448.0
+
+
+def fp8_quantize_blocks(w, block):
+    """(fp8 weight, f32 scale_inv) of a 2-D f32 weight, per block."""
+    bn, bk = block
+    n, k = w.shape
+    sn, sk = -(-n // bn), -(-k // bk)
+    scale = torch.empty(sn, sk, dtype=torch.float32)
+    q = torch.empty(n, k, dtype=torch.float8_e4m3fn)
+    for i in range(sn):
+        for j in range(sk):
+            blk = w[i * bn:(i + 1) * bn, j * bk:(j + 1) * bk]
+            s = blk.abs().max().clamp(min=1e-12) / FP8_MAX
+            scale[i, j] = s
+            q[i * bn:(i + 1) * bn, j * bk:(j + 1) * bk] = (blk / s).to(torch.float8_e4m3fn)
+    return q, scale
+
+
+def fp8_dequantize_blocks(q, scale, block):
+    bn, bk = block
+    s = scale.repeat_interleave(bn, 0)[:q.shape[0]].repeat_interleave(bk, 1)[:, :q.shape[1]]
+    return q.to(torch.float32) * s
+
+
+@torch.no_grad()
+def fp8_quantize_model(model, block):
+    """Replaces every decoder linear weight by its FP8 dequantization and
+    returns {name: (fp8, scale_inv)} for the file."""
+    stored = {}
+    for name, p in model.named_parameters():
+        if ".layers." in name and name.endswith("proj.weight"):
+            q, scale = fp8_quantize_blocks(p.data.float(), block)
+            p.copy_(fp8_dequantize_blocks(q, scale, block))
+            stored[name] = (q, scale)
+    return stored
+
+
+def write_fp8_checkpoint(case_dir, stored, block):
+    path = os.path.join(case_dir, "model.safetensors")
+    st = load_file(path)
+    for name, (q, scale) in stored.items():
+        assert torch.equal(fp8_dequantize_blocks(q, scale, block), st[name]), name
+        st[name] = q.contiguous()
+        st[name + "_scale_inv"] = scale.contiguous()
+    save_file(st, path, metadata={"format": "pt"})
+    cpath = os.path.join(case_dir, "config.json")
+    with open(cpath) as f:
+        d = json.load(f)
+    d["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3",
+                                "activation_scheme": "dynamic",
+                                "weight_block_size": list(block),
+                                "modules_to_not_convert": ["lm_head"]}
+    with open(cpath, "w") as f:
+        json.dump(d, f, indent=2, sort_keys=True)
+        f.write("\n")
+
 INITIALIZER_RANGE = 0.15
 # Router (mlp.gate.weight) std: bigger than INITIALIZER_RANGE, so router
 # logits have std ~1.7-2 (H = 48-64): top-k choices differ from token to
@@ -619,6 +687,7 @@ def gen_case_seed(c, seed, rejected=None):
     os.makedirs(case_dir)
 
     model = build_model(c, seed)
+    fp8_stored = fp8_quantize_model(model, c["fp8_block"]) if "fp8_block" in c else None
     model.generation_config = GenerationConfig(
         do_sample=False, bos_token_id=None, eos_token_id=None,
         pad_token_id=None)
@@ -824,6 +893,13 @@ def gen_case_seed(c, seed, rejected=None):
         "transformers": transformers.__version__, "torch": torch.__version__,
         **facts,
     })
+    if fp8_stored is not None:
+        # The references ran on the dequantized f32 weights; the file now
+        # holds what they decode from.
+        write_fp8_checkpoint(case_dir, fp8_stored, c["fp8_block"])
+        meta["fp8_weight_block_size"] = list(c["fp8_block"])
+        meta["fp8_tensors"] = sorted(fp8_stored)
+        meta["reference_weights"] = "HF f32 on the dequantized FP8 weights"
     with open(os.path.join(case_dir, "meta.json"), "w") as f:
         f.write(compact_json(meta) + "\n")
     for fn in os.listdir(case_dir):  # safetensors writes 0600 files

@@ -397,6 +397,11 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
   if (config.numLayers > 0 && config.numFullAttentionLayers() == 0)
     reader.fail("the model has no full_attention layer; at least one is required");
 
+  if (llvm::Expected<WeightQuantization> quantization = parseWeightQuantization(*root))
+    config.quantization = *quantization;
+  else
+    top.fail(llvm::toString(quantization.takeError()));
+
   if (llvm::Error error = top.takeError())
     return std::move(error);
   if (llvm::Error error = reader.takeError())

@@ -2,6 +2,7 @@
 #ifndef QWEN_MODELS_QWEN3_QWEN3CONFIG_H
 #define QWEN_MODELS_QWEN3_QWEN3CONFIG_H
 
+#include "models/qwen3/Quantization.h"
 #include "models/qwen3/RopeScaling.h"
 
 #include "llvm/ADT/StringRef.h"
@@ -33,6 +34,8 @@ struct Qwen3Config {
   RopeScaling ropeScaling;
   bool tieWordEmbeddings = false;
   bool attentionBias = false;
+  /// quantization_config (FP8 block-wise weights).
+  WeightQuantization quantization;
   /// "bf16", "f16" or "f32": the dtype the checkpoint declares.
   std::string weightDType = "bf16";
   int64_t bosTokenId = -1;

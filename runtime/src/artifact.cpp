@@ -436,6 +436,19 @@ void Artifact::parse(const json &m) {
     Inputs.push_back(std::move(in));
   }
 
+  // FP8 block-wise checkpoints: the block of one weight_scale_inv entry.
+  std::array<int64_t, 2> fp8Block{0, 0};
+  if (model.contains("weight_quantization")) {
+    const json &q = r.field(model, "weight_quantization", "model");
+    if (r.str(q, "method", "model.weight_quantization") != "fp8")
+      r.fail("model.weight_quantization.method", "only \"fp8\" (block-wise float8_e4m3fn) is supported");
+    const json &block = r.array(q, "weight_block_size", "model.weight_quantization");
+    if (block.size() != 2 || !block[0].is_number_integer() || !block[1].is_number_integer() ||
+        block[0].get<int64_t>() <= 0 || block[1].get<int64_t>() <= 0)
+      r.fail("model.weight_quantization.weight_block_size", "expected two positive integers");
+    fp8Block = {block[0].get<int64_t>(), block[1].get<int64_t>()};
+  }
+
   // Weights.
   const json &weights = r.array(m, "weights", "top level");
   for (size_t i = 0; i < weights.size(); ++i) {
@@ -445,6 +458,7 @@ void Artifact::parse(const json &m) {
     if (id < 0 || id >= int64_t(weights.size()) * 4 + 1024)
       r.fail(where + ".id", "weight id " + std::to_string(id) + " is out of range");
     w.id = int(id);
+    w.fp8Block = fp8Block;
     w.dtype = r.dtype(weights[i], where);
     w.shape = r.staticShape(r.field(weights[i], "shape", where), where + ".shape");
     if (w.shape.empty())

@@ -178,6 +178,11 @@ int main(int argc, char **argv) {
       {"activation_dtype", "f32"},
       {"bos_token_id", config->bosTokenId},
       {"eos_token_ids", std::move(eos)}};
+  if (config->quantization.isFp8())
+    artifact.model["weight_quantization"] = llvm::json::Object{
+        {"method", "fp8"},
+        {"weight_block_size",
+         llvm::json::Array{config->quantization.fp8Block[0], config->quantization.fp8Block[1]}}};
 
   DialectRegistry registry;
   qwen::registerAllDialects(registry);
@@ -209,9 +214,12 @@ int main(int argc, char **argv) {
                    : element.isF16() ? qwen::rt::DType::F16
                                      : qwen::rt::DType::BF16;
       spec.shape.assign(type.getShape().begin(), type.getShape().end());
+      spec.fp8Block = config->quantization.fp8Block;
       for (mlir::Attribute source : weight.getSources()) {
         spec.sources.push_back(mlir::cast<mlir::StringAttr>(source).str());
-        used.insert(qwen::rt::parseWeightSource(spec.sources.back()).tensor);
+        std::string tensor = qwen::rt::parseWeightSource(spec.sources.back()).tensor;
+        used.insert(tensor);
+        used.insert(tensor + "_scale_inv"); // FP8 block scales, bound with their weight
       }
       try {
         qwen::rt::resolveWeightSources(*archive, spec, "; the shapes follow from config.json");

@@ -57,6 +57,10 @@ struct WeightSpec {
   DType dtype;
   std::vector<int64_t> shape;
   std::vector<std::string> sources; ///< checkpoint tensors, concatenated along dim 0
+  /// FP8 block-wise checkpoints (model.weight_quantization): rows x columns
+  /// of one scale block; {0, 0} when the checkpoint is not quantized. An
+  /// F8_E4M3 source is bound through its `<name>_scale_inv` blocks.
+  std::array<int64_t, 2> fp8Block{0, 0};
   int64_t numel() const;
   uint64_t nbytes() const { return uint64_t(numel()) * dtypeSize(dtype); }
 };
