@@ -155,6 +155,121 @@ MOE_CASES = [
 ]
 CASES = CASES + MOE_CASES
 
+# RoPE-scaling cases (Qwen3 dense, f32): every rope type transformers
+# implements, with a small original context (16) so that the prompts of
+# ROPE_PROMPT_LENS stay inside it (p0), cross it during the decode steps (p1:
+# positions 13..18) and start beyond it (p2).  "rope_scaling" holds the
+# type's parameters; rope_style "native" writes them into rope_parameters,
+# "legacy" into the pre-v5 top-level "rope_theta" + "rope_scaling" keys (the
+# form of the Qwen3 model cards).  For dynamic the context is
+# max_position_embeddings itself (16), for the others max_position_embeddings
+# is 64, the extended context.
+ROPE_PROMPT_LENS = (5, 13, 40)
+_ROPE = dict(dtype="f32", vocab_size=320, hidden_size=64, intermediate_size=96,
+             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+             head_dim=32, tie_word_embeddings=False, attention_bias=False,
+             rope_theta=10000.0, max_position_embeddings=64, rms_norm_eps=1e-6,
+             prompt_lens=ROPE_PROMPT_LENS)
+ROPE_CASES = [dict(_ROPE, **c) for c in [
+    dict(name="rope_linear", seed=1101, rope_style="native",
+         rope_scaling=dict(rope_type="linear", factor=2.0),
+         note="linear RoPE scaling, factor 2"),
+    dict(name="rope_dynamic", seed=1102, rope_style="native",
+         max_position_embeddings=16,
+         rope_scaling=dict(rope_type="dynamic", factor=4.0),
+         note="dynamic NTK scaling, factor 4 over max_position_embeddings 16: "
+              "the base grows with the sequence length of each forward"),
+    dict(name="rope_yarn", seed=1103, rope_style="legacy",
+         rope_scaling=dict(rope_type="yarn", factor=4.0,
+                           original_max_position_embeddings=16),
+         note="YaRN as the Qwen3 model cards configure it (legacy "
+              "rope_scaling key): factor 4, original context 16, default "
+              "beta_fast/beta_slow, attention factor 0.1 ln(4) + 1"),
+    dict(name="rope_llama3", seed=1104, rope_style="native",
+         rope_scaling=dict(rope_type="llama3", factor=4.0, low_freq_factor=1.0,
+                           high_freq_factor=4.0,
+                           original_max_position_embeddings=16),
+         note="llama3 scaling: factor 4, low/high frequency factors 1/4, "
+              "original context 16"),
+    dict(name="rope_longrope", seed=1105, rope_style="native",
+         rope_scaling=dict(rope_type="longrope",
+                           short_factor=[1.0 + 0.05 * i for i in range(16)],
+                           long_factor=[1.0 + 0.75 * i for i in range(16)],
+                           original_max_position_embeddings=16),
+         note="longrope: short factors up to the original context 16, long "
+              "ones beyond it (chosen per forward by its length); factor = "
+              "64 / 16, attention factor sqrt(1 + ln 4 / ln 16)"),
+]]
+CASES = CASES + ROPE_CASES
+
+# FP8 block-wise case: a Qwen3 whose linear weights are quantized as Qwen's
+# FP8 releases are (float8_e4m3fn, one f32 weight_scale_inv per block, block
+# amax / 448), with blocks of 32 x 48 so the tiny matrices hold several blocks
+# and partial ones (64 columns = 48 + 16).  The f32 model carries the
+# dequantized weights, so the references are HF f32 on exactly what the file
+# decodes to.  config.json gets quantization_config; embeddings, norms and
+# lm_head stay f32 (HF's FP8 quantizes nn.Linear layers except lm_head).
+FP8_CASES = [dict(_ROPE, name="fp8_block_f32", seed=1301, rope_style="native",
+                  prompt_lens=PROMPT_LENS, fp8_block=(32, 48),
+                  note="FP8 block-wise weights (32 x 48 blocks), f32 elsewhere")]
+CASES = CASES + FP8_CASES
+FP8_MAX = 448.0
+
+
+def fp8_quantize_blocks(w, block):
+    """(fp8 weight, f32 scale_inv) of a 2-D f32 weight, per block."""
+    bn, bk = block
+    n, k = w.shape
+    sn, sk = -(-n // bn), -(-k // bk)
+    scale = torch.empty(sn, sk, dtype=torch.float32)
+    q = torch.empty(n, k, dtype=torch.float8_e4m3fn)
+    for i in range(sn):
+        for j in range(sk):
+            blk = w[i * bn:(i + 1) * bn, j * bk:(j + 1) * bk]
+            s = blk.abs().max().clamp(min=1e-12) / FP8_MAX
+            scale[i, j] = s
+            q[i * bn:(i + 1) * bn, j * bk:(j + 1) * bk] = (blk / s).to(torch.float8_e4m3fn)
+    return q, scale
+
+
+def fp8_dequantize_blocks(q, scale, block):
+    bn, bk = block
+    s = scale.repeat_interleave(bn, 0)[:q.shape[0]].repeat_interleave(bk, 1)[:, :q.shape[1]]
+    return q.to(torch.float32) * s
+
+
+@torch.no_grad()
+def fp8_quantize_model(model, block):
+    """Replaces every decoder linear weight by its FP8 dequantization and
+    returns {name: (fp8, scale_inv)} for the file."""
+    stored = {}
+    for name, p in model.named_parameters():
+        if ".layers." in name and name.endswith("proj.weight"):
+            q, scale = fp8_quantize_blocks(p.data.float(), block)
+            p.copy_(fp8_dequantize_blocks(q, scale, block))
+            stored[name] = (q, scale)
+    return stored
+
+
+def write_fp8_checkpoint(case_dir, stored, block):
+    path = os.path.join(case_dir, "model.safetensors")
+    st = load_file(path)
+    for name, (q, scale) in stored.items():
+        assert torch.equal(fp8_dequantize_blocks(q, scale, block), st[name]), name
+        st[name] = q.contiguous()
+        st[name + "_scale_inv"] = scale.contiguous()
+    save_file(st, path, metadata={"format": "pt"})
+    cpath = os.path.join(case_dir, "config.json")
+    with open(cpath) as f:
+        d = json.load(f)
+    d["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3",
+                                "activation_scheme": "dynamic",
+                                "weight_block_size": list(block),
+                                "modules_to_not_convert": ["lm_head"]}
+    with open(cpath, "w") as f:
+        json.dump(d, f, indent=2, sort_keys=True)
+        f.write("\n")
+
 INITIALIZER_RANGE = 0.15
 # Router (mlp.gate.weight) std: bigger than INITIALIZER_RANGE, so router
 # logits have std ~1.7-2 (H = 48-64): top-k choices differ from token to
@@ -211,6 +326,9 @@ def make_config(c):
     # transformers >= 5 takes rope_parameters; 4.x takes rope_theta.  Passing
     # rope_theta works on both (v5 folds it into rope_parameters).
     kw["rope_theta"] = c["rope_theta"]
+    if "rope_scaling" in c:
+        kw["rope_parameters"] = dict(c["rope_scaling"], rope_theta=c["rope_theta"])
+        del kw["rope_theta"]
     if is_moe(c):
         # Qwen3MoeConfig has no max_window_layers; head_dim is not a declared
         # field either but is stored and used (getattr(config, "head_dim")).
@@ -434,11 +552,26 @@ class RouterTie(Exception):
 
 
 @torch.no_grad()
+def fresh_dynamic_rope(model):
+    """HF's dynamic NTK RoPE keeps the largest length it has seen
+    (max_seq_len_cached) across calls and only resets below the original
+    context, so a prompt shorter than an earlier generation would reuse that
+    generation's base.  Every recorded generation starts from the state of a
+    freshly loaded model: each forward then uses its own length, max
+    position + 1 (what the compiled kernels compute)."""
+    rot = getattr(getattr(model, "model", None), "rotary_emb", None)
+    if rot is None or "dynamic" not in str(getattr(rot, "rope_type", "")):
+        return
+    rot.inv_freq = rot.original_inv_freq.clone()
+    rot.max_seq_len_cached = rot.original_max_seq_len
+
+
 def prompt_and_decode(model, prompt_ids, decode_ids=None, n=N_DECODE):
     """Full forward over the prompt, then n single-token KV-cache steps.
 
     If decode_ids is None the fed tokens are chosen greedily from this model's
     own logits; otherwise the given tokens are fed (teacher forcing)."""
+    fresh_dynamic_rope(model)
     ids = prompt_ids.view(1, -1).long()
     out = model(input_ids=ids, use_cache=True)
     prompt_logits = out.logits[0].float().clone()
@@ -459,6 +592,7 @@ def prompt_and_decode(model, prompt_ids, decode_ids=None, n=N_DECODE):
 
 @torch.no_grad()
 def greedy(model, prompt_ids, n=N_GREEDY):
+    fresh_dynamic_rope(model)
     ids = prompt_ids.view(1, -1).long()
     gc = GenerationConfig(do_sample=False, max_new_tokens=n, min_new_tokens=n,
                           eos_token_id=None, bos_token_id=None,
@@ -468,13 +602,13 @@ def greedy(model, prompt_ids, n=N_GREEDY):
     return out[0, ids.shape[1]:].to(torch.int32)
 
 
-def rewrite_legacy_rope(case_dir, theta):
+def rewrite_legacy_rope(case_dir, theta, scaling=None):
     path = os.path.join(case_dir, "config.json")
     with open(path) as f:
         d = json.load(f)
     d.pop("rope_parameters", None)
     d["rope_theta"] = theta
-    d["rope_scaling"] = None
+    d["rope_scaling"] = scaling
     with open(path, "w") as f:
         json.dump(d, f, indent=2, sort_keys=True)
         f.write("\n")
@@ -553,6 +687,7 @@ def gen_case_seed(c, seed, rejected=None):
     os.makedirs(case_dir)
 
     model = build_model(c, seed)
+    fp8_stored = fp8_quantize_model(model, c["fp8_block"]) if "fp8_block" in c else None
     model.generation_config = GenerationConfig(
         do_sample=False, bos_token_id=None, eos_token_id=None,
         pad_token_id=None)
@@ -569,7 +704,7 @@ def gen_case_seed(c, seed, rejected=None):
     pre = load(case_dir, DTYPES[dt], c, impl)
     del model
     if c["rope_style"] == "legacy":
-        rewrite_legacy_rope(case_dir, c["rope_theta"])
+        rewrite_legacy_rope(case_dir, c["rope_theta"], c.get("rope_scaling"))
     if c.get("config_style", "native") == "hub":
         rewrite_hub_style(case_dir)
 
@@ -577,6 +712,10 @@ def gen_case_seed(c, seed, rejected=None):
     m = load(case_dir, DTYPES[dt], c, impl)
     assert m.dtype == DTYPES[dt], m.dtype
     assert abs(config_rope_theta(m.config) - c["rope_theta"]) < 1e-3
+    if "rope_scaling" in c:
+        want = c["rope_scaling"]["rope_type"]
+        assert m.config.rope_parameters["rope_type"] == want, m.config.rope_parameters
+        assert m.model.rotary_emb.rope_type == want
     m32 = None
     if dt != "f32":
         m32 = load(case_dir, torch.float32, c, impl)
@@ -594,7 +733,7 @@ def gen_case_seed(c, seed, rejected=None):
     max_tries = MOE_MAX_PROMPT_TRIES if moe else MAX_PROMPT_TRIES
     tensors = {}
     facts = {"greedy_matches_decode": True, "prompts": []}
-    for k, L in enumerate(PROMPT_LENS):
+    for k, L in enumerate(c.get("prompt_lens", PROMPT_LENS)):
         # Draw random prompts (seeded) until every greedy decision of the
         # recorded path (the first generated token and the N_GREEDY-1 after
         # it) is clear: top-2 margin >= MIN_MARGIN[dt] in the native logits
@@ -711,6 +850,8 @@ def gen_case_seed(c, seed, rejected=None):
         "rope_config_key": rope_key_style(case_dir),
         "rms_norm_eps": c["rms_norm_eps"],
         "max_position_embeddings": c["max_position_embeddings"],
+        "rope_scaling": c.get("rope_scaling"),
+        "rope_attention_scaling": float(m.model.rotary_emb.attention_scaling),
         "initializer_range": INITIALIZER_RANGE, "norm_weight_std": NORM_STD,
         "bias_std": BIAS_STD if c["attention_bias"] else None,
     }
@@ -742,7 +883,7 @@ def gen_case_seed(c, seed, rejected=None):
         })
     meta.update({
         "eos_token_id": None,
-        "prompt_lens": list(PROMPT_LENS), "min_margin": MIN_MARGIN[dt],
+        "prompt_lens": list(c.get("prompt_lens", PROMPT_LENS)), "min_margin": MIN_MARGIN[dt],
         "min_margin_f32": MIN_MARGIN["f32"] if dt != "f32" else None, "n_decode": N_DECODE,
         "n_greedy": N_GREEDY,
         "attn_implementation": "eager", "device": "cpu",
@@ -752,6 +893,13 @@ def gen_case_seed(c, seed, rejected=None):
         "transformers": transformers.__version__, "torch": torch.__version__,
         **facts,
     })
+    if fp8_stored is not None:
+        # The references ran on the dequantized f32 weights; the file now
+        # holds what they decode from.
+        write_fp8_checkpoint(case_dir, fp8_stored, c["fp8_block"])
+        meta["fp8_weight_block_size"] = list(c["fp8_block"])
+        meta["fp8_tensors"] = sorted(fp8_stored)
+        meta["reference_weights"] = "HF f32 on the dequantized FP8 weights"
     with open(os.path.join(case_dir, "meta.json"), "w") as f:
         f.write(compact_json(meta) + "\n")
     for fn in os.listdir(case_dir):  # safetensors writes 0600 files
@@ -1827,11 +1975,118 @@ def gen_demo():
     return doc
 
 
+# ----------------------------------------------------------------------------
+# Embedding case: a tiny Qwen3-Embedding-style checkpoint, published as a bare
+# Qwen3Model (tensor names without "model.", no lm_head) with a tokenizer whose
+# post-processor appends <|endoftext|> (TemplateProcessing, as Qwen3-Embedding's
+# tokenizer.json).  The reference is what sentence-transformers computes with
+# Qwen3-Embedding's config: HF Qwen3Model's last_hidden_state at the last token
+# of tokenizer(text) (add_special_tokens=True, so <|endoftext|>), L2-normalised.
+
+EMBEDDING_CASE = dict(
+    _ROPE, name="embedding_qwen3", seed=1201, rope_style="native",
+    vocab_size=320, max_position_embeddings=128, prompt_lens=None,
+    note="tiny Qwen3-Embedding layout: bare Qwen3Model tensors, tokenizer "
+         "post-processor appends <|endoftext|>")
+EMBEDDING_TEXTS = [
+    "Instruct: Given a web search query, retrieve relevant passages that "
+    "answer the query\nQuery:What is the capital of China?",
+    "The capital of China is Beijing.",
+    "Gravity is a force that attracts two bodies towards each other.",
+]
+EMBEDDING_TOKENIZER_CORPUS = EMBEDDING_TEXTS + [
+    "Shall I compare thee to a summer's day? Thou art more lovely and more "
+    "temperate.",
+    "Instruct: Given a question, retrieve passages that answer it\nQuery: "
+    "explain gravity",
+]
+
+
+def make_embedding_tokenizer(path, vocab_size):
+    """A byte-level BPE with Qwen's normalizer, pre-tokenizer and decoder,
+    merges trained on a few sentences, <|endoftext|> as the last id, and
+    Qwen3-Embedding's post-processor."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers
+    from tokenizers import pre_tokenizers, processors, trainers
+    qwen_split = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
+                  "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+                  "\\s+(?!\\S)|\\s+")
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(qwen_split), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - 1, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(EMBEDDING_TOKENIZER_CORPUS, trainer)
+    eot = tok.get_vocab_size()
+    assert eot < vocab_size, eot
+    tok.add_special_tokens(["<|endoftext|>"])
+    assert tok.token_to_id("<|endoftext|>") == eot
+    tok.post_processor = processors.TemplateProcessing(
+        single="$A:0 <|endoftext|>:0", pair="$A:0 <|endoftext|>:0 $B:1 <|endoftext|>:1",
+        special_tokens=[("<|endoftext|>", eot)])
+    tok.save(path)
+    return eot
+
+
+@torch.no_grad()
+def gen_embedding_case():
+    from transformers import PreTrainedTokenizerFast, Qwen3Model
+    c = EMBEDDING_CASE
+    case_dir = os.path.join(REF_DIR, c["name"])
+    log(f"== {c['name']}")
+    if os.path.isdir(case_dir):
+        shutil.rmtree(case_dir)
+    os.makedirs(case_dir)
+    causal = build_model(c, c["seed"])  # seeded weights, as the other cases
+    base = causal.model                 # the Qwen3Model inside
+    base.config.architectures = ["Qwen3Model"]
+    base.save_pretrained(case_dir, safe_serialization=True)
+    st = load_file(os.path.join(case_dir, "model.safetensors"))
+    assert "embed_tokens.weight" in st and "norm.weight" in st, sorted(st)[:4]
+    assert not any(k.startswith("model.") or k.startswith("lm_head") for k in st)
+    eot = make_embedding_tokenizer(os.path.join(case_dir, "tokenizer.json"),
+                                   c["vocab_size"])
+    tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(case_dir, "tokenizer.json"))
+    m = Qwen3Model.from_pretrained(case_dir, dtype=torch.float32,
+                                   attn_implementation="eager").eval()
+    tensors, ids_all = {}, []
+    for k, text in enumerate(EMBEDDING_TEXTS):
+        ids = tok(text)["input_ids"]  # add_special_tokens=True
+        assert ids[-1] == eot, ids
+        h = m(input_ids=torch.tensor([ids])).last_hidden_state[0]
+        e = torch.nn.functional.normalize(h[-1:], p=2, dim=1)[0]
+        tensors[f"t{k}.ids"] = torch.tensor(ids, dtype=torch.int32)
+        tensors[f"t{k}.last_hidden_state"] = h.contiguous()
+        tensors[f"t{k}.embedding"] = e.contiguous()
+        ids_all.append(ids)
+    save_file(tensors, os.path.join(case_dir, "reference.safetensors"),
+              metadata={"generator": "scripts/gen_reference.py; transformers "
+                        f"{transformers.__version__}; torch {torch.__version__}"})
+    with open(os.path.join(case_dir, "texts.json"), "w") as f:
+        json.dump(EMBEDDING_TEXTS, f, indent=1)
+        f.write("\n")
+    meta = {"case": c["name"], "note": c["note"], "seed": c["seed"],
+            "model_class": "Qwen3Model", "texts": EMBEDDING_TEXTS,
+            "token_ids": ids_all, "eot_id": eot,
+            "pooling": "last token (the appended <|endoftext|>), L2-normalised",
+            "model_tensors": sorted(st),
+            "transformers": transformers.__version__, "torch": torch.__version__}
+    with open(os.path.join(case_dir, "meta.json"), "w") as f:
+        f.write(compact_json(meta) + "\n")
+    for fn in os.listdir(case_dir):
+        os.chmod(os.path.join(case_dir, fn), 0o644)
+    log(f"  token counts {[len(i) for i in ids_all]}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("what", nargs="?", default="all",
-                    choices=["all", "cases", "demo"])
+                    choices=["all", "cases", "demo", "embedding"])
     ap.add_argument("--only", action="append", default=[],
                     help="generate only this case (repeatable, or a "
                          "comma-separated list)")
@@ -1858,11 +2113,13 @@ def main():
             if not meta["greedy_matches_decode"]:
                 bad.append(c["name"])
         if not only:
-            keep = known
+            keep = known | {EMBEDDING_CASE["name"]}
             for d in os.listdir(REF_DIR):
                 p = os.path.join(REF_DIR, d)
                 if os.path.isdir(p) and d not in keep:
                     log(f"  note: {p} is not a known case")
+    if args.what in ("all", "embedding"):
+        gen_embedding_case()
     if args.what in ("all", "demo"):
         gen_demo()
     if bad:

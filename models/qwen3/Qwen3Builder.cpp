@@ -52,6 +52,10 @@ public:
     if (options.hasTensor && !options.hasTensor(prefix + "embed_tokens.weight") &&
         options.hasTensor("model.embed_tokens.weight"))
       prefix = "model.";
+    // Qwen3-Embedding is published as a bare Qwen3Model: no "model." prefix.
+    if (options.hasTensor && !options.hasTensor(prefix + "embed_tokens.weight") &&
+        options.hasTensor("embed_tokens.weight"))
+      prefix = "";
   }
 
   /// Whether the checkpoint (if one is known) has `name`.
@@ -97,13 +101,33 @@ public:
     return qtf::ReshapeOp::create(b, loc, rows(trailing), x);
   }
 
-  Value rope(Value x, Value positions) {
+  Value rope(Value x, Value positions, Value tokenSeq) {
     DenseI64ArrayAttr section;
     if (!config.mropeSection.empty())
       section = b.getDenseI64ArrayAttr(config.mropeSection);
-    return qtf::RopeOp::create(b, loc, x.getType(), x, positions,
+    qtf::RopeScalingAttr scaling = ropeScalingAttr();
+    // Length-dependent frequencies find the request's rows of the step.
+    Value rowsOf = scaling && scaling.dependsOnLength() ? tokenSeq : Value();
+    return qtf::RopeOp::create(b, loc, x.getType(), x, positions, rowsOf,
                                b.getF64FloatAttr(config.ropeTheta),
-                               b.getI64IntegerAttr(config.rotaryDim), section);
+                               b.getI64IntegerAttr(config.rotaryDim), section, scaling);
+  }
+
+  /// The config's RoPE scaling as an attribute; null for the default RoPE.
+  qtf::RopeScalingAttr ropeScalingAttr() {
+    const RopeScaling &s = config.ropeScaling;
+    std::optional<qtf::RopeScalingKind> kind = qtf::symbolizeRopeScalingKind(s.type);
+    if (s.isDefault() || !kind)
+      return {};
+    auto factors = [&](const std::vector<double> &list) {
+      return list.empty() ? DenseF64ArrayAttr() : b.getDenseF64ArrayAttr(list);
+    };
+    using llvm::APFloat;
+    return qtf::RopeScalingAttr::get(
+        b.getContext(), *kind, APFloat(s.factor), s.originalMaxPositions,
+        APFloat(s.attentionFactor), APFloat(s.betaFast), APFloat(s.betaSlow), s.truncate,
+        APFloat(s.lowFreqFactor), APFloat(s.highFreqFactor), factors(s.shortFactor),
+        factors(s.longFactor));
   }
 
   /// SwiGLU: down(silu(gate(x)) * up(x)).
@@ -182,9 +206,9 @@ public:
     // QK-norm is per head and comes before RoPE.
     Value ropePositions = in.mropePositions ? in.mropePositions : in.positions;
     Value q3 = rope(rmsNorm(reshape(q, {nH, hd}), p + "self_attn.q_norm.weight", hd),
-                    ropePositions);
+                    ropePositions, in.tokenSeq);
     Value k3 = rope(rmsNorm(reshape(k, {nKV, hd}), p + "self_attn.k_norm.weight", hd),
-                    ropePositions);
+                    ropePositions, in.tokenSeq);
     Value v3 = reshape(v, {nKV, hd});
     cache = qtf::KVCacheWriteOp::create(b, loc, cache, k3, v3, in.positions, in.tokenSeq,
                                         in.blockTable, b.getI64IntegerAttr(kvLayer));
@@ -300,7 +324,7 @@ qwen::models::buildQwen3Graph(MLIRContext &context, const Qwen3Config &config,
   Type i32 = b.getI32Type();
   auto ids = RankedTensorType::get({ShapedType::kDynamic}, i32);
   auto table = RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic}, i32);
-  auto logitsType = g.rows({config.vocabSize});
+  auto logitsType = options.hiddenStates ? g.rows({config.hiddenSize}) : g.rows({config.vocabSize});
   SmallVector<Type> argTypes = {ids, ids, ids, table, ids};
   SmallVector<StringRef> inputNames = {"tokens", "positions", "token_seq", "block_table",
                                        "logit_rows"};
@@ -328,6 +352,8 @@ qwen::models::buildQwen3Graph(MLIRContext &context, const Qwen3Config &config,
   auto func = func::FuncOp::create(b, loc, "step", b.getFunctionType(argTypes, resultTypes));
   for (auto [index, name] : llvm::enumerate(inputNames))
     func.setArgAttr(index, "qtf.input", b.getStringAttr(name));
+  func.setResultAttr(0, "qtf.output",
+                     b.getStringAttr(options.hiddenStates ? "hidden_states" : "logits"));
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);
   Qwen3GraphBuilder::StepInputs in;
@@ -362,13 +388,20 @@ qwen::models::buildQwen3Graph(MLIRContext &context, const Qwen3Config &config,
     x = qtf::AddOp::create(b, loc, h, mlp);
   }
 
-  Value normed = g.rmsNorm(x, prefix + "norm.weight", hidden);
-  Value selected = qtf::GatherRowsOp::create(b, loc, g.rows({hidden}), normed, logitRows);
-  Value lmHead = config.tieWordEmbeddings
-                     ? embedTable
-                     : g.weight("lm_head.weight", {config.vocabSize, hidden});
-  Value logits = qtf::LinearOp::create(b, loc, logitsType, selected, lmHead, Value());
-  SmallVector<Value> results = {logits, cache};
+  Value output;
+  if (options.hiddenStates) {
+    // The norm is per row: normalizing the selected rows only is the same.
+    Value selected = qtf::GatherRowsOp::create(b, loc, g.rows({hidden}), x, logitRows);
+    output = g.rmsNorm(selected, prefix + "norm.weight", hidden);
+  } else {
+    Value normed = g.rmsNorm(x, prefix + "norm.weight", hidden);
+    Value selected = qtf::GatherRowsOp::create(b, loc, g.rows({hidden}), normed, logitRows);
+    Value lmHead = config.tieWordEmbeddings
+                       ? embedTable
+                       : g.weight("lm_head.weight", {config.vocabSize, hidden});
+    output = qtf::LinearOp::create(b, loc, logitsType, selected, lmHead, Value());
+  }
+  SmallVector<Value> results = {output, cache};
   if (state)
     results.push_back(state);
   func::ReturnOp::create(b, loc, results);

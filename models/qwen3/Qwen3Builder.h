@@ -22,13 +22,18 @@ struct BuildOptions {
   /// from a checkpoint, so the builder follows its layout where releases
   /// differ (fused or per-expert MoE tensors, the text weights' prefix).
   std::function<bool(const std::string &)> hasTensor;
+  /// The step returns the final hidden states (after the final norm, HF's
+  /// last_hidden_state) of the `logit_rows` rows, [R, hidden_size], instead
+  /// of their logits: embedding models (Qwen3-Embedding has no lm_head).
+  bool hiddenStates = false;
 };
 
 /// Emits `func.func @step` for one ragged step (prefill, decode or mixed):
 /// arguments tokens/positions/token_seq/block_table/logit_rows (plus
 /// mrope_positions with MRoPE and state_slots with linear-attention layers),
 /// the KV cache and, for hybrid models, the linear-attention state; results
-/// the logits of the `logit_rows` rows and the updated cache and state.
+/// the logits (or, with hiddenStates, the final hidden states) of the
+/// `logit_rows` rows and the updated cache and state.
 mlir::OwningOpRef<mlir::ModuleOp> buildQwen3Graph(mlir::MLIRContext &context,
                                                   const Qwen3Config &config,
                                                   const BuildOptions &options);

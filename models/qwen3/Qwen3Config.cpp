@@ -1,5 +1,6 @@
 //===- Qwen3Config.cpp - Qwen3 config.json reader -------------------------===//
 #include "models/qwen3/Qwen3Config.h"
+#include "models/qwen3/RopeScaling.h"
 
 #include "qwen_rt/limits.h"
 
@@ -266,6 +267,7 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
       text, "partial_rotary_factor",
       top.optionalNumber(*root, "partial_rotary_factor", config.hybrid ? 0.25 : 1.0));
   std::string ropeType = "default";
+  const Object *ropeObject = nullptr; // where the rope type was given
   bool mropeInterleaved = true;
   for (llvm::StringRef key : {"rope_scaling", "rope_parameters"}) {
     const llvm::json::Value *value = text.get(key);
@@ -280,7 +282,7 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
     partialRotary = reader.optionalNumber(*rope, "partial_rotary_factor", partialRotary);
     for (llvm::StringRef typeKey : {"rope_type", "type"})
       if (std::optional<llvm::StringRef> type = rope->getString(typeKey))
-        ropeType = type->str();
+        ropeType = type->str(), ropeObject = rope;
     if (const llvm::json::Value *section = rope->get("mrope_section");
         section && section->kind() != llvm::json::Value::Null) {
       config.mropeSection.clear();
@@ -295,14 +297,19 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
     if (std::optional<bool> interleaved = rope->getBoolean("mrope_interleaved"))
       mropeInterleaved = *interleaved;
   }
-  if (ropeType != "default" && ropeType != "mrope")
-    reader.fail("rope type \"" + ropeType +
-                "\" is not supported yet (supported: \"default\")");
   if (!config.mropeSection.empty() && !mropeInterleaved)
     reader.fail("mrope_interleaved=false is not supported (Qwen3.5 uses interleaved MRoPE)");
   if (!(partialRotary > 0.0 && partialRotary <= 1.0))
     reader.fail("partial_rotary_factor must be in (0, 1], got " + std::to_string(partialRotary));
   config.rotaryDim = static_cast<int64_t>(static_cast<double>(config.headDim) * partialRotary);
+  if (ropeObject) {
+    llvm::Expected<RopeScaling> scaling = parseRopeScaling(
+        ropeType, *ropeObject, text, config.maxPositionEmbeddings, config.rotaryDim);
+    if (scaling)
+      config.ropeScaling = std::move(*scaling);
+    else
+      reader.fail(llvm::toString(scaling.takeError()));
+  }
   if (!config.mropeSection.empty()) {
     int64_t sum = 0;
     for (int64_t size : config.mropeSection) {
@@ -439,6 +446,11 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
   }
   if (config.numLayers > 0 && config.numFullAttentionLayers() == 0)
     reader.fail("the model has no full_attention layer; at least one is required");
+
+  if (llvm::Expected<WeightQuantization> quantization = parseWeightQuantization(*root))
+    config.quantization = *quantization;
+  else
+    top.fail(llvm::toString(quantization.takeError()));
 
   if (llvm::Error error = top.takeError())
     return std::move(error);

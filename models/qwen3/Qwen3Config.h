@@ -2,6 +2,9 @@
 #ifndef QWEN_MODELS_QWEN3_QWEN3CONFIG_H
 #define QWEN_MODELS_QWEN3_QWEN3CONFIG_H
 
+#include "models/qwen3/Quantization.h"
+#include "models/qwen3/RopeScaling.h"
+
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
@@ -27,8 +30,12 @@ struct Qwen3Config {
   int64_t maxPositionEmbeddings = 0;
   double rmsNormEps = 1e-6;
   double ropeTheta = 10000.0;
+  /// rope_scaling / rope_parameters beyond theta (type "default": none).
+  RopeScaling ropeScaling;
   bool tieWordEmbeddings = false;
   bool attentionBias = false;
+  /// quantization_config (FP8 block-wise weights).
+  WeightQuantization quantization;
   /// "bf16", "f16" or "f32": the dtype the checkpoint declares.
   std::string weightDType = "bf16";
   int64_t bosTokenId = -1;
@@ -71,6 +78,8 @@ struct Qwen3Config {
     return hybrid && linearLayers[static_cast<size_t>(layer)];
   }
   int64_t numFullAttentionLayers() const;
+  /// The longest sequence the artifact accepts (see RopeScaling::maxContext).
+  int64_t maxContext() const { return ropeScaling.maxContext(maxPositionEmbeddings); }
   int64_t numLinearLayers() const { return numLayers - numFullAttentionLayers(); }
   int64_t linearKeyDim() const { return linearNumKeyHeads * linearKeyHeadDim; }
   int64_t linearValueDim() const { return linearNumValueHeads * linearValueHeadDim; }

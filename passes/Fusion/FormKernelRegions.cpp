@@ -102,6 +102,10 @@ struct FormKernelRegionsPass final
             break;
           }
         }
+      } else if (auto norm = dyn_cast<qtf::RmsNormOp>(op)) {
+        // A norm of selected rows (hidden-state outputs) reads them in place.
+        if (auto gather = norm.getInput().getDefiningOp<qtf::GatherRowsOp>())
+          fuse(gather.getResult(), op);
       } else if (auto rope = dyn_cast<qtf::RopeOp>(op)) {
         if (isa_and_nonnull<qtf::RmsNormOp>(producerThroughViews(rope.getInput())))
           fuse(rope.getInput(), op);

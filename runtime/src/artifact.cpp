@@ -392,6 +392,9 @@ void Artifact::parse(const json &m) {
   const json &model = r.field(m, "model", "top level");
   VocabSize = r.bounded(model, "vocab_size", "model", limits::kMaxVocabSize);
   MaxPositions = r.bounded(model, "max_position_embeddings", "model", limits::kMaxPositions);
+  // A scaled RoPE (rope_scaling) extends the context beyond max_position_embeddings.
+  if (model.contains("max_context"))
+    MaxPositions = r.bounded(model, "max_context", "model", limits::kMaxPositions);
 
   // Checkpoint reference.
   const json &c = r.field(m, "checkpoint", "top level");
@@ -470,6 +473,19 @@ void Artifact::parse(const json &m) {
     Inputs.push_back(std::move(in));
   }
 
+  // FP8 block-wise checkpoints: the block of one weight_scale_inv entry.
+  std::array<int64_t, 2> fp8Block{0, 0};
+  if (model.contains("weight_quantization")) {
+    const json &q = r.field(model, "weight_quantization", "model");
+    if (r.str(q, "method", "model.weight_quantization") != "fp8")
+      r.fail("model.weight_quantization.method", "only \"fp8\" (block-wise float8_e4m3fn) is supported");
+    const json &block = r.array(q, "weight_block_size", "model.weight_quantization");
+    if (block.size() != 2 || !block[0].is_number_integer() || !block[1].is_number_integer() ||
+        block[0].get<int64_t>() <= 0 || block[1].get<int64_t>() <= 0)
+      r.fail("model.weight_quantization.weight_block_size", "expected two positive integers");
+    fp8Block = {block[0].get<int64_t>(), block[1].get<int64_t>()};
+  }
+
   // Weights.
   const json &weights = r.array(m, "weights", "top level");
   for (size_t i = 0; i < weights.size(); ++i) {
@@ -479,6 +495,7 @@ void Artifact::parse(const json &m) {
     if (id < 0 || id >= int64_t(weights.size()) * 4 + 1024)
       r.fail(where + ".id", "weight id " + std::to_string(id) + " is out of range");
     w.id = int(id);
+    w.fp8Block = fp8Block;
     w.dtype = r.dtype(weights[i], where);
     w.shape = r.staticShape(r.field(weights[i], "shape", where), where + ".shape");
     if (w.shape.empty())
@@ -622,14 +639,20 @@ void Artifact::parse(const json &m) {
       TopKCount = r.positive(r.field(sampler, "topk", "sampler"), "count", "sampler.topk");
   }
 
-  // Output: the logits [R, vocab_size] f32.
+  // Output: the logits [R, vocab_size] f32, or (kind "hidden_states") the
+  // final hidden states [R, hidden_size] f32.
   const json &out = r.field(m, "output", "top level");
   int ob = r.id(r.field(out, "buffer", "output"), "output.buffer");
   if (bufferIndex(ob) < 0)
     r.fail("output.buffer", "no buffer has id " + std::to_string(ob));
   OutputBuffer = int(ob);
+  std::string kind = out.contains("kind") ? r.str(out, "kind", "output") : "logits";
+  if (kind != "logits" && kind != "hidden_states")
+    r.fail("output.kind", "expected \"logits\" or \"hidden_states\", got \"" + kind + "\"");
+  HiddenStatesOutput = kind == "hidden_states";
+  OutputWidth = HiddenStatesOutput ? r.positive(model, "hidden_size", "model") : VocabSize;
   const BufferSpec &outBuf = Buffers[bufferIndex(OutputBuffer)];
-  std::string wantShape = "[R, " + std::to_string(VocabSize) + "]";
+  std::string wantShape = "[R, " + std::to_string(OutputWidth) + "]";
   if (outBuf.dtype != DType::F32 || formatShape(outBuf.shape) != wantShape)
     r.fail("output", "the output buffer must be f32 " + wantShape + ", but buffer " + std::to_string(ob) + " is " +
                          dtypeName(outBuf.dtype) + " " + formatShape(outBuf.shape));

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ constexpr DTypeInfo DTypeTable[] = {
     {DType::I64, "i64", "I64", 8},    {DType::I32, "i32", "I32", 4},
     {DType::I16, "i16", "I16", 2},    {DType::I8, "i8", "I8", 1},
     {DType::U8, "u8", "U8", 1},       {DType::Bool, "bool", "BOOL", 1},
+    {DType::F8E4M3, "f8e4m3", "F8_E4M3", 1},
 };
 
 const DTypeInfo &info(DType T) {
@@ -248,6 +250,18 @@ void convertFloats(DType Src, const void *In, DType Dst, void *Out, size_t N) {
           break;
         }
       });
+}
+
+float f8e4m3ToF32(uint8_t V) {
+  const bool Negative = V & 0x80;
+  const uint32_t Exponent = (V >> 3) & 0xf, Mantissa = V & 0x7;
+  if (Exponent == 0xf && Mantissa == 0x7) // e4m3fn: NaN, no infinities
+    return std::numeric_limits<float>::quiet_NaN();
+  if (Exponent == 0) { // subnormal: mantissa * 2^-9
+    float Magnitude = float(Mantissa) * 0x1p-9f;
+    return Negative ? -Magnitude : Magnitude;
+  }
+  return bitsFloat((uint32_t(Negative) << 31) | ((Exponent + 127 - 7) << 23) | (Mantissa << 20));
 }
 
 } // namespace qwen::rt

@@ -205,7 +205,7 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
     Cuda->allocate(sizes, layout.inputBytes);
     // Host memory only for the inputs (pinned, the executor's) and the logits.
     base = Cuda->inputStaging();
-    uint64_t logitBytes = uint64_t(Plan.maxBatchTokens) * uint64_t(Art.vocabSize()) * sizeof(float);
+    uint64_t logitBytes = uint64_t(Plan.maxBatchTokens) * uint64_t(Art.outputWidth()) * sizeof(float);
     Arena = HostBuffer(logitBytes, "the logits copied from the GPU");
     Logits = reinterpret_cast<const float *>(Arena.data());
   } else {
@@ -406,7 +406,7 @@ void Engine::runProgram(const StepDims &dims, bool graphable, CudaExecutor::Samp
     } else {
       out.host = Arena.data();
       out.offset = OutputOffset;
-      out.bytes = uint64_t(dims[SymR]) * uint64_t(vocabSize()) * sizeof(float);
+      out.bytes = uint64_t(dims[SymR]) * uint64_t(Art.outputWidth()) * sizeof(float);
     }
     Cuda->step(dims, graphable, out);
     return;
@@ -445,7 +445,10 @@ Engine::TopCandidates Engine::forwardTopCandidates(const std::vector<SequenceChu
 
 void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::vector<float> *logits,
                  std::vector<int32_t> *ids, TopCandidates *top) {
-  const int64_t vocab = vocabSize();
+  const int64_t vocab = vocabSize(), width = Art.outputWidth();
+  if (Art.outputsHiddenStates() && (ids || top))
+    throw Error("this artifact returns hidden states (qwen-compile --hidden-states), not logits: "
+                "it cannot pick tokens");
   // Validate everything first: a bad request must not change any state.
   std::vector<bool> seen(size_t(Plan.maxSequences), false);
   int64_t extraPages = 0;
@@ -486,7 +489,7 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
     rows += allLogits ? int64_t(chunks[i].tokens.size()) : 1;
   }
   if (logits)
-    logits->assign(size_t(rows * vocab), 0.f);
+    logits->assign(size_t(rows * width), 0.f);
   if (ids)
     ids->assign(size_t(rows), 0);
   const int64_t candidates = top ? topKCandidates() : 0;
@@ -573,7 +576,7 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
       else if (ids)
         (*ids)[size_t(destRows[r])] = argmax(Logits + r * size_t(vocab), vocab);
       else
-        std::memcpy(&(*logits)[size_t(destRows[r] * vocab)], Logits + r * size_t(vocab), size_t(vocab) * sizeof(float));
+        std::memcpy(&(*logits)[size_t(destRows[r] * width)], Logits + r * size_t(width), size_t(width) * sizeof(float));
     }
   }
   for (const SequenceChunk &c : chunks)

@@ -58,7 +58,11 @@ struct Generator::State {
   bool prefillDone() const { return prefilled == int64_t(request.prompt.size()); }
 };
 
-Generator::Generator(Engine &engine, Callback onToken) : Eng(engine), OnToken(std::move(onToken)) {}
+Generator::Generator(Engine &engine, Callback onToken) : Eng(engine), OnToken(std::move(onToken)) {
+  if (engine.artifact().outputsHiddenStates())
+    throw Error("this artifact returns hidden states (qwen-compile --hidden-states), not logits: "
+                "it embeds (qwen-run embed) but does not generate");
+}
 
 Generator::~Generator() {
   for (int id : Running)

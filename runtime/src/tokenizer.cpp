@@ -550,6 +550,11 @@ struct Tokenizer::Impl {
   std::vector<NormalForm> normalizers;
   std::vector<PreTokenizerStep> preTokenizer;
 
+  // Post-processor, single-sequence template (HF add_special_tokens=True):
+  // ids added before and after the text's ids. ByteLevel adds none.
+  std::vector<int32_t> prefixIds, suffixIds;
+  std::string unsupportedPostProcessor; // non-empty: its type, refused when used
+
   // Id tables, size = vocabSize.
   std::vector<std::string> idText;  // vocab or added token text
   std::vector<std::string> idBytes; // decoded bytes
@@ -570,6 +575,7 @@ struct Tokenizer::Impl {
   void loadPreTokenizer(const Json &preTokenizer);
   void addPreTokenizerStep(const Json &step);
   void loadDecoder(const Json &decoder);
+  void loadPostProcessor(const Json &processor);
   void buildMatcher(AddedTokenMatcher &matcher, bool normalized);
 
   int32_t vocabSize() const { return static_cast<int32_t>(idText.size()); }
@@ -610,6 +616,7 @@ void Tokenizer::Impl::load(const Json &root) {
   loadPreTokenizer(root.contains("pre_tokenizer") ? root["pre_tokenizer"]
                                                   : Json());
   loadDecoder(root.contains("decoder") ? root["decoder"] : Json());
+  loadPostProcessor(root.contains("post_processor") ? root["post_processor"] : Json());
   buildMatcher(rawMatcher, /*normalized=*/false);
   buildMatcher(normalizedMatcher, /*normalized=*/true);
 
@@ -918,6 +925,56 @@ void Tokenizer::Impl::loadDecoder(const Json &decoder) {
   fail("unsupported decoder '" +
        (decoder.is_null() ? std::string("null") : type) +
        "' (only ByteLevel is supported)");
+}
+
+/// TemplateProcessing's "single" template ($A plus special tokens, e.g.
+/// Qwen3-Embedding's [$A, <|endoftext|>]), inside a Sequence or alone.
+/// ByteLevel changes offsets only. Other types load (encode() never applies
+/// a post-processor) and are refused by postProcess().
+void Tokenizer::Impl::loadPostProcessor(const Json &processor) {
+  std::string type = processor.is_null() ? "" : typeOf(processor);
+  if (type.empty() || type == "ByteLevel")
+    return;
+  if (type == "Sequence") {
+    auto it = processor.find("processors");
+    if (it == processor.end() || !it->is_array())
+      fail("post_processor 'Sequence' lacks a 'processors' array");
+    for (const Json &step : *it)
+      loadPostProcessor(step);
+    return;
+  }
+  if (type != "TemplateProcessing") {
+    unsupportedPostProcessor = type;
+    return;
+  }
+  auto single = processor.find("single");
+  auto specials = processor.find("special_tokens");
+  if (single == processor.end() || !single->is_array())
+    fail("post_processor 'TemplateProcessing' lacks a 'single' template");
+  bool seenSequence = false;
+  for (const Json &piece : *single) {
+    if (piece.contains("Sequence")) {
+      if (seenSequence)
+        fail("post_processor template names the sequence twice");
+      seenSequence = true;
+      continue;
+    }
+    auto special = piece.find("SpecialToken");
+    if (special == piece.end() || !special->is_object() || !special->contains("id") ||
+        !(*special)["id"].is_string())
+      fail("post_processor template piece is neither a Sequence nor a SpecialToken");
+    std::string name = (*special)["id"].get<std::string>();
+    if (specials == processor.end() || !specials->contains(name) ||
+        !(*specials)[name].contains("ids") || !(*specials)[name]["ids"].is_array())
+      fail("post_processor special token '" + name + "' has no ids in 'special_tokens'");
+    for (const Json &id : (*specials)[name]["ids"]) {
+      if (!id.is_number_integer())
+        fail("post_processor special token '" + name + "' has a non-integer id");
+      (seenSequence ? suffixIds : prefixIds).push_back(id.get<int32_t>());
+    }
+  }
+  if (!seenSequence)
+    fail("post_processor 'TemplateProcessing' single template has no Sequence");
 }
 
 //===----------------------------------------------------------------------===//
@@ -1320,6 +1377,19 @@ size_t firstInvalidUtf8Byte(std::string_view text) {
 std::vector<int32_t> Tokenizer::encode(std::string_view text,
                                        bool parseSpecial) const {
   return impl->encode(text, parseSpecial);
+}
+
+std::vector<int32_t> Tokenizer::postProcess(std::vector<int32_t> ids) const {
+  if (!impl->unsupportedPostProcessor.empty())
+    throw Error(impl->origin + ": post_processor '" + impl->unsupportedPostProcessor +
+                "' is not supported (TemplateProcessing, ByteLevel or Sequence of them)");
+  for (int32_t id : impl->prefixIds)
+    impl->checkId(id);
+  for (int32_t id : impl->suffixIds)
+    impl->checkId(id);
+  ids.insert(ids.begin(), impl->prefixIds.begin(), impl->prefixIds.end());
+  ids.insert(ids.end(), impl->suffixIds.begin(), impl->suffixIds.end());
+  return ids;
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t> &ids,

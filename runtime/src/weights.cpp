@@ -99,6 +99,33 @@ std::string describeWeight(const WeightSpec &w) {
   return s + ")";
 }
 
+/// Dequantizes the rows of an FP8 source into `dst`: fp8(r, k) times its
+/// block's scale, in f32 (HF's dequantization), then rounded to `dst`.
+void dequantizeFp8(ThreadPool &pool, const SourceView &v, const std::array<int64_t, 2> &block, DType dst,
+                   uint8_t *out) {
+  const int64_t rows = v.numel / v.columns, K = v.columns;
+  const int64_t scaleColumns = v.scale->shape[1];
+  pool.parallelFor(rows, [&](int64_t begin, int64_t end) {
+    std::vector<float> row(static_cast<size_t>(K));
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t scaleRow = (v.firstRow + r) / block[0];
+      for (int64_t k = 0; k < K; ++k) {
+        const int64_t at = scaleRow * scaleColumns + k / block[1];
+        float scale;
+        if (v.scale->dtype == DType::F32)
+          std::memcpy(&scale, v.scale->data + at * 4, 4);
+        else {
+          uint16_t bits;
+          std::memcpy(&bits, v.scale->data + at * 2, 2);
+          scale = bf16ToF32(bits);
+        }
+        row[size_t(k)] = f8e4m3ToF32(v.data[r * K + k]) * scale;
+      }
+      convertFloats(DType::F32, row.data(), dst, out + uint64_t(r * K) * dtypeSize(dst), size_t(K));
+    }
+  });
+}
+
 /// Copies or converts n elements, splitting large tensors across the pool.
 void copyElements(ThreadPool &pool, DType src, const uint8_t *in, DType dst, uint8_t *out, int64_t n) {
   constexpr int64_t kGrain = int64_t(1) << 18;
@@ -116,6 +143,32 @@ void copyElements(ThreadPool &pool, DType src, const uint8_t *in, DType dst, uin
 //===----------------------------------------------------------------------===//
 // Sources
 //===----------------------------------------------------------------------===//
+
+/// The block scales of FP8 tensor `name` (`<name>_scale_inv`, HF's
+/// weight_scale_inv: the factor that dequantizes each block), checked.
+static const TensorView *fp8Scales(const SafetensorsArchive &archive, const std::string &name,
+                                   const TensorView &tensor, const WeightSpec &w, const std::string &hint) {
+  if (w.fp8Block[0] <= 0 || w.fp8Block[1] <= 0)
+    throw Error("checkpoint tensor '" + name + "' is f8e4m3, but the artifact was compiled without an fp8 "
+                "quantization_config (weight_block_size)" + hint);
+  if (tensor.shape.size() != 2)
+    throw Error("FP8 checkpoint tensor '" + name + "' has shape " + formatShape(tensor.shape) +
+                "; block-wise FP8 weights are 2-D [out, in]" + hint);
+  const std::string scaleName = name + "_scale_inv";
+  const TensorView *scale = archive.find(scaleName);
+  if (!scale)
+    throw Error("FP8 checkpoint tensor '" + name + "' has no block scales '" + scaleName + "'" + hint);
+  if (scale->dtype != DType::F32 && scale->dtype != DType::BF16)
+    throw Error("FP8 block scales '" + scaleName + "' are " + dtypeName(scale->dtype) +
+                "; expected f32 or bf16" + hint);
+  const std::vector<int64_t> want = {(tensor.shape[0] + w.fp8Block[0] - 1) / w.fp8Block[0],
+                                     (tensor.shape[1] + w.fp8Block[1] - 1) / w.fp8Block[1]};
+  if (scale->shape != want)
+    throw Error("FP8 block scales '" + scaleName + "' have shape " + formatShape(scale->shape) + ", but " +
+                formatShape(tensor.shape) + " in blocks of " + std::to_string(w.fp8Block[0]) + "x" +
+                std::to_string(w.fp8Block[1]) + " needs " + formatShape(want) + hint);
+  return scale;
+}
 
 WeightSource parseWeightSource(const std::string &source) {
   WeightSource s;
@@ -162,12 +215,19 @@ std::vector<SourceView> resolveWeightSources(const SafetensorsArchive &archive, 
     if (!v)
       throw Error("checkpoint " + archive.source() + " has no tensor '" + source.tensor + "' needed by " +
                   describeWeight(w) + hint);
-    if (v->dtype != w.dtype && !(isFloat(v->dtype) && isFloat(w.dtype)))
+    const bool fp8 = v->dtype == DType::F8E4M3;
+    if (v->dtype != w.dtype && !((isFloat(v->dtype) || fp8) && isFloat(w.dtype)))
       throw Error("checkpoint tensor '" + source.tensor + "' is " + dtypeName(v->dtype) + ", and " +
                   describeWeight(w) + " wants " + dtypeName(w.dtype) +
                   "; the runtime converts only between floating types");
     SourceView view{v, v->data, v->numel()};
     std::vector<int64_t> shape = v->shape;
+    if (fp8)
+      view.scale = fp8Scales(archive, source.tensor, *v, w, hint);
+    if (fp8) {
+      view.firstRow = std::max<int64_t>(source.rowBegin, 0);
+      view.columns = shape[1];
+    }
     if (source.rowEnd >= 0) {
       if (shape.empty() || source.rowEnd > shape[0])
         throw Error("weight source '" + entry + "' selects rows outside tensor '" + source.tensor + "' of shape " +
@@ -225,7 +285,10 @@ WeightStore WeightStore::bind(const Artifact &artifact, SafetensorsArchive archi
       s.Owned[i] = HostBuffer(w.nbytes(), describeWeight(w));
       uint8_t *out = s.Owned[i].data();
       for (const SourceView &v : views) {
-        copyElements(pool, v.tensor->dtype, v.data, w.dtype, out, v.numel);
+        if (v.scale)
+          dequantizeFp8(pool, v, w.fp8Block, w.dtype, out);
+        else
+          copyElements(pool, v.tensor->dtype, v.data, w.dtype, out, v.numel);
         out += uint64_t(v.numel) * dtypeSize(w.dtype);
       }
       s.Pointers[i] = s.Owned[i].data();

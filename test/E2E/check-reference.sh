@@ -11,7 +11,11 @@
 # input (cuBLASLt takes one dtype), as HF's bf16 run does, and a bf16 / f16 KV
 # cache (--kv-dtype) rounds keys and values: such artifacts are held to the
 # loose bounds against both references.
-# Also checks prefill-then-decode against one forward over the same tokens.
+# Also checks prefill-then-decode against one forward over the same tokens,
+# unless QWEN_NO_FULL_FORWARD_CHECK=1: with dynamic NTK RoPE the frequencies
+# depend on the length of the forward that computes each row (as in HF), so
+# one forward over the prompt and the decoded tokens rotates the prompt's
+# keys differently by design.
 # Environment: QWEN_COMPILE_FLAGS (e.g. --target=cuda) is passed to
 # qwen-compile; QWEN_ARTIFACT names an artifact compiled elsewhere (a GPU
 # machine without the compiler) instead; QWEN_RUN_FLAGS are added to qwen-run.
@@ -40,6 +44,7 @@ for k in 0 1 2; do
     qwen-check-logits "$work/p$k.safetensors" "$ref" --prefix "p$k." --max-abs "$loose_abs" --min-cosine "$loose_cos"
   fi
 done
+[ "${QWEN_NO_FULL_FORWARD_CHECK:-0}" = 1 ] && exit 0
 ids=$(qwen-check-logits --print-ids "$work/p2.safetensors" prompt_ids,decode_ids)
 run logits "$artifact" --ids "$ids" -o "$work/full.safetensors"
 qwen-check-logits --consistency "$work/p2.safetensors" "$work/full.safetensors" --max-abs 1e-4

@@ -134,3 +134,20 @@ func.func @gated_delta_net(%s: !state, %x: tensor<?x64xf32>, %seq: tensor<?xi32>
   %gated = qtf.sigmoid_mul %rows, %g : tensor<?x32xf32>, tensor<?x32xf32>
   return %gated, %s2 : tensor<?x32xf32>, !state
 }
+
+// -----
+
+// Hidden-state outputs: the final norm of the selected rows reads them in
+// place (one `rows` kernel over the R rows), no gather kernel.
+// CHECK-LABEL: func.func @hidden_states
+// CHECK:       %[[R:.+]] = qkernel.region "rows" -> tensor<?x32xf32> {
+// CHECK-NEXT:    %[[G:.+]] = qtf.gather_rows
+// CHECK-NEXT:    %[[N:.+]] = qtf.rms_norm %[[G]]
+// CHECK-NEXT:    qkernel.yield %[[N]]
+// CHECK:       return %[[R]]
+func.func @hidden_states(%x: tensor<?x32xf32>, %rows: tensor<?xi32>) -> tensor<?x32xf32> {
+  %w = qtf.weight ["norm.weight"] : tensor<32xf32>
+  %g = qtf.gather_rows %x[%rows] : tensor<?x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
+  %n = qtf.rms_norm %g, %w {epsilon = 1.0e-6 : f64} : tensor<?x32xf32>, tensor<32xf32> -> tensor<?x32xf32>
+  return %n : tensor<?x32xf32>
+}

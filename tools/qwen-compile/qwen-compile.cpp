@@ -62,6 +62,12 @@ static cl::opt<int64_t> vectorWidth("vector-width", cl::init(8),
 static cl::opt<std::string> target("target", cl::init("cpu"),
                                    cl::desc("kernel target: cpu (kernels.so), or cuda (sm_90 PTX and, "
                                             "with ptxas, a cubin + cuBLASLt descriptors)"));
+static cl::opt<bool> hiddenStates(
+    "hidden-states",
+    cl::desc("the artifact returns the final hidden states (after the final norm) of the "
+             "requested rows instead of logits: embedding models such as Qwen3-Embedding, "
+             "whose checkpoints have no lm_head (qwen-run embed)"),
+    cl::init(false));
 static cl::opt<std::string> ptxas("ptxas", cl::init(""),
                                   cl::desc("--target=cuda: the ptxas that assembles kernels.cubin "
                                            "(default: PATH, then /usr/local/cuda/bin; none: PTX only)"));
@@ -182,11 +188,18 @@ int main(int argc, char **argv) {
       {"num_kv_heads", config->numKVHeads},
       {"head_dim", config->headDim},
       {"max_position_embeddings", config->maxPositionEmbeddings},
+      {"max_context", config->maxContext()},
+      {"rope_type", config->ropeScaling.type},
       {"tie_word_embeddings", config->tieWordEmbeddings},
       {"weight_dtype", config->weightDType},
       {"activation_dtype", "f32"},
       {"bos_token_id", config->bosTokenId},
       {"eos_token_ids", std::move(eos)}};
+  if (config->quantization.isFp8())
+    artifact.model["weight_quantization"] = llvm::json::Object{
+        {"method", "fp8"},
+        {"weight_block_size",
+         llvm::json::Array{config->quantization.fp8Block[0], config->quantization.fp8Block[1]}}};
 
   DialectRegistry registry;
   qwen::registerAllDialects(registry);
@@ -196,6 +209,7 @@ int main(int argc, char **argv) {
   qwen::models::BuildOptions buildOptions;
   buildOptions.pageSize = pageSize;
   buildOptions.kvDtype = kvDtype;
+  buildOptions.hiddenStates = hiddenStates;
   if (archive)
     buildOptions.hasTensor = [&](const std::string &name) { return archive->find(name) != nullptr; };
   OwningOpRef<ModuleOp> module = qwen::models::buildQwen3Graph(context, *config, buildOptions);
@@ -217,9 +231,12 @@ int main(int argc, char **argv) {
                    : element.isF16() ? qwen::rt::DType::F16
                                      : qwen::rt::DType::BF16;
       spec.shape.assign(type.getShape().begin(), type.getShape().end());
+      spec.fp8Block = config->quantization.fp8Block;
       for (mlir::Attribute source : weight.getSources()) {
         spec.sources.push_back(mlir::cast<mlir::StringAttr>(source).str());
-        used.insert(qwen::rt::parseWeightSource(spec.sources.back()).tensor);
+        std::string tensor = qwen::rt::parseWeightSource(spec.sources.back()).tensor;
+        used.insert(tensor);
+        used.insert(tensor + "_scale_inv"); // FP8 block scales, bound with their weight
       }
       try {
         qwen::rt::resolveWeightSources(*archive, spec, "; the shapes follow from config.json");

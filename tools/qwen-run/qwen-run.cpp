@@ -1,6 +1,6 @@
 //===- qwen-run.cpp - Run a compiled Qwen artifact ------------------------===//
 //
-// qwen-run generate | chat | bench | tokenize | logits | info
+// qwen-run generate | chat | bench | tokenize | logits | embed | info
 //
 // Everything model-specific comes from the artifact (manifest.json +
 // kernels.so) and the checkpoint folder it references; this tool only parses
@@ -16,6 +16,7 @@
 #include "qwen_rt/limits.h"
 #include "qwen_rt/safetensors.h"
 #include "qwen_rt/sampling.h"
+#include "qwen_rt/embed.h"
 #include "qwen_rt/tokenizer.h"
 
 #include <CLI/CLI.hpp>
@@ -50,7 +51,7 @@ struct EngineFlags {
                     "Checkpoint folder to bind (default: the one recorded in the manifest)");
     app->add_option("--threads", options.numThreads, "Worker threads, 0 = all hardware threads");
     app->add_option("--max-context", options.maxContext,
-                    "Longest sequence in tokens (default: the model's max_position_embeddings)");
+                    "Longest sequence in tokens (default: the model's context, max_position_embeddings or the longer one of its rope scaling)");
     app->add_option("--max-batch-tokens", options.maxBatchTokens,
                     "Most tokens per kernel step; longer prompts are split (default 2048)");
     app->add_option("--kv-pages", options.numPages, "KV cache pages (default: enough for every sequence's full context)");
@@ -416,6 +417,14 @@ int runTokenize(const std::string &source, const std::string &checkpoint, const 
   return 0;
 }
 
+int runEmbed(EngineFlags &ef, const std::vector<std::string> &texts) {
+  ef.options.maxSequences = int(std::min<size_t>(texts.size(), 8));
+  std::unique_ptr<Engine> engine = ef.load();
+  std::vector<std::vector<float>> embeddings = embed(*engine, texts);
+  std::printf("%s\n", nlohmann::json(embeddings).dump().c_str());
+  return 0;
+}
+
 std::vector<int32_t> parseIds(const std::string &text) {
   std::vector<int32_t> ids;
   std::stringstream in(text);
@@ -644,6 +653,20 @@ int main(int argc, char **argv) {
   logits->add_option("--steps", steps, "Greedy decode steps after the prompt")->capture_default_str();
   logits->add_option("-o,--output", outPath, "Output .safetensors file")->required();
 
+  CLI::App *embedCmd = app.add_subcommand(
+      "embed", "Print the embeddings of texts as one JSON array of arrays (one per text)");
+  embedCmd->footer(
+      "Needs an artifact compiled with --hidden-states (e.g. from Qwen3-Embedding). Each text is\n"
+      "tokenized as given plus the tokenizer's post-processor (Qwen3-Embedding appends\n"
+      "<|endoftext|>); its embedding is the final hidden state of the last token, L2-normalised.\n"
+      "Qwen3-Embedding expects queries written with their instruction,\n"
+      "  'Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:WHAT'\n"
+      "and documents as they are.");
+  EngineFlags embedEf;
+  std::vector<std::string> embedTexts;
+  embedEf.add(embedCmd, false);
+  embedCmd->add_option("text", embedTexts, "Texts to embed")->required();
+
   CLI::App *info = app.add_subcommand("info", "Model facts, checkpoint status and the memory plan");
   EngineFlags infoEf;
   infoEf.add(info, false);
@@ -676,6 +699,8 @@ int main(int argc, char **argv) {
       return runLogits(logitsEf, idsList, steps, outPath);
     if (*info)
       return runInfo(infoEf);
+    if (*embedCmd)
+      return runEmbed(embedEf, embedTexts);
   } catch (const std::exception &e) {
     std::fflush(stdout);
     std::fprintf(stderr, "qwen-run: error: %s\n", e.what());

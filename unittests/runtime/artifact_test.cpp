@@ -165,7 +165,24 @@ TEST(ArtifactTest, OpensAValidManifest) {
   EXPECT_EQ(formatShape(a.program()[1].grid), "[T, 2]");
   EXPECT_EQ(shapeProduct(a.program()[1].grid, {5, 1, 1, 1}), 10);
   EXPECT_EQ(a.outputBuffer(), 1);
+  EXPECT_FALSE(a.outputsHiddenStates());
+  EXPECT_EQ(a.outputWidth(), 16);
   EXPECT_NO_THROW(a.verifyCheckpoint(a.resolveCheckpointDir("")));
+}
+
+// A scaled RoPE's max_context replaces max_position_embeddings as the
+// longest sequence; a hidden-state output is hidden_size wide.
+TEST(ArtifactTest, MaxContextAndHiddenStateOutput) {
+  ToyArtifact t(false);
+  t.manifest["model"]["max_context"] = 256;
+  t.manifest["model"]["hidden_size"] = 8;
+  t.manifest["output"]["kind"] = "hidden_states";
+  t.manifest["buffers"][1]["shape"] = {"R", 8};
+  t.save();
+  Artifact a = Artifact::open(t.dir.string());
+  EXPECT_EQ(a.maxPositionEmbeddings(), 256);
+  EXPECT_TRUE(a.outputsHiddenStates());
+  EXPECT_EQ(a.outputWidth(), 8);
 }
 
 TEST(ArtifactTest, MissingFolderManifestOrJson) {
@@ -275,6 +292,13 @@ TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
       {"bad kernel name", [](json &m) { m["program"][0]["kernel"] = "a-b"; }, "not a valid C symbol name"},
       {"empty grid", [](json &m) { m["program"][0]["grid"] = json::array(); }, "grid: must not be empty"},
       {"output shape", [](json &m) { m["buffers"][1]["shape"] = {"R", 8}; }, "the output buffer must be f32 [R, 16]"},
+      {"output kind", [](json &m) { m["output"]["kind"] = "scores"; },
+       "expected \"logits\" or \"hidden_states\", got \"scores\""},
+      {"hidden states need hidden_size", [](json &m) { m["output"]["kind"] = "hidden_states"; },
+       "model: missing field \"hidden_size\""},
+      {"hidden-state width", [](json &m) { m["output"]["kind"] = "hidden_states"; m["model"]["hidden_size"] = 8; },
+       "the output buffer must be f32 [R, 8]"},
+      {"max context", [](json &m) { m["model"]["max_context"] = 0; }, "expected a positive integer"},
       {"weight shape", [](json &m) { m["weights"][0]["shape"] = {16, 0}; }, "expected positive integers"},
       {"vocab", [](json &m) { m["model"].erase("vocab_size"); }, "model: missing field \"vocab_size\""},
       {"page size", [](json &m) { m["kv_cache"]["page_size"] = 0; }, "expected a positive integer"},

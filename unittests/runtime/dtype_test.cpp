@@ -43,7 +43,7 @@ TEST(DTypeTest, NamesAndSizes) {
   EXPECT_FALSE(parseDTypeName("float32"));
   EXPECT_FALSE(parseDTypeName(""));
   EXPECT_FALSE(parseSafetensorsDType("f32"));
-  EXPECT_FALSE(parseSafetensorsDType("F8_E4M3"));
+  EXPECT_FALSE(parseSafetensorsDType("F8_E5M2"));
   EXPECT_FALSE(parseSafetensorsDType("U16"));
 }
 
@@ -228,3 +228,22 @@ TEST(DTypeTest, ConvertFloatsRejectsIntegers) {
 }
 
 } // namespace
+
+// float8_e4m3fn (FP8 checkpoints): normals, subnormals, signed zero, the
+// largest value 448 and NaN (no infinities); every byte decodes exactly.
+TEST(DTypeTest, Float8E4M3ToFloat) {
+  EXPECT_EQ(f8e4m3ToF32(0x00), 0.0f);
+  EXPECT_TRUE(std::signbit(f8e4m3ToF32(0x80)));
+  EXPECT_EQ(f8e4m3ToF32(0x38), 1.0f);          // exponent 7 = bias
+  EXPECT_EQ(f8e4m3ToF32(0x3c), 1.5f);
+  EXPECT_EQ(f8e4m3ToF32(0xc0), -2.0f);
+  EXPECT_EQ(f8e4m3ToF32(0x7e), 448.0f);        // largest finite
+  EXPECT_EQ(f8e4m3ToF32(0x01), 0x1p-9f);       // smallest subnormal
+  EXPECT_EQ(f8e4m3ToF32(0x87), -7 * 0x1p-9f);  // largest negative subnormal
+  EXPECT_EQ(f8e4m3ToF32(0x08), 0x1p-6f);       // smallest normal
+  EXPECT_TRUE(std::isnan(f8e4m3ToF32(0x7f)));
+  EXPECT_TRUE(std::isnan(f8e4m3ToF32(0xff)));
+  EXPECT_EQ(dtypeSize(DType::F8E4M3), 1u);
+  EXPECT_EQ(parseSafetensorsDType("F8_E4M3"), DType::F8E4M3);
+  EXPECT_STREQ(dtypeName(DType::F8E4M3), "f8e4m3");
+}

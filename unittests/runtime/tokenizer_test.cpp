@@ -754,3 +754,43 @@ TEST_F(Qwen35StyleTokenizerTest, SplitRegexIsTakenFromTheFile) {
               differ, cases->size());
   EXPECT_GE(differ, 1u);
 }
+
+// The post-processor's single template (HF add_special_tokens=True):
+// Qwen3-Embedding's TemplateProcessing appends <|endoftext|>; ByteLevel
+// (Qwen3) and none add nothing; malformed templates fail at load; other types
+// load but refuse postProcess().
+TEST(TokenizerLoadTest, PostProcessor) {
+  Json j = tinyTokenizer();
+  Json bytes = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false},
+                {"use_regex", false}};
+  j["post_processor"] = bytes;
+  EXPECT_EQ(Tokenizer::fromJsonString(j.dump(), "tiny.json").postProcess({256, 259}),
+            (std::vector<int32_t>{256, 259}));
+
+  Json piece = {{"SpecialToken", {{"id", "<eos>"}, {"type_id", 0}}}};
+  Json template_ = {{"type", "TemplateProcessing"},
+                    {"single", Json::array({{{"Sequence", {{"id", "A"}, {"type_id", 0}}}}, piece})},
+                    {"special_tokens",
+                     {{"<eos>", {{"id", "<eos>"}, {"ids", Json::array({300})},
+                                 {"tokens", Json::array({"<eos>"})}}}}}};
+  j["post_processor"] = {{"type", "Sequence"}, {"processors", Json::array({bytes, template_})}};
+  Tokenizer tok = Tokenizer::fromJsonString(j.dump(), "tiny.json");
+  EXPECT_EQ(tok.postProcess(tok.encode("hello")), (std::vector<int32_t>{257, 'l', 'o', 300}));
+  EXPECT_EQ(tok.encode("hello"), (std::vector<int32_t>{257, 'l', 'o'})); // encode() adds nothing
+
+  // A prefix token before the sequence.
+  template_["single"] = Json::array({piece, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}});
+  j["post_processor"] = template_;
+  EXPECT_EQ(Tokenizer::fromJsonString(j.dump(), "tiny.json").postProcess({259}),
+            (std::vector<int32_t>{300, 259}));
+
+  template_["special_tokens"] = Json::object();
+  j["post_processor"] = template_;
+  EXPECT_NE(loadError(j).find("special token '<eos>' has no ids"), std::string::npos) << loadError(j);
+
+  j["post_processor"] = {{"type", "RobertaProcessing"}};
+  Tokenizer roberta = Tokenizer::fromJsonString(j.dump(), "tiny.json");
+  EXPECT_NE(errorMessage([&] { roberta.postProcess({259}); })
+                .find("post_processor 'RobertaProcessing' is not supported"),
+            std::string::npos);
+}

@@ -11,11 +11,25 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "dialects/QTF/IR/QTFDialect.h.inc"
+#include "dialects/QTF/IR/QTFEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/QTF/IR/QTFAttrs.h.inc"
 
 #define GET_TYPEDEF_CLASSES
 #include "dialects/QTF/IR/QTFTypes.h.inc"
 
 #define GET_OP_CLASSES
 #include "dialects/QTF/IR/QTFOps.h.inc"
+
+namespace qwen::qtf {
+/// The RoPE inverse frequencies of `rotaryDim` rotated dims with base
+/// `theta`, scaled by `scaling` (null: default RoPE), in the float32
+/// arithmetic of HF's modeling_rope_utils. For `dynamic` this is the table of
+/// lengths within the original context; `longContext` selects longrope's
+/// long factors.
+llvm::SmallVector<float> ropeInverseFrequencies(RopeScalingAttr scaling, double theta,
+                                                int64_t rotaryDim, bool longContext = false);
+} // namespace qwen::qtf
 
 #endif // QWEN_DIALECTS_QTF_IR_QTF_H

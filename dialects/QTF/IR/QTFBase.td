@@ -26,6 +26,7 @@ def QTF_Dialect : Dialect {
     stays free of side effects.
   }];
   let useDefaultTypePrinterParser = 1;
+  let useDefaultAttributePrinterParser = 1;
 }
 
 class QTF_Op<string mnemonic, list<Trait> traits = []>

@@ -13,6 +13,11 @@ using namespace qwen::qtf;
 #define GET_TYPEDEF_CLASSES
 #include "dialects/QTF/IR/QTFTypes.cpp.inc"
 
+#include "dialects/QTF/IR/QTFEnums.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/QTF/IR/QTFAttrs.cpp.inc"
+
 void QTFDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
@@ -21,6 +26,10 @@ void QTFDialect::initialize() {
   addTypes<
 #define GET_TYPEDEF_LIST
 #include "dialects/QTF/IR/QTFTypes.cpp.inc"
+      >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialects/QTF/IR/QTFAttrs.cpp.inc"
       >();
 }
 

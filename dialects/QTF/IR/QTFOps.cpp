@@ -146,6 +146,18 @@ LogicalResult RopeOp::verify() {
   } else if (positions.getRank() != 1) {
     return emitOpError("positions must be [tokens]");
   }
+  RopeScalingAttr scaling = getScalingAttr();
+  bool needsRows = scaling && scaling.dependsOnLength();
+  if (needsRows != static_cast<bool>(getTokenSeq()))
+    return emitOpError(needsRows ? "with dynamic or longrope scaling, token_seq is required"
+                                 : "token_seq is only taken with dynamic or longrope scaling");
+  if (getTokenSeq() && (rankedOf(getTokenSeq()).getRank() != 1 ||
+                        !dimsAgree(rankedOf(getTokenSeq()).getDimSize(0), input.getDimSize(0))))
+    return emitOpError("token_seq must be [tokens]");
+  if (scaling && scaling.getKind() == RopeScalingKind::LongRope &&
+      static_cast<int64_t>(scaling.getShortFactor().size()) != rotary / 2)
+    return emitOpError("longrope factors must have rotary_dim / 2 (")
+           << rotary / 2 << ") entries, got " << scaling.getShortFactor().size();
   return success();
 }
 

@@ -4,6 +4,7 @@
 
 include "dialects/QTF/IR/QTFBase.td"
 include "dialects/QTF/IR/QTFTypes.td"
+include "dialects/QTF/IR/QTFAttrs.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 
@@ -102,20 +103,37 @@ def QTF_RopeOp : QTF_Op<"rope", [Pure]> {
   let description = [{
     Rotates the first `rotary_dim` elements of each head, pairing element `i`
     with `i + rotary_dim/2`; the remaining elements pass through (partial
-    RoPE). Frequencies are `theta^(-2i/rotary_dim)` in f32.
+    RoPE). Frequencies are `theta^(-2i/rotary_dim)` in f32, or those of
+    `scaling` (linear, dynamic NTK, yarn, llama3, longrope), whose
+    `attention_factor` multiplies cos and sin.
+
+    Dynamic and longrope frequencies depend on the sequence length L of the
+    forward that computes the row, as in HF: one past the last position of
+    the request's rows in this step. Those ops take `token_seq` to find the
+    request's rows (contiguous in a ragged step).
 
     With `mrope_section = [t, h, w]` (interleaved MRoPE, Qwen3.5) positions are
     `[tokens, 3]` (temporal, height, width) and frequency `i` takes the height
     position if `i % 3 == 1 && i < 3h`, the width position if
     `i % 3 == 2 && i < 3w`, else the temporal one. For text all three are equal
     and this is plain RoPE.
+
+    ```mlir
+    %q = qtf.rope %x, %pos, %seq {rotary_dim = 16 : i64, theta = 1.0e+04 : f64,
+           scaling = #qtf.rope_scaling<kind = dynamic, factor = 4.0,
+                                       original_max_positions = 16>}
+         : tensor<?x4x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
+    ```
   }];
   let arguments = (ins QTF_FloatTensor:$input, QTF_IndexTensor:$positions,
+                       Optional<QTF_IndexTensor>:$token_seq,
                        F64Attr:$theta, I64Attr:$rotary_dim,
-                       OptionalAttr<DenseI64ArrayAttr>:$mrope_section);
+                       OptionalAttr<DenseI64ArrayAttr>:$mrope_section,
+                       OptionalAttr<QTF_RopeScalingAttr>:$scaling);
   let results = (outs QTF_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `,` $positions attr-dict `:` type($input) `,` type($positions) `->` type($result)
+    $input `,` $positions (`,` $token_seq^)? attr-dict `:` type($input) `,` type($positions)
+    (`,` type($token_seq)^)? `->` type($result)
   }];
   let hasVerifier = 1;
 }

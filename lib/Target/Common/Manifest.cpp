@@ -308,9 +308,15 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
   if (!bufferOf.count(logits))
     return makeError("@step's logits are not produced by a launch");
   auto logitsType = cast<RankedTensorType>(logits.getType());
+  auto outputKind = step.getResultAttrOfType<StringAttr>(0, "qtf.output");
+  // The planned buffer's symbol: the kernel bodies are lowered by now.
+  StringRef outputSymbol = cast<StringAttr>(cast<DictionaryAttr>(bufferTable[bufferOf[logits]])
+                                                .get("symbol"))
+                               .getValue();
   manifest["output"] = Object{{"buffer", bufferOf[logits]},
+                              {"kind", outputKind ? outputKind.getValue() : "logits"},
                               {"dtype", dtypeName(logitsType.getElementType())},
-                              {"shape", shapeJson(logitsType, getLeadingSymbol(logits))}};
+                              {"shape", shapeJson(logitsType, outputSymbol)}};
 
   // On-device sampling (passes/Codegen/GPU/README.md): kernels the runtime
   // launches after the program, on the output buffer and an ids array of

@@ -268,6 +268,11 @@ void KernelEmitter::emitRowChain(Value value, Value token, Value unit, Value row
     applyRope(rope, token, row);
     return;
   }
+  if (auto gather = value.getDefiningOp<qtf::GatherRowsOp>()) {
+    // Row `token` of the selection is row rows[token] of the input.
+    emitRowChain(gather.getInput(), loadIndex(access(gather.getRows()), token), unit, row);
+    return;
+  }
   RowAccess source = access(value);
   int64_t length = source.unitWidth;
   int64_t width = vectorWidthFor(length);
@@ -312,17 +317,20 @@ void KernelEmitter::applyRmsNorm(qtf::RmsNormOp norm, Value row, int64_t length)
 void KernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
   int64_t rotary = rope.getRotaryDim();
   int64_t half = rotary / 2;
-  Value table = codegen::getInvFreqTable(*b, b->getLoc(), kernels,
-                                        rope.getTheta().convertToDouble(), rotary);
+  codegen::RopeFrequencies<KernelEmitter> frequencies(*this, rope, kernels, token);
   std::optional<ArrayRef<int64_t>> section = rope.getMropeSection();
   SmallVector<Value> positions =
       codegen::loadRopePositions(*this, access(rope.getPositions()), token, section.has_value());
   forLoop(index(0), index(half), 1, [&](Value i) {
-    Value invFreq = memref::LoadOp::create(*b, table, ValueRange{i});
+    Value invFreq = frequencies.at(i);
     Value positionF32 = codegen::ropePositionFor(*this, i, positions, section);
     Value angle = arith::MulFOp::create(*b, positionF32, invFreq);
     Value cos = math::CosOp::create(*b, angle);
     Value sin = math::SinOp::create(*b, angle);
+    if (Value scale = frequencies.attentionScale) { // HF: cos() * attention_scaling
+      cos = arith::MulFOp::create(*b, cos, scale);
+      sin = arith::MulFOp::create(*b, sin, scale);
+    }
     Value j = addIndex(i, index(half));
     Value x1 = memref::LoadOp::create(*b, row, ValueRange{i});
     Value x2 = memref::LoadOp::create(*b, row, ValueRange{j});

@@ -8,6 +8,7 @@
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/bit.h"
+#include "llvm/Support/xxhash.h"
 
 #include <cmath>
 
@@ -58,12 +59,6 @@ qwen::codegen::resolveView(Value value, llvm::function_ref<RowAccess(BlockArgume
 
 Value qwen::codegen::getInvFreqTable(OpBuilder &b, Location loc, Operation *symbolTable,
                                      double theta, int64_t rotaryDim) {
-  // Same float32 arithmetic as HF: 1 / theta ** (arange(0, d, 2) / d).
-  SmallVector<float> table;
-  for (int64_t i = 0; i < rotaryDim; i += 2) {
-    float exponent = static_cast<float>(i) / static_cast<float>(rotaryDim);
-    table.push_back(1.0f / std::pow(static_cast<float>(theta), exponent));
-  }
   // Integral thetas keep their readable name; any other value (fractional,
   // huge, or not finite, where a cast to int64_t is undefined) is named by
   // its bits, so two thetas never share a table.
@@ -71,13 +66,36 @@ Value qwen::codegen::getInvFreqTable(OpBuilder &b, Location loc, Operation *symb
                               ? std::to_string(static_cast<int64_t>(theta))
                               : "x" + llvm::utohexstr(llvm::bit_cast<uint64_t>(theta));
   std::string name = "qwen_inv_freq_" + std::to_string(rotaryDim) + "_" + thetaName;
+  return getF32Table(b, loc, symbolTable, name,
+                     qtf::ropeInverseFrequencies(nullptr, theta, rotaryDim));
+}
+
+Value qwen::codegen::getRopeTable(OpBuilder &b, Location loc, Operation *symbolTable,
+                                  qtf::RopeOp rope, bool longContext) {
+  double theta = rope.getTheta().convertToDouble();
+  int64_t rotaryDim = static_cast<int64_t>(rope.getRotaryDim());
+  qtf::RopeScalingAttr scaling = rope.getScalingAttr();
+  if (!scaling)
+    return getInvFreqTable(b, loc, symbolTable, theta, rotaryDim);
+  // Scaled tables are named by their contents: equal tables share a global.
+  SmallVector<float> table = qtf::ropeInverseFrequencies(scaling, theta, rotaryDim, longContext);
+  uint64_t hash = llvm::xxh3_64bits(llvm::ArrayRef<uint8_t>(
+      reinterpret_cast<const uint8_t *>(table.data()), table.size() * sizeof(float)));
+  std::string name = "qwen_inv_freq_" + std::to_string(rotaryDim) + "_" +
+                     stringifyRopeScalingKind(scaling.getKind()).str() + "_" +
+                     llvm::utohexstr(hash, /*LowerCase=*/true);
+  return getF32Table(b, loc, symbolTable, name, table);
+}
+
+Value qwen::codegen::getF32Table(OpBuilder &b, Location loc, Operation *symbolTable,
+                                 StringRef name, ArrayRef<float> table) {
   auto type = MemRefType::get({static_cast<int64_t>(table.size())}, b.getF32Type());
   if (!SymbolTable::lookupSymbolIn(symbolTable, name)) {
     OpBuilder global(symbolTable->getRegion(0));
     auto tensorType = RankedTensorType::get(type.getShape(), b.getF32Type());
     memref::GlobalOp::create(global, symbolTable->getLoc(), name,
                              global.getStringAttr("private"), type,
-                             DenseElementsAttr::get(tensorType, ArrayRef<float>(table)),
+                             DenseElementsAttr::get(tensorType, table),
                              /*constant=*/true, /*alignment=*/nullptr);
   }
   return memref::GetGlobalOp::create(b, loc, type, name);

@@ -12,6 +12,9 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 
 namespace qwen::codegen {
@@ -40,6 +43,17 @@ RowAccess resolveView(mlir::Value value,
 /// at the builder's insertion point.
 mlir::Value getInvFreqTable(mlir::OpBuilder &builder, mlir::Location loc,
                             mlir::Operation *symbolTable, double theta, int64_t rotaryDim);
+
+/// A constant f32 table as a memref.global `name` in `symbolTable` (created
+/// once), loaded at the builder's insertion point.
+mlir::Value getF32Table(mlir::OpBuilder &builder, mlir::Location loc,
+                        mlir::Operation *symbolTable, llvm::StringRef name,
+                        llvm::ArrayRef<float> table);
+
+/// The inverse-frequency table of `rope` (qtf::ropeInverseFrequencies), or
+/// with `longContext` longrope's long table.
+mlir::Value getRopeTable(mlir::OpBuilder &builder, mlir::Location loc,
+                         mlir::Operation *symbolTable, qtf::RopeOp rope, bool longContext);
 
 /// The element type kernels address memory with: i16 for bf16, else itself.
 mlir::Type storageType(mlir::Type elementType);
@@ -205,6 +219,115 @@ mlir::Value ropePositionFor(Emitter &e, mlir::Value i, llvm::ArrayRef<mlir::Valu
   mlir::Value widthOrTemporal = arith::SelectOp::create(b, takesWidth, positions[2], positions[0]);
   return arith::SelectOp::create(b, takesHeight, positions[1], widthOrTemporal);
 }
+
+/// The RoPE sequence length of `token` as f32: one past the position of the
+/// last row of its request in this step (HF's max(position_ids) + 1 of the
+/// forward that computes the row; with MRoPE the largest of its three
+/// positions). A request's rows are contiguous, so rows of the same request
+/// follow `token` up to one boundary: binary lifting finds the last in 31
+/// steps (T < 2^31).
+template <typename Emitter>
+mlir::Value ropeSequenceLength(Emitter &e, const RowAccess &positions, const RowAccess &tokenSeq,
+                               mlir::Value token, bool mrope) {
+  namespace arith = mlir::arith;
+  auto &b = e.builder();
+  mlir::Value T = e.dim("T");
+  mlir::Value sequence = e.loadIndex(tokenSeq, token);
+  auto loop = mlir::scf::ForOp::create(b, e.index(0), e.index(31), e.index(1),
+                                       mlir::ValueRange{token});
+  {
+    mlir::OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    mlir::Value k = loop.getInductionVar(), last = loop.getRegionIterArgs()[0];
+    mlir::Value step = arith::ShRUIOp::create(b, e.index(int64_t(1) << 30), k);
+    mlir::Value candidate = e.addIndex(last, step);
+    mlir::Value inRange = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, candidate, T);
+    mlir::Value safe = arith::SelectOp::create(b, inRange, candidate, last);
+    mlir::Value same = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                             e.loadIndex(tokenSeq, safe), sequence);
+    mlir::Value advance = arith::AndIOp::create(b, inRange, same);
+    mlir::scf::YieldOp::create(b, mlir::ValueRange{
+                                      arith::SelectOp::create(b, advance, candidate, last)});
+  }
+  mlir::Value last = loop.getResult(0);
+  mlir::Value position;
+  for (int64_t axis = 0, axes = mrope ? 3 : 1; axis < axes; ++axis) {
+    mlir::Value at = mrope ? e.addIndex(e.mulIndex(last, 3), e.index(axis)) : last;
+    mlir::Value p = e.loadIndex(positions, at);
+    position = position ? arith::MaxSIOp::create(b, position, p).getResult() : p;
+  }
+  mlir::Value length = arith::IndexCastOp::create(b, b.getI64Type(), e.addIndex(position, e.index(1)));
+  return arith::SIToFPOp::create(b, b.getF32Type(), length);
+}
+
+/// The inverse frequencies and attention factor a rope op rotates `token`
+/// with: the compile-time table of its scaling, and for dynamic / longrope
+/// the choice (or, for dynamic, the NTK base) that the request's length in
+/// this step makes, in the float32 arithmetic of HF.
+template <typename Emitter>
+class RopeFrequencies {
+public:
+  RopeFrequencies(Emitter &e, qtf::RopeOp rope, mlir::Operation *symbolTable, mlir::Value token)
+      : e(e), rope(rope) {
+    namespace arith = mlir::arith;
+    auto &b = e.builder();
+    table = getRopeTable(b, b.getLoc(), symbolTable, rope, /*longContext=*/false);
+    qtf::RopeScalingAttr scaling = rope.getScalingAttr();
+    if (!scaling)
+      return;
+    if (scaling.attentionFactor() != 1.0)
+      attentionScale = e.f32(static_cast<float>(scaling.attentionFactor()));
+    if (!scaling.dependsOnLength())
+      return;
+    mlir::Value length = ropeSequenceLength(e, e.access(rope.getPositions()),
+                                            e.access(rope.getTokenSeq()), token,
+                                            rope.getMropeSection().has_value());
+    float original = static_cast<float>(scaling.getOriginalMaxPositions());
+    beyondOriginal = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, length, e.f32(original));
+    if (scaling.getKind() == qtf::RopeScalingKind::LongRope) {
+      longTable = getRopeTable(b, b.getLoc(), symbolTable, rope, /*longContext=*/true);
+      return;
+    }
+    // HF: base * (factor * L / max - (factor - 1)) ** (d / (d - 2)), in f32.
+    double factor = scaling.factor();
+    int64_t d = static_cast<int64_t>(rope.getRotaryDim());
+    mlir::Value ratio = arith::DivFOp::create(
+        b, arith::MulFOp::create(b, e.f32(static_cast<float>(factor)), length), e.f32(original));
+    mlir::Value stretch = arith::SubFOp::create(b, ratio, e.f32(static_cast<float>(factor - 1.0)));
+    mlir::Value power = mlir::math::PowFOp::create(
+        b, stretch, e.f32(static_cast<float>(static_cast<double>(d) / static_cast<double>(d - 2))));
+    dynamicBase = arith::MulFOp::create(
+        b, e.f32(static_cast<float>(rope.getTheta().convertToDouble())), power);
+  }
+
+  /// The inverse frequency of pair `i` (an index) as f32.
+  mlir::Value at(mlir::Value i) {
+    namespace arith = mlir::arith;
+    auto &b = e.builder();
+    mlir::Value value = mlir::memref::LoadOp::create(b, table, mlir::ValueRange{i});
+    if (longTable)
+      return arith::SelectOp::create(
+          b, beyondOriginal, mlir::memref::LoadOp::create(b, longTable, mlir::ValueRange{i}), value);
+    if (!dynamicBase)
+      return value;
+    // 1 / base ** (2i / d), as HF's arange(0, d, 2).float() / d.
+    mlir::Value twoI = arith::IndexCastOp::create(b, b.getI64Type(), e.addIndex(i, i));
+    mlir::Value exponent =
+        arith::DivFOp::create(b, arith::SIToFPOp::create(b, b.getF32Type(), twoI),
+                              e.f32(static_cast<float>(rope.getRotaryDim())));
+    mlir::Value scaled = arith::DivFOp::create(
+        b, e.f32(1.0f), mlir::math::PowFOp::create(b, dynamicBase, exponent));
+    return arith::SelectOp::create(b, beyondOriginal, scaled, value);
+  }
+
+  /// HF's attention_scaling as f32; null when it is 1 (nothing to multiply).
+  mlir::Value attentionScale;
+
+private:
+  Emitter &e;
+  qtf::RopeOp rope;
+  mlir::Value table, longTable, beyondOriginal, dynamicBase;
+};
 
 } // namespace qwen::codegen
 

@@ -479,7 +479,13 @@ void GpuKernelEmitter::emitRowChain(Value value, Value token, Value unit, Value 
   // which pairs column i with i + half, needs barriers around it.
   const int64_t width = vectorWidthFor(length);
   bool crossThread = false;
+  Value sourceRow = token; // of the chain's input: a gather selects another
   std::function<void(Value)> fill = [&](Value v) {
+    if (auto gather = v.getDefiningOp<qtf::GatherRowsOp>()) {
+      sourceRow = loadIndex(access(gather.getRows()), token);
+      fill(gather.getInput());
+      return;
+    }
     if (auto norm = v.getDefiningOp<qtf::RmsNormOp>()) {
       fill(norm.getInput());
       if (crossThread)
@@ -498,7 +504,7 @@ void GpuKernelEmitter::emitRowChain(Value value, Value token, Value unit, Value 
     RowAccess source = access(v);
     // A view at an odd offset loads in narrower pieces of the same columns.
     int64_t sourceWidth = vectorWidthFor(width, source);
-    Value base = address(source, token, source.units > 1 ? unit : Value(), Value());
+    Value base = address(source, sourceRow, source.units > 1 ? unit : Value(), Value());
     forThreadColumns(length, width, [&](Value col) {
       for (int64_t piece = 0; piece < width; piece += sourceWidth) {
         Value at = piece ? addIndex(col, index(piece)) : col;
@@ -540,18 +546,21 @@ void GpuKernelEmitter::applyRmsNorm(qtf::RmsNormOp norm, Value row, int64_t leng
 void GpuKernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
   int64_t rotary = rope.getRotaryDim();
   int64_t half = rotary / 2;
-  Value table = codegen::getInvFreqTable(*b, b->getLoc(), gpuModule,
-                                        rope.getTheta().convertToDouble(), rotary);
+  codegen::RopeFrequencies<GpuKernelEmitter> frequencies(*this, rope, gpuModule, token);
   std::optional<ArrayRef<int64_t>> section = rope.getMropeSection();
   SmallVector<Value> positions =
       codegen::loadRopePositions(*this, access(rope.getPositions()), token, section.has_value());
   // One pair (i, i + half) per thread and step; columns >= rotary pass through.
   forLoop(threadIdValue, index(half), threads, [&](Value i) {
-    Value invFreq = memref::LoadOp::create(*b, table, ValueRange{i});
+    Value invFreq = frequencies.at(i);
     Value positionF32 = codegen::ropePositionFor(*this, i, positions, section);
     Value angle = arith::MulFOp::create(*b, positionF32, invFreq);
     Value cos = math::CosOp::create(*b, angle);
     Value sin = math::SinOp::create(*b, angle);
+    if (Value scale = frequencies.attentionScale) { // HF: cos() * attention_scaling
+      cos = arith::MulFOp::create(*b, cos, scale);
+      sin = arith::MulFOp::create(*b, sin, scale);
+    }
     Value j = addIndex(i, index(half));
     Value x1 = memref::LoadOp::create(*b, row, ValueRange{i});
     Value x2 = memref::LoadOp::create(*b, row, ValueRange{j});

@@ -89,10 +89,13 @@ struct GpuLowerKernelsPass final
 
     // The sampler reads @step's output logits [rows, vocab] f32; its row
     // symbol is traced now, while the producing kernel is still a body.
+    // An artifact returning hidden states has nothing to sample.
     auto step = top.lookupSymbol<func::FuncOp>("step");
     RankedTensorType logitsType;
     std::string logitsSymbol;
-    if (step && !step.isDeclaration() && step.getNumResults() > 0) {
+    auto outputKind = step ? step.getResultAttrOfType<StringAttr>(0, "qtf.output") : StringAttr();
+    bool hiddenStates = outputKind && outputKind.getValue() == "hidden_states";
+    if (step && !step.isDeclaration() && step.getNumResults() > 0 && !hiddenStates) {
       Value logits = step.getBody().front().getTerminator()->getOperand(0);
       auto type = dyn_cast<RankedTensorType>(logits.getType());
       if (type && type.getRank() == 2 && type.getElementType().isF32() &&

@@ -58,6 +58,10 @@ struct WeightSpec {
   DType dtype;
   std::vector<int64_t> shape;
   std::vector<std::string> sources; ///< checkpoint tensors, concatenated along dim 0
+  /// FP8 block-wise checkpoints (model.weight_quantization): rows x columns
+  /// of one scale block; {0, 0} when the checkpoint is not quantized. An
+  /// F8_E4M3 source is bound through its `<name>_scale_inv` blocks.
+  std::array<int64_t, 2> fp8Block{0, 0};
   int64_t numel() const; ///< at most limits::kMaxTensorElements (checked by the parser)
   uint64_t nbytes() const { return uint64_t(numel()) * dtypeSize(dtype); }
 };
@@ -216,7 +220,14 @@ public:
   int weightIndex(int id) const;  ///< -1 if no weight has this id
   int bufferIndex(int id) const;  ///< -1 if no buffer has this id
   int outputBuffer() const { return OutputBuffer; } ///< buffer id of the logits
+  /// Whether the output is the final hidden states (qwen-compile
+  /// --hidden-states) rather than logits.
+  bool outputsHiddenStates() const { return HiddenStatesOutput; }
+  /// Floats per output row: vocab_size, or hidden_size for hidden states.
+  int64_t outputWidth() const { return OutputWidth; }
   int64_t vocabSize() const { return VocabSize; }
+  /// The longest sequence the artifact accepts: max_context when the manifest
+  /// has one (a scaled RoPE), else max_position_embeddings.
   int64_t maxPositionEmbeddings() const { return MaxPositions; }
 
   /// The checkpoint folder to bind: `override` when non-empty, else the
@@ -246,7 +257,8 @@ private:
   int64_t TopKCount = 0;
   std::vector<int> WeightById, BufferById;
   int OutputBuffer = -1;
-  int64_t VocabSize = 0, MaxPositions = 0;
+  int64_t VocabSize = 0, MaxPositions = 0, OutputWidth = 0;
+  bool HiddenStatesOutput = false;
   struct LibraryCloser {
     void operator()(void *library) const;
   };

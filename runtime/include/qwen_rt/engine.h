@@ -132,7 +132,8 @@ public:
   /// One ragged step: appends each chunk's tokens to its sequence (prefill,
   /// decode, or mixed), runs the program, and returns logits: for each chunk in
   /// order its last token's row, or with allLogits every token's row; row-major
-  /// [rows x vocab]. Everything is validated before any state changes, so a bad
+  /// [rows x vocab] (hidden_size wide for an artifact returning hidden states:
+  /// artifact().outputsHiddenStates()). Everything is validated before any state changes, so a bad
   /// request loses nothing. Steps of more than maxBatchTokens tokens are split.
   std::vector<float> forward(const std::vector<SequenceChunk> &chunks, bool allLogits = false);
   /// forward() followed by greedy selection of each chunk's next token (the

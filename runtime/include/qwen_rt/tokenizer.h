@@ -35,6 +35,11 @@ public:
   /// Throws Error if `text` is not valid UTF-8. Thread-safe.
   std::vector<int32_t> encode(std::string_view text,
                               bool parseSpecial = true) const;
+  /// The tokenizer.json post-processor's single-sequence template applied to
+  /// encoded `ids` (HF's add_special_tokens=True): Qwen3-Embedding's appends
+  /// <|endoftext|>; ByteLevel (Qwen3) adds nothing. Throws Error for a
+  /// post-processor type other than TemplateProcessing / ByteLevel / Sequence.
+  std::vector<int32_t> postProcess(std::vector<int32_t> ids) const;
   /// Concatenated token bytes; invalid UTF-8 becomes U+FFFD (one per maximal
   /// invalid subpart). skipSpecial drops tokens marked special. Ids in range
   /// that name no token contribute nothing.

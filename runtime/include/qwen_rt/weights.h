@@ -57,11 +57,18 @@ struct SourceView {
   const TensorView *tensor = nullptr;
   const uint8_t *data = nullptr; ///< first element of the (sliced) rows
   int64_t numel = 0;
+  /// F8_E4M3 sources: the tensor's weight_scale_inv [ceil(N / block rows),
+  /// ceil(K / block columns)], the tensor row of the first element, and the
+  /// row width K; element (r, k) is fp8(r, k) * scale[r / bn][k / bk].
+  const TensorView *scale = nullptr;
+  int64_t firstRow = 0, columns = 0;
 };
 /// Finds every source of `w` in `archive` and checks that together they fill
 /// `w` row by row: each (sliced) tensor holds whole rows of `w` (its last
 /// dimension equals w's, leading dimensions are flattened, as for a fused
-/// [experts, rows, cols] tensor) and the row counts add up to w's. Throws
+/// [experts, rows, cols] tensor) and the row counts add up to w's. An
+/// F8_E4M3 tensor (FP8 checkpoints) needs w.fp8Block and a 2-D
+/// `<name>_scale_inv` of f32 or bf16 blocks of the matching shape. Throws
 /// Error naming the tensor; `hint` ends each message.
 std::vector<SourceView> resolveWeightSources(const SafetensorsArchive &archive, const WeightSpec &w,
                                              const std::string &hint);

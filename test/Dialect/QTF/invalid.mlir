@@ -186,3 +186,51 @@ func.func @gated_norm_weight(%o: tensor<?x2x16xf32>, %w: tensor<8xf32>) {
   %0 = qtf.gated_rms_norm %o, %o, %w {epsilon = 1.0e-6 : f64} : tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<8xf32> -> tensor<?x2x16xf32>
   return
 }
+
+// -----
+
+func.func @rope_dynamic_rows(%x: tensor<?x4x16xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{'qtf.rope' op with dynamic or longrope scaling, token_seq is required}}
+  %0 = qtf.rope %x, %p {theta = 1.0e4 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = dynamic, factor = 2.0, original_max_positions = 64>} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @rope_static_rows(%x: tensor<?x4x16xf32>, %p: tensor<?xi32>, %s: tensor<?xi32>) {
+  // expected-error @+1 {{'qtf.rope' op token_seq is only taken with dynamic or longrope scaling}}
+  %0 = qtf.rope %x, %p, %s {theta = 1.0e4 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = linear, factor = 2.0>} : tensor<?x4x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @rope_longrope_length(%x: tensor<?x4x16xf32>, %p: tensor<?xi32>, %s: tensor<?xi32>) {
+  // expected-error @+1 {{'qtf.rope' op longrope factors must have rotary_dim / 2 (8) entries, got 2}}
+  %0 = qtf.rope %x, %p, %s {theta = 1.0e4 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = longrope, factor = 4.0, original_max_positions = 16, short_factor = [1.0, 1.0], long_factor = [1.0, 2.0]>} : tensor<?x4x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @rope_factor(%x: tensor<?x4x16xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{rope_scaling factor must be finite and at least 1, got 5.000000e-01}}
+  %0 = qtf.rope %x, %p {theta = 1.0e4 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = linear, factor = 0.5>} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @rope_yarn_original(%x: tensor<?x4x16xf32>, %p: tensor<?xi32>) {
+  // expected-error @+1 {{rope_scaling yarn needs a positive original_max_positions}}
+  %0 = qtf.rope %x, %p {theta = 1.0e4 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = yarn, factor = 4.0>} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @rope_longrope_without_factors(%x: tensor<?x4x16xf32>, %p: tensor<?xi32>, %s: tensor<?xi32>) {
+  // expected-error @+1 {{short_factor and long_factor are given exactly for longrope}}
+  %0 = qtf.rope %x, %p, %s {theta = 1.0e4 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = longrope, factor = 4.0, original_max_positions = 16>} : tensor<?x4x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  return
+}

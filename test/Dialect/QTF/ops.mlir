@@ -81,3 +81,18 @@ func.func @gated_delta_net(%s: !state, %x: tensor<?x64xf32>, %w: tensor<64x4xbf1
   %r = qtf.rope %h, %pos {theta = 1.0e7 : f64, rotary_dim = 8 : i64, mrope_section = array<i64: 2, 1, 1>} : tensor<?x2x32xf32>, tensor<?x3xi32> -> tensor<?x2x32xf32>
   return %n, %gated, %r, %s2 : tensor<?x2x16xf32>, tensor<?x64xf32>, tensor<?x2x32xf32>, !state
 }
+
+// Scaled RoPE: the parameters round-trip (defaults omitted); dynamic and
+// longrope take the request rows of the step (token_seq).
+// CHECK-LABEL: func.func @rope_scaling
+// CHECK: qtf.rope %{{.*}}, %{{.*}} {rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = yarn, factor = 4.000000e+00, original_max_positions = 32768, attention_factor = 1.1386294361119891, beta_fast = 1.600000e+01, truncate = false>, theta = 1.000000e+06 : f64}
+// CHECK: qtf.rope %{{.*}}, %{{.*}}, %{{.*}} {rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = dynamic, factor = 2.000000e+00, original_max_positions = 64>, theta = 1.000000e+04 : f64} : tensor<?x4x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
+// CHECK: #qtf.rope_scaling<kind = llama3, factor = 8.000000e+00, original_max_positions = 8192, high_freq_factor = 8.000000e+00>
+// CHECK: #qtf.rope_scaling<kind = longrope, factor = 4.000000e+00, original_max_positions = 16, attention_factor = 1.2247448713915889, short_factor = [1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00, 1.000000e+00], long_factor = [1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00, 5.000000e+00, 6.000000e+00, 7.000000e+00, 8.500000e+00]>
+func.func @rope_scaling(%x: tensor<?x4x16xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>) -> (tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<?x4x16xf32>) {
+  %y = qtf.rope %x, %pos {theta = 1.0e6 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = yarn, factor = 4.0, original_max_positions = 32768, attention_factor = 1.1386294361119891, beta_fast = 16.0, truncate = false>} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  %d = qtf.rope %x, %pos, %seq {theta = 1.0e4 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = dynamic, factor = 2.0, original_max_positions = 64>} : tensor<?x4x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  %l = qtf.rope %x, %pos {theta = 5.0e5 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = llama3, factor = 8.0, original_max_positions = 8192, high_freq_factor = 8.0>} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  %r = qtf.rope %x, %pos, %seq {theta = 1.0e4 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = longrope, factor = 4.0, original_max_positions = 16, attention_factor = 1.2247448713915889, short_factor = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], long_factor = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.5]>} : tensor<?x4x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
+  return %y, %d, %l, %r : tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<?x4x16xf32>
+}
