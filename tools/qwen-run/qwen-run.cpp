@@ -101,7 +101,7 @@ struct EngineFlags {
     }
     if (budget == 0 || plan.totalBytes() <= budget || options.numPages > 0)
       return;
-    uint64_t fixed = plan.weightBytes + plan.arenaBytes + plan.stateBytesTotal;
+    uint64_t fixed = plan.weightBytes + plan.arenaBytes + plan.stateBytesTotal + plan.checkpointBytesTotal;
     uint64_t perSequence = plan.kvBytesPerPage * uint64_t(plan.maxSequences);
     int64_t pages = fixed < budget ? int64_t((budget - fixed) / perSequence) : 0;
     if (pages <= 0)
