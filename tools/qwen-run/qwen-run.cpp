@@ -629,6 +629,7 @@ int runInfo(EngineFlags &ef) {
       std::printf("checkpoint   NOT USABLE: %s\n", e.what());
     }
   }
+  ef.options.prefixCache = !ef.noPrefixCache;
   MemoryPlan plan = planMemory(art, ef.options);
   std::printf("memory plan for %d sequence%s of up to %lld tokens:\n%s\n", plan.maxSequences,
               plan.maxSequences == 1 ? "" : "s",
