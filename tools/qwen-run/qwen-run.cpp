@@ -161,7 +161,9 @@ const Tokenizer &requireTokenizer(const Engine &engine) {
 void printStats(const GenerationResult &r) {
   double decodeSeconds = r.totalSeconds - r.firstTokenSeconds;
   int64_t generated = int64_t(r.tokens.size()) + (r.stopToken ? 1 : 0);
-  std::fprintf(stderr, "\n[prompt %lld tokens (%lld from the prefix cache): %.3f s to first token (%.1f tok/s); %lld generated (%s)",
+  std::fprintf(stderr,
+               "\n[prompt %lld tokens (%lld from the prefix cache): %.3f s to first token (%.1f tok/s); %lld "
+               "generated (%s)",
                static_cast<long long>(r.promptTokens), static_cast<long long>(r.cachedTokens), r.firstTokenSeconds,
                double(r.promptTokens - r.cachedTokens) / std::max(r.firstTokenSeconds, 1e-9),
                static_cast<long long>(generated), finishReasonName(r.finish));
@@ -362,7 +364,8 @@ int runBenchChat(EngineFlags &ef, int64_t systemLen, int64_t promptLen, int64_t 
       cached += r.cachedTokens;
       conversations[i].insert(conversations[i].end(), r.tokens.begin(), r.tokens.end());
     }
-    std::printf("turn %d:  %d prompts of %lld tokens (%lld from the cache): %.3f s to first token (mean), turn %.3f s\n",
+    std::printf("turn %d:  %d prompts of %lld tokens (%lld from the cache): %.3f s to first token (mean), "
+                "turn %.3f s\n",
                 turn + 1, batch, static_cast<long long>(prompt / batch), static_cast<long long>(cached / batch), ttft,
                 seconds);
     turnsJson.push_back({{"turn", turn + 1}, {"prompt_tokens", prompt}, {"cached_tokens", cached},
