@@ -48,8 +48,8 @@ struct EngineFlags {
     app->add_option("--threads", options.numThreads, "Worker threads, 0 = all hardware threads");
     app->add_option("--max-context", options.maxContext,
                     "Longest sequence in tokens (default: the model's max_position_embeddings)");
-    app->add_option("--max-batch-tokens", options.maxBatchTokens,
-                    "Most tokens per kernel step; longer prompts are split (default 2048)");
+    maxBatchTokensOpt = app->add_option("--max-batch-tokens", options.maxBatchTokens,
+                                        "Most tokens per kernel step; longer prompts are split (default 2048)");
     app->add_option("--kv-pages", options.numPages, "KV cache pages (default: enough for every sequence's full context)");
     app->add_option("--cuda-device", options.cudaDevice, "CUDA artifacts: the GPU to run on (default 0)");
     app->add_flag("--no-cuda-graphs", noGraphs, "CUDA artifacts: launch every decode step's kernels one by one");
@@ -83,6 +83,7 @@ struct EngineFlags {
     }
   }
   bool noGraphs = false, hostSampling = false, noProgrammaticLaunch = false, noPrefixCache = false;
+  CLI::Option *maxBatchTokensOpt = nullptr;
   std::string decodeKernels = "auto";
   std::unique_ptr<Engine> load() {
     options.progress = isatty(STDERR_FILENO);
@@ -524,7 +525,9 @@ int runLogits(EngineFlags &ef, const std::vector<std::string> &idsTexts, int64_t
   ef.options.maxSequences = int(n);
   if (ef.options.maxContext == 0)
     ef.options.maxContext = longest + steps;
-  ef.options.maxBatchTokens = std::max<int64_t>(ef.options.maxBatchTokens, total);
+  // One step for all prompts, unless --max-batch-tokens asks for smaller ones.
+  if (!ef.maxBatchTokensOpt->count())
+    ef.options.maxBatchTokens = std::max<int64_t>(ef.options.maxBatchTokens, total);
   std::unique_ptr<Engine> engine = ef.load();
   const int64_t V = engine->vocabSize();
 
