@@ -4,7 +4,9 @@
 // conv_window inputs of every linear-attention layer's convolution and its
 // f32 recurrent state. The pool preallocates one slot per sequence the engine
 // serves; a slot is zeroed when a request claims it, and the kernels read and
-// write it in place through the step's `state_slots` input. Two arrays:
+// write it in place through the step's `state_slots` input. The prefix
+// cache's checkpoints are further slots after those, which only copy() reads
+// and writes. Two arrays:
 //   conv       [slot][layer][conv_window][conv_channels]
 //   recurrent  [slot][layer][heads][key_dim][value_dim]
 //
@@ -33,6 +35,8 @@ public:
 
   /// Zeroes `slot`: a new request starts with an empty window and state.
   void reset(int slot);
+  /// Copies slot `from` over slot `to` (prefix-cache checkpoints are slots).
+  void copy(int from, int to);
   /// Copies of one slot's bytes (tests check that a step leaves other slots alone).
   std::vector<uint8_t> snapshot(int slot) const;
 
