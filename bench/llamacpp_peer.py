@@ -15,6 +15,10 @@ Subcommands, each idempotent (outputs are reused when present):
   serve-bench start `qwen-run serve` and `llama-server` on the same checkpoint
               one after the other and run bench/serve_load.py against each
               with the same seeded requests; prints both tables and the ratios.
+  chat-bench  multi-turn chat through /v1/chat/completions with a long shared
+              system prompt: time to first token per turn for qwen-run serve
+              with and without its prefix cache and for llama-server (its
+              prompt cache on, as by default).
 
   python3 bench/llamacpp_peer.py build --dir .peer
   .venv-ref/bin/python bench/llamacpp_peer.py checkpoint \
@@ -155,6 +159,102 @@ def serve(cmd, port, args, label):
         log.close()
 
 
+WORDS = ("time year people way day man thing woman life child world school state family student group "
+         "country problem hand part place case week company system program question work government number "
+         "night point home water room mother area money story fact month lot right study book eye job word").split()
+
+
+def chat_turn(port, messages, max_tokens, timeout):
+    """One streamed chat completion: (time to first token in s, reply text)."""
+    import http.client
+    body = {"model": "", "messages": messages, "max_tokens": max_tokens, "temperature": 0,
+            "stream": True, "chat_template_kwargs": {"enable_thinking": False}}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    start = time.perf_counter()
+    conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                 headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    if resp.status != 200:
+        raise RuntimeError("HTTP %d: %r" % (resp.status, resp.read()[:300]))
+    first, text = None, []
+    for raw in resp:
+        line = raw.strip()
+        if not line.startswith(b"data: ") or line == b"data: [DONE]":
+            continue
+        for choice in json.loads(line[6:]).get("choices", []):
+            delta = choice.get("delta", {})
+            piece = (delta.get("content") or "") + (delta.get("reasoning_content") or "")
+            if piece:
+                if first is None:
+                    first = time.perf_counter() - start
+                text.append(piece)
+    conn.close()
+    return first if first is not None else time.perf_counter() - start, "".join(text)
+
+
+def chat_load(port, args):
+    """args.conversations conversations of args.turns turns, one after the
+    other, all with the same system prompt; TTFT per turn (seconds)."""
+    import random
+    rng = random.Random(args.seed)
+    system = " ".join(rng.choice(WORDS) for _ in range(args.system_words))
+    per_turn = [[] for _ in range(args.turns)]
+    for _ in range(args.conversations):
+        messages = [{"role": "system", "content": system}]
+        for t in range(args.turns):
+            messages.append({"role": "user", "content": " ".join(rng.choice(WORDS) for _ in range(args.user_words))})
+            ttft, reply = chat_turn(port, messages, args.max_tokens, args.timeout)
+            per_turn[t].append(ttft)
+            messages.append({"role": "assistant", "content": reply})
+    return per_turn
+
+
+def chat_engine(cmd, port, args, label):
+    log = open(os.path.join(args.dir, "chat-bench-%s.log" % label), "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(port, proc, args.ready_timeout)
+        chat_turn(port, [{"role": "user", "content": "warm up"}], 2, args.timeout)
+        return chat_load(port, args)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def cmd_chat_bench(args):
+    import statistics
+    src = llama_source(args.dir)
+    gguf = gguf_path(args.checkpoint, args.outtype)
+    build = os.path.abspath(args.build)
+    artifact = os.path.join(args.dir, os.path.basename(args.checkpoint.rstrip("/")) + ".qwenc")
+    if not os.path.exists(artifact):
+        run([os.path.join(build, "bin", "qwen-compile"), args.checkpoint, "-o", artifact])
+    qwen = [os.path.join(build, "bin", "qwen-run"), "serve", artifact, "--threads", str(args.threads),
+            "--max-num-seqs", "1", "--max-model-len", str(args.ctx)]
+    engines = [("qwen-cache", qwen), ("qwen-no-cache", qwen + ["--no-prefix-cache"])]
+    if src and os.path.exists(gguf):
+        engines.append(("llama-server", [os.path.join(src, "build", "bin", "llama-server"), "-m", gguf,
+                                         "--host", "127.0.0.1", "-t", str(args.threads), "-np", "1",
+                                         "-c", str(args.ctx), "--jinja", "--no-webui"]))
+    else:
+        print("chat-bench: no llama-server or GGUF under %s: that column is skipped" % args.dir)
+    results = {}
+    for label, cmd in engines:
+        port = free_port()
+        results[label] = chat_engine(cmd + ["--port", str(port)], port, args, label)
+    print("\ntime to first token per turn, median over %d conversations (s); system prompt %d words"
+          % (args.conversations, args.system_words))
+    print("%-15s" % "engine" + "".join("%10s" % ("turn %d" % (t + 1)) for t in range(args.turns)))
+    for label, per_turn in results.items():
+        print("%-15s" % label + "".join("%10.3f" % statistics.median(v) for v in per_turn))
+    with open(os.path.join(args.dir, "chat-bench.json"), "w") as f:
+        json.dump({"args": vars(args), "ttft_s": results}, f, indent=1)
+
+
 def cmd_serve_bench(args):
     src = llama_source(args.dir)
     if src is None:
@@ -219,9 +319,24 @@ def main():
     s.add_argument("--concurrency", default="1,8")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--ready-timeout", type=int, default=300)
+    h = sub.add_parser("chat-bench")
+    h.add_argument("--dir", default=os.path.join(ROOT, ".peer"))
+    h.add_argument("--checkpoint", required=True)
+    h.add_argument("--outtype", choices=["bf16", "f32"], default="bf16")
+    h.add_argument("--build", default=os.path.join(ROOT, "build"))
+    h.add_argument("--threads", type=int, default=2)
+    h.add_argument("--ctx", type=int, default=4096)
+    h.add_argument("--system-words", type=int, default=1000, help="about 1.2 tokens per word")
+    h.add_argument("--user-words", type=int, default=24)
+    h.add_argument("--max-tokens", type=int, default=16)
+    h.add_argument("--turns", type=int, default=3)
+    h.add_argument("--conversations", type=int, default=2)
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--timeout", type=float, default=900)
+    h.add_argument("--ready-timeout", type=int, default=300)
     args = p.parse_args()
     {"build": cmd_build, "checkpoint": cmd_checkpoint, "gguf": cmd_gguf,
-     "serve-bench": cmd_serve_bench}[args.cmd](args)
+     "serve-bench": cmd_serve_bench, "chat-bench": cmd_chat_bench}[args.cmd](args)
 
 
 if __name__ == "__main__":
