@@ -239,6 +239,13 @@ bool Generator::finished(int id) const { return States.at(size_t(id))->result.fi
 
 const GenerationResult &Generator::result(int id) const { return States.at(size_t(id))->result; }
 
+void Generator::release(int id) {
+  std::unique_ptr<State> &s = States.at(size_t(id));
+  if (s && s->result.finish == FinishReason::Running)
+    throw Error("request " + std::to_string(id) + " cannot be released: it has not finished");
+  s.reset();
+}
+
 int64_t Generator::active() const { return int64_t(Waiting.size() + Running.size()); }
 
 } // namespace qwen::rt

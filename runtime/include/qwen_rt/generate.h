@@ -76,6 +76,10 @@ public:
 
   bool finished(int id) const;
   const GenerationResult &result(int id) const;
+  /// Frees what a finished request still holds (its prompt, tokens and
+  /// sampler), for drivers that serve requests indefinitely. Its id is not
+  /// reused; finished() and result() must not be asked about it again.
+  void release(int id);
   /// Requests waiting or running.
   int64_t active() const;
 

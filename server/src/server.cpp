@@ -1,0 +1,611 @@
+//===- server.cpp - The OpenAI-compatible HTTP server ---------------------===//
+
+#include "qwen_server/server.h"
+
+#include "qwen_rt/chat.h"
+#include "qwen_rt/error.h"
+#include "qwen_rt/generate.h"
+#include "qwen_server/engine_loop.h"
+#include "qwen_server/metrics.h"
+#include "qwen_server/protocol.h"
+#include "qwen_server/sse.h"
+#include "qwen_server/text_output.h"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <random>
+
+namespace qwen::serve {
+
+using nlohmann::json;
+using std::chrono::duration;
+
+bool constantTimeEquals(const std::string &a, const std::string &b) {
+  // Every byte of the longer string is compared, so the time says nothing
+  // about where the strings first differ.
+  size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+namespace {
+
+double secondsBetween(Clock::time_point a, Clock::time_point b) { return duration<double>(b - a).count(); }
+
+/// What every handler shares; read-only after start but for the metrics and
+/// the engine loop, which are thread-safe.
+struct ServerState {
+  rt::Engine &engine;
+  const rt::Tokenizer &tokenizer;
+  ServerOptions options;
+  std::string modelName;
+  ParseLimits limits;
+  std::vector<int32_t> defaultStops;
+  Metrics metrics;
+  std::unique_ptr<EngineLoop> loop;
+  std::time_t started = std::time(nullptr);
+  std::mutex logMu;
+
+  ServerState(rt::Engine &e, const rt::Tokenizer &t) : engine(e), tokenizer(t) {}
+
+  void log(const std::string &line) {
+    std::lock_guard<std::mutex> lock(logMu);
+    std::fprintf(stderr, "qwen-run serve: %s\n", line.c_str());
+    std::fflush(stderr);
+  }
+};
+
+void sendJson(httplib::Response &res, int status, const json &body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+void sendError(ServerState &state, httplib::Response &res, const ApiError &error) {
+  if (error.status() == 429 || error.status() == 503)
+    state.metrics.rejectedOverload++;
+  else
+    state.metrics.rejectedInvalid++;
+  sendJson(res, error.status(), error.body());
+}
+
+std::string randomId(const char *prefix) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                static_cast<unsigned long long>(rng()));
+  return std::string(prefix) + buf;
+}
+
+/// The engine request for a validated prompt: sampling from the request,
+/// else generation_config.json, else OpenAI's defaults; the length checked
+/// against the context.
+rt::GenerationRequest makeGenerationRequest(const ServerState &state, const SamplingOptions &s,
+                                            std::vector<int32_t> prompt) {
+  const int64_t maxLen = state.engine.maxContext();
+  const int64_t promptLen = int64_t(prompt.size());
+  if (promptLen >= maxLen)
+    throw ApiError::badRequest("the prompt has " + std::to_string(promptLen) +
+                                   " tokens, but this model's context is " + std::to_string(maxLen) +
+                                   " tokens and at least one must be left to generate",
+                               "messages", "context_length_exceeded");
+  if (s.maxTokens && promptLen + *s.maxTokens > maxLen)
+    throw ApiError::badRequest("the prompt (" + std::to_string(promptLen) + " tokens) plus max_tokens (" +
+                                   std::to_string(*s.maxTokens) + ") exceeds this model's context of " +
+                                   std::to_string(maxLen) + " tokens",
+                               "max_tokens", "context_length_exceeded");
+  auto unsupported = [](bool used, const char *param) {
+    if (used)
+      throw ApiError::badRequest(std::string("'") + param + "' is not supported by this server yet", param);
+  };
+  unsupported(s.minP.value_or(0) > 0, "min_p");
+  unsupported(s.presencePenalty != 0, "presence_penalty");
+  unsupported(s.frequencyPenalty != 0, "frequency_penalty");
+  unsupported(s.repetitionPenalty != 1, "repetition_penalty");
+  unsupported(s.logprobs, "logprobs");
+  const rt::GenerationConfig &gc = state.engine.generationConfig();
+  bool checkpointSamples = gc.doSample.value_or(gc.temperature.has_value());
+  rt::GenerationRequest r;
+  r.prompt = std::move(prompt);
+  r.sampling.temperature = s.temperature.value_or(checkpointSamples ? gc.temperature.value_or(1.0f) : 1.0f);
+  if (!s.temperature && gc.doSample && !*gc.doSample)
+    r.sampling.temperature = 0; // the checkpoint asks for greedy decoding
+  r.sampling.topK = s.topK.value_or(checkpointSamples ? gc.topK.value_or(0) : 0);
+  r.sampling.topP = s.topP.value_or(checkpointSamples ? gc.topP.value_or(1.0f) : 1.0f);
+  r.sampling.seed = s.seed ? *s.seed : std::random_device{}() * 0x9E3779B97F4A7C15ull + std::random_device{}();
+  r.maxNewTokens = int(s.maxTokens.value_or(maxLen - promptLen));
+  std::vector<int32_t> stops = s.stopTokenIds;
+  if (!s.ignoreEos)
+    stops.insert(stops.end(), state.defaultStops.begin(), state.defaultStops.end());
+  r.stopTokens = std::move(stops);
+  return r;
+}
+
+/// How one generation ended, as the response reports it.
+struct Outcome {
+  int64_t completionTokens = 0;
+  std::string finishReason = "length";
+  std::string error;      ///< the engine could not run the request
+  bool clientGone = false;
+  double ttft = 0, total = 0;
+};
+
+/// Drives an accepted request to its end on the HTTP thread: turns its
+/// tokens into text, ends it at a stop string, and records the latencies.
+/// `emit` gets each piece of text and returns false when the client is gone;
+/// `alive` is asked while no token arrives.
+Outcome drive(ServerState &state, RequestHandle &handle, TextOutput &text, Clock::time_point arrival,
+              const std::function<bool(const std::string &)> &emit, const std::function<bool()> &alive) {
+  Outcome o;
+  std::vector<TokenMessage> messages;
+  Clock::time_point last = arrival;
+  bool ended = false;
+  while (!ended) {
+    messages.clear();
+    ended = handle.wait(messages, std::chrono::milliseconds(100));
+    for (const TokenMessage &m : messages) {
+      ++o.completionTokens;
+      if (o.completionTokens == 1) {
+        o.ttft = secondsBetween(arrival, m.at);
+        state.metrics.timeToFirstToken.observe(o.ttft);
+      } else {
+        state.metrics.timePerOutputToken.observe(secondsBetween(last, m.at));
+      }
+      last = m.at;
+      if (m.finish == rt::FinishReason::Stop)
+        o.finishReason = "stop";
+      if (!m.isStop) {
+        std::string piece = text.push(m.token);
+        if (!piece.empty() && !emit(piece)) {
+          o.clientGone = true;
+          break;
+        }
+        if (text.stopped()) {
+          o.finishReason = "stop";
+          break;
+        }
+      }
+    }
+    if (o.clientGone || text.stopped())
+      break;
+    if (messages.empty() && !ended && !alive()) {
+      o.clientGone = true;
+      break;
+    }
+  }
+  if (o.clientGone || text.stopped()) {
+    handle.cancel(); // frees its sequence before the next step
+  } else {
+    o.error = handle.error();
+    std::string rest = text.finish();
+    if (o.error.empty() && !rest.empty() && !emit(rest))
+      o.clientGone = true;
+  }
+  o.total = secondsBetween(arrival, Clock::now());
+  state.metrics.generationTokens += uint64_t(o.completionTokens);
+  if (o.clientGone)
+    state.metrics.finishedAborted++;
+  else if (!o.error.empty())
+    state.metrics.engineErrors++;
+  else {
+    state.metrics.requestLatency.observe(o.total);
+    (o.finishReason == "stop" ? state.metrics.finishedStop : state.metrics.finishedLength)++;
+  }
+  return o;
+}
+
+/// One generation request between parsing and the response.
+struct Job {
+  bool chat = false;
+  std::string id;
+  SamplingOptions sampling;
+  rt::GenerationRequest request;
+  int64_t promptTokens = 0;
+  Clock::time_point arrival;
+};
+
+json usageJson(const Job &job, const Outcome &o) {
+  return {{"prompt_tokens", job.promptTokens},
+          {"completion_tokens", o.completionTokens},
+          {"total_tokens", job.promptTokens + o.completionTokens}};
+}
+
+/// A streamed chunk (chat.completion.chunk or text_completion) around one
+/// choice's delta.
+json chunkJson(const ServerState &state, const Job &job, json choice) {
+  json chunk = {{"id", job.id},
+                {"object", job.chat ? "chat.completion.chunk" : "text_completion"},
+                {"created", std::time(nullptr)},
+                {"model", state.modelName},
+                {"choices", json::array({std::move(choice)})}};
+  if (job.sampling.includeUsage)
+    chunk["usage"] = nullptr;
+  return chunk;
+}
+
+json choiceDelta(const Job &job, const std::string &text, const json &finishReason) {
+  if (job.chat)
+    return {{"index", 0}, {"delta", {{"content", text}}}, {"logprobs", nullptr}, {"finish_reason", finishReason}};
+  return {{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", finishReason}};
+}
+
+void logFinished(ServerState &state, const Job &job, int status, const Outcome &o) {
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "%s %s %d %s prompt=%lld completion=%lld finish=%s ttft=%.3fs total=%.3fs%s%s",
+                job.chat ? "/v1/chat/completions" : "/v1/completions", job.id.c_str(), status,
+                job.sampling.stream ? "stream" : "json", static_cast<long long>(job.promptTokens),
+                static_cast<long long>(o.completionTokens), o.clientGone ? "aborted" : o.finishReason.c_str(),
+                o.ttft, o.total, o.error.empty() ? "" : " error=", o.error.c_str());
+  state.log(line);
+}
+
+/// Submits the job and answers: one JSON body, or an SSE stream.
+void respond(ServerState &state, Job job, httplib::Response &res) {
+  std::shared_ptr<RequestHandle> handle = state.loop->submit(std::move(job.request));
+  state.metrics.promptTokens += uint64_t(job.promptTokens);
+  const bool skipSpecial = true;
+  auto text = std::make_shared<TextOutput>(state.tokenizer, job.sampling.stop, skipSpecial);
+
+  if (!job.sampling.stream) {
+    std::string content;
+    Outcome o = drive(state, *handle, *text, job.arrival,
+                      [&](const std::string &piece) { content += piece; return true; }, [] { return true; });
+    if (!o.error.empty()) {
+      logFinished(state, job, 500, o);
+      sendJson(res, 500, ApiError(500, o.error, "server_error").body());
+      return;
+    }
+    json choice = job.chat ? json{{"index", 0},
+                                  {"message", {{"role", "assistant"}, {"content", content}}},
+                                  {"logprobs", nullptr},
+                                  {"finish_reason", o.finishReason}}
+                           : json{{"index", 0}, {"text", content}, {"logprobs", nullptr}, {"finish_reason", o.finishReason}};
+    json body = {{"id", job.id},
+                 {"object", job.chat ? "chat.completion" : "text_completion"},
+                 {"created", std::time(nullptr)},
+                 {"model", state.modelName},
+                 {"choices", json::array({choice})},
+                 {"usage", usageJson(job, o)}};
+    logFinished(state, job, 200, o);
+    sendJson(res, 200, body);
+    return;
+  }
+
+  res.status = 200;
+  res.set_header("Cache-Control", "no-cache");
+  auto shared = std::make_shared<Job>(std::move(job));
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [&state, handle, text, shared](size_t, httplib::DataSink &sink) {
+        const Job &job = *shared;
+        auto write = [&](const std::string &event) { return sink.write(event.data(), event.size()); };
+        bool ok = true;
+        if (job.chat)
+          ok = write(sseEvent(chunkJson(state, job,
+                                        {{"index", 0},
+                                         {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                         {"logprobs", nullptr},
+                                         {"finish_reason", nullptr}})));
+        Outcome o;
+        if (ok) {
+          o = drive(
+              state, *handle, *text, job.arrival,
+              [&](const std::string &piece) { return write(sseEvent(chunkJson(state, job, choiceDelta(job, piece, nullptr)))); },
+              [&] { return sink.is_writable(); });
+        } else {
+          handle->cancel();
+          o.clientGone = true;
+        }
+        if (!o.clientGone) {
+          if (!o.error.empty()) {
+            // The status line is gone; the error travels as an event, as OpenAI does.
+            ok = write(sseEvent(ApiError(500, o.error, "server_error").body()));
+          } else {
+            json last = job.chat ? json{{"index", 0},
+                                        {"delta", json::object()},
+                                        {"logprobs", nullptr},
+                                        {"finish_reason", o.finishReason}}
+                                 : choiceDelta(job, "", o.finishReason);
+            ok = write(sseEvent(chunkJson(state, job, std::move(last))));
+            if (ok && job.sampling.includeUsage) {
+              json usage = chunkJson(state, job, json());
+              usage["choices"] = json::array();
+              usage["usage"] = usageJson(job, o);
+              ok = write(sseEvent(usage));
+            }
+          }
+          ok = ok && write(sseDone());
+          o.clientGone = !ok;
+        }
+        logFinished(state, job, 200, o);
+        if (ok)
+          sink.done();
+        return ok;
+      },
+      [handle](bool success) {
+        if (!success)
+          handle->cancel();
+      });
+}
+
+/// The prompt ids of a chat request: the chat template, then the tokenizer.
+std::vector<int32_t> chatPrompt(const ServerState &state, const ChatRequest &chat) {
+  if (!chat.tools.empty())
+    throw ApiError::badRequest("'tools' are not supported by this server yet", "tools");
+  std::string text = rt::formatChatPrompt(chat.messages, /*addGenerationPrompt=*/true, chat.enableThinking.value_or(true));
+  return state.tokenizer.encode(text);
+}
+
+void handleChat(ServerState &state, const httplib::Request &req, httplib::Response &res) {
+  Job job;
+  job.arrival = Clock::now();
+  job.chat = true;
+  job.id = randomId("chatcmpl-");
+  try {
+    ChatRequest chat = parseChatRequest(parseJsonBody(req.body), state.limits);
+    job.sampling = chat.sampling;
+    std::vector<int32_t> prompt = chatPrompt(state, chat);
+    job.promptTokens = int64_t(prompt.size());
+    job.request = makeGenerationRequest(state, job.sampling, std::move(prompt));
+    respond(state, std::move(job), res);
+  } catch (const ApiError &e) {
+    sendError(state, res, e);
+  } catch (const rt::Error &e) {
+    sendError(state, res, ApiError::badRequest(e.what()));
+  }
+}
+
+void handleCompletion(ServerState &state, const httplib::Request &req, httplib::Response &res) {
+  Job job;
+  job.arrival = Clock::now();
+  job.id = randomId("cmpl-");
+  try {
+    CompletionRequest completion = parseCompletionRequest(parseJsonBody(req.body), state.limits);
+    job.sampling = completion.sampling;
+    std::vector<int32_t> prompt =
+        completion.promptText ? state.tokenizer.encode(*completion.promptText) : completion.promptIds;
+    if (prompt.empty())
+      throw ApiError::badRequest("the prompt encodes to no tokens", "prompt");
+    job.promptTokens = int64_t(prompt.size());
+    job.request = makeGenerationRequest(state, job.sampling, std::move(prompt));
+    respond(state, std::move(job), res);
+  } catch (const ApiError &e) {
+    sendError(state, res, e);
+  } catch (const rt::Error &e) {
+    sendError(state, res, ApiError::badRequest(e.what()));
+  }
+}
+
+void handleTokenize(ServerState &state, const httplib::Request &req, httplib::Response &res) {
+  try {
+    json body = parseJsonBody(req.body);
+    std::vector<int32_t> ids;
+    if (body.contains("messages")) {
+      json chatBody = body;
+      chatBody["model"] = state.modelName;
+      ChatRequest chat = parseChatRequest(chatBody, state.limits);
+      ids = chatPrompt(state, chat);
+    } else {
+      auto it = body.find("prompt");
+      if (it == body.end() || !it->is_string())
+        throw ApiError::badRequest("'prompt' (a string) or 'messages' is required", "prompt");
+      ids = state.tokenizer.encode(it->get<std::string>());
+    }
+    sendJson(res, 200, {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", state.engine.maxContext()}});
+  } catch (const ApiError &e) {
+    sendError(state, res, e);
+  } catch (const rt::Error &e) {
+    sendError(state, res, ApiError::badRequest(e.what()));
+  }
+}
+
+void handleDetokenize(ServerState &state, const httplib::Request &req, httplib::Response &res) {
+  try {
+    json body = parseJsonBody(req.body);
+    auto it = body.find("tokens");
+    if (it == body.end() || !it->is_array())
+      throw ApiError::badRequest("'tokens' (an array of token ids) is required", "tokens");
+    std::vector<int32_t> ids;
+    for (const json &id : *it) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= state.limits.vocabSize)
+        throw ApiError::badRequest("'tokens' holds " + id.dump() + ", which is not a token id of this model", "tokens");
+      ids.push_back(id.get<int32_t>());
+    }
+    sendJson(res, 200, {{"prompt", state.tokenizer.decode(ids)}});
+  } catch (const ApiError &e) {
+    sendError(state, res, e);
+  }
+}
+
+/// The bodies of the statuses httplib itself sets (unknown route, body too large).
+void describeStatus(ServerState &state, const httplib::Request &req, httplib::Response &res) {
+  if (!res.body.empty() || res.status < 400)
+    return;
+  if (res.status == 404)
+    sendError(state, res, ApiError(404, "no route " + req.method + " " + req.path, "invalid_request_error", "",
+                                   "unknown_route"));
+  else if (res.status == 413)
+    sendError(state, res, ApiError(413, "the request body is larger than " +
+                                            std::to_string(state.options.maxBodyBytes) + " bytes",
+                                   "invalid_request_error", "", "body_too_large"));
+  else
+    sendError(state, res, ApiError(res.status, "the request could not be served (HTTP " +
+                                                   std::to_string(res.status) + ")",
+                                   res.status < 500 ? "invalid_request_error" : "server_error"));
+}
+
+int SignalPipe[2] = {-1, -1};
+volatile sig_atomic_t Stopping = 0;
+
+void onSignal(int sig) {
+  if (Stopping)
+    _exit(128 + sig); // a second Ctrl-C does not wait for the drain
+  Stopping = 1;
+  unsigned char byte = static_cast<unsigned char>(sig);
+  (void)!write(SignalPipe[1], &byte, 1);
+}
+
+bool isGenerationRoute(const std::string &path) {
+  return path == "/v1/chat/completions" || path == "/v1/completions";
+}
+
+} // namespace
+
+int runServer(rt::Engine &engine, const ServerOptions &options) {
+  const rt::Tokenizer *tokenizer = engine.tokenizer();
+  if (!tokenizer)
+    throw rt::Error("the artifact's checkpoint has no tokenizer.json; serving needs one (pass --checkpoint DIR)");
+  ServerState state(engine, *tokenizer);
+  state.options = options;
+  state.modelName = options.servedModelName;
+  if (state.modelName.empty()) {
+    std::filesystem::path dir(engine.checkpointDir().empty() ? engine.artifact().dir() : engine.checkpointDir());
+    state.modelName = (dir.has_filename() ? dir : dir.parent_path()).filename().string();
+  }
+  state.limits.modelNames = {state.modelName};
+  state.limits.vocabSize = engine.vocabSize();
+  state.limits.maxModelLen = engine.maxContext();
+  state.defaultStops = rt::defaultStopTokens(engine);
+
+  // The engine admits a request only with a sequence; every sequence must be
+  // able to reach the full context, so admission can never run out of pages.
+  const rt::MemoryPlan plan = engine.memoryPlan();
+  int64_t pagesPerSequence = (plan.maxContext + plan.pageSize - 1) / plan.pageSize;
+  if (plan.numPages < pagesPerSequence * plan.maxSequences)
+    throw rt::Error("the KV cache has " + std::to_string(plan.numPages) + " pages, but " +
+                    std::to_string(plan.maxSequences) + " sequences of " + std::to_string(plan.maxContext) +
+                    " tokens need " + std::to_string(pagesPerSequence * plan.maxSequences) +
+                    "; lower --max-num-seqs or --max-model-len, or leave --kv-pages out");
+
+  // SIGINT / SIGTERM may land on any thread (the engine's pool predates this
+  // function), so the handler only writes the signal to a pipe; a watcher
+  // thread reads it and drains.
+  if (pipe(SignalPipe) != 0)
+    throw rt::Error("cannot create the signal pipe: " + std::string(std::strerror(errno)));
+  struct sigaction action = {};
+  action.sa_handler = onSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  state.loop = std::make_unique<EngineLoop>(engine, options.maxQueue, state.metrics);
+
+  httplib::Server server;
+  size_t workers = size_t(plan.maxSequences) + size_t(std::max<int64_t>(options.maxQueue, 0)) + 8;
+  server.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+  server.set_payload_max_length(options.maxBodyBytes);
+  server.set_keep_alive_timeout(5);
+  server.set_pre_routing_handler([&](const httplib::Request &req, httplib::Response &res) {
+    bool open = req.path == "/health" || req.path == "/metrics";
+    if (options.apiKey.empty() || open)
+      return httplib::Server::HandlerResponse::Unhandled;
+    std::string auth = req.get_header_value("Authorization");
+    const std::string bearer = "Bearer ";
+    if (auth.compare(0, bearer.size(), bearer) == 0 && constantTimeEquals(auth.substr(bearer.size()), options.apiKey))
+      return httplib::Server::HandlerResponse::Unhandled;
+    sendError(state, res,
+              ApiError(401, auth.empty() ? "missing API key: send the header 'Authorization: Bearer KEY'"
+                                         : "invalid API key",
+                       "invalid_request_error", "", "invalid_api_key"));
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [&](const httplib::Request &req, httplib::Response &res) {
+        describeStatus(state, req, res);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  server.set_exception_handler([&](const httplib::Request &, httplib::Response &res, std::exception_ptr ep) {
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception &e) {
+      what = e.what();
+    } catch (...) {
+    }
+    sendJson(res, 500, ApiError(500, "internal error: " + what, "server_error").body());
+  });
+  server.set_logger([&](const httplib::Request &req, const httplib::Response &res) {
+    // Served generations log themselves with their token counts.
+    if (isGenerationRoute(req.path) && res.status == 200)
+      return;
+    state.log(req.method + " " + req.path + " " + std::to_string(res.status));
+  });
+
+  // A draining server says so, for load balancers to send new work elsewhere.
+  server.Get("/health", [&](const httplib::Request &, httplib::Response &res) {
+    if (state.loop->draining())
+      sendJson(res, 503, ApiError(503, "the server is shutting down", "server_error", "", "shutting_down").body());
+    else
+      sendJson(res, 200, json::object());
+  });
+  server.Get("/v1/models", [&](const httplib::Request &, httplib::Response &res) {
+    json model = {{"id", state.modelName},
+                  {"object", "model"},
+                  {"created", state.started},
+                  {"owned_by", "qwen-compiler"},
+                  {"max_model_len", engine.maxContext()}};
+    sendJson(res, 200, {{"object", "list"}, {"data", json::array({model})}});
+  });
+  server.Post("/v1/chat/completions",
+              [&](const httplib::Request &req, httplib::Response &res) { handleChat(state, req, res); });
+  server.Post("/v1/completions",
+              [&](const httplib::Request &req, httplib::Response &res) { handleCompletion(state, req, res); });
+  server.Post("/tokenize", [&](const httplib::Request &req, httplib::Response &res) { handleTokenize(state, req, res); });
+  server.Post("/detokenize",
+              [&](const httplib::Request &req, httplib::Response &res) { handleDetokenize(state, req, res); });
+  server.Get("/metrics", [&](const httplib::Request &, httplib::Response &res) {
+    res.set_content(state.metrics.render(), "text/plain; version=0.0.4");
+  });
+
+  int port = options.port;
+  if (port == 0)
+    port = server.bind_to_any_port(options.host);
+  else if (!server.bind_to_port(options.host, port))
+    port = -1;
+  if (port <= 0)
+    throw rt::Error("cannot listen on " + options.host + ":" + std::to_string(options.port) +
+                    " (in use, or not an address of this machine)");
+
+  std::thread signalThread([&] {
+    unsigned char sig = 0;
+    while (read(SignalPipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    if (sig != 0)
+      state.log(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + ": draining " +
+                std::to_string(state.loop->inFlight()) + " requests, then exiting");
+    state.loop->drain();
+    server.stop();
+  });
+  state.log("serving '" + state.modelName + "' on http://" + options.host + ":" + std::to_string(port) + " (" +
+            std::to_string(plan.maxSequences) + " sequences of up to " + std::to_string(plan.maxContext) +
+            " tokens, queue " + std::to_string(options.maxQueue) + (plan.device.empty() ? ", CPU" : ", " + plan.device) +
+            ")");
+  bool listened = server.listen_after_bind();
+  if (!Stopping) {
+    // The listener failed on its own: wake the watcher so that it drains.
+    unsigned char none = 0;
+    (void)!write(SignalPipe[1], &none, 1);
+  }
+  signalThread.join();
+  state.loop.reset();
+  state.log(listened ? "stopped" : "the listener failed; stopped");
+  return listened ? 0 : 1;
+}
+
+} // namespace qwen::serve
