@@ -89,6 +89,12 @@ inline float expNonPositive(float X) {
   return P * Scale;
 }
 
+/// Candidate order: logit descending, then id ascending (a strict total
+/// order on non-NaN logits, -0 == +0).
+template <typename C> bool before(const C &A, const C &B) {
+  return A.Logit > B.Logit || (A.Logit == B.Logit && A.Id < B.Id);
+}
+
 } // namespace
 
 int32_t argmax(const float *Logits, int64_t N) {
@@ -108,15 +114,146 @@ Sampler::Sampler(const SamplingParams &P) : Params(P), Rng(P.seed) {
     throw Error("sampling top-k must be >= 0 (0 = no limit), got " + std::to_string(P.topK));
   if (!(P.topP > 0.f && P.topP <= 1.f))
     throw Error("sampling top-p must be in (0, 1], got " + std::to_string(P.topP));
+  if (!(P.minP >= 0.f && P.minP <= 1.f))
+    throw Error("sampling min-p must be in [0, 1], got " + std::to_string(P.minP));
+  if (!(P.presencePenalty >= -2.f && P.presencePenalty <= 2.f))
+    throw Error("presence penalty must be in [-2, 2], got " + std::to_string(P.presencePenalty));
+  if (!(P.frequencyPenalty >= -2.f && P.frequencyPenalty <= 2.f))
+    throw Error("frequency penalty must be in [-2, 2], got " + std::to_string(P.frequencyPenalty));
+  if (!(P.repetitionPenalty > 0.f) || std::isinf(P.repetitionPenalty))
+    throw Error("repetition penalty must be a finite number > 0 (1 = off), got " +
+                std::to_string(P.repetitionPenalty));
+  if (P.logprobs < -1 || P.logprobs > MaxTopLogprobs)
+    throw Error("logprobs must be in [0, " + std::to_string(MaxTopLogprobs) +
+                "] (or -1 for none), got " + std::to_string(P.logprobs));
 }
 
-namespace {
-/// Candidate order: logit descending, then id ascending (a strict total
-/// order on non-NaN logits, -0 == +0).
-template <typename C> bool before(const C &A, const C &B) {
-  return A.Logit > B.Logit || (A.Logit == B.Logit && A.Id < B.Id);
+void Sampler::setPrompt(const std::vector<int32_t> &Prompt) {
+  for (int32_t Id : Prompt)
+    if (Id < 0)
+      throw Error("sampler prompt holds a negative token id " + std::to_string(Id));
+  PromptTokens.clear();
+  if (Params.repetitionPenalty == 1.f)
+    return; // only repetition_penalty looks at the prompt
+  PromptTokens = Prompt;
+  std::sort(PromptTokens.begin(), PromptTokens.end());
+  PromptTokens.erase(std::unique(PromptTokens.begin(), PromptTokens.end()), PromptTokens.end());
 }
-} // namespace
+
+void Sampler::observe(int32_t Token) {
+  if (Token < 0)
+    throw Error("sampler observed a negative token id " + std::to_string(Token));
+  if (hasPenalties())
+    ++GeneratedCounts[Token];
+}
+
+bool Sampler::hasPenalties() const {
+  return Params.presencePenalty != 0.f || Params.frequencyPenalty != 0.f ||
+         Params.repetitionPenalty != 1.f;
+}
+
+void Sampler::applyPenalties(float *Logits, int64_t N) const {
+  checkLength(N);
+  auto CheckId = [N](int32_t Id) {
+    if (Id >= N)
+      throw Error("token id " + std::to_string(Id) + " of the sampler's history is outside a row of " +
+                  std::to_string(N) + " logits");
+  };
+  const float Rep = Params.repetitionPenalty;
+  auto Repeat = [&](int32_t Id) {
+    float &L = Logits[Id];
+    L = L > 0.f ? L / Rep : L * Rep;
+  };
+  if (Rep != 1.f) {
+    // Each token seen once, whether in the prompt, the output or both.
+    for (int32_t Id : PromptTokens) {
+      CheckId(Id);
+      Repeat(Id);
+    }
+    for (const auto &[Id, Count] : GeneratedCounts) {
+      CheckId(Id);
+      if (!std::binary_search(PromptTokens.begin(), PromptTokens.end(), Id))
+        Repeat(Id);
+    }
+  }
+  for (const auto &[Id, Count] : GeneratedCounts) {
+    CheckId(Id);
+    Logits[Id] -= Params.frequencyPenalty * static_cast<float>(Count) + Params.presencePenalty;
+  }
+}
+
+int32_t Sampler::sampleNext(const float *Logits, int64_t N) {
+  int32_t Token;
+  if (hasPenalties()) {
+    checkLength(N);
+    Penalized.assign(Logits, Logits + N);
+    applyPenalties(Penalized.data(), N);
+    Token = sample(Penalized.data(), N);
+  } else {
+    Token = sample(Logits, N);
+  }
+  observe(Token);
+  return Token;
+}
+
+TokenLogprobs computeLogprobs(const float *Logits, int64_t N, int32_t Chosen, int TopN) {
+  checkLength(N);
+  if (Chosen < 0 || Chosen >= N)
+    throw Error("logprobs of token " + std::to_string(Chosen) + " outside a row of " +
+                std::to_string(N) + " logits");
+  if (TopN < 0 || TopN > MaxTopLogprobs)
+    throw Error("top logprobs must be in [0, " + std::to_string(MaxTopLogprobs) + "], got " +
+                std::to_string(TopN));
+  const float Max = maxLogit(Logits, N);
+  // log-sum-exp relative to the maximum, in double; with +inf logits the
+  // "sum" counts them and every finite logit has logprob -inf.
+  double Sum = 0;
+  if (std::isinf(Max) && Max > 0) {
+    for (int64_t I = 0; I < N; ++I)
+      Sum += Logits[I] == Max;
+  } else if (Max != NegInf) {
+    for (int64_t I = 0; I < N; ++I)
+      if (Logits[I] >= Max - 200.f) // e^-200 vanishes next to the maximum's 1
+        Sum += std::exp(static_cast<double>(Logits[I]) - Max);
+  }
+  const double LogSum = std::log(Sum);
+  auto LogprobOf = [&](float L) -> float {
+    if (std::isnan(L) || Max == NegInf)
+      return NegInf; // NaN rows or rows without mass: nothing is possible
+    if (std::isinf(Max) && Max > 0)
+      return L == Max ? static_cast<float>(-LogSum) : NegInf;
+    return static_cast<float>(static_cast<double>(L) - Max - LogSum);
+  };
+
+  TokenLogprobs Out;
+  Out.chosen = {Chosen, LogprobOf(Logits[Chosen])};
+  if (TopN == 0)
+    return Out;
+  // The best TopN (logit descending, id ascending) by insertion into a short
+  // sorted list; most logits fail the first comparison.
+  struct Entry {
+    float Logit;
+    int32_t Id;
+  };
+  std::vector<Entry> Best;
+  Best.reserve(static_cast<size_t>(TopN) + 1);
+  for (int64_t I = 0; I < N; ++I) {
+    float L = Logits[I];
+    if (std::isnan(L))
+      continue;
+    if (Best.size() == static_cast<size_t>(TopN) && !(L > Best.back().Logit))
+      continue; // a later id with an equal logit ranks after
+    Entry E{L, static_cast<int32_t>(I)};
+    auto At = std::upper_bound(Best.begin(), Best.end(), E,
+                               [](const Entry &A, const Entry &B) { return before(A, B); });
+    Best.insert(At, E);
+    if (Best.size() > static_cast<size_t>(TopN))
+      Best.pop_back();
+  }
+  for (const Entry &E : Best)
+    Out.top.push_back({E.Id, LogprobOf(E.Logit)});
+  return Out;
+}
 
 int32_t Sampler::sample(const float *Logits, int64_t N) {
   checkLength(N);
@@ -176,6 +313,8 @@ int32_t Sampler::sample(const float *Logits, int64_t N) {
 }
 
 bool Sampler::canSampleTopCandidates(int64_t Count) const {
+  if (hasPenalties())
+    return false;
   return isGreedy() || (Params.topK >= 1 && Params.topK <= Count);
 }
 
@@ -214,7 +353,12 @@ int32_t Sampler::sampleTopCandidates(const float *Logits, const int32_t *Ids, in
 float Sampler::floorFor(float Max) const {
   if (std::isinf(Max))
     return Max;
-  return static_cast<float>(static_cast<double>(Max) - Cutoff * Params.temperature);
+  // min-p keeps weights >= minP, i.e. logits >= max + T * ln(minP); it only
+  // raises the e^-Cutoff floor, so minP = 0 leaves sampling as it was.
+  double LogFloor = -Cutoff;
+  if (Params.minP > 0.f)
+    LogFloor = std::max(LogFloor, std::log(static_cast<double>(Params.minP)));
+  return static_cast<float>(static_cast<double>(Max) + LogFloor * Params.temperature);
 }
 
 int32_t Sampler::drawFromCandidates(size_t Num, float Max) {

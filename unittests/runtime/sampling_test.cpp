@@ -447,4 +447,203 @@ TEST(SamplingTest, TopCandidatesPreconditions) {
   EXPECT_EQ(Fits.sampleTopCandidates(None.data(), Pads.data(), 3, 5), 0);
 }
 
+
+SamplingParams withTemperature(float T, uint64_t Seed = 7) {
+  SamplingParams P;
+  P.temperature = T;
+  P.seed = Seed;
+  return P;
+}
+
+TEST(SamplingTest, ValidatesPenaltiesMinPAndLogprobs) {
+  auto Make = [](auto Set) {
+    SamplingParams P = withTemperature(1.f);
+    Set(P);
+    return Sampler(P);
+  };
+  EXPECT_THROW(Make([](SamplingParams &P) { P.minP = -0.1f; }), Error);
+  EXPECT_THROW(Make([](SamplingParams &P) { P.minP = 1.5f; }), Error);
+  EXPECT_THROW(Make([](SamplingParams &P) { P.minP = NaN; }), Error);
+  EXPECT_THROW(Make([](SamplingParams &P) { P.presencePenalty = 2.5f; }), Error);
+  EXPECT_THROW(Make([](SamplingParams &P) { P.frequencyPenalty = -2.5f; }), Error);
+  EXPECT_THROW(Make([](SamplingParams &P) { P.frequencyPenalty = NaN; }), Error);
+  EXPECT_THROW(Make([](SamplingParams &P) { P.repetitionPenalty = 0.f; }), Error);
+  EXPECT_THROW(Make([](SamplingParams &P) { P.repetitionPenalty = Inf; }), Error);
+  EXPECT_THROW(Make([](SamplingParams &P) { P.logprobs = 21; }), Error);
+  EXPECT_THROW(Make([](SamplingParams &P) { P.logprobs = -2; }), Error);
+  EXPECT_NO_THROW(Make([](SamplingParams &P) {
+    P.minP = 1.f;
+    P.presencePenalty = -2.f;
+    P.frequencyPenalty = 2.f;
+    P.repetitionPenalty = 1.3f;
+    P.logprobs = 20;
+  }));
+  try {
+    Make([](SamplingParams &P) { P.presencePenalty = 3.f; });
+    FAIL() << "no error";
+  } catch (const Error &E) {
+    EXPECT_NE(std::string(E.what()).find("presence penalty"), std::string::npos) << E.what();
+  }
+}
+
+TEST(SamplingTest, MinPRestrictsSupport) {
+  // p = {0.5, 0.3, 0.15, 0.05}: min-p 0.2 keeps p >= 0.1, i.e. tokens 0..2,
+  // renormalized to {0.5, 0.3, 0.15} / 0.95.
+  std::vector<float> L = logitsOf({0.5, 0.3, 0.15, 0.05});
+  SamplingParams P = withTemperature(1.f);
+  P.minP = 0.2f;
+  Sampler S(P);
+  const int Draws = 20000;
+  auto H = histogram(S, L, Draws);
+  EXPECT_EQ(H.count(3), 0u);
+  EXPECT_NEAR(H[0] / double(Draws), 0.5 / 0.95, 0.02);
+  EXPECT_NEAR(H[2] / double(Draws), 0.15 / 0.95, 0.02);
+  // At temperature 3 the distribution flattens: p ~ p0^(1/3), and token 3
+  // (0.05^(1/3) / 0.5^(1/3) = 0.46 of the best) passes the same min-p.
+  P.temperature = 3.f;
+  Sampler Flat(P);
+  EXPECT_GT(histogram(Flat, L, 2000).count(3), 0u);
+  // min-p 1 keeps the most likely token only.
+  P.minP = 1.f;
+  Sampler Top(P);
+  auto HT = histogram(Top, L, 500);
+  EXPECT_EQ(HT.size(), 1u);
+  EXPECT_EQ(HT.begin()->first, 0);
+}
+
+TEST(SamplingTest, MinPBelowTheCutoffChangesNothing) {
+  // ln(1e-20) = -46 is below the e^-30 floor the sampler always applies.
+  std::vector<float> L(300);
+  for (size_t I = 0; I < L.size(); ++I)
+    L[I] = std::cos(static_cast<float>(I) * 0.37f) * 6.f;
+  SamplingParams A = withTemperature(0.8f, 5), B = A;
+  A.topP = B.topP = 0.9f;
+  B.minP = 1e-20f;
+  Sampler SA(A), SB(B);
+  for (int I = 0; I < 300; ++I)
+    ASSERT_EQ(SA.sample(L.data(), 300), SB.sample(L.data(), 300));
+}
+
+TEST(SamplingTest, PenaltiesFollowOpenAIAndHFSemantics) {
+  SamplingParams P = withTemperature(0.f);
+  P.presencePenalty = 0.5f;
+  P.frequencyPenalty = 0.25f;
+  P.repetitionPenalty = 2.f;
+  Sampler S(P);
+  S.setPrompt({1, 1, 4});
+  for (int32_t T : {2, 2, 2, 4})
+    S.observe(T);
+  std::vector<float> Row = {1.f, 3.f, -2.f, 0.5f, -1.f, 7.f};
+  std::vector<float> Out = Row;
+  S.applyPenalties(Out.data(), 6);
+  // Repetition: every token of prompt or output once (1, 2, 4): positive
+  // logits divided, negative multiplied. Then frequency and presence over
+  // the output only (2 three times, 4 once).
+  EXPECT_EQ(Out[0], Row[0]);
+  EXPECT_EQ(Out[1], Row[1] / 2.f);
+  EXPECT_EQ(Out[2], Row[2] * 2.f - (0.25f * 3 + 0.5f));
+  EXPECT_EQ(Out[3], Row[3]);
+  EXPECT_EQ(Out[4], Row[4] * 2.f - (0.25f * 1 + 0.5f));
+  EXPECT_EQ(Out[5], Row[5]);
+  // A history token outside the row is a caller error.
+  S.observe(6);
+  EXPECT_THROW(S.applyPenalties(Out.data(), 6), Error);
+  EXPECT_THROW(S.observe(-1), Error);
+  EXPECT_THROW(S.setPrompt({-3}), Error);
+}
+
+TEST(SamplingTest, SampleNextAppliesPenaltiesToACopy) {
+  // Greedy with a repetition penalty: the best token, once seen, loses to
+  // the runner-up; the caller's row is left untouched.
+  SamplingParams P = withTemperature(0.f);
+  P.repetitionPenalty = 1.5f;
+  Sampler S(P);
+  S.setPrompt({0});
+  std::vector<float> Row = {4.f, 3.f, 1.f};
+  EXPECT_TRUE(S.hasPenalties());
+  EXPECT_TRUE(S.needsFullRow());
+  EXPECT_FALSE(S.canSampleTopCandidates(3));
+  EXPECT_EQ(S.sampleNext(Row.data(), 3), 1); // 4 / 1.5 < 3
+  EXPECT_EQ(Row[0], 4.f);
+  EXPECT_EQ(S.sampleNext(Row.data(), 3), 0); // 4/1.5 = 2.67 > 3/1.5 = 2
+  // Frequency penalty counts repeats: a token generated n times loses n * f.
+  SamplingParams F = withTemperature(0.f);
+  F.frequencyPenalty = 1.f;
+  Sampler SF(F);
+  std::vector<float> Flat = {2.5f, 1.f};
+  std::vector<int32_t> Got;
+  for (int I = 0; I < 4; ++I)
+    Got.push_back(SF.sampleNext(Flat.data(), 2));
+  EXPECT_EQ(Got, (std::vector<int32_t>{0, 0, 1, 0}));
+}
+
+TEST(SamplingTest, SampleNextWithoutPenaltiesIsSample) {
+  std::vector<float> L(1000);
+  for (size_t I = 0; I < L.size(); ++I)
+    L[I] = std::sin(static_cast<float>(I) * 1.3f) * 4.f;
+  SamplingParams P = withTemperature(0.7f, 99);
+  P.topK = 50;
+  P.logprobs = 5;
+  Sampler A(P), B(P);
+  EXPECT_FALSE(A.hasPenalties());
+  EXPECT_TRUE(A.needsFullRow()); // logprobs need the row
+  EXPECT_TRUE(A.canSampleTopCandidates(64));
+  for (int I = 0; I < 200; ++I)
+    ASSERT_EQ(A.sampleNext(L.data(), 1000), B.sample(L.data(), 1000));
+}
+
+TEST(SamplingTest, LogprobsAreLogSoftmaxOfTheRow) {
+  std::vector<float> L = {0.5f, 2.f, -1.f, 2.f, NaN, 0.25f};
+  double Sum = 0;
+  for (float V : L)
+    if (!std::isnan(V))
+      Sum += std::exp(double(V));
+  auto Expected = [&](int I) { return static_cast<float>(double(L[size_t(I)]) - std::log(Sum)); };
+  TokenLogprobs R = computeLogprobs(L.data(), 6, 5, 4);
+  EXPECT_EQ(R.chosen.token, 5);
+  EXPECT_NEAR(R.chosen.logprob, Expected(5), 1e-6);
+  ASSERT_EQ(R.top.size(), 4u);
+  // Descending, ties by lower id, NaN never listed.
+  std::vector<int32_t> Ids;
+  for (const TokenLogprob &T : R.top) {
+    Ids.push_back(T.token);
+    EXPECT_NEAR(T.logprob, Expected(T.token), 1e-6);
+  }
+  EXPECT_EQ(Ids, (std::vector<int32_t>{1, 3, 0, 5}));
+  EXPECT_EQ(computeLogprobs(L.data(), 6, 4, 0).chosen.logprob, -Inf);
+  EXPECT_TRUE(computeLogprobs(L.data(), 6, 4, 0).top.empty());
+  // More requested than there are non-NaN logits: all of them.
+  EXPECT_EQ(computeLogprobs(L.data(), 6, 0, 20).top.size(), 5u);
+  // +inf logits share the mass; the rest have none.
+  std::vector<float> I2 = {Inf, 1.f, Inf};
+  TokenLogprobs RI = computeLogprobs(I2.data(), 3, 2, 3);
+  EXPECT_NEAR(RI.chosen.logprob, -std::log(2.f), 1e-6);
+  EXPECT_EQ(RI.top[2].logprob, -Inf);
+  EXPECT_THROW(computeLogprobs(L.data(), 6, 6, 1), Error);
+  EXPECT_THROW(computeLogprobs(L.data(), 6, 0, 21), Error);
+}
+
+TEST(SamplingTest, LogprobsOnALargeRowMatchBruteForce) {
+  std::mt19937 Gen(3);
+  std::normal_distribution<float> Dist(0.f, 3.f);
+  std::vector<float> L(50000);
+  for (float &V : L)
+    V = Dist(Gen);
+  double Max = *std::max_element(L.begin(), L.end()), Sum = 0;
+  for (float V : L)
+    Sum += std::exp(double(V) - Max);
+  std::vector<int32_t> Order(L.size());
+  std::iota(Order.begin(), Order.end(), 0);
+  std::sort(Order.begin(), Order.end(), [&](int32_t A, int32_t B) {
+    return L[size_t(A)] > L[size_t(B)] || (L[size_t(A)] == L[size_t(B)] && A < B);
+  });
+  TokenLogprobs R = computeLogprobs(L.data(), int64_t(L.size()), 123, 20);
+  ASSERT_EQ(R.top.size(), 20u);
+  for (size_t I = 0; I < 20; ++I) {
+    EXPECT_EQ(R.top[I].token, Order[I]);
+    EXPECT_NEAR(R.top[I].logprob, double(L[size_t(Order[I])]) - Max - std::log(Sum), 1e-5);
+  }
+  EXPECT_NEAR(R.chosen.logprob, double(L[123]) - Max - std::log(Sum), 1e-5);
+}
+
 } // namespace
