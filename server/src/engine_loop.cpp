@@ -143,7 +143,7 @@ void EngineLoop::run() {
     auto it = Live.find(ev.request);
     if (it == Live.end())
       return;
-    it->second->deliver({ev.token, ev.isStop, ev.finish, Clock::now()});
+    it->second->deliver({ev.token, ev.isStop, ev.finish, Clock::now(), ev.logprobs});
     if (ev.finish != rt::FinishReason::Running)
       Ended.push_back(ev.request);
   });

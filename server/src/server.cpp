@@ -95,28 +95,19 @@ std::string randomId(const char *prefix) {
 /// else generation_config.json, else OpenAI's defaults; the length checked
 /// against the context.
 rt::GenerationRequest makeGenerationRequest(const ServerState &state, const SamplingOptions &s,
-                                            std::vector<int32_t> prompt) {
+                                            std::vector<int32_t> prompt, const char *promptParam) {
   const int64_t maxLen = state.engine.maxContext();
   const int64_t promptLen = int64_t(prompt.size());
   if (promptLen >= maxLen)
     throw ApiError::badRequest("the prompt has " + std::to_string(promptLen) +
                                    " tokens, but this model's context is " + std::to_string(maxLen) +
                                    " tokens and at least one must be left to generate",
-                               "messages", "context_length_exceeded");
+                               promptParam, "context_length_exceeded");
   if (s.maxTokens && promptLen + *s.maxTokens > maxLen)
     throw ApiError::badRequest("the prompt (" + std::to_string(promptLen) + " tokens) plus max_tokens (" +
                                    std::to_string(*s.maxTokens) + ") exceeds this model's context of " +
                                    std::to_string(maxLen) + " tokens",
                                "max_tokens", "context_length_exceeded");
-  auto unsupported = [](bool used, const char *param) {
-    if (used)
-      throw ApiError::badRequest(std::string("'") + param + "' is not supported by this server yet", param);
-  };
-  unsupported(s.minP.value_or(0) > 0, "min_p");
-  unsupported(s.presencePenalty != 0, "presence_penalty");
-  unsupported(s.frequencyPenalty != 0, "frequency_penalty");
-  unsupported(s.repetitionPenalty != 1, "repetition_penalty");
-  unsupported(s.logprobs, "logprobs");
   const rt::GenerationConfig &gc = state.engine.generationConfig();
   bool checkpointSamples = gc.doSample.value_or(gc.temperature.has_value());
   rt::GenerationRequest r;
@@ -126,6 +117,11 @@ rt::GenerationRequest makeGenerationRequest(const ServerState &state, const Samp
     r.sampling.temperature = 0; // the checkpoint asks for greedy decoding
   r.sampling.topK = s.topK.value_or(checkpointSamples ? gc.topK.value_or(0) : 0);
   r.sampling.topP = s.topP.value_or(checkpointSamples ? gc.topP.value_or(1.0f) : 1.0f);
+  r.sampling.minP = s.minP.value_or(0);
+  r.sampling.presencePenalty = s.presencePenalty;
+  r.sampling.frequencyPenalty = s.frequencyPenalty;
+  r.sampling.repetitionPenalty = s.repetitionPenalty;
+  r.sampling.logprobs = s.logprobs ? s.topLogprobs : -1;
   r.sampling.seed = s.seed ? *s.seed : std::random_device{}() * 0x9E3779B97F4A7C15ull + std::random_device{}();
   r.maxNewTokens = int(s.maxTokens.value_or(maxLen - promptLen));
   std::vector<int32_t> stops = s.stopTokenIds;
@@ -361,7 +357,7 @@ void handleChat(ServerState &state, const httplib::Request &req, httplib::Respon
     job.sampling = chat.sampling;
     std::vector<int32_t> prompt = chatPrompt(state, chat);
     job.promptTokens = int64_t(prompt.size());
-    job.request = makeGenerationRequest(state, job.sampling, std::move(prompt));
+    job.request = makeGenerationRequest(state, job.sampling, std::move(prompt), "messages");
     respond(state, std::move(job), res);
   } catch (const ApiError &e) {
     sendError(state, res, e);
@@ -382,7 +378,7 @@ void handleCompletion(ServerState &state, const httplib::Request &req, httplib::
     if (prompt.empty())
       throw ApiError::badRequest("the prompt encodes to no tokens", "prompt");
     job.promptTokens = int64_t(prompt.size());
-    job.request = makeGenerationRequest(state, job.sampling, std::move(prompt));
+    job.request = makeGenerationRequest(state, job.sampling, std::move(prompt), "prompt");
     respond(state, std::move(job), res);
   } catch (const ApiError &e) {
     sendError(state, res, e);

@@ -42,6 +42,9 @@ struct TokenEvent {
   int32_t token = 0;
   bool isStop = false;                         ///< a stop token: ends the request, not part of the text
   FinishReason finish = FinishReason::Running; ///< why the request ended with this token, if it did
+  /// With SamplingParams::logprobs >= 0: the token's logprob and the most
+  /// likely alternatives, from the raw logits row.
+  std::optional<TokenLogprobs> logprobs;
 };
 
 struct GenerationResult {

@@ -20,6 +20,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -35,6 +36,7 @@ struct TokenMessage {
   bool isStop = false; ///< a stop token (not part of the text)
   rt::FinishReason finish = rt::FinishReason::Running;
   Clock::time_point at;
+  std::optional<rt::TokenLogprobs> logprobs; ///< when the request asked for them
 };
 
 class EngineLoop;
