@@ -8,7 +8,7 @@
 
 namespace qwen::serve {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 json ApiError::body() const {
   json error = {{"message", what()}, {"type", Type}, {"param", nullptr}, {"code", nullptr}};
@@ -256,34 +256,6 @@ SamplingOptions parseSampling(const json &body, const ParseLimits &limits, bool 
   return s;
 }
 
-/// A message's content: a string, or an array of text parts.
-std::string messageContent(const json &content, const std::string &param) {
-  if (content.is_string())
-    return content.get<std::string>();
-  if (!content.is_array())
-    throw ApiError::badRequest("'" + param + "' must be a string or an array of content parts, got " +
-                                   std::string(content.type_name()),
-                               param);
-  std::string text;
-  for (size_t i = 0; i < content.size(); ++i) {
-    const json &part = content[i];
-    std::string partParam = param + "[" + std::to_string(i) + "]";
-    if (!part.is_object())
-      throw ApiError::badRequest("'" + partParam + "' must be an object, got " + std::string(part.type_name()),
-                                 partParam);
-    Fields pf(part, partParam + ".");
-    std::optional<std::string> type = pf.string("type");
-    if (!type || *type != "text")
-      throw ApiError::badRequest("'" + partParam + ".type' must be \"text\"; only text content is supported",
-                                 partParam + ".type");
-    std::optional<std::string> partText = pf.string("text");
-    if (!partText)
-      pf.fail("text", "is required");
-    text += *partText;
-  }
-  return text;
-}
-
 void validateTools(ChatRequest &r, const Fields &f) {
   const json *tools = f.get("tools");
   if (tools) {
@@ -309,24 +281,16 @@ void validateTools(ChatRequest &r, const Fields &f) {
     r.tools = *tools;
   }
   if (const json *choice = f.get("tool_choice")) {
-    if (choice->is_string()) {
-      r.toolChoice = choice->get<std::string>();
-      if (r.toolChoice != "none" && r.toolChoice != "auto" && r.toolChoice != "required")
-        f.fail("tool_choice", "must be \"none\", \"auto\", \"required\" or a named function, got " + choice->dump());
-    } else if (choice->is_object()) {
-      const json *fn = choice->contains("function") ? &(*choice)["function"] : nullptr;
-      if (!fn || !fn->is_object() || !fn->contains("name") || !(*fn)["name"].is_string())
-        f.fail("tool_choice", "must name a function as {\"type\": \"function\", \"function\": {\"name\": ...}}");
-      r.toolChoice = (*fn)["name"].get<std::string>();
-      bool known = std::any_of(r.tools.begin(), r.tools.end(),
-                               [&](const json &t) { return t["function"]["name"] == r.toolChoice; });
-      if (!known)
-        f.fail("tool_choice", "names the function '" + r.toolChoice + "', which is not among 'tools'");
-    } else {
-      f.fail("tool_choice", "must be a string or an object, got " + std::string(choice->type_name()));
-    }
-    if (r.toolChoice != "none" && r.toolChoice != "auto" && r.tools.empty())
-      f.fail("tool_choice", "needs 'tools'");
+    // Forcing a call ("required", a named function) needs constrained
+    // decoding, which this server does not have: refused rather than ignored.
+    if (!choice->is_string())
+      f.fail("tool_choice", "must be \"none\" or \"auto\"; forcing a function is not supported, got " +
+                                choice->dump());
+    r.toolChoice = choice->get<std::string>();
+    if (r.toolChoice == "required")
+      f.fail("tool_choice", "\"required\" is not supported (it needs constrained decoding); use \"auto\"");
+    if (r.toolChoice != "none" && r.toolChoice != "auto")
+      f.fail("tool_choice", "must be \"none\" or \"auto\", got " + choice->dump());
   }
 }
 
@@ -341,27 +305,10 @@ ChatRequest parseChatRequest(const json &body, const ParseLimits &limits) {
     throw ApiError::badRequest("'messages' is required", "messages");
   if (!messages->is_array() || messages->empty())
     f.fail("messages", "must be a non-empty array of messages");
-  for (size_t i = 0; i < messages->size(); ++i) {
-    const json &m = (*messages)[i];
-    std::string param = "messages[" + std::to_string(i) + "]";
-    if (!m.is_object())
-      throw ApiError::badRequest("'" + param + "' must be an object, got " + std::string(m.type_name()), param);
-    Fields mf(m, param + ".");
-    std::optional<std::string> role = mf.string("role");
-    if (!role)
-      mf.fail("role", "is required");
-    if (*role == "developer") // OpenAI's newer name for the system role
-      role = "system";
-    if (*role != "system" && *role != "user" && *role != "assistant" && *role != "tool")
-      mf.fail("role", "must be one of system, user, assistant, tool; got \"" + *role + "\"");
-    rt::ChatMessage msg;
-    msg.role = *role;
-    const json *content = mf.get("content");
-    if (content)
-      msg.content = messageContent(*content, param + ".content");
-    else if (*role != "assistant")
-      mf.fail("content", "is required for a " + *role + " message");
-    r.messages.push_back(std::move(msg));
+  try {
+    r.messages = rt::parseChatMessages(*messages);
+  } catch (const std::exception &e) {
+    throw ApiError::badRequest(e.what(), "messages");
   }
   r.sampling = parseSampling(body, limits, /*chat=*/true);
   if (const json *kwargs = f.get("chat_template_kwargs")) {

@@ -9,7 +9,7 @@
 #include "qwen_server/metrics.h"
 #include "qwen_server/protocol.h"
 #include "qwen_server/sse.h"
-#include "qwen_server/text_output.h"
+#include "qwen_server/response.h"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -27,7 +27,7 @@
 
 namespace qwen::serve {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 using std::chrono::duration;
 
 bool constantTimeEquals(const std::string &a, const std::string &b) {
@@ -56,6 +56,7 @@ struct ServerState {
   std::string modelName;
   ParseLimits limits;
   std::vector<int32_t> defaultStops;
+  rt::ChatTemplate chatTemplate{rt::ChatTemplateStyle::Qwen3};
   Metrics metrics;
   std::unique_ptr<EngineLoop> loop;
   std::time_t started = std::time(nullptr);
@@ -70,7 +71,7 @@ struct ServerState {
   }
 };
 
-void sendJson(httplib::Response &res, int status, const json &body) {
+template <typename Json = nlohmann::ordered_json> void sendJson(httplib::Response &res, int status, const Json &body) {
   res.status = status;
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
@@ -131,154 +132,109 @@ rt::GenerationRequest makeGenerationRequest(const ServerState &state, const Samp
   return r;
 }
 
-/// How one generation ended, as the response reports it.
+/// How one generation ended.
 struct Outcome {
-  int64_t completionTokens = 0;
-  std::string finishReason = "length";
-  std::string error;      ///< the engine could not run the request
+  std::string error; ///< the engine could not run the request
   bool clientGone = false;
   double ttft = 0, total = 0;
 };
 
-/// Drives an accepted request to its end on the HTTP thread: turns its
-/// tokens into text, ends it at a stop string, and records the latencies.
-/// `emit` gets each piece of text and returns false when the client is gone;
-/// `alive` is asked while no token arrives.
-Outcome drive(ServerState &state, RequestHandle &handle, TextOutput &text, Clock::time_point arrival,
-              const std::function<bool(const std::string &)> &emit, const std::function<bool()> &alive) {
+/// Drives an accepted request to its end on the HTTP thread: feeds its
+/// tokens to the assembler, hands every chunk to `emit` (false: the client is
+/// gone), cancels the request at a stop string or a disconnect, and records
+/// the latencies. `alive` is asked while no token arrives.
+Outcome drive(ServerState &state, RequestHandle &handle, ResponseAssembler &response, Clock::time_point arrival,
+              const std::function<bool(const ResponseAssembler::json &)> &emit, const std::function<bool()> &alive) {
   Outcome o;
   std::vector<TokenMessage> messages;
   Clock::time_point last = arrival;
+  int64_t seen = 0;
   bool ended = false;
-  while (!ended) {
+  while (!ended && !o.clientGone && !response.stopped()) {
     messages.clear();
     ended = handle.wait(messages, std::chrono::milliseconds(100));
     for (const TokenMessage &m : messages) {
-      ++o.completionTokens;
-      if (o.completionTokens == 1) {
+      if (++seen == 1) {
         o.ttft = secondsBetween(arrival, m.at);
         state.metrics.timeToFirstToken.observe(o.ttft);
       } else {
         state.metrics.timePerOutputToken.observe(secondsBetween(last, m.at));
       }
       last = m.at;
-      if (m.finish == rt::FinishReason::Stop)
-        o.finishReason = "stop";
-      if (!m.isStop) {
-        std::string piece = text.push(m.token);
-        if (!piece.empty() && !emit(piece)) {
+      for (const ResponseAssembler::json &chunk :
+           response.push(m.token, m.isStop, m.finish, m.logprobs ? &*m.logprobs : nullptr))
+        if (!emit(chunk)) {
           o.clientGone = true;
           break;
         }
-        if (text.stopped()) {
-          o.finishReason = "stop";
+      if (o.clientGone || response.stopped())
+        break;
+    }
+    if (messages.empty() && !ended && !alive())
+      o.clientGone = true;
+  }
+  if (o.clientGone || response.stopped())
+    handle.cancel(); // frees its sequence before the next step
+  if (!o.clientGone) {
+    o.error = response.stopped() ? "" : handle.error();
+    if (o.error.empty())
+      for (const ResponseAssembler::json &chunk : response.finish())
+        if (!emit(chunk)) {
+          o.clientGone = true;
           break;
         }
-      }
-    }
-    if (o.clientGone || text.stopped())
-      break;
-    if (messages.empty() && !ended && !alive()) {
-      o.clientGone = true;
-      break;
-    }
-  }
-  if (o.clientGone || text.stopped()) {
-    handle.cancel(); // frees its sequence before the next step
-  } else {
-    o.error = handle.error();
-    std::string rest = text.finish();
-    if (o.error.empty() && !rest.empty() && !emit(rest))
-      o.clientGone = true;
   }
   o.total = secondsBetween(arrival, Clock::now());
-  state.metrics.generationTokens += uint64_t(o.completionTokens);
-  if (o.clientGone)
+  state.metrics.generationTokens += uint64_t(response.completionTokens());
+  if (o.clientGone) {
     state.metrics.finishedAborted++;
-  else if (!o.error.empty())
-    state.metrics.engineErrors++;
-  else {
+  } else if (o.error.empty()) {
     state.metrics.requestLatency.observe(o.total);
-    (o.finishReason == "stop" ? state.metrics.finishedStop : state.metrics.finishedLength)++;
+    const std::string &reason = response.finishReason();
+    (reason == "stop" ? state.metrics.finishedStop
+                      : reason == "tool_calls" ? state.metrics.finishedToolCalls : state.metrics.finishedLength)++;
   }
   return o;
 }
 
 /// One generation request between parsing and the response.
 struct Job {
-  bool chat = false;
-  std::string id;
-  SamplingOptions sampling;
+  ResponseSpec spec;
+  bool stream = false;
   rt::GenerationRequest request;
-  int64_t promptTokens = 0;
   Clock::time_point arrival;
 };
 
-json usageJson(const Job &job, const Outcome &o) {
-  return {{"prompt_tokens", job.promptTokens},
-          {"completion_tokens", o.completionTokens},
-          {"total_tokens", job.promptTokens + o.completionTokens}};
-}
-
-/// A streamed chunk (chat.completion.chunk or text_completion) around one
-/// choice's delta.
-json chunkJson(const ServerState &state, const Job &job, json choice) {
-  json chunk = {{"id", job.id},
-                {"object", job.chat ? "chat.completion.chunk" : "text_completion"},
-                {"created", std::time(nullptr)},
-                {"model", state.modelName},
-                {"choices", json::array({std::move(choice)})}};
-  if (job.sampling.includeUsage)
-    chunk["usage"] = nullptr;
-  return chunk;
-}
-
-json choiceDelta(const Job &job, const std::string &text, const json &finishReason) {
-  if (job.chat)
-    return {{"index", 0}, {"delta", {{"content", text}}}, {"logprobs", nullptr}, {"finish_reason", finishReason}};
-  return {{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", finishReason}};
-}
-
-void logFinished(ServerState &state, const Job &job, int status, const Outcome &o) {
-  char line[512];
+void logFinished(ServerState &state, const Job &job, int status, const ResponseAssembler &response,
+                 const Outcome &o) {
+  char line[640];
   std::snprintf(line, sizeof line,
                 "%s %s %d %s prompt=%lld completion=%lld finish=%s ttft=%.3fs total=%.3fs%s%s",
-                job.chat ? "/v1/chat/completions" : "/v1/completions", job.id.c_str(), status,
-                job.sampling.stream ? "stream" : "json", static_cast<long long>(job.promptTokens),
-                static_cast<long long>(o.completionTokens), o.clientGone ? "aborted" : o.finishReason.c_str(),
-                o.ttft, o.total, o.error.empty() ? "" : " error=", o.error.c_str());
+                job.spec.chat ? "/v1/chat/completions" : "/v1/completions", job.spec.id.c_str(), status,
+                job.stream ? "stream" : "json", static_cast<long long>(job.spec.promptTokens),
+                static_cast<long long>(response.completionTokens()),
+                o.clientGone ? "aborted" : !o.error.empty() ? "error" : response.finishReason().c_str(), o.ttft,
+                o.total, o.error.empty() ? "" : " error=", o.error.c_str());
   state.log(line);
 }
 
 /// Submits the job and answers: one JSON body, or an SSE stream.
 void respond(ServerState &state, Job job, httplib::Response &res) {
   std::shared_ptr<RequestHandle> handle = state.loop->submit(std::move(job.request));
-  state.metrics.promptTokens += uint64_t(job.promptTokens);
-  const bool skipSpecial = true;
-  auto text = std::make_shared<TextOutput>(state.tokenizer, job.sampling.stop, skipSpecial);
+  state.metrics.promptTokens += uint64_t(job.spec.promptTokens);
+  auto response = std::make_shared<ResponseAssembler>(state.tokenizer, job.spec);
 
-  if (!job.sampling.stream) {
-    std::string content;
-    Outcome o = drive(state, *handle, *text, job.arrival,
-                      [&](const std::string &piece) { content += piece; return true; }, [] { return true; });
+  if (!job.stream) {
+    Outcome o = drive(
+        state, *handle, *response, job.arrival, [](const ResponseAssembler::json &) { return true; },
+        [] { return true; });
     if (!o.error.empty()) {
-      logFinished(state, job, 500, o);
+      logFinished(state, job, 500, *response, o);
       sendJson(res, 500, ApiError(500, o.error, "server_error").body());
       return;
     }
-    json choice = job.chat ? json{{"index", 0},
-                                  {"message", {{"role", "assistant"}, {"content", content}}},
-                                  {"logprobs", nullptr},
-                                  {"finish_reason", o.finishReason}}
-                           : json{{"index", 0}, {"text", content}, {"logprobs", nullptr}, {"finish_reason", o.finishReason}};
-    json body = {{"id", job.id},
-                 {"object", job.chat ? "chat.completion" : "text_completion"},
-                 {"created", std::time(nullptr)},
-                 {"model", state.modelName},
-                 {"choices", json::array({choice})},
-                 {"usage", usageJson(job, o)}};
-    logFinished(state, job, 200, o);
-    sendJson(res, 200, body);
+    logFinished(state, job, 200, *response, o);
+    sendJson(res, 200, response->body());
     return;
   }
 
@@ -287,51 +243,28 @@ void respond(ServerState &state, Job job, httplib::Response &res) {
   auto shared = std::make_shared<Job>(std::move(job));
   res.set_chunked_content_provider(
       "text/event-stream",
-      [&state, handle, text, shared](size_t, httplib::DataSink &sink) {
+      [&state, handle, response, shared](size_t, httplib::DataSink &sink) {
         const Job &job = *shared;
         auto write = [&](const std::string &event) { return sink.write(event.data(), event.size()); };
-        bool ok = true;
-        if (job.chat)
-          ok = write(sseEvent(chunkJson(state, job,
-                                        {{"index", 0},
-                                         {"delta", {{"role", "assistant"}, {"content", ""}}},
-                                         {"logprobs", nullptr},
-                                         {"finish_reason", nullptr}})));
         Outcome o;
-        if (ok) {
+        if (!job.spec.chat || write(sseEvent(response->roleChunk()))) {
           o = drive(
-              state, *handle, *text, job.arrival,
-              [&](const std::string &piece) { return write(sseEvent(chunkJson(state, job, choiceDelta(job, piece, nullptr)))); },
+              state, *handle, *response, job.arrival,
+              [&](const ResponseAssembler::json &chunk) { return write(sseEvent(chunk)); },
               [&] { return sink.is_writable(); });
         } else {
           handle->cancel();
           o.clientGone = true;
         }
-        if (!o.clientGone) {
-          if (!o.error.empty()) {
-            // The status line is gone; the error travels as an event, as OpenAI does.
-            ok = write(sseEvent(ApiError(500, o.error, "server_error").body()));
-          } else {
-            json last = job.chat ? json{{"index", 0},
-                                        {"delta", json::object()},
-                                        {"logprobs", nullptr},
-                                        {"finish_reason", o.finishReason}}
-                                 : choiceDelta(job, "", o.finishReason);
-            ok = write(sseEvent(chunkJson(state, job, std::move(last))));
-            if (ok && job.sampling.includeUsage) {
-              json usage = chunkJson(state, job, json());
-              usage["choices"] = json::array();
-              usage["usage"] = usageJson(job, o);
-              ok = write(sseEvent(usage));
-            }
-          }
-          ok = ok && write(sseDone());
-          o.clientGone = !ok;
-        }
-        logFinished(state, job, 200, o);
-        if (ok)
+        // The status line is gone; an engine error travels as an event, as OpenAI does.
+        if (!o.clientGone && !o.error.empty())
+          o.clientGone = !write(sseEvent(ApiError(500, o.error, "server_error").body()));
+        if (!o.clientGone)
+          o.clientGone = !write(sseDone());
+        logFinished(state, job, 200, *response, o);
+        if (!o.clientGone)
           sink.done();
-        return ok;
+        return !o.clientGone;
       },
       [handle](bool success) {
         if (!success)
@@ -339,25 +272,51 @@ void respond(ServerState &state, Job job, httplib::Response &res) {
       });
 }
 
-/// The prompt ids of a chat request: the chat template, then the tokenizer.
-std::vector<int32_t> chatPrompt(const ServerState &state, const ChatRequest &chat) {
-  if (!chat.tools.empty())
-    throw ApiError::badRequest("'tools' are not supported by this server yet", "tools");
-  std::string text = rt::formatChatPrompt(chat.messages, /*addGenerationPrompt=*/true, chat.enableThinking.value_or(true));
-  return state.tokenizer.encode(text);
+/// The fields of a response every generation shares.
+Job startJob(const ServerState &state, bool chat) {
+  Job job;
+  job.arrival = Clock::now();
+  job.spec.chat = chat;
+  job.spec.id = randomId(chat ? "chatcmpl-" : "cmpl-");
+  job.spec.model = state.modelName;
+  job.spec.created = int64_t(std::time(nullptr));
+  return job;
+}
+
+void takeSampling(Job &job, const SamplingOptions &sampling) {
+  job.stream = sampling.stream;
+  job.spec.includeUsage = sampling.includeUsage;
+  job.spec.logprobs = sampling.logprobs;
+  job.spec.stops = sampling.stop;
+}
+
+/// The prompt text of a chat request, through the checkpoint's template.
+std::string chatPromptText(const ServerState &state, const ChatRequest &chat) {
+  rt::ChatTemplateOptions options;
+  options.enableThinking = chat.enableThinking.value_or(true);
+  try {
+    return state.chatTemplate.render(chat.messages, chat.tools.empty() ? nullptr : chat.tools, options);
+  } catch (const rt::Error &e) {
+    throw ApiError::badRequest(e.what(), "messages");
+  }
 }
 
 void handleChat(ServerState &state, const httplib::Request &req, httplib::Response &res) {
-  Job job;
-  job.arrival = Clock::now();
-  job.chat = true;
-  job.id = randomId("chatcmpl-");
+  Job job = startJob(state, /*chat=*/true);
   try {
     ChatRequest chat = parseChatRequest(parseJsonBody(req.body), state.limits);
-    job.sampling = chat.sampling;
-    std::vector<int32_t> prompt = chatPrompt(state, chat);
-    job.promptTokens = int64_t(prompt.size());
-    job.request = makeGenerationRequest(state, job.sampling, std::move(prompt), "messages");
+    takeSampling(job, chat.sampling);
+    std::vector<int32_t> prompt = state.tokenizer.encode(chatPromptText(state, chat));
+    job.spec.promptTokens = int64_t(prompt.size());
+    rt::ChatOutputParserOptions parser;
+    rt::ChatTemplateOptions templateOptions;
+    templateOptions.enableThinking = chat.enableThinking.value_or(true);
+    parser.reasoningOpen = state.chatTemplate.generationOpensReasoning(templateOptions);
+    parser.parseToolCalls = !chat.tools.empty() && chat.toolChoice != "none";
+    parser.tools = chat.tools;
+    parser.toolCallIdPrefix = "call_" + job.spec.id.substr(job.spec.id.find('-') + 1, 12) + "_";
+    job.spec.parser = std::move(parser);
+    job.request = makeGenerationRequest(state, chat.sampling, std::move(prompt), "messages");
     respond(state, std::move(job), res);
   } catch (const ApiError &e) {
     sendError(state, res, e);
@@ -367,18 +326,16 @@ void handleChat(ServerState &state, const httplib::Request &req, httplib::Respon
 }
 
 void handleCompletion(ServerState &state, const httplib::Request &req, httplib::Response &res) {
-  Job job;
-  job.arrival = Clock::now();
-  job.id = randomId("cmpl-");
+  Job job = startJob(state, /*chat=*/false);
   try {
     CompletionRequest completion = parseCompletionRequest(parseJsonBody(req.body), state.limits);
-    job.sampling = completion.sampling;
+    takeSampling(job, completion.sampling);
     std::vector<int32_t> prompt =
         completion.promptText ? state.tokenizer.encode(*completion.promptText) : completion.promptIds;
     if (prompt.empty())
       throw ApiError::badRequest("the prompt encodes to no tokens", "prompt");
-    job.promptTokens = int64_t(prompt.size());
-    job.request = makeGenerationRequest(state, job.sampling, std::move(prompt), "prompt");
+    job.spec.promptTokens = int64_t(prompt.size());
+    job.request = makeGenerationRequest(state, completion.sampling, std::move(prompt), "prompt");
     respond(state, std::move(job), res);
   } catch (const ApiError &e) {
     sendError(state, res, e);
@@ -389,13 +346,13 @@ void handleCompletion(ServerState &state, const httplib::Request &req, httplib::
 
 void handleTokenize(ServerState &state, const httplib::Request &req, httplib::Response &res) {
   try {
-    json body = parseJsonBody(req.body);
+    ResponseAssembler::json body = parseJsonBody(req.body);
     std::vector<int32_t> ids;
     if (body.contains("messages")) {
-      json chatBody = body;
+      ResponseAssembler::json chatBody = body;
       chatBody["model"] = state.modelName;
       ChatRequest chat = parseChatRequest(chatBody, state.limits);
-      ids = chatPrompt(state, chat);
+      ids = state.tokenizer.encode(chatPromptText(state, chat));
     } else {
       auto it = body.find("prompt");
       if (it == body.end() || !it->is_string())
@@ -412,12 +369,12 @@ void handleTokenize(ServerState &state, const httplib::Request &req, httplib::Re
 
 void handleDetokenize(ServerState &state, const httplib::Request &req, httplib::Response &res) {
   try {
-    json body = parseJsonBody(req.body);
+    ResponseAssembler::json body = parseJsonBody(req.body);
     auto it = body.find("tokens");
     if (it == body.end() || !it->is_array())
       throw ApiError::badRequest("'tokens' (an array of token ids) is required", "tokens");
     std::vector<int32_t> ids;
-    for (const json &id : *it) {
+    for (const ResponseAssembler::json &id : *it) {
       if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= state.limits.vocabSize)
         throw ApiError::badRequest("'tokens' holds " + id.dump() + ", which is not a token id of this model", "tokens");
       ids.push_back(id.get<int32_t>());
@@ -477,6 +434,16 @@ int runServer(rt::Engine &engine, const ServerOptions &options) {
   state.limits.vocabSize = engine.vocabSize();
   state.limits.maxModelLen = engine.maxContext();
   state.defaultStops = rt::defaultStopTokens(engine);
+  try {
+    state.chatTemplate = rt::ChatTemplate::fromCheckpoint(engine.checkpointDir());
+    if (!state.chatTemplate.verified())
+      state.log(std::string("warning: the checkpoint's chat template is a variant of the ") +
+                rt::chatTemplateStyleName(state.chatTemplate.style()) +
+                " template; chats are rendered as that template renders them");
+  } catch (const rt::Error &e) {
+    state.chatTemplate = rt::ChatTemplate(rt::ChatTemplateStyle::Qwen3, /*verified=*/false);
+    state.log(std::string("warning: ") + e.what() + "; chats use the Qwen3 template");
+  }
 
   // The engine admits a request only with a sequence; every sequence must be
   // able to reach the full context, so admission can never run out of pages.

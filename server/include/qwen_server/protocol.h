@@ -30,7 +30,7 @@ public:
         Code(std::move(code)) {}
   int status() const { return Status; }
   /// {"error": {"message", "type", "param", "code"}}; param and code are null when empty.
-  nlohmann::json body() const;
+  nlohmann::ordered_json body() const;
 
   /// 400 invalid_request_error about `param`.
   static ApiError badRequest(const std::string &message, const std::string &param = "",
@@ -63,8 +63,10 @@ struct ChatRequest {
   std::vector<rt::ChatMessage> messages;
   SamplingOptions sampling;
   std::optional<bool> enableThinking; ///< chat_template_kwargs.enable_thinking
-  nlohmann::json tools = nlohmann::json::array(); ///< the request's "tools", validated
-  std::string toolChoice = "auto";                ///< "none", "auto", "required", or a function name
+  /// The request's "tools", validated, in the client's key order (the
+  /// templates render them as the client wrote them).
+  nlohmann::ordered_json tools = nlohmann::ordered_json::array();
+  std::string toolChoice = "auto"; ///< "none" or "auto" (forcing a call needs constrained decoding)
 };
 
 struct CompletionRequest {
@@ -81,12 +83,12 @@ struct ParseLimits {
   int64_t maxModelLen = 0;             ///< max_tokens must not exceed it
 };
 
-/// Parses a request body: JSON, then the schema. Throws ApiError (400 for
-/// malformed JSON, invalid UTF-8, wrong types and out-of-range values; 404
-/// for an unknown model).
-nlohmann::json parseJsonBody(const std::string &body);
-ChatRequest parseChatRequest(const nlohmann::json &body, const ParseLimits &limits);
-CompletionRequest parseCompletionRequest(const nlohmann::json &body, const ParseLimits &limits);
+/// Parses a request body: JSON (keys kept in order), then the schema.
+/// Throws ApiError (400 for malformed JSON, invalid UTF-8, wrong types and
+/// out-of-range values; 404 for an unknown model).
+nlohmann::ordered_json parseJsonBody(const std::string &body);
+ChatRequest parseChatRequest(const nlohmann::ordered_json &body, const ParseLimits &limits);
+CompletionRequest parseCompletionRequest(const nlohmann::ordered_json &body, const ParseLimits &limits);
 
 /// True when `text` is well-formed UTF-8 (no overlongs, surrogates or code
 /// points above U+10FFFF).
