@@ -63,6 +63,36 @@ def main():
     check(text == msg.content, f"streamed chat {text!r} != {msg.content!r}")
     print("PASS: chat completion, streamed and not")
 
+    # Tools and thinking reach the prompt through the checkpoint's template
+    # (the demo model is no chat model: its answers are checked in shape only;
+    # the parsing of reasoning and tool calls is unit-tested in
+    # unittests/server/response_test.cpp on scripted token streams).
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather of a city",
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+    history = [{"role": "user", "content": "Weather in Paris?"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "call_1", "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+               {"role": "tool", "tool_call_id": "call_1", "content": "18 C"}]
+    status, tok = server.request("POST", "/tokenize", {"messages": history, "tools": tools},
+                                 headers={"Content-Type": "application/json", "Authorization": "Bearer test-key"})
+    check(status == 200, f"/tokenize with tools: {status} {tok}")
+    status, prompt = server.request("POST", "/detokenize", {"tokens": tok["tokens"]},
+                                    headers={"Content-Type": "application/json", "Authorization": "Bearer test-key"})
+    text = prompt["prompt"]
+    check("<tools>" in text and '"name": "get_weather"' in text and "<tool_response>\n18 C\n</tool_response>" in text
+          and text.endswith("<|im_start|>assistant\n"), f"rendered tool prompt: {text!r}")
+    got = client.chat.completions.create(model=MODEL, messages=history, tools=tools, max_tokens=8, temperature=0,
+                                         extra_body={"chat_template_kwargs": {"enable_thinking": False}})
+    check(got.choices[0].finish_reason in ("stop", "length", "tool_calls"), f"chat with tools: {got}")
+    status, tok = server.request("POST", "/tokenize", {"messages": history[:1],
+                                                       "chat_template_kwargs": {"enable_thinking": False}},
+                                 headers={"Content-Type": "application/json", "Authorization": "Bearer test-key"})
+    status, prompt = server.request("POST", "/detokenize", {"tokens": tok["tokens"]},
+                                    headers={"Content-Type": "application/json", "Authorization": "Bearer test-key"})
+    check(prompt["prompt"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n"), f"thinking off: {prompt}")
+    print("PASS: tools, tool results and enable_thinking rendered by the checkpoint's template")
+
     # Stop strings end the text before them; stop_token_ids and ignore_eos.
     full = expected[0]["text"]
     got = client.completions.create(model=MODEL, prompt=expected[0]["prompt"], max_tokens=100, temperature=0,
