@@ -599,7 +599,7 @@ int main(int argc, char **argv) {
   EngineFlags serveEf;
   serveEf.options.maxSequences = 16;
   qwen::serve::ServerOptions serveOpts;
-  serveEf.add(serve, false);
+  serveEf.add(serve, /*withRandomWeights=*/true);
   serve->add_option("--host", serveOpts.host, "Address to listen on")->capture_default_str();
   serve->add_option("--port", serveOpts.port, "Port to listen on; 0 picks a free one (the log says which)")
       ->check(CLI::Range(0, 65535))
