@@ -104,6 +104,12 @@ MemoryPlan planMemory(const Artifact &art, const EngineOptions &o) {
   p.kvBytesTotal = p.kvBytesPerPage * uint64_t(p.numPages);
   p.stateBytesPerSequence = art.linearState().bytesPerSlot();
   p.stateBytesTotal = p.stateBytesPerSequence * uint64_t(p.maxSequences);
+  if (o.prefixCheckpoints < -1)
+    throw Error("the number of prefix-cache checkpoints must not be negative, got " +
+                std::to_string(o.prefixCheckpoints));
+  if (o.prefixCache && art.linearState().present())
+    p.prefixCheckpoints = o.prefixCheckpoints >= 0 ? o.prefixCheckpoints : 2 * o.maxSequences;
+  p.checkpointBytesTotal = p.stateBytesPerSequence * uint64_t(p.prefixCheckpoints);
   for (const WeightSpec &w : art.weights())
     p.weightBytes += w.nbytes();
   p.arenaBytes = layoutArena(art, maxStepDims(p)).total;
@@ -130,6 +136,9 @@ std::string MemoryPlan::describe() const {
   if (stateBytesPerSequence)
     s += "\nstate slots  " + formatBytes(stateBytesTotal) + ": " + std::to_string(maxSequences) + " of " +
          formatBytes(stateBytesPerSequence) + " (linear-attention conv + recurrent state, one per live sequence)";
+  if (prefixCheckpoints)
+    s += "\ncheckpoints  " + formatBytes(checkpointBytesTotal) + ": " + std::to_string(prefixCheckpoints) +
+         " state slots for the prefix cache (the state at a page boundary)";
   s += "\nactivations  " + formatBytes(arenaBytes) + " for steps of up to " + std::to_string(maxBatchTokens) +
        " tokens";
   if (gemmWorkspaceBytes)
@@ -155,8 +164,12 @@ std::string MemoryPlan::describe() const {
 Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan &plan)
     : Art(std::move(artifact)), Plan(plan), Pool(options.numThreads),
       KV(Art.kvCache(), plan.numPages, plan.maxSequences, /*allocateArrays=*/!Art.isCuda()),
-      States(Art.linearState(), plan.maxSequences, /*allocateArrays=*/!Art.isCuda()),
-      Live(size_t(plan.maxSequences), false), Lengths(size_t(plan.maxSequences), 0) {
+      States(Art.linearState(), plan.maxSequences + plan.prefixCheckpoints, /*allocateArrays=*/!Art.isCuda()),
+      Live(size_t(plan.maxSequences), false), Lengths(size_t(plan.maxSequences), 0),
+      History(size_t(plan.maxSequences)), CachedPages(size_t(plan.maxSequences), 0),
+      DecodeCheckpoint(size_t(plan.maxSequences), -1) {
+  if (options.prefixCache)
+    Prefix = std::make_unique<PrefixCache>(plan.pageSize, plan.numPages, plan.prefixCheckpoints);
   ArenaLayout layout = layoutArena(Art, maxStepDims(Plan));
   OutputOffset = layout.bufferOffsets[size_t(Art.bufferIndex(Art.outputBuffer()))];
   uint8_t *base = nullptr;
@@ -170,8 +183,8 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
     sizes.weights = Plan.weightBytes;
     sizes.arena = layout.total;
     sizes.kvOneArray = Art.kvCache().bytesPerPageOneArray() * uint64_t(Plan.numPages);
-    sizes.stateConv = Art.linearState().convBytesPerSlot() * uint64_t(Plan.maxSequences);
-    sizes.stateRecurrent = Art.linearState().recurrentBytesPerSlot() * uint64_t(Plan.maxSequences);
+    sizes.stateConv = Art.linearState().convBytesPerSlot() * uint64_t(States.numSlots());
+    sizes.stateRecurrent = Art.linearState().recurrentBytesPerSlot() * uint64_t(States.numSlots());
     sizes.workspace = Plan.gemmWorkspaceBytes;
     Cuda->allocate(sizes, layout.inputBytes);
     // Host memory only for the inputs (pinned, the executor's) and the logits.
@@ -325,6 +338,9 @@ int Engine::createSequence() {
       }
       Live[size_t(s)] = true;
       Lengths[size_t(s)] = 0;
+      History[size_t(s)].clear();
+      CachedPages[size_t(s)] = 0;
+      DecodeCheckpoint[size_t(s)] = -1;
       return s;
     }
   }
@@ -334,9 +350,14 @@ int Engine::createSequence() {
 
 void Engine::releaseSequence(int seq) {
   checkSequence(seq, "releaseSequence");
-  KV.release(seq);
+  std::vector<int32_t> idle = KV.release(seq);
+  // Leaves first: of one sequence's pages the last is evicted first.
+  if (Prefix)
+    for (auto it = idle.rbegin(); it != idle.rend(); ++it)
+      Prefix->markIdle(*it);
   Live[size_t(seq)] = false;
   Lengths[size_t(seq)] = 0;
+  History[size_t(seq)].clear();
 }
 
 int64_t Engine::sequenceLength(int seq) const {
@@ -354,6 +375,100 @@ int Engine::liveSequences() const {
 int64_t Engine::extraPagesFor(int seq, int64_t length) const {
   checkSequence(seq, "extraPagesFor");
   return KV.extraPagesFor(seq, length);
+}
+
+//===----------------------------------------------------------------------===//
+// Prefix cache
+//===----------------------------------------------------------------------===//
+
+void Engine::copyStateSlot(int from, int to) {
+  if (!Cuda) {
+    States.copy(from, to);
+    return;
+  }
+  const LinearStateSpec &spec = States.spec();
+  const uint64_t conv = spec.convBytesPerSlot(), recurrent = spec.recurrentBytesPerSlot();
+  Cuda->copyState(0, uint64_t(from) * conv, uint64_t(to) * conv, conv);
+  Cuda->copyState(1, uint64_t(from) * recurrent, uint64_t(to) * recurrent, recurrent);
+}
+
+void Engine::makeFreePages(int64_t pages) {
+  while (Prefix && KV.numFreePages() < pages) {
+    int32_t page = Prefix->evict();
+    if (page < 0)
+      return;
+    KV.unretain(page);
+  }
+}
+
+Engine::PrefixHit Engine::reusePrefix(int seq, const std::vector<int32_t> &tokens) {
+  checkSequence(seq, "reusePrefix");
+  if (Lengths[size_t(seq)] != 0)
+    throw Error("reusePrefix: sequence " + std::to_string(seq) + " already holds tokens");
+  PrefixHit hit;
+  if (!Prefix || tokens.empty())
+    return hit;
+  const int64_t pageSize = Plan.pageSize;
+  // The last token is always computed: its logits are wanted.
+  const int64_t reusable = std::min<int64_t>(int64_t(tokens.size()), Plan.maxContext) - 1;
+  PrefixCache::Match match = Prefix->lookup(tokens.data(), std::max<int64_t>(reusable, 0) / pageSize);
+  // A hybrid model continues from a state checkpoint; attention alone needs none.
+  const size_t reuse = hasLinearState() ? match.checkpointed : match.pages.size();
+  for (size_t i = 0; i < reuse; ++i) {
+    KV.share(seq, match.pages[i]);
+    Prefix->markHeld(match.pages[i]);
+  }
+  if (reuse && hasLinearState()) {
+    const int32_t last = match.pages[reuse - 1];
+    copyStateSlot(Plan.maxSequences + Prefix->checkpointOf(last), seq);
+    Prefix->useCheckpoint(last);
+  }
+  hit.reused = int64_t(reuse) * pageSize;
+  hit.matched = int64_t(match.pages.size()) * pageSize;
+  Lengths[size_t(seq)] = hit.reused;
+  History[size_t(seq)].assign(tokens.begin(), tokens.begin() + hit.reused);
+  CachedPages[size_t(seq)] = int64_t(reuse);
+  Prefix->countLookup(int64_t(tokens.size()), hit.reused);
+  return hit;
+}
+
+void Engine::cacheFullPages(int seq, bool decode) {
+  int64_t &cached = CachedPages[size_t(seq)];
+  const std::vector<int32_t> &history = History[size_t(seq)];
+  const int64_t pageSize = Plan.pageSize, full = int64_t(history.size()) / pageSize;
+  while (cached >= 0 && cached < full) {
+    const std::vector<int32_t> &pages = KV.pages(seq);
+    const int32_t own = pages[size_t(cached)], parent = cached ? pages[size_t(cached - 1)] : -1;
+    const int32_t page = Prefix->insert(own, parent, history.data() + cached * pageSize);
+    if (page < 0) {
+      cached = -1; // a hash collision: this sequence's later pages stay private
+      return;
+    }
+    if (page == own) {
+      KV.retain(own);
+    } else {
+      // The same tokens after the same pages were cached by another
+      // sequence: hold that page (the same bits) and free ours.
+      KV.replace(seq, size_t(cached), page);
+      Prefix->markHeld(page);
+    }
+    ++cached;
+  }
+  if (!hasLinearState() || !Prefix->numCheckpointSlots() || full == 0 || cached != full ||
+      int64_t(history.size()) != full * pageSize)
+    return;
+  const int32_t last = KV.pages(seq)[size_t(full - 1)];
+  if (Prefix->checkpointOf(last) >= 0)
+    return;
+  // Decoding, a conversation only needs its latest checkpoint: the previous
+  // one of this sequence gives its slot up unless a hit restored it.
+  int32_t &previous = DecodeCheckpoint[size_t(seq)];
+  if (decode && previous >= 0 && Prefix->cached(previous) && !Prefix->checkpointUsed(previous))
+    Prefix->dropCheckpoint(previous);
+  int slot = Prefix->addCheckpoint(last);
+  copyStateSlot(seq, Plan.maxSequences + slot);
+  if (decode)
+    previous = last;
 }
 
 //===----------------------------------------------------------------------===//
@@ -438,14 +553,15 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
                                   " new exceeds the context of " + std::to_string(Plan.maxContext) + " tokens");
     extraPages += KV.extraPagesFor(c.seq, have + add);
   }
-  if (extraPages > KV.numFreePages())
+  if (extraPages > freePages())
     throw Error("out of KV cache pages: this step needs " + std::to_string(extraPages) + " more pages of " +
-                std::to_string(Plan.pageSize) + " tokens, but only " + std::to_string(KV.numFreePages()) + " of " +
+                std::to_string(Plan.pageSize) + " tokens, but only " + std::to_string(freePages()) + " of " +
                 std::to_string(KV.numPages()) + " are free; finish or release other sequences first");
   if (chunks.empty())
     return;
 
   // Commit: reserve pages, then run the steps.
+  makeFreePages(extraPages);
   for (const SequenceChunk &c : chunks)
     KV.reserve(c.seq, Lengths[size_t(c.seq)] + int64_t(c.tokens.size()));
   std::vector<int64_t> firstRow(chunks.size());
@@ -532,6 +648,14 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
       R = 1;
     }
     runProgram({T, B, P, R}, decodeOnly, sampling);
+    if (Prefix) {
+      for (const Part &p : parts) {
+        const SequenceChunk &c = chunks[p.chunk];
+        History[size_t(c.seq)].insert(History[size_t(c.seq)].end(), c.tokens.begin() + p.begin,
+                                      c.tokens.begin() + p.begin + p.count);
+        cacheFullPages(c.seq, c.tokens.size() == 1);
+      }
+    }
     for (size_t r = 0; r < destRows.size(); ++r) {
       if (top) {
         const size_t from = r * size_t(candidates), to = size_t(destRows[r] * candidates);

@@ -50,12 +50,20 @@ struct Generator::State {
   GenerationResult result;
   int seq = -1;
   int64_t prefilled = 0; ///< prompt tokens already in the sequence
+  /// Positions where a prefill step must end (ascending, beyond `prefilled`)
+  /// so that the engine checkpoints the linear-attention state there.
+  std::vector<int64_t> checkpointAt;
   int32_t next = 0;      ///< the sampled token to feed in the next step
   Clock::time_point submitted;
 
   State(GenerationRequest r, std::vector<int32_t> s)
       : request(std::move(r)), sampler(request.sampling), stops(std::move(s)), submitted(Clock::now()) {}
   bool prefillDone() const { return prefilled == int64_t(request.prompt.size()); }
+  /// The next prompt piece: at most `budget` tokens, ending at a checkpoint position.
+  int64_t nextPiece(int64_t budget) const {
+    int64_t take = std::min<int64_t>(int64_t(request.prompt.size()) - prefilled, budget);
+    return checkpointAt.empty() ? take : std::min(take, checkpointAt.front() - prefilled);
+  }
 };
 
 Generator::Generator(Engine &engine, Callback onToken) : Eng(engine), OnToken(std::move(onToken)) {}
@@ -111,8 +119,9 @@ bool Generator::step() {
   std::vector<Engine::SequenceChunk> chunks;
   std::vector<int> owners;
   int64_t budget = Eng.maxBatchTokens();
-  int64_t freePages = Eng.freePages();
+  int64_t freePages = Eng.freePages(); // idle cached pages included
   const int64_t pageSize = Eng.memoryPlan().pageSize;
+  const bool checkpoints = Eng.memoryPlan().prefixCheckpoints > 0 && Eng.prefixCacheEnabled();
 
   // Running requests first: one token each for those decoding, then the next
   // piece of the prompts that did not fit in earlier steps.
@@ -123,7 +132,7 @@ bool Generator::step() {
         chunks.push_back({s.seq, {s.next}});
         budget -= 1;
       } else if (pass == 1 && !s.prefillDone() && budget > 0) {
-        int64_t take = std::min<int64_t>(int64_t(s.request.prompt.size()) - s.prefilled, budget);
+        int64_t take = s.nextPiece(budget);
         auto begin = s.request.prompt.begin() + s.prefilled;
         chunks.push_back({s.seq, std::vector<int32_t>(begin, begin + take)});
         budget -= take;
@@ -135,7 +144,8 @@ bool Generator::step() {
     }
   }
   // Admit waiting requests while a sequence, the budget and KV pages for their
-  // whole prompt are available.
+  // whole prompt are available (counted without the cache's help: a hit only
+  // needs fewer).
   while (!Waiting.empty() && budget > 0 && Eng.liveSequences() < Eng.maxSequences()) {
     State &s = *States[size_t(Waiting.front())];
     int64_t promptPages = (int64_t(s.request.prompt.size()) + pageSize - 1) / pageSize;
@@ -146,8 +156,17 @@ bool Generator::step() {
     Running.push_back(Waiting.front());
     owners.push_back(Waiting.front());
     Waiting.pop_front();
-    int64_t take = std::min<int64_t>(int64_t(s.request.prompt.size()), budget);
-    chunks.push_back({s.seq, std::vector<int32_t>(s.request.prompt.begin(), s.request.prompt.begin() + take)});
+    const std::vector<int32_t> &prompt = s.request.prompt;
+    Engine::PrefixHit hit = Eng.reusePrefix(s.seq, prompt);
+    s.prefilled = s.result.cachedTokens = hit.reused;
+    if (checkpoints) {
+      const int64_t lastBoundary = (int64_t(prompt.size()) - 1) / pageSize * pageSize;
+      for (int64_t at : {hit.matched, lastBoundary})
+        if (at > s.prefilled && (s.checkpointAt.empty() || at > s.checkpointAt.back()))
+          s.checkpointAt.push_back(at);
+    }
+    int64_t take = s.nextPiece(budget);
+    chunks.push_back({s.seq, std::vector<int32_t>(prompt.begin() + s.prefilled, prompt.begin() + s.prefilled + take)});
     budget -= take;
   }
   if (chunks.empty()) {
@@ -188,6 +207,8 @@ bool Generator::step() {
     State &s = *States[size_t(owners[i])];
     if (!s.prefillDone()) {
       s.prefilled += int64_t(chunks[i].tokens.size());
+      while (!s.checkpointAt.empty() && s.checkpointAt.front() <= s.prefilled)
+        s.checkpointAt.erase(s.checkpointAt.begin());
       if (!s.prefillDone())
         continue;
     }

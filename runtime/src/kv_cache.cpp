@@ -19,6 +19,8 @@ KVCache::KVCache(const KVCacheSpec &spec, int64_t numPages, int numSlots, bool a
     Keys = HostBuffer(bytes, "the KV cache keys (" + std::to_string(numPages) + " pages)");
     Values = HostBuffer(bytes, "the KV cache values (" + std::to_string(numPages) + " pages)");
   }
+  RefCounts.assign(size_t(numPages), 0);
+  Retained.assign(size_t(numPages), false);
   FreePages.resize(size_t(numPages));
   for (int64_t i = 0; i < numPages; ++i)
     FreePages[size_t(i)] = int32_t(numPages - 1 - i);
@@ -38,16 +40,58 @@ void KVCache::reserve(int slot, int64_t length) {
                 " are free; finish or release other sequences, or load with more pages");
   for (int64_t i = 0; i < extra; ++i) {
     list.push_back(FreePages.back());
+    RefCounts[size_t(list.back())] = 1;
     FreePages.pop_back();
   }
 }
 
-void KVCache::release(int slot) {
+void KVCache::dropReference(int32_t page, std::vector<int32_t> *idle) {
+  if (--RefCounts[size_t(page)] > 0)
+    return;
+  if (Retained[size_t(page)])
+    idle->push_back(page);
+  else
+    FreePages.push_back(page);
+}
+
+std::vector<int32_t> KVCache::release(int slot) {
   std::vector<int32_t> &list = SlotPages.at(size_t(slot));
+  std::vector<int32_t> idle;
   // Push back in reverse so the lowest ids come out first again.
   for (auto it = list.rbegin(); it != list.rend(); ++it)
-    FreePages.push_back(*it);
+    dropReference(*it, &idle);
   list.clear();
+  std::reverse(idle.begin(), idle.end());
+  return idle;
+}
+
+void KVCache::share(int slot, int32_t page) {
+  if (page < 0 || page >= NumPages || (RefCounts[size_t(page)] == 0 && !Retained[size_t(page)]))
+    throw Error("KV page " + std::to_string(page) + " cannot be shared: nobody holds it");
+  SlotPages.at(size_t(slot)).push_back(page);
+  ++RefCounts[size_t(page)];
+}
+
+void KVCache::replace(int slot, size_t index, int32_t page) {
+  std::vector<int32_t> &list = SlotPages.at(size_t(slot));
+  if (index >= list.size() || !Retained.at(size_t(page)))
+    throw Error("KV page " + std::to_string(page) + " cannot replace page " + std::to_string(index) + " of slot " +
+                std::to_string(slot));
+  int32_t old = list[index];
+  list[index] = page;
+  ++RefCounts[size_t(page)];
+  std::vector<int32_t> idle;
+  dropReference(old, &idle); // `old` is not retained: never idle
+}
+
+void KVCache::retain(int32_t page) { Retained.at(size_t(page)) = true; }
+
+void KVCache::unretain(int32_t page) {
+  if (!Retained.at(size_t(page)))
+    return;
+  Retained[size_t(page)] = false;
+  if (RefCounts[size_t(page)] == 0)
+    FreePages.push_back(page);
 }
 
 } // namespace qwen::rt

@@ -24,6 +24,17 @@ void StatePool::reset(int slot) {
   std::memset(Recurrent.data() + uint64_t(slot) * Spec.recurrentBytesPerSlot(), 0, Spec.recurrentBytesPerSlot());
 }
 
+void StatePool::copy(int from, int to) {
+  if (from < 0 || from >= NumSlots || to < 0 || to >= NumSlots)
+    throw Error("state slots " + std::to_string(from) + " -> " + std::to_string(to) + " are out of range [0, " +
+                std::to_string(NumSlots) + ")");
+  if (empty() || !Conv.data() || from == to)
+    return;
+  const uint64_t conv = Spec.convBytesPerSlot(), recurrent = Spec.recurrentBytesPerSlot();
+  std::memcpy(Conv.data() + uint64_t(to) * conv, Conv.data() + uint64_t(from) * conv, conv);
+  std::memcpy(Recurrent.data() + uint64_t(to) * recurrent, Recurrent.data() + uint64_t(from) * recurrent, recurrent);
+}
+
 std::vector<uint8_t> StatePool::snapshot(int slot) const {
   if (slot < 0 || slot >= NumSlots)
     throw Error("state slot " + std::to_string(slot) + " is out of range [0, " + std::to_string(NumSlots) + ")");

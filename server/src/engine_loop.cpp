@@ -134,8 +134,17 @@ void EngineLoop::publishGauges(const rt::Generator &gen) {
   }
   Stats.engine.running = running;
   Stats.engine.waiting = std::max<int64_t>(gen.active() - running, 0) + inbox;
+  // Idle pages of the prefix cache count as free: a request may have them.
   Stats.engine.pagesUsed = Eng.memoryPlan().numPages - Eng.freePages();
   Stats.engine.slotsUsed = Eng.statePool().empty() ? 0 : running;
+  if (Eng.prefixCacheEnabled()) {
+    rt::PrefixCacheStats prefix = gen.prefixCacheStats();
+    Stats.engine.prefixCacheEnabled = true;
+    Stats.engine.prefixQueryTokens = prefix.lookupTokens;
+    Stats.engine.prefixHitTokens = prefix.reusedTokens;
+    Stats.engine.prefixHits = prefix.hits;
+    Stats.engine.prefixIdlePages = prefix.idlePages;
+  }
 }
 
 void EngineLoop::run() {

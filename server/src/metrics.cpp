@@ -69,9 +69,16 @@ std::string Metrics::render() const {
          double(engine.slotsTotal.load()));
   scalar(out, "counter", "qwen_prompt_tokens_total", "Prompt tokens of finished requests.", double(promptTokens.load()));
   scalar(out, "counter", "qwen_generation_tokens_total", "Tokens generated.", double(generationTokens.load()));
-  if (int64_t hits = engine.prefixCacheHitTokens.load(); hits >= 0)
-    scalar(out, "counter", "qwen_prefix_cache_hit_tokens_total", "Prompt tokens served from the prefix cache.",
-           double(hits));
+  if (engine.prefixCacheEnabled) {
+    scalar(out, "counter", "qwen_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.",
+           double(engine.prefixQueryTokens.load()));
+    scalar(out, "counter", "qwen_prefix_cache_hits_total", "Prompt tokens reused from the prefix cache.",
+           double(engine.prefixHitTokens.load()));
+    scalar(out, "counter", "qwen_prefix_cache_hit_requests_total", "Prompts that reused at least one cached page.",
+           double(engine.prefixHits.load()));
+    scalar(out, "gauge", "qwen_prefix_cache_idle_pages", "Cached KV pages no request holds (free on demand).",
+           double(engine.prefixIdlePages.load()));
+  }
   out += "# HELP qwen_request_success_total Finished requests by finish reason.\n"
          "# TYPE qwen_request_success_total counter\n";
   out += "qwen_request_success_total{finish_reason=\"stop\"} " + std::to_string(finishedStop.load()) + "\n";

@@ -116,6 +116,18 @@ def main():
     check(streamed == full[:full.index(stop)], f"streamed stop string: {streamed!r}")
     print("PASS: stop string across tokens (streamed and not)")
 
+    # A prompt seen before reuses its cached KV pages, and /metrics says so.
+    before = server.metrics()
+    long_prompt = expected[0]["prompt"] + full[:200]
+    answers = [curl(server, "/v1/completions", {"model": MODEL, "prompt": long_prompt, "max_tokens": 8,
+                                                "temperature": 0})[1] for _ in range(2)]
+    after = server.metrics()
+    check(json.loads(answers[0])["choices"] == json.loads(answers[1])["choices"], "a cached prefix changed the answer")
+    check(after["qwen_prefix_cache_hits_total"] > before["qwen_prefix_cache_hits_total"],
+          f"no prefix-cache hit counted: {after}")
+    check(after["qwen_kv_pages_used"] == 0, f"pages in use after the requests: {after['qwen_kv_pages_used']}")
+    print(f"PASS: prefix-cache hits in /metrics ({int(after['qwen_prefix_cache_hits_total'])} tokens reused)")
+
     # Bad input, each with its status and error body.
     expect_error(server, 400, "malformed JSON", raw_body=b'{"model": "qwen3-demo", "prompt": ')
     expect_error(server, 400, "JSON that is not an object", raw_body=b'[1, 2]')

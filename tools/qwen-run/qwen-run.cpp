@@ -70,13 +70,20 @@ struct EngineFlags {
                     "them per batch so that the GPU is full")
         ->check(CLI::Range(int64_t(0), int64_t(1) << 20))
         ->capture_default_str();
+    app->add_flag("--no-prefix-cache", noPrefixCache,
+                  "Recompute every prompt from its first token (by default a prompt reuses the KV pages, and for "
+                  "hybrid models the state checkpoints, of the prefix it shares with earlier ones)");
+    app->add_option("--prefix-checkpoints", options.prefixCheckpoints,
+                    "Hybrid models: linear-attention state checkpoints the prefix cache keeps (each the size of a "
+                    "state slot; default 2 per sequence)")
+        ->check(CLI::Range(0, 1 << 20));
     if (withRandomWeights) {
       app->add_flag("--random-weights", options.randomWeights,
                     "Seeded random weights instead of the checkpoint (for benchmarks of real-size configs)");
       app->add_option("--seed", options.seed, "Seed of --random-weights and of the random prompt");
     }
   }
-  bool noGraphs = false, hostSampling = false, noProgrammaticLaunch = false;
+  bool noGraphs = false, hostSampling = false, noProgrammaticLaunch = false, noPrefixCache = false;
   std::string decodeKernels = "auto";
   std::unique_ptr<Engine> load() {
     options.progress = isatty(STDERR_FILENO);
@@ -84,6 +91,7 @@ struct EngineFlags {
     options.cudaProgrammaticLaunch = !noProgrammaticLaunch;
     options.cudaDecode.variants = decodeKernels != "never";
     options.cudaDeviceSampling = !hostSampling;
+    options.prefixCache = !noPrefixCache;
     if (options.maxContext == 0)
       fitContextToMemory();
     return Engine::load(artifact, options);
@@ -102,7 +110,7 @@ struct EngineFlags {
     }
     if (budget == 0 || plan.totalBytes() <= budget || options.numPages > 0)
       return;
-    uint64_t fixed = plan.weightBytes + plan.arenaBytes + plan.stateBytesTotal;
+    uint64_t fixed = plan.weightBytes + plan.arenaBytes + plan.stateBytesTotal + plan.checkpointBytesTotal;
     uint64_t perSequence = plan.kvBytesPerPage * uint64_t(plan.maxSequences);
     int64_t pages = fixed < budget ? int64_t((budget - fixed) / perSequence) : 0;
     if (pages <= 0)
@@ -154,10 +162,10 @@ const Tokenizer &requireTokenizer(const Engine &engine) {
 void printStats(const GenerationResult &r) {
   double decodeSeconds = r.totalSeconds - r.firstTokenSeconds;
   int64_t generated = int64_t(r.tokens.size()) + (r.stopToken ? 1 : 0);
-  std::fprintf(stderr, "\n[prompt %lld tokens: %.3f s to first token (%.1f tok/s); %lld generated (%s)",
-               static_cast<long long>(r.promptTokens), r.firstTokenSeconds,
-               double(r.promptTokens) / std::max(r.firstTokenSeconds, 1e-9), static_cast<long long>(generated),
-               finishReasonName(r.finish));
+  std::fprintf(stderr, "\n[prompt %lld tokens (%lld from the prefix cache): %.3f s to first token (%.1f tok/s); %lld generated (%s)",
+               static_cast<long long>(r.promptTokens), static_cast<long long>(r.cachedTokens), r.firstTokenSeconds,
+               double(r.promptTokens - r.cachedTokens) / std::max(r.firstTokenSeconds, 1e-9),
+               static_cast<long long>(generated), finishReasonName(r.finish));
   if (generated > 1)
     std::fprintf(stderr, "; decode %.1f tok/s", double(generated - 1) / std::max(decodeSeconds, 1e-9));
   std::fprintf(stderr, "]\n");
@@ -189,16 +197,34 @@ GenerationResult generateText(Engine &engine, GenerationRequest request, bool st
 // Subcommands
 //===----------------------------------------------------------------------===//
 
-int runGenerate(EngineFlags &ef, const SamplingFlags &sf, const std::string &prompt, bool noStream, bool chat) {
+/// The prefix cache's totals, one line on stderr.
+void printPrefixCacheStats(const Engine &engine) {
+  if (!engine.prefixCacheEnabled())
+    return;
+  PrefixCacheStats st = engine.prefixCacheStats();
+  std::fprintf(stderr, "[prefix cache: %lld of %lld prompts hit, %lld of %lld prompt tokens reused (%.1f%%)]\n",
+               static_cast<long long>(st.hits), static_cast<long long>(st.lookups),
+               static_cast<long long>(st.reusedTokens), static_cast<long long>(st.lookupTokens), 100.0 * st.hitRate());
+}
+
+int runGenerate(EngineFlags &ef, const SamplingFlags &sf, const std::string &prompt, bool noStream, bool chat,
+                int repeat) {
+  if (repeat < 1)
+    throw Error("--repeat must be at least 1, got " + std::to_string(repeat));
   ef.options.maxSequences = 1;
   std::unique_ptr<Engine> engine = ef.load();
   const Tokenizer &tok = requireTokenizer(*engine);
   std::string text = chat ? formatChatPrompt({{"user", prompt}}) : prompt;
-  GenerationRequest request = sf.request(*engine);
-  request.prompt = tok.encode(text);
-  GenerationResult r = generateText(*engine, std::move(request), !noStream);
-  std::fputc('\n', stdout);
-  printStats(r);
+  // Each repetition after the first finds the prompt in the prefix cache.
+  for (int i = 0; i < repeat; ++i) {
+    GenerationRequest request = sf.request(*engine);
+    request.prompt = tok.encode(text);
+    GenerationResult r = generateText(*engine, std::move(request), !noStream);
+    std::fputc('\n', stdout);
+    printStats(r);
+  }
+  if (repeat > 1)
+    printPrefixCacheStats(*engine);
   return 0;
 }
 
@@ -212,6 +238,11 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
   bool interactive = isatty(STDIN_FILENO);
   if (interactive)
     std::fprintf(stderr, "Chatting with %s; end with /exit or Ctrl-D.\n", ef.artifact.c_str());
+  // The conversation as the model saw it: every prompt and answer token. A
+  // turn's prompt extends the previous one, so it reuses all of it from the
+  // prefix cache (re-rendering the template would drop the think blocks and
+  // re-tokenize the answers).
+  std::vector<int32_t> context;
   std::string line;
   while (true) {
     if (interactive) {
@@ -224,18 +255,30 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
       continue;
     messages.push_back({"user", line});
     try {
+      const Tokenizer &tok = *engine->tokenizer();
       GenerationRequest request = sf.request(*engine);
-      request.prompt = engine->tokenizer()->encode(formatChatPrompt(messages, true, think));
+      request.prompt = context;
+      std::vector<int32_t> turn = context.empty() ? tok.encode(formatChatPrompt(messages, true, think))
+                                                  : tok.encode("\n" + formatChatPrompt({messages.back()}, true, think));
+      request.prompt.insert(request.prompt.end(), turn.begin(), turn.end());
+      std::vector<int32_t> prompt = request.prompt;
       GenerationResult r = generateText(*engine, std::move(request), true);
       std::fputc('\n', stdout);
       std::fflush(stdout);
-      messages.push_back({"assistant", engine->tokenizer()->decode(r.tokens, /*skipSpecial=*/true)});
+      printStats(r);
+      messages.push_back({"assistant", tok.decode(r.tokens, /*skipSpecial=*/true)});
+      context = std::move(prompt);
+      context.insert(context.end(), r.tokens.begin(), r.tokens.end());
+      // The answer ends with <|im_end|> (the stop token, or added when it was cut).
+      std::vector<int32_t> end = r.stopToken ? std::vector<int32_t>{*r.stopToken} : tok.encode("<|im_end|>");
+      context.insert(context.end(), end.begin(), end.end());
     } catch (const Error &e) {
       // The turn is dropped; the conversation so far is kept.
       messages.pop_back();
       std::fprintf(stderr, "qwen-run: error: %s\n", e.what());
     }
   }
+  printPrefixCacheStats(*engine);
   return 0;
 }
 
@@ -269,6 +312,86 @@ BenchResult benchOnce(Engine &engine, std::mt19937_64 &rng, int64_t promptLen, i
   for (const Engine::SequenceChunk &c : chunks)
     engine.releaseSequence(c.seq);
   return r;
+}
+
+/// Multi-turn chat load through the Generator: `batch` conversations, each
+/// opening with the same `systemLen` random tokens and `promptLen` of its
+/// own; every turn generates `genTokens` greedy tokens, and the next turn's
+/// prompt is the previous prompt, its answer and `promptLen` new tokens.
+/// Prints each turn's mean time to first token, then the prefix cache's hits.
+int runBenchChat(EngineFlags &ef, int64_t systemLen, int64_t promptLen, int64_t genTokens, int batch, int turns) {
+  if (systemLen < 0 || promptLen <= 0 || genTokens <= 0 || batch <= 0 || turns <= 0)
+    throw Error("bench --turns needs --system-len >= 0, --prompt-len > 0, --gen > 0 and --batch > 0");
+  ef.options.maxSequences = batch;
+  if (ef.options.maxContext == 0)
+    ef.options.maxContext = systemLen + turns * (promptLen + genTokens);
+  Clock::time_point t0 = Clock::now();
+  std::unique_ptr<Engine> engine = ef.load();
+  std::printf("load:    %.3f s (%d threads, prefix cache %s)\n", secondsSince(t0), engine->numThreads(),
+              engine->prefixCacheEnabled() ? "on" : "off");
+  std::mt19937_64 rng(ef.options.seed);
+  std::uniform_int_distribution<int32_t> pick(0, int32_t(engine->vocabSize() - 1));
+  auto randomTokens = [&](int64_t n) {
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (int32_t &id : ids)
+      id = pick(rng);
+    return ids;
+  };
+  std::vector<int32_t> system = randomTokens(systemLen);
+  std::vector<std::vector<int32_t>> conversations(size_t(batch), system);
+  nlohmann::ordered_json turnsJson = nlohmann::ordered_json::array();
+  for (int turn = 0; turn < turns; ++turn) {
+    Generator gen(*engine);
+    std::vector<int> ids;
+    for (std::vector<int32_t> &c : conversations) {
+      std::vector<int32_t> message = randomTokens(promptLen);
+      c.insert(c.end(), message.begin(), message.end());
+      GenerationRequest r;
+      r.prompt = c;
+      r.maxNewTokens = int(genTokens);
+      r.stopTokens = std::vector<int32_t>{};
+      ids.push_back(gen.submit(std::move(r)));
+    }
+    Clock::time_point start = Clock::now();
+    gen.runToCompletion();
+    double seconds = secondsSince(start), ttft = 0;
+    int64_t prompt = 0, cached = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const GenerationResult &r = gen.result(ids[i]);
+      ttft += r.firstTokenSeconds / double(batch);
+      prompt += r.promptTokens;
+      cached += r.cachedTokens;
+      conversations[i].insert(conversations[i].end(), r.tokens.begin(), r.tokens.end());
+    }
+    std::printf("turn %d:  %d prompts of %lld tokens (%lld from the cache): %.3f s to first token (mean), turn %.3f s\n",
+                turn + 1, batch, static_cast<long long>(prompt / batch), static_cast<long long>(cached / batch), ttft,
+                seconds);
+    turnsJson.push_back({{"turn", turn + 1}, {"prompt_tokens", prompt}, {"cached_tokens", cached},
+                         {"ttft_s", ttft}, {"turn_s", seconds}});
+  }
+  PrefixCacheStats st = engine->prefixCacheStats();
+  std::printf("prefix cache: %lld of %lld prompts hit, %lld of %lld prompt tokens reused (hit rate %.1f%%), "
+              "%lld pages evicted, %lld checkpoints taken\n",
+              static_cast<long long>(st.hits), static_cast<long long>(st.lookups),
+              static_cast<long long>(st.reusedTokens), static_cast<long long>(st.lookupTokens), 100.0 * st.hitRate(),
+              static_cast<long long>(st.evictedPages), static_cast<long long>(st.checkpointsTaken));
+  nlohmann::ordered_json j;
+  j["artifact"] = ef.artifact;
+  j["threads"] = engine->numThreads();
+  j["random_weights"] = ef.options.randomWeights;
+  j["prefix_cache"] = engine->prefixCacheEnabled();
+  j["batch"] = batch;
+  j["system_len"] = systemLen;
+  j["prompt_len"] = promptLen;
+  j["gen"] = genTokens;
+  j["turns"] = turnsJson;
+  j["prefix_hits"] = st.hits;
+  j["prefix_lookups"] = st.lookups;
+  j["reused_tokens"] = st.reusedTokens;
+  j["prompt_tokens"] = st.lookupTokens;
+  j["hit_rate"] = st.hitRate();
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
 }
 
 int runBench(EngineFlags &ef, const std::vector<int64_t> &promptLens, int64_t genTokens, const std::vector<int> &batches,
@@ -530,7 +653,9 @@ int main(int argc, char **argv) {
   std::string prompt, system, tokSource, checkpoint, text, outPath;
   std::vector<std::string> idsList;
   bool noStream = false, chatTemplate = false, think = false, noSpecial = false;
-  int64_t genTokens = 32, steps = 0, warmupSteps = -1;
+  int repeat = 1;
+  int64_t genTokens = 32, steps = 0, warmupSteps = -1, systemLen = 0;
+  int turns = 0;
   std::vector<int64_t> promptLens{128};
   std::vector<int> batches{1};
 
@@ -540,6 +665,9 @@ int main(int argc, char **argv) {
   sf.add(gen);
   gen->add_flag("--no-stream", noStream, "Print the text at the end instead of as tokens arrive");
   gen->add_flag("--chat", chatTemplate, "Wrap the prompt as one user message in the ChatML template");
+  gen->add_option("--repeat", repeat,
+                  "Generate N times, one after the other (later runs reuse the prompt from the prefix cache)")
+      ->capture_default_str();
 
   CLI::App *chat = app.add_subcommand("chat", "Interactive chat (ChatML); reads user lines from stdin, /exit ends");
   EngineFlags chatEf;
@@ -558,6 +686,12 @@ int main(int argc, char **argv) {
   bench->add_option("--gen", genTokens, "Decode steps")->capture_default_str();
   bench->add_option("--batch", batches, "Sequences prefilled and decoded together; a list (1,8,32) runs each")
       ->delimiter(',')
+      ->capture_default_str();
+  bench->add_option("--turns", turns,
+                    "Multi-turn chat load instead: each of --batch conversations runs N turns through the "
+                    "scheduler (prompt: the conversation so far + --prompt-len new tokens; answer: --gen tokens); "
+                    "prints the time to first token of each turn and the prefix cache's hits");
+  bench->add_option("--system-len", systemLen, "With --turns: tokens of a system prompt all conversations share")
       ->capture_default_str();
   bench->add_option("--warmup-steps", warmupSteps,
                     "Untimed run (prefill + N decode steps) before each measurement; default 3 on a GPU, 0 on the CPU");
@@ -635,9 +769,14 @@ int main(int argc, char **argv) {
 
   try {
     if (*gen)
-      return runGenerate(ef, sf, prompt, noStream, chatTemplate);
+      return runGenerate(ef, sf, prompt, noStream, chatTemplate, repeat);
     if (*chat)
       return runChat(chatEf, chatSf, system, think);
+    if (*bench && turns > 0) {
+      if (promptLens.size() != 1 || batches.size() != 1)
+        throw Error("bench --turns takes one --prompt-len and one --batch");
+      return runBenchChat(benchEf, systemLen, promptLens[0], genTokens, batches[0], turns);
+    }
     if (*bench)
       return runBench(benchEf, promptLens, genTokens, batches, warmupSteps);
     if (*tokenize)

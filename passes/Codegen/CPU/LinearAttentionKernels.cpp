@@ -5,9 +5,9 @@
 //             window is carried in registers and written back to its state
 //             slot after the request's last token
 // delta_rule: the gated delta rule, one work item per (request, value head)
-//             on the f32 state held in the request's slot, in chunks of up to
-//             64 tokens (chunked WY form of qwen-models.md §1.8 step 6: two
-//             passes over the state per chunk; one token = the recurrent step)
+//             on the f32 state held in the request's slot, token by token
+//             (the chunked WY form of qwen-models.md §1.8 step 6 with chunks
+//             of one token, which is the recurrent step)
 // gated_norm: per-head RMSNorm times silu(gate), one item per (token, head)
 //
 // Every request's tokens are contiguous and in order in a ragged step, so
@@ -27,9 +27,15 @@ using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::cpu;
 
-/// Tokens per chunk of the chunked delta rule (as HF and FLA). A chunk of one
-/// token is exactly the recurrent step, so decode takes the same path.
-static constexpr int64_t kChunk = 64;
+/// Tokens per chunk of the chunked delta rule. One: every token takes the
+/// recurrent step, so the state and output after a token depend on the tokens
+/// before it alone, not on how they were cut into steps. That makes a prefix
+/// cache hit, a prompt split across steps and a decode step bit-identical to
+/// one prefill (docs/DESIGN.md, "Prefix caching"). On the CPU it costs no
+/// prefill speed: a chunk of 64 (HF, FLA) does more arithmetic per token
+/// (3 dk dv + 64 (dk + dv) FMAs against 3 dk dv), and the 64 KiB state of a
+/// head stays in L2 either way.
+static constexpr int64_t kChunk = 1;
 
 /// x * sigmoid(x) on a vector or scalar f32.
 static Value silu(ImplicitLocOpBuilder &b, Value x) {

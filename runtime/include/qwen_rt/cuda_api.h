@@ -87,6 +87,7 @@ struct DriverApi {
   CUresult (*cuMemcpyDtoH)(void *dst, CUdeviceptr src, size_t bytes) = nullptr;
   CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr dst, const void *src, size_t bytes, CUstream) = nullptr;
   CUresult (*cuMemcpyDtoHAsync)(void *dst, CUdeviceptr src, size_t bytes, CUstream) = nullptr;
+  CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream) = nullptr;
   CUresult (*cuMemsetD8Async)(CUdeviceptr dst, unsigned char value, size_t bytes, CUstream) = nullptr;
   CUresult (*cuModuleLoadDataEx)(CUmodule *, const void *image, unsigned numOptions, int *options,
                                  void **optionValues) = nullptr;
@@ -129,6 +130,7 @@ struct DriverApi {
   X(cuMemcpyDtoH, "cuMemcpyDtoH_v2")                                                                                 \
   X(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2")                                                                       \
   X(cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2")                                                                       \
+  X(cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2")                                                                       \
   X(cuMemsetD8Async, "cuMemsetD8Async")                                                                              \
   X(cuModuleLoadDataEx, "cuModuleLoadDataEx")                                                                        \
   X(cuModuleUnload, "cuModuleUnload")                                                                                \

@@ -100,6 +100,9 @@ public:
   /// recurrent (which = 1) state array.
   void zeroState(int which, uint64_t offset, uint64_t bytes);
   std::vector<uint8_t> readState(int which, uint64_t offset, uint64_t bytes);
+  /// Copies bytes [from, from + bytes) of a state array to [to, to + bytes)
+  /// on the stream (prefix-cache checkpoints are state slots too).
+  void copyState(int which, uint64_t from, uint64_t to, uint64_t bytes);
 
   /// True when the artifact has the generated greedy sampler (argmax on the GPU).
   bool hasGreedySampler() const { return ArgmaxLaunch.function != nullptr; }

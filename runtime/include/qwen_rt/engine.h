@@ -15,6 +15,7 @@
 #include "qwen_rt/cuda_executor.h"
 #include "qwen_rt/generation_config.h"
 #include "qwen_rt/kv_cache.h"
+#include "qwen_rt/prefix_cache.h"
 #include "qwen_rt/state_pool.h"
 #include "qwen_rt/thread_pool.h"
 #include "qwen_rt/tokenizer.h"
@@ -51,6 +52,12 @@ struct EngineOptions {
   /// CUDA artifacts: greedy ids and top-k candidates are picked on the device
   /// (false: every step copies its logits rows back, for comparisons).
   bool cudaDeviceSampling = true;
+  /// Reuse the KV pages (and linear-attention state checkpoints) of prompt
+  /// prefixes seen before (docs/DESIGN.md, "Prefix caching").
+  bool prefixCache = true;
+  /// Hybrid models: linear-attention state checkpoints the prefix cache may
+  /// keep; -1 = 2 per sequence. Ignored by models without such layers.
+  int prefixCheckpoints = -1;
 };
 
 /// What a loaded engine holds in memory, and what fits.
@@ -61,6 +68,8 @@ struct MemoryPlan {
   uint64_t kvBytesTotal = 0;
   uint64_t stateBytesPerSequence = 0; ///< linear-attention state slot (hybrid models)
   uint64_t stateBytesTotal = 0;       ///< one slot per sequence
+  int prefixCheckpoints = 0;          ///< prefix-cache checkpoint slots (hybrid models)
+  uint64_t checkpointBytesTotal = 0;  ///< of the same size as a state slot each
   uint64_t arenaBytes = 0;        ///< step inputs + activation buffers at the largest step
   int64_t pageSize = 0, numPages = 0;
   int maxSequences = 0;
@@ -68,7 +77,7 @@ struct MemoryPlan {
   std::string device;             ///< "" for the host CPU, else the GPU ("cuda:0 NVIDIA H100 ...")
   uint64_t gemmWorkspaceBytes = 0; ///< GPU: cuBLASLt workspace
   uint64_t totalBytes() const {
-    return weightBytes + kvBytesTotal + stateBytesTotal + arenaBytes + gemmWorkspaceBytes;
+    return weightBytes + kvBytesTotal + stateBytesTotal + checkpointBytesTotal + arenaBytes + gemmWorkspaceBytes;
   }
   /// Several lines: the sizes, then e.g. "fits 8 sequences of 512 tokens".
   std::string describe() const;
@@ -110,11 +119,37 @@ public:
   /// A new empty sequence; claims its linear-attention state slot (zeroed).
   /// Error when maxSequences are live.
   int createSequence();
-  /// Ends a sequence and frees its KV pages and state slot.
+  /// Ends a sequence and frees its KV pages and state slot. Its full pages
+  /// stay in the prefix cache, idle, until their memory is needed.
   void releaseSequence(int seq);
   int64_t sequenceLength(int seq) const;
   int liveSequences() const;
-  int64_t freePages() const { return KV.numFreePages(); }
+  /// Pages a step can have: free ones and idle ones of the prefix cache.
+  int64_t freePages() const { return KV.numFreePages() + (Prefix ? Prefix->idlePages() : 0); }
+  int64_t numPages() const { return KV.numPages(); }
+
+  /// What reusePrefix() found: `reused` tokens are in the sequence now (a
+  /// multiple of the page size); `matched` tokens had cached KV pages (for a
+  /// hybrid model possibly more than `reused`: pages past the deepest state
+  /// checkpoint). The prompt's prefill continues at `reused`.
+  struct PrefixHit {
+    int64_t reused = 0, matched = 0;
+  };
+  /// For a new (empty) sequence that will hold `tokens`: shares the longest
+  /// run of cached full pages holding its first tokens and, for a hybrid
+  /// model, restores the state checkpoint taken after the last of them. The
+  /// last token is never reused (its logits are wanted), so at most
+  /// (tokens - 1) / page_size pages are. The logits of every later position
+  /// are bit-identical to a run without the cache (on the CPU). Nothing is
+  /// reused when the prefix cache is off.
+  PrefixHit reusePrefix(int seq, const std::vector<int32_t> &tokens);
+  bool prefixCacheEnabled() const { return Prefix != nullptr; }
+  /// Evicts every cached page no sequence holds (and its checkpoint).
+  void clearPrefixCache() { makeFreePages(KV.numPages()); }
+  /// Counters of the prefix cache (all zero when it is off).
+  PrefixCacheStats prefixCacheStats() const { return Prefix ? Prefix->stats() : PrefixCacheStats{}; }
+  /// Whether the model has linear-attention state (a hybrid model).
+  bool hasLinearState() const { return !States.empty(); }
   /// The linear-attention state slots (empty for models without such layers).
   const StatePool &statePool() const { return States; }
   /// The bytes of one state slot (conv windows, then recurrent states), from
@@ -168,6 +203,15 @@ private:
            std::vector<int32_t> *ids, TopCandidates *top = nullptr);
   /// Loads the weights (checkpoint or random) and, on a GPU, uploads them.
   void loadWeights(const EngineOptions &options);
+  /// Evicts idle cached pages until `pages` are on the free list.
+  void makeFreePages(int64_t pages);
+  /// Copies state slot `from` over `to` (host or device memory).
+  void copyStateSlot(int from, int to);
+  /// After a step appended tokens to `seq` (and to its History): names its
+  /// newly full pages in the prefix cache and, when the step ended on a page
+  /// boundary, checkpoints the linear-attention state there. `decode`: the
+  /// step fed one sampled token.
+  void cacheFullPages(int seq, bool decode);
 
   Artifact Art;
   MemoryPlan Plan;
@@ -197,6 +241,14 @@ private:
 
   std::vector<bool> Live;
   std::vector<int64_t> Lengths;
+
+  std::unique_ptr<PrefixCache> Prefix; ///< null when the prefix cache is off
+  /// Per sequence, for the prefix cache: every token it holds, how many of
+  /// its leading pages are cached (-1: no more can be, after a hash
+  /// collision), and the page whose checkpoint its last decode step took.
+  std::vector<std::vector<int32_t>> History;
+  std::vector<int64_t> CachedPages;
+  std::vector<int32_t> DecodeCheckpoint;
 };
 
 } // namespace qwen::rt

@@ -7,6 +7,12 @@
 // token is reported through a callback (for streaming); a request's sequence
 // is released as soon as it stops (stop token, max tokens, or context end).
 //
+// A new request first takes what the engine's prefix cache holds of its
+// prompt (Engine::reusePrefix) and prefills only the rest. For hybrid models
+// its prefill steps end at the page boundaries where a state checkpoint is
+// worth taking: where its prompt leaves the cached pages (a branch point
+// later prompts share) and at the last page boundary before its last token.
+//
 //===----------------------------------------------------------------------===//
 #ifndef QWEN_RT_GENERATE_H
 #define QWEN_RT_GENERATE_H
@@ -52,6 +58,7 @@ struct GenerationResult {
   std::optional<int32_t> stopToken;
   FinishReason finish = FinishReason::Running;
   int64_t promptTokens = 0;
+  int64_t cachedTokens = 0;     ///< prompt tokens reused from the prefix cache
   double firstTokenSeconds = 0; ///< from submit to the first sampled token
   double totalSeconds = 0;      ///< from submit to the end
 };
@@ -85,6 +92,8 @@ public:
   void release(int id);
   /// Requests waiting or running.
   int64_t active() const;
+  /// The engine's prefix-cache counters (hits, reused tokens, cached pages).
+  PrefixCacheStats prefixCacheStats() const { return Eng.prefixCacheStats(); }
 
 private:
   struct State;

@@ -7,6 +7,10 @@
 // pages[p / page_size], slot p % page_size). The kernels read and write the
 // arrays; this class only hands out and takes back pages.
 //
+// Pages are reference counted: the prefix cache lets several sequences share
+// the full pages of a common prefix, and it may retain a page that no
+// sequence holds any more (an idle page) until its memory is needed.
+//
 //===----------------------------------------------------------------------===//
 #ifndef QWEN_RT_KV_CACHE_H
 #define QWEN_RT_KV_CACHE_H
@@ -43,17 +47,36 @@ public:
   /// Makes `slot` hold at least `length` positions, taking pages from the free
   /// list. Throws Error (and takes nothing) when there are not enough free pages.
   void reserve(int slot, int64_t length);
-  /// Returns all pages of `slot` to the free list.
-  void release(int slot);
+  /// Drops `slot`'s references to its pages. A page nobody references goes
+  /// back to the free list unless it is retained; those (idle) pages are
+  /// returned, in position order.
+  std::vector<int32_t> release(int slot);
   /// The page ids of `slot`, in position order.
   const std::vector<int32_t> &pages(int slot) const { return SlotPages.at(size_t(slot)); }
 
+  /// Appends `page`, which another slot holds or the cache retains, to the
+  /// pages of `slot`.
+  void share(int slot, int32_t page);
+  /// Makes `slot` hold `page` (retained) at `index` instead of its own page
+  /// there, which goes back to the free list if nobody else holds it.
+  void replace(int slot, size_t index, int32_t page);
+  int32_t refCount(int32_t page) const { return RefCounts.at(size_t(page)); }
+  /// Keeps `page` out of the free list while nobody references it.
+  void retain(int32_t page);
+  bool retained(int32_t page) const { return Retained.at(size_t(page)); }
+  /// Ends retain(page): an idle page goes back to the free list.
+  void unretain(int32_t page);
+
 private:
+  void dropReference(int32_t page, std::vector<int32_t> *idle);
+
   KVCacheSpec Spec;
   int64_t NumPages;
   HostBuffer Keys, Values;
   std::vector<int32_t> FreePages; ///< a stack; the lowest ids are handed out first
   std::vector<std::vector<int32_t>> SlotPages;
+  std::vector<int32_t> RefCounts; ///< by page: slots holding it
+  std::vector<bool> Retained;     ///< by page: kept by the prefix cache
 };
 
 } // namespace qwen::rt

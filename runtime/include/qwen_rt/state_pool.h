@@ -33,6 +33,8 @@ public:
 
   /// Zeroes `slot`: a new request starts with an empty window and state.
   void reset(int slot);
+  /// Copies slot `from` over slot `to` (prefix-cache checkpoints are slots).
+  void copy(int from, int to);
   /// Copies of one slot's bytes (tests check that a step leaves other slots alone).
   std::vector<uint8_t> snapshot(int slot) const;
 

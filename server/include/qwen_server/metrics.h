@@ -39,9 +39,11 @@ struct EngineGauges {
   std::atomic<int64_t> running{0}, waiting{0};
   std::atomic<int64_t> pagesUsed{0}, pagesTotal{0};
   std::atomic<int64_t> slotsUsed{0}, slotsTotal{0};
-  /// Prompt tokens served from the prefix cache; -1 while the engine has no
-  /// prefix cache to report (the metric is then left out).
-  std::atomic<int64_t> prefixCacheHitTokens{-1};
+  /// The engine's prefix cache (left out of /metrics when it is off):
+  /// prompt tokens looked up and reused, prompts with a hit, idle cached pages
+  /// (counted as free: evicted when a request needs them).
+  std::atomic<bool> prefixCacheEnabled{false};
+  std::atomic<int64_t> prefixQueryTokens{0}, prefixHitTokens{0}, prefixHits{0}, prefixIdlePages{0};
 };
 
 class Metrics {

@@ -29,14 +29,14 @@ module @kernels {
 // -----
 
 // delta_rule: one item per (request, value head); the request's rows are
-// found by a scan, then processed in chunks of up to 64 tokens.
+// found by a scan, then processed token by token (chunks of one token).
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_delta_rule{{.*}}grid = ["B", 4]
 // CHECK:       func.func @qk0_delta_rule
-// CHECK-DAG:     memref.alloca() : memref<512xf32>
-// CHECK-DAG:     memref.alloca() : memref<64xf32>
+// CHECK-DAG:     memref.alloca() : memref<8xf32>
+// CHECK-DAG:     memref.alloca() : memref<1xf32>
 // CHECK:         scf.for {{.*}} iter_args
-// CHECK:         scf.for {{.*}} step %c64
+// CHECK:         scf.for %{{.*}} = %{{.*}}#0 to %{{.*}} step %c1
 // CHECK:           math.rsqrt
 // CHECK:           math.log1p
 // CHECK:           vector.reduction <add>

@@ -1042,6 +1042,26 @@ FAKE_EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t byt
   });
 }
 
+FAKE_EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream stream) {
+  Lock lock(state().mutex);
+  if (CUresult result = needContext("cuMemcpyDtoDAsync"))
+    return result;
+  if (CUresult result = checkStream(stream, "cuMemcpyDtoDAsync"))
+    return result;
+  if (bytes == 0)
+    return CUDA_SUCCESS;
+  if (CUresult result = checkDeviceRange("cuMemcpyDtoDAsync", src, bytes))
+    return failOnStream(stream, result);
+  if (CUresult result = checkDeviceRange("cuMemcpyDtoDAsync", dst, bytes))
+    return failOnStream(stream, result);
+  return enqueue(stream, [dst, src, bytes]() -> CUresult {
+    if (CUresult result = checkDeviceRange("cuMemcpyDtoDAsync (replay)", src, bytes))
+      return result;
+    std::memmove(reinterpret_cast<void *>(uintptr_t(dst)), reinterpret_cast<const void *>(uintptr_t(src)), bytes);
+    return CUDA_SUCCESS;
+  });
+}
+
 FAKE_EXPORT CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char value, size_t bytes, CUstream stream) {
   Lock lock(state().mutex);
   if (CUresult result = needContext("cuMemsetD8Async"))
