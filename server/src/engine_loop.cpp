@@ -60,7 +60,9 @@ void RequestHandle::end(const std::string &error) {
 EngineLoop::EngineLoop(rt::Engine &engine, int64_t maxQueue, Metrics &metrics)
     : Eng(engine), Capacity(int64_t(engine.maxSequences()) + std::max<int64_t>(maxQueue, 0)), Stats(metrics) {
   Stats.engine.pagesTotal = Eng.memoryPlan().numPages;
-  Stats.engine.slotsTotal = Eng.statePool().empty() ? 0 : Eng.statePool().numSlots();
+  // One state slot per sequence; the prefix cache's checkpoint slots in the
+  // same pool are not request slots.
+  Stats.engine.slotsTotal = Eng.statePool().empty() ? 0 : Eng.maxSequences();
   Thread = std::thread([this] { run(); });
 }
 
