@@ -420,7 +420,14 @@ bool isGenerationRoute(const std::string &path) {
 } // namespace
 
 int runServer(rt::Engine &engine, const ServerOptions &options) {
+  // An artifact compiled from config.json alone records no tokenizer; with
+  // --checkpoint DIR (e.g. for --random-weights) the folder's tokenizer.json
+  // serves.
   const rt::Tokenizer *tokenizer = engine.tokenizer();
+  std::optional<rt::Tokenizer> folderTokenizer;
+  std::filesystem::path folderTokenizerPath = std::filesystem::path(engine.checkpointDir()) / "tokenizer.json";
+  if (!tokenizer && !engine.checkpointDir().empty() && std::filesystem::exists(folderTokenizerPath))
+    tokenizer = &folderTokenizer.emplace(rt::Tokenizer::fromFile(folderTokenizerPath.string()));
   if (!tokenizer)
     throw rt::Error("the artifact's checkpoint has no tokenizer.json; serving needs one (pass --checkpoint DIR)");
   ServerState state(engine, *tokenizer);
