@@ -509,10 +509,11 @@ int runServer(rt::Engine &engine, const ServerOptions &options) {
     } catch (...) {
     }
     sendJson(res, 500, ApiError(500, "internal error: " + what, "server_error").body());
+    state.log("internal error: " + what);
   });
   server.set_logger([&](const httplib::Request &req, const httplib::Response &res) {
-    // Served generations log themselves with their token counts.
-    if (isGenerationRoute(req.path) && res.status == 200)
+    // Generations that ran log themselves, with their token counts.
+    if (isGenerationRoute(req.path) && (res.status == 200 || res.status == 500))
       return;
     state.log(req.method + " " + req.path + " " + std::to_string(res.status));
   });
