@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -544,6 +545,15 @@ int runServer(rt::Engine &engine, const ServerOptions &options) {
     res.set_content(state.metrics.render(), "text/plain; version=0.0.4");
   });
 
+  // cpp-httplib 0.11 listens with a backlog of 5: a burst of clients would
+  // see connection resets before the pool accepts them. The listening socket
+  // is remembered here and its backlog raised once bound.
+  int listenFd = -1;
+  server.set_socket_options([&listenFd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listenFd = sock;
+  });
+
   int port = options.port;
   if (port == 0)
     port = server.bind_to_any_port(options.host);
@@ -552,6 +562,8 @@ int runServer(rt::Engine &engine, const ServerOptions &options) {
   if (port <= 0)
     throw rt::Error("cannot listen on " + options.host + ":" + std::to_string(options.port) +
                     " (in use, or not an address of this machine)");
+  if (listenFd >= 0)
+    ::listen(listenFd, SOMAXCONN);
 
   std::thread signalThread([&] {
     unsigned char sig = 0;

@@ -26,7 +26,15 @@ CLIENTS = 32
 
 
 def stream_completion(server, body, results, index, barrier=None, timeout=120):
-    """Streams one completion; results[index] = (status, text, finish, t_first, t_end, error body)."""
+    """Streams one completion; results[index] = (status, text, finish, t_first, t_end, error body),
+    or (None, exception text, ...) when the client failed."""
+    try:
+        stream_completion_or_raise(server, body, results, index, barrier, timeout)
+    except Exception as e:  # reported by the caller's checks with the server's log
+        results[index] = (None, f"{type(e).__name__}: {e}", None, None, None, None)
+
+
+def stream_completion_or_raise(server, body, results, index, barrier, timeout):
     conn = server.connection(timeout=timeout)
     if barrier:
         barrier.wait(timeout=30)
@@ -98,7 +106,8 @@ def main():
     wall = time.time() - start
     check(all(r is not None for r in results), "a concurrent client did not finish")
     for i, r in enumerate(results):
-        check(r[0] == 200, f"client {i}: status {r[0]} {r[5]}")
+        check(r[0] == 200, f"client {i}: status {r[0]} {r[1] if r[0] is None else r[5]}\n" +
+              "\n".join(server.log[-10:]))
         check(r[1] == alone[i % len(requests)][1],
               f"client {i}: batched greedy text differs from the same request alone:\n"
               f"  alone:   {alone[i % len(requests)][1]!r}\n  batched: {r[1]!r}")
@@ -196,13 +205,18 @@ def check_hybrid(artifact):
     resp.readline()
     conn.sock.shutdown(2)
     conn.close()
+    # This model is so small that the request may finish before the server
+    # notices the disconnect (the demo model above checks the cancellation);
+    # either way its slot must be free.
+    finished = len(alone) + len(results) + 1
     deadline = time.time() + 10
-    while time.time() < deadline and not any("finish=aborted" in line for line in server.log):
+    while time.time() < deadline and sum(" /v1/completions " in line for line in server.log) < finished:
         time.sleep(0.02)
-    check(any("finish=aborted" in line for line in server.log), "hybrid disconnect not logged as aborted")
+    check(sum(" /v1/completions " in line for line in server.log) == finished, "the disconnected request never ended")
     check_idle(server, "hybrid, after a disconnect")
     print("PASS: hybrid model: 8 concurrent clients equal alone runs; every state slot free afterwards, "
-          "also after a disconnect")
+          "also after a disconnect (" + ("cancelled" if any("finish=aborted" in l for l in server.log)
+                                         else "it had finished") + ")")
     server.stop()
 
 
