@@ -13,8 +13,9 @@
 // that feeding byte by byte gives the same result as feeding all at once.
 //
 // Whitespace that only formats the tags is dropped: the newlines right after
-// <think>, before and after </think>, and after </tool_call>, and between
-// the XML tags. Reasoning therefore reads as the templates render it back.
+// <think>, before and after </think>, before <tool_call> and after
+// </tool_call>, and between the XML tags. The channels therefore hold what
+// the templates render back into the same text (see chat_parsers_test.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -204,7 +205,14 @@ ChatDelta ChatOutputParser::finish() {
   Finished = true;
   ChatDelta Out;
   run(Out);
-  HeldNewlines.clear(); // reasoning cut short: its trailing newlines are formatting
+  // Reasoning cut short: its trailing newlines are formatting. The content's
+  // are text unless a tool call came after them.
+  if (!ContentHeldBeforeToolCall) {
+    Result.content += HeldContentNewlines;
+    Out.content += HeldContentNewlines;
+  }
+  HeldContentNewlines.clear();
+  HeldReasoningNewlines.clear();
   return Out;
 }
 
@@ -220,22 +228,25 @@ void ChatOutputParser::emitText(Mode Channel, std::string_view Text, ChatDelta &
   }
   if (Text.empty())
     return;
-  if (Channel == Mode::Content) {
-    Result.content.append(Text);
-    Out.content.append(Text);
-    return;
-  }
-  // Reasoning: hold trailing newlines back, they go if </think> follows.
+  // Trailing newlines wait: they go if </think> or a tool call follows.
+  const bool IsContent = Channel == Mode::Content;
+  std::string &Held = IsContent ? HeldContentNewlines : HeldReasoningNewlines;
   size_t Last = Text.find_last_not_of('\n');
   if (Last == std::string_view::npos) {
-    HeldNewlines.append(Text);
+    Held.append(Text);
     return;
   }
-  std::string Settled = HeldNewlines;
+  std::string Settled = Held;
   Settled.append(Text.substr(0, Last + 1));
-  HeldNewlines.assign(Text.substr(Last + 1));
-  Result.reasoningContent += Settled;
-  Out.reasoningContent += Settled;
+  Held.assign(Text.substr(Last + 1));
+  if (IsContent) {
+    ContentHeldBeforeToolCall = false;
+    Result.content += Settled;
+    Out.content += Settled;
+  } else {
+    Result.reasoningContent += Settled;
+    Out.reasoningContent += Settled;
+  }
 }
 
 void ChatOutputParser::run(ChatDelta &Out) {
@@ -269,8 +280,7 @@ void ChatOutputParser::run(ChatDelta &Out) {
       }
       if (!Closed)
         return;
-      if (CallOpen)
-        closeCall(Out);
+      CallOpen = false;
       Body.clear();
       BodyPos = 0;
       State = BodyState::Undecided;
@@ -311,11 +321,13 @@ void ChatOutputParser::run(ChatDelta &Out) {
       CurrentMode = Mode::Reasoning;
       StripLeadingNewlines = true;
     } else if (Found == ThinkClose) {
-      HeldNewlines.clear();
+      HeldReasoningNewlines.clear();
       CurrentMode = Mode::Content;
       StripLeadingNewlines = true;
     } else {
       OuterMode = CurrentMode;
+      if (OuterMode == Mode::Content)
+        ContentHeldBeforeToolCall = true;
       CurrentMode = Mode::ToolCall;
       StripLeadingNewlines = false;
       FirstFunction = true;
@@ -389,6 +401,11 @@ bool ChatOutputParser::advanceXmlBody(bool Closed, ChatDelta &Out) {
       Stray(Lt);
       InStray = false;
     }
+    if (InValue) {
+      if (!advanceValue(Closed, Out))
+        return true;
+      continue;
+    }
     size_t P = BodyPos;
     skipSpaces(S, P);
     if (P == S.size()) {
@@ -414,25 +431,17 @@ bool ChatOutputParser::advanceXmlBody(bool Closed, ChatDelta &Out) {
     } else {
       M = matchNamedTag(S, P, ParameterOpen, Name);
       if (M == Match::Yes) {
-        // The value ends at </parameter>, or where the model went on
-        // without closing it.
-        size_t End = std::string_view::npos;
-        for (std::string_view Stop : {ParameterClose, ParameterOpen, FunctionClose})
-          End = std::min(End, S.find(Stop, P));
-        if (End == std::string_view::npos && !Closed)
-          return true;
-        std::string_view Value = S.substr(P, End == std::string_view::npos ? S.size() - P : End - P);
-        if (!Value.empty() && Value.front() == '\n')
-          Value.remove_prefix(1);
-        if (!Value.empty() && Value.back() == '\n')
-          Value.remove_suffix(1);
-        std::string Piece = FirstParameter ? "{" : ", ";
-        Piece += toPythonJson(Name) + ": " + typedParameter(CallName, Name, Value);
-        addArguments(Piece, Out);
+        // Strings stream as they come; other types when the value is whole.
+        InValue = true;
+        ValueStart = P;
+        ValueSent = 0;
+        ParameterName = Name;
+        ValueStreams = streamsAsString(parameterSchema(CallName, Name));
+        addArguments((FirstParameter ? "{" : ", ") + toPythonJson(Name) + ": " +
+                         (ValueStreams ? "\"" : ""),
+                     Out);
         FirstParameter = false;
-        BodyPos = End == std::string_view::npos ? S.size() : End;
-        if (S.compare(BodyPos, ParameterClose.size(), ParameterClose) == 0)
-          BodyPos += ParameterClose.size();
+        BodyPos = P;
         continue;
       }
       if (M != Match::Yes) {
@@ -440,7 +449,7 @@ bool ChatOutputParser::advanceXmlBody(bool Closed, ChatDelta &Out) {
         Match C = matchLiteral(S, Q, FunctionClose);
         if (C == Match::Yes) {
           addArguments(FirstParameter ? "{}" : "}", Out);
-          closeCall(Out);
+          CallOpen = false;
           XmlStage = XmlExpect::AfterFunction;
           BodyPos = Q;
           continue;
@@ -466,8 +475,57 @@ bool ChatOutputParser::advanceXmlBody(bool Closed, ChatDelta &Out) {
   if (Closed && CallOpen) {
     // The block ended inside a function: close its arguments.
     addArguments(FirstParameter ? "{}" : "}", Out);
-    closeCall(Out);
+    CallOpen = false;
   }
+  return true;
+}
+
+bool ChatOutputParser::advanceValue(bool Closed, ChatDelta &Out) {
+  std::string_view S = Body;
+  // The value ends at </parameter>, or where the model went on without
+  // closing it (as vLLM reads it).
+  size_t End = std::string_view::npos;
+  for (std::string_view Stop : {ParameterClose, ParameterOpen, FunctionClose})
+    End = std::min(End, S.find(Stop, ValueStart));
+  const bool Complete = End != std::string_view::npos || Closed;
+  if (End == std::string_view::npos)
+    End = S.size();
+  // One newline after the tag and one before the end are formatting.
+  std::string_view Value = S.substr(ValueStart, End - ValueStart);
+  if (!Complete) {
+    // Hold back what may still be the start of a terminator, and a newline
+    // that may turn out to be the last.
+    size_t Keep = 0;
+    for (std::string_view Stop : {ParameterClose, ParameterOpen, FunctionClose})
+      Keep = std::max(Keep, partialTagSuffix(Value, Stop));
+    Value.remove_suffix(Keep);
+    if (!Value.empty() && Value.back() == '\n')
+      Value.remove_suffix(1);
+    if (Value.empty())
+      return false; // cannot tell yet whether a first newline is formatting
+  } else if (!Value.empty() && Value.back() == '\n') {
+    Value.remove_suffix(1);
+  }
+  if (!Value.empty() && Value.front() == '\n')
+    Value.remove_prefix(1);
+  if (!Complete) {
+    if (ValueStreams && Value.size() > ValueSent) {
+      std::string Quoted = toPythonJson(std::string(Value.substr(ValueSent)));
+      addArguments(std::string_view(Quoted).substr(1, Quoted.size() - 2), Out);
+      ValueSent = Value.size();
+    }
+    return false;
+  }
+  if (ValueStreams) {
+    std::string Quoted = toPythonJson(std::string(Value.substr(std::min(ValueSent, Value.size()))));
+    addArguments(std::string_view(Quoted).substr(1), Out); // with the closing quote
+  } else {
+    addArguments(typedParameter(parameterSchema(CallName, ParameterName), Value), Out);
+  }
+  InValue = false;
+  BodyPos = End;
+  if (S.compare(BodyPos, ParameterClose.size(), ParameterClose) == 0)
+    BodyPos += ParameterClose.size();
   return true;
 }
 
@@ -501,29 +559,44 @@ void ChatOutputParser::addArguments(std::string_view Text, ChatDelta &Out) {
   Out.toolCalls.back().arguments.append(Text);
 }
 
-void ChatOutputParser::closeCall(ChatDelta &) { CallOpen = false; }
+bool ChatOutputParser::streamsAsString(const ordered_json *Schema) {
+  if (!Schema)
+    return true;
+  auto Type = Schema->find("type");
+  if (Type == Schema->end())
+    return false; // typed by its text once whole
+  if (Type->is_string())
+    return Type->get<std::string>() == "string";
+  if (Type->is_array())
+    for (const ordered_json &T : *Type)
+      if (T.is_string() && T.get<std::string>() != "null")
+        return T.get<std::string>() == "string"; // the first type a value is tried as
+  return false;
+}
 
-std::string ChatOutputParser::typedParameter(const std::string &Function,
-                                             const std::string &Parameter,
-                                             std::string_view Value) const {
-  // The parameter's schema, if the tool and the parameter are known.
-  const ordered_json *Schema = nullptr;
-  if (Options.tools.is_array()) {
-    for (const ordered_json &Tool : Options.tools) {
-      const ordered_json &Fn = Tool.contains("function") ? Tool["function"] : Tool;
-      if (!Fn.is_object() || Fn.value("name", ordered_json()) != Function)
-        continue;
-      const ordered_json *Props = nullptr;
-      if (Fn.contains("parameters") && Fn["parameters"].is_object() &&
-          Fn["parameters"].contains("properties"))
-        Props = &Fn["parameters"]["properties"];
-      if (Props && Props->is_object() && Props->contains(Parameter))
-        Schema = &(*Props)[Parameter];
-      break;
-    }
+const ordered_json *ChatOutputParser::parameterSchema(const std::string &Function,
+                                                      const std::string &Parameter) const {
+  if (!Options.tools.is_array())
+    return nullptr;
+  for (const ordered_json &Tool : Options.tools) {
+    const ordered_json &Fn = Tool.contains("function") ? Tool["function"] : Tool;
+    if (!Fn.is_object() || Fn.value("name", ordered_json()) != Function)
+      continue;
+    auto Params = Fn.find("parameters");
+    if (Params == Fn.end() || !Params->is_object())
+      return nullptr;
+    auto Props = Params->find("properties");
+    if (Props == Params->end() || !Props->is_object())
+      return nullptr;
+    auto Schema = Props->find(Parameter);
+    return Schema == Props->end() || !Schema->is_object() ? nullptr : &*Schema;
   }
+  return nullptr;
+}
+
+std::string ChatOutputParser::typedParameter(const ordered_json *Schema, std::string_view Value) {
   // Unknown parameter: a string, as the model wrote it (vLLM does the same).
-  if (!Schema || !Schema->is_object())
+  if (!Schema)
     return toPythonJson(std::string(Value));
   std::vector<std::string> Types;
   if (Schema->contains("type")) {
@@ -547,6 +620,50 @@ std::string ChatOutputParser::typedParameter(const std::string &Function,
   if (std::find(Types.begin(), Types.end(), "null") != Types.end() && lower(Value) == "null")
     return "null";
   return toPythonJson(std::string(Value));
+}
+
+ordered_json toOpenAIDelta(const ChatDelta &Delta) {
+  ordered_json J = ordered_json::object();
+  if (!Delta.reasoningContent.empty())
+    J["reasoning_content"] = Delta.reasoningContent;
+  if (!Delta.content.empty())
+    J["content"] = Delta.content;
+  if (!Delta.toolCalls.empty()) {
+    ordered_json Calls = ordered_json::array();
+    for (const ToolCallDelta &T : Delta.toolCalls) {
+      ordered_json C = {{"index", T.index}};
+      ordered_json Fn = ordered_json::object();
+      if (!T.id.empty()) {
+        C["id"] = T.id;
+        C["type"] = "function";
+        Fn["name"] = T.name;
+      }
+      Fn["arguments"] = T.arguments;
+      C["function"] = std::move(Fn);
+      Calls.push_back(std::move(C));
+    }
+    J["tool_calls"] = std::move(Calls);
+  }
+  return J;
+}
+
+ordered_json toOpenAIMessage(const ParsedChatOutput &Output) {
+  ordered_json J = {{"role", "assistant"}};
+  if (Output.content.empty() && !Output.toolCalls.empty())
+    J["content"] = nullptr;
+  else
+    J["content"] = Output.content;
+  if (!Output.reasoningContent.empty())
+    J["reasoning_content"] = Output.reasoningContent;
+  if (!Output.toolCalls.empty()) {
+    ordered_json Calls = ordered_json::array();
+    for (const ParsedToolCall &T : Output.toolCalls)
+      Calls.push_back({{"id", T.id},
+                       {"type", "function"},
+                       {"function", {{"name", T.name}, {"arguments", T.arguments}}}});
+    J["tool_calls"] = std::move(Calls);
+  }
+  return J;
 }
 
 } // namespace qwen::rt

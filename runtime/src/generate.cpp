@@ -220,9 +220,8 @@ bool Generator::step() {
       ev.token = s.sampler.sampleTopCandidates(&top.logits[i * size_t(top.count)], &top.ids[i * size_t(top.count)],
                                                top.count, vocab);
     else
-      ev.token = s.sampler.sampleNext(&logits[i * size_t(vocab)], vocab);
-    if (s.sampler.params().logprobs >= 0)
-      ev.logprobs = computeLogprobs(&logits[i * size_t(vocab)], vocab, ev.token, s.sampler.params().logprobs);
+      ev.token = s.sampler.sampleNext(&logits[i * size_t(vocab)], vocab,
+                                      s.sampler.params().logprobs >= 0 ? &ev.logprobs.emplace() : nullptr);
     if (s.result.tokens.empty() && !s.result.stopToken)
       s.result.firstTokenSeconds = std::chrono::duration<double>(Clock::now() - s.submitted).count();
     if (std::find(s.stops.begin(), s.stops.end(), ev.token) != s.stops.end()) {

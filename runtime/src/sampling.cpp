@@ -182,7 +182,7 @@ void Sampler::applyPenalties(float *Logits, int64_t N) const {
   }
 }
 
-int32_t Sampler::sampleNext(const float *Logits, int64_t N) {
+int32_t Sampler::sampleNext(const float *Logits, int64_t N, TokenLogprobs *Logprobs) {
   int32_t Token;
   if (hasPenalties()) {
     checkLength(N);
@@ -193,6 +193,8 @@ int32_t Sampler::sampleNext(const float *Logits, int64_t N) {
     Token = sample(Logits, N);
   }
   observe(Token);
+  if (Logprobs && Params.logprobs >= 0)
+    *Logprobs = computeLogprobs(Logits, N, Token, Params.logprobs);
   return Token;
 }
 

@@ -134,11 +134,13 @@ void EngineLoop::publishGauges(const rt::Generator &gen) {
     std::lock_guard<std::mutex> lock(Mu);
     inbox = int64_t(Inbox.size());
   }
-  Stats.engine.running = running;
-  Stats.engine.waiting = std::max<int64_t>(gen.active() - running, 0) + inbox;
-  // Idle pages of the prefix cache count as free: a request may have them.
+  // Pages and slots before the request counts: whoever sees no request
+  // running sees the memory of the step that ended the last one. Idle pages
+  // of the prefix cache count as free (a request may have them).
   Stats.engine.pagesUsed = Eng.memoryPlan().numPages - Eng.freePages();
   Stats.engine.slotsUsed = Eng.statePool().empty() ? 0 : running;
+  Stats.engine.running = running;
+  Stats.engine.waiting = std::max<int64_t>(gen.active() - running, 0) + inbox;
   if (Eng.prefixCacheEnabled()) {
     rt::PrefixCacheStats prefix = gen.prefixCacheStats();
     Stats.engine.prefixCacheEnabled = true;

@@ -21,20 +21,6 @@ json byteList(const std::string &bytes) {
   return list;
 }
 
-json toolCallDeltaJson(const rt::ToolCallDelta &d) {
-  json call = {{"index", d.index}};
-  json function = json::object();
-  if (!d.id.empty()) {
-    call["id"] = d.id;
-    call["type"] = "function";
-  }
-  if (!d.name.empty())
-    function["name"] = d.name;
-  function["arguments"] = d.arguments;
-  call["function"] = function;
-  return call;
-}
-
 } // namespace
 
 ResponseAssembler::ResponseAssembler(const rt::Tokenizer &tokenizer, ResponseSpec spec)
@@ -107,17 +93,7 @@ std::optional<json> ResponseAssembler::chunkFor(const std::string &text, const j
   if (Spec.chat) {
     json delta = json::object();
     if (Parser) {
-      rt::ChatDelta d = Parser->feed(text);
-      if (!d.reasoningContent.empty())
-        delta["reasoning_content"] = d.reasoningContent;
-      if (!d.content.empty())
-        delta["content"] = d.content;
-      if (!d.toolCalls.empty()) {
-        json calls = json::array();
-        for (const rt::ToolCallDelta &call : d.toolCalls)
-          calls.push_back(toolCallDeltaJson(call));
-        delta["tool_calls"] = calls;
-      }
+      delta = rt::toOpenAIDelta(Parser->feed(text));
     } else if (!text.empty()) {
       delta["content"] = text;
     }
@@ -162,22 +138,10 @@ std::vector<json> ResponseAssembler::finish() {
   if (std::optional<json> c = chunkFor(Text.finish(), nullptr))
     chunks.push_back(std::move(*c));
   if (Parser) {
-    rt::ChatDelta d = Parser->finish();
-    if (!d.empty()) {
-      // Route the parser's last words through the same delta shape.
-      json delta = json::object();
-      if (!d.reasoningContent.empty())
-        delta["reasoning_content"] = d.reasoningContent;
-      if (!d.content.empty())
-        delta["content"] = d.content;
-      if (!d.toolCalls.empty()) {
-        json calls = json::array();
-        for (const rt::ToolCallDelta &call : d.toolCalls)
-          calls.push_back(toolCallDeltaJson(call));
-        delta["tool_calls"] = calls;
-      }
-      chunks.push_back(chunk({{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
-    }
+    // The parser's last words (text it held back as a possible tag).
+    if (rt::ChatDelta d = Parser->finish(); !d.empty())
+      chunks.push_back(
+          chunk({{"index", 0}, {"delta", rt::toOpenAIDelta(d)}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
     if (!Parser->result().toolCalls.empty() && FinishReason == "stop")
       FinishReason = "tool_calls";
   }
@@ -199,21 +163,11 @@ std::vector<json> ResponseAssembler::finish() {
 json ResponseAssembler::body() const {
   json choice = {{"index", 0}};
   if (Spec.chat) {
-    json message = {{"role", "assistant"}};
-    if (Parser) {
-      const rt::ParsedChatOutput &out = Parser->result();
-      message["content"] = out.content.empty() && !out.toolCalls.empty() ? json(nullptr) : json(out.content);
-      message["reasoning_content"] = out.reasoningContent.empty() ? json(nullptr) : json(out.reasoningContent);
-      if (!out.toolCalls.empty()) {
-        json calls = json::array();
-        for (const rt::ParsedToolCall &call : out.toolCalls)
-          calls.push_back(
-              {{"id", call.id}, {"type", "function"}, {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
-        message["tool_calls"] = calls;
-      }
-    } else {
-      message["content"] = Content;
-    }
+    json message;
+    if (Parser)
+      message = rt::toOpenAIMessage(Parser->result());
+    else
+      message = {{"role", "assistant"}, {"content", Content}};
     choice["message"] = message;
     choice["logprobs"] = Spec.logprobs ? json{{"content", ChatLogprobs}} : json(nullptr);
   } else {

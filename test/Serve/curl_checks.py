@@ -121,7 +121,7 @@ def main():
     long_prompt = expected[0]["prompt"] + full[:200]
     answers = [curl(server, "/v1/completions", {"model": MODEL, "prompt": long_prompt, "max_tokens": 8,
                                                 "temperature": 0})[1] for _ in range(2)]
-    after = server.metrics()
+    after = server.wait_idle()
     check(json.loads(answers[0])["choices"] == json.loads(answers[1])["choices"], "a cached prefix changed the answer")
     check(after["qwen_prefix_cache_hits_total"] > before["qwen_prefix_cache_hits_total"],
           f"no prefix-cache hit counted: {after}")

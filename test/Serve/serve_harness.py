@@ -71,11 +71,16 @@ class Server:
         return values
 
     def wait_idle(self, timeout=10.0):
-        """Waits until no request runs or waits; returns the metrics then."""
+        """Waits (up to `timeout`) until no request runs or waits and no KV
+        page or state slot is in use; returns the metrics then. The gauges
+        are published after each engine step, so a response can arrive a
+        moment before they say that its request has ended."""
         deadline = time.time() + timeout
+        idle = ("qwen_num_requests_running", "qwen_num_requests_waiting", "qwen_kv_pages_used",
+                "qwen_state_slots_used")
         while True:
             m = self.metrics()
-            if m["qwen_num_requests_running"] == 0 and m["qwen_num_requests_waiting"] == 0:
+            if all(m[name] == 0 for name in idle):
                 return m
             if time.time() > deadline:
                 return m

@@ -207,6 +207,20 @@ void printPrefixCacheStats(const Engine &engine) {
                static_cast<long long>(st.reusedTokens), static_cast<long long>(st.lookupTokens), 100.0 * st.hitRate());
 }
 
+/// The checkpoint's chat template (Qwen3 or Qwen3.5); Qwen3's without a
+/// checkpoint folder (random weights).
+ChatTemplate chatTemplateOf(const Engine &engine) {
+  if (engine.checkpointDir().empty())
+    return ChatTemplate(ChatTemplateStyle::Qwen3);
+  return ChatTemplate::fromCheckpoint(engine.checkpointDir());
+}
+
+std::string chatPrompt(const ChatTemplate &chatTemplate, const std::vector<ChatMessage> &messages, bool think) {
+  ChatTemplateOptions options;
+  options.enableThinking = think;
+  return chatTemplate.render(messages, nullptr, options);
+}
+
 int runGenerate(EngineFlags &ef, const SamplingFlags &sf, const std::string &prompt, bool noStream, bool chat,
                 int repeat) {
   if (repeat < 1)
@@ -214,7 +228,7 @@ int runGenerate(EngineFlags &ef, const SamplingFlags &sf, const std::string &pro
   ef.options.maxSequences = 1;
   std::unique_ptr<Engine> engine = ef.load();
   const Tokenizer &tok = requireTokenizer(*engine);
-  std::string text = chat ? formatChatPrompt({{"user", prompt}}) : prompt;
+  std::string text = chat ? chatPrompt(chatTemplateOf(*engine), {{"user", prompt}}, false) : prompt;
   // Each repetition after the first finds the prompt in the prefix cache.
   for (int i = 0; i < repeat; ++i) {
     GenerationRequest request = sf.request(*engine);
@@ -232,6 +246,7 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
   ef.options.maxSequences = 1;
   std::unique_ptr<Engine> engine = ef.load();
   requireTokenizer(*engine);
+  const ChatTemplate chatTemplate = chatTemplateOf(*engine);
   std::vector<ChatMessage> messages;
   if (!system.empty())
     messages.push_back({"system", system});
@@ -258,8 +273,9 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
       const Tokenizer &tok = *engine->tokenizer();
       GenerationRequest request = sf.request(*engine);
       request.prompt = context;
-      std::vector<int32_t> turn = context.empty() ? tok.encode(formatChatPrompt(messages, true, think))
-                                                  : tok.encode("\n" + formatChatPrompt({messages.back()}, true, think));
+      std::vector<int32_t> turn = context.empty()
+                                      ? tok.encode(chatPrompt(chatTemplate, messages, think))
+                                      : tok.encode("\n" + chatPrompt(chatTemplate, {messages.back()}, think));
       request.prompt.insert(request.prompt.end(), turn.begin(), turn.end());
       std::vector<int32_t> prompt = request.prompt;
       GenerationResult r = generateText(*engine, std::move(request), true);

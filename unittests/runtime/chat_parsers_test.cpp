@@ -1,11 +1,13 @@
 //===- chat_parsers_test.cpp - Tests of the reasoning / tool-call parsers -===//
 
 #include "qwen_rt/chat_parsers.h"
+#include "qwen_rt/chat.h"
 #include "qwen_rt/error.h"
 
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
 
 using namespace qwen::rt;
 using ordered_json = nlohmann::ordered_json;
@@ -118,7 +120,7 @@ TEST(ChatParsersTest, Qwen3JsonToolCalls) {
       O, "I'll check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
          "\"Paris\", \"nested\": {\"a\": [1, {\"b\": \"}\"}]}}}\n</tool_call>\n<tool_call>\n"
          "{\"name\": \"get_time\", \"arguments\": {}}\n</tool_call>");
-  EXPECT_EQ(R.content, "I'll check.\n");
+  EXPECT_EQ(R.content, "I'll check."); // the newline before <tool_call> is formatting
   ASSERT_EQ(R.toolCalls.size(), 2u);
   EXPECT_EQ(R.toolCalls[0].id, "call_7_0");
   EXPECT_EQ(R.toolCalls[0].name, "get_weather");
@@ -150,6 +152,27 @@ TEST(ChatParsersTest, Qwen35XmlToolCallsAreTypedBySchema) {
   EXPECT_EQ(R.toolCalls[1].name, "search");
   EXPECT_EQ(R.toolCalls[1].arguments, "{}");
   EXPECT_EQ(ordered_json::parse(R.toolCalls[0].arguments)["days"], 3);
+}
+
+TEST(ChatParsersTest, StringValuesStreamAsGenerated) {
+  // A long string argument (code, a document) reaches the client as it is
+  // generated; other types are sent once whole.
+  ChatOutputParserOptions O;
+  O.tools = weatherTools();
+  ChatOutputParser P(O);
+  auto Args = [](const ChatDelta &D) {
+    EXPECT_EQ(D.toolCalls.size(), 1u);
+    return D.toolCalls.empty() ? std::string() : D.toolCalls[0].arguments;
+  };
+  ChatDelta D = P.feed("<tool_call>\n<function=get_weather>\n<parameter=city>\nSan\n");
+  ASSERT_EQ(D.toolCalls.size(), 1u);
+  EXPECT_EQ(D.toolCalls[0].name, "get_weather");
+  EXPECT_EQ(D.toolCalls[0].arguments, "{\"city\": \"San"); // the newline may be the last
+  EXPECT_EQ(Args(P.feed("Jose \"CA\"</para")), "\\nJose \\\"CA\\\"");
+  EXPECT_EQ(Args(P.feed("meter>\n<parameter=days>\n4")), "\", \"days\": ");
+  EXPECT_EQ(Args(P.feed("2\n</parameter>\n</function>\n</tool_call>")), "42}");
+  P.finish();
+  EXPECT_EQ(P.result().toolCalls[0].arguments, "{\"city\": \"San\\nJose \\\"CA\\\"\", \"days\": 42}");
 }
 
 TEST(ChatParsersTest, ToolCallInsideThinkIsKept) {
@@ -209,6 +232,57 @@ TEST(ChatParsersTest, UnterminatedToolCallsEndAtFinish) {
   EXPECT_EQ(parseEverySplit(O, "x <tool_call>\n{\"na").content, "x <tool_call>\n{\"na");
 }
 
+TEST(ChatParsersTest, RandomTagSoupNeverDependsOnTheSplits) {
+  // Random mixtures of tags, partial tags and text, fed in random pieces:
+  // always the one-shot result (the deltas' shape is checked by parse()).
+  const std::vector<std::string> Fragments = {
+      "<think>", "</think>", "<tool_call>", "</tool_call>", "\n", "\n\n", " ", "x", "yz",
+      "<", "{", "}", "\"", "<think", "</tool_", "{\"name\": \"f\", \"arguments\": ",
+      "{\"a\": 1}", "<function=f>", "<function=g>", "<parameter=city>", "<parameter=q>",
+      "</parameter>", "</function>", "<parameter=", "null", "12", "true"};
+  std::mt19937 Rng(5);
+  ChatOutputParserOptions Plain, Open;
+  Open.reasoningOpen = true;
+  Open.tools = weatherTools();
+  for (int Case = 0; Case < 400; ++Case) {
+    std::string Text;
+    int Length = 1 + int(Rng() % 24);
+    for (int I = 0; I < Length; ++I)
+      Text += Fragments[Rng() % Fragments.size()];
+    for (const ChatOutputParserOptions *O : {&Plain, &Open}) {
+      ParsedChatOutput Whole = parse(*O, {Text});
+      for (int Trial = 0; Trial < 4; ++Trial) {
+        std::vector<std::string> Pieces;
+        for (size_t At = 0; At < Text.size();) {
+          size_t N = 1 + Rng() % 7;
+          Pieces.push_back(Text.substr(At, N));
+          At += N;
+        }
+        expectSame(parse(*O, Pieces), Whole, "case " + std::to_string(Case) + ": " + Text);
+      }
+    }
+  }
+}
+
+TEST(ChatParsersTest, OpenAIShapes) {
+  ChatOutputParserOptions O;
+  O.toolCallIdPrefix = "call_x_";
+  ChatOutputParser P(O);
+  EXPECT_EQ(toOpenAIDelta(P.feed("<think>\nhm\n</think>\n\nOK")).dump(),
+            R"({"reasoning_content":"hm","content":"OK"})");
+  EXPECT_EQ(toOpenAIDelta(P.feed("\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"a\"")).dump(),
+            R"({"tool_calls":[{"index":0,"id":"call_x_0","type":"function","function":{"name":"f","arguments":"{\"a\""}}]})");
+  EXPECT_EQ(toOpenAIDelta(P.feed(": 1}}\n</tool_call>")).dump(),
+            R"({"tool_calls":[{"index":0,"function":{"arguments":": 1}"}}]})");
+  EXPECT_EQ(toOpenAIDelta(P.finish()).dump(), "{}");
+  EXPECT_EQ(toOpenAIMessage(P.result()).dump(),
+            R"({"role":"assistant","content":"OK","reasoning_content":"hm","tool_calls":[{"id":"call_x_0","type":"function","function":{"name":"f","arguments":"{\"a\": 1}"}}]})");
+  ParsedChatOutput OnlyCalls;
+  OnlyCalls.toolCalls.push_back({"c", "f", "{}", false});
+  EXPECT_TRUE(toOpenAIMessage(OnlyCalls)["content"].is_null());
+  EXPECT_EQ(toOpenAIMessage(ParsedChatOutput())["content"], "");
+}
+
 TEST(ChatParsersTest, Errors) {
   ChatOutputParserOptions O;
   O.tools = ordered_json::object();
@@ -220,6 +294,61 @@ TEST(ChatParsersTest, Errors) {
   EXPECT_TRUE(P.finished());
   EXPECT_THROW(P.feed("x"), Error);
   EXPECT_THROW(P.finish(), Error);
+}
+
+
+/// What the model generated after a prompt, parsed and put back into the
+/// conversation as the assistant's turn, renders as prompt + generated text
+/// + <|im_end|>: the channels keep exactly what the template writes back, so
+/// the next request's prompt extends this one (what prefix caching needs).
+void expectRoundTrip(ChatTemplateStyle Style, bool Thinking, const ordered_json &Tools,
+                     const std::string &Generated) {
+  ChatTemplate Template(Style);
+  ChatTemplateOptions Options;
+  Options.enableThinking = Thinking;
+  std::vector<ChatMessage> History = {{"system", "Be brief."}, {"user", "Weather in Paris?"}};
+  std::string Prompt = Template.render(History, Tools, Options);
+
+  ChatOutputParserOptions ParserOptions;
+  ParserOptions.reasoningOpen = Template.generationOpensReasoning(Options);
+  ParserOptions.tools = Tools;
+  ParsedChatOutput R = parseEverySplit(ParserOptions, Generated);
+
+  ChatMessage Turn("assistant", R.content);
+  Turn.reasoningContent = R.reasoningContent;
+  for (const ParsedToolCall &Call : R.toolCalls)
+    Turn.toolCalls.push_back({Call.id, Call.name, Call.arguments}); // a JSON string, as clients send
+  History.push_back(Turn);
+  Options.addGenerationPrompt = false;
+  EXPECT_EQ(Template.render(History, Tools, Options), Prompt + Generated + "<|im_end|>\n")
+      << chatTemplateStyleName(Style) << (Thinking ? " thinking" : "");
+}
+
+TEST(ChatParsersTest, ParsedTurnsRenderBackToTheGeneratedText) {
+  ordered_json Tools = weatherTools();
+  expectRoundTrip(ChatTemplateStyle::Qwen3, true, nullptr,
+                  "<think>\nThe user asks.\n\nCheck.\n</think>\n\nIt is sunny.\n\nEnjoy.");
+  expectRoundTrip(ChatTemplateStyle::Qwen3, false, nullptr, "It is sunny.");
+  expectRoundTrip(ChatTemplateStyle::Qwen3, true, Tools,
+                  "<think>\nNeed the tool.\n</think>\n\nI'll check.\n<tool_call>\n{\"name\": "
+                  "\"get_weather\", \"arguments\": {\"city\": \"Paris\", \"days\": 2}}\n"
+                  "</tool_call>\n<tool_call>\n{\"name\": \"search\", \"arguments\": {\"q\": "
+                  "\"Paris\"}}\n</tool_call>");
+  expectRoundTrip(ChatTemplateStyle::Qwen3, false, Tools,
+                  "<tool_call>\n{\"name\": \"search\", \"arguments\": {\"q\": \"Paris\"}}\n"
+                  "</tool_call>");
+  expectRoundTrip(ChatTemplateStyle::Qwen35, true, nullptr,
+                  "The user asks.\n\nCheck.\n</think>\n\nIt is sunny.");
+  expectRoundTrip(ChatTemplateStyle::Qwen35, false, nullptr, "It is sunny.");
+  expectRoundTrip(ChatTemplateStyle::Qwen35, true, Tools,
+                  "Need the tool.\n</think>\n\nLet me look.\n\n<tool_call>\n<function=get_weather>\n"
+                  "<parameter=city>\nParis\n</parameter>\n<parameter=days>\n2\n</parameter>\n"
+                  "<parameter=options>\n{\"hourly\": true}\n</parameter>\n</function>\n"
+                  "</tool_call>\n<tool_call>\n<function=search>\n<parameter=q>\nParis news\n"
+                  "</parameter>\n</function>\n</tool_call>");
+  expectRoundTrip(ChatTemplateStyle::Qwen35, false, Tools,
+                  "<tool_call>\n<function=search>\n<parameter=q>\nParis\n</parameter>\n"
+                  "</function>\n</tool_call>");
 }
 
 } // namespace

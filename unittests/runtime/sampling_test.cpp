@@ -524,6 +524,32 @@ TEST(SamplingTest, MinPBelowTheCutoffChangesNothing) {
     ASSERT_EQ(SA.sample(L.data(), 300), SB.sample(L.data(), 300));
 }
 
+TEST(SamplingTest, MinPWithTopCandidatesMatchesTheWholeRow) {
+  // min-p only raises the floor both paths share, so the GPU's top
+  // candidates still decide the token.
+  constexpr int64_t Count = 64, Vocab = 3000;
+  std::mt19937 Rng(11);
+  std::vector<std::vector<float>> Rows = adversarialRows(Vocab, Rng);
+  std::vector<float> TopLogits;
+  std::vector<int32_t> TopIds;
+  for (float MinP : {0.01f, 0.1f, 0.5f, 1.f})
+    for (float TopP : {1.f, 0.9f}) {
+      SamplingParams P = withTemperature(0.8f, Rng());
+      P.topK = 40;
+      P.topP = TopP;
+      P.minP = MinP;
+      Sampler Full(P), Top(P);
+      ASSERT_TRUE(Top.canSampleTopCandidates(Count));
+      for (const std::vector<float> &Row : Rows) {
+        topCandidates(Row, Count, TopLogits, TopIds);
+        for (int Draw = 0; Draw < 4; ++Draw)
+          ASSERT_EQ(Top.sampleTopCandidates(TopLogits.data(), TopIds.data(), Count, Vocab),
+                    Full.sample(Row.data(), Vocab))
+              << "min-p " << MinP << ", top-p " << TopP << ", row " << (&Row - &Rows[0]);
+      }
+    }
+}
+
 TEST(SamplingTest, PenaltiesFollowOpenAIAndHFSemantics) {
   SamplingParams P = withTemperature(0.f);
   P.presencePenalty = 0.5f;
@@ -590,6 +616,14 @@ TEST(SamplingTest, SampleNextWithoutPenaltiesIsSample) {
   EXPECT_TRUE(A.canSampleTopCandidates(64));
   for (int I = 0; I < 200; ++I)
     ASSERT_EQ(A.sampleNext(L.data(), 1000), B.sample(L.data(), 1000));
+  // Logprobs come from the raw row, for the token drawn.
+  TokenLogprobs LP;
+  int32_t Token = A.sampleNext(L.data(), 1000, &LP);
+  EXPECT_EQ(LP.chosen.token, Token);
+  EXPECT_EQ(LP.top.size(), 5u);
+  TokenLogprobs Want = computeLogprobs(L.data(), 1000, Token, 5);
+  EXPECT_EQ(LP.chosen.logprob, Want.chosen.logprob);
+  EXPECT_EQ(LP.top[0].token, Want.top[0].token);
 }
 
 TEST(SamplingTest, LogprobsAreLogSoftmaxOfTheRow) {

@@ -11,7 +11,8 @@
 //  - Qwen3: <tool_call>\n{"name": NAME, "arguments": {...}}\n</tool_call>
 //  - Qwen3.5 / Qwen3-Coder: <tool_call>\n<function=NAME>\n<parameter=P>\nVALUE
 //    \n</parameter>\n...</function>\n</tool_call>, with VALUE typed by the
-//    tool's JSON schema (number, boolean, object, ...) into JSON arguments.
+//    tool's JSON schema (number, boolean, object, ...) into JSON arguments;
+//    string values stream as they are generated.
 // A tool call inside the <think> block is a tool call too (reported with
 // inReasoning set), where vLLM drops it when streaming.
 //
@@ -115,9 +116,16 @@ private:
   bool advanceXmlBody(bool closed, ChatDelta &out);
   void openCall(const std::string &name, ChatDelta &out);
   void addArguments(std::string_view text, ChatDelta &out);
-  void closeCall(ChatDelta &out);
-  std::string typedParameter(const std::string &function, const std::string &parameter,
-                             std::string_view value) const;
+  /// Advances a parameter value; false when it needs more text.
+  bool advanceValue(bool closed, ChatDelta &out);
+  /// The JSON schema of a tool's parameter in Options.tools, if given.
+  const nlohmann::ordered_json *parameterSchema(const std::string &function,
+                                                const std::string &parameter) const;
+  /// A parameter's value is a JSON string (no schema says otherwise), sent
+  /// piece by piece as it is generated.
+  static bool streamsAsString(const nlohmann::ordered_json *schema);
+  /// VALUE as JSON of the schema's type (the first type it fits).
+  static std::string typedParameter(const nlohmann::ordered_json *schema, std::string_view value);
 
   ChatOutputParserOptions Options;
   ParsedChatOutput Result;
@@ -127,7 +135,13 @@ private:
   Mode OuterMode = Mode::Content; ///< the channel a tool call was opened in
   std::string Pending;            ///< text not yet scanned for tags
   bool StripLeadingNewlines = false;
-  std::string HeldNewlines; ///< reasoning's trailing newlines, dropped before </think>
+  /// Trailing newlines of the content and of the reasoning, said only when
+  /// more text follows in the same channel: the templates put them around
+  /// </think> and <tool_call>.
+  std::string HeldContentNewlines, HeldReasoningNewlines;
+  /// The content's held newlines came before a tool call: at the end they
+  /// were formatting, not text.
+  bool ContentHeldBeforeToolCall = false;
 
   // The tool call being parsed.
   std::string Body;       ///< text after <tool_call> so far
@@ -137,10 +151,24 @@ private:
   bool FirstFunction = true; ///< no call started in this block yet
   bool InStray = false;      ///< inside text of the block that is no tag
   bool CallOpen = false;     ///< a call's first delta was sent
+  bool InValue = false;      ///< inside <parameter=ParameterName>
+  bool ValueStreams = false; ///< the value is a string, sent as it comes
+  size_t ValueStart = 0;     ///< where the value starts in Body
+  size_t ValueSent = 0;      ///< bytes of the (unescaped) value sent
+  std::string ParameterName;
   bool FirstParameter = true;
   std::string CallName;
   size_t JsonArgsSent = 0; ///< JSON body: argument bytes sent, from BodyPos
 };
+
+/// A streamed chunk's `delta` in OpenAI's shape: only the channels that
+/// changed ("content", "reasoning_content", "tool_calls" with index, and id,
+/// type and function.name in a call's first piece).
+nlohmann::ordered_json toOpenAIDelta(const ChatDelta &delta);
+/// A response's assistant `message`: "content" (null when empty and there
+/// are tool calls, as OpenAI sends it), "reasoning_content" when there was
+/// reasoning, "tool_calls" when there were calls.
+nlohmann::ordered_json toOpenAIMessage(const ParsedChatOutput &output);
 
 } // namespace qwen::rt
 

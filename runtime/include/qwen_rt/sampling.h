@@ -86,7 +86,9 @@ public:
   void applyPenalties(float *logits, int64_t n) const;
   /// One host step: applies the penalties to a copy of the row, samples from
   /// it and observes the token. Equals sample() when there are no penalties.
-  int32_t sampleNext(const float *logits, int64_t n);
+  /// With `logprobs` and params().logprobs >= 0, also fills it from the raw
+  /// row (computeLogprobs with that many top tokens).
+  int32_t sampleNext(const float *logits, int64_t n, TokenLogprobs *logprobs = nullptr);
   /// Sampling needs the whole logits row on the host: penalties change the
   /// ranking (so neither a device argmax nor the top candidates decide the
   /// token) and logprobs are computed over the row.
