@@ -156,7 +156,8 @@ void EngineLoop::run() {
     auto it = Live.find(ev.request);
     if (it == Live.end())
       return;
-    it->second->deliver({ev.token, ev.isStop, ev.finish, Clock::now(), ev.logprobs});
+    it->second->deliver(
+        {ev.token, ev.isStop, ev.finish, Clock::now(), ev.logprobs, gen.result(ev.request).cachedTokens});
     if (ev.finish != rt::FinishReason::Running)
       Ended.push_back(ev.request);
   });

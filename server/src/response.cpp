@@ -47,7 +47,8 @@ json ResponseAssembler::chunk(json choice) const {
 json ResponseAssembler::usage() const {
   return {{"prompt_tokens", Spec.promptTokens},
           {"completion_tokens", CompletionTokens},
-          {"total_tokens", Spec.promptTokens + CompletionTokens}};
+          {"total_tokens", Spec.promptTokens + CompletionTokens},
+          {"prompt_tokens_details", {{"cached_tokens", CachedPromptTokens}}}};
 }
 
 json ResponseAssembler::roleChunk() const {

@@ -162,6 +162,7 @@ Outcome drive(ServerState &state, RequestHandle &handle, ResponseAssembler &resp
         state.metrics.timePerOutputToken.observe(secondsBetween(last, m.at));
       }
       last = m.at;
+      response.setCachedPromptTokens(m.cachedPromptTokens);
       for (const ResponseAssembler::json &chunk :
            response.push(m.token, m.isStop, m.finish, m.logprobs ? &*m.logprobs : nullptr))
         if (!emit(chunk)) {

@@ -115,7 +115,10 @@ TEST(ResponseTest, CompletionStreamEqualsBody) {
   EXPECT_EQ(s.finishReason, "length");
   EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
   int64_t n = int64_t(tokenizer().encode(text).size());
-  EXPECT_EQ(s.usage, json({{"prompt_tokens", 5}, {"completion_tokens", n}, {"total_tokens", 5 + n}}));
+  EXPECT_EQ(s.usage, json({{"prompt_tokens", 5},
+                           {"completion_tokens", n},
+                           {"total_tokens", 5 + n},
+                           {"prompt_tokens_details", {{"cached_tokens", 0}}}}));
   EXPECT_EQ(body["usage"], s.usage);
 }
 

@@ -37,6 +37,7 @@ struct TokenMessage {
   rt::FinishReason finish = rt::FinishReason::Running;
   Clock::time_point at;
   std::optional<rt::TokenLogprobs> logprobs; ///< when the request asked for them
+  int64_t cachedPromptTokens = 0; ///< prompt tokens the prefix cache supplied
 };
 
 class EngineLoop;

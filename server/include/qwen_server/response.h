@@ -52,6 +52,8 @@ public:
   /// adds no text). Returns the chunks it completes; none while text is held
   /// back. After stopped(), tokens are ignored.
   std::vector<json> push(int32_t token, bool isStop, rt::FinishReason finish, const rt::TokenLogprobs *logprobs);
+  /// Prompt tokens the prefix cache supplied (usage.prompt_tokens_details).
+  void setCachedPromptTokens(int64_t tokens) { CachedPromptTokens = tokens; }
   /// A stop string ended the text: the request should be cancelled.
   bool stopped() const { return Text.stopped(); }
   /// The generation ended: the chunks of the held-back text, the chunk with
@@ -77,6 +79,7 @@ private:
   TextOutput Text;
   std::optional<rt::ChatOutputParser> Parser;
   int64_t CompletionTokens = 0;
+  int64_t CachedPromptTokens = 0;
   std::string FinishReason = "length";
   bool Finished = false;
 
