@@ -152,6 +152,14 @@ void EngineLoop::publishGauges(const rt::Generator &gen) {
 }
 
 void EngineLoop::run() {
+  // The engine was loaded on another thread; on a GPU its context must be
+  // made current here. If that fails, every request ends with the reason.
+  std::string fatal;
+  try {
+    Eng.bindToCallingThread();
+  } catch (const std::exception &e) {
+    fatal = std::string("the engine cannot run on the server's engine thread: ") + e.what();
+  }
   rt::Generator gen(Eng, [&](const rt::TokenEvent &ev) {
     auto it = Live.find(ev.request);
     if (it == Live.end())
@@ -181,6 +189,11 @@ void EngineLoop::run() {
       cancels.swap(Cancels);
     }
     for (auto &[request, handle] : inbox) {
+      if (!fatal.empty()) {
+        Stats.engineErrors++;
+        finished(*handle, fatal);
+        continue;
+      }
       try {
         int id = gen.submit(std::move(request));
         handle->Id = id;

@@ -19,8 +19,9 @@ REQUEST_TIMEOUT_S = 60
 
 
 class Server:
-    def __init__(self, artifact, *args):
-        cmd = ["qwen-run", "serve", artifact, "--host", "127.0.0.1", "--port", "0", *args]
+    def __init__(self, artifact, *args, prefix=()):
+        """prefix: a command that runs qwen-run (e.g. test/CUDA/fake-gpu.sh ... --)."""
+        cmd = [*prefix, "qwen-run", "serve", artifact, "--host", "127.0.0.1", "--port", "0", *args]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         self.log = []
         self.port = None
