@@ -191,7 +191,8 @@ PrefixCacheStats PrefixCache::stats() const {
   s.cachedPages = CachedCount;
   s.idlePages = IdleCount;
   s.checkpointSlots = int64_t(CheckpointPages.size());
-  s.checkpoints = int64_t(std::count_if(CheckpointPages.begin(), CheckpointPages.end(), [](int32_t p) { return p >= 0; }));
+  s.checkpoints =
+      int64_t(std::count_if(CheckpointPages.begin(), CheckpointPages.end(), [](int32_t p) { return p >= 0; }));
   return s;
 }
 

@@ -49,8 +49,8 @@ struct EngineFlags {
     app->add_option("--threads", options.numThreads, "Worker threads, 0 = all hardware threads");
     app->add_option("--max-context", options.maxContext,
                     "Longest sequence in tokens (default: the model's max_position_embeddings)");
-    app->add_option("--max-batch-tokens", options.maxBatchTokens,
-                    "Most tokens per kernel step; longer prompts are split (default 2048)");
+    maxBatchTokensOpt = app->add_option("--max-batch-tokens", options.maxBatchTokens,
+                                        "Most tokens per kernel step; longer prompts are split (default 2048)");
     app->add_option("--kv-pages", options.numPages, "KV cache pages (default: enough for every sequence's full context)");
     app->add_option("--cuda-device", options.cudaDevice, "CUDA artifacts: the GPU to run on (default 0)");
     app->add_flag("--no-cuda-graphs", noGraphs, "CUDA artifacts: launch every decode step's kernels one by one");
@@ -84,6 +84,7 @@ struct EngineFlags {
     }
   }
   bool noGraphs = false, hostSampling = false, noProgrammaticLaunch = false, noPrefixCache = false;
+  CLI::Option *maxBatchTokensOpt = nullptr;
   std::string decodeKernels = "auto";
   std::unique_ptr<Engine> load() {
     options.progress = isatty(STDERR_FILENO);
@@ -162,7 +163,9 @@ const Tokenizer &requireTokenizer(const Engine &engine) {
 void printStats(const GenerationResult &r) {
   double decodeSeconds = r.totalSeconds - r.firstTokenSeconds;
   int64_t generated = int64_t(r.tokens.size()) + (r.stopToken ? 1 : 0);
-  std::fprintf(stderr, "\n[prompt %lld tokens (%lld from the prefix cache): %.3f s to first token (%.1f tok/s); %lld generated (%s)",
+  std::fprintf(stderr,
+               "\n[prompt %lld tokens (%lld from the prefix cache): %.3f s to first token (%.1f tok/s); %lld "
+               "generated (%s)",
                static_cast<long long>(r.promptTokens), static_cast<long long>(r.cachedTokens), r.firstTokenSeconds,
                double(r.promptTokens - r.cachedTokens) / std::max(r.firstTokenSeconds, 1e-9),
                static_cast<long long>(generated), finishReasonName(r.finish));
@@ -379,7 +382,8 @@ int runBenchChat(EngineFlags &ef, int64_t systemLen, int64_t promptLen, int64_t 
       cached += r.cachedTokens;
       conversations[i].insert(conversations[i].end(), r.tokens.begin(), r.tokens.end());
     }
-    std::printf("turn %d:  %d prompts of %lld tokens (%lld from the cache): %.3f s to first token (mean), turn %.3f s\n",
+    std::printf("turn %d:  %d prompts of %lld tokens (%lld from the cache): %.3f s to first token (mean), "
+                "turn %.3f s\n",
                 turn + 1, batch, static_cast<long long>(prompt / batch), static_cast<long long>(cached / batch), ttft,
                 seconds);
     turnsJson.push_back({{"turn", turn + 1}, {"prompt_tokens", prompt}, {"cached_tokens", cached},
@@ -538,7 +542,9 @@ int runLogits(EngineFlags &ef, const std::vector<std::string> &idsTexts, int64_t
   ef.options.maxSequences = int(n);
   if (ef.options.maxContext == 0)
     ef.options.maxContext = longest + steps;
-  ef.options.maxBatchTokens = std::max<int64_t>(ef.options.maxBatchTokens, total);
+  // One step for all prompts, unless --max-batch-tokens asks for smaller ones.
+  if (!ef.maxBatchTokensOpt->count())
+    ef.options.maxBatchTokens = std::max<int64_t>(ef.options.maxBatchTokens, total);
   std::unique_ptr<Engine> engine = ef.load();
   const int64_t V = engine->vocabSize();
 
@@ -646,6 +652,7 @@ int runInfo(EngineFlags &ef) {
       std::printf("checkpoint   NOT USABLE: %s\n", e.what());
     }
   }
+  ef.options.prefixCache = !ef.noPrefixCache;
   MemoryPlan plan = planMemory(art, ef.options);
   std::printf("memory plan for %d sequence%s of up to %lld tokens:\n%s\n", plan.maxSequences,
               plan.maxSequences == 1 ? "" : "s",

@@ -4,7 +4,9 @@
 // conv_window inputs of every linear-attention layer's convolution and its
 // f32 recurrent state. The pool preallocates one slot per sequence the engine
 // serves; a slot is zeroed when a request claims it, and the kernels read and
-// write it in place through the step's `state_slots` input. Two arrays:
+// write it in place through the step's `state_slots` input. The prefix
+// cache's checkpoints are further slots after those, which only copy() reads
+// and writes. Two arrays:
 //   conv       [slot][layer][conv_window][conv_channels]
 //   recurrent  [slot][layer][heads][key_dim][value_dim]
 //
