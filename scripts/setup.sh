@@ -12,5 +12,16 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools \
   nlohmann-json3-dev libpcre2-dev libutf8proc-dev libgtest-dev libcli11-dev \
   libclang-rt-22-dev \
+  libcpp-httplib-dev curl python3-venv \
   >/dev/null
 echo "setup: Debian packages installed"
+
+# The server's end-to-end tests (test/Serve) talk to `qwen-run serve` with
+# the official OpenAI Python client, installed into a test-only venv.
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="$ROOT/.venv-test"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check "openai>=1.40"
+echo "setup: test venv $VENV ($("$VENV/bin/python" -c 'import openai; print("openai", openai.__version__)'))"

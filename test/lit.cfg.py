@@ -30,3 +30,16 @@ llvm_config.add_tool_substitutions(tools, [config.qwen_tools_dir, config.llvm_to
 config.environment["QWEN_NUM_THREADS"] = "2"
 if shutil.which("ptxas"):
     config.available_features.add("ptxas")
+
+# test/Serve talks to `qwen-run serve` with the official OpenAI client from
+# the test venv that scripts/setup.sh creates; without it those tests are
+# reported as UNSUPPORTED (run scripts/setup.sh), never passed silently.
+venv_python = os.path.join(config.qwen_src_root, ".venv-test", "bin", "python")
+if os.access(venv_python, os.X_OK):
+    config.available_features.add("openai-venv")
+    config.substitutions.append(("%venv_python", venv_python))
+else:
+    lit_config.note("no test venv at " + venv_python + ": the OpenAI-client tests of test/Serve are skipped "
+                    "(scripts/setup.sh creates it)")
+if shutil.which("curl"):
+    config.available_features.add("curl")

@@ -104,6 +104,10 @@ CudaExecutor::CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs
   }
 }
 
+void CudaExecutor::makeCurrent() const {
+  Driver.check(Driver.api().cuCtxSetCurrent(Context), "cuCtxSetCurrent");
+}
+
 CudaExecutor::~CudaExecutor() { releaseAll(); }
 
 namespace {

@@ -101,6 +101,8 @@ int Generator::submit(GenerationRequest request) {
   States.push_back(std::make_unique<State>(std::move(request), std::move(stops))); // Sampler validates
   State &s = *States.back();
   s.result.promptTokens = int64_t(s.request.prompt.size());
+  if (s.sampler.hasPenalties())
+    s.sampler.setPrompt(s.request.prompt);
   if (s.request.maxNewTokens <= 0)
     s.result.finish = FinishReason::Length;
   else
@@ -191,8 +193,9 @@ bool Generator::step() {
   bool allGreedy = true, allTopK = Eng.topKCandidates() > 0;
   for (int owner : owners) {
     const Sampler &sampler = States[size_t(owner)]->sampler;
-    allGreedy = allGreedy && sampler.isGreedy();
-    allTopK = allTopK && sampler.canSampleTopCandidates(Eng.topKCandidates());
+    // Penalties and logprobs need every row on the host.
+    allGreedy = allGreedy && sampler.isGreedy() && !sampler.needsFullRow();
+    allTopK = allTopK && sampler.canSampleTopCandidates(Eng.topKCandidates()) && !sampler.needsFullRow();
   }
   std::vector<float> logits;
   std::vector<int32_t> greedy;
@@ -221,7 +224,8 @@ bool Generator::step() {
       ev.token = s.sampler.sampleTopCandidates(&top.logits[i * size_t(top.count)], &top.ids[i * size_t(top.count)],
                                                top.count, vocab);
     else
-      ev.token = s.sampler.sample(&logits[i * size_t(vocab)], vocab);
+      ev.token = s.sampler.sampleNext(&logits[i * size_t(vocab)], vocab,
+                                      s.sampler.params().logprobs >= 0 ? &ev.logprobs.emplace() : nullptr);
     if (s.result.tokens.empty() && !s.result.stopToken)
       s.result.firstTokenSeconds = std::chrono::duration<double>(Clock::now() - s.submitted).count();
     if (std::find(s.stops.begin(), s.stops.end(), ev.token) != s.stops.end()) {
@@ -263,6 +267,13 @@ void Generator::cancel(int id) {
 bool Generator::finished(int id) const { return States.at(size_t(id))->result.finish != FinishReason::Running; }
 
 const GenerationResult &Generator::result(int id) const { return States.at(size_t(id))->result; }
+
+void Generator::release(int id) {
+  std::unique_ptr<State> &s = States.at(size_t(id));
+  if (s && s->result.finish == FinishReason::Running)
+    throw Error("request " + std::to_string(id) + " cannot be released: it has not finished");
+  s.reset();
+}
 
 int64_t Generator::active() const { return int64_t(Waiting.size() + Running.size()); }
 

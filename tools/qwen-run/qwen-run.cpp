@@ -1,6 +1,6 @@
 //===- qwen-run.cpp - Run a compiled Qwen artifact ------------------------===//
 //
-// qwen-run generate | chat | bench | tokenize | logits | embed | info
+// qwen-run generate | chat | bench | tokenize | logits | embed | info | serve
 //
 // Everything model-specific comes from the artifact (manifest.json +
 // kernels.so) and the checkpoint folder it references; this tool only parses
@@ -18,6 +18,7 @@
 #include "qwen_rt/sampling.h"
 #include "qwen_rt/embed.h"
 #include "qwen_rt/tokenizer.h"
+#include "qwen_server/server.h"
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -814,6 +815,34 @@ int main(int argc, char **argv) {
   infoEf.add(info, false);
   info->add_option("--max-sequences", infoEf.options.maxSequences, "Sequences alive at once")->capture_default_str();
 
+  CLI::App *serve = app.add_subcommand(
+      "serve", "OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /metrics, ...) until Ctrl-C");
+  EngineFlags serveEf;
+  serveEf.options.maxSequences = 16;
+  qwen::serve::ServerOptions serveOpts;
+  serveEf.add(serve, /*withRandomWeights=*/true);
+  serve->add_option("--host", serveOpts.host, "Address to listen on")->capture_default_str();
+  serve->add_option("--port", serveOpts.port, "Port to listen on; 0 picks a free one (the log says which)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  serve->add_option("--api-key", serveOpts.apiKey,
+                    "Require 'Authorization: Bearer KEY' on /v1/*, /tokenize and /detokenize")
+      ->envname("QWEN_API_KEY");
+  serve->add_option("--served-model-name", serveOpts.servedModelName,
+                    "The model name clients send (default: the checkpoint folder's name)");
+  serve->add_option("--max-num-seqs", serveEf.options.maxSequences, "Requests running at once")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  serve->add_option("--max-queue", serveOpts.maxQueue,
+                    "Requests that may wait beyond the running ones; more are refused with 429")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 20))
+      ->capture_default_str();
+  serve->add_option("--max-model-len", serveEf.options.maxContext,
+                    "Longest prompt + completion in tokens (same as --max-context)");
+  serve->add_option("--max-body-bytes", serveOpts.maxBodyBytes, "Larger request bodies are refused with 413")
+      ->check(CLI::Range(size_t(1024), size_t(1) << 32))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &e) {
@@ -848,6 +877,10 @@ int main(int argc, char **argv) {
       return runInfo(infoEf);
     if (*embedCmd)
       return runEmbed(embedEf, embedTexts);
+    if (*serve) {
+      std::unique_ptr<Engine> engine = serveEf.load();
+      return qwen::serve::runServer(*engine, serveOpts);
+    }
   } catch (const std::exception &e) {
     std::fflush(stdout);
     std::fprintf(stderr, "qwen-run: error: %s\n", e.what());

@@ -72,6 +72,9 @@ public:
                bool programmaticLaunch = true);
   /// Whether kernels are launched with programmatic dependent launch.
   bool programmaticLaunch() const { return Programmatic; }
+  /// Makes the device's context current on the calling thread (the
+  /// constructor did so on the constructing thread only).
+  void makeCurrent() const;
   ~CudaExecutor();
   CudaExecutor(const CudaExecutor &) = delete;
   CudaExecutor &operator=(const CudaExecutor &) = delete;

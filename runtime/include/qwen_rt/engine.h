@@ -157,6 +157,13 @@ public:
   std::vector<uint8_t> stateSlotBytes(int slot) const;
   /// The GPU executor of a CUDA artifact; nullptr on the CPU.
   const CudaExecutor *cuda() const { return Cuda.get(); }
+  /// Lets the calling thread drive the engine from now on: on a GPU, makes
+  /// the device's context current on it (a thread other than the one that
+  /// loaded the engine must call this first); nothing to do on the CPU.
+  void bindToCallingThread() const {
+    if (Cuda)
+      Cuda->makeCurrent();
+  }
   /// KV pages a sequence would need to grow to `length` positions.
   int64_t extraPagesFor(int seq, int64_t length) const;
 

@@ -48,6 +48,9 @@ struct TokenEvent {
   int32_t token = 0;
   bool isStop = false;                         ///< a stop token: ends the request, not part of the text
   FinishReason finish = FinishReason::Running; ///< why the request ended with this token, if it did
+  /// With SamplingParams::logprobs >= 0: the token's logprob and the most
+  /// likely alternatives, from the raw logits row.
+  std::optional<TokenLogprobs> logprobs;
 };
 
 struct GenerationResult {
@@ -83,6 +86,10 @@ public:
 
   bool finished(int id) const;
   const GenerationResult &result(int id) const;
+  /// Frees what a finished request still holds (its prompt, tokens and
+  /// sampler), for drivers that serve requests indefinitely. Its id is not
+  /// reused; finished() and result() must not be asked about it again.
+  void release(int id);
   /// Requests waiting or running.
   int64_t active() const;
   /// The engine's prefix-cache counters (hits, reused tokens, cached pages).

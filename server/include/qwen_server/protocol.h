@@ -1,0 +1,99 @@
+//===- protocol.h - OpenAI request parsing and error bodies -----*- C++ -*-===//
+//
+// The OpenAI-compatible request schema, parsed and validated into plain
+// structs before anything reaches the engine. Everything here is pure (no
+// engine, no sockets), so every bad-input case is a unit test: a request that
+// does not fit the schema becomes an ApiError with the HTTP status and the
+// {"error": {"message", "type", "param", "code"}} body OpenAI clients expect.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_SERVER_PROTOCOL_H
+#define QWEN_SERVER_PROTOCOL_H
+
+#include "qwen_rt/chat.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace qwen::serve {
+
+/// A request the server refuses, with everything its error body needs.
+class ApiError : public std::runtime_error {
+public:
+  ApiError(int status, std::string message, std::string type, std::string param = "", std::string code = "")
+      : std::runtime_error(message), Status(status), Type(std::move(type)), Param(std::move(param)),
+        Code(std::move(code)) {}
+  int status() const { return Status; }
+  /// {"error": {"message", "type", "param", "code"}}; param and code are null when empty.
+  nlohmann::ordered_json body() const;
+
+  /// 400 invalid_request_error about `param`.
+  static ApiError badRequest(const std::string &message, const std::string &param = "",
+                             const std::string &code = "");
+
+private:
+  int Status;
+  std::string Type, Param, Code;
+};
+
+/// Sampling and stopping, shared by chat and text completions. Unset values
+/// fall back to the checkpoint's generation_config.json, then OpenAI's defaults.
+struct SamplingOptions {
+  std::optional<float> temperature, topP, minP;
+  std::optional<int> topK;
+  std::optional<uint64_t> seed;
+  float presencePenalty = 0, frequencyPenalty = 0, repetitionPenalty = 1;
+  std::optional<int64_t> maxTokens; ///< max_tokens or max_completion_tokens
+  std::vector<std::string> stop;    ///< stop strings, matched on the text, not returned
+  std::vector<int32_t> stopTokenIds;
+  bool ignoreEos = false;
+  bool logprobs = false;
+  int topLogprobs = 0;
+  bool stream = false;
+  bool includeUsage = false; ///< stream_options.include_usage
+};
+
+struct ChatRequest {
+  std::string model;
+  std::vector<rt::ChatMessage> messages;
+  SamplingOptions sampling;
+  std::optional<bool> enableThinking; ///< chat_template_kwargs.enable_thinking
+  /// The request's "tools", validated, in the client's key order (the
+  /// templates render them as the client wrote them).
+  nlohmann::ordered_json tools = nlohmann::ordered_json::array();
+  std::string toolChoice = "auto"; ///< "none" or "auto" (forcing a call needs constrained decoding)
+};
+
+struct CompletionRequest {
+  std::string model;
+  std::optional<std::string> promptText; ///< a string prompt
+  std::vector<int32_t> promptIds;        ///< a token-id prompt (when promptText is empty)
+  SamplingOptions sampling;
+};
+
+/// What the parsers check requests against.
+struct ParseLimits {
+  std::vector<std::string> modelNames; ///< names the server answers to
+  int64_t vocabSize = 0;               ///< token ids must be below it
+  int64_t maxModelLen = 0;             ///< max_tokens must not exceed it
+};
+
+/// Parses a request body: JSON (keys kept in order), then the schema.
+/// Throws ApiError (400 for malformed JSON, invalid UTF-8, wrong types and
+/// out-of-range values; 404 for an unknown model).
+nlohmann::ordered_json parseJsonBody(const std::string &body);
+ChatRequest parseChatRequest(const nlohmann::ordered_json &body, const ParseLimits &limits);
+CompletionRequest parseCompletionRequest(const nlohmann::ordered_json &body, const ParseLimits &limits);
+
+/// True when `text` is well-formed UTF-8 (no overlongs, surrogates or code
+/// points above U+10FFFF).
+bool isValidUtf8(const std::string &text);
+
+} // namespace qwen::serve
+
+#endif // QWEN_SERVER_PROTOCOL_H
