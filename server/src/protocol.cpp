@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace qwen::serve {
@@ -355,6 +356,89 @@ CompletionRequest parseCompletionRequest(const json &body, const ParseLimits &li
     f.fail("best_of", "must be 1");
   r.sampling = parseSampling(body, limits, /*chat=*/false);
   return r;
+}
+
+EmbeddingRequest parseEmbeddingRequest(const json &body, const ParseLimits &limits) {
+  Fields f(body);
+  EmbeddingRequest r;
+  r.model = checkModel(f, limits);
+  const json *input = f.get("input");
+  if (!input)
+    throw ApiError::badRequest("'input' is required", "input");
+  const char *shape = "must be a string, an array of strings, an array of token ids or an array of arrays of token ids";
+  if (input->is_string()) {
+    r.texts.push_back(input->get<std::string>());
+  } else if (input->is_array()) {
+    if (input->empty())
+      f.fail("input", "must not be empty");
+    if (input->size() > kMaxEmbeddingInputs)
+      f.fail("input", "holds " + std::to_string(input->size()) + " inputs; at most " +
+                          std::to_string(kMaxEmbeddingInputs) + " are allowed per request");
+    const json &first = (*input)[0];
+    for (size_t i = 0; i < input->size(); ++i) {
+      const json &item = (*input)[i];
+      // One kind throughout: the first element decides which.
+      if (first.is_string() && item.is_string()) {
+        r.texts.push_back(item.get<std::string>());
+      } else if (first.is_number() && item.is_number()) {
+        if (i == 0)
+          r.tokenIds.emplace_back();
+        r.tokenIds[0].push_back(tokenId(item, "input", limits));
+      } else if (first.is_array() && item.is_array()) {
+        if (item.empty())
+          f.fail("input", "holds an empty array of token ids at index " + std::to_string(i));
+        std::vector<int32_t> ids;
+        for (const json &id : item)
+          ids.push_back(tokenId(id, "input", limits));
+        r.tokenIds.push_back(std::move(ids));
+      } else {
+        f.fail("input", std::string(shape) + "; got an array holding " + item.type_name() + " at index " +
+                            std::to_string(i) + (i > 0 ? " after " + std::string(first.type_name()) : ""));
+      }
+    }
+  } else {
+    f.fail("input", std::string(shape) + ", got " + input->type_name());
+  }
+  for (size_t i = 0; i < r.texts.size(); ++i)
+    if (r.texts[i].empty())
+      f.fail("input", "must not hold an empty string (index " + std::to_string(i) + ")");
+  std::string format = f.string("encoding_format").value_or("float");
+  if (format != "float" && format != "base64")
+    f.fail("encoding_format", "must be \"float\" or \"base64\", got \"" + format + "\"");
+  r.base64 = format == "base64";
+  // The embeddings are the model's hidden states: no Matryoshka truncation.
+  if (auto dims = f.integer("dimensions", 1, std::numeric_limits<int32_t>::max()); dims && *dims != limits.hiddenSize)
+    f.fail("dimensions", "must be " + std::to_string(limits.hiddenSize) +
+                             ", this model's hidden size (the server does not truncate embeddings), got " +
+                             std::to_string(*dims));
+  f.string("user"); // accepted and ignored, as a string
+  return r;
+}
+
+std::string base64Floats(const std::vector<float> &values) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string bytes;
+  bytes.reserve(values.size() * 4);
+  for (float v : values) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    for (int k = 0; k < 4; ++k) // little-endian whatever the host
+      bytes.push_back(char((bits >> (8 * k)) & 0xFF));
+  }
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t chunk = uint32_t(uint8_t(bytes[i])) << 16;
+    if (i + 1 < bytes.size())
+      chunk |= uint32_t(uint8_t(bytes[i + 1])) << 8;
+    if (i + 2 < bytes.size())
+      chunk |= uint32_t(uint8_t(bytes[i + 2]));
+    out.push_back(kAlphabet[(chunk >> 18) & 63]);
+    out.push_back(kAlphabet[(chunk >> 12) & 63]);
+    out.push_back(i + 1 < bytes.size() ? kAlphabet[(chunk >> 6) & 63] : '=');
+    out.push_back(i + 2 < bytes.size() ? kAlphabet[chunk & 63] : '=');
+  }
+  return out;
 }
 
 } // namespace qwen::serve

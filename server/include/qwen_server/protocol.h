@@ -76,11 +76,24 @@ struct CompletionRequest {
   SamplingOptions sampling;
 };
 
+/// POST /v1/embeddings: either texts or token-id sequences (OpenAI's
+/// `input` does not mix them), one embedding per entry.
+struct EmbeddingRequest {
+  std::string model;
+  std::vector<std::string> texts;               ///< `input` as strings
+  std::vector<std::vector<int32_t>> tokenIds;   ///< `input` as token ids (when texts is empty)
+  bool base64 = false;                          ///< encoding_format "base64"
+};
+
+/// Inputs one embeddings request may hold (OpenAI's own bound).
+constexpr size_t kMaxEmbeddingInputs = 2048;
+
 /// What the parsers check requests against.
 struct ParseLimits {
   std::vector<std::string> modelNames; ///< names the server answers to
   int64_t vocabSize = 0;               ///< token ids must be below it
   int64_t maxModelLen = 0;             ///< max_tokens must not exceed it
+  int64_t hiddenSize = 0;              ///< the embeddings' width (`dimensions` must equal it)
 };
 
 /// Parses a request body: JSON (keys kept in order), then the schema.
@@ -89,6 +102,11 @@ struct ParseLimits {
 nlohmann::ordered_json parseJsonBody(const std::string &body);
 ChatRequest parseChatRequest(const nlohmann::ordered_json &body, const ParseLimits &limits);
 CompletionRequest parseCompletionRequest(const nlohmann::ordered_json &body, const ParseLimits &limits);
+EmbeddingRequest parseEmbeddingRequest(const nlohmann::ordered_json &body, const ParseLimits &limits);
+
+/// The bytes of `values` as little-endian float32, base64-encoded: OpenAI's
+/// encoding_format "base64".
+std::string base64Floats(const std::vector<float> &values);
 
 /// True when `text` is well-formed UTF-8 (no overlongs, surrogates or code
 /// points above U+10FFFF).
