@@ -2,6 +2,7 @@
 
 #include "qwen_server/engine_loop.h"
 
+#include "qwen_rt/embed.h"
 #include "qwen_server/protocol.h"
 
 #include <algorithm>
@@ -54,6 +55,28 @@ void RequestHandle::end(const std::string &error) {
 }
 
 //===----------------------------------------------------------------------===//
+// EmbeddingHandle
+//===----------------------------------------------------------------------===//
+
+std::vector<std::vector<float>> EmbeddingHandle::wait() {
+  std::unique_lock<std::mutex> lock(Mu);
+  Cv.wait(lock, [&] { return Ended; });
+  if (!Error.empty())
+    throw std::runtime_error(Error);
+  return std::move(Embeddings);
+}
+
+void EmbeddingHandle::end(std::vector<std::vector<float>> embeddings, const std::string &error) {
+  {
+    std::lock_guard<std::mutex> lock(Mu);
+    Ended = true;
+    Embeddings = std::move(embeddings);
+    Error = error;
+  }
+  Cv.notify_all();
+}
+
+//===----------------------------------------------------------------------===//
 // EngineLoop
 //===----------------------------------------------------------------------===//
 
@@ -81,19 +104,40 @@ std::shared_ptr<RequestHandle> EngineLoop::submit(rt::GenerationRequest request)
   handle->Loop = this;
   {
     std::lock_guard<std::mutex> lock(Mu);
-    if (Draining)
-      throw ApiError(503, "the server is shutting down and takes no new requests", "server_error", "",
-                     "shutting_down");
-    if (Accepted >= Capacity)
-      throw ApiError(429,
-                     "the server is at capacity: " + std::to_string(Accepted) +
-                         " requests are running or queued; retry later",
-                     "rate_limit_error", "", "queue_full");
-    ++Accepted;
+    admit();
     Inbox.emplace_back(std::move(request), handle);
   }
   Wake.notify_all();
   return handle;
+}
+
+std::shared_ptr<EmbeddingHandle> EngineLoop::submitEmbedding(std::vector<std::vector<int32_t>> sequences) {
+  auto handle = std::make_shared<EmbeddingHandle>();
+  {
+    std::lock_guard<std::mutex> lock(Mu);
+    admit();
+    EmbedInbox.emplace_back(std::move(sequences), handle);
+  }
+  Wake.notify_all();
+  return handle;
+}
+
+void EngineLoop::admit() {
+  if (Draining)
+    throw ApiError(503, "the server is shutting down and takes no new requests", "server_error", "",
+                   "shutting_down");
+  if (Accepted >= Capacity)
+    throw ApiError(429,
+                   "the server is at capacity: " + std::to_string(Accepted) +
+                       " requests are running or queued; retry later",
+                   "rate_limit_error", "", "queue_full");
+  ++Accepted;
+}
+
+void EngineLoop::release() {
+  std::lock_guard<std::mutex> lock(Mu);
+  if (--Accepted == 0)
+    Idle.notify_all();
 }
 
 void EngineLoop::drain() {
@@ -122,17 +166,50 @@ void EngineLoop::requestCancel(std::shared_ptr<RequestHandle> handle) {
 
 void EngineLoop::finished(RequestHandle &handle, const std::string &error) {
   handle.end(error);
-  std::lock_guard<std::mutex> lock(Mu);
-  if (--Accepted == 0)
-    Idle.notify_all();
+  release();
 }
 
-void EngineLoop::publishGauges(const rt::Generator &gen) {
+void EngineLoop::runEmbeddings(
+    std::deque<std::pair<std::vector<std::vector<int32_t>>, std::shared_ptr<EmbeddingHandle>>> &jobs,
+    const std::string &fatal) {
+  if (jobs.empty())
+    return;
+  // Every waiting job in one embedTokens call: its steps pack sequences of
+  // different requests together, as continuous batching does for generation.
+  std::vector<std::vector<int32_t>> all;
+  for (auto &[sequences, handle] : jobs)
+    for (std::vector<int32_t> &tokens : sequences)
+      all.push_back(std::move(tokens));
+  Stats.engine.running = int64_t(jobs.size());
+  std::vector<std::vector<float>> embeddings;
+  std::string error = fatal;
+  if (error.empty()) {
+    try {
+      embeddings = rt::embedTokens(Eng, all);
+    } catch (const std::exception &e) {
+      error = std::string("the engine failed: ") + e.what();
+    }
+  }
+  size_t next = 0;
+  for (auto &[sequences, handle] : jobs) {
+    std::vector<std::vector<float>> mine;
+    if (error.empty())
+      for (size_t i = 0; i < sequences.size(); ++i)
+        mine.push_back(std::move(embeddings[next++]));
+    else
+      Stats.engineErrors++;
+    handle->end(std::move(mine), error);
+    release();
+  }
+  jobs.clear();
+}
+
+void EngineLoop::publishGauges(const rt::Generator *gen) {
   int64_t running = Eng.liveSequences();
   int64_t inbox;
   {
     std::lock_guard<std::mutex> lock(Mu);
-    inbox = int64_t(Inbox.size());
+    inbox = int64_t(Inbox.size() + EmbedInbox.size());
   }
   // Pages and slots before the request counts: whoever sees no request
   // running sees the memory of the step that ended the last one. Idle pages
@@ -140,9 +217,9 @@ void EngineLoop::publishGauges(const rt::Generator &gen) {
   Stats.engine.pagesUsed = Eng.memoryPlan().numPages - Eng.freePages();
   Stats.engine.slotsUsed = Eng.statePool().empty() ? 0 : running;
   Stats.engine.running = running;
-  Stats.engine.waiting = std::max<int64_t>(gen.active() - running, 0) + inbox;
-  if (Eng.prefixCacheEnabled()) {
-    rt::PrefixCacheStats prefix = gen.prefixCacheStats();
+  Stats.engine.waiting = std::max<int64_t>((gen ? gen->active() : 0) - running, 0) + inbox;
+  if (gen && Eng.prefixCacheEnabled()) {
+    rt::PrefixCacheStats prefix = gen->prefixCacheStats();
     Stats.engine.prefixCacheEnabled = true;
     Stats.engine.prefixQueryTokens = prefix.lookupTokens;
     Stats.engine.prefixHitTokens = prefix.reusedTokens;
@@ -160,45 +237,57 @@ void EngineLoop::run() {
   } catch (const std::exception &e) {
     fatal = std::string("the engine cannot run on the server's engine thread: ") + e.what();
   }
-  rt::Generator gen(Eng, [&](const rt::TokenEvent &ev) {
-    auto it = Live.find(ev.request);
-    if (it == Live.end())
-      return;
-    it->second->deliver(
-        {ev.token, ev.isStop, ev.finish, Clock::now(), ev.logprobs, gen.result(ev.request).cachedTokens});
-    if (ev.finish != rt::FinishReason::Running)
-      Ended.push_back(ev.request);
-  });
+  // A hidden-states artifact embeds and has no Generator (it would refuse
+  // the artifact); generation requests for it end with the reason.
+  std::optional<rt::Generator> generator;
+  const std::string noGenerator =
+      "this artifact returns hidden states (qwen-compile --hidden-states): it serves /v1/embeddings, not generation";
+  if (!Eng.artifact().outputsHiddenStates())
+    generator.emplace(Eng, [&](const rt::TokenEvent &ev) {
+      auto it = Live.find(ev.request);
+      if (it == Live.end())
+        return;
+      it->second->deliver({ev.token, ev.isStop, ev.finish, Clock::now(), ev.logprobs,
+                           generator->result(ev.request).cachedTokens});
+      if (ev.finish != rt::FinishReason::Running)
+        Ended.push_back(ev.request);
+    });
+  auto active = [&] { return generator ? generator->active() : 0; };
   auto endRequest = [&](int id, const std::string &error) {
     auto it = Live.find(id);
     std::shared_ptr<RequestHandle> handle = it->second;
     Live.erase(it);
-    gen.release(id);
+    generator->release(id);
     finished(*handle, error);
   };
 
   while (true) {
     std::deque<std::pair<rt::GenerationRequest, std::shared_ptr<RequestHandle>>> inbox;
+    std::deque<std::pair<std::vector<std::vector<int32_t>>, std::shared_ptr<EmbeddingHandle>>> embeds;
     std::vector<std::shared_ptr<RequestHandle>> cancels;
     {
       std::unique_lock<std::mutex> lock(Mu);
-      Wake.wait(lock, [&] { return !Inbox.empty() || !Cancels.empty() || gen.active() > 0 || Stopping; });
-      if (Inbox.empty() && Cancels.empty() && gen.active() == 0 && Stopping)
+      Wake.wait(lock, [&] {
+        return !Inbox.empty() || !EmbedInbox.empty() || !Cancels.empty() || active() > 0 || Stopping;
+      });
+      if (Inbox.empty() && EmbedInbox.empty() && Cancels.empty() && active() == 0 && Stopping)
         break;
       inbox.swap(Inbox);
+      embeds.swap(EmbedInbox);
       cancels.swap(Cancels);
     }
+    runEmbeddings(embeds, fatal);
     for (auto &[request, handle] : inbox) {
-      if (!fatal.empty()) {
+      if (!fatal.empty() || !generator) {
         Stats.engineErrors++;
-        finished(*handle, fatal);
+        finished(*handle, fatal.empty() ? noGenerator : fatal);
         continue;
       }
       try {
-        int id = gen.submit(std::move(request));
+        int id = generator->submit(std::move(request));
         handle->Id = id;
         Live.emplace(id, handle);
-        if (gen.finished(id))
+        if (generator->finished(id))
           Ended.push_back(id);
       } catch (const std::exception &e) {
         // The HTTP side validated the request; whatever the Generator still
@@ -210,12 +299,12 @@ void EngineLoop::run() {
     for (const std::shared_ptr<RequestHandle> &handle : cancels) {
       if (handle->Id < 0 || !Live.count(handle->Id))
         continue; // ended meanwhile, or never admitted
-      gen.cancel(handle->Id);
+      generator->cancel(handle->Id);
       endRequest(handle->Id, "");
     }
-    if (gen.active() > 0) {
+    if (active() > 0) {
       try {
-        gen.step();
+        generator->step();
       } catch (const std::exception &e) {
         // An engine failure ends every request in flight with its message;
         // their sequences are freed and the server keeps serving.
@@ -225,7 +314,7 @@ void EngineLoop::run() {
           ids.push_back(id);
         for (int id : ids) {
           Stats.engineErrors++;
-          gen.cancel(id);
+          generator->cancel(id);
           endRequest(id, message);
         }
         Ended.clear();
@@ -235,9 +324,9 @@ void EngineLoop::run() {
       if (Live.count(id))
         endRequest(id, "");
     Ended.clear();
-    publishGauges(gen);
+    publishGauges(generator ? &*generator : nullptr);
   }
-  publishGauges(gen);
+  publishGauges(generator ? &*generator : nullptr);
 }
 
 } // namespace qwen::serve

@@ -303,9 +303,19 @@ std::string chatPromptText(const ServerState &state, const ChatRequest &chat) {
   }
 }
 
+/// Generation needs logits: a hidden-states artifact is an embedding model.
+void requireGenerator(const ServerState &state) {
+  if (state.engine.artifact().outputsHiddenStates())
+    throw ApiError::badRequest("'" + state.modelName +
+                                   "' is an embedding model (its artifact returns hidden states, qwen-compile "
+                                   "--hidden-states): it serves POST /v1/embeddings, not completions",
+                               "model", "embedding_model");
+}
+
 void handleChat(ServerState &state, const httplib::Request &req, httplib::Response &res) {
   Job job = startJob(state, /*chat=*/true);
   try {
+    requireGenerator(state);
     ChatRequest chat = parseChatRequest(parseJsonBody(req.body), state.limits);
     takeSampling(job, chat.sampling);
     std::vector<int32_t> prompt = state.tokenizer.encode(chatPromptText(state, chat));
@@ -330,6 +340,7 @@ void handleChat(ServerState &state, const httplib::Request &req, httplib::Respon
 void handleCompletion(ServerState &state, const httplib::Request &req, httplib::Response &res) {
   Job job = startJob(state, /*chat=*/false);
   try {
+    requireGenerator(state);
     CompletionRequest completion = parseCompletionRequest(parseJsonBody(req.body), state.limits);
     takeSampling(job, completion.sampling);
     std::vector<int32_t> prompt =
@@ -339,6 +350,61 @@ void handleCompletion(ServerState &state, const httplib::Request &req, httplib::
     job.spec.promptTokens = int64_t(prompt.size());
     job.request = makeGenerationRequest(state, completion.sampling, std::move(prompt), "prompt");
     respond(state, std::move(job), res);
+  } catch (const ApiError &e) {
+    sendError(state, res, e);
+  } catch (const rt::Error &e) {
+    sendError(state, res, ApiError::badRequest(e.what()));
+  }
+}
+
+void handleEmbeddings(ServerState &state, const httplib::Request &req, httplib::Response &res) {
+  try {
+    json body = parseJsonBody(req.body);
+    if (!state.engine.artifact().outputsHiddenStates())
+      throw ApiError::badRequest("'" + state.modelName +
+                                     "' generates: its artifact returns logits; embeddings need an artifact "
+                                     "compiled with qwen-compile --hidden-states",
+                                 "model", "not_an_embedding_model");
+    EmbeddingRequest request = parseEmbeddingRequest(body, state.limits);
+    // Texts are encoded as rt::embed() encodes them: with the tokenizer's
+    // post-processor, whose appended <|endoftext|> is the pooled token.
+    std::vector<std::vector<int32_t>> sequences = std::move(request.tokenIds);
+    for (const std::string &text : request.texts)
+      sequences.push_back(state.tokenizer.postProcess(state.tokenizer.encode(text)));
+    int64_t promptTokens = 0;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      if (sequences[i].empty())
+        throw ApiError::badRequest("input " + std::to_string(i) + " encodes to no tokens", "input");
+      if (int64_t(sequences[i].size()) > state.engine.maxContext())
+        throw ApiError::badRequest("input " + std::to_string(i) + " has " + std::to_string(sequences[i].size()) +
+                                       " tokens, but this model's context is " +
+                                       std::to_string(state.engine.maxContext()) + " tokens",
+                                   "input", "context_length_exceeded");
+      promptTokens += int64_t(sequences[i].size());
+    }
+    std::shared_ptr<EmbeddingHandle> handle = state.loop->submitEmbedding(std::move(sequences));
+    state.metrics.promptTokens += uint64_t(promptTokens);
+    std::vector<std::vector<float>> embeddings;
+    try {
+      embeddings = handle->wait();
+    } catch (const std::exception &e) {
+      sendJson(res, 500, ApiError(500, e.what(), "server_error").body());
+      return;
+    }
+    json data = json::array();
+    for (size_t i = 0; i < embeddings.size(); ++i) {
+      json item = {{"object", "embedding"}, {"index", i}};
+      if (request.base64)
+        item["embedding"] = base64Floats(embeddings[i]);
+      else
+        item["embedding"] = embeddings[i];
+      data.push_back(std::move(item));
+    }
+    sendJson(res, 200,
+             json{{"object", "list"},
+                  {"data", std::move(data)},
+                  {"model", state.modelName},
+                  {"usage", {{"prompt_tokens", promptTokens}, {"total_tokens", promptTokens}}}});
   } catch (const ApiError &e) {
     sendError(state, res, e);
   } catch (const rt::Error &e) {
@@ -442,6 +508,8 @@ int runServer(rt::Engine &engine, const ServerOptions &options) {
   state.limits.modelNames = {state.modelName};
   state.limits.vocabSize = engine.vocabSize();
   state.limits.maxModelLen = engine.maxContext();
+  if (engine.artifact().outputsHiddenStates())
+    state.limits.hiddenSize = engine.artifact().outputWidth();
   state.defaultStops = rt::defaultStopTokens(engine);
   try {
     state.chatTemplate = rt::ChatTemplate::fromCheckpoint(engine.checkpointDir());
@@ -539,6 +607,8 @@ int runServer(rt::Engine &engine, const ServerOptions &options) {
               [&](const httplib::Request &req, httplib::Response &res) { handleChat(state, req, res); });
   server.Post("/v1/completions",
               [&](const httplib::Request &req, httplib::Response &res) { handleCompletion(state, req, res); });
+  server.Post("/v1/embeddings",
+              [&](const httplib::Request &req, httplib::Response &res) { handleEmbeddings(state, req, res); });
   server.Post("/tokenize", [&](const httplib::Request &req, httplib::Response &res) { handleTokenize(state, req, res); });
   server.Post("/detokenize",
               [&](const httplib::Request &req, httplib::Response &res) { handleDetokenize(state, req, res); });

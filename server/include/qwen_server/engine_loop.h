@@ -2,7 +2,9 @@
 //
 // One thread owns the Engine and the Generator: it takes submitted requests
 // from a bounded inbox, runs continuous-batching steps, and hands every
-// sampled token to the request's handle. HTTP threads only submit, wait on
+// sampled token to the request's handle. For a hidden-states artifact there
+// is no Generator: the thread runs embedding jobs instead, with the same
+// bounded inbox. HTTP threads only submit, wait on
 // their handle and cancel; they never touch engine memory. A full queue
 // refuses a request at once (429) instead of accepting work it cannot start.
 //
@@ -70,6 +72,24 @@ private:
   int Id = -1; ///< the Generator's id; engine thread only
 };
 
+/// The HTTP thread's end of one embedding job.
+class EmbeddingHandle {
+public:
+  /// Blocks until the engine thread has run the job. Returns one embedding
+  /// per sequence, or throws std::runtime_error with the engine's message.
+  std::vector<std::vector<float>> wait();
+
+private:
+  friend class EngineLoop;
+  void end(std::vector<std::vector<float>> embeddings, const std::string &error);
+
+  std::mutex Mu;
+  std::condition_variable Cv;
+  bool Ended = false;
+  std::vector<std::vector<float>> Embeddings;
+  std::string Error;
+};
+
 class EngineLoop {
 public:
   /// Starts the engine thread. `maxQueue`: requests that may wait for a
@@ -81,6 +101,10 @@ public:
   /// Queues a validated request. Throws ApiError 429 when the queue is full
   /// and 503 while draining.
   std::shared_ptr<RequestHandle> submit(rt::GenerationRequest request);
+  /// Queues validated token sequences for embedding (rt::embedTokens on the
+  /// engine thread). Counts as one request against the same bound: 429 when
+  /// the queue is full, 503 while draining.
+  std::shared_ptr<EmbeddingHandle> submitEmbedding(std::vector<std::vector<int32_t>> sequences);
   /// Refuses new requests from now on and returns when every accepted one
   /// has ended.
   void drain();
@@ -94,7 +118,11 @@ private:
   void requestCancel(std::shared_ptr<RequestHandle> handle);
   void run();
   void finished(RequestHandle &handle, const std::string &error = "");
-  void publishGauges(const rt::Generator &gen);
+  void admit(); ///< counts one accepted request or throws 429 / 503; Mu held
+  void release(); ///< one accepted request has ended
+  void runEmbeddings(std::deque<std::pair<std::vector<std::vector<int32_t>>, std::shared_ptr<EmbeddingHandle>>> &jobs,
+                     const std::string &fatal);
+  void publishGauges(const rt::Generator *gen);
 
   rt::Engine &Eng;
   const int64_t Capacity; ///< running + waiting requests accepted at most
@@ -103,6 +131,7 @@ private:
   mutable std::mutex Mu;
   std::condition_variable Wake, Idle;
   std::deque<std::pair<rt::GenerationRequest, std::shared_ptr<RequestHandle>>> Inbox;
+  std::deque<std::pair<std::vector<std::vector<int32_t>>, std::shared_ptr<EmbeddingHandle>>> EmbedInbox;
   std::vector<std::shared_ptr<RequestHandle>> Cancels;
   int64_t Accepted = 0;
   bool Draining = false, Stopping = false;

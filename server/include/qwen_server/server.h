@@ -3,7 +3,8 @@
 // `qwen-run serve`: cpp-httplib's worker threads parse, validate and
 // tokenize requests and stream responses; one EngineLoop thread owns the
 // Engine. Routes: GET /health, GET /v1/models, POST /v1/chat/completions,
-// POST /v1/completions, GET /metrics, POST /tokenize, POST /detokenize.
+// POST /v1/completions, POST /v1/embeddings (hidden-states artifacts, which
+// serve nothing else), GET /metrics, POST /tokenize, POST /detokenize.
 // SIGINT / SIGTERM stop accepting requests, let the accepted ones finish,
 // and return 0.
 //
