@@ -12,6 +12,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 
 from serve_harness import Server, check
 
@@ -132,6 +133,40 @@ def main():
     check(idle["qwen_num_requests_running"] == 0 and idle["qwen_kv_pages_used"] == 0, f"not idle: {idle}")
     server.stop()
     print("PASS: still serving after every bad input, idle, clean exit", flush=True)
+
+    # Concurrent requests against 2 running + 1 queued: the engine thread
+    # batches whatever waits into one call, and every answer equals the
+    # request alone; past the bound the answer is 429, counted in /metrics.
+    server = Server(artifact, "--served-model-name", MODEL, "--max-num-seqs", "2", "--max-queue", "1")
+    big = {"model": MODEL, "input": [ids[i % 2] for i in range(2048)]}
+    refused = 0
+    for attempt in range(3):
+        results, barrier = [None] * 6, threading.Barrier(6)
+
+        def post(k):
+            barrier.wait()
+            results[k] = server.request("POST", "/v1/embeddings", big)
+
+        threads = [threading.Thread(target=post, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        for status, reply in results:
+            check(status in (200, 429), f"concurrent: {status} {str(reply)[:200]}")
+            if status == 429:
+                check(reply["error"]["code"] == "queue_full", f"429 body {reply}")
+                refused += 1
+            else:
+                got = [d["embedding"] for d in reply["data"]]
+                check(got == [expected[i % 2] for i in range(2048)], "a concurrent answer differs from alone")
+        if refused:
+            break
+    check(refused > 0, "6 concurrent requests against a bound of 3 were never refused")
+    m = server.wait_idle()
+    check(m["qwen_request_rejected_overload_total"] == refused, f"overload counted {m['qwen_request_rejected_overload_total']}")
+    server.stop()
+    print("PASS: concurrent requests equal alone, 429 past the bound", flush=True)
 
     # A logits artifact refuses embeddings, naming the flag that makes them.
     server = Server(logits_artifact, "--served-model-name", MODEL)
