@@ -169,9 +169,7 @@ void EngineLoop::finished(RequestHandle &handle, const std::string &error) {
   release();
 }
 
-void EngineLoop::runEmbeddings(
-    std::deque<std::pair<std::vector<std::vector<int32_t>>, std::shared_ptr<EmbeddingHandle>>> &jobs,
-    const std::string &fatal) {
+void EngineLoop::runEmbeddings(std::deque<EmbeddingJob> &jobs, const std::string &fatal) {
   if (jobs.empty())
     return;
   // Every waiting job in one embedTokens call: its steps pack sequences of
@@ -263,7 +261,7 @@ void EngineLoop::run() {
 
   while (true) {
     std::deque<std::pair<rt::GenerationRequest, std::shared_ptr<RequestHandle>>> inbox;
-    std::deque<std::pair<std::vector<std::vector<int32_t>>, std::shared_ptr<EmbeddingHandle>>> embeds;
+    std::deque<EmbeddingJob> embeds;
     std::vector<std::shared_ptr<RequestHandle>> cancels;
     {
       std::unique_lock<std::mutex> lock(Mu);

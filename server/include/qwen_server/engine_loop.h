@@ -90,6 +90,9 @@ private:
   std::string Error;
 };
 
+/// Token sequences to embed, and who waits for their embeddings.
+using EmbeddingJob = std::pair<std::vector<std::vector<int32_t>>, std::shared_ptr<EmbeddingHandle>>;
+
 class EngineLoop {
 public:
   /// Starts the engine thread. `maxQueue`: requests that may wait for a
@@ -118,10 +121,9 @@ private:
   void requestCancel(std::shared_ptr<RequestHandle> handle);
   void run();
   void finished(RequestHandle &handle, const std::string &error = "");
-  void admit(); ///< counts one accepted request or throws 429 / 503; Mu held
+  void admit();   ///< counts one accepted request or throws 429 / 503; Mu held
   void release(); ///< one accepted request has ended
-  void runEmbeddings(std::deque<std::pair<std::vector<std::vector<int32_t>>, std::shared_ptr<EmbeddingHandle>>> &jobs,
-                     const std::string &fatal);
+  void runEmbeddings(std::deque<EmbeddingJob> &jobs, const std::string &fatal);
   void publishGauges(const rt::Generator *gen);
 
   rt::Engine &Eng;
@@ -131,7 +133,7 @@ private:
   mutable std::mutex Mu;
   std::condition_variable Wake, Idle;
   std::deque<std::pair<rt::GenerationRequest, std::shared_ptr<RequestHandle>>> Inbox;
-  std::deque<std::pair<std::vector<std::vector<int32_t>>, std::shared_ptr<EmbeddingHandle>>> EmbedInbox;
+  std::deque<EmbeddingJob> EmbedInbox;
   std::vector<std::shared_ptr<RequestHandle>> Cancels;
   int64_t Accepted = 0;
   bool Draining = false, Stopping = false;

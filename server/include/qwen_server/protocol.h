@@ -80,9 +80,9 @@ struct CompletionRequest {
 /// `input` does not mix them), one embedding per entry.
 struct EmbeddingRequest {
   std::string model;
-  std::vector<std::string> texts;               ///< `input` as strings
-  std::vector<std::vector<int32_t>> tokenIds;   ///< `input` as token ids (when texts is empty)
-  bool base64 = false;                          ///< encoding_format "base64"
+  std::vector<std::string> texts;             ///< `input` as strings
+  std::vector<std::vector<int32_t>> tokenIds; ///< `input` as token ids (when texts is empty)
+  bool base64 = false;                        ///< encoding_format "base64"
 };
 
 /// Inputs one embeddings request may hold (OpenAI's own bound).
