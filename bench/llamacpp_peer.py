@@ -164,10 +164,15 @@ WORDS = ("time year people way day man thing woman life child world school state
          "night point home water room mother area money story fact month lot right study book eye job word").split()
 
 
+def served_model(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/v1/models" % port, timeout=10) as r:
+        return json.loads(r.read())["data"][0]["id"]
+
+
 def chat_turn(port, messages, max_tokens, timeout):
     """One streamed chat completion: (time to first token in s, reply text)."""
     import http.client
-    body = {"model": "", "messages": messages, "max_tokens": max_tokens, "temperature": 0,
+    body = {"model": served_model(port), "messages": messages, "max_tokens": max_tokens, "temperature": 0,
             "stream": True, "chat_template_kwargs": {"enable_thinking": False}}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     start = time.perf_counter()
