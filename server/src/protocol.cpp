@@ -282,16 +282,38 @@ void validateTools(ChatRequest &r, const Fields &f) {
     r.tools = *tools;
   }
   if (const json *choice = f.get("tool_choice")) {
-    // Forcing a call ("required", a named function) needs constrained
-    // decoding, which this server does not have: refused rather than ignored.
-    if (!choice->is_string())
-      f.fail("tool_choice", "must be \"none\" or \"auto\"; forcing a function is not supported, got " +
-                                choice->dump());
-    r.toolChoice = choice->get<std::string>();
-    if (r.toolChoice == "required")
-      f.fail("tool_choice", "\"required\" is not supported (it needs constrained decoding); use \"auto\"");
-    if (r.toolChoice != "none" && r.toolChoice != "auto")
-      f.fail("tool_choice", "must be \"none\" or \"auto\", got " + choice->dump());
+    // Forcing a call ("required", a named function) is done by prefilling
+    // the answer with the call's opening (see forcedToolCallPrefix), which
+    // needs tools to call.
+    if (choice->is_string()) {
+      r.toolChoice = choice->get<std::string>();
+      if (r.toolChoice != "none" && r.toolChoice != "auto" && r.toolChoice != "required")
+        f.fail("tool_choice", "must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", "
+                              "\"function\": {\"name\": ...}}, got " + choice->dump());
+    } else if (choice->is_object()) {
+      Fields cf(*choice, "tool_choice.");
+      if (cf.string("type").value_or("") != "function")
+        cf.fail("type", "must be \"function\"");
+      const json *fn = cf.get("function");
+      if (!fn || !fn->is_object())
+        cf.fail("function", "must be an object with a 'name'");
+      std::optional<std::string> name = Fields(*fn, "tool_choice.function.").string("name");
+      if (!name || name->empty())
+        Fields(*fn, "tool_choice.function.").fail("name", "is required");
+      r.toolChoice = "function";
+      r.forcedFunction = *name;
+    } else {
+      f.fail("tool_choice", "must be a string or an object, got " + std::string(choice->type_name()));
+    }
+    if (r.forcesToolCall() && r.tools.empty())
+      f.fail("tool_choice", "is " + choice->dump() + " but the request has no 'tools'");
+    if (r.toolChoice == "function") {
+      bool known = std::any_of(r.tools.begin(), r.tools.end(), [&](const json &tool) {
+        return tool.at("function").at("name") == r.forcedFunction;
+      });
+      if (!known)
+        f.fail("tool_choice", "names the function '" + r.forcedFunction + "', which is not one of 'tools'");
+    }
   }
 }
 
@@ -319,6 +341,20 @@ ChatRequest parseChatRequest(const json &body, const ParseLimits &limits) {
   }
   validateTools(r, f);
   return r;
+}
+
+std::string forcedToolCallPrefix(const ChatRequest &request, rt::ChatTemplateStyle style) {
+  if (!request.forcesToolCall())
+    return "";
+  std::string prefix = "<tool_call>\n";
+  if (request.toolChoice == "function") {
+    // The name as the templates render it in the history (not JSON-escaped).
+    if (style == rt::ChatTemplateStyle::Qwen3)
+      prefix += "{\"name\": \"" + request.forcedFunction + "\", \"arguments\": ";
+    else
+      prefix += "<function=" + request.forcedFunction + ">\n";
+  }
+  return prefix;
 }
 
 CompletionRequest parseCompletionRequest(const json &body, const ParseLimits &limits) {

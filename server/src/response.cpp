@@ -25,8 +25,13 @@ json byteList(const std::string &bytes) {
 
 ResponseAssembler::ResponseAssembler(const rt::Tokenizer &tokenizer, ResponseSpec spec)
     : Tok(tokenizer), Spec(std::move(spec)), Text(tokenizer, Spec.stops, /*skipSpecial=*/true) {
-  if (Spec.chat && Spec.parser)
+  if (Spec.chat && Spec.parser) {
     Parser.emplace(*Spec.parser);
+    // The forced opening of a tool call is parsed as if generated, so the
+    // generated rest completes it; its delta waits for the stream to start.
+    if (!Spec.forcedPrefix.empty())
+      ForcedDelta = Parser->feed(Spec.forcedPrefix);
+  }
   TextLogprobs = {{"tokens", json::array()},
                   {"token_logprobs", json::array()},
                   {"top_logprobs", json::array()},
@@ -111,11 +116,20 @@ std::optional<json> ResponseAssembler::chunkFor(const std::string &text, const j
   return chunk(std::move(choice));
 }
 
+void ResponseAssembler::flushForcedPrefix(std::vector<json> &chunks) {
+  if (ForcedDelta.empty())
+    return;
+  chunks.push_back(chunk(
+      {{"index", 0}, {"delta", rt::toOpenAIDelta(ForcedDelta)}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
+  ForcedDelta = {};
+}
+
 std::vector<json> ResponseAssembler::push(int32_t token, bool isStop, rt::FinishReason finish,
                                           const rt::TokenLogprobs *logprobs) {
   std::vector<json> chunks;
   if (Finished || Text.stopped())
     return chunks;
+  flushForcedPrefix(chunks);
   ++CompletionTokens;
   if (finish == rt::FinishReason::Stop)
     FinishReason = "stop";
@@ -136,6 +150,7 @@ std::vector<json> ResponseAssembler::finish() {
   std::vector<json> chunks;
   if (Finished)
     return chunks;
+  flushForcedPrefix(chunks);
   if (std::optional<json> c = chunkFor(Text.finish(), nullptr))
     chunks.push_back(std::move(*c));
   if (Parser) {

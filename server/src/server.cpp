@@ -293,11 +293,14 @@ void takeSampling(Job &job, const SamplingOptions &sampling) {
 }
 
 /// The prompt text of a chat request, through the checkpoint's template.
+/// Forcing a tool call renders with thinking off: the answer starts with the
+/// call, not with reasoning.
 std::string chatPromptText(const ServerState &state, const ChatRequest &chat) {
   rt::ChatTemplateOptions options;
-  options.enableThinking = chat.enableThinking.value_or(true);
+  options.enableThinking = chat.enableThinking.value_or(true) && !chat.forcesToolCall();
   try {
-    return state.chatTemplate.render(chat.messages, chat.tools.empty() ? nullptr : chat.tools, options);
+    return state.chatTemplate.render(chat.messages, chat.tools.empty() ? nullptr : chat.tools, options) +
+           forcedToolCallPrefix(chat, state.chatTemplate.style());
   } catch (const rt::Error &e) {
     throw ApiError::badRequest(e.what(), "messages");
   }
@@ -322,12 +325,14 @@ void handleChat(ServerState &state, const httplib::Request &req, httplib::Respon
     job.spec.promptTokens = int64_t(prompt.size());
     rt::ChatOutputParserOptions parser;
     rt::ChatTemplateOptions templateOptions;
-    templateOptions.enableThinking = chat.enableThinking.value_or(true);
+    templateOptions.enableThinking = chat.enableThinking.value_or(true) && !chat.forcesToolCall();
     parser.reasoningOpen = state.chatTemplate.generationOpensReasoning(templateOptions);
     parser.parseToolCalls = !chat.tools.empty() && chat.toolChoice != "none";
     parser.tools = chat.tools;
     parser.toolCallIdPrefix = "call_" + job.spec.id.substr(job.spec.id.find('-') + 1, 12) + "_";
     job.spec.parser = std::move(parser);
+    // The prompt ends with it: the parser reads it as the answer's start.
+    job.spec.forcedPrefix = forcedToolCallPrefix(chat, state.chatTemplate.style());
     job.request = makeGenerationRequest(state, chat.sampling, std::move(prompt), "messages");
     respond(state, std::move(job), res);
   } catch (const ApiError &e) {

@@ -170,6 +170,57 @@ TEST(ProtocolTest, BadChats) {
   EXPECT_EQ(chatError(chat({{"max_completion_tokens", -1}})).status(), 400);
 }
 
+TEST(ProtocolTest, ToolChoiceForcing) {
+  auto chat = [](json extra) {
+    json body = {{"model", "demo"},
+                 {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                 {"tools",
+                  {{{"type", "function"}, {"function", {{"name", "get_weather"}}}},
+                   {{"type", "function"}, {"function", {{"name", "search"}}}}}}};
+    body.update(extra);
+    return body;
+  };
+  auto named = [](const std::string &name) {
+    return json{{"type", "function"}, {"function", {{"name", name}}}};
+  };
+  ChatRequest required = parseChatRequest(chat({{"tool_choice", "required"}}), limits());
+  EXPECT_EQ(required.toolChoice, "required");
+  EXPECT_TRUE(required.forcesToolCall());
+  EXPECT_EQ(forcedToolCallPrefix(required, qwen::rt::ChatTemplateStyle::Qwen3), "<tool_call>\n");
+  EXPECT_EQ(forcedToolCallPrefix(required, qwen::rt::ChatTemplateStyle::Qwen35), "<tool_call>\n");
+
+  ChatRequest fn = parseChatRequest(chat({{"tool_choice", named("search")}}), limits());
+  EXPECT_EQ(fn.toolChoice, "function");
+  EXPECT_EQ(fn.forcedFunction, "search");
+  EXPECT_TRUE(fn.forcesToolCall());
+  // The openings the templates render for a call in the history.
+  EXPECT_EQ(forcedToolCallPrefix(fn, qwen::rt::ChatTemplateStyle::Qwen3),
+            "<tool_call>\n{\"name\": \"search\", \"arguments\": ");
+  EXPECT_EQ(forcedToolCallPrefix(fn, qwen::rt::ChatTemplateStyle::Qwen35), "<tool_call>\n<function=search>\n");
+
+  ChatRequest autoChoice = parseChatRequest(chat({{"tool_choice", "auto"}}), limits());
+  EXPECT_FALSE(autoChoice.forcesToolCall());
+  EXPECT_EQ(forcedToolCallPrefix(autoChoice, qwen::rt::ChatTemplateStyle::Qwen3), "");
+
+  // Unknown names, malformed objects and forcing without tools are 400s.
+  ApiError unknown = chatError(chat({{"tool_choice", named("nope")}}));
+  EXPECT_EQ(unknown.status(), 400);
+  EXPECT_NE(std::string(unknown.what()).find("nope"), std::string::npos);
+  EXPECT_EQ(unknown.body()["error"]["param"], "tool_choice");
+  EXPECT_EQ(chatError(chat({{"tool_choice", "any"}})).status(), 400);
+  EXPECT_EQ(chatError(chat({{"tool_choice", 3}})).status(), 400);
+  EXPECT_EQ(chatError(chat({{"tool_choice", {{"type", "tool"}, {"function", {{"name", "search"}}}}}})).status(), 400);
+  EXPECT_EQ(chatError(chat({{"tool_choice", {{"type", "function"}}}})).status(), 400);
+  EXPECT_EQ(chatError(chat({{"tool_choice", {{"type", "function"}, {"function", {{"name", ""}}}}}})).status(), 400);
+  json noTools = chat({{"tool_choice", "required"}});
+  noTools.erase("tools");
+  EXPECT_EQ(chatError(noTools).status(), 400);
+  noTools["tool_choice"] = named("search");
+  EXPECT_EQ(chatError(noTools).status(), 400);
+  noTools["tool_choice"] = "none";
+  EXPECT_EQ(chatError(noTools).status(), 0);
+}
+
 TEST(ProtocolTest, JsonBodies) {
   EXPECT_EQ(parseJsonBody("{\"a\": 1}")["a"], 1);
   auto status = [](const std::string &body) {

@@ -203,6 +203,87 @@ TEST(ResponseTest, ChatXmlToolCallInsideThinkStreams) {
   EXPECT_EQ(s.finishReason, "tool_calls");
 }
 
+/// tool_choice forcing: the prompt ends with the opening of the call, which
+/// the parser reads first; the generated rest completes it.
+TEST(ResponseTest, ForcedQwen3CallNamesTheFunction) {
+  ResponseSpec spec = chatSpec();
+  spec.forcedPrefix = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": ";
+  ResponseAssembler r(tokenizer(), spec);
+  const std::string generated = "{\"city\": \"Paris\"}}\n</tool_call>";
+  std::vector<json> chunks = feed(r, generated, imEnd());
+  // The forced text is not generated: not counted, not content.
+  EXPECT_EQ(r.completionTokens(), int64_t(tokenizer().encode(generated).size()) + 1);
+  Streamed s = collect(chunks, true);
+  EXPECT_EQ(s.content, "");
+  EXPECT_EQ(s.finishReason, "tool_calls");
+  ASSERT_EQ(s.toolCalls.size(), 1u);
+  EXPECT_EQ(s.toolCalls[0]["id"], "call_t_0");
+  EXPECT_EQ(s.toolCalls[0]["name"], "get_weather");
+  EXPECT_EQ(json::parse(s.toolCalls[0]["arguments"].get<std::string>()), json({{"city", "Paris"}}));
+  // The first tool-call delta names the call, and comes first.
+  const json &first = chunks[0]["choices"][0]["delta"];
+  ASSERT_TRUE(first.contains("tool_calls"));
+  EXPECT_EQ(first["tool_calls"][0]["function"]["name"], "get_weather");
+  // Streamed == non-streamed.
+  json body = r.body();
+  json message = body["choices"][0]["message"];
+  EXPECT_TRUE(message["content"].is_null());
+  ASSERT_EQ(message["tool_calls"].size(), 1u);
+  EXPECT_EQ(message["tool_calls"][0]["id"], s.toolCalls[0]["id"]);
+  EXPECT_EQ(message["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(message["tool_calls"][0]["function"]["arguments"], s.toolCalls[0]["arguments"]);
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(body["usage"], s.usage);
+}
+
+TEST(ResponseTest, ForcedXmlCallNamesTheFunction) {
+  ResponseSpec spec = chatSpec();
+  spec.forcedPrefix = "<tool_call>\n<function=search>\n";
+  spec.parser->tools = json::parse(R"([{"type": "function", "function": {"name": "search", "parameters":
+      {"type": "object", "properties": {"q": {"type": "string"}, "n": {"type": "integer"}}}}}])");
+  ResponseAssembler r(tokenizer(), spec);
+  Streamed s = collect(
+      feed(r, "<parameter=q>\ncats\n</parameter>\n<parameter=n>\n3\n</parameter>\n</function>\n</tool_call>", imEnd()),
+      true);
+  EXPECT_EQ(s.content, "");
+  EXPECT_EQ(s.finishReason, "tool_calls");
+  ASSERT_EQ(s.toolCalls.size(), 1u);
+  EXPECT_EQ(s.toolCalls[0]["name"], "search");
+  EXPECT_EQ(s.toolCalls[0]["arguments"], "{\"q\": \"cats\", \"n\": 3}");
+  json message = r.body()["choices"][0]["message"];
+  ASSERT_EQ(message["tool_calls"].size(), 1u);
+  EXPECT_EQ(message["tool_calls"][0]["function"]["name"], "search");
+  EXPECT_EQ(message["tool_calls"][0]["function"]["arguments"], s.toolCalls[0]["arguments"]);
+}
+
+TEST(ResponseTest, ForcedRequiredCallLetsTheModelName) {
+  ResponseSpec spec = chatSpec();
+  spec.forcedPrefix = "<tool_call>\n"; // tool_choice "required"
+  ResponseAssembler r(tokenizer(), spec);
+  Streamed s = collect(feed(r, "{\"name\": \"f\", \"arguments\": {\"x\": 1}}\n</tool_call>", imEnd()), true);
+  EXPECT_EQ(s.finishReason, "tool_calls");
+  ASSERT_EQ(s.toolCalls.size(), 1u);
+  EXPECT_EQ(s.toolCalls[0]["name"], "f");
+  EXPECT_EQ(json::parse(s.toolCalls[0]["arguments"].get<std::string>()), json({{"x", 1}}));
+  EXPECT_EQ(r.body()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], s.toolCalls[0]["arguments"]);
+}
+
+TEST(ResponseTest, ForcedCallCutShortEndsWithItsArgumentsSoFar) {
+  // max_tokens ran out inside the call: the call is returned with the
+  // arguments generated so far, and finish_reason says "length".
+  ResponseSpec spec = chatSpec();
+  spec.forcedPrefix = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": ";
+  ResponseAssembler r(tokenizer(), spec);
+  Streamed s = collect(feed(r, "{\"city\": \"Par", std::nullopt), true);
+  EXPECT_EQ(s.finishReason, "length");
+  ASSERT_EQ(s.toolCalls.size(), 1u);
+  EXPECT_EQ(s.toolCalls[0]["name"], "get_weather");
+  json message = r.body()["choices"][0]["message"];
+  ASSERT_EQ(message["tool_calls"].size(), 1u);
+  EXPECT_EQ(message["tool_calls"][0]["function"]["arguments"], s.toolCalls[0]["arguments"]);
+  EXPECT_EQ(r.body()["choices"][0]["finish_reason"], "length");
+}
+
 TEST(ResponseTest, ToolCallsStayContentWithoutParser) {
   ResponseSpec spec = chatSpec();
   spec.parser->parseToolCalls = false; // no tools offered, or tool_choice "none"

@@ -66,7 +66,12 @@ struct ChatRequest {
   /// The request's "tools", validated, in the client's key order (the
   /// templates render them as the client wrote them).
   nlohmann::ordered_json tools = nlohmann::ordered_json::array();
-  std::string toolChoice = "auto"; ///< "none" or "auto" (forcing a call needs constrained decoding)
+  /// "none", "auto", "required" (some call must start the answer) or
+  /// "function" (a call of forcedFunction must).
+  std::string toolChoice = "auto";
+  std::string forcedFunction; ///< tool_choice {"type": "function", "function": {"name"}}
+  /// The answer must start with a tool call ("required" or a named function).
+  bool forcesToolCall() const { return toolChoice == "required" || toolChoice == "function"; }
 };
 
 struct CompletionRequest {
@@ -103,6 +108,13 @@ nlohmann::ordered_json parseJsonBody(const std::string &body);
 ChatRequest parseChatRequest(const nlohmann::ordered_json &body, const ParseLimits &limits);
 CompletionRequest parseCompletionRequest(const nlohmann::ordered_json &body, const ParseLimits &limits);
 EmbeddingRequest parseEmbeddingRequest(const nlohmann::ordered_json &body, const ParseLimits &limits);
+
+/// The start of the answer that tool_choice forces, in the template's own
+/// tool-call format (as it renders a call in the history, so the parser reads
+/// forced + generated text like a generated call): "<tool_call>\n" for
+/// "required", plus the function's opening for a named one; empty otherwise.
+/// The prompt must be rendered with thinking off, so the answer starts here.
+std::string forcedToolCallPrefix(const ChatRequest &request, rt::ChatTemplateStyle style);
 
 /// The bytes of `values` as little-endian float32, base64-encoded: OpenAI's
 /// encoding_format "base64".

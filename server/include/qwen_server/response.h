@@ -38,6 +38,11 @@ struct ResponseSpec {
   /// Chats: how the output splits into content, reasoning and tool calls
   /// (nullopt: all of it is content).
   std::optional<rt::ChatOutputParserOptions> parser;
+  /// The start of the answer that the prompt already holds (tool_choice
+  /// forcing: the opening of a tool call). The parser reads it before the
+  /// generated text; it is neither counted in completion_tokens nor sent as
+  /// content.
+  std::string forcedPrefix;
 };
 
 class ResponseAssembler {
@@ -73,11 +78,14 @@ private:
   json usage() const;
   /// One token's logprobs in the endpoint's format.
   json logprobsEntry(int32_t token, const rt::TokenLogprobs &lp);
+  /// The chunk of what the forced prefix told the parser, once, before any other.
+  void flushForcedPrefix(std::vector<json> &chunks);
 
   const rt::Tokenizer &Tok;
   ResponseSpec Spec;
   TextOutput Text;
   std::optional<rt::ChatOutputParser> Parser;
+  rt::ChatDelta ForcedDelta; ///< the parser's delta for Spec.forcedPrefix, not yet sent
   int64_t CompletionTokens = 0;
   int64_t CachedPromptTokens = 0;
   std::string FinishReason = "length";
