@@ -29,8 +29,11 @@ ResponseAssembler::ResponseAssembler(const rt::Tokenizer &tokenizer, ResponseSpe
     Parser.emplace(*Spec.parser);
     // The forced opening of a tool call is parsed as if generated, so the
     // generated rest completes it; its delta waits for the stream to start.
-    if (!Spec.forcedPrefix.empty())
+    if (!Spec.forcedPrefix.empty()) {
+      ForcedUnsaid = Spec.forcedPrefix;
       ForcedDelta = Parser->feed(Spec.forcedPrefix);
+      dropForcedText(ForcedDelta);
+    }
   }
   TextLogprobs = {{"tokens", json::array()},
                   {"token_logprobs", json::array()},
@@ -99,7 +102,9 @@ std::optional<json> ResponseAssembler::chunkFor(const std::string &text, const j
   if (Spec.chat) {
     json delta = json::object();
     if (Parser) {
-      delta = rt::toOpenAIDelta(Parser->feed(text));
+      rt::ChatDelta d = Parser->feed(text);
+      dropForcedText(d);
+      delta = rt::toOpenAIDelta(d);
     } else if (!text.empty()) {
       delta["content"] = text;
     }
@@ -114,6 +119,21 @@ std::optional<json> ResponseAssembler::chunkFor(const std::string &text, const j
   choice["logprobs"] = logprobs ? *logprobs : json(nullptr);
   choice["finish_reason"] = nullptr;
   return chunk(std::move(choice));
+}
+
+void ResponseAssembler::dropForcedText(rt::ChatDelta &delta) {
+  // A tool call opened: the forced text was its start, not content.
+  if (!delta.toolCalls.empty())
+    ForcedUnsaid.clear();
+  if (ForcedUnsaid.empty() || delta.content.empty())
+    return;
+  size_t n = 0;
+  while (n < ForcedUnsaid.size() && n < delta.content.size() && ForcedUnsaid[n] == delta.content[n])
+    ++n;
+  delta.content.erase(0, n);
+  ForcedDropped += n;
+  // Content other than the forced text: the rest of it is never said.
+  ForcedUnsaid = delta.content.empty() ? ForcedUnsaid.substr(n) : std::string();
 }
 
 void ResponseAssembler::flushForcedPrefix(std::vector<json> &chunks) {
@@ -155,7 +175,9 @@ std::vector<json> ResponseAssembler::finish() {
     chunks.push_back(std::move(*c));
   if (Parser) {
     // The parser's last words (text it held back as a possible tag).
-    if (rt::ChatDelta d = Parser->finish(); !d.empty())
+    rt::ChatDelta d = Parser->finish();
+    dropForcedText(d);
+    if (!d.empty())
       chunks.push_back(
           chunk({{"index", 0}, {"delta", rt::toOpenAIDelta(d)}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
     if (!Parser->result().toolCalls.empty() && FinishReason == "stop")
@@ -180,8 +202,11 @@ json ResponseAssembler::body() const {
   json choice = {{"index", 0}};
   if (Spec.chat) {
     json message;
-    if (Parser)
-      message = rt::toOpenAIMessage(Parser->result());
+    if (Parser) {
+      rt::ParsedChatOutput output = Parser->result();
+      output.content.erase(0, ForcedDropped);
+      message = rt::toOpenAIMessage(output);
+    }
     else
       message = {{"role", "assistant"}, {"content", Content}};
     choice["message"] = message;

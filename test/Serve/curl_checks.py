@@ -105,6 +105,47 @@ def main():
     check(chunks[-1]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"], "chat finish")
     print("PASS: raw SSE chat completion")
 
+    # tool_choice forcing: the answer starts with a call of the named function
+    # (the demo cannot write sensible arguments: the shape is checked).
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}}}},
+             {"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}]
+    forced = {"model": MODEL, "messages": [{"role": "user", "content": "Weather in Paris?"}], "tools": tools,
+              "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+              "max_tokens": 40, "temperature": 0}
+    status, text = curl(server, "/v1/chat/completions", forced)
+    whole = json.loads(text)
+    check(status == 200 and whole["object"] == "chat.completion", f"forced call: {status} {text[:300]}")
+    choice = whole["choices"][0]
+    calls = choice["message"].get("tool_calls") or []
+    check(len(calls) == 1 and calls[0]["type"] == "function" and calls[0]["function"]["name"] == "get_weather"
+          and calls[0]["id"].startswith("call_") and isinstance(calls[0]["function"]["arguments"], str),
+          f"forced call: {choice}")
+    check(choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None, f"forced call: {choice}")
+    check(0 < whole["usage"]["completion_tokens"] <= 40, f"forced call usage: {whole['usage']}")
+    status, text = curl(server, "/v1/chat/completions",
+                        dict(forced, stream=True, stream_options={"include_usage": True}))
+    chunks = check_stream_framing(text, "forced call stream")
+    deltas = [c["choices"][0]["delta"].get("tool_calls") for c in chunks if c["choices"]]
+    deltas = [d for ds in deltas if ds for d in ds]
+    check(deltas and deltas[0]["index"] == 0 and deltas[0].get("id", "").startswith("call_")
+          and deltas[0]["function"].get("name") == "get_weather", f"first streamed call delta: {deltas[:1]}")
+    arguments = "".join(d["function"].get("arguments", "") for d in deltas)
+    check(arguments == calls[0]["function"]["arguments"], f"streamed arguments {arguments!r} != {calls[0]}")
+    check(not any(c["choices"] and c["choices"][0]["delta"].get("content") for c in chunks),
+          "the forced text is not streamed as content")
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    check(finishes == ["tool_calls"], f"streamed forced finish: {finishes}")
+    check(chunks[-1]["usage"]["completion_tokens"] == whole["usage"]["completion_tokens"],
+          f"streamed usage {chunks[-1]['usage']} != {whole['usage']}")
+    # "required": the model picks the function; the demo writes none, so the
+    # answer is its text (without the forced "<tool_call>") and no call.
+    status, text = curl(server, "/v1/chat/completions", dict(forced, tool_choice="required"))
+    choice = json.loads(text)["choices"][0]
+    check(status == 200 and "<tool_call>" not in (choice["message"]["content"] or "")
+          and choice["finish_reason"] in ("stop", "length", "tool_calls"), f"required: {status} {text[:300]}")
+    print("PASS: tool_choice forcing a named function, streamed and not")
+
     # Stop strings are cut across token boundaries, streamed or not.
     full = expected[0]["text"]
     stop = "more lov"  # inside the token " lovely"
@@ -141,6 +182,12 @@ def main():
     expect_error(server, 400, "wrong type (stream: string)", body={"model": MODEL, "prompt": "a", "stream": "yes"})
     expect_error(server, 400, "wrong type (messages: string)", path="/v1/chat/completions",
                  body={"model": MODEL, "messages": "hi"})
+    expect_error(server, 400, "tool_choice naming an unknown function", path="/v1/chat/completions",
+                 body=dict(forced, tool_choice={"type": "function", "function": {"name": "nope"}}))
+    no_tools = {k: v for k, v in forced.items() if k != "tools"}
+    expect_error(server, 400, "tool_choice without tools", path="/v1/chat/completions", body=no_tools)
+    expect_error(server, 400, "tool_choice required without tools", path="/v1/chat/completions",
+                 body=dict(no_tools, tool_choice="required"))
     expect_error(server, 400, "out of range (temperature 3)", body={"model": MODEL, "prompt": "a", "temperature": 3})
     expect_error(server, 400, "out of range (top_p 0)", body={"model": MODEL, "prompt": "a", "top_p": 0})
     expect_error(server, 400, "out of range (max_tokens 0)", body={"model": MODEL, "prompt": "a", "max_tokens": 0})

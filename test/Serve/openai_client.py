@@ -93,6 +93,26 @@ def main():
     check(prompt["prompt"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n"), f"thinking off: {prompt}")
     print("PASS: tools, tool results and enable_thinking rendered by the checkpoint's template")
 
+    # tool_choice naming a function: the answer is a call of it (the demo's
+    # arguments are nonsense; the shape is checked), streamed and not.
+    forced = dict(model=MODEL, messages=history[:1], tools=tools, max_tokens=40, temperature=0,
+                  tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    got = client.chat.completions.create(**forced)
+    calls = got.choices[0].message.tool_calls or []
+    check(len(calls) == 1 and calls[0].function.name == "get_weather" and calls[0].id
+          and got.choices[0].finish_reason == "tool_calls", f"forced call: {got}")
+    stream = client.chat.completions.create(**forced, stream=True)
+    pieces = [d for c in stream if c.choices for d in (c.choices[0].delta.tool_calls or [])]
+    check(pieces and pieces[0].id and pieces[0].function.name == "get_weather"
+          and "".join(p.function.arguments or "" for p in pieces) == calls[0].function.arguments,
+          f"forced call streamed: {pieces}")
+    try:
+        client.chat.completions.create(**dict(forced, tool_choice={"type": "function", "function": {"name": "nope"}}))
+        check(False, "an unknown forced function was accepted")
+    except openai.BadRequestError:
+        pass
+    print("PASS: tool_choice forcing a named function")
+
     # Stop strings end the text before them; stop_token_ids and ignore_eos.
     full = expected[0]["text"]
     got = client.completions.create(model=MODEL, prompt=expected[0]["prompt"], max_tokens=100, temperature=0,

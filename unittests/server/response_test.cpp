@@ -268,6 +268,21 @@ TEST(ResponseTest, ForcedRequiredCallLetsTheModelName) {
   EXPECT_EQ(r.body()["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], s.toolCalls[0]["arguments"]);
 }
 
+TEST(ResponseTest, ForcedRequiredCallNotMadeIsContentWithoutTheForcedText) {
+  // "required", but the model writes no call: its text is content, the
+  // forced "<tool_call>\n" is not, and nothing is a tool call.
+  ResponseSpec spec = chatSpec();
+  spec.forcedPrefix = "<tool_call>\n";
+  ResponseAssembler r(tokenizer(), spec);
+  Streamed s = collect(feed(r, "Twinkle, twinkle, little star", imEnd()), true);
+  EXPECT_EQ(s.content, "Twinkle, twinkle, little star");
+  EXPECT_TRUE(s.toolCalls.empty());
+  EXPECT_EQ(s.finishReason, "stop");
+  json message = r.body()["choices"][0]["message"];
+  EXPECT_EQ(message["content"], s.content);
+  EXPECT_FALSE(message.contains("tool_calls"));
+}
+
 TEST(ResponseTest, ForcedCallCutShortEndsWithItsArgumentsSoFar) {
   // max_tokens ran out inside the call: the call is returned with the
   // arguments generated so far, and finish_reason says "length".

@@ -80,12 +80,17 @@ private:
   json logprobsEntry(int32_t token, const rt::TokenLogprobs &lp);
   /// The chunk of what the forced prefix told the parser, once, before any other.
   void flushForcedPrefix(std::vector<json> &chunks);
+  /// Removes the forced prefix from the front of the content, where the
+  /// parser puts it back when the generated rest is no tool call.
+  void dropForcedText(rt::ChatDelta &delta);
 
   const rt::Tokenizer &Tok;
   ResponseSpec Spec;
   TextOutput Text;
   std::optional<rt::ChatOutputParser> Parser;
   rt::ChatDelta ForcedDelta; ///< the parser's delta for Spec.forcedPrefix, not yet sent
+  std::string ForcedUnsaid;  ///< the part of the forced prefix content may still start with
+  size_t ForcedDropped = 0;  ///< bytes dropped from the front of the parser's content
   int64_t CompletionTokens = 0;
   int64_t CachedPromptTokens = 0;
   std::string FinishReason = "length";
