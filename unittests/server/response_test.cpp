@@ -283,6 +283,22 @@ TEST(ResponseTest, ForcedRequiredCallNotMadeIsContentWithoutTheForcedText) {
   EXPECT_FALSE(message.contains("tool_calls"));
 }
 
+TEST(ResponseTest, ForcedXmlCallOfNonsenseKeepsItsName) {
+  // A model that writes no parameters after the forced opening: still a
+  // call of the named function, and no forced text in the content.
+  ResponseSpec spec = chatSpec();
+  spec.forcedPrefix = "<tool_call>\n<function=search>\n";
+  ResponseAssembler r(tokenizer(), spec);
+  Streamed s = collect(feed(r, "Twinkle, twinkle, little star", imEnd()), true);
+  ASSERT_EQ(s.toolCalls.size(), 1u);
+  EXPECT_EQ(s.toolCalls[0]["name"], "search");
+  EXPECT_EQ(s.content.find("<tool_call>"), std::string::npos);
+  EXPECT_EQ(s.finishReason, "tool_calls");
+  json message = r.body()["choices"][0]["message"];
+  EXPECT_EQ(message["tool_calls"][0]["function"]["arguments"], s.toolCalls[0]["arguments"]);
+  EXPECT_EQ(message["content"].is_null() ? std::string() : message["content"].get<std::string>(), s.content);
+}
+
 TEST(ResponseTest, ForcedCallCutShortEndsWithItsArgumentsSoFar) {
   // max_tokens ran out inside the call: the call is returned with the
   // arguments generated so far, and finish_reason says "length".
