@@ -16,9 +16,11 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 start=$(date +%s)
 status=0
-"$ROOT/scripts/fuzz.sh" build qwen-runtime-tests qwen-fake-kernels || exit 1
+"$ROOT/scripts/fuzz.sh" build qwen-runtime-tests qwen-fake-kernels qwen-server-tests || exit 1
 echo "sanitizer build: $(( $(date +%s) - start )) s"
 (cd "$ROOT" && "$QWEN_SANITIZE_BUILD_DIR/bin/qwen-runtime-tests" --gtest_brief=1) || status=1
+# The server's request parsing and response assembly take untrusted requests.
+(cd "$ROOT" && "$QWEN_SANITIZE_BUILD_DIR/bin/qwen-server-tests" --gtest_brief=1) || status=1
 "$ROOT/scripts/fuzz.sh" replay || status=1
 "$ROOT/scripts/fuzz.sh" run "${QWEN_FUZZ_SECONDS:-5}" || status=1
 echo "sanitizer stage: $(( $(date +%s) - start )) s, $([ $status -eq 0 ] && echo passed || echo FAILED)"
