@@ -31,6 +31,7 @@ Needs torch + transformers (scripts/requirements-reference.txt) for
 `checkpoint` and `gguf`; the others are stdlib only.
 """
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -144,12 +145,14 @@ def load(port, args, label):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def serve(cmd, port, args, label):
-    log = open(os.path.join(args.dir, "serve-bench-%s.log" % label), "w")
+@contextlib.contextmanager
+def running_server(cmd, port, args, log_name):
+    """A server started with `cmd`, ready on `port`; terminated on exit."""
+    log = open(os.path.join(args.dir, log_name), "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_ready(port, proc, args.ready_timeout)
-        return load(port, args, label)
+        yield
     finally:
         proc.terminate()
         try:
@@ -157,6 +160,11 @@ def serve(cmd, port, args, label):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def serve(cmd, port, args, label):
+    with running_server(cmd, port, args, "serve-bench-%s.log" % label):
+        return load(port, args, label)
 
 
 WORDS = ("time year people way day man thing woman life child world school state family student group "
@@ -169,10 +177,10 @@ def served_model(port):
         return json.loads(r.read())["data"][0]["id"]
 
 
-def chat_turn(port, messages, max_tokens, timeout):
+def chat_turn(port, model, messages, max_tokens, timeout):
     """One streamed chat completion: (time to first token in s, reply text)."""
     import http.client
-    body = {"model": served_model(port), "messages": messages, "max_tokens": max_tokens, "temperature": 0,
+    body = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0,
             "stream": True, "chat_template_kwargs": {"enable_thinking": False}}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     start = time.perf_counter()
@@ -197,7 +205,7 @@ def chat_turn(port, messages, max_tokens, timeout):
     return first if first is not None else time.perf_counter() - start, "".join(text)
 
 
-def chat_load(port, args):
+def chat_load(port, model, args):
     """args.conversations conversations of args.turns turns, one after the
     other, all with the same system prompt; TTFT per turn (seconds)."""
     import random
@@ -208,26 +216,17 @@ def chat_load(port, args):
         messages = [{"role": "system", "content": system}]
         for t in range(args.turns):
             messages.append({"role": "user", "content": " ".join(rng.choice(WORDS) for _ in range(args.user_words))})
-            ttft, reply = chat_turn(port, messages, args.max_tokens, args.timeout)
+            ttft, reply = chat_turn(port, model, messages, args.max_tokens, args.timeout)
             per_turn[t].append(ttft)
             messages.append({"role": "assistant", "content": reply})
     return per_turn
 
 
 def chat_engine(cmd, port, args, label):
-    log = open(os.path.join(args.dir, "chat-bench-%s.log" % label), "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_ready(port, proc, args.ready_timeout)
-        chat_turn(port, [{"role": "user", "content": "warm up"}], 2, args.timeout)
-        return chat_load(port, args)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with running_server(cmd, port, args, "chat-bench-%s.log" % label):
+        model = served_model(port)
+        chat_turn(port, model, [{"role": "user", "content": "warm up"}], 2, args.timeout)
+        return chat_load(port, model, args)
 
 
 def cmd_chat_bench(args):

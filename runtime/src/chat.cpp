@@ -238,6 +238,20 @@ std::string_view afterLast(std::string_view S, std::string_view Sep) {
   return At == std::string_view::npos ? S : S.substr(At + Sep.size());
 }
 
+/// An assistant message's reasoning, as both templates take it: its
+/// reasoning_content, else the text before "</think>" in its content (which
+/// then keeps only what follows).
+std::string_view splitReasoning(const ChatMessage &M, std::string_view &Content) {
+  if (M.reasoningContent)
+    return *M.reasoningContent;
+  if (Content.find("</think>") == std::string_view::npos)
+    return {};
+  std::string_view Reasoning =
+      lstripNewlines(afterLast(rstripNewlines(beforeFirst(Content, "</think>")), "<think>"));
+  Content = lstripNewlines(afterLast(Content, "</think>"));
+  return Reasoning;
+}
+
 bool hasTools(const ordered_json &Tools) {
   if (Tools.is_null())
     return false;
@@ -292,13 +306,7 @@ std::string renderQwen3(const std::vector<ChatMessage> &Ms, const ordered_json &
       // The first system message went above.
     } else if (M.role == "assistant") {
       std::string_view Content = Texts[I];
-      std::string_view Reasoning;
-      if (M.reasoningContent) {
-        Reasoning = *M.reasoningContent;
-      } else if (Content.find("</think>") != std::string_view::npos) {
-        Reasoning = lstripNewlines(afterLast(rstripNewlines(beforeFirst(Content, "</think>")), "<think>"));
-        Content = lstripNewlines(afterLast(Content, "</think>"));
-      }
+      std::string_view Reasoning = splitReasoning(M, Content);
       if (I > LastQuery && (I == N - 1 || !Reasoning.empty())) {
         Out += "<|im_start|>assistant\n<think>\n";
         Out += rstripNewlines(lstripNewlines(Reasoning));
@@ -409,13 +417,7 @@ std::string renderQwen35(const std::vector<ChatMessage> &Ms, const ordered_json 
       Out += Content;
       Out += "<|im_end|>\n";
     } else if (M.role == "assistant") {
-      std::string_view Reasoning;
-      if (M.reasoningContent) {
-        Reasoning = *M.reasoningContent;
-      } else if (Content.find("</think>") != std::string_view::npos) {
-        Reasoning = lstripNewlines(afterLast(rstripNewlines(beforeFirst(Content, "</think>")), "<think>"));
-        Content = lstripNewlines(afterLast(Content, "</think>"));
-      }
+      std::string_view Reasoning = splitReasoning(M, Content);
       Reasoning = pyStrip(Reasoning);
       Out += "<|im_start|>assistant\n";
       if (I > LastQuery) {
