@@ -12,7 +12,7 @@
 // CHECK-LABEL: func.func @step
 // CHECK-SAME:    qkernel.buffers = [{symbol = "T", type = tensor<?x32xf32>}, {symbol = "T", type = tensor<?x32xf32>}, {symbol = "R", type = tensor<?x64xf32>}]
 // CHECK:         qkernel.launch @kernels::@qk0_embedding{{.*}}grid = ["T"]{{.*}}result_buffers = array<i64: 0>
-// CHECK:         qkernel.launch @kernels::@qk1_rows{{.*}}grid = ["T", 1]{{.*}}result_buffers = array<i64: 1>
+// CHECK:         qkernel.launch @kernels::@qk1_rows{{.*}}grid = ["T"]{{.*}}result_buffers = array<i64: 1>
 // CHECK:         qkernel.launch @kernels::@qk2_matmul{{.*}}grid = [8]{{.*}}result_buffers = array<i64: 2>
 // CHECK:       module @kernels
 // CHECK-DAG:     llvm.func @qk0_embedding(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64)

@@ -4,15 +4,15 @@
 // is rewritten into the CPU kernel ABI of docs/ARTIFACT.md:
 //   void NAME(void *const *args, const int64_t *dims, int64_t begin, int64_t end)
 // KernelEmitter creates that function, turns each pointer slot into a flat
-// memref, resolves view ops (split / reshape) into row addressing, and offers
-// typed scalar and vector loads that widen bf16 / f16 weights to f32.
+// memref (through codegen::KernelTarget, whose CPU implementation it is) and
+// offers the CPU-only pieces: dot-product tiles, int32 stores, scratch.
 //
 //===----------------------------------------------------------------------===//
 #ifndef QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H
 #define QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H
 
 #include "dialects/QTF/IR/QTF.h"
-#include "passes/Codegen/Common/KernelABI.h"
+#include "passes/Codegen/Common/KernelTarget.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -29,7 +29,10 @@ struct CpuCodegenOptions {
 
 using codegen::RowAccess;
 
-class KernelEmitter {
+/// The CPU implementation of the kernel target: one work item is one index
+/// of the runtime's [begin, end) range, walked by one lane in vectors of
+/// `vectorWidth` f32.
+class KernelEmitter : public codegen::KernelTarget {
 public:
   KernelEmitter(mlir::ModuleOp kernels, mlir::func::FuncOp source,
                 const CpuCodegenOptions &options);
@@ -39,52 +42,17 @@ public:
   /// builder is left inside the work-item loop body; `item` is the index.
   void createFunction(llvm::function_ref<void(mlir::Value item)> body);
 
-  mlir::ImplicitLocOpBuilder &builder() { return *b; }
   const CpuCodegenOptions &options() const { return opts; }
-  mlir::func::FuncOp source() const { return sourceFunc; }
 
-  /// The value of step symbol `symbol` ("T", "B", "P", "R") as an index.
-  mlir::Value dim(llvm::StringRef symbol);
-  /// Resolves a value of the source function through views.
-  RowAccess access(mlir::Value value);
-  /// Memref of the result slot `index` of the source function.
-  RowAccess result(unsigned index);
   /// Key and value arrays of a KV-cache argument, typed for loads and stores.
-  std::pair<RowAccess, RowAccess> kvArrays(mlir::Value cache);
-  /// Conv-window and recurrent arrays of a linear-attention state argument:
-  /// [slot][layer][conv_window][channels] and [slot][layer][heads][key_dim][value_dim].
-  std::pair<RowAccess, RowAccess> stateArrays(mlir::Value state);
-  /// Flat offset of kv head 0 at `position` of the sequence whose block-table
-  /// row starts at `tableRow`, in layer `layer` of a cache laid out
-  /// [page][layer][slot][kv_head][head_dim] (ARTIFACT.md).
-  mlir::Value kvOffset(qtf::KVCacheType cache, int64_t layer, const RowAccess &blockTable,
-                       mlir::Value tableRow, mlir::Value position);
+  std::pair<RowAccess, RowAccess> kvArrays(mlir::Value cache) { return kvRows(cache); }
 
-  // Constants and arithmetic shorthands.
-  mlir::Value index(int64_t value);
-  mlir::Value f32(float value);
-  mlir::Value addIndex(mlir::Value a, mlir::Value b);
-  mlir::Value mulIndex(mlir::Value a, int64_t b);
-  mlir::Value mulIndex(mlir::Value a, mlir::Value b);
-
-  /// Loads one element as f32 / `width` elements as vector<width x f32>.
-  mlir::Value loadF32(const RowAccess &access, mlir::Value flatIndex);
-  mlir::Value loadVectorF32(const RowAccess &access, mlir::Value flatIndex,
-                            int64_t width);
-  /// Loads an int32 element (positions, ids, page tables) as an index.
-  mlir::Value loadIndex(const RowAccess &access, mlir::Value flatIndex);
   void storeF32(const RowAccess &access, mlir::Value flatIndex, mlir::Value value);
   void storeVectorF32(const RowAccess &access, mlir::Value flatIndex,
                       mlir::Value value);
-  /// Flat index of (row, unit, col) of `access`.
-  mlir::Value address(const RowAccess &access, mlir::Value row, mlir::Value unit,
-                      mlir::Value col);
-
   /// Stores an index value as int32 (expert ids).
   void storeIndexAsI32(const RowAccess &access, mlir::Value flatIndex, mlir::Value value);
 
-  /// A static-size f32 scratch row allocated once at function entry.
-  mlir::Value scratchRow(int64_t length);
   /// A static-size scratch buffer of `type` allocated once at function entry.
   mlir::Value scratch(int64_t length, mlir::Type type);
 
@@ -98,38 +66,39 @@ public:
   /// Largest vector width <= options().vectorWidth that divides `length`.
   int64_t vectorWidthFor(int64_t length) const;
 
-  /// scf.for from lb to ub (index values) with `step`.
-  void forLoop(mlir::Value lb, mlir::Value ub, int64_t step,
-               llvm::function_ref<void(mlir::Value)> body);
-  /// scf.for with f32/vector loop-carried values.
-  mlir::ValueRange forLoop(mlir::Value lb, mlir::Value ub, int64_t step,
-                           mlir::ValueRange init,
-                           llvm::function_ref<llvm::SmallVector<mlir::Value>(
-                               mlir::Value, mlir::ValueRange)> body);
-
-  /// Fills `row` (a scratch row of the value's unit width) with unit `unit`
-  /// of row `token` of `value`, computing the rms_norm / rope chain that
-  /// produces it inside the kernel.
-  void emitRowChain(mlir::Value value, mlir::Value token, mlir::Value unit,
-                    mlir::Value row);
-  /// The symbol of the leading dimension of a source value ("T", "R", ...).
-  std::string leadingSymbol(mlir::Value value);
+  // KernelTarget.
+  void buildKernel(int64_t threads, llvm::function_ref<void(mlir::Value item)> body) override;
+  mlir::Operation *symbolTable() const override { return kernels; }
+  int64_t threadsFor(int64_t) const override { return 1; }
+  int64_t laneWidth(int64_t length, llvm::ArrayRef<RowAccess> = {}) const override {
+    return vectorWidthFor(length);
+  }
+  mlir::Value dim(llvm::StringRef symbol) override;
+  /// Loads one element as f32 / `width` elements as vector<width x f32>.
+  mlir::Value loadVectorF32(const RowAccess &access, mlir::Value flatIndex,
+                            int64_t width) override;
+  void store(const RowAccess &access, mlir::Value flatIndex, mlir::Value value) override;
+  void forLanes(int64_t length, int64_t width,
+                llvm::function_ref<void(mlir::Value col)> body) override;
+  mlir::Value forLanes(int64_t length, int64_t width, mlir::Value init,
+                       llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> body) override;
+  mlir::Value sumAcrossLanes(mlir::Value partial) override { return partial; }
+  codegen::ColumnPlan planColumns(int64_t columns,
+                                  llvm::ArrayRef<RowAccess> accesses) const override;
+  codegen::ColumnPlan planLanes(int64_t columns) const override;
+  void forColumns(const codegen::ColumnPlan &plan, int64_t columns, mlir::Value item,
+                  llvm::function_ref<void(mlir::Value, mlir::Value)> body) override;
+  /// A static-size f32 scratch row allocated once at function entry.
+  mlir::Value scratchRow(int64_t length) override;
+  mlir::Value loadScratch(mlir::Value row, mlir::Value col, int64_t width) override;
+  void storeScratch(mlir::Value row, mlir::Value col, mlir::Value value) override;
+  void barrier() override {}
+  mlir::Value rsqrt(mlir::Value x) override;
 
 private:
-  void applyRmsNorm(qtf::RmsNormOp norm, mlir::Value row, int64_t length);
-  void applyRope(qtf::RopeOp rope, mlir::Value token, mlir::Value row);
-  mlir::Value memrefFromPointer(mlir::Value pointer, mlir::Type elementType);
-
   mlir::ModuleOp kernels;
-  mlir::func::FuncOp sourceFunc;
   CpuCodegenOptions opts;
-  std::unique_ptr<mlir::ImplicitLocOpBuilder> b;
-  mlir::Block *entryBlock = nullptr;
   mlir::Value dimsMemref;
-  llvm::DenseMap<mlir::Value, RowAccess> argAccess;
-  llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> kvAccess;
-  llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> stateAccess;
-  llvm::SmallVector<RowAccess> resultAccess;
 };
 
 /// Per-family emitters; each returns the grid (symbols and integers).

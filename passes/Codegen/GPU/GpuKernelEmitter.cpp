@@ -28,15 +28,7 @@ static int64_t storageBytes(Type elementType) {
 
 GpuKernelEmitter::GpuKernelEmitter(mlir::gpu::GPUModuleOp gpuModule, func::FuncOp source,
                                    const GpuCodegenOptions &options)
-    : gpuModule(gpuModule), sourceFunc(source), opts(options) {}
-
-std::string GpuKernelEmitter::leadingSymbol(Value value) {
-  return getLeadingSymbol(value);
-}
-
-Value GpuKernelEmitter::memrefFromPointer(Value pointer, Type elementType) {
-  return codegen::memrefFromPointer(*b, b->getLoc(), pointer, elementType);
-}
+    : KernelTarget(source), gpuModule(gpuModule), opts(options) {}
 
 mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<BlockArgument> args,
                                               TypeRange results, int64_t blockSize,
@@ -60,14 +52,8 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
   kernel->setAttr(mlir::gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
   kernel.setKnownBlockSizeAttr(
       DenseI32ArrayAttr::get(ctx, {static_cast<int32_t>(blockSize), 1, 1}));
-  entryBlock = &kernel.getBody().front();
   threads = blockSize;
-  b = std::make_unique<ImplicitLocOpBuilder>(loc, ctx);
-  b->setInsertionPointToStart(entryBlock);
-  argAccess.clear();
-  kvAccess.clear();
-  stateAccess.clear();
-  resultAccess.clear();
+  beginKernel(&kernel.getBody().front());
   dimValues.clear();
   extraPointers.clear();
   extraScalars.clear();
@@ -77,32 +63,7 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
   threadIdValue = mlir::gpu::ThreadIdOp::create(*b, mlir::gpu::Dimension::x);
   unsigned slot = 0;
   auto nextPointer = [&]() -> Value { return entryBlock->getArgument(slot++); };
-  for (BlockArgument arg : args) {
-    if (auto cache = dyn_cast<qtf::KVCacheType>(arg.getType())) {
-      Value keys = memrefFromPointer(nextPointer(), cache.getElementType());
-      Value values = memrefFromPointer(nextPointer(), cache.getElementType());
-      kvAccess[arg] = {keys, values};
-      continue;
-    }
-    if (auto state = dyn_cast<qtf::LinearStateType>(arg.getType())) {
-      Value conv = memrefFromPointer(nextPointer(), state.getElementType());
-      Value recurrent = memrefFromPointer(nextPointer(), b->getF32Type());
-      stateAccess[arg] = {conv, recurrent};
-      continue;
-    }
-    auto tensor = cast<RankedTensorType>(arg.getType());
-    argAccess[arg] =
-        codegen::wholeTensorAccess(memrefFromPointer(nextPointer(), tensor.getElementType()), tensor);
-  }
-  for (Type resultType : results) {
-    auto tensor = dyn_cast<RankedTensorType>(resultType);
-    if (!tensor) {
-      resultAccess.push_back({});
-      continue;
-    }
-    resultAccess.push_back(
-        codegen::wholeTensorAccess(memrefFromPointer(nextPointer(), tensor.getElementType()), tensor));
-  }
+  bindSlots(args, results, nextPointer);
   for (unsigned i = 0; i < extra.pointers; ++i)
     extraPointers.push_back(memrefFromPointer(nextPointer(), b->getF32Type()));
   for (size_t i = 0; i < std::size(kStepSymbols); ++i)
@@ -124,6 +85,10 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(int64_t blockSize,
                       blockSize, body);
 }
 
+void GpuKernelEmitter::buildKernel(int64_t blockSize, llvm::function_ref<void(Value)> body) {
+  createKernel(blockSize, [&] { body(blockIdValue); });
+}
+
 int64_t GpuKernelEmitter::sharedBytes() {
   int64_t bytes = 0;
   for (BlockArgument attribution : kernel.getWorkgroupAttributions()) {
@@ -139,58 +104,8 @@ Value GpuKernelEmitter::dim(StringRef symbol) {
   return dimValues[position];
 }
 
-/// Row geometry of `value` through views; `base` gives the access of the
-/// function argument the views start from.
-RowAccess GpuKernelEmitter::access(Value value) {
-  return codegen::resolveView(value, [&](BlockArgument arg) {
-    assert(argAccess.count(arg) && "argument has no slot in this kernel");
-    return argAccess.lookup(arg);
-  });
-}
-
-RowAccess GpuKernelEmitter::viewGeometry(Value value) {
-  return codegen::resolveView(value, [](BlockArgument arg) {
-    return codegen::wholeTensorAccess(Value(), cast<RankedTensorType>(arg.getType()));
-  });
-}
-
-RowAccess GpuKernelEmitter::result(unsigned position) { return resultAccess[position]; }
-
 std::pair<Value, Value> GpuKernelEmitter::kvArrays(Value cache) {
   return kvAccess.lookup(cache);
-}
-
-std::pair<RowAccess, RowAccess> GpuKernelEmitter::stateArrays(Value state) {
-  Type element = cast<qtf::LinearStateType>(state.getType()).getElementType();
-  auto [conv, recurrent] = stateAccess.lookup(state);
-  return {RowAccess{conv, element}, RowAccess{recurrent, b->getF32Type()}};
-}
-
-Value GpuKernelEmitter::index(int64_t value) {
-  return arith::ConstantIndexOp::create(*b, value);
-}
-Value GpuKernelEmitter::f32(float value) {
-  return arith::ConstantOp::create(*b, b->getF32FloatAttr(value));
-}
-Value GpuKernelEmitter::i32(int32_t value) {
-  return arith::ConstantOp::create(*b, b->getI32IntegerAttr(value));
-}
-Value GpuKernelEmitter::addIndex(Value a, Value c) { return arith::AddIOp::create(*b, a, c); }
-Value GpuKernelEmitter::mulIndex(Value a, int64_t c) {
-  if (c == 1)
-    return a;
-  return arith::MulIOp::create(*b, a, index(c));
-}
-Value GpuKernelEmitter::mulIndex(Value a, Value c) { return arith::MulIOp::create(*b, a, c); }
-Value GpuKernelEmitter::divIndex(Value a, int64_t c) {
-  if (c == 1)
-    return a;
-  return arith::DivUIOp::create(*b, a, index(c));
-}
-Value GpuKernelEmitter::remIndex(Value a, int64_t c) {
-  if (c == 1)
-    return index(0);
-  return arith::RemUIOp::create(*b, a, index(c));
 }
 
 // 1 / sqrt(x) with a correctly rounded sqrt, as math.rsqrt lowers on the
@@ -204,43 +119,6 @@ Value GpuKernelEmitter::rsqrt(Value x) {
   return arith::DivFOp::create(*b, f32(1.0f), root);
 }
 
-/// 1.0 as a scalar or a vector of x's type.
-static Value oneLike(ImplicitLocOpBuilder &b, Value x) {
-  if (auto vecType = dyn_cast<VectorType>(x.getType()))
-    return arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 1.0f));
-  return arith::ConstantOp::create(b, b.getF32FloatAttr(1.0f));
-}
-
-// (Ops are created one statement at a time where their order would
-// otherwise depend on the order C++ evaluates call arguments in.)
-Value GpuKernelEmitter::silu(Value x) {
-  Value one = oneLike(*b, x);
-  Value denominator =
-      arith::AddFOp::create(*b, one, math::ExpOp::create(*b, arith::NegFOp::create(*b, x)));
-  return arith::DivFOp::create(*b, x, denominator);
-}
-
-Value GpuKernelEmitter::sigmoid(Value x) {
-  Value one = oneLike(*b, x);
-  Value denominator =
-      arith::AddFOp::create(*b, one, math::ExpOp::create(*b, arith::NegFOp::create(*b, x)));
-  return arith::DivFOp::create(*b, one, denominator);
-}
-
-Value GpuKernelEmitter::address(const RowAccess &acc, Value row, Value unit, Value col) {
-  Value flat = mulIndex(row, acc.rowStride);
-  if (acc.offset)
-    flat = addIndex(flat, index(acc.offset));
-  if (unit)
-    flat = addIndex(flat, mulIndex(unit, acc.unitWidth));
-  return col ? addIndex(flat, col) : flat;
-}
-
-Value GpuKernelEmitter::loadF32(const RowAccess &acc, Value flatIndex) {
-  Value raw = memref::LoadOp::create(*b, acc.memref, ValueRange{flatIndex});
-  return codegen::widenToF32(*b, b->getLoc(), raw, acc.elementType);
-}
-
 Value GpuKernelEmitter::loadVectorF32(const RowAccess &acc, Value flatIndex, int64_t width) {
   if (width == 1)
     return vector::BroadcastOp::create(*b, VectorType::get({1}, b->getF32Type()),
@@ -252,11 +130,6 @@ Value GpuKernelEmitter::loadVectorF32(const RowAccess &acc, Value flatIndex, int
                                      /*nontemporal=*/false,
                                      llvm::Align(width * storageBytes(type)));
   return codegen::widenToF32(*b, b->getLoc(), raw, type);
-}
-
-Value GpuKernelEmitter::loadIndex(const RowAccess &acc, Value flatIndex) {
-  Value raw = memref::LoadOp::create(*b, acc.memref, ValueRange{flatIndex});
-  return arith::IndexCastOp::create(*b, b->getIndexType(), raw);
 }
 
 void GpuKernelEmitter::store(const RowAccess &acc, Value flatIndex, Value value) {
@@ -323,10 +196,15 @@ ChunkPlan GpuKernelEmitter::planChunks(int64_t columns, ArrayRef<RowAccess> acce
 
 void GpuKernelEmitter::forChunkColumn(const ChunkPlan &plan, int64_t columns,
                                       llvm::function_ref<void(Value, Value)> body) {
-  Value row = divIndex(blockIdValue, plan.chunks);
+  forColumns(plan, columns, blockIdValue, body);
+}
+
+void GpuKernelEmitter::forColumns(const ChunkPlan &plan, int64_t columns, Value item,
+                                  llvm::function_ref<void(Value, Value)> body) {
+  Value row = divIndex(item, plan.chunks);
   Value vector = threadIdValue;
   if (plan.chunks > 1)
-    vector = addIndex(mulIndex(remIndex(blockIdValue, plan.chunks), plan.threads), vector);
+    vector = addIndex(mulIndex(remIndex(item, plan.chunks), plan.threads), vector);
   Value col = mulIndex(vector, plan.width);
   if (plan.chunks * plan.threads * plan.width == columns)
     return body(row, col);
@@ -364,27 +242,6 @@ void GpuKernelEmitter::storeShared(Value row, Value col, Value value) {
 
 void GpuKernelEmitter::barrier() { mlir::gpu::BarrierOp::create(*b); }
 
-void GpuKernelEmitter::forLoop(Value lb, Value ub, int64_t step,
-                               llvm::function_ref<void(Value)> body) {
-  auto loop = scf::ForOp::create(*b, lb, ub, index(step));
-  OpBuilder::InsertionGuard guard(*b);
-  b->setInsertionPointToStart(loop.getBody());
-  body(loop.getInductionVar());
-}
-
-ValueRange GpuKernelEmitter::forLoop(
-    Value lb, Value ub, int64_t step, ValueRange init,
-    llvm::function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-  auto loop = scf::ForOp::create(*b, lb, ub, index(step), init);
-  {
-    OpBuilder::InsertionGuard guard(*b);
-    b->setInsertionPointToStart(loop.getBody());
-    SmallVector<Value> next = body(loop.getInductionVar(), loop.getRegionIterArgs());
-    scf::YieldOp::create(*b, next);
-  }
-  return loop.getResults();
-}
-
 void GpuKernelEmitter::forThreadColumns(int64_t length, int64_t width,
                                         llvm::function_ref<void(Value)> body) {
   forLoop(mulIndex(threadIdValue, width), index(length), threads * width, body);
@@ -398,13 +255,6 @@ Value GpuKernelEmitter::forThreadColumns(
                  [&](Value col, ValueRange acc) -> SmallVector<Value> {
                    return {body(col, acc[0])};
                  })[0];
-}
-
-void GpuKernelEmitter::ifThen(Value condition, llvm::function_ref<void()> body) {
-  auto ifOp = scf::IfOp::create(*b, condition, /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(*b);
-  b->setInsertionPointToStart(ifOp.thenBlock());
-  body();
 }
 
 Value GpuKernelEmitter::shuffleXor(Value value, int64_t offset) {
@@ -466,110 +316,6 @@ Value GpuKernelEmitter::blockSum(Value value) {
 Value GpuKernelEmitter::blockMin(Value value) {
   return blockReduce(value, [&](Value x, Value y) -> Value {
     return arith::MinimumFOp::create(*b, x, y);
-  });
-}
-
-//===----------------------------------------------------------------------===//
-// Row chains: rms_norm and rope applied to one unit (head) of one token
-//===----------------------------------------------------------------------===//
-
-void GpuKernelEmitter::emitRowChain(Value value, Value token, Value unit, Value row) {
-  const int64_t length = cast<MemRefType>(row.getType()).getDimSize(0);
-  // Every phase owns columns the same way (width of the row), so only rope,
-  // which pairs column i with i + half, needs barriers around it.
-  const int64_t width = vectorWidthFor(length);
-  bool crossThread = false;
-  Value sourceRow = token; // of the chain's input: a gather selects another
-  std::function<void(Value)> fill = [&](Value v) {
-    if (auto gather = v.getDefiningOp<qtf::GatherRowsOp>()) {
-      sourceRow = loadIndex(access(gather.getRows()), token);
-      fill(gather.getInput());
-      return;
-    }
-    if (auto norm = v.getDefiningOp<qtf::RmsNormOp>()) {
-      fill(norm.getInput());
-      if (crossThread)
-        barrier();
-      applyRmsNorm(norm, row, length);
-      crossThread = false;
-      return;
-    }
-    if (auto rope = v.getDefiningOp<qtf::RopeOp>()) {
-      fill(rope.getInput());
-      barrier();
-      applyRope(rope, token, row);
-      crossThread = true;
-      return;
-    }
-    RowAccess source = access(v);
-    // A view at an odd offset loads in narrower pieces of the same columns.
-    int64_t sourceWidth = vectorWidthFor(width, source);
-    Value base = address(source, sourceRow, source.units > 1 ? unit : Value(), Value());
-    forThreadColumns(length, width, [&](Value col) {
-      for (int64_t piece = 0; piece < width; piece += sourceWidth) {
-        Value at = piece ? addIndex(col, index(piece)) : col;
-        storeShared(row, at, loadVectorF32(source, addIndex(base, at), sourceWidth));
-      }
-    });
-  };
-  fill(value);
-  barrier();
-}
-
-void GpuKernelEmitter::applyRmsNorm(qtf::RmsNormOp norm, Value row, int64_t length) {
-  RowAccess weight = access(norm.getWeight());
-  int64_t width = vectorWidthFor(length);
-  auto vecType = VectorType::get({width}, b->getF32Type());
-  Value zero = arith::ConstantOp::create(*b, DenseElementsAttr::get(vecType, 0.0f));
-  Value sumVector = forThreadColumns(length, width, zero, [&](Value col, Value acc) {
-    Value x = loadShared(row, col, width);
-    return vector::FMAOp::create(*b, x, x, acc).getResult();
-  });
-  Value partial = vector::ReductionOp::create(*b, vector::CombiningKind::ADD, sumVector);
-  Value sum = blockSum(partial);
-  Value mean = arith::DivFOp::create(*b, sum, f32(static_cast<float>(length)));
-  Value eps = f32(static_cast<float>(norm.getEpsilon().convertToDouble()));
-  Value scale = rsqrt(arith::AddFOp::create(*b, mean, eps));
-  Value scaleVector = vector::BroadcastOp::create(*b, vecType, scale);
-  bool zeroCentered = norm.getZeroCentered();
-  forThreadColumns(length, width, [&](Value col) {
-    Value x = loadShared(row, col, width);
-    Value w = loadVectorF32(weight, col, width);
-    if (zeroCentered)
-      w = arith::AddFOp::create(
-          *b, w, arith::ConstantOp::create(*b, DenseElementsAttr::get(vecType, 1.0f)));
-    Value y = arith::MulFOp::create(*b, w, arith::MulFOp::create(*b, x, scaleVector));
-    storeShared(row, col, y);
-  });
-}
-
-void GpuKernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
-  int64_t rotary = rope.getRotaryDim();
-  int64_t half = rotary / 2;
-  codegen::RopeFrequencies<GpuKernelEmitter> frequencies(*this, rope, gpuModule, token);
-  std::optional<ArrayRef<int64_t>> section = rope.getMropeSection();
-  SmallVector<Value> positions =
-      codegen::loadRopePositions(*this, access(rope.getPositions()), token, section.has_value());
-  // One pair (i, i + half) per thread and step; columns >= rotary pass through.
-  forLoop(threadIdValue, index(half), threads, [&](Value i) {
-    Value invFreq = frequencies.at(i);
-    Value positionF32 = codegen::ropePositionFor(*this, i, positions, section);
-    Value angle = arith::MulFOp::create(*b, positionF32, invFreq);
-    Value cos = math::CosOp::create(*b, angle);
-    Value sin = math::SinOp::create(*b, angle);
-    if (Value scale = frequencies.attentionScale) { // HF: cos() * attention_scaling
-      cos = arith::MulFOp::create(*b, cos, scale);
-      sin = arith::MulFOp::create(*b, sin, scale);
-    }
-    Value j = addIndex(i, index(half));
-    Value x1 = memref::LoadOp::create(*b, row, ValueRange{i});
-    Value x2 = memref::LoadOp::create(*b, row, ValueRange{j});
-    Value y1 = arith::SubFOp::create(*b, arith::MulFOp::create(*b, x1, cos),
-                                     arith::MulFOp::create(*b, x2, sin));
-    Value y2 = arith::AddFOp::create(*b, arith::MulFOp::create(*b, x2, cos),
-                                     arith::MulFOp::create(*b, x1, sin));
-    memref::StoreOp::create(*b, y1, row, ValueRange{i});
-    memref::StoreOp::create(*b, y2, row, ValueRange{j});
   });
 }
 

@@ -10,12 +10,11 @@
 // in CPU order: the arguments (a KV cache is two slots, keys then values; a
 // linear-attention state is two slots, conv windows then recurrent states),
 // then one slot per tensor result (a cache or state result has none: it is
-// written in place). GpuKernelEmitter creates that function,
-// turns each slot into a flat memref, resolves views (split / reshape) into
-// row addressing exactly as the CPU emitter does, and offers the block-level
-// building blocks: thread-strided row loops, vector loads that widen bf16 /
-// f16 to f32, warp-shuffle + shared-memory reductions, and the cooperative
-// rms_norm -> rope row chain over a shared-memory row.
+// written in place). GpuKernelEmitter creates that function, binds each
+// slot to a flat memref (codegen::KernelTarget, whose GPU implementation it
+// is), and offers the block-level building blocks: thread-strided row loops,
+// aligned vector loads that widen bf16 / f16 to f32, warp-shuffle +
+// shared-memory reductions, shared rows and barriers.
 //
 //===----------------------------------------------------------------------===//
 #ifndef QWEN_PASSES_CODEGEN_GPU_GPUKERNELEMITTER_H
@@ -23,7 +22,7 @@
 
 #include "dialects/QKernel/IR/QKernel.h"
 #include "dialects/QTF/IR/QTF.h"
-#include "passes/Codegen/Common/KernelABI.h"
+#include "passes/Codegen/Common/KernelTarget.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -85,13 +84,11 @@ struct ExtraParams {
 
 /// Row-parallel kernels without reduction: one block per (row, chunk), each
 /// thread one vector of `width` columns.
-struct ChunkPlan {
-  int64_t width = 1;
-  int64_t threads = 32;
-  int64_t chunks = 1;
-};
+using ChunkPlan = codegen::ColumnPlan;
 
-class GpuKernelEmitter {
+/// The GPU implementation of the kernel target: one work item is one block
+/// of threads; the lanes of a row are its threads.
+class GpuKernelEmitter : public codegen::KernelTarget {
 public:
   GpuKernelEmitter(mlir::gpu::GPUModuleOp gpuModule, mlir::func::FuncOp source,
                    const GpuCodegenOptions &options);
@@ -109,9 +106,7 @@ public:
   mlir::gpu::GPUFuncOp createKernel(int64_t blockSize,
                                     llvm::function_ref<void()> body);
 
-  mlir::ImplicitLocOpBuilder &builder() { return *b; }
   const GpuCodegenOptions &options() const { return opts; }
-  mlir::func::FuncOp source() const { return sourceFunc; }
   int64_t blockSize() const { return threads; }
   /// Static shared memory (bytes) of the last kernel created.
   int64_t sharedBytes();
@@ -120,55 +115,12 @@ public:
   mlir::Value blockId() const { return blockIdValue; }
   mlir::Value threadId() const { return threadIdValue; }
 
-  /// The value of step symbol `symbol` ("T", "B", "P", "R") as an index.
-  mlir::Value dim(llvm::StringRef symbol);
   /// The extra parameters of the kernel being built: pointer `i` as a 1-D
   /// f32 memref, scalar `i` as an index.
   mlir::Value extraPointer(unsigned i) const { return extraPointers[i]; }
   mlir::Value extraScalar(unsigned i) const { return extraScalars[i]; }
-  /// Resolves a value of the source function through views.
-  RowAccess access(mlir::Value value);
-  /// The same row geometry without memref, usable before a kernel exists.
-  static RowAccess viewGeometry(mlir::Value value);
-  /// Memref of the result slot `index` of the kernel.
-  RowAccess result(unsigned index);
   /// Key and value arrays of a KV-cache argument.
   std::pair<mlir::Value, mlir::Value> kvArrays(mlir::Value cache);
-  /// Conv-window and recurrent arrays of a linear-attention state argument:
-  /// [slot][layer][conv_window][conv_channels] in the state's element type
-  /// and [slot][layer][heads][key_dim][value_dim] in f32.
-  std::pair<RowAccess, RowAccess> stateArrays(mlir::Value state);
-  std::string leadingSymbol(mlir::Value value);
-
-  // Constants and arithmetic shorthands.
-  mlir::Value index(int64_t value);
-  mlir::Value f32(float value);
-  mlir::Value i32(int32_t value);
-  mlir::Value addIndex(mlir::Value a, mlir::Value b);
-  mlir::Value mulIndex(mlir::Value a, int64_t b);
-  mlir::Value mulIndex(mlir::Value a, mlir::Value b);
-  mlir::Value divIndex(mlir::Value a, int64_t b);
-  mlir::Value remIndex(mlir::Value a, int64_t b);
-  /// 1 / sqrt(x) with a correctly rounded sqrt (what math.rsqrt is on the
-  /// CPU); math.sqrt would become an approximate libdevice call.
-  mlir::Value rsqrt(mlir::Value x);
-  /// x / (1 + exp(-x)) on an f32 scalar or vector (the CPU's SiLU).
-  mlir::Value silu(mlir::Value x);
-  /// 1 / (1 + exp(-x)) on an f32 scalar or vector.
-  mlir::Value sigmoid(mlir::Value x);
-  /// Flat index of (row, unit, col) of `access`.
-  mlir::Value address(const RowAccess &access, mlir::Value row,
-                      mlir::Value unit, mlir::Value col);
-
-  /// Loads one element as f32 / `width` elements as vector<width x f32>
-  /// (one aligned vector load; bf16 widened by a 16-bit shift).
-  mlir::Value loadF32(const RowAccess &access, mlir::Value flatIndex);
-  mlir::Value loadVectorF32(const RowAccess &access, mlir::Value flatIndex,
-                            int64_t width);
-  /// Loads an int32 element (positions, ids, page tables) as an index.
-  mlir::Value loadIndex(const RowAccess &access, mlir::Value flatIndex);
-  /// Stores f32 data (scalar or vector), rounding to the slot's dtype.
-  void store(const RowAccess &access, mlir::Value flatIndex, mlir::Value value);
 
   /// Largest vector width <= 4 that divides `length` and keeps every access
   /// in `accesses` aligned (row stride, offset and unit width multiples).
@@ -189,15 +141,7 @@ public:
   /// vector.load / vector.store on a shared row.
   mlir::Value loadShared(mlir::Value row, mlir::Value col, int64_t width);
   void storeShared(mlir::Value row, mlir::Value col, mlir::Value value);
-  void barrier();
 
-  /// scf.for from lb to ub (index values) with `step`.
-  void forLoop(mlir::Value lb, mlir::Value ub, int64_t step,
-               llvm::function_ref<void(mlir::Value)> body);
-  mlir::ValueRange forLoop(mlir::Value lb, mlir::Value ub, int64_t step,
-                           mlir::ValueRange init,
-                           llvm::function_ref<llvm::SmallVector<mlir::Value>(
-                               mlir::Value, mlir::ValueRange)> body);
   /// The thread-strided loop over the columns [0, length) in vectors of
   /// `width`: thread t owns columns t*width + k*blockSize*width. Every
   /// row-wise phase uses this same ownership, so a thread re-reads only
@@ -207,8 +151,6 @@ public:
   mlir::Value forThreadColumns(int64_t length, int64_t width, mlir::Value init,
                                llvm::function_ref<mlir::Value(
                                    mlir::Value col, mlir::Value acc)> body);
-  /// scf.if without else; the builder is inside `then` during `body`.
-  void ifThen(mlir::Value condition, llvm::function_ref<void()> body);
 
   /// Sum of `value` over `lanes` consecutive lanes (a power of two <= 32)
   /// with xor-butterfly gpu.shuffle; every lane gets the sum.
@@ -222,36 +164,68 @@ public:
   mlir::Value laneMax(mlir::Value value, int64_t lanes);
   mlir::Value blockMin(mlir::Value value);
 
-  /// Fills the shared row `row` with unit `unit` of row `token` of `value`,
-  /// computing the rms_norm / rope chain that produces it, cooperatively
-  /// across the block. Ends with a barrier: the row is complete for all.
-  void emitRowChain(mlir::Value value, mlir::Value token, mlir::Value unit,
-                    mlir::Value row);
+  // KernelTarget.
+  void buildKernel(int64_t threads, llvm::function_ref<void(mlir::Value item)> body) override;
+  mlir::Operation *symbolTable() const override { return gpuModule; }
+  int64_t threadsFor(int64_t vectors) const override { return blockSizeFor(vectors); }
+  int64_t laneWidth(int64_t length, llvm::ArrayRef<RowAccess> accesses = {}) const override {
+    return vectorWidthFor(length, accesses);
+  }
+  mlir::Value dim(llvm::StringRef symbol) override;
+  /// One aligned vector load; bf16 widened by a 16-bit shift.
+  mlir::Value loadVectorF32(const RowAccess &access, mlir::Value flatIndex,
+                            int64_t width) override;
+  void store(const RowAccess &access, mlir::Value flatIndex, mlir::Value value) override;
+  void forLanes(int64_t length, int64_t width,
+                llvm::function_ref<void(mlir::Value col)> body) override {
+    forThreadColumns(length, width, body);
+  }
+  mlir::Value forLanes(int64_t length, int64_t width, mlir::Value init,
+                       llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> body) override {
+    return forThreadColumns(length, width, init, body);
+  }
+  mlir::Value sumAcrossLanes(mlir::Value partial) override { return blockSum(partial); }
+  codegen::ColumnPlan planColumns(int64_t columns,
+                                  llvm::ArrayRef<RowAccess> accesses) const override {
+    return planChunks(columns, accesses);
+  }
+  codegen::ColumnPlan planLanes(int64_t columns) const override {
+    int64_t threads = blockSizeFor(columns);
+    return codegen::ColumnPlan{1, threads, (columns + threads - 1) / threads};
+  }
+  void forColumns(const codegen::ColumnPlan &plan, int64_t columns, mlir::Value item,
+                  llvm::function_ref<void(mlir::Value, mlir::Value)> body) override;
+  mlir::Value scratchRow(int64_t length) override { return sharedRow(length); }
+  mlir::Value loadScratch(mlir::Value row, mlir::Value col, int64_t width) override {
+    return loadShared(row, col, width);
+  }
+  void storeScratch(mlir::Value row, mlir::Value col, mlir::Value value) override {
+    storeShared(row, col, value);
+  }
+  void barrier() override;
+  /// 1 / sqrt(x) with a correctly rounded sqrt (what math.rsqrt is on the
+  /// CPU); math.sqrt would become an approximate libdevice call.
+  mlir::Value rsqrt(mlir::Value x) override;
 
 private:
   using Combine = llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)>;
   mlir::Value laneReduce(mlir::Value value, int64_t lanes, Combine combine);
   mlir::Value blockReduce(mlir::Value value, Combine combine);
-  void applyRmsNorm(qtf::RmsNormOp norm, mlir::Value row, int64_t length);
-  void applyRope(qtf::RopeOp rope, mlir::Value token, mlir::Value row);
-  mlir::Value memrefFromPointer(mlir::Value pointer, mlir::Type elementType);
 
   mlir::gpu::GPUModuleOp gpuModule;
-  mlir::func::FuncOp sourceFunc;
   GpuCodegenOptions opts;
-  std::unique_ptr<mlir::ImplicitLocOpBuilder> b;
   mlir::gpu::GPUFuncOp kernel;
-  mlir::Block *entryBlock = nullptr;
   int64_t threads = 0;
   mlir::Value blockIdValue, threadIdValue;
   llvm::SmallVector<mlir::Value, 4> dimValues;
   llvm::SmallVector<mlir::Value, 2> extraPointers, extraScalars;
   mlir::Value reduceScratch;
-  llvm::DenseMap<mlir::Value, RowAccess> argAccess;
-  llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> kvAccess;
-  llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> stateAccess;
-  llvm::SmallVector<RowAccess> resultAccess;
 };
+
+/// The launch geometry of the kernel a row family (Common/RowFamilies.h)
+/// just built through `emitter`: its grid, the block and shared memory.
+mlir::FailureOr<KernelGeometry> withLaunchOf(GpuKernelEmitter &emitter,
+                                             mlir::FailureOr<llvm::SmallVector<mlir::Attribute>> grid);
 
 /// Per-family emitters: each creates its gpu.func (named like the source)
 /// and returns the launch geometry.

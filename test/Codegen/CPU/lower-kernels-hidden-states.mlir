@@ -5,7 +5,7 @@
 // result reads row rows[r] of the input (a gather_rows prologue of the rows
 // kernel); the grid is the R selected rows.
 // CHECK-LABEL: func.func @step
-// CHECK:       qkernel.launch @kernels::@qk0_rows{{.*}}grid = ["R", 1]
+// CHECK:       qkernel.launch @kernels::@qk0_rows{{.*}}grid = ["R"]
 // CHECK:       func.func @qk0_rows(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64)
 // CHECK:         %[[ROW:.*]] = memref.load %{{.*}}[%{{.*}}] : memref<?xi32>
 // CHECK:         %[[SRC:.*]] = arith.index_cast %[[ROW]] : i32 to index

@@ -2,13 +2,13 @@
 
 // conv: one item per vector of 8 channels (16 channels -> grid 2), walking
 // the tokens in order; a request's first row starts from its saved window
-// (select), its last row writes the window back (scf.if).
+// (loaded under scf.if), its last row writes the window back (scf.if).
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_conv{{.*}}grid = [2]
 // CHECK:       func.func @qk0_conv
 // CHECK:         vector.from_elements
 // CHECK:         scf.for {{.*}} iter_args
-// CHECK:           arith.select {{.*}} : vector<8xf32>
+// CHECK:           scf.if {{.*}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK:           vector.fma
 // CHECK:           math.exp
 // CHECK:           scf.if

@@ -88,16 +88,17 @@ module @kernels {
 
 // sigmoid_mul by a one-column gate (the shared expert's gate at column 56
 // of a 57-wide row, an odd offset): the gate is one scalar per row,
-// broadcast, and does not narrow the vectors of the input.
+// broadcast (loaded once per row, before the column guard), and does not
+// narrow the vectors of the input.
 // CHECK-LABEL: func.func @step
 // CHECK:       gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["T"]
 // CHECK:       gpu.func @qk0_elementwise
+// CHECK:         %[[C56:.*]] = arith.constant 56 : index
+// CHECK:         %[[AT:.*]] = arith.addi %{{.*}}, %[[C56]]
+// CHECK:         %[[G:.*]] = memref.load %{{.*}}[%[[AT]]] : memref<?xf32>
+// CHECK:         %[[GV:.*]] = vector.broadcast %[[G]] : f32 to vector<4xf32>
 // CHECK:         scf.if
 // CHECK:           %[[X:.*]] = vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
-// CHECK:           %[[C56:.*]] = arith.constant 56 : index
-// CHECK:           %[[AT:.*]] = arith.addi %{{.*}}, %[[C56]]
-// CHECK:           %[[G:.*]] = memref.load %{{.*}}[%[[AT]]] : memref<?xf32>
-// CHECK:           %[[GV:.*]] = vector.broadcast %[[G]] : f32 to vector<4xf32>
 // CHECK:           arith.negf %[[GV]]
 // CHECK:           math.exp
 // CHECK:           arith.divf %[[X]]
