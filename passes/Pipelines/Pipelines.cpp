@@ -68,9 +68,11 @@ static void addCudaLLVMPasses(OpPassManager &pm, const CompilePipelineOptions &)
 
 // The one list of stages: the pipeline builder, qwen-compile's
 // --stop-after-stage / --dump-ir-after and their help all read it. A new
-// stage is one row here (and one enumerator); the schedule selection of
-// issue 12 goes between `planned` and `kernels` as a stage `scheduled`
-// (kernel launches annotated with their schedule, read by both codegens).
+// stage is one row here (and one enumerator). The schedule selection of
+// issue 12 is a row `scheduled` right after `outlined` (its passes: the
+// select-schedule pass with options.target and options.vectorWidth, on both
+// targets), so every outlined kernel carries its schedule before planning
+// and both codegens read it.
 static constexpr CompileStageInfo kStages[] = {
     {CompileStage::Graph, "graph",
      "the model as qtf ops, as the Qwen3 builder emits it from config.json", nullptr, nullptr},
