@@ -123,6 +123,11 @@ std::string qwen::compileStageNameList() {
   return list;
 }
 
+llvm::StringRef qwen::stopAfterOptionHelp() {
+  static const std::string help = "last stage to run (" + compileStageNameList() + ")";
+  return help;
+}
+
 std::string qwen::describeCompileStages() {
   std::string text;
   for (const CompileStageInfo &info : kStages)

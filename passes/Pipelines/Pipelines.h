@@ -26,6 +26,10 @@ enum class CompileTarget { CPU, CUDA };
 /// "cpu" or "cuda".
 std::optional<CompileTarget> parseCompileTarget(llvm::StringRef name);
 
+/// "last stage to run (graph, stacked, ...)": the help of the stop-after
+/// option, from the stage table.
+llvm::StringRef stopAfterOptionHelp();
+
 struct CompilePipelineOptions
     : public mlir::PassPipelineOptions<CompilePipelineOptions> {
   Option<int64_t> vectorWidth{*this, "vector-width",
@@ -34,11 +38,9 @@ struct CompilePipelineOptions
   Option<std::string> target{*this, "target",
                              llvm::cl::desc("kernel target: cpu or cuda"),
                              llvm::cl::init("cpu")};
-  Option<std::string> stopAfter{
-      *this, "stop-after",
-      llvm::cl::desc("last stage to run (graph, stacked, fused, outlined, "
-                     "planned, kernels, llvm)"),
-      llvm::cl::init("llvm")};
+  Option<std::string> stopAfter{*this, "stop-after",
+                                llvm::cl::desc(stopAfterOptionHelp()),
+                                llvm::cl::init("llvm")};
 };
 
 /// Adds the passes of one stage for one target to a pass manager anchored on
