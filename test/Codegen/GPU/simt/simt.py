@@ -69,17 +69,19 @@
                                    `check` runs it too when OUT/kernels.json
                                    has qk_topk.
   simt.py gemm-check OUT           runs every tensor-core GEMM tile
-                                   mma_{nt,nn}_{f16,bf16}[_k8] of OUT/emu.so
-                                   (lower-to-ptx-mma.mlir: one block, A
-                                   64x64, B 64x64 as B^T (nt) or B (nn), C
-                                   64x64 f32) on random inputs and compares
-                                   C with a host GEMM of the same rounded
-                                   inputs: every element within 1e-6 of
-                                   sum_k |a_ik b_kj|. PASS or FAIL.
+                                   mma_{nt,nn}_{f16,bf16}[_k8][_nvvm] of
+                                   OUT/emu.so (lower-to-ptx-mma.mlir: one
+                                   block, A 64x64, B 64x64 as B^T (nt) or B
+                                   (nn), C 64x64 f32) on random inputs and
+                                   compares C with a host GEMM of the same
+                                   rounded inputs: every element within
+                                   1e-6 of sum_k |a_ik b_kj|. PASS or FAIL.
 
 Tensor cores: `lower` also emulates nvgpu.ldmatrix (m8n8 b16, x1 / x2 / x4,
 with or without .trans) and nvgpu.mma.sync (m16n8k16 f16 / bf16 and
-m16n8k8 f16 / bf16, f32 accumulators) as warp collectives, like a shuffle:
+m16n8k8 f16 / bf16, f32 accumulators; also nvvm.mma.sync on .b32
+registers, which a bf16 kernel needs: upstream convert-nvgpu-to-nvvm cannot
+lower a bf16 nvgpu.mma.sync) as warp collectives, like a shuffle:
 every lane passes its row address or its fragment registers to
 simt_runtime.c, which gathers the warp's 32 lanes between two barriers and
 computes each lane's result registers with the fragment layouts of the PTX
@@ -143,7 +145,7 @@ def lower(canon_path, out):
                        r'(!llvm.ptr, f32, i32, index) -> f32', l)
             l = re.sub(r'llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"\((%[\w#]+)\) : \(f32\) -> f32',
                        r'math.sqrt \1 : f32', l)
-            if 'nvgpu.' in l:
+            if 'nvgpu.' in l or 'nvvm.mma.sync' in l:
                 emitted += emulate_nvgpu(l, i)
                 i += 1
                 continue
@@ -332,6 +334,37 @@ def emulate_nvgpu(line, number):
         out += ['%srow0 = vector.from_elements %sd0, %sd1 : vector<2xf32>' % (p, p, p),
                 '%srow1 = vector.from_elements %sd2, %sd3 : vector<2xf32>' % (p, p, p)]
         out += rows_to_vector(p, result, ['%srow0' % p, '%srow1' % p], 'f32')
+        return out
+    nvvm = re.match(r'\s*(%\w+) = nvvm\.mma\.sync A\[(.*?)\]\s+B\[(.*?)\]\s+C\[(.*?)\]\s+'
+                    r'\{layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, '
+                    r'multiplicandAPtxType = #nvvm.mma_type<(b?f16)>, '
+                    r'multiplicandBPtxType = #nvvm.mma_type<(b?f16)>, '
+                    r'shape = #nvvm.shape<m = 16, n = 8, k = (16|8)>\} : \(i32, i32, f32\) -> '
+                    r'!llvm.struct<\(f32, f32, f32, f32\)>$', line)
+    if nvvm:
+        # nvvm.mma.sync on .b32 registers (how a bf16 kernel reaches PTX).
+        result, a, b, c, atype, btype, k = nvvm.groups()
+        a, b, c = [[x.strip() for x in group.split(',')] for group in (a, b, c)]
+        k = int(k)
+        if atype != btype or (len(a), len(b), len(c)) != ((4, 2, 4) if k == 16 else (2, 1, 4)):
+            sys.exit('simt.py: no emulation for: ' + line.strip())
+        out += ['%szero = arith.constant 0 : i32' % p,
+                '%sk = arith.constant %d : i32' % (p, k),
+                '%stype = arith.constant %d : i32' % (p, MMA_TYPES[atype]),
+                'func.call @emu_mma_sync(%%emu_ctx, %%emu_tid, %sk, %stype, %s, %s) : (!llvm.ptr, '
+                'index, i32, i32, i32, i32, i32, i32, i32, i32, f32, f32, f32, f32) -> ()' %
+                (p, p, ', '.join((a + ['%szero' % p] * 4)[:4] + (b + ['%szero' % p] * 2)[:2]),
+                 ', '.join(c))]
+        struct = '!llvm.struct<(f32, f32, f32, f32)>'
+        previous = '%ss' % p
+        out.append('%s = llvm.mlir.poison : %s' % (previous, struct))
+        for r in range(4):
+            current = result if r == 3 else '%ss%d' % (p, r)
+            out += ['%sr%d = arith.constant %d : i32' % (p, r, r),
+                    '%sd%d = func.call @emu_fragment_f32(%%emu_ctx, %%emu_tid, %sr%d) : '
+                    '(!llvm.ptr, index, i32) -> f32' % (p, r, p, r),
+                    '%s = llvm.insertvalue %sd%d, %s[%d] : %s' % (current, p, r, previous, r, struct)]
+            previous = current
         return out
     sys.exit('simt.py: no emulation for: ' + line.strip())
 
@@ -789,7 +822,7 @@ def b16_value(bits, bf16):
 
 
 def gemm_check(out):
-    """Runs every kernel mma_{nt,nn}_{f16,bf16}[_k8] of OUT/emu.so (one
+    """Runs every kernel mma_{nt,nn}_{f16,bf16}[_k8][_nvvm] of OUT/emu.so (one
     block, A 64x64 row-major, B 64x64 as B^T (nt) or B (nn), C 64x64 f32)
     on random inputs and compares C with a host GEMM of the same rounded
     inputs (exact products, double sums): every element within 1e-6 of
@@ -802,7 +835,7 @@ def gemm_check(out):
     ok = True
     checked = 0
     for name, info in sorted(kernels.items()):
-        match = re.match(r'mma_(nt|nn)_(b?f16)(_k8)?$', name)
+        match = re.match(r'mma_(nt|nn)_(b?f16)(_k8)?(?:_nvvm)?$', name)
         if not match:
             continue
         layout, dtype, k8 = match.groups()
