@@ -856,7 +856,12 @@ def gemm_check(out):
                                  ctypes.c_int64(info['block']),
                                  ctypes.c_int64(len(info['shared'])),
                                  (ctypes.c_int64 * 8)(*info['shared']))
-        assert status == 0, 'simt_launch failed'
+        if status != 0:
+            # 3: collectives in divergent code, 4: an ldmatrix row outside
+            # shared memory or misaligned (simt_runtime.c)
+            print('%-14s simt_launch failed (status %d)' % (name, status))
+            ok = False
+            continue
         worst, bad = 0.0, 0
         for i in range(n):
             for j in range(n):

@@ -10,7 +10,8 @@
  * A kernel whose barriers or shuffles sit in divergent control flow (some
  * threads finished while others wait) makes simt_launch fail (status 3)
  * instead of computing garbage. Shared memory is poisoned with NaN before
- * every block.
+ * every block. An ldmatrix row address outside the block's shared memory or
+ * not 16-byte aligned (a fault on the GPU) makes it fail with status 4.
  *
  *===----------------------------------------------------------------------===*/
 #include <stdint.h>
@@ -38,6 +39,8 @@ typedef struct simt_block {
   int64_t *dims;
   int64_t block;
   void *shared[8];
+  int64_t sharedBytes[8];
+  int fault; /* set by a warp collective the GPU would fault on */
 } simt_block;
 
 void emu_barrier(simt_block *block) {
@@ -78,7 +81,8 @@ static void simt_thread_entry(void) {
 
 /* Runs `blocks` blocks of `threads` threads one after the other. Returns 0,
  * or 1 for a launch shape it cannot run, 2 when out of memory, 3 when the
- * threads of a block diverged at a barrier. */
+ * threads of a block diverged at a barrier, 4 when a warp collective would
+ * fault on the GPU. */
 int simt_launch(simt_wrapper fn, void **slots, int64_t *dims, int64_t blocks,
                 int64_t threads, int64_t nshared, int64_t *sharedFloats) {
   if (threads > kMaxThreads || nshared > 8)
@@ -94,6 +98,8 @@ int simt_launch(simt_wrapper fn, void **slots, int64_t *dims, int64_t blocks,
   b->dims = dims;
   for (int64_t s = 0; s < nshared; ++s)
     b->shared[s] = aligned_alloc(16, ((sharedFloats[s] * 4 + 15) / 16) * 16);
+  for (int64_t s = 0; s < nshared; ++s)
+    b->sharedBytes[s] = sharedFloats[s] * 4;
   for (int64_t t = 0; t < threads; ++t) {
     if (!stacks[t]) {
       void *stack = mmap(0, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -136,6 +142,10 @@ int simt_launch(simt_wrapper fn, void **slots, int64_t *dims, int64_t blocks,
         status = 3;
         break;
       }
+      if (b->fault) {
+        status = 4;
+        break;
+      }
     }
   }
 out:
@@ -171,6 +181,18 @@ void emu_ldmatrix(simt_block *block, int64_t thread, int64_t address, int32_t ti
   posted_address[thread] = address;
   emu_barrier(block);
   int64_t warp = thread & ~31, lane = thread & 31;
+  for (int64_t row = 0; row < 8 * tiles; ++row) {
+    /* rows of 16 bytes, 16-byte aligned, in the block's shared memory */
+    int64_t a = posted_address[warp + row], inside = 0;
+    for (int s = 0; s < 8 && block->shared[s]; ++s)
+      inside |= a >= (int64_t)(intptr_t)block->shared[s] &&
+                a + 16 <= (int64_t)(intptr_t)block->shared[s] + block->sharedBytes[s];
+    if (a % 16 || !inside) {
+      block->fault = 1;
+      emu_barrier(block);
+      return;
+    }
+  }
   for (int32_t i = 0; i < tiles; ++i) {
     uint16_t half[2];
     for (int j = 0; j < 2; ++j) {
