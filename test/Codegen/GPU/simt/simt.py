@@ -99,14 +99,14 @@ import struct
 import sys
 
 
-
 def lower(canon_path, out):
     text = open(canon_path).read()
     start = text.index('gpu.module @qwen_kernels')
     lines = text[text.index('{', text.index(']', start)) + 1:].split('\n')
     emitted = ['module {',
                'func.func private @emu_barrier(!llvm.ptr)',
-               'func.func private @emu_shuffle_xor(!llvm.ptr, f32, i32, index) -> f32'] + NVGPU_DECLARATIONS
+               'func.func private @emu_shuffle_xor(!llvm.ptr, f32, i32, index) -> f32']
+    emitted += NVGPU_DECLARATIONS
     kernels = {}
     header = re.compile(r'\s*gpu\.func @(\w+)\((.*?)\)( workgroup\((.*?)\))? kernel '
                         r'attributes \{known_block_size = array<i32: (\d+), 1, 1>\} \{')
@@ -210,7 +210,8 @@ NVGPU_DECLARATIONS = [
 def workgroup_attributions(text):
     """(arg, shape, element type) of each workgroup attribution, in order."""
     return [(arg, [int(d) for d in shape.split('x')], element) for arg, shape, element in
-            re.findall(r'(%\w+) : memref<((?:\d+x)*\d+)x(\w+), #gpu.address_space<workgroup>>', text)]
+            re.findall(r'(%\w+) : memref<((?:\d+x)*\d+)x(\w+), '
+                       r'#gpu.address_space<workgroup>>', text)]
 
 
 def workgroup_prologue(k, arg, shape, element):
@@ -258,8 +259,9 @@ def rows_to_vector(p, result, rows, element):
 
 
 def emulate_nvgpu(line, number):
-    """The lines that emulate one nvgpu op (canonical text, workgroup memory
-    space already dropped); exits on an op or form it does not know."""
+    """The lines that emulate one nvgpu op or nvvm.mma.sync (canonical text,
+    workgroup memory space already dropped); exits on an op or form it does
+    not know."""
     p = '%%emu_nv%d_' % number
     ldmatrix = re.match(r'\s*(%\w+) = nvgpu\.ldmatrix (%\w+)\[(.*?)\] \{numTiles = (\d+) : i32, '
                         r'transpose = (true|false)\} : memref<((?:\d+x)*\d+)x(\w+)> -> '
@@ -297,7 +299,8 @@ def emulate_nvgpu(line, number):
                     '%sw%d = func.call @emu_fragment(%%emu_ctx, %%emu_tid, %sr%d) : '
                     '(!llvm.ptr, index, i32) -> i32' % (p, r, p, r),
                     '%sb%d = vector.broadcast %sw%d : i32 to vector<1xi32>' % (p, r, p, r),
-                    '%sh%d = vector.bitcast %sb%d : vector<1xi32> to vector<2x%s>' % (p, r, p, r, element)]
+                    '%sh%d = vector.bitcast %sb%d : vector<1xi32> to vector<2x%s>' %
+                    (p, r, p, r, element)]
         out += rows_to_vector(p, result, ['%sh%d' % (p, r) for r in range(int(tiles))], element)
         return out
     if mma:
@@ -363,7 +366,8 @@ def emulate_nvgpu(line, number):
             out += ['%sr%d = arith.constant %d : i32' % (p, r, r),
                     '%sd%d = func.call @emu_fragment_f32(%%emu_ctx, %%emu_tid, %sr%d) : '
                     '(!llvm.ptr, index, i32) -> f32' % (p, r, p, r),
-                    '%s = llvm.insertvalue %sd%d, %s[%d] : %s' % (current, p, r, previous, r, struct)]
+                    '%s = llvm.insertvalue %sd%d, %s[%d] : %s' %
+                    (current, p, r, previous, r, struct)]
             previous = current
         return out
     sys.exit('simt.py: no emulation for: ' + line.strip())
