@@ -69,7 +69,7 @@ static Value emitRouterTopK(KernelEmitter &emitter, const RowAccess &ids, const 
         ValueRange{emitter.f32(-2.0f), emitter.index(0)},
         [&](Value e, ValueRange acc) -> SmallVector<Value> {
           Value p = memref::LoadOp::create(b, probs, ValueRange{e});
-          codegen::RouterCandidate next = codegen::scanCandidate(b, {acc[0], acc[1]}, p, e);
+          codegen::Candidate next = codegen::scanCandidate(b, {acc[0], acc[1]}, p, e);
           return {next.value, next.id};
         });
     memref::StoreOp::create(b, emitter.f32(-1.0f), probs, ValueRange{best[1]});

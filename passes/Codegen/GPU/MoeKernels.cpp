@@ -149,7 +149,7 @@ void GpuRouter::selectTopK(Value inverse) {
     for (int64_t j = 0; j < topK; ++j) {
       // This lane's best untaken expert (ids increase with r: the scan keeps
       // the lowest id), then the warp's; ids travel as exact f32.
-      codegen::RouterCandidate best{e.f32(-2.0f), e.f32(0.0f)};
+      codegen::Candidate best{e.f32(-2.0f), e.f32(0.0f)};
       for (int64_t r = 0; r < perLane; ++r)
         best = codegen::scanCandidate(b, best, p[r], toF32(expertIds[r]));
       for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
@@ -293,7 +293,8 @@ void GpuExperts::setUp() {
 }
 
 /// Warp w handles rows w, w + W, ... of `rows`; `partials(row)` returns this
-/// lane's partial sums and `finish(row, sums)` runs on lane 0. Trip counts
+/// lane's vectors of partial sums, each summed over its lanes and the warp
+/// for `finish(row, sums)`, which runs on lane 0. Trip counts
 /// are uniform (rows past the end are clamped, not stored), so every
 /// shuffle has its whole warp.
 void GpuExperts::forWarpRows(int64_t rows, llvm::function_ref<SmallVector<Value>(Value)> partials,
@@ -301,7 +302,9 @@ void GpuExperts::forWarpRows(int64_t rows, llvm::function_ref<SmallVector<Value>
   const int64_t padded = (rows + plan.warps - 1) / plan.warps * plan.warps;
   e.forLoop(warp, e.index(padded), plan.warps, [&](Value n) {
     Value clamped = arith::MinUIOp::create(b, n, e.index(rows - 1));
-    SmallVector<Value> sums = partials(clamped);
+    SmallVector<Value> sums;
+    for (Value partial : partials(clamped))
+      sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD, partial));
     for (Value &sum : sums)
       sum = e.laneSum(sum, kWarp);
     Value store = arith::AndIOp::create(b, isFirstLane, below(n, e.index(rows)));
@@ -363,10 +366,7 @@ void GpuExperts::gateUp() {
               }
               return next;
             });
-        SmallVector<Value> sums;
-        for (Value v : acc)
-          sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD, v));
-        return sums;
+        return llvm::to_vector(acc);
       },
       [&](Value n, ArrayRef<Value> sums) {
         KernelPhase siluMul(b, "experts.silu_mul");
@@ -401,10 +401,7 @@ void GpuExperts::downAndScatter(ArrayRef<Value> slots, ArrayRef<Value> valid) {
               }
               return next;
             });
-        SmallVector<Value> sums;
-        for (Value v : acc)
-          sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD, v));
-        return sums;
+        return llvm::to_vector(acc);
       },
       [&](Value n, ArrayRef<Value> sums) {
         KernelPhase scatter(b, "experts.scatter");
