@@ -1,16 +1,21 @@
 // RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels --mlir-print-debuginfo | qwen-opt --split-input-file --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s --check-prefix=LLVM
 
 // The CPU attention kernel is emitted as named phases (KernelPhase: a
 // NameLoc "attention.<phase>" on every op of the phase, nested phases
 // nested). The phases appear in this order for every head_dim and group:
 // load_q (the q_norm -> rope chain when there is one), init, then the key
 // loop with scores, online_softmax and accumulate_v inside it, finalize.
+// The phase locations survive the lowering to the LLVM dialect (LLVM).
 
 // -----
 
 // head_dim 64, GQA 4 (8 query heads on 2 kv heads), bf16 cache, the query
 // through q_norm -> rope.
 // CHECK-LABEL: func.func @qk0_attention(
+// LLVM-LABEL:  llvm.func @qk0_attention(
+// LLVM:          llvm.intr.exp({{.*}} loc("attention.online_softmax"("attention.key_loop"
+// LLVM:          llvm.fdiv {{.*}} loc("attention.finalize"
 // CHECK:         math.rsqrt {{.*}} loc("attention.load_q"
 // CHECK:         math.cos {{.*}} loc("attention.load_q"
 // CHECK:         loc("attention.init"
@@ -44,6 +49,9 @@ module @kernels {
 
 // head_dim 128, MHA (4 heads), f32 cache, the query read as is.
 // CHECK-LABEL: func.func @qk0_attention(
+// LLVM-LABEL:  llvm.func @qk0_attention(
+// LLVM:          llvm.intr.exp({{.*}} loc("attention.online_softmax"("attention.key_loop"
+// LLVM:          llvm.fdiv {{.*}} loc("attention.finalize"
 // CHECK:         loc("attention.load_q"
 // CHECK:         loc("attention.init"
 // CHECK:         arith.constant {{.*}} loc("attention.key_loop"
@@ -71,6 +79,9 @@ module @kernels {
 
 // head_dim 256, GQA 8 (16 query heads on 2 kv heads), bf16 cache, q_norm -> rope.
 // CHECK-LABEL: func.func @qk0_attention(
+// LLVM-LABEL:  llvm.func @qk0_attention(
+// LLVM:          llvm.intr.exp({{.*}} loc("attention.online_softmax"("attention.key_loop"
+// LLVM:          llvm.fdiv {{.*}} loc("attention.finalize"
 // CHECK:         math.rsqrt {{.*}} loc("attention.load_q"
 // CHECK:         math.cos {{.*}} loc("attention.load_q"
 // CHECK:         loc("attention.init"
