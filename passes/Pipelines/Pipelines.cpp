@@ -5,6 +5,7 @@
 #include "passes/Codegen/GPU/Passes.h"
 #include "passes/Fusion/Passes.h"
 #include "passes/Graph/Passes.h"
+#include "passes/Schedule/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -51,6 +52,11 @@ void qwen::buildQwenCompilePipeline(OpPassManager &pm,
   // producer (no pack kernel), which changes buffer dtypes: before planning.
   if (options.target == "cuda")
     pm.addPass(codegen::gpu::createGpuNarrowGemmInputsPass());
+  // Every kernel's schedule, which codegen reads (and never re-derives).
+  schedule::SelectSchedulePassOptions scheduleOptions;
+  scheduleOptions.target = options.target;
+  scheduleOptions.vectorWidth = options.vectorWidth;
+  pm.addPass(schedule::createSelectSchedulePass(scheduleOptions));
   if (reached(CompileStage::Planned))
     return;
   pm.addNestedPass<func::FuncOp>(fusion::createPlanBuffersPass());
@@ -63,9 +69,7 @@ void qwen::buildQwenCompilePipeline(OpPassManager &pm,
     codegen::gpu::addGpuLowerToNVVMPasses(pm);
     return;
   }
-  codegen::cpu::LowerKernelsToLoopsPassOptions cpuOptions;
-  cpuOptions.vectorWidth = options.vectorWidth;
-  pm.addPass(codegen::cpu::createLowerKernelsToLoopsPass(cpuOptions));
+  pm.addPass(codegen::cpu::createLowerKernelsToLoopsPass());
   if (reached(CompileStage::LLVM))
     return;
   codegen::cpu::addCpuLowerToLLVMPasses(pm.nest<ModuleOp>());

@@ -23,8 +23,6 @@ using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::cpu;
 
-static constexpr int64_t kSlotBlock = 4;
-
 FailureOr<SmallVector<Attribute>>
 qwen::codegen::cpu::emitRouterKernel(KernelEmitter &emitter) {
   func::FuncOp source = emitter.source();
@@ -99,6 +97,10 @@ qwen::codegen::cpu::emitExpertsKernel(KernelEmitter &emitter) {
   source.walk([&](qtf::MoeExpertFfnOp op) { ffn = op; });
   if (!ffn)
     return source.emitOpError("experts kernel has no moe_expert_ffn"), failure();
+  // Slots gathered per SwiGLU block (the schedule's tile).
+  const int64_t kSlotBlock = emitter.options().schedule.tileSize(0);
+  if (kSlotBlock < 1)
+    return source.emitOpError("experts needs a schedule with tile = [slots]"), failure();
   const int64_t experts = ffn.getNumExperts(), inter = ffn.getIntermediateSize();
   const int64_t hidden = ffn.getInput().getType().getDimSize(1);
   const int64_t topK = ffn.getIds().getType().getDimSize(1);

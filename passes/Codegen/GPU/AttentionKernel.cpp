@@ -172,38 +172,24 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   const float scale = static_cast<float>(attention.getScale().convertToDouble());
   std::string tokenSymbol = emitter.leadingSymbol(attention.getResult());
 
-  const int64_t threads = emitter.options().attentionThreads;
-  if (threads < 32 || threads % 32 || threads > 1024)
-    return source.emitOpError("attention-threads must be a multiple of 32 in [32, 1024]"),
-           failure();
-  const int64_t width = emitter.vectorWidthFor(headDim);
+  // The block shapes are the kernel's #qkernel.schedule (passes/Schedule/
+  // GpuSchedules.cpp says how they are chosen): `threads`, L = `lanes`
+  // sharing one key, the head's `vector_width`; prefill tiles of Q =
+  // tile[0] queries (L' = `tile_lanes` per query) over K = tile[1] keys.
+  const qkernel::ScheduleAttr schedule = emitter.options().schedule;
+  const int64_t threads = schedule.getThreads();
+  const int64_t width = schedule.getVectorWidth();
+  const int64_t lanes = schedule.getLanes(), tileLanes = schedule.getTileLanes();
+  const int64_t tileQueries = schedule.tileSize(0), tileKeys = schedule.tileSize(1);
+  if (headDim % width || lanes < 1 || tileLanes < 1 || tileQueries < 1 || tileKeys < 1 ||
+      (headDim / width) % lanes || (headDim / width) % tileLanes ||
+      schedule.getDecodeLanes() < 1 || schedule.decodeTileSize(0) < 1 ||
+      schedule.getSplits() < 1 || schedule.getCombineThreads() < 1)
+    return source.emitOpError("attention schedule does not fit head_dim ") << headDim, failure();
   const int64_t vectors = headDim / width;
-  int64_t lanes = 1; // L: lanes sharing one key
-  while (lanes < 32 && vectors % (lanes * 2) == 0)
-    lanes *= 2;
   const int64_t perLane = vectors / lanes;
   const int64_t groups = threads / lanes;
-
-  // Query tiles (prefill): L' lanes per query, each with at most 4 vectors
-  // (16 f32 of q and of the accumulator) when the head allows, widened until
-  // the block has at most kMaxTileQueries groups; Q = one query per group.
-  constexpr int64_t kMaxTileQueries = 32;
-  int64_t tileLanes = 1;
-  while (tileLanes < 32 && vectors % (tileLanes * 2) == 0 &&
-         (vectors / tileLanes > 4 || threads / tileLanes > kMaxTileQueries))
-    tileLanes *= 2;
   const int64_t tilePerLane = vectors / tileLanes;
-  const int64_t tileGroups = threads / tileLanes;
-  const int64_t tileQueries = std::min(tileGroups, kMaxTileQueries);
-  // K keys (and values) of f32 staged per step: at most 64, at most 32 KiB
-  // for both, and the whole kernel under 48 KiB of static shared memory next
-  // to the per-token path's rows (query, G maxima / sums / partial rows) and
-  // the row chain's reduction scratch.
-  const int64_t perTokenBytes = 4 * (headDim + 2 * groups + groups * headDim + threads / 32);
-  int64_t tileKeys = 64;
-  while (tileKeys > 1 && (2 * tileKeys * headDim * 4 > 32 * 1024 ||
-                          perTokenBytes + 2 * tileKeys * headDim * 4 >= 48 * 1024))
-    tileKeys /= 2;
 
   emitter.createKernel(threads, [&] {
     ImplicitLocOpBuilder &b = emitter.builder();
@@ -445,7 +431,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   // walking one key per warp is latency bound, as the H100 showed). The G'
   // lane groups split the context (group g walks positions g, g + G', ...),
   // each with one online softmax per query head (q and the f32 accumulators
-  // in registers), merged through shared memory. At most kDecodeAccFloats
+  // in registers), merged through shared memory. At most 64 (the schedule's decode_tile)
   // accumulator floats per lane: larger groups take the heads H at a time,
   // in passes over the keys.
   //
@@ -455,19 +441,15 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   // context and writes its merged state (max, sum, unnormalized acc) per
   // query head to `partials`, and NAME_decode_combine merges the splits.
   // With splits = 1 the block writes the output itself.
-  constexpr int64_t kDecodeThreads = 128;
-  constexpr int64_t kDecodeAccFloats = 64;
-  constexpr int64_t kMaxDecodeSplits = 32;
+  // Decode shapes from the schedule: decode_threads, L_d = decode_lanes,
+  // H = decode_tile[0] query heads per pass, up to `splits` splits.
   // A partial record: [max, sum, -, -, acc x headDim] (acc 16-byte aligned).
   const int64_t partialStride = headDim + 4;
-  int64_t decodeLanes = 1;
-  while (decodeLanes < 32 && vectors % (decodeLanes * 2) == 0 && vectors / decodeLanes > 4)
-    decodeLanes *= 2;
+  const int64_t decodeLanes = schedule.getDecodeLanes();
   const int64_t decodePerLane = vectors / decodeLanes;
-  const int64_t decodeThreads = std::max<int64_t>(std::min(threads, kDecodeThreads), decodeLanes);
+  const int64_t decodeThreads = schedule.getDecodeThreads();
   const int64_t decodeGroups = decodeThreads / decodeLanes;
-  const int64_t chunkHeads =
-      std::max<int64_t>(1, std::min(group, kDecodeAccFloats / (decodePerLane * width)));
+  const int64_t chunkHeads = std::min(group, schedule.decodeTileSize(0));
   std::string decodeName = (source.getSymName() + "_decode").str();
   SmallVector<BlockArgument> sourceArgs(source.getArguments());
   emitter.createKernel(decodeName, sourceArgs, source.getResultTypes(), decodeThreads, [&] {
@@ -622,13 +604,13 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
                      {builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(kvHeads)},
                      decodeThreads,
                      emitter.sharedBytes()};
-  geometry.decodeMaxSplits = kMaxDecodeSplits;
+  geometry.decodeMaxSplits = schedule.getSplits();
   geometry.decodePartialFloats = heads * partialStride;
 
   // NAME_decode_combine (same parameters as NAME_decode), after a split
   // decode: block (token, query head) merges the `splits` partial states,
   // thread d one output column: out = sum_s acc_s e^(m_s - M) / sum_s l_s e^(m_s - M).
-  const int64_t combineThreads = std::clamp<int64_t>(headDim, 32, kDecodeThreads);
+  const int64_t combineThreads = schedule.getCombineThreads();
   std::string combineName = (source.getSymName() + "_decode_combine").str();
   emitter.createKernel(combineName, sourceArgs, source.getResultTypes(), combineThreads, [&] {
     ImplicitLocOpBuilder &b = emitter.builder();

@@ -67,6 +67,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
+#include "passes/Schedule/Schedules.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -78,14 +79,10 @@ using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::gpu;
 
-/// State rows a delta_rule thread keeps in registers at most, and the
-/// largest block that still gives each thread enough registers for them.
-static constexpr int64_t kMaxRegisterRows = 32;
-static constexpr int64_t kMaxRegisterThreads = 512;
-
 namespace {
-/// How a delta_rule block splits S: `split` threads (consecutive lanes) per
-/// value column, each holding key rows p, p + split, ... in registers.
+/// How a delta_rule block splits S (the kernel's #qkernel.schedule, chosen in
+/// passes/Schedule/GpuSchedules.cpp): `split` threads (consecutive lanes)
+/// per value column, each holding key rows p, p + split, ... in registers.
 struct DeltaRulePlan {
   int64_t split = 1;
   int64_t threads = 32;
@@ -93,59 +90,9 @@ struct DeltaRulePlan {
 };
 } // namespace
 
-static DeltaRulePlan planDeltaRule(int64_t dk, int64_t dv) {
-  auto wholeWarps = [](int64_t n) { return std::max<int64_t>(32, (n + 31) / 32 * 32); };
-  DeltaRulePlan plan;
-  while (dk > plan.split * kMaxRegisterRows && plan.split < 32)
-    plan.split *= 2;
-  plan.threads = wholeWarps(dv * plan.split);
-  if (dk % plan.split == 0 && dk <= plan.split * kMaxRegisterRows &&
-      plan.threads <= kMaxRegisterThreads)
-    return plan;
-  // Too big for registers: one thread per column on the state in memory.
-  return DeltaRulePlan{1, wholeWarps(dv), false};
-}
-
-/// Static shared memory a kernel may declare (the launch passes no dynamic
-/// shared memory).
-static constexpr int64_t kSharedLimitBytes = 48 * 1024;
-
-/// Consecutive lanes per (i, j) pair of the chunk's dot products: the most
-/// (up to a warp) that still give every pair of a chunk its own lanes.
-static int64_t pairLanes(int64_t chunk, int64_t threads) {
-  int64_t lanes = 1;
-  while (lanes < 32 && lanes * 2 * chunk * chunk <= threads)
-    lanes *= 2;
-  return lanes;
-}
-
-/// Row stride of the chunk's Q and K tiles: key_dim padded by the lanes per
-/// pair, so that the pairs of a warp, which read different rows j at the
-/// same column, hit different shared-memory banks.
-static int64_t qkStride(int64_t chunk, int64_t dk, int64_t threads) {
-  return dk + pairLanes(chunk, threads);
-}
-
-/// Floats of the shared chunk buffer of the chunked delta rule with chunks
-/// of `chunk` tokens: Q, K (decayed in place) [chunk][qkStride]; W
-/// [chunk][key_dim]; U (then Vn) [chunk][value_dim]; L, A [chunk][chunk];
-/// beta, gamma [chunk].
-static int64_t chunkBufferFloats(int64_t chunk, int64_t dk, int64_t dv, int64_t threads) {
-  return 2 * chunk * qkStride(chunk, dk, threads) + chunk * dk + chunk * dv +
-         2 * chunk * chunk + 2 * chunk;
-}
-
-/// Tokens per chunk of the chunked (prefill) delta rule: the largest of 64,
-/// 32, 16, 8 whose chunk buffer fits the static shared memory next to the
-/// recurrent path's q / k rows and the reduction scratch (16 for key_dim =
-/// value_dim = 128: 35 KiB); 0 when none does (recurrent path only).
-static int64_t planDeltaRuleChunk(int64_t dk, int64_t dv, int64_t threads) {
-  const int64_t other = 2 * dk + threads / 32;
-  for (int64_t chunk : {64, 32, 16, 8})
-    if ((other + chunkBufferFloats(chunk, dk, dv, threads)) * 4 <= kSharedLimitBytes)
-      return chunk;
-  return 0;
-}
+using schedule::deltarule::chunkBufferFloats;
+using schedule::deltarule::pairLanes;
+using schedule::deltarule::qkStride;
 
 /// Index of the ABI result slot of result `index`: results without a slot
 /// (caches, states) before it do not count.
@@ -264,13 +211,17 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitt
   const int64_t heads = sizes.heads, dk = sizes.keyDim, dv = sizes.valueDim,
                 layer = sizes.layer, group = sizes.group;
   const float scale = sizes.scale;
-  const DeltaRulePlan plan = planDeltaRule(dk, dv);
-  if (plan.threads > 1024)
-    return source.emitOpError("delta_rule needs value_dim <= 1024 (one thread per column)"),
-           failure();
+  // lanes = 0: the state stays in global memory; tile = [C]: chunked prefill.
+  const qkernel::ScheduleAttr schedule = e.options().schedule;
+  const DeltaRulePlan plan{std::max<int64_t>(schedule.getLanes(), 1), schedule.getThreads(),
+                           schedule.getLanes() > 0};
   const int64_t split = plan.split, threads = plan.threads;
+  if (dk % split || threads < (plan.inRegisters ? dv * split : dv))
+    return source.emitOpError("delta_rule schedule does not fit key_dim ")
+               << dk << " x value_dim " << dv,
+           failure();
   const int64_t rowsPerThread = dk / split;
-  const int64_t chunk = plan.inRegisters ? planDeltaRuleChunk(dk, dv, threads) : 0;
+  const int64_t chunk = plan.inRegisters ? schedule.tileSize(0) : 0;
   const unsigned outSlot = resultSlotOf(source, output);
 
   e.createKernel(threads, [&] {
