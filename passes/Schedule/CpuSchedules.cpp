@@ -24,8 +24,8 @@ static constexpr int64_t kExpertsSlotBlock = 4;
 FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                                                           const CpuScheduleOptions &options) {
   MLIRContext *ctx = kernel.getContext();
-  auto kind = kernel->getAttrOfType<StringAttr>("qkernel.kind");
-  if (!kind)
+  StringRef kind = kernelKind(kernel);
+  if (kind.empty())
     return kernel.emitOpError("has no qkernel.kind to schedule"), failure();
   auto array = [&](ArrayRef<int64_t> values) { return DenseI64ArrayAttr::get(ctx, values); };
   auto schedule = [&](int64_t grain, DenseI64ArrayAttr tile, DotKind dot,
@@ -36,10 +36,10 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                              /*decode_lanes=*/0, decodeTile, /*splits=*/0,
                              /*combine_threads=*/0);
   };
-  if (kind.getValue() == "matmul")
+  if (kind == "matmul")
     return schedule(kMatmulRowsPerItem, array({kMatmulTokenTile, kMatmulWeightTile}),
                     DotKind::Fma, array({1, kMatmulDecodeWeightTile}));
-  if (kind.getValue() == "experts")
+  if (kind == "experts")
     return schedule(1, array({kExpertsSlotBlock}), DotKind::Fma, {});
   return schedule(1, {}, DotKind::None, {});
 }

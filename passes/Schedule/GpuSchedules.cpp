@@ -184,12 +184,11 @@ static LogicalResult scheduleExperts(func::FuncOp kernel, const schedule::GpuSch
 
 FailureOr<ScheduleAttr> qwen::schedule::selectGpuSchedule(func::FuncOp kernel,
                                                           const GpuScheduleOptions &options) {
-  auto kind = kernel->getAttrOfType<StringAttr>("qkernel.kind");
-  if (!kind)
+  StringRef name = kernelKind(kernel);
+  if (name.empty())
     return kernel.emitOpError("has no qkernel.kind to schedule"), failure();
   GpuSchedule s;
   s.threads = options.maxThreads;
-  StringRef name = kind.getValue();
   if (name == "matmul") {
     s.tensorCores = true; // cuBLASLt
   } else if (name == "attention") {

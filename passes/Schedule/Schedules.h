@@ -26,7 +26,14 @@ struct GpuScheduleOptions {
   int64_t attentionThreads = 256;
 };
 
-/// The schedule of kernel function `kernel` (kind `qkernel.kind`); emits an
+/// The kernel family of an outlined kernel function ("" if it has none): the
+/// one place this component reads `qkernel.kind`.
+inline llvm::StringRef kernelKind(mlir::func::FuncOp kernel) {
+  auto kind = kernel->getAttrOfType<mlir::StringAttr>("qkernel.kind");
+  return kind ? kind.getValue() : llvm::StringRef();
+}
+
+/// The schedule of kernel function `kernel` (its kernelKind); emits an
 /// error on `kernel` when its shapes admit none.
 mlir::FailureOr<qkernel::ScheduleAttr> selectCpuSchedule(mlir::func::FuncOp kernel,
                                                          const CpuScheduleOptions &options);
