@@ -67,3 +67,8 @@ func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target =
 
 // expected-error @+1 {{splits must not be negative}}
 func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, splits = -1>}
+
+// -----
+
+// expected-error @+1 {{decode_lanes must not exceed decode_threads}}
+func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, decode_lanes = 8>}

@@ -61,11 +61,9 @@ LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   for (int64_t laneCount : {lanes, tileLanes, decodeLanes})
     if (laneCount && (!isPowerOfTwo(laneCount) || laneCount > 32))
       return emitError() << "lanes must be a power of two of at most 32 (one warp)";
-  if (lanes > threads || tileLanes > threads)
-    return emitError() << "lanes must not exceed the block";
   if (decodeThreads && !isBlock(decodeThreads))
     return emitError() << "cuda decode_threads must be a multiple of 32 in [32, 1024]";
-  if (decodeLanes > std::max<int64_t>(decodeThreads, 0) && decodeLanes)
+  if (decodeLanes && decodeLanes > decodeThreads)
     return emitError() << "decode_lanes must not exceed decode_threads";
   if (combineThreads < 0 || combineThreads > 1024)
     return emitError() << "combine_threads must be in [0, 1024]";
