@@ -16,6 +16,7 @@ void QKernelDialect::initialize() {
 #define GET_OP_LIST
 #include "dialects/QKernel/IR/QKernelOps.cpp.inc"
       >();
+  registerScheduleAttributes();
 }
 
 static bool isKnownRegionKind(StringRef kind) {

@@ -17,6 +17,11 @@ def QKernel_Dialect : Dialect {
   let name = "qkernel";
   let cppNamespace = "::qwen::qkernel";
   let summary = "Target-independent kernel regions and their launches";
+  let useDefaultAttributePrinterParser = 1;
+  let extraClassDeclaration = [{
+    /// #qkernel.schedule (QKernelSchedule.cpp).
+    void registerScheduleAttributes();
+  }];
 }
 
 class QKernel_Op<string mnemonic, list<Trait> traits = []>

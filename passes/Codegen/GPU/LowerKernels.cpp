@@ -52,13 +52,7 @@ struct GpuLowerKernelsPass final
         kernels = nested;
     if (!kernels)
       return;
-    if (maxThreads < 32 || maxThreads > 1024 || maxThreads % 32) {
-      top.emitError("max-threads must be a multiple of 32 in [32, 1024]");
-      return signalPassFailure();
-    }
     GpuCodegenOptions options;
-    options.maxThreads = maxThreads;
-    options.attentionThreads = attentionThreads;
     options.convertGemmInputs = convertGemmInputs;
 
     SmallVector<func::FuncOp> sources;
@@ -106,6 +100,12 @@ struct GpuLowerKernelsPass final
     }
 
     for (func::FuncOp source : sources) {
+      FailureOr<qkernel::ScheduleAttr> schedule =
+          qkernel::requireSchedule(source, qkernel::ScheduleTarget::Cuda);
+      if (failed(schedule))
+        return signalPassFailure();
+      options.schedule = *schedule;
+      options.maxThreads = schedule->getThreads();
       auto kind = source->getAttrOfType<StringAttr>("qkernel.kind");
       if (kind && kind.getValue() == "matmul") {
         if (failed(lowerMatmulToCublasLt(top, gpuModule, source, options)))

@@ -36,7 +36,10 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
     step sizes T, B, P, R as i64 (a KV cache and a linear-attention state
     are two slots each; their results have none). Each launch of `@step` is
     redirected to the gpu.func and records `grid`/`gpu_grid` (factors whose
-    product is the block count), `gpu_block` and `gpu_shared_bytes`.
+    product is the block count), `gpu_block` and `gpu_shared_bytes`. Each
+    kernel is emitted as its `#qkernel.schedule` says (threads, tiles, lanes,
+    decode splits); a kernel without one is an error: qwen-select-schedule
+    (target=cuda) runs first.
 
     `matmul` kernels are not generated: each launch gets a `cublaslt`
     descriptor (row-major `D[m, n] = A[m, k] * B[n, k]^T (+ bias) (+ C)`), and
@@ -51,11 +54,6 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
            "NVVM target chip">,
     Option<"features", "features", "std::string", /*default=*/"\"+ptx80\"",
            "NVVM target features (PTX version)">,
-    Option<"maxThreads", "max-threads", "int64_t", /*default=*/"256",
-           "Largest block of row-wise kernels (a multiple of 32, <= 1024)">,
-    Option<"attentionThreads", "attention-threads", "int64_t",
-           /*default=*/"256",
-           "Threads per (token, head) attention block (a multiple of 32)">,
     Option<"convertGemmInputs", "convert-gemm-inputs", "bool",
            /*default=*/"true",
            "Convert GEMM activations to the weight dtype in a pack kernel "
