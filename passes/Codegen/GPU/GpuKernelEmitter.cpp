@@ -5,13 +5,11 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
 
@@ -31,24 +29,6 @@ static int64_t storageBytes(Type elementType) {
 GpuKernelEmitter::GpuKernelEmitter(mlir::gpu::GPUModuleOp gpuModule, func::FuncOp source,
                                    const GpuCodegenOptions &options)
     : KernelTarget(source), gpuModule(gpuModule), opts(options) {}
-
-/// Expands the kernel's gpu.subgroup_reduce ops into gpu.shuffle xor
-/// butterflies over the 32 lanes of a warp with the upstream patterns, and
-/// touches nothing else (no folding), so the kernel reads as it was built.
-static void expandSubgroupReductions(mlir::gpu::GPUFuncOp kernel) {
-  SmallVector<Operation *> reductions;
-  kernel.walk([&](mlir::gpu::SubgroupReduceOp op) { reductions.push_back(op); });
-  if (reductions.empty())
-    return;
-  RewritePatternSet patterns(kernel.getContext());
-  mlir::populateGpuLowerSubgroupReduceToShufflePatterns(patterns, kWarpSize);
-  mlir::populateGpuLowerClusteredSubgroupReduceToShufflePatterns(patterns, kWarpSize);
-  GreedyRewriteConfig config;
-  config.setStrictness(GreedyRewriteStrictness::ExistingOps)
-      .enableFolding(false)
-      .enableConstantCSE(false);
-  (void)applyOpPatternsGreedily(reductions, std::move(patterns), config);
-}
 
 mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<BlockArgument> args,
                                               TypeRange results, int64_t blockSize,
@@ -95,7 +75,6 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
 
   body();
   mlir::gpu::ReturnOp::create(*b);
-  expandSubgroupReductions(kernel);
   return kernel;
 }
 
@@ -284,42 +263,26 @@ Value GpuKernelEmitter::shuffleXor(Value value, int64_t offset) {
       .getShuffleResult();
 }
 
-/// x combined with y by the f32 reduction `kind` (add, maximumf, minimumf).
-static Value combine(ImplicitLocOpBuilder &b, mlir::gpu::AllReduceOperation kind, Value x,
-                     Value y) {
-  switch (kind) {
-  case mlir::gpu::AllReduceOperation::ADD:
-    return arith::AddFOp::create(b, x, y);
-  case mlir::gpu::AllReduceOperation::MAXIMUMF:
-    return arith::MaximumFOp::create(b, x, y);
-  case mlir::gpu::AllReduceOperation::MINIMUMF:
-    return arith::MinimumFOp::create(b, x, y);
-  default:
-    llvm_unreachable("not an f32 reduction of the kernels");
-  }
-}
-
-// gpu.subgroup_reduce, expanded to xor-butterfly shuffles by the upstream
-// pattern when the kernel is complete (createKernel).
-Value GpuKernelEmitter::laneReduce(Value value, int64_t lanes, mlir::gpu::AllReduceOperation kind) {
-  if (lanes <= 1)
-    return value;
-  std::optional<uint32_t> cluster;
-  if (lanes < kWarpSize)
-    cluster = static_cast<uint32_t>(lanes);
-  return mlir::gpu::SubgroupReduceOp::create(*b, value, kind, /*uniform=*/false, cluster);
+Value GpuKernelEmitter::laneReduce(Value value, int64_t lanes, Combine combine) {
+  for (int64_t offset = lanes / 2; offset > 0; offset /= 2)
+    value = combine(value, shuffleXor(value, offset));
+  return value;
 }
 
 Value GpuKernelEmitter::laneSum(Value value, int64_t lanes) {
-  return laneReduce(value, lanes, mlir::gpu::AllReduceOperation::ADD);
+  return laneReduce(value, lanes, [&](Value x, Value y) -> Value {
+    return arith::AddFOp::create(*b, x, y);
+  });
 }
 
 Value GpuKernelEmitter::laneMax(Value value, int64_t lanes) {
-  return laneReduce(value, lanes, mlir::gpu::AllReduceOperation::MAXIMUMF);
+  return laneReduce(value, lanes, [&](Value x, Value y) -> Value {
+    return arith::MaximumFOp::create(*b, x, y);
+  });
 }
 
-Value GpuKernelEmitter::blockReduce(Value value, mlir::gpu::AllReduceOperation kind) {
-  value = laneReduce(value, kWarpSize, kind);
+Value GpuKernelEmitter::blockReduce(Value value, Combine combine) {
+  value = laneReduce(value, kWarpSize, combine);
   const int64_t warps = threads / kWarpSize;
   if (warps == 1)
     return value;
@@ -338,19 +301,22 @@ Value GpuKernelEmitter::blockReduce(Value value, mlir::gpu::AllReduceOperation k
   // results.
   Value total = memref::LoadOp::create(*b, reduceScratch, ValueRange{index(0)});
   for (int64_t w = 1; w < warps; ++w)
-    total = combine(*b, kind, total,
-                    memref::LoadOp::create(*b, reduceScratch, ValueRange{index(w)}));
+    total = combine(total, memref::LoadOp::create(*b, reduceScratch, ValueRange{index(w)}));
   // The scratch may be reused by the next reduction.
   barrier();
   return total;
 }
 
 Value GpuKernelEmitter::blockSum(Value value) {
-  return blockReduce(value, mlir::gpu::AllReduceOperation::ADD);
+  return blockReduce(value, [&](Value x, Value y) -> Value {
+    return arith::AddFOp::create(*b, x, y);
+  });
 }
 
 Value GpuKernelEmitter::blockMin(Value value) {
-  return blockReduce(value, mlir::gpu::AllReduceOperation::MINIMUMF);
+  return blockReduce(value, [&](Value x, Value y) -> Value {
+    return arith::MinimumFOp::create(*b, x, y);
+  });
 }
 
 //===----------------------------------------------------------------------===//

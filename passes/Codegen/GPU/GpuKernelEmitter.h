@@ -153,15 +153,13 @@ public:
                                llvm::function_ref<mlir::Value(
                                    mlir::Value col, mlir::Value acc)> body);
 
-  /// Sum of `value` over `lanes` consecutive lanes (a power of two <= 32):
-  /// a (clustered) gpu.subgroup_reduce, expanded to the upstream
-  /// xor-butterfly gpu.shuffle (offsets 1, 2, 4, ...); every lane gets it.
+  /// Sum of `value` over `lanes` consecutive lanes (a power of two <= 32)
+  /// with xor-butterfly gpu.shuffle; every lane gets the sum.
   mlir::Value laneSum(mlir::Value value, int64_t lanes);
   /// The value of lane (this lane xor `offset`) across the whole warp.
   mlir::Value shuffleXor(mlir::Value value, int64_t offset);
-  /// Sum over the whole block: a subgroup reduce per warp, then one f32 per
-  /// warp in shared memory summed in warp order. Every thread gets the same
-  /// total.
+  /// Sum over the whole block: warp shuffles, then one f32 per warp in
+  /// shared memory. Every thread gets the same total.
   mlir::Value blockSum(mlir::Value value);
   /// The same butterfly / block reductions with max or min (f32).
   mlir::Value laneMax(mlir::Value value, int64_t lanes);
@@ -211,8 +209,9 @@ public:
   mlir::Value rsqrt(mlir::Value x) override;
 
 private:
-  mlir::Value laneReduce(mlir::Value value, int64_t lanes, mlir::gpu::AllReduceOperation kind);
-  mlir::Value blockReduce(mlir::Value value, mlir::gpu::AllReduceOperation kind);
+  using Combine = llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)>;
+  mlir::Value laneReduce(mlir::Value value, int64_t lanes, Combine combine);
+  mlir::Value blockReduce(mlir::Value value, Combine combine);
 
   mlir::gpu::GPUModuleOp gpuModule;
   GpuCodegenOptions opts;

@@ -121,15 +121,14 @@ module @kernels {
 
 // -----
 
-// head_dim 32: 8 vectors, so groups of 8 lanes (a clustered
-// gpu.subgroup_reduce, expanded to 3 shuffles at offsets 1, 2, 4), 32 groups.
+// head_dim 32: 8 vectors, so groups of 8 lanes (3 shuffles), 32 groups.
 !kv = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32>
 // CHECK-LABEL: func.func @step
 // CHECK:       gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 32, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk0_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 144 : i64, gpu_decode_shared_bytes = 17536 : i64, gpu_grid = ["T", 4]
 // CHECK:       gpu.func @qk0_attention
 // CHECK:         scf.for
 // CHECK:           vector.reduction <add>
-// CHECK-NEXT:      %[[OFFSET:.*]] = arith.constant 1 : i32
+// CHECK-NEXT:      %[[OFFSET:.*]] = arith.constant 4 : i32
 // CHECK-NEXT:      %[[WIDTH:.*]] = arith.constant 32 : i32
 // CHECK-NEXT:      gpu.shuffle xor %{{.*}}, %[[OFFSET]], %[[WIDTH]] : f32
 // CHECK-COUNT-2:   gpu.shuffle xor
