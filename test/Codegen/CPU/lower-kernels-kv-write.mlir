@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-cpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | FileCheck %s
 
 // kv_write on the CPU, from the same row family as the GPU's
 // (Common/KVWrite.cpp): one work item per (token, kv head), so the grid is
