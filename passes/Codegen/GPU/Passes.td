@@ -35,8 +35,9 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
     pointing to global memory) per CPU ABI slot, in CPU ABI order, then the
     step sizes T, B, P, R as i64 (a KV cache and a linear-attention state
     are two slots each; their results have none). Each launch of `@step` is
-    redirected to the gpu.func and records `grid`/`gpu_grid` (factors whose
-    product is the block count), `gpu_block` and `gpu_shared_bytes`.
+    redirected to the gpu.func and records its `#qkernel.launch` (grid
+    factors whose product is the block count, block threads, static shared
+    memory, and the decode / combine variants of attention).
 
     `matmul` kernels are not generated: each launch gets a `cublaslt`
     descriptor (row-major `D[m, n] = A[m, k] * B[n, k]^T (+ bias) (+ C)`), and
