@@ -26,6 +26,10 @@ inline constexpr llvm::StringLiteral kKernelAttrName = "qkernel.kernel";
 /// #qkernel.kind of a kernel function (outlined from a region, or declared
 /// by target codegen).
 inline constexpr llvm::StringLiteral kKindAttrName = "qkernel.kind";
+/// On @step (GPU codegen): the on-device sampler kernels,
+/// `{argmax = #qkernel.variant<...>, topk = #qkernel.variant<...>,
+/// topk_count = N}`.
+inline constexpr llvm::StringLiteral kSamplerAttrName = "qkernel.sampler";
 /// Name of the nested module that holds the kernel functions.
 inline constexpr llvm::StringLiteral kKernelModuleName = "kernels";
 

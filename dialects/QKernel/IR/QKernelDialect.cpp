@@ -19,11 +19,23 @@ void QKernelDialect::initialize() {
   registerAttributes();
 }
 
-/// `qkernel.kind` on a kernel function must be a #qkernel.kind.
+/// `qkernel.kind` on a kernel function must be a #qkernel.kind, and
+/// `qkernel.sampler` the sampler's kernel variants.
 LogicalResult QKernelDialect::verifyOperationAttribute(Operation *op, NamedAttribute attr) {
   if (attr.getName() == kKindAttrName && !isa<KernelKindAttr>(attr.getValue()))
     return op->emitOpError("'") << kKindAttrName << "' must be a #qkernel.kind, got "
                                 << attr.getValue();
+  if (attr.getName() == kSamplerAttrName) {
+    auto sampler = dyn_cast<DictionaryAttr>(attr.getValue());
+    auto count = sampler ? sampler.getAs<IntegerAttr>("topk_count") : IntegerAttr();
+    if (!sampler || !sampler.getAs<KernelVariantAttr>("argmax") ||
+        !sampler.getAs<KernelVariantAttr>("topk") || !count || count.getInt() <= 0 ||
+        sampler.size() != 3)
+      return op->emitOpError("'")
+             << kSamplerAttrName
+             << "' must be {argmax = #qkernel.variant<...>, topk = #qkernel.variant<...>, "
+                "topk_count = N > 0}";
+  }
   return success();
 }
 

@@ -322,7 +322,7 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
   // On-device sampling (passes/Codegen/GPU/README.md): kernels the runtime
   // launches after the program, on the output buffer and an ids array of
   // its own, written as the program's variants.
-  if (auto sampler = step->getAttrOfType<DictionaryAttr>("qkernel.sampler"); cuda && sampler) {
+  if (auto sampler = step->getAttrOfType<DictionaryAttr>(qkernel::kSamplerAttrName); cuda && sampler) {
     auto argmax = sampler.getAs<qkernel::KernelVariantAttr>("argmax");
     auto topk = sampler.getAs<qkernel::KernelVariantAttr>("topk");
     auto count = sampler.getAs<IntegerAttr>("topk_count");

@@ -251,7 +251,7 @@ struct GpuLowerKernelsPass final
     qkernel::KernelVariantAttr topkAttr = describe(topkName, *topk);
     if (!argmaxAttr || !topkAttr)
       return failure();
-    step->setAttr("qkernel.sampler",
+    step->setAttr(qkernel::kSamplerAttrName,
                   builder.getDictionaryAttr(
                       {builder.getNamedAttr("argmax", argmaxAttr),
                        builder.getNamedAttr("topk", topkAttr),

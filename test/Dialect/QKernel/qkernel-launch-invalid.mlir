@@ -78,3 +78,8 @@ func.func private @kind() attributes {kind = #qkernel.kind<scan>}
 
 // expected-error @+1 {{'func.func' op 'qkernel.kind' must be a #qkernel.kind, got "rows"}}
 func.func private @string_kind() attributes {qkernel.kind = "rows"}
+
+// -----
+
+// expected-error @+1 {{'func.func' op 'qkernel.sampler' must be {argmax = #qkernel.variant<...>, topk = #qkernel.variant<...>, topk_count = N > 0}}}
+func.func private @sampler() attributes {qkernel.sampler = {argmax = #qkernel.variant<"qk_argmax", grid = [R], block = 32, shared = 0>, topk = {kernel = "qk_topk"}, topk_count = 256}}

@@ -38,3 +38,7 @@ func.func private @variant() attributes {sampler = #qkernel.variant<"qk_argmax",
 // CHECK-LABEL: @kinds
 // CHECK-SAME:  kinds = [#qkernel.kind<matmul>, #qkernel.kind<rows>, #qkernel.kind<attention>, #qkernel.kind<kv_write>, #qkernel.kind<embedding>, #qkernel.kind<elementwise>, #qkernel.kind<router>, #qkernel.kind<experts>, #qkernel.kind<conv>, #qkernel.kind<delta_rule>, #qkernel.kind<gated_norm>, #qkernel.kind<gemm_pack>]
 func.func private @kinds() attributes {kinds = [#qkernel.kind<matmul>, #qkernel.kind<rows>, #qkernel.kind<attention>, #qkernel.kind<kv_write>, #qkernel.kind<embedding>, #qkernel.kind<elementwise>, #qkernel.kind<router>, #qkernel.kind<experts>, #qkernel.kind<conv>, #qkernel.kind<delta_rule>, #qkernel.kind<gated_norm>, #qkernel.kind<gemm_pack>]}
+
+// CHECK-LABEL: @sampler
+// CHECK-SAME:  qkernel.sampler = {argmax = #qkernel.variant<"qk_argmax", grid = [R], block = 1024, shared = 256>, topk = #qkernel.variant<"qk_topk", grid = [R], block = 1024, shared = 4228>, topk_count = 256 : i64}
+func.func private @sampler() attributes {qkernel.sampler = {argmax = #qkernel.variant<"qk_argmax", grid = [R], block = 1024, shared = 256>, topk = #qkernel.variant<"qk_topk", grid = [R], block = 1024, shared = 4228>, topk_count = 256 : i64}}
