@@ -5,7 +5,7 @@
 // RUN: not qwen-opt %s --qwen-compile-pipeline="target=tpu" 2>&1 | FileCheck %s --check-prefix=BAD-TARGET
 
 // The pipeline's options are checked against the stage table.
-// BAD-STAGE:  error: unknown stage 'bogus' (graph, stacked, fused, outlined, planned, kernels, llvm)
+// BAD-STAGE:  error: unknown stage 'bogus' (graph, stacked, fused, outlined, scheduled, planned, kernels, llvm)
 // BAD-TARGET: error: unknown target 'tpu' (cpu, cuda)
 
 // The pipeline qwen-compile runs, on a hand-written graph: embedding, final

@@ -20,6 +20,8 @@
 #define GET_OP_CLASSES
 #include "dialects/QKernel/IR/QKernelOps.h.inc"
 
+#include "dialects/QKernel/IR/QKernelSchedule.h"
+
 namespace qwen::qkernel {
 /// Unit attribute marking a func.func as a kernel produced by outlining.
 inline constexpr llvm::StringLiteral kKernelAttrName = "qkernel.kernel";

@@ -15,6 +15,8 @@
 include "dialects/QKernel/IR/QKernelDialect.td"
 include "mlir/IR/AttrTypeBase.td"
 include "mlir/IR/EnumAttr.td"
+// #qkernel.schedule: generated with these attributes (one parser and printer).
+include "dialects/QKernel/IR/QKernelSchedule.td"
 
 //===----------------------------------------------------------------------===//
 // KernelKind

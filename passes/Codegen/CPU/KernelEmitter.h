@@ -11,6 +11,7 @@
 #ifndef QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H
 #define QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H
 
+#include "dialects/QKernel/IR/QKernel.h"
 #include "dialects/QTF/IR/QTF.h"
 #include "passes/Codegen/Common/KernelABI.h"
 
@@ -23,7 +24,9 @@
 namespace qwen::codegen::cpu {
 
 struct CpuCodegenOptions {
-  /// f32 lanes per vector (8 for AVX2, 16 for AVX-512).
+  /// The kernel's #qkernel.schedule (qwen-select-schedule).
+  qkernel::ScheduleAttr schedule;
+  /// f32 lanes per vector (8 for AVX2, 16 for AVX-512): the schedule's.
   int64_t vectorWidth = 8;
 };
 

@@ -73,8 +73,6 @@ struct LowerKernelsToLoopsPass final
         kernels = nested;
     if (!kernels)
       return;
-    CpuCodegenOptions options;
-    options.vectorWidth = vectorWidth;
 
     SmallVector<func::FuncOp> sources;
     for (auto func : kernels.getOps<func::FuncOp>())
@@ -96,6 +94,11 @@ struct LowerKernelsToLoopsPass final
         source.emitOpError("has no CPU codegen for kernel kind ") << kind;
         return signalPassFailure();
       }
+      FailureOr<qkernel::ScheduleAttr> schedule =
+          qkernel::requireSchedule(source, qkernel::ScheduleTarget::Cpu);
+      if (failed(schedule))
+        return signalPassFailure();
+      CpuCodegenOptions options{*schedule, schedule->getVectorWidth()};
       KernelEmitter emitter(kernels, source, options);
       FailureOr<SmallVector<Attribute>> grid = emit(emitter);
       if (failed(grid))

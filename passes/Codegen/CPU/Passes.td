@@ -12,11 +12,10 @@ def LowerKernelsToLoopsPass : Pass<"qwen-cpu-lower-kernels", "mlir::ModuleOp"> {
     scf loops over memrefs with vector FMAs (bf16 / f16 weights widened to
     f32 in registers). The work-item count each kernel expects is recorded as
     `grid` on the launches of `@step`. Adds `qwen_artifact_abi_version`.
+    Each kernel is emitted as its `#qkernel.schedule` says (vector width,
+    work-item grain, register tiles); a kernel without one is an error:
+    qwen-select-schedule (target=cpu) runs first.
   }];
-  let options = [
-    Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
-           "f32 lanes per vector (8: AVX2, 16: AVX-512)">
-  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",

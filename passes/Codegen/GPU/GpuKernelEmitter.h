@@ -35,10 +35,11 @@
 namespace qwen::codegen::gpu {
 
 struct GpuCodegenOptions {
-  /// Largest block of the row-wise kernels.
+  /// The kernel's #qkernel.schedule (qwen-select-schedule); null for the
+  /// sampler, which is not a kernel of @kernels.
+  qkernel::ScheduleAttr schedule;
+  /// Largest block of the row-wise kernels: the schedule's threads.
   int64_t maxThreads = 256;
-  /// Threads of one (token, head) attention block.
-  int64_t attentionThreads = 256;
   /// Convert GEMM activations to the weight dtype before cuBLASLt.
   bool convertGemmInputs = true;
 };

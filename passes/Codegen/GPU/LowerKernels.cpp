@@ -118,13 +118,7 @@ struct GpuLowerKernelsPass final
         kernels = nested;
     if (!kernels)
       return;
-    if (maxThreads < 32 || maxThreads > 1024 || maxThreads % 32) {
-      top.emitError("max-threads must be a multiple of 32 in [32, 1024]");
-      return signalPassFailure();
-    }
     GpuCodegenOptions options;
-    options.maxThreads = maxThreads;
-    options.attentionThreads = attentionThreads;
     options.convertGemmInputs = convertGemmInputs;
 
     SmallVector<func::FuncOp> sources;
@@ -172,6 +166,12 @@ struct GpuLowerKernelsPass final
     }
 
     for (func::FuncOp source : sources) {
+      FailureOr<qkernel::ScheduleAttr> schedule =
+          qkernel::requireSchedule(source, qkernel::ScheduleTarget::Cuda);
+      if (failed(schedule))
+        return signalPassFailure();
+      options.schedule = *schedule;
+      options.maxThreads = schedule->getThreads();
       auto kind = source->getAttrOfType<qkernel::KernelKindAttr>(qkernel::kKindAttrName);
       if (kind && kind.getValue() == qkernel::KernelKind::Matmul) {
         if (failed(lowerMatmulToCublasLt(top, gpuModule, source, options)))

@@ -37,7 +37,10 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
     are two slots each; their results have none). Each launch of `@step` is
     redirected to the gpu.func and records its `#qkernel.launch` (grid
     factors whose product is the block count, block threads, static shared
-    memory, and the decode / combine variants of attention).
+    memory, and the decode / combine variants of attention). Each kernel is
+    emitted as its `#qkernel.schedule` says (threads, tiles, lanes, decode
+    splits); a kernel without one is an error: qwen-select-schedule
+    (target=cuda) runs first.
 
     `matmul` kernels are not generated: each launch gets a `cublaslt`
     descriptor (row-major `D[m, n] = A[m, k] * B[n, k]^T (+ bias) (+ C)`), and
@@ -52,11 +55,6 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
            "NVVM target chip">,
     Option<"features", "features", "std::string", /*default=*/"\"+ptx80\"",
            "NVVM target features (PTX version)">,
-    Option<"maxThreads", "max-threads", "int64_t", /*default=*/"256",
-           "Largest block of row-wise kernels (a multiple of 32, <= 1024)">,
-    Option<"attentionThreads", "attention-threads", "int64_t",
-           /*default=*/"256",
-           "Threads per (token, head) attention block (a multiple of 32)">,
     Option<"convertGemmInputs", "convert-gemm-inputs", "bool",
            /*default=*/"true",
            "Convert GEMM activations to the weight dtype in a pack kernel "

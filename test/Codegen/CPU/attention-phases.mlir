@@ -1,5 +1,5 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels --mlir-print-debuginfo | qwen-opt --split-input-file --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s --check-prefix=LLVM
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels --mlir-print-debuginfo | qwen-opt --split-input-file --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s --check-prefix=LLVM
 
 // The CPU attention kernel is emitted as named phases (KernelPhase: a
 // NameLoc "attention.<phase>" on every op of the phase, nested phases

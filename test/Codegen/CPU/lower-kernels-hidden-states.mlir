@@ -1,5 +1,5 @@
-// RUN: qwen-opt %s --qwen-cpu-lower-kernels | FileCheck %s
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GPU
+// RUN: qwen-opt %s --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GPU
 
 // Hidden-state outputs: the final norm of the selected rows. Row r of the
 // result reads row rows[r] of the input (a gather_rows prologue of the rows

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-cpu-lower-kernels -verify-diagnostics
+// RUN: qwen-opt %s --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels -verify-diagnostics
 
 // A dynamic size that does not trace back to a step input is an error, not
 // a guess.

@@ -1,5 +1,5 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels | FileCheck %s
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GPU
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GPU
 
 // yarn: a compile-time table named by its contents, and cos / sin times the
 // attention factor. No request rows are read.

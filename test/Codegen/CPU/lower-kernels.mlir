@@ -1,5 +1,5 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels | FileCheck %s
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels="vector-width=16" | FileCheck %s --check-prefix=AVX512
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="target=cpu vector-width=16" --qwen-cpu-lower-kernels | FileCheck %s --check-prefix=AVX512
 
 // matmul: the ABI signature, bf16 widened through i16, vector FMAs, a grid of
 // ceil(N / 8) work items recorded on the launch.

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | FileCheck %s
 
 // conv: one item per vector of 8 channels (16 channels -> grid 2), walking
 // the tokens in order; a request's first row starts from its saved window

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | FileCheck %s
 
 // router: one item per token; f32 softmax, top-k by repeated argmax, int32 ids.
 // CHECK-LABEL: func.func @step

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-cpu-lower-kernels | qwen-opt --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | qwen-opt --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" | FileCheck %s
 
 // The kernels module lowers entirely to the LLVM dialect with the C ABI
 // `void(ptr args, ptr dims, i64 begin, i64 end)`.

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
 
 // The CPU mixture-of-experts kernels are emitted as named phases
 // (KernelPhase: a NameLoc "<kernel>.<phase>" on every op of the phase,

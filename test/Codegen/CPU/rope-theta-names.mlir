@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-cpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | FileCheck %s
 
 // Each theta gets its own inverse-frequency table: an integral theta keeps its
 // readable name, any other is named by its bits. Thetas 10000 and 10000.5 used

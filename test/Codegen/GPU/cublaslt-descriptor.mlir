@@ -1,5 +1,5 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels="convert-gemm-inputs=false" | FileCheck %s --check-prefix=NOCONV
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels="convert-gemm-inputs=false" | FileCheck %s --check-prefix=NOCONV
 
 // Matmul regions generate no GPU code: each launch records a cuBLASLt
 // descriptor D[m, n] = A[m, k] * B[n, k]^T (+ bias) (+ C), row-major.

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // The decode variant NAME_decode of every attention kernel (AttentionKernel.cpp):
 // same ABI as NAME, grid [T, kv_heads], 128 threads. The block of (token,

@@ -1,5 +1,5 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels="attention-threads=128" | FileCheck %s --check-prefix=T128
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="target=cuda attention-threads=128" --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=T128
 
 // attention, head_dim 128: one block per (token, query head). The block
 // first finds its role from token_seq / positions (block-uniform scalar

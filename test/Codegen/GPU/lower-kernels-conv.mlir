@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // conv (causal_conv1d + SiLU over the 320 conv channels of a 392-wide
 // projection row): one thread per channel, blocks of 256 channels, so the

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // delta_rule with key_dim 64, value_dim 16: one block per (request, value
 // head) = grid ["B", 4]. Column j of S belongs to threads 2j and 2j + 1

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // elementwise silu_mul over the two halves of gate|up: blocks of (row,
 // chunk), each thread one vector<4xf32> of each half (the up half starts at

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // embedding: blocks of (token, chunk). A row of 1024 bf16 is 256 vectors of
 // 4: one chunk of 256 threads, one 8-byte load (4 x i16, widened by a shift)

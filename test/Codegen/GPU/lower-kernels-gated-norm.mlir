@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // gated_norm (gated_rms_norm of the delta-rule output, gate = the z columns
 // 320..383 of the projection): one block per (token, head), one warp for a

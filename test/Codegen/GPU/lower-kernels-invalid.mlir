@@ -1,6 +1,6 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels -verify-diagnostics
-// RUN: not qwen-opt %s --split-input-file --qwen-gpu-lower-kernels="max-threads=48" 2>&1 | FileCheck %s --check-prefix=THREADS
-// RUN: not qwen-opt %s --split-input-file --qwen-gpu-lower-kernels="attention-threads=40" 2>&1 | FileCheck %s --check-prefix=ATTENTION
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels -verify-diagnostics
+// RUN: not qwen-opt %s --split-input-file --qwen-select-schedule="target=cuda max-threads=48" 2>&1 | FileCheck %s --check-prefix=THREADS
+// RUN: not qwen-opt %s --split-input-file --qwen-select-schedule="target=cuda attention-threads=40" 2>&1 | FileCheck %s --check-prefix=ATTENTION
 
 // THREADS: error: max-threads must be a multiple of 32 in [32, 1024]
 
@@ -52,7 +52,7 @@ module @kernels {
 
 // -----
 
-// ATTENTION: error: 'func.func' op attention-threads must be a multiple of 32 in [32, 1024]
+// ATTENTION: error: attention-threads must be a multiple of 32 in [32, 1024]
 !kv = !qtf.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, page_size = 16, f32>
 func.func @step(%q: tensor<?x1x32xf32> {qtf.input = "tokens"}, %kv: !kv, %pos: tensor<?xi32> {qtf.input = "positions"}, %seq: tensor<?xi32> {qtf.input = "token_seq"}, %bt: tensor<?x?xi32> {qtf.input = "block_table"}) -> tensor<?x1x32xf32> {
   %0 = qkernel.launch @kernels::@qk0_attention(%q, %kv, %pos, %seq, %bt) : (tensor<?x1x32xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>) -> tensor<?x1x32xf32>

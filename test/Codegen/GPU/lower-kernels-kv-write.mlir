@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // kv_write: one block per (token, kv head). The key row goes through the
 // k-norm / rope chain in shared memory, the value row is copied; both are

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // router over 40 experts (a view of the first 40 columns of a 57-wide row),
 // top 2, renormalized: one warp per token. Lane l owns experts l and l + 32

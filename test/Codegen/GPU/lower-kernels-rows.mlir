@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // rows, q-norm then rope: one block per (token, head), one warp for a head of
 // 16 (4 threads load a vector<4xf32> each). The sum of squares is reduced by

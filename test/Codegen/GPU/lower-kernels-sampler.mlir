@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // The sampler's qk_argmax and qk_topk are added to gpu.module @qwen_kernels
 // for @step's output logits [R, vocab] f32, with the common ABI (logits, ids,

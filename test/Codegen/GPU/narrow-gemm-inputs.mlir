@@ -1,5 +1,5 @@
 // RUN: qwen-opt %s --split-input-file --qwen-gpu-narrow-gemm-inputs | FileCheck %s
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-narrow-gemm-inputs --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=LOWER
+// RUN: qwen-opt %s --split-input-file --qwen-gpu-narrow-gemm-inputs --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=LOWER
 
 // A norm whose result only feeds bf16 GEMMs (one of them through a row
 // gather) stores it in bf16: its body ends in arith.truncf, its launches

@@ -10,13 +10,13 @@
 // the CPU's accumulation order). Every output and state value either side
 // wrote agrees within rel 1e-6 (the GPU chunks are shorter than the CPU's 64
 // tokens: the same math in another rounding order).
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GEOMETRY
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GEOMETRY
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | qwen-opt --pass-pipeline='builtin.module(gpu.module(canonicalize,cse))' > %t/canon.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | qwen-opt --pass-pipeline='builtin.module(gpu.module(canonicalize,cse))' > %t/canon.mlir
 // RUN: %python %S/simt/simt.py lower %t/canon.mlir %t
 // RUN: qwen-opt %t/emu.mlir --qwen-cpu-lower-to-llvm | mlir-translate --mlir-to-llvmir > %t/emu.ll
 // RUN: clang -O1 -shared -fPIC -Wno-override-module %t/emu.ll %S/simt/simt_runtime.c %t/wrappers.c -o %t/emu.so -lm -lpthread
-// RUN: qwen-opt %s --qwen-cpu-lower-kernels --qwen-cpu-lower-to-llvm > %t/cpu_full.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels --qwen-cpu-lower-to-llvm > %t/cpu_full.mlir
 // RUN: %python %S/simt/simt.py module kernels < %t/cpu_full.mlir | mlir-translate --mlir-to-llvmir > %t/cpu.ll
 // RUN: clang -O1 -shared -fPIC -Wno-override-module %t/cpu.ll -o %t/cpu.so -lm
 // RUN: %python %S/simt/simt.py check %s %t 67 | FileCheck %s --check-prefix=PREFILL
