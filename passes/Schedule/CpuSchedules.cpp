@@ -24,8 +24,8 @@ static constexpr int64_t kExpertsSlotBlock = 4;
 FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                                                           const CpuScheduleOptions &options) {
   MLIRContext *ctx = kernel.getContext();
-  StringRef kind = kernelKind(kernel);
-  if (kind.empty())
+  std::optional<KernelKind> kind = kernelKind(kernel);
+  if (!kind)
     return kernel.emitOpError("has no qkernel.kind to schedule"), failure();
   auto array = [&](ArrayRef<int64_t> values) { return DenseI64ArrayAttr::get(ctx, values); };
   auto schedule = [&](int64_t grain, DenseI64ArrayAttr tile, DotKind dot,
@@ -36,10 +36,10 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                              /*decode_lanes=*/0, decodeTile, /*splits=*/0,
                              /*combine_threads=*/0);
   };
-  if (kind == "matmul")
+  if (*kind == KernelKind::Matmul)
     return schedule(kMatmulRowsPerItem, array({kMatmulTokenTile, kMatmulWeightTile}),
                     DotKind::Fma, array({1, kMatmulDecodeWeightTile}));
-  if (kind == "experts")
+  if (*kind == KernelKind::Experts)
     return schedule(1, array({kExpertsSlotBlock}), DotKind::Fma, {});
   return schedule(1, {}, DotKind::None, {});
 }

@@ -184,22 +184,29 @@ static LogicalResult scheduleExperts(func::FuncOp kernel, const schedule::GpuSch
 
 FailureOr<ScheduleAttr> qwen::schedule::selectGpuSchedule(func::FuncOp kernel,
                                                           const GpuScheduleOptions &options) {
-  StringRef name = kernelKind(kernel);
-  if (name.empty())
+  std::optional<KernelKind> kind = kernelKind(kernel);
+  if (!kind)
     return kernel.emitOpError("has no qkernel.kind to schedule"), failure();
   GpuSchedule s;
   s.threads = options.maxThreads;
-  if (name == "matmul") {
+  switch (*kind) {
+  case KernelKind::Matmul:
     s.tensorCores = true; // cuBLASLt
-  } else if (name == "attention") {
+    break;
+  case KernelKind::Attention:
     if (failed(scheduleAttention(kernel, options, s)))
       return failure();
-  } else if (name == "delta_rule") {
+    break;
+  case KernelKind::DeltaRule:
     if (failed(scheduleDeltaRule(kernel, s)))
       return failure();
-  } else if (name == "experts") {
+    break;
+  case KernelKind::Experts:
     if (failed(scheduleExperts(kernel, options, s)))
       return failure();
+    break;
+  default:
+    break;
   }
   return s.get(kernel.getContext());
 }

@@ -10,6 +10,8 @@
 
 #include "dialects/QKernel/IR/QKernel.h"
 
+#include <optional>
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 namespace qwen::schedule {
@@ -26,11 +28,11 @@ struct GpuScheduleOptions {
   int64_t attentionThreads = 256;
 };
 
-/// The kernel family of an outlined kernel function ("" if it has none): the
-/// one place this component reads `qkernel.kind`.
-inline llvm::StringRef kernelKind(mlir::func::FuncOp kernel) {
-  auto kind = kernel->getAttrOfType<mlir::StringAttr>("qkernel.kind");
-  return kind ? kind.getValue() : llvm::StringRef();
+/// The kernel family of an outlined kernel function (none if it has no
+/// #qkernel.kind): the one place this component reads `qkernel.kind`.
+inline std::optional<qkernel::KernelKind> kernelKind(mlir::func::FuncOp kernel) {
+  auto kind = kernel->getAttrOfType<qkernel::KernelKindAttr>(qkernel::kKindAttrName);
+  return kind ? std::optional(kind.getValue()) : std::nullopt;
 }
 
 /// The schedule of kernel function `kernel` (its kernelKind); emits an

@@ -44,19 +44,19 @@
 
 module {
   module @kernels {
-    func.func @head_dim_64(%q: tensor<?x16x64xf32>, %kv: !qtf.kv_cache<layers = 1, kv_heads = 2, head_dim = 64, page_size = 16, bf16>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x16x64xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @head_dim_64(%q: tensor<?x16x64xf32>, %kv: !qtf.kv_cache<layers = 1, kv_heads = 2, head_dim = 64, page_size = 16, bf16>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x16x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %0 = qtf.paged_attention %q, %kv[0], %pos, %seq, %bt {scale = 0.125 : f64} : tensor<?x16x64xf32>, !qtf.kv_cache<layers = 1, kv_heads = 2, head_dim = 64, page_size = 16, bf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x16x64xf32>
       return %0 : tensor<?x16x64xf32>
     }
-    func.func @qwen3_0_6b(%q: tensor<?x16x128xf32>, %kv: !qtf.kv_cache<layers = 1, kv_heads = 8, head_dim = 128, page_size = 16, bf16>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x16x128xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qwen3_0_6b(%q: tensor<?x16x128xf32>, %kv: !qtf.kv_cache<layers = 1, kv_heads = 8, head_dim = 128, page_size = 16, bf16>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x16x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %0 = qtf.paged_attention %q, %kv[0], %pos, %seq, %bt {scale = 0.08838834764831845 : f64} : tensor<?x16x128xf32>, !qtf.kv_cache<layers = 1, kv_heads = 8, head_dim = 128, page_size = 16, bf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x16x128xf32>
       return %0 : tensor<?x16x128xf32>
     }
-    func.func @qwen3_8b(%q: tensor<?x32x128xf32>, %kv: !qtf.kv_cache<layers = 1, kv_heads = 8, head_dim = 128, page_size = 16, bf16>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x32x128xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qwen3_8b(%q: tensor<?x32x128xf32>, %kv: !qtf.kv_cache<layers = 1, kv_heads = 8, head_dim = 128, page_size = 16, bf16>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x32x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %0 = qtf.paged_attention %q, %kv[0], %pos, %seq, %bt {scale = 0.08838834764831845 : f64} : tensor<?x32x128xf32>, !qtf.kv_cache<layers = 1, kv_heads = 8, head_dim = 128, page_size = 16, bf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x32x128xf32>
       return %0 : tensor<?x32x128xf32>
     }
-    func.func @head_dim_256(%q: tensor<?x16x256xf32>, %kv: !qtf.kv_cache<layers = 1, kv_heads = 2, head_dim = 256, page_size = 16, bf16>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x16x256xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @head_dim_256(%q: tensor<?x16x256xf32>, %kv: !qtf.kv_cache<layers = 1, kv_heads = 2, head_dim = 256, page_size = 16, bf16>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x16x256xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %0 = qtf.paged_attention %q, %kv[0], %pos, %seq, %bt {scale = 0.0625 : f64} : tensor<?x16x256xf32>, !qtf.kv_cache<layers = 1, kv_heads = 2, head_dim = 256, page_size = 16, bf16>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x16x256xf32>
       return %0 : tensor<?x16x256xf32>
     }

@@ -17,7 +17,7 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}) -> tensor<?x64xf32>
 }
 module @kernels {
   // expected-error @+1 {{has no #qkernel.schedule: run qwen-select-schedule first}}
-  func.func @qk0_rows(%x: tensor<?x64xf32>, %w: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk0_rows(%x: tensor<?x64xf32>, %w: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %0 = qtf.rms_norm %x, %w {epsilon = 1.0e-6 : f64} : tensor<?x64xf32>, tensor<64xbf16> -> tensor<?x64xf32>
     return %0 : tensor<?x64xf32>
   }

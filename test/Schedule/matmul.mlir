@@ -34,15 +34,15 @@
 
 module {
   module @kernels {
-    func.func @qwen3_0_6b_qkv(%x: tensor<?x1024xf32>, %w: tensor<4096x1024xbf16>) -> tensor<?x4096xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qwen3_0_6b_qkv(%x: tensor<?x1024xf32>, %w: tensor<4096x1024xbf16>) -> tensor<?x4096xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %x, %w : tensor<?x1024xf32>, tensor<4096x1024xbf16> -> tensor<?x4096xf32>
       return %0 : tensor<?x4096xf32>
     }
-    func.func @qwen3_8b_gate_up(%x: tensor<?x4096xf32>, %w: tensor<24576x4096xbf16>) -> tensor<?x24576xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qwen3_8b_gate_up(%x: tensor<?x4096xf32>, %w: tensor<24576x4096xbf16>) -> tensor<?x24576xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %x, %w : tensor<?x4096xf32>, tensor<24576x4096xbf16> -> tensor<?x24576xf32>
       return %0 : tensor<?x24576xf32>
     }
-    func.func @qwen3_8b_down(%x: tensor<?x12288xf32>, %w: tensor<4096x12288xbf16>, %r: tensor<?x4096xf32>) -> tensor<?x4096xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qwen3_8b_down(%x: tensor<?x12288xf32>, %w: tensor<4096x12288xbf16>, %r: tensor<?x4096xf32>) -> tensor<?x4096xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %x, %w : tensor<?x12288xf32>, tensor<4096x12288xbf16> -> tensor<?x4096xf32>
       %1 = qtf.add %0, %r : tensor<?x4096xf32>
       return %1 : tensor<?x4096xf32>

@@ -25,11 +25,11 @@
 
 module {
   module @kernels {
-    func.func @qwen3_30b_a3b(%x: tensor<?x2048xf32>, %ids: tensor<?x8xi32>, %w: tensor<?x8xf32>, %gu: tensor<196608x2048xbf16>, %down: tensor<262144x768xbf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+    func.func @qwen3_30b_a3b(%x: tensor<?x2048xf32>, %ids: tensor<?x8xi32>, %w: tensor<?x8xf32>, %gu: tensor<196608x2048xbf16>, %down: tensor<262144x768xbf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
       %0 = qtf.moe_expert_ffn %x, %ids, %w, %gu, %down {intermediate_size = 768 : i64, num_experts = 128 : i64} : tensor<?x2048xf32>, tensor<?x8xi32>, tensor<?x8xf32>, tensor<196608x2048xbf16>, tensor<262144x768xbf16> -> tensor<?x8x2048xf32>
       return %0 : tensor<?x8x2048xf32>
     }
-    func.func @small(%x: tensor<?x32xf32>, %ids: tensor<?x2xi32>, %w: tensor<?x2xf32>, %gu: tensor<256x32xbf16>, %down: tensor<256x16xbf16>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+    func.func @small(%x: tensor<?x32xf32>, %ids: tensor<?x2xi32>, %w: tensor<?x2xf32>, %gu: tensor<256x32xbf16>, %down: tensor<256x16xbf16>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
       %0 = qtf.moe_expert_ffn %x, %ids, %w, %gu, %down {intermediate_size = 16 : i64, num_experts = 8 : i64} : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<256x32xbf16>, tensor<256x16xbf16> -> tensor<?x2x32xf32>
       return %0 : tensor<?x2x32xf32>
     }

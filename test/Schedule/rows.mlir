@@ -15,7 +15,7 @@
 
 module {
   module @kernels {
-    func.func @qwen3_0_6b_q_rows(%qkv: tensor<?x4096xf32>, %w: tensor<128xbf16>, %pos: tensor<?xi32>) -> tensor<?x16x128xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+    func.func @qwen3_0_6b_q_rows(%qkv: tensor<?x4096xf32>, %w: tensor<128xbf16>, %pos: tensor<?xi32>) -> tensor<?x16x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
       %q, %k, %v = qtf.split %qkv [2048, 1024, 1024] : tensor<?x4096xf32> -> tensor<?x2048xf32>, tensor<?x1024xf32>, tensor<?x1024xf32>
       %q3 = qtf.reshape %q : tensor<?x2048xf32> -> tensor<?x16x128xf32>
       %n = qtf.rms_norm %q3, %w {epsilon = 1.0e-6 : f64} : tensor<?x16x128xf32>, tensor<128xbf16> -> tensor<?x16x128xf32>

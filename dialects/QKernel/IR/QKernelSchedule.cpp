@@ -8,18 +8,6 @@
 using namespace mlir;
 using namespace qwen::qkernel;
 
-#include "dialects/QKernel/IR/QKernelScheduleEnums.cpp.inc"
-
-#define GET_ATTRDEF_CLASSES
-#include "dialects/QKernel/IR/QKernelSchedule.cpp.inc"
-
-void QKernelDialect::registerScheduleAttributes() {
-  addAttributes<
-#define GET_ATTRDEF_LIST
-#include "dialects/QKernel/IR/QKernelSchedule.cpp.inc"
-      >();
-}
-
 LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                    ScheduleTarget target, int64_t threads, int64_t grain,
                                    int64_t vectorWidth, int64_t lanes, DenseI64ArrayAttr tile,

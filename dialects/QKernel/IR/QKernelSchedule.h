@@ -1,7 +1,7 @@
 //===- QKernelSchedule.h - kernel schedules ---------------------*- C++ -*-===//
 //
 // `#qkernel.schedule` (QKernelSchedule.td) and the accessors codegen reads
-// it through. Included by QKernel.h.
+// it through. Included by QKernel.h, after the generated attribute classes.
 //
 //===----------------------------------------------------------------------===//
 #ifndef QWEN_DIALECTS_QKERNEL_IR_QKERNELSCHEDULE_H
@@ -11,10 +11,6 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Operation.h"
 
-#include "dialects/QKernel/IR/QKernelScheduleEnums.h.inc"
-
-#define GET_ATTRDEF_CLASSES
-#include "dialects/QKernel/IR/QKernelSchedule.h.inc"
 
 namespace qwen::qkernel {
 /// Discardable attribute of a kernel function holding its ScheduleAttr.

@@ -9,7 +9,7 @@
 #ifndef QWEN_DIALECT_QKERNEL_SCHEDULE_TD
 #define QWEN_DIALECT_QKERNEL_SCHEDULE_TD
 
-include "dialects/QKernel/IR/QKernelOps.td"
+include "dialects/QKernel/IR/QKernelDialect.td"
 include "mlir/IR/AttrTypeBase.td"
 include "mlir/IR/EnumAttr.td"
 

@@ -6,7 +6,7 @@
 // rope chain in a stack row, the value row is copied; both are stored into
 // slot position % 16 of page block_table[seq][position / 16].
 // CHECK-LABEL: func.func @step
-// CHECK:       qkernel.launch @kernels::@qk0_kv_write{{.*}}grid = ["T", 2]
+// CHECK:       qkernel.launch @kernels::@qk0_kv_write{{.*}}grid = [T, 2]>
 // CHECK:       func.func @qk0_kv_write(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64)
 // CHECK:         %[[ROW:.*]] = memref.alloca() : memref<32xf32>
 // CHECK:         scf.for %[[ITEM:.*]] = %{{.*}} to %{{.*}} step
@@ -32,7 +32,7 @@ func.func @step(%qkv: tensor<?x256xf32> {qtf.input = "tokens"}, %kv: !kv, %pos: 
   return %0 : !kv
 }
 module @kernels {
-  func.func @qk0_kv_write(%arg0: tensor<?x256xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?xi32>, %arg3: !kv, %arg4: tensor<?xi32>, %arg5: tensor<?x?xi32>) -> !kv attributes {qkernel.kernel, qkernel.kind = "kv_write"} {
+  func.func @qk0_kv_write(%arg0: tensor<?x256xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?xi32>, %arg3: !kv, %arg4: tensor<?xi32>, %arg5: tensor<?x?xi32>) -> !kv attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<kv_write>} {
     %0:3 = qtf.split %arg0 [128, 64, 64] : tensor<?x256xf32> -> tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>
     %1 = qtf.reshape %0#1 : tensor<?x64xf32> -> tensor<?x2x32xf32>
     %2 = qtf.rms_norm %1, %arg1 {epsilon = 1.0e-6 : f64} : tensor<?x2x32xf32>, tensor<32xbf16> -> tensor<?x2x32xf32>

@@ -13,7 +13,7 @@ func.func @step(%gu: tensor<?x32xf32> {qtf.input = "tokens"}) -> tensor<?x16xf32
   return %0 : tensor<?x16xf32>
 }
 module @kernels {
-  func.func @qk0_elementwise(%gu: tensor<?x32xf32>) -> tensor<?x16xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+  func.func @qk0_elementwise(%gu: tensor<?x32xf32>) -> tensor<?x16xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
     %g, %u = qtf.split %gu [16, 16] : tensor<?x32xf32> -> tensor<?x16xf32>, tensor<?x16xf32>
     %m = qtf.silu_mul %g, %u : tensor<?x16xf32>
     return %m : tensor<?x16xf32>
