@@ -65,6 +65,8 @@ void qwen::buildQwenCompilePipeline(OpPassManager &pm,
   }
   codegen::cpu::LowerKernelsToLoopsPassOptions cpuOptions;
   cpuOptions.vectorWidth = options.vectorWidth;
+  cpuOptions.cpuFeatures.assign(options.cpuFeatures.begin(), options.cpuFeatures.end());
+  cpuOptions.bf16Activations = options.bf16Activations;
   pm.addPass(codegen::cpu::createLowerKernelsToLoopsPass(cpuOptions));
   if (reached(CompileStage::LLVM))
     return;

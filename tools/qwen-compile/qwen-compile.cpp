@@ -9,6 +9,7 @@
 #include "lib/Compiler/Registration.h"
 #include "dialects/QTF/IR/QTF.h"
 #include "lib/Target/CPU/ArtifactWriter.h"
+#include "lib/Target/CPU/CpuTarget.h"
 #include "lib/Target/CUDA/ArtifactWriter.h"
 #include "models/qwen3/Qwen3Builder.h"
 #include "models/qwen3/Qwen3Config.h"
@@ -57,8 +58,9 @@ static cl::opt<int64_t> pageSize("page-size", cl::init(16),
 static cl::opt<std::string> kvDtype("kv-dtype", cl::init("f32"),
                                     cl::desc("KV cache element type: f32, bf16 or f16 (half the "
                                              "cache memory and decode bytes; keys and values rounded)"));
-static cl::opt<int64_t> vectorWidth("vector-width", cl::init(8),
-                                    cl::desc("f32 lanes per CPU vector (8: AVX2, 16: AVX-512)"));
+static cl::opt<int64_t> vectorWidth("vector-width", cl::init(0),
+                                    cl::desc("f32 lanes per CPU vector (8: AVX2, 16: AVX-512; "
+                                             "default: 16 where the --cpu has AVX-512, else 8)"));
 static cl::opt<std::string> target("target", cl::init("cpu"),
                                    cl::desc("kernel target: cpu (kernels.so), or cuda (sm_90 PTX and, "
                                             "with ptxas, a cubin + cuBLASLt descriptors)"));
@@ -71,8 +73,14 @@ static cl::opt<bool> hiddenStates(
 static cl::opt<std::string> ptxas("ptxas", cl::init(""),
                                   cl::desc("--target=cuda: the ptxas that assembles kernels.cubin "
                                            "(default: PATH, then /usr/local/cuda/bin; none: PTX only)"));
-static cl::opt<std::string> cpu("cpu", cl::init("x86-64-v3"),
-                                cl::desc("LLVM CPU for the kernels (x86-64-v3, native, ...)"));
+static cl::opt<std::string> cpu("cpu", cl::init("native"),
+                                cl::desc("CPU the kernels run on: native (this machine's CPU and "
+                                         "features, the default), portable (x86-64-v3: AVX2, "
+                                         "FMA, F16C) or an LLVM CPU name (znver4, x86-64-v4, ...)"));
+static cl::opt<std::string> bf16Activations(
+    "bf16-activations", cl::init("split"),
+    cl::desc("bf16 matmuls on AVX512-BF16 CPUs: split (activations as two bf16 parts, "
+             "f32-level results) or round (activations rounded to bf16, as llama.cpp)"));
 
 static cl::opt<bool> noWeightScan(
     "no-weight-scan",
@@ -121,8 +129,22 @@ int main(int argc, char **argv) {
     return fail("unknown --kv-dtype '" + kvDtype + "' (f32, bf16, f16)");
   if (pageSize <= 0 || pageSize > qwen::limits::kMaxPageSize)
     return fail("--page-size must be in [1, " + llvm::Twine(qwen::limits::kMaxPageSize) + "]");
-  if (vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16)
+  if (vectorWidth != 0 && vectorWidth != 4 && vectorWidth != 8 && vectorWidth != 16)
     return fail("--vector-width must be 4, 8 or 16");
+  if (bf16Activations != "split" && bf16Activations != "round")
+    return fail("unknown --bf16-activations '" + bf16Activations + "' (split, round)");
+  std::optional<qwen::target::CpuTarget> cpuTarget;
+  if (target == "cpu") {
+    llvm::Expected<qwen::target::CpuTarget> resolved = qwen::target::resolveCpuTarget(cpu);
+    if (!resolved)
+      return fail(llvm::toString(resolved.takeError()));
+    cpuTarget = std::move(*resolved);
+    if (vectorWidth == 16 && !cpuTarget->has("avx512f"))
+      return fail("--vector-width=16 needs AVX-512, which --cpu=" + cpu + " (" + cpuTarget->cpu +
+                  ") lacks");
+  }
+  const int64_t lanes = vectorWidth != 0 ? int64_t(vectorWidth)
+                                         : cpuTarget ? cpuTarget->preferredVectorWidth() : 8;
   llvm::StringSet<> dumpStages;
   for (const std::string &stage : dumpIRAfter) {
     if (stage != "all" && !qwen::parseCompileStage(stage))
@@ -146,8 +168,6 @@ int main(int argc, char **argv) {
   artifact.cpu = cpu;
   artifact.target = target;
   artifact.ptxas = ptxas;
-  if (vectorWidth == 16)
-    artifact.requiredFeatures = {"avx2", "fma", "f16c", "avx512f"};
   std::optional<qwen::rt::SafetensorsArchive> archive;
   if (!checkpointDir.empty()) {
     // The files the runtime will read (the index's shards, model.safetensors,
@@ -269,7 +289,10 @@ int main(int argc, char **argv) {
 
   PassManager pm(&context);
   qwen::CompilePipelineOptions pipelineOptions;
-  pipelineOptions.vectorWidth = vectorWidth;
+  pipelineOptions.vectorWidth = lanes;
+  pipelineOptions.bf16Activations = bf16Activations;
+  if (cpuTarget)
+    pipelineOptions.cpuFeatures = llvm::ArrayRef<std::string>(cpuTarget->isaFeatures);
   pipelineOptions.stopAfter = stopAfter;
   pipelineOptions.target = target;
   qwen::buildQwenCompilePipeline(pm, pipelineOptions);

@@ -1,5 +1,6 @@
 //===- KernelEmitter.cpp - Shared CPU kernel emission helpers -------------===//
 #include "passes/Codegen/CPU/KernelEmitter.h"
+#include "passes/Codegen/CPU/DotProduct.h"
 #include "passes/Codegen/Common/KernelABI.h"
 #include "passes/Common/ShapeSymbols.h"
 
@@ -188,6 +189,8 @@ Value KernelEmitter::scratch(int64_t length, Type type) {
 SmallVector<Value> KernelEmitter::emitDotTile(const RowAccess &x, ArrayRef<Value> xBases,
                                               const RowAccess &w, ArrayRef<Value> wBases,
                                               int64_t k) {
+  if (DotKind kind = selectDotKind(opts, x.elementType, w.elementType, k); kind != DotKind::Fma)
+    return emitBf16DotTile(*this, kind, x, xBases, w, wBases, k);
   const int64_t mc = xBases.size(), nc = wBases.size();
   const int64_t width = vectorWidthFor(k);
   const int64_t kVector = k - k % width;

@@ -19,12 +19,20 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace qwen::codegen::cpu {
+
+/// What AVX512-BF16 matmul tiles do with f32 activations (DotProduct.h).
+enum class Bf16Activations { Split, Round };
 
 struct CpuCodegenOptions {
   /// f32 lanes per vector (8 for AVX2, 16 for AVX-512).
   int64_t vectorWidth = 8;
+  /// ISA extensions of the target, LLVM spelling ("avx512f", "avx512bf16").
+  std::vector<std::string> cpuFeatures;
+  Bf16Activations bf16Activations = Bf16Activations::Split;
 };
 
 using codegen::RowAccess;

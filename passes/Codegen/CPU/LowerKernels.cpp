@@ -60,6 +60,13 @@ struct LowerKernelsToLoopsPass final
       return;
     CpuCodegenOptions options;
     options.vectorWidth = vectorWidth;
+    options.cpuFeatures.assign(cpuFeatures.begin(), cpuFeatures.end());
+    if (bf16Activations == "round")
+      options.bf16Activations = Bf16Activations::Round;
+    else if (bf16Activations != "split") {
+      top.emitError("bf16-activations must be split or round, not '") << bf16Activations << "'";
+      return signalPassFailure();
+    }
 
     SmallVector<func::FuncOp> sources;
     for (auto func : kernels.getOps<func::FuncOp>())
@@ -120,7 +127,9 @@ void qwen::codegen::cpu::addCpuLowerToLLVMPasses(OpPassManager &pm) {
   pm.addPass(createCSEPass());
   pm.addPass(createLoopInvariantCodeMotionPass());
   pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(createConvertVectorToLLVMPass());
+  ConvertVectorToLLVMPassOptions vectorOptions;
+  vectorOptions.x86Vector = true; // x86vector.avx512.dot of bf16 matmul tiles
+  pm.addPass(createConvertVectorToLLVMPass(vectorOptions));
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());
