@@ -27,10 +27,11 @@ enum class DotKind {
 
 llvm::StringRef stringifyDotKind(DotKind kind);
 
-/// The dot kind for sum_k x[k] * w[k] over `k` elements with activations of
-/// type `xElement` and weights of type `wElement` under `options`.
+/// The dot kind of a register tile of `tokens` activation rows by weight
+/// rows, sum_k x[k] * w[k] over `k` elements, activations of type `xElement`
+/// and weights of type `wElement`, under `options`.
 DotKind selectDotKind(const CpuCodegenOptions &options, mlir::Type xElement,
-                      mlir::Type wElement, int64_t k);
+                      mlir::Type wElement, int64_t k, int64_t tokens);
 
 /// f32 lanes of the accumulators of an AVX512-BF16 dot over `k` elements
 /// (each step consumes twice as many bf16 elements), or 0 when none fits.
