@@ -358,7 +358,8 @@ def cmd_compare(args):
     engines = []
     for label, bin_dir, flags in qwen_engines(args):
         artifact = os.path.join(work, label + ".qwenc")
-        run([os.path.join(bin_dir, "qwen-compile"), args.checkpoint, "-o", artifact, *flags])
+        if not (args.reuse and os.path.exists(os.path.join(artifact, "manifest.json"))):
+            run([os.path.join(bin_dir, "qwen-compile"), args.checkpoint, "-o", artifact, *flags])
         manifest = json.load(open(os.path.join(artifact, "manifest.json")))
         engines.append({"label": label, "bin": bin_dir, "artifact": artifact, "manifest": manifest,
                         "features": manifest["target"].get("features", []), "cpu": manifest["target"].get("cpu")})
@@ -480,6 +481,7 @@ def main():
     m.add_argument("--repeats", type=int, default=3)
     m.add_argument("--work", help="artifact folder (default .peer/compare)")
     m.add_argument("--json", help="write every sample here")
+    m.add_argument("--reuse", action="store_true", help="keep artifacts already in --work")
     args = p.parse_args()
     {"compare": cmd_compare, "build": cmd_build, "checkpoint": cmd_checkpoint, "gguf": cmd_gguf,
      "serve-bench": cmd_serve_bench, "chat-bench": cmd_chat_bench}[args.cmd](args)

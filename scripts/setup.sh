@@ -13,6 +13,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   nlohmann-json3-dev libpcre2-dev libutf8proc-dev libgtest-dev libcli11-dev \
   libclang-rt-22-dev \
   libcpp-httplib-dev curl python3-venv \
+  libpng-dev libjpeg62-turbo-dev libwebp-dev \
   >/dev/null
 echo "setup: Debian packages installed"
 

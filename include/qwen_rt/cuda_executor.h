@@ -1,15 +1,16 @@
 //===- cuda_executor.h - Runs a CUDA artifact's step program ----*- C++ -*-===//
 //
-// The GPU half of the Engine for `--target=cuda` artifacts. It owns the CUDA
-// context of one device, one stream, the module loaded from kernels.ptx, and
-// the device memory: weights, the activation arena (laid out exactly like the
-// host arena, so offsets are shared), the paged KV cache, the linear-attention
-// state slots and the cuBLASLt workspace. A step copies the step inputs from
+// The Executor of `--target=cuda` artifacts. It owns the CUDA context of one
+// device, one stream, the module loaded from kernels.ptx, and the device
+// memory: weights, the activation arena (laid out like the host arena of a
+// CPU artifact, ArenaLayout), the paged KV cache, the linear-attention state
+// slots and the cuBLASLt workspace. A step copies the step inputs from
 // pinned staging memory, enqueues the program (generated kernels with
 // cuLaunchKernel, GEMMs with cublasLtMatmul, plans and heuristics cached per
-// GEMM and row count), copies the requested output rows back and waits.
-// Decode steps are captured once per shape into CUDA graphs and replayed.
-// The Engine keeps all bookkeeping (sequences, pages, step packing).
+// GEMM and row count), copies the requested output rows (or the ids and
+// candidates the generated samplers picked) back and waits. Decode steps are
+// captured once per shape into CUDA graphs and replayed. The Engine keeps
+// all bookkeeping (sequences, pages, step packing).
 //
 //===----------------------------------------------------------------------===//
 #ifndef QWEN_RT_CUDA_EXECUTOR_H
@@ -17,6 +18,8 @@
 
 #include "qwen_rt/artifact.h"
 #include "qwen_rt/cuda_driver.h"
+#include "qwen_rt/executor.h"
+#include "qwen_rt/weights.h"
 
 #include <array>
 #include <cstdint>
@@ -46,7 +49,23 @@ struct CudaDecodeOptions {
   int64_t splits = 0;   ///< context splits per decode block; 0: picked per step shape
 };
 
-class CudaExecutor {
+/// How an engine uses its GPU (EngineOptions' cuda fields).
+struct CudaExecutorOptions {
+  int device = 0;                ///< the CUDA device ordinal
+  bool graphs = true;            ///< replay decode steps from CUDA graphs
+  CudaDecodeOptions decode;      ///< decode-only steps: decode variants, split-K
+  /// Launch the generated kernels with programmatic dependent launch when
+  /// the artifact's kernels allow it.
+  bool programmaticLaunch = true;
+  /// Greedy ids and top-k candidates picked on the device when the artifact
+  /// has the sampler kernels (false: the logits rows come back).
+  bool deviceSampling = true;
+  /// Pages of a sequence of the longest context: bounds the block-table
+  /// width decode graphs are bucketed to.
+  int64_t maxPagesPerSequence = 1;
+};
+
+class CudaExecutor final : public Executor {
 public:
   struct Stats {
     int64_t steps = 0, kernelLaunches = 0, gemms = 0, graphsCaptured = 0, graphLaunches = 0;
@@ -63,19 +82,16 @@ public:
 
   using DecodeOptions = CudaDecodeOptions;
 
-  /// Loads the driver and cuBLASLt, makes device `ordinal` current, checks its
+  /// Loads the driver and cuBLASLt, makes the device current, checks its
   /// architecture against the artifact's, creates the stream and loads
   /// kernels.cubin or kernels.ptx. Throws Error.
-  /// `programmaticLaunch`: launch the generated kernels with programmatic
-  /// dependent launch when the artifact's kernels allow it.
-  CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs, DecodeOptions decode = {},
-               bool programmaticLaunch = true);
+  CudaExecutor(const Artifact &artifact, const CudaExecutorOptions &options);
   /// Whether kernels are launched with programmatic dependent launch.
   bool programmaticLaunch() const { return Programmatic; }
   /// Makes the device's context current on the calling thread (the
   /// constructor did so on the constructing thread only).
-  void makeCurrent() const;
-  ~CudaExecutor();
+  void makeCurrent() const override;
+  ~CudaExecutor() override;
   CudaExecutor(const CudaExecutor &) = delete;
   CudaExecutor &operator=(const CudaExecutor &) = delete;
 
@@ -83,54 +99,51 @@ public:
   /// Free and total device memory now.
   std::pair<uint64_t, uint64_t> memoryInfo() const;
 
-  /// Allocates the device arrays; refuses (Error) when they exceed the free memory.
-  /// `inputBytes`: the leading part of the arena holding the step inputs,
-  /// staged in pinned host memory (inputStaging()).
-  void allocate(const CudaMemorySizes &sizes, uint64_t inputBytes);
-  /// Pinned host memory the Engine writes the step inputs into, laid out as
-  /// the first inputBytes of the arena.
-  uint8_t *inputStaging() const { return Staging; }
-  /// Copies weight i (host bytes, manifest order) into device memory.
-  void uploadWeight(size_t index, const void *host, uint64_t bytes);
-  /// Fixes every launch argument (offsets into the arena by input index and
-  /// buffer index) and resolves every kernel. Call after the uploads.
-  /// `outputOffset`: the logits buffer, which the greedy sampler reads;
-  /// `maxRows`: the most logits rows of a step.
-  void bindProgram(const std::vector<uint64_t> &inputOffsets, const std::vector<uint64_t> &bufferOffsets,
-                   uint64_t outputOffset, int64_t maxRows);
-
-  /// Zeroes bytes [offset, offset + bytes) of the conv (which = 0) or
-  /// recurrent (which = 1) state array.
-  void zeroState(int which, uint64_t offset, uint64_t bytes);
-  std::vector<uint8_t> readState(int which, uint64_t offset, uint64_t bytes);
-  /// Copies bytes [from, from + bytes) of a state array to [to, to + bytes)
-  /// on the stream (prefix-cache checkpoints are state slots too).
-  void copyState(int which, uint64_t from, uint64_t to, uint64_t bytes);
-
-  /// True when the artifact has the generated greedy sampler (argmax on the GPU).
-  bool hasGreedySampler() const { return ArgmaxLaunch.function != nullptr; }
-  /// Candidates per row of the generated top-k selection (0: the artifact has none).
-  int64_t topKCandidates() const { return TopKLaunch.function ? Art.topKCount() : 0; }
-
-  /// What a step copies back: the logits rows, the R token ids the greedy
-  /// sampler picked, or each row's top-k candidates.
-  enum class Sampling { None, Greedy, TopK };
-  struct StepOutput {
-    Sampling sampling = Sampling::None;
-    /// None: logits rows (arena bytes [offset, offset + bytes)); Greedy: R
-    /// int32 ids; TopK: R x topKCandidates() candidate logits (f32).
-    void *host = nullptr;
-    int32_t *hostIds = nullptr; ///< TopK: R x topKCandidates() candidate ids
-    uint64_t offset = 0, bytes = 0;
-  };
-  /// One step: the staged inputs to the device, the program for `dims`
-  /// (replayed from a CUDA graph when `graphable` and the shape was seen
-  /// before), then the output. Returns when the device is done.
-  void step(const StepDims &dims, bool graphable, const StepOutput &out);
+  // Executor.
+  std::string deviceName() const override;
+  bool hostMemory() const override { return false; }
+  /// Allocates the device arrays (refuses, Error, when they exceed the free
+  /// memory); the step inputs are staged in pinned host memory.
+  uint8_t *allocate(const ArenaLayout &layout, KVCache &kv, StatePool &states) override;
+  /// Uploads the weights, drops the host copy and resolves every kernel.
+  BoundWeights bindWeights(WeightStore weights, bool progress) override;
+  void resetStateSlot(int slot) override;
+  void copyStateSlot(int from, int to) override;
+  std::vector<uint8_t> stateSlotBytes(int slot) const override;
+  /// Decode steps replay CUDA graphs captured per step shape; the
+  /// block-table width is rounded up to a power of two so a growing
+  /// sequence reuses its graph for a while instead of needing a new one
+  /// every page.
+  int64_t blockTableWidth(int64_t pages, bool decodeOnly) const override;
+  /// Candidates per row of the generated top-k selection (0: the artifact
+  /// has none, or device sampling is off).
+  int64_t topKCandidates() const override {
+    return DeviceSampling && TopKLaunch.function ? Art.topKCount() : 0;
+  }
+  const CudaExecutor *cuda() const override { return this; }
 
   const Stats &stats() const { return Counters; }
 
+protected:
+  bool greedyOnDevice() const override { return DeviceSampling && ArgmaxLaunch.function != nullptr; }
+  StepRows run(const StepDims &dims, bool decodeOnly, StepOutput output) override;
+
 private:
+  /// What a step copies back: the logits rows, the R token ids the greedy
+  /// sampler picked, or each row's top-k candidates.
+  enum class Sampling { None, Greedy, TopK };
+  /// Copies weight i (host bytes, manifest order) into device memory.
+  void uploadWeight(size_t index, const void *host, uint64_t bytes);
+  /// Fixes every launch argument and resolves every kernel. After the uploads.
+  void bindProgram();
+  /// Bytes [offset, offset + bytes) of the conv (which = 0) or recurrent
+  /// (which = 1) state array.
+  void zeroState(int which, uint64_t offset, uint64_t bytes);
+  std::vector<uint8_t> readState(int which, uint64_t offset, uint64_t bytes) const;
+  /// Copies bytes [from, from + bytes) of a state array to [to, to + bytes)
+  /// on the stream.
+  void copyState(int which, uint64_t from, uint64_t to, uint64_t bytes);
+
   struct GemmPlan;
   struct Launch {
     cuda::CUfunction function = nullptr;
@@ -153,13 +166,18 @@ private:
   /// kernels.cubin when it loads on this device, else kernels.ptx.
   void loadModule();
 
-  const Artifact &Art;
   const CudaDriver &Driver;
   const CublasLt &Blas;
   CudaDeviceInfo Device;
   bool UseGraphs;
   DecodeOptions Decode;
   bool Programmatic = false;
+  bool DeviceSampling = true;
+  int64_t MaxPages = 1;
+  ArenaLayout Layout;
+  LinearStateSpec StateSpec; ///< of the state slots, for their offsets
+  int NumStateSlots = 0;
+  int64_t MaxRows = 1;       ///< the most output rows of a step
   cuda::CUcontext Context = nullptr;
   cuda::CUstream Stream = nullptr;
   cuda::CUmodule Module = nullptr;
@@ -169,6 +187,11 @@ private:
   uint64_t WorkspaceBytes = 0, InputBytes = 0;
   std::vector<uint64_t> WeightOffsets;
   uint8_t *Staging = nullptr;
+  /// The host end of the output: the logits rows (MaxRows of them, mapped
+  /// lazily), the sampled ids, the top-k candidates.
+  HostBuffer HostRows;
+  std::vector<int32_t> HostIds, HostTopIds;
+  std::vector<float> HostTopLogits;
 
   std::vector<Launch> Launches; ///< by program entry
   Launch ArgmaxLaunch;          ///< the greedy sampler: (logits, Ids)

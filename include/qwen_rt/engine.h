@@ -1,11 +1,13 @@
 //===- engine.h - Runs the step program of an artifact ----------*- C++ -*-===//
 //
 // The Engine owns everything a loaded model needs at inference time: the
-// artifact's kernels, the bound weights, the paged KV cache, the activation
-// arena and the thread pool. forward() runs one ragged step (prefill, decode
-// or both mixed) over several sequences and returns logits. All model math
-// happens in the compiled kernels; the Engine fills the step inputs, calls
-// the kernels in program order and copies the logits out.
+// artifact, the paged KV cache's bookkeeping, the prefix cache, the thread
+// pool and the Executor that holds the weights and runs the kernels (on the
+// CPU or a GPU, qwen_rt/executor.h). step() runs one ragged step (prefill,
+// decode or both mixed) over several sequences and returns what its
+// StepRequest asks for: logits rows, greedy ids or top-k candidates. All
+// model math happens in the compiled kernels; the Engine packs the chunks
+// into steps and fills the step inputs.
 //
 //===----------------------------------------------------------------------===//
 #ifndef QWEN_RT_ENGINE_H
@@ -13,6 +15,7 @@
 
 #include "qwen_rt/artifact.h"
 #include "qwen_rt/cuda_executor.h"
+#include "qwen_rt/executor.h"
 #include "qwen_rt/generation_config.h"
 #include "qwen_rt/kv_cache.h"
 #include "qwen_rt/prefix_cache.h"
@@ -156,14 +159,11 @@ public:
   /// host or device memory; empty for models without such layers.
   std::vector<uint8_t> stateSlotBytes(int slot) const;
   /// The GPU executor of a CUDA artifact; nullptr on the CPU.
-  const CudaExecutor *cuda() const { return Cuda.get(); }
+  const CudaExecutor *cuda() const { return Exec->cuda(); }
   /// Lets the calling thread drive the engine from now on: on a GPU, makes
   /// the device's context current on it (a thread other than the one that
   /// loaded the engine must call this first); nothing to do on the CPU.
-  void bindToCallingThread() const {
-    if (Cuda)
-      Cuda->makeCurrent();
-  }
+  void bindToCallingThread() const { Exec->makeCurrent(); }
   /// KV pages a sequence would need to grow to `length` positions.
   int64_t extraPagesFor(int seq, int64_t length) const;
 
@@ -171,17 +171,6 @@ public:
     int seq;
     std::vector<int32_t> tokens;
   };
-  /// One ragged step: appends each chunk's tokens to its sequence (prefill,
-  /// decode, or mixed), runs the program, and returns logits: for each chunk in
-  /// order its last token's row, or with allLogits every token's row; row-major
-  /// [rows x vocab] (hidden_size wide for an artifact returning hidden states:
-  /// artifact().outputsHiddenStates()). Everything is validated before any state changes, so a bad
-  /// request loses nothing. Steps of more than maxBatchTokens tokens are split.
-  std::vector<float> forward(const std::vector<SequenceChunk> &chunks, bool allLogits = false);
-  /// forward() followed by greedy selection of each chunk's next token (the
-  /// first index of its last row's maximum). On a GPU with the artifact's
-  /// sampler kernel the argmax runs on the device and only the ids come back.
-  std::vector<int32_t> forwardGreedy(const std::vector<SequenceChunk> &chunks);
   /// Each chunk's topKCandidates() best (logit, id) pairs of its last row,
   /// ordered by logit descending then id ascending (padding: id -1), as
   /// Sampler::sampleTopCandidates takes them.
@@ -190,31 +179,59 @@ public:
     std::vector<float> logits;
     std::vector<int32_t> ids;
   };
-  /// forward() followed by the top-k candidate selection on the device; only
-  /// the candidates come back. Needs topKCandidates() > 0.
-  TopCandidates forwardTopCandidates(const std::vector<SequenceChunk> &chunks);
+  /// What a step returns.
+  struct StepRequest {
+    /// Rows: logits (outputWidth() wide: hidden_size for an artifact
+    /// returning hidden states); GreedyIds: each row's argmax, picked on the
+    /// device when the artifact has the sampler kernel; TopCandidates: each
+    /// row's candidates, selected on the device (needs topKCandidates() > 0).
+    StepOutput output = StepOutput::Rows;
+    /// Rows only: every token's row instead of each chunk's last.
+    bool allRows = false;
+  };
+  /// The answer to a StepRequest; rows in chunk order. Only the member of
+  /// the requested output is filled.
+  struct StepResult {
+    std::vector<float> rows;   ///< Rows: row-major [rows x outputWidth]
+    std::vector<int32_t> ids;  ///< GreedyIds: one per row
+    TopCandidates candidates;  ///< TopCandidates
+  };
+  /// One ragged step: appends each chunk's tokens to its sequence (prefill,
+  /// decode, or mixed), runs the program and returns the requested output of
+  /// each chunk's last token (or, with allRows, of every token). Everything
+  /// is validated before any state changes, so a bad request loses nothing.
+  /// Steps of more than maxBatchTokens tokens are split.
+  StepResult step(const std::vector<SequenceChunk> &chunks, const StepRequest &request);
+
+  /// step() for logits rows: row-major [rows x vocab] (hidden_size wide for
+  /// an artifact returning hidden states: artifact().outputsHiddenStates()).
+  std::vector<float> forward(const std::vector<SequenceChunk> &chunks, bool allLogits = false) {
+    return step(chunks, {StepOutput::Rows, allLogits}).rows;
+  }
+  /// step() for greedy selection of each chunk's next token (the first
+  /// index of its last row's maximum). On a GPU with the artifact's sampler
+  /// kernel the argmax runs on the device and only the ids come back.
+  std::vector<int32_t> forwardGreedy(const std::vector<SequenceChunk> &chunks) {
+    return step(chunks, {StepOutput::GreedyIds, false}).ids;
+  }
+  /// step() for the top-k candidate selection on the device; only the
+  /// candidates come back. Needs topKCandidates() > 0.
+  TopCandidates forwardTopCandidates(const std::vector<SequenceChunk> &chunks) {
+    return step(chunks, {StepOutput::TopCandidates, false}).candidates;
+  }
   /// Candidates per row forwardTopCandidates() returns; 0 when this engine
   /// cannot select them (a CPU artifact, or no generated top-k kernel).
-  int64_t topKCandidates() const { return Cuda && DeviceSampling ? Cuda->topKCandidates() : 0; }
+  int64_t topKCandidates() const { return Exec->topKCandidates(); }
 
   ~Engine();
 
 private:
   Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan &plan);
   void checkSequence(int seq, const char *what) const;
-  /// Runs the program once on the inputs already written, for `dims`; on a
-  /// GPU `graphable` steps (decode only) may replay a CUDA graph.
-  void runProgram(const StepDims &dims, bool graphable, CudaExecutor::Sampling sampling);
-  /// forward(), forwardGreedy() and forwardTopCandidates(): fills exactly one
-  /// of `logits`, `ids` and `top`.
-  void run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::vector<float> *logits,
-           std::vector<int32_t> *ids, TopCandidates *top = nullptr);
-  /// Loads the weights (checkpoint or random) and, on a GPU, uploads them.
+  /// Loads the weights (checkpoint or random) and hands them to the executor.
   void loadWeights(const EngineOptions &options);
   /// Evicts idle cached pages until `pages` are on the free list.
   void makeFreePages(int64_t pages);
-  /// Copies state slot `from` over `to` (host or device memory).
-  void copyStateSlot(int from, int to);
   /// After a step appended tokens to `seq` (and to its History): names its
   /// newly full pages in the prefix cache and, when the step ended on a page
   /// boundary, checkpoints the linear-attention state there. `decode`: the
@@ -224,28 +241,19 @@ private:
   Artifact Art;
   MemoryPlan Plan;
   ThreadPool Pool;
-  std::optional<WeightStore> Weights;
+  /// After Art and Pool, which it uses (so it is destroyed before them), and
+  /// before KV and States, whose constructors ask it where the arrays live.
+  std::unique_ptr<Executor> Exec;
   KVCache KV;
   StatePool States;
   mutable std::optional<Tokenizer> Tok;
   mutable bool TokLoaded = false;
   GenerationConfig GenConfig;
   std::string CheckpointDir;
-  std::unique_ptr<CudaExecutor> Cuda; ///< declared after Art: destroyed before it
 
-  HostBuffer Arena; ///< CPU: inputs + activations; GPU: the logits rows copied back
-  uint64_t OutputOffset = 0; ///< of the logits buffer in the (device) arena
-  std::vector<uint64_t> InputOffsets, BufferOffsets; ///< GPU: arena offsets by input / buffer index
-  std::vector<void *> InputPtrs;  ///< by input index
-  std::vector<void *> BufferPtrs; ///< by buffer index
+  /// The step inputs, in the executor's host memory.
   int32_t *Tokens = nullptr, *Positions = nullptr, *TokenSeq = nullptr, *BlockTable = nullptr,
           *LogitRows = nullptr, *MropePositions = nullptr, *StateSlots = nullptr;
-  const float *Logits = nullptr;
-  std::vector<int32_t> StepIds; ///< GPU greedy steps: the sampled ids of the logits rows
-  std::vector<float> StepTopLogits; ///< GPU top-k steps: the candidates of the logits rows
-  std::vector<int32_t> StepTopIds;
-  bool DeviceSampling = true;
-  std::vector<std::vector<void *>> ProgramArgs; ///< argument pointers of each program entry
 
   std::vector<bool> Live;
   std::vector<int64_t> Lengths;

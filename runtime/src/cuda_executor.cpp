@@ -2,7 +2,11 @@
 #include "qwen_rt/cuda_executor.h"
 
 #include "qwen_rt/error.h"
+#include "qwen_rt/kv_cache.h"
+#include "qwen_rt/state_pool.h"
 #include "qwen_rt/weights.h"
+
+#include <cstdio>
 
 #include <filesystem>
 #include <fstream>
@@ -67,10 +71,11 @@ struct CudaExecutor::GemmPlan {
 // Setup
 //===----------------------------------------------------------------------===//
 
-CudaExecutor::CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs, DecodeOptions decode,
-                           bool programmaticLaunch)
-    : Art(artifact), Driver(CudaDriver::get()), Blas(CublasLt::get()), UseGraphs(useGraphs), Decode(decode),
-      Programmatic(programmaticLaunch && artifact.target().programmaticLaunch) {
+CudaExecutor::CudaExecutor(const Artifact &artifact, const CudaExecutorOptions &options)
+    : Executor(artifact), Driver(CudaDriver::get()), Blas(CublasLt::get()), UseGraphs(options.graphs),
+      Decode(options.decode), Programmatic(options.programmaticLaunch && artifact.target().programmaticLaunch),
+      DeviceSampling(options.deviceSampling), MaxPages(options.maxPagesPerSequence) {
+  const int ordinal = options.device;
   if (Decode.splits < 0)
     throw Error("the decode split count must be >= 1 (0: automatic), got " + std::to_string(Decode.splits));
   const DriverApi &api = Driver.api();
@@ -106,6 +111,10 @@ CudaExecutor::CudaExecutor(const Artifact &artifact, int ordinal, bool useGraphs
 
 void CudaExecutor::makeCurrent() const {
   Driver.check(Driver.api().cuCtxSetCurrent(Context), "cuCtxSetCurrent");
+}
+
+std::string CudaExecutor::deviceName() const {
+  return "cuda:" + std::to_string(Device.ordinal) + " " + Device.name + " (" + Device.arch() + ")";
 }
 
 CudaExecutor::~CudaExecutor() { releaseAll(); }
@@ -186,8 +195,20 @@ std::pair<uint64_t, uint64_t> CudaExecutor::memoryInfo() const {
   return {free, total};
 }
 
-void CudaExecutor::allocate(const CudaMemorySizes &sizes, uint64_t inputBytes) {
+uint8_t *CudaExecutor::allocate(const ArenaLayout &layout, KVCache &kv, StatePool &states) {
   const DriverApi &api = Driver.api();
+  Layout = layout;
+  StateSpec = states.spec();
+  NumStateSlots = states.numSlots();
+  MaxRows = std::max<int64_t>(layout.maxDims[SymR], 1);
+  CudaMemorySizes sizes;
+  sizes.weights = CudaMemorySizes::weightBytes(Art);
+  sizes.arena = layout.total;
+  sizes.kvOneArray = Art.kvCache().bytesPerPageOneArray() * uint64_t(kv.numPages());
+  sizes.stateConv = StateSpec.convBytesPerSlot() * uint64_t(states.numSlots());
+  sizes.stateRecurrent = StateSpec.recurrentBytesPerSlot() * uint64_t(states.numSlots());
+  sizes.workspace = CudaMemorySizes::gemmWorkspaceBytes();
+  const uint64_t inputBytes = layout.inputBytes;
   auto [free, total] = memoryInfo();
   if (sizes.total() > free)
     throw Error("this model needs " + formatBytes(sizes.total()) + " of GPU memory (weights " +
@@ -239,6 +260,24 @@ void CudaExecutor::allocate(const CudaMemorySizes &sizes, uint64_t inputBytes) {
     if (bytes)
       Driver.check(api.cuMemsetD8Async(p, 0, bytes, Stream), "cuMemsetD8Async");
   Driver.check(api.cuStreamSynchronize(Stream), "cuStreamSynchronize");
+  // Host memory only for the inputs (pinned) and the logits rows.
+  HostRows = HostBuffer(uint64_t(MaxRows) * uint64_t(Art.outputWidth()) * sizeof(float),
+                        "the logits copied from the GPU");
+  return Staging;
+}
+
+BoundWeights CudaExecutor::bindWeights(WeightStore weights, bool progress) {
+  {
+    // The host copy is only the source of the upload: freed right after it.
+    WeightStore host = std::move(weights);
+    for (size_t i = 0; i < Art.weights().size(); ++i)
+      uploadWeight(i, host.data(i), Art.weights()[i].nbytes());
+  }
+  const uint64_t bytes = CudaMemorySizes::weightBytes(Art);
+  if (progress)
+    std::fprintf(stderr, "uploaded %s of weights to %s\n", formatBytes(bytes).c_str(), deviceName().c_str());
+  bindProgram();
+  return {bytes, 0};
 }
 
 void CudaExecutor::uploadWeight(size_t index, const void *host, uint64_t bytes) {
@@ -247,9 +286,11 @@ void CudaExecutor::uploadWeight(size_t index, const void *host, uint64_t bytes) 
   Driver.check(Driver.api().cuMemcpyHtoD(WeightBlock + WeightOffsets[index], host, bytes), "cuMemcpyHtoD");
 }
 
-void CudaExecutor::bindProgram(const std::vector<uint64_t> &inputOffsets, const std::vector<uint64_t> &bufferOffsets,
-                               uint64_t outputOffset, int64_t maxRows) {
+void CudaExecutor::bindProgram() {
   const DriverApi &api = Driver.api();
+  const std::vector<uint64_t> &inputOffsets = Layout.artifactInputOffsets, &bufferOffsets = Layout.bufferOffsets;
+  const uint64_t outputOffset = Layout.outputOffset;
+  const int64_t maxRows = MaxRows;
   auto setParams = [&](Launch &launch) {
     for (char *p : launch.argBase)
       launch.slots.push_back(p);
@@ -348,7 +389,7 @@ void CudaExecutor::copyState(int which, uint64_t from, uint64_t to, uint64_t byt
   Driver.check(Driver.api().cuMemcpyDtoDAsync(base + to, base + from, bytes, Stream), "cuMemcpyDtoDAsync");
 }
 
-std::vector<uint8_t> CudaExecutor::readState(int which, uint64_t offset, uint64_t bytes) {
+std::vector<uint8_t> CudaExecutor::readState(int which, uint64_t offset, uint64_t bytes) const {
   std::vector<uint8_t> out(bytes);
   CUdeviceptr base = which == 0 ? Conv : Recurrent;
   if (base && bytes) {
@@ -358,9 +399,45 @@ std::vector<uint8_t> CudaExecutor::readState(int which, uint64_t offset, uint64_
   return out;
 }
 
+void CudaExecutor::resetStateSlot(int slot) {
+  if (!StateSpec.present())
+    return;
+  zeroState(0, uint64_t(slot) * StateSpec.convBytesPerSlot(), StateSpec.convBytesPerSlot());
+  zeroState(1, uint64_t(slot) * StateSpec.recurrentBytesPerSlot(), StateSpec.recurrentBytesPerSlot());
+}
+
+void CudaExecutor::copyStateSlot(int from, int to) {
+  const uint64_t conv = StateSpec.convBytesPerSlot(), recurrent = StateSpec.recurrentBytesPerSlot();
+  copyState(0, uint64_t(from) * conv, uint64_t(to) * conv, conv);
+  copyState(1, uint64_t(from) * recurrent, uint64_t(to) * recurrent, recurrent);
+}
+
+std::vector<uint8_t> CudaExecutor::stateSlotBytes(int slot) const {
+  if (slot < 0 || slot >= NumStateSlots)
+    throw Error("state slot " + std::to_string(slot) + " is out of range [0, " + std::to_string(NumStateSlots) +
+                ")");
+  if (!StateSpec.present())
+    return {};
+  std::vector<uint8_t> bytes =
+      readState(0, uint64_t(slot) * StateSpec.convBytesPerSlot(), StateSpec.convBytesPerSlot());
+  std::vector<uint8_t> recurrent =
+      readState(1, uint64_t(slot) * StateSpec.recurrentBytesPerSlot(), StateSpec.recurrentBytesPerSlot());
+  bytes.insert(bytes.end(), recurrent.begin(), recurrent.end());
+  return bytes;
+}
+
 //===----------------------------------------------------------------------===//
 // Steps
 //===----------------------------------------------------------------------===//
+
+int64_t CudaExecutor::blockTableWidth(int64_t pages, bool decodeOnly) const {
+  if (!decodeOnly)
+    return pages;
+  int64_t bucket = 1;
+  while (bucket < pages)
+    bucket *= 2;
+  return std::min(bucket, MaxPages);
+}
 
 CudaExecutor::GemmPlan &CudaExecutor::gemmPlan(size_t entry, int64_t m) {
   std::unique_ptr<GemmPlan> &slot = GemmPlans[{entry, m}];
@@ -535,15 +612,16 @@ void CudaExecutor::enqueueProgram(const StepDims &dims, Sampling sampling) {
   }
 }
 
-void CudaExecutor::step(const StepDims &dims, bool graphable, const StepOutput &out) {
+StepRows CudaExecutor::run(const StepDims &dims, bool decodeOnly, StepOutput output) {
   const DriverApi &api = Driver.api();
-  if ((out.sampling == Sampling::Greedy && !hasGreedySampler()) ||
-      (out.sampling == Sampling::TopK && !topKCandidates()))
-    throw Error("internal error: a sampling step without the artifact's sampler kernel");
+  // Executor::step() asks for ids and candidates only when the samplers exist.
+  const Sampling sampling = output == StepOutput::GreedyIds       ? Sampling::Greedy
+                            : output == StepOutput::TopCandidates ? Sampling::TopK
+                                                                  : Sampling::None;
   Driver.check(api.cuMemcpyHtoDAsync(Arena, Staging, InputBytes, Stream), "cuMemcpyHtoDAsync");
   Graph *graph = nullptr;
-  if (UseGraphs && graphable) {
-    auto key = std::make_pair(dims, out.sampling);
+  if (UseGraphs && decodeOnly) {
+    auto key = std::make_pair(dims, sampling);
     auto it = Graphs.find(key);
     if (it != Graphs.end() || Graphs.size() < kMaxGraphs)
       graph = &Graphs[key];
@@ -553,7 +631,7 @@ void CudaExecutor::step(const StepDims &dims, bool graphable, const StepOutput &
     CUgraph captured = nullptr;
     Driver.check(api.cuStreamBeginCapture(Stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
     try {
-      enqueueProgram(dims, out.sampling);
+      enqueueProgram(dims, sampling);
     } catch (...) {
       api.cuStreamEndCapture(Stream, &captured);
       if (captured)
@@ -570,22 +648,36 @@ void CudaExecutor::step(const StepDims &dims, bool graphable, const StepOutput &
     Driver.check(api.cuGraphLaunch(graph->exec, Stream), "cuGraphLaunch");
     ++Counters.graphLaunches;
   } else {
-    enqueueProgram(dims, out.sampling);
+    enqueueProgram(dims, sampling);
     if (graph)
       ++graph->runs;
   }
-  if (out.sampling == Sampling::Greedy) {
-    Driver.check(api.cuMemcpyDtoHAsync(out.host, Ids, uint64_t(dims[SymR]) * sizeof(int32_t), Stream),
+  StepRows rows;
+  if (sampling == Sampling::Greedy) {
+    HostIds.resize(size_t(dims[SymR]));
+    Driver.check(api.cuMemcpyDtoHAsync(HostIds.data(), Ids, HostIds.size() * sizeof(int32_t), Stream),
                  "cuMemcpyDtoHAsync");
-  } else if (out.sampling == Sampling::TopK) {
+    rows.ids = HostIds.data();
+  } else if (sampling == Sampling::TopK) {
     const uint64_t candidates = uint64_t(dims[SymR] * Art.topKCount());
-    Driver.check(api.cuMemcpyDtoHAsync(out.host, TopLogits, candidates * sizeof(float), Stream), "cuMemcpyDtoHAsync");
-    Driver.check(api.cuMemcpyDtoHAsync(out.hostIds, TopIds, candidates * sizeof(int32_t), Stream),
+    HostTopLogits.resize(candidates);
+    HostTopIds.resize(candidates);
+    Driver.check(api.cuMemcpyDtoHAsync(HostTopLogits.data(), TopLogits, candidates * sizeof(float), Stream),
                  "cuMemcpyDtoHAsync");
-  } else if (out.bytes)
-    Driver.check(api.cuMemcpyDtoHAsync(out.host, Arena + out.offset, out.bytes, Stream), "cuMemcpyDtoHAsync");
+    Driver.check(api.cuMemcpyDtoHAsync(HostTopIds.data(), TopIds, candidates * sizeof(int32_t), Stream),
+                 "cuMemcpyDtoHAsync");
+    rows.values = HostTopLogits.data();
+    rows.ids = HostTopIds.data();
+  } else {
+    const uint64_t bytes = uint64_t(dims[SymR]) * uint64_t(Art.outputWidth()) * sizeof(float);
+    if (bytes)
+      Driver.check(api.cuMemcpyDtoHAsync(HostRows.data(), Arena + Layout.outputOffset, bytes, Stream),
+                   "cuMemcpyDtoHAsync");
+    rows.values = reinterpret_cast<const float *>(HostRows.data());
+  }
   Driver.check(api.cuStreamSynchronize(Stream), "cuStreamSynchronize");
   ++Counters.steps;
+  return rows;
 }
 
 } // namespace qwen::rt

@@ -2,9 +2,9 @@
 
 #include "qwen_rt/engine.h"
 
+#include "qwen_rt/cpu_executor.h"
 #include "qwen_rt/error.h"
 #include "qwen_rt/limits.h"
-#include "qwen_rt/sampling.h"
 
 #include <unistd.h>
 
@@ -21,67 +21,12 @@ namespace qwen::rt {
 //===----------------------------------------------------------------------===//
 
 namespace {
-constexpr uint64_t kAlign = 64;
-uint64_t alignUp(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
-
-/// The step inputs the runtime fills, in this order in the arena.
-enum InputSlot {
-  InTokens,
-  InPositions,
-  InTokenSeq,
-  InBlockTable,
-  InLogitRows,
-  InMropePositions,
-  InStateSlots,
-  NumInputSlots
-};
-const char *const kInputNames[NumInputSlots] = {"tokens",     "positions",       "token_seq",  "block_table",
-                                                "logit_rows", "mrope_positions", "state_slots"};
-
-/// Where each step input and activation buffer lives in the arena, for the
-/// largest step the engine serves.
-struct ArenaLayout {
-  uint64_t inputOffsets[NumInputSlots] = {};
-  uint64_t inputBytes = 0;             ///< the inputs come first: [0, inputBytes)
-  std::vector<uint64_t> bufferOffsets; ///< by buffer index
-  uint64_t total = 0;
-};
-
-ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims) {
-  ArenaLayout l;
-  auto place = [&](uint64_t bytes) {
-    uint64_t at = l.total;
-    std::optional<uint64_t> end = limits::checkedAdd(l.total, alignUp(std::max<uint64_t>(bytes, 1)));
-    if (!end || *end > (uint64_t(1) << 62))
-      throw Error("the activation arena of this artifact does not fit in 64 bits");
-    l.total = *end;
-    return at;
-  };
-  const int64_t T = maxDims[SymT], B = maxDims[SymB], P = maxDims[SymP], R = maxDims[SymR];
-  const int64_t counts[NumInputSlots] = {T, T, T, B * P, R, 3 * T, B};
-  for (int i = 0; i < NumInputSlots; ++i)
-    l.inputOffsets[i] = place(uint64_t(counts[i]) * sizeof(int32_t));
-  l.inputBytes = l.total;
-  for (const BufferSpec &b : art.buffers())
-    l.bufferOffsets.push_back(place(uint64_t(shapeProduct(b.shape, maxDims)) * dtypeSize(b.dtype)));
-  return l;
-}
-
 int64_t pagesPerSequence(const MemoryPlan &plan) { return (plan.maxContext + plan.pageSize - 1) / plan.pageSize; }
 
 StepDims maxStepDims(const MemoryPlan &plan) {
   return {plan.maxBatchTokens, plan.maxSequences, pagesPerSequence(plan), plan.maxBatchTokens};
 }
 
-/// Decode steps on a GPU replay CUDA graphs captured per step shape; the
-/// block-table width P is rounded up to a power of two so a growing sequence
-/// reuses its graph for a while instead of needing a new one every page.
-int64_t graphPageBucket(int64_t pages, int64_t maxPages) {
-  int64_t bucket = 1;
-  while (bucket < pages)
-    bucket *= 2;
-  return std::min(bucket, maxPages);
-}
 } // namespace
 
 MemoryPlan planMemory(const Artifact &art, const EngineOptions &o) {
@@ -194,41 +139,36 @@ std::string MemoryPlan::describe() const {
 // Loading
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// The executor of the artifact's target. Loads a CPU artifact's kernels.
+std::unique_ptr<Executor> makeExecutor(Artifact &art, const EngineOptions &options, const MemoryPlan &plan,
+                                       ThreadPool &pool) {
+  if (!art.isCuda())
+    return std::make_unique<CpuExecutor>(art, pool);
+  CudaExecutorOptions cuda;
+  cuda.device = options.cudaDevice;
+  cuda.graphs = options.cudaGraphs;
+  cuda.decode = options.cudaDecode;
+  cuda.programmaticLaunch = options.cudaProgrammaticLaunch;
+  cuda.deviceSampling = options.cudaDeviceSampling;
+  cuda.maxPagesPerSequence = pagesPerSequence(plan);
+  return std::make_unique<CudaExecutor>(art, cuda);
+}
+} // namespace
+
 Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan &plan)
-    : Art(std::move(artifact)), Plan(plan), Pool(options.numThreads),
-      KV(Art.kvCache(), plan.numPages, plan.maxSequences, /*allocateArrays=*/!Art.isCuda()),
-      States(Art.linearState(), plan.maxSequences + plan.prefixCheckpoints, /*allocateArrays=*/!Art.isCuda()),
+    : Art(std::move(artifact)), Plan(plan), Pool(options.numThreads), Exec(makeExecutor(Art, options, plan, Pool)),
+      KV(Art.kvCache(), plan.numPages, plan.maxSequences, /*allocateArrays=*/Exec->hostMemory()),
+      States(Art.linearState(), plan.maxSequences + plan.prefixCheckpoints, /*allocateArrays=*/Exec->hostMemory()),
       Live(size_t(plan.maxSequences), false), Lengths(size_t(plan.maxSequences), 0),
       History(size_t(plan.maxSequences)), CachedPages(size_t(plan.maxSequences), 0),
       DecodeCheckpoint(size_t(plan.maxSequences), -1) {
   if (options.prefixCache)
     Prefix = std::make_unique<PrefixCache>(plan.pageSize, plan.numPages, plan.prefixCheckpoints);
+  if (std::string device = Exec->deviceName(); !device.empty())
+    Plan.device = device;
   ArenaLayout layout = layoutArena(Art, maxStepDims(Plan));
-  OutputOffset = layout.bufferOffsets[size_t(Art.bufferIndex(Art.outputBuffer()))];
-  uint8_t *base = nullptr;
-  if (Art.isCuda()) {
-    Cuda = std::make_unique<CudaExecutor>(Art, options.cudaDevice, options.cudaGraphs, options.cudaDecode,
-                                          options.cudaProgrammaticLaunch);
-    DeviceSampling = options.cudaDeviceSampling;
-    const CudaDeviceInfo &gpu = Cuda->device();
-    Plan.device = "cuda:" + std::to_string(gpu.ordinal) + " " + gpu.name + " (" + gpu.arch() + ")";
-    CudaMemorySizes sizes;
-    sizes.weights = Plan.weightBytes;
-    sizes.arena = layout.total;
-    sizes.kvOneArray = Art.kvCache().bytesPerPageOneArray() * uint64_t(Plan.numPages);
-    sizes.stateConv = Art.linearState().convBytesPerSlot() * uint64_t(States.numSlots());
-    sizes.stateRecurrent = Art.linearState().recurrentBytesPerSlot() * uint64_t(States.numSlots());
-    sizes.workspace = Plan.gemmWorkspaceBytes;
-    Cuda->allocate(sizes, layout.inputBytes);
-    // Host memory only for the inputs (pinned, the executor's) and the logits.
-    base = Cuda->inputStaging();
-    uint64_t logitBytes = uint64_t(Plan.maxBatchTokens) * uint64_t(Art.outputWidth()) * sizeof(float);
-    Arena = HostBuffer(logitBytes, "the logits copied from the GPU");
-    Logits = reinterpret_cast<const float *>(Arena.data());
-  } else {
-    Arena = HostBuffer(layout.total, "the activation arena");
-    base = Arena.data();
-  }
+  uint8_t *base = Exec->allocate(layout, KV, States);
   int32_t *inputs[NumInputSlots];
   for (int i = 0; i < NumInputSlots; ++i)
     inputs[i] = reinterpret_cast<int32_t *>(base + layout.inputOffsets[i]);
@@ -239,35 +179,16 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
   LogitRows = inputs[InLogitRows];
   MropePositions = inputs[InMropePositions];
   StateSlots = inputs[InStateSlots];
-  for (const InputSpec &in : Art.inputs())
-    for (int i = 0; i < NumInputSlots; ++i)
-      if (in.name == kInputNames[i])
-        InputPtrs.push_back(inputs[i]);
-  if (Cuda) {
-    std::vector<uint64_t> inputOffsets;
-    for (const InputSpec &in : Art.inputs())
-      for (int i = 0; i < NumInputSlots; ++i)
-        if (in.name == kInputNames[i])
-          inputOffsets.push_back(layout.inputOffsets[i]);
-    BufferOffsets = layout.bufferOffsets;
-    InputOffsets = std::move(inputOffsets);
-    return;
-  }
-  for (uint64_t off : layout.bufferOffsets)
-    BufferPtrs.push_back(base + off);
-  Logits = reinterpret_cast<const float *>(BufferPtrs[size_t(Art.bufferIndex(Art.outputBuffer()))]);
 }
 
 Engine::~Engine() = default;
 
 std::unique_ptr<Engine> Engine::load(const std::string &artifactDir, const EngineOptions &options) {
   Artifact art = Artifact::open(artifactDir);
-  if (!art.isCuda())
-    art.loadKernels();
   MemoryPlan plan = planMemory(art, options);
   uint64_t physical = physicalMemoryBytes();
-  // A GPU plan is checked against the device's free memory by the executor.
-  if (!art.isCuda() && physical && plan.totalBytes() > physical)
+  // A GPU plan is checked against the device's free memory by its executor.
+  if (plan.device.empty() && physical && plan.totalBytes() > physical)
     throw Error("this model needs " + formatBytes(plan.totalBytes()) + " (weights " + formatBytes(plan.weightBytes) +
                 ", KV cache " + formatBytes(plan.kvBytesTotal) + " for " + std::to_string(plan.maxSequences) +
                 " sequences of " + std::to_string(plan.maxContext) + " tokens, " +
@@ -279,66 +200,26 @@ std::unique_ptr<Engine> Engine::load(const std::string &artifactDir, const Engin
   e->loadWeights(options);
   if (!e->CheckpointDir.empty())
     e->GenConfig = readGenerationConfig(e->CheckpointDir);
-  if (e->Cuda) {
-    e->Cuda->bindProgram(e->InputOffsets, e->BufferOffsets, e->OutputOffset, e->Plan.maxBatchTokens);
-    return e;
-  }
-
-  // Every argument pointer is fixed from now on: resolve them once.
-  for (const ProgramEntry &entry : e->Art.program()) {
-    std::vector<void *> args;
-    for (const ArgRef &a : entry.args) {
-      switch (a.kind) {
-      case ArgRef::Input: args.push_back(e->InputPtrs[size_t(a.index)]); break;
-      case ArgRef::Weight: args.push_back(e->Weights->data(size_t(e->Art.weightIndex(a.index)))); break;
-      case ArgRef::Buffer: args.push_back(e->BufferPtrs[size_t(e->Art.bufferIndex(a.index))]); break;
-      case ArgRef::KV: args.push_back(a.index == 0 ? e->KV.keys() : e->KV.values()); break;
-      case ArgRef::State: args.push_back(a.index == 0 ? e->States.conv() : e->States.recurrent()); break;
-      }
-    }
-    e->ProgramArgs.push_back(std::move(args));
-  }
   return e;
 }
 
 void Engine::loadWeights(const EngineOptions &options) {
   CheckpointDir = Art.resolveCheckpointDir(options.checkpointDir);
+  std::optional<WeightStore> weights;
   if (options.randomWeights) {
-    Weights.emplace(WeightStore::random(Art, options.seed, Pool, options.progress));
+    weights.emplace(WeightStore::random(Art, options.seed, Pool, options.progress));
     if (!fs::is_directory(CheckpointDir))
       CheckpointDir.clear();
   } else {
     Art.verifyCheckpoint(CheckpointDir);
-    Weights.emplace(WeightStore::bind(Art, SafetensorsArchive::openDir(CheckpointDir), Pool, options.progress));
+    weights.emplace(WeightStore::bind(Art, SafetensorsArchive::openDir(CheckpointDir), Pool, options.progress));
   }
-  if (!Cuda) {
-    Plan.weightBytes = Weights->totalBytes();
-    Plan.weightBytesMapped = Weights->mappedBytes();
-    return;
-  }
-  // On a GPU the host copy is only the source of the upload.
-  for (size_t i = 0; i < Art.weights().size(); ++i)
-    Cuda->uploadWeight(i, Weights->data(i), Art.weights()[i].nbytes());
-  Weights.reset();
-  if (options.progress)
-    std::fprintf(stderr, "uploaded %s of weights to %s\n", formatBytes(Plan.weightBytes).c_str(), Plan.device.c_str());
+  BoundWeights bound = Exec->bindWeights(std::move(*weights), options.progress);
+  Plan.weightBytes = bound.bytes;
+  Plan.weightBytesMapped = bound.mapped;
 }
 
-std::vector<uint8_t> Engine::stateSlotBytes(int slot) const {
-  if (!Cuda)
-    return States.snapshot(slot);
-  if (slot < 0 || slot >= States.numSlots())
-    throw Error("state slot " + std::to_string(slot) + " is out of range [0, " + std::to_string(States.numSlots()) +
-                ")");
-  if (States.empty())
-    return {};
-  const LinearStateSpec &spec = States.spec();
-  std::vector<uint8_t> bytes = Cuda->readState(0, uint64_t(slot) * spec.convBytesPerSlot(), spec.convBytesPerSlot());
-  std::vector<uint8_t> recurrent =
-      Cuda->readState(1, uint64_t(slot) * spec.recurrentBytesPerSlot(), spec.recurrentBytesPerSlot());
-  bytes.insert(bytes.end(), recurrent.begin(), recurrent.end());
-  return bytes;
-}
+std::vector<uint8_t> Engine::stateSlotBytes(int slot) const { return Exec->stateSlotBytes(slot); }
 
 const Tokenizer *Engine::tokenizer() const {
   if (!TokLoaded) {
@@ -364,13 +245,7 @@ void Engine::checkSequence(int seq, const char *what) const {
 int Engine::createSequence() {
   for (int s = 0; s < Plan.maxSequences; ++s) {
     if (!Live[size_t(s)]) {
-      if (Cuda && !States.empty()) {
-        const LinearStateSpec &spec = States.spec();
-        Cuda->zeroState(0, uint64_t(s) * spec.convBytesPerSlot(), spec.convBytesPerSlot());
-        Cuda->zeroState(1, uint64_t(s) * spec.recurrentBytesPerSlot(), spec.recurrentBytesPerSlot());
-      } else {
-        States.reset(s);
-      }
+      Exec->resetStateSlot(s);
       Live[size_t(s)] = true;
       Lengths[size_t(s)] = 0;
       History[size_t(s)].clear();
@@ -416,17 +291,6 @@ int64_t Engine::extraPagesFor(int seq, int64_t length) const {
 // Prefix cache
 //===----------------------------------------------------------------------===//
 
-void Engine::copyStateSlot(int from, int to) {
-  if (!Cuda) {
-    States.copy(from, to);
-    return;
-  }
-  const LinearStateSpec &spec = States.spec();
-  const uint64_t conv = spec.convBytesPerSlot(), recurrent = spec.recurrentBytesPerSlot();
-  Cuda->copyState(0, uint64_t(from) * conv, uint64_t(to) * conv, conv);
-  Cuda->copyState(1, uint64_t(from) * recurrent, uint64_t(to) * recurrent, recurrent);
-}
-
 void Engine::makeFreePages(int64_t pages) {
   while (Prefix && KV.numFreePages() < pages) {
     int32_t page = Prefix->evict();
@@ -455,7 +319,7 @@ Engine::PrefixHit Engine::reusePrefix(int seq, const std::vector<int32_t> &token
   }
   if (reuse && hasLinearState()) {
     const int32_t last = match.pages[reuse - 1];
-    copyStateSlot(Plan.maxSequences + Prefix->checkpointOf(last), seq);
+    Exec->copyStateSlot(Plan.maxSequences + Prefix->checkpointOf(last), seq);
     Prefix->useCheckpoint(last);
   }
   hit.reused = int64_t(reuse) * pageSize;
@@ -501,7 +365,7 @@ void Engine::cacheFullPages(int seq, bool decode) {
   if (decode && previous >= 0 && Prefix->cached(previous) && !Prefix->checkpointUsed(previous))
     Prefix->dropCheckpoint(previous);
   int slot = Prefix->addCheckpoint(last);
-  copyStateSlot(seq, Plan.maxSequences + slot);
+  Exec->copyStateSlot(seq, Plan.maxSequences + slot);
   if (decode)
     previous = last;
 }
@@ -510,64 +374,18 @@ void Engine::cacheFullPages(int seq, bool decode) {
 // Steps
 //===----------------------------------------------------------------------===//
 
-void Engine::runProgram(const StepDims &dims, bool graphable, CudaExecutor::Sampling sampling) {
-  if (Cuda) {
-    CudaExecutor::StepOutput out;
-    out.sampling = sampling;
-    if (sampling == CudaExecutor::Sampling::Greedy) {
-      StepIds.resize(size_t(dims[SymR]));
-      out.host = StepIds.data();
-    } else if (sampling == CudaExecutor::Sampling::TopK) {
-      StepTopLogits.resize(size_t(dims[SymR] * Cuda->topKCandidates()));
-      StepTopIds.resize(StepTopLogits.size());
-      out.host = StepTopLogits.data();
-      out.hostIds = StepTopIds.data();
-    } else {
-      out.host = Arena.data();
-      out.offset = OutputOffset;
-      out.bytes = uint64_t(dims[SymR]) * uint64_t(Art.outputWidth()) * sizeof(float);
-    }
-    Cuda->step(dims, graphable, out);
-    return;
-  }
-  const std::vector<ProgramEntry> &program = Art.program();
-  const int64_t *d = dims.data();
-  for (size_t k = 0; k < program.size(); ++k) {
-    int64_t n = shapeProduct(program[k].grid, dims);
-    if (n <= 0)
-      continue;
-    KernelFn fn = program[k].fn;
-    void *const *args = ProgramArgs[k].data();
-    Pool.parallelFor(n, [fn, args, d](int64_t begin, int64_t end) { fn(args, d, begin, end); });
-  }
-}
-
-std::vector<float> Engine::forward(const std::vector<SequenceChunk> &chunks, bool allLogits) {
-  std::vector<float> logits;
-  run(chunks, allLogits, &logits, nullptr);
-  return logits;
-}
-
-std::vector<int32_t> Engine::forwardGreedy(const std::vector<SequenceChunk> &chunks) {
-  std::vector<int32_t> ids;
-  run(chunks, /*allLogits=*/false, nullptr, &ids);
-  return ids;
-}
-
-Engine::TopCandidates Engine::forwardTopCandidates(const std::vector<SequenceChunk> &chunks) {
-  if (!topKCandidates())
-    throw Error("forwardTopCandidates: this engine selects no top-k candidates on a device");
-  TopCandidates top;
-  run(chunks, /*allLogits=*/false, nullptr, nullptr, &top);
-  return top;
-}
-
-void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::vector<float> *logits,
-                 std::vector<int32_t> *ids, TopCandidates *top) {
+Engine::StepResult Engine::step(const std::vector<SequenceChunk> &chunks, const StepRequest &request) {
+  const StepOutput output = request.output;
   const int64_t vocab = vocabSize(), width = Art.outputWidth();
-  if (Art.outputsHiddenStates() && (ids || top))
+  if (output == StepOutput::TopCandidates && !topKCandidates())
+    throw Error("forwardTopCandidates: this engine selects no top-k candidates on a device");
+  if (Art.outputsHiddenStates() && output != StepOutput::Rows)
     throw Error("this artifact returns hidden states (qwen-compile --hidden-states), not logits: "
                 "it cannot pick tokens");
+  if (request.allRows && output != StepOutput::Rows)
+    throw Error("step: only logits rows can be returned for every token");
+  const bool allRows = request.allRows;
+  StepResult result;
   // Validate everything first: a bad request must not change any state.
   std::vector<bool> seen(size_t(Plan.maxSequences), false);
   int64_t extraPages = 0;
@@ -596,7 +414,7 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
                 std::to_string(Plan.pageSize) + " tokens, but only " + std::to_string(freePages()) + " of " +
                 std::to_string(KV.numPages()) + " are free; finish or release other sequences first");
   if (chunks.empty())
-    return;
+    return result;
 
   // Commit: reserve pages, then run the steps.
   makeFreePages(extraPages);
@@ -606,22 +424,18 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
   int64_t rows = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {
     firstRow[i] = rows;
-    rows += allLogits ? int64_t(chunks[i].tokens.size()) : 1;
+    rows += allRows ? int64_t(chunks[i].tokens.size()) : 1;
   }
-  if (logits)
-    logits->assign(size_t(rows * width), 0.f);
-  if (ids)
-    ids->assign(size_t(rows), 0);
-  const int64_t candidates = top ? topKCandidates() : 0;
-  if (top) {
-    top->count = candidates;
-    top->logits.assign(size_t(rows * candidates), 0.f);
-    top->ids.assign(size_t(rows * candidates), -1);
+  const int64_t candidates = output == StepOutput::TopCandidates ? topKCandidates() : 0;
+  switch (output) {
+  case StepOutput::Rows: result.rows.assign(size_t(rows * width), 0.f); break;
+  case StepOutput::GreedyIds: result.ids.assign(size_t(rows), 0); break;
+  case StepOutput::TopCandidates:
+    result.candidates.count = candidates;
+    result.candidates.logits.assign(size_t(rows * candidates), 0.f);
+    result.candidates.ids.assign(size_t(rows * candidates), -1);
+    break;
   }
-  const bool deviceGreedy = ids && Cuda && DeviceSampling && Cuda->hasGreedySampler();
-  const CudaExecutor::Sampling sampling = deviceGreedy ? CudaExecutor::Sampling::Greedy
-                                          : top        ? CudaExecutor::Sampling::TopK
-                                                       : CudaExecutor::Sampling::None;
 
   struct Part {
     size_t chunk;
@@ -651,8 +465,7 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
       P = std::max<int64_t>(P, int64_t(KV.pages(chunks[p.chunk].seq).size()));
     const int64_t B = int64_t(parts.size());
     const bool decodeOnly = T == B;
-    if (Cuda && decodeOnly)
-      P = graphPageBucket(P, pagesPerSequence(Plan));
+    P = Exec->blockTableWidth(P, decodeOnly);
     std::fill(BlockTable, BlockTable + B * P, 0);
     destRows.clear();
     int64_t t = 0;
@@ -667,12 +480,12 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
         for (int axis = 0; axis < 3; ++axis)
           MropePositions[3 * t + axis] = Positions[t];
         TokenSeq[t] = int32_t(b);
-        if (allLogits) {
+        if (allRows) {
           LogitRows[destRows.size()] = int32_t(t);
           destRows.push_back(firstRow[p.chunk] + p.begin + j);
         }
       }
-      if (!allLogits && p.begin + p.count == int64_t(c.tokens.size())) {
+      if (!allRows && p.begin + p.count == int64_t(c.tokens.size())) {
         LogitRows[destRows.size()] = int32_t(t - 1);
         destRows.push_back(firstRow[p.chunk]);
       }
@@ -685,7 +498,7 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
       LogitRows[0] = int32_t(T - 1);
       R = 1;
     }
-    runProgram({T, B, P, R}, decodeOnly, sampling);
+    StepRows out = Exec->step({T, B, P, R}, decodeOnly, output);
     if (Prefix) {
       for (const Part &p : parts) {
         const SequenceChunk &c = chunks[p.chunk];
@@ -695,20 +508,24 @@ void Engine::run(const std::vector<SequenceChunk> &chunks, bool allLogits, std::
       }
     }
     for (size_t r = 0; r < destRows.size(); ++r) {
-      if (top) {
-        const size_t from = r * size_t(candidates), to = size_t(destRows[r] * candidates);
-        std::copy_n(StepTopLogits.begin() + long(from), candidates, top->logits.begin() + long(to));
-        std::copy_n(StepTopIds.begin() + long(from), candidates, top->ids.begin() + long(to));
-      } else if (deviceGreedy)
-        (*ids)[size_t(destRows[r])] = StepIds[r];
-      else if (ids)
-        (*ids)[size_t(destRows[r])] = argmax(Logits + r * size_t(vocab), vocab);
-      else
-        std::memcpy(&(*logits)[size_t(destRows[r] * width)], Logits + r * size_t(width), size_t(width) * sizeof(float));
+      const size_t dest = size_t(destRows[r]);
+      switch (output) {
+      case StepOutput::Rows:
+        std::memcpy(&result.rows[dest * size_t(width)], out.values + r * size_t(width), size_t(width) * sizeof(float));
+        break;
+      case StepOutput::GreedyIds: result.ids[dest] = out.ids[r]; break;
+      case StepOutput::TopCandidates: {
+        const size_t from = r * size_t(candidates), to = dest * size_t(candidates);
+        std::copy_n(out.values + from, candidates, result.candidates.logits.begin() + long(to));
+        std::copy_n(out.ids + from, candidates, result.candidates.ids.begin() + long(to));
+        break;
+      }
+      }
     }
   }
   for (const SequenceChunk &c : chunks)
     Lengths[size_t(c.seq)] += int64_t(c.tokens.size());
+  return result;
 }
 
 } // namespace qwen::rt

@@ -1,5 +1,12 @@
 // RUN: qwen-opt %s --qwen-compile-pipeline | FileCheck %s
 // RUN: qwen-opt %s --qwen-compile-pipeline="stop-after=fused" | FileCheck %s --check-prefix=FUSED
+// RUN: qwen-opt %s --qwen-compile-pipeline="target=cuda stop-after=kernels" | FileCheck %s --check-prefix=CUDA
+// RUN: not qwen-opt %s --qwen-compile-pipeline="stop-after=bogus" 2>&1 | FileCheck %s --check-prefix=BAD-STAGE
+// RUN: not qwen-opt %s --qwen-compile-pipeline="target=tpu" 2>&1 | FileCheck %s --check-prefix=BAD-TARGET
+
+// The pipeline's options are checked against the stage table.
+// BAD-STAGE:  error: unknown stage 'bogus' (graph, stacked, fused, outlined, planned, kernels, llvm)
+// BAD-TARGET: error: unknown target 'tpu' (cpu, cuda)
 
 // The pipeline qwen-compile runs, on a hand-written graph: embedding, final
 // norm and a tied lm_head over the gathered logit rows.
@@ -8,6 +15,12 @@
 // FUSED:     qkernel.region "matmul"
 // FUSED-NEXT:  qtf.gather_rows
 // FUSED-NEXT:  qtf.linear
+
+// The same stages on the GPU: the kernels as gpu.funcs, the lm_head a cuBLASLt GEMM.
+// CUDA:       qkernel.launch @kernels::@qk2_matmul({{.*}}cublaslt = {
+// CUDA:       gpu.module @qwen_kernels
+// CUDA:         gpu.func @qk0_embedding(
+// CUDA-NOT:   gpu.binary
 
 // CHECK-LABEL: func.func @step
 // CHECK-SAME:    qkernel.buffers = [{symbol = "T", type = tensor<?x32xf32>}, {symbol = "T", type = tensor<?x32xf32>}, {symbol = "R", type = tensor<?x64xf32>}]

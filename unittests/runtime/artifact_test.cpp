@@ -618,6 +618,27 @@ TEST_F(EngineTest, ForwardGreedyPicksEachChunksNextToken) {
   EXPECT_EQ(e->sequenceLength(a), 4);
 }
 
+TEST_F(EngineTest, StepRequestsChooseTheOutput) {
+  auto e = load();
+  int a = e->createSequence(), b = e->createSequence();
+  std::vector<int32_t> pa = {1, 2, 3}, pb = {9, 4};
+  Engine::StepResult rows = e->step({{a, pa}, {b, pb}}, {StepOutput::Rows, /*allRows=*/true});
+  ASSERT_EQ(rows.rows.size(), (pa.size() + pb.size()) * 16);
+  EXPECT_TRUE(rows.ids.empty());
+  EXPECT_EQ(argmaxRow(rows.rows, 2), toyNext(pa));
+  EXPECT_EQ(argmaxRow(rows.rows, 4), toyNext(pb));
+  pa.push_back(5);
+  pb.push_back(6);
+  Engine::StepResult ids = e->step({{a, {5}}, {b, {6}}}, {StepOutput::GreedyIds, false});
+  EXPECT_TRUE(ids.rows.empty());
+  EXPECT_EQ(ids.ids, (std::vector<int32_t>{toyNext(pa), toyNext(pb)}));
+  // The CPU selects no candidates; every token's ids is not a thing.
+  EXPECT_EQ(e->topKCandidates(), 0);
+  EXPECT_ERROR(e->step({{a, {1}}}, {StepOutput::TopCandidates, false}), "selects no top-k candidates");
+  EXPECT_ERROR(e->step({{a, {1}}}, {StepOutput::GreedyIds, true}), "only logits rows");
+  EXPECT_EQ(e->sequenceLength(a), 4);
+}
+
 TEST_F(EngineTest, BadRequestsLoseNothing) {
   EngineOptions o;
   o.maxSequences = 2;

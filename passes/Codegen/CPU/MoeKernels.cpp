@@ -11,6 +11,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/KernelEmitter.h"
+#include "passes/Codegen/Common/KernelPhase.h"
+#include "passes/Codegen/Common/MoeMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -22,8 +24,63 @@
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::cpu;
+using qwen::codegen::KernelPhase;
 
 static constexpr int64_t kSlotBlock = 4;
+
+/// The router of one token (a work item), one function per phase:
+/// router.softmax leaves e^(l - max) in `probs` and returns 1 / sum;
+/// router.top_k writes the k ids and weights (repeated argmax, -1 marking a
+/// chosen expert) and returns the chosen weights' sum; router.normalize
+/// rescales the weights to sum 1.
+static Value emitRouterSoftmax(KernelEmitter &emitter, const RowAccess &logits, Value token,
+                               int64_t experts, Value probs) {
+  ImplicitLocOpBuilder &b = emitter.builder();
+  KernelPhase phase(b, "router.softmax");
+  Value base = emitter.address(logits, token, Value(), Value());
+  Value maxLogit = emitter.forLoop(
+      emitter.index(0), emitter.index(experts), 1,
+      ValueRange{emitter.f32(-std::numeric_limits<float>::infinity())},
+      [&](Value e, ValueRange acc) -> SmallVector<Value> {
+        Value l = emitter.loadF32(logits, emitter.addIndex(base, e));
+        return {arith::MaximumFOp::create(b, acc[0], l)};
+      })[0];
+  Value sum = emitter.forLoop(
+      emitter.index(0), emitter.index(experts), 1, ValueRange{emitter.f32(0.0f)},
+      [&](Value e, ValueRange acc) -> SmallVector<Value> {
+        Value l = emitter.loadF32(logits, emitter.addIndex(base, e));
+        Value p = codegen::routerProbability(b, l, maxLogit);
+        memref::StoreOp::create(b, p, probs, ValueRange{e});
+        return {arith::AddFOp::create(b, acc[0], p)};
+      })[0];
+  return codegen::reciprocal(b, sum);
+}
+
+static Value emitRouterTopK(KernelEmitter &emitter, const RowAccess &ids, const RowAccess &weights,
+                            Value probs, Value outBase, Value inverse, int64_t experts,
+                            int64_t topK) {
+  ImplicitLocOpBuilder &b = emitter.builder();
+  KernelPhase phase(b, "router.top_k");
+  Value chosenSum = emitter.f32(0.0f);
+  for (int64_t j = 0; j < topK; ++j) {
+    // Probabilities are >= 0, so -1 marks an expert already chosen.
+    ValueRange best = emitter.forLoop(
+        emitter.index(0), emitter.index(experts), 1,
+        ValueRange{emitter.f32(-2.0f), emitter.index(0)},
+        [&](Value e, ValueRange acc) -> SmallVector<Value> {
+          Value p = memref::LoadOp::create(b, probs, ValueRange{e});
+          codegen::Candidate next = codegen::scanCandidate(b, {acc[0], acc[1]}, p, e);
+          return {next.value, next.id};
+        });
+    memref::StoreOp::create(b, emitter.f32(-1.0f), probs, ValueRange{best[1]});
+    Value slot = emitter.addIndex(outBase, emitter.index(j));
+    Value weight = arith::MulFOp::create(b, best[0], inverse);
+    emitter.storeIndexAsI32(ids, slot, best[1]);
+    emitter.storeF32(weights, slot, weight);
+    chosenSum = arith::AddFOp::create(b, chosenSum, weight);
+  }
+  return chosenSum;
+}
 
 FailureOr<SmallVector<Attribute>>
 qwen::codegen::cpu::emitRouterKernel(KernelEmitter &emitter) {
@@ -42,45 +99,12 @@ qwen::codegen::cpu::emitRouterKernel(KernelEmitter &emitter) {
     RowAccess logits = emitter.access(router.getLogits());
     RowAccess ids = emitter.result(0), weights = emitter.result(1);
     Value probs = emitter.scratchRow(experts);
-    Value base = emitter.address(logits, token, Value(), Value());
-    Value maxLogit = emitter.forLoop(
-        emitter.index(0), emitter.index(experts), 1,
-        ValueRange{emitter.f32(-std::numeric_limits<float>::infinity())},
-        [&](Value e, ValueRange acc) -> SmallVector<Value> {
-          Value l = emitter.loadF32(logits, emitter.addIndex(base, e));
-          return {arith::MaximumFOp::create(b, acc[0], l)};
-        })[0];
-    Value sum = emitter.forLoop(
-        emitter.index(0), emitter.index(experts), 1, ValueRange{emitter.f32(0.0f)},
-        [&](Value e, ValueRange acc) -> SmallVector<Value> {
-          Value l = emitter.loadF32(logits, emitter.addIndex(base, e));
-          Value p = math::ExpOp::create(b, arith::SubFOp::create(b, l, maxLogit));
-          memref::StoreOp::create(b, p, probs, ValueRange{e});
-          return {arith::AddFOp::create(b, acc[0], p)};
-        })[0];
-    Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), sum);
+    Value inverse = emitRouterSoftmax(emitter, logits, token, experts, probs);
     Value outBase = emitter.mulIndex(token, topK);
-    Value chosenSum = emitter.f32(0.0f);
-    for (int64_t j = 0; j < topK; ++j) {
-      // Probabilities are >= 0, so -1 marks an expert already chosen.
-      ValueRange best = emitter.forLoop(
-          emitter.index(0), emitter.index(experts), 1,
-          ValueRange{emitter.f32(-2.0f), emitter.index(0)},
-          [&](Value e, ValueRange acc) -> SmallVector<Value> {
-            Value p = memref::LoadOp::create(b, probs, ValueRange{e});
-            Value better = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, p, acc[0]);
-            return {arith::SelectOp::create(b, better, p, acc[0]),
-                    arith::SelectOp::create(b, better, e, acc[1])};
-          });
-      memref::StoreOp::create(b, emitter.f32(-1.0f), probs, ValueRange{best[1]});
-      Value slot = emitter.addIndex(outBase, emitter.index(j));
-      Value weight = arith::MulFOp::create(b, best[0], inverse);
-      emitter.storeIndexAsI32(ids, slot, best[1]);
-      emitter.storeF32(weights, slot, weight);
-      chosenSum = arith::AddFOp::create(b, chosenSum, weight);
-    }
+    Value chosenSum = emitRouterTopK(emitter, ids, weights, probs, outBase, inverse, experts, topK);
     if (normalize) {
-      Value scale = arith::DivFOp::create(b, emitter.f32(1.0f), chosenSum);
+      KernelPhase phase(b, "router.normalize");
+      Value scale = codegen::reciprocal(b, chosenSum);
       for (int64_t j = 0; j < topK; ++j) {
         Value slot = emitter.addIndex(outBase, emitter.index(j));
         emitter.storeF32(weights, slot,
@@ -92,6 +116,128 @@ qwen::codegen::cpu::emitRouterKernel(KernelEmitter &emitter) {
   return SmallVector<Attribute>{builder.getStringAttr(symbol)};
 }
 
+namespace {
+
+/// The experts kernel of one expert (a work item), one method per phase:
+/// experts.gather scans the routing table into `matched`, blocks of up to
+/// kSlotBlock slots go through experts.gate_up (gate / up dot products,
+/// experts.silu_mul into `hiddenRows`) and experts.down (down dot products,
+/// experts.scatter to the slots' output rows, times the routing weight).
+class CpuExperts {
+public:
+  CpuExperts(KernelEmitter &emitter, qtf::MoeExpertFfnOp ffn, StringRef symbol)
+      : emitter(emitter), b(emitter.builder()), ffn(ffn), symbol(symbol),
+        inter(ffn.getIntermediateSize()), hidden(ffn.getInput().getType().getDimSize(1)),
+        topK(ffn.getIds().getType().getDimSize(1)) {}
+
+  void emit(Value expert);
+
+private:
+  void process(int64_t count, llvm::function_ref<Value(int64_t)> slotAt);
+  Value matchedAt(int64_t i) {
+    return memref::LoadOp::create(b, matched, ValueRange{emitter.index(i)});
+  }
+
+  KernelEmitter &emitter;
+  ImplicitLocOpBuilder &b;
+  qtf::MoeExpertFfnOp ffn;
+  StringRef symbol;
+  int64_t inter, hidden, topK;
+  RowAccess x, ids, routeWeights, gateUp, down, out, h;
+  Value matched, hiddenRows, gateBase, downBase;
+};
+
+} // namespace
+
+/// SwiGLU of this expert for `count` gathered slots (static count).
+void CpuExperts::process(int64_t count, llvm::function_ref<Value(int64_t)> slotAt) {
+  SmallVector<Value> slots, xBases, hBases;
+  for (int64_t i = 0; i < count; ++i) {
+    slots.push_back(slotAt(i));
+    Value token = arith::DivUIOp::create(b, slots.back(), emitter.index(topK));
+    xBases.push_back(emitter.address(x, token, Value(), Value()));
+    hBases.push_back(emitter.index(i * inter));
+  }
+  {
+    KernelPhase phase(b, "experts.gate_up");
+    emitter.forLoop(emitter.index(0), emitter.index(inter), 1, [&](Value n) {
+      Value gateRow = emitter.addIndex(gateBase, n);
+      Value upRow = emitter.addIndex(gateRow, emitter.index(inter));
+      SmallVector<Value> sums = emitter.emitDotTile(
+          x, xBases, gateUp, {emitter.mulIndex(gateRow, hidden), emitter.mulIndex(upRow, hidden)},
+          hidden);
+      KernelPhase siluMul(b, "experts.silu_mul");
+      for (int64_t i = 0; i < count; ++i)
+        memref::StoreOp::create(b, codegen::swiglu(b, sums[2 * i], sums[2 * i + 1]), hiddenRows,
+                                ValueRange{emitter.addIndex(hBases[i], n)});
+    });
+  }
+  KernelPhase phase(b, "experts.down");
+  SmallVector<Value> scales;
+  for (Value slot : slots)
+    scales.push_back(emitter.loadF32(routeWeights, slot));
+  emitter.forLoop(emitter.index(0), emitter.index(hidden), 1, [&](Value n) {
+    SmallVector<Value> sums = emitter.emitDotTile(
+        h, hBases, down, {emitter.mulIndex(emitter.addIndex(downBase, n), inter)}, inter);
+    KernelPhase scatter(b, "experts.scatter");
+    for (int64_t i = 0; i < count; ++i)
+      emitter.storeF32(out, emitter.addIndex(emitter.mulIndex(slots[i], hidden), n),
+                       arith::MulFOp::create(b, sums[i], scales[i]));
+  });
+}
+
+void CpuExperts::emit(Value expert) {
+  x = emitter.access(ffn.getInput());
+  ids = emitter.access(ffn.getIds());
+  routeWeights = emitter.access(ffn.getWeights());
+  gateUp = emitter.access(ffn.getGateUp());
+  down = emitter.access(ffn.getDown());
+  out = emitter.result(0);
+  matched = emitter.scratch(kSlotBlock, b.getIndexType());
+  hiddenRows = emitter.scratchRow(kSlotBlock * inter);
+  h = RowAccess{hiddenRows, b.getF32Type()};
+  gateBase = emitter.mulIndex(expert, 2 * inter);
+  downBase = emitter.mulIndex(expert, hidden);
+
+  // The routing table, gathering the slots routed to this expert into
+  // `matched`; every full block of kSlotBlock is processed at once.
+  Value pending;
+  {
+    KernelPhase phase(b, "experts.gather");
+    Value slotCount = emitter.mulIndex(emitter.dim(symbol), topK);
+    pending = emitter.forLoop(
+        emitter.index(0), slotCount, 1, ValueRange{emitter.index(0)},
+        [&](Value slot, ValueRange carried) -> SmallVector<Value> {
+          Value routed = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                               emitter.loadIndex(ids, slot), expert);
+          auto ifRouted = scf::IfOp::create(b, TypeRange{b.getIndexType()}, routed, true);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifRouted.thenBlock());
+          memref::StoreOp::create(b, slot, matched, ValueRange{carried[0]});
+          Value count = emitter.addIndex(carried[0], emitter.index(1));
+          Value full =
+              arith::CmpIOp::create(b, arith::CmpIPredicate::eq, count, emitter.index(kSlotBlock));
+          auto ifFull = scf::IfOp::create(b, TypeRange{b.getIndexType()}, full, true);
+          {
+            OpBuilder::InsertionGuard inner(b);
+            b.setInsertionPointToStart(ifFull.thenBlock());
+            process(kSlotBlock, [&](int64_t i) { return matchedAt(i); });
+            scf::YieldOp::create(b, emitter.index(0));
+            b.setInsertionPointToStart(ifFull.elseBlock());
+            scf::YieldOp::create(b, count);
+          }
+          scf::YieldOp::create(b, ifFull.getResult(0));
+          b.setInsertionPointToStart(ifRouted.elseBlock());
+          scf::YieldOp::create(b, carried[0]);
+          return {ifRouted.getResult(0)};
+        })[0];
+  }
+  // The last, partial block one slot at a time.
+  emitter.forLoop(emitter.index(0), pending, 1, [&](Value i) {
+    process(1, [&](int64_t) { return memref::LoadOp::create(b, matched, ValueRange{i}); });
+  });
+}
+
 FailureOr<SmallVector<Attribute>>
 qwen::codegen::cpu::emitExpertsKernel(KernelEmitter &emitter) {
   func::FuncOp source = emitter.source();
@@ -99,98 +245,8 @@ qwen::codegen::cpu::emitExpertsKernel(KernelEmitter &emitter) {
   source.walk([&](qtf::MoeExpertFfnOp op) { ffn = op; });
   if (!ffn)
     return source.emitOpError("experts kernel has no moe_expert_ffn"), failure();
-  const int64_t experts = ffn.getNumExperts(), inter = ffn.getIntermediateSize();
-  const int64_t hidden = ffn.getInput().getType().getDimSize(1);
-  const int64_t topK = ffn.getIds().getType().getDimSize(1);
   std::string symbol = emitter.leadingSymbol(ffn.getIds());
-
-  emitter.createFunction([&](Value expert) {
-    ImplicitLocOpBuilder &b = emitter.builder();
-    RowAccess x = emitter.access(ffn.getInput());
-    RowAccess ids = emitter.access(ffn.getIds());
-    RowAccess routeWeights = emitter.access(ffn.getWeights());
-    RowAccess gateUp = emitter.access(ffn.getGateUp());
-    RowAccess down = emitter.access(ffn.getDown());
-    RowAccess out = emitter.result(0);
-    Value matched = emitter.scratch(kSlotBlock, b.getIndexType());
-    Value hiddenRows = emitter.scratchRow(kSlotBlock * inter);
-    RowAccess h{hiddenRows, b.getF32Type()};
-    Value gateBase = emitter.mulIndex(expert, 2 * inter);
-    Value downBase = emitter.mulIndex(expert, hidden);
-
-    // SwiGLU of this expert for `count` gathered slots (static count).
-    auto process = [&](int64_t count, llvm::function_ref<Value(int64_t)> slotAt) {
-      SmallVector<Value> slots, xBases, hBases;
-      for (int64_t i = 0; i < count; ++i) {
-        slots.push_back(slotAt(i));
-        Value token = arith::DivUIOp::create(b, slots.back(), emitter.index(topK));
-        xBases.push_back(emitter.address(x, token, Value(), Value()));
-        hBases.push_back(emitter.index(i * inter));
-      }
-      emitter.forLoop(emitter.index(0), emitter.index(inter), 1, [&](Value n) {
-        Value gateRow = emitter.addIndex(gateBase, n);
-        Value upRow = emitter.addIndex(gateRow, emitter.index(inter));
-        SmallVector<Value> sums = emitter.emitDotTile(
-            x, xBases, gateUp, {emitter.mulIndex(gateRow, hidden), emitter.mulIndex(upRow, hidden)},
-            hidden);
-        for (int64_t i = 0; i < count; ++i) {
-          Value g = sums[2 * i], u = sums[2 * i + 1];
-          Value one = emitter.f32(1.0f);
-          Value silu = arith::DivFOp::create(
-              b, g, arith::AddFOp::create(b, one, math::ExpOp::create(b, arith::NegFOp::create(b, g))));
-          memref::StoreOp::create(b, arith::MulFOp::create(b, silu, u), hiddenRows,
-                                  ValueRange{emitter.addIndex(hBases[i], n)});
-        }
-      });
-      SmallVector<Value> scales;
-      for (Value slot : slots)
-        scales.push_back(emitter.loadF32(routeWeights, slot));
-      emitter.forLoop(emitter.index(0), emitter.index(hidden), 1, [&](Value n) {
-        SmallVector<Value> sums = emitter.emitDotTile(
-            h, hBases, down, {emitter.mulIndex(emitter.addIndex(downBase, n), inter)}, inter);
-        for (int64_t i = 0; i < count; ++i)
-          emitter.storeF32(out, emitter.addIndex(emitter.mulIndex(slots[i], hidden), n),
-                           arith::MulFOp::create(b, sums[i], scales[i]));
-      });
-    };
-    auto matchedAt = [&](int64_t i) -> Value {
-      return memref::LoadOp::create(b, matched, ValueRange{emitter.index(i)});
-    };
-
-    Value slotCount = emitter.mulIndex(emitter.dim(symbol), topK);
-    Value pending = emitter.forLoop(
-        emitter.index(0), slotCount, 1, ValueRange{emitter.index(0)},
-        [&](Value slot, ValueRange carried) -> SmallVector<Value> {
-          Value routed = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                               emitter.loadIndex(ids, slot), expert);
-          auto ifRouted = scf::IfOp::create(b, TypeRange{b.getIndexType()}, routed, true);
-          {
-            OpBuilder::InsertionGuard guard(b);
-            b.setInsertionPointToStart(ifRouted.thenBlock());
-            memref::StoreOp::create(b, slot, matched, ValueRange{carried[0]});
-            Value count = emitter.addIndex(carried[0], emitter.index(1));
-            Value full = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, count,
-                                               emitter.index(kSlotBlock));
-            auto ifFull = scf::IfOp::create(b, TypeRange{b.getIndexType()}, full, true);
-            {
-              OpBuilder::InsertionGuard inner(b);
-              b.setInsertionPointToStart(ifFull.thenBlock());
-              process(kSlotBlock, matchedAt);
-              scf::YieldOp::create(b, emitter.index(0));
-              b.setInsertionPointToStart(ifFull.elseBlock());
-              scf::YieldOp::create(b, count);
-            }
-            scf::YieldOp::create(b, ifFull.getResult(0));
-            b.setInsertionPointToStart(ifRouted.elseBlock());
-            scf::YieldOp::create(b, carried[0]);
-          }
-          return {ifRouted.getResult(0)};
-        })[0];
-    // The last, partial block one slot at a time.
-    emitter.forLoop(emitter.index(0), pending, 1, [&](Value i) {
-      process(1, [&](int64_t) { return memref::LoadOp::create(b, matched, ValueRange{i}); });
-    });
-  });
+  emitter.createFunction([&](Value expert) { CpuExperts(emitter, ffn, symbol).emit(expert); });
   Builder builder(source.getContext());
-  return SmallVector<Attribute>{builder.getI64IntegerAttr(experts)};
+  return SmallVector<Attribute>{builder.getI64IntegerAttr(ffn.getNumExperts())};
 }

@@ -36,8 +36,27 @@
 // partial states are merged by NAME_decode_combine (README.md, "Decode
 // attention").
 //
+// Phases (KernelPhase names, in order; test/Codegen/GPU/attention-phases.mlir):
+//   NAME:         attention.role (per-token walk, tile leader or done),
+//                 attention.load_q (the query rows through the shared row),
+//                 per-token walk: attention.key_loop { attention.scores,
+//                 attention.online_softmax, attention.accumulate_v },
+//                 attention.merge_groups, attention.finalize;
+//                 query tile: attention.key_loop { attention.stage_kv,
+//                 attention.scores, attention.online_softmax,
+//                 attention.accumulate_v }, attention.finalize
+//   NAME_decode:  attention.split_range, then per chunk of query heads
+//                 attention.load_q, attention.key_loop { attention.scores,
+//                 attention.online_softmax, attention.accumulate_v },
+//                 attention.merge_groups, attention.finalize and
+//                 attention.split_partial_write
+//   NAME_decode_combine: attention.combine
+// The online-softmax math is Common/AttentionMath's, shared with the CPU.
+//
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
+#include "passes/Codegen/Common/AttentionMath.h"
+#include "passes/Codegen/Common/KernelPhase.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -50,10 +69,8 @@
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::gpu;
+using qwen::codegen::KernelPhase;
 
-/// Flat index, in the key or value array, of position `position` of kv head
-/// `kvHead` for the request whose block-table row starts at `tableRow`:
-/// ((page * layers + layer) * pageSize + slot) * kvHeads * headDim + kvHead * headDim.
 /// The operands of a paged attention inside the kernel being built.
 struct PagedView {
   RowAccess keys, values, positions, tokenSeq, blockTable, out;
@@ -72,24 +89,13 @@ static PagedView pagedView(GpuKernelEmitter &e, qtf::PagedAttentionOp attention)
           e.dim("P")};
 }
 
-/// e^(max - globalMax), the weight of a partial softmax state in a merge;
-/// 0 for a state that saw no key (max -inf), even when every state is empty
-/// (globalMax -inf, where the exp alone would give NaN).
-static Value softmaxFactor(ImplicitLocOpBuilder &b, Value max, Value globalMax) {
-  Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, max,
-                                      arith::ConstantOp::create(b, b.getF32FloatAttr(
-                                          -std::numeric_limits<float>::infinity())));
-  Value factor = math::ExpOp::create(b, arith::SubFOp::create(b, max, globalMax));
-  return arith::SelectOp::create(b, empty, arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f)),
-                                 factor);
-}
-
 /// The merge, for output column `column`, of `states` online-softmax states
 /// kept in shared memory: state g has its max at maxes[index(g)], its sum at
 /// sums[index(g)] and its accumulator row at partials[index(g) * headDim].
 /// Each state weighs e^(max_g - globalMax): 0 for a state that saw no key
-/// (max -inf, sum and acc 0); with `allMayBeEmpty` through softmaxFactor, for
-/// a split whose states may all be empty. Returns {globalMax, sum, acc}.
+/// (max -inf, sum and acc 0); with `allMayBeEmpty` through
+/// softmaxMergeFactor, for a split whose states may all be empty. Returns
+/// {globalMax, sum, acc}.
 struct MergedStates {
   Value max, sum, acc;
 };
@@ -109,7 +115,7 @@ static MergedStates mergeSharedStates(GpuKernelEmitter &e, int64_t states, Value
         Value at = index(g);
         Value max = memref::LoadOp::create(b, maxes, ValueRange{at});
         Value factor = allMayBeEmpty
-                           ? softmaxFactor(b, max, globalMax)
+                           ? codegen::softmaxMergeFactor(b, max, globalMax)
                            : Value(math::ExpOp::create(b, arith::SubFOp::create(b, max, globalMax)));
         Value sum = memref::LoadOp::create(b, sums, ValueRange{at});
         Value part =
@@ -120,6 +126,9 @@ static MergedStates mergeSharedStates(GpuKernelEmitter &e, int64_t states, Value
   return {globalMax, merged[0], merged[1]};
 }
 
+/// Flat index, in the key or value array, of position `position` of kv head
+/// `kvHead` for the request whose block-table row starts at `tableRow`:
+/// ((page * layers + layer) * pageSize + slot) * kvHeads * headDim + kvHead * headDim.
 static Value kvRowOffset(GpuKernelEmitter &e, qtf::KVCacheType cache, int64_t layer, const RowAccess &blockTable,
                          Value tableRow, Value position, Value kvHead) {
   const int64_t pageSize = cache.getPageSize(), headDim = cache.getHeadDim();
@@ -130,28 +139,627 @@ static Value kvRowOffset(GpuKernelEmitter &e, qtf::KVCacheType cache, int64_t la
   return e.addIndex(e.mulIndex(base, cache.getKvHeads() * headDim), e.mulIndex(kvHead, headDim));
 }
 
-/// One key of the online softmax, in the CPU emitter's order: m' = max(m, s),
-/// l' = l e^(m - m') + e^(s - m'), acc' = e^(s - m') v + acc e^(m - m').
-/// `state` is (m, l, acc vectors...); appends the new state to `next`, or the
+/// Phases attention.scores: (q . k) * scale of one key, q and k as `count`
+/// vector slices of this lane (k(c) emits or returns slice c), the partial
+/// dot products summed over `lanes` consecutive lanes.
+static Value laneScore(GpuKernelEmitter &e, ArrayRef<Value> q, int64_t count, Value zero,
+                       llvm::function_ref<Value(int64_t)> k, int64_t lanes, float scale) {
+  ImplicitLocOpBuilder &b = e.builder();
+  KernelPhase phase(b, "attention.scores");
+  Value dotVector = zero;
+  for (int64_t c = 0; c < count; ++c)
+    dotVector = vector::FMAOp::create(b, q[c], k(c), dotVector);
+  Value partial = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
+  return arith::MulFOp::create(b, e.laneSum(partial, lanes), e.f32(scale));
+}
+
+/// Phases attention.online_softmax and attention.accumulate_v: one key of
+/// the online softmax (Common/AttentionMath) on the register state
+/// `state` = (m, l, acc vectors...); appends the new state to `next`, or the
 /// old one where `valid` is false. `value(c)` is the key's c-th value vector.
 static void appendOnlineSoftmaxStep(ImplicitLocOpBuilder &b, VectorType vecType, Value score, Value valid,
                                     ValueRange state, llvm::function_ref<Value(int64_t)> value,
                                     SmallVectorImpl<Value> &next) {
-  Value runningMax = state[0], runningSum = state[1];
-  Value newMax = arith::MaximumFOp::create(b, runningMax, score);
-  Value correction = math::ExpOp::create(b, arith::SubFOp::create(b, runningMax, newMax));
-  Value weight = math::ExpOp::create(b, arith::SubFOp::create(b, score, newMax));
-  Value newSum = arith::AddFOp::create(b, arith::MulFOp::create(b, runningSum, correction), weight);
-  Value correctionVector = vector::BroadcastOp::create(b, vecType, correction);
-  Value weightVector = vector::BroadcastOp::create(b, vecType, weight);
-  next.push_back(arith::SelectOp::create(b, valid, newMax, runningMax));
-  next.push_back(arith::SelectOp::create(b, valid, newSum, runningSum));
+  codegen::OnlineSoftmaxStep step = [&] {
+    KernelPhase phase(b, "attention.online_softmax");
+    codegen::OnlineSoftmaxStep s = codegen::onlineSoftmaxStep(b, vecType, state[0], state[1], score);
+    next.push_back(arith::SelectOp::create(b, valid, s.max, state[0]));
+    next.push_back(arith::SelectOp::create(b, valid, s.sum, state[1]));
+    return s;
+  }();
+  KernelPhase phase(b, "attention.accumulate_v");
   for (size_t c = 2; c < state.size(); ++c) {
-    Value acc = state[c];
-    Value updated = vector::FMAOp::create(b, weightVector, value(int64_t(c - 2)),
-                                          arith::MulFOp::create(b, acc, correctionVector));
-    next.push_back(arith::SelectOp::create(b, valid, updated, acc));
+    Value v = value(int64_t(c - 2));
+    next.push_back(arith::SelectOp::create(b, valid, codegen::accumulateValue(b, step, state[c], v),
+                                           state[c]));
   }
+}
+
+namespace {
+
+/// The attention kernels of one paged_attention, one method per phase. The
+/// plan (lanes, groups, tiles) is derived from head_dim and the block size
+/// in the constructor; members set by a phase are read by the later ones.
+class GpuAttention {
+public:
+  GpuAttention(GpuKernelEmitter &e, qtf::PagedAttentionOp attention);
+  LogicalResult checkThreads();
+  void emitKernel();
+  void emitDecodeKernel(StringRef name);
+  void emitCombineKernel(StringRef name);
+
+  // The plan, also recorded in the launch geometry.
+  int64_t heads, headDim, kvHeads, group, threads;
+  int64_t decodeThreads, partialStride, combineThreads;
+  static constexpr int64_t kMaxDecodeSplits = 32;
+
+private:
+  Value cmp(arith::CmpIPredicate predicate, Value x, Value y) {
+    return arith::CmpIOp::create(b(), predicate, x, y);
+  }
+  Value land(Value x, Value y) { return arith::AndIOp::create(b(), x, y); }
+  ImplicitLocOpBuilder &b() { return e.builder(); }
+  /// Flat index of (position jc, kv head) in the cache of request row tableRow.
+  Value cacheBase(Value tableRow, Value jc) {
+    return kvRowOffset(e, cache, layer, paged.blockTable, tableRow, jc, kvHead);
+  }
+  void setUp();
+  void findRole();
+  void loadTileQueries();
+  void emitPerTokenWalk();
+  void emitTile(Value first, Value n);
+  SmallVector<Value> stageAndWalkTile(Value start, ValueRange carried, Value tableRow,
+                                      Value lastPosition, Value myPosition, Value keyTile,
+                                      Value valueTile);
+  void setUpDecode();
+  SmallVector<Value> loadDecodeQueries(Value firstHead, int64_t n);
+  SmallVector<Value> walkDecodeKeys(ArrayRef<Value> q, int64_t n);
+  void mergeDecodeGroups(ArrayRef<Value> finals, Value firstHead, int64_t n);
+
+  GpuKernelEmitter &e;
+  qtf::PagedAttentionOp attention;
+  qtf::KVCacheType cache;
+  int64_t layer;
+  float scale;
+  int64_t width, vectors, lanes, perLane, groups;
+  int64_t tileLanes, tilePerLane, tileQueries, tileKeys;
+  int64_t decodeLanes, decodePerLane, decodeGroups, chunkHeads;
+  VectorType vecType;
+  PagedView paged;
+  // NAME: setUp / findRole / loadTileQueries.
+  Value item, token, head, kvHead, query, minusInf, zero, trueValue, one;
+  Value sequence, position, count, perToken, tiled;
+  Value tileGroupId, mine;
+  SmallVector<Value> tileColumns, tileQ;
+  // NAME_decode: setUpDecode.
+  Value partialsOut, splits, split, tableRow, begin, end, single, groupId, lane;
+  Value maxes, sums, partials, isFirstLane;
+  SmallVector<Value> columns;
+};
+
+} // namespace
+
+GpuAttention::GpuAttention(GpuKernelEmitter &e, qtf::PagedAttentionOp attention)
+    : e(e), attention(attention), cache(attention.getCache().getType()),
+      layer(attention.getLayer()),
+      scale(static_cast<float>(attention.getScale().convertToDouble())) {
+  RankedTensorType queryType = attention.getQuery().getType();
+  heads = queryType.getDimSize(1);
+  headDim = queryType.getDimSize(2);
+  kvHeads = cache.getKvHeads();
+  group = heads / kvHeads;
+  threads = e.options().attentionThreads;
+  width = e.vectorWidthFor(headDim);
+  vectors = headDim / width;
+  lanes = 1; // L: lanes sharing one key
+  while (lanes < 32 && vectors % (lanes * 2) == 0)
+    lanes *= 2;
+  perLane = vectors / lanes;
+  groups = threads / lanes;
+
+  // Query tiles (prefill): L' lanes per query, each with at most 4 vectors
+  // (16 f32 of q and of the accumulator) when the head allows, widened until
+  // the block has at most kMaxTileQueries groups; Q = one query per group.
+  constexpr int64_t kMaxTileQueries = 32;
+  tileLanes = 1;
+  while (tileLanes < 32 && vectors % (tileLanes * 2) == 0 &&
+         (vectors / tileLanes > 4 || threads / tileLanes > kMaxTileQueries))
+    tileLanes *= 2;
+  tilePerLane = vectors / tileLanes;
+  tileQueries = std::min(threads / tileLanes, kMaxTileQueries);
+  // K keys (and values) of f32 staged per step: at most 64, at most 32 KiB
+  // for both, and the whole kernel under 48 KiB of static shared memory next
+  // to the per-token path's rows (query, G maxima / sums / partial rows) and
+  // the row chain's reduction scratch.
+  const int64_t perTokenBytes = 4 * (headDim + 2 * groups + groups * headDim + threads / 32);
+  tileKeys = 64;
+  while (tileKeys > 1 && (2 * tileKeys * headDim * 4 > 32 * 1024 ||
+                          perTokenBytes + 2 * tileKeys * headDim * 4 >= 48 * 1024))
+    tileKeys /= 2;
+
+  // Decode variant (see emitDecodeKernel): L_d lanes per key with at most 4
+  // vectors each, at most kDecodeAccFloats accumulator floats per lane.
+  constexpr int64_t kDecodeThreads = 128;
+  constexpr int64_t kDecodeAccFloats = 64;
+  // A partial record: [max, sum, -, -, acc x headDim] (acc 16-byte aligned).
+  partialStride = headDim + 4;
+  decodeLanes = 1;
+  while (decodeLanes < 32 && vectors % (decodeLanes * 2) == 0 && vectors / decodeLanes > 4)
+    decodeLanes *= 2;
+  decodePerLane = vectors / decodeLanes;
+  decodeThreads = std::max<int64_t>(std::min(threads, kDecodeThreads), decodeLanes);
+  decodeGroups = decodeThreads / decodeLanes;
+  chunkHeads = std::max<int64_t>(1, std::min(group, kDecodeAccFloats / (decodePerLane * width)));
+  combineThreads = std::clamp<int64_t>(headDim, 32, kDecodeThreads);
+}
+
+LogicalResult GpuAttention::checkThreads() {
+  if (threads < 32 || threads % 32 || threads > 1024)
+    return e.source().emitOpError("attention-threads must be a multiple of 32 in [32, 1024]");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// NAME: per-token walk and query tiles
+//===----------------------------------------------------------------------===//
+
+/// The block's (token, head, kv head), the shared query row and constants.
+void GpuAttention::setUp() {
+  vecType = VectorType::get({width}, b().getF32Type());
+  paged = pagedView(e, attention);
+  item = e.blockId();
+  token = e.divIndex(item, heads);
+  head = e.remIndex(item, heads);
+  kvHead = e.divIndex(head, group);
+  query = e.sharedRow(headDim);
+  minusInf = e.f32(-std::numeric_limits<float>::infinity());
+  zero = arith::ConstantOp::create(b(), DenseElementsAttr::get(vecType, 0.0f));
+  trueValue = arith::ConstantOp::create(b(), b().getBoolAttr(true));
+}
+
+/// Block-uniform role of this block: `perToken` (walk alone), `tiled` (lead
+/// a query tile of `count` tokens) or neither (done). Scalar loads, no barrier.
+void GpuAttention::findRole() {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "attention.role");
+  Value T = e.dim("T");
+  sequence = e.loadIndex(paged.tokenSeq, token);
+  position = e.loadIndex(paged.positions, token);
+  one = e.index(1);
+  Value hasPrevious = cmp(arith::CmpIPredicate::ugt, token, e.index(0));
+  Value previous =
+      arith::SelectOp::create(b, hasPrevious, arith::SubIOp::create(b, token, one), token);
+  Value continues = land(hasPrevious, cmp(arith::CmpIPredicate::eq,
+                                          e.loadIndex(paged.tokenSeq, previous), sequence));
+  Value offset = e.remIndex(position, tileQueries);
+  Value leads = arith::OrIOp::create(b, arith::XOrIOp::create(b, continues, trueValue),
+                                     cmp(arith::CmpIPredicate::eq, offset, e.index(0)));
+  // n: tokens t .. t+n-1 of the run, n <= Q - positions[t] % Q.
+  Value limit = arith::MinUIOp::create(b, arith::SubIOp::create(b, e.index(tileQueries), offset),
+                                       arith::SubIOp::create(b, T, token));
+  Value scanEnd = arith::SelectOp::create(b, leads, limit, one);
+  count = e.forLoop(one, scanEnd, 1, ValueRange{one, trueValue},
+                    [&](Value i, ValueRange carried) -> SmallVector<Value> {
+                      Value same = cmp(arith::CmpIPredicate::eq,
+                                       e.loadIndex(paged.tokenSeq, e.addIndex(token, i)), sequence);
+                      Value open = land(carried[1], same);
+                      Value grown =
+                          arith::SelectOp::create(b, open, e.addIndex(carried[0], one), carried[0]);
+                      return {grown, open};
+                    })[0];
+  Value single = cmp(arith::CmpIPredicate::eq, count, one);
+  perToken = land(leads, single);
+  tiled = land(leads, arith::XOrIOp::create(b, single, trueValue));
+}
+
+/// The query rows, through the shared row `query` one at a time (the row
+/// chain is block-cooperative; one copy serves both paths): the tile's n
+/// rows, tile group g keeping the slice of query `mine` in `tileQ`, or the
+/// per-token walk's single row, which stays in `query`.
+void GpuAttention::loadTileQueries() {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "attention.load_q");
+  tileGroupId = e.divIndex(e.threadId(), tileLanes);
+  Value tileLane = e.remIndex(e.threadId(), tileLanes);
+  for (int64_t c = 0; c < tilePerLane; ++c)
+    tileColumns.push_back(e.mulIndex(e.addIndex(tileLane, e.index(c * tileLanes)), width));
+  // Group g owns query g of the tile (groups >= n keep a copy of the last
+  // one: they compute like the others and store nothing).
+  mine = arith::MinUIOp::create(b, tileGroupId, arith::SubIOp::create(b, count, one));
+  Value rows = arith::SelectOp::create(b, tiled, count,
+                                       arith::SelectOp::create(b, perToken, one, e.index(0)));
+  SmallVector<Value> qInit(tilePerLane, zero);
+  tileQ = llvm::to_vector(e.forLoop(
+      e.index(0), rows, 1, qInit, [&](Value i, ValueRange carried) -> SmallVector<Value> {
+        e.emitRowChain(attention.getQuery(), e.addIndex(token, i), head, query);
+        Value take = cmp(arith::CmpIPredicate::eq, mine, i);
+        SmallVector<Value> next;
+        for (int64_t c = 0; c < tilePerLane; ++c)
+          next.push_back(
+              arith::SelectOp::create(b, take, e.loadShared(query, tileColumns[c], width), carried[c]));
+        e.barrier(); // the row is rewritten by the next query
+        return next;
+      }));
+}
+
+void GpuAttention::emitKernel() {
+  e.createKernel(threads, [&] {
+    setUp();
+    findRole();
+    loadTileQueries();
+    e.ifThen(perToken, [&] { emitPerTokenWalk(); });
+    e.ifThen(tiled, [&] { emitTile(token, count); });
+  });
+}
+
+/// Per-token walk: lane group g walks positions g, g + G, ... with its own
+/// online softmax in registers, the G states merged through shared memory
+/// into the output row `item`.
+void GpuAttention::emitPerTokenWalk() {
+  ImplicitLocOpBuilder &b = this->b();
+  Value groupId = e.divIndex(e.threadId(), lanes);
+  Value lane = e.remIndex(e.threadId(), lanes);
+  // Columns of this lane: vectors lane, lane + L, ... (coalesced per key).
+  SmallVector<Value> columns, q;
+  for (int64_t j = 0; j < perLane; ++j) {
+    columns.push_back(e.mulIndex(e.addIndex(lane, e.index(j * lanes)), width));
+    q.push_back(e.loadShared(query, columns.back(), width));
+  }
+  Value tableRow = e.mulIndex(sequence, paged.tableWidth);
+  Value contextEnd = e.addIndex(position, e.index(1));
+  Value lastPosition = position;
+
+  SmallVector<Value> init{minusInf, e.f32(0.0f)};
+  init.append(perLane, zero);
+  SmallVector<Value> finals;
+  {
+    KernelPhase phase(b, "attention.key_loop");
+    finals = llvm::to_vector(e.forLoop(
+        e.index(0), contextEnd, groups, init, [&](Value start, ValueRange carried) -> SmallVector<Value> {
+          Value j = e.addIndex(start, groupId);
+          Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, contextEnd);
+          Value jc = arith::MinUIOp::create(b, j, lastPosition);
+          Value base = cacheBase(tableRow, jc);
+          Value score = laneScore(e, q, perLane, zero, [&](int64_t c) {
+            return e.loadVectorF32(paged.keys, e.addIndex(base, columns[c]), width);
+          }, lanes, scale);
+          SmallVector<Value> next;
+          appendOnlineSoftmaxStep(b, vecType, score, valid, carried.take_front(2 + perLane), [&](int64_t c) {
+            return e.loadVectorF32(paged.values, e.addIndex(base, columns[c]), width);
+          }, next);
+          return next;
+        }));
+  }
+
+  Value maxes, sums, partials;
+  {
+    KernelPhase phase(b, "attention.merge_groups");
+    maxes = e.sharedRow(groups);
+    sums = e.sharedRow(groups);
+    partials = e.sharedRow(groups * headDim);
+    Value isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
+    e.ifThen(isFirstLane, [&] {
+      memref::StoreOp::create(b, finals[0], maxes, ValueRange{groupId});
+      memref::StoreOp::create(b, finals[1], sums, ValueRange{groupId});
+    });
+    Value groupBase = e.mulIndex(groupId, headDim);
+    for (int64_t c = 0; c < perLane; ++c)
+      e.storeShared(partials, e.addIndex(groupBase, columns[c]), finals[2 + c]);
+    e.barrier();
+  }
+
+  KernelPhase phase(b, "attention.finalize");
+  Value outBase = e.mulIndex(item, headDim);
+  e.forLoop(e.threadId(), e.index(headDim), threads, [&](Value d) {
+    // Groups that saw no key have max -inf, sum 0 and acc 0: factor 0.
+    MergedStates merged = mergeSharedStates(e, groups, maxes, sums, partials, headDim, d,
+                                            [](Value g) { return g; }, /*allMayBeEmpty=*/false);
+    Value inverse = arith::DivFOp::create(b, e.f32(1.0f), merged.sum);
+    e.store(paged.out, e.addIndex(outBase, d), arith::MulFOp::create(b, merged.acc, inverse));
+  });
+}
+
+/// One query tile: tokens first .. first+n-1 of one request, n in [2, Q];
+/// K keys and values at a time staged in shared memory, tile group g
+/// walking them for query `mine`; the owners store their output rows.
+void GpuAttention::emitTile(Value first, Value n) {
+  ImplicitLocOpBuilder &b = this->b();
+  Value myToken = e.addIndex(first, mine);
+  Value myPosition = e.loadIndex(paged.positions, myToken);
+  Value lastPosition =
+      e.loadIndex(paged.positions, e.addIndex(first, arith::SubIOp::create(b, n, one)));
+  Value tableRow = e.mulIndex(sequence, paged.tableWidth);
+
+  Value keyTile = e.sharedRow(tileKeys * headDim);
+  Value valueTile = e.sharedRow(tileKeys * headDim);
+  Value contextEnd = e.addIndex(lastPosition, one);
+  SmallVector<Value> init{minusInf, e.f32(0.0f)};
+  init.append(tilePerLane, zero);
+  SmallVector<Value> finals;
+  {
+    KernelPhase phase(b, "attention.key_loop");
+    finals = llvm::to_vector(e.forLoop(
+        e.index(0), contextEnd, tileKeys, init, [&](Value start, ValueRange carried) {
+          return stageAndWalkTile(start, carried, tableRow, lastPosition, myPosition, keyTile,
+                                  valueTile);
+        }));
+  }
+
+  KernelPhase phase(b, "attention.finalize");
+  Value owns = cmp(arith::CmpIPredicate::ult, tileGroupId, n);
+  e.ifThen(owns, [&] {
+    Value inverse = arith::DivFOp::create(b, e.f32(1.0f), finals[1]);
+    Value inverseVector = vector::BroadcastOp::create(b, vecType, inverse);
+    Value outBase = e.mulIndex(e.addIndex(e.mulIndex(myToken, heads), head), headDim);
+    for (int64_t c = 0; c < tilePerLane; ++c)
+      e.store(paged.out, e.addIndex(outBase, tileColumns[c]),
+              arith::MulFOp::create(b, finals[2 + c], inverseVector));
+  });
+}
+
+/// Keys start .. start+K-1 of a tile: staged as f32 in `keyTile` /
+/// `valueTile` (clamped to the tile's last position; a vector per thread at
+/// a time, coalesced), then walked in order by every tile group, masking
+/// keys past its query's position. Returns the groups' new states.
+SmallVector<Value> GpuAttention::stageAndWalkTile(Value start, ValueRange carried, Value tableRow,
+                                                  Value lastPosition, Value myPosition,
+                                                  Value keyTile, Value valueTile) {
+  ImplicitLocOpBuilder &b = this->b();
+  {
+    KernelPhase phase(b, "attention.stage_kv");
+    e.forLoop(e.threadId(), e.index(tileKeys * vectors), threads, [&](Value element) {
+      Value j = e.divIndex(element, vectors);
+      Value col = e.mulIndex(e.remIndex(element, vectors), width);
+      Value jc = arith::MinUIOp::create(b, e.addIndex(start, j), lastPosition);
+      Value at = e.addIndex(cacheBase(tableRow, jc), col);
+      Value to = e.addIndex(e.mulIndex(j, headDim), col);
+      e.storeShared(keyTile, to, e.loadVectorF32(paged.keys, at, width));
+      e.storeShared(valueTile, to, e.loadVectorF32(paged.values, at, width));
+    });
+    e.barrier();
+  }
+  SmallVector<Value> updated = llvm::to_vector(e.forLoop(
+      e.index(0), e.index(tileKeys), 1, carried, [&](Value j, ValueRange state) -> SmallVector<Value> {
+        Value keyRow = e.mulIndex(j, headDim);
+        Value valid = cmp(arith::CmpIPredicate::ule, e.addIndex(start, j), myPosition);
+        Value score = laneScore(e, tileQ, tilePerLane, zero, [&](int64_t c) {
+          return e.loadShared(keyTile, e.addIndex(keyRow, tileColumns[c]), width);
+        }, tileLanes, scale);
+        SmallVector<Value> next;
+        appendOnlineSoftmaxStep(b, vecType, score, valid, state.take_front(2 + tilePerLane), [&](int64_t c) {
+          return e.loadShared(valueTile, e.addIndex(keyRow, tileColumns[c]), width);
+        }, next);
+        return next;
+      }));
+  e.barrier(); // the tiles are restaged next
+  return updated;
+}
+
+//===----------------------------------------------------------------------===//
+// NAME_decode: split-K over the context, all query heads of a kv head
+//===----------------------------------------------------------------------===//
+
+/// This block's (token, kv head, split), its keys [begin, end) (ceil(context
+/// / splits) rounded up to whole steps of the lane groups; trailing splits
+/// may be empty), lane columns and the shared rows of the group merge.
+void GpuAttention::setUpDecode() {
+  ImplicitLocOpBuilder &b = this->b();
+  vecType = VectorType::get({width}, b.getF32Type());
+  paged = pagedView(e, attention);
+  minusInf = e.f32(-std::numeric_limits<float>::infinity());
+  zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
+
+  KernelPhase phase(b, "attention.split_range");
+  partialsOut = e.extraPointer(0);
+  splits = e.extraScalar(0);
+  split = arith::RemUIOp::create(b, e.blockId(), splits);
+  Value item = arith::DivUIOp::create(b, e.blockId(), splits);
+  token = e.divIndex(item, kvHeads);
+  kvHead = e.remIndex(item, kvHeads);
+  sequence = e.loadIndex(paged.tokenSeq, token);
+  position = e.loadIndex(paged.positions, token);
+  tableRow = e.mulIndex(sequence, paged.tableWidth);
+  Value contextEnd = e.addIndex(position, e.index(1));
+  Value perSplit = arith::CeilDivUIOp::create(b, contextEnd, splits);
+  Value chunk =
+      e.mulIndex(arith::CeilDivUIOp::create(b, perSplit, e.index(decodeGroups)), decodeGroups);
+  begin = e.mulIndex(split, chunk);
+  end = arith::MinUIOp::create(b, e.addIndex(begin, chunk), contextEnd);
+  single = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, splits, e.index(1));
+  groupId = e.divIndex(e.threadId(), decodeLanes);
+  lane = e.remIndex(e.threadId(), decodeLanes);
+  for (int64_t c = 0; c < decodePerLane; ++c)
+    columns.push_back(e.mulIndex(e.addIndex(lane, e.index(c * decodeLanes)), width));
+
+  query = e.sharedRow(headDim);
+  maxes = e.sharedRow(decodeGroups * chunkHeads);
+  sums = e.sharedRow(decodeGroups * chunkHeads);
+  partials = e.sharedRow(decodeGroups * chunkHeads * headDim);
+  isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
+}
+
+/// The n query rows from `firstHead` through the shared row (the row chain
+/// is block-cooperative), each lane keeping its slice of every row: returns
+/// q[h * decodePerLane + c].
+SmallVector<Value> GpuAttention::loadDecodeQueries(Value firstHead, int64_t n) {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "attention.load_q");
+  SmallVector<Value> qInit(n * decodePerLane, zero);
+  return llvm::to_vector(e.forLoop(
+      e.index(0), e.index(n), 1, qInit, [&](Value i, ValueRange carried) -> SmallVector<Value> {
+        e.emitRowChain(attention.getQuery(), token, e.addIndex(firstHead, i), query);
+        SmallVector<Value> slice;
+        for (int64_t c = 0; c < decodePerLane; ++c)
+          slice.push_back(e.loadShared(query, columns[c], width));
+        SmallVector<Value> next;
+        for (int64_t h = 0; h < n; ++h) {
+          Value take = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, i, e.index(h));
+          for (int64_t c = 0; c < decodePerLane; ++c)
+            next.push_back(arith::SelectOp::create(b, take, slice[c], carried[h * decodePerLane + c]));
+        }
+        e.barrier(); // the row is rewritten by the next head
+        return next;
+      }));
+}
+
+/// Lane group g walks keys begin + g, begin + g + G', ... < end, each key's
+/// k and v rows read once for the n heads. Returns per head h the state
+/// [max, sum, acc x decodePerLane] at h * (2 + decodePerLane).
+SmallVector<Value> GpuAttention::walkDecodeKeys(ArrayRef<Value> q, int64_t n) {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "attention.key_loop");
+  const int64_t stride = 2 + decodePerLane;
+  SmallVector<Value> init;
+  for (int64_t h = 0; h < n; ++h) {
+    init.append({minusInf, e.f32(0.0f)});
+    init.append(decodePerLane, zero);
+  }
+  return llvm::to_vector(e.forLoop(
+      begin, end, decodeGroups, init, [&](Value start, ValueRange carried) -> SmallVector<Value> {
+        Value j = e.addIndex(start, groupId);
+        Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, end);
+        Value jc = arith::MinUIOp::create(b, j, position);
+        Value base = kvRowOffset(e, cache, layer, paged.blockTable, tableRow, jc, kvHead);
+        SmallVector<Value> k, v;
+        for (int64_t c = 0; c < decodePerLane; ++c)
+          k.push_back(e.loadVectorF32(paged.keys, e.addIndex(base, columns[c]), width));
+        for (int64_t c = 0; c < decodePerLane; ++c)
+          v.push_back(e.loadVectorF32(paged.values, e.addIndex(base, columns[c]), width));
+        SmallVector<Value> next;
+        for (int64_t h = 0; h < n; ++h) {
+          Value score = laneScore(e, q.slice(h * decodePerLane, decodePerLane), decodePerLane, zero,
+                                  [&](int64_t c) { return k[c]; }, decodeLanes, scale);
+          appendOnlineSoftmaxStep(b, vecType, score, valid, carried.slice(h * stride, stride),
+                                  [&](int64_t c) { return v[c]; }, next);
+        }
+        return next;
+      }));
+}
+
+/// The G' lane-group states of each of the n heads into `maxes`, `sums`,
+/// `partials` (state (g, h) at g * chunkHeads + h); then per output column
+/// their merge: with one split the output row, else the split's partial
+/// record [max, sum, -, -, acc] in `partialsOut`.
+void GpuAttention::mergeDecodeGroups(ArrayRef<Value> finals, Value firstHead, int64_t n) {
+  ImplicitLocOpBuilder &b = this->b();
+  const int64_t stride = 2 + decodePerLane;
+  {
+    KernelPhase phase(b, "attention.merge_groups");
+    e.ifThen(isFirstLane, [&] {
+      for (int64_t h = 0; h < n; ++h) {
+        Value at = e.addIndex(e.mulIndex(groupId, chunkHeads), e.index(h));
+        memref::StoreOp::create(b, finals[h * stride], maxes, ValueRange{at});
+        memref::StoreOp::create(b, finals[h * stride + 1], sums, ValueRange{at});
+      }
+    });
+    for (int64_t h = 0; h < n; ++h) {
+      Value rowBase =
+          e.mulIndex(e.addIndex(e.mulIndex(groupId, chunkHeads), e.index(h)), headDim);
+      for (int64_t c = 0; c < decodePerLane; ++c)
+        e.storeShared(partials, e.addIndex(rowBase, columns[c]), finals[h * stride + 2 + c]);
+    }
+    e.barrier();
+  }
+  KernelPhase phase(b, "attention.finalize");
+  e.forLoop(e.threadId(), e.index(n * headDim), decodeThreads, [&](Value el) {
+    Value h = e.divIndex(el, headDim);
+    Value d = e.remIndex(el, headDim);
+    auto stateAt = [&](Value g) { return e.addIndex(e.mulIndex(g, chunkHeads), h); };
+    // Groups that saw no key weigh 0, also when the whole split is empty
+    // and globalMax is -inf.
+    MergedStates merged = mergeSharedStates(e, decodeGroups, maxes, sums, partials, headDim, d,
+                                            stateAt, /*allMayBeEmpty=*/true);
+    Value outRow = e.addIndex(e.mulIndex(token, heads), e.addIndex(firstHead, h));
+    e.ifThen(single, [&] {
+      Value inverse = arith::DivFOp::create(b, e.f32(1.0f), merged.sum);
+      e.store(paged.out, e.addIndex(e.mulIndex(outRow, headDim), d),
+              arith::MulFOp::create(b, merged.acc, inverse));
+    });
+    KernelPhase partialPhase(b, "attention.split_partial_write");
+    e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::ne, splits, e.index(1)), [&] {
+      Value record = e.mulIndex(e.addIndex(e.mulIndex(outRow, splits), split), partialStride);
+      memref::StoreOp::create(b, merged.acc, partialsOut,
+                              ValueRange{e.addIndex(record, e.addIndex(d, e.index(4)))});
+      e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, d, e.index(0)), [&] {
+        memref::StoreOp::create(b, merged.max, partialsOut, ValueRange{record});
+        memref::StoreOp::create(b, merged.sum, partialsOut, ValueRange{e.addIndex(record, e.index(1))});
+      });
+    });
+  });
+}
+
+/// Decode variant NAME_decode (same ABI), for steps where every request has
+/// one token (T == B): one block per (token, kv head) computing all `group`
+/// query heads of the kv head, so each key / value row of the cache is read
+/// once for the whole group. L_d lanes per key, each with at most 4 vectors
+/// of the head (8 lanes at head_dim 128): fewer lanes than the per-token
+/// walk so that G' = threads / L_d keys are in flight per block (a block
+/// walking one key per warp is latency bound, as the H100 showed). The G'
+/// lane groups split the context (group g walks positions g, g + G', ...),
+/// each with one online softmax per query head (q and the f32 accumulators
+/// in registers), merged through shared memory. At most kDecodeAccFloats
+/// accumulator floats per lane: larger groups take the heads H at a time,
+/// in passes over the keys.
+///
+/// Split-K across blocks (flash-decoding): with `splits` > 1 (a parameter
+/// the runtime picks so that short batches still fill the GPU) the grid is
+/// [T, kv_heads] x splits; split s walks its own contiguous range of the
+/// context and writes its merged state (max, sum, unnormalized acc) per
+/// query head to `partials`, and NAME_decode_combine merges the splits.
+/// With splits = 1 the block writes the output itself.
+void GpuAttention::emitDecodeKernel(StringRef name) {
+  func::FuncOp source = e.source();
+  SmallVector<BlockArgument> sourceArgs(source.getArguments());
+  e.createKernel(name, sourceArgs, source.getResultTypes(), decodeThreads, [&] {
+    setUpDecode();
+    for (int64_t h0 = 0; h0 < group; h0 += chunkHeads) {
+      const int64_t n = std::min(chunkHeads, group - h0);
+      Value firstHead = e.addIndex(e.mulIndex(kvHead, group), e.index(h0));
+      SmallVector<Value> q = loadDecodeQueries(firstHead, n);
+      SmallVector<Value> finals = walkDecodeKeys(q, n);
+      mergeDecodeGroups(finals, firstHead, n);
+      if (h0 + chunkHeads < group)
+        e.barrier(); // the next heads reuse the shared rows
+    }
+  }, ExtraParams{/*pointers=*/1, /*scalars=*/1});
+}
+
+/// NAME_decode_combine (same parameters as NAME_decode), after a split
+/// decode: block (token, query head) merges the `splits` partial states,
+/// thread d one output column: out = sum_s acc_s e^(m_s - M) / sum_s l_s e^(m_s - M).
+void GpuAttention::emitCombineKernel(StringRef name) {
+  func::FuncOp source = e.source();
+  SmallVector<BlockArgument> sourceArgs(source.getArguments());
+  e.createKernel(name, sourceArgs, source.getResultTypes(), combineThreads, [&] {
+    ImplicitLocOpBuilder &b = this->b();
+    KernelPhase phase(b, "attention.combine");
+    Value partials = e.extraPointer(0);
+    Value splits = e.extraScalar(0);
+    RowAccess out = e.result(0);
+    Value row = e.blockId(); // token * heads + head
+    Value first = e.mulIndex(row, splits);
+    Value minusInf = e.f32(-std::numeric_limits<float>::infinity());
+    auto load = [&](Value split, int64_t field, Value column) {
+      Value at = e.addIndex(e.mulIndex(e.addIndex(first, split), partialStride), e.index(field));
+      return memref::LoadOp::create(b, partials, ValueRange{column ? e.addIndex(at, column) : at})
+          .getResult();
+    };
+    e.forLoop(e.threadId(), e.index(headDim), combineThreads, [&](Value d) {
+      Value globalMax = e.forLoop(e.index(0), splits, 1, ValueRange{minusInf},
+                                  [&](Value s, ValueRange carried) -> SmallVector<Value> {
+                                    return {arith::MaximumFOp::create(b, carried[0], load(s, 0, Value()))};
+                                  })[0];
+      ValueRange merged = e.forLoop(
+          e.index(0), splits, 1, ValueRange{e.f32(0.0f), e.f32(0.0f)},
+          [&](Value s, ValueRange carried) -> SmallVector<Value> {
+            Value factor = codegen::softmaxMergeFactor(b, load(s, 0, Value()), globalMax);
+            return {math::FmaOp::create(b, load(s, 1, Value()), factor, carried[0]),
+                    math::FmaOp::create(b, load(s, 4, d), factor, carried[1])};
+          });
+      Value inverse = arith::DivFOp::create(b, e.f32(1.0f), merged[0]);
+      e.store(out, e.addIndex(e.mulIndex(row, headDim), d), arith::MulFOp::create(b, merged[1], inverse));
+    });
+  }, ExtraParams{/*pointers=*/1, /*scalars=*/1});
 }
 
 FailureOr<KernelGeometry>
@@ -164,507 +772,28 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
       codegen::computedValue(ret.getOperand(0)) != attention.getResult())
     return source.emitOpError("attention kernel must return one paged_attention"), failure();
 
-  qtf::KVCacheType cache = attention.getCache().getType();
-  RankedTensorType queryType = attention.getQuery().getType();
-  const int64_t heads = queryType.getDimSize(1), headDim = queryType.getDimSize(2);
-  const int64_t kvHeads = cache.getKvHeads(), group = heads / kvHeads;
-  const int64_t layer = attention.getLayer();
-  const float scale = static_cast<float>(attention.getScale().convertToDouble());
+  GpuAttention kernels(emitter, attention);
+  if (failed(kernels.checkThreads()))
+    return failure();
   std::string tokenSymbol = emitter.leadingSymbol(attention.getResult());
-
-  const int64_t threads = emitter.options().attentionThreads;
-  if (threads < 32 || threads % 32 || threads > 1024)
-    return source.emitOpError("attention-threads must be a multiple of 32 in [32, 1024]"),
-           failure();
-  const int64_t width = emitter.vectorWidthFor(headDim);
-  const int64_t vectors = headDim / width;
-  int64_t lanes = 1; // L: lanes sharing one key
-  while (lanes < 32 && vectors % (lanes * 2) == 0)
-    lanes *= 2;
-  const int64_t perLane = vectors / lanes;
-  const int64_t groups = threads / lanes;
-
-  // Query tiles (prefill): L' lanes per query, each with at most 4 vectors
-  // (16 f32 of q and of the accumulator) when the head allows, widened until
-  // the block has at most kMaxTileQueries groups; Q = one query per group.
-  constexpr int64_t kMaxTileQueries = 32;
-  int64_t tileLanes = 1;
-  while (tileLanes < 32 && vectors % (tileLanes * 2) == 0 &&
-         (vectors / tileLanes > 4 || threads / tileLanes > kMaxTileQueries))
-    tileLanes *= 2;
-  const int64_t tilePerLane = vectors / tileLanes;
-  const int64_t tileGroups = threads / tileLanes;
-  const int64_t tileQueries = std::min(tileGroups, kMaxTileQueries);
-  // K keys (and values) of f32 staged per step: at most 64, at most 32 KiB
-  // for both, and the whole kernel under 48 KiB of static shared memory next
-  // to the per-token path's rows (query, G maxima / sums / partial rows) and
-  // the row chain's reduction scratch.
-  const int64_t perTokenBytes = 4 * (headDim + 2 * groups + groups * headDim + threads / 32);
-  int64_t tileKeys = 64;
-  while (tileKeys > 1 && (2 * tileKeys * headDim * 4 > 32 * 1024 ||
-                          perTokenBytes + 2 * tileKeys * headDim * 4 >= 48 * 1024))
-    tileKeys /= 2;
-
-  emitter.createKernel(threads, [&] {
-    ImplicitLocOpBuilder &b = emitter.builder();
-    auto vecType = VectorType::get({width}, b.getF32Type());
-    PagedView paged = pagedView(emitter, attention);
-
-    Value item = emitter.blockId();
-    Value token = emitter.divIndex(item, heads);
-    Value head = emitter.remIndex(item, heads);
-    Value kvHead = emitter.divIndex(head, group);
-    Value T = emitter.dim("T");
-    Value query = emitter.sharedRow(headDim);
-    Value minusInf = emitter.f32(-std::numeric_limits<float>::infinity());
-    Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
-    auto cmp = [&](arith::CmpIPredicate predicate, Value x, Value y) -> Value {
-      return arith::CmpIOp::create(b, predicate, x, y);
-    };
-    Value trueValue = arith::ConstantOp::create(b, b.getBoolAttr(true));
-    auto land = [&](Value x, Value y) -> Value { return arith::AndIOp::create(b, x, y); };
-    // Flat index of (position jc, kv head) in the cache of request row tableRow.
-    auto cacheBase = [&](Value tableRow, Value jc) -> Value {
-      return kvRowOffset(emitter, cache, layer, paged.blockTable, tableRow, jc, kvHead);
-    };
-
-    // Block-uniform role of this block: per-token walk, tile leader, or done.
-    Value sequence = emitter.loadIndex(paged.tokenSeq, token);
-    Value position = emitter.loadIndex(paged.positions, token);
-    Value one = emitter.index(1);
-    Value hasPrevious = cmp(arith::CmpIPredicate::ugt, token, emitter.index(0));
-    Value previous =
-        arith::SelectOp::create(b, hasPrevious, arith::SubIOp::create(b, token, one), token);
-    Value continues = land(hasPrevious, cmp(arith::CmpIPredicate::eq,
-                                            emitter.loadIndex(paged.tokenSeq, previous), sequence));
-    Value offset = emitter.remIndex(position, tileQueries);
-    Value leads = arith::OrIOp::create(b, arith::XOrIOp::create(b, continues, trueValue),
-                                       cmp(arith::CmpIPredicate::eq, offset, emitter.index(0)));
-    // n: tokens t .. t+n-1 of the run, n <= Q - positions[t] % Q.
-    Value limit =
-        arith::MinUIOp::create(b, arith::SubIOp::create(b, emitter.index(tileQueries), offset),
-                               arith::SubIOp::create(b, T, token));
-    Value scanEnd = arith::SelectOp::create(b, leads, limit, one);
-    Value count = emitter.forLoop(
-        one, scanEnd, 1, ValueRange{one, trueValue},
-        [&](Value i, ValueRange carried) -> SmallVector<Value> {
-          Value same = cmp(arith::CmpIPredicate::eq,
-                           emitter.loadIndex(paged.tokenSeq, emitter.addIndex(token, i)), sequence);
-          Value open = land(carried[1], same);
-          Value grown =
-              arith::SelectOp::create(b, open, emitter.addIndex(carried[0], one), carried[0]);
-          return {grown, open};
-        })[0];
-    Value single = cmp(arith::CmpIPredicate::eq, count, one);
-    Value perToken = land(leads, single);
-    Value tiled = land(leads, arith::XOrIOp::create(b, single, trueValue));
-
-    // The query rows, through the shared row one at a time (the row chain
-    // is block-cooperative; one copy of it serves both paths): the tile's n
-    // rows, each group keeping the slice of its own query in registers, or
-    // the per-token walk's single row, which it reads after the loop.
-    Value tileGroupId = emitter.divIndex(emitter.threadId(), tileLanes);
-    Value tileLane = emitter.remIndex(emitter.threadId(), tileLanes);
-    SmallVector<Value> tileColumns;
-    for (int64_t c = 0; c < tilePerLane; ++c)
-      tileColumns.push_back(
-          emitter.mulIndex(emitter.addIndex(tileLane, emitter.index(c * tileLanes)), width));
-    // Group g owns query g of the tile (groups >= n keep a copy of the last
-    // one: they compute like the others and store nothing).
-    Value mine = arith::MinUIOp::create(b, tileGroupId, arith::SubIOp::create(b, count, one));
-    Value rows = arith::SelectOp::create(
-        b, tiled, count, arith::SelectOp::create(b, perToken, one, emitter.index(0)));
-    SmallVector<Value> qInit(tilePerLane, zero);
-    SmallVector<Value> tileQ = llvm::to_vector(emitter.forLoop(
-        emitter.index(0), rows, 1, qInit, [&](Value i, ValueRange carried) -> SmallVector<Value> {
-          emitter.emitRowChain(attention.getQuery(), emitter.addIndex(token, i), head, query);
-          Value take = cmp(arith::CmpIPredicate::eq, mine, i);
-          SmallVector<Value> next;
-          for (int64_t c = 0; c < tilePerLane; ++c)
-            next.push_back(arith::SelectOp::create(
-                b, take, emitter.loadShared(query, tileColumns[c], width), carried[c]));
-          emitter.barrier(); // the row is rewritten by the next query
-          return next;
-        }));
-
-    // One query tile: tokens token .. token+n-1 of one request, n in [2, Q].
-    auto emitTile = [&](Value first, Value n) {
-      Value groupId = tileGroupId;
-      ArrayRef<Value> columns = tileColumns;
-      ArrayRef<Value> q = tileQ;
-      Value myToken = emitter.addIndex(first, mine);
-      Value myPosition = emitter.loadIndex(paged.positions, myToken);
-      Value lastPosition =
-          emitter.loadIndex(paged.positions, emitter.addIndex(first, arith::SubIOp::create(b, n, one)));
-      Value tableRow = emitter.mulIndex(sequence, paged.tableWidth);
-
-      Value keyTile = emitter.sharedRow(tileKeys * headDim);
-      Value valueTile = emitter.sharedRow(tileKeys * headDim);
-      Value contextEnd = emitter.addIndex(lastPosition, one);
-      SmallVector<Value> init{minusInf, emitter.f32(0.0f)};
-      init.append(tilePerLane, zero);
-      ValueRange finals = emitter.forLoop(
-          emitter.index(0), contextEnd, tileKeys, init,
-          [&](Value start, ValueRange carried) -> SmallVector<Value> {
-            // Stage keys start .. start+K-1 (clamped to the tile's last
-            // position) as f32, a vector per thread at a time, coalesced.
-            emitter.forLoop(
-                emitter.threadId(), emitter.index(tileKeys * vectors), threads, [&](Value element) {
-                  Value j = emitter.divIndex(element, vectors);
-                  Value col = emitter.mulIndex(emitter.remIndex(element, vectors), width);
-                  Value jc = arith::MinUIOp::create(b, emitter.addIndex(start, j), lastPosition);
-                  Value at = emitter.addIndex(cacheBase(tableRow, jc), col);
-                  Value to = emitter.addIndex(emitter.mulIndex(j, headDim), col);
-                  emitter.storeShared(keyTile, to, emitter.loadVectorF32(paged.keys, at, width));
-                  emitter.storeShared(valueTile, to, emitter.loadVectorF32(paged.values, at, width));
-                });
-            emitter.barrier();
-            SmallVector<Value> updated = llvm::to_vector(emitter.forLoop(
-                emitter.index(0), emitter.index(tileKeys), 1, carried,
-                [&](Value j, ValueRange state) -> SmallVector<Value> {
-                  Value keyRow = emitter.mulIndex(j, headDim);
-                  Value valid =
-                      cmp(arith::CmpIPredicate::ule, emitter.addIndex(start, j), myPosition);
-                  Value dotVector = zero;
-                  for (int64_t c = 0; c < tilePerLane; ++c) {
-                    Value k =
-                        emitter.loadShared(keyTile, emitter.addIndex(keyRow, columns[c]), width);
-                    dotVector = vector::FMAOp::create(b, q[c], k, dotVector);
-                  }
-                  Value partial =
-                      vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
-                  Value score = arith::MulFOp::create(b, emitter.laneSum(partial, tileLanes),
-                                                      emitter.f32(scale));
-                  SmallVector<Value> next;
-                  appendOnlineSoftmaxStep(
-                      b, vecType, score, valid, state.take_front(2 + tilePerLane),
-                      [&](int64_t c) {
-                        return emitter.loadShared(valueTile, emitter.addIndex(keyRow, columns[c]), width);
-                      },
-                      next);
-                  return next;
-                }));
-            emitter.barrier(); // the tiles are restaged next
-            return updated;
-          });
-
-      Value owns = cmp(arith::CmpIPredicate::ult, groupId, n);
-      emitter.ifThen(owns, [&] {
-        Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), finals[1]);
-        Value inverseVector = vector::BroadcastOp::create(b, vecType, inverse);
-        Value outBase =
-            emitter.mulIndex(emitter.addIndex(emitter.mulIndex(myToken, heads), head), headDim);
-        for (int64_t c = 0; c < tilePerLane; ++c)
-          emitter.store(paged.out, emitter.addIndex(outBase, columns[c]),
-                        arith::MulFOp::create(b, finals[2 + c], inverseVector));
-      });
-    };
-
-    emitter.ifThen(perToken, [&] {
-      Value groupId = emitter.divIndex(emitter.threadId(), lanes);
-      Value lane = emitter.remIndex(emitter.threadId(), lanes);
-      // Columns of this lane: vectors lane, lane + L, ... (coalesced per key).
-      SmallVector<Value> columns, q;
-      for (int64_t j = 0; j < perLane; ++j) {
-        columns.push_back(
-            emitter.mulIndex(emitter.addIndex(lane, emitter.index(j * lanes)), width));
-        q.push_back(emitter.loadShared(query, columns.back(), width));
-      }
-
-      Value tableRow = emitter.mulIndex(sequence, paged.tableWidth);
-      Value contextEnd = emitter.addIndex(position, emitter.index(1));
-      Value lastPosition = position;
-
-      SmallVector<Value> init{minusInf, emitter.f32(0.0f)};
-      init.append(perLane, zero);
-      ValueRange finals = emitter.forLoop(
-          emitter.index(0), contextEnd, groups, init,
-          [&](Value start, ValueRange carried) -> SmallVector<Value> {
-            Value j = emitter.addIndex(start, groupId);
-            Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, contextEnd);
-            Value jc = arith::MinUIOp::create(b, j, lastPosition);
-            Value base = cacheBase(tableRow, jc);
-            Value dotVector = zero;
-            for (int64_t c = 0; c < perLane; ++c) {
-              Value k = emitter.loadVectorF32(paged.keys, emitter.addIndex(base, columns[c]), width);
-              dotVector = vector::FMAOp::create(b, q[c], k, dotVector);
-            }
-            Value partial = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
-            Value score =
-                arith::MulFOp::create(b, emitter.laneSum(partial, lanes), emitter.f32(scale));
-            SmallVector<Value> next;
-            appendOnlineSoftmaxStep(
-                b, vecType, score, valid, carried.take_front(2 + perLane),
-                [&](int64_t c) {
-                  return emitter.loadVectorF32(paged.values, emitter.addIndex(base, columns[c]), width);
-                },
-                next);
-            return next;
-          });
-
-      // Merge the G partial softmax states.
-      Value maxes = emitter.sharedRow(groups);
-      Value sums = emitter.sharedRow(groups);
-      Value partials = emitter.sharedRow(groups * headDim);
-      Value isFirstLane =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, emitter.index(0));
-      emitter.ifThen(isFirstLane, [&] {
-        memref::StoreOp::create(b, finals[0], maxes, ValueRange{groupId});
-        memref::StoreOp::create(b, finals[1], sums, ValueRange{groupId});
-      });
-      Value groupBase = emitter.mulIndex(groupId, headDim);
-      for (int64_t c = 0; c < perLane; ++c)
-        emitter.storeShared(partials, emitter.addIndex(groupBase, columns[c]), finals[2 + c]);
-      emitter.barrier();
-
-      Value outBase = emitter.mulIndex(item, headDim);
-      emitter.forLoop(emitter.threadId(), emitter.index(headDim), threads, [&](Value d) {
-        // Groups that saw no key have max -inf, sum 0 and acc 0: factor 0.
-        MergedStates merged = mergeSharedStates(emitter, groups, maxes, sums, partials, headDim, d,
-                                                [](Value g) { return g; }, /*allMayBeEmpty=*/false);
-        Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged.sum);
-        emitter.store(paged.out, emitter.addIndex(outBase, d),
-                      arith::MulFOp::create(b, merged.acc, inverse));
-      });
-    });
-
-    emitter.ifThen(tiled, [&] { emitTile(token, count); });
-  });
-
   Builder builder(source.getContext());
-  KernelGeometry geometry{{builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(heads)},
-                          emitter.blockSize(),
-                          emitter.sharedBytes()};
+  auto grid = [&](int64_t blocks) -> SmallVector<Attribute> {
+    return {builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(blocks)};
+  };
 
-  // Decode variant NAME_decode (same ABI), for steps where every request has
-  // one token (T == B): one block per (token, kv head) computing all `group`
-  // query heads of the kv head, so each key / value row of the cache is read
-  // once for the whole group. L_d lanes per key, each with at most 4 vectors
-  // of the head (8 lanes at head_dim 128): fewer lanes than the per-token
-  // walk so that G' = threads / L_d keys are in flight per block (a block
-  // walking one key per warp is latency bound, as the H100 showed). The G'
-  // lane groups split the context (group g walks positions g, g + G', ...),
-  // each with one online softmax per query head (q and the f32 accumulators
-  // in registers), merged through shared memory. At most kDecodeAccFloats
-  // accumulator floats per lane: larger groups take the heads H at a time,
-  // in passes over the keys.
-  //
-  // Split-K across blocks (flash-decoding): with `splits` > 1 (a parameter
-  // the runtime picks so that short batches still fill the GPU) the grid is
-  // [T, kv_heads] x splits; split s walks its own contiguous range of the
-  // context and writes its merged state (max, sum, unnormalized acc) per
-  // query head to `partials`, and NAME_decode_combine merges the splits.
-  // With splits = 1 the block writes the output itself.
-  constexpr int64_t kDecodeThreads = 128;
-  constexpr int64_t kDecodeAccFloats = 64;
-  constexpr int64_t kMaxDecodeSplits = 32;
-  // A partial record: [max, sum, -, -, acc x headDim] (acc 16-byte aligned).
-  const int64_t partialStride = headDim + 4;
-  int64_t decodeLanes = 1;
-  while (decodeLanes < 32 && vectors % (decodeLanes * 2) == 0 && vectors / decodeLanes > 4)
-    decodeLanes *= 2;
-  const int64_t decodePerLane = vectors / decodeLanes;
-  const int64_t decodeThreads = std::max<int64_t>(std::min(threads, kDecodeThreads), decodeLanes);
-  const int64_t decodeGroups = decodeThreads / decodeLanes;
-  const int64_t chunkHeads =
-      std::max<int64_t>(1, std::min(group, kDecodeAccFloats / (decodePerLane * width)));
+  kernels.emitKernel();
+  KernelGeometry geometry{grid(kernels.heads), emitter.blockSize(), emitter.sharedBytes()};
+
   std::string decodeName = (source.getSymName() + "_decode").str();
-  SmallVector<BlockArgument> sourceArgs(source.getArguments());
-  emitter.createKernel(decodeName, sourceArgs, source.getResultTypes(), decodeThreads, [&] {
-    ImplicitLocOpBuilder &b = emitter.builder();
-    auto vecType = VectorType::get({width}, b.getF32Type());
-    PagedView paged = pagedView(emitter, attention);
-    Value minusInf = emitter.f32(-std::numeric_limits<float>::infinity());
-    Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
-
-    Value partialsOut = emitter.extraPointer(0);
-    Value splits = emitter.extraScalar(0);
-    Value split = arith::RemUIOp::create(b, emitter.blockId(), splits);
-    Value item = arith::DivUIOp::create(b, emitter.blockId(), splits);
-    Value token = emitter.divIndex(item, kvHeads);
-    Value kvHead = emitter.remIndex(item, kvHeads);
-    Value sequence = emitter.loadIndex(paged.tokenSeq, token);
-    Value position = emitter.loadIndex(paged.positions, token);
-    Value tableRow = emitter.mulIndex(sequence, paged.tableWidth);
-    Value contextEnd = emitter.addIndex(position, emitter.index(1));
-    // This split's keys [begin, end): ceil(context / splits) rounded up to
-    // whole steps of the lane groups; trailing splits may be empty.
-    Value perSplit = arith::CeilDivUIOp::create(b, contextEnd, splits);
-    Value chunk = emitter.mulIndex(
-        arith::CeilDivUIOp::create(b, perSplit, emitter.index(decodeGroups)), decodeGroups);
-    Value begin = emitter.mulIndex(split, chunk);
-    Value end = arith::MinUIOp::create(b, emitter.addIndex(begin, chunk), contextEnd);
-    Value single = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, splits, emitter.index(1));
-    Value groupId = emitter.divIndex(emitter.threadId(), decodeLanes);
-    Value lane = emitter.remIndex(emitter.threadId(), decodeLanes);
-    SmallVector<Value> columns;
-    for (int64_t c = 0; c < decodePerLane; ++c)
-      columns.push_back(emitter.mulIndex(emitter.addIndex(lane, emitter.index(c * decodeLanes)), width));
-
-    Value query = emitter.sharedRow(headDim);
-    Value maxes = emitter.sharedRow(decodeGroups * chunkHeads);
-    Value sums = emitter.sharedRow(decodeGroups * chunkHeads);
-    Value partials = emitter.sharedRow(decodeGroups * chunkHeads * headDim);
-    Value isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, emitter.index(0));
-
-    for (int64_t h0 = 0; h0 < group; h0 += chunkHeads) {
-      const int64_t n = std::min(chunkHeads, group - h0);
-      Value firstHead = emitter.addIndex(emitter.mulIndex(kvHead, group), emitter.index(h0));
-      // The n query rows through the shared row (the row chain is
-      // block-cooperative), each lane keeping its slice of every row.
-      SmallVector<Value> qInit(n * decodePerLane, zero);
-      SmallVector<Value> q = llvm::to_vector(emitter.forLoop(
-          emitter.index(0), emitter.index(n), 1, qInit,
-          [&](Value i, ValueRange carried) -> SmallVector<Value> {
-            emitter.emitRowChain(attention.getQuery(), token, emitter.addIndex(firstHead, i),
-                                 query);
-            SmallVector<Value> slice;
-            for (int64_t c = 0; c < decodePerLane; ++c)
-              slice.push_back(emitter.loadShared(query, columns[c], width));
-            SmallVector<Value> next;
-            for (int64_t h = 0; h < n; ++h) {
-              Value take =
-                  arith::CmpIOp::create(b, arith::CmpIPredicate::eq, i, emitter.index(h));
-              for (int64_t c = 0; c < decodePerLane; ++c)
-                next.push_back(
-                    arith::SelectOp::create(b, take, slice[c], carried[h * decodePerLane + c]));
-            }
-            emitter.barrier(); // the row is rewritten by the next head
-            return next;
-          }));
-
-      // State of head h: [max, sum, acc x decodePerLane] at h * (2 + decodePerLane).
-      const int64_t stride = 2 + decodePerLane;
-      SmallVector<Value> init;
-      for (int64_t h = 0; h < n; ++h) {
-        init.append({minusInf, emitter.f32(0.0f)});
-        init.append(decodePerLane, zero);
-      }
-      SmallVector<Value> finals = llvm::to_vector(emitter.forLoop(
-          begin, end, decodeGroups, init,
-          [&](Value start, ValueRange carried) -> SmallVector<Value> {
-            Value j = emitter.addIndex(start, groupId);
-            Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, end);
-            Value jc = arith::MinUIOp::create(b, j, position);
-            Value base = kvRowOffset(emitter, cache, layer, paged.blockTable, tableRow, jc, kvHead);
-            SmallVector<Value> k, v;
-            for (int64_t c = 0; c < decodePerLane; ++c)
-              k.push_back(
-                  emitter.loadVectorF32(paged.keys, emitter.addIndex(base, columns[c]), width));
-            for (int64_t c = 0; c < decodePerLane; ++c)
-              v.push_back(
-                  emitter.loadVectorF32(paged.values, emitter.addIndex(base, columns[c]), width));
-            SmallVector<Value> next;
-            for (int64_t h = 0; h < n; ++h) {
-              Value dotVector = zero;
-              for (int64_t c = 0; c < decodePerLane; ++c)
-                dotVector = vector::FMAOp::create(b, q[h * decodePerLane + c], k[c], dotVector);
-              Value partial = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector);
-              Value score =
-                  arith::MulFOp::create(b, emitter.laneSum(partial, decodeLanes), emitter.f32(scale));
-              appendOnlineSoftmaxStep(b, vecType, score, valid, carried.slice(h * stride, 2 + decodePerLane),
-                                      [&](int64_t c) { return v[c]; }, next);
-            }
-            return next;
-          }));
-
-      // Merge the G' partial states of each head.
-      emitter.ifThen(isFirstLane, [&] {
-        for (int64_t h = 0; h < n; ++h) {
-          Value at = emitter.addIndex(emitter.mulIndex(groupId, chunkHeads), emitter.index(h));
-          memref::StoreOp::create(b, finals[h * stride], maxes, ValueRange{at});
-          memref::StoreOp::create(b, finals[h * stride + 1], sums, ValueRange{at});
-        }
-      });
-      for (int64_t h = 0; h < n; ++h) {
-        Value rowBase = emitter.mulIndex(
-            emitter.addIndex(emitter.mulIndex(groupId, chunkHeads), emitter.index(h)), headDim);
-        for (int64_t c = 0; c < decodePerLane; ++c)
-          emitter.storeShared(partials, emitter.addIndex(rowBase, columns[c]),
-                              finals[h * stride + 2 + c]);
-      }
-      emitter.barrier();
-
-      emitter.forLoop(emitter.threadId(), emitter.index(n * headDim), decodeThreads, [&](Value e) {
-        Value h = emitter.divIndex(e, headDim);
-        Value d = emitter.remIndex(e, headDim);
-        auto stateAt = [&](Value g) {
-          return emitter.addIndex(emitter.mulIndex(g, chunkHeads), h);
-        };
-        // Groups that saw no key weigh 0, also when the whole split is empty
-        // and globalMax is -inf.
-        MergedStates merged = mergeSharedStates(emitter, decodeGroups, maxes, sums, partials, headDim, d,
-                                                stateAt, /*allMayBeEmpty=*/true);
-        Value outRow =
-            emitter.addIndex(emitter.mulIndex(token, heads), emitter.addIndex(firstHead, h));
-        emitter.ifThen(single, [&] {
-          Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged.sum);
-          emitter.store(paged.out, emitter.addIndex(emitter.mulIndex(outRow, headDim), d),
-                        arith::MulFOp::create(b, merged.acc, inverse));
-        });
-        emitter.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::ne, splits, emitter.index(1)), [&] {
-          Value record = emitter.mulIndex(
-              emitter.addIndex(emitter.mulIndex(outRow, splits), split), partialStride);
-          memref::StoreOp::create(b, merged.acc, partialsOut,
-                                  ValueRange{emitter.addIndex(record, emitter.addIndex(d, emitter.index(4)))});
-          emitter.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, d, emitter.index(0)), [&] {
-            memref::StoreOp::create(b, merged.max, partialsOut, ValueRange{record});
-            memref::StoreOp::create(b, merged.sum, partialsOut,
-                                    ValueRange{emitter.addIndex(record, emitter.index(1))});
-          });
-        });
-      });
-      if (h0 + chunkHeads < group)
-        emitter.barrier(); // the next heads reuse the shared rows
-    }
-  }, ExtraParams{/*pointers=*/1, /*scalars=*/1});
-  geometry.decode = {decodeName,
-                     {builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(kvHeads)},
-                     decodeThreads,
+  kernels.emitDecodeKernel(decodeName);
+  geometry.decode = {decodeName, grid(kernels.kvHeads), kernels.decodeThreads,
                      emitter.sharedBytes()};
-  geometry.decodeMaxSplits = kMaxDecodeSplits;
-  geometry.decodePartialFloats = heads * partialStride;
+  geometry.decodeMaxSplits = GpuAttention::kMaxDecodeSplits;
+  geometry.decodePartialFloats = kernels.heads * kernels.partialStride;
 
-  // NAME_decode_combine (same parameters as NAME_decode), after a split
-  // decode: block (token, query head) merges the `splits` partial states,
-  // thread d one output column: out = sum_s acc_s e^(m_s - M) / sum_s l_s e^(m_s - M).
-  const int64_t combineThreads = std::clamp<int64_t>(headDim, 32, kDecodeThreads);
   std::string combineName = (source.getSymName() + "_decode_combine").str();
-  emitter.createKernel(combineName, sourceArgs, source.getResultTypes(), combineThreads, [&] {
-    ImplicitLocOpBuilder &b = emitter.builder();
-    Value partials = emitter.extraPointer(0);
-    Value splits = emitter.extraScalar(0);
-    RowAccess out = emitter.result(0);
-    Value row = emitter.blockId(); // token * heads + head
-    Value first = emitter.mulIndex(row, splits);
-    Value minusInf = emitter.f32(-std::numeric_limits<float>::infinity());
-    auto load = [&](Value split, int64_t field, Value column) {
-      Value at = emitter.addIndex(emitter.mulIndex(emitter.addIndex(first, split), partialStride),
-                                  emitter.index(field));
-      return memref::LoadOp::create(b, partials, ValueRange{column ? emitter.addIndex(at, column) : at})
-          .getResult();
-    };
-    emitter.forLoop(emitter.threadId(), emitter.index(headDim), combineThreads, [&](Value d) {
-      Value globalMax =
-          emitter.forLoop(emitter.index(0), splits, 1, ValueRange{minusInf},
-                          [&](Value s, ValueRange carried) -> SmallVector<Value> {
-                            return {arith::MaximumFOp::create(b, carried[0], load(s, 0, Value()))};
-                          })[0];
-      ValueRange merged = emitter.forLoop(
-          emitter.index(0), splits, 1, ValueRange{emitter.f32(0.0f), emitter.f32(0.0f)},
-          [&](Value s, ValueRange carried) -> SmallVector<Value> {
-            Value factor = softmaxFactor(b, load(s, 0, Value()), globalMax);
-            return {math::FmaOp::create(b, load(s, 1, Value()), factor, carried[0]),
-                    math::FmaOp::create(b, load(s, 4, d), factor, carried[1])};
-          });
-      Value inverse = arith::DivFOp::create(b, emitter.f32(1.0f), merged[0]);
-      emitter.store(out, emitter.addIndex(emitter.mulIndex(row, headDim), d),
-                    arith::MulFOp::create(b, merged[1], inverse));
-    });
-  }, ExtraParams{/*pointers=*/1, /*scalars=*/1});
-  geometry.combine = {combineName,
-                      {builder.getStringAttr(tokenSymbol), builder.getI64IntegerAttr(heads)},
-                      combineThreads,
+  kernels.emitCombineKernel(combineName);
+  geometry.combine = {combineName, grid(kernels.heads), kernels.combineThreads,
                       emitter.sharedBytes()};
   return geometry;
 }

@@ -34,6 +34,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
+#include "passes/Codegen/Common/KernelPhase.h"
+#include "passes/Codegen/Common/MoeMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -47,8 +49,143 @@
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::gpu;
+using qwen::codegen::KernelPhase;
 
 static constexpr int64_t kWarp = 32;
+
+namespace {
+
+/// The router kernel of one token (a warp), one method per phase: lane l
+/// owns experts l, l + 32, ... (`expertIds`, their logits `l`).
+/// router.softmax leaves p = e^(l - max) in `p` and returns 1 / sum;
+/// router.top_k picks the k experts (k rounds of a warp argmax, the
+/// winner's owner marking it taken) and stores ids (and weights unless
+/// normalized); router.normalize stores the renormalized weights.
+class GpuRouter {
+public:
+  GpuRouter(GpuKernelEmitter &e, qtf::MoeRouterOp router)
+      : e(e), b(e.builder()), router(router),
+        experts(router.getLogits().getType().getDimSize(1)), topK(router.getTopK()),
+        normalize(router.getNormalize()), perLane((experts + kWarp - 1) / kWarp) {}
+  void emit();
+
+private:
+  Value toF32(Value index) {
+    return arith::UIToFPOp::create(b, b.getF32Type(),
+                                   arith::IndexCastOp::create(b, b.getI64Type(), index));
+  }
+  void loadLogits();
+  Value softmax();
+  void selectTopK(Value inverse);
+
+  GpuKernelEmitter &e;
+  ImplicitLocOpBuilder &b;
+  qtf::MoeRouterOp router;
+  int64_t experts, topK;
+  bool normalize;
+  int64_t perLane;
+  RowAccess ids, weights;
+  Value token, lane, isFirstLane, outBase;
+  // Expert ids of this lane (clamped for the loads), their validity (null:
+  // always valid), logits and probabilities.
+  SmallVector<Value> expertIds, valid, l, p;
+};
+
+} // namespace
+
+void GpuRouter::loadLogits() {
+  RowAccess logits = e.access(router.getLogits());
+  ids = e.result(0), weights = e.result(1);
+  token = e.blockId();
+  lane = e.threadId();
+  Value base = e.address(logits, token, Value(), Value());
+  Value minusInf = e.f32(-std::numeric_limits<float>::infinity());
+  for (int64_t r = 0; r < perLane; ++r) {
+    Value id = e.addIndex(lane, e.index(r * kWarp));
+    expertIds.push_back(id);
+    if ((r + 1) * kWarp <= experts) {
+      valid.push_back(Value());
+      l.push_back(e.loadF32(logits, e.addIndex(base, id)));
+      continue;
+    }
+    Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, id, e.index(experts));
+    Value clamped = arith::MinUIOp::create(b, id, e.index(experts - 1));
+    valid.push_back(inside);
+    l.push_back(
+        arith::SelectOp::create(b, inside, e.loadF32(logits, e.addIndex(base, clamped)), minusInf));
+  }
+}
+
+Value GpuRouter::softmax() {
+  KernelPhase phase(b, "router.softmax");
+  loadLogits();
+  Value localMax = l[0];
+  for (int64_t r = 1; r < perLane; ++r)
+    localMax = arith::MaximumFOp::create(b, localMax, l[r]);
+  Value maxLogit = e.laneMax(localMax, kWarp);
+  // p = exp(l - max); experts past the end get -3, below any candidate.
+  Value localSum = e.f32(0.0f);
+  for (int64_t r = 0; r < perLane; ++r) {
+    Value pr = codegen::routerProbability(b, l[r], maxLogit);
+    if (valid[r]) {
+      localSum =
+          arith::AddFOp::create(b, localSum, arith::SelectOp::create(b, valid[r], pr, e.f32(0.0f)));
+      pr = arith::SelectOp::create(b, valid[r], pr, e.f32(-3.0f));
+    } else {
+      localSum = arith::AddFOp::create(b, localSum, pr);
+    }
+    p.push_back(pr);
+  }
+  return codegen::reciprocal(b, e.laneSum(localSum, kWarp));
+}
+
+void GpuRouter::selectTopK(Value inverse) {
+  isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
+  outBase = e.mulIndex(token, topK);
+  SmallVector<Value> chosenWeights;
+  Value chosenSum = e.f32(0.0f);
+  {
+    KernelPhase phase(b, "router.top_k");
+    for (int64_t j = 0; j < topK; ++j) {
+      // This lane's best untaken expert (ids increase with r: the scan keeps
+      // the lowest id), then the warp's; ids travel as exact f32.
+      codegen::Candidate best{e.f32(-2.0f), e.f32(0.0f)};
+      for (int64_t r = 0; r < perLane; ++r)
+        best = codegen::scanCandidate(b, best, p[r], toF32(expertIds[r]));
+      for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
+        Value otherBest = e.shuffleXor(best.value, offset), otherId = e.shuffleXor(best.id, offset);
+        best = codegen::mergeCandidates(b, best, {otherBest, otherId});
+      }
+      // Probabilities are >= 0, so -1 marks the expert taken.
+      for (int64_t r = 0; r < perLane; ++r) {
+        Value taken = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, toF32(expertIds[r]), best.id);
+        p[r] = arith::SelectOp::create(b, taken, e.f32(-1.0f), p[r]);
+      }
+      Value weight = arith::MulFOp::create(b, best.value, inverse);
+      Value slot = e.addIndex(outBase, e.index(j));
+      Value id = arith::FPToSIOp::create(b, b.getI32Type(), best.id);
+      e.ifThen(isFirstLane, [&] {
+        memref::StoreOp::create(b, id, ids.memref, ValueRange{slot});
+        if (!normalize)
+          e.store(weights, slot, weight);
+      });
+      chosenWeights.push_back(weight);
+      if (normalize)
+        chosenSum = arith::AddFOp::create(b, chosenSum, weight);
+    }
+  }
+  if (!normalize)
+    return;
+  KernelPhase phase(b, "router.normalize");
+  Value scale = codegen::reciprocal(b, chosenSum);
+  e.ifThen(isFirstLane, [&] {
+    for (int64_t j = 0; j < topK; ++j)
+      e.store(weights, e.addIndex(outBase, e.index(j)),
+              arith::MulFOp::create(b, chosenWeights[j], scale));
+  });
+}
+
+void GpuRouter::emit() { selectTopK(softmax()); }
 
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitRouterKernel(GpuKernelEmitter &e) {
   func::FuncOp source = e.source();
@@ -59,110 +196,8 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitRouterKernel(GpuKernelEmitter 
       ret.getOperand(1) != router.getWeights())
     return source.emitOpError("router kernel must return the ids and weights of one moe_router"),
            failure();
-  const int64_t experts = router.getLogits().getType().getDimSize(1);
-  const int64_t topK = router.getTopK();
-  const bool normalize = router.getNormalize();
-  const int64_t perLane = (experts + kWarp - 1) / kWarp;
   std::string symbol = e.leadingSymbol(router.getIds());
-
-  e.createKernel(kWarp, [&] {
-    ImplicitLocOpBuilder &b = e.builder();
-    Type f32 = b.getF32Type();
-    RowAccess logits = e.access(router.getLogits());
-    RowAccess ids = e.result(0), weights = e.result(1);
-    Value token = e.blockId();
-    Value lane = e.threadId();
-    Value base = e.address(logits, token, Value(), Value());
-    auto toF32 = [&](Value index) -> Value {
-      return arith::UIToFPOp::create(b, f32,
-                                     arith::IndexCastOp::create(b, b.getI64Type(), index));
-    };
-    // Expert ids of this lane (clamped for the loads) and their validity.
-    SmallVector<Value> expertIds, valid, l;
-    Value minusInf = e.f32(-std::numeric_limits<float>::infinity());
-    for (int64_t r = 0; r < perLane; ++r) {
-      Value id = e.addIndex(lane, e.index(r * kWarp));
-      expertIds.push_back(id);
-      if ((r + 1) * kWarp <= experts) {
-        valid.push_back(Value());
-        l.push_back(e.loadF32(logits, e.addIndex(base, id)));
-        continue;
-      }
-      Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, id, e.index(experts));
-      Value clamped = arith::MinUIOp::create(b, id, e.index(experts - 1));
-      valid.push_back(inside);
-      l.push_back(arith::SelectOp::create(b, inside, e.loadF32(logits, e.addIndex(base, clamped)),
-                                          minusInf));
-    }
-    Value localMax = l[0];
-    for (int64_t r = 1; r < perLane; ++r)
-      localMax = arith::MaximumFOp::create(b, localMax, l[r]);
-    Value maxLogit = e.laneMax(localMax, kWarp);
-    // p = exp(l - max); experts past the end get -3, below any candidate.
-    SmallVector<Value> p;
-    Value localSum = e.f32(0.0f);
-    for (int64_t r = 0; r < perLane; ++r) {
-      Value pr = math::ExpOp::create(b, arith::SubFOp::create(b, l[r], maxLogit));
-      if (valid[r]) {
-        localSum = arith::AddFOp::create(
-            b, localSum, arith::SelectOp::create(b, valid[r], pr, e.f32(0.0f)));
-        pr = arith::SelectOp::create(b, valid[r], pr, e.f32(-3.0f));
-      } else {
-        localSum = arith::AddFOp::create(b, localSum, pr);
-      }
-      p.push_back(pr);
-    }
-    Value inverse = arith::DivFOp::create(b, e.f32(1.0f), e.laneSum(localSum, kWarp));
-    Value isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
-    Value outBase = e.mulIndex(token, topK);
-    SmallVector<Value> chosenWeights;
-    Value chosenSum = e.f32(0.0f);
-    for (int64_t j = 0; j < topK; ++j) {
-      // This lane's best untaken expert (ids increase with r: strict > keeps
-      // the lowest id), then the warp's; ids travel as exact f32.
-      Value best = e.f32(-2.0f), bestId = e.f32(0.0f);
-      for (int64_t r = 0; r < perLane; ++r) {
-        Value better = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, p[r], best);
-        best = arith::SelectOp::create(b, better, p[r], best);
-        bestId = arith::SelectOp::create(b, better, toF32(expertIds[r]), bestId);
-      }
-      for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
-        Value otherBest = e.shuffleXor(best, offset), otherId = e.shuffleXor(bestId, offset);
-        Value greater = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, otherBest, best);
-        Value equal = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, otherBest, best);
-        Value lowerId = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, otherId, bestId);
-        Value tie = arith::AndIOp::create(b, equal, lowerId);
-        Value better = arith::OrIOp::create(b, greater, tie);
-        best = arith::SelectOp::create(b, better, otherBest, best);
-        bestId = arith::SelectOp::create(b, better, otherId, bestId);
-      }
-      // Probabilities are >= 0, so -1 marks the expert taken.
-      for (int64_t r = 0; r < perLane; ++r) {
-        Value taken =
-            arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, toF32(expertIds[r]), bestId);
-        p[r] = arith::SelectOp::create(b, taken, e.f32(-1.0f), p[r]);
-      }
-      Value weight = arith::MulFOp::create(b, best, inverse);
-      Value slot = e.addIndex(outBase, e.index(j));
-      Value id = arith::FPToSIOp::create(b, b.getI32Type(), bestId);
-      e.ifThen(isFirstLane, [&] {
-        memref::StoreOp::create(b, id, ids.memref, ValueRange{slot});
-        if (!normalize)
-          e.store(weights, slot, weight);
-      });
-      chosenWeights.push_back(weight);
-      if (normalize)
-        chosenSum = arith::AddFOp::create(b, chosenSum, weight);
-    }
-    if (normalize) {
-      Value scale = arith::DivFOp::create(b, e.f32(1.0f), chosenSum);
-      e.ifThen(isFirstLane, [&] {
-        for (int64_t j = 0; j < topK; ++j)
-          e.store(weights, e.addIndex(outBase, e.index(j)),
-                  arith::MulFOp::create(b, chosenWeights[j], scale));
-      });
-    }
-  });
+  e.createKernel(kWarp, [&] { GpuRouter(e, router).emit(); });
   return KernelGeometry{{Builder(source.getContext()).getStringAttr(symbol)}, e.blockSize(),
                         e.sharedBytes()};
 }
@@ -175,6 +210,293 @@ static constexpr int64_t kTargetBlocks = 512;
 static constexpr int64_t kMaxParts = 8;
 static constexpr int64_t kSharedLimit = 48 * 1024;
 
+namespace {
+
+/// Launch plan of the experts kernel: threads, slots per block, parts per
+/// expert and the vector widths of the two reductions.
+struct ExpertsPlan {
+  int64_t threads, warps, slotBlock, parts, hiddenWidth, interWidth;
+};
+
+/// The experts kernel of one (expert, part) block, one method per phase:
+/// experts.gather scans the routing table into the shared `queue`; each
+/// slot block then goes through experts.load_x (x rows into `xs`),
+/// experts.gate_up (gate / up dot products, experts.silu_mul into `hs`) and
+/// experts.down (down dot products, experts.scatter to the output rows).
+class GpuExperts {
+public:
+  GpuExperts(GpuKernelEmitter &e, qtf::MoeExpertFfnOp ffn, StringRef symbol, const ExpertsPlan &plan)
+      : e(e), b(e.builder()), ffn(ffn), symbol(symbol), plan(plan),
+        inter(ffn.getIntermediateSize()), hidden(ffn.getInput().getType().getDimSize(1)),
+        topK(ffn.getIds().getType().getDimSize(1)) {}
+  void emit();
+
+private:
+  Value below(Value a, Value c) { return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, a, c); }
+  // Slot numbers travel through the f32 queue exactly (< 2^24).
+  Value toF32(Value index) {
+    return arith::UIToFPOp::create(b, b.getF32Type(),
+                                   arith::IndexCastOp::create(b, b.getI64Type(), index));
+  }
+  Value toIndex(Value value) {
+    return arith::IndexCastOp::create(b, b.getIndexType(),
+                                      arith::FPToUIOp::create(b, b.getI64Type(), value));
+  }
+  void setUp();
+  void forWarpRows(int64_t rows, llvm::function_ref<SmallVector<Value>(Value)> partials,
+                   llvm::function_ref<void(Value, ArrayRef<Value>)> finish);
+  void process(Value first, Value count);
+  void gateUp();
+  void downAndScatter(ArrayRef<Value> slots, ArrayRef<Value> valid);
+  void ifMine(Value q, llvm::function_ref<void()> body);
+  SmallVector<Value> scanChunk(Value chunk, ValueRange carried, Value total, Value lastSlot);
+
+  GpuKernelEmitter &e;
+  ImplicitLocOpBuilder &b;
+  qtf::MoeExpertFfnOp ffn;
+  StringRef symbol;
+  ExpertsPlan plan;
+  int64_t inter, hidden, topK;
+  VectorType hiddenVec, interVec;
+  RowAccess x, ids, routeWeights, gateUp_, down, out;
+  Value xs, hs, queue, warpCounts;
+  Value expert, part, tid, warp, lane, isFirstLane, gateBase, downBase, zeroH, zeroI;
+};
+
+} // namespace
+
+void GpuExperts::setUp() {
+  Type f32 = b.getF32Type();
+  hiddenVec = VectorType::get({plan.hiddenWidth}, f32);
+  interVec = VectorType::get({plan.interWidth}, f32);
+  x = e.access(ffn.getInput());
+  ids = e.access(ffn.getIds());
+  routeWeights = e.access(ffn.getWeights());
+  gateUp_ = e.access(ffn.getGateUp());
+  down = e.access(ffn.getDown());
+  out = e.result(0);
+  xs = e.sharedRow(plan.slotBlock * hidden);
+  hs = e.sharedRow(plan.slotBlock * inter);
+  queue = e.sharedRow(plan.slotBlock + plan.threads);
+  warpCounts = e.sharedRow(plan.warps);
+
+  expert = e.divIndex(e.blockId(), plan.parts);
+  part = e.remIndex(e.blockId(), plan.parts);
+  tid = e.threadId();
+  warp = e.divIndex(tid, kWarp);
+  lane = e.remIndex(tid, kWarp);
+  isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
+  gateBase = e.mulIndex(expert, 2 * inter);
+  downBase = e.mulIndex(expert, hidden);
+  zeroH = arith::ConstantOp::create(b, DenseElementsAttr::get(hiddenVec, 0.0f));
+  zeroI = arith::ConstantOp::create(b, DenseElementsAttr::get(interVec, 0.0f));
+}
+
+/// Warp w handles rows w, w + W, ... of `rows`; `partials(row)` returns this
+/// lane's vectors of partial sums, each summed over its lanes and the warp
+/// for `finish(row, sums)`, which runs on lane 0. Trip counts
+/// are uniform (rows past the end are clamped, not stored), so every
+/// shuffle has its whole warp.
+void GpuExperts::forWarpRows(int64_t rows, llvm::function_ref<SmallVector<Value>(Value)> partials,
+                             llvm::function_ref<void(Value, ArrayRef<Value>)> finish) {
+  const int64_t padded = (rows + plan.warps - 1) / plan.warps * plan.warps;
+  e.forLoop(warp, e.index(padded), plan.warps, [&](Value n) {
+    Value clamped = arith::MinUIOp::create(b, n, e.index(rows - 1));
+    SmallVector<Value> sums;
+    for (Value partial : partials(clamped))
+      sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD, partial));
+    for (Value &sum : sums)
+      sum = e.laneSum(sum, kWarp);
+    Value store = arith::AndIOp::create(b, isFirstLane, below(n, e.index(rows)));
+    e.ifThen(store, [&] { finish(n, sums); });
+  });
+}
+
+/// The expert's SwiGLU for the `count` (1 .. slotBlock) slots queued from
+/// position `first`. Block positions past `count` repeat the last slot
+/// (computed, never stored), so loops and shuffles stay uniform.
+void GpuExperts::process(Value first, Value count) {
+  const int64_t slotBlock = plan.slotBlock;
+  SmallVector<Value> slots, valid;
+  {
+    KernelPhase phase(b, "experts.load_x");
+    Value last = arith::SubIOp::create(b, count, e.index(1));
+    for (int64_t s = 0; s < slotBlock; ++s) {
+      Value at = s == 0 ? first : e.addIndex(first, arith::MinUIOp::create(b, e.index(s), last));
+      slots.push_back(toIndex(memref::LoadOp::create(b, queue, ValueRange{at})));
+      valid.push_back(s == 0 ? Value() : below(e.index(s), count));
+    }
+    // The gathered x rows, slot s at s * hidden.
+    for (int64_t s = 0; s < slotBlock; ++s) {
+      Value xBase = e.address(x, e.divIndex(slots[s], topK), Value(), Value());
+      e.forThreadColumns(hidden, plan.hiddenWidth, [&](Value c) {
+        e.storeShared(xs, e.addIndex(e.index(s * hidden), c),
+                      e.loadVectorF32(x, e.addIndex(xBase, c), plan.hiddenWidth));
+      });
+    }
+    e.barrier();
+  }
+  gateUp();
+  downAndScatter(slots, valid);
+  // x, h and the queue are reused by the next block.
+  e.barrier();
+}
+
+/// h[s, n] = silu(gate_e[n] . x_s) * (up_e[n] . x_s) into `hs`: each gate /
+/// up vector loaded once for the whole slot block.
+void GpuExperts::gateUp() {
+  KernelPhase phase(b, "experts.gate_up");
+  const int64_t slotBlock = plan.slotBlock, width = plan.hiddenWidth;
+  forWarpRows(
+      inter,
+      [&](Value n) -> SmallVector<Value> {
+        Value gateRow = e.mulIndex(e.addIndex(gateBase, n), hidden);
+        Value upRow = e.addIndex(gateRow, e.index(inter * hidden));
+        SmallVector<Value> init(2 * slotBlock, zeroH);
+        ValueRange acc = e.forLoop(
+            e.mulIndex(lane, width), e.index(hidden), kWarp * width, init,
+            [&](Value c, ValueRange carried) -> SmallVector<Value> {
+              Value g = e.loadVectorF32(gateUp_, e.addIndex(gateRow, c), width);
+              Value u = e.loadVectorF32(gateUp_, e.addIndex(upRow, c), width);
+              SmallVector<Value> next;
+              for (int64_t s = 0; s < slotBlock; ++s) {
+                Value xv = e.loadShared(xs, e.addIndex(e.index(s * hidden), c), width);
+                next.push_back(vector::FMAOp::create(b, xv, g, carried[2 * s]));
+                next.push_back(vector::FMAOp::create(b, xv, u, carried[2 * s + 1]));
+              }
+              return next;
+            });
+        return llvm::to_vector(acc);
+      },
+      [&](Value n, ArrayRef<Value> sums) {
+        KernelPhase siluMul(b, "experts.silu_mul");
+        for (int64_t s = 0; s < slotBlock; ++s)
+          memref::StoreOp::create(b, codegen::swiglu(b, sums[2 * s], sums[2 * s + 1]), hs,
+                                  ValueRange{e.addIndex(e.index(s * inter), n)});
+      });
+  e.barrier();
+}
+
+/// out[slot_s, n] = weight_s * (down_e[n] . h_s), down is [E * H, I]; the
+/// slots past the block's count are not stored.
+void GpuExperts::downAndScatter(ArrayRef<Value> slots, ArrayRef<Value> valid) {
+  KernelPhase phase(b, "experts.down");
+  const int64_t slotBlock = plan.slotBlock, width = plan.interWidth;
+  SmallVector<Value> scales;
+  for (Value slot : slots)
+    scales.push_back(e.loadF32(routeWeights, slot));
+  forWarpRows(
+      hidden,
+      [&](Value n) -> SmallVector<Value> {
+        Value downRow = e.mulIndex(e.addIndex(downBase, n), inter);
+        SmallVector<Value> init(slotBlock, zeroI);
+        ValueRange acc = e.forLoop(
+            e.mulIndex(lane, width), e.index(inter), kWarp * width, init,
+            [&](Value c, ValueRange carried) -> SmallVector<Value> {
+              Value d = e.loadVectorF32(down, e.addIndex(downRow, c), width);
+              SmallVector<Value> next;
+              for (int64_t s = 0; s < slotBlock; ++s) {
+                Value hv = e.loadShared(hs, e.addIndex(e.index(s * inter), c), width);
+                next.push_back(vector::FMAOp::create(b, hv, d, carried[s]));
+              }
+              return next;
+            });
+        return llvm::to_vector(acc);
+      },
+      [&](Value n, ArrayRef<Value> sums) {
+        KernelPhase scatter(b, "experts.scatter");
+        for (int64_t s = 0; s < slotBlock; ++s) {
+          auto write = [&] {
+            e.store(out, e.addIndex(e.mulIndex(slots[s], hidden), n),
+                    arith::MulFOp::create(b, sums[s], scales[s]));
+          };
+          if (valid[s])
+            e.ifThen(valid[s], write);
+          else
+            write();
+        }
+      });
+}
+
+/// Slot block number `q` of this expert belongs to part q % parts.
+void GpuExperts::ifMine(Value q, llvm::function_ref<void()> body) {
+  if (plan.parts == 1)
+    return body();
+  e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.remIndex(q, plan.parts), part),
+           body);
+}
+
+/// One chunk of the routing-table scan: thread t tests slot chunk + t, a
+/// block-wide prefix count (xor-butterfly warp scans, then the warp counts
+/// in shared memory) gives each match its queue position, and every full
+/// slot block queued is processed. Returns the new (pending, done).
+SmallVector<Value> GpuExperts::scanChunk(Value chunk, ValueRange carried, Value total,
+                                         Value lastSlot) {
+  const int64_t slotBlock = plan.slotBlock;
+  Value pending = carried[0], done = carried[1];
+  Value slot = e.addIndex(chunk, tid);
+  Value id = e.loadIndex(ids, arith::MinUIOp::create(b, slot, lastSlot));
+  Value match = arith::AndIOp::create(b, below(slot, total),
+                                      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, id, expert));
+  Value flag = arith::SelectOp::create(b, match, e.f32(1.0f), e.f32(0.0f));
+  // Inclusive prefix over the warp: at distance d the lanes with bit d set
+  // add the total of the lower group of d lanes.
+  Value prefix = flag, sum = flag;
+  for (int64_t d = 1; d < kWarp; d *= 2) {
+    Value other = e.shuffleXor(sum, d);
+    Value upper = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                        arith::AndIOp::create(b, lane, e.index(d)), e.index(0));
+    prefix = arith::SelectOp::create(b, upper, arith::AddFOp::create(b, prefix, other), prefix);
+    sum = arith::AddFOp::create(b, sum, other);
+  }
+  e.ifThen(isFirstLane, [&] { memref::StoreOp::create(b, sum, warpCounts, ValueRange{warp}); });
+  e.barrier();
+  Value before = e.f32(0.0f), found = e.f32(0.0f);
+  for (int64_t w = 0; w < plan.warps; ++w) {
+    Value count = memref::LoadOp::create(b, warpCounts, ValueRange{e.index(w)});
+    before = arith::AddFOp::create(
+        b, before, arith::SelectOp::create(b, below(e.index(w), warp), count, e.f32(0.0f)));
+    found = arith::AddFOp::create(b, found, count);
+  }
+  Value position = e.addIndex(
+      pending, toIndex(arith::SubFOp::create(b, arith::AddFOp::create(b, before, prefix), flag)));
+  e.ifThen(match, [&] { memref::StoreOp::create(b, toF32(slot), queue, ValueRange{position}); });
+  e.barrier();
+  Value queued = e.addIndex(pending, toIndex(found));
+  Value full = e.divIndex(queued, slotBlock);
+  e.forLoop(e.index(0), full, 1, [&](Value i) {
+    ifMine(e.addIndex(done, i), [&] { process(e.mulIndex(i, slotBlock), e.index(slotBlock)); });
+  });
+  // The partial block moves to the front of the queue (it does not overlap
+  // its old place when a block was taken; it is its old place otherwise).
+  Value kept = arith::SubIOp::create(b, queued, e.mulIndex(full, slotBlock));
+  e.ifThen(below(tid, kept), [&] {
+    Value from = e.addIndex(e.mulIndex(full, slotBlock), tid);
+    memref::StoreOp::create(b, memref::LoadOp::create(b, queue, ValueRange{from}), queue,
+                            ValueRange{tid});
+  });
+  e.barrier();
+  return {kept, e.addIndex(done, full)};
+}
+
+void GpuExperts::emit() {
+  setUp();
+  Value pending, done;
+  {
+    KernelPhase phase(b, "experts.gather");
+    Value total = e.mulIndex(e.dim(symbol), topK);
+    Value lastSlot = arith::SubIOp::create(b, total, e.index(1));
+    ValueRange state = e.forLoop(
+        e.index(0), total, plan.threads, ValueRange{e.index(0), e.index(0)},
+        [&](Value chunk, ValueRange carried) { return scanChunk(chunk, carried, total, lastSlot); });
+    pending = state[0], done = state[1];
+  }
+  // The last, partial slot block.
+  e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, pending, e.index(0)), [&] {
+    ifMine(done, [&] { process(e.index(0), pending); });
+  });
+}
+
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter &e) {
   func::FuncOp source = e.source();
   qtf::MoeExpertFfnOp ffn;
@@ -185,262 +507,34 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter
   const int64_t experts = ffn.getNumExperts();
   const int64_t inter = ffn.getIntermediateSize();
   const int64_t hidden = ffn.getInput().getType().getDimSize(1);
-  const int64_t topK = ffn.getIds().getType().getDimSize(1);
   std::string symbol = e.leadingSymbol(ffn.getIds());
-  const int64_t threads = e.options().maxThreads;
-  const int64_t warps = threads / kWarp;
-  if (threads % kWarp != 0)
+  ExpertsPlan plan;
+  plan.threads = e.options().maxThreads;
+  plan.warps = plan.threads / kWarp;
+  if (plan.threads % kWarp != 0)
     return source.emitOpError("experts kernel needs a block of whole warps"), failure();
   // Vector widths of the two reductions (over hidden, then over inter).
   RowAccess inputGeometry = GpuKernelEmitter::viewGeometry(ffn.getInput());
-  const int64_t hiddenWidth =
+  plan.hiddenWidth =
       e.vectorWidthFor(hidden, {inputGeometry, GpuKernelEmitter::viewGeometry(ffn.getGateUp())});
-  const int64_t interWidth =
-      e.vectorWidthFor(inter, {GpuKernelEmitter::viewGeometry(ffn.getDown())});
+  plan.interWidth = e.vectorWidthFor(inter, {GpuKernelEmitter::viewGeometry(ffn.getDown())});
   // Shared memory: x and h rows of a slot block, the slot queue (a partial
   // block plus one chunk of the scan) and one count per warp.
   auto sharedFloats = [&](int64_t slots) {
-    return slots * (hidden + inter) + slots + threads + warps;
+    return slots * (hidden + inter) + slots + plan.threads + plan.warps;
   };
-  int64_t slotBlock = kMaxSlotBlock;
-  while (slotBlock > 1 && sharedFloats(slotBlock) * 4 >= kSharedLimit)
-    slotBlock /= 2;
-  if (sharedFloats(slotBlock) * 4 >= kSharedLimit)
+  plan.slotBlock = kMaxSlotBlock;
+  while (plan.slotBlock > 1 && sharedFloats(plan.slotBlock) * 4 >= kSharedLimit)
+    plan.slotBlock /= 2;
+  if (sharedFloats(plan.slotBlock) * 4 >= kSharedLimit)
     return source.emitOpError("experts kernel: hidden + intermediate rows exceed shared memory"),
            failure();
-  const int64_t parts =
-      std::clamp<int64_t>((kTargetBlocks + experts - 1) / experts, 1, kMaxParts);
+  plan.parts = std::clamp<int64_t>((kTargetBlocks + experts - 1) / experts, 1, kMaxParts);
 
-  e.createKernel(threads, [&] {
-    ImplicitLocOpBuilder &b = e.builder();
-    Type f32 = b.getF32Type();
-    auto hiddenVec = VectorType::get({hiddenWidth}, f32);
-    auto interVec = VectorType::get({interWidth}, f32);
-    RowAccess x = e.access(ffn.getInput());
-    RowAccess ids = e.access(ffn.getIds());
-    RowAccess routeWeights = e.access(ffn.getWeights());
-    RowAccess gateUp = e.access(ffn.getGateUp());
-    RowAccess down = e.access(ffn.getDown());
-    RowAccess out = e.result(0);
-    Value xs = e.sharedRow(slotBlock * hidden);
-    Value hs = e.sharedRow(slotBlock * inter);
-    Value queue = e.sharedRow(slotBlock + threads);
-    Value warpCounts = e.sharedRow(warps);
-
-    Value expert = e.divIndex(e.blockId(), parts);
-    Value part = e.remIndex(e.blockId(), parts);
-    Value tid = e.threadId();
-    Value warp = e.divIndex(tid, kWarp);
-    Value lane = e.remIndex(tid, kWarp);
-    Value isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
-    auto below = [&](Value a, Value c) -> Value {
-      return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, a, c);
-    };
-    // Slot numbers travel through the f32 queue exactly (< 2^24).
-    auto toF32 = [&](Value index) -> Value {
-      return arith::UIToFPOp::create(b, f32,
-                                     arith::IndexCastOp::create(b, b.getI64Type(), index));
-    };
-    auto toIndex = [&](Value value) -> Value {
-      return arith::IndexCastOp::create(b, b.getIndexType(),
-                                        arith::FPToUIOp::create(b, b.getI64Type(), value));
-    };
-
-    /// Warp w handles rows w, w + W, ... of `rows`; `partials(row)` returns
-    /// this lane's partial sums and `finish(row, sums)` runs on lane 0.
-    /// Trip counts are uniform (rows past the end are clamped, not stored),
-    /// so every shuffle has its whole warp.
-    auto forWarpRows = [&](int64_t rows, auto partials, auto finish) {
-      const int64_t padded = (rows + warps - 1) / warps * warps;
-      e.forLoop(warp, e.index(padded), warps, [&](Value n) {
-        Value clamped = arith::MinUIOp::create(b, n, e.index(rows - 1));
-        SmallVector<Value> sums = partials(clamped);
-        for (Value &sum : sums)
-          sum = e.laneSum(sum, kWarp);
-        Value store = arith::AndIOp::create(b, isFirstLane, below(n, e.index(rows)));
-        e.ifThen(store, [&] { finish(n, sums); });
-      });
-    };
-
-    Value gateBase = e.mulIndex(expert, 2 * inter);
-    Value downBase = e.mulIndex(expert, hidden);
-    Value zeroH = arith::ConstantOp::create(b, DenseElementsAttr::get(hiddenVec, 0.0f));
-    Value zeroI = arith::ConstantOp::create(b, DenseElementsAttr::get(interVec, 0.0f));
-
-    // The expert's SwiGLU for the `count` (1 .. slotBlock) slots queued from
-    // position `first`. Block positions past `count` repeat the last slot
-    // (computed, never stored), so loops and shuffles stay uniform.
-    auto process = [&](Value first, Value count) {
-      Value last = arith::SubIOp::create(b, count, e.index(1));
-      SmallVector<Value> slots, valid;
-      for (int64_t s = 0; s < slotBlock; ++s) {
-        Value at = s == 0 ? first
-                          : e.addIndex(first, arith::MinUIOp::create(b, e.index(s), last));
-        slots.push_back(toIndex(memref::LoadOp::create(b, queue, ValueRange{at})));
-        valid.push_back(s == 0 ? Value() : below(e.index(s), count));
-      }
-      // The gathered x rows, slot s at s * hidden.
-      for (int64_t s = 0; s < slotBlock; ++s) {
-        Value xBase = e.address(x, e.divIndex(slots[s], topK), Value(), Value());
-        e.forThreadColumns(hidden, hiddenWidth, [&](Value c) {
-          e.storeShared(xs, e.addIndex(e.index(s * hidden), c),
-                        e.loadVectorF32(x, e.addIndex(xBase, c), hiddenWidth));
-        });
-      }
-      e.barrier();
-      // h[s, n] = silu(gate_e[n] . x_s) * (up_e[n] . x_s): each gate / up
-      // vector loaded once for the whole slot block.
-      forWarpRows(
-          inter,
-          [&](Value n) -> SmallVector<Value> {
-            Value gateRow = e.mulIndex(e.addIndex(gateBase, n), hidden);
-            Value upRow = e.addIndex(gateRow, e.index(inter * hidden));
-            SmallVector<Value> init(2 * slotBlock, zeroH);
-            ValueRange acc = e.forLoop(
-                e.mulIndex(lane, hiddenWidth), e.index(hidden), kWarp * hiddenWidth, init,
-                [&](Value c, ValueRange carried) -> SmallVector<Value> {
-                  Value g = e.loadVectorF32(gateUp, e.addIndex(gateRow, c), hiddenWidth);
-                  Value u = e.loadVectorF32(gateUp, e.addIndex(upRow, c), hiddenWidth);
-                  SmallVector<Value> next;
-                  for (int64_t s = 0; s < slotBlock; ++s) {
-                    Value xv = e.loadShared(xs, e.addIndex(e.index(s * hidden), c), hiddenWidth);
-                    next.push_back(vector::FMAOp::create(b, xv, g, carried[2 * s]));
-                    next.push_back(vector::FMAOp::create(b, xv, u, carried[2 * s + 1]));
-                  }
-                  return next;
-                });
-            SmallVector<Value> sums;
-            for (Value v : acc)
-              sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD, v));
-            return sums;
-          },
-          [&](Value n, ArrayRef<Value> sums) {
-            for (int64_t s = 0; s < slotBlock; ++s)
-              memref::StoreOp::create(
-                  b, arith::MulFOp::create(b, e.silu(sums[2 * s]), sums[2 * s + 1]), hs,
-                  ValueRange{e.addIndex(e.index(s * inter), n)});
-          });
-      e.barrier();
-      // out[slot_s, n] = weight_s * (down_e[n] . h_s), down is [E * H, I].
-      SmallVector<Value> scales;
-      for (Value slot : slots)
-        scales.push_back(e.loadF32(routeWeights, slot));
-      forWarpRows(
-          hidden,
-          [&](Value n) -> SmallVector<Value> {
-            Value downRow = e.mulIndex(e.addIndex(downBase, n), inter);
-            SmallVector<Value> init(slotBlock, zeroI);
-            ValueRange acc = e.forLoop(
-                e.mulIndex(lane, interWidth), e.index(inter), kWarp * interWidth, init,
-                [&](Value c, ValueRange carried) -> SmallVector<Value> {
-                  Value d = e.loadVectorF32(down, e.addIndex(downRow, c), interWidth);
-                  SmallVector<Value> next;
-                  for (int64_t s = 0; s < slotBlock; ++s) {
-                    Value hv = e.loadShared(hs, e.addIndex(e.index(s * inter), c), interWidth);
-                    next.push_back(vector::FMAOp::create(b, hv, d, carried[s]));
-                  }
-                  return next;
-                });
-            SmallVector<Value> sums;
-            for (Value v : acc)
-              sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD, v));
-            return sums;
-          },
-          [&](Value n, ArrayRef<Value> sums) {
-            for (int64_t s = 0; s < slotBlock; ++s) {
-              auto write = [&] {
-                e.store(out, e.addIndex(e.mulIndex(slots[s], hidden), n),
-                        arith::MulFOp::create(b, sums[s], scales[s]));
-              };
-              if (valid[s])
-                e.ifThen(valid[s], write);
-              else
-                write();
-            }
-          });
-      // x, h and the queue are reused by the next block.
-      e.barrier();
-    };
-    // Slot block number `q` of this expert belongs to part q % parts.
-    auto ifMine = [&](Value q, llvm::function_ref<void()> body) {
-      if (parts == 1)
-        return body();
-      e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.remIndex(q, parts), part),
-               body);
-    };
-
-    // Scan the routing table a chunk of `threads` slots at a time: thread t
-    // tests slot chunk + t, a block-wide prefix count (xor-butterfly warp
-    // scans, then the warp counts in shared memory) gives each match its
-    // queue position, and every full slot block queued is processed.
-    Value total = e.mulIndex(e.dim(symbol), topK);
-    Value lastSlot = arith::SubIOp::create(b, total, e.index(1));
-    ValueRange state = e.forLoop(
-        e.index(0), total, threads, ValueRange{e.index(0), e.index(0)},
-        [&](Value chunk, ValueRange carried) -> SmallVector<Value> {
-          Value pending = carried[0], done = carried[1];
-          Value slot = e.addIndex(chunk, tid);
-          Value id = e.loadIndex(ids, arith::MinUIOp::create(b, slot, lastSlot));
-          Value match = arith::AndIOp::create(
-              b, below(slot, total),
-              arith::CmpIOp::create(b, arith::CmpIPredicate::eq, id, expert));
-          Value flag = arith::SelectOp::create(b, match, e.f32(1.0f), e.f32(0.0f));
-          // Inclusive prefix over the warp: at distance d the lanes with bit
-          // d set add the total of the lower group of d lanes.
-          Value prefix = flag, sum = flag;
-          for (int64_t d = 1; d < kWarp; d *= 2) {
-            Value other = e.shuffleXor(sum, d);
-            Value upper = arith::CmpIOp::create(
-                b, arith::CmpIPredicate::ne,
-                arith::AndIOp::create(b, lane, e.index(d)), e.index(0));
-            prefix = arith::SelectOp::create(b, upper, arith::AddFOp::create(b, prefix, other),
-                                             prefix);
-            sum = arith::AddFOp::create(b, sum, other);
-          }
-          e.ifThen(isFirstLane,
-                   [&] { memref::StoreOp::create(b, sum, warpCounts, ValueRange{warp}); });
-          e.barrier();
-          Value before = e.f32(0.0f), found = e.f32(0.0f);
-          for (int64_t w = 0; w < warps; ++w) {
-            Value count = memref::LoadOp::create(b, warpCounts, ValueRange{e.index(w)});
-            before = arith::AddFOp::create(
-                b, before,
-                arith::SelectOp::create(b, below(e.index(w), warp), count, e.f32(0.0f)));
-            found = arith::AddFOp::create(b, found, count);
-          }
-          Value position = e.addIndex(
-              pending, toIndex(arith::SubFOp::create(
-                           b, arith::AddFOp::create(b, before, prefix), flag)));
-          e.ifThen(match, [&] {
-            memref::StoreOp::create(b, toF32(slot), queue, ValueRange{position});
-          });
-          e.barrier();
-          Value queued = e.addIndex(pending, toIndex(found));
-          Value full = e.divIndex(queued, slotBlock);
-          e.forLoop(e.index(0), full, 1, [&](Value i) {
-            ifMine(e.addIndex(done, i),
-                   [&] { process(e.mulIndex(i, slotBlock), e.index(slotBlock)); });
-          });
-          // The partial block moves to the front of the queue (it does not
-          // overlap its old place when a block was taken; it is its old
-          // place otherwise).
-          Value kept = arith::SubIOp::create(b, queued, e.mulIndex(full, slotBlock));
-          e.ifThen(below(tid, kept), [&] {
-            Value from = e.addIndex(e.mulIndex(full, slotBlock), tid);
-            memref::StoreOp::create(b, memref::LoadOp::create(b, queue, ValueRange{from}), queue,
-                                    ValueRange{tid});
-          });
-          e.barrier();
-          return {kept, e.addIndex(done, full)};
-        });
-    Value pending = state[0], done = state[1];
-    e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, pending, e.index(0)), [&] {
-      ifMine(done, [&] { process(e.index(0), pending); });
-    });
-  });
+  e.createKernel(plan.threads, [&] { GpuExperts(e, ffn, symbol, plan).emit(); });
   Builder builder(source.getContext());
   SmallVector<Attribute> grid{builder.getI64IntegerAttr(experts)};
-  if (parts > 1)
-    grid.push_back(builder.getI64IntegerAttr(parts));
+  if (plan.parts > 1)
+    grid.push_back(builder.getI64IntegerAttr(plan.parts));
   return KernelGeometry{grid, e.blockSize(), e.sharedBytes()};
 }

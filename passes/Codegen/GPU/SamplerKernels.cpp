@@ -26,6 +26,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
+#include "passes/Codegen/Common/KernelPhase.h"
+#include "passes/Codegen/Common/SelectionMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -39,6 +41,7 @@
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::gpu;
+using qwen::codegen::KernelPhase;
 
 static constexpr int64_t kWarp = 32;
 static constexpr int64_t kMaxArgmaxThreads = 1024;
@@ -75,6 +78,137 @@ static int64_t logitsVectorWidth(GpuKernelEmitter &e, func::FuncOp source) {
                           {codegen::wholeTensorAccess(Value(), logitsType)});
 }
 
+namespace {
+
+/// qk_argmax of one row (a block), one method per phase: argmax.scan
+/// (each thread's best (logit, index) over its columns), argmax.warp_merge
+/// (xor shuffles), argmax.block_merge (the warps' pairs through shared
+/// memory, thread 0) and argmax.store. The order is SelectionMath's.
+class GpuArgmax {
+public:
+  GpuArgmax(GpuKernelEmitter &e, func::FuncOp source, int64_t vocab, int64_t width,
+            int64_t threads)
+      : e(e), b(e.builder()), source(source), vocab(vocab), width(width), threads(threads),
+        warps(threads / kWarp) {}
+  void emit();
+
+private:
+  void fold(Value col, Value v, codegen::Candidate &best);
+  codegen::Candidate scanThread();
+  void store(Value index);
+
+  GpuKernelEmitter &e;
+  ImplicitLocOpBuilder &b;
+  func::FuncOp source;
+  int64_t vocab, width, threads, warps;
+  RowAccess logits, ids;
+  Value row, tid, base;
+};
+
+} // namespace
+
+/// Folds the vector `v` at column `col` into `best`, in column order.
+void GpuArgmax::fold(Value col, Value v, codegen::Candidate &best) {
+  for (int64_t k = 0; k < width; ++k) {
+    Value x = vector::ExtractOp::create(b, v, ArrayRef<int64_t>{k});
+    Value index = k ? e.addIndex(col, e.index(k)) : col;
+    best = codegen::mergeCandidates(b, best, {x, index});
+  }
+}
+
+/// This thread's best (logit, index as f32) over columns t*w + k*blockDim*w:
+/// strides of kUnroll vectors first (their loads issued together, so a
+/// thread has several in flight), then the remaining single strides. The
+/// start index `vocab` loses every tie, so a -inf logit still beats it.
+codegen::Candidate GpuArgmax::scanThread() {
+  KernelPhase phase(b, "argmax.scan");
+  Value minusInf = e.f32(-std::numeric_limits<float>::infinity());
+  const int64_t stride = threads * width;
+  const int64_t unroll = std::min<int64_t>(kUnroll, (vocab + stride - 1) / stride);
+  Value start = e.mulIndex(tid, width);
+  codegen::Candidate best{minusInf, e.index(vocab)};
+  if (unroll > 1) {
+    ValueRange unrolled = e.forLoop(
+        start, e.index(vocab - (unroll - 1) * stride), unroll * stride,
+        ValueRange{best.value, best.id, start}, [&](Value col, ValueRange carried) -> SmallVector<Value> {
+          codegen::Candidate local{carried[0], carried[1]};
+          SmallVector<Value> cols, vectors;
+          for (int64_t u = 0; u < unroll; ++u) {
+            cols.push_back(u ? e.addIndex(col, e.index(u * stride)) : col);
+            vectors.push_back(e.loadVectorF32(logits, e.addIndex(base, cols[u]), width));
+          }
+          for (int64_t u = 0; u < unroll; ++u)
+            fold(cols[u], vectors[u], local);
+          return {local.value, local.id, e.addIndex(col, e.index(unroll * stride))};
+        });
+    best = {unrolled[0], unrolled[1]};
+    start = unrolled[2];
+  }
+  ValueRange scanned = e.forLoop(start, e.index(vocab), stride, ValueRange{best.value, best.id},
+                                 [&](Value col, ValueRange carried) -> SmallVector<Value> {
+    codegen::Candidate local{carried[0], carried[1]};
+    fold(col, e.loadVectorF32(logits, e.addIndex(base, col), width), local);
+    return {local.value, local.id};
+  });
+  Value index = arith::UIToFPOp::create(
+      b, b.getF32Type(), arith::IndexCastOp::create(b, b.getI64Type(), scanned[1]));
+  return {scanned[0], index};
+}
+
+/// ids[row] = the winning index; the start index is left only when every
+/// logit is NaN: token 0, as on the host.
+void GpuArgmax::store(Value index) {
+  KernelPhase phase(b, "argmax.store");
+  Value none =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, index, e.f32(static_cast<float>(vocab)));
+  Value id =
+      arith::SelectOp::create(b, none, e.i32(0), arith::FPToSIOp::create(b, b.getI32Type(), index));
+  memref::StoreOp::create(b, id, ids.memref, ValueRange{row});
+}
+
+void GpuArgmax::emit() {
+  logits = e.access(source.getArgument(0));
+  ids = e.result(0);
+  row = e.blockId();
+  tid = e.threadId();
+  base = e.address(logits, row, Value(), Value());
+  codegen::Candidate best = scanThread();
+  {
+    KernelPhase phase(b, "argmax.warp_merge");
+    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
+      Value otherBest = e.shuffleXor(best.value, offset), otherIndex = e.shuffleXor(best.id, offset);
+      best = codegen::mergeCandidates(b, best, {otherBest, otherIndex});
+    }
+  }
+  Value isThreadZero = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, e.index(0));
+  if (warps == 1) {
+    e.ifThen(isThreadZero, [&] { store(best.id); });
+    return;
+  }
+  KernelPhase phase(b, "argmax.block_merge");
+  // Warp w's pair at [w] and [warps + w].
+  Value pairs = e.sharedRow(2 * warps);
+  Value lane = e.remIndex(tid, kWarp);
+  Value warp = e.divIndex(tid, kWarp);
+  Value isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
+  e.ifThen(isFirstLane, [&] {
+    memref::StoreOp::create(b, best.value, pairs, ValueRange{warp});
+    memref::StoreOp::create(b, best.id, pairs, ValueRange{e.addIndex(warp, e.index(warps))});
+  });
+  e.barrier();
+  e.ifThen(isThreadZero, [&] {
+    Value total = memref::LoadOp::create(b, pairs, ValueRange{e.index(0)});
+    Value totalIndex = memref::LoadOp::create(b, pairs, ValueRange{e.index(warps)});
+    codegen::Candidate merged{total, totalIndex};
+    for (int64_t w = 1; w < warps; ++w) {
+      Value value = memref::LoadOp::create(b, pairs, ValueRange{e.index(w)});
+      Value index = memref::LoadOp::create(b, pairs, ValueRange{e.index(warps + w)});
+      merged = codegen::mergeCandidates(b, merged, {value, index});
+    }
+    store(merged.id);
+  });
+}
+
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitArgmaxKernel(mlir::gpu::GPUModuleOp gpuModule,
                                                                 Location loc, int64_t vocab,
                                                                 StringRef rowSymbol) {
@@ -90,122 +224,9 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitArgmaxKernel(mlir::gpu::GPUMod
   GpuKernelEmitter e(gpuModule, source, options);
   const int64_t width = logitsVectorWidth(e, source);
   const int64_t threads = e.blockSizeFor((vocab + width - 1) / width);
-  const int64_t warps = threads / kWarp;
-
   SmallVector<BlockArgument> args(source.getArguments());
-  e.createKernel("qk_argmax", args, TypeRange{idsType}, threads, [&] {
-    ImplicitLocOpBuilder &b = e.builder();
-    Type f32 = b.getF32Type();
-    RowAccess logits = e.access(source.getArgument(0));
-    RowAccess ids = e.result(0);
-    Value row = e.blockId();
-    Value tid = e.threadId();
-    Value base = e.address(logits, row, Value(), Value());
-    auto toF32 = [&](Value index) -> Value {
-      return arith::UIToFPOp::create(b, f32,
-                                     arith::IndexCastOp::create(b, b.getI64Type(), index));
-    };
-    // (value, index) beats (best, bestIndex): larger, or equal and lower.
-    // NaN compares false both ways, so it never wins; the sentinel index
-    // `vocab` loses every tie, so a -inf logit still beats the start.
-    auto better = [&](Value value, Value index, Value best, Value bestIndex) -> Value {
-      Value greater = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, value, best);
-      Value equal = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, value, best);
-      Value lowerIndex =
-          index.getType().isF32()
-              ? Value(arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, index, bestIndex))
-              : Value(arith::CmpIOp::create(b, arith::CmpIPredicate::ult, index, bestIndex));
-      return arith::OrIOp::create(b, greater, arith::AndIOp::create(b, equal, lowerIndex));
-    };
-    Value minusInf = e.f32(-std::numeric_limits<float>::infinity());
-    // Folds the vector at column `col` into (best, bestIndex), in column
-    // order.
-    auto fold = [&](Value col, Value v, Value &best, Value &bestIndex) {
-      for (int64_t k = 0; k < width; ++k) {
-        Value x = vector::ExtractOp::create(b, v, ArrayRef<int64_t>{k});
-        Value index = k ? e.addIndex(col, e.index(k)) : col;
-        Value take = better(x, index, best, bestIndex);
-        best = arith::SelectOp::create(b, take, x, best);
-        bestIndex = arith::SelectOp::create(b, take, index, bestIndex);
-      }
-    };
-    // Strides of kUnroll vectors first (their loads issued together, so a
-    // thread has several in flight), then the remaining single strides.
-    const int64_t stride = threads * width;
-    const int64_t unroll = std::min<int64_t>(kUnroll, (vocab + stride - 1) / stride);
-    Value start = e.mulIndex(tid, width);
-    Value best = minusInf, bestIndex = e.index(vocab);
-    if (unroll > 1) {
-      ValueRange unrolled = e.forLoop(
-          start, e.index(vocab - (unroll - 1) * stride), unroll * stride,
-          ValueRange{best, bestIndex, start},
-          [&](Value col, ValueRange carried) -> SmallVector<Value> {
-            Value value = carried[0], index = carried[1];
-            SmallVector<Value> cols, vectors;
-            for (int64_t u = 0; u < unroll; ++u) {
-              cols.push_back(u ? e.addIndex(col, e.index(u * stride)) : col);
-              vectors.push_back(e.loadVectorF32(logits, e.addIndex(base, cols[u]), width));
-            }
-            for (int64_t u = 0; u < unroll; ++u)
-              fold(cols[u], vectors[u], value, index);
-            return {value, index, e.addIndex(col, e.index(unroll * stride))};
-          });
-      best = unrolled[0];
-      bestIndex = unrolled[1];
-      start = unrolled[2];
-    }
-    ValueRange scanned = e.forLoop(
-        start, e.index(vocab), stride, ValueRange{best, bestIndex},
-        [&](Value col, ValueRange carried) -> SmallVector<Value> {
-          Value value = carried[0], index = carried[1];
-          fold(col, e.loadVectorF32(logits, e.addIndex(base, col), width), value, index);
-          return {value, index};
-        });
-    best = scanned[0];
-    bestIndex = toF32(scanned[1]);
-    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
-      Value otherBest = e.shuffleXor(best, offset), otherIndex = e.shuffleXor(bestIndex, offset);
-      Value take = better(otherBest, otherIndex, best, bestIndex);
-      best = arith::SelectOp::create(b, take, otherBest, best);
-      bestIndex = arith::SelectOp::create(b, take, otherIndex, bestIndex);
-    }
-    Value isThreadZero = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, e.index(0));
-    auto write = [&](Value index) {
-      // The sentinel is left only when every logit is NaN: token 0, as on
-      // the host.
-      Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, index,
-                                         e.f32(static_cast<float>(vocab)));
-      Value id = arith::SelectOp::create(b, none, e.i32(0),
-                                         arith::FPToSIOp::create(b, b.getI32Type(), index));
-      memref::StoreOp::create(b, id, ids.memref, ValueRange{row});
-    };
-    if (warps == 1) {
-      e.ifThen(isThreadZero, [&] { write(bestIndex); });
-      return;
-    }
-    // Warp w's pair at [w] and [warps + w].
-    Value pairs = e.sharedRow(2 * warps);
-    Value lane = e.remIndex(tid, kWarp);
-    Value warp = e.divIndex(tid, kWarp);
-    Value isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
-    e.ifThen(isFirstLane, [&] {
-      memref::StoreOp::create(b, best, pairs, ValueRange{warp});
-      memref::StoreOp::create(b, bestIndex, pairs, ValueRange{e.addIndex(warp, e.index(warps))});
-    });
-    e.barrier();
-    e.ifThen(isThreadZero, [&] {
-      Value total = memref::LoadOp::create(b, pairs, ValueRange{e.index(0)});
-      Value totalIndex = memref::LoadOp::create(b, pairs, ValueRange{e.index(warps)});
-      for (int64_t w = 1; w < warps; ++w) {
-        Value value = memref::LoadOp::create(b, pairs, ValueRange{e.index(w)});
-        Value index = memref::LoadOp::create(b, pairs, ValueRange{e.index(warps + w)});
-        Value take = better(value, index, total, totalIndex);
-        total = arith::SelectOp::create(b, take, value, total);
-        totalIndex = arith::SelectOp::create(b, take, index, totalIndex);
-      }
-      write(totalIndex);
-    });
-  });
+  e.createKernel("qk_argmax", args, TypeRange{idsType}, threads,
+                 [&] { GpuArgmax(e, source, vocab, width, threads).emit(); });
   return KernelGeometry{{Builder(ctx).getStringAttr(rowSymbol)}, threads, e.sharedBytes()};
 }
 
@@ -234,12 +255,317 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitArgmaxKernel(mlir::gpu::GPUMod
 // Every pass is skipped or run by the whole block (its condition is computed
 // identically by every warp), so barriers and shuffles stay uniform.
 
+namespace {
+
+/// Launch plan of qk_topk (see above).
+struct TopKPlan {
+  int64_t vocab, width, threads, groupLanes, idPasses, idTop, passes;
+  float padId;
+};
+
+/// The radix-select state: the threshold's key and inverted id known so far
+/// (unknown bits 0), the rank still wanted among the entries that share the
+/// known prefix, and whether the search has ended.
+struct RadixState {
+  Value thresholdKey, thresholdId, rank, done;
+};
+
+/// qk_topk of one row (a block), one method per phase: topk.init,
+/// topk.bound (1.), topk.radix_select (2., one scf.if per pass),
+/// topk.gather (3.: the entries at or above the threshold into C slots),
+/// topk.sort (bitonic, SelectionMath's order) and topk.store.
+class GpuTopK {
+public:
+  static constexpr int64_t C = kTopCandidates;
+  static constexpr int64_t kBins = 256;
+  GpuTopK(GpuKernelEmitter &e, func::FuncOp source, const TopKPlan &plan)
+      : e(e), b(e.builder()), source(source), plan(plan) {}
+  void emit();
+
+private:
+  Value cmpf(arith::CmpFPredicate p, Value x, Value y) { return arith::CmpFOp::create(b, p, x, y); }
+  Value cmpi(arith::CmpIPredicate p, Value x, Value y) { return arith::CmpIOp::create(b, p, x, y); }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
+  Value orI(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
+  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, c, x, y); }
+  Value shr(Value x, int64_t bits) {
+    return bits ? Value(arith::ShRUIOp::create(b, x, e.i32(static_cast<int32_t>(bits)))) : x;
+  }
+  Value toIndex(Value x) { return arith::IndexCastUIOp::create(b, b.getIndexType(), x); }
+  Value indexToF32(Value index) {
+    return arith::UIToFPOp::create(b, b.getF32Type(),
+                                   arith::IndexCastOp::create(b, b.getI64Type(), index));
+  }
+  Value keyOf(Value x);
+  void forEachLogit(llvm::function_ref<void(Value, Value)> body);
+  /// An entry that counts: not NaN and at least the bound.
+  Value counts(Value x, Value key) {
+    return andI(cmpf(arith::CmpFPredicate::ORD, x, x), cmpi(arith::CmpIPredicate::uge, key, boundKey));
+  }
+  Value invertedId(Value id) {
+    return arith::SubIOp::create(b, e.i32(static_cast<int32_t>(plan.idTop)),
+                                 arith::IndexCastOp::create(b, b.getI32Type(), id));
+  }
+  void init();
+  void findBound();
+  RadixState radixPass(int64_t pass, const RadixState &state);
+  void countDigits(int64_t pass, const RadixState &state, Value histogram);
+  void gather(const RadixState &state);
+  void sort();
+  void store();
+
+  GpuKernelEmitter &e;
+  ImplicitLocOpBuilder &b;
+  func::FuncOp source;
+  TopKPlan plan;
+  RowAccess logits, topLogits, topIds;
+  Value row, tid, base, minusInf, isBin, boundKey, lane, laneF32;
+  Value histograms[2], slotCounter, sortedLogits, sortedIds, inSort;
+};
+
+} // namespace
+
+/// Orderable key: unsigned order of keys = order of logits, -0 == +0.
+Value GpuTopK::keyOf(Value x) {
+  Value bits = arith::BitcastOp::create(b, b.getI32Type(), x);
+  bits = select(cmpf(arith::CmpFPredicate::OEQ, x, e.f32(0.f)), e.i32(0), bits);
+  Value sign = arith::ShRSIOp::create(b, bits, e.i32(31));
+  Value flip = orI(sign, e.i32(std::numeric_limits<int32_t>::min()));
+  return arith::XOrIOp::create(b, bits, flip);
+}
+
+/// Runs body(x, id) on every logit of this thread's columns.
+void GpuTopK::forEachLogit(llvm::function_ref<void(Value, Value)> body) {
+  e.forLoop(e.mulIndex(tid, plan.width), e.index(plan.vocab), plan.threads * plan.width, [&](Value col) {
+    Value v = e.loadVectorF32(logits, e.addIndex(base, col), plan.width);
+    for (int64_t k = 0; k < plan.width; ++k)
+      body(vector::ExtractOp::create(b, v, ArrayRef<int64_t>{k}), k ? e.addIndex(col, e.index(k)) : col);
+  });
+}
+
+/// Zero histograms and slot counter, (-inf, padId) in every sorted slot;
+/// the bound's block reduction has the barrier.
+void GpuTopK::init() {
+  KernelPhase phase(b, "topk.init");
+  histograms[0] = e.sharedRow(kBins);
+  histograms[1] = e.sharedRow(kBins);
+  slotCounter = e.sharedRow(1);
+  sortedLogits = e.sharedRow(C), sortedIds = e.sharedRow(C);
+  isBin = cmpi(arith::CmpIPredicate::ult, tid, e.index(kBins));
+  e.ifThen(isBin, [&] {
+    for (Value histogram : histograms)
+      memref::StoreOp::create(b, e.f32(0.f), histogram, ValueRange{tid});
+  });
+  e.ifThen(cmpi(arith::CmpIPredicate::ult, tid, e.index(C)), [&] {
+    memref::StoreOp::create(b, minusInf, sortedLogits, ValueRange{tid});
+    memref::StoreOp::create(b, e.f32(plan.padId), sortedIds, ValueRange{tid});
+  });
+  e.ifThen(cmpi(arith::CmpIPredicate::eq, tid, e.index(0)), [&] {
+    memref::StoreOp::create(b, e.f32(0.f), slotCounter, ValueRange{e.index(0)});
+  });
+}
+
+/// 1. `boundKey`: the key of the smallest of the C group maxima (NaN never
+/// taken; -inf for a group without a non-NaN logit, which keeps every entry).
+void GpuTopK::findBound() {
+  KernelPhase phase(b, "topk.bound");
+  Value threadMax = e.forLoop(
+      e.mulIndex(tid, plan.width), e.index(plan.vocab), plan.threads * plan.width, ValueRange{minusInf},
+      [&](Value col, ValueRange carried) -> SmallVector<Value> {
+        Value best = carried[0];
+        Value v = e.loadVectorF32(logits, e.addIndex(base, col), plan.width);
+        for (int64_t k = 0; k < plan.width; ++k) {
+          Value x = vector::ExtractOp::create(b, v, ArrayRef<int64_t>{k});
+          best = select(cmpf(arith::CmpFPredicate::OGT, x, best), x, best);
+        }
+        return {best};
+      })[0];
+  Value groupMax = plan.groupLanes > 1 ? e.laneMax(threadMax, plan.groupLanes) : threadMax;
+  boundKey = keyOf(e.blockMin(groupMax));
+}
+
+/// The histogram of pass `pass`'s digit over the counting entries that
+/// share the threshold's known prefix (shared-memory atomic counts).
+void GpuTopK::countDigits(int64_t pass, const RadixState &state, Value histogram) {
+  const bool keyPass = pass < 4;
+  const int64_t shift = keyPass ? 24 - 8 * pass : 8 * (plan.idPasses - 1 - (pass - 4));
+  const int64_t fieldBits = keyPass ? 32 : 8 * plan.idPasses;
+  forEachLogit([&](Value x, Value id) {
+    Value key = keyOf(x);
+    Value inv = invertedId(id);
+    Value field = keyPass ? key : inv;
+    Value match = counts(x, key);
+    if (!keyPass)
+      match = andI(match, cmpi(arith::CmpIPredicate::eq, key, state.thresholdKey));
+    if (shift + 8 < fieldBits)
+      match = andI(match, cmpi(arith::CmpIPredicate::eq, shr(field, shift + 8),
+                               shr(keyPass ? state.thresholdKey : state.thresholdId, shift + 8)));
+    Value digit = arith::AndIOp::create(b, shr(field, shift), e.i32(kBins - 1));
+    e.ifThen(match, [&] {
+      memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addf, e.f32(1.f), histogram,
+                                  ValueRange{toIndex(digit)});
+    });
+  });
+  e.barrier();
+}
+
+/// 2. One radix-select pass, 8 bits of the composite key (4 passes of the
+/// logit's key, then the inverted id's bytes), skipped once the search has
+/// ended. Returns the new state.
+RadixState GpuTopK::radixPass(int64_t pass, const RadixState &state) {
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  Value histogram = histograms[pass % 2], next = histograms[(pass + 1) % 2];
+  const bool keyPass = pass < 4;
+  const int64_t shift = keyPass ? 24 - 8 * pass : 8 * (plan.idPasses - 1 - (pass - 4));
+  SmallVector<Type> types{i32, i32, f32, b.getI1Type()};
+  auto ifRun = scf::IfOp::create(b, types, state.done, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(ifRun.thenBlock());
+  scf::YieldOp::create(b, ValueRange{state.thresholdKey, state.thresholdId, state.rank, state.done});
+  b.setInsertionPointToStart(ifRun.elseBlock());
+  countDigits(pass, state, histogram);
+  // Every warp scans the histogram the same way: lane l holds the counts of
+  // digits 255 - 8l - j (j < 8, largest first). (Loaded again below rather
+  // than kept: fewer live registers.)
+  auto binCount = [&](int64_t j) -> Value {
+    Value bin = arith::SubIOp::create(b, e.index(kBins - 1 - j), e.mulIndex(lane, 8));
+    return memref::LoadOp::create(b, histogram, ValueRange{bin});
+  };
+  Value laneCount = e.f32(0.f);
+  for (int64_t j = 0; j < 8; ++j)
+    laneCount = arith::AddFOp::create(b, laneCount, binCount(j));
+  // Exclusive prefix over lanes (xor butterfly; exact integer sums).
+  Value before = e.f32(0.f), total = laneCount;
+  for (int64_t offset = 1; offset < kWarp; offset *= 2) {
+    Value other = e.shuffleXor(total, offset);
+    Value upper = cmpi(arith::CmpIPredicate::ne, arith::AndIOp::create(b, lane, e.index(offset)),
+                       e.index(0));
+    before = arith::AddFOp::create(b, before, select(upper, other, e.f32(0.f)));
+    total = arith::AddFOp::create(b, total, other);
+  }
+  Value wanted = pass == 0 ? Value(arith::MinimumFOp::create(b, total, e.f32(static_cast<float>(C))))
+                           : state.rank;
+  // The bin where the cumulative count reaches the wanted rank (none when
+  // nothing counts: all results 0, and the search ends).
+  Value digit = e.f32(0.f), rankInBin = e.f32(0.f), countInBin = e.f32(0.f);
+  Value cumulative = before;
+  for (int64_t j = 0; j < 8; ++j) {
+    Value count = binCount(j);
+    Value after = arith::AddFOp::create(b, cumulative, count);
+    Value hit = andI(cmpf(arith::CmpFPredicate::OLT, cumulative, wanted),
+                     cmpf(arith::CmpFPredicate::OLE, wanted, after));
+    Value binDigit = arith::SubFOp::create(b, e.f32(static_cast<float>(kBins - 1 - j)),
+                                           arith::MulFOp::create(b, laneF32, e.f32(8.f)));
+    digit = select(hit, binDigit, digit);
+    rankInBin = select(hit, arith::SubFOp::create(b, wanted, cumulative), rankInBin);
+    countInBin = select(hit, count, countInBin);
+    cumulative = after;
+  }
+  digit = e.laneSum(digit, kWarp);
+  rankInBin = e.laneSum(rankInBin, kWarp);
+  countInBin = e.laneSum(countInBin, kWarp);
+  // The next pass's histogram was last read before this pass's barrier
+  // above; the barrier below orders the clearing before its atomics.
+  e.ifThen(isBin, [&] { memref::StoreOp::create(b, e.f32(0.f), next, ValueRange{tid}); });
+  e.barrier();
+  Value digitBits = arith::ShLIOp::create(b, arith::FPToUIOp::create(b, i32, digit),
+                                          e.i32(static_cast<int32_t>(shift)));
+  Value nextKey = keyPass ? orI(state.thresholdKey, digitBits) : state.thresholdKey;
+  Value nextId = keyPass ? state.thresholdId : orI(state.thresholdId, digitBits);
+  Value ends = cmpf(arith::CmpFPredicate::OEQ, countInBin, rankInBin);
+  scf::YieldOp::create(b, ValueRange{nextKey, nextId, rankInBin, ends});
+  return {ifRun.getResult(0), ifRun.getResult(1), ifRun.getResult(2), ifRun.getResult(3)};
+}
+
+/// 3. Every entry at or above the threshold takes a slot of the sorted rows.
+void GpuTopK::gather(const RadixState &state) {
+  KernelPhase phase(b, "topk.gather");
+  forEachLogit([&](Value x, Value id) {
+    Value key = keyOf(x);
+    Value above = orI(cmpi(arith::CmpIPredicate::ugt, key, state.thresholdKey),
+                      andI(cmpi(arith::CmpIPredicate::eq, key, state.thresholdKey),
+                           cmpi(arith::CmpIPredicate::uge, invertedId(id), state.thresholdId)));
+    e.ifThen(andI(counts(x, key), above), [&] {
+      Value slot = memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addf, e.f32(1.f),
+                                               slotCounter, ValueRange{e.index(0)});
+      e.ifThen(cmpf(arith::CmpFPredicate::OLT, slot, e.f32(static_cast<float>(C))), [&] {
+        Value at = toIndex(arith::FPToUIOp::create(b, b.getI32Type(), slot));
+        memref::StoreOp::create(b, x, sortedLogits, ValueRange{at});
+        memref::StoreOp::create(b, indexToF32(id), sortedIds, ValueRange{at});
+      });
+    });
+  });
+  e.barrier();
+}
+
+/// Bitonic sort of the C slots into SelectionMath's order (logit
+/// descending, id ascending); thread i orders the pair (i, i ^ stride) when
+/// i is its lower end.
+void GpuTopK::sort() {
+  KernelPhase phase(b, "topk.sort");
+  inSort = cmpi(arith::CmpIPredicate::ult, tid, e.index(C));
+  for (int64_t size = 2; size <= C; size *= 2) {
+    for (int64_t stride = size / 2; stride > 0; stride /= 2) {
+      Value partner = arith::XOrIOp::create(b, tid, e.index(stride));
+      Value lower = andI(inSort, cmpi(arith::CmpIPredicate::ugt, partner, tid));
+      e.ifThen(lower, [&] {
+        Value xLogit = memref::LoadOp::create(b, sortedLogits, ValueRange{tid});
+        Value xId = memref::LoadOp::create(b, sortedIds, ValueRange{tid});
+        Value yLogit = memref::LoadOp::create(b, sortedLogits, ValueRange{partner});
+        Value yId = memref::LoadOp::create(b, sortedIds, ValueRange{partner});
+        Value forward =
+            cmpi(arith::CmpIPredicate::eq, arith::AndIOp::create(b, tid, e.index(size)), e.index(0));
+        Value swap = select(forward, codegen::candidateBefore(b, {yLogit, yId}, {xLogit, xId}),
+                            codegen::candidateBefore(b, {xLogit, xId}, {yLogit, yId}));
+        memref::StoreOp::create(b, select(swap, yLogit, xLogit), sortedLogits, ValueRange{tid});
+        memref::StoreOp::create(b, select(swap, yId, xId), sortedIds, ValueRange{tid});
+        memref::StoreOp::create(b, select(swap, xLogit, yLogit), sortedLogits, ValueRange{partner});
+        memref::StoreOp::create(b, select(swap, xId, yId), sortedIds, ValueRange{partner});
+      });
+      e.barrier();
+    }
+  }
+}
+
+/// The sorted slots to row `row` of top_logits / top_ids (-1: empty).
+void GpuTopK::store() {
+  KernelPhase phase(b, "topk.store");
+  e.ifThen(inSort, [&] {
+    Value logit = memref::LoadOp::create(b, sortedLogits, ValueRange{tid});
+    Value idF32 = memref::LoadOp::create(b, sortedIds, ValueRange{tid});
+    Value empty = cmpf(arith::CmpFPredicate::OEQ, idF32, e.f32(plan.padId));
+    Value id = select(empty, e.i32(-1), arith::FPToSIOp::create(b, b.getI32Type(), idF32));
+    Value at = e.addIndex(e.mulIndex(row, C), tid);
+    memref::StoreOp::create(b, logit, topLogits.memref, ValueRange{at});
+    memref::StoreOp::create(b, id, topIds.memref, ValueRange{at});
+  });
+}
+
+void GpuTopK::emit() {
+  logits = e.access(source.getArgument(0));
+  topLogits = e.result(0), topIds = e.result(1);
+  row = e.blockId();
+  tid = e.threadId();
+  base = e.address(logits, row, Value(), Value());
+  minusInf = e.f32(-std::numeric_limits<float>::infinity());
+  init();
+  findBound();
+  KernelPhase phase(b, "topk.radix_select");
+  lane = e.remIndex(tid, kWarp);
+  laneF32 = indexToF32(lane);
+  RadixState state{e.i32(0), e.i32(0), e.f32(0.f), arith::ConstantIntOp::create(b, 0, 1)};
+  for (int64_t pass = 0; pass < plan.passes; ++pass)
+    state = radixPass(pass, state);
+  gather(state);
+  sort();
+  store();
+}
+
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitTopKKernel(mlir::gpu::GPUModuleOp gpuModule,
                                                               Location loc, int64_t vocab,
                                                               StringRef rowSymbol) {
   MLIRContext *ctx = gpuModule.getContext();
   constexpr int64_t C = kTopCandidates;
-  constexpr int64_t kBins = 256;
   static_assert((C & (C - 1)) == 0 && C <= kMaxArgmaxThreads, "bitonic sort of C slots");
   if (failed(checkVocab(loc, "qk_topk", vocab)))
     return failure();
@@ -252,267 +578,25 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitTopKKernel(mlir::gpu::GPUModul
   GpuCodegenOptions options;
   options.maxThreads = kMaxArgmaxThreads;
   GpuKernelEmitter e(gpuModule, source, options);
-  const int64_t width = logitsVectorWidth(e, source);
+  TopKPlan plan;
+  plan.vocab = vocab;
+  plan.width = logitsVectorWidth(e, source);
   // Always the largest block: a thread per sorted slot and C groups for the
   // bound at any vocab, and ptxas then allows 64 registers (with 256 threads
   // it kept 32 and spilled for some small vocabs).
-  const int64_t threads = kMaxArgmaxThreads;
-  const int64_t groupLanes = threads / C;
+  plan.threads = kMaxArgmaxThreads;
+  plan.groupLanes = plan.threads / C;
   // Bytes of the inverted id (idTop - id): larger for lower ids.
-  int64_t idPasses = 1;
-  while ((int64_t(1) << (8 * idPasses)) < vocab)
-    ++idPasses;
-  const int64_t idTop = (int64_t(1) << (8 * idPasses)) - 1;
-  const int64_t passes = 4 + idPasses;
+  plan.idPasses = 1;
+  while ((int64_t(1) << (8 * plan.idPasses)) < vocab)
+    ++plan.idPasses;
+  plan.idTop = (int64_t(1) << (8 * plan.idPasses)) - 1;
+  plan.passes = 4 + plan.idPasses;
   // Id of an empty slot: sorts after every real id, exact in f32.
-  const float padId = static_cast<float>(int64_t(1) << 24);
+  plan.padId = static_cast<float>(int64_t(1) << 24);
 
   SmallVector<BlockArgument> args(source.getArguments());
-  e.createKernel("qk_topk", args, TypeRange{topLogitsType, topIdsType}, threads, [&] {
-    ImplicitLocOpBuilder &b = e.builder();
-    Type f32 = b.getF32Type(), i32 = b.getI32Type();
-    RowAccess logits = e.access(source.getArgument(0));
-    RowAccess topLogits = e.result(0), topIds = e.result(1);
-    Value row = e.blockId();
-    Value tid = e.threadId();
-    Value base = e.address(logits, row, Value(), Value());
-    Value minusInf = e.f32(-std::numeric_limits<float>::infinity());
-    auto cmpf = [&](arith::CmpFPredicate p, Value x, Value y) -> Value {
-      return arith::CmpFOp::create(b, p, x, y);
-    };
-    auto cmpi = [&](arith::CmpIPredicate p, Value x, Value y) -> Value {
-      return arith::CmpIOp::create(b, p, x, y);
-    };
-    auto andI = [&](Value x, Value y) -> Value { return arith::AndIOp::create(b, x, y); };
-    auto orI = [&](Value x, Value y) -> Value { return arith::OrIOp::create(b, x, y); };
-    auto select = [&](Value c, Value x, Value y) -> Value {
-      return arith::SelectOp::create(b, c, x, y);
-    };
-    auto shr = [&](Value x, int64_t bits) -> Value {
-      return bits ? Value(arith::ShRUIOp::create(b, x, e.i32(static_cast<int32_t>(bits)))) : x;
-    };
-    auto toIndex = [&](Value x) -> Value {
-      return arith::IndexCastUIOp::create(b, b.getIndexType(), x);
-    };
-    auto indexToF32 = [&](Value index) -> Value {
-      return arith::UIToFPOp::create(b, f32, arith::IndexCastOp::create(b, b.getI64Type(), index));
-    };
-    // Orderable key: unsigned order of keys = order of logits, -0 == +0.
-    auto keyOf = [&](Value x) -> Value {
-      Value bits = arith::BitcastOp::create(b, i32, x);
-      bits = select(cmpf(arith::CmpFPredicate::OEQ, x, e.f32(0.f)), e.i32(0), bits);
-      Value sign = arith::ShRSIOp::create(b, bits, e.i32(31));
-      Value flip = orI(sign, e.i32(std::numeric_limits<int32_t>::min()));
-      return arith::XOrIOp::create(b, bits, flip);
-    };
-    // Runs body(x, id) on every logit of this thread's columns.
-    auto forEachLogit = [&](llvm::function_ref<void(Value, Value)> body) {
-      e.forLoop(e.mulIndex(tid, width), e.index(vocab), threads * width, [&](Value col) {
-        Value v = e.loadVectorF32(logits, e.addIndex(base, col), width);
-        for (int64_t k = 0; k < width; ++k)
-          body(vector::ExtractOp::create(b, v, ArrayRef<int64_t>{k}),
-               k ? e.addIndex(col, e.index(k)) : col);
-      });
-    };
-
-    Value histograms[2] = {e.sharedRow(kBins), e.sharedRow(kBins)};
-    Value slotCounter = e.sharedRow(1);
-    Value sortedLogits = e.sharedRow(C), sortedIds = e.sharedRow(C);
-    // Initialization; the bound's block reduction below has the barrier.
-    Value isBin = cmpi(arith::CmpIPredicate::ult, tid, e.index(kBins));
-    e.ifThen(isBin, [&] {
-      for (Value histogram : histograms)
-        memref::StoreOp::create(b, e.f32(0.f), histogram, ValueRange{tid});
-    });
-    e.ifThen(cmpi(arith::CmpIPredicate::ult, tid, e.index(C)), [&] {
-      memref::StoreOp::create(b, minusInf, sortedLogits, ValueRange{tid});
-      memref::StoreOp::create(b, e.f32(padId), sortedIds, ValueRange{tid});
-    });
-    e.ifThen(cmpi(arith::CmpIPredicate::eq, tid, e.index(0)), [&] {
-      memref::StoreOp::create(b, e.f32(0.f), slotCounter, ValueRange{e.index(0)});
-    });
-
-    // 1. The bound: the smallest of the C group maxima (NaN never taken;
-    // -inf for a group without a non-NaN logit, which keeps every entry).
-    Value threadMax = e.forLoop(
-        e.mulIndex(tid, width), e.index(vocab), threads * width, ValueRange{minusInf},
-        [&](Value col, ValueRange carried) -> SmallVector<Value> {
-          Value best = carried[0];
-          Value v = e.loadVectorF32(logits, e.addIndex(base, col), width);
-          for (int64_t k = 0; k < width; ++k) {
-            Value x = vector::ExtractOp::create(b, v, ArrayRef<int64_t>{k});
-            best = select(cmpf(arith::CmpFPredicate::OGT, x, best), x, best);
-          }
-          return {best};
-        })[0];
-    Value groupMax = groupLanes > 1 ? e.laneMax(threadMax, groupLanes) : threadMax;
-    Value boundKey = keyOf(e.blockMin(groupMax));
-    // An entry that counts: not NaN and at least the bound.
-    auto counts = [&](Value x, Value key) -> Value {
-      return andI(cmpf(arith::CmpFPredicate::ORD, x, x),
-                  cmpi(arith::CmpIPredicate::uge, key, boundKey));
-    };
-    auto invertedId = [&](Value id) -> Value {
-      return arith::SubIOp::create(b, e.i32(static_cast<int32_t>(idTop)),
-                                   arith::IndexCastOp::create(b, i32, id));
-    };
-
-    // 2. Radix select. State: the threshold's key and inverted id known so
-    // far (unknown bits 0), the rank still wanted among the entries that
-    // share the known prefix, and whether the search has ended.
-    Value lane = e.remIndex(tid, kWarp);
-    Value laneF32 = indexToF32(lane);
-    Value thresholdKey = e.i32(0), thresholdId = e.i32(0), rank = e.f32(0.f);
-    Value done = arith::ConstantIntOp::create(b, 0, 1);
-    for (int64_t pass = 0; pass < passes; ++pass) {
-      Value histogram = histograms[pass % 2], next = histograms[(pass + 1) % 2];
-      const bool keyPass = pass < 4;
-      // The digit's bit offset within the key (or inverted id).
-      const int64_t shift = keyPass ? 24 - 8 * pass : 8 * (idPasses - 1 - (pass - 4));
-      const int64_t fieldBits = keyPass ? 32 : 8 * idPasses;
-      SmallVector<Type> types{i32, i32, f32, b.getI1Type()};
-      auto ifRun = scf::IfOp::create(b, types, done, /*withElseRegion=*/true);
-      {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ifRun.thenBlock());
-        scf::YieldOp::create(b, ValueRange{thresholdKey, thresholdId, rank, done});
-        b.setInsertionPointToStart(ifRun.elseBlock());
-        forEachLogit([&](Value x, Value id) {
-          Value key = keyOf(x);
-          Value inv = invertedId(id);
-          Value field = keyPass ? key : inv;
-          Value match = counts(x, key);
-          if (!keyPass)
-            match = andI(match, cmpi(arith::CmpIPredicate::eq, key, thresholdKey));
-          if (shift + 8 < fieldBits)
-            match = andI(match, cmpi(arith::CmpIPredicate::eq, shr(field, shift + 8),
-                                     shr(keyPass ? thresholdKey : thresholdId, shift + 8)));
-          Value digit = arith::AndIOp::create(b, shr(field, shift), e.i32(kBins - 1));
-          e.ifThen(match, [&] {
-            memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addf, e.f32(1.f), histogram,
-                                        ValueRange{toIndex(digit)});
-          });
-        });
-        e.barrier();
-        // Every warp scans the histogram the same way: lane l holds the
-        // counts of digits 255 - 8l - j (j < 8, largest first).
-        // (Loaded again below rather than kept: fewer live registers.)
-        auto binCount = [&](int64_t j) -> Value {
-          Value bin = arith::SubIOp::create(b, e.index(kBins - 1 - j), e.mulIndex(lane, 8));
-          return memref::LoadOp::create(b, histogram, ValueRange{bin});
-        };
-        Value laneCount = e.f32(0.f);
-        for (int64_t j = 0; j < 8; ++j)
-          laneCount = arith::AddFOp::create(b, laneCount, binCount(j));
-        // Exclusive prefix over lanes (xor butterfly; exact integer sums).
-        Value before = e.f32(0.f), total = laneCount;
-        for (int64_t offset = 1; offset < kWarp; offset *= 2) {
-          Value other = e.shuffleXor(total, offset);
-          Value upper = cmpi(arith::CmpIPredicate::ne,
-                             arith::AndIOp::create(b, lane, e.index(offset)), e.index(0));
-          before = arith::AddFOp::create(b, before, select(upper, other, e.f32(0.f)));
-          total = arith::AddFOp::create(b, total, other);
-        }
-        Value wanted = pass == 0 ? Value(arith::MinimumFOp::create(
-                                       b, total, e.f32(static_cast<float>(C))))
-                                 : rank;
-        // The bin where the cumulative count reaches the wanted rank (none
-        // when nothing counts: all results 0, and the search ends).
-        Value digit = e.f32(0.f), rankInBin = e.f32(0.f), countInBin = e.f32(0.f);
-        Value cumulative = before;
-        for (int64_t j = 0; j < 8; ++j) {
-          Value count = binCount(j);
-          Value after = arith::AddFOp::create(b, cumulative, count);
-          Value hit = andI(cmpf(arith::CmpFPredicate::OLT, cumulative, wanted),
-                           cmpf(arith::CmpFPredicate::OLE, wanted, after));
-          Value binDigit = arith::SubFOp::create(b, e.f32(static_cast<float>(kBins - 1 - j)),
-                                                 arith::MulFOp::create(b, laneF32, e.f32(8.f)));
-          digit = select(hit, binDigit, digit);
-          rankInBin = select(hit, arith::SubFOp::create(b, wanted, cumulative), rankInBin);
-          countInBin = select(hit, count, countInBin);
-          cumulative = after;
-        }
-        digit = e.laneSum(digit, kWarp);
-        rankInBin = e.laneSum(rankInBin, kWarp);
-        countInBin = e.laneSum(countInBin, kWarp);
-        // The next pass's histogram was last read before this pass's
-        // barrier above; the barrier below orders the clearing before its
-        // atomics.
-        e.ifThen(isBin, [&] {
-          memref::StoreOp::create(b, e.f32(0.f), next, ValueRange{tid});
-        });
-        e.barrier();
-        Value digitBits = arith::ShLIOp::create(b, arith::FPToUIOp::create(b, i32, digit),
-                                                e.i32(static_cast<int32_t>(shift)));
-        Value nextKey = keyPass ? orI(thresholdKey, digitBits) : thresholdKey;
-        Value nextId = keyPass ? thresholdId : orI(thresholdId, digitBits);
-        Value ends = cmpf(arith::CmpFPredicate::OEQ, countInBin, rankInBin);
-        scf::YieldOp::create(b, ValueRange{nextKey, nextId, rankInBin, ends});
-      }
-      thresholdKey = ifRun.getResult(0);
-      thresholdId = ifRun.getResult(1);
-      rank = ifRun.getResult(2);
-      done = ifRun.getResult(3);
-    }
-
-    // 3. Every entry at or above the threshold takes a slot.
-    forEachLogit([&](Value x, Value id) {
-      Value key = keyOf(x);
-      Value above = orI(cmpi(arith::CmpIPredicate::ugt, key, thresholdKey),
-                        andI(cmpi(arith::CmpIPredicate::eq, key, thresholdKey),
-                             cmpi(arith::CmpIPredicate::uge, invertedId(id), thresholdId)));
-      e.ifThen(andI(counts(x, key), above), [&] {
-        Value slot = memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addf, e.f32(1.f),
-                                                 slotCounter, ValueRange{e.index(0)});
-        e.ifThen(cmpf(arith::CmpFPredicate::OLT, slot, e.f32(static_cast<float>(C))), [&] {
-          Value at = toIndex(arith::FPToUIOp::create(b, i32, slot));
-          memref::StoreOp::create(b, x, sortedLogits, ValueRange{at});
-          memref::StoreOp::create(b, indexToF32(id), sortedIds, ValueRange{at});
-        });
-      });
-    });
-    e.barrier();
-
-    // Bitonic sort of the C slots into (logit descending, id ascending);
-    // thread i orders the pair (i, i ^ stride) when i is its lower end.
-    Value inSort = cmpi(arith::CmpIPredicate::ult, tid, e.index(C));
-    for (int64_t size = 2; size <= C; size *= 2) {
-      for (int64_t stride = size / 2; stride > 0; stride /= 2) {
-        Value partner = arith::XOrIOp::create(b, tid, e.index(stride));
-        Value lower = andI(inSort, cmpi(arith::CmpIPredicate::ugt, partner, tid));
-        e.ifThen(lower, [&] {
-          Value xLogit = memref::LoadOp::create(b, sortedLogits, ValueRange{tid});
-          Value xId = memref::LoadOp::create(b, sortedIds, ValueRange{tid});
-          Value yLogit = memref::LoadOp::create(b, sortedLogits, ValueRange{partner});
-          Value yId = memref::LoadOp::create(b, sortedIds, ValueRange{partner});
-          auto before = [&](Value aLogit, Value aId, Value bLogit, Value bId) -> Value {
-            return orI(cmpf(arith::CmpFPredicate::OGT, aLogit, bLogit),
-                       andI(cmpf(arith::CmpFPredicate::OEQ, aLogit, bLogit),
-                            cmpf(arith::CmpFPredicate::OLT, aId, bId)));
-          };
-          Value forward = cmpi(arith::CmpIPredicate::eq,
-                               arith::AndIOp::create(b, tid, e.index(size)), e.index(0));
-          Value swap = select(forward, before(yLogit, yId, xLogit, xId),
-                              before(xLogit, xId, yLogit, yId));
-          memref::StoreOp::create(b, select(swap, yLogit, xLogit), sortedLogits, ValueRange{tid});
-          memref::StoreOp::create(b, select(swap, yId, xId), sortedIds, ValueRange{tid});
-          memref::StoreOp::create(b, select(swap, xLogit, yLogit), sortedLogits,
-                                  ValueRange{partner});
-          memref::StoreOp::create(b, select(swap, xId, yId), sortedIds, ValueRange{partner});
-        });
-        e.barrier();
-      }
-    }
-
-    e.ifThen(inSort, [&] {
-      Value logit = memref::LoadOp::create(b, sortedLogits, ValueRange{tid});
-      Value idF32 = memref::LoadOp::create(b, sortedIds, ValueRange{tid});
-      Value empty = cmpf(arith::CmpFPredicate::OEQ, idF32, e.f32(padId));
-      Value id = select(empty, e.i32(-1), arith::FPToSIOp::create(b, i32, idF32));
-      Value at = e.addIndex(e.mulIndex(row, C), tid);
-      memref::StoreOp::create(b, logit, topLogits.memref, ValueRange{at});
-      memref::StoreOp::create(b, id, topIds.memref, ValueRange{at});
-    });
-  });
-  return KernelGeometry{{Builder(ctx).getStringAttr(rowSymbol)}, threads, e.sharedBytes()};
+  e.createKernel("qk_topk", args, TypeRange{topLogitsType, topIdsType}, plan.threads,
+                 [&] { GpuTopK(e, source, plan).emit(); });
+  return KernelGeometry{{Builder(ctx).getStringAttr(rowSymbol)}, plan.threads, e.sharedBytes()};
 }

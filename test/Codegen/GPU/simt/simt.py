@@ -68,6 +68,26 @@
                                    id -1): equal ids, logits bit for bit.
                                    `check` runs it too when OUT/kernels.json
                                    has qk_topk.
+  simt.py gemm-check OUT           runs every tensor-core GEMM tile
+                                   mma_{nt,nn}_{f16,bf16}[_k8][_nvvm] of
+                                   OUT/emu.so (lower-to-ptx-mma.mlir: one
+                                   block, A 64x64, B 64x64 as B^T (nt) or B
+                                   (nn), C 64x64 f32) on random inputs and
+                                   compares C with a host GEMM of the same
+                                   rounded inputs: every element within
+                                   1e-6 of sum_k |a_ik b_kj|. PASS or FAIL.
+
+Tensor cores: `lower` also emulates nvgpu.ldmatrix (m8n8 b16, x1 / x2 / x4,
+with or without .trans) and nvgpu.mma.sync (m16n8k16 f16 / bf16 and
+m16n8k8 f16 / bf16, f32 accumulators; also nvvm.mma.sync on .b32
+registers, which a bf16 kernel needs: upstream convert-nvgpu-to-nvvm cannot
+lower a bf16 nvgpu.mma.sync) as warp collectives, like a shuffle:
+every lane passes its row address or its fragment registers to
+simt_runtime.c, which gathers the warp's 32 lanes between two barriers and
+computes each lane's result registers with the fragment layouts of the PTX
+ISA (products exact, sums in double, each result rounded to f32 once);
+they need every thread of the block to reach them. Workgroup buffers may
+have any static shape and element type.
 """
 import ctypes
 import heapq
@@ -78,8 +98,6 @@ import re
 import struct
 import sys
 
-DESCRIPTOR = '!llvm.struct<(ptr, ptr, i64, array<1 x i64>, array<1 x i64>)>'
-
 
 def lower(canon_path, out):
     text = open(canon_path).read()
@@ -88,6 +106,7 @@ def lower(canon_path, out):
     emitted = ['module {',
                'func.func private @emu_barrier(!llvm.ptr)',
                'func.func private @emu_shuffle_xor(!llvm.ptr, f32, i32, index) -> f32']
+    emitted += NVGPU_DECLARATIONS
     kernels = {}
     header = re.compile(r'\s*gpu\.func @(\w+)\((.*?)\)( workgroup\((.*?)\))? kernel '
                         r'attributes \{known_block_size = array<i32: (\d+), 1, 1>\} \{')
@@ -104,26 +123,11 @@ def lower(canon_path, out):
         shared = []
         params += ', %emu_bid: index, %emu_tid: index, %emu_ctx: !llvm.ptr'
         prologue = ['%emu_zero = arith.constant 0 : index']
-        attributions = re.findall(r'(%\w+) : memref<(\d+)xf32, #gpu.address_space<workgroup>>',
-                                  workgroup or '')
-        for k, (arg, size) in enumerate(attributions):
-            shared.append(int(size))
+        for k, (arg, shape, element) in enumerate(workgroup_attributions(workgroup or '')):
+            floats, setup = workgroup_prologue(k, arg, shape, element)
+            shared.append(floats)
             params += ', %%emu_sh%d: !llvm.ptr' % k
-            fields = [('%%emu_sh%d' % k, '0'), ('%%emu_sh%d' % k, '1'), ('0', '2'),
-                      (size, '3, 0'), ('1', '4, 0')]
-            previous = '%%emu_u%d' % k
-            prologue.append('%s = llvm.mlir.undef : %s' % (previous, DESCRIPTOR))
-            for f, (value, position) in enumerate(fields):
-                if not value.startswith('%'):
-                    constant = '%%emu_c%d_%d' % (k, f)
-                    prologue.append('%s = llvm.mlir.constant(%s : i64) : i64' % (constant, value))
-                    value = constant
-                current = '%%emu_d%d_%d' % (k, f)
-                prologue.append('%s = llvm.insertvalue %s, %s[%s] : %s' %
-                                (current, value, previous, position, DESCRIPTOR))
-                previous = current
-            prologue.append('%s = builtin.unrealized_conversion_cast %s : %s to memref<%sxf32>' %
-                            (arg, previous, DESCRIPTOR, size))
+            prologue += setup
         # i64 parameters: T, B, P, R, then a kernel's extra scalars (the
         # split count of a split-K decode kernel).
         kernels[name] = {'slots': params.count('!llvm.ptr') - 1 - len(shared), 'block': block,
@@ -141,6 +145,10 @@ def lower(canon_path, out):
                        r'(!llvm.ptr, f32, i32, index) -> f32', l)
             l = re.sub(r'llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"\((%[\w#]+)\) : \(f32\) -> f32',
                        r'math.sqrt \1 : f32', l)
+            if 'nvgpu.' in l or 'nvvm.mma.sync' in l:
+                emitted += emulate_nvgpu(l, i)
+                i += 1
+                continue
             if 'gpu.' in l:
                 sys.exit('simt.py: no emulation for: ' + l.strip())
             emitted.append(l)
@@ -171,6 +179,198 @@ def nested_module(name):
             print(text[start:i + 1])
             return
     sys.exit('simt.py: unbalanced module @' + name)
+
+
+#===----------------------------------------------------------------------===#
+# Workgroup buffers and tensor cores (nvgpu.ldmatrix, nvgpu.mma.sync)
+#===----------------------------------------------------------------------===#
+#
+# Workgroup attributions of any static shape and element type become a
+# pointer parameter (simt_launch allocates them, 16-byte aligned, sizes in
+# floats) wrapped in a memref descriptor. The warp-level matrix ops are warp
+# collectives, like a shuffle: each lane passes its operands (its row
+# address for ldmatrix, its fragment registers for mma.sync) to
+# simt_runtime.c, which gathers the warp's 32 lanes between two barriers,
+# computes every lane's result registers with the PTX ISA fragment layouts
+# and hands them back one register at a time (emu_fragment). Like a shuffle,
+# they need every thread of the block to reach them.
+
+ELEMENT_BYTES = {'f32': 4, 'i32': 4, 'f16': 2, 'bf16': 2, 'i16': 2, 'i8': 1}
+# mma.sync element types: the `dtype` operand of emu_mma_sync.
+MMA_TYPES = {'f16': 0, 'bf16': 1}
+
+NVGPU_DECLARATIONS = [
+    'func.func private @emu_ldmatrix(!llvm.ptr, index, i64, i32, i32)',
+    'func.func private @emu_mma_sync(!llvm.ptr, index, i32, i32, i32, i32, i32, i32, i32, i32, '
+    'f32, f32, f32, f32)',
+    'func.func private @emu_fragment(!llvm.ptr, index, i32) -> i32',
+    'func.func private @emu_fragment_f32(!llvm.ptr, index, i32) -> f32']
+
+
+def workgroup_attributions(text):
+    """(arg, shape, element type) of each workgroup attribution, in order."""
+    return [(arg, [int(d) for d in shape.split('x')], element) for arg, shape, element in
+            re.findall(r'(%\w+) : memref<((?:\d+x)*\d+)x(\w+), '
+                       r'#gpu.address_space<workgroup>>', text)]
+
+
+def workgroup_prologue(k, arg, shape, element):
+    """Size in floats, and the lines that make ARG a row-major memref over
+    the k-th shared pointer parameter."""
+    rank = len(shape)
+    descriptor = ('!llvm.struct<(ptr, ptr, i64, array<%d x i64>, array<%d x i64>)>' % (rank, rank))
+    strides = [1] * rank
+    for d in range(rank - 2, -1, -1):
+        strides[d] = strides[d + 1] * shape[d + 1]
+    fields = [('%%emu_sh%d' % k, '0'), ('%%emu_sh%d' % k, '1'), ('0', '2')]
+    fields += [(str(n), '3, %d' % d) for d, n in enumerate(shape)]
+    fields += [(str(n), '4, %d' % d) for d, n in enumerate(strides)]
+    previous = '%%emu_u%d' % k
+    lines = ['%s = llvm.mlir.undef : %s' % (previous, descriptor)]
+    for f, (value, position) in enumerate(fields):
+        if not value.startswith('%'):
+            constant = '%%emu_c%d_%d' % (k, f)
+            lines.append('%s = llvm.mlir.constant(%s : i64) : i64' % (constant, value))
+            value = constant
+        current = '%%emu_d%d_%d' % (k, f)
+        lines.append('%s = llvm.insertvalue %s, %s[%s] : %s' %
+                     (current, value, previous, position, descriptor))
+        previous = current
+    lines.append('%s = builtin.unrealized_conversion_cast %s : %s to memref<%sx%s>' %
+                 (arg, previous, descriptor, 'x'.join(map(str, shape)), element))
+    size = ELEMENT_BYTES[element] * strides[0] * shape[0]
+    return (size + 3) // 4, lines
+
+
+def rows_to_vector(p, result, rows, element):
+    """RESULT = the vector<Nx2xELEMENT> of the N vector<2xELEMENT> ROWS, built
+    as the LLVM array the CPU lowering makes of it (vector.insert or
+    vector.from_elements covering a whole 2-D vector fold to a ub.poison that
+    the CPU lowering does not convert)."""
+    array = '!llvm.array<%d x vector<2x%s>>' % (len(rows), element)
+    out = ['%sarray = llvm.mlir.poison : %s' % (p, array)]
+    previous = '%sarray' % p
+    for r, row in enumerate(rows):
+        out.append('%sarray%d = llvm.insertvalue %s, %s[%d] : %s' % (p, r, row, previous, r, array))
+        previous = '%sarray%d' % (p, r)
+    out.append('%s = builtin.unrealized_conversion_cast %s : %s to vector<%dx2x%s>' %
+               (result, previous, array, len(rows), element))
+    return out
+
+
+def emulate_nvgpu(line, number):
+    """The lines that emulate one nvgpu op or nvvm.mma.sync (canonical text,
+    workgroup memory space already dropped); exits on an op or form it does
+    not know."""
+    p = '%%emu_nv%d_' % number
+    ldmatrix = re.match(r'\s*(%\w+) = nvgpu\.ldmatrix (%\w+)\[(.*?)\] \{numTiles = (\d+) : i32, '
+                        r'transpose = (true|false)\} : memref<((?:\d+x)*\d+)x(\w+)> -> '
+                        r'vector<(\d+)x2x(\w+)>$', line)
+    mma = re.match(r'\s*(%\w+) = nvgpu\.mma\.sync\((%[\w#]+), (%[\w#]+), (%[\w#]+)\) '
+                   r'\{mmaShape = \[16, 8, (16|8)\]\} : \(vector<(\d)x2x(b?f16)>, '
+                   r'vector<(\d)x2x(b?f16)>, vector<2x2xf32>\) -> vector<2x2xf32>$', line)
+    out = []
+    if ldmatrix:
+        result, memref, indices, tiles, transpose, shape, element, rows, vtype = ldmatrix.groups()
+        shape = [int(d) for d in shape.split('x')]
+        indices = [x.strip() for x in indices.split(',')]
+        if (ELEMENT_BYTES.get(element) != 2 or element != vtype or int(rows) != int(tiles) or
+                int(tiles) not in (1, 2, 4) or len(indices) != len(shape)):
+            sys.exit('simt.py: no emulation for: ' + line.strip())
+        mtype = 'memref<%sx%s>' % ('x'.join(map(str, shape)), element)
+        out.append('%sbase = memref.extract_aligned_pointer_as_index %s : %s -> index' %
+                   (p, memref, mtype))
+        offset = indices[0]
+        for d in range(1, len(shape)):
+            out.append('%ss%d = arith.constant %d : index' % (p, d, shape[d]))
+            out.append('%sm%d = arith.muli %s, %ss%d : index' % (p, d, offset, p, d))
+            out.append('%so%d = arith.addi %sm%d, %s : index' % (p, d, p, d, indices[d]))
+            offset = '%so%d' % (p, d)
+        out += ['%stwo = arith.constant 2 : index' % p,
+                '%sbytes = arith.muli %s, %stwo : index' % (p, offset, p),
+                '%saddr = arith.addi %sbase, %sbytes : index' % (p, p, p),
+                '%saddr64 = arith.index_cast %saddr : index to i64' % (p, p),
+                '%stiles = arith.constant %s : i32' % (p, tiles),
+                '%strans = arith.constant %d : i32' % (p, transpose == 'true'),
+                'func.call @emu_ldmatrix(%%emu_ctx, %%emu_tid, %saddr64, %stiles, %strans) : '
+                '(!llvm.ptr, index, i64, i32, i32) -> ()' % (p, p, p)]
+        for r in range(int(tiles)):
+            out += ['%sr%d = arith.constant %d : i32' % (p, r, r),
+                    '%sw%d = func.call @emu_fragment(%%emu_ctx, %%emu_tid, %sr%d) : '
+                    '(!llvm.ptr, index, i32) -> i32' % (p, r, p, r),
+                    '%sb%d = vector.broadcast %sw%d : i32 to vector<1xi32>' % (p, r, p, r),
+                    '%sh%d = vector.bitcast %sb%d : vector<1xi32> to vector<2x%s>' %
+                    (p, r, p, r, element)]
+        out += rows_to_vector(p, result, ['%sh%d' % (p, r) for r in range(int(tiles))], element)
+        return out
+    if mma:
+        result, a, b, c, k, arows, atype, brows, btype = mma.groups()
+        k, arows, brows = int(k), int(arows), int(brows)
+        if atype != btype or (arows, brows) != ((4, 2) if k == 16 else (2, 1)):
+            sys.exit('simt.py: no emulation for: ' + line.strip())
+        registers = []
+        for name, value, rows, count in (('a', a, arows, 4), ('b', b, brows, 2)):
+            for r in range(count):
+                if r >= rows:
+                    registers.append('%szero' % p)
+                    continue
+                out += ['%s%s%dv = vector.extract %s[%d] : vector<2x%s> from vector<%dx2x%s>' %
+                        (p, name, r, value, r, atype, rows, atype),
+                        '%s%s%dw = vector.bitcast %s%s%dv : vector<2x%s> to vector<1xi32>' %
+                        (p, name, r, p, name, r, atype),
+                        '%s%s%d = vector.extract %s%s%dw[0] : i32 from vector<1xi32>' %
+                        (p, name, r, p, name, r)]
+                registers.append('%s%s%d' % (p, name, r))
+        for r in range(4):
+            out.append('%sc%d = vector.extract %s[%d, %d] : f32 from vector<2x2xf32>' %
+                       (p, r, c, r // 2, r % 2))
+        out += ['%szero = arith.constant 0 : i32' % p,
+                '%sk = arith.constant %d : i32' % (p, k),
+                '%stype = arith.constant %d : i32' % (p, MMA_TYPES[atype]),
+                'func.call @emu_mma_sync(%%emu_ctx, %%emu_tid, %sk, %stype, %s, %s) : (!llvm.ptr, '
+                'index, i32, i32, i32, i32, i32, i32, i32, i32, f32, f32, f32, f32) -> ()' %
+                (p, p, ', '.join(registers), ', '.join('%sc%d' % (p, r) for r in range(4)))]
+        for r in range(4):
+            out += ['%sr%d = arith.constant %d : i32' % (p, r, r),
+                    '%sd%d = func.call @emu_fragment_f32(%%emu_ctx, %%emu_tid, %sr%d) : '
+                    '(!llvm.ptr, index, i32) -> f32' % (p, r, p, r)]
+        out += ['%srow0 = vector.from_elements %sd0, %sd1 : vector<2xf32>' % (p, p, p),
+                '%srow1 = vector.from_elements %sd2, %sd3 : vector<2xf32>' % (p, p, p)]
+        out += rows_to_vector(p, result, ['%srow0' % p, '%srow1' % p], 'f32')
+        return out
+    nvvm = re.match(r'\s*(%\w+) = nvvm\.mma\.sync A\[(.*?)\]\s+B\[(.*?)\]\s+C\[(.*?)\]\s+'
+                    r'\{layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, '
+                    r'multiplicandAPtxType = #nvvm.mma_type<(b?f16)>, '
+                    r'multiplicandBPtxType = #nvvm.mma_type<(b?f16)>, '
+                    r'shape = #nvvm.shape<m = 16, n = 8, k = (16|8)>\} : \(i32, i32, f32\) -> '
+                    r'!llvm.struct<\(f32, f32, f32, f32\)>$', line)
+    if nvvm:
+        # nvvm.mma.sync on .b32 registers (how a bf16 kernel reaches PTX).
+        result, a, b, c, atype, btype, k = nvvm.groups()
+        a, b, c = [[x.strip() for x in group.split(',')] for group in (a, b, c)]
+        k = int(k)
+        if atype != btype or (len(a), len(b), len(c)) != ((4, 2, 4) if k == 16 else (2, 1, 4)):
+            sys.exit('simt.py: no emulation for: ' + line.strip())
+        out += ['%szero = arith.constant 0 : i32' % p,
+                '%sk = arith.constant %d : i32' % (p, k),
+                '%stype = arith.constant %d : i32' % (p, MMA_TYPES[atype]),
+                'func.call @emu_mma_sync(%%emu_ctx, %%emu_tid, %sk, %stype, %s, %s) : (!llvm.ptr, '
+                'index, i32, i32, i32, i32, i32, i32, i32, i32, f32, f32, f32, f32) -> ()' %
+                (p, p, ', '.join((a + ['%szero' % p] * 4)[:4] + (b + ['%szero' % p] * 2)[:2]),
+                 ', '.join(c))]
+        struct = '!llvm.struct<(f32, f32, f32, f32)>'
+        previous = '%ss' % p
+        out.append('%s = llvm.mlir.poison : %s' % (previous, struct))
+        for r in range(4):
+            current = result if r == 3 else '%ss%d' % (p, r)
+            out += ['%sr%d = arith.constant %d : i32' % (p, r, r),
+                    '%sd%d = func.call @emu_fragment_f32(%%emu_ctx, %%emu_tid, %sr%d) : '
+                    '(!llvm.ptr, index, i32) -> f32' % (p, r, p, r),
+                    '%s = llvm.insertvalue %sd%d, %s[%d] : %s' %
+                    (current, p, r, previous, r, struct)]
+            previous = current
+        return out
+    sys.exit('simt.py: no emulation for: ' + line.strip())
 
 
 #===----------------------------------------------------------------------===#
@@ -612,6 +812,80 @@ def check(source, out, runs=(3, 2)):
     return 0 if ok else 1
 
 
+#===----------------------------------------------------------------------===#
+# gemm-check (the hand-written tensor-core kernels of simt/mma-gemm*.mlir)
+#===----------------------------------------------------------------------===#
+
+GEMM_SIZE = 64
+
+
+def b16_value(bits, bf16):
+    if bf16:
+        return struct.unpack('<f', struct.pack('<I', bits << 16))[0]
+    return struct.unpack('<e', struct.pack('<H', bits))[0]
+
+
+def gemm_check(out):
+    """Runs every kernel mma_{nt,nn}_{f16,bf16}[_k8][_nvvm] of OUT/emu.so (one
+    block, A 64x64 row-major, B 64x64 as B^T (nt) or B (nn), C 64x64 f32)
+    on random inputs and compares C with a host GEMM of the same rounded
+    inputs (exact products, double sums): every element within 1e-6 of
+    sum_k |a_ik * b_kj| (the f32 rounding of a tensor core's accumulation
+    order is well inside; a misplaced fragment element is not)."""
+    kernels = json.load(open(out + '/kernels.json'))
+    emu = ctypes.CDLL(out + '/emu.so')
+    n = GEMM_SIZE
+    rng = random.Random(11)
+    ok = True
+    checked = 0
+    for name, info in sorted(kernels.items()):
+        match = re.match(r'mma_(nt|nn)_(b?f16)(_k8)?(?:_nvvm)?$', name)
+        if not match:
+            continue
+        layout, dtype, k8 = match.groups()
+        bf16 = dtype == 'bf16'
+        encode = to_bf16 if bf16 else to_f16
+        bits_a = [encode(rng.gauss(0, 1)) for _ in range(n * n)]
+        bits_b = [encode(rng.gauss(0, 1)) for _ in range(n * n)]
+        a = [b16_value(x, bf16) for x in bits_a]
+        b = [b16_value(x, bf16) for x in bits_b]
+        # element (k, j) of B: row-major B, or row-major B^T
+        bkj = (lambda k, j: b[j * n + k]) if layout == 'nt' else (lambda k, j: b[k * n + j])
+        c = (ctypes.c_float * (n * n))(*([float('nan')] * (n * n)))
+        slots = [(ctypes.c_uint16 * (n * n))(*bits_a), (ctypes.c_uint16 * (n * n))(*bits_b), c]
+        assert info['slots'] == 3 and info['dims'] == 0, name + ': not a GEMM tile kernel'
+        status = emu.simt_launch(getattr(emu, 'wrap_' + name),
+                                 (ctypes.c_void_p * 3)(*[ctypes.addressof(x) for x in slots]),
+                                 (ctypes.c_int64 * 1)(0), ctypes.c_int64(1),
+                                 ctypes.c_int64(info['block']),
+                                 ctypes.c_int64(len(info['shared'])),
+                                 (ctypes.c_int64 * 8)(*info['shared']))
+        if status != 0:
+            # 3: collectives in divergent code, 4: an ldmatrix row outside
+            # shared memory or misaligned (simt_runtime.c)
+            print('%-14s simt_launch failed (status %d)' % (name, status))
+            ok = False
+            continue
+        worst, bad = 0.0, 0
+        for i in range(n):
+            for j in range(n):
+                products = [a[i * n + k] * bkj(k, j) for k in range(n)]
+                reference = math.fsum(products)
+                scale = math.fsum(abs(x) for x in products)
+                got = c[i * n + j]
+                error = abs(got - reference) / scale if math.isfinite(got) else math.inf
+                worst = max(worst, error)
+                bad += not error <= 1e-6
+        ok &= bad == 0
+        checked += 1
+        print('%-14s %s %s %dx%dx%d: max err %.1e of sum|ab|%s' %
+              (name, 'm16n8k8' if k8 else 'm16n8k16', dtype, n, n, n, worst,
+               ', %d elements wrong' % bad if bad else ''))
+    ok &= checked > 0
+    print('PASS' if ok else 'FAIL')
+    return 0 if ok else 1
+
+
 if __name__ == '__main__':
     command = sys.argv[1] if len(sys.argv) > 1 else ''
     if command == 'lower':
@@ -622,6 +896,8 @@ if __name__ == '__main__':
         sys.exit(argmax(sys.argv[2], int(sys.argv[3])))
     elif command == 'topk':
         sys.exit(topk(sys.argv[2], int(sys.argv[3])))
+    elif command == 'gemm-check':
+        sys.exit(gemm_check(sys.argv[2]))
     elif command == 'check':
         sys.exit(check(sys.argv[2], sys.argv[3],
                        *([tuple(int(n) for n in sys.argv[4].split(','))]

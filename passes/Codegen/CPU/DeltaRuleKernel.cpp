@@ -1,0 +1,343 @@
+//===- DeltaRuleKernel.cpp - CPU codegen for the gated delta rule ---------===//
+//
+// delta_rule: the gated delta rule, one work item per (request, value head)
+// on the f32 state held in the request's slot, token by token (the chunked
+// WY form of qwen-models.md section 1.8 step 6 with chunks of one token,
+// which is the recurrent step). Every request's tokens are contiguous and in
+// order in a ragged step.
+//
+// Phases (KernelPhase names, in order; test/Codegen/CPU/delta-rule-phases.mlir):
+//   delta_rule.find_run       the request's rows [start, end)
+//   delta_rule.chunk_loop     per chunk of kChunk tokens:
+//     delta_rule.load_qk        q (scaled), k L2-normalized -> qs, ks; v -> us
+//       delta_rule.gates          beta -> betas, gamma = cumsum(g) -> gammas
+//     delta_rule.wy_transform   (I + L)[U | W] = [diag(beta) V | diag(beta e^gamma) K]
+//     delta_rule.state_read     Vn = U - W S (in us), O = diag(e^gamma) Q S (in os)
+//     delta_rule.output         O += intra-chunk attention; O stored
+//     delta_rule.state_update   S = e^gamma_last S + sum_i (e^(gamma_last - gamma_i) k_i) Vn_i^T
+// The gate and normalization math is Common/DeltaRuleMath's, shared with
+// the GPU.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Codegen/CPU/KernelEmitter.h"
+#include "passes/Codegen/Common/DeltaRuleMath.h"
+#include "passes/Codegen/Common/KernelPhase.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::codegen::cpu;
+using qwen::codegen::KernelPhase;
+
+/// Tokens per chunk of the chunked delta rule. One: every token takes the
+/// recurrent step, so the state and output after a token depend on the tokens
+/// before it alone, not on how they were cut into steps. That makes a prefix
+/// cache hit, a prompt split across steps and a decode step bit-identical to
+/// one prefill (docs/DESIGN.md, "Prefix caching"). On the CPU it costs no
+/// prefill speed: a chunk of 64 (HF, FLA) does more arithmetic per token
+/// (3 dk dv + 64 (dk + dv) FMAs against 3 dk dv), and the 64 KiB state of a
+/// head stays in L2 either way.
+static constexpr int64_t kChunk = 1;
+
+namespace {
+
+/// The emitter of one delta-rule work item, one method per phase.
+class CpuDeltaRule {
+public:
+  CpuDeltaRule(KernelEmitter &e, qtf::GatedDeltaRuleOp rule, unsigned output)
+      : e(e), b(e.builder()), rule(rule), output(output) {
+    const codegen::DeltaRuleSizes sizes = codegen::getDeltaRuleSizes(rule);
+    heads = sizes.heads;
+    dk = sizes.keyDim;
+    dv = sizes.valueDim;
+    layer = sizes.layer;
+    group = sizes.group;
+    scale = sizes.scale;
+    kWidth = e.vectorWidthFor(dk);
+    vWidth = e.vectorWidthFor(dv);
+    kVec = VectorType::get({kWidth}, b.getF32Type());
+    vVec = VectorType::get({vWidth}, b.getF32Type());
+  }
+
+  void emit(Value item) {
+    setUp(item);
+    findRun();
+    KernelPhase phase(b, "delta_rule.chunk_loop");
+    e.forLoop(start, end, kChunk, [&](Value chunkStart) {
+      Value n = arith::MinUIOp::create(b, e.index(kChunk), arith::SubIOp::create(b, end, chunkStart));
+      loadChunk(chunkStart, n);
+      transformWY(n);
+      readState(n);
+      storeOutput(chunkStart, n);
+      updateState(n);
+    });
+  }
+
+private:
+  Value load(Value memref, Value at) { return memref::LoadOp::create(b, memref, ValueRange{at}); }
+  Value exp(Value x) { return math::ExpOp::create(b, x); }
+  Value mulf(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value splatV(Value x) { return vector::BroadcastOp::create(b, vVec, x); }
+  Value dotK(Value x, Value xBase, Value y, Value yBase);
+  void axpyV(Value row, Value rowBase, Value factor, Value from, Value fromBase);
+  void loadNormalized(const RowAccess &from, Value t, Value to, Value toBase, float factor);
+  void setUp(Value item);
+  void findRun();
+  void loadChunk(Value chunkStart, Value n);
+  void transformWY(Value n);
+  void readState(Value n);
+  void storeOutput(Value chunkStart, Value n);
+  void updateState(Value n);
+
+  KernelEmitter &e;
+  ImplicitLocOpBuilder &b;
+  qtf::GatedDeltaRuleOp rule;
+  unsigned output;
+  int64_t heads, dk, dv, layer, group, kWidth, vWidth;
+  float scale;
+  VectorType kVec, vVec;
+  RowAccess query, key, value, a, beta, aLog, dtBias, tokenSeq, slots, recurrent, out;
+  // Chunk scratch: rows i of Q, K (then the decayed K), W; U (then Vn) and O.
+  Value qs, ks, ws, us, os, betas, gammas;
+  Value sequence, head, keyHead, stateBase, negA, bias, zeroK, zeroV, start, end;
+};
+
+} // namespace
+
+/// dot(x[xBase : xBase + dk], y[yBase : yBase + dk]) over scratch rows.
+Value CpuDeltaRule::dotK(Value x, Value xBase, Value y, Value yBase) {
+  Value sum = e.forLoop(e.index(0), e.index(dk), kWidth, ValueRange{zeroK},
+                        [&](Value d, ValueRange acc) -> SmallVector<Value> {
+    Value xv = vector::LoadOp::create(b, kVec, x, ValueRange{e.addIndex(xBase, d)});
+    Value yv = vector::LoadOp::create(b, kVec, y, ValueRange{e.addIndex(yBase, d)});
+    return {vector::FMAOp::create(b, xv, yv, acc[0])};
+  })[0];
+  return vector::ReductionOp::create(b, vector::CombiningKind::ADD, sum);
+}
+
+/// row[rowBase + j] += factor * from[fromBase + j] for j < dv.
+void CpuDeltaRule::axpyV(Value row, Value rowBase, Value factor, Value from, Value fromBase) {
+  Value f = splatV(factor);
+  e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+    Value at = e.addIndex(rowBase, j);
+    Value x = vector::LoadOp::create(b, vVec, from, ValueRange{e.addIndex(fromBase, j)});
+    Value y = vector::LoadOp::create(b, vVec, row, ValueRange{at});
+    vector::StoreOp::create(b, vector::FMAOp::create(b, f, x, y), row, ValueRange{at});
+  });
+}
+
+/// Copies a [dk] row of `from` into scratch row `to[toBase:]`, L2-normalized
+/// (eps 1e-6 on the sum of squares) and times `factor`.
+void CpuDeltaRule::loadNormalized(const RowAccess &from, Value t, Value to, Value toBase,
+                                  float factor) {
+  Value base = e.address(from, t, keyHead, Value());
+  Value squares = e.forLoop(e.index(0), e.index(dk), kWidth, ValueRange{zeroK},
+                            [&](Value d, ValueRange acc) -> SmallVector<Value> {
+    Value x = e.loadVectorF32(from, e.addIndex(base, d), kWidth);
+    vector::StoreOp::create(b, x, to, ValueRange{e.addIndex(toBase, d)});
+    return {vector::FMAOp::create(b, x, x, acc[0])};
+  })[0];
+  Value sum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares);
+  Value factorVec = vector::BroadcastOp::create(
+      b, kVec, codegen::l2NormFactor(b, sum, factor, [&](Value x) -> Value {
+        return math::RsqrtOp::create(b, x);
+      }));
+  e.forLoop(e.index(0), e.index(dk), kWidth, [&](Value d) {
+    Value at = e.addIndex(toBase, d);
+    Value x = vector::LoadOp::create(b, kVec, to, ValueRange{at});
+    vector::StoreOp::create(b, mulf(x, factorVec), to, ValueRange{at});
+  });
+}
+
+/// Operands, chunk scratch, and of this (request, head): its state slot's
+/// S [key_dim][value_dim] f32 at `stateBase`, `negA` = -exp(A_log), `bias`.
+void CpuDeltaRule::setUp(Value item) {
+  query = e.access(rule.getQuery()), key = e.access(rule.getKey()),
+  value = e.access(rule.getValue()), a = e.access(rule.getA()), beta = e.access(rule.getB()),
+  aLog = e.access(rule.getALog()), dtBias = e.access(rule.getDtBias()),
+  tokenSeq = e.access(rule.getTokenSeq()), slots = e.access(rule.getStateSlots());
+  recurrent = e.stateArrays(rule.getState()).second;
+  out = e.result(output);
+  qs = e.scratchRow(kChunk * dk), ks = e.scratchRow(kChunk * dk), ws = e.scratchRow(kChunk * dk),
+  us = e.scratchRow(kChunk * dv), os = e.scratchRow(kChunk * dv), betas = e.scratchRow(kChunk),
+  gammas = e.scratchRow(kChunk);
+
+  sequence = arith::DivUIOp::create(b, item, e.index(heads));
+  head = arith::RemUIOp::create(b, item, e.index(heads));
+  keyHead = arith::DivUIOp::create(b, head, e.index(group));
+  Value slot = e.loadIndex(slots, sequence);
+  stateBase = codegen::recurrentStateOffset(e, rule.getState().getType(), layer, slot, head);
+  negA = codegen::deltaRuleDecayRate(b, e.loadF32(aLog, head));
+  bias = e.loadF32(dtBias, head);
+  zeroK = arith::ConstantOp::create(b, DenseElementsAttr::get(kVec, 0.0f));
+  zeroV = arith::ConstantOp::create(b, DenseElementsAttr::get(vVec, 0.0f));
+}
+
+/// This request's rows: contiguous, [start, end).
+void CpuDeltaRule::findRun() {
+  KernelPhase phase(b, "delta_rule.find_run");
+  Value T = e.dim("T");
+  ValueRange run = e.forLoop(e.index(0), T, 1, ValueRange{e.index(0), e.index(0)},
+                             [&](Value t, ValueRange acc) -> SmallVector<Value> {
+    Value mine =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.loadIndex(tokenSeq, t), sequence);
+    Value first = arith::AndIOp::create(
+        b, mine, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, acc[1], e.index(0)));
+    return {arith::SelectOp::create(b, first, t, acc[0]),
+            arith::SelectOp::create(b, mine, e.addIndex(acc[1], e.index(1)), acc[1])};
+  });
+  start = run[0], end = e.addIndex(run[0], run[1]);
+}
+
+/// 1. Normalized q (scaled) and k into qs / ks, raw v into us, beta into
+/// betas and the cumulative log decay gamma into gammas.
+void CpuDeltaRule::loadChunk(Value chunkStart, Value n) {
+  KernelPhase phase(b, "delta_rule.load_qk");
+  e.forLoop(e.index(0), n, 1, ValueRange{e.f32(0.0f)},
+            [&](Value i, ValueRange acc) -> SmallVector<Value> {
+    Value t = e.addIndex(chunkStart, i);
+    loadNormalized(query, t, qs, e.mulIndex(i, dk), scale);
+    loadNormalized(key, t, ks, e.mulIndex(i, dk), 1.0f);
+    Value valueBase = e.address(value, t, head, Value());
+    e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+      vector::StoreOp::create(b, e.loadVectorF32(value, e.addIndex(valueBase, j), vWidth), us,
+                              ValueRange{e.addIndex(e.mulIndex(i, dv), j)});
+    });
+    KernelPhase gates(b, "delta_rule.gates");
+    Value betaT = codegen::deltaRuleBeta(b, e.loadF32(beta, e.address(beta, t, Value(), head)));
+    Value g = codegen::deltaRuleLogDecay(b, negA, e.loadF32(a, e.address(a, t, Value(), head)), bias);
+    Value gamma = arith::AddFOp::create(b, acc[0], g);
+    memref::StoreOp::create(b, betaT, betas, ValueRange{i});
+    memref::StoreOp::create(b, gamma, gammas, ValueRange{i});
+    return {gamma};
+  });
+}
+
+/// 2. WY transform by forward substitution, (I + L) [U | W] = [diag(beta) V |
+/// diag(beta e^gamma) K] with L_ij = beta_i (k_i . k_j) e^(gamma_i - gamma_j)
+/// for j < i: U in us, W in ws.
+void CpuDeltaRule::transformWY(Value n) {
+  KernelPhase phase(b, "delta_rule.wy_transform");
+  e.forLoop(e.index(0), n, 1, [&](Value i) {
+    Value bi = load(betas, i), gi = load(gammas, i);
+    Value ui = e.mulIndex(i, dv), ki = e.mulIndex(i, dk);
+    Value bv = splatV(bi);
+    e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+      Value at = e.addIndex(ui, j);
+      vector::StoreOp::create(b, mulf(bv, vector::LoadOp::create(b, vVec, us, ValueRange{at})), us,
+                              ValueRange{at});
+    });
+    Value bk = vector::BroadcastOp::create(b, kVec, mulf(bi, exp(gi)));
+    e.forLoop(e.index(0), e.index(dk), kWidth, [&](Value d) {
+      Value at = e.addIndex(ki, d);
+      vector::StoreOp::create(b, mulf(bk, vector::LoadOp::create(b, kVec, ks, ValueRange{at})), ws,
+                              ValueRange{at});
+    });
+    e.forLoop(e.index(0), i, 1, [&](Value j) {
+      Value kj = e.mulIndex(j, dk);
+      Value lij =
+          mulf(mulf(bi, dotK(ks, ki, ks, kj)), exp(arith::SubFOp::create(b, gi, load(gammas, j))));
+      Value minus = arith::NegFOp::create(b, lij);
+      axpyV(us, ui, minus, us, e.mulIndex(j, dv));
+      Value f = vector::BroadcastOp::create(b, kVec, minus);
+      e.forLoop(e.index(0), e.index(dk), kWidth, [&](Value d) {
+        Value at = e.addIndex(ki, d);
+        Value x = vector::LoadOp::create(b, kVec, ws, ValueRange{e.addIndex(kj, d)});
+        Value y = vector::LoadOp::create(b, kVec, ws, ValueRange{at});
+        vector::StoreOp::create(b, vector::FMAOp::create(b, f, x, y), ws, ValueRange{at});
+      });
+    });
+  });
+}
+
+/// 3. One read of S: Vn = U - W S (in place in us), O = diag(e^gamma) Q S in os.
+void CpuDeltaRule::readState(Value n) {
+  KernelPhase phase(b, "delta_rule.state_read");
+  e.forLoop(e.index(0), e.mulIndex(n, dv), vWidth, [&](Value j) {
+    vector::StoreOp::create(b, zeroV, os, ValueRange{j});
+  });
+  e.forLoop(e.index(0), e.index(dk), 1, [&](Value r) {
+    Value rowBase = e.addIndex(stateBase, e.mulIndex(r, dv));
+    e.forLoop(e.index(0), n, 1, [&](Value i) {
+      Value w = splatV(arith::NegFOp::create(b, load(ws, e.addIndex(e.mulIndex(i, dk), r))));
+      Value q = splatV(mulf(load(qs, e.addIndex(e.mulIndex(i, dk), r)), exp(load(gammas, i))));
+      Value ui = e.mulIndex(i, dv);
+      e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+        Value sv = e.loadVectorF32(recurrent, e.addIndex(rowBase, j), vWidth);
+        Value at = e.addIndex(ui, j);
+        Value u = vector::LoadOp::create(b, vVec, us, ValueRange{at});
+        vector::StoreOp::create(b, vector::FMAOp::create(b, w, sv, u), us, ValueRange{at});
+        Value o = vector::LoadOp::create(b, vVec, os, ValueRange{at});
+        vector::StoreOp::create(b, vector::FMAOp::create(b, q, sv, o), os, ValueRange{at});
+      });
+    });
+  });
+}
+
+/// 4. Intra-chunk: O_i += sum_{j <= i} (q_i . k_j) e^(gamma_i - gamma_j) Vn_j;
+/// O stored to the output rows.
+void CpuDeltaRule::storeOutput(Value chunkStart, Value n) {
+  KernelPhase phase(b, "delta_rule.output");
+  e.forLoop(e.index(0), n, 1, [&](Value i) {
+    Value qi = e.mulIndex(i, dk), oi = e.mulIndex(i, dv), gi = load(gammas, i);
+    e.forLoop(e.index(0), e.addIndex(i, e.index(1)), 1, [&](Value j) {
+      Value c = mulf(dotK(qs, qi, ks, e.mulIndex(j, dk)),
+                     exp(arith::SubFOp::create(b, gi, load(gammas, j))));
+      axpyV(os, oi, c, us, e.mulIndex(j, dv));
+    });
+    Value outBase = e.address(out, e.addIndex(chunkStart, i), head, Value());
+    e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+      e.storeVectorF32(out, e.addIndex(outBase, j),
+                       vector::LoadOp::create(b, vVec, os, ValueRange{e.addIndex(oi, j)}));
+    });
+  });
+}
+
+/// 5. S = e^gamma_last S + sum_i (e^(gamma_last - gamma_i) k_i) Vn_i^T, in
+/// the state slot (ks decayed in place first).
+void CpuDeltaRule::updateState(Value n) {
+  KernelPhase phase(b, "delta_rule.state_update");
+  Value last = load(gammas, arith::SubIOp::create(b, n, e.index(1)));
+  e.forLoop(e.index(0), n, 1, [&](Value i) {
+    Value f = vector::BroadcastOp::create(b, kVec, exp(arith::SubFOp::create(b, last, load(gammas, i))));
+    Value ki = e.mulIndex(i, dk);
+    e.forLoop(e.index(0), e.index(dk), kWidth, [&](Value d) {
+      Value at = e.addIndex(ki, d);
+      vector::StoreOp::create(b, mulf(f, vector::LoadOp::create(b, kVec, ks, ValueRange{at})), ks,
+                              ValueRange{at});
+    });
+  });
+  Value decay = splatV(exp(last));
+  e.forLoop(e.index(0), e.index(dk), 1, [&](Value r) {
+    Value rowBase = e.addIndex(stateBase, e.mulIndex(r, dv));
+    e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+      Value at = e.addIndex(rowBase, j);
+      Value init = mulf(decay, e.loadVectorF32(recurrent, at, vWidth));
+      Value sum = e.forLoop(e.index(0), n, 1, ValueRange{init},
+                            [&](Value i, ValueRange acc) -> SmallVector<Value> {
+        Value k = splatV(load(ks, e.addIndex(e.mulIndex(i, dk), r)));
+        Value u = vector::LoadOp::create(b, vVec, us, ValueRange{e.addIndex(e.mulIndex(i, dv), j)});
+        return {vector::FMAOp::create(b, k, u, acc[0])};
+      })[0];
+      e.storeVectorF32(recurrent, at, sum);
+    });
+  });
+}
+
+FailureOr<SmallVector<Attribute>>
+qwen::codegen::cpu::emitDeltaRuleKernel(KernelEmitter &e) {
+  func::FuncOp source = e.source();
+  auto matched = codegen::matchSingleOpKernel<qtf::GatedDeltaRuleOp>(source, "delta_rule");
+  if (failed(matched))
+    return failure();
+  qtf::GatedDeltaRuleOp rule = matched->first;
+  const unsigned output = matched->second;
+  e.createFunction([&](Value item) { CpuDeltaRule(e, rule, output).emit(item); });
+  Builder builder(source.getContext());
+  return SmallVector<Attribute>{builder.getStringAttr("B"),
+                                builder.getI64IntegerAttr(codegen::getDeltaRuleSizes(rule).heads)};
+}

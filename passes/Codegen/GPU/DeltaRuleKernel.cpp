@@ -1,0 +1,719 @@
+//===- DeltaRuleKernel.cpp - GPU codegen for the gated delta rule ---------===//
+//
+// the gated delta rule, one block per (request, value head)
+// (grid ["B", heads]). Column j of the request's f32 state
+// S [key_dim][value_dim] belongs to `split` consecutive lanes,
+// lane p of them holding rows p, p + split, ... in registers for
+// the whole step (read from the state slot once, written back
+// once); split is the smallest power of two that leaves each
+// thread at most 32 rows (1 for key_dim <= 32, 4 for 128). The
+// block finds the request's run of tokens, then per token
+// L2-normalizes q and k cooperatively (block reductions, rows in
+// shared memory), and each thread updates its rows:
+//   m = S^T k; d = beta (v - alpha m); S = alpha S + k d^T;
+//   o = S^T q (with the updated S),
+// the partial dot products of a column summed with xor shuffles.
+// Each thread accumulates in the CPU's order (fused
+// multiply-adds over increasing i), so with split = 1 the
+// recurrence is the CPU's up to the normalization sum and the
+// libm / libdevice functions. That per-token step serves runs
+// of one token (decode); a longer run (prefill) takes the
+// chunked WY form of the CPU codegen (qwen-models.md 1.8 step
+// 6) in chunks of C tokens, S staying in the same registers:
+// C is the largest of 64 / 32 / 16 / 8 whose shared chunk
+// buffer (Q, K, W [C][key_dim] (Q, K rows padded), U
+// [C][value_dim], L, A [C][C], beta, gamma) fits the 48 KiB of
+// static shared memory: 16 for key_dim = value_dim = 128 (34
+// KiB), 32 for key_dim 64. Per
+// chunk, 6 barriers:
+//   1. warps load tokens (warp w: w, w + warps, ...): q / k
+//      L2-normalized with a warp sum, v, beta, g; one thread
+//      takes gamma = cumsum(g);
+//   2. k_i.k_j and q_i.k_j for all pairs (lanes per pair so
+//      that the block is covered): L_ij = beta_i (k_i.k_j)
+//      e^(gamma_i - gamma_j) (j < i), A_ij = (q_i.k_j)
+//      e^(gamma_i - gamma_j) (j <= i);
+//   3. (I + L)[U | W] = [diag(beta) V | diag(beta e^gamma) K]
+//      by forward substitution, a thread per column of U and
+//      of W (the W thread also decays its column of K by
+//      e^(gamma_last - gamma_i)); Q scaled by e^gamma;
+//   4. per token i, the column's lanes as in the recurrent
+//      step: Vn_i = U_i - W_i S, (e^gamma_i Q_i) S, summed with
+//      shuffles; the column's first lane keeps Vn_i and adds
+//      sum_{j <= i} A_ij Vn_j to form o_i;
+//   5. S = e^gamma_last S + sum_i (e^(gamma_last - gamma_i)
+//      k_i) Vn_i^T on the thread's rows.
+// The loops are the CPU's in its order (the forward
+// substitution, the S reads and update over increasing i, and
+// with split = 1 over increasing key rows); the GPU chunks are
+// shorter than the CPU's 64 and the dot products of step 2 sum
+// in another order. A state too large for registers
+// (more than 32 rows per thread, or a block over 512 threads)
+// stays in the slot: one thread per column, read and written
+// there per token (no chunked form).//
+// Every request's tokens are contiguous and in order in a ragged step.
+//
+// Phases (KernelPhase names; test/Codegen/GPU/delta-rule-phases.mlir):
+//   delta_rule.find_run        the request's run [start, end)
+//   chunked (prefill), per chunk in delta_rule.chunk_loop:
+//     delta_rule.load_qk         1. q, k, v, beta, g of the chunk's tokens
+//       delta_rule.gates           beta and g per token; gamma = cumsum(g)
+//     delta_rule.chunk_products  2. L and A from the chunk's k.k and q.k
+//     delta_rule.wy_transform    3. U and W by forward substitution
+//     delta_rule.output          4. Vn = U - W S, o = inter-chunk + intra-chunk
+//     delta_rule.state_update    5. S = e^gamma_last S + K^T Vn
+//   recurrent (decode), per token in delta_rule.token_loop:
+//     delta_rule.load_qk, delta_rule.gates, delta_rule.state_update (m, d,
+//     S and o = S^T q), delta_rule.output
+//   delta_rule.store_state      S back to the slot
+// The gate and normalization math is Common/DeltaRuleMath's, shared with
+// the CPU.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Codegen/GPU/GpuKernelEmitter.h"
+#include "passes/Codegen/Common/DeltaRuleMath.h"
+#include "passes/Codegen/Common/KernelPhase.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::codegen::gpu;
+using qwen::codegen::KernelPhase;
+
+/// State rows a delta_rule thread keeps in registers at most, and the
+/// largest block that still gives each thread enough registers for them.
+static constexpr int64_t kMaxRegisterRows = 32;
+static constexpr int64_t kMaxRegisterThreads = 512;
+
+namespace {
+/// How a delta_rule block splits S: `split` threads (consecutive lanes) per
+/// value column, each holding key rows p, p + split, ... in registers.
+struct DeltaRulePlan {
+  int64_t split = 1;
+  int64_t threads = 32;
+  bool inRegisters = true;
+};
+} // namespace
+
+static DeltaRulePlan planDeltaRule(int64_t dk, int64_t dv) {
+  auto wholeWarps = [](int64_t n) { return std::max<int64_t>(32, (n + 31) / 32 * 32); };
+  DeltaRulePlan plan;
+  while (dk > plan.split * kMaxRegisterRows && plan.split < 32)
+    plan.split *= 2;
+  plan.threads = wholeWarps(dv * plan.split);
+  if (dk % plan.split == 0 && dk <= plan.split * kMaxRegisterRows &&
+      plan.threads <= kMaxRegisterThreads)
+    return plan;
+  // Too big for registers: one thread per column on the state in memory.
+  return DeltaRulePlan{1, wholeWarps(dv), false};
+}
+
+/// Static shared memory a kernel may declare (the launch passes no dynamic
+/// shared memory).
+static constexpr int64_t kSharedLimitBytes = 48 * 1024;
+
+/// Consecutive lanes per (i, j) pair of the chunk's dot products: the most
+/// (up to a warp) that still give every pair of a chunk its own lanes.
+static int64_t pairLanes(int64_t chunk, int64_t threads) {
+  int64_t lanes = 1;
+  while (lanes < 32 && lanes * 2 * chunk * chunk <= threads)
+    lanes *= 2;
+  return lanes;
+}
+
+/// Row stride of the chunk's Q and K tiles: key_dim padded by the lanes per
+/// pair, so that the pairs of a warp, which read different rows j at the
+/// same column, hit different shared-memory banks.
+static int64_t qkStride(int64_t chunk, int64_t dk, int64_t threads) {
+  return dk + pairLanes(chunk, threads);
+}
+
+/// Floats of the shared chunk buffer of the chunked delta rule with chunks
+/// of `chunk` tokens: Q, K (decayed in place) [chunk][qkStride]; W
+/// [chunk][key_dim]; U (then Vn) [chunk][value_dim]; L, A [chunk][chunk];
+/// beta, gamma [chunk].
+static int64_t chunkBufferFloats(int64_t chunk, int64_t dk, int64_t dv, int64_t threads) {
+  return 2 * chunk * qkStride(chunk, dk, threads) + chunk * dk + chunk * dv +
+         2 * chunk * chunk + 2 * chunk;
+}
+
+/// Tokens per chunk of the chunked (prefill) delta rule: the largest of 64,
+/// 32, 16, 8 whose chunk buffer fits the static shared memory next to the
+/// recurrent path's q / k rows and the reduction scratch (16 for key_dim =
+/// value_dim = 128: 35 KiB); 0 when none does (recurrent path only).
+static int64_t planDeltaRuleChunk(int64_t dk, int64_t dv, int64_t threads) {
+  const int64_t other = 2 * dk + threads / 32;
+  for (int64_t chunk : {64, 32, 16, 8})
+    if ((other + chunkBufferFloats(chunk, dk, dv, threads)) * 4 <= kSharedLimitBytes)
+      return chunk;
+  return 0;
+}
+
+namespace {
+
+/// alpha = e^g, beta and v (this thread's column) of one token.
+struct TokenScalars {
+  Value alpha, beta, v;
+};
+
+/// The delta-rule kernel of one gated_delta_rule, one method per phase.
+/// Members set by a phase are read by the later ones.
+class GpuDeltaRule {
+public:
+  GpuDeltaRule(GpuKernelEmitter &e, qtf::GatedDeltaRuleOp rule, unsigned outSlot)
+      : e(e), rule(rule), outSlot(outSlot), sizes(codegen::getDeltaRuleSizes(rule)),
+        plan(planDeltaRule(sizes.keyDim, sizes.valueDim)) {
+    dk = sizes.keyDim;
+    dv = sizes.valueDim;
+    split = plan.split;
+    threads = plan.threads;
+    rowsPerThread = dk / split;
+    chunk = plan.inRegisters ? planDeltaRuleChunk(dk, dv, threads) : 0;
+  }
+  const DeltaRulePlan &getPlan() const { return plan; }
+  void emitBody();
+
+private:
+  ImplicitLocOpBuilder &b() { return e.builder(); }
+  Value ult(Value x, Value y) { return arith::CmpIOp::create(b(), arith::CmpIPredicate::ult, x, y); }
+  Value andi(Value x, Value y) { return arith::AndIOp::create(b(), x, y); }
+  Value mulf(Value x, Value y) { return arith::MulFOp::create(b(), x, y); }
+  Value fma(Value x, Value y, Value z) { return math::FmaOp::create(b(), x, y, z); }
+  Value exp(Value x) { return math::ExpOp::create(b(), x); }
+  Value isZero(Value x) { return arith::CmpIOp::create(b(), arith::CmpIPredicate::eq, x, e.index(0)); }
+  /// Flat index of the state element of key row i, this thread's column.
+  Value stateAt(Value i) { return e.addIndex(stateBase, e.mulIndex(i, dv)); }
+  /// Key row of this thread's r-th register.
+  Value rowOf(int64_t r) { return e.addIndex(part, e.index(r * split)); }
+  /// Sums the partial dot products of a column's `split` threads (xor
+  /// butterfly: every one of them gets the same sum).
+  Value columnSum(Value partial) { return split > 1 ? e.laneSum(partial, split) : partial; }
+  Value ld(Value at) { return memref::LoadOp::create(b(), chunkBuffer, ValueRange{at}); }
+  void st(Value x, Value at) { memref::StoreOp::create(b(), x, chunkBuffer, ValueRange{at}); }
+  /// Flat index of element (row, col) of the [C][width] chunk tile at `offset`.
+  Value tile(int64_t offset, Value row, int64_t width, Value col) {
+    return e.addIndex(e.addIndex(e.index(offset), e.mulIndex(row, width)), col);
+  }
+
+  void setUp();
+  void findRun();
+  void loadNormalized(const RowAccess &from, Value t, Value row, float factor);
+  TokenScalars prepare(Value t);
+  Value deltaOf(const TokenScalars &scalars, Value m);
+  void storeOutput(Value t, Value o);
+  SmallVector<Value> recurrentRun(ValueRange rowsIn);
+  SmallVector<Value> chunkedRun(ValueRange rowsIn);
+  void chunkLoadTokens(Value chunkStart, Value n, Value nLast);
+  void chunkNormalizeInto(const RowAccess &from, Value t, Value i, Value valid, int64_t offset,
+                          float factor);
+  void chunkProducts(Value n);
+  Value chunkTransformWY(Value n, Value nLast);
+  void chunkOutput(Value chunkStart, Value n, ValueRange s);
+  SmallVector<Value> chunkUpdateState(Value n, Value gammaLast, ValueRange s);
+  void memoryRun();
+
+  GpuKernelEmitter &e;
+  qtf::GatedDeltaRuleOp rule;
+  unsigned outSlot;
+  codegen::DeltaRuleSizes sizes;
+  DeltaRulePlan plan;
+  int64_t dk, dv, split, threads, rowsPerThread, chunk;
+  // The chunk buffer's layout (chunkedRun): C tokens, `lanesPerPair` lanes per
+  // (i, j) pair, tiles at these float offsets.
+  int64_t C = 0, warps = 0, lanesPerPair = 0, ldqk = 0;
+  int64_t qOff = 0, kOff = 0, wOff = 0, uOff = 0, lOff = 0, aOff = 0, betaOff = 0, gammaOff = 0;
+  RowAccess query, key, value, a, beta, aLog, dtBias, tokenSeq, slots, recurrent, out;
+  Value q, k, chunkBuffer;
+  Value head, keyHead, thread, part, active, column, stateBase, sequence;
+  Value start, end, negA, bias, zero;
+  Value lane, warp, firstOfColumn, writer;
+};
+
+} // namespace
+
+/// Operands, shared rows, and this thread's place: thread (j, p) = (thread /
+/// split, thread % split) owns column j, key rows p, p + split, ...;
+/// threads past the last column read column dv - 1 and never store.
+void GpuDeltaRule::setUp() {
+  ImplicitLocOpBuilder &b = this->b();
+  query = e.access(rule.getQuery()), key = e.access(rule.getKey()),
+  value = e.access(rule.getValue()), a = e.access(rule.getA()), beta = e.access(rule.getB()),
+  aLog = e.access(rule.getALog()), dtBias = e.access(rule.getDtBias()),
+  tokenSeq = e.access(rule.getTokenSeq()), slots = e.access(rule.getStateSlots());
+  recurrent = e.stateArrays(rule.getState()).second;
+  out = e.result(outSlot);
+  q = e.sharedRow(dk), k = e.sharedRow(dk);
+  chunkBuffer = chunk ? e.sharedRow(chunkBufferFloats(chunk, dk, dv, threads)) : Value();
+
+  Value item = e.blockId();
+  sequence = e.divIndex(item, sizes.heads);
+  head = e.remIndex(item, sizes.heads);
+  keyHead = e.divIndex(head, sizes.group);
+  thread = e.threadId();
+  part = e.remIndex(thread, split);
+  active = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, thread, e.index(dv * split));
+  column = arith::MinUIOp::create(b, e.divIndex(thread, split), e.index(dv - 1));
+  Value slot = e.loadIndex(slots, sequence);
+  // S of this (slot, layer, head): [key_dim][value_dim] f32.
+  stateBase = e.addIndex(
+      codegen::recurrentStateOffset(e, rule.getState().getType(), sizes.layer, slot, head), column);
+}
+
+/// The request's tokens: a contiguous run [start, end), found by a strided
+/// scan of token_seq and block min / sum reductions (token indices travel
+/// as f32: exact below 2^24 tokens per step).
+void GpuDeltaRule::findRun() {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "delta_rule.find_run");
+  Type f32 = b.getF32Type();
+  Value T = e.dim("T");
+  auto indexToF32 = [&](Value x) -> Value {
+    return arith::UIToFPOp::create(b, f32, arith::IndexCastOp::create(b, b.getI64Type(), x));
+  };
+  ValueRange local = e.forLoop(
+      thread, T, threads, ValueRange{indexToF32(T), e.f32(0.0f)},
+      [&](Value t, ValueRange acc) -> SmallVector<Value> {
+        Value mine =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.loadIndex(tokenSeq, t), sequence);
+        return {arith::SelectOp::create(b, mine, arith::MinimumFOp::create(b, acc[0], indexToF32(t)),
+                                        acc[0]),
+                arith::SelectOp::create(b, mine, arith::AddFOp::create(b, acc[1], e.f32(1.0f)),
+                                        acc[1])};
+      });
+  auto toIndex = [&](Value x) -> Value {
+    return arith::IndexCastOp::create(b, b.getIndexType(),
+                                      arith::FPToUIOp::create(b, b.getI64Type(), x));
+  };
+  start = toIndex(e.blockMin(local[0]));
+  end = e.addIndex(start, toIndex(e.blockSum(local[1])));
+}
+
+/// Copies the [dk] row of token t into `row`, L2-normalized (eps 1e-6 on the
+/// sum of squares) and scaled; each thread rescales what it loaded.
+void GpuDeltaRule::loadNormalized(const RowAccess &from, Value t, Value row, float factor) {
+  ImplicitLocOpBuilder &b = this->b();
+  Value base = e.address(from, t, keyHead, Value());
+  Value partial = e.forLoop(thread, e.index(dk), threads, ValueRange{zero},
+                            [&](Value d, ValueRange acc) -> SmallVector<Value> {
+    Value x = e.loadF32(from, e.addIndex(base, d));
+    memref::StoreOp::create(b, x, row, ValueRange{d});
+    return {math::FmaOp::create(b, x, x, acc[0])};
+  })[0];
+  Value rowFactor = codegen::l2NormFactor(b, e.blockSum(partial), factor,
+                                          [&](Value x) { return e.rsqrt(x); });
+  e.forLoop(thread, e.index(dk), threads, [&](Value d) {
+    Value x = memref::LoadOp::create(b, row, ValueRange{d});
+    memref::StoreOp::create(b, arith::MulFOp::create(b, x, rowFactor), row, ValueRange{d});
+  });
+}
+
+/// One token of the recurrent step: q and k normalized into the shared rows
+/// `q`, `k`; returns alpha = e^g, beta and v of this thread's column.
+TokenScalars GpuDeltaRule::prepare(Value t) {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "delta_rule.load_qk");
+  loadNormalized(query, t, q, sizes.scale);
+  loadNormalized(key, t, k, 1.0f);
+  e.barrier(); // q and k complete for every thread
+  KernelPhase gates(b, "delta_rule.gates");
+  Value betaT = codegen::deltaRuleBeta(b, e.loadF32(beta, e.address(beta, t, Value(), head)));
+  Value g = codegen::deltaRuleLogDecay(b, negA, e.loadF32(a, e.address(a, t, Value(), head)), bias);
+  Value alpha = math::ExpOp::create(b, g);
+  Value v = e.loadF32(value, e.addIndex(e.address(value, t, head, Value()), column));
+  return TokenScalars{alpha, betaT, v};
+}
+
+/// d = beta * (v - alpha * m)
+Value GpuDeltaRule::deltaOf(const TokenScalars &scalars, Value m) {
+  ImplicitLocOpBuilder &b = this->b();
+  return arith::MulFOp::create(
+      b, scalars.beta, arith::SubFOp::create(b, scalars.v, arith::MulFOp::create(b, scalars.alpha, m)));
+}
+
+/// o of token t, column `column`, stored by the column's first thread.
+void GpuDeltaRule::storeOutput(Value t, Value o) {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "delta_rule.output");
+  Value first =
+      split > 1
+          ? arith::AndIOp::create(b, active,
+                                  arith::CmpIOp::create(b, arith::CmpIPredicate::eq, part, e.index(0)))
+          : active;
+  e.ifThen(first, [&] { e.store(out, e.addIndex(e.address(out, t, head, Value()), column), o); });
+}
+
+/// The recurrent step per token (decode) on this thread's rows of S in
+/// registers: m = S^T k, d = beta (v - alpha m), S = alpha S + k d^T,
+/// o = S^T q with the updated S. Returns the rows after the run.
+SmallVector<Value> GpuDeltaRule::recurrentRun(ValueRange rowsIn) {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "delta_rule.token_loop");
+  ValueRange rows = e.forLoop(start, end, 1, rowsIn, [&](Value t, ValueRange s) -> SmallVector<Value> {
+    TokenScalars scalars = prepare(t);
+    SmallVector<Value> updated;
+    Value o = zero;
+    {
+      KernelPhase update(b, "delta_rule.state_update");
+      // m = S^T k (for split = 1 in the CPU's order over i).
+      Value m = zero;
+      for (int64_t r = 0; r < rowsPerThread; ++r) {
+        Value ki = memref::LoadOp::create(b, k, ValueRange{rowOf(r)});
+        m = math::FmaOp::create(b, ki, s[r], m);
+      }
+      Value d = deltaOf(scalars, columnSum(m));
+      for (int64_t r = 0; r < rowsPerThread; ++r) {
+        Value ki = memref::LoadOp::create(b, k, ValueRange{rowOf(r)});
+        Value qi = memref::LoadOp::create(b, q, ValueRange{rowOf(r)});
+        Value si = math::FmaOp::create(b, ki, d, arith::MulFOp::create(b, scalars.alpha, s[r]));
+        updated.push_back(si);
+        o = math::FmaOp::create(b, qi, si, o);
+      }
+    }
+    storeOutput(t, columnSum(o));
+    e.barrier(); // the next token overwrites q and k
+    return updated;
+  });
+  return SmallVector<Value>(rows.begin(), rows.end());
+}
+
+/// The chunked (WY) form over the request's run, `chunk` tokens at a time, S
+/// in registers as in the recurrent step: the CPU codegen's math
+/// (qwen-models.md section 1.8 step 6), its loops spread over the block.
+/// Every loop holding a shuffle has a block-uniform trip count.
+SmallVector<Value> GpuDeltaRule::chunkedRun(ValueRange rowsIn) {
+  ImplicitLocOpBuilder &b = this->b();
+  C = chunk, warps = threads / 32, lanesPerPair = pairLanes(C, threads);
+  ldqk = qkStride(C, dk, threads);
+  qOff = 0, kOff = C * ldqk, wOff = 2 * C * ldqk, uOff = wOff + C * dk;
+  lOff = uOff + C * dv, aOff = lOff + C * C, betaOff = aOff + C * C, gammaOff = betaOff + C;
+  lane = e.remIndex(thread, 32), warp = e.divIndex(thread, 32);
+  firstOfColumn = split > 1 ? isZero(part) : Value();
+  writer = split > 1 ? andi(active, firstOfColumn) : active;
+
+  KernelPhase phase(b, "delta_rule.chunk_loop");
+  ValueRange rowsOut =
+      e.forLoop(start, end, C, rowsIn, [&](Value chunkStart, ValueRange s) -> SmallVector<Value> {
+        Value n = arith::MinUIOp::create(b, e.index(C), arith::SubIOp::create(b, end, chunkStart));
+        Value nLast = arith::SubIOp::create(b, n, e.index(1));
+        chunkLoadTokens(chunkStart, n, nLast);
+        chunkProducts(n);
+        Value gammaLast = chunkTransformWY(n, nLast);
+        chunkOutput(chunkStart, n, s);
+        return chunkUpdateState(n, gammaLast, s);
+      });
+  return SmallVector<Value>(rowsOut.begin(), rowsOut.end());
+}
+
+/// Step 1: warp w loads tokens w, w + warps, ...: q (scaled) and k
+/// L2-normalized (a warp sum) into the Q and K tiles, v into U, beta and g =
+/// -exp(A_log) softplus(a + dt_bias); then gamma = cumsum(g) in place (one
+/// thread, in order). Rows past n are left alone.
+void GpuDeltaRule::chunkLoadTokens(Value chunkStart, Value n, Value nLast) {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "delta_rule.load_qk");
+  e.forLoop(e.index(0), e.index(C), warps, [&](Value i0) {
+    Value i = e.addIndex(i0, warp);
+    Value valid = ult(i, n);
+    Value t = e.addIndex(chunkStart, arith::MinUIOp::create(b, i, nLast));
+    chunkNormalizeInto(query, t, i, valid, qOff, sizes.scale);
+    chunkNormalizeInto(key, t, i, valid, kOff, 1.0f);
+    e.ifThen(valid, [&] {
+      Value valueBase = e.address(value, t, head, Value());
+      e.forLoop(lane, e.index(dv), 32, [&](Value c) {
+        st(e.loadF32(value, e.addIndex(valueBase, c)), tile(uOff, i, dv, c));
+      });
+      e.ifThen(isZero(lane), [&] {
+        KernelPhase gates(b, "delta_rule.gates");
+        Value betaT = codegen::deltaRuleBeta(b, e.loadF32(beta, e.address(beta, t, Value(), head)));
+        Value g =
+            codegen::deltaRuleLogDecay(b, negA, e.loadF32(a, e.address(a, t, Value(), head)), bias);
+        st(betaT, e.addIndex(e.index(betaOff), i));
+        st(g, e.addIndex(e.index(gammaOff), i));
+      });
+    });
+  });
+  e.barrier();
+  KernelPhase gates(b, "delta_rule.gates");
+  e.ifThen(isZero(thread), [&] {
+    e.forLoop(e.index(1), n, 1, ValueRange{ld(e.index(gammaOff))},
+              [&](Value i, ValueRange acc) -> SmallVector<Value> {
+      Value at = e.addIndex(e.index(gammaOff), i);
+      Value gamma = arith::AddFOp::create(b, acc[0], ld(at));
+      st(gamma, at);
+      return {gamma};
+    });
+  });
+  e.barrier();
+}
+
+/// Row i of the chunk's Q or K tile (at `offset`) from token t: a warp's
+/// lanes load the row, sum its squares with shuffles and store it scaled by
+/// l2NormFactor where `valid`.
+void GpuDeltaRule::chunkNormalizeInto(const RowAccess &from, Value t, Value i, Value valid,
+                                      int64_t offset, float factor) {
+  ImplicitLocOpBuilder &b = this->b();
+  Value base = e.address(from, t, keyHead, Value());
+  SmallVector<Value> xs, ds;
+  Value squares = zero;
+  for (int64_t m = 0; m < (dk + 31) / 32; ++m) {
+    Value d = e.addIndex(lane, e.index(32 * m));
+    Value x;
+    if ((m + 1) * 32 <= dk) {
+      x = e.loadF32(from, e.addIndex(base, d));
+    } else {
+      Value clamped = arith::MinUIOp::create(b, d, e.index(dk - 1));
+      x = arith::SelectOp::create(b, ult(d, e.index(dk)), e.loadF32(from, e.addIndex(base, clamped)),
+                                  zero);
+    }
+    squares = fma(x, x, squares);
+    xs.push_back(x);
+    ds.push_back(d);
+  }
+  Value rowFactor = codegen::l2NormFactor(b, e.laneSum(squares, 32), factor,
+                                          [&](Value x) { return e.rsqrt(x); });
+  e.ifThen(valid, [&] {
+    for (int64_t m = 0; m < (int64_t)xs.size(); ++m) {
+      auto store = [&] { st(mulf(xs[m], rowFactor), tile(offset, i, ldqk, ds[m])); };
+      if ((m + 1) * 32 <= dk)
+        store();
+      else
+        e.ifThen(ult(ds[m], e.index(dk)), store);
+    }
+  });
+}
+
+/// Step 2: k_i . k_j and q_i . k_j for every (i, j) of the chunk, `lanesPerPair`
+/// consecutive lanes per pair, into L_ij = beta_i (k_i . k_j)
+/// e^(gamma_i - gamma_j) (j < i) and A_ij = (q_i . k_j) e^(gamma_i - gamma_j)
+/// (j <= i).
+void GpuDeltaRule::chunkProducts(Value n) {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "delta_rule.chunk_products");
+  const int64_t lanes = lanesPerPair, count = C * C;
+  const int64_t perPass = threads / lanes;
+  const int64_t passes = (count + perPass - 1) / perPass;
+  Value sub = e.remIndex(thread, lanes), pairOfThread = e.divIndex(thread, lanes);
+  e.forLoop(e.index(0), e.index(passes), 1, [&](Value pass) {
+    Value pair = e.addIndex(e.mulIndex(pass, perPass), pairOfThread);
+    Value inRange = ult(pair, e.index(count));
+    Value clamped = arith::MinUIOp::create(b, pair, e.index(count - 1));
+    Value i = e.divIndex(clamped, C), j = e.remIndex(clamped, C);
+    ValueRange dots = e.forLoop(sub, e.index(dk), lanes, ValueRange{zero, zero},
+                                [&](Value d, ValueRange acc) -> SmallVector<Value> {
+      Value kj = ld(tile(kOff, j, ldqk, d));
+      return {fma(ld(tile(kOff, i, ldqk, d)), kj, acc[0]), fma(ld(tile(qOff, i, ldqk, d)), kj, acc[1])};
+    });
+    Value kk = lanes > 1 ? e.laneSum(dots[0], lanes) : dots[0];
+    Value qk = lanes > 1 ? e.laneSum(dots[1], lanes) : dots[1];
+    Value keep = andi(andi(inRange, isZero(sub)),
+                      andi(ult(i, n), arith::CmpIOp::create(b, arith::CmpIPredicate::ule, j, i)));
+    e.ifThen(keep, [&] {
+      Value decay = exp(arith::SubFOp::create(b, ld(e.addIndex(e.index(gammaOff), i)),
+                                              ld(e.addIndex(e.index(gammaOff), j))));
+      Value betaI = ld(e.addIndex(e.index(betaOff), i));
+      st(mulf(mulf(betaI, kk), decay), tile(lOff, i, C, j));
+      st(mulf(qk, decay), tile(aOff, i, C, j));
+    });
+  });
+  e.barrier();
+}
+
+/// Step 3: (I + L) [U | W] = [diag(beta) V | diag(beta e^gamma) K] by forward
+/// substitution, one thread per column of U or W (in the CPU's order); the
+/// thread on column d of W also decays K[:, d] by e^(gamma_last - gamma_i)
+/// in place. Q rows scaled by e^gamma_i in place. Returns gamma_last.
+Value GpuDeltaRule::chunkTransformWY(Value n, Value nLast) {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "delta_rule.wy_transform");
+  Value gammaLast = ld(e.addIndex(e.index(gammaOff), nLast));
+  e.forLoop(thread, e.index(dv + dk), threads, [&](Value c) {
+    auto solve = [&](int64_t offset, int64_t width, Value col, llvm::function_ref<Value(Value i)> rhs) {
+      e.forLoop(e.index(0), n, 1, [&](Value i) {
+        Value x = e.forLoop(e.index(0), i, 1, ValueRange{rhs(i)},
+                            [&](Value j, ValueRange acc) -> SmallVector<Value> {
+          Value minus = arith::NegFOp::create(b, ld(tile(lOff, i, C, j)));
+          return {fma(minus, ld(tile(offset, j, width, col)), acc[0])};
+        })[0];
+        st(x, tile(offset, i, width, col));
+      });
+    };
+    auto ifU = scf::IfOp::create(b, ult(c, e.index(dv)), /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifU.thenBlock());
+    solve(uOff, dv, c, [&](Value i) {
+      return mulf(ld(e.addIndex(e.index(betaOff), i)), ld(tile(uOff, i, dv, c)));
+    });
+    b.setInsertionPointToStart(ifU.elseBlock());
+    Value d = arith::SubIOp::create(b, c, e.index(dv));
+    solve(wOff, dk, d, [&](Value i) {
+      Value gammaI = ld(e.addIndex(e.index(gammaOff), i));
+      Value at = tile(kOff, i, ldqk, d);
+      Value kid = ld(at);
+      st(mulf(exp(arith::SubFOp::create(b, gammaLast, gammaI)), kid), at);
+      return mulf(mulf(ld(e.addIndex(e.index(betaOff), i)), exp(gammaI)), kid);
+    });
+  });
+  e.forLoop(thread, e.mulIndex(n, dk), threads, [&](Value flat) {
+    Value i = e.divIndex(flat, dk);
+    Value at = tile(qOff, i, ldqk, e.remIndex(flat, dk));
+    Value gammaI = ld(e.addIndex(e.index(gammaOff), i));
+    st(mulf(ld(at), exp(gammaI)), at);
+  });
+  e.barrier();
+  return gammaLast;
+}
+
+/// Step 4 (inter-chunk state and output): per token i, Vn_i = U_i - W_i S
+/// and (Q_i e^gamma_i) S over this thread's rows `s`, summed over the
+/// column's lanes; the column's first lane keeps Vn_i in U, adds
+/// sum_{j <= i} A_ij Vn_j and stores o_i.
+void GpuDeltaRule::chunkOutput(Value chunkStart, Value n, ValueRange s) {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "delta_rule.output");
+  e.forLoop(e.index(0), n, 1, [&](Value i) {
+    Value uInit = ld(tile(uOff, i, dv, column));
+    Value pw = split > 1 ? arith::SelectOp::create(b, firstOfColumn, uInit, zero) : uInit;
+    Value pq = zero;
+    for (int64_t r = 0; r < rowsPerThread; ++r) {
+      Value w = ld(tile(wOff, i, dk, rowOf(r)));
+      pw = fma(arith::NegFOp::create(b, w), s[r], pw);
+      pq = fma(ld(tile(qOff, i, ldqk, rowOf(r))), s[r], pq);
+    }
+    Value vn = columnSum(pw), inter = columnSum(pq);
+    e.ifThen(writer, [&] {
+      st(vn, tile(uOff, i, dv, column));
+      Value o = e.forLoop(e.index(0), i, 1, ValueRange{inter},
+                          [&](Value j, ValueRange acc) -> SmallVector<Value> {
+        return {fma(ld(tile(aOff, i, C, j)), ld(tile(uOff, j, dv, column)), acc[0])};
+      })[0];
+      o = fma(ld(tile(aOff, i, C, i)), vn, o);
+      Value t = e.addIndex(chunkStart, i);
+      e.store(out, e.addIndex(e.address(out, t, head, Value()), column), o);
+    });
+  });
+  e.barrier();
+}
+
+/// Step 5: S = e^gamma_last S + sum_i (e^(gamma_last - gamma_i) k_i) Vn_i^T
+/// on this thread's rows; returns them.
+SmallVector<Value> GpuDeltaRule::chunkUpdateState(Value n, Value gammaLast, ValueRange s) {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "delta_rule.state_update");
+  Value decay = exp(gammaLast);
+  SmallVector<Value> decayed;
+  for (int64_t r = 0; r < rowsPerThread; ++r)
+    decayed.push_back(mulf(decay, s[r]));
+  ValueRange updated = e.forLoop(e.index(0), n, 1, decayed,
+                                 [&](Value i, ValueRange acc) -> SmallVector<Value> {
+    Value u = ld(tile(uOff, i, dv, column));
+    SmallVector<Value> next;
+    for (int64_t r = 0; r < rowsPerThread; ++r)
+      next.push_back(fma(ld(tile(kOff, i, ldqk, rowOf(r))), u, acc[r]));
+    return next;
+  });
+  SmallVector<Value> result(updated.begin(), updated.end());
+  e.barrier(); // the next chunk overwrites the buffer
+  return result;
+}
+
+/// A state too large for registers stays in the state slot (split = 1),
+/// read twice and written once per token; each thread only touches its own
+/// column.
+void GpuDeltaRule::memoryRun() {
+  ImplicitLocOpBuilder &b = this->b();
+  KernelPhase phase(b, "delta_rule.token_loop");
+  e.forLoop(start, end, 1, [&](Value t) {
+    TokenScalars scalars = prepare(t);
+    KernelPhase update(b, "delta_rule.state_update");
+    e.ifThen(active, [&] {
+      Value m = e.forLoop(e.index(0), e.index(dk), 1, ValueRange{zero},
+                          [&](Value i, ValueRange acc) -> SmallVector<Value> {
+        Value ki = memref::LoadOp::create(b, k, ValueRange{i});
+        return {math::FmaOp::create(b, ki, e.loadF32(recurrent, stateAt(i)), acc[0])};
+      })[0];
+      Value d = deltaOf(scalars, m);
+      Value o = e.forLoop(e.index(0), e.index(dk), 1, ValueRange{zero},
+                          [&](Value i, ValueRange acc) -> SmallVector<Value> {
+        Value ki = memref::LoadOp::create(b, k, ValueRange{i});
+        Value qi = memref::LoadOp::create(b, q, ValueRange{i});
+        Value at = stateAt(i);
+        Value si = math::FmaOp::create(
+            b, ki, d, arith::MulFOp::create(b, scalars.alpha, e.loadF32(recurrent, at)));
+        e.store(recurrent, at, si);
+        return {math::FmaOp::create(b, qi, si, acc[0])};
+      })[0];
+      KernelPhase output(b, "delta_rule.output");
+      e.store(out, e.addIndex(e.address(out, t, head, Value()), column), o);
+    });
+    e.barrier(); // the next token overwrites q and k
+  });
+}
+
+void GpuDeltaRule::emitBody() {
+  ImplicitLocOpBuilder &b = this->b();
+  setUp();
+  findRun();
+  negA = codegen::deltaRuleDecayRate(b, e.loadF32(aLog, head));
+  bias = e.loadF32(dtBias, head);
+  zero = e.f32(0.0f);
+  if (!plan.inRegisters)
+    return memoryRun();
+
+  // This thread's rows of the column S[:, j], in registers for the step.
+  SmallVector<Value> rows0;
+  for (int64_t r = 0; r < rowsPerThread; ++r)
+    rows0.push_back(e.loadF32(recurrent, stateAt(rowOf(r))));
+  SmallVector<Value> finalRows;
+  if (!chunkBuffer) {
+    finalRows = recurrentRun(rows0);
+  } else {
+    // Runs of more than one token (prefill) take the chunked form, a run of
+    // one token (decode) the recurrent step; the branch is uniform over the
+    // block.
+    Value multi = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt,
+                                        arith::SubIOp::create(b, end, start), e.index(1));
+    SmallVector<Type> types(rowsPerThread, b.getF32Type());
+    auto ifMulti = scf::IfOp::create(b, types, multi, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifMulti.thenBlock());
+      scf::YieldOp::create(b, chunkedRun(rows0));
+      b.setInsertionPointToStart(ifMulti.elseBlock());
+      scf::YieldOp::create(b, recurrentRun(rows0));
+    }
+    finalRows.assign(ifMulti.getResults().begin(), ifMulti.getResults().end());
+  }
+  KernelPhase phase(b, "delta_rule.store_state");
+  e.ifThen(active, [&] {
+    for (int64_t r = 0; r < rowsPerThread; ++r)
+      e.store(recurrent, stateAt(rowOf(r)), finalRows[r]);
+  });
+}
+
+FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitter &e) {
+  func::FuncOp source = e.source();
+  auto matched = codegen::matchSingleOpKernel<qtf::GatedDeltaRuleOp>(source, "delta_rule");
+  if (failed(matched))
+    return failure();
+  qtf::GatedDeltaRuleOp rule = matched->first;
+  // The ABI result slot of the output: results without a slot (the state)
+  // before it do not count.
+  ArrayRef<Type> results = source.getResultTypes();
+  const unsigned outSlot = llvm::count_if(results.take_front(matched->second),
+                                          [](Type t) { return isa<RankedTensorType>(t); });
+  GpuDeltaRule kernel(e, rule, outSlot);
+  if (kernel.getPlan().threads > 1024)
+    return source.emitOpError("delta_rule needs value_dim <= 1024 (one thread per column)"),
+           failure();
+  e.createKernel(kernel.getPlan().threads, [&] { kernel.emitBody(); });
+  Builder builder(source.getContext());
+  return KernelGeometry{
+      {builder.getStringAttr("B"), builder.getI64IntegerAttr(codegen::getDeltaRuleSizes(rule).heads)},
+      e.blockSize(), e.sharedBytes()};
+}
