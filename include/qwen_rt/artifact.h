@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace qwen::rt {
@@ -124,6 +125,15 @@ struct ProgramEntry {
     Launchable combine;
   } decode;
 };
+
+/// The manifest parser's reading of one launch (a program entry's "grid"
+/// and, when `cuda`, "block", "shared_bytes" and "decode"; fields in
+/// qwen_rt/launch_schema.h), as Artifact::open reads each entry: for tests
+/// that check it against the compiler's writer. Throws Error naming `origin`.
+ProgramEntry parseLaunch(std::string_view entryJson, bool cuda, const std::string &origin = "launch");
+/// The same for a kernel launched by name (a variant or a sampler kernel).
+ProgramEntry::Launchable parseLaunchable(std::string_view variantJson,
+                                         const std::string &origin = "launch");
 
 /// The sizes below are bounded by the manifest parser (limits.h), so the
 /// byte counts derived from them cannot overflow.

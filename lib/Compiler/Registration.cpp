@@ -8,6 +8,7 @@
 #include "passes/Fusion/Passes.h"
 #include "passes/Graph/Passes.h"
 #include "passes/Pipelines/Pipelines.h"
+#include "passes/Schedule/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -30,6 +31,7 @@ void qwen::registerAllDialects(mlir::DialectRegistry &registry) {
 void qwen::registerAllPasses() {
   graph::registerQwenGraphPasses();
   fusion::registerQwenFusionPasses();
+  schedule::registerQwenSchedulePasses();
   codegen::cpu::registerQwenCpuCodegenPasses();
   codegen::gpu::registerQwenGpuCodegenPasses();
   codegen::gpu::registerQwenGpuCodegenPipelines();

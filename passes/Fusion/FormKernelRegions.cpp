@@ -40,29 +40,29 @@ bool onlyFeeds(Value value, Operation *consumer) {
   return true;
 }
 
-StringRef kindOf(ArrayRef<Operation *> ops) {
+qkernel::KernelKind kindOf(ArrayRef<Operation *> ops) {
   auto has = [&](auto predicate) { return llvm::any_of(ops, predicate); };
   if (has([](Operation *op) { return isa<qtf::LinearOp>(op); }))
-    return "matmul";
+    return qkernel::KernelKind::Matmul;
   if (has([](Operation *op) { return isa<qtf::KVCacheWriteOp>(op); }))
-    return "kv_write";
+    return qkernel::KernelKind::KVWrite;
   if (has([](Operation *op) { return isa<qtf::PagedAttentionOp>(op); }))
-    return "attention";
+    return qkernel::KernelKind::Attention;
   if (has([](Operation *op) { return isa<qtf::EmbeddingOp>(op); }))
-    return "embedding";
+    return qkernel::KernelKind::Embedding;
   if (has([](Operation *op) { return isa<qtf::MoeRouterOp>(op); }))
-    return "router";
+    return qkernel::KernelKind::Router;
   if (has([](Operation *op) { return isa<qtf::MoeExpertFfnOp>(op); }))
-    return "experts";
+    return qkernel::KernelKind::Experts;
   if (has([](Operation *op) { return isa<qtf::CausalConv1dOp>(op); }))
-    return "conv";
+    return qkernel::KernelKind::Conv;
   if (has([](Operation *op) { return isa<qtf::GatedDeltaRuleOp>(op); }))
-    return "delta_rule";
+    return qkernel::KernelKind::DeltaRule;
   if (has([](Operation *op) { return isa<qtf::GatedRmsNormOp>(op); }))
-    return "gated_norm";
+    return qkernel::KernelKind::GatedNorm;
   if (has([](Operation *op) { return isa<qtf::RmsNormOp, qtf::RopeOp>(op); }))
-    return "rows";
-  return "elementwise";
+    return qkernel::KernelKind::Rows;
+  return qkernel::KernelKind::Elementwise;
 }
 
 struct FormKernelRegionsPass final
@@ -143,7 +143,7 @@ struct FormKernelRegionsPass final
     OpBuilder builder(members.back());
     auto region = qkernel::RegionOp::create(
         builder, members.back()->getLoc(), ValueRange(escaping).getTypes(),
-        kindOf(members));
+        qkernel::KernelKindAttr::get(builder.getContext(), kindOf(members)));
     Block *block = builder.createBlock(&region.getBody());
     builder.setInsertionPointToEnd(block);
     IRMapping mapping;

@@ -70,12 +70,12 @@ struct OutlineKernelsPass final
 
     OpBuilder builder = OpBuilder::atBlockEnd(kernels.getBody());
     std::string name =
-        "qk" + std::to_string(index) + "_" + region.getKind().str();
+        "qk" + std::to_string(index) + "_" + qkernel::stringifyKernelKind(region.getKind()).str();
     auto func = func::FuncOp::create(
         builder, region.getLoc(), name,
         builder.getFunctionType(argTypes, region.getResultTypes()));
     func->setAttr(qkernel::kKernelAttrName, builder.getUnitAttr());
-    func->setAttr("qkernel.kind", region.getKindAttr());
+    func->setAttr(qkernel::kKindAttrName, region.getKindAttr());
 
     Block *entry = func.addEntryBlock();
     IRMapping mapping;

@@ -5,6 +5,7 @@
 #include "passes/Codegen/GPU/Passes.h"
 #include "passes/Fusion/Passes.h"
 #include "passes/Graph/Passes.h"
+#include "passes/Schedule/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -40,16 +41,23 @@ static void addCudaOutlinedPasses(OpPassManager &pm, const CompilePipelineOption
   pm.addPass(qwen::codegen::gpu::createGpuNarrowGemmInputsPass());
 }
 
+static void addScheduledPasses(OpPassManager &pm, const CompilePipelineOptions &options) {
+  qwen::schedule::SelectSchedulePassOptions scheduleOptions;
+  scheduleOptions.target = options.target;
+  scheduleOptions.vectorWidth = options.vectorWidth;
+  if (options.target == "cpu") {
+    scheduleOptions.cpuFeatures.assign(options.cpuFeatures.begin(), options.cpuFeatures.end());
+    scheduleOptions.bf16Activations = options.bf16Activations;
+  }
+  pm.addPass(qwen::schedule::createSelectSchedulePass(scheduleOptions));
+}
+
 static void addPlannedPasses(OpPassManager &pm, const CompilePipelineOptions &) {
   pm.addNestedPass<func::FuncOp>(qwen::fusion::createPlanBuffersPass());
 }
 
-static void addCpuKernelsPasses(OpPassManager &pm, const CompilePipelineOptions &options) {
-  qwen::codegen::cpu::LowerKernelsToLoopsPassOptions cpuOptions;
-  cpuOptions.vectorWidth = options.vectorWidth;
-  cpuOptions.cpuFeatures.assign(options.cpuFeatures.begin(), options.cpuFeatures.end());
-  cpuOptions.bf16Activations = options.bf16Activations;
-  pm.addPass(qwen::codegen::cpu::createLowerKernelsToLoopsPass(cpuOptions));
+static void addCpuKernelsPasses(OpPassManager &pm, const CompilePipelineOptions &) {
+  pm.addPass(qwen::codegen::cpu::createLowerKernelsToLoopsPass());
 }
 
 static void addCudaKernelsPasses(OpPassManager &pm, const CompilePipelineOptions &) {
@@ -70,11 +78,9 @@ static void addCudaLLVMPasses(OpPassManager &pm, const CompilePipelineOptions &)
 
 // The one list of stages: the pipeline builder, qwen-compile's
 // --stop-after-stage / --dump-ir-after and their help all read it. A new
-// stage is one row here (and one enumerator). The schedule selection of
-// issue 12 is a row `scheduled` right after `outlined` (its passes: the
-// select-schedule pass with options.target and options.vectorWidth, on both
-// targets), so every outlined kernel carries its schedule before planning
-// and both codegens read it.
+// stage is one row here (and one enumerator). `scheduled` gives every
+// outlined kernel its #qkernel.schedule before planning; both codegens read
+// it.
 static constexpr CompileStageInfo kStages[] = {
     {CompileStage::Graph, "graph",
      "the model as qtf ops, as the Qwen3 builder emits it from config.json", nullptr, nullptr},
@@ -87,6 +93,10 @@ static constexpr CompileStageInfo kStages[] = {
      "each region a func.func in module @kernels, called by qkernel.launch (cuda: GEMM inputs "
      "stored in the weight dtype)",
      addOutlinedPasses, addCudaOutlinedPasses},
+    {CompileStage::Scheduled, "scheduled",
+     "each kernel function's schedule as a #qkernel.schedule (threads or grain, vector width, "
+     "tiles, decode splits)",
+     addScheduledPasses, addScheduledPasses},
     {CompileStage::Planned, "planned",
      "launch results assigned to arena buffers (qkernel.buffers, result_buffers)", addPlannedPasses,
      addPlannedPasses},

@@ -18,7 +18,7 @@ namespace qwen {
 
 /// Stages of the pipeline, in order; `--dump-ir-after` and
 /// `--stop-after-stage` name them.
-enum class CompileStage { Graph, Stacked, Fused, Outlined, Planned, Kernels, LLVM };
+enum class CompileStage { Graph, Stacked, Fused, Outlined, Scheduled, Planned, Kernels, LLVM };
 
 /// What the kernels are generated for.
 enum class CompileTarget { CPU, CUDA };
@@ -78,7 +78,7 @@ const CompileStageInfo &compileStageInfo(CompileStage stage);
 /// Parses a stage name ("graph", "stacked", ...).
 std::optional<CompileStage> parseCompileStage(llvm::StringRef name);
 llvm::StringRef compileStageName(CompileStage stage);
-/// "graph, stacked, fused, outlined, planned, kernels, llvm" (option help).
+/// "graph, stacked, fused, outlined, scheduled, planned, kernels, llvm" (option help).
 std::string compileStageNameList();
 /// One line per stage, "  name - description" (option help).
 std::string describeCompileStages();

@@ -5,6 +5,7 @@
 #include "qwen_rt/cpu_features.h"
 #include "qwen_rt/error.h"
 #include "qwen_rt/json_input.h"
+#include "qwen_rt/launch_schema.h"
 #include "qwen_rt/limits.h"
 #include "qwen_rt/safetensors.h"
 
@@ -17,6 +18,7 @@
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+namespace schema = qwen::launch_schema;
 
 namespace qwen::rt {
 
@@ -147,22 +149,53 @@ public:
 
   /// A generated CUDA kernel's "block" (threads) and "shared_bytes".
   void launchGeometry(const json &obj, const std::string &where, int64_t &threads, int64_t &sharedBytes) const {
-    threads = positive(obj, "block", where);
-    if (threads > 1024)
-      fail(where + ".block", "at most 1024 threads per block, got " + std::to_string(threads));
-    sharedBytes = integer(obj, "shared_bytes", where);
-    if (sharedBytes < 0 || sharedBytes > 48 * 1024)
-      fail(where + ".shared_bytes", "expected 0 to 49152 bytes of static shared memory, got " +
-                                        std::to_string(sharedBytes));
+    threads = positive(obj, schema::kBlock.data(), where);
+    if (threads > schema::kMaxBlockThreads)
+      fail(where + "." + schema::kBlock.data(), "at most " + std::to_string(schema::kMaxBlockThreads) +
+                                                  " threads per block, got " + std::to_string(threads));
+    sharedBytes = integer(obj, schema::kSharedBytes.data(), where);
+    if (sharedBytes < 0 || sharedBytes > schema::kMaxStaticSharedBytes)
+      fail(where + "." + schema::kSharedBytes.data(),
+           "expected 0 to " + std::to_string(schema::kMaxStaticSharedBytes) +
+               " bytes of static shared memory, got " + std::to_string(sharedBytes));
   }
 
   /// A generated kernel launched by name: kernel, grid, block, shared_bytes.
   void launchable(const json &obj, const std::string &where, ProgramEntry::Launchable &out) const {
-    out.kernel = str(obj, "kernel", where);
+    out.kernel = str(obj, schema::kKernel.data(), where);
     if (!isIdentifier(out.kernel))
-      fail(where + ".kernel", "\"" + out.kernel + "\" is not a valid C symbol name");
-    out.grid = symShape(field(obj, "grid", where), where + ".grid", /*allowEmpty=*/false);
+      fail(where + "." + schema::kKernel.data(), "\"" + out.kernel + "\" is not a valid C symbol name");
+    out.grid = grid(obj, where);
     launchGeometry(obj, where, out.blockThreads, out.sharedBytes);
+  }
+
+  SymShape grid(const json &obj, const std::string &where) const {
+    return symShape(field(obj, schema::kGrid.data(), where), where + "." + schema::kGrid.data(),
+                    /*allowEmpty=*/false);
+  }
+
+  /// The launch of a generated kernel (the writer is
+  /// lib/Target/Common/Manifest.cpp's writeLaunch; both spell it by
+  /// launch_schema.h): its grid and, on CUDA, block, shared_bytes and the
+  /// optional decode variant with its splits and combine kernel.
+  void launch(const json &obj, const std::string &where, bool cuda, ProgramEntry &e) const {
+    e.grid = grid(obj, where);
+    if (!cuda)
+      return;
+    launchGeometry(obj, where, e.blockThreads, e.sharedBytes);
+    if (!obj.contains(schema::kDecode.data()))
+      return;
+    const json &d = field(obj, schema::kDecode.data(), where);
+    std::string dw = where + "." + schema::kDecode.data();
+    launchable(d, dw, e.decode);
+    const json &splits = field(d, schema::kSplits.data(), dw);
+    std::string sw = dw + "." + schema::kSplits.data();
+    e.decode.maxSplits = positive(splits, schema::kMaxSplits.data(), sw);
+    e.decode.partialFloats = positive(splits, schema::kPartialFloats.data(), sw);
+    // One split needs nothing to merge.
+    if (e.decode.maxSplits > 1 || splits.contains(schema::kCombine.data()))
+      launchable(field(splits, schema::kCombine.data(), sw), sw + "." + schema::kCombine.data(),
+                 e.decode.combine);
   }
 
   bool boolean(const json &obj, const char *key, const std::string &where) const {
@@ -304,6 +337,20 @@ std::string hex64(uint64_t v) {
 }
 } // namespace
 
+ProgramEntry parseLaunch(std::string_view entryJson, bool cuda, const std::string &origin) {
+  json entry = parseUntrustedJson(entryJson, origin);
+  ProgramEntry e;
+  ManifestReader(origin).launch(entry, "launch", cuda, e);
+  return e;
+}
+
+ProgramEntry::Launchable parseLaunchable(std::string_view variantJson, const std::string &origin) {
+  json variant = parseUntrustedJson(variantJson, origin);
+  ProgramEntry::Launchable l;
+  ManifestReader(origin).launchable(variant, "launch", l);
+  return l;
+}
+
 //===----------------------------------------------------------------------===//
 // Artifact
 //===----------------------------------------------------------------------===//
@@ -374,8 +421,8 @@ void Artifact::parse(const json &m) {
     Target.arch = r.str(t, "arch", "target");
     if (t.contains("cubin"))
       Target.cubin = r.str(t, "cubin", "target");
-    if (t.contains("programmatic_launch"))
-      Target.programmaticLaunch = r.boolean(t, "programmatic_launch", "target");
+    if (t.contains(schema::kProgrammaticLaunch.data()))
+      Target.programmaticLaunch = r.boolean(t, schema::kProgrammaticLaunch.data(), "target");
   }
   if (t.contains("triple"))
     Target.triple = r.str(t, "triple", "target");
@@ -552,20 +599,7 @@ void Artifact::parse(const json &m) {
       r.fail(where + ".library", "unknown library \"" + program[i]["library"].get<std::string>() +
                                      "\" (this runtime calls \"cublaslt\")");
     if (!e.isGemm)
-      e.grid = r.symShape(r.field(program[i], "grid", where), where + ".grid", /*allowEmpty=*/false);
-    if (isCuda() && !e.isGemm) {
-      r.launchGeometry(program[i], where, e.blockThreads, e.sharedBytes);
-      if (program[i].contains("decode")) {
-        const json &d = r.field(program[i], "decode", where);
-        std::string dw = where + ".decode";
-        r.launchable(d, dw, e.decode);
-        const json &splits = r.field(d, "splits", dw);
-        std::string sw = dw + ".splits";
-        e.decode.maxSplits = r.positive(splits, "max", sw);
-        e.decode.partialFloats = r.positive(splits, "partial_floats", sw);
-        r.launchable(r.field(splits, "combine", sw), sw + ".combine", e.decode.combine);
-      }
-    }
+      r.launch(program[i], where, isCuda(), e);
     const json &args = r.array(program[i], "args", where);
     for (size_t j = 0; j < args.size(); ++j) {
       std::string aw = where + ".args[" + std::to_string(j) + "]";

@@ -2,7 +2,7 @@
 
 // A residual add is the epilogue of the linear that feeds it.
 // CHECK-LABEL: func.func @linear_residual
-// CHECK:       %[[R:.+]] = qkernel.region "matmul" -> tensor<?x32xf32> {
+// CHECK:       %[[R:.+]] = qkernel.region <matmul> -> tensor<?x32xf32> {
 // CHECK-NEXT:    %[[L:.+]] = qtf.linear
 // CHECK-NEXT:    %[[A:.+]] = qtf.add %{{.*}}, %[[L]]
 // CHECK-NEXT:    qkernel.yield %[[A]]
@@ -21,17 +21,17 @@ func.func @linear_residual(%x: tensor<?x64xf32>, %r: tensor<?x32xf32>) -> tensor
 // joins the KV-cache write.
 !kv = !qtf.kv_cache<layers = 1, kv_heads = 2, head_dim = 16, page_size = 16, f32>
 // CHECK-LABEL: func.func @qk_norm_rope
-// CHECK:       qkernel.region "rows" -> tensor<?x4x16xf32> {
+// CHECK:       qkernel.region <rows> -> tensor<?x4x16xf32> {
 // CHECK-NEXT:    qtf.split
 // CHECK-NEXT:    qtf.reshape
 // CHECK-NEXT:    qtf.rms_norm
 // CHECK-NEXT:    qtf.rope
 // CHECK-NEXT:    qkernel.yield
-// CHECK:       qkernel.region "kv_write" -> !qtf.kv_cache
+// CHECK:       qkernel.region <kv_write> -> !qtf.kv_cache
 // CHECK:         qtf.rms_norm
 // CHECK:         qtf.rope
 // CHECK:         qtf.kv_cache_write
-// CHECK:       qkernel.region "attention"
+// CHECK:       qkernel.region <attention>
 // CHECK-NEXT:    qtf.paged_attention
 func.func @qk_norm_rope(%qkv: tensor<?x128xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>, %kv: !kv) -> tensor<?x4x16xf32> {
   %q, %k, %v = qtf.split %qkv [64, 32, 32] : tensor<?x128xf32> -> tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
@@ -54,11 +54,11 @@ func.func @qk_norm_rope(%qkv: tensor<?x128xf32>, %pos: tensor<?xi32>, %seq: tens
 // The logits gather is the prologue of the lm_head matmul; silu_mul and the
 // embedding stay kernels of their own.
 // CHECK-LABEL: func.func @gather_lm_head
-// CHECK:       qkernel.region "embedding"
-// CHECK:       qkernel.region "elementwise"
+// CHECK:       qkernel.region <embedding>
+// CHECK:       qkernel.region <elementwise>
 // CHECK-NEXT:    qtf.split
 // CHECK-NEXT:    qtf.silu_mul
-// CHECK:       qkernel.region "matmul" -> tensor<?x256xf32> {
+// CHECK:       qkernel.region <matmul> -> tensor<?x256xf32> {
 // CHECK-NEXT:    qtf.gather_rows
 // CHECK-NEXT:    qtf.linear
 func.func @gather_lm_head(%ids: tensor<?xi32>, %rows: tensor<?xi32>, %gu: tensor<?x64xf32>) -> (tensor<?x256xf32>, tensor<?x32xf32>) {
@@ -76,13 +76,13 @@ func.func @gather_lm_head(%ids: tensor<?xi32>, %rows: tensor<?xi32>, %gu: tensor
 // MoE: the router and the grouped experts are kernels of their own; the
 // expert combine absorbs the residual add.
 // CHECK-LABEL: func.func @moe
-// CHECK:       qkernel.region "matmul"
+// CHECK:       qkernel.region <matmul>
 // CHECK-NEXT:    qtf.linear
-// CHECK:       qkernel.region "router"
+// CHECK:       qkernel.region <router>
 // CHECK-NEXT:    qtf.moe_router
-// CHECK:       qkernel.region "experts"
+// CHECK:       qkernel.region <experts>
 // CHECK-NEXT:    qtf.moe_expert_ffn
-// CHECK:       qkernel.region "elementwise"
+// CHECK:       qkernel.region <elementwise>
 // CHECK-NEXT:    qtf.moe_combine
 // CHECK-NEXT:    qtf.add
 func.func @moe(%x: tensor<?x32xf32>, %h: tensor<?x32xf32>) -> tensor<?x32xf32> {
@@ -106,15 +106,15 @@ func.func @moe(%x: tensor<?x32xf32>, %h: tensor<?x32xf32>) -> tensor<?x32xf32> {
 // sigmoid gate is an elementwise kernel.
 !state = !qtf.linear_state<layers = 1, conv_channels = 64, conv_window = 3, heads = 2, key_dim = 16, value_dim = 16, f32>
 // CHECK-LABEL: func.func @gated_delta_net
-// CHECK:       qkernel.region "conv" -> tensor<?x64xf32>, !qtf.linear_state
-// CHECK:       qkernel.region "delta_rule" -> tensor<?x2x16xf32>, !qtf.linear_state
+// CHECK:       qkernel.region <conv> -> tensor<?x64xf32>, !qtf.linear_state
+// CHECK:       qkernel.region <delta_rule> -> tensor<?x2x16xf32>, !qtf.linear_state
 // CHECK-NEXT:    qtf.split
 // CHECK-NEXT:    qtf.reshape
 // CHECK-NEXT:    qtf.reshape
 // CHECK-NEXT:    qtf.reshape
 // CHECK-NEXT:    qtf.gated_delta_rule
-// CHECK:       qkernel.region "gated_norm" -> tensor<?x2x16xf32>
-// CHECK:       qkernel.region "elementwise" -> tensor<?x32xf32>
+// CHECK:       qkernel.region <gated_norm> -> tensor<?x2x16xf32>
+// CHECK:       qkernel.region <elementwise> -> tensor<?x32xf32>
 // CHECK-NEXT:    qtf.reshape
 // CHECK-NEXT:    qtf.sigmoid_mul
 func.func @gated_delta_net(%s: !state, %x: tensor<?x64xf32>, %seq: tensor<?xi32>, %slots: tensor<?xi32>,
@@ -140,7 +140,7 @@ func.func @gated_delta_net(%s: !state, %x: tensor<?x64xf32>, %seq: tensor<?xi32>
 // Hidden-state outputs: the final norm of the selected rows reads them in
 // place (one `rows` kernel over the R rows), no gather kernel.
 // CHECK-LABEL: func.func @hidden_states
-// CHECK:       %[[R:.+]] = qkernel.region "rows" -> tensor<?x32xf32> {
+// CHECK:       %[[R:.+]] = qkernel.region <rows> -> tensor<?x32xf32> {
 // CHECK-NEXT:    %[[G:.+]] = qtf.gather_rows
 // CHECK-NEXT:    %[[N:.+]] = qtf.rms_norm %[[G]]
 // CHECK-NEXT:    qkernel.yield %[[N]]

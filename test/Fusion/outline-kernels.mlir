@@ -7,7 +7,7 @@
 // CHECK:       %[[L:.+]] = qkernel.launch @kernels::@qk0_matmul(%{{.*}}, %[[W]], %{{.*}}) : (tensor<?x64xf32>, tensor<32x64xbf16>, tensor<?x32xf32>) -> tensor<?x32xf32>
 // CHECK:       qkernel.launch @kernels::@qk1_elementwise(%[[L]])
 // CHECK:     module @kernels
-// CHECK:       func.func @qk0_matmul(%{{.*}}: tensor<?x64xf32>, %{{.*}}: tensor<32x64xbf16>, %{{.*}}: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"}
+// CHECK:       func.func @qk0_matmul(%{{.*}}: tensor<?x64xf32>, %{{.*}}: tensor<32x64xbf16>, %{{.*}}: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>}
 // CHECK:         qtf.linear
 // CHECK:         qtf.add
 // CHECK:         return
@@ -16,12 +16,12 @@
 // CHECK:         qtf.silu_mul
 func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %r: tensor<?x32xf32>) -> tensor<?x16xf32> {
   %w = qtf.weight ["w"] : tensor<32x64xbf16>
-  %0 = qkernel.region "matmul" -> tensor<?x32xf32> {
+  %0 = qkernel.region <matmul> -> tensor<?x32xf32> {
     %l = qtf.linear %x, %w : tensor<?x64xf32>, tensor<32x64xbf16> -> tensor<?x32xf32>
     %a = qtf.add %r, %l : tensor<?x32xf32>
     qkernel.yield %a : tensor<?x32xf32>
   }
-  %1 = qkernel.region "elementwise" -> tensor<?x16xf32> {
+  %1 = qkernel.region <elementwise> -> tensor<?x16xf32> {
     %g, %u = qtf.split %0 [16, 16] : tensor<?x32xf32> -> tensor<?x16xf32>, tensor<?x16xf32>
     %m = qtf.silu_mul %g, %u : tensor<?x16xf32>
     qkernel.yield %m : tensor<?x16xf32>
@@ -40,11 +40,11 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %r: tensor<?x32xf32
 // CHECK-COUNT-1: func.func
 // CHECK-NOT:   func.func
 func.func @step(%x: tensor<?x8xf32> {qtf.input = "tokens"}) -> tensor<?x8xf32> {
-  %0 = qkernel.region "elementwise" -> tensor<?x8xf32> {
+  %0 = qkernel.region <elementwise> -> tensor<?x8xf32> {
     %a = qtf.add %x, %x : tensor<?x8xf32>
     qkernel.yield %a : tensor<?x8xf32>
   }
-  %1 = qkernel.region "elementwise" -> tensor<?x8xf32> {
+  %1 = qkernel.region <elementwise> -> tensor<?x8xf32> {
     %a = qtf.add %0, %0 : tensor<?x8xf32>
     qkernel.yield %a : tensor<?x8xf32>
   }

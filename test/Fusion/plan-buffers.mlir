@@ -16,16 +16,16 @@ func.func @step(%tokens: tensor<?xi32> {qtf.input = "tokens"}, %rows: tensor<?xi
   return %d : tensor<?x8xf32>
 }
 module @kernels {
-  func.func @k0(%t: tensor<?xi32>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = "embedding"} {
+  func.func @k0(%t: tensor<?xi32>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<embedding>} {
     %w = qtf.weight ["e"] : tensor<16x8xf32>
     %0 = qtf.embedding %w[%t] : tensor<16x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
     return %0 : tensor<?x8xf32>
   }
-  func.func @k1(%x: tensor<?x8xf32>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+  func.func @k1(%x: tensor<?x8xf32>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
     %0 = qtf.add %x, %x : tensor<?x8xf32>
     return %0 : tensor<?x8xf32>
   }
-  func.func @k2(%x: tensor<?x8xf32>, %r: tensor<?xi32>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @k2(%x: tensor<?x8xf32>, %r: tensor<?xi32>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %0 = qtf.gather_rows %x[%r] : tensor<?x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
     return %0 : tensor<?x8xf32>
   }

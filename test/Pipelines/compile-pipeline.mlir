@@ -5,14 +5,14 @@
 // RUN: not qwen-opt %s --qwen-compile-pipeline="target=tpu" 2>&1 | FileCheck %s --check-prefix=BAD-TARGET
 
 // The pipeline's options are checked against the stage table.
-// BAD-STAGE:  error: unknown stage 'bogus' (graph, stacked, fused, outlined, planned, kernels, llvm)
+// BAD-STAGE:  error: unknown stage 'bogus' (graph, stacked, fused, outlined, scheduled, planned, kernels, llvm)
 // BAD-TARGET: error: unknown target 'tpu' (cpu, cuda)
 
 // The pipeline qwen-compile runs, on a hand-written graph: embedding, final
 // norm and a tied lm_head over the gathered logit rows.
-// FUSED:     qkernel.region "embedding"
-// FUSED:     qkernel.region "rows"
-// FUSED:     qkernel.region "matmul"
+// FUSED:     qkernel.region <embedding>
+// FUSED:     qkernel.region <rows>
+// FUSED:     qkernel.region <matmul>
 // FUSED-NEXT:  qtf.gather_rows
 // FUSED-NEXT:  qtf.linear
 
@@ -24,8 +24,8 @@
 
 // CHECK-LABEL: func.func @step
 // CHECK-SAME:    qkernel.buffers = [{symbol = "T", type = tensor<?x32xf32>}, {symbol = "T", type = tensor<?x32xf32>}, {symbol = "R", type = tensor<?x64xf32>}]
-// CHECK:         qkernel.launch @kernels::@qk0_embedding{{.*}}grid = ["T"]{{.*}}result_buffers = array<i64: 0>
-// CHECK:         qkernel.launch @kernels::@qk1_rows{{.*}}grid = ["T", 1]{{.*}}result_buffers = array<i64: 1>
+// CHECK:         qkernel.launch @kernels::@qk0_embedding{{.*}}grid = [T]{{.*}}result_buffers = array<i64: 0>
+// CHECK:         qkernel.launch @kernels::@qk1_rows{{.*}}grid = [T, 1]{{.*}}result_buffers = array<i64: 1>
 // CHECK:         qkernel.launch @kernels::@qk2_matmul{{.*}}grid = [8]{{.*}}result_buffers = array<i64: 2>
 // CHECK:       module @kernels
 // CHECK-DAG:     llvm.func @qk0_embedding(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64)

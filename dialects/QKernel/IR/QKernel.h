@@ -12,18 +12,31 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "dialects/QKernel/IR/QKernelDialect.h.inc"
+#include "dialects/QKernel/IR/QKernelEnums.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/QKernel/IR/QKernelAttrs.h.inc"
 
 #define GET_OP_CLASSES
 #include "dialects/QKernel/IR/QKernelOps.h.inc"
 
+#include "dialects/QKernel/IR/QKernelSchedule.h"
+
 namespace qwen::qkernel {
 /// Unit attribute marking a func.func as a kernel produced by outlining.
 inline constexpr llvm::StringLiteral kKernelAttrName = "qkernel.kernel";
-/// Work-item count chosen by a target's codegen: array of symbol names and
-/// integers whose product is the grid size.
-inline constexpr llvm::StringLiteral kGridAttrName = "qkernel.grid";
+/// #qkernel.kind of a kernel function (outlined from a region, or declared
+/// by target codegen).
+inline constexpr llvm::StringLiteral kKindAttrName = "qkernel.kind";
+/// On @step (GPU codegen): the on-device sampler kernels,
+/// `{argmax = #qkernel.variant<...>, topk = #qkernel.variant<...>,
+/// topk_count = N}`.
+inline constexpr llvm::StringLiteral kSamplerAttrName = "qkernel.sampler";
 /// Name of the nested module that holds the kernel functions.
 inline constexpr llvm::StringLiteral kKernelModuleName = "kernels";
+
+/// The kind of a kernel function, if it has one.
+std::optional<KernelKind> getKernelKind(mlir::Operation *func);
 } // namespace qwen::qkernel
 
 #endif // QWEN_DIALECTS_QKERNEL_IR_QKERNEL_H

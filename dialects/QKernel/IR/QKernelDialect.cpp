@@ -16,18 +16,34 @@ void QKernelDialect::initialize() {
 #define GET_OP_LIST
 #include "dialects/QKernel/IR/QKernelOps.cpp.inc"
       >();
+  registerAttributes();
 }
 
-static bool isKnownRegionKind(StringRef kind) {
-  return llvm::is_contained({"matmul", "rows", "attention", "kv_write", "embedding",
-                             "elementwise", "router", "experts", "conv", "delta_rule",
-                             "gated_norm"},
-                            kind);
+/// `qkernel.kind` on a kernel function must be a #qkernel.kind, and
+/// `qkernel.sampler` the sampler's kernel variants.
+LogicalResult QKernelDialect::verifyOperationAttribute(Operation *op, NamedAttribute attr) {
+  if (attr.getName() == kKindAttrName && !isa<KernelKindAttr>(attr.getValue()))
+    return op->emitOpError("'") << kKindAttrName << "' must be a #qkernel.kind, got "
+                                << attr.getValue();
+  if (attr.getName() == kSamplerAttrName) {
+    auto sampler = dyn_cast<DictionaryAttr>(attr.getValue());
+    auto count = sampler ? sampler.getAs<IntegerAttr>("topk_count") : IntegerAttr();
+    if (!sampler || !sampler.getAs<KernelVariantAttr>("argmax") ||
+        !sampler.getAs<KernelVariantAttr>("topk") || !count || count.getInt() <= 0 ||
+        sampler.size() != 3)
+      return op->emitOpError("'")
+             << kSamplerAttrName
+             << "' must be {argmax = #qkernel.variant<...>, topk = #qkernel.variant<...>, "
+                "topk_count = N > 0}";
+  }
+  return success();
 }
 
 LogicalResult RegionOp::verify() {
-  if (!isKnownRegionKind(getKind()))
-    return emitOpError("unknown kernel kind '") << getKind() << "'";
+  // Codegen-only kinds are never the result of fusion.
+  if (getKind() == KernelKind::GemmPack)
+    return emitOpError("kernel kind '") << stringifyKernelKind(getKind())
+                                        << "' is not a fusion kind";
   auto yield = cast<YieldOp>(getBody().front().getTerminator());
   if (!llvm::equal(yield.getValues().getTypes(), getResultTypes()))
     return emitOpError("yielded types must match the region results");

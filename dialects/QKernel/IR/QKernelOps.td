@@ -8,16 +8,11 @@
 #ifndef QWEN_DIALECT_QKERNEL_OPS_TD
 #define QWEN_DIALECT_QKERNEL_OPS_TD
 
+include "dialects/QKernel/IR/QKernelAttrs.td"
 include "mlir/IR/OpBase.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
-
-def QKernel_Dialect : Dialect {
-  let name = "qkernel";
-  let cppNamespace = "::qwen::qkernel";
-  let summary = "Target-independent kernel regions and their launches";
-}
 
 class QKernel_Op<string mnemonic, list<Trait> traits = []>
     : Op<QKernel_Dialect, mnemonic, traits>;
@@ -29,17 +24,18 @@ def QKernel_RegionOp : QKernel_Op<"region", [
     Captures its operands implicitly from above. `kind` names the codegen
     family every target must provide (`matmul`, `rows`, `attention`,
     `kv_write`, `embedding`, `elementwise`, `router`, `experts`, `conv`,
-    `delta_rule`, `gated_norm`).
+    `delta_rule`, `gated_norm`); the outlined kernel carries it as
+    `qkernel.kind`.
 
     ```mlir
-    %0 = qkernel.region "matmul" -> tensor<?x64xf32> {
+    %0 = qkernel.region <matmul> -> tensor<?x64xf32> {
       %1 = qtf.linear %x, %w : ...
       %2 = qtf.add %1, %r : tensor<?x64xf32>
       qkernel.yield %2 : tensor<?x64xf32>
     }
     ```
   }];
-  let arguments = (ins StrAttr:$kind);
+  let arguments = (ins QKernel_KernelKindAttr:$kind);
   let results = (outs Variadic<AnyType>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "$kind (`->` type($results)^)? $body attr-dict";
@@ -60,11 +56,11 @@ def QKernel_LaunchOp : QKernel_Op<"launch", [
   let description = [{
     `kernel` names a `func.func` inside the nested `@kernels` module. After
     buffer planning, `result_buffers` holds the arena buffer id of each
-    tensor result.
+    tensor result; target codegen records the `launch` geometry.
   }];
   let arguments = (ins SymbolRefAttr:$kernel, Variadic<AnyType>:$args,
                        OptionalAttr<DenseI64ArrayAttr>:$result_buffers,
-                       OptionalAttr<ArrayAttr>:$grid);
+                       OptionalAttr<QKernel_LaunchAttr>:$launch);
   let results = (outs Variadic<AnyType>:$results);
   let assemblyFormat = [{
     $kernel `(` $args `)` attr-dict `:` functional-type($args, $results)

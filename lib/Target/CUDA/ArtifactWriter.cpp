@@ -77,17 +77,6 @@ llvm::Error qwen::target::writeCudaArtifact(ModuleOp module, const ArtifactOptio
     else if (found->second != ptx)
       return makeError("the generated kernels are spread over several PTX modules");
   }
-  // Kernels that start with griddepcontrol.wait (every one, from
-  // qwen-gpu-wait-for-prerequisite-grids) may be launched programmatically.
-  auto count = [&](StringRef needle) {
-    size_t n = 0;
-    for (size_t at = ptx.find(needle.str()); at != std::string::npos; at = ptx.find(needle.str(), at + 1))
-      ++n;
-    return n;
-  };
-  const size_t entries = count(".entry ");
-  (*manifest->getObject("target"))["programmatic_launch"] =
-      entries > 0 && count("griddepcontrol.wait;") >= entries;
   std::string ptxas = findPtxas(options.ptxas);
   if (!ptxas.empty())
     (*manifest->getObject("target"))["cubin"] = "kernels.cubin";

@@ -11,6 +11,7 @@
 #include "dialects/QKernel/IR/QKernel.h"
 #include "dialects/QTF/IR/QTF.h"
 #include "passes/Common/ShapeSymbols.h"
+#include "qwen_rt/launch_schema.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/FileSystem.h"
@@ -26,6 +27,10 @@ using namespace qwen;
 using namespace qwen::target;
 using llvm::json::Array;
 using llvm::json::Object;
+namespace schema = qwen::launch_schema;
+
+/// A manifest key from the launch schema (static storage: borrowed).
+static llvm::StringRef key(std::string_view name) { return {name.data(), name.size()}; }
 
 llvm::Error qwen::target::makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
@@ -90,6 +95,34 @@ static Array gridJson(ArrayAttr grid) {
       json.push_back(cast<IntegerAttr>(factor).getInt());
   }
   return json;
+}
+
+Object qwen::target::variantJson(qkernel::KernelVariantAttr variant) {
+  return Object{{key(schema::kKernel), variant.getKernel().str()},
+                {key(schema::kGrid), gridJson(variant.getGrid())},
+                {key(schema::kBlock), variant.getBlock()},
+                {key(schema::kSharedBytes), variant.getShared()}};
+}
+
+void qwen::target::writeLaunch(qkernel::LaunchAttr launch, Object &entry) {
+  entry[key(schema::kGrid)] = gridJson(launch.getGrid());
+  if (!launch.isGpu())
+    return;
+  entry[key(schema::kBlock)] = launch.getBlock();
+  entry[key(schema::kSharedBytes)] = launch.getShared();
+  // A variant for decode-only steps (T == B), split-K over the context: it
+  // runs grid x splits blocks and the combine kernel merges their partial
+  // states (passes/Codegen/GPU/README.md, docs/ARTIFACT.md).
+  qkernel::KernelVariantAttr decode = launch.getDecode();
+  if (!decode)
+    return;
+  Object decodeJson = variantJson(decode);
+  Object splits{{key(schema::kMaxSplits), launch.getMaxSplits()},
+                {key(schema::kPartialFloats), launch.getPartialFloats()}};
+  if (qkernel::KernelVariantAttr combine = launch.getCombine())
+    splits[key(schema::kCombine)] = variantJson(combine);
+  decodeJson[key(schema::kSplits)] = std::move(splits);
+  entry[key(schema::kDecode)] = std::move(decodeJson);
 }
 
 ModuleOp qwen::target::getKernelModule(ModuleOp module) {
@@ -213,13 +246,18 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
 
   Array program;
   DenseMap<Value, int64_t> bufferOf;
+  // Generated GPU launches, and how many of them may be programmatic.
+  size_t gpuLaunches = 0, programmatic = 0;
   for (auto launch : step.getOps<qkernel::LaunchOp>()) {
     auto resultBuffers = launch.getResultBuffers();
-    ArrayAttr grid = launch.getGridAttr();
+    qkernel::LaunchAttr geometry = launch.getLaunchAttr();
     auto gemm = launch->getAttrOfType<DictionaryAttr>("cublaslt");
-    if (!resultBuffers || (!grid && !(cuda && gemm)))
+    if (!resultBuffers || (!geometry && !(cuda && gemm)))
       return makeError("launch of " + launch.getKernel().getLeafReference().str() +
-                       " has no planned buffers or grid");
+                       " has no planned buffers or launch geometry");
+    if (cuda && !gemm && !geometry.isGpu())
+      return makeError("launch of " + launch.getKernel().getLeafReference().str() +
+                       " has no GPU block size (a CPU launch in a CUDA artifact)");
     Array args;
     for (Value operand : launch.getArgs()) {
       if (isa<qtf::KVCacheType>(operand.getType())) {
@@ -252,56 +290,19 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
       entry["library"] = "cublaslt";
       entry["cublaslt"] = attributeJson(gemm);
     } else {
-      entry["grid"] = gridJson(grid);
-    }
-    if (cuda && !gemm) {
-      auto block = launch->getAttrOfType<DenseI64ArrayAttr>("gpu_block");
-      auto shared = launch->getAttrOfType<IntegerAttr>("gpu_shared_bytes");
-      if (!block || block.size() != 3 || !shared)
-        return makeError("launch of " + launch.getKernel().getLeafReference().str() +
-                         " has no GPU block size or shared memory size");
-      entry["block"] = block[0];
-      entry["shared_bytes"] = shared.getInt();
-      // PREFIX_{kernel,grid,block,shared_bytes} of another kernel launched
-      // for this entry, as a manifest launch object; none when incomplete.
-      auto variantJson = [&](StringRef prefix) -> std::optional<Object> {
-        auto kernel = launch->getAttrOfType<StringAttr>((prefix + "_kernel").str());
-        auto grid = launch->getAttrOfType<ArrayAttr>((prefix + "_grid").str());
-        auto block = launch->getAttrOfType<DenseI64ArrayAttr>((prefix + "_block").str());
-        auto shared = launch->getAttrOfType<IntegerAttr>((prefix + "_shared_bytes").str());
-        if (!kernel || !grid || !block || block.size() != 3 || !shared)
-          return std::nullopt;
-        return Object{{"kernel", kernel.str()},
-                      {"grid", gridJson(grid)},
-                      {"block", block[0]},
-                      {"shared_bytes", shared.getInt()}};
-      };
-      // A variant for decode-only steps (T == B), split-K over the context:
-      // it runs grid x splits blocks and the combine kernel merges their
-      // partial states (passes/Codegen/GPU/README.md, docs/ARTIFACT.md).
-      if (launch->hasAttr("gpu_decode_kernel")) {
-        std::optional<Object> decodeJson = variantJson("gpu_decode");
-        if (!decodeJson)
-          return makeError("launch of " + launch.getKernel().getLeafReference().str() +
-                           " has a decode kernel without grid, block or shared memory size");
-        if (launch->hasAttr("gpu_combine_kernel")) {
-          auto maxSplits = launch->getAttrOfType<IntegerAttr>("gpu_decode_max_splits");
-          auto partialFloats = launch->getAttrOfType<IntegerAttr>("gpu_decode_partial_floats");
-          std::optional<Object> combine = variantJson("gpu_combine");
-          if (!maxSplits || !partialFloats || !combine)
-            return makeError("launch of " + launch.getKernel().getLeafReference().str() +
-                             " has a combine kernel without split sizes, grid, block or "
-                             "shared memory size");
-          (*decodeJson)["splits"] = Object{{"max", maxSplits.getInt()},
-                                           {"partial_floats", partialFloats.getInt()},
-                                           {"combine", std::move(*combine)}};
-        }
-        entry["decode"] = std::move(*decodeJson);
+      writeLaunch(geometry, entry);
+      if (geometry.isGpu()) {
+        ++gpuLaunches;
+        programmatic += geometry.getProgrammatic();
       }
     }
     program.push_back(std::move(entry));
   }
   manifest["program"] = std::move(program);
+  // Programmatic dependent launch is all or nothing (the runtime's stream).
+  if (cuda)
+    (*manifest.getObject("target"))[key(schema::kProgrammaticLaunch)] =
+        gpuLaunches > 0 && programmatic == gpuLaunches;
 
   auto ret = cast<func::ReturnOp>(step.getBody().front().getTerminator());
   Value logits = ret.getOperand(0);
@@ -320,28 +321,16 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
 
   // On-device sampling (passes/Codegen/GPU/README.md): kernels the runtime
   // launches after the program, on the output buffer and an ids array of
-  // its own; grid / block / shared_bytes as the program's entries.
-  if (auto sampler = step->getAttrOfType<DictionaryAttr>("qkernel.sampler"); cuda && sampler) {
-    Object samplerJson;
-    for (NamedAttribute method : sampler) {
-      auto dict = dyn_cast<DictionaryAttr>(method.getValue());
-      auto kernel = dict ? dict.getAs<StringAttr>("kernel") : StringAttr();
-      auto grid = dict ? dict.getAs<ArrayAttr>("grid") : ArrayAttr();
-      auto block = dict ? dict.getAs<IntegerAttr>("block") : IntegerAttr();
-      auto shared = dict ? dict.getAs<IntegerAttr>("shared_bytes") : IntegerAttr();
-      if (!kernel || !grid || !block || !shared)
-        return makeError("sampler " + method.getName().str() +
-                         " needs a kernel, grid, block and shared_bytes");
-      Object methodJson{{"kernel", kernel.str()},
-                        {"grid", gridJson(grid)},
-                        {"block", block.getInt()},
-                        {"shared_bytes", shared.getInt()}};
-      // Candidates per row (topk): optional.
-      if (auto count = dict.getAs<IntegerAttr>("count"))
-        methodJson["count"] = count.getInt();
-      samplerJson[method.getName().str()] = std::move(methodJson);
-    }
-    manifest["sampler"] = std::move(samplerJson);
+  // its own, written as the program's variants.
+  if (auto sampler = step->getAttrOfType<DictionaryAttr>(qkernel::kSamplerAttrName); cuda && sampler) {
+    auto argmax = sampler.getAs<qkernel::KernelVariantAttr>("argmax");
+    auto topk = sampler.getAs<qkernel::KernelVariantAttr>("topk");
+    auto count = sampler.getAs<IntegerAttr>("topk_count");
+    if (!argmax || !topk || !count)
+      return makeError("qkernel.sampler needs argmax and topk kernel variants and a topk_count");
+    Object topkJson = variantJson(topk);
+    topkJson["count"] = count.getInt();
+    manifest["sampler"] = Object{{"argmax", variantJson(argmax)}, {"topk", std::move(topkJson)}};
   }
   return manifest;
 }

@@ -2,6 +2,8 @@
 #ifndef QWEN_LIB_TARGET_COMMON_MANIFEST_H
 #define QWEN_LIB_TARGET_COMMON_MANIFEST_H
 
+#include "dialects/QKernel/IR/QKernel.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/JSON.h"
@@ -45,6 +47,16 @@ struct ArtifactOptions {
 /// (`block`, `shared_bytes`) or its cuBLASLt descriptor.
 llvm::Expected<llvm::json::Object> buildManifest(mlir::ModuleOp module,
                                                  const ArtifactOptions &options);
+
+/// The one writer of a #qkernel.launch into a manifest program entry: its
+/// grid and, for a generated GPU kernel, block, shared_bytes and the decode
+/// variant with its splits and combine kernel. Field names and limits are
+/// those of include/qwen_rt/launch_schema.h, which the runtime's parser
+/// reads with (unittests/Target checks the round trip).
+void writeLaunch(qwen::qkernel::LaunchAttr launch, llvm::json::Object &entry);
+/// A kernel variant as a manifest launch object: kernel, grid, block,
+/// shared_bytes.
+llvm::json::Object variantJson(qwen::qkernel::KernelVariantAttr variant);
 
 /// Writes an artifact folder: `manifest.json` plus whatever `writeFiles`
 /// puts into the staging folder it is given. `outDir` is replaced only when

@@ -10,47 +10,34 @@
 using namespace mlir;
 using namespace qwen::codegen::cpu;
 
-static bool hasFeature(const CpuCodegenOptions &options, StringRef feature) {
-  return llvm::is_contained(options.cpuFeatures, feature);
-}
+using qwen::qkernel::DotKind;
 
-StringRef qwen::codegen::cpu::stringifyDotKind(DotKind kind) {
-  switch (kind) {
-  case DotKind::Fma: return "fma";
-  case DotKind::Avx512Bf16Split: return "avx512bf16-split";
-  case DotKind::Avx512Bf16Round: return "avx512bf16-round";
-  }
-  llvm_unreachable("unknown dot kind");
-}
-
-int64_t qwen::codegen::cpu::bf16DotLanes(const CpuCodegenOptions &options, int64_t k) {
-  if (!hasFeature(options, "avx512bf16") || !hasFeature(options, "avx512f"))
-    return 0;
-  // 512-bit vdpbf16ps needs avx512f only; the 256 / 128-bit forms need avx512vl.
-  for (int64_t lanes : {16, 8, 4}) {
-    if (lanes > options.vectorWidth || k % (2 * lanes) != 0)
-      continue;
-    if (lanes < 16 && !hasFeature(options, "avx512vl"))
-      continue;
-    return lanes;
-  }
+int64_t qwen::codegen::cpu::bf16DotLanes(int64_t vectorWidth, int64_t k) {
+  for (int64_t lanes : {16, 8, 4})
+    if (lanes <= vectorWidth && k % (2 * lanes) == 0)
+      return lanes;
   return 0;
 }
 
-DotKind qwen::codegen::cpu::selectDotKind(const CpuCodegenOptions &options, Type xElement,
-                                          Type wElement, int64_t k, int64_t tokens) {
-  if (!wElement.isBF16() || !(xElement.isF32() || xElement.isBF16()) ||
-      bf16DotLanes(options, k) == 0)
-    return DotKind::Fma;
-  // bf16 activations are exact in either kind; the split costs a second dot.
-  if (xElement.isBF16() || options.bf16Activations == Bf16Activations::Round)
-    return DotKind::Avx512Bf16Round;
-  // Split: two dots per 32 products, as many instructions as f32 FMAs, so it
-  // wins only where it saves the weight widening without adding much: a
-  // one-token (decode) tile splits one activation vector for 4 weight rows.
-  // A 4-token tile would split 4 vectors for 2 weight rows, costing more than
-  // the widening it saves (prefill measured 1.8x slower), so it keeps FMAs.
-  return tokens == 1 ? DotKind::Avx512Bf16Split : DotKind::Fma;
+static bool isBf16Dot(DotKind kind) {
+  return kind == DotKind::Avx512Bf16Split || kind == DotKind::Avx512Bf16Round;
+}
+
+LogicalResult qwen::codegen::cpu::verifyDotKinds(func::FuncOp source,
+                                                 qwen::qkernel::ScheduleAttr schedule, Type x,
+                                                 Type w, int64_t k) {
+  for (DotKind kind : {schedule.getDot(), schedule.getDecodeDot()}) {
+    if (!isBf16Dot(kind))
+      continue;
+    if (!w.isBF16() || !(x.isF32() || x.isBF16()) ||
+        bf16DotLanes(schedule.getVectorWidth(), k) == 0)
+      return source.emitOpError("dot kind ")
+             << qwen::qkernel::stringifyDotKind(kind)
+             << " needs bf16 weights, f32 or bf16 activations and a reduction length the "
+                "bf16 dot fits, got "
+             << x << " x " << w << " over " << k;
+  }
+  return success();
 }
 
 /// `count` elements at `flatIndex` as a bf16 vector: bf16 storage is
@@ -74,7 +61,7 @@ SmallVector<Value> qwen::codegen::cpu::emitBf16DotTile(KernelEmitter &e, DotKind
                                                        int64_t k) {
   ImplicitLocOpBuilder &b = e.builder();
   const int64_t mc = xBases.size(), nc = wBases.size();
-  const int64_t lanes = bf16DotLanes(e.options(), k), pairs = 2 * lanes;
+  const int64_t lanes = bf16DotLanes(e.options().vectorWidth, k), pairs = 2 * lanes;
   const bool split = kind == DotKind::Avx512Bf16Split && x.elementType.isF32();
   // The lo parts accumulate separately: twice the independent chains keeps
   // the dot latency hidden when a decode tile has only 4 accumulators.

@@ -189,8 +189,8 @@ Value KernelEmitter::scratch(int64_t length, Type type) {
 SmallVector<Value> KernelEmitter::emitDotTile(const RowAccess &x, ArrayRef<Value> xBases,
                                               const RowAccess &w, ArrayRef<Value> wBases,
                                               int64_t k) {
-  if (DotKind kind = selectDotKind(opts, x.elementType, w.elementType, k, xBases.size());
-      kind != DotKind::Fma)
+  if (qkernel::DotKind kind = opts.schedule.dotFor(xBases.size());
+      kind != qkernel::DotKind::Fma)
     return emitBf16DotTile(*this, kind, x, xBases, w, wBases, k);
   const int64_t mc = xBases.size(), nc = wBases.size();
   const int64_t width = vectorWidthFor(k);

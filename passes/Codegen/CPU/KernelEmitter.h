@@ -11,6 +11,7 @@
 #ifndef QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H
 #define QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H
 
+#include "dialects/QKernel/IR/QKernel.h"
 #include "dialects/QTF/IR/QTF.h"
 #include "passes/Codegen/Common/KernelABI.h"
 
@@ -24,15 +25,11 @@
 
 namespace qwen::codegen::cpu {
 
-/// What AVX512-BF16 matmul tiles do with f32 activations (DotProduct.h).
-enum class Bf16Activations { Split, Round };
-
 struct CpuCodegenOptions {
-  /// f32 lanes per vector (8 for AVX2, 16 for AVX-512).
+  /// The kernel's #qkernel.schedule (qwen-select-schedule).
+  qkernel::ScheduleAttr schedule;
+  /// f32 lanes per vector (8 for AVX2, 16 for AVX-512): the schedule's.
   int64_t vectorWidth = 8;
-  /// ISA extensions of the target, LLVM spelling ("avx512f", "avx512bf16").
-  std::vector<std::string> cpuFeatures;
-  Bf16Activations bf16Activations = Bf16Activations::Split;
 };
 
 using codegen::RowAccess;

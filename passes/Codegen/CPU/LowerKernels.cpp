@@ -30,20 +30,35 @@ using namespace qwen::codegen::cpu;
 namespace {
 using EmitFn = FailureOr<SmallVector<Attribute>> (*)(KernelEmitter &);
 
-EmitFn emitterForKind(StringRef kind) {
-  return llvm::StringSwitch<EmitFn>(kind)
-      .Case("matmul", emitMatmulKernel)
-      .Case("attention", emitAttentionKernel)
-      .Case("rows", emitRowsKernel)
-      .Case("kv_write", emitKVWriteKernel)
-      .Case("embedding", emitEmbeddingKernel)
-      .Case("elementwise", emitElementwiseKernel)
-      .Case("router", emitRouterKernel)
-      .Case("experts", emitExpertsKernel)
-      .Case("conv", emitConvKernel)
-      .Case("delta_rule", emitDeltaRuleKernel)
-      .Case("gated_norm", emitGatedNormKernel)
-      .Default(nullptr);
+EmitFn emitterForKind(qkernel::KernelKind kind) {
+  using qkernel::KernelKind;
+  switch (kind) {
+  case KernelKind::Matmul:
+    return emitMatmulKernel;
+  case KernelKind::Attention:
+    return emitAttentionKernel;
+  case KernelKind::Rows:
+    return emitRowsKernel;
+  case KernelKind::KVWrite:
+    return emitKVWriteKernel;
+  case KernelKind::Embedding:
+    return emitEmbeddingKernel;
+  case KernelKind::Elementwise:
+    return emitElementwiseKernel;
+  case KernelKind::Router:
+    return emitRouterKernel;
+  case KernelKind::Experts:
+    return emitExpertsKernel;
+  case KernelKind::Conv:
+    return emitConvKernel;
+  case KernelKind::DeltaRule:
+    return emitDeltaRuleKernel;
+  case KernelKind::GatedNorm:
+    return emitGatedNormKernel;
+  case KernelKind::GemmPack:
+    return nullptr;
+  }
+  llvm_unreachable("unknown kernel kind");
 }
 
 struct LowerKernelsToLoopsPass final
@@ -58,15 +73,6 @@ struct LowerKernelsToLoopsPass final
         kernels = nested;
     if (!kernels)
       return;
-    CpuCodegenOptions options;
-    options.vectorWidth = vectorWidth;
-    options.cpuFeatures.assign(cpuFeatures.begin(), cpuFeatures.end());
-    if (bf16Activations == "round")
-      options.bf16Activations = Bf16Activations::Round;
-    else if (bf16Activations != "split") {
-      top.emitError("bf16-activations must be split or round, not '") << bf16Activations << "'";
-      return signalPassFailure();
-    }
 
     SmallVector<func::FuncOp> sources;
     for (auto func : kernels.getOps<func::FuncOp>())
@@ -82,12 +88,17 @@ struct LowerKernelsToLoopsPass final
                             StringAttr::get(&getContext(), symbol));
       }
     for (func::FuncOp source : sources) {
-      auto kind = source->getAttrOfType<StringAttr>("qkernel.kind");
+      auto kind = source->getAttrOfType<qkernel::KernelKindAttr>(qkernel::kKindAttrName);
       EmitFn emit = kind ? emitterForKind(kind.getValue()) : nullptr;
       if (!emit) {
         source.emitOpError("has no CPU codegen for kernel kind ") << kind;
         return signalPassFailure();
       }
+      FailureOr<qkernel::ScheduleAttr> schedule =
+          qkernel::requireSchedule(source, qkernel::ScheduleTarget::Cpu);
+      if (failed(schedule))
+        return signalPassFailure();
+      CpuCodegenOptions options{*schedule, schedule->getVectorWidth()};
       KernelEmitter emitter(kernels, source, options);
       FailureOr<SmallVector<Attribute>> grid = emit(emitter);
       if (failed(grid))
@@ -98,10 +109,17 @@ struct LowerKernelsToLoopsPass final
                              "dimension does not trace back to a step input");
           return signalPassFailure();
         }
-      ArrayAttr gridAttr = ArrayAttr::get(&getContext(), *grid);
+      // A CPU launch is its grid alone (a range of items per call).
+      auto launchAttr = qkernel::LaunchAttr::getChecked(
+          [&] { return source.emitOpError("has an invalid launch: "); }, &getContext(),
+          ArrayAttr::get(&getContext(), *grid), /*block=*/int64_t(0), /*shared=*/int64_t(0),
+          qkernel::KernelVariantAttr(), /*maxSplits=*/int64_t(0), /*partialFloats=*/int64_t(0),
+          qkernel::KernelVariantAttr(), /*programmatic=*/false);
+      if (!launchAttr)
+        return signalPassFailure();
       top.walk([&](qkernel::LaunchOp launch) {
         if (launch.getKernel().getLeafReference() == source.getSymName())
-          launch.setGridAttr(gridAttr);
+          launch.setLaunchAttr(launchAttr);
       });
       std::string name = source.getSymName().str();
       auto lowered = kernels.lookupSymbol<func::FuncOp>(name + ".abi");

@@ -5,8 +5,11 @@
 // (weight rows), so decode streams each weight row exactly once and threads
 // never share an output. Inside, register tiles of up to 4 tokens x 2 weight
 // rows accumulate vector FMAs, reusing each loaded weight vector 4 times.
+// These sizes are the kernel's #qkernel.schedule (passes/Schedule): grain,
+// tile = [tokens, weight rows], decode_tile = [1, weight rows].
 //
 //===----------------------------------------------------------------------===//
+#include "passes/Codegen/CPU/DotProduct.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
 #include "passes/Codegen/Common/KernelABI.h"
 
@@ -19,11 +22,6 @@ using namespace qwen;
 using namespace qwen::codegen;
 using namespace qwen::codegen::cpu;
 
-static constexpr int64_t kRowsPerItem = 8;
-static constexpr int64_t kTokenTile = 4;
-static constexpr int64_t kWeightTile = 2;
-static constexpr int64_t kDecodeWeightTile = 4;
-
 FailureOr<SmallVector<Attribute>>
 qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
   func::FuncOp source = emitter.source();
@@ -31,10 +29,23 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
   if (failed(matched))
     return failure();
   MatmulPattern plan = *matched;
+  qkernel::ScheduleAttr schedule = emitter.options().schedule;
+  if (schedule.getDot() == qkernel::DotKind::None || schedule.tileSize(0) < 1 ||
+      schedule.tileSize(1) < 1 || schedule.decodeTileSize(1) < 1)
+    return source.emitOpError("matmul needs a schedule with a dot, tile = [tokens, "
+                              "weight rows] and decode_tile = [1, weight rows]"),
+           failure();
+  const int64_t kRowsPerItem = schedule.getGrain();
+  const int64_t kTokenTile = schedule.tileSize(0), kWeightTile = schedule.tileSize(1);
+  const int64_t kDecodeWeightTile = schedule.decodeTileSize(1);
   Value output = plan.output;
 
   RankedTensorType weightType = plan.linear.getWeight().getType();
   const int64_t N = weightType.getDimSize(0), K = weightType.getDimSize(1);
+  if (failed(verifyDotKinds(source, schedule,
+                            plan.linear.getInput().getType().getElementType(),
+                            weightType.getElementType(), K)))
+    return failure();
   std::string mSymbol = emitter.leadingSymbol(output);
   if (mSymbol.empty())
     return source.emitOpError("cannot size the matmul rows"), failure();

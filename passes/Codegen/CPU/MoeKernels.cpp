@@ -10,6 +10,7 @@
 //          exactly one expert, so items never share an output row.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/Codegen/CPU/DotProduct.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
 #include "passes/Codegen/Common/KernelPhase.h"
 #include "passes/Codegen/Common/MoeMath.h"
@@ -25,8 +26,6 @@ using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::cpu;
 using qwen::codegen::KernelPhase;
-
-static constexpr int64_t kSlotBlock = 4;
 
 /// The router of one token (a work item), one function per phase:
 /// router.softmax leaves e^(l - max) in `probs` and returns 1 / sum;
@@ -120,7 +119,7 @@ namespace {
 
 /// The experts kernel of one expert (a work item), one method per phase:
 /// experts.gather scans the routing table into `matched`, blocks of up to
-/// kSlotBlock slots go through experts.gate_up (gate / up dot products,
+/// slotBlock slots go through experts.gate_up (gate / up dot products,
 /// experts.silu_mul into `hiddenRows`) and experts.down (down dot products,
 /// experts.scatter to the slots' output rows, times the routing weight).
 class CpuExperts {
@@ -128,7 +127,8 @@ public:
   CpuExperts(KernelEmitter &emitter, qtf::MoeExpertFfnOp ffn, StringRef symbol)
       : emitter(emitter), b(emitter.builder()), ffn(ffn), symbol(symbol),
         inter(ffn.getIntermediateSize()), hidden(ffn.getInput().getType().getDimSize(1)),
-        topK(ffn.getIds().getType().getDimSize(1)) {}
+        topK(ffn.getIds().getType().getDimSize(1)),
+        slotBlock(emitter.options().schedule.tileSize(0)) {}
 
   void emit(Value expert);
 
@@ -143,6 +143,8 @@ private:
   qtf::MoeExpertFfnOp ffn;
   StringRef symbol;
   int64_t inter, hidden, topK;
+  /// Slots gathered per SwiGLU block (the schedule's tile).
+  int64_t slotBlock;
   RowAccess x, ids, routeWeights, gateUp, down, out, h;
   Value matched, hiddenRows, gateBase, downBase;
 };
@@ -193,14 +195,14 @@ void CpuExperts::emit(Value expert) {
   gateUp = emitter.access(ffn.getGateUp());
   down = emitter.access(ffn.getDown());
   out = emitter.result(0);
-  matched = emitter.scratch(kSlotBlock, b.getIndexType());
-  hiddenRows = emitter.scratchRow(kSlotBlock * inter);
+  matched = emitter.scratch(slotBlock, b.getIndexType());
+  hiddenRows = emitter.scratchRow(slotBlock * inter);
   h = RowAccess{hiddenRows, b.getF32Type()};
   gateBase = emitter.mulIndex(expert, 2 * inter);
   downBase = emitter.mulIndex(expert, hidden);
 
   // The routing table, gathering the slots routed to this expert into
-  // `matched`; every full block of kSlotBlock is processed at once.
+  // `matched`; every full block of slotBlock is processed at once.
   Value pending;
   {
     KernelPhase phase(b, "experts.gather");
@@ -216,12 +218,12 @@ void CpuExperts::emit(Value expert) {
           memref::StoreOp::create(b, slot, matched, ValueRange{carried[0]});
           Value count = emitter.addIndex(carried[0], emitter.index(1));
           Value full =
-              arith::CmpIOp::create(b, arith::CmpIPredicate::eq, count, emitter.index(kSlotBlock));
+              arith::CmpIOp::create(b, arith::CmpIPredicate::eq, count, emitter.index(slotBlock));
           auto ifFull = scf::IfOp::create(b, TypeRange{b.getIndexType()}, full, true);
           {
             OpBuilder::InsertionGuard inner(b);
             b.setInsertionPointToStart(ifFull.thenBlock());
-            process(kSlotBlock, [&](int64_t i) { return matchedAt(i); });
+            process(slotBlock, [&](int64_t i) { return matchedAt(i); });
             scf::YieldOp::create(b, emitter.index(0));
             b.setInsertionPointToStart(ifFull.elseBlock());
             scf::YieldOp::create(b, count);
@@ -245,6 +247,18 @@ qwen::codegen::cpu::emitExpertsKernel(KernelEmitter &emitter) {
   source.walk([&](qtf::MoeExpertFfnOp op) { ffn = op; });
   if (!ffn)
     return source.emitOpError("experts kernel has no moe_expert_ffn"), failure();
+  if (emitter.options().schedule.tileSize(0) < 1)
+    return source.emitOpError("experts needs a schedule with tile = [slots]"), failure();
+  // The gate / up products read the input rows, the down products the f32
+  // SwiGLU rows.
+  auto input = ffn.getInput().getType();
+  qkernel::ScheduleAttr schedule = emitter.options().schedule;
+  if (failed(verifyDotKinds(source, schedule, input.getElementType(),
+                            ffn.getGateUp().getType().getElementType(), input.getDimSize(1))) ||
+      failed(verifyDotKinds(source, schedule, Float32Type::get(source.getContext()),
+                            ffn.getDown().getType().getElementType(),
+                            ffn.getIntermediateSize())))
+    return failure();
   std::string symbol = emitter.leadingSymbol(ffn.getIds());
   emitter.createFunction([&](Value expert) { CpuExperts(emitter, ffn, symbol).emit(expert); });
   Builder builder(source.getContext());

@@ -183,7 +183,7 @@ namespace {
 class GpuAttention {
 public:
   GpuAttention(GpuKernelEmitter &e, qtf::PagedAttentionOp attention);
-  LogicalResult checkThreads();
+  LogicalResult checkSchedule();
   void emitKernel();
   void emitDecodeKernel(StringRef name);
   void emitCombineKernel(StringRef name);
@@ -191,7 +191,6 @@ public:
   // The plan, also recorded in the launch geometry.
   int64_t heads, headDim, kvHeads, group, threads;
   int64_t decodeThreads, partialStride, combineThreads;
-  static constexpr int64_t kMaxDecodeSplits = 32;
 
 private:
   Value cmp(arith::CmpIPredicate predicate, Value x, Value y) {
@@ -248,54 +247,39 @@ GpuAttention::GpuAttention(GpuKernelEmitter &e, qtf::PagedAttentionOp attention)
   headDim = queryType.getDimSize(2);
   kvHeads = cache.getKvHeads();
   group = heads / kvHeads;
-  threads = e.options().attentionThreads;
-  width = e.vectorWidthFor(headDim);
+  // The block shapes are the kernel's #qkernel.schedule (passes/Schedule/
+  // GpuSchedules.cpp says how they are chosen): `threads`, L = `lanes`
+  // sharing one key, the head's `vector_width`; prefill tiles of Q =
+  // tile[0] queries (L' = `tile_lanes` per query) over K = tile[1] keys;
+  // decode blocks of `decode_threads` with L_d = `decode_lanes` per key and
+  // H = decode_tile[0] query heads per pass; `combine_threads`.
+  const qkernel::ScheduleAttr schedule = e.options().schedule;
+  threads = schedule.getThreads();
+  width = schedule.getVectorWidth();
+  lanes = std::max<int64_t>(schedule.getLanes(), 1);
+  tileLanes = std::max<int64_t>(schedule.getTileLanes(), 1);
+  tileQueries = schedule.tileSize(0);
+  tileKeys = schedule.tileSize(1);
+  decodeLanes = std::max<int64_t>(schedule.getDecodeLanes(), 1);
+  decodeThreads = schedule.getDecodeThreads();
+  chunkHeads = std::min(group, schedule.decodeTileSize(0));
+  combineThreads = schedule.getCombineThreads();
   vectors = headDim / width;
-  lanes = 1; // L: lanes sharing one key
-  while (lanes < 32 && vectors % (lanes * 2) == 0)
-    lanes *= 2;
   perLane = vectors / lanes;
   groups = threads / lanes;
-
-  // Query tiles (prefill): L' lanes per query, each with at most 4 vectors
-  // (16 f32 of q and of the accumulator) when the head allows, widened until
-  // the block has at most kMaxTileQueries groups; Q = one query per group.
-  constexpr int64_t kMaxTileQueries = 32;
-  tileLanes = 1;
-  while (tileLanes < 32 && vectors % (tileLanes * 2) == 0 &&
-         (vectors / tileLanes > 4 || threads / tileLanes > kMaxTileQueries))
-    tileLanes *= 2;
   tilePerLane = vectors / tileLanes;
-  tileQueries = std::min(threads / tileLanes, kMaxTileQueries);
-  // K keys (and values) of f32 staged per step: at most 64, at most 32 KiB
-  // for both, and the whole kernel under 48 KiB of static shared memory next
-  // to the per-token path's rows (query, G maxima / sums / partial rows) and
-  // the row chain's reduction scratch.
-  const int64_t perTokenBytes = 4 * (headDim + 2 * groups + groups * headDim + threads / 32);
-  tileKeys = 64;
-  while (tileKeys > 1 && (2 * tileKeys * headDim * 4 > 32 * 1024 ||
-                          perTokenBytes + 2 * tileKeys * headDim * 4 >= 48 * 1024))
-    tileKeys /= 2;
-
-  // Decode variant (see emitDecodeKernel): L_d lanes per key with at most 4
-  // vectors each, at most kDecodeAccFloats accumulator floats per lane.
-  constexpr int64_t kDecodeThreads = 128;
-  constexpr int64_t kDecodeAccFloats = 64;
   // A partial record: [max, sum, -, -, acc x headDim] (acc 16-byte aligned).
   partialStride = headDim + 4;
-  decodeLanes = 1;
-  while (decodeLanes < 32 && vectors % (decodeLanes * 2) == 0 && vectors / decodeLanes > 4)
-    decodeLanes *= 2;
   decodePerLane = vectors / decodeLanes;
-  decodeThreads = std::max<int64_t>(std::min(threads, kDecodeThreads), decodeLanes);
-  decodeGroups = decodeThreads / decodeLanes;
-  chunkHeads = std::max<int64_t>(1, std::min(group, kDecodeAccFloats / (decodePerLane * width)));
-  combineThreads = std::clamp<int64_t>(headDim, 32, kDecodeThreads);
+  decodeGroups = decodeThreads / std::max<int64_t>(decodeLanes, 1);
 }
 
-LogicalResult GpuAttention::checkThreads() {
-  if (threads < 32 || threads % 32 || threads > 1024)
-    return e.source().emitOpError("attention-threads must be a multiple of 32 in [32, 1024]");
+LogicalResult GpuAttention::checkSchedule() {
+  const qkernel::ScheduleAttr schedule = e.options().schedule;
+  if (headDim % width || vectors % lanes || vectors % tileLanes || vectors % decodeLanes ||
+      tileQueries < 1 || tileKeys < 1 || decodeThreads < 1 || chunkHeads < 1 ||
+      combineThreads < 1 || schedule.getSplits() < 1)
+    return e.source().emitOpError("attention schedule does not fit head_dim ") << headDim;
   return success();
 }
 
@@ -697,7 +681,7 @@ void GpuAttention::mergeDecodeGroups(ArrayRef<Value> finals, Value firstHead, in
 /// walking one key per warp is latency bound, as the H100 showed). The G'
 /// lane groups split the context (group g walks positions g, g + G', ...),
 /// each with one online softmax per query head (q and the f32 accumulators
-/// in registers), merged through shared memory. At most kDecodeAccFloats
+/// in registers), merged through shared memory. At most 64 (the schedule's decode_tile)
 /// accumulator floats per lane: larger groups take the heads H at a time,
 /// in passes over the keys.
 ///
@@ -773,7 +757,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
     return source.emitOpError("attention kernel must return one paged_attention"), failure();
 
   GpuAttention kernels(emitter, attention);
-  if (failed(kernels.checkThreads()))
+  if (failed(kernels.checkSchedule()))
     return failure();
   std::string tokenSymbol = emitter.leadingSymbol(attention.getResult());
   Builder builder(source.getContext());
@@ -788,7 +772,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   kernels.emitDecodeKernel(decodeName);
   geometry.decode = {decodeName, grid(kernels.kvHeads), kernels.decodeThreads,
                      emitter.sharedBytes()};
-  geometry.decodeMaxSplits = GpuAttention::kMaxDecodeSplits;
+  geometry.decodeMaxSplits = emitter.options().schedule.getSplits();
   geometry.decodePartialFloats = kernels.heads * kernels.partialStride;
 
   std::string combineName = (source.getSymName() + "_decode_combine").str();

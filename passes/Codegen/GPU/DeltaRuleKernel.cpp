@@ -71,6 +71,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
+#include "passes/Schedule/Schedules.h"
 #include "passes/Codegen/Common/DeltaRuleMath.h"
 #include "passes/Codegen/Common/KernelPhase.h"
 
@@ -86,74 +87,26 @@ using namespace qwen;
 using namespace qwen::codegen::gpu;
 using qwen::codegen::KernelPhase;
 
-/// State rows a delta_rule thread keeps in registers at most, and the
-/// largest block that still gives each thread enough registers for them.
-static constexpr int64_t kMaxRegisterRows = 32;
-static constexpr int64_t kMaxRegisterThreads = 512;
-
 namespace {
-/// How a delta_rule block splits S: `split` threads (consecutive lanes) per
-/// value column, each holding key rows p, p + split, ... in registers.
+/// How a delta_rule block splits S (the kernel's #qkernel.schedule, chosen in
+/// passes/Schedule/GpuSchedules.cpp): `split` threads (consecutive lanes)
+/// per value column, each holding key rows p, p + split, ... in registers;
+/// schedule lanes = 0 when the state stays in global memory.
 struct DeltaRulePlan {
   int64_t split = 1;
   int64_t threads = 32;
   bool inRegisters = true;
 };
+
+DeltaRulePlan planOf(qkernel::ScheduleAttr schedule) {
+  return {std::max<int64_t>(schedule.getLanes(), 1), schedule.getThreads(),
+          schedule.getLanes() > 0};
+}
 } // namespace
 
-static DeltaRulePlan planDeltaRule(int64_t dk, int64_t dv) {
-  auto wholeWarps = [](int64_t n) { return std::max<int64_t>(32, (n + 31) / 32 * 32); };
-  DeltaRulePlan plan;
-  while (dk > plan.split * kMaxRegisterRows && plan.split < 32)
-    plan.split *= 2;
-  plan.threads = wholeWarps(dv * plan.split);
-  if (dk % plan.split == 0 && dk <= plan.split * kMaxRegisterRows &&
-      plan.threads <= kMaxRegisterThreads)
-    return plan;
-  // Too big for registers: one thread per column on the state in memory.
-  return DeltaRulePlan{1, wholeWarps(dv), false};
-}
-
-/// Static shared memory a kernel may declare (the launch passes no dynamic
-/// shared memory).
-static constexpr int64_t kSharedLimitBytes = 48 * 1024;
-
-/// Consecutive lanes per (i, j) pair of the chunk's dot products: the most
-/// (up to a warp) that still give every pair of a chunk its own lanes.
-static int64_t pairLanes(int64_t chunk, int64_t threads) {
-  int64_t lanes = 1;
-  while (lanes < 32 && lanes * 2 * chunk * chunk <= threads)
-    lanes *= 2;
-  return lanes;
-}
-
-/// Row stride of the chunk's Q and K tiles: key_dim padded by the lanes per
-/// pair, so that the pairs of a warp, which read different rows j at the
-/// same column, hit different shared-memory banks.
-static int64_t qkStride(int64_t chunk, int64_t dk, int64_t threads) {
-  return dk + pairLanes(chunk, threads);
-}
-
-/// Floats of the shared chunk buffer of the chunked delta rule with chunks
-/// of `chunk` tokens: Q, K (decayed in place) [chunk][qkStride]; W
-/// [chunk][key_dim]; U (then Vn) [chunk][value_dim]; L, A [chunk][chunk];
-/// beta, gamma [chunk].
-static int64_t chunkBufferFloats(int64_t chunk, int64_t dk, int64_t dv, int64_t threads) {
-  return 2 * chunk * qkStride(chunk, dk, threads) + chunk * dk + chunk * dv +
-         2 * chunk * chunk + 2 * chunk;
-}
-
-/// Tokens per chunk of the chunked (prefill) delta rule: the largest of 64,
-/// 32, 16, 8 whose chunk buffer fits the static shared memory next to the
-/// recurrent path's q / k rows and the reduction scratch (16 for key_dim =
-/// value_dim = 128: 35 KiB); 0 when none does (recurrent path only).
-static int64_t planDeltaRuleChunk(int64_t dk, int64_t dv, int64_t threads) {
-  const int64_t other = 2 * dk + threads / 32;
-  for (int64_t chunk : {64, 32, 16, 8})
-    if ((other + chunkBufferFloats(chunk, dk, dv, threads)) * 4 <= kSharedLimitBytes)
-      return chunk;
-  return 0;
-}
+using schedule::deltarule::chunkBufferFloats;
+using schedule::deltarule::pairLanes;
+using schedule::deltarule::qkStride;
 
 namespace {
 
@@ -168,13 +121,14 @@ class GpuDeltaRule {
 public:
   GpuDeltaRule(GpuKernelEmitter &e, qtf::GatedDeltaRuleOp rule, unsigned outSlot)
       : e(e), rule(rule), outSlot(outSlot), sizes(codegen::getDeltaRuleSizes(rule)),
-        plan(planDeltaRule(sizes.keyDim, sizes.valueDim)) {
+        plan(planOf(e.options().schedule)) {
     dk = sizes.keyDim;
     dv = sizes.valueDim;
     split = plan.split;
     threads = plan.threads;
     rowsPerThread = dk / split;
-    chunk = plan.inRegisters ? planDeltaRuleChunk(dk, dv, threads) : 0;
+    // tile = [C]: chunked prefill in chunks of C tokens.
+    chunk = plan.inRegisters ? e.options().schedule.tileSize(0) : 0;
   }
   const DeltaRulePlan &getPlan() const { return plan; }
   void emitBody();
@@ -708,8 +662,12 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitt
   const unsigned outSlot = llvm::count_if(results.take_front(matched->second),
                                           [](Type t) { return isa<RankedTensorType>(t); });
   GpuDeltaRule kernel(e, rule, outSlot);
-  if (kernel.getPlan().threads > 1024)
-    return source.emitOpError("delta_rule needs value_dim <= 1024 (one thread per column)"),
+  const codegen::DeltaRuleSizes sizes = codegen::getDeltaRuleSizes(rule);
+  const DeltaRulePlan &plan = kernel.getPlan();
+  if (sizes.keyDim % plan.split ||
+      plan.threads < (plan.inRegisters ? sizes.valueDim * plan.split : sizes.valueDim))
+    return source.emitOpError("delta_rule schedule does not fit key_dim ")
+               << sizes.keyDim << " x value_dim " << sizes.valueDim,
            failure();
   e.createKernel(kernel.getPlan().threads, [&] { kernel.emitBody(); });
   Builder builder(source.getContext());

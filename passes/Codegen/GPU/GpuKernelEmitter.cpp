@@ -573,46 +573,15 @@ void GpuKernelEmitter::applyRope(qtf::RopeOp rope, Value token, Value row) {
   });
 }
 
-//===----------------------------------------------------------------------===//
-// Launch attributes
-//===----------------------------------------------------------------------===//
-
-void qwen::codegen::gpu::setLaunchGeometry(qkernel::LaunchOp launch,
-                                           const KernelGeometry &geometry) {
-  Builder builder(launch->getContext());
-  ArrayAttr grid = builder.getArrayAttr(geometry.grid);
-  launch.setGridAttr(grid);
-  launch->setAttr("gpu_grid", grid);
-  launch->setAttr("gpu_block", builder.getDenseI64ArrayAttr({geometry.blockSize, 1, 1}));
-  launch->setAttr("gpu_shared_bytes", builder.getI64IntegerAttr(geometry.sharedBytes));
-  // PREFIX_{kernel,grid,block,shared_bytes} of a variant.
-  auto setVariant = [&](StringRef prefix, const VariantGeometry &variant) {
-    launch->setAttr((prefix + "_kernel").str(), builder.getStringAttr(variant.kernel));
-    launch->setAttr((prefix + "_grid").str(), builder.getArrayAttr(variant.grid));
-    launch->setAttr((prefix + "_block").str(),
-                    builder.getDenseI64ArrayAttr({variant.blockSize, 1, 1}));
-    launch->setAttr((prefix + "_shared_bytes").str(),
-                    builder.getI64IntegerAttr(variant.sharedBytes));
-  };
-  if (geometry.decode.kernel.empty())
-    return;
-  setVariant("gpu_decode", geometry.decode);
-  if (geometry.combine.kernel.empty())
-    return;
-  launch->setAttr("gpu_decode_max_splits", builder.getI64IntegerAttr(geometry.decodeMaxSplits));
-  launch->setAttr("gpu_decode_partial_floats",
-                  builder.getI64IntegerAttr(geometry.decodePartialFloats));
-  setVariant("gpu_combine", geometry.combine);
-}
-
 func::FuncOp qwen::codegen::gpu::declareKernel(OpBuilder &builder, Location loc, StringRef name,
-                                               FunctionType type, StringRef kind,
+                                               FunctionType type, qkernel::KernelKind kind,
                                                ArrayRef<NamedAttribute> extra,
                                                ArrayRef<std::string> resultSymbols) {
   auto declaration = func::FuncOp::create(builder, loc, name, type);
   declaration.setPrivate();
   declaration->setAttr(qkernel::kKernelAttrName, builder.getUnitAttr());
-  declaration->setAttr("qkernel.kind", builder.getStringAttr(kind));
+  declaration->setAttr(qkernel::kKindAttrName,
+                       qkernel::KernelKindAttr::get(builder.getContext(), kind));
   for (NamedAttribute attr : extra)
     declaration->setAttr(attr.getName(), attr.getValue());
   for (auto [index, symbol] : llvm::enumerate(resultSymbols))

@@ -35,10 +35,11 @@
 namespace qwen::codegen::gpu {
 
 struct GpuCodegenOptions {
-  /// Largest block of the row-wise kernels.
+  /// The kernel's #qkernel.schedule (qwen-select-schedule); null for the
+  /// sampler, which is not a kernel of @kernels.
+  qkernel::ScheduleAttr schedule;
+  /// Largest block of the row-wise kernels: the schedule's threads.
   int64_t maxThreads = 256;
-  /// Threads of one (token, head) attention block.
-  int64_t attentionThreads = 256;
   /// Convert GEMM activations to the weight dtype before cuBLASLt.
   bool convertGemmInputs = true;
 };
@@ -61,16 +62,15 @@ struct KernelGeometry {
   int64_t blockSize = 0;
   int64_t sharedBytes = 0;
   /// A variant of the kernel the runtime launches instead for decode-only
-  /// steps (every request has one token, T == B). Recorded on the launch as
-  /// gpu_decode_{kernel,grid,block,shared_bytes}.
+  /// steps (every request has one token, T == B). Recorded as the launch
+  /// attribute's `decode`.
   VariantGeometry decode = {};
   /// Split-K over the context (flash-decoding): the decode variant takes
   /// two more parameters (a partials array after the slots, the split count
   /// after the step sizes) and runs `decode.grid` x splits blocks; with
   /// splits > 1 each block writes its partial softmax state and `combine`
-  /// (same parameters) merges them. Recorded as
-  /// gpu_decode_{max_splits,partial_floats} and gpu_combine_{kernel,grid,
-  /// block,shared_bytes}.
+  /// (same parameters) merges them. Recorded as the launch attribute's
+  /// `max_splits`, `partial_floats` and `combine`.
   int64_t decodeMaxSplits = 0;
   int64_t decodePartialFloats = 0; ///< floats of partials per (token, split)
   VariantGeometry combine = {};
@@ -296,19 +296,25 @@ mlir::LogicalResult lowerMatmulToCublasLt(mlir::ModuleOp top,
                                           mlir::func::FuncOp source,
                                           const GpuCodegenOptions &options);
 
-/// Sets the GPU launch attributes (grid, gpu_grid, gpu_block,
-/// gpu_shared_bytes, and gpu_decode_* for a decode variant) on `launch`.
-void setLaunchGeometry(qkernel::LaunchOp launch, const KernelGeometry &geometry);
+/// The #qkernel.launch of `geometry`; reports through `emitError` and fails
+/// when the attribute's verifier refuses it (too many threads, too much
+/// shared memory, an inconsistent decode variant).
+mlir::FailureOr<qkernel::LaunchAttr>
+getLaunchAttr(mlir::MLIRContext *ctx, const KernelGeometry &geometry,
+              llvm::function_ref<mlir::InFlightDiagnostic()> emitError);
+
+/// Sets `launch`'s #qkernel.launch to that of `geometry`.
+mlir::LogicalResult setLaunchGeometry(qkernel::LaunchOp launch, const KernelGeometry &geometry);
 
 /// Adds the bodiless host-side declaration `@kernels::@name` that launches
 /// keep naming once the code lives in `gpu.module @qwen_kernels` (or in a
 /// library): a private func.func with the launch's tensor signature, tagged
-/// `qkernel.kernel`, `qkernel.kind = kind` and `extra`, each tensor result
+/// `qkernel.kernel`, `qkernel.kind = #qkernel.kind<kind>` and `extra`, each tensor result
 /// carrying its leading symbol as `qkernel.symbol`. It survives
 /// gpu-module-to-binary, so launches verify at every stage.
 mlir::func::FuncOp
 declareKernel(mlir::OpBuilder &builder, mlir::Location loc, llvm::StringRef name,
-              mlir::FunctionType type, llvm::StringRef kind,
+              mlir::FunctionType type, qkernel::KernelKind kind,
               llvm::ArrayRef<mlir::NamedAttribute> extra,
               llvm::ArrayRef<std::string> resultSymbols);
 

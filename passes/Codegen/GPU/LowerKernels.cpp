@@ -18,27 +18,93 @@ using namespace qwen;
 using namespace qwen::codegen::gpu;
 
 namespace {
-/// Static shared memory of one block; more needs dynamic shared memory and
-/// cuFuncSetAttribute, which the launch contract does not have.
-constexpr int64_t kMaxStaticSharedBytes = 48 * 1024;
-
 using EmitFn = FailureOr<KernelGeometry> (*)(GpuKernelEmitter &);
 
-EmitFn emitterForKind(StringRef kind) {
-  return llvm::StringSwitch<EmitFn>(kind)
-      .Case("attention", emitAttentionKernel)
-      .Case("rows", emitRowsKernel)
-      .Case("kv_write", emitKVWriteKernel)
-      .Case("embedding", emitEmbeddingKernel)
-      .Case("elementwise", emitElementwiseKernel)
-      .Case("conv", emitConvKernel)
-      .Case("delta_rule", emitDeltaRuleKernel)
-      .Case("gated_norm", emitGatedNormKernel)
-      .Case("router", emitRouterKernel)
-      .Case("experts", emitExpertsKernel)
-      .Default(nullptr);
+/// The emitter of a generated kernel; matmuls are cuBLASLt calls
+/// (lowerMatmulToCublasLt) and a GEMM's pack kernel is made with it.
+EmitFn emitterForKind(qkernel::KernelKind kind) {
+  using qkernel::KernelKind;
+  switch (kind) {
+  case KernelKind::Attention:
+    return emitAttentionKernel;
+  case KernelKind::Rows:
+    return emitRowsKernel;
+  case KernelKind::KVWrite:
+    return emitKVWriteKernel;
+  case KernelKind::Embedding:
+    return emitEmbeddingKernel;
+  case KernelKind::Elementwise:
+    return emitElementwiseKernel;
+  case KernelKind::Conv:
+    return emitConvKernel;
+  case KernelKind::DeltaRule:
+    return emitDeltaRuleKernel;
+  case KernelKind::GatedNorm:
+    return emitGatedNormKernel;
+  case KernelKind::Router:
+    return emitRouterKernel;
+  case KernelKind::Experts:
+    return emitExpertsKernel;
+  case KernelKind::Matmul:
+  case KernelKind::GemmPack:
+    return nullptr;
+  }
+  llvm_unreachable("unknown kernel kind");
 }
 
+/// Grid factors as the attribute spells them: step symbols, i64 integers.
+ArrayAttr gridAttr(MLIRContext *ctx, ArrayRef<Attribute> grid) {
+  Builder builder(ctx);
+  SmallVector<Attribute> factors;
+  for (Attribute factor : grid) {
+    if (auto integer = dyn_cast<IntegerAttr>(factor))
+      factors.push_back(builder.getI64IntegerAttr(integer.getInt()));
+    else
+      factors.push_back(factor);
+  }
+  return builder.getArrayAttr(factors);
+}
+
+qkernel::KernelVariantAttr variantAttr(MLIRContext *ctx, const VariantGeometry &variant,
+                                       function_ref<InFlightDiagnostic()> emitError) {
+  if (variant.kernel.empty())
+    return {};
+  return qkernel::KernelVariantAttr::getChecked(emitError, ctx, StringAttr::get(ctx, variant.kernel),
+                                                gridAttr(ctx, variant.grid), variant.blockSize,
+                                                variant.sharedBytes);
+}
+} // namespace
+
+FailureOr<qkernel::LaunchAttr>
+qwen::codegen::gpu::getLaunchAttr(MLIRContext *ctx, const KernelGeometry &geometry,
+                                  function_ref<InFlightDiagnostic()> emitError) {
+  qkernel::KernelVariantAttr decode = variantAttr(ctx, geometry.decode, emitError);
+  qkernel::KernelVariantAttr combine = variantAttr(ctx, geometry.combine, emitError);
+  if ((!geometry.decode.kernel.empty() && !decode) ||
+      (!geometry.combine.kernel.empty() && !combine))
+    return failure();
+  bool hasDecode = static_cast<bool>(decode);
+  auto launch = qkernel::LaunchAttr::getChecked(
+      emitError, ctx, gridAttr(ctx, geometry.grid), geometry.blockSize, geometry.sharedBytes,
+      decode, hasDecode ? geometry.decodeMaxSplits : 0,
+      hasDecode ? geometry.decodePartialFloats : 0, hasDecode ? combine : nullptr,
+      /*programmatic=*/false);
+  if (!launch)
+    return failure();
+  return launch;
+}
+
+LogicalResult qwen::codegen::gpu::setLaunchGeometry(qkernel::LaunchOp launch,
+                                                    const KernelGeometry &geometry) {
+  FailureOr<qkernel::LaunchAttr> attr = getLaunchAttr(
+      launch->getContext(), geometry, [&] { return launch.emitOpError("invalid launch: "); });
+  if (failed(attr))
+    return failure();
+  launch.setLaunchAttr(*attr);
+  return success();
+}
+
+namespace {
 struct GpuLowerKernelsPass final
     : qwen::codegen::gpu::impl::GpuLowerKernelsPassBase<GpuLowerKernelsPass> {
   using Base::Base;
@@ -52,13 +118,7 @@ struct GpuLowerKernelsPass final
         kernels = nested;
     if (!kernels)
       return;
-    if (maxThreads < 32 || maxThreads > 1024 || maxThreads % 32) {
-      top.emitError("max-threads must be a multiple of 32 in [32, 1024]");
-      return signalPassFailure();
-    }
     GpuCodegenOptions options;
-    options.maxThreads = maxThreads;
-    options.attentionThreads = attentionThreads;
     options.convertGemmInputs = convertGemmInputs;
 
     SmallVector<func::FuncOp> sources;
@@ -106,8 +166,14 @@ struct GpuLowerKernelsPass final
     }
 
     for (func::FuncOp source : sources) {
-      auto kind = source->getAttrOfType<StringAttr>("qkernel.kind");
-      if (kind && kind.getValue() == "matmul") {
+      FailureOr<qkernel::ScheduleAttr> schedule =
+          qkernel::requireSchedule(source, qkernel::ScheduleTarget::Cuda);
+      if (failed(schedule))
+        return signalPassFailure();
+      options.schedule = *schedule;
+      options.maxThreads = schedule->getThreads();
+      auto kind = source->getAttrOfType<qkernel::KernelKindAttr>(qkernel::kKindAttrName);
+      if (kind && kind.getValue() == qkernel::KernelKind::Matmul) {
         if (failed(lowerMatmulToCublasLt(top, gpuModule, source, options)))
           return signalPassFailure();
         continue;
@@ -121,31 +187,22 @@ struct GpuLowerKernelsPass final
       FailureOr<KernelGeometry> geometry = emit(emitter);
       if (failed(geometry))
         return signalPassFailure();
-      if (geometry->sharedBytes > kMaxStaticSharedBytes) {
-        source.emitOpError("needs ")
-            << geometry->sharedBytes
-            << " bytes of shared memory, more than a block gets statically ("
-            << kMaxStaticSharedBytes << ")";
-        return signalPassFailure();
-      }
-      if (!geometry->decode.kernel.empty() &&
-          geometry->decode.sharedBytes > kMaxStaticSharedBytes) {
-        source.emitOpError("decode variant needs ")
-            << geometry->decode.sharedBytes
-            << " bytes of shared memory, more than a block gets statically ("
-            << kMaxStaticSharedBytes << ")";
-        return signalPassFailure();
-      }
       for (Attribute factor : geometry->grid)
         if (auto symbol = dyn_cast<StringAttr>(factor); symbol && symbol.empty()) {
           source.emitOpError("cannot tell the size of its grid: a dynamic "
                              "dimension does not trace back to a step input");
           return signalPassFailure();
         }
+      // The attribute's verifier holds the limits (block threads, static
+      // shared memory, decode / combine consistency).
+      FailureOr<qkernel::LaunchAttr> launchAttr =
+          getLaunchAttr(ctx, *geometry, [&] { return source.emitOpError(); });
+      if (failed(launchAttr))
+        return signalPassFailure();
       top.walk([&](qkernel::LaunchOp launch) {
         if (launch.getKernel().getRootReference() == qkernel::kKernelModuleName &&
             launch.getKernel().getLeafReference() == source.getSymName())
-          setLaunchGeometry(launch, *geometry);
+          launch.setLaunchAttr(*launchAttr);
       });
       // The code is in @qwen_kernels now; the launch names a declaration.
       SmallVector<std::string> resultSymbols;
@@ -167,22 +224,17 @@ struct GpuLowerKernelsPass final
 
   /// Sampling on the device: `qk_argmax` (greedy) and `qk_topk` (the
   /// candidates of top-k sampling) in the gpu.module, and their launch
-  /// geometry on @step as `qkernel.sampler = {argmax = {kernel, grid, block,
-  /// shared_bytes}, topk = {..., count}}` (the manifest's "sampler" field).
+  /// geometry on @step as `qkernel.sampler = {argmax = #qkernel.variant<...>,
+  /// topk = #qkernel.variant<...>, topk_count = C}` (the manifest's
+  /// "sampler" field).
   LogicalResult addSampler(func::FuncOp step, mlir::gpu::GPUModuleOp gpuModule,
                            RankedTensorType logitsType, StringRef symbol) {
     const int64_t vocab = logitsType.getDimSize(1);
-    Builder builder(step.getContext());
-    auto describe = [&](StringRef name, const KernelGeometry &geometry,
-                        std::optional<int64_t> count) {
-      SmallVector<NamedAttribute> fields{
-          builder.getNamedAttr("kernel", builder.getStringAttr(name)),
-          builder.getNamedAttr("grid", builder.getArrayAttr(geometry.grid)),
-          builder.getNamedAttr("block", builder.getI64IntegerAttr(geometry.blockSize)),
-          builder.getNamedAttr("shared_bytes", builder.getI64IntegerAttr(geometry.sharedBytes))};
-      if (count)
-        fields.push_back(builder.getNamedAttr("count", builder.getI64IntegerAttr(*count)));
-      return builder.getDictionaryAttr(fields);
+    MLIRContext *ctx = step.getContext();
+    Builder builder(ctx);
+    auto describe = [&](StringRef name, const KernelGeometry &geometry) {
+      return variantAttr(ctx, {name.str(), geometry.grid, geometry.blockSize, geometry.sharedBytes},
+                         [&] { return step.emitOpError("sampler ") << name << ": "; });
     };
     constexpr StringLiteral argmaxName = "qk_argmax", topkName = "qk_topk";
     for (StringRef name : {StringRef(argmaxName), StringRef(topkName)})
@@ -195,11 +247,15 @@ struct GpuLowerKernelsPass final
     FailureOr<KernelGeometry> topk = emitTopKKernel(gpuModule, step.getLoc(), vocab, symbol);
     if (failed(topk))
       return failure();
-    step->setAttr("qkernel.sampler",
+    qkernel::KernelVariantAttr argmaxAttr = describe(argmaxName, *argmax);
+    qkernel::KernelVariantAttr topkAttr = describe(topkName, *topk);
+    if (!argmaxAttr || !topkAttr)
+      return failure();
+    step->setAttr(qkernel::kSamplerAttrName,
                   builder.getDictionaryAttr(
-                      {builder.getNamedAttr("argmax", describe(argmaxName, *argmax, {})),
-                       builder.getNamedAttr("topk",
-                                            describe(topkName, *topk, kTopCandidates))}));
+                      {builder.getNamedAttr("argmax", argmaxAttr),
+                       builder.getNamedAttr("topk", topkAttr),
+                       builder.getNamedAttr("topk_count", builder.getI64IntegerAttr(kTopCandidates))}));
     return success();
   }
 };

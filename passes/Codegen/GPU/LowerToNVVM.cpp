@@ -56,11 +56,13 @@ std::string qwen::codegen::gpu::defaultCudaToolkitPath() {
 }
 
 void qwen::codegen::gpu::addGpuLowerToNVVMPasses(OpPassManager &pm, StringRef toolkitPath) {
+  // On the whole module: it also marks the launches of the kernels it
+  // changes (#qkernel.launch's `programmatic`).
+  pm.addPass(createGpuWaitForPrerequisiteGridsPass());
   OpPassManager &gpuPM = pm.nest<mlir::gpu::GPUModuleOp>();
   gpuPM.addPass(createCanonicalizerPass());
   gpuPM.addPass(createCSEPass());
   gpuPM.addPass(createLoopInvariantCodeMotionPass());
-  gpuPM.addPass(createGpuWaitForPrerequisiteGridsPass());
   // scf must be gone before convert-gpu-to-nvvm (no LLVM translation for it).
   gpuPM.addPass(createSCFToControlFlowPass());
   ConvertGpuOpsToNVVMOpsOptions nvvmOptions;

@@ -197,8 +197,9 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
           b, loc, TypeRange{packType},
           SymbolRefAttr::get(ctx, qkernel::kKernelModuleName,
                              FlatSymbolRefAttr::get(ctx, packName)),
-          packOperands, packBuffers, ArrayAttr());
-      setLaunchGeometry(packLaunch, packGeometry);
+          packOperands, packBuffers, qkernel::LaunchAttr());
+      if (failed(setLaunchGeometry(packLaunch, packGeometry)))
+        return failure();
       field("a_arg", integer(operand(packLaunch.getResult(0))));
       field("lda", integer(K));
       field("a_offset", integer(0));
@@ -246,7 +247,8 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
     field("gather_rows", builder.getBoolAttr(static_cast<bool>(plan.gather)));
 
     auto gemm = qkernel::LaunchOp::create(b, loc, launch.getResultTypes(), launch.getKernel(),
-                                          gemmArgs, launch.getResultBuffersAttr(), ArrayAttr());
+                                          gemmArgs, launch.getResultBuffersAttr(),
+                                          qkernel::LaunchAttr());
     gemm->setAttr("cublaslt", builder.getDictionaryAttr(fields));
     launch.replaceAllUsesWith(gemm.getResults());
     launch.erase();
@@ -260,12 +262,12 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
   OpBuilder b(source);
   if (pack)
     declareKernel(b, source.getLoc(), packName,
-                  builder.getFunctionType(packTypes, TypeRange{packType}), "gemm_pack",
+                  builder.getFunctionType(packTypes, TypeRange{packType}), qkernel::KernelKind::GemmPack,
                   {builder.getNamedAttr("qkernel.gpu_module",
                                         builder.getStringAttr(kGpuModuleName))},
                   {mSymbol});
   declareKernel(b, source.getLoc(), source.getSymName(),
-                builder.getFunctionType(gemmTypes, source.getResultTypes()), "matmul",
+                builder.getFunctionType(gemmTypes, source.getResultTypes()), qkernel::KernelKind::Matmul,
                 {builder.getNamedAttr("qkernel.library", builder.getStringAttr("cublaslt"))},
                 {mSymbol});
   source.erase();

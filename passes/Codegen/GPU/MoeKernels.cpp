@@ -202,12 +202,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitRouterKernel(GpuKernelEmitter 
                         e.sharedBytes()};
 }
 
-/// Gathered slots per block (at most; fewer when their x and h rows would
-/// not fit the static shared memory), the block count the grid aims at and
-/// the most blocks that share one expert.
-static constexpr int64_t kMaxSlotBlock = 8;
-static constexpr int64_t kTargetBlocks = 512;
-static constexpr int64_t kMaxParts = 8;
+/// Static shared memory of one block.
 static constexpr int64_t kSharedLimit = 48 * 1024;
 
 namespace {
@@ -523,13 +518,16 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter
   auto sharedFloats = [&](int64_t slots) {
     return slots * (hidden + inter) + slots + plan.threads + plan.warps;
   };
-  plan.slotBlock = kMaxSlotBlock;
-  while (plan.slotBlock > 1 && sharedFloats(plan.slotBlock) * 4 >= kSharedLimit)
-    plan.slotBlock /= 2;
+  // Gathered slots per block and blocks per expert: the schedule's tile and
+  // splits (passes/Schedule/GpuSchedules.cpp).
+  plan.slotBlock = e.options().schedule.tileSize(0);
+  plan.parts = e.options().schedule.getSplits();
+  if (plan.slotBlock < 1 || plan.parts < 1)
+    return source.emitOpError("experts needs a schedule with tile = [slots] and splits"),
+           failure();
   if (sharedFloats(plan.slotBlock) * 4 >= kSharedLimit)
     return source.emitOpError("experts kernel: hidden + intermediate rows exceed shared memory"),
            failure();
-  plan.parts = std::clamp<int64_t>((kTargetBlocks + experts - 1) / experts, 1, kMaxParts);
 
   e.createKernel(plan.threads, [&] { GpuExperts(e, ffn, symbol, plan).emit(); });
   Builder builder(source.getContext());

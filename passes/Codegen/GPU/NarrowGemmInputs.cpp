@@ -49,13 +49,8 @@ struct NarrowableMatmul {
   SmallVector<Operation *> views; ///< between the argument and the linear
 };
 
-StringRef kindOf(func::FuncOp func) {
-  auto kind = func->getAttrOfType<StringAttr>("qkernel.kind");
-  return kind ? kind.getValue() : StringRef();
-}
-
 std::optional<NarrowableMatmul> narrowableMatmul(func::FuncOp func) {
-  if (kindOf(func) != "matmul" || func.isDeclaration())
+  if (qkernel::getKernelKind(func) != qkernel::KernelKind::Matmul || func.isDeclaration())
     return std::nullopt;
   qtf::LinearOp linear;
   unsigned linears = 0;
@@ -90,8 +85,10 @@ std::optional<NarrowableMatmul> narrowableMatmul(func::FuncOp func) {
 
 /// The one f32 tensor result of a rows, elementwise or attention kernel.
 bool isNarrowableProducer(func::FuncOp func) {
-  StringRef kind = kindOf(func);
-  if (func.isDeclaration() || (kind != "rows" && kind != "elementwise" && kind != "attention"))
+  using qkernel::KernelKind;
+  std::optional<KernelKind> kind = qkernel::getKernelKind(func);
+  if (func.isDeclaration() ||
+      (kind != KernelKind::Rows && kind != KernelKind::Elementwise && kind != KernelKind::Attention))
     return false;
   if (func.getNumResults() != 1)
     return false;

@@ -35,8 +35,12 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
     pointing to global memory) per CPU ABI slot, in CPU ABI order, then the
     step sizes T, B, P, R as i64 (a KV cache and a linear-attention state
     are two slots each; their results have none). Each launch of `@step` is
-    redirected to the gpu.func and records `grid`/`gpu_grid` (factors whose
-    product is the block count), `gpu_block` and `gpu_shared_bytes`.
+    redirected to the gpu.func and records its `#qkernel.launch` (grid
+    factors whose product is the block count, block threads, static shared
+    memory, and the decode / combine variants of attention). Each kernel is
+    emitted as its `#qkernel.schedule` says (threads, tiles, lanes, decode
+    splits); a kernel without one is an error: qwen-select-schedule
+    (target=cuda) runs first.
 
     `matmul` kernels are not generated: each launch gets a `cublaslt`
     descriptor (row-major `D[m, n] = A[m, k] * B[n, k]^T (+ bias) (+ C)`), and
@@ -51,11 +55,6 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
            "NVVM target chip">,
     Option<"features", "features", "std::string", /*default=*/"\"+ptx80\"",
            "NVVM target features (PTX version)">,
-    Option<"maxThreads", "max-threads", "int64_t", /*default=*/"256",
-           "Largest block of row-wise kernels (a multiple of 32, <= 1024)">,
-    Option<"attentionThreads", "attention-threads", "int64_t",
-           /*default=*/"256",
-           "Threads per (token, head) attention block (a multiple of 32)">,
     Option<"convertGemmInputs", "convert-gemm-inputs", "bool",
            /*default=*/"true",
            "Convert GEMM activations to the weight dtype in a pack kernel "
@@ -71,17 +70,18 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
 }
 
 def GpuWaitForPrerequisiteGridsPass
-    : Pass<"qwen-gpu-wait-for-prerequisite-grids", "mlir::gpu::GPUModuleOp"> {
+    : Pass<"qwen-gpu-wait-for-prerequisite-grids", "mlir::ModuleOp"> {
   let summary = "Starts every kernel with griddepcontrol.wait (programmatic launch)";
   let description = [{
     Inserts `nvvm.griddepcontrol wait` at the entry of every `gpu.func`
-    kernel of the module, so that the runtime may launch the kernels with
+    kernel of the module's gpu.modules, so that the runtime may launch the kernels with
     programmatic dependent launch (the next kernel's launch overlapped with
     the previous one): nothing of a kernel runs before the grids it depends
     on have completed and their writes are visible. No kernel triggers its
     dependents early (the trigger is the grid's exit). Part of
-    qwen-gpu-lower-to-nvvm, before convert-gpu-to-nvvm; the manifest says
-    `"programmatic_launch": true` for such modules.
+    qwen-gpu-lower-to-nvvm, before convert-gpu-to-nvvm. Every
+    `#qkernel.launch` whose kernels now wait gets its `programmatic` flag,
+    from which the manifest says `"programmatic_launch": true`.
   }];
   let dependentDialects = ["::mlir::NVVM::NVVMDialect"];
 }

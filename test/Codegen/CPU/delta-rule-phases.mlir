@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
 
 // The CPU delta rule is emitted as named phases (KernelPhase: a NameLoc
 // "delta_rule.<phase>" on every op of the phase, nested phases nested), in
@@ -28,7 +28,7 @@ func.func @step(%x: tensor<?x320xf32> {qtf.input = "tokens"}, %p: tensor<?x328xf
   return %0#0, %0#1 : tensor<?x4x16xf32>, !st0
 }
 module @kernels {
-  func.func @qk0_delta_rule(%arg0: tensor<?x320xf32>, %arg1: tensor<?x328xf32>, %arg2: !st0, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x16xf32>, !st0) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+  func.func @qk0_delta_rule(%arg0: tensor<?x320xf32>, %arg1: tensor<?x328xf32>, %arg2: !st0, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x16xf32>, !st0) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
     %0:3 = qtf.split %arg0 [128, 128, 64] : tensor<?x320xf32> -> tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x64xf32>
     %1 = qtf.reshape %0#0 : tensor<?x128xf32> -> tensor<?x2x64xf32>
     %2 = qtf.reshape %0#1 : tensor<?x128xf32> -> tensor<?x2x64xf32>
@@ -62,7 +62,7 @@ func.func @step(%x: tensor<?x1024xf32> {qtf.input = "tokens"}, %p: tensor<?x1032
   return %0#0, %0#1 : tensor<?x4x128xf32>, !st1
 }
 module @kernels {
-  func.func @qk0_delta_rule(%arg0: tensor<?x1024xf32>, %arg1: tensor<?x1032xf32>, %arg2: !st1, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x128xf32>, !st1) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+  func.func @qk0_delta_rule(%arg0: tensor<?x1024xf32>, %arg1: tensor<?x1032xf32>, %arg2: !st1, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x128xf32>, !st1) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
     %0:3 = qtf.split %arg0 [256, 256, 512] : tensor<?x1024xf32> -> tensor<?x256xf32>, tensor<?x256xf32>, tensor<?x512xf32>
     %1 = qtf.reshape %0#0 : tensor<?x256xf32> -> tensor<?x2x128xf32>
     %2 = qtf.reshape %0#1 : tensor<?x256xf32> -> tensor<?x2x128xf32>
@@ -96,7 +96,7 @@ func.func @step(%x: tensor<?x768xf32> {qtf.input = "tokens"}, %p: tensor<?x772xf
   return %0#0, %0#1 : tensor<?x2x256xf32>, !st2
 }
 module @kernels {
-  func.func @qk0_delta_rule(%arg0: tensor<?x768xf32>, %arg1: tensor<?x772xf32>, %arg2: !st2, %arg3: tensor<2xf32>, %arg4: tensor<2xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x2x256xf32>, !st2) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+  func.func @qk0_delta_rule(%arg0: tensor<?x768xf32>, %arg1: tensor<?x772xf32>, %arg2: !st2, %arg3: tensor<2xf32>, %arg4: tensor<2xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x2x256xf32>, !st2) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
     %0:3 = qtf.split %arg0 [128, 128, 512] : tensor<?x768xf32> -> tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x512xf32>
     %1 = qtf.reshape %0#0 : tensor<?x128xf32> -> tensor<?x1x128xf32>
     %2 = qtf.reshape %0#1 : tensor<?x128xf32> -> tensor<?x1x128xf32>

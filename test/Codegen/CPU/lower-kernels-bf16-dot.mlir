@@ -1,9 +1,10 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels="vector-width=16 cpu-features=avx512f,avx512bf16" | FileCheck %s --check-prefix=SPLIT
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels="vector-width=16 cpu-features=avx512f,avx512bf16 bf16-activations=round" | FileCheck %s --check-prefix=ROUND
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels="vector-width=16 cpu-features=avx512f" | FileCheck %s --check-prefix=FMA
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels="vector-width=16 cpu-features=avx512f,avx512bf16" | qwen-opt --split-input-file --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" | FileCheck %s --check-prefix=LLVM
-// RUN: not qwen-opt %s --split-input-file --qwen-cpu-lower-kernels="bf16-activations=half" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16" --qwen-cpu-lower-kernels | FileCheck %s --check-prefix=SPLIT
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16 bf16-activations=round" --qwen-cpu-lower-kernels | FileCheck %s --check-prefix=ROUND
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f" --qwen-cpu-lower-kernels | FileCheck %s --check-prefix=FMA
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16" --qwen-cpu-lower-kernels | qwen-opt --split-input-file --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" | FileCheck %s --check-prefix=LLVM
 
+// The dot kinds come from the schedule (test/Schedule/dot-kind.mlir pins
+// the choice); the codegen emits what `dot` and `decode_dot` say.
 // bf16 weights on an AVX512-BF16 target: each step of the register tile
 // takes 32 bf16 weights (i16 storage reinterpreted) and dots them with the
 // activations as vdpbf16ps. split (the default): the one-token (decode) tiles
@@ -43,14 +44,13 @@
 // LLVM-LABEL: llvm.func @qk0_matmul
 // LLVM:         llvm.call_intrinsic "llvm.x86.avx512bf16.dpbf16ps.512"
 
-// BAD: bf16-activations must be split or round, not 'half'
 func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}) -> tensor<?x40xf32> {
   %w = qtf.weight ["w"] : tensor<40x64xbf16>
   %0 = qkernel.launch @kernels::@qk0_matmul(%x, %w) : (tensor<?x64xf32>, tensor<40x64xbf16>) -> tensor<?x40xf32>
   return %0 : tensor<?x40xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%x: tensor<?x64xf32>, %w: tensor<40x64xbf16>) -> tensor<?x40xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%x: tensor<?x64xf32>, %w: tensor<40x64xbf16>) -> tensor<?x40xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<40x64xbf16> -> tensor<?x40xf32>
     return %0 : tensor<?x40xf32>
   }
@@ -68,7 +68,7 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}) -> tensor<?x40xf32>
   return %0 : tensor<?x40xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%x: tensor<?x64xf32>, %w: tensor<40x64xf32>) -> tensor<?x40xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%x: tensor<?x64xf32>, %w: tensor<40x64xf32>) -> tensor<?x40xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<40x64xf32> -> tensor<?x40xf32>
     return %0 : tensor<?x40xf32>
   }
@@ -87,7 +87,7 @@ func.func @step(%x: tensor<?x48xf32> {qtf.input = "tokens"}) -> tensor<?x40xf32>
   return %0 : tensor<?x40xf32>
 }
 module @kernels {
-  func.func @qk1_matmul(%x: tensor<?x48xf32>, %w: tensor<40x48xbf16>) -> tensor<?x40xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk1_matmul(%x: tensor<?x48xf32>, %w: tensor<40x48xbf16>) -> tensor<?x40xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.linear %x, %w : tensor<?x48xf32>, tensor<40x48xbf16> -> tensor<?x40xf32>
     return %0 : tensor<?x40xf32>
   }

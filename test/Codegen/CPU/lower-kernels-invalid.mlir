@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-cpu-lower-kernels -verify-diagnostics
+// RUN: qwen-opt %s --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels -verify-diagnostics
 
 // A dynamic size that does not trace back to a step input is an error, not
 // a guess.
@@ -8,7 +8,7 @@ func.func @step(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 }
 module @kernels {
   // expected-error @+1 {{cannot tell the size of its grid}}
-  func.func @qk0_elementwise(%x: tensor<?x8xf32>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+  func.func @qk0_elementwise(%x: tensor<?x8xf32>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
     %0 = qtf.add %x, %x : tensor<?x8xf32>
     return %0 : tensor<?x8xf32>
   }

@@ -1,5 +1,5 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels | FileCheck %s
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GPU
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GPU
 
 // yarn: a compile-time table named by its contents, and cos / sin times the
 // attention factor. No request rows are read.
@@ -19,7 +19,7 @@ func.func @step(%q: tensor<?x64xf32> {qtf.input = "tokens"}, %pos: tensor<?xi32>
   return %0 : tensor<?x4x16xf32>
 }
 module @kernels {
-  func.func @qk0_rows(%q: tensor<?x64xf32>, %pos: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk0_rows(%q: tensor<?x64xf32>, %pos: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %q3 = qtf.reshape %q : tensor<?x64xf32> -> tensor<?x4x16xf32>
     %r = qtf.rope %q3, %pos {theta = 1.0e4 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = yarn, factor = 4.0, original_max_positions = 16, attention_factor = 1.1386294361119891>} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
     return %r : tensor<?x4x16xf32>
@@ -55,7 +55,7 @@ func.func @step(%q: tensor<?x64xf32> {qtf.input = "tokens"}, %pos: tensor<?xi32>
   return %0 : tensor<?x4x16xf32>
 }
 module @kernels {
-  func.func @qk0_rows(%q: tensor<?x64xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk0_rows(%q: tensor<?x64xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %q3 = qtf.reshape %q : tensor<?x64xf32> -> tensor<?x4x16xf32>
     %r = qtf.rope %q3, %pos, %seq {theta = 1.0e4 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = dynamic, factor = 4.0, original_max_positions = 16>} : tensor<?x4x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
     return %r : tensor<?x4x16xf32>
@@ -80,7 +80,7 @@ func.func @step(%q: tensor<?x64xf32> {qtf.input = "tokens"}, %pos: tensor<?xi32>
   return %0 : tensor<?x4x16xf32>
 }
 module @kernels {
-  func.func @qk0_rows(%q: tensor<?x64xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk0_rows(%q: tensor<?x64xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %q3 = qtf.reshape %q : tensor<?x64xf32> -> tensor<?x4x16xf32>
     %r = qtf.rope %q3, %pos, %seq {theta = 1.0e4 : f64, rotary_dim = 16 : i64, scaling = #qtf.rope_scaling<kind = longrope, factor = 4.0, original_max_positions = 16, attention_factor = 1.2247448713915889, short_factor = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], long_factor = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.5]>} : tensor<?x4x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
     return %r : tensor<?x4x16xf32>

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | FileCheck %s
 
 // conv: one item per vector of 8 channels (16 channels -> grid 2), walking
 // the tokens in order; a request's first row starts from its saved window
@@ -20,7 +20,7 @@ func.func @step(%x: tensor<?x16xf32> {qtf.input = "tokens"}, %seq: tensor<?xi32>
   return %0#0 : tensor<?x16xf32>
 }
 module @kernels {
-  func.func @qk0_conv(%x: tensor<?x16xf32>, %s: !state, %w: tensor<16x4xbf16>, %seq: tensor<?xi32>, %slots: tensor<?xi32>) -> (tensor<?x16xf32>, !state) attributes {qkernel.kernel, qkernel.kind = "conv"} {
+  func.func @qk0_conv(%x: tensor<?x16xf32>, %s: !state, %w: tensor<16x4xbf16>, %seq: tensor<?xi32>, %slots: tensor<?xi32>) -> (tensor<?x16xf32>, !state) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<conv>} {
     %y, %s1 = qtf.causal_conv1d %s[1], %x, %w, %seq, %slots : !state, tensor<?x16xf32>, tensor<16x4xbf16>, tensor<?xi32>, tensor<?xi32> -> tensor<?x16xf32>
     return %y, %s1 : tensor<?x16xf32>, !state
   }
@@ -31,7 +31,7 @@ module @kernels {
 // delta_rule: one item per (request, value head); the request's rows are
 // found by a scan, then processed token by token (chunks of one token).
 // CHECK-LABEL: func.func @step
-// CHECK:       qkernel.launch @kernels::@qk0_delta_rule{{.*}}grid = ["B", 4]
+// CHECK:       qkernel.launch @kernels::@qk0_delta_rule{{.*}}grid = [B, 4]
 // CHECK:       func.func @qk0_delta_rule
 // CHECK-DAG:     memref.alloca() : memref<8xf32>
 // CHECK-DAG:     memref.alloca() : memref<1xf32>
@@ -49,7 +49,7 @@ func.func @step(%c: tensor<?x64xf32> {qtf.input = "tokens"}, %ab: tensor<?x8xf32
   return %0#0 : tensor<?x4x8xf32>
 }
 module @kernels {
-  func.func @qk0_delta_rule(%c: tensor<?x64xf32>, %ab: tensor<?x8xf32>, %alog: tensor<4xf32>, %dt: tensor<4xf32>, %seq: tensor<?xi32>, %slots: tensor<?xi32>, %s: !state) -> (tensor<?x4x8xf32>, !state) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+  func.func @qk0_delta_rule(%c: tensor<?x64xf32>, %ab: tensor<?x8xf32>, %alog: tensor<4xf32>, %dt: tensor<4xf32>, %seq: tensor<?xi32>, %slots: tensor<?xi32>, %s: !state) -> (tensor<?x4x8xf32>, !state) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
     %p:3 = qtf.split %c [16, 16, 32] : tensor<?x64xf32> -> tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x32xf32>
     %q = qtf.reshape %p#0 : tensor<?x16xf32> -> tensor<?x2x8xf32>
     %k = qtf.reshape %p#1 : tensor<?x16xf32> -> tensor<?x2x8xf32>
@@ -64,7 +64,7 @@ module @kernels {
 
 // gated_norm: one item per (token, head): RMSNorm, times w, times silu(gate).
 // CHECK-LABEL: func.func @step
-// CHECK:       qkernel.launch @kernels::@qk0_gated_norm{{.*}}grid = ["T", 4]
+// CHECK:       qkernel.launch @kernels::@qk0_gated_norm{{.*}}grid = [T, 4]
 // CHECK:       func.func @qk0_gated_norm
 // CHECK:         vector.reduction <add>
 // CHECK:         math.rsqrt
@@ -75,7 +75,7 @@ func.func @step(%o: tensor<?x4x8xf32> {qtf.input = "tokens"}, %z: tensor<?x4x8xf
   return %0 : tensor<?x4x8xf32>
 }
 module @kernels {
-  func.func @qk0_gated_norm(%o: tensor<?x4x8xf32>, %z: tensor<?x4x8xf32>, %w: tensor<8xf32>) -> tensor<?x4x8xf32> attributes {qkernel.kernel, qkernel.kind = "gated_norm"} {
+  func.func @qk0_gated_norm(%o: tensor<?x4x8xf32>, %z: tensor<?x4x8xf32>, %w: tensor<8xf32>) -> tensor<?x4x8xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<gated_norm>} {
     %0 = qtf.gated_rms_norm %o, %z, %w {epsilon = 1.0e-6 : f64} : tensor<?x4x8xf32>, tensor<?x4x8xf32>, tensor<8xf32> -> tensor<?x4x8xf32>
     return %0 : tensor<?x4x8xf32>
   }
@@ -96,7 +96,7 @@ func.func @step(%x: tensor<?x32xf32> {qtf.input = "tokens"}, %g: tensor<?x1xf32>
   return %0 : tensor<?x32xf32>
 }
 module @kernels {
-  func.func @qk0_elementwise(%x: tensor<?x32xf32>, %g: tensor<?x1xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+  func.func @qk0_elementwise(%x: tensor<?x32xf32>, %g: tensor<?x1xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
     %0 = qtf.sigmoid_mul %x, %g : tensor<?x32xf32>, tensor<?x1xf32>
     return %0 : tensor<?x32xf32>
   }
@@ -116,7 +116,7 @@ func.func @step(%x: tensor<?x2x32xf32> {qtf.input = "tokens"}, %pos: tensor<?x3x
   return %0 : tensor<?x2x32xf32>
 }
 module @kernels {
-  func.func @qk0_rows(%x: tensor<?x2x32xf32>, %pos: tensor<?x3xi32>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk0_rows(%x: tensor<?x2x32xf32>, %pos: tensor<?x3xi32>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %0 = qtf.rope %x, %pos {theta = 1.0e7 : f64, rotary_dim = 8 : i64, mrope_section = array<i64: 2, 1, 1>} : tensor<?x2x32xf32>, tensor<?x3xi32> -> tensor<?x2x32xf32>
     return %0 : tensor<?x2x32xf32>
   }

@@ -1,8 +1,8 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | FileCheck %s
 
 // router: one item per token; f32 softmax, top-k by repeated argmax, int32 ids.
 // CHECK-LABEL: func.func @step
-// CHECK:       qkernel.launch @kernels::@qk0_router{{.*}}grid = ["T"]
+// CHECK:       qkernel.launch @kernels::@qk0_router{{.*}}grid = [T]
 // CHECK:       func.func @qk0_router
 // CHECK:         arith.maximumf
 // CHECK:         math.exp
@@ -13,7 +13,7 @@ func.func @step(%logits: tensor<?x8xf32> {qtf.input = "tokens"}) -> (tensor<?x2x
   return %0#0, %0#1 : tensor<?x2xi32>, tensor<?x2xf32>
 }
 module @kernels {
-  func.func @qk0_router(%logits: tensor<?x8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) attributes {qkernel.kernel, qkernel.kind = "router"} {
+  func.func @qk0_router(%logits: tensor<?x8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<router>} {
     %ids, %w = qtf.moe_router %logits {top_k = 2 : i64, normalize} : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
     return %ids, %w : tensor<?x2xi32>, tensor<?x2xf32>
   }
@@ -38,7 +38,7 @@ func.func @step(%x: tensor<?x32xf32> {qtf.input = "tokens"}, %ids: tensor<?x2xi3
   return %0 : tensor<?x2x32xf32>
 }
 module @kernels {
-  func.func @qk0_experts(%x: tensor<?x32xf32>, %ids: tensor<?x2xi32>, %w: tensor<?x2xf32>, %gu: tensor<256x32xbf16>, %d: tensor<256x16xbf16>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+  func.func @qk0_experts(%x: tensor<?x32xf32>, %ids: tensor<?x2xi32>, %w: tensor<?x2xf32>, %gu: tensor<256x32xbf16>, %d: tensor<256x16xbf16>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
     %0 = qtf.moe_expert_ffn %x, %ids, %w, %gu, %d {num_experts = 8 : i64, intermediate_size = 16 : i64} : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<256x32xbf16>, tensor<256x16xbf16> -> tensor<?x2x32xf32>
     return %0 : tensor<?x2x32xf32>
   }

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-cpu-lower-kernels | qwen-opt --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | qwen-opt --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" | FileCheck %s
 
 // The kernels module lowers entirely to the LLVM dialect with the C ABI
 // `void(ptr args, ptr dims, i64 begin, i64 end)`.
@@ -13,7 +13,7 @@ func.func @step(%gu: tensor<?x32xf32> {qtf.input = "tokens"}) -> tensor<?x16xf32
   return %0 : tensor<?x16xf32>
 }
 module @kernels {
-  func.func @qk0_elementwise(%gu: tensor<?x32xf32>) -> tensor<?x16xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+  func.func @qk0_elementwise(%gu: tensor<?x32xf32>) -> tensor<?x16xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
     %g, %u = qtf.split %gu [16, 16] : tensor<?x32xf32> -> tensor<?x16xf32>, tensor<?x16xf32>
     %m = qtf.silu_mul %g, %u : tensor<?x16xf32>
     return %m : tensor<?x16xf32>

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-cpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
 
 // The CPU mixture-of-experts kernels are emitted as named phases
 // (KernelPhase: a NameLoc "<kernel>.<phase>" on every op of the phase,
@@ -20,7 +20,7 @@ func.func @step(%l: tensor<?x128xf32> {qtf.input = "tokens"}) -> (tensor<?x8xi32
   return %0#0, %0#1 : tensor<?x8xi32>, tensor<?x8xf32>
 }
 module @kernels {
-  func.func @qk0_router(%arg0: tensor<?x128xf32>) -> (tensor<?x8xi32>, tensor<?x8xf32>) attributes {qkernel.kernel, qkernel.kind = "router"} {
+  func.func @qk0_router(%arg0: tensor<?x128xf32>) -> (tensor<?x8xi32>, tensor<?x8xf32>) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<router>} {
     %ids, %weights = qtf.moe_router %arg0 {normalize, top_k = 8 : i64} : tensor<?x128xf32> -> tensor<?x8xi32>, tensor<?x8xf32>
     return %ids, %weights : tensor<?x8xi32>, tensor<?x8xf32>
   }
@@ -39,7 +39,7 @@ func.func @step(%l: tensor<?x40xf32> {qtf.input = "tokens"}) -> (tensor<?x2xi32>
   return %0#0, %0#1 : tensor<?x2xi32>, tensor<?x2xf32>
 }
 module @kernels {
-  func.func @qk0_router(%arg0: tensor<?x40xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) attributes {qkernel.kernel, qkernel.kind = "router"} {
+  func.func @qk0_router(%arg0: tensor<?x40xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<router>} {
     %ids, %weights = qtf.moe_router %arg0 {top_k = 2 : i64} : tensor<?x40xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
     return %ids, %weights : tensor<?x2xi32>, tensor<?x2xf32>
   }
@@ -64,7 +64,7 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %ids: tensor<?x2xi3
   return %0 : tensor<?x2x64xf32>
 }
 module @kernels {
-  func.func @qk0_experts(%arg0: tensor<?x64xf32>, %arg1: tensor<?x2xi32>, %arg2: tensor<?x2xf32>, %arg3: tensor<512x64xbf16>, %arg4: tensor<512x32xbf16>) -> tensor<?x2x64xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+  func.func @qk0_experts(%arg0: tensor<?x64xf32>, %arg1: tensor<?x2xi32>, %arg2: tensor<?x2xf32>, %arg3: tensor<512x64xbf16>, %arg4: tensor<512x32xbf16>) -> tensor<?x2x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
     %0 = qtf.moe_expert_ffn %arg0, %arg1, %arg2, %arg3, %arg4 {intermediate_size = 32 : i64, num_experts = 8 : i64} : tensor<?x64xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<512x64xbf16>, tensor<512x32xbf16> -> tensor<?x2x64xf32>
     return %0 : tensor<?x2x64xf32>
   }
@@ -89,7 +89,7 @@ func.func @step(%x: tensor<?x2048xf32> {qtf.input = "tokens"}, %ids: tensor<?x8x
   return %0 : tensor<?x8x2048xf32>
 }
 module @kernels {
-  func.func @qk0_experts(%arg0: tensor<?x2048xf32>, %arg1: tensor<?x8xi32>, %arg2: tensor<?x8xf32>, %arg3: tensor<196608x2048xbf16>, %arg4: tensor<262144x768xbf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+  func.func @qk0_experts(%arg0: tensor<?x2048xf32>, %arg1: tensor<?x8xi32>, %arg2: tensor<?x8xf32>, %arg3: tensor<196608x2048xbf16>, %arg4: tensor<262144x768xbf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
     %0 = qtf.moe_expert_ffn %arg0, %arg1, %arg2, %arg3, %arg4 {intermediate_size = 768 : i64, num_experts = 128 : i64} : tensor<?x2048xf32>, tensor<?x8xi32>, tensor<?x8xf32>, tensor<196608x2048xbf16>, tensor<262144x768xbf16> -> tensor<?x8x2048xf32>
     return %0 : tensor<?x8x2048xf32>
   }

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-cpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels | FileCheck %s
 
 // Each theta gets its own inverse-frequency table: an integral theta keeps its
 // readable name, any other is named by its bits. Thetas 10000 and 10000.5 used
@@ -13,15 +13,15 @@ func.func @step(%x: tensor<?x4x16xf32> {qtf.input = "tokens"}, %pos: tensor<?xi3
   return %0, %1, %2 : tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<?x4x16xf32>
 }
 module @kernels {
-  func.func @qk0_rows(%x: tensor<?x4x16xf32>, %pos: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk0_rows(%x: tensor<?x4x16xf32>, %pos: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %r = qtf.rope %x, %pos {theta = 1.0e4 : f64, rotary_dim = 16 : i64} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
     return %r : tensor<?x4x16xf32>
   }
-  func.func @qk1_rows(%x: tensor<?x4x16xf32>, %pos: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk1_rows(%x: tensor<?x4x16xf32>, %pos: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %r = qtf.rope %x, %pos {theta = 10000.5 : f64, rotary_dim = 16 : i64} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
     return %r : tensor<?x4x16xf32>
   }
-  func.func @qk2_rows(%x: tensor<?x4x16xf32>, %pos: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk2_rows(%x: tensor<?x4x16xf32>, %pos: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %r = qtf.rope %x, %pos {theta = 0x7FF0000000000000 : f64, rotary_dim = 16 : i64} : tensor<?x4x16xf32>, tensor<?xi32> -> tensor<?x4x16xf32>
     return %r : tensor<?x4x16xf32>
   }

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
 
 // The GPU attention kernels are emitted as named phases (KernelPhase: a
 // NameLoc "attention.<phase>" on every op of the phase, nested phases
@@ -53,7 +53,7 @@ func.func @step(%x: tensor<?x768xf32> {qtf.input = "tokens"}, %kv: !kv0, %pos: t
   return %0 : tensor<?x8x64xf32>
 }
 module @kernels {
-  func.func @qk0_attention(%x: tensor<?x768xf32>, %w: tensor<64xbf16>, %kv: !kv0, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x8x64xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+  func.func @qk0_attention(%x: tensor<?x768xf32>, %w: tensor<64xbf16>, %kv: !kv0, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x8x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
     %s:3 = qtf.split %x [512, 128, 128] : tensor<?x768xf32> -> tensor<?x512xf32>, tensor<?x128xf32>, tensor<?x128xf32>
     %q3 = qtf.reshape %s#0 : tensor<?x512xf32> -> tensor<?x8x64xf32>
     %n = qtf.rms_norm %q3, %w {epsilon = 1.0e-6 : f64} : tensor<?x8x64xf32>, tensor<64xbf16> -> tensor<?x8x64xf32>
@@ -100,7 +100,7 @@ func.func @step(%q: tensor<?x4x128xf32> {qtf.input = "tokens"}, %kv: !kv1, %pos:
   return %0 : tensor<?x4x128xf32>
 }
 module @kernels {
-  func.func @qk0_attention(%q: tensor<?x4x128xf32>, %kv: !kv1, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+  func.func @qk0_attention(%q: tensor<?x4x128xf32>, %kv: !kv1, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
     %0 = qtf.paged_attention %q, %kv[1], %pos, %seq, %bt {scale = 0.08838834764831845 : f64} : tensor<?x4x128xf32>, !kv1, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x128xf32>
     return %0 : tensor<?x4x128xf32>
   }
@@ -153,7 +153,7 @@ func.func @step(%x: tensor<?x5120xf32> {qtf.input = "tokens"}, %kv: !kv2, %pos: 
   return %0 : tensor<?x16x256xf32>
 }
 module @kernels {
-  func.func @qk0_attention(%x: tensor<?x5120xf32>, %w: tensor<256xbf16>, %kv: !kv2, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x16x256xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+  func.func @qk0_attention(%x: tensor<?x5120xf32>, %w: tensor<256xbf16>, %kv: !kv2, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x16x256xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
     %s:3 = qtf.split %x [4096, 512, 512] : tensor<?x5120xf32> -> tensor<?x4096xf32>, tensor<?x512xf32>, tensor<?x512xf32>
     %q3 = qtf.reshape %s#0 : tensor<?x4096xf32> -> tensor<?x16x256xf32>
     %n = qtf.rms_norm %q3, %w {epsilon = 1.0e-6 : f64} : tensor<?x16x256xf32>, tensor<256xbf16> -> tensor<?x16x256xf32>

@@ -1,5 +1,5 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels="convert-gemm-inputs=false" | FileCheck %s --check-prefix=NOCONV
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels="convert-gemm-inputs=false" | FileCheck %s --check-prefix=NOCONV
 
 // Matmul regions generate no GPU code: each launch records a cuBLASLt
 // descriptor D[m, n] = A[m, k] * B[n, k]^T (+ bias) (+ C), row-major.
@@ -11,7 +11,7 @@
 // CHECK-LABEL: func.func @step
 // CHECK-SAME:    qkernel.buffers = [{symbol = "T", type = tensor<?x64xf32>}, {symbol = "T", type = tensor<?x256xf32>}, {symbol = "T", type = tensor<?x384xf32>}, {gemm_pack, symbol = "T", type = tensor<?x64xbf16>}]
 // CHECK:       %[[A0:.*]] = qkernel.launch @kernels::@qk0_matmul_pack(%arg0)
-// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["T"], gpu_shared_bytes = 0 : i64, grid = ["T"], result_buffers = array<i64: 3>
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T], block = 32, shared = 0>, result_buffers = array<i64: 3>
 // CHECK-SAME:    (tensor<?x64xf32>) -> tensor<?x64xbf16>
 // CHECK:       qkernel.launch @kernels::@qk0_matmul(%[[A0]], %{{[0-9]+}})
 // CHECK-SAME:    cublaslt = {a_arg = 0 : i64, a_dtype = "bf16", a_offset = 0 : i64, b_arg = 1 : i64, b_dtype = "bf16", b_offset = 0 : i64, bias = false, compute = "f32", d_dtype = "f32", gather_rows = false, k = 64 : i64, lda = 64 : i64, ldb = 64 : i64, ldd = 256 : i64, m = "T", n = 256 : i64, prologue = @kernels::@qk0_matmul_pack, residual = false}
@@ -19,8 +19,8 @@
 // CHECK-SAME:    (tensor<?x64xbf16>, tensor<256x64xbf16>) -> tensor<?x256xf32>
 // CHECK:       qkernel.launch @kernels::@qk1_matmul_pack(%arg0) {{.*}}result_buffers = array<i64: 3>
 // CHECK:       module @kernels
-// CHECK:         func.func private @qk0_matmul_pack(tensor<?x64xf32>) -> (tensor<?x64xbf16> {qkernel.symbol = "T"}) attributes {qkernel.gpu_module = "qwen_kernels", qkernel.kernel, qkernel.kind = "gemm_pack"}
-// CHECK:         func.func private @qk0_matmul(tensor<?x64xbf16>, tensor<256x64xbf16>) -> (tensor<?x256xf32> {qkernel.symbol = "T"}) attributes {qkernel.kernel, qkernel.kind = "matmul", qkernel.library = "cublaslt"}
+// CHECK:         func.func private @qk0_matmul_pack(tensor<?x64xf32>) -> (tensor<?x64xbf16> {qkernel.symbol = "T"}) attributes {qkernel.gpu_module = "qwen_kernels", qkernel.kernel, qkernel.kind = #qkernel.kind<gemm_pack>}
+// CHECK:         func.func private @qk0_matmul(tensor<?x64xbf16>, tensor<256x64xbf16>) -> (tensor<?x256xf32> {qkernel.symbol = "T"}) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>, qkernel.library = "cublaslt"}
 // CHECK:       gpu.module @qwen_kernels
 // CHECK:         gpu.func @qk0_matmul_pack(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64)
 // CHECK:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
@@ -39,11 +39,11 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}) -> (tensor<?x256xf3
   return %0, %1 : tensor<?x256xf32>, tensor<?x384xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16>) -> tensor<?x256xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%x: tensor<?x64xf32>, %w: tensor<256x64xbf16>) -> tensor<?x256xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<256x64xbf16> -> tensor<?x256xf32>
     return %0 : tensor<?x256xf32>
   }
-  func.func @qk1_matmul(%x: tensor<?x64xf32>, %w: tensor<384x64xbf16>) -> tensor<?x384xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk1_matmul(%x: tensor<?x64xf32>, %w: tensor<384x64xbf16>) -> tensor<?x384xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<384x64xbf16> -> tensor<?x384xf32>
     return %0 : tensor<?x384xf32>
   }
@@ -65,7 +65,7 @@ func.func @step(%attn: tensor<?x4x32xf32> {qtf.input = "tokens"}, %res: tensor<?
   return %0 : tensor<?x64xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%arg0: tensor<?x4x32xf32>, %arg1: tensor<64x128xbf16>, %arg2: tensor<?x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%arg0: tensor<?x4x32xf32>, %arg1: tensor<64x128xbf16>, %arg2: tensor<?x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.reshape %arg0 : tensor<?x4x32xf32> -> tensor<?x128xf32>
     %1 = qtf.linear %0, %arg1 : tensor<?x128xf32>, tensor<64x128xbf16> -> tensor<?x64xf32>
     %2 = qtf.add %arg2, %1 : tensor<?x64xf32>
@@ -78,7 +78,7 @@ module @kernels {
 // lm_head on the logit rows: the gather becomes part of the pack kernel
 // (grid over R), and the GEMM has m = "R".
 // CHECK-LABEL: func.func @step
-// CHECK:       %[[A:.*]] = qkernel.launch @kernels::@qk0_matmul_pack(%arg0, %arg1) {{.*}}gpu_grid = ["R"]{{.*}} : (tensor<?x64xf32>, tensor<?xi32>) -> tensor<?x64xbf16>
+// CHECK:       %[[A:.*]] = qkernel.launch @kernels::@qk0_matmul_pack(%arg0, %arg1) {{.*}}launch = #qkernel.launch<grid = [R], block{{.*}} : (tensor<?x64xf32>, tensor<?xi32>) -> tensor<?x64xbf16>
 // CHECK:       qkernel.launch @kernels::@qk0_matmul(%[[A]], %{{.*}}) {cublaslt = {a_arg = 0 : i64, {{.*}}gather_rows = true, k = 64 : i64, lda = 64 : i64, ldb = 64 : i64, ldd = 1000 : i64, m = "R", n = 1000 : i64
 // CHECK:       gpu.func @qk0_matmul_pack
 // CHECK:         %[[ROW:.*]] = memref.load %{{.*}} : memref<?xi32>
@@ -94,7 +94,7 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %rows: tensor<?xi32
   return %0 : tensor<?x1000xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1000x64xbf16>) -> tensor<?x1000xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1000x64xbf16>) -> tensor<?x1000xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.gather_rows %arg0[%arg1] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
     %1 = qtf.linear %0, %arg2 : tensor<?x64xf32>, tensor<1000x64xbf16> -> tensor<?x1000xf32>
     return %1 : tensor<?x1000xf32>
@@ -117,7 +117,7 @@ func.func @step(%x: tensor<?x48xf32> {qtf.input = "tokens"}) -> tensor<?x8xf32> 
   return %0 : tensor<?x8xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%x: tensor<?x48xf32>, %w: tensor<8x32xf32>, %b: tensor<8xf32>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%x: tensor<?x48xf32>, %w: tensor<8x32xf32>, %b: tensor<8xf32>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %a, %c = qtf.split %x [16, 32] : tensor<?x48xf32> -> tensor<?x16xf32>, tensor<?x32xf32>
     %0 = qtf.linear %c, %w bias %b : tensor<?x32xf32>, tensor<8x32xf32>, tensor<8xf32> -> tensor<?x8xf32>
     return %0 : tensor<?x8xf32>
@@ -142,7 +142,7 @@ func.func @step(%x: tensor<?x32xf16> {qtf.input = "tokens"}) -> tensor<?x8xf32> 
   return %0 : tensor<?x8xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%x: tensor<?x32xf16>, %w: tensor<8x32xf16>, %b: tensor<8xf16>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%x: tensor<?x32xf16>, %w: tensor<8x32xf16>, %b: tensor<8xf16>) -> tensor<?x8xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.linear %x, %w bias %b : tensor<?x32xf16>, tensor<8x32xf16>, tensor<8xf16> -> tensor<?x8xf32>
     return %0 : tensor<?x8xf32>
   }

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // The decode variant NAME_decode of every attention kernel (AttentionKernel.cpp):
 // same ABI as NAME, grid [T, kv_heads], 128 threads. The block of (token,
@@ -19,9 +19,9 @@
 // lanes per key, 8 groups, one pass of 4 heads.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_attention
-// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk0_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 33792 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64, grid = ["T", 4]
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk0_attention_decode", grid = [T, 1], block = 128, shared = 33792>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>>
 // CHECK:       qkernel.launch @kernels::@qk1_attention
-// CHECK-SAME:    gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 8], gpu_combine_kernel = "qk1_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk1_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 2080 : i64, gpu_decode_shared_bytes = 34048 : i64, gpu_grid = ["T", 8]
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 8], block = 256, shared = 42048, decode = <"qk1_attention_decode", grid = [T, 2], block = 128, shared = 34048>, max_splits = 32, partial_floats = 2080, combine = <"qk1_attention_decode_combine", grid = [T, 8], block = 128, shared = 0>>
 // CHECK:       gpu.module @qwen_kernels
 // CHECK:       gpu.func @qk0_attention(
 // The same slots: 5 pointers for the arguments (the cache is two), one for
@@ -91,11 +91,11 @@ module {
     return %r0, %r1 : tensor<?x4x128xf32>, tensor<?x8x256xf32>
   }
   module @kernels {
-    func.func @qk0_attention(%arg0: tensor<?x4x128xf32>, %arg1: !kv0, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qk0_attention(%arg0: tensor<?x4x128xf32>, %arg1: !kv0, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %a = qtf.paged_attention %arg0, %arg1[1], %arg2, %arg3, %arg4 {scale = 0.08838834764831845 : f64} : tensor<?x4x128xf32>, !kv0, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x128xf32>
       return %a : tensor<?x4x128xf32>
     }
-    func.func @qk1_attention(%arg0: tensor<?x8x256xf32>, %arg1: !kv1, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x8x256xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qk1_attention(%arg0: tensor<?x8x256xf32>, %arg1: !kv1, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x8x256xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %a = qtf.paged_attention %arg0, %arg1[0], %arg2, %arg3, %arg4 {scale = 0.06250000000000000 : f64} : tensor<?x8x256xf32>, !kv1, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x8x256xf32>
       return %a : tensor<?x8x256xf32>
     }

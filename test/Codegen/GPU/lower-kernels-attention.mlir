@@ -1,5 +1,5 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels="attention-threads=128" | FileCheck %s --check-prefix=T128
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="target=cuda attention-threads=128" --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=T128
 
 // attention, head_dim 128: one block per (token, query head). The block
 // first finds its role from token_seq / positions (block-uniform scalar
@@ -29,12 +29,12 @@
 // the per-token walk + 32768.
 //
 // Every attention kernel also gets its decode variant qk0_attention_decode
-// (grid [T, kv_heads], 128 threads), recorded as gpu_decode_* on the launch;
+// (grid [T, kv_heads], 128 threads), recorded as the `decode` of its #qkernel.launch;
 // lower-kernels-attention-decode.mlir checks its body.
 !kv = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 128, page_size = 16, f32>
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_attention
-// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk0_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 17152 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk0_attention_decode", grid = [T, 2], block = 128, shared = 17152>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>>
 // CHECK:       gpu.func @qk0_attention
 // CHECK-SAME:    workgroup(%[[Q:.*]] : memref<128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[MAX:.*]] : memref<8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[SUM:.*]] : memref<8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[ACC:.*]] : memref<1024xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[KEYS:.*]] : memref<4096xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[VALUES:.*]] : memref<4096xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // The role: leads = first of its run or position % 32 == 0; n by a scan.
@@ -107,13 +107,13 @@
 // CHECK:           scf.if
 // CHECK:             arith.divf
 // CHECK-COUNT-4:     vector.store %{{.*}} : memref<?xf32>, vector<4xf32>
-// T128:        gpu_block = array<i64: 128, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk0_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 17152 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 35360 : i64
+// T128:        launch = #qkernel.launch<grid = [T, 4], block = 128, shared = 35360, decode = <"qk0_attention_decode", grid = [T, 2], block = 128, shared = 17152>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>>
 func.func @step(%q: tensor<?x4x128xf32> {qtf.input = "tokens"}, %kv: !kv, %pos: tensor<?xi32> {qtf.input = "positions"}, %seq: tensor<?xi32> {qtf.input = "token_seq"}, %bt: tensor<?x?xi32> {qtf.input = "block_table"}) -> tensor<?x4x128xf32> {
   %0 = qkernel.launch @kernels::@qk0_attention(%q, %kv, %pos, %seq, %bt) : (tensor<?x4x128xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>) -> tensor<?x4x128xf32>
   return %0 : tensor<?x4x128xf32>
 }
 module @kernels {
-  func.func @qk0_attention(%q: tensor<?x4x128xf32>, %kv: !kv, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+  func.func @qk0_attention(%q: tensor<?x4x128xf32>, %kv: !kv, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
     %0 = qtf.paged_attention %q, %kv[1], %pos, %seq, %bt {scale = 0.0883883476 : f64} : tensor<?x4x128xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x128xf32>
     return %0 : tensor<?x4x128xf32>
   }
@@ -124,7 +124,7 @@ module @kernels {
 // head_dim 32: 8 vectors, so groups of 8 lanes (3 shuffles), 32 groups.
 !kv = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32>
 // CHECK-LABEL: func.func @step
-// CHECK:       gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 32, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk0_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 144 : i64, gpu_decode_shared_bytes = 17536 : i64, gpu_grid = ["T", 4]
+// CHECK:       launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 
 // CHECK:       gpu.func @qk0_attention
 // CHECK:         scf.for
 // CHECK:           vector.reduction <add>
@@ -139,7 +139,7 @@ func.func @step(%q: tensor<?x4x32xf32> {qtf.input = "tokens"}, %kv: !kv, %pos: t
   return %0 : tensor<?x4x32xf32>
 }
 module @kernels {
-  func.func @qk0_attention(%q: tensor<?x4x32xf32>, %kv: !kv, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x4x32xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+  func.func @qk0_attention(%q: tensor<?x4x32xf32>, %kv: !kv, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>) -> tensor<?x4x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
     %0 = qtf.paged_attention %q, %kv[0], %pos, %seq, %bt {scale = 0.17677669529663687 : f64} : tensor<?x4x32xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x32xf32>
     return %0 : tensor<?x4x32xf32>
   }

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // conv (causal_conv1d + SiLU over the 320 conv channels of a 392-wide
 // projection row): one thread per channel, blocks of 256 channels, so the
@@ -11,9 +11,9 @@
 !st = !qtf.linear_state<layers = 2, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_conv
-// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_grid = [2], gpu_shared_bytes = 0 : i64, grid = [2]
+// CHECK-SAME:    launch = #qkernel.launch<grid = [2], block = 256, shared = 0>
 // CHECK:       func.func private @qk0_conv({{.*}}) -> (tensor<?x320xf32> {qkernel.symbol = "T"}, !qtf.linear_state
-// CHECK-SAME:    qkernel.kind = "conv"
+// CHECK-SAME:    qkernel.kind = #qkernel.kind<conv>
 // Slots: input, conv windows, recurrent states, weight, token_seq,
 // state_slots, result; then T, B, P, R.
 // CHECK:       gpu.func @qk0_conv(%{{.*}}: !llvm.ptr, %[[CONV:.*]]: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %[[OUT:.*]]: !llvm.ptr, %[[T:.*]]: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64)
@@ -62,7 +62,7 @@ func.func @step(%x: tensor<?x392xf32> {qtf.input = "tokens"}, %seq: tensor<?xi32
   return %0#0, %0#1 : tensor<?x320xf32>, !st
 }
 module @kernels {
-  func.func @qk0_conv(%arg0: tensor<?x392xf32>, %arg1: !st, %arg2: tensor<320x4xbf16>, %arg3: tensor<?xi32>, %arg4: tensor<?xi32>) -> (tensor<?x320xf32>, !st) attributes {qkernel.kernel, qkernel.kind = "conv"} {
+  func.func @qk0_conv(%arg0: tensor<?x392xf32>, %arg1: !st, %arg2: tensor<320x4xbf16>, %arg3: tensor<?xi32>, %arg4: tensor<?xi32>) -> (tensor<?x320xf32>, !st) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<conv>} {
     %0:4 = qtf.split %arg0 [320, 64, 4, 4] : tensor<?x392xf32> -> tensor<?x320xf32>, tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x4xf32>
     %result, %new_state = qtf.causal_conv1d %arg1[1], %0#0, %arg2, %arg3, %arg4 : !st, tensor<?x320xf32>, tensor<320x4xbf16>, tensor<?xi32>, tensor<?xi32> -> tensor<?x320xf32>
     return %result, %new_state : tensor<?x320xf32>, !st

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // delta_rule with key_dim 64, value_dim 16: one block per (request, value
 // head) = grid ["B", 4]. Column j of S belongs to threads 2j and 2j + 1
@@ -16,9 +16,9 @@
 !st = !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_delta_rule
-// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["B", 4], gpu_shared_bytes = 35840 : i64, grid = ["B", 4]
+// CHECK-SAME:    launch = #qkernel.launch<grid = [B, 4], block = 32, shared = 35840>
 // CHECK:       func.func private @qk0_delta_rule({{.*}}) -> (tensor<?x4x16xf32> {qkernel.symbol = "T"}, !qtf.linear_state
-// CHECK-SAME:    qkernel.kind = "delta_rule"
+// CHECK-SAME:    qkernel.kind = #qkernel.kind<delta_rule>
 // Slots: conv output, projection, conv windows, recurrent states, A_log,
 // dt_bias, token_seq, state_slots, result; then T, B, P, R.
 // CHECK:       gpu.func @qk0_delta_rule(%{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %[[REC:[^:]+]]: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64)
@@ -148,7 +148,7 @@ func.func @step(%x: tensor<?x320xf32> {qtf.input = "tokens"}, %p: tensor<?x392xf
   return %0#0, %0#1 : tensor<?x4x16xf32>, !st
 }
 module @kernels {
-  func.func @qk0_delta_rule(%arg0: tensor<?x320xf32>, %arg1: tensor<?x392xf32>, %arg2: !st, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x16xf32>, !st) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+  func.func @qk0_delta_rule(%arg0: tensor<?x320xf32>, %arg1: tensor<?x392xf32>, %arg2: !st, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x16xf32>, !st) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
     %0:3 = qtf.split %arg0 [128, 128, 64] : tensor<?x320xf32> -> tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x64xf32>
     %1 = qtf.reshape %0#0 : tensor<?x128xf32> -> tensor<?x2x64xf32>
     %2 = qtf.reshape %0#1 : tensor<?x128xf32> -> tensor<?x2x64xf32>
@@ -168,7 +168,7 @@ module @kernels {
 !st = !qtf.linear_state<layers = 1, conv_channels = 768, conv_window = 3, heads = 2, key_dim = 128, value_dim = 256, f32>
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_delta_rule
-// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_grid = ["B", 2], gpu_shared_bytes = 1056 : i64
+// CHECK-SAME:    launch = #qkernel.launch<grid = [B, 2], block = 256, shared = 1056>
 // CHECK:       gpu.func @qk0_delta_rule(%{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %[[REC:[^:]+]]: !llvm.ptr,
 // CHECK-SAME:    known_block_size = array<i32: 256, 1, 1>
 // CHECK:         llvm.insertvalue %[[REC]],
@@ -194,7 +194,7 @@ func.func @step(%x: tensor<?x768xf32> {qtf.input = "tokens"}, %p: tensor<?x772xf
   return %0#0, %0#1 : tensor<?x2x256xf32>, !st
 }
 module @kernels {
-  func.func @qk0_delta_rule(%arg0: tensor<?x768xf32>, %arg1: tensor<?x772xf32>, %arg2: !st, %arg3: tensor<2xf32>, %arg4: tensor<2xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x2x256xf32>, !st) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+  func.func @qk0_delta_rule(%arg0: tensor<?x768xf32>, %arg1: tensor<?x772xf32>, %arg2: !st, %arg3: tensor<2xf32>, %arg4: tensor<2xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x2x256xf32>, !st) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
     %0:3 = qtf.split %arg0 [128, 128, 512] : tensor<?x768xf32> -> tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x512xf32>
     %1 = qtf.reshape %0#0 : tensor<?x128xf32> -> tensor<?x1x128xf32>
     %2 = qtf.reshape %0#1 : tensor<?x128xf32> -> tensor<?x1x128xf32>

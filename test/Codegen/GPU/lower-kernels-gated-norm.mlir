@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // gated_norm (gated_rms_norm of the delta-rule output, gate = the z columns
 // 320..383 of the projection): one block per (token, head), one warp for a
@@ -7,9 +7,9 @@
 // f32, with 1 / sqrt.rn as the other norms.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_gated_norm
-// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["T", 4], gpu_shared_bytes = 0 : i64, grid = ["T", 4]
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 4], block = 32, shared = 0>
 // CHECK:       func.func private @qk0_gated_norm({{.*}}) -> (tensor<?x4x16xf32> {qkernel.symbol = "T"})
-// CHECK-SAME:    qkernel.kind = "gated_norm"
+// CHECK-SAME:    qkernel.kind = #qkernel.kind<gated_norm>
 // CHECK:       gpu.func @qk0_gated_norm(%{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64, %{{[^:]+}}: i64)
 // CHECK-SAME:    known_block_size = array<i32: 32, 1, 1>
 // CHECK:         %[[GATE:.*]] = builtin.unrealized_conversion_cast %{{.*}} to memref<?xf32>
@@ -45,7 +45,7 @@ func.func @step(%p: tensor<?x392xf32> {qtf.input = "tokens"}, %o: tensor<?x4x16x
   return %0 : tensor<?x4x16xf32>
 }
 module @kernels {
-  func.func @qk0_gated_norm(%arg0: tensor<?x392xf32>, %arg1: tensor<?x4x16xf32>, %arg2: tensor<16xf32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = "gated_norm"} {
+  func.func @qk0_gated_norm(%arg0: tensor<?x392xf32>, %arg1: tensor<?x4x16xf32>, %arg2: tensor<16xf32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<gated_norm>} {
     %0:4 = qtf.split %arg0 [320, 64, 4, 4] : tensor<?x392xf32> -> tensor<?x320xf32>, tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x4xf32>
     %1 = qtf.reshape %0#1 : tensor<?x64xf32> -> tensor<?x4x16xf32>
     %2 = qtf.gated_rms_norm %arg1, %1, %arg2 {epsilon = 9.9999999999999995E-7 : f64} : tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<16xf32> -> tensor<?x4x16xf32>

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // kv_write: one block per (token, kv head). The key row goes through the
 // k-norm / rope chain in shared memory, the value row is copied; both are
@@ -8,7 +8,7 @@
 !kv = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32>
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_kv_write
-// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["T", 2], gpu_shared_bytes = 128 : i64
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 2], block = 32, shared = 128>
 // CHECK:       func.func private @qk0_kv_write({{.*}}) -> !qtf.kv_cache
 // CHECK:       gpu.func @qk0_kv_write(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %[[KEYS:.*]]: !llvm.ptr, %[[VALUES:.*]]: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %[[P:.*]]: i64, %{{.*}}: i64)
 // CHECK-SAME:    workgroup(%[[ROW:.*]] : memref<32xf32, #gpu.address_space<workgroup>>
@@ -29,7 +29,7 @@ func.func @step(%qkv: tensor<?x256xf32> {qtf.input = "tokens"}, %kv: !kv, %pos: 
   return %0 : !kv
 }
 module @kernels {
-  func.func @qk0_kv_write(%arg0: tensor<?x256xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?xi32>, %arg3: !kv, %arg4: tensor<?xi32>, %arg5: tensor<?x?xi32>) -> !kv attributes {qkernel.kernel, qkernel.kind = "kv_write"} {
+  func.func @qk0_kv_write(%arg0: tensor<?x256xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?xi32>, %arg3: !kv, %arg4: tensor<?xi32>, %arg5: tensor<?x?xi32>) -> !kv attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<kv_write>} {
     %0:3 = qtf.split %arg0 [128, 64, 64] : tensor<?x256xf32> -> tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>
     %1 = qtf.reshape %0#1 : tensor<?x64xf32> -> tensor<?x2x32xf32>
     %2 = qtf.rms_norm %1, %arg1 {epsilon = 1.0e-6 : f64} : tensor<?x2x32xf32>, tensor<32xbf16> -> tensor<?x2x32xf32>

@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // router over 40 experts (a view of the first 40 columns of a 57-wide row),
 // top 2, renormalized: one warp per token. Lane l owns experts l and l + 32
@@ -8,9 +8,9 @@
 // exact f32. Lane 0 writes the i32 id, and the weights after renormalizing.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_router
-// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["T"], gpu_shared_bytes = 0 : i64, grid = ["T"]
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T], block = 32, shared = 0>
 // CHECK:       func.func private @qk0_router(tensor<?x57xf32>) -> (tensor<?x2xi32> {qkernel.symbol = "T"}, tensor<?x2xf32> {qkernel.symbol = "T"})
-// CHECK-SAME:    qkernel.kind = "router"
+// CHECK-SAME:    qkernel.kind = #qkernel.kind<router>
 // CHECK:       gpu.func @qk0_router(%{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: !llvm.ptr, %{{[^:]+}}: i64
 // CHECK-SAME:    known_block_size = array<i32: 32, 1, 1>
 // CHECK:         %[[IDS:.*]] = builtin.unrealized_conversion_cast %{{.*}} to memref<?xi32>
@@ -55,7 +55,7 @@ func.func @step(%l: tensor<?x57xf32> {qtf.input = "tokens"}) -> (tensor<?x2xi32>
   return %0#0, %0#1 : tensor<?x2xi32>, tensor<?x2xf32>
 }
 module @kernels {
-  func.func @qk0_router(%arg0: tensor<?x57xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) attributes {qkernel.kernel, qkernel.kind = "router"} {
+  func.func @qk0_router(%arg0: tensor<?x57xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<router>} {
     %0:4 = qtf.split %arg0 [40, 8, 8, 1] : tensor<?x57xf32> -> tensor<?x40xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x1xf32>
     %ids, %weights = qtf.moe_router %0#0 {normalize, top_k = 2 : i64} : tensor<?x40xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
     return %ids, %weights : tensor<?x2xi32>, tensor<?x2xf32>
@@ -81,7 +81,7 @@ func.func @step(%l: tensor<?x8xf32> {qtf.input = "tokens"}) -> (tensor<?x2xi32>,
   return %0#0, %0#1 : tensor<?x2xi32>, tensor<?x2xf32>
 }
 module @kernels {
-  func.func @qk0_router(%arg0: tensor<?x8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) attributes {qkernel.kernel, qkernel.kind = "router"} {
+  func.func @qk0_router(%arg0: tensor<?x8xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<router>} {
     %ids, %weights = qtf.moe_router %arg0 {top_k = 2 : i64} : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
     return %ids, %weights : tensor<?x2xi32>, tensor<?x2xf32>
   }
@@ -100,7 +100,7 @@ module @kernels {
 // memory, then the down rows (8 accumulators), weighted, stored per valid slot.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_experts
-// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_grid = [8, 8], gpu_shared_bytes = 2624 : i64, grid = [8, 8]
+// CHECK-SAME:    launch = #qkernel.launch<grid = [8, 8], block = 256, shared = 2624>
 // CHECK:       gpu.func @qk0_experts
 // CHECK-SAME:    workgroup(%[[X:.*]] : memref<256xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[H:.*]] : memref<128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[Q:.*]] : memref<264xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[COUNTS:.*]] : memref<8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME:    known_block_size = array<i32: 256, 1, 1>
@@ -160,7 +160,7 @@ func.func @step(%x: tensor<?x32xf32> {qtf.input = "tokens"}, %ids: tensor<?x2xi3
   return %0 : tensor<?x2x32xf32>
 }
 module @kernels {
-  func.func @qk0_experts(%arg0: tensor<?x32xf32>, %arg1: tensor<?x2xi32>, %arg2: tensor<?x2xf32>, %arg3: tensor<256x32xbf16>, %arg4: tensor<256x16xbf16>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+  func.func @qk0_experts(%arg0: tensor<?x32xf32>, %arg1: tensor<?x2xi32>, %arg2: tensor<?x2xf32>, %arg3: tensor<256x32xbf16>, %arg4: tensor<256x16xbf16>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
     %0 = qtf.moe_expert_ffn %arg0, %arg1, %arg2, %arg3, %arg4 {intermediate_size = 16 : i64, num_experts = 8 : i64} : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<256x32xbf16>, tensor<256x16xbf16> -> tensor<?x2x32xf32>
     return %0 : tensor<?x2x32xf32>
   }

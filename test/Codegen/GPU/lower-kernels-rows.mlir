@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // rows, q-norm then rope: one block per (token, head), one warp for a head of
 // 16 (4 threads load a vector<4xf32> each). The sum of squares is reduced by
@@ -8,10 +8,10 @@
 // gpu.module with the NVVM target.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_rows
-// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["T", 4], gpu_shared_bytes = 64 : i64, grid = ["T", 4]
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 4], block = 32, shared = 64>
 // CHECK:       module @kernels attributes {qkernel.target = "gpu"}
 // CHECK:         func.func private @qk0_rows(tensor<?x128xf32>, tensor<16xbf16>, tensor<?xi32>) -> (tensor<?x4x16xf32> {qkernel.symbol = "T"})
-// CHECK-SAME:      qkernel.gpu_module = "qwen_kernels", qkernel.kernel, qkernel.kind = "rows"
+// CHECK-SAME:      qkernel.gpu_module = "qwen_kernels", qkernel.kernel, qkernel.kind = #qkernel.kind<rows>
 // CHECK:       gpu.module @qwen_kernels [#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">]
 // CHECK:         memref.global "private" constant @qwen_inv_freq_16_1000000 : memref<8xf32>
 // CHECK:         gpu.func @qk0_rows(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64)
@@ -44,7 +44,7 @@ func.func @step(%qkv: tensor<?x128xf32> {qtf.input = "tokens"}, %pos: tensor<?xi
   return %0 : tensor<?x4x16xf32>
 }
 module @kernels {
-  func.func @qk0_rows(%qkv: tensor<?x128xf32>, %w: tensor<16xbf16>, %pos: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk0_rows(%qkv: tensor<?x128xf32>, %w: tensor<16xbf16>, %pos: tensor<?xi32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %q, %k, %v = qtf.split %qkv [64, 32, 32] : tensor<?x128xf32> -> tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
     %q3 = qtf.reshape %q : tensor<?x64xf32> -> tensor<?x4x16xf32>
     %n = qtf.rms_norm %q3, %w {epsilon = 1.0e-6 : f64} : tensor<?x4x16xf32>, tensor<16xbf16> -> tensor<?x4x16xf32>
@@ -60,7 +60,7 @@ module @kernels {
 // memory (8 floats after the 16 KB row) between two barriers.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_rows
-// CHECK-SAME:    gpu_block = array<i64: 256, 1, 1>, gpu_grid = ["T"], gpu_shared_bytes = 16416 : i64
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T], block = 256, shared = 16416>
 // CHECK:       gpu.func @qk0_rows
 // CHECK-SAME:    workgroup(%[[ROW:.*]] : memref<4096xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[WARPS:.*]] : memref<8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // CHECK-SAME:    known_block_size = array<i32: 256, 1, 1>
@@ -81,7 +81,7 @@ func.func @step(%x: tensor<?x4096xf32> {qtf.input = "tokens"}) -> tensor<?x4096x
   return %0 : tensor<?x4096xf32>
 }
 module @kernels {
-  func.func @qk0_rows(%x: tensor<?x4096xf32>, %w: tensor<4096xbf16>) -> tensor<?x4096xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk0_rows(%x: tensor<?x4096xf32>, %w: tensor<4096xbf16>) -> tensor<?x4096xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %0 = qtf.rms_norm %x, %w {epsilon = 1.0e-6 : f64} : tensor<?x4096xf32>, tensor<4096xbf16> -> tensor<?x4096xf32>
     return %0 : tensor<?x4096xf32>
   }
@@ -95,7 +95,7 @@ module @kernels {
 // i < 3 * 1, W if i % 3 == 2 and i < 3 * 1, else T. Columns 8.. pass through.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_rows
-// CHECK-SAME:    gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["T", 2]
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 2], block = 32,
 // CHECK:       gpu.func @qk0_rows
 // CHECK:         llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"
 // CHECK:         gpu.barrier
@@ -125,7 +125,7 @@ func.func @step(%qkv: tensor<?x192xf32> {qtf.input = "tokens"}, %pos: tensor<?x3
   return %0 : tensor<?x2x32xf32>
 }
 module @kernels {
-  func.func @qk0_rows(%arg0: tensor<?x192xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?x3xi32>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk0_rows(%arg0: tensor<?x192xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?x3xi32>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %0:4 = qtf.split %arg0 [64, 64, 32, 32] : tensor<?x192xf32> -> tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
     %1 = qtf.reshape %0#0 : tensor<?x64xf32> -> tensor<?x2x32xf32>
     %2 = qtf.rms_norm %1, %arg1 {epsilon = 9.9999999999999995E-7 : f64, zero_centered} : tensor<?x2x32xf32>, tensor<32xbf16> -> tensor<?x2x32xf32>

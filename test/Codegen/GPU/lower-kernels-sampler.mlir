@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // The sampler's qk_argmax and qk_topk are added to gpu.module @qwen_kernels
 // for @step's output logits [R, vocab] f32, with the common ABI (logits, ids,
@@ -10,7 +10,7 @@
 // (logit, id) slots and one f32 per warp: 4228 bytes.
 
 // CHECK-LABEL: func.func @step
-// CHECK-SAME:  qkernel.sampler = {argmax = {block = 1024 : i64, grid = ["R"], kernel = "qk_argmax", shared_bytes = 256 : i64}, topk = {block = 1024 : i64, count = 256 : i64, grid = ["R"], kernel = "qk_topk", shared_bytes = 4228 : i64}}
+// CHECK-SAME:  qkernel.sampler = {argmax = #qkernel.variant<"qk_argmax", grid = [R], block = 1024, shared = 256>, topk = #qkernel.variant<"qk_topk", grid = [R], block = 1024, shared = 4228>, topk_count = 256 : i64}
 // CHECK:       gpu.module @qwen_kernels
 // CHECK:       gpu.func @qk_argmax(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64) workgroup(%{{.*}} : memref<64xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 1024, 1, 1>}
 // CHECK:         gpu.block_id
@@ -52,7 +52,7 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %rows: tensor<?xi32
   return %0 : tensor<?x1001xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1001x64xf32>) -> tensor<?x1001xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1001x64xf32>) -> tensor<?x1001xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.gather_rows %arg0[%arg1] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
     %1 = qtf.linear %0, %arg2 : tensor<?x64xf32>, tensor<1001x64xf32> -> tensor<?x1001xf32>
     return %1 : tensor<?x1001xf32>
@@ -64,7 +64,7 @@ module @kernels {
 // vocab 1000: 16-byte loads (250 vectors), 256 threads, 8 warps (qk_topk
 // keeps 1024 threads at every vocab).
 // CHECK-LABEL: func.func @step
-// CHECK-SAME:  qkernel.sampler = {argmax = {block = 256 : i64, grid = ["R"], kernel = "qk_argmax", shared_bytes = 64 : i64}, topk = {block = 1024 : i64, count = 256 : i64, grid = ["R"], kernel = "qk_topk", shared_bytes = 4228 : i64}}
+// CHECK-SAME:  qkernel.sampler = {argmax = #qkernel.variant<"qk_argmax", grid = [R], block = 256, shared = 64>, topk = #qkernel.variant<"qk_topk", grid = [R], block = 1024, shared = 4228>, topk_count = 256 : i64}
 // CHECK:       gpu.func @qk_argmax(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64) workgroup(%{{.*}} : memref<16xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}) kernel attributes {known_block_size = array<i32: 256, 1, 1>}
 // CHECK:         vector.load %{{.*}} : memref<?xf32>, vector<4xf32>
 // CHECK:       gpu.func @qk_topk({{.*}}kernel attributes {known_block_size = array<i32: 1024, 1, 1>}
@@ -75,7 +75,7 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %rows: tensor<?xi32
   return %0 : tensor<?x1000xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1000x64xf32>) -> tensor<?x1000xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1000x64xf32>) -> tensor<?x1000xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.gather_rows %arg0[%arg1] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
     %1 = qtf.linear %0, %arg2 : tensor<?x64xf32>, tensor<1000x64xf32> -> tensor<?x1000xf32>
     return %1 : tensor<?x1000xf32>
@@ -88,7 +88,7 @@ module @kernels {
 // (no logit_rows): the grid follows the output's rows, ["T"]. qk_topk: 1024
 // threads, 206 of its 256 slots stay padding.
 // CHECK-LABEL: func.func @step
-// CHECK-SAME:  qkernel.sampler = {argmax = {block = 32 : i64, grid = ["T"], kernel = "qk_argmax", shared_bytes = 0 : i64}, topk = {block = 1024 : i64, count = 256 : i64, grid = ["T"], kernel = "qk_topk", shared_bytes = 4228 : i64}}
+// CHECK-SAME:  qkernel.sampler = {argmax = #qkernel.variant<"qk_argmax", grid = [T], block = 32, shared = 0>, topk = #qkernel.variant<"qk_topk", grid = [T], block = 1024, shared = 4228>, topk_count = 256 : i64}
 // CHECK:       gpu.func @qk_argmax(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64) kernel attributes {known_block_size = array<i32: 32, 1, 1>}
 // CHECK:         vector.load %{{.*}} : memref<?xf32>, vector<2xf32>
 // CHECK-NOT:     gpu.barrier
@@ -101,7 +101,7 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}) -> tensor<?x50xf32>
   return %0 : tensor<?x50xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<50x64xf32>) -> tensor<?x50xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<50x64xf32>) -> tensor<?x50xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.linear %arg0, %arg1 : tensor<?x64xf32>, tensor<50x64xf32> -> tensor<?x50xf32>
     return %0 : tensor<?x50xf32>
   }

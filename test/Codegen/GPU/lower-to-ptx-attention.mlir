@@ -1,6 +1,6 @@
 // REQUIRES: ptxas
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GEOMETRY
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GEOMETRY
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
 // RUN: %python %S/extract-ptx.py < %t.mlir > %t.ptx
 // RUN: ptxas -arch=sm_90 -O3 -v %t.ptx -o %t.cubin > %t.log 2>&1
 // RUN: FileCheck %s --check-prefix=PTXAS < %t.log
@@ -23,8 +23,8 @@
 // simt-numerics-attention.test.
 //
 // Each kernel also has its decode variant qkN_attention_decode (grid [T,
-// kv_heads], 128 threads; AttentionKernel.cpp), recorded on the launch as
-// gpu_decode_*: 8 lanes per key at head 128 (16 keys in flight per block),
+// kv_heads], 128 threads; AttentionKernel.cpp), recorded as the `decode` of
+// its #qkernel.launch: 8 lanes per key at head 128 (16 keys in flight per block),
 // all query heads of a group in one pass over the keys, so the registers
 // grow with the group: 200 at head 128 / 64 with group 4, 110-123 with group
 // 2, 62 at head 32, under ptxas' 255 (the decode grid is small, occupancy
@@ -35,19 +35,19 @@
 // checks their numerics.
 
 // GEOMETRY: qkernel.launch @kernels::@qk0_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk0_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk0_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 17152 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk0_attention_decode", grid = [T, 2], block = 128, shared = 17152>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>>
 // GEOMETRY: qkernel.launch @kernels::@qk1_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 4], gpu_combine_kernel = "qk1_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk1_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 528 : i64, gpu_decode_shared_bytes = 33792 : i64, gpu_grid = ["T", 4], gpu_shared_bytes = 37440 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk1_attention_decode", grid = [T, 1], block = 128, shared = 33792>, max_splits = 32, partial_floats = 528, combine = <"qk1_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>>
 // GEOMETRY: qkernel.launch @kernels::@qk2_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk2_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk2_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 264 : i64, gpu_decode_shared_bytes = 17152 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 37440 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 37440, decode = <"qk2_attention_decode", grid = [T, 1], block = 128, shared = 17152>, max_splits = 32, partial_floats = 264, combine = <"qk2_attention_decode_combine", grid = [T, 2], block = 128, shared = 0>>
 // GEOMETRY: qkernel.launch @kernels::@qk3_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 64, 1, 1>, gpu_combine_grid = ["T", 8], gpu_combine_kernel = "qk3_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk3_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 544 : i64, gpu_decode_shared_bytes = 34048 : i64, gpu_grid = ["T", 8], gpu_shared_bytes = 37248 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 8], block = 256, shared = 37248, decode = <"qk3_attention_decode", grid = [T, 2], block = 128, shared = 34048>, max_splits = 32, partial_floats = 544, combine = <"qk3_attention_decode_combine", grid = [T, 8], block = 64, shared = 0>>
 // GEOMETRY: qkernel.launch @kernels::@qk4_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 64, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk4_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 2], gpu_decode_kernel = "qk4_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 136 : i64, gpu_decode_shared_bytes = 8704 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 37248 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 37248, decode = <"qk4_attention_decode", grid = [T, 2], block = 128, shared = 8704>, max_splits = 32, partial_floats = 136, combine = <"qk4_attention_decode_combine", grid = [T, 2], block = 64, shared = 0>>
 // GEOMETRY: qkernel.launch @kernels::@qk5_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 128, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk5_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk5_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 520 : i64, gpu_decode_shared_bytes = 17536 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 42048 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 42048, decode = <"qk5_attention_decode", grid = [T, 1], block = 128, shared = 17536>, max_splits = 32, partial_floats = 520, combine = <"qk5_attention_decode_combine", grid = [T, 2], block = 128, shared = 0>>
 // GEOMETRY: qkernel.launch @kernels::@qk6_attention
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_combine_block = array<i64: 32, 1, 1>, gpu_combine_grid = ["T", 2], gpu_combine_kernel = "qk6_attention_decode_combine", gpu_combine_shared_bytes = 0 : i64, gpu_decode_block = array<i64: 128, 1, 1>, gpu_decode_grid = ["T", 1], gpu_decode_kernel = "qk6_attention_decode", gpu_decode_max_splits = 32 : i64, gpu_decode_partial_floats = 72 : i64, gpu_decode_shared_bytes = 17552 : i64, gpu_grid = ["T", 2], gpu_shared_bytes = 20896 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 20896, decode = <"qk6_attention_decode", grid = [T, 1], block = 128, shared = 17552>, max_splits = 32, partial_floats = 72, combine = <"qk6_attention_decode_combine", grid = [T, 2], block = 32, shared = 0>>
 
 // PTXAS:       Function properties for qk6_attention_decode_combine
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
@@ -116,31 +116,31 @@ module {
     return %r0, %r1, %r2, %r3, %r4, %r5, %r6 : tensor<?x4x128xf32>, tensor<?x4x128xf32>, tensor<?x2x128xf32>, tensor<?x8x64xf32>, tensor<?x2x64xf32>, tensor<?x2x256xf32>, tensor<?x2x32xf32>
   }
   module @kernels {
-    func.func @qk0_attention(%arg0: tensor<?x4x128xf32>, %arg1: !kv0, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qk0_attention(%arg0: tensor<?x4x128xf32>, %arg1: !kv0, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %a = qtf.paged_attention %arg0, %arg1[1], %arg2, %arg3, %arg4 {scale = 0.08838834764831845 : f64} : tensor<?x4x128xf32>, !kv0, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x128xf32>
       return %a : tensor<?x4x128xf32>
     }
-    func.func @qk1_attention(%arg0: tensor<?x4x128xf32>, %arg1: !kv1, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qk1_attention(%arg0: tensor<?x4x128xf32>, %arg1: !kv1, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %a = qtf.paged_attention %arg0, %arg1[1], %arg2, %arg3, %arg4 {scale = 0.08838834764831845 : f64} : tensor<?x4x128xf32>, !kv1, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x128xf32>
       return %a : tensor<?x4x128xf32>
     }
-    func.func @qk2_attention(%arg0: tensor<?x2x128xf32>, %arg1: !kv2, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x2x128xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qk2_attention(%arg0: tensor<?x2x128xf32>, %arg1: !kv2, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x2x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %a = qtf.paged_attention %arg0, %arg1[1], %arg2, %arg3, %arg4 {scale = 0.08838834764831845 : f64} : tensor<?x2x128xf32>, !kv2, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x2x128xf32>
       return %a : tensor<?x2x128xf32>
     }
-    func.func @qk3_attention(%arg0: tensor<?x8x64xf32>, %arg1: !kv3, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x8x64xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qk3_attention(%arg0: tensor<?x8x64xf32>, %arg1: !kv3, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x8x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %a = qtf.paged_attention %arg0, %arg1[1], %arg2, %arg3, %arg4 {scale = 0.12500000000000000 : f64} : tensor<?x8x64xf32>, !kv3, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x8x64xf32>
       return %a : tensor<?x8x64xf32>
     }
-    func.func @qk4_attention(%arg0: tensor<?x2x64xf32>, %arg1: !kv4, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x2x64xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qk4_attention(%arg0: tensor<?x2x64xf32>, %arg1: !kv4, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x2x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %a = qtf.paged_attention %arg0, %arg1[1], %arg2, %arg3, %arg4 {scale = 0.12500000000000000 : f64} : tensor<?x2x64xf32>, !kv4, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x2x64xf32>
       return %a : tensor<?x2x64xf32>
     }
-    func.func @qk5_attention(%arg0: tensor<?x2x256xf32>, %arg1: !kv5, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x2x256xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qk5_attention(%arg0: tensor<?x2x256xf32>, %arg1: !kv5, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x2x256xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %a = qtf.paged_attention %arg0, %arg1[1], %arg2, %arg3, %arg4 {scale = 0.06250000000000000 : f64} : tensor<?x2x256xf32>, !kv5, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x2x256xf32>
       return %a : tensor<?x2x256xf32>
     }
-    func.func @qk6_attention(%arg0: tensor<?x2x32xf32>, %arg1: tensor<32xbf16>, %arg2: !kv6, %arg3: tensor<?xi32>, %arg4: tensor<?xi32>, %arg5: tensor<?x?xi32>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qk6_attention(%arg0: tensor<?x2x32xf32>, %arg1: tensor<32xbf16>, %arg2: !kv6, %arg3: tensor<?xi32>, %arg4: tensor<?xi32>, %arg5: tensor<?x?xi32>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %0 = qtf.rms_norm %arg0, %arg1 {epsilon = 9.9999999999999995E-7 : f64} : tensor<?x2x32xf32>, tensor<32xbf16> -> tensor<?x2x32xf32>
       %1 = qtf.rope %0, %arg3 {rotary_dim = 32 : i64, theta = 1.000000e+06 : f64} : tensor<?x2x32xf32>, tensor<?xi32> -> tensor<?x2x32xf32>
       %a = qtf.paged_attention %1, %arg2[1], %arg3, %arg4, %arg5 {scale = 0.17677669529663689 : f64} : tensor<?x2x32xf32>, !kv6, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x2x32xf32>

@@ -1,5 +1,5 @@
 // REQUIRES: ptxas
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
 // RUN: %python %S/extract-ptx.py < %t.mlir > %t.ptx
 // RUN: FileCheck %s --check-prefix=PTX < %t.ptx
 // RUN: ptxas -arch=sm_90 -O3 -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
@@ -143,24 +143,24 @@ module {
     return %58, %36, %10#1 : tensor<?x64xf32>, !qtf.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, page_size = 16, f32>, !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>
   }
   module @kernels {
-    func.func @qk0_embedding(%arg0: tensor<64x32xbf16>, %arg1: tensor<?xi32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "embedding"} {
+    func.func @qk0_embedding(%arg0: tensor<64x32xbf16>, %arg1: tensor<?xi32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<embedding>} {
       %0 = qtf.embedding %arg0[%arg1] : tensor<64x32xbf16>, tensor<?xi32> -> tensor<?x32xf32>
       return %0 : tensor<?x32xf32>
     }
-    func.func @qk1_rows(%arg0: tensor<?x32xf32>, %arg1: tensor<32xbf16>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+    func.func @qk1_rows(%arg0: tensor<?x32xf32>, %arg1: tensor<32xbf16>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
       %0 = qtf.rms_norm %arg0, %arg1 {epsilon = 9.9999999999999995E-7 : f64, zero_centered} : tensor<?x32xf32>, tensor<32xbf16> -> tensor<?x32xf32>
       return %0 : tensor<?x32xf32>
     }
-    func.func @qk2_matmul(%arg0: tensor<?x32xf32>, %arg1: tensor<392x32xbf16>) -> tensor<?x392xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk2_matmul(%arg0: tensor<?x32xf32>, %arg1: tensor<392x32xbf16>) -> tensor<?x392xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %arg0, %arg1 : tensor<?x32xf32>, tensor<392x32xbf16> -> tensor<?x392xf32>
       return %0 : tensor<?x392xf32>
     }
-    func.func @qk3_conv(%arg0: tensor<?x392xf32>, %arg1: !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>, %arg2: tensor<320x4xbf16>, %arg3: tensor<?xi32>, %arg4: tensor<?xi32>) -> (tensor<?x320xf32>, !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>) attributes {qkernel.kernel, qkernel.kind = "conv"} {
+    func.func @qk3_conv(%arg0: tensor<?x392xf32>, %arg1: !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>, %arg2: tensor<320x4xbf16>, %arg3: tensor<?xi32>, %arg4: tensor<?xi32>) -> (tensor<?x320xf32>, !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<conv>} {
       %0:4 = qtf.split %arg0 [320, 64, 4, 4] : tensor<?x392xf32> -> tensor<?x320xf32>, tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x4xf32>
       %result, %new_state = qtf.causal_conv1d %arg1[0], %0#0, %arg2, %arg3, %arg4 : <layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>, tensor<?x320xf32>, tensor<320x4xbf16>, tensor<?xi32>, tensor<?xi32> -> tensor<?x320xf32>
       return %result, %new_state : tensor<?x320xf32>, !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>
     }
-    func.func @qk4_delta_rule(%arg0: tensor<?x320xf32>, %arg1: tensor<?x392xf32>, %arg2: !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x16xf32>, !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+    func.func @qk4_delta_rule(%arg0: tensor<?x320xf32>, %arg1: tensor<?x392xf32>, %arg2: !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x16xf32>, !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
       %0:3 = qtf.split %arg0 [128, 128, 64] : tensor<?x320xf32> -> tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x64xf32>
       %1 = qtf.reshape %0#0 : tensor<?x128xf32> -> tensor<?x2x64xf32>
       %2 = qtf.reshape %0#1 : tensor<?x128xf32> -> tensor<?x2x64xf32>
@@ -169,66 +169,66 @@ module {
       %result, %new_state = qtf.gated_delta_rule %arg2[0], %1, %2, %3, %4#3, %4#2, %arg3, %arg4, %arg5, %arg6 {scale = 1.250000e-01 : f64} : <layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x16xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
       return %result, %new_state : tensor<?x4x16xf32>, !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>
     }
-    func.func @qk5_gated_norm(%arg0: tensor<?x392xf32>, %arg1: tensor<?x4x16xf32>, %arg2: tensor<16xf32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = "gated_norm"} {
+    func.func @qk5_gated_norm(%arg0: tensor<?x392xf32>, %arg1: tensor<?x4x16xf32>, %arg2: tensor<16xf32>) -> tensor<?x4x16xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<gated_norm>} {
       %0:4 = qtf.split %arg0 [320, 64, 4, 4] : tensor<?x392xf32> -> tensor<?x320xf32>, tensor<?x64xf32>, tensor<?x4xf32>, tensor<?x4xf32>
       %1 = qtf.reshape %0#1 : tensor<?x64xf32> -> tensor<?x4x16xf32>
       %2 = qtf.gated_rms_norm %arg1, %1, %arg2 {epsilon = 9.9999999999999995E-7 : f64} : tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<16xf32> -> tensor<?x4x16xf32>
       return %2 : tensor<?x4x16xf32>
     }
-    func.func @qk6_matmul(%arg0: tensor<?x4x16xf32>, %arg1: tensor<32x64xbf16>, %arg2: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk6_matmul(%arg0: tensor<?x4x16xf32>, %arg1: tensor<32x64xbf16>, %arg2: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.reshape %arg0 : tensor<?x4x16xf32> -> tensor<?x64xf32>
       %1 = qtf.linear %0, %arg1 : tensor<?x64xf32>, tensor<32x64xbf16> -> tensor<?x32xf32>
       %2 = qtf.add %arg2, %1 : tensor<?x32xf32>
       return %2 : tensor<?x32xf32>
     }
-    func.func @qk7_matmul(%arg0: tensor<?x32xf32>, %arg1: tensor<57x32xbf16>) -> tensor<?x57xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk7_matmul(%arg0: tensor<?x32xf32>, %arg1: tensor<57x32xbf16>) -> tensor<?x57xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %arg0, %arg1 : tensor<?x32xf32>, tensor<57x32xbf16> -> tensor<?x57xf32>
       return %0 : tensor<?x57xf32>
     }
-    func.func @qk8_router(%arg0: tensor<?x57xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) attributes {qkernel.kernel, qkernel.kind = "router"} {
+    func.func @qk8_router(%arg0: tensor<?x57xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<router>} {
       %0:4 = qtf.split %arg0 [8, 24, 24, 1] : tensor<?x57xf32> -> tensor<?x8xf32>, tensor<?x24xf32>, tensor<?x24xf32>, tensor<?x1xf32>
       %ids, %weights = qtf.moe_router %0#0 {normalize, top_k = 2 : i64} : tensor<?x8xf32> -> tensor<?x2xi32>, tensor<?x2xf32>
       return %ids, %weights : tensor<?x2xi32>, tensor<?x2xf32>
     }
-    func.func @qk9_experts(%arg0: tensor<?x32xf32>, %arg1: tensor<?x2xi32>, %arg2: tensor<?x2xf32>, %arg3: tensor<256x32xbf16>, %arg4: tensor<256x16xbf16>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+    func.func @qk9_experts(%arg0: tensor<?x32xf32>, %arg1: tensor<?x2xi32>, %arg2: tensor<?x2xf32>, %arg3: tensor<256x32xbf16>, %arg4: tensor<256x16xbf16>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
       %0 = qtf.moe_expert_ffn %arg0, %arg1, %arg2, %arg3, %arg4 {intermediate_size = 16 : i64, num_experts = 8 : i64} : tensor<?x32xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<256x32xbf16>, tensor<256x16xbf16> -> tensor<?x2x32xf32>
       return %0 : tensor<?x2x32xf32>
     }
-    func.func @qk10_elementwise(%arg0: tensor<?x57xf32>) -> tensor<?x24xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+    func.func @qk10_elementwise(%arg0: tensor<?x57xf32>) -> tensor<?x24xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
       %0:4 = qtf.split %arg0 [8, 24, 24, 1] : tensor<?x57xf32> -> tensor<?x8xf32>, tensor<?x24xf32>, tensor<?x24xf32>, tensor<?x1xf32>
       %1 = qtf.silu_mul %0#1, %0#2 : tensor<?x24xf32>
       return %1 : tensor<?x24xf32>
     }
-    func.func @qk11_matmul(%arg0: tensor<?x24xf32>, %arg1: tensor<32x24xbf16>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk11_matmul(%arg0: tensor<?x24xf32>, %arg1: tensor<32x24xbf16>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %arg0, %arg1 : tensor<?x24xf32>, tensor<32x24xbf16> -> tensor<?x32xf32>
       return %0 : tensor<?x32xf32>
     }
-    func.func @qk12_elementwise(%arg0: tensor<?x57xf32>, %arg1: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+    func.func @qk12_elementwise(%arg0: tensor<?x57xf32>, %arg1: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
       %0:4 = qtf.split %arg0 [8, 24, 24, 1] : tensor<?x57xf32> -> tensor<?x8xf32>, tensor<?x24xf32>, tensor<?x24xf32>, tensor<?x1xf32>
       %1 = qtf.sigmoid_mul %arg1, %0#3 : tensor<?x32xf32>, tensor<?x1xf32>
       return %1 : tensor<?x32xf32>
     }
-    func.func @qk13_elementwise(%arg0: tensor<?x2x32xf32>, %arg1: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+    func.func @qk13_elementwise(%arg0: tensor<?x2x32xf32>, %arg1: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
       %0 = qtf.moe_combine %arg0 : tensor<?x2x32xf32> -> tensor<?x32xf32>
       %1 = qtf.add %0, %arg1 : tensor<?x32xf32>
       return %1 : tensor<?x32xf32>
     }
-    func.func @qk14_elementwise(%arg0: tensor<?x32xf32>, %arg1: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+    func.func @qk14_elementwise(%arg0: tensor<?x32xf32>, %arg1: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
       %0 = qtf.add %arg0, %arg1 : tensor<?x32xf32>
       return %0 : tensor<?x32xf32>
     }
-    func.func @qk15_matmul(%arg0: tensor<?x32xf32>, %arg1: tensor<192x32xbf16>) -> tensor<?x192xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk15_matmul(%arg0: tensor<?x32xf32>, %arg1: tensor<192x32xbf16>) -> tensor<?x192xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %arg0, %arg1 : tensor<?x32xf32>, tensor<192x32xbf16> -> tensor<?x192xf32>
       return %0 : tensor<?x192xf32>
     }
-    func.func @qk16_rows(%arg0: tensor<?x192xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?x3xi32>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+    func.func @qk16_rows(%arg0: tensor<?x192xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?x3xi32>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
       %0:4 = qtf.split %arg0 [64, 64, 32, 32] : tensor<?x192xf32> -> tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
       %1 = qtf.reshape %0#0 : tensor<?x64xf32> -> tensor<?x2x32xf32>
       %2 = qtf.rms_norm %1, %arg1 {epsilon = 9.9999999999999995E-7 : f64, zero_centered} : tensor<?x2x32xf32>, tensor<32xbf16> -> tensor<?x2x32xf32>
       %3 = qtf.rope %2, %arg2 {mrope_section = array<i64: 2, 1, 1>, rotary_dim = 8 : i64, theta = 1.000000e+07 : f64} : tensor<?x2x32xf32>, tensor<?x3xi32> -> tensor<?x2x32xf32>
       return %3 : tensor<?x2x32xf32>
     }
-    func.func @qk17_kv_write(%arg0: tensor<?x192xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?x3xi32>, %arg3: !qtf.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, page_size = 16, f32>, %arg4: tensor<?xi32>, %arg5: tensor<?xi32>, %arg6: tensor<?x?xi32>) -> !qtf.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, page_size = 16, f32> attributes {qkernel.kernel, qkernel.kind = "kv_write"} {
+    func.func @qk17_kv_write(%arg0: tensor<?x192xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?x3xi32>, %arg3: !qtf.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, page_size = 16, f32>, %arg4: tensor<?xi32>, %arg5: tensor<?xi32>, %arg6: tensor<?x?xi32>) -> !qtf.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, page_size = 16, f32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<kv_write>} {
       %0:4 = qtf.split %arg0 [64, 64, 32, 32] : tensor<?x192xf32> -> tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
       %1 = qtf.reshape %0#2 : tensor<?x32xf32> -> tensor<?x1x32xf32>
       %2 = qtf.rms_norm %1, %arg1 {epsilon = 9.9999999999999995E-7 : f64, zero_centered} : tensor<?x1x32xf32>, tensor<32xbf16> -> tensor<?x1x32xf32>
@@ -237,22 +237,22 @@ module {
       %5 = qtf.kv_cache_write %arg3[0], %3, %4, %arg4, %arg5, %arg6 : <layers = 1, kv_heads = 1, head_dim = 32, page_size = 16, f32>, tensor<?x1x32xf32>, tensor<?x1x32xf32>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>
       return %5 : !qtf.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, page_size = 16, f32>
     }
-    func.func @qk18_attention(%arg0: tensor<?x2x32xf32>, %arg1: !qtf.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, page_size = 16, f32>, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qk18_attention(%arg0: tensor<?x2x32xf32>, %arg1: !qtf.kv_cache<layers = 1, kv_heads = 1, head_dim = 32, page_size = 16, f32>, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x2x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %0 = qtf.paged_attention %arg0, %arg1[0], %arg2, %arg3, %arg4 {scale = 0.17677669529663687 : f64} : tensor<?x2x32xf32>, <layers = 1, kv_heads = 1, head_dim = 32, page_size = 16, f32>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x2x32xf32>
       return %0 : tensor<?x2x32xf32>
     }
-    func.func @qk19_elementwise(%arg0: tensor<?x2x32xf32>, %arg1: tensor<?x192xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+    func.func @qk19_elementwise(%arg0: tensor<?x2x32xf32>, %arg1: tensor<?x192xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
       %0 = qtf.reshape %arg0 : tensor<?x2x32xf32> -> tensor<?x64xf32>
       %1:4 = qtf.split %arg1 [64, 64, 32, 32] : tensor<?x192xf32> -> tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
       %2 = qtf.sigmoid_mul %0, %1#1 : tensor<?x64xf32>, tensor<?x64xf32>
       return %2 : tensor<?x64xf32>
     }
-    func.func @qk20_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<32x64xbf16>, %arg2: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk20_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<32x64xbf16>, %arg2: tensor<?x32xf32>) -> tensor<?x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %arg0, %arg1 : tensor<?x64xf32>, tensor<32x64xbf16> -> tensor<?x32xf32>
       %1 = qtf.add %arg2, %0 : tensor<?x32xf32>
       return %1 : tensor<?x32xf32>
     }
-    func.func @qk21_matmul(%arg0: tensor<?x32xf32>, %arg1: tensor<?xi32>, %arg2: tensor<64x32xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk21_matmul(%arg0: tensor<?x32xf32>, %arg1: tensor<?xi32>, %arg2: tensor<64x32xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.gather_rows %arg0[%arg1] : tensor<?x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
       %1 = qtf.linear %0, %arg2 : tensor<?x32xf32>, tensor<64x32xbf16> -> tensor<?x64xf32>
       return %1 : tensor<?x64xf32>

@@ -1,5 +1,5 @@
 // REQUIRES: ptxas
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
 // RUN: %python %S/extract-ptx.py < %t.mlir > %t.ptx
 // RUN: ptxas -arch=sm_90 -O3 -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
 // RUN: ptxas -arch=sm_90 -O3 -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=NOSPILL
@@ -50,7 +50,7 @@ module {
     return %2#0, %5#0, %7, %8#0, %8#1, %10, %2#1, %5#1 : tensor<?x4x128xf32>, tensor<?x2x256xf32>, tensor<?x4x128xf32>, tensor<?x10xi32>, tensor<?x10xf32>, tensor<?x2x256xf32>, !sa, !sb
   }
   module @kernels {
-    func.func @qk0_delta_rule(%arg0: tensor<?x1024xf32>, %arg1: tensor<?x8xf32>, %arg2: !sa, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x128xf32>, !sa) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+    func.func @qk0_delta_rule(%arg0: tensor<?x1024xf32>, %arg1: tensor<?x8xf32>, %arg2: !sa, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x128xf32>, !sa) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
       %0:3 = qtf.split %arg0 [256, 256, 512] : tensor<?x1024xf32> -> tensor<?x256xf32>, tensor<?x256xf32>, tensor<?x512xf32>
       %1 = qtf.reshape %0#0 : tensor<?x256xf32> -> tensor<?x2x128xf32>
       %2 = qtf.reshape %0#1 : tensor<?x256xf32> -> tensor<?x2x128xf32>
@@ -59,7 +59,7 @@ module {
       %result, %new_state = qtf.gated_delta_rule %arg2[0], %1, %2, %3, %4#1, %4#0, %arg3, %arg4, %arg5, %arg6 {scale = 0.088388347648318440 : f64} : !sa, tensor<?x2x128xf32>, tensor<?x2x128xf32>, tensor<?x4x128xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x128xf32>
       return %result, %new_state : tensor<?x4x128xf32>, !sa
     }
-    func.func @qk1_delta_rule(%arg0: tensor<?x768xf32>, %arg1: tensor<?x4xf32>, %arg2: !sb, %arg3: tensor<2xf32>, %arg4: tensor<2xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x2x256xf32>, !sb) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+    func.func @qk1_delta_rule(%arg0: tensor<?x768xf32>, %arg1: tensor<?x4xf32>, %arg2: !sb, %arg3: tensor<2xf32>, %arg4: tensor<2xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x2x256xf32>, !sb) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
       %0:3 = qtf.split %arg0 [128, 128, 512] : tensor<?x768xf32> -> tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x512xf32>
       %1 = qtf.reshape %0#0 : tensor<?x128xf32> -> tensor<?x1x128xf32>
       %2 = qtf.reshape %0#1 : tensor<?x128xf32> -> tensor<?x1x128xf32>
@@ -68,16 +68,16 @@ module {
       %result, %new_state = qtf.gated_delta_rule %arg2[0], %1, %2, %3, %4#1, %4#0, %arg3, %arg4, %arg5, %arg6 {scale = 0.088388347648318440 : f64} : !sb, tensor<?x1x128xf32>, tensor<?x1x128xf32>, tensor<?x2x256xf32>, tensor<?x2xf32>, tensor<?x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x2x256xf32>
       return %result, %new_state : tensor<?x2x256xf32>, !sb
     }
-    func.func @qk2_gated_norm(%arg0: tensor<?x512xf32>, %arg1: tensor<?x4x128xf32>, %arg2: tensor<128xf32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = "gated_norm"} {
+    func.func @qk2_gated_norm(%arg0: tensor<?x512xf32>, %arg1: tensor<?x4x128xf32>, %arg2: tensor<128xf32>) -> tensor<?x4x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<gated_norm>} {
       %0 = qtf.reshape %arg0 : tensor<?x512xf32> -> tensor<?x4x128xf32>
       %1 = qtf.gated_rms_norm %arg1, %0, %arg2 {epsilon = 9.9999999999999995E-7 : f64} : tensor<?x4x128xf32>, tensor<?x4x128xf32>, tensor<128xf32> -> tensor<?x4x128xf32>
       return %1 : tensor<?x4x128xf32>
     }
-    func.func @qk3_router(%arg0: tensor<?x512xf32>) -> (tensor<?x10xi32>, tensor<?x10xf32>) attributes {qkernel.kernel, qkernel.kind = "router"} {
+    func.func @qk3_router(%arg0: tensor<?x512xf32>) -> (tensor<?x10xi32>, tensor<?x10xf32>) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<router>} {
       %ids, %weights = qtf.moe_router %arg0 {normalize, top_k = 10 : i64} : tensor<?x512xf32> -> tensor<?x10xi32>, tensor<?x10xf32>
       return %ids, %weights : tensor<?x10xi32>, tensor<?x10xf32>
     }
-    func.func @qk4_rows(%arg0: tensor<?x512xf32>, %arg1: tensor<256xbf16>, %arg2: tensor<?x3xi32>) -> tensor<?x2x256xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+    func.func @qk4_rows(%arg0: tensor<?x512xf32>, %arg1: tensor<256xbf16>, %arg2: tensor<?x3xi32>) -> tensor<?x2x256xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
       %0 = qtf.reshape %arg0 : tensor<?x512xf32> -> tensor<?x2x256xf32>
       %1 = qtf.rms_norm %0, %arg1 {epsilon = 9.9999999999999995E-7 : f64, zero_centered} : tensor<?x2x256xf32>, tensor<256xbf16> -> tensor<?x2x256xf32>
       %2 = qtf.rope %1, %arg2 {mrope_section = array<i64: 11, 11, 10>, rotary_dim = 64 : i64, theta = 1.000000e+07 : f64} : tensor<?x2x256xf32>, tensor<?x3xi32> -> tensor<?x2x256xf32>

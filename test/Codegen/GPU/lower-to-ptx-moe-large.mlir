@@ -1,6 +1,6 @@
 // REQUIRES: ptxas
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GEOMETRY
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GEOMETRY
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
 // RUN: %python %S/extract-ptx.py < %t.mlir > %t.ptx
 // RUN: ptxas -arch=sm_90 -O3 -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
 // RUN: ptxas -arch=sm_90 -O3 -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=NOSPILL
@@ -16,13 +16,13 @@
 // assembles every entry for sm_90 without spills.
 
 // GEOMETRY: qkernel.launch @kernels::@qk0_experts
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_grid = [128, 4], gpu_shared_bytes = 46128 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [128, 4], block = 256, shared = 46128>
 // GEOMETRY: qkernel.launch @kernels::@qk1_experts
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_grid = [128, 4], gpu_shared_bytes = 46128 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [128, 4], block = 256, shared = 46128>
 // GEOMETRY: qkernel.launch @kernels::@qk2_experts
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_grid = [256, 2], gpu_shared_bytes = 42032 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [256, 2], block = 256, shared = 42032>
 // GEOMETRY: qkernel.launch @kernels::@qk3_experts
-// GEOMETRY-SAME: gpu_block = array<i64: 256, 1, 1>, gpu_grid = [256, 2], gpu_shared_bytes = 42032 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [256, 2], block = 256, shared = 42032>
 
 // PTXAS-DAG:   Compiling entry function 'qk0_experts' for 'sm_90'
 // PTXAS-DAG:   Compiling entry function 'qk1_experts' for 'sm_90'
@@ -49,19 +49,19 @@ module {
     return %2, %5, %8, %11 : tensor<?x8x2048xf32>, tensor<?x8x2048xf32>, tensor<?x8x2048xf32>, tensor<?x8x2048xf32>
   }
   module @kernels {
-    func.func @qk0_experts(%arg0: tensor<?x2048xf32>, %arg1: tensor<?x8xi32>, %arg2: tensor<?x8xf32>, %arg3: tensor<196608x2048xbf16>, %arg4: tensor<262144x768xbf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+    func.func @qk0_experts(%arg0: tensor<?x2048xf32>, %arg1: tensor<?x8xi32>, %arg2: tensor<?x8xf32>, %arg3: tensor<196608x2048xbf16>, %arg4: tensor<262144x768xbf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
       %0 = qtf.moe_expert_ffn %arg0, %arg1, %arg2, %arg3, %arg4 {intermediate_size = 768 : i64, num_experts = 128 : i64} : tensor<?x2048xf32>, tensor<?x8xi32>, tensor<?x8xf32>, tensor<196608x2048xbf16>, tensor<262144x768xbf16> -> tensor<?x8x2048xf32>
       return %0 : tensor<?x8x2048xf32>
     }
-    func.func @qk1_experts(%arg0: tensor<?x2048xf32>, %arg1: tensor<?x8xi32>, %arg2: tensor<?x8xf32>, %arg3: tensor<196608x2048xf16>, %arg4: tensor<262144x768xf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+    func.func @qk1_experts(%arg0: tensor<?x2048xf32>, %arg1: tensor<?x8xi32>, %arg2: tensor<?x8xf32>, %arg3: tensor<196608x2048xf16>, %arg4: tensor<262144x768xf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
       %0 = qtf.moe_expert_ffn %arg0, %arg1, %arg2, %arg3, %arg4 {intermediate_size = 768 : i64, num_experts = 128 : i64} : tensor<?x2048xf32>, tensor<?x8xi32>, tensor<?x8xf32>, tensor<196608x2048xf16>, tensor<262144x768xf16> -> tensor<?x8x2048xf32>
       return %0 : tensor<?x8x2048xf32>
     }
-    func.func @qk2_experts(%arg0: tensor<?x2048xf32>, %arg1: tensor<?x8xi32>, %arg2: tensor<?x8xf32>, %arg3: tensor<262144x2048xbf16>, %arg4: tensor<524288x512xbf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+    func.func @qk2_experts(%arg0: tensor<?x2048xf32>, %arg1: tensor<?x8xi32>, %arg2: tensor<?x8xf32>, %arg3: tensor<262144x2048xbf16>, %arg4: tensor<524288x512xbf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
       %0 = qtf.moe_expert_ffn %arg0, %arg1, %arg2, %arg3, %arg4 {intermediate_size = 512 : i64, num_experts = 256 : i64} : tensor<?x2048xf32>, tensor<?x8xi32>, tensor<?x8xf32>, tensor<262144x2048xbf16>, tensor<524288x512xbf16> -> tensor<?x8x2048xf32>
       return %0 : tensor<?x8x2048xf32>
     }
-    func.func @qk3_experts(%arg0: tensor<?x2048xf32>, %arg1: tensor<?x8xi32>, %arg2: tensor<?x8xf32>, %arg3: tensor<262144x2048xf16>, %arg4: tensor<524288x512xf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+    func.func @qk3_experts(%arg0: tensor<?x2048xf32>, %arg1: tensor<?x8xi32>, %arg2: tensor<?x8xf32>, %arg3: tensor<262144x2048xf16>, %arg4: tensor<524288x512xf16>) -> tensor<?x8x2048xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
       %0 = qtf.moe_expert_ffn %arg0, %arg1, %arg2, %arg3, %arg4 {intermediate_size = 512 : i64, num_experts = 256 : i64} : tensor<?x2048xf32>, tensor<?x8xi32>, tensor<?x8xf32>, tensor<262144x2048xf16>, tensor<524288x512xf16> -> tensor<?x8x2048xf32>
       return %0 : tensor<?x8x2048xf32>
     }

@@ -1,5 +1,5 @@
 // REQUIRES: ptxas
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
 // RUN: %python %S/extract-ptx.py < %t.mlir > %t.ptx
 // RUN: ptxas -arch=sm_90 -O3 -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
 // RUN: ptxas -arch=sm_90 -O3 -v %t.ptx -o %t.cubin 2>&1 | FileCheck %s --check-prefix=NOSPILL
@@ -33,15 +33,15 @@ module {
     return %2, %5, %8 : tensor<?x16x32xf32>, tensor<?x2x30xf32>, tensor<?x4x1528xf32>
   }
   module @kernels {
-    func.func @qk0_experts(%arg0: tensor<?x32xf32>, %arg1: tensor<?x16xi32>, %arg2: tensor<?x16xf32>, %arg3: tensor<256x32xf32>, %arg4: tensor<256x16xf32>) -> tensor<?x16x32xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+    func.func @qk0_experts(%arg0: tensor<?x32xf32>, %arg1: tensor<?x16xi32>, %arg2: tensor<?x16xf32>, %arg3: tensor<256x32xf32>, %arg4: tensor<256x16xf32>) -> tensor<?x16x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
       %0 = qtf.moe_expert_ffn %arg0, %arg1, %arg2, %arg3, %arg4 {intermediate_size = 16 : i64, num_experts = 8 : i64} : tensor<?x32xf32>, tensor<?x16xi32>, tensor<?x16xf32>, tensor<256x32xf32>, tensor<256x16xf32> -> tensor<?x16x32xf32>
       return %0 : tensor<?x16x32xf32>
     }
-    func.func @qk1_experts(%arg0: tensor<?x30xf32>, %arg1: tensor<?x2xi32>, %arg2: tensor<?x2xf32>, %arg3: tensor<320x30xbf16>, %arg4: tensor<480x10xbf16>) -> tensor<?x2x30xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+    func.func @qk1_experts(%arg0: tensor<?x30xf32>, %arg1: tensor<?x2xi32>, %arg2: tensor<?x2xf32>, %arg3: tensor<320x30xbf16>, %arg4: tensor<480x10xbf16>) -> tensor<?x2x30xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
       %0 = qtf.moe_expert_ffn %arg0, %arg1, %arg2, %arg3, %arg4 {intermediate_size = 10 : i64, num_experts = 16 : i64} : tensor<?x30xf32>, tensor<?x2xi32>, tensor<?x2xf32>, tensor<320x30xbf16>, tensor<480x10xbf16> -> tensor<?x2x30xf32>
       return %0 : tensor<?x2x30xf32>
     }
-    func.func @qk2_experts(%arg0: tensor<?x1528xf32>, %arg1: tensor<?x4xi32>, %arg2: tensor<?x4xf32>, %arg3: tensor<32x1528xf16>, %arg4: tensor<3056x8xf16>) -> tensor<?x4x1528xf32> attributes {qkernel.kernel, qkernel.kind = "experts"} {
+    func.func @qk2_experts(%arg0: tensor<?x1528xf32>, %arg1: tensor<?x4xi32>, %arg2: tensor<?x4xf32>, %arg3: tensor<32x1528xf16>, %arg4: tensor<3056x8xf16>) -> tensor<?x4x1528xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<experts>} {
       %0 = qtf.moe_expert_ffn %arg0, %arg1, %arg2, %arg3, %arg4 {intermediate_size = 8 : i64, num_experts = 2 : i64} : tensor<?x1528xf32>, tensor<?x4xi32>, tensor<?x4xf32>, tensor<32x1528xf16>, tensor<3056x8xf16> -> tensor<?x4x1528xf32>
       return %0 : tensor<?x4x1528xf32>
     }

@@ -1,16 +1,16 @@
 // REQUIRES: ptxas
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t/1001.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t/1001.mlir
 // RUN: %python %S/extract-ptx.py < %t/1001.mlir > %t/1001.ptx
 // RUN: FileCheck %s --check-prefix=PTX < %t/1001.ptx
 // RUN: ptxas -arch=sm_90 -O3 -v %t/1001.ptx -o %t/1001.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
 // RUN: ptxas -arch=sm_90 -O3 -v %t/1001.ptx -o %t/1001.cubin 2>&1 | FileCheck %s --check-prefix=NOSPILL
-// RUN: sed 's/1001/1000/g' %s | qwen-opt --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm | %python %S/extract-ptx.py > %t/1000.ptx
+// RUN: sed 's/1001/1000/g' %s | qwen-opt --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm | %python %S/extract-ptx.py > %t/1000.ptx
 // RUN: FileCheck %s --check-prefix=VEC4 < %t/1000.ptx
 // RUN: ptxas -arch=sm_90 -O3 -v %t/1000.ptx -o %t/1000.cubin 2>&1 | FileCheck %s --check-prefixes=PTXAS,NOSPILL
-// RUN: sed 's/1001/50/g' %s | qwen-opt --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm | %python %S/extract-ptx.py > %t/50.ptx
+// RUN: sed 's/1001/50/g' %s | qwen-opt --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm | %python %S/extract-ptx.py > %t/50.ptx
 // RUN: ptxas -arch=sm_90 -O3 -v %t/50.ptx -o %t/50.cubin 2>&1 | FileCheck %s --check-prefixes=PTXAS,NOSPILL
-// RUN: sed 's/1001/5001/g' %s | qwen-opt --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm | %python %S/extract-ptx.py > %t/5001.ptx
+// RUN: sed 's/1001/5001/g' %s | qwen-opt --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm | %python %S/extract-ptx.py > %t/5001.ptx
 // RUN: ptxas -arch=sm_90 -O3 -v %t/5001.ptx -o %t/5001.cubin 2>&1 | FileCheck %s --check-prefixes=PTXAS,NOSPILL
 
 // The sampler's qk_argmax and qk_topk through NVVM to PTX for an lm_head of
@@ -65,7 +65,7 @@ module {
     return %1 : tensor<?x1001xf32>
   }
   module @kernels {
-    func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1001x64xf32>) -> tensor<?x1001xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1001x64xf32>) -> tensor<?x1001xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.gather_rows %arg0[%arg1] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
       %1 = qtf.linear %0, %arg2 : tensor<?x64xf32>, tensor<1001x64xf32> -> tensor<?x1001xf32>
       return %1 : tensor<?x1001xf32>

@@ -1,5 +1,5 @@
 // REQUIRES: ptxas
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --qwen-gpu-lower-to-nvvm > %t.mlir
 // RUN: FileCheck %s --check-prefix=BINARY < %t.mlir
 // RUN: %python %S/extract-ptx.py < %t.mlir > %t.ptx
 // RUN: FileCheck %s --check-prefix=PTX < %t.ptx
@@ -103,26 +103,26 @@ module {
     return %40, %9 : tensor<?x151936xf32>, !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32>
   }
   module @kernels {
-    func.func @qk0_embedding(%arg0: tensor<151936x64xbf16>, %arg1: tensor<?xi32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "embedding"} {
+    func.func @qk0_embedding(%arg0: tensor<151936x64xbf16>, %arg1: tensor<?xi32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<embedding>} {
       %0 = qtf.embedding %arg0[%arg1] : tensor<151936x64xbf16>, tensor<?xi32> -> tensor<?x64xf32>
       return %0 : tensor<?x64xf32>
     }
-    func.func @qk1_rows(%arg0: tensor<?x64xf32>, %arg1: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+    func.func @qk1_rows(%arg0: tensor<?x64xf32>, %arg1: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
       %0 = qtf.rms_norm %arg0, %arg1 {epsilon = 9.9999999999999995E-7 : f64} : tensor<?x64xf32>, tensor<64xbf16> -> tensor<?x64xf32>
       return %0 : tensor<?x64xf32>
     }
-    func.func @qk2_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<256x64xbf16>) -> tensor<?x256xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk2_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<256x64xbf16>) -> tensor<?x256xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %arg0, %arg1 : tensor<?x64xf32>, tensor<256x64xbf16> -> tensor<?x256xf32>
       return %0 : tensor<?x256xf32>
     }
-    func.func @qk3_rows(%arg0: tensor<?x256xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?xi32>) -> tensor<?x4x32xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+    func.func @qk3_rows(%arg0: tensor<?x256xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?xi32>) -> tensor<?x4x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
       %0:3 = qtf.split %arg0 [128, 64, 64] : tensor<?x256xf32> -> tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>
       %1 = qtf.reshape %0#0 : tensor<?x128xf32> -> tensor<?x4x32xf32>
       %2 = qtf.rms_norm %1, %arg1 {epsilon = 9.9999999999999995E-7 : f64} : tensor<?x4x32xf32>, tensor<32xbf16> -> tensor<?x4x32xf32>
       %3 = qtf.rope %2, %arg2 {rotary_dim = 32 : i64, theta = 1.000000e+06 : f64} : tensor<?x4x32xf32>, tensor<?xi32> -> tensor<?x4x32xf32>
       return %3 : tensor<?x4x32xf32>
     }
-    func.func @qk4_kv_write(%arg0: tensor<?x256xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?xi32>, %arg3: !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32>, %arg4: tensor<?xi32>, %arg5: tensor<?x?xi32>) -> !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32> attributes {qkernel.kernel, qkernel.kind = "kv_write"} {
+    func.func @qk4_kv_write(%arg0: tensor<?x256xf32>, %arg1: tensor<32xbf16>, %arg2: tensor<?xi32>, %arg3: !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32>, %arg4: tensor<?xi32>, %arg5: tensor<?x?xi32>) -> !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<kv_write>} {
       %0:3 = qtf.split %arg0 [128, 64, 64] : tensor<?x256xf32> -> tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>
       %1 = qtf.reshape %0#1 : tensor<?x64xf32> -> tensor<?x2x32xf32>
       %2 = qtf.rms_norm %1, %arg1 {epsilon = 9.9999999999999995E-7 : f64} : tensor<?x2x32xf32>, tensor<32xbf16> -> tensor<?x2x32xf32>
@@ -131,39 +131,39 @@ module {
       %5 = qtf.kv_cache_write %arg3[0], %3, %4, %arg2, %arg4, %arg5 : <layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32>, tensor<?x2x32xf32>, tensor<?x2x32xf32>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>
       return %5 : !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32>
     }
-    func.func @qk5_attention(%arg0: tensor<?x4x32xf32>, %arg1: !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32>, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x4x32xf32> attributes {qkernel.kernel, qkernel.kind = "attention"} {
+    func.func @qk5_attention(%arg0: tensor<?x4x32xf32>, %arg1: !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32>, %arg2: tensor<?xi32>, %arg3: tensor<?xi32>, %arg4: tensor<?x?xi32>) -> tensor<?x4x32xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<attention>} {
       %0 = qtf.paged_attention %arg0, %arg1[0], %arg2, %arg3, %arg4 {scale = 0.17677669529663687 : f64} : tensor<?x4x32xf32>, <layers = 2, kv_heads = 2, head_dim = 32, page_size = 16, f32>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x32xf32>
       return %0 : tensor<?x4x32xf32>
     }
-    func.func @qk6_matmul(%arg0: tensor<?x4x32xf32>, %arg1: tensor<64x128xbf16>, %arg2: tensor<?x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk6_matmul(%arg0: tensor<?x4x32xf32>, %arg1: tensor<64x128xbf16>, %arg2: tensor<?x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.reshape %arg0 : tensor<?x4x32xf32> -> tensor<?x128xf32>
       %1 = qtf.linear %0, %arg1 : tensor<?x128xf32>, tensor<64x128xbf16> -> tensor<?x64xf32>
       %2 = qtf.add %arg2, %1 : tensor<?x64xf32>
       return %2 : tensor<?x64xf32>
     }
-    func.func @qk7_rows(%arg0: tensor<?x64xf32>, %arg1: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+    func.func @qk7_rows(%arg0: tensor<?x64xf32>, %arg1: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
       %0 = qtf.rms_norm %arg0, %arg1 {epsilon = 9.9999999999999995E-7 : f64} : tensor<?x64xf32>, tensor<64xbf16> -> tensor<?x64xf32>
       return %0 : tensor<?x64xf32>
     }
-    func.func @qk8_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<384x64xbf16>) -> tensor<?x384xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk8_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<384x64xbf16>) -> tensor<?x384xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %arg0, %arg1 : tensor<?x64xf32>, tensor<384x64xbf16> -> tensor<?x384xf32>
       return %0 : tensor<?x384xf32>
     }
-    func.func @qk9_elementwise(%arg0: tensor<?x384xf32>) -> tensor<?x192xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+    func.func @qk9_elementwise(%arg0: tensor<?x384xf32>) -> tensor<?x192xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
       %0:2 = qtf.split %arg0 [192, 192] : tensor<?x384xf32> -> tensor<?x192xf32>, tensor<?x192xf32>
       %1 = qtf.silu_mul %0#0, %0#1 : tensor<?x192xf32>
       return %1 : tensor<?x192xf32>
     }
-    func.func @qk10_matmul(%arg0: tensor<?x192xf32>, %arg1: tensor<64x192xbf16>, %arg2: tensor<?x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk10_matmul(%arg0: tensor<?x192xf32>, %arg1: tensor<64x192xbf16>, %arg2: tensor<?x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %arg0, %arg1 : tensor<?x192xf32>, tensor<64x192xbf16> -> tensor<?x64xf32>
       %1 = qtf.add %arg2, %0 : tensor<?x64xf32>
       return %1 : tensor<?x64xf32>
     }
-    func.func @qk21_rows(%arg0: tensor<?x64xf32>, %arg1: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+    func.func @qk21_rows(%arg0: tensor<?x64xf32>, %arg1: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
       %0 = qtf.rms_norm %arg0, %arg1 {epsilon = 9.9999999999999995E-7 : f64} : tensor<?x64xf32>, tensor<64xbf16> -> tensor<?x64xf32>
       return %0 : tensor<?x64xf32>
     }
-    func.func @qk22_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<151936x64xbf16>) -> tensor<?x151936xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+    func.func @qk22_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<151936x64xbf16>) -> tensor<?x151936xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.gather_rows %arg0[%arg1] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
       %1 = qtf.linear %0, %arg2 : tensor<?x64xf32>, tensor<151936x64xbf16> -> tensor<?x151936xf32>
       return %1 : tensor<?x151936xf32>

@@ -1,5 +1,5 @@
 // RUN: qwen-opt %s --split-input-file --qwen-gpu-narrow-gemm-inputs | FileCheck %s
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-narrow-gemm-inputs --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=LOWER
+// RUN: qwen-opt %s --split-input-file --qwen-gpu-narrow-gemm-inputs --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=LOWER
 
 // A norm whose result only feeds bf16 GEMMs (one of them through a row
 // gather) stores it in bf16: its body ends in arith.truncf, its launches
@@ -55,27 +55,27 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %rows: tensor<?xi32
   return %0, %1, %2, %3 : tensor<?x128xf32>, tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x1000xf32>
 }
 module @kernels {
-  func.func @qk0_rows(%x: tensor<?x64xf32>, %w: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk0_rows(%x: tensor<?x64xf32>, %w: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %0 = qtf.rms_norm %x, %w {epsilon = 1.0e-6 : f64} : tensor<?x64xf32>, tensor<64xbf16> -> tensor<?x64xf32>
     return %0 : tensor<?x64xf32>
   }
-  func.func @qk1_matmul(%x: tensor<?x64xf32>, %w: tensor<128x64xbf16>) -> tensor<?x128xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk1_matmul(%x: tensor<?x64xf32>, %w: tensor<128x64xbf16>) -> tensor<?x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<128x64xbf16> -> tensor<?x128xf32>
     return %0 : tensor<?x128xf32>
   }
-  func.func @qk2_elementwise(%g: tensor<?x64xf32>, %u: tensor<?x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+  func.func @qk2_elementwise(%g: tensor<?x64xf32>, %u: tensor<?x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
     %0 = qtf.silu_mul %g, %u : tensor<?x64xf32>
     return %0 : tensor<?x64xf32>
   }
-  func.func @qk3_matmul(%x: tensor<?x64xf32>, %w: tensor<64x64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk3_matmul(%x: tensor<?x64xf32>, %w: tensor<64x64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<64x64xbf16> -> tensor<?x64xf32>
     return %0 : tensor<?x64xf32>
   }
-  func.func @qk4_matmul(%x: tensor<?x64xf32>, %w: tensor<64x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk4_matmul(%x: tensor<?x64xf32>, %w: tensor<64x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<64x64xf32> -> tensor<?x64xf32>
     return %0 : tensor<?x64xf32>
   }
-  func.func @qk5_matmul(%x: tensor<?x64xf32>, %rows: tensor<?xi32>, %w: tensor<1000x64xbf16>) -> tensor<?x1000xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk5_matmul(%x: tensor<?x64xf32>, %rows: tensor<?xi32>, %w: tensor<1000x64xbf16>) -> tensor<?x1000xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.gather_rows %x[%rows] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
     %1 = qtf.linear %0, %w : tensor<?x64xf32>, tensor<1000x64xbf16> -> tensor<?x1000xf32>
     return %1 : tensor<?x1000xf32>
@@ -98,15 +98,15 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}) -> (tensor<?x128xf3
   return %0, %s : tensor<?x128xf32>, tensor<?x64xf32>
 }
 module @kernels {
-  func.func @qk0_rows(%x: tensor<?x64xf32>, %w: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "rows"} {
+  func.func @qk0_rows(%x: tensor<?x64xf32>, %w: tensor<64xbf16>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<rows>} {
     %0 = qtf.rms_norm %x, %w {epsilon = 1.0e-6 : f64} : tensor<?x64xf32>, tensor<64xbf16> -> tensor<?x64xf32>
     return %0 : tensor<?x64xf32>
   }
-  func.func @qk1_matmul(%x: tensor<?x64xf32>, %w: tensor<128x64xbf16>) -> tensor<?x128xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk1_matmul(%x: tensor<?x64xf32>, %w: tensor<128x64xbf16>) -> tensor<?x128xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<128x64xbf16> -> tensor<?x128xf32>
     return %0 : tensor<?x128xf32>
   }
-  func.func @qk2_elementwise(%a: tensor<?x64xf32>, %b: tensor<?x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = "elementwise"} {
+  func.func @qk2_elementwise(%a: tensor<?x64xf32>, %b: tensor<?x64xf32>) -> tensor<?x64xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<elementwise>} {
     %0 = qtf.add %a, %b : tensor<?x64xf32>
     return %0 : tensor<?x64xf32>
   }

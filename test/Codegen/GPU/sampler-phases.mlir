@@ -1,4 +1,4 @@
-// RUN: qwen-opt %s --split-input-file --qwen-gpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s
 
 // The sampler's kernels are emitted as named phases (KernelPhase: a NameLoc
 // "<kernel>.<phase>" on every op of the phase, nested phases nested):
@@ -35,7 +35,7 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %rows: tensor<?xi32
   return %0 : tensor<?x1001xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1001x64xf32>) -> tensor<?x1001xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1001x64xf32>) -> tensor<?x1001xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.gather_rows %arg0[%arg1] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
     %1 = qtf.linear %0, %arg2 : tensor<?x64xf32>, tensor<1001x64xf32> -> tensor<?x1001xf32>
     return %1 : tensor<?x1001xf32>
@@ -68,7 +68,7 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %rows: tensor<?xi32
   return %0 : tensor<?x1000xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1000x64xf32>) -> tensor<?x1000xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<1000x64xf32>) -> tensor<?x1000xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.gather_rows %arg0[%arg1] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
     %1 = qtf.linear %0, %arg2 : tensor<?x64xf32>, tensor<1000x64xf32> -> tensor<?x1000xf32>
     return %1 : tensor<?x1000xf32>
@@ -101,7 +101,7 @@ func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}, %rows: tensor<?xi32
   return %0 : tensor<?x151936xf32>
 }
 module @kernels {
-  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<151936x64xf32>) -> tensor<?x151936xf32> attributes {qkernel.kernel, qkernel.kind = "matmul"} {
+  func.func @qk0_matmul(%arg0: tensor<?x64xf32>, %arg1: tensor<?xi32>, %arg2: tensor<151936x64xf32>) -> tensor<?x151936xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
     %0 = qtf.gather_rows %arg0[%arg1] : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
     %1 = qtf.linear %0, %arg2 : tensor<?x64xf32>, tensor<151936x64xf32> -> tensor<?x151936xf32>
     return %1 : tensor<?x151936xf32>

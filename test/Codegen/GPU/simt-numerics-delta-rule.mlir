@@ -10,24 +10,24 @@
 // the CPU's accumulation order). Every output and state value either side
 // wrote agrees within rel 1e-6 (the GPU chunks are shorter than the CPU's 64
 // tokens: the same math in another rounding order).
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GEOMETRY
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GEOMETRY
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: qwen-opt %s --qwen-gpu-lower-kernels | qwen-opt --pass-pipeline='builtin.module(gpu.module(canonicalize,cse))' > %t/canon.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | qwen-opt --pass-pipeline='builtin.module(gpu.module(canonicalize,cse))' > %t/canon.mlir
 // RUN: %python %S/simt/simt.py lower %t/canon.mlir %t
 // RUN: qwen-opt %t/emu.mlir --qwen-cpu-lower-to-llvm | mlir-translate --mlir-to-llvmir > %t/emu.ll
 // RUN: clang -O1 -shared -fPIC -Wno-override-module %t/emu.ll %S/simt/simt_runtime.c %t/wrappers.c -o %t/emu.so -lm -lpthread
-// RUN: qwen-opt %s --qwen-cpu-lower-kernels --qwen-cpu-lower-to-llvm > %t/cpu_full.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cpu --qwen-cpu-lower-kernels --qwen-cpu-lower-to-llvm > %t/cpu_full.mlir
 // RUN: %python %S/simt/simt.py module kernels < %t/cpu_full.mlir | mlir-translate --mlir-to-llvmir > %t/cpu.ll
 // RUN: clang -O1 -shared -fPIC -Wno-override-module %t/cpu.ll -o %t/cpu.so -lm
 // RUN: %python %S/simt/simt.py check %s %t 67 | FileCheck %s --check-prefix=PREFILL
 // RUN: %python %S/simt/simt.py check %s %t 1,70,1 | FileCheck %s --check-prefix=RAGGED
 
 // GEOMETRY: qkernel.launch @kernels::@qk0_delta_rule
-// GEOMETRY-SAME: gpu_block = array<i64: 512, 1, 1>, gpu_grid = ["B", 4], gpu_shared_bytes = 36288 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [B, 4], block = 512, shared = 36288>
 // GEOMETRY: qkernel.launch @kernels::@qk1_delta_rule
-// GEOMETRY-SAME: gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["B", 4], gpu_shared_bytes = 35840 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [B, 4], block = 32, shared = 35840>
 // GEOMETRY: qkernel.launch @kernels::@qk2_delta_rule
-// GEOMETRY-SAME: gpu_block = array<i64: 32, 1, 1>, gpu_grid = ["B", 2], gpu_shared_bytes = 25344 : i64
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [B, 2], block = 32, shared = 25344>
 
 // 67 x 4 x 128 outputs and 4 heads x 128 x 128 state values of one slot.
 // PREFILL: qk0_delta_rule       rel {{.*}} (99840 written)
@@ -57,7 +57,7 @@ module {
     return %2#0, %5#0, %8#0, %2#1, %5#1, %8#1 : tensor<?x4x128xf32>, tensor<?x4x16xf32>, tensor<?x2x32xf32>, !sa, !sb, !sc
   }
   module @kernels {
-    func.func @qk0_delta_rule(%arg0: tensor<?x1024xf32>, %arg1: tensor<?x8xf32>, %arg2: !sa, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x128xf32>, !sa) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+    func.func @qk0_delta_rule(%arg0: tensor<?x1024xf32>, %arg1: tensor<?x8xf32>, %arg2: !sa, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x128xf32>, !sa) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
       %0:3 = qtf.split %arg0 [256, 256, 512] : tensor<?x1024xf32> -> tensor<?x256xf32>, tensor<?x256xf32>, tensor<?x512xf32>
       %1 = qtf.reshape %0#0 : tensor<?x256xf32> -> tensor<?x2x128xf32>
       %2 = qtf.reshape %0#1 : tensor<?x256xf32> -> tensor<?x2x128xf32>
@@ -66,7 +66,7 @@ module {
       %result, %new_state = qtf.gated_delta_rule %arg2[0], %1, %2, %3, %4#1, %4#0, %arg3, %arg4, %arg5, %arg6 {scale = 0.088388347648318440 : f64} : !sa, tensor<?x2x128xf32>, tensor<?x2x128xf32>, tensor<?x4x128xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x128xf32>
       return %result, %new_state : tensor<?x4x128xf32>, !sa
     }
-    func.func @qk1_delta_rule(%arg0: tensor<?x320xf32>, %arg1: tensor<?x8xf32>, %arg2: !sb, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x16xf32>, !sb) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+    func.func @qk1_delta_rule(%arg0: tensor<?x320xf32>, %arg1: tensor<?x8xf32>, %arg2: !sb, %arg3: tensor<4xf32>, %arg4: tensor<4xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x4x16xf32>, !sb) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
       %0:3 = qtf.split %arg0 [128, 128, 64] : tensor<?x320xf32> -> tensor<?x128xf32>, tensor<?x128xf32>, tensor<?x64xf32>
       %1 = qtf.reshape %0#0 : tensor<?x128xf32> -> tensor<?x2x64xf32>
       %2 = qtf.reshape %0#1 : tensor<?x128xf32> -> tensor<?x2x64xf32>
@@ -75,7 +75,7 @@ module {
       %result, %new_state = qtf.gated_delta_rule %arg2[0], %1, %2, %3, %4#1, %4#0, %arg3, %arg4, %arg5, %arg6 {scale = 1.250000e-01 : f64} : !sb, tensor<?x2x64xf32>, tensor<?x2x64xf32>, tensor<?x4x16xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
       return %result, %new_state : tensor<?x4x16xf32>, !sb
     }
-    func.func @qk2_delta_rule(%arg0: tensor<?x128xf32>, %arg1: tensor<?x4xf32>, %arg2: !sc, %arg3: tensor<2xf32>, %arg4: tensor<2xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x2x32xf32>, !sc) attributes {qkernel.kernel, qkernel.kind = "delta_rule"} {
+    func.func @qk2_delta_rule(%arg0: tensor<?x128xf32>, %arg1: tensor<?x4xf32>, %arg2: !sc, %arg3: tensor<2xf32>, %arg4: tensor<2xf32>, %arg5: tensor<?xi32>, %arg6: tensor<?xi32>) -> (tensor<?x2x32xf32>, !sc) attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<delta_rule>} {
       %0:3 = qtf.split %arg0 [32, 32, 64] : tensor<?x128xf32> -> tensor<?x32xf32>, tensor<?x32xf32>, tensor<?x64xf32>
       %1 = qtf.reshape %0#0 : tensor<?x32xf32> -> tensor<?x1x32xf32>
       %2 = qtf.reshape %0#1 : tensor<?x32xf32> -> tensor<?x1x32xf32>

@@ -1,8 +1,19 @@
 // RUN: qwen-opt %s -split-input-file -verify-diagnostics
 
 func.func @unknown_kind(%x: tensor<?x8xf32>) {
-  // expected-error @+1 {{'qkernel.region' op unknown kernel kind 'fancy'}}
-  %r = qkernel.region "fancy" -> tensor<?x8xf32> {
+  // expected-error @+2 {{expected ::qwen::qkernel::KernelKind to be one of: matmul, rows}}
+  // expected-error @+1 {{failed to parse QKernel_KernelKindAttr parameter 'value'}}
+  %r = qkernel.region <fancy> -> tensor<?x8xf32> {
+    qkernel.yield %x : tensor<?x8xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @codegen_kind(%x: tensor<?x8xf32>) {
+  // expected-error @+1 {{'qkernel.region' op kernel kind 'gemm_pack' is not a fusion kind}}
+  %r = qkernel.region <gemm_pack> -> tensor<?x8xf32> {
     qkernel.yield %x : tensor<?x8xf32>
   }
   return
@@ -12,7 +23,7 @@ func.func @unknown_kind(%x: tensor<?x8xf32>) {
 
 func.func @yield_types(%x: tensor<?x8xf32>) {
   // expected-error @+1 {{'qkernel.region' op yielded types must match the region results}}
-  %r = qkernel.region "rows" -> tensor<?x4xf32> {
+  %r = qkernel.region <rows> -> tensor<?x4xf32> {
     qkernel.yield %x : tensor<?x8xf32>
   }
   return

@@ -29,7 +29,7 @@
                                    When every run is 1 (a decode-only
                                    step, T == B), a kernel's decode
                                    variant NAME_decode (grid from the
-                                   launch's gpu_decode_grid) is checked
+                                   launch's decode variant) is checked
                                    too, against the CPU's NAME: whole
                                    (splits 1), then split-K in 3 and 32
                                    parts merged by NAME_decode_combine
@@ -621,20 +621,22 @@ def check(source, out, runs=(3, 2)):
     weight_names = dict(re.findall(r'(%\d+) = qtf.weight \["([^"]+)"', text))
     signatures = {}
     for m in re.finditer(r'func.func @(qk\d+_\w+)\((.*?)\) -> (.*?) attributes '
-                         r'\{qkernel.kernel, qkernel.kind = "(\w+)"', text):
+                         r'\{qkernel.kernel, qkernel.kind = #qkernel.kind<(\w+)>', text):
         signatures[m.group(1)] = ([parse_type(a) for a in split_top(m.group(2))],
                                   [parse_type(r) for r in split_top(m.group(3).strip('()'))],
                                   m.group(4))
     operands = dict((m.group(1), [o.strip() for o in m.group(2).split(',')]) for m in
                     re.finditer(r'qkernel.launch @kernels::@(qk\d+_\w+)\((.*?)\)', text))
 
-    def grid(txt, name, attribute='grid'):
-        factors = re.search(r'qkernel.launch @kernels::@%s\(.*?(?<!\w)%s = \[(.*?)\]' %
-                            (name, attribute), txt)
+    def grid(txt, name, variant=None):
+        # The grid of NAME's #qkernel.launch, or of its decode / combine variant.
+        field = 'launch = #qkernel.launch<' if variant is None else '%s = <"[^"]*", ' % variant
+        factors = re.search(r'qkernel.launch @kernels::@%s\(.*?%sgrid = \[(.*?)\]' %
+                            (name, field), txt)
         n = 1
         for f in factors.group(1).split(','):
-            f = f.strip().split(' ')[0]
-            n *= sizes[f.strip('"')] if f.startswith('"') else int(f)
+            f = f.strip()
+            n *= sizes[f] if f in sizes else int(f)
         return n
 
     def count(shape, lead):
@@ -707,15 +709,15 @@ def check(source, out, runs=(3, 2)):
     def pointers(slots):
         return (ctypes.c_void_p * len(slots))(*[ctypes.addressof(s) for s in slots])
 
-    def run_gpu(name, slots, launched=None, attribute='grid', splits=None, factor=1):
+    def run_gpu(name, slots, launched=None, variant=None, splits=None, factor=1):
         # `launched`: the program kernel whose launch carries the grid
-        # (`gpu_decode_grid` for its decode variant); `splits`: the split-K
+        # (`variant`: of its decode or combine kernel); `splits`: the split-K
         # count passed after the step sizes; `factor`: blocks per grid item.
         info = kernels[name]
         dims = [T, B, P, R] + ([splits] if splits is not None else [])
         status = emu.simt_launch(getattr(emu, 'wrap_' + name), pointers(slots),
                                  (ctypes.c_int64 * len(dims))(*dims),
-                                 ctypes.c_int64(grid(canon, launched or name, attribute) * factor),
+                                 ctypes.c_int64(grid(canon, launched or name, variant) * factor),
                                  ctypes.c_int64(info['block']),
                                  ctypes.c_int64(len(info['shared'])),
                                  (ctypes.c_int64 * 8)(*info['shared']))
@@ -728,12 +730,12 @@ def check(source, out, runs=(3, 2)):
     def run_decode(name, slots, splits):
         # NAME_decode on grid x splits blocks with a partials array after
         # the slots; with splits > 1, NAME_decode_combine merges them.
-        floats = int(re.search(r'qkernel.launch @kernels::@%s\(.*?gpu_decode_partial_floats = '
-                               r'(\d+)' % name, canon).group(1))
+        floats = int(re.search(r'qkernel.launch @kernels::@%s\(.*?partial_floats = (\d+)' % name,
+                               canon).group(1))
         partials = (ctypes.c_float * (T * splits * floats))(*([float('nan')] * (T * splits * floats)))
-        run_gpu(name + '_decode', slots + [partials], name, 'gpu_decode_grid', splits, splits)
+        run_gpu(name + '_decode', slots + [partials], name, 'decode', splits, splits)
         if splits > 1:
-            run_gpu(name + '_decode_combine', slots + [partials], name, 'gpu_combine_grid', splits)
+            run_gpu(name + '_decode_combine', slots + [partials], name, 'combine', splits)
 
     ok = True
     # NAME_decode (decode variant of NAME) runs only on decode-only steps

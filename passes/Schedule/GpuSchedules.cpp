@@ -1,0 +1,212 @@
+//===- GpuSchedules.cpp - Schedules of the CUDA kernels -------------------===//
+//
+// The row families take blocks of up to max-threads (the emitter fits the
+// block to the row); GEMMs are cuBLASLt calls on tensor cores (their pack
+// kernel is a row kernel). Attention, the delta rule and the experts pick
+// their block shapes from the head and state sizes, as documented at each.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Schedule/Schedules.h"
+#include "passes/Codegen/Common/KernelABI.h"
+
+#include "dialects/QTF/IR/QTF.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::qkernel;
+
+namespace {
+/// A CUDA schedule under construction (defaults: a plain block).
+struct GpuSchedule {
+  int64_t threads = 0, vectorWidth = 1, lanes = 0, tileLanes = 0, stages = 1;
+  SmallVector<int64_t> tile, decodeTile;
+  bool tensorCores = false;
+  int64_t decodeThreads = 0, decodeLanes = 0, splits = 0, combineThreads = 0;
+
+  ScheduleAttr get(MLIRContext *ctx) const {
+    auto array = [&](ArrayRef<int64_t> values) {
+      return values.empty() ? DenseI64ArrayAttr() : DenseI64ArrayAttr::get(ctx, values);
+    };
+    return ScheduleAttr::get(ctx, ScheduleTarget::Cuda, threads, /*grain=*/0, vectorWidth, lanes,
+                             array(tile), tileLanes, stages, tensorCores, DotKind::None,
+                             decodeThreads, decodeLanes, array(decodeTile), DotKind::None, splits,
+                             combineThreads);
+  }
+};
+} // namespace
+
+/// Largest f32 vector (<= 4, 16 bytes) that divides `length`.
+static int64_t vectorWidthFor(int64_t length) {
+  int64_t width = 4;
+  while (width > 1 && length % width)
+    width /= 2;
+  return width;
+}
+
+/// Paged attention, one block per (token, query head) with L lanes per key
+/// (the most, up to a warp, that divide the head's vectors). Prefill tiles:
+/// L' lanes per query, each with at most 4 vectors (16 f32 of q and of the
+/// accumulator) when the head allows, widened until the block has at most 32
+/// groups; one query per group. K keys (and values) of f32 staged per step:
+/// at most 64, at most 32 KiB for both, and the whole kernel under 48 KiB
+/// of static shared memory next to the per-token path's rows (query, G
+/// maxima / sums / partial rows) and the row chain's reduction scratch.
+///
+/// Decode (T == B): one block per (token, kv head), L_d lanes per key with at
+/// most 4 vectors each, at most 128 threads, query heads of the kv head
+/// taken so that each lane holds at most 64 accumulator floats; split-K over
+/// the context in up to 32 blocks (the runtime picks the count), merged by a
+/// combine block of one thread per output column (32 to 128).
+static LogicalResult scheduleAttention(func::FuncOp kernel, const schedule::GpuScheduleOptions &options,
+                                       GpuSchedule &s) {
+  qtf::PagedAttentionOp attention;
+  kernel.walk([&](qtf::PagedAttentionOp op) { attention = op; });
+  if (!attention)
+    return kernel.emitOpError("attention kernel without a paged_attention to schedule");
+  RankedTensorType queryType = attention.getQuery().getType();
+  const int64_t heads = queryType.getDimSize(1), headDim = queryType.getDimSize(2);
+  const int64_t group = heads / attention.getCache().getType().getKvHeads();
+
+  const int64_t threads = options.attentionThreads;
+  const int64_t width = vectorWidthFor(headDim);
+  const int64_t vectors = headDim / width;
+  int64_t lanes = 1;
+  while (lanes < 32 && vectors % (lanes * 2) == 0)
+    lanes *= 2;
+  const int64_t groups = threads / lanes;
+
+  constexpr int64_t kMaxTileQueries = 32;
+  int64_t tileLanes = 1;
+  while (tileLanes < 32 && vectors % (tileLanes * 2) == 0 &&
+         (vectors / tileLanes > 4 || threads / tileLanes > kMaxTileQueries))
+    tileLanes *= 2;
+  const int64_t tileQueries = std::min(threads / tileLanes, kMaxTileQueries);
+  const int64_t perTokenBytes = 4 * (headDim + 2 * groups + groups * headDim + threads / 32);
+  int64_t tileKeys = 64;
+  while (tileKeys > 1 && (2 * tileKeys * headDim * 4 > 32 * 1024 ||
+                          perTokenBytes + 2 * tileKeys * headDim * 4 >= 48 * 1024))
+    tileKeys /= 2;
+
+  constexpr int64_t kDecodeThreads = 128;
+  constexpr int64_t kDecodeAccFloats = 64;
+  constexpr int64_t kMaxDecodeSplits = 32;
+  int64_t decodeLanes = 1;
+  while (decodeLanes < 32 && vectors % (decodeLanes * 2) == 0 && vectors / decodeLanes > 4)
+    decodeLanes *= 2;
+  const int64_t decodePerLane = vectors / decodeLanes;
+  const int64_t chunkHeads =
+      std::max<int64_t>(1, std::min(group, kDecodeAccFloats / (decodePerLane * width)));
+
+  s.threads = threads;
+  s.vectorWidth = width;
+  s.lanes = lanes;
+  s.tile = {tileQueries, tileKeys};
+  s.tileLanes = tileLanes;
+  s.decodeThreads = std::max<int64_t>(std::min(threads, kDecodeThreads), decodeLanes);
+  s.decodeLanes = decodeLanes;
+  s.decodeTile = {chunkHeads};
+  s.splits = kMaxDecodeSplits;
+  s.combineThreads = std::clamp<int64_t>(headDim, 32, kDecodeThreads);
+  return success();
+}
+
+/// Gated delta rule: `lanes` consecutive threads per value column, each
+/// holding key rows p, p + lanes, ... of the state in registers (at most 32
+/// rows a thread, at most 512 threads a block, so each thread has the
+/// registers); `lanes` = 0 when the state does not fit and stays in global
+/// memory (one thread per column). Prefill runs in chunks of `tile[0]`
+/// tokens: the largest of 64, 32, 16, 8 whose shared chunk buffer fits next
+/// to the recurrent path's q / k rows and the reduction scratch (16 for
+/// key_dim = value_dim = 128: 35 KiB); no tile when none does.
+static LogicalResult scheduleDeltaRule(func::FuncOp kernel, GpuSchedule &s) {
+  constexpr int64_t kMaxRegisterRows = 32, kMaxRegisterThreads = 512;
+  qtf::GatedDeltaRuleOp rule;
+  kernel.walk([&](qtf::GatedDeltaRuleOp op) { rule = op; });
+  if (!rule)
+    return kernel.emitOpError("delta_rule kernel without a gated_delta_rule to schedule");
+  const codegen::DeltaRuleSizes sizes = codegen::getDeltaRuleSizes(rule);
+  const int64_t dk = sizes.keyDim, dv = sizes.valueDim;
+  auto wholeWarps = [](int64_t n) { return std::max<int64_t>(32, (n + 31) / 32 * 32); };
+  int64_t split = 1;
+  while (dk > split * kMaxRegisterRows && split < 32)
+    split *= 2;
+  int64_t threads = wholeWarps(dv * split);
+  bool inRegisters = dk % split == 0 && dk <= split * kMaxRegisterRows &&
+                     threads <= kMaxRegisterThreads;
+  if (!inRegisters) {
+    split = 0;
+    threads = wholeWarps(dv);
+  }
+  if (threads > 1024)
+    return kernel.emitOpError("delta_rule needs value_dim <= 1024 (one thread per column)");
+  s.threads = threads;
+  s.lanes = split;
+  if (!inRegisters)
+    return success();
+  const int64_t other = 2 * dk + threads / 32;
+  for (int64_t chunk : {64, 32, 16, 8})
+    if ((other + schedule::deltarule::chunkBufferFloats(chunk, dk, dv, threads)) * 4 <=
+        schedule::kGpuSharedLimitBytes) {
+      s.tile = {chunk};
+      break;
+    }
+  return success();
+}
+
+/// MoE experts: blocks of max-threads; up to 8 gathered slots per block
+/// (fewer when their x and h rows, the slot queue and one count per warp
+/// would not fit the static shared memory) and enough blocks per expert
+/// (`splits`, at most 8) that the grid has about 512 blocks.
+static LogicalResult scheduleExperts(func::FuncOp kernel, const schedule::GpuScheduleOptions &options,
+                                     GpuSchedule &s) {
+  constexpr int64_t kMaxSlotBlock = 8, kTargetBlocks = 512, kMaxParts = 8;
+  qtf::MoeExpertFfnOp ffn;
+  kernel.walk([&](qtf::MoeExpertFfnOp op) { ffn = op; });
+  if (!ffn)
+    return kernel.emitOpError("experts kernel without a moe_expert_ffn to schedule");
+  const int64_t experts = ffn.getNumExperts();
+  const int64_t inter = ffn.getIntermediateSize();
+  const int64_t hidden = ffn.getInput().getType().getDimSize(1);
+  const int64_t threads = options.maxThreads, warps = threads / 32;
+  auto sharedFloats = [&](int64_t slots) {
+    return slots * (hidden + inter) + slots + threads + warps;
+  };
+  int64_t slotBlock = kMaxSlotBlock;
+  while (slotBlock > 1 && sharedFloats(slotBlock) * 4 >= schedule::kGpuSharedLimitBytes)
+    slotBlock /= 2;
+  s.threads = threads;
+  s.tile = {slotBlock};
+  s.splits = std::clamp<int64_t>((kTargetBlocks + experts - 1) / experts, 1, kMaxParts);
+  return success();
+}
+
+FailureOr<ScheduleAttr> qwen::schedule::selectGpuSchedule(func::FuncOp kernel,
+                                                          const GpuScheduleOptions &options) {
+  std::optional<KernelKind> kind = kernelKind(kernel);
+  if (!kind)
+    return kernel.emitOpError("has no qkernel.kind to schedule"), failure();
+  GpuSchedule s;
+  s.threads = options.maxThreads;
+  switch (*kind) {
+  case KernelKind::Matmul:
+    s.tensorCores = true; // cuBLASLt
+    break;
+  case KernelKind::Attention:
+    if (failed(scheduleAttention(kernel, options, s)))
+      return failure();
+    break;
+  case KernelKind::DeltaRule:
+    if (failed(scheduleDeltaRule(kernel, s)))
+      return failure();
+    break;
+  case KernelKind::Experts:
+    if (failed(scheduleExperts(kernel, options, s)))
+      return failure();
+    break;
+  default:
+    break;
+  }
+  return s.get(kernel.getContext());
+}

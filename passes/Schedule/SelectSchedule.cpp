@@ -1,0 +1,71 @@
+//===- SelectSchedule.cpp - Attach #qkernel.schedule to every kernel ------===//
+#include "passes/Schedule/Passes.h"
+#include "passes/Schedule/Schedules.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace qwen::schedule {
+#define GEN_PASS_DEF_SELECTSCHEDULEPASS
+#include "passes/Schedule/Passes.h.inc"
+} // namespace qwen::schedule
+
+using namespace mlir;
+using namespace qwen;
+
+namespace {
+struct SelectSchedulePass final
+    : qwen::schedule::impl::SelectSchedulePassBase<SelectSchedulePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp top = getOperation();
+    bool cpu = target == "cpu";
+    if (!cpu && target != "cuda") {
+      top.emitError("qwen-select-schedule: target must be cpu or cuda, got '") << target << "'";
+      return signalPassFailure();
+    }
+    if (cpu && (vectorWidth < 1 || vectorWidth > 16 || (vectorWidth & (vectorWidth - 1)))) {
+      top.emitError("vector-width must be a power of two in [1, 16]");
+      return signalPassFailure();
+    }
+    if (bf16Activations != "split" && bf16Activations != "round") {
+      top.emitError("bf16-activations must be split or round, not '") << bf16Activations << "'";
+      return signalPassFailure();
+    }
+    if (!cpu && (!cpuFeatures.empty() || bf16Activations != "split")) {
+      top.emitError("cpu-features and bf16-activations are cpu options");
+      return signalPassFailure();
+    }
+    auto isBlock = [](int64_t n) { return n >= 32 && n <= 1024 && n % 32 == 0; };
+    if (!cpu && !isBlock(maxThreads)) {
+      top.emitError("max-threads must be a multiple of 32 in [32, 1024]");
+      return signalPassFailure();
+    }
+    if (!cpu && !isBlock(attentionThreads)) {
+      top.emitError("attention-threads must be a multiple of 32 in [32, 1024]");
+      return signalPassFailure();
+    }
+    ModuleOp kernels;
+    for (auto nested : top.getOps<ModuleOp>())
+      if (nested.getSymName() == qkernel::kKernelModuleName)
+        kernels = nested;
+    if (!kernels)
+      return;
+    schedule::CpuScheduleOptions cpuOptions;
+    cpuOptions.vectorWidth = vectorWidth;
+    cpuOptions.cpuFeatures.assign(cpuFeatures.begin(), cpuFeatures.end());
+    cpuOptions.roundBf16Activations = bf16Activations == "round";
+    schedule::GpuScheduleOptions gpuOptions{maxThreads, attentionThreads};
+    for (auto func : kernels.getOps<func::FuncOp>()) {
+      if (!func->hasAttr(qkernel::kKernelAttrName))
+        continue;
+      FailureOr<qkernel::ScheduleAttr> chosen =
+          cpu ? schedule::selectCpuSchedule(func, cpuOptions)
+              : schedule::selectGpuSchedule(func, gpuOptions);
+      if (failed(chosen))
+        return signalPassFailure();
+      func->setAttr(qkernel::kScheduleAttrName, *chosen);
+    }
+  }
+};
+} // namespace
