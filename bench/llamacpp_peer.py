@@ -15,6 +15,14 @@ Subcommands, each idempotent (outputs are reused when present):
   serve-bench start `qwen-run serve` and `llama-server` on the same checkpoint
               one after the other and run bench/serve_load.py against each
               with the same seeded requests; prints both tables and the ratios.
+  compare     qwen-run bench and llama-bench on the same checkpoint (its bf16
+              GGUF), alternated and repeated: prefill of each --prompts length,
+              decode of --gen tokens after --depth tokens, medians and ratios,
+              and decode's effective weight bandwidth against the read
+              bandwidth measured in the same run (bench/membw.c). Several
+              qwen builds (--qwen LABEL=BINDIR[:compile flags]) compare a change
+              with its baseline in one run; no llama.cpp binary: that column is
+              skipped.
   chat-bench  multi-turn chat through /v1/chat/completions with a long shared
               system prompt: time to first token per turn for qwen-run serve
               with and without its prefix cache and for llama-server (its
@@ -24,6 +32,8 @@ Subcommands, each idempotent (outputs are reused when present):
   .venv-ref/bin/python bench/llamacpp_peer.py checkpoint \
       --config bench/configs/qwen3-0.6b.json --out .peer/qwen3-0.6b
   .venv-ref/bin/python bench/llamacpp_peer.py gguf --dir .peer --checkpoint .peer/qwen3-0.6b
+  python3 bench/llamacpp_peer.py compare --dir .peer --checkpoint .peer/qwen3-0.6b \
+      --qwen before=/tmp/main/build/bin --qwen after=build/bin --repeats 3
   python3 bench/llamacpp_peer.py serve-bench --dir .peer --checkpoint .peer/qwen3-0.6b \
       --build build --concurrency 1,8 --requests 16
 
@@ -295,6 +305,125 @@ def cmd_serve_bench(args):
         json.dump(results, f, indent=1)
 
 
+def median(values):
+    values = sorted(values)
+    n = len(values)
+    return (values[n // 2] + values[(n - 1) // 2]) / 2 if n else float("nan")
+
+
+def qwen_engines(args):
+    """[(label, bin_dir, compile flags)] from --qwen LABEL=BINDIR[:FLAGS]."""
+    specs = args.qwen or ["qwen=" + os.path.join(args.build, "bin")]
+    engines = []
+    for spec in specs:
+        label, _, rest = spec.partition("=")
+        bin_dir, _, flags = rest.partition(":")
+        engines.append((label, bin_dir, flags.split()))
+    return engines
+
+
+def qwen_measure(bin_dir, artifact, args, prompt, gen, depth):
+    """prefill tok/s of a `prompt`-token prompt, or (prompt == depth) decode
+    tok/s of `gen` tokens after it, from `qwen-run bench`."""
+    from cpu_bench import last_json
+    out = subprocess.run([os.path.join(bin_dir, "qwen-run"), "bench", artifact, "--threads", str(args.threads),
+                          "--prompt-len", str(prompt), "--gen", str(gen), "--batch", "1",
+                          "--max-context", str(max(prompt, depth) + gen + 16)],
+                         check=True, capture_output=True, text=True).stdout
+    return last_json(out + "\n")
+
+
+def llama_measure(llama_bench, gguf, args, prompt, gen, depth):
+    """llama-bench: prefill tok/s of `prompt` tokens (gen 0) or decode tok/s
+    of `gen` tokens after a context of `depth` (prompt 0)."""
+    cmd = [llama_bench, "-m", gguf, "-t", str(args.threads), "-r", "1", "-o", "json",
+           "-p", str(prompt), "-n", str(gen), "-d", str(depth)]
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)[0]["avg_ts"]
+
+
+def cmd_compare(args):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from cpu_bench import measure_bandwidth, weight_bytes, kv_bytes_per_position
+    src = llama_source(args.dir)
+    llama_bench = os.path.join(src, "build", "bin", "llama-bench") if src else None
+    gguf = gguf_path(args.checkpoint, args.outtype)
+    if not (llama_bench and os.path.exists(llama_bench) and os.path.exists(gguf)):
+        print("llamacpp_peer: no llama-bench or no %s: the llama.cpp column is skipped" % gguf,
+              file=sys.stderr)
+        llama_bench = None
+    prompts = [int(p) for p in args.prompts.split(",")]
+    work = args.work or os.path.join(ROOT, ".peer", "compare")
+    engines = []
+    for label, bin_dir, flags in qwen_engines(args):
+        artifact = os.path.join(work, label + ".qwenc")
+        if not (args.reuse and os.path.exists(os.path.join(artifact, "manifest.json"))):
+            run([os.path.join(bin_dir, "qwen-compile"), args.checkpoint, "-o", artifact, *flags])
+        manifest = json.load(open(os.path.join(artifact, "manifest.json")))
+        engines.append({"label": label, "bin": bin_dir, "artifact": artifact, "manifest": manifest,
+                        "features": manifest["target"].get("features", []), "cpu": manifest["target"].get("cpu")})
+    if llama_bench:
+        engines.append({"label": "llama.cpp", "bin": None})
+    tests = [("prefill", p) for p in prompts] + [("decode", args.depth)]
+    samples = {(e["label"], t): [] for e in engines for t in tests}
+    bandwidth = [measure_bandwidth(args.threads)]
+    for rep in range(args.repeats):
+        # Alternate the engines, rotating who goes first, so that the noise of
+        # a shared machine spreads over all of them.
+        order = engines[rep % len(engines):] + engines[:rep % len(engines)]
+        for test in tests:
+            kind, n = test
+            for e in order:
+                if e["bin"] is None:
+                    value = llama_measure(llama_bench, gguf, args, n if kind == "prefill" else 0,
+                                          args.gen if kind == "decode" else 0, n if kind == "decode" else 0)
+                else:
+                    res = qwen_measure(e["bin"], e["artifact"], args, n, args.gen if kind == "decode" else 1, n)
+                    value = res["prefill_tok_s"] if kind == "prefill" else res["decode_tok_s"]
+                samples[(e["label"], test)].append(value)
+                print("%-10s %-8s %4d  %8.2f tok/s" % (e["label"], kind, n, value), file=sys.stderr, flush=True)
+        bandwidth.append(measure_bandwidth(args.threads))
+    bw = median(bandwidth)
+    ref = engines[0]["manifest"] if engines and engines[0]["bin"] else None
+    step_bytes = None
+    if ref:
+        step_bytes = weight_bytes(ref) + (args.depth + args.gen / 2) * kv_bytes_per_position(ref)
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+               "threads": args.threads, "repeats": args.repeats, "read_gb_s": bandwidth,
+               "checkpoint": args.checkpoint, "gguf": gguf if llama_bench else None,
+               "engines": [{k: e[k] for k in ("label", "cpu", "features") if k in e} for e in engines],
+               "samples": {"%s %s %d" % (label, kind, n): v for (label, (kind, n)), v in samples.items()}}
+    print("\nqwen-run vs llama.cpp, %s, %d cpus, %d threads, batch 1, median of %d alternated runs; "
+          "read bandwidth %.1f GB/s (median of %d)" % (results["date"], os.cpu_count(), args.threads,
+                                                      args.repeats, bw, len(bandwidth)))
+    for e in engines:
+        if e["bin"]:
+            print("  %s: %s, cpu %s [%s]" % (e["label"], e["artifact"], e["cpu"], ",".join(e["features"])))
+    names = ["prefill %d" % n if k == "prefill" else "decode %d after %d" % (args.gen, n) for k, n in tests]
+    header = ["engine"] + ["%s tok/s" % n for n in names] + ["decode GB/s", "% read bw"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    llama = next((e for e in engines if e["bin"] is None), None)
+    for e in engines:
+        meds = [median(samples[(e["label"], t)]) for t in tests]
+        row = [e["label"]] + ["%.1f" % m for m in meds]
+        if e["bin"] and step_bytes:
+            gbs = meds[-1] * step_bytes / 1e9
+            row += ["%.1f" % gbs, "%.0f%%" % (100 * gbs / bw)]
+        else:
+            row += ["-", "-"]
+        print("| " + " | ".join(row) + " |")
+    if llama:
+        for e in engines:
+            if e["bin"]:
+                ratios = [median(samples[(e["label"], t)]) / median(samples[("llama.cpp", t)]) for t in tests]
+                print("| %s / llama.cpp | %s | | |" % (e["label"], " | ".join("%.2fx" % r for r in ratios)))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -338,8 +467,23 @@ def main():
     h.add_argument("--seed", type=int, default=0)
     h.add_argument("--timeout", type=float, default=900)
     h.add_argument("--ready-timeout", type=int, default=300)
+    m = sub.add_parser("compare")
+    m.add_argument("--dir", default=os.path.join(ROOT, ".peer"))
+    m.add_argument("--checkpoint", required=True)
+    m.add_argument("--outtype", choices=["bf16", "f32"], default="bf16")
+    m.add_argument("--build", default=os.path.join(ROOT, "build"))
+    m.add_argument("--qwen", action="append",
+                   help="LABEL=BINDIR[:qwen-compile flags], repeatable (default: qwen=BUILD/bin)")
+    m.add_argument("--threads", type=int, default=2)
+    m.add_argument("--prompts", default="128,512")
+    m.add_argument("--gen", type=int, default=64)
+    m.add_argument("--depth", type=int, default=128, help="context before the decoded tokens")
+    m.add_argument("--repeats", type=int, default=3)
+    m.add_argument("--work", help="artifact folder (default .peer/compare)")
+    m.add_argument("--json", help="write every sample here")
+    m.add_argument("--reuse", action="store_true", help="keep artifacts already in --work")
     args = p.parse_args()
-    {"build": cmd_build, "checkpoint": cmd_checkpoint, "gguf": cmd_gguf,
+    {"compare": cmd_compare, "build": cmd_build, "checkpoint": cmd_checkpoint, "gguf": cmd_gguf,
      "serve-bench": cmd_serve_bench, "chat-bench": cmd_chat_bench}[args.cmd](args)
 
 

@@ -8,6 +8,7 @@
 #ifndef QWEN_RT_ARTIFACT_H
 #define QWEN_RT_ARTIFACT_H
 
+#include "qwen_rt/cpu_features.h"
 #include "qwen_rt/dtype.h"
 
 #include <nlohmann/json.hpp>
@@ -275,9 +276,6 @@ private:
   std::unique_ptr<void, LibraryCloser> Library; ///< kernels.so, closed with the artifact
 };
 
-/// Checks that the host CPU has `feature` ("avx2", "fma", "f16c", "avx512f", ...).
-/// Throws Error for a feature name this runtime cannot check.
-bool hostHasCpuFeature(const std::string &feature);
 
 } // namespace qwen::rt
 

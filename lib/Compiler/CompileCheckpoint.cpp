@@ -4,6 +4,7 @@
 #include "dialects/QTF/IR/QTF.h"
 #include "lib/Compiler/Registration.h"
 #include "lib/Target/CPU/ArtifactWriter.h"
+#include "lib/Target/CPU/CpuTarget.h"
 #include "lib/Target/CUDA/ArtifactWriter.h"
 #include "models/qwen3/Qwen3Builder.h"
 #include "models/qwen3/Qwen3Config.h"
@@ -36,8 +37,11 @@ llvm::Error verifyCompileCheckpointOptions(const CompileCheckpointOptions &optio
     return error("unknown --kv-dtype '" + options.kvDtype + "' (f32, bf16, f16)");
   if (options.pageSize <= 0 || options.pageSize > limits::kMaxPageSize)
     return error("--page-size must be in [1, " + llvm::Twine(limits::kMaxPageSize) + "]");
-  if (options.vectorWidth != 4 && options.vectorWidth != 8 && options.vectorWidth != 16)
+  if (options.vectorWidth != 0 && options.vectorWidth != 4 && options.vectorWidth != 8 &&
+      options.vectorWidth != 16)
     return error("--vector-width must be 4, 8 or 16");
+  if (options.bf16Activations != "split" && options.bf16Activations != "round")
+    return error("unknown --bf16-activations '" + options.bf16Activations + "' (split, round)");
   return llvm::Error::success();
 }
 
@@ -208,8 +212,21 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
   artifact.cpu = options.cpu;
   artifact.target = options.target == CompileTarget::CUDA ? "cuda" : "cpu";
   artifact.ptxas = options.ptxas;
-  if (options.vectorWidth == 16)
-    artifact.requiredFeatures = {"avx2", "fma", "f16c", "avx512f"};
+  // The CPU target decides the vector width and the codegen's ISA features;
+  // the artifact writer resolves it again for the object and the manifest.
+  std::optional<target::CpuTarget> cpuTarget;
+  if (options.target == CompileTarget::CPU) {
+    llvm::Expected<target::CpuTarget> resolved = target::resolveCpuTarget(options.cpu);
+    if (!resolved)
+      return resolved.takeError();
+    cpuTarget = std::move(*resolved);
+    if (options.vectorWidth == 16 && !cpuTarget->has("avx512f"))
+      return error("--vector-width=16 needs AVX-512, which --cpu=" + options.cpu + " (" +
+                   cpuTarget->cpu + ") lacks");
+  }
+  const int64_t lanes = options.vectorWidth != 0 ? options.vectorWidth
+                        : cpuTarget              ? cpuTarget->preferredVectorWidth()
+                                                 : 8;
   std::optional<rt::SafetensorsArchive> archive;
   if (!input->dir.empty())
     if (llvm::Error failed = openCheckpoint(options, input->dir, archive, artifact))
@@ -233,8 +250,11 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
   // The stage table one stage at a time, so the IR can be printed between
   // any two stages on either target.
   CompilePipelineOptions pipelineOptions;
-  pipelineOptions.vectorWidth = options.vectorWidth;
+  pipelineOptions.vectorWidth = lanes;
   pipelineOptions.target = artifact.target;
+  pipelineOptions.bf16Activations = options.bf16Activations;
+  if (cpuTarget)
+    pipelineOptions.cpuFeatures = llvm::ArrayRef<std::string>(cpuTarget->isaFeatures);
   for (const CompileStageInfo &stage : compileStages()) {
     if (stage.stage > options.stopAfter)
       break;

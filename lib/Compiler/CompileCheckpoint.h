@@ -37,10 +37,12 @@ struct CompileCheckpointOptions {
   llvm::raw_ostream *dumpStream = nullptr;
   int64_t pageSize = 16;         ///< positions per KV-cache page
   std::string kvDtype = "f32";   ///< f32, bf16 or f16
-  int64_t vectorWidth = 8;       ///< CPU f32 lanes per vector: 4, 8 or 16
+  int64_t vectorWidth = 0;       ///< CPU f32 lanes per vector: 4, 8 or 16; 0: 16 with AVX-512, else 8
   bool hiddenStates = false;     ///< return final hidden states instead of logits
   std::string ptxas;             ///< cuda: the ptxas for kernels.cubin ("none": PTX only)
-  std::string cpu = "x86-64-v3"; ///< LLVM CPU of the kernels
+  std::string cpu = "native";    ///< native, portable (x86-64-v3) or an LLVM CPU name
+  /// bf16 matmuls on AVX512-BF16: split (f32-level results) or round.
+  std::string bf16Activations = "split";
   bool scanWeights = true;       ///< warn about NaN / infinite checkpoint values
   /// Warnings and notes that do not stop compilation ("warning" or "note",
   /// then the message).

@@ -45,6 +45,10 @@ static void addScheduledPasses(OpPassManager &pm, const CompilePipelineOptions &
   qwen::schedule::SelectSchedulePassOptions scheduleOptions;
   scheduleOptions.target = options.target;
   scheduleOptions.vectorWidth = options.vectorWidth;
+  if (options.target == "cpu") {
+    scheduleOptions.cpuFeatures.assign(options.cpuFeatures.begin(), options.cpuFeatures.end());
+    scheduleOptions.bf16Activations = options.bf16Activations;
+  }
   pm.addPass(qwen::schedule::createSelectSchedulePass(scheduleOptions));
 }
 

@@ -35,6 +35,13 @@ struct CompilePipelineOptions
   Option<int64_t> vectorWidth{*this, "vector-width",
                               llvm::cl::desc("CPU f32 lanes per vector"),
                               llvm::cl::init(8)};
+  ListOption<std::string> cpuFeatures{
+      *this, "cpu-features",
+      llvm::cl::desc("ISA extensions of the target CPU (LLVM spelling)")};
+  Option<std::string> bf16Activations{
+      *this, "bf16-activations",
+      llvm::cl::desc("AVX512-BF16 matmul tiles: split or round the f32 activations"),
+      llvm::cl::init("split")};
   Option<std::string> target{*this, "target",
                              llvm::cl::desc("kernel target: cpu or cuda"),
                              llvm::cl::init("cpu")};

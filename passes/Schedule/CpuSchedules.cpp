@@ -8,18 +8,109 @@
 // independent FMA chains and memory streams for what is a bandwidth-bound
 // matrix-vector product. The experts kernel gathers 4 slots per block.
 //
+// The dot kind of matmul and experts tiles comes from the target's features:
+// bf16 weights on an AVX512-BF16 target dot in bf16 (vdpbf16ps) instead of
+// widening the weights, with the f32 activations split (default) or rounded.
+//
 //===----------------------------------------------------------------------===//
 #include "passes/Schedule/Schedules.h"
+
+#include "dialects/QTF/IR/QTF.h"
+
+#include <algorithm>
 
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::qkernel;
+using qwen::schedule::CpuScheduleOptions;
 
 static constexpr int64_t kMatmulRowsPerItem = 8;
 static constexpr int64_t kMatmulTokenTile = 4;
 static constexpr int64_t kMatmulWeightTile = 2;
 static constexpr int64_t kMatmulDecodeWeightTile = 4;
 static constexpr int64_t kExpertsSlotBlock = 4;
+
+namespace {
+/// One dot product of a kernel's register tiles: sum_k x[k] * w[k].
+struct DotOperands {
+  Type x, w;
+  int64_t k;
+};
+
+/// The dot kinds of the multi-token and the one-token tiles.
+struct DotKinds {
+  DotKind tile = DotKind::Fma, decode = DotKind::Fma;
+};
+} // namespace
+
+static bool hasFeature(const CpuScheduleOptions &options, StringRef feature) {
+  return llvm::is_contained(options.cpuFeatures, feature);
+}
+
+/// f32 lanes of the accumulators of an AVX512-BF16 dot over `k` elements
+/// (each step consumes twice as many bf16 elements), or 0 when none fits.
+/// The codegen takes the widest of these that the vector width and `k`
+/// allow (DotProduct.cpp), which is this one whenever this is not 0.
+static int64_t bf16DotLanes(const CpuScheduleOptions &options, int64_t k) {
+  if (!hasFeature(options, "avx512bf16") || !hasFeature(options, "avx512f"))
+    return 0;
+  // 512-bit vdpbf16ps needs avx512f only; the 256 / 128-bit forms need avx512vl.
+  for (int64_t lanes : {16, 8, 4}) {
+    if (lanes > options.vectorWidth || k % (2 * lanes) != 0)
+      continue;
+    if (lanes < 16 && !hasFeature(options, "avx512vl"))
+      continue;
+    return lanes;
+  }
+  return 0;
+}
+
+/// The dot kind of a register tile of `tokens` activation rows over `dot`.
+static DotKind selectDotKind(const CpuScheduleOptions &options, const DotOperands &dot,
+                             int64_t tokens) {
+  if (!dot.w.isBF16() || !(dot.x.isF32() || dot.x.isBF16()) || bf16DotLanes(options, dot.k) == 0)
+    return DotKind::Fma;
+  // bf16 activations are exact in either kind; the split costs a second dot.
+  if (dot.x.isBF16() || options.roundBf16Activations)
+    return DotKind::Avx512Bf16Round;
+  // Split: two dots per 32 products, as many instructions as f32 FMAs, so it
+  // wins only where it saves the weight widening without adding much: a
+  // one-token (decode) tile splits one activation vector for 4 weight rows.
+  // A 4-token tile would split 4 vectors for 2 weight rows, costing more than
+  // the widening it saves (prefill measured 1.8x slower), so it keeps FMAs.
+  return tokens == 1 ? DotKind::Avx512Bf16Split : DotKind::Fma;
+}
+
+/// The dot kinds of every tile of `kernel` (matmul: its linear; experts: the
+/// gate / up and the down products). A kernel whose products would choose
+/// differently keeps f32 FMAs for all: the schedule has one kind per tile.
+static DotKinds selectDotKinds(func::FuncOp kernel, const CpuScheduleOptions &options) {
+  SmallVector<DotOperands> dots;
+  kernel.walk([&](qtf::LinearOp linear) {
+    RankedTensorType w = linear.getWeight().getType();
+    dots.push_back({linear.getInput().getType().getElementType(), w.getElementType(),
+                    w.getDimSize(1)});
+  });
+  kernel.walk([&](qtf::MoeExpertFfnOp ffn) {
+    auto input = ffn.getInput().getType();
+    Type f32 = Float32Type::get(kernel.getContext());
+    dots.push_back({input.getElementType(), ffn.getGateUp().getType().getElementType(),
+                    input.getDimSize(1)});
+    // The down product reads the f32 SwiGLU rows.
+    dots.push_back({f32, ffn.getDown().getType().getElementType(),
+                    static_cast<int64_t>(ffn.getIntermediateSize())});
+  });
+  auto agreed = [&](int64_t tokens) {
+    if (dots.empty())
+      return DotKind::Fma;
+    DotKind kind = selectDotKind(options, dots.front(), tokens);
+    for (const DotOperands &dot : dots)
+      if (selectDotKind(options, dot, tokens) != kind)
+        return DotKind::Fma;
+    return kind;
+  };
+  return {agreed(kMatmulTokenTile), agreed(1)};
+}
 
 FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                                                           const CpuScheduleOptions &options) {
@@ -28,18 +119,20 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
   if (!kind)
     return kernel.emitOpError("has no qkernel.kind to schedule"), failure();
   auto array = [&](ArrayRef<int64_t> values) { return DenseI64ArrayAttr::get(ctx, values); };
-  auto schedule = [&](int64_t grain, DenseI64ArrayAttr tile, DotKind dot,
+  auto schedule = [&](int64_t grain, DenseI64ArrayAttr tile, DotKinds dot,
                       DenseI64ArrayAttr decodeTile) {
+    // decode_dot is printed only where it differs from dot.
+    DotKind decodeDot = dot.decode == dot.tile ? DotKind::None : dot.decode;
     return ScheduleAttr::get(ctx, ScheduleTarget::Cpu, /*threads=*/0, grain,
                              options.vectorWidth, /*lanes=*/0, tile, /*tile_lanes=*/0,
-                             /*stages=*/1, /*tensor_cores=*/false, dot, /*decode_threads=*/0,
-                             /*decode_lanes=*/0, decodeTile, /*splits=*/0,
+                             /*stages=*/1, /*tensor_cores=*/false, dot.tile, /*decode_threads=*/0,
+                             /*decode_lanes=*/0, decodeTile, decodeDot, /*splits=*/0,
                              /*combine_threads=*/0);
   };
   if (*kind == KernelKind::Matmul)
     return schedule(kMatmulRowsPerItem, array({kMatmulTokenTile, kMatmulWeightTile}),
-                    DotKind::Fma, array({1, kMatmulDecodeWeightTile}));
+                    selectDotKinds(kernel, options), array({1, kMatmulDecodeWeightTile}));
   if (*kind == KernelKind::Experts)
-    return schedule(1, array({kExpertsSlotBlock}), DotKind::Fma, {});
-  return schedule(1, {}, DotKind::None, {});
+    return schedule(1, array({kExpertsSlotBlock}), selectDotKinds(kernel, options), {});
+  return schedule(1, {}, {DotKind::None, DotKind::None}, {});
 }

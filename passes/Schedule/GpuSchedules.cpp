@@ -31,7 +31,7 @@ struct GpuSchedule {
     };
     return ScheduleAttr::get(ctx, ScheduleTarget::Cuda, threads, /*grain=*/0, vectorWidth, lanes,
                              array(tile), tileLanes, stages, tensorCores, DotKind::None,
-                             decodeThreads, decodeLanes, array(decodeTile), splits,
+                             decodeThreads, decodeLanes, array(decodeTile), DotKind::None, splits,
                              combineThreads);
   }
 };

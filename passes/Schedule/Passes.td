@@ -13,7 +13,8 @@ def SelectSchedulePass : Pass<"qwen-select-schedule", "mlir::ModuleOp"> {
     `qkernel.schedule = #qkernel.schedule<...>` attribute chosen for
     `target` from its kind and shapes: threads per block or work-item
     grain, vector width, lanes, tile sizes, pipeline stages, decode splits,
-    tensor cores and (CPU matmul) the dot-product instruction. The schedule
+    tensor cores and (CPU matmul, experts) the dot-product instruction, from
+    the target's `cpu-features` and the operand types. The schedule
     sits on the kernel function, not on its launches: all launches of a
     kernel run the same code. Codegen reads it and fails on a kernel
     without one; what it chooses here is exactly what the emitters used to
@@ -24,6 +25,14 @@ def SelectSchedulePass : Pass<"qwen-select-schedule", "mlir::ModuleOp"> {
            "kernel target: cpu or cuda">,
     Option<"vectorWidth", "vector-width", "int64_t", /*default=*/"8",
            "cpu: f32 lanes per vector (8: AVX2, 16: AVX-512)">,
+    ListOption<"cpuFeatures", "cpu-features", "std::string",
+               "cpu: ISA extensions of the target (LLVM spelling); avx512bf16 "
+               "(with avx512f) turns bf16 matmul tiles into vdpbf16ps dots">,
+    Option<"bf16Activations", "bf16-activations", "std::string",
+           /*default=*/"\"split\"",
+           "cpu, AVX512-BF16 tiles: split (f32 activations as bf16 hi + lo on "
+           "one-token tiles, f32 FMAs on the others) or round (activations "
+           "rounded to bf16 on every tile)">,
     Option<"maxThreads", "max-threads", "int64_t", /*default=*/"256",
            "cuda: largest block of row-wise kernels (a multiple of 32, <= 1024)">,
     Option<"attentionThreads", "attention-threads", "int64_t",

@@ -11,6 +11,8 @@
 #include "dialects/QKernel/IR/QKernel.h"
 
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -19,6 +21,10 @@ namespace qwen::schedule {
 struct CpuScheduleOptions {
   /// f32 lanes per vector (8: AVX2, 16: AVX-512).
   int64_t vectorWidth = 8;
+  /// ISA extensions of the target, LLVM spelling ("avx512f", "avx512bf16").
+  std::vector<std::string> cpuFeatures;
+  /// AVX512-BF16 tiles round f32 activations to bf16 (else split them).
+  bool roundBf16Activations = false;
 };
 
 struct GpuScheduleOptions {

@@ -28,6 +28,14 @@ struct SelectSchedulePass final
       top.emitError("vector-width must be a power of two in [1, 16]");
       return signalPassFailure();
     }
+    if (bf16Activations != "split" && bf16Activations != "round") {
+      top.emitError("bf16-activations must be split or round, not '") << bf16Activations << "'";
+      return signalPassFailure();
+    }
+    if (!cpu && (!cpuFeatures.empty() || bf16Activations != "split")) {
+      top.emitError("cpu-features and bf16-activations are cpu options");
+      return signalPassFailure();
+    }
     auto isBlock = [](int64_t n) { return n >= 32 && n <= 1024 && n % 32 == 0; };
     if (!cpu && !isBlock(maxThreads)) {
       top.emitError("max-threads must be a multiple of 32 in [32, 1024]");
@@ -43,7 +51,10 @@ struct SelectSchedulePass final
         kernels = nested;
     if (!kernels)
       return;
-    schedule::CpuScheduleOptions cpuOptions{vectorWidth};
+    schedule::CpuScheduleOptions cpuOptions;
+    cpuOptions.vectorWidth = vectorWidth;
+    cpuOptions.cpuFeatures.assign(cpuFeatures.begin(), cpuFeatures.end());
+    cpuOptions.roundBf16Activations = bf16Activations == "round";
     schedule::GpuScheduleOptions gpuOptions{maxThreads, attentionThreads};
     for (auto func : kernels.getOps<func::FuncOp>()) {
       if (!func->hasAttr(qkernel::kKernelAttrName))

@@ -2,6 +2,7 @@
 
 #include "qwen_rt/artifact.h"
 
+#include "qwen_rt/cpu_features.h"
 #include "qwen_rt/error.h"
 #include "qwen_rt/json_input.h"
 #include "qwen_rt/launch_schema.h"
@@ -696,51 +697,18 @@ void Artifact::parse(const json &m) {
 // Host CPU checks and kernel loading
 //===----------------------------------------------------------------------===//
 
-bool hostHasCpuFeature(const std::string &feature) {
-  std::string f = feature;
-  if (!f.empty() && f[0] == '+')
-    f = f.substr(1);
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-#define QWEN_CPU_FEATURE(NAME)                                                                                         \
-  if (f == NAME)                                                                                                       \
-    return __builtin_cpu_supports(NAME);
-  QWEN_CPU_FEATURE("sse4.1")
-  QWEN_CPU_FEATURE("sse4.2")
-  QWEN_CPU_FEATURE("popcnt")
-  QWEN_CPU_FEATURE("avx")
-  QWEN_CPU_FEATURE("avx2")
-  QWEN_CPU_FEATURE("fma")
-  QWEN_CPU_FEATURE("f16c")
-  QWEN_CPU_FEATURE("bmi")
-  QWEN_CPU_FEATURE("bmi2")
-  QWEN_CPU_FEATURE("avx512f")
-  QWEN_CPU_FEATURE("avx512bw")
-  QWEN_CPU_FEATURE("avx512dq")
-  QWEN_CPU_FEATURE("avx512vl")
-  QWEN_CPU_FEATURE("avx512cd")
-  QWEN_CPU_FEATURE("avx512vnni")
-  QWEN_CPU_FEATURE("avx512bf16")
-#undef QWEN_CPU_FEATURE
-#endif
-  throw Error("target feature \"" + feature + "\" is unknown to this runtime, so it cannot check the host CPU for it");
-}
-
 void Artifact::loadKernels() {
   if (Library)
     return;
   if (isCuda())
     throw Error("artifact " + Dir + " holds CUDA kernels (" + Target.arch + "); they run on a GPU, not on the host");
-  std::vector<std::string> missing;
-  for (const std::string &f : Target.features)
-    if (!hostHasCpuFeature(f))
-      missing.push_back(f);
+  std::vector<std::string> missing = missingCpuFeatures(Target.features);
   if (!missing.empty()) {
     std::string list;
     for (const std::string &f : missing)
       list += (list.empty() ? "" : ", ") + f;
     throw Error("artifact " + Dir + " was compiled for CPU " + (Target.cpu.empty() ? "?" : Target.cpu) +
-                " but this CPU lacks " + list + "; recompile with qwen-compile for this machine");
+                " but this CPU lacks " + list + "; recompile it on this machine (qwen-compile --cpu=native, the default) or with --cpu=portable");
   }
 #if defined(__x86_64__)
   if (!Target.triple.empty() && Target.triple.rfind("x86_64", 0) != 0)

@@ -45,8 +45,19 @@ func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target =
 
 // -----
 
-// expected-error @+1 {{grain and dot are cpu parameters}}
+// expected-error @+1 {{grain, dot and decode_dot are cpu parameters}}
 func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, dot = fma>}
+
+// -----
+
+// The AVX512-BF16 dot kinds are CPU instructions too.
+// expected-error @+1 {{grain, dot and decode_dot are cpu parameters}}
+func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, decode_dot = avx512_bf16_split>}
+
+// -----
+
+// expected-error @+1 {{decode_dot needs a dot}}
+func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, decode_dot = avx512_bf16_split>}
 
 // -----
 

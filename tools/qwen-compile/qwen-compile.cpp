@@ -39,8 +39,9 @@ static cl::opt<int64_t> pageSize("page-size", cl::init(16),
 static cl::opt<std::string> kvDtype("kv-dtype", cl::init("f32"),
                                     cl::desc("KV cache element type: f32, bf16 or f16 (half the "
                                              "cache memory and decode bytes; keys and values rounded)"));
-static cl::opt<int64_t> vectorWidth("vector-width", cl::init(8),
-                                    cl::desc("f32 lanes per CPU vector (8: AVX2, 16: AVX-512)"));
+static cl::opt<int64_t> vectorWidth("vector-width", cl::init(0),
+                                    cl::desc("f32 lanes per CPU vector (8: AVX2, 16: AVX-512; "
+                                             "default: 16 where the --cpu has AVX-512, else 8)"));
 static cl::opt<std::string> target("target", cl::init("cpu"),
                                    cl::desc("kernel target: cpu (kernels.so), or cuda (sm_90 PTX and, "
                                             "with ptxas, a cubin + cuBLASLt descriptors)"));
@@ -53,8 +54,14 @@ static cl::opt<bool> hiddenStates(
 static cl::opt<std::string> ptxas("ptxas", cl::init(""),
                                   cl::desc("--target=cuda: the ptxas that assembles kernels.cubin "
                                            "(default: PATH, then /usr/local/cuda/bin; none: PTX only)"));
-static cl::opt<std::string> cpu("cpu", cl::init("x86-64-v3"),
-                                cl::desc("LLVM CPU for the kernels (x86-64-v3, native, ...)"));
+static cl::opt<std::string> cpu("cpu", cl::init("native"),
+                                cl::desc("CPU the kernels run on: native (this machine's CPU and "
+                                         "features, the default), portable (x86-64-v3: AVX2, "
+                                         "FMA, F16C) or an LLVM CPU name (znver4, x86-64-v4, ...)"));
+static cl::opt<std::string> bf16Activations(
+    "bf16-activations", cl::init("split"),
+    cl::desc("bf16 matmuls on AVX512-BF16 CPUs: split (activations as two bf16 parts, "
+             "f32-level results) or round (activations rounded to bf16, as llama.cpp)"));
 
 static cl::opt<bool> noWeightScan(
     "no-weight-scan",
@@ -112,6 +119,7 @@ int main(int argc, char **argv) {
   options.hiddenStates = hiddenStates;
   options.ptxas = ptxas;
   options.cpu = cpu;
+  options.bf16Activations = bf16Activations;
   options.scanWeights = !noWeightScan;
   options.report = [](llvm::StringRef severity, const llvm::Twine &message) {
     llvm::errs() << "qwen-compile: " << severity << ": " << message << "\n";

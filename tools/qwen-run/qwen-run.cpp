@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "qwen_rt/chat.h"
+#include "qwen_rt/cpu_features.h"
 #include "qwen_rt/cuda_driver.h"
 #include "qwen_rt/engine.h"
 #include "qwen_rt/error.h"
@@ -652,9 +653,15 @@ int runInfo(EngineFlags &ef) {
     features += (features.empty() ? "" : ",") + f;
   if (t.kind == "cuda")
     std::printf("target       cuda %s, %s\n", t.arch.c_str(), t.object.c_str());
-  else
+  else {
     std::printf("target       %s %s %s [%s], %s\n", t.kind.c_str(), t.triple.c_str(), t.cpu.c_str(), features.c_str(),
-              t.object.c_str());
+                t.object.c_str());
+    // Whether kernels.so can run here (QWEN_CPU_FEATURES plays another CPU).
+    std::string lacking;
+    for (const std::string &f : missingCpuFeatures(t.features))
+      lacking += (lacking.empty() ? "" : ",") + f;
+    std::printf("host cpu     %s\n", lacking.empty() ? "has every feature above" : ("lacks " + lacking).c_str());
+  }
   std::printf("model        %s\n", art.model().dump().c_str());
   const KVCacheSpec &kv = art.kvCache();
   std::printf("kv cache     %lld layers x %lld kv heads x %lld head_dim, pages of %lld tokens, %s\n",

@@ -13,7 +13,8 @@ LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                    int64_t vectorWidth, int64_t lanes, DenseI64ArrayAttr tile,
                                    int64_t tileLanes, int64_t stages, bool tensorCores,
                                    DotKind dot, int64_t decodeThreads, int64_t decodeLanes,
-                                   DenseI64ArrayAttr decodeTile, int64_t splits,
+                                   DenseI64ArrayAttr decodeTile, DotKind decodeDot,
+                                   int64_t splits,
                                    int64_t combineThreads) {
   auto isPowerOfTwo = [](int64_t n) { return n > 0 && (n & (n - 1)) == 0; };
   auto positive = [](DenseI64ArrayAttr array) {
@@ -36,6 +37,8 @@ LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     if (threads || lanes || tileLanes || decodeThreads || decodeLanes || combineThreads ||
         tensorCores)
       return emitError() << "threads, lanes and tensor_cores are cuda parameters";
+    if (dot == DotKind::None && decodeDot != DotKind::None)
+      return emitError() << "decode_dot needs a dot";
     return success();
   }
   auto isBlock = [](int64_t n) { return n >= 32 && n <= 1024 && n % 32 == 0; };
@@ -44,8 +47,8 @@ LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (vectorWidth > 4)
     return emitError() << "cuda vector_width must be at most 4 (16-byte loads), got "
                        << vectorWidth;
-  if (grain || dot != DotKind::None)
-    return emitError() << "grain and dot are cpu parameters";
+  if (grain || dot != DotKind::None || decodeDot != DotKind::None)
+    return emitError() << "grain, dot and decode_dot are cpu parameters";
   for (int64_t laneCount : {lanes, tileLanes, decodeLanes})
     if (laneCount && (!isPowerOfTwo(laneCount) || laneCount > 32))
       return emitError() << "lanes must be a power of two of at most 32 (one warp)";

@@ -21,13 +21,24 @@ def QKernel_ScheduleTarget : I32EnumAttr<"ScheduleTarget",
   let genSpecializedAttr = 0;
 }
 
-// The inner product of a CPU matmul register tile. Only `fma` (f32 vector
-// FMAs on weights widened to f32) exists today; bf16 dot products
-// (avx512-bf16) and tile units (amx) are the room left for more.
+// The inner product of a CPU matmul register tile:
+// - `fma`: weights widened to f32 in registers, f32 vector FMAs (any AVX2 CPU).
+// - `avx512_bf16_split`: AVX512-BF16 `vdpbf16ps` on bf16 weights and the f32
+//   activations split into two bf16 parts, x = hi + lo (16 of f32's 24
+//   significand bits, a relative error <= 2^-17 per element): f32-level
+//   results without widening the weights, at two dots per 32 products.
+// - `avx512_bf16_round`: `vdpbf16ps` on activations rounded to bf16 (as HF's
+//   bf16 run and llama.cpp's bf16 GEMMs do): one dot per 32 products.
+// The activation treatment is part of the kind, not a separate parameter,
+// because it changes the instruction sequence (and the numerics) of the tile.
+// bf16 activations are exact in bf16, so for them both bf16 kinds are the same
+// single dot. Tile units (amx) are the room left for more.
 def QKernel_DotKind : I32EnumAttr<"DotKind",
     "the instruction a CPU matmul register tile accumulates with", [
       I32EnumAttrCase<"None", 0, "none">,
-      I32EnumAttrCase<"Fma", 1, "fma">]> {
+      I32EnumAttrCase<"Fma", 1, "fma">,
+      I32EnumAttrCase<"Avx512Bf16Split", 2, "avx512_bf16_split">,
+      I32EnumAttrCase<"Avx512Bf16Round", 3, "avx512_bf16_round">]> {
   let cppNamespace = "::qwen::qkernel";
   let genSpecializedAttr = 0;
 }
@@ -92,7 +103,14 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     - `stages`: software pipeline depth (1: none).
     - `tensor_cores`: whether the kernel's products run on tensor cores
       (today only the cuBLASLt GEMMs).
-    - `dot` (cpu matmul, experts): the register tile's inner product.
+    - `dot` (cpu matmul, experts): the register tile's inner product
+      (DotKind above), chosen from the target's cpu features and the
+      operand types; bf16 kinds only on bf16 weights.
+    - `decode_dot` (cpu matmul, experts): the inner product of the
+      one-token tiles (decode, a prefill's leftover tokens, an expert's lone
+      slot) where it differs from `dot` (none: as `dot`). Splitting f32
+      activations pays off only there: a 1 x 4 tile splits one activation
+      vector for 4 weight rows, a 4 x 2 tile would split 4 for 2.
     - `decode_threads`, `decode_lanes`, `decode_tile`: the decode-only
       variant (attention: one block per (token, kv head), `decode_tile` =
       `[query heads per pass over the keys]`; cpu matmul: `[1, weight rows]`
@@ -104,6 +122,9 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     ```mlir
     #qkernel.schedule<target = cpu, grain = 8, vector_width = 16,
                       tile = [4, 2], decode_tile = [1, 4], dot = fma>
+    #qkernel.schedule<target = cpu, grain = 8, vector_width = 16,
+                      tile = [4, 2], dot = fma, decode_tile = [1, 4],
+                      decode_dot = avx512_bf16_split>
     #qkernel.schedule<target = cuda, threads = 256, vector_width = 4,
                       lanes = 8, tile = [32, 32], tile_lanes = 8,
                       decode_threads = 128, decode_lanes = 8,
@@ -124,6 +145,7 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     QKernel_I64Parameter<"decode variant: threads per block">:$decode_threads,
     QKernel_I64Parameter<"decode variant: threads sharing one row">:$decode_lanes,
     QKernel_I64ArrayParameter<"decode variant: tile sizes">:$decode_tile,
+    QKernel_DotKindParameter:$decode_dot,
     QKernel_I64Parameter<"most blocks splitting one item">:$splits,
     QKernel_I64Parameter<"threads of the split-combining block">:$combine_threads);
   let assemblyFormat = "`<` struct(params) `>`";
@@ -134,6 +156,10 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     int64_t tileSize(unsigned i, int64_t fallback = 0) const {
       auto tile = getTile();
       return tile && i < tile.size() ? tile[i] : fallback;
+    }
+    /// The dot kind of a register tile of `tokens` activation rows.
+    DotKind dotFor(int64_t tokens) const {
+      return tokens == 1 && getDecodeDot() != DotKind::None ? getDecodeDot() : getDot();
     }
     int64_t decodeTileSize(unsigned i, int64_t fallback = 0) const {
       auto tile = getDecodeTile();

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "lib/Target/CPU/ArtifactWriter.h"
+#include "lib/Target/CPU/CpuTarget.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -31,7 +32,7 @@ using llvm::json::Object;
 
 /// Translates the kernels module to LLVM IR, optimizes it for `cpu` and
 /// writes a position-independent object file.
-static llvm::Error emitObject(ModuleOp kernels, StringRef cpu, StringRef objectPath) {
+static llvm::Error emitObject(ModuleOp kernels, const CpuTarget &cpu, StringRef objectPath) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   DialectRegistry registry;
@@ -50,9 +51,9 @@ static llvm::Error emitObject(ModuleOp kernels, StringRef cpu, StringRef objectP
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return makeError("no LLVM target for " + triple.str() + ": " + error);
-  std::string cpuName = cpu == "native" ? llvm::sys::getHostCPUName().str() : cpu.str();
+  const std::string &cpuName = cpu.cpu;
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, cpuName, "", llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt,
+      triple, cpuName, cpu.featureString, llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
   if (!machine)
     return makeError("cannot create an LLVM target machine for cpu " + cpuName);
@@ -61,6 +62,8 @@ static llvm::Error emitObject(ModuleOp kernels, StringRef cpu, StringRef objectP
   for (llvm::Function &function : *llvmModule)
     if (!function.isDeclaration()) {
       function.addFnAttr("target-cpu", cpuName);
+      if (!cpu.featureString.empty())
+        function.addFnAttr("target-features", cpu.featureString);
       function.addFnAttr("frame-pointer", "none");
     }
   auto optimize = makeOptimizingTransformer(3, 0, machine.get());
@@ -101,7 +104,15 @@ static llvm::Error linkSharedObject(StringRef objectPath, StringRef libraryPath)
 
 llvm::Error qwen::target::writeCpuArtifact(ModuleOp module, const ArtifactOptions &options,
                                            StringRef outDir) {
-  llvm::Expected<Object> manifest = buildManifest(module, options);
+  // The manifest names the resolved CPU and the ISA extensions the kernels
+  // may use, which the runtime checks before it loads kernels.so.
+  llvm::Expected<CpuTarget> cpu = resolveCpuTarget(options.cpu);
+  if (!cpu)
+    return cpu.takeError();
+  ArtifactOptions resolved = options;
+  resolved.cpu = cpu->cpu;
+  resolved.requiredFeatures = cpu->isaFeatures;
+  llvm::Expected<Object> manifest = buildManifest(module, resolved);
   if (!manifest)
     return manifest.takeError();
   ModuleOp kernels = getKernelModule(module);
@@ -111,7 +122,7 @@ llvm::Error qwen::target::writeCpuArtifact(ModuleOp module, const ArtifactOption
     SmallString<256> objectPath(staging), libraryPath(staging);
     llvm::sys::path::append(objectPath, "kernels.o");
     llvm::sys::path::append(libraryPath, "kernels.so");
-    if (llvm::Error err = emitObject(kernels, options.cpu, objectPath))
+    if (llvm::Error err = emitObject(kernels, *cpu, objectPath))
       return err;
     if (llvm::Error err = linkSharedObject(objectPath, libraryPath))
       return err;

@@ -1,5 +1,6 @@
 //===- KernelEmitter.cpp - Shared CPU kernel emission helpers -------------===//
 #include "passes/Codegen/CPU/KernelEmitter.h"
+#include "passes/Codegen/CPU/DotProduct.h"
 #include "passes/Codegen/Common/KernelABI.h"
 #include "passes/Common/ShapeSymbols.h"
 
@@ -113,6 +114,9 @@ Value KernelEmitter::rsqrt(Value x) { return math::RsqrtOp::create(*b, x); }
 SmallVector<Value> KernelEmitter::emitDotTile(const RowAccess &x, ArrayRef<Value> xBases,
                                               const RowAccess &w, ArrayRef<Value> wBases,
                                               int64_t k) {
+  if (qkernel::DotKind kind = opts.schedule.dotFor(xBases.size());
+      kind != qkernel::DotKind::Fma)
+    return emitBf16DotTile(*this, kind, x, xBases, w, wBases, k);
   const int64_t mc = xBases.size(), nc = wBases.size();
   const int64_t width = vectorWidthFor(k);
   const int64_t kVector = k - k % width;

@@ -20,6 +20,8 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace qwen::codegen::cpu {
 

@@ -9,6 +9,7 @@
 // tile = [tokens, weight rows], decode_tile = [1, weight rows].
 //
 //===----------------------------------------------------------------------===//
+#include "passes/Codegen/CPU/DotProduct.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
 #include "passes/Codegen/Common/KernelABI.h"
 
@@ -29,9 +30,9 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
     return failure();
   MatmulPattern plan = *matched;
   qkernel::ScheduleAttr schedule = emitter.options().schedule;
-  if (schedule.getDot() != qkernel::DotKind::Fma || schedule.tileSize(0) < 1 ||
+  if (schedule.getDot() == qkernel::DotKind::None || schedule.tileSize(0) < 1 ||
       schedule.tileSize(1) < 1 || schedule.decodeTileSize(1) < 1)
-    return source.emitOpError("matmul needs a schedule with dot = fma, tile = [tokens, "
+    return source.emitOpError("matmul needs a schedule with a dot, tile = [tokens, "
                               "weight rows] and decode_tile = [1, weight rows]"),
            failure();
   const int64_t kRowsPerItem = schedule.getGrain();
@@ -41,6 +42,10 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
 
   RankedTensorType weightType = plan.linear.getWeight().getType();
   const int64_t N = weightType.getDimSize(0), K = weightType.getDimSize(1);
+  if (failed(verifyDotKinds(source, schedule,
+                            plan.linear.getInput().getType().getElementType(),
+                            weightType.getElementType(), K)))
+    return failure();
   std::string mSymbol = emitter.leadingSymbol(output);
   if (mSymbol.empty())
     return source.emitOpError("cannot size the matmul rows"), failure();

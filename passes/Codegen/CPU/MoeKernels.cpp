@@ -10,6 +10,7 @@
 //          exactly one expert, so items never share an output row.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/Codegen/CPU/DotProduct.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
 #include "passes/Codegen/Common/KernelPhase.h"
 #include "passes/Codegen/Common/MoeMath.h"
@@ -248,6 +249,16 @@ qwen::codegen::cpu::emitExpertsKernel(KernelEmitter &emitter) {
     return source.emitOpError("experts kernel has no moe_expert_ffn"), failure();
   if (emitter.options().schedule.tileSize(0) < 1)
     return source.emitOpError("experts needs a schedule with tile = [slots]"), failure();
+  // The gate / up products read the input rows, the down products the f32
+  // SwiGLU rows.
+  auto input = ffn.getInput().getType();
+  qkernel::ScheduleAttr schedule = emitter.options().schedule;
+  if (failed(verifyDotKinds(source, schedule, input.getElementType(),
+                            ffn.getGateUp().getType().getElementType(), input.getDimSize(1))) ||
+      failed(verifyDotKinds(source, schedule, Float32Type::get(source.getContext()),
+                            ffn.getDown().getType().getElementType(),
+                            ffn.getIntermediateSize())))
+    return failure();
   std::string symbol = emitter.leadingSymbol(ffn.getIds());
   emitter.createFunction([&](Value expert) { CpuExperts(emitter, ffn, symbol).emit(expert); });
   Builder builder(source.getContext());

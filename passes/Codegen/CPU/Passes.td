@@ -13,14 +13,15 @@ def LowerKernelsToLoopsPass : Pass<"qwen-cpu-lower-kernels", "mlir::ModuleOp"> {
     f32 in registers). The work-item count each kernel expects is recorded as
     `grid` on the launches of `@step`. Adds `qwen_artifact_abi_version`.
     Each kernel is emitted as its `#qkernel.schedule` says (vector width,
-    work-item grain, register tiles); a kernel without one is an error:
+    work-item grain, register tiles, dot kinds: AVX512-BF16 tiles as
+    `x86vector.avx512.dot`, DotProduct.h); a kernel without one is an error:
     qwen-select-schedule (target=cpu) runs first.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect", "::mlir::LLVM::LLVMDialect",
-    "::mlir::func::FuncDialect"
+    "::mlir::func::FuncDialect", "::mlir::x86vector::X86VectorDialect"
   ];
 }
 

@@ -1,0 +1,94 @@
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16" --qwen-cpu-lower-kernels | FileCheck %s --check-prefix=SPLIT
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16 bf16-activations=round" --qwen-cpu-lower-kernels | FileCheck %s --check-prefix=ROUND
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f" --qwen-cpu-lower-kernels | FileCheck %s --check-prefix=FMA
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16" --qwen-cpu-lower-kernels | qwen-opt --split-input-file --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" | FileCheck %s --check-prefix=LLVM
+
+// The dot kinds come from the schedule (test/Schedule/dot-kind.mlir pins
+// the choice); the codegen emits what `dot` and `decode_dot` say.
+// bf16 weights on an AVX512-BF16 target: each step of the register tile
+// takes 32 bf16 weights (i16 storage reinterpreted) and dots them with the
+// activations as vdpbf16ps. split (the default): the one-token (decode) tiles
+// split the f32 activations into bf16 hi + lo parts accumulated in separate
+// registers (2 x 4 accumulators for the 1 x 4 tile), while the 4-token
+// (prefill) tiles keep f32 FMAs; round: every tile dots rounded activations.
+// SPLIT-LABEL: func.func @qk0_matmul
+// SPLIT-NOT:     x86vector
+// SPLIT:         vector.fma
+// SPLIT:         vector.load %{{.*}} : memref<?xi16>, vector<32xi16>
+// SPLIT:         arith.bitcast %{{.*}} : vector<32xi16> to vector<32xbf16>
+// SPLIT:         vector.load %{{.*}} : memref<?xf32>, vector<32xf32>
+// SPLIT:         %[[HI:.*]] = arith.truncf %{{.*}} : vector<32xf32> to vector<32xbf16>
+// SPLIT:         arith.extf %[[HI]] : vector<32xbf16> to vector<32xf32>
+// SPLIT:         arith.subf
+// SPLIT:         arith.truncf %{{.*}} : vector<32xf32> to vector<32xbf16>
+// SPLIT-COUNT-8: x86vector.avx512.dot %{{.*}} : vector<32xbf16> -> vector<16xf32>
+// SPLIT:         arith.addf %{{.*}} : vector<16xf32>
+// SPLIT:         vector.reduction <add>
+// SPLIT-COUNT-2: x86vector.avx512.dot
+// SPLIT-NOT:     x86vector.avx512.dot
+
+// ROUND-LABEL: func.func @qk0_matmul
+// ROUND-NOT:     arith.subf
+// ROUND-NOT:     vector.fma
+// ROUND-COUNT-8: x86vector.avx512.dot %{{.*}} : vector<32xbf16> -> vector<16xf32>
+// ROUND:         vector.reduction <add>
+// ROUND-COUNT-9: x86vector.avx512.dot
+// ROUND-NOT:     x86vector.avx512.dot
+
+// Without avx512bf16 the weights are widened to f32 for vector FMAs.
+// FMA-LABEL: func.func @qk0_matmul
+// FMA-NOT:     x86vector
+// FMA:         arith.shli
+// FMA:         vector.fma
+
+// LLVM-LABEL: llvm.func @qk0_matmul
+// LLVM:         llvm.call_intrinsic "llvm.x86.avx512bf16.dpbf16ps.512"
+
+func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}) -> tensor<?x40xf32> {
+  %w = qtf.weight ["w"] : tensor<40x64xbf16>
+  %0 = qkernel.launch @kernels::@qk0_matmul(%x, %w) : (tensor<?x64xf32>, tensor<40x64xbf16>) -> tensor<?x40xf32>
+  return %0 : tensor<?x40xf32>
+}
+module @kernels {
+  func.func @qk0_matmul(%x: tensor<?x64xf32>, %w: tensor<40x64xbf16>) -> tensor<?x40xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
+    %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<40x64xbf16> -> tensor<?x40xf32>
+    return %0 : tensor<?x40xf32>
+  }
+}
+
+// -----
+
+// f32 weights keep the FMA tile whatever the target.
+// SPLIT-LABEL: func.func @qk0_matmul
+// SPLIT-NOT:     x86vector
+// SPLIT:         vector.fma
+func.func @step(%x: tensor<?x64xf32> {qtf.input = "tokens"}) -> tensor<?x40xf32> {
+  %w = qtf.weight ["w"] : tensor<40x64xf32>
+  %0 = qkernel.launch @kernels::@qk0_matmul(%x, %w) : (tensor<?x64xf32>, tensor<40x64xf32>) -> tensor<?x40xf32>
+  return %0 : tensor<?x40xf32>
+}
+module @kernels {
+  func.func @qk0_matmul(%x: tensor<?x64xf32>, %w: tensor<40x64xf32>) -> tensor<?x40xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
+    %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<40x64xf32> -> tensor<?x40xf32>
+    return %0 : tensor<?x40xf32>
+  }
+}
+
+// -----
+
+// So does a reduction length that is not a multiple of 32 (the narrower
+// vdpbf16ps forms need avx512vl, which this target lacks).
+// SPLIT-LABEL: func.func @qk1_matmul
+// SPLIT-NOT:     x86vector
+// SPLIT:         vector.fma
+func.func @step(%x: tensor<?x48xf32> {qtf.input = "tokens"}) -> tensor<?x40xf32> {
+  %w = qtf.weight ["w"] : tensor<40x48xbf16>
+  %0 = qkernel.launch @kernels::@qk1_matmul(%x, %w) : (tensor<?x48xf32>, tensor<40x48xbf16>) -> tensor<?x40xf32>
+  return %0 : tensor<?x40xf32>
+}
+module @kernels {
+  func.func @qk1_matmul(%x: tensor<?x48xf32>, %w: tensor<40x48xbf16>) -> tensor<?x40xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
+    %0 = qtf.linear %x, %w : tensor<?x48xf32>, tensor<40x48xbf16> -> tensor<?x40xf32>
+    return %0 : tensor<?x40xf32>
+  }
+}
