@@ -4,7 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "models/qwen3/Qwen3Config.h"
+#include "qwen/Models/Qwen3/Qwen3Config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   llvm::StringRef text(reinterpret_cast<const char *>(data), size);

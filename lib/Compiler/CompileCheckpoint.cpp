@@ -1,14 +1,14 @@
 //===- CompileCheckpoint.cpp - HF checkpoint -> compiled module -----------===//
-#include "lib/Compiler/CompileCheckpoint.h"
+#include "qwen/Compiler/CompileCheckpoint.h"
 
-#include "dialects/QTF/IR/QTF.h"
-#include "lib/Compiler/Registration.h"
-#include "lib/Target/CPU/ArtifactWriter.h"
-#include "lib/Target/CPU/CpuTarget.h"
-#include "lib/Target/CUDA/ArtifactWriter.h"
-#include "models/qwen3/Qwen3Builder.h"
-#include "models/qwen3/Qwen3Config.h"
-#include "passes/Codegen/GPU/Passes.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
+#include "qwen/Compiler/Registration.h"
+#include "qwen/Target/CPU/ArtifactWriter.h"
+#include "qwen/Target/CPU/CpuTarget.h"
+#include "qwen/Target/CUDA/ArtifactWriter.h"
+#include "qwen/Models/Qwen3/Qwen3Builder.h"
+#include "qwen/Models/Qwen3/Qwen3Config.h"
+#include "qwen/Passes/Codegen/GPU/Passes.h"
 
 #include "qwen_rt/error.h"
 #include "qwen_rt/limits.h"
@@ -40,8 +40,9 @@ llvm::Error verifyCompileCheckpointOptions(const CompileCheckpointOptions &optio
   if (options.vectorWidth != 0 && options.vectorWidth != 4 && options.vectorWidth != 8 &&
       options.vectorWidth != 16)
     return error("--vector-width must be 4, 8 or 16");
-  if (options.bf16Activations != "split" && options.bf16Activations != "round")
-    return error("unknown --bf16-activations '" + options.bf16Activations + "' (split, round)");
+  if (options.bf16Activations != "off" && options.bf16Activations != "split" &&
+      options.bf16Activations != "round")
+    return error("unknown --bf16-activations '" + options.bf16Activations + "' (off, split, round)");
   return llvm::Error::success();
 }
 

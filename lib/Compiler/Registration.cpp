@@ -1,14 +1,14 @@
 //===- Registration.cpp - Register the project's dialects and passes ------===//
-#include "lib/Compiler/Registration.h"
+#include "qwen/Compiler/Registration.h"
 
-#include "dialects/QKernel/IR/QKernel.h"
-#include "dialects/QTF/IR/QTF.h"
-#include "passes/Codegen/CPU/Passes.h"
-#include "passes/Codegen/GPU/Passes.h"
-#include "passes/Fusion/Passes.h"
-#include "passes/Graph/Passes.h"
-#include "passes/Pipelines/Pipelines.h"
-#include "passes/Schedule/Passes.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
+#include "qwen/Passes/Codegen/CPU/Passes.h"
+#include "qwen/Passes/Codegen/GPU/Passes.h"
+#include "qwen/Passes/Fusion/Passes.h"
+#include "qwen/Passes/Graph/Passes.h"
+#include "qwen/Passes/Pipelines/Pipelines.h"
+#include "qwen/Passes/Schedule/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -10,9 +10,9 @@
 // that share an input is left to the graph passes.
 //
 //===----------------------------------------------------------------------===//
-#include "models/qwen3/Qwen3Builder.h"
+#include "qwen/Models/Qwen3/Qwen3Builder.h"
 
-#include "dialects/QTF/IR/QTF.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"

@@ -1,5 +1,5 @@
 //===- Qwen3Config.cpp - Qwen3 config.json reader -------------------------===//
-#include "models/qwen3/Qwen3Config.h"
+#include "qwen/Models/Qwen3/Qwen3Config.h"
 #include "models/qwen3/RopeScaling.h"
 
 #include "qwen_rt/limits.h"

@@ -1,8 +1,8 @@
 //===- ShapeSymbols.cpp - Symbolic leading dimensions ---------------------===//
-#include "passes/Common/ShapeSymbols.h"
+#include "qwen/Passes/Common/ShapeSymbols.h"
 
-#include "dialects/QKernel/IR/QKernel.h"
-#include "dialects/QTF/IR/QTF.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"

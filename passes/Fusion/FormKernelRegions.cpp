@@ -1,5 +1,5 @@
 //===- FormKernelRegions.cpp - Group graph ops into kernel regions --------===//
-#include "passes/Fusion/Passes.h"
+#include "qwen/Passes/Fusion/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
@@ -8,7 +8,7 @@
 
 namespace qwen::fusion {
 #define GEN_PASS_DEF_FORMKERNELREGIONSPASS
-#include "passes/Fusion/Passes.h.inc"
+#include "qwen/Passes/Fusion/Passes.h.inc"
 } // namespace qwen::fusion
 
 using namespace mlir;

@@ -1,5 +1,5 @@
 //===- OutlineKernels.cpp - Regions to kernel functions -------------------===//
-#include "passes/Fusion/Passes.h"
+#include "qwen/Passes/Fusion/Passes.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
@@ -7,7 +7,7 @@
 
 namespace qwen::fusion {
 #define GEN_PASS_DEF_OUTLINEKERNELSPASS
-#include "passes/Fusion/Passes.h.inc"
+#include "qwen/Passes/Fusion/Passes.h.inc"
 } // namespace qwen::fusion
 
 using namespace mlir;

@@ -1,12 +1,12 @@
 //===- PlanBuffers.cpp - Arena buffers for launch results -----------------===//
-#include "passes/Fusion/Passes.h"
-#include "passes/Common/ShapeSymbols.h"
+#include "qwen/Passes/Fusion/Passes.h"
+#include "qwen/Passes/Common/ShapeSymbols.h"
 
 #include "mlir/IR/Builders.h"
 
 namespace qwen::fusion {
 #define GEN_PASS_DEF_PLANBUFFERSPASS
-#include "passes/Fusion/Passes.h.inc"
+#include "qwen/Passes/Fusion/Passes.h.inc"
 } // namespace qwen::fusion
 
 using namespace mlir;

@@ -1,12 +1,12 @@
 //===- StackProjections.cpp - Stack sibling linears -----------------------===//
-#include "passes/Graph/Passes.h"
+#include "qwen/Passes/Graph/Passes.h"
 
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace qwen::graph {
 #define GEN_PASS_DEF_STACKPROJECTIONSPASS
-#include "passes/Graph/Passes.h.inc"
+#include "qwen/Passes/Graph/Passes.h.inc"
 } // namespace qwen::graph
 
 using namespace mlir;

@@ -1,11 +1,11 @@
 //===- Pipelines.cpp - The qwen-compile pipeline --------------------------===//
-#include "passes/Pipelines/Pipelines.h"
+#include "qwen/Passes/Pipelines/Pipelines.h"
 
-#include "passes/Codegen/CPU/Passes.h"
-#include "passes/Codegen/GPU/Passes.h"
-#include "passes/Fusion/Passes.h"
-#include "passes/Graph/Passes.h"
-#include "passes/Schedule/Passes.h"
+#include "qwen/Passes/Codegen/CPU/Passes.h"
+#include "qwen/Passes/Codegen/GPU/Passes.h"
+#include "qwen/Passes/Fusion/Passes.h"
+#include "qwen/Passes/Graph/Passes.h"
+#include "qwen/Passes/Schedule/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"

@@ -13,9 +13,9 @@
 // widening the weights, with the f32 activations split (default) or rounded.
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Schedule/Schedules.h"
+#include "qwen/Passes/Schedule/Schedules.h"
 
-#include "dialects/QTF/IR/QTF.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
 
 #include <algorithm>
 
@@ -52,7 +52,7 @@ static bool hasFeature(const CpuScheduleOptions &options, StringRef feature) {
 /// The codegen takes the widest of these that the vector width and `k`
 /// allow (DotProduct.cpp), which is this one whenever this is not 0.
 static int64_t bf16DotLanes(const CpuScheduleOptions &options, int64_t k) {
-  if (!hasFeature(options, "avx512bf16") || !hasFeature(options, "avx512f"))
+  if (!options.bf16Dots || !hasFeature(options, "avx512bf16") || !hasFeature(options, "avx512f"))
     return 0;
   // 512-bit vdpbf16ps needs avx512f only; the 256 / 128-bit forms need avx512vl.
   for (int64_t lanes : {16, 8, 4}) {

@@ -6,10 +6,10 @@
 // their block shapes from the head and state sizes, as documented at each.
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Schedule/Schedules.h"
-#include "passes/Codegen/Common/KernelABI.h"
+#include "qwen/Passes/Schedule/Schedules.h"
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
 
-#include "dialects/QTF/IR/QTF.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
 
 #include <algorithm>
 

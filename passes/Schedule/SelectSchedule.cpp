@@ -1,12 +1,12 @@
 //===- SelectSchedule.cpp - Attach #qkernel.schedule to every kernel ------===//
-#include "passes/Schedule/Passes.h"
-#include "passes/Schedule/Schedules.h"
+#include "qwen/Passes/Schedule/Passes.h"
+#include "qwen/Passes/Schedule/Schedules.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 namespace qwen::schedule {
 #define GEN_PASS_DEF_SELECTSCHEDULEPASS
-#include "passes/Schedule/Passes.h.inc"
+#include "qwen/Passes/Schedule/Passes.h.inc"
 } // namespace qwen::schedule
 
 using namespace mlir;
@@ -28,11 +28,11 @@ struct SelectSchedulePass final
       top.emitError("vector-width must be a power of two in [1, 16]");
       return signalPassFailure();
     }
-    if (bf16Activations != "split" && bf16Activations != "round") {
-      top.emitError("bf16-activations must be split or round, not '") << bf16Activations << "'";
+    if (bf16Activations != "off" && bf16Activations != "split" && bf16Activations != "round") {
+      top.emitError("bf16-activations must be off, split or round, not '") << bf16Activations << "'";
       return signalPassFailure();
     }
-    if (!cpu && (!cpuFeatures.empty() || bf16Activations != "split")) {
+    if (!cpu && (!cpuFeatures.empty() || bf16Activations != "off")) {
       top.emitError("cpu-features and bf16-activations are cpu options");
       return signalPassFailure();
     }
@@ -54,6 +54,7 @@ struct SelectSchedulePass final
     schedule::CpuScheduleOptions cpuOptions;
     cpuOptions.vectorWidth = vectorWidth;
     cpuOptions.cpuFeatures.assign(cpuFeatures.begin(), cpuFeatures.end());
+    cpuOptions.bf16Dots = bf16Activations != "off";
     cpuOptions.roundBf16Activations = bf16Activations == "round";
     schedule::GpuScheduleOptions gpuOptions{maxThreads, attentionThreads};
     for (auto func : kernels.getOps<func::FuncOp>()) {

@@ -1,7 +1,9 @@
-// RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16" | FileCheck %s --check-prefix=SPLIT
+// RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16 bf16-activations=split" | FileCheck %s --check-prefix=SPLIT
 // RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16 bf16-activations=round" | FileCheck %s --check-prefix=ROUND
 // RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f" | FileCheck %s --check-prefix=NOBF16
-// RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16,avx512vl" | FileCheck %s --check-prefix=VL
+// Off by default: the same FMA tiles as without the feature.
+// RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16" | FileCheck %s --check-prefix=NOBF16
+// RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16,avx512vl bf16-activations=split" | FileCheck %s --check-prefix=VL
 
 // The dot kind of CPU matmul and experts tiles, from the target's features
 // and the operand types. bf16 weights on an AVX512-BF16 target: with split

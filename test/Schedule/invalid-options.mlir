@@ -9,7 +9,7 @@
 // WIDTH: error: vector-width must be a power of two in [1, 16]
 // THREADS: error: max-threads must be a multiple of 32 in [32, 1024]
 // ATTENTION: error: attention-threads must be a multiple of 32 in [32, 1024]
-// BF16: error: bf16-activations must be split or round, not 'half'
+// BF16: error: bf16-activations must be off, split or round, not 'half'
 // FEATURES: error: cpu-features and bf16-activations are cpu options
 module {
   module @kernels {

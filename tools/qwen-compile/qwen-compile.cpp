@@ -9,8 +9,8 @@
 // (lib/Compiler/CompileCheckpoint).
 //
 //===----------------------------------------------------------------------===//
-#include "lib/Compiler/CompileCheckpoint.h"
-#include "passes/Pipelines/Pipelines.h"
+#include "qwen/Compiler/CompileCheckpoint.h"
+#include "qwen/Passes/Pipelines/Pipelines.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -59,9 +59,10 @@ static cl::opt<std::string> cpu("cpu", cl::init("native"),
                                          "features, the default), portable (x86-64-v3: AVX2, "
                                          "FMA, F16C) or an LLVM CPU name (znver4, x86-64-v4, ...)"));
 static cl::opt<std::string> bf16Activations(
-    "bf16-activations", cl::init("split"),
-    cl::desc("bf16 matmuls on AVX512-BF16 CPUs: split (activations as two bf16 parts, "
-             "f32-level results) or round (activations rounded to bf16, as llama.cpp)"));
+    "bf16-activations", cl::init("off"),
+    cl::desc("bf16 matmuls on AVX512-BF16 CPUs: off (f32 FMAs, the default), split "
+             "(decode tiles as two bf16 parts, f32-level results) or round (activations "
+             "rounded to bf16, as llama.cpp)"));
 
 static cl::opt<bool> noWeightScan(
     "no-weight-scan",

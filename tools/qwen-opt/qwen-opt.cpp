@@ -4,7 +4,7 @@
 // passes and pipelines; the driver of the lit tests.
 //
 //===----------------------------------------------------------------------===//
-#include "lib/Compiler/Registration.h"
+#include "qwen/Compiler/Registration.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"

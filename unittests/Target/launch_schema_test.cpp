@@ -10,8 +10,8 @@
 // or spelled differently, fails here.
 //
 //===----------------------------------------------------------------------===//
-#include "dialects/QKernel/IR/QKernel.h"
-#include "lib/Target/Common/Manifest.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
+#include "qwen/Target/Common/Manifest.h"
 #include "qwen_rt/artifact.h"
 #include "qwen_rt/error.h"
 #include "qwen_rt/launch_schema.h"

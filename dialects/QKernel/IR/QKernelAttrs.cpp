@@ -1,5 +1,5 @@
 //===- QKernelAttrs.cpp - kernel kinds and launch geometry ------------------===//
-#include "dialects/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
 
 #include "qwen_rt/launch_schema.h"
 
@@ -12,15 +12,15 @@ using namespace mlir;
 using namespace qwen::qkernel;
 namespace schema = qwen::launch_schema;
 
-#include "dialects/QKernel/IR/QKernelEnums.cpp.inc"
+#include "qwen/Dialect/QKernel/IR/QKernelEnums.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
-#include "dialects/QKernel/IR/QKernelAttrs.cpp.inc"
+#include "qwen/Dialect/QKernel/IR/QKernelAttrs.cpp.inc"
 
 void QKernelDialect::registerAttributes() {
   addAttributes<
 #define GET_ATTRDEF_LIST
-#include "dialects/QKernel/IR/QKernelAttrs.cpp.inc"
+#include "qwen/Dialect/QKernel/IR/QKernelAttrs.cpp.inc"
       >();
 }
 

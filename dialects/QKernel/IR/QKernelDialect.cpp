@@ -1,5 +1,5 @@
 //===- QKernelDialect.cpp - qkernel dialect -----------------------------===//
-#include "dialects/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -9,12 +9,12 @@
 using namespace mlir;
 using namespace qwen::qkernel;
 
-#include "dialects/QKernel/IR/QKernelDialect.cpp.inc"
+#include "qwen/Dialect/QKernel/IR/QKernelDialect.cpp.inc"
 
 void QKernelDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
-#include "dialects/QKernel/IR/QKernelOps.cpp.inc"
+#include "qwen/Dialect/QKernel/IR/QKernelOps.cpp.inc"
       >();
   registerAttributes();
 }
@@ -71,4 +71,4 @@ LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 }
 
 #define GET_OP_CLASSES
-#include "dialects/QKernel/IR/QKernelOps.cpp.inc"
+#include "qwen/Dialect/QKernel/IR/QKernelOps.cpp.inc"

@@ -1,5 +1,5 @@
 //===- QKernelSchedule.cpp - #qkernel.schedule ----------------------------===//
-#include "dialects/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"

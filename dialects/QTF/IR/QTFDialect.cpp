@@ -1,5 +1,5 @@
 //===- QTFDialect.cpp - qtf dialect registration ------------------------===//
-#include "dialects/QTF/IR/QTF.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -8,28 +8,28 @@
 using namespace mlir;
 using namespace qwen::qtf;
 
-#include "dialects/QTF/IR/QTFDialect.cpp.inc"
+#include "qwen/Dialect/QTF/IR/QTFDialect.cpp.inc"
 
 #define GET_TYPEDEF_CLASSES
-#include "dialects/QTF/IR/QTFTypes.cpp.inc"
+#include "qwen/Dialect/QTF/IR/QTFTypes.cpp.inc"
 
-#include "dialects/QTF/IR/QTFEnums.cpp.inc"
+#include "qwen/Dialect/QTF/IR/QTFEnums.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
-#include "dialects/QTF/IR/QTFAttrs.cpp.inc"
+#include "qwen/Dialect/QTF/IR/QTFAttrs.cpp.inc"
 
 void QTFDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
-#include "dialects/QTF/IR/QTFOps.cpp.inc"
+#include "qwen/Dialect/QTF/IR/QTFOps.cpp.inc"
       >();
   addTypes<
 #define GET_TYPEDEF_LIST
-#include "dialects/QTF/IR/QTFTypes.cpp.inc"
+#include "qwen/Dialect/QTF/IR/QTFTypes.cpp.inc"
       >();
   addAttributes<
 #define GET_ATTRDEF_LIST
-#include "dialects/QTF/IR/QTFAttrs.cpp.inc"
+#include "qwen/Dialect/QTF/IR/QTFAttrs.cpp.inc"
       >();
 }
 

@@ -4,7 +4,7 @@
 // bug is reported at the op that broke it rather than as wrong numbers.
 //
 //===----------------------------------------------------------------------===//
-#include "dialects/QTF/IR/QTF.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -364,4 +364,4 @@ LogicalResult MoeCombineOp::verify() {
 }
 
 #define GET_OP_CLASSES
-#include "dialects/QTF/IR/QTFOps.cpp.inc"
+#include "qwen/Dialect/QTF/IR/QTFOps.cpp.inc"

@@ -5,7 +5,7 @@
 // modeling_rope_utils.py, so every target's kernels read the same table.
 //
 //===----------------------------------------------------------------------===//
-#include "dialects/QTF/IR/QTF.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
 
 #include "mlir/IR/DialectImplementation.h"
 

@@ -5,8 +5,8 @@
 // C compiler driver.
 //
 //===----------------------------------------------------------------------===//
-#include "lib/Target/CPU/ArtifactWriter.h"
-#include "lib/Target/CPU/CpuTarget.h"
+#include "qwen/Target/CPU/ArtifactWriter.h"
+#include "qwen/Target/CPU/CpuTarget.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"

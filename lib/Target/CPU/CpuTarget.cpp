@@ -1,5 +1,5 @@
 //===- CpuTarget.cpp - native / portable / named CPU targets --------------===//
-#include "lib/Target/CPU/CpuTarget.h"
+#include "qwen/Target/CPU/CpuTarget.h"
 
 #include "qwen_rt/cpu_features.h"
 

@@ -9,9 +9,9 @@
 // the cubin does not run on).
 //
 //===----------------------------------------------------------------------===//
-#include "lib/Target/CUDA/ArtifactWriter.h"
+#include "qwen/Target/CUDA/ArtifactWriter.h"
 
-#include "passes/Codegen/GPU/Passes.h"
+#include "qwen/Passes/Codegen/GPU/Passes.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"

@@ -6,11 +6,11 @@
 // business (lib/Target/CPU, lib/Target/CUDA).
 //
 //===----------------------------------------------------------------------===//
-#include "lib/Target/Common/Manifest.h"
+#include "qwen/Target/Common/Manifest.h"
 
-#include "dialects/QKernel/IR/QKernel.h"
-#include "dialects/QTF/IR/QTF.h"
-#include "passes/Common/ShapeSymbols.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
+#include "qwen/Passes/Common/ShapeSymbols.h"
 #include "qwen_rt/launch_schema.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"

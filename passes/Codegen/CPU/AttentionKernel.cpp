@@ -16,8 +16,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/KernelEmitter.h"
-#include "passes/Codegen/Common/AttentionMath.h"
-#include "passes/Codegen/Common/KernelPhase.h"
+#include "qwen/Passes/Codegen/Common/AttentionMath.h"
+#include "qwen/Passes/Codegen/Common/KernelPhase.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"

@@ -20,8 +20,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/KernelEmitter.h"
-#include "passes/Codegen/Common/DeltaRuleMath.h"
-#include "passes/Codegen/Common/KernelPhase.h"
+#include "qwen/Passes/Codegen/Common/DeltaRuleMath.h"
+#include "qwen/Passes/Codegen/Common/KernelPhase.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

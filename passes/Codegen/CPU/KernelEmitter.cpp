@@ -1,8 +1,8 @@
 //===- KernelEmitter.cpp - Shared CPU kernel emission helpers -------------===//
 #include "passes/Codegen/CPU/KernelEmitter.h"
 #include "passes/Codegen/CPU/DotProduct.h"
-#include "passes/Codegen/Common/KernelABI.h"
-#include "passes/Common/ShapeSymbols.h"
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
+#include "qwen/Passes/Common/ShapeSymbols.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

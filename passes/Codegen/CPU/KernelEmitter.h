@@ -11,9 +11,9 @@
 #ifndef QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H
 #define QWEN_PASSES_CODEGEN_CPU_KERNELEMITTER_H
 
-#include "dialects/QKernel/IR/QKernel.h"
-#include "dialects/QTF/IR/QTF.h"
-#include "passes/Codegen/Common/KernelTarget.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
+#include "qwen/Passes/Codegen/Common/KernelTarget.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"

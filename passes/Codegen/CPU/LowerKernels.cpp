@@ -1,9 +1,9 @@
 //===- LowerKernels.cpp - Kernels to the CPU ABI --------------------------===//
-#include "passes/Codegen/CPU/Passes.h"
+#include "qwen/Passes/Codegen/CPU/Passes.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
-#include "passes/Common/ShapeSymbols.h"
+#include "qwen/Passes/Common/ShapeSymbols.h"
 
-#include "dialects/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
@@ -20,7 +20,7 @@
 
 namespace qwen::codegen::cpu {
 #define GEN_PASS_DEF_LOWERKERNELSTOLOOPSPASS
-#include "passes/Codegen/CPU/Passes.h.inc"
+#include "qwen/Passes/Codegen/CPU/Passes.h.inc"
 } // namespace qwen::codegen::cpu
 
 using namespace mlir;

@@ -11,7 +11,7 @@
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/DotProduct.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
-#include "passes/Codegen/Common/KernelABI.h"
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

@@ -12,8 +12,8 @@
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/DotProduct.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
-#include "passes/Codegen/Common/KernelPhase.h"
-#include "passes/Codegen/Common/MoeMath.h"
+#include "qwen/Passes/Codegen/Common/KernelPhase.h"
+#include "qwen/Passes/Codegen/Common/MoeMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

@@ -1,5 +1,5 @@
 //===- AttentionMath.cpp - Online-softmax math of CPU and GPU attention ---===//
-#include "passes/Codegen/Common/AttentionMath.h"
+#include "qwen/Passes/Codegen/Common/AttentionMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

@@ -13,7 +13,7 @@
 // token_seq entry matches, and the state slot otherwise.
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Codegen/Common/RowFamilies.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

@@ -1,5 +1,5 @@
 //===- DeltaRuleMath.cpp - Gate math of the CPU and GPU delta rule --------===//
-#include "passes/Codegen/Common/DeltaRuleMath.h"
+#include "qwen/Passes/Codegen/Common/DeltaRuleMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

@@ -9,7 +9,7 @@
 //                   sum is the same however the columns are split)
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Codegen/Common/RowFamilies.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

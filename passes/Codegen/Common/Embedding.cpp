@@ -3,7 +3,7 @@
 // Table rows gathered by token id, one work item per (token, column chunk).
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Codegen/Common/RowFamilies.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 using namespace mlir;
 using namespace qwen;

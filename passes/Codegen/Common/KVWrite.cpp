@@ -5,7 +5,7 @@
 // page, rounded to the cache dtype.
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Codegen/Common/RowFamilies.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 using namespace mlir;
 using namespace qwen;

@@ -1,5 +1,5 @@
 //===- KernelABI.cpp - What every target's kernel codegen shares ----------===//
-#include "passes/Codegen/Common/KernelABI.h"
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

@@ -1,6 +1,6 @@
 //===- KernelTarget.cpp - What both kernel targets share ------------------===//
-#include "passes/Codegen/Common/KernelTarget.h"
-#include "passes/Common/ShapeSymbols.h"
+#include "qwen/Passes/Codegen/Common/KernelTarget.h"
+#include "qwen/Passes/Common/ShapeSymbols.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

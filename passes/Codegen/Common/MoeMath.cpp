@@ -1,5 +1,5 @@
 //===- MoeMath.cpp - Router and SwiGLU math of CPU and GPU MoE ------------===//
-#include "passes/Codegen/Common/MoeMath.h"
+#include "qwen/Passes/Codegen/Common/MoeMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

@@ -9,7 +9,7 @@
 // rms_norm: y = w * (x * rsqrt(mean(x^2) + eps)), w + 1 when zero-centered.
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Codegen/Common/RowFamilies.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"

@@ -5,7 +5,7 @@
 // (codegen::RopeFrequencies); columns past the rotary part pass through.
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Codegen/Common/RowFamilies.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

@@ -1,5 +1,5 @@
 //===- SelectionMath.cpp - The top-k ordering of router and sampler -------===//
-#include "passes/Codegen/Common/SelectionMath.h"
+#include "qwen/Passes/Codegen/Common/SelectionMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 

@@ -55,8 +55,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
-#include "passes/Codegen/Common/AttentionMath.h"
-#include "passes/Codegen/Common/KernelPhase.h"
+#include "qwen/Passes/Codegen/Common/AttentionMath.h"
+#include "qwen/Passes/Codegen/Common/KernelPhase.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

@@ -71,9 +71,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
-#include "passes/Schedule/Schedules.h"
-#include "passes/Codegen/Common/DeltaRuleMath.h"
-#include "passes/Codegen/Common/KernelPhase.h"
+#include "qwen/Passes/Schedule/Schedules.h"
+#include "qwen/Passes/Codegen/Common/DeltaRuleMath.h"
+#include "qwen/Passes/Codegen/Common/KernelPhase.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"

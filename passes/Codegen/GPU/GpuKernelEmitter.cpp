@@ -1,7 +1,7 @@
 //===- GpuKernelEmitter.cpp - Shared GPU kernel emission helpers ----------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
-#include "passes/Codegen/Common/KernelABI.h"
-#include "passes/Common/ShapeSymbols.h"
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
+#include "qwen/Passes/Common/ShapeSymbols.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

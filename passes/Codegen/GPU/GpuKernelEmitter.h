@@ -20,9 +20,9 @@
 #ifndef QWEN_PASSES_CODEGEN_GPU_GPUKERNELEMITTER_H
 #define QWEN_PASSES_CODEGEN_GPU_GPUKERNELEMITTER_H
 
-#include "dialects/QKernel/IR/QKernel.h"
-#include "dialects/QTF/IR/QTF.h"
-#include "passes/Codegen/Common/KernelTarget.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
+#include "qwen/Passes/Codegen/Common/KernelTarget.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

@@ -7,7 +7,7 @@
 //             squares reduced across the block)
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Codegen/Common/RowFamilies.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
 
 using namespace mlir;

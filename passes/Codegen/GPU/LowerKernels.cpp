@@ -1,16 +1,16 @@
 //===- LowerKernels.cpp - Kernels to gpu.func and cuBLASLt calls ----------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
-#include "passes/Codegen/GPU/Passes.h"
-#include "passes/Common/ShapeSymbols.h"
+#include "qwen/Passes/Codegen/GPU/Passes.h"
+#include "qwen/Passes/Common/ShapeSymbols.h"
 
-#include "dialects/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 
 namespace qwen::codegen::gpu {
 #define GEN_PASS_DEF_GPULOWERKERNELSPASS
-#include "passes/Codegen/GPU/Passes.h.inc"
+#include "qwen/Passes/Codegen/GPU/Passes.h.inc"
 } // namespace qwen::codegen::gpu
 
 using namespace mlir;

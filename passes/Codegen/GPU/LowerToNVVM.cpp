@@ -7,7 +7,7 @@
 // and links libdevice from the CUDA toolkit.
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Codegen/GPU/Passes.h"
+#include "qwen/Passes/Codegen/GPU/Passes.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"

@@ -14,12 +14,12 @@
 // right after its pack.
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Codegen/Common/KernelABI.h"
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
-#include "passes/Codegen/GPU/Passes.h"
-#include "passes/Common/ShapeSymbols.h"
+#include "qwen/Passes/Codegen/GPU/Passes.h"
+#include "qwen/Passes/Common/ShapeSymbols.h"
 
-#include "dialects/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 

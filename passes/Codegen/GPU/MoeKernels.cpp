@@ -34,8 +34,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
-#include "passes/Codegen/Common/KernelPhase.h"
-#include "passes/Codegen/Common/MoeMath.h"
+#include "qwen/Passes/Codegen/Common/KernelPhase.h"
+#include "qwen/Passes/Codegen/Common/MoeMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

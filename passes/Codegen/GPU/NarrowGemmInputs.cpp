@@ -17,11 +17,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/Codegen/Common/KernelABI.h"
-#include "passes/Codegen/GPU/Passes.h"
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
+#include "qwen/Passes/Codegen/GPU/Passes.h"
 
-#include "dialects/QKernel/IR/QKernel.h"
-#include "dialects/QTF/IR/QTF.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QTF/IR/QTF.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -32,7 +32,7 @@
 
 namespace qwen::codegen::gpu {
 #define GEN_PASS_DEF_GPUNARROWGEMMINPUTSPASS
-#include "passes/Codegen/GPU/Passes.h.inc"
+#include "qwen/Passes/Codegen/GPU/Passes.h.inc"
 } // namespace qwen::codegen::gpu
 
 using namespace mlir;

@@ -5,7 +5,7 @@
 // work item is one block, and the launch adds its threads and shared memory.
 //
 //===----------------------------------------------------------------------===//
-#include "passes/Codegen/Common/RowFamilies.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
 
 using namespace mlir;

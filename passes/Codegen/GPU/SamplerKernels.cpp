@@ -26,8 +26,8 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
-#include "passes/Codegen/Common/KernelPhase.h"
-#include "passes/Codegen/Common/SelectionMath.h"
+#include "qwen/Passes/Codegen/Common/KernelPhase.h"
+#include "qwen/Passes/Codegen/Common/SelectionMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"

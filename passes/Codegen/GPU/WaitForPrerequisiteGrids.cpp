@@ -19,15 +19,15 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/Codegen/GPU/Passes.h"
+#include "qwen/Passes/Codegen/GPU/Passes.h"
 
-#include "dialects/QKernel/IR/QKernel.h"
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
 
 #include "llvm/ADT/StringSet.h"
 
 namespace qwen::codegen::gpu {
 #define GEN_PASS_DEF_GPUWAITFORPREREQUISITEGRIDSPASS
-#include "passes/Codegen/GPU/Passes.h.inc"
+#include "qwen/Passes/Codegen/GPU/Passes.h.inc"
 } // namespace qwen::codegen::gpu
 
 using namespace mlir;

@@ -1,7 +1,7 @@
-// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16" --qwen-cpu-lower-kernels | FileCheck %s --check-prefix=SPLIT
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16 bf16-activations=split" --qwen-cpu-lower-kernels | FileCheck %s --check-prefix=SPLIT
 // RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16 bf16-activations=round" --qwen-cpu-lower-kernels | FileCheck %s --check-prefix=ROUND
 // RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f" --qwen-cpu-lower-kernels | FileCheck %s --check-prefix=FMA
-// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16" --qwen-cpu-lower-kernels | qwen-opt --split-input-file --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" | FileCheck %s --check-prefix=LLVM
+// RUN: qwen-opt %s --split-input-file --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16 bf16-activations=split" --qwen-cpu-lower-kernels | qwen-opt --split-input-file --pass-pipeline="builtin.module(builtin.module(qwen-cpu-lower-to-llvm))" | FileCheck %s --check-prefix=LLVM
 
 // The dot kinds come from the schedule (test/Schedule/dot-kind.mlir pins
 // the choice); the codegen emits what `dot` and `decode_dot` say.

@@ -1,0 +1,171 @@
+//===- QKernelSchedule.td - kernel schedules ----------------*- tablegen -*-===//
+//
+// `#qkernel.schedule` is the schedule of one outlined kernel: how many
+// threads or work items, how wide its vectors, how it tiles. It is chosen
+// once by qwen-select-schedule (passes/Schedule) and read by the target
+// codegen, which never re-derives it (IREE's lowering_config idea).
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_DIALECT_QKERNEL_SCHEDULE_TD
+#define QWEN_DIALECT_QKERNEL_SCHEDULE_TD
+
+include "qwen/Dialect/QKernel/IR/QKernelDialect.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/EnumAttr.td"
+
+def QKernel_ScheduleTarget : I32EnumAttr<"ScheduleTarget",
+    "the codegen target a schedule is for", [
+      I32EnumAttrCase<"Cpu", 0, "cpu">,
+      I32EnumAttrCase<"Cuda", 1, "cuda">]> {
+  let cppNamespace = "::qwen::qkernel";
+  let genSpecializedAttr = 0;
+}
+
+// The inner product of a CPU matmul register tile:
+// - `fma`: weights widened to f32 in registers, f32 vector FMAs (any AVX2 CPU).
+// - `avx512_bf16_split`: AVX512-BF16 `vdpbf16ps` on bf16 weights and the f32
+//   activations split into two bf16 parts, x = hi + lo (16 of f32's 24
+//   significand bits, a relative error <= 2^-17 per element): f32-level
+//   results without widening the weights, at two dots per 32 products.
+// - `avx512_bf16_round`: `vdpbf16ps` on activations rounded to bf16 (as HF's
+//   bf16 run and llama.cpp's bf16 GEMMs do): one dot per 32 products.
+// The activation treatment is part of the kind, not a separate parameter,
+// because it changes the instruction sequence (and the numerics) of the tile.
+// bf16 activations are exact in bf16, so for them both bf16 kinds are the same
+// single dot. Tile units (amx) are the room left for more.
+def QKernel_DotKind : I32EnumAttr<"DotKind",
+    "the instruction a CPU matmul register tile accumulates with", [
+      I32EnumAttrCase<"None", 0, "none">,
+      I32EnumAttrCase<"Fma", 1, "fma">,
+      I32EnumAttrCase<"Avx512Bf16Split", 2, "avx512_bf16_split">,
+      I32EnumAttrCase<"Avx512Bf16Round", 3, "avx512_bf16_round">]> {
+  let cppNamespace = "::qwen::qkernel";
+  let genSpecializedAttr = 0;
+}
+
+class QKernel_I64Parameter<string desc, string default = "0">
+    : DefaultValuedParameter<"int64_t", default, desc>;
+
+class QKernel_BoolParameter<string desc>
+    : AttrOrTypeParameter<"bool", desc> {
+  let parser = [{ [&]() -> ::mlir::FailureOr<bool> {
+      if (::mlir::succeeded($_parser.parseOptionalKeyword("true")))
+        return true;
+      if (::mlir::failed($_parser.parseKeyword("false")))
+        return ::mlir::failure();
+      return false;
+    }() }];
+  let printer = [{ $_printer << ($_self ? "true" : "false") }];
+  let defaultValue = "false";
+}
+
+/// An optional i64 array, written `[4, 2]`.
+class QKernel_I64ArrayParameter<string desc>
+    : OptionalParameter<"::mlir::DenseI64ArrayAttr", desc> {
+  let parser = [{ [&]() -> ::mlir::FailureOr<::mlir::DenseI64ArrayAttr> {
+      auto array = ::llvm::dyn_cast_or_null<::mlir::DenseI64ArrayAttr>(
+          ::mlir::DenseI64ArrayAttr::parse($_parser, ::mlir::Type()));
+      if (!array)
+        return ::mlir::failure();
+      return array;
+    }() }];
+  let printer = [{ $_self.print($_printer) }];
+}
+
+def QKernel_DotKindParameter : EnumParameter<QKernel_DotKind> {
+  let defaultValue = "::qwen::qkernel::DotKind::None";
+}
+
+def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
+  let mnemonic = "schedule";
+  let summary = "How one kernel is scheduled on its target";
+  let description = [{
+    Attached as `qkernel.schedule` to every kernel function of
+    `module @kernels` by qwen-select-schedule; the codegen of `target`
+    reads it and fails on a kernel without one. Parameters a kernel family
+    does not use keep their defaults (and are not printed).
+
+    - `threads` (cuda): threads per block. For the row families (rows,
+      kv_write, embedding, elementwise, conv, gated_norm, router, and the
+      pack kernel before a cuBLASLt GEMM) it is the largest block: the
+      emitter takes the smallest power of two (>= 32) that covers a row.
+    - `grain` (cpu): output rows of one work item (matmul: weight rows).
+    - `vector_width`: f32 per vector. On the CPU the register width (a
+      loop over a length it does not divide uses the largest power of two
+      that does); on the GPU the width of the kernel's main loads.
+    - `lanes` (cuda): threads that share one row: attention, lanes per key
+      of the per-token path; delta_rule, threads per value column.
+    - `tile`: matmul (cpu) `[tokens, weight rows]` of a register tile;
+      attention (cuda) `[queries, keys]` of a prefill tile; experts
+      `[slots]` gathered per block; delta_rule (cuda) `[tokens]` of a
+      chunked-prefill chunk (absent: the state stays in global memory).
+    - `tile_lanes` (cuda attention): lanes per query of a prefill tile.
+    - `stages`: software pipeline depth (1: none).
+    - `tensor_cores`: whether the kernel's products run on tensor cores
+      (today only the cuBLASLt GEMMs).
+    - `dot` (cpu matmul, experts): the register tile's inner product
+      (DotKind above), chosen from the target's cpu features and the
+      operand types; bf16 kinds only on bf16 weights.
+    - `decode_dot` (cpu matmul, experts): the inner product of the
+      one-token tiles (decode, a prefill's leftover tokens, an expert's lone
+      slot) where it differs from `dot` (none: as `dot`). Splitting f32
+      activations pays off only there: a 1 x 4 tile splits one activation
+      vector for 4 weight rows, a 4 x 2 tile would split 4 for 2.
+    - `decode_threads`, `decode_lanes`, `decode_tile`: the decode-only
+      variant (attention: one block per (token, kv head), `decode_tile` =
+      `[query heads per pass over the keys]`; cpu matmul: `[1, weight rows]`
+      for a lone token).
+    - `splits`: the most blocks that split one item (attention decode:
+      flash-decoding split-K over the context; experts: blocks per expert).
+    - `combine_threads`: the block merging the attention decode splits.
+
+    ```mlir
+    #qkernel.schedule<target = cpu, grain = 8, vector_width = 16,
+                      tile = [4, 2], decode_tile = [1, 4], dot = fma>
+    #qkernel.schedule<target = cpu, grain = 8, vector_width = 16,
+                      tile = [4, 2], dot = fma, decode_tile = [1, 4],
+                      decode_dot = avx512_bf16_split>
+    #qkernel.schedule<target = cuda, threads = 256, vector_width = 4,
+                      lanes = 8, tile = [32, 32], tile_lanes = 8,
+                      decode_threads = 128, decode_lanes = 8,
+                      decode_tile = [2], splits = 32, combine_threads = 128>
+    ```
+  }];
+  let parameters = (ins
+    EnumParameter<QKernel_ScheduleTarget>:$target,
+    QKernel_I64Parameter<"cuda: threads per block">:$threads,
+    QKernel_I64Parameter<"cpu: output rows per work item">:$grain,
+    QKernel_I64Parameter<"f32 per vector", "1">:$vector_width,
+    QKernel_I64Parameter<"cuda: threads sharing one row">:$lanes,
+    QKernel_I64ArrayParameter<"tile sizes">:$tile,
+    QKernel_I64Parameter<"cuda attention: lanes per query of a tile">:$tile_lanes,
+    QKernel_I64Parameter<"software pipeline stages", "1">:$stages,
+    QKernel_BoolParameter<"products on tensor cores">:$tensor_cores,
+    QKernel_DotKindParameter:$dot,
+    QKernel_I64Parameter<"decode variant: threads per block">:$decode_threads,
+    QKernel_I64Parameter<"decode variant: threads sharing one row">:$decode_lanes,
+    QKernel_I64ArrayParameter<"decode variant: tile sizes">:$decode_tile,
+    QKernel_DotKindParameter:$decode_dot,
+    QKernel_I64Parameter<"most blocks splitting one item">:$splits,
+    QKernel_I64Parameter<"threads of the split-combining block">:$combine_threads);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    bool isCpu() const { return getTarget() == ScheduleTarget::Cpu; }
+    /// Tile size `i`, or `fallback` when the tile has fewer entries.
+    int64_t tileSize(unsigned i, int64_t fallback = 0) const {
+      auto tile = getTile();
+      return tile && i < tile.size() ? tile[i] : fallback;
+    }
+    /// The dot kind of a register tile of `tokens` activation rows.
+    DotKind dotFor(int64_t tokens) const {
+      return tokens == 1 && getDecodeDot() != DotKind::None ? getDecodeDot() : getDot();
+    }
+    int64_t decodeTileSize(unsigned i, int64_t fallback = 0) const {
+      auto tile = getDecodeTile();
+      return tile && i < tile.size() ? tile[i] : fallback;
+    }
+  }];
+}
+
+#endif // QWEN_DIALECT_QKERNEL_SCHEDULE_TD

@@ -1,0 +1,327 @@
+//===- QTFOps.td - qtf operations ---------------------------*- tablegen -*-===//
+#ifndef QWEN_DIALECT_QTF_OPS_TD
+#define QWEN_DIALECT_QTF_OPS_TD
+
+include "qwen/Dialect/QTF/IR/QTFBase.td"
+include "qwen/Dialect/QTF/IR/QTFTypes.td"
+include "qwen/Dialect/QTF/IR/QTFAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+
+def QTF_FloatTensor : RankedTensorOf<[AnyFloat]>;
+def QTF_IndexTensor : RankedTensorOf<[I32]>;
+
+//===----------------------------------------------------------------------===//
+// Weights
+//===----------------------------------------------------------------------===//
+
+def QTF_WeightOp : QTF_Op<"weight", [Pure]> {
+  let summary = "A checkpoint tensor, bound by the runtime at load time";
+  let description = [{
+    Names one or more checkpoint tensors. With several sources the weight is
+    their concatenation along dimension 0, done once at load time (this is how
+    q|k|v and gate|up are stacked). The result type is the layout the kernels
+    see; the runtime converts the stored dtype when it differs.
+
+    ```mlir
+    %w = qtf.weight ["model.layers.0.mlp.down_proj.weight"] : tensor<64x192xbf16>
+    ```
+  }];
+  let arguments = (ins StrArrayAttr:$sources);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$sources attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Compute
+//===----------------------------------------------------------------------===//
+
+def QTF_EmbeddingOp : QTF_Op<"embedding", [Pure]> {
+  let summary = "Rows of an embedding table selected by token ids";
+  let arguments = (ins QTF_FloatTensor:$table, QTF_IndexTensor:$ids);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $table `[` $ids `]` attr-dict `:` type($table) `,` type($ids) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_RmsNormOp : QTF_Op<"rms_norm", [Pure]> {
+  let summary = "RMSNorm over the last dimension";
+  let description = [{
+    `y = x * rsqrt(mean(x^2) + epsilon) * w`, statistics in f32. With
+    `zero_centered` the scale is `(1 + w)` (Qwen3-Next / Qwen3.5 norms).
+    Applied to `[T, H]` activations or per head to `[T, heads, head_dim]`.
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_FloatTensor:$weight,
+                       F64Attr:$epsilon, UnitAttr:$zero_centered);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_LinearOp : QTF_Op<"linear", [Pure]> {
+  let summary = "x @ W^T (+ bias), W stored [out, in] as in safetensors";
+  let arguments = (ins QTF_FloatTensor:$input, QTF_FloatTensor:$weight,
+                       Optional<QTF_FloatTensor>:$bias);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `,` type($weight)
+    (`,` type($bias)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_SplitOp : QTF_Op<"split", [Pure]> {
+  let summary = "Splits the last dimension into consecutive column blocks";
+  let description = [{
+    A view: codegen folds it into the consumers' addressing, no copy is made.
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, DenseI64ArrayAttr:$sizes);
+  let results = (outs Variadic<QTF_FloatTensor>:$results);
+  let assemblyFormat = "$input $sizes attr-dict `:` type($input) `->` type($results)";
+  let hasVerifier = 1;
+}
+
+def QTF_ReshapeOp : QTF_Op<"reshape", [Pure]> {
+  let summary = "Splits or merges the trailing dimensions of row-major rows";
+  let description = [{
+    `[T, n*d] <-> [T, n, d]`: the leading dimension and each row's elements
+    are unchanged, so this is a view as well.
+  }];
+  let arguments = (ins QTF_FloatTensor:$input);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def QTF_RopeOp : QTF_Op<"rope", [Pure]> {
+  let summary = "Rotary position embedding, NeoX (rotate-half) layout";
+  let description = [{
+    Rotates the first `rotary_dim` elements of each head, pairing element `i`
+    with `i + rotary_dim/2`; the remaining elements pass through (partial
+    RoPE). Frequencies are `theta^(-2i/rotary_dim)` in f32, or those of
+    `scaling` (linear, dynamic NTK, yarn, llama3, longrope), whose
+    `attention_factor` multiplies cos and sin.
+
+    Dynamic and longrope frequencies depend on the sequence length L of the
+    forward that computes the row, as in HF: one past the last position of
+    the request's rows in this step. Those ops take `token_seq` to find the
+    request's rows (contiguous in a ragged step).
+
+    With `mrope_section = [t, h, w]` (interleaved MRoPE, Qwen3.5) positions are
+    `[tokens, 3]` (temporal, height, width) and frequency `i` takes the height
+    position if `i % 3 == 1 && i < 3h`, the width position if
+    `i % 3 == 2 && i < 3w`, else the temporal one. For text all three are equal
+    and this is plain RoPE.
+
+    ```mlir
+    %q = qtf.rope %x, %pos, %seq {rotary_dim = 16 : i64, theta = 1.0e+04 : f64,
+           scaling = #qtf.rope_scaling<kind = dynamic, factor = 4.0,
+                                       original_max_positions = 16>}
+         : tensor<?x4x16xf32>, tensor<?xi32>, tensor<?xi32> -> tensor<?x4x16xf32>
+    ```
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_IndexTensor:$positions,
+                       Optional<QTF_IndexTensor>:$token_seq,
+                       F64Attr:$theta, I64Attr:$rotary_dim,
+                       OptionalAttr<DenseI64ArrayAttr>:$mrope_section,
+                       OptionalAttr<QTF_RopeScalingAttr>:$scaling);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $positions (`,` $token_seq^)? attr-dict `:` type($input) `,` type($positions)
+    (`,` type($token_seq)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_KVCacheWriteOp : QTF_Op<"kv_cache_write", [Pure, AllTypesMatch<["cache", "result"]>]> {
+  let summary = "Stores the step's keys and values into their cache pages";
+  let arguments = (ins QTF_KVCacheType:$cache, QTF_FloatTensor:$keys,
+                       QTF_FloatTensor:$values, QTF_IndexTensor:$positions,
+                       QTF_IndexTensor:$token_seq, QTF_IndexTensor:$block_table,
+                       I64Attr:$layer);
+  let results = (outs QTF_KVCacheType:$result);
+  let assemblyFormat = [{
+    $cache `[` $layer `]` `,` $keys `,` $values `,` $positions `,` $token_seq `,` $block_table
+    attr-dict `:` type($cache) `,` type($keys) `,` type($values) `,` type($positions) `,`
+    type($token_seq) `,` type($block_table)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_PagedAttentionOp : QTF_Op<"paged_attention", [Pure]> {
+  let summary = "Causal grouped-query attention over the paged KV cache";
+  let description = [{
+    Query `t` of sequence `token_seq[t]` at position `positions[t]` attends to
+    positions `0..positions[t]` of its sequence, read from the pages listed in
+    `block_table`. Query head `h` uses KV head `h / (heads / kv_heads)`.
+    Softmax in f32 with scores scaled by `scale`.
+  }];
+  let arguments = (ins QTF_FloatTensor:$query, QTF_KVCacheType:$cache,
+                       QTF_IndexTensor:$positions, QTF_IndexTensor:$token_seq,
+                       QTF_IndexTensor:$block_table, I64Attr:$layer, F64Attr:$scale);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $cache `[` $layer `]` `,` $positions `,` $token_seq `,` $block_table
+    attr-dict `:` type($query) `,` type($cache) `,` type($positions) `,` type($token_seq)
+    `,` type($block_table) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_SiluMulOp : QTF_Op<"silu_mul", [Pure, AllTypesMatch<["gate", "up", "result"]>]> {
+  let summary = "silu(gate) * up, the SwiGLU activation";
+  let arguments = (ins QTF_FloatTensor:$gate, QTF_FloatTensor:$up);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+}
+
+def QTF_SigmoidMulOp : QTF_Op<"sigmoid_mul", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "input * sigmoid(gate): output gates of Qwen3-Next / Qwen3.5";
+  let description = [{
+    `gate` has the input's shape (the gated attention output) or one column
+    that scales the whole row (the shared-expert gate of a MoE block).
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_FloatTensor:$gate);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $gate attr-dict `:` type($input) `,` type($gate)";
+  let hasVerifier = 1;
+}
+
+def QTF_AddOp : QTF_Op<"add", [Pure, AllTypesMatch<["lhs", "rhs", "result"]>]> {
+  let summary = "Elementwise sum (residual connections)";
+  let arguments = (ins QTF_FloatTensor:$lhs, QTF_FloatTensor:$rhs);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def QTF_GatherRowsOp : QTF_Op<"gather_rows", [Pure]> {
+  let summary = "Selects rows (the positions whose logits are wanted)";
+  let arguments = (ins QTF_FloatTensor:$input, QTF_IndexTensor:$rows);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `[` $rows `]` attr-dict `:` type($input) `,` type($rows) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Linear attention (Gated DeltaNet)
+//===----------------------------------------------------------------------===//
+
+def QTF_CausalConv1dOp : QTF_Op<"causal_conv1d", [Pure, AllTypesMatch<["state", "new_state"]>]> {
+  let summary = "Causal depthwise conv1d + SiLU over each request's tokens, with its window state";
+  let description = [{
+    `result[t, c] = silu(sum_j weight[c, j] * x[t - (K-1) + j, c])` with
+    `K = conv_window + 1`, where `x` before the step's first token of a
+    request comes from that request's state slot (`state_slots[token_seq[t]]`),
+    zeros for a new request. Afterwards each slot holds the last
+    `conv_window` inputs of its request (pre-convolution values).
+  }];
+  let arguments = (ins QTF_LinearStateType:$state, QTF_FloatTensor:$input,
+                       QTF_FloatTensor:$weight, QTF_IndexTensor:$token_seq,
+                       QTF_IndexTensor:$state_slots, I64Attr:$layer);
+  let results = (outs QTF_FloatTensor:$result, QTF_LinearStateType:$new_state);
+  let assemblyFormat = [{
+    $state `[` $layer `]` `,` $input `,` $weight `,` $token_seq `,` $state_slots attr-dict
+    `:` type($state) `,` type($input) `,` type($weight) `,` type($token_seq) `,`
+    type($state_slots) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_GatedDeltaRuleOp : QTF_Op<"gated_delta_rule", [Pure, AllTypesMatch<["state", "new_state"]>]> {
+  let summary = "The gated delta rule over each request's tokens, f32 state";
+  let description = [{
+    Per request and value head `h` (key head `h / (heads / key_heads)`), for
+    each of its tokens in order, with `q, k` L2-normalized (eps 1e-6 on the
+    sum of squares), `q *= scale`, `beta = sigmoid(b)` and
+    `g = -exp(a_log) * softplus(a + dt_bias)`:
+    `S = exp(g) S;  S += k (beta (v - S^T k))^T;  o = S^T q`.
+    `S` (`[key_dim][value_dim]`, f32) starts from and ends in the request's
+    state slot, so a step continues where the previous one stopped.
+  }];
+  let arguments = (ins QTF_LinearStateType:$state, QTF_FloatTensor:$query,
+                       QTF_FloatTensor:$key, QTF_FloatTensor:$value,
+                       QTF_FloatTensor:$a, QTF_FloatTensor:$b,
+                       QTF_FloatTensor:$a_log, QTF_FloatTensor:$dt_bias,
+                       QTF_IndexTensor:$token_seq, QTF_IndexTensor:$state_slots,
+                       I64Attr:$layer, F64Attr:$scale);
+  let results = (outs QTF_FloatTensor:$result, QTF_LinearStateType:$new_state);
+  let assemblyFormat = [{
+    $state `[` $layer `]` `,` $query `,` $key `,` $value `,` $a `,` $b `,` $a_log `,`
+    $dt_bias `,` $token_seq `,` $state_slots attr-dict `:` type($state) `,` type($query)
+    `,` type($key) `,` type($value) `,` type($a) `,` type($b) `,` type($a_log) `,`
+    type($dt_bias) `,` type($token_seq) `,` type($state_slots) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_GatedRmsNormOp : QTF_Op<"gated_rms_norm", [Pure]> {
+  let summary = "Per-head RMSNorm times silu(gate) (Gated DeltaNet output norm)";
+  let description = [{
+    `y = x * rsqrt(mean(x^2) + epsilon) * w * silu(gate)` over the last
+    dimension, all in f32; `w` (not zero-centred) is shared by all heads.
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_FloatTensor:$gate,
+                       QTF_FloatTensor:$weight, F64Attr:$epsilon);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $gate `,` $weight attr-dict `:` type($input) `,` type($gate) `,`
+    type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of experts
+//===----------------------------------------------------------------------===//
+
+def QTF_MoeRouterOp : QTF_Op<"moe_router", [Pure]> {
+  let summary = "Softmax over all experts in f32, top-k, optional renormalization";
+  let description = [{
+    From router logits `[T, E]`: `p = softmax(logits)` over all experts,
+    `ids, w = topk(p, top_k)` (largest first), and with `normalize`
+    `w = w / sum(w)` (Qwen3-MoE's `norm_topk_prob`).
+  }];
+  let arguments = (ins QTF_FloatTensor:$logits, I64Attr:$top_k, UnitAttr:$normalize);
+  let results = (outs QTF_IndexTensor:$ids, QTF_FloatTensor:$weights);
+  let assemblyFormat = [{
+    $logits attr-dict `:` type($logits) `->` type($ids) `,` type($weights)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_MoeExpertFfnOp : QTF_Op<"moe_expert_ffn", [Pure]> {
+  let summary = "Routed SwiGLU experts, one output row per (token, choice) slot";
+  let description = [{
+    `result[t, j] = weights[t, j] * down_e(silu(gate_e(x_t)) * up_e(x_t))` with
+    `e = ids[t, j]`. `gate_up` stacks every expert's gate rows then up rows:
+    `[E * 2I, H]`; `down` is `[E * H, I]`. Codegen groups the slots by expert
+    so each expert's weights are streamed once per step, not once per token.
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_IndexTensor:$ids,
+                       QTF_FloatTensor:$weights, QTF_FloatTensor:$gate_up,
+                       QTF_FloatTensor:$down, I64Attr:$num_experts,
+                       I64Attr:$intermediate_size);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $ids `,` $weights `,` $gate_up `,` $down attr-dict `:` type($input) `,`
+    type($ids) `,` type($weights) `,` type($gate_up) `,` type($down) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_MoeCombineOp : QTF_Op<"moe_combine", [Pure]> {
+  let summary = "Sums each token's expert slots: [T, k, H] -> [T, H]";
+  let arguments = (ins QTF_FloatTensor:$slots);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$slots attr-dict `:` type($slots) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+#endif // QWEN_DIALECT_QTF_OPS_TD

@@ -1,0 +1,208 @@
+//===- KernelTarget.h - What kernel math asks of a target -------*- C++ -*-===//
+//
+// The small interface that row-wise kernel math is written against, once,
+// for the CPU and the GPU (cf. Triton's TargetInfoBase). A kernel is a grid
+// of work items; each item owns some rows and walks their columns in vectors
+// of `width` lanes:
+//
+//                     CPU (KernelEmitter)          GPU (GpuKernelEmitter)
+//   work item         one index of [begin, end)    one block
+//   forLanes          scf.for over all vectors     thread-strided scf.for
+//   sumAcrossLanes    nothing (one lane owner)     warp shuffles + shared
+//                                                  memory across warps
+//   loadVectorF32     vector.load, bf16/f16 -> f32 aligned vector.load
+//   store             f32 -> bf16/f16 (RNE)        the same, cvt.rn
+//   scratchRow        stack buffer (alloca)        shared-memory row
+//   barrier           nothing                      gpu.barrier
+//   rsqrt             math.rsqrt                   1 / sqrt.rn
+//
+// What both targets share (argument binding, row addressing through views,
+// index arithmetic, scalar loads, loops) is implemented here once. The row
+// families (Norms.cpp, Rope.cpp, Elementwise.cpp, Embedding.cpp,
+// KVWrite.cpp, Conv.cpp, declared in RowFamilies.h) use nothing else.
+//
+// Every target assigns the columns of a row to its lanes the same way in
+// every phase (forLanes with one width), so a lane re-reads only what it
+// wrote itself and phases need a barrier only where a lane reads another
+// lane's columns (rope's pairs, a reduction's result).
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_PASSES_CODEGEN_COMMON_KERNELTARGET_H
+#define QWEN_PASSES_CODEGEN_COMMON_KERNELTARGET_H
+
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <memory>
+#include <string>
+
+namespace qwen::codegen {
+
+/// How a row-parallel kernel without reduction splits `columns`: work items
+/// of (row, chunk), each chunk `threads` lanes of one `width` vector (the
+/// CPU: one chunk, one lane walking the row).
+struct ColumnPlan {
+  int64_t width = 1;
+  int64_t threads = 1;
+  int64_t chunks = 1;
+};
+
+class KernelTarget {
+public:
+  virtual ~KernelTarget();
+
+  mlir::ImplicitLocOpBuilder &builder() { return *b; }
+  mlir::func::FuncOp source() const { return sourceFunc; }
+  /// The symbol of the leading dimension of a source value ("T", "R", ...).
+  std::string leadingSymbol(mlir::Value value);
+  /// Grid factors [symbol, n], n left out when 1.
+  llvm::SmallVector<mlir::Attribute> gridOf(llvm::StringRef symbol, int64_t n) const;
+
+  //===--------------------------------------------------------------------===//
+  // Target primitives
+  //===--------------------------------------------------------------------===//
+
+  /// Creates the kernel of the whole source function (every argument and
+  /// result bound to a memref); `body(item)` runs once per work item with
+  /// `threads` lanes (ignored by the CPU).
+  virtual void buildKernel(int64_t threads,
+                           llvm::function_ref<void(mlir::Value item)> body) = 0;
+  /// The op holding the kernel's constant tables (RoPE frequencies).
+  virtual mlir::Operation *symbolTable() const = 0;
+  /// Lanes of a work item that walks `vectors` vectors (the CPU: 1).
+  virtual int64_t threadsFor(int64_t vectors) const = 0;
+  /// Widest vector that divides `length` and keeps every access of
+  /// `accesses` aligned on this target.
+  virtual int64_t laneWidth(int64_t length,
+                            llvm::ArrayRef<RowAccess> accesses = {}) const = 0;
+
+  /// The value of step symbol `symbol` ("T", "B", "P", "R") as an index.
+  virtual mlir::Value dim(llvm::StringRef symbol) = 0;
+
+  /// Loads `width` elements as vector<width x f32> (bf16 / f16 widened; a
+  /// width of 1 is a scalar load broadcast).
+  virtual mlir::Value loadVectorF32(const RowAccess &access, mlir::Value flatIndex,
+                                    int64_t width) = 0;
+  /// Stores f32 data (scalar or vector), rounding to the slot's dtype.
+  virtual void store(const RowAccess &access, mlir::Value flatIndex, mlir::Value value) = 0;
+
+  /// This lane's columns of [0, length) in vectors of `width`.
+  virtual void forLanes(int64_t length, int64_t width,
+                        llvm::function_ref<void(mlir::Value col)> body) = 0;
+  /// The same with one f32 / vector accumulator carried across this lane's
+  /// columns; returns this lane's partial.
+  virtual mlir::Value forLanes(int64_t length, int64_t width, mlir::Value init,
+                               llvm::function_ref<mlir::Value(mlir::Value col,
+                                                              mlir::Value acc)> body) = 0;
+  /// The sum over the work item's lanes of each lane's f32 `partial`; every
+  /// lane gets the same total.
+  virtual mlir::Value sumAcrossLanes(mlir::Value partial) = 0;
+
+  /// Plans (row, chunk) work items over `columns` read through `accesses`.
+  virtual ColumnPlan planColumns(int64_t columns, llvm::ArrayRef<RowAccess> accesses) const = 0;
+  /// Spreads `columns` over every lane of the grid, one vector each (the
+  /// CPU: an item per vector; the GPU: blocks of lanes of one column).
+  virtual ColumnPlan planLanes(int64_t columns) const = 0;
+  /// Runs `body(row, col)` for every vector of columns work item `item` owns
+  /// (row = item / chunks), guarded where the chunks overhang the row.
+  virtual void forColumns(const ColumnPlan &plan, int64_t columns, mlir::Value item,
+                          llvm::function_ref<void(mlir::Value row, mlir::Value col)> body) = 0;
+
+  /// A static f32 row private to the work item.
+  virtual mlir::Value scratchRow(int64_t length) = 0;
+  virtual mlir::Value loadScratch(mlir::Value row, mlir::Value col, int64_t width) = 0;
+  virtual void storeScratch(mlir::Value row, mlir::Value col, mlir::Value value) = 0;
+  /// Makes every lane's scratch writes visible to the work item's lanes.
+  virtual void barrier() = 0;
+  /// 1 / sqrt(x), correctly rounded sqrt on both targets.
+  virtual mlir::Value rsqrt(mlir::Value x) = 0;
+
+  //===--------------------------------------------------------------------===//
+  // Shared helpers
+  //===--------------------------------------------------------------------===//
+
+  /// Resolves a value of the source function through views.
+  RowAccess access(mlir::Value value);
+  /// The same row geometry without memref, usable before a kernel exists.
+  static RowAccess viewGeometry(mlir::Value value);
+  /// Memref of result `index` of the source function (empty for a cache or
+  /// state result, which has no slot).
+  RowAccess result(unsigned index) { return resultAccess[index]; }
+  /// Key and value arrays of a KV-cache argument.
+  std::pair<RowAccess, RowAccess> kvRows(mlir::Value cache);
+  /// Conv-window and recurrent arrays of a linear-attention state argument:
+  /// [slot][layer][conv_window][conv_channels] in the state's element type
+  /// and [slot][layer][heads][key_dim][value_dim] in f32.
+  std::pair<RowAccess, RowAccess> stateArrays(mlir::Value state);
+  /// Flat offset of kv head 0 at `position` of the sequence whose block-table
+  /// row starts at `tableRow`, in layer `layer` of a cache laid out
+  /// [page][layer][slot][kv_head][head_dim] (ARTIFACT.md).
+  mlir::Value kvOffset(qtf::KVCacheType cache, int64_t layer, const RowAccess &blockTable,
+                       mlir::Value tableRow, mlir::Value position);
+
+  // Constants and arithmetic shorthands.
+  mlir::Value index(int64_t value);
+  mlir::Value f32(float value);
+  mlir::Value i32(int32_t value);
+  mlir::Value addIndex(mlir::Value a, mlir::Value b);
+  mlir::Value mulIndex(mlir::Value a, int64_t b);
+  mlir::Value mulIndex(mlir::Value a, mlir::Value b);
+  mlir::Value divIndex(mlir::Value a, int64_t b);
+  mlir::Value remIndex(mlir::Value a, int64_t b);
+  /// Flat index of (row, unit, col) of `access`.
+  mlir::Value address(const RowAccess &access, mlir::Value row, mlir::Value unit,
+                      mlir::Value col);
+  /// x / (1 + exp(-x)) on an f32 scalar or vector.
+  mlir::Value silu(mlir::Value x);
+  /// 1 / (1 + exp(-x)) on an f32 scalar or vector.
+  mlir::Value sigmoid(mlir::Value x);
+
+  /// Loads one element as f32.
+  mlir::Value loadF32(const RowAccess &access, mlir::Value flatIndex);
+  /// Loads an int32 element (positions, ids, page tables) as an index.
+  mlir::Value loadIndex(const RowAccess &access, mlir::Value flatIndex);
+
+  /// scf.for from lb to ub (index values) with `step`.
+  void forLoop(mlir::Value lb, mlir::Value ub, int64_t step,
+               llvm::function_ref<void(mlir::Value)> body);
+  /// scf.for with f32/vector loop-carried values.
+  mlir::ValueRange forLoop(mlir::Value lb, mlir::Value ub, int64_t step,
+                           mlir::ValueRange init,
+                           llvm::function_ref<llvm::SmallVector<mlir::Value>(
+                               mlir::Value, mlir::ValueRange)> body);
+  /// scf.if without else; the builder is inside `then` during `body`.
+  void ifThen(mlir::Value condition, llvm::function_ref<void()> body);
+
+  /// Fills the scratch row `row` with unit `unit` of row `token` of `value`,
+  /// computing the rms_norm / rope / gather_rows chain that produces it
+  /// (Norms.cpp). Ends with a barrier: the row is complete for every lane.
+  void emitRowChain(mlir::Value value, mlir::Value token, mlir::Value unit,
+                    mlir::Value row);
+
+protected:
+  explicit KernelTarget(mlir::func::FuncOp source) : sourceFunc(source) {}
+
+  /// Starts building at `block` (the kernel's entry) with no bindings.
+  void beginKernel(mlir::Block *block);
+  /// Binds every argument in `args` and every tensor result type in
+  /// `results` to a memref over the pointer `nextPointer` yields, in ABI slot
+  /// order (a KV cache or a linear state takes two slots; a cache or state
+  /// result none).
+  void bindSlots(llvm::ArrayRef<mlir::BlockArgument> args, mlir::TypeRange results,
+                 llvm::function_ref<mlir::Value()> nextPointer);
+  mlir::Value memrefFromPointer(mlir::Value pointer, mlir::Type elementType);
+
+  mlir::func::FuncOp sourceFunc;
+  std::unique_ptr<mlir::ImplicitLocOpBuilder> b;
+  mlir::Block *entryBlock = nullptr;
+  llvm::DenseMap<mlir::Value, RowAccess> argAccess;
+  llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> kvAccess;
+  llvm::DenseMap<mlir::Value, std::pair<mlir::Value, mlir::Value>> stateAccess;
+  llvm::SmallVector<RowAccess> resultAccess;
+};
+
+} // namespace qwen::codegen
+
+#endif // QWEN_PASSES_CODEGEN_COMMON_KERNELTARGET_H

@@ -1,0 +1,61 @@
+//===- RowFamilies.h - Row-wise kernel math, written once -------*- C++ -*-===//
+//
+// The kernels whose work splits into rows (norms, rope, elementwise,
+// embedding, KV-cache writes, the causal conv) are written once, against
+// codegen::KernelTarget, one file per op family:
+//
+//   Norms.cpp        rows (rms_norm / rope chains), gated_norm, the row chain
+//   Rope.cpp         rope applied to a scratch row
+//   Elementwise.cpp  silu_mul, sigmoid_mul, add, moe_combine (+ residual)
+//   Embedding.cpp    table rows gathered by token id
+//   KVWrite.cpp      key / value rows stored into their cache page
+//   Conv.cpp         causal depthwise conv1d + SiLU over a request's window
+//
+// Each `lower<Family>Kernel(target)` recognizes the outlined kernel function
+// `target.source()` (emitting an error on it when it is not of the family),
+// builds the kernel through `target.buildKernel` and returns its grid (step
+// symbol and integer factors). The CPU (KernelEmitter) and the GPU
+// (GpuKernelEmitter) call the same function; what differs between them
+// (lanes, reductions, vector widths, scratch memory, barriers, rounding) is
+// the target's. The math is that of the former per-target emitters: f32
+// arithmetic, bf16 widened by a shift, sums reduced in the order each target
+// reduced them before (each lane in increasing columns, then across lanes).
+//
+// The kernels stay functions of the whole outlined function rather than
+// rewrite patterns over its qtf ops: a row chain is one kernel that reads
+// the ops bottom-up (rms_norm(rope(x))), which a per-op pattern would have to
+// fuse again.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_PASSES_CODEGEN_COMMON_ROWFAMILIES_H
+#define QWEN_PASSES_CODEGEN_COMMON_ROWFAMILIES_H
+
+#include "qwen/Passes/Codegen/Common/KernelTarget.h"
+
+namespace qwen::codegen {
+
+using Grid = llvm::SmallVector<mlir::Attribute>;
+
+/// rows: an rms_norm / rope chain, one work item per (token, unit).
+mlir::FailureOr<Grid> lowerRowsKernel(KernelTarget &target);
+/// gated_norm: per-head RMSNorm times silu(gate), one item per (token, head).
+mlir::FailureOr<Grid> lowerGatedNormKernel(KernelTarget &target);
+/// elementwise: one item per (row, column chunk).
+mlir::FailureOr<Grid> lowerElementwiseKernel(KernelTarget &target);
+/// embedding: one item per (token, column chunk).
+mlir::FailureOr<Grid> lowerEmbeddingKernel(KernelTarget &target);
+/// kv_write: one item per (token, kv head).
+mlir::FailureOr<Grid> lowerKVWriteKernel(KernelTarget &target);
+/// conv: one lane per channel vector, walking the step's tokens in order.
+mlir::FailureOr<Grid> lowerConvKernel(KernelTarget &target);
+
+/// rms_norm of the f32 scratch row `row` of `length` columns, in place.
+void applyRmsNorm(KernelTarget &target, qtf::RmsNormOp norm, mlir::Value row,
+                  int64_t length);
+/// rope of the scratch row `row` of row `token`, in place; lanes take pairs
+/// (i, i + rotary / 2), so a lane writes columns another lane filled.
+void applyRope(KernelTarget &target, qtf::RopeOp rope, mlir::Value token, mlir::Value row);
+
+} // namespace qwen::codegen
+
+#endif // QWEN_PASSES_CODEGEN_COMMON_ROWFAMILIES_H

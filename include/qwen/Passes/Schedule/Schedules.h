@@ -1,0 +1,89 @@
+//===- Schedules.h - per-target schedule selection --------------*- C++ -*-===//
+//
+// The choices qwen-select-schedule makes, per target and kernel family, and
+// the few shared-memory layout sizes both the choice and the GPU emitter
+// need (a schedule must fit the layout the emitter then allocates).
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_PASSES_SCHEDULE_SCHEDULES_H
+#define QWEN_PASSES_SCHEDULE_SCHEDULES_H
+
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace qwen::schedule {
+
+struct CpuScheduleOptions {
+  /// f32 lanes per vector (8: AVX2, 16: AVX-512).
+  int64_t vectorWidth = 8;
+  /// ISA extensions of the target, LLVM spelling ("avx512f", "avx512bf16").
+  std::vector<std::string> cpuFeatures;
+  /// bf16 matmul tiles may use AVX512-BF16 dots (--bf16-activations=split|round).
+  /// Off by default: a token's logits must not depend on which tile of a
+  /// ragged step it falls in (split one-token tiles differ from FMA tiles in
+  /// the last bits), and no decode gain was measured.
+  bool bf16Dots = false;
+  /// AVX512-BF16 tiles round f32 activations to bf16 (else split them).
+  bool roundBf16Activations = false;
+};
+
+struct GpuScheduleOptions {
+  /// Largest block of the row-wise kernels (and of the experts kernel).
+  int64_t maxThreads = 256;
+  /// Threads of one (token, head) attention block.
+  int64_t attentionThreads = 256;
+};
+
+/// The kernel family of an outlined kernel function (none if it has no
+/// #qkernel.kind): the one place this component reads `qkernel.kind`.
+inline std::optional<qkernel::KernelKind> kernelKind(mlir::func::FuncOp kernel) {
+  auto kind = kernel->getAttrOfType<qkernel::KernelKindAttr>(qkernel::kKindAttrName);
+  return kind ? std::optional(kind.getValue()) : std::nullopt;
+}
+
+/// The schedule of kernel function `kernel` (its kernelKind); emits an
+/// error on `kernel` when its shapes admit none.
+mlir::FailureOr<qkernel::ScheduleAttr> selectCpuSchedule(mlir::func::FuncOp kernel,
+                                                         const CpuScheduleOptions &options);
+mlir::FailureOr<qkernel::ScheduleAttr> selectGpuSchedule(mlir::func::FuncOp kernel,
+                                                         const GpuScheduleOptions &options);
+
+/// Static shared memory of one GPU block (no dynamic shared memory in the
+/// launch contract).
+inline constexpr int64_t kGpuSharedLimitBytes = 48 * 1024;
+
+namespace deltarule {
+/// Consecutive lanes per (i, j) pair of a chunk's dot products: the most
+/// (up to a warp) that still give every pair of a chunk its own lanes.
+inline int64_t pairLanes(int64_t chunk, int64_t threads) {
+  int64_t lanes = 1;
+  while (lanes < 32 && lanes * 2 * chunk * chunk <= threads)
+    lanes *= 2;
+  return lanes;
+}
+
+/// Row stride of the chunk's Q and K tiles: key_dim padded by the lanes per
+/// pair, so that the pairs of a warp, which read different rows j at the
+/// same column, hit different shared-memory banks.
+inline int64_t qkStride(int64_t chunk, int64_t dk, int64_t threads) {
+  return dk + pairLanes(chunk, threads);
+}
+
+/// Floats of the shared chunk buffer of the chunked delta rule with chunks
+/// of `chunk` tokens: Q, K (decayed in place) [chunk][qkStride]; W
+/// [chunk][key_dim]; U (then Vn) [chunk][value_dim]; L, A [chunk][chunk];
+/// beta, gamma [chunk].
+inline int64_t chunkBufferFloats(int64_t chunk, int64_t dk, int64_t dv, int64_t threads) {
+  return 2 * chunk * qkStride(chunk, dk, threads) + chunk * dk + chunk * dv +
+         2 * chunk * chunk + 2 * chunk;
+}
+} // namespace deltarule
+
+} // namespace qwen::schedule
+
+#endif // QWEN_PASSES_SCHEDULE_SCHEDULES_H
