@@ -16,9 +16,8 @@ using namespace qwen;
 namespace {
 /// Returns the nested kernels module, creating it at the end of `top`.
 ModuleOp getOrCreateKernelModule(ModuleOp top) {
-  for (auto nested : top.getOps<ModuleOp>())
-    if (nested.getSymName() == qkernel::kKernelModuleName)
-      return nested;
+  if (ModuleOp existing = qkernel::getKernelModule(top))
+    return existing;
   OpBuilder builder = OpBuilder::atBlockEnd(top.getBody());
   return ModuleOp::create(builder, top.getLoc(),
                           StringRef(qkernel::kKernelModuleName));

@@ -45,10 +45,7 @@ struct SelectSchedulePass final
       top.emitError("attention-threads must be a multiple of 32 in [32, 1024]");
       return signalPassFailure();
     }
-    ModuleOp kernels;
-    for (auto nested : top.getOps<ModuleOp>())
-      if (nested.getSymName() == qkernel::kKernelModuleName)
-        kernels = nested;
+    ModuleOp kernels = qkernel::getKernelModule(top);
     if (!kernels)
       return;
     schedule::CpuScheduleOptions cpuOptions;

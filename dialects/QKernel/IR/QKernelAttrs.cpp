@@ -236,6 +236,13 @@ LaunchAttr LaunchAttr::withProgrammatic(bool flag) const {
                          getMaxSplits(), getPartialFloats(), getCombine(), flag);
 }
 
+mlir::ModuleOp qwen::qkernel::getKernelModule(mlir::ModuleOp top) {
+  for (auto nested : top.getOps<mlir::ModuleOp>())
+    if (nested.getSymName() == kKernelModuleName)
+      return nested;
+  return {};
+}
+
 std::optional<KernelKind> qwen::qkernel::getKernelKind(Operation *func) {
   if (auto kind = func->getAttrOfType<KernelKindAttr>(kKindAttrName))
     return kind.getValue();

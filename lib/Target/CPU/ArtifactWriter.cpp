@@ -115,7 +115,7 @@ llvm::Error qwen::target::writeCpuArtifact(ModuleOp module, const ArtifactOption
   llvm::Expected<Object> manifest = buildManifest(module, resolved);
   if (!manifest)
     return manifest.takeError();
-  ModuleOp kernels = getKernelModule(module);
+  ModuleOp kernels = qkernel::getKernelModule(module);
   if (!kernels)
     return makeError("module has no @kernels module");
   return writeArtifactFolder(outDir, std::move(*manifest), [&](StringRef staging) -> llvm::Error {

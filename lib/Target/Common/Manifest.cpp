@@ -125,13 +125,6 @@ void qwen::target::writeLaunch(qkernel::LaunchAttr launch, Object &entry) {
   entry[key(schema::kDecode)] = std::move(decodeJson);
 }
 
-ModuleOp qwen::target::getKernelModule(ModuleOp module) {
-  for (auto nested : module.getOps<ModuleOp>())
-    if (nested.getSymName() == qkernel::kKernelModuleName)
-      return nested;
-  return {};
-}
-
 llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
                                                    const ArtifactOptions &options) {
   auto step = module.lookupSymbol<func::FuncOp>("step");

@@ -67,10 +67,7 @@ struct LowerKernelsToLoopsPass final
 
   void runOnOperation() override {
     ModuleOp top = getOperation();
-    ModuleOp kernels;
-    for (auto nested : top.getOps<ModuleOp>())
-      if (nested.getSymName() == qkernel::kKernelModuleName)
-        kernels = nested;
+    ModuleOp kernels = qkernel::getKernelModule(top);
     if (!kernels)
       return;
 

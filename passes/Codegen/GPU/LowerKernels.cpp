@@ -112,10 +112,7 @@ struct GpuLowerKernelsPass final
   void runOnOperation() override {
     ModuleOp top = getOperation();
     MLIRContext *ctx = &getContext();
-    ModuleOp kernels;
-    for (auto nested : top.getOps<ModuleOp>())
-      if (nested.getSymName() == qkernel::kKernelModuleName)
-        kernels = nested;
+    ModuleOp kernels = qkernel::getKernelModule(top);
     if (!kernels)
       return;
     GpuCodegenOptions options;

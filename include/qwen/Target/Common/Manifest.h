@@ -64,9 +64,6 @@ llvm::json::Object variantJson(qwen::qkernel::KernelVariantAttr variant);
 llvm::Error writeArtifactFolder(llvm::StringRef outDir, llvm::json::Object manifest,
                                 const std::function<llvm::Error(llvm::StringRef staging)> &writeFiles);
 
-/// The nested `module @kernels` of a compiled module, or null.
-mlir::ModuleOp getKernelModule(mlir::ModuleOp module);
-
 llvm::Error makeError(const llvm::Twine &message);
 
 } // namespace qwen::target

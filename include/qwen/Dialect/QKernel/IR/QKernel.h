@@ -3,6 +3,7 @@
 #define QWEN_DIALECT_QKERNEL_IR_QKERNEL_H
 
 #include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpDefinition.h"
@@ -34,6 +35,9 @@ inline constexpr llvm::StringLiteral kKindAttrName = "qkernel.kind";
 inline constexpr llvm::StringLiteral kSamplerAttrName = "qkernel.sampler";
 /// Name of the nested module that holds the kernel functions.
 inline constexpr llvm::StringLiteral kKernelModuleName = "kernels";
+
+/// The nested kernels module of `top` (null if it has none).
+mlir::ModuleOp getKernelModule(mlir::ModuleOp top);
 
 /// The kind of a kernel function, if it has one.
 std::optional<KernelKind> getKernelKind(mlir::Operation *func);
