@@ -115,7 +115,7 @@ static DotKinds selectDotKinds(func::FuncOp kernel, const CpuScheduleOptions &op
 FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                                                           const CpuScheduleOptions &options) {
   MLIRContext *ctx = kernel.getContext();
-  std::optional<KernelKind> kind = kernelKind(kernel);
+  std::optional<KernelKind> kind = getKernelKind(kernel);
   if (!kind)
     return kernel.emitOpError("has no qkernel.kind to schedule"), failure();
   auto array = [&](ArrayRef<int64_t> values) { return DenseI64ArrayAttr::get(ctx, values); };

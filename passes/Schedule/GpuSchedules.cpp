@@ -184,7 +184,7 @@ static LogicalResult scheduleExperts(func::FuncOp kernel, const schedule::GpuSch
 
 FailureOr<ScheduleAttr> qwen::schedule::selectGpuSchedule(func::FuncOp kernel,
                                                           const GpuScheduleOptions &options) {
-  std::optional<KernelKind> kind = kernelKind(kernel);
+  std::optional<KernelKind> kind = getKernelKind(kernel);
   if (!kind)
     return kernel.emitOpError("has no qkernel.kind to schedule"), failure();
   GpuSchedule s;

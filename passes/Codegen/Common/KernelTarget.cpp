@@ -161,13 +161,6 @@ Value KernelTarget::silu(Value x) {
   return arith::DivFOp::create(*b, x, denominator);
 }
 
-Value KernelTarget::sigmoid(Value x) {
-  Value one = oneLike(*b, x);
-  Value denominator =
-      arith::AddFOp::create(*b, one, math::ExpOp::create(*b, arith::NegFOp::create(*b, x)));
-  return arith::DivFOp::create(*b, one, denominator);
-}
-
 //===----------------------------------------------------------------------===//
 // Scalar memory and control flow
 //===----------------------------------------------------------------------===//

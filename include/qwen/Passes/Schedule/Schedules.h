@@ -39,12 +39,6 @@ struct GpuScheduleOptions {
   int64_t attentionThreads = 256;
 };
 
-/// The kernel family of an outlined kernel function (none if it has no
-/// #qkernel.kind): the one place this component reads `qkernel.kind`.
-inline std::optional<qkernel::KernelKind> kernelKind(mlir::func::FuncOp kernel) {
-  auto kind = kernel->getAttrOfType<qkernel::KernelKindAttr>(qkernel::kKindAttrName);
-  return kind ? std::optional(kind.getValue()) : std::nullopt;
-}
 
 /// The schedule of kernel function `kernel` (its kernelKind); emits an
 /// error on `kernel` when its shapes admit none.

@@ -156,8 +156,6 @@ public:
                       mlir::Value col);
   /// x / (1 + exp(-x)) on an f32 scalar or vector.
   mlir::Value silu(mlir::Value x);
-  /// 1 / (1 + exp(-x)) on an f32 scalar or vector.
-  mlir::Value sigmoid(mlir::Value x);
 
   /// Loads one element as f32.
   mlir::Value loadF32(const RowAccess &access, mlir::Value flatIndex);
