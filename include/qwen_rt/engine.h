@@ -167,10 +167,38 @@ public:
   /// KV pages a sequence would need to grow to `length` positions.
   int64_t extraPagesFor(int seq, int64_t length) const;
 
+  /// Tokens appended to one sequence by a step. A prompt chunk of a
+  /// vision-language artifact (acceptsImages()) may carry images: the rows
+  /// of the vision tower's output that replace the embeddings of its
+  /// `<|image_pad|>` tokens, and the three rotary position rows of every
+  /// token (image_prompt.h, computeMropePositions). An image's pad run may
+  /// be split over chunks: each chunk carries the rows of its own pad tokens.
   struct SequenceChunk {
     int seq;
     std::vector<int32_t> tokens;
+    /// Indices into `tokens`, ascending: exactly the tokens that are
+    /// imageTokenId(), one per row of imageEmbeds.
+    std::vector<int32_t> imageRows = {};
+    /// imageRows.size() x hidden_size f32, row-major.
+    std::vector<float> imageEmbeds = {};
+    /// Empty, or 3 x tokens.size(): the t, h and w positions of each token
+    /// (MRoPE artifacts). Empty: text positions, each token at its index in
+    /// the sequence plus the sequence's rope delta (ropeDelta()), which the
+    /// last chunk with positions set to max position + 1 - length.
+    std::vector<int32_t> mropePositions = {};
   };
+  /// Whether this artifact's language model takes image embeddings (a
+  /// checkpoint with a vision_config).
+  bool acceptsImages() const { return ImageTokenId >= 0; }
+  /// `<|image_pad|>`, `<|vision_start|>` and `<|vision_end|>` of a vision
+  /// artifact (-1 otherwise), and the vision tower's spatial merge size.
+  int32_t imageTokenId() const { return ImageTokenId; }
+  int32_t visionStartTokenId() const { return VisionStartTokenId; }
+  int32_t visionEndTokenId() const { return VisionEndTokenId; }
+  int spatialMergeSize() const { return SpatialMergeSize; }
+  /// Rotary position minus index of the sequence's next text token (HF's
+  /// rope_deltas; 0 until a chunk with images sets it).
+  int64_t ropeDelta(int seq) const;
   /// Each chunk's topKCandidates() best (logit, id) pairs of its last row,
   /// ordered by logit descending then id ascending (padding: id -1), as
   /// Sampler::sampleTopCandidates takes them.
@@ -228,6 +256,8 @@ public:
 private:
   Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan &plan);
   void checkSequence(int seq, const char *what) const;
+  /// Throws Error for a chunk whose images or rotary positions do not fit it.
+  void checkImages(const SequenceChunk &chunk) const;
   /// Loads the weights (checkpoint or random) and hands them to the executor.
   void loadWeights(const EngineOptions &options);
   /// Evicts idle cached pages until `pages` are on the free list.
@@ -253,10 +283,17 @@ private:
 
   /// The step inputs, in the executor's host memory.
   int32_t *Tokens = nullptr, *Positions = nullptr, *TokenSeq = nullptr, *BlockTable = nullptr,
-          *LogitRows = nullptr, *MropePositions = nullptr, *StateSlots = nullptr;
+          *LogitRows = nullptr, *MropePositions = nullptr, *StateSlots = nullptr, *ImageRows = nullptr;
+  float *ImageEmbeds = nullptr;
+  int32_t ImageTokenId = -1, VisionStartTokenId = -1, VisionEndTokenId = -1;
+  int SpatialMergeSize = 0;
+  bool Mrope = false; ///< the artifact takes mrope_positions
 
   std::vector<bool> Live;
   std::vector<int64_t> Lengths;
+  /// Per sequence: the largest rotary position it holds (-1: none) and its
+  /// rope delta (next text position - length).
+  std::vector<int64_t> MaxMrope, RopeDelta;
 
   std::unique_ptr<PrefixCache> Prefix; ///< null when the prefix cache is off
   /// Per sequence, for the prefix cache: every token it holds, how many of

@@ -34,6 +34,8 @@ enum InputSlot {
   InLogitRows,
   InMropePositions,
   InStateSlots,
+  InImageRows,   ///< vision-language artifacts only
+  InImageEmbeds, ///< f32 [T, hidden]; vision-language artifacts only
   NumInputSlots
 };
 

@@ -12,8 +12,13 @@
 #ifndef QWEN_RT_IMAGE_PROMPT_H
 #define QWEN_RT_IMAGE_PROMPT_H
 
+#include "qwen_rt/engine.h"
+#include "qwen_rt/image.h"
+
 #include <array>
 #include <cstddef>
+#include <functional>
+#include <string>
 #include <cstdint>
 #include <vector>
 
@@ -49,6 +54,63 @@ struct MropePositions {
 /// must equal. Throws Error on a mismatch or when images are left over.
 MropePositions computeMropePositions(const std::vector<int32_t> &ids, int32_t imagePadId,
                                      const std::vector<ImageGrid> &grids, int mergeSize);
+
+/// One image as the language model takes it: its patch grid and its
+/// merged-patch rows (imageTokenCount(grid) x hidden_size f32), the output
+/// of the vision program.
+struct ImageEmbedding {
+  ImageGrid grid = {0, 0, 0};
+  std::vector<float> rows;
+};
+
+/// A prompt with images, ready for Engine::step: the expanded ids, their
+/// three position rows, and every image's rows in prompt order.
+struct ImagePrompt {
+  std::vector<int32_t> ids;
+  MropePositions positions;
+  std::vector<float> embeds;          ///< all image rows, row-major, hidden wide
+  std::vector<int32_t> imageTokens;   ///< index in ids of each row of embeds
+  int64_t hidden = 0;
+  int64_t rowCount() const { return int64_t(imageTokens.size()); }
+  /// The chunk of tokens [begin, end) of sequence `seq`, with the image rows
+  /// and positions that fall in it (a chunk may split an image's run).
+  Engine::SequenceChunk chunk(int seq, int64_t begin, int64_t end) const;
+};
+
+/// `ids` holds one `imagePadId` per image (as a user writes the prompt);
+/// each is expanded to its image's merged-patch count, the images' rows are
+/// gathered and the positions computed. Throws Error when the counts of
+/// placeholders and images differ, an image's rows do not match its grid or
+/// are not `hidden` wide.
+ImagePrompt buildImagePrompt(const std::vector<int32_t> &ids, const std::vector<ImageEmbedding> &images,
+                             int32_t imagePadId, int mergeSize, int64_t hidden);
+
+/// Reads image embeddings saved by a test or another runtime (a debug path
+/// standing in for the vision program): a safetensors file with `grid_thw`
+/// (int32 or int64 [I, 3]) and `embeds` (float32 [rows, hidden], every
+/// image's merged-patch rows in order). Throws Error when the rows do not
+/// add up to the grids' merged counts.
+std::vector<ImageEmbedding> readImageEmbeddings(const std::string &path, int mergeSize);
+
+/// Turns preprocessed images into their merged-patch rows: the artifact's
+/// vision program.
+using ImageEncoder = std::function<std::vector<ImageEmbedding>(const std::vector<PixelValues> &)>;
+
+/// The encoder of `engine`'s artifact. Throws Error for an artifact whose
+/// model takes no images, and (until the vision program is wired in) for one
+/// without a vision program.
+ImageEncoder visionEncoder(Engine &engine);
+
+/// The one call a front end makes for a prompt with images: checks the
+/// engine takes images, encodes them with `encode` (visionEncoder(engine)
+/// when empty) and builds the prompt. `ids`: one `<|image_pad|>` per image.
+ImagePrompt prepareImagePrompt(Engine &engine, const std::vector<int32_t> &ids,
+                               const std::vector<PixelValues> &images, ImageEncoder encode = {});
+
+/// Engine-side checks of an already encoded prompt: the model takes images
+/// and its context holds the expanded prompt. Throws Error.
+ImagePrompt prepareImagePrompt(const Engine &engine, const std::vector<int32_t> &ids,
+                               const std::vector<ImageEmbedding> &images);
 
 } // namespace qwen::rt
 

@@ -68,6 +68,11 @@ llvm::json::Object describeModel(const models::Qwen3Config &config) {
                            {"activation_dtype", "f32"},
                            {"bos_token_id", config.bosTokenId},
                            {"eos_token_ids", std::move(eos)}};
+  if (config.vision)
+    model["vision"] = llvm::json::Object{{"image_token_id", config.imageTokenId},
+                                         {"vision_start_token_id", config.visionStartTokenId},
+                                         {"vision_end_token_id", config.visionEndTokenId},
+                                         {"spatial_merge_size", config.spatialMergeSize}};
   if (config.quantization.isFp8())
     model["weight_quantization"] = llvm::json::Object{
         {"method", "fp8"},

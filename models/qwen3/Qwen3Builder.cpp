@@ -338,6 +338,16 @@ qwen::models::buildQwen3Graph(MLIRContext &context, const Qwen3Config &config,
     argTypes.push_back(ids);
     inputNames.push_back("state_slots");
   }
+  // Vision-language checkpoints: per token, the row of image_embeds that
+  // replaces its embedding (-1: none), and those rows (the vision tower's
+  // merged patches, f32).
+  const bool vision = config.vision;
+  if (vision) {
+    argTypes.push_back(ids);
+    inputNames.push_back("image_rows");
+    argTypes.push_back(g.rows({hidden}));
+    inputNames.push_back("image_embeds");
+  }
   argTypes.push_back(kvType);
   SmallVector<Type> resultTypes = {logitsType, kvType};
   Type stateType;
@@ -366,12 +376,20 @@ qwen::models::buildQwen3Graph(MLIRContext &context, const Qwen3Config &config,
     in.mropePositions = entry->getArgument(next++);
   if (linear)
     in.stateSlots = entry->getArgument(next++);
+  Value imageRows, imageEmbeds;
+  if (vision) {
+    imageRows = entry->getArgument(next++);
+    imageEmbeds = entry->getArgument(next++);
+  }
   Value cache = entry->getArgument(next++);
   Value state = linear ? entry->getArgument(next++) : Value();
 
   const std::string &prefix = g.prefix;
   Value embedTable = g.weight(prefix + "embed_tokens.weight", {config.vocabSize, hidden});
-  Value x = qtf::EmbeddingOp::create(b, loc, g.rows({hidden}), embedTable, tokens);
+  Value x = vision ? qtf::MultimodalEmbeddingOp::create(b, loc, g.rows({hidden}), embedTable, tokens,
+                                                        imageRows, imageEmbeds)
+                         .getResult()
+                  : qtf::EmbeddingOp::create(b, loc, g.rows({hidden}), embedTable, tokens).getResult();
 
   int64_t kvLayer = 0, stateLayer = 0;
   for (int64_t layer = 0; layer < config.numLayers; ++layer) {

@@ -182,6 +182,22 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
       return top.fail("'text_config' must be an object"), top.takeError();
     config.weightPrefix = "model.language_model.";
   }
+  if (const llvm::json::Value *vision = root->get("vision_config")) {
+    const Object *visionObject = vision->getAsObject();
+    if (!visionObject)
+      return top.fail("'vision_config' must be an object"), top.takeError();
+    // Class defaults of Qwen3_5Config / Qwen3_5VisionConfig.
+    config.vision = true;
+    config.imageTokenId = top.optionalInt("image_token_id", 248056);
+    config.visionStartTokenId = top.optionalInt("vision_start_token_id", 248053);
+    config.visionEndTokenId = top.optionalInt("vision_end_token_id", 248054);
+    ConfigReader visionReader(*visionObject, path.str() + " (vision_config)");
+    config.spatialMergeSize = visionReader.optionalInt("spatial_merge_size", 2);
+    if (config.spatialMergeSize <= 0 || config.spatialMergeSize > 64)
+      visionReader.fail("'spatial_merge_size' must be in [1, 64]");
+    if (visionReader.failed())
+      return visionReader.takeError();
+  }
   const Object &text = *textObject;
   ConfigReader reader(text, textObject == root ? path.str() : path.str() + " (text_config)");
 

@@ -20,7 +20,7 @@ int qwen::stepSymbolIndex(llvm::StringRef symbol) {
 /// The symbol of a step input, named by its `qtf.input` argument attribute.
 static std::string symbolOfInput(llvm::StringRef input) {
   if (input == "tokens" || input == "positions" || input == "token_seq" ||
-      input == "mrope_positions")
+      input == "mrope_positions" || input == "image_rows" || input == "image_embeds")
     return "T";
   if (input == "block_table" || input == "state_slots")
     return "B";
@@ -62,6 +62,8 @@ std::string qwen::getLeadingSymbol(Value value) {
   }
   Operation *op = value.getDefiningOp();
   if (auto embedding = dyn_cast<qtf::EmbeddingOp>(op))
+    return getLeadingSymbol(embedding.getIds());
+  if (auto embedding = dyn_cast<qtf::MultimodalEmbeddingOp>(op))
     return getLeadingSymbol(embedding.getIds());
   if (auto gather = dyn_cast<qtf::GatherRowsOp>(op))
     return getLeadingSymbol(gather.getRows());

@@ -48,7 +48,7 @@ qkernel::KernelKind kindOf(ArrayRef<Operation *> ops) {
     return qkernel::KernelKind::KVWrite;
   if (has([](Operation *op) { return isa<qtf::PagedAttentionOp>(op); }))
     return qkernel::KernelKind::Attention;
-  if (has([](Operation *op) { return isa<qtf::EmbeddingOp>(op); }))
+  if (has([](Operation *op) { return isa<qtf::EmbeddingOp, qtf::MultimodalEmbeddingOp>(op); }))
     return qkernel::KernelKind::Embedding;
   if (has([](Operation *op) { return isa<qtf::MoeRouterOp>(op); }))
     return qkernel::KernelKind::Router;

@@ -494,7 +494,7 @@ void Artifact::parse(const json &m) {
   static const std::pair<const char *, const char *> kKnownInputs[] = {
       {"tokens", "[T]"},         {"positions", "[T]"},          {"token_seq", "[T]"},
       {"block_table", "[B, P]"}, {"logit_rows", "[R]"},         {"mrope_positions", "[T, 3]"},
-      {"state_slots", "[B]"}};
+      {"state_slots", "[B]"},    {"image_rows", "[T]"},         {"image_embeds", "[T, H]"}};
   const json &inputs = r.array(m, "inputs", "top level");
   for (size_t i = 0; i < inputs.size(); ++i) {
     std::string where = "inputs[" + std::to_string(i) + "]";
@@ -508,13 +508,21 @@ void Artifact::parse(const json &m) {
         want = shape;
     if (!want)
       r.fail(where, "unknown input \"" + in.name + "\" (the runtime provides tokens, positions, token_seq, "
-                                                   "block_table, logit_rows, mrope_positions and state_slots)");
+                                                   "block_table, logit_rows, mrope_positions, state_slots, "
+                                                   "image_rows and image_embeds)");
     if (in.name == "state_slots" && !State.present())
       r.fail(where, "input \"state_slots\" needs a \"linear_state\" section");
-    if (in.dtype != DType::I32)
-      r.fail(where, "input \"" + in.name + "\" must be i32, got " + dtypeName(in.dtype));
-    if (formatShape(in.shape) != want)
-      r.fail(where, "input \"" + in.name + "\" must have shape " + want + ", got " + formatShape(in.shape));
+    // image_embeds: the vision tower's f32 rows, as wide as the model.
+    const bool image = in.name == "image_embeds";
+    std::string wantShape = want;
+    if (image)
+      wantShape = "[T, " + std::to_string(model.value("hidden_size", int64_t(0))) + "]";
+    if (in.dtype != (image ? DType::F32 : DType::I32))
+      r.fail(where, "input \"" + in.name + "\" must be " + (image ? "f32" : "i32") + ", got " + dtypeName(in.dtype));
+    if (formatShape(in.shape) != wantShape)
+      r.fail(where, "input \"" + in.name + "\" must have shape " + wantShape + ", got " + formatShape(in.shape));
+    if ((in.name == "image_rows" || image) && !model.contains("vision"))
+      r.fail(where, "input \"" + in.name + "\" needs a \"model.vision\" section");
     for (const InputSpec &prev : Inputs)
       if (prev.name == in.name)
         r.fail(where, "input \"" + in.name + "\" is declared twice");

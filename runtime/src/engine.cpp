@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -161,6 +162,7 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
       KV(Art.kvCache(), plan.numPages, plan.maxSequences, /*allocateArrays=*/Exec->hostMemory()),
       States(Art.linearState(), plan.maxSequences + plan.prefixCheckpoints, /*allocateArrays=*/Exec->hostMemory()),
       Live(size_t(plan.maxSequences), false), Lengths(size_t(plan.maxSequences), 0),
+      MaxMrope(size_t(plan.maxSequences), -1), RopeDelta(size_t(plan.maxSequences), 0),
       History(size_t(plan.maxSequences)), CachedPages(size_t(plan.maxSequences), 0),
       DecodeCheckpoint(size_t(plan.maxSequences), -1) {
   if (options.prefixCache)
@@ -179,6 +181,33 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
   LogitRows = inputs[InLogitRows];
   MropePositions = inputs[InMropePositions];
   StateSlots = inputs[InStateSlots];
+  for (const InputSpec &in : Art.inputs())
+    Mrope |= in.name == "mrope_positions";
+  if (const nlohmann::json &model = Art.model(); model.contains("vision")) {
+    const nlohmann::json &vision = model["vision"];
+    auto id = [&](const char *key) {
+      const nlohmann::json &v = vision.value(key, nlohmann::json());
+      if (!v.is_number_integer() || v.get<int64_t>() < -1 || v.get<int64_t>() > INT32_MAX)
+        throw Error("manifest: model.vision." + std::string(key) + " must be a token id");
+      return int32_t(v.get<int64_t>());
+    };
+    ImageTokenId = id("image_token_id");
+    VisionStartTokenId = id("vision_start_token_id");
+    VisionEndTokenId = id("vision_end_token_id");
+    SpatialMergeSize = int(vision.value("spatial_merge_size", int64_t(0)));
+    if (SpatialMergeSize <= 0 || SpatialMergeSize > 64)
+      throw Error("manifest: model.vision.spatial_merge_size must be in [1, 64]");
+    bool imageInputs = false;
+    for (const InputSpec &in : Art.inputs())
+      imageInputs |= in.name == "image_embeds";
+    if (!imageInputs)
+      throw Error("manifest: a model with a vision section needs the image_rows and image_embeds inputs");
+    // An image token outside the vocabulary never appears: no images then.
+    if (ImageTokenId >= Art.vocabSize())
+      ImageTokenId = -1;
+    ImageRows = inputs[InImageRows];
+    ImageEmbeds = reinterpret_cast<float *>(base + layout.inputOffsets[InImageEmbeds]);
+  }
 }
 
 Engine::~Engine() = default;
@@ -248,6 +277,8 @@ int Engine::createSequence() {
       Exec->resetStateSlot(s);
       Live[size_t(s)] = true;
       Lengths[size_t(s)] = 0;
+      MaxMrope[size_t(s)] = -1;
+      RopeDelta[size_t(s)] = 0;
       History[size_t(s)].clear();
       CachedPages[size_t(s)] = 0;
       DecodeCheckpoint[size_t(s)] = -1;
@@ -273,6 +304,11 @@ void Engine::releaseSequence(int seq) {
 int64_t Engine::sequenceLength(int seq) const {
   checkSequence(seq, "sequenceLength");
   return Lengths[size_t(seq)];
+}
+
+int64_t Engine::ropeDelta(int seq) const {
+  checkSequence(seq, "ropeDelta");
+  return RopeDelta[size_t(seq)];
 }
 
 int Engine::liveSequences() const {
@@ -325,6 +361,7 @@ Engine::PrefixHit Engine::reusePrefix(int seq, const std::vector<int32_t> &token
   hit.reused = int64_t(reuse) * pageSize;
   hit.matched = int64_t(match.pages.size()) * pageSize;
   Lengths[size_t(seq)] = hit.reused;
+  MaxMrope[size_t(seq)] = hit.reused - 1; // cached pages hold no image tokens
   History[size_t(seq)].assign(tokens.begin(), tokens.begin() + hit.reused);
   CachedPages[size_t(seq)] = int64_t(reuse);
   Prefix->countLookup(int64_t(tokens.size()), hit.reused);
@@ -336,6 +373,13 @@ void Engine::cacheFullPages(int seq, bool decode) {
   const std::vector<int32_t> &history = History[size_t(seq)];
   const int64_t pageSize = Plan.pageSize, full = int64_t(history.size()) / pageSize;
   while (cached >= 0 && cached < full) {
+    // Image tokens are the same id for every image: a page holding one (and
+    // every later page, whose keys depend on it) is never shared.
+    if (ImageTokenId >= 0 && std::find(history.begin() + cached * pageSize, history.begin() + (cached + 1) * pageSize,
+                                       ImageTokenId) != history.begin() + (cached + 1) * pageSize) {
+      cached = -1;
+      return;
+    }
     const std::vector<int32_t> &pages = KV.pages(seq);
     const int32_t own = pages[size_t(cached)], parent = cached ? pages[size_t(cached - 1)] : -1;
     const int32_t page = Prefix->insert(own, parent, history.data() + cached * pageSize);
@@ -374,6 +418,46 @@ void Engine::cacheFullPages(int seq, bool decode) {
 // Steps
 //===----------------------------------------------------------------------===//
 
+void Engine::checkImages(const SequenceChunk &c) const {
+  const std::string where = "forward: the chunk for sequence " + std::to_string(c.seq);
+  const int64_t n = int64_t(c.tokens.size());
+  if (!c.mropePositions.empty()) {
+    if (!Mrope)
+      throw Error(where + " has rotary position rows, but this model has no multimodal RoPE");
+    if (int64_t(c.mropePositions.size()) != 3 * n)
+      throw Error(where + " has " + std::to_string(c.mropePositions.size()) + " rotary positions for " +
+                  std::to_string(n) + " tokens (expected three rows: " + std::to_string(3 * n) + ")");
+    for (int32_t position : c.mropePositions)
+      if (position < 0)
+        throw Error(where + " has a negative rotary position " + std::to_string(position));
+  }
+  // A chunk without images embeds an image token as any other (as HF does
+  // for one the model generates); one with images must give every one a row.
+  if (c.imageRows.empty() && c.imageEmbeds.empty())
+    return;
+  if (!acceptsImages())
+    throw Error(where + " has images, but this model takes none (its checkpoint has no vision_config)");
+  const size_t hidden = size_t(Art.model().value("hidden_size", int64_t(0)));
+  if (c.imageEmbeds.size() != c.imageRows.size() * hidden)
+    throw Error(where + " has " + std::to_string(c.imageRows.size()) + " image rows but " +
+                std::to_string(c.imageEmbeds.size()) + " embedding values (expected " +
+                std::to_string(c.imageRows.size()) + " x " + std::to_string(hidden) + ")");
+  size_t next = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const bool image = c.tokens[size_t(k)] == ImageTokenId;
+    const bool row = next < c.imageRows.size() && c.imageRows[next] == k;
+    if (image != row)
+      throw Error(where + (image ? " has an image token at " + std::to_string(k) + " without an embedding row"
+                                 : " has an image row for token " + std::to_string(next < c.imageRows.size() ? c.imageRows[next] : -1) +
+                                       ", which is not an image token or out of order"));
+    next += row;
+  }
+  if (next != c.imageRows.size())
+    throw Error(where + " has image rows beyond its " + std::to_string(n) + " tokens");
+  if (c.mropePositions.empty())
+    throw Error(where + " has images but no rotary position rows (computeMropePositions gives them)");
+}
+
 Engine::StepResult Engine::step(const std::vector<SequenceChunk> &chunks, const StepRequest &request) {
   const StepOutput output = request.output;
   const int64_t vocab = vocabSize(), width = Art.outputWidth();
@@ -401,6 +485,7 @@ Engine::StepResult Engine::step(const std::vector<SequenceChunk> &chunks, const 
       if (c.tokens[j] < 0 || c.tokens[j] >= vocab)
         throw Error("token id " + std::to_string(c.tokens[j]) + " at position " + std::to_string(j) +
                     " is out of range for vocabulary of " + std::to_string(vocab));
+    checkImages(c);
     int64_t have = Lengths[size_t(c.seq)], add = int64_t(c.tokens.size());
     if (have + add > Plan.maxContext)
       throw Error(have == 0 ? "prompt of " + std::to_string(add) + " tokens exceeds the context of " +
@@ -443,6 +528,15 @@ Engine::StepResult Engine::step(const std::vector<SequenceChunk> &chunks, const 
   };
   std::vector<Part> parts;
   std::vector<int64_t> destRows;
+  // Per chunk with images: the embedding row of each token (-1: none).
+  std::vector<std::vector<int32_t>> imageRowOf(chunks.size());
+  for (size_t i = 0; i < chunks.size(); ++i)
+    if (!chunks[i].imageRows.empty()) {
+      imageRowOf[i].assign(chunks[i].tokens.size(), -1);
+      for (size_t r = 0; r < chunks[i].imageRows.size(); ++r)
+        imageRowOf[i][size_t(chunks[i].imageRows[r])] = int32_t(r);
+    }
+  const size_t hidden = size_t(Art.model().value("hidden_size", int64_t(0)));
   size_t next = 0;
   int64_t offset = 0;
   while (next < chunks.size()) {
@@ -468,17 +562,31 @@ Engine::StepResult Engine::step(const std::vector<SequenceChunk> &chunks, const 
     P = Exec->blockTableWidth(P, decodeOnly);
     std::fill(BlockTable, BlockTable + B * P, 0);
     destRows.clear();
-    int64_t t = 0;
+    int64_t t = 0, images = 0;
     for (int64_t b = 0; b < B; ++b) {
       const Part &p = parts[size_t(b)];
       const SequenceChunk &c = chunks[p.chunk];
       const int64_t start = Lengths[size_t(c.seq)] + p.begin;
+      const int64_t n = int64_t(c.tokens.size());
       for (int64_t j = 0; j < p.count; ++j, ++t) {
-        Tokens[t] = c.tokens[size_t(p.begin + j)];
+        const int64_t k = p.begin + j;
+        Tokens[t] = c.tokens[size_t(k)];
         Positions[t] = int32_t(start + j);
-        // Text only: the temporal, height and width positions are equal.
-        for (int axis = 0; axis < 3; ++axis)
-          MropePositions[3 * t + axis] = Positions[t];
+        if (c.mropePositions.empty()) {
+          // Text: the temporal, height and width positions are equal.
+          for (int axis = 0; axis < 3; ++axis)
+            MropePositions[3 * t + axis] = int32_t(start + j + RopeDelta[size_t(c.seq)]);
+        } else {
+          for (int axis = 0; axis < 3; ++axis)
+            MropePositions[3 * t + axis] = c.mropePositions[size_t(axis * n + k)];
+        }
+        if (ImageRows) {
+          const int32_t row = imageRowOf[p.chunk].empty() ? -1 : imageRowOf[p.chunk][size_t(k)];
+          ImageRows[t] = row < 0 ? -1 : int32_t(images);
+          if (row >= 0)
+            std::memcpy(ImageEmbeds + size_t(images++) * hidden, c.imageEmbeds.data() + size_t(row) * hidden,
+                        hidden * sizeof(float));
+        }
         TokenSeq[t] = int32_t(b);
         if (allRows) {
           LogitRows[destRows.size()] = int32_t(t);
@@ -523,8 +631,17 @@ Engine::StepResult Engine::step(const std::vector<SequenceChunk> &chunks, const 
       }
     }
   }
-  for (const SequenceChunk &c : chunks)
-    Lengths[size_t(c.seq)] += int64_t(c.tokens.size());
+  for (const SequenceChunk &c : chunks) {
+    int64_t &length = Lengths[size_t(c.seq)], &maxPosition = MaxMrope[size_t(c.seq)];
+    if (c.mropePositions.empty())
+      maxPosition = std::max<int64_t>(maxPosition, length + int64_t(c.tokens.size()) - 1 + RopeDelta[size_t(c.seq)]);
+    else
+      for (int32_t position : c.mropePositions)
+        maxPosition = std::max<int64_t>(maxPosition, position);
+    length += int64_t(c.tokens.size());
+    // HF's rope_deltas: the text after the chunk resumes at max + 1.
+    RopeDelta[size_t(c.seq)] = maxPosition + 1 - length;
+  }
   return result;
 }
 

@@ -12,8 +12,9 @@ namespace qwen::rt {
 namespace {
 constexpr uint64_t kAlign = 64;
 uint64_t alignUp(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
-const char *const kInputNames[NumInputSlots] = {"tokens",     "positions",       "token_seq",  "block_table",
-                                                "logit_rows", "mrope_positions", "state_slots"};
+const char *const kInputNames[NumInputSlots] = {"tokens",      "positions",       "token_seq",  "block_table",
+                                                "logit_rows",  "mrope_positions", "state_slots", "image_rows",
+                                                "image_embeds"};
 } // namespace
 
 ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims) {
@@ -28,9 +29,15 @@ ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims) {
     return at;
   };
   const int64_t T = maxDims[SymT], B = maxDims[SymB], P = maxDims[SymP], R = maxDims[SymR];
-  const int64_t counts[NumInputSlots] = {T, T, T, B * P, R, 3 * T, B};
+  // The image inputs take space only in the arenas of artifacts that have them.
+  bool images = false;
+  for (const InputSpec &in : art.inputs())
+    images |= in.name == "image_embeds";
+  const int64_t hidden = images ? art.model().value("hidden_size", int64_t(0)) : 0;
+  const int64_t counts[NumInputSlots] = {T, T, T, B * P, R, 3 * T, B, T, T * hidden};
   for (int i = 0; i < NumInputSlots; ++i)
-    l.inputOffsets[i] = place(uint64_t(counts[i]) * sizeof(int32_t));
+    if (i < InImageRows || images)
+      l.inputOffsets[i] = place(uint64_t(counts[i]) * sizeof(int32_t)); // i32 or f32
   l.inputBytes = l.total;
   for (const InputSpec &in : art.inputs())
     for (int i = 0; i < NumInputSlots; ++i)

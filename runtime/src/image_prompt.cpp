@@ -2,8 +2,11 @@
 
 #include "qwen_rt/image_prompt.h"
 #include "qwen_rt/error.h"
+#include "qwen_rt/safetensors.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstring>
 #include <string>
 
 namespace qwen::rt {
@@ -93,6 +96,137 @@ MropePositions computeMropePositions(const std::vector<int32_t> &ids, int32_t im
                 std::to_string(grids.size()) + " images");
   out.ropeDelta = n == 0 ? 0 : maxPosition + 1 - n;
   return out;
+}
+
+ImagePrompt buildImagePrompt(const std::vector<int32_t> &ids, const std::vector<ImageEmbedding> &images,
+                             int32_t imagePadId, int mergeSize, int64_t hidden) {
+  std::vector<ImageGrid> grids;
+  for (const ImageEmbedding &image : images)
+    grids.push_back(image.grid);
+  ImagePrompt out;
+  out.hidden = hidden;
+  out.ids = expandImagePads(ids, imagePadId, grids, mergeSize);
+  out.positions = computeMropePositions(out.ids, imagePadId, grids, mergeSize);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const int64_t rows = imageTokenCount(images[i].grid, mergeSize);
+    if (int64_t(images[i].rows.size()) != rows * hidden)
+      throw Error("image " + std::to_string(i + 1) + " has " + std::to_string(images[i].rows.size()) +
+                  " embedding values; its grid takes " + std::to_string(rows) + " rows of " +
+                  std::to_string(hidden));
+    out.embeds.insert(out.embeds.end(), images[i].rows.begin(), images[i].rows.end());
+  }
+  for (size_t k = 0; k < out.ids.size(); ++k)
+    if (out.ids[k] == imagePadId)
+      out.imageTokens.push_back(int32_t(k));
+  return out;
+}
+
+Engine::SequenceChunk ImagePrompt::chunk(int seq, int64_t begin, int64_t end) const {
+  const int64_t n = int64_t(ids.size());
+  if (begin < 0 || end > n || begin >= end)
+    throw Error("ImagePrompt::chunk: [" + std::to_string(begin) + ", " + std::to_string(end) +
+                ") is not a non-empty range of the " + std::to_string(n) + " tokens");
+  Engine::SequenceChunk c{seq, std::vector<int32_t>(ids.begin() + begin, ids.begin() + end)};
+  auto first = std::lower_bound(imageTokens.begin(), imageTokens.end(), int32_t(begin));
+  auto last = std::lower_bound(imageTokens.begin(), imageTokens.end(), int32_t(end));
+  for (auto it = first; it != last; ++it) {
+    c.imageRows.push_back(int32_t(*it - begin));
+    const size_t row = size_t(it - imageTokens.begin());
+    c.imageEmbeds.insert(c.imageEmbeds.end(), embeds.begin() + long(row * size_t(hidden)),
+                         embeds.begin() + long((row + 1) * size_t(hidden)));
+  }
+  c.mropePositions.resize(size_t(3 * (end - begin)));
+  for (int axis = 0; axis < 3; ++axis)
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t position = positions.at(axis, k);
+      if (position > INT32_MAX)
+        throw Error("the rotary position " + std::to_string(position) + " does not fit in 32 bits");
+      c.mropePositions[size_t(axis * (end - begin) + (k - begin))] = int32_t(position);
+    }
+  return c;
+}
+
+std::vector<ImageEmbedding> readImageEmbeddings(const std::string &path, int mergeSize) {
+  SafetensorsArchive file = SafetensorsArchive::openFile(path);
+  const TensorView &grids = file.get("grid_thw"), &embeds = file.get("embeds");
+  if (grids.shape.size() != 2 || grids.shape[1] != 3 || (grids.dtype != DType::I32 && grids.dtype != DType::I64))
+    throw Error(path + ": grid_thw must be int32 or int64 [images, 3]");
+  if (embeds.shape.size() != 2 || embeds.dtype != DType::F32)
+    throw Error(path + ": embeds must be float32 [rows, hidden]");
+  const int64_t hidden = embeds.shape[1], total = embeds.shape[0];
+  std::vector<ImageEmbedding> images(size_t(grids.shape[0]));
+  int64_t row = 0;
+  for (size_t i = 0; i < images.size(); ++i) {
+    for (size_t d = 0; d < 3; ++d) {
+      const size_t at = 3 * i + d;
+      int64_t v = 0;
+      if (grids.dtype == DType::I32) {
+        int32_t x;
+        std::memcpy(&x, grids.data + at * 4, 4);
+        v = x;
+      } else {
+        std::memcpy(&v, grids.data + at * 8, 8);
+      }
+      images[i].grid[d] = v;
+    }
+    checkGrid(images[i].grid, mergeSize, i);
+    const int64_t rows = imageTokenCount(images[i].grid, mergeSize);
+    if (row + rows > total)
+      throw Error(path + ": the grids take more rows than embeds' " + std::to_string(total));
+    images[i].rows.resize(size_t(rows * hidden));
+    std::memcpy(images[i].rows.data(), embeds.data + size_t(row * hidden) * sizeof(float),
+                size_t(rows * hidden) * sizeof(float));
+    row += rows;
+  }
+  if (row != total)
+    throw Error(path + ": embeds has " + std::to_string(total) + " rows, the grids take " + std::to_string(row));
+  return images;
+}
+
+ImageEncoder visionEncoder(Engine &engine) {
+  if (!engine.acceptsImages())
+    throw Error("this model takes no images (its checkpoint has no vision_config)");
+  // The vision program of the artifact (Engine::encodeImages) goes here.
+  return [](const std::vector<PixelValues> &) -> std::vector<ImageEmbedding> {
+    throw Error("this artifact has no vision program: compile it with the vision encoder to pass --image, "
+                "or pass the image embeddings (qwen-run logits --image-embeds)");
+  };
+}
+
+ImagePrompt prepareImagePrompt(const Engine &engine, const std::vector<int32_t> &ids,
+                               const std::vector<ImageEmbedding> &images) {
+  if (!images.empty() && !engine.acceptsImages())
+    throw Error("this model takes no images (its checkpoint has no vision_config)");
+  ImagePrompt prompt =
+      buildImagePrompt(ids, images, engine.imageTokenId(), std::max(engine.spatialMergeSize(), 1),
+                       engine.modelInfo().value("hidden_size", int64_t(0)));
+  if (int64_t(prompt.ids.size()) > engine.maxContext())
+    throw Error("the prompt takes " + std::to_string(prompt.ids.size()) + " tokens with its images (" +
+                std::to_string(prompt.rowCount()) + " image tokens), more than the context of " +
+                std::to_string(engine.maxContext()) + " tokens");
+  return prompt;
+}
+
+ImagePrompt prepareImagePrompt(Engine &engine, const std::vector<int32_t> &ids,
+                               const std::vector<PixelValues> &images, ImageEncoder encode) {
+  if (!images.empty() && !engine.acceptsImages())
+    throw Error("this model takes no images (its checkpoint has no vision_config)");
+  std::vector<ImageEmbedding> embedded;
+  if (!images.empty()) {
+    // Grids first: a prompt whose placeholders do not match fails before any encoding.
+    std::vector<ImageGrid> grids;
+    for (const PixelValues &image : images)
+      grids.push_back(image.gridThw);
+    const size_t length = expandImagePads(ids, engine.imageTokenId(), grids, engine.spatialMergeSize()).size();
+    if (int64_t(length) > engine.maxContext())
+      throw Error("the prompt takes " + std::to_string(length) + " tokens with its images, more than the context of " +
+                  std::to_string(engine.maxContext()) + " tokens");
+    embedded = (encode ? encode : visionEncoder(engine))(images);
+    if (embedded.size() != images.size())
+      throw Error("the vision encoder returned " + std::to_string(embedded.size()) + " images for " +
+                  std::to_string(images.size()));
+  }
+  return prepareImagePrompt(static_cast<const Engine &>(engine), ids, embedded);
 }
 
 } // namespace qwen::rt

@@ -14,6 +14,8 @@
 #include "qwen_rt/engine.h"
 #include "qwen_rt/error.h"
 #include "qwen_rt/generate.h"
+#include "qwen_rt/image.h"
+#include "qwen_rt/image_prompt.h"
 #include "qwen_rt/limits.h"
 #include "qwen_rt/safetensors.h"
 #include "qwen_rt/sampling.h"
@@ -573,15 +575,77 @@ std::vector<int32_t> parseIds(const std::string &text) {
   return ids;
 }
 
+/// The images of `qwen-run logits`: image files (through the vision program)
+/// or their embeddings saved in a file (a debug path without the tower).
+struct LogitsImages {
+  std::string promptText;
+  std::vector<std::string> paths;
+  std::string embedsFile;
+  bool any() const { return !paths.empty() || !embedsFile.empty(); }
+};
+
+/// The tokenizer of an artifact's checkpoint, before the engine is loaded.
+Tokenizer artifactTokenizer(const EngineFlags &ef) {
+  Artifact art = Artifact::open(ef.artifact);
+  std::string dir = art.resolveCheckpointDir(ef.options.checkpointDir);
+  std::string name = art.checkpoint().tokenizer.empty() ? "tokenizer.json" : art.checkpoint().tokenizer;
+  std::string path = (fs::path(dir) / name).string();
+  if (!fs::exists(path))
+    throw Error("--prompt: the artifact's tokenizer " + path + " does not exist; pass --ids or --checkpoint DIR");
+  return Tokenizer::fromFile(path);
+}
+
 int runLogits(EngineFlags &ef, const std::vector<std::string> &idsTexts, int64_t steps,
-              const std::string &outPath) {
+              const std::string &outPath, const LogitsImages &images) {
   // Several --ids run together as one ragged batch (prefill in one step, each
   // decode step for all of them in one step); tensors then get an "rN." prefix.
   std::vector<std::vector<int32_t>> prompts;
   for (const std::string &text : idsTexts)
     prompts.push_back(parseIds(text));
+  if (!images.promptText.empty()) {
+    if (!prompts.empty())
+      throw Error("give the prompt either as --ids or as --prompt, not both");
+    // Tokenized as is: special-token text such as <|image_pad|> is one token.
+    prompts.push_back(artifactTokenizer(ef).encode(images.promptText, true));
+  }
+  if (prompts.empty())
+    throw Error("logits: give the prompt with --ids or --prompt");
   if (steps < 0)
     throw Error("--steps must not be negative");
+  if (images.any() && prompts.size() != 1)
+    throw Error("--image and --image-embeds take one prompt");
+  if (!images.paths.empty() && !images.embedsFile.empty())
+    throw Error("give the images either as --image files or as --image-embeds, not both");
+  // Images: the prompt has one <|image_pad|> per image; its expanded length
+  // sizes the context. The grids come from the embeddings file or from
+  // preprocessing each image (its merged-patch count).
+  std::vector<ImageEmbedding> embedded;
+  std::vector<PixelValues> pixels;
+  std::vector<int32_t> userIds; // the prompt with one <|image_pad|> per image
+  int32_t imagePad = -1;
+  if (images.any()) {
+    Artifact art = Artifact::open(ef.artifact);
+    if (!art.model().contains("vision"))
+      throw Error("this model takes no images (its checkpoint has no vision_config)");
+    const nlohmann::json &vision = art.model()["vision"];
+    imagePad = vision.value("image_token_id", int32_t(-1));
+    const int merge = vision.value("spatial_merge_size", 2);
+    std::vector<ImageGrid> grids;
+    if (!images.embedsFile.empty()) {
+      embedded = readImageEmbeddings(images.embedsFile, merge);
+      for (const ImageEmbedding &image : embedded)
+        grids.push_back(image.grid);
+    } else {
+      ImageProcessorConfig config = readImageProcessorConfig(
+          (fs::path(art.resolveCheckpointDir(ef.options.checkpointDir)) / "preprocessor_config.json").string());
+      for (const std::string &path : images.paths) {
+        pixels.push_back(preprocessImage(loadImage(path), config));
+        grids.push_back(pixels.back().gridThw);
+      }
+    }
+    userIds = prompts[0];
+    prompts[0] = expandImagePads(prompts[0], imagePad, grids, merge);
+  }
   const size_t n = prompts.size();
   int64_t total = 0, longest = 0;
   for (const auto &prompt : prompts) {
@@ -598,8 +662,14 @@ int runLogits(EngineFlags &ef, const std::vector<std::string> &idsTexts, int64_t
   const int64_t V = engine->vocabSize();
 
   std::vector<Engine::SequenceChunk> chunks;
-  for (const auto &prompt : prompts)
-    chunks.push_back({engine->createSequence(), prompt});
+  if (images.any()) {
+    ImagePrompt prompt = pixels.empty() ? prepareImagePrompt(*engine, userIds, embedded)
+                                        : prepareImagePrompt(*engine, userIds, pixels);
+    chunks.push_back(prompt.chunk(engine->createSequence(), 0, int64_t(prompt.ids.size())));
+  } else {
+    for (const auto &prompt : prompts)
+      chunks.push_back({engine->createSequence(), prompt});
+  }
   std::vector<float> all = engine->forward(chunks, /*allLogits=*/true);
   std::vector<std::vector<float>> promptLogits(n), decodeLogits(n);
   std::vector<std::vector<int32_t>> decodeIds(n);
@@ -613,7 +683,7 @@ int runLogits(EngineFlags &ef, const std::vector<std::string> &idsTexts, int64_t
   }
   for (int64_t step = 0; step < steps; ++step) {
     for (size_t i = 0; i < n; ++i)
-      chunks[i].tokens = {decodeIds[i][size_t(step)]};
+      chunks[i] = {chunks[i].seq, {decodeIds[i][size_t(step)]}};
     std::vector<float> rows = engine->forward(chunks);
     for (size_t i = 0; i < n; ++i) {
       const float *logits = &rows[i * V];
@@ -793,13 +863,23 @@ int main(int argc, char **argv) {
       "                                 argmax(prompt_logits[P-1]), decode_ids[i] = argmax(decode_logits[i-1])\n"
       "  decode_logits  float32 [N, V]  logits after feeding decode_ids[i]\n"
       "With several --ids, the prompts run together as one ragged batch and each tensor\n"
-      "name gets the prefix rK. (r0.prompt_logits, r1.prompt_logits, ...).");
+      "name gets the prefix rK. (r0.prompt_logits, r1.prompt_logits, ...).\n"
+      "With --image (or --image-embeds), the prompt holds one <|image_pad|> per image, and\n"
+      "prompt_ids is the expanded prompt.");
   EngineFlags logitsEf;
   logitsEf.add(logits, true);
+  LogitsImages logitsImages;
   logits->add_option("--ids", idsList,
                      "Prompt token ids, comma-separated (e.g. 1,2,3); repeat --ids to run several "
-                     "prompts as one ragged batch")
-      ->required();
+                     "prompts as one ragged batch");
+  logits->add_option("--prompt", logitsImages.promptText,
+                     "Prompt text, tokenized as is (special tokens such as <|image_pad|> included)");
+  logits->add_option("--image", logitsImages.paths,
+                     "An image file (PNG, JPEG, WebP); repeatable, in the order of the prompt's "
+                     "<|image_pad|> tokens, each expanded to the image's merged-patch count");
+  logits->add_option("--image-embeds", logitsImages.embedsFile,
+                     "Instead of --image: a safetensors file with grid_thw [I, 3] and embeds [rows, hidden], "
+                     "the vision tower's output for the prompt's images (a debug path)");
   logits->add_option("--steps", steps, "Greedy decode steps after the prompt")->capture_default_str();
   logits->add_option("-o,--output", outPath, "Output .safetensors file")->required();
 
@@ -879,7 +959,7 @@ int main(int argc, char **argv) {
     if (*tokenize)
       return runTokenize(tokSource, checkpoint, text, noSpecial);
     if (*logits)
-      return runLogits(logitsEf, idsList, steps, outPath);
+      return runLogits(logitsEf, idsList, steps, outPath, logitsImages);
     if (*info)
       return runInfo(infoEf);
     if (*embedCmd)

@@ -40,6 +40,26 @@ LogicalResult EmbeddingOp::verify() {
   return success();
 }
 
+LogicalResult MultimodalEmbeddingOp::verify() {
+  RankedTensorType table = rankedOf(getTable()), ids = rankedOf(getIds()),
+                   rows = rankedOf(getImageRows()), embeds = rankedOf(getImageEmbeds()),
+                   result = rankedOf(getResult());
+  if (table.getRank() != 2 || ids.getRank() != 1 || rows.getRank() != 1 ||
+      embeds.getRank() != 2 || result.getRank() != 2)
+    return emitOpError("expects a 2-D table, 1-D ids and image rows, 2-D image "
+                       "embeddings and a 2-D result");
+  if (!dimsAgree(rows.getDimSize(0), ids.getDimSize(0)))
+    return emitOpError("image rows must have one entry per id");
+  if (!dimsAgree(embeds.getDimSize(1), table.getDimSize(1)))
+    return emitOpError("image embeddings must be as wide as the table");
+  if (!embeds.getElementType().isF32() || !result.getElementType().isF32())
+    return emitOpError("image embeddings and the result must be f32");
+  if (!dimsAgree(result.getDimSize(0), ids.getDimSize(0)) ||
+      !dimsAgree(result.getDimSize(1), table.getDimSize(1)))
+    return emitOpError("result must be [num ids, embedding width]");
+  return success();
+}
+
 LogicalResult RmsNormOp::verify() {
   RankedTensorType input = rankedOf(getInput()), weight = rankedOf(getWeight());
   if (input != getResult().getType())

@@ -3,6 +3,7 @@
 // Table rows gathered by token id, one work item per (token, column chunk).
 //
 //===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/MultimodalEmbedding.h"
 #include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 using namespace mlir;
@@ -13,6 +14,9 @@ FailureOr<Grid> qwen::codegen::lowerEmbeddingKernel(KernelTarget &t) {
   func::FuncOp source = t.source();
   auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
   Value output = ret.getNumOperands() == 1 ? computedValue(ret.getOperand(0)) : Value();
+  // Vision-language models: the same kind, with image rows (MultimodalEmbedding.cpp).
+  if (output && output.getDefiningOp<qtf::MultimodalEmbeddingOp>())
+    return lowerMultimodalEmbeddingKernel(t);
   auto embedding = output ? output.getDefiningOp<qtf::EmbeddingOp>() : nullptr;
   if (!embedding)
     return source.emitOpError("embedding kernel must return one embedding"), failure();

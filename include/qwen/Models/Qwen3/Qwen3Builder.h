@@ -30,7 +30,8 @@ struct BuildOptions {
 
 /// Emits `func.func @step` for one ragged step (prefill, decode or mixed):
 /// arguments tokens/positions/token_seq/block_table/logit_rows (plus
-/// mrope_positions with MRoPE and state_slots with linear-attention layers),
+/// mrope_positions with MRoPE, state_slots with linear-attention layers, and
+/// image_rows / image_embeds for vision-language checkpoints),
 /// the KV cache and, for hybrid models, the linear-attention state; results
 /// the logits (or, with hiddenStates, the final hidden states) of the
 /// `logit_rows` rows and the updated cache and state.

@@ -72,6 +72,12 @@ struct Qwen3Config {
   /// Qwen3.5 stores flat in_proj_qkv / z / b / a.
   bool groupedLinearProjections = false;
 
+  /// Vision-language checkpoints (a top-level `vision_config`): the language
+  /// model takes image embeddings in place of `<|image_pad|>` rows.
+  bool vision = false;
+  int64_t imageTokenId = -1, visionStartTokenId = -1, visionEndTokenId = -1;
+  int64_t spatialMergeSize = 0; ///< vision_config.spatial_merge_size
+
   /// Whether decoder layer `layer` has a sparse MoE block (HF's rule).
   bool isMoeLayer(int64_t layer) const;
   bool isLinearLayer(int64_t layer) const {

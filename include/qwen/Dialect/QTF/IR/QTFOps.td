@@ -324,4 +324,24 @@ def QTF_MoeCombineOp : QTF_Op<"moe_combine", [Pure]> {
   let hasVerifier = 1;
 }
 
+def QTF_MultimodalEmbeddingOp : QTF_Op<"multimodal_embedding", [Pure]> {
+  let summary = "Embedding rows, with image embeddings in place of image tokens";
+  let description = [{
+    `result[t] = image_rows[t] < 0 ? table[ids[t]] : image_embeds[image_rows[t]]`.
+    The language model of a vision-language checkpoint (Qwen3.5) takes the
+    vision tower's output rows in place of the embeddings of its
+    `<|image_pad|>` tokens (HF's `masked_scatter`); `image_rows` names, per
+    token, the row of `image_embeds` that replaces it (-1: none). The image
+    rows are f32 whatever the table's dtype.
+  }];
+  let arguments = (ins QTF_FloatTensor:$table, QTF_IndexTensor:$ids,
+                       QTF_IndexTensor:$image_rows, QTF_FloatTensor:$image_embeds);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $table `[` $ids `]` `,` $image_embeds `[` $image_rows `]` attr-dict `:` type($table) `,`
+    type($ids) `,` type($image_embeds) `,` type($image_rows) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // QWEN_DIALECT_QTF_OPS_TD

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Compiles one image-LM reference case (scripts/gen_image_lm_reference.py)
+# and runs its prompts with the images' embeddings given through
+# `qwen-run logits --image-embeds` (the vision tower is not run): logits at
+# every prompt position and over 6 greedy decode steps against HF's language
+# model fed the same rows at the <|image_pad|> positions, with HF's MRoPE
+# positions (f32: max |diff| 1e-3, cosine 0.99999, equal tokens). Each prompt
+# runs twice more: in steps of 5 tokens (the steps split the images' pad
+# runs) and with the prompt cache on a second sequence of the same prompt.
+#   check-image-reference.sh CASE_DIR WORK_DIR
+set -euo pipefail
+case_dir=$1; work=$2
+ref=$case_dir/reference.safetensors
+rm -rf "$work" && mkdir -p "$work"
+artifact=$work/model.qwenc
+qwen-compile "$case_dir" -o "$artifact"
+run() { qwen-run "$@" --checkpoint "$case_dir"; }
+for k in 0 1; do
+  ids=$(qwen-check-logits --print-ids "$ref" "p$k.ids")
+  for steps in whole 5; do
+    extra=()
+    [ "$steps" = whole ] || extra=(--max-batch-tokens "$steps")
+    run logits "$artifact" --ids "$ids" --image-embeds "$case_dir/p$k.images.safetensors" --steps 6 \
+      "${extra[@]}" -o "$work/p$k.$steps.safetensors"
+    qwen-check-logits "$work/p$k.$steps.safetensors" "$ref" --prefix "p$k." --max-abs 1e-3 --min-cosine 0.99999
+  done
+done
