@@ -5,15 +5,17 @@
 # every prompt position and over 6 greedy decode steps against HF's language
 # model fed the same rows at the <|image_pad|> positions, with HF's MRoPE
 # positions (f32: max |diff| 1e-3, cosine 0.99999, equal tokens). Each prompt
-# runs twice more: in steps of 5 tokens (the steps split the images' pad
-# runs) and with the prompt cache on a second sequence of the same prompt.
+# runs twice: as one step, and in steps of 5 tokens (which split the
+# images' pad runs).
 #   check-image-reference.sh CASE_DIR WORK_DIR
+# QWEN_COMPILE_FLAGS (e.g. --target=cuda, set by test/CUDA/fake-gpu.sh) is
+# passed to qwen-compile.
 set -euo pipefail
 case_dir=$1; work=$2
 ref=$case_dir/reference.safetensors
 rm -rf "$work" && mkdir -p "$work"
 artifact=$work/model.qwenc
-qwen-compile "$case_dir" -o "$artifact"
+qwen-compile "$case_dir" ${QWEN_COMPILE_FLAGS:-} -o "$artifact"
 run() { qwen-run "$@" --checkpoint "$case_dir"; }
 for k in 0 1; do
   ids=$(qwen-check-logits --print-ids "$ref" "p$k.ids")
