@@ -28,6 +28,23 @@ struct ChatToolCall {
   nlohmann::ordered_json arguments = nlohmann::ordered_json::object();
 };
 
+/// An image part of a message's content: OpenAI's `image_url` (or HF's
+/// `image`) with a `data:` URL, its bytes decoded from base64 (a PNG, JPEG
+/// or WebP for qwen_rt/image.h's decodeImage). Remote URLs are refused: the
+/// runtime reaches no network.
+struct ChatImage {
+  std::string mediaType; ///< from the data: URL ("image/png"), may be empty
+  std::vector<uint8_t> bytes;
+};
+
+/// What an image part renders as in the Qwen3.5 (Qwen3-VL) templates; the
+/// `<|image_pad|>` is expanded to the image's merged-patch count later.
+inline constexpr const char *kChatImagePlaceholder = "<|vision_start|><|image_pad|><|vision_end|>";
+
+/// The bytes of a `data:[<media type>];base64,<data>` URL. Throws Error
+/// (naming `where`) for a remote or malformed URL.
+ChatImage parseImageDataUrl(const std::string &url, const std::string &where);
+
 struct ChatMessage {
   ChatMessage() = default;
   ChatMessage(std::string role, std::string content)
@@ -40,6 +57,9 @@ struct ChatMessage {
   /// OpenAI's list of text parts ([{"type": "text", "text": ...}]), kept
   /// apart because the templates join them differently.
   std::optional<std::vector<std::string>> contentParts;
+  /// The message's image parts, in order; each is also a part of
+  /// contentParts holding kChatImagePlaceholder (what the template renders).
+  std::vector<ChatImage> images;
   /// The reasoning of an assistant turn, when sent apart from the content
   /// (otherwise a "<think>...</think>" prefix of the content is one).
   std::optional<std::string> reasoningContent;
@@ -49,7 +69,8 @@ struct ChatMessage {
 
 /// Messages in OpenAI's chat format (what a request's "messages" holds).
 /// Throws Error naming the offending message and field for anything else:
-/// unknown types, a missing role, image or audio parts (text-only models).
+/// unknown types, a missing role, audio or video parts, image parts whose
+/// URL is not an inline `data:` URL.
 std::vector<ChatMessage> parseChatMessages(const nlohmann::ordered_json &messages);
 
 enum class ChatTemplateStyle {

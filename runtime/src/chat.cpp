@@ -17,6 +17,7 @@
 #include "qwen_rt/chat.h"
 #include "qwen_rt/error.h"
 
+#include <cctype>
 #include <charconv>
 #include <limits>
 #include <cstdio>
@@ -271,8 +272,11 @@ std::string renderQwen3(const std::vector<ChatMessage> &Ms, const ordered_json &
     throw Error("chat template: no messages");
   const size_t N = Ms.size();
   std::vector<std::string> Texts;
-  for (const ChatMessage &M : Ms)
+  for (const ChatMessage &M : Ms) {
+    if (!M.images.empty())
+      throw Error("chat template: the Qwen3 template takes no images (a text-only model)");
     Texts.push_back(contentText(M, "\n"));
+  }
 
   std::string Out;
   if (hasTools(Tools)) {
@@ -367,8 +371,11 @@ std::string renderQwen35(const std::vector<ChatMessage> &Ms, const ordered_json 
     throw Error("chat template: no messages");
   const size_t N = Ms.size();
   std::vector<std::string> Texts; // render_content(...) | trim
-  for (const ChatMessage &M : Ms)
+  for (const ChatMessage &M : Ms) {
+    if (M.role == "system" && !M.images.empty())
+      throw Error("chat template: System message cannot contain images.");
     Texts.emplace_back(pyStrip(contentText(M, "")));
+  }
 
   std::string Out;
   if (hasTools(Tools)) {
@@ -525,6 +532,74 @@ std::string toPythonJson(const ordered_json &Value) {
   return Out;
 }
 
+ChatImage parseImageDataUrl(const std::string &Url, const std::string &Where) {
+  auto lower = [](std::string S) {
+    for (char &C : S)
+      C = char(std::tolower(static_cast<unsigned char>(C)));
+    return S;
+  };
+  if (lower(Url.substr(0, 5)) != "data:") {
+    std::string Shown = Url.size() > 64 ? Url.substr(0, 64) + "..." : Url;
+    throw Error(Where + ": the image URL \"" + Shown +
+                "\" is not fetched (this server reaches no network); send the image inline as a "
+                "data:image/...;base64 URL");
+  }
+  const size_t Comma = Url.find(',');
+  if (Comma == std::string::npos)
+    throw Error(Where + ": a data: URL needs a ',' before its data");
+  std::string Header = Url.substr(5, Comma - 5);
+  if (Header.size() < 7 || lower(Header.substr(Header.size() - 7)) != ";base64")
+    throw Error(Where + ": the image's data: URL must be base64 (data:image/png;base64,...)");
+  ChatImage Image;
+  Image.mediaType = lower(Header.substr(0, Header.find(';')));
+  // Standard base64 (RFC 4648); whitespace between groups is skipped, '='
+  // only as trailing padding.
+  uint32_t Bits = 0;
+  int Count = 0;
+  size_t Padding = 0;
+  for (size_t I = Comma + 1; I < Url.size(); ++I) {
+    const char C = Url[I];
+    int V = -1;
+    if (C >= 'A' && C <= 'Z')
+      V = C - 'A';
+    else if (C >= 'a' && C <= 'z')
+      V = C - 'a' + 26;
+    else if (C >= '0' && C <= '9')
+      V = C - '0' + 52;
+    else if (C == '+')
+      V = 62;
+    else if (C == '/')
+      V = 63;
+    else if (C == '=') {
+      ++Padding;
+      continue;
+    } else if (C == ' ' || C == '\n' || C == '\r' || C == '\t')
+      continue;
+    if (V < 0 || Padding)
+      throw Error(Where + ": the image's base64 data has an invalid character at offset " +
+                  std::to_string(I - Comma - 1));
+    Bits = (Bits << 6) | uint32_t(V);
+    if (++Count == 4) {
+      Image.bytes.push_back(uint8_t(Bits >> 16));
+      Image.bytes.push_back(uint8_t(Bits >> 8));
+      Image.bytes.push_back(uint8_t(Bits));
+      Bits = 0;
+      Count = 0;
+    }
+  }
+  if (Count == 1 || Padding > 2 || (Padding && Count + Padding != 4))
+    throw Error(Where + ": the image's base64 data is truncated");
+  if (Count == 2)
+    Image.bytes.push_back(uint8_t(Bits >> 4));
+  else if (Count == 3) {
+    Image.bytes.push_back(uint8_t(Bits >> 10));
+    Image.bytes.push_back(uint8_t(Bits >> 2));
+  }
+  if (Image.bytes.empty())
+    throw Error(Where + ": the image's data: URL is empty");
+  return Image;
+}
+
 std::vector<ChatMessage> parseChatMessages(const ordered_json &Messages) {
   if (!Messages.is_array())
     throw Error("messages must be an array, got " + std::string(Messages.type_name()));
@@ -555,9 +630,28 @@ std::vector<ChatMessage> parseChatMessages(const ordered_json &Messages) {
           if (!Part.is_object())
             throw Error(PartWhere + " must be an object, got " + std::string(Part.type_name()));
           std::string Type = Part.value("type", std::string("text"));
+          if (Type == "image_url" || Type == "image") {
+            // OpenAI: {"type": "image_url", "image_url": {"url": ...}} (or the
+            // URL as a string); HF: {"type": "image", "image" | "url": ...}.
+            const ordered_json *Url = nullptr;
+            std::string UrlWhere = PartWhere + "." + Type;
+            if (auto U = Part.find(Type); U != Part.end()) {
+              Url = U->is_object() && U->contains("url") ? &(*U)["url"] : &*U;
+              if (U->is_object())
+                UrlWhere += ".url";
+            } else if (auto V = Part.find("url"); V != Part.end()) {
+              Url = &*V;
+              UrlWhere = PartWhere + ".url";
+            }
+            if (!Url || !Url->is_string())
+              throw Error(UrlWhere + " must be a string (a data: URL)");
+            M.images.push_back(parseImageDataUrl(Url->get<std::string>(), UrlWhere));
+            M.contentParts->push_back(kChatImagePlaceholder);
+            continue;
+          }
           if (Type != "text")
             throw Error(PartWhere + " has type \"" + Type +
-                        "\"; only text parts are supported (text-only model)");
+                        "\"; only text and image parts are supported");
           auto Text = Part.find("text");
           if (Text == Part.end() || !Text->is_string())
             throw Error(PartWhere + ".text must be a string");
