@@ -18,6 +18,7 @@
 #define QWEN_RT_GENERATE_H
 
 #include "qwen_rt/engine.h"
+#include "qwen_rt/image_prompt.h"
 #include "qwen_rt/sampling.h"
 
 #include <chrono>
@@ -36,6 +37,13 @@ const char *finishReasonName(FinishReason reason);
 
 struct GenerationRequest {
   std::vector<int32_t> prompt;
+  /// A prompt with images (prepareImagePrompt): `prompt` is its ids; its
+  /// prompt chunks carry the image rows and 3-D positions that fall in them.
+  std::shared_ptr<const ImagePrompt> images;
+  /// Or the images still to encode: submit() runs prepareImagePrompt (the
+  /// vision program, on the thread that drives the engine) and replaces
+  /// `prompt` (one `<|image_pad|>` per image, or expanded) and `images`.
+  std::vector<PixelValues> pixelImages;
   SamplingParams sampling;
   int maxNewTokens = 128;
   /// nullopt: defaultStopTokens(engine).

@@ -77,13 +77,25 @@ struct ImagePrompt {
   Engine::SequenceChunk chunk(int seq, int64_t begin, int64_t end) const;
 };
 
-/// `ids` holds one `imagePadId` per image (as a user writes the prompt);
-/// each is expanded to its image's merged-patch count, the images' rows are
+/// `ids` holds one `imagePadId` per image (as a user writes the prompt),
+/// each expanded to its image's merged-patch count, or is already expanded
+/// (more pads than images: each run must be its image's count); the rows are
 /// gathered and the positions computed. Throws Error when the counts of
 /// placeholders and images differ, an image's rows do not match its grid or
 /// are not `hidden` wide.
 ImagePrompt buildImagePrompt(const std::vector<int32_t> &ids, const std::vector<ImageEmbedding> &images,
                              int32_t imagePadId, int mergeSize, int64_t hidden);
+
+/// The image processor settings of the engine's checkpoint
+/// (preprocessor_config.json in its folder). Throws Error for a model that
+/// takes no images or a checkpoint without the file.
+ImageProcessorConfig imageProcessorConfig(const Engine &engine);
+
+/// Decoded and preprocessed for `engine` (imageProcessorConfig): what
+/// prepareImagePrompt takes. `origins` name the images in errors (a corrupt,
+/// truncated or unsupported image is an Error).
+std::vector<PixelValues> preprocessImages(const Engine &engine, const std::vector<std::vector<uint8_t>> &encoded,
+                                          const std::vector<std::string> &origins);
 
 /// Reads image embeddings saved by a test or another runtime (a debug path
 /// standing in for the vision program): a safetensors file with `grid_thw`
@@ -103,7 +115,8 @@ ImageEncoder visionEncoder(Engine &engine);
 
 /// The one call a front end makes for a prompt with images: checks the
 /// engine takes images, encodes them with `encode` (visionEncoder(engine)
-/// when empty) and builds the prompt. `ids`: one `<|image_pad|>` per image.
+/// when empty) and builds the prompt. `ids`: one `<|image_pad|>` per image,
+/// or expanded. The placeholders and the context are checked before encoding.
 ImagePrompt prepareImagePrompt(Engine &engine, const std::vector<int32_t> &ids,
                                const std::vector<PixelValues> &images, ImageEncoder encode = {});
 

@@ -59,6 +59,13 @@ struct Generator::State {
   State(GenerationRequest r, std::vector<int32_t> s)
       : request(std::move(r)), sampler(request.sampling), stops(std::move(s)), submitted(Clock::now()) {}
   bool prefillDone() const { return prefilled == int64_t(request.prompt.size()); }
+  /// The next `take` prompt tokens as a chunk (with their images, if any).
+  Engine::SequenceChunk promptChunk(int64_t take) const {
+    if (request.images)
+      return request.images->chunk(seq, prefilled, prefilled + take);
+    auto begin = request.prompt.begin() + prefilled;
+    return {seq, std::vector<int32_t>(begin, begin + take)};
+  }
   /// The next prompt piece: at most `budget` tokens, ending at a checkpoint position.
   int64_t nextPiece(int64_t budget) const {
     int64_t take = std::min<int64_t>(int64_t(request.prompt.size()) - prefilled, budget);
@@ -79,6 +86,11 @@ Generator::~Generator() {
 }
 
 int Generator::submit(GenerationRequest request) {
+  if (!request.pixelImages.empty()) {
+    request.images = std::make_shared<const ImagePrompt>(prepareImagePrompt(Eng, request.prompt, request.pixelImages));
+    request.prompt = request.images->ids;
+    request.pixelImages.clear();
+  }
   const std::vector<int32_t> &prompt = request.prompt;
   if (prompt.empty())
     throw Error("the prompt is empty; generation needs at least one token");
@@ -86,6 +98,10 @@ int Generator::submit(GenerationRequest request) {
     if (prompt[i] < 0 || prompt[i] >= Eng.vocabSize())
       throw Error("token id " + std::to_string(prompt[i]) + " at position " + std::to_string(i) +
                   " is out of range for vocabulary of " + std::to_string(Eng.vocabSize()));
+  if (request.images && request.images->ids != prompt)
+    throw Error("the prompt is not the ids of its image prompt");
+  if (request.images && !Eng.acceptsImages())
+    throw Error("this model takes no images (its checkpoint has no vision_config)");
   if (int64_t(prompt.size()) > Eng.maxContext())
     throw Error("prompt of " + std::to_string(prompt.size()) + " tokens exceeds the context of " +
                 std::to_string(Eng.maxContext()) + " tokens");
@@ -137,8 +153,7 @@ bool Generator::step() {
         budget -= 1;
       } else if (pass == 1 && !s.prefillDone() && budget > 0) {
         int64_t take = s.nextPiece(budget);
-        auto begin = s.request.prompt.begin() + s.prefilled;
-        chunks.push_back({s.seq, std::vector<int32_t>(begin, begin + take)});
+        chunks.push_back(s.promptChunk(take));
         budget -= take;
       } else {
         continue;
@@ -170,7 +185,7 @@ bool Generator::step() {
           s.checkpointAt.push_back(at);
     }
     int64_t take = s.nextPiece(budget);
-    chunks.push_back({s.seq, std::vector<int32_t>(prompt.begin() + s.prefilled, prompt.begin() + s.prefilled + take)});
+    chunks.push_back(s.promptChunk(take));
     budget -= take;
   }
   if (chunks.empty()) {

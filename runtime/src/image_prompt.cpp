@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 namespace qwen::rt {
@@ -98,6 +99,18 @@ MropePositions computeMropePositions(const std::vector<int32_t> &ids, int32_t im
   return out;
 }
 
+namespace {
+/// `ids` with one pad per image expanded; ids whose pads are already more
+/// than the images are taken as expanded (computeMropePositions checks their
+/// runs against the grids).
+std::vector<int32_t> expandOnce(const std::vector<int32_t> &ids, int32_t imagePadId,
+                                const std::vector<ImageGrid> &grids, int mergeSize) {
+  if (size_t(std::count(ids.begin(), ids.end(), imagePadId)) > grids.size() && !grids.empty())
+    return ids;
+  return expandImagePads(ids, imagePadId, grids, mergeSize);
+}
+} // namespace
+
 ImagePrompt buildImagePrompt(const std::vector<int32_t> &ids, const std::vector<ImageEmbedding> &images,
                              int32_t imagePadId, int mergeSize, int64_t hidden) {
   std::vector<ImageGrid> grids;
@@ -105,7 +118,7 @@ ImagePrompt buildImagePrompt(const std::vector<int32_t> &ids, const std::vector<
     grids.push_back(image.grid);
   ImagePrompt out;
   out.hidden = hidden;
-  out.ids = expandImagePads(ids, imagePadId, grids, mergeSize);
+  out.ids = expandOnce(ids, imagePadId, grids, mergeSize);
   out.positions = computeMropePositions(out.ids, imagePadId, grids, mergeSize);
   for (size_t i = 0; i < images.size(); ++i) {
     const int64_t rows = imageTokenCount(images[i].grid, mergeSize);
@@ -183,6 +196,32 @@ std::vector<ImageEmbedding> readImageEmbeddings(const std::string &path, int mer
   return images;
 }
 
+ImageProcessorConfig imageProcessorConfig(const Engine &engine) {
+  if (!engine.acceptsImages())
+    throw Error("this model takes no images (its checkpoint has no vision_config)");
+  const std::string path = engine.checkpointDir() + "/preprocessor_config.json";
+  if (engine.checkpointDir().empty() || !std::ifstream(path).good())
+    throw Error("the checkpoint has no preprocessor_config.json (" + path +
+                "): the image preprocessing of this model is unknown");
+  return readImageProcessorConfig(path);
+}
+
+std::vector<PixelValues> preprocessImages(const Engine &engine, const std::vector<std::vector<uint8_t>> &encoded,
+                                          const std::vector<std::string> &origins) {
+  std::vector<PixelValues> out;
+  if (encoded.empty())
+    return out;
+  const ImageProcessorConfig config = imageProcessorConfig(engine);
+  if (config.mergeSize != engine.spatialMergeSize())
+    throw Error("preprocessor_config.json has merge_size " + std::to_string(config.mergeSize) +
+                " but the model's vision_config has spatial_merge_size " + std::to_string(engine.spatialMergeSize()));
+  for (size_t i = 0; i < encoded.size(); ++i)
+    out.push_back(preprocessImage(
+        decodeImage(encoded[i].data(), encoded[i].size(), i < origins.size() ? origins[i] : "image " + std::to_string(i + 1)),
+        config));
+  return out;
+}
+
 ImageEncoder visionEncoder(Engine &engine) {
   if (!engine.acceptsImages())
     throw Error("this model takes no images (its checkpoint has no vision_config)");
@@ -217,7 +256,9 @@ ImagePrompt prepareImagePrompt(Engine &engine, const std::vector<int32_t> &ids,
     std::vector<ImageGrid> grids;
     for (const PixelValues &image : images)
       grids.push_back(image.gridThw);
-    const size_t length = expandImagePads(ids, engine.imageTokenId(), grids, engine.spatialMergeSize()).size();
+    const std::vector<int32_t> expanded = expandOnce(ids, engine.imageTokenId(), grids, engine.spatialMergeSize());
+    computeMropePositions(expanded, engine.imageTokenId(), grids, engine.spatialMergeSize());
+    const size_t length = expanded.size();
     if (int64_t(length) > engine.maxContext())
       throw Error("the prompt takes " + std::to_string(length) + " tokens with its images, more than the context of " +
                   std::to_string(engine.maxContext()) + " tokens");

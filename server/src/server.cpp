@@ -5,6 +5,8 @@
 #include "qwen_rt/chat.h"
 #include "qwen_rt/error.h"
 #include "qwen_rt/generate.h"
+#include "qwen_rt/image.h"
+#include "qwen_rt/image_prompt.h"
 #include "qwen_server/engine_loop.h"
 #include "qwen_server/metrics.h"
 #include "qwen_server/protocol.h"
@@ -315,13 +317,56 @@ void requireGenerator(const ServerState &state) {
                                "model", "embedding_model");
 }
 
+/// The image parts of a chat, decoded and preprocessed for the model. A
+/// text-only model, a corrupt, truncated or unsupported image: 400.
+std::vector<rt::PixelValues> chatImages(const ServerState &state, const ChatRequest &chat) {
+  std::vector<std::vector<uint8_t>> encoded;
+  std::vector<std::string> origins;
+  for (size_t i = 0; i < chat.messages.size(); ++i)
+    for (size_t k = 0; k < chat.messages[i].images.size(); ++k) {
+      encoded.push_back(chat.messages[i].images[k].bytes);
+      origins.push_back("messages[" + std::to_string(i) + "]: image " + std::to_string(k + 1));
+    }
+  if (encoded.empty())
+    return {};
+  if (!state.engine.acceptsImages())
+    throw ApiError::badRequest("'" + state.modelName +
+                                   "' takes no images (a text-only model: its checkpoint has no vision_config); "
+                                   "send text content parts only",
+                               "messages", "images_not_supported");
+  try {
+    return rt::preprocessImages(state.engine, encoded, origins);
+  } catch (const rt::Error &e) {
+    throw ApiError::badRequest(e.what(), "messages", "invalid_image");
+  }
+}
+
+/// The tokenized prompt with each image's <|image_pad|> expanded to its
+/// merged-patch count: what the context must hold.
+std::vector<int32_t> expandedImagePrompt(const ServerState &state, const std::vector<int32_t> &prompt,
+                                         const std::vector<rt::PixelValues> &images) {
+  std::vector<rt::ImageGrid> grids;
+  for (const rt::PixelValues &image : images)
+    grids.push_back(image.gridThw);
+  try {
+    return rt::expandImagePads(prompt, state.engine.imageTokenId(), grids, state.engine.spatialMergeSize());
+  } catch (const rt::Error &e) {
+    throw ApiError::badRequest(e.what(), "messages");
+  }
+}
+
 void handleChat(ServerState &state, const httplib::Request &req, httplib::Response &res) {
   Job job = startJob(state, /*chat=*/true);
   try {
     requireGenerator(state);
     ChatRequest chat = parseChatRequest(parseJsonBody(req.body), state.limits);
     takeSampling(job, chat.sampling);
+    // Images: decoded and preprocessed here (errors are the client's: 400),
+    // encoded by the vision program on the engine's thread (Generator::submit).
+    std::vector<rt::PixelValues> images = chatImages(state, chat);
     std::vector<int32_t> prompt = state.tokenizer.encode(chatPromptText(state, chat));
+    if (!images.empty())
+      prompt = expandedImagePrompt(state, prompt, images);
     job.spec.promptTokens = int64_t(prompt.size());
     rt::ChatOutputParserOptions parser;
     rt::ChatTemplateOptions templateOptions;
@@ -334,6 +379,7 @@ void handleChat(ServerState &state, const httplib::Request &req, httplib::Respon
     // The prompt ends with it: the parser reads it as the answer's start.
     job.spec.forcedPrefix = forcedToolCallPrefix(chat, state.chatTemplate.style());
     job.request = makeGenerationRequest(state, chat.sampling, std::move(prompt), "messages");
+    job.request.pixelImages = std::move(images);
     respond(state, std::move(job), res);
   } catch (const ApiError &e) {
     sendError(state, res, e);
