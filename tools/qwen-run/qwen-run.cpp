@@ -33,7 +33,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <random>
 #include <sstream>
 
@@ -257,18 +259,63 @@ void printPrefixCacheStats(const Engine &engine) {
                static_cast<long long>(st.reusedTokens), static_cast<long long>(st.lookupTokens), 100.0 * st.hitRate());
 }
 
+/// An image file's bytes, for a chat message's image part.
+ChatImage readImageFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error("cannot read the image " + path);
+  ChatImage image;
+  image.bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return image;
+}
+
+/// Image files decoded and preprocessed for the engine (PNG, JPEG, WebP).
+std::vector<PixelValues> preprocessImageFiles(const Engine &engine, const std::vector<std::string> &paths,
+                                              std::vector<ChatImage> *files = nullptr) {
+  std::vector<std::vector<uint8_t>> encoded;
+  std::vector<std::string> origins;
+  for (const std::string &path : paths) {
+    ChatImage image = readImageFile(path);
+    encoded.push_back(image.bytes);
+    origins.push_back("image " + path);
+    if (files)
+      files->push_back(std::move(image));
+  }
+  return preprocessImages(engine, encoded, origins);
+}
+
+/// A user message: its images first (each rendered as the template's image
+/// placeholder), then the text, as HF's processors order them.
+ChatMessage userMessage(const std::string &text, std::vector<ChatImage> images) {
+  ChatMessage m{"user", text};
+  if (images.empty())
+    return m;
+  m.contentParts.emplace(images.size(), kChatImagePlaceholder);
+  m.contentParts->push_back(text);
+  m.images = std::move(images);
+  return m;
+}
+
 int runGenerate(EngineFlags &ef, const SamplingFlags &sf, const std::string &prompt, bool noStream, bool chat,
-                int repeat) {
+                int repeat, const std::vector<std::string> &imagePaths) {
   if (repeat < 1)
     throw Error("--repeat must be at least 1, got " + std::to_string(repeat));
   ef.options.maxSequences = 1;
   std::unique_ptr<Engine> engine = ef.load();
   const Tokenizer &tok = requireTokenizer(*engine);
-  std::string text = chat ? chatPrompt(chatTemplateOf(*engine), {{"user", prompt}}, false) : prompt;
+  // --image: with --chat each image is a part of the user message before the
+  // text; without, the text holds one <|image_pad|> per image.
+  std::vector<ChatImage> files;
+  std::vector<PixelValues> images = preprocessImageFiles(*engine, imagePaths, &files);
+  std::string text = chat ? chatPrompt(chatTemplateOf(*engine), {userMessage(prompt, std::move(files))}, false) : prompt;
+  if (!images.empty() && !chat && text.find("<|image_pad|>") == std::string::npos)
+    throw Error("--image: the prompt has no <|image_pad|>; write <|vision_start|><|image_pad|><|vision_end|> where "
+                "each image goes, or pass --chat");
   // Each repetition after the first finds the prompt in the prefix cache.
   for (int i = 0; i < repeat; ++i) {
     GenerationRequest request = sf.request(*engine);
     request.prompt = tok.encode(text);
+    request.pixelImages = images;
     GenerationResult r = generateText(*engine, std::move(request), !noStream);
     std::fputc('\n', stdout);
     printStats(r);
@@ -295,6 +342,11 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
   // re-tokenize the answers).
   std::vector<int32_t> context;
   std::string line;
+  // /image PATH: images for the next user message, and every image of the
+  // conversation (its prompt is prefilled again past the first image: pages
+  // holding image tokens are not reused from the prefix cache).
+  std::vector<std::string> pendingPaths;
+  std::vector<PixelValues> pendingImages, conversationImages;
   while (true) {
     if (interactive) {
       std::fprintf(stderr, "> ");
@@ -304,12 +356,28 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
       break;
     if (line.empty())
       continue;
+    if (line.rfind("/image", 0) == 0 && (line.size() == 6 || line[6] == ' ')) {
+      std::string path = line.size() > 7 ? line.substr(7) : "";
+      try {
+        if (path.empty())
+          throw Error("/image needs a file: /image PATH");
+        std::vector<PixelValues> one = preprocessImageFiles(*engine, {path});
+        std::fprintf(stderr, "[image %s: %lld image tokens, for the next message]\n", path.c_str(),
+                     static_cast<long long>(one[0].mergedTokens(engine->spatialMergeSize())));
+        pendingPaths.push_back(path);
+        pendingImages.push_back(std::move(one[0]));
+      } catch (const Error &e) {
+        std::fprintf(stderr, "qwen-run: error: %s\n", e.what());
+      }
+      continue;
+    }
     // Checked before the chat template wraps it, so the offset is the line's own.
     if (size_t bad = firstInvalidUtf8Byte(line); bad != std::string::npos) {
       std::fprintf(stderr, "qwen-run: error: the line is not valid UTF-8 (byte offset %zu of the line)\n", bad);
       continue;
     }
-    messages.push_back({"user", line});
+    // The template renders the parts; the pixels are preprocessed already.
+    messages.push_back(userMessage(line, std::vector<ChatImage>(pendingPaths.size())));
     try {
       const Tokenizer &tok = *engine->tokenizer();
       GenerationRequest request = sf.request(*engine);
@@ -317,7 +385,17 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
       std::vector<int32_t> turn = context.empty()
                                       ? tok.encode(chatPrompt(chatTemplate, messages, think))
                                       : tok.encode("\n" + chatPrompt(chatTemplate, {messages.back()}, think));
+      if (!pendingImages.empty()) {
+        // The earlier turns' image pads are expanded already: expand this turn's.
+        std::vector<ImageGrid> grids;
+        for (const PixelValues &image : pendingImages)
+          grids.push_back(image.gridThw);
+        turn = expandImagePads(turn, engine->imageTokenId(), grids, engine->spatialMergeSize());
+      }
       request.prompt.insert(request.prompt.end(), turn.begin(), turn.end());
+      std::vector<PixelValues> images = conversationImages;
+      images.insert(images.end(), pendingImages.begin(), pendingImages.end());
+      request.pixelImages = images;
       std::vector<int32_t> prompt = request.prompt;
       GenerationResult r = generateText(*engine, std::move(request), true);
       std::fputc('\n', stdout);
@@ -329,6 +407,9 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
       // The answer ends with <|im_end|> (the stop token, or added when it was cut).
       std::vector<int32_t> end = r.stopToken ? std::vector<int32_t>{*r.stopToken} : tok.encode("<|im_end|>");
       context.insert(context.end(), end.begin(), end.end());
+      conversationImages = std::move(images);
+      pendingPaths.clear();
+      pendingImages.clear();
     } catch (const Error &e) {
       // The turn is dropped; the conversation so far is kept.
       messages.pop_back();
@@ -815,6 +896,10 @@ int main(int argc, char **argv) {
   sf.add(gen);
   gen->add_flag("--no-stream", noStream, "Print the text at the end instead of as tokens arrive");
   gen->add_flag("--chat", chatTemplate, "Wrap the prompt as one user message in the ChatML template");
+  std::vector<std::string> generateImages;
+  gen->add_option("--image", generateImages,
+                  "An image (PNG, JPEG, WebP) for a vision-language model; repeatable. With --chat the images "
+                  "come before the text in the user message; without, the prompt holds one <|image_pad|> per image");
   gen->add_option("--repeat", repeat,
                   "Generate N times, one after the other (later runs reuse the prompt from the prefix cache)")
       ->capture_default_str();
@@ -826,6 +911,7 @@ int main(int argc, char **argv) {
   chatSf.add(chat);
   chat->add_option("--system", system, "System message");
   chat->add_flag("--think", think, "Let the model think (<think> blocks); off by default");
+  chat->footer("A line /image PATH attaches an image (PNG, JPEG, WebP) to the next message (vision-language models).");
 
   CLI::App *bench = app.add_subcommand("bench", "Measure load time, prefill and decode speed");
   EngineFlags benchEf;
@@ -945,7 +1031,8 @@ int main(int argc, char **argv) {
     if (*gen) {
       if (promptFile.empty() && !promptOpt->count())
         throw Error("generate needs a prompt: give it as an argument or with --prompt-file PATH (- for stdin)");
-      return runGenerate(ef, sf, promptFile.empty() ? prompt : readPromptFile(promptFile), noStream, chatTemplate, repeat);
+      return runGenerate(ef, sf, promptFile.empty() ? prompt : readPromptFile(promptFile), noStream, chatTemplate, repeat,
+                         generateImages);
     }
     if (*chat)
       return runChat(chatEf, chatSf, system, think);
