@@ -13,6 +13,7 @@
 #include "qwen_rt/engine.h"
 #include "qwen_rt/error.h"
 #include "qwen_rt/generate.h"
+#include "qwen_rt/image_prompt.h"
 #include "qwen_rt/safetensors.h"
 #include "qwen_rt/state_pool.h"
 #include "qwen_rt/weights.h"
@@ -789,6 +790,102 @@ TEST_F(EngineTest, ContinuousBatchingMatchesOneAtATime) {
     }
     EXPECT_EQ(g.result(ids[i]).tokens, want) << "request " << i;
   }
+}
+
+//===----------------------------------------------------------------------===//
+// Images: the step inputs of a vision-language artifact
+//===----------------------------------------------------------------------===//
+
+/// The toy manifest as a vision-language model's: mrope_positions,
+/// image_rows and image_embeds inputs (the fake kernels ignore them) and a
+/// model.vision section whose <|image_pad|> is token 9.
+void addVision(json &m) {
+  m["model"]["hidden_size"] = 4;
+  m["model"]["vision"] = {{"image_token_id", 9}, {"vision_start_token_id", 10}, {"vision_end_token_id", 11},
+                          {"spatial_merge_size", 2}};
+  m["inputs"].push_back({{"name", "mrope_positions"}, {"dtype", "i32"}, {"shape", {"T", 3}}});
+  m["inputs"].push_back({{"name", "image_rows"}, {"dtype", "i32"}, {"shape", {"T"}}});
+  m["inputs"].push_back({{"name", "image_embeds"}, {"dtype", "f32"}, {"shape", {"T", 4}}});
+}
+
+TEST(ArtifactTest, ImageInputs) {
+  ToyArtifact t(false);
+  addVision(t.manifest);
+  t.save();
+  EXPECT_EQ(Artifact::open(t.dir.string()).inputs().size(), 8u);
+  t.manifest["inputs"][7]["shape"] = {"T", 8};
+  t.save();
+  EXPECT_ERROR(Artifact::open(t.dir.string()), "input \"image_embeds\" must have shape [T, 4], got [T, 8]");
+  t.manifest["inputs"][7]["shape"] = {"T", 4};
+  t.manifest["inputs"][7]["dtype"] = "i32";
+  t.save();
+  EXPECT_ERROR(Artifact::open(t.dir.string()), "input \"image_embeds\" must be f32");
+  t.manifest["inputs"][7]["dtype"] = "f32";
+  t.manifest["model"].erase("vision");
+  t.save();
+  EXPECT_ERROR(Artifact::open(t.dir.string()), "needs a \"model.vision\" section");
+}
+
+TEST_F(EngineTest, ImageChunksAreValidatedBeforeAnyChange) {
+  addVision(toy.manifest);
+  toy.save();
+  auto e = load();
+  ASSERT_TRUE(e->acceptsImages());
+  EXPECT_EQ(e->imageTokenId(), 9);
+  EXPECT_EQ(e->spatialMergeSize(), 2);
+  int s = e->createSequence();
+  // Text 1, then a (1, 4, 4) image: 2 x 2 merged tokens, then text 2.
+  std::vector<int32_t> tokens = {1, 9, 9, 9, 9, 2};
+  MropePositions positions = computeMropePositions(tokens, 9, {{1, 4, 4}}, 2);
+  std::vector<int32_t> rows(positions.rows.begin(), positions.rows.end());
+  std::vector<float> embeds(16, 0.5f);
+  auto chunk = [&] { return Engine::SequenceChunk{s, tokens, {1, 2, 3, 4}, embeds, rows}; };
+
+  Engine::SequenceChunk c = chunk();
+  c.imageEmbeds.pop_back();
+  EXPECT_ERROR(e->forward({c}), "has 4 image rows but 15 embedding values (expected 4 x 4)");
+  c = chunk();
+  c.imageRows = {0, 1, 2, 3};
+  EXPECT_ERROR(e->forward({c}), "which is not an image token");
+  c = chunk();
+  c.imageRows = {1, 2, 3};
+  c.imageEmbeds.resize(12);
+  EXPECT_ERROR(e->forward({c}), "has an image token at 4 without an embedding row");
+  c = chunk();
+  c.mropePositions.pop_back();
+  EXPECT_ERROR(e->forward({c}), "has 17 rotary positions for 6 tokens");
+  c = chunk();
+  c.mropePositions.clear();
+  EXPECT_ERROR(e->forward({c}), "has images but no rotary position rows");
+  EXPECT_EQ(e->sequenceLength(s), 0);
+
+  // A valid chunk; then decode resumes at max + 1: the rope delta.
+  e->forward({chunk()});
+  EXPECT_EQ(e->sequenceLength(s), 6);
+  EXPECT_EQ(e->ropeDelta(s), positions.ropeDelta);
+  EXPECT_EQ(positions.ropeDelta, -2);
+  e->forward({{s, {3}}});
+  EXPECT_EQ(e->ropeDelta(s), -2);
+  // Pages holding image tokens are never shared: the same tokens in a new
+  // sequence reuse nothing (their image rows could differ).
+  int other = e->createSequence();
+  EXPECT_EQ(e->reusePrefix(other, {1, 9, 9, 9, 9, 2, 3, 5}).reused, 0);
+  // Text-only prompts still share their pages.
+  int text = e->createSequence();
+  e->forward({{text, {1, 2, 3, 4, 5, 6}}});
+  int again = e->createSequence();
+  EXPECT_EQ(e->reusePrefix(again, {1, 2, 3, 4, 5, 6}).reused, 4);
+  // A model's generated image token, in a chunk without images, embeds as text.
+  e->forward({{again, {5, 6, 9}}});
+}
+
+TEST_F(EngineTest, ImagesForATextOnlyModel) {
+  auto e = load();
+  EXPECT_FALSE(e->acceptsImages());
+  int s = e->createSequence();
+  EXPECT_ERROR(e->forward({{s, {1, 2}, {1}, std::vector<float>(4, 0.f), {}}}), "takes none");
+  EXPECT_ERROR(e->forward({{s, {1, 2}, {}, {}, {0, 1, 0, 1, 0, 1}}}), "has no multimodal RoPE");
+  EXPECT_EQ(e->sequenceLength(s), 0);
 }
 
 } // namespace
