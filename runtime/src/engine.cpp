@@ -446,14 +446,14 @@ void Engine::checkImages(const SequenceChunk &c) const {
   for (int64_t k = 0; k < n; ++k) {
     const bool image = c.tokens[size_t(k)] == ImageTokenId;
     const bool row = next < c.imageRows.size() && c.imageRows[next] == k;
-    if (image != row)
-      throw Error(where + (image ? " has an image token at " + std::to_string(k) + " without an embedding row"
-                                 : " has an image row for token " + std::to_string(next < c.imageRows.size() ? c.imageRows[next] : -1) +
-                                       ", which is not an image token or out of order"));
+    if (image && !row)
+      throw Error(where + " has an image token at " + std::to_string(k) + " without an embedding row");
+    if (row && !image)
+      throw Error(where + " has an image row for token " + std::to_string(k) + ", which is not an image token");
     next += row;
   }
   if (next != c.imageRows.size())
-    throw Error(where + " has image rows beyond its " + std::to_string(n) + " tokens");
+    throw Error(where + " has image rows out of order or beyond its " + std::to_string(n) + " tokens");
   if (c.mropePositions.empty())
     throw Error(where + " has images but no rotary position rows (computeMropePositions gives them)");
 }

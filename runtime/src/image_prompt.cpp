@@ -215,10 +215,10 @@ std::vector<PixelValues> preprocessImages(const Engine &engine, const std::vecto
   if (config.mergeSize != engine.spatialMergeSize())
     throw Error("preprocessor_config.json has merge_size " + std::to_string(config.mergeSize) +
                 " but the model's vision_config has spatial_merge_size " + std::to_string(engine.spatialMergeSize()));
-  for (size_t i = 0; i < encoded.size(); ++i)
-    out.push_back(preprocessImage(
-        decodeImage(encoded[i].data(), encoded[i].size(), i < origins.size() ? origins[i] : "image " + std::to_string(i + 1)),
-        config));
+  for (size_t i = 0; i < encoded.size(); ++i) {
+    const std::string origin = i < origins.size() ? origins[i] : "image " + std::to_string(i + 1);
+    out.push_back(preprocessImage(decodeImage(encoded[i].data(), encoded[i].size(), origin), config));
+  }
   return out;
 }
 

@@ -307,7 +307,8 @@ int runGenerate(EngineFlags &ef, const SamplingFlags &sf, const std::string &pro
   // text; without, the text holds one <|image_pad|> per image.
   std::vector<ChatImage> files;
   std::vector<PixelValues> images = preprocessImageFiles(*engine, imagePaths, &files);
-  std::string text = chat ? chatPrompt(chatTemplateOf(*engine), {userMessage(prompt, std::move(files))}, false) : prompt;
+  std::string text =
+      chat ? chatPrompt(chatTemplateOf(*engine), {userMessage(prompt, std::move(files))}, false) : prompt;
   if (!images.empty() && !chat && text.find("<|image_pad|>") == std::string::npos)
     throw Error("--image: the prompt has no <|image_pad|>; write <|vision_start|><|image_pad|><|vision_end|> where "
                 "each image goes, or pass --chat");
@@ -1031,8 +1032,8 @@ int main(int argc, char **argv) {
     if (*gen) {
       if (promptFile.empty() && !promptOpt->count())
         throw Error("generate needs a prompt: give it as an argument or with --prompt-file PATH (- for stdin)");
-      return runGenerate(ef, sf, promptFile.empty() ? prompt : readPromptFile(promptFile), noStream, chatTemplate, repeat,
-                         generateImages);
+      return runGenerate(ef, sf, promptFile.empty() ? prompt : readPromptFile(promptFile), noStream, chatTemplate,
+                         repeat, generateImages);
     }
     if (*chat)
       return runChat(chatEf, chatSf, system, think);
