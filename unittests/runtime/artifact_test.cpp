@@ -888,4 +888,54 @@ TEST_F(EngineTest, ImagesForATextOnlyModel) {
   EXPECT_EQ(e->sequenceLength(s), 0);
 }
 
+TEST_F(EngineTest, GeneratorFeedsImagePromptsInPieces) {
+  addVision(toy.manifest);
+  toy.save();
+  EngineOptions o;
+  o.maxBatchTokens = 3; // prompt pieces split the image's run of 4 pad tokens
+  auto e = load(o);
+  // A stand-in for the vision program: rows of the merged-patch count.
+  std::vector<int> encoded;
+  ImageEncoder encoder = [&](const std::vector<PixelValues> &images) {
+    std::vector<ImageEmbedding> out;
+    for (const PixelValues &image : images) {
+      encoded.push_back(int(image.rows));
+      out.push_back({image.gridThw, std::vector<float>(size_t(image.mergedTokens(2) * 4), 1.0f)});
+    }
+    return out;
+  };
+  PixelValues pixels;
+  pixels.gridThw = {1, 4, 4};
+  pixels.rows = 16;
+  ImagePrompt prompt = prepareImagePrompt(*e, {1, 10, 9, 11, 2}, {pixels}, encoder);
+  EXPECT_EQ(encoded, std::vector<int>{16});
+  EXPECT_EQ(prompt.ids, (std::vector<int32_t>{1, 10, 9, 9, 9, 9, 11, 2}));
+  // An encoder that loses an image, and a placeholder count that does not match.
+  EXPECT_ERROR(prepareImagePrompt(*e, {1, 9}, {pixels}, [](const std::vector<PixelValues> &) {
+                 return std::vector<ImageEmbedding>{};
+               }),
+               "the vision encoder returned 0 images for 1");
+  EXPECT_ERROR(prepareImagePrompt(*e, {1, 2}, {pixels}, encoder), "0 image placeholders for 1 images");
+
+  Generator g(*e);
+  GenerationRequest r;
+  r.prompt = prompt.ids;
+  r.images = std::make_shared<const ImagePrompt>(prompt);
+  r.maxNewTokens = 3;
+  r.stopTokens = std::vector<int32_t>{};
+  int id = g.submit(r);
+  g.runToCompletion();
+  // The toy model reads the tokens only: its answer to the expanded prompt.
+  std::vector<int32_t> seen = prompt.ids, want;
+  for (int i = 0; i < 3; ++i) {
+    want.push_back(toyNext(seen));
+    seen.push_back(want.back());
+  }
+  EXPECT_EQ(g.result(id).tokens, want);
+  EXPECT_EQ(g.result(id).promptTokens, 8);
+  // A prompt that is not the image prompt's ids.
+  r.prompt = {1, 2};
+  EXPECT_ERROR(g.submit(r), "the prompt is not the ids of its image prompt");
+}
+
 } // namespace
