@@ -1,0 +1,105 @@
+"""Writes two checkpoints from an f32 one (stdlib only), for the FP8 tests of
+the MoE and hybrid families:
+  fp8_requantize.py SRC FP8_DIR DEQ_DIR BR BC
+FP8_DIR: every 2-D `*proj.weight` inside `.layers.` as block-wise float8_e4m3fn
+(scale = amax / 448 per [BR, BC] block, `<name>_scale_inv` f32, e4m3 rounded
+to nearest even) and config.json with quantization_config; DEQ_DIR: the same
+tensors as f32 `fp8 * scale` (rounded once to f32, as HF dequantizes), no
+quantization_config. An artifact on FP8_DIR must compute what one on DEQ_DIR
+computes."""
+import json
+import math
+import os
+import shutil
+import struct
+import sys
+
+
+def read(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", None)
+    base = 8 + n
+    return meta, {k: (t["dtype"], t["shape"], data[base + t["data_offsets"][0]:base + t["data_offsets"][1]])
+                  for k, t in header.items()}
+
+
+def write(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, (dtype, shape, blob) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    header["__metadata__"] = {"format": "pt"}
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def to_e4m3(v):
+    """Nearest-even e4m3fn code of |v| <= 448."""
+    sign = 0x80 if math.copysign(1.0, v) < 0 else 0
+    a = abs(v)
+    if a < 2.0 ** -6:
+        return sign | int(round(a * 512.0))  # Python rounds half to even
+    e = math.floor(math.log2(a))
+    m = a / 2.0 ** e * 8.0 - 8.0  # 0 <= m < 8
+    mi = int(round(m))
+    if mi == 8:
+        e, mi = e + 1, 0
+    return sign | min(((e + 7) << 3) | mi, 0x7E)
+
+
+def from_e4m3(c):
+    sign = -1.0 if c & 0x80 else 1.0
+    e, m = (c >> 3) & 0xF, c & 7
+    return sign * (m / 8.0 * 2.0 ** -6 if e == 0 else (1 + m / 8.0) * 2.0 ** (e - 7))
+
+
+def main():
+    src, fp8_dir, deq_dir, br, bc = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    _, tensors = read(os.path.join(src, "model.safetensors"))
+    fp8, deq, count = {}, {}, 0
+    for name, (dtype, shape, blob) in tensors.items():
+        if not (".layers." in name and name.endswith("proj.weight") and len(shape) == 2 and dtype == "F32"):
+            fp8[name] = deq[name] = (dtype, shape, blob)
+            continue
+        rows, cols = shape
+        w = struct.unpack(f"<{rows * cols}f", blob)
+        sr, sc = -(-rows // br), -(-cols // bc)
+        codes, scales, values = bytearray(rows * cols), [0.0] * (sr * sc), [0.0] * (rows * cols)
+        for i in range(sr):
+            for j in range(sc):
+                idx = [r * cols + c for r in range(i * br, min(rows, (i + 1) * br))
+                       for c in range(j * bc, min(cols, (j + 1) * bc))]
+                s = f32(max(max(abs(w[k]) for k in idx), 1e-12) / 448.0)
+                scales[i * sc + j] = s
+                for k in idx:
+                    codes[k] = to_e4m3(max(-448.0, min(448.0, w[k] / s)))
+                    values[k] = f32(from_e4m3(codes[k]) * s)
+        fp8[name] = ("F8_E4M3", shape, bytes(codes))
+        fp8[name + "_scale_inv"] = ("F32", [sr, sc], struct.pack(f"<{len(scales)}f", *scales))
+        deq[name] = ("F32", shape, struct.pack(f"<{len(values)}f", *values))
+        count += 1
+    for out, table in ((fp8_dir, fp8), (deq_dir, deq)):
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        write(os.path.join(out, "model.safetensors"), table)
+        with open(os.path.join(src, "config.json")) as f:
+            config = json.load(f)
+        if out == fp8_dir:
+            config["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                             "weight_block_size": [br, bc]}
+        with open(os.path.join(out, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+    print(f"quantized {count} weights")
+
+
+main()
