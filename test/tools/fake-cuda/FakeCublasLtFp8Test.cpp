@@ -45,7 +45,7 @@ uint8_t randomE4m3(std::mt19937 &rng) {
   }
 }
 
-struct Fixture : ::testing::Test {
+struct FakeCublasLtFp8 : ::testing::Test {
   const CudaDriver *driver = nullptr;
   const CublasLt *blas = nullptr;
   cublasLtHandle_t handle = nullptr;
@@ -88,7 +88,7 @@ struct Fp8Gemm {
 
 /// Runs \p g; returns the heuristic's status, or the matmul's when the
 /// heuristic succeeded.
-cublasStatus_t run(Fixture &f, const Fp8Gemm &g, const void *w, const void *x, void *d) {
+cublasStatus_t run(FakeCublasLtFp8 &f, const Fp8Gemm &g, const void *w, const void *x, void *d) {
   const CublasLtApi &api = f.blas->api();
   cublasLtMatmulDesc_t desc = nullptr;
   f.blas->check(api.cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
@@ -138,7 +138,7 @@ struct Operands {
 /// Random operands for \p g, scales laid out as cuBLASLt reads them: the
 /// weight's [ceil(n/128)][round_up(ceil(k/128), 4)] (a checkpoint's
 /// weight_scale_inv rows, padded), the activations' [ceil(k/128)][m].
-Operands fill(Fixture &f, const Fp8Gemm &g, std::mt19937 &rng) {
+Operands fill(FakeCublasLtFp8 &f, const Fp8Gemm &g, std::mt19937 &rng) {
   Operands o;
   int64_t kBlocks = (g.k + 127) / 128;
   o.wsLd = (kBlocks + 3) / 4 * 4;
@@ -159,7 +159,7 @@ Operands fill(Fixture &f, const Fp8Gemm &g, std::mt19937 &rng) {
   return o;
 }
 
-TEST_F(Fixture, BlockScaledFp8GemmMatchesItsDefinition) {
+TEST_F(FakeCublasLtFp8, BlockScaledFp8GemmMatchesItsDefinition) {
   std::mt19937 rng(7);
   for (int64_t m : {1, 6, 37}) {
     Fp8Gemm g;
@@ -186,7 +186,7 @@ TEST_F(Fixture, BlockScaledFp8GemmMatchesItsDefinition) {
   }
 }
 
-TEST_F(Fixture, Bf16OutputRoundsTheF32Result) {
+TEST_F(FakeCublasLtFp8, Bf16OutputRoundsTheF32Result) {
   std::mt19937 rng(11);
   Fp8Gemm g;
   Operands o = fill(*this, g, rng);
@@ -205,7 +205,7 @@ TEST_F(Fixture, Bf16OutputRoundsTheF32Result) {
   }
 }
 
-TEST_F(Fixture, RefusesWhatCublasLtRefuses) {
+TEST_F(FakeCublasLtFp8, RefusesWhatCublasLtRefuses) {
   std::mt19937 rng(3);
   Fp8Gemm base;
   Operands o = fill(*this, base, rng);
