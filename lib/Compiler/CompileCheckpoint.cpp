@@ -146,7 +146,10 @@ llvm::Error checkWeights(const CompileCheckpointOptions &options, ModuleOp modul
     auto type = weight.getResult().getType();
     rt::WeightSpec spec;
     Type element = type.getElementType();
-    spec.dtype = element.isF32() ? rt::DType::F32 : element.isF16() ? rt::DType::F16 : rt::DType::BF16;
+    spec.dtype = element.isF32()                   ? rt::DType::F32
+                 : element.isF16()                 ? rt::DType::F16
+                 : isa<Float8E4M3FNType>(element) ? rt::DType::F8E4M3
+                                                   : rt::DType::BF16;
     spec.shape.assign(type.getShape().begin(), type.getShape().end());
     spec.fp8Block = config.quantization.fp8Block;
     for (Attribute source : weight.getSources()) {
@@ -238,6 +241,9 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
   buildOptions.pageSize = options.pageSize;
   buildOptions.kvDtype = options.kvDtype;
   buildOptions.hiddenStates = options.hiddenStates;
+  // The CPU matmul kernels read fp8 weights; the CUDA ones do not yet, so
+  // a CUDA artifact binds FP8 checkpoints dequantized.
+  buildOptions.fp8Weights = options.target == CompileTarget::CPU;
   if (archive)
     buildOptions.hasTensor = [&](const std::string &name) { return archive->find(name) != nullptr; };
   compiled->Module = models::buildQwen3Graph(*compiled->Context, *config, buildOptions);

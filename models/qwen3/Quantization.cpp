@@ -4,8 +4,8 @@
 //   "quantization_config": {"quant_method": "fp8", "fmt": "e4m3",
 //                           "activation_scheme": "dynamic",
 //                           "weight_block_size": [128, 128]}
-// (transformers' FineGrainedFP8Config). Weights are bound through their
-// block scales at load time (runtime/src/weights.cpp).
+// (transformers' FineGrainedFP8Config). Linear weights stay fp8 in memory
+// (qtf.linear with a block scale operand); the kernels apply the scales.
 //
 //===----------------------------------------------------------------------===//
 #include "models/qwen3/Quantization.h"
@@ -50,5 +50,17 @@ qwen::models::parseWeightQuantization(const Object &config) {
   if (!rows || !columns || *rows <= 0 || *columns <= 0)
     return quantizationError("'weight_block_size' must be two positive integers");
   quantization.fp8Block = {*rows, *columns};
+  if (const llvm::json::Value *skip = q->get("modules_to_not_convert");
+      skip && skip->kind() != llvm::json::Value::Null) {
+    const llvm::json::Array *names = skip->getAsArray();
+    if (!names)
+      return quantizationError("'modules_to_not_convert' must be a list of module names");
+    for (const llvm::json::Value &name : *names) {
+      std::optional<llvm::StringRef> text = name.getAsString();
+      if (!text)
+        return quantizationError("'modules_to_not_convert' must be a list of module names");
+      quantization.modulesToNotConvert.push_back(text->str());
+    }
+  }
   return quantization;
 }

@@ -7,6 +7,8 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace qwen::models {
 
@@ -16,6 +18,9 @@ struct WeightQuantization {
   /// weights with a weight_scale_inv per block of rows x columns; {0, 0}
   /// for an unquantized checkpoint.
   std::array<int64_t, 2> fp8Block{0, 0};
+  /// quantization_config.modules_to_not_convert: modules (matched as
+  /// substrings of the module name, as HF does) left in the source dtype.
+  std::vector<std::string> modulesToNotConvert;
   bool isFp8() const { return fp8Block[0] > 0; }
 };
 

@@ -92,9 +92,34 @@ public:
     return qtf::LinearOp::create(b, loc, rows({out}), x, w, Value());
   }
   Value linear(Value x, const std::string &prefix, int64_t in, int64_t out, bool bias) {
-    Value w = weight(prefix + ".weight", {out, in});
     Value biasValue = bias ? weight(prefix + ".bias", {out}) : Value();
-    return qtf::LinearOp::create(b, loc, rows({out}), x, w, biasValue);
+    const std::string name = prefix + ".weight";
+    if (!isFp8Weight(prefix)) {
+      Value w = weight(name, {out, in});
+      return qtf::LinearOp::create(b, loc, rows({out}), x, w, biasValue);
+    }
+    // Block-wise FP8: the 1-byte weights and their f32 block scales
+    // (weight_scale_inv) stay as they are; the kernels apply the scales.
+    const std::array<int64_t, 2> block = config.quantization.fp8Block;
+    Value w = weight(name, {out, in}, b.getType<Float8E4M3FNType>());
+    Value scale = weight(name + "_scale_inv",
+                         {llvm::divideCeilSigned(out, block[0]), llvm::divideCeilSigned(in, block[1])}, f32);
+    return qtf::LinearOp::create(b, loc, rows({out}), x, w, scale, biasValue,
+                                 b.getDenseI64ArrayAttr(block));
+  }
+
+  /// Whether the linear `module` reads block-wise FP8 weights: in an FP8
+  /// checkpoint, the modules whose weight has a weight_scale_inv; without a
+  /// checkpoint, those quantization_config.modules_to_not_convert leaves
+  /// out (HF skips a module whose name contains an entry).
+  bool isFp8Weight(const std::string &module) const {
+    if (!config.quantization.isFp8() || !options.fp8Weights)
+      return false;
+    if (std::optional<bool> scaled = has(module + ".weight_scale_inv"))
+      return *scaled;
+    return llvm::none_of(config.quantization.modulesToNotConvert, [&](const std::string &skip) {
+      return llvm::StringRef(module).contains(skip);
+    });
   }
 
   Value reshape(Value x, ArrayRef<int64_t> trailing) {

@@ -13,6 +13,18 @@ using namespace mlir;
 using namespace qwen;
 
 namespace {
+/// Block-wise FP8 weights stack only when every block row lies inside one
+/// source (the source's row count is a multiple of the block rows): then the
+/// stacked scales are the sources' scales stacked. A ragged last block row
+/// would put rows of two sources in one stacked block, so those stay apart.
+bool stackableScales(qtf::LinearOp linear) {
+  if (!linear.isBlockQuantized())
+    return true;
+  int64_t rows = linear.getWeight().getType().getDimSize(0);
+  return rows % (*linear.getWeightBlock())[0] == 0 &&
+         linear.getWeightScale().getDefiningOp<qtf::WeightOp>();
+}
+
 /// Linears that can share one stacked weight with `anchor`: same input, same
 /// block, weights straight from qtf.weight with equal dtype and width, and
 /// bias on all or none. Returned in block order; empty if fewer than two.
@@ -34,6 +46,9 @@ SmallVector<qtf::LinearOp> stackableSiblings(qtf::LinearOp anchor) {
     RankedTensorType type = weight.getResult().getType();
     if (type.getElementType() != anchorType.getElementType() ||
         type.getDimSize(1) != anchorType.getDimSize(1))
+      continue;
+    if (linear.getWeightBlockAttr() != anchor.getWeightBlockAttr() ||
+        !stackableScales(linear))
       continue;
     if (Value bias = linear.getBias())
       if (!bias.getDefiningOp<qtf::WeightOp>())
@@ -92,11 +107,19 @@ struct StackSiblingLinears : OpRewritePattern<qtf::LinearOp> {
     Value weight = stackWeights(rewriter, op.getLoc(), weights);
     Value bias = biases.empty() ? Value()
                                 : stackWeights(rewriter, op.getLoc(), biases);
+    Value scale;
+    if (op.isBlockQuantized()) {
+      SmallVector<Value> scales;
+      for (qtf::LinearOp linear : siblings)
+        scales.push_back(linear.getWeightScale());
+      scale = stackWeights(rewriter, op.getLoc(), scales);
+    }
     int64_t total = cast<RankedTensorType>(weight.getType()).getDimSize(0);
     auto stackedType = RankedTensorType::get(
         {op.getType().getDimSize(0), total}, op.getType().getElementType());
     Value stacked = qtf::LinearOp::create(rewriter, op.getLoc(), stackedType,
-                                          op.getInput(), weight, bias);
+                                          op.getInput(), weight, scale, bias,
+                                          op.getWeightBlockAttr());
     auto split = qtf::SplitOp::create(rewriter, op.getLoc(), resultTypes,
                                       stacked, rewriter.getDenseI64ArrayAttr(sizes));
     for (auto [linear, result] : llvm::zip(siblings, split.getResults()))

@@ -11,6 +11,9 @@
 // The dot kind of matmul and experts tiles comes from the target's features:
 // bf16 weights on an AVX512-BF16 target dot in bf16 (vdpbf16ps) instead of
 // widening the weights, with the f32 activations split (default) or rounded.
+// Block-wise FP8 weights always take f32 FMAs: the bytes are widened and
+// scaled in registers to exactly HF's f32 dequantization, which bf16 would
+// round (an e4m3 value fits bf16, its product with the scale does not).
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Passes/Schedule/Schedules.h"
@@ -68,6 +71,8 @@ static int64_t bf16DotLanes(const CpuScheduleOptions &options, int64_t k) {
 /// The dot kind of a register tile of `tokens` activation rows over `dot`.
 static DotKind selectDotKind(const CpuScheduleOptions &options, const DotOperands &dot,
                              int64_t tokens) {
+  if (isa<Float8E4M3FNType>(dot.w))
+    return DotKind::Fma; // block-wise FP8: widened and scaled in registers
   if (!dot.w.isBF16() || !(dot.x.isF32() || dot.x.isBF16()) || bf16DotLanes(options, dot.k) == 0)
     return DotKind::Fma;
   // bf16 activations are exact in either kind; the split costs a second dot.

@@ -571,6 +571,8 @@ void Artifact::parse(const json &m) {
     w.id = int(id);
     w.fp8Block = fp8Block;
     w.dtype = r.dtype(weights[i], where);
+    if (w.dtype == DType::F8E4M3 && fp8Block[0] <= 0)
+      r.fail(where + ".dtype", "an f8e4m3 weight needs model.weight_quantization (method fp8, weight_block_size)");
     w.shape = r.staticShape(r.field(weights[i], "shape", where), where + ".shape");
     if (w.shape.empty())
       r.fail(where + ".shape", "a weight needs at least one dimension");

@@ -7,6 +7,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -285,7 +286,9 @@ WeightStore WeightStore::bind(const Artifact &artifact, SafetensorsArchive archi
       s.Owned[i] = HostBuffer(w.nbytes(), describeWeight(w));
       uint8_t *out = s.Owned[i].data();
       for (const SourceView &v : views) {
-        if (v.scale)
+        // fp8 weights of an fp8 artifact are copied as they are (the kernels
+        // apply the scales); only a wider weight dequantizes (MoE experts).
+        if (v.scale && w.dtype != DType::F8E4M3)
           dequantizeFp8(pool, v, w.fp8Block, w.dtype, out);
         else
           copyElements(pool, v.tensor->dtype, v.data, w.dtype, out, v.numel);
@@ -317,8 +320,25 @@ bool endsWith(const std::string &s, const std::string &suffix) {
 /// Writes n values of `dtype` at out: 1.0 when `ones`, else approximately
 /// N(0, 0.02^2) (Irwin-Hall sum of four 16-bit uniforms), value i drawn from
 /// the counter-based stream mix(state + i).
+/// Random block-wise FP8: the fp8 values times kFp8RandomScale (every
+/// `_scale_inv` entry) are the same ~N(0, 0.02^2) as the other weights.
+constexpr float kFp8RandomScale = 0.1f / 448.0f;
+
+/// e4m3fn of `v` (|v| <= 448), mantissa truncated: random weights only.
+uint8_t truncateToF8E4M3(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  uint8_t sign = uint8_t((bits >> 24) & 0x80);
+  float a = std::fabs(v);
+  if (a < 0x1p-6f)
+    return sign | uint8_t(a * 512.0f);
+  uint32_t magnitude = bits & 0x7fffffffu;
+  return sign | uint8_t(std::min<uint32_t>((magnitude >> 20) - (120u << 3), 0x7e));
+}
+
 void fillValues(DType dtype, uint8_t *out, int64_t n, uint64_t state, bool ones) {
-  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16 && dtype != DType::F64)
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16 && dtype != DType::F64 &&
+      dtype != DType::F8E4M3)
     return; // integer weights stay zero
   constexpr float kScale = 0.02f * 1.7320508f / 65536.0f; // sqrt(3) normalizes the sum of 4 U(0,1)
   constexpr int64_t kBlock = 4096;
@@ -336,6 +356,11 @@ void fillValues(DType dtype, uint8_t *out, int64_t n, uint64_t state, bool ones)
       block[i] = (sum - 2.0f * 65536.0f) * kScale;
     }
     uint8_t *dst = out + uint64_t(at) * dtypeSize(dtype);
+    if (dtype == DType::F8E4M3) {
+      for (int64_t i = 0; i < count; ++i)
+        dst[i] = truncateToF8E4M3(std::clamp(block[i] / kFp8RandomScale, -448.0f, 448.0f));
+      continue;
+    }
     if (dtype == DType::F32)
       std::memcpy(dst, block, size_t(count) * sizeof(float));
     else
@@ -374,9 +399,13 @@ WeightStore WeightStore::random(const Artifact &artifact, uint64_t seed, ThreadP
         uint64_t state = seed ^ (0x51ed270b27a4a7c3ull * uint64_t(w.id + 1));
         uint64_t chunk = uint64_t(piece.begin / kGrain);
         state = splitmix64(state) ^ splitmix64(chunk);
+        uint8_t *dst = s.Owned[piece.weight].data() + uint64_t(piece.begin) * dtypeSize(w.dtype);
+        if (endsWith(w.sources[0], "_scale_inv") && w.dtype == DType::F32) {
+          std::fill_n(reinterpret_cast<float *>(dst), piece.end - piece.begin, kFp8RandomScale);
+          continue;
+        }
         bool ones = endsWith(w.sources[0], "norm.weight");
-        fillValues(w.dtype, s.Owned[piece.weight].data() + uint64_t(piece.begin) * dtypeSize(w.dtype),
-                   piece.end - piece.begin, state, ones);
+        fillValues(w.dtype, dst, piece.end - piece.begin, state, ones);
       }
     });
     uint64_t bytes = 0;

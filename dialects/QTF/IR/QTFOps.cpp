@@ -26,6 +26,9 @@ LogicalResult WeightOp::verify() {
     return emitOpError("needs at least one source tensor name");
   if (!getResult().getType().hasStaticShape())
     return emitOpError("result must have a static shape");
+  if (isa<Float8E4M3FNType>(getResult().getType().getElementType()) &&
+      getResult().getType().getRank() != 2)
+    return emitOpError("an f8E4M3FN weight must be 2-D [out, in] (block-wise FP8)");
   return success();
 }
 
@@ -72,6 +75,35 @@ LogicalResult LinearOp::verify() {
         !dimsAgree(biasType.getDimSize(0), weight.getDimSize(0)))
       return emitOpError("bias must be 1-D with one entry per weight row");
   }
+  if (isa<Float8E4M3FNType>(input.getElementType()) ||
+      isa<Float8E4M3FNType>(result.getElementType()))
+    return emitOpError("fp8 is a weight format only; input and result must be wider floats");
+  // Block-wise FP8: the scales and the block come with an f8E4M3FN weight,
+  // and only with it.
+  const bool fp8 = isa<Float8E4M3FNType>(weight.getElementType());
+  Value scale = getWeightScale();
+  if (fp8 && !scale)
+    return emitOpError("an f8E4M3FN weight needs a block scale operand");
+  if (!fp8 && scale)
+    return emitOpError("a block scale operand needs an f8E4M3FN weight, got ")
+           << weight.getElementType();
+  if (static_cast<bool>(getWeightBlockAttr()) != fp8)
+    return emitOpError("weight_block is required with a block scale and only with it");
+  if (!fp8)
+    return success();
+  ArrayRef<int64_t> block = *getWeightBlock();
+  if (block.size() != 2 || block[0] <= 0 || block[1] <= 0)
+    return emitOpError("weight_block must be two positive sizes [rows, columns]");
+  if (!weight.hasStaticShape())
+    return emitOpError("an f8E4M3FN weight must have a static shape");
+  RankedTensorType scaleType = rankedOf(scale);
+  SmallVector<int64_t> want = {llvm::divideCeilSigned(weight.getDimSize(0), block[0]),
+                               llvm::divideCeilSigned(weight.getDimSize(1), block[1])};
+  if (scaleType.getShape() != ArrayRef<int64_t>(want))
+    return emitOpError("block scale shape [")
+           << scaleType.getShape() << "] does not match " << weight << " in blocks of "
+           << block[0] << "x" << block[1] << ", which needs [" << ArrayRef<int64_t>(want)
+           << "]";
   return success();
 }
 

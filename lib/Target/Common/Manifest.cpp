@@ -45,6 +45,8 @@ static std::string dtypeName(Type type) {
     return "f32";
   if (type.isInteger(32))
     return "i32";
+  if (isa<Float8E4M3FNType>(type))
+    return "f8e4m3"; // block-wise FP8 weights (with an f32 scale weight)
   return "unsupported";
 }
 

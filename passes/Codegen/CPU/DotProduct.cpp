@@ -1,7 +1,11 @@
 //===- DotProduct.cpp - AVX512-BF16 register tiles ------------------------===//
 #include "passes/Codegen/CPU/DotProduct.h"
 
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
@@ -105,4 +109,129 @@ SmallVector<Value> qwen::codegen::cpu::emitBf16DotTile(KernelEmitter &e, DotKind
     sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD, total));
   }
   return sums;
+}
+
+//===----------------------------------------------------------------------===//
+// Block-wise FP8 weights
+//===----------------------------------------------------------------------===//
+
+/// The f32 of e4m3fn `raw` (i8 or a vector of i8) times `factor` / 2^120:
+/// the fp8 fields moved into f32's read as value * 2^-120, normals and
+/// subnormals alike (see codegen::widenToF32, which multiplies by 2^120).
+/// With factor = scale * 2^120 (exact: a power of two, finite for any scale
+/// below 2^8) the product is fp8 * scale rounded once, as HF dequantizes.
+static Value widenFp8Scaled(ImplicitLocOpBuilder &b, Value raw, Value factor) {
+  auto vector = dyn_cast<VectorType>(raw.getType());
+  auto like = [&](Type scalar) -> Type {
+    return vector ? Type(VectorType::get(vector.getShape(), scalar)) : scalar;
+  };
+  Type i32 = like(b.getI32Type()), f32 = like(b.getF32Type());
+  auto constant = [&](uint32_t bits) -> Value {
+    Attribute value = b.getI32IntegerAttr(int32_t(bits));
+    return arith::ConstantOp::create(
+        b, vector ? TypedAttr(DenseElementsAttr::get(cast<ShapedType>(i32), value))
+                  : cast<TypedAttr>(value));
+  };
+  Value wide = arith::ExtSIOp::create(b, i32, raw); // the sign lands in bit 31
+  Value shifted = arith::ShLIOp::create(b, wide, constant(20));
+  Value fields = arith::AndIOp::create(b, shifted, constant(0x87f00000u));
+  Value bits = arith::BitcastOp::create(b, f32, fields);
+  if (vector)
+    factor = vector::BroadcastOp::create(b, f32, factor);
+  return arith::MulFOp::create(b, bits, factor);
+}
+
+SmallVector<Value> qwen::codegen::cpu::emitFp8DotTile(KernelEmitter &e, const RowAccess &x,
+                                                      ArrayRef<Value> xBases, const RowAccess &w,
+                                                      ArrayRef<Value> wBases,
+                                                      const Fp8Weights &fp8, int64_t k) {
+  ImplicitLocOpBuilder &b = e.builder();
+  const int64_t mc = xBases.size(), nc = wBases.size();
+  const int64_t br = fp8.block[0], bc = fp8.block[1];
+  const int64_t blockColumns = (k + bc - 1) / bc;
+  const int64_t fullBlocks = k / bc, rest = k % bc;
+  Type i8 = b.getI8Type();
+  Value twoTo120 = arith::ConstantOp::create(b, b.getF32FloatAttr(0x1p120f));
+
+  // scale[row / br, kb] * 2^120 of every weight row of the tile.
+  auto factors = [&](Value kb) {
+    SmallVector<Value> out;
+    for (Value row : fp8.wRows) {
+      Value blockRow = arith::DivUIOp::create(b, row, e.index(br));
+      Value at = e.addIndex(e.mulIndex(blockRow, blockColumns), kb);
+      out.push_back(arith::MulFOp::create(b, e.loadF32(fp8.scale, at), twoTo120));
+    }
+    return out;
+  };
+
+  // Vector FMAs over columns [k0, k0 + length) (a multiple of `width`) with
+  // one block's factors, into the carried `width`-lane accumulators.
+  auto vectorDot = [&](Value k0, int64_t length, int64_t width, ArrayRef<Value> factor,
+                       ValueRange accumulators) -> SmallVector<Value> {
+    auto rawType = VectorType::get({width}, i8);
+    return SmallVector<Value>(e.forLoop(
+        k0, e.addIndex(k0, e.index(length)), width, accumulators,
+        [&](Value kk, ValueRange carried) -> SmallVector<Value> {
+          SmallVector<Value> wv, xv, next;
+          for (int64_t j = 0; j < nc; ++j) {
+            Value raw = vector::LoadOp::create(b, rawType, w.memref,
+                                               ValueRange{e.addIndex(wBases[j], kk)});
+            wv.push_back(widenFp8Scaled(b, raw, factor[j]));
+          }
+          for (int64_t i = 0; i < mc; ++i)
+            xv.push_back(e.loadVectorF32(x, e.addIndex(xBases[i], kk), width));
+          for (int64_t i = 0; i < mc; ++i)
+            for (int64_t j = 0; j < nc; ++j)
+              next.push_back(vector::FMAOp::create(b, xv[i], wv[j], carried[i * nc + j]));
+          return next;
+        }));
+  };
+  auto zeros = [&](int64_t width) {
+    auto type = VectorType::get({width}, b.getF32Type());
+    Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(type, 0.0f));
+    return SmallVector<Value>(mc * nc, zero);
+  };
+  auto addReduced = [&](SmallVector<Value> &sums, ValueRange accumulators) {
+    for (int64_t slot = 0; slot < mc * nc; ++slot)
+      sums[slot] = arith::AddFOp::create(
+          b, sums[slot],
+          vector::ReductionOp::create(b, vector::CombiningKind::ADD, accumulators[slot]));
+  };
+
+  Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+  SmallVector<Value> sums(mc * nc, zero);
+  // Whole column blocks: the accumulators run across blocks, reduced once.
+  if (fullBlocks > 0) {
+    const int64_t width = e.vectorWidthFor(bc); // divides bc
+    SmallVector<Value> acc(e.forLoop(
+        e.index(0), e.index(fullBlocks), 1, zeros(width),
+        [&](Value kb, ValueRange carried) -> SmallVector<Value> {
+          return vectorDot(e.mulIndex(kb, bc), bc, width, factors(kb), carried);
+        }));
+    addReduced(sums, acc);
+  }
+  if (rest == 0)
+    return sums;
+  // The ragged last column block (k not a multiple of the block columns).
+  Value k0 = e.index(fullBlocks * bc);
+  SmallVector<Value> factor = factors(e.index(fullBlocks));
+  const int64_t width = e.vectorWidthFor(rest); // divides rest
+  if (width > 1) {
+    addReduced(sums, vectorDot(k0, rest, width, factor, zeros(width)));
+    return sums;
+  }
+  return SmallVector<Value>(e.forLoop(
+      k0, e.addIndex(k0, e.index(rest)), 1, sums,
+      [&](Value kk, ValueRange carried) -> SmallVector<Value> {
+        SmallVector<Value> next;
+        for (int64_t i = 0; i < mc; ++i)
+          for (int64_t j = 0; j < nc; ++j) {
+            Value xs = e.loadF32(x, e.addIndex(xBases[i], kk));
+            Value raw =
+                memref::LoadOp::create(b, w.memref, ValueRange{e.addIndex(wBases[j], kk)});
+            Value ws = widenFp8Scaled(b, raw, factor[j]);
+            next.push_back(math::FmaOp::create(b, xs, ws, carried[i * nc + j]));
+          }
+        return next;
+      }));
 }

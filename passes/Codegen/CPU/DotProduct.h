@@ -11,6 +11,8 @@
 
 #include "passes/Codegen/CPU/KernelEmitter.h"
 
+#include <array>
+
 namespace qwen::codegen::cpu {
 
 /// f32 lanes of the accumulators of an AVX512-BF16 dot over `k` elements
@@ -31,6 +33,26 @@ llvm::SmallVector<mlir::Value> emitBf16DotTile(KernelEmitter &emitter, qkernel::
                                                llvm::ArrayRef<mlir::Value> xBases,
                                                const RowAccess &w,
                                                llvm::ArrayRef<mlir::Value> wBases, int64_t k);
+
+/// Block-wise FP8 weights of a matmul register tile: f8E4M3FN weight rows
+/// `wRows[j]` (flat starts `wBases[j]`), f32 `scale` [ceil(N / block[0]),
+/// ceil(k / block[1])].
+struct Fp8Weights {
+  RowAccess scale;
+  llvm::ArrayRef<mlir::Value> wRows;
+  std::array<int64_t, 2> block;
+};
+
+/// emitDotTile for block-wise FP8 weights (the Fma kind): the fp8 bytes are
+/// widened in registers with integer ops and multiplied by their block's
+/// scale, so each weight is exactly HF's f32 dequantization fp8 * scale,
+/// then f32 FMAs as for f32 weights. K is walked block by block so a scale
+/// is loaded once per block and weight row.
+llvm::SmallVector<mlir::Value> emitFp8DotTile(KernelEmitter &emitter, const RowAccess &x,
+                                              llvm::ArrayRef<mlir::Value> xBases,
+                                              const RowAccess &w,
+                                              llvm::ArrayRef<mlir::Value> wBases,
+                                              const Fp8Weights &fp8, int64_t k);
 
 } // namespace qwen::codegen::cpu
 

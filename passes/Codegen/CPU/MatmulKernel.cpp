@@ -7,6 +7,8 @@
 // rows accumulate vector FMAs, reusing each loaded weight vector 4 times.
 // These sizes are the kernel's #qkernel.schedule (passes/Schedule): grain,
 // tile = [tokens, weight rows], decode_tile = [1, weight rows].
+// Block-wise FP8 weights (a qtf.linear with a scale) are read as bytes and
+// widened and scaled in registers (emitFp8DotTile).
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/DotProduct.h"
@@ -46,6 +48,14 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
                             plan.linear.getInput().getType().getElementType(),
                             weightType.getElementType(), K)))
     return failure();
+  // Block-wise FP8 weights widen in registers and take f32 FMAs.
+  std::array<int64_t, 2> weightBlock{0, 0};
+  if (plan.linear.isBlockQuantized()) {
+    if (schedule.getDot() != qkernel::DotKind::Fma ||
+        schedule.dotFor(1) != qkernel::DotKind::Fma)
+      return source.emitOpError("block-wise fp8 weights need the fma dot kind"), failure();
+    weightBlock = {(*plan.linear.getWeightBlock())[0], (*plan.linear.getWeightBlock())[1]};
+  }
   std::string mSymbol = emitter.leadingSymbol(output);
   if (mSymbol.empty())
     return source.emitOpError("cannot size the matmul rows"), failure();
@@ -59,7 +69,9 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
     RowAccess x = emitter.access(xValue);
     RowAccess w = emitter.access(plan.linear.getWeight());
     RowAccess y = emitter.result(0);
-    std::optional<RowAccess> rows, biasAccess, residualAccess;
+    std::optional<RowAccess> rows, biasAccess, residualAccess, scaleAccess;
+    if (Value scale = plan.linear.getWeightScale())
+      scaleAccess = emitter.access(scale);
     if (gatherRows)
       rows = emitter.access(gatherRows);
     if (bias)
@@ -81,9 +93,15 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
           row = emitter.loadIndex(*rows, row);
         xBase.push_back(emitter.address(x, row, Value(), Value()));
       }
-      for (int64_t j = 0; j < nc; ++j)
-        wBase.push_back(emitter.mulIndex(emitter.addIndex(n, emitter.index(j)), K));
-      SmallVector<Value> sums = emitter.emitDotTile(x, xBase, w, wBase, K);
+      SmallVector<Value> wRows;
+      for (int64_t j = 0; j < nc; ++j) {
+        wRows.push_back(emitter.addIndex(n, emitter.index(j)));
+        wBase.push_back(emitter.mulIndex(wRows.back(), K));
+      }
+      SmallVector<Value> sums =
+          scaleAccess ? emitFp8DotTile(emitter, x, xBase, w, wBase,
+                                       Fp8Weights{*scaleAccess, wRows, weightBlock}, K)
+                      : emitter.emitDotTile(x, xBase, w, wBase, K);
       for (int64_t i = 0; i < mc; ++i)
         for (int64_t j = 0; j < nc; ++j) {
           Value mi = emitter.addIndex(m, emitter.index(i));

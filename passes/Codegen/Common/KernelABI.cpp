@@ -104,6 +104,8 @@ Value qwen::codegen::getF32Table(OpBuilder &b, Location loc, Operation *symbolTa
 Type qwen::codegen::storageType(Type elementType) {
   if (elementType.isBF16())
     return IntegerType::get(elementType.getContext(), 16);
+  if (isa<Float8E4M3FNType>(elementType))
+    return IntegerType::get(elementType.getContext(), 8);
   return elementType;
 }
 
@@ -205,6 +207,23 @@ Value qwen::codegen::widenToF32(OpBuilder &b, Location loc, Value raw, Type elem
     Value wide = arith::ExtUIOp::create(b, loc, i32, raw);
     Value shifted = arith::ShLIOp::create(b, loc, wide, i32Constant(b, loc, i32, 16));
     return arith::BitcastOp::create(b, loc, f32, shifted);
+  }
+  if (isa<Float8E4M3FNType>(elementType)) {
+    // e4m3fn bits s.eeee.mmm (i8 storage) moved into f32's fields read as
+    // value * 2^-120 for normals and subnormals alike (f32 denormals cover
+    // the fp8 subnormals), so one exact multiply by 2^120 widens. LLVM has
+    // no fp8 type: arith.extf from f8E4M3FN does not lower to LLVM on x86.
+    // NaN (s.1111.111) reads as +-480; HF's quantizer never writes it.
+    Type i32 = shapedLike(raw, b.getI32Type());
+    Value wide = arith::ExtSIOp::create(b, loc, i32, raw); // sign into bit 31
+    Value shifted = arith::ShLIOp::create(b, loc, wide, i32Constant(b, loc, i32, 20));
+    Value fields = arith::AndIOp::create(b, loc, shifted,
+                                         i32Constant(b, loc, i32, int32_t(0x87f00000u)));
+    Value scaled = arith::BitcastOp::create(b, loc, f32, fields);
+    TypedAttr twoTo120 = isa<VectorType>(f32)
+                             ? TypedAttr(DenseElementsAttr::get(cast<ShapedType>(f32), 0x1p120f))
+                             : TypedAttr(b.getF32FloatAttr(0x1p120f));
+    return arith::MulFOp::create(b, loc, scaled, arith::ConstantOp::create(b, loc, twoTo120));
   }
   return arith::ExtFOp::create(b, loc, f32, raw);
 }

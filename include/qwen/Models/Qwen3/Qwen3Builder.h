@@ -26,6 +26,10 @@ struct BuildOptions {
   /// last_hidden_state) of the `logit_rows` rows, [R, hidden_size], instead
   /// of their logits: embedding models (Qwen3-Embedding has no lm_head).
   bool hiddenStates = false;
+  /// Block-wise FP8 checkpoints: linear weights stay f8E4M3FN with their
+  /// f32 block scales (qtf.linear's scale operand) when the target's matmul
+  /// kernels read them; false binds them dequantized to the compute dtype.
+  bool fp8Weights = true;
 };
 
 /// Emits `func.func @step` for one ragged step (prefill, decode or mixed):

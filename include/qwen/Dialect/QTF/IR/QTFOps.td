@@ -63,14 +63,43 @@ def QTF_RmsNormOp : QTF_Op<"rms_norm", [Pure]> {
   let hasVerifier = 1;
 }
 
-def QTF_LinearOp : QTF_Op<"linear", [Pure]> {
+def QTF_LinearOp : QTF_Op<"linear", [Pure, AttrSizedOperandSegments]> {
   let summary = "x @ W^T (+ bias), W stored [out, in] as in safetensors";
+  let description = [{
+    With `scale`, W is block-wise FP8 (FP8 checkpoints, `qwen-compile
+    --weight-dtype=fp8`): f8E4M3FN elements and one f32 factor per
+    `weight_block = [br, bc]` block, `weight_scale` of shape
+    `[ceil(N / br), ceil(K / bc)]` (HF's `weight_scale_inv`), so that
+    `W[n, k] = f32(W8[n, k]) * scale[n / br, k / bc]`. Kernels read the
+    1-byte weights and apply the scales; nothing is dequantized in memory.
+
+    ```mlir
+    %y = qtf.linear %x, %w8 scale(%s : tensor<1x1xf32>)
+           {weight_block = array<i64: 128, 128>}
+         : tensor<?x64xf32>, tensor<96x64xf8E4M3FN> -> tensor<?x96xf32>
+    ```
+  }];
   let arguments = (ins QTF_FloatTensor:$input, QTF_FloatTensor:$weight,
-                       Optional<QTF_FloatTensor>:$bias);
+                       Optional<F32Tensor>:$weight_scale,
+                       Optional<QTF_FloatTensor>:$bias,
+                       OptionalAttr<DenseI64ArrayAttr>:$weight_block);
   let results = (outs QTF_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `,` type($weight)
+    $input `,` $weight (`scale` `(` $weight_scale^ `:` type($weight_scale) `)`)?
+    (`bias` $bias^)? attr-dict `:` type($input) `,` type($weight)
     (`,` type($bias)^)? `->` type($result)
+  }];
+  let builders = [
+    // An unquantized linear (no scale).
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input,
+                   "::mlir::Value":$weight, "::mlir::Value":$bias), [{
+      build($_builder, $_state, result, input, weight, /*weight_scale=*/::mlir::Value(),
+            bias, /*weight_block=*/::mlir::DenseI64ArrayAttr());
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// True for a block-wise FP8 weight (a scale operand is present).
+    bool isBlockQuantized() { return static_cast<bool>(getWeightScale()); }
   }];
   let hasVerifier = 1;
 }
