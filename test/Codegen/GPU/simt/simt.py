@@ -20,7 +20,9 @@
                                    and linear-attention states count only
                                    what a kernel changed; int32 outputs must
                                    be equal); pack kernels are compared bit
-                                   for bit with a rounding done here. Prints
+                                   for bit with a rounding done here (FP8
+                                   packs: e4m3 codes and scales against
+                                   HF's act_quant, fp8_act_quant). Prints
                                    one line per kernel, then PASS or FAIL.
                                    RUNS (default 3,2): the requests' numbers
                                    of tokens, in step order (token_seq), e.g.
