@@ -30,6 +30,10 @@ CONFIGS = {
              "hf": ["--preset", "demo"]},
     "qwen3-0.6b": {"source": os.path.join(ROOT, "bench/configs/qwen3-0.6b.json"), "random": True,
                    "hf": ["--preset", "qwen3-0.6b"]},
+    # The same with block-wise FP8 linear weights (Qwen3-*-FP8's
+    # quantization_config: 128 x 128 blocks; embeddings and lm_head bf16).
+    "qwen3-0.6b-fp8": {"source": os.path.join(ROOT, "bench/configs/qwen3-0.6b-fp8.json"), "random": True,
+                       "hf": ["--preset", "qwen3-0.6b"]},
     # Qwen3.5 hybrids (sizes of qwen-models.md 4.2; the smaller ones are not
     # all confirmed from the official files)
     "qwen3.5-0.8b": {"source": os.path.join(ROOT, "bench/configs/qwen3.5-0.8b.json"), "random": True,
@@ -37,7 +41,7 @@ CONFIGS = {
     "qwen3.5-2b": {"source": os.path.join(ROOT, "bench/configs/qwen3.5-2b.json"), "random": True,
                    "hf": ["--config", os.path.join(ROOT, "bench/configs/qwen3.5-2b.json")]},
 }
-DTYPE_BYTES = {"f32": 4, "bf16": 2, "f16": 2, "i32": 4}
+DTYPE_BYTES = {"f32": 4, "bf16": 2, "f16": 2, "i32": 4, "f8e4m3": 1}
 
 
 def run(cmd, **kw):

@@ -211,9 +211,72 @@ CASES = CASES + ROPE_CASES
 # lm_head stay f32 (HF's FP8 quantizes nn.Linear layers except lm_head).
 FP8_CASES = [dict(_ROPE, name="fp8_block_f32", seed=1301, rope_style="native",
                   prompt_lens=PROMPT_LENS, fp8_block=(32, 48),
-                  note="FP8 block-wise weights (32 x 48 blocks), f32 elsewhere")]
+                  note="FP8 block-wise weights (32 x 48 blocks), f32 elsewhere"),
+             # Blocks of 64 x 64 over hidden 96 / intermediate 160: every
+             # reduction ends in a ragged 32-column block, q|k|v (128, 64,
+             # 64 rows) stack whole blocks while gate|up (160 rows) cannot.
+             dict(_ROPE, name="fp8_block_ragged_f32", seed=1302, rope_style="native",
+                  hidden_size=96, intermediate_size=160,
+                  prompt_lens=PROMPT_LENS, fp8_block=(64, 64),
+                  note="FP8 block-wise weights (64 x 64 blocks, ragged in every "
+                       "reduction), f32 elsewhere")]
+# `qwen-compile --weight-dtype=fp8` case: an f32 checkpoint with 128 x 128
+# divisible linears (k/v, 64 rows, are not: HF's quantizer leaves those as
+# they are). The file keeps the f32 source weights; the references are HF f32
+# on what transformers' own FineGrainedFP8 quantizer (Fp8Quantize) makes of
+# them, dequantized, and hf_fp8.safetensors holds that quantizer's output
+# (fp8 weights and weight_scale_inv) for a byte-exact comparison.
+FP8_CASES.append(dict(_ROPE, name="fp8_quantize_f32", seed=1303, rope_style="native",
+                      hidden_size=128, intermediate_size=256, num_hidden_layers=1,
+                      prompt_lens=PROMPT_LENS, hf_fp8_quantize=(128, 128),
+                      note="f32 source for qwen-compile --weight-dtype=fp8; references "
+                           "on HF's FineGrainedFP8 quantization of it"))
 CASES = CASES + FP8_CASES
 FP8_MAX = 448.0
+
+
+def hf_fp8_quantize(name, w, block):
+    """transformers' own FineGrainedFP8 quantizer (Fp8Quantize._quantize_one)
+    on one weight: {} if it leaves the weight as it is, else (fp8, scale_inv)."""
+    import types
+    from transformers.integrations.finegrained_fp8 import Fp8Quantize
+    qc = types.SimpleNamespace(weight_block_size=list(block), scale_fmt=None)
+    out = Fp8Quantize(types.SimpleNamespace(quantization_config=qc))._quantize_one(name, w)
+    scale_key = name.rsplit(".", 1)[0] + ".weight_scale_inv"
+    if scale_key not in out:
+        return None
+    return out[name], out[scale_key]
+
+
+@torch.no_grad()
+def hf_fp8_quantize_model(model, block):
+    """Replaces every decoder linear weight HF's quantizer converts by its
+    dequantization; returns {name: (fp8, scale_inv, original f32)}."""
+    stored = {}
+    for name, p in model.named_parameters():
+        if ".layers." in name and name.endswith(".weight") and p.dim() == 2:
+            got = hf_fp8_quantize(name, p.data.float(), block)
+            if got is None:
+                continue
+            q, scale = got
+            original = p.data.float().clone()
+            p.copy_(fp8_dequantize_blocks(q, scale, block))
+            stored[name] = (q, scale, original)
+    return stored
+
+
+def write_hf_fp8_case(case_dir, stored):
+    """Puts the source weights back into the case's file and writes what HF's
+    quantizer made of them to hf_fp8.safetensors."""
+    path = os.path.join(case_dir, "model.safetensors")
+    st = load_file(path)
+    expected = {}
+    for name, (q, scale, original) in stored.items():
+        st[name] = original.contiguous()
+        expected[name] = q.contiguous()
+        expected[name.rsplit(".", 1)[0] + ".weight_scale_inv"] = scale.contiguous()
+    save_file(st, path, metadata={"format": "pt"})
+    save_file(expected, os.path.join(case_dir, "hf_fp8.safetensors"), metadata={"format": "pt"})
 
 
 def fp8_quantize_blocks(w, block):
@@ -688,6 +751,8 @@ def gen_case_seed(c, seed, rejected=None):
 
     model = build_model(c, seed)
     fp8_stored = fp8_quantize_model(model, c["fp8_block"]) if "fp8_block" in c else None
+    hf_fp8_stored = (hf_fp8_quantize_model(model, c["hf_fp8_quantize"])
+                     if "hf_fp8_quantize" in c else None)
     model.generation_config = GenerationConfig(
         do_sample=False, bos_token_id=None, eos_token_id=None,
         pad_token_id=None)
@@ -900,6 +965,12 @@ def gen_case_seed(c, seed, rejected=None):
         meta["fp8_weight_block_size"] = list(c["fp8_block"])
         meta["fp8_tensors"] = sorted(fp8_stored)
         meta["reference_weights"] = "HF f32 on the dequantized FP8 weights"
+    if hf_fp8_stored is not None:
+        write_hf_fp8_case(case_dir, hf_fp8_stored)
+        meta["hf_fp8_block"] = list(c["hf_fp8_quantize"])
+        meta["hf_fp8_tensors"] = sorted(hf_fp8_stored)
+        meta["reference_weights"] = ("HF f32 on the dequantized output of transformers' "
+                                     "Fp8Quantize; model.safetensors holds the f32 source")
     with open(os.path.join(case_dir, "meta.json"), "w") as f:
         f.write(compact_json(meta) + "\n")
     for fn in os.listdir(case_dir):  # safetensors writes 0600 files

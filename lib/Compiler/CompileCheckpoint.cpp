@@ -1,5 +1,6 @@
 //===- CompileCheckpoint.cpp - HF checkpoint -> compiled module -----------===//
 #include "qwen/Compiler/CompileCheckpoint.h"
+#include "qwen/Compiler/QuantizeCheckpoint.h"
 
 #include "qwen/Dialect/QTF/IR/QTF.h"
 #include "qwen/Compiler/Registration.h"
@@ -28,6 +29,9 @@ using namespace mlir;
 
 namespace qwen {
 
+/// The folder of an artifact that holds its --weight-dtype=fp8 checkpoint.
+static constexpr const char *kQuantizedCheckpointName = "checkpoint";
+
 static llvm::Error error(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
@@ -43,6 +47,9 @@ llvm::Error verifyCompileCheckpointOptions(const CompileCheckpointOptions &optio
   if (options.bf16Activations != "off" && options.bf16Activations != "split" &&
       options.bf16Activations != "round")
     return error("unknown --bf16-activations '" + options.bf16Activations + "' (off, split, round)");
+  if (!options.weightDtype.empty() && options.weightDtype != "fp8")
+    return error("unknown --weight-dtype '" + options.weightDtype +
+                 "' (fp8: block-wise float8_e4m3fn, 128 x 128 blocks)");
   return llvm::Error::success();
 }
 
@@ -203,11 +210,33 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
   llvm::Expected<CheckpointInput> input = locateInput(options.input);
   if (!input)
     return input.takeError();
+  std::string quantizedDir;
+  if (options.weightDtype == "fp8") {
+    if (input->dir.empty())
+      return error("--weight-dtype=fp8 quantizes a checkpoint folder's weights; '" + options.input +
+                   "' is a config.json alone");
+    if (options.quantizedDir.empty())
+      return error("--weight-dtype=fp8 needs a folder for the quantized checkpoint");
+    llvm::sys::fs::remove_directories(options.quantizedDir);
+    llvm::Expected<QuantizedCheckpoint> quantized =
+        quantizeCheckpointFp8(input->dir, options.quantizedDir, kFp8Block);
+    if (!quantized)
+      return quantized.takeError();
+    if (options.report)
+      options.report("note", "quantized " + llvm::Twine(quantized->quantized) +
+                                 " linear weights to block-wise fp8 (128x128)");
+    llvm::Expected<CheckpointInput> located = locateInput(options.quantizedDir);
+    if (!located)
+      return located.takeError();
+    *input = *located;
+    quantizedDir = input->dir;
+  }
   llvm::Expected<models::Qwen3Config> config = models::readQwen3Config(input->configPath);
   if (!config)
     return config.takeError();
 
   std::unique_ptr<CompiledModel> compiled(new CompiledModel());
+  compiled->QuantizedDir = quantizedDir;
   compiled->Target = options.target;
   compiled->StopAfter = options.stopAfter;
   compiled->NumLayers = config->numLayers;
@@ -236,6 +265,9 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
     if (llvm::Error failed = openCheckpoint(options, input->dir, archive, artifact))
       return std::move(failed);
   artifact.model = describeModel(*config);
+  // The quantized checkpoint moves into the artifact folder (writeArtifact).
+  if (!quantizedDir.empty())
+    artifact.checkpointDir = kQuantizedCheckpointName;
 
   models::BuildOptions buildOptions;
   buildOptions.pageSize = options.pageSize;
@@ -284,8 +316,19 @@ llvm::Expected<llvm::json::Object> CompiledModel::manifest() {
 llvm::Error CompiledModel::writeArtifact(llvm::StringRef outputDir) {
   if (StopAfter != CompileStage::LLVM)
     return error("an artifact needs the whole pipeline; drop --stop-after-stage or use --emit=mlir");
-  return Target == CompileTarget::CUDA ? target::writeCudaArtifact(module(), Artifact, outputDir)
-                                       : target::writeCpuArtifact(module(), Artifact, outputDir);
+  if (llvm::Error failed = Target == CompileTarget::CUDA
+                               ? target::writeCudaArtifact(module(), Artifact, outputDir)
+                               : target::writeCpuArtifact(module(), Artifact, outputDir))
+    return failed;
+  if (QuantizedDir.empty())
+    return llvm::Error::success();
+  llvm::SmallString<256> into(outputDir);
+  llvm::sys::path::append(into, kQuantizedCheckpointName);
+  if (std::error_code ec = llvm::sys::fs::rename(QuantizedDir, into))
+    return error("cannot move the quantized checkpoint " + QuantizedDir + " to " + into + ": " +
+                 ec.message());
+  QuantizedDir.clear();
+  return llvm::Error::success();
 }
 
 } // namespace qwen

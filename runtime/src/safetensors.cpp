@@ -556,6 +556,8 @@ void writeSafetensors(const std::string &Path, const std::vector<TensorToWrite> 
     std::string StName = dtypeName(T.dtype);
     std::transform(StName.begin(), StName.end(), StName.begin(),
                    [](unsigned char C) { return static_cast<char>(std::toupper(C)); });
+    if (T.dtype == DType::F8E4M3)
+      StName = "F8_E4M3"; // the safetensors spelling (the manifest's is f8e4m3)
     nlohmann::ordered_json Entry;
     Entry["dtype"] = StName;
     Entry["shape"] = T.shape;

@@ -26,7 +26,9 @@ rm -rf "$work" && mkdir -p "$work"
 artifact=${QWEN_ARTIFACT:-$work/model.qwenc}
 [ -n "${QWEN_ARTIFACT:-}" ] || qwen-compile "$case_dir" ${QWEN_COMPILE_FLAGS:-} -o "$artifact"
 # An artifact compiled elsewhere recorded another path to the checkpoint.
-run() { qwen-run "$@" --checkpoint "$case_dir" ${QWEN_RUN_FLAGS:-}; }
+# QWEN_CHECKPOINT: bind another folder than the case's (qwen-compile
+# --weight-dtype=fp8 artifacts bind the quantized copy they hold).
+run() { qwen-run "$@" --checkpoint "${QWEN_CHECKPOINT:-$case_dir}" ${QWEN_RUN_FLAGS:-}; }
 tight_abs=1e-3; tight_cos=0.99999
 rounds=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); \
 print(int(m['kv_cache']['dtype'] != 'f32' or (m['target']['kind'] == 'cuda' and sys.argv[2] != 'f32')))" \

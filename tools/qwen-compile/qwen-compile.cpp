@@ -12,6 +12,7 @@
 #include "qwen/Compiler/CompileCheckpoint.h"
 #include "qwen/Passes/Pipelines/Pipelines.h"
 
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -63,6 +64,12 @@ static cl::opt<std::string> bf16Activations(
     cl::desc("bf16 matmuls on AVX512-BF16 CPUs: off (f32 FMAs, the default), split "
              "(decode tiles as two bf16 parts, f32-level results) or round (activations "
              "rounded to bf16, as llama.cpp)"));
+
+static cl::opt<std::string> weightDtype(
+    "weight-dtype", cl::init(""),
+    cl::desc("fp8: quantize the checkpoint's decoder linear weights to block-wise float8_e4m3fn "
+             "(128x128 blocks, HF's FineGrainedFP8 format) into <artifact>/checkpoint, which the "
+             "artifact binds; embeddings, norms and lm_head keep their dtype"));
 
 static cl::opt<bool> noWeightScan(
     "no-weight-scan",
@@ -122,6 +129,24 @@ int main(int argc, char **argv) {
   options.cpu = cpu;
   options.bf16Activations = bf16Activations;
   options.scanWeights = !noWeightScan;
+  options.weightDtype = weightDtype;
+  // The quantized checkpoint is written next to the artifact (moved into it
+  // once written), or for --emit=mlir / manifest to a scratch folder.
+  llvm::SmallString<128> scratch;
+  if (weightDtype == "fp8") {
+    if (!outputPath.empty()) {
+      options.quantizedDir = outputPath + ".fp8-checkpoint";
+    } else if (std::error_code ec = llvm::sys::fs::createUniqueDirectory("qwen-fp8", scratch)) {
+      return fail("cannot create a folder for the quantized checkpoint: " + ec.message());
+    } else {
+      options.quantizedDir = scratch.str().str();
+    }
+  }
+  // Gone once moved into the artifact; left behind only by a failure.
+  llvm::scope_exit removeQuantized([&] {
+    if (!options.quantizedDir.empty())
+      llvm::sys::fs::remove_directories(options.quantizedDir);
+  });
   options.report = [](llvm::StringRef severity, const llvm::Twine &message) {
     llvm::errs() << "qwen-compile: " << severity << ": " << message << "\n";
   };

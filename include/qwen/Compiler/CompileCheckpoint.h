@@ -44,6 +44,11 @@ struct CompileCheckpointOptions {
   /// bf16 matmuls on AVX512-BF16: split (f32-level results) or round.
   std::string bf16Activations = "off";
   bool scanWeights = true;       ///< warn about NaN / infinite checkpoint values
+  /// "" (the checkpoint's own) or "fp8": quantize the checkpoint's linear
+  /// weights to block-wise FP8 (128 x 128) into `quantizedDir`, which the
+  /// artifact then binds (moved into the artifact folder as `checkpoint`).
+  std::string weightDtype;
+  std::string quantizedDir;
   /// Warnings and notes that do not stop compilation ("warning" or "note",
   /// then the message).
   std::function<void(llvm::StringRef severity, const llvm::Twine &message)> report;
@@ -76,6 +81,8 @@ private:
   target::ArtifactOptions Artifact;
   CompileTarget Target = CompileTarget::CPU;
   CompileStage StopAfter = CompileStage::LLVM;
+  /// --weight-dtype=fp8: the quantized checkpoint, moved into the artifact.
+  std::string QuantizedDir;
   int64_t NumLayers = 0;
 };
 
