@@ -9,7 +9,10 @@ namespace qwen::codegen::gpu {
 /// Whether `weight_block` and the shape let cuBLASLt's block-scaled FP8
 /// GEMM (sm_90, cuBLASLt 12.9+) run this f8E4M3FN matmul: 128 x 128 blocks,
 /// K a multiple of 512 (whole K blocks, and the weight's scale rows of
-/// K / 128 floats 16-byte aligned, as cuBLASLt reads them), no row gather.
+/// K / 128 floats 16-byte aligned, as cuBLASLt reads them), no row gather,
+/// no bias, f32 activations in 16-byte aligned rows (the pack's vectors).
+/// The schedule makes the same choice (GpuSchedules.cpp); this also checks
+/// the views' alignment, which only the lowering sees.
 bool fp8MatmulFitsCublasLt(const codegen::MatmulPattern &plan);
 
 /// An f8E4M3FN matmul as a generated kernel (any block size, any rows): a
