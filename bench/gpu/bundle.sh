@@ -22,6 +22,10 @@ done
 for config in qwen3-0.6b qwen3-8b; do
   compile "bench/configs/$config.json" "$config" --kv-dtype=bf16
 done
+# Qwen3-8B with block-wise FP8 weights (128 x 128 blocks, as Qwen3-8B-FP8:
+# the config's quantization_config), seeded random fp8 codes and scales with
+# --random-weights; every projection is cuBLASLt's block-scaled FP8 GEMM.
+compile bench/configs/qwen3-8b-fp8.json qwen3-8b-fp8 --kv-dtype=bf16
 { git rev-parse HEAD && git diff --quiet HEAD -- . ':!gpu-bundle' || echo "(with uncommitted changes)"; } 2>/dev/null \
   | paste -sd' ' > "$out/commit" || true
 du -sh "$out"

@@ -9,7 +9,9 @@
 #    sampling on the device draws the tokens host sampling draws,
 # 3. bench: the measured ceilings (floors.py), qwen-run bench on Qwen3-0.6B and
 #    Qwen3-8B with seeded random weights (decode at batch 1/8/32/128, prefill
-#    512/4096), HF transformers on the same configs,
+#    512/4096), HF transformers on the same configs; Qwen3-8B with FP8
+#    weights (qwen3-8b-fp8, when the bundle has it) at decode batch 1/8/32
+#    and prefill 512/4096, against the same floors, next to the bf16 rows,
 # then prints the test summary and the table last. Full logs under $OUT.
 # QWEN_GPU_BENCH_MODELS overrides the benchmarked artifacts (names in
 # gpu-bundle/artifacts); QWEN_GPU_SKIP_HF=1 skips the HF peer.
@@ -115,6 +117,15 @@ if [ "$mode" = all ] || [ "$mode" = bench ]; then
       --cuda-decode-kernels=never | grep '^{' >> '$out/bench-$name.jsonl' &&
       qwen-run bench '$artifact' --random-weights --batch 1,8,32 --prompt-len 512 --gen 64 \
       --no-cuda-pdl | grep '^{' >> '$out/bench-$name.jsonl'"
+    if [ "$name" = qwen3-8b ] && [ -f "$bundle/artifacts/qwen3-8b-fp8.qwenc" ]; then
+      # FP8 right after bf16 on the same card: decode reads half the weight
+      # bytes (bound in table.py from the artifact's weight bytes).
+      fp8=$bundle/artifacts/qwen3-8b-fp8.qwenc
+      record "bench-qwen3-8b-fp8-decode" sh -c "qwen-run bench '$fp8' --random-weights --batch 1,8,32 \
+        --prompt-len 512 --gen 64 | grep '^{' >> '$out/bench-qwen3-8b-fp8.jsonl'"
+      record "bench-qwen3-8b-fp8-prefill" sh -c "qwen-run bench '$fp8' --random-weights --batch 1 \
+        --prompt-len 512,4096 --gen 0 --max-batch-tokens 4096 | grep '^{' >> '$out/bench-qwen3-8b-fp8.jsonl'"
+    fi
     if [ "${QWEN_GPU_SKIP_HF:-0}" != 1 ] && [ -f "bench/configs/$name.json" ]; then
       record "hf-$name-decode" sh -c "python3 bench/hf_cpu_bench.py --device cuda --config bench/configs/$name.json \
         --batch 1,8,32,128 --prompt-len 512 --gen 64 --repeat 2 >> '$out/hf-$name.jsonl'"

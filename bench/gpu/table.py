@@ -43,8 +43,11 @@ def main(out):
         for r in lines(path):
             m = r["model"]
             L, kvh, hd, H = m["num_layers"], m["num_kv_heads"], m["head_dim"], m["num_attention_heads"]
-            wbytes = 2 if m["weight_dtype"] in ("bf16", "f16") else 4
-            embed = m["vocab_size"] * m["hidden_size"] * wbytes
+            # FP8 artifacts: 1-byte matmul weights (plus their block scales,
+            # in weight_bytes); the embedding table stays 16-bit.
+            fp8 = (m.get("weight_quantization") or {}).get("method") == "fp8"
+            wbytes = 1 if fp8 else 2 if m["weight_dtype"] in ("bf16", "f16") else 4
+            embed = m["vocab_size"] * m["hidden_size"] * (2 if fp8 else wbytes)
             kv_bytes = {"f32": 4, "bf16": 2, "f16": 2}[r["kv_dtype"]]
             B, P, G = r["batch"], r["prompt_len"], r["gen"]
             if r.get("cuda_programmatic_launch") is False:

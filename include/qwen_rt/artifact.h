@@ -97,6 +97,12 @@ struct GemmSpec {
   Operand a, b, c, bias; ///< c: the residual (beta = 1); c.arg / bias.arg -1 when absent
   DType dDtype = DType::F32;
   int64_t ldd = 0;
+  /// FP8 (a and b f8e4m3): cuBLASLt's block scaling on sm_90. aScale: the
+  /// activations' f32 scales, one per row and 128-wide K block, stored
+  /// [ceil(k/128)][m] (rows contiguous, VEC128_32F; the pack writes them);
+  /// bScale: the weight's, one per 128 x 128 block, [ceil(n/128)][ld]
+  /// (BLK128x128_32F, ld = ceil(k/128), a multiple of 4). arg -1 otherwise.
+  Operand aScale, bScale;
 };
 
 struct ProgramEntry {

@@ -162,6 +162,7 @@ constexpr cublasStatus_t CUBLAS_STATUS_SUCCESS = 0;
 constexpr int CUDA_R_32F = 0;
 constexpr int CUDA_R_16F = 2;
 constexpr int CUDA_R_16BF = 14;
+constexpr int CUDA_R_8F_E4M3 = 28;
 // cublasComputeType_t
 constexpr int CUBLAS_COMPUTE_32F = 68;
 // cublasOperation_t
@@ -173,6 +174,18 @@ constexpr int CUBLASLT_MATMUL_DESC_TRANSB = 4;           ///< int32_t
 constexpr int CUBLASLT_MATMUL_DESC_EPILOGUE = 7;         ///< uint32_t
 constexpr int CUBLASLT_MATMUL_DESC_BIAS_POINTER = 8;     ///< const void *
 constexpr int CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE = 26;  ///< int32_t (cudaDataType_t)
+// FP8 block scaling (cuBLASLt 12.9+ on sm_90): a scale tensor per operand,
+// interpreted as the operand's SCALE_MODE says.
+constexpr int CUBLASLT_MATMUL_DESC_A_SCALE_POINTER = 17; ///< const void *
+constexpr int CUBLASLT_MATMUL_DESC_B_SCALE_POINTER = 18; ///< const void *
+constexpr int CUBLASLT_MATMUL_DESC_A_SCALE_MODE = 31;    ///< int32_t (cublasLtMatmulMatrixScale_t)
+constexpr int CUBLASLT_MATMUL_DESC_B_SCALE_MODE = 32;    ///< int32_t (cublasLtMatmulMatrixScale_t)
+// cublasLtMatmulMatrixScale_t
+constexpr int32_t CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F = 0;
+/// One f32 per 128 consecutive elements of the inner (K) dimension.
+constexpr int32_t CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F = 4;
+/// One f32 per 128 x 128 block.
+constexpr int32_t CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F = 5;
 // cublasLtEpilogue_t
 constexpr uint32_t CUBLASLT_EPILOGUE_DEFAULT = 1;
 constexpr uint32_t CUBLASLT_EPILOGUE_BIAS = 4;

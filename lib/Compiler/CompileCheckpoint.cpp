@@ -278,9 +278,9 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
   buildOptions.pageSize = options.pageSize;
   buildOptions.kvDtype = options.kvDtype;
   buildOptions.hiddenStates = options.hiddenStates;
-  // The CPU matmul kernels read fp8 weights; the CUDA ones do not yet, so
-  // a CUDA artifact binds FP8 checkpoints dequantized.
-  buildOptions.fp8Weights = options.target == CompileTarget::CPU;
+  // The CPU and CUDA matmul kernels read fp8 weights (CUDA: cuBLASLt's
+  // block-scaled FP8 GEMM or a generated kernel, passes/Codegen/GPU/Fp8Matmul.cpp).
+  buildOptions.fp8Weights = true;
   if (archive)
     buildOptions.hasTensor = [&](const std::string &name) { return archive->find(name) != nullptr; };
   compiled->Module = models::buildQwen3Graph(*compiled->Context, *config, buildOptions);

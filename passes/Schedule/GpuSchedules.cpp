@@ -2,7 +2,8 @@
 //
 // The row families take blocks of up to max-threads (the emitter fits the
 // block to the row); GEMMs are cuBLASLt calls on tensor cores (their pack
-// kernel is a row kernel). Attention, the delta rule and the experts pick
+// kernel is a row kernel), block-wise FP8 ones too where cuBLASLt's
+// block-scaled FP8 GEMM applies, else a generated kernel (scheduleFp8Matmul). Attention, the delta rule and the experts pick
 // their block shapes from the head and state sizes, as documented at each.
 //
 //===----------------------------------------------------------------------===//
@@ -182,6 +183,43 @@ static LogicalResult scheduleExperts(func::FuncOp kernel, const schedule::GpuSch
   return success();
 }
 
+/// A matmul over block-wise FP8 weights (qtf.linear with a weight scale).
+/// cuBLASLt's block-scaled FP8 GEMM (sm_90) where it applies: 128 x 128
+/// blocks, K a multiple of 512 (whole 128-wide K blocks, the weight's scale
+/// rows of K / 128 floats 16-byte aligned), f32 activations read directly
+/// (the pack quantizes them), no bias epilogue. Otherwise the generated
+/// kernel of passes/Codegen/GPU/Fp8Matmul.cpp: 4 warps, a warp per output
+/// column with 32 lanes across K, 4 activation rows per pass over the
+/// weight row (tile = [4]).
+static void scheduleFp8Matmul(func::FuncOp kernel, GpuSchedule &s) {
+  qtf::LinearOp linear;
+  bool gathers = false;
+  kernel.walk([&](Operation *op) {
+    if (auto l = dyn_cast<qtf::LinearOp>(op))
+      linear = l;
+    gathers |= isa<qtf::GatherRowsOp>(op);
+  });
+  std::optional<ArrayRef<int64_t>> block = linear.getWeightBlock();
+  const int64_t k = linear.getWeight().getType().getDimSize(1);
+  const bool cublasLt = block && (*block)[0] == 128 && (*block)[1] == 128 && k % 512 == 0 && !gathers &&
+                        !linear.getBias() &&
+                        cast<RankedTensorType>(linear.getInput().getType()).getElementType().isF32();
+  if (cublasLt) {
+    s.tensorCores = true;
+    return;
+  }
+  s.threads = 128;
+  s.lanes = 32;
+  s.tile = {4};
+}
+
+/// The block-wise FP8 linear of a matmul kernel, if it has one.
+static bool isFp8Matmul(func::FuncOp kernel) {
+  bool fp8 = false;
+  kernel.walk([&](qtf::LinearOp linear) { fp8 |= linear.isBlockQuantized(); });
+  return fp8;
+}
+
 FailureOr<ScheduleAttr> qwen::schedule::selectGpuSchedule(func::FuncOp kernel,
                                                           const GpuScheduleOptions &options) {
   std::optional<KernelKind> kind = getKernelKind(kernel);
@@ -191,7 +229,10 @@ FailureOr<ScheduleAttr> qwen::schedule::selectGpuSchedule(func::FuncOp kernel,
   s.threads = options.maxThreads;
   switch (*kind) {
   case KernelKind::Matmul:
-    s.tensorCores = true; // cuBLASLt
+    if (isFp8Matmul(kernel))
+      scheduleFp8Matmul(kernel, s);
+    else
+      s.tensorCores = true; // cuBLASLt
     break;
   case KernelKind::Attention:
     if (failed(scheduleAttention(kernel, options, s)))

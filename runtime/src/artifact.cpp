@@ -228,8 +228,11 @@ public:
       o.arg = int(arg);
       std::string type = str(g, (p + "_dtype").c_str(), where);
       std::optional<DType> t = parseDTypeName(type);
-      if (!t || (*t != DType::F32 && *t != DType::BF16 && *t != DType::F16))
-        fail(where + "." + p + "_dtype", "expected f32, bf16 or f16, got \"" + type + "\"");
+      const bool fp8 = t == DType::F8E4M3 && (p == "a" || p == "b");
+      if (!t || (*t != DType::F32 && *t != DType::BF16 && *t != DType::F16 && !fp8))
+        fail(where + "." + p + "_dtype", "expected f32, bf16 or f16" +
+                                             std::string(p == "a" || p == "b" ? " (or f8e4m3)" : "") +
+                                             ", got \"" + type + "\"");
       o.dtype = *t;
       if (withLd)
         o.ld = positive(g, ("ld" + p).c_str(), where);
@@ -261,6 +264,29 @@ public:
     if (s.a.dtype != s.b.dtype)
       fail(where, "A (" + std::string(dtypeName(s.a.dtype)) + ") and B (" + dtypeName(s.b.dtype) +
                       ") must have one dtype for cuBLASLt");
+    if (s.a.dtype == DType::F8E4M3) {
+      // Block-scaled FP8: TN with 16-byte leading dimensions, whole 128-wide
+      // K blocks, the weight's scale rows 16-byte aligned (GemmSpec::bScale).
+      if (s.k % 128 || s.a.ld % 16 || s.b.ld % 16)
+        fail(where, "an f8e4m3 GEMM needs k a multiple of 128 and lda, ldb multiples of 16");
+      auto scale = [&](const char *name) {
+        GemmSpec::Operand o;
+        std::string p(name);
+        int64_t arg = integer(g, (p + "_scale_arg").c_str(), where);
+        if (arg < 0 || uint64_t(arg) >= numArgs)
+          fail(where + "." + p + "_scale_arg", "argument " + std::to_string(arg) + " does not exist");
+        o.arg = int(arg);
+        o.offset = integer(g, (p + "_scale_offset").c_str(), where);
+        if (o.offset < 0 || o.offset % 4)
+          fail(where + "." + p + "_scale_offset", "must be a non-negative multiple of 4 (16 bytes)");
+        return o;
+      };
+      s.aScale = scale("a");
+      s.bScale = scale("b");
+      s.bScale.ld = positive(g, "ldb_scale", where);
+      if (s.bScale.ld != s.k / 128 || s.bScale.ld % 4)
+        fail(where + ".ldb_scale", "expected k / 128 = " + std::to_string(s.k / 128) + ", a multiple of 4");
+    }
     return s;
   }
 

@@ -36,7 +36,8 @@ int cudaDataType(DType t) {
   case DType::F32: return CUDA_R_32F;
   case DType::F16: return CUDA_R_16F;
   case DType::BF16: return CUDA_R_16BF;
-  default: throw Error(std::string("cuBLASLt operands are f32, bf16 or f16, not ") + dtypeName(t));
+  case DType::F8E4M3: return CUDA_R_8F_E4M3;
+  default: throw Error(std::string("cuBLASLt operands are f32, bf16, f16 or f8e4m3, not ") + dtypeName(t));
   }
 }
 } // namespace
@@ -467,6 +468,27 @@ CudaExecutor::GemmPlan &CudaExecutor::gemmPlan(size_t entry, int64_t m) {
     Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType,
                                                   sizeof(biasType)),
                "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)");
+  }
+  if (g.a.dtype == DType::F8E4M3) {
+    // cuBLASLt's A (our weight): one f32 per 128 x 128 block; its B (our
+    // activations, quantized by the pack): one per row and 128-wide K block.
+    const std::vector<char *> &base = Launches[entry].argBase;
+    const void *weightScale = base[size_t(g.bScale.arg)] + g.bScale.offset * sizeof(float);
+    const void *activationScale = base[size_t(g.aScale.arg)] + g.aScale.offset * sizeof(float);
+    int32_t weightMode = CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F;
+    int32_t activationMode = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
+    Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &weightMode,
+                                                  sizeof(weightMode)),
+               "cublasLtMatmulDescSetAttribute(A_SCALE_MODE)");
+    Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &activationMode,
+                                                  sizeof(activationMode)),
+               "cublasLtMatmulDescSetAttribute(B_SCALE_MODE)");
+    Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &weightScale,
+                                                  sizeof(weightScale)),
+               "cublasLtMatmulDescSetAttribute(A_SCALE_POINTER)");
+    Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
+                                                  &activationScale, sizeof(activationScale)),
+               "cublasLtMatmulDescSetAttribute(B_SCALE_POINTER)");
   }
   auto layout = [&](cublasLtMatrixLayout_t &l, DType t, int64_t rows, int64_t cols, int64_t ld) {
     Blas.check(api.cublasLtMatrixLayoutCreate(&l, cudaDataType(t), uint64_t(rows), uint64_t(cols), ld),

@@ -271,6 +271,50 @@ TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
          }
        },
        "cublaslt.ldd: D is dense: expected ldd = n = 8, got 16"},
+      {"cuda fp8 gemm with a partial K block",
+       [](json &m) {
+         m["target"]["kind"] = "cuda";
+         m["target"]["arch"] = "sm_90";
+         for (json &e : m["program"]) {
+           e.erase("grid");
+           e["library"] = "cublaslt";
+           e["cublaslt"] = {{"m", "T"},           {"n", 8},           {"k", 16},        {"a_arg", 0},
+                            {"a_dtype", "f8e4m3"}, {"lda", 16},        {"a_offset", 0},  {"b_arg", 1},
+                            {"b_dtype", "f8e4m3"}, {"ldb", 16},        {"b_offset", 0},  {"bias", false},
+                            {"residual", false},   {"d_dtype", "f32"}, {"ldd", 8}};
+         }
+       },
+       "cublaslt: an f8e4m3 GEMM needs k a multiple of 128 and lda, ldb multiples of 16"},
+      {"cuda fp8 gemm whose weight scale rows are not 16-byte aligned",
+       [](json &m) {
+         m["target"]["kind"] = "cuda";
+         m["target"]["arch"] = "sm_90";
+         for (json &e : m["program"]) {
+           e.erase("grid");
+           e["library"] = "cublaslt";
+           e["cublaslt"] = {{"m", "T"},           {"n", 8},           {"k", 256},         {"a_arg", 0},
+                            {"a_dtype", "f8e4m3"}, {"lda", 256},       {"a_offset", 0},    {"b_arg", 1},
+                            {"b_dtype", "f8e4m3"}, {"ldb", 256},       {"b_offset", 0},    {"bias", false},
+                            {"residual", false},   {"d_dtype", "f32"}, {"ldd", 8},         {"a_scale_arg", 0},
+                            {"a_scale_offset", 0}, {"b_scale_arg", 1}, {"b_scale_offset", 0}, {"ldb_scale", 2}};
+         }
+       },
+       "cublaslt.ldb_scale: expected k / 128 = 2, a multiple of 4"},
+      {"cuda gemm with an fp8 residual",
+       [](json &m) {
+         m["target"]["kind"] = "cuda";
+         m["target"]["arch"] = "sm_90";
+         for (json &e : m["program"]) {
+           e.erase("grid");
+           e["library"] = "cublaslt";
+           e["cublaslt"] = {{"m", "T"},          {"n", 8},           {"k", 8},          {"a_arg", 0},
+                            {"a_dtype", "f32"},  {"lda", 8},         {"a_offset", 0},   {"b_arg", 1},
+                            {"b_dtype", "f32"},  {"ldb", 8},         {"b_offset", 0},   {"bias", false},
+                            {"residual", true},  {"c_arg", 0},       {"c_dtype", "f8e4m3"}, {"ldc", 8},
+                            {"c_offset", 0},     {"d_dtype", "f32"}, {"ldd", 8}};
+         }
+       },
+       "cublaslt.c_dtype: expected f32, bf16 or f16, got \"f8e4m3\""},
       {"unknown dtype", [](json &m) { m["buffers"][0]["dtype"] = "f8"; }, "unknown dtype \"f8\""},
       {"unknown kv dtype", [](json &m) { m["kv_cache"]["dtype"] = "q4"; }, "kv_cache.dtype: unknown dtype \"q4\""},
       {"unknown symbol", [](json &m) { m["buffers"][0]["shape"] = {"N"}; }, "unknown symbol \"N\""},

@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Passes/Codegen/Common/KernelABI.h"
+#include "passes/Codegen/GPU/Fp8Matmul.h"
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
 #include "qwen/Passes/Codegen/GPU/Passes.h"
 #include "qwen/Passes/Common/ShapeSymbols.h"
@@ -44,6 +45,8 @@ static StringRef dtypeName(Type type) {
     return "f16";
   if (type.isF32())
     return "f32";
+  if (isa<Float8E4M3FNType>(type))
+    return "f8e4m3";
   return "unsupported";
 }
 
@@ -75,6 +78,13 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
   if (failed(analyzed))
     return failure();
   codegen::MatmulPattern plan = *analyzed;
+  // Block-wise FP8 weights: cuBLASLt's block-scaled FP8 GEMM where the
+  // schedule chose it (tensor_cores) and the activation rows are 16-byte
+  // aligned (the pack quantizes them), else a generated kernel
+  // (Fp8Matmul.cpp).
+  const bool fp8 = plan.linear.isBlockQuantized();
+  if (fp8 && !(options.schedule && options.schedule.getTensorCores() && fp8MatmulFitsCublasLt(plan)))
+    return lowerFp8MatmulKernel(top, gpuModule, source, options);
   MLIRContext *ctx = source.getContext();
   Builder builder(ctx);
   auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
@@ -97,21 +107,34 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
   BlockArgument xArg = rootArgument(xValue);
   BlockArgument rowsArg = plan.gather ? rootArgument(plan.gather.getRows()) : BlockArgument();
   BlockArgument weightArg = rootArgument(plan.linear.getWeight());
+  BlockArgument weightScaleArg = fp8 ? rootArgument(plan.linear.getWeightScale()) : BlockArgument();
   BlockArgument biasArg = bias ? rootArgument(bias) : BlockArgument();
   BlockArgument residualArg = plan.residual ? rootArgument(plan.residual) : BlockArgument();
-  if (!xArg || !weightArg || (plan.gather && !rowsArg) || (bias && !biasArg) ||
+  if (!xArg || !weightArg || (fp8 && !weightScaleArg) || (plan.gather && !rowsArg) || (bias && !biasArg) ||
       (plan.residual && !residualArg))
     return source.emitOpError("matmul operands must be kernel arguments or views of them"),
            failure();
 
   // The pack prologue: gather and / or convert A into a dense [m, k] buffer.
-  const bool convert = options.convertGemmInputs && xElement != weightElement;
+  // FP8: the pack quantizes A (codes and one scale per row and 128 columns).
+  const bool convert = fp8 || (options.convertGemmInputs && xElement != weightElement);
   const bool pack = plan.gather || convert;
   Type aElement = convert ? weightElement : xElement;
   auto packType = RankedTensorType::get({ShapedType::kDynamic, K}, aElement);
+  auto scaleType = RankedTensorType::get({ShapedType::kDynamic, K / 128}, builder.getF32Type());
+  SmallVector<Type> packResults{packType};
+  if (fp8)
+    packResults.push_back(scaleType);
   std::string packName = (source.getSymName() + "_pack").str();
   KernelGeometry packGeometry;
-  if (pack) {
+  if (fp8) {
+    GpuKernelEmitter emitter(gpuModule, source, options);
+    FailureOr<KernelGeometry> geometry =
+        emitFp8ActivationPack(emitter, packName, xArg, xValue, mSymbol, packType, scaleType);
+    if (failed(geometry))
+      return failure();
+    packGeometry = *geometry;
+  } else if (pack) {
     GpuKernelEmitter emitter(gpuModule, source, options);
     RowAccess xGeometry = GpuKernelEmitter::viewGeometry(xValue);
     ChunkPlan chunks = emitter.planChunks(K, xGeometry);
@@ -191,10 +214,14 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
       DenseI64ArrayAttr packBuffers;
       if (launch.getResultBuffers())
         if (auto step = launch->getParentOfType<func::FuncOp>();
-            step && step->hasAttr("qkernel.buffers"))
-          packBuffers = b.getDenseI64ArrayAttr({packBuffer(step, mSymbol, packType)});
+            step && step->hasAttr("qkernel.buffers")) {
+          SmallVector<int64_t> ids;
+          for (Type type : packResults)
+            ids.push_back(packBuffer(step, mSymbol, cast<RankedTensorType>(type)));
+          packBuffers = b.getDenseI64ArrayAttr(ids);
+        }
       auto packLaunch = qkernel::LaunchOp::create(
-          b, loc, TypeRange{packType},
+          b, loc, TypeRange(packResults),
           SymbolRefAttr::get(ctx, qkernel::kKernelModuleName,
                              FlatSymbolRefAttr::get(ctx, packName)),
           packOperands, packBuffers, qkernel::LaunchAttr());
@@ -204,6 +231,16 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
       field("lda", integer(K));
       field("a_offset", integer(0));
       field("prologue", packLaunch.getKernel());
+      if (fp8) {
+        // cuBLASLt's scales: the pack's per-(row, 128 columns) ones and the
+        // weight's per-128 x 128 block ones (rows of K / 128 floats).
+        field("a_scale_arg", integer(operand(packLaunch.getResult(1))));
+        field("a_scale_offset", integer(0));
+        field("b_scale_arg", integer(operand(launchArg(weightScaleArg))));
+        field("b_scale_offset",
+              integer(GpuKernelEmitter::viewGeometry(plan.linear.getWeightScale()).offset));
+        field("ldb_scale", integer(K / 128));
+      }
     } else {
       RowAccess xGeometry = GpuKernelEmitter::viewGeometry(xValue);
       field("a_arg", integer(operand(launchArg(xArg))));
@@ -262,10 +299,10 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
   OpBuilder b(source);
   if (pack)
     declareKernel(b, source.getLoc(), packName,
-                  builder.getFunctionType(packTypes, TypeRange{packType}), qkernel::KernelKind::GemmPack,
+                  builder.getFunctionType(packTypes, TypeRange(packResults)), qkernel::KernelKind::GemmPack,
                   {builder.getNamedAttr("qkernel.gpu_module",
                                         builder.getStringAttr(kGpuModuleName))},
-                  {mSymbol});
+                  SmallVector<std::string>(packResults.size(), mSymbol));
   declareKernel(b, source.getLoc(), source.getSymName(),
                 builder.getFunctionType(gemmTypes, source.getResultTypes()), qkernel::KernelKind::Matmul,
                 {builder.getNamedAttr("qkernel.library", builder.getStringAttr("cublaslt"))},

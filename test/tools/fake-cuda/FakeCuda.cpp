@@ -28,6 +28,12 @@
 //   everything it owned.
 // - cuBLASLt: f32 compute and scale, f32 / f16 / bf16 column-major operands,
 //   TRANSA / TRANSB, bias epilogue; float accumulation, round to nearest even.
+//   FP8 (e4m3 x e4m3) as sm_90's cuBLASLt 12.9+ runs it: TN only, leading
+//   dimensions multiples of 16, D / C in f32, f16 or bf16, and per-operand
+//   scales: SCALAR_32F (one f32, or 1 without a pointer) or the block modes
+//   VEC128_32F (1 x 128 blocks) / BLK128x128_32F (128 x 128 blocks, not on
+//   both operands), whose partial sums over each 128-wide K block are scaled
+//   as cuBLASLt defines (see blockScaleIndex).
 // - $QWEN_FAKE_CUDA_STATS: one line of counts on stderr at exit. Kernel
 //   launches and matmuls count every execution (direct or replayed); graph
 //   launches count cuGraphLaunch calls, and the recorded operations they
@@ -47,6 +53,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdarg>
@@ -55,6 +62,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -126,6 +134,9 @@ struct cublasLtMatmulDescOpaque {
   uint32_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
   const void *bias = nullptr;
   int32_t biasType = -1; ///< -1: D's type
+  const void *aScale = nullptr, *bScale = nullptr;
+  int32_t aScaleMode = CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F;
+  int32_t bScaleMode = CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F;
 };
 
 struct cublasLtMatrixLayoutOpaque {
@@ -419,9 +430,32 @@ size_t typeBytes(int type) {
   case CUDA_R_16F:
   case CUDA_R_16BF:
     return 2;
+  case CUDA_R_8F_E4M3:
+    return 1;
   default:
     return 0;
   }
+}
+
+/// OCP float8 e4m3fn (the "FN" variant: no infinities, S.1111.111 is NaN,
+/// max 448), as the hardware widens it: exact.
+float e4m3ToFloat(uint8_t v) {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int i = 0; i < 256; ++i) {
+      int exponent = (i >> 3) & 0xf, mantissa = i & 7;
+      float magnitude;
+      if (exponent == 0xf && mantissa == 7)
+        magnitude = std::numeric_limits<float>::quiet_NaN();
+      else if (exponent == 0)
+        magnitude = std::ldexp(float(mantissa), -9); // subnormal: m/8 * 2^-6
+      else
+        magnitude = std::ldexp(float(8 + mantissa), exponent - 10);
+      t[size_t(i)] = (i & 0x80) ? -magnitude : magnitude;
+    }
+    return t;
+  }();
+  return table[v];
 }
 
 const char *typeName(int type) {
@@ -432,6 +466,8 @@ const char *typeName(int type) {
     return "f16";
   case CUDA_R_16BF:
     return "bf16";
+  case CUDA_R_8F_E4M3:
+    return "e4m3";
   default:
     return "?";
   }
@@ -459,6 +495,12 @@ void loadVector(int type, const void *base, int64_t stride, int64_t count, float
     const uint16_t *p = static_cast<const uint16_t *>(base);
     for (int64_t i = 0; i < count; ++i)
       out[i] = bf16ToFloat(p[i * stride]);
+    break;
+  }
+  case CUDA_R_8F_E4M3: {
+    const uint8_t *p = static_cast<const uint8_t *>(base);
+    for (int64_t i = 0; i < count; ++i)
+      out[i] = e4m3ToFloat(p[i * stride]);
     break;
   }
   default:
@@ -516,6 +558,47 @@ struct Gemm {
   void *pd = nullptr;
 };
 
+bool isBlockScale(int32_t mode) {
+  return mode == CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F || mode == CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F;
+}
+
+/// Where the scale of element (outer o, inner p) of an operand lives in its
+/// scale tensor, for an operand whose op() is outer x K with K contiguous (A
+/// under TRANSA = T, B under TRANSB = N). As cuBLASLt lays them out:
+/// - VEC128_32F: outer x ceil(K/128) scales, outer-major (the outer index
+///   contiguous): o + (p / 128) * outer.
+/// - BLK128x128_32F: ceil(outer/128) x ceil(K/128) scales, K-block
+///   contiguous with the leading dimension rounded up to 4 (16 bytes):
+///   (o / 128) * round_up(ceil(K/128), 4) + p / 128. This is the layout of a
+///   checkpoint's row-major weight_scale_inv[N/128][K/128] when K/128 is a
+///   multiple of 4.
+/// - SCALAR_32F: element 0.
+/// The K-block leading dimension of a BLK128x128_32F scale tensor.
+int64_t blk128Ld(int64_t k) { return ((k + 127) / 128 + 3) / 4 * 4; }
+
+int64_t blockScaleIndex(int32_t mode, int64_t outer, int64_t k, int64_t o, int64_t p) {
+  switch (mode) {
+  case CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F:
+    return o + (p / 128) * outer;
+  case CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F:
+    return (o / 128) * blk128Ld(k) + p / 128;
+  default:
+    return 0;
+  }
+}
+
+/// Number of f32 scales a mode reads for an outer x K operand.
+int64_t blockScaleCount(int32_t mode, int64_t outer, int64_t k) {
+  switch (mode) {
+  case CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F:
+    return outer * ((k + 127) / 128);
+  case CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F:
+    return (outer + 127) / 128 * blk128Ld(k);
+  default:
+    return 1;
+  }
+}
+
 /// The problem checks of cublasLtMatmulAlgoGetHeuristic and cublasLtMatmul;
 /// empty when supported.
 std::string unsupported(const cublasLtMatmulDescOpaque &desc, const cublasLtMatrixLayoutOpaque &a,
@@ -536,8 +619,33 @@ std::string unsupported(const cublasLtMatmulDescOpaque &desc, const cublasLtMatr
     why << "C is " << c.rows << " x " << c.cols << ", D is " << m << " x " << n << "; ";
   if (a.type != b.type)
     why << "A is " << typeName(a.type) << ", B is " << typeName(b.type) << "; ";
-  if (d.type != CUDA_R_32F && d.type != a.type)
-    why << "D is " << typeName(d.type) << " with A " << typeName(a.type) << "; ";
+  const bool fp8 = a.type == CUDA_R_8F_E4M3 || b.type == CUDA_R_8F_E4M3;
+  if (fp8) {
+    // sm_90's FP8 kernels: "TN" only, 16-byte aligned leading dimensions.
+    if (!ta || tb)
+      why << "FP8 needs TRANSA = T and TRANSB = N; ";
+    if (a.ld % 16 || b.ld % 16)
+      why << "FP8 leading dimensions " << a.ld << ", " << b.ld << " are not multiples of 16; ";
+    if (d.type != CUDA_R_32F && d.type != CUDA_R_16F && d.type != CUDA_R_16BF)
+      why << "D is " << typeName(d.type) << " with FP8 inputs; ";
+    bool blockA = isBlockScale(desc.aScaleMode), blockB = isBlockScale(desc.bScaleMode);
+    if (blockA != blockB)
+      why << "block scaling on one operand only; ";
+    if (blockA && blockB) {
+      if (desc.aScaleMode == CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F &&
+          desc.bScaleMode == CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F)
+        why << "BLK128x128_32F on both operands; ";
+      // Conservative: partial K blocks are not emulated (not verified on a
+      // device), so the runtime only asks for multiples of 128.
+      if (k % 128)
+        why << "block-scaled K " << k << " is not a multiple of 128; ";
+    }
+  } else {
+    if (d.type != CUDA_R_32F && d.type != a.type)
+      why << "D is " << typeName(d.type) << " with A " << typeName(a.type) << "; ";
+    if (isBlockScale(desc.aScaleMode) || isBlockScale(desc.bScaleMode))
+      why << "block scaling needs FP8 operands; ";
+  }
   if (c.type != d.type)
     why << "C is " << typeName(c.type) << ", D is " << typeName(d.type) << "; ";
   if (desc.epilogue == CUBLASLT_EPILOGUE_BIAS) {
@@ -592,6 +700,29 @@ void runGemm(const Gemm &g) {
     loadVector(g.desc.biasType < 0 ? g.d.type : g.desc.biasType, g.desc.bias, 1, m, bias.data());
   }
   const bool readC = g.beta != 0.0f;
+  // FP8 scales: block modes scale each 128-wide K block's partial sum;
+  // SCALAR_32F ones fold into alpha.
+  const bool blockScaled = isBlockScale(g.desc.aScaleMode);
+  const float *aScale = static_cast<const float *>(g.desc.aScale);
+  const float *bScale = static_cast<const float *>(g.desc.bScale);
+  float alpha = g.alpha;
+  if (!blockScaled) {
+    if (aScale)
+      alpha *= aScale[0];
+    if (bScale)
+      alpha *= bScale[0];
+  }
+  auto product = [&](const float *row, const float *column, int64_t i, int64_t j) {
+    if (!blockScaled)
+      return alpha * dot(row, column, k);
+    float sum = 0;
+    for (int64_t p0 = 0; p0 < k; p0 += 128) {
+      float part = dot(row + p0, column + p0, std::min<int64_t>(128, k - p0));
+      sum += part * aScale[blockScaleIndex(g.desc.aScaleMode, m, k, i, p0)] *
+             bScale[blockScaleIndex(g.desc.bScaleMode, n, k, j, p0)];
+    }
+    return alpha * sum;
+  };
   constexpr int64_t TILE = 64;
   const int64_t tiles = (m + TILE - 1) / TILE;
   std::atomic<int64_t> next{0};
@@ -609,7 +740,7 @@ void runGemm(const Gemm &g) {
         const float *column = &bt[size_t(j * k)];
         for (int64_t ii = 0; ii < rows; ++ii) {
           int64_t i = i0 + ii;
-          float value = g.alpha * dot(&at[size_t(ii * k)], column, k);
+          float value = product(&at[size_t(ii * k)], column, i, j);
           if (readC)
             value += g.beta * loadOne(g.c.type, g.pc, i + j * g.c.ld);
           if (!bias.empty())
@@ -1629,6 +1760,28 @@ FAKE_EXPORT cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d
     desc->biasType = type;
     return CUBLAS_STATUS_SUCCESS;
   }
+  case CUBLASLT_MATMUL_DESC_A_SCALE_POINTER:
+  case CUBLASLT_MATMUL_DESC_B_SCALE_POINTER:
+    if (bytes != sizeof(void *))
+      return wrongSize(sizeof(void *));
+    std::memcpy(attribute == CUBLASLT_MATMUL_DESC_A_SCALE_POINTER ? &desc->aScale : &desc->bScale, value,
+                sizeof(void *));
+    return CUBLAS_STATUS_SUCCESS;
+  case CUBLASLT_MATMUL_DESC_A_SCALE_MODE:
+  case CUBLASLT_MATMUL_DESC_B_SCALE_MODE: {
+    if (bytes != sizeof(int32_t))
+      return wrongSize(sizeof(int32_t));
+    int32_t mode;
+    std::memcpy(&mode, value, sizeof(mode));
+    if (mode != CUBLASLT_MATMUL_MATRIX_SCALE_SCALAR_32F && !isBlockScale(mode)) {
+      complain("cublasLtMatmulDescSetAttribute: scale mode %d is not emulated (SCALAR_32F, VEC128_32F, "
+               "BLK128x128_32F)",
+               mode);
+      return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    (attribute == CUBLASLT_MATMUL_DESC_A_SCALE_MODE ? desc->aScaleMode : desc->bScaleMode) = mode;
+    return CUBLAS_STATUS_SUCCESS;
+  }
   default:
     complain("cublasLtMatmulDescSetAttribute: attribute %d is not emulated", attribute);
     return CUBLAS_STATUS_INVALID_VALUE;
@@ -1640,7 +1793,7 @@ FAKE_EXPORT cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *la
   if (!layout)
     return CUBLAS_STATUS_INVALID_VALUE;
   if (!typeBytes(dataType)) {
-    complain("cublasLtMatrixLayoutCreate: data type %d is not f32, f16 or bf16", dataType);
+    complain("cublasLtMatrixLayoutCreate: data type %d is not f32, f16, bf16 or e4m3", dataType);
     return CUBLAS_STATUS_INVALID_VALUE;
   }
   if (ld < 0 || uint64_t(ld) < rows || ld == 0) {
@@ -1775,6 +1928,30 @@ FAKE_EXPORT cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmu
         !check("bias", g.desc.bias,
                size_t(g.d.rows) * typeBytes(g.desc.biasType < 0 ? g.d.type : g.desc.biasType)))
       return fail(CUBLAS_STATUS_INVALID_VALUE);
+    // Scale tensors: FP8 only; block modes need one, 16-byte aligned.
+    const bool fp8 = g.a.type == CUDA_R_8F_E4M3;
+    for (int operand = 0; operand < 2; ++operand) {
+      const void *scale = operand ? g.desc.bScale : g.desc.aScale;
+      int32_t mode = operand ? g.desc.bScaleMode : g.desc.aScaleMode;
+      const char *name = operand ? "B scale" : "A scale";
+      if (!fp8 && scale) {
+        complain("cublasLtMatmul: %s pointer with %s operands (scales are for FP8)", name, typeName(g.a.type));
+        return fail(CUBLAS_STATUS_INVALID_VALUE);
+      }
+      if (isBlockScale(mode) && !scale) {
+        complain("cublasLtMatmul: %s mode %d without a scale pointer", name, mode);
+        return fail(CUBLAS_STATUS_INVALID_VALUE);
+      }
+      if (!scale)
+        continue;
+      if (reinterpret_cast<uintptr_t>(scale) % 16) {
+        complain("cublasLtMatmul: %s pointer %p is not 16-byte aligned", name, scale);
+        return fail(CUBLAS_STATUS_INVALID_VALUE);
+      }
+      int64_t outer = int64_t(operand ? g.d.cols : g.d.rows);
+      if (!check(name, scale, size_t(blockScaleCount(mode, outer, int64_t(k))) * sizeof(float)))
+        return fail(CUBLAS_STATUS_INVALID_VALUE);
+    }
   }
   CUresult result = enqueue(stream, [g]() -> CUresult {
     runGemm(g);

@@ -20,7 +20,9 @@
                                    and linear-attention states count only
                                    what a kernel changed; int32 outputs must
                                    be equal); pack kernels are compared bit
-                                   for bit with a rounding done here. Prints
+                                   for bit with a rounding done here (FP8
+                                   packs: e4m3 codes and scales against
+                                   HF's act_quant, fp8_act_quant). Prints
                                    one line per kernel, then PASS or FAIL.
                                    RUNS (default 3,2): the requests' numbers
                                    of tokens, in step order (token_seq), e.g.
@@ -536,6 +538,42 @@ def to_f16(x):
     return struct.unpack('<H', struct.pack('<e', x))[0]
 
 
+def f32(x):
+    return struct.unpack('<f', struct.pack('<f', x))[0]
+
+
+def e4m3_value(code):
+    """float8_e4m3fn code -> value (no infinities; S.1111.111 is NaN)."""
+    e, m = (code >> 3) & 15, code & 7
+    if e == 15 and m == 7:
+        return float('nan')
+    v = math.ldexp(m, -9) if e == 0 else math.ldexp(8 + m, e - 10)
+    return -v if code & 0x80 else v
+
+
+E4M3_POSITIVE = sorted((e4m3_value(c), c) for c in range(0x7f))
+
+
+def to_e4m3(x):
+    """x -> float8_e4m3fn code, round to nearest even (|x| <= 448 + rounding)."""
+    a = abs(x)
+    best = min(E4M3_POSITIVE, key=lambda vc: (abs(vc[0] - a), vc[1] & 1))
+    return best[1] | (0x80 if math.copysign(1, x) < 0 else 0)
+
+
+def fp8_act_quant(row):
+    """The FP8 pack of one f32 row: per 128 columns scale = amax / 448 (1 if
+    the block is all zero) and codes e4m3(x / scale), in f32 arithmetic."""
+    codes, scales = [], []
+    for j in range(0, len(row), 128):
+        block = row[j:j + 128]
+        amax = max(abs(v) for v in block)
+        scale = 1.0 if amax == 0 else f32(amax / 448.0)
+        scales.append(scale)
+        codes += [to_e4m3(f32(v / scale)) for v in block]
+    return codes, scales
+
+
 def split_top(s):
     parts, depth, cur = [], 0, ''
     for ch in s:
@@ -650,6 +688,9 @@ def check(source, out, runs=(3, 2)):
         if dtype == 'i32':
             data = inputs.get(what) or [random.randrange(1000) for _ in range(n)]
             return (ctypes.c_int32 * n)(*data)
+        if dtype == 'f8E4M3FN':  # FP8 weight codes: any but the NaN ones
+            return (ctypes.c_uint8 * n)(*[c for c in (random.randrange(256) for _ in range(2 * n))
+                                          if c & 0x7f != 0x7f][:n])
         norm = 'norm' in what
         values = [(1.0 if norm else 0.0) + random.gauss(0, 0.5 if norm else 1.0)
                   for _ in range(min(n, 1 << 20))]
@@ -754,6 +795,21 @@ def check(source, out, runs=(3, 2)):
             slots, _, rows = prepare(gemm)
             weight = [a for a in signatures[gemm][0] if a[0] == 'tensor' and a[1][0] != '?'][0]
             K, dtype = int(weight[1][-1]), weight[2]
+            if dtype == 'f8E4M3FN':
+                # FP8: codes [rows, K] and scales [K / 128][rows], against
+                # HF's act_quant done here (bit for bit).
+                codes = (ctypes.c_uint8 * (rows * K))()
+                scales = (ctypes.c_float * (rows * K // 128))()
+                run_gpu(name, [slots[0], codes, scales])
+                bad = 0
+                for m in range(rows):
+                    want_codes, want_scales = fp8_act_quant(list(slots[0][m * K:(m + 1) * K]))
+                    bad += sum(1 for c in range(K) if codes[m * K + c] != want_codes[c])
+                    bad += sum(1 for j in range(K // 128) if scales[j * rows + m] != want_scales[j])
+                ok &= bad == 0
+                print('%-20s %s' % (name, 'bit-exact (fp8 codes and scales)' if bad == 0
+                                    else '%d mismatches' % bad))
+                continue
             gather = rows == R
             convert = {'bf16': to_bf16, 'f16': to_f16}.get(dtype, lambda v: v)
             element = ctypes.c_float if dtype == 'f32' else ctypes.c_uint16
