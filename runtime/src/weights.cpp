@@ -267,10 +267,14 @@ std::vector<SourceView> resolveWeightSources(const SafetensorsArchive &archive, 
 
 WeightStore WeightStore::bind(const Artifact &artifact, SafetensorsArchive archive, ThreadPool &pool,
                               bool progress) {
+  return bind(artifact.weights(), std::move(archive), pool, progress);
+}
+
+WeightStore WeightStore::bind(const std::vector<WeightSpec> &specs, SafetensorsArchive archive,
+                              ThreadPool &pool, bool progress) {
   WeightStore s;
   s.Archive.emplace(std::move(archive));
   const SafetensorsArchive &ar = *s.Archive;
-  const std::vector<WeightSpec> &specs = artifact.weights();
   for (const WeightSpec &w : specs)
     s.TotalBytes += w.nbytes();
   s.Owned.resize(specs.size());
