@@ -46,6 +46,10 @@ struct VisionProgramSpec {
 /// a malformed section.
 std::optional<VisionProgramSpec> parseVisionProgram(const Artifact &artifact);
 
+/// Bytes of the vision program's inputs and activation buffers for a run
+/// over `patches` patches (the memory plan).
+uint64_t visionActivationBytes(const VisionProgramSpec &spec, int64_t patches);
+
 /// Runs the vision program of a CPU artifact.
 class VisionEncoder {
 public:

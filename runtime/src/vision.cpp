@@ -249,14 +249,18 @@ VisionEncoder::~VisionEncoder() = default;
 
 uint64_t VisionEncoder::weightBytes() const { return P->weights->totalBytes(); }
 
-uint64_t VisionEncoder::activationBytes(int64_t patches) const {
-  const StepDims dims = {patches, 0, 0, patches / Spec.geometry.mergeUnit()};
+uint64_t qwen::rt::visionActivationBytes(const VisionProgramSpec &spec, int64_t patches) {
+  const StepDims dims = {patches, 0, 0, patches / spec.geometry.mergeUnit()};
   uint64_t total = 0;
-  for (const InputSpec &in : Spec.inputs)
+  for (const InputSpec &in : spec.inputs)
     total += alignUp(uint64_t(shapeProduct(in.shape, dims)) * dtypeSize(in.dtype));
-  for (const BufferSpec &b : Spec.buffers)
+  for (const BufferSpec &b : spec.buffers)
     total += alignUp(uint64_t(shapeProduct(b.shape, dims)) * dtypeSize(b.dtype));
   return total;
+}
+
+uint64_t VisionEncoder::activationBytes(int64_t patches) const {
+  return visionActivationBytes(Spec, patches);
 }
 
 ImageEmbeddings VisionEncoder::encode(const std::vector<PixelValues> &images) {

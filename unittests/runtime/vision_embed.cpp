@@ -4,16 +4,16 @@
 //
 // Preprocesses the images under CHECKPOINT_DIR/preprocessor_config.json, runs
 // the artifact's vision program (qwen-compile --vision) over them as one
-// batch and writes `embeddings` (float32 [merged tokens, out_hidden_size],
+// batch through Engine::encodeImages (the API the language model's image
+// prompts use) and writes `embeddings` (float32 [merged tokens, out_hidden_size],
 // images in order), `tokens_per_image` (int64) and `grid_thw` (int64
 // [images, 3]): for comparisons with HF's model.visual (test/E2E/vision-*.test).
 //
 //===----------------------------------------------------------------------===//
+#include "qwen_rt/engine.h"
 #include "qwen_rt/error.h"
 #include "qwen_rt/image.h"
 #include "qwen_rt/safetensors.h"
-#include "qwen_rt/thread_pool.h"
-#include "qwen_rt/vision.h"
 
 #include <cstdio>
 
@@ -25,8 +25,12 @@ int main(int argc, char **argv) {
     return 2;
   }
   try {
-    Artifact artifact = Artifact::open(argv[1]);
     const std::string checkpoint = argv[2];
+    EngineOptions options;
+    options.checkpointDir = checkpoint;
+    options.maxSequences = 1;
+    options.maxBatchTokens = 64;
+    std::unique_ptr<Engine> engine = Engine::load(argv[1], options);
     ImageProcessorConfig config = readImageProcessorConfig(checkpoint + "/preprocessor_config.json");
     std::vector<PixelValues> images;
     std::vector<int64_t> grids;
@@ -34,9 +38,7 @@ int main(int argc, char **argv) {
       images.push_back(preprocessImage(loadImage(argv[i]), config));
       grids.insert(grids.end(), images.back().gridThw.begin(), images.back().gridThw.end());
     }
-    ThreadPool pool(0);
-    VisionEncoder encoder(artifact, checkpoint, pool);
-    ImageEmbeddings out = encoder.encode(images);
+    ImageEmbeddings out = engine->encodeImages(images);
     const int64_t rows = out.width ? int64_t(out.rows.size()) / out.width : 0;
     writeSafetensors(argv[3], {{"embeddings", DType::F32, {rows, out.width}, out.rows.data()},
                                {"tokens_per_image", DType::I64, {int64_t(out.tokensPerImage.size())},
