@@ -15,6 +15,7 @@
 #include "qwen_rt/image.h"
 #include "qwen_rt/safetensors.h"
 
+#include <chrono>
 #include <cstdio>
 
 using namespace qwen::rt;
@@ -38,14 +39,22 @@ int main(int argc, char **argv) {
       images.push_back(preprocessImage(loadImage(argv[i]), config));
       grids.insert(grids.end(), images.back().gridThw.begin(), images.back().gridThw.end());
     }
+    engine->visionGeometry(); // binds the vision weights, outside the timing
+    const auto start = std::chrono::steady_clock::now();
     ImageEmbeddings out = engine->encodeImages(images);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     const int64_t rows = out.width ? int64_t(out.rows.size()) / out.width : 0;
     writeSafetensors(argv[3], {{"embeddings", DType::F32, {rows, out.width}, out.rows.data()},
                                {"tokens_per_image", DType::I64, {int64_t(out.tokensPerImage.size())},
                                 out.tokensPerImage.data()},
                                {"grid_thw", DType::I64, {int64_t(images.size()), 3}, grids.data()}});
-    std::printf("%lld images, %lld embeddings of %lld\n", (long long)images.size(), (long long)rows,
-                (long long)out.width);
+    int64_t patches = 0;
+    for (const PixelValues &image : images)
+      patches += image.rows;
+    std::printf("%lld images, %lld patches, %lld embeddings of %lld\n", (long long)images.size(),
+                (long long)patches, (long long)rows, (long long)out.width);
+    std::fprintf(stderr, "vision program: %.1f ms on %d threads\n", ms, engine->numThreads());
   } catch (const Error &e) {
     std::fprintf(stderr, "qwen-vision-embed: %s\n", e.what());
     return 1;
