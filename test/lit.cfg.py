@@ -23,7 +23,7 @@ config.substitutions.append(("%demo", os.path.join(config.qwen_src_root, "models
 # (test/tools/fake-cuda), for QWEN_CUDA_DRIVER / QWEN_CUBLASLT.
 config.substitutions.append(("%fake_cuda", config.qwen_fake_cuda))
 
-tools = ["qwen-opt", "qwen-compile", "qwen-run", "qwen-check-logits", "qwen-check-state", "qwen-check-prefix-cache"]
+tools = ["qwen-opt", "qwen-compile", "qwen-run", "qwen-vision-embed", "qwen-check-logits", "qwen-check-state", "qwen-check-prefix-cache"]
 llvm_config.add_tool_substitutions(tools, [config.qwen_tools_dir, config.llvm_tools_dir])
 
 # Keep the CI's 2 cores from being oversubscribed by the runtime's threads.

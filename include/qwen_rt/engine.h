@@ -22,6 +22,7 @@
 #include "qwen_rt/state_pool.h"
 #include "qwen_rt/thread_pool.h"
 #include "qwen_rt/tokenizer.h"
+#include "qwen_rt/vision.h"
 #include "qwen_rt/weights.h"
 
 #include <nlohmann/json.hpp>
@@ -79,8 +80,15 @@ struct MemoryPlan {
   int64_t maxContext = 0, maxBatchTokens = 0;
   std::string device;             ///< "" for the host CPU, else the GPU ("cuda:0 NVIDIA H100 ...")
   uint64_t gemmWorkspaceBytes = 0; ///< GPU: cuBLASLt workspace
+  /// The vision program (qwen-compile --vision): its weights, and its
+  /// activations for images whose <|image_pad|> tokens fill one step
+  /// (maxBatchTokens * merge^2 patches); 0 without one.
+  uint64_t visionWeightBytes = 0;
+  uint64_t visionArenaBytes = 0;
+  int64_t visionPatches = 0;
   uint64_t totalBytes() const {
-    return weightBytes + kvBytesTotal + stateBytesTotal + checkpointBytesTotal + arenaBytes + gemmWorkspaceBytes;
+    return weightBytes + kvBytesTotal + stateBytesTotal + checkpointBytesTotal + arenaBytes + gemmWorkspaceBytes +
+           visionWeightBytes + visionArenaBytes;
   }
   /// Several lines: the sizes, then e.g. "fits 8 sequences of 512 tokens".
   std::string describe() const;
@@ -251,6 +259,19 @@ public:
   /// cannot select them (a CPU artifact, or no generated top-k kernel).
   int64_t topKCandidates() const { return Exec->topKCandidates(); }
 
+  /// Images: whether the artifact has the vision program (qwen-compile --vision).
+  bool hasVision() const { return parseVisionProgram(Art).has_value(); }
+  /// The vision tower's geometry (patch, merge and output sizes). Throws
+  /// Error when the artifact has no vision program.
+  const VisionGeometry &visionGeometry();
+  /// The embeddings of `images` (preprocessImage under the checkpoint's
+  /// preprocessor_config.json) by the vision program: rows [sum of
+  /// tokensPerImage, out_hidden_size] in image order, one per <|image_pad|>
+  /// token of each image, to replace those tokens' embeddings. The vision
+  /// weights are bound on first use. Throws Error when the artifact has no
+  /// vision program (compiled without --vision, or a text-only model).
+  ImageEmbeddings encodeImages(const std::vector<PixelValues> &images);
+
   ~Engine();
 
 private:
@@ -302,6 +323,9 @@ private:
   std::vector<std::vector<int32_t>> History;
   std::vector<int64_t> CachedPages;
   std::vector<int32_t> DecodeCheckpoint;
+
+  /// The vision program, bound on first use (encodeImages).
+  std::unique_ptr<VisionEncoder> Vision;
 };
 
 } // namespace qwen::rt

@@ -80,6 +80,9 @@ public:
   /// Conversions run on `pool`. progress: print a percentage line to stderr
   /// while binding. Throws Error.
   static WeightStore bind(const Artifact &artifact, SafetensorsArchive archive, ThreadPool &pool, bool progress);
+  /// The same for the weights `specs` (the vision program's).
+  static WeightStore bind(const std::vector<WeightSpec> &specs, SafetensorsArchive archive, ThreadPool &pool,
+                          bool progress);
   /// Fills every weight with seeded pseudo-random values: approximately
   /// normal * 0.02, and 1.0 for weights whose (first) checkpoint name ends in
   /// "norm.weight". Deterministic for a seed, whatever the thread count.

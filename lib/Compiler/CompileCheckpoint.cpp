@@ -9,6 +9,7 @@
 #include "qwen/Target/CUDA/ArtifactWriter.h"
 #include "qwen/Models/Qwen3/Qwen3Builder.h"
 #include "qwen/Models/Qwen3/Qwen3Config.h"
+#include "qwen/Models/Qwen3/Qwen3VisionBuilder.h"
 #include "qwen/Passes/Codegen/GPU/Passes.h"
 
 #include "qwen_rt/error.h"
@@ -200,6 +201,41 @@ llvm::Error checkWeights(const CompileCheckpointOptions &options, ModuleOp modul
 // Compilation
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// --vision: the tower of vision_config as @vision (Qwen3VisionBuilder).
+llvm::Error addVisionProgram(ModuleOp module, llvm::StringRef configPath,
+                             const models::Qwen3Config &config,
+                             const std::optional<rt::SafetensorsArchive> &archive,
+                             target::ArtifactOptions &artifact) {
+  llvm::Expected<std::optional<models::VisionConfig>> vision =
+      models::readVisionConfig(configPath, config.weightDType);
+  if (!vision)
+    return vision.takeError();
+  if (!*vision)
+    return error("--vision: " + configPath.str() +
+                 " has no vision_config (a text-only model has no vision encoder)");
+  const std::string probe = (*vision)->prefix + "patch_embed.proj.weight";
+  if (archive && !archive->find(probe))
+    return error("--vision: the checkpoint has no " + probe +
+                 " (saved by a text-only class without the vision tower)");
+  models::buildQwen3VisionGraph(module, **vision);
+  const models::VisionConfig &v = **vision;
+  artifact.vision = llvm::json::Object{
+      {"depth", v.depth},
+      {"hidden_size", v.hiddenSize},
+      {"num_heads", v.numHeads},
+      {"intermediate_size", v.intermediateSize},
+      {"in_channels", v.inChannels},
+      {"patch_size", v.patchSize},
+      {"temporal_patch_size", v.temporalPatchSize},
+      {"spatial_merge_size", v.spatialMergeSize},
+      {"out_hidden_size", v.outHiddenSize},
+      {"num_position_embeddings", v.numPositionEmbeddings},
+      {"rope_theta", v.ropeTheta}};
+  return llvm::Error::success();
+}
+} // namespace
+
 CompiledModel::CompiledModel() {
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -285,6 +321,9 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
     buildOptions.hasTensor = [&](const std::string &name) { return archive->find(name) != nullptr; };
   compiled->Module = models::buildQwen3Graph(*compiled->Context, *config, buildOptions);
   ModuleOp module = compiled->module();
+  if (options.vision)
+    if (llvm::Error failed = addVisionProgram(module, input->configPath, *config, archive, artifact))
+      return std::move(failed);
   if (failed(module.verify()))
     return error("the Qwen3 builder produced invalid IR (a compiler bug)");
   if (archive)

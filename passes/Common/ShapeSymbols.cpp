@@ -26,6 +26,10 @@ static std::string symbolOfInput(llvm::StringRef input) {
     return "B";
   if (input == "logit_rows")
     return "R";
+  // The vision program (qwen-compile --vision): T counts its patches.
+  if (input == "pixel_values" || input == "pos_indices" || input == "pos_weights" ||
+      input == "rope_cos" || input == "rope_sin" || input == "segment_bounds")
+    return "T";
   return "";
 }
 
@@ -67,6 +71,11 @@ std::string qwen::getLeadingSymbol(Value value) {
     return getLeadingSymbol(embedding.getIds());
   if (auto gather = dyn_cast<qtf::GatherRowsOp>(op))
     return getLeadingSymbol(gather.getRows());
+  if (auto gather = dyn_cast<qtf::WeightedGatherOp>(op))
+    return getLeadingSymbol(gather.getIndices());
+  // The vision program's merged rows (patches / merge^2) are its "R".
+  if (isa<qtf::MergeRowsOp>(op))
+    return "R";
   if (auto region = dyn_cast<qkernel::RegionOp>(op)) {
     auto yield = cast<qkernel::YieldOp>(region.getBody().front().getTerminator());
     return getLeadingSymbol(

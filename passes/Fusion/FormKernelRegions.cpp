@@ -15,7 +15,7 @@ using namespace mlir;
 using namespace qwen;
 
 namespace {
-bool isView(Operation *op) { return isa<qtf::SplitOp, qtf::ReshapeOp>(op); }
+bool isView(Operation *op) { return isa<qtf::SplitOp, qtf::ReshapeOp, qtf::MergeRowsOp>(op); }
 bool isLoadTime(Operation *op) { return isa<qtf::WeightOp>(op); }
 
 /// Follows views back to the op that computes the data.
@@ -62,6 +62,17 @@ qkernel::KernelKind kindOf(ArrayRef<Operation *> ops) {
     return qkernel::KernelKind::GatedNorm;
   if (has([](Operation *op) { return isa<qtf::RmsNormOp, qtf::RopeOp>(op); }))
     return qkernel::KernelKind::Rows;
+  // The vision encoder's ops are kernels of their own.
+  if (has([](Operation *op) { return isa<qtf::LayerNormOp>(op); }))
+    return qkernel::KernelKind::LayerNorm;
+  if (has([](Operation *op) { return isa<qtf::GeluOp>(op); }))
+    return qkernel::KernelKind::Gelu;
+  if (has([](Operation *op) { return isa<qtf::RotaryEmbeddingOp>(op); }))
+    return qkernel::KernelKind::Rotary;
+  if (has([](Operation *op) { return isa<qtf::WeightedGatherOp>(op); }))
+    return qkernel::KernelKind::WeightedGather;
+  if (has([](Operation *op) { return isa<qtf::SegmentAttentionOp>(op); }))
+    return qkernel::KernelKind::SegmentAttention;
   return qkernel::KernelKind::Elementwise;
 }
 

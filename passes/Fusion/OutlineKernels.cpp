@@ -45,7 +45,7 @@ struct OutlineKernelsPass final
     while (erased) {
       erased = false;
       top.walk([&](Operation *op) {
-        if (isa<qtf::SplitOp, qtf::ReshapeOp, qtf::WeightOp>(op) &&
+        if (isa<qtf::SplitOp, qtf::ReshapeOp, qtf::MergeRowsOp, qtf::WeightOp>(op) &&
             op->use_empty()) {
           op->erase();
           erased = true;

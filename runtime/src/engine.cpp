@@ -97,6 +97,12 @@ MemoryPlan planMemory(const Artifact &art, const EngineOptions &o) {
     p.gemmWorkspaceBytes = CudaMemorySizes::gemmWorkspaceBytes();
     p.device = "cuda";
   }
+  if (std::optional<VisionProgramSpec> vision = parseVisionProgram(art)) {
+    for (const WeightSpec &w : vision->weights)
+      p.visionWeightBytes += w.nbytes();
+    p.visionPatches = o.maxBatchTokens * vision->geometry.mergeUnit();
+    p.visionArenaBytes = visionActivationBytes(*vision, p.visionPatches);
+  }
   return p;
 }
 
@@ -122,6 +128,10 @@ std::string MemoryPlan::describe() const {
        " tokens";
   if (gemmWorkspaceBytes)
     s += "\nworkspace    " + formatBytes(gemmWorkspaceBytes) + " for cuBLASLt";
+  if (visionWeightBytes)
+    s += "\nvision       " + formatBytes(visionWeightBytes) + " of weights, " + formatBytes(visionArenaBytes) +
+         " of activations for images of up to " + std::to_string(visionPatches) + " patches (" +
+         std::to_string(maxBatchTokens) + " image tokens), bound on the first image";
   if (device.empty())
     s += "\ntotal        " + formatBytes(totalBytes()) + " (KV and activation pages are committed as they are used)";
   else
@@ -643,6 +653,25 @@ Engine::StepResult Engine::step(const std::vector<SequenceChunk> &chunks, const 
     RopeDelta[size_t(c.seq)] = maxPosition + 1 - length;
   }
   return result;
+}
+
+} // namespace qwen::rt
+
+//===----------------------------------------------------------------------===//
+// Images (the vision program)
+//===----------------------------------------------------------------------===//
+
+namespace qwen::rt {
+
+const VisionGeometry &Engine::visionGeometry() {
+  if (!Vision)
+    Vision = std::make_unique<VisionEncoder>(Art, CheckpointDir, Pool);
+  return Vision->geometry();
+}
+
+ImageEmbeddings Engine::encodeImages(const std::vector<PixelValues> &images) {
+  visionGeometry();
+  return Vision->encode(images);
 }
 
 } // namespace qwen::rt

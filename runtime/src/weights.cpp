@@ -242,6 +242,11 @@ std::vector<SourceView> resolveWeightSources(const SafetensorsArchive &archive, 
                 (w.shape.size() < 2 || (!shape.empty() && shape.back() == w.shape.back()));
     if (w.sources.size() == 1)
       fits = fits && view.numel == w.numel();
+    // A Conv3d kernel whose size is its stride [out, C, T, P, P] binds as the
+    // linear [out, C*T*P*P] over flattened patches (the vision tower).
+    if (w.sources.size() == 1 && shape.size() > 2 && w.shape.size() == 2 &&
+        shape[0] == w.shape[0] && view.numel == w.numel())
+      fits = true;
     if (!fits)
       throw Error("checkpoint tensor '" + entry + "' has shape " + formatShape(shape) + ", but " +
                   describeWeight(w) + " expects " +
@@ -263,10 +268,14 @@ std::vector<SourceView> resolveWeightSources(const SafetensorsArchive &archive, 
 
 WeightStore WeightStore::bind(const Artifact &artifact, SafetensorsArchive archive, ThreadPool &pool,
                               bool progress) {
+  return bind(artifact.weights(), std::move(archive), pool, progress);
+}
+
+WeightStore WeightStore::bind(const std::vector<WeightSpec> &specs, SafetensorsArchive archive,
+                              ThreadPool &pool, bool progress) {
   WeightStore s;
   s.Archive.emplace(std::move(archive));
   const SafetensorsArchive &ar = *s.Archive;
-  const std::vector<WeightSpec> &specs = artifact.weights();
   for (const WeightSpec &w : specs)
     s.TotalBytes += w.nbytes();
   s.Owned.resize(specs.size());

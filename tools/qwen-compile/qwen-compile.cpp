@@ -52,6 +52,12 @@ static cl::opt<bool> hiddenStates(
              "requested rows instead of logits: embedding models such as Qwen3-Embedding, "
              "whose checkpoints have no lm_head (qwen-run embed)"),
     cl::init(false));
+static cl::opt<bool> vision(
+    "vision",
+    cl::desc("also compile the vision encoder of a Qwen3.5 checkpoint (its vision_config) as a "
+             "second program, @vision, that turns image patches into the embeddings of their "
+             "<|image_pad|> tokens"),
+    cl::init(false));
 static cl::opt<std::string> ptxas("ptxas", cl::init(""),
                                   cl::desc("--target=cuda: the ptxas that assembles kernels.cubin "
                                            "(default: PATH, then /usr/local/cuda/bin; none: PTX only)"));
@@ -125,6 +131,7 @@ int main(int argc, char **argv) {
   if (emit == "artifact" && options.stopAfter != qwen::CompileStage::LLVM)
     return fail("an artifact needs the whole pipeline; drop --stop-after-stage or use --emit=mlir");
   options.hiddenStates = hiddenStates;
+  options.vision = vision;
   options.ptxas = ptxas;
   options.cpu = cpu;
   options.bf16Activations = bf16Activations;

@@ -127,6 +127,99 @@ void qwen::target::writeLaunch(qkernel::LaunchAttr launch, Object &entry) {
   entry[key(schema::kDecode)] = std::move(decodeJson);
 }
 
+/// The "vision" section (docs/ARTIFACT.md): the program @vision (qwen-compile
+/// --vision) with its own inputs, weights, buffers and output, in the same
+/// formats as the step's; its symbols are T (patches) and R (merged rows).
+static llvm::Expected<Object> visionSection(func::FuncOp vision, const ArtifactOptions &options,
+                                            bool cuda) {
+  auto bufferTable = vision->getAttrOfType<ArrayAttr>("qkernel.buffers");
+  if (!bufferTable)
+    return makeError("@vision has no planned buffers (run qwen-plan-buffers)");
+  Object section{{"config", Object(options.vision)}, {"symbols", Array{"T", "R"}}};
+  Array inputs;
+  DenseMap<Value, std::string> inputNames;
+  for (BlockArgument arg : vision.getArguments()) {
+    auto name = vision.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "qtf.input");
+    if (!name)
+      return makeError("@vision argument " + llvm::Twine(arg.getArgNumber()) +
+                       " has no qtf.input name");
+    inputNames[arg] = name.str();
+    auto type = cast<RankedTensorType>(arg.getType());
+    inputs.push_back(Object{{"name", name.str()},
+                            {"dtype", dtypeName(type.getElementType())},
+                            {"shape", shapeJson(type, getLeadingSymbol(arg))}});
+  }
+  section["inputs"] = std::move(inputs);
+  Array weights;
+  DenseMap<Value, int64_t> weightIds;
+  for (auto weight : vision.getOps<qtf::WeightOp>()) {
+    int64_t id = weights.size();
+    weightIds[weight.getResult()] = id;
+    Array sources;
+    for (Attribute source : weight.getSources())
+      sources.push_back(cast<StringAttr>(source).str());
+    RankedTensorType type = weight.getResult().getType();
+    weights.push_back(Object{{"id", id},
+                             {"dtype", dtypeName(type.getElementType())},
+                             {"shape", shapeJson(type, "")},
+                             {"sources", std::move(sources)}});
+  }
+  section["weights"] = std::move(weights);
+  Array buffers;
+  for (auto [id, entry] : llvm::enumerate(bufferTable)) {
+    auto dict = cast<DictionaryAttr>(entry);
+    auto type = cast<RankedTensorType>(cast<TypeAttr>(dict.get("type")).getValue());
+    buffers.push_back(Object{{"id", static_cast<int64_t>(id)},
+                             {"dtype", dtypeName(type.getElementType())},
+                             {"shape", shapeJson(type, cast<StringAttr>(dict.get("symbol")).getValue())}});
+  }
+  section["buffers"] = std::move(buffers);
+  Array program;
+  DenseMap<Value, int64_t> bufferOf;
+  for (auto launch : vision.getOps<qkernel::LaunchOp>()) {
+    auto resultBuffers = launch.getResultBuffers();
+    qkernel::LaunchAttr geometry = launch.getLaunchAttr();
+    auto gemm = launch->getAttrOfType<DictionaryAttr>("cublaslt");
+    std::string kernel = launch.getKernel().getLeafReference().str();
+    if (!resultBuffers || (!geometry && !(cuda && gemm)))
+      return makeError("launch of " + kernel + " has no planned buffers or launch geometry");
+    Array args;
+    for (Value operand : launch.getArgs()) {
+      if (inputNames.count(operand))
+        args.push_back(Object{{"input", inputNames[operand]}});
+      else if (weightIds.count(operand))
+        args.push_back(Object{{"weight", weightIds[operand]}});
+      else if (bufferOf.count(operand))
+        args.push_back(Object{{"buffer", bufferOf[operand]}});
+      else
+        return makeError("launch of " + kernel + " reads a value the vision program cannot name");
+    }
+    for (auto [result, buffer] : llvm::zip(launch.getResults(), *resultBuffers)) {
+      bufferOf[result] = buffer;
+      args.push_back(Object{{"buffer", buffer}});
+    }
+    Object entry{{"kernel", kernel}, {"args", std::move(args)}};
+    if (cuda && gemm) {
+      entry["library"] = "cublaslt";
+      entry["cublaslt"] = attributeJson(gemm);
+    } else {
+      writeLaunch(geometry, entry);
+    }
+    program.push_back(std::move(entry));
+  }
+  section["program"] = std::move(program);
+  auto ret = cast<func::ReturnOp>(vision.getBody().front().getTerminator());
+  Value output = ret.getOperand(0);
+  if (!bufferOf.count(output))
+    return makeError("@vision's output is not produced by a launch");
+  auto outputType = cast<RankedTensorType>(output.getType());
+  section["output"] = Object{{"buffer", bufferOf[output]},
+                             {"kind", "vision_embeddings"},
+                             {"dtype", dtypeName(outputType.getElementType())},
+                             {"shape", shapeJson(outputType, "R")}};
+  return section;
+}
+
 llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
                                                    const ArtifactOptions &options) {
   auto step = module.lookupSymbol<func::FuncOp>("step");
@@ -326,6 +419,12 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
     Object topkJson = variantJson(topk);
     topkJson["count"] = count.getInt();
     manifest["sampler"] = Object{{"argmax", variantJson(argmax)}, {"topk", std::move(topkJson)}};
+  }
+  if (auto vision = module.lookupSymbol<func::FuncOp>("vision")) {
+    llvm::Expected<Object> section = visionSection(vision, options, cuda);
+    if (!section)
+      return section.takeError();
+    manifest["vision"] = std::move(*section);
   }
   return manifest;
 }

@@ -1,6 +1,7 @@
 //===- LowerKernels.cpp - Kernels to the CPU ABI --------------------------===//
 #include "qwen/Passes/Codegen/CPU/Passes.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
+#include "qwen/Passes/Codegen/Common/VisionFamilies.h"
 #include "qwen/Passes/Common/ShapeSymbols.h"
 
 #include "qwen/Dialect/QKernel/IR/QKernel.h"
@@ -57,6 +58,16 @@ EmitFn emitterForKind(qkernel::KernelKind kind) {
     return emitGatedNormKernel;
   case KernelKind::GemmPack:
     return nullptr;
+  case KernelKind::LayerNorm:
+    return [](KernelEmitter &e) { return codegen::lowerLayerNormKernel(e); };
+  case KernelKind::Gelu:
+    return [](KernelEmitter &e) { return codegen::lowerGeluKernel(e); };
+  case KernelKind::Rotary:
+    return [](KernelEmitter &e) { return codegen::lowerRotaryEmbeddingKernel(e); };
+  case KernelKind::WeightedGather:
+    return [](KernelEmitter &e) { return codegen::lowerWeightedGatherKernel(e); };
+  case KernelKind::SegmentAttention:
+    return [](KernelEmitter &e) { return codegen::lowerSegmentAttentionKernel(e); };
   }
   llvm_unreachable("unknown kernel kind");
 }

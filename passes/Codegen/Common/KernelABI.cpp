@@ -54,6 +54,16 @@ qwen::codegen::resolveView(Value value, llvm::function_ref<RowAccess(BlockArgume
     access.units = type.getRank() == 3 ? type.getDimSize(1) : 1;
     return access;
   }
+  if (auto merge = dyn_cast<qtf::MergeRowsOp>(def)) {
+    // Consecutive whole rows side by side: the same memory, rows `factor` times wider.
+    RowAccess access = resolveView(merge.getInput(), base);
+    assert(access.offset == 0 && access.unitWidth == access.rowStride &&
+           "merge_rows of a view that is not whole rows");
+    access.rowStride *= static_cast<int64_t>(merge.getFactor());
+    access.unitWidth = access.rowStride;
+    access.units = 1;
+    return access;
+  }
   llvm_unreachable("value is neither a kernel argument nor a view of one");
 }
 

@@ -1,5 +1,6 @@
 //===- LowerKernels.cpp - Kernels to gpu.func and cuBLASLt calls ----------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
+#include "qwen/Passes/Codegen/Common/VisionFamilies.h"
 #include "qwen/Passes/Codegen/GPU/Passes.h"
 #include "qwen/Passes/Common/ShapeSymbols.h"
 
@@ -48,6 +49,22 @@ EmitFn emitterForKind(qkernel::KernelKind kind) {
   case KernelKind::Matmul:
   case KernelKind::GemmPack:
     return nullptr;
+  case KernelKind::LayerNorm:
+    return [](GpuKernelEmitter &e) { return withLaunchOf(e, codegen::lowerLayerNormKernel(e)); };
+  case KernelKind::Gelu:
+    return [](GpuKernelEmitter &e) { return withLaunchOf(e, codegen::lowerGeluKernel(e)); };
+  case KernelKind::Rotary:
+    return [](GpuKernelEmitter &e) {
+      return withLaunchOf(e, codegen::lowerRotaryEmbeddingKernel(e));
+    };
+  case KernelKind::WeightedGather:
+    return [](GpuKernelEmitter &e) {
+      return withLaunchOf(e, codegen::lowerWeightedGatherKernel(e));
+    };
+  case KernelKind::SegmentAttention:
+    return [](GpuKernelEmitter &e) {
+      return withLaunchOf(e, codegen::lowerSegmentAttentionKernel(e));
+    };
   }
   llvm_unreachable("unknown kernel kind");
 }

@@ -31,7 +31,7 @@ using namespace qwen::codegen::gpu;
 /// The kernel argument a value reads, through views.
 static BlockArgument rootArgument(Value value) {
   while (Operation *def = value.getDefiningOp()) {
-    if (!isa<qtf::SplitOp, qtf::ReshapeOp>(def))
+    if (!isa<qtf::SplitOp, qtf::ReshapeOp, qtf::MergeRowsOp>(def))
       return {};
     value = def->getOperand(0);
   }

@@ -28,6 +28,9 @@ struct ArtifactOptions {
   std::string tokenizer;
   /// Model facts copied into the manifest's "model" object.
   llvm::json::Object model;
+  /// The vision_config facts of the manifest's "vision" section, when the
+  /// module has the program @vision (qwen-compile --vision); else empty.
+  llvm::json::Object vision;
   /// "cpu" or "cuda": which manifest "target" and launch fields to write.
   std::string target = "cpu";
   /// LLVM CPU name the kernels are compiled for, and the features it implies

@@ -649,7 +649,10 @@ def check(source, out, runs=(3, 2)):
               # (temporal, height, width) per token; linear-attention slots of
               # the two requests, out of `state_slots` slots.
               'mrope_positions': [p for t in range(T) for p in (20 + t, 7 * t + 1, 30 - 3 * t)],
-              'state_slots': [3, 1, 0, 2][:B]}
+              'state_slots': [3, 1, 0, 2][:B],
+              # The vision program: each request's tokens are one image.
+              'segment_bounds': [b for r, n in enumerate(runs)
+                                 for _ in range(n) for b in (sum(runs[:r]), sum(runs[:r + 1]))]}
     state_slots = 4
     kv_floats = pages * layers * page * kv_heads * head_dim
 
@@ -665,6 +668,13 @@ def check(source, out, runs=(3, 2)):
                                   m.group(4))
     operands = dict((m.group(1), [o.strip() for o in m.group(2).split(',')]) for m in
                     re.finditer(r'qkernel.launch @kernels::@(qk\d+_\w+)\((.*?)\)', text))
+    # The vision program's merged rows: values with R rows (T / 4), made by
+    # a kernel that reads its input through qtf.merge_rows, or from them.
+    merged = set()
+    for m in re.finditer(r'(%\d+) = qkernel.launch @kernels::@(qk\d+_\w+)\((.*?)\)', text):
+        body = re.search(r'func.func @%s\(.*?\n    \}' % m.group(2), text, re.S).group(0)
+        if 'qtf.merge_rows' in body or any(o.strip() in merged for o in m.group(3).split(',')):
+            merged.add(m.group(1))
 
     def grid(txt, name, variant=None):
         # The grid of NAME's #qkernel.launch, or of its decode / combine variant.
@@ -725,7 +735,7 @@ def check(source, out, runs=(3, 2)):
                     outputs.append(len(slots) - 1)
                 continue
             what = step_inputs.get(operand) or weight_names.get(operand, 'activation')
-            lead = {'logit_rows': R, 'block_table': B}.get(what, T)
+            lead = {'logit_rows': R, 'block_table': B}.get(what, R if operand in merged else T)
             slots.append(tensor(what, arg[1], arg[2], lead))
         if kind == 'embedding':  # ids of the table rows that hold random data
             width = int(args[0][1][1])
@@ -739,7 +749,8 @@ def check(source, out, runs=(3, 2)):
                 ids[i] = random.randrange(experts)
         for result in results:
             if result[0] == 'tensor':
-                n = count(result[1], rows if kind == 'matmul' else T)
+                n = count(result[1], rows if kind == 'matmul'
+                          else R if any(o in merged for o in operands[name]) else T)
                 if result[2] == 'i32':
                     slots.append((ctypes.c_int32 * n)(*([-1] * n)))
                 else:

@@ -36,7 +36,13 @@ def QKernel_KernelKind : I32EnumAttr<"KernelKind", "codegen family of a kernel",
     I32EnumAttrCase<"GatedNorm", 10, "gated_norm">,
     // Kinds codegen creates, never fusion: the gather / convert prologue of
     // a cuBLASLt GEMM (passes/Codegen/GPU/MatmulLaunch.cpp).
-    I32EnumAttrCase<"GemmPack", 11, "gemm_pack">
+    I32EnumAttrCase<"GemmPack", 11, "gemm_pack">,
+    // The vision encoder's families (passes/Codegen/Common/VisionFamilies.h).
+    I32EnumAttrCase<"LayerNorm", 12, "layer_norm">,
+    I32EnumAttrCase<"Gelu", 13, "gelu">,
+    I32EnumAttrCase<"Rotary", 14, "rotary">,
+    I32EnumAttrCase<"WeightedGather", 15, "weighted_gather">,
+    I32EnumAttrCase<"SegmentAttention", 16, "segment_attention">
   ]> {
   let cppNamespace = "::qwen::qkernel";
   let genSpecializedAttr = 0;

@@ -369,7 +369,149 @@ def QTF_MultimodalEmbeddingOp : QTF_Op<"multimodal_embedding", [Pure]> {
   let assemblyFormat = [{
     $table `[` $ids `]` `,` $image_embeds `[` $image_rows `]` attr-dict `:` type($table) `,`
     type($ids) `,` type($image_embeds) `,` type($image_rows) `->` type($result)
+
+//===----------------------------------------------------------------------===//
+// Vision encoder (Qwen3-VL / Qwen3.5 ViT)
+//===----------------------------------------------------------------------===//
+
+def QTF_GeluApproximation : I32EnumAttr<"GeluApproximation",
+    "how a GELU evaluates the normal CDF (HF hidden_act)", [
+      I32EnumAttrCase<"Erf", 0, "erf">,
+      I32EnumAttrCase<"Tanh", 1, "tanh">]> {
+  let cppNamespace = "::qwen::qtf";
+  let genSpecializedAttr = 0;
+}
+
+def QTF_GeluApproximationAttr
+    : EnumAttr<QTF_Dialect, QTF_GeluApproximation, "gelu_approximation"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def QTF_LayerNormOp : QTF_Op<"layer_norm", [Pure]> {
+  let summary = "LayerNorm with weight and bias over the last dimension";
+  let description = [{
+    `y = (x - mean(x)) * rsqrt(var(x) + epsilon) * w + b`, the biased
+    variance, statistics in f32 (torch.nn.LayerNorm). Applied to `[T, H]` rows.
+
+    ```mlir
+    %y = qtf.layer_norm %x, %w, %b {epsilon = 1.0e-06 : f64}
+         : tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32> -> tensor<?x64xf32>
+    ```
   }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_FloatTensor:$weight,
+                       QTF_FloatTensor:$bias, F64Attr:$epsilon);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias attr-dict `:` type($input) `,` type($weight) `,`
+    type($bias) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+
+def QTF_GeluOp : QTF_Op<"gelu", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "GELU, exact (erf) or tanh-approximated";
+  let description = [{
+    `erf`:  `x / 2 * (1 + erf(x / sqrt(2)))` (torch.nn.GELU()).
+    `tanh`: `x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3)))`
+    (HF `gelu_pytorch_tanh`).
+
+    ```mlir
+    %y = qtf.gelu %x {approximation = #qtf.gelu_approximation<tanh>} : tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_GeluApproximationAttr:$approximation);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def QTF_RotaryEmbeddingOp : QTF_Op<"rotary_embedding", [Pure]> {
+  let summary = "Rotate-half RoPE with per-row cos / sin given as inputs";
+  let description = [{
+    For `x` of `[T, heads, head_dim]` and `cos`, `sin` of `[T, head_dim / 2]`
+    (row `t`'s angles, shared by every head):
+    `y[i] = x[i] cos[i] - x[i + d/2] sin[i]`,
+    `y[i + d/2] = x[i + d/2] cos[i] + x[i] sin[i]`, in f32. The vision tower's
+    2-D (row, column) angles depend on each image's grid, so the runtime
+    computes them as HF's `rot_pos_emb` does and passes the tables in.
+
+    ```mlir
+    %y = qtf.rotary_embedding %x, %cos, %sin
+         : tensor<?x4x16xf32>, tensor<?x8xf32>, tensor<?x8xf32> -> tensor<?x4x16xf32>
+    ```
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, QTF_FloatTensor:$cos, QTF_FloatTensor:$sin);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $cos `,` $sin attr-dict `:` type($input) `,` type($cos) `,` type($sin)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_SegmentAttentionOp : QTF_Op<"segment_attention", [Pure]> {
+  let summary = "Non-causal multi-head attention within each token's segment";
+  let description = [{
+    Query `t` attends to every key `s` with
+    `segment_bounds[t][0] <= s < segment_bounds[t][1]` (its image's patches:
+    block-diagonal attention, HF's `cu_seqlens`), head by head, softmax in f32
+    with scores scaled by `scale`. `query`, `key`, `value` and the result are
+    `[T, heads, head_dim]`.
+
+    ```mlir
+    %o = qtf.segment_attention %q, %k, %v, %bounds {scale = 0.25 : f64}
+         : tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<?x4x16xf32>, tensor<?x2xi32>
+         -> tensor<?x4x16xf32>
+    ```
+  }];
+  let arguments = (ins QTF_FloatTensor:$query, QTF_FloatTensor:$key, QTF_FloatTensor:$value,
+                       QTF_IndexTensor:$segment_bounds, F64Attr:$scale);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $segment_bounds attr-dict `:` type($query) `,`
+    type($key) `,` type($value) `,` type($segment_bounds) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_WeightedGatherOp : QTF_Op<"weighted_gather", [Pure]> {
+  let summary = "Weighted sum of table rows (interpolated position embeddings)";
+  let description = [{
+    `result[t] = sum_j weights[t][j] * table[indices[t][j]]`, `j` in
+    increasing order, in f32. With the 4 taps and bilinear weights HF's
+    `fast_pos_embed_interpolate` computes per patch, this resamples the
+    learned position-embedding grid to an image's patch grid.
+
+    ```mlir
+    %p = qtf.weighted_gather %table[%idx], %w
+         : tensor<256x64xf32>, tensor<?x4xi32>, tensor<?x4xf32> -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins QTF_FloatTensor:$table, QTF_IndexTensor:$indices,
+                       QTF_FloatTensor:$weights);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = [{
+    $table `[` $indices `]` `,` $weights attr-dict `:` type($table) `,` type($indices) `,`
+    type($weights) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def QTF_MergeRowsOp : QTF_Op<"merge_rows", [Pure]> {
+  let summary = "Concatenates each group of `factor` consecutive rows";
+  let description = [{
+    `[T, H] -> [T / factor, factor * H]`: row `m` of the result is rows
+    `factor m .. factor m + factor - 1` of the input side by side (the patch
+    merger's 2x2 blocks, consecutive in HF's patch order). Row-major memory
+    is unchanged, so this is a view; the leading dimension is a new symbol.
+
+    ```mlir
+    %m = qtf.merge_rows %x {factor = 4 : i64} : tensor<?x64xf32> -> tensor<?x256xf32>
+    ```
+  }];
+  let arguments = (ins QTF_FloatTensor:$input, I64Attr:$factor);
+  let results = (outs QTF_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;
 }
 
