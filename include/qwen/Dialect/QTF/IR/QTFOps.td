@@ -369,6 +369,9 @@ def QTF_MultimodalEmbeddingOp : QTF_Op<"multimodal_embedding", [Pure]> {
   let assemblyFormat = [{
     $table `[` $ids `]` `,` $image_embeds `[` $image_rows `]` attr-dict `:` type($table) `,`
     type($ids) `,` type($image_embeds) `,` type($image_rows) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
 
 //===----------------------------------------------------------------------===//
 // Vision encoder (Qwen3-VL / Qwen3.5 ViT)
