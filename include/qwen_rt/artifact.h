@@ -103,6 +103,8 @@ struct GemmSpec {
   /// bScale: the weight's, one per 128 x 128 block, [ceil(n/128)][ld]
   /// (BLK128x128_32F, ld = ceil(k/128), a multiple of 4). arg -1 otherwise.
   Operand aScale, bScale;
+  /// The pack kernel launched right before the GEMM (its "prologue"), if any.
+  std::string prologue;
 };
 
 struct ProgramEntry {
@@ -126,9 +128,16 @@ struct ProgramEntry {
   /// grid x splits blocks (1 <= splits <= maxSplits), each split writing
   /// partialFloats floats per token to partials when splits > 1, merged by
   /// `combine` (same parameters) into the entry's result.
+  ///
+  /// A cuBLASLt entry's decode variant (an FP8 GEMM's generated kernel)
+  /// instead takes `args` (indices into the entry's arguments) and the step
+  /// sizes, runs on decode-only steps of at most `maxRows` GEMM rows, and
+  /// replaces the GEMM and its prologue (the pack).
   struct Variant : Launchable {
     int64_t maxSplits = 0, partialFloats = 0;
     Launchable combine;
+    std::vector<int> args;  ///< GEMM entries only
+    int64_t maxRows = 0;    ///< GEMM entries only
   } decode;
 };
 

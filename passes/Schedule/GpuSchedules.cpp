@@ -190,7 +190,9 @@ static LogicalResult scheduleExperts(func::FuncOp kernel, const schedule::GpuSch
 /// (the pack quantizes them), no bias epilogue. Otherwise the generated
 /// kernel of passes/Codegen/GPU/Fp8Matmul.cpp: 4 warps, a warp per output
 /// column with 32 lanes across K, 4 activation rows per pass over the
-/// weight row (tile = [4]).
+/// weight row (tile = [4]). The cuBLASLt form's decode steps take that same
+/// kernel (decode_threads, decode_lanes, decode_tile): it reads the fp8
+/// weights directly, with no pack launch.
 static void scheduleFp8Matmul(func::FuncOp kernel, GpuSchedule &s) {
   qtf::LinearOp linear;
   bool gathers = false;
@@ -206,6 +208,9 @@ static void scheduleFp8Matmul(func::FuncOp kernel, GpuSchedule &s) {
                         cast<RankedTensorType>(linear.getInput().getType()).getElementType().isF32();
   if (cublasLt) {
     s.tensorCores = true;
+    s.decodeThreads = 128;
+    s.decodeLanes = 32;
+    s.decodeTile = {4};
     return;
   }
   s.threads = 128;

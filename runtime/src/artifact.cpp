@@ -198,6 +198,27 @@ public:
                  e.decode.combine);
   }
 
+  /// A cuBLASLt entry's decode variant (lib/Target/Common/Manifest.cpp):
+  /// a generated kernel with the entry's arguments it takes ("args", indices
+  /// into the entry's `numArgs` arguments) and the most GEMM rows it runs.
+  void gemmDecode(const json &obj, const std::string &where, size_t numArgs, ProgramEntry::Variant &out) const {
+    const json &d = field(obj, schema::kDecode.data(), where);
+    std::string dw = where + "." + schema::kDecode.data();
+    launchable(d, dw, out);
+    const json &args = field(d, "args", dw);
+    if (!args.is_array() || args.empty())
+      fail(dw + ".args", "expected a non-empty list of argument indices, got " + jsonExcerpt(args));
+    for (size_t j = 0; j < args.size(); ++j) {
+      std::string aw = dw + ".args[" + std::to_string(j) + "]";
+      int64_t a = integer(args[j], aw);
+      if (a < 0 || uint64_t(a) >= numArgs)
+        fail(aw, "argument " + std::to_string(a) + " does not exist (the entry has " + std::to_string(numArgs) +
+                     ")");
+      out.args.push_back(int(a));
+    }
+    out.maxRows = positive(d, "max_rows", dw);
+  }
+
   bool boolean(const json &obj, const char *key, const std::string &where) const {
     const json &v = field(obj, key, where);
     if (!v.is_boolean())
@@ -257,6 +278,11 @@ public:
     if (!d || (*d != DType::F32 && *d != DType::BF16 && *d != DType::F16))
       fail(where + ".d_dtype", "expected f32, bf16 or f16, got \"" + type + "\"");
     s.dDtype = *d;
+    if (g.contains("prologue")) {
+      s.prologue = str(g, "prologue", where);
+      if (!isIdentifier(s.prologue))
+        fail(where + ".prologue", "\"" + s.prologue + "\" is not a valid C symbol name");
+    }
     s.ldd = positive(g, "ldd", where);
     if (s.ldd != s.n)
       fail(where + ".ldd", "D is dense: expected ldd = n = " + std::to_string(s.n) + ", got " +
@@ -691,8 +717,11 @@ void Artifact::parse(const json &m) {
       }
       e.args.push_back(ref);
     }
-    if (e.isGemm)
+    if (e.isGemm) {
       e.gemm = r.gemm(r.field(program[i], "cublaslt", where), e.args.size(), where + ".cublaslt");
+      if (program[i].contains(schema::kDecode.data()))
+        r.gemmDecode(program[i], where, e.args.size(), e.decode);
+    }
     Program.push_back(std::move(e));
   }
 

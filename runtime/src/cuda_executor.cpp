@@ -354,8 +354,21 @@ void CudaExecutor::bindProgram() {
       }
       launch.argBase.push_back(reinterpret_cast<char *>(uintptr_t(p)));
     }
-    if (entry.isGemm)
+    if (entry.isGemm) {
+      // An FP8 GEMM's decode variant: a generated kernel on the arguments
+      // it names, then the step sizes.
+      if (!entry.decode.kernel.empty() && Decode.variants) {
+        Driver.check(api.cuModuleGetFunction(&launch.decodeFunction, Module, entry.decode.kernel.c_str()),
+                     ("cuModuleGetFunction(" + entry.decode.kernel + ")").c_str());
+        for (int a : entry.decode.args)
+          launch.slots.push_back(launch.argBase.at(size_t(a)));
+        for (void *&slot : launch.slots)
+          launch.decodeParams.push_back(&slot);
+        for (int64_t &d : Dims)
+          launch.decodeParams.push_back(&d);
+      }
       continue;
+    }
     Driver.check(api.cuModuleGetFunction(&launch.function, Module, entry.kernel.c_str()),
                  ("cuModuleGetFunction(" + entry.kernel + ")").c_str());
     if (!entry.decode.kernel.empty() && Decode.variants) {
@@ -600,11 +613,35 @@ void CudaExecutor::enqueueProgram(const StepDims &dims, Sampling sampling) {
   for (int i = 0; i < NumSymbols; ++i)
     Dims[i] = dims[size_t(i)];
   const std::vector<ProgramEntry> &program = Art.program();
+  // A decode-only step of few rows runs an FP8 GEMM's decode variant (the
+  // generated kernel on the f32 activations) instead of the GEMM and its
+  // pack, the nearest launch of the prologue kernel before it.
+  const bool decodeStep = dims[SymT] == dims[SymB];
+  auto gemmDecodes = [&](size_t k) {
+    const ProgramEntry &entry = program[k];
+    const int64_t m = entry.gemm.m.eval(dims);
+    return decodeStep && Launches[k].decodeFunction && m > 0 && m <= entry.decode.maxRows;
+  };
+  std::vector<bool> skipped(program.size(), false);
+  for (size_t k = 0; k < program.size(); ++k) {
+    if (!program[k].isGemm || program[k].gemm.prologue.empty() || !gemmDecodes(k))
+      continue;
+    for (size_t j = k; j-- > 0;)
+      if (!program[j].isGemm && program[j].kernel == program[k].gemm.prologue) {
+        skipped[j] = true;
+        break;
+      }
+  }
   for (size_t k = 0; k < program.size(); ++k) {
     const ProgramEntry &entry = program[k];
+    if (skipped[k])
+      continue;
     if (entry.isGemm) {
       int64_t m = entry.gemm.m.eval(dims);
-      if (m > 0)
+      if (gemmDecodes(k))
+        launch(entry.decode.kernel, entry.decode.grid, entry.decode.blockThreads, Launches[k].decodeFunction,
+               Launches[k].decodeParams, dims);
+      else if (m > 0)
         enqueueGemm(k, m);
       continue;
     }

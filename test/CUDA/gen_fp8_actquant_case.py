@@ -25,6 +25,15 @@ rows that move by 0.2).
 Same file layout as scripts/gen_reference.py (p{k}.prompt_ids,
 prompt_logits, decode_ids, decode_logits, greedy_ids); meta.json records the
 smallest top-1 margin over the checked rows (greedy tokens are compared).
+
+  /work/.venv-ref/bin/python test/CUDA/gen_fp8_actquant_case.py --add-plain-decode CASE_DIR
+
+rebuilds the case from its seed (checking that the stored reference comes
+out bit for bit) and adds the reference of the CUDA default, keys
+plain_decode.p{k}.*: act_quant only on steps of more than one token (the
+prompts through cuBLASLt's FP8 GEMM), none on one-token steps (the decode
+steps, and p0's one-token prompt, through the generated FP8 kernel's decode
+variant on the f32 activations: HF's dequantized path).
 """
 import json
 import os
@@ -99,10 +108,11 @@ MIN_MARGIN = 0.02  # as scripts/gen_reference.py for f32 cases
 MAX_SENSITIVITY = 1e-3
 
 
-def build(seed, noise=None):
+def build(seed, noise=None, plain_decode=False):
     """The model, its FP8 tensors and the reference; with `noise` (a
     generator), the activations are perturbed by up to 4 f32 ulps before
-    act_quant (the robustness check of main)."""
+    act_quant (the robustness check of main); with `plain_decode`, one-token
+    steps skip act_quant (the CUDA decode variant)."""
     torch.manual_seed(seed)
     config = Qwen3Config(vocab_size=256, hidden_size=512, intermediate_size=512, num_hidden_layers=1,
                          num_attention_heads=4, num_key_value_heads=2, head_dim=128,
@@ -124,6 +134,8 @@ def build(seed, noise=None):
                 stored[name] = (q, scale)
     def quantize(mod, args):
         x = args[0]
+        if plain_decode and x.shape[-2] == 1:
+            return None
         if noise is not None:
             x = x * (1 + torch.randint(-4, 5, x.shape, generator=noise).float() * 2.0**-23)
         return (act_quant(x),)
@@ -203,5 +215,30 @@ def main(case_dir):
         case_dir, seed, smallest, moved))
 
 
+def add_plain_decode(case_dir):
+    meta_path = os.path.join(case_dir, "meta.json")
+    meta = json.load(open(meta_path))
+    ref_path = os.path.join(case_dir, "reference.safetensors")
+    stored = load_file(ref_path)
+    _, _, tensors, _ = build(meta["seed"])
+    for key, value in tensors.items():
+        if not torch.equal(value, stored[key]):
+            sys.exit("rebuilding seed %d does not reproduce %s" % (meta["seed"], key))
+    _, _, plain, smallest = build(meta["seed"], plain_decode=True)
+    for key, value in plain.items():
+        stored["plain_decode." + key] = value
+    save_file(stored, ref_path)
+    meta["plain_decode_min_top1_margin"] = smallest
+    meta["plain_decode_note"] = ("plain_decode.*: act_quant only on steps of more than one token; "
+                                 "one-token steps on the dequantized weights (CUDA decode variant)")
+    with open(meta_path, "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+    print("added plain_decode.* to %s (smallest top-1 margin %.4f)" % (ref_path, smallest))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--add-plain-decode":
+        add_plain_decode(sys.argv[2])
+    else:
+        main(sys.argv[1])

@@ -3,15 +3,17 @@
 // Matmuls over block-wise FP8 weights on CUDA. Qwen3-8B-FP8's projections
 // (128 x 128 blocks, K = 4096 and 12288: multiples of 512) run as
 // cuBLASLt's block-scaled FP8 GEMM (tensor_cores); the pack quantizes the
-// activations. Other blocks (32 x 48 here), or a K whose 128-wide blocks
+// activations. Their decode steps (decode_*) run the generated kernel
+// instead, reading the fp8 weights directly with no pack: 4 warps, a warp
+// per output column, 4 activation rows per pass. Other blocks (32 x 48 here), or a K whose 128-wide blocks
 // would leave the weight's scale rows misaligned for cuBLASLt (K = 640), get
 // the generated kernel: 4 warps, a warp (32 lanes) per output column, 4
 // activation rows per pass over the weight row.
 
 // CHECK-LABEL: func.func @qwen3_8b_fp8_qkv(
-// CHECK-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tensor_cores = true>
+// CHECK-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tensor_cores = true, decode_threads = 128, decode_lanes = 32, decode_tile = [4]>
 // CHECK-LABEL: func.func @qwen3_8b_fp8_down(
-// CHECK-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tensor_cores = true>
+// CHECK-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tensor_cores = true, decode_threads = 128, decode_lanes = 32, decode_tile = [4]>
 // CHECK-LABEL: func.func @small_blocks(
 // CHECK-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, lanes = 32, tile = [4]>
 // CHECK-LABEL: func.func @k_640(

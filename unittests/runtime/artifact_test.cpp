@@ -315,6 +315,38 @@ TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
          }
        },
        "cublaslt.c_dtype: expected f32, bf16 or f16, got \"f8e4m3\""},
+      {"cuda gemm decode variant naming a missing argument",
+       [](json &m) {
+         m["target"]["kind"] = "cuda";
+         m["target"]["arch"] = "sm_90";
+         for (json &e : m["program"]) {
+           e.erase("grid");
+           e["library"] = "cublaslt";
+           e["cublaslt"] = {{"m", "T"},         {"n", 8},           {"k", 8},        {"a_arg", 0},
+                            {"a_dtype", "f32"}, {"lda", 8},         {"a_offset", 0}, {"b_arg", 1},
+                            {"b_dtype", "f32"}, {"ldb", 8},         {"b_offset", 0}, {"bias", false},
+                            {"residual", false}, {"d_dtype", "f32"}, {"ldd", 8}};
+           e["decode"] = {{"kernel", "k_decode"}, {"grid", {2}}, {"block", 128}, {"shared_bytes", 0},
+                          {"args", {0, 1, 9}},     {"max_rows", 8}};
+         }
+       },
+       "decode.args[2]: argument 9 does not exist"},
+      {"cuda gemm decode variant without max_rows",
+       [](json &m) {
+         m["target"]["kind"] = "cuda";
+         m["target"]["arch"] = "sm_90";
+         for (json &e : m["program"]) {
+           e.erase("grid");
+           e["library"] = "cublaslt";
+           e["cublaslt"] = {{"m", "T"},         {"n", 8},           {"k", 8},        {"a_arg", 0},
+                            {"a_dtype", "f32"}, {"lda", 8},         {"a_offset", 0}, {"b_arg", 1},
+                            {"b_dtype", "f32"}, {"ldb", 8},         {"b_offset", 0}, {"bias", false},
+                            {"residual", false}, {"d_dtype", "f32"}, {"ldd", 8}};
+           e["decode"] = {{"kernel", "k_decode"}, {"grid", {2}}, {"block", 128}, {"shared_bytes", 0},
+                          {"args", {0, 1}}};
+         }
+       },
+       "decode: missing field \"max_rows\""},
       {"unknown dtype", [](json &m) { m["buffers"][0]["dtype"] = "f8"; }, "unknown dtype \"f8\""},
       {"unknown kv dtype", [](json &m) { m["kv_cache"]["dtype"] = "q4"; }, "kv_cache.dtype: unknown dtype \"q4\""},
       {"unknown symbol", [](json &m) { m["buffers"][0]["shape"] = {"N"}; }, "unknown symbol \"N\""},

@@ -376,7 +376,22 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
       // A cuBLASLt call: the descriptor decided at compile time
       // (passes/Codegen/GPU/README.md), no generated kernel.
       entry["library"] = "cublaslt";
-      entry["cublaslt"] = attributeJson(gemm);
+      // Its decode variant (an FP8 GEMM's generated kernel, MatmulLaunch.cpp)
+      // is written as the entry's "decode", with the arguments it takes.
+      NamedAttrList descriptor(gemm);
+      auto decode = dyn_cast_or_null<qkernel::KernelVariantAttr>(descriptor.erase("decode"));
+      auto decodeArgs = dyn_cast_or_null<DenseI64ArrayAttr>(descriptor.erase("decode_args"));
+      auto decodeMaxRows = dyn_cast_or_null<IntegerAttr>(descriptor.erase("decode_max_rows"));
+      entry["cublaslt"] = attributeJson(descriptor.getDictionary(gemm.getContext()));
+      if (decode || decodeArgs || decodeMaxRows) {
+        if (!decode || !decodeArgs || !decodeMaxRows)
+          return makeError("cuBLASLt launch of " + launch.getKernel().getLeafReference().str() +
+                           " needs decode, decode_args and decode_max_rows together");
+        Object decodeJson = variantJson(decode);
+        decodeJson["args"] = Array(decodeArgs.asArrayRef());
+        decodeJson["max_rows"] = decodeMaxRows.getInt();
+        entry[key(schema::kDecode)] = std::move(decodeJson);
+      }
     } else {
       writeLaunch(geometry, entry);
       if (geometry.isGpu()) {

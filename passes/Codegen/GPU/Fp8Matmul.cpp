@@ -71,13 +71,10 @@ bool qwen::codegen::gpu::fp8MatmulFitsCublasLt(const codegen::MatmulPattern &pla
          cast<RankedTensorType>(linear.getInput().getType()).getElementType().isF32();
 }
 
-LogicalResult qwen::codegen::gpu::lowerFp8MatmulKernel(ModuleOp top, mlir::gpu::GPUModuleOp gpuModule,
-                                                       func::FuncOp source,
-                                                       const GpuCodegenOptions &options) {
-  FailureOr<codegen::MatmulPattern> analyzed = codegen::matchMatmulKernel(source);
-  if (failed(analyzed))
-    return failure();
-  codegen::MatmulPattern plan = *analyzed;
+FailureOr<KernelGeometry> qwen::codegen::gpu::emitFp8MatmulKernel(GpuKernelEmitter &e, StringRef name,
+                                                                 const codegen::MatmulPattern &plan,
+                                                                 int64_t threads, int64_t rowsAtOnce) {
+  func::FuncOp source = plan.linear->getParentOfType<func::FuncOp>();
   if (plan.gather)
     return source.emitOpError("an FP8 matmul on gathered rows has no GPU kernel"), failure();
   qtf::LinearOp linear = plan.linear;
@@ -91,14 +88,12 @@ LogicalResult qwen::codegen::gpu::lowerFp8MatmulKernel(ModuleOp top, mlir::gpu::
   if (outputType.isDynamicDim(0) && mSymbol.empty())
     return source.emitOpError("cannot size the matmul rows"), failure();
 
-  // The schedule's block (a warp per output column) and rows per pass
-  // (GpuSchedules.cpp: scheduleFp8Matmul).
-  const int64_t kWarps = std::max<int64_t>(1, options.schedule.getThreads() / kWarp);
-  const int64_t kRowsAtOnce = options.schedule.tileSize(0, 4);
-  GpuKernelEmitter e(gpuModule, source, options);
+  const int64_t kWarps = std::max<int64_t>(1, threads / kWarp);
+  const int64_t kRowsAtOnce = std::max<int64_t>(1, rowsAtOnce);
   const int64_t width = fp8Width(K, bc, GpuKernelEmitter::viewGeometry(linear.getInput()),
                                  GpuKernelEmitter::viewGeometry(linear.getWeight()));
-  e.createKernel(kWarps * kWarp, [&] {
+  SmallVector<BlockArgument> args(source.getArguments());
+  e.createKernel(name, args, source.getResultTypes(), kWarps * kWarp, [&] {
     ImplicitLocOpBuilder &b = e.builder();
     RowAccess x = e.access(linear.getInput());
     RowAccess w = e.access(linear.getWeight());
@@ -168,8 +163,24 @@ LogicalResult qwen::codegen::gpu::lowerFp8MatmulKernel(ModuleOp top, mlir::gpu::
   geometry.grid.push_back(IntegerAttr::get(IntegerType::get(source.getContext(), 64), (N + kWarps - 1) / kWarps));
   geometry.blockSize = kWarps * kWarp;
   geometry.sharedBytes = e.sharedBytes();
+  return geometry;
+}
+
+LogicalResult qwen::codegen::gpu::lowerFp8MatmulKernel(ModuleOp top, mlir::gpu::GPUModuleOp gpuModule,
+                                                       func::FuncOp source,
+                                                       const GpuCodegenOptions &options) {
+  FailureOr<codegen::MatmulPattern> analyzed = codegen::matchMatmulKernel(source);
+  if (failed(analyzed))
+    return failure();
+  // The schedule's block (a warp per output column) and rows per pass
+  // (GpuSchedules.cpp: scheduleFp8Matmul).
+  GpuKernelEmitter e(gpuModule, source, options);
+  FailureOr<KernelGeometry> geometry = emitFp8MatmulKernel(
+      e, source.getSymName(), *analyzed, options.schedule.getThreads(), options.schedule.tileSize(0, 4));
+  if (failed(geometry))
+    return failure();
   FailureOr<qkernel::LaunchAttr> launchAttr =
-      getLaunchAttr(source.getContext(), geometry, [&] { return source.emitOpError(); });
+      getLaunchAttr(source.getContext(), *geometry, [&] { return source.emitOpError(); });
   if (failed(launchAttr))
     return failure();
   top.walk([&](qkernel::LaunchOp launch) {
@@ -181,7 +192,7 @@ LogicalResult qwen::codegen::gpu::lowerFp8MatmulKernel(ModuleOp top, mlir::gpu::
   declareKernel(declarations, source.getLoc(), source.getSymName(), source.getFunctionType(),
                 qkernel::KernelKind::Matmul,
                 {declarations.getNamedAttr("qkernel.gpu_module", declarations.getStringAttr(kGpuModuleName))},
-                {mSymbol});
+                {getLeadingSymbol(analyzed->output)});
   source.erase();
   return success();
 }

@@ -13,6 +13,12 @@
 // the GEMM. Pack buffers of one shape are shared: each one dies at the GEMM
 // right after its pack.
 //
+// A cuBLASLt-routed FP8 GEMM also gets a decode variant where the schedule
+// asks for one (decode_threads): the generated FP8 kernel of Fp8Matmul.cpp
+// on the f32 activations, which the runtime launches instead of the pack and
+// the GEMM on decode-only steps of at most kFp8DecodeMaxRows rows. It reads
+// each weight byte once, with no quantization of the activations.
+//
 //===----------------------------------------------------------------------===//
 #include "qwen/Passes/Codegen/Common/KernelABI.h"
 #include "passes/Codegen/GPU/Fp8Matmul.h"
@@ -27,6 +33,12 @@
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::gpu;
+
+/// The most rows a decode step runs through the FP8 decode variant: its
+/// SIMT products cost 2 flops per weight byte and row, which at 16 rows
+/// approach the time an H100 takes to read the weights (~60 TFLOP/s of f32
+/// FMA against 3.35 TB/s); past that the tensor cores win.
+static constexpr int64_t kFp8DecodeMaxRows = 8;
 
 /// The kernel argument a value reads, through views.
 static BlockArgument rootArgument(Value value) {
@@ -161,6 +173,23 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
     packGeometry.sharedBytes = emitter.sharedBytes();
   }
 
+  // FP8 decode steps: the generated kernel on the f32 activations, with the
+  // source function's signature (its arguments, then its result).
+  qkernel::KernelVariantAttr decodeVariant;
+  if (fp8 && options.schedule.getDecodeThreads() > 0) {
+    GpuKernelEmitter emitter(gpuModule, source, options);
+    std::string decodeName = (source.getSymName() + "_decode").str();
+    FailureOr<KernelGeometry> geometry = emitFp8MatmulKernel(
+        emitter, decodeName, plan, options.schedule.getDecodeThreads(), options.schedule.decodeTileSize(0, 4));
+    if (failed(geometry))
+      return failure();
+    decodeVariant = qkernel::KernelVariantAttr::getChecked(
+        [&] { return source.emitOpError("invalid decode variant: "); }, ctx, builder.getStringAttr(decodeName),
+        builder.getArrayAttr(geometry->grid), geometry->blockSize, geometry->sharedBytes);
+    if (!decodeVariant)
+      return failure();
+  }
+
   // cuBLASLt takes the bias in D's dtype or in f32 (it refuses an f16 bias
   // with an f32 D, as seen on the H100): such a bias weight is declared f32,
   // and the runtime converts it when it loads the checkpoint.
@@ -282,6 +311,19 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
     field("ldd", integer(N));
     field("compute", builder.getStringAttr("f32"));
     field("gather_rows", builder.getBoolAttr(static_cast<bool>(plan.gather)));
+    if (decodeVariant) {
+      // The decode kernel's arguments as indices into the GEMM's (its result
+      // follows the arguments); the f32 activations join them, unread by
+      // cuBLASLt.
+      SmallVector<int64_t> decodeArgs;
+      for (BlockArgument arg : source.getArguments())
+        decodeArgs.push_back(operand(launchArg(arg)));
+      for (unsigned r = 0; r < source.getNumResults(); ++r)
+        decodeArgs.push_back(static_cast<int64_t>(gemmArgs.size()) + r);
+      field("decode", decodeVariant);
+      field("decode_args", builder.getDenseI64ArrayAttr(decodeArgs));
+      field("decode_max_rows", integer(kFp8DecodeMaxRows));
+    }
 
     auto gemm = qkernel::LaunchOp::create(b, loc, launch.getResultTypes(), launch.getKernel(),
                                           gemmArgs, launch.getResultBuffersAttr(),

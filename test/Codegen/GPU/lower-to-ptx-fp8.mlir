@@ -11,12 +11,15 @@
 // pack quantizes the activations as HF's act_quant (a warp of 4-wide
 // vectors per 128 columns: amax by xor shuffles, scale = amax / 448, codes
 // rounded to nearest even), writing the codes and the scales [K/128][T]; the
-// descriptor names both scale tensors.
+// descriptor names both scale tensors. Its decode variant (decode steps of
+// at most 8 rows) is the generated kernel on the f32 activations, with the
+// source's signature: decode_args picks x (4), the weight (3), its scales
+// (2) and the result (5, after the arguments) from the GEMM's arguments.
 // LOWER-LABEL: func.func @step
 // LOWER-SAME:    {gemm_pack, symbol = "T", type = tensor<?x512xf8E4M3FN>}, {gemm_pack, symbol = "T", type = tensor<?x4xf32>}]
 // LOWER:       %[[P:.*]]:2 = qkernel.launch @kernels::@qk0_matmul_pack(%arg0) {launch = #qkernel.launch<grid = [T], block = 128, shared = 0>, result_buffers = array<i64: 2, 3>} : (tensor<?x512xf32>) -> (tensor<?x512xf8E4M3FN>, tensor<?x4xf32>)
-// LOWER:       qkernel.launch @kernels::@qk0_matmul(%[[P]]#0, %[[P]]#1, %{{.*}}, %{{.*}}) {cublaslt = {a_arg = 0 : i64, a_dtype = "f8e4m3", a_offset = 0 : i64, a_scale_arg = 1 : i64, a_scale_offset = 0 : i64, b_arg = 3 : i64, b_dtype = "f8e4m3", b_offset = 0 : i64, b_scale_arg = 2 : i64, b_scale_offset = 0 : i64, bias = false, compute = "f32", d_dtype = "f32", gather_rows = false, k = 512 : i64, lda = 512 : i64, ldb = 512 : i64, ldb_scale = 4 : i64, ldd = 256 : i64, m = "T", n = 256 : i64, prologue = @kernels::@qk0_matmul_pack, residual = false}
-// LOWER-SAME:    (tensor<?x512xf8E4M3FN>, tensor<?x4xf32>, tensor<2x4xf32>, tensor<256x512xf8E4M3FN>) -> tensor<?x256xf32>
+// LOWER:       qkernel.launch @kernels::@qk0_matmul(%[[P]]#0, %[[P]]#1, %[[S0:.*]], %[[W0:.*]], %arg0) {cublaslt = {a_arg = 0 : i64, a_dtype = "f8e4m3", a_offset = 0 : i64, a_scale_arg = 1 : i64, a_scale_offset = 0 : i64, b_arg = 3 : i64, b_dtype = "f8e4m3", b_offset = 0 : i64, b_scale_arg = 2 : i64, b_scale_offset = 0 : i64, bias = false, compute = "f32", d_dtype = "f32", decode = #qkernel.variant<"qk0_matmul_decode", grid = [64], block = 128, shared = 0>, decode_args = array<i64: 4, 3, 2, 5>, decode_max_rows = 8 : i64, gather_rows = false, k = 512 : i64, lda = 512 : i64, ldb = 512 : i64, ldb_scale = 4 : i64, ldd = 256 : i64, m = "T", n = 256 : i64, prologue = @kernels::@qk0_matmul_pack, residual = false}
+// LOWER-SAME:    (tensor<?x512xf8E4M3FN>, tensor<?x4xf32>, tensor<2x4xf32>, tensor<256x512xf8E4M3FN>, tensor<?x512xf32>) -> tensor<?x256xf32>
 // qk1 (32 x 48 blocks, K = 96, with the residual): the generated kernel,
 // a warp per output column (80 columns: 20 blocks of 4 warps), 4 rows per
 // pass, 16-byte weight loads.
@@ -29,12 +32,17 @@
 // LOWER:           arith.divf %{{.*}} : vector<4xf32>
 // LOWER:           math.roundeven %{{.*}} : vector<4xf32>
 // LOWER:           vector.store %{{.*}} {alignment = 4 : i64} : memref<?xi8>, vector<4xi8>
+// LOWER:         gpu.func @qk0_matmul_decode(
+// LOWER:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xi8>, vector<16xi8>
+// LOWER:           vector.reduction <add>
+// LOWER:           gpu.shuffle  xor
 // LOWER:         gpu.func @qk1_matmul(
 // LOWER:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xi8>, vector<16xi8>
 // LOWER:           vector.reduction <add>
 // LOWER:           gpu.shuffle  xor
 
 // PTXAS-DAG: Compiling entry function 'qk0_matmul_pack' for 'sm_90a'
+// PTXAS-DAG: Compiling entry function 'qk0_matmul_decode' for 'sm_90a'
 // PTXAS-DAG: Compiling entry function 'qk1_matmul' for 'sm_90a'
 // PTXAS-NOT: {{[1-9][0-9]*}} bytes spill
 

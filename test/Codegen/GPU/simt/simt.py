@@ -35,7 +35,8 @@
                                    too, against the CPU's NAME: whole
                                    (splits 1), then split-K in 3 and 32
                                    parts merged by NAME_decode_combine
-                                   (printed "NAME_decode x3"). With
+                                   (printed "NAME_decode x3"); a cuBLASLt
+                                   GEMM's decode variant (FP8) whole. With
                                    KV caches, RUNS other than 3,2 get
                                    consistent paged inputs: request r
                                    continues a cached prefix of
@@ -678,7 +679,9 @@ def check(source, out, runs=(3, 2)):
 
     def grid(txt, name, variant=None):
         # The grid of NAME's #qkernel.launch, or of its decode / combine variant.
-        field = 'launch = #qkernel.launch<' if variant is None else '%s = <"[^"]*", ' % variant
+        # (A cuBLASLt GEMM's decode variant is in its descriptor, spelled in full.)
+        field = ('launch = #qkernel.launch<' if variant is None
+                 else '%s = (?:#qkernel.variant)?<"[^"]*", ' % variant)
         factors = re.search(r'qkernel.launch @kernels::@%s\(.*?%sgrid = \[(.*?)\]' %
                             (name, field), txt)
         n = 1
@@ -800,6 +803,12 @@ def check(source, out, runs=(3, 2)):
         checks.append((name, name, None))
         if decode_only and name + '_decode' in kernels:
             checks += [(name, name + '_decode', splits) for splits in (1, 3, 32)]
+    # A cuBLASLt GEMM's decode variant (FP8: the generated kernel with the
+    # GEMM kernel's signature, no splits) against the CPU's GEMM kernel.
+    if decode_only:
+        checks += [(n[:-len('_decode')], n, 0) for n in sorted(kernels)
+                   if n.endswith('_decode') and n[:-len('_decode')] not in kernels
+                   and n[:-len('_decode')] in signatures]
     for name, gpu_name, splits in checks:
         if name.endswith('_pack'):
             gemm = name[:-len('_pack')]
@@ -839,6 +848,8 @@ def check(source, out, runs=(3, 2)):
         run_cpu(name, reference)
         if gpu_name == name:
             run_gpu(name, emulated)
+        elif splits == 0:
+            run_gpu(gpu_name, emulated, name, 'decode')
         else:
             run_decode(name, emulated, splits)
         # Per output, over the elements either side wrote (in-place caches

@@ -96,6 +96,9 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     - `lanes` (cuda): threads that share one row: attention, lanes per key
       of the per-token path; delta_rule, threads per value column.
     - `tile`: matmul (cpu) `[tokens, weight rows]` of a register tile;
+      FP8 matmul (cuda, the generated kernel over e4m3 weights)
+      `[activation rows per pass]` over a warp's weight row (each pass
+      reads the row again, from L1 after the first);
       attention (cuda) `[queries, keys]` of a prefill tile; experts
       `[slots]` gathered per block; delta_rule (cuda) `[tokens]` of a
       chunked-prefill chunk (absent: the state stays in global memory).
@@ -114,7 +117,8 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     - `decode_threads`, `decode_lanes`, `decode_tile`: the decode-only
       variant (attention: one block per (token, kv head), `decode_tile` =
       `[query heads per pass over the keys]`; cpu matmul: `[1, weight rows]`
-      for a lone token).
+      for a lone token; cuda FP8 matmul on cuBLASLt: the generated FP8
+      kernel its decode steps run, `decode_tile` as `tile` above).
     - `splits`: the most blocks that split one item (attention decode:
       flash-decoding split-K over the context; experts: blocks per expert).
     - `combine_threads`: the block merging the attention decode splits.
