@@ -222,13 +222,47 @@ std::vector<PixelValues> preprocessImages(const Engine &engine, const std::vecto
   return out;
 }
 
+std::vector<ImageEmbedding> splitImageEmbeddings(const ImageEmbeddings &encoded, const std::vector<ImageGrid> &grids,
+                                                 int mergeSize, int64_t hidden) {
+  if (encoded.width != hidden)
+    throw Error("the vision program's embeddings are " + std::to_string(encoded.width) +
+                " wide (vision_config.out_hidden_size) but the language model's hidden size is " +
+                std::to_string(hidden) + ": the checkpoint's vision tower does not fit its language model");
+  if (encoded.tokensPerImage.size() != grids.size())
+    throw Error("the vision program returned " + std::to_string(encoded.tokensPerImage.size()) + " images for " +
+                std::to_string(grids.size()));
+  std::vector<ImageEmbedding> out(grids.size());
+  size_t offset = 0;
+  for (size_t i = 0; i < grids.size(); ++i) {
+    const int64_t rows = encoded.tokensPerImage[i];
+    if (rows != imageTokenCount(grids[i], mergeSize))
+      throw Error("the vision program returned " + std::to_string(rows) + " rows for image " + std::to_string(i + 1) +
+                  ", whose grid takes " + std::to_string(imageTokenCount(grids[i], mergeSize)));
+    const size_t values = size_t(rows * hidden);
+    if (offset + values > encoded.rows.size())
+      throw Error("the vision program returned fewer rows than its images take");
+    out[i].grid = grids[i];
+    out[i].rows.assign(encoded.rows.begin() + long(offset), encoded.rows.begin() + long(offset + values));
+    offset += values;
+  }
+  if (offset != encoded.rows.size())
+    throw Error("the vision program returned more rows than its images take");
+  return out;
+}
+
 ImageEncoder visionEncoder(Engine &engine) {
   if (!engine.acceptsImages())
     throw Error("this model takes no images (its checkpoint has no vision_config)");
-  // The vision program of the artifact (Engine::encodeImages) goes here.
-  return [](const std::vector<PixelValues> &) -> std::vector<ImageEmbedding> {
-    throw Error("this artifact has no vision program: compile it with the vision encoder to pass --image, "
-                "or pass the image embeddings (qwen-run logits --image-embeds)");
+  if (!engine.hasVision())
+    throw Error("this artifact has no vision program (compiled with --no-vision): recompile the checkpoint "
+                "without --no-vision to pass images, or pass the image embeddings (qwen-run logits --image-embeds)");
+  Engine *e = &engine;
+  return [e](const std::vector<PixelValues> &images) -> std::vector<ImageEmbedding> {
+    std::vector<ImageGrid> grids;
+    for (const PixelValues &image : images)
+      grids.push_back(image.gridThw);
+    return splitImageEmbeddings(e->encodeImages(images), grids, std::max(e->spatialMergeSize(), 1),
+                                e->modelInfo().value("hidden_size", int64_t(0)));
   };
 }
 
