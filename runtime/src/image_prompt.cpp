@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 
 namespace qwen::rt {
@@ -215,6 +216,16 @@ std::vector<PixelValues> preprocessImages(const Engine &engine, const std::vecto
   if (config.mergeSize != engine.spatialMergeSize())
     throw Error("preprocessor_config.json has merge_size " + std::to_string(config.mergeSize) +
                 " but the model's vision_config has spatial_merge_size " + std::to_string(engine.spatialMergeSize()));
+  // The vision program's patch rows are fixed by vision_config: a processor
+  // that cuts other patches is refused before any image is decoded.
+  if (std::optional<VisionProgramSpec> vision = parseVisionProgram(engine.artifact())) {
+    const VisionGeometry &g = vision->geometry;
+    if (config.patchSize != g.patchSize || config.temporalPatchSize != g.temporalPatchSize)
+      throw Error("preprocessor_config.json has patch_size " + std::to_string(config.patchSize) +
+                  " and temporal_patch_size " + std::to_string(config.temporalPatchSize) +
+                  " but the model's vision_config has " + std::to_string(g.patchSize) + " and " +
+                  std::to_string(g.temporalPatchSize));
+  }
   for (size_t i = 0; i < encoded.size(); ++i) {
     const std::string origin = i < origins.size() ? origins[i] : "image " + std::to_string(i + 1);
     out.push_back(preprocessImage(decodeImage(encoded[i].data(), encoded[i].size(), origin), config));
@@ -258,9 +269,17 @@ ImageEncoder visionEncoder(Engine &engine) {
                 "without --no-vision to pass images, or pass the image embeddings (qwen-run logits --image-embeds)");
   Engine *e = &engine;
   return [e](const std::vector<PixelValues> &images) -> std::vector<ImageEmbedding> {
+    const VisionGeometry &geometry = e->visionGeometry();
     std::vector<ImageGrid> grids;
-    for (const PixelValues &image : images)
+    for (const PixelValues &image : images) {
+      if (image.rowSize != geometry.patchRowSize())
+        throw Error("the image's patches have " + std::to_string(image.rowSize) +
+                    " values but the vision program takes " + std::to_string(geometry.patchRowSize()) +
+                    " (patch_size " + std::to_string(geometry.patchSize) + ", temporal_patch_size " +
+                    std::to_string(geometry.temporalPatchSize) +
+                    "): the checkpoint's preprocessor_config.json does not match its vision_config");
       grids.push_back(image.gridThw);
+    }
     return splitImageEmbeddings(e->encodeImages(images), grids, std::max(e->spatialMergeSize(), 1),
                                 e->modelInfo().value("hidden_size", int64_t(0)));
   };
