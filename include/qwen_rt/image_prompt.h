@@ -108,9 +108,17 @@ std::vector<ImageEmbedding> readImageEmbeddings(const std::string &path, int mer
 /// vision program.
 using ImageEncoder = std::function<std::vector<ImageEmbedding>(const std::vector<PixelValues> &)>;
 
-/// The encoder of `engine`'s artifact. Throws Error for an artifact whose
-/// model takes no images, and (until the vision program is wired in) for one
-/// without a vision program.
+/// The vision program's rows for a batch split per image: rows
+/// [sum of tokens, width] in image order become one ImageEmbedding per grid.
+/// Throws Error when the width is not the language model's `hidden` (a
+/// vision_config.out_hidden_size that does not fit) or the row counts do not
+/// match the grids.
+std::vector<ImageEmbedding> splitImageEmbeddings(const ImageEmbeddings &encoded, const std::vector<ImageGrid> &grids,
+                                                 int mergeSize, int64_t hidden);
+
+/// The encoder of `engine`'s artifact: Engine::encodeImages, split per image.
+/// Throws Error for an artifact whose model takes no images, or one without
+/// a vision program (compiled with --no-vision).
 ImageEncoder visionEncoder(Engine &engine);
 
 /// The one call a front end makes for a prompt with images: checks the

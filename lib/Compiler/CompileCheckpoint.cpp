@@ -192,7 +192,7 @@ llvm::Error checkWeights(const CompileCheckpointOptions &options, ModuleOp modul
   for (const auto &[group, count] : skipped)
     options.report("note", llvm::Twine(count) + " checkpoint tensor" + (count == 1 ? "" : "s") + " (" + group +
                                ") not used by the text model" +
-                               (group == "model.visual.*" ? "; the vision encoder is not supported yet" : ""));
+                               (group == "model.visual.*" ? "; compiled without the vision program" : ""));
   return llvm::Error::success();
 }
 } // namespace
@@ -202,24 +202,54 @@ llvm::Error checkWeights(const CompileCheckpointOptions &options, ModuleOp modul
 //===----------------------------------------------------------------------===//
 
 namespace {
-/// --vision: the tower of vision_config as @vision (Qwen3VisionBuilder).
-llvm::Error addVisionProgram(ModuleOp module, llvm::StringRef configPath,
+/// The tower of vision_config as @vision (Qwen3VisionBuilder), and the
+/// language model's model.vision pointing at it. Under Vision::Auto a
+/// checkpoint without vision_config, or whose weights lack the tower (saved
+/// by a text-only class), or a CUDA target, compiles the text model alone.
+llvm::Error addVisionProgram(ModuleOp module, const CompileCheckpointOptions &options, llvm::StringRef configPath,
                              const models::Qwen3Config &config,
                              const std::optional<rt::SafetensorsArchive> &archive,
                              target::ArtifactOptions &artifact) {
+  using Vision = CompileCheckpointOptions::Vision;
+  const bool required = options.vision == Vision::On;
   llvm::Expected<std::optional<models::VisionConfig>> vision =
       models::readVisionConfig(configPath, config.weightDType);
   if (!vision)
     return vision.takeError();
-  if (!*vision)
-    return error("--vision: " + configPath.str() +
-                 " has no vision_config (a text-only model has no vision encoder)");
+  if (!*vision) {
+    if (required)
+      return error("--vision: " + configPath.str() +
+                   " has no vision_config (a text-only model has no vision encoder)");
+    return llvm::Error::success();
+  }
   const std::string probe = (*vision)->prefix + "patch_embed.proj.weight";
-  if (archive && !archive->find(probe))
-    return error("--vision: the checkpoint has no " + probe +
-                 " (saved by a text-only class without the vision tower)");
-  models::buildQwen3VisionGraph(module, **vision);
+  if (archive && !archive->find(probe)) {
+    if (required)
+      return error("--vision: the checkpoint has no " + probe +
+                   " (saved by a text-only class without the vision tower)");
+    if (options.report)
+      options.report("note", "the checkpoint has a vision_config but no " + probe +
+                                 ": compiled without the vision program (images need --image-embeds)");
+    return llvm::Error::success();
+  }
   const models::VisionConfig &v = **vision;
+  if (v.outHiddenSize != config.hiddenSize)
+    return error("vision_config.out_hidden_size " + llvm::Twine(v.outHiddenSize) +
+                 " is not the language model's hidden_size " + llvm::Twine(config.hiddenSize) +
+                 ": the vision tower's embeddings cannot replace the image tokens' (pass --no-vision to "
+                 "compile the text model alone)");
+  if (v.spatialMergeSize != config.spatialMergeSize)
+    return error("vision_config.spatial_merge_size " + llvm::Twine(v.spatialMergeSize) +
+                 " disagrees with the language model's " + llvm::Twine(config.spatialMergeSize));
+  // The CUDA executor does not run the vision program yet: CUDA artifacts
+  // get it when asked for (--vision), CPU artifacts by default.
+  if (!required && options.target == CompileTarget::CUDA) {
+    if (options.report)
+      options.report("note", "compiled without the vision program: the CUDA runtime does not run it yet "
+                             "(--vision compiles it anyway)");
+    return llvm::Error::success();
+  }
+  models::buildQwen3VisionGraph(module, v);
   artifact.vision = llvm::json::Object{
       {"depth", v.depth},
       {"hidden_size", v.hiddenSize},
@@ -232,6 +262,9 @@ llvm::Error addVisionProgram(ModuleOp module, llvm::StringRef configPath,
       {"out_hidden_size", v.outHiddenSize},
       {"num_position_embeddings", v.numPositionEmbeddings},
       {"rope_theta", v.ropeTheta}};
+  // The language model's image side names the program that feeds it.
+  if (llvm::json::Object *lm = artifact.model.getObject("vision"))
+    (*lm)["encoder"] = "vision";
   return llvm::Error::success();
 }
 } // namespace
@@ -321,8 +354,8 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
     buildOptions.hasTensor = [&](const std::string &name) { return archive->find(name) != nullptr; };
   compiled->Module = models::buildQwen3Graph(*compiled->Context, *config, buildOptions);
   ModuleOp module = compiled->module();
-  if (options.vision)
-    if (llvm::Error failed = addVisionProgram(module, input->configPath, *config, archive, artifact))
+  if (options.vision != CompileCheckpointOptions::Vision::Off)
+    if (llvm::Error failed = addVisionProgram(module, options, input->configPath, *config, archive, artifact))
       return std::move(failed);
   if (failed(module.verify()))
     return error("the Qwen3 builder produced invalid IR (a compiler bug)");

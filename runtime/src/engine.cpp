@@ -212,6 +212,14 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
       imageInputs |= in.name == "image_embeds";
     if (!imageInputs)
       throw Error("manifest: a model with a vision section needs the image_rows and image_embeds inputs");
+    // model.vision.encoder names the top-level program that makes the rows
+    // (docs/ARTIFACT.md); the two are written together or not at all.
+    const bool named = vision.contains("encoder");
+    if (named && vision["encoder"] != "vision")
+      throw Error("manifest: model.vision.encoder must be \"vision\" (the vision program's section)");
+    if (named != Art.manifest().contains("vision"))
+      throw Error(named ? "manifest: model.vision.encoder names the vision program, but the manifest has no vision section"
+                        : "manifest: a vision program without model.vision.encoder naming it");
     // An image token outside the vocabulary never appears: no images then.
     if (ImageTokenId >= Art.vocabSize())
       ImageTokenId = -1;

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 
 namespace qwen::rt {
@@ -215,6 +216,16 @@ std::vector<PixelValues> preprocessImages(const Engine &engine, const std::vecto
   if (config.mergeSize != engine.spatialMergeSize())
     throw Error("preprocessor_config.json has merge_size " + std::to_string(config.mergeSize) +
                 " but the model's vision_config has spatial_merge_size " + std::to_string(engine.spatialMergeSize()));
+  // The vision program's patch rows are fixed by vision_config: a processor
+  // that cuts other patches is refused before any image is decoded.
+  if (std::optional<VisionProgramSpec> vision = parseVisionProgram(engine.artifact())) {
+    const VisionGeometry &g = vision->geometry;
+    if (config.patchSize != g.patchSize || config.temporalPatchSize != g.temporalPatchSize)
+      throw Error("preprocessor_config.json has patch_size " + std::to_string(config.patchSize) +
+                  " and temporal_patch_size " + std::to_string(config.temporalPatchSize) +
+                  " but the model's vision_config has " + std::to_string(g.patchSize) + " and " +
+                  std::to_string(g.temporalPatchSize));
+  }
   for (size_t i = 0; i < encoded.size(); ++i) {
     const std::string origin = i < origins.size() ? origins[i] : "image " + std::to_string(i + 1);
     out.push_back(preprocessImage(decodeImage(encoded[i].data(), encoded[i].size(), origin), config));
@@ -222,13 +233,55 @@ std::vector<PixelValues> preprocessImages(const Engine &engine, const std::vecto
   return out;
 }
 
+std::vector<ImageEmbedding> splitImageEmbeddings(const ImageEmbeddings &encoded, const std::vector<ImageGrid> &grids,
+                                                 int mergeSize, int64_t hidden) {
+  if (encoded.width != hidden)
+    throw Error("the vision program's embeddings are " + std::to_string(encoded.width) +
+                " wide (vision_config.out_hidden_size) but the language model's hidden size is " +
+                std::to_string(hidden) + ": the checkpoint's vision tower does not fit its language model");
+  if (encoded.tokensPerImage.size() != grids.size())
+    throw Error("the vision program returned " + std::to_string(encoded.tokensPerImage.size()) + " images for " +
+                std::to_string(grids.size()));
+  std::vector<ImageEmbedding> out(grids.size());
+  size_t offset = 0;
+  for (size_t i = 0; i < grids.size(); ++i) {
+    const int64_t rows = encoded.tokensPerImage[i];
+    if (rows != imageTokenCount(grids[i], mergeSize))
+      throw Error("the vision program returned " + std::to_string(rows) + " rows for image " + std::to_string(i + 1) +
+                  ", whose grid takes " + std::to_string(imageTokenCount(grids[i], mergeSize)));
+    const size_t values = size_t(rows * hidden);
+    if (offset + values > encoded.rows.size())
+      throw Error("the vision program returned fewer rows than its images take");
+    out[i].grid = grids[i];
+    out[i].rows.assign(encoded.rows.begin() + long(offset), encoded.rows.begin() + long(offset + values));
+    offset += values;
+  }
+  if (offset != encoded.rows.size())
+    throw Error("the vision program returned more rows than its images take");
+  return out;
+}
+
 ImageEncoder visionEncoder(Engine &engine) {
   if (!engine.acceptsImages())
     throw Error("this model takes no images (its checkpoint has no vision_config)");
-  // The vision program of the artifact (Engine::encodeImages) goes here.
-  return [](const std::vector<PixelValues> &) -> std::vector<ImageEmbedding> {
-    throw Error("this artifact has no vision program: compile it with the vision encoder to pass --image, "
-                "or pass the image embeddings (qwen-run logits --image-embeds)");
+  if (!engine.hasVision())
+    throw Error("this artifact has no vision program (compiled with --no-vision): recompile the checkpoint "
+                "without --no-vision to pass images, or pass the image embeddings (qwen-run logits --image-embeds)");
+  Engine *e = &engine;
+  return [e](const std::vector<PixelValues> &images) -> std::vector<ImageEmbedding> {
+    const VisionGeometry &geometry = e->visionGeometry();
+    std::vector<ImageGrid> grids;
+    for (const PixelValues &image : images) {
+      if (image.rowSize != geometry.patchRowSize())
+        throw Error("the image's patches have " + std::to_string(image.rowSize) +
+                    " values but the vision program takes " + std::to_string(geometry.patchRowSize()) +
+                    " (patch_size " + std::to_string(geometry.patchSize) + ", temporal_patch_size " +
+                    std::to_string(geometry.temporalPatchSize) +
+                    "): the checkpoint's preprocessor_config.json does not match its vision_config");
+      grids.push_back(image.gridThw);
+    }
+    return splitImageEmbeddings(e->encodeImages(images), grids, std::max(e->spatialMergeSize(), 1),
+                                e->modelInfo().value("hidden_size", int64_t(0)));
   };
 }
 

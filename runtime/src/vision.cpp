@@ -223,8 +223,8 @@ VisionEncoder::VisionEncoder(const Artifact &art, const std::string &checkpointD
     : P(std::make_unique<Impl>()) {
   std::optional<VisionProgramSpec> spec = parseVisionProgram(art);
   if (!spec)
-    throw Error("artifact " + art.dir() + " has no vision program: recompile the checkpoint with "
-                "`qwen-compile --vision` (only Qwen3.5 checkpoints with a vision_config have one)");
+    throw Error("artifact " + art.dir() + " has no vision program: recompile the checkpoint without "
+                "--no-vision (only Qwen3.5 checkpoints with a vision_config have one)");
   Spec = std::move(*spec);
   if (art.isCuda())
     throw Error("artifact " + art.dir() + ": the vision program runs on CPU artifacts only so far");

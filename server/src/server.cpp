@@ -334,6 +334,11 @@ std::vector<rt::PixelValues> chatImages(const ServerState &state, const ChatRequ
                                    "' takes no images (a text-only model: its checkpoint has no vision_config); "
                                    "send text content parts only",
                                "messages", "images_not_supported");
+  if (!state.engine.hasVision())
+    throw ApiError::badRequest("'" + state.modelName +
+                                   "' has no vision program (its artifact was compiled with --no-vision); "
+                                   "send text content parts only, or serve an artifact compiled without --no-vision",
+                               "messages", "images_not_supported");
   try {
     return rt::preprocessImages(state.engine, encoded, origins);
   } catch (const rt::Error &e) {

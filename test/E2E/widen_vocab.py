@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Copies a tiny checkpoint's model.safetensors with its embedding table
+"""Copies a tiny checkpoint's model.safetensors with its embedding table (and an untied lm_head)
 widened to VOCAB rows (the new rows zero), so that a tokenizer with a real
 vocabulary can drive it: widen_vocab.py IN_DIR OUT_DIR VOCAB. Plain Python
 (no torch): the safetensors header is JSON, the tensors follow it."""
@@ -19,7 +19,7 @@ for name, info in header.items():
         continue
     begin, end = info["data_offsets"]
     blob = data[begin:end]
-    if name.endswith("embed_tokens.weight"):
+    if name.endswith("embed_tokens.weight") or name == "lm_head.weight":
         rows, cols = info["shape"]
         blob += bytes((vocab - rows) * cols * 4)
         info = dict(info, shape=[vocab, cols])

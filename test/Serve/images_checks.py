@@ -46,7 +46,7 @@ def main():
                        body={"model": "m", "messages": [{"role": "system", "content": [image(png)]},
                                                         {"role": "user", "content": "hi"}]})
     check("System message cannot contain images" in err["message"], err["message"])
-    # large.jpg takes 64 image tokens (at most 65536 pixels): the prompt fits the
+    # large.jpg takes 60 image tokens (at most 1024 pixels, patch 2): the prompt fits the
     # 40-token context with one <|image_pad|>, not expanded.
     err = expect_error(server, 400, "image tokens beyond the context", path,
                        body=chat(image(data_url(os.path.join(vision, "large.jpg"), "image/jpeg"))))

@@ -54,10 +54,17 @@ static cl::opt<bool> hiddenStates(
     cl::init(false));
 static cl::opt<bool> vision(
     "vision",
-    cl::desc("also compile the vision encoder of a Qwen3.5 checkpoint (its vision_config) as a "
+    cl::desc("require the vision encoder of a Qwen3.5 checkpoint (its vision_config), compiled as a "
              "second program, @vision, that turns image patches into the embeddings of their "
-             "<|image_pad|> tokens"),
+             "<|image_pad|> tokens; the default for a checkpoint with a vision_config and the "
+             "tower's weights, an error for a text-only one"),
     cl::init(false));
+static cl::opt<bool> noVision(
+    "no-vision",
+    cl::desc("compile the language model alone, without the vision program (images then need "
+             "precomputed embeddings: qwen-run logits --image-embeds)"),
+    cl::init(false));
+static cl::alias textOnly("text-only", cl::desc("alias for --no-vision"), cl::aliasopt(noVision));
 static cl::opt<std::string> ptxas("ptxas", cl::init(""),
                                   cl::desc("--target=cuda: the ptxas that assembles kernels.cubin "
                                            "(default: PATH, then /usr/local/cuda/bin; none: PTX only)"));
@@ -131,7 +138,11 @@ int main(int argc, char **argv) {
   if (emit == "artifact" && options.stopAfter != qwen::CompileStage::LLVM)
     return fail("an artifact needs the whole pipeline; drop --stop-after-stage or use --emit=mlir");
   options.hiddenStates = hiddenStates;
-  options.vision = vision;
+  if (vision && noVision)
+    return fail("--vision and --no-vision contradict each other");
+  options.vision = vision     ? qwen::CompileCheckpointOptions::Vision::On
+                   : noVision ? qwen::CompileCheckpointOptions::Vision::Off
+                              : qwen::CompileCheckpointOptions::Vision::Auto;
   options.ptxas = ptxas;
   options.cpu = cpu;
   options.bf16Activations = bf16Activations;

@@ -964,6 +964,15 @@ TEST_F(EngineTest, ImagesForATextOnlyModel) {
   EXPECT_EQ(e->sequenceLength(s), 0);
 }
 
+TEST_F(EngineTest, VisionEncoderNamedWithoutItsProgram) {
+  // model.vision.encoder names the top-level vision section, which this
+  // manifest lacks: refused at load.
+  addVision(toy.manifest);
+  toy.manifest["model"]["vision"]["encoder"] = "vision";
+  toy.save();
+  EXPECT_ERROR(load(), "model.vision.encoder names the vision program, but the manifest has no vision section");
+}
+
 TEST_F(EngineTest, GeneratorFeedsImagePromptsInPieces) {
   addVision(toy.manifest);
   toy.save();
@@ -992,6 +1001,11 @@ TEST_F(EngineTest, GeneratorFeedsImagePromptsInPieces) {
                }),
                "the vision encoder returned 0 images for 1");
   EXPECT_ERROR(prepareImagePrompt(*e, {1, 2}, {pixels}, encoder), "0 image placeholders for 1 images");
+  // The toy takes images but has no vision program (compiled with
+  // --no-vision): the artifact's own encoder refuses, naming the flag.
+  EXPECT_FALSE(e->hasVision());
+  EXPECT_ERROR(visionEncoder(*e), "compiled with --no-vision");
+  EXPECT_ERROR(prepareImagePrompt(*e, {1, 9, 2}, {pixels}), "compiled with --no-vision");
 
   Generator g(*e);
   GenerationRequest r;

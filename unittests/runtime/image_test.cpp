@@ -370,6 +370,36 @@ TEST(ImagePrompt, ExpandsImagePads) {
             std::string::npos);
 }
 
+TEST(ImagePrompt, SplitsVisionRowsPerImage) {
+  // The vision program's rows for two images (4 and 2 merged tokens, width
+  // 3) become one ImageEmbedding per image, in order.
+  ImageEmbeddings encoded;
+  encoded.width = 3;
+  encoded.tokensPerImage = {4, 2};
+  for (int i = 0; i < 18; ++i)
+    encoded.rows.push_back(float(i));
+  const std::vector<ImageGrid> grids = {{1, 4, 4}, {1, 2, 4}};
+  std::vector<ImageEmbedding> images = splitImageEmbeddings(encoded, grids, 2, 3);
+  ASSERT_EQ(images.size(), 2u);
+  EXPECT_EQ(images[0].grid, grids[0]);
+  EXPECT_EQ(images[1].grid, grids[1]);
+  ASSERT_EQ(images[0].rows.size(), 12u);
+  ASSERT_EQ(images[1].rows.size(), 6u);
+  EXPECT_EQ(images[0].rows.front(), 0.0f);
+  EXPECT_EQ(images[1].rows.front(), 12.0f);
+  EXPECT_EQ(images[1].rows.back(), 17.0f);
+  // A tower whose out_hidden_size is not the language model's width.
+  EXPECT_NE(errorOf([&] { splitImageEmbeddings(encoded, grids, 2, 4); }).find("3 wide (vision_config.out_hidden_size)"),
+            std::string::npos);
+  // Row counts that do not match the grids, or the image count.
+  EXPECT_NE(errorOf([&] { splitImageEmbeddings(encoded, {{1, 4, 4}, {1, 4, 4}}, 2, 3); }).find("returned 2 rows for image 2"),
+            std::string::npos);
+  EXPECT_NE(errorOf([&] { splitImageEmbeddings(encoded, {grids[0]}, 2, 3); }).find("returned 2 images for 1"),
+            std::string::npos);
+  encoded.rows.pop_back();
+  EXPECT_NE(errorOf([&] { splitImageEmbeddings(encoded, grids, 2, 3); }).find("fewer rows"), std::string::npos);
+}
+
 TEST(ImageErrors, CorruptTruncatedAndUnsupported) {
   struct Case {
     const char *file;

@@ -39,8 +39,11 @@ struct CompileCheckpointOptions {
   std::string kvDtype = "f32";   ///< f32, bf16 or f16
   int64_t vectorWidth = 0;       ///< CPU f32 lanes per vector: 4, 8 or 16; 0: 16 with AVX-512, else 8
   bool hiddenStates = false;     ///< return final hidden states instead of logits
-  /// Also compile the vision tower (vision_config) as the program @vision.
-  bool vision = false;
+  /// The vision tower (vision_config) as the program @vision: Auto compiles
+  /// it for a CPU target and a checkpoint with a vision_config whose weights
+  /// hold the tower (or a config.json alone), On requires it, Off leaves it
+  /// out. (CUDA: Auto is Off until the CUDA runtime runs the program.)
+  enum class Vision { Auto, On, Off } vision = Vision::Auto;
   std::string ptxas;             ///< cuda: the ptxas for kernels.cubin ("none": PTX only)
   std::string cpu = "native";    ///< native, portable (x86-64-v3) or an LLVM CPU name
   /// bf16 matmuls on AVX512-BF16: split (f32-level results) or round.
