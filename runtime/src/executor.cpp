@@ -4,6 +4,8 @@
 #include "qwen_rt/error.h"
 #include "qwen_rt/limits.h"
 #include "qwen_rt/sampling.h"
+#include "qwen_rt/vision.h"
+#include "qwen_rt/weights.h"
 
 #include <algorithm>
 
@@ -51,6 +53,12 @@ ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims) {
 }
 
 Executor::~Executor() = default;
+BoundProgram::~BoundProgram() = default;
+
+std::unique_ptr<BoundProgram> Executor::bindVision(const VisionProgramSpec &spec, WeightStore weights,
+                                                   ThreadPool &pool) {
+  return bindHostVisionProgram(Art, spec, std::move(weights), pool);
+}
 
 StepRows Executor::step(const StepDims &dims, bool decodeOnly, StepOutput output) {
   if (output == StepOutput::TopCandidates && !topKCandidates())
