@@ -173,6 +173,9 @@ private:
   /// arguments) at `m` rows; plans cached in `plans` by (index, m).
   void enqueueGemm(const ProgramEntry &entry, const Launch &launch, GemmPlanMap &plans, size_t index, int64_t m);
   GemmPlan &gemmPlan(const ProgramEntry &entry, const Launch &launch, GemmPlanMap &plans, size_t index, int64_t m);
+  /// The input bytes a step of `dims` reads: each input's rows at the step's
+  /// sizes (image_embeds: the rows image_rows names), not the whole block.
+  void copyStepInputs(const StepDims &dims);
   void releaseAll() noexcept;
   /// kernels.cubin when it loads on this device, else kernels.ptx.
   void loadModule();

@@ -53,6 +53,13 @@ struct ArenaLayout {
   std::vector<uint64_t> bufferOffsets;         ///< by buffer index
   uint64_t outputOffset = 0;                   ///< of the output buffer
   uint64_t total = 0;
+  int64_t imageWidth = 0; ///< image_embeds' row width (hidden size); 0 without image inputs
+
+  /// Whether the arena has input `slot` (the image inputs are optional).
+  bool hasInput(int slot) const { return slot < InImageRows || imageWidth > 0; }
+  /// Bytes of input `slot` a step of `dims` reads: each input is packed at
+  /// the step's sizes from its offset; image_embeds holds `imageRows` rows.
+  uint64_t stepInputBytes(int slot, const StepDims &dims, int64_t imageRows) const;
 };
 /// Throws Error when the arena does not fit in 64 bits.
 ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims);

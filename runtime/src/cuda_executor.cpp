@@ -641,13 +641,46 @@ void CudaExecutor::enqueueProgram(const StepDims &dims, Sampling sampling) {
   }
 }
 
+void CudaExecutor::copyStepInputs(const StepDims &dims) {
+  // image_embeds (vision-language artifacts) is [max tokens, hidden] f32:
+  // only the rows image_rows names, packed from row 0, travel.
+  int64_t imageRows = 0;
+  if (Layout.hasInput(InImageRows)) {
+    const auto *rows = reinterpret_cast<const int32_t *>(Staging + Layout.inputOffsets[InImageRows]);
+    for (int64_t t = 0; t < dims[SymT]; ++t)
+      imageRows = std::max<int64_t>(imageRows, int64_t(rows[t]) + 1);
+  }
+  // Each input's bytes at this step's sizes; neighbours closer than
+  // kCoalesceBytes travel in one copy (one call instead of several tiny ones).
+  constexpr uint64_t kCoalesceBytes = 64 << 10;
+  uint64_t begin = 0, end = 0;
+  auto flush = [&] {
+    if (end > begin)
+      Driver.check(Driver.api().cuMemcpyHtoDAsync(Arena + begin, Staging + begin, end - begin, Stream),
+                   "cuMemcpyHtoDAsync");
+    begin = end = 0;
+  };
+  for (int i = 0; i < NumInputSlots; ++i) {
+    const uint64_t bytes = Layout.stepInputBytes(i, dims, imageRows);
+    if (!bytes)
+      continue;
+    const uint64_t at = Layout.inputOffsets[i];
+    if (end > begin && at - end > kCoalesceBytes)
+      flush();
+    if (end == begin)
+      begin = at;
+    end = at + bytes;
+  }
+  flush();
+}
+
 StepRows CudaExecutor::run(const StepDims &dims, bool decodeOnly, StepOutput output) {
   const DriverApi &api = Driver.api();
   // Executor::step() asks for ids and candidates only when the samplers exist.
   const Sampling sampling = output == StepOutput::GreedyIds       ? Sampling::Greedy
                             : output == StepOutput::TopCandidates ? Sampling::TopK
                                                                   : Sampling::None;
-  Driver.check(api.cuMemcpyHtoDAsync(Arena, Staging, InputBytes, Stream), "cuMemcpyHtoDAsync");
+  copyStepInputs(dims);
   Graph *graph = nullptr;
   if (UseGraphs && decodeOnly) {
     auto key = std::make_pair(dims, sampling);
