@@ -762,7 +762,7 @@ public:
       total += alignDevice(w.nbytes());
     }
     if (total) {
-      reserve(WeightBlock, total, "the vision weights");
+      reserve(WeightBlock, total, "the vision weights", "");
       for (size_t i = 0; i < Spec.weights.size(); ++i)
         X.Driver.check(api.cuMemcpyHtoD(WeightBlock + WeightOffsets[i], weights.data(i), Spec.weights[i].nbytes()),
                        "cuMemcpyHtoD");
@@ -805,7 +805,7 @@ public:
         X.Driver.check(api.cuMemFree(Arena), "cuMemFree");
       Arena = 0;
       ArenaBytes = 0;
-      reserve(Arena, total, "the vision activations");
+      reserve(Arena, total, "the vision activations", "; encode fewer or smaller images at once");
       ArenaBytes = total;
     }
     // The plans hold no arena pointer unless a GEMM's bias lives there.
@@ -841,6 +841,8 @@ public:
         launch.params.push_back(&slot);
       for (int64_t &d : Dims)
         launch.params.push_back(&d);
+      // Programmatic when the step's launches are: the module's kernels,
+      // the vision ones included, all begin with griddepcontrol.wait.
       X.launch(e.kernel, e.grid, e.blockThreads, Functions[k], launch.params, dims);
     }
     Output.resize(outputBytes);
@@ -854,12 +856,11 @@ public:
 
 private:
   /// cuMemAlloc that says what did not fit.
-  void reserve(CUdeviceptr &p, uint64_t bytes, const char *what) {
+  void reserve(CUdeviceptr &p, uint64_t bytes, const char *what, const char *advice) {
     auto [free, total] = X.memoryInfo();
     if (bytes > free)
       throw Error(std::string(what) + " need " + formatBytes(bytes) + " of GPU memory, but " + X.Device.name +
-                  " has " + formatBytes(free) + " free of " + formatBytes(total) +
-                  (std::string(what) == "the vision activations" ? "; encode fewer or smaller images at once" : ""));
+                  " has " + formatBytes(free) + " free of " + formatBytes(total) + advice);
     try {
       X.Driver.check(X.Driver.api().cuMemAlloc(&p, bytes), "cuMemAlloc");
     } catch (const Error &e) {
