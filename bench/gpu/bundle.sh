@@ -10,7 +10,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
 out=$root/gpu-bundle
 rm -rf "$out" && mkdir -p "$out/bin" "$out/lib" "$out/artifacts"
-cp "$build"/bin/{qwen-run,qwen-check-logits,qwen-check-state} "$out/bin/"
+cp "$build"/bin/{qwen-run,qwen-check-logits,qwen-check-state,qwen-vision-embed} "$out/bin/"
 ldd "$build/bin/qwen-run" | awk '/libpcre2|libutf8proc/ {print $3}' | xargs -I{} cp -L {} "$out/lib/"
 compile() { "$build/bin/qwen-compile" "$1" --target=cuda -o "$out/artifacts/$2.qwenc" "${@:3}" > /dev/null; }
 cd "$root"
@@ -26,6 +26,21 @@ done
 # the config's quantization_config), seeded random fp8 codes and scales with
 # --random-weights; every projection is cuBLASLt's block-scaled FP8 GEMM.
 compile bench/configs/qwen3-8b-fp8.json qwen3-8b-fp8 --kv-dtype=bf16
+# The vision tower (qwen-compile --vision) at two sizes, assumed until the
+# released vision_configs are read (qwen-models.md section 10): Qwen3-VL-2B's
+# tower for Qwen3.5-0.8B (depth 24, hidden 1024, out 1024, as
+# bench/vision_tower_bench.py) and Qwen3-VL-8B's for Qwen3.5-9B (depth 27,
+# hidden 1152, intermediate 4304, out 4096). Only config.json, the
+# preprocessor config and the tensor shapes travel: bench/gpu/vision_weights.py
+# writes random bf16 weights on the device. Needs torch + transformers 5.x.
+ref_python=${QWEN_REF_PYTHON:-/work/.venv-ref/bin/python}
+vision_bundle() { # NAME vision_shapes.py FLAGS...
+  local dir=$out/vision/$1
+  "$ref_python" bench/gpu/vision_shapes.py "$dir" "${@:2}"
+  "$build/bin/qwen-compile" "$dir/config.json" --vision --target=cuda -o "$out/artifacts/$1.qwenc" > /dev/null
+}
+vision_bundle vision-0.8b --depth 24 --hidden 1024 --heads 16 --intermediate 4096 --out-hidden 1024
+vision_bundle vision-9b --depth 27 --hidden 1152 --heads 16 --intermediate 4304 --out-hidden 4096
 { git rev-parse HEAD && git diff --quiet HEAD -- . ':!gpu-bundle' || echo "(with uncommitted changes)"; } 2>/dev/null \
   | paste -sd' ' > "$out/commit" || true
 du -sh "$out"

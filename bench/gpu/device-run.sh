@@ -11,7 +11,10 @@
 #    Qwen3-8B with seeded random weights (decode at batch 1/8/32/128, prefill
 #    512/4096), HF transformers on the same configs; Qwen3-8B with FP8
 #    weights (qwen3-8b-fp8, when the bundle has it) at decode batch 1/8/32
-#    and prefill 512/4096, against the same floors, next to the bf16 rows,
+#    and prefill 512/4096, against the same floors, next to the bf16 rows;
+#    the vision tower (Engine::encodeImages, qwen-vision-embed) at
+#    Qwen3.5-0.8B-like and 9B-like sizes on one image (912 patches) and a
+#    batch of four, random bf16 weights (when the bundle has them),
 # then prints the test summary and the table last. Full logs under $OUT.
 # QWEN_GPU_BENCH_MODELS overrides the benchmarked artifacts (names in
 # gpu-bundle/artifacts); QWEN_GPU_SKIP_HF=1 skips the HF peer.
@@ -78,8 +81,29 @@ state_slots() {
     --checkpoint test/data/reference/qwen35_f32_untied_nv_2nk
 }
 
+vision_tower() { # NAME: the vision program's time, weights bound beforehand
+  local name=$1 dir=$out/work-$1 image=test/data/vision/real_coffee_420.jpg
+  mkdir -p "$dir" && cp "$bundle/vision/$name"/*.json "$dir/" &&
+    python3 bench/gpu/vision_weights.py "$dir" || return 1
+  for images in 1 4; do
+    for repeat in 1 2 3; do
+      qwen-vision-embed "$bundle/artifacts/$name.qwenc" "$dir" "$dir/out.safetensors" \
+        $(for _ in $(seq "$images"); do echo "$image"; done) > "$dir/run.txt" 2> "$dir/time.txt" || return 1
+      # {"vision": NAME, "images": N, "patches": P, "ms": T}
+      python3 - "$name" "$dir/run.txt" "$dir/time.txt" <<'PY' >> "$out/bench-vision.jsonl" || return 1
+import json, re, sys
+run, time = open(sys.argv[2]).read(), open(sys.argv[3]).read()
+n, p = re.search(r"(\d+) images, (\d+) patches", run).groups()
+ms = re.search(r"vision program: ([\d.]+) ms", time).group(1)
+print(json.dumps({"vision": sys.argv[1], "images": int(n), "patches": int(p), "ms": float(ms)}))
+PY
+    done
+  done
+  rm -f "$dir/model.safetensors"
+}
+
 export bundle out
-export -f demo_recites reference_case device_sampling state_slots
+export -f demo_recites reference_case device_sampling state_slots vision_tower
 
 if [ ! -x "$bundle/bin/qwen-run" ]; then
   echo "no gpu-bundle/: run bench/gpu/bundle.sh here and carry gpu-bundle" >&2
@@ -133,6 +157,11 @@ if [ "$mode" = all ] || [ "$mode" = bench ]; then
         --batch 1 --prompt-len 512,4096 --gen 0 --repeat 2 >> '$out/hf-$name.jsonl'"
     fi
   done
+  for name in vision-0.8b vision-9b; do
+    if [ -f "$bundle/artifacts/$name.qwenc/manifest.json" ]; then
+      record "bench-$name" vision_tower "$name"
+    fi
+  done
 fi
 
 printf '%s\n' "${summary[@]}" | tee -a "$out/summary.txt"
@@ -142,4 +171,5 @@ fi
 tar czf "$ret/logs.tgz" -C "$out" --exclude="./work-*" .
 cp "$out/summary.txt" "$ret/"
 cat "$out"/*.jsonl "$out/floors.json" > "$ret/bench.jsonl" 2>/dev/null || true
+cat "$out/bench-vision.jsonl" 2>/dev/null || true
 ! printf '%s\n' "${summary[@]}" | grep -q '^FAIL'

@@ -121,6 +121,11 @@ public:
     return DeviceSampling && TopKLaunch.function ? Art.topKCount() : 0;
   }
   const CudaExecutor *cuda() const override { return this; }
+  /// Uploads the vision weights once; each run copies the inputs, lays its
+  /// arena out in device memory kept between runs (grown when a batch needs
+  /// more) and enqueues the program on the step stream.
+  std::unique_ptr<BoundProgram> bindVision(const VisionProgramSpec &spec, WeightStore weights,
+                                           ThreadPool &pool) override;
 
   const Stats &stats() const { return Counters; }
 
@@ -156,12 +161,21 @@ private:
     std::vector<char *> argBase; ///< device pointer of each launch argument (GEMMs)
   };
 
+  friend class CudaVisionProgram;
+  using GemmPlanMap = std::map<std::pair<size_t, int64_t>, std::unique_ptr<GemmPlan>>;
+
   void enqueueProgram(const StepDims &dims, Sampling sampling);
   /// Launches prod(grid) * `factor` blocks of `blockThreads` with `params`.
   void launch(const std::string &kernel, const SymShape &grid, int64_t blockThreads, cuda::CUfunction function,
               std::vector<void *> &params, const StepDims &dims, int64_t factor = 1);
   void enqueueGemm(size_t entry, int64_t m);
-  GemmPlan &gemmPlan(size_t entry, int64_t m);
+  /// The GEMM `entry` (entry `index` of its program, `launch` its bound
+  /// arguments) at `m` rows; plans cached in `plans` by (index, m).
+  void enqueueGemm(const ProgramEntry &entry, const Launch &launch, GemmPlanMap &plans, size_t index, int64_t m);
+  GemmPlan &gemmPlan(const ProgramEntry &entry, const Launch &launch, GemmPlanMap &plans, size_t index, int64_t m);
+  /// The input bytes a step of `dims` reads: each input's rows at the step's
+  /// sizes (image_embeds: the rows image_rows names), not the whole block.
+  void copyStepInputs(const StepDims &dims);
   void releaseAll() noexcept;
   /// kernels.cubin when it loads on this device, else kernels.ptx.
   void loadModule();
@@ -205,7 +219,7 @@ private:
   int64_t PartialTokenSplits = 0;
   int64_t Dims[NumSymbols] = {};
   int64_t Splits = 1; ///< the split count parameter of the decode launch being enqueued
-  std::map<std::pair<size_t, int64_t>, std::unique_ptr<GemmPlan>> GemmPlans;
+  GemmPlanMap GemmPlans;
 
   struct Graph {
     int runs = 0; ///< eager runs of this shape so far

@@ -15,6 +15,7 @@
 #include "qwen_rt/artifact.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,10 @@ namespace qwen::rt {
 
 class KVCache;
 class StatePool;
+class ThreadPool;
 class WeightStore;
 class CudaExecutor;
+struct VisionProgramSpec;
 
 /// The step inputs the runtime fills, in this order at the start of the arena.
 enum InputSlot {
@@ -50,6 +53,13 @@ struct ArenaLayout {
   std::vector<uint64_t> bufferOffsets;         ///< by buffer index
   uint64_t outputOffset = 0;                   ///< of the output buffer
   uint64_t total = 0;
+  int64_t imageWidth = 0; ///< image_embeds' row width (hidden size); 0 without image inputs
+
+  /// Whether the arena has input `slot` (the image inputs are optional).
+  bool hasInput(int slot) const { return slot < InImageRows || imageWidth > 0; }
+  /// Bytes of input `slot` a step of `dims` reads: each input is packed at
+  /// the step's sizes from its offset; image_embeds holds `imageRows` rows.
+  uint64_t stepInputBytes(int slot, const StepDims &dims, int64_t imageRows) const;
 };
 /// Throws Error when the arena does not fit in 64 bits.
 ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims);
@@ -67,6 +77,20 @@ struct StepRows {
   const float *values = nullptr;
   /// GreedyIds: R ids; TopCandidates: R x k candidate ids.
   const int32_t *ids = nullptr;
+};
+
+/// A second program of the artifact (the vision tower, qwen_rt/vision.h)
+/// bound where the executor runs its step program: its own weights, inputs
+/// and activation arena, sized per run.
+class BoundProgram {
+public:
+  virtual ~BoundProgram();
+  /// Runs the program once for `dims` on `inputs` (host bytes, by the
+  /// program's input index, each of its shape at `dims`) and returns the
+  /// first `outputBytes` bytes of its output buffer, in host memory valid
+  /// until the next run. Throws Error.
+  virtual const uint8_t *run(const std::vector<const void *> &inputs, const StepDims &dims,
+                             uint64_t outputBytes) = 0;
 };
 
 /// Bytes taken by the bound weights.
@@ -108,6 +132,11 @@ public:
   /// Candidates per row a TopCandidates step returns; 0 when this executor
   /// cannot select them.
   virtual int64_t topKCandidates() const { return 0; }
+  /// Binds the artifact's vision program with its weights (host copies,
+  /// kept or uploaded and dropped). The CPU's runs the kernels of
+  /// kernels.so on `pool`. Throws Error.
+  virtual std::unique_ptr<BoundProgram> bindVision(const VisionProgramSpec &spec, WeightStore weights,
+                                                   ThreadPool &pool);
   /// Makes the calling thread able to drive the executor (a GPU context).
   virtual void makeCurrent() const {}
   /// The GPU executor, or nullptr.

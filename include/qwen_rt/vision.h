@@ -21,7 +21,10 @@
 
 namespace qwen::rt {
 
+class BoundProgram;
+class Executor;
 class ThreadPool;
+class WeightStore;
 
 /// The vision embeddings of a batch of images.
 struct ImageEmbeddings {
@@ -50,13 +53,19 @@ std::optional<VisionProgramSpec> parseVisionProgram(const Artifact &artifact);
 /// over `patches` patches (the memory plan).
 uint64_t visionActivationBytes(const VisionProgramSpec &spec, int64_t patches);
 
-/// Runs the vision program of a CPU artifact.
+/// The vision program on the CPU (Executor::bindVision's default): the
+/// kernels of `artifact`'s kernels.so on `pool`.
+std::unique_ptr<BoundProgram> bindHostVisionProgram(const Artifact &artifact, const VisionProgramSpec &spec,
+                                                    WeightStore weights, ThreadPool &pool);
+
+/// Runs the vision program of an artifact where `executor` runs its step
+/// program (the CPU, or the GPU of a CUDA artifact).
 class VisionEncoder {
 public:
-  /// Binds the program's weights from `checkpointDir`. Throws Error when the
-  /// artifact has no vision program (with what to do about it), is not a CPU
-  /// artifact, or the weights do not bind.
-  VisionEncoder(const Artifact &artifact, const std::string &checkpointDir, ThreadPool &pool);
+  /// Binds the program's weights from `checkpointDir` (read on `pool`) on
+  /// `executor`. Throws Error when the artifact has no vision program (with
+  /// what to do about it) or the weights do not bind.
+  VisionEncoder(const Artifact &artifact, const std::string &checkpointDir, ThreadPool &pool, Executor &executor);
   ~VisionEncoder();
   VisionEncoder(const VisionEncoder &) = delete;
   VisionEncoder &operator=(const VisionEncoder &) = delete;

@@ -396,6 +396,11 @@ ProgramEntry parseLaunch(std::string_view entryJson, bool cuda, const std::strin
   return e;
 }
 
+GemmSpec parseGemm(std::string_view gemmJson, size_t numArgs, const std::string &origin) {
+  json gemm = parseUntrustedJson(gemmJson, origin);
+  return ManifestReader(origin).gemm(gemm, numArgs, "cublaslt");
+}
+
 ProgramEntry::Launchable parseLaunchable(std::string_view variantJson, const std::string &origin) {
   json variant = parseUntrustedJson(variantJson, origin);
   ProgramEntry::Launchable l;

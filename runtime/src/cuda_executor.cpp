@@ -4,6 +4,7 @@
 #include "qwen_rt/error.h"
 #include "qwen_rt/kv_cache.h"
 #include "qwen_rt/state_pool.h"
+#include "qwen_rt/vision.h"
 #include "qwen_rt/weights.h"
 
 #include <cstdio>
@@ -453,11 +454,12 @@ int64_t CudaExecutor::blockTableWidth(int64_t pages, bool decodeOnly) const {
   return std::min(bucket, MaxPages);
 }
 
-CudaExecutor::GemmPlan &CudaExecutor::gemmPlan(size_t entry, int64_t m) {
-  std::unique_ptr<GemmPlan> &slot = GemmPlans[{entry, m}];
+CudaExecutor::GemmPlan &CudaExecutor::gemmPlan(const ProgramEntry &entry, const Launch &launch, GemmPlanMap &plans,
+                                               size_t index, int64_t m) {
+  std::unique_ptr<GemmPlan> &slot = plans[{index, m}];
   if (slot)
     return *slot;
-  const GemmSpec &g = Art.program()[entry].gemm;
+  const GemmSpec &g = entry.gemm;
   const CublasLtApi &api = Blas.api();
   auto plan = std::make_unique<GemmPlan>();
   plan->blas = &Blas;
@@ -471,7 +473,7 @@ CudaExecutor::GemmPlan &CudaExecutor::gemmPlan(size_t entry, int64_t m) {
              "cublasLtMatmulDescSetAttribute(TRANSB)");
   if (g.bias.arg >= 0) {
     uint32_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    const void *bias = Launches[entry].argBase[size_t(g.bias.arg)] + g.bias.offset * dtypeSize(g.bias.dtype);
+    const void *bias = launch.argBase[size_t(g.bias.arg)] + g.bias.offset * dtypeSize(g.bias.dtype);
     int32_t biasType = cudaDataType(g.bias.dtype);
     Blas.check(api.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
                                                   sizeof(epilogue)),
@@ -485,7 +487,7 @@ CudaExecutor::GemmPlan &CudaExecutor::gemmPlan(size_t entry, int64_t m) {
   if (g.a.dtype == DType::F8E4M3) {
     // cuBLASLt's A (our weight): one f32 per 128 x 128 block; its B (our
     // activations, quantized by the pack): one per row and 128-wide K block.
-    const std::vector<char *> &base = Launches[entry].argBase;
+    const std::vector<char *> &base = launch.argBase;
     const void *weightScale = base[size_t(g.bScale.arg)] + g.bScale.offset * sizeof(float);
     const void *activationScale = base[size_t(g.aScale.arg)] + g.aScale.offset * sizeof(float);
     int32_t weightMode = CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F;
@@ -527,7 +529,7 @@ CudaExecutor::GemmPlan &CudaExecutor::gemmPlan(size_t entry, int64_t m) {
                                                                    plan->d, preference, 1, &result, &found)
                               : set;
   api.cublasLtMatmulPreferenceDestroy(preference);
-  const std::string what = "GEMM " + Art.program()[entry].kernel + " (m " + std::to_string(m) + ", n " +
+  const std::string what = "GEMM " + entry.kernel + " (m " + std::to_string(m) + ", n " +
                            std::to_string(g.n) + ", k " + std::to_string(g.k) + ", " + dtypeName(g.a.dtype) +
                            " x " + dtypeName(g.b.dtype) + " -> " + dtypeName(g.dDtype) + ")";
   try {
@@ -544,9 +546,14 @@ CudaExecutor::GemmPlan &CudaExecutor::gemmPlan(size_t entry, int64_t m) {
 }
 
 void CudaExecutor::enqueueGemm(size_t entry, int64_t m) {
-  const GemmSpec &g = Art.program()[entry].gemm;
-  GemmPlan &plan = gemmPlan(entry, m);
-  const std::vector<char *> &base = Launches[entry].argBase;
+  enqueueGemm(Art.program()[entry], Launches[entry], GemmPlans, entry, m);
+}
+
+void CudaExecutor::enqueueGemm(const ProgramEntry &entry, const Launch &launch, GemmPlanMap &plans, size_t index,
+                               int64_t m) {
+  const GemmSpec &g = entry.gemm;
+  GemmPlan &plan = gemmPlan(entry, launch, plans, index, m);
+  const std::vector<char *> &base = launch.argBase;
   const void *a = base[size_t(g.a.arg)] + g.a.offset * dtypeSize(g.a.dtype);
   const void *b = base[size_t(g.b.arg)] + g.b.offset * dtypeSize(g.b.dtype);
   // D is the launch's result: its last argument.
@@ -556,7 +563,7 @@ void CudaExecutor::enqueueGemm(size_t entry, int64_t m) {
   Blas.check(Blas.api().cublasLtMatmul(BlasHandle, plan.desc, &alpha, b, plan.a, a, plan.b, &beta, c, plan.c, d,
                                        plan.d, &plan.algo, reinterpret_cast<void *>(uintptr_t(Workspace)),
                                        plan.workspace, Stream),
-             ("cublasLtMatmul(" + Art.program()[entry].kernel + ")").c_str());
+             ("cublasLtMatmul(" + entry.kernel + ")").c_str());
   ++Counters.gemms;
 }
 
@@ -671,13 +678,46 @@ void CudaExecutor::enqueueProgram(const StepDims &dims, Sampling sampling) {
   }
 }
 
+void CudaExecutor::copyStepInputs(const StepDims &dims) {
+  // image_embeds (vision-language artifacts) is [max tokens, hidden] f32:
+  // only the rows image_rows names, packed from row 0, travel.
+  int64_t imageRows = 0;
+  if (Layout.hasInput(InImageRows)) {
+    const auto *rows = reinterpret_cast<const int32_t *>(Staging + Layout.inputOffsets[InImageRows]);
+    for (int64_t t = 0; t < dims[SymT]; ++t)
+      imageRows = std::max<int64_t>(imageRows, int64_t(rows[t]) + 1);
+  }
+  // Each input's bytes at this step's sizes; neighbours closer than
+  // kCoalesceBytes travel in one copy (one call instead of several tiny ones).
+  constexpr uint64_t kCoalesceBytes = 64 << 10;
+  uint64_t begin = 0, end = 0;
+  auto flush = [&] {
+    if (end > begin)
+      Driver.check(Driver.api().cuMemcpyHtoDAsync(Arena + begin, Staging + begin, end - begin, Stream),
+                   "cuMemcpyHtoDAsync");
+    begin = end = 0;
+  };
+  for (int i = 0; i < NumInputSlots; ++i) {
+    const uint64_t bytes = Layout.stepInputBytes(i, dims, imageRows);
+    if (!bytes)
+      continue;
+    const uint64_t at = Layout.inputOffsets[i];
+    if (end > begin && at - end > kCoalesceBytes)
+      flush();
+    if (end == begin)
+      begin = at;
+    end = at + bytes;
+  }
+  flush();
+}
+
 StepRows CudaExecutor::run(const StepDims &dims, bool decodeOnly, StepOutput output) {
   const DriverApi &api = Driver.api();
   // Executor::step() asks for ids and candidates only when the samplers exist.
   const Sampling sampling = output == StepOutput::GreedyIds       ? Sampling::Greedy
                             : output == StepOutput::TopCandidates ? Sampling::TopK
                                                                   : Sampling::None;
-  Driver.check(api.cuMemcpyHtoDAsync(Arena, Staging, InputBytes, Stream), "cuMemcpyHtoDAsync");
+  copyStepInputs(dims);
   Graph *graph = nullptr;
   if (UseGraphs && decodeOnly) {
     auto key = std::make_pair(dims, sampling);
@@ -737,6 +777,151 @@ StepRows CudaExecutor::run(const StepDims &dims, bool decodeOnly, StepOutput out
   Driver.check(api.cuStreamSynchronize(Stream), "cuStreamSynchronize");
   ++Counters.steps;
   return rows;
+}
+
+//===----------------------------------------------------------------------===//
+// The vision program
+//===----------------------------------------------------------------------===//
+
+/// The artifact's vision program on the executor's GPU: its weights in one
+/// device block uploaded at bind time, its inputs and buffers in an arena of
+/// its own laid out per run (the buffers' sizes follow the run's patches),
+/// kept between runs and grown when a batch needs more. Runs on the step
+/// stream, so it is ordered with the steps and never inside a decode graph.
+class CudaVisionProgram final : public BoundProgram {
+public:
+  CudaVisionProgram(CudaExecutor &executor, const VisionProgramSpec &spec, WeightStore weights)
+      : X(executor), Spec(spec) {
+    const DriverApi &api = X.Driver.api();
+    uint64_t total = 0;
+    for (const WeightSpec &w : Spec.weights) {
+      WeightOffsets.push_back(total);
+      total += alignDevice(w.nbytes());
+    }
+    if (total) {
+      reserve(WeightBlock, total, "the vision weights", "");
+      for (size_t i = 0; i < Spec.weights.size(); ++i)
+        X.Driver.check(api.cuMemcpyHtoD(WeightBlock + WeightOffsets[i], weights.data(i), Spec.weights[i].nbytes()),
+                       "cuMemcpyHtoD");
+    }
+    for (const ProgramEntry &e : Spec.program) {
+      Functions.emplace_back();
+      if (!e.isGemm)
+        X.Driver.check(api.cuModuleGetFunction(&Functions.back(), X.Module, e.kernel.c_str()),
+                       ("cuModuleGetFunction(" + e.kernel + ")").c_str());
+    }
+  }
+  ~CudaVisionProgram() override {
+    const DriverApi &api = X.Driver.api();
+    if (X.Stream)
+      api.cuStreamSynchronize(X.Stream);
+    Plans.clear();
+    for (CUdeviceptr p : {WeightBlock, Arena})
+      if (p)
+        api.cuMemFree(p);
+  }
+
+  const uint8_t *run(const std::vector<const void *> &inputs, const StepDims &dims, uint64_t outputBytes) override {
+    const DriverApi &api = X.Driver.api();
+    X.makeCurrent();
+    // The arena of this run: the inputs, then the buffers.
+    std::vector<uint64_t> inputOffsets, bufferOffsets, inputBytes;
+    uint64_t total = 0;
+    for (const InputSpec &in : Spec.inputs) {
+      inputOffsets.push_back(total);
+      inputBytes.push_back(uint64_t(shapeProduct(in.shape, dims)) * dtypeSize(in.dtype));
+      total += alignDevice(std::max<uint64_t>(inputBytes.back(), 1));
+    }
+    for (const BufferSpec &b : Spec.buffers) {
+      bufferOffsets.push_back(total);
+      total += alignDevice(std::max<uint64_t>(uint64_t(shapeProduct(b.shape, dims)) * dtypeSize(b.dtype), 1));
+    }
+    if (total > ArenaBytes) {
+      X.Driver.check(api.cuStreamSynchronize(X.Stream), "cuStreamSynchronize");
+      if (Arena)
+        X.Driver.check(api.cuMemFree(Arena), "cuMemFree");
+      Arena = 0;
+      ArenaBytes = 0;
+      reserve(Arena, total, "the vision activations", "; encode fewer or smaller images at once");
+      ArenaBytes = total;
+    }
+    // The plans hold no arena pointer unless a GEMM's bias lives there.
+    if (total != PlannedBytes || dims != PlannedDims) {
+      Plans.clear();
+      PlannedBytes = total;
+      PlannedDims = dims;
+    }
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (inputBytes[i])
+        X.Driver.check(api.cuMemcpyHtoDAsync(Arena + inputOffsets[i], inputs[i], inputBytes[i], X.Stream),
+                       "cuMemcpyHtoDAsync");
+    for (int i = 0; i < NumSymbols; ++i)
+      Dims[i] = dims[size_t(i)];
+    for (size_t k = 0; k < Spec.program.size(); ++k) {
+      const ProgramEntry &e = Spec.program[k];
+      CudaExecutor::Launch launch;
+      for (const ArgRef &a : e.args) {
+        CUdeviceptr p = a.kind == ArgRef::Input    ? Arena + inputOffsets[size_t(a.index)]
+                        : a.kind == ArgRef::Weight ? WeightBlock + WeightOffsets[size_t(a.index)]
+                                                   : Arena + bufferOffsets[size_t(a.index)];
+        launch.argBase.push_back(reinterpret_cast<char *>(uintptr_t(p)));
+      }
+      if (e.isGemm) {
+        const int64_t m = e.gemm.m.eval(dims);
+        if (m > 0)
+          X.enqueueGemm(e, launch, Plans, k, m);
+        continue;
+      }
+      for (char *p : launch.argBase)
+        launch.slots.push_back(p);
+      for (void *&slot : launch.slots)
+        launch.params.push_back(&slot);
+      for (int64_t &d : Dims)
+        launch.params.push_back(&d);
+      // Programmatic when the step's launches are: the module's kernels,
+      // the vision ones included, all begin with griddepcontrol.wait.
+      X.launch(e.kernel, e.grid, e.blockThreads, Functions[k], launch.params, dims);
+    }
+    Output.resize(outputBytes);
+    if (outputBytes)
+      X.Driver.check(api.cuMemcpyDtoHAsync(Output.data(), Arena + bufferOffsets[size_t(Spec.outputBuffer)],
+                                           outputBytes, X.Stream),
+                     "cuMemcpyDtoHAsync");
+    X.Driver.check(api.cuStreamSynchronize(X.Stream), "cuStreamSynchronize");
+    return Output.data();
+  }
+
+private:
+  /// cuMemAlloc that says what did not fit.
+  void reserve(CUdeviceptr &p, uint64_t bytes, const char *what, const char *advice) {
+    auto [free, total] = X.memoryInfo();
+    if (bytes > free)
+      throw Error(std::string(what) + " need " + formatBytes(bytes) + " of GPU memory, but " + X.Device.name +
+                  " has " + formatBytes(free) + " free of " + formatBytes(total) + advice);
+    try {
+      X.Driver.check(X.Driver.api().cuMemAlloc(&p, bytes), "cuMemAlloc");
+    } catch (const Error &e) {
+      throw Error(std::string(e.what()) + " allocating " + formatBytes(bytes) + " for " + what);
+    }
+  }
+
+  CudaExecutor &X;
+  VisionProgramSpec Spec;
+  std::vector<CUfunction> Functions; ///< by program entry (null for GEMMs)
+  std::vector<uint64_t> WeightOffsets;
+  CUdeviceptr WeightBlock = 0, Arena = 0;
+  uint64_t ArenaBytes = 0, PlannedBytes = 0;
+  StepDims PlannedDims = {};
+  CudaExecutor::GemmPlanMap Plans;
+  int64_t Dims[NumSymbols] = {};
+  std::vector<uint8_t> Output;
+};
+
+std::unique_ptr<BoundProgram> CudaExecutor::bindVision(const VisionProgramSpec &spec, WeightStore weights,
+                                                       ThreadPool &pool) {
+  (void)pool;
+  makeCurrent();
+  return std::make_unique<CudaVisionProgram>(*this, spec, std::move(weights));
 }
 
 } // namespace qwen::rt

@@ -673,7 +673,7 @@ namespace qwen::rt {
 
 const VisionGeometry &Engine::visionGeometry() {
   if (!Vision)
-    Vision = std::make_unique<VisionEncoder>(Art, CheckpointDir, Pool);
+    Vision = std::make_unique<VisionEncoder>(Art, CheckpointDir, Pool, *Exec);
   return Vision->geometry();
 }
 

@@ -4,6 +4,8 @@
 #include "qwen_rt/error.h"
 #include "qwen_rt/limits.h"
 #include "qwen_rt/sampling.h"
+#include "qwen_rt/vision.h"
+#include "qwen_rt/weights.h"
 
 #include <algorithm>
 
@@ -33,11 +35,10 @@ ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims) {
   bool images = false;
   for (const InputSpec &in : art.inputs())
     images |= in.name == "image_embeds";
-  const int64_t hidden = images ? art.model().value("hidden_size", int64_t(0)) : 0;
-  const int64_t counts[NumInputSlots] = {T, T, T, B * P, R, 3 * T, B, T, T * hidden};
+  l.imageWidth = images ? art.model().value("hidden_size", int64_t(0)) : 0;
   for (int i = 0; i < NumInputSlots; ++i)
-    if (i < InImageRows || images)
-      l.inputOffsets[i] = place(uint64_t(counts[i]) * sizeof(int32_t)); // i32 or f32
+    if (l.hasInput(i))
+      l.inputOffsets[i] = place(l.stepInputBytes(i, maxDims, T));
   l.inputBytes = l.total;
   for (const InputSpec &in : art.inputs())
     for (int i = 0; i < NumInputSlots; ++i)
@@ -50,7 +51,21 @@ ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims) {
   return l;
 }
 
+uint64_t ArenaLayout::stepInputBytes(int slot, const StepDims &dims, int64_t imageRows) const {
+  if (!hasInput(slot))
+    return 0;
+  const int64_t T = dims[SymT], B = dims[SymB], P = dims[SymP], R = dims[SymR];
+  const int64_t counts[NumInputSlots] = {T, T, T, B * P, R, 3 * T, B, T, imageRows * imageWidth};
+  return uint64_t(counts[slot]) * sizeof(int32_t); // i32 or f32
+}
+
 Executor::~Executor() = default;
+BoundProgram::~BoundProgram() = default;
+
+std::unique_ptr<BoundProgram> Executor::bindVision(const VisionProgramSpec &spec, WeightStore weights,
+                                                   ThreadPool &pool) {
+  return bindHostVisionProgram(Art, spec, std::move(weights), pool);
+}
 
 StepRows Executor::step(const StepDims &dims, bool decodeOnly, StepOutput output) {
   if (output == StepOutput::TopCandidates && !topKCandidates())

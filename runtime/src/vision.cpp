@@ -1,13 +1,15 @@
 //===- vision.cpp - The artifact's vision program -------------------------===//
 //
-// Parses the manifest's "vision" section (docs/ARTIFACT.md) and runs it on
-// the CPU: the kernels are those of kernels.so, called as the step's are
-// (args, dims, [begin, end)), with dims T = patches and R = merged rows.
+// Parses the manifest's "vision" section (docs/ARTIFACT.md) and runs it
+// where the engine's Executor runs the step program (Executor::bindVision),
+// with dims T = patches and R = merged rows. The CPU's runs the kernels of
+// kernels.so, called as the step's are (args, dims, [begin, end)).
 //
 //===----------------------------------------------------------------------===//
 #include "qwen_rt/vision.h"
 
 #include "qwen_rt/error.h"
+#include "qwen_rt/executor.h"
 #include "qwen_rt/safetensors.h"
 #include "qwen_rt/thread_pool.h"
 #include "qwen_rt/weights.h"
@@ -168,7 +170,18 @@ std::optional<VisionProgramSpec> qwen::rt::parseVisionProgram(const Artifact &ar
     e.kernel = kernel.is_string() ? kernel.get<std::string>() : "";
     if (e.kernel.empty())
       bad(where + ".kernel", "expected a kernel name");
-    e.grid = symShape(field(program[i], "grid", where), where + ".grid");
+    // CUDA artifacts: a cuBLASLt GEMM (the merger's matmuls) or a generated
+    // kernel with its block size, read as the step program's entries are.
+    e.isGemm = art.isCuda() && program[i].contains("library");
+    if (e.isGemm && program[i].at("library") != "cublaslt")
+      bad(where + ".library", "unknown library (this runtime calls \"cublaslt\")");
+    if (art.isCuda() && !e.isGemm) {
+      ProgramEntry launch = parseLaunch(program[i].dump(), true, "manifest.json: vision." + where);
+      e.blockThreads = launch.blockThreads;
+      e.sharedBytes = launch.sharedBytes;
+    }
+    if (!e.isGemm)
+      e.grid = symShape(field(program[i], "grid", where), where + ".grid");
     for (const json &a : field(program[i], "args", where)) {
       if (!a.is_object() || a.size() != 1)
         bad(where + ".args", "expected objects with one of \"input\", \"weight\", \"buffer\"");
@@ -195,6 +208,9 @@ std::optional<VisionProgramSpec> qwen::rt::parseVisionProgram(const Artifact &ar
         bad(where + ".args", "argument " + a.dump() + " names nothing the vision program declares");
       e.args.push_back(ref);
     }
+    if (e.isGemm)
+      e.gemm = parseGemm(field(program[i], "cublaslt", where).dump(), e.args.size(),
+                         "manifest.json: vision." + where);
     s.program.push_back(std::move(e));
   }
   const json &out = field(v, "output", "vision");
@@ -209,45 +225,103 @@ std::optional<VisionProgramSpec> qwen::rt::parseVisionProgram(const Artifact &ar
   return s;
 }
 
-struct VisionEncoder::Impl {
-  ThreadPool *pool = nullptr;
-  void *library = nullptr;
-  std::optional<WeightStore> weights;
-  ~Impl() {
-    if (library)
-      dlclose(library);
+namespace {
+/// The vision program on the CPU: the kernels of the artifact's kernels.so
+/// called as the step's are (args, dims, [begin, end)) on the thread pool,
+/// over one host arena laid out per run.
+class HostVisionProgram final : public BoundProgram {
+public:
+  HostVisionProgram(const Artifact &art, VisionProgramSpec spec, WeightStore weights, ThreadPool &pool)
+      : Spec(std::move(spec)), Weights(std::move(weights)), Pool(pool) {
+    const std::filesystem::path object = std::filesystem::path(art.dir()) / art.target().object;
+    Library = dlopen(object.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!Library) {
+      const char *message = dlerror();
+      throw Error("cannot load kernel library " + object.string() + ": " + (message ? message : "dlopen failed"));
+    }
+    for (ProgramEntry &e : Spec.program) {
+      e.fn = reinterpret_cast<KernelFn>(dlsym(Library, e.kernel.c_str()));
+      if (!e.fn) {
+        dlclose(Library);
+        throw Error("kernel library " + object.string() + " has no vision kernel " + e.kernel);
+      }
+    }
   }
+  ~HostVisionProgram() override { dlclose(Library); }
+
+  const uint8_t *run(const std::vector<const void *> &inputs, const StepDims &dims, uint64_t outputBytes) override {
+    // One arena: the inputs, then the buffers, each 64-byte aligned.
+    std::vector<uint64_t> inputOffsets, bufferOffsets;
+    uint64_t total = 0;
+    for (const InputSpec &spec : Spec.inputs) {
+      inputOffsets.push_back(total);
+      total += alignUp(uint64_t(shapeProduct(spec.shape, dims)) * dtypeSize(spec.dtype));
+    }
+    for (const BufferSpec &spec : Spec.buffers) {
+      bufferOffsets.push_back(total);
+      total += alignUp(uint64_t(shapeProduct(spec.shape, dims)) * dtypeSize(spec.dtype));
+    }
+    if (total > Arena.size())
+      Arena = HostBuffer(total, "the vision activations");
+    uint8_t *base = Arena.data();
+    for (size_t i = 0; i < Spec.inputs.size(); ++i)
+      std::memcpy(base + inputOffsets[i], inputs[i],
+                  uint64_t(shapeProduct(Spec.inputs[i].shape, dims)) * dtypeSize(Spec.inputs[i].dtype));
+    const int64_t *d = dims.data();
+    for (const ProgramEntry &e : Spec.program) {
+      std::vector<void *> args;
+      for (const ArgRef &a : e.args)
+        args.push_back(a.kind == ArgRef::Input    ? base + inputOffsets[size_t(a.index)]
+                       : a.kind == ArgRef::Weight ? Weights.data(size_t(a.index))
+                                                  : base + bufferOffsets[size_t(a.index)]);
+      const int64_t n = shapeProduct(e.grid, dims);
+      if (n <= 0)
+        continue;
+      KernelFn fn = e.fn;
+      void *const *argv = args.data();
+      Pool.parallelFor(n, [fn, argv, d](int64_t begin, int64_t end) { fn(argv, d, begin, end); });
+    }
+    (void)outputBytes;
+    return base + bufferOffsets[size_t(Spec.outputBuffer)];
+  }
+
+private:
+  VisionProgramSpec Spec;
+  WeightStore Weights;
+  ThreadPool &Pool;
+  void *Library = nullptr;
+  HostBuffer Arena;
+};
+} // namespace
+
+std::unique_ptr<BoundProgram> qwen::rt::bindHostVisionProgram(const Artifact &artifact, const VisionProgramSpec &spec,
+                                                              WeightStore weights, ThreadPool &pool) {
+  return std::make_unique<HostVisionProgram>(artifact, spec, std::move(weights), pool);
+}
+
+struct VisionEncoder::Impl {
+  uint64_t weightBytes = 0;
+  std::unique_ptr<BoundProgram> program;
 };
 
-VisionEncoder::VisionEncoder(const Artifact &art, const std::string &checkpointDir, ThreadPool &pool)
+VisionEncoder::VisionEncoder(const Artifact &art, const std::string &checkpointDir, ThreadPool &pool,
+                             Executor &executor)
     : P(std::make_unique<Impl>()) {
   std::optional<VisionProgramSpec> spec = parseVisionProgram(art);
   if (!spec)
     throw Error("artifact " + art.dir() + " has no vision program: recompile the checkpoint without "
                 "--no-vision (only Qwen3.5 checkpoints with a vision_config have one)");
   Spec = std::move(*spec);
-  if (art.isCuda())
-    throw Error("artifact " + art.dir() + ": the vision program runs on CPU artifacts only so far");
   if (checkpointDir.empty())
     throw Error("the vision program needs the checkpoint's weights (no checkpoint folder)");
-  P->pool = &pool;
-  const std::filesystem::path object = std::filesystem::path(art.dir()) / art.target().object;
-  P->library = dlopen(object.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!P->library) {
-    const char *message = dlerror();
-    throw Error("cannot load kernel library " + object.string() + ": " + (message ? message : "dlopen failed"));
-  }
-  for (ProgramEntry &e : Spec.program) {
-    e.fn = reinterpret_cast<KernelFn>(dlsym(P->library, e.kernel.c_str()));
-    if (!e.fn)
-      throw Error("kernel library " + object.string() + " has no vision kernel " + e.kernel);
-  }
-  P->weights.emplace(WeightStore::bind(Spec.weights, SafetensorsArchive::openDir(checkpointDir), pool, false));
+  WeightStore weights = WeightStore::bind(Spec.weights, SafetensorsArchive::openDir(checkpointDir), pool, false);
+  P->weightBytes = weights.totalBytes();
+  P->program = executor.bindVision(Spec, std::move(weights), pool);
 }
 
 VisionEncoder::~VisionEncoder() = default;
 
-uint64_t VisionEncoder::weightBytes() const { return P->weights->totalBytes(); }
+uint64_t VisionEncoder::weightBytes() const { return P->weightBytes; }
 
 uint64_t qwen::rt::visionActivationBytes(const VisionProgramSpec &spec, int64_t patches) {
   const StepDims dims = {patches, 0, 0, patches / spec.geometry.mergeUnit()};
@@ -270,53 +344,18 @@ ImageEmbeddings VisionEncoder::encode(const std::vector<PixelValues> &images) {
     return result;
   VisionInputs in = buildVisionInputs(images, Spec.geometry);
   const StepDims dims = {in.patches, 0, 0, in.patches / Spec.geometry.mergeUnit()};
-
-  // One arena: the inputs, then the buffers, each 64-byte aligned.
-  std::vector<uint64_t> inputOffsets, bufferOffsets;
-  uint64_t total = 0;
+  std::vector<const void *> inputs;
   for (const InputSpec &spec : Spec.inputs) {
-    inputOffsets.push_back(total);
-    total += alignUp(uint64_t(shapeProduct(spec.shape, dims)) * dtypeSize(spec.dtype));
+    const std::string &name = spec.name;
+    inputs.push_back(name == "pixel_values"  ? static_cast<const void *>(in.pixels.data())
+                     : name == "pos_indices" ? static_cast<const void *>(in.posIndices.data())
+                     : name == "pos_weights" ? static_cast<const void *>(in.posWeights.data())
+                     : name == "rope_cos"    ? static_cast<const void *>(in.ropeCos.data())
+                     : name == "rope_sin"    ? static_cast<const void *>(in.ropeSin.data())
+                                             : static_cast<const void *>(in.segmentBounds.data()));
   }
-  for (const BufferSpec &spec : Spec.buffers) {
-    bufferOffsets.push_back(total);
-    total += alignUp(uint64_t(shapeProduct(spec.shape, dims)) * dtypeSize(spec.dtype));
-  }
-  HostBuffer arena(total, "the vision activations");
-  uint8_t *base = arena.data();
-  for (size_t i = 0; i < Spec.inputs.size(); ++i) {
-    const std::string &name = Spec.inputs[i].name;
-    auto put = [&](const auto &values) {
-      std::memcpy(base + inputOffsets[i], values.data(), values.size() * sizeof(values[0]));
-    };
-    if (name == "pixel_values")
-      put(in.pixels);
-    else if (name == "pos_indices")
-      put(in.posIndices);
-    else if (name == "pos_weights")
-      put(in.posWeights);
-    else if (name == "rope_cos")
-      put(in.ropeCos);
-    else if (name == "rope_sin")
-      put(in.ropeSin);
-    else
-      put(in.segmentBounds);
-  }
-  const int64_t *d = dims.data();
-  for (const ProgramEntry &e : Spec.program) {
-    std::vector<void *> args;
-    for (const ArgRef &a : e.args)
-      args.push_back(a.kind == ArgRef::Input    ? base + inputOffsets[size_t(a.index)]
-                     : a.kind == ArgRef::Weight ? P->weights->data(size_t(a.index))
-                                                : base + bufferOffsets[size_t(a.index)]);
-    const int64_t n = shapeProduct(e.grid, dims);
-    if (n <= 0)
-      continue;
-    KernelFn fn = e.fn;
-    void *const *argv = args.data();
-    P->pool->parallelFor(n, [fn, argv, d](int64_t begin, int64_t end) { fn(argv, d, begin, end); });
-  }
-  const auto *out = reinterpret_cast<const float *>(base + bufferOffsets[size_t(Spec.outputBuffer)]);
+  const uint64_t outputBytes = uint64_t(dims[SymR] * result.width) * sizeof(float);
+  const auto *out = reinterpret_cast<const float *>(P->program->run(inputs, dims, outputBytes));
   result.rows.assign(out, out + dims[SymR] * result.width);
   result.tokensPerImage = in.mergedTokens;
   return result;

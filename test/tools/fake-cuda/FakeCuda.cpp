@@ -194,6 +194,7 @@ struct Allocation {
 
 struct Statistics {
   uint64_t kernels = 0, matmuls = 0, graphLaunches = 0, replayed = 0;
+  uint64_t copiesToDevice = 0, bytesToDevice = 0; ///< cuMemcpyHtoD(Async) calls
   size_t peakBytes = 0;
   std::map<std::string, uint64_t> byKernel;
   ~Statistics() {
@@ -201,9 +202,10 @@ struct Statistics {
     if (env && *env)
       std::fprintf(stderr,
                    "fake-cuda: %llu kernel launches, %llu matmuls, %llu graph launches replaying %llu recorded "
-                   "operations, %zu bytes allocated at peak\n",
+                   "operations, %zu bytes allocated at peak, %llu bytes copied to the device in %llu copies\n",
                    (unsigned long long)kernels, (unsigned long long)matmuls, (unsigned long long)graphLaunches,
-                   (unsigned long long)replayed, peakBytes);
+                   (unsigned long long)replayed, peakBytes, (unsigned long long)bytesToDevice,
+                   (unsigned long long)copiesToDevice);
     if (env && std::strcmp(env, "kernels") == 0)
       for (const auto &[name, count] : byKernel)
         std::fprintf(stderr, "fake-cuda: %s ran %llu times\n", name.c_str(), (unsigned long long)count);
@@ -1111,6 +1113,8 @@ FAKE_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t by
     return CUDA_ERROR_INVALID_VALUE;
   if (CUresult result = checkDeviceRange("cuMemcpyHtoD", dst, bytes))
     return result;
+  ++state().stats.copiesToDevice;
+  state().stats.bytesToDevice += bytes;
   std::memcpy(reinterpret_cast<void *>(uintptr_t(dst)), src, bytes);
   return CUDA_SUCCESS;
 }
@@ -1143,6 +1147,8 @@ FAKE_EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size
     return failOnStream(stream, CUDA_ERROR_INVALID_VALUE);
   if (CUresult result = checkDeviceRange("cuMemcpyHtoDAsync", dst, bytes))
     return failOnStream(stream, result);
+  ++state().stats.copiesToDevice;
+  state().stats.bytesToDevice += bytes;
   // A recorded copy reads the host memory when the graph runs, as a memcpy
   // node does.
   return enqueue(stream, [dst, src, bytes]() -> CUresult {
