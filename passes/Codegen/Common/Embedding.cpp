@@ -11,14 +11,12 @@ using namespace qwen::codegen;
 
 FailureOr<Grid> qwen::codegen::lowerEmbeddingKernel(KernelTarget &t) {
   func::FuncOp source = t.source();
-  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
-  Value output = ret.getNumOperands() == 1 ? computedValue(ret.getOperand(0)) : Value();
+  Value output = singleComputedResult(source);
   auto embedding = output ? output.getDefiningOp<qtf::EmbeddingOp>() : nullptr;
   if (!embedding)
     return source.emitOpError("embedding kernel must return one embedding"), failure();
   const int64_t columns = embedding.getTable().getType().getDimSize(1);
-  const ColumnPlan plan =
-      t.planColumns(columns, KernelTarget::viewGeometry(embedding.getTable()));
+  const ColumnPlan plan = t.planColumns(columns);
 
   t.buildKernel(plan.threads, [&](Value item) {
     RowAccess table = t.access(embedding.getTable());

@@ -34,10 +34,11 @@
 namespace qwen::codegen::gpu {
 
 struct GpuCodegenOptions {
-  /// The kernel's #qkernel.schedule (qwen-select-schedule); null for the
-  /// sampler, which is not a kernel of @kernels.
+  /// The kernel's #qkernel.schedule (qwen-select-schedule; the sampler's
+  /// are on @step).
   qkernel::ScheduleAttr schedule;
-  /// Largest block of the row-wise kernels: the schedule's threads.
+  /// Threads per block: the schedule's (the row families' block, the
+  /// router's and the GEMM pack kernel's largest).
   int64_t maxThreads = 256;
   /// Convert GEMM activations to the weight dtype before cuBLASLt.
   bool convertGemmInputs = true;
@@ -122,14 +123,9 @@ public:
   /// Key and value arrays of a KV-cache argument.
   std::pair<mlir::Value, mlir::Value> kvArrays(mlir::Value cache);
 
-  /// Largest vector width <= 4 that divides `length` and keeps every access
-  /// in `accesses` aligned (row stride, offset and unit width multiples).
-  int64_t vectorWidthFor(int64_t length,
-                         llvm::ArrayRef<RowAccess> accesses = {}) const;
-  /// Power-of-two block for `vectors` vector columns: [32, maxThreads].
-  int64_t blockSizeFor(int64_t vectors) const;
-
-  /// Plans (row, chunk) blocks over `columns` read through `accesses`.
+  /// Plans (row, chunk) blocks of up to options().maxThreads over `columns`
+  /// read through `accesses`, by the row families' rule (gpuRowWidth,
+  /// gpuRowBlock): for the GEMM pack kernel, which has no row schedule.
   ChunkPlan planChunks(int64_t columns, llvm::ArrayRef<RowAccess> accesses) const;
   /// Runs `body(row, col)` for this thread's vector of its (row, chunk)
   /// block, guarded when the blocks overhang the row.
@@ -167,10 +163,7 @@ public:
   // KernelTarget.
   void buildKernel(int64_t threads, llvm::function_ref<void(mlir::Value item)> body) override;
   mlir::Operation *symbolTable() const override { return gpuModule; }
-  int64_t threadsFor(int64_t vectors) const override { return blockSizeFor(vectors); }
-  int64_t laneWidth(int64_t length, llvm::ArrayRef<RowAccess> accesses = {}) const override {
-    return vectorWidthFor(length, accesses);
-  }
+  int64_t alignedWidth(int64_t width, const RowAccess &access) const override;
   mlir::Value dim(llvm::StringRef symbol) override;
   /// One aligned vector load; bf16 widened by a 16-bit shift.
   mlir::Value loadVectorF32(const RowAccess &access, mlir::Value flatIndex,
@@ -185,14 +178,8 @@ public:
     return forThreadColumns(length, width, init, body);
   }
   mlir::Value sumAcrossLanes(mlir::Value partial) override { return blockSum(partial); }
-  codegen::ColumnPlan planColumns(int64_t columns,
-                                  llvm::ArrayRef<RowAccess> accesses) const override {
-    return planChunks(columns, accesses);
-  }
-  codegen::ColumnPlan planLanes(int64_t columns) const override {
-    int64_t threads = blockSizeFor(columns);
-    return codegen::ColumnPlan{1, threads, (columns + threads - 1) / threads};
-  }
+  codegen::ColumnPlan planColumns(int64_t columns) const override;
+  codegen::ColumnPlan planLanes(int64_t columns) const override { return planColumns(columns); }
   void forColumns(const codegen::ColumnPlan &plan, int64_t columns, mlir::Value item,
                   llvm::function_ref<void(mlir::Value, mlir::Value)> body) override;
   mlir::Value scratchRow(int64_t length) override { return sharedRow(length); }
@@ -247,7 +234,8 @@ mlir::FailureOr<KernelGeometry> emitExpertsKernel(GpuKernelEmitter &emitter);
 /// logit, 0 for an all-NaN row). Grid [rowSymbol].
 mlir::FailureOr<KernelGeometry> emitArgmaxKernel(mlir::gpu::GPUModuleOp gpuModule,
                                                  mlir::Location loc, int64_t vocab,
-                                                 llvm::StringRef rowSymbol);
+                                                 llvm::StringRef rowSymbol,
+                                                 qkernel::ScheduleAttr schedule);
 
 /// Candidates per row that the sampler's `qk_topk` writes (a power of two).
 inline constexpr int64_t kTopCandidates = 256;
@@ -259,7 +247,8 @@ inline constexpr int64_t kTopCandidates = 256;
 /// (-inf, -1) when the row has fewer non-NaN logits. Grid [rowSymbol].
 mlir::FailureOr<KernelGeometry> emitTopKKernel(mlir::gpu::GPUModuleOp gpuModule,
                                                mlir::Location loc, int64_t vocab,
-                                               llvm::StringRef rowSymbol);
+                                               llvm::StringRef rowSymbol,
+                                               qkernel::ScheduleAttr schedule);
 
 /// Matmul kernels: records the cuBLASLt descriptor on every launch of
 /// `source`, emits the pack (gather / convert) prologue kernel when needed,

@@ -30,11 +30,33 @@
 #ifndef QWEN_PASSES_CODEGEN_COMMON_ROWFAMILIES_H
 #define QWEN_PASSES_CODEGEN_COMMON_ROWFAMILIES_H
 
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
 #include "qwen/Passes/Codegen/Common/KernelTarget.h"
 
 namespace qwen::codegen {
 
 using Grid = llvm::SmallVector<mlir::Attribute>;
+
+/// The row a row-family kernel walks, which its schedule is sized by.
+struct RowShape {
+  int64_t length = 0;                   ///< columns of a row
+  llvm::SmallVector<RowAccess> accesses; ///< views its vector accesses use
+  /// conv: every GPU lane owns one column (the CPU: one vector), since a
+  /// lane walks the step's tokens carrying its columns' window.
+  bool lanePerColumn = false;
+};
+/// The row shape of `kernel`, a rows, gated_norm, elementwise, embedding,
+/// kv_write or conv kernel; emits an error on it otherwise.
+mlir::FailureOr<RowShape> getRowShape(mlir::func::FuncOp kernel, qkernel::KernelKind kind);
+/// The GPU's rule for a row of `length` columns: f32 per thread, the widest
+/// vector <= 4 (one 16-byte access) that divides `length` and keeps every
+/// access in `accesses` aligned (row stride, offset and unit width).
+int64_t gpuRowWidth(int64_t length, llvm::ArrayRef<RowAccess> accesses = {});
+/// The GPU's block for a row of `vectors` vectors: the smallest power of two
+/// >= 32 that covers them, at most max(maxThreads, 32).
+int64_t gpuRowBlock(int64_t vectors, int64_t maxThreads);
+/// The value the kernel's single result computes; null without one.
+mlir::Value singleComputedResult(mlir::func::FuncOp source);
 
 /// rows: an rms_norm / rope chain, one work item per (token, unit).
 mlir::FailureOr<Grid> lowerRowsKernel(KernelTarget &target);
