@@ -119,9 +119,10 @@ struct ProgramEntry {
   /// arguments, then a partials array, the step sizes, then a split count:
   /// grid x splits blocks (1 <= splits <= maxSplits), each split writing
   /// partialFloats floats per token to partials when splits > 1, merged by
-  /// `combine` (same parameters) into the entry's result.
+  /// `combine` (same parameters) into the entry's result. No split covers
+  /// fewer than splitKeys context positions (the compiler's schedule).
   struct Variant : Launchable {
-    int64_t maxSplits = 0, partialFloats = 0;
+    int64_t maxSplits = 0, partialFloats = 0, splitKeys = 0;
     Launchable combine;
   } decode;
 };

@@ -70,9 +70,10 @@ struct KernelGeometry {
   /// after the step sizes) and runs `decode.grid` x splits blocks; with
   /// splits > 1 each block writes its partial softmax state and `combine`
   /// (same parameters) merges them. Recorded as the launch attribute's
-  /// `max_splits`, `partial_floats` and `combine`.
+  /// `max_splits`, `partial_floats`, `combine` and `split_keys`.
   int64_t decodeMaxSplits = 0;
   int64_t decodePartialFloats = 0; ///< floats of partials per (token, split)
+  int64_t decodeSplitKeys = 0;     ///< fewest context positions per split
   VariantGeometry combine = {};
 };
 

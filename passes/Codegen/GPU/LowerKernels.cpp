@@ -88,7 +88,7 @@ qwen::codegen::gpu::getLaunchAttr(MLIRContext *ctx, const KernelGeometry &geomet
       emitError, ctx, gridAttr(ctx, geometry.grid), geometry.blockSize, geometry.sharedBytes,
       decode, hasDecode ? geometry.decodeMaxSplits : 0,
       hasDecode ? geometry.decodePartialFloats : 0, hasDecode ? combine : nullptr,
-      /*programmatic=*/false);
+      /*programmatic=*/false, hasDecode ? geometry.decodeSplitKeys : 0);
   if (!launch)
     return failure();
   return launch;

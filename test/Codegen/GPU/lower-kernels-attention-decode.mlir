@@ -19,9 +19,9 @@
 // lanes per key, 8 groups, one pass of 4 heads.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_attention
-// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk0_attention_decode", grid = [T, 1], block = 128, shared = 33792>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>>
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk0_attention_decode", grid = [T, 1], block = 128, shared = 33792>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>, split_keys = 64>
 // CHECK:       qkernel.launch @kernels::@qk1_attention
-// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 8], block = 256, shared = 42048, decode = <"qk1_attention_decode", grid = [T, 2], block = 128, shared = 34048>, max_splits = 32, partial_floats = 2080, combine = <"qk1_attention_decode_combine", grid = [T, 8], block = 128, shared = 0>>
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 8], block = 256, shared = 42048, decode = <"qk1_attention_decode", grid = [T, 2], block = 128, shared = 34048>, max_splits = 32, partial_floats = 2080, combine = <"qk1_attention_decode_combine", grid = [T, 8], block = 128, shared = 0>, split_keys = 64>
 // CHECK:       gpu.module @qwen_kernels
 // CHECK:       gpu.func @qk0_attention(
 // The same slots: 5 pointers for the arguments (the cache is two), one for
