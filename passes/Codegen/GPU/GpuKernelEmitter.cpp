@@ -249,26 +249,33 @@ Value GpuKernelEmitter::shuffleXor(Value value, int64_t offset) {
       .getShuffleResult();
 }
 
-Value GpuKernelEmitter::laneReduce(Value value, int64_t lanes, Combine combine) {
+// One gpu.subgroup_reduce per butterfly step, a cluster of the two lanes
+// `offset` apart, offsets from lanes / 2 down to 1. A single reduce over the
+// whole cluster would be expanded (populateGpuLowerClusteredSubgroupReduce-
+// ToShufflePatterns) with offsets 1 up to lanes / 2: the other summation
+// order, which moved an f16 CUDA reference past its bound. A cluster of two
+// expands to exactly one xor shuffle and one combine(value, shuffled)
+// (qwen-gpu-expand-subgroup-reduce), so this is the former butterfly.
+Value GpuKernelEmitter::laneReduce(Value value, int64_t lanes,
+                                   mlir::gpu::AllReduceOperation kind) {
   for (int64_t offset = lanes / 2; offset > 0; offset /= 2)
-    value = combine(value, shuffleXor(value, offset));
+    value = mlir::gpu::SubgroupReduceOp::create(*b, value, kind, /*uniform=*/false,
+                                                /*cluster_size=*/2u,
+                                                static_cast<uint32_t>(offset));
   return value;
 }
 
 Value GpuKernelEmitter::laneSum(Value value, int64_t lanes) {
-  return laneReduce(value, lanes, [&](Value x, Value y) -> Value {
-    return arith::AddFOp::create(*b, x, y);
-  });
+  return laneReduce(value, lanes, mlir::gpu::AllReduceOperation::ADD);
 }
 
 Value GpuKernelEmitter::laneMax(Value value, int64_t lanes) {
-  return laneReduce(value, lanes, [&](Value x, Value y) -> Value {
-    return arith::MaximumFOp::create(*b, x, y);
-  });
+  return laneReduce(value, lanes, mlir::gpu::AllReduceOperation::MAXIMUMF);
 }
 
-Value GpuKernelEmitter::blockReduce(Value value, Combine combine) {
-  value = laneReduce(value, kWarpSize, combine);
+Value GpuKernelEmitter::blockReduce(Value value, mlir::gpu::AllReduceOperation kind,
+                                    Combine combine) {
+  value = laneReduce(value, kWarpSize, kind);
   const int64_t warps = threads / kWarpSize;
   if (warps == 1)
     return value;
@@ -294,15 +301,14 @@ Value GpuKernelEmitter::blockReduce(Value value, Combine combine) {
 }
 
 Value GpuKernelEmitter::blockSum(Value value) {
-  return blockReduce(value, [&](Value x, Value y) -> Value {
+  return blockReduce(value, mlir::gpu::AllReduceOperation::ADD, [&](Value x, Value y) -> Value {
     return arith::AddFOp::create(*b, x, y);
   });
 }
 
 Value GpuKernelEmitter::blockMin(Value value) {
-  return blockReduce(value, [&](Value x, Value y) -> Value {
-    return arith::MinimumFOp::create(*b, x, y);
-  });
+  return blockReduce(value, mlir::gpu::AllReduceOperation::MINIMUMF,
+                     [&](Value x, Value y) -> Value { return arith::MinimumFOp::create(*b, x, y); });
 }
 
 func::FuncOp qwen::codegen::gpu::declareKernel(OpBuilder &builder, Location loc, StringRef name,

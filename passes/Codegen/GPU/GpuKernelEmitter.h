@@ -149,8 +149,9 @@ public:
                                llvm::function_ref<mlir::Value(
                                    mlir::Value col, mlir::Value acc)> body);
 
-  /// Sum of `value` over `lanes` consecutive lanes (a power of two <= 32)
-  /// with xor-butterfly gpu.shuffle; every lane gets the sum.
+  /// Sum of `value` over `lanes` consecutive lanes (a power of two <= 32):
+  /// an xor butterfly of gpu.subgroup_reduce clusters of two lanes, offsets
+  /// lanes / 2 down to 1; every lane gets the sum.
   mlir::Value laneSum(mlir::Value value, int64_t lanes);
   /// The value of lane (this lane xor `offset`) across the whole warp.
   mlir::Value shuffleXor(mlir::Value value, int64_t offset);
@@ -197,8 +198,10 @@ public:
 
 private:
   using Combine = llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)>;
-  mlir::Value laneReduce(mlir::Value value, int64_t lanes, Combine combine);
-  mlir::Value blockReduce(mlir::Value value, Combine combine);
+  mlir::Value laneReduce(mlir::Value value, int64_t lanes, mlir::gpu::AllReduceOperation kind);
+  /// `kind` across a warp's lanes, `combine` (the same operation) across warps.
+  mlir::Value blockReduce(mlir::Value value, mlir::gpu::AllReduceOperation kind,
+                          Combine combine);
 
   mlir::gpu::GPUModuleOp gpuModule;
   GpuCodegenOptions opts;

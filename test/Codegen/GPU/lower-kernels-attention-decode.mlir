@@ -45,16 +45,16 @@
 // CHECK-NOT:       vector.load
 // CHECK:           vector.fma %[[QV]]#0
 // CHECK:           vector.fma %[[QV]]#3
-// CHECK-COUNT-3:   gpu.shuffle xor
+// CHECK-COUNT-3:   {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:           arith.select %[[VALID]]
 // CHECK:           vector.fma %[[QV]]#4
-// CHECK-COUNT-3:   gpu.shuffle xor
+// CHECK-COUNT-3:   {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:           vector.fma %[[QV]]#8
-// CHECK-COUNT-3:   gpu.shuffle xor
+// CHECK-COUNT-3:   {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:           vector.fma %[[QV]]#12
 // CHECK:           vector.fma %[[QV]]#15
-// CHECK-COUNT-3:   gpu.shuffle xor
-// CHECK-NOT:       gpu.shuffle
+// CHECK-COUNT-3:   {{gpu.shuffle xor|gpu.subgroup_reduce}}
+// CHECK-NOT:       {{gpu.shuffle|gpu.subgroup_reduce}}
 // CHECK:           scf.yield
 // Merge: the 16 x 4 partial states through shared memory, out = acc / l.
 // CHECK:         scf.if
@@ -76,8 +76,8 @@
 // CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
 // CHECK:         scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
 // CHECK:         scf.for {{.*}} step %c8{{.*}} -> (f32, f32, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, f32, f32,
-// CHECK-COUNT-16:  gpu.shuffle xor
-// CHECK-NOT:       gpu.shuffle
+// CHECK-COUNT-16:  {{gpu.shuffle xor|gpu.subgroup_reduce}}
+// CHECK-NOT:       {{gpu.shuffle|gpu.subgroup_reduce}}
 // CHECK:           scf.yield
 // CHECK:         gpu.barrier
 // CHECK-NOT:     scf.for {{.*}} -> (f32, f32,

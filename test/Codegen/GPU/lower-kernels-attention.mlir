@@ -62,7 +62,7 @@
 // CHECK:             vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // CHECK:             vector.fma %[[QV]]
 // CHECK:             vector.reduction <add>
-// CHECK-COUNT-5:     gpu.shuffle xor
+// CHECK-COUNT-5:     {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:             arith.maximumf
 // CHECK:             math.exp
 // CHECK:             math.exp
@@ -95,8 +95,8 @@
 // CHECK:               vector.fma %[[TQ]]#0
 // CHECK-COUNT-3:       vector.load %[[KEYS]]
 // CHECK:               vector.reduction <add>
-// CHECK-COUNT-3:       gpu.shuffle xor
-// CHECK-NOT:           gpu.shuffle
+// CHECK-COUNT-3:       {{gpu.shuffle xor|gpu.subgroup_reduce}}
+// CHECK-NOT:           {{gpu.shuffle|gpu.subgroup_reduce}}
 // CHECK:               arith.maximumf
 // CHECK:               arith.select %[[CAUSAL]]
 // CHECK:               arith.select %[[CAUSAL]]
@@ -128,11 +128,10 @@ module @kernels {
 // CHECK:       gpu.func @qk0_attention
 // CHECK:         scf.for
 // CHECK:           vector.reduction <add>
-// CHECK-NEXT:      %[[OFFSET:.*]] = arith.constant 4 : i32
-// CHECK-NEXT:      %[[WIDTH:.*]] = arith.constant 32 : i32
-// CHECK-NEXT:      gpu.shuffle xor %{{.*}}, %[[OFFSET]], %[[WIDTH]] : f32
-// CHECK-COUNT-2:   gpu.shuffle xor
-// CHECK-NOT:       gpu.shuffle
+// CHECK-NEXT:      gpu.subgroup_reduce add %{{.*}} cluster(size = 2, stride = 4) : (f32) -> f32
+// CHECK-NEXT:      gpu.subgroup_reduce add %{{.*}} cluster(size = 2, stride = 2) : (f32) -> f32
+// CHECK-NEXT:      gpu.subgroup_reduce add %{{.*}} cluster(size = 2) : (f32) -> f32
+// CHECK-NOT:       {{gpu.shuffle|gpu.subgroup_reduce}}
 // CHECK:           arith.maximumf
 func.func @step(%q: tensor<?x4x32xf32> {qtf.input = "tokens"}, %kv: !kv, %pos: tensor<?xi32> {qtf.input = "positions"}, %seq: tensor<?xi32> {qtf.input = "token_seq"}, %bt: tensor<?x?xi32> {qtf.input = "block_table"}) -> tensor<?x4x32xf32> {
   %0 = qkernel.launch @kernels::@qk0_attention(%q, %kv, %pos, %seq, %bt) : (tensor<?x4x32xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>) -> tensor<?x4x32xf32>
