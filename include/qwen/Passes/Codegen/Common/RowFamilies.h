@@ -21,6 +21,13 @@
 // arithmetic, bf16 widened by a shift, sums reduced in the order each target
 // reduced them before (each lane in increasing columns, then across lanes).
 //
+// Sizes come from the kernel's #qkernel.schedule, never from the row: a
+// family takes its vector width from `target.rowWidth(length)` and its lanes
+// from `target.itemThreads()` (or `planColumns` / `planLanes`), and
+// qwen-select-schedule sizes it from `getRowShape` below. A new family adds
+// its kind to getRowShape (its row length and the views it loads through)
+// and to the kinds CpuSchedules / GpuSchedules send there.
+//
 // The kernels stay functions of the whole outlined function rather than
 // rewrite patterns over its qtf ops: a row chain is one kernel that reads
 // the ops bottom-up (rms_norm(rope(x))), which a per-op pattern would have to
