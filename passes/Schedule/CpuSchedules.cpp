@@ -153,19 +153,13 @@ static FailureOr<SmallVector<int64_t>> rowLengths(func::FuncOp kernel, KernelKin
       lengths.append({sizes.keyDim, sizes.valueDim});
     });
     break;
-  case KernelKind::Rows:
-  case KernelKind::GatedNorm:
-  case KernelKind::Elementwise:
-  case KernelKind::Embedding:
-  case KernelKind::KVWrite:
-  case KernelKind::Conv: {
+  default:
+    if (!codegen::isRowFamily(kind))
+      break;
     FailureOr<codegen::RowShape> shape = codegen::getRowShape(kernel, kind);
     if (failed(shape))
       return failure();
     lengths.push_back(shape->length);
-    break;
-  }
-  default:
     break;
   }
   return lengths;

@@ -244,16 +244,9 @@ FailureOr<ScheduleAttr> qwen::schedule::selectGpuSchedule(func::FuncOp kernel,
     if (failed(scheduleExperts(kernel, options, s)))
       return failure();
     break;
-  case KernelKind::Rows:
-  case KernelKind::GatedNorm:
-  case KernelKind::Elementwise:
-  case KernelKind::Embedding:
-  case KernelKind::KVWrite:
-  case KernelKind::Conv:
-    if (failed(scheduleRows(kernel, *kind, options, s)))
-      return failure();
-    break;
   default:
+    if (codegen::isRowFamily(*kind) && failed(scheduleRows(kernel, *kind, options, s)))
+      return failure();
     break;
   }
   return s.get(kernel.getContext());

@@ -19,6 +19,20 @@ Value qwen::codegen::singleComputedResult(func::FuncOp source) {
   return ret.getNumOperands() == 1 ? computedValue(ret.getOperand(0)) : Value();
 }
 
+bool qwen::codegen::isRowFamily(qkernel::KernelKind kind) {
+  switch (kind) {
+  case qkernel::KernelKind::Rows:
+  case qkernel::KernelKind::GatedNorm:
+  case qkernel::KernelKind::Elementwise:
+  case qkernel::KernelKind::Embedding:
+  case qkernel::KernelKind::KVWrite:
+  case qkernel::KernelKind::Conv:
+    return true;
+  default:
+    return false;
+  }
+}
+
 FailureOr<RowShape> qwen::codegen::getRowShape(func::FuncOp kernel, qkernel::KernelKind kind) {
   auto geometries = [](ArrayRef<Value> views) {
     SmallVector<RowAccess> accesses;

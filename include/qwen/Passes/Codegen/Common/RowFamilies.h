@@ -52,6 +52,8 @@ struct RowShape {
   /// lane walks the step's tokens carrying its columns' window.
   bool lanePerColumn = false;
 };
+/// Whether kernels of `kind` are a row family (getRowShape knows them).
+bool isRowFamily(qkernel::KernelKind kind);
 /// The row shape of `kernel`, a rows, gated_norm, elementwise, embedding,
 /// kv_write or conv kernel; emits an error on it otherwise.
 mlir::FailureOr<RowShape> getRowShape(mlir::func::FuncOp kernel, qkernel::KernelKind kind);
