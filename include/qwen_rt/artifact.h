@@ -127,14 +127,15 @@ struct ProgramEntry {
   /// arguments, then a partials array, the step sizes, then a split count:
   /// grid x splits blocks (1 <= splits <= maxSplits), each split writing
   /// partialFloats floats per token to partials when splits > 1, merged by
-  /// `combine` (same parameters) into the entry's result.
+  /// `combine` (same parameters) into the entry's result. No split covers
+  /// fewer than splitKeys context positions (the compiler's schedule).
   ///
   /// A cuBLASLt entry's decode variant (an FP8 GEMM's generated kernel)
   /// instead takes `args` (indices into the entry's arguments) and the step
   /// sizes, runs on decode-only steps of at most `maxRows` GEMM rows, and
   /// replaces the GEMM and its prologue (the pack).
   struct Variant : Launchable {
-    int64_t maxSplits = 0, partialFloats = 0;
+    int64_t maxSplits = 0, partialFloats = 0, splitKeys = 0;
     Launchable combine;
     std::vector<int> args;  ///< GEMM entries only
     int64_t maxRows = 0;    ///< GEMM entries only

@@ -26,7 +26,9 @@ namespace qwen::launch_schema {
 //   "shared_bytes": integer          CUDA: static shared memory
 //   "decode": variant                CUDA, optional: decode-only steps, with
 //     "splits": {"max": integer, "partial_floats": integer,
-//                "combine": variant (required when max > 1)}
+//                "combine": variant (required when max > 1),
+//                "min_keys": integer (required when max > 1: the fewest
+//                context positions the runtime gives one split)}
 // and the target's "programmatic_launch": bool (every generated launch waits
 // for the grids before it).
 inline constexpr std::string_view kKernel = "kernel";
@@ -38,6 +40,7 @@ inline constexpr std::string_view kSplits = "splits";
 inline constexpr std::string_view kMaxSplits = "max";
 inline constexpr std::string_view kPartialFloats = "partial_floats";
 inline constexpr std::string_view kCombine = "combine";
+inline constexpr std::string_view kSplitKeys = "min_keys";
 inline constexpr std::string_view kProgrammaticLaunch = "programmatic_launch";
 
 /// Grid symbols, in the order kernels receive the step sizes (T, B, P, R).

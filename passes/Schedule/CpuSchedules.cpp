@@ -8,6 +8,9 @@
 // independent FMA chains and memory streams for what is a bandwidth-bound
 // matrix-vector product. The experts kernel gathers 4 slots per block.
 //
+// Rows a register width does not divide take the largest power of two that
+// does (`row_widths`); the delta rule runs in chunks of one token.
+//
 // The dot kind of matmul and experts tiles comes from the target's features:
 // bf16 weights on an AVX512-BF16 target dot in bf16 (vdpbf16ps) instead of
 // widening the weights, with the f32 activations split (default) or rounded.
@@ -17,6 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Passes/Schedule/Schedules.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 #include "qwen/Dialect/QTF/IR/QTF.h"
 
@@ -32,6 +36,15 @@ static constexpr int64_t kMatmulTokenTile = 4;
 static constexpr int64_t kMatmulWeightTile = 2;
 static constexpr int64_t kMatmulDecodeWeightTile = 4;
 static constexpr int64_t kExpertsSlotBlock = 4;
+/// Tokens per chunk of the chunked delta rule. One: every token takes the
+/// recurrent step, so the state and output after a token depend on the tokens
+/// before it alone, not on how they were cut into steps. That makes a prefix
+/// cache hit, a prompt split across steps and a decode step bit-identical to
+/// one prefill (docs/DESIGN.md, "Prefix caching"). On the CPU it costs no
+/// prefill speed: a chunk of 64 (HF, FLA) does more arithmetic per token
+/// (3 dk dv + 64 (dk + dv) FMAs against 3 dk dv), and the 64 KiB state of a
+/// head stays in L2 either way.
+static constexpr int64_t kDeltaRuleChunk = 1;
 
 namespace {
 /// One dot product of a kernel's register tiles: sum_k x[k] * w[k].
@@ -117,6 +130,62 @@ static DotKinds selectDotKinds(func::FuncOp kernel, const CpuScheduleOptions &op
   return {agreed(kMatmulTokenTile), agreed(1)};
 }
 
+/// The lengths of the rows `kernel` walks in vectors: the reduction length of
+/// its dot tiles (matmul, experts), its head / state rows (attention, delta
+/// rule) or its row (the row families).
+static FailureOr<SmallVector<int64_t>> rowLengths(func::FuncOp kernel, KernelKind kind) {
+  SmallVector<int64_t> lengths;
+  switch (kind) {
+  case KernelKind::Matmul:
+    kernel.walk([&](qtf::LinearOp linear) {
+      lengths.push_back(linear.getWeight().getType().getDimSize(1));
+    });
+    break;
+  case KernelKind::Experts:
+    kernel.walk([&](qtf::MoeExpertFfnOp ffn) {
+      lengths.push_back(ffn.getInput().getType().getDimSize(1));
+      lengths.push_back(ffn.getIntermediateSize());
+    });
+    break;
+  case KernelKind::Attention:
+    kernel.walk([&](qtf::PagedAttentionOp attention) {
+      lengths.push_back(attention.getQuery().getType().getDimSize(2));
+    });
+    break;
+  case KernelKind::DeltaRule:
+    kernel.walk([&](qtf::GatedDeltaRuleOp rule) {
+      codegen::DeltaRuleSizes sizes = codegen::getDeltaRuleSizes(rule);
+      lengths.append({sizes.keyDim, sizes.valueDim});
+    });
+    break;
+  default:
+    if (!codegen::isRowFamily(kind))
+      break;
+    FailureOr<codegen::RowShape> shape = codegen::getRowShape(kernel, kind);
+    if (failed(shape))
+      return failure();
+    lengths.push_back(shape->length);
+    break;
+  }
+  return lengths;
+}
+
+/// [length, width] pairs for the rows the register width does not divide:
+/// the largest power of two that does.
+static DenseI64ArrayAttr rowWidthsFor(MLIRContext *ctx, ArrayRef<int64_t> lengths,
+                                      int64_t vectorWidth) {
+  SmallVector<int64_t> pairs;
+  for (int64_t length : lengths) {
+    if (length % vectorWidth == 0 || llvm::is_contained(pairs, length))
+      continue;
+    int64_t width = vectorWidth;
+    while (width > 1 && length % width)
+      width /= 2;
+    pairs.append({length, width});
+  }
+  return pairs.empty() ? DenseI64ArrayAttr() : DenseI64ArrayAttr::get(ctx, pairs);
+}
+
 FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                                                           const CpuScheduleOptions &options) {
   MLIRContext *ctx = kernel.getContext();
@@ -124,6 +193,10 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
   if (!kind)
     return kernel.emitOpError("has no qkernel.kind to schedule"), failure();
   auto array = [&](ArrayRef<int64_t> values) { return DenseI64ArrayAttr::get(ctx, values); };
+  FailureOr<SmallVector<int64_t>> lengths = rowLengths(kernel, *kind);
+  if (failed(lengths))
+    return failure();
+  DenseI64ArrayAttr rowWidths = rowWidthsFor(ctx, *lengths, options.vectorWidth);
   auto schedule = [&](int64_t grain, DenseI64ArrayAttr tile, DotKinds dot,
                       DenseI64ArrayAttr decodeTile) {
     // decode_dot is printed only where it differs from dot.
@@ -132,12 +205,14 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                              options.vectorWidth, /*lanes=*/0, tile, /*tile_lanes=*/0,
                              /*stages=*/1, /*tensor_cores=*/false, dot.tile, /*decode_threads=*/0,
                              /*decode_lanes=*/0, decodeTile, decodeDot, /*splits=*/0,
-                             /*combine_threads=*/0);
+                             /*combine_threads=*/0, rowWidths, /*split_keys=*/0);
   };
   if (*kind == KernelKind::Matmul)
     return schedule(kMatmulRowsPerItem, array({kMatmulTokenTile, kMatmulWeightTile}),
                     selectDotKinds(kernel, options), array({1, kMatmulDecodeWeightTile}));
   if (*kind == KernelKind::Experts)
     return schedule(1, array({kExpertsSlotBlock}), selectDotKinds(kernel, options), {});
+  if (*kind == KernelKind::DeltaRule)
+    return schedule(1, array({kDeltaRuleChunk}), {DotKind::None, DotKind::None}, {});
   return schedule(1, {}, {DotKind::None, DotKind::None}, {});
 }

@@ -1,14 +1,15 @@
 //===- GpuSchedules.cpp - Schedules of the CUDA kernels -------------------===//
 //
-// The row families take blocks of up to max-threads (the emitter fits the
-// block to the row); GEMMs are cuBLASLt calls on tensor cores (their pack
-// kernel is a row kernel), block-wise FP8 ones too where cuBLASLt's
-// block-scaled FP8 GEMM applies, else a generated kernel (scheduleFp8Matmul). Attention, the delta rule and the experts pick
+// The row families take the smallest block (up to max-threads) that covers
+// their row; GEMMs are cuBLASLt calls on tensor cores (their pack kernel is
+// a row kernel of up to max-threads), block-wise FP8 ones too where cuBLASLt's
+// block-scaled FP8 GEMM applies, else a generated kernel (scheduleFp8Matmul).
+// Attention, the delta rule and the experts pick
 // their block shapes from the head and state sizes, as documented at each.
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Passes/Schedule/Schedules.h"
-#include "qwen/Passes/Codegen/Common/KernelABI.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 #include "qwen/Dialect/QTF/IR/QTF.h"
 
@@ -24,7 +25,8 @@ struct GpuSchedule {
   int64_t threads = 0, vectorWidth = 1, lanes = 0, tileLanes = 0, stages = 1;
   SmallVector<int64_t> tile, decodeTile;
   bool tensorCores = false;
-  int64_t decodeThreads = 0, decodeLanes = 0, splits = 0, combineThreads = 0;
+  int64_t decodeThreads = 0, decodeLanes = 0, splits = 0, combineThreads = 0, splitKeys = 0;
+  SmallVector<int64_t> rowWidths;
 
   ScheduleAttr get(MLIRContext *ctx) const {
     auto array = [&](ArrayRef<int64_t> values) {
@@ -33,17 +35,23 @@ struct GpuSchedule {
     return ScheduleAttr::get(ctx, ScheduleTarget::Cuda, threads, /*grain=*/0, vectorWidth, lanes,
                              array(tile), tileLanes, stages, tensorCores, DotKind::None,
                              decodeThreads, decodeLanes, array(decodeTile), DotKind::None, splits,
-                             combineThreads);
+                             combineThreads, array(rowWidths), splitKeys);
   }
 };
 } // namespace
 
-/// Largest f32 vector (<= 4, 16 bytes) that divides `length`.
-static int64_t vectorWidthFor(int64_t length) {
-  int64_t width = 4;
-  while (width > 1 && length % width)
-    width /= 2;
-  return width;
+/// The row families: one block per (row, chunk) or (token, unit), each
+/// thread one vector of the row's width (conv: one channel) per pass; the
+/// smallest block of whole warps, up to max-threads, that covers the row.
+static LogicalResult scheduleRows(func::FuncOp kernel, KernelKind kind,
+                                  const schedule::GpuScheduleOptions &options, GpuSchedule &s) {
+  FailureOr<codegen::RowShape> shape = codegen::getRowShape(kernel, kind);
+  if (failed(shape))
+    return failure();
+  s.vectorWidth = shape->lanePerColumn ? 1 : codegen::gpuRowWidth(shape->length, shape->accesses);
+  s.threads = codegen::gpuRowBlock((shape->length + s.vectorWidth - 1) / s.vectorWidth,
+                                   options.maxThreads);
+  return success();
 }
 
 /// Paged attention, one block per (token, query head) with L lanes per key
@@ -58,7 +66,8 @@ static int64_t vectorWidthFor(int64_t length) {
 /// Decode (T == B): one block per (token, kv head), L_d lanes per key with at
 /// most 4 vectors each, at most 128 threads, query heads of the kv head
 /// taken so that each lane holds at most 64 accumulator floats; split-K over
-/// the context in up to 32 blocks (the runtime picks the count), merged by a
+/// the context in up to 32 blocks of at least 64 positions (the runtime picks
+/// the count from the context and the multiprocessors), merged by a
 /// combine block of one thread per output column (32 to 128).
 static LogicalResult scheduleAttention(func::FuncOp kernel, const schedule::GpuScheduleOptions &options,
                                        GpuSchedule &s) {
@@ -71,7 +80,7 @@ static LogicalResult scheduleAttention(func::FuncOp kernel, const schedule::GpuS
   const int64_t group = heads / attention.getCache().getType().getKvHeads();
 
   const int64_t threads = options.attentionThreads;
-  const int64_t width = vectorWidthFor(headDim);
+  const int64_t width = codegen::gpuRowWidth(headDim);
   const int64_t vectors = headDim / width;
   int64_t lanes = 1;
   while (lanes < 32 && vectors % (lanes * 2) == 0)
@@ -93,6 +102,9 @@ static LogicalResult scheduleAttention(func::FuncOp kernel, const schedule::GpuS
   constexpr int64_t kDecodeThreads = 128;
   constexpr int64_t kDecodeAccFloats = 64;
   constexpr int64_t kMaxDecodeSplits = 32;
+  // The runtime splits a decode so that the grid has about two blocks per
+  // multiprocessor, but never into splits shorter than this many positions.
+  constexpr int64_t kMinKeysPerSplit = 64;
   int64_t decodeLanes = 1;
   while (decodeLanes < 32 && vectors % (decodeLanes * 2) == 0 && vectors / decodeLanes > 4)
     decodeLanes *= 2;
@@ -110,6 +122,7 @@ static LogicalResult scheduleAttention(func::FuncOp kernel, const schedule::GpuS
   s.decodeTile = {chunkHeads};
   s.splits = kMaxDecodeSplits;
   s.combineThreads = std::clamp<int64_t>(headDim, 32, kDecodeThreads);
+  s.splitKeys = kMinKeysPerSplit;
   return success();
 }
 
@@ -177,6 +190,17 @@ static LogicalResult scheduleExperts(func::FuncOp kernel, const schedule::GpuSch
   int64_t slotBlock = kMaxSlotBlock;
   while (slotBlock > 1 && sharedFloats(slotBlock) * 4 >= schedule::kGpuSharedLimitBytes)
     slotBlock /= 2;
+  // Vector widths of the two reductions (over hidden, then over inter).
+  const int64_t hiddenWidth = codegen::gpuRowWidth(
+      hidden, {codegen::KernelTarget::viewGeometry(ffn.getInput()),
+               codegen::KernelTarget::viewGeometry(ffn.getGateUp())});
+  const int64_t interWidth =
+      codegen::gpuRowWidth(inter, {codegen::KernelTarget::viewGeometry(ffn.getDown())});
+  // vector_width is the hidden rows' (codegen reads it as such), row_widths
+  // the intermediate rows' where it differs.
+  s.vectorWidth = hiddenWidth;
+  if (interWidth != hiddenWidth)
+    s.rowWidths = {inter, interWidth};
   s.threads = threads;
   s.tile = {slotBlock};
   s.splits = std::clamp<int64_t>((kTargetBlocks + experts - 1) / experts, 1, kMaxParts);
@@ -225,6 +249,22 @@ static bool isFp8Matmul(func::FuncOp kernel) {
   return fp8;
 }
 
+/// The sampler reads one logits row per block in vectors of the row's width:
+/// qk_argmax takes the smallest block (up to 1024) that covers the row;
+/// qk_topk always 1024 threads, one per sorted slot of its 256 candidates
+/// and 256 groups for its bound at any vocab, and ptxas then allows 64
+/// registers (with 256 threads it kept 32 and spilled for some small vocabs).
+std::pair<ScheduleAttr, ScheduleAttr> qwen::schedule::selectSamplerSchedules(MLIRContext *ctx,
+                                                                            int64_t vocab) {
+  constexpr int64_t kSamplerThreads = 1024;
+  GpuSchedule argmax, topk;
+  argmax.vectorWidth = topk.vectorWidth = codegen::gpuRowWidth(vocab);
+  argmax.threads = codegen::gpuRowBlock((vocab + argmax.vectorWidth - 1) / argmax.vectorWidth,
+                                        kSamplerThreads);
+  topk.threads = kSamplerThreads;
+  return {argmax.get(ctx), topk.get(ctx)};
+}
+
 FailureOr<ScheduleAttr> qwen::schedule::selectGpuSchedule(func::FuncOp kernel,
                                                           const GpuScheduleOptions &options) {
   std::optional<KernelKind> kind = getKernelKind(kernel);
@@ -252,6 +292,8 @@ FailureOr<ScheduleAttr> qwen::schedule::selectGpuSchedule(func::FuncOp kernel,
       return failure();
     break;
   default:
+    if (codegen::isRowFamily(*kind) && failed(scheduleRows(kernel, *kind, options, s)))
+      return failure();
     break;
   }
   return s.get(kernel.getContext());

@@ -1,6 +1,7 @@
 //===- SelectSchedule.cpp - Attach #qkernel.schedule to every kernel ------===//
 #include "qwen/Passes/Schedule/Passes.h"
 #include "qwen/Passes/Schedule/Schedules.h"
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
@@ -16,6 +17,20 @@ namespace {
 struct SelectSchedulePass final
     : qwen::schedule::impl::SelectSchedulePassBase<SelectSchedulePass> {
   using Base::Base;
+
+  /// The CUDA sampler kernels read @step's logits; their schedules sit on
+  /// @step (they are not kernels of @kernels).
+  void scheduleSampler(ModuleOp top) {
+    auto step = top.lookupSymbol<func::FuncOp>("step");
+    RankedTensorType logits = codegen::getSampledLogitsType(step);
+    if (!logits)
+      return;
+    auto [argmax, topk] = schedule::selectSamplerSchedules(top.getContext(), logits.getDimSize(1));
+    Builder builder(top.getContext());
+    step->setAttr(qkernel::kSamplerScheduleAttrName,
+                  builder.getDictionaryAttr({builder.getNamedAttr("argmax", argmax),
+                                             builder.getNamedAttr("topk", topk)}));
+  }
 
   void runOnOperation() override {
     ModuleOp top = getOperation();
@@ -45,6 +60,8 @@ struct SelectSchedulePass final
       top.emitError("attention-threads must be a multiple of 32 in [32, 1024]");
       return signalPassFailure();
     }
+    if (!cpu)
+      scheduleSampler(top);
     ModuleOp kernels = qkernel::getKernelModule(top);
     if (!kernels)
       return;

@@ -192,10 +192,12 @@ public:
     std::string sw = dw + "." + schema::kSplits.data();
     e.decode.maxSplits = positive(splits, schema::kMaxSplits.data(), sw);
     e.decode.partialFloats = positive(splits, schema::kPartialFloats.data(), sw);
-    // One split needs nothing to merge.
+    // One split needs nothing to merge and no split length.
     if (e.decode.maxSplits > 1 || splits.contains(schema::kCombine.data()))
       launchable(field(splits, schema::kCombine.data(), sw), sw + "." + schema::kCombine.data(),
                  e.decode.combine);
+    if (e.decode.maxSplits > 1 || splits.contains(schema::kSplitKeys.data()))
+      e.decode.splitKeys = positive(splits, schema::kSplitKeys.data(), sw);
   }
 
   /// A cuBLASLt entry's decode variant (lib/Target/Common/Manifest.cpp):

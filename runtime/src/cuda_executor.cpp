@@ -25,10 +25,8 @@ constexpr uint64_t kDeviceAlign = 256;
 constexpr uint64_t kGemmWorkspaceBytes = 32ull << 20;
 /// Graph shapes kept at once; beyond that, steps run eagerly.
 constexpr size_t kMaxGraphs = 256;
-/// Split decode: (token, split) pairs of partial state per multiprocessor,
-/// and the fewest context positions worth a split of their own.
+/// Split decode: (token, split) pairs of partial state per multiprocessor.
 constexpr int64_t kPartialTokenSplitsPerSM = 4;
-constexpr int64_t kMinKeysPerSplit = 64;
 
 uint64_t alignDevice(uint64_t v) { return (v + kDeviceAlign - 1) / kDeviceAlign * kDeviceAlign; }
 
@@ -574,14 +572,15 @@ int64_t CudaExecutor::decodeSplits(const ProgramEntry &entry, const StepDims &di
   int64_t splits = Decode.splits;
   if (splits == 0) {
     // Enough blocks for about two per multiprocessor, but no split shorter
-    // than kMinKeysPerSplit positions of the widest context the step's block
-    // table holds (P pages: fixed per captured shape).
+    // than the schedule's split length (the manifest's splits.min_keys)
+    // over the widest context the step's block table holds (P pages: fixed
+    // per captured shape).
     const int64_t blocks = shapeProduct(entry.decode.grid, dims);
     if (blocks >= Device.multiprocessors)
       return 1;
     const int64_t keys = dims[SymP] * Art.kvCache().pageSize;
     splits = std::min((2 * Device.multiprocessors + blocks - 1) / std::max<int64_t>(blocks, 1),
-                      (keys + kMinKeysPerSplit - 1) / kMinKeysPerSplit);
+                      (keys + entry.decode.splitKeys - 1) / entry.decode.splitKeys);
   }
   return std::clamp<int64_t>(std::min(splits, PartialTokenSplits / tokens), 1, entry.decode.maxSplits);
 }

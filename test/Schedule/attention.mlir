@@ -16,22 +16,22 @@
 // On the CPU, only the register width.
 
 // CUDA-LABEL: func.func @head_dim_64(
-// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, lanes = 16, tile = [32, 64], tile_lanes = 8, decode_threads = 128, decode_lanes = 4, decode_tile = [4], splits = 32, combine_threads = 64>
+// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, lanes = 16, tile = [32, 64], tile_lanes = 8, decode_threads = 128, decode_lanes = 4, decode_tile = [4], splits = 32, combine_threads = 64, split_keys = 64>
 // CUDA-LABEL: func.func @qwen3_0_6b(
-// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, lanes = 32, tile = [32, 32], tile_lanes = 8, decode_threads = 128, decode_lanes = 8, decode_tile = [2], splits = 32, combine_threads = 128>
+// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, lanes = 32, tile = [32, 32], tile_lanes = 8, decode_threads = 128, decode_lanes = 8, decode_tile = [2], splits = 32, combine_threads = 128, split_keys = 64>
 // CUDA-LABEL: func.func @qwen3_8b(
-// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, lanes = 32, tile = [32, 32], tile_lanes = 8, decode_threads = 128, decode_lanes = 8, decode_tile = [4], splits = 32, combine_threads = 128>
+// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, lanes = 32, tile = [32, 32], tile_lanes = 8, decode_threads = 128, decode_lanes = 8, decode_tile = [4], splits = 32, combine_threads = 128, split_keys = 64>
 // CUDA-LABEL: func.func @head_dim_256(
-// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, lanes = 32, tile = [16, 16], tile_lanes = 16, decode_threads = 128, decode_lanes = 16, decode_tile = [4], splits = 32, combine_threads = 128>
+// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, lanes = 32, tile = [16, 16], tile_lanes = 16, decode_threads = 128, decode_lanes = 16, decode_tile = [4], splits = 32, combine_threads = 128, split_keys = 64>
 
 // T128-LABEL: func.func @head_dim_64(
-// T128-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, lanes = 16, tile = [32, 64], tile_lanes = 4, decode_threads = 128, decode_lanes = 4, decode_tile = [4], splits = 32, combine_threads = 64>
+// T128-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, lanes = 16, tile = [32, 64], tile_lanes = 4, decode_threads = 128, decode_lanes = 4, decode_tile = [4], splits = 32, combine_threads = 64, split_keys = 64>
 // T128-LABEL: func.func @qwen3_0_6b(
-// T128-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, lanes = 32, tile = [16, 32], tile_lanes = 8, decode_threads = 128, decode_lanes = 8, decode_tile = [2], splits = 32, combine_threads = 128>
+// T128-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, lanes = 32, tile = [16, 32], tile_lanes = 8, decode_threads = 128, decode_lanes = 8, decode_tile = [2], splits = 32, combine_threads = 128, split_keys = 64>
 // T128-LABEL: func.func @qwen3_8b(
-// T128-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, lanes = 32, tile = [16, 32], tile_lanes = 8, decode_threads = 128, decode_lanes = 8, decode_tile = [4], splits = 32, combine_threads = 128>
+// T128-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, lanes = 32, tile = [16, 32], tile_lanes = 8, decode_threads = 128, decode_lanes = 8, decode_tile = [4], splits = 32, combine_threads = 128, split_keys = 64>
 // T128-LABEL: func.func @head_dim_256(
-// T128-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, lanes = 32, tile = [8, 16], tile_lanes = 16, decode_threads = 128, decode_lanes = 16, decode_tile = [4], splits = 32, combine_threads = 128>
+// T128-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, lanes = 32, tile = [8, 16], tile_lanes = 16, decode_threads = 128, decode_lanes = 16, decode_tile = [4], splits = 32, combine_threads = 128, split_keys = 64>
 
 // CPU-LABEL: func.func @head_dim_64(
 // CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16>

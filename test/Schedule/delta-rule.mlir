@@ -17,11 +17,11 @@
 // CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256>
 
 // CPU-LABEL: func.func @qwen35_delta_rule(
-// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8>
+// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8, tile = [1]>
 // CPU-LABEL: func.func @key_dim_64(
-// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8>
+// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8, tile = [1]>
 // CPU-LABEL: func.func @state_in_memory(
-// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8>
+// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8, tile = [1]>
 
 module {
   module @kernels {

@@ -83,3 +83,23 @@ func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target =
 
 // expected-error @+1 {{decode_lanes must not exceed decode_threads}}
 func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, decode_lanes = 8>}
+
+// -----
+
+// expected-error @+1 {{row_widths must be [length, width] pairs}}
+func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8, row_widths = [10]>}
+
+// -----
+
+// expected-error @+1 {{row_widths: width 4 must be a power of two of at most 16 that divides its length 10}}
+func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8, row_widths = [10, 4]>}
+
+// -----
+
+// expected-error @+1 {{row_widths: width 8 must be a power of two of at most 4 that divides its length 64}}
+func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, row_widths = [64, 8]>}
+
+// -----
+
+// expected-error @+1 {{split_keys needs splits of at least 2}}
+func.func private @f() attributes {qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, split_keys = 64>}

@@ -9,14 +9,14 @@
 // with f32 FMA register tiles.
 
 // CUDA-LABEL: func.func @qwen3_30b_a3b(
-// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tile = [4], splits = 4>
+// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, tile = [4], splits = 4>
 // CUDA-LABEL: func.func @small(
-// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tile = [8], splits = 8>
+// CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, tile = [8], splits = 8>
 
 // T64-LABEL: func.func @qwen3_30b_a3b(
-// T64-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 64, tile = [4], splits = 4>
+// T64-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 64, vector_width = 4, tile = [4], splits = 4>
 // T64-LABEL: func.func @small(
-// T64-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 64, tile = [8], splits = 8>
+// T64-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 64, vector_width = 4, tile = [8], splits = 8>
 
 // CPU-LABEL: func.func @qwen3_30b_a3b(
 // CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8, tile = [4], dot = fma>

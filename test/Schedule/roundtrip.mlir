@@ -7,3 +7,8 @@ func.func private @cpu_matmul() attributes {qkernel.schedule = #qkernel.schedule
 func.func private @cpu_rows() attributes {qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8>}
 // CHECK: qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, lanes = 32, tile = [32, 32], tile_lanes = 8, stages = 2, tensor_cores = true, decode_threads = 128, decode_lanes = 8, decode_tile = [4], splits = 32, combine_threads = 128>
 func.func private @cuda_all() attributes {qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, lanes = 32, tile = [32, 32], tile_lanes = 8, stages = 2, tensor_cores = true, decode_threads = 128, decode_lanes = 8, decode_tile = [4], splits = 32, combine_threads = 128>}
+
+// CHECK: qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16, tile = [1], row_widths = [10, 2, 5, 1]>
+func.func private @cpu_row_widths() attributes {qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16, tile = [1], row_widths = [10, 2, 5, 1]>}
+// CHECK: qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, splits = 32, combine_threads = 64, split_keys = 64>
+func.func private @cuda_split_keys() attributes {qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, splits = 32, combine_threads = 64, split_keys = 64>}

@@ -55,7 +55,7 @@ void expectSchemaKeys(const llvm::json::Object &object) {
       std::string(schema::kBlock),     std::string(schema::kSharedBytes),
       std::string(schema::kDecode),    std::string(schema::kSplits),
       std::string(schema::kMaxSplits), std::string(schema::kPartialFloats),
-      std::string(schema::kCombine)};
+      std::string(schema::kCombine),   std::string(schema::kSplitKeys)};
   for (const auto &field : object) {
     EXPECT_TRUE(known.count(field.first.str())) << "field \"" << field.first.str()
                                                 << "\" is not in launch_schema.h";
@@ -102,6 +102,7 @@ void roundTrip(qkernel::LaunchAttr attr) {
   expectVariant(attr.getDecode(), read.decode);
   EXPECT_EQ(read.decode.maxSplits, attr.getMaxSplits());
   EXPECT_EQ(read.decode.partialFloats, attr.getPartialFloats());
+  EXPECT_EQ(read.decode.splitKeys, attr.getSplitKeys());
   if (attr.getCombine())
     expectVariant(attr.getCombine(), read.decode.combine);
   else
@@ -131,7 +132,8 @@ TEST_F(LaunchSchemaTest, DecodeVariantWithCombine) {
   roundTrip(parse<qkernel::LaunchAttr>(
       "#qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <\"k_decode\", "
       "grid = [T, 1], block = 128, shared = 33792>, max_splits = 32, partial_floats = 528, "
-      "combine = <\"k_decode_combine\", grid = [T, 4], block = 128, shared = 0>, programmatic>"));
+      "combine = <\"k_decode_combine\", grid = [T, 4], block = 128, shared = 0>, split_keys = 64, "
+      "programmatic>"));
 }
 
 TEST_F(LaunchSchemaTest, SamplerVariant) {
@@ -159,6 +161,10 @@ TEST_F(LaunchSchemaTest, RuntimeRefusesWhatTheVerifierRefuses) {
   EXPECT_TRUE(refused(R"({"grid": [], "block": 32, "shared_bytes": 0})"));
   EXPECT_TRUE(refused(R"({"grid": ["T"], "block": 32, "shared_bytes": 0, "decode": {"kernel": "d",
       "grid": ["B"], "block": 32, "shared_bytes": 0, "splits": {"max": 4, "partial_floats": 8}}})"));
+  // Splits without their fewest keys (the verifier's "needs split_keys").
+  EXPECT_TRUE(refused(R"({"grid": ["T"], "block": 32, "shared_bytes": 0, "decode": {"kernel": "d",
+      "grid": ["B"], "block": 32, "shared_bytes": 0, "splits": {"max": 4, "partial_floats": 8,
+      "combine": {"kernel": "c", "grid": ["B"], "block": 32, "shared_bytes": 0}}}})"));
   EXPECT_FALSE(refused(R"({"grid": ["T"], "block": 32, "shared_bytes": 0, "decode": {"kernel": "d",
       "grid": ["B"], "block": 32, "shared_bytes": 0, "splits": {"max": 1, "partial_floats": 8}}})"));
 }

@@ -136,35 +136,39 @@ void KernelVariantAttr::print(AsmPrinter &printer) const {
 LogicalResult LaunchAttr::verify(function_ref<InFlightDiagnostic()> emitError, ArrayAttr grid,
                                  int64_t block, int64_t shared, KernelVariantAttr decode,
                                  int64_t maxSplits, int64_t partialFloats,
-                                 KernelVariantAttr combine, bool programmatic) {
+                                 KernelVariantAttr combine, bool programmatic,
+                                 int64_t splitKeys) {
   if (failed(verifyGrid(emitError, grid)))
     return failure();
   if (block == 0) {
     // A CPU launch (a range of grid items per call): nothing else applies.
-    if (shared || decode || maxSplits || partialFloats || combine || programmatic)
+    if (shared || decode || maxSplits || partialFloats || combine || programmatic || splitKeys)
       return emitError() << "a launch without block threads (CPU) has only a grid";
     return success();
   }
   if (failed(verifyBlock(emitError, block, shared)))
     return failure();
   if (!decode) {
-    if (maxSplits || partialFloats || combine)
-      return emitError() << "max_splits, partial_floats and combine need a decode variant";
+    if (maxSplits || partialFloats || combine || splitKeys)
+      return emitError()
+             << "max_splits, partial_floats, combine and split_keys need a decode variant";
     return success();
   }
   if (maxSplits < 1 || partialFloats < 1)
     return emitError() << "a decode variant needs max_splits >= 1 and partial_floats >= 1";
   if (maxSplits > 1 && !combine)
     return emitError() << "max_splits = " << maxSplits << " needs a combine variant";
-  if (maxSplits == 1 && combine)
-    return emitError() << "a combine variant needs max_splits > 1";
+  if (maxSplits == 1 && (combine || splitKeys))
+    return emitError() << "a combine variant and split_keys need max_splits > 1";
+  if (maxSplits > 1 && splitKeys < 1)
+    return emitError() << "max_splits = " << maxSplits << " needs split_keys >= 1";
   return success();
 }
 
 Attribute LaunchAttr::parse(AsmParser &parser, Type) {
   SMLoc loc = parser.getCurrentLocation();
   ArrayAttr grid;
-  int64_t block = 0, shared = 0, maxSplits = 0, partialFloats = 0;
+  int64_t block = 0, shared = 0, maxSplits = 0, partialFloats = 0, splitKeys = 0;
   KernelVariantAttr decode, combine;
   bool programmatic = false;
   if (parser.parseLess() || parser.parseKeyword("grid") || parseGrid(parser, grid))
@@ -199,6 +203,8 @@ Attribute LaunchAttr::parse(AsmParser &parser, Type) {
       result = integer(partialFloats);
     else if (key == "combine")
       result = variant(combine);
+    else if (key == "split_keys")
+      result = integer(splitKeys);
     else if (key == "programmatic")
       programmatic = true;
     else
@@ -209,7 +215,7 @@ Attribute LaunchAttr::parse(AsmParser &parser, Type) {
   if (parser.parseGreater())
     return {};
   return getChecked([&] { return parser.emitError(loc); }, parser.getContext(), grid, block,
-                    shared, decode, maxSplits, partialFloats, combine, programmatic);
+                    shared, decode, maxSplits, partialFloats, combine, programmatic, splitKeys);
 }
 
 void LaunchAttr::print(AsmPrinter &printer) const {
@@ -226,6 +232,8 @@ void LaunchAttr::print(AsmPrinter &printer) const {
     printer << ", combine = ";
     combine.print(printer);
   }
+  if (getSplitKeys())
+    printer << ", split_keys = " << getSplitKeys();
   if (getProgrammatic())
     printer << ", programmatic";
   printer << ">";
@@ -233,7 +241,7 @@ void LaunchAttr::print(AsmPrinter &printer) const {
 
 LaunchAttr LaunchAttr::withProgrammatic(bool flag) const {
   return LaunchAttr::get(getContext(), getGrid(), getBlock(), getShared(), getDecode(),
-                         getMaxSplits(), getPartialFloats(), getCombine(), flag);
+                         getMaxSplits(), getPartialFloats(), getCombine(), flag, getSplitKeys());
 }
 
 mlir::ModuleOp qwen::qkernel::getKernelModule(mlir::ModuleOp top) {

@@ -14,8 +14,8 @@ LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                    int64_t tileLanes, int64_t stages, bool tensorCores,
                                    DotKind dot, int64_t decodeThreads, int64_t decodeLanes,
                                    DenseI64ArrayAttr decodeTile, DotKind decodeDot,
-                                   int64_t splits,
-                                   int64_t combineThreads) {
+                                   int64_t splits, int64_t combineThreads,
+                                   DenseI64ArrayAttr rowWidths, int64_t splitKeys) {
   auto isPowerOfTwo = [](int64_t n) { return n > 0 && (n & (n - 1)) == 0; };
   auto positive = [](DenseI64ArrayAttr array) {
     return !array || (!array.empty() && llvm::all_of(array.asArrayRef(),
@@ -29,6 +29,22 @@ LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "splits must not be negative";
   if (!isPowerOfTwo(vectorWidth))
     return emitError() << "vector_width must be a power of two, got " << vectorWidth;
+  const int64_t maxWidth = target == ScheduleTarget::Cpu ? 16 : 4;
+  if (rowWidths) {
+    ArrayRef<int64_t> pairs = rowWidths.asArrayRef();
+    if (pairs.empty() || pairs.size() % 2)
+      return emitError() << "row_widths must be [length, width] pairs";
+    for (size_t i = 0; i < pairs.size(); i += 2)
+      if (pairs[i] < 1 || !isPowerOfTwo(pairs[i + 1]) || pairs[i + 1] > maxWidth ||
+          pairs[i] % pairs[i + 1])
+        return emitError() << "row_widths: width " << pairs[i + 1]
+                           << " must be a power of two of at most " << maxWidth
+                           << " that divides its length " << pairs[i];
+  }
+  if (splitKeys < 0)
+    return emitError() << "split_keys must not be negative";
+  if (splitKeys && splits < 2)
+    return emitError() << "split_keys needs splits of at least 2";
   if (target == ScheduleTarget::Cpu) {
     if (vectorWidth > 16)
       return emitError() << "cpu vector_width must be at most 16, got " << vectorWidth;

@@ -123,6 +123,8 @@ void qwen::target::writeLaunch(qkernel::LaunchAttr launch, Object &entry) {
                 {key(schema::kPartialFloats), launch.getPartialFloats()}};
   if (qkernel::KernelVariantAttr combine = launch.getCombine())
     splits[key(schema::kCombine)] = variantJson(combine);
+  if (launch.getSplitKeys())
+    splits[key(schema::kSplitKeys)] = launch.getSplitKeys();
   decodeJson[key(schema::kSplits)] = std::move(splits);
   entry[key(schema::kDecode)] = std::move(decodeJson);
 }

@@ -43,7 +43,7 @@ public:
     headDim = queryType.getDimSize(2);
     group = heads / cache.getKvHeads();
     scale = static_cast<float>(attention.getScale().convertToDouble());
-    width = e.vectorWidthFor(headDim);
+    width = e.rowWidth(headDim);
     vecType = VectorType::get({width}, b.getF32Type());
   }
 

@@ -1,14 +1,14 @@
 //===- DeltaRuleKernel.cpp - CPU codegen for the gated delta rule ---------===//
 //
 // delta_rule: the gated delta rule, one work item per (request, value head)
-// on the f32 state held in the request's slot, token by token (the chunked
-// WY form of qwen-models.md section 1.8 step 6 with chunks of one token,
-// which is the recurrent step). Every request's tokens are contiguous and in
-// order in a ragged step.
+// on the f32 state held in the request's slot: the chunked WY form of
+// qwen-models.md section 1.8 step 6 in chunks of the schedule's tile of
+// tokens (one, chosen in CpuSchedules.cpp: the recurrent step). Every
+// request's tokens are contiguous and in order in a ragged step.
 //
 // Phases (KernelPhase names, in order; test/Codegen/CPU/delta-rule-phases.mlir):
 //   delta_rule.find_run       the request's rows [start, end)
-//   delta_rule.chunk_loop     per chunk of kChunk tokens:
+//   delta_rule.chunk_loop     per chunk of `chunk` tokens (the schedule's tile):
 //     delta_rule.load_qk        q (scaled), k L2-normalized -> qs, ks; v -> us
 //       delta_rule.gates          beta -> betas, gamma = cumsum(g) -> gammas
 //     delta_rule.wy_transform   (I + L)[U | W] = [diag(beta) V | diag(beta e^gamma) K]
@@ -33,15 +33,6 @@ using namespace qwen;
 using namespace qwen::codegen::cpu;
 using qwen::codegen::KernelPhase;
 
-/// Tokens per chunk of the chunked delta rule. One: every token takes the
-/// recurrent step, so the state and output after a token depend on the tokens
-/// before it alone, not on how they were cut into steps. That makes a prefix
-/// cache hit, a prompt split across steps and a decode step bit-identical to
-/// one prefill (docs/DESIGN.md, "Prefix caching"). On the CPU it costs no
-/// prefill speed: a chunk of 64 (HF, FLA) does more arithmetic per token
-/// (3 dk dv + 64 (dk + dv) FMAs against 3 dk dv), and the 64 KiB state of a
-/// head stays in L2 either way.
-static constexpr int64_t kChunk = 1;
 
 namespace {
 
@@ -57,8 +48,9 @@ public:
     layer = sizes.layer;
     group = sizes.group;
     scale = sizes.scale;
-    kWidth = e.vectorWidthFor(dk);
-    vWidth = e.vectorWidthFor(dv);
+    chunk = e.schedule().tileSize(0);
+    kWidth = e.rowWidth(dk);
+    vWidth = e.rowWidth(dv);
     kVec = VectorType::get({kWidth}, b.getF32Type());
     vVec = VectorType::get({vWidth}, b.getF32Type());
   }
@@ -67,8 +59,8 @@ public:
     setUp(item);
     findRun();
     KernelPhase phase(b, "delta_rule.chunk_loop");
-    e.forLoop(start, end, kChunk, [&](Value chunkStart) {
-      Value n = arith::MinUIOp::create(b, e.index(kChunk), arith::SubIOp::create(b, end, chunkStart));
+    e.forLoop(start, end, chunk, [&](Value chunkStart) {
+      Value n = arith::MinUIOp::create(b, e.index(chunk), arith::SubIOp::create(b, end, chunkStart));
       loadChunk(chunkStart, n);
       transformWY(n);
       readState(n);
@@ -97,7 +89,7 @@ private:
   ImplicitLocOpBuilder &b;
   qtf::GatedDeltaRuleOp rule;
   unsigned output;
-  int64_t heads, dk, dv, layer, group, kWidth, vWidth;
+  int64_t heads, dk, dv, layer, group, chunk, kWidth, vWidth;
   float scale;
   VectorType kVec, vVec;
   RowAccess query, key, value, a, beta, aLog, dtBias, tokenSeq, slots, recurrent, out;
@@ -162,9 +154,9 @@ void CpuDeltaRule::setUp(Value item) {
   tokenSeq = e.access(rule.getTokenSeq()), slots = e.access(rule.getStateSlots());
   recurrent = e.stateArrays(rule.getState()).second;
   out = e.result(output);
-  qs = e.scratchRow(kChunk * dk), ks = e.scratchRow(kChunk * dk), ws = e.scratchRow(kChunk * dk),
-  us = e.scratchRow(kChunk * dv), os = e.scratchRow(kChunk * dv), betas = e.scratchRow(kChunk),
-  gammas = e.scratchRow(kChunk);
+  qs = e.scratchRow(chunk * dk), ks = e.scratchRow(chunk * dk), ws = e.scratchRow(chunk * dk),
+  us = e.scratchRow(chunk * dv), os = e.scratchRow(chunk * dv), betas = e.scratchRow(chunk),
+  gammas = e.scratchRow(chunk);
 
   sequence = arith::DivUIOp::create(b, item, e.index(heads));
   head = arith::RemUIOp::create(b, item, e.index(heads));
@@ -336,6 +328,9 @@ qwen::codegen::cpu::emitDeltaRuleKernel(KernelEmitter &e) {
     return failure();
   qtf::GatedDeltaRuleOp rule = matched->first;
   const unsigned output = matched->second;
+  if (e.schedule().tileSize(0) < 1)
+    return source.emitOpError("delta_rule needs a schedule with tile = [tokens per chunk]"),
+           failure();
   e.createFunction([&](Value item) { CpuDeltaRule(e, rule, output).emit(item); });
   Builder builder(source.getContext());
   return SmallVector<Attribute>{builder.getStringAttr("B"),

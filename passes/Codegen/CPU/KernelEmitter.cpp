@@ -20,7 +20,7 @@ using qwen::codegen::storageType;
 
 KernelEmitter::KernelEmitter(ModuleOp kernels, func::FuncOp source,
                              const CpuCodegenOptions &options)
-    : KernelTarget(source), kernels(kernels), opts(options) {}
+    : KernelTarget(source, options.schedule), kernels(kernels), opts(options) {}
 
 void KernelEmitter::createFunction(llvm::function_ref<void(Value)> body) {
   MLIRContext *ctx = kernels.getContext();
@@ -118,7 +118,7 @@ SmallVector<Value> KernelEmitter::emitDotTile(const RowAccess &x, ArrayRef<Value
       kind != qkernel::DotKind::Fma)
     return emitBf16DotTile(*this, kind, x, xBases, w, wBases, k);
   const int64_t mc = xBases.size(), nc = wBases.size();
-  const int64_t width = vectorWidthFor(k);
+  const int64_t width = rowWidth(k);
   const int64_t kVector = k - k % width;
   auto vecType = VectorType::get({width}, b->getF32Type());
   Value zero = arith::ConstantOp::create(*b, DenseElementsAttr::get(vecType, 0.0f));
@@ -154,13 +154,6 @@ SmallVector<Value> KernelEmitter::emitDotTile(const RowAccess &x, ArrayRef<Value
       }));
 }
 
-int64_t KernelEmitter::vectorWidthFor(int64_t length) const {
-  int64_t width = opts.vectorWidth;
-  while (width > 1 && length % width != 0)
-    width /= 2;
-  return width;
-}
-
 void KernelEmitter::forLanes(int64_t length, int64_t width,
                              llvm::function_ref<void(Value)> body) {
   forLoop(index(0), index(length), width, body);
@@ -174,12 +167,12 @@ Value KernelEmitter::forLanes(int64_t length, int64_t width, Value init,
                  })[0];
 }
 
-codegen::ColumnPlan KernelEmitter::planColumns(int64_t columns, ArrayRef<RowAccess>) const {
-  return codegen::ColumnPlan{vectorWidthFor(columns), 1, 1};
+codegen::ColumnPlan KernelEmitter::planColumns(int64_t columns) const {
+  return codegen::ColumnPlan{rowWidth(columns), 1, 1};
 }
 
 codegen::ColumnPlan KernelEmitter::planLanes(int64_t columns) const {
-  int64_t width = vectorWidthFor(columns);
+  int64_t width = rowWidth(columns);
   return codegen::ColumnPlan{width, 1, columns / width};
 }
 

@@ -28,7 +28,8 @@ namespace qwen::codegen::cpu {
 struct CpuCodegenOptions {
   /// The kernel's #qkernel.schedule (qwen-select-schedule).
   qkernel::ScheduleAttr schedule;
-  /// f32 lanes per vector (8 for AVX2, 16 for AVX-512): the schedule's.
+  /// f32 lanes per vector register (8 for AVX2, 16 for AVX-512): the
+  /// schedule's; rows it does not divide take the schedule's row_widths.
   int64_t vectorWidth = 8;
 };
 
@@ -68,16 +69,11 @@ public:
                                              llvm::ArrayRef<mlir::Value> xBases,
                                              const RowAccess &w,
                                              llvm::ArrayRef<mlir::Value> wBases, int64_t k);
-  /// Largest vector width <= options().vectorWidth that divides `length`.
-  int64_t vectorWidthFor(int64_t length) const;
 
   // KernelTarget.
   void buildKernel(int64_t threads, llvm::function_ref<void(mlir::Value item)> body) override;
   mlir::Operation *symbolTable() const override { return kernels; }
-  int64_t threadsFor(int64_t) const override { return 1; }
-  int64_t laneWidth(int64_t length, llvm::ArrayRef<RowAccess> = {}) const override {
-    return vectorWidthFor(length);
-  }
+  int64_t alignedWidth(int64_t width, const RowAccess &) const override { return width; }
   mlir::Value dim(llvm::StringRef symbol) override;
   /// Loads one element as f32 / `width` elements as vector<width x f32>.
   mlir::Value loadVectorF32(const RowAccess &access, mlir::Value flatIndex,
@@ -88,8 +84,7 @@ public:
   mlir::Value forLanes(int64_t length, int64_t width, mlir::Value init,
                        llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> body) override;
   mlir::Value sumAcrossLanes(mlir::Value partial) override { return partial; }
-  codegen::ColumnPlan planColumns(int64_t columns,
-                                  llvm::ArrayRef<RowAccess> accesses) const override;
+  codegen::ColumnPlan planColumns(int64_t columns) const override;
   codegen::ColumnPlan planLanes(int64_t columns) const override;
   void forColumns(const codegen::ColumnPlan &plan, int64_t columns, mlir::Value item,
                   llvm::function_ref<void(mlir::Value, mlir::Value)> body) override;

@@ -122,7 +122,7 @@ struct LowerKernelsToLoopsPass final
           [&] { return source.emitOpError("has an invalid launch: "); }, &getContext(),
           ArrayAttr::get(&getContext(), *grid), /*block=*/int64_t(0), /*shared=*/int64_t(0),
           qkernel::KernelVariantAttr(), /*maxSplits=*/int64_t(0), /*partialFloats=*/int64_t(0),
-          qkernel::KernelVariantAttr(), /*programmatic=*/false);
+          qkernel::KernelVariantAttr(), /*programmatic=*/false, /*splitKeys=*/int64_t(0));
       if (!launchAttr)
         return signalPassFailure();
       top.walk([&](qkernel::LaunchOp launch) {

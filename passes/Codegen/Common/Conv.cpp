@@ -1,7 +1,7 @@
 //===- Conv.cpp - causal depthwise conv1d + SiLU, for every target --------===//
 //
 // Every lane of the grid owns one vector of channels (the CPU: a work item
-// per vector of laneWidth channels; the GPU: a thread per channel) and walks
+// per vector of the schedule's width; the GPU: a thread per channel) and walks
 // the step's tokens in order, carrying its request's window in registers:
 // at the first token of a request's run it reads the saved window from the
 // request's state slot, after the last one it writes the newest conv_window

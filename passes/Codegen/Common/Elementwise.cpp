@@ -33,21 +33,7 @@ FailureOr<Grid> qwen::codegen::lowerElementwiseKernel(KernelTarget &t) {
   const bool isSiluMul = isa<qtf::SiluMulOp>(op);
   const bool isSigmoidMul = isa<qtf::SigmoidMulOp>(op);
 
-  // Every vector access must stay aligned: the operands read per column.
-  SmallVector<Value> columnOperands;
-  if (combine) {
-    columnOperands.push_back(combine.getSlots());
-    if (residual)
-      columnOperands.push_back(residual);
-  } else {
-    columnOperands.push_back(op->getOperand(0));
-    if (!broadcastGate)
-      columnOperands.push_back(op->getOperand(1));
-  }
-  SmallVector<RowAccess> geometries;
-  for (Value operand : columnOperands)
-    geometries.push_back(KernelTarget::viewGeometry(operand));
-  const ColumnPlan plan = t.planColumns(columns, geometries);
+  const ColumnPlan plan = t.planColumns(columns);
 
   t.buildKernel(plan.threads, [&](Value item) {
     ImplicitLocOpBuilder &b = t.builder();

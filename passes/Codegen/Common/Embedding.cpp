@@ -12,8 +12,7 @@ using namespace qwen::codegen;
 
 FailureOr<Grid> qwen::codegen::lowerEmbeddingKernel(KernelTarget &t) {
   func::FuncOp source = t.source();
-  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
-  Value output = ret.getNumOperands() == 1 ? computedValue(ret.getOperand(0)) : Value();
+  Value output = singleComputedResult(source);
   // Vision-language models: the same kind, with image rows (MultimodalEmbedding.cpp).
   if (output && output.getDefiningOp<qtf::MultimodalEmbeddingOp>())
     return lowerMultimodalEmbeddingKernel(t);
@@ -21,8 +20,7 @@ FailureOr<Grid> qwen::codegen::lowerEmbeddingKernel(KernelTarget &t) {
   if (!embedding)
     return source.emitOpError("embedding kernel must return one embedding"), failure();
   const int64_t columns = embedding.getTable().getType().getDimSize(1);
-  const ColumnPlan plan =
-      t.planColumns(columns, KernelTarget::viewGeometry(embedding.getTable()));
+  const ColumnPlan plan = t.planColumns(columns);
 
   t.buildKernel(plan.threads, [&](Value item) {
     RowAccess table = t.access(embedding.getTable());

@@ -20,9 +20,9 @@ FailureOr<Grid> qwen::codegen::lowerKVWriteKernel(KernelTarget &t) {
   qtf::KVCacheType cache = write.getCache().getType();
   const int64_t kvHeads = cache.getKvHeads(), headDim = cache.getHeadDim();
   const int64_t layer = write.getLayer();
-  const int64_t width = t.laneWidth(headDim);
+  const int64_t width = t.rowWidth(headDim);
 
-  t.buildKernel(t.threadsFor(headDim / width), [&](Value item) {
+  t.buildKernel(t.itemThreads(), [&](Value item) {
     Value token = t.divIndex(item, kvHeads);
     Value head = t.remIndex(item, kvHeads);
     auto [keys, values] = t.kvRows(write.getCache());

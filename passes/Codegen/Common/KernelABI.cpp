@@ -288,3 +288,18 @@ FailureOr<codegen::ElementwisePattern> qwen::codegen::matchElementwiseKernel(fun
     pattern.choices = pattern.combine.getSlots().getType().getDimSize(1);
   return pattern;
 }
+
+RankedTensorType qwen::codegen::getSampledLogitsType(func::FuncOp step) {
+  if (!step || step.isDeclaration() || step.getNumResults() == 0)
+    return {};
+  // An artifact returning hidden states has nothing to sample.
+  auto outputKind = step.getResultAttrOfType<StringAttr>(0, "qtf.output");
+  if (outputKind && outputKind.getValue() == "hidden_states")
+    return {};
+  Value logits = step.getBody().front().getTerminator()->getOperand(0);
+  auto type = dyn_cast<RankedTensorType>(logits.getType());
+  if (type && type.getRank() == 2 && type.getElementType().isF32() &&
+      !ShapedType::isDynamic(type.getDimSize(1)))
+    return type;
+  return {};
+}

@@ -7,11 +7,22 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
+#include "llvm/Support/ErrorHandling.h"
+
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen;
 
 KernelTarget::~KernelTarget() = default;
+
+int64_t KernelTarget::rowWidth(int64_t length) const {
+  int64_t width = sched ? sched.widthFor(length) : 0;
+  if (width < 1)
+    llvm::report_fatal_error(llvm::Twine("the #qkernel.schedule of @") + func::FuncOp(sourceFunc).getSymName() +
+                             " has no vector width for rows of " + llvm::Twine(length) +
+                             " columns (qwen-select-schedule and codegen disagree)");
+  return width;
+}
 
 std::string KernelTarget::leadingSymbol(Value value) { return getLeadingSymbol(value); }
 

@@ -22,7 +22,7 @@ void qwen::codegen::applyRmsNorm(KernelTarget &t, qtf::RmsNormOp norm, Value row
                                  int64_t length) {
   ImplicitLocOpBuilder &b = t.builder();
   RowAccess weight = t.access(norm.getWeight());
-  const int64_t width = t.laneWidth(length);
+  const int64_t width = t.rowWidth(length);
   auto vecType = VectorType::get({width}, b.getF32Type());
   Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
   Value sumVector = t.forLanes(length, width, zero, [&](Value col, Value acc) {
@@ -72,7 +72,7 @@ static bool fillRow(KernelTarget &t, Value value, Value token, Value unit, Value
   }
   RowAccess source = t.access(value);
   // A view at an odd offset loads in narrower pieces of the same columns.
-  const int64_t sourceWidth = t.laneWidth(width, source);
+  const int64_t sourceWidth = t.alignedWidth(width, source);
   Value base = t.address(source, token, source.units > 1 ? unit : Value(), Value());
   t.forLanes(length, width, [&](Value col) {
     for (int64_t piece = 0; piece < width; piece += sourceWidth) {
@@ -85,27 +85,21 @@ static bool fillRow(KernelTarget &t, Value value, Value token, Value unit, Value
 
 void KernelTarget::emitRowChain(Value value, Value token, Value unit, Value row) {
   const int64_t length = cast<MemRefType>(row.getType()).getDimSize(0);
-  fillRow(*this, value, token, unit, row, length, laneWidth(length));
+  fillRow(*this, value, token, unit, row, length, rowWidth(length));
   barrier();
-}
-
-/// The value the kernel's single result computes; null without one.
-static Value singleResult(func::FuncOp source) {
-  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
-  return ret.getNumOperands() == 1 ? computedValue(ret.getOperand(0)) : Value();
 }
 
 FailureOr<Grid> qwen::codegen::lowerRowsKernel(KernelTarget &t) {
   func::FuncOp source = t.source();
-  Value output = singleResult(source);
+  Value output = singleComputedResult(source);
   if (!output)
     return source.emitOpError("rows kernel must have one result"), failure();
   auto type = cast<RankedTensorType>(output.getType());
   const int64_t units = type.getRank() == 3 ? type.getDimSize(1) : 1;
   const int64_t length = type.getShape().back();
-  const int64_t width = t.laneWidth(length);
+  const int64_t width = t.rowWidth(length);
 
-  t.buildKernel(t.threadsFor(length / width), [&](Value item) {
+  t.buildKernel(t.itemThreads(), [&](Value item) {
     Value token = t.divIndex(item, units);
     Value unit = t.remIndex(item, units);
     Value row = t.scratchRow(length);
@@ -132,11 +126,9 @@ FailureOr<Grid> qwen::codegen::lowerGatedNormKernel(KernelTarget &t) {
            failure();
   const int64_t heads = type.getDimSize(1), length = type.getDimSize(2);
   const float eps = static_cast<float>(norm.getEpsilon().convertToDouble());
-  const int64_t width =
-      t.laneWidth(length, {KernelTarget::viewGeometry(norm.getInput()),
-                           KernelTarget::viewGeometry(norm.getGate())});
+  const int64_t width = t.rowWidth(length);
 
-  t.buildKernel(t.threadsFor(length / width), [&](Value item) {
+  t.buildKernel(t.itemThreads(), [&](Value item) {
     ImplicitLocOpBuilder &b = t.builder();
     auto vecType = VectorType::get({width}, b.getF32Type());
     RowAccess input = t.access(norm.getInput()), gate = t.access(norm.getGate()),

@@ -773,6 +773,7 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
   geometry.decode = {decodeName, grid(kernels.kvHeads), kernels.decodeThreads,
                      emitter.sharedBytes()};
   geometry.decodeMaxSplits = emitter.options().schedule.getSplits();
+  geometry.decodeSplitKeys = geometry.decodeMaxSplits > 1 ? emitter.options().schedule.getSplitKeys() : 0;
   geometry.decodePartialFloats = kernels.heads * kernels.partialStride;
 
   std::string combineName = (source.getSymName() + "_decode_combine").str();

@@ -1,6 +1,7 @@
 //===- GpuKernelEmitter.cpp - Shared GPU kernel emission helpers ----------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
 #include "qwen/Passes/Codegen/Common/KernelABI.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 #include "qwen/Passes/Common/ShapeSymbols.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -17,8 +18,6 @@ using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::gpu;
 
-/// Widest vector a thread loads: 4 x f32 is one 16-byte access.
-static constexpr int64_t kMaxVectorWidth = 4;
 static constexpr int64_t kWarpSize = 32;
 
 /// Bytes per stored element (bf16 is addressed as i16, as on the CPU).
@@ -28,7 +27,7 @@ static int64_t storageBytes(Type elementType) {
 
 GpuKernelEmitter::GpuKernelEmitter(mlir::gpu::GPUModuleOp gpuModule, func::FuncOp source,
                                    const GpuCodegenOptions &options)
-    : KernelTarget(source), gpuModule(gpuModule), opts(options) {}
+    : KernelTarget(source, options.schedule), gpuModule(gpuModule), opts(options) {}
 
 mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<BlockArgument> args,
                                               TypeRange results, int64_t blockSize,
@@ -160,36 +159,23 @@ void GpuKernelEmitter::store(const RowAccess &acc, Value flatIndex, Value value)
                           /*nontemporal=*/false, llvm::Align(width * storageBytes(type)));
 }
 
-int64_t GpuKernelEmitter::vectorWidthFor(int64_t length, ArrayRef<RowAccess> accesses) const {
-  auto fits = [&](int64_t width) {
-    if (length % width)
-      return false;
-    for (const RowAccess &acc : accesses) {
-      if (acc.rowStride % width || acc.offset % width)
-        return false;
-      if (acc.units > 1 && acc.unitWidth % width)
-        return false;
-    }
-    return true;
-  };
-  int64_t width = kMaxVectorWidth;
-  while (width > 1 && !fits(width))
-    width /= 2;
-  return width;
+int64_t GpuKernelEmitter::alignedWidth(int64_t width, const RowAccess &access) const {
+  return codegen::gpuRowWidth(width, access);
 }
 
-int64_t GpuKernelEmitter::blockSizeFor(int64_t vectors) const {
-  int64_t size = kWarpSize;
-  while (size < vectors && size < opts.maxThreads)
-    size *= 2;
-  return std::min(size, std::max<int64_t>(opts.maxThreads, kWarpSize));
+ChunkPlan GpuKernelEmitter::planColumns(int64_t columns) const {
+  ChunkPlan plan;
+  plan.width = rowWidth(columns);
+  plan.threads = itemThreads();
+  plan.chunks = (columns / plan.width + plan.threads - 1) / plan.threads;
+  return plan;
 }
 
 ChunkPlan GpuKernelEmitter::planChunks(int64_t columns, ArrayRef<RowAccess> accesses) const {
   ChunkPlan plan;
-  plan.width = vectorWidthFor(columns, accesses);
+  plan.width = codegen::gpuRowWidth(columns, accesses);
   int64_t vectors = columns / plan.width;
-  plan.threads = blockSizeFor(vectors);
+  plan.threads = codegen::gpuRowBlock(vectors, opts.maxThreads);
   plan.chunks = (vectors + plan.threads - 1) / plan.threads;
   return plan;
 }
@@ -263,26 +249,33 @@ Value GpuKernelEmitter::shuffleXor(Value value, int64_t offset) {
       .getShuffleResult();
 }
 
-Value GpuKernelEmitter::laneReduce(Value value, int64_t lanes, Combine combine) {
+// One gpu.subgroup_reduce per butterfly step, a cluster of the two lanes
+// `offset` apart, offsets from lanes / 2 down to 1. A single reduce over the
+// whole cluster would be expanded (populateGpuLowerClusteredSubgroupReduce-
+// ToShufflePatterns) with offsets 1 up to lanes / 2: the other summation
+// order, which moved an f16 CUDA reference past its bound. A cluster of two
+// expands to exactly one xor shuffle and one combine(value, shuffled)
+// (qwen-gpu-expand-subgroup-reduce), so this is the former butterfly.
+Value GpuKernelEmitter::laneReduce(Value value, int64_t lanes,
+                                   mlir::gpu::AllReduceOperation kind) {
   for (int64_t offset = lanes / 2; offset > 0; offset /= 2)
-    value = combine(value, shuffleXor(value, offset));
+    value = mlir::gpu::SubgroupReduceOp::create(*b, value, kind, /*uniform=*/false,
+                                                /*cluster_size=*/2u,
+                                                static_cast<uint32_t>(offset));
   return value;
 }
 
 Value GpuKernelEmitter::laneSum(Value value, int64_t lanes) {
-  return laneReduce(value, lanes, [&](Value x, Value y) -> Value {
-    return arith::AddFOp::create(*b, x, y);
-  });
+  return laneReduce(value, lanes, mlir::gpu::AllReduceOperation::ADD);
 }
 
 Value GpuKernelEmitter::laneMax(Value value, int64_t lanes) {
-  return laneReduce(value, lanes, [&](Value x, Value y) -> Value {
-    return arith::MaximumFOp::create(*b, x, y);
-  });
+  return laneReduce(value, lanes, mlir::gpu::AllReduceOperation::MAXIMUMF);
 }
 
-Value GpuKernelEmitter::blockReduce(Value value, Combine combine) {
-  value = laneReduce(value, kWarpSize, combine);
+Value GpuKernelEmitter::blockReduce(Value value, mlir::gpu::AllReduceOperation kind,
+                                    Combine combine) {
+  value = laneReduce(value, kWarpSize, kind);
   const int64_t warps = threads / kWarpSize;
   if (warps == 1)
     return value;
@@ -308,15 +301,14 @@ Value GpuKernelEmitter::blockReduce(Value value, Combine combine) {
 }
 
 Value GpuKernelEmitter::blockSum(Value value) {
-  return blockReduce(value, [&](Value x, Value y) -> Value {
+  return blockReduce(value, mlir::gpu::AllReduceOperation::ADD, [&](Value x, Value y) -> Value {
     return arith::AddFOp::create(*b, x, y);
   });
 }
 
 Value GpuKernelEmitter::blockMin(Value value) {
-  return blockReduce(value, [&](Value x, Value y) -> Value {
-    return arith::MinimumFOp::create(*b, x, y);
-  });
+  return blockReduce(value, mlir::gpu::AllReduceOperation::MINIMUMF,
+                     [&](Value x, Value y) -> Value { return arith::MinimumFOp::create(*b, x, y); });
 }
 
 func::FuncOp qwen::codegen::gpu::declareKernel(OpBuilder &builder, Location loc, StringRef name,

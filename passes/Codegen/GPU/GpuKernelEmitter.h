@@ -34,10 +34,11 @@
 namespace qwen::codegen::gpu {
 
 struct GpuCodegenOptions {
-  /// The kernel's #qkernel.schedule (qwen-select-schedule); null for the
-  /// sampler, which is not a kernel of @kernels.
+  /// The kernel's #qkernel.schedule (qwen-select-schedule; the sampler's
+  /// are on @step).
   qkernel::ScheduleAttr schedule;
-  /// Largest block of the row-wise kernels: the schedule's threads.
+  /// Threads per block: the schedule's (the row families' block, the
+  /// router's and the GEMM pack kernel's largest).
   int64_t maxThreads = 256;
   /// Convert GEMM activations to the weight dtype before cuBLASLt.
   bool convertGemmInputs = true;
@@ -69,9 +70,10 @@ struct KernelGeometry {
   /// after the step sizes) and runs `decode.grid` x splits blocks; with
   /// splits > 1 each block writes its partial softmax state and `combine`
   /// (same parameters) merges them. Recorded as the launch attribute's
-  /// `max_splits`, `partial_floats` and `combine`.
+  /// `max_splits`, `partial_floats`, `combine` and `split_keys`.
   int64_t decodeMaxSplits = 0;
   int64_t decodePartialFloats = 0; ///< floats of partials per (token, split)
+  int64_t decodeSplitKeys = 0;     ///< fewest context positions per split
   VariantGeometry combine = {};
 };
 
@@ -122,14 +124,9 @@ public:
   /// Key and value arrays of a KV-cache argument.
   std::pair<mlir::Value, mlir::Value> kvArrays(mlir::Value cache);
 
-  /// Largest vector width <= 4 that divides `length` and keeps every access
-  /// in `accesses` aligned (row stride, offset and unit width multiples).
-  int64_t vectorWidthFor(int64_t length,
-                         llvm::ArrayRef<RowAccess> accesses = {}) const;
-  /// Power-of-two block for `vectors` vector columns: [32, maxThreads].
-  int64_t blockSizeFor(int64_t vectors) const;
-
-  /// Plans (row, chunk) blocks over `columns` read through `accesses`.
+  /// Plans (row, chunk) blocks of up to options().maxThreads over `columns`
+  /// read through `accesses`, by the row families' rule (gpuRowWidth,
+  /// gpuRowBlock): for the GEMM pack kernel, which has no row schedule.
   ChunkPlan planChunks(int64_t columns, llvm::ArrayRef<RowAccess> accesses) const;
   /// Runs `body(row, col)` for this thread's vector of its (row, chunk)
   /// block, guarded when the blocks overhang the row.
@@ -152,8 +149,9 @@ public:
                                llvm::function_ref<mlir::Value(
                                    mlir::Value col, mlir::Value acc)> body);
 
-  /// Sum of `value` over `lanes` consecutive lanes (a power of two <= 32)
-  /// with xor-butterfly gpu.shuffle; every lane gets the sum.
+  /// Sum of `value` over `lanes` consecutive lanes (a power of two <= 32):
+  /// an xor butterfly of gpu.subgroup_reduce clusters of two lanes, offsets
+  /// lanes / 2 down to 1; every lane gets the sum.
   mlir::Value laneSum(mlir::Value value, int64_t lanes);
   /// The value of lane (this lane xor `offset`) across the whole warp.
   mlir::Value shuffleXor(mlir::Value value, int64_t offset);
@@ -167,10 +165,7 @@ public:
   // KernelTarget.
   void buildKernel(int64_t threads, llvm::function_ref<void(mlir::Value item)> body) override;
   mlir::Operation *symbolTable() const override { return gpuModule; }
-  int64_t threadsFor(int64_t vectors) const override { return blockSizeFor(vectors); }
-  int64_t laneWidth(int64_t length, llvm::ArrayRef<RowAccess> accesses = {}) const override {
-    return vectorWidthFor(length, accesses);
-  }
+  int64_t alignedWidth(int64_t width, const RowAccess &access) const override;
   mlir::Value dim(llvm::StringRef symbol) override;
   /// One aligned vector load; bf16 widened by a 16-bit shift.
   mlir::Value loadVectorF32(const RowAccess &access, mlir::Value flatIndex,
@@ -185,14 +180,8 @@ public:
     return forThreadColumns(length, width, init, body);
   }
   mlir::Value sumAcrossLanes(mlir::Value partial) override { return blockSum(partial); }
-  codegen::ColumnPlan planColumns(int64_t columns,
-                                  llvm::ArrayRef<RowAccess> accesses) const override {
-    return planChunks(columns, accesses);
-  }
-  codegen::ColumnPlan planLanes(int64_t columns) const override {
-    int64_t threads = blockSizeFor(columns);
-    return codegen::ColumnPlan{1, threads, (columns + threads - 1) / threads};
-  }
+  codegen::ColumnPlan planColumns(int64_t columns) const override;
+  codegen::ColumnPlan planLanes(int64_t columns) const override { return planColumns(columns); }
   void forColumns(const codegen::ColumnPlan &plan, int64_t columns, mlir::Value item,
                   llvm::function_ref<void(mlir::Value, mlir::Value)> body) override;
   mlir::Value scratchRow(int64_t length) override { return sharedRow(length); }
@@ -209,8 +198,10 @@ public:
 
 private:
   using Combine = llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)>;
-  mlir::Value laneReduce(mlir::Value value, int64_t lanes, Combine combine);
-  mlir::Value blockReduce(mlir::Value value, Combine combine);
+  mlir::Value laneReduce(mlir::Value value, int64_t lanes, mlir::gpu::AllReduceOperation kind);
+  /// `kind` across a warp's lanes, `combine` (the same operation) across warps.
+  mlir::Value blockReduce(mlir::Value value, mlir::gpu::AllReduceOperation kind,
+                          Combine combine);
 
   mlir::gpu::GPUModuleOp gpuModule;
   GpuCodegenOptions opts;
@@ -247,7 +238,8 @@ mlir::FailureOr<KernelGeometry> emitExpertsKernel(GpuKernelEmitter &emitter);
 /// logit, 0 for an all-NaN row). Grid [rowSymbol].
 mlir::FailureOr<KernelGeometry> emitArgmaxKernel(mlir::gpu::GPUModuleOp gpuModule,
                                                  mlir::Location loc, int64_t vocab,
-                                                 llvm::StringRef rowSymbol);
+                                                 llvm::StringRef rowSymbol,
+                                                 qkernel::ScheduleAttr schedule);
 
 /// Candidates per row that the sampler's `qk_topk` writes (a power of two).
 inline constexpr int64_t kTopCandidates = 256;
@@ -259,7 +251,8 @@ inline constexpr int64_t kTopCandidates = 256;
 /// (-inf, -1) when the row has fewer non-NaN logits. Grid [rowSymbol].
 mlir::FailureOr<KernelGeometry> emitTopKKernel(mlir::gpu::GPUModuleOp gpuModule,
                                                mlir::Location loc, int64_t vocab,
-                                               llvm::StringRef rowSymbol);
+                                               llvm::StringRef rowSymbol,
+                                               qkernel::ScheduleAttr schedule);
 
 /// Matmul kernels: records the cuBLASLt descriptor on every launch of
 /// `source`, emits the pack (gather / convert) prologue kernel when needed,

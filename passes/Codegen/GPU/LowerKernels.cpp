@@ -105,7 +105,7 @@ qwen::codegen::gpu::getLaunchAttr(MLIRContext *ctx, const KernelGeometry &geomet
       emitError, ctx, gridAttr(ctx, geometry.grid), geometry.blockSize, geometry.sharedBytes,
       decode, hasDecode ? geometry.decodeMaxSplits : 0,
       hasDecode ? geometry.decodePartialFloats : 0, hasDecode ? combine : nullptr,
-      /*programmatic=*/false);
+      /*programmatic=*/false, hasDecode ? geometry.decodeSplitKeys : 0);
   if (!launch)
     return failure();
   return launch;
@@ -165,19 +165,10 @@ struct GpuLowerKernelsPass final
     // symbol is traced now, while the producing kernel is still a body.
     // An artifact returning hidden states has nothing to sample.
     auto step = top.lookupSymbol<func::FuncOp>("step");
-    RankedTensorType logitsType;
-    std::string logitsSymbol;
-    auto outputKind = step ? step.getResultAttrOfType<StringAttr>(0, "qtf.output") : StringAttr();
-    bool hiddenStates = outputKind && outputKind.getValue() == "hidden_states";
-    if (step && !step.isDeclaration() && step.getNumResults() > 0 && !hiddenStates) {
-      Value logits = step.getBody().front().getTerminator()->getOperand(0);
-      auto type = dyn_cast<RankedTensorType>(logits.getType());
-      if (type && type.getRank() == 2 && type.getElementType().isF32() &&
-          !ShapedType::isDynamic(type.getDimSize(1))) {
-        logitsType = type;
-        logitsSymbol = getLeadingSymbol(logits);
-      }
-    }
+    RankedTensorType logitsType = codegen::getSampledLogitsType(step);
+    std::string logitsSymbol =
+        logitsType ? getLeadingSymbol(step.getBody().front().getTerminator()->getOperand(0))
+                   : std::string();
 
     for (func::FuncOp source : sources) {
       FailureOr<qkernel::ScheduleAttr> schedule =
@@ -254,11 +245,20 @@ struct GpuLowerKernelsPass final
     for (StringRef name : {StringRef(argmaxName), StringRef(topkName)})
       if (gpuModule.lookupSymbol(name))
         return step.emitOpError("the GPU module already has a kernel named ") << name;
+    auto schedules = step->getAttrOfType<DictionaryAttr>(qkernel::kSamplerScheduleAttrName);
+    auto argmaxSchedule =
+        schedules ? schedules.getAs<qkernel::ScheduleAttr>("argmax") : qkernel::ScheduleAttr();
+    auto topkSchedule =
+        schedules ? schedules.getAs<qkernel::ScheduleAttr>("topk") : qkernel::ScheduleAttr();
+    if (!argmaxSchedule || !topkSchedule)
+      return step.emitOpError("has no ") << qkernel::kSamplerScheduleAttrName
+                                         << " {argmax, topk}: run qwen-select-schedule first";
     FailureOr<KernelGeometry> argmax =
-        emitArgmaxKernel(gpuModule, step.getLoc(), vocab, symbol);
+        emitArgmaxKernel(gpuModule, step.getLoc(), vocab, symbol, argmaxSchedule);
     if (failed(argmax))
       return failure();
-    FailureOr<KernelGeometry> topk = emitTopKKernel(gpuModule, step.getLoc(), vocab, symbol);
+    FailureOr<KernelGeometry> topk =
+        emitTopKKernel(gpuModule, step.getLoc(), vocab, symbol, topkSchedule);
     if (failed(topk))
       return failure();
     qkernel::KernelVariantAttr argmaxAttr = describe(argmaxName, *argmax);

@@ -63,6 +63,7 @@ void qwen::codegen::gpu::addGpuLowerToNVVMPasses(OpPassManager &pm, StringRef to
   gpuPM.addPass(createCanonicalizerPass());
   gpuPM.addPass(createCSEPass());
   gpuPM.addPass(createLoopInvariantCodeMotionPass());
+  gpuPM.addPass(createGpuExpandSubgroupReducePass());
   // scf must be gone before convert-gpu-to-nvvm (no LLVM translation for it).
   gpuPM.addPass(createSCFToControlFlowPass());
   ConvertGpuOpsToNVVMOpsOptions nvvmOptions;

@@ -508,11 +508,10 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter
   plan.warps = plan.threads / kWarp;
   if (plan.threads % kWarp != 0)
     return source.emitOpError("experts kernel needs a block of whole warps"), failure();
-  // Vector widths of the two reductions (over hidden, then over inter).
-  RowAccess inputGeometry = GpuKernelEmitter::viewGeometry(ffn.getInput());
-  plan.hiddenWidth =
-      e.vectorWidthFor(hidden, {inputGeometry, GpuKernelEmitter::viewGeometry(ffn.getGateUp())});
-  plan.interWidth = e.vectorWidthFor(inter, {GpuKernelEmitter::viewGeometry(ffn.getDown())});
+  // Vector widths of the two reductions (over hidden, then over inter): the
+  // schedule's vector_width and its width for the intermediate rows.
+  plan.hiddenWidth = e.schedule().getVectorWidth();
+  plan.interWidth = e.rowWidth(inter);
   // Shared memory: x and h rows of a slot block, the slot queue (a partial
   // block plus one chunk of the scan) and one count per warp.
   auto sharedFloats = [&](int64_t slots) {

@@ -44,7 +44,6 @@ using namespace qwen::codegen::gpu;
 using qwen::codegen::KernelPhase;
 
 static constexpr int64_t kWarp = 32;
-static constexpr int64_t kMaxArgmaxThreads = 1024;
 /// Vector loads a thread issues before folding them (memory-level
 /// parallelism: a row is read by one block only).
 static constexpr int64_t kUnroll = 4;
@@ -71,11 +70,12 @@ static func::FuncOp samplerSource(ModuleOp scratch, StringRef name, int64_t voca
   return source;
 }
 
-/// Widest aligned vector over a logits row of `source`.
-static int64_t logitsVectorWidth(GpuKernelEmitter &e, func::FuncOp source) {
-  auto logitsType = cast<RankedTensorType>(source.getArgument(0).getType());
-  return e.vectorWidthFor(logitsType.getDimSize(1),
-                          {codegen::wholeTensorAccess(Value(), logitsType)});
+/// The emitter of a sampler kernel over `source` with `schedule`.
+static GpuCodegenOptions samplerOptions(qkernel::ScheduleAttr schedule) {
+  GpuCodegenOptions options;
+  options.schedule = schedule;
+  options.maxThreads = schedule.getThreads();
+  return options;
 }
 
 namespace {
@@ -211,7 +211,8 @@ void GpuArgmax::emit() {
 
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitArgmaxKernel(mlir::gpu::GPUModuleOp gpuModule,
                                                                 Location loc, int64_t vocab,
-                                                                StringRef rowSymbol) {
+                                                                StringRef rowSymbol,
+                                                                qkernel::ScheduleAttr schedule) {
   MLIRContext *ctx = gpuModule.getContext();
   if (failed(checkVocab(loc, "qk_argmax", vocab)))
     return failure();
@@ -219,11 +220,9 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitArgmaxKernel(mlir::gpu::GPUMod
   auto idsType = RankedTensorType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 32));
   func::FuncOp source = samplerSource(*scratch, "qk_argmax", vocab, {idsType});
 
-  GpuCodegenOptions options;
-  options.maxThreads = kMaxArgmaxThreads;
-  GpuKernelEmitter e(gpuModule, source, options);
-  const int64_t width = logitsVectorWidth(e, source);
-  const int64_t threads = e.blockSizeFor((vocab + width - 1) / width);
+  GpuKernelEmitter e(gpuModule, source, samplerOptions(schedule));
+  const int64_t width = e.rowWidth(vocab);
+  const int64_t threads = schedule.getThreads();
   SmallVector<BlockArgument> args(source.getArguments());
   e.createKernel("qk_argmax", args, TypeRange{idsType}, threads,
                  [&] { GpuArgmax(e, source, vocab, width, threads).emit(); });
@@ -563,10 +562,11 @@ void GpuTopK::emit() {
 
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitTopKKernel(mlir::gpu::GPUModuleOp gpuModule,
                                                               Location loc, int64_t vocab,
-                                                              StringRef rowSymbol) {
+                                                              StringRef rowSymbol,
+                                                              qkernel::ScheduleAttr schedule) {
   MLIRContext *ctx = gpuModule.getContext();
   constexpr int64_t C = kTopCandidates;
-  static_assert((C & (C - 1)) == 0 && C <= kMaxArgmaxThreads, "bitonic sort of C slots");
+  static_assert((C & (C - 1)) == 0, "bitonic sort of C slots");
   if (failed(checkVocab(loc, "qk_topk", vocab)))
     return failure();
   OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
@@ -575,16 +575,14 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitTopKKernel(mlir::gpu::GPUModul
   auto topIdsType = RankedTensorType::get({ShapedType::kDynamic, C}, IntegerType::get(ctx, 32));
   func::FuncOp source = samplerSource(*scratch, "qk_topk", vocab, {topLogitsType, topIdsType});
 
-  GpuCodegenOptions options;
-  options.maxThreads = kMaxArgmaxThreads;
-  GpuKernelEmitter e(gpuModule, source, options);
+  // A thread per sorted slot and C groups for the bound (GpuSchedules.cpp).
+  if (schedule.getThreads() < C || schedule.getThreads() % C)
+    return emitError(loc) << "qk_topk needs a block of a multiple of " << C << " threads";
+  GpuKernelEmitter e(gpuModule, source, samplerOptions(schedule));
   TopKPlan plan;
   plan.vocab = vocab;
-  plan.width = logitsVectorWidth(e, source);
-  // Always the largest block: a thread per sorted slot and C groups for the
-  // bound at any vocab, and ptxas then allows 64 registers (with 256 threads
-  // it kept 32 and spilled for some small vocabs).
-  plan.threads = kMaxArgmaxThreads;
+  plan.width = e.rowWidth(vocab);
+  plan.threads = schedule.getThreads();
   plan.groupLanes = plan.threads / C;
   // Bytes of the inverted id (idTop - id): larger for lower ids.
   plan.idPasses = 1;

@@ -12,9 +12,9 @@
 
 // 4 value heads on 2 key heads, key_dim 64, value_dim 16.
 // CHECK-LABEL: gpu.func @qk0_delta_rule(
-// CHECK:         gpu.shuffle {{.*}} loc("delta_rule.find_run"
+// CHECK:         {{gpu.shuffle|gpu.subgroup_reduce}} {{.*}} loc("delta_rule.find_run"
 // Chunked (prefill).
-// CHECK:         gpu.shuffle {{.*}} loc("delta_rule.load_qk"("delta_rule.chunk_loop"
+// CHECK:         {{gpu.shuffle|gpu.subgroup_reduce}} {{.*}} loc("delta_rule.load_qk"("delta_rule.chunk_loop"
 // CHECK:         math.log1p {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.chunk_loop"
 // CHECK:         arith.addf {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.chunk_loop"
 // CHECK:         math.exp {{.*}} loc("delta_rule.chunk_products"("delta_rule.chunk_loop"
@@ -51,9 +51,9 @@ module @kernels {
 
 // Qwen3.5's shape: 4 value heads on 2 key heads, key_dim = value_dim = 128.
 // CHECK-LABEL: gpu.func @qk0_delta_rule(
-// CHECK:         gpu.shuffle {{.*}} loc("delta_rule.find_run"
+// CHECK:         {{gpu.shuffle|gpu.subgroup_reduce}} {{.*}} loc("delta_rule.find_run"
 // Chunked (prefill).
-// CHECK:         gpu.shuffle {{.*}} loc("delta_rule.load_qk"("delta_rule.chunk_loop"
+// CHECK:         {{gpu.shuffle|gpu.subgroup_reduce}} {{.*}} loc("delta_rule.load_qk"("delta_rule.chunk_loop"
 // CHECK:         math.log1p {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.chunk_loop"
 // CHECK:         arith.addf {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.chunk_loop"
 // CHECK:         math.exp {{.*}} loc("delta_rule.chunk_products"("delta_rule.chunk_loop"
@@ -90,7 +90,7 @@ module @kernels {
 
 // key_dim 128, value_dim 256: S stays in the slot.
 // CHECK-LABEL: gpu.func @qk0_delta_rule(
-// CHECK:         gpu.shuffle {{.*}} loc("delta_rule.find_run"
+// CHECK:         {{gpu.shuffle|gpu.subgroup_reduce}} {{.*}} loc("delta_rule.find_run"
 // CHECK:         gpu.barrier loc("delta_rule.load_qk"("delta_rule.token_loop"
 // CHECK:         math.log1p {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.token_loop"
 // CHECK:         memref.store {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"

@@ -19,9 +19,9 @@
 // lanes per key, 8 groups, one pass of 4 heads.
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_attention
-// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk0_attention_decode", grid = [T, 1], block = 128, shared = 33792>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>>
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk0_attention_decode", grid = [T, 1], block = 128, shared = 33792>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>, split_keys = 64>
 // CHECK:       qkernel.launch @kernels::@qk1_attention
-// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 8], block = 256, shared = 42048, decode = <"qk1_attention_decode", grid = [T, 2], block = 128, shared = 34048>, max_splits = 32, partial_floats = 2080, combine = <"qk1_attention_decode_combine", grid = [T, 8], block = 128, shared = 0>>
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 8], block = 256, shared = 42048, decode = <"qk1_attention_decode", grid = [T, 2], block = 128, shared = 34048>, max_splits = 32, partial_floats = 2080, combine = <"qk1_attention_decode_combine", grid = [T, 8], block = 128, shared = 0>, split_keys = 64>
 // CHECK:       gpu.module @qwen_kernels
 // CHECK:       gpu.func @qk0_attention(
 // The same slots: 5 pointers for the arguments (the cache is two), one for
@@ -45,16 +45,16 @@
 // CHECK-NOT:       vector.load
 // CHECK:           vector.fma %[[QV]]#0
 // CHECK:           vector.fma %[[QV]]#3
-// CHECK-COUNT-3:   gpu.shuffle xor
+// CHECK-COUNT-3:   {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:           arith.select %[[VALID]]
 // CHECK:           vector.fma %[[QV]]#4
-// CHECK-COUNT-3:   gpu.shuffle xor
+// CHECK-COUNT-3:   {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:           vector.fma %[[QV]]#8
-// CHECK-COUNT-3:   gpu.shuffle xor
+// CHECK-COUNT-3:   {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:           vector.fma %[[QV]]#12
 // CHECK:           vector.fma %[[QV]]#15
-// CHECK-COUNT-3:   gpu.shuffle xor
-// CHECK-NOT:       gpu.shuffle
+// CHECK-COUNT-3:   {{gpu.shuffle xor|gpu.subgroup_reduce}}
+// CHECK-NOT:       {{gpu.shuffle|gpu.subgroup_reduce}}
 // CHECK:           scf.yield
 // Merge: the 16 x 4 partial states through shared memory, out = acc / l.
 // CHECK:         scf.if
@@ -76,8 +76,8 @@
 // CHECK-SAME:    known_block_size = array<i32: 128, 1, 1>
 // CHECK:         scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>) {
 // CHECK:         scf.for {{.*}} step %c8{{.*}} -> (f32, f32, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, f32, f32,
-// CHECK-COUNT-16:  gpu.shuffle xor
-// CHECK-NOT:       gpu.shuffle
+// CHECK-COUNT-16:  {{gpu.shuffle xor|gpu.subgroup_reduce}}
+// CHECK-NOT:       {{gpu.shuffle|gpu.subgroup_reduce}}
 // CHECK:           scf.yield
 // CHECK:         gpu.barrier
 // CHECK-NOT:     scf.for {{.*}} -> (f32, f32,

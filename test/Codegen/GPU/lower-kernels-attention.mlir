@@ -34,7 +34,7 @@
 !kv = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 128, page_size = 16, f32>
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_attention
-// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk0_attention_decode", grid = [T, 2], block = 128, shared = 17152>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>>
+// CHECK-SAME:    launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk0_attention_decode", grid = [T, 2], block = 128, shared = 17152>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>, split_keys = 64>
 // CHECK:       gpu.func @qk0_attention
 // CHECK-SAME:    workgroup(%[[Q:.*]] : memref<128xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[MAX:.*]] : memref<8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[SUM:.*]] : memref<8xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[ACC:.*]] : memref<1024xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[KEYS:.*]] : memref<4096xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64}, %[[VALUES:.*]] : memref<4096xf32, #gpu.address_space<workgroup>> {llvm.align = 16 : i64})
 // The role: leads = first of its run or position % 32 == 0; n by a scan.
@@ -62,7 +62,7 @@
 // CHECK:             vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // CHECK:             vector.fma %[[QV]]
 // CHECK:             vector.reduction <add>
-// CHECK-COUNT-5:     gpu.shuffle xor
+// CHECK-COUNT-5:     {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:             arith.maximumf
 // CHECK:             math.exp
 // CHECK:             math.exp
@@ -95,8 +95,8 @@
 // CHECK:               vector.fma %[[TQ]]#0
 // CHECK-COUNT-3:       vector.load %[[KEYS]]
 // CHECK:               vector.reduction <add>
-// CHECK-COUNT-3:       gpu.shuffle xor
-// CHECK-NOT:           gpu.shuffle
+// CHECK-COUNT-3:       {{gpu.shuffle xor|gpu.subgroup_reduce}}
+// CHECK-NOT:           {{gpu.shuffle|gpu.subgroup_reduce}}
 // CHECK:               arith.maximumf
 // CHECK:               arith.select %[[CAUSAL]]
 // CHECK:               arith.select %[[CAUSAL]]
@@ -107,7 +107,7 @@
 // CHECK:           scf.if
 // CHECK:             arith.divf
 // CHECK-COUNT-4:     vector.store %{{.*}} : memref<?xf32>, vector<4xf32>
-// T128:        launch = #qkernel.launch<grid = [T, 4], block = 128, shared = 35360, decode = <"qk0_attention_decode", grid = [T, 2], block = 128, shared = 17152>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>>
+// T128:        launch = #qkernel.launch<grid = [T, 4], block = 128, shared = 35360, decode = <"qk0_attention_decode", grid = [T, 2], block = 128, shared = 17152>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>, split_keys = 64>
 func.func @step(%q: tensor<?x4x128xf32> {qtf.input = "tokens"}, %kv: !kv, %pos: tensor<?xi32> {qtf.input = "positions"}, %seq: tensor<?xi32> {qtf.input = "token_seq"}, %bt: tensor<?x?xi32> {qtf.input = "block_table"}) -> tensor<?x4x128xf32> {
   %0 = qkernel.launch @kernels::@qk0_attention(%q, %kv, %pos, %seq, %bt) : (tensor<?x4x128xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>) -> tensor<?x4x128xf32>
   return %0 : tensor<?x4x128xf32>
@@ -128,11 +128,10 @@ module @kernels {
 // CHECK:       gpu.func @qk0_attention
 // CHECK:         scf.for
 // CHECK:           vector.reduction <add>
-// CHECK-NEXT:      %[[OFFSET:.*]] = arith.constant 4 : i32
-// CHECK-NEXT:      %[[WIDTH:.*]] = arith.constant 32 : i32
-// CHECK-NEXT:      gpu.shuffle xor %{{.*}}, %[[OFFSET]], %[[WIDTH]] : f32
-// CHECK-COUNT-2:   gpu.shuffle xor
-// CHECK-NOT:       gpu.shuffle
+// CHECK-NEXT:      gpu.subgroup_reduce add %{{.*}} cluster(size = 2, stride = 4) : (f32) -> f32
+// CHECK-NEXT:      gpu.subgroup_reduce add %{{.*}} cluster(size = 2, stride = 2) : (f32) -> f32
+// CHECK-NEXT:      gpu.subgroup_reduce add %{{.*}} cluster(size = 2) : (f32) -> f32
+// CHECK-NOT:       {{gpu.shuffle|gpu.subgroup_reduce}}
 // CHECK:           arith.maximumf
 func.func @step(%q: tensor<?x4x32xf32> {qtf.input = "tokens"}, %kv: !kv, %pos: tensor<?xi32> {qtf.input = "positions"}, %seq: tensor<?xi32> {qtf.input = "token_seq"}, %bt: tensor<?x?xi32> {qtf.input = "block_table"}) -> tensor<?x4x32xf32> {
   %0 = qkernel.launch @kernels::@qk0_attention(%q, %kv, %pos, %seq, %bt) : (tensor<?x4x32xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>) -> tensor<?x4x32xf32>

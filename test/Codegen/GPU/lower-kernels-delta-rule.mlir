@@ -29,10 +29,9 @@
 // The request's run: a strided scan of token_seq, then min / sum reductions.
 // CHECK:         scf.for {{.*}} -> (f32, f32)
 // CHECK:           arith.minimumf
-// CHECK:         gpu.shuffle xor
-// CHECK:         arith.minimumf
+// CHECK:         gpu.subgroup_reduce minimumf %{{.*}} cluster(size = 2, stride = 16)
 // CHECK:         %[[START:.*]] = arith.index_cast %{{.*}} : i64 to index
-// CHECK:         gpu.shuffle xor
+// CHECK:         gpu.subgroup_reduce add %{{.*}} cluster(size = 2, stride = 16)
 // CHECK:         arith.fptoui
 // CHECK:         %[[END:.*]] = arith.addi %[[START]]
 // -exp(A_log)
@@ -49,9 +48,9 @@
 // 1. The warp loads the chunk's tokens: q and k normalized with warp sums
 //    (5 shuffles each), v, beta and g; thread 0 then takes gamma = cumsum(g).
 // CHECK:             scf.for
-// CHECK-COUNT-5:       gpu.shuffle xor
+// CHECK-COUNT-5:       {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:               llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"
-// CHECK-COUNT-5:       gpu.shuffle xor
+// CHECK-COUNT-5:       {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:               llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"
 // CHECK:               math.log1p
 // CHECK:             gpu.barrier
@@ -87,8 +86,8 @@
 //    shuffle each; the column's first lane adds A Vn and stores o.
 // CHECK:             scf.for
 // CHECK-COUNT-64:      math.fma
-// CHECK:               gpu.shuffle xor
-// CHECK:               gpu.shuffle xor
+// CHECK:               {{gpu.shuffle xor|gpu.subgroup_reduce}}
+// CHECK:               {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:               scf.if
 // CHECK:                 memref.store %{{.*}}, %[[CH]]
 // CHECK:                 scf.for {{.*}} -> (f32)
@@ -109,7 +108,7 @@
 // CHECK-SAME:        -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32)
 // q: rows into shared memory, sum of squares, 1 / sqrt.rn(sum + 1e-6) * scale.
 // CHECK:           memref.store %{{.*}}, %[[Q]]
-// CHECK:           gpu.shuffle xor
+// CHECK:           {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:           arith.constant 9.99999997E-7 : f32
 // CHECK:           llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"
 // CHECK:           arith.constant 1.250000e-01 : f32
@@ -126,14 +125,13 @@
 // CHECK:           math.exp
 // m = S^T k over the thread's 32 rows, then the other half of the column.
 // CHECK-COUNT-32:  math.fma
-// CHECK:           gpu.shuffle xor
-// CHECK-NEXT:      arith.addf
+// CHECK:           gpu.subgroup_reduce add %{{.*}} cluster(size = 2) : (f32) -> f32
 // CHECK-NEXT:      arith.mulf
 // CHECK-NEXT:      arith.subf
 // CHECK-NEXT:      arith.mulf
 // S = alpha S + k d^T and o = S^T q, two fma per row.
 // CHECK-COUNT-64:  math.fma
-// CHECK:           gpu.shuffle xor
+// CHECK:           {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:           scf.if
 // CHECK:             memref.store
 // CHECK:           gpu.barrier

@@ -23,7 +23,7 @@
 // CHECK:           vector.load %[[INPUT]]{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // CHECK:           vector.fma
 // CHECK:         vector.reduction <add>
-// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK-COUNT-5: {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:         arith.constant 1.600000e+01 : f32
 // CHECK:         arith.divf
 // CHECK:         llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"

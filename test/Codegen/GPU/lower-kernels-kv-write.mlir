@@ -15,7 +15,7 @@
 // CHECK:         %[[PAGESIZE:.*]] = arith.constant 16 : index
 // CHECK:         arith.divui %{{.*}}, %[[PAGESIZE]]
 // CHECK:         arith.remui %{{.*}}, %[[PAGESIZE]]
-// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK-COUNT-5: {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:         math.cos
 // CHECK:         gpu.barrier
 // CHECK:         vector.store %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>

@@ -20,15 +20,15 @@
 // CHECK:         %[[C39:.*]] = arith.constant 39 : index
 // CHECK:         arith.minui %{{.*}}, %[[C39]]
 // CHECK:         arith.maximumf
-// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK-COUNT-5: {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:         math.exp
 // CHECK:         math.exp
-// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK-COUNT-5: {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:         arith.divf
 // First choice: 5 rounds of two shuffles, greater or (equal and lower id).
 // CHECK:         arith.cmpf ogt
 // CHECK:         arith.cmpf ogt
-// CHECK-COUNT-2: gpu.shuffle xor
+// CHECK-COUNT-2: {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:         arith.cmpf ogt
 // CHECK:         arith.cmpf oeq
 // CHECK:         arith.cmpf olt
@@ -109,7 +109,7 @@ module @kernels {
 // CHECK:         arith.remui %block_id_x
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c256 iter_args({{.*}}) -> (index, index) {
 // CHECK:           memref.load %[[IDS]]
-// CHECK-COUNT-5:   gpu.shuffle xor
+// CHECK-COUNT-5:   {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:           scf.if
 // CHECK-NEXT:        memref.store %{{.*}}, %[[COUNTS]]
 // CHECK:           gpu.barrier

@@ -27,7 +27,7 @@
 // CHECK:             vector.store %{{.*}}, %[[ROW]]
 // CHECK:           vector.fma
 // CHECK:           vector.reduction <add>
-// CHECK-COUNT-5:   gpu.shuffle xor
+// CHECK-COUNT-5:   {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:           llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"
 // CHECK:           vector.load %{{.*}} {alignment = 8 : i64} : memref<?xi16>, vector<4xi16>
 // CHECK:           arith.shli
@@ -66,7 +66,7 @@ module @kernels {
 // CHECK-SAME:    known_block_size = array<i32: 256, 1, 1>
 // CHECK:         %[[STEP:.*]] = arith.constant 1024 : index
 // CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %[[STEP]]
-// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK-COUNT-5: {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:         scf.if
 // CHECK:           memref.store %{{.*}}, %[[WARPS]]
 // CHECK:         gpu.barrier

@@ -18,7 +18,7 @@
 // CHECK:           memref.load %{{.*}} : memref<?xf32>
 // CHECK:           arith.cmpf ogt
 // CHECK:           arith.cmpf oeq
-// CHECK:         gpu.shuffle xor
+// CHECK:         {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:         gpu.barrier
 // CHECK:         arith.fptosi %{{.*}} : f32 to i32
 // CHECK:         memref.store %{{.*}} : memref<?xi32>
@@ -27,7 +27,7 @@
 // The bound: group maxima (4 lanes), their block minimum.
 // CHECK:         scf.for
 // CHECK:           arith.cmpf ogt
-// CHECK:         gpu.shuffle xor
+// CHECK:         {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:         gpu.barrier
 // Radix passes: histogram atomics, the scan of the bins by every warp.
 // CHECK:         scf.if
@@ -35,7 +35,7 @@
 // CHECK:             arith.bitcast %{{.*}} : f32 to i32
 // CHECK:             memref.atomic_rmw addf
 // CHECK:           gpu.barrier
-// CHECK:           gpu.shuffle xor
+// CHECK:           {{gpu.shuffle xor|gpu.subgroup_reduce}}
 // CHECK:           gpu.barrier
 // CHECK:           scf.yield
 // The slots, the bitonic sort, the stores.

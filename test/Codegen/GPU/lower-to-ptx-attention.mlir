@@ -35,19 +35,19 @@
 // checks their numerics.
 
 // GEOMETRY: qkernel.launch @kernels::@qk0_attention
-// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk0_attention_decode", grid = [T, 2], block = 128, shared = 17152>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>>
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk0_attention_decode", grid = [T, 2], block = 128, shared = 17152>, max_splits = 32, partial_floats = 528, combine = <"qk0_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>, split_keys = 64>
 // GEOMETRY: qkernel.launch @kernels::@qk1_attention
-// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk1_attention_decode", grid = [T, 1], block = 128, shared = 33792>, max_splits = 32, partial_floats = 528, combine = <"qk1_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>>
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 37440, decode = <"qk1_attention_decode", grid = [T, 1], block = 128, shared = 33792>, max_splits = 32, partial_floats = 528, combine = <"qk1_attention_decode_combine", grid = [T, 4], block = 128, shared = 0>, split_keys = 64>
 // GEOMETRY: qkernel.launch @kernels::@qk2_attention
-// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 37440, decode = <"qk2_attention_decode", grid = [T, 1], block = 128, shared = 17152>, max_splits = 32, partial_floats = 264, combine = <"qk2_attention_decode_combine", grid = [T, 2], block = 128, shared = 0>>
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 37440, decode = <"qk2_attention_decode", grid = [T, 1], block = 128, shared = 17152>, max_splits = 32, partial_floats = 264, combine = <"qk2_attention_decode_combine", grid = [T, 2], block = 128, shared = 0>, split_keys = 64>
 // GEOMETRY: qkernel.launch @kernels::@qk3_attention
-// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 8], block = 256, shared = 37248, decode = <"qk3_attention_decode", grid = [T, 2], block = 128, shared = 34048>, max_splits = 32, partial_floats = 544, combine = <"qk3_attention_decode_combine", grid = [T, 8], block = 64, shared = 0>>
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 8], block = 256, shared = 37248, decode = <"qk3_attention_decode", grid = [T, 2], block = 128, shared = 34048>, max_splits = 32, partial_floats = 544, combine = <"qk3_attention_decode_combine", grid = [T, 8], block = 64, shared = 0>, split_keys = 64>
 // GEOMETRY: qkernel.launch @kernels::@qk4_attention
-// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 37248, decode = <"qk4_attention_decode", grid = [T, 2], block = 128, shared = 8704>, max_splits = 32, partial_floats = 136, combine = <"qk4_attention_decode_combine", grid = [T, 2], block = 64, shared = 0>>
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 37248, decode = <"qk4_attention_decode", grid = [T, 2], block = 128, shared = 8704>, max_splits = 32, partial_floats = 136, combine = <"qk4_attention_decode_combine", grid = [T, 2], block = 64, shared = 0>, split_keys = 64>
 // GEOMETRY: qkernel.launch @kernels::@qk5_attention
-// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 42048, decode = <"qk5_attention_decode", grid = [T, 1], block = 128, shared = 17536>, max_splits = 32, partial_floats = 520, combine = <"qk5_attention_decode_combine", grid = [T, 2], block = 128, shared = 0>>
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 42048, decode = <"qk5_attention_decode", grid = [T, 1], block = 128, shared = 17536>, max_splits = 32, partial_floats = 520, combine = <"qk5_attention_decode_combine", grid = [T, 2], block = 128, shared = 0>, split_keys = 64>
 // GEOMETRY: qkernel.launch @kernels::@qk6_attention
-// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 20896, decode = <"qk6_attention_decode", grid = [T, 1], block = 128, shared = 17552>, max_splits = 32, partial_floats = 72, combine = <"qk6_attention_decode_combine", grid = [T, 2], block = 32, shared = 0>>
+// GEOMETRY-SAME: launch = #qkernel.launch<grid = [T, 2], block = 256, shared = 20896, decode = <"qk6_attention_decode", grid = [T, 1], block = 128, shared = 17552>, max_splits = 32, partial_floats = 72, combine = <"qk6_attention_decode_combine", grid = [T, 2], block = 32, shared = 0>, split_keys = 64>
 
 // PTXAS:       Function properties for qk6_attention_decode_combine
 // PTXAS-NEXT:    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads

@@ -11,11 +11,11 @@
 
 // router, 128 experts, top 8, renormalized (Qwen3-MoE).
 // CHECK-LABEL: gpu.func @qk0_router(
-// CHECK:         gpu.shuffle {{.*}} loc("router.softmax"
+// CHECK:         {{gpu.shuffle|gpu.subgroup_reduce}} {{.*}} loc("router.softmax"
 // CHECK:         math.exp {{.*}} loc("router.softmax"
 // CHECK:         arith.divf {{.*}} loc("router.softmax"
 // CHECK:         arith.cmpf ogt, {{.*}} loc("router.top_k"
-// CHECK:         gpu.shuffle {{.*}} loc("router.top_k"
+// CHECK:         {{gpu.shuffle|gpu.subgroup_reduce}} {{.*}} loc("router.top_k"
 // CHECK:         arith.divf {{.*}} loc("router.normalize"
 func.func @step(%l: tensor<?x128xf32> {qtf.input = "tokens"}) -> (tensor<?x8xi32>, tensor<?x8xf32>) {
   %0:2 = qkernel.launch @kernels::@qk0_router(%l) : (tensor<?x128xf32>) -> (tensor<?x8xi32>, tensor<?x8xf32>)
@@ -32,11 +32,11 @@ module @kernels {
 
 // router, 40 experts, top 2, not renormalized.
 // CHECK-LABEL: gpu.func @qk0_router(
-// CHECK:         gpu.shuffle {{.*}} loc("router.softmax"
+// CHECK:         {{gpu.shuffle|gpu.subgroup_reduce}} {{.*}} loc("router.softmax"
 // CHECK:         math.exp {{.*}} loc("router.softmax"
 // CHECK:         arith.divf {{.*}} loc("router.softmax"
 // CHECK:         arith.cmpf ogt, {{.*}} loc("router.top_k"
-// CHECK:         gpu.shuffle {{.*}} loc("router.top_k"
+// CHECK:         {{gpu.shuffle|gpu.subgroup_reduce}} {{.*}} loc("router.top_k"
 // CHECK-NOT:     router.normalize
 func.func @step(%l: tensor<?x40xf32> {qtf.input = "tokens"}) -> (tensor<?x2xi32>, tensor<?x2xf32>) {
   %0:2 = qkernel.launch @kernels::@qk0_router(%l) : (tensor<?x40xf32>) -> (tensor<?x2xi32>, tensor<?x2xf32>)
@@ -54,7 +54,7 @@ module @kernels {
 // experts, 8 experts of hidden 64, intermediate 32, top 2.
 // CHECK-LABEL: gpu.func @qk0_experts(
 // CHECK:         arith.cmpi eq, {{.*}} loc("experts.gather"
-// CHECK:         gpu.shuffle {{.*}} loc("experts.gather"
+// CHECK:         {{gpu.shuffle|gpu.subgroup_reduce}} {{.*}} loc("experts.gather"
 // CHECK:         vector.load {{.*}} loc("experts.load_x"("experts.gather"
 // CHECK:         vector.fma {{.*}} loc("experts.gate_up"("experts.gather"
 // CHECK:         math.exp {{.*}} loc("experts.silu_mul"("experts.gate_up"("experts.gather"
@@ -81,7 +81,7 @@ module @kernels {
 // experts, 128 experts of hidden 2048, intermediate 768, top 8 (Qwen3-30B-A3B).
 // CHECK-LABEL: gpu.func @qk0_experts(
 // CHECK:         arith.cmpi eq, {{.*}} loc("experts.gather"
-// CHECK:         gpu.shuffle {{.*}} loc("experts.gather"
+// CHECK:         {{gpu.shuffle|gpu.subgroup_reduce}} {{.*}} loc("experts.gather"
 // CHECK:         vector.load {{.*}} loc("experts.load_x"("experts.gather"
 // CHECK:         vector.fma {{.*}} loc("experts.gate_up"("experts.gather"
 // CHECK:         math.exp {{.*}} loc("experts.silu_mul"("experts.gate_up"("experts.gather"

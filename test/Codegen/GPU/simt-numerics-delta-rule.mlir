@@ -12,7 +12,7 @@
 // tokens: the same math in another rounding order).
 // RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s --check-prefix=GEOMETRY
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | qwen-opt --pass-pipeline='builtin.module(gpu.module(canonicalize,cse))' > %t/canon.mlir
+// RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | qwen-opt --pass-pipeline='builtin.module(gpu.module(qwen-gpu-expand-subgroup-reduce,canonicalize,cse))' > %t/canon.mlir
 // RUN: %python %S/simt/simt.py lower %t/canon.mlir %t
 // RUN: qwen-opt %t/emu.mlir --qwen-cpu-lower-to-llvm | mlir-translate --mlir-to-llvmir > %t/emu.ll
 // RUN: clang -O1 -shared -fPIC -Wno-override-module %t/emu.ll %S/simt/simt_runtime.c %t/wrappers.c -o %t/emu.so -lm -lpthread

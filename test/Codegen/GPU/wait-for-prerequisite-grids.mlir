@@ -10,7 +10,7 @@
 // CHECK-NOT:   launch_dependents
 // CHECK-LABEL: func.func @step
 // CHECK:         qkernel.launch @kernels::@first({{.*}}) {launch = #qkernel.launch<grid = [T], block = 32, shared = 0, programmatic>}
-// CHECK:         qkernel.launch @kernels::@second({{.*}}) {launch = #qkernel.launch<grid = [T], block = 32, shared = 0, decode = <"second", grid = [B], block = 32, shared = 0>, max_splits = 2, partial_floats = 4, combine = <"first", grid = [B], block = 32, shared = 0>, programmatic>}
+// CHECK:         qkernel.launch @kernels::@second({{.*}}) {launch = #qkernel.launch<grid = [T], block = 32, shared = 0, decode = <"second", grid = [B], block = 32, shared = 0>, max_splits = 2, partial_floats = 4, combine = <"first", grid = [B], block = 32, shared = 0>, split_keys = 64, programmatic>}
 // A decode variant that is not in the GPU module does not wait.
 // CHECK:         qkernel.launch @kernels::@first({{.*}}) {launch = #qkernel.launch<grid = [T], block = 32, shared = 0, decode = <"elsewhere", grid = [B], block = 32, shared = 0>, max_splits = 1, partial_floats = 4>}
 // CHECK-LABEL: gpu.func @first(
@@ -25,7 +25,7 @@
 module attributes {gpu.container_module} {
   func.func @step(%x: tensor<?xi64>) {
     qkernel.launch @kernels::@first(%x) {launch = #qkernel.launch<grid = [T], block = 32, shared = 0>} : (tensor<?xi64>) -> ()
-    qkernel.launch @kernels::@second() {launch = #qkernel.launch<grid = [T], block = 32, shared = 0, decode = <"second", grid = [B], block = 32, shared = 0>, max_splits = 2, partial_floats = 4, combine = <"first", grid = [B], block = 32, shared = 0>>} : () -> ()
+    qkernel.launch @kernels::@second() {launch = #qkernel.launch<grid = [T], block = 32, shared = 0, decode = <"second", grid = [B], block = 32, shared = 0>, max_splits = 2, partial_floats = 4, combine = <"first", grid = [B], block = 32, shared = 0>, split_keys = 64>} : () -> ()
     qkernel.launch @kernels::@first(%x) {launch = #qkernel.launch<grid = [T], block = 32, shared = 0, decode = <"elsewhere", grid = [B], block = 32, shared = 0>, max_splits = 1, partial_floats = 4>} : (tensor<?xi64>) -> ()
     return
   }

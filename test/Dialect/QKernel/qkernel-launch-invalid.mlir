@@ -35,7 +35,7 @@ func.func private @no_combine() attributes {launch = #qkernel.launch<grid = [T],
 
 // -----
 
-// expected-error @+1 {{a combine variant needs max_splits > 1}}
+// expected-error @+1 {{a combine variant and split_keys need max_splits > 1}}
 func.func private @useless_combine() attributes {launch = #qkernel.launch<grid = [T], block = 256, shared = 0, decode = <"d", grid = [B], block = 128, shared = 0>, max_splits = 1, partial_floats = 8, combine = <"c", grid = [B], block = 32, shared = 0>>}
 
 // -----
@@ -45,7 +45,7 @@ func.func private @no_splits() attributes {launch = #qkernel.launch<grid = [T], 
 
 // -----
 
-// expected-error @+1 {{max_splits, partial_floats and combine need a decode variant}}
+// expected-error @+1 {{max_splits, partial_floats, combine and split_keys need a decode variant}}
 func.func private @no_decode() attributes {launch = #qkernel.launch<grid = [T], block = 256, shared = 0, max_splits = 4>}
 
 // -----
@@ -83,3 +83,13 @@ func.func private @string_kind() attributes {qkernel.kind = "rows"}
 
 // expected-error @+1 {{'func.func' op 'qkernel.sampler' must be {argmax = #qkernel.variant<...>, topk = #qkernel.variant<...>, topk_count = N > 0}}}
 func.func private @sampler() attributes {qkernel.sampler = {argmax = #qkernel.variant<"qk_argmax", grid = [R], block = 32, shared = 0>, topk = {kernel = "qk_topk"}, topk_count = 256}}
+
+// -----
+
+// expected-error @+1 {{max_splits = 16 needs split_keys >= 1}}
+func.func private @no_split_keys() attributes {launch = #qkernel.launch<grid = [T], block = 256, shared = 0, decode = <"d", grid = [B], block = 128, shared = 0>, max_splits = 16, partial_floats = 8, combine = <"c", grid = [B], block = 32, shared = 0>>}
+
+// -----
+
+// expected-error @+1 {{a combine variant and split_keys need max_splits > 1}}
+func.func private @useless_split_keys() attributes {launch = #qkernel.launch<grid = [T], block = 256, shared = 0, decode = <"d", grid = [B], block = 128, shared = 0>, max_splits = 1, partial_floats = 8, split_keys = 64>}

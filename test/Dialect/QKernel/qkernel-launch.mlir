@@ -28,8 +28,8 @@ func.func private @programmatic() attributes {launch = #qkernel.launch<grid = [T
 func.func private @decode_one_split() attributes {launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 1056, decode = <"k_decode", grid = [B, 4], block = 128, shared = 64>, max_splits = 1, partial_floats = 8>}
 
 // CHECK-LABEL: @decode_split
-// CHECK-SAME:  launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 1056, decode = <"k_decode", grid = [B, 4], block = 128, shared = 64>, max_splits = 16, partial_floats = 130, combine = <"k_decode_combine", grid = [B, 4], block = 128, shared = 0>, programmatic>
-func.func private @decode_split() attributes {launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 1056, decode = <"k_decode", grid = [B, 4], block = 128, shared = 64>, max_splits = 16, partial_floats = 130, combine = <"k_decode_combine", grid = [B, 4], block = 128, shared = 0>, programmatic>}
+// CHECK-SAME:  launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 1056, decode = <"k_decode", grid = [B, 4], block = 128, shared = 64>, max_splits = 16, partial_floats = 130, combine = <"k_decode_combine", grid = [B, 4], block = 128, shared = 0>, split_keys = 64, programmatic>
+func.func private @decode_split() attributes {launch = #qkernel.launch<grid = [T, 4], block = 256, shared = 1056, decode = <"k_decode", grid = [B, 4], block = 128, shared = 64>, max_splits = 16, partial_floats = 130, combine = <"k_decode_combine", grid = [B, 4], block = 128, shared = 0>, split_keys = 64, programmatic>}
 
 // CHECK-LABEL: @variant
 // CHECK-SAME:  sampler = #qkernel.variant<"qk_argmax", grid = [R], block = 1024, shared = 256>

@@ -17,7 +17,7 @@ shift
 SIMT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../Codegen/GPU/simt" && pwd)"
 mkdir -p "$OUT"
 qwen-compile "$@" --target=cuda --emit=mlir --stop-after-stage=kernels > "$OUT/kernels.mlir"
-qwen-opt "$OUT/kernels.mlir" --pass-pipeline='builtin.module(gpu.module(canonicalize,cse))' > "$OUT/canon.mlir"
+qwen-opt "$OUT/kernels.mlir" --pass-pipeline='builtin.module(gpu.module(qwen-gpu-expand-subgroup-reduce,canonicalize,cse))' > "$OUT/canon.mlir"
 python3 "$SIMT/simt.py" lower "$OUT/canon.mlir" "$OUT"
 qwen-opt "$OUT/emu.mlir" --qwen-cpu-lower-to-llvm | mlir-translate --mlir-to-llvmir > "$OUT/emu.ll"
 clang -O1 -shared -fPIC -Wno-override-module "$OUT/emu.ll" "$SIMT/simt_runtime.c" "$OUT/wrappers.c" \

@@ -47,6 +47,11 @@ mlir::FailureOr<qkernel::ScheduleAttr> selectCpuSchedule(mlir::func::FuncOp kern
 mlir::FailureOr<qkernel::ScheduleAttr> selectGpuSchedule(mlir::func::FuncOp kernel,
                                                          const GpuScheduleOptions &options);
 
+/// The schedules of the CUDA sampler kernels over logits rows of `vocab`
+/// columns: qk_argmax's and qk_topk's (SamplerKernels.cpp).
+std::pair<qkernel::ScheduleAttr, qkernel::ScheduleAttr>
+selectSamplerSchedules(mlir::MLIRContext *ctx, int64_t vocab);
+
 /// Static shared memory of one GPU block (no dynamic shared memory in the
 /// launch contract).
 inline constexpr int64_t kGpuSharedLimitBytes = 48 * 1024;

@@ -91,7 +91,10 @@ def QKernel_LaunchAttr : QKernel_Attr<"Launch", "launch"> {
     `decode` is the kernel the runtime launches instead on decode-only steps
     (every request one token). It splits the context into up to
     `max_splits` parts, each writing `partial_floats` floats per token;
-    with `max_splits` > 1 the `combine` kernel merges them.
+    with `max_splits` > 1 the `combine` kernel merges them, and the runtime
+    never cuts the context into splits of fewer than `split_keys` positions
+    (the schedule's choice; the count also depends on the step's context and
+    the device, so the runtime picks it within these bounds).
 
     `programmatic`: every kernel of the launch waits for the grids before it
     (griddepcontrol.wait), so the runtime may use programmatic dependent
@@ -103,7 +106,7 @@ def QKernel_LaunchAttr : QKernel_Attr<"Launch", "launch"> {
                     decode = <"qk3_attention_decode", grid = [B, 8], block = 128, shared = 2064>,
                     max_splits = 16, partial_floats = 1040,
                     combine = <"qk3_attention_decode_combine", grid = [B, 8], block = 128, shared = 0>,
-                    programmatic>
+                    split_keys = 64, programmatic>
     ```
   }];
   let parameters = (ins "::mlir::ArrayAttr":$grid,
@@ -113,10 +116,11 @@ def QKernel_LaunchAttr : QKernel_Attr<"Launch", "launch"> {
                         DefaultValuedParameter<"int64_t", "0">:$maxSplits,
                         DefaultValuedParameter<"int64_t", "0">:$partialFloats,
                         OptionalParameter<"KernelVariantAttr">:$combine,
-                        DefaultValuedParameter<"bool", "false">:$programmatic);
+                        DefaultValuedParameter<"bool", "false">:$programmatic,
+                        DefaultValuedParameter<"int64_t", "0">:$splitKeys);
   let builders = [
     AttrBuilder<(ins "::mlir::ArrayAttr":$grid), [{
-      return $_get($_ctxt, grid, 0, 0, KernelVariantAttr(), 0, 0, KernelVariantAttr(), false);
+      return $_get($_ctxt, grid, 0, 0, KernelVariantAttr(), 0, 0, KernelVariantAttr(), false, 0);
     }]>
   ];
   let extraClassDeclaration = [{

@@ -16,6 +16,10 @@ namespace qwen::qkernel {
 /// Discardable attribute of a kernel function holding its ScheduleAttr.
 inline constexpr llvm::StringLiteral kScheduleAttrName = "qkernel.schedule";
 
+/// On @step (cuda): the schedules of the sampler kernels, a dictionary
+/// `{argmax = #qkernel.schedule<...>, topk = #qkernel.schedule<...>}`.
+inline constexpr llvm::StringLiteral kSamplerScheduleAttrName = "qkernel.sampler_schedule";
+
 /// The schedule qwen-select-schedule attached to `kernel` (null if none).
 ScheduleAttr getSchedule(mlir::Operation *kernel);
 /// The schedule of `kernel` for `target`; emits an error on `kernel` and

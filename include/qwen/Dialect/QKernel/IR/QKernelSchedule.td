@@ -86,13 +86,19 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     does not use keep their defaults (and are not printed).
 
     - `threads` (cuda): threads per block. For the row families (rows,
-      kv_write, embedding, elementwise, conv, gated_norm, router, and the
-      pack kernel before a cuBLASLt GEMM) it is the largest block: the
-      emitter takes the smallest power of two (>= 32) that covers a row.
+      kv_write, embedding, elementwise, conv, gated_norm) it is the block
+      the kernel runs: the smallest power of two (>= 32, <= max-threads)
+      that covers a row's vectors. For the router and the pack kernel
+      before a cuBLASLt GEMM it is the largest block.
     - `grain` (cpu): output rows of one work item (matmul: weight rows).
-    - `vector_width`: f32 per vector. On the CPU the register width (a
-      loop over a length it does not divide uses the largest power of two
-      that does); on the GPU the width of the kernel's main loads.
+    - `vector_width`: f32 per vector. On the CPU the register width; on
+      the GPU the width of the kernel's main loads (row families: of its
+      row, the widest <= 4 that divides it and keeps every access aligned).
+    - `row_widths` (`[length, width, ...]` pairs): rows of `length`
+      columns that the kernel walks `width` f32 at a time where that is not
+      `vector_width` (the CPU: lengths the register width does not divide
+      take the largest power of two that does; the GPU experts: the
+      intermediate rows). Codegen reads every width through `widthFor`.
     - `lanes` (cuda): threads that share one row: attention, lanes per key
       of the per-token path; delta_rule, threads per value column.
     - `tile`: matmul (cpu) `[tokens, weight rows]` of a register tile;
@@ -122,6 +128,13 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     - `splits`: the most blocks that split one item (attention decode:
       flash-decoding split-K over the context; experts: blocks per expert).
     - `combine_threads`: the block merging the attention decode splits.
+    - `split_keys` (attention decode): the fewest context positions worth
+      a split of their own; the runtime takes the split count from it, the
+      step's context and the device's multiprocessors (up to `splits`).
+    - The sampler kernels (cuda `qk_argmax`, `qk_topk`) are not kernels
+      of @kernels: their schedules sit on @step as `qkernel.sampler_schedule
+      = {argmax = #qkernel.schedule<...>, topk = #qkernel.schedule<...>}`.
+    - delta_rule (cpu): `tile = [tokens]` of a chunk (1: the recurrent form).
 
     ```mlir
     #qkernel.schedule<target = cpu, grain = 8, vector_width = 16,
@@ -151,7 +164,9 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     QKernel_I64ArrayParameter<"decode variant: tile sizes">:$decode_tile,
     QKernel_DotKindParameter:$decode_dot,
     QKernel_I64Parameter<"most blocks splitting one item">:$splits,
-    QKernel_I64Parameter<"threads of the split-combining block">:$combine_threads);
+    QKernel_I64Parameter<"threads of the split-combining block">:$combine_threads,
+    QKernel_I64ArrayParameter<"[length, width] pairs of rows not at vector_width">:$row_widths,
+    QKernel_I64Parameter<"attention decode: fewest context positions per split">:$split_keys);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
@@ -164,6 +179,16 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     /// The dot kind of a register tile of `tokens` activation rows.
     DotKind dotFor(int64_t tokens) const {
       return tokens == 1 && getDecodeDot() != DotKind::None ? getDecodeDot() : getDot();
+    }
+    /// f32 per vector of a row of `length` columns: its `row_widths` entry,
+    /// else `vector_width`; 0 when neither divides `length` (the schedule
+    /// was not made for that row).
+    int64_t widthFor(int64_t length) const {
+      if (auto widths = getRowWidths())
+        for (int64_t i = 0; i + 1 < widths.size(); i += 2)
+          if (widths[i] == length)
+            return widths[i + 1];
+      return length % getVectorWidth() == 0 ? getVectorWidth() : 0;
     }
     int64_t decodeTileSize(unsigned i, int64_t fallback = 0) const {
       auto tile = getDecodeTile();

@@ -110,6 +110,11 @@ mlir::FailureOr<ElementwisePattern> matchElementwiseKernel(mlir::func::FuncOp so
 /// weight dtype; the kernel computes in f32 and rounds when it stores).
 mlir::Value computedValue(mlir::Value result);
 
+/// The logits [rows, vocab] f32 (vocab static) that @step returns first and
+/// the on-device sampler reads; null when `step` returns none (a body-less
+/// step, hidden states, another type).
+mlir::RankedTensorType getSampledLogitsType(mlir::func::FuncOp step);
+
 /// Position of `value` among the results of kernel function `source`.
 std::optional<unsigned> resultIndexOf(mlir::func::FuncOp source, mlir::Value value);
 

@@ -30,6 +30,7 @@
 #ifndef QWEN_PASSES_CODEGEN_COMMON_KERNELTARGET_H
 #define QWEN_PASSES_CODEGEN_COMMON_KERNELTARGET_H
 
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
 #include "qwen/Passes/Codegen/Common/KernelABI.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -55,6 +56,13 @@ public:
 
   mlir::ImplicitLocOpBuilder &builder() { return *b; }
   mlir::func::FuncOp source() const { return sourceFunc; }
+  /// The kernel's #qkernel.schedule (qwen-select-schedule).
+  qkernel::ScheduleAttr schedule() const { return sched; }
+  /// f32 per vector of a row of `length` columns, as the schedule records it
+  /// (`widthFor`); a length it has no width for is a compiler bug.
+  int64_t rowWidth(int64_t length) const;
+  /// Lanes of one work item: the schedule's threads (the CPU: 0, one lane).
+  int64_t itemThreads() const { return sched.getThreads(); }
   /// The symbol of the leading dimension of a source value ("T", "R", ...).
   std::string leadingSymbol(mlir::Value value);
   /// Grid factors [symbol, n], n left out when 1.
@@ -71,12 +79,11 @@ public:
                            llvm::function_ref<void(mlir::Value item)> body) = 0;
   /// The op holding the kernel's constant tables (RoPE frequencies).
   virtual mlir::Operation *symbolTable() const = 0;
-  /// Lanes of a work item that walks `vectors` vectors (the CPU: 1).
-  virtual int64_t threadsFor(int64_t vectors) const = 0;
-  /// Widest vector that divides `length` and keeps every access of
-  /// `accesses` aligned on this target.
-  virtual int64_t laneWidth(int64_t length,
-                            llvm::ArrayRef<RowAccess> accesses = {}) const = 0;
+  /// The widest piece <= `width` (a power of two) in which `access` can be
+  /// read at a multiple of `width` and stay aligned on this target (the CPU:
+  /// `width`). A legality bound, not a schedule choice: a view at an odd
+  /// offset loads a row's vectors in narrower pieces.
+  virtual int64_t alignedWidth(int64_t width, const RowAccess &access) const = 0;
 
   /// The value of step symbol `symbol` ("T", "B", "P", "R") as an index.
   virtual mlir::Value dim(llvm::StringRef symbol) = 0;
@@ -100,10 +107,12 @@ public:
   /// lane gets the same total.
   virtual mlir::Value sumAcrossLanes(mlir::Value partial) = 0;
 
-  /// Plans (row, chunk) work items over `columns` read through `accesses`.
-  virtual ColumnPlan planColumns(int64_t columns, llvm::ArrayRef<RowAccess> accesses) const = 0;
-  /// Spreads `columns` over every lane of the grid, one vector each (the
-  /// CPU: an item per vector; the GPU: blocks of lanes of one column).
+  /// (row, chunk) work items over `columns`, in the schedule's width and
+  /// threads (the CPU: one item walks the row).
+  virtual ColumnPlan planColumns(int64_t columns) const = 0;
+  /// Spreads `columns` over every lane of the grid, one vector of the
+  /// schedule's width each (the CPU: an item per vector; the GPU: blocks of
+  /// the schedule's threads).
   virtual ColumnPlan planLanes(int64_t columns) const = 0;
   /// Runs `body(row, col)` for every vector of columns work item `item` owns
   /// (row = item / chunks), guarded where the chunks overhang the row.
@@ -180,7 +189,8 @@ public:
                     mlir::Value row);
 
 protected:
-  explicit KernelTarget(mlir::func::FuncOp source) : sourceFunc(source) {}
+  KernelTarget(mlir::func::FuncOp source, qkernel::ScheduleAttr schedule)
+      : sourceFunc(source), sched(schedule) {}
 
   /// Starts building at `block` (the kernel's entry) with no bindings.
   void beginKernel(mlir::Block *block);
@@ -193,6 +203,7 @@ protected:
   mlir::Value memrefFromPointer(mlir::Value pointer, mlir::Type elementType);
 
   mlir::func::FuncOp sourceFunc;
+  qkernel::ScheduleAttr sched;
   std::unique_ptr<mlir::ImplicitLocOpBuilder> b;
   mlir::Block *entryBlock = nullptr;
   llvm::DenseMap<mlir::Value, RowAccess> argAccess;

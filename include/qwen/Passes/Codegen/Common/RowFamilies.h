@@ -21,6 +21,13 @@
 // arithmetic, bf16 widened by a shift, sums reduced in the order each target
 // reduced them before (each lane in increasing columns, then across lanes).
 //
+// Sizes come from the kernel's #qkernel.schedule, never from the row: a
+// family takes its vector width from `target.rowWidth(length)` and its lanes
+// from `target.itemThreads()` (or `planColumns` / `planLanes`), and
+// qwen-select-schedule sizes it from `getRowShape` below. A new family adds
+// its kind to getRowShape (its row length and the views it loads through)
+// and to the kinds CpuSchedules / GpuSchedules send there.
+//
 // The kernels stay functions of the whole outlined function rather than
 // rewrite patterns over its qtf ops: a row chain is one kernel that reads
 // the ops bottom-up (rms_norm(rope(x))), which a per-op pattern would have to
@@ -30,11 +37,35 @@
 #ifndef QWEN_PASSES_CODEGEN_COMMON_ROWFAMILIES_H
 #define QWEN_PASSES_CODEGEN_COMMON_ROWFAMILIES_H
 
+#include "qwen/Dialect/QKernel/IR/QKernel.h"
 #include "qwen/Passes/Codegen/Common/KernelTarget.h"
 
 namespace qwen::codegen {
 
 using Grid = llvm::SmallVector<mlir::Attribute>;
+
+/// The row a row-family kernel walks, which its schedule is sized by.
+struct RowShape {
+  int64_t length = 0;                   ///< columns of a row
+  llvm::SmallVector<RowAccess> accesses; ///< views its vector accesses use
+  /// conv: every GPU lane owns one column (the CPU: one vector), since a
+  /// lane walks the step's tokens carrying its columns' window.
+  bool lanePerColumn = false;
+};
+/// Whether kernels of `kind` are a row family (getRowShape knows them).
+bool isRowFamily(qkernel::KernelKind kind);
+/// The row shape of `kernel`, a rows, gated_norm, elementwise, embedding,
+/// kv_write or conv kernel; emits an error on it otherwise.
+mlir::FailureOr<RowShape> getRowShape(mlir::func::FuncOp kernel, qkernel::KernelKind kind);
+/// The GPU's rule for a row of `length` columns: f32 per thread, the widest
+/// vector <= 4 (one 16-byte access) that divides `length` and keeps every
+/// access in `accesses` aligned (row stride, offset and unit width).
+int64_t gpuRowWidth(int64_t length, llvm::ArrayRef<RowAccess> accesses = {});
+/// The GPU's block for a row of `vectors` vectors: the smallest power of two
+/// >= 32 that covers them, at most max(maxThreads, 32).
+int64_t gpuRowBlock(int64_t vectors, int64_t maxThreads);
+/// The value the kernel's single result computes; null without one.
+mlir::Value singleComputedResult(mlir::func::FuncOp source);
 
 /// rows: an rms_norm / rope chain, one work item per (token, unit).
 mlir::FailureOr<Grid> lowerRowsKernel(KernelTarget &target);

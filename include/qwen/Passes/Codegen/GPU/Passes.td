@@ -86,4 +86,20 @@ def GpuWaitForPrerequisiteGridsPass
   let dependentDialects = ["::mlir::NVVM::NVVMDialect"];
 }
 
+def GpuExpandSubgroupReducePass
+    : Pass<"qwen-gpu-expand-subgroup-reduce", "mlir::gpu::GPUModuleOp"> {
+  let summary = "Expands gpu.subgroup_reduce into xor shuffles (upstream patterns)";
+  let description = [{
+    Applies MLIR's populateGpuLowerSubgroupReduceToShufflePatterns and
+    populateGpuLowerClusteredSubgroupReduceToShufflePatterns (32-lane
+    warps, 32-bit shuffles): a reduce over a cluster of `size` lanes
+    `stride` apart becomes xor shuffles with offsets stride, 2 stride, ...
+    and the combining op after each. The emitters reduce a warp as one
+    two-lane cluster per butterfly step (GpuKernelEmitter::laneReduce), so
+    the summation order is theirs. Part of qwen-gpu-lower-to-nvvm, before
+    convert-gpu-to-nvvm, which has no f32 lowering of its own.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::vector::VectorDialect"];
+}
+
 #endif // QWEN_PASSES_CODEGEN_GPU_PASSES_TD

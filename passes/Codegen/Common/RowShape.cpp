@@ -1,0 +1,127 @@
+//===- RowShape.cpp - The row each row family walks -----------------------===//
+//
+// What qwen-select-schedule sizes a row-family kernel by (its vector width
+// and, on the GPU, its block): the row length and the views its vector
+// accesses go through. The families themselves read the chosen sizes from
+// the kernel's #qkernel.schedule.
+//
+//===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::codegen;
+
+Value qwen::codegen::singleComputedResult(func::FuncOp source) {
+  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
+  return ret.getNumOperands() == 1 ? computedValue(ret.getOperand(0)) : Value();
+}
+
+bool qwen::codegen::isRowFamily(qkernel::KernelKind kind) {
+  switch (kind) {
+  case qkernel::KernelKind::Rows:
+  case qkernel::KernelKind::GatedNorm:
+  case qkernel::KernelKind::Elementwise:
+  case qkernel::KernelKind::Embedding:
+  case qkernel::KernelKind::KVWrite:
+  case qkernel::KernelKind::Conv:
+    return true;
+  default:
+    return false;
+  }
+}
+
+FailureOr<RowShape> qwen::codegen::getRowShape(func::FuncOp kernel, qkernel::KernelKind kind) {
+  auto geometries = [](ArrayRef<Value> views) {
+    SmallVector<RowAccess> accesses;
+    for (Value view : views)
+      accesses.push_back(KernelTarget::viewGeometry(view));
+    return accesses;
+  };
+  switch (kind) {
+  case qkernel::KernelKind::Rows: {
+    Value output = singleComputedResult(kernel);
+    if (!output)
+      return kernel.emitOpError("rows kernel must have one result"), failure();
+    return RowShape{cast<RankedTensorType>(output.getType()).getShape().back(), {}};
+  }
+  case qkernel::KernelKind::GatedNorm: {
+    auto matched = matchSingleOpKernel<qtf::GatedRmsNormOp>(kernel, "gated_norm");
+    if (failed(matched))
+      return failure();
+    qtf::GatedRmsNormOp norm = matched->first;
+    return RowShape{norm.getResult().getType().getShape().back(),
+                    geometries({norm.getInput(), norm.getGate()})};
+  }
+  case qkernel::KernelKind::Elementwise: {
+    FailureOr<ElementwisePattern> pattern = matchElementwiseKernel(kernel);
+    if (failed(pattern))
+      return failure();
+    // Every vector access must stay aligned: the operands read per column.
+    SmallVector<Value> columnOperands;
+    if (pattern->combine) {
+      columnOperands.push_back(pattern->combine.getSlots());
+      if (pattern->residual)
+        columnOperands.push_back(pattern->residual);
+    } else {
+      columnOperands.push_back(pattern->op->getOperand(0));
+      if (!pattern->broadcastGate)
+        columnOperands.push_back(pattern->op->getOperand(1));
+    }
+    return RowShape{pattern->columns, geometries(columnOperands)};
+  }
+  case qkernel::KernelKind::Embedding: {
+    Value output = singleComputedResult(kernel);
+    auto embedding = output ? output.getDefiningOp<qtf::EmbeddingOp>() : nullptr;
+    if (!embedding)
+      return kernel.emitOpError("embedding kernel must return one embedding"), failure();
+    return RowShape{embedding.getTable().getType().getDimSize(1),
+                    geometries({embedding.getTable()})};
+  }
+  case qkernel::KernelKind::KVWrite: {
+    qtf::KVCacheWriteOp write;
+    kernel.walk([&](qtf::KVCacheWriteOp op) { write = op; });
+    if (!write)
+      return kernel.emitOpError("kv_write kernel has no kv_cache_write"), failure();
+    return RowShape{write.getCache().getType().getHeadDim(), {}};
+  }
+  case qkernel::KernelKind::Conv: {
+    auto matched = matchSingleOpKernel<qtf::CausalConv1dOp>(kernel, "conv");
+    if (failed(matched))
+      return failure();
+    RowShape shape{matched->first.getState().getType().getConvChannels(), {}};
+    shape.lanePerColumn = true;
+    return shape;
+  }
+  default:
+    return kernel.emitOpError("is not a row-family kernel"), failure();
+  }
+}
+
+int64_t qwen::codegen::gpuRowWidth(int64_t length, ArrayRef<RowAccess> accesses) {
+  auto fits = [&](int64_t width) {
+    if (length % width)
+      return false;
+    for (const RowAccess &acc : accesses) {
+      if (acc.rowStride % width || acc.offset % width)
+        return false;
+      if (acc.units > 1 && acc.unitWidth % width)
+        return false;
+    }
+    return true;
+  };
+  int64_t width = 4;
+  while (width > 1 && !fits(width))
+    width /= 2;
+  return width;
+}
+
+int64_t qwen::codegen::gpuRowBlock(int64_t vectors, int64_t maxThreads) {
+  constexpr int64_t kWarpSize = 32;
+  int64_t size = kWarpSize;
+  while (size < vectors && size < maxThreads)
+    size *= 2;
+  return std::min(size, std::max<int64_t>(maxThreads, kWarpSize));
+}
