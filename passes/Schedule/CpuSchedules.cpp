@@ -138,7 +138,14 @@ static FailureOr<SmallVector<int64_t>> rowLengths(func::FuncOp kernel, KernelKin
   switch (kind) {
   case KernelKind::Matmul:
     kernel.walk([&](qtf::LinearOp linear) {
-      lengths.push_back(linear.getWeight().getType().getDimSize(1));
+      const int64_t k = linear.getWeight().getType().getDimSize(1);
+      lengths.push_back(k);
+      // Block-wise FP8: the tiles walk whole column blocks, then the ragged rest.
+      if (std::optional<ArrayRef<int64_t>> block = linear.getWeightBlock()) {
+        lengths.push_back((*block)[1]);
+        if (k % (*block)[1])
+          lengths.push_back(k % (*block)[1]);
+      }
     });
     break;
   case KernelKind::Experts:

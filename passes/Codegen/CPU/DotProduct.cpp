@@ -202,7 +202,7 @@ SmallVector<Value> qwen::codegen::cpu::emitFp8DotTile(KernelEmitter &e, const Ro
   SmallVector<Value> sums(mc * nc, zero);
   // Whole column blocks: the accumulators run across blocks, reduced once.
   if (fullBlocks > 0) {
-    const int64_t width = e.vectorWidthFor(bc); // divides bc
+    const int64_t width = e.rowWidth(bc); // divides bc
     SmallVector<Value> acc(e.forLoop(
         e.index(0), e.index(fullBlocks), 1, zeros(width),
         [&](Value kb, ValueRange carried) -> SmallVector<Value> {
@@ -215,7 +215,7 @@ SmallVector<Value> qwen::codegen::cpu::emitFp8DotTile(KernelEmitter &e, const Ro
   // The ragged last column block (k not a multiple of the block columns).
   Value k0 = e.index(fullBlocks * bc);
   SmallVector<Value> factor = factors(e.index(fullBlocks));
-  const int64_t width = e.vectorWidthFor(rest); // divides rest
+  const int64_t width = e.rowWidth(rest); // divides rest
   if (width > 1) {
     addReduced(sums, vectorDot(k0, rest, width, factor, zeros(width)));
     return sums;

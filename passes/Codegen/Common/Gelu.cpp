@@ -62,7 +62,7 @@ FailureOr<Grid> qwen::codegen::lowerGeluKernel(KernelTarget &t) {
     return source.emitOpError("gelu kernel expects [rows, width]"), failure();
   const int64_t columns = type.getDimSize(1);
   const bool tanh = gelu.getApproximation() == qtf::GeluApproximation::Tanh;
-  const ColumnPlan plan = t.planColumns(columns, KernelTarget::viewGeometry(gelu.getInput()));
+  const ColumnPlan plan = t.planColumns(columns);
 
   t.buildKernel(plan.threads, [&](Value item) {
     ImplicitLocOpBuilder &b = t.builder();

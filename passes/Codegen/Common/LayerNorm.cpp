@@ -25,10 +25,10 @@ FailureOr<Grid> qwen::codegen::lowerLayerNormKernel(KernelTarget &t) {
   if (type.getRank() != 2)
     return source.emitOpError("layer_norm kernel expects [rows, width]"), failure();
   const int64_t length = type.getDimSize(1);
-  const int64_t width = t.laneWidth(length, {KernelTarget::viewGeometry(norm.getInput())});
+  const int64_t width = t.rowWidth(length);
   const float eps = static_cast<float>(norm.getEpsilon().convertToDouble());
 
-  t.buildKernel(t.threadsFor(length / width), [&](Value token) {
+  t.buildKernel(t.itemThreads(), [&](Value token) {
     ImplicitLocOpBuilder &b = t.builder();
     auto vecType = VectorType::get({width}, b.getF32Type());
     RowAccess input = t.access(norm.getInput()), weight = t.access(norm.getWeight()),

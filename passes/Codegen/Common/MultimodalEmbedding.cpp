@@ -25,9 +25,7 @@ FailureOr<SmallVector<Attribute>> qwen::codegen::lowerMultimodalEmbeddingKernel(
     return source.emitOpError("multimodal embedding kernel must return one multimodal_embedding"),
            failure();
   const int64_t columns = embedding.getTable().getType().getDimSize(1);
-  const ColumnPlan plan = t.planColumns(
-      columns, {KernelTarget::viewGeometry(embedding.getTable()),
-                KernelTarget::viewGeometry(embedding.getImageEmbeds())});
+  const ColumnPlan plan = t.planColumns(columns);
 
   t.buildKernel(plan.threads, [&](Value item) {
     RowAccess table = t.access(embedding.getTable());

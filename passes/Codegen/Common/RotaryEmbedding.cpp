@@ -23,11 +23,9 @@ FailureOr<Grid> qwen::codegen::lowerRotaryEmbeddingKernel(KernelTarget &t) {
   auto type = cast<RankedTensorType>(rotary.getResult().getType());
   const int64_t heads = type.getDimSize(1), headDim = type.getDimSize(2), half = headDim / 2;
   const int64_t width =
-      t.laneWidth(half, {KernelTarget::viewGeometry(rotary.getInput()),
-                         KernelTarget::viewGeometry(rotary.getCos()),
-                         KernelTarget::viewGeometry(rotary.getSin())});
+      t.rowWidth(half);
 
-  t.buildKernel(t.threadsFor(half / width), [&](Value item) {
+  t.buildKernel(t.itemThreads(), [&](Value item) {
     ImplicitLocOpBuilder &b = t.builder();
     RowAccess input = t.access(rotary.getInput()), cosTable = t.access(rotary.getCos()),
               sinTable = t.access(rotary.getSin()), out = t.result(output);

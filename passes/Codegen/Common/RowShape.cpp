@@ -27,6 +27,11 @@ bool qwen::codegen::isRowFamily(qkernel::KernelKind kind) {
   case qkernel::KernelKind::Embedding:
   case qkernel::KernelKind::KVWrite:
   case qkernel::KernelKind::Conv:
+  case qkernel::KernelKind::LayerNorm:
+  case qkernel::KernelKind::Gelu:
+  case qkernel::KernelKind::Rotary:
+  case qkernel::KernelKind::WeightedGather:
+  case qkernel::KernelKind::SegmentAttention:
     return true;
   default:
     return false;
@@ -74,6 +79,10 @@ FailureOr<RowShape> qwen::codegen::getRowShape(func::FuncOp kernel, qkernel::Ker
   }
   case qkernel::KernelKind::Embedding: {
     Value output = singleComputedResult(kernel);
+    // Vision-language models: image rows in place of image tokens.
+    if (auto multimodal = output ? output.getDefiningOp<qtf::MultimodalEmbeddingOp>() : nullptr)
+      return RowShape{multimodal.getTable().getType().getDimSize(1),
+                      geometries({multimodal.getTable(), multimodal.getImageEmbeds()})};
     auto embedding = output ? output.getDefiningOp<qtf::EmbeddingOp>() : nullptr;
     if (!embedding)
       return kernel.emitOpError("embedding kernel must return one embedding"), failure();
@@ -94,6 +103,46 @@ FailureOr<RowShape> qwen::codegen::getRowShape(func::FuncOp kernel, qkernel::Ker
     RowShape shape{matched->first.getState().getType().getConvChannels(), {}};
     shape.lanePerColumn = true;
     return shape;
+  }
+  case qkernel::KernelKind::LayerNorm: {
+    auto matched = matchSingleOpKernel<qtf::LayerNormOp>(kernel, "layer_norm");
+    if (failed(matched))
+      return failure();
+    qtf::LayerNormOp norm = matched->first;
+    return RowShape{cast<RankedTensorType>(norm.getResult().getType()).getShape().back(),
+                    geometries({norm.getInput()})};
+  }
+  case qkernel::KernelKind::Gelu: {
+    auto matched = matchSingleOpKernel<qtf::GeluOp>(kernel, "gelu");
+    if (failed(matched))
+      return failure();
+    qtf::GeluOp gelu = matched->first;
+    return RowShape{cast<RankedTensorType>(gelu.getResult().getType()).getShape().back(),
+                    geometries({gelu.getInput()})};
+  }
+  case qkernel::KernelKind::Rotary: {
+    auto matched = matchSingleOpKernel<qtf::RotaryEmbeddingOp>(kernel, "rotary_embedding");
+    if (failed(matched))
+      return failure();
+    qtf::RotaryEmbeddingOp rotary = matched->first;
+    // Each lane rotates a vector of the first half with its partner in the second.
+    return RowShape{cast<RankedTensorType>(rotary.getResult().getType()).getShape().back() / 2,
+                    geometries({rotary.getInput(), rotary.getCos(), rotary.getSin()})};
+  }
+  case qkernel::KernelKind::WeightedGather: {
+    auto matched = matchSingleOpKernel<qtf::WeightedGatherOp>(kernel, "weighted_gather");
+    if (failed(matched))
+      return failure();
+    qtf::WeightedGatherOp gather = matched->first;
+    return RowShape{gather.getTable().getType().getDimSize(1), geometries({gather.getTable()})};
+  }
+  case qkernel::KernelKind::SegmentAttention: {
+    auto matched = matchSingleOpKernel<qtf::SegmentAttentionOp>(kernel, "segment_attention");
+    if (failed(matched))
+      return failure();
+    qtf::SegmentAttentionOp attention = matched->first;
+    return RowShape{cast<RankedTensorType>(attention.getResult().getType()).getShape().back(),
+                    geometries({attention.getQuery(), attention.getKey(), attention.getValue()})};
   }
   default:
     return kernel.emitOpError("is not a row-family kernel"), failure();

@@ -29,12 +29,10 @@ FailureOr<Grid> qwen::codegen::lowerSegmentAttentionKernel(KernelTarget &t) {
   auto type = cast<RankedTensorType>(attention.getResult().getType());
   const int64_t heads = type.getDimSize(1), headDim = type.getDimSize(2);
   const int64_t width =
-      t.laneWidth(headDim, {KernelTarget::viewGeometry(attention.getQuery()),
-                            KernelTarget::viewGeometry(attention.getKey()),
-                            KernelTarget::viewGeometry(attention.getValue())});
+      t.rowWidth(headDim);
   const float scale = static_cast<float>(attention.getScale().convertToDouble());
 
-  t.buildKernel(t.threadsFor(headDim / width), [&](Value item) {
+  t.buildKernel(t.itemThreads(), [&](Value item) {
     ImplicitLocOpBuilder &b = t.builder();
     auto vecType = VectorType::get({width}, b.getF32Type());
     RowAccess query = t.access(attention.getQuery()), key = t.access(attention.getKey()),

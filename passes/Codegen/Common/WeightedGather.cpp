@@ -22,7 +22,7 @@ FailureOr<Grid> qwen::codegen::lowerWeightedGatherKernel(KernelTarget &t) {
   const unsigned output = matched->second;
   const int64_t columns = gather.getTable().getType().getDimSize(1);
   const int64_t taps = gather.getIndices().getType().getDimSize(1);
-  const ColumnPlan plan = t.planColumns(columns, KernelTarget::viewGeometry(gather.getTable()));
+  const ColumnPlan plan = t.planColumns(columns);
 
   t.buildKernel(plan.threads, [&](Value item) {
     ImplicitLocOpBuilder &b = t.builder();
