@@ -27,7 +27,7 @@
 // LOWER:       gpu.module @qwen_kernels
 // LOWER:         gpu.func @qk0_matmul_pack(
 // LOWER:           vector.reduction <maxnumf>
-// LOWER:           gpu.shuffle  xor
+// LOWER:           {{gpu.shuffle  xor|gpu.subgroup_reduce}}
 // LOWER:           arith.divf %{{.*}} : f32
 // LOWER:           arith.divf %{{.*}} : vector<4xf32>
 // LOWER:           math.roundeven %{{.*}} : vector<4xf32>
@@ -35,11 +35,11 @@
 // LOWER:         gpu.func @qk0_matmul_decode(
 // LOWER:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xi8>, vector<16xi8>
 // LOWER:           vector.reduction <add>
-// LOWER:           gpu.shuffle  xor
+// LOWER:           {{gpu.shuffle  xor|gpu.subgroup_reduce}}
 // LOWER:         gpu.func @qk1_matmul(
 // LOWER:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xi8>, vector<16xi8>
 // LOWER:           vector.reduction <add>
-// LOWER:           gpu.shuffle  xor
+// LOWER:           {{gpu.shuffle  xor|gpu.subgroup_reduce}}
 
 // PTXAS-DAG: Compiling entry function 'qk0_matmul_pack' for 'sm_90a'
 // PTXAS-DAG: Compiling entry function 'qk0_matmul_decode' for 'sm_90a'
