@@ -241,14 +241,6 @@ llvm::Error addVisionProgram(ModuleOp module, const CompileCheckpointOptions &op
   if (v.spatialMergeSize != config.spatialMergeSize)
     return error("vision_config.spatial_merge_size " + llvm::Twine(v.spatialMergeSize) +
                  " disagrees with the language model's " + llvm::Twine(config.spatialMergeSize));
-  // The CUDA executor does not run the vision program yet: CUDA artifacts
-  // get it when asked for (--vision), CPU artifacts by default.
-  if (!required && options.target == CompileTarget::CUDA) {
-    if (options.report)
-      options.report("note", "compiled without the vision program: the CUDA runtime does not run it yet "
-                             "(--vision compiles it anyway)");
-    return llvm::Error::success();
-  }
   models::buildQwen3VisionGraph(module, v);
   artifact.vision = llvm::json::Object{
       {"depth", v.depth},
