@@ -88,6 +88,25 @@ static Array shapeJson(RankedTensorType type, StringRef symbol) {
 }
 
 /// A launch grid: step symbols as names, the other factors as integers.
+/// The weight table of a program (the step or the vision tower): one entry
+/// per qtf.weight in order, its id recorded in `ids` for the kernel arguments.
+static Array weightTable(func::FuncOp program, DenseMap<Value, int64_t> &ids) {
+  Array weights;
+  for (auto weight : program.getOps<qtf::WeightOp>()) {
+    int64_t id = weights.size();
+    ids[weight.getResult()] = id;
+    Array sources;
+    for (Attribute source : weight.getSources())
+      sources.push_back(cast<StringAttr>(source).str());
+    RankedTensorType type = weight.getResult().getType();
+    weights.push_back(Object{{"id", id},
+                             {"dtype", dtypeName(type.getElementType())},
+                             {"shape", shapeJson(type, "")},
+                             {"sources", std::move(sources)}});
+  }
+  return weights;
+}
+
 static Array gridJson(ArrayAttr grid) {
   Array json;
   for (Attribute factor : grid) {
@@ -152,20 +171,8 @@ static llvm::Expected<Object> visionSection(func::FuncOp vision, const ArtifactO
                             {"shape", shapeJson(type, getLeadingSymbol(arg))}});
   }
   section["inputs"] = std::move(inputs);
-  Array weights;
   DenseMap<Value, int64_t> weightIds;
-  for (auto weight : vision.getOps<qtf::WeightOp>()) {
-    int64_t id = weights.size();
-    weightIds[weight.getResult()] = id;
-    Array sources;
-    for (Attribute source : weight.getSources())
-      sources.push_back(cast<StringAttr>(source).str());
-    RankedTensorType type = weight.getResult().getType();
-    weights.push_back(Object{{"id", id},
-                             {"dtype", dtypeName(type.getElementType())},
-                             {"shape", shapeJson(type, "")},
-                             {"sources", std::move(sources)}});
-  }
+  Array weights = weightTable(vision, weightIds);
   section["weights"] = std::move(weights);
   Array buffers;
   for (auto [id, entry] : llvm::enumerate(bufferTable)) {
@@ -307,20 +314,8 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
                                       {"value_dim", stateType.getValueDim()},
                                       {"recurrent_dtype", "f32"}};
 
-  Array weights;
   DenseMap<Value, int64_t> weightIds;
-  for (auto weight : step.getOps<qtf::WeightOp>()) {
-    int64_t id = weights.size();
-    weightIds[weight.getResult()] = id;
-    Array sources;
-    for (Attribute source : weight.getSources())
-      sources.push_back(cast<StringAttr>(source).str());
-    RankedTensorType type = weight.getResult().getType();
-    weights.push_back(Object{{"id", id},
-                             {"dtype", dtypeName(type.getElementType())},
-                             {"shape", shapeJson(type, "")},
-                             {"sources", std::move(sources)}});
-  }
+  Array weights = weightTable(step, weightIds);
   manifest["weights"] = std::move(weights);
 
   Array buffers;
