@@ -159,6 +159,16 @@ private:
     /// The decode variant's: &slots[i]..., &PartialsSlot, &Dims[0..3], &Splits.
     std::vector<void *> decodeParams;
     std::vector<char *> argBase; ///< device pointer of each launch argument (GEMMs)
+    /// slots from argBase, params pointing at them and at `dims` (which
+    /// must outlive the launch: the executor's Dims, set per step).
+    void setParams(int64_t (&dims)[NumSymbols]) {
+      for (char *p : argBase)
+        slots.push_back(p);
+      for (void *&slot : slots)
+        params.push_back(&slot);
+      for (int64_t &d : dims)
+        params.push_back(&d);
+    }
   };
 
   friend class CudaVisionProgram;

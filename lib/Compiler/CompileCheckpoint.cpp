@@ -205,7 +205,7 @@ namespace {
 /// The tower of vision_config as @vision (Qwen3VisionBuilder), and the
 /// language model's model.vision pointing at it. Under Vision::Auto a
 /// checkpoint without vision_config, or whose weights lack the tower (saved
-/// by a text-only class), or a CUDA target, compiles the text model alone.
+/// by a text-only class), compiles the text model alone.
 llvm::Error addVisionProgram(ModuleOp module, const CompileCheckpointOptions &options, llvm::StringRef configPath,
                              const models::Qwen3Config &config,
                              const std::optional<rt::SafetensorsArchive> &archive,
@@ -238,9 +238,6 @@ llvm::Error addVisionProgram(ModuleOp module, const CompileCheckpointOptions &op
                  " is not the language model's hidden_size " + llvm::Twine(config.hiddenSize) +
                  ": the vision tower's embeddings cannot replace the image tokens' (pass --no-vision to "
                  "compile the text model alone)");
-  if (v.spatialMergeSize != config.spatialMergeSize)
-    return error("vision_config.spatial_merge_size " + llvm::Twine(v.spatialMergeSize) +
-                 " disagrees with the language model's " + llvm::Twine(config.spatialMergeSize));
   models::buildQwen3VisionGraph(module, v);
   artifact.vision = llvm::json::Object{
       {"depth", v.depth},

@@ -291,14 +291,6 @@ void CudaExecutor::bindProgram() {
   const std::vector<uint64_t> &inputOffsets = Layout.artifactInputOffsets, &bufferOffsets = Layout.bufferOffsets;
   const uint64_t outputOffset = Layout.outputOffset;
   const int64_t maxRows = MaxRows;
-  auto setParams = [&](Launch &launch) {
-    for (char *p : launch.argBase)
-      launch.slots.push_back(p);
-    for (void *&slot : launch.slots)
-      launch.params.push_back(&slot);
-    for (int64_t &d : Dims)
-      launch.params.push_back(&d);
-  };
   auto setDecodeParams = [&](Launch &launch) {
     for (void *&slot : launch.slots)
       launch.decodeParams.push_back(&slot);
@@ -323,7 +315,7 @@ void CudaExecutor::bindProgram() {
     Driver.check(api.cuMemAlloc(&Ids, uint64_t(std::max<int64_t>(maxRows, 1)) * sizeof(int32_t)), "cuMemAlloc");
     ArgmaxLaunch.argBase = {reinterpret_cast<char *>(uintptr_t(Arena + outputOffset)),
                             reinterpret_cast<char *>(uintptr_t(Ids))};
-    setParams(ArgmaxLaunch);
+    ArgmaxLaunch.setParams(Dims);
   }
   if (!Art.topKKernel().kernel.empty()) {
     const std::string &name = Art.topKKernel().kernel;
@@ -335,7 +327,7 @@ void CudaExecutor::bindProgram() {
     TopKLaunch.argBase = {reinterpret_cast<char *>(uintptr_t(Arena + outputOffset)),
                           reinterpret_cast<char *>(uintptr_t(TopLogits)),
                           reinterpret_cast<char *>(uintptr_t(TopIds))};
-    setParams(TopKLaunch);
+    TopKLaunch.setParams(Dims);
   }
   Launches.clear();
   Launches.reserve(Art.program().size()); // params point into the elements: no reallocation
@@ -376,7 +368,7 @@ void CudaExecutor::bindProgram() {
       Driver.check(api.cuModuleGetFunction(&launch.combineFunction, Module, entry.decode.combine.kernel.c_str()),
                    ("cuModuleGetFunction(" + entry.decode.combine.kernel + ")").c_str());
     }
-    setParams(launch);
+    launch.setParams(Dims);
     if (launch.decodeFunction)
       setDecodeParams(launch);
   }
@@ -871,12 +863,7 @@ public:
           X.enqueueGemm(e, launch, Plans, k, m);
         continue;
       }
-      for (char *p : launch.argBase)
-        launch.slots.push_back(p);
-      for (void *&slot : launch.slots)
-        launch.params.push_back(&slot);
-      for (int64_t &d : Dims)
-        launch.params.push_back(&d);
+      launch.setParams(Dims);
       // Programmatic when the step's launches are: the module's kernels,
       // the vision ones included, all begin with griddepcontrol.wait.
       X.launch(e.kernel, e.grid, e.blockThreads, Functions[k], launch.params, dims);
