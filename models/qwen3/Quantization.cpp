@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "models/qwen3/Quantization.h"
+#include "models/qwen3/JsonInteger.h"
 
 #include <optional>
 #include <string>
@@ -45,8 +46,8 @@ qwen::models::parseWeightQuantization(const Object &config) {
   const llvm::json::Array *block = q->getArray("weight_block_size");
   if (!block)
     return quantizationError("fp8 needs 'weight_block_size' (per-tensor FP8 is not supported)");
-  std::optional<int64_t> rows = block->size() == 2 ? (*block)[0].getAsInteger() : std::nullopt;
-  std::optional<int64_t> columns = block->size() == 2 ? (*block)[1].getAsInteger() : std::nullopt;
+  std::optional<int64_t> rows = block->size() == 2 ? getJsonInteger((*block)[0]) : std::nullopt;
+  std::optional<int64_t> columns = block->size() == 2 ? getJsonInteger((*block)[1]) : std::nullopt;
   if (!rows || !columns || *rows <= 0 || *columns <= 0)
     return quantizationError("'weight_block_size' must be two positive integers");
   quantization.fp8Block = {*rows, *columns};

@@ -1,5 +1,6 @@
 //===- Qwen3Config.cpp - Qwen3 config.json reader -------------------------===//
 #include "qwen/Models/Qwen3/Qwen3Config.h"
+#include "models/qwen3/JsonInteger.h"
 #include "models/qwen3/RopeScaling.h"
 
 #include "qwen_rt/limits.h"
@@ -81,7 +82,7 @@ public:
 
 private:
   int64_t intValue(llvm::StringRef key, const llvm::json::Value &value) {
-    if (std::optional<int64_t> number = value.getAsInteger())
+    if (std::optional<int64_t> number = getJsonInteger(value))
       return *number;
     fail("key '" + key.str() + "' must be an integer");
     return 0;
@@ -121,7 +122,7 @@ static std::vector<int64_t> readLayerList(const Object &object, llvm::StringRef 
     return layers;
   }
   for (const llvm::json::Value &layer : *list)
-    if (std::optional<int64_t> index = layer.getAsInteger())
+    if (std::optional<int64_t> index = getJsonInteger(layer))
       layers.push_back(*index);
     else
       reader.fail("'" + key.str() + "' must list layer indices");
@@ -305,7 +306,7 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
       const llvm::json::Array *list = section->getAsArray();
       if (list)
         for (const llvm::json::Value &entry : *list)
-          if (std::optional<int64_t> size = entry.getAsInteger())
+          if (std::optional<int64_t> size = getJsonInteger(entry))
             config.mropeSection.push_back(*size);
       if (!list || config.mropeSection.size() != 3)
         reader.fail("'mrope_section' must list three integers");
@@ -402,11 +403,11 @@ qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
     if (!config.eosTokenIds.empty())
       break;
     if (const llvm::json::Value *eos = object->get("eos_token_id")) {
-      if (std::optional<int64_t> id = eos->getAsInteger())
+      if (std::optional<int64_t> id = getJsonInteger(*eos))
         config.eosTokenIds.push_back(*id);
       else if (const llvm::json::Array *ids = eos->getAsArray())
         for (const llvm::json::Value &id : *ids)
-          if (std::optional<int64_t> value = id.getAsInteger())
+          if (std::optional<int64_t> value = getJsonInteger(id))
             config.eosTokenIds.push_back(*value);
     }
   }

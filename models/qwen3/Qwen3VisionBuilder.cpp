@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Models/Qwen3/Qwen3VisionBuilder.h"
+#include "models/qwen3/JsonInteger.h"
 
 #include "qwen/Dialect/QTF/IR/QTF.h"
 
@@ -50,7 +51,7 @@ qwen::models::readVisionConfig(llvm::StringRef path, llvm::StringRef weightDType
     const llvm::json::Value *value = vision->get(key);
     if (!value || value->kind() == llvm::json::Value::Null)
       return;
-    std::optional<int64_t> number = value->getAsInteger();
+    std::optional<int64_t> number = getJsonInteger(*value);
     if (!number || *number <= 0)
       problem = "'" + key.str() + "' must be a positive integer";
     else

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "models/qwen3/RopeScaling.h"
+#include "models/qwen3/JsonInteger.h"
 
 #include <algorithm>
 #include <cmath>
@@ -107,7 +108,7 @@ qwen::models::parseRopeScaling(llvm::StringRef type, const Object &params, const
       value = params.get("original_max_position_embeddings");
     if (!value || value->kind() == llvm::json::Value::Null)
       return maxPositionEmbeddings;
-    std::optional<int64_t> length = value->getAsInteger();
+    std::optional<int64_t> length = getJsonInteger(*value);
     if (!length || *length <= 0)
       reader.fail("'original_max_position_embeddings' must be a positive integer");
     return length.value_or(0);
