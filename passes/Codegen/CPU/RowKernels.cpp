@@ -1,6 +1,7 @@
 //===- RowKernels.cpp - CPU entry points of the row families --------------===//
 //
-// rows, kv_write, embedding and elementwise are written once against
+// rows, kv_write, embedding, elementwise, conv and gated_norm (the Gated
+// DeltaNet rows; the delta rule is DeltaRuleKernel.cpp) are written once against
 // codegen::KernelTarget (passes/Codegen/Common/RowFamilies.h); on the CPU a
 // work item is one index of the runtime's range and its grid is the kernel's.
 //
@@ -26,4 +27,12 @@ FailureOr<SmallVector<Attribute>> qwen::codegen::cpu::emitEmbeddingKernel(Kernel
 
 FailureOr<SmallVector<Attribute>> qwen::codegen::cpu::emitElementwiseKernel(KernelEmitter &e) {
   return codegen::lowerElementwiseKernel(e);
+}
+
+FailureOr<SmallVector<Attribute>> qwen::codegen::cpu::emitConvKernel(KernelEmitter &e) {
+  return codegen::lowerConvKernel(e);
+}
+
+FailureOr<SmallVector<Attribute>> qwen::codegen::cpu::emitGatedNormKernel(KernelEmitter &e) {
+  return codegen::lowerGatedNormKernel(e);
 }

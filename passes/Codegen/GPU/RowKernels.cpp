@@ -1,6 +1,7 @@
 //===- RowKernels.cpp - GPU entry points of the row families --------------===//
 //
-// rows, kv_write, embedding and elementwise are written once against
+// rows, kv_write, embedding, elementwise, conv and gated_norm (the Gated
+// DeltaNet rows; the delta rule is DeltaRuleKernel.cpp) are written once against
 // codegen::KernelTarget (passes/Codegen/Common/RowFamilies.h); on the GPU a
 // work item is one block, and the launch adds its threads and shared memory.
 //
@@ -33,4 +34,12 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitEmbeddingKernel(GpuKernelEmitt
 
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitElementwiseKernel(GpuKernelEmitter &e) {
   return withLaunchOf(e, codegen::lowerElementwiseKernel(e));
+}
+
+FailureOr<KernelGeometry> qwen::codegen::gpu::emitConvKernel(GpuKernelEmitter &e) {
+  return withLaunchOf(e, codegen::lowerConvKernel(e));
+}
+
+FailureOr<KernelGeometry> qwen::codegen::gpu::emitGatedNormKernel(GpuKernelEmitter &e) {
+  return withLaunchOf(e, codegen::lowerGatedNormKernel(e));
 }
