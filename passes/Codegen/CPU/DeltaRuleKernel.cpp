@@ -70,7 +70,8 @@ private:
   Value mulf(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
   Value splatV(Value x) { return vector::BroadcastOp::create(b, vVec, x); }
   Value dotK(Value x, Value xBase, Value y, Value yBase);
-  void axpyV(Value row, Value rowBase, Value factor, Value from, Value fromBase);
+  void axpy(Value row, Value rowBase, Value factor, Value from, Value fromBase, int64_t length,
+            VectorType type);
   void setUp(Value item);
   void findRun();
   void loadChunk(Value chunkStart, Value n);
@@ -102,13 +103,16 @@ Value CpuDeltaRule::dotK(Value x, Value xBase, Value y, Value yBase) {
   return vector::ReductionOp::create(b, vector::CombiningKind::ADD, sum);
 }
 
-/// row[rowBase + j] += factor * from[fromBase + j] for j < dv.
-void CpuDeltaRule::axpyV(Value row, Value rowBase, Value factor, Value from, Value fromBase) {
-  Value f = splatV(factor);
-  e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+/// row[rowBase + j] += factor * from[fromBase + j] for j < length, in
+/// vectors of `type` (vVec for dv, kVec for dk).
+void CpuDeltaRule::axpy(Value row, Value rowBase, Value factor, Value from, Value fromBase,
+                        int64_t length, VectorType type) {
+  Value f = vector::BroadcastOp::create(b, type, factor);
+  const int64_t width = type.getNumElements();
+  e.forLoop(e.index(0), e.index(length), width, [&](Value j) {
     Value at = e.addIndex(rowBase, j);
-    Value x = vector::LoadOp::create(b, vVec, from, ValueRange{e.addIndex(fromBase, j)});
-    Value y = vector::LoadOp::create(b, vVec, row, ValueRange{at});
+    Value x = vector::LoadOp::create(b, type, from, ValueRange{e.addIndex(fromBase, j)});
+    Value y = vector::LoadOp::create(b, type, row, ValueRange{at});
     vector::StoreOp::create(b, vector::FMAOp::create(b, f, x, y), row, ValueRange{at});
   });
 }
@@ -191,14 +195,8 @@ void CpuDeltaRule::transformWY(Value n) {
       Value lij =
           mulf(mulf(bi, dotK(ks, ki, ks, kj)), exp(arith::SubFOp::create(b, gi, load(gammas, j))));
       Value minus = arith::NegFOp::create(b, lij);
-      axpyV(us, ui, minus, us, e.mulIndex(j, dv));
-      Value f = vector::BroadcastOp::create(b, kVec, minus);
-      e.forLoop(e.index(0), e.index(dk), kWidth, [&](Value d) {
-        Value at = e.addIndex(ki, d);
-        Value x = vector::LoadOp::create(b, kVec, ws, ValueRange{e.addIndex(kj, d)});
-        Value y = vector::LoadOp::create(b, kVec, ws, ValueRange{at});
-        vector::StoreOp::create(b, vector::FMAOp::create(b, f, x, y), ws, ValueRange{at});
-      });
+      axpy(us, ui, minus, us, e.mulIndex(j, dv), dv, vVec);
+      axpy(ws, ki, minus, ws, kj, dk, kVec);
     });
   });
 }
@@ -236,7 +234,7 @@ void CpuDeltaRule::storeOutput(Value chunkStart, Value n) {
     e.forLoop(e.index(0), e.addIndex(i, e.index(1)), 1, [&](Value j) {
       Value c = mulf(dotK(qs, qi, ks, e.mulIndex(j, dk)),
                      exp(arith::SubFOp::create(b, gi, load(gammas, j))));
-      axpyV(os, oi, c, us, e.mulIndex(j, dv));
+      axpy(os, oi, c, us, e.mulIndex(j, dv), dv, vVec);
     });
     Value outBase = e.address(dr.out, e.addIndex(chunkStart, i), dr.head, Value());
     e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {

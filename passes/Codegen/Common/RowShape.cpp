@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Passes/Codegen/Common/RowFamilies.h"
+#include "qwen/Passes/Codegen/Common/VisionFamilies.h"
 
 #include <algorithm>
 
@@ -19,23 +20,38 @@ Value qwen::codegen::singleComputedResult(func::FuncOp source) {
   return ret.getNumOperands() == 1 ? computedValue(ret.getOperand(0)) : Value();
 }
 
-bool qwen::codegen::isRowFamily(qkernel::KernelKind kind) {
+FamilyLowering qwen::codegen::getFamilyLowering(qkernel::KernelKind kind) {
+  using qkernel::KernelKind;
   switch (kind) {
-  case qkernel::KernelKind::Rows:
-  case qkernel::KernelKind::GatedNorm:
-  case qkernel::KernelKind::Elementwise:
-  case qkernel::KernelKind::Embedding:
-  case qkernel::KernelKind::KVWrite:
-  case qkernel::KernelKind::Conv:
-  case qkernel::KernelKind::LayerNorm:
-  case qkernel::KernelKind::Gelu:
-  case qkernel::KernelKind::Rotary:
-  case qkernel::KernelKind::WeightedGather:
-  case qkernel::KernelKind::SegmentAttention:
-    return true;
+  case KernelKind::Rows:
+    return lowerRowsKernel;
+  case KernelKind::GatedNorm:
+    return lowerGatedNormKernel;
+  case KernelKind::Elementwise:
+    return lowerElementwiseKernel;
+  case KernelKind::Embedding:
+    return lowerEmbeddingKernel;
+  case KernelKind::KVWrite:
+    return lowerKVWriteKernel;
+  case KernelKind::Conv:
+    return lowerConvKernel;
+  case KernelKind::LayerNorm:
+    return lowerLayerNormKernel;
+  case KernelKind::Gelu:
+    return lowerGeluKernel;
+  case KernelKind::Rotary:
+    return lowerRotaryEmbeddingKernel;
+  case KernelKind::WeightedGather:
+    return lowerWeightedGatherKernel;
+  case KernelKind::SegmentAttention:
+    return lowerSegmentAttentionKernel;
   default:
-    return false;
+    return nullptr;
   }
+}
+
+bool qwen::codegen::isRowFamily(qkernel::KernelKind kind) {
+  return getFamilyLowering(kind) != nullptr;
 }
 
 FailureOr<RowShape> qwen::codegen::getRowShape(func::FuncOp kernel, qkernel::KernelKind kind) {
