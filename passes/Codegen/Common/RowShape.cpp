@@ -21,33 +21,23 @@ Value qwen::codegen::singleComputedResult(func::FuncOp source) {
 }
 
 FamilyLowering qwen::codegen::getFamilyLowering(qkernel::KernelKind kind) {
-  using qkernel::KernelKind;
-  switch (kind) {
-  case KernelKind::Rows:
-    return lowerRowsKernel;
-  case KernelKind::GatedNorm:
-    return lowerGatedNormKernel;
-  case KernelKind::Elementwise:
-    return lowerElementwiseKernel;
-  case KernelKind::Embedding:
-    return lowerEmbeddingKernel;
-  case KernelKind::KVWrite:
-    return lowerKVWriteKernel;
-  case KernelKind::Conv:
-    return lowerConvKernel;
-  case KernelKind::LayerNorm:
-    return lowerLayerNormKernel;
-  case KernelKind::Gelu:
-    return lowerGeluKernel;
-  case KernelKind::Rotary:
-    return lowerRotaryEmbeddingKernel;
-  case KernelKind::WeightedGather:
-    return lowerWeightedGatherKernel;
-  case KernelKind::SegmentAttention:
-    return lowerSegmentAttentionKernel;
-  default:
-    return nullptr;
-  }
+  using K = qkernel::KernelKind;
+  static const std::pair<K, FamilyLowering> families[] = {
+      {K::Rows, lowerRowsKernel},
+      {K::GatedNorm, lowerGatedNormKernel},
+      {K::Elementwise, lowerElementwiseKernel},
+      {K::Embedding, lowerEmbeddingKernel},
+      {K::KVWrite, lowerKVWriteKernel},
+      {K::Conv, lowerConvKernel},
+      {K::LayerNorm, lowerLayerNormKernel},
+      {K::Gelu, lowerGeluKernel},
+      {K::Rotary, lowerRotaryEmbeddingKernel},
+      {K::WeightedGather, lowerWeightedGatherKernel},
+      {K::SegmentAttention, lowerSegmentAttentionKernel}};
+  for (const auto &[familyKind, lower] : families)
+    if (familyKind == kind)
+      return lower;
+  return nullptr;
 }
 
 bool qwen::codegen::isRowFamily(qkernel::KernelKind kind) {
