@@ -15,12 +15,12 @@
 //     delta_rule.state_read     Vn = U - W S (in us), O = diag(e^gamma) Q S (in os)
 //     delta_rule.output         O += intra-chunk attention; O stored
 //     delta_rule.state_update   S = e^gamma_last S + sum_i (e^(gamma_last - gamma_i) k_i) Vn_i^T
-// The gate and normalization math is Common/DeltaRuleMath's, shared with
-// the GPU.
+// The operands, gates and q / k normalization are Common/DeltaRule's, shared
+// with the GPU; the phases over S are the CPU's schedule (DeltaRule.h).
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/KernelEmitter.h"
-#include "qwen/Passes/Codegen/Common/DeltaRuleMath.h"
+#include "qwen/Passes/Codegen/Common/DeltaRule.h"
 #include "qwen/Passes/Codegen/Common/KernelPhase.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -40,14 +40,9 @@ namespace {
 class CpuDeltaRule {
 public:
   CpuDeltaRule(KernelEmitter &e, qtf::GatedDeltaRuleOp rule, unsigned output)
-      : e(e), b(e.builder()), rule(rule), output(output) {
-    const codegen::DeltaRuleSizes sizes = codegen::getDeltaRuleSizes(rule);
-    heads = sizes.heads;
-    dk = sizes.keyDim;
-    dv = sizes.valueDim;
-    layer = sizes.layer;
-    group = sizes.group;
-    scale = sizes.scale;
+      : e(e), b(e.builder()), dr(e, rule, output) {
+    dk = dr.sizes.keyDim;
+    dv = dr.sizes.valueDim;
     chunk = e.schedule().tileSize(0);
     kWidth = e.rowWidth(dk);
     vWidth = e.rowWidth(dv);
@@ -75,8 +70,8 @@ private:
   Value mulf(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
   Value splatV(Value x) { return vector::BroadcastOp::create(b, vVec, x); }
   Value dotK(Value x, Value xBase, Value y, Value yBase);
-  void axpyV(Value row, Value rowBase, Value factor, Value from, Value fromBase);
-  void loadNormalized(const RowAccess &from, Value t, Value to, Value toBase, float factor);
+  void axpy(Value row, Value rowBase, Value factor, Value from, Value fromBase, int64_t length,
+            VectorType type);
   void setUp(Value item);
   void findRun();
   void loadChunk(Value chunkStart, Value n);
@@ -87,15 +82,12 @@ private:
 
   KernelEmitter &e;
   ImplicitLocOpBuilder &b;
-  qtf::GatedDeltaRuleOp rule;
-  unsigned output;
-  int64_t heads, dk, dv, layer, group, chunk, kWidth, vWidth;
-  float scale;
+  codegen::DeltaRuleItem dr;
+  int64_t dk, dv, chunk, kWidth, vWidth;
   VectorType kVec, vVec;
-  RowAccess query, key, value, a, beta, aLog, dtBias, tokenSeq, slots, recurrent, out;
   // Chunk scratch: rows i of Q, K (then the decayed K), W; U (then Vn) and O.
   Value qs, ks, ws, us, os, betas, gammas;
-  Value sequence, head, keyHead, stateBase, negA, bias, zeroK, zeroV, start, end;
+  Value stateBase, zeroK, zeroV, start, end;
 };
 
 } // namespace
@@ -111,60 +103,30 @@ Value CpuDeltaRule::dotK(Value x, Value xBase, Value y, Value yBase) {
   return vector::ReductionOp::create(b, vector::CombiningKind::ADD, sum);
 }
 
-/// row[rowBase + j] += factor * from[fromBase + j] for j < dv.
-void CpuDeltaRule::axpyV(Value row, Value rowBase, Value factor, Value from, Value fromBase) {
-  Value f = splatV(factor);
-  e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
+/// row[rowBase + j] += factor * from[fromBase + j] for j < length, in
+/// vectors of `type` (vVec for dv, kVec for dk).
+void CpuDeltaRule::axpy(Value row, Value rowBase, Value factor, Value from, Value fromBase,
+                        int64_t length, VectorType type) {
+  Value f = vector::BroadcastOp::create(b, type, factor);
+  const int64_t width = type.getNumElements();
+  e.forLoop(e.index(0), e.index(length), width, [&](Value j) {
     Value at = e.addIndex(rowBase, j);
-    Value x = vector::LoadOp::create(b, vVec, from, ValueRange{e.addIndex(fromBase, j)});
-    Value y = vector::LoadOp::create(b, vVec, row, ValueRange{at});
+    Value x = vector::LoadOp::create(b, type, from, ValueRange{e.addIndex(fromBase, j)});
+    Value y = vector::LoadOp::create(b, type, row, ValueRange{at});
     vector::StoreOp::create(b, vector::FMAOp::create(b, f, x, y), row, ValueRange{at});
-  });
-}
-
-/// Copies a [dk] row of `from` into scratch row `to[toBase:]`, L2-normalized
-/// (eps 1e-6 on the sum of squares) and times `factor`.
-void CpuDeltaRule::loadNormalized(const RowAccess &from, Value t, Value to, Value toBase,
-                                  float factor) {
-  Value base = e.address(from, t, keyHead, Value());
-  Value squares = e.forLoop(e.index(0), e.index(dk), kWidth, ValueRange{zeroK},
-                            [&](Value d, ValueRange acc) -> SmallVector<Value> {
-    Value x = e.loadVectorF32(from, e.addIndex(base, d), kWidth);
-    vector::StoreOp::create(b, x, to, ValueRange{e.addIndex(toBase, d)});
-    return {vector::FMAOp::create(b, x, x, acc[0])};
-  })[0];
-  Value sum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, squares);
-  Value factorVec = vector::BroadcastOp::create(
-      b, kVec, codegen::l2NormFactor(b, sum, factor, [&](Value x) -> Value {
-        return math::RsqrtOp::create(b, x);
-      }));
-  e.forLoop(e.index(0), e.index(dk), kWidth, [&](Value d) {
-    Value at = e.addIndex(toBase, d);
-    Value x = vector::LoadOp::create(b, kVec, to, ValueRange{at});
-    vector::StoreOp::create(b, mulf(x, factorVec), to, ValueRange{at});
   });
 }
 
 /// Operands, chunk scratch, and of this (request, head): its state slot's
 /// S [key_dim][value_dim] f32 at `stateBase`, `negA` = -exp(A_log), `bias`.
 void CpuDeltaRule::setUp(Value item) {
-  query = e.access(rule.getQuery()), key = e.access(rule.getKey()),
-  value = e.access(rule.getValue()), a = e.access(rule.getA()), beta = e.access(rule.getB()),
-  aLog = e.access(rule.getALog()), dtBias = e.access(rule.getDtBias()),
-  tokenSeq = e.access(rule.getTokenSeq()), slots = e.access(rule.getStateSlots());
-  recurrent = e.stateArrays(rule.getState()).second;
-  out = e.result(output);
   qs = e.scratchRow(chunk * dk), ks = e.scratchRow(chunk * dk), ws = e.scratchRow(chunk * dk),
   us = e.scratchRow(chunk * dv), os = e.scratchRow(chunk * dv), betas = e.scratchRow(chunk),
   gammas = e.scratchRow(chunk);
 
-  sequence = arith::DivUIOp::create(b, item, e.index(heads));
-  head = arith::RemUIOp::create(b, item, e.index(heads));
-  keyHead = arith::DivUIOp::create(b, head, e.index(group));
-  Value slot = e.loadIndex(slots, sequence);
-  stateBase = codegen::recurrentStateOffset(e, rule.getState().getType(), layer, slot, head);
-  negA = codegen::deltaRuleDecayRate(b, e.loadF32(aLog, head));
-  bias = e.loadF32(dtBias, head);
+  dr.locate(item);
+  stateBase = dr.stateOffset();
+  dr.loadDecay();
   zeroK = arith::ConstantOp::create(b, DenseElementsAttr::get(kVec, 0.0f));
   zeroV = arith::ConstantOp::create(b, DenseElementsAttr::get(vVec, 0.0f));
 }
@@ -176,7 +138,7 @@ void CpuDeltaRule::findRun() {
   ValueRange run = e.forLoop(e.index(0), T, 1, ValueRange{e.index(0), e.index(0)},
                              [&](Value t, ValueRange acc) -> SmallVector<Value> {
     Value mine =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.loadIndex(tokenSeq, t), sequence);
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.loadIndex(dr.tokenSeq, t), dr.sequence);
     Value first = arith::AndIOp::create(
         b, mine, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, acc[1], e.index(0)));
     return {arith::SelectOp::create(b, first, t, acc[0]),
@@ -192,18 +154,17 @@ void CpuDeltaRule::loadChunk(Value chunkStart, Value n) {
   e.forLoop(e.index(0), n, 1, ValueRange{e.f32(0.0f)},
             [&](Value i, ValueRange acc) -> SmallVector<Value> {
     Value t = e.addIndex(chunkStart, i);
-    loadNormalized(query, t, qs, e.mulIndex(i, dk), scale);
-    loadNormalized(key, t, ks, e.mulIndex(i, dk), 1.0f);
-    Value valueBase = e.address(value, t, head, Value());
+    dr.normalizeRow(dr.query, t, qs, e.mulIndex(i, dk), dr.sizes.scale, kWidth);
+    dr.normalizeRow(dr.key, t, ks, e.mulIndex(i, dk), 1.0f, kWidth);
+    Value valueBase = e.address(dr.value, t, dr.head, Value());
     e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
-      vector::StoreOp::create(b, e.loadVectorF32(value, e.addIndex(valueBase, j), vWidth), us,
+      vector::StoreOp::create(b, e.loadVectorF32(dr.value, e.addIndex(valueBase, j), vWidth), us,
                               ValueRange{e.addIndex(e.mulIndex(i, dv), j)});
     });
     KernelPhase gates(b, "delta_rule.gates");
-    Value betaT = codegen::deltaRuleBeta(b, e.loadF32(beta, e.address(beta, t, Value(), head)));
-    Value g = codegen::deltaRuleLogDecay(b, negA, e.loadF32(a, e.address(a, t, Value(), head)), bias);
-    Value gamma = arith::AddFOp::create(b, acc[0], g);
-    memref::StoreOp::create(b, betaT, betas, ValueRange{i});
+    codegen::TokenGates g = dr.gates(t);
+    Value gamma = arith::AddFOp::create(b, acc[0], g.logDecay);
+    memref::StoreOp::create(b, g.beta, betas, ValueRange{i});
     memref::StoreOp::create(b, gamma, gammas, ValueRange{i});
     return {gamma};
   });
@@ -234,14 +195,8 @@ void CpuDeltaRule::transformWY(Value n) {
       Value lij =
           mulf(mulf(bi, dotK(ks, ki, ks, kj)), exp(arith::SubFOp::create(b, gi, load(gammas, j))));
       Value minus = arith::NegFOp::create(b, lij);
-      axpyV(us, ui, minus, us, e.mulIndex(j, dv));
-      Value f = vector::BroadcastOp::create(b, kVec, minus);
-      e.forLoop(e.index(0), e.index(dk), kWidth, [&](Value d) {
-        Value at = e.addIndex(ki, d);
-        Value x = vector::LoadOp::create(b, kVec, ws, ValueRange{e.addIndex(kj, d)});
-        Value y = vector::LoadOp::create(b, kVec, ws, ValueRange{at});
-        vector::StoreOp::create(b, vector::FMAOp::create(b, f, x, y), ws, ValueRange{at});
-      });
+      axpy(us, ui, minus, us, e.mulIndex(j, dv), dv, vVec);
+      axpy(ws, ki, minus, ws, kj, dk, kVec);
     });
   });
 }
@@ -259,7 +214,7 @@ void CpuDeltaRule::readState(Value n) {
       Value q = splatV(mulf(load(qs, e.addIndex(e.mulIndex(i, dk), r)), exp(load(gammas, i))));
       Value ui = e.mulIndex(i, dv);
       e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
-        Value sv = e.loadVectorF32(recurrent, e.addIndex(rowBase, j), vWidth);
+        Value sv = e.loadVectorF32(dr.recurrent, e.addIndex(rowBase, j), vWidth);
         Value at = e.addIndex(ui, j);
         Value u = vector::LoadOp::create(b, vVec, us, ValueRange{at});
         vector::StoreOp::create(b, vector::FMAOp::create(b, w, sv, u), us, ValueRange{at});
@@ -279,11 +234,11 @@ void CpuDeltaRule::storeOutput(Value chunkStart, Value n) {
     e.forLoop(e.index(0), e.addIndex(i, e.index(1)), 1, [&](Value j) {
       Value c = mulf(dotK(qs, qi, ks, e.mulIndex(j, dk)),
                      exp(arith::SubFOp::create(b, gi, load(gammas, j))));
-      axpyV(os, oi, c, us, e.mulIndex(j, dv));
+      axpy(os, oi, c, us, e.mulIndex(j, dv), dv, vVec);
     });
-    Value outBase = e.address(out, e.addIndex(chunkStart, i), head, Value());
+    Value outBase = e.address(dr.out, e.addIndex(chunkStart, i), dr.head, Value());
     e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
-      e.storeVectorF32(out, e.addIndex(outBase, j),
+      e.storeVectorF32(dr.out, e.addIndex(outBase, j),
                        vector::LoadOp::create(b, vVec, os, ValueRange{e.addIndex(oi, j)}));
     });
   });
@@ -308,14 +263,14 @@ void CpuDeltaRule::updateState(Value n) {
     Value rowBase = e.addIndex(stateBase, e.mulIndex(r, dv));
     e.forLoop(e.index(0), e.index(dv), vWidth, [&](Value j) {
       Value at = e.addIndex(rowBase, j);
-      Value init = mulf(decay, e.loadVectorF32(recurrent, at, vWidth));
+      Value init = mulf(decay, e.loadVectorF32(dr.recurrent, at, vWidth));
       Value sum = e.forLoop(e.index(0), n, 1, ValueRange{init},
                             [&](Value i, ValueRange acc) -> SmallVector<Value> {
         Value k = splatV(load(ks, e.addIndex(e.mulIndex(i, dk), r)));
         Value u = vector::LoadOp::create(b, vVec, us, ValueRange{e.addIndex(e.mulIndex(i, dv), j)});
         return {vector::FMAOp::create(b, k, u, acc[0])};
       })[0];
-      e.storeVectorF32(recurrent, at, sum);
+      e.storeVectorF32(dr.recurrent, at, sum);
     });
   });
 }

@@ -101,29 +101,19 @@ private:
   mlir::Value dimsMemref;
 };
 
-/// Per-family emitters; each returns the grid (symbols and integers).
+/// The CPU's own emitters (the families written once for every target are
+/// codegen::getFamilyLowering's); each returns the grid (symbols and
+/// integers).
 mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
 emitMatmulKernel(KernelEmitter &emitter);
 mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
 emitAttentionKernel(KernelEmitter &emitter);
 mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
-emitRowsKernel(KernelEmitter &emitter);
-mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
-emitKVWriteKernel(KernelEmitter &emitter);
-mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
-emitEmbeddingKernel(KernelEmitter &emitter);
-mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
-emitElementwiseKernel(KernelEmitter &emitter);
-mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
 emitRouterKernel(KernelEmitter &emitter);
 mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
 emitExpertsKernel(KernelEmitter &emitter);
 mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
-emitConvKernel(KernelEmitter &emitter);
-mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
 emitDeltaRuleKernel(KernelEmitter &emitter);
-mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
-emitGatedNormKernel(KernelEmitter &emitter);
 
 } // namespace qwen::codegen::cpu
 

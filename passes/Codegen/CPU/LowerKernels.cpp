@@ -1,7 +1,7 @@
 //===- LowerKernels.cpp - Kernels to the CPU ABI --------------------------===//
 #include "qwen/Passes/Codegen/CPU/Passes.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
-#include "qwen/Passes/Codegen/Common/VisionFamilies.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 #include "qwen/Passes/Common/ShapeSymbols.h"
 
 #include "qwen/Dialect/QKernel/IR/QKernel.h"
@@ -31,6 +31,8 @@ using namespace qwen::codegen::cpu;
 namespace {
 using EmitFn = FailureOr<SmallVector<Attribute>> (*)(KernelEmitter &);
 
+/// The CPU's own emitter of a kernel kind; the families written once for
+/// every target come from codegen::getFamilyLowering.
 EmitFn emitterForKind(qkernel::KernelKind kind) {
   using qkernel::KernelKind;
   switch (kind) {
@@ -38,38 +40,15 @@ EmitFn emitterForKind(qkernel::KernelKind kind) {
     return emitMatmulKernel;
   case KernelKind::Attention:
     return emitAttentionKernel;
-  case KernelKind::Rows:
-    return emitRowsKernel;
-  case KernelKind::KVWrite:
-    return emitKVWriteKernel;
-  case KernelKind::Embedding:
-    return emitEmbeddingKernel;
-  case KernelKind::Elementwise:
-    return emitElementwiseKernel;
   case KernelKind::Router:
     return emitRouterKernel;
   case KernelKind::Experts:
     return emitExpertsKernel;
-  case KernelKind::Conv:
-    return emitConvKernel;
   case KernelKind::DeltaRule:
     return emitDeltaRuleKernel;
-  case KernelKind::GatedNorm:
-    return emitGatedNormKernel;
-  case KernelKind::GemmPack:
+  default:
     return nullptr;
-  case KernelKind::LayerNorm:
-    return [](KernelEmitter &e) { return codegen::lowerLayerNormKernel(e); };
-  case KernelKind::Gelu:
-    return [](KernelEmitter &e) { return codegen::lowerGeluKernel(e); };
-  case KernelKind::Rotary:
-    return [](KernelEmitter &e) { return codegen::lowerRotaryEmbeddingKernel(e); };
-  case KernelKind::WeightedGather:
-    return [](KernelEmitter &e) { return codegen::lowerWeightedGatherKernel(e); };
-  case KernelKind::SegmentAttention:
-    return [](KernelEmitter &e) { return codegen::lowerSegmentAttentionKernel(e); };
   }
-  llvm_unreachable("unknown kernel kind");
 }
 
 struct LowerKernelsToLoopsPass final
@@ -97,8 +76,9 @@ struct LowerKernelsToLoopsPass final
       }
     for (func::FuncOp source : sources) {
       auto kind = source->getAttrOfType<qkernel::KernelKindAttr>(qkernel::kKindAttrName);
+      codegen::FamilyLowering lower = kind ? codegen::getFamilyLowering(kind.getValue()) : nullptr;
       EmitFn emit = kind ? emitterForKind(kind.getValue()) : nullptr;
-      if (!emit) {
+      if (!lower && !emit) {
         source.emitOpError("has no CPU codegen for kernel kind ") << kind;
         return signalPassFailure();
       }
@@ -108,7 +88,7 @@ struct LowerKernelsToLoopsPass final
         return signalPassFailure();
       CpuCodegenOptions options{*schedule, schedule->getVectorWidth()};
       KernelEmitter emitter(kernels, source, options);
-      FailureOr<SmallVector<Attribute>> grid = emit(emitter);
+      FailureOr<SmallVector<Attribute>> grid = lower ? lower(emitter) : emit(emitter);
       if (failed(grid))
         return signalPassFailure();
       for (Attribute factor : *grid)

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Passes/Codegen/Common/RowFamilies.h"
+#include "qwen/Passes/Codegen/Common/VisionFamilies.h"
 
 #include <algorithm>
 
@@ -19,23 +20,28 @@ Value qwen::codegen::singleComputedResult(func::FuncOp source) {
   return ret.getNumOperands() == 1 ? computedValue(ret.getOperand(0)) : Value();
 }
 
+FamilyLowering qwen::codegen::getFamilyLowering(qkernel::KernelKind kind) {
+  using K = qkernel::KernelKind;
+  static const std::pair<K, FamilyLowering> families[] = {
+      {K::Rows, lowerRowsKernel},
+      {K::GatedNorm, lowerGatedNormKernel},
+      {K::Elementwise, lowerElementwiseKernel},
+      {K::Embedding, lowerEmbeddingKernel},
+      {K::KVWrite, lowerKVWriteKernel},
+      {K::Conv, lowerConvKernel},
+      {K::LayerNorm, lowerLayerNormKernel},
+      {K::Gelu, lowerGeluKernel},
+      {K::Rotary, lowerRotaryEmbeddingKernel},
+      {K::WeightedGather, lowerWeightedGatherKernel},
+      {K::SegmentAttention, lowerSegmentAttentionKernel}};
+  for (const auto &[familyKind, lower] : families)
+    if (familyKind == kind)
+      return lower;
+  return nullptr;
+}
+
 bool qwen::codegen::isRowFamily(qkernel::KernelKind kind) {
-  switch (kind) {
-  case qkernel::KernelKind::Rows:
-  case qkernel::KernelKind::GatedNorm:
-  case qkernel::KernelKind::Elementwise:
-  case qkernel::KernelKind::Embedding:
-  case qkernel::KernelKind::KVWrite:
-  case qkernel::KernelKind::Conv:
-  case qkernel::KernelKind::LayerNorm:
-  case qkernel::KernelKind::Gelu:
-  case qkernel::KernelKind::Rotary:
-  case qkernel::KernelKind::WeightedGather:
-  case qkernel::KernelKind::SegmentAttention:
-    return true;
-  default:
-    return false;
-  }
+  return getFamilyLowering(kind) != nullptr;
 }
 
 FailureOr<RowShape> qwen::codegen::getRowShape(func::FuncOp kernel, qkernel::KernelKind kind) {

@@ -66,13 +66,13 @@
 //     delta_rule.load_qk, delta_rule.gates, delta_rule.state_update (m, d,
 //     S and o = S^T q), delta_rule.output
 //   delta_rule.store_state      S back to the slot
-// The gate and normalization math is Common/DeltaRuleMath's, shared with
-// the CPU.
+// The operands, gates and q / k normalization are Common/DeltaRule's, shared
+// with the CPU; the phases over S are the GPU's schedule (DeltaRule.h).
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
 #include "qwen/Passes/Schedule/Schedules.h"
-#include "qwen/Passes/Codegen/Common/DeltaRuleMath.h"
+#include "qwen/Passes/Codegen/Common/DeltaRule.h"
 #include "qwen/Passes/Codegen/Common/KernelPhase.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -119,9 +119,9 @@ struct TokenScalars {
 /// Members set by a phase are read by the later ones.
 class GpuDeltaRule {
 public:
-  GpuDeltaRule(GpuKernelEmitter &e, qtf::GatedDeltaRuleOp rule, unsigned outSlot)
-      : e(e), rule(rule), outSlot(outSlot), sizes(codegen::getDeltaRuleSizes(rule)),
-        plan(planOf(e.options().schedule)) {
+  /// Binds the rule's operands: call inside the kernel being created.
+  GpuDeltaRule(GpuKernelEmitter &e, qtf::GatedDeltaRuleOp rule, unsigned output)
+      : e(e), dr(e, rule, output), sizes(dr.sizes), plan(planOf(e.options().schedule)) {
     dk = sizes.keyDim;
     dv = sizes.valueDim;
     split = plan.split;
@@ -130,7 +130,6 @@ public:
     // tile = [C]: chunked prefill in chunks of C tokens.
     chunk = plan.inRegisters ? e.options().schedule.tileSize(0) : 0;
   }
-  const DeltaRulePlan &getPlan() const { return plan; }
   void emitBody();
 
 private:
@@ -157,7 +156,6 @@ private:
 
   void setUp();
   void findRun();
-  void loadNormalized(const RowAccess &from, Value t, Value row, float factor);
   TokenScalars prepare(Value t);
   Value deltaOf(const TokenScalars &scalars, Value m);
   void storeOutput(Value t, Value o);
@@ -173,19 +171,17 @@ private:
   void memoryRun();
 
   GpuKernelEmitter &e;
-  qtf::GatedDeltaRuleOp rule;
-  unsigned outSlot;
-  codegen::DeltaRuleSizes sizes;
+  codegen::DeltaRuleItem dr;
+  const codegen::DeltaRuleSizes &sizes;
   DeltaRulePlan plan;
   int64_t dk, dv, split, threads, rowsPerThread, chunk;
   // The chunk buffer's layout (chunkedRun): C tokens, `lanesPerPair` lanes per
   // (i, j) pair, tiles at these float offsets.
   int64_t C = 0, warps = 0, lanesPerPair = 0, ldqk = 0;
   int64_t qOff = 0, kOff = 0, wOff = 0, uOff = 0, lOff = 0, aOff = 0, betaOff = 0, gammaOff = 0;
-  RowAccess query, key, value, a, beta, aLog, dtBias, tokenSeq, slots, recurrent, out;
   Value q, k, chunkBuffer;
-  Value head, keyHead, thread, part, active, column, stateBase, sequence;
-  Value start, end, negA, bias, zero;
+  Value thread, part, active, column, stateBase;
+  Value start, end, zero;
   Value lane, warp, firstOfColumn, writer;
 };
 
@@ -196,27 +192,16 @@ private:
 /// threads past the last column read column dv - 1 and never store.
 void GpuDeltaRule::setUp() {
   ImplicitLocOpBuilder &b = this->b();
-  query = e.access(rule.getQuery()), key = e.access(rule.getKey()),
-  value = e.access(rule.getValue()), a = e.access(rule.getA()), beta = e.access(rule.getB()),
-  aLog = e.access(rule.getALog()), dtBias = e.access(rule.getDtBias()),
-  tokenSeq = e.access(rule.getTokenSeq()), slots = e.access(rule.getStateSlots());
-  recurrent = e.stateArrays(rule.getState()).second;
-  out = e.result(outSlot);
   q = e.sharedRow(dk), k = e.sharedRow(dk);
   chunkBuffer = chunk ? e.sharedRow(chunkBufferFloats(chunk, dk, dv, threads)) : Value();
 
-  Value item = e.blockId();
-  sequence = e.divIndex(item, sizes.heads);
-  head = e.remIndex(item, sizes.heads);
-  keyHead = e.divIndex(head, sizes.group);
+  dr.locate(e.blockId());
   thread = e.threadId();
   part = e.remIndex(thread, split);
   active = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, thread, e.index(dv * split));
   column = arith::MinUIOp::create(b, e.divIndex(thread, split), e.index(dv - 1));
-  Value slot = e.loadIndex(slots, sequence);
   // S of this (slot, layer, head): [key_dim][value_dim] f32.
-  stateBase = e.addIndex(
-      codegen::recurrentStateOffset(e, rule.getState().getType(), sizes.layer, slot, head), column);
+  stateBase = e.addIndex(dr.stateOffset(), column);
 }
 
 /// The request's tokens: a contiguous run [start, end), found by a strided
@@ -234,7 +219,7 @@ void GpuDeltaRule::findRun() {
       thread, T, threads, ValueRange{indexToF32(T), e.f32(0.0f)},
       [&](Value t, ValueRange acc) -> SmallVector<Value> {
         Value mine =
-            arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.loadIndex(tokenSeq, t), sequence);
+            arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.loadIndex(dr.tokenSeq, t), dr.sequence);
         return {arith::SelectOp::create(b, mine, arith::MinimumFOp::create(b, acc[0], indexToF32(t)),
                                         acc[0]),
                 arith::SelectOp::create(b, mine, arith::AddFOp::create(b, acc[1], e.f32(1.0f)),
@@ -248,39 +233,19 @@ void GpuDeltaRule::findRun() {
   end = e.addIndex(start, toIndex(e.blockSum(local[1])));
 }
 
-/// Copies the [dk] row of token t into `row`, L2-normalized (eps 1e-6 on the
-/// sum of squares) and scaled; each thread rescales what it loaded.
-void GpuDeltaRule::loadNormalized(const RowAccess &from, Value t, Value row, float factor) {
-  ImplicitLocOpBuilder &b = this->b();
-  Value base = e.address(from, t, keyHead, Value());
-  Value partial = e.forLoop(thread, e.index(dk), threads, ValueRange{zero},
-                            [&](Value d, ValueRange acc) -> SmallVector<Value> {
-    Value x = e.loadF32(from, e.addIndex(base, d));
-    memref::StoreOp::create(b, x, row, ValueRange{d});
-    return {math::FmaOp::create(b, x, x, acc[0])};
-  })[0];
-  Value rowFactor = codegen::l2NormFactor(b, e.blockSum(partial), factor,
-                                          [&](Value x) { return e.rsqrt(x); });
-  e.forLoop(thread, e.index(dk), threads, [&](Value d) {
-    Value x = memref::LoadOp::create(b, row, ValueRange{d});
-    memref::StoreOp::create(b, arith::MulFOp::create(b, x, rowFactor), row, ValueRange{d});
-  });
-}
-
 /// One token of the recurrent step: q and k normalized into the shared rows
 /// `q`, `k`; returns alpha = e^g, beta and v of this thread's column.
 TokenScalars GpuDeltaRule::prepare(Value t) {
   ImplicitLocOpBuilder &b = this->b();
   KernelPhase phase(b, "delta_rule.load_qk");
-  loadNormalized(query, t, q, sizes.scale);
-  loadNormalized(key, t, k, 1.0f);
+  dr.normalizeRow(dr.query, t, q, Value(), sizes.scale, 1);
+  dr.normalizeRow(dr.key, t, k, Value(), 1.0f, 1);
   e.barrier(); // q and k complete for every thread
   KernelPhase gates(b, "delta_rule.gates");
-  Value betaT = codegen::deltaRuleBeta(b, e.loadF32(beta, e.address(beta, t, Value(), head)));
-  Value g = codegen::deltaRuleLogDecay(b, negA, e.loadF32(a, e.address(a, t, Value(), head)), bias);
-  Value alpha = math::ExpOp::create(b, g);
-  Value v = e.loadF32(value, e.addIndex(e.address(value, t, head, Value()), column));
-  return TokenScalars{alpha, betaT, v};
+  codegen::TokenGates g = dr.gates(t);
+  Value alpha = math::ExpOp::create(b, g.logDecay);
+  Value v = e.loadF32(dr.value, e.addIndex(e.address(dr.value, t, dr.head, Value()), column));
+  return TokenScalars{alpha, g.beta, v};
 }
 
 /// d = beta * (v - alpha * m)
@@ -299,7 +264,7 @@ void GpuDeltaRule::storeOutput(Value t, Value o) {
           ? arith::AndIOp::create(b, active,
                                   arith::CmpIOp::create(b, arith::CmpIPredicate::eq, part, e.index(0)))
           : active;
-  e.ifThen(first, [&] { e.store(out, e.addIndex(e.address(out, t, head, Value()), column), o); });
+  e.ifThen(first, [&] { e.store(dr.out, e.addIndex(e.address(dr.out, t, dr.head, Value()), column), o); });
 }
 
 /// The recurrent step per token (decode) on this thread's rows of S in
@@ -375,20 +340,18 @@ void GpuDeltaRule::chunkLoadTokens(Value chunkStart, Value n, Value nLast) {
     Value i = e.addIndex(i0, warp);
     Value valid = ult(i, n);
     Value t = e.addIndex(chunkStart, arith::MinUIOp::create(b, i, nLast));
-    chunkNormalizeInto(query, t, i, valid, qOff, sizes.scale);
-    chunkNormalizeInto(key, t, i, valid, kOff, 1.0f);
+    chunkNormalizeInto(dr.query, t, i, valid, qOff, sizes.scale);
+    chunkNormalizeInto(dr.key, t, i, valid, kOff, 1.0f);
     e.ifThen(valid, [&] {
-      Value valueBase = e.address(value, t, head, Value());
+      Value valueBase = e.address(dr.value, t, dr.head, Value());
       e.forLoop(lane, e.index(dv), 32, [&](Value c) {
-        st(e.loadF32(value, e.addIndex(valueBase, c)), tile(uOff, i, dv, c));
+        st(e.loadF32(dr.value, e.addIndex(valueBase, c)), tile(uOff, i, dv, c));
       });
       e.ifThen(isZero(lane), [&] {
         KernelPhase gates(b, "delta_rule.gates");
-        Value betaT = codegen::deltaRuleBeta(b, e.loadF32(beta, e.address(beta, t, Value(), head)));
-        Value g =
-            codegen::deltaRuleLogDecay(b, negA, e.loadF32(a, e.address(a, t, Value(), head)), bias);
-        st(betaT, e.addIndex(e.index(betaOff), i));
-        st(g, e.addIndex(e.index(gammaOff), i));
+        codegen::TokenGates g = dr.gates(t);
+        st(g.beta, e.addIndex(e.index(betaOff), i));
+        st(g.logDecay, e.addIndex(e.index(gammaOff), i));
       });
     });
   });
@@ -412,7 +375,7 @@ void GpuDeltaRule::chunkLoadTokens(Value chunkStart, Value n, Value nLast) {
 void GpuDeltaRule::chunkNormalizeInto(const RowAccess &from, Value t, Value i, Value valid,
                                       int64_t offset, float factor) {
   ImplicitLocOpBuilder &b = this->b();
-  Value base = e.address(from, t, keyHead, Value());
+  Value base = e.address(from, t, dr.keyHead, Value());
   SmallVector<Value> xs, ds;
   Value squares = zero;
   for (int64_t m = 0; m < (dk + 31) / 32; ++m) {
@@ -548,7 +511,7 @@ void GpuDeltaRule::chunkOutput(Value chunkStart, Value n, ValueRange s) {
       })[0];
       o = fma(ld(tile(aOff, i, C, i)), vn, o);
       Value t = e.addIndex(chunkStart, i);
-      e.store(out, e.addIndex(e.address(out, t, head, Value()), column), o);
+      e.store(dr.out, e.addIndex(e.address(dr.out, t, dr.head, Value()), column), o);
     });
   });
   e.barrier();
@@ -589,7 +552,7 @@ void GpuDeltaRule::memoryRun() {
       Value m = e.forLoop(e.index(0), e.index(dk), 1, ValueRange{zero},
                           [&](Value i, ValueRange acc) -> SmallVector<Value> {
         Value ki = memref::LoadOp::create(b, k, ValueRange{i});
-        return {math::FmaOp::create(b, ki, e.loadF32(recurrent, stateAt(i)), acc[0])};
+        return {math::FmaOp::create(b, ki, e.loadF32(dr.recurrent, stateAt(i)), acc[0])};
       })[0];
       Value d = deltaOf(scalars, m);
       Value o = e.forLoop(e.index(0), e.index(dk), 1, ValueRange{zero},
@@ -598,12 +561,12 @@ void GpuDeltaRule::memoryRun() {
         Value qi = memref::LoadOp::create(b, q, ValueRange{i});
         Value at = stateAt(i);
         Value si = math::FmaOp::create(
-            b, ki, d, arith::MulFOp::create(b, scalars.alpha, e.loadF32(recurrent, at)));
-        e.store(recurrent, at, si);
+            b, ki, d, arith::MulFOp::create(b, scalars.alpha, e.loadF32(dr.recurrent, at)));
+        e.store(dr.recurrent, at, si);
         return {math::FmaOp::create(b, qi, si, acc[0])};
       })[0];
       KernelPhase output(b, "delta_rule.output");
-      e.store(out, e.addIndex(e.address(out, t, head, Value()), column), o);
+      e.store(dr.out, e.addIndex(e.address(dr.out, t, dr.head, Value()), column), o);
     });
     e.barrier(); // the next token overwrites q and k
   });
@@ -613,8 +576,7 @@ void GpuDeltaRule::emitBody() {
   ImplicitLocOpBuilder &b = this->b();
   setUp();
   findRun();
-  negA = codegen::deltaRuleDecayRate(b, e.loadF32(aLog, head));
-  bias = e.loadF32(dtBias, head);
+  dr.loadDecay();
   zero = e.f32(0.0f);
   if (!plan.inRegisters)
     return memoryRun();
@@ -622,7 +584,7 @@ void GpuDeltaRule::emitBody() {
   // This thread's rows of the column S[:, j], in registers for the step.
   SmallVector<Value> rows0;
   for (int64_t r = 0; r < rowsPerThread; ++r)
-    rows0.push_back(e.loadF32(recurrent, stateAt(rowOf(r))));
+    rows0.push_back(e.loadF32(dr.recurrent, stateAt(rowOf(r))));
   SmallVector<Value> finalRows;
   if (!chunkBuffer) {
     finalRows = recurrentRun(rows0);
@@ -646,7 +608,7 @@ void GpuDeltaRule::emitBody() {
   KernelPhase phase(b, "delta_rule.store_state");
   e.ifThen(active, [&] {
     for (int64_t r = 0; r < rowsPerThread; ++r)
-      e.store(recurrent, stateAt(rowOf(r)), finalRows[r]);
+      e.store(dr.recurrent, stateAt(rowOf(r)), finalRows[r]);
   });
 }
 
@@ -656,22 +618,17 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitt
   if (failed(matched))
     return failure();
   qtf::GatedDeltaRuleOp rule = matched->first;
-  // The ABI result slot of the output: results without a slot (the state)
-  // before it do not count.
-  ArrayRef<Type> results = source.getResultTypes();
-  const unsigned outSlot = llvm::count_if(results.take_front(matched->second),
-                                          [](Type t) { return isa<RankedTensorType>(t); });
-  GpuDeltaRule kernel(e, rule, outSlot);
+  const unsigned output = matched->second;
   const codegen::DeltaRuleSizes sizes = codegen::getDeltaRuleSizes(rule);
-  const DeltaRulePlan &plan = kernel.getPlan();
+  const DeltaRulePlan plan = planOf(e.options().schedule);
   if (sizes.keyDim % plan.split ||
       plan.threads < (plan.inRegisters ? sizes.valueDim * plan.split : sizes.valueDim))
     return source.emitOpError("delta_rule schedule does not fit key_dim ")
                << sizes.keyDim << " x value_dim " << sizes.valueDim,
            failure();
-  e.createKernel(kernel.getPlan().threads, [&] { kernel.emitBody(); });
+  e.createKernel(plan.threads, [&] { GpuDeltaRule(e, rule, output).emitBody(); });
   Builder builder(source.getContext());
   return KernelGeometry{
-      {builder.getStringAttr("B"), builder.getI64IntegerAttr(codegen::getDeltaRuleSizes(rule).heads)},
+      {builder.getStringAttr("B"), builder.getI64IntegerAttr(sizes.heads)},
       e.blockSize(), e.sharedBytes()};
 }

@@ -213,22 +213,11 @@ private:
   mlir::Value reduceScratch;
 };
 
-/// The launch geometry of the kernel a row family (Common/RowFamilies.h)
-/// just built through `emitter`: its grid, the block and shared memory.
-mlir::FailureOr<KernelGeometry> withLaunchOf(GpuKernelEmitter &emitter,
-                                             mlir::FailureOr<llvm::SmallVector<mlir::Attribute>> grid);
-
-/// Per-family emitters: each creates its gpu.func (named like the source)
-/// and returns the launch geometry.
-mlir::FailureOr<KernelGeometry> emitRowsKernel(GpuKernelEmitter &emitter);
-mlir::FailureOr<KernelGeometry> emitKVWriteKernel(GpuKernelEmitter &emitter);
-mlir::FailureOr<KernelGeometry> emitEmbeddingKernel(GpuKernelEmitter &emitter);
-mlir::FailureOr<KernelGeometry>
-emitElementwiseKernel(GpuKernelEmitter &emitter);
+/// The GPU's own emitters (the families written once for every target are
+/// codegen::getFamilyLowering's): each creates its gpu.func (named like the
+/// source) and returns the launch geometry.
 mlir::FailureOr<KernelGeometry> emitAttentionKernel(GpuKernelEmitter &emitter);
-mlir::FailureOr<KernelGeometry> emitConvKernel(GpuKernelEmitter &emitter);
 mlir::FailureOr<KernelGeometry> emitDeltaRuleKernel(GpuKernelEmitter &emitter);
-mlir::FailureOr<KernelGeometry> emitGatedNormKernel(GpuKernelEmitter &emitter);
 mlir::FailureOr<KernelGeometry> emitRouterKernel(GpuKernelEmitter &emitter);
 mlir::FailureOr<KernelGeometry> emitExpertsKernel(GpuKernelEmitter &emitter);
 

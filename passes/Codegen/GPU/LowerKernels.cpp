@@ -1,6 +1,6 @@
 //===- LowerKernels.cpp - Kernels to gpu.func and cuBLASLt calls ----------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
-#include "qwen/Passes/Codegen/Common/VisionFamilies.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
 #include "qwen/Passes/Codegen/GPU/Passes.h"
 #include "qwen/Passes/Common/ShapeSymbols.h"
 
@@ -21,52 +21,33 @@ using namespace qwen::codegen::gpu;
 namespace {
 using EmitFn = FailureOr<KernelGeometry> (*)(GpuKernelEmitter &);
 
-/// The emitter of a generated kernel; matmuls are cuBLASLt calls
-/// (lowerMatmulToCublasLt) and a GEMM's pack kernel is made with it.
+/// The launch geometry of the kernel a family written once (`grid`, from
+/// codegen::getFamilyLowering) just built through `e`: the block and shared
+/// memory it used.
+FailureOr<KernelGeometry> withLaunchOf(GpuKernelEmitter &e, FailureOr<codegen::Grid> grid) {
+  if (failed(grid))
+    return failure();
+  return KernelGeometry{std::move(*grid), e.blockSize(), e.sharedBytes()};
+}
+
+/// The GPU's own emitter of a generated kernel; the families written once
+/// for every target come from codegen::getFamilyLowering, matmuls are
+/// cuBLASLt calls (lowerMatmulToCublasLt) and a GEMM's pack kernel is made
+/// with it.
 EmitFn emitterForKind(qkernel::KernelKind kind) {
   using qkernel::KernelKind;
   switch (kind) {
   case KernelKind::Attention:
     return emitAttentionKernel;
-  case KernelKind::Rows:
-    return emitRowsKernel;
-  case KernelKind::KVWrite:
-    return emitKVWriteKernel;
-  case KernelKind::Embedding:
-    return emitEmbeddingKernel;
-  case KernelKind::Elementwise:
-    return emitElementwiseKernel;
-  case KernelKind::Conv:
-    return emitConvKernel;
   case KernelKind::DeltaRule:
     return emitDeltaRuleKernel;
-  case KernelKind::GatedNorm:
-    return emitGatedNormKernel;
   case KernelKind::Router:
     return emitRouterKernel;
   case KernelKind::Experts:
     return emitExpertsKernel;
-  case KernelKind::Matmul:
-  case KernelKind::GemmPack:
+  default:
     return nullptr;
-  case KernelKind::LayerNorm:
-    return [](GpuKernelEmitter &e) { return withLaunchOf(e, codegen::lowerLayerNormKernel(e)); };
-  case KernelKind::Gelu:
-    return [](GpuKernelEmitter &e) { return withLaunchOf(e, codegen::lowerGeluKernel(e)); };
-  case KernelKind::Rotary:
-    return [](GpuKernelEmitter &e) {
-      return withLaunchOf(e, codegen::lowerRotaryEmbeddingKernel(e));
-    };
-  case KernelKind::WeightedGather:
-    return [](GpuKernelEmitter &e) {
-      return withLaunchOf(e, codegen::lowerWeightedGatherKernel(e));
-    };
-  case KernelKind::SegmentAttention:
-    return [](GpuKernelEmitter &e) {
-      return withLaunchOf(e, codegen::lowerSegmentAttentionKernel(e));
-    };
   }
-  llvm_unreachable("unknown kernel kind");
 }
 
 /// Grid factors as the attribute spells them: step symbols, i64 integers.
@@ -183,13 +164,15 @@ struct GpuLowerKernelsPass final
           return signalPassFailure();
         continue;
       }
+      codegen::FamilyLowering lower = kind ? codegen::getFamilyLowering(kind.getValue()) : nullptr;
       EmitFn emit = kind ? emitterForKind(kind.getValue()) : nullptr;
-      if (!emit) {
+      if (!lower && !emit) {
         source.emitOpError("has no GPU codegen for kernel kind ") << kind;
         return signalPassFailure();
       }
       GpuKernelEmitter emitter(gpuModule, source, options);
-      FailureOr<KernelGeometry> geometry = emit(emitter);
+      FailureOr<KernelGeometry> geometry =
+          lower ? withLaunchOf(emitter, lower(emitter)) : emit(emitter);
       if (failed(geometry))
         return signalPassFailure();
       for (Attribute factor : geometry->grid)

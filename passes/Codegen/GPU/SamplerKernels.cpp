@@ -48,34 +48,34 @@ static constexpr int64_t kWarp = 32;
 /// parallelism: a row is read by one block only).
 static constexpr int64_t kUnroll = 4;
 
-/// Ids and indices travel as exact f32 values in the reductions.
-static LogicalResult checkVocab(Location loc, StringRef kernel, int64_t vocab) {
-  if (vocab > 0 && vocab < (int64_t(1) << 24))
-    return success();
-  return emitError(loc) << kernel << ": vocab " << vocab
-                        << " is out of range (1 .. 2^24 - 1: ids travel as f32)";
-}
-
-/// A stand-in source (in `scratch`) with a sampler's tensor signature, logits
-/// [rows, vocab] f32 in and `results` out, so that its kernel gets the common
-/// ABI (logits slot, result slots, then T, B, P, R).
-static func::FuncOp samplerSource(ModuleOp scratch, StringRef name, int64_t vocab,
-                                  TypeRange results) {
-  MLIRContext *ctx = scratch.getContext();
-  OpBuilder builder = OpBuilder::atBlockEnd(scratch.getBody());
+/// Builds sampler kernel `name` in `gpuModule` for logits [rows, vocab] f32
+/// with the schedule's threads, one block per row: a stand-in source (in a
+/// scratch module) with the tensor signature logits -> `results` gives it
+/// the common ABI (logits slot, result slots, then T, B, P, R);
+/// `body(e, source)` emits the block. Ids and indices travel as exact f32
+/// values in the reductions, so vocab must stay below 2^24.
+static FailureOr<KernelGeometry>
+buildSamplerKernel(mlir::gpu::GPUModuleOp gpuModule, Location loc, StringRef name, int64_t vocab,
+                   TypeRange results, StringRef rowSymbol, qkernel::ScheduleAttr schedule,
+                   llvm::function_ref<void(GpuKernelEmitter &, func::FuncOp)> body) {
+  if (vocab <= 0 || vocab >= (int64_t(1) << 24))
+    return emitError(loc) << name << ": vocab " << vocab
+                          << " is out of range (1 .. 2^24 - 1: ids travel as f32)";
+  MLIRContext *ctx = gpuModule.getContext();
+  OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
+  OpBuilder builder = OpBuilder::atBlockEnd(scratch->getBody());
   auto logitsType = RankedTensorType::get({ShapedType::kDynamic, vocab}, Float32Type::get(ctx));
-  auto source = func::FuncOp::create(builder, scratch.getLoc(), name,
+  auto source = func::FuncOp::create(builder, loc, name,
                                      FunctionType::get(ctx, {logitsType}, results));
   source.addEntryBlock();
-  return source;
-}
 
-/// The emitter of a sampler kernel over `source` with `schedule`.
-static GpuCodegenOptions samplerOptions(qkernel::ScheduleAttr schedule) {
   GpuCodegenOptions options;
   options.schedule = schedule;
   options.maxThreads = schedule.getThreads();
-  return options;
+  GpuKernelEmitter e(gpuModule, source, options);
+  SmallVector<BlockArgument> args(source.getArguments());
+  e.createKernel(name, args, results, schedule.getThreads(), [&] { body(e, source); });
+  return KernelGeometry{{builder.getStringAttr(rowSymbol)}, schedule.getThreads(), e.sharedBytes()};
 }
 
 namespace {
@@ -213,20 +213,11 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitArgmaxKernel(mlir::gpu::GPUMod
                                                                 Location loc, int64_t vocab,
                                                                 StringRef rowSymbol,
                                                                 qkernel::ScheduleAttr schedule) {
-  MLIRContext *ctx = gpuModule.getContext();
-  if (failed(checkVocab(loc, "qk_argmax", vocab)))
-    return failure();
-  OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
-  auto idsType = RankedTensorType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 32));
-  func::FuncOp source = samplerSource(*scratch, "qk_argmax", vocab, {idsType});
-
-  GpuKernelEmitter e(gpuModule, source, samplerOptions(schedule));
-  const int64_t width = e.rowWidth(vocab);
-  const int64_t threads = schedule.getThreads();
-  SmallVector<BlockArgument> args(source.getArguments());
-  e.createKernel("qk_argmax", args, TypeRange{idsType}, threads,
-                 [&] { GpuArgmax(e, source, vocab, width, threads).emit(); });
-  return KernelGeometry{{Builder(ctx).getStringAttr(rowSymbol)}, threads, e.sharedBytes()};
+  auto idsType = RankedTensorType::get({ShapedType::kDynamic}, IntegerType::get(gpuModule.getContext(), 32));
+  return buildSamplerKernel(gpuModule, loc, "qk_argmax", vocab, {idsType}, rowSymbol, schedule,
+                            [&](GpuKernelEmitter &e, func::FuncOp source) {
+    GpuArgmax(e, source, vocab, e.rowWidth(vocab), schedule.getThreads()).emit();
+  });
 }
 
 //===----------------------------------------------------------------------===//
@@ -335,7 +326,7 @@ Value GpuTopK::keyOf(Value x) {
 
 /// Runs body(x, id) on every logit of this thread's columns.
 void GpuTopK::forEachLogit(llvm::function_ref<void(Value, Value)> body) {
-  e.forLoop(e.mulIndex(tid, plan.width), e.index(plan.vocab), plan.threads * plan.width, [&](Value col) {
+  e.forLanes(plan.vocab, plan.width, [&](Value col) {
     Value v = e.loadVectorF32(logits, e.addIndex(base, col), plan.width);
     for (int64_t k = 0; k < plan.width; ++k)
       body(vector::ExtractOp::create(b, v, ArrayRef<int64_t>{k}), k ? e.addIndex(col, e.index(k)) : col);
@@ -368,17 +359,14 @@ void GpuTopK::init() {
 /// taken; -inf for a group without a non-NaN logit, which keeps every entry).
 void GpuTopK::findBound() {
   KernelPhase phase(b, "topk.bound");
-  Value threadMax = e.forLoop(
-      e.mulIndex(tid, plan.width), e.index(plan.vocab), plan.threads * plan.width, ValueRange{minusInf},
-      [&](Value col, ValueRange carried) -> SmallVector<Value> {
-        Value best = carried[0];
-        Value v = e.loadVectorF32(logits, e.addIndex(base, col), plan.width);
-        for (int64_t k = 0; k < plan.width; ++k) {
-          Value x = vector::ExtractOp::create(b, v, ArrayRef<int64_t>{k});
-          best = select(cmpf(arith::CmpFPredicate::OGT, x, best), x, best);
-        }
-        return {best};
-      })[0];
+  Value threadMax = e.forLanes(plan.vocab, plan.width, minusInf, [&](Value col, Value best) {
+    Value v = e.loadVectorF32(logits, e.addIndex(base, col), plan.width);
+    for (int64_t k = 0; k < plan.width; ++k) {
+      Value x = vector::ExtractOp::create(b, v, ArrayRef<int64_t>{k});
+      best = select(cmpf(arith::CmpFPredicate::OGT, x, best), x, best);
+    }
+    return best;
+  });
   Value groupMax = plan.groupLanes > 1 ? e.laneMax(threadMax, plan.groupLanes) : threadMax;
   boundKey = keyOf(e.blockMin(groupMax));
 }
@@ -567,21 +555,11 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitTopKKernel(mlir::gpu::GPUModul
   MLIRContext *ctx = gpuModule.getContext();
   constexpr int64_t C = kTopCandidates;
   static_assert((C & (C - 1)) == 0, "bitonic sort of C slots");
-  if (failed(checkVocab(loc, "qk_topk", vocab)))
-    return failure();
-  OwningOpRef<ModuleOp> scratch = ModuleOp::create(loc);
-  Type f32Type = Float32Type::get(ctx);
-  auto topLogitsType = RankedTensorType::get({ShapedType::kDynamic, C}, f32Type);
-  auto topIdsType = RankedTensorType::get({ShapedType::kDynamic, C}, IntegerType::get(ctx, 32));
-  func::FuncOp source = samplerSource(*scratch, "qk_topk", vocab, {topLogitsType, topIdsType});
-
   // A thread per sorted slot and C groups for the bound (GpuSchedules.cpp).
   if (schedule.getThreads() < C || schedule.getThreads() % C)
     return emitError(loc) << "qk_topk needs a block of a multiple of " << C << " threads";
-  GpuKernelEmitter e(gpuModule, source, samplerOptions(schedule));
   TopKPlan plan;
   plan.vocab = vocab;
-  plan.width = e.rowWidth(vocab);
   plan.threads = schedule.getThreads();
   plan.groupLanes = plan.threads / C;
   // Bytes of the inverted id (idTop - id): larger for lower ids.
@@ -593,8 +571,12 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitTopKKernel(mlir::gpu::GPUModul
   // Id of an empty slot: sorts after every real id, exact in f32.
   plan.padId = static_cast<float>(int64_t(1) << 24);
 
-  SmallVector<BlockArgument> args(source.getArguments());
-  e.createKernel("qk_topk", args, TypeRange{topLogitsType, topIdsType}, plan.threads,
-                 [&] { GpuTopK(e, source, plan).emit(); });
-  return KernelGeometry{{Builder(ctx).getStringAttr(rowSymbol)}, plan.threads, e.sharedBytes()};
+  Type f32Type = Float32Type::get(ctx);
+  auto topLogitsType = RankedTensorType::get({ShapedType::kDynamic, C}, f32Type);
+  auto topIdsType = RankedTensorType::get({ShapedType::kDynamic, C}, IntegerType::get(ctx, 32));
+  return buildSamplerKernel(gpuModule, loc, "qk_topk", vocab, {topLogitsType, topIdsType},
+                            rowSymbol, schedule, [&](GpuKernelEmitter &e, func::FuncOp source) {
+    plan.width = e.rowWidth(vocab);
+    GpuTopK(e, source, plan).emit();
+  });
 }

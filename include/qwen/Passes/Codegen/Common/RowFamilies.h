@@ -52,6 +52,14 @@ struct RowShape {
   /// lane walks the step's tokens carrying its columns' window.
   bool lanePerColumn = false;
 };
+/// A family's lowering, written once: builds the kernel through the target
+/// and returns its grid.
+using FamilyLowering = mlir::FailureOr<Grid> (*)(KernelTarget &target);
+/// The lowering of kernels of `kind` when it is a row family (this header)
+/// or a vision family (VisionFamilies.h); null for the kinds each target
+/// lowers itself (matmul, attention, delta_rule, router, experts, gemm_pack).
+/// The targets' LowerKernels passes call it before their own emitters.
+FamilyLowering getFamilyLowering(qkernel::KernelKind kind);
 /// Whether kernels of `kind` are a row family (getRowShape knows them).
 bool isRowFamily(qkernel::KernelKind kind);
 /// The row shape of `kernel`, a rows, gated_norm, elementwise, embedding,

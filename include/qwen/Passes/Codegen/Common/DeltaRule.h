@@ -1,0 +1,78 @@
+//===- DeltaRule.h - The gated delta rule, for every target -----*- C++ -*-===//
+//
+// What the CPU and the GPU delta_rule kernels share, written once against
+// codegen::KernelTarget (qwen-models.md section 1.8): the op's operands and
+// sizes, a work item's (request, value head) and its state slot, the
+// per-token gates, and the L2 normalization of a q / k row. Both targets
+// compute these in the same f32 operations in the same order.
+//
+// What stays per target is the schedule of the state S [key_dim][value_dim],
+// which is where the two genuinely differ:
+//   CPU (CPU/DeltaRuleKernel.cpp)  S in the slot, walked in vectors of value
+//       columns; every run takes the chunked WY form in chunks of the
+//       schedule's tile (one token: CpuSchedules.cpp).
+//   GPU (GPU/DeltaRuleKernel.cpp)  each column of S in the registers of
+//       `split` lanes; a run of one token takes the recurrent step, a longer
+//       one the chunked WY form with the block's warps over a shared chunk
+//       buffer; a state too large for registers stays in the slot.
+// The recurrent step and the one-token WY form are the same math rounded in
+// another order, so sharing the phases over S would change the numerics of
+// one of the targets.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_PASSES_CODEGEN_COMMON_DELTARULE_H
+#define QWEN_PASSES_CODEGEN_COMMON_DELTARULE_H
+
+#include "qwen/Passes/Codegen/Common/KernelTarget.h"
+
+namespace qwen::codegen {
+
+/// beta = sigmoid(b) and g = -exp(A_log) softplus(a + dt_bias) of a token.
+struct TokenGates {
+  mlir::Value beta, logDecay;
+};
+
+/// factor / sqrt(sumOfSquares + 1e-6): the scale that L2-normalizes a q or
+/// k row. `rsqrt` is the target's correctly rounded 1 / sqrt.
+mlir::Value l2NormFactor(mlir::ImplicitLocOpBuilder &b, mlir::Value sumOfSquares, float factor,
+                         llvm::function_ref<mlir::Value(mlir::Value)> rsqrt);
+
+/// One gated_delta_rule in the kernel `target` is building: its operands
+/// bound to the kernel's slots, and the (request, head) of a work item.
+/// The methods are the shared phases; each creates its ops where the
+/// builder is, so that a target interleaves them with its own.
+class DeltaRuleItem {
+public:
+  /// Binds the operands of `rule`; `output` is the index of the kernel
+  /// result the rule computes. Creates no ops.
+  DeltaRuleItem(KernelTarget &target, qtf::GatedDeltaRuleOp rule, unsigned output);
+
+  /// sequence = item / heads, head = item % heads and its key head.
+  void locate(mlir::Value item);
+  /// Flat offset of this head's S [key_dim][value_dim] f32 in the
+  /// recurrent array, in the request's state slot.
+  mlir::Value stateOffset();
+  /// negA = -exp(A_log) and dt_bias of this head.
+  void loadDecay();
+  /// beta and g of token `token`, this head (needs loadDecay).
+  TokenGates gates(mlir::Value token);
+  /// Copies the [key_dim] row of `token` (this head's key head) of `from`
+  /// (query or key) into `row` from `rowBase` (null: 0), L2-normalized
+  /// and times `factor`: each lane sums the squares of its columns in
+  /// pieces of `width` (1: scalars), the sum is taken across the work
+  /// item's lanes, and each lane rescales what it stored.
+  void normalizeRow(const RowAccess &from, mlir::Value token, mlir::Value row,
+                    mlir::Value rowBase, float factor, int64_t width);
+
+  const DeltaRuleSizes sizes;
+  RowAccess query, key, value, a, beta, aLog, dtBias, tokenSeq, slots, recurrent, out;
+  qtf::LinearStateType stateType;
+  mlir::Value sequence, head, keyHead, negA, bias;
+
+private:
+  KernelTarget &t;
+};
+
+} // namespace qwen::codegen
+
+#endif // QWEN_PASSES_CODEGEN_COMMON_DELTARULE_H
