@@ -88,7 +88,7 @@ static LogicalResult scheduleAttention(func::FuncOp kernel, const schedule::GpuS
   while (mmaKeys > 16 && 2 * mmaKeys * (headDim + 8) * 2 > 36 * 1024)
     mmaKeys /= 2;
   const bool mma = options.mmaAttention && (element.isBF16() || element.isF16()) &&
-                   headDim % 16 == 0 && 2 * mmaKeys >= kMmaQueries;
+                   headDim % 32 == 0 && 2 * mmaKeys >= kMmaQueries;
   const int64_t threads = mma ? kMmaThreads : options.attentionThreads;
   const int64_t width = codegen::gpuRowWidth(headDim);
   const int64_t vectors = headDim / width;

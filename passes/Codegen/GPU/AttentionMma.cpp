@@ -20,8 +20,9 @@
 //                            staging buffer (rows 0..K-1 keys, K..2K-1
 //                            values, each row padded by 8 elements).
 //     attention.scores       S = Q K^T: per 8 keys, head_dim / 16
-//                            mma.sync m16n8k16 (K^T fragments by ldmatrix
-//                            x2 of the key rows), f32 accumulators.
+//                            mma.sync m16n8k16 (K^T fragments of two
+//                            k-steps per ldmatrix x4 of the key rows), f32
+//                            accumulators.
 //     attention.online_softmax  scale, the causal mask (keys past a row's
 //                            position are -inf), the row max over the quad
 //                            of lanes that share a row (two xor shuffles),
@@ -31,7 +32,8 @@
 //     attention.accumulate_v O += P V: P rounded to the cache dtype is the A
 //                            operand straight from the S accumulators (the
 //                            m16n8 C layout is the m16k16 A layout), V^T
-//                            fragments by ldmatrix x2 .trans.
+//                            fragments of two n-tiles per ldmatrix x4
+//                            .trans.
 //   attention.finalize     l summed over the quad, out = O / l for rows < n.
 //
 // Every tile sees key 0 in its first step, so each row's max is finite
@@ -285,17 +287,20 @@ void MmaTile::stageKeysValues(Value start) {
 /// at row g + 8; keys 8j + 2t, +1).
 SmallVector<Value> MmaTile::scores() {
   KernelPhase phase(b(), "attention.scores");
-  // K^T x2: lanes 0-7 address keys n0..n0+7 at k0, lanes 8-15 at k0 + 8.
+  // K^T x4, the fragments of two k-steps: lanes 8i..8i+7 address keys
+  // n0..n0+7 at column k0 + 8i.
   Value keyRow = e.remIndex(lane, 8);
-  Value half = e.mulIndex(e.divIndex(e.remIndex(lane, 16), 8), 8);
+  Value eighth = e.mulIndex(e.divIndex(lane, 8), 8);
   Value zero = e.f32(0.0f);
   SmallVector<Value> s;
   for (int64_t n0 = 0; n0 < keys; n0 += 8) {
     SmallVector<Value> acc(4, zero);
     Value row = e.addIndex(keyRow, e.index(n0));
-    for (int64_t k0 = 0; k0 < headDim; k0 += 16) {
-      SmallVector<Value> bRegs = ldmatrix(row, e.addIndex(half, e.index(k0)), 2, false);
-      acc = mma(ArrayRef<Value>(qFragments).slice(k0 / 4, 4), bRegs, acc);
+    for (int64_t k0 = 0; k0 < headDim; k0 += 32) {
+      SmallVector<Value> bRegs = ldmatrix(row, e.addIndex(eighth, e.index(k0)), 4, false);
+      acc = mma(ArrayRef<Value>(qFragments).slice(k0 / 4, 4), ArrayRef<Value>(bRegs).take_front(2), acc);
+      acc = mma(ArrayRef<Value>(qFragments).slice(k0 / 4 + 4, 4), ArrayRef<Value>(bRegs).drop_front(2),
+                acc);
     }
     s.append(acc);
   }
@@ -347,18 +352,24 @@ SmallVector<Value> MmaTile::onlineSoftmax(Value start, ArrayRef<Value> s, ValueR
 /// accumulator fragments of keys 16k0'.. are the A fragment of that k-step.
 SmallVector<Value> MmaTile::accumulateValues(ArrayRef<Value> p, ArrayRef<Value> acc) {
   KernelPhase phase(b(), "attention.accumulate_v");
-  // V^T x2 .trans: lanes 0-15 address value rows k0..k0+15 at column n0.
+  // V^T x4 .trans, the fragments of two n-tiles: lanes 0-15 address value
+  // rows k0..k0+15 at column n0, lanes 16-31 at column n0 + 8.
   Value valueRow = e.addIndex(e.remIndex(lane, 16), e.index(keys));
+  Value half = e.mulIndex(e.divIndex(lane, 16), 8);
   SmallVector<Value> updated(acc.begin(), acc.end());
   for (int64_t k0 = 0; k0 < keys; k0 += 16) {
     ArrayRef<Value> lo = p.slice(k0 / 2, 4), hi = p.slice(k0 / 2 + 4, 4);
     SmallVector<Value> a{packPair(lo[0], lo[1]), packPair(lo[2], lo[3]), packPair(hi[0], hi[1]),
                          packPair(hi[2], hi[3])};
     Value row = e.addIndex(valueRow, e.index(k0));
-    for (int64_t n0 = 0; n0 < headDim; n0 += 8) {
-      SmallVector<Value> bRegs = ldmatrix(row, e.index(n0), 2, /*transpose=*/true);
-      SmallVector<Value> d = mma(a, bRegs, ArrayRef<Value>(updated).slice(n0 / 2, 4));
-      std::copy(d.begin(), d.end(), updated.begin() + n0 / 2);
+    for (int64_t n0 = 0; n0 < headDim; n0 += 16) {
+      SmallVector<Value> bRegs = ldmatrix(row, e.addIndex(half, e.index(n0)), 4, /*transpose=*/true);
+      for (int64_t t = 0; t < 2; ++t) {
+        const int64_t at = (n0 + 8 * t) / 2;
+        SmallVector<Value> d = mma(a, ArrayRef<Value>(bRegs).slice(2 * t, 2),
+                                   ArrayRef<Value>(updated).slice(at, 4));
+        std::copy(d.begin(), d.end(), updated.begin() + at);
+      }
     }
   }
   return updated;
@@ -419,7 +430,7 @@ LogicalResult qwen::codegen::gpu::checkMmaAttentionSchedule(GpuKernelEmitter &e,
   const int64_t queries = schedule.tileSize(0), keys = schedule.tileSize(1);
   if (!element.isBF16() && !element.isF16())
     return e.source().emitOpError("tensor-core attention needs a bf16 or f16 KV cache");
-  if (headDim % 16 || keys % 16 || keys < 16 || queries != 16 * (schedule.getThreads() / kLanes) ||
+  if (headDim % 32 || keys % 16 || keys < 16 || queries != 16 * (schedule.getThreads() / kLanes) ||
       schedule.getThreads() % kLanes || 2 * keys < queries)
     return e.source().emitOpError("tensor-core attention schedule does not fit head_dim ") << headDim;
   return success();

@@ -4,9 +4,9 @@
 // (KernelPhase), after the role phase and the per-token walk of
 // AttentionKernel.cpp: load_q (the rows rounded to the cache dtype into the
 // staging buffer, then ldmatrix x4 fragments), key_loop { stage_kv (raw
-// 16-byte copies of the keys and values), scores (ldmatrix x2 of K, mma.sync
+// 16-byte copies of the keys and values), scores (ldmatrix x4 of K, mma.sync
 // into f32), online_softmax (the quad max by xor shuffles, exp),
-// accumulate_v (p rounded, ldmatrix x2 .trans of V, mma.sync) }, finalize.
+// accumulate_v (p rounded, ldmatrix x4 .trans of V, mma.sync) }, finalize.
 // head_dim 64, GQA 4 (8 query heads on 2 kv heads), bf16 cache: staging
 // buffer [2 x 64 keys][64 + 8].
 
@@ -20,12 +20,12 @@
 // CHECK:         vector.load {{.*}} vector<8xi16> loc("attention.stage_kv"("attention.key_loop"
 // CHECK:         vector.store {{.*}} vector<8xbf16> loc("attention.stage_kv"("attention.key_loop"
 // CHECK:         gpu.barrier loc("attention.stage_kv"("attention.key_loop"
-// CHECK:         nvgpu.ldmatrix {{.*}} {numTiles = 2 : i32, transpose = false} {{.*}} loc("attention.scores"("attention.key_loop"
+// CHECK:         nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false} {{.*}} loc("attention.scores"("attention.key_loop"
 // CHECK:         nvvm.mma.sync {{.*}}multiplicandAPtxType = #nvvm.mma_type<bf16>{{.*}}shape = #nvvm.shape<m = 16, n = 8, k = 16>{{.*}} loc("attention.scores"("attention.key_loop"
 // CHECK:         gpu.shuffle  xor {{.*}} loc("attention.online_softmax"("attention.key_loop"
 // CHECK:         math.exp {{.*}} loc("attention.online_softmax"("attention.key_loop"
 // CHECK:         arith.truncf {{.*}} vector<2xf32> to vector<2xbf16> loc("attention.accumulate_v"("attention.key_loop"
-// CHECK:         nvgpu.ldmatrix {{.*}} {numTiles = 2 : i32, transpose = true} {{.*}} loc("attention.accumulate_v"("attention.key_loop"
+// CHECK:         nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} {{.*}} loc("attention.accumulate_v"("attention.key_loop"
 // CHECK:         nvvm.mma.sync {{.*}} loc("attention.accumulate_v"("attention.key_loop"
 // CHECK:         gpu.barrier loc("attention.key_loop"
 // CHECK:         gpu.shuffle  xor {{.*}} loc("attention.finalize"

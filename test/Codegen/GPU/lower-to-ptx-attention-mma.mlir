@@ -18,10 +18,10 @@
 // values; the 64 query rows first): 64 x 72 x 2 x 2 = 18432 bytes at head 64,
 // 34816 at 128, 33792 (K = 32) at 256, plus the per-token walk's f32 rows.
 // Upstream convert-nvgpu-to-nvvm (in qwen-gpu-lower-to-nvvm) lowers the
-// nvgpu.ldmatrix fragments (Q x4, K x2, V x2 .trans); mma.sync is
-// nvvm.mma.sync m16n8k16 with f32 accumulators. ptxas assembles every entry
-// for sm_90a without spills; at the time of writing 168 registers at head
-// 128, 154 at 64, 251 at 256 (the 128 f32 accumulators of a 16 x 256 output
+// nvgpu.ldmatrix x4 fragments (Q; two k-steps of K; two n-tiles of V with
+// .trans); mma.sync is nvvm.mma.sync m16n8k16 with f32 accumulators. ptxas
+// assembles every entry for sm_90a without spills; at the time of writing 188 registers at head
+// 128, 154 at 64, 253 at 256 (the 128 f32 accumulators of a 16 x 256 output
 // tile per warp). simt-numerics-attention-mma.test checks the numerics with
 // this module.
 
@@ -42,9 +42,9 @@
 // PTX-LABEL: .visible .entry qk0_attention(
 // PTX:         .shared .align 16 .b8 {{.*}}[34816];
 // PTX:         ldmatrix.sync.aligned.m8n8.x4.shared.b16
-// PTX:         ldmatrix.sync.aligned.m8n8.x2.shared.b16
+// PTX:         ldmatrix.sync.aligned.m8n8.x4.shared.b16
 // PTX:         mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
-// PTX:         ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16
+// PTX:         ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
 // PTX:         mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // PTX-LABEL: .visible .entry qk3_attention(
 // PTX:         mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
