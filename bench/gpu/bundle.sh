@@ -21,6 +21,8 @@ done
 # Benchmarks keep the KV cache in bf16, as vLLM and HF's bf16 run do.
 for config in qwen3-0.6b qwen3-8b; do
   compile "bench/configs/$config.json" "$config" --kv-dtype=bf16
+  # The same with the prefill attention tiles on tensor cores (AttentionMma.cpp).
+  compile "bench/configs/$config.json" "$config-mma" --kv-dtype=bf16 --gpu-attention=mma
 done
 # Qwen3-8B with block-wise FP8 weights (128 x 128 blocks, as Qwen3-8B-FP8:
 # the config's quantization_config), seeded random fp8 codes and scales with

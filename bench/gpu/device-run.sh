@@ -12,6 +12,8 @@
 #    512/4096), HF transformers on the same configs; Qwen3-8B with FP8
 #    weights (qwen3-8b-fp8, when the bundle has it) at decode batch 1/8/32
 #    and prefill 512/4096, against the same floors, next to the bf16 rows;
+#    prefill 512/4096 of the same configs with the attention tiles on tensor
+#    cores (NAME-mma artifacts: qwen-compile --gpu-attention=mma);
 #    the vision tower (Engine::encodeImages, qwen-vision-embed) at
 #    Qwen3.5-0.8B-like and 9B-like sizes on one image (912 patches) and a
 #    batch of four, random bf16 weights (when the bundle has them),
@@ -130,6 +132,12 @@ if [ "$mode" = all ] || [ "$mode" = bench ]; then
       --prompt-len 512 --gen 64 | grep '^{' >> '$out/bench-$name.jsonl'"
     record "bench-$name-prefill" sh -c "qwen-run bench '$artifact' --random-weights --batch 1 \
       --prompt-len 512,4096 --gen 0 --max-batch-tokens 4096 | grep '^{' >> '$out/bench-$name.jsonl'"
+    # Prefill with the attention tiles on tensor cores (--gpu-attention=mma),
+    # next to the default's rows above (table.py: NAME-mma).
+    if [ -d "$bundle/artifacts/$name-mma.qwenc" ]; then
+      record "bench-$name-mma-prefill" sh -c "qwen-run bench '$bundle/artifacts/$name-mma.qwenc' --random-weights \
+        --batch 1 --prompt-len 512,4096 --gen 0 --max-batch-tokens 4096 | grep '^{' >> '$out/bench-$name-mma.jsonl'"
+    fi
     # Long-context decode (split-K matters most), then the choices the
     # default makes: no context split, the prefill kernel decoding, and
     # launches without programmatic dependent launch.

@@ -32,7 +32,8 @@ def main(out):
     for path in sorted(glob.glob(os.path.join(out, "bench-*.jsonl"))):
         name = os.path.basename(path)[len("bench-"):-len(".jsonl")]
         hf = {}
-        hf_path = os.path.join(out, "hf-%s.jsonl" % name)
+        # NAME-mma (tensor-core attention tiles) compares with NAME's HF run.
+        hf_path = os.path.join(out, "hf-%s.jsonl" % (name[:-4] if name.endswith("-mma") else name))
         if os.path.exists(hf_path):
             for h in lines(hf_path):  # decode from runs that decode, prefill preferably from prefill-only runs
                 if h["gen"] > 0:

@@ -79,7 +79,17 @@ static LogicalResult scheduleAttention(func::FuncOp kernel, const schedule::GpuS
   const int64_t heads = queryType.getDimSize(1), headDim = queryType.getDimSize(2);
   const int64_t group = heads / attention.getCache().getType().getKvHeads();
 
-  const int64_t threads = options.attentionThreads;
+  // Tensor-core tiles (AttentionMma.cpp): 4 warps of 16 query rows, K keys
+  // staged as the cache dtype with the values (rows padded by 8 elements)
+  // in at most 36 KiB; the staging buffer also takes the Q = 64 query rows.
+  constexpr int64_t kMmaThreads = 128, kMmaQueries = 64;
+  Type element = attention.getCache().getType().getElementType();
+  int64_t mmaKeys = 64;
+  while (mmaKeys > 16 && 2 * mmaKeys * (headDim + 8) * 2 > 36 * 1024)
+    mmaKeys /= 2;
+  const bool mma = options.mmaAttention && (element.isBF16() || element.isF16()) &&
+                   headDim % 32 == 0 && 2 * mmaKeys >= kMmaQueries;
+  const int64_t threads = mma ? kMmaThreads : options.attentionThreads;
   const int64_t width = codegen::gpuRowWidth(headDim);
   const int64_t vectors = headDim / width;
   int64_t lanes = 1;
@@ -117,6 +127,10 @@ static LogicalResult scheduleAttention(func::FuncOp kernel, const schedule::GpuS
   s.lanes = lanes;
   s.tile = {tileQueries, tileKeys};
   s.tileLanes = tileLanes;
+  if (mma) {
+    s.tensorCores = true;
+    s.tile = {kMmaQueries, mmaKeys};
+  }
   s.decodeThreads = std::max<int64_t>(std::min(threads, kDecodeThreads), decodeLanes);
   s.decodeLanes = decodeLanes;
   s.decodeTile = {chunkHeads};

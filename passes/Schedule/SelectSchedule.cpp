@@ -60,6 +60,10 @@ struct SelectSchedulePass final
       top.emitError("attention-threads must be a multiple of 32 in [32, 1024]");
       return signalPassFailure();
     }
+    if (gpuAttention != "simt" && gpuAttention != "mma") {
+      top.emitError("gpu-attention must be simt or mma, not '") << gpuAttention << "'";
+      return signalPassFailure();
+    }
     if (!cpu)
       scheduleSampler(top);
     ModuleOp kernels = qkernel::getKernelModule(top);
@@ -70,7 +74,7 @@ struct SelectSchedulePass final
     cpuOptions.cpuFeatures.assign(cpuFeatures.begin(), cpuFeatures.end());
     cpuOptions.bf16Dots = bf16Activations != "off";
     cpuOptions.roundBf16Activations = bf16Activations == "round";
-    schedule::GpuScheduleOptions gpuOptions{maxThreads, attentionThreads};
+    schedule::GpuScheduleOptions gpuOptions{maxThreads, attentionThreads, gpuAttention == "mma"};
     for (auto func : kernels.getOps<func::FuncOp>()) {
       if (!func->hasAttr(qkernel::kKernelAttrName))
         continue;

@@ -77,6 +77,11 @@ static cl::opt<std::string> bf16Activations(
     cl::desc("bf16 matmuls on AVX512-BF16 CPUs: off (f32 FMAs, the default), split "
              "(decode tiles as two bf16 parts, f32-level results) or round (activations "
              "rounded to bf16, as llama.cpp)"));
+static cl::opt<std::string> gpuAttention(
+    "gpu-attention", cl::init("simt"),
+    cl::desc("--target=cuda: prefill attention tiles on CUDA cores (simt, the default) or on "
+             "tensor cores (mma: mma.sync flash attention, bf16 / f16 KV caches; an f32 cache "
+             "keeps simt)"));
 
 static cl::opt<std::string> weightDtype(
     "weight-dtype", cl::init(""),
@@ -116,6 +121,7 @@ int main(int argc, char **argv) {
   options.pageSize = pageSize;
   options.kvDtype = kvDtype;
   options.vectorWidth = vectorWidth;
+  options.gpuAttention = gpuAttention;
   if (llvm::Error invalid = qwen::verifyCompileCheckpointOptions(options))
     return fail(llvm::toString(std::move(invalid)));
   for (const std::string &name : dumpIRAfter) {

@@ -53,7 +53,12 @@
 //   NAME_decode_combine: attention.combine
 // The online-softmax math is Common/AttentionMath's, shared with the CPU.
 //
+// With a `tensor_cores` schedule (bf16 / f16 caches, qwen-select-schedule
+// gpu-attention=mma) a tile leader runs AttentionMma.cpp's tile instead
+// (mma.sync, Q = 16 rows per warp); the other paths are unchanged.
+//
 //===----------------------------------------------------------------------===//
+#include "passes/Codegen/GPU/AttentionMma.h"
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
 #include "qwen/Passes/Codegen/Common/AttentionMath.h"
 #include "qwen/Passes/Codegen/Common/KernelPhase.h"
@@ -223,6 +228,7 @@ private:
   int64_t width, vectors, lanes, perLane, groups;
   int64_t tileLanes, tilePerLane, tileQueries, tileKeys;
   int64_t decodeLanes, decodePerLane, decodeGroups, chunkHeads;
+  bool tensorCores; ///< query tiles on tensor cores (AttentionMma.cpp)
   VectorType vecType;
   PagedView paged;
   // NAME: setUp / findRole / loadTileQueries.
@@ -264,6 +270,7 @@ GpuAttention::GpuAttention(GpuKernelEmitter &e, qtf::PagedAttentionOp attention)
   decodeThreads = schedule.getDecodeThreads();
   chunkHeads = std::min(group, schedule.decodeTileSize(0));
   combineThreads = schedule.getCombineThreads();
+  tensorCores = schedule.getTensorCores();
   vectors = headDim / width;
   perLane = vectors / lanes;
   groups = threads / lanes;
@@ -280,7 +287,7 @@ LogicalResult GpuAttention::checkSchedule() {
       tileQueries < 1 || tileKeys < 1 || decodeThreads < 1 || chunkHeads < 1 ||
       combineThreads < 1 || schedule.getSplits() < 1)
     return e.source().emitOpError("attention schedule does not fit head_dim ") << headDim;
-  return success();
+  return tensorCores ? checkMmaAttentionSchedule(e, attention) : success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -350,7 +357,8 @@ void GpuAttention::loadTileQueries() {
   // Group g owns query g of the tile (groups >= n keep a copy of the last
   // one: they compute like the others and store nothing).
   mine = arith::MinUIOp::create(b, tileGroupId, arith::SubIOp::create(b, count, one));
-  Value rows = arith::SelectOp::create(b, tiled, count,
+  // (Tensor-core tiles load their own rows.)
+  Value rows = arith::SelectOp::create(b, tiled, tensorCores ? e.index(0) : count,
                                        arith::SelectOp::create(b, perToken, one, e.index(0)));
   SmallVector<Value> qInit(tilePerLane, zero);
   tileQ = llvm::to_vector(e.forLoop(
@@ -372,7 +380,12 @@ void GpuAttention::emitKernel() {
     findRole();
     loadTileQueries();
     e.ifThen(perToken, [&] { emitPerTokenWalk(); });
-    e.ifThen(tiled, [&] { emitTile(token, count); });
+    e.ifThen(tiled, [&] {
+      if (tensorCores)
+        emitMmaAttentionTile(e, attention, {token, count, head, kvHead, sequence, query});
+      else
+        emitTile(token, count);
+    });
   });
 }
 

@@ -203,9 +203,13 @@ void GpuKernelEmitter::forColumns(const ChunkPlan &plan, int64_t columns, Value 
 //===----------------------------------------------------------------------===//
 
 Value GpuKernelEmitter::sharedRow(int64_t length) {
+  return sharedBuffer({length}, b->getF32Type());
+}
+
+Value GpuKernelEmitter::sharedBuffer(ArrayRef<int64_t> shape, Type element) {
   MLIRContext *ctx = b->getContext();
   auto space = mlir::gpu::AddressSpaceAttr::get(ctx, mlir::gpu::AddressSpace::Workgroup);
-  auto type = MemRefType::get({length}, b->getF32Type(), MemRefLayoutAttrInterface(), space);
+  auto type = MemRefType::get(shape, element, MemRefLayoutAttrInterface(), space);
   BlockArgument row = kernel.addWorkgroupAttribution(type, kernel.getLoc());
   // 16-byte alignment makes vector<4xf32> accesses single ld/st.shared.v4.
   kernel.setWorkgroupAttributionAttr(kernel.getNumWorkgroupAttributions() - 1,

@@ -135,6 +135,8 @@ public:
 
   /// A static f32 row in shared memory (a workgroup attribution).
   mlir::Value sharedRow(int64_t length);
+  /// A static shared buffer of any shape and element type (16-byte aligned).
+  mlir::Value sharedBuffer(llvm::ArrayRef<int64_t> shape, mlir::Type element);
   /// vector.load / vector.store on a shared row.
   mlir::Value loadShared(mlir::Value row, mlir::Value col, int64_t width);
   void storeShared(mlir::Value row, mlir::Value col, mlir::Value value);

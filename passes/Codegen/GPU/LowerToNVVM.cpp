@@ -15,6 +15,7 @@
 #include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
 #include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/NVGPUToNVVM/NVGPUToNVVM.h"
 #include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
 #include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
@@ -64,6 +65,8 @@ void qwen::codegen::gpu::addGpuLowerToNVVMPasses(OpPassManager &pm, StringRef to
   gpuPM.addPass(createCSEPass());
   gpuPM.addPass(createLoopInvariantCodeMotionPass());
   gpuPM.addPass(createGpuExpandSubgroupReducePass());
+  // Tensor-core kernels (AttentionMma.cpp): nvgpu.ldmatrix to NVVM.
+  gpuPM.addPass(createConvertNVGPUToNVVMPass());
   // scf must be gone before convert-gpu-to-nvvm (no LLVM translation for it).
   gpuPM.addPass(createSCFToControlFlowPass());
   ConvertGpuOpsToNVVMOpsOptions nvvmOptions;

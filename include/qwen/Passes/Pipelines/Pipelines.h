@@ -42,6 +42,11 @@ struct CompilePipelineOptions
       *this, "bf16-activations",
       llvm::cl::desc("AVX512-BF16 matmul tiles: off, split or round the f32 activations"),
       llvm::cl::init("off")};
+  Option<std::string> gpuAttention{
+      *this, "gpu-attention",
+      llvm::cl::desc("cuda: prefill attention tiles on CUDA cores (simt) or tensor cores (mma, "
+                     "bf16 / f16 KV caches)"),
+      llvm::cl::init("simt")};
   Option<std::string> target{*this, "target",
                              llvm::cl::desc("kernel target: cpu or cuda"),
                              llvm::cl::init("cpu")};

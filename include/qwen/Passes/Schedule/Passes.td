@@ -39,7 +39,11 @@ def SelectSchedulePass : Pass<"qwen-select-schedule", "mlir::ModuleOp"> {
            "cuda: largest block of row-wise kernels (a multiple of 32, <= 1024)">,
     Option<"attentionThreads", "attention-threads", "int64_t",
            /*default=*/"256",
-           "cuda: threads per (token, head) attention block (a multiple of 32)">
+           "cuda: threads per (token, head) attention block (a multiple of 32)">,
+    Option<"gpuAttention", "gpu-attention", "std::string", /*default=*/"\"simt\"",
+           "cuda: prefill query tiles of attention on CUDA cores (simt, the "
+           "default) or on tensor cores (mma: mma.sync flash attention, for "
+           "bf16 / f16 KV caches; an f32 cache keeps simt)">
   ];
   let dependentDialects = ["::qwen::qkernel::QKernelDialect"];
 }

@@ -37,6 +37,8 @@ struct GpuScheduleOptions {
   int64_t maxThreads = 256;
   /// Threads of one (token, head) attention block.
   int64_t attentionThreads = 256;
+  /// Prefill attention tiles on tensor cores where the cache is bf16 / f16.
+  bool mmaAttention = false;
 };
 
 

@@ -65,7 +65,7 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
     "::mlir::vector::VectorDialect", "::mlir::LLVM::LLVMDialect",
     "::mlir::gpu::GPUDialect", "::mlir::NVVM::NVVMDialect",
-    "::mlir::func::FuncDialect"
+    "::mlir::nvgpu::NVGPUDialect", "::mlir::func::FuncDialect"
   ];
 }
 
