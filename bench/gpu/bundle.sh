@@ -18,6 +18,11 @@ compile models/checkpoints/qwen3-demo demo
 for case in $(awk '{print $1}' bench/gpu/reference-cases.txt); do
   compile "test/data/reference/$case" "$case"
 done
+# Tensor-core attention tiles (--gpu-attention=mma, bf16 KV cache) on a Qwen3
+# and a Qwen3.5 reference case (device-run.sh: reference-CASE-mma).
+for case in bf16_tied_gqa2_theta1e6 qwen35_bf16_mixed; do
+  compile "test/data/reference/$case" "$case-mma" --kv-dtype=bf16 --gpu-attention=mma
+done
 # Benchmarks keep the KV cache in bf16, as vLLM and HF's bf16 run do.
 for config in qwen3-0.6b qwen3-8b; do
   compile "bench/configs/$config.json" "$config" --kv-dtype=bf16

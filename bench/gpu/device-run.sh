@@ -5,7 +5,8 @@
 # 1. checks the carried build (qwen-run info on the GPU),
 # 2. tests: the demo recites word for word; the HF reference cases
 #    (bench/gpu/reference-cases.txt) through test/E2E/check-reference.sh;
-#    Qwen3.5 state slots and ragged batches (qwen-check-state); top-k
+#    the tensor-core attention tiles (--gpu-attention=mma) on a Qwen3 and a
+#    Qwen3.5 case; Qwen3.5 state slots and ragged batches (qwen-check-state); top-k
 #    sampling on the device draws the tokens host sampling draws,
 # 3. bench: the measured ceilings (floors.py), qwen-run bench on Qwen3-0.6B and
 #    Qwen3-8B with seeded random weights (decode at batch 1/8/32/128, prefill
@@ -70,6 +71,15 @@ reference_case() { # CASE MODE [ABS COS]
   ! grep -q FAIL "$out/reference-$case.txt"
 }
 
+reference_mma() { # CASE MODE [ABS COS]: the CASE-mma artifact (--gpu-attention=mma)
+  local case=$1; shift
+  # Decode tokens walk in f32, prefill tiles round q and p to bf16: the
+  # prefill+decode vs one forward check is held to 0.1 (test/CUDA/reference-attention-mma.test).
+  QWEN_ARTIFACT=$bundle/artifacts/$case-mma.qwenc QWEN_FULL_FORWARD_MAX_ABS=0.1 bash test/E2E/check-reference.sh \
+    "test/data/reference/$case" "$out/work-$case-mma" "$@" > "$out/reference-$case-mma.txt" || return 1
+  ! grep -q FAIL "$out/reference-$case-mma.txt"
+}
+
 device_sampling() { # top-k candidates on the device draw the host's tokens
   local flags=(--max-new-tokens 30 --temperature 4 --top-k 50 --top-p 0.9 --seed 11
                --checkpoint models/checkpoints/qwen3-demo)
@@ -105,7 +115,7 @@ PY
 }
 
 export bundle out
-export -f demo_recites reference_case device_sampling state_slots vision_tower
+export -f demo_recites reference_case reference_mma device_sampling state_slots vision_tower
 
 if [ ! -x "$bundle/bin/qwen-run" ]; then
   echo "no gpu-bundle/: run bench/gpu/bundle.sh here and carry gpu-bundle" >&2
@@ -120,6 +130,10 @@ if [ "$mode" = all ] || [ "$mode" = tests ]; then
   while read -r case args; do
     record "reference-$case" reference_case "$case" $args
   done < bench/gpu/reference-cases.txt
+  if [ -d "$bundle/artifacts/bf16_tied_gqa2_theta1e6-mma.qwenc" ]; then
+    record reference-bf16_tied_gqa2_theta1e6-mma reference_mma bf16_tied_gqa2_theta1e6 half
+    record reference-qwen35_bf16_mixed-mma reference_mma qwen35_bf16_mixed half 0.5 0.98
+  fi
   record state-slots state_slots
   record device-sampling device_sampling
 fi

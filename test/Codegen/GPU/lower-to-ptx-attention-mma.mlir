@@ -20,9 +20,9 @@
 // Upstream convert-nvgpu-to-nvvm (in qwen-gpu-lower-to-nvvm) lowers the
 // nvgpu.ldmatrix x4 fragments (Q; two k-steps of K; two n-tiles of V with
 // .trans); mma.sync is nvvm.mma.sync m16n8k16 with f32 accumulators. ptxas
-// assembles every entry for sm_90a without spills; at the time of writing 188 registers at head
-// 128, 154 at 64, 253 at 256 (the 128 f32 accumulators of a 16 x 256 output
-// tile per warp). simt-numerics-attention-mma.test checks the numerics with
+// assembles every entry for sm_90a without spills; at the time of writing
+// 188 registers at head 128, 154 at 64, 253 at 256 (the 128 f32
+// accumulators of a 16 x 256 output tile per warp). simt-numerics-attention-mma.test checks the numerics with
 // this module.
 
 // GEOMETRY: qkernel.launch @kernels::@qk0_attention

@@ -89,7 +89,8 @@ Tensor cores: `lower` also emulates nvgpu.ldmatrix (m8n8 b16, x1 / x2 / x4,
 with or without .trans) and nvgpu.mma.sync (m16n8k16 f16 / bf16 and
 m16n8k8 f16 / bf16, f32 accumulators; also nvvm.mma.sync on .b32
 registers, which a bf16 kernel needs: upstream convert-nvgpu-to-nvvm cannot
-lower a bf16 nvgpu.mma.sync) as warp collectives, like a shuffle:
+lower a bf16 nvgpu.mma.sync, and on vector<2xf16> registers for f16, as
+passes/Codegen/GPU/AttentionMma.cpp emits them) as warp collectives, like a shuffle:
 every lane passes its row address or its fragment registers to
 simt_runtime.c, which gathers the warp's 32 lanes between two barriers and
 computes each lane's result registers with the fragment layouts of the PTX
