@@ -1,57 +1,25 @@
 //===- DeltaRuleKernel.cpp - GPU codegen for the gated delta rule ---------===//
 //
-// the gated delta rule, one block per (request, value head)
-// (grid ["B", heads]). Column j of the request's f32 state
-// S [key_dim][value_dim] belongs to `split` consecutive lanes,
-// lane p of them holding rows p, p + split, ... in registers for
-// the whole step (read from the state slot once, written back
-// once); split is the smallest power of two that leaves each
-// thread at most 32 rows (1 for key_dim <= 32, 4 for 128). The
-// block finds the request's run of tokens, then per token
-// L2-normalizes q and k cooperatively (block reductions, rows in
-// shared memory), and each thread updates its rows:
-//   m = S^T k; d = beta (v - alpha m); S = alpha S + k d^T;
-//   o = S^T q (with the updated S),
-// the partial dot products of a column summed with xor shuffles.
-// Each thread accumulates in the CPU's order (fused
-// multiply-adds over increasing i), so with split = 1 the
-// recurrence is the CPU's up to the normalization sum and the
-// libm / libdevice functions. That per-token step serves runs
-// of one token (decode); a longer run (prefill) takes the
-// chunked WY form of the CPU codegen (qwen-models.md 1.8 step
-// 6) in chunks of C tokens, S staying in the same registers:
-// C is the largest of 64 / 32 / 16 / 8 whose shared chunk
-// buffer (Q, K, W [C][key_dim] (Q, K rows padded), U
-// [C][value_dim], L, A [C][C], beta, gamma) fits the 48 KiB of
-// static shared memory: 16 for key_dim = value_dim = 128 (34
-// KiB), 32 for key_dim 64. Per
-// chunk, 6 barriers:
-//   1. warps load tokens (warp w: w, w + warps, ...): q / k
-//      L2-normalized with a warp sum, v, beta, g; one thread
-//      takes gamma = cumsum(g);
-//   2. k_i.k_j and q_i.k_j for all pairs (lanes per pair so
-//      that the block is covered): L_ij = beta_i (k_i.k_j)
-//      e^(gamma_i - gamma_j) (j < i), A_ij = (q_i.k_j)
-//      e^(gamma_i - gamma_j) (j <= i);
-//   3. (I + L)[U | W] = [diag(beta) V | diag(beta e^gamma) K]
-//      by forward substitution, a thread per column of U and
-//      of W (the W thread also decays its column of K by
-//      e^(gamma_last - gamma_i)); Q scaled by e^gamma;
-//   4. per token i, the column's lanes as in the recurrent
-//      step: Vn_i = U_i - W_i S, (e^gamma_i Q_i) S, summed with
-//      shuffles; the column's first lane keeps Vn_i and adds
-//      sum_{j <= i} A_ij Vn_j to form o_i;
-//   5. S = e^gamma_last S + sum_i (e^(gamma_last - gamma_i)
-//      k_i) Vn_i^T on the thread's rows.
-// The loops are the CPU's in its order (the forward
-// substitution, the S reads and update over increasing i, and
-// with split = 1 over increasing key rows); the GPU chunks are
-// shorter than the CPU's 64 and the dot products of step 2 sum
-// in another order. A state too large for registers
-// (more than 32 rows per thread, or a block over 512 threads)
-// stays in the slot: one thread per column, read and written
-// there per token (no chunked form).//
-// Every request's tokens are contiguous and in order in a ragged step.
+// The gated delta rule, one block per (request, value head) (grid ["B", heads]);
+// every request's tokens are contiguous and in order in a ragged step.
+// Column j of the request's f32 state S [key_dim][value_dim] belongs to
+// `split` consecutive lanes, lane p of them holding rows p, p + split, ... in
+// registers for the whole step (read from the slot once, written back once);
+// split is the smallest power of two that leaves each thread at most 32 rows
+// (1 for key_dim <= 32, 4 for 128); a column's partial dot products are
+// summed with xor shuffles. A run of one token (decode) takes the recurrent
+// step: m = S^T k; d = beta (v - alpha m); S = alpha S + k d^T; o = S^T q
+// (with the updated S). A longer run (prefill) takes the chunked WY form of
+// the CPU codegen (qwen-models.md 1.8 step 6) in chunks of C tokens, S in the
+// same registers: C is the largest of 64 / 32 / 16 / 8 whose shared chunk
+// buffer (Q, K, W [C][key_dim] (Q, K rows padded), U [C][value_dim], L, A
+// [C][C], beta, gamma) fits the 48 KiB of static shared memory (16 for
+// key_dim = value_dim = 128, 34 KiB; 32 for key_dim 64), with 6 barriers per
+// chunk. Each thread accumulates in the CPU's order (fused multiply-adds
+// over increasing i, and with split = 1 over increasing key rows); the dot
+// products of step 2 sum in another order. A state too large for registers
+// (more than 32 rows per thread, or a block over 512 threads) stays in the
+// slot: one thread per column, read and written there per token.
 //
 // Phases (KernelPhase names; test/Codegen/GPU/delta-rule-phases.mlir):
 //   delta_rule.find_run        the request's run [start, end)
