@@ -52,7 +52,7 @@ public:
 
   void emit(Value item) {
     setUp(item);
-    findRun();
+    std::tie(start, end) = dr.findRun();
     KernelPhase phase(b, "delta_rule.chunk_loop");
     e.forLoop(start, end, chunk, [&](Value chunkStart) {
       Value n = arith::MinUIOp::create(b, e.index(chunk), arith::SubIOp::create(b, end, chunkStart));
@@ -73,7 +73,6 @@ private:
   void axpy(Value row, Value rowBase, Value factor, Value from, Value fromBase, int64_t length,
             VectorType type);
   void setUp(Value item);
-  void findRun();
   void loadChunk(Value chunkStart, Value n);
   void transformWY(Value n);
   void readState(Value n);
@@ -129,22 +128,6 @@ void CpuDeltaRule::setUp(Value item) {
   dr.loadDecay();
   zeroK = arith::ConstantOp::create(b, DenseElementsAttr::get(kVec, 0.0f));
   zeroV = arith::ConstantOp::create(b, DenseElementsAttr::get(vVec, 0.0f));
-}
-
-/// This request's rows: contiguous, [start, end).
-void CpuDeltaRule::findRun() {
-  KernelPhase phase(b, "delta_rule.find_run");
-  Value T = e.dim("T");
-  ValueRange run = e.forLoop(e.index(0), T, 1, ValueRange{e.index(0), e.index(0)},
-                             [&](Value t, ValueRange acc) -> SmallVector<Value> {
-    Value mine =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.loadIndex(dr.tokenSeq, t), dr.sequence);
-    Value first = arith::AndIOp::create(
-        b, mine, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, acc[1], e.index(0)));
-    return {arith::SelectOp::create(b, first, t, acc[0]),
-            arith::SelectOp::create(b, mine, e.addIndex(acc[1], e.index(1)), acc[1])};
-  });
-  start = run[0], end = e.addIndex(run[0], run[1]);
 }
 
 /// 1. Normalized q (scaled) and k into qs / ks, raw v into us, beta into

@@ -84,6 +84,13 @@ public:
   mlir::Value forLanes(int64_t length, int64_t width, mlir::Value init,
                        llvm::function_ref<mlir::Value(mlir::Value, mlir::Value)> body) override;
   mlir::Value sumAcrossLanes(mlir::Value partial) override { return partial; }
+  mlir::Value minAcrossLanes(mlir::Value partial) override { return partial; }
+  mlir::ValueRange
+  forLanesOf(mlir::Value length, mlir::ValueRange init,
+             llvm::function_ref<llvm::SmallVector<mlir::Value>(mlir::Value, mlir::ValueRange)>
+                 body) override {
+    return forLoop(index(0), length, 1, init, body);
+  }
   codegen::ColumnPlan planColumns(int64_t columns) const override;
   codegen::ColumnPlan planLanes(int64_t columns) const override;
   void forColumns(const codegen::ColumnPlan &plan, int64_t columns, mlir::Value item,

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Passes/Codegen/Common/DeltaRule.h"
+#include "qwen/Passes/Codegen/Common/KernelPhase.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -37,6 +38,31 @@ void DeltaRuleItem::locate(Value item) {
   sequence = t.divIndex(item, sizes.heads);
   head = t.remIndex(item, sizes.heads);
   keyHead = t.divIndex(head, sizes.group);
+}
+
+std::pair<Value, Value> DeltaRuleItem::findRun() {
+  ImplicitLocOpBuilder &b = t.builder();
+  KernelPhase phase(b, "delta_rule.find_run");
+  Type f32 = b.getF32Type();
+  Value T = t.dim("T");
+  auto indexToF32 = [&](Value x) -> Value {
+    return arith::UIToFPOp::create(b, f32, arith::IndexCastOp::create(b, b.getI64Type(), x));
+  };
+  ValueRange local = t.forLanesOf(
+      T, ValueRange{indexToF32(T), t.f32(0.0f)}, [&](Value i, ValueRange acc) -> SmallVector<Value> {
+        Value mine =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t.loadIndex(tokenSeq, i), sequence);
+        return {arith::SelectOp::create(b, mine, arith::MinimumFOp::create(b, acc[0], indexToF32(i)),
+                                        acc[0]),
+                arith::SelectOp::create(b, mine, arith::AddFOp::create(b, acc[1], t.f32(1.0f)),
+                                        acc[1])};
+      });
+  auto toIndex = [&](Value x) -> Value {
+    return arith::IndexCastOp::create(b, b.getIndexType(),
+                                      arith::FPToUIOp::create(b, b.getI64Type(), x));
+  };
+  Value start = toIndex(t.minAcrossLanes(local[0]));
+  return {start, t.addIndex(start, toIndex(t.sumAcrossLanes(local[1])))};
 }
 
 Value DeltaRuleItem::stateOffset() {

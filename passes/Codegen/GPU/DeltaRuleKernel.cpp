@@ -123,7 +123,6 @@ private:
   }
 
   void setUp();
-  void findRun();
   TokenScalars prepare(Value t);
   Value deltaOf(const TokenScalars &scalars, Value m);
   void storeOutput(Value t, Value o);
@@ -170,35 +169,6 @@ void GpuDeltaRule::setUp() {
   column = arith::MinUIOp::create(b, e.divIndex(thread, split), e.index(dv - 1));
   // S of this (slot, layer, head): [key_dim][value_dim] f32.
   stateBase = e.addIndex(dr.stateOffset(), column);
-}
-
-/// The request's tokens: a contiguous run [start, end), found by a strided
-/// scan of token_seq and block min / sum reductions (token indices travel
-/// as f32: exact below 2^24 tokens per step).
-void GpuDeltaRule::findRun() {
-  ImplicitLocOpBuilder &b = this->b();
-  KernelPhase phase(b, "delta_rule.find_run");
-  Type f32 = b.getF32Type();
-  Value T = e.dim("T");
-  auto indexToF32 = [&](Value x) -> Value {
-    return arith::UIToFPOp::create(b, f32, arith::IndexCastOp::create(b, b.getI64Type(), x));
-  };
-  ValueRange local = e.forLoop(
-      thread, T, threads, ValueRange{indexToF32(T), e.f32(0.0f)},
-      [&](Value t, ValueRange acc) -> SmallVector<Value> {
-        Value mine =
-            arith::CmpIOp::create(b, arith::CmpIPredicate::eq, e.loadIndex(dr.tokenSeq, t), dr.sequence);
-        return {arith::SelectOp::create(b, mine, arith::MinimumFOp::create(b, acc[0], indexToF32(t)),
-                                        acc[0]),
-                arith::SelectOp::create(b, mine, arith::AddFOp::create(b, acc[1], e.f32(1.0f)),
-                                        acc[1])};
-      });
-  auto toIndex = [&](Value x) -> Value {
-    return arith::IndexCastOp::create(b, b.getIndexType(),
-                                      arith::FPToUIOp::create(b, b.getI64Type(), x));
-  };
-  start = toIndex(e.blockMin(local[0]));
-  end = e.addIndex(start, toIndex(e.blockSum(local[1])));
 }
 
 /// One token of the recurrent step: q and k normalized into the shared rows
@@ -543,7 +513,7 @@ void GpuDeltaRule::memoryRun() {
 void GpuDeltaRule::emitBody() {
   ImplicitLocOpBuilder &b = this->b();
   setUp();
-  findRun();
+  std::tie(start, end) = dr.findRun();
   dr.loadDecay();
   zero = e.f32(0.0f);
   if (!plan.inRegisters)

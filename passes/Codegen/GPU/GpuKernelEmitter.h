@@ -182,6 +182,13 @@ public:
     return forThreadColumns(length, width, init, body);
   }
   mlir::Value sumAcrossLanes(mlir::Value partial) override { return blockSum(partial); }
+  mlir::Value minAcrossLanes(mlir::Value partial) override { return blockMin(partial); }
+  mlir::ValueRange
+  forLanesOf(mlir::Value length, mlir::ValueRange init,
+             llvm::function_ref<llvm::SmallVector<mlir::Value>(mlir::Value, mlir::ValueRange)>
+                 body) override {
+    return forLoop(threadIdValue, length, threads, init, body);
+  }
   codegen::ColumnPlan planColumns(int64_t columns) const override;
   codegen::ColumnPlan planLanes(int64_t columns) const override { return planColumns(columns); }
   void forColumns(const codegen::ColumnPlan &plan, int64_t columns, mlir::Value item,

@@ -29,14 +29,18 @@ module @kernels {
 // -----
 
 // delta_rule: one item per (request, value head); the request's rows are
-// found by a scan, then processed token by token (chunks of one token).
+// found by a scan (first row and count in f32, Common/DeltaRule.cpp), then
+// processed token by token (chunks of one token).
 // CHECK-LABEL: func.func @step
 // CHECK:       qkernel.launch @kernels::@qk0_delta_rule{{.*}}grid = [B, 4]
 // CHECK:       func.func @qk0_delta_rule
 // CHECK-DAG:     memref.alloca() : memref<8xf32>
 // CHECK-DAG:     memref.alloca() : memref<1xf32>
-// CHECK:         scf.for {{.*}} iter_args
-// CHECK:         scf.for %{{.*}} = %{{.*}}#0 to %{{.*}} step %c1
+// CHECK:         scf.for {{.*}} iter_args({{.*}}) -> (f32, f32)
+// CHECK:           arith.minimumf
+// CHECK:         arith.fptoui
+// CHECK:         arith.fptoui
+// CHECK:         scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c1
 // CHECK:           math.rsqrt
 // CHECK:           math.log1p
 // CHECK:           vector.reduction <add>

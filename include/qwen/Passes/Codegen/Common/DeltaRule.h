@@ -49,6 +49,11 @@ public:
 
   /// sequence = item / heads, head = item % heads and its key head.
   void locate(mlir::Value item);
+  /// The request's tokens, a contiguous run [start, end) (every request's
+  /// tokens are contiguous and in order in a ragged step): each lane scans
+  /// its share of token_seq, then min / sum across the lanes (token indices
+  /// travel as f32: exact below 2^24 tokens per step). Needs locate.
+  std::pair<mlir::Value, mlir::Value> findRun();
   /// Flat offset of this head's S [key_dim][value_dim] f32 in the
   /// recurrent array, in the request's state slot.
   mlir::Value stateOffset();

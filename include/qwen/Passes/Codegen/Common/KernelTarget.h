@@ -9,7 +9,8 @@
 //   work item         one index of [begin, end)    one block
 //   forLanes          scf.for over all vectors     thread-strided scf.for
 //   sumAcrossLanes    nothing (one lane owner)     warp shuffles + shared
-//                                                  memory across warps
+//    minAcrossLanes                                memory across warps
+//   forLanesOf        scf.for over [0, n)          thread-strided scf.for
 //   loadVectorF32     vector.load, bf16/f16 -> f32 aligned vector.load
 //   store             f32 -> bf16/f16 (RNE)        the same, cvt.rn
 //   scratchRow        stack buffer (alloca)        shared-memory row
@@ -106,6 +107,16 @@ public:
   /// The sum over the work item's lanes of each lane's f32 `partial`; every
   /// lane gets the same total.
   virtual mlir::Value sumAcrossLanes(mlir::Value partial) = 0;
+  /// The minimum over the work item's lanes of each lane's f32 `partial`;
+  /// every lane gets it.
+  virtual mlir::Value minAcrossLanes(mlir::Value partial) = 0;
+  /// This lane's share of the indices [0, length) of a dynamic length, one
+  /// at a time in increasing order (the CPU: all of them; the GPU: thread t
+  /// owns t, t + threads, ...), carrying `init`; returns this lane's values.
+  virtual mlir::ValueRange
+  forLanesOf(mlir::Value length, mlir::ValueRange init,
+             llvm::function_ref<llvm::SmallVector<mlir::Value>(mlir::Value, mlir::ValueRange)>
+                 body) = 0;
 
   /// (row, chunk) work items over `columns`, in the schedule's width and
   /// threads (the CPU: one item walks the row).
