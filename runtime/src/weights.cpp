@@ -420,7 +420,8 @@ WeightStore WeightStore::random(const Artifact &artifact, uint64_t seed, ThreadP
         uint64_t chunk = uint64_t(piece.begin / kGrain);
         state = splitmix64(state) ^ splitmix64(chunk);
         uint8_t *dst = s.Owned[piece.weight].data() + uint64_t(piece.begin) * dtypeSize(w.dtype);
-        if (endsWith(w.sources[0], "_scale_inv") && w.dtype == DType::F32) {
+        // Row slices of scales too (fp8 projections sliced by the graph).
+        if (endsWith(parseWeightSource(w.sources[0]).tensor, "_scale_inv") && w.dtype == DType::F32) {
           std::fill_n(reinterpret_cast<float *>(dst), piece.end - piece.begin, kFp8RandomScale);
           continue;
         }
