@@ -151,10 +151,6 @@ ProgramEntry parseLaunch(std::string_view entryJson, bool cuda, const std::strin
 ProgramEntry::Launchable parseLaunchable(std::string_view variantJson,
                                          const std::string &origin = "launch");
 
-/// A program entry's "cublaslt" descriptor over `numArgs` launch arguments,
-/// as Artifact::open reads it (for the vision program's GEMMs). Throws Error.
-GemmSpec parseGemm(std::string_view gemmJson, size_t numArgs, const std::string &origin = "gemm");
-
 /// The sizes below are bounded by the manifest parser (limits.h), so the
 /// byte counts derived from them cannot overflow.
 struct KVCacheSpec {

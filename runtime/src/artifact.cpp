@@ -2,6 +2,8 @@
 
 #include "qwen_rt/artifact.h"
 
+#include "manifest_reader.h"
+
 #include "qwen_rt/cpu_features.h"
 #include "qwen_rt/error.h"
 #include "qwen_rt/json_input.h"
@@ -22,7 +24,9 @@ namespace schema = qwen::launch_schema;
 
 namespace qwen::rt {
 
-static const char *const kSymbolNames[NumSymbols] = {"T", "B", "P", "R"};
+const char *const manifest::kSymbolNames[NumSymbols] = {"T", "B", "P", "R"};
+using manifest::kSymbolNames;
+using manifest::ManifestReader;
 
 int64_t shapeProduct(const SymShape &shape, const StepDims &dims) {
   int64_t n = 1;
@@ -66,311 +70,6 @@ int64_t WeightSpec::numel() const {
 //===----------------------------------------------------------------------===//
 
 namespace {
-bool isIdentifier(const std::string &s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0])))
-    return false;
-  for (char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
-      return false;
-  return true;
-}
-
-class ManifestReader {
-public:
-  explicit ManifestReader(std::string path) : Path(std::move(path)) {}
-
-  [[noreturn]] void fail(const std::string &where, const std::string &what) const {
-    throw Error(Path + ": " + where + ": " + what);
-  }
-
-  const json &field(const json &obj, const char *key, const std::string &where) const {
-    if (!obj.is_object())
-      fail(where, "expected a JSON object");
-    auto it = obj.find(key);
-    if (it == obj.end())
-      fail(where, std::string("missing field \"") + key + "\"");
-    return *it;
-  }
-
-  std::string str(const json &obj, const char *key, const std::string &where) const {
-    const json &v = field(obj, key, where);
-    if (!v.is_string())
-      fail(where + "." + key, "expected a string, got " + jsonExcerpt(v));
-    return v.get<std::string>();
-  }
-
-  int64_t integer(const json &v, const std::string &where) const {
-    if (!v.is_number_integer())
-      fail(where, "expected an integer, got " + jsonExcerpt(v));
-    return v.get<int64_t>();
-  }
-
-  int64_t integer(const json &obj, const char *key, const std::string &where) const {
-    return integer(field(obj, key, where), where + "." + key);
-  }
-
-  int64_t positive(const json &obj, const char *key, const std::string &where) const {
-    int64_t v = integer(obj, key, where);
-    if (v <= 0)
-      fail(where + "." + key, "expected a positive integer, got " + std::to_string(v));
-    return v;
-  }
-
-  /// A positive integer of at most `max` (one of the bounds of limits.h).
-  int64_t bounded(const json &obj, const char *key, const std::string &where, int64_t max) const {
-    int64_t v = positive(obj, key, where);
-    if (v > max)
-      fail(where + "." + key, std::to_string(v) + " exceeds the limit of " + std::to_string(max));
-    return v;
-  }
-
-  /// A weight or buffer id: a non-negative integer that fits an int.
-  int id(const json &v, const std::string &where) const {
-    int64_t n = integer(v, where);
-    if (n < 0 || n > INT32_MAX)
-      fail(where, "id " + std::to_string(n) + " is out of range");
-    return int(n);
-  }
-
-  const json &array(const json &obj, const char *key, const std::string &where) const {
-    const json &v = field(obj, key, where);
-    if (!v.is_array())
-      fail(where + "." + key, "expected a list, got " + jsonExcerpt(v));
-    return v;
-  }
-
-  DType dtype(const json &obj, const std::string &where) const {
-    std::string name = str(obj, "dtype", where);
-    std::optional<DType> t = parseDTypeName(name);
-    if (!t)
-      fail(where + ".dtype", "unknown dtype \"" + name + "\"");
-    return *t;
-  }
-
-  /// A generated CUDA kernel's "block" (threads) and "shared_bytes".
-  void launchGeometry(const json &obj, const std::string &where, int64_t &threads, int64_t &sharedBytes) const {
-    threads = positive(obj, schema::kBlock.data(), where);
-    if (threads > schema::kMaxBlockThreads)
-      fail(where + "." + schema::kBlock.data(), "at most " + std::to_string(schema::kMaxBlockThreads) +
-                                                  " threads per block, got " + std::to_string(threads));
-    sharedBytes = integer(obj, schema::kSharedBytes.data(), where);
-    if (sharedBytes < 0 || sharedBytes > schema::kMaxStaticSharedBytes)
-      fail(where + "." + schema::kSharedBytes.data(),
-           "expected 0 to " + std::to_string(schema::kMaxStaticSharedBytes) +
-               " bytes of static shared memory, got " + std::to_string(sharedBytes));
-  }
-
-  /// A generated kernel launched by name: kernel, grid, block, shared_bytes.
-  void launchable(const json &obj, const std::string &where, ProgramEntry::Launchable &out) const {
-    out.kernel = str(obj, schema::kKernel.data(), where);
-    if (!isIdentifier(out.kernel))
-      fail(where + "." + schema::kKernel.data(), "\"" + out.kernel + "\" is not a valid C symbol name");
-    out.grid = grid(obj, where);
-    launchGeometry(obj, where, out.blockThreads, out.sharedBytes);
-  }
-
-  SymShape grid(const json &obj, const std::string &where) const {
-    return symShape(field(obj, schema::kGrid.data(), where), where + "." + schema::kGrid.data(),
-                    /*allowEmpty=*/false);
-  }
-
-  /// The launch of a generated kernel (the writer is
-  /// lib/Target/Common/Manifest.cpp's writeLaunch; both spell it by
-  /// launch_schema.h): its grid and, on CUDA, block, shared_bytes and the
-  /// optional decode variant with its splits and combine kernel.
-  void launch(const json &obj, const std::string &where, bool cuda, ProgramEntry &e) const {
-    e.grid = grid(obj, where);
-    if (!cuda)
-      return;
-    launchGeometry(obj, where, e.blockThreads, e.sharedBytes);
-    if (!obj.contains(schema::kDecode.data()))
-      return;
-    const json &d = field(obj, schema::kDecode.data(), where);
-    std::string dw = where + "." + schema::kDecode.data();
-    launchable(d, dw, e.decode);
-    const json &splits = field(d, schema::kSplits.data(), dw);
-    std::string sw = dw + "." + schema::kSplits.data();
-    e.decode.maxSplits = positive(splits, schema::kMaxSplits.data(), sw);
-    e.decode.partialFloats = positive(splits, schema::kPartialFloats.data(), sw);
-    // One split needs nothing to merge and no split length.
-    if (e.decode.maxSplits > 1 || splits.contains(schema::kCombine.data()))
-      launchable(field(splits, schema::kCombine.data(), sw), sw + "." + schema::kCombine.data(),
-                 e.decode.combine);
-    if (e.decode.maxSplits > 1 || splits.contains(schema::kSplitKeys.data()))
-      e.decode.splitKeys = positive(splits, schema::kSplitKeys.data(), sw);
-  }
-
-  /// A cuBLASLt entry's decode variant (lib/Target/Common/Manifest.cpp):
-  /// a generated kernel with the entry's arguments it takes ("args", indices
-  /// into the entry's `numArgs` arguments) and the most GEMM rows it runs.
-  void gemmDecode(const json &obj, const std::string &where, size_t numArgs, ProgramEntry::Variant &out) const {
-    const json &d = field(obj, schema::kDecode.data(), where);
-    std::string dw = where + "." + schema::kDecode.data();
-    launchable(d, dw, out);
-    const json &args = field(d, "args", dw);
-    if (!args.is_array() || args.empty())
-      fail(dw + ".args", "expected a non-empty list of argument indices, got " + jsonExcerpt(args));
-    for (size_t j = 0; j < args.size(); ++j) {
-      std::string aw = dw + ".args[" + std::to_string(j) + "]";
-      int64_t a = integer(args[j], aw);
-      if (a < 0 || uint64_t(a) >= numArgs)
-        fail(aw, "argument " + std::to_string(a) + " does not exist (the entry has " + std::to_string(numArgs) +
-                     ")");
-      out.args.push_back(int(a));
-    }
-    out.maxRows = positive(d, "max_rows", dw);
-  }
-
-  bool boolean(const json &obj, const char *key, const std::string &where) const {
-    const json &v = field(obj, key, where);
-    if (!v.is_boolean())
-      fail(where + "." + key, "expected true or false, got " + jsonExcerpt(v));
-    return v.get<bool>();
-  }
-
-  /// A cuBLASLt descriptor (passes/Codegen/GPU/README.md) over `numArgs` launch arguments.
-  GemmSpec gemm(const json &g, size_t numArgs, const std::string &where) const {
-    GemmSpec s;
-    const json &m = field(g, "m", where);
-    if (m.is_string()) {
-      s.m = symShape(json::array({m}), where + ".m")[0];
-    } else {
-      s.m.value = integer(m, where + ".m");
-      if (s.m.value <= 0)
-        fail(where + ".m", "expected a step symbol or a positive integer, got " + jsonExcerpt(m));
-    }
-    s.n = positive(g, "n", where);
-    s.k = positive(g, "k", where);
-    auto operand = [&](const char *name, bool withLd) {
-      GemmSpec::Operand o;
-      std::string p(name);
-      int64_t arg = integer(g, (p + "_arg").c_str(), where);
-      if (arg < 0 || uint64_t(arg) >= numArgs)
-        fail(where + "." + p + "_arg", "argument " + std::to_string(arg) + " does not exist (the launch has " +
-                                           std::to_string(numArgs) + ")");
-      o.arg = int(arg);
-      std::string type = str(g, (p + "_dtype").c_str(), where);
-      std::optional<DType> t = parseDTypeName(type);
-      const bool fp8 = t == DType::F8E4M3 && (p == "a" || p == "b");
-      if (!t || (*t != DType::F32 && *t != DType::BF16 && *t != DType::F16 && !fp8))
-        fail(where + "." + p + "_dtype", "expected f32, bf16 or f16" +
-                                             std::string(p == "a" || p == "b" ? " (or f8e4m3)" : "") +
-                                             ", got \"" + type + "\"");
-      o.dtype = *t;
-      if (withLd)
-        o.ld = positive(g, ("ld" + p).c_str(), where);
-      o.offset = integer(g, (p + "_offset").c_str(), where);
-      if (o.offset < 0)
-        fail(where + "." + p + "_offset", "must not be negative");
-      return o;
-    };
-    s.a = operand("a", true);
-    s.b = operand("b", true);
-    if (s.a.ld < s.k || s.b.ld < s.k)
-      fail(where, "lda and ldb must be at least k = " + std::to_string(s.k));
-    if (boolean(g, "residual", where)) {
-      s.c = operand("c", true);
-      if (s.c.ld < s.n)
-        fail(where + ".ldc", "must be at least n = " + std::to_string(s.n));
-    }
-    if (boolean(g, "bias", where))
-      s.bias = operand("bias", false);
-    std::string type = str(g, "d_dtype", where);
-    std::optional<DType> d = parseDTypeName(type);
-    if (!d || (*d != DType::F32 && *d != DType::BF16 && *d != DType::F16))
-      fail(where + ".d_dtype", "expected f32, bf16 or f16, got \"" + type + "\"");
-    s.dDtype = *d;
-    if (g.contains("prologue")) {
-      s.prologue = str(g, "prologue", where);
-      if (!isIdentifier(s.prologue))
-        fail(where + ".prologue", "\"" + s.prologue + "\" is not a valid C symbol name");
-    }
-    s.ldd = positive(g, "ldd", where);
-    if (s.ldd != s.n)
-      fail(where + ".ldd", "D is dense: expected ldd = n = " + std::to_string(s.n) + ", got " +
-                               std::to_string(s.ldd));
-    if (s.a.dtype != s.b.dtype)
-      fail(where, "A (" + std::string(dtypeName(s.a.dtype)) + ") and B (" + dtypeName(s.b.dtype) +
-                      ") must have one dtype for cuBLASLt");
-    if (s.a.dtype == DType::F8E4M3) {
-      // Block-scaled FP8: TN with 16-byte leading dimensions, whole 128-wide
-      // K blocks, the weight's scale rows 16-byte aligned (GemmSpec::bScale).
-      if (s.k % 128 || s.a.ld % 16 || s.b.ld % 16)
-        fail(where, "an f8e4m3 GEMM needs k a multiple of 128 and lda, ldb multiples of 16");
-      auto scale = [&](const char *name) {
-        GemmSpec::Operand o;
-        std::string p(name);
-        int64_t arg = integer(g, (p + "_scale_arg").c_str(), where);
-        if (arg < 0 || uint64_t(arg) >= numArgs)
-          fail(where + "." + p + "_scale_arg", "argument " + std::to_string(arg) + " does not exist");
-        o.arg = int(arg);
-        o.offset = integer(g, (p + "_scale_offset").c_str(), where);
-        if (o.offset < 0 || o.offset % 4)
-          fail(where + "." + p + "_scale_offset", "must be a non-negative multiple of 4 (16 bytes)");
-        return o;
-      };
-      s.aScale = scale("a");
-      s.bScale = scale("b");
-      s.bScale.ld = positive(g, "ldb_scale", where);
-      if (s.bScale.ld != s.k / 128 || s.bScale.ld % 4)
-        fail(where + ".ldb_scale", "expected k / 128 = " + std::to_string(s.k / 128) + ", a multiple of 4");
-    }
-    return s;
-  }
-
-  SymShape symShape(const json &v, const std::string &where, bool allowEmpty = true) const {
-    if (!v.is_array())
-      fail(where, "expected a list of integers and symbol names, got " + jsonExcerpt(v));
-    if (!allowEmpty && v.empty())
-      fail(where, "must not be empty");
-    if (v.size() > limits::kMaxTensorRank)
-      fail(where, "has " + std::to_string(v.size()) + " dimensions; at most " +
-                      std::to_string(limits::kMaxTensorRank) + " are supported");
-    SymShape shape;
-    for (size_t i = 0; i < v.size(); ++i) {
-      ShapeDim d;
-      const json &e = v[i];
-      if (e.is_string()) {
-        std::string s = e.get<std::string>();
-        for (int k = 0; k < NumSymbols; ++k)
-          if (s == kSymbolNames[k])
-            d.symbol = k;
-        if (d.symbol < 0)
-          fail(where, "unknown symbol \"" + s + "\" (known symbols: T, B, P, R)");
-      } else if (e.is_number_integer() && e.get<int64_t>() > 0) {
-        d.value = e.get<int64_t>();
-        if (d.value > limits::kMaxTensorElements)
-          fail(where, "entry " + std::to_string(i) + " is " + std::to_string(d.value) +
-                          ", more than 2^40 elements");
-      } else {
-        fail(where, "entry " + std::to_string(i) + " must be a positive integer or a symbol name, got " + jsonExcerpt(e));
-      }
-      shape.push_back(d);
-    }
-    return shape;
-  }
-
-  std::vector<int64_t> staticShape(const json &v, const std::string &where) const {
-    if (!v.is_array())
-      fail(where, "expected a list of integers, got " + jsonExcerpt(v));
-    if (v.size() > limits::kMaxTensorRank)
-      fail(where, "has " + std::to_string(v.size()) + " dimensions; at most " +
-                      std::to_string(limits::kMaxTensorRank) + " are supported");
-    std::vector<int64_t> shape;
-    for (const json &e : v) {
-      if (!e.is_number_integer() || e.get<int64_t>() <= 0)
-        fail(where, "expected positive integers, got " + jsonExcerpt(v));
-      shape.push_back(e.get<int64_t>());
-    }
-    if (!limits::checkedProduct(shape))
-      fail(where, formatShape(shape) + " has more than 2^40 elements");
-    return shape;
-  }
-
-  std::string Path;
-};
-
-
 uint64_t parseHash(const ManifestReader &r, const json &v, const std::string &where) {
   if (v.is_number_unsigned() || v.is_number_integer())
     return v.get<uint64_t>();
@@ -398,11 +97,6 @@ ProgramEntry parseLaunch(std::string_view entryJson, bool cuda, const std::strin
   return e;
 }
 
-GemmSpec parseGemm(std::string_view gemmJson, size_t numArgs, const std::string &origin) {
-  json gemm = parseUntrustedJson(gemmJson, origin);
-  return ManifestReader(origin).gemm(gemm, numArgs, "cublaslt");
-}
-
 ProgramEntry::Launchable parseLaunchable(std::string_view variantJson, const std::string &origin) {
   json variant = parseUntrustedJson(variantJson, origin);
   ProgramEntry::Launchable l;
@@ -413,6 +107,110 @@ ProgramEntry::Launchable parseLaunchable(std::string_view variantJson, const std
 //===----------------------------------------------------------------------===//
 // Artifact
 //===----------------------------------------------------------------------===//
+
+//===----------------------------------------------------------------------===//
+// The tables of a program section (manifest_reader.h)
+//===----------------------------------------------------------------------===//
+
+namespace {
+std::string sectionWhere(const std::string &section) { return section.empty() ? "top level" : section; }
+std::string sectionPrefix(const std::string &section) { return section.empty() ? "" : section + "."; }
+
+/// Records `id` of table entry `index` in `byId`; fails when it is taken or
+/// out of range (ids stay below four times the table size plus 1024).
+void recordId(const ManifestReader &r, int64_t id, size_t index, size_t tableSize, const char *what,
+              const std::string &where, std::vector<int> &byId) {
+  if (id < 0 || id >= int64_t(tableSize) * 4 + 1024)
+    r.fail(where + ".id", std::string(what) + " id " + std::to_string(id) + " is out of range");
+  if (size_t(id) >= byId.size())
+    byId.resize(size_t(id) + 1, -1);
+  if (byId[size_t(id)] >= 0)
+    r.fail(where + ".id", std::string(what) + " id " + std::to_string(id) + " is used twice");
+  byId[size_t(id)] = int(index);
+}
+} // namespace
+
+void manifest::readWeights(const ManifestReader &r, const json &object, const std::string &section,
+                           const std::array<int64_t, 2> &fp8Block, std::vector<WeightSpec> &weights,
+                           std::vector<int> &byId) {
+  const json &list = r.array(object, "weights", sectionWhere(section));
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string where = sectionPrefix(section) + "weights[" + std::to_string(i) + "]";
+    WeightSpec w;
+    int64_t id = r.integer(list[i], "id", where);
+    recordId(r, id, weights.size(), list.size(), "weight", where, byId);
+    w.id = int(id);
+    w.fp8Block = fp8Block;
+    w.dtype = r.dtype(list[i], where);
+    if (w.dtype == DType::F8E4M3 && fp8Block[0] <= 0)
+      r.fail(where + ".dtype", "an f8e4m3 weight needs model.weight_quantization (method fp8, weight_block_size)");
+    w.shape = r.staticShape(r.field(list[i], "shape", where), where + ".shape");
+    if (w.shape.empty())
+      r.fail(where + ".shape", "a weight needs at least one dimension");
+    const json &src = r.array(list[i], "sources", where);
+    if (src.empty())
+      r.fail(where + ".sources", "needs at least one checkpoint tensor name");
+    for (const json &s : src) {
+      if (!s.is_string())
+        r.fail(where + ".sources", "expected tensor names, got " + jsonExcerpt(s));
+      w.sources.push_back(s.get<std::string>());
+    }
+    weights.push_back(std::move(w));
+  }
+}
+
+void manifest::readBuffers(const ManifestReader &r, const json &object, const std::string &section,
+                           std::vector<BufferSpec> &buffers, std::vector<int> &byId) {
+  const json &list = r.array(object, "buffers", sectionWhere(section));
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string where = sectionPrefix(section) + "buffers[" + std::to_string(i) + "]";
+    BufferSpec b;
+    int64_t id = r.integer(list[i], "id", where);
+    recordId(r, id, buffers.size(), list.size(), "buffer", where, byId);
+    b.id = int(id);
+    b.dtype = r.dtype(list[i], where);
+    b.shape = r.symShape(r.field(list[i], "shape", where), where + ".shape");
+    buffers.push_back(std::move(b));
+  }
+}
+
+std::vector<ProgramEntry> manifest::readProgram(const ManifestReader &r, const json &object,
+                                                const std::string &section, bool cuda,
+                                                const std::string &argKinds, const ArgResolver &resolve) {
+  const json &list = r.array(object, "program", sectionWhere(section));
+  if (list.empty())
+    r.fail(sectionPrefix(section) + "program", "is empty");
+  std::vector<ProgramEntry> program;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string where = sectionPrefix(section) + "program[" + std::to_string(i) + "]";
+    ProgramEntry e;
+    e.kernel = r.str(list[i], "kernel", where);
+    if (!isIdentifier(e.kernel))
+      r.fail(where + ".kernel", "\"" + e.kernel + "\" is not a valid C symbol name");
+    where += " (kernel " + e.kernel + ")";
+    e.isGemm = cuda && list[i].contains("library");
+    if (e.isGemm && r.str(list[i], "library", where) != "cublaslt")
+      r.fail(where + ".library", "unknown library \"" + list[i]["library"].get<std::string>() +
+                                     "\" (this runtime calls \"cublaslt\")");
+    if (!e.isGemm)
+      r.launch(list[i], where, cuda, e);
+    const json &args = r.array(list[i], "args", where);
+    for (size_t j = 0; j < args.size(); ++j) {
+      std::string aw = where + ".args[" + std::to_string(j) + "]";
+      const json &a = args[j];
+      if (!a.is_object() || a.size() != 1)
+        r.fail(aw, "expected an object with one of " + argKinds + ", got " + jsonExcerpt(a));
+      e.args.push_back(resolve(a.begin().key(), a.begin().value(), aw));
+    }
+    if (e.isGemm) {
+      e.gemm = r.gemm(r.field(list[i], "cublaslt", where), e.args.size(), where + ".cublaslt");
+      if (list[i].contains(schema::kDecode.data()))
+        r.gemmDecode(list[i], where, e.args.size(), e.decode);
+    }
+    program.push_back(std::move(e));
+  }
+  return program;
+}
 
 void Artifact::LibraryCloser::operator()(void *library) const { dlclose(library); }
 
@@ -601,136 +399,58 @@ void Artifact::parse(const json &m) {
     fp8Block = {block[0].get<int64_t>(), block[1].get<int64_t>()};
   }
 
-  // Weights.
-  const json &weights = r.array(m, "weights", "top level");
-  for (size_t i = 0; i < weights.size(); ++i) {
-    std::string where = "weights[" + std::to_string(i) + "]";
-    WeightSpec w;
-    int64_t id = r.integer(weights[i], "id", where);
-    if (id < 0 || id >= int64_t(weights.size()) * 4 + 1024)
-      r.fail(where + ".id", "weight id " + std::to_string(id) + " is out of range");
-    w.id = int(id);
-    w.fp8Block = fp8Block;
-    w.dtype = r.dtype(weights[i], where);
-    if (w.dtype == DType::F8E4M3 && fp8Block[0] <= 0)
-      r.fail(where + ".dtype", "an f8e4m3 weight needs model.weight_quantization (method fp8, weight_block_size)");
-    w.shape = r.staticShape(r.field(weights[i], "shape", where), where + ".shape");
-    if (w.shape.empty())
-      r.fail(where + ".shape", "a weight needs at least one dimension");
-    const json &src = r.array(weights[i], "sources", where);
-    if (src.empty())
-      r.fail(where + ".sources", "needs at least one checkpoint tensor name");
-    for (const json &s : src) {
-      if (!s.is_string())
-        r.fail(where + ".sources", "expected tensor names, got " + jsonExcerpt(s));
-      w.sources.push_back(s.get<std::string>());
+  // Weights, buffers and the program.
+  manifest::readWeights(r, m, "", fp8Block, Weights, WeightById);
+  manifest::readBuffers(r, m, "", Buffers, BufferById);
+  const std::string argKinds = "\"input\", \"weight\", \"buffer\", \"kv\", \"state\"";
+  Program = manifest::readProgram(r, m, "", isCuda(), argKinds, [&](const std::string &kind, const json &v,
+                                                                    const std::string &aw) {
+    ArgRef ref;
+    if (kind == "input") {
+      ref.kind = ArgRef::Input;
+      if (!v.is_string())
+        r.fail(aw, "input name must be a string, got " + jsonExcerpt(v));
+      ref.index = -1;
+      for (size_t k = 0; k < Inputs.size(); ++k)
+        if (Inputs[k].name == v.get<std::string>())
+          ref.index = int(k);
+      if (ref.index < 0)
+        r.fail(aw, "references input " + jsonExcerpt(v) + ", which \"inputs\" does not declare");
+    } else if (kind == "weight") {
+      ref.kind = ArgRef::Weight;
+      ref.index = r.id(v, aw);
+      if (weightIndex(ref.index) < 0)
+        r.fail(aw, "references weight " + jsonExcerpt(v) + ", but no weight has that id (" +
+                       std::to_string(Weights.size()) + " weights declared)");
+    } else if (kind == "buffer") {
+      ref.kind = ArgRef::Buffer;
+      ref.index = r.id(v, aw);
+      if (bufferIndex(ref.index) < 0)
+        r.fail(aw, "references buffer " + jsonExcerpt(v) + ", but no buffer has that id (" +
+                       std::to_string(Buffers.size()) + " buffers declared)");
+    } else if (kind == "kv") {
+      ref.kind = ArgRef::KV;
+      if (v == "keys")
+        ref.index = 0;
+      else if (v == "values")
+        ref.index = 1;
+      else
+        r.fail(aw, "kv must be \"keys\" or \"values\", got " + jsonExcerpt(v));
+    } else if (kind == "state") {
+      ref.kind = ArgRef::State;
+      if (!State.present())
+        r.fail(aw, "references the linear-attention state, but the manifest has no \"linear_state\"");
+      if (v == "conv")
+        ref.index = 0;
+      else if (v == "recurrent")
+        ref.index = 1;
+      else
+        r.fail(aw, "state must be \"conv\" or \"recurrent\", got " + jsonExcerpt(v));
+    } else {
+      r.fail(aw, "unknown argument kind \"" + kind + "\" (expected input, weight, buffer, kv or state)");
     }
-    if (size_t(w.id) >= WeightById.size())
-      WeightById.resize(w.id + 1, -1);
-    if (WeightById[w.id] >= 0)
-      r.fail(where + ".id", "weight id " + std::to_string(w.id) + " is used twice");
-    WeightById[w.id] = int(Weights.size());
-    Weights.push_back(std::move(w));
-  }
-
-  // Buffers.
-  const json &buffers = r.array(m, "buffers", "top level");
-  for (size_t i = 0; i < buffers.size(); ++i) {
-    std::string where = "buffers[" + std::to_string(i) + "]";
-    BufferSpec b;
-    int64_t id = r.integer(buffers[i], "id", where);
-    if (id < 0 || id >= int64_t(buffers.size()) * 4 + 1024)
-      r.fail(where + ".id", "buffer id " + std::to_string(id) + " is out of range");
-    b.id = int(id);
-    b.dtype = r.dtype(buffers[i], where);
-    b.shape = r.symShape(r.field(buffers[i], "shape", where), where + ".shape");
-    if (size_t(b.id) >= BufferById.size())
-      BufferById.resize(b.id + 1, -1);
-    if (BufferById[b.id] >= 0)
-      r.fail(where + ".id", "buffer id " + std::to_string(b.id) + " is used twice");
-    BufferById[b.id] = int(Buffers.size());
-    Buffers.push_back(std::move(b));
-  }
-
-  // Program.
-  const json &program = r.array(m, "program", "top level");
-  if (program.empty())
-    r.fail("program", "is empty");
-  for (size_t i = 0; i < program.size(); ++i) {
-    std::string where = "program[" + std::to_string(i) + "]";
-    ProgramEntry e;
-    e.kernel = r.str(program[i], "kernel", where);
-    if (!isIdentifier(e.kernel))
-      r.fail(where + ".kernel", "\"" + e.kernel + "\" is not a valid C symbol name");
-    where += " (kernel " + e.kernel + ")";
-    e.isGemm = isCuda() && program[i].contains("library");
-    if (e.isGemm && r.str(program[i], "library", where) != "cublaslt")
-      r.fail(where + ".library", "unknown library \"" + program[i]["library"].get<std::string>() +
-                                     "\" (this runtime calls \"cublaslt\")");
-    if (!e.isGemm)
-      r.launch(program[i], where, isCuda(), e);
-    const json &args = r.array(program[i], "args", where);
-    for (size_t j = 0; j < args.size(); ++j) {
-      std::string aw = where + ".args[" + std::to_string(j) + "]";
-      const json &a = args[j];
-      if (!a.is_object() || a.size() != 1)
-        r.fail(aw, "expected an object with one of \"input\", \"weight\", \"buffer\", \"kv\", \"state\", got " +
-                       jsonExcerpt(a));
-      ArgRef ref;
-      const std::string &kind = a.begin().key();
-      const json &v = a.begin().value();
-      if (kind == "input") {
-        ref.kind = ArgRef::Input;
-        if (!v.is_string())
-          r.fail(aw, "input name must be a string, got " + jsonExcerpt(v));
-        ref.index = -1;
-        for (size_t k = 0; k < Inputs.size(); ++k)
-          if (Inputs[k].name == v.get<std::string>())
-            ref.index = int(k);
-        if (ref.index < 0)
-          r.fail(aw, "references input " + jsonExcerpt(v) + ", which \"inputs\" does not declare");
-      } else if (kind == "weight") {
-        ref.kind = ArgRef::Weight;
-        ref.index = r.id(v, aw);
-        if (weightIndex(ref.index) < 0)
-          r.fail(aw, "references weight " + jsonExcerpt(v) + ", but no weight has that id (" +
-                         std::to_string(Weights.size()) + " weights declared)");
-      } else if (kind == "buffer") {
-        ref.kind = ArgRef::Buffer;
-        ref.index = r.id(v, aw);
-        if (bufferIndex(ref.index) < 0)
-          r.fail(aw, "references buffer " + jsonExcerpt(v) + ", but no buffer has that id (" +
-                         std::to_string(Buffers.size()) + " buffers declared)");
-      } else if (kind == "kv") {
-        ref.kind = ArgRef::KV;
-        if (v == "keys")
-          ref.index = 0;
-        else if (v == "values")
-          ref.index = 1;
-        else
-          r.fail(aw, "kv must be \"keys\" or \"values\", got " + jsonExcerpt(v));
-      } else if (kind == "state") {
-        ref.kind = ArgRef::State;
-        if (!State.present())
-          r.fail(aw, "references the linear-attention state, but the manifest has no \"linear_state\"");
-        if (v == "conv")
-          ref.index = 0;
-        else if (v == "recurrent")
-          ref.index = 1;
-        else
-          r.fail(aw, "state must be \"conv\" or \"recurrent\", got " + jsonExcerpt(v));
-      } else {
-        r.fail(aw, "unknown argument kind \"" + kind + "\" (expected input, weight, buffer, kv or state)");
-      }
-      e.args.push_back(ref);
-    }
-    if (e.isGemm) {
-      e.gemm = r.gemm(r.field(program[i], "cublaslt", where), e.args.size(), where + ".cublaslt");
-      if (program[i].contains(schema::kDecode.data()))
-        r.gemmDecode(program[i], where, e.args.size(), e.decode);
-    }
-    Program.push_back(std::move(e));
-  }
+    return ref;
+  });
 
   // The generated samplers of CUDA artifacts: greedy, and the top-k candidates.
   if (isCuda() && m.contains("sampler")) {

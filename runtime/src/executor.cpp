@@ -30,7 +30,7 @@ ArenaLayout layoutArena(const Artifact &art, const StepDims &maxDims) {
     l.total = *end;
     return at;
   };
-  const int64_t T = maxDims[SymT], B = maxDims[SymB], P = maxDims[SymP], R = maxDims[SymR];
+  const int64_t T = maxDims[SymT];
   // The image inputs take space only in the arenas of artifacts that have them.
   bool images = false;
   for (const InputSpec &in : art.inputs())

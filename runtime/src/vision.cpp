@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 #include "qwen_rt/vision.h"
 
+#include "manifest_reader.h"
+
 #include "qwen_rt/error.h"
 #include "qwen_rt/executor.h"
 #include "qwen_rt/safetensors.h"
@@ -24,51 +26,6 @@ using nlohmann::json;
 using namespace qwen::rt;
 
 namespace {
-[[noreturn]] void bad(const std::string &where, const std::string &message) {
-  throw Error("manifest.json: vision." + where + ": " + message);
-}
-
-const json &field(const json &object, const char *key, const std::string &where) {
-  if (!object.is_object() || !object.contains(key))
-    bad(where, std::string("missing \"") + key + "\"");
-  return object.at(key);
-}
-
-int64_t integer(const json &object, const char *key, const std::string &where) {
-  const json &v = field(object, key, where);
-  if (!v.is_number_integer() || v.get<int64_t>() < 0)
-    bad(where + "." + key, "expected a non-negative integer");
-  return v.get<int64_t>();
-}
-
-DType dtypeOf(const json &object, const std::string &where) {
-  const json &v = field(object, "dtype", where);
-  std::optional<DType> d = v.is_string() ? parseDTypeName(v.get<std::string>()) : std::nullopt;
-  if (!d)
-    bad(where + ".dtype", "unknown dtype");
-  return *d;
-}
-
-/// A shape of constants and the vision symbols T (patches), R (merged rows).
-SymShape symShape(const json &shape, const std::string &where) {
-  if (!shape.is_array())
-    bad(where, "expected an array");
-  SymShape out;
-  for (const json &d : shape) {
-    ShapeDim dim;
-    if (d.is_string() && d == "T")
-      dim.symbol = SymT;
-    else if (d.is_string() && d == "R")
-      dim.symbol = SymR;
-    else if (d.is_number_integer() && d.get<int64_t>() > 0)
-      dim.value = d.get<int64_t>();
-    else
-      bad(where, "expected \"T\", \"R\" or a positive size");
-    out.push_back(dim);
-  }
-  return out;
-}
-
 uint64_t alignUp(uint64_t n) { return (n + 63) & ~uint64_t(63); }
 } // namespace
 
@@ -76,27 +33,30 @@ std::optional<VisionProgramSpec> qwen::rt::parseVisionProgram(const Artifact &ar
   const json &m = art.manifest();
   if (!m.contains("vision"))
     return std::nullopt;
+  // The vision program's shapes use T (patches) and R (merged rows).
+  manifest::ManifestReader r((std::filesystem::path(art.dir()) / "manifest.json").string(),
+                             1u << SymT | 1u << SymR);
   const json &v = m.at("vision");
   VisionProgramSpec s;
-  const json &c = field(v, "config", "vision");
+  const json &c = r.field(v, "config", "vision");
   VisionGeometry &g = s.geometry;
-  s.depth = integer(c, "depth", "config");
-  g.hiddenSize = integer(c, "hidden_size", "config");
-  g.numHeads = integer(c, "num_heads", "config");
-  g.inChannels = integer(c, "in_channels", "config");
-  g.patchSize = integer(c, "patch_size", "config");
-  g.temporalPatchSize = integer(c, "temporal_patch_size", "config");
-  g.spatialMergeSize = integer(c, "spatial_merge_size", "config");
-  g.outHiddenSize = integer(c, "out_hidden_size", "config");
-  g.numPositionEmbeddings = integer(c, "num_position_embeddings", "config");
-  const json &theta = field(c, "rope_theta", "config");
+  s.depth = r.positive(c, "depth", "vision.config");
+  g.hiddenSize = r.positive(c, "hidden_size", "vision.config");
+  g.numHeads = r.positive(c, "num_heads", "vision.config");
+  g.inChannels = r.positive(c, "in_channels", "vision.config");
+  g.patchSize = r.positive(c, "patch_size", "vision.config");
+  g.temporalPatchSize = r.positive(c, "temporal_patch_size", "vision.config");
+  g.spatialMergeSize = r.positive(c, "spatial_merge_size", "vision.config");
+  g.outHiddenSize = r.positive(c, "out_hidden_size", "vision.config");
+  g.numPositionEmbeddings = r.positive(c, "num_position_embeddings", "vision.config");
+  const json &theta = r.field(c, "rope_theta", "vision.config");
   if (!theta.is_number() || theta.get<double>() <= 0)
-    bad("config.rope_theta", "expected a positive number");
+    r.fail("vision.config.rope_theta", "expected a positive number, got " + jsonExcerpt(theta));
   g.ropeTheta = theta.get<double>();
   try {
     validateVisionGeometry(g);
   } catch (const Error &e) {
-    bad("config", e.what());
+    r.fail("vision.config", e.what());
   }
 
   // The inputs the runtime fills (buildVisionInputs), in any order.
@@ -108,120 +68,72 @@ std::optional<VisionProgramSpec> qwen::rt::parseVisionProgram(const Artifact &ar
       {"rope_cos", "[T, " + std::to_string(half) + "]"},
       {"rope_sin", "[T, " + std::to_string(half) + "]"},
       {"segment_bounds", "[T, 2]"}};
-  const json &inputs = field(v, "inputs", "vision");
+  const json &inputs = r.array(v, "inputs", "vision");
   for (size_t i = 0; i < inputs.size(); ++i) {
-    std::string where = "inputs[" + std::to_string(i) + "]";
+    std::string where = "vision.inputs[" + std::to_string(i) + "]";
     InputSpec in;
-    const json &name = field(inputs[i], "name", where);
-    in.name = name.is_string() ? name.get<std::string>() : "";
-    in.dtype = dtypeOf(inputs[i], where);
-    in.shape = symShape(field(inputs[i], "shape", where), where + ".shape");
+    in.name = r.str(inputs[i], "name", where);
+    in.dtype = r.dtype(inputs[i], where);
+    in.shape = r.symShape(r.field(inputs[i], "shape", where), where + ".shape");
     bool ok = false;
     for (const auto &[n, shape] : known)
       ok = ok || (n == in.name && formatShape(in.shape) == shape);
     const bool integerInput = in.name == "pos_indices" || in.name == "segment_bounds";
     if (!ok || in.dtype != (integerInput ? DType::I32 : DType::F32))
-      bad(where, "unexpected input \"" + in.name + "\" " + dtypeName(in.dtype) + " " + formatShape(in.shape));
+      r.fail(where, "unexpected input \"" + in.name + "\" " + dtypeName(in.dtype) + " " + formatShape(in.shape));
+    for (const InputSpec &prev : s.inputs)
+      if (prev.name == in.name)
+        r.fail(where, "input \"" + in.name + "\" is declared twice");
     s.inputs.push_back(std::move(in));
   }
   if (s.inputs.size() != std::size(known))
-    bad("inputs", "expected the 6 inputs pixel_values, pos_indices, pos_weights, rope_cos, rope_sin, segment_bounds");
+    r.fail("vision.inputs", "expected the 6 inputs pixel_values, pos_indices, pos_weights, rope_cos, rope_sin, "
+                            "segment_bounds");
 
-  const json &weights = field(v, "weights", "vision");
-  for (size_t i = 0; i < weights.size(); ++i) {
-    std::string where = "weights[" + std::to_string(i) + "]";
-    WeightSpec w;
-    if (integer(weights[i], "id", where) != int64_t(i))
-      bad(where + ".id", "vision weights are numbered 0, 1, ... in order");
-    w.id = int(i);
-    w.dtype = dtypeOf(weights[i], where);
-    for (const json &d : field(weights[i], "shape", where)) {
-      if (!d.is_number_integer() || d.get<int64_t>() <= 0)
-        bad(where + ".shape", "expected positive sizes");
-      w.shape.push_back(d.get<int64_t>());
-    }
-    for (const json &src : field(weights[i], "sources", where)) {
-      if (!src.is_string())
-        bad(where + ".sources", "expected tensor names");
-      w.sources.push_back(src.get<std::string>());
-    }
-    if (w.shape.empty() || w.sources.empty())
-      bad(where, "a weight needs a shape and a source");
-    s.weights.push_back(std::move(w));
-  }
-  const json &buffers = field(v, "buffers", "vision");
-  for (size_t i = 0; i < buffers.size(); ++i) {
-    std::string where = "buffers[" + std::to_string(i) + "]";
-    BufferSpec b;
-    if (integer(buffers[i], "id", where) != int64_t(i))
-      bad(where + ".id", "vision buffers are numbered 0, 1, ... in order");
-    b.id = int(i);
-    b.dtype = dtypeOf(buffers[i], where);
-    b.shape = symShape(field(buffers[i], "shape", where), where + ".shape");
-    s.buffers.push_back(std::move(b));
-  }
-  const json &program = field(v, "program", "vision");
-  if (!program.is_array() || program.empty())
-    bad("program", "expected a non-empty array");
-  for (size_t i = 0; i < program.size(); ++i) {
-    std::string where = "program[" + std::to_string(i) + "]";
-    ProgramEntry e;
-    const json &kernel = field(program[i], "kernel", where);
-    e.kernel = kernel.is_string() ? kernel.get<std::string>() : "";
-    if (e.kernel.empty())
-      bad(where + ".kernel", "expected a kernel name");
-    // CUDA artifacts: a cuBLASLt GEMM (the merger's matmuls) or a generated
-    // kernel with its block size, read as the step program's entries are.
-    e.isGemm = art.isCuda() && program[i].contains("library");
-    if (e.isGemm && program[i].at("library") != "cublaslt")
-      bad(where + ".library", "unknown library (this runtime calls \"cublaslt\")");
-    if (art.isCuda() && !e.isGemm) {
-      ProgramEntry launch = parseLaunch(program[i].dump(), true, "manifest.json: vision." + where);
-      e.blockThreads = launch.blockThreads;
-      e.sharedBytes = launch.sharedBytes;
-    }
-    if (!e.isGemm)
-      e.grid = symShape(field(program[i], "grid", where), where + ".grid");
-    for (const json &a : field(program[i], "args", where)) {
-      if (!a.is_object() || a.size() != 1)
-        bad(where + ".args", "expected objects with one of \"input\", \"weight\", \"buffer\"");
-      ArgRef ref;
-      const std::string &kind = a.begin().key();
-      const json &value = a.begin().value();
-      if (kind == "input") {
-        ref.kind = ArgRef::Input;
-        ref.index = -1;
-        for (size_t k = 0; k < s.inputs.size(); ++k)
-          if (value.is_string() && s.inputs[k].name == value.get<std::string>())
-            ref.index = int(k);
-      } else if (kind == "weight" || kind == "buffer") {
-        ref.kind = kind == "weight" ? ArgRef::Weight : ArgRef::Buffer;
-        size_t limit = kind == "weight" ? s.weights.size() : s.buffers.size();
-        ref.index = value.is_number_integer() && value.get<int64_t>() >= 0 &&
-                            size_t(value.get<int64_t>()) < limit
-                        ? int(value.get<int64_t>())
-                        : -1;
-      } else {
-        ref.index = -1;
-      }
-      if (ref.index < 0)
-        bad(where + ".args", "argument " + a.dump() + " names nothing the vision program declares");
-      e.args.push_back(ref);
-    }
-    if (e.isGemm)
-      e.gemm = parseGemm(field(program[i], "cublaslt", where).dump(), e.args.size(),
-                         "manifest.json: vision." + where);
-    s.program.push_back(std::move(e));
-  }
-  const json &out = field(v, "output", "vision");
-  const int64_t ob = integer(out, "buffer", "output");
-  if (size_t(ob) >= s.buffers.size())
-    bad("output.buffer", "no buffer has this id");
-  s.outputBuffer = int(ob);
+  // The tables, in the step program's format; arguments name weights and
+  // buffers by id, the bound program indexes them by position.
+  std::vector<int> weightById, bufferById;
+  manifest::readWeights(r, v, "vision", {0, 0}, s.weights, weightById);
+  manifest::readBuffers(r, v, "vision", s.buffers, bufferById);
+  auto indexOf = [&](const std::vector<int> &byId, const json &value, const char *what, const std::string &aw) {
+    int id = r.id(value, aw);
+    if (size_t(id) >= byId.size() || byId[size_t(id)] < 0)
+      r.fail(aw, std::string("references ") + what + " " + jsonExcerpt(value) + ", but no " + what +
+                     " has that id");
+    return byId[size_t(id)];
+  };
+  s.program = manifest::readProgram(
+      r, v, "vision", art.isCuda(), "\"input\", \"weight\", \"buffer\"",
+      [&](const std::string &kind, const json &value, const std::string &aw) {
+        ArgRef ref;
+        if (kind == "input") {
+          ref.kind = ArgRef::Input;
+          ref.index = -1;
+          for (size_t k = 0; k < s.inputs.size(); ++k)
+            if (value.is_string() && s.inputs[k].name == value.get<std::string>())
+              ref.index = int(k);
+          if (ref.index < 0)
+            r.fail(aw, "references input " + jsonExcerpt(value) + ", which \"vision.inputs\" does not declare");
+        } else if (kind == "weight") {
+          ref.kind = ArgRef::Weight;
+          ref.index = indexOf(weightById, value, "weight", aw);
+        } else if (kind == "buffer") {
+          ref.kind = ArgRef::Buffer;
+          ref.index = indexOf(bufferById, value, "buffer", aw);
+        } else {
+          r.fail(aw, "unknown argument kind \"" + kind + "\" (expected input, weight or buffer)");
+        }
+        return ref;
+      });
+
+  const json &out = r.field(v, "output", "vision");
+  const int ob = indexOf(bufferById, r.field(out, "buffer", "vision.output"), "buffer", "vision.output.buffer");
+  s.outputBuffer = ob;
   const BufferSpec &outBuf = s.buffers[size_t(ob)];
   const std::string want = "[R, " + std::to_string(g.outHiddenSize) + "]";
   if (outBuf.dtype != DType::F32 || formatShape(outBuf.shape) != want)
-    bad("output", "the output buffer must be f32 " + want);
+    r.fail("vision.output", "the output buffer must be f32 " + want + ", got " + dtypeName(outBuf.dtype) + " " +
+                                formatShape(outBuf.shape));
   return s;
 }
 

@@ -343,11 +343,13 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
   // re-tokenize the answers).
   std::vector<int32_t> context;
   std::string line;
-  // /image PATH: images for the next user message, and every image of the
-  // conversation (its prompt is prefilled again past the first image: pages
-  // holding image tokens are not reused from the prefix cache).
+  // /image PATH: images for the next user message, and the vision program's
+  // rows of every image of the conversation, encoded once (its prompt is
+  // prefilled again past the first image: pages holding image tokens are
+  // not reused from the prefix cache, but the images are not re-encoded).
   std::vector<std::string> pendingPaths;
-  std::vector<PixelValues> pendingImages, conversationImages;
+  std::vector<PixelValues> pendingImages;
+  std::vector<ImageEmbedding> conversationImages;
   while (true) {
     if (interactive) {
       std::fprintf(stderr, "> ");
@@ -394,9 +396,19 @@ int runChat(EngineFlags &ef, const SamplingFlags &sf, const std::string &system,
         turn = expandImagePads(turn, engine->imageTokenId(), grids, engine->spatialMergeSize());
       }
       request.prompt.insert(request.prompt.end(), turn.begin(), turn.end());
-      std::vector<PixelValues> images = conversationImages;
-      images.insert(images.end(), pendingImages.begin(), pendingImages.end());
-      request.pixelImages = images;
+      std::vector<ImageEmbedding> images = conversationImages;
+      if (!pendingImages.empty()) {
+        Clock::time_point t0 = Clock::now();
+        std::vector<ImageEmbedding> encoded = visionEncoder(*engine)(pendingImages);
+        std::fprintf(stderr, "[vision: %zu image%s encoded in %.3f s]\n", encoded.size(),
+                     encoded.size() == 1 ? "" : "s", secondsSince(t0));
+        images.insert(images.end(), std::make_move_iterator(encoded.begin()), std::make_move_iterator(encoded.end()));
+      }
+      if (!images.empty()) {
+        request.images = std::make_shared<const ImagePrompt>(
+            prepareImagePrompt(static_cast<const Engine &>(*engine), request.prompt, images));
+        request.prompt = request.images->ids;
+      }
       std::vector<int32_t> prompt = request.prompt;
       GenerationResult r = generateText(*engine, std::move(request), true);
       std::fputc('\n', stdout);

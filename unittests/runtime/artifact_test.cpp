@@ -16,6 +16,7 @@
 #include "qwen_rt/image_prompt.h"
 #include "qwen_rt/safetensors.h"
 #include "qwen_rt/state_pool.h"
+#include "qwen_rt/vision.h"
 #include "qwen_rt/weights.h"
 
 #include <gtest/gtest.h>
@@ -1029,3 +1030,61 @@ TEST_F(EngineTest, GeneratorFeedsImagePromptsInPieces) {
 }
 
 } // namespace
+
+/// A vision section of the toy's model (hidden 8, 2 heads of 4, patches of
+/// 2x2x2 over 3 channels: 24 floats a row, rotary halves of 2): one kernel
+/// from pixel rows to the merged output [R, 4].
+void addVisionProgram(json &m) {
+  addVision(m);
+  m["vision"] = {
+      {"config",
+       {{"depth", 1}, {"hidden_size", 8}, {"num_heads", 2}, {"in_channels", 3}, {"patch_size", 2},
+        {"temporal_patch_size", 2}, {"spatial_merge_size", 2}, {"out_hidden_size", 4},
+        {"num_position_embeddings", 16}, {"rope_theta", 10000.0}}},
+      {"inputs",
+       {{{"name", "pixel_values"}, {"dtype", "f32"}, {"shape", {"T", 24}}},
+        {{"name", "pos_indices"}, {"dtype", "i32"}, {"shape", {"T", 4}}},
+        {{"name", "pos_weights"}, {"dtype", "f32"}, {"shape", {"T", 4}}},
+        {{"name", "rope_cos"}, {"dtype", "f32"}, {"shape", {"T", 2}}},
+        {{"name", "rope_sin"}, {"dtype", "f32"}, {"shape", {"T", 2}}},
+        {{"name", "segment_bounds"}, {"dtype", "i32"}, {"shape", {"T", 2}}}}},
+      {"weights", {{{"id", 0}, {"dtype", "f32"}, {"shape", {8, 24}}, {"sources", {"visual.patch_embed.weight"}}}}},
+      {"buffers", {{{"id", 0}, {"dtype", "f32"}, {"shape", {"T", 8}}}, {{"id", 1}, {"dtype", "f32"}, {"shape", {"R", 4}}}}},
+      {"program", {{{"kernel", "vk_embed"}, {"grid", {"T"}}, {"args", {{{"input", "pixel_values"}}, {{"weight", 0}}, {{"buffer", 1}}}}}}},
+      {"output", {{"buffer", 1}}}};
+  m["model"]["vision"]["encoder"] = "vision";
+}
+
+TEST(ArtifactTest, VisionSectionReadAsTheStepProgram) {
+  ToyArtifact t(false);
+  addVisionProgram(t.manifest);
+  t.save();
+  std::optional<VisionProgramSpec> spec = parseVisionProgram(Artifact::open(t.dir.string()));
+  ASSERT_TRUE(spec);
+  EXPECT_EQ(spec->program.size(), 1u);
+  EXPECT_EQ(spec->program[0].args[1].kind, ArgRef::Weight);
+  EXPECT_EQ(spec->outputBuffer, 1);
+  // The tables are checked by the step program's reader, with the vision
+  // symbols (T and R) only, and errors name the JSON path under "vision".
+  const std::pair<std::function<void(json &)>, std::string> cases[] = {
+      {[](json &v) { v["buffers"][0]["shape"] = {"B", 8}; },
+       "vision.buffers[0].shape: unknown symbol \"B\" (known symbols: T, R)"},
+      {[](json &v) { v["buffers"][1]["id"] = 0; }, "vision.buffers[1].id: buffer id 0 is used twice"},
+      {[](json &v) { v["program"][0]["args"][1] = {{"weight", 3}}; },
+       "vision.program[0] (kernel vk_embed).args[1]: references weight 3, but no weight has that id"},
+      {[](json &v) { v["program"][0]["args"][0] = {{"kv", "keys"}}; }, "unknown argument kind \"kv\""},
+      {[](json &v) { v["program"][0]["kernel"] = "vk-embed"; }, "not a valid C symbol name"},
+      {[](json &v) { v["weights"][0]["dtype"] = "f8e4m3"; }, "an f8e4m3 weight needs model.weight_quantization"},
+      {[](json &v) { v["program"] = json::array(); }, "vision.program: is empty"},
+      {[](json &v) { v["output"]["buffer"] = 0; }, "vision.output: the output buffer must be f32 [R, 4]"},
+      {[](json &v) { v["config"]["num_position_embeddings"] = 15; }, "must be a square"},
+      {[](json &v) { v["inputs"][2]["shape"] = {"T", 3}; }, "unexpected input \"pos_weights\""},
+  };
+  for (const auto &[mutate, error] : cases) {
+    ToyArtifact bad(false);
+    addVisionProgram(bad.manifest);
+    mutate(bad.manifest["vision"]);
+    bad.save();
+    EXPECT_ERROR(parseVisionProgram(Artifact::open(bad.dir.string())), error);
+  }
+}
