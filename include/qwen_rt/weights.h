@@ -59,16 +59,20 @@ struct SourceView {
   int64_t numel = 0;
   /// F8_E4M3 sources: the tensor's weight_scale_inv [ceil(N / block rows),
   /// ceil(K / block columns)], the tensor row of the first element, and the
-  /// row width K; element (r, k) is fp8(r, k) * scale[r / bn][k / bk].
+  /// row width K; element (r, k) is fp8(r, k) * scale[r / bn][k / bk]. A
+  /// fused [E, N, K] tensor (MoE experts) has [E, ceil(N / bn), ceil(K / bk)]
+  /// scales, one grid per matrix: rows counts the rows of a matrix (N) and
+  /// firstRow is a flattened row.
   const TensorView *scale = nullptr;
-  int64_t firstRow = 0, columns = 0;
+  int64_t firstRow = 0, columns = 0, rows = 0;
 };
 /// Finds every source of `w` in `archive` and checks that together they fill
 /// `w` row by row: each (sliced) tensor holds whole rows of `w` (its last
 /// dimension equals w's, leading dimensions are flattened, as for a fused
 /// [experts, rows, cols] tensor) and the row counts add up to w's. An
-/// F8_E4M3 tensor (FP8 checkpoints) needs w.fp8Block and a 2-D
-/// `<name>_scale_inv` of f32 or bf16 blocks of the matching shape. Throws
+/// F8_E4M3 tensor (FP8 checkpoints) needs w.fp8Block and a
+/// `<name>_scale_inv` of f32 or bf16 blocks of the matching shape (2-D, or
+/// 3-D per matrix for a fused [E, N, K] tensor). Throws
 /// Error naming the tensor; `hint` ends each message.
 std::vector<SourceView> resolveWeightSources(const SafetensorsArchive &archive, const WeightSpec &w,
                                              const std::string &hint);

@@ -18,6 +18,7 @@
 #include "mlir/IR/Builders.h"
 
 #include <cmath>
+#include <numeric>
 #include <optional>
 
 using namespace mlir;
@@ -108,6 +109,54 @@ public:
                                  b.getDenseI64ArrayAttr(block));
   }
 
+  /// A linear over rows [begin, end) of each of `slices` of `module`'s weight,
+  /// stacked (the layouts the graph undoes: Qwen3.5's per-head q|gate rows,
+  /// Qwen3-Next's grouped projections). Block-wise FP8 slices stay fp8 with
+  /// block rows g = gcd of the checkpoint's block rows and every slice's
+  /// start and length: each g-row block lies inside one checkpoint block and
+  /// takes its scales (row slices of weight_scale_inv, a row repeated when
+  /// g is smaller). Aligned slices (g = the block rows) read the scales as
+  /// stored.
+  Value slicedLinear(Value x, const std::string &module, ArrayRef<std::pair<int64_t, int64_t>> slices,
+                     int64_t in) {
+    const std::string name = module + ".weight";
+    std::vector<std::string> rowsOf;
+    int64_t out = 0;
+    for (auto [begin, end] : slices) {
+      rowsOf.push_back(rowSlice(name, begin, end));
+      out += end - begin;
+    }
+    if (!isFp8Weight(module))
+      return linear(x, weight(rowsOf, {out, in}), out);
+    const std::array<int64_t, 2> block = config.quantization.fp8Block;
+    int64_t g = block[0];
+    for (auto [begin, end] : slices)
+      g = std::gcd(g, std::gcd(begin, end - begin));
+    // One source per run of consecutive scale rows.
+    std::vector<std::string> scaleRows;
+    int64_t runBegin = -1, runEnd = -1;
+    auto flush = [&] {
+      if (runBegin >= 0)
+        scaleRows.push_back(rowSlice(name + "_scale_inv", runBegin, runEnd));
+    };
+    for (auto [begin, end] : slices)
+      for (int64_t row = begin; row < end; row += g) {
+        int64_t scaleRow = row / block[0];
+        if (scaleRow == runEnd) {
+          ++runEnd;
+          continue;
+        }
+        flush();
+        runBegin = scaleRow;
+        runEnd = scaleRow + 1;
+      }
+    flush();
+    Value w = weight(rowsOf, {out, in}, b.getType<Float8E4M3FNType>());
+    Value scale = weight(scaleRows, {out / g, llvm::divideCeilSigned(in, block[1])}, f32);
+    return qtf::LinearOp::create(b, loc, rows({out}), x, w, scale, Value(),
+                                 b.getDenseI64ArrayAttr({g, block[1]}));
+  }
+
   /// Whether the linear `module` reads block-wise FP8 weights: in an FP8
   /// checkpoint, the modules whose weight has a weight_scale_inv; without a
   /// checkpoint, those quantization_config.modules_to_not_convert leaves
@@ -116,6 +165,27 @@ public:
     if (!config.quantization.isFp8() || !options.fp8Weights)
       return false;
     if (std::optional<bool> scaled = has(module + ".weight_scale_inv"))
+      return *scaled;
+    return llvm::none_of(config.quantization.modulesToNotConvert, [&](const std::string &skip) {
+      return llvm::StringRef(module).contains(skip);
+    });
+  }
+
+  /// Whether the routed experts `module` are block-wise FP8 (their first
+  /// weight `firstWeight`, a tensor name without ".weight", has a
+  /// weight_scale_inv). The fused layout ([E, 2I, H], one block grid over
+  /// each expert's gate and up rows) stays fp8 only when the block rows
+  /// divide I, so that no block holds both gate and up rows; otherwise the
+  /// runtime dequantizes it when binding.
+  bool fp8Experts(const std::string &module, const std::string &firstWeight) const {
+    if (!config.quantization.isFp8() || !options.fp8Weights)
+      return false;
+    std::string fusedGateUp = module + ".gate_up_proj";
+    bool fused = firstWeight == fusedGateUp;
+    if (fused && config.moeIntermediateSize % config.quantization.fp8Block[0] != 0)
+      return false;
+    std::string scaleName = fused ? fusedGateUp + "_scale_inv" : firstWeight + ".weight_scale_inv";
+    if (std::optional<bool> scaled = has(scaleName))
       return *scaled;
     return llvm::none_of(config.quantization.modulesToNotConvert, [&](const std::string &skip) {
       return llvm::StringRef(module).contains(skip);
@@ -192,11 +262,37 @@ public:
         down.push_back(expert + "down_proj.weight");
       }
     }
-    Value gateUpWeight = weight(gateUp, {experts * 2 * inter, hidden});
-    Value downWeight = weight(down, {experts * hidden, inter});
-    Value slots = qtf::MoeExpertFfnOp::create(
-        b, loc, rows({topK, hidden}), x, router.getIds(), router.getWeights(),
-        gateUpWeight, downWeight, b.getI64IntegerAttr(experts), b.getI64IntegerAttr(inter));
+    Value slots;
+    if (fp8Experts(prefix + "experts", fused ? gateUp[0] : gateUp[0].substr(0, gateUp[0].size() - 7))) {
+      // Block-wise FP8 experts stay fp8; every expert matrix has its own
+      // scale blocks (the fused layout's 2I rows are one matrix, which is the
+      // same blocks when br divides I: fp8Experts checks that).
+      const std::array<int64_t, 2> block = config.quantization.fp8Block;
+      Type f8 = b.getType<Float8E4M3FNType>();
+      auto scales = [](const std::vector<std::string> &names) {
+        std::vector<std::string> out;
+        for (const std::string &name : names)
+          out.push_back(name + "_scale_inv");
+        return out;
+      };
+      const int64_t columnsH = llvm::divideCeilSigned(hidden, block[1]);
+      const int64_t columnsI = llvm::divideCeilSigned(inter, block[1]);
+      Value gateUpScale =
+          weight(scales(gateUp), {experts * 2 * llvm::divideCeilSigned(inter, block[0]), columnsH}, f32);
+      Value downScale =
+          weight(scales(down), {experts * llvm::divideCeilSigned(hidden, block[0]), columnsI}, f32);
+      slots = qtf::MoeExpertFfnOp::create(
+          b, loc, rows({topK, hidden}), x, router.getIds(), router.getWeights(),
+          weight(gateUp, {experts * 2 * inter, hidden}, f8), gateUpScale,
+          weight(down, {experts * hidden, inter}, f8), downScale, b.getI64IntegerAttr(experts),
+          b.getI64IntegerAttr(inter), b.getDenseI64ArrayAttr(block));
+    } else {
+      Value gateUpWeight = weight(gateUp, {experts * 2 * inter, hidden});
+      Value downWeight = weight(down, {experts * hidden, inter});
+      slots = qtf::MoeExpertFfnOp::create(
+          b, loc, rows({topK, hidden}), x, router.getIds(), router.getWeights(), gateUpWeight,
+          downWeight, b.getI64IntegerAttr(experts), b.getI64IntegerAttr(inter));
+    }
     Value routed = qtf::MoeCombineOp::create(b, loc, rows({hidden}), slots);
     if (config.sharedExpertIntermediateSize == 0)
       return routed;
@@ -215,14 +311,13 @@ public:
     bool bias = config.attentionBias;
     Value q, gate;
     if (config.hybrid) {
-      std::vector<std::string> queryRows, gateRows;
-      std::string name = p + "self_attn.q_proj.weight";
+      SmallVector<std::pair<int64_t, int64_t>> queryRows, gateRows;
       for (int64_t h = 0; h < nH; ++h) {
-        queryRows.push_back(rowSlice(name, 2 * h * hd, 2 * h * hd + hd));
-        gateRows.push_back(rowSlice(name, 2 * h * hd + hd, 2 * (h + 1) * hd));
+        queryRows.push_back({2 * h * hd, 2 * h * hd + hd});
+        gateRows.push_back({2 * h * hd + hd, 2 * (h + 1) * hd});
       }
-      q = linear(xn, weight(queryRows, {nH * hd, hidden}), nH * hd);
-      gate = linear(xn, weight(gateRows, {nH * hd, hidden}), nH * hd);
+      q = slicedLinear(xn, p + "self_attn.q_proj", queryRows, hidden);
+      gate = slicedLinear(xn, p + "self_attn.q_proj", gateRows, hidden);
     } else {
       q = linear(xn, p + "self_attn.q_proj", hidden, nH * hd, bias);
     }
@@ -256,43 +351,38 @@ public:
     const int64_t keyDim = config.linearKeyDim(), valueDim = config.linearValueDim();
     const int64_t channels = config.linearConvChannels();
     std::string a = p + "linear_attn.";
-    Value wQkv, wZ, wB, wA;
+    Value qkv, z, beta, alpha;
     if (config.groupedLinearProjections) {
       // Qwen3-Next: per key head g, in_proj_qkvz rows [q_g | k_g | v_g | z_g]
       // and in_proj_ba rows [b_g | a_g]; gather them into the flat layout.
       const int64_t r = nv / nk, group = 2 * dk + 2 * r * dv;
-      std::string qkvz = a + "in_proj_qkvz.weight", ba = a + "in_proj_ba.weight";
-      std::vector<std::string> qkv, z, bRows, aRows;
+      SmallVector<std::pair<int64_t, int64_t>> qkvRows, zRows, bRows, aRows;
       for (int64_t part = 0; part < 3; ++part)
         for (int64_t g = 0; g < nk; ++g) {
           int64_t base = g * group;
           if (part == 0)
-            qkv.push_back(rowSlice(qkvz, base, base + dk));
+            qkvRows.push_back({base, base + dk});
           else if (part == 1)
-            qkv.push_back(rowSlice(qkvz, base + dk, base + 2 * dk));
+            qkvRows.push_back({base + dk, base + 2 * dk});
           else
-            qkv.push_back(rowSlice(qkvz, base + 2 * dk, base + 2 * dk + r * dv));
+            qkvRows.push_back({base + 2 * dk, base + 2 * dk + r * dv});
         }
       for (int64_t g = 0; g < nk; ++g) {
         int64_t base = g * group + 2 * dk + r * dv;
-        z.push_back(rowSlice(qkvz, base, base + r * dv));
-        bRows.push_back(rowSlice(ba, g * 2 * r, g * 2 * r + r));
-        aRows.push_back(rowSlice(ba, g * 2 * r + r, (g + 1) * 2 * r));
+        zRows.push_back({base, base + r * dv});
+        bRows.push_back({g * 2 * r, g * 2 * r + r});
+        aRows.push_back({g * 2 * r + r, (g + 1) * 2 * r});
       }
-      wQkv = weight(qkv, {channels, hidden});
-      wZ = weight(z, {valueDim, hidden});
-      wB = weight(bRows, {nv, hidden});
-      wA = weight(aRows, {nv, hidden});
+      qkv = slicedLinear(xn, a + "in_proj_qkvz", qkvRows, hidden);
+      z = slicedLinear(xn, a + "in_proj_qkvz", zRows, hidden);
+      beta = slicedLinear(xn, a + "in_proj_ba", bRows, hidden);
+      alpha = slicedLinear(xn, a + "in_proj_ba", aRows, hidden);
     } else {
-      wQkv = weight(a + "in_proj_qkv.weight", {channels, hidden});
-      wZ = weight(a + "in_proj_z.weight", {valueDim, hidden});
-      wB = weight(a + "in_proj_b.weight", {nv, hidden});
-      wA = weight(a + "in_proj_a.weight", {nv, hidden});
+      qkv = linear(xn, a + "in_proj_qkv", hidden, channels, false);
+      z = linear(xn, a + "in_proj_z", hidden, valueDim, false);
+      beta = linear(xn, a + "in_proj_b", hidden, nv, false);
+      alpha = linear(xn, a + "in_proj_a", hidden, nv, false);
     }
-    Value qkv = linear(xn, wQkv, channels);
-    Value z = linear(xn, wZ, valueDim);
-    Value beta = linear(xn, wB, nv);
-    Value alpha = linear(xn, wA, nv);
 
     // conv1d.weight is stored [channels, 1, K]; the kernels read [channels, K].
     Value convWeight = weight(a + "conv1d.weight", {channels, config.linearConvKernel});

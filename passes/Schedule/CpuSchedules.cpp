@@ -150,8 +150,17 @@ static FailureOr<SmallVector<int64_t>> rowLengths(func::FuncOp kernel, KernelKin
     break;
   case KernelKind::Experts:
     kernel.walk([&](qtf::MoeExpertFfnOp ffn) {
-      lengths.push_back(ffn.getInput().getType().getDimSize(1));
-      lengths.push_back(ffn.getIntermediateSize());
+      const int64_t hidden = ffn.getInput().getType().getDimSize(1);
+      const int64_t inter = ffn.getIntermediateSize();
+      lengths.push_back(hidden);
+      lengths.push_back(inter);
+      // Block-wise FP8: as the matmul, whole column blocks then the rests.
+      if (std::optional<ArrayRef<int64_t>> block = ffn.getWeightBlock()) {
+        lengths.push_back((*block)[1]);
+        for (int64_t k : {hidden, inter})
+          if (k % (*block)[1])
+            lengths.push_back(k % (*block)[1]);
+      }
     });
     break;
   case KernelKind::Attention:

@@ -105,11 +105,14 @@ std::string describeWeight(const WeightSpec &w) {
 void dequantizeFp8(ThreadPool &pool, const SourceView &v, const std::array<int64_t, 2> &block, DType dst,
                    uint8_t *out) {
   const int64_t rows = v.numel / v.columns, K = v.columns;
-  const int64_t scaleColumns = v.scale->shape[1];
+  const size_t rank = v.scale->shape.size();
+  const int64_t scaleColumns = v.scale->shape[rank - 1], matrixScaleRows = v.scale->shape[rank - 2];
   pool.parallelFor(rows, [&](int64_t begin, int64_t end) {
     std::vector<float> row(static_cast<size_t>(K));
     for (int64_t r = begin; r < end; ++r) {
-      const int64_t scaleRow = (v.firstRow + r) / block[0];
+      // One block grid per matrix of v.rows rows (one matrix when 2-D).
+      const int64_t flat = v.firstRow + r, matrix = flat / v.rows;
+      const int64_t scaleRow = matrix * matrixScaleRows + (flat % v.rows) / block[0];
       for (int64_t k = 0; k < K; ++k) {
         const int64_t at = scaleRow * scaleColumns + k / block[1];
         float scale;
@@ -152,9 +155,10 @@ static const TensorView *fp8Scales(const SafetensorsArchive &archive, const std:
   if (w.fp8Block[0] <= 0 || w.fp8Block[1] <= 0)
     throw Error("checkpoint tensor '" + name + "' is f8e4m3, but the artifact was compiled without an fp8 "
                 "quantization_config (weight_block_size)" + hint);
-  if (tensor.shape.size() != 2)
+  const size_t rank = tensor.shape.size();
+  if (rank != 2 && rank != 3)
     throw Error("FP8 checkpoint tensor '" + name + "' has shape " + formatShape(tensor.shape) +
-                "; block-wise FP8 weights are 2-D [out, in]" + hint);
+                "; block-wise FP8 weights are 2-D [out, in] or fused experts [E, out, in]" + hint);
   const std::string scaleName = name + "_scale_inv";
   const TensorView *scale = archive.find(scaleName);
   if (!scale)
@@ -162,8 +166,11 @@ static const TensorView *fp8Scales(const SafetensorsArchive &archive, const std:
   if (scale->dtype != DType::F32 && scale->dtype != DType::BF16)
     throw Error("FP8 block scales '" + scaleName + "' are " + dtypeName(scale->dtype) +
                 "; expected f32 or bf16" + hint);
-  const std::vector<int64_t> want = {(tensor.shape[0] + w.fp8Block[0] - 1) / w.fp8Block[0],
-                                     (tensor.shape[1] + w.fp8Block[1] - 1) / w.fp8Block[1]};
+  // Fused experts: one block grid per expert matrix.
+  std::vector<int64_t> want = {(tensor.shape[rank - 2] + w.fp8Block[0] - 1) / w.fp8Block[0],
+                               (tensor.shape[rank - 1] + w.fp8Block[1] - 1) / w.fp8Block[1]};
+  if (rank == 3)
+    want.insert(want.begin(), tensor.shape[0]);
   if (scale->shape != want)
     throw Error("FP8 block scales '" + scaleName + "' have shape " + formatShape(scale->shape) + ", but " +
                 formatShape(tensor.shape) + " in blocks of " + std::to_string(w.fp8Block[0]) + "x" +
@@ -226,8 +233,10 @@ std::vector<SourceView> resolveWeightSources(const SafetensorsArchive &archive, 
     if (fp8)
       view.scale = fp8Scales(archive, source.tensor, *v, w, hint);
     if (fp8) {
-      view.firstRow = std::max<int64_t>(source.rowBegin, 0);
-      view.columns = shape[1];
+      // Flattened rows: a row slice of a fused [E, N, K] tensor selects experts.
+      view.rows = shape[shape.size() - 2];
+      view.firstRow = std::max<int64_t>(source.rowBegin, 0) * (shape.size() == 3 ? view.rows : 1);
+      view.columns = shape.back();
     }
     if (source.rowEnd >= 0) {
       if (shape.empty() || source.rowEnd > shape[0])
@@ -296,7 +305,9 @@ WeightStore WeightStore::bind(const std::vector<WeightSpec> &specs, SafetensorsA
       uint8_t *out = s.Owned[i].data();
       for (const SourceView &v : views) {
         // fp8 weights of an fp8 artifact are copied as they are (the kernels
-        // apply the scales); only a wider weight dequantizes (MoE experts).
+        // apply the scales); only a wider weight dequantizes (an fp8 tensor
+        // the graph reads unquantized: fused experts whose blocks straddle
+        // gate and up rows, or a module left unquantized by a compile option).
         if (v.scale && w.dtype != DType::F8E4M3)
           dequantizeFp8(pool, v, w.fp8Block, w.dtype, out);
         else
@@ -409,7 +420,8 @@ WeightStore WeightStore::random(const Artifact &artifact, uint64_t seed, ThreadP
         uint64_t chunk = uint64_t(piece.begin / kGrain);
         state = splitmix64(state) ^ splitmix64(chunk);
         uint8_t *dst = s.Owned[piece.weight].data() + uint64_t(piece.begin) * dtypeSize(w.dtype);
-        if (endsWith(w.sources[0], "_scale_inv") && w.dtype == DType::F32) {
+        // Row slices of scales too (fp8 projections sliced by the graph).
+        if (endsWith(parseWeightSource(w.sources[0]).tensor, "_scale_inv") && w.dtype == DType::F32) {
           std::fill_n(reinterpret_cast<float *>(dst), piece.end - piece.begin, kFp8RandomScale);
           continue;
         }

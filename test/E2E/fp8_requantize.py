@@ -1,9 +1,12 @@
 """Writes two checkpoints from an f32 one (stdlib only), for the FP8 tests of
 the MoE and hybrid families:
   fp8_requantize.py SRC FP8_DIR DEQ_DIR BR BC
-FP8_DIR: every 2-D `*proj.weight` inside `.layers.` as block-wise float8_e4m3fn
-(scale = amax / 448 per [BR, BC] block, `<name>_scale_inv` f32, e4m3 rounded
-to nearest even) and config.json with quantization_config; DEQ_DIR: the same
+FP8_DIR: every projection inside `.layers.` (2-D `*proj*.weight`: q/k/v/o,
+gate/up/down, in_proj_*, out_proj; the fused experts `experts.gate_up_proj` /
+`experts.down_proj` [E, N, K] per expert matrix, [E, ceil(N/BR), ceil(K/BC)]
+scales) as block-wise float8_e4m3fn (scale = amax / 448 per [BR, BC] block,
+`<name>_scale_inv` f32, e4m3 rounded to nearest even) and config.json with
+quantization_config; DEQ_DIR: the same
 tensors as f32 `fp8 * scale` (rounded once to f32, as HF dequantizes), no
 quantization_config. An artifact on FP8_DIR must compute what one on DEQ_DIR
 computes."""
@@ -68,24 +71,31 @@ def main():
     _, tensors = read(os.path.join(src, "model.safetensors"))
     fp8, deq, count = {}, {}, 0
     for name, (dtype, shape, blob) in tensors.items():
-        if not (".layers." in name and name.endswith("proj.weight") and len(shape) == 2 and dtype == "F32"):
+        module = name.rsplit(".", 2)[-2] if name.count(".") >= 2 else ""
+        linear = len(shape) == 2 and name.endswith(".weight") and "proj" in module
+        fused = len(shape) == 3 and (name.endswith("experts.gate_up_proj") or name.endswith("experts.down_proj"))
+        if not (".layers." in name and (linear or fused) and dtype == "F32"):
             fp8[name] = deq[name] = (dtype, shape, blob)
             continue
-        rows, cols = shape
-        w = struct.unpack(f"<{rows * cols}f", blob)
+        matrices = shape[0] if fused else 1
+        rows, cols = shape[-2:]
+        w = struct.unpack(f"<{matrices * rows * cols}f", blob)
         sr, sc = -(-rows // br), -(-cols // bc)
-        codes, scales, values = bytearray(rows * cols), [0.0] * (sr * sc), [0.0] * (rows * cols)
-        for i in range(sr):
-            for j in range(sc):
-                idx = [r * cols + c for r in range(i * br, min(rows, (i + 1) * br))
-                       for c in range(j * bc, min(cols, (j + 1) * bc))]
-                s = f32(max(max(abs(w[k]) for k in idx), 1e-12) / 448.0)
-                scales[i * sc + j] = s
-                for k in idx:
-                    codes[k] = to_e4m3(max(-448.0, min(448.0, w[k] / s)))
-                    values[k] = f32(from_e4m3(codes[k]) * s)
+        size = matrices * rows * cols
+        codes, scales, values = bytearray(size), [0.0] * (matrices * sr * sc), [0.0] * size
+        for e in range(matrices):
+            for i in range(sr):
+                for j in range(sc):
+                    idx = [e * rows * cols + r * cols + c for r in range(i * br, min(rows, (i + 1) * br))
+                           for c in range(j * bc, min(cols, (j + 1) * bc))]
+                    s = f32(max(max(abs(w[k]) for k in idx), 1e-12) / 448.0)
+                    scales[(e * sr + i) * sc + j] = s
+                    for k in idx:
+                        codes[k] = to_e4m3(max(-448.0, min(448.0, w[k] / s)))
+                        values[k] = f32(from_e4m3(codes[k]) * s)
         fp8[name] = ("F8_E4M3", shape, bytes(codes))
-        fp8[name + "_scale_inv"] = ("F32", [sr, sc], struct.pack(f"<{len(scales)}f", *scales))
+        scale_shape = [matrices, sr, sc] if fused else [sr, sc]
+        fp8[name + "_scale_inv"] = ("F32", scale_shape, struct.pack(f"<{len(scales)}f", *scales))
         deq[name] = ("F32", shape, struct.pack(f"<{len(values)}f", *values))
         count += 1
     for out, table in ((fp8_dir, fp8), (deq_dir, deq)):

@@ -403,7 +403,34 @@ LogicalResult MoeExpertFfnOp::verify() {
   if (result.getRank() != 3 || result.getDimSize(1) != ids.getDimSize(1) ||
       result.getDimSize(2) != hidden)
     return emitOpError("result must be [tokens, top_k, hidden]");
-  return success();
+  // Block-wise FP8: both weights f8E4M3FN, both scales and the block, or none.
+  auto isFp8 = [](RankedTensorType t) { return isa<Float8E4M3FNType>(t.getElementType()); };
+  Value gateUpScale = getGateUpScale(), downScale = getDownScale();
+  bool quantized = static_cast<bool>(gateUpScale);
+  if (static_cast<bool>(downScale) != quantized ||
+      static_cast<bool>(getWeightBlockAttr()) != quantized || isFp8(gateUp) != quantized ||
+      isFp8(down) != quantized)
+    return emitOpError("block-wise FP8 experts need f8E4M3FN gate_up and down weights, both "
+                       "scales and weight_block; unquantized experts none of them");
+  if (!quantized)
+    return success();
+  ArrayRef<int64_t> block = *getWeightBlock();
+  if (block.size() != 2 || block[0] <= 0 || block[1] <= 0)
+    return emitOpError("weight_block must be two positive sizes [rows, columns]");
+  auto checkScale = [&](Value scale, StringRef name, int64_t matrices, int64_t rows,
+                        int64_t columns) -> LogicalResult {
+    SmallVector<int64_t> want = {matrices * llvm::divideCeilSigned(rows, block[0]),
+                                 llvm::divideCeilSigned(columns, block[1])};
+    if (rankedOf(scale).getShape() != ArrayRef<int64_t>(want))
+      return emitOpError() << name << " shape [" << rankedOf(scale).getShape()
+                           << "] does not match " << matrices << " matrices of " << rows << "x"
+                           << columns << " in blocks of " << block[0] << "x" << block[1]
+                           << ", which needs [" << ArrayRef<int64_t>(want) << "]";
+    return success();
+  };
+  if (failed(checkScale(gateUpScale, "gate_up_scale", experts * 2, inter, hidden)))
+    return failure();
+  return checkScale(downScale, "down_scale", experts, hidden, inter);
 }
 
 LogicalResult MoeCombineOp::verify() {

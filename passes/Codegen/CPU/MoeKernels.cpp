@@ -8,6 +8,9 @@
 //          runs its SwiGLU on a block at a time, so its weights are streamed
 //          once per step rather than once per token. Each slot is written by
 //          exactly one expert, so items never share an output row.
+//          Block-wise FP8 experts read the 1-byte weights and widen and
+//          scale them in registers (emitFp8DotTile), each expert matrix with
+//          its own block grid.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/DotProduct.h"
@@ -21,6 +24,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include <limits>
+#include <optional>
 
 using namespace mlir;
 using namespace qwen;
@@ -134,6 +138,18 @@ public:
 
 private:
   void process(int64_t count, llvm::function_ref<Value(int64_t)> slotAt);
+  /// The dot products of `count` slot rows (xBases) with weight rows
+  /// starting at wBases; fp8 experts: scaleRows[j] is weight row j's row of
+  /// `scale` (row r of an expert matrix: the matrix's first scale row plus
+  /// r / block rows).
+  SmallVector<Value> dotTile(const RowAccess &xs, ArrayRef<Value> xBases, const RowAccess &w,
+                             ArrayRef<Value> wBases, const std::optional<RowAccess> &scale,
+                             ArrayRef<Value> scaleRows, int64_t k);
+  /// The scale row of row `row` of the expert matrix whose first scale row
+  /// is `first`.
+  Value scaleRowOf(Value first, Value row) {
+    return emitter.addIndex(first, arith::DivUIOp::create(b, row, emitter.index(block[0])));
+  }
   Value matchedAt(int64_t i) {
     return memref::LoadOp::create(b, matched, ValueRange{emitter.index(i)});
   }
@@ -146,8 +162,26 @@ private:
   /// Slots gathered per SwiGLU block (the schedule's tile).
   int64_t slotBlock;
   RowAccess x, ids, routeWeights, gateUp, down, out, h;
+  std::optional<RowAccess> gateUpScale, downScale;
+  std::array<int64_t, 2> block{0, 0};
   Value matched, hiddenRows, gateBase, downBase;
+  /// FP8: the first scale row of this expert's gate, up and down matrices.
+  Value gateScaleBase, upScaleBase, downScaleBase;
 };
+
+SmallVector<Value> CpuExperts::dotTile(const RowAccess &xs, ArrayRef<Value> xBases,
+                                       const RowAccess &w, ArrayRef<Value> wBases,
+                                       const std::optional<RowAccess> &scale,
+                                       ArrayRef<Value> scaleRows, int64_t k) {
+  if (!scale)
+    return emitter.emitDotTile(xs, xBases, w, wBases, k);
+  // emitFp8DotTile reads the scale row of weight row r as r / block rows:
+  // hand it a row of the wanted block row.
+  SmallVector<Value> rowsInBlock;
+  for (Value scaleRow : scaleRows)
+    rowsInBlock.push_back(emitter.mulIndex(scaleRow, block[0]));
+  return emitFp8DotTile(emitter, xs, xBases, w, wBases, Fp8Weights{*scale, rowsInBlock, block}, k);
+}
 
 } // namespace
 
@@ -165,9 +199,13 @@ void CpuExperts::process(int64_t count, llvm::function_ref<Value(int64_t)> slotA
     emitter.forLoop(emitter.index(0), emitter.index(inter), 1, [&](Value n) {
       Value gateRow = emitter.addIndex(gateBase, n);
       Value upRow = emitter.addIndex(gateRow, emitter.index(inter));
-      SmallVector<Value> sums = emitter.emitDotTile(
-          x, xBases, gateUp, {emitter.mulIndex(gateRow, hidden), emitter.mulIndex(upRow, hidden)},
-          hidden);
+      SmallVector<Value> scaleRows;
+      if (gateUpScale)
+        scaleRows = {scaleRowOf(gateScaleBase, n), scaleRowOf(upScaleBase, n)};
+      SmallVector<Value> sums =
+          dotTile(x, xBases, gateUp,
+                  {emitter.mulIndex(gateRow, hidden), emitter.mulIndex(upRow, hidden)},
+                  gateUpScale, scaleRows, hidden);
       KernelPhase siluMul(b, "experts.silu_mul");
       for (int64_t i = 0; i < count; ++i)
         memref::StoreOp::create(b, codegen::swiglu(b, sums[2 * i], sums[2 * i + 1]), hiddenRows,
@@ -179,8 +217,12 @@ void CpuExperts::process(int64_t count, llvm::function_ref<Value(int64_t)> slotA
   for (Value slot : slots)
     scales.push_back(emitter.loadF32(routeWeights, slot));
   emitter.forLoop(emitter.index(0), emitter.index(hidden), 1, [&](Value n) {
-    SmallVector<Value> sums = emitter.emitDotTile(
-        h, hBases, down, {emitter.mulIndex(emitter.addIndex(downBase, n), inter)}, inter);
+    SmallVector<Value> scaleRows;
+    if (downScale)
+      scaleRows = {scaleRowOf(downScaleBase, n)};
+    SmallVector<Value> sums =
+        dotTile(h, hBases, down, {emitter.mulIndex(emitter.addIndex(downBase, n), inter)},
+                downScale, scaleRows, inter);
     KernelPhase scatter(b, "experts.scatter");
     for (int64_t i = 0; i < count; ++i)
       emitter.storeF32(out, emitter.addIndex(emitter.mulIndex(slots[i], hidden), n),
@@ -200,6 +242,16 @@ void CpuExperts::emit(Value expert) {
   h = RowAccess{hiddenRows, b.getF32Type()};
   gateBase = emitter.mulIndex(expert, 2 * inter);
   downBase = emitter.mulIndex(expert, hidden);
+  if (ffn.isBlockQuantized()) {
+    gateUpScale = emitter.access(ffn.getGateUpScale());
+    downScale = emitter.access(ffn.getDownScale());
+    block = {(*ffn.getWeightBlock())[0], (*ffn.getWeightBlock())[1]};
+    const int64_t interBlocks = (inter + block[0] - 1) / block[0];
+    const int64_t hiddenBlocks = (hidden + block[0] - 1) / block[0];
+    gateScaleBase = emitter.mulIndex(expert, 2 * interBlocks);
+    upScaleBase = emitter.addIndex(gateScaleBase, emitter.index(interBlocks));
+    downScaleBase = emitter.mulIndex(expert, hiddenBlocks);
+  }
 
   // The routing table, gathering the slots routed to this expert into
   // `matched`; every full block of slotBlock is processed at once.
@@ -259,6 +311,10 @@ qwen::codegen::cpu::emitExpertsKernel(KernelEmitter &emitter) {
                             ffn.getDown().getType().getElementType(),
                             ffn.getIntermediateSize())))
     return failure();
+  // Block-wise FP8 experts widen in registers and take f32 FMAs.
+  if (ffn.isBlockQuantized() && (schedule.getDot() != qkernel::DotKind::Fma ||
+                                 schedule.dotFor(1) != qkernel::DotKind::Fma))
+    return source.emitOpError("block-wise fp8 experts need the fma dot kind"), failure();
   std::string symbol = emitter.leadingSymbol(ffn.getIds());
   emitter.createFunction([&](Value expert) { CpuExperts(emitter, ffn, symbol).emit(expert); });
   Builder builder(source.getContext());

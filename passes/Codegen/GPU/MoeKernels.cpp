@@ -29,6 +29,12 @@
 //          stored), so every shuffle has its whole warp and every barrier
 //          its whole block.
 //
+//          Block-wise FP8 experts: the 1-byte weight vectors are widened in
+//          registers (KernelABI's widenToF32) and multiplied by their
+//          block's scale (each vector lies in one block: its width divides
+//          the block columns), i.e. exactly HF's dequantized f32 weight, as
+//          on the CPU.
+//
 // Numerics are the CPU's (passes/Codegen/CPU/MoeKernels.cpp) up to the
 // order of the sums.
 //
@@ -45,6 +51,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 using namespace mlir;
 using namespace qwen;
@@ -253,7 +260,29 @@ private:
   ExpertsPlan plan;
   int64_t inter, hidden, topK;
   VectorType hiddenVec, interVec;
+  /// The weight vector of `width` elements at `at` of `w`, scaled by its
+  /// block's factor for fp8 experts (the scale row starting at
+  /// `scaleRowAt`, column `c` of the weight row).
+  Value loadWeights(const RowAccess &w, Value at, int64_t width, const std::optional<RowAccess> &scale,
+                    Value scaleRowAt, Value c) {
+    Value v = e.loadVectorF32(w, at, width);
+    if (!scale)
+      return v;
+    Value factor = e.loadF32(*scale, e.addIndex(scaleRowAt, e.divIndex(c, block[1])));
+    Value splat = vector::BroadcastOp::create(b, VectorType::get({width}, b.getF32Type()), factor);
+    return arith::MulFOp::create(b, v, splat);
+  }
+  /// Where the scales of row `row` of the expert matrix whose first scale
+  /// row is `first` start in `scale`.
+  Value scaleRowOf(const RowAccess &scale, Value first, Value row) {
+    return e.address(scale, e.addIndex(first, e.divIndex(row, block[0])), Value(), Value());
+  }
+
   RowAccess x, ids, routeWeights, gateUp_, down, out;
+  std::optional<RowAccess> gateUpScale, downScale;
+  std::array<int64_t, 2> block{0, 0};
+  /// FP8: the first scale row of this expert's gate, up and down matrices.
+  Value gateScaleBase, upScaleBase, downScaleBase;
   Value xs, hs, queue, warpCounts;
   Value expert, part, tid, warp, lane, isFirstLane, gateBase, downBase, zeroH, zeroI;
 };
@@ -283,6 +312,16 @@ void GpuExperts::setUp() {
   isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
   gateBase = e.mulIndex(expert, 2 * inter);
   downBase = e.mulIndex(expert, hidden);
+  if (ffn.isBlockQuantized()) {
+    gateUpScale = e.access(ffn.getGateUpScale());
+    downScale = e.access(ffn.getDownScale());
+    block = {(*ffn.getWeightBlock())[0], (*ffn.getWeightBlock())[1]};
+    const int64_t interBlocks = (inter + block[0] - 1) / block[0];
+    const int64_t hiddenBlocks = (hidden + block[0] - 1) / block[0];
+    gateScaleBase = e.mulIndex(expert, 2 * interBlocks);
+    upScaleBase = e.addIndex(gateScaleBase, e.index(interBlocks));
+    downScaleBase = e.mulIndex(expert, hiddenBlocks);
+  }
   zeroH = arith::ConstantOp::create(b, DenseElementsAttr::get(hiddenVec, 0.0f));
   zeroI = arith::ConstantOp::create(b, DenseElementsAttr::get(interVec, 0.0f));
 }
@@ -347,12 +386,19 @@ void GpuExperts::gateUp() {
       [&](Value n) -> SmallVector<Value> {
         Value gateRow = e.mulIndex(e.addIndex(gateBase, n), hidden);
         Value upRow = e.addIndex(gateRow, e.index(inter * hidden));
+        Value gateScaleRow, upScaleRow;
+        if (gateUpScale) {
+          gateScaleRow = scaleRowOf(*gateUpScale, gateScaleBase, n);
+          upScaleRow = scaleRowOf(*gateUpScale, upScaleBase, n);
+        }
         SmallVector<Value> init(2 * slotBlock, zeroH);
         ValueRange acc = e.forLoop(
             e.mulIndex(lane, width), e.index(hidden), kWarp * width, init,
             [&](Value c, ValueRange carried) -> SmallVector<Value> {
-              Value g = e.loadVectorF32(gateUp_, e.addIndex(gateRow, c), width);
-              Value u = e.loadVectorF32(gateUp_, e.addIndex(upRow, c), width);
+              Value g = loadWeights(gateUp_, e.addIndex(gateRow, c), width, gateUpScale,
+                                    gateScaleRow, c);
+              Value u = loadWeights(gateUp_, e.addIndex(upRow, c), width, gateUpScale,
+                                    upScaleRow, c);
               SmallVector<Value> next;
               for (int64_t s = 0; s < slotBlock; ++s) {
                 Value xv = e.loadShared(xs, e.addIndex(e.index(s * hidden), c), width);
@@ -384,11 +430,13 @@ void GpuExperts::downAndScatter(ArrayRef<Value> slots, ArrayRef<Value> valid) {
       hidden,
       [&](Value n) -> SmallVector<Value> {
         Value downRow = e.mulIndex(e.addIndex(downBase, n), inter);
+        Value downScaleRow = downScale ? scaleRowOf(*downScale, downScaleBase, n) : Value();
         SmallVector<Value> init(slotBlock, zeroI);
         ValueRange acc = e.forLoop(
             e.mulIndex(lane, width), e.index(inter), kWarp * width, init,
             [&](Value c, ValueRange carried) -> SmallVector<Value> {
-              Value d = e.loadVectorF32(down, e.addIndex(downRow, c), width);
+              Value d = loadWeights(down, e.addIndex(downRow, c), width, downScale,
+                                    downScaleRow, c);
               SmallVector<Value> next;
               for (int64_t s = 0; s < slotBlock; ++s) {
                 Value hv = e.loadShared(hs, e.addIndex(e.index(s * inter), c), width);
@@ -512,6 +560,13 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter
   // schedule's vector_width and its width for the intermediate rows.
   plan.hiddenWidth = e.schedule().getVectorWidth();
   plan.interWidth = e.rowWidth(inter);
+  // Block-wise FP8: a weight vector must lie in one column block.
+  if (ffn.isBlockQuantized()) {
+    const int64_t bc = (*ffn.getWeightBlock())[1];
+    for (int64_t *width : {&plan.hiddenWidth, &plan.interWidth})
+      while (*width > 1 && bc % *width)
+        *width /= 2;
+  }
   // Shared memory: x and h rows of a slot block, the slot queue (a partial
   // block plus one chunk of the scan) and one count per warp.
   auto sharedFloats = [&](int64_t slots) {

@@ -325,22 +325,54 @@ def QTF_MoeRouterOp : QTF_Op<"moe_router", [Pure]> {
   let hasVerifier = 1;
 }
 
-def QTF_MoeExpertFfnOp : QTF_Op<"moe_expert_ffn", [Pure]> {
+def QTF_MoeExpertFfnOp : QTF_Op<"moe_expert_ffn", [Pure, AttrSizedOperandSegments]> {
   let summary = "Routed SwiGLU experts, one output row per (token, choice) slot";
   let description = [{
     `result[t, j] = weights[t, j] * down_e(silu(gate_e(x_t)) * up_e(x_t))` with
     `e = ids[t, j]`. `gate_up` stacks every expert's gate rows then up rows:
     `[E * 2I, H]`; `down` is `[E * H, I]`. Codegen groups the slots by expert
     so each expert's weights are streamed once per step, not once per token.
+
+    With scales, the experts are block-wise FP8 (f8E4M3FN weights, one f32
+    factor per `weight_block = [br, bc]` block of each expert matrix, HF's
+    `weight_scale_inv`): every gate, up and down matrix has its own blocks,
+    so `gate_up_scale` is `[E * 2 * ceil(I / br), ceil(H / bc)]` (expert e's
+    gate blocks, then its up blocks) and `down_scale` is
+    `[E * ceil(H / br), ceil(I / bc)]`. Kernels read the 1-byte weights and
+    apply the scales in registers.
+
+    ```mlir
+    %y = qtf.moe_expert_ffn %x, %ids, %w, %gu8 scale(%gus : tensor<16x2xf32>),
+           %d8 scale(%ds : tensor<8x1xf32>) {intermediate_size = 16 : i64,
+           num_experts = 4 : i64, weight_block = array<i64: 16, 16>} : ...
+    ```
   }];
   let arguments = (ins QTF_FloatTensor:$input, QTF_IndexTensor:$ids,
                        QTF_FloatTensor:$weights, QTF_FloatTensor:$gate_up,
-                       QTF_FloatTensor:$down, I64Attr:$num_experts,
-                       I64Attr:$intermediate_size);
+                       Optional<F32Tensor>:$gate_up_scale,
+                       QTF_FloatTensor:$down, Optional<F32Tensor>:$down_scale,
+                       I64Attr:$num_experts, I64Attr:$intermediate_size,
+                       OptionalAttr<DenseI64ArrayAttr>:$weight_block);
   let results = (outs QTF_FloatTensor:$result);
   let assemblyFormat = [{
-    $input `,` $ids `,` $weights `,` $gate_up `,` $down attr-dict `:` type($input) `,`
+    $input `,` $ids `,` $weights `,` $gate_up
+    (`scale` `(` $gate_up_scale^ `:` type($gate_up_scale) `)`)? `,` $down
+    (`scale` `(` $down_scale^ `:` type($down_scale) `)`)? attr-dict `:` type($input) `,`
     type($ids) `,` type($weights) `,` type($gate_up) `,` type($down) `->` type($result)
+  }];
+  let builders = [
+    // Unquantized experts (no scales).
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input, "::mlir::Value":$ids,
+                   "::mlir::Value":$weights, "::mlir::Value":$gate_up, "::mlir::Value":$down,
+                   "::mlir::IntegerAttr":$num_experts,
+                   "::mlir::IntegerAttr":$intermediate_size), [{
+      build($_builder, $_state, result, input, ids, weights, gate_up, ::mlir::Value(), down,
+            ::mlir::Value(), num_experts, intermediate_size, ::mlir::DenseI64ArrayAttr());
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// True for block-wise FP8 experts (scale operands are present).
+    bool isBlockQuantized() { return static_cast<bool>(getGateUpScale()); }
   }];
   let hasVerifier = 1;
 }
