@@ -4,7 +4,8 @@
 // optional row gather on X. A work item owns `kRowsPerItem` output columns
 // (weight rows), so decode streams each weight row exactly once and threads
 // never share an output. Inside, register tiles of up to 4 tokens x 2 weight
-// rows accumulate vector FMAs, reusing each loaded weight vector 4 times.
+// rows accumulate vector FMAs, reusing each loaded weight vector 4 times;
+// a lone token (decode) walks the rows one by one.
 // These sizes are the kernel's #qkernel.schedule (passes/Schedule): grain,
 // tile = [tokens, weight rows], decode_tile = [1, weight rows].
 // Block-wise FP8 weights (a qtf.linear with a scale) are read as bytes and
@@ -119,10 +120,12 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
     };
 
     // All weight rows of the item for `mc` tokens starting at m. A lone
-    // token (decode) takes 4 weight rows per tile: more independent FMA chains
-    // and memory streams for what is a bandwidth-bound matrix-vector product.
+    // token (decode) takes the schedule's decode tile (1 x 1 on the CPU: one
+    // sequential weight stream per work item, see CpuSchedules.cpp).
     auto tokenBlock = [&](Value m, int64_t mc) {
       int64_t nc = mc == 1 ? kDecodeWeightTile : kWeightTile;
+      if (nc == 1)
+        return emitter.forLoop(n0, n1, 1, [&](Value n) { tile(m, mc, n, 1); });
       Value count = arith::SubIOp::create(b, n1, n0);
       Value whole = arith::MulIOp::create(
           b, arith::DivSIOp::create(b, count, emitter.index(nc)), emitter.index(nc));
