@@ -9,6 +9,8 @@
 // the hardware prefetchers follow. Interleaving 4 rows (4 streams 2 KiB apart
 // for hidden 1024) streamed ~1.7x fewer bytes per second on Zen 4, although
 // it has 4 independent FMA chains to the single row's one (docs/PERFORMANCE.md).
+// A batched decode step of up to 4 tokens over short weight rows takes
+// 4 x 1 tiles for the same reason (decode_tile = [4, 1]; decodeTokenTile).
 // Every (token, weight row) pair keeps one accumulator walked in k order in
 // every tile shape, so a token's results do not depend on its tile.
 // The experts kernel gathers 4 slots per block.
@@ -40,6 +42,7 @@ static constexpr int64_t kMatmulRowsPerItem = 8;
 static constexpr int64_t kMatmulTokenTile = 4;
 static constexpr int64_t kMatmulWeightTile = 2;
 static constexpr int64_t kMatmulDecodeWeightTile = 1;
+static constexpr int64_t kShortWeightRowBytes = 2048;
 static constexpr int64_t kExpertsSlotBlock = 4;
 /// Tokens per chunk of the chunked delta rule. One: every token takes the
 /// recurrent step, so the state and output after a token depend on the tokens
@@ -135,6 +138,22 @@ static DotKinds selectDotKinds(func::FuncOp kernel, const CpuScheduleOptions &op
   return {agreed(kMatmulTokenTile), agreed(1)};
 }
 
+/// Tokens of the matmul tiles of a batched decode step (decode_tile[0]):
+/// steps of at most kMatmulTokenTile tokens over short weight rows (at most
+/// kShortWeightRowBytes) take kMatmulTokenTile x 1 tiles, one weight stream
+/// as for a lone token, where the kMatmulWeightTile rows of `tile` would be
+/// streams 2 KiB apart (measured 1.3x slower for 4 tokens over rows of
+/// 1024 bf16); longer rows keep `tile` (1).
+static int64_t decodeTokenTile(func::FuncOp kernel) {
+  int64_t longest = 0;
+  kernel.walk([&](qtf::LinearOp linear) {
+    RankedTensorType w = linear.getWeight().getType();
+    longest = std::max(longest,
+                       w.getDimSize(1) * int64_t(w.getElementTypeBitWidth()) / 8);
+  });
+  return longest > 0 && longest <= kShortWeightRowBytes ? kMatmulTokenTile : 1;
+}
+
 /// The lengths of the rows `kernel` walks in vectors: the reduction length of
 /// its dot tiles (matmul, experts), its head / state rows (attention, delta
 /// rule) or its row (the row families).
@@ -221,7 +240,8 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
   };
   if (*kind == KernelKind::Matmul)
     return schedule(kMatmulRowsPerItem, array({kMatmulTokenTile, kMatmulWeightTile}),
-                    selectDotKinds(kernel, options), array({1, kMatmulDecodeWeightTile}));
+                    selectDotKinds(kernel, options),
+                    array({decodeTokenTile(kernel), kMatmulDecodeWeightTile}));
   if (*kind == KernelKind::Experts)
     return schedule(1, array({kExpertsSlotBlock}), selectDotKinds(kernel, options), {});
   if (*kind == KernelKind::DeltaRule)
