@@ -7,23 +7,25 @@
 // over hidden 4096, and the down projection back to 4096).
 //
 // On the CPU a work item owns 8 weight rows; register tiles of 4 tokens x 2
-// weight rows, 1 x 4 for a lone token (decode), f32 vector FMAs as wide as
-// the registers. On CUDA, cuBLASLt on the tensor cores; `threads` bounds the
+// weight rows, 1 x 1 for a lone token (decode: one sequential weight stream
+// per work item), f32 vector FMAs as wide as the registers. Steps of at most
+// 4 tokens (batched decode) over rows of at most 2 KiB (1024 bf16: the 0.6B
+// q/k/v) take 4 x 1 tiles (decode_tile = [4, 1]); longer rows keep 4 x 2. On CUDA, cuBLASLt on the tensor cores; `threads` bounds the
 // pack kernel that gathers or converts the activations.
 
 // CPU8-LABEL: func.func @qwen3_0_6b_qkv(
-// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [1, 4]>
+// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [4, 1]>
 // CPU8-LABEL: func.func @qwen3_8b_gate_up(
-// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [1, 4]>
+// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [1, 1]>
 // CPU8-LABEL: func.func @qwen3_8b_down(
-// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [1, 4]>
+// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [1, 1]>
 
 // CPU16-LABEL: func.func @qwen3_0_6b_qkv(
-// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [1, 4]>
+// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1]>
 // CPU16-LABEL: func.func @qwen3_8b_gate_up(
-// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [1, 4]>
+// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [1, 1]>
 // CPU16-LABEL: func.func @qwen3_8b_down(
-// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [1, 4]>
+// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [1, 1]>
 
 // CUDA-LABEL: func.func @qwen3_0_6b_qkv(
 // CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tensor_cores = true>

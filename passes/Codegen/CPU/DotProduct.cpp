@@ -68,7 +68,7 @@ SmallVector<Value> qwen::codegen::cpu::emitBf16DotTile(KernelEmitter &e, DotKind
   const int64_t lanes = bf16DotLanes(e.options().vectorWidth, k), pairs = 2 * lanes;
   const bool split = kind == DotKind::Avx512Bf16Split && x.elementType.isF32();
   // The lo parts accumulate separately: twice the independent chains keeps
-  // the dot latency hidden when a decode tile has only 4 accumulators.
+  // the dot latency hidden when a decode tile has few accumulators.
   const int64_t parts = split ? 2 : 1;
   auto accType = VectorType::get({lanes}, b.getF32Type());
   auto f32Pairs = VectorType::get({pairs}, b.getF32Type());

@@ -4,9 +4,12 @@
 // optional row gather on X. A work item owns `kRowsPerItem` output columns
 // (weight rows), so decode streams each weight row exactly once and threads
 // never share an output. Inside, register tiles of up to 4 tokens x 2 weight
-// rows accumulate vector FMAs, reusing each loaded weight vector 4 times.
+// rows accumulate vector FMAs, reusing each loaded weight vector 4 times;
+// a lone token (decode) walks the rows one by one.
 // These sizes are the kernel's #qkernel.schedule (passes/Schedule): grain,
-// tile = [tokens, weight rows], decode_tile = [1, weight rows].
+// tile = [tokens, weight rows], decode_tile = [tokens, weight rows] (a lone
+// token's tile has the decode weight rows; with decode tokens T > 1, steps of
+// at most T tokens take T x decode-rows tiles instead of `tile`).
 // Block-wise FP8 weights (a qtf.linear with a scale) are read as bytes and
 // widened and scaled in registers (emitFp8DotTile).
 //
@@ -33,13 +36,15 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
   MatmulPattern plan = *matched;
   qkernel::ScheduleAttr schedule = emitter.options().schedule;
   if (schedule.getDot() == qkernel::DotKind::None || schedule.tileSize(0) < 1 ||
-      schedule.tileSize(1) < 1 || schedule.decodeTileSize(1) < 1)
+      schedule.tileSize(1) < 1 || schedule.decodeTileSize(0) < 1 ||
+      schedule.decodeTileSize(1) < 1)
     return source.emitOpError("matmul needs a schedule with a dot, tile = [tokens, "
-                              "weight rows] and decode_tile = [1, weight rows]"),
+                              "weight rows] and decode_tile = [tokens, weight rows]"),
            failure();
   const int64_t kRowsPerItem = schedule.getGrain();
   const int64_t kTokenTile = schedule.tileSize(0), kWeightTile = schedule.tileSize(1);
-  const int64_t kDecodeWeightTile = schedule.decodeTileSize(1);
+  const int64_t kDecodeTokenTile = schedule.decodeTileSize(0),
+                kDecodeWeightTile = schedule.decodeTileSize(1);
   Value output = plan.output;
 
   RankedTensorType weightType = plan.linear.getWeight().getType();
@@ -118,11 +123,11 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
         }
     };
 
-    // All weight rows of the item for `mc` tokens starting at m. A lone
-    // token (decode) takes 4 weight rows per tile: more independent FMA chains
-    // and memory streams for what is a bandwidth-bound matrix-vector product.
-    auto tokenBlock = [&](Value m, int64_t mc) {
-      int64_t nc = mc == 1 ? kDecodeWeightTile : kWeightTile;
+    // All weight rows of the item for `mc` tokens starting at m, in tiles
+    // of `nc` weight rows (then single rows for the item's rest).
+    auto tokenBlock = [&](Value m, int64_t mc, int64_t nc) {
+      if (nc == 1)
+        return emitter.forLoop(n0, n1, 1, [&](Value n) { tile(m, mc, n, 1); });
       Value count = arith::SubIOp::create(b, n1, n0);
       Value whole = arith::MulIOp::create(
           b, arith::DivSIOp::create(b, count, emitter.index(nc)), emitter.index(nc));
@@ -130,12 +135,25 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
       emitter.forLoop(n0, wholeEnd, nc, [&](Value n) { tile(m, mc, n, nc); });
       emitter.forLoop(wholeEnd, n1, 1, [&](Value n) { tile(m, mc, n, 1); });
     };
-
-    Value mFull = arith::MulIOp::create(
-        b, arith::DivSIOp::create(b, M, emitter.index(kTokenTile)), emitter.index(kTokenTile));
-    emitter.forLoop(emitter.index(0), mFull, kTokenTile,
-                    [&](Value m) { tokenBlock(m, kTokenTile); });
-    emitter.forLoop(mFull, M, 1, [&](Value m) { tokenBlock(m, 1); });
+    // Tokens [0, M) in blocks of `mc` x `nc` tiles; the lone tokens after the
+    // last whole block take the decode tile (1 x decode rows: one
+    // sequential weight stream per work item, see CpuSchedules.cpp).
+    auto tokenLoop = [&](int64_t mc, int64_t nc) {
+      Value mFull = arith::MulIOp::create(
+          b, arith::DivSIOp::create(b, M, emitter.index(mc)), emitter.index(mc));
+      emitter.forLoop(emitter.index(0), mFull, mc, [&](Value m) { tokenBlock(m, mc, nc); });
+      emitter.forLoop(mFull, M, 1, [&](Value m) { tokenBlock(m, 1, kDecodeWeightTile); });
+    };
+    // decode_tile = [T > 1, rows]: steps of at most T tokens (batched
+    // decode) take T x rows tiles, the longer ones `tile`.
+    if (kDecodeTokenTile == 1)
+      return tokenLoop(kTokenTile, kWeightTile);
+    Value fewTokens = arith::CmpIOp::create(b, arith::CmpIPredicate::sle, M,
+                                            emitter.index(kDecodeTokenTile));
+    emitter.ifThen(fewTokens, [&] { tokenLoop(kDecodeTokenTile, kDecodeWeightTile); });
+    Value manyTokens = arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, M,
+                                             emitter.index(kDecodeTokenTile));
+    emitter.ifThen(manyTokens, [&] { tokenLoop(kTokenTile, kWeightTile); });
   });
 
   Builder builder(source.getContext());

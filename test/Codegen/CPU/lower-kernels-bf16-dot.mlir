@@ -9,11 +9,15 @@
 // takes 32 bf16 weights (i16 storage reinterpreted) and dots them with the
 // activations as vdpbf16ps. split (the default): the one-token (decode) tiles
 // split the f32 activations into bf16 hi + lo parts accumulated in separate
-// registers (2 x 4 accumulators for the 1 x 4 tile), while the 4-token
-// (prefill) tiles keep f32 FMAs; round: every tile dots rounded activations.
+// registers (2 accumulators for the 1 x 1 tile, which walks the weight rows
+// one by one with no remainder tile), while the 4-token tiles (prefill, and
+// the 4 x 1 tiles of steps of at most 4 tokens) keep f32 FMAs; round: every
+// tile dots rounded activations.
 // SPLIT-LABEL: func.func @qk0_matmul
 // SPLIT-NOT:     x86vector
-// SPLIT:         vector.fma
+// Steps of at most 4 tokens: 4 x 1 FMA tiles, then the lone tokens' dots.
+// SPLIT:         scf.if
+// SPLIT-COUNT-4: vector.fma
 // SPLIT:         vector.load %{{.*}} : memref<?xi16>, vector<32xi16>
 // SPLIT:         arith.bitcast %{{.*}} : vector<32xi16> to vector<32xbf16>
 // SPLIT:         vector.load %{{.*}} : memref<?xf32>, vector<32xf32>
@@ -21,18 +25,27 @@
 // SPLIT:         arith.extf %[[HI]] : vector<32xbf16> to vector<32xf32>
 // SPLIT:         arith.subf
 // SPLIT:         arith.truncf %{{.*}} : vector<32xf32> to vector<32xbf16>
-// SPLIT-COUNT-8: x86vector.avx512.dot %{{.*}} : vector<32xbf16> -> vector<16xf32>
+// SPLIT-COUNT-2: x86vector.avx512.dot %{{.*}} : vector<32xbf16> -> vector<16xf32>
 // SPLIT:         arith.addf %{{.*}} : vector<16xf32>
 // SPLIT:         vector.reduction <add>
+// Longer steps: 4 x 2 and 4 x 1 FMA tiles, then the lone tokens' dots.
+// SPLIT:         scf.if
+// SPLIT-NOT:     x86vector
+// SPLIT-COUNT-12: vector.fma
 // SPLIT-COUNT-2: x86vector.avx512.dot
 // SPLIT-NOT:     x86vector.avx512.dot
 
 // ROUND-LABEL: func.func @qk0_matmul
 // ROUND-NOT:     arith.subf
 // ROUND-NOT:     vector.fma
-// ROUND-COUNT-8: x86vector.avx512.dot %{{.*}} : vector<32xbf16> -> vector<16xf32>
+// ROUND:         scf.if
+// ROUND-COUNT-4: x86vector.avx512.dot %{{.*}} : vector<32xbf16> -> vector<16xf32>
 // ROUND:         vector.reduction <add>
-// ROUND-COUNT-9: x86vector.avx512.dot
+// ROUND-COUNT-1: x86vector.avx512.dot
+// ROUND:         scf.if
+// ROUND-COUNT-8: x86vector.avx512.dot
+// ROUND:         vector.reduction <add>
+// ROUND-COUNT-5: x86vector.avx512.dot
 // ROUND-NOT:     x86vector.avx512.dot
 
 // Without avx512bf16 the weights are widened to f32 for vector FMAs.

@@ -118,12 +118,14 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     - `decode_dot` (cpu matmul, experts): the inner product of the
       one-token tiles (decode, a prefill's leftover tokens, an expert's lone
       slot) where it differs from `dot` (none: as `dot`). Splitting f32
-      activations pays off only there: a 1 x 4 tile splits one activation
-      vector for 4 weight rows, a 4 x 2 tile would split 4 for 2.
+      activations pays off only there: a one-token tile splits one
+      activation vector per weight row, a 4 x 2 tile would split 4 for 2.
     - `decode_threads`, `decode_lanes`, `decode_tile`: the decode-only
       variant (attention: one block per (token, kv head), `decode_tile` =
-      `[query heads per pass over the keys]`; cpu matmul: `[1, weight rows]`
-      for a lone token; cuda FP8 matmul on cuBLASLt: the generated FP8
+      `[query heads per pass over the keys]`; cpu matmul: `[tokens, weight
+      rows]`: a lone token's tile has the weight rows, and with tokens > 1
+      steps of at most that many tokens (batched decode) take tokens x
+      weight rows tiles instead of `tile`; cuda FP8 matmul on cuBLASLt: the generated FP8
       kernel its decode steps run, `decode_tile` as `tile` above).
     - `splits`: the most blocks that split one item (attention decode:
       flash-decoding split-K over the context; experts: blocks per expert).
@@ -138,9 +140,9 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
 
     ```mlir
     #qkernel.schedule<target = cpu, grain = 8, vector_width = 16,
-                      tile = [4, 2], decode_tile = [1, 4], dot = fma>
+                      tile = [4, 2], decode_tile = [4, 1], dot = fma>
     #qkernel.schedule<target = cpu, grain = 8, vector_width = 16,
-                      tile = [4, 2], dot = fma, decode_tile = [1, 4],
+                      tile = [4, 2], dot = fma, decode_tile = [1, 1],
                       decode_dot = avx512_bf16_split>
     #qkernel.schedule<target = cuda, threads = 256, vector_width = 4,
                       lanes = 8, tile = [32, 32], tile_lanes = 8,
