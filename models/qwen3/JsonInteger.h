@@ -17,12 +17,20 @@
 
 namespace qwen::models {
 
-/// The value as an int64_t when it is a whole number in [-2^63, 2^63); no
-/// config key is valid anywhere near those bounds.
+/// The value as an int64_t when it is a whole number that fits one.
 inline std::optional<int64_t> getJsonInteger(const llvm::json::Value &value) {
   std::optional<double> number = value.getAsNumber();
-  if (!number || !(*number >= -0x1p63 && *number < 0x1p63))
+  if (!number)
     return std::nullopt;
+  // At 2^63 and above only integer literals are asked (an int64 near its
+  // maximum reads as 2^63 in a double); doubles there are never integers
+  // that fit.
+  if (*number >= 0x1p63) {
+    std::optional<uint64_t> whole = value.getAsUINT64();
+    if (!whole || *whole > uint64_t(INT64_MAX))
+      return std::nullopt;
+    return int64_t(*whole);
+  }
   return value.getAsInteger();
 }
 
