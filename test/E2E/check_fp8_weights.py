@@ -28,8 +28,8 @@ def main():
     with open(os.path.join(artifact, "manifest.json")) as f:
         manifest = json.load(f)
     weights = list(manifest.get("weights", []))
-    for program in manifest.get("programs", {}).values() if isinstance(manifest.get("programs"), dict) else []:
-        weights += program.get("weights", [])
+    if isinstance(manifest.get("vision"), dict):
+        weights += manifest["vision"].get("weights", [])
     size = {"f8e4m3": 1, "bf16": 2, "f16": 2, "f32": 4, "f64": 8, "i32": 4}
     fp8, by_dtype, bad = 0, {}, []
     for w in weights:
