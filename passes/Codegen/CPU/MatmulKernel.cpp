@@ -9,8 +9,11 @@
 // tile = [tokens, weight rows], decode_tile = [1, weight rows].
 // Block-wise FP8 weights (a qtf.linear with a scale) are read as bytes and
 // widened and scaled in registers (emitFp8DotTile).
+// A step of at least `prefill_tokens` tokens takes the cache-blocked path
+// instead (BlockedMatmul.cpp), where the schedule has a `panel`.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/Codegen/CPU/BlockedMatmul.h"
 #include "passes/Codegen/CPU/DotProduct.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
 #include "qwen/Passes/Codegen/Common/KernelABI.h"
@@ -136,6 +139,8 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
     emitter.forLoop(emitter.index(0), mFull, kTokenTile,
                     [&](Value m) { tokenBlock(m, kTokenTile); });
     emitter.forLoop(mFull, M, 1, [&](Value m) { tokenBlock(m, 1); });
+  }, [&](Value begin, Value end, llvm::function_ref<void()> itemLoop) {
+    emitMatmulRange(emitter, plan, emitter.dim(mSymbol), begin, end, itemLoop);
   });
 
   Builder builder(source.getContext());

@@ -11,7 +11,17 @@
 // split the f32 activations into bf16 hi + lo parts accumulated in separate
 // registers (2 x 4 accumulators for the 1 x 4 tile), while the 4-token
 // (prefill) tiles keep f32 FMAs; round: every tile dots rounded activations.
+// A step of >= 16 tokens takes the cache-blocked path (BlockedMatmul.cpp,
+// test/Codegen/CPU/lower-kernels-blocked-prefill.mlir) under the scf.if;
+// its else branch is the per-item path. Blocked 4 x 4 tiles take `dot`, its
+// leftover tokens `decode_dot`, like the per-item path's tiles.
 // SPLIT-LABEL: func.func @qk0_matmul
+// SPLIT:          arith.cmpi sge, %{{.*}}, %c16 : index
+// SPLIT-NEXT:     scf.if
+// SPLIT-COUNT-16: vector.fma
+// SPLIT:          vector.shuffle
+// SPLIT:          x86vector.avx512.dot
+// SPLIT:          } else {
 // SPLIT-NOT:     x86vector
 // SPLIT:         vector.fma
 // SPLIT:         vector.load %{{.*}} : memref<?xi16>, vector<32xi16>
@@ -28,6 +38,9 @@
 // SPLIT-NOT:     x86vector.avx512.dot
 
 // ROUND-LABEL: func.func @qk0_matmul
+// ROUND:          scf.if
+// ROUND-COUNT-16: x86vector.avx512.dot
+// ROUND:          } else {
 // ROUND-NOT:     arith.subf
 // ROUND-NOT:     vector.fma
 // ROUND-COUNT-8: x86vector.avx512.dot %{{.*}} : vector<32xbf16> -> vector<16xf32>
