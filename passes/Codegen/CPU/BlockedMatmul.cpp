@@ -26,6 +26,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
 using namespace mlir;
 using namespace qwen;
@@ -114,6 +115,46 @@ static SmallVector<Value> emitFmaTile(KernelEmitter &emitter, const RowAccess &x
       }));
 }
 
+/// emitBf16DotTile's single-dot tile (bf16 weights reinterpreted, f32
+/// activations rounded to nearest even, one vdpbf16ps accumulator per pair,
+/// `lanes` f32 lanes), with the pairs' sums taken by orderedSums.
+static SmallVector<Value> emitBf16RoundTile(KernelEmitter &emitter, const RowAccess &x,
+                                            ArrayRef<Value> xBases, const RowAccess &w,
+                                            ArrayRef<Value> wBases, int64_t k) {
+  ImplicitLocOpBuilder &b = emitter.builder();
+  const int64_t mc = xBases.size(), nc = wBases.size();
+  const int64_t lanes = bf16DotLanes(emitter.options().vectorWidth, k), pairs = 2 * lanes;
+  auto accType = VectorType::get({lanes}, b.getF32Type());
+  auto bf16Type = VectorType::get({pairs}, b.getBF16Type());
+  auto load = [&](const RowAccess &access, Value at) -> Value {
+    if (access.elementType.isBF16())
+      return arith::BitcastOp::create(
+          b, bf16Type,
+          vector::LoadOp::create(b, VectorType::get({pairs}, b.getI16Type()), access.memref,
+                                 ValueRange{at}));
+    Value wide = vector::LoadOp::create(b, VectorType::get({pairs}, b.getF32Type()),
+                                        access.memref, ValueRange{at});
+    return arith::TruncFOp::create(b, bf16Type, wide);
+  };
+  Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(accType, 0.0f));
+  SmallVector<Value> init(mc * nc, zero);
+  SmallVector<Value> acc(emitter.forLoop(
+      emitter.index(0), emitter.index(k), pairs, init,
+      [&](Value kk, ValueRange carried) -> SmallVector<Value> {
+        SmallVector<Value> wv, xv, next;
+        for (int64_t j = 0; j < nc; ++j)
+          wv.push_back(load(w, emitter.addIndex(wBases[j], kk)));
+        for (int64_t i = 0; i < mc; ++i)
+          xv.push_back(load(x, emitter.addIndex(xBases[i], kk)));
+        for (int64_t i = 0; i < mc; ++i)
+          for (int64_t j = 0; j < nc; ++j)
+            next.push_back(
+                x86vector::DotBF16Op::create(b, accType, carried[i * nc + j], xv[i], wv[j]));
+        return next;
+      }));
+  return orderedSums(b, acc);
+}
+
 void qwen::codegen::cpu::emitBlockedMatmul(KernelEmitter &emitter, MatmulPattern plan,
                                            Value tokens, Value begin, Value end) {
   ImplicitLocOpBuilder &b = emitter.builder();
@@ -159,6 +200,10 @@ void qwen::codegen::cpu::emitBlockedMatmul(KernelEmitter &emitter, MatmulPattern
                             K);
     else if (mc * nc > 1 && schedule.dotFor(mc) == qkernel::DotKind::Fma)
       sums = emitFmaTile(emitter, x, xBase, w, wBase, K);
+    else if (mc * nc > 1 && (schedule.dotFor(mc) == qkernel::DotKind::Avx512Bf16Round ||
+                             (schedule.dotFor(mc) == qkernel::DotKind::Avx512Bf16Split &&
+                              x.elementType.isBF16())))
+      sums = emitBf16RoundTile(emitter, x, xBase, w, wBase, K);
     else
       sums = emitter.emitDotTile(x, xBase, w, wBase, K);
     for (int64_t i = 0; i < mc; ++i)

@@ -40,6 +40,8 @@
 // ROUND-LABEL: func.func @qk0_matmul
 // ROUND:          scf.if
 // ROUND-COUNT-16: x86vector.avx512.dot
+// ROUND-NOT:      vector.reduction
+// ROUND-COUNT-64: vector.shuffle
 // ROUND:          } else {
 // ROUND-NOT:     arith.subf
 // ROUND-NOT:     vector.fma

@@ -7,7 +7,9 @@
 // by token block in 4 x 4 register tiles (16 f32 FMA accumulators over k).
 // The tile's 16 sums are vector.reduction's ordered sums, bit for bit, taken
 // 16 lanes at a time: 4 shuffle stages transpose the accumulators (64
-// shuffles), then 16 adds sum the columns in lane order. Leftover weight rows
+// shuffles), then 16 adds sum the columns in lane order (the vdpbf16ps
+// tiles of bf16-activations=round likewise, lower-kernels-bf16-dot.mlir).
+// Leftover weight rows
 // and tokens take smaller tiles; shorter steps the per-item path (else).
 // CHECK-LABEL: func.func @qk0_matmul
 // CHECK:          arith.cmpi sge, %{{.*}}, %c16 : index
