@@ -182,30 +182,37 @@ void qwen::codegen::cpu::emitBlockedMatmul(KernelEmitter &emitter, MatmulPattern
 
   // Tokens [m, m+mc) x weight rows [n, n+nc): the per-item path's tile and
   // epilogue (bias, then residual, in that order).
-  auto tile = [&](Value m, int64_t mc, Value n, int64_t nc) {
-    SmallVector<Value> xBase, wBase, wRows;
-    for (int64_t i = 0; i < mc; ++i) {
-      Value row = emitter.addIndex(m, emitter.index(i));
-      if (rows)
-        row = emitter.loadIndex(*rows, row);
-      xBase.push_back(emitter.address(x, row, Value(), Value()));
-    }
+  // The rounded (vdpbf16ps) kind rounds each activation vector to bf16 in
+  // every tile; a token block's rows are rounded once per panel instead, into
+  // a bf16 scratch block the panel's tiles read (the same rounding, so the
+  // same bits).
+  const bool roundX = x.elementType.isF32() &&
+                      schedule.dotFor(mr) == qkernel::DotKind::Avx512Bf16Round &&
+                      bf16DotLanes(emitter.options().vectorWidth, K) > 0;
+  std::optional<RowAccess> roundedX;
+  if (roundX)
+    roundedX = RowAccess{emitter.scratch(mr * K, b.getI16Type()), b.getBF16Type(), K};
+
+  // Tokens [m, m+mc) of `xt` rows at `xBase` x weight rows [n, n+nc).
+  auto tile = [&](const RowAccess &xt, ArrayRef<Value> xBase, Value m, int64_t mc, Value n,
+                  int64_t nc) {
+    SmallVector<Value> wBase, wRows;
     for (int64_t j = 0; j < nc; ++j) {
       wRows.push_back(emitter.addIndex(n, emitter.index(j)));
       wBase.push_back(emitter.mulIndex(wRows.back(), K));
     }
     SmallVector<Value> sums;
     if (scale)
-      sums = emitFp8DotTile(emitter, x, xBase, w, wBase, Fp8Weights{*scale, wRows, weightBlock},
+      sums = emitFp8DotTile(emitter, xt, xBase, w, wBase, Fp8Weights{*scale, wRows, weightBlock},
                             K);
     else if (mc * nc > 1 && schedule.dotFor(mc) == qkernel::DotKind::Fma)
-      sums = emitFmaTile(emitter, x, xBase, w, wBase, K);
+      sums = emitFmaTile(emitter, xt, xBase, w, wBase, K);
     else if (mc * nc > 1 && (schedule.dotFor(mc) == qkernel::DotKind::Avx512Bf16Round ||
                              (schedule.dotFor(mc) == qkernel::DotKind::Avx512Bf16Split &&
-                              x.elementType.isBF16())))
-      sums = emitBf16RoundTile(emitter, x, xBase, w, wBase, K);
+                              xt.elementType.isBF16())))
+      sums = emitBf16RoundTile(emitter, xt, xBase, w, wBase, K);
     else
-      sums = emitter.emitDotTile(x, xBase, w, wBase, K);
+      sums = emitter.emitDotTile(xt, xBase, w, wBase, K);
     for (int64_t i = 0; i < mc; ++i)
       for (int64_t j = 0; j < nc; ++j) {
         Value mi = emitter.addIndex(m, emitter.index(i));
@@ -223,11 +230,37 @@ void qwen::codegen::cpu::emitBlockedMatmul(KernelEmitter &emitter, MatmulPattern
   // Weight rows [n0, n1) of one panel for tokens [m, m+mc): whole tiles of
   // nr rows, then the panel's leftover rows one by one.
   auto panelRows = [&](Value n0, Value n1, Value m, int64_t mc) {
+    SmallVector<Value> xBase;
+    for (int64_t i = 0; i < mc; ++i) {
+      Value row = emitter.addIndex(m, emitter.index(i));
+      if (rows)
+        row = emitter.loadIndex(*rows, row);
+      xBase.push_back(emitter.address(x, row, Value(), Value()));
+    }
+    RowAccess xt = x;
+    if (roundedX && mc == mr) {
+      const int64_t pairs = 2 * bf16DotLanes(emitter.options().vectorWidth, K);
+      auto f32Type = VectorType::get({pairs}, b.getF32Type());
+      auto bf16Type = VectorType::get({pairs}, b.getBF16Type());
+      auto i16Type = VectorType::get({pairs}, b.getI16Type());
+      for (int64_t i = 0; i < mc; ++i) {
+        emitter.forLoop(emitter.index(0), emitter.index(K), pairs, [&](Value k) {
+          Value wide = vector::LoadOp::create(b, f32Type, x.memref,
+                                              ValueRange{emitter.addIndex(xBase[i], k)});
+          Value bits = arith::BitcastOp::create(b, i16Type,
+                                                arith::TruncFOp::create(b, bf16Type, wide));
+          vector::StoreOp::create(b, bits, roundedX->memref,
+                                  ValueRange{emitter.addIndex(emitter.index(i * K), k)});
+        });
+        xBase[i] = emitter.index(i * K);
+      }
+      xt = *roundedX;
+    }
     Value count = arith::SubIOp::create(b, n1, n0);
     Value whole = emitter.mulIndex(emitter.divIndex(count, nr), nr);
     Value wholeEnd = emitter.addIndex(n0, whole);
-    emitter.forLoop(n0, wholeEnd, nr, [&](Value n) { tile(m, mc, n, nr); });
-    emitter.forLoop(wholeEnd, n1, 1, [&](Value n) { tile(m, mc, n, 1); });
+    emitter.forLoop(n0, wholeEnd, nr, [&](Value n) { tile(xt, xBase, m, mc, n, nr); });
+    emitter.forLoop(wholeEnd, n1, 1, [&](Value n) { tile(xt, xBase, m, mc, n, 1); });
   };
 
   Value rowBegin = emitter.mulIndex(begin, grain);
