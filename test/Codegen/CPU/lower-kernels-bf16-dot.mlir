@@ -37,8 +37,13 @@
 // SPLIT-COUNT-2: x86vector.avx512.dot
 // SPLIT-NOT:     x86vector.avx512.dot
 
+// The blocked path rounds a token block's 4 activation rows once per panel
+// into a bf16 scratch block (4 x 64), which its tiles then read.
 // ROUND-LABEL: func.func @qk0_matmul
+// ROUND:          %[[BLOCK:.*]] = memref.alloca() : memref<256xi16>
 // ROUND:          scf.if
+// ROUND-COUNT-4:  vector.store %{{.*}}, %[[BLOCK]][%{{.*}}] : memref<256xi16>, vector<32xi16>
+// ROUND:          vector.load %[[BLOCK]]
 // ROUND-COUNT-16: x86vector.avx512.dot
 // ROUND-NOT:      vector.reduction
 // ROUND-COUNT-64: vector.shuffle
