@@ -15,6 +15,13 @@
 // every tile shape, so a token's results do not depend on its tile.
 // The experts kernel gathers 4 slots per block.
 //
+// A prefill of at least kPrefillTokens tokens takes the cache-blocked path
+// (passes/Codegen/CPU/BlockedMatmul.cpp): a thread's weight rows in panels
+// of at most kPanelBytes of weights (a quarter of a Zen 4 core's 1 MiB L2,
+// leaving room for the activation rows streaming through it), walked in
+// register tiles of 4 tokens x 4 weight rows with AVX-512's 32 registers
+// (16 accumulators + 8 operands), 4 x 2 with AVX2's 16.
+//
 // Rows a register width does not divide take the largest power of two that
 // does (`row_widths`); the delta rule runs in chunks of one token.
 //
@@ -44,6 +51,9 @@ static constexpr int64_t kMatmulWeightTile = 2;
 static constexpr int64_t kMatmulDecodeWeightTile = 1;
 static constexpr int64_t kShortWeightRowBytes = 2048;
 static constexpr int64_t kExpertsSlotBlock = 4;
+static constexpr int64_t kPrefillTokens = 16;
+static constexpr int64_t kPanelBytes = 256 * 1024;
+static constexpr int64_t kMaxPanelRows = 256;
 /// Tokens per chunk of the chunked delta rule. One: every token takes the
 /// recurrent step, so the state and output after a token depend on the tokens
 /// before it alone, not on how they were cut into steps. That makes a prefix
@@ -226,6 +236,34 @@ static DenseI64ArrayAttr rowWidthsFor(MLIRContext *ctx, ArrayRef<int64_t> length
   return pairs.empty() ? DenseI64ArrayAttr() : DenseI64ArrayAttr::get(ctx, pairs);
 }
 
+namespace {
+/// The blocked-prefill fields of a matmul schedule (all 0: per-item only).
+struct PrefillBlocking {
+  int64_t panel = 0;
+  SmallVector<int64_t> tile;
+  int64_t tokens = 0;
+};
+} // namespace
+
+/// Panels of weight rows whose bytes fit kPanelBytes (whole register tiles,
+/// at least one), for the kernel's (single) linear.
+static PrefillBlocking selectPrefillBlocking(func::FuncOp kernel,
+                                             const CpuScheduleOptions &options) {
+  SmallVector<qtf::LinearOp> linears;
+  kernel.walk([&](qtf::LinearOp linear) { linears.push_back(linear); });
+  if (linears.size() != 1)
+    return {};
+  RankedTensorType w = linears.front().getWeight().getType();
+  const int64_t n = w.getDimSize(0), k = w.getDimSize(1);
+  const int64_t bytes = std::max<int64_t>(1, w.getElementTypeBitWidth() / 8);
+  const int64_t nr = options.vectorWidth >= 16 ? 4 : 2;
+  int64_t rows = kPanelBytes / (k * bytes);
+  rows = std::clamp<int64_t>(rows - rows % nr, nr, kMaxPanelRows);
+  // A panel as large as the matrix is the matrix.
+  rows = std::min<int64_t>(rows, llvm::alignTo(n, nr));
+  return {rows, {kMatmulTokenTile, nr}, kPrefillTokens};
+}
+
 FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                                                           const CpuScheduleOptions &options) {
   MLIRContext *ctx = kernel.getContext();
@@ -247,10 +285,21 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                              /*decode_lanes=*/0, decodeTile, decodeDot, /*splits=*/0,
                              /*combine_threads=*/0, rowWidths, /*split_keys=*/0);
   };
-  if (*kind == KernelKind::Matmul)
-    return schedule(kMatmulRowsPerItem, array({kMatmulTokenTile, kMatmulWeightTile}),
-                    selectDotKinds(kernel, options),
-                    array({decodeTokenTile(kernel), kMatmulDecodeWeightTile}));
+  if (*kind == KernelKind::Matmul) {
+    ScheduleAttr base =
+        schedule(kMatmulRowsPerItem, array({kMatmulTokenTile, kMatmulWeightTile}),
+                 selectDotKinds(kernel, options), array({decodeTokenTile(kernel), kMatmulDecodeWeightTile}));
+    PrefillBlocking blocking = selectPrefillBlocking(kernel, options);
+    if (!blocking.panel)
+      return base;
+    return ScheduleAttr::get(
+        ctx, base.getTarget(), base.getThreads(), base.getGrain(), base.getVectorWidth(),
+        base.getLanes(), base.getTile(), base.getTileLanes(), base.getStages(),
+        base.getTensorCores(), base.getDot(), base.getDecodeThreads(), base.getDecodeLanes(),
+        base.getDecodeTile(), base.getDecodeDot(), base.getSplits(), base.getCombineThreads(),
+        base.getRowWidths(), base.getSplitKeys(), blocking.panel, array(blocking.tile),
+        blocking.tokens);
+  }
   if (*kind == KernelKind::Experts)
     return schedule(1, array({kExpertsSlotBlock}), selectDotKinds(kernel, options), {});
   if (*kind == KernelKind::DeltaRule)

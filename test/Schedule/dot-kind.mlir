@@ -15,43 +15,43 @@
 // keep FMAs. bf16 activations are exact in bf16: round on every tile.
 
 // SPLIT-LABEL: func.func @bf16_weights(
-// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1], decode_dot = avx512_bf16_split>
+// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1], decode_dot = avx512_bf16_split, panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // SPLIT-LABEL: func.func @f32_weights(
-// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1]>
+// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // SPLIT-LABEL: func.func @f16_weights(
-// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1]>
+// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // SPLIT-LABEL: func.func @k48(
-// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1]>
+// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // SPLIT-LABEL: func.func @bf16_activations(
-// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = avx512_bf16_round, decode_tile = [4, 1]>
+// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = avx512_bf16_round, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // SPLIT-LABEL: func.func @experts(
 // SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 1, vector_width = 16, tile = [4], dot = fma, decode_dot = avx512_bf16_split>
 // SPLIT-LABEL: func.func @rows(
 // SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 1, vector_width = 16>
 
 // ROUND-LABEL: func.func @bf16_weights(
-// ROUND-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = avx512_bf16_round, decode_tile = [4, 1]>
+// ROUND-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = avx512_bf16_round, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // ROUND-LABEL: func.func @f32_weights(
-// ROUND-SAME:  dot = fma, decode_tile = [4, 1]>
+// ROUND-SAME:  dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // ROUND-LABEL: func.func @f16_weights(
-// ROUND-SAME:  dot = fma, decode_tile = [4, 1]>
+// ROUND-SAME:  dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // ROUND-LABEL: func.func @k48(
-// ROUND-SAME:  dot = fma, decode_tile = [4, 1]>
+// ROUND-SAME:  dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // ROUND-LABEL: func.func @bf16_activations(
-// ROUND-SAME:  dot = avx512_bf16_round, decode_tile = [4, 1]>
+// ROUND-SAME:  dot = avx512_bf16_round, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // ROUND-LABEL: func.func @experts(
 // ROUND-SAME:  tile = [4], dot = avx512_bf16_round>
 
 // NOBF16-NOT:  avx512_bf16
 // NOBF16-LABEL: func.func @bf16_weights(
-// NOBF16-SAME:  dot = fma, decode_tile = [4, 1]>
+// NOBF16-SAME:  dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // NOBF16-LABEL: func.func @experts(
 // NOBF16-SAME:  tile = [4], dot = fma>
 // NOBF16-NOT:  avx512_bf16
 
 // With avx512vl the 256-bit dot fits a reduction of 48.
 // VL-LABEL: func.func @k48(
-// VL-SAME:  dot = fma, decode_tile = [4, 1], decode_dot = avx512_bf16_split>
+// VL-SAME:  dot = fma, decode_tile = [4, 1], decode_dot = avx512_bf16_split, panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 
 module {
   module @kernels {

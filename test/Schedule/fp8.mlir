@@ -8,10 +8,10 @@
 // but its scaled value is not: the bf16 dot would round HF's dequantized
 // weight).
 // CHECK-LABEL: func.func @fp8_weights(
-// CHECK-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1]>
+// CHECK-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // CHECK-NOT:   decode_dot
 // AVX2-LABEL:  func.func @fp8_weights(
-// AVX2-SAME:   #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [4, 1]>
+// AVX2-SAME:   #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 2], prefill_tokens = 16>
 
 module {
   module @kernels {

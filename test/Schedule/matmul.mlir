@@ -14,18 +14,18 @@
 // pack kernel that gathers or converts the activations.
 
 // CPU8-LABEL: func.func @qwen3_0_6b_qkv(
-// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [4, 1]>
+// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 2], prefill_tokens = 16>
 // CPU8-LABEL: func.func @qwen3_8b_gate_up(
-// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [1, 1]>
+// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [1, 1], panel = {{[0-9]+}}, prefill_tile = [4, 2], prefill_tokens = 16>
 // CPU8-LABEL: func.func @qwen3_8b_down(
-// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [1, 1]>
+// CPU8-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 8, tile = [4, 2], dot = fma, decode_tile = [1, 1], panel = {{[0-9]+}}, prefill_tile = [4, 2], prefill_tokens = 16>
 
 // CPU16-LABEL: func.func @qwen3_0_6b_qkv(
-// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1]>
+// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // CPU16-LABEL: func.func @qwen3_8b_gate_up(
-// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [1, 1]>
+// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [1, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // CPU16-LABEL: func.func @qwen3_8b_down(
-// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [1, 1]>
+// CPU16-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [1, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 
 // CUDA-LABEL: func.func @qwen3_0_6b_qkv(
 // CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tensor_cores = true>

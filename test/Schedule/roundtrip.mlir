@@ -12,3 +12,6 @@ func.func private @cuda_all() attributes {qkernel.schedule = #qkernel.schedule<t
 func.func private @cpu_row_widths() attributes {qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16, tile = [1], row_widths = [10, 2, 5, 1]>}
 // CHECK: qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, splits = 32, combine_threads = 64, split_keys = 64>
 func.func private @cuda_split_keys() attributes {qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, splits = 32, combine_threads = 64, split_keys = 64>}
+
+// CHECK: qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [1, 4], panel = 40, prefill_tile = [4, 4], prefill_tokens = 16>
+func.func private @cpu_matmul_blocked_prefill() attributes {qkernel.schedule = #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [1, 4], panel = 40, prefill_tile = [4, 4], prefill_tokens = 16>}

@@ -15,13 +15,15 @@ LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                    DotKind dot, int64_t decodeThreads, int64_t decodeLanes,
                                    DenseI64ArrayAttr decodeTile, DotKind decodeDot,
                                    int64_t splits, int64_t combineThreads,
-                                   DenseI64ArrayAttr rowWidths, int64_t splitKeys) {
+                                   DenseI64ArrayAttr rowWidths, int64_t splitKeys,
+                                   int64_t panel, DenseI64ArrayAttr prefillTile,
+                                   int64_t prefillTokens) {
   auto isPowerOfTwo = [](int64_t n) { return n > 0 && (n & (n - 1)) == 0; };
   auto positive = [](DenseI64ArrayAttr array) {
     return !array || (!array.empty() && llvm::all_of(array.asArrayRef(),
                                                      [](int64_t v) { return v > 0; }));
   };
-  if (!positive(tile) || !positive(decodeTile))
+  if (!positive(tile) || !positive(decodeTile) || !positive(prefillTile))
     return emitError() << "tile sizes must be positive";
   if (stages < 1)
     return emitError() << "stages must be at least 1";
@@ -55,6 +57,14 @@ LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "threads, lanes and tensor_cores are cuda parameters";
     if (dot == DotKind::None && decodeDot != DotKind::None)
       return emitError() << "decode_dot needs a dot";
+    if (panel < 0 || prefillTokens < 0)
+      return emitError() << "panel and prefill_tokens must not be negative";
+    if ((panel || prefillTile || prefillTokens) &&
+        (!panel || !prefillTile || prefillTile.size() != 2 || dot == DotKind::None ||
+         panel % prefillTile[1] || prefillTokens < prefillTile[0]))
+      return emitError() << "the blocked prefill needs a dot, a panel, prefill_tile = "
+                            "[tokens, weight rows] whose weight rows divide the panel, and "
+                            "prefill_tokens of at least a tile's tokens";
     return success();
   }
   auto isBlock = [](int64_t n) { return n >= 32 && n <= 1024 && n % 32 == 0; };
@@ -65,6 +75,8 @@ LogicalResult ScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << vectorWidth;
   if (grain || dot != DotKind::None || decodeDot != DotKind::None)
     return emitError() << "grain, dot and decode_dot are cpu parameters";
+  if (panel || prefillTile || prefillTokens)
+    return emitError() << "panel, prefill_tile and prefill_tokens are cpu parameters";
   for (int64_t laneCount : {lanes, tileLanes, decodeLanes})
     if (laneCount && (!isPowerOfTwo(laneCount) || laneCount > 32))
       return emitError() << "lanes must be a power of two of at most 32 (one warp)";

@@ -22,7 +22,7 @@ KernelEmitter::KernelEmitter(ModuleOp kernels, func::FuncOp source,
                              const CpuCodegenOptions &options)
     : KernelTarget(source, options.schedule), kernels(kernels), opts(options) {}
 
-void KernelEmitter::createFunction(llvm::function_ref<void(Value)> body) {
+void KernelEmitter::createFunction(llvm::function_ref<void(Value)> body, RangeBody range) {
   MLIRContext *ctx = kernels.getContext();
   OpBuilder outer = OpBuilder::atBlockEnd(kernels.getBody());
   auto ptrType = LLVM::LLVMPointerType::get(ctx);
@@ -44,7 +44,11 @@ void KernelEmitter::createFunction(llvm::function_ref<void(Value)> body) {
 
   Value begin = arith::IndexCastOp::create(*b, b->getIndexType(), entryBlock->getArgument(2));
   Value end = arith::IndexCastOp::create(*b, b->getIndexType(), entryBlock->getArgument(3));
-  forLoop(begin, end, 1, body);
+  auto itemLoop = [&] { forLoop(begin, end, 1, body); };
+  if (range)
+    range(begin, end, itemLoop);
+  else
+    itemLoop();
   func::ReturnOp::create(*b);
 }
 

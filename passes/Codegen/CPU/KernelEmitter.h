@@ -46,7 +46,13 @@ public:
   /// Creates the ABI function (named like `source`, which the caller erases
   /// afterwards) and binds every argument and result to a memref. The
   /// builder is left inside the work-item loop body; `item` is the index.
-  void createFunction(llvm::function_ref<void(mlir::Value item)> body);
+  /// With `range`, the function body is range(begin, end, itemLoop) instead
+  /// of the work-item loop, which itemLoop() emits where `range` wants it
+  /// (a kernel that blocks across the items of its range).
+  using RangeBody = llvm::function_ref<void(mlir::Value begin, mlir::Value end,
+                                            llvm::function_ref<void()> itemLoop)>;
+  void createFunction(llvm::function_ref<void(mlir::Value item)> body,
+                      RangeBody range = nullptr);
 
   const CpuCodegenOptions &options() const { return opts; }
 

@@ -12,8 +12,11 @@
 // at most T tokens take T x decode-rows tiles instead of `tile`).
 // Block-wise FP8 weights (a qtf.linear with a scale) are read as bytes and
 // widened and scaled in registers (emitFp8DotTile).
+// A step of at least `prefill_tokens` tokens takes the cache-blocked path
+// instead (BlockedMatmul.cpp), where the schedule has a `panel`.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/Codegen/CPU/BlockedMatmul.h"
 #include "passes/Codegen/CPU/DotProduct.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
 #include "qwen/Passes/Codegen/Common/KernelABI.h"
@@ -154,6 +157,8 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
     Value manyTokens = arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, M,
                                              emitter.index(kDecodeTokenTile));
     emitter.ifThen(manyTokens, [&] { tokenLoop(kTokenTile, kWeightTile); });
+  }, [&](Value begin, Value end, llvm::function_ref<void()> itemLoop) {
+    emitMatmulRange(emitter, plan, emitter.dim(mSymbol), begin, end, itemLoop);
   });
 
   Builder builder(source.getContext());

@@ -13,7 +13,17 @@
 // one by one with no remainder tile), while the 4-token tiles (prefill, and
 // the 4 x 1 tiles of steps of at most 4 tokens) keep f32 FMAs; round: every
 // tile dots rounded activations.
+// A step of >= 16 tokens takes the cache-blocked path (BlockedMatmul.cpp,
+// test/Codegen/CPU/lower-kernels-blocked-prefill.mlir) under the scf.if;
+// its else branch is the per-item path. Blocked 4 x 4 tiles take `dot`, its
+// leftover tokens `decode_dot`, like the per-item path's tiles.
 // SPLIT-LABEL: func.func @qk0_matmul
+// SPLIT:          arith.cmpi sge, %{{.*}}, %c16 : index
+// SPLIT-NEXT:     scf.if
+// SPLIT-COUNT-16: vector.fma
+// SPLIT:          vector.shuffle
+// SPLIT:          x86vector.avx512.dot
+// SPLIT:          } else {
 // SPLIT-NOT:     x86vector
 // Steps of at most 4 tokens: 4 x 1 FMA tiles, then the lone tokens' dots.
 // SPLIT:         scf.if
@@ -35,7 +45,17 @@
 // SPLIT-COUNT-2: x86vector.avx512.dot
 // SPLIT-NOT:     x86vector.avx512.dot
 
+// The blocked path rounds a token block's 4 activation rows once per panel
+// into a bf16 scratch block (4 x 64), which its tiles then read.
 // ROUND-LABEL: func.func @qk0_matmul
+// ROUND:          %[[BLOCK:.*]] = memref.alloca() : memref<256xi16>
+// ROUND:          scf.if
+// ROUND-COUNT-4:  vector.store %{{.*}}, %[[BLOCK]][%{{.*}}] : memref<256xi16>, vector<32xi16>
+// ROUND:          vector.load %[[BLOCK]]
+// ROUND-COUNT-16: x86vector.avx512.dot
+// ROUND-NOT:      vector.reduction
+// ROUND-COUNT-64: vector.shuffle
+// ROUND:          } else {
 // ROUND-NOT:     arith.subf
 // ROUND-NOT:     vector.fma
 // ROUND:         scf.if

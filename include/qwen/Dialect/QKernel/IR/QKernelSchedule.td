@@ -137,6 +137,16 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
       of @kernels: their schedules sit on @step as `qkernel.sampler_schedule
       = {argmax = #qkernel.schedule<...>, topk = #qkernel.schedule<...>}`.
     - delta_rule (cpu): `tile = [tokens]` of a chunk (1: the recurrent form).
+    - `panel`, `prefill_tile`, `prefill_tokens` (cpu matmul): the
+      cache-blocked prefill path, taken by a step of at least
+      `prefill_tokens` tokens (0: never). A thread's contiguous range of
+      weight rows is cut into panels of `panel` rows (sized so a bf16 panel
+      stays in L2 while every token block reads it); each panel is walked
+      token block by token block in register tiles of `prefill_tile` =
+      `[tokens, weight rows]`, so an activation block is read once per panel
+      instead of once per `grain` rows. Every (token, weight row) dot keeps
+      the order of the other tiles (same lanes over k, same reduction), so a
+      token's outputs do not depend on the path or tile it falls in.
 
     ```mlir
     #qkernel.schedule<target = cpu, grain = 8, vector_width = 16,
@@ -168,7 +178,26 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
     QKernel_I64Parameter<"most blocks splitting one item">:$splits,
     QKernel_I64Parameter<"threads of the split-combining block">:$combine_threads,
     QKernel_I64ArrayParameter<"[length, width] pairs of rows not at vector_width">:$row_widths,
-    QKernel_I64Parameter<"attention decode: fewest context positions per split">:$split_keys);
+    QKernel_I64Parameter<"attention decode: fewest context positions per split">:$split_keys,
+    QKernel_I64Parameter<"cpu matmul: weight rows of a blocked-prefill cache panel">:$panel,
+    QKernel_I64ArrayParameter<"cpu matmul: blocked-prefill register tile">:$prefill_tile,
+    QKernel_I64Parameter<"cpu matmul: fewest tokens of the blocked prefill">:$prefill_tokens);
+  // The schedule without the blocked-prefill fields (every kernel but the CPU
+  // matmul's).
+  let builders = [
+    AttrBuilder<(ins "ScheduleTarget":$target, "int64_t":$threads, "int64_t":$grain,
+                     "int64_t":$vector_width, "int64_t":$lanes,
+                     "::mlir::DenseI64ArrayAttr":$tile, "int64_t":$tile_lanes,
+                     "int64_t":$stages, "bool":$tensor_cores, "DotKind":$dot,
+                     "int64_t":$decode_threads, "int64_t":$decode_lanes,
+                     "::mlir::DenseI64ArrayAttr":$decode_tile, "DotKind":$decode_dot,
+                     "int64_t":$splits, "int64_t":$combine_threads,
+                     "::mlir::DenseI64ArrayAttr":$row_widths, "int64_t":$split_keys), [{
+      return $_get($_ctxt, target, threads, grain, vector_width, lanes, tile, tile_lanes,
+                   stages, tensor_cores, dot, decode_threads, decode_lanes, decode_tile,
+                   decode_dot, splits, combine_threads, row_widths, split_keys,
+                   /*panel=*/0, ::mlir::DenseI64ArrayAttr(), /*prefill_tokens=*/0);
+    }]>];
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
@@ -191,6 +220,11 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
           if (widths[i] == length)
             return widths[i + 1];
       return length % getVectorWidth() == 0 ? getVectorWidth() : 0;
+    }
+    /// Blocked-prefill register tile size `i` (0 when there is none).
+    int64_t prefillTileSize(unsigned i) const {
+      auto tile = getPrefillTile();
+      return tile && i < tile.size() ? tile[i] : 0;
     }
     int64_t decodeTileSize(unsigned i, int64_t fallback = 0) const {
       auto tile = getDecodeTile();

@@ -1,0 +1,32 @@
+//===- BlockedMatmul.h - Cache-blocked CPU prefill matmul -------*- C++ -*-===//
+//
+// The prefill path of a CPU matmul kernel (#qkernel.schedule `panel`,
+// `prefill_tile`, `prefill_tokens`): a thread's range of weight rows is cut
+// into panels that stay in L2 while every token reads them.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QWEN_PASSES_CODEGEN_CPU_BLOCKEDMATMUL_H
+#define QWEN_PASSES_CODEGEN_CPU_BLOCKEDMATMUL_H
+
+#include "passes/Codegen/CPU/KernelEmitter.h"
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
+
+namespace qwen::codegen::cpu {
+
+/// Emits, at the emitter's insertion point, Y = X W^T (+ bias) (+ residual)
+/// of `plan` for `tokens` tokens and the weight rows of work items
+/// [begin, end) (`grain` rows each), panel by panel of the schedule. Each
+/// (token, weight row) dot is the register tiles' (emitDotTile), so results
+/// are bit-identical to the per-item path.
+void emitBlockedMatmul(KernelEmitter &emitter, MatmulPattern plan, mlir::Value tokens,
+                       mlir::Value begin, mlir::Value end);
+
+/// Runs the item loop of a matmul kernel's range [begin, end), or the
+/// blocked path when the step has at least `prefill_tokens` tokens and the
+/// schedule has a panel (the dispatch hook of emitMatmulKernel).
+void emitMatmulRange(KernelEmitter &emitter, MatmulPattern plan, mlir::Value tokens,
+                     mlir::Value begin, mlir::Value end, llvm::function_ref<void()> itemLoop);
+
+} // namespace qwen::codegen::cpu
+
+#endif // QWEN_PASSES_CODEGEN_CPU_BLOCKEDMATMUL_H
