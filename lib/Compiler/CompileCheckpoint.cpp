@@ -48,6 +48,10 @@ llvm::Error verifyCompileCheckpointOptions(const CompileCheckpointOptions &optio
   if (options.bf16Activations != "off" && options.bf16Activations != "split" &&
       options.bf16Activations != "round")
     return error("unknown --bf16-activations '" + options.bf16Activations + "' (off, split, round)");
+  if (options.gpuGemv != "cublaslt" && options.gpuGemv != "generated")
+    return error("unknown --gpu-gemv '" + options.gpuGemv + "' (cublaslt, generated)");
+  if (options.gpuGemv != "cublaslt" && options.target != CompileTarget::CUDA)
+    return error("--gpu-gemv is a --target=cuda option");
   if (!options.weightDtype.empty() && options.weightDtype != "fp8")
     return error("unknown --weight-dtype '" + options.weightDtype +
                  "' (fp8: block-wise float8_e4m3fn, 128 x 128 blocks)");
@@ -358,6 +362,7 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
   pipelineOptions.vectorWidth = lanes;
   pipelineOptions.target = artifact.target;
   pipelineOptions.bf16Activations = options.bf16Activations;
+  pipelineOptions.gpuGemv = options.gpuGemv;
   if (cpuTarget)
     pipelineOptions.cpuFeatures = llvm::ArrayRef<std::string>(cpuTarget->isaFeatures);
   for (const CompileStageInfo &stage : compileStages()) {

@@ -48,6 +48,8 @@ static void addScheduledPasses(OpPassManager &pm, const CompilePipelineOptions &
   if (options.target == "cpu") {
     scheduleOptions.cpuFeatures.assign(options.cpuFeatures.begin(), options.cpuFeatures.end());
     scheduleOptions.bf16Activations = options.bf16Activations;
+  } else {
+    scheduleOptions.gpuGemv = options.gpuGemv;
   }
   pm.addPass(qwen::schedule::createSelectSchedulePass(scheduleOptions));
 }

@@ -60,6 +60,14 @@ struct SelectSchedulePass final
       top.emitError("attention-threads must be a multiple of 32 in [32, 1024]");
       return signalPassFailure();
     }
+    if (gpuGemv != "cublaslt" && gpuGemv != "generated") {
+      top.emitError("gpu-gemv must be cublaslt or generated, not '") << gpuGemv << "'";
+      return signalPassFailure();
+    }
+    if (cpu && gpuGemv != "cublaslt") {
+      top.emitError("gpu-gemv is a cuda option");
+      return signalPassFailure();
+    }
     if (!cpu)
       scheduleSampler(top);
     ModuleOp kernels = qkernel::getKernelModule(top);
@@ -70,7 +78,7 @@ struct SelectSchedulePass final
     cpuOptions.cpuFeatures.assign(cpuFeatures.begin(), cpuFeatures.end());
     cpuOptions.bf16Dots = bf16Activations != "off";
     cpuOptions.roundBf16Activations = bf16Activations == "round";
-    schedule::GpuScheduleOptions gpuOptions{maxThreads, attentionThreads};
+    schedule::GpuScheduleOptions gpuOptions{maxThreads, attentionThreads, gpuGemv == "generated"};
     for (auto func : kernels.getOps<func::FuncOp>()) {
       if (!func->hasAttr(qkernel::kKernelAttrName))
         continue;

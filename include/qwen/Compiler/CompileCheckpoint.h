@@ -48,6 +48,8 @@ struct CompileCheckpointOptions {
   std::string cpu = "native";    ///< native, portable (x86-64-v3) or an LLVM CPU name
   /// bf16 matmuls on AVX512-BF16: split (f32-level results) or round.
   std::string bf16Activations = "off";
+  /// cuda: decode steps of bf16 / f16 / f32 GEMMs on cublaslt or a generated GEMV.
+  std::string gpuGemv = "cublaslt";
   bool scanWeights = true;       ///< warn about NaN / infinite checkpoint values
   /// "" (the checkpoint's own) or "fp8": quantize the checkpoint's linear
   /// weights to block-wise FP8 (128 x 128) into `quantizedDir`, which the

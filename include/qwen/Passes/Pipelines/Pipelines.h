@@ -42,6 +42,10 @@ struct CompilePipelineOptions
       *this, "bf16-activations",
       llvm::cl::desc("AVX512-BF16 matmul tiles: off, split or round the f32 activations"),
       llvm::cl::init("off")};
+  Option<std::string> gpuGemv{
+      *this, "gpu-gemv",
+      llvm::cl::desc("cuda decode steps of bf16 / f16 / f32 GEMMs: cublaslt or generated"),
+      llvm::cl::init("cublaslt")};
   Option<std::string> target{*this, "target",
                              llvm::cl::desc("kernel target: cpu or cuda"),
                              llvm::cl::init("cpu")};

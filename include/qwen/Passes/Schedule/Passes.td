@@ -39,7 +39,11 @@ def SelectSchedulePass : Pass<"qwen-select-schedule", "mlir::ModuleOp"> {
            "cuda: largest block of row-wise kernels (a multiple of 32, <= 1024)">,
     Option<"attentionThreads", "attention-threads", "int64_t",
            /*default=*/"256",
-           "cuda: threads per (token, head) attention block (a multiple of 32)">
+           "cuda: threads per (token, head) attention block (a multiple of 32)">,
+    Option<"gpuGemv", "gpu-gemv", "std::string", /*default=*/"\"cublaslt\"",
+           "cuda: decode steps of <= 8 rows of bf16 / f16 / f32 GEMMs run "
+           "cuBLASLt (cublaslt, the default) or a generated GEMV, the GEMM's "
+           "decode variant (generated)">
   ];
   let dependentDialects = ["::qwen::qkernel::QKernelDialect"];
 }

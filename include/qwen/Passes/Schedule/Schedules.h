@@ -37,6 +37,9 @@ struct GpuScheduleOptions {
   int64_t maxThreads = 256;
   /// Threads of one (token, head) attention block.
   int64_t attentionThreads = 256;
+  /// bf16 / f16 / f32 GEMMs get a generated GEMV as their decode variant
+  /// (--gpu-gemv=generated); FP8 ones always do.
+  bool generatedGemv = false;
 };
 
 
