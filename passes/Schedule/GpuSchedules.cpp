@@ -246,13 +246,11 @@ static void scheduleFp8Matmul(func::FuncOp kernel, GpuSchedule &s) {
 /// --gpu-gemv=generated its decode steps (<= 8 rows) take the generated GEMV
 /// of passes/Codegen/GPU/GemvKernel.cpp instead (decode_threads,
 /// decode_lanes, decode_tile as the FP8 one: a warp per output column, 4
-/// rows per pass over the weight row), except on gathered rows.
-static void scheduleGemm(func::FuncOp kernel, const schedule::GpuScheduleOptions &options,
-                         GpuSchedule &s) {
+/// rows per pass over the weight row), the lm_head on the gathered logits
+/// rows too.
+static void scheduleGemm(const schedule::GpuScheduleOptions &options, GpuSchedule &s) {
   s.tensorCores = true;
-  bool gathers = false;
-  kernel.walk([&](qtf::GatherRowsOp) { gathers = true; });
-  if (!options.generatedGemv || gathers)
+  if (!options.generatedGemv)
     return;
   s.decodeThreads = 128;
   s.decodeLanes = 32;
@@ -294,7 +292,7 @@ FailureOr<ScheduleAttr> qwen::schedule::selectGpuSchedule(func::FuncOp kernel,
     if (isFp8Matmul(kernel))
       scheduleFp8Matmul(kernel, s);
     else
-      scheduleGemm(kernel, options, s);
+      scheduleGemm(options, s);
     break;
   case KernelKind::Attention:
     if (failed(scheduleAttention(kernel, options, s)))

@@ -35,8 +35,8 @@
 
 // With gpu-gemv=generated the decode steps (<= 8 rows) run the generated
 // GEMV instead of cuBLASLt, as FP8 GEMMs' do (fp8-cuda.mlir): 4 warps, a
-// warp per output column, 4 activation rows per pass. A GEMM on gathered
-// rows (the logits rows) keeps cuBLASLt for every step.
+// warp per output column, 4 activation rows per pass; the lm_head on the
+// gathered logits rows too.
 // GEMV-LABEL: func.func @qwen3_0_6b_qkv(
 // GEMV-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tensor_cores = true, decode_threads = 128, decode_lanes = 32, decode_tile = [4]>
 // GEMV-LABEL: func.func @qwen3_8b_gate_up(
@@ -44,7 +44,7 @@
 // GEMV-LABEL: func.func @qwen3_8b_down(
 // GEMV-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tensor_cores = true, decode_threads = 128, decode_lanes = 32, decode_tile = [4]>
 // GEMV-LABEL: func.func @lm_head_gathered(
-// GEMV-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tensor_cores = true>
+// GEMV-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, tensor_cores = true, decode_threads = 128, decode_lanes = 32, decode_tile = [4]>
 
 module {
   module @kernels {

@@ -37,13 +37,13 @@ constexpr int64_t kWarp = 32;
 /// Elements per lane and step: 16 bytes of weight, narrowed until it divides
 /// K, the FP8 block columns and the weight and activation rows' offsets and
 /// strides (aligned vector loads).
-int64_t gemvWidth(qtf::LinearOp linear, int64_t k) {
+int64_t gemvWidth(qtf::LinearOp linear, Value x, int64_t k) {
   Type weight = linear.getWeight().getType().getElementType();
   const int64_t bytes = std::max<int64_t>(1, weight.getIntOrFloatBitWidth() / 8);
   int64_t g = k;
   if (std::optional<ArrayRef<int64_t>> block = linear.getWeightBlock())
     g = std::gcd(g, (*block)[1]);
-  for (Value operand : {linear.getInput(), linear.getWeight()}) {
+  for (Value operand : {x, Value(linear.getWeight())}) {
     RowAccess view = GpuKernelEmitter::viewGeometry(operand);
     g = std::gcd(std::gcd(g, view.rowStride), view.offset);
   }
@@ -58,9 +58,10 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitGemvKernel(GpuKernelEmitter &e
                                                             const codegen::MatmulPattern &plan, int64_t threads,
                                                             int64_t rowsAtOnce) {
   func::FuncOp source = plan.linear->getParentOfType<func::FuncOp>();
-  if (plan.gather)
-    return source.emitOpError("a GEMV on gathered rows has no GPU kernel"), failure();
   qtf::LinearOp linear = plan.linear;
+  qtf::GatherRowsOp gather = plan.gather;
+  // Gathered rows (the logits rows): row t of the product reads row rows[t].
+  Value xValue = gather ? gather.getInput() : linear.getInput();
   const int64_t N = linear.getWeight().getType().getDimSize(0);
   const int64_t K = linear.getWeight().getType().getDimSize(1);
   const bool scaled = linear.isBlockQuantized();
@@ -72,13 +73,15 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitGemvKernel(GpuKernelEmitter &e
     return source.emitOpError("cannot size the matmul rows"), failure();
   const int64_t warps = std::max<int64_t>(1, threads / kWarp);
   const int64_t rowsPerPass = std::max<int64_t>(1, rowsAtOnce);
-  const int64_t width = gemvWidth(linear, K);
+  const int64_t width = gemvWidth(linear, xValue, K);
 
   SmallVector<BlockArgument> args(source.getArguments());
   e.createKernel(name, args, source.getResultTypes(), warps * kWarp, [&] {
     ImplicitLocOpBuilder &b = e.builder();
-    RowAccess x = e.access(linear.getInput()), w = e.access(linear.getWeight()), y = e.result(0);
-    std::optional<RowAccess> s, bias, residual;
+    RowAccess x = e.access(xValue), w = e.access(linear.getWeight()), y = e.result(0);
+    std::optional<RowAccess> s, bias, residual, gathered;
+    if (gather)
+      gathered = e.access(gather.getRows());
     if (scaled)
       s = e.access(linear.getWeightScale());
     if (linear.getBias())
@@ -94,9 +97,10 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitGemvKernel(GpuKernelEmitter &e
     // row again (no branch in the loop) and are not stored.
     auto passRows = [&](Value t0) {
       SmallVector<Value> starts;
-      for (int64_t r = 0; r < rowsPerPass; ++r)
-        starts.push_back(e.address(x, arith::MinUIOp::create(b, e.addIndex(t0, e.index(r)), lastRow),
-                                   Value(), Value()));
+      for (int64_t r = 0; r < rowsPerPass; ++r) {
+        Value t = arith::MinUIOp::create(b, e.addIndex(t0, e.index(r)), lastRow);
+        starts.push_back(e.address(x, gathered ? e.loadIndex(*gathered, t) : t, Value(), Value()));
+      }
       return starts;
     };
     // Phase 2, the dot products: one weight vector per step, widened once

@@ -21,7 +21,8 @@ inline constexpr int64_t kGemvMaxRows = 8;
 /// with `rowsAtOnce` activation rows per pass in f32, then reduces across
 /// the warp; `threads` per block. Weights in bf16, f16 or f32, or
 /// block-wise f8E4M3FN (each block's partial sum times its weight_scale).
-/// Activation rows must not be gathered. Returns the launch geometry.
+/// Gathered activation rows (qtf.gather_rows: the logits rows) are read
+/// through their row ids. Returns the launch geometry.
 mlir::FailureOr<KernelGeometry> emitGemvKernel(GpuKernelEmitter &emitter, llvm::StringRef name,
                                                const codegen::MatmulPattern &plan, int64_t threads,
                                                int64_t rowsAtOnce);

@@ -185,11 +185,11 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
 
   // Decode steps: the generated GEMV (GemvKernel.cpp) where the schedule
   // asks for one (FP8 GEMMs; others with --gpu-gemv=generated), with the
-  // source function's signature (its arguments, then its result). Not for
-  // gathered rows, nor a bias widened for cuBLASLt (its buffer changes dtype
+  // source function's signature (its arguments, then its result), gathered
+  // rows too. Not for a bias widened for cuBLASLt (its buffer changes dtype
   // under the kernel's declared argument).
   qkernel::KernelVariantAttr decodeVariant;
-  if (options.schedule.getDecodeThreads() > 0 && !plan.gather && !widenBias) {
+  if (options.schedule.getDecodeThreads() > 0 && !widenBias) {
     GpuKernelEmitter emitter(gpuModule, source, options);
     std::string decodeName = (source.getSymName() + "_decode").str();
     FailureOr<KernelGeometry> geometry = emitGemvKernel(

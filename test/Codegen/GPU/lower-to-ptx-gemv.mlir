@@ -24,10 +24,9 @@
 // qk2: f32 weights with an f32 bias and the residual: 4-wide loads.
 // LOWER:       qkernel.launch @kernels::@qk2_matmul(%arg2, %{{.*}}, %{{.*}}, %arg3) {cublaslt = {{{.*}}decode = #qkernel.variant<"qk2_matmul_decode", grid = [10], block = 128, shared = 0>, decode_args = array<i64: 0, 1, 2, 3, 4>, decode_max_rows = 8 : i64,
 // (qk4, the f16 GEMM without bias, has one too.)
-// qk3: the logits rows are gathered: cuBLASLt on every step.
-// LOWER:       qkernel.launch @kernels::@qk3_matmul(
-// LOWER-NOT:   decode =
-// LOWER-SAME:  gather_rows = true
+// qk3: the logits rows are gathered (R rows, rows[t] of x): the GEMV reads
+// the row ids too (decode_args: x, rows, weight, result), not the pack.
+// LOWER:       qkernel.launch @kernels::@qk3_matmul(%{{.*}}, %{{.*}}, %arg0, %arg4) {cublaslt = {{{.*}}decode = #qkernel.variant<"qk3_matmul_decode", grid = [16], block = 128, shared = 0>, decode_args = array<i64: 2, 3, 1, 4>, decode_max_rows = 8 : i64, gather_rows = true
 // LOWER:       gpu.module @qwen_kernels
 // LOWER:         gpu.func @qk0_matmul_decode(
 // LOWER:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xi16>, vector<8xi16>
@@ -37,6 +36,9 @@
 // LOWER:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // LOWER:           vector.reduction <add>
 // LOWER:           {{gpu.shuffle  xor|gpu.subgroup_reduce}}
+// LOWER:         gpu.func @qk3_matmul_decode(
+// LOWER:           memref.load %{{.*}} : memref<?xi32>
+// LOWER:           vector.load %{{.*}} {alignment = 16 : i64} : memref<?xi16>, vector<8xi16>
 
 // The default (gpu-gemv=cublaslt) has no decode variant.
 // DEFAULT-NOT: decode =
@@ -45,6 +47,7 @@
 // PTXAS-DAG: Compiling entry function 'qk0_matmul_decode' for 'sm_90a'
 // PTXAS-DAG: Compiling entry function 'qk2_matmul_decode' for 'sm_90a'
 // PTXAS-DAG: Compiling entry function 'qk4_matmul_decode' for 'sm_90a'
+// PTXAS-DAG: Compiling entry function 'qk3_matmul_decode' for 'sm_90a'
 // PTXAS-NOT: {{[1-9][0-9]*}} bytes spill
 
 func.func @step(%arg0: tensor<?x512xf32> {qtf.input = "tokens"}, %arg1: tensor<?x96xf32> {qtf.input = "positions"}, %arg2: tensor<?x32xf32> {qtf.input = "token_seq"}, %arg3: tensor<?x40xf32> {qtf.input = "block_table"}, %arg4: tensor<?xi32> {qtf.input = "logit_rows"}) -> (tensor<?x256xf32>, tensor<?x48xf32>, tensor<?x40xf32>, tensor<?x64xf32>) attributes {qkernel.buffers = [{symbol = "T", type = tensor<?x256xf32>}, {symbol = "T", type = tensor<?x48xf32>}, {symbol = "T", type = tensor<?x40xf32>}, {symbol = "R", type = tensor<?x64xf32>}]} {
