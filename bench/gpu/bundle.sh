@@ -29,6 +29,13 @@ for config in qwen3-0.6b qwen3-8b; do
   # The same with the prefill attention tiles on tensor cores (AttentionMma.cpp).
   compile "bench/configs/$config.json" "$config-mma" --kv-dtype=bf16 --gpu-attention=mma
 done
+# The same configs with --gpu-gemv=generated: decode steps of <= 8 rows run
+# the generated GEMV instead of cuBLASLt (issue 16), benchmarked beside the
+# default; and a bf16 reference case compiled so, checked against HF.
+for config in qwen3-0.6b qwen3-8b; do
+  compile "bench/configs/$config.json" "$config-gemv" --kv-dtype=bf16 --gpu-gemv=generated
+done
+compile test/data/reference/bf16_tied_gqa2_theta1e6 bf16_tied_gqa2_theta1e6-gemv --gpu-gemv=generated
 # Qwen3-8B with block-wise FP8 weights (128 x 128 blocks, as Qwen3-8B-FP8:
 # the config's quantization_config), seeded random fp8 codes and scales with
 # --random-weights; every projection is cuBLASLt's block-scaled FP8 GEMM.

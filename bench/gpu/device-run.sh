@@ -10,7 +10,9 @@
 #    sampling on the device draws the tokens host sampling draws,
 # 3. bench: the measured ceilings (floors.py), qwen-run bench on Qwen3-0.6B and
 #    Qwen3-8B with seeded random weights (decode at batch 1/8/32/128, prefill
-#    512/4096), HF transformers on the same configs; Qwen3-8B with FP8
+#    512/4096), HF transformers on the same configs; the same models compiled
+#    with --gpu-gemv=generated (NAME-gemv: the generated decode GEMV instead
+#    of cuBLASLt for <= 8 rows) at decode batch 1/8/32; Qwen3-8B with FP8
 #    weights (qwen3-8b-fp8, when the bundle has it) at decode batch 1/8/32
 #    and prefill 512/4096, against the same floors, next to the bf16 rows;
 #    prefill 512/4096 of the same configs with the attention tiles on tensor
@@ -88,6 +90,14 @@ device_sampling() { # top-k candidates on the device draw the host's tokens
       > "$out/sample-host.txt" && diff "$out/sample-device.txt" "$out/sample-host.txt"
 }
 
+gemv_reference() { # the bf16 case compiled with --gpu-gemv=generated
+  local case=bf16_tied_gqa2_theta1e6
+  [ -d "$bundle/artifacts/$case-gemv.qwenc" ] || return 0
+  QWEN_ARTIFACT=$bundle/artifacts/$case-gemv.qwenc bash test/E2E/check-reference.sh \
+    "test/data/reference/$case" "$out/work-$case-gemv" half > "$out/reference-$case-gemv.txt" || return 1
+  ! grep -q FAIL "$out/reference-$case-gemv.txt"
+}
+
 state_slots() {
   qwen-check-state "$bundle/artifacts/qwen35_f32_untied_nv_2nk.qwenc" --max-abs 1e-4 \
     --checkpoint test/data/reference/qwen35_f32_untied_nv_2nk
@@ -115,7 +125,7 @@ PY
 }
 
 export bundle out
-export -f demo_recites reference_case reference_mma device_sampling state_slots vision_tower
+export -f demo_recites reference_case reference_mma device_sampling state_slots vision_tower gemv_reference
 
 if [ ! -x "$bundle/bin/qwen-run" ]; then
   echo "no gpu-bundle/: run bench/gpu/bundle.sh here and carry gpu-bundle" >&2
@@ -134,6 +144,7 @@ if [ "$mode" = all ] || [ "$mode" = tests ]; then
     record reference-bf16_tied_gqa2_theta1e6-mma reference_mma bf16_tied_gqa2_theta1e6 half
     record reference-qwen35_bf16_mixed-mma reference_mma qwen35_bf16_mixed half 0.5 0.98
   fi
+  record reference-gemv gemv_reference
   record state-slots state_slots
   record device-sampling device_sampling
 fi
@@ -163,6 +174,14 @@ if [ "$mode" = all ] || [ "$mode" = bench ]; then
       --cuda-decode-kernels=never | grep '^{' >> '$out/bench-$name.jsonl' &&
       qwen-run bench '$artifact' --random-weights --batch 1,8,32 --prompt-len 512 --gen 64 \
       --no-cuda-pdl | grep '^{' >> '$out/bench-$name.jsonl'"
+    # The generated decode GEMV (--gpu-gemv=generated, issue 16) right
+    # after the default on the same card: decode batch 1 and 8 (the GEMV's
+    # rows), then 32 (past its 8 rows: cuBLASLt again, so equal to the
+    # default), as rows NAME-gemv of the table.
+    if [ -f "$bundle/artifacts/$name-gemv.qwenc/manifest.json" ]; then
+      record "bench-$name-gemv-decode" sh -c "qwen-run bench '$bundle/artifacts/$name-gemv.qwenc' --random-weights \
+        --batch 1,8,32 --prompt-len 512 --gen 64 | grep '^{' >> '$out/bench-$name-gemv.jsonl'"
+    fi
     if [ "$name" = qwen3-8b ] && [ -f "$bundle/artifacts/qwen3-8b-fp8.qwenc" ]; then
       # FP8 right after bf16 on the same card: decode reads half the weight
       # bytes (bound in table.py from the artifact's weight bytes).

@@ -50,6 +50,10 @@ llvm::Error verifyCompileCheckpointOptions(const CompileCheckpointOptions &optio
     return error("unknown --bf16-activations '" + options.bf16Activations + "' (off, split, round)");
   if (options.gpuAttention != "simt" && options.gpuAttention != "mma")
     return error("unknown --gpu-attention '" + options.gpuAttention + "' (simt, mma)");
+  if (options.gpuGemv != "cublaslt" && options.gpuGemv != "generated")
+    return error("unknown --gpu-gemv '" + options.gpuGemv + "' (cublaslt, generated)");
+  if (options.gpuGemv != "cublaslt" && options.target != CompileTarget::CUDA)
+    return error("--gpu-gemv is a --target=cuda option");
   if (!options.weightDtype.empty() && options.weightDtype != "fp8")
     return error("unknown --weight-dtype '" + options.weightDtype +
                  "' (fp8: block-wise float8_e4m3fn, 128 x 128 blocks)");
@@ -361,6 +365,7 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
   pipelineOptions.target = artifact.target;
   pipelineOptions.bf16Activations = options.bf16Activations;
   pipelineOptions.gpuAttention = options.gpuAttention;
+  pipelineOptions.gpuGemv = options.gpuGemv;
   if (cpuTarget)
     pipelineOptions.cpuFeatures = llvm::ArrayRef<std::string>(cpuTarget->isaFeatures);
   for (const CompileStageInfo &stage : compileStages()) {

@@ -50,6 +50,7 @@ static void addScheduledPasses(OpPassManager &pm, const CompilePipelineOptions &
     scheduleOptions.bf16Activations = options.bf16Activations;
   } else {
     scheduleOptions.gpuAttention = options.gpuAttention;
+    scheduleOptions.gpuGemv = options.gpuGemv;
   }
   pm.addPass(qwen::schedule::createSelectSchedulePass(scheduleOptions));
 }

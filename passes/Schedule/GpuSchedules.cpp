@@ -256,6 +256,21 @@ static void scheduleFp8Matmul(func::FuncOp kernel, GpuSchedule &s) {
   s.tile = {4};
 }
 
+/// A bf16 / f16 / f32 GEMM: cuBLASLt on tensor cores. With
+/// --gpu-gemv=generated its decode steps (<= 8 rows) take the generated GEMV
+/// of passes/Codegen/GPU/GemvKernel.cpp instead (decode_threads,
+/// decode_lanes, decode_tile as the FP8 one: a warp per output column, 4
+/// rows per pass over the weight row), the lm_head on the gathered logits
+/// rows too.
+static void scheduleGemm(const schedule::GpuScheduleOptions &options, GpuSchedule &s) {
+  s.tensorCores = true;
+  if (!options.generatedGemv)
+    return;
+  s.decodeThreads = 128;
+  s.decodeLanes = 32;
+  s.decodeTile = {4};
+}
+
 /// The block-wise FP8 linear of a matmul kernel, if it has one.
 static bool isFp8Matmul(func::FuncOp kernel) {
   bool fp8 = false;
@@ -291,7 +306,7 @@ FailureOr<ScheduleAttr> qwen::schedule::selectGpuSchedule(func::FuncOp kernel,
     if (isFp8Matmul(kernel))
       scheduleFp8Matmul(kernel, s);
     else
-      s.tensorCores = true; // cuBLASLt
+      scheduleGemm(options, s);
     break;
   case KernelKind::Attention:
     if (failed(scheduleAttention(kernel, options, s)))

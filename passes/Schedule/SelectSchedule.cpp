@@ -64,6 +64,14 @@ struct SelectSchedulePass final
       top.emitError("gpu-attention must be simt or mma, not '") << gpuAttention << "'";
       return signalPassFailure();
     }
+    if (gpuGemv != "cublaslt" && gpuGemv != "generated") {
+      top.emitError("gpu-gemv must be cublaslt or generated, not '") << gpuGemv << "'";
+      return signalPassFailure();
+    }
+    if (cpu && gpuGemv != "cublaslt") {
+      top.emitError("gpu-gemv is a cuda option");
+      return signalPassFailure();
+    }
     if (!cpu)
       scheduleSampler(top);
     ModuleOp kernels = qkernel::getKernelModule(top);
@@ -74,7 +82,8 @@ struct SelectSchedulePass final
     cpuOptions.cpuFeatures.assign(cpuFeatures.begin(), cpuFeatures.end());
     cpuOptions.bf16Dots = bf16Activations != "off";
     cpuOptions.roundBf16Activations = bf16Activations == "round";
-    schedule::GpuScheduleOptions gpuOptions{maxThreads, attentionThreads, gpuAttention == "mma"};
+    schedule::GpuScheduleOptions gpuOptions{maxThreads, attentionThreads, gpuAttention == "mma",
+                                            gpuGemv == "generated"};
     for (auto func : kernels.getOps<func::FuncOp>()) {
       if (!func->hasAttr(qkernel::kKernelAttrName))
         continue;

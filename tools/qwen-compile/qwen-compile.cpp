@@ -72,6 +72,10 @@ static cl::opt<std::string> cpu("cpu", cl::init("native"),
                                 cl::desc("CPU the kernels run on: native (this machine's CPU and "
                                          "features, the default), portable (x86-64-v3: AVX2, "
                                          "FMA, F16C) or an LLVM CPU name (znver4, x86-64-v4, ...)"));
+static cl::opt<std::string> gpuGemv(
+    "gpu-gemv", cl::init("cublaslt"),
+    cl::desc("cuda: decode steps (<= 8 rows) of bf16 / f16 / f32 GEMMs run cuBLASLt "
+             "(cublaslt, the default) or a generated GEMV (generated)"));
 static cl::opt<std::string> bf16Activations(
     "bf16-activations", cl::init("off"),
     cl::desc("bf16 matmuls on AVX512-BF16 CPUs: off (f32 FMAs, the default), split "
@@ -152,6 +156,7 @@ int main(int argc, char **argv) {
   options.ptxas = ptxas;
   options.cpu = cpu;
   options.bf16Activations = bf16Activations;
+  options.gpuGemv = gpuGemv;
   options.scanWeights = !noWeightScan;
   options.weightDtype = weightDtype;
   // The quantized checkpoint is written next to the artifact (moved into it

@@ -50,6 +50,8 @@ struct CompileCheckpointOptions {
   std::string bf16Activations = "off";
   /// cuda: prefill attention tiles on CUDA cores (simt) or tensor cores (mma).
   std::string gpuAttention = "simt";
+  /// cuda: decode steps of bf16 / f16 / f32 GEMMs on cublaslt or a generated GEMV.
+  std::string gpuGemv = "cublaslt";
   bool scanWeights = true;       ///< warn about NaN / infinite checkpoint values
   /// "" (the checkpoint's own) or "fp8": quantize the checkpoint's linear
   /// weights to block-wise FP8 (128 x 128) into `quantizedDir`, which the

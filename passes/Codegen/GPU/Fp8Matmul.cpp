@@ -7,17 +7,17 @@
 // - cuBLASLt's block-scaled FP8 GEMM (MatmulLaunch.cpp) where it applies
 //   (fp8MatmulFitsCublasLt): the pack kernel quantizes the activations to
 //   e4m3 with one scale per row and 128 columns, as HF's act_quant.
-// - Otherwise this generated kernel, exact against the dequantized weight up
-//   to f32 rounding: a warp per output column n, each lane a vector of
-//   `width` weight bytes per step (16: one 16-byte load), widened in
-//   registers (KernelABI's widenToF32), dotted with up to 4 activation rows
-//   at once, each partial multiplied by its block's scale and summed in f32;
-//   then an xor-shuffle reduction and lane 0 writes the rows. The weight row
-//   is read from memory once per block of rows (again from L1 for the next
-//   4 rows), so decode steps read each weight byte once.
+// - Otherwise the generated GEMV of GemvKernel.cpp, exact against the
+//   dequantized weight up to f32 rounding: a warp per output column n, each
+//   lane 16 weight bytes per step widened in registers, dotted with up to 4
+//   activation rows at once, each partial multiplied by its block's scale
+//   and summed in f32; the weight row is read from memory once per block of
+//   rows (again from L1 for the next 4 rows), so decode steps read each
+//   weight byte once.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/Fp8Matmul.h"
+#include "passes/Codegen/GPU/GemvKernel.h"
 
 #include "qwen/Passes/Codegen/Common/KernelABI.h"
 #include "qwen/Passes/Codegen/GPU/Passes.h"
@@ -46,17 +46,6 @@ std::pair<int64_t, int64_t> weightBlock(qtf::LinearOp linear) {
   return {(*block)[0], (*block)[1]};
 }
 
-/// Widest vector (elements, <= 16) that divides K and the block columns and
-/// keeps the f8 weight (1-byte) and the f32 activation rows aligned.
-int64_t fp8Width(int64_t k, int64_t bc, const RowAccess &x, const RowAccess &w) {
-  int64_t g = std::gcd(k, bc);
-  for (int64_t v : {x.rowStride, x.offset, w.rowStride, w.offset})
-    g = std::gcd(g, v);
-  int64_t width = 16;
-  while (width > 1 && g % width)
-    width /= 2;
-  return width;
-}
 } // namespace
 
 bool qwen::codegen::gpu::fp8MatmulFitsCublasLt(const codegen::MatmulPattern &plan) {
@@ -71,101 +60,6 @@ bool qwen::codegen::gpu::fp8MatmulFitsCublasLt(const codegen::MatmulPattern &pla
          cast<RankedTensorType>(linear.getInput().getType()).getElementType().isF32();
 }
 
-FailureOr<KernelGeometry> qwen::codegen::gpu::emitFp8MatmulKernel(GpuKernelEmitter &e, StringRef name,
-                                                                 const codegen::MatmulPattern &plan,
-                                                                 int64_t threads, int64_t rowsAtOnce) {
-  func::FuncOp source = plan.linear->getParentOfType<func::FuncOp>();
-  if (plan.gather)
-    return source.emitOpError("an FP8 matmul on gathered rows has no GPU kernel"), failure();
-  qtf::LinearOp linear = plan.linear;
-  RankedTensorType weightType = linear.getWeight().getType();
-  const int64_t N = weightType.getDimSize(0), K = weightType.getDimSize(1);
-  const auto [blockRows, blockCols] = weightBlock(linear);
-  const int64_t br = blockRows, bc = blockCols;
-  Value output = plan.output;
-  auto outputType = cast<RankedTensorType>(output.getType());
-  std::string mSymbol = getLeadingSymbol(output);
-  if (outputType.isDynamicDim(0) && mSymbol.empty())
-    return source.emitOpError("cannot size the matmul rows"), failure();
-
-  const int64_t kWarps = std::max<int64_t>(1, threads / kWarp);
-  const int64_t kRowsAtOnce = std::max<int64_t>(1, rowsAtOnce);
-  const int64_t width = fp8Width(K, bc, GpuKernelEmitter::viewGeometry(linear.getInput()),
-                                 GpuKernelEmitter::viewGeometry(linear.getWeight()));
-  SmallVector<BlockArgument> args(source.getArguments());
-  e.createKernel(name, args, source.getResultTypes(), kWarps * kWarp, [&] {
-    ImplicitLocOpBuilder &b = e.builder();
-    RowAccess x = e.access(linear.getInput());
-    RowAccess w = e.access(linear.getWeight());
-    RowAccess s = e.access(linear.getWeightScale());
-    RowAccess y = e.result(0);
-    std::optional<RowAccess> bias, residual;
-    if (linear.getBias())
-      bias = e.access(linear.getBias());
-    if (plan.residual)
-      residual = e.access(plan.residual);
-    Value rows = outputType.isDynamicDim(0) ? e.dim(mSymbol) : e.index(outputType.getDimSize(0));
-    Value lastRow = arith::SubIOp::create(b, rows, e.index(1));
-    Value lane = e.remIndex(e.threadId(), kWarp);
-    Value n = e.addIndex(e.mulIndex(e.blockId(), kWarps), e.divIndex(e.threadId(), kWarp));
-    Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, n, e.index(N));
-    e.ifThen(inside, [&] {
-      Value weightRow = e.address(w, n, Value(), Value());
-      Value scaleRow = e.address(s, e.divIndex(n, br), Value(), Value());
-      e.forLoop(e.index(0), rows, kRowsAtOnce, [&](Value t0) {
-        // Rows past the end read the last row again (no branch in the loop)
-        // and are not stored.
-        SmallVector<Value> xRows;
-        for (int64_t r = 0; r < kRowsAtOnce; ++r) {
-          Value t = arith::MinUIOp::create(b, e.addIndex(t0, e.index(r)), lastRow);
-          xRows.push_back(e.address(x, t, Value(), Value()));
-        }
-        SmallVector<Value> zeros(kRowsAtOnce, e.f32(0.0f));
-        ValueRange sums = e.forLoop(
-            e.mulIndex(lane, width), e.index(K), kWarp * width, zeros,
-            [&](Value k0, ValueRange acc) -> SmallVector<Value> {
-              Value weights = e.loadVectorF32(w, e.addIndex(weightRow, k0), width);
-              Value scale = e.loadF32(s, e.addIndex(scaleRow, e.divIndex(k0, bc)));
-              SmallVector<Value> next;
-              for (int64_t r = 0; r < kRowsAtOnce; ++r) {
-                Value xs = e.loadVectorF32(x, e.addIndex(xRows[size_t(r)], k0), width);
-                Value products = arith::MulFOp::create(b, xs, weights);
-                Value part = vector::ReductionOp::create(b, vector::CombiningKind::ADD, products);
-                next.push_back(arith::AddFOp::create(b, acc[r], arith::MulFOp::create(b, part, scale)));
-              }
-              return next;
-            });
-        SmallVector<Value> totals;
-        for (int64_t r = 0; r < kRowsAtOnce; ++r)
-          totals.push_back(e.laneSum(sums[r], kWarp));
-        Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
-        e.ifThen(first, [&] {
-          for (int64_t r = 0; r < kRowsAtOnce; ++r) {
-            Value t = e.addIndex(t0, e.index(r));
-            Value valid = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, t, rows);
-            e.ifThen(valid, [&] {
-              Value value = totals[size_t(r)];
-              if (bias)
-                value = arith::AddFOp::create(
-                    b, value, e.loadF32(*bias, e.address(*bias, e.index(0), Value(), n)));
-              if (residual)
-                value = arith::AddFOp::create(
-                    b, value, e.loadF32(*residual, e.address(*residual, t, Value(), n)));
-              e.store(y, e.address(y, t, Value(), n), value);
-            });
-          }
-        });
-      });
-    });
-  });
-
-  KernelGeometry geometry;
-  geometry.grid.push_back(IntegerAttr::get(IntegerType::get(source.getContext(), 64), (N + kWarps - 1) / kWarps));
-  geometry.blockSize = kWarps * kWarp;
-  geometry.sharedBytes = e.sharedBytes();
-  return geometry;
-}
-
 LogicalResult qwen::codegen::gpu::lowerFp8MatmulKernel(ModuleOp top, mlir::gpu::GPUModuleOp gpuModule,
                                                        func::FuncOp source,
                                                        const GpuCodegenOptions &options) {
@@ -175,7 +69,7 @@ LogicalResult qwen::codegen::gpu::lowerFp8MatmulKernel(ModuleOp top, mlir::gpu::
   // The schedule's block (a warp per output column) and rows per pass
   // (GpuSchedules.cpp: scheduleFp8Matmul).
   GpuKernelEmitter e(gpuModule, source, options);
-  FailureOr<KernelGeometry> geometry = emitFp8MatmulKernel(
+  FailureOr<KernelGeometry> geometry = emitGemvKernel(
       e, source.getSymName(), *analyzed, options.schedule.getThreads(), options.schedule.tileSize(0, 4));
   if (failed(geometry))
     return failure();

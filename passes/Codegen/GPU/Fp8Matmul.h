@@ -15,24 +15,12 @@ namespace qwen::codegen::gpu {
 /// the views' alignment, which only the lowering sees.
 bool fp8MatmulFitsCublasLt(const codegen::MatmulPattern &plan);
 
-/// An f8E4M3FN matmul as a generated kernel (any block size, any rows): a
-/// warp per output column reads the 1-byte weight row in 16-byte vectors
-/// (or the widest that divides K and the block columns), widens in
-/// registers, scales each block's partial sum and accumulates in f32 for
-/// up to 4 rows at a time, then reduces across the warp. Records the launch
+/// An f8E4M3FN matmul as a generated kernel (any block size, any rows):
+/// GemvKernel.h's emitGemvKernel, which scales each block's partial sum. Records the launch
 /// geometry on every launch of `source` and replaces it by a declaration.
 /// The block and rows per pass are the schedule's threads and tile[0].
 mlir::LogicalResult lowerFp8MatmulKernel(mlir::ModuleOp top, mlir::gpu::GPUModuleOp gpuModule,
                                          mlir::func::FuncOp source, const GpuCodegenOptions &options);
-
-/// The same kernel as `name` in the emitter's GPU module, taking all the
-/// source function's arguments and results (the ABI of a kernel lowered from
-/// it), `threads` per block (a warp per column) and `rowsAtOnce` activation
-/// rows per pass: the standalone kernel above, and the decode variant of a
-/// cuBLASLt-routed FP8 GEMM (MatmulLaunch.cpp). Returns its launch geometry.
-mlir::FailureOr<KernelGeometry> emitFp8MatmulKernel(GpuKernelEmitter &emitter, llvm::StringRef name,
-                                                    const codegen::MatmulPattern &plan, int64_t threads,
-                                                    int64_t rowsAtOnce);
 
 /// The pack kernel `name` in front of cuBLASLt's FP8 GEMM: quantizes the
 /// f32 activations `x` (argument `xArg`, [rows, K], rows = `rowSymbol`) as

@@ -13,15 +13,17 @@
 // the GEMM. Pack buffers of one shape are shared: each one dies at the GEMM
 // right after its pack.
 //
-// A cuBLASLt-routed FP8 GEMM also gets a decode variant where the schedule
-// asks for one (decode_threads): the generated FP8 kernel of Fp8Matmul.cpp
-// on the f32 activations, which the runtime launches instead of the pack and
-// the GEMM on decode-only steps of at most kFp8DecodeMaxRows rows. It reads
-// each weight byte once, with no quantization of the activations.
+// A cuBLASLt GEMM also gets a decode variant where the schedule asks for one
+// (decode_threads: FP8 GEMMs, and bf16 / f16 / f32 ones with
+// --gpu-gemv=generated): the generated GEMV of GemvKernel.cpp on the
+// source's operands, which the runtime launches instead of the pack and the
+// GEMM on decode-only steps of at most kGemvMaxRows rows. It reads each
+// weight byte once, with no pack or quantization of the activations.
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Passes/Codegen/Common/KernelABI.h"
 #include "passes/Codegen/GPU/Fp8Matmul.h"
+#include "passes/Codegen/GPU/GemvKernel.h"
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
 #include "qwen/Passes/Codegen/GPU/Passes.h"
 #include "qwen/Passes/Common/ShapeSymbols.h"
@@ -33,12 +35,6 @@
 using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::gpu;
-
-/// The most rows a decode step runs through the FP8 decode variant: its
-/// SIMT products cost 2 flops per weight byte and row, which at 16 rows
-/// approach the time an H100 takes to read the weights (~60 TFLOP/s of f32
-/// FMA against 3.35 TB/s); past that the tensor cores win.
-static constexpr int64_t kFp8DecodeMaxRows = 8;
 
 /// The kernel argument a value reads, through views.
 static BlockArgument rootArgument(Value value) {
@@ -173,23 +169,6 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
     packGeometry.sharedBytes = emitter.sharedBytes();
   }
 
-  // FP8 decode steps: the generated kernel on the f32 activations, with the
-  // source function's signature (its arguments, then its result).
-  qkernel::KernelVariantAttr decodeVariant;
-  if (fp8 && options.schedule.getDecodeThreads() > 0) {
-    GpuKernelEmitter emitter(gpuModule, source, options);
-    std::string decodeName = (source.getSymName() + "_decode").str();
-    FailureOr<KernelGeometry> geometry = emitFp8MatmulKernel(
-        emitter, decodeName, plan, options.schedule.getDecodeThreads(), options.schedule.decodeTileSize(0, 4));
-    if (failed(geometry))
-      return failure();
-    decodeVariant = qkernel::KernelVariantAttr::getChecked(
-        [&] { return source.emitOpError("invalid decode variant: "); }, ctx, builder.getStringAttr(decodeName),
-        builder.getArrayAttr(geometry->grid), geometry->blockSize, geometry->sharedBytes);
-    if (!decodeVariant)
-      return failure();
-  }
-
   // cuBLASLt takes the bias in D's dtype or in f32 (it refuses an f16 bias
   // with an f32 D, as seen on the H100): such a bias weight is declared f32,
   // and the runtime converts it when it loads the checkpoint.
@@ -202,6 +181,26 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
                                 "argument"),
              failure();
     biasElement = builder.getF32Type();
+  }
+
+  // Decode steps: the generated GEMV (GemvKernel.cpp) where the schedule
+  // asks for one (FP8 GEMMs; others with --gpu-gemv=generated), with the
+  // source function's signature (its arguments, then its result), gathered
+  // rows too. Not for a bias widened for cuBLASLt (its buffer changes dtype
+  // under the kernel's declared argument).
+  qkernel::KernelVariantAttr decodeVariant;
+  if (options.schedule.getDecodeThreads() > 0 && !widenBias) {
+    GpuKernelEmitter emitter(gpuModule, source, options);
+    std::string decodeName = (source.getSymName() + "_decode").str();
+    FailureOr<KernelGeometry> geometry = emitGemvKernel(
+        emitter, decodeName, plan, options.schedule.getDecodeThreads(), options.schedule.decodeTileSize(0, 4));
+    if (failed(geometry))
+      return failure();
+    decodeVariant = qkernel::KernelVariantAttr::getChecked(
+        [&] { return source.emitOpError("invalid decode variant: "); }, ctx, builder.getStringAttr(decodeName),
+        builder.getArrayAttr(geometry->grid), geometry->blockSize, geometry->sharedBytes);
+    if (!decodeVariant)
+      return failure();
   }
 
   SmallVector<qkernel::LaunchOp> launches;
@@ -322,7 +321,7 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
         decodeArgs.push_back(static_cast<int64_t>(gemmArgs.size()) + r);
       field("decode", decodeVariant);
       field("decode_args", builder.getDenseI64ArrayAttr(decodeArgs));
-      field("decode_max_rows", integer(kFp8DecodeMaxRows));
+      field("decode_max_rows", integer(kGemvMaxRows));
     }
 
     auto gemm = qkernel::LaunchOp::create(b, loc, launch.getResultTypes(), launch.getKernel(),

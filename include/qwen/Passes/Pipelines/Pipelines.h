@@ -47,6 +47,10 @@ struct CompilePipelineOptions
       llvm::cl::desc("cuda: prefill attention tiles on CUDA cores (simt) or tensor cores (mma, "
                      "bf16 / f16 KV caches)"),
       llvm::cl::init("simt")};
+  Option<std::string> gpuGemv{
+      *this, "gpu-gemv",
+      llvm::cl::desc("cuda decode steps of bf16 / f16 / f32 GEMMs: cublaslt or generated"),
+      llvm::cl::init("cublaslt")};
   Option<std::string> target{*this, "target",
                              llvm::cl::desc("kernel target: cpu or cuda"),
                              llvm::cl::init("cpu")};

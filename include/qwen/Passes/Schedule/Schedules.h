@@ -39,6 +39,9 @@ struct GpuScheduleOptions {
   int64_t attentionThreads = 256;
   /// Prefill attention tiles on tensor cores where the cache is bf16 / f16.
   bool mmaAttention = false;
+  /// bf16 / f16 / f32 GEMMs get a generated GEMV as their decode variant
+  /// (--gpu-gemv=generated); FP8 ones always do.
+  bool generatedGemv = false;
 };
 
 

@@ -1,0 +1,163 @@
+//===- GemvKernel.cpp - Decode-sized matmuls as a generated GEMV ----------===//
+//
+// Y[m, n] = X[m, k] * W[n, k]^T (+ bias[n]) (+ R[m, n]) for few rows m (a
+// decode step): a warp per output column n streams the weight row once per
+// pass of `rowsAtOnce` rows (again from L1 for the next pass), each lane a
+// 16-byte vector per step widened to f32 in registers, dotted with the
+// activation rows at the same columns, accumulated in f32, then summed by
+// an xor-shuffle reduction; lane 0 applies the epilogue the cuBLASLt entry
+// computes (bias, then residual) and stores in the output dtype.
+//
+// One loop for every weight dtype: bf16 / f16 / f32 weights add each
+// vector's partial sum; block-wise FP8 (f8E4M3FN codes, weight_scale per
+// [br, bc] block) multiplies it by its block's scale first. The FP8 matmul's
+// generated kernel and the decode variants of cuBLASLt GEMMs
+// (MatmulLaunch.cpp) are this kernel.
+//
+//===----------------------------------------------------------------------===//
+#include "passes/Codegen/GPU/GemvKernel.h"
+
+#include "qwen/Passes/Codegen/Common/KernelABI.h"
+#include "qwen/Passes/Common/ShapeSymbols.h"
+
+#include "qwen/Dialect/QTF/IR/QTF.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <numeric>
+
+using namespace mlir;
+using namespace qwen;
+using namespace qwen::codegen::gpu;
+
+namespace {
+constexpr int64_t kWarp = 32;
+
+/// Elements per lane and step: 16 bytes of weight, narrowed until it divides
+/// K, the FP8 block columns and the weight and activation rows' offsets and
+/// strides (aligned vector loads).
+int64_t gemvWidth(qtf::LinearOp linear, Value x, int64_t k) {
+  Type weight = linear.getWeight().getType().getElementType();
+  const int64_t bytes = std::max<int64_t>(1, weight.getIntOrFloatBitWidth() / 8);
+  int64_t g = k;
+  if (std::optional<ArrayRef<int64_t>> block = linear.getWeightBlock())
+    g = std::gcd(g, (*block)[1]);
+  for (Value operand : {x, Value(linear.getWeight())}) {
+    RowAccess view = GpuKernelEmitter::viewGeometry(operand);
+    g = std::gcd(std::gcd(g, view.rowStride), view.offset);
+  }
+  int64_t width = 16 / bytes;
+  while (width > 1 && g % width)
+    width /= 2;
+  return width;
+}
+} // namespace
+
+FailureOr<KernelGeometry> qwen::codegen::gpu::emitGemvKernel(GpuKernelEmitter &e, StringRef name,
+                                                            const codegen::MatmulPattern &plan, int64_t threads,
+                                                            int64_t rowsAtOnce) {
+  func::FuncOp source = plan.linear->getParentOfType<func::FuncOp>();
+  qtf::LinearOp linear = plan.linear;
+  qtf::GatherRowsOp gather = plan.gather;
+  // Gathered rows (the logits rows): row t of the product reads row rows[t].
+  Value xValue = gather ? gather.getInput() : linear.getInput();
+  const int64_t N = linear.getWeight().getType().getDimSize(0);
+  const int64_t K = linear.getWeight().getType().getDimSize(1);
+  const bool scaled = linear.isBlockQuantized();
+  const int64_t br = scaled ? (*linear.getWeightBlock())[0] : 1;
+  const int64_t bc = scaled ? (*linear.getWeightBlock())[1] : 1;
+  auto outputType = cast<RankedTensorType>(plan.output.getType());
+  std::string mSymbol = getLeadingSymbol(plan.output);
+  if (outputType.isDynamicDim(0) && mSymbol.empty())
+    return source.emitOpError("cannot size the matmul rows"), failure();
+  const int64_t warps = std::max<int64_t>(1, threads / kWarp);
+  const int64_t rowsPerPass = std::max<int64_t>(1, rowsAtOnce);
+  const int64_t width = gemvWidth(linear, xValue, K);
+
+  SmallVector<BlockArgument> args(source.getArguments());
+  e.createKernel(name, args, source.getResultTypes(), warps * kWarp, [&] {
+    ImplicitLocOpBuilder &b = e.builder();
+    RowAccess x = e.access(xValue), w = e.access(linear.getWeight()), y = e.result(0);
+    std::optional<RowAccess> s, bias, residual, gathered;
+    if (gather)
+      gathered = e.access(gather.getRows());
+    if (scaled)
+      s = e.access(linear.getWeightScale());
+    if (linear.getBias())
+      bias = e.access(linear.getBias());
+    if (plan.residual)
+      residual = e.access(plan.residual);
+    Value rows = outputType.isDynamicDim(0) ? e.dim(mSymbol) : e.index(outputType.getDimSize(0));
+    Value lastRow = arith::SubIOp::create(b, rows, e.index(1));
+    Value lane = e.remIndex(e.threadId(), kWarp);
+    Value n = e.addIndex(e.mulIndex(e.blockId(), warps), e.divIndex(e.threadId(), kWarp));
+
+    // Phase 1, the pass's activation rows: rows past the end read the last
+    // row again (no branch in the loop) and are not stored.
+    auto passRows = [&](Value t0) {
+      SmallVector<Value> starts;
+      for (int64_t r = 0; r < rowsPerPass; ++r) {
+        Value t = arith::MinUIOp::create(b, e.addIndex(t0, e.index(r)), lastRow);
+        starts.push_back(e.address(x, gathered ? e.loadIndex(*gathered, t) : t, Value(), Value()));
+      }
+      return starts;
+    };
+    // Phase 2, the dot products: one weight vector per step, widened once
+    // and reused by every row; FP8 scales each partial by its block's scale.
+    auto dotRows = [&](Value weightRow, Value scaleRow, ArrayRef<Value> xRows) {
+      SmallVector<Value> zeros(rowsPerPass, e.f32(0.0f));
+      return e.forLoop(e.mulIndex(lane, width), e.index(K), kWarp * width, zeros,
+                       [&](Value k0, ValueRange acc) -> SmallVector<Value> {
+                         Value weights = e.loadVectorF32(w, e.addIndex(weightRow, k0), width);
+                         Value scale = scaled ? e.loadF32(*s, e.addIndex(scaleRow, e.divIndex(k0, bc))) : Value();
+                         SmallVector<Value> next;
+                         for (int64_t r = 0; r < rowsPerPass; ++r) {
+                           Value xs = e.loadVectorF32(x, e.addIndex(xRows[r], k0), width);
+                           Value part = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
+                                                                    arith::MulFOp::create(b, xs, weights));
+                           if (scale)
+                             part = arith::MulFOp::create(b, part, scale);
+                           next.push_back(arith::AddFOp::create(b, acc[r], part));
+                         }
+                         return next;
+                       });
+    };
+    // Phase 3, the epilogue on lane 0 after the warp sums: bias, residual,
+    // the store in the output dtype, for the rows that exist.
+    auto storeRows = [&](Value t0, ValueRange sums) {
+      SmallVector<Value> totals;
+      for (Value sum : sums)
+        totals.push_back(e.laneSum(sum, kWarp));
+      Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
+      e.ifThen(first, [&] {
+        for (int64_t r = 0; r < rowsPerPass; ++r) {
+          Value t = e.addIndex(t0, e.index(r));
+          e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::ult, t, rows), [&] {
+            Value value = totals[r];
+            if (bias)
+              value = arith::AddFOp::create(b, value, e.loadF32(*bias, e.address(*bias, e.index(0), Value(), n)));
+            if (residual)
+              value = arith::AddFOp::create(b, value, e.loadF32(*residual, e.address(*residual, t, Value(), n)));
+            e.store(y, e.address(y, t, Value(), n), value);
+          });
+        }
+      });
+    };
+
+    e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::ult, n, e.index(N)), [&] {
+      Value weightRow = e.address(w, n, Value(), Value());
+      Value scaleRow = scaled ? e.address(*s, e.divIndex(n, br), Value(), Value()) : Value();
+      e.forLoop(e.index(0), rows, rowsPerPass, [&](Value t0) {
+        SmallVector<Value> xRows = passRows(t0);
+        storeRows(t0, dotRows(weightRow, scaleRow, xRows));
+      });
+    });
+  });
+
+  KernelGeometry geometry;
+  geometry.grid.push_back(IntegerAttr::get(IntegerType::get(source.getContext(), 64), (N + warps - 1) / warps));
+  geometry.blockSize = warps * kWarp;
+  geometry.sharedBytes = e.sharedBytes();
+  return geometry;
+}
