@@ -43,7 +43,7 @@ def SelectSchedulePass : Pass<"qwen-select-schedule", "mlir::ModuleOp"> {
     Option<"gpuAttention", "gpu-attention", "std::string", /*default=*/"\"simt\"",
            "cuda: prefill query tiles of attention on CUDA cores (simt, the "
            "default) or on tensor cores (mma: mma.sync flash attention, for "
-           "bf16 / f16 KV caches; an f32 cache keeps simt)">
+           "bf16 / f16 KV caches; an f32 cache keeps simt)">,
     Option<"gpuGemv", "gpu-gemv", "std::string", /*default=*/"\"cublaslt\"",
            "cuda: decode steps of <= 8 rows of bf16 / f16 / f32 GEMMs run "
            "cuBLASLt (cublaslt, the default) or a generated GEMV, the GEMM's "
