@@ -208,8 +208,11 @@ qwen::quantizeCheckpointFp8(const std::string &sourceDir, const std::string &out
       return error("cannot write " + outDir + "/config.json: " + ec.message());
     out << llvm::formatv("{0:2}", llvm::json::Value(std::move(*parsed))) << "\n";
   }
+  // The image preprocessing and chat template files too: the runtime reads
+  // them from the checkpoint it binds (the quantized copy).
   for (const char *file : {"tokenizer.json", "tokenizer_config.json", "generation_config.json",
-                           "special_tokens_map.json", "vocab.json", "merges.txt"})
+                           "special_tokens_map.json", "vocab.json", "merges.txt",
+                           "chat_template.jinja", "preprocessor_config.json"})
     if (llvm::sys::fs::exists(sourceDir + "/" + file))
       if (llvm::Error failed = copyFile(sourceDir + "/" + file, outDir + "/" + file))
         return std::move(failed);
