@@ -238,7 +238,11 @@ llvm::Error addVisionProgram(ModuleOp module, const CompileCheckpointOptions &op
                                  ": compiled without the vision program (images need --image-embeds)");
     return llvm::Error::success();
   }
-  const models::VisionConfig &v = **vision;
+  models::VisionConfig &v = **vision;
+  // FP8 checkpoints: the tower's quantized linears stay fp8, as the text model's.
+  v.quantization = config.quantization;
+  if (archive)
+    v.hasTensor = [&archive](const std::string &name) { return archive->find(name) != nullptr; };
   if (v.outHiddenSize != config.hiddenSize)
     return error("vision_config.out_hidden_size " + llvm::Twine(v.outHiddenSize) +
                  " is not the language model's hidden_size " + llvm::Twine(config.hiddenSize) +

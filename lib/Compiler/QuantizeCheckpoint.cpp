@@ -6,8 +6,11 @@
 // scale = (1 / amax) * 448 in f32 (1 for an all-zero block), weight_scale_inv =
 // 1 / scale, fp8 = e4m3fn(clamp(w * scale, -448, 448)) rounded to nearest
 // even; a weight whose rows or columns are not a multiple of the block stays
-// as it is (HF skips those too). Embeddings, norms, lm_head (HF's
-// modules_to_not_convert) and everything not 2-D stay in the source dtype.
+// as it is (HF skips those too). Fused 3-D experts ([E, 2I, H] gate_up_proj,
+// [E, H, I] down_proj, Qwen3.5-MoE) are quantized per expert matrix, their
+// `<name>_scale_inv` [E, rows / br, cols / bc], as _quantize_one does over
+// leading dimensions. Embeddings, norms, lm_head (HF's
+// modules_to_not_convert) and everything else stay in the source dtype.
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Compiler/QuantizeCheckpoint.h"
@@ -66,21 +69,28 @@ std::vector<float> toF32(const rt::TensorView &tensor) {
   return out;
 }
 
+/// Whether `name` holds fused experts: one [E, rows, cols] matrix per expert.
+bool isFusedExperts(llvm::StringRef name) {
+  return name.ends_with(".experts.gate_up_proj") || name.ends_with(".experts.down_proj");
+}
+
 /// Whether `name` is a linear weight HF's FP8 quantizer converts: a 2-D
 /// floating `.weight` of a decoder layer (not an embedding, norm or the
-/// lm_head, which are outside `.layers.`; not the vision tower or MTP head)
-/// whose shape the block divides.
+/// lm_head, which are outside `.layers.`; not the vision tower or MTP head),
+/// or a layer's fused 3-D experts, whose matrix shape the block divides.
 bool quantizes(const std::string &name, const rt::TensorView &tensor,
                const std::array<int64_t, 2> &block) {
   llvm::StringRef n(name);
-  if (!n.ends_with(".weight") || !n.contains(".layers.") || n.starts_with("mtp.") ||
-      n.contains("visual."))
+  if (!n.contains(".layers.") || n.starts_with("mtp.") || n.contains("visual."))
     return false;
-  if (tensor.shape.size() != 2 ||
-      (tensor.dtype != rt::DType::F32 && tensor.dtype != rt::DType::BF16 &&
-       tensor.dtype != rt::DType::F16))
+  const bool fused = isFusedExperts(n) && tensor.shape.size() == 3;
+  if (!fused && (!n.ends_with(".weight") || tensor.shape.size() != 2))
     return false;
-  return tensor.shape[0] % block[0] == 0 && tensor.shape[1] % block[1] == 0;
+  if (tensor.dtype != rt::DType::F32 && tensor.dtype != rt::DType::BF16 &&
+      tensor.dtype != rt::DType::F16)
+    return false;
+  const size_t rank = tensor.shape.size();
+  return tensor.shape[rank - 2] % block[0] == 0 && tensor.shape[rank - 1] % block[1] == 0;
 }
 
 llvm::Error copyFile(const std::string &from, const std::string &to) {
@@ -152,14 +162,26 @@ qwen::quantizeCheckpointFp8(const std::string &sourceDir, const std::string &out
         tensors.push_back({name, tensor.dtype, tensor.shape, tensor.data});
         continue;
       }
-      const int64_t rows = tensor.shape[0], cols = tensor.shape[1];
+      // A 2-D weight is one matrix; fused experts one per expert, each
+      // with its own scale grid.
+      const size_t rank = tensor.shape.size();
+      const int64_t matrices = rank == 3 ? tensor.shape[0] : 1;
+      const int64_t rows = tensor.shape[rank - 2], cols = tensor.shape[rank - 1];
+      const int64_t gridRows = rows / block[0], gridCols = cols / block[1];
       std::vector<float> wide = toF32(tensor);
-      bytes.emplace_back(size_t(rows * cols));
-      scales.emplace_back(size_t((rows / block[0]) * (cols / block[1])));
-      quantizeFp8Blocks(wide.data(), rows, cols, block, bytes.back().data(), scales.back().data());
+      bytes.emplace_back(size_t(matrices * rows * cols));
+      scales.emplace_back(size_t(matrices * gridRows * gridCols));
+      for (int64_t e = 0; e < matrices; ++e)
+        quantizeFp8Blocks(wide.data() + e * rows * cols, rows, cols, block,
+                          bytes.back().data() + e * rows * cols,
+                          scales.back().data() + e * gridRows * gridCols);
       tensors.push_back({name, rt::DType::F8E4M3, tensor.shape, bytes.back().data()});
-      tensors.push_back({name + "_scale_inv", rt::DType::F32,
-                         {rows / block[0], cols / block[1]}, scales.back().data()});
+      // HF names a `.weight`'s scales `.weight_scale_inv`, the fused experts'
+      // `<name>_scale_inv` (both: name + "_scale_inv").
+      std::vector<int64_t> scaleShape = {gridRows, gridCols};
+      if (rank == 3)
+        scaleShape.insert(scaleShape.begin(), matrices);
+      tensors.push_back({name + "_scale_inv", rt::DType::F32, scaleShape, scales.back().data()});
       ++result.quantized;
     }
     if (result.quantized == 0)
@@ -186,8 +208,11 @@ qwen::quantizeCheckpointFp8(const std::string &sourceDir, const std::string &out
       return error("cannot write " + outDir + "/config.json: " + ec.message());
     out << llvm::formatv("{0:2}", llvm::json::Value(std::move(*parsed))) << "\n";
   }
+  // The image preprocessing and chat template files too: the runtime reads
+  // them from the checkpoint it binds (the quantized copy).
   for (const char *file : {"tokenizer.json", "tokenizer_config.json", "generation_config.json",
-                           "special_tokens_map.json", "vocab.json", "merges.txt"})
+                           "special_tokens_map.json", "vocab.json", "merges.txt",
+                           "chat_template.jinja", "preprocessor_config.json"})
     if (llvm::sys::fs::exists(sourceDir + "/" + file))
       if (llvm::Error failed = copyFile(sourceDir + "/" + file, outDir + "/" + file))
         return std::move(failed);

@@ -110,8 +110,34 @@ public:
                                  b.getStrArrayAttr({c.prefix + name}));
   }
   Value linear(Value x, const std::string &name, int64_t in, int64_t out) {
-    return qtf::LinearOp::create(b, loc, rows({out}), x, weight(name + ".weight", {out, in}),
-                                 weight(name + ".bias", {out}));
+    Value bias = weight(name + ".bias", {out});
+    if (!isFp8Weight(name))
+      return qtf::LinearOp::create(b, loc, rows({out}), x, weight(name + ".weight", {out, in}), bias);
+    // Block-wise FP8: the 1-byte weights and their f32 block scales stay as
+    // stored; the matmul kernels apply the scales (as the text model's).
+    const std::array<int64_t, 2> block = c.quantization.fp8Block;
+    Value w = qtf::WeightOp::create(b, loc, RankedTensorType::get({out, in}, b.getType<Float8E4M3FNType>()),
+                                    b.getStrArrayAttr({c.prefix + name + ".weight"}));
+    Value scale = qtf::WeightOp::create(
+        b, loc,
+        RankedTensorType::get({llvm::divideCeilSigned(out, block[0]), llvm::divideCeilSigned(in, block[1])}, f32),
+        b.getStrArrayAttr({c.prefix + name + ".weight_scale_inv"}));
+    return qtf::LinearOp::create(b, loc, rows({out}), x, w, scale, bias, b.getDenseI64ArrayAttr(block));
+  }
+  /// Whether the linear `name` (under the tower's prefix) reads block-wise
+  /// FP8 weights: with a checkpoint, those whose weight has a
+  /// weight_scale_inv (HF's quantizer converts nn.Linear only, so the Conv3d
+  /// patch embedding never is); without one, the linears
+  /// modules_to_not_convert does not name (a substring of the module, as HF
+  /// matches).
+  bool isFp8Weight(const std::string &name) const {
+    if (!c.quantization.isFp8() || name == "patch_embed.proj")
+      return false;
+    const std::string module = c.prefix + name;
+    if (c.hasTensor)
+      return c.hasTensor(module + ".weight_scale_inv");
+    return llvm::none_of(c.quantization.modulesToNotConvert,
+                         [&](const std::string &skip) { return llvm::StringRef(module).contains(skip); });
   }
   Value layerNorm(Value x, const std::string &name, int64_t width) {
     return qtf::LayerNormOp::create(b, loc, x.getType(), x, weight(name + ".weight", {width}),

@@ -93,7 +93,14 @@ std::optional<VisionProgramSpec> qwen::rt::parseVisionProgram(const Artifact &ar
   // The tables, in the step program's format; arguments name weights and
   // buffers by id, the bound program indexes them by position.
   std::vector<int> weightById, bufferById;
-  manifest::readWeights(r, v, "vision", {0, 0}, s.weights, weightById);
+  // FP8 checkpoints: the tower's f8e4m3 weights use the model's block
+  // (model.weight_quantization, checked when the artifact was read).
+  std::array<int64_t, 2> fp8Block{0, 0};
+  if (m.contains("model") && m.at("model").contains("weight_quantization")) {
+    const json &block = m.at("model").at("weight_quantization").at("weight_block_size");
+    fp8Block = {block.at(0).get<int64_t>(), block.at(1).get<int64_t>()};
+  }
+  manifest::readWeights(r, v, "vision", fp8Block, s.weights, weightById);
   manifest::readBuffers(r, v, "vision", s.buffers, bufferById);
   auto indexOf = [&](const std::vector<int> &byId, const json &value, const char *what, const std::string &aw) {
     int id = r.id(value, aw);

@@ -1,6 +1,6 @@
 """Writes two checkpoints from an f32 one (stdlib only), for the FP8 tests of
 the MoE and hybrid families:
-  fp8_requantize.py SRC FP8_DIR DEQ_DIR BR BC
+  fp8_requantize.py SRC FP8_DIR DEQ_DIR BR BC [vision]
 FP8_DIR: every projection inside `.layers.` (2-D `*proj*.weight`: q/k/v/o,
 gate/up/down, in_proj_*, out_proj; the fused experts `experts.gate_up_proj` /
 `experts.down_proj` [E, N, K] per expert matrix, [E, ceil(N/BR), ceil(K/BC)]
@@ -8,8 +8,11 @@ scales) as block-wise float8_e4m3fn (scale = amax / 448 per [BR, BC] block,
 `<name>_scale_inv` f32, e4m3 rounded to nearest even) and config.json with
 quantization_config; DEQ_DIR: the same
 tensors as f32 `fp8 * scale` (rounded once to f32, as HF dequantizes), no
-quantization_config. An artifact on FP8_DIR must compute what one on DEQ_DIR
-computes."""
+quantization_config. With `vision`, the vision tower's linears too
+(`model.visual.` 2-D weights but the position table: attn.qkv / proj, the
+MLPs' and the merger's linear_fc1 / fc2; the Conv3d patch embedding stays,
+as HF's quantizer converts nn.Linear only), and preprocessor_config.json is
+copied. An artifact on FP8_DIR must compute what one on DEQ_DIR computes."""
 import json
 import math
 import os
@@ -68,13 +71,16 @@ def from_e4m3(c):
 
 def main():
     src, fp8_dir, deq_dir, br, bc = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    vision = sys.argv[6:] == ["vision"]
     _, tensors = read(os.path.join(src, "model.safetensors"))
     fp8, deq, count = {}, {}, 0
     for name, (dtype, shape, blob) in tensors.items():
         module = name.rsplit(".", 2)[-2] if name.count(".") >= 2 else ""
         linear = len(shape) == 2 and name.endswith(".weight") and "proj" in module
         fused = len(shape) == 3 and (name.endswith("experts.gate_up_proj") or name.endswith("experts.down_proj"))
-        if not (".layers." in name and (linear or fused) and dtype == "F32"):
+        tower = (vision and name.startswith("model.visual.") and len(shape) == 2 and name.endswith(".weight")
+                 and "pos_embed" not in name)
+        if not ((".layers." in name and (linear or fused) or tower) and dtype == "F32"):
             fp8[name] = deq[name] = (dtype, shape, blob)
             continue
         matrices = shape[0] if fused else 1
@@ -109,6 +115,8 @@ def main():
                                              "weight_block_size": [br, bc]}
         with open(os.path.join(out, "config.json"), "w") as f:
             json.dump(config, f, indent=2)
+        if vision and os.path.exists(os.path.join(src, "preprocessor_config.json")):
+            shutil.copy(os.path.join(src, "preprocessor_config.json"), out)
     print(f"quantized {count} weights")
 
 

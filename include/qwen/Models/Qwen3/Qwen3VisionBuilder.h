@@ -2,9 +2,12 @@
 #ifndef QWEN_MODELS_QWEN3_QWEN3VISIONBUILDER_H
 #define QWEN_MODELS_QWEN3_QWEN3VISIONBUILDER_H
 
+#include "models/qwen3/Quantization.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -29,6 +32,15 @@ struct VisionConfig {
   /// Element type of the stored weights: "f32", "bf16" or "f16".
   std::string weightDType = "bf16";
   std::string prefix = "model.visual.";
+  /// The checkpoint's quantization_config (the text model's): block-wise FP8
+  /// checkpoints keep the tower's quantized linears f8E4M3FN with their
+  /// weight_scale_inv blocks, as the text model's.
+  WeightQuantization quantization;
+  /// Whether the checkpoint has a tensor of this name (set when compiling
+  /// from a checkpoint): a linear is fp8 when its weight has a
+  /// weight_scale_inv; without a checkpoint, unless
+  /// quantization.modulesToNotConvert names it.
+  std::function<bool(const std::string &)> hasTensor;
 
   int64_t headDim() const { return hiddenSize / numHeads; }
   int64_t patchRowSize() const { return inChannels * temporalPatchSize * patchSize * patchSize; }
