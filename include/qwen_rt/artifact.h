@@ -130,7 +130,8 @@ struct ProgramEntry {
   /// `combine` (same parameters) into the entry's result. No split covers
   /// fewer than splitKeys context positions (the compiler's schedule).
   ///
-  /// A cuBLASLt entry's decode variant (an FP8 GEMM's generated kernel)
+  /// A cuBLASLt entry's decode variant (the generated GEMV of an FP8 GEMM,
+  /// or of any GEMM compiled with --gpu-gemv=generated)
   /// instead takes `args` (indices into the entry's arguments) and the step
   /// sizes, runs on decode-only steps of at most `maxRows` GEMM rows, and
   /// replaces the GEMM and its prologue (the pack).

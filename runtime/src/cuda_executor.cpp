@@ -611,9 +611,10 @@ void CudaExecutor::enqueueProgram(const StepDims &dims, Sampling sampling) {
   for (int i = 0; i < NumSymbols; ++i)
     Dims[i] = dims[size_t(i)];
   const std::vector<ProgramEntry> &program = Art.program();
-  // A decode-only step of few rows runs an FP8 GEMM's decode variant (the
-  // generated kernel on the f32 activations) instead of the GEMM and its
-  // pack, the nearest launch of the prologue kernel before it.
+  // A decode-only step of few rows runs a GEMM's decode variant (the
+  // generated GEMV of an FP8 GEMM, or of any GEMM compiled with
+  // --gpu-gemv=generated, on the f32 activations) instead of the GEMM and
+  // its pack, the nearest launch of the prologue kernel before it.
   const bool decodeStep = dims[SymT] == dims[SymB];
   auto gemmDecodes = [&](size_t k) {
     const ProgramEntry &entry = program[k];
