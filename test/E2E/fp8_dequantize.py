@@ -11,23 +11,7 @@ import os
 import struct
 import sys
 
-
-
-def read(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    header.pop("__metadata__", None)
-    base = 8 + n
-    return {name: (t["dtype"], t["shape"], data[base + t["data_offsets"][0]:base + t["data_offsets"][1]])
-            for name, t in header.items()}
-
-
-def from_e4m3(c):
-    sign = -1.0 if c & 0x80 else 1.0
-    e, m = (c >> 3) & 0xF, c & 7
-    return sign * (m / 8.0 * 2.0 ** -6 if e == 0 else (1 + m / 8.0) * 2.0 ** (e - 7))
+from fp8_requantize import from_e4m3, read, write
 
 
 def main():
@@ -35,7 +19,7 @@ def main():
     with open(os.path.join(src, "config.json")) as f:
         config = json.load(f)
     br, bc = config.pop("quantization_config")["weight_block_size"]
-    tensors = read(os.path.join(src, "model.safetensors"))
+    _, tensors = read(os.path.join(src, "model.safetensors"))
     table = [from_e4m3(c) for c in range(256)]
     result, count = {}, 0
     for name, (dtype, shape, blob) in tensors.items():
@@ -57,19 +41,11 @@ def main():
         result[name] = ("F32", shape, struct.pack(f"<{len(values)}f", *values))
         count += 1
     os.makedirs(out, exist_ok=True)
-    header, blobs, offset = {}, [], 0
-    for name, (dtype, shape, blob) in result.items():
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    header["__metadata__"] = {"format": "pt"}
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(os.path.join(out, "model.safetensors"), "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+    write(os.path.join(out, "model.safetensors"), result)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     print(f"dequantized {count} weights")
 
 
-main()
+if __name__ == "__main__":
+    main()

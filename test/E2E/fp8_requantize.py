@@ -120,4 +120,5 @@ def main():
     print(f"quantized {count} weights")
 
 
-main()
+if __name__ == "__main__":
+    main()
