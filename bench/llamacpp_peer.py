@@ -82,7 +82,7 @@ def cmd_build(args):
         run(["cmake", "-S", src, "-B", build, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
              "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF",
              "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=ON"])
-    run(["ninja", "-C", build, "-j", str(args.jobs), "llama-server", "llama-bench"])
+    run(["ninja", "-C", build, "-j", str(args.jobs), "llama-server", "llama-bench", "llama-batched-bench"])
     print(json.dumps({"llama_cpp": src, "bin": os.path.join(build, "bin")}))
 
 
@@ -95,6 +95,8 @@ def cmd_checkpoint(args):
         return
     with open(args.config) as f:
         config_dict = json.load(f)
+    if args.layers:
+        config_dict = with_layers(config_dict, args.layers)
     config = transformers.AutoConfig.for_model(**config_dict)
     torch.manual_seed(args.seed)
     dtype = {"bf16": torch.bfloat16, "f32": torch.float32}[args.dtype]
@@ -105,6 +107,20 @@ def cmd_checkpoint(args):
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(os.path.join(args.tokenizer, name), os.path.join(args.out, name))
     print(json.dumps({"checkpoint": args.out, "seed": args.seed, "dtype": args.dtype}))
+
+
+def with_layers(config, layers):
+    """`config` with only its first `layers` decoder layers (every layer at
+    its real size), as bench/moe_depth_bench.py compiles a model too large for
+    this machine: both engines then run the same reduced model."""
+    config = json.loads(json.dumps(config))
+    text = config.get("text_config", config)
+    text["num_hidden_layers"] = layers
+    if "layer_types" in text:
+        text["layer_types"] = text["layer_types"][:layers]
+    if "mlp_only_layers" in text:
+        text["mlp_only_layers"] = [i for i in text["mlp_only_layers"] if i < layers]
+    return config
 
 
 def gguf_path(checkpoint, outtype):
@@ -118,8 +134,13 @@ def cmd_gguf(args):
     out = gguf_path(args.checkpoint, args.outtype)
     if not os.path.exists(out):
         env = dict(os.environ, PYTHONPATH=os.path.join(src, "gguf-py"))
-        run([sys.executable, os.path.join(src, "convert_hf_to_gguf.py"), args.checkpoint,
-             "--outtype", args.outtype, "--outfile", out], env=env)
+        with open(os.path.join(args.checkpoint, "config.json")) as f:
+            architectures = json.load(f).get("architectures", [])
+        # The hybrid families' converter expects multi-token-prediction
+        # tensors unless told there are none (a seeded checkpoint has none).
+        no_mtp = ["--no-mtp"] if any(a.startswith(("Qwen3_5", "Qwen3Next")) for a in architectures) else []
+        run(["nice", sys.executable, os.path.join(src, "convert_hf_to_gguf.py"), args.checkpoint,
+             "--outtype", args.outtype, "--outfile", out, *no_mtp], env=env)
     print(json.dumps({"gguf": out}))
 
 
@@ -322,50 +343,99 @@ def qwen_engines(args):
     return engines
 
 
-def qwen_measure(bin_dir, artifact, args, prompt, gen, depth):
-    """prefill tok/s of a `prompt`-token prompt, or (prompt == depth) decode
-    tok/s of `gen` tokens after it, from `qwen-run bench`."""
+def qwen_measure(bin_dir, artifact, args, prompt, gen, batch):
+    """`qwen-run bench`: `batch` prompts of `prompt` tokens prefilled together,
+    then `gen` decode steps of the batch; its JSON line (prefill_tok_s and
+    decode_tok_s count the tokens of every sequence)."""
     from cpu_bench import last_json
-    out = subprocess.run([os.path.join(bin_dir, "qwen-run"), "bench", artifact, "--threads", str(args.threads),
-                          "--prompt-len", str(prompt), "--gen", str(gen), "--batch", "1",
-                          "--max-context", str(max(prompt, depth) + gen + 16)],
+    out = subprocess.run(["nice", "-n", str(args.nice), os.path.join(bin_dir, "qwen-run"), "bench", artifact,
+                          "--threads", str(args.threads), "--prompt-len", str(prompt), "--gen", str(gen),
+                          "--batch", str(batch), "--max-context", str(prompt + gen + 16)],
                          check=True, capture_output=True, text=True).stdout
     return last_json(out + "\n")
 
 
-def llama_measure(llama_bench, gguf, args, prompt, gen, depth):
-    """llama-bench: prefill tok/s of `prompt` tokens (gen 0) or decode tok/s
-    of `gen` tokens after a context of `depth` (prompt 0)."""
-    cmd = [llama_bench, "-m", gguf, "-t", str(args.threads), "-r", "1", "-o", "json",
-           "-p", str(prompt), "-n", str(gen), "-d", str(depth)]
-    print("+", " ".join(cmd), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)[0]["avg_ts"]
+def llama_measure(bins, gguf, args, kind, n, batch):
+    """llama.cpp's tok/s of one test, or None where no binary measures it.
+
+    Batch 1: llama-bench, prefill of `n` tokens (-p n -n 0) or decode of
+    --gen tokens after a context of `n` (-p 0 -n gen -d n). Batch B > 1:
+    llama-batched-bench -npl B, which prefills B prompts of `n` tokens in one
+    batch and then decodes --gen tokens for each (as `qwen-run bench --batch
+    B`); its speed_pp / speed_tg count the tokens of every sequence."""
+    if batch == 1 and bins.get("llama-bench"):
+        cmd = [bins["llama-bench"], "-m", gguf, "-t", str(args.threads), "-r", "1", "-o", "json",
+               "-p", str(n if kind == "prefill" else 0), "-n", str(args.gen if kind == "decode" else 0),
+               "-d", str(n if kind == "decode" else 0)]
+        print("+", " ".join(cmd), file=sys.stderr, flush=True)
+        out = subprocess.run(["nice", "-n", str(args.nice)] + cmd, check=True, capture_output=True, text=True).stdout
+        return json.loads(out)[0]["avg_ts"]
+    if batch > 1 and bins.get("llama-batched-bench"):
+        gen = args.gen if kind == "decode" else 1
+        cmd = [bins["llama-batched-bench"], "-m", gguf, "-t", str(args.threads), "-tb", str(args.threads),
+               "-c", str(batch * (n + gen + 16)), "-b", "2048", "-ub", "512", "-npp", str(n), "-ntg", str(gen),
+               "-npl", str(batch), "--output-format", "jsonl"]
+        print("+", " ".join(cmd), file=sys.stderr, flush=True)
+        out = subprocess.run(["nice", "-n", str(args.nice)] + cmd, check=True, capture_output=True, text=True).stdout
+        row = [json.loads(line) for line in out.splitlines() if line.startswith("{")][-1]
+        return row["speed_pp"] if kind == "prefill" else row["speed_tg"]
+    return None
+
+
+def llama_binaries(peer_dir):
+    src = llama_source(peer_dir)
+    bins = {}
+    for name in ("llama-bench", "llama-batched-bench", "llama-server"):
+        path = os.path.join(src, "build", "bin", name) if src else ""
+        if path and os.path.exists(path):
+            bins[name] = path
+    return bins
+
+
+def decode_step_bytes(checkpoint, manifest, batch, context):
+    """Bytes one decode step of `batch` sequences reads at `context`: the
+    weights (for MoE only the experts a batch touches, moe_depth_bench's
+    model), and per sequence its KV cache and linear-attention state."""
+    from cpu_bench import weight_bytes, kv_bytes_per_position, state_bytes_per_step
+    with open(os.path.join(checkpoint, "config.json")) as f:
+        cfg = json.load(f)
+    cfg = dict(cfg.get("text_config", cfg))
+    # transformers 5 writes the alias num_local_experts.
+    cfg["num_experts"] = cfg.get("num_experts") or cfg.get("num_local_experts") or 0
+    if cfg["num_experts"]:
+        from moe_depth_bench import step_bytes
+        return step_bytes(cfg, cfg["num_hidden_layers"], batch, context)
+    return weight_bytes(manifest) + batch * (context * kv_bytes_per_position(manifest) +
+                                             state_bytes_per_step(manifest))
 
 
 def cmd_compare(args):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from cpu_bench import measure_bandwidth, weight_bytes, kv_bytes_per_position
-    src = llama_source(args.dir)
-    llama_bench = os.path.join(src, "build", "bin", "llama-bench") if src else None
+    from cpu_bench import measure_bandwidth
+    bins = llama_binaries(args.dir)
     gguf = gguf_path(args.checkpoint, args.outtype)
-    if not (llama_bench and os.path.exists(llama_bench) and os.path.exists(gguf)):
-        print("llamacpp_peer: no llama-bench or no %s: the llama.cpp column is skipped" % gguf,
+    batches = [int(b) for b in args.batches.split(",")]
+    if not os.path.exists(gguf) or not bins.get("llama-bench"):
+        print("llamacpp_peer: no llama-bench under %s or no %s: the llama.cpp column is skipped" % (args.dir, gguf),
               file=sys.stderr)
-        llama_bench = None
+        bins = {}
+    elif any(b > 1 for b in batches) and not bins.get("llama-batched-bench"):
+        print("llamacpp_peer: no llama-batched-bench (`build` makes it): llama.cpp's batch > 1 cells are skipped",
+              file=sys.stderr)
     prompts = [int(p) for p in args.prompts.split(",")]
     work = args.work or os.path.join(ROOT, ".peer", "compare")
     engines = []
     for label, bin_dir, flags in qwen_engines(args):
         artifact = os.path.join(work, label + ".qwenc")
         if not (args.reuse and os.path.exists(os.path.join(artifact, "manifest.json"))):
-            run([os.path.join(bin_dir, "qwen-compile"), args.checkpoint, "-o", artifact, *flags])
+            run(["nice", "-n", str(args.nice), os.path.join(bin_dir, "qwen-compile"), args.checkpoint,
+                 "-o", artifact, *flags])
         manifest = json.load(open(os.path.join(artifact, "manifest.json")))
         engines.append({"label": label, "bin": bin_dir, "artifact": artifact, "manifest": manifest,
                         "features": manifest["target"].get("features", []), "cpu": manifest["target"].get("cpu")})
-    if llama_bench:
+    if bins:
         engines.append({"label": "llama.cpp", "bin": None})
-    tests = [("prefill", p) for p in prompts] + [("decode", args.depth)]
+    tests = [(kind, n, b) for b in batches for kind, n in [("prefill", p) for p in prompts] + [("decode", args.depth)]]
     samples = {(e["label"], t): [] for e in engines for t in tests}
     bandwidth = [measure_bandwidth(args.threads)]
     for rep in range(args.repeats):
@@ -373,55 +443,186 @@ def cmd_compare(args):
         # a shared machine spreads over all of them.
         order = engines[rep % len(engines):] + engines[:rep % len(engines)]
         for test in tests:
-            kind, n = test
+            kind, n, batch = test
             for e in order:
                 if e["bin"] is None:
-                    value = llama_measure(llama_bench, gguf, args, n if kind == "prefill" else 0,
-                                          args.gen if kind == "decode" else 0, n if kind == "decode" else 0)
+                    value = llama_measure(bins, gguf, args, kind, n, batch)
+                    if value is None:
+                        continue
                 else:
-                    res = qwen_measure(e["bin"], e["artifact"], args, n, args.gen if kind == "decode" else 1, n)
+                    res = qwen_measure(e["bin"], e["artifact"], args, n, args.gen if kind == "decode" else 1, batch)
                     value = res["prefill_tok_s"] if kind == "prefill" else res["decode_tok_s"]
                 samples[(e["label"], test)].append(value)
-                print("%-10s %-8s %4d  %8.2f tok/s" % (e["label"], kind, n, value), file=sys.stderr, flush=True)
+                print("%-10s %-8s %4d x%d  %8.2f tok/s" % (e["label"], kind, n, batch, value),
+                      file=sys.stderr, flush=True)
         bandwidth.append(measure_bandwidth(args.threads))
     bw = median(bandwidth)
     ref = engines[0]["manifest"] if engines and engines[0]["bin"] else None
-    step_bytes = None
-    if ref:
-        step_bytes = weight_bytes(ref) + (args.depth + args.gen / 2) * kv_bytes_per_position(ref)
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
                "threads": args.threads, "repeats": args.repeats, "read_gb_s": bandwidth,
-               "checkpoint": args.checkpoint, "gguf": gguf if llama_bench else None,
+               "checkpoint": args.checkpoint, "gguf": gguf if bins else None, "batches": batches,
+               "llama_cpp": bins,
                "engines": [{k: e[k] for k in ("label", "cpu", "features") if k in e} for e in engines],
-               "samples": {"%s %s %d" % (label, kind, n): v for (label, (kind, n)), v in samples.items()}}
-    print("\nqwen-run vs llama.cpp, %s, %d cpus, %d threads, batch 1, median of %d alternated runs; "
-          "read bandwidth %.1f GB/s (median of %d)" % (results["date"], os.cpu_count(), args.threads,
-                                                      args.repeats, bw, len(bandwidth)))
+               "samples": {"%s %s %d x%d" % (label, kind, n, b): v for (label, (kind, n, b)), v in samples.items()}}
+    print("\nqwen-run vs llama.cpp on %s, %s, %d cpus, %d threads, median of %d alternated runs; "
+          "read bandwidth %.1f GB/s (median of %d)" % (args.checkpoint, results["date"], os.cpu_count(),
+                                                      args.threads, args.repeats, bw, len(bandwidth)))
     for e in engines:
         if e["bin"]:
             print("  %s: %s, cpu %s [%s]" % (e["label"], e["artifact"], e["cpu"], ",".join(e["features"])))
-    names = ["prefill %d" % n if k == "prefill" else "decode %d after %d" % (args.gen, n) for k, n in tests]
-    header = ["engine"] + ["%s tok/s" % n for n in names] + ["decode GB/s", "% read bw"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    if bins:
+        print("  llama.cpp: %s; batch 1 llama-bench, batch > 1 llama-batched-bench -npl B" % gguf)
     llama = next((e for e in engines if e["bin"] is None), None)
-    for e in engines:
-        meds = [median(samples[(e["label"], t)]) for t in tests]
-        row = [e["label"]] + ["%.1f" % m for m in meds]
-        if e["bin"] and step_bytes:
-            gbs = meds[-1] * step_bytes / 1e9
-            row += ["%.1f" % gbs, "%.0f%%" % (100 * gbs / bw)]
-        else:
-            row += ["-", "-"]
-        print("| " + " | ".join(row) + " |")
-    if llama:
+    for batch in batches:
+        row_tests = [t for t in tests if t[2] == batch]
+        names = ["prefill %d" % n if k == "prefill" else "decode %d after %d" % (args.gen, n) for k, n, _ in row_tests]
+        step_bytes = decode_step_bytes(args.checkpoint, ref, batch, args.depth + args.gen / 2) if ref else None
+        print("\nbatch %d (tok/s of all %d sequences)" % (batch, batch))
+        header = ["engine"] + ["%s tok/s" % n for n in names] + ["decode GB/s", "% read bw"]
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
         for e in engines:
-            if e["bin"]:
-                ratios = [median(samples[(e["label"], t)]) / median(samples[("llama.cpp", t)]) for t in tests]
-                print("| %s / llama.cpp | %s | | |" % (e["label"], " | ".join("%.2fx" % r for r in ratios)))
+            meds = [median(samples[(e["label"], t)]) for t in row_tests]
+            row = [e["label"]] + ["%.1f" % m if m == m else "-" for m in meds]
+            if e["bin"] and step_bytes:
+                gbs = meds[-1] / batch * step_bytes / 1e9
+                row += ["%.1f" % gbs, "%.0f%%" % (100 * gbs / bw)]
+            else:
+                row += ["-", "-"]
+            print("| " + " | ".join(row) + " |")
+        if llama:
+            for e in engines:
+                if e["bin"]:
+                    ratios = []
+                    for t in row_tests:
+                        ours, theirs = median(samples[(e["label"], t)]), median(samples[("llama.cpp", t)])
+                        ratios.append("%.2fx" % (ours / theirs) if theirs == theirs else "-")
+                    print("| %s / llama.cpp | %s | | |" % (e["label"], " | ".join(ratios)))
+    results["step_bytes_note"] = "decode GB/s = decode tok/s / batch * bytes a step reads (decode_step_bytes)"
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+
+
+def read_safetensors(path):
+    """{name: (dtype, shape, bytes)} of a safetensors file (stdlib only)."""
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    return {k: (v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]])
+            for k, v in header.items() if k != "__metadata__"}
+
+
+def top2(row):
+    """(best id, best logit, second id, second logit) of a list of logits."""
+    best = max(range(len(row)), key=row.__getitem__)
+    saved, row[best] = row[best], float("-inf")
+    second = max(range(len(row)), key=row.__getitem__)
+    row[best] = saved
+    return best, row[best], second, row[second]
+
+
+def qwen_greedy(bin_dir, artifact, ids, steps, args):
+    """Our greedy tokens after `ids` and, per step, the logits they were
+    picked from (`qwen-run logits`): [(token, logits)]."""
+    import array
+    out = os.path.join(os.path.dirname(artifact), "greedy-logits.safetensors")
+    run(["nice", "-n", str(args.nice), os.path.join(bin_dir, "qwen-run"), "logits", artifact,
+         "--threads", str(args.threads), "--max-context", str(len(ids) + steps + 16),
+         "--ids", ",".join(map(str, ids)), "--steps", str(steps), "-o", out])
+    t = read_safetensors(out)
+    vocab = t["prompt_logits"][1][1]
+    rows = []
+    last = array.array("f", t["prompt_logits"][2][(len(ids) - 1) * vocab * 4:len(ids) * vocab * 4])
+    rows.append(last)
+    decode = t["decode_logits"][2]
+    for i in range(steps - 1):
+        rows.append(array.array("f", decode[i * vocab * 4:(i + 1) * vocab * 4]))
+    tokens = array.array("i", t["decode_ids"][2]).tolist()
+    return list(zip(tokens, rows))
+
+
+def llama_greedy(server, gguf, ids, steps, args):
+    """llama-server's greedy tokens after the same token ids (an id array
+    gets no BOS), f32 KV cache and no flash attention so that the f32 GGUF
+    computes in f32: [(token, {id: logprob} of its top 2)]."""
+    port = free_port()
+    cmd = [server, "-m", gguf, "--host", "127.0.0.1", "--port", str(port), "-t", str(args.threads), "-np", "1",
+           "-c", str(len(ids) + steps + 16), "-ctk", "f32", "-ctv", "f32", "-fa", "off", "--no-webui"]
+    with running_server(["nice", "-n", str(args.nice)] + cmd, port, args, "greedy-llama-server.log"):
+        body = {"prompt": ids, "n_predict": steps, "temperature": 0, "top_k": 1, "ignore_eos": True,
+                "cache_prompt": False, "return_tokens": True, "n_probs": 2}
+        req = urllib.request.Request("http://127.0.0.1:%d/completion" % port, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=args.timeout) as r:
+            res = json.loads(r.read())
+    if res.get("tokens_evaluated", len(ids)) != len(ids):
+        raise RuntimeError("llama-server evaluated %s prompt tokens, not %d" % (res.get("tokens_evaluated"), len(ids)))
+    probs = res.get("completion_probabilities") or res.get("probs") or []
+    tops = [{p["id"]: p["logprob"] for p in step.get("top_logprobs", [])} for step in probs]
+    return list(zip(res["tokens"], tops + [{}] * (len(res["tokens"]) - len(tops))))
+
+
+def prompt_ids(args, bin_dir, artifact):
+    if args.ids:
+        return [int(i) for i in args.ids.split(",")]
+    if args.prompt:
+        out = subprocess.run([os.path.join(bin_dir, "qwen-run"), "tokenize", artifact, args.prompt],
+                             check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+    import random
+    rng = random.Random(args.seed)
+    return [rng.randrange(0, 151643) for _ in range(args.prompt_len)]
+
+
+def cmd_greedy(args):
+    """The f32 GGUF in llama-server against our artifact compiled with f32
+    computation: the same prompt ids, --steps greedy tokens each."""
+    bins = llama_binaries(args.dir)
+    gguf = gguf_path(args.checkpoint, "f32")
+    if not bins.get("llama-server"):
+        sys.exit("llamacpp_peer: no llama-server under %s (run `build`)" % args.dir)
+    if not os.path.exists(gguf):
+        sys.exit("llamacpp_peer: no %s (run `gguf --outtype f32`)" % gguf)
+    bin_dir = os.path.join(os.path.abspath(args.build), "bin")
+    work = args.work or os.path.join(ROOT, ".peer", "greedy")
+    artifact = os.path.join(work, os.path.basename(args.checkpoint.rstrip("/")) + "-f32.qwenc")
+    if not (args.reuse and os.path.exists(os.path.join(artifact, "manifest.json"))):
+        run(["nice", "-n", str(args.nice), os.path.join(bin_dir, "qwen-compile"), args.checkpoint, "-o", artifact,
+             "--bf16-activations=off", "--kv-dtype=f32"])
+    ids = prompt_ids(args, bin_dir, artifact)
+    ours = qwen_greedy(bin_dir, artifact, ids, args.steps, args)
+    theirs = llama_greedy(bins["llama-server"], gguf, ids, args.steps, args)
+    print("\ngreedy %d steps, %s (f32 GGUF, llama-server) vs %s (--bf16-activations=off --kv-dtype=f32)"
+          % (args.steps, gguf, artifact))
+    print("prompt ids (%d): %s" % (len(ids), ",".join(map(str, ids))))
+    print("qwen-run : %s" % " ".join(str(t) for t, _ in ours))
+    print("llama.cpp: %s" % " ".join(str(t) for t, _ in theirs))
+    first = next((i for i, ((a, _), (b, _)) in enumerate(zip(ours, theirs)) if a != b), None)
+    if len(ours) != len(theirs) and first is None:
+        first = min(len(ours), len(theirs))
+    # The top-2 gap says how confident each engine was at a step: a flat
+    # random-weight model can flip its argmax on rounding differences.
+    print("step | qwen-run token (top-2 gap) | llama.cpp token (top-2 gap)")
+    for i, ((a, logits), (b, top)) in enumerate(zip(ours, theirs)):
+        best, l1, second, l2 = top2(logits)
+        gaps = sorted(top.values(), reverse=True)
+        theirs_gap = "%.4g" % (gaps[0] - gaps[1]) if len(gaps) >= 2 else "-"
+        mark = "" if a == b else "  <- differs; qwen-run's logit of %d is %.4g below its best" % (b, l1 - logits[b])
+        print("%4d | %6d (%.4g) | %6d (%s)%s" % (i, a, l1 - l2, b, theirs_gap, mark))
+    result = {"checkpoint": args.checkpoint, "gguf": gguf, "prompt_ids": ids, "qwen": [t for t, _ in ours],
+              "llama": [t for t, _ in theirs], "first_divergence": first}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    if first is None:
+        print("PASS: %d greedy tokens equal" % len(ours))
+    else:
+        print("FAIL: first divergence at step %d (qwen-run %d, llama.cpp %d)" % (
+            first, ours[first][0] if first < len(ours) else -1, theirs[first][0] if first < len(theirs) else -1))
+        sys.exit(1)
 
 
 def main():
@@ -437,6 +638,8 @@ def main():
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--dtype", choices=["bf16", "f32"], default="bf16")
     c.add_argument("--tokenizer", default=SHARED_TOKENIZER)
+    c.add_argument("--layers", type=int, default=0,
+                   help="keep only the first N decoder layers (a model too large for memory at reduced depth)")
     g = sub.add_parser("gguf")
     g.add_argument("--dir", default=os.path.join(ROOT, ".peer"))
     g.add_argument("--checkpoint", required=True)
@@ -476,14 +679,32 @@ def main():
                    help="LABEL=BINDIR[:qwen-compile flags], repeatable (default: qwen=BUILD/bin)")
     m.add_argument("--threads", type=int, default=2)
     m.add_argument("--prompts", default="128,512")
+    m.add_argument("--batches", default="1", help="sequences prefilled and decoded together, e.g. 1,4")
+    m.add_argument("--nice", type=int, default=10, help="niceness of every measured process")
     m.add_argument("--gen", type=int, default=64)
     m.add_argument("--depth", type=int, default=128, help="context before the decoded tokens")
     m.add_argument("--repeats", type=int, default=3)
     m.add_argument("--work", help="artifact folder (default .peer/compare)")
     m.add_argument("--json", help="write every sample here")
     m.add_argument("--reuse", action="store_true", help="keep artifacts already in --work")
+    r = sub.add_parser("greedy")
+    r.add_argument("--dir", default=os.path.join(ROOT, ".peer"))
+    r.add_argument("--checkpoint", required=True)
+    r.add_argument("--build", default=os.path.join(ROOT, "build"))
+    r.add_argument("--threads", type=int, default=2)
+    r.add_argument("--steps", type=int, default=16)
+    r.add_argument("--ids", help="prompt token ids, comma-separated (default: --prompt-len seeded random ids)")
+    r.add_argument("--prompt", help="a text tokenized by `qwen-run tokenize`; both engines get its ids")
+    r.add_argument("--prompt-len", type=int, default=16)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--nice", type=int, default=10)
+    r.add_argument("--timeout", type=float, default=900)
+    r.add_argument("--ready-timeout", type=int, default=300)
+    r.add_argument("--work", help="artifact folder (default .peer/greedy)")
+    r.add_argument("--reuse", action="store_true", help="keep the artifact already in --work")
+    r.add_argument("--json", help="write both token lists here")
     args = p.parse_args()
-    {"compare": cmd_compare, "build": cmd_build, "checkpoint": cmd_checkpoint, "gguf": cmd_gguf,
+    {"greedy": cmd_greedy, "compare": cmd_compare, "build": cmd_build, "checkpoint": cmd_checkpoint, "gguf": cmd_gguf,
      "serve-bench": cmd_serve_bench, "chat-bench": cmd_chat_bench}[args.cmd](args)
 
 
