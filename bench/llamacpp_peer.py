@@ -528,7 +528,7 @@ def qwen_greedy(bin_dir, artifact, ids, steps, args):
     """Our greedy tokens after `ids` and, per step, the logits they were
     picked from (`qwen-run logits`): [(token, logits)]."""
     import array
-    out = os.path.join(os.path.dirname(artifact), "greedy-logits.safetensors")
+    out = artifact.rstrip("/") + ".logits.safetensors"
     run(["nice", "-n", str(args.nice), os.path.join(bin_dir, "qwen-run"), "logits", artifact,
          "--threads", str(args.threads), "--max-context", str(len(ids) + steps + 16),
          "--ids", ",".join(map(str, ids)), "--steps", str(steps), "-o", out])
