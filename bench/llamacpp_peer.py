@@ -5,24 +5,38 @@ run on the same weights as qwen-run (developer tool, never run in CI).
 Subcommands, each idempotent (outputs are reused when present):
 
   build       pip download --no-binary llama-cpp-python, unpack, and build the
-              vendored llama.cpp's llama-server and llama-bench with native CPU
-              flags (as a user building it on this machine would) into DIR.
+              vendored llama.cpp's llama-server, llama-bench and
+              llama-batched-bench with native CPU flags (as a user building it
+              on this machine would) into DIR.
   checkpoint  a seeded random HF checkpoint folder from a config.json
               (transformers' *ForCausalLM, bf16 safetensors) with the real
               Qwen3 tokenizer from ../shared/data/qwen3-tokenizer, so that both
-              engines read the same weights and the same vocabulary.
-  gguf        the vendored convert_hf_to_gguf.py on such a folder (bf16 or f32).
+              engines read the same weights and the same vocabulary. --layers N
+              keeps the first N decoder layers at their real size (a model too
+              large for memory, as bench/moe_depth_bench.py compiles it).
+  gguf        the vendored convert_hf_to_gguf.py on such a folder (bf16 or f32;
+              --no-mtp for the hybrid families, whose seeded checkpoints have
+              no multi-token-prediction tensors).
   serve-bench start `qwen-run serve` and `llama-server` on the same checkpoint
               one after the other and run bench/serve_load.py against each
               with the same seeded requests; prints both tables and the ratios.
-  compare     qwen-run bench and llama-bench on the same checkpoint (its bf16
+  compare     qwen-run bench and llama.cpp on the same checkpoint (its bf16
               GGUF), alternated and repeated: prefill of each --prompts length,
-              decode of --gen tokens after --depth tokens, medians and ratios,
-              and decode's effective weight bandwidth against the read
-              bandwidth measured in the same run (bench/membw.c). Several
-              qwen builds (--qwen LABEL=BINDIR[:compile flags]) compare a change
-              with its baseline in one run; no llama.cpp binary: that column is
-              skipped.
+              decode of --gen tokens after --depth tokens, for each of
+              --batches sequences together, medians and ratios, and decode's
+              effective weight bandwidth against the read bandwidth measured
+              in the same run (bench/membw.c). llama.cpp's batch 1 is
+              llama-bench, batch B > 1 llama-batched-bench -npl B (B prompts
+              prefilled in one batch, then B sequences decoded together, as
+              `qwen-run bench --batch B`). Several qwen builds (--qwen
+              LABEL=BINDIR[:compile flags]) compare a change with its baseline
+              in one run; no llama.cpp binary: that column is skipped.
+  greedy      the f32 GGUF in llama-server (f32 KV cache, no flash attention)
+              against our artifact compiled with f32 computation
+              (--bf16-activations=off --kv-dtype=f32): the same prompt token
+              ids to both (no tokenizer or template in between), --steps
+              greedy tokens each, the top-2 logit gap of every step in both
+              engines, PASS or FAIL with the first divergence.
   chat-bench  multi-turn chat through /v1/chat/completions with a long shared
               system prompt: time to first token per turn for qwen-run serve
               with and without its prefix cache and for llama-server (its
@@ -31,9 +45,13 @@ Subcommands, each idempotent (outputs are reused when present):
   python3 bench/llamacpp_peer.py build --dir .peer
   .venv-ref/bin/python bench/llamacpp_peer.py checkpoint \
       --config bench/configs/qwen3-0.6b.json --out .peer/qwen3-0.6b
+  .venv-ref/bin/python bench/llamacpp_peer.py checkpoint \
+      --config bench/configs/qwen3-30b-a3b.json --layers 2 --out .peer/qwen3-30b-a3b-2l
   .venv-ref/bin/python bench/llamacpp_peer.py gguf --dir .peer --checkpoint .peer/qwen3-0.6b
+  .venv-ref/bin/python bench/llamacpp_peer.py gguf --dir .peer --checkpoint .peer/qwen3-0.6b --outtype f32
   python3 bench/llamacpp_peer.py compare --dir .peer --checkpoint .peer/qwen3-0.6b \
-      --qwen before=/tmp/main/build/bin --qwen after=build/bin --repeats 3
+      --qwen before=/tmp/main/build/bin --qwen after=build/bin --repeats 3 --batches 1,4
+  python3 bench/llamacpp_peer.py greedy --dir .peer --checkpoint .peer/qwen3-0.6b
   python3 bench/llamacpp_peer.py serve-bench --dir .peer --checkpoint .peer/qwen3-0.6b \
       --build build --concurrency 1,8 --requests 16
 
@@ -363,14 +381,14 @@ def llama_measure(bins, gguf, args, kind, n, batch):
     llama-batched-bench -npl B, which prefills B prompts of `n` tokens in one
     batch and then decodes --gen tokens for each (as `qwen-run bench --batch
     B`); its speed_pp / speed_tg count the tokens of every sequence."""
-    if batch == 1 and bins.get("llama-bench"):
+    if batch == 1 and bins.get("llama-bench") and not args.llama_batched_bench:
         cmd = [bins["llama-bench"], "-m", gguf, "-t", str(args.threads), "-r", "1", "-o", "json",
                "-p", str(n if kind == "prefill" else 0), "-n", str(args.gen if kind == "decode" else 0),
                "-d", str(n if kind == "decode" else 0)]
         print("+", " ".join(cmd), file=sys.stderr, flush=True)
         out = subprocess.run(["nice", "-n", str(args.nice)] + cmd, check=True, capture_output=True, text=True).stdout
         return json.loads(out)[0]["avg_ts"]
-    if batch > 1 and bins.get("llama-batched-bench"):
+    if (batch > 1 or args.llama_batched_bench) and bins.get("llama-batched-bench"):
         gen = args.gen if kind == "decode" else 1
         cmd = [bins["llama-batched-bench"], "-m", gguf, "-t", str(args.threads), "-tb", str(args.threads),
                "-c", str(batch * (n + gen + 16)), "-b", "2048", "-ub", "512", "-npp", str(n), "-ntg", str(gen),
@@ -471,7 +489,8 @@ def cmd_compare(args):
         if e["bin"]:
             print("  %s: %s, cpu %s [%s]" % (e["label"], e["artifact"], e["cpu"], ",".join(e["features"])))
     if bins:
-        print("  llama.cpp: %s; batch 1 llama-bench, batch > 1 llama-batched-bench -npl B" % gguf)
+        print("  llama.cpp: %s; %s" % (gguf, "llama-batched-bench -npl B" if args.llama_batched_bench else
+                                        "batch 1 llama-bench, batch > 1 llama-batched-bench -npl B"))
     llama = next((e for e in engines if e["bin"] is None), None)
     for batch in batches:
         row_tests = [t for t in tests if t[2] == batch]
@@ -681,6 +700,8 @@ def main():
     m.add_argument("--prompts", default="128,512")
     m.add_argument("--batches", default="1", help="sequences prefilled and decoded together, e.g. 1,4")
     m.add_argument("--nice", type=int, default=10, help="niceness of every measured process")
+    m.add_argument("--llama-batched-bench", action="store_true",
+                   help="llama.cpp's batch 1 from llama-batched-bench -npl 1 instead of llama-bench (a cross-check)")
     m.add_argument("--gen", type=int, default=64)
     m.add_argument("--depth", type=int, default=128, help="context before the decoded tokens")
     m.add_argument("--repeats", type=int, default=3)
