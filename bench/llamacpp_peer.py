@@ -62,6 +62,7 @@ import argparse
 import contextlib
 import glob
 import json
+import math
 import os
 import shutil
 import socket
@@ -624,15 +625,26 @@ def cmd_greedy(args):
         first = min(len(ours), len(theirs))
     # The top-2 gap says how confident each engine was at a step: a flat
     # random-weight model can flip its argmax on rounding differences.
-    print("step | qwen-run token (top-2 gap) | llama.cpp token (top-2 gap)")
+    # llama-server's top log-probabilities against ours (log-softmax of our
+    # logits) measure how close the two computations are.
+    print("step | qwen-run token (top-2 gap) | llama.cpp token (top-2 gap) | |logprob difference| of its top 2")
+    min_gap, max_diff = (float("inf"), -1), 0.0
     for i, ((a, logits), (b, top)) in enumerate(zip(ours, theirs)):
         best, l1, second, l2 = top2(logits)
+        min_gap = min(min_gap, (l1 - l2, i))
         gaps = sorted(top.values(), reverse=True)
         theirs_gap = "%.4g" % (gaps[0] - gaps[1]) if len(gaps) >= 2 else "-"
+        lse = l1 + math.log(math.fsum(math.exp(x - l1) for x in logits))
+        diffs = [abs(logits[t] - lse - lp) for t, lp in top.items()]
+        max_diff = max([max_diff] + diffs)
         mark = "" if a == b else "  <- differs; qwen-run's logit of %d is %.4g below its best" % (b, l1 - logits[b])
-        print("%4d | %6d (%.4g) | %6d (%s)%s" % (i, a, l1 - l2, b, theirs_gap, mark))
+        print("%4d | %6d (%.4g) | %6d (%s) | %s%s" % (i, a, l1 - l2, b, theirs_gap,
+                                                  " ".join("%.2g" % d for d in diffs) or "-", mark))
+    print("smallest qwen-run top-2 gap %.4g (step %d); largest |logprob difference| %.3g" % (
+        min_gap[0], min_gap[1], max_diff))
     result = {"checkpoint": args.checkpoint, "gguf": gguf, "prompt_ids": ids, "qwen": [t for t, _ in ours],
-              "llama": [t for t, _ in theirs], "first_divergence": first}
+              "llama": [t for t, _ in theirs], "first_divergence": first, "min_top2_gap": min_gap[0],
+              "max_logprob_diff": max_diff}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
