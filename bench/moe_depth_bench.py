@@ -12,6 +12,10 @@ per layer in expectation) and the KV cache; the read bandwidth is measured
 in the same run (bench/membw.c).
 
   bench/moe_depth_bench.py --config bench/configs/qwen3-30b-a3b.json --depths 2,4,8
+
+llama.cpp on the same reduced model: `bench/llamacpp_peer.py checkpoint --layers N`
+writes a seeded checkpoint of the first N layers, `gguf` converts it, and `compare`
+runs both engines on it (docs/PERFORMANCE.md, "CPU: against llama.cpp").
 """
 import argparse
 import json
