@@ -1,7 +1,6 @@
 //===- LowerKernels.cpp - Kernels to the CPU ABI --------------------------===//
 #include "qwen/Passes/Codegen/CPU/Passes.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
-#include "qwen/Passes/Common/ShapeSymbols.h"
 
 #include "qwen/Dialect/QKernel/IR/QKernel.h"
 
@@ -17,7 +16,6 @@
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
-#include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace qwen::codegen::cpu {
 #define GEN_PASS_DEF_LOWERKERNELSTOLOOPSPASS
@@ -40,10 +38,8 @@ CpuKernelLowering::lower(func::FuncOp source, PatternRewriter &rewriter,
   FailureOr<codegen::Grid> grid = emit(emitter);
   if (failed(grid))
     return failure();
-  for (Attribute factor : *grid)
-    if (auto symbol = dyn_cast<StringAttr>(factor); symbol && symbol.empty())
-      return source.emitOpError("cannot tell the size of its grid: a dynamic "
-                                "dimension does not trace back to a step input");
+  if (failed(codegen::verifyGridTraced(source, *grid)))
+    return failure();
   // A CPU launch is its grid alone (a range of items per call).
   MLIRContext *ctx = source.getContext();
   auto launchAttr = qkernel::LaunchAttr::getChecked(
@@ -53,10 +49,7 @@ CpuKernelLowering::lower(func::FuncOp source, PatternRewriter &rewriter,
       qkernel::KernelVariantAttr(), /*programmatic=*/false, /*splitKeys=*/int64_t(0));
   if (!launchAttr)
     return failure();
-  top.walk([&](qkernel::LaunchOp launch) {
-    if (launch.getKernel().getLeafReference() == source.getSymName())
-      rewriter.modifyOpInPlace(launch, [&] { launch.setLaunchAttr(launchAttr); });
-  });
+  codegen::setLaunches(top, source, launchAttr, rewriter);
   std::string name = source.getSymName().str();
   auto lowered = kernels.lookupSymbol<func::FuncOp>(name + ".abi");
   rewriter.eraseOp(source);
@@ -89,30 +82,13 @@ struct LowerKernelsToLoopsPass final
     if (!kernels)
       return;
 
-    // Record argument symbols first: lowering a kernel removes the tensor
-    // signature later kernels would otherwise trace their sizes through.
-    for (auto source : kernels.getOps<func::FuncOp>())
-      if (source->hasAttr(qkernel::kKernelAttrName))
-        for (BlockArgument arg : source.getArguments()) {
-          std::string symbol = getLeadingSymbol(arg);
-          if (!symbol.empty())
-            source.setArgAttr(arg.getArgNumber(), "qkernel.symbol",
-                              StringAttr::get(&getContext(), symbol));
-        }
-
+    codegen::recordArgumentSymbols(kernels);
     // Each kernel kind's pattern replaces its sources, in module order.
     CpuKernelLowering lowering(top, kernels);
     RewritePatternSet patterns(&getContext());
     populateCpuKernelLoweringPatterns(patterns, lowering);
-    walkAndApplyPatterns(kernels, std::move(patterns));
-    if (lowering.hasFailed())
+    if (failed(codegen::applyKernelPatterns(kernels, std::move(patterns), lowering, "CPU")))
       return signalPassFailure();
-    for (auto source : kernels.getOps<func::FuncOp>())
-      if (source->hasAttr(qkernel::kKernelAttrName)) {
-        source.emitOpError("has no CPU codegen for kernel kind ")
-            << source->getAttr(qkernel::kKindAttrName);
-        return signalPassFailure();
-      }
 
     // Lets the runtime refuse a kernels.so built for another ABI.
     OpBuilder builder = OpBuilder::atBlockEnd(kernels.getBody());

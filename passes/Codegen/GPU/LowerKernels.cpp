@@ -8,7 +8,6 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace qwen::codegen::gpu {
 #define GEN_PASS_DEF_GPULOWERKERNELSPASS
@@ -96,21 +95,15 @@ static LogicalResult lowerWith(GpuKernelLowering &lowering, func::FuncOp source,
   FailureOr<KernelGeometry> geometry = emit(emitter);
   if (failed(geometry))
     return failure();
-  for (Attribute factor : geometry->grid)
-    if (auto symbol = dyn_cast<StringAttr>(factor); symbol && symbol.empty())
-      return source.emitOpError("cannot tell the size of its grid: a dynamic "
-                                "dimension does not trace back to a step input");
+  if (failed(codegen::verifyGridTraced(source, geometry->grid)))
+    return failure();
   // The attribute's verifier holds the limits (block threads, static
   // shared memory, decode / combine consistency).
   FailureOr<qkernel::LaunchAttr> launchAttr =
       getLaunchAttr(source.getContext(), *geometry, [&] { return source.emitOpError(); });
   if (failed(launchAttr))
     return failure();
-  lowering.getTop().walk([&](qkernel::LaunchOp launch) {
-    if (launch.getKernel().getRootReference() == qkernel::kKernelModuleName &&
-        launch.getKernel().getLeafReference() == source.getSymName())
-      rewriter.modifyOpInPlace(launch, [&] { launch.setLaunchAttr(*launchAttr); });
-  });
+  codegen::setLaunches(lowering.getTop(), source, *launchAttr, rewriter);
   // The code is in @qwen_kernels now; the launch names a declaration.
   SmallVector<std::string> resultSymbols;
   for (Value result : source.getBody().front().getTerminator()->getOperands())
@@ -164,11 +157,7 @@ struct GpuLowerKernelsPass final
     ModuleOp kernels = qkernel::getKernelModule(top);
     if (!kernels)
       return;
-    SmallVector<func::FuncOp> sources;
-    for (auto func : kernels.getOps<func::FuncOp>())
-      if (codegen::isKernelSource(func))
-        sources.push_back(func);
-    if (sources.empty())
+    if (llvm::none_of(kernels.getOps<func::FuncOp>(), codegen::isKernelSource))
       return;
 
     // gpu-module-to-binary serializes with this target; O3 as the CPU side.
@@ -181,14 +170,7 @@ struct GpuLowerKernelsPass final
                                                  builder.getArrayAttr({target}));
     }
     top->setAttr(mlir::gpu::GPUDialect::getContainerModuleAttrName(), builder.getUnitAttr());
-    // Record argument symbols first: lowering a kernel removes the tensor
-    // signature later kernels would otherwise trace their sizes through.
-    for (func::FuncOp source : sources)
-      for (BlockArgument arg : source.getArguments()) {
-        std::string symbol = getLeadingSymbol(arg);
-        if (!symbol.empty())
-          source.setArgAttr(arg.getArgNumber(), "qkernel.symbol", StringAttr::get(ctx, symbol));
-      }
+    codegen::recordArgumentSymbols(kernels);
 
     // The sampler reads @step's output logits [rows, vocab] f32; its row
     // symbol is traced now, while the producing kernel is still a body.
@@ -203,15 +185,8 @@ struct GpuLowerKernelsPass final
     GpuKernelLowering lowering(top, gpuModule, convertGemmInputs);
     RewritePatternSet patterns(ctx);
     populateGpuKernelLoweringPatterns(patterns, lowering);
-    walkAndApplyPatterns(kernels, std::move(patterns));
-    if (lowering.hasFailed())
+    if (failed(codegen::applyKernelPatterns(kernels, std::move(patterns), lowering, "GPU")))
       return signalPassFailure();
-    for (auto source : kernels.getOps<func::FuncOp>())
-      if (codegen::isKernelSource(source)) {
-        source.emitOpError("has no GPU codegen for kernel kind ")
-            << source->getAttr(qkernel::kKindAttrName);
-        return signalPassFailure();
-      }
     kernels->setAttr("qkernel.target", builder.getStringAttr("gpu"));
     if (logitsType && !logitsSymbol.empty() &&
         failed(addSampler(step, gpuModule, logitsType, logitsSymbol)))

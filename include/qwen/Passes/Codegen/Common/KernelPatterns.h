@@ -64,6 +64,26 @@ private:
 /// with a body (the GPU's launch declarations have none).
 bool isKernelSource(mlir::func::FuncOp func);
 
+/// Records each kernel source's argument symbols as `qkernel.symbol`, before
+/// lowering a kernel removes the tensor signature later kernels would trace
+/// their sizes through.
+void recordArgumentSymbols(mlir::ModuleOp kernels);
+
+/// Applies the kernel `patterns` to module `kernels` (one visit per kernel,
+/// in order); fails when a kernel failed to lower or no pattern took it
+/// ("has no <target> codegen for kernel kind ...").
+mlir::LogicalResult applyKernelPatterns(mlir::ModuleOp kernels, mlir::RewritePatternSet &&patterns,
+                                        const TargetLowering &lowering,
+                                        llvm::StringRef targetName);
+
+/// Fails with an error on `source` when a factor of its `grid` is a dynamic
+/// size that traces back to no step input (an empty symbol).
+mlir::LogicalResult verifyGridTraced(mlir::func::FuncOp source, llvm::ArrayRef<mlir::Attribute> grid);
+
+/// Sets `launch` on every qkernel.launch in `top` of the kernel `source`.
+void setLaunches(mlir::ModuleOp top, mlir::func::FuncOp source, qkernel::LaunchAttr launch,
+                 mlir::RewriterBase &rewriter);
+
 /// The pattern of one kernel kind: matches the kernel sources of `kind` and
 /// lowers them with lowerKernel, recording a failure on `lowering`.
 class KernelSourcePattern : public mlir::OpRewritePattern<mlir::func::FuncOp> {
