@@ -178,3 +178,9 @@ qwen::codegen::cpu::emitAttentionKernel(KernelEmitter &emitter) {
   return SmallVector<Attribute>{builder.getStringAttr(tokenSymbol),
                                 builder.getI64IntegerAttr(heads)};
 }
+
+void qwen::codegen::cpu::populateAttentionPatterns(RewritePatternSet &patterns,
+                                                   CpuKernelLowering &lowering) {
+  patterns.add<CpuKernelPattern>(patterns.getContext(), qkernel::KernelKind::Attention,
+                                 emitAttentionKernel, lowering);
+}

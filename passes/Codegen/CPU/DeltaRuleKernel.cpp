@@ -274,3 +274,9 @@ qwen::codegen::cpu::emitDeltaRuleKernel(KernelEmitter &e) {
   return SmallVector<Attribute>{builder.getStringAttr("B"),
                                 builder.getI64IntegerAttr(codegen::getDeltaRuleSizes(rule).heads)};
 }
+
+void qwen::codegen::cpu::populateDeltaRulePatterns(RewritePatternSet &patterns,
+                                                   CpuKernelLowering &lowering) {
+  patterns.add<CpuKernelPattern>(patterns.getContext(), qkernel::KernelKind::DeltaRule,
+                                 emitDeltaRuleKernel, lowering);
+}

@@ -13,6 +13,7 @@
 
 #include "qwen/Dialect/QKernel/IR/QKernel.h"
 #include "qwen/Dialect/QTF/IR/QTF.h"
+#include "qwen/Passes/Codegen/CPU/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/KernelTarget.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -115,7 +116,8 @@ private:
 };
 
 /// The CPU's own emitters (the families written once for every target are
-/// codegen::getFamilyLowering's); each returns the grid (symbols and
+/// Common/'s), each registered as its kind's pattern by its file's
+/// populate*Patterns (KernelPatterns.h); each returns the grid (symbols and
 /// integers).
 mlir::FailureOr<llvm::SmallVector<mlir::Attribute>>
 emitMatmulKernel(KernelEmitter &emitter);

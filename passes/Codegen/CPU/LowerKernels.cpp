@@ -1,8 +1,6 @@
 //===- LowerKernels.cpp - Kernels to the CPU ABI --------------------------===//
 #include "qwen/Passes/Codegen/CPU/Passes.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
-#include "qwen/Passes/Codegen/Common/RowFamilies.h"
-#include "qwen/Passes/Common/ShapeSymbols.h"
 
 #include "qwen/Dialect/QKernel/IR/QKernel.h"
 
@@ -28,29 +26,52 @@ using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::cpu;
 
-namespace {
-using EmitFn = FailureOr<SmallVector<Attribute>> (*)(KernelEmitter &);
-
-/// The CPU's own emitter of a kernel kind; the families written once for
-/// every target come from codegen::getFamilyLowering.
-EmitFn emitterForKind(qkernel::KernelKind kind) {
-  using qkernel::KernelKind;
-  switch (kind) {
-  case KernelKind::Matmul:
-    return emitMatmulKernel;
-  case KernelKind::Attention:
-    return emitAttentionKernel;
-  case KernelKind::Router:
-    return emitRouterKernel;
-  case KernelKind::Experts:
-    return emitExpertsKernel;
-  case KernelKind::DeltaRule:
-    return emitDeltaRuleKernel;
-  default:
-    return nullptr;
-  }
+LogicalResult
+CpuKernelLowering::lower(func::FuncOp source, PatternRewriter &rewriter,
+                         function_ref<FailureOr<codegen::Grid>(KernelEmitter &)> emit) {
+  FailureOr<qkernel::ScheduleAttr> schedule =
+      qkernel::requireSchedule(source, qkernel::ScheduleTarget::Cpu);
+  if (failed(schedule))
+    return failure();
+  CpuCodegenOptions options{*schedule, schedule->getVectorWidth()};
+  KernelEmitter emitter(kernels, source, options);
+  FailureOr<codegen::Grid> grid = emit(emitter);
+  if (failed(grid))
+    return failure();
+  if (failed(codegen::verifyGridTraced(source, *grid)))
+    return failure();
+  // A CPU launch is its grid alone (a range of items per call).
+  MLIRContext *ctx = source.getContext();
+  auto launchAttr = qkernel::LaunchAttr::getChecked(
+      [&] { return source.emitOpError("has an invalid launch: "); }, ctx,
+      ArrayAttr::get(ctx, *grid), /*block=*/int64_t(0), /*shared=*/int64_t(0),
+      qkernel::KernelVariantAttr(), /*maxSplits=*/int64_t(0), /*partialFloats=*/int64_t(0),
+      qkernel::KernelVariantAttr(), /*programmatic=*/false, /*splitKeys=*/int64_t(0));
+  if (!launchAttr)
+    return failure();
+  codegen::setLaunches(top, source, launchAttr, rewriter);
+  std::string name = source.getSymName().str();
+  auto lowered = kernels.lookupSymbol<func::FuncOp>(name + ".abi");
+  rewriter.eraseOp(source);
+  rewriter.modifyOpInPlace(lowered, [&] { lowered.setSymName(name); });
+  return success();
 }
 
+LogicalResult CpuKernelLowering::lowerFamily(func::FuncOp source, PatternRewriter &rewriter,
+                                             codegen::FamilyLowering lower) {
+  return this->lower(source, rewriter, [&](KernelEmitter &emitter) { return lower(emitter); });
+}
+
+void qwen::codegen::cpu::populateCpuKernelLoweringPatterns(RewritePatternSet &patterns,
+                                                           CpuKernelLowering &lowering) {
+  codegen::populateCommonKernelPatterns(patterns, lowering);
+  populateMatmulPatterns(patterns, lowering);
+  populateAttentionPatterns(patterns, lowering);
+  populateMoePatterns(patterns, lowering);
+  populateDeltaRulePatterns(patterns, lowering);
+}
+
+namespace {
 struct LowerKernelsToLoopsPass final
     : qwen::codegen::cpu::impl::LowerKernelsToLoopsPassBase<LowerKernelsToLoopsPass> {
   using Base::Base;
@@ -61,59 +82,13 @@ struct LowerKernelsToLoopsPass final
     if (!kernels)
       return;
 
-    SmallVector<func::FuncOp> sources;
-    for (auto func : kernels.getOps<func::FuncOp>())
-      if (func->hasAttr(qkernel::kKernelAttrName))
-        sources.push_back(func);
-    // Record argument symbols first: lowering a kernel removes the tensor
-    // signature later kernels would otherwise trace their sizes through.
-    for (func::FuncOp source : sources)
-      for (BlockArgument arg : source.getArguments()) {
-        std::string symbol = getLeadingSymbol(arg);
-        if (!symbol.empty())
-          source.setArgAttr(arg.getArgNumber(), "qkernel.symbol",
-                            StringAttr::get(&getContext(), symbol));
-      }
-    for (func::FuncOp source : sources) {
-      auto kind = source->getAttrOfType<qkernel::KernelKindAttr>(qkernel::kKindAttrName);
-      codegen::FamilyLowering lower = kind ? codegen::getFamilyLowering(kind.getValue()) : nullptr;
-      EmitFn emit = kind ? emitterForKind(kind.getValue()) : nullptr;
-      if (!lower && !emit) {
-        source.emitOpError("has no CPU codegen for kernel kind ") << kind;
-        return signalPassFailure();
-      }
-      FailureOr<qkernel::ScheduleAttr> schedule =
-          qkernel::requireSchedule(source, qkernel::ScheduleTarget::Cpu);
-      if (failed(schedule))
-        return signalPassFailure();
-      CpuCodegenOptions options{*schedule, schedule->getVectorWidth()};
-      KernelEmitter emitter(kernels, source, options);
-      FailureOr<SmallVector<Attribute>> grid = lower ? lower(emitter) : emit(emitter);
-      if (failed(grid))
-        return signalPassFailure();
-      for (Attribute factor : *grid)
-        if (auto symbol = dyn_cast<StringAttr>(factor); symbol && symbol.empty()) {
-          source.emitOpError("cannot tell the size of its grid: a dynamic "
-                             "dimension does not trace back to a step input");
-          return signalPassFailure();
-        }
-      // A CPU launch is its grid alone (a range of items per call).
-      auto launchAttr = qkernel::LaunchAttr::getChecked(
-          [&] { return source.emitOpError("has an invalid launch: "); }, &getContext(),
-          ArrayAttr::get(&getContext(), *grid), /*block=*/int64_t(0), /*shared=*/int64_t(0),
-          qkernel::KernelVariantAttr(), /*maxSplits=*/int64_t(0), /*partialFloats=*/int64_t(0),
-          qkernel::KernelVariantAttr(), /*programmatic=*/false, /*splitKeys=*/int64_t(0));
-      if (!launchAttr)
-        return signalPassFailure();
-      top.walk([&](qkernel::LaunchOp launch) {
-        if (launch.getKernel().getLeafReference() == source.getSymName())
-          launch.setLaunchAttr(launchAttr);
-      });
-      std::string name = source.getSymName().str();
-      auto lowered = kernels.lookupSymbol<func::FuncOp>(name + ".abi");
-      source.erase();
-      lowered.setSymName(name);
-    }
+    codegen::recordArgumentSymbols(kernels);
+    // Each kernel kind's pattern replaces its sources, in module order.
+    CpuKernelLowering lowering(top, kernels);
+    RewritePatternSet patterns(&getContext());
+    populateCpuKernelLoweringPatterns(patterns, lowering);
+    if (failed(codegen::applyKernelPatterns(kernels, std::move(patterns), lowering, "CPU")))
+      return signalPassFailure();
 
     // Lets the runtime refuse a kernels.so built for another ABI.
     OpBuilder builder = OpBuilder::atBlockEnd(kernels.getBody());

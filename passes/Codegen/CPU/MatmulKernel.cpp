@@ -165,3 +165,9 @@ qwen::codegen::cpu::emitMatmulKernel(KernelEmitter &emitter) {
   int64_t items = (N + kRowsPerItem - 1) / kRowsPerItem;
   return SmallVector<Attribute>{builder.getI64IntegerAttr(items)};
 }
+
+void qwen::codegen::cpu::populateMatmulPatterns(RewritePatternSet &patterns,
+                                                CpuKernelLowering &lowering) {
+  patterns.add<CpuKernelPattern>(patterns.getContext(), qkernel::KernelKind::Matmul,
+                                 emitMatmulKernel, lowering);
+}

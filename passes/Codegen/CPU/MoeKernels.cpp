@@ -320,3 +320,11 @@ qwen::codegen::cpu::emitExpertsKernel(KernelEmitter &emitter) {
   Builder builder(source.getContext());
   return SmallVector<Attribute>{builder.getI64IntegerAttr(ffn.getNumExperts())};
 }
+
+void qwen::codegen::cpu::populateMoePatterns(RewritePatternSet &patterns,
+                                             CpuKernelLowering &lowering) {
+  patterns.add<CpuKernelPattern>(patterns.getContext(), qkernel::KernelKind::Router,
+                                 emitRouterKernel, lowering);
+  patterns.add<CpuKernelPattern>(patterns.getContext(), qkernel::KernelKind::Experts,
+                                 emitExpertsKernel, lowering);
+}

@@ -13,6 +13,7 @@
 // token_seq entry matches, and the state slot otherwise.
 //
 //===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -115,4 +116,10 @@ FailureOr<Grid> qwen::codegen::lowerConvKernel(KernelTarget &t) {
     });
   });
   return Grid{Builder(source.getContext()).getI64IntegerAttr(plan.chunks)};
+}
+
+void qwen::codegen::populateConvPatterns(RewritePatternSet &patterns,
+                                         TargetLowering &lowering) {
+  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Conv,
+                              lowerConvKernel, lowering);
 }

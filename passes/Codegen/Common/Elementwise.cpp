@@ -9,6 +9,7 @@
 //                   sum is the same however the columns are split)
 //
 //===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -86,4 +87,10 @@ FailureOr<Grid> qwen::codegen::lowerElementwiseKernel(KernelTarget &t) {
     });
   });
   return t.gridOf(t.leadingSymbol(pattern->output), plan.chunks);
+}
+
+void qwen::codegen::populateElementwisePatterns(RewritePatternSet &patterns,
+                                                TargetLowering &lowering) {
+  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Elementwise,
+                              lowerElementwiseKernel, lowering);
 }

@@ -3,6 +3,7 @@
 // Table rows gathered by token id, one work item per (token, column chunk).
 //
 //===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/MultimodalEmbedding.h"
 #include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
@@ -34,4 +35,10 @@ FailureOr<Grid> qwen::codegen::lowerEmbeddingKernel(KernelTarget &t) {
     });
   });
   return t.gridOf(t.leadingSymbol(output), plan.chunks);
+}
+
+void qwen::codegen::populateEmbeddingPatterns(RewritePatternSet &patterns,
+                                              TargetLowering &lowering) {
+  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Embedding,
+                              lowerEmbeddingKernel, lowering);
 }

@@ -7,6 +7,7 @@
 // them without a math library.
 //
 //===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/VisionFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -84,4 +85,10 @@ FailureOr<Grid> qwen::codegen::lowerGeluKernel(KernelTarget &t) {
     });
   });
   return t.gridOf(t.leadingSymbol(gelu.getResult()), plan.chunks);
+}
+
+void qwen::codegen::populateGeluPatterns(RewritePatternSet &patterns,
+                                         TargetLowering &lowering) {
+  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Gelu,
+                              lowerGeluKernel, lowering);
 }

@@ -5,6 +5,7 @@
 // page, rounded to the cache dtype.
 //
 //===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 using namespace mlir;
@@ -43,4 +44,10 @@ FailureOr<Grid> qwen::codegen::lowerKVWriteKernel(KernelTarget &t) {
     }
   });
   return t.gridOf(t.leadingSymbol(write.getPositions()), kvHeads);
+}
+
+void qwen::codegen::populateKVWritePatterns(RewritePatternSet &patterns,
+                                            TargetLowering &lowering) {
+  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::KVWrite,
+                              lowerKVWriteKernel, lowering);
 }

@@ -5,6 +5,7 @@
 // the sum (mean), then the sum of squared deviations.
 //
 //===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/VisionFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -64,4 +65,10 @@ FailureOr<Grid> qwen::codegen::lowerLayerNormKernel(KernelTarget &t) {
     });
   });
   return t.gridOf(t.leadingSymbol(norm.getResult()), 1);
+}
+
+void qwen::codegen::populateLayerNormPatterns(RewritePatternSet &patterns,
+                                              TargetLowering &lowering) {
+  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::LayerNorm,
+                              lowerLayerNormKernel, lowering);
 }

@@ -9,6 +9,7 @@
 // rms_norm: y = w * (x * rsqrt(mean(x^2) + eps)), w + 1 when zero-centered.
 //
 //===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/RowFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -160,4 +161,16 @@ FailureOr<Grid> qwen::codegen::lowerGatedNormKernel(KernelTarget &t) {
     });
   });
   return t.gridOf(t.leadingSymbol(norm.getResult()), heads);
+}
+
+void qwen::codegen::populateRowsPatterns(RewritePatternSet &patterns,
+                                         TargetLowering &lowering) {
+  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Rows,
+                              lowerRowsKernel, lowering);
+}
+
+void qwen::codegen::populateGatedNormPatterns(RewritePatternSet &patterns,
+                                              TargetLowering &lowering) {
+  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::GatedNorm,
+                              lowerGatedNormKernel, lowering);
 }

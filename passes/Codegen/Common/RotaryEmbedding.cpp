@@ -5,6 +5,7 @@
 // tower's 2-D angles), one work item per (row, head).
 //
 //===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/VisionFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -50,4 +51,10 @@ FailureOr<Grid> qwen::codegen::lowerRotaryEmbeddingKernel(KernelTarget &t) {
     });
   });
   return t.gridOf(t.leadingSymbol(rotary.getResult()), heads);
+}
+
+void qwen::codegen::populateRotaryEmbeddingPatterns(RewritePatternSet &patterns,
+                                                    TargetLowering &lowering) {
+  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Rotary,
+                              lowerRotaryEmbeddingKernel, lowering);
 }

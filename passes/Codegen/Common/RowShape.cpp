@@ -20,28 +20,30 @@ Value qwen::codegen::singleComputedResult(func::FuncOp source) {
   return ret.getNumOperands() == 1 ? computedValue(ret.getOperand(0)) : Value();
 }
 
-FamilyLowering qwen::codegen::getFamilyLowering(qkernel::KernelKind kind) {
-  using K = qkernel::KernelKind;
-  static const std::pair<K, FamilyLowering> families[] = {
-      {K::Rows, lowerRowsKernel},
-      {K::GatedNorm, lowerGatedNormKernel},
-      {K::Elementwise, lowerElementwiseKernel},
-      {K::Embedding, lowerEmbeddingKernel},
-      {K::KVWrite, lowerKVWriteKernel},
-      {K::Conv, lowerConvKernel},
-      {K::LayerNorm, lowerLayerNormKernel},
-      {K::Gelu, lowerGeluKernel},
-      {K::Rotary, lowerRotaryEmbeddingKernel},
-      {K::WeightedGather, lowerWeightedGatherKernel},
-      {K::SegmentAttention, lowerSegmentAttentionKernel}};
-  for (const auto &[familyKind, lower] : families)
-    if (familyKind == kind)
-      return lower;
-  return nullptr;
-}
-
 bool qwen::codegen::isRowFamily(qkernel::KernelKind kind) {
-  return getFamilyLowering(kind) != nullptr;
+  using K = qkernel::KernelKind;
+  switch (kind) {
+  case K::Rows:
+  case K::GatedNorm:
+  case K::Elementwise:
+  case K::Embedding:
+  case K::KVWrite:
+  case K::Conv:
+  case K::LayerNorm:
+  case K::Gelu:
+  case K::Rotary:
+  case K::WeightedGather:
+  case K::SegmentAttention:
+    return true;
+  case K::Matmul:
+  case K::Attention:
+  case K::Router:
+  case K::Experts:
+  case K::DeltaRule:
+  case K::GemmPack:
+    return false;
+  }
+  llvm_unreachable("unknown kernel kind");
 }
 
 FailureOr<RowShape> qwen::codegen::getRowShape(func::FuncOp kernel, qkernel::KernelKind kind) {

@@ -7,6 +7,7 @@
 // so m and l are uniform and the accumulator columns stay lane-private.
 //
 //===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/VisionFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -84,4 +85,10 @@ FailureOr<Grid> qwen::codegen::lowerSegmentAttentionKernel(KernelTarget &t) {
     });
   });
   return t.gridOf(t.leadingSymbol(attention.getResult()), heads);
+}
+
+void qwen::codegen::populateSegmentAttentionPatterns(RewritePatternSet &patterns,
+                                                     TargetLowering &lowering) {
+  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::SegmentAttention,
+                              lowerSegmentAttentionKernel, lowering);
 }

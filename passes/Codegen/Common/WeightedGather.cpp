@@ -4,6 +4,7 @@
 // work item per (row, column chunk) (the interpolated position embeddings).
 //
 //===----------------------------------------------------------------------===//
+#include "qwen/Passes/Codegen/Common/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/VisionFamilies.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -44,4 +45,10 @@ FailureOr<Grid> qwen::codegen::lowerWeightedGatherKernel(KernelTarget &t) {
     });
   });
   return t.gridOf(t.leadingSymbol(gather.getResult()), plan.chunks);
+}
+
+void qwen::codegen::populateWeightedGatherPatterns(RewritePatternSet &patterns,
+                                                   TargetLowering &lowering) {
+  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::WeightedGather,
+                              lowerWeightedGatherKernel, lowering);
 }

@@ -795,3 +795,9 @@ qwen::codegen::gpu::emitAttentionKernel(GpuKernelEmitter &emitter) {
                       emitter.sharedBytes()};
   return geometry;
 }
+
+void qwen::codegen::gpu::populateAttentionPatterns(RewritePatternSet &patterns,
+                                                   GpuKernelLowering &lowering) {
+  patterns.add<GpuKernelPattern>(patterns.getContext(), qkernel::KernelKind::Attention,
+                                 emitAttentionKernel, lowering);
+}

@@ -570,3 +570,9 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitDeltaRuleKernel(GpuKernelEmitt
       {builder.getStringAttr("B"), builder.getI64IntegerAttr(sizes.heads)},
       e.blockSize(), e.sharedBytes()};
 }
+
+void qwen::codegen::gpu::populateDeltaRulePatterns(RewritePatternSet &patterns,
+                                                   GpuKernelLowering &lowering) {
+  patterns.add<GpuKernelPattern>(patterns.getContext(), qkernel::KernelKind::DeltaRule,
+                                 emitDeltaRuleKernel, lowering);
+}

@@ -23,6 +23,7 @@
 #include "qwen/Dialect/QKernel/IR/QKernel.h"
 #include "qwen/Dialect/QTF/IR/QTF.h"
 #include "qwen/Passes/Codegen/Common/KernelTarget.h"
+#include "qwen/Passes/Codegen/GPU/KernelPatterns.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -223,8 +224,9 @@ private:
 };
 
 /// The GPU's own emitters (the families written once for every target are
-/// codegen::getFamilyLowering's): each creates its gpu.func (named like the
-/// source) and returns the launch geometry.
+/// Common/'s), each registered as its kind's pattern by its file's
+/// populate*Patterns (KernelPatterns.h): each creates its gpu.func (named
+/// like the source) and returns the launch geometry.
 mlir::FailureOr<KernelGeometry> emitAttentionKernel(GpuKernelEmitter &emitter);
 mlir::FailureOr<KernelGeometry> emitDeltaRuleKernel(GpuKernelEmitter &emitter);
 mlir::FailureOr<KernelGeometry> emitRouterKernel(GpuKernelEmitter &emitter);

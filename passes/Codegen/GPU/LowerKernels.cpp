@@ -19,37 +19,6 @@ using namespace qwen;
 using namespace qwen::codegen::gpu;
 
 namespace {
-using EmitFn = FailureOr<KernelGeometry> (*)(GpuKernelEmitter &);
-
-/// The launch geometry of the kernel a family written once (`grid`, from
-/// codegen::getFamilyLowering) just built through `e`: the block and shared
-/// memory it used.
-FailureOr<KernelGeometry> withLaunchOf(GpuKernelEmitter &e, FailureOr<codegen::Grid> grid) {
-  if (failed(grid))
-    return failure();
-  return KernelGeometry{std::move(*grid), e.blockSize(), e.sharedBytes()};
-}
-
-/// The GPU's own emitter of a generated kernel; the families written once
-/// for every target come from codegen::getFamilyLowering, matmuls are
-/// cuBLASLt calls (lowerMatmulToCublasLt) and a GEMM's pack kernel is made
-/// with it.
-EmitFn emitterForKind(qkernel::KernelKind kind) {
-  using qkernel::KernelKind;
-  switch (kind) {
-  case KernelKind::Attention:
-    return emitAttentionKernel;
-  case KernelKind::DeltaRule:
-    return emitDeltaRuleKernel;
-  case KernelKind::Router:
-    return emitRouterKernel;
-  case KernelKind::Experts:
-    return emitExpertsKernel;
-  default:
-    return nullptr;
-  }
-}
-
 /// Grid factors as the attribute spells them: step symbols, i64 integers.
 ArrayAttr gridAttr(MLIRContext *ctx, ArrayRef<Attribute> grid) {
   Builder builder(ctx);
@@ -102,6 +71,81 @@ LogicalResult qwen::codegen::gpu::setLaunchGeometry(qkernel::LaunchOp launch,
   return success();
 }
 
+FailureOr<GpuCodegenOptions> GpuKernelLowering::getOptions(func::FuncOp source) const {
+  FailureOr<qkernel::ScheduleAttr> schedule =
+      qkernel::requireSchedule(source, qkernel::ScheduleTarget::Cuda);
+  if (failed(schedule))
+    return failure();
+  GpuCodegenOptions options;
+  options.convertGemmInputs = convertGemmInputs;
+  options.schedule = *schedule;
+  options.maxThreads = schedule->getThreads();
+  return options;
+}
+
+/// Builds `source`'s kernel with `emit`, sets its launch and replaces it with
+/// the declaration the launches name.
+static LogicalResult lowerWith(GpuKernelLowering &lowering, func::FuncOp source,
+                               PatternRewriter &rewriter,
+                               function_ref<FailureOr<KernelGeometry>(GpuKernelEmitter &)> emit) {
+  FailureOr<GpuCodegenOptions> options = lowering.getOptions(source);
+  if (failed(options))
+    return failure();
+  GpuKernelEmitter emitter(lowering.getGpuModule(), source, *options);
+  FailureOr<KernelGeometry> geometry = emit(emitter);
+  if (failed(geometry))
+    return failure();
+  if (failed(codegen::verifyGridTraced(source, geometry->grid)))
+    return failure();
+  // The attribute's verifier holds the limits (block threads, static
+  // shared memory, decode / combine consistency).
+  FailureOr<qkernel::LaunchAttr> launchAttr =
+      getLaunchAttr(source.getContext(), *geometry, [&] { return source.emitOpError(); });
+  if (failed(launchAttr))
+    return failure();
+  codegen::setLaunches(lowering.getTop(), source, *launchAttr, rewriter);
+  // The code is in @qwen_kernels now; the launch names a declaration.
+  SmallVector<std::string> resultSymbols;
+  for (Value result : source.getBody().front().getTerminator()->getOperands())
+    resultSymbols.push_back(getLeadingSymbol(result));
+  rewriter.setInsertionPoint(source);
+  auto kind = source->getAttrOfType<qkernel::KernelKindAttr>(qkernel::kKindAttrName);
+  declareKernel(rewriter, source.getLoc(), source.getSymName(), source.getFunctionType(),
+                kind.getValue(),
+                {rewriter.getNamedAttr("qkernel.gpu_module",
+                                       rewriter.getStringAttr(kGpuModuleName))},
+                resultSymbols);
+  rewriter.eraseOp(source);
+  return success();
+}
+
+LogicalResult GpuKernelLowering::lower(func::FuncOp source, PatternRewriter &rewriter, Emit emit) {
+  return lowerWith(*this, source, rewriter, emit);
+}
+
+LogicalResult GpuKernelLowering::lowerFamily(func::FuncOp source, PatternRewriter &rewriter,
+                                             codegen::FamilyLowering lower) {
+  // A family written once returns its grid; the block and shared memory
+  // are what it used of the emitter.
+  return lowerWith(*this, source, rewriter,
+                   [&](GpuKernelEmitter &emitter) -> FailureOr<KernelGeometry> {
+                     FailureOr<codegen::Grid> grid = lower(emitter);
+                     if (failed(grid))
+                       return failure();
+                     return KernelGeometry{std::move(*grid), emitter.blockSize(),
+                                           emitter.sharedBytes()};
+                   });
+}
+
+void qwen::codegen::gpu::populateGpuKernelLoweringPatterns(RewritePatternSet &patterns,
+                                                           GpuKernelLowering &lowering) {
+  codegen::populateCommonKernelPatterns(patterns, lowering);
+  populateMatmulPatterns(patterns, lowering);
+  populateAttentionPatterns(patterns, lowering);
+  populateMoePatterns(patterns, lowering);
+  populateDeltaRulePatterns(patterns, lowering);
+}
+
 namespace {
 struct GpuLowerKernelsPass final
     : qwen::codegen::gpu::impl::GpuLowerKernelsPassBase<GpuLowerKernelsPass> {
@@ -113,14 +157,7 @@ struct GpuLowerKernelsPass final
     ModuleOp kernels = qkernel::getKernelModule(top);
     if (!kernels)
       return;
-    GpuCodegenOptions options;
-    options.convertGemmInputs = convertGemmInputs;
-
-    SmallVector<func::FuncOp> sources;
-    for (auto func : kernels.getOps<func::FuncOp>())
-      if (func->hasAttr(qkernel::kKernelAttrName) && !func.isDeclaration())
-        sources.push_back(func);
-    if (sources.empty())
+    if (llvm::none_of(kernels.getOps<func::FuncOp>(), codegen::isKernelSource))
       return;
 
     // gpu-module-to-binary serializes with this target; O3 as the CPU side.
@@ -133,14 +170,7 @@ struct GpuLowerKernelsPass final
                                                  builder.getArrayAttr({target}));
     }
     top->setAttr(mlir::gpu::GPUDialect::getContainerModuleAttrName(), builder.getUnitAttr());
-    // Record argument symbols first: lowering a kernel removes the tensor
-    // signature later kernels would otherwise trace their sizes through.
-    for (func::FuncOp source : sources)
-      for (BlockArgument arg : source.getArguments()) {
-        std::string symbol = getLeadingSymbol(arg);
-        if (!symbol.empty())
-          source.setArgAttr(arg.getArgNumber(), "qkernel.symbol", StringAttr::get(ctx, symbol));
-      }
+    codegen::recordArgumentSymbols(kernels);
 
     // The sampler reads @step's output logits [rows, vocab] f32; its row
     // symbol is traced now, while the producing kernel is still a body.
@@ -151,59 +181,12 @@ struct GpuLowerKernelsPass final
         logitsType ? getLeadingSymbol(step.getBody().front().getTerminator()->getOperand(0))
                    : std::string();
 
-    for (func::FuncOp source : sources) {
-      FailureOr<qkernel::ScheduleAttr> schedule =
-          qkernel::requireSchedule(source, qkernel::ScheduleTarget::Cuda);
-      if (failed(schedule))
-        return signalPassFailure();
-      options.schedule = *schedule;
-      options.maxThreads = schedule->getThreads();
-      auto kind = source->getAttrOfType<qkernel::KernelKindAttr>(qkernel::kKindAttrName);
-      if (kind && kind.getValue() == qkernel::KernelKind::Matmul) {
-        if (failed(lowerMatmulToCublasLt(top, gpuModule, source, options)))
-          return signalPassFailure();
-        continue;
-      }
-      codegen::FamilyLowering lower = kind ? codegen::getFamilyLowering(kind.getValue()) : nullptr;
-      EmitFn emit = kind ? emitterForKind(kind.getValue()) : nullptr;
-      if (!lower && !emit) {
-        source.emitOpError("has no GPU codegen for kernel kind ") << kind;
-        return signalPassFailure();
-      }
-      GpuKernelEmitter emitter(gpuModule, source, options);
-      FailureOr<KernelGeometry> geometry =
-          lower ? withLaunchOf(emitter, lower(emitter)) : emit(emitter);
-      if (failed(geometry))
-        return signalPassFailure();
-      for (Attribute factor : geometry->grid)
-        if (auto symbol = dyn_cast<StringAttr>(factor); symbol && symbol.empty()) {
-          source.emitOpError("cannot tell the size of its grid: a dynamic "
-                             "dimension does not trace back to a step input");
-          return signalPassFailure();
-        }
-      // The attribute's verifier holds the limits (block threads, static
-      // shared memory, decode / combine consistency).
-      FailureOr<qkernel::LaunchAttr> launchAttr =
-          getLaunchAttr(ctx, *geometry, [&] { return source.emitOpError(); });
-      if (failed(launchAttr))
-        return signalPassFailure();
-      top.walk([&](qkernel::LaunchOp launch) {
-        if (launch.getKernel().getRootReference() == qkernel::kKernelModuleName &&
-            launch.getKernel().getLeafReference() == source.getSymName())
-          launch.setLaunchAttr(*launchAttr);
-      });
-      // The code is in @qwen_kernels now; the launch names a declaration.
-      SmallVector<std::string> resultSymbols;
-      for (Value result : source.getBody().front().getTerminator()->getOperands())
-        resultSymbols.push_back(getLeadingSymbol(result));
-      OpBuilder declarations(source);
-      declareKernel(declarations, source.getLoc(), source.getSymName(), source.getFunctionType(),
-                    kind.getValue(),
-                    {declarations.getNamedAttr("qkernel.gpu_module",
-                                               declarations.getStringAttr(kGpuModuleName))},
-                    resultSymbols);
-      source.erase();
-    }
+    // Each kernel kind's pattern replaces its sources, in module order.
+    GpuKernelLowering lowering(top, gpuModule, convertGemmInputs);
+    RewritePatternSet patterns(ctx);
+    populateGpuKernelLoweringPatterns(patterns, lowering);
+    if (failed(codegen::applyKernelPatterns(kernels, std::move(patterns), lowering, "GPU")))
+      return signalPassFailure();
     kernels->setAttr("qkernel.target", builder.getStringAttr("gpu"));
     if (logitsType && !logitsSymbol.empty() &&
         failed(addSampler(step, gpuModule, logitsType, logitsSymbol)))

@@ -351,3 +351,26 @@ LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
   source.erase();
   return success();
 }
+
+namespace {
+/// Matmul kernels are cuBLASLt calls (with a generated pack prologue, or a
+/// generated kernel for FP8 weights cuBLASLt does not take).
+struct CublasMatmulPattern final : codegen::KernelSourcePattern {
+  CublasMatmulPattern(MLIRContext *ctx, GpuKernelLowering &lowering)
+      : KernelSourcePattern(ctx, qkernel::KernelKind::Matmul, lowering), gpu(lowering) {}
+
+  LogicalResult lowerKernel(func::FuncOp source, PatternRewriter &) const override {
+    FailureOr<GpuCodegenOptions> options = gpu.getOptions(source);
+    if (failed(options))
+      return failure();
+    return lowerMatmulToCublasLt(gpu.getTop(), gpu.getGpuModule(), source, *options);
+  }
+
+  GpuKernelLowering &gpu;
+};
+} // namespace
+
+void qwen::codegen::gpu::populateMatmulPatterns(RewritePatternSet &patterns,
+                                                GpuKernelLowering &lowering) {
+  patterns.add<CublasMatmulPattern>(patterns.getContext(), lowering);
+}

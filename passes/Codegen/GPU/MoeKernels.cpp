@@ -590,3 +590,11 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter
     grid.push_back(builder.getI64IntegerAttr(plan.parts));
   return KernelGeometry{grid, e.blockSize(), e.sharedBytes()};
 }
+
+void qwen::codegen::gpu::populateMoePatterns(RewritePatternSet &patterns,
+                                             GpuKernelLowering &lowering) {
+  patterns.add<GpuKernelPattern>(patterns.getContext(), qkernel::KernelKind::Router,
+                                 emitRouterKernel, lowering);
+  patterns.add<GpuKernelPattern>(patterns.getContext(), qkernel::KernelKind::Experts,
+                                 emitExpertsKernel, lowering);
+}

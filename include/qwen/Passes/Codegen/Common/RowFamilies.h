@@ -14,8 +14,9 @@
 // Each `lower<Family>Kernel(target)` recognizes the outlined kernel function
 // `target.source()` (emitting an error on it when it is not of the family),
 // builds the kernel through `target.buildKernel` and returns its grid (step
-// symbol and integer factors). The CPU (KernelEmitter) and the GPU
-// (GpuKernelEmitter) call the same function; what differs between them
+// symbol and integer factors). Its file registers it as the family's rewrite
+// pattern (`populate<Family>Patterns`, KernelPatterns.h), which the CPU
+// (KernelEmitter) and the GPU (GpuKernelEmitter) both apply; what differs between them
 // (lanes, reductions, vector widths, scratch memory, barriers, rounding) is
 // the target's. The math is that of the former per-target emitters: f32
 // arithmetic, bf16 widened by a shift, sums reduced in the order each target
@@ -28,21 +29,19 @@
 // its kind to getRowShape (its row length and the views it loads through)
 // and to the kinds CpuSchedules / GpuSchedules send there.
 //
-// The kernels stay functions of the whole outlined function rather than
-// rewrite patterns over its qtf ops: a row chain is one kernel that reads
-// the ops bottom-up (rms_norm(rope(x))), which a per-op pattern would have to
-// fuse again.
+// The patterns match the whole outlined function rather than its qtf ops: a
+// row chain is one kernel that reads the ops bottom-up (rms_norm(rope(x))),
+// which a per-op pattern would have to fuse again.
 //
 //===----------------------------------------------------------------------===//
 #ifndef QWEN_PASSES_CODEGEN_COMMON_ROWFAMILIES_H
 #define QWEN_PASSES_CODEGEN_COMMON_ROWFAMILIES_H
 
 #include "qwen/Dialect/QKernel/IR/QKernel.h"
+#include "qwen/Passes/Codegen/Common/KernelPatterns.h"
 #include "qwen/Passes/Codegen/Common/KernelTarget.h"
 
 namespace qwen::codegen {
-
-using Grid = llvm::SmallVector<mlir::Attribute>;
 
 /// The row a row-family kernel walks, which its schedule is sized by.
 struct RowShape {
@@ -52,15 +51,10 @@ struct RowShape {
   /// lane walks the step's tokens carrying its columns' window.
   bool lanePerColumn = false;
 };
-/// A family's lowering, written once: builds the kernel through the target
-/// and returns its grid.
-using FamilyLowering = mlir::FailureOr<Grid> (*)(KernelTarget &target);
-/// The lowering of kernels of `kind` when it is a row family (this header)
-/// or a vision family (VisionFamilies.h); null for the kinds each target
-/// lowers itself (matmul, attention, delta_rule, router, experts, gemm_pack).
-/// The targets' LowerKernels passes call it before their own emitters.
-FamilyLowering getFamilyLowering(qkernel::KernelKind kind);
-/// Whether kernels of `kind` are a row family (getRowShape knows them).
+/// Whether kernels of `kind` are a family written once, a row family (this
+/// header) or a vision family (VisionFamilies.h): getRowShape knows them and
+/// qwen-select-schedule sizes them by it. The kinds each target lowers itself
+/// (matmul, attention, delta_rule, router, experts, gemm_pack) are not.
 bool isRowFamily(qkernel::KernelKind kind);
 /// The row shape of `kernel`, a rows, gated_norm, elementwise, embedding,
 /// kv_write or conv kernel; emits an error on it otherwise.
