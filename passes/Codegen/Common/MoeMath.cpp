@@ -23,7 +23,8 @@ Value qwen::codegen::swiglu(ImplicitLocOpBuilder &b, Value gate, Value up) {
   return arith::MulFOp::create(b, arith::DivFOp::create(b, gate, denominator), up);
 }
 
-ExpertOperands::ExpertOperands(KernelTarget &target, qtf::MoeExpertFfnOp ffn)
+ExpertOperands::ExpertOperands(KernelTarget &target, qtf::MoeExpertFfnOp ffn,
+                               unsigned output)
     : inter(ffn.getIntermediateSize()), hidden(ffn.getInput().getType().getDimSize(1)),
       topK(ffn.getIds().getType().getDimSize(1)), t(target),
       blockQuantized(ffn.isBlockQuantized()) {
@@ -32,7 +33,7 @@ ExpertOperands::ExpertOperands(KernelTarget &target, qtf::MoeExpertFfnOp ffn)
   routeWeights = t.access(ffn.getWeights());
   gateUp = t.access(ffn.getGateUp());
   down = t.access(ffn.getDown());
-  out = t.result(0);
+  out = t.result(output);
   if (blockQuantized) {
     gateUpScale = t.access(ffn.getGateUpScale());
     downScale = t.access(ffn.getDownScale());

@@ -227,8 +227,9 @@ struct ExpertsPlan {
 /// experts.down (down dot products, experts.scatter to the output rows).
 class GpuExperts {
 public:
-  GpuExperts(GpuKernelEmitter &e, qtf::MoeExpertFfnOp ffn, StringRef symbol, const ExpertsPlan &plan)
-      : e(e), b(e.builder()), ops(e, ffn), symbol(symbol), plan(plan), inter(ops.inter),
+  GpuExperts(GpuKernelEmitter &e, qtf::MoeExpertFfnOp ffn, unsigned output, StringRef symbol,
+             const ExpertsPlan &plan)
+      : e(e), b(e.builder()), ops(e, ffn, output), symbol(symbol), plan(plan), inter(ops.inter),
         hidden(ops.hidden), topK(ops.topK) {}
   void emit();
 
@@ -521,11 +522,10 @@ void GpuExperts::emit() {
 
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter &e) {
   func::FuncOp source = e.source();
-  qtf::MoeExpertFfnOp ffn;
-  source.walk([&](qtf::MoeExpertFfnOp op) { ffn = op; });
-  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
-  if (!ffn || ret.getNumOperands() != 1 || ret.getOperand(0) != ffn.getResult())
-    return source.emitOpError("experts kernel must return one moe_expert_ffn"), failure();
+  auto matched = codegen::matchSingleOpKernel<qtf::MoeExpertFfnOp>(source, "experts");
+  if (failed(matched))
+    return failure();
+  auto [ffn, output] = *matched;
   const int64_t experts = ffn.getNumExperts();
   const int64_t inter = ffn.getIntermediateSize();
   const int64_t hidden = ffn.getInput().getType().getDimSize(1);
@@ -562,7 +562,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter
     return source.emitOpError("experts kernel: hidden + intermediate rows exceed shared memory"),
            failure();
 
-  e.createKernel(plan.threads, [&] { GpuExperts(e, ffn, symbol, plan).emit(); });
+  e.createKernel(plan.threads, [&] { GpuExperts(e, ffn, output, symbol, plan).emit(); });
   Builder builder(source.getContext());
   SmallVector<Attribute> grid{builder.getI64IntegerAttr(experts)};
   if (plan.parts > 1)
