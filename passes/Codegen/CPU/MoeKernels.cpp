@@ -273,7 +273,8 @@ qwen::codegen::cpu::emitExpertsKernel(KernelEmitter &emitter) {
   auto matched = codegen::matchSingleOpKernel<qtf::MoeExpertFfnOp>(source, "experts");
   if (failed(matched))
     return failure();
-  auto [ffn, output] = *matched;
+  qtf::MoeExpertFfnOp ffn = matched->first;
+  const unsigned output = matched->second;
   if (emitter.options().schedule.tileSize(0) < 1)
     return source.emitOpError("experts needs a schedule with tile = [slots]"), failure();
   // The gate / up products read the input rows, the down products the f32

@@ -525,7 +525,8 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter
   auto matched = codegen::matchSingleOpKernel<qtf::MoeExpertFfnOp>(source, "experts");
   if (failed(matched))
     return failure();
-  auto [ffn, output] = *matched;
+  qtf::MoeExpertFfnOp ffn = matched->first;
+  const unsigned output = matched->second;
   const int64_t experts = ffn.getNumExperts();
   const int64_t inter = ffn.getIntermediateSize();
   const int64_t hidden = ffn.getInput().getType().getDimSize(1);
