@@ -128,8 +128,8 @@ namespace {
 /// experts.scatter to the slots' output rows, times the routing weight).
 class CpuExperts {
 public:
-  CpuExperts(KernelEmitter &emitter, qtf::MoeExpertFfnOp ffn, unsigned output, StringRef symbol)
-      : emitter(emitter), b(emitter.builder()), ops(emitter, ffn, output), symbol(symbol),
+  CpuExperts(KernelEmitter &emitter, qtf::MoeExpertFfnOp ffn, StringRef symbol)
+      : emitter(emitter), b(emitter.builder()), ops(emitter, ffn), symbol(symbol),
         inter(ops.inter), hidden(ops.hidden), topK(ops.topK),
         slotBlock(emitter.options().schedule.tileSize(0)) {}
 
@@ -270,11 +270,10 @@ void CpuExperts::emit(Value expert) {
 FailureOr<SmallVector<Attribute>>
 qwen::codegen::cpu::emitExpertsKernel(KernelEmitter &emitter) {
   func::FuncOp source = emitter.source();
-  auto matched = codegen::matchSingleOpKernel<qtf::MoeExpertFfnOp>(source, "experts");
-  if (failed(matched))
-    return failure();
-  qtf::MoeExpertFfnOp ffn = matched->first;
-  const unsigned output = matched->second;
+  qtf::MoeExpertFfnOp ffn;
+  source.walk([&](qtf::MoeExpertFfnOp op) { ffn = op; });
+  if (!ffn)
+    return source.emitOpError("experts kernel has no moe_expert_ffn"), failure();
   if (emitter.options().schedule.tileSize(0) < 1)
     return source.emitOpError("experts needs a schedule with tile = [slots]"), failure();
   // The gate / up products read the input rows, the down products the f32
@@ -292,8 +291,7 @@ qwen::codegen::cpu::emitExpertsKernel(KernelEmitter &emitter) {
                                  schedule.dotFor(1) != qkernel::DotKind::Fma))
     return source.emitOpError("block-wise fp8 experts need the fma dot kind"), failure();
   std::string symbol = emitter.leadingSymbol(ffn.getIds());
-  emitter.createFunction(
-      [&](Value expert) { CpuExperts(emitter, ffn, output, symbol).emit(expert); });
+  emitter.createFunction([&](Value expert) { CpuExperts(emitter, ffn, symbol).emit(expert); });
   Builder builder(source.getContext());
   return SmallVector<Attribute>{builder.getI64IntegerAttr(ffn.getNumExperts())};
 }

@@ -23,8 +23,7 @@ Value qwen::codegen::swiglu(ImplicitLocOpBuilder &b, Value gate, Value up) {
   return arith::MulFOp::create(b, arith::DivFOp::create(b, gate, denominator), up);
 }
 
-ExpertOperands::ExpertOperands(KernelTarget &target, qtf::MoeExpertFfnOp ffn,
-                               unsigned output)
+ExpertOperands::ExpertOperands(KernelTarget &target, qtf::MoeExpertFfnOp ffn)
     : inter(ffn.getIntermediateSize()), hidden(ffn.getInput().getType().getDimSize(1)),
       topK(ffn.getIds().getType().getDimSize(1)), t(target),
       blockQuantized(ffn.isBlockQuantized()) {
@@ -33,7 +32,7 @@ ExpertOperands::ExpertOperands(KernelTarget &target, qtf::MoeExpertFfnOp ffn,
   routeWeights = t.access(ffn.getWeights());
   gateUp = t.access(ffn.getGateUp());
   down = t.access(ffn.getDown());
-  out = t.result(output);
+  out = t.result(0);
   if (blockQuantized) {
     gateUpScale = t.access(ffn.getGateUpScale());
     downScale = t.access(ffn.getDownScale());

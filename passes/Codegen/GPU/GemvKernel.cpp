@@ -34,8 +34,6 @@ using namespace qwen::codegen::gpu;
 using qwen::codegen::KernelPhase;
 
 namespace {
-constexpr int64_t kWarp = 32;
-
 /// Elements per lane and step: 16 bytes of weight, narrowed until it divides
 /// K, the FP8 block columns and the weight and activation rows' offsets and
 /// strides (aligned vector loads).
@@ -112,7 +110,7 @@ SmallVector<Value> GpuGemv::passRows(Value t0) {
 ValueRange GpuGemv::dotRows(Value weightRow, Value scaleRow, ArrayRef<Value> xRows) {
   KernelPhase phase(b, "gemv.dot");
   SmallVector<Value> zeros(rowsPerPass, e.f32(0.0f));
-  return e.forLoop(e.mulIndex(lane, width), e.index(K), kWarp * width, zeros,
+  return e.forLoop(e.mulIndex(lane, width), e.index(K), kWarpSize * width, zeros,
                    [&](Value k0, ValueRange acc) -> SmallVector<Value> {
     Value weights = e.loadVectorF32(w, e.addIndex(weightRow, k0), width);
     Value scale = scaled ? e.loadF32(*s, e.addIndex(scaleRow, e.divIndex(k0, bc))) : Value();
@@ -135,7 +133,7 @@ void GpuGemv::storeRows(Value t0, ValueRange sums) {
   KernelPhase phase(b, "gemv.epilogue");
   SmallVector<Value> totals;
   for (Value sum : sums)
-    totals.push_back(e.laneSum(sum, kWarp));
+    totals.push_back(e.laneSum(sum, kWarpSize));
   Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
   e.ifThen(first, [&] {
     for (int64_t r = 0; r < rowsPerPass; ++r) {
@@ -166,8 +164,8 @@ void GpuGemv::emit(Value rowCount) {
     residual = e.access(plan.residual);
   rows = rowCount;
   lastRow = arith::SubIOp::create(b, rows, e.index(1));
-  lane = e.remIndex(e.threadId(), kWarp);
-  n = e.addIndex(e.mulIndex(e.blockId(), warps), e.divIndex(e.threadId(), kWarp));
+  lane = e.remIndex(e.threadId(), kWarpSize);
+  n = e.addIndex(e.mulIndex(e.blockId(), warps), e.divIndex(e.threadId(), kWarpSize));
   e.ifThen(arith::CmpIOp::create(b, arith::CmpIPredicate::ult, n, e.index(N)), [&] {
     Value weightRow = e.address(w, n, Value(), Value());
     Value scaleRow = scaled ? e.address(*s, e.divIndex(n, br), Value(), Value()) : Value();
@@ -192,19 +190,19 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitGemvKernel(GpuKernelEmitter &e
   std::string mSymbol = getLeadingSymbol(plan.output);
   if (outputType.isDynamicDim(0) && mSymbol.empty())
     return source.emitOpError("cannot size the matmul rows"), failure();
-  const int64_t warps = std::max<int64_t>(1, threads / kWarp);
+  const int64_t warps = std::max<int64_t>(1, threads / kWarpSize);
   const int64_t rowsPerPass = std::max<int64_t>(1, rowsAtOnce);
   const int64_t width = gemvWidth(linear, xValue, K);
 
   SmallVector<BlockArgument> args(source.getArguments());
-  e.createKernel(name, args, source.getResultTypes(), warps * kWarp, [&] {
+  e.createKernel(name, args, source.getResultTypes(), warps * kWarpSize, [&] {
     Value rows = outputType.isDynamicDim(0) ? e.dim(mSymbol) : e.index(outputType.getDimSize(0));
     GpuGemv(e, plan, xValue, warps, rowsPerPass, width).emit(rows);
   });
 
   KernelGeometry geometry;
   geometry.grid.push_back(IntegerAttr::get(IntegerType::get(source.getContext(), 64), (N + warps - 1) / warps));
-  geometry.blockSize = warps * kWarp;
+  geometry.blockSize = warps * kWarpSize;
   geometry.sharedBytes = e.sharedBytes();
   return geometry;
 }

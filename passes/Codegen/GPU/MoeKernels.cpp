@@ -58,7 +58,6 @@ using namespace qwen;
 using namespace qwen::codegen::gpu;
 using qwen::codegen::KernelPhase;
 
-static constexpr int64_t kWarp = 32;
 
 namespace {
 
@@ -73,7 +72,7 @@ public:
   GpuRouter(GpuKernelEmitter &e, qtf::MoeRouterOp router)
       : e(e), b(e.builder()), router(router),
         experts(router.getLogits().getType().getDimSize(1)), topK(router.getTopK()),
-        normalize(router.getNormalize()), perLane((experts + kWarp - 1) / kWarp) {}
+        normalize(router.getNormalize()), perLane((experts + kWarpSize - 1) / kWarpSize) {}
   void emit();
 
 private:
@@ -108,9 +107,9 @@ void GpuRouter::loadLogits() {
   Value base = e.address(logits, token, Value(), Value());
   Value minusInf = e.f32(-std::numeric_limits<float>::infinity());
   for (int64_t r = 0; r < perLane; ++r) {
-    Value id = e.addIndex(lane, e.index(r * kWarp));
+    Value id = e.addIndex(lane, e.index(r * kWarpSize));
     expertIds.push_back(id);
-    if ((r + 1) * kWarp <= experts) {
+    if ((r + 1) * kWarpSize <= experts) {
       valid.push_back(Value());
       l.push_back(e.loadF32(logits, e.addIndex(base, id)));
       continue;
@@ -129,7 +128,7 @@ Value GpuRouter::softmax() {
   Value localMax = l[0];
   for (int64_t r = 1; r < perLane; ++r)
     localMax = arith::MaximumFOp::create(b, localMax, l[r]);
-  Value maxLogit = e.laneMax(localMax, kWarp);
+  Value maxLogit = e.laneMax(localMax, kWarpSize);
   // p = exp(l - max); experts past the end get -3, below any candidate.
   Value localSum = e.f32(0.0f);
   for (int64_t r = 0; r < perLane; ++r) {
@@ -143,7 +142,7 @@ Value GpuRouter::softmax() {
     }
     p.push_back(pr);
   }
-  return codegen::reciprocal(b, e.laneSum(localSum, kWarp));
+  return codegen::reciprocal(b, e.laneSum(localSum, kWarpSize));
 }
 
 void GpuRouter::selectTopK(Value inverse) {
@@ -159,7 +158,7 @@ void GpuRouter::selectTopK(Value inverse) {
       codegen::Candidate best{e.f32(-2.0f), e.f32(0.0f)};
       for (int64_t r = 0; r < perLane; ++r)
         best = codegen::scanCandidate(b, best, p[r], toF32(expertIds[r]));
-      for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
+      for (int64_t offset = kWarpSize / 2; offset > 0; offset /= 2) {
         Value otherBest = e.shuffleXor(best.value, offset), otherId = e.shuffleXor(best.id, offset);
         best = codegen::mergeCandidates(b, best, {otherBest, otherId});
       }
@@ -204,7 +203,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitRouterKernel(GpuKernelEmitter 
     return source.emitOpError("router kernel must return the ids and weights of one moe_router"),
            failure();
   std::string symbol = e.leadingSymbol(router.getIds());
-  e.createKernel(kWarp, [&] { GpuRouter(e, router).emit(); });
+  e.createKernel(kWarpSize, [&] { GpuRouter(e, router).emit(); });
   return KernelGeometry{{Builder(source.getContext()).getStringAttr(symbol)}, e.blockSize(),
                         e.sharedBytes()};
 }
@@ -227,9 +226,8 @@ struct ExpertsPlan {
 /// experts.down (down dot products, experts.scatter to the output rows).
 class GpuExperts {
 public:
-  GpuExperts(GpuKernelEmitter &e, qtf::MoeExpertFfnOp ffn, unsigned output, StringRef symbol,
-             const ExpertsPlan &plan)
-      : e(e), b(e.builder()), ops(e, ffn, output), symbol(symbol), plan(plan), inter(ops.inter),
+  GpuExperts(GpuKernelEmitter &e, qtf::MoeExpertFfnOp ffn, StringRef symbol, const ExpertsPlan &plan)
+      : e(e), b(e.builder()), ops(e, ffn), symbol(symbol), plan(plan), inter(ops.inter),
         hidden(ops.hidden), topK(ops.topK) {}
   void emit();
 
@@ -297,8 +295,8 @@ void GpuExperts::setUp() {
   expert = e.divIndex(e.blockId(), plan.parts);
   part = e.remIndex(e.blockId(), plan.parts);
   tid = e.threadId();
-  warp = e.divIndex(tid, kWarp);
-  lane = e.remIndex(tid, kWarp);
+  warp = e.divIndex(tid, kWarpSize);
+  lane = e.remIndex(tid, kWarpSize);
   isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
   ops.locate(expert);
   zeroH = arith::ConstantOp::create(b, DenseElementsAttr::get(hiddenVec, 0.0f));
@@ -319,7 +317,7 @@ void GpuExperts::forWarpRows(int64_t rows, llvm::function_ref<SmallVector<Value>
     for (Value partial : partials(clamped))
       sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD, partial));
     for (Value &sum : sums)
-      sum = e.laneSum(sum, kWarp);
+      sum = e.laneSum(sum, kWarpSize);
     Value store = arith::AndIOp::create(b, isFirstLane, below(n, e.index(rows)));
     e.ifThen(store, [&] { finish(n, sums); });
   });
@@ -372,7 +370,7 @@ void GpuExperts::gateUp() {
         }
         SmallVector<Value> init(2 * slotBlock, zeroH);
         ValueRange acc = e.forLoop(
-            e.mulIndex(lane, width), e.index(hidden), kWarp * width, init,
+            e.mulIndex(lane, width), e.index(hidden), kWarpSize * width, init,
             [&](Value c, ValueRange carried) -> SmallVector<Value> {
               Value g = loadWeights(ops.gateUp, e.addIndex(gateRow, c), width, ops.gateUpScale,
                                     gateScaleRow, c);
@@ -413,7 +411,7 @@ void GpuExperts::downAndScatter(ArrayRef<Value> slots, ArrayRef<Value> valid) {
             ops.downScale ? scaleRowOf(*ops.downScale, ops.downScaleBase, n) : Value();
         SmallVector<Value> init(slotBlock, zeroI);
         ValueRange acc = e.forLoop(
-            e.mulIndex(lane, width), e.index(inter), kWarp * width, init,
+            e.mulIndex(lane, width), e.index(inter), kWarpSize * width, init,
             [&](Value c, ValueRange carried) -> SmallVector<Value> {
               Value d = loadWeights(ops.down, e.addIndex(downRow, c), width, ops.downScale,
                                     downScaleRow, c);
@@ -465,7 +463,7 @@ SmallVector<Value> GpuExperts::scanChunk(Value chunk, ValueRange carried, Value 
   // Inclusive prefix over the warp: at distance d the lanes with bit d set
   // add the total of the lower group of d lanes.
   Value prefix = flag, sum = flag;
-  for (int64_t d = 1; d < kWarp; d *= 2) {
+  for (int64_t d = 1; d < kWarpSize; d *= 2) {
     Value other = e.shuffleXor(sum, d);
     Value upper = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
                                         arith::AndIOp::create(b, lane, e.index(d)), e.index(0));
@@ -522,19 +520,19 @@ void GpuExperts::emit() {
 
 FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter &e) {
   func::FuncOp source = e.source();
-  auto matched = codegen::matchSingleOpKernel<qtf::MoeExpertFfnOp>(source, "experts");
-  if (failed(matched))
-    return failure();
-  qtf::MoeExpertFfnOp ffn = matched->first;
-  const unsigned output = matched->second;
+  qtf::MoeExpertFfnOp ffn;
+  source.walk([&](qtf::MoeExpertFfnOp op) { ffn = op; });
+  auto ret = cast<func::ReturnOp>(source.getBody().front().getTerminator());
+  if (!ffn || ret.getNumOperands() != 1 || ret.getOperand(0) != ffn.getResult())
+    return source.emitOpError("experts kernel must return one moe_expert_ffn"), failure();
   const int64_t experts = ffn.getNumExperts();
   const int64_t inter = ffn.getIntermediateSize();
   const int64_t hidden = ffn.getInput().getType().getDimSize(1);
   std::string symbol = e.leadingSymbol(ffn.getIds());
   ExpertsPlan plan;
   plan.threads = e.options().maxThreads;
-  plan.warps = plan.threads / kWarp;
-  if (plan.threads % kWarp != 0)
+  plan.warps = plan.threads / kWarpSize;
+  if (plan.threads % kWarpSize != 0)
     return source.emitOpError("experts kernel needs a block of whole warps"), failure();
   // Vector widths of the two reductions (over hidden, then over inter): the
   // schedule's vector_width and its width for the intermediate rows.
@@ -563,7 +561,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter
     return source.emitOpError("experts kernel: hidden + intermediate rows exceed shared memory"),
            failure();
 
-  e.createKernel(plan.threads, [&] { GpuExperts(e, ffn, output, symbol, plan).emit(); });
+  e.createKernel(plan.threads, [&] { GpuExperts(e, ffn, symbol, plan).emit(); });
   Builder builder(source.getContext());
   SmallVector<Attribute> grid{builder.getI64IntegerAttr(experts)};
   if (plan.parts > 1)

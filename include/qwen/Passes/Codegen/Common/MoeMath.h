@@ -35,9 +35,9 @@ mlir::Value swiglu(mlir::ImplicitLocOpBuilder &b, mlir::Value gate, mlir::Value 
 /// and spread the dot products.
 class ExpertOperands {
 public:
-  /// Binds the operands of `ffn`; `output` is the index of the kernel
-  /// result it computes. Creates no ops.
-  ExpertOperands(KernelTarget &target, qtf::MoeExpertFfnOp ffn, unsigned output);
+  /// Binds the operands of `ffn` (its result is the kernel's); creates no
+  /// ops.
+  ExpertOperands(KernelTarget &target, qtf::MoeExpertFfnOp ffn);
 
   /// The first gate / up and down row of `expert` (gate_up is [E * 2I, H],
   /// down [E * H, I]) and, for block-wise FP8, the first scale row of its
