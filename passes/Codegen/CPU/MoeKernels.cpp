@@ -129,9 +129,8 @@ namespace {
 class CpuExperts {
 public:
   CpuExperts(KernelEmitter &emitter, qtf::MoeExpertFfnOp ffn, StringRef symbol)
-      : emitter(emitter), b(emitter.builder()), ffn(ffn), symbol(symbol),
-        inter(ffn.getIntermediateSize()), hidden(ffn.getInput().getType().getDimSize(1)),
-        topK(ffn.getIds().getType().getDimSize(1)),
+      : emitter(emitter), b(emitter.builder()), ops(emitter, ffn), symbol(symbol),
+        inter(ops.inter), hidden(ops.hidden), topK(ops.topK),
         slotBlock(emitter.options().schedule.tileSize(0)) {}
 
   void emit(Value expert);
@@ -145,28 +144,20 @@ private:
   SmallVector<Value> dotTile(const RowAccess &xs, ArrayRef<Value> xBases, const RowAccess &w,
                              ArrayRef<Value> wBases, const std::optional<RowAccess> &scale,
                              ArrayRef<Value> scaleRows, int64_t k);
-  /// The scale row of row `row` of the expert matrix whose first scale row
-  /// is `first`.
-  Value scaleRowOf(Value first, Value row) {
-    return emitter.addIndex(first, arith::DivUIOp::create(b, row, emitter.index(block[0])));
-  }
   Value matchedAt(int64_t i) {
     return memref::LoadOp::create(b, matched, ValueRange{emitter.index(i)});
   }
 
   KernelEmitter &emitter;
   ImplicitLocOpBuilder &b;
-  qtf::MoeExpertFfnOp ffn;
+  /// The operands and this expert's rows (Common/MoeMath, shared with the GPU).
+  codegen::ExpertOperands ops;
   StringRef symbol;
   int64_t inter, hidden, topK;
   /// Slots gathered per SwiGLU block (the schedule's tile).
   int64_t slotBlock;
-  RowAccess x, ids, routeWeights, gateUp, down, out, h;
-  std::optional<RowAccess> gateUpScale, downScale;
-  std::array<int64_t, 2> block{0, 0};
-  Value matched, hiddenRows, gateBase, downBase;
-  /// FP8: the first scale row of this expert's gate, up and down matrices.
-  Value gateScaleBase, upScaleBase, downScaleBase;
+  RowAccess h;
+  Value matched, hiddenRows;
 };
 
 SmallVector<Value> CpuExperts::dotTile(const RowAccess &xs, ArrayRef<Value> xBases,
@@ -179,8 +170,9 @@ SmallVector<Value> CpuExperts::dotTile(const RowAccess &xs, ArrayRef<Value> xBas
   // hand it a row of the wanted block row.
   SmallVector<Value> rowsInBlock;
   for (Value scaleRow : scaleRows)
-    rowsInBlock.push_back(emitter.mulIndex(scaleRow, block[0]));
-  return emitFp8DotTile(emitter, xs, xBases, w, wBases, Fp8Weights{*scale, rowsInBlock, block}, k);
+    rowsInBlock.push_back(emitter.mulIndex(scaleRow, ops.block[0]));
+  return emitFp8DotTile(emitter, xs, xBases, w, wBases, Fp8Weights{*scale, rowsInBlock, ops.block},
+                        k);
 }
 
 } // namespace
@@ -191,21 +183,21 @@ void CpuExperts::process(int64_t count, llvm::function_ref<Value(int64_t)> slotA
   for (int64_t i = 0; i < count; ++i) {
     slots.push_back(slotAt(i));
     Value token = arith::DivUIOp::create(b, slots.back(), emitter.index(topK));
-    xBases.push_back(emitter.address(x, token, Value(), Value()));
+    xBases.push_back(emitter.address(ops.x, token, Value(), Value()));
     hBases.push_back(emitter.index(i * inter));
   }
   {
     KernelPhase phase(b, "experts.gate_up");
     emitter.forLoop(emitter.index(0), emitter.index(inter), 1, [&](Value n) {
-      Value gateRow = emitter.addIndex(gateBase, n);
+      Value gateRow = emitter.addIndex(ops.gateBase, n);
       Value upRow = emitter.addIndex(gateRow, emitter.index(inter));
       SmallVector<Value> scaleRows;
-      if (gateUpScale)
-        scaleRows = {scaleRowOf(gateScaleBase, n), scaleRowOf(upScaleBase, n)};
+      if (ops.gateUpScale)
+        scaleRows = {ops.scaleRowOf(ops.gateScaleBase, n), ops.scaleRowOf(ops.upScaleBase, n)};
       SmallVector<Value> sums =
-          dotTile(x, xBases, gateUp,
+          dotTile(ops.x, xBases, ops.gateUp,
                   {emitter.mulIndex(gateRow, hidden), emitter.mulIndex(upRow, hidden)},
-                  gateUpScale, scaleRows, hidden);
+                  ops.gateUpScale, scaleRows, hidden);
       KernelPhase siluMul(b, "experts.silu_mul");
       for (int64_t i = 0; i < count; ++i)
         memref::StoreOp::create(b, codegen::swiglu(b, sums[2 * i], sums[2 * i + 1]), hiddenRows,
@@ -215,43 +207,26 @@ void CpuExperts::process(int64_t count, llvm::function_ref<Value(int64_t)> slotA
   KernelPhase phase(b, "experts.down");
   SmallVector<Value> scales;
   for (Value slot : slots)
-    scales.push_back(emitter.loadF32(routeWeights, slot));
+    scales.push_back(emitter.loadF32(ops.routeWeights, slot));
   emitter.forLoop(emitter.index(0), emitter.index(hidden), 1, [&](Value n) {
     SmallVector<Value> scaleRows;
-    if (downScale)
-      scaleRows = {scaleRowOf(downScaleBase, n)};
+    if (ops.downScale)
+      scaleRows = {ops.scaleRowOf(ops.downScaleBase, n)};
     SmallVector<Value> sums =
-        dotTile(h, hBases, down, {emitter.mulIndex(emitter.addIndex(downBase, n), inter)},
-                downScale, scaleRows, inter);
+        dotTile(h, hBases, ops.down, {emitter.mulIndex(emitter.addIndex(ops.downBase, n), inter)},
+                ops.downScale, scaleRows, inter);
     KernelPhase scatter(b, "experts.scatter");
     for (int64_t i = 0; i < count; ++i)
-      emitter.storeF32(out, emitter.addIndex(emitter.mulIndex(slots[i], hidden), n),
+      emitter.storeF32(ops.out, emitter.addIndex(emitter.mulIndex(slots[i], hidden), n),
                        arith::MulFOp::create(b, sums[i], scales[i]));
   });
 }
 
 void CpuExperts::emit(Value expert) {
-  x = emitter.access(ffn.getInput());
-  ids = emitter.access(ffn.getIds());
-  routeWeights = emitter.access(ffn.getWeights());
-  gateUp = emitter.access(ffn.getGateUp());
-  down = emitter.access(ffn.getDown());
-  out = emitter.result(0);
   matched = emitter.scratch(slotBlock, b.getIndexType());
   hiddenRows = emitter.scratchRow(slotBlock * inter);
   h = RowAccess{hiddenRows, b.getF32Type()};
-  gateBase = emitter.mulIndex(expert, 2 * inter);
-  downBase = emitter.mulIndex(expert, hidden);
-  if (ffn.isBlockQuantized()) {
-    gateUpScale = emitter.access(ffn.getGateUpScale());
-    downScale = emitter.access(ffn.getDownScale());
-    block = {(*ffn.getWeightBlock())[0], (*ffn.getWeightBlock())[1]};
-    const int64_t interBlocks = (inter + block[0] - 1) / block[0];
-    const int64_t hiddenBlocks = (hidden + block[0] - 1) / block[0];
-    gateScaleBase = emitter.mulIndex(expert, 2 * interBlocks);
-    upScaleBase = emitter.addIndex(gateScaleBase, emitter.index(interBlocks));
-    downScaleBase = emitter.mulIndex(expert, hiddenBlocks);
-  }
+  ops.locate(expert);
 
   // The routing table, gathering the slots routed to this expert into
   // `matched`; every full block of slotBlock is processed at once.
@@ -263,7 +238,7 @@ void CpuExperts::emit(Value expert) {
         emitter.index(0), slotCount, 1, ValueRange{emitter.index(0)},
         [&](Value slot, ValueRange carried) -> SmallVector<Value> {
           Value routed = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                               emitter.loadIndex(ids, slot), expert);
+                                               emitter.loadIndex(ops.ids, slot), expert);
           auto ifRouted = scf::IfOp::create(b, TypeRange{b.getIndexType()}, routed, true);
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPointToStart(ifRouted.thenBlock());

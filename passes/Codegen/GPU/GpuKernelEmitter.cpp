@@ -18,8 +18,6 @@ using namespace mlir;
 using namespace qwen;
 using namespace qwen::codegen::gpu;
 
-static constexpr int64_t kWarpSize = 32;
-
 /// Bytes per stored element (bf16 is addressed as i16, as on the CPU).
 static int64_t storageBytes(Type elementType) {
   return codegen::storageType(elementType).getIntOrFloatBitWidth() / 8;

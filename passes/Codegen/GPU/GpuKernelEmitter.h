@@ -34,6 +34,9 @@
 
 namespace qwen::codegen::gpu {
 
+/// Threads of a warp (shuffles, subgroup reductions, warp-per-row kernels).
+inline constexpr int64_t kWarpSize = 32;
+
 struct GpuCodegenOptions {
   /// The kernel's #qkernel.schedule (qwen-select-schedule; the sampler's
   /// are on @step).

@@ -58,7 +58,6 @@ using namespace qwen;
 using namespace qwen::codegen::gpu;
 using qwen::codegen::KernelPhase;
 
-static constexpr int64_t kWarp = 32;
 
 namespace {
 
@@ -73,7 +72,7 @@ public:
   GpuRouter(GpuKernelEmitter &e, qtf::MoeRouterOp router)
       : e(e), b(e.builder()), router(router),
         experts(router.getLogits().getType().getDimSize(1)), topK(router.getTopK()),
-        normalize(router.getNormalize()), perLane((experts + kWarp - 1) / kWarp) {}
+        normalize(router.getNormalize()), perLane((experts + kWarpSize - 1) / kWarpSize) {}
   void emit();
 
 private:
@@ -108,9 +107,9 @@ void GpuRouter::loadLogits() {
   Value base = e.address(logits, token, Value(), Value());
   Value minusInf = e.f32(-std::numeric_limits<float>::infinity());
   for (int64_t r = 0; r < perLane; ++r) {
-    Value id = e.addIndex(lane, e.index(r * kWarp));
+    Value id = e.addIndex(lane, e.index(r * kWarpSize));
     expertIds.push_back(id);
-    if ((r + 1) * kWarp <= experts) {
+    if ((r + 1) * kWarpSize <= experts) {
       valid.push_back(Value());
       l.push_back(e.loadF32(logits, e.addIndex(base, id)));
       continue;
@@ -129,7 +128,7 @@ Value GpuRouter::softmax() {
   Value localMax = l[0];
   for (int64_t r = 1; r < perLane; ++r)
     localMax = arith::MaximumFOp::create(b, localMax, l[r]);
-  Value maxLogit = e.laneMax(localMax, kWarp);
+  Value maxLogit = e.laneMax(localMax, kWarpSize);
   // p = exp(l - max); experts past the end get -3, below any candidate.
   Value localSum = e.f32(0.0f);
   for (int64_t r = 0; r < perLane; ++r) {
@@ -143,7 +142,7 @@ Value GpuRouter::softmax() {
     }
     p.push_back(pr);
   }
-  return codegen::reciprocal(b, e.laneSum(localSum, kWarp));
+  return codegen::reciprocal(b, e.laneSum(localSum, kWarpSize));
 }
 
 void GpuRouter::selectTopK(Value inverse) {
@@ -159,7 +158,7 @@ void GpuRouter::selectTopK(Value inverse) {
       codegen::Candidate best{e.f32(-2.0f), e.f32(0.0f)};
       for (int64_t r = 0; r < perLane; ++r)
         best = codegen::scanCandidate(b, best, p[r], toF32(expertIds[r]));
-      for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
+      for (int64_t offset = kWarpSize / 2; offset > 0; offset /= 2) {
         Value otherBest = e.shuffleXor(best.value, offset), otherId = e.shuffleXor(best.id, offset);
         best = codegen::mergeCandidates(b, best, {otherBest, otherId});
       }
@@ -204,7 +203,7 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitRouterKernel(GpuKernelEmitter 
     return source.emitOpError("router kernel must return the ids and weights of one moe_router"),
            failure();
   std::string symbol = e.leadingSymbol(router.getIds());
-  e.createKernel(kWarp, [&] { GpuRouter(e, router).emit(); });
+  e.createKernel(kWarpSize, [&] { GpuRouter(e, router).emit(); });
   return KernelGeometry{{Builder(source.getContext()).getStringAttr(symbol)}, e.blockSize(),
                         e.sharedBytes()};
 }
@@ -228,9 +227,8 @@ struct ExpertsPlan {
 class GpuExperts {
 public:
   GpuExperts(GpuKernelEmitter &e, qtf::MoeExpertFfnOp ffn, StringRef symbol, const ExpertsPlan &plan)
-      : e(e), b(e.builder()), ffn(ffn), symbol(symbol), plan(plan),
-        inter(ffn.getIntermediateSize()), hidden(ffn.getInput().getType().getDimSize(1)),
-        topK(ffn.getIds().getType().getDimSize(1)) {}
+      : e(e), b(e.builder()), ops(e, ffn), symbol(symbol), plan(plan), inter(ops.inter),
+        hidden(ops.hidden), topK(ops.topK) {}
   void emit();
 
 private:
@@ -255,7 +253,8 @@ private:
 
   GpuKernelEmitter &e;
   ImplicitLocOpBuilder &b;
-  qtf::MoeExpertFfnOp ffn;
+  /// The operands and this expert's rows (Common/MoeMath, shared with the CPU).
+  codegen::ExpertOperands ops;
   StringRef symbol;
   ExpertsPlan plan;
   int64_t inter, hidden, topK;
@@ -268,23 +267,18 @@ private:
     Value v = e.loadVectorF32(w, at, width);
     if (!scale)
       return v;
-    Value factor = e.loadF32(*scale, e.addIndex(scaleRowAt, e.divIndex(c, block[1])));
+    Value factor = e.loadF32(*scale, e.addIndex(scaleRowAt, e.divIndex(c, ops.block[1])));
     Value splat = vector::BroadcastOp::create(b, VectorType::get({width}, b.getF32Type()), factor);
     return arith::MulFOp::create(b, v, splat);
   }
   /// Where the scales of row `row` of the expert matrix whose first scale
   /// row is `first` start in `scale`.
   Value scaleRowOf(const RowAccess &scale, Value first, Value row) {
-    return e.address(scale, e.addIndex(first, e.divIndex(row, block[0])), Value(), Value());
+    return e.address(scale, ops.scaleRowOf(first, row), Value(), Value());
   }
 
-  RowAccess x, ids, routeWeights, gateUp_, down, out;
-  std::optional<RowAccess> gateUpScale, downScale;
-  std::array<int64_t, 2> block{0, 0};
-  /// FP8: the first scale row of this expert's gate, up and down matrices.
-  Value gateScaleBase, upScaleBase, downScaleBase;
   Value xs, hs, queue, warpCounts;
-  Value expert, part, tid, warp, lane, isFirstLane, gateBase, downBase, zeroH, zeroI;
+  Value expert, part, tid, warp, lane, isFirstLane, zeroH, zeroI;
 };
 
 } // namespace
@@ -293,12 +287,6 @@ void GpuExperts::setUp() {
   Type f32 = b.getF32Type();
   hiddenVec = VectorType::get({plan.hiddenWidth}, f32);
   interVec = VectorType::get({plan.interWidth}, f32);
-  x = e.access(ffn.getInput());
-  ids = e.access(ffn.getIds());
-  routeWeights = e.access(ffn.getWeights());
-  gateUp_ = e.access(ffn.getGateUp());
-  down = e.access(ffn.getDown());
-  out = e.result(0);
   xs = e.sharedRow(plan.slotBlock * hidden);
   hs = e.sharedRow(plan.slotBlock * inter);
   queue = e.sharedRow(plan.slotBlock + plan.threads);
@@ -307,21 +295,10 @@ void GpuExperts::setUp() {
   expert = e.divIndex(e.blockId(), plan.parts);
   part = e.remIndex(e.blockId(), plan.parts);
   tid = e.threadId();
-  warp = e.divIndex(tid, kWarp);
-  lane = e.remIndex(tid, kWarp);
+  warp = e.divIndex(tid, kWarpSize);
+  lane = e.remIndex(tid, kWarpSize);
   isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
-  gateBase = e.mulIndex(expert, 2 * inter);
-  downBase = e.mulIndex(expert, hidden);
-  if (ffn.isBlockQuantized()) {
-    gateUpScale = e.access(ffn.getGateUpScale());
-    downScale = e.access(ffn.getDownScale());
-    block = {(*ffn.getWeightBlock())[0], (*ffn.getWeightBlock())[1]};
-    const int64_t interBlocks = (inter + block[0] - 1) / block[0];
-    const int64_t hiddenBlocks = (hidden + block[0] - 1) / block[0];
-    gateScaleBase = e.mulIndex(expert, 2 * interBlocks);
-    upScaleBase = e.addIndex(gateScaleBase, e.index(interBlocks));
-    downScaleBase = e.mulIndex(expert, hiddenBlocks);
-  }
+  ops.locate(expert);
   zeroH = arith::ConstantOp::create(b, DenseElementsAttr::get(hiddenVec, 0.0f));
   zeroI = arith::ConstantOp::create(b, DenseElementsAttr::get(interVec, 0.0f));
 }
@@ -340,7 +317,7 @@ void GpuExperts::forWarpRows(int64_t rows, llvm::function_ref<SmallVector<Value>
     for (Value partial : partials(clamped))
       sums.push_back(vector::ReductionOp::create(b, vector::CombiningKind::ADD, partial));
     for (Value &sum : sums)
-      sum = e.laneSum(sum, kWarp);
+      sum = e.laneSum(sum, kWarpSize);
     Value store = arith::AndIOp::create(b, isFirstLane, below(n, e.index(rows)));
     e.ifThen(store, [&] { finish(n, sums); });
   });
@@ -362,10 +339,10 @@ void GpuExperts::process(Value first, Value count) {
     }
     // The gathered x rows, slot s at s * hidden.
     for (int64_t s = 0; s < slotBlock; ++s) {
-      Value xBase = e.address(x, e.divIndex(slots[s], topK), Value(), Value());
+      Value xBase = e.address(ops.x, e.divIndex(slots[s], topK), Value(), Value());
       e.forThreadColumns(hidden, plan.hiddenWidth, [&](Value c) {
         e.storeShared(xs, e.addIndex(e.index(s * hidden), c),
-                      e.loadVectorF32(x, e.addIndex(xBase, c), plan.hiddenWidth));
+                      e.loadVectorF32(ops.x, e.addIndex(xBase, c), plan.hiddenWidth));
       });
     }
     e.barrier();
@@ -384,20 +361,20 @@ void GpuExperts::gateUp() {
   forWarpRows(
       inter,
       [&](Value n) -> SmallVector<Value> {
-        Value gateRow = e.mulIndex(e.addIndex(gateBase, n), hidden);
+        Value gateRow = e.mulIndex(e.addIndex(ops.gateBase, n), hidden);
         Value upRow = e.addIndex(gateRow, e.index(inter * hidden));
         Value gateScaleRow, upScaleRow;
-        if (gateUpScale) {
-          gateScaleRow = scaleRowOf(*gateUpScale, gateScaleBase, n);
-          upScaleRow = scaleRowOf(*gateUpScale, upScaleBase, n);
+        if (ops.gateUpScale) {
+          gateScaleRow = scaleRowOf(*ops.gateUpScale, ops.gateScaleBase, n);
+          upScaleRow = scaleRowOf(*ops.gateUpScale, ops.upScaleBase, n);
         }
         SmallVector<Value> init(2 * slotBlock, zeroH);
         ValueRange acc = e.forLoop(
-            e.mulIndex(lane, width), e.index(hidden), kWarp * width, init,
+            e.mulIndex(lane, width), e.index(hidden), kWarpSize * width, init,
             [&](Value c, ValueRange carried) -> SmallVector<Value> {
-              Value g = loadWeights(gateUp_, e.addIndex(gateRow, c), width, gateUpScale,
+              Value g = loadWeights(ops.gateUp, e.addIndex(gateRow, c), width, ops.gateUpScale,
                                     gateScaleRow, c);
-              Value u = loadWeights(gateUp_, e.addIndex(upRow, c), width, gateUpScale,
+              Value u = loadWeights(ops.gateUp, e.addIndex(upRow, c), width, ops.gateUpScale,
                                     upScaleRow, c);
               SmallVector<Value> next;
               for (int64_t s = 0; s < slotBlock; ++s) {
@@ -425,17 +402,18 @@ void GpuExperts::downAndScatter(ArrayRef<Value> slots, ArrayRef<Value> valid) {
   const int64_t slotBlock = plan.slotBlock, width = plan.interWidth;
   SmallVector<Value> scales;
   for (Value slot : slots)
-    scales.push_back(e.loadF32(routeWeights, slot));
+    scales.push_back(e.loadF32(ops.routeWeights, slot));
   forWarpRows(
       hidden,
       [&](Value n) -> SmallVector<Value> {
-        Value downRow = e.mulIndex(e.addIndex(downBase, n), inter);
-        Value downScaleRow = downScale ? scaleRowOf(*downScale, downScaleBase, n) : Value();
+        Value downRow = e.mulIndex(e.addIndex(ops.downBase, n), inter);
+        Value downScaleRow =
+            ops.downScale ? scaleRowOf(*ops.downScale, ops.downScaleBase, n) : Value();
         SmallVector<Value> init(slotBlock, zeroI);
         ValueRange acc = e.forLoop(
-            e.mulIndex(lane, width), e.index(inter), kWarp * width, init,
+            e.mulIndex(lane, width), e.index(inter), kWarpSize * width, init,
             [&](Value c, ValueRange carried) -> SmallVector<Value> {
-              Value d = loadWeights(down, e.addIndex(downRow, c), width, downScale,
+              Value d = loadWeights(ops.down, e.addIndex(downRow, c), width, ops.downScale,
                                     downScaleRow, c);
               SmallVector<Value> next;
               for (int64_t s = 0; s < slotBlock; ++s) {
@@ -450,7 +428,7 @@ void GpuExperts::downAndScatter(ArrayRef<Value> slots, ArrayRef<Value> valid) {
         KernelPhase scatter(b, "experts.scatter");
         for (int64_t s = 0; s < slotBlock; ++s) {
           auto write = [&] {
-            e.store(out, e.addIndex(e.mulIndex(slots[s], hidden), n),
+            e.store(ops.out, e.addIndex(e.mulIndex(slots[s], hidden), n),
                     arith::MulFOp::create(b, sums[s], scales[s]));
           };
           if (valid[s])
@@ -478,14 +456,14 @@ SmallVector<Value> GpuExperts::scanChunk(Value chunk, ValueRange carried, Value 
   const int64_t slotBlock = plan.slotBlock;
   Value pending = carried[0], done = carried[1];
   Value slot = e.addIndex(chunk, tid);
-  Value id = e.loadIndex(ids, arith::MinUIOp::create(b, slot, lastSlot));
+  Value id = e.loadIndex(ops.ids, arith::MinUIOp::create(b, slot, lastSlot));
   Value match = arith::AndIOp::create(b, below(slot, total),
                                       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, id, expert));
   Value flag = arith::SelectOp::create(b, match, e.f32(1.0f), e.f32(0.0f));
   // Inclusive prefix over the warp: at distance d the lanes with bit d set
   // add the total of the lower group of d lanes.
   Value prefix = flag, sum = flag;
-  for (int64_t d = 1; d < kWarp; d *= 2) {
+  for (int64_t d = 1; d < kWarpSize; d *= 2) {
     Value other = e.shuffleXor(sum, d);
     Value upper = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
                                         arith::AndIOp::create(b, lane, e.index(d)), e.index(0));
@@ -553,8 +531,8 @@ FailureOr<KernelGeometry> qwen::codegen::gpu::emitExpertsKernel(GpuKernelEmitter
   std::string symbol = e.leadingSymbol(ffn.getIds());
   ExpertsPlan plan;
   plan.threads = e.options().maxThreads;
-  plan.warps = plan.threads / kWarp;
-  if (plan.threads % kWarp != 0)
+  plan.warps = plan.threads / kWarpSize;
+  if (plan.threads % kWarpSize != 0)
     return source.emitOpError("experts kernel needs a block of whole warps"), failure();
   // Vector widths of the two reductions (over hidden, then over inter): the
   // schedule's vector_width and its width for the intermediate rows.

@@ -43,7 +43,6 @@ using namespace qwen;
 using namespace qwen::codegen::gpu;
 using qwen::codegen::KernelPhase;
 
-static constexpr int64_t kWarp = 32;
 /// Vector loads a thread issues before folding them (memory-level
 /// parallelism: a row is read by one block only).
 static constexpr int64_t kUnroll = 4;
@@ -89,7 +88,7 @@ public:
   GpuArgmax(GpuKernelEmitter &e, func::FuncOp source, int64_t vocab, int64_t width,
             int64_t threads)
       : e(e), b(e.builder()), source(source), vocab(vocab), width(width), threads(threads),
-        warps(threads / kWarp) {}
+        warps(threads / kWarpSize) {}
   void emit();
 
 private:
@@ -175,7 +174,7 @@ void GpuArgmax::emit() {
   codegen::Candidate best = scanThread();
   {
     KernelPhase phase(b, "argmax.warp_merge");
-    for (int64_t offset = kWarp / 2; offset > 0; offset /= 2) {
+    for (int64_t offset = kWarpSize / 2; offset > 0; offset /= 2) {
       Value otherBest = e.shuffleXor(best.value, offset), otherIndex = e.shuffleXor(best.id, offset);
       best = codegen::mergeCandidates(b, best, {otherBest, otherIndex});
     }
@@ -188,8 +187,8 @@ void GpuArgmax::emit() {
   KernelPhase phase(b, "argmax.block_merge");
   // Warp w's pair at [w] and [warps + w].
   Value pairs = e.sharedRow(2 * warps);
-  Value lane = e.remIndex(tid, kWarp);
-  Value warp = e.divIndex(tid, kWarp);
+  Value lane = e.remIndex(tid, kWarpSize);
+  Value warp = e.divIndex(tid, kWarpSize);
   Value isFirstLane = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, e.index(0));
   e.ifThen(isFirstLane, [&] {
     memref::StoreOp::create(b, best.value, pairs, ValueRange{warp});
@@ -423,7 +422,7 @@ RadixState GpuTopK::radixPass(int64_t pass, const RadixState &state) {
     laneCount = arith::AddFOp::create(b, laneCount, binCount(j));
   // Exclusive prefix over lanes (xor butterfly; exact integer sums).
   Value before = e.f32(0.f), total = laneCount;
-  for (int64_t offset = 1; offset < kWarp; offset *= 2) {
+  for (int64_t offset = 1; offset < kWarpSize; offset *= 2) {
     Value other = e.shuffleXor(total, offset);
     Value upper = cmpi(arith::CmpIPredicate::ne, arith::AndIOp::create(b, lane, e.index(offset)),
                        e.index(0));
@@ -448,9 +447,9 @@ RadixState GpuTopK::radixPass(int64_t pass, const RadixState &state) {
     countInBin = select(hit, count, countInBin);
     cumulative = after;
   }
-  digit = e.laneSum(digit, kWarp);
-  rankInBin = e.laneSum(rankInBin, kWarp);
-  countInBin = e.laneSum(countInBin, kWarp);
+  digit = e.laneSum(digit, kWarpSize);
+  rankInBin = e.laneSum(rankInBin, kWarpSize);
+  countInBin = e.laneSum(countInBin, kWarpSize);
   // The next pass's histogram was last read before this pass's barrier
   // above; the barrier below orders the clearing before its atomics.
   e.ifThen(isBin, [&] { memref::StoreOp::create(b, e.f32(0.f), next, ValueRange{tid}); });
@@ -538,7 +537,7 @@ void GpuTopK::emit() {
   init();
   findBound();
   KernelPhase phase(b, "topk.radix_select");
-  lane = e.remIndex(tid, kWarp);
+  lane = e.remIndex(tid, kWarpSize);
   laneF32 = indexToF32(lane);
   RadixState state{e.i32(0), e.i32(0), e.f32(0.f), arith::ConstantIntOp::create(b, 0, 1)};
   for (int64_t pass = 0; pass < plan.passes; ++pass)
