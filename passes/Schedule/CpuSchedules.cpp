@@ -264,6 +264,19 @@ static PrefillBlocking selectPrefillBlocking(func::FuncOp kernel,
   return {rows, {kMatmulTokenTile, nr}, kPrefillTokens};
 }
 
+/// Attention `tile` = [query heads per work item, keys per block]: a whole
+/// GQA group per item (every K / V row it loads serves the group's heads)
+/// and a block of one register of scores (one vector exp per head and block).
+static SmallVector<int64_t> selectAttentionTile(func::FuncOp kernel,
+                                                const CpuScheduleOptions &options) {
+  int64_t group = 1;
+  kernel.walk([&](qtf::PagedAttentionOp attention) {
+    group = attention.getQuery().getType().getDimSize(1) /
+            attention.getCache().getType().getKvHeads();
+  });
+  return {group, options.vectorWidth};
+}
+
 FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                                                           const CpuScheduleOptions &options) {
   MLIRContext *ctx = kernel.getContext();
@@ -304,5 +317,8 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
     return schedule(1, array({kExpertsSlotBlock}), selectDotKinds(kernel, options), {});
   if (*kind == KernelKind::DeltaRule)
     return schedule(1, array({kDeltaRuleChunk}), {DotKind::None, DotKind::None}, {});
+  if (*kind == KernelKind::Attention)
+    return schedule(1, array(selectAttentionTile(kernel, options)), {DotKind::None, DotKind::None},
+                    {});
   return schedule(1, {}, {DotKind::None, DotKind::None}, {});
 }

@@ -1,27 +1,36 @@
 //===- AttentionKernel.cpp - CPU codegen for paged attention --------------===//
 //
-// One work item per (token, query head): the query row is computed (or
-// copied) into a scratch row, then an online softmax walks the token's
-// context through its block table, accumulating V in f32.
+// One work item per (token, group of query heads): the `tile[0]` query heads
+// of one GQA group share every K / V row their token's context loads from the
+// paged cache. The context is walked in fixed blocks of `tile[1]` keys from
+// key 0 (the last block masked): the block's scores land in a vector, one
+// vector exp gives their weights (MLIR's polynomial exp), and the online
+// softmax rescales once per block. A query's arithmetic depends only on its
+// own context, never on its step, batch or work item, so a token's output is
+// bit-identical alone (decode) or in any prefill batch.
+//
+// Items run in a balanced token order (0, T-1, 1, T-2, ...): the runtime's
+// contiguous chunks of items then carry about equal causal work.
 //
 // Phases (KernelPhase names, in order; test/Codegen/CPU/attention-phases.mlir):
-//   attention.load_q          the query row (q-norm / rope chain) -> `query`
-//   attention.init            zero `accumulator`, the context bounds
-//   attention.key_loop        per key j of the context:
-//     attention.scores          s = (q . k_j) scale
-//     attention.online_softmax  (m, l) carried by the loop
-//     attention.accumulate_v    `accumulator` = w v_j + c `accumulator`
-//   attention.finalize        out row = `accumulator` / l
-// The online-softmax math is Common/AttentionMath's, shared with the GPU.
+//   attention.load_q          the query rows (q-norm / rope chain) -> `queries`
+//   attention.init            zero `accumulators`, the context bounds
+//   attention.key_loop        per block of keys of the context:
+//     attention.scores          s = (q . k_j) scale -> `scores`, per head
+//     attention.online_softmax  block max, one vector exp, (m, l) carried
+//     attention.accumulate_v    `accumulators` = c `accumulators` + sum w v_j
+//   attention.finalize        out rows = `accumulators` / l
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/KernelEmitter.h"
-#include "qwen/Passes/Codegen/Common/AttentionMath.h"
 #include "qwen/Passes/Codegen/Common/KernelPhase.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <limits>
 
@@ -36,8 +45,10 @@ namespace {
 /// named in a phase's comment are the members it leaves for the next ones.
 class CpuAttention {
 public:
-  CpuAttention(KernelEmitter &e, qtf::PagedAttentionOp attention)
-      : e(e), b(e.builder()), attention(attention), cache(attention.getCache().getType()) {
+  CpuAttention(KernelEmitter &e, qtf::PagedAttentionOp attention, int64_t headsPerItem,
+               int64_t keyBlock, Value tokens)
+      : e(e), b(e.builder()), attention(attention), cache(attention.getCache().getType()),
+        headsPerItem(headsPerItem), keyBlock(keyBlock), tokens(tokens) {
     RankedTensorType queryType = attention.getQuery().getType();
     heads = queryType.getDimSize(1);
     headDim = queryType.getDimSize(2);
@@ -45,26 +56,37 @@ public:
     scale = static_cast<float>(attention.getScale().convertToDouble());
     width = e.rowWidth(headDim);
     vecType = VectorType::get({width}, b.getF32Type());
+    blockType = VectorType::get({keyBlock}, b.getF32Type());
   }
 
   void emit(Value item) {
     bindOperands();
-    loadQuery(item);
+    loadQueries(item);
     init();
+    SmallVector<Value> initial;
+    for (int64_t g = 0; g < headsPerItem; ++g)
+      initial.append({minusInf, e.f32(0.0f)});
     ValueRange finals;
     {
       KernelPhase phase(b, "attention.key_loop");
-      finals = e.forLoop(e.index(0), contextEnd, 1, ValueRange{minusInf, e.f32(0.0f)},
-                         [&](Value j, ValueRange carried) { return keyStep(j, carried); });
+      finals = e.forLoop(e.index(0), contextEnd, keyBlock, initial,
+                         [&](Value first, ValueRange carried) { return keyBlockStep(first, carried); });
     }
-    finalize(item, finals[1]);
+    finalize(finals);
   }
+
+  /// The vector exps of the softmax weights, for the polynomial approximation.
+  ArrayRef<Operation *> vectorExps() const { return exps; }
 
 private:
   /// Scratch rows and the operands' row accesses.
   void bindOperands() {
-    query = e.scratchRow(headDim);
-    accumulator = e.scratchRow(headDim);
+    for (int64_t g = 0; g < headsPerItem; ++g) {
+      queries.push_back(e.scratchRow(headDim));
+      accumulators.push_back(e.scratchRow(headDim));
+    }
+    scores = e.scratchRow(headsPerItem * keyBlock);
+    weights = e.scratchRow(headsPerItem * keyBlock);
     std::tie(keys, values) = e.kvArrays(attention.getCache());
     positions = e.access(attention.getPositions());
     tokenSeq = e.access(attention.getTokenSeq());
@@ -73,23 +95,31 @@ private:
     tableWidth = e.dim("P");
   }
 
-  /// token, head, kvHead of the item; the query row (through its rms_norm /
-  /// rope chain) in `query`.
-  void loadQuery(Value item) {
+  /// token (rank r of the balanced order: r even -> r/2, odd -> T-1-r/2),
+  /// firstHead, kvHead of the item; the query rows in `queries`.
+  void loadQueries(Value item) {
     KernelPhase phase(b, "attention.load_q");
-    token = arith::DivUIOp::create(b, item, e.index(heads));
-    Value head = arith::RemUIOp::create(b, item, e.index(heads));
-    kvHead = arith::DivUIOp::create(b, head, e.index(group));
-    e.emitRowChain(attention.getQuery(), token, head, query);
+    const int64_t headBlocks = heads / headsPerItem;
+    Value rank = e.divIndex(item, headBlocks);
+    firstHead = e.mulIndex(e.remIndex(item, headBlocks), headsPerItem);
+    kvHead = e.divIndex(firstHead, group);
+    Value half = e.divIndex(rank, 2);
+    Value odd = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, e.remIndex(rank, 2),
+                                      e.index(0));
+    Value mirrored = arith::SubIOp::create(b, arith::SubIOp::create(b, tokens, e.index(1)), half);
+    token = arith::SelectOp::create(b, odd, mirrored, half);
+    for (int64_t g = 0; g < headsPerItem; ++g)
+      e.emitRowChain(attention.getQuery(), token, e.addIndex(firstHead, e.index(g)), queries[g]);
   }
 
-  /// `accumulator` = 0; tableRow and contextEnd = position + 1 of the token.
+  /// `accumulators` = 0; tableRow and contextEnd = position + 1 of the token.
   void init() {
     KernelPhase phase(b, "attention.init");
     zero = arith::ConstantOp::create(b, DenseElementsAttr::get(vecType, 0.0f));
-    e.forLoop(e.index(0), e.index(headDim), width, [&](Value d) {
-      vector::StoreOp::create(b, zero, accumulator, ValueRange{d});
-    });
+    for (Value accumulator : accumulators)
+      e.forLoop(e.index(0), e.index(headDim), width, [&](Value d) {
+        vector::StoreOp::create(b, zero, accumulator, ValueRange{d});
+      });
     Value sequence = e.loadIndex(tokenSeq, token);
     Value position = e.loadIndex(positions, token);
     tableRow = e.mulIndex(sequence, tableWidth);
@@ -97,67 +127,154 @@ private:
     minusInf = e.f32(-std::numeric_limits<float>::infinity());
   }
 
-  /// Key j: returns the new (max, sum); `accumulator` updated in place.
-  SmallVector<Value> keyStep(Value j, ValueRange carried) {
-    Value base = e.addIndex(e.kvOffset(cache, attention.getLayer(), blockTable, tableRow, j),
-                            e.mulIndex(kvHead, headDim));
-    Value score = scoreOf(base);
-    codegen::OnlineSoftmaxStep step = [&] {
+  /// The block of keys from `first`: returns the new (max, sum) per head;
+  /// `accumulators` updated in place.
+  SmallVector<Value> keyBlockStep(Value first, ValueRange carried) {
+    Value count = arith::MinUIOp::create(
+        b, arith::SubIOp::create(b, contextEnd, first), e.index(keyBlock));
+    blockScores(first, count);
+    SmallVector<Value> next, corrections;
+    {
       KernelPhase phase(b, "attention.online_softmax");
-      return codegen::onlineSoftmaxStep(b, vecType, carried[0], carried[1], score);
-    }();
-    accumulateValues(base, step);
-    return {step.max, step.sum};
+      Value mask = vector::CreateMaskOp::create(
+          b, VectorType::get({keyBlock}, b.getI1Type()), ValueRange{count});
+      for (int64_t g = 0; g < headsPerItem; ++g) {
+        auto [max, sum, correction] = softmaxStep(g, mask, carried[2 * g], carried[2 * g + 1]);
+        next.append({max, sum});
+        corrections.push_back(correction);
+      }
+    }
+    accumulateValues(first, count, corrections);
+    return next;
   }
 
-  /// (q . k) * scale for the key row at `base`.
-  Value scoreOf(Value base) {
+  /// Flat offset of the kv head's row of key `j`.
+  Value rowBase(Value j) {
+    return e.addIndex(e.kvOffset(cache, attention.getLayer(), blockTable, tableRow, j),
+                      e.mulIndex(kvHead, headDim));
+  }
+
+  /// `scores`[g][k] = (q_g . k_{first+k}) scale for the block's `count` keys;
+  /// each key row is loaded once for every head of the item.
+  void blockScores(Value first, Value count) {
     KernelPhase phase(b, "attention.scores");
-    Value dotVector =
-        e.forLoop(e.index(0), e.index(headDim), width, ValueRange{zero},
-                  [&](Value d, ValueRange acc) -> SmallVector<Value> {
-                    Value q = vector::LoadOp::create(b, vecType, query, ValueRange{d});
-                    Value k = e.loadVectorF32(keys, e.addIndex(base, d), width);
-                    return {vector::FMAOp::create(b, q, k, acc[0])};
-                  })[0];
-    return arith::MulFOp::create(
-        b, vector::ReductionOp::create(b, vector::CombiningKind::ADD, dotVector), e.f32(scale));
+    e.forLoop(e.index(0), count, 1, [&](Value k) {
+      Value base = rowBase(e.addIndex(first, k));
+      SmallVector<Value> init(headsPerItem, zero);
+      ValueRange dots = e.forLoop(
+          e.index(0), e.index(headDim), width, init,
+          [&](Value d, ValueRange acc) -> SmallVector<Value> {
+            Value key = e.loadVectorF32(keys, e.addIndex(base, d), width);
+            SmallVector<Value> next;
+            for (int64_t g = 0; g < headsPerItem; ++g) {
+              Value q = vector::LoadOp::create(b, vecType, queries[g], ValueRange{d});
+              next.push_back(vector::FMAOp::create(b, q, key, acc[g]));
+            }
+            return next;
+          });
+      for (int64_t g = 0; g < headsPerItem; ++g) {
+        Value dot = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dots[g]);
+        memref::StoreOp::create(b, arith::MulFOp::create(b, dot, e.f32(scale)), scores,
+                                ValueRange{e.addIndex(k, e.index(g * keyBlock))});
+      }
+    });
   }
 
-  /// `accumulator` = weight v + correction `accumulator` for the value row at `base`.
-  void accumulateValues(Value base, const codegen::OnlineSoftmaxStep &step) {
+  /// Head g's online-softmax step over the block: its weights into
+  /// `weights`[g]; returns (max, sum, correction of the old accumulator).
+  std::tuple<Value, Value, Value> softmaxStep(int64_t g, Value mask, Value max, Value sum) {
+    Value offset = e.index(g * keyBlock);
+    Value minusInfs = vector::BroadcastOp::create(b, blockType, minusInf);
+    Value s = arith::SelectOp::create(
+        b, mask, vector::LoadOp::create(b, blockType, scores, ValueRange{offset}), minusInfs);
+    Value newMax = arith::MaximumFOp::create(
+        b, max, vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, s));
+    // exp(-inf) = 0 the first time: the zero accumulator stays zero.
+    Value correction = math::ExpOp::create(b, arith::SubFOp::create(b, max, newMax));
+    auto exp = math::ExpOp::create(
+        b, arith::SubFOp::create(b, s, vector::BroadcastOp::create(b, blockType, newMax)));
+    exps.push_back(exp);
+    Value w = arith::SelectOp::create(
+        b, mask, exp, arith::ConstantOp::create(b, DenseElementsAttr::get(blockType, 0.0f)));
+    vector::StoreOp::create(b, w, weights, ValueRange{offset});
+    Value blockSum = vector::ReductionOp::create(b, vector::CombiningKind::ADD, w);
+    Value newSum = arith::AddFOp::create(b, arith::MulFOp::create(b, sum, correction), blockSum);
+    return {newMax, newSum, correction};
+  }
+
+  /// `accumulators`[g] = correction_g `accumulators`[g] + sum_k w_gk v_k,
+  /// each value row loaded once for every head of the item.
+  void accumulateValues(Value first, Value count, ArrayRef<Value> corrections) {
     KernelPhase phase(b, "attention.accumulate_v");
     e.forLoop(e.index(0), e.index(headDim), width, [&](Value d) {
-      Value acc = vector::LoadOp::create(b, vecType, accumulator, ValueRange{d});
-      Value v = e.loadVectorF32(values, e.addIndex(base, d), width);
-      vector::StoreOp::create(b, codegen::accumulateValue(b, step, acc, v), accumulator,
-                              ValueRange{d});
+      SmallVector<Value> init;
+      for (int64_t g = 0; g < headsPerItem; ++g) {
+        Value acc = vector::LoadOp::create(b, vecType, accumulators[g], ValueRange{d});
+        init.push_back(arith::MulFOp::create(
+            b, acc, vector::BroadcastOp::create(b, vecType, corrections[g])));
+      }
+      ValueRange sums = e.forLoop(
+          e.index(0), count, 1, init, [&](Value k, ValueRange acc) -> SmallVector<Value> {
+            Value v = e.loadVectorF32(values, e.addIndex(rowBase(e.addIndex(first, k)), d), width);
+            SmallVector<Value> next;
+            for (int64_t g = 0; g < headsPerItem; ++g) {
+              Value w = memref::LoadOp::create(
+                  b, weights, ValueRange{e.addIndex(k, e.index(g * keyBlock))});
+              next.push_back(vector::FMAOp::create(
+                  b, vector::BroadcastOp::create(b, vecType, w), v, acc[g]));
+            }
+            return next;
+          });
+      for (int64_t g = 0; g < headsPerItem; ++g)
+        vector::StoreOp::create(b, sums[g], accumulators[g], ValueRange{d});
     });
   }
 
-  /// Output row `item` = `accumulator` / sum.
-  void finalize(Value item, Value sum) {
+  /// Output rows (token, head) = `accumulators` / sum.
+  void finalize(ValueRange finals) {
     KernelPhase phase(b, "attention.finalize");
-    Value inverse = arith::DivFOp::create(b, e.f32(1.0f), sum);
-    Value inverseVector = vector::BroadcastOp::create(b, vecType, inverse);
-    Value outBase = e.mulIndex(item, headDim);
-    e.forLoop(e.index(0), e.index(headDim), width, [&](Value d) {
-      Value acc = vector::LoadOp::create(b, vecType, accumulator, ValueRange{d});
-      e.storeVectorF32(out, e.addIndex(outBase, d), arith::MulFOp::create(b, acc, inverseVector));
-    });
+    for (int64_t g = 0; g < headsPerItem; ++g) {
+      Value inverse = arith::DivFOp::create(b, e.f32(1.0f), finals[2 * g + 1]);
+      Value inverseVector = vector::BroadcastOp::create(b, vecType, inverse);
+      Value row = e.addIndex(e.mulIndex(token, heads), e.addIndex(firstHead, e.index(g)));
+      Value outBase = e.mulIndex(row, headDim);
+      e.forLoop(e.index(0), e.index(headDim), width, [&](Value d) {
+        Value acc = vector::LoadOp::create(b, vecType, accumulators[g], ValueRange{d});
+        e.storeVectorF32(out, e.addIndex(outBase, d),
+                         arith::MulFOp::create(b, acc, inverseVector));
+      });
+    }
   }
 
   KernelEmitter &e;
   ImplicitLocOpBuilder &b;
   qtf::PagedAttentionOp attention;
   qtf::KVCacheType cache;
+  int64_t headsPerItem, keyBlock;
+  Value tokens;
   int64_t heads, headDim, group, width;
   float scale;
-  VectorType vecType;
-  Value query, accumulator, tableWidth;
+  VectorType vecType, blockType;
+  SmallVector<Value> queries, accumulators;
+  Value scores, weights, tableWidth;
   RowAccess keys, values, positions, tokenSeq, blockTable, out;
-  Value token, kvHead, zero, tableRow, contextEnd, minusInf;
+  Value token, firstHead, kvHead, zero, tableRow, contextEnd, minusInf;
+  SmallVector<Operation *> exps;
 };
+
+/// Rewrites the softmax's vector exps (only those) into MLIR's polynomial
+/// approximation: LLVM would otherwise scalarize them into libm calls.
+LogicalResult approximateExps(MLIRContext *ctx, ArrayRef<Operation *> exps) {
+  if (exps.empty())
+    return success();
+  auto isExp = [](StringRef name) { return name == math::ExpOp::getOperationName(); };
+  RewritePatternSet patterns(ctx);
+  populateMathPolynomialApproximationPatterns(patterns, isExp);
+  GreedyRewriteConfig config;
+  config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
+  config.enableFolding(false);
+  return applyOpPatternsGreedily(exps, std::move(patterns), config);
+}
 
 } // namespace
 
@@ -170,11 +287,31 @@ qwen::codegen::cpu::emitAttentionKernel(KernelEmitter &emitter) {
   if (!attention || ret.getNumOperands() != 1 || ret.getOperand(0) != attention.getResult())
     return source.emitOpError("attention kernel must return one paged_attention"), failure();
 
-  std::string tokenSymbol = emitter.leadingSymbol(attention.getResult());
-  emitter.createFunction([&](Value item) { CpuAttention(emitter, attention).emit(item); });
+  // tile = [query heads per item, keys per block] (qwen-select-schedule).
+  const int64_t heads = attention.getQuery().getType().getDimSize(1);
+  const int64_t group = heads / attention.getCache().getType().getKvHeads();
+  ArrayRef<int64_t> tile = emitter.options().schedule.getTile()
+                               ? emitter.options().schedule.getTile().asArrayRef()
+                               : ArrayRef<int64_t>();
+  if (tile.size() != 2 || tile[0] < 1 || group % tile[0] || tile[1] < 1)
+    return source.emitOpError("attention schedule needs tile = [query heads per item "
+                              "dividing the GQA group, keys per block]"),
+           failure();
 
   Builder builder(source.getContext());
-  const int64_t heads = attention.getQuery().getType().getDimSize(1);
+  std::string tokenSymbol = emitter.leadingSymbol(attention.getResult());
+  if (tokenSymbol.empty()) // LowerKernels reports the untraceable grid.
+    return SmallVector<Attribute>{builder.getStringAttr(tokenSymbol),
+                                  builder.getI64IntegerAttr(heads / tile[0])};
+  SmallVector<Operation *> exps;
+  emitter.createFunction([&](Value item) {
+    CpuAttention kernel(emitter, attention, tile[0], tile[1], emitter.dim(tokenSymbol));
+    kernel.emit(item);
+    exps.append(kernel.vectorExps().begin(), kernel.vectorExps().end());
+  });
+  if (failed(approximateExps(source.getContext(), exps)))
+    return source.emitOpError("could not approximate the softmax exps"), failure();
+
   return SmallVector<Attribute>{builder.getStringAttr(tokenSymbol),
-                                builder.getI64IntegerAttr(heads)};
+                                builder.getI64IntegerAttr(heads / tile[0])};
 }
