@@ -266,15 +266,18 @@ static PrefillBlocking selectPrefillBlocking(func::FuncOp kernel,
 
 /// Attention `tile` = [query heads per work item, keys per block]: a whole
 /// GQA group per item (every K / V row it loads serves the group's heads)
-/// and a block of one register of scores (one vector exp per head and block).
+/// and as many keys as the head row's vectors have lanes (their partial dots
+/// sum into one vector of scores: one vector exp per head and block).
 static SmallVector<int64_t> selectAttentionTile(func::FuncOp kernel,
                                                 const CpuScheduleOptions &options) {
-  int64_t group = 1;
+  int64_t group = 1, keys = options.vectorWidth;
   kernel.walk([&](qtf::PagedAttentionOp attention) {
-    group = attention.getQuery().getType().getDimSize(1) /
-            attention.getCache().getType().getKvHeads();
+    RankedTensorType query = attention.getQuery().getType();
+    group = query.getDimSize(1) / attention.getCache().getType().getKvHeads();
+    while (keys > 1 && query.getDimSize(2) % keys)
+      keys /= 2;
   });
-  return {group, options.vectorWidth};
+  return {group, keys};
 }
 
 FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,

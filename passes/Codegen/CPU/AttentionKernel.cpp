@@ -2,8 +2,9 @@
 //
 // One work item per (token, group of query heads): the `tile[0]` query heads
 // of one GQA group share every K / V row their token's context loads from the
-// paged cache. The context is walked in fixed blocks of `tile[1]` keys from
-// key 0 (the last block masked): the block's scores land in a vector, one
+// paged cache. The context is walked in fixed blocks of `tile[1]` keys (the
+// head row's vector width) from key 0, the last block masked: the block's
+// scores are one vector (a transposed tree sums the keys' partial dots), one
 // vector exp gives their weights (MLIR's polynomial exp), and the online
 // softmax rescales once per block. A query's arithmetic depends only on its
 // own context, never on its step, batch or work item, so a token's output is
@@ -85,7 +86,8 @@ private:
       queries.push_back(e.scratchRow(headDim));
       accumulators.push_back(e.scratchRow(headDim));
     }
-    scores = e.scratchRow(headsPerItem * keyBlock);
+    partials = e.scratchRow(headsPerItem * keyBlock * width);
+    rowBases = e.scratch(keyBlock, b.getIndexType());
     weights = e.scratchRow(headsPerItem * keyBlock);
     std::tie(keys, values) = e.kvArrays(attention.getCache());
     positions = e.access(attention.getPositions());
@@ -132,19 +134,20 @@ private:
   SmallVector<Value> keyBlockStep(Value first, ValueRange carried) {
     Value count = arith::MinUIOp::create(
         b, arith::SubIOp::create(b, contextEnd, first), e.index(keyBlock));
-    blockScores(first, count);
+    SmallVector<Value> scores = blockScores(first, count);
     SmallVector<Value> next, corrections;
     {
       KernelPhase phase(b, "attention.online_softmax");
       Value mask = vector::CreateMaskOp::create(
           b, VectorType::get({keyBlock}, b.getI1Type()), ValueRange{count});
       for (int64_t g = 0; g < headsPerItem; ++g) {
-        auto [max, sum, correction] = softmaxStep(g, mask, carried[2 * g], carried[2 * g + 1]);
+        auto [max, sum, correction] = softmaxStep(g, mask, scores[g], carried[2 * g],
+                                                  carried[2 * g + 1]);
         next.append({max, sum});
         corrections.push_back(correction);
       }
     }
-    accumulateValues(first, count, corrections);
+    accumulateValues(count, corrections);
     return next;
   }
 
@@ -154,12 +157,16 @@ private:
                       e.mulIndex(kvHead, headDim));
   }
 
-  /// `scores`[g][k] = (q_g . k_{first+k}) scale for the block's `count` keys;
-  /// each key row is loaded once for every head of the item.
-  void blockScores(Value first, Value count) {
+  /// The scores (q_g . k_{first+k}) scale of the block's `count` keys, one
+  /// vector per head (lanes from `count` on undefined). Each key row is
+  /// loaded once for every head of the item; its lane-wise partial dots go
+  /// to `partials`, summed per key afterwards by one transposed tree. The
+  /// rows' offsets go to `rowBases` for the value rows.
+  SmallVector<Value> blockScores(Value first, Value count) {
     KernelPhase phase(b, "attention.scores");
     e.forLoop(e.index(0), count, 1, [&](Value k) {
       Value base = rowBase(e.addIndex(first, k));
+      memref::StoreOp::create(b, base, rowBases, ValueRange{k});
       SmallVector<Value> init(headsPerItem, zero);
       ValueRange dots = e.forLoop(
           e.index(0), e.index(headDim), width, init,
@@ -172,21 +179,51 @@ private:
             }
             return next;
           });
-      for (int64_t g = 0; g < headsPerItem; ++g) {
-        Value dot = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dots[g]);
-        memref::StoreOp::create(b, arith::MulFOp::create(b, dot, e.f32(scale)), scores,
-                                ValueRange{e.addIndex(k, e.index(g * keyBlock))});
-      }
+      for (int64_t g = 0; g < headsPerItem; ++g)
+        vector::StoreOp::create(b, dots[g], partials,
+                                ValueRange{e.mulIndex(e.addIndex(k, e.index(g * keyBlock)), width)});
     });
+    SmallVector<Value> scores;
+    Value scaleVector = vector::BroadcastOp::create(b, blockType, e.f32(scale));
+    for (int64_t g = 0; g < headsPerItem; ++g) {
+      SmallVector<Value> rows;
+      for (int64_t k = 0; k < keyBlock; ++k)
+        rows.push_back(vector::LoadOp::create(b, vecType, partials,
+                                              ValueRange{e.index((g * keyBlock + k) * width)}));
+      scores.push_back(arith::MulFOp::create(b, transposedSum(rows), scaleVector));
+    }
+    return scores;
+  }
+
+  /// Lane k = the sum of rows[k]'s lanes, for keyBlock == width rows: each
+  /// level adds the two halves of every row's segment of partial sums
+  /// (pairs of vectors, shuffled), halving the segments and the vectors.
+  Value transposedSum(SmallVector<Value> rows) {
+    for (int64_t segment = width; segment > 1; segment /= 2) {
+      SmallVector<int64_t> low, high;
+      for (int64_t source = 0; source < 2; ++source)
+        for (int64_t start = 0; start < width; start += segment)
+          for (int64_t lane = 0; lane < segment / 2; ++lane) {
+            low.push_back(source * width + start + lane);
+            high.push_back(source * width + start + segment / 2 + lane);
+          }
+      SmallVector<Value> next;
+      for (size_t i = 0; i < rows.size(); i += 2)
+        next.push_back(arith::AddFOp::create(
+            b, vector::ShuffleOp::create(b, rows[i], rows[i + 1], low),
+            vector::ShuffleOp::create(b, rows[i], rows[i + 1], high)));
+      rows = std::move(next);
+    }
+    return rows.front();
   }
 
   /// Head g's online-softmax step over the block: its weights into
   /// `weights`[g]; returns (max, sum, correction of the old accumulator).
-  std::tuple<Value, Value, Value> softmaxStep(int64_t g, Value mask, Value max, Value sum) {
+  std::tuple<Value, Value, Value> softmaxStep(int64_t g, Value mask, Value scores, Value max,
+                                              Value sum) {
     Value offset = e.index(g * keyBlock);
     Value minusInfs = vector::BroadcastOp::create(b, blockType, minusInf);
-    Value s = arith::SelectOp::create(
-        b, mask, vector::LoadOp::create(b, blockType, scores, ValueRange{offset}), minusInfs);
+    Value s = arith::SelectOp::create(b, mask, scores, minusInfs);
     Value newMax = arith::MaximumFOp::create(
         b, max, vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, s));
     // exp(-inf) = 0 the first time: the zero accumulator stays zero.
@@ -204,7 +241,7 @@ private:
 
   /// `accumulators`[g] = correction_g `accumulators`[g] + sum_k w_gk v_k,
   /// each value row loaded once for every head of the item.
-  void accumulateValues(Value first, Value count, ArrayRef<Value> corrections) {
+  void accumulateValues(Value count, ArrayRef<Value> corrections) {
     KernelPhase phase(b, "attention.accumulate_v");
     e.forLoop(e.index(0), e.index(headDim), width, [&](Value d) {
       SmallVector<Value> init;
@@ -215,7 +252,8 @@ private:
       }
       ValueRange sums = e.forLoop(
           e.index(0), count, 1, init, [&](Value k, ValueRange acc) -> SmallVector<Value> {
-            Value v = e.loadVectorF32(values, e.addIndex(rowBase(e.addIndex(first, k)), d), width);
+            Value base = memref::LoadOp::create(b, rowBases, ValueRange{k});
+            Value v = e.loadVectorF32(values, e.addIndex(base, d), width);
             SmallVector<Value> next;
             for (int64_t g = 0; g < headsPerItem; ++g) {
               Value w = memref::LoadOp::create(
@@ -256,7 +294,7 @@ private:
   float scale;
   VectorType vecType, blockType;
   SmallVector<Value> queries, accumulators;
-  Value scores, weights, tableWidth;
+  Value partials, weights, rowBases, tableWidth;
   RowAccess keys, values, positions, tokenSeq, blockTable, out;
   Value token, firstHead, kvHead, zero, tableRow, contextEnd, minusInf;
   SmallVector<Operation *> exps;
@@ -293,9 +331,12 @@ qwen::codegen::cpu::emitAttentionKernel(KernelEmitter &emitter) {
   ArrayRef<int64_t> tile = emitter.options().schedule.getTile()
                                ? emitter.options().schedule.getTile().asArrayRef()
                                : ArrayRef<int64_t>();
-  if (tile.size() != 2 || tile[0] < 1 || group % tile[0] || tile[1] < 1)
+  const int64_t width = emitter.rowWidth(attention.getQuery().getType().getDimSize(2));
+  if (tile.size() != 2 || tile[0] < 1 || group % tile[0] || tile[1] != width)
     return source.emitOpError("attention schedule needs tile = [query heads per item "
-                              "dividing the GQA group, keys per block]"),
+                              "dividing the GQA group, keys per block = the head row's "
+                              "vector width ")
+               << width << "]",
            failure();
 
   Builder builder(source.getContext());
