@@ -10,8 +10,10 @@
 // own context, never on its step, batch or work item, so a token's output is
 // bit-identical alone (decode) or in any prefill batch.
 //
-// Items run in a balanced token order (0, T-1, 1, T-2, ...): the runtime's
-// contiguous chunks of items then carry about equal causal work.
+// Items run head block by head block (consecutive items reuse one kv head's
+// K / V rows from cache), each in a balanced token order (0, T-1, 1, T-2,
+// ...): the runtime's contiguous chunks of items carry about equal causal
+// work.
 //
 // Phases (KernelPhase names, in order; test/Codegen/CPU/attention-phases.mlir):
 //   attention.load_q          the query rows (q-norm / rope chain) -> `queries`
@@ -97,13 +99,14 @@ private:
     tableWidth = e.dim("P");
   }
 
+  /// item = head block * T + rank: consecutive items share their kv head
+  /// (its context's K / V rows stay in cache from one token to the next).
   /// token (rank r of the balanced order: r even -> r/2, odd -> T-1-r/2),
   /// firstHead, kvHead of the item; the query rows in `queries`.
   void loadQueries(Value item) {
     KernelPhase phase(b, "attention.load_q");
-    const int64_t headBlocks = heads / headsPerItem;
-    Value rank = e.divIndex(item, headBlocks);
-    firstHead = e.mulIndex(e.remIndex(item, headBlocks), headsPerItem);
+    Value rank = arith::RemUIOp::create(b, item, tokens);
+    firstHead = e.mulIndex(arith::DivUIOp::create(b, item, tokens), headsPerItem);
     kvHead = e.divIndex(firstHead, group);
     Value half = e.divIndex(rank, 2);
     Value odd = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, e.remIndex(rank, 2),
