@@ -264,20 +264,27 @@ static PrefillBlocking selectPrefillBlocking(func::FuncOp kernel,
   return {rows, {kMatmulTokenTile, nr}, kPrefillTokens};
 }
 
-/// Attention `tile` = [query heads per work item, keys per block]: a whole
-/// GQA group per item (every K / V row it loads serves the group's heads)
-/// and as many keys as the head row's vectors have lanes (their partial dots
-/// sum into one vector of scores: one vector exp per head and block).
+/// Attention `tile` = [query heads per work item, keys per block, value
+/// vectors per pass]: a whole GQA group per item (every K / V row it loads
+/// serves the group's heads); as many keys as the head row's vectors have
+/// lanes (their partial dots sum into one vector of scores: one vector exp
+/// per head and block); and the most vectors of the head row (dividing it)
+/// whose accumulators for every head fit kAttentionAccumulators registers.
 static SmallVector<int64_t> selectAttentionTile(func::FuncOp kernel,
                                                 const CpuScheduleOptions &options) {
-  int64_t group = 1, keys = options.vectorWidth;
+  constexpr int64_t kAttentionAccumulators = 16;
+  int64_t group = 1, keys = options.vectorWidth, vectors = 1;
   kernel.walk([&](qtf::PagedAttentionOp attention) {
     RankedTensorType query = attention.getQuery().getType();
     group = query.getDimSize(1) / attention.getCache().getType().getKvHeads();
     while (keys > 1 && query.getDimSize(2) % keys)
       keys /= 2;
+    const int64_t rowVectors = query.getDimSize(2) / keys;
+    for (int64_t v = 1; v <= rowVectors && v * group <= kAttentionAccumulators; ++v)
+      if (rowVectors % v == 0)
+        vectors = v;
   });
-  return {group, keys};
+  return {group, keys, vectors};
 }
 
 FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,

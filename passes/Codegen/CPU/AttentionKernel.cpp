@@ -21,7 +21,8 @@
 //   attention.key_loop        per block of keys of the context:
 //     attention.scores          s = (q . k_j) scale -> `scores`, per head
 //     attention.online_softmax  block max, one vector exp, (m, l) carried
-//     attention.accumulate_v    `accumulators` = c `accumulators` + sum w v_j
+//     attention.accumulate_v    `accumulators` = c `accumulators` + sum w v_j,
+//                               tile[2] vectors of every head per pass
 //   attention.finalize        out rows = `accumulators` / l
 //
 //===----------------------------------------------------------------------===//
@@ -48,10 +49,10 @@ namespace {
 /// named in a phase's comment are the members it leaves for the next ones.
 class CpuAttention {
 public:
-  CpuAttention(KernelEmitter &e, qtf::PagedAttentionOp attention, int64_t headsPerItem,
-               int64_t keyBlock, Value tokens)
+  CpuAttention(KernelEmitter &e, qtf::PagedAttentionOp attention, ArrayRef<int64_t> tile,
+               Value tokens)
       : e(e), b(e.builder()), attention(attention), cache(attention.getCache().getType()),
-        headsPerItem(headsPerItem), keyBlock(keyBlock), tokens(tokens) {
+        headsPerItem(tile[0]), keyBlock(tile[1]), valueVectors(tile[2]), tokens(tokens) {
     RankedTensorType queryType = attention.getQuery().getType();
     heads = queryType.getDimSize(1);
     headDim = queryType.getDimSize(2);
@@ -243,31 +244,41 @@ private:
   }
 
   /// `accumulators`[g] = correction_g `accumulators`[g] + sum_k w_gk v_k,
-  /// each value row loaded once for every head of the item.
+  /// each value row loaded once for every head of the item. The head row in
+  /// passes of `valueVectors` vectors: the pass's accumulators of every head
+  /// stay in registers over the block's keys.
   void accumulateValues(Value count, ArrayRef<Value> corrections) {
     KernelPhase phase(b, "attention.accumulate_v");
-    e.forLoop(e.index(0), e.index(headDim), width, [&](Value d) {
-      SmallVector<Value> init;
+    e.forLoop(e.index(0), e.index(headDim), valueVectors * width, [&](Value d0) {
+      SmallVector<Value> columns, init;
+      for (int64_t c = 0; c < valueVectors; ++c)
+        columns.push_back(e.addIndex(d0, e.index(c * width)));
       for (int64_t g = 0; g < headsPerItem; ++g) {
-        Value acc = vector::LoadOp::create(b, vecType, accumulators[g], ValueRange{d});
-        init.push_back(arith::MulFOp::create(
-            b, acc, vector::BroadcastOp::create(b, vecType, corrections[g])));
+        Value correction = vector::BroadcastOp::create(b, vecType, corrections[g]);
+        for (Value d : columns)
+          init.push_back(arith::MulFOp::create(
+              b, vector::LoadOp::create(b, vecType, accumulators[g], ValueRange{d}), correction));
       }
       ValueRange sums = e.forLoop(
           e.index(0), count, 1, init, [&](Value k, ValueRange acc) -> SmallVector<Value> {
             Value base = memref::LoadOp::create(b, rowBases, ValueRange{k});
-            Value v = e.loadVectorF32(values, e.addIndex(base, d), width);
-            SmallVector<Value> next;
+            SmallVector<Value> v, next;
+            for (Value d : columns)
+              v.push_back(e.loadVectorF32(values, e.addIndex(base, d), width));
             for (int64_t g = 0; g < headsPerItem; ++g) {
-              Value w = memref::LoadOp::create(
-                  b, weights, ValueRange{e.addIndex(k, e.index(g * keyBlock))});
-              next.push_back(vector::FMAOp::create(
-                  b, vector::BroadcastOp::create(b, vecType, w), v, acc[g]));
+              Value w = vector::BroadcastOp::create(
+                  b, vecType,
+                  memref::LoadOp::create(b, weights,
+                                         ValueRange{e.addIndex(k, e.index(g * keyBlock))}));
+              for (int64_t c = 0; c < valueVectors; ++c)
+                next.push_back(vector::FMAOp::create(b, w, v[c], acc[g * valueVectors + c]));
             }
             return next;
           });
       for (int64_t g = 0; g < headsPerItem; ++g)
-        vector::StoreOp::create(b, sums[g], accumulators[g], ValueRange{d});
+        for (int64_t c = 0; c < valueVectors; ++c)
+          vector::StoreOp::create(b, sums[g * valueVectors + c], accumulators[g],
+                                  ValueRange{columns[c]});
     });
   }
 
@@ -291,7 +302,7 @@ private:
   ImplicitLocOpBuilder &b;
   qtf::PagedAttentionOp attention;
   qtf::KVCacheType cache;
-  int64_t headsPerItem, keyBlock;
+  int64_t headsPerItem, keyBlock, valueVectors;
   Value tokens;
   int64_t heads, headDim, group, width;
   float scale;
@@ -328,18 +339,21 @@ qwen::codegen::cpu::emitAttentionKernel(KernelEmitter &emitter) {
   if (!attention || ret.getNumOperands() != 1 || ret.getOperand(0) != attention.getResult())
     return source.emitOpError("attention kernel must return one paged_attention"), failure();
 
-  // tile = [query heads per item, keys per block] (qwen-select-schedule).
+  // tile = [query heads per item, keys per block, value vectors per pass]
+  // (qwen-select-schedule).
   const int64_t heads = attention.getQuery().getType().getDimSize(1);
   const int64_t group = heads / attention.getCache().getType().getKvHeads();
   ArrayRef<int64_t> tile = emitter.options().schedule.getTile()
                                ? emitter.options().schedule.getTile().asArrayRef()
                                : ArrayRef<int64_t>();
   const int64_t width = emitter.rowWidth(attention.getQuery().getType().getDimSize(2));
-  if (tile.size() != 2 || tile[0] < 1 || group % tile[0] || tile[1] != width)
+  const int64_t vectors = attention.getQuery().getType().getDimSize(2) / width;
+  if (tile.size() != 3 || tile[0] < 1 || group % tile[0] || tile[1] != width || tile[2] < 1 ||
+      vectors % tile[2])
     return source.emitOpError("attention schedule needs tile = [query heads per item "
                               "dividing the GQA group, keys per block = the head row's "
                               "vector width ")
-               << width << "]",
+               << width << ", value vectors per pass dividing " << vectors << "]",
            failure();
 
   Builder builder(source.getContext());
@@ -349,7 +363,7 @@ qwen::codegen::cpu::emitAttentionKernel(KernelEmitter &emitter) {
                                   builder.getI64IntegerAttr(heads / tile[0])};
   SmallVector<Operation *> exps;
   emitter.createFunction([&](Value item) {
-    CpuAttention kernel(emitter, attention, tile[0], tile[1], emitter.dim(tokenSymbol));
+    CpuAttention kernel(emitter, attention, tile, emitter.dim(tokenSymbol));
     kernel.emit(item);
     exps.append(kernel.vectorExps().begin(), kernel.vectorExps().end());
   });
