@@ -74,7 +74,9 @@ public:
     {
       KernelPhase phase(b, "attention.key_loop");
       finals = e.forLoop(e.index(0), contextEnd, keyBlock, initial,
-                         [&](Value first, ValueRange carried) { return keyBlockStep(first, carried); });
+                         [&](Value first, ValueRange carried) {
+                           return keyBlockStep(first, carried);
+                         });
     }
     finalize(finals);
   }
@@ -183,9 +185,10 @@ private:
             }
             return next;
           });
-      for (int64_t g = 0; g < headsPerItem; ++g)
-        vector::StoreOp::create(b, dots[g], partials,
-                                ValueRange{e.mulIndex(e.addIndex(k, e.index(g * keyBlock)), width)});
+      for (int64_t g = 0; g < headsPerItem; ++g) {
+        Value row = e.addIndex(k, e.index(g * keyBlock));
+        vector::StoreOp::create(b, dots[g], partials, ValueRange{e.mulIndex(row, width)});
+      }
     });
     SmallVector<Value> scores;
     Value scaleVector = vector::BroadcastOp::create(b, blockType, e.f32(scale));
