@@ -264,6 +264,29 @@ static PrefillBlocking selectPrefillBlocking(func::FuncOp kernel,
   return {rows, {kMatmulTokenTile, nr}, kPrefillTokens};
 }
 
+/// Attention `tile` = [query heads per work item, keys per block, value
+/// vectors per pass]: a whole GQA group per item (every K / V row it loads
+/// serves the group's heads); as many keys as the head row's vectors have
+/// lanes (their partial dots sum into one vector of scores: one vector exp
+/// per head and block); and the most vectors of the head row (dividing it)
+/// whose accumulators for every head fit kAttentionAccumulators registers.
+static SmallVector<int64_t> selectAttentionTile(func::FuncOp kernel,
+                                                const CpuScheduleOptions &options) {
+  constexpr int64_t kAttentionAccumulators = 16;
+  int64_t group = 1, keys = options.vectorWidth, vectors = 1;
+  kernel.walk([&](qtf::PagedAttentionOp attention) {
+    RankedTensorType query = attention.getQuery().getType();
+    group = query.getDimSize(1) / attention.getCache().getType().getKvHeads();
+    while (keys > 1 && query.getDimSize(2) % keys)
+      keys /= 2;
+    const int64_t rowVectors = query.getDimSize(2) / keys;
+    for (int64_t v = 1; v <= rowVectors && v * group <= kAttentionAccumulators; ++v)
+      if (rowVectors % v == 0)
+        vectors = v;
+  });
+  return {group, keys, vectors};
+}
+
 FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                                                           const CpuScheduleOptions &options) {
   MLIRContext *ctx = kernel.getContext();
@@ -304,5 +327,8 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
     return schedule(1, array({kExpertsSlotBlock}), selectDotKinds(kernel, options), {});
   if (*kind == KernelKind::DeltaRule)
     return schedule(1, array({kDeltaRuleChunk}), {DotKind::None, DotKind::None}, {});
+  if (*kind == KernelKind::Attention)
+    return schedule(1, array(selectAttentionTile(kernel, options)), {DotKind::None, DotKind::None},
+                    {});
   return schedule(1, {}, {DotKind::None, DotKind::None}, {});
 }

@@ -13,7 +13,10 @@
 // `decode_lanes` per key (at most 4 vectors each), decode_tile[0] query
 // heads per pass (at most 64 accumulator floats a lane), split-K over the
 // context in up to 32 blocks merged by `combine_threads` (one per column).
-// On the CPU, only the register width.
+// CPU, per (token, tile[0] query heads): a whole GQA group shares every K / V
+// row it loads; the context in blocks of tile[1] keys, one register of
+// scores (one vector exp per head and block); V accumulated in passes of
+// tile[2] vectors of the head row (at most 16 accumulators for the group).
 
 // CUDA-LABEL: func.func @head_dim_64(
 // CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, lanes = 16, tile = [32, 64], tile_lanes = 8, decode_threads = 128, decode_lanes = 4, decode_tile = [4], splits = 32, combine_threads = 64, split_keys = 64>
@@ -34,13 +37,13 @@
 // T128-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 128, vector_width = 4, lanes = 32, tile = [8, 16], tile_lanes = 16, decode_threads = 128, decode_lanes = 16, decode_tile = [4], splits = 32, combine_threads = 128, split_keys = 64>
 
 // CPU-LABEL: func.func @head_dim_64(
-// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16>
+// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16, tile = [8, 16, 2]>
 // CPU-LABEL: func.func @qwen3_0_6b(
-// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16>
+// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16, tile = [2, 16, 8]>
 // CPU-LABEL: func.func @qwen3_8b(
-// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16>
+// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16, tile = [4, 16, 4]>
 // CPU-LABEL: func.func @head_dim_256(
-// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16>
+// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 16, tile = [8, 16, 2]>
 
 module {
   module @kernels {

@@ -4,9 +4,12 @@
 // The CPU attention kernel is emitted as named phases (KernelPhase: a
 // NameLoc "attention.<phase>" on every op of the phase, nested phases
 // nested). The phases appear in this order for every head_dim and group:
-// load_q (the q_norm -> rope chain when there is one), init, then the key
-// loop with scores, online_softmax and accumulate_v inside it, finalize.
-// The phase locations survive the lowering to the LLVM dialect (LLVM).
+// load_q (the q_norm -> rope chain when there is one), init, then the loop
+// over blocks of keys with scores (partial dots summed by a shuffle tree),
+// online_softmax (a masked block, the scalar correction exp, the vector exp
+// expanded into its polynomial: no vector math.exp is left) and
+// accumulate_v inside it, finalize. The phase locations survive the
+// lowering to the LLVM dialect (LLVM).
 
 // -----
 
@@ -19,11 +22,14 @@
 // CHECK:         math.rsqrt {{.*}} loc("attention.load_q"
 // CHECK:         math.cos {{.*}} loc("attention.load_q"
 // CHECK:         loc("attention.init"
-// CHECK:         arith.constant {{.*}} loc("attention.key_loop"
+// CHECK:         arith.minui {{.*}} loc("attention.key_loop"
 // CHECK:           vector.fma {{.*}} loc("attention.scores"("attention.key_loop"
-// CHECK:           vector.reduction <add>, {{.*}} loc("attention.scores"("attention.key_loop"
-// CHECK:           arith.maximumf {{.*}} loc("attention.online_softmax"("attention.key_loop"
-// CHECK:           math.exp {{.*}} loc("attention.online_softmax"("attention.key_loop"
+// CHECK:           vector.shuffle {{.*}} loc("attention.scores"("attention.key_loop"
+// CHECK:           vector.create_mask {{.*}} loc("attention.online_softmax"("attention.key_loop"
+// CHECK:           vector.reduction <maximumf>, {{.*}} loc("attention.online_softmax"("attention.key_loop"
+// CHECK:           math.exp {{.*}} : f32 loc("attention.online_softmax"("attention.key_loop"
+// CHECK-NOT:       math.exp
+// CHECK:           math.fma {{.*}} : vector<8xf32> loc("attention.online_softmax"("attention.key_loop"
 // CHECK:           vector.fma {{.*}} loc("attention.accumulate_v"("attention.key_loop"
 // CHECK:         } loc("attention.key_loop"
 // CHECK:         arith.divf {{.*}} loc("attention.finalize"
@@ -54,11 +60,14 @@ module @kernels {
 // LLVM:          llvm.fdiv {{.*}} loc("attention.finalize"
 // CHECK:         loc("attention.load_q"
 // CHECK:         loc("attention.init"
-// CHECK:         arith.constant {{.*}} loc("attention.key_loop"
+// CHECK:         arith.minui {{.*}} loc("attention.key_loop"
 // CHECK:           vector.fma {{.*}} loc("attention.scores"("attention.key_loop"
-// CHECK:           vector.reduction <add>, {{.*}} loc("attention.scores"("attention.key_loop"
-// CHECK:           arith.maximumf {{.*}} loc("attention.online_softmax"("attention.key_loop"
-// CHECK:           math.exp {{.*}} loc("attention.online_softmax"("attention.key_loop"
+// CHECK:           vector.shuffle {{.*}} loc("attention.scores"("attention.key_loop"
+// CHECK:           vector.create_mask {{.*}} loc("attention.online_softmax"("attention.key_loop"
+// CHECK:           vector.reduction <maximumf>, {{.*}} loc("attention.online_softmax"("attention.key_loop"
+// CHECK:           math.exp {{.*}} : f32 loc("attention.online_softmax"("attention.key_loop"
+// CHECK-NOT:       math.exp
+// CHECK:           math.fma {{.*}} : vector<8xf32> loc("attention.online_softmax"("attention.key_loop"
 // CHECK:           vector.fma {{.*}} loc("attention.accumulate_v"("attention.key_loop"
 // CHECK:         } loc("attention.key_loop"
 // CHECK:         arith.divf {{.*}} loc("attention.finalize"
@@ -85,11 +94,14 @@ module @kernels {
 // CHECK:         math.rsqrt {{.*}} loc("attention.load_q"
 // CHECK:         math.cos {{.*}} loc("attention.load_q"
 // CHECK:         loc("attention.init"
-// CHECK:         arith.constant {{.*}} loc("attention.key_loop"
+// CHECK:         arith.minui {{.*}} loc("attention.key_loop"
 // CHECK:           vector.fma {{.*}} loc("attention.scores"("attention.key_loop"
-// CHECK:           vector.reduction <add>, {{.*}} loc("attention.scores"("attention.key_loop"
-// CHECK:           arith.maximumf {{.*}} loc("attention.online_softmax"("attention.key_loop"
-// CHECK:           math.exp {{.*}} loc("attention.online_softmax"("attention.key_loop"
+// CHECK:           vector.shuffle {{.*}} loc("attention.scores"("attention.key_loop"
+// CHECK:           vector.create_mask {{.*}} loc("attention.online_softmax"("attention.key_loop"
+// CHECK:           vector.reduction <maximumf>, {{.*}} loc("attention.online_softmax"("attention.key_loop"
+// CHECK:           math.exp {{.*}} : f32 loc("attention.online_softmax"("attention.key_loop"
+// CHECK-NOT:       math.exp
+// CHECK:           math.fma {{.*}} : vector<8xf32> loc("attention.online_softmax"("attention.key_loop"
 // CHECK:           vector.fma {{.*}} loc("attention.accumulate_v"("attention.key_loop"
 // CHECK:         } loc("attention.key_loop"
 // CHECK:         arith.divf {{.*}} loc("attention.finalize"

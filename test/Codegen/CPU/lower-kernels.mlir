@@ -55,10 +55,11 @@ module @kernels {
 
 // -----
 
-// attention: one item per (token, head), an online softmax over the pages.
+// attention: one item per (token, GQA group of 2 heads), an online softmax
+// over the pages in blocks of keys.
 !kv = !qtf.kv_cache<layers = 2, kv_heads = 2, head_dim = 16, page_size = 16, f32>
 // CHECK-LABEL: func.func @step
-// CHECK:       qkernel.launch @kernels::@qk0_attention{{.*}}grid = [T, 4]
+// CHECK:       qkernel.launch @kernels::@qk0_attention{{.*}}grid = [T, 2]
 // CHECK:       func.func @qk0_attention
 // CHECK:         scf.for {{.*}} iter_args
 // CHECK:           arith.maximumf

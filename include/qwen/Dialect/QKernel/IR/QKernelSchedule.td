@@ -105,7 +105,9 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
       FP8 matmul (cuda, the generated kernel over e4m3 weights)
       `[activation rows per pass]` over a warp's weight row (each pass
       reads the row again, from L1 after the first);
-      attention (cuda) `[queries, keys]` of a prefill tile; experts
+      attention (cuda) `[queries, keys]` of a prefill tile; attention
+      (cpu) `[query heads per work item, keys per block]` (a GQA group's
+      heads share each K / V row; a block's scores are one vector); experts
       `[slots]` gathered per block; delta_rule (cuda) `[tokens]` of a
       chunked-prefill chunk (absent: the state stays in global memory).
     - `tile_lanes` (cuda attention): lanes per query of a prefill tile.
