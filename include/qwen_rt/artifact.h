@@ -201,6 +201,9 @@ struct TargetSpec {
   /// launch it with programmatic dependent launch.
   bool programmaticLaunch = false;
   std::vector<std::string> features;
+  /// cpu: the dtype the GEMMs' f32 activations are rounded to: "f32" (not
+  /// rounded) or "bf16" (AVX512-BF16 tiles, --bf16-activations=auto|round).
+  std::string gemmActivations = "f32";
 };
 
 /// A compiled artifact folder. open() parses and validates the manifest;

@@ -42,6 +42,9 @@ inline constexpr std::string_view kPartialFloats = "partial_floats";
 inline constexpr std::string_view kCombine = "combine";
 inline constexpr std::string_view kSplitKeys = "min_keys";
 inline constexpr std::string_view kProgrammaticLaunch = "programmatic_launch";
+/// target (cpu): the dtype the GEMMs' f32 activations are rounded to, "f32"
+/// (none) or "bf16" (qwen-compile --bf16-activations=auto|round).
+inline constexpr std::string_view kGemmActivations = "gemm_activations";
 
 /// Grid symbols, in the order kernels receive the step sizes (T, B, P, R).
 inline constexpr std::string_view kGridSymbols[] = {"T", "B", "P", "R"};

@@ -45,9 +45,10 @@ llvm::Error verifyCompileCheckpointOptions(const CompileCheckpointOptions &optio
   if (options.vectorWidth != 0 && options.vectorWidth != 4 && options.vectorWidth != 8 &&
       options.vectorWidth != 16)
     return error("--vector-width must be 4, 8 or 16");
-  if (options.bf16Activations != "off" && options.bf16Activations != "split" &&
-      options.bf16Activations != "round")
-    return error("unknown --bf16-activations '" + options.bf16Activations + "' (off, split, round)");
+  if (options.bf16Activations != "auto" && options.bf16Activations != "off" &&
+      options.bf16Activations != "split" && options.bf16Activations != "round")
+    return error("unknown --bf16-activations '" + options.bf16Activations +
+                 "' (auto, off, split, round)");
   if (options.gpuAttention != "simt" && options.gpuAttention != "mma")
     return error("unknown --gpu-attention '" + options.gpuAttention + "' (simt, mma)");
   if (options.gpuGemv != "cublaslt" && options.gpuGemv != "generated")

@@ -27,7 +27,10 @@
 //
 // The dot kind of matmul and experts tiles comes from the target's features:
 // bf16 weights on an AVX512-BF16 target dot in bf16 (vdpbf16ps) instead of
-// widening the weights, with the f32 activations split (default) or rounded.
+// widening the weights. By default (auto) the f32 activations are rounded to
+// bf16 at the decoder's GEMMs, as llama.cpp and HF's bf16 run do, while the
+// lm_head and the router's matmul keep f32 FMAs; explicit choices: off (f32
+// FMAs), split (one-token tiles as bf16 hi + lo) or round (every GEMM).
 // Block-wise FP8 weights always take f32 FMAs: the bytes are widened and
 // scaled in registers to exactly HF's f32 dequantization, which bf16 would
 // round (an e4m3 value fits bf16, its product with the scale does not).
@@ -44,6 +47,7 @@ using namespace mlir;
 using namespace qwen;
 using namespace qwen::qkernel;
 using qwen::schedule::CpuScheduleOptions;
+using Bf16Activations = CpuScheduleOptions::Bf16Activations;
 
 static constexpr int64_t kMatmulRowsPerItem = 8;
 static constexpr int64_t kMatmulTokenTile = 4;
@@ -86,7 +90,7 @@ static bool hasFeature(const CpuScheduleOptions &options, StringRef feature) {
 /// The codegen takes the widest of these that the vector width and `k`
 /// allow (DotProduct.cpp), which is this one whenever this is not 0.
 static int64_t bf16DotLanes(const CpuScheduleOptions &options, int64_t k) {
-  if (!options.bf16Dots || !hasFeature(options, "avx512bf16") || !hasFeature(options, "avx512f"))
+  if (!hasFeature(options, "avx512bf16") || !hasFeature(options, "avx512f"))
     return 0;
   // 512-bit vdpbf16ps needs avx512f only; the 256 / 128-bit forms need avx512vl.
   for (int64_t lanes : {16, 8, 4}) {
@@ -99,15 +103,16 @@ static int64_t bf16DotLanes(const CpuScheduleOptions &options, int64_t k) {
   return 0;
 }
 
-/// The dot kind of a register tile of `tokens` activation rows over `dot`.
-static DotKind selectDotKind(const CpuScheduleOptions &options, const DotOperands &dot,
-                             int64_t tokens) {
-  if (isa<Float8E4M3FNType>(dot.w))
+/// The dot kind of a register tile of `tokens` activation rows over `dot`,
+/// `mode` being the kernel's own (Auto resolved).
+static DotKind selectDotKind(const CpuScheduleOptions &options, Bf16Activations mode,
+                             const DotOperands &dot, int64_t tokens) {
+  if (mode == Bf16Activations::Off || isa<Float8E4M3FNType>(dot.w))
     return DotKind::Fma; // block-wise FP8: widened and scaled in registers
   if (!dot.w.isBF16() || !(dot.x.isF32() || dot.x.isBF16()) || bf16DotLanes(options, dot.k) == 0)
     return DotKind::Fma;
   // bf16 activations are exact in either kind; the split costs a second dot.
-  if (dot.x.isBF16() || options.roundBf16Activations)
+  if (dot.x.isBF16() || mode == Bf16Activations::Round)
     return DotKind::Avx512Bf16Round;
   // Split: two dots per 32 products, as many instructions as f32 FMAs, so it
   // wins only where it saves the weight widening without adding much: a
@@ -136,12 +141,17 @@ static DotKinds selectDotKinds(func::FuncOp kernel, const CpuScheduleOptions &op
     dots.push_back({f32, ffn.getDown().getType().getElementType(),
                     static_cast<int64_t>(ffn.getIntermediateSize())});
   });
+  // Auto: round everywhere but in the kernels that decide logits or routing.
+  Bf16Activations mode = options.bf16Activations;
+  if (mode == Bf16Activations::Auto)
+    mode = options.f32Kernels.count(kernel.getSymName().str()) ? Bf16Activations::Off
+                                                               : Bf16Activations::Round;
   auto agreed = [&](int64_t tokens) {
     if (dots.empty())
       return DotKind::Fma;
-    DotKind kind = selectDotKind(options, dots.front(), tokens);
+    DotKind kind = selectDotKind(options, mode, dots.front(), tokens);
     for (const DotOperands &dot : dots)
-      if (selectDotKind(options, dot, tokens) != kind)
+      if (selectDotKind(options, mode, dot, tokens) != kind)
         return DotKind::Fma;
     return kind;
   };
@@ -331,4 +341,44 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
     return schedule(1, array(selectAttentionTile(kernel, options)), {DotKind::None, DotKind::None},
                     {});
   return schedule(1, {}, {DotKind::None, DotKind::None}, {});
+}
+
+std::set<std::string> qwen::schedule::selectF32ActivationKernels(ModuleOp top) {
+  std::set<std::string> names;
+  ModuleOp kernels = getKernelModule(top);
+  auto step = top.lookupSymbol<func::FuncOp>("step");
+  if (!kernels || !step)
+    return names;
+  auto kindOf = [&](LaunchOp launch) -> std::optional<KernelKind> {
+    auto kernel = kernels.lookupSymbol<func::FuncOp>(launch.getKernel().getLeafReference());
+    return kernel ? getKernelKind(kernel) : std::nullopt;
+  };
+  auto keepMatmul = [&](Value value) {
+    auto launch = value.getDefiningOp<LaunchOp>();
+    if (launch && kindOf(launch) == KernelKind::Matmul)
+      names.insert(launch.getKernel().getLeafReference().str());
+  };
+  step.walk([&](func::ReturnOp ret) {
+    for (Value result : ret.getOperands())
+      keepMatmul(result);
+  });
+  step.walk([&](LaunchOp launch) {
+    if (kindOf(launch) == KernelKind::Router)
+      for (Value arg : launch.getArgs())
+        keepMatmul(arg);
+  });
+  return names;
+}
+
+bool qwen::schedule::roundsF32Activations(func::FuncOp kernel, ScheduleAttr schedule) {
+  if (schedule.getDot() != DotKind::Avx512Bf16Round &&
+      schedule.getDecodeDot() != DotKind::Avx512Bf16Round)
+    return false;
+  bool f32Input = false;
+  kernel.walk([&](qtf::LinearOp linear) {
+    f32Input |= linear.getInput().getType().getElementType().isF32();
+  });
+  // The experts' down product always reads the f32 SwiGLU rows.
+  kernel.walk([&](qtf::MoeExpertFfnOp) { f32Input = true; });
+  return f32Input;
 }

@@ -4,6 +4,9 @@
 #include "qwen/Passes/Codegen/Common/KernelABI.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/StringSwitch.h"
+
+#include <optional>
 
 namespace qwen::schedule {
 #define GEN_PASS_DEF_SELECTSCHEDULEPASS
@@ -43,11 +46,22 @@ struct SelectSchedulePass final
       top.emitError("vector-width must be a power of two in [1, 16]");
       return signalPassFailure();
     }
-    if (bf16Activations != "off" && bf16Activations != "split" && bf16Activations != "round") {
-      top.emitError("bf16-activations must be off, split or round, not '") << bf16Activations << "'";
+    using Bf16Activations = schedule::CpuScheduleOptions::Bf16Activations;
+    std::optional<Bf16Activations> activations =
+        llvm::StringSwitch<std::optional<Bf16Activations>>(bf16Activations)
+            .Case("auto", Bf16Activations::Auto)
+            .Case("off", Bf16Activations::Off)
+            .Case("split", Bf16Activations::Split)
+            .Case("round", Bf16Activations::Round)
+            .Default(std::nullopt);
+    if (!activations) {
+      top.emitError("bf16-activations must be auto, off, split or round, not '")
+          << bf16Activations << "'";
       return signalPassFailure();
     }
-    if (!cpu && (!cpuFeatures.empty() || bf16Activations != "off")) {
+    // auto is every target's default; it means off on cuda.
+    if (!cpu && (!cpuFeatures.empty() ||
+                 (*activations != Bf16Activations::Off && *activations != Bf16Activations::Auto))) {
       top.emitError("cpu-features and bf16-activations are cpu options");
       return signalPassFailure();
     }
@@ -80,8 +94,10 @@ struct SelectSchedulePass final
     schedule::CpuScheduleOptions cpuOptions;
     cpuOptions.vectorWidth = vectorWidth;
     cpuOptions.cpuFeatures.assign(cpuFeatures.begin(), cpuFeatures.end());
-    cpuOptions.bf16Dots = bf16Activations != "off";
-    cpuOptions.roundBf16Activations = bf16Activations == "round";
+    cpuOptions.bf16Activations = *activations;
+    if (cpu && *activations == Bf16Activations::Auto)
+      cpuOptions.f32Kernels = schedule::selectF32ActivationKernels(top);
+    bool rounds = false;
     schedule::GpuScheduleOptions gpuOptions{maxThreads, attentionThreads, gpuAttention == "mma",
                                             gpuGemv == "generated"};
     for (auto func : kernels.getOps<func::FuncOp>()) {
@@ -93,7 +109,11 @@ struct SelectSchedulePass final
       if (failed(chosen))
         return signalPassFailure();
       func->setAttr(qkernel::kScheduleAttrName, *chosen);
+      rounds |= cpu && schedule::roundsF32Activations(func, *chosen);
     }
+    if (auto step = top.lookupSymbol<func::FuncOp>("step"); step && rounds)
+      step->setAttr(qkernel::kGemmActivationsAttrName,
+                    TypeAttr::get(BFloat16Type::get(top.getContext())));
   }
 };
 } // namespace

@@ -281,6 +281,11 @@ void Artifact::parse(const json &m) {
     if (t.contains(schema::kProgrammaticLaunch.data()))
       Target.programmaticLaunch = r.boolean(t, schema::kProgrammaticLaunch.data(), "target");
   }
+  if (t.contains(schema::kGemmActivations.data())) {
+    Target.gemmActivations = r.str(t, schema::kGemmActivations.data(), "target");
+    if (Target.gemmActivations != "f32" && Target.gemmActivations != "bf16")
+      r.fail("target.gemm_activations", "expected \"f32\" or \"bf16\", got \"" + Target.gemmActivations + "\"");
+  }
   if (t.contains("triple"))
     Target.triple = r.str(t, "triple", "target");
   if (t.contains("cpu"))

@@ -8,9 +8,13 @@
 # rounds activations) is checked loosely (max |diff| 0.25, cosine 0.999, equal tokens, or the
 # given bounds: HF's own bf16 run drifts further from its f32 run on the hybrid models).
 # A CUDA artifact rounds the activations to the weight dtype at every GEMM
-# input (cuBLASLt takes one dtype), as HF's bf16 run does, and a bf16 / f16 KV
-# cache (--kv-dtype) rounds keys and values: such artifacts are held to the
-# loose bounds against both references.
+# input (cuBLASLt takes one dtype), as HF's bf16 run does; a CPU artifact whose
+# manifest says `target.gemm_activations: "bf16"` (the default on AVX512-BF16
+# CPUs for bf16 weights: the decoder's GEMMs round, the lm_head and router do
+# not) likewise; and a bf16 / f16 KV cache (--kv-dtype) rounds keys and
+# values: such artifacts are held to the loose bounds against both references.
+# QWEN_COMPILE_FLAGS=--bf16-activations=off keeps a CPU artifact's GEMMs in f32
+# (the tight bounds).
 # Also checks prefill-then-decode against one forward over the same tokens,
 # unless QWEN_NO_FULL_FORWARD_CHECK=1: with dynamic NTK RoPE the frequencies
 # depend on the length of the forward that computes each row (as in HF), so
@@ -33,7 +37,9 @@ artifact=${QWEN_ARTIFACT:-$work/model.qwenc}
 run() { qwen-run "$@" --checkpoint "${QWEN_CHECKPOINT:-$case_dir}" ${QWEN_RUN_FLAGS:-}; }
 tight_abs=1e-3; tight_cos=0.99999
 rounds=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); \
-print(int(m['kv_cache']['dtype'] != 'f32' or (m['target']['kind'] == 'cuda' and sys.argv[2] != 'f32')))" \
+t=m['target']; \
+print(int(m['kv_cache']['dtype'] != 'f32' or (t['kind'] == 'cuda' and sys.argv[2] != 'f32') or \
+          t.get('gemm_activations', 'f32') != 'f32'))" \
   "$artifact/manifest.json" "$mode")
 if [ "$rounds" = 1 ]; then
   tight_abs=$loose_abs; tight_cos=$loose_cos

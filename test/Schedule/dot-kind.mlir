@@ -1,13 +1,16 @@
 // RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16 bf16-activations=split" | FileCheck %s --check-prefix=SPLIT
 // RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16 bf16-activations=round" | FileCheck %s --check-prefix=ROUND
 // RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f" | FileCheck %s --check-prefix=NOBF16
-// Off by default: the same FMA tiles as without the feature.
-// RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16" | FileCheck %s --check-prefix=NOBF16
+// off: the same FMA tiles as without the feature.
+// RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16 bf16-activations=off" | FileCheck %s --check-prefix=NOBF16
+// auto (the default) rounds as round here: no kernel feeds logits or a router
+// (dot-kind-auto.mlir has those).
+// RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16" | FileCheck %s --check-prefix=ROUND
 // RUN: qwen-opt %s --qwen-select-schedule="vector-width=16 cpu-features=avx512f,avx512bf16,avx512vl bf16-activations=split" | FileCheck %s --check-prefix=VL
 
 // The dot kind of CPU matmul and experts tiles, from the target's features
 // and the operand types. bf16 weights on an AVX512-BF16 target: with split
-// (the default) the one-token (decode) tiles dot the f32 activations as
+// the one-token (decode) tiles dot the f32 activations as
 // bf16 hi + lo (decode_dot) while the 4-token (prefill) tiles keep f32 FMAs
 // (dot); with round every tile dots rounded activations (no decode_dot: as
 // dot). f32 / f16 weights, a target without avx512bf16, or a reduction length

@@ -77,10 +77,12 @@ static cl::opt<std::string> gpuGemv(
     cl::desc("cuda: decode steps (<= 8 rows) of bf16 / f16 / f32 GEMMs run cuBLASLt "
              "(cublaslt, the default) or a generated GEMV (generated)"));
 static cl::opt<std::string> bf16Activations(
-    "bf16-activations", cl::init("off"),
-    cl::desc("bf16 matmuls on AVX512-BF16 CPUs: off (f32 FMAs, the default), split "
-             "(decode tiles as two bf16 parts, f32-level results) or round (activations "
-             "rounded to bf16, as llama.cpp)"));
+    "bf16-activations", cl::init("auto"),
+    cl::desc("bf16 matmuls on AVX512-BF16 CPUs: auto (the default: the decoder's GEMMs "
+             "round the activations to bf16, as llama.cpp and HF's bf16 run; the lm_head "
+             "and the MoE router keep f32 FMAs; off on other CPUs and weight dtypes), off "
+             "(f32 FMAs everywhere), split (decode tiles as two bf16 parts, f32-level "
+             "results) or round (every GEMM rounds)"));
 static cl::opt<std::string> gpuAttention(
     "gpu-attention", cl::init("simt"),
     cl::desc("--target=cuda: prefill attention tiles on CUDA cores (simt, the default) or on "

@@ -825,6 +825,10 @@ int runInfo(EngineFlags &ef) {
     for (const std::string &f : missingCpuFeatures(t.features))
       lacking += (lacking.empty() ? "" : ",") + f;
     std::printf("host cpu     %s\n", lacking.empty() ? "has every feature above" : ("lacks " + lacking).c_str());
+    std::printf("gemm inputs  %s\n", t.gemmActivations == "f32"
+                                          ? "f32 activations"
+                                          : ("activations rounded to " + t.gemmActivations +
+                                             " (the lm_head / router may keep f32)").c_str());
   }
   std::printf("model        %s\n", art.model().dump().c_str());
   const KVCacheSpec &kv = art.kvCache();

@@ -46,8 +46,8 @@ struct CompileCheckpointOptions {
   enum class Vision { Auto, On, Off } vision = Vision::Auto;
   std::string ptxas;             ///< cuda: the ptxas for kernels.cubin ("none": PTX only)
   std::string cpu = "native";    ///< native, portable (x86-64-v3) or an LLVM CPU name
-  /// bf16 matmuls on AVX512-BF16: split (f32-level results) or round.
-  std::string bf16Activations = "off";
+  /// bf16 matmuls on AVX512-BF16: auto (round but the lm_head / router), off, split or round.
+  std::string bf16Activations = "auto";
   /// cuda: prefill attention tiles on CUDA cores (simt) or tensor cores (mma).
   std::string gpuAttention = "simt";
   /// cuda: decode steps of bf16 / f16 / f32 GEMMs on cublaslt or a generated GEMV.

@@ -254,6 +254,14 @@ llvm::Expected<Object> qwen::target::buildManifest(ModuleOp module,
                                 {"cpu", options.cpu},
                                 {"features", std::move(features)},
                                 {"object", "kernels.so"}};
+  // cpu: whether some GEMMs round their f32 activations (the schedule's
+  // avx512_bf16_round tiles), so that tests hold the artifact to HF's bf16
+  // run's tolerances, as a CUDA artifact.
+  if (!cuda) {
+    auto rounded = step->getAttrOfType<TypeAttr>(qkernel::kGemmActivationsAttrName);
+    (*manifest.getObject("target"))[key(schema::kGemmActivations)] =
+        rounded ? dtypeName(rounded.getValue()) : std::string("f32");
+  }
   manifest["model"] = Object(options.model);
   Array files;
   for (const CheckpointFile &file : options.checkpointFiles) {

@@ -40,8 +40,9 @@ struct CompilePipelineOptions
       llvm::cl::desc("ISA extensions of the target CPU (LLVM spelling)")};
   Option<std::string> bf16Activations{
       *this, "bf16-activations",
-      llvm::cl::desc("AVX512-BF16 matmul tiles: off, split or round the f32 activations"),
-      llvm::cl::init("off")};
+      llvm::cl::desc("AVX512-BF16 matmul tiles: auto (round but at the lm_head and router), "
+                     "off, split or round the f32 activations"),
+      llvm::cl::init("auto")};
   Option<std::string> gpuAttention{
       *this, "gpu-attention",
       llvm::cl::desc("cuda: prefill attention tiles on CUDA cores (simt) or tensor cores (mma, "

@@ -29,12 +29,13 @@ def SelectSchedulePass : Pass<"qwen-select-schedule", "mlir::ModuleOp"> {
                "cpu: ISA extensions of the target (LLVM spelling); avx512bf16 "
                "(with avx512f) turns bf16 matmul tiles into vdpbf16ps dots">,
     Option<"bf16Activations", "bf16-activations", "std::string",
-           /*default=*/"\"off\"",
-           "cpu, AVX512-BF16 tiles: off (f32 FMAs everywhere, the default: "
-           "results independent of how a ragged step is tiled), split (f32 "
-           "activations as bf16 hi + lo on "
+           /*default=*/"\"auto\"",
+           "cpu, AVX512-BF16 tiles of bf16 weights: auto (the default: "
+           "activations rounded to bf16 on every tile but those of the "
+           "lm_head and the router's matmul, which keep f32 FMAs), off (f32 "
+           "FMAs everywhere), split (f32 activations as bf16 hi + lo on "
            "one-token tiles, f32 FMAs on the others) or round (activations "
-           "rounded to bf16 on every tile)">,
+           "rounded to bf16 on every tile); auto is off on other targets">,
     Option<"maxThreads", "max-threads", "int64_t", /*default=*/"256",
            "cuda: largest block of row-wise kernels (a multiple of 32, <= 1024)">,
     Option<"attentionThreads", "attention-threads", "int64_t",

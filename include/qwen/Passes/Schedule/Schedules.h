@@ -11,6 +11,7 @@
 #include "qwen/Dialect/QKernel/IR/QKernel.h"
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,13 +24,17 @@ struct CpuScheduleOptions {
   int64_t vectorWidth = 8;
   /// ISA extensions of the target, LLVM spelling ("avx512f", "avx512bf16").
   std::vector<std::string> cpuFeatures;
-  /// bf16 matmul tiles may use AVX512-BF16 dots (--bf16-activations=split|round).
-  /// Off by default: a token's logits must not depend on which tile of a
-  /// ragged step it falls in (split one-token tiles differ from FMA tiles in
-  /// the last bits), and no decode gain was measured.
-  bool bf16Dots = false;
-  /// AVX512-BF16 tiles round f32 activations to bf16 (else split them).
-  bool roundBf16Activations = false;
+  /// How bf16 matmul tiles treat f32 activations on an AVX512-BF16 target
+  /// (--bf16-activations): Off keeps f32 FMAs, Split dots one-token tiles in
+  /// two bf16 parts (hi + lo), Round rounds them to bf16 on every tile, and
+  /// Auto rounds them on every kernel but the precision-critical ones
+  /// (`f32Kernels`), which keep f32 FMAs.
+  enum class Bf16Activations { Off, Split, Round, Auto };
+  Bf16Activations bf16Activations = Bf16Activations::Off;
+  /// Kernels whose results decide logits or routing (the lm_head, the
+  /// router's matmul): under Auto their dots keep f32 activations. They are
+  /// a small share of the work, so rounding them would gain nothing.
+  std::set<std::string> f32Kernels;
 };
 
 struct GpuScheduleOptions {
@@ -51,6 +56,15 @@ mlir::FailureOr<qkernel::ScheduleAttr> selectCpuSchedule(mlir::func::FuncOp kern
                                                          const CpuScheduleOptions &options);
 mlir::FailureOr<qkernel::ScheduleAttr> selectGpuSchedule(mlir::func::FuncOp kernel,
                                                          const GpuScheduleOptions &options);
+
+/// The matmul kernels of `top`'s kernel module whose results decide logits
+/// or routing: those returned by @step (the lm_head) and those a router
+/// kernel reads (the MoE gate, with whatever is stacked onto it).
+std::set<std::string> selectF32ActivationKernels(mlir::ModuleOp top);
+
+/// Whether `kernel`'s schedule rounds f32 activations to bf16 (a round dot
+/// kind over an f32 input: not over activations that are bf16 already).
+bool roundsF32Activations(mlir::func::FuncOp kernel, qkernel::ScheduleAttr schedule);
 
 /// The schedules of the CUDA sampler kernels over logits rows of `vocab`
 /// columns: qk_argmax's and qk_topk's (SamplerKernels.cpp).

@@ -20,6 +20,12 @@ inline constexpr llvm::StringLiteral kScheduleAttrName = "qkernel.schedule";
 /// `{argmax = #qkernel.schedule<...>, topk = #qkernel.schedule<...>}`.
 inline constexpr llvm::StringLiteral kSamplerScheduleAttrName = "qkernel.sampler_schedule";
 
+/// On @step (cpu): the element type (a TypeAttr, bf16) the f32 activations
+/// of some matmul / experts tiles are rounded to (dot avx512_bf16_round);
+/// absent when every GEMM takes its activations unrounded. The manifest's
+/// `target.gemm_activations`.
+inline constexpr llvm::StringLiteral kGemmActivationsAttrName = "qkernel.gemm_activations";
+
 /// The schedule qwen-select-schedule attached to `kernel` (null if none).
 ScheduleAttr getSchedule(mlir::Operation *kernel);
 /// The schedule of `kernel` for `target`; emits an error on `kernel` and
