@@ -58,7 +58,6 @@ using namespace qwen;
 using namespace qwen::codegen::gpu;
 using qwen::codegen::KernelPhase;
 
-
 namespace {
 
 /// The router kernel of one token (a warp), one method per phase: lane l
