@@ -106,8 +106,10 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
       `[activation rows per pass]` over a warp's weight row (each pass
       reads the row again, from L1 after the first);
       attention (cuda) `[queries, keys]` of a prefill tile; attention
-      (cpu) `[query heads per work item, keys per block]` (a GQA group's
-      heads share each K / V row; a block's scores are one vector); experts
+      (cpu) `[query heads per work item, keys per block, value vectors per
+      pass]` (a GQA group's heads share each K / V row; a block's scores
+      are one vector; V accumulates that many head-row vectors of every
+      head in registers); experts
       `[slots]` gathered per block; delta_rule (cuda) `[tokens]` of a
       chunked-prefill chunk (absent: the state stays in global memory).
     - `tile_lanes` (cuda attention): lanes per query of a prefill tile.
