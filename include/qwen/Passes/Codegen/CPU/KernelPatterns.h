@@ -38,21 +38,7 @@ private:
 };
 
 /// A kernel kind the CPU lowers with its own emitter.
-class CpuKernelPattern final : public codegen::KernelSourcePattern {
-public:
-  CpuKernelPattern(mlir::MLIRContext *ctx, qkernel::KernelKind kind,
-                   CpuKernelLowering::Emit emit, CpuKernelLowering &lowering)
-      : KernelSourcePattern(ctx, kind, lowering), emit(emit), cpu(lowering) {}
-
-private:
-  mlir::LogicalResult lowerKernel(mlir::func::FuncOp source,
-                                  mlir::PatternRewriter &rewriter) const override {
-    return cpu.lower(source, rewriter, emit);
-  }
-
-  CpuKernelLowering::Emit emit;
-  CpuKernelLowering &cpu;
-};
+using CpuKernelPattern = codegen::TargetKernelPattern<CpuKernelLowering>;
 
 // One per kernel file of this folder.
 void populateMatmulPatterns(mlir::RewritePatternSet &patterns, CpuKernelLowering &lowering);

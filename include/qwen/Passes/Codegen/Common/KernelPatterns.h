@@ -121,6 +121,25 @@ private:
   FamilyLowering lower;
 };
 
+/// A kernel kind a target lowers with its own emitter (`Target::Emit`),
+/// through `Target::lower`: CpuKernelPattern, GpuKernelPattern.
+template <typename Target>
+class TargetKernelPattern final : public KernelSourcePattern {
+public:
+  TargetKernelPattern(mlir::MLIRContext *ctx, qkernel::KernelKind kind,
+                      typename Target::Emit emit, Target &lowering)
+      : KernelSourcePattern(ctx, kind, lowering), emit(emit), target(lowering) {}
+
+private:
+  mlir::LogicalResult lowerKernel(mlir::func::FuncOp source,
+                                  mlir::PatternRewriter &rewriter) const override {
+    return target.lower(source, rewriter, emit);
+  }
+
+  typename Target::Emit emit;
+  Target &target;
+};
+
 // One per family file (RowFamilies.h, VisionFamilies.h name the math).
 void populateRowsPatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
 void populateGatedNormPatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);

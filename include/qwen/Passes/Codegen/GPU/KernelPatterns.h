@@ -49,21 +49,7 @@ private:
 };
 
 /// A kernel kind the GPU lowers with its own emitter.
-class GpuKernelPattern final : public codegen::KernelSourcePattern {
-public:
-  GpuKernelPattern(mlir::MLIRContext *ctx, qkernel::KernelKind kind,
-                   GpuKernelLowering::Emit emit, GpuKernelLowering &lowering)
-      : KernelSourcePattern(ctx, kind, lowering), emit(emit), gpu(lowering) {}
-
-private:
-  mlir::LogicalResult lowerKernel(mlir::func::FuncOp source,
-                                  mlir::PatternRewriter &rewriter) const override {
-    return gpu.lower(source, rewriter, emit);
-  }
-
-  GpuKernelLowering::Emit emit;
-  GpuKernelLowering &gpu;
-};
+using GpuKernelPattern = codegen::TargetKernelPattern<GpuKernelLowering>;
 
 // One per kernel file of this folder.
 void populateMatmulPatterns(mlir::RewritePatternSet &patterns, GpuKernelLowering &lowering);
