@@ -213,14 +213,15 @@ namespace {
 /// language model's model.vision pointing at it. Under Vision::Auto a
 /// checkpoint without vision_config, or whose weights lack the tower (saved
 /// by a text-only class), compiles the text model alone.
-llvm::Error addVisionProgram(ModuleOp module, const CompileCheckpointOptions &options, llvm::StringRef configPath,
+llvm::Error addVisionProgram(ModuleOp module, const CompileCheckpointOptions &options,
+                             llvm::StringRef configPath, llvm::StringRef configText,
                              const models::Qwen3Config &config,
                              const std::optional<rt::SafetensorsArchive> &archive,
                              target::ArtifactOptions &artifact) {
   using Vision = CompileCheckpointOptions::Vision;
   const bool required = options.vision == Vision::On;
   llvm::Expected<std::optional<models::VisionConfig>> vision =
-      models::readVisionConfig(configPath, config.weightDType);
+      models::parseVisionConfig(configText, configPath, config.weightDType);
   if (!vision)
     return vision.takeError();
   if (!*vision) {
@@ -305,7 +306,11 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
     *input = *located;
     quantizedDir = input->dir;
   }
-  llvm::Expected<models::Qwen3Config> config = models::readQwen3Config(input->configPath);
+  llvm::Expected<std::string> configText = models::readConfigText(input->configPath);
+  if (!configText)
+    return configText.takeError();
+  llvm::Expected<models::Qwen3Config> config =
+      models::parseQwen3Config(*configText, input->configPath);
   if (!config)
     return config.takeError();
 
@@ -355,7 +360,8 @@ compileCheckpoint(const CompileCheckpointOptions &options) {
   compiled->Module = models::buildQwen3Graph(*compiled->Context, *config, buildOptions);
   ModuleOp module = compiled->module();
   if (options.vision != CompileCheckpointOptions::Vision::Off)
-    if (llvm::Error failed = addVisionProgram(module, options, input->configPath, *config, archive, artifact))
+    if (llvm::Error failed = addVisionProgram(module, options, input->configPath, *configText, *config,
+                                             archive, artifact))
       return std::move(failed);
   if (failed(module.verify()))
     return error("the Qwen3 builder produced invalid IR (a compiler bug)");

@@ -142,17 +142,9 @@ static std::string familyOf(llvm::StringRef modelType) {
 
 llvm::Expected<Qwen3Config>
 qwen::models::parseQwen3Config(llvm::StringRef jsonText, llvm::StringRef path) {
-  // llvm::json::parse recurses once per nesting level.
-  if (size_t at = limits::findJsonNestingBeyond(std::string_view(jsonText.data(), jsonText.size()));
-      at != std::string_view::npos)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "%s: JSON nested deeper than %d levels (at byte %zu)",
-                                   path.str().c_str(), limits::kMaxJsonDepth, at);
-  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(jsonText);
+  llvm::Expected<llvm::json::Value> parsed = parseConfigJson(jsonText, path);
   if (!parsed)
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(), "%s: malformed JSON: %s",
-        path.str().c_str(), llvm::toString(parsed.takeError()).c_str());
+    return parsed.takeError();
   const Object *root = parsed->getAsObject();
   if (!root)
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
@@ -489,12 +481,27 @@ bool Qwen3Config::isMoeLayer(int64_t layer) const {
          std::find(mlpOnlyLayers.begin(), mlpOnlyLayers.end(), layer) == mlpOnlyLayers.end();
 }
 
-llvm::Expected<Qwen3Config> qwen::models::readQwen3Config(llvm::StringRef path) {
+llvm::Expected<llvm::json::Value> qwen::models::parseConfigJson(llvm::StringRef jsonText,
+                                                              llvm::StringRef path) {
+  if (size_t at = limits::findJsonNestingBeyond(std::string_view(jsonText.data(), jsonText.size()));
+      at != std::string_view::npos)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "%s: JSON nested deeper than %d levels (at byte %zu)",
+                                   path.str().c_str(), limits::kMaxJsonDepth, at);
+  llvm::Expected<llvm::json::Value> parsed = llvm::json::parse(jsonText);
+  if (!parsed)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(), "%s: malformed JSON: %s",
+        path.str().c_str(), llvm::toString(parsed.takeError()).c_str());
+  return parsed;
+}
+
+llvm::Expected<std::string> qwen::models::readConfigText(llvm::StringRef path) {
   llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
       llvm::MemoryBuffer::getFile(path);
   if (!buffer)
     return llvm::createStringError(buffer.getError(), "cannot read %s: %s",
                                    path.str().c_str(),
                                    buffer.getError().message().c_str());
-  return parseQwen3Config((*buffer)->getBuffer(), path);
+  return (*buffer)->getBuffer().str();
 }

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Models/Qwen3/Qwen3VisionBuilder.h"
+#include "qwen/Models/Qwen3/Qwen3Config.h"
 #include "models/qwen3/JsonInteger.h"
 
 #include "qwen/Dialect/QTF/IR/QTF.h"
@@ -19,7 +20,6 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/Support/JSON.h"
-#include "llvm/Support/MemoryBuffer.h"
 
 #include <cmath>
 
@@ -33,11 +33,9 @@ static llvm::Error configError(llvm::StringRef path, const llvm::Twine &message)
 }
 
 llvm::Expected<std::optional<VisionConfig>>
-qwen::models::readVisionConfig(llvm::StringRef path, llvm::StringRef weightDType) {
-  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> text = llvm::MemoryBuffer::getFile(path);
-  if (!text)
-    return configError(path, "cannot read the file");
-  llvm::Expected<llvm::json::Value> json = llvm::json::parse((*text)->getBuffer());
+qwen::models::parseVisionConfig(llvm::StringRef jsonText, llvm::StringRef path,
+                                llvm::StringRef weightDType) {
+  llvm::Expected<llvm::json::Value> json = parseConfigJson(jsonText, path);
   if (!json)
     return json.takeError();
   const llvm::json::Object *root = json->getAsObject();

@@ -7,6 +7,7 @@
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
 
 #include <cstdint>
 #include <string>
@@ -97,8 +98,14 @@ struct Qwen3Config {
 llvm::Expected<Qwen3Config> parseQwen3Config(llvm::StringRef jsonText,
                                              llvm::StringRef path);
 
-/// Reads and parses a config.json file.
-llvm::Expected<Qwen3Config> readQwen3Config(llvm::StringRef path);
+/// The text of the config.json at `path`: read once, it serves both
+/// parseQwen3Config and parseVisionConfig.
+llvm::Expected<std::string> readConfigText(llvm::StringRef path);
+
+/// config.json text as JSON. Nesting deeper than limits::kMaxJsonDepth is an
+/// error (llvm::json::parse recurses once per level); `path` prefixes the
+/// messages.
+llvm::Expected<llvm::json::Value> parseConfigJson(llvm::StringRef jsonText, llvm::StringRef path);
 
 } // namespace qwen::models
 

@@ -47,10 +47,11 @@ struct VisionConfig {
   int64_t mergeUnit() const { return spatialMergeSize * spatialMergeSize; }
 };
 
-/// The `vision_config` of config.json at `path`; std::nullopt for a
-/// text-only config. `weightDType` is the text model's (the checkpoint's).
-llvm::Expected<std::optional<VisionConfig>> readVisionConfig(llvm::StringRef path,
-                                                             llvm::StringRef weightDType);
+/// The `vision_config` of config.json's text (`path` names it in errors);
+/// std::nullopt for a text-only config. `weightDType` is the text model's (the
+/// checkpoint's).
+llvm::Expected<std::optional<VisionConfig>>
+parseVisionConfig(llvm::StringRef jsonText, llvm::StringRef path, llvm::StringRef weightDType);
 
 /// Appends `func.func @vision` to `module`: the tower of Qwen3_5VisionModel
 /// over the patches of a batch of images, from pixel_values rows to the
