@@ -139,6 +139,27 @@ public:
   int64_t freePages() const { return KV.numFreePages() + (Prefix ? Prefix->idlePages() : 0); }
   int64_t numPages() const { return KV.numPages(); }
 
+  /// Tokens appended to one sequence by a step. A prompt chunk of a
+  /// vision-language artifact (acceptsImages()) may carry images: the rows
+  /// of the vision tower's output that replace the embeddings of its
+  /// `<|image_pad|>` tokens, and the three rotary position rows of every
+  /// token (image_prompt.h, computeMropePositions). An image's pad run may
+  /// be split over chunks: each chunk carries the rows of its own pad tokens.
+  struct SequenceChunk {
+    int seq;
+    std::vector<int32_t> tokens;
+    /// Indices into `tokens`, ascending: exactly the tokens that are
+    /// imageTokenId(), one per row of imageEmbeds.
+    std::vector<int32_t> imageRows = {};
+    /// imageRows.size() x hidden_size f32, row-major.
+    std::vector<float> imageEmbeds = {};
+    /// Empty, or 3 x tokens.size(): the t, h and w positions of each token
+    /// (MRoPE artifacts). Empty: text positions, each token at its index in
+    /// the sequence plus the sequence's rope delta (ropeDelta()), which the
+    /// last chunk with positions set to max position + 1 - length.
+    std::vector<int32_t> mropePositions = {};
+  };
+
   /// What reusePrefix() found: `reused` tokens are in the sequence now (a
   /// multiple of the page size); `matched` tokens had cached KV pages (for a
   /// hybrid model possibly more than `reused`: pages past the deepest state
@@ -153,7 +174,11 @@ public:
   /// (tokens - 1) / page_size pages are. The logits of every later position
   /// are bit-identical to a run without the cache (on the CPU). Nothing is
   /// reused when the prefix cache is off.
-  PrefixHit reusePrefix(int seq, const std::vector<int32_t> &tokens);
+  /// `prompt`: the whole prompt of sequence `prompt.seq` as one chunk, with
+  /// its images and rotary positions (ImagePrompt::chunk), which the cached
+  /// pages must match too.
+  PrefixHit reusePrefix(const SequenceChunk &prompt);
+  PrefixHit reusePrefix(int seq, const std::vector<int32_t> &tokens) { return reusePrefix({seq, tokens}); }
   bool prefixCacheEnabled() const { return Prefix != nullptr; }
   /// Evicts every cached page no sequence holds (and its checkpoint).
   void clearPrefixCache() { makeFreePages(KV.numPages()); }
@@ -175,26 +200,6 @@ public:
   /// KV pages a sequence would need to grow to `length` positions.
   int64_t extraPagesFor(int seq, int64_t length) const;
 
-  /// Tokens appended to one sequence by a step. A prompt chunk of a
-  /// vision-language artifact (acceptsImages()) may carry images: the rows
-  /// of the vision tower's output that replace the embeddings of its
-  /// `<|image_pad|>` tokens, and the three rotary position rows of every
-  /// token (image_prompt.h, computeMropePositions). An image's pad run may
-  /// be split over chunks: each chunk carries the rows of its own pad tokens.
-  struct SequenceChunk {
-    int seq;
-    std::vector<int32_t> tokens;
-    /// Indices into `tokens`, ascending: exactly the tokens that are
-    /// imageTokenId(), one per row of imageEmbeds.
-    std::vector<int32_t> imageRows = {};
-    /// imageRows.size() x hidden_size f32, row-major.
-    std::vector<float> imageEmbeds = {};
-    /// Empty, or 3 x tokens.size(): the t, h and w positions of each token
-    /// (MRoPE artifacts). Empty: text positions, each token at its index in
-    /// the sequence plus the sequence's rope delta (ropeDelta()), which the
-    /// last chunk with positions set to max position + 1 - length.
-    std::vector<int32_t> mropePositions = {};
-  };
   /// Whether this artifact's language model takes image embeddings (a
   /// checkpoint with a vision_config).
   bool acceptsImages() const { return ImageTokenId >= 0; }
@@ -317,10 +322,20 @@ private:
   std::vector<int64_t> MaxMrope, RopeDelta;
 
   std::unique_ptr<PrefixCache> Prefix; ///< null when the prefix cache is off
+  /// The inputs of `prompt` (a chunk starting at position 0) as its history records them.
+  TokenInputs promptInputs(const SequenceChunk &prompt) const;
+  /// Appends to `seq`'s history inputs the tokens [begin, begin + count) of
+  /// chunk `c`, the step's rows from `first` (their positions in MropePositions).
+  void recordInputs(const SequenceChunk &c, int64_t begin, int64_t count, int64_t first,
+                    const std::vector<int32_t> &imageRowOf);
+
   /// Per sequence, for the prefix cache: every token it holds, how many of
   /// its leading pages are cached (-1: no more can be, after a hash
   /// collision), and the page whose checkpoint its last decode step took.
   std::vector<std::vector<int32_t>> History;
+  /// Per sequence: what its tokens were computed from besides their ids
+  /// (rotary positions, image rows), which keys its pages too.
+  std::vector<TokenInputs> HistoryInputs;
   std::vector<int64_t> CachedPages;
   std::vector<int32_t> DecodeCheckpoint;
 

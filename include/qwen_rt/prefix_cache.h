@@ -5,7 +5,11 @@
 // them. A cached page is named by a hash of (its parent page's hash, its
 // token ids) and records its parent page, so the cached pages form a tree
 // rooted at position 0; a lookup walks it from the root and compares the
-// token ids of every page (a hash alone is never trusted).
+// token ids of every page (a hash alone is never trusted). A page's KV depends
+// on more than its ids when the prompt has images: every image token has the
+// same id, so a page also carries what else its tokens were computed from
+// (PageExtra: rotary positions off the text diagonal, image rows), hashed and
+// compared exactly as the ids are.
 //
 // The KV cache counts references; this class knows which cached pages nobody
 // holds (idle ones) and evicts the least recently idle leaf first when pages
@@ -23,6 +27,7 @@
 #ifndef QWEN_RT_PREFIX_CACHE_H
 #define QWEN_RT_PREFIX_CACHE_H
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -47,6 +52,30 @@ struct PrefixCacheStats {
   double hitRate() const { return lookupTokens ? double(reusedTokens) / double(lookupTokens) : 0.0; }
 };
 
+/// The inputs besides the ids that a page's KV was computed from, as words:
+/// for each token k of the page whose rotary positions (t, h, w) are not
+/// (i, i, i) at its index i, the words k, t, h, w; for each token with an
+/// image row, k | 0x80000000 and the row's floats as bits. Empty for text.
+using PageExtra = std::vector<uint32_t>;
+
+/// What a sequence's KV was computed from besides its ids (TokenInputs of a
+/// prompt chunk, or of what a sequence holds): each token's rotary
+/// positions, for models with multimodal RoPE, and its image rows.
+struct TokenInputs {
+  std::vector<int32_t> positions;   ///< t, h, w per token; empty: each at its index
+  std::vector<int64_t> imageTokens; ///< ascending indices of the tokens with an image row
+  std::vector<float> imageRows;     ///< `hidden` floats per entry of imageTokens
+  int64_t hidden = 0;
+
+  void clear();
+  /// Keeps the inputs of the first `tokens` tokens.
+  void truncate(int64_t tokens);
+  /// The largest rotary position of the first `tokens` tokens (-1 when none).
+  int64_t maxPosition(int64_t tokens) const;
+  /// The PageExtra of tokens [begin, begin + count).
+  PageExtra pageExtra(int64_t begin, int64_t count) const;
+};
+
 class PrefixCache {
 public:
   PrefixCache(int64_t pageSize, int64_t numPages, int numCheckpoints);
@@ -61,14 +90,15 @@ public:
     std::vector<int32_t> pages;
     size_t checkpointed = 0;
   };
-  Match lookup(const int32_t *tokens, int64_t numPages) const;
+  /// `extras`: each page's PageExtra (null: text, all empty).
+  Match lookup(const int32_t *tokens, int64_t numPages, const std::vector<PageExtra> *extras = nullptr) const;
 
   /// Names `page`, holding `tokens` (pageSize of them) after the cached page
   /// `parent` (-1 for the first page of a sequence). Returns the cached page
   /// for that content: `page` itself when it is new, an identical page cached
   /// earlier, or -1 when the content cannot be cached (a hash collision).
   /// The caller retains a returned `page` in the KV cache.
-  int32_t insert(int32_t page, int32_t parent, const int32_t *tokens);
+  int32_t insert(int32_t page, int32_t parent, const int32_t *tokens, PageExtra extra = {});
   bool cached(int32_t page) const { return Nodes.at(size_t(page)).cached; }
 
   /// A cached page nobody holds any more: it may be evicted.
@@ -106,8 +136,12 @@ private:
     uint64_t hash = 0;
     uint64_t idleSince = 0;
     std::vector<int32_t> tokens;
+    PageExtra extra;
+    bool holds(int32_t parentPage, const int32_t *ids, const PageExtra &inputs) const {
+      return parent == parentPage && std::equal(tokens.begin(), tokens.end(), ids) && extra == inputs;
+    }
   };
-  static uint64_t hashPage(uint64_t parentHash, const int32_t *tokens, int64_t count);
+  static uint64_t hashPage(uint64_t parentHash, const int32_t *tokens, int64_t count, const PageExtra &extra);
   void updateEvictable(int32_t page);
 
   int64_t PageSize;

@@ -173,10 +173,13 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
       States(Art.linearState(), plan.maxSequences + plan.prefixCheckpoints, /*allocateArrays=*/Exec->hostMemory()),
       Live(size_t(plan.maxSequences), false), Lengths(size_t(plan.maxSequences), 0),
       MaxMrope(size_t(plan.maxSequences), -1), RopeDelta(size_t(plan.maxSequences), 0),
-      History(size_t(plan.maxSequences)), CachedPages(size_t(plan.maxSequences), 0),
+      History(size_t(plan.maxSequences)), HistoryInputs(size_t(plan.maxSequences)),
+      CachedPages(size_t(plan.maxSequences), 0),
       DecodeCheckpoint(size_t(plan.maxSequences), -1) {
   if (options.prefixCache)
     Prefix = std::make_unique<PrefixCache>(plan.pageSize, plan.numPages, plan.prefixCheckpoints);
+  for (TokenInputs &inputs : HistoryInputs)
+    inputs.hidden = Art.model().value("hidden_size", int64_t(0));
   if (std::string device = Exec->deviceName(); !device.empty())
     Plan.device = device;
   ArenaLayout layout = layoutArena(Art, maxStepDims(Plan));
@@ -298,6 +301,7 @@ int Engine::createSequence() {
       MaxMrope[size_t(s)] = -1;
       RopeDelta[size_t(s)] = 0;
       History[size_t(s)].clear();
+      HistoryInputs[size_t(s)].clear();
       CachedPages[size_t(s)] = 0;
       DecodeCheckpoint[size_t(s)] = -1;
       return s;
@@ -317,6 +321,7 @@ void Engine::releaseSequence(int seq) {
   Live[size_t(seq)] = false;
   Lengths[size_t(seq)] = 0;
   History[size_t(seq)].clear();
+  HistoryInputs[size_t(seq)].clear();
 }
 
 int64_t Engine::sequenceLength(int seq) const {
@@ -354,17 +359,57 @@ void Engine::makeFreePages(int64_t pages) {
   }
 }
 
-Engine::PrefixHit Engine::reusePrefix(int seq, const std::vector<int32_t> &tokens) {
+TokenInputs Engine::promptInputs(const SequenceChunk &prompt) const {
+  TokenInputs inputs;
+  inputs.hidden = Art.model().value("hidden_size", int64_t(0));
+  const size_t n = prompt.tokens.size();
+  if (Mrope) {
+    inputs.positions.resize(3 * n);
+    for (size_t i = 0; i < n; ++i)
+      for (size_t axis = 0; axis < 3; ++axis)
+        inputs.positions[3 * i + axis] = prompt.mropePositions.empty() ? int32_t(i) : prompt.mropePositions[axis * n + i];
+  }
+  inputs.imageTokens.assign(prompt.imageRows.begin(), prompt.imageRows.end());
+  inputs.imageRows = prompt.imageEmbeds;
+  return inputs;
+}
+
+void Engine::recordInputs(const SequenceChunk &c, int64_t begin, int64_t count, int64_t first,
+                          const std::vector<int32_t> &imageRowOf) {
+  TokenInputs &inputs = HistoryInputs[size_t(c.seq)];
+  const int64_t at = int64_t(History[size_t(c.seq)].size()) - count; // the part's first token in the sequence
+  if (Mrope)
+    inputs.positions.insert(inputs.positions.end(), MropePositions + 3 * first, MropePositions + 3 * (first + count));
+  if (imageRowOf.empty())
+    return;
+  const size_t hidden = size_t(inputs.hidden);
+  for (int64_t j = 0; j < count; ++j)
+    if (const int32_t row = imageRowOf[size_t(begin + j)]; row >= 0) {
+      inputs.imageTokens.push_back(at + j);
+      inputs.imageRows.insert(inputs.imageRows.end(), c.imageEmbeds.begin() + long(size_t(row) * hidden),
+                              c.imageEmbeds.begin() + long(size_t(row + 1) * hidden));
+    }
+}
+
+Engine::PrefixHit Engine::reusePrefix(const SequenceChunk &prompt) {
+  const int seq = prompt.seq;
+  const std::vector<int32_t> &tokens = prompt.tokens;
   checkSequence(seq, "reusePrefix");
   if (Lengths[size_t(seq)] != 0)
     throw Error("reusePrefix: sequence " + std::to_string(seq) + " already holds tokens");
   PrefixHit hit;
   if (!Prefix || tokens.empty())
     return hit;
+  checkImages(prompt);
   const int64_t pageSize = Plan.pageSize;
   // The last token is always computed: its logits are wanted.
   const int64_t reusable = std::min<int64_t>(int64_t(tokens.size()), Plan.maxContext) - 1;
-  PrefixCache::Match match = Prefix->lookup(tokens.data(), std::max<int64_t>(reusable, 0) / pageSize);
+  const int64_t pages = std::max<int64_t>(reusable, 0) / pageSize;
+  TokenInputs inputs = promptInputs(prompt);
+  std::vector<PageExtra> extras;
+  for (int64_t k = 0; k < pages; ++k)
+    extras.push_back(inputs.pageExtra(k * pageSize, pageSize));
+  PrefixCache::Match match = Prefix->lookup(tokens.data(), pages, &extras);
   // A hybrid model continues from a state checkpoint; attention alone needs none.
   const size_t reuse = hasLinearState() ? match.checkpointed : match.pages.size();
   for (size_t i = 0; i < reuse; ++i) {
@@ -379,8 +424,11 @@ Engine::PrefixHit Engine::reusePrefix(int seq, const std::vector<int32_t> &token
   hit.reused = int64_t(reuse) * pageSize;
   hit.matched = int64_t(match.pages.size()) * pageSize;
   Lengths[size_t(seq)] = hit.reused;
-  MaxMrope[size_t(seq)] = hit.reused - 1; // cached pages hold no image tokens
   History[size_t(seq)].assign(tokens.begin(), tokens.begin() + hit.reused);
+  inputs.truncate(hit.reused);
+  MaxMrope[size_t(seq)] = inputs.maxPosition(hit.reused);
+  RopeDelta[size_t(seq)] = MaxMrope[size_t(seq)] + 1 - hit.reused;
+  HistoryInputs[size_t(seq)] = std::move(inputs);
   CachedPages[size_t(seq)] = int64_t(reuse);
   Prefix->countLookup(int64_t(tokens.size()), hit.reused);
   return hit;
@@ -391,16 +439,11 @@ void Engine::cacheFullPages(int seq, bool decode) {
   const std::vector<int32_t> &history = History[size_t(seq)];
   const int64_t pageSize = Plan.pageSize, full = int64_t(history.size()) / pageSize;
   while (cached >= 0 && cached < full) {
-    // Image tokens are the same id for every image: a page holding one (and
-    // every later page, whose keys depend on it) is never shared.
-    if (ImageTokenId >= 0 && std::find(history.begin() + cached * pageSize, history.begin() + (cached + 1) * pageSize,
-                                       ImageTokenId) != history.begin() + (cached + 1) * pageSize) {
-      cached = -1;
-      return;
-    }
     const std::vector<int32_t> &pages = KV.pages(seq);
     const int32_t own = pages[size_t(cached)], parent = cached ? pages[size_t(cached - 1)] : -1;
-    const int32_t page = Prefix->insert(own, parent, history.data() + cached * pageSize);
+    // Image tokens share one id: the page's key holds their rows and positions too.
+    const int32_t page = Prefix->insert(own, parent, history.data() + cached * pageSize,
+                                        HistoryInputs[size_t(seq)].pageExtra(cached * pageSize, pageSize));
     if (page < 0) {
       cached = -1; // a hash collision: this sequence's later pages stay private
       return;
@@ -626,10 +669,13 @@ Engine::StepResult Engine::step(const std::vector<SequenceChunk> &chunks, const 
     }
     StepRows out = Exec->step({T, B, P, R}, decodeOnly, output);
     if (Prefix) {
+      int64_t first = 0; // the part's first row of the step
       for (const Part &p : parts) {
         const SequenceChunk &c = chunks[p.chunk];
         History[size_t(c.seq)].insert(History[size_t(c.seq)].end(), c.tokens.begin() + p.begin,
                                       c.tokens.begin() + p.begin + p.count);
+        recordInputs(c, p.begin, p.count, first, imageRowOf[p.chunk]);
+        first += p.count;
         cacheFullPages(c.seq, c.tokens.size() == 1);
       }
     }

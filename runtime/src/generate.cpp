@@ -176,7 +176,10 @@ bool Generator::step() {
     owners.push_back(Waiting.front());
     Waiting.pop_front();
     const std::vector<int32_t> &prompt = s.request.prompt;
-    Engine::PrefixHit hit = Eng.reusePrefix(s.seq, prompt);
+    // With images the cached pages must hold the same image rows too.
+    Engine::PrefixHit hit = s.request.images
+                                ? Eng.reusePrefix(s.request.images->chunk(s.seq, 0, int64_t(prompt.size())))
+                                : Eng.reusePrefix(s.seq, prompt);
     s.prefilled = s.result.cachedTokens = hit.reused;
     if (checkpoints) {
       const int64_t lastBoundary = (int64_t(prompt.size()) - 1) / pageSize * pageSize;

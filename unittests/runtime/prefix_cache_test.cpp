@@ -119,3 +119,51 @@ TEST(PrefixCacheTest, CheckpointPoolIsBoundedAndLeastRecentlyUsedGoesFirst) {
 }
 
 } // namespace
+
+namespace {
+/// Two tokens at positions off the text diagonal from index 1, the second an
+/// image token with a row of `value`s.
+TokenInputs imageInputs(float value) {
+  TokenInputs in;
+  in.hidden = 2;
+  in.positions = {0, 0, 0, 1, 1, 1, 2, 1, 1, 5, 6, 7};
+  in.imageTokens = {3};
+  in.imageRows = {value, -value};
+  return in;
+}
+} // namespace
+
+TEST(PrefixCacheTest, PageInputsNameWhatBesidesTheIdsTheKVWasComputedFrom) {
+  TokenInputs text;
+  text.positions = {0, 0, 0, 1, 1, 1};
+  EXPECT_TRUE(text.pageExtra(0, 2).empty()); // text on the diagonal adds nothing
+  TokenInputs in = imageInputs(0.5f);
+  PageExtra extra = in.pageExtra(0, 4);
+  // Token 2 off the diagonal (k, t, h, w); token 3 too, then its row's bits.
+  ASSERT_EQ(extra.size(), 4u + 4u + 1u + 2u);
+  EXPECT_EQ((PageExtra(extra.begin(), extra.begin() + 4)), (PageExtra{2, 2, 1, 1}));
+  EXPECT_EQ(extra[8], 3u | 0x80000000u);
+  EXPECT_NE(extra, imageInputs(0.25f).pageExtra(0, 4));
+  EXPECT_EQ(in.maxPosition(4), 7);
+  in.truncate(3);
+  EXPECT_TRUE(in.imageTokens.empty());
+  EXPECT_EQ(in.positions.size(), 9u);
+  EXPECT_EQ(in.maxPosition(3), 2);
+}
+
+TEST(PrefixCacheTest, PagesWithTheSameIdsButOtherImageRowsAreNotShared) {
+  KVCache kv(smallSpec(), 8, 2, /*allocateArrays=*/false);
+  PrefixCache cache(kPage, 8, 0);
+  const std::vector<int32_t> ids = {1, 2, 9, 9};
+  kv.reserve(0, 4);
+  const int32_t page = kv.pages(0)[0];
+  ASSERT_EQ(cache.insert(page, -1, ids.data(), imageInputs(0.5f).pageExtra(0, 4)), page);
+  kv.retain(page);
+  std::vector<PageExtra> same = {imageInputs(0.5f).pageExtra(0, 4)}, other = {imageInputs(0.25f).pageExtra(0, 4)};
+  EXPECT_EQ(cache.lookup(ids.data(), 1, &same).pages, std::vector<int32_t>{page});
+  EXPECT_TRUE(cache.lookup(ids.data(), 1, &other).pages.empty());
+  EXPECT_TRUE(cache.lookup(ids.data(), 1).pages.empty()); // the same ids as text
+  // Another sequence's page with the other image stays its own.
+  kv.reserve(1, 4);
+  EXPECT_EQ(cache.insert(kv.pages(1)[0], -1, ids.data(), other[0]), kv.pages(1)[0]);
+}
