@@ -17,6 +17,7 @@
 #include "qwen_rt/cuda_executor.h"
 #include "qwen_rt/executor.h"
 #include "qwen_rt/generation_config.h"
+#include "qwen_rt/image_cache.h"
 #include "qwen_rt/kv_cache.h"
 #include "qwen_rt/prefix_cache.h"
 #include "qwen_rt/state_pool.h"
@@ -62,6 +63,9 @@ struct EngineOptions {
   /// Hybrid models: linear-attention state checkpoints the prefix cache may
   /// keep; -1 = 2 per sequence. Ignored by models without such layers.
   int prefixCheckpoints = -1;
+  /// Vision models: bytes of host memory for images seen before (their
+  /// pixels and vision rows, image_cache.h); 0 keeps none.
+  uint64_t imageCacheBytes = uint64_t(256) << 20;
 };
 
 /// What a loaded engine holds in memory, and what fits.
@@ -276,6 +280,8 @@ public:
   /// weights are bound on first use. Throws Error when the artifact has no
   /// vision program (compiled without --vision, or a text-only model).
   ImageEmbeddings encodeImages(const std::vector<PixelValues> &images);
+  /// Images seen before (thread-safe: front ends preprocess on their threads).
+  ImageCache &imageCache() const { return *Images; }
 
   ~Engine();
 
@@ -339,6 +345,7 @@ private:
   std::vector<int64_t> CachedPages;
   std::vector<int32_t> DecodeCheckpoint;
 
+  std::unique_ptr<ImageCache> Images;
   /// The vision program, bound on first use (encodeImages).
   std::unique_ptr<VisionEncoder> Vision;
 };

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <memory>
 #include <vector>
 
 namespace qwen::rt {
@@ -98,6 +99,9 @@ struct PixelValues {
   int64_t rows = 0;                           ///< grid_t * grid_h * grid_w
   int64_t rowSize = 0;                        ///< C * temporal_patch * patch * patch
   std::vector<float> data;                    ///< rows * rowSize, row-major
+  /// The encoded file it was decoded from, when known: keys the engine's
+  /// image cache (image_cache.h), which then skips decoding and encoding it.
+  std::shared_ptr<const std::vector<uint8_t>> encoded;
   /// The merged-patch count: the `<|image_pad|>` tokens this image takes.
   int64_t mergedTokens(int mergeSize) const {
     return gridThw[0] * gridThw[1] * gridThw[2] / (int64_t(mergeSize) * mergeSize);

@@ -44,6 +44,10 @@ struct EngineGauges {
   /// (counted as free: evicted when a request needs them).
   std::atomic<bool> prefixCacheEnabled{false};
   std::atomic<int64_t> prefixQueryTokens{0}, prefixHitTokens{0}, prefixHits{0}, prefixIdlePages{0};
+  /// The image cache of a vision model (left out for other models): images
+  /// looked up and found, for their pixels and for their vision rows.
+  std::atomic<bool> imageCacheEnabled{false};
+  std::atomic<int64_t> imagePixelLookups{0}, imagePixelHits{0}, imageRowLookups{0}, imageRowHits{0};
 };
 
 class Metrics {

@@ -178,6 +178,7 @@ Engine::Engine(Artifact artifact, const EngineOptions &options, const MemoryPlan
       DecodeCheckpoint(size_t(plan.maxSequences), -1) {
   if (options.prefixCache)
     Prefix = std::make_unique<PrefixCache>(plan.pageSize, plan.numPages, plan.prefixCheckpoints);
+  Images = std::make_unique<ImageCache>(options.imageCacheBytes);
   for (TokenInputs &inputs : HistoryInputs)
     inputs.hidden = Art.model().value("hidden_size", int64_t(0));
   if (std::string device = Exec->deviceName(); !device.empty())

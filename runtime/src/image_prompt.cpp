@@ -226,9 +226,17 @@ std::vector<PixelValues> preprocessImages(const Engine &engine, const std::vecto
                   " but the model's vision_config has " + std::to_string(g.patchSize) + " and " +
                   std::to_string(g.temporalPatchSize));
   }
+  ImageCache &cache = engine.imageCache();
   for (size_t i = 0; i < encoded.size(); ++i) {
-    const std::string origin = i < origins.size() ? origins[i] : "image " + std::to_string(i + 1);
-    out.push_back(preprocessImage(decodeImage(encoded[i].data(), encoded[i].size(), origin), config));
+    auto bytes = std::make_shared<const std::vector<uint8_t>>(encoded[i]);
+    std::optional<PixelValues> pixels = cache.pixels(bytes);
+    if (!pixels) {
+      const std::string origin = i < origins.size() ? origins[i] : "image " + std::to_string(i + 1);
+      pixels = preprocessImage(decodeImage(bytes->data(), bytes->size(), origin), config);
+      cache.storePixels(bytes, *pixels);
+    }
+    pixels->encoded = bytes;
+    out.push_back(std::move(*pixels));
   }
   return out;
 }
@@ -280,8 +288,34 @@ ImageEncoder visionEncoder(Engine &engine) {
                     "): the checkpoint's preprocessor_config.json does not match its vision_config");
       grids.push_back(image.gridThw);
     }
-    return splitImageEmbeddings(e->encodeImages(images), grids, std::max(e->spatialMergeSize(), 1),
-                                e->modelInfo().value("hidden_size", int64_t(0)));
+    // Images the cache has rows for are not encoded again.
+    ImageCache &cache = e->imageCache();
+    std::vector<ImageEmbedding> out(images.size());
+    std::vector<PixelValues> missing;
+    std::vector<size_t> missingAt;
+    for (size_t i = 0; i < images.size(); ++i) {
+      std::optional<std::vector<float>> rows = images[i].encoded ? cache.rows(images[i].encoded) : std::nullopt;
+      if (rows) {
+        out[i] = ImageEmbedding{images[i].gridThw, std::move(*rows)};
+      } else {
+        missing.push_back(images[i]);
+        missingAt.push_back(i);
+      }
+    }
+    if (missing.empty())
+      return out;
+    std::vector<ImageGrid> missingGrids;
+    for (size_t i : missingAt)
+      missingGrids.push_back(grids[i]);
+    std::vector<ImageEmbedding> encoded =
+        splitImageEmbeddings(e->encodeImages(missing), missingGrids, std::max(e->spatialMergeSize(), 1),
+                             e->modelInfo().value("hidden_size", int64_t(0)));
+    for (size_t k = 0; k < missingAt.size(); ++k) {
+      if (images[missingAt[k]].encoded)
+        cache.storeRows(images[missingAt[k]].encoded, encoded[k].rows);
+      out[missingAt[k]] = std::move(encoded[k]);
+    }
+    return out;
   };
 }
 

@@ -224,6 +224,14 @@ void EngineLoop::publishGauges(const rt::Generator *gen) {
     Stats.engine.prefixHits = prefix.hits;
     Stats.engine.prefixIdlePages = prefix.idlePages;
   }
+  if (Eng.acceptsImages()) {
+    rt::ImageCacheStats images = Eng.imageCache().stats();
+    Stats.engine.imageCacheEnabled = true;
+    Stats.engine.imagePixelLookups = images.pixelLookups;
+    Stats.engine.imagePixelHits = images.pixelHits;
+    Stats.engine.imageRowLookups = images.rowLookups;
+    Stats.engine.imageRowHits = images.rowHits;
+  }
 }
 
 void EngineLoop::run() {

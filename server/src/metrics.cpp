@@ -79,6 +79,16 @@ std::string Metrics::render() const {
     scalar(out, "gauge", "qwen_prefix_cache_idle_pages", "Cached KV pages no request holds (free on demand).",
            double(engine.prefixIdlePages.load()));
   }
+  if (engine.imageCacheEnabled) {
+    scalar(out, "counter", "qwen_image_cache_pixel_queries_total", "Images looked up before decoding.",
+           double(engine.imagePixelLookups.load()));
+    scalar(out, "counter", "qwen_image_cache_pixel_hits_total", "Images not decoded again (their pixels cached).",
+           double(engine.imagePixelHits.load()));
+    scalar(out, "counter", "qwen_image_cache_encoder_queries_total", "Images looked up before the vision encoder.",
+           double(engine.imageRowLookups.load()));
+    scalar(out, "counter", "qwen_image_cache_encoder_hits_total",
+           "Images not encoded again (their vision rows cached).", double(engine.imageRowHits.load()));
+  }
   out += "# HELP qwen_request_success_total Finished requests by finish reason.\n"
          "# TYPE qwen_request_success_total counter\n";
   out += "qwen_request_success_total{finish_reason=\"stop\"} " + std::to_string(finishedStop.load()) + "\n";

@@ -1,9 +1,11 @@
-"""The prefix cache with images: every image token has the same id, so a
-cached page is keyed by its image rows and rotary positions too. Against a
-server without the cache (the same logprobs, bit for bit, on the CPU):
+"""The prefix cache and the image cache with images: every image token has
+the same id, so a cached page is keyed by its image rows and rotary
+positions too. Against a server without either cache (the same logprobs, bit
+for bit, on the CPU):
 - the same image and text again reuses the pages holding the image;
 - another image of the same size, at the same place, reuses none of them;
-- the next turn of a chat whose history holds the image reuses its pages.
+- the next turn of a chat whose history holds the image reuses its pages;
+- an image sent again is neither decoded nor encoded again (/metrics).
 
 usage: images_prefix_cache.py ARTIFACT CHECKPOINT IMAGE_A IMAGE_B
 """
@@ -42,9 +44,12 @@ def main():
     turn2 = with_a + [{"role": "assistant", "content": first[2]},
                       {"role": "user", "content": "And what is in its corners?"}]
     second_turn = ask(server, turn2)
+    status, metrics = server.request("GET", "/metrics", raw=True)
+    check(status == 200, f"/metrics: {status}")
     server.stop()
 
-    server = Server(artifact, "--checkpoint", checkpoint, "--served-model-name", "m", "--no-prefix-cache")
+    server = Server(artifact, "--checkpoint", checkpoint, "--served-model-name", "m", "--no-prefix-cache",
+                    "--image-cache-mib", "0")
     expected = {"a": ask(server, with_a)[0], "b": ask(server, with_b)[0], "turn2": ask(server, turn2)[0]}
     server.stop()
 
@@ -59,6 +64,16 @@ def main():
     check(second_turn[1] > 0 and second_turn[0] == expected["turn2"],
           f"second turn: reused {second_turn[1]}, logprobs {second_turn[0]} != {expected['turn2']}")
     print(f"PASS: the second turn reused {second_turn[1]} tokens, same logprobs")
+    counters = {}
+    for line in metrics.splitlines():
+        if line.startswith("qwen_image_cache_"):
+            name, value = line.split()
+            counters[name] = float(value)
+    # Four requests: image A, A again, B, then the chat with A in its history.
+    expect = {"qwen_image_cache_pixel_queries_total": 4, "qwen_image_cache_pixel_hits_total": 2,
+              "qwen_image_cache_encoder_queries_total": 4, "qwen_image_cache_encoder_hits_total": 2}
+    check(counters == expect, f"image cache counters {counters} != {expect}")
+    print("PASS: an image sent again was neither decoded nor encoded again")
 
 
 if __name__ == "__main__":

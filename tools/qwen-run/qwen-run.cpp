@@ -86,6 +86,11 @@ struct EngineFlags {
                     "Hybrid models: linear-attention state checkpoints the prefix cache keeps (each the size of a "
                     "state slot; default 2 per sequence)")
         ->check(CLI::Range(0, 1 << 20));
+    app->add_option("--image-cache-mib", imageCacheMiB,
+                    "Vision models: MiB of host memory for images seen before (their pixels and vision rows, found "
+                    "by their bytes: a chat's history is not decoded and encoded again each turn); 0 keeps none")
+        ->check(CLI::Range(int64_t(0), int64_t(1) << 30))
+        ->capture_default_str();
     if (withRandomWeights) {
       app->add_flag("--random-weights", options.randomWeights,
                     "Seeded random weights instead of the checkpoint (for benchmarks of real-size configs)");
@@ -93,11 +98,13 @@ struct EngineFlags {
     }
   }
   bool noGraphs = false, hostSampling = false, noProgrammaticLaunch = false, noPrefixCache = false;
+  int64_t imageCacheMiB = 256;
   CLI::Option *maxBatchTokensOpt = nullptr;
   std::string decodeKernels = "auto";
   std::unique_ptr<Engine> load() {
     options.progress = isatty(STDERR_FILENO);
     options.cudaGraphs = !noGraphs;
+    options.imageCacheBytes = uint64_t(imageCacheMiB) << 20;
     options.cudaProgrammaticLaunch = !noProgrammaticLaunch;
     options.cudaDecode.variants = decodeKernels != "never";
     options.cudaDeviceSampling = !hostSampling;
