@@ -218,6 +218,23 @@ static void makeCudaKernels(json &m) {
   }
 }
 
+/// Turns the toy manifest into a CUDA one whose entries are all cuBLASLt
+/// GEMMs: an f32 [T, k] x [k, n] GEMM (a = argument 0, b = argument 1) with
+/// the descriptor fields of `edits` set on top.
+static void makeCublasLtGemms(json &m, int n, int k, const json &edits = json::object()) {
+  m["target"]["kind"] = "cuda";
+  m["target"]["arch"] = "sm_90";
+  for (json &e : m["program"]) {
+    e.erase("grid");
+    e["library"] = "cublaslt";
+    e["cublaslt"] = {{"m", "T"},         {"n", n},         {"k", k},        {"a_arg", 0},
+                     {"a_dtype", "f32"}, {"lda", k},       {"a_offset", 0}, {"b_arg", 1},
+                     {"b_dtype", "f32"}, {"ldb", k},       {"b_offset", 0}, {"bias", false},
+                     {"residual", false}, {"d_dtype", "f32"}, {"ldd", n}};
+    e["cublaslt"].update(edits);
+  }
+}
+
 struct BadManifestCase {
   const char *name;
   std::function<void(json &)> edit;
@@ -258,94 +275,38 @@ TEST(ArtifactTest, ReportsEachKindOfBadManifest) {
                                       {"shared_bytes", 0}}}}}};
        },
        "program[0] (kernel fk_embed).decode.splits.combine.block: at most 1024 threads per block, got 2048"},
-      {"cuda gemm with a strided result",
-       [](json &m) {
-         m["target"]["kind"] = "cuda";
-         m["target"]["arch"] = "sm_90";
-         for (json &e : m["program"]) {
-           e.erase("grid");
-           e["library"] = "cublaslt";
-           e["cublaslt"] = {{"m", "T"},          {"n", 8},          {"k", 8},          {"a_arg", 0},
-                            {"a_dtype", "f32"},  {"lda", 8},        {"a_offset", 0},   {"b_arg", 1},
-                            {"b_dtype", "f32"},  {"ldb", 8},        {"b_offset", 0},   {"bias", false},
-                            {"residual", false}, {"d_dtype", "f32"}, {"ldd", 16}};
-         }
-       },
+      {"cuda gemm with a strided result", [](json &m) { makeCublasLtGemms(m, 8, 8, {{"ldd", 16}}); },
        "cublaslt.ldd: D is dense: expected ldd = n = 8, got 16"},
       {"cuda fp8 gemm with a partial K block",
-       [](json &m) {
-         m["target"]["kind"] = "cuda";
-         m["target"]["arch"] = "sm_90";
-         for (json &e : m["program"]) {
-           e.erase("grid");
-           e["library"] = "cublaslt";
-           e["cublaslt"] = {{"m", "T"},           {"n", 8},           {"k", 16},        {"a_arg", 0},
-                            {"a_dtype", "f8e4m3"}, {"lda", 16},        {"a_offset", 0},  {"b_arg", 1},
-                            {"b_dtype", "f8e4m3"}, {"ldb", 16},        {"b_offset", 0},  {"bias", false},
-                            {"residual", false},   {"d_dtype", "f32"}, {"ldd", 8}};
-         }
-       },
+       [](json &m) { makeCublasLtGemms(m, 8, 16, {{"a_dtype", "f8e4m3"}, {"b_dtype", "f8e4m3"}}); },
        "cublaslt: an f8e4m3 GEMM needs k a multiple of 128 and lda, ldb multiples of 16"},
       {"cuda fp8 gemm whose weight scale rows are not 16-byte aligned",
        [](json &m) {
-         m["target"]["kind"] = "cuda";
-         m["target"]["arch"] = "sm_90";
-         for (json &e : m["program"]) {
-           e.erase("grid");
-           e["library"] = "cublaslt";
-           e["cublaslt"] = {{"m", "T"},           {"n", 8},           {"k", 256},         {"a_arg", 0},
-                            {"a_dtype", "f8e4m3"}, {"lda", 256},       {"a_offset", 0},    {"b_arg", 1},
-                            {"b_dtype", "f8e4m3"}, {"ldb", 256},       {"b_offset", 0},    {"bias", false},
-                            {"residual", false},   {"d_dtype", "f32"}, {"ldd", 8},         {"a_scale_arg", 0},
-                            {"a_scale_offset", 0}, {"b_scale_arg", 1}, {"b_scale_offset", 0}, {"ldb_scale", 2}};
-         }
+         makeCublasLtGemms(m, 8, 256,
+                           {{"a_dtype", "f8e4m3"}, {"b_dtype", "f8e4m3"}, {"a_scale_arg", 0}, {"a_scale_offset", 0},
+                            {"b_scale_arg", 1}, {"b_scale_offset", 0}, {"ldb_scale", 2}});
        },
        "cublaslt.ldb_scale: expected k / 128 = 2, a multiple of 4"},
       {"cuda gemm with an fp8 residual",
        [](json &m) {
-         m["target"]["kind"] = "cuda";
-         m["target"]["arch"] = "sm_90";
-         for (json &e : m["program"]) {
-           e.erase("grid");
-           e["library"] = "cublaslt";
-           e["cublaslt"] = {{"m", "T"},          {"n", 8},           {"k", 8},          {"a_arg", 0},
-                            {"a_dtype", "f32"},  {"lda", 8},         {"a_offset", 0},   {"b_arg", 1},
-                            {"b_dtype", "f32"},  {"ldb", 8},         {"b_offset", 0},   {"bias", false},
-                            {"residual", true},  {"c_arg", 0},       {"c_dtype", "f8e4m3"}, {"ldc", 8},
-                            {"c_offset", 0},     {"d_dtype", "f32"}, {"ldd", 8}};
-         }
+         makeCublasLtGemms(m, 8, 8,
+                           {{"residual", true}, {"c_arg", 0}, {"c_dtype", "f8e4m3"}, {"ldc", 8}, {"c_offset", 0}});
        },
        "cublaslt.c_dtype: expected f32, bf16 or f16, got \"f8e4m3\""},
       {"cuda gemm decode variant naming a missing argument",
        [](json &m) {
-         m["target"]["kind"] = "cuda";
-         m["target"]["arch"] = "sm_90";
-         for (json &e : m["program"]) {
-           e.erase("grid");
-           e["library"] = "cublaslt";
-           e["cublaslt"] = {{"m", "T"},         {"n", 8},           {"k", 8},        {"a_arg", 0},
-                            {"a_dtype", "f32"}, {"lda", 8},         {"a_offset", 0}, {"b_arg", 1},
-                            {"b_dtype", "f32"}, {"ldb", 8},         {"b_offset", 0}, {"bias", false},
-                            {"residual", false}, {"d_dtype", "f32"}, {"ldd", 8}};
+         makeCublasLtGemms(m, 8, 8);
+         for (json &e : m["program"])
            e["decode"] = {{"kernel", "k_decode"}, {"grid", {2}}, {"block", 128}, {"shared_bytes", 0},
                           {"args", {0, 1, 9}},     {"max_rows", 8}};
-         }
        },
        "decode.args[2]: argument 9 does not exist"},
       {"cuda gemm decode variant without max_rows",
        [](json &m) {
-         m["target"]["kind"] = "cuda";
-         m["target"]["arch"] = "sm_90";
-         for (json &e : m["program"]) {
-           e.erase("grid");
-           e["library"] = "cublaslt";
-           e["cublaslt"] = {{"m", "T"},         {"n", 8},           {"k", 8},        {"a_arg", 0},
-                            {"a_dtype", "f32"}, {"lda", 8},         {"a_offset", 0}, {"b_arg", 1},
-                            {"b_dtype", "f32"}, {"ldb", 8},         {"b_offset", 0}, {"bias", false},
-                            {"residual", false}, {"d_dtype", "f32"}, {"ldd", 8}};
+         makeCublasLtGemms(m, 8, 8);
+         for (json &e : m["program"])
            e["decode"] = {{"kernel", "k_decode"}, {"grid", {2}}, {"block", 128}, {"shared_bytes", 0},
                           {"args", {0, 1}}};
-         }
        },
        "decode: missing field \"max_rows\""},
       {"unknown dtype", [](json &m) { m["buffers"][0]["dtype"] = "f8"; }, "unknown dtype \"f8\""},
