@@ -6,10 +6,11 @@
 //
 // When fusion joined the attention's query chain (q_norm, rope) to the write
 // (FormKernelRegions), the kernel also returns the query rows: its items are
-// (token, unit) over query heads then kv heads, a query unit building its
-// row as a rows kernel does and storing it to the result. Both chains walk
-// head_dim columns with the same schedule, so each row is computed as by
-// the separate kernels.
+// (token, kv head, unit), a unit one of the kv head's G query heads, building
+// its row as a rows kernel does and storing it to the result, or the kv head
+// itself. Query and kv items alternate so that the CPU's contiguous ranges
+// of items get even work. Both chains walk head_dim columns with the same
+// schedule, so each row is computed as by the separate kernels.
 //
 //===----------------------------------------------------------------------===//
 #include "qwen/Passes/Codegen/Common/KernelPatterns.h"
@@ -52,8 +53,13 @@ FailureOr<Grid> qwen::codegen::lowerKVWriteKernel(KernelTarget &t) {
                  << headDim << "]",
              failure();
     queryHeads = type.getDimSize(1);
+    if (queryHeads % kvHeads != 0)
+      return source.emitOpError("kv_write kernel's ") << queryHeads
+                                                      << " query heads do not group over "
+                                                      << kvHeads << " kv heads",
+             failure();
   }
-  const int64_t units = queryHeads + kvHeads;
+  const int64_t group = queryHeads / kvHeads, units = queryHeads + kvHeads;
 
   auto writeKeysAndValues = [&](Value token, Value head, Value row) {
     auto [keys, values] = t.kvRows(write.getCache());
@@ -79,23 +85,24 @@ FailureOr<Grid> qwen::codegen::lowerKVWriteKernel(KernelTarget &t) {
     Value row = t.scratchRow(headDim);
     if (!query)
       return writeKeysAndValues(token, unit, row);
-    // The branch is uniform over an item's lanes: barriers stay matched.
+    // unit = kv head * (G + 1) + r: query head kv head * G + r for r < G,
+    // else the kv head. The branch is uniform over an item's lanes, so the
+    // barriers in each stay matched.
     ImplicitLocOpBuilder &b = t.builder();
-    Value isQuery = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, unit,
-                                          t.index(queryHeads));
+    Value kvHead = t.divIndex(unit, group + 1);
+    Value r = t.remIndex(unit, group + 1);
+    Value isQuery = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, r, t.index(group));
     t.ifThen(isQuery, [&] {
-      t.emitRowChain(query, token, unit, row);
+      Value head = t.addIndex(t.mulIndex(kvHead, group), r);
+      t.emitRowChain(query, token, head, row);
       RowAccess out = t.result(queryResult);
-      Value base = t.address(out, token, unit, Value());
+      Value base = t.address(out, token, head, Value());
       t.forLanes(headDim, width, [&](Value col) {
         t.store(out, t.addIndex(base, col), t.loadScratch(row, col, width));
       });
     });
-    Value isKv = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, unit,
-                                       t.index(queryHeads));
-    t.ifThen(isKv, [&] {
-      writeKeysAndValues(token, arith::SubIOp::create(b, unit, t.index(queryHeads)), row);
-    });
+    Value isKv = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, r, t.index(group));
+    t.ifThen(isKv, [&] { writeKeysAndValues(token, kvHead, row); });
   });
   return t.gridOf(t.leadingSymbol(write.getPositions()), units);
 }

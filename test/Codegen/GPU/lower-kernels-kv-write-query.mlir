@@ -1,7 +1,8 @@
 // RUN: qwen-opt %s --qwen-select-schedule=target=cuda --qwen-gpu-lower-kernels | FileCheck %s
 
 // kv_write with the attention's query chain joined (FormKernelRegions): one
-// block per (token, unit), the 4 query heads first, then the 2 kv heads. A
+// block per (token, kv head, unit), unit 0 and 1 the kv head's two query
+// heads, unit 2 the kv head itself (unit = item % 6 = kv head * 3 + r). A
 // query block builds its q-norm / rope row in shared memory and stores it to
 // the query result; a kv block stores its key and value rows into the cache
 // page as a lone kv_write does. The branch is uniform over a block, so the
@@ -15,14 +16,14 @@
 // CHECK:       func.func private @qk0_kv_write({{.*}}) -> (tensor<?x4x32xf32> {qkernel.symbol = "T"}, !qtf.kv_cache
 // CHECK:       gpu.func @qk0_kv_write(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %[[KEYS:.*]]: !llvm.ptr, %[[VALUES:.*]]: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %[[QUERY:.*]]: !llvm.ptr, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64)
 // CHECK-SAME:    workgroup(%[[ROW:.*]] : memref<32xf32, #gpu.address_space<workgroup>>
-// CHECK:         %[[ISQ:.*]] = arith.cmpi ult, %[[UNIT:.*]], %c4 : index
+// CHECK:         %[[R:.*]] = arith.remui %{{.*}}, %c3{{.*}} : index
+// CHECK:         %[[ISQ:.*]] = arith.cmpi ult, %[[R]], %c2 : index
 // CHECK:         scf.if %[[ISQ]] {
 // CHECK:           math.cos
 // CHECK:           gpu.barrier
 // CHECK:         }
-// CHECK:         %[[ISKV:.*]] = arith.cmpi uge, %[[UNIT]], %c4{{.*}} : index
+// CHECK:         %[[ISKV:.*]] = arith.cmpi eq, %[[R]], %c2{{.*}} : index
 // CHECK:         scf.if %[[ISKV]] {
-// CHECK:           arith.subi %[[UNIT]], %c4{{.*}} : index
 // CHECK:           arith.remui %{{.*}}, %{{.*}}
 // CHECK:           math.cos
 // CHECK:           gpu.barrier
