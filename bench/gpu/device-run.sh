@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything a GPU check needs, in one device call (the device machine has no
 # compiler: bench/gpu/bundle.sh prepares gpu-bundle/ here first):
-#   run(command="bash bench/gpu/device-run.sh [all|tests|bench]", carry=["gpu-bundle"])
+#   run(command="bash bench/gpu/device-run.sh [all|tests|bench|launches]", carry=["gpu-bundle"])
 # 1. checks the carried build (qwen-run info on the GPU),
 # 2. tests: the demo recites word for word; the HF reference cases
 #    (bench/gpu/reference-cases.txt) through test/E2E/check-reference.sh;
@@ -201,6 +201,35 @@ if [ "$mode" = all ] || [ "$mode" = bench ]; then
   for name in vision-0.8b vision-9b; do
     if [ -f "$bundle/artifacts/$name.qwenc/manifest.json" ]; then
       record "bench-$name" vision_tower "$name"
+    fi
+  done
+fi
+
+# Kernels per step and decode before / after a fusion change (issue 16: the
+# query chain joined to the KV write): NAME-base.qwenc is the same model
+# compiled by the baseline compiler, copied into the bundle by hand, e.g.
+#   /work/base11/bin/qwen-compile /work/peer/qwen3-0.6b --target=cuda \
+#     -o gpu-bundle/artifacts/qwen3-0.6b-base.qwenc
+# `qwen-run info` prints each artifact's kernel calls per step; decode at
+# batch 1 and 8 alternates the two artifacts over three rounds on one card
+# (launches-ab.jsonl, rows tagged by the artifact path).
+launches_ab() { # NAME
+  local name=$1 new=$bundle/artifacts/$1.qwenc base=$bundle/artifacts/$1-base.qwenc
+  for a in "$base" "$new"; do
+    echo "$a: $(qwen-run info "$a" 2>&1 | grep -o 'program *[0-9]* kernel calls')"
+  done
+  for round in 1 2 3; do
+    for a in "$base" "$new"; do
+      qwen-run bench "$a" --random-weights --batch 1,8 --prompt-len 512 --gen 64 | grep '^{' \
+        >> "$out/launches-ab.jsonl" || return 1
+    done
+  done
+}
+export -f launches_ab
+if [ "$mode" = all ] || [ "$mode" = bench ] || [ "$mode" = launches ]; then
+  for name in ${QWEN_GPU_BENCH_MODELS:-qwen3-0.6b}; do
+    if [ -d "$bundle/artifacts/$name-base.qwenc" ]; then
+      record "launches-$name" launches_ab "$name"
     fi
   done
 fi

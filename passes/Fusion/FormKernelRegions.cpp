@@ -40,6 +40,28 @@ bool onlyFeeds(Value value, Operation *consumer) {
   return true;
 }
 
+/// The cache write whose kernel also computes `attention`'s query, or null.
+/// The query's row chain (q-norm, rope) walks the same (token, head) rows of
+/// head_dim columns as the key chain of the write that fills the layer's
+/// cache, so one kernel of (token, query head + kv head) items does both:
+/// one launch per attention layer less. Only when the query is such a chain
+/// of the step's tokens and the write is that of the attention's layer.
+Operation *queryJoinsCacheWrite(qtf::PagedAttentionOp attention) {
+  auto write = attention.getCache().getDefiningOp<qtf::KVCacheWriteOp>();
+  if (!write || write.getLayer() != attention.getLayer())
+    return nullptr;
+  Operation *query = producerThroughViews(attention.getQuery());
+  if (!isa_and_nonnull<qtf::RopeOp, qtf::RmsNormOp>(query) || query->getNumResults() != 1)
+    return nullptr;
+  // The chain's own rows, [tokens, query heads, head_dim], as the keys'.
+  auto rows = dyn_cast<RankedTensorType>(query->getResult(0).getType());
+  if (!rows || rows.getRank() != 3 ||
+      rows.getDimSize(2) != write.getCache().getType().getHeadDim() ||
+      rows.getDimSize(0) != write.getKeys().getType().getDimSize(0))
+    return nullptr;
+  return write;
+}
+
 qkernel::KernelKind kindOf(ArrayRef<Operation *> ops) {
   auto has = [&](auto predicate) { return llvm::any_of(ops, predicate); };
   if (has([](Operation *op) { return isa<qtf::LinearOp>(op); }))
@@ -124,6 +146,14 @@ struct FormKernelRegionsPass final
         if (isa_and_nonnull<qtf::RopeOp, qtf::RmsNormOp>(
                 producerThroughViews(write.getKeys())))
           fuse(write.getKeys(), op);
+      } else if (auto attention = dyn_cast<qtf::PagedAttentionOp>(op)) {
+        // The query leaves the kernel as a result that only the attention
+        // reads, so joining adds no recomputation and no new reader.
+        Operation *write = queryJoinsCacheWrite(attention);
+        Operation *query = producerThroughViews(attention.getQuery());
+        if (write && groups.contains(query) && groups.contains(write) &&
+            onlyFeeds(attention.getQuery(), op))
+          groups.unionSets(query, write);
       }
     }
 

@@ -16,23 +16,26 @@ func.func @linear_residual(%x: tensor<?x64xf32>, %r: tensor<?x32xf32>) -> tensor
 
 // -----
 
-// Per-head q-norm + rope form one `rows` kernel; the split/reshape views are
-// cloned into it so it reads the stacked projection directly. The k chain
-// joins the KV-cache write.
+// Per-head q-norm + rope and the k chain with the KV-cache write form one
+// `kv_write` kernel that returns the query and the cache: the attention's
+// query chain joins the write of the layer it reads. The split/reshape views
+// are cloned into it so it reads the stacked projection directly.
 !kv = !qtf.kv_cache<layers = 1, kv_heads = 2, head_dim = 16, page_size = 16, f32>
 // CHECK-LABEL: func.func @qk_norm_rope
-// CHECK:       qkernel.region <rows> -> tensor<?x4x16xf32> {
+// CHECK:       %[[W:.+]]:2 = qkernel.region <kv_write> -> tensor<?x4x16xf32>, !qtf.kv_cache
 // CHECK-NEXT:    qtf.split
 // CHECK-NEXT:    qtf.reshape
-// CHECK-NEXT:    qtf.rms_norm
-// CHECK-NEXT:    qtf.rope
-// CHECK-NEXT:    qkernel.yield
-// CHECK:       qkernel.region <kv_write> -> !qtf.kv_cache
-// CHECK:         qtf.rms_norm
-// CHECK:         qtf.rope
-// CHECK:         qtf.kv_cache_write
+// CHECK-NEXT:    %[[QN:.+]] = qtf.rms_norm
+// CHECK-NEXT:    %[[QR:.+]] = qtf.rope %[[QN]]
+// CHECK-NEXT:    qtf.reshape
+// CHECK-NEXT:    %[[KN:.+]] = qtf.rms_norm
+// CHECK-NEXT:    %[[KR:.+]] = qtf.rope %[[KN]]
+// CHECK-NEXT:    qtf.reshape
+// CHECK-NEXT:    %[[C:.+]] = qtf.kv_cache_write %{{.*}}[0], %[[KR]]
+// CHECK-NEXT:    qkernel.yield %[[QR]], %[[C]]
 // CHECK:       qkernel.region <attention>
-// CHECK-NEXT:    qtf.paged_attention
+// CHECK-NEXT:    qtf.paged_attention %[[W]]#0, %[[W]]#1[0]
+// CHECK-NOT:   qkernel.region <rows>
 func.func @qk_norm_rope(%qkv: tensor<?x128xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>, %kv: !kv) -> tensor<?x4x16xf32> {
   %q, %k, %v = qtf.split %qkv [64, 32, 32] : tensor<?x128xf32> -> tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
   %q3 = qtf.reshape %q : tensor<?x64xf32> -> tensor<?x4x16xf32>
@@ -46,6 +49,29 @@ func.func @qk_norm_rope(%qkv: tensor<?x128xf32>, %pos: tensor<?xi32>, %seq: tens
   %kr = qtf.rope %kn, %pos {theta = 1.0e6 : f64, rotary_dim = 16 : i64} : tensor<?x2x16xf32>, tensor<?xi32> -> tensor<?x2x16xf32>
   %kv1 = qtf.kv_cache_write %kv[0], %kr, %v3, %pos, %seq, %bt : !kv, tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>
   %a = qtf.paged_attention %qr, %kv1[0], %pos, %seq, %bt {scale = 0.25 : f64} : tensor<?x4x16xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x16xf32>
+  return %a : tensor<?x4x16xf32>
+}
+
+// -----
+
+// A query that is no row chain (no q-norm, no rope) stays out of the cache
+// write: the write kernel returns only the cache.
+!kv = !qtf.kv_cache<layers = 1, kv_heads = 2, head_dim = 16, page_size = 16, f32>
+// CHECK-LABEL: func.func @plain_query
+// CHECK:       qkernel.region <kv_write> -> !qtf.kv_cache
+// CHECK:       qkernel.region <attention> -> tensor<?x4x16xf32> {
+// CHECK-NEXT:    qtf.split
+// CHECK-NEXT:    qtf.reshape
+// CHECK-NEXT:    qtf.paged_attention
+func.func @plain_query(%qkv: tensor<?x128xf32>, %pos: tensor<?xi32>, %seq: tensor<?xi32>, %bt: tensor<?x?xi32>, %kv: !kv) -> tensor<?x4x16xf32> {
+  %q, %k, %v = qtf.split %qkv [64, 32, 32] : tensor<?x128xf32> -> tensor<?x64xf32>, tensor<?x32xf32>, tensor<?x32xf32>
+  %q3 = qtf.reshape %q : tensor<?x64xf32> -> tensor<?x4x16xf32>
+  %k3 = qtf.reshape %k : tensor<?x32xf32> -> tensor<?x2x16xf32>
+  %v3 = qtf.reshape %v : tensor<?x32xf32> -> tensor<?x2x16xf32>
+  %wk = qtf.weight ["k_norm"] : tensor<16xbf16>
+  %kn = qtf.rms_norm %k3, %wk {epsilon = 1.0e-6 : f64} : tensor<?x2x16xf32>, tensor<16xbf16> -> tensor<?x2x16xf32>
+  %kv1 = qtf.kv_cache_write %kv[0], %kn, %v3, %pos, %seq, %bt : !kv, tensor<?x2x16xf32>, tensor<?x2x16xf32>, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32>
+  %a = qtf.paged_attention %q3, %kv1[0], %pos, %seq, %bt {scale = 0.25 : f64} : tensor<?x4x16xf32>, !kv, tensor<?xi32>, tensor<?xi32>, tensor<?x?xi32> -> tensor<?x4x16xf32>
   return %a : tensor<?x4x16xf32>
 }
 

@@ -16,7 +16,9 @@ def FormKernelRegionsPass : Pass<"qwen-fusion-form-kernel-regions", "mlir::func:
       `add` that consumes it (epilogue): kind `matmul`;
     - a `rope` absorbs the `rms_norm` feeding it: kind `rows`;
     - a `kv_cache_write` absorbs the row chain that produces its keys: kind
-      `kv_write`;
+      `kv_write`; the `paged_attention` that reads the written cache gives it
+      its query chain too (a `rope` / `rms_norm` of [tokens, heads, head_dim]
+      read only by the attention), which the kernel returns;
     - an expert `moe_combine` absorbs the residual `add` (`elementwise`);
     - `paged_attention` (`attention`), `embedding`, `moe_router` (`router`),
       `moe_expert_ffn` (`experts`), `causal_conv1d` (`conv`),
