@@ -32,6 +32,11 @@ struct TokenGates {
   mlir::Value beta, logDecay;
 };
 
+/// alpha = e^g and beta of a token (scalars), and its v at a column block.
+struct StepScalars {
+  mlir::Value alpha, beta, v;
+};
+
 /// factor / sqrt(sumOfSquares + 1e-6): the scale that L2-normalizes a q or
 /// k row. `rsqrt` is the target's correctly rounded 1 / sqrt.
 mlir::Value l2NormFactor(mlir::ImplicitLocOpBuilder &b, mlir::Value sumOfSquares, float factor,
@@ -68,6 +73,25 @@ public:
   /// item's lanes, and each lane rescales what it stored.
   void normalizeRow(const RowAccess &from, mlir::Value token, mlir::Value row,
                     mlir::Value rowBase, float factor, int64_t width);
+
+  /// The recurrent step's token prologue (phase delta_rule.load_qk, then
+  /// delta_rule.gates): q (scaled) and k of `token` L2-normalized into the
+  /// scratch rows `q` and `k` (normalizeRow in pieces of `width`), complete
+  /// for every lane; returns alpha and beta (v is the caller's, per block).
+  StepScalars prepareToken(mlir::Value token, mlir::Value q, mlir::Value k, int64_t width);
+  /// v of `token`, this head, at the columns of `s`.
+  mlir::Value valueColumns(const ColumnBlock &s, mlir::Value token);
+
+  //===--- Phases over the state S, on a lane's ColumnBlock of it --------===//
+
+  /// The recurrent step of one token (phases delta_rule.state_update, then
+  /// delta_rule.output): m = S^T k; d = beta (v - alpha m);
+  /// S = alpha S + k d^T; o = S^T q with the updated S, stored to the
+  /// token's output row where `writer` (null: by every lane). `q` and `k`
+  /// are the token's normalized rows. Each lane sums its rows in increasing
+  /// order (fused multiply-adds), then across the column's lanes.
+  void recurrentStep(ColumnBlock &s, const StepScalars &scalars, RowOperand q, RowOperand k,
+                     mlir::Value token, mlir::Value writer);
 
   const DeltaRuleSizes sizes;
   RowAccess query, key, value, a, beta, aLog, dtBias, tokenSeq, slots, recurrent, out;
