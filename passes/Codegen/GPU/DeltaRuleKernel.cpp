@@ -34,8 +34,9 @@
 //     delta_rule.load_qk, delta_rule.gates, delta_rule.state_update (m, d,
 //     S and o = S^T q), delta_rule.output
 //   delta_rule.store_state      S back to the slot
-// The operands, gates and q / k normalization are Common/DeltaRule's, shared
-// with the CPU; the phases over S are the GPU's schedule (DeltaRule.h).
+// The operands, gates, q / k normalization and the recurrent step over S
+// (DeltaRuleItem::recurrentStep on this thread's ColumnBlock) are
+// Common/DeltaRule's, shared with the CPU; the chunked phases are the GPU's.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"

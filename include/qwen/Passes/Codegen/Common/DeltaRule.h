@@ -3,21 +3,17 @@
 // What the CPU and the GPU delta_rule kernels share, written once against
 // codegen::KernelTarget (qwen-models.md section 1.8): the op's operands and
 // sizes, a work item's (request, value head) and its state slot, the
-// per-token gates, and the L2 normalization of a q / k row. Both targets
-// compute these in the same f32 operations in the same order.
-//
-// What stays per target is the schedule of the state S [key_dim][value_dim],
-// which is where the two genuinely differ:
-//   CPU (CPU/DeltaRuleKernel.cpp)  S in the slot, walked in vectors of value
-//       columns; every run takes the chunked WY form in chunks of the
-//       schedule's tile (one token: CpuSchedules.cpp).
+// per-token gates, the L2 normalization of a q / k row, and the recurrent
+// step over the state S [key_dim][value_dim] (m = S^T k, the delta update,
+// o = S^T q) on a lane's ColumnBlock of S. Both targets compute these in the
+// same f32 operations in the same order:
+//   CPU (CPU/DeltaRuleKernel.cpp)  every token takes the recurrent step, S in
+//       the slot, walked in column blocks of up to four vectors.
 //   GPU (GPU/DeltaRuleKernel.cpp)  each column of S in the registers of
-//       `split` lanes; a run of one token takes the recurrent step, a longer
-//       one the chunked WY form with the block's warps over a shared chunk
-//       buffer; a state too large for registers stays in the slot.
-// The recurrent step and the one-token WY form are the same math rounded in
-// another order, so sharing the phases over S would change the numerics of
-// one of the targets.
+//       `split` lanes (or in the slot when too large); a run of one token
+//       takes the recurrent step, a longer one the chunked WY form with the
+//       block's warps over a shared chunk buffer (GPU only: its phases over
+//       the chunk buffer are the GPU's schedule).
 //
 //===----------------------------------------------------------------------===//
 #ifndef QWEN_PASSES_CODEGEN_COMMON_DELTARULE_H
