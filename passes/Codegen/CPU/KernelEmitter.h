@@ -113,6 +113,14 @@ private:
   mlir::ModuleOp kernels;
   CpuCodegenOptions opts;
   mlir::Value dimsMemref;
+
+  // --- deltashare: column blocks (KernelTarget::ColumnBlock) ---
+public:
+  /// One lane owns every column block: nothing to sum.
+  mlir::Value sumColumnLanes(mlir::Value partial, int64_t lanes) override {
+    assert(lanes == 1 && "the CPU has one lane per column block");
+    return partial;
+  }
 };
 
 /// The CPU's own emitters (the families written once for every target are

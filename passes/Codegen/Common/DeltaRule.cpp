@@ -129,3 +129,55 @@ void DeltaRuleItem::normalizeRow(const RowAccess &from, Value token, Value row, 
     storeRow(arith::MulFOp::create(b, loadRow(pos), rowFactor), pos);
   });
 }
+
+StepScalars DeltaRuleItem::prepareToken(Value token, Value q, Value k, int64_t width) {
+  ImplicitLocOpBuilder &b = t.builder();
+  KernelPhase phase(b, "delta_rule.load_qk");
+  normalizeRow(query, token, q, Value(), sizes.scale, width);
+  normalizeRow(key, token, k, Value(), 1.0f, width);
+  t.barrier(); // q and k complete for every lane
+  KernelPhase gatesPhase(b, "delta_rule.gates");
+  TokenGates g = gates(token);
+  return StepScalars{math::ExpOp::create(b, g.logDecay), g.beta, Value()};
+}
+
+Value DeltaRuleItem::valueColumns(const ColumnBlock &s, Value token) {
+  return t.loadColumns(s, value, t.address(value, token, head, Value()));
+}
+
+void DeltaRuleItem::recurrentStep(ColumnBlock &s, const StepScalars &scalars, RowOperand q,
+                                  RowOperand k, Value token, Value writer) {
+  ImplicitLocOpBuilder &b = t.builder();
+  Value o;
+  {
+    KernelPhase phase(b, "delta_rule.state_update");
+    Value zero = t.splatColumns(s, t.f32(0.0f));
+    // m = S^T k
+    Value m = t.readRows(s, {k}, ValueRange{zero},
+                         [&](Value row, ArrayRef<Value> c, ValueRange acc) -> SmallVector<Value> {
+                           return {t.fma(c[0], row, acc[0])};
+                         })[0];
+    m = t.sumColumn(s, m);
+    Value alpha = t.splatColumns(s, scalars.alpha);
+    Value beta = t.splatColumns(s, scalars.beta);
+    // d = beta (v - alpha m)
+    Value d = arith::MulFOp::create(
+        b, beta, arith::SubFOp::create(b, scalars.v, arith::MulFOp::create(b, alpha, m)));
+    // S = alpha S + k d^T, o = S^T q
+    o = t.updateRows(
+        s, {k, q}, ValueRange{zero},
+        [&](Value row, ArrayRef<Value> c) -> Value {
+          return t.fma(c[0], d, arith::MulFOp::create(b, alpha, row));
+        },
+        [&](Value row, ArrayRef<Value> c, ValueRange acc) -> SmallVector<Value> {
+          return {t.fma(c[1], row, acc[0])};
+        })[0];
+    o = t.sumColumn(s, o);
+  }
+  KernelPhase phase(b, "delta_rule.output");
+  auto store = [&] { t.storeColumns(s, out, t.address(out, token, head, Value()), o); };
+  if (writer)
+    t.ifThen(writer, store);
+  else
+    store();
+}

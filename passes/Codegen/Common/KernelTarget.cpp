@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include "llvm/Support/ErrorHandling.h"
 
@@ -211,4 +212,87 @@ void KernelTarget::ifThen(Value condition, llvm::function_ref<void()> body) {
   OpBuilder::InsertionGuard guard(*b);
   b->setInsertionPointToStart(ifOp.thenBlock());
   body();
+}
+
+//===----------------------------------------------------------------------===//
+// Column blocks
+//===----------------------------------------------------------------------===//
+
+Value KernelTarget::splatColumns(const ColumnBlock &block, Value x) {
+  if (block.width == 1)
+    return x;
+  return vector::BroadcastOp::create(*b, VectorType::get({block.width}, b->getF32Type()), x);
+}
+
+Value KernelTarget::fma(Value x, Value y, Value z) {
+  if (isa<VectorType>(x.getType()))
+    return vector::FMAOp::create(*b, x, y, z);
+  return math::FmaOp::create(*b, x, y, z);
+}
+
+Value KernelTarget::loadColumns(const ColumnBlock &block, const RowAccess &acc, Value rowBase) {
+  Value at = addIndex(rowBase, block.column);
+  return block.width == 1 ? loadF32(acc, at) : loadVectorF32(acc, at, block.width);
+}
+
+void KernelTarget::storeColumns(const ColumnBlock &block, const RowAccess &acc, Value rowBase,
+                                Value value) {
+  store(acc, addIndex(rowBase, block.column), value);
+}
+
+Value KernelTarget::blockRow(const ColumnBlock &block, int64_t r) {
+  return addIndex(block.part, index(r * block.split));
+}
+
+/// Walks `block`'s rows for readRows / updateRows (`update` null: reads).
+static SmallVector<Value>
+walkRows(KernelTarget &t, ColumnBlock &block, ArrayRef<RowOperand> operands, ValueRange init,
+         llvm::function_ref<Value(Value, ArrayRef<Value>)> update, KernelTarget::RowBody body) {
+  ImplicitLocOpBuilder &b = t.builder();
+  auto operandsAt = [&](Value row) {
+    SmallVector<Value> c;
+    for (const RowOperand &operand : operands) {
+      Value at = operand.base ? t.addIndex(operand.base, row) : row;
+      c.push_back(t.splatColumns(block, memref::LoadOp::create(b, operand.row, ValueRange{at})));
+    }
+    return c;
+  };
+  // Registers: unrolled over this lane's rows.
+  if (!block.registers.empty()) {
+    SmallVector<Value> acc(init.begin(), init.end());
+    for (int64_t r = 0, e = block.registers.size(); r < e; ++r) {
+      SmallVector<Value> c = operandsAt(t.blockRow(block, r));
+      Value s = block.registers[r];
+      if (update)
+        block.registers[r] = s = update(s, c);
+      acc = body(s, c, acc);
+    }
+    return acc;
+  }
+  // Memory: a loop over every row.
+  ValueRange out = t.forLoop(t.index(0), t.index(block.rows), 1, init,
+                             [&](Value r, ValueRange acc) -> SmallVector<Value> {
+    SmallVector<Value> c = operandsAt(r);
+    Value at = t.addIndex(block.base, t.mulIndex(r, block.stride));
+    Value s = block.width == 1 ? t.loadF32(block.memory, at)
+                               : t.loadVectorF32(block.memory, at, block.width);
+    if (update) {
+      s = update(s, c);
+      t.store(block.memory, at, s);
+    }
+    return body(s, c, acc);
+  });
+  return SmallVector<Value>(out.begin(), out.end());
+}
+
+SmallVector<Value> KernelTarget::readRows(ColumnBlock &block, ArrayRef<RowOperand> operands,
+                                          ValueRange init, RowBody body) {
+  return walkRows(*this, block, operands, init, nullptr, body);
+}
+
+SmallVector<Value>
+KernelTarget::updateRows(ColumnBlock &block, ArrayRef<RowOperand> operands, ValueRange init,
+                         llvm::function_ref<Value(Value, ArrayRef<Value>)> update,
+                         RowBody accumulate) {
+  return walkRows(*this, block, operands, init, update, accumulate);
 }

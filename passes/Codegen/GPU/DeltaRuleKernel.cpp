@@ -34,8 +34,9 @@
 //     delta_rule.load_qk, delta_rule.gates, delta_rule.state_update (m, d,
 //     S and o = S^T q), delta_rule.output
 //   delta_rule.store_state      S back to the slot
-// The operands, gates and q / k normalization are Common/DeltaRule's, shared
-// with the CPU; the phases over S are the GPU's schedule (DeltaRule.h).
+// The operands, gates, q / k normalization and the recurrent step over S
+// (DeltaRuleItem::recurrentStep on this thread's ColumnBlock) are
+// Common/DeltaRule's, shared with the CPU; the chunked phases are the GPU's.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/GPU/GpuKernelEmitter.h"
@@ -78,11 +79,6 @@ using schedule::deltarule::qkStride;
 
 namespace {
 
-/// alpha = e^g, beta and v (this thread's column) of one token.
-struct TokenScalars {
-  Value alpha, beta, v;
-};
-
 /// The delta-rule kernel of one gated_delta_rule, one method per phase.
 /// Members set by a phase are read by the later ones.
 class GpuDeltaRule {
@@ -108,8 +104,6 @@ private:
   Value fma(Value x, Value y, Value z) { return math::FmaOp::create(b(), x, y, z); }
   Value exp(Value x) { return math::ExpOp::create(b(), x); }
   Value isZero(Value x) { return arith::CmpIOp::create(b(), arith::CmpIPredicate::eq, x, e.index(0)); }
-  /// Flat index of the state element of key row i, this thread's column.
-  Value stateAt(Value i) { return e.addIndex(stateBase, e.mulIndex(i, dv)); }
   /// Key row of this thread's r-th register.
   Value rowOf(int64_t r) { return e.addIndex(part, e.index(r * split)); }
   /// Sums the partial dot products of a column's `split` threads (xor
@@ -123,9 +117,7 @@ private:
   }
 
   void setUp();
-  TokenScalars prepare(Value t);
-  Value deltaOf(const TokenScalars &scalars, Value m);
-  void storeOutput(Value t, Value o);
+  codegen::StepScalars prepare(Value t);
   SmallVector<Value> recurrentRun(ValueRange rowsIn);
   SmallVector<Value> chunkedRun(ValueRange rowsIn);
   void chunkLoadTokens(Value chunkStart, Value n, Value nLast);
@@ -148,6 +140,8 @@ private:
   int64_t qOff = 0, kOff = 0, wOff = 0, uOff = 0, lOff = 0, aOff = 0, betaOff = 0, gammaOff = 0;
   Value q, k, chunkBuffer;
   Value thread, part, active, column, stateBase;
+  /// This thread's column block of S: in registers (set per run) or memory.
+  codegen::ColumnBlock block;
   Value start, end, zero;
   Value lane, warp, firstOfColumn, writer;
 };
@@ -169,72 +163,31 @@ void GpuDeltaRule::setUp() {
   column = arith::MinUIOp::create(b, e.divIndex(thread, split), e.index(dv - 1));
   // S of this (slot, layer, head): [key_dim][value_dim] f32.
   stateBase = e.addIndex(dr.stateOffset(), column);
+  block.column = column, block.rows = dk, block.split = split, block.part = part;
+  block.memory = dr.recurrent, block.base = stateBase, block.stride = dv;
+  firstOfColumn = split > 1 ? isZero(part) : Value();
+  writer = split > 1 ? andi(active, firstOfColumn) : active;
 }
 
 /// One token of the recurrent step: q and k normalized into the shared rows
-/// `q`, `k`; returns alpha = e^g, beta and v of this thread's column.
-TokenScalars GpuDeltaRule::prepare(Value t) {
-  ImplicitLocOpBuilder &b = this->b();
-  KernelPhase phase(b, "delta_rule.load_qk");
-  dr.normalizeRow(dr.query, t, q, Value(), sizes.scale, 1);
-  dr.normalizeRow(dr.key, t, k, Value(), 1.0f, 1);
-  e.barrier(); // q and k complete for every thread
-  KernelPhase gates(b, "delta_rule.gates");
-  codegen::TokenGates g = dr.gates(t);
-  Value alpha = math::ExpOp::create(b, g.logDecay);
-  Value v = e.loadF32(dr.value, e.addIndex(e.address(dr.value, t, dr.head, Value()), column));
-  return TokenScalars{alpha, g.beta, v};
-}
-
-/// d = beta * (v - alpha * m)
-Value GpuDeltaRule::deltaOf(const TokenScalars &scalars, Value m) {
-  ImplicitLocOpBuilder &b = this->b();
-  return arith::MulFOp::create(
-      b, scalars.beta, arith::SubFOp::create(b, scalars.v, arith::MulFOp::create(b, scalars.alpha, m)));
-}
-
-/// o of token t, column `column`, stored by the column's first thread.
-void GpuDeltaRule::storeOutput(Value t, Value o) {
-  ImplicitLocOpBuilder &b = this->b();
-  KernelPhase phase(b, "delta_rule.output");
-  Value first =
-      split > 1
-          ? arith::AndIOp::create(b, active,
-                                  arith::CmpIOp::create(b, arith::CmpIPredicate::eq, part, e.index(0)))
-          : active;
-  e.ifThen(first, [&] { e.store(dr.out, e.addIndex(e.address(dr.out, t, dr.head, Value()), column), o); });
+/// `q`, `k`; alpha = e^g, beta and v of this thread's column.
+codegen::StepScalars GpuDeltaRule::prepare(Value t) {
+  codegen::StepScalars scalars = dr.prepareToken(t, q, k, 1);
+  scalars.v = dr.valueColumns(block, t);
+  return scalars;
 }
 
 /// The recurrent step per token (decode) on this thread's rows of S in
-/// registers: m = S^T k, d = beta (v - alpha m), S = alpha S + k d^T,
-/// o = S^T q with the updated S. Returns the rows after the run.
+/// registers. Returns the rows after the run.
 SmallVector<Value> GpuDeltaRule::recurrentRun(ValueRange rowsIn) {
-  ImplicitLocOpBuilder &b = this->b();
-  KernelPhase phase(b, "delta_rule.token_loop");
+  KernelPhase phase(b(), "delta_rule.token_loop");
   ValueRange rows = e.forLoop(start, end, 1, rowsIn, [&](Value t, ValueRange s) -> SmallVector<Value> {
-    TokenScalars scalars = prepare(t);
-    SmallVector<Value> updated;
-    Value o = zero;
-    {
-      KernelPhase update(b, "delta_rule.state_update");
-      // m = S^T k (for split = 1 in the CPU's order over i).
-      Value m = zero;
-      for (int64_t r = 0; r < rowsPerThread; ++r) {
-        Value ki = memref::LoadOp::create(b, k, ValueRange{rowOf(r)});
-        m = math::FmaOp::create(b, ki, s[r], m);
-      }
-      Value d = deltaOf(scalars, columnSum(m));
-      for (int64_t r = 0; r < rowsPerThread; ++r) {
-        Value ki = memref::LoadOp::create(b, k, ValueRange{rowOf(r)});
-        Value qi = memref::LoadOp::create(b, q, ValueRange{rowOf(r)});
-        Value si = math::FmaOp::create(b, ki, d, arith::MulFOp::create(b, scalars.alpha, s[r]));
-        updated.push_back(si);
-        o = math::FmaOp::create(b, qi, si, o);
-      }
-    }
-    storeOutput(t, columnSum(o));
+    codegen::StepScalars scalars = prepare(t);
+    codegen::ColumnBlock step = block;
+    step.registers.assign(s.begin(), s.end());
+    dr.recurrentStep(step, scalars, {q, Value()}, {k, Value()}, t, writer);
     e.barrier(); // the next token overwrites q and k
-    return updated;
+    return step.registers;
   });
   return SmallVector<Value>(rows.begin(), rows.end());
 }
@@ -250,8 +203,6 @@ SmallVector<Value> GpuDeltaRule::chunkedRun(ValueRange rowsIn) {
   qOff = 0, kOff = C * ldqk, wOff = 2 * C * ldqk, uOff = wOff + C * dk;
   lOff = uOff + C * dv, aOff = lOff + C * C, betaOff = aOff + C * C, gammaOff = betaOff + C;
   lane = e.remIndex(thread, 32), warp = e.divIndex(thread, 32);
-  firstOfColumn = split > 1 ? isZero(part) : Value();
-  writer = split > 1 ? andi(active, firstOfColumn) : active;
 
   KernelPhase phase(b, "delta_rule.chunk_loop");
   ValueRange rowsOut =
@@ -481,31 +432,10 @@ SmallVector<Value> GpuDeltaRule::chunkUpdateState(Value n, Value gammaLast, Valu
 /// read twice and written once per token; each thread only touches its own
 /// column.
 void GpuDeltaRule::memoryRun() {
-  ImplicitLocOpBuilder &b = this->b();
-  KernelPhase phase(b, "delta_rule.token_loop");
+  KernelPhase phase(b(), "delta_rule.token_loop");
   e.forLoop(start, end, 1, [&](Value t) {
-    TokenScalars scalars = prepare(t);
-    KernelPhase update(b, "delta_rule.state_update");
-    e.ifThen(active, [&] {
-      Value m = e.forLoop(e.index(0), e.index(dk), 1, ValueRange{zero},
-                          [&](Value i, ValueRange acc) -> SmallVector<Value> {
-        Value ki = memref::LoadOp::create(b, k, ValueRange{i});
-        return {math::FmaOp::create(b, ki, e.loadF32(dr.recurrent, stateAt(i)), acc[0])};
-      })[0];
-      Value d = deltaOf(scalars, m);
-      Value o = e.forLoop(e.index(0), e.index(dk), 1, ValueRange{zero},
-                          [&](Value i, ValueRange acc) -> SmallVector<Value> {
-        Value ki = memref::LoadOp::create(b, k, ValueRange{i});
-        Value qi = memref::LoadOp::create(b, q, ValueRange{i});
-        Value at = stateAt(i);
-        Value si = math::FmaOp::create(
-            b, ki, d, arith::MulFOp::create(b, scalars.alpha, e.loadF32(dr.recurrent, at)));
-        e.store(dr.recurrent, at, si);
-        return {math::FmaOp::create(b, qi, si, acc[0])};
-      })[0];
-      KernelPhase output(b, "delta_rule.output");
-      e.store(dr.out, e.addIndex(e.address(dr.out, t, dr.head, Value()), column), o);
-    });
+    codegen::StepScalars scalars = prepare(t);
+    e.ifThen(active, [&] { dr.recurrentStep(block, scalars, {q, Value()}, {k, Value()}, t, Value()); });
     e.barrier(); // the next token overwrites q and k
   });
 }
@@ -522,7 +452,7 @@ void GpuDeltaRule::emitBody() {
   // This thread's rows of the column S[:, j], in registers for the step.
   SmallVector<Value> rows0;
   for (int64_t r = 0; r < rowsPerThread; ++r)
-    rows0.push_back(e.loadF32(dr.recurrent, stateAt(rowOf(r))));
+    rows0.push_back(e.loadF32(dr.recurrent, e.addIndex(stateBase, e.mulIndex(rowOf(r), dv))));
   SmallVector<Value> finalRows;
   if (!chunkBuffer) {
     finalRows = recurrentRun(rows0);
@@ -546,7 +476,7 @@ void GpuDeltaRule::emitBody() {
   KernelPhase phase(b, "delta_rule.store_state");
   e.ifThen(active, [&] {
     for (int64_t r = 0; r < rowsPerThread; ++r)
-      e.store(dr.recurrent, stateAt(rowOf(r)), finalRows[r]);
+      e.store(dr.recurrent, e.addIndex(stateBase, e.mulIndex(rowOf(r), dv)), finalRows[r]);
   });
 }
 

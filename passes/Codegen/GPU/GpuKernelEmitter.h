@@ -224,6 +224,13 @@ private:
   llvm::SmallVector<mlir::Value, 4> dimValues;
   llvm::SmallVector<mlir::Value, 2> extraPointers, extraScalars;
   mlir::Value reduceScratch;
+
+  // --- deltashare: column blocks (KernelTarget::ColumnBlock) ---
+public:
+  /// A column's lanes are consecutive: an xor butterfly over them.
+  mlir::Value sumColumnLanes(mlir::Value partial, int64_t lanes) override {
+    return laneSum(partial, lanes);
+  }
 };
 
 /// The GPU's own emitters (the families written once for every target are

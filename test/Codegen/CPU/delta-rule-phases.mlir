@@ -2,24 +2,30 @@
 
 // The CPU delta rule is emitted as named phases (KernelPhase: a NameLoc
 // "delta_rule.<phase>" on every op of the phase, nested phases nested), in
-// this order: find_run, then per chunk (of one token) in chunk_loop:
-// load_qk (with gates), wy_transform, state_read, output, state_update.
+// this order: find_run, then per token in token_loop: load_qk (with gates),
+// then per column block of S (a vector of up to four of the schedule's
+// vectors, every key row walked from the slot) the recurrent step of
+// Common/DeltaRule: state_update (m = S^T k, then S updated and o = S^T q
+// accumulated in one walk), output.
 
 // -----
 
 // 4 value heads on 2 key heads, key_dim 64, value_dim 16.
 // CHECK-LABEL: func.func @qk0_delta_rule(
 // CHECK:         arith.select {{.*}} loc("delta_rule.find_run"
-// CHECK:         vector.reduction <add>, {{.*}} loc("delta_rule.load_qk"("delta_rule.chunk_loop"
-// CHECK:         math.rsqrt {{.*}} loc("delta_rule.load_qk"("delta_rule.chunk_loop"
-// CHECK:         math.log1p {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.chunk_loop"
-// CHECK:         arith.negf {{.*}} loc("delta_rule.wy_transform"("delta_rule.chunk_loop"
-// CHECK:         vector.fma {{.*}} loc("delta_rule.state_read"("delta_rule.chunk_loop"
-// CHECK:         vector.fma {{.*}} loc("delta_rule.output"("delta_rule.chunk_loop"
-// CHECK:         vector.store {{.*}} loc("delta_rule.output"("delta_rule.chunk_loop"
-// CHECK:         math.exp {{.*}} loc("delta_rule.state_update"("delta_rule.chunk_loop"
-// CHECK:         vector.store {{.*}} loc("delta_rule.state_update"("delta_rule.chunk_loop"
-// CHECK:         } loc("delta_rule.chunk_loop"
+// CHECK:         vector.reduction <add>, {{.*}} loc("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         math.rsqrt {{.*}} loc("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         math.log1p {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         math.exp {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         scf.for {{.*}} -> (vector<[[W:[0-9]+]]xf32>) {
+// CHECK:           vector.fma {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:         arith.subf {{.*}} : vector<[[W]]xf32> loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:         scf.for {{.*}} -> (vector<[[W]]xf32>) {
+// CHECK:           vector.fma {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:           vector.store {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:           vector.fma {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:         vector.store {{.*}} loc("delta_rule.output"("delta_rule.token_loop"
+// CHECK:         } loc("delta_rule.token_loop"
 !st0 = !qtf.linear_state<layers = 1, conv_channels = 320, conv_window = 3, heads = 4, key_dim = 64, value_dim = 16, f32>
 func.func @step(%x: tensor<?x320xf32> {qtf.input = "tokens"}, %p: tensor<?x328xf32> {qtf.input = "tokens"}, %seq: tensor<?xi32> {qtf.input = "token_seq"}, %slots: tensor<?xi32> {qtf.input = "state_slots"}, %state: !st0) -> (tensor<?x4x16xf32>, !st0) {
   %alog = qtf.weight ["A_log"] : tensor<4xf32>
@@ -44,16 +50,19 @@ module @kernels {
 // Qwen3.5's shape: 4 value heads on 2 key heads, key_dim = value_dim = 128.
 // CHECK-LABEL: func.func @qk0_delta_rule(
 // CHECK:         arith.select {{.*}} loc("delta_rule.find_run"
-// CHECK:         vector.reduction <add>, {{.*}} loc("delta_rule.load_qk"("delta_rule.chunk_loop"
-// CHECK:         math.rsqrt {{.*}} loc("delta_rule.load_qk"("delta_rule.chunk_loop"
-// CHECK:         math.log1p {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.chunk_loop"
-// CHECK:         arith.negf {{.*}} loc("delta_rule.wy_transform"("delta_rule.chunk_loop"
-// CHECK:         vector.fma {{.*}} loc("delta_rule.state_read"("delta_rule.chunk_loop"
-// CHECK:         vector.fma {{.*}} loc("delta_rule.output"("delta_rule.chunk_loop"
-// CHECK:         vector.store {{.*}} loc("delta_rule.output"("delta_rule.chunk_loop"
-// CHECK:         math.exp {{.*}} loc("delta_rule.state_update"("delta_rule.chunk_loop"
-// CHECK:         vector.store {{.*}} loc("delta_rule.state_update"("delta_rule.chunk_loop"
-// CHECK:         } loc("delta_rule.chunk_loop"
+// CHECK:         vector.reduction <add>, {{.*}} loc("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         math.rsqrt {{.*}} loc("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         math.log1p {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         math.exp {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         scf.for {{.*}} -> (vector<[[W:[0-9]+]]xf32>) {
+// CHECK:           vector.fma {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:         arith.subf {{.*}} : vector<[[W]]xf32> loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:         scf.for {{.*}} -> (vector<[[W]]xf32>) {
+// CHECK:           vector.fma {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:           vector.store {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:           vector.fma {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:         vector.store {{.*}} loc("delta_rule.output"("delta_rule.token_loop"
+// CHECK:         } loc("delta_rule.token_loop"
 !st1 = !qtf.linear_state<layers = 1, conv_channels = 1024, conv_window = 3, heads = 4, key_dim = 128, value_dim = 128, f32>
 func.func @step(%x: tensor<?x1024xf32> {qtf.input = "tokens"}, %p: tensor<?x1032xf32> {qtf.input = "tokens"}, %seq: tensor<?xi32> {qtf.input = "token_seq"}, %slots: tensor<?xi32> {qtf.input = "state_slots"}, %state: !st1) -> (tensor<?x4x128xf32>, !st1) {
   %alog = qtf.weight ["A_log"] : tensor<4xf32>
@@ -78,16 +87,19 @@ module @kernels {
 // key_dim 128, value_dim 256.
 // CHECK-LABEL: func.func @qk0_delta_rule(
 // CHECK:         arith.select {{.*}} loc("delta_rule.find_run"
-// CHECK:         vector.reduction <add>, {{.*}} loc("delta_rule.load_qk"("delta_rule.chunk_loop"
-// CHECK:         math.rsqrt {{.*}} loc("delta_rule.load_qk"("delta_rule.chunk_loop"
-// CHECK:         math.log1p {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.chunk_loop"
-// CHECK:         arith.negf {{.*}} loc("delta_rule.wy_transform"("delta_rule.chunk_loop"
-// CHECK:         vector.fma {{.*}} loc("delta_rule.state_read"("delta_rule.chunk_loop"
-// CHECK:         vector.fma {{.*}} loc("delta_rule.output"("delta_rule.chunk_loop"
-// CHECK:         vector.store {{.*}} loc("delta_rule.output"("delta_rule.chunk_loop"
-// CHECK:         math.exp {{.*}} loc("delta_rule.state_update"("delta_rule.chunk_loop"
-// CHECK:         vector.store {{.*}} loc("delta_rule.state_update"("delta_rule.chunk_loop"
-// CHECK:         } loc("delta_rule.chunk_loop"
+// CHECK:         vector.reduction <add>, {{.*}} loc("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         math.rsqrt {{.*}} loc("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         math.log1p {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         math.exp {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.token_loop"
+// CHECK:         scf.for {{.*}} -> (vector<[[W:[0-9]+]]xf32>) {
+// CHECK:           vector.fma {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:         arith.subf {{.*}} : vector<[[W]]xf32> loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:         scf.for {{.*}} -> (vector<[[W]]xf32>) {
+// CHECK:           vector.fma {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:           vector.store {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:           vector.fma {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:         vector.store {{.*}} loc("delta_rule.output"("delta_rule.token_loop"
+// CHECK:         } loc("delta_rule.token_loop"
 !st2 = !qtf.linear_state<layers = 1, conv_channels = 768, conv_window = 3, heads = 2, key_dim = 128, value_dim = 256, f32>
 func.func @step(%x: tensor<?x768xf32> {qtf.input = "tokens"}, %p: tensor<?x772xf32> {qtf.input = "tokens"}, %seq: tensor<?xi32> {qtf.input = "token_seq"}, %slots: tensor<?xi32> {qtf.input = "state_slots"}, %state: !st2) -> (tensor<?x2x256xf32>, !st2) {
   %alog = qtf.weight ["A_log"] : tensor<2xf32>

@@ -94,7 +94,7 @@ module @kernels {
 // CHECK:         gpu.barrier loc("delta_rule.load_qk"("delta_rule.token_loop"
 // CHECK:         math.log1p {{.*}} loc("delta_rule.gates"("delta_rule.load_qk"("delta_rule.token_loop"
 // CHECK:         memref.store {{.*}} loc("delta_rule.state_update"("delta_rule.token_loop"
-// CHECK:         loc("delta_rule.output"("delta_rule.state_update"("delta_rule.token_loop"
+// CHECK:         memref.store {{.*}} loc("delta_rule.output"("delta_rule.token_loop"
 // CHECK-NOT:     delta_rule.chunk_loop
 // CHECK-NOT:     delta_rule.store_state
 !st2 = !qtf.linear_state<layers = 1, conv_channels = 768, conv_window = 3, heads = 2, key_dim = 128, value_dim = 256, f32>

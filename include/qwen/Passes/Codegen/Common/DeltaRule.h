@@ -3,21 +3,17 @@
 // What the CPU and the GPU delta_rule kernels share, written once against
 // codegen::KernelTarget (qwen-models.md section 1.8): the op's operands and
 // sizes, a work item's (request, value head) and its state slot, the
-// per-token gates, and the L2 normalization of a q / k row. Both targets
-// compute these in the same f32 operations in the same order.
-//
-// What stays per target is the schedule of the state S [key_dim][value_dim],
-// which is where the two genuinely differ:
-//   CPU (CPU/DeltaRuleKernel.cpp)  S in the slot, walked in vectors of value
-//       columns; every run takes the chunked WY form in chunks of the
-//       schedule's tile (one token: CpuSchedules.cpp).
+// per-token gates, the L2 normalization of a q / k row, and the recurrent
+// step over the state S [key_dim][value_dim] (m = S^T k, the delta update,
+// o = S^T q) on a lane's ColumnBlock of S. Both targets compute these in the
+// same f32 operations in the same order:
+//   CPU (CPU/DeltaRuleKernel.cpp)  every token takes the recurrent step, S in
+//       the slot, walked in column blocks of up to four vectors.
 //   GPU (GPU/DeltaRuleKernel.cpp)  each column of S in the registers of
-//       `split` lanes; a run of one token takes the recurrent step, a longer
-//       one the chunked WY form with the block's warps over a shared chunk
-//       buffer; a state too large for registers stays in the slot.
-// The recurrent step and the one-token WY form are the same math rounded in
-// another order, so sharing the phases over S would change the numerics of
-// one of the targets.
+//       `split` lanes (or in the slot when too large); a run of one token
+//       takes the recurrent step, a longer one the chunked WY form with the
+//       block's warps over a shared chunk buffer (GPU only: its phases over
+//       the chunk buffer are the GPU's schedule).
 //
 //===----------------------------------------------------------------------===//
 #ifndef QWEN_PASSES_CODEGEN_COMMON_DELTARULE_H
@@ -30,6 +26,11 @@ namespace qwen::codegen {
 /// beta = sigmoid(b) and g = -exp(A_log) softplus(a + dt_bias) of a token.
 struct TokenGates {
   mlir::Value beta, logDecay;
+};
+
+/// alpha = e^g and beta of a token (scalars), and its v at a column block.
+struct StepScalars {
+  mlir::Value alpha, beta, v;
 };
 
 /// factor / sqrt(sumOfSquares + 1e-6): the scale that L2-normalizes a q or
@@ -68,6 +69,25 @@ public:
   /// item's lanes, and each lane rescales what it stored.
   void normalizeRow(const RowAccess &from, mlir::Value token, mlir::Value row,
                     mlir::Value rowBase, float factor, int64_t width);
+
+  /// The recurrent step's token prologue (phase delta_rule.load_qk, then
+  /// delta_rule.gates): q (scaled) and k of `token` L2-normalized into the
+  /// scratch rows `q` and `k` (normalizeRow in pieces of `width`), complete
+  /// for every lane; returns alpha and beta (v is the caller's, per block).
+  StepScalars prepareToken(mlir::Value token, mlir::Value q, mlir::Value k, int64_t width);
+  /// v of `token`, this head, at the columns of `s`.
+  mlir::Value valueColumns(const ColumnBlock &s, mlir::Value token);
+
+  //===--- Phases over the state S, on a lane's ColumnBlock of it --------===//
+
+  /// The recurrent step of one token (phases delta_rule.state_update, then
+  /// delta_rule.output): m = S^T k; d = beta (v - alpha m);
+  /// S = alpha S + k d^T; o = S^T q with the updated S, stored to the
+  /// token's output row where `writer` (null: by every lane). `q` and `k`
+  /// are the token's normalized rows. Each lane sums its rows in increasing
+  /// order (fused multiply-adds), then across the column's lanes.
+  void recurrentStep(ColumnBlock &s, const StepScalars &scalars, RowOperand q, RowOperand k,
+                     mlir::Value token, mlir::Value writer);
 
   const DeltaRuleSizes sizes;
   RowAccess query, key, value, a, beta, aLog, dtBias, tokenSeq, slots, recurrent, out;

@@ -51,6 +51,36 @@ struct ColumnPlan {
   int64_t chunks = 1;
 };
 
+/// A block of the value columns of an f32 matrix S [rows][columns] (the
+/// delta rule's state) that one lane owns for a phase:
+///   CPU  `width` columns from `column`, one vector of a loop over the row's
+///        vectors, every row of it in memory;
+///   GPU  one column, its rows part, part + split, ... in the lane's
+///        registers (or, a state too large for them, every row in memory).
+/// A row of the block is a vector<width x f32> (width 1: an f32 scalar).
+struct ColumnBlock {
+  mlir::Value column;
+  int64_t width = 1;
+  int64_t rows = 0;
+  /// Consecutive lanes sharing the columns; lane `part` holds rows part,
+  /// part + split, ... (split 1: every row).
+  int64_t split = 1;
+  mlir::Value part;
+  /// This lane's rows in registers (rows / split of them); empty: in memory,
+  /// row r at `base` + r * `stride` of `memory` (`base` includes `column`).
+  llvm::SmallVector<mlir::Value> registers;
+  RowAccess memory;
+  mlir::Value base;
+  int64_t stride = 0;
+};
+
+/// A row indexed like S's rows (a normalized k or q, a row of a chunk tile):
+/// entry r at `base` + r of the f32 buffer `row` (base null: 0).
+struct RowOperand {
+  mlir::Value row;
+  mlir::Value base;
+};
+
 class KernelTarget {
 public:
   virtual ~KernelTarget();
@@ -138,6 +168,42 @@ public:
   virtual void barrier() = 0;
   /// 1 / sqrt(x), correctly rounded sqrt on both targets.
   virtual mlir::Value rsqrt(mlir::Value x) = 0;
+  /// The sum of `partial` over `lanes` consecutive lanes sharing a column
+  /// block (every one of them gets it; the CPU: lanes is 1, nothing).
+  virtual mlir::Value sumColumnLanes(mlir::Value partial, int64_t lanes) = 0;
+
+  //===--------------------------------------------------------------------===//
+  // Column blocks (ColumnBlock), shared
+  //===--------------------------------------------------------------------===//
+
+  /// The scalar `x` at every column of `block` (width 1: x).
+  mlir::Value splatColumns(const ColumnBlock &block, mlir::Value x);
+  /// x * y + z on f32 scalars or vectors.
+  mlir::Value fma(mlir::Value x, mlir::Value y, mlir::Value z);
+  /// The block's columns of the row at `rowBase` of `access`.
+  mlir::Value loadColumns(const ColumnBlock &block, const RowAccess &access, mlir::Value rowBase);
+  void storeColumns(const ColumnBlock &block, const RowAccess &access, mlir::Value rowBase,
+                    mlir::Value value);
+  /// Key row of this lane's `r`-th register of `block`.
+  mlir::Value blockRow(const ColumnBlock &block, int64_t r);
+  /// Walks this lane's rows of `block` in increasing order carrying `init`:
+  /// `body(S[row], c, acc)` gets entry `row` of each of `operands` (loaded
+  /// before S's row, at the block's width) in c. Returns the carried values.
+  using RowBody = llvm::function_ref<llvm::SmallVector<mlir::Value>(
+      mlir::Value s, llvm::ArrayRef<mlir::Value> c, mlir::ValueRange acc)>;
+  llvm::SmallVector<mlir::Value> readRows(ColumnBlock &block, llvm::ArrayRef<RowOperand> operands,
+                                          mlir::ValueRange init, RowBody body);
+  /// The same walk replacing each row by `update(S[row], c)` (kept in the
+  /// block's registers or stored to memory), then carrying
+  /// `accumulate(new row, c, acc)`.
+  llvm::SmallVector<mlir::Value>
+  updateRows(ColumnBlock &block, llvm::ArrayRef<RowOperand> operands, mlir::ValueRange init,
+             llvm::function_ref<mlir::Value(mlir::Value s, llvm::ArrayRef<mlir::Value> c)> update,
+             RowBody accumulate);
+  /// sumColumnLanes over the block's split lanes.
+  mlir::Value sumColumn(const ColumnBlock &block, mlir::Value partial) {
+    return block.split > 1 ? sumColumnLanes(partial, block.split) : partial;
+  }
 
   //===--------------------------------------------------------------------===//
   // Shared helpers
