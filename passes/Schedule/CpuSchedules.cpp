@@ -13,7 +13,9 @@
 // 4 x 1 tiles for the same reason (decode_tile = [4, 1]; decodeTokenTile).
 // Every (token, weight row) pair keeps one accumulator walked in k order in
 // every tile shape, so a token's results do not depend on its tile.
-// The experts kernel gathers 4 slots per block.
+// The experts kernel gathers 4 slots per block; a prefill of at least
+// kPrefillTokens tokens gathers groups of up to 64 slots per expert and walks
+// the expert's weights in L2-sized panels (selectExpertsSchedule).
 //
 // A prefill of at least kPrefillTokens tokens takes the cache-blocked path
 // (passes/Codegen/CPU/BlockedMatmul.cpp): a thread's weight rows in panels
@@ -58,6 +60,11 @@ static constexpr int64_t kExpertsSlotBlock = 4;
 static constexpr int64_t kPrefillTokens = 16;
 static constexpr int64_t kPanelBytes = 256 * 1024;
 static constexpr int64_t kMaxPanelRows = 256;
+/// A prefill group of an expert's slots: its bf16 input rows in at most a
+/// quarter of L2, at most kMaxExpertsGroup slots (the group's rows are
+/// stack scratch).
+static constexpr int64_t kExpertsGroupBytes = 256 * 1024;
+static constexpr int64_t kMaxExpertsGroup = 64;
 /// Tokens per chunk of the chunked delta rule. One: every token takes the
 /// recurrent step, so the state and output after a token depend on the tokens
 /// before it alone, not on how they were cut into steps. That makes a prefix
@@ -274,6 +281,44 @@ static PrefillBlocking selectPrefillBlocking(func::FuncOp kernel,
   return {rows, {kMatmulTokenTile, nr}, kPrefillTokens};
 }
 
+/// The experts schedule `base` (decode: blocks of kExpertsSlotBlock slots)
+/// with its grouped prefill path (GroupedExperts.cpp): `tile` = [slots of a
+/// decode block, slots of a prefill group, down rows of a panel], `panel` =
+/// gate / up row pairs of a panel, both panels of at most kPanelBytes of
+/// weights; a group's rounded input rows take at most kExpertsGroupBytes.
+/// Register tiles of 4 slots x 4 weight rows (2 gate / up pairs) with
+/// AVX-512's 32 registers, 4 x 2 with AVX2's 16, as the blocked matmul.
+static ScheduleAttr selectExpertsSchedule(func::FuncOp kernel, const CpuScheduleOptions &options,
+                                          ScheduleAttr base) {
+  qtf::MoeExpertFfnOp ffn;
+  kernel.walk([&](qtf::MoeExpertFfnOp op) { ffn = op; });
+  if (!ffn)
+    return base;
+  MLIRContext *ctx = kernel.getContext();
+  const int64_t hidden = ffn.getInput().getType().getDimSize(1);
+  const int64_t inter = ffn.getIntermediateSize();
+  const int64_t bytes =
+      std::max<int64_t>(1, ffn.getGateUp().getType().getElementTypeBitWidth() / 8);
+  const int64_t nr = options.vectorWidth >= 16 ? 4 : 2;
+  auto panelRows = [&](int64_t rowBytes, int64_t rows) {
+    int64_t fit = kPanelBytes / rowBytes;
+    fit = std::clamp<int64_t>(fit - fit % nr, nr, kMaxPanelRows);
+    return std::min<int64_t>(fit, llvm::alignTo(rows, nr));
+  };
+  const int64_t pairs = panelRows(2 * hidden * bytes, inter);
+  const int64_t downRows = panelRows(inter * bytes, hidden);
+  const int64_t group = std::clamp<int64_t>(kExpertsGroupBytes / (2 * hidden),
+                                            kMatmulTokenTile, kMaxExpertsGroup);
+  auto array = [&](ArrayRef<int64_t> values) { return DenseI64ArrayAttr::get(ctx, values); };
+  return ScheduleAttr::get(
+      ctx, base.getTarget(), base.getThreads(), base.getGrain(), base.getVectorWidth(),
+      base.getLanes(), array({kExpertsSlotBlock, group, downRows}), base.getTileLanes(),
+      base.getStages(), base.getTensorCores(), base.getDot(), base.getDecodeThreads(),
+      base.getDecodeLanes(), base.getDecodeTile(), base.getDecodeDot(), base.getSplits(),
+      base.getCombineThreads(), base.getRowWidths(), base.getSplitKeys(), pairs,
+      array({kMatmulTokenTile, nr}), kPrefillTokens);
+}
+
 /// Attention `tile` = [query heads per work item, keys per block, value
 /// vectors per pass]: a whole GQA group per item (every K / V row it loads
 /// serves the group's heads); as many keys as the head row's vectors have
@@ -334,7 +379,9 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
         blocking.tokens);
   }
   if (*kind == KernelKind::Experts)
-    return schedule(1, array({kExpertsSlotBlock}), selectDotKinds(kernel, options), {});
+    return selectExpertsSchedule(kernel, options,
+                                 schedule(1, array({kExpertsSlotBlock}),
+                                          selectDotKinds(kernel, options), {}));
   if (*kind == KernelKind::DeltaRule)
     return schedule(1, array({kDeltaRuleChunk}), {DotKind::None, DotKind::None}, {});
   if (*kind == KernelKind::Attention)

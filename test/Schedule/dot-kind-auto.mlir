@@ -19,7 +19,7 @@
 // CHECK-LABEL: func.func @gate(
 // CHECK-SAME:  dot = fma, decode_tile = [4, 1], panel
 // CHECK-LABEL: func.func @experts(
-// CHECK-SAME:  tile = [4], dot = avx512_bf16_round>
+// CHECK-SAME:  tile = [4, 64, 64], dot = avx512_bf16_round, panel
 // CHECK-LABEL: func.func @lm_head(
 // CHECK-SAME:  dot = fma, decode_tile = [4, 1], panel
 
@@ -33,7 +33,7 @@
 // ROUND-LABEL: func.func @gate(
 // ROUND-SAME:  dot = avx512_bf16_round,
 // ROUND-LABEL: func.func @experts(
-// ROUND-SAME:  dot = avx512_bf16_round>
+// ROUND-SAME:  dot = avx512_bf16_round, panel
 // ROUND-LABEL: func.func @lm_head(
 // ROUND-SAME:  dot = avx512_bf16_round,
 

@@ -28,7 +28,7 @@
 // SPLIT-LABEL: func.func @bf16_activations(
 // SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = avx512_bf16_round, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // SPLIT-LABEL: func.func @experts(
-// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 1, vector_width = 16, tile = [4], dot = fma, decode_dot = avx512_bf16_split>
+// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 1, vector_width = 16, tile = [4, 64, 64], dot = fma, decode_dot = avx512_bf16_split, panel = 32, prefill_tile = [4, 4], prefill_tokens = 16>
 // SPLIT-LABEL: func.func @rows(
 // SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 1, vector_width = 16>
 
@@ -43,13 +43,13 @@
 // ROUND-LABEL: func.func @bf16_activations(
 // ROUND-SAME:  dot = avx512_bf16_round, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // ROUND-LABEL: func.func @experts(
-// ROUND-SAME:  tile = [4], dot = avx512_bf16_round>
+// ROUND-SAME:  tile = [4, 64, 64], dot = avx512_bf16_round, panel = 32, prefill_tile = [4, 4], prefill_tokens = 16>
 
 // NOBF16-NOT:  avx512_bf16
 // NOBF16-LABEL: func.func @bf16_weights(
 // NOBF16-SAME:  dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // NOBF16-LABEL: func.func @experts(
-// NOBF16-SAME:  tile = [4], dot = fma>
+// NOBF16-SAME:  tile = [4, 64, 64], dot = fma, panel = 32, prefill_tile = [4, 4], prefill_tokens = 16>
 // NOBF16-NOT:  avx512_bf16
 
 // With avx512vl the 256-bit dot fits a reduction of 48.

@@ -6,7 +6,11 @@
 // and h rows in shared memory: 4 for Qwen3-30B-A3B's hidden 2048 + 768),
 // `splits` blocks per expert so the grid has about 512 blocks (at most 8).
 // On the CPU, one work item per expert, SwiGLU over blocks of 4 gathered slots
-// with f32 FMA register tiles.
+// with f32 FMA register tiles; a step of at least 16 tokens gathers groups of
+// up to 64 slots (their bf16 input rows in 256 KiB) and walks the expert's
+// weights in panels of at most 256 KiB: Qwen3-30B-A3B's 32 gate / up row
+// pairs (32 x 2 x 2048 bf16) and 170 down rows (170 x 768 bf16), in 4 x 2
+// register tiles with 8-lane vectors (4 x 4 with 16, see dot-kind.mlir).
 
 // CUDA-LABEL: func.func @qwen3_30b_a3b(
 // CUDA-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 256, vector_width = 4, tile = [4], splits = 4>
@@ -19,9 +23,9 @@
 // T64-SAME:  qkernel.schedule = #qkernel.schedule<target = cuda, threads = 64, vector_width = 4, tile = [8], splits = 8>
 
 // CPU-LABEL: func.func @qwen3_30b_a3b(
-// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8, tile = [4], dot = fma>
+// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8, tile = [4, 64, 170], dot = fma, panel = 32, prefill_tile = [4, 2], prefill_tokens = 16>
 // CPU-LABEL: func.func @small(
-// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8, tile = [4], dot = fma>
+// CPU-SAME:  qkernel.schedule = #qkernel.schedule<target = cpu, grain = 1, vector_width = 8, tile = [4, 64, 32], dot = fma, panel = 16, prefill_tile = [4, 2], prefill_tokens = 16>
 
 module {
   module @kernels {

@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/DotProduct.h"
+#include "passes/Codegen/CPU/GroupedExperts.h"
 #include "passes/Codegen/CPU/KernelEmitter.h"
 #include "qwen/Passes/Codegen/Common/KernelPhase.h"
 #include "qwen/Passes/Codegen/Common/MoeMath.h"
@@ -137,13 +138,8 @@ public:
 
 private:
   void process(int64_t count, llvm::function_ref<Value(int64_t)> slotAt);
-  /// The dot products of `count` slot rows (xBases) with weight rows
-  /// starting at wBases; fp8 experts: scaleRows[j] is weight row j's row of
-  /// `scale` (row r of an expert matrix: the matrix's first scale row plus
-  /// r / block rows).
-  SmallVector<Value> dotTile(const RowAccess &xs, ArrayRef<Value> xBases, const RowAccess &w,
-                             ArrayRef<Value> wBases, const std::optional<RowAccess> &scale,
-                             ArrayRef<Value> scaleRows, int64_t k);
+  void processPartial(Value pending);
+  void emitBlocks(Value expert, Value slotCount);
   Value matchedAt(int64_t i) {
     return memref::LoadOp::create(b, matched, ValueRange{emitter.index(i)});
   }
@@ -159,21 +155,6 @@ private:
   RowAccess h;
   Value matched, hiddenRows;
 };
-
-SmallVector<Value> CpuExperts::dotTile(const RowAccess &xs, ArrayRef<Value> xBases,
-                                       const RowAccess &w, ArrayRef<Value> wBases,
-                                       const std::optional<RowAccess> &scale,
-                                       ArrayRef<Value> scaleRows, int64_t k) {
-  if (!scale)
-    return emitter.emitDotTile(xs, xBases, w, wBases, k);
-  // emitFp8DotTile reads the scale row of weight row r as r / block rows:
-  // hand it a row of the wanted block row.
-  SmallVector<Value> rowsInBlock;
-  for (Value scaleRow : scaleRows)
-    rowsInBlock.push_back(emitter.mulIndex(scaleRow, ops.block[0]));
-  return emitFp8DotTile(emitter, xs, xBases, w, wBases, Fp8Weights{*scale, rowsInBlock, ops.block},
-                        k);
-}
 
 } // namespace
 
@@ -195,7 +176,7 @@ void CpuExperts::process(int64_t count, llvm::function_ref<Value(int64_t)> slotA
       if (ops.gateUpScale)
         scaleRows = {ops.scaleRowOf(ops.gateScaleBase, n), ops.scaleRowOf(ops.upScaleBase, n)};
       SmallVector<Value> sums =
-          dotTile(ops.x, xBases, ops.gateUp,
+          emitExpertDotTile(emitter, ops, ops.x, xBases, ops.gateUp,
                   {emitter.mulIndex(gateRow, hidden), emitter.mulIndex(upRow, hidden)},
                   ops.gateUpScale, scaleRows, hidden);
       KernelPhase siluMul(b, "experts.silu_mul");
@@ -213,7 +194,7 @@ void CpuExperts::process(int64_t count, llvm::function_ref<Value(int64_t)> slotA
     if (ops.downScale)
       scaleRows = {ops.scaleRowOf(ops.downScaleBase, n)};
     SmallVector<Value> sums =
-        dotTile(h, hBases, ops.down, {emitter.mulIndex(emitter.addIndex(ops.downBase, n), inter)},
+        emitExpertDotTile(emitter, ops, h, hBases, ops.down, {emitter.mulIndex(emitter.addIndex(ops.downBase, n), inter)},
                 ops.downScale, scaleRows, inter);
     KernelPhase scatter(b, "experts.scatter");
     for (int64_t i = 0; i < count; ++i)
@@ -227,13 +208,28 @@ void CpuExperts::emit(Value expert) {
   hiddenRows = emitter.scratchRow(slotBlock * inter);
   h = RowAccess{hiddenRows, b.getF32Type()};
   ops.locate(expert);
+  Value tokens = emitter.dim(symbol);
+  Value slotCount = emitter.mulIndex(tokens, topK);
+  qkernel::ScheduleAttr schedule = emitter.options().schedule;
+  if (schedule.getPanel() == 0)
+    return emitBlocks(expert, slotCount);
+  // A prefill-sized step takes the cache-blocked grouped path.
+  Value grouped = arith::CmpIOp::create(b, arith::CmpIPredicate::sge, tokens,
+                                        emitter.index(schedule.getPrefillTokens()));
+  auto branch = scf::IfOp::create(b, grouped, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(branch.thenBlock()->getTerminator());
+  emitGroupedExperts(emitter, ops, expert, slotCount);
+  b.setInsertionPoint(branch.elseBlock()->getTerminator());
+  emitBlocks(expert, slotCount);
+}
 
-  // The routing table, gathering the slots routed to this expert into
-  // `matched`; every full block of slotBlock is processed at once.
+/// The routing table, gathering the slots routed to this expert into
+/// `matched`; every full block of slotBlock is processed at once.
+void CpuExperts::emitBlocks(Value expert, Value slotCount) {
   Value pending;
   {
     KernelPhase phase(b, "experts.gather");
-    Value slotCount = emitter.mulIndex(emitter.dim(symbol), topK);
     pending = emitter.forLoop(
         emitter.index(0), slotCount, 1, ValueRange{emitter.index(0)},
         [&](Value slot, ValueRange carried) -> SmallVector<Value> {
@@ -261,10 +257,32 @@ void CpuExperts::emit(Value expert) {
           return {ifRouted.getResult(0)};
         })[0];
   }
-  // The last, partial block one slot at a time.
-  emitter.forLoop(emitter.index(0), pending, 1, [&](Value i) {
-    process(1, [&](int64_t) { return memref::LoadOp::create(b, matched, ValueRange{i}); });
-  });
+  processPartial(pending);
+}
+
+void CpuExperts::processPartial(Value pending) {
+  // The last, partial block in one tile of its size, so an expert that
+  // several tokens of a batched decode step chose reads its weights once.
+  // Where a tile of several slots would dot in another kind than a lone
+  // slot, one slot at a time instead (a slot's sums must not depend on the
+  // slots beside it).
+  qkernel::ScheduleAttr schedule = emitter.options().schedule;
+  bool sameKind = true;
+  for (int64_t count = 2; count < slotBlock; ++count)
+    sameKind &= schedule.dotFor(count) == schedule.dotFor(1);
+  if (!sameKind) {
+    emitter.forLoop(emitter.index(0), pending, 1, [&](Value i) {
+      process(1, [&](int64_t) { return memref::LoadOp::create(b, matched, ValueRange{i}); });
+    });
+    return;
+  }
+  for (int64_t count = 1; count < slotBlock; ++count) {
+    Value is = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, pending, emitter.index(count));
+    auto ifCount = scf::IfOp::create(b, is, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifCount.thenBlock()->getTerminator());
+    process(count, [&](int64_t i) { return matchedAt(i); });
+  }
 }
 
 FailureOr<SmallVector<Attribute>>

@@ -151,6 +151,11 @@ def QKernel_ScheduleAttr : AttrDef<QKernel_Dialect, "Schedule"> {
       instead of once per `grain` rows. Every (token, weight row) dot keeps
       the order of the other tiles (same lanes over k, same reduction), so a
       token's outputs do not depend on the path or tile it falls in.
+      cpu experts: a step of at least `prefill_tokens` tokens gathers an
+      expert's slots in groups of `tile[1]` and walks its weights in panels
+      of `panel` gate / up row pairs and `tile[2]` down rows, each applied
+      to the whole group in `prefill_tile` = [slots, weight rows] tiles
+      (`tile[0]`: the slots of a decode block).
 
     ```mlir
     #qkernel.schedule<target = cpu, grain = 8, vector_width = 16,
