@@ -319,7 +319,9 @@ private:
 
 /// Rewrites the softmax's vector exps (only those) into MLIR's polynomial
 /// approximation: LLVM would otherwise scalarize them into libm calls.
-LogicalResult approximateExps(MLIRContext *ctx, ArrayRef<Operation *> exps) {
+/// `listener` (the kernel pattern's) hears of the ops it creates and erases.
+LogicalResult approximateExps(MLIRContext *ctx, ArrayRef<Operation *> exps,
+                              OpBuilder::Listener *listener) {
   if (exps.empty())
     return success();
   auto isExp = [](StringRef name) { return name == math::ExpOp::getOperationName(); };
@@ -328,6 +330,7 @@ LogicalResult approximateExps(MLIRContext *ctx, ArrayRef<Operation *> exps) {
   GreedyRewriteConfig config;
   config.setStrictness(GreedyRewriteStrictness::ExistingAndNewOps);
   config.enableFolding(false);
+  config.setListener(dyn_cast_if_present<RewriterBase::Listener>(listener));
   return applyOpPatternsGreedily(exps, std::move(patterns), config);
 }
 
@@ -370,7 +373,7 @@ qwen::codegen::cpu::emitAttentionKernel(KernelEmitter &emitter) {
     kernel.emit(item);
     exps.append(kernel.vectorExps().begin(), kernel.vectorExps().end());
   });
-  if (failed(approximateExps(source.getContext(), exps)))
+  if (failed(approximateExps(source.getContext(), exps, emitter.builder().getListener())))
     return source.emitOpError("could not approximate the softmax exps"), failure();
 
   return SmallVector<Attribute>{builder.getStringAttr(tokenSymbol),

@@ -19,18 +19,20 @@ using namespace qwen::codegen::cpu;
 using qwen::codegen::storageType;
 
 KernelEmitter::KernelEmitter(ModuleOp kernels, func::FuncOp source,
-                             const CpuCodegenOptions &options)
-    : KernelTarget(source, options.schedule), kernels(kernels), opts(options) {}
+                             const CpuCodegenOptions &options, RewriterBase &rewriter)
+    : KernelTarget(source, options.schedule), kernels(kernels), rewriter(rewriter),
+      opts(options) {}
 
 void KernelEmitter::createFunction(llvm::function_ref<void(Value)> body, RangeBody range) {
   MLIRContext *ctx = kernels.getContext();
-  OpBuilder outer = OpBuilder::atBlockEnd(kernels.getBody());
+  OpBuilder outer = OpBuilder::atBlockEnd(kernels.getBody(), rewriter.getListener());
   auto ptrType = LLVM::LLVMPointerType::get(ctx);
   auto i64 = outer.getI64Type();
   auto type = outer.getFunctionType({ptrType, ptrType, i64, i64}, {});
   auto func = func::FuncOp::create(outer, sourceFunc.getLoc(),
                                    (sourceFunc.getSymName() + ".abi").str(), type);
   beginKernel(func.addEntryBlock());
+  b->setListener(rewriter.getListener());
 
   Value argsPtr = entryBlock->getArgument(0);
   dimsMemref = memrefFromPointer(entryBlock->getArgument(1), b->getI64Type());

@@ -41,8 +41,10 @@ using codegen::RowAccess;
 /// `vectorWidth` f32.
 class KernelEmitter : public codegen::KernelTarget {
 public:
+  /// Every op the emitter builds goes through `rewriter` (its listener
+  /// hears of it): the emitter runs inside a kernel pattern.
   KernelEmitter(mlir::ModuleOp kernels, mlir::func::FuncOp source,
-                const CpuCodegenOptions &options);
+                const CpuCodegenOptions &options, mlir::RewriterBase &rewriter);
 
   /// Creates the ABI function (named like `source`, which the caller erases
   /// afterwards) and binds every argument and result to a memref. The
@@ -111,6 +113,7 @@ public:
 
 private:
   mlir::ModuleOp kernels;
+  mlir::RewriterBase &rewriter;
   CpuCodegenOptions opts;
   mlir::Value dimsMemref;
 

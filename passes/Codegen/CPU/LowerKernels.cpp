@@ -34,7 +34,7 @@ CpuKernelLowering::lower(func::FuncOp source, PatternRewriter &rewriter,
   if (failed(schedule))
     return failure();
   CpuCodegenOptions options{*schedule, schedule->getVectorWidth()};
-  KernelEmitter emitter(kernels, source, options);
+  KernelEmitter emitter(kernels, source, options, rewriter);
   FailureOr<codegen::Grid> grid = emit(emitter);
   if (failed(grid))
     return failure();
@@ -62,15 +62,6 @@ LogicalResult CpuKernelLowering::lowerFamily(func::FuncOp source, PatternRewrite
   return this->lower(source, rewriter, [&](KernelEmitter &emitter) { return lower(emitter); });
 }
 
-void qwen::codegen::cpu::populateCpuKernelLoweringPatterns(RewritePatternSet &patterns,
-                                                           CpuKernelLowering &lowering) {
-  codegen::populateCommonKernelPatterns(patterns, lowering);
-  populateMatmulPatterns(patterns, lowering);
-  populateAttentionPatterns(patterns, lowering);
-  populateMoePatterns(patterns, lowering);
-  populateDeltaRulePatterns(patterns, lowering);
-}
-
 namespace {
 struct LowerKernelsToLoopsPass final
     : qwen::codegen::cpu::impl::LowerKernelsToLoopsPassBase<LowerKernelsToLoopsPass> {
@@ -86,8 +77,9 @@ struct LowerKernelsToLoopsPass final
     // Each kernel kind's pattern replaces its sources, in module order.
     CpuKernelLowering lowering(top, kernels);
     RewritePatternSet patterns(&getContext());
-    populateCpuKernelLoweringPatterns(patterns, lowering);
-    if (failed(codegen::applyKernelPatterns(kernels, std::move(patterns), lowering, "CPU")))
+    codegen::populateKernelLoweringPatterns(patterns, lowering);
+    if (failed(codegen::applyKernelPatterns(kernels, std::move(patterns), lowering, "CPU",
+                                                 auditRewrites)))
       return signalPassFailure();
 
     // Lets the runtime refuse a kernels.so built for another ABI.

@@ -117,9 +117,3 @@ FailureOr<Grid> qwen::codegen::lowerConvKernel(KernelTarget &t) {
   });
   return Grid{Builder(source.getContext()).getI64IntegerAttr(plan.chunks)};
 }
-
-void qwen::codegen::populateConvPatterns(RewritePatternSet &patterns,
-                                         TargetLowering &lowering) {
-  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Conv,
-                              lowerConvKernel, lowering);
-}

@@ -88,9 +88,3 @@ FailureOr<Grid> qwen::codegen::lowerElementwiseKernel(KernelTarget &t) {
   });
   return t.gridOf(t.leadingSymbol(pattern->output), plan.chunks);
 }
-
-void qwen::codegen::populateElementwisePatterns(RewritePatternSet &patterns,
-                                                TargetLowering &lowering) {
-  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Elementwise,
-                              lowerElementwiseKernel, lowering);
-}

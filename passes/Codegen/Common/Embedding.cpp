@@ -36,9 +36,3 @@ FailureOr<Grid> qwen::codegen::lowerEmbeddingKernel(KernelTarget &t) {
   });
   return t.gridOf(t.leadingSymbol(output), plan.chunks);
 }
-
-void qwen::codegen::populateEmbeddingPatterns(RewritePatternSet &patterns,
-                                              TargetLowering &lowering) {
-  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Embedding,
-                              lowerEmbeddingKernel, lowering);
-}

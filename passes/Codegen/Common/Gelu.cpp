@@ -86,9 +86,3 @@ FailureOr<Grid> qwen::codegen::lowerGeluKernel(KernelTarget &t) {
   });
   return t.gridOf(t.leadingSymbol(gelu.getResult()), plan.chunks);
 }
-
-void qwen::codegen::populateGeluPatterns(RewritePatternSet &patterns,
-                                         TargetLowering &lowering) {
-  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Gelu,
-                              lowerGeluKernel, lowering);
-}

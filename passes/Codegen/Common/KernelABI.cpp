@@ -101,7 +101,7 @@ Value qwen::codegen::getF32Table(OpBuilder &b, Location loc, Operation *symbolTa
                                  StringRef name, ArrayRef<float> table) {
   auto type = MemRefType::get({static_cast<int64_t>(table.size())}, b.getF32Type());
   if (!SymbolTable::lookupSymbolIn(symbolTable, name)) {
-    OpBuilder global(symbolTable->getRegion(0));
+    OpBuilder global(symbolTable->getRegion(0), b.getListener());
     auto tensorType = RankedTensorType::get(type.getShape(), b.getF32Type());
     memref::GlobalOp::create(global, symbolTable->getLoc(), name,
                              global.getStringAttr("private"), type,

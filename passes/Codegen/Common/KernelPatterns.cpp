@@ -1,8 +1,12 @@
 //===- KernelPatterns.cpp - The kernel patterns' shared matching ----------===//
 #include "qwen/Passes/Codegen/Common/KernelPatterns.h"
+#include "qwen/Passes/Codegen/Common/RowFamilies.h"
+#include "qwen/Passes/Codegen/Common/VisionFamilies.h"
 #include "qwen/Passes/Common/ShapeSymbols.h"
 
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+#include <optional>
 
 using namespace mlir;
 using namespace qwen;
@@ -25,13 +29,62 @@ void qwen::codegen::recordArgumentSymbols(ModuleOp kernels) {
       }
 }
 
+namespace {
+/// Hears what the kernel patterns tell their rewriter, to find the ops they
+/// created or erased past it (a builder without the rewriter's listener, a
+/// direct erase): such changes escape a driver that tracks the IR.
+class RewriteAudit final : public RewriterBase::Listener {
+public:
+  explicit RewriteAudit(Operation *root) : root(root) {
+    root->walk([&](Operation *op) { before.insert(op); });
+  }
+
+  void notifyOperationInserted(Operation *op, OpBuilder::InsertPoint previous) override {
+    if (!previous.isSet())
+      created.insert(op);
+  }
+  void notifyOperationErased(Operation *op) override {
+    created.erase(op);
+    before.erase(op);
+  }
+
+  /// Fails with an error on each op that appeared unheard of, and on
+  /// `root` when ops disappeared unheard of.
+  LogicalResult verify() {
+    bool unheard = false;
+    DenseSet<Operation *> after;
+    root->walk([&](Operation *op) {
+      after.insert(op);
+      if (!before.contains(op) && !created.contains(op)) {
+        op->emitOpError("was created by a kernel pattern past its rewriter");
+        unheard = true;
+      }
+    });
+    int64_t erased = llvm::count_if(before, [&](Operation *op) { return !after.contains(op); });
+    if (erased)
+      return root->emitOpError() << erased << " ops were erased by the kernel patterns past "
+                                 << "their rewriter";
+    return failure(unheard);
+  }
+
+private:
+  Operation *root;
+  DenseSet<Operation *> before, created;
+};
+} // namespace
+
 LogicalResult qwen::codegen::applyKernelPatterns(ModuleOp kernels, RewritePatternSet &&patterns,
                                                  const TargetLowering &lowering,
-                                                 StringRef targetName) {
+                                                 StringRef targetName, bool auditRewrites) {
   // No fixpoint, folding or dead-code removal: the kernels are what their
-  // emitters built, and a lowered kernel matches no pattern.
-  walkAndApplyPatterns(kernels, FrozenRewritePatternSet(std::move(patterns)));
-  if (lowering.hasFailed())
+  // emitters built, and a lowered kernel matches no pattern. The patterns
+  // also change the launches and the GPU module beside `kernels`.
+  std::optional<RewriteAudit> audit;
+  if (auditRewrites)
+    audit.emplace(kernels->getParentOp() ? kernels->getParentOp() : kernels.getOperation());
+  walkAndApplyPatterns(kernels, FrozenRewritePatternSet(std::move(patterns)),
+                       audit ? &*audit : nullptr);
+  if (lowering.hasFailed() || (audit && failed(audit->verify())))
     return failure();
   for (auto source : kernels.getOps<func::FuncOp>())
     if (isKernelSource(source))
@@ -77,15 +130,20 @@ LogicalResult KernelSourcePattern::matchAndRewrite(func::FuncOp source,
 
 void qwen::codegen::populateCommonKernelPatterns(RewritePatternSet &patterns,
                                                  TargetLowering &lowering) {
-  populateRowsPatterns(patterns, lowering);
-  populateGatedNormPatterns(patterns, lowering);
-  populateElementwisePatterns(patterns, lowering);
-  populateEmbeddingPatterns(patterns, lowering);
+  using K = qkernel::KernelKind;
+  const std::pair<K, FamilyLowering> families[] = {
+      {K::Rows, lowerRowsKernel},
+      {K::GatedNorm, lowerGatedNormKernel},
+      {K::Elementwise, lowerElementwiseKernel},
+      {K::Embedding, lowerEmbeddingKernel},
+      {K::Conv, lowerConvKernel},
+      {K::LayerNorm, lowerLayerNormKernel},
+      {K::Gelu, lowerGeluKernel},
+      {K::WeightedGather, lowerWeightedGatherKernel},
+      {K::SegmentAttention, lowerSegmentAttentionKernel},
+  };
+  for (auto [kind, lower] : families)
+    patterns.add<FamilyPattern>(patterns.getContext(), kind, lower, lowering);
   populateKVWritePatterns(patterns, lowering);
-  populateConvPatterns(patterns, lowering);
-  populateLayerNormPatterns(patterns, lowering);
-  populateGeluPatterns(patterns, lowering);
   populateRotaryEmbeddingPatterns(patterns, lowering);
-  populateWeightedGatherPatterns(patterns, lowering);
-  populateSegmentAttentionPatterns(patterns, lowering);
 }

@@ -66,9 +66,3 @@ FailureOr<Grid> qwen::codegen::lowerLayerNormKernel(KernelTarget &t) {
   });
   return t.gridOf(t.leadingSymbol(norm.getResult()), 1);
 }
-
-void qwen::codegen::populateLayerNormPatterns(RewritePatternSet &patterns,
-                                              TargetLowering &lowering) {
-  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::LayerNorm,
-                              lowerLayerNormKernel, lowering);
-}

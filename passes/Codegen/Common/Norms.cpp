@@ -162,15 +162,3 @@ FailureOr<Grid> qwen::codegen::lowerGatedNormKernel(KernelTarget &t) {
   });
   return t.gridOf(t.leadingSymbol(norm.getResult()), heads);
 }
-
-void qwen::codegen::populateRowsPatterns(RewritePatternSet &patterns,
-                                         TargetLowering &lowering) {
-  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Rows,
-                              lowerRowsKernel, lowering);
-}
-
-void qwen::codegen::populateGatedNormPatterns(RewritePatternSet &patterns,
-                                              TargetLowering &lowering) {
-  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::GatedNorm,
-                              lowerGatedNormKernel, lowering);
-}

@@ -46,112 +46,119 @@ bool qwen::codegen::isRowFamily(qkernel::KernelKind kind) {
   llvm_unreachable("unknown kernel kind");
 }
 
+/// The geometries of the views a family's vector accesses go through.
+static SmallVector<RowAccess> geometries(ArrayRef<Value> views) {
+  SmallVector<RowAccess> accesses;
+  for (Value view : views)
+    accesses.push_back(KernelTarget::viewGeometry(view));
+  return accesses;
+}
+
+static int64_t lastDim(Value value) {
+  return cast<RankedTensorType>(value.getType()).getShape().back();
+}
+
+/// The row of a kernel of one `OpT` (named `name` in errors): `shape(op)`.
+template <typename OpT, typename ShapeFn>
+static FailureOr<RowShape> singleOpShape(func::FuncOp kernel, StringRef name, ShapeFn shape) {
+  auto matched = matchSingleOpKernel<OpT>(kernel, name);
+  if (failed(matched))
+    return failure();
+  return shape(matched->first);
+}
+
+static FailureOr<RowShape> rowsShape(func::FuncOp kernel) {
+  Value output = singleComputedResult(kernel);
+  if (!output)
+    return kernel.emitOpError("rows kernel must have one result"), failure();
+  return RowShape{lastDim(output), {}};
+}
+
+static FailureOr<RowShape> elementwiseShape(func::FuncOp kernel) {
+  FailureOr<ElementwisePattern> pattern = matchElementwiseKernel(kernel);
+  if (failed(pattern))
+    return failure();
+  // Every vector access must stay aligned: the operands read per column.
+  SmallVector<Value> columnOperands;
+  if (pattern->combine) {
+    columnOperands.push_back(pattern->combine.getSlots());
+    if (pattern->residual)
+      columnOperands.push_back(pattern->residual);
+  } else {
+    columnOperands.push_back(pattern->op->getOperand(0));
+    if (!pattern->broadcastGate)
+      columnOperands.push_back(pattern->op->getOperand(1));
+  }
+  return RowShape{pattern->columns, geometries(columnOperands)};
+}
+
+static FailureOr<RowShape> embeddingShape(func::FuncOp kernel) {
+  Value output = singleComputedResult(kernel);
+  // Vision-language models: image rows in place of image tokens.
+  if (auto multimodal = output ? output.getDefiningOp<qtf::MultimodalEmbeddingOp>() : nullptr)
+    return RowShape{multimodal.getTable().getType().getDimSize(1),
+                    geometries({multimodal.getTable(), multimodal.getImageEmbeds()})};
+  auto embedding = output ? output.getDefiningOp<qtf::EmbeddingOp>() : nullptr;
+  if (!embedding)
+    return kernel.emitOpError("embedding kernel must return one embedding"), failure();
+  return RowShape{embedding.getTable().getType().getDimSize(1), geometries({embedding.getTable()})};
+}
+
+static FailureOr<RowShape> kvWriteShape(func::FuncOp kernel) {
+  qtf::KVCacheWriteOp write;
+  kernel.walk([&](qtf::KVCacheWriteOp op) { write = op; });
+  if (!write)
+    return kernel.emitOpError("kv_write kernel has no kv_cache_write"), failure();
+  return RowShape{write.getCache().getType().getHeadDim(), {}};
+}
+
 FailureOr<RowShape> qwen::codegen::getRowShape(func::FuncOp kernel, qkernel::KernelKind kind) {
-  auto geometries = [](ArrayRef<Value> views) {
-    SmallVector<RowAccess> accesses;
-    for (Value view : views)
-      accesses.push_back(KernelTarget::viewGeometry(view));
-    return accesses;
-  };
+  using K = qkernel::KernelKind;
   switch (kind) {
-  case qkernel::KernelKind::Rows: {
-    Value output = singleComputedResult(kernel);
-    if (!output)
-      return kernel.emitOpError("rows kernel must have one result"), failure();
-    return RowShape{cast<RankedTensorType>(output.getType()).getShape().back(), {}};
-  }
-  case qkernel::KernelKind::GatedNorm: {
-    auto matched = matchSingleOpKernel<qtf::GatedRmsNormOp>(kernel, "gated_norm");
-    if (failed(matched))
-      return failure();
-    qtf::GatedRmsNormOp norm = matched->first;
-    return RowShape{norm.getResult().getType().getShape().back(),
-                    geometries({norm.getInput(), norm.getGate()})};
-  }
-  case qkernel::KernelKind::Elementwise: {
-    FailureOr<ElementwisePattern> pattern = matchElementwiseKernel(kernel);
-    if (failed(pattern))
-      return failure();
-    // Every vector access must stay aligned: the operands read per column.
-    SmallVector<Value> columnOperands;
-    if (pattern->combine) {
-      columnOperands.push_back(pattern->combine.getSlots());
-      if (pattern->residual)
-        columnOperands.push_back(pattern->residual);
-    } else {
-      columnOperands.push_back(pattern->op->getOperand(0));
-      if (!pattern->broadcastGate)
-        columnOperands.push_back(pattern->op->getOperand(1));
-    }
-    return RowShape{pattern->columns, geometries(columnOperands)};
-  }
-  case qkernel::KernelKind::Embedding: {
-    Value output = singleComputedResult(kernel);
-    // Vision-language models: image rows in place of image tokens.
-    if (auto multimodal = output ? output.getDefiningOp<qtf::MultimodalEmbeddingOp>() : nullptr)
-      return RowShape{multimodal.getTable().getType().getDimSize(1),
-                      geometries({multimodal.getTable(), multimodal.getImageEmbeds()})};
-    auto embedding = output ? output.getDefiningOp<qtf::EmbeddingOp>() : nullptr;
-    if (!embedding)
-      return kernel.emitOpError("embedding kernel must return one embedding"), failure();
-    return RowShape{embedding.getTable().getType().getDimSize(1),
-                    geometries({embedding.getTable()})};
-  }
-  case qkernel::KernelKind::KVWrite: {
-    qtf::KVCacheWriteOp write;
-    kernel.walk([&](qtf::KVCacheWriteOp op) { write = op; });
-    if (!write)
-      return kernel.emitOpError("kv_write kernel has no kv_cache_write"), failure();
-    return RowShape{write.getCache().getType().getHeadDim(), {}};
-  }
-  case qkernel::KernelKind::Conv: {
-    auto matched = matchSingleOpKernel<qtf::CausalConv1dOp>(kernel, "conv");
-    if (failed(matched))
-      return failure();
-    RowShape shape{matched->first.getState().getType().getConvChannels(), {}};
-    shape.lanePerColumn = true;
-    return shape;
-  }
-  case qkernel::KernelKind::LayerNorm: {
-    auto matched = matchSingleOpKernel<qtf::LayerNormOp>(kernel, "layer_norm");
-    if (failed(matched))
-      return failure();
-    qtf::LayerNormOp norm = matched->first;
-    return RowShape{cast<RankedTensorType>(norm.getResult().getType()).getShape().back(),
-                    geometries({norm.getInput()})};
-  }
-  case qkernel::KernelKind::Gelu: {
-    auto matched = matchSingleOpKernel<qtf::GeluOp>(kernel, "gelu");
-    if (failed(matched))
-      return failure();
-    qtf::GeluOp gelu = matched->first;
-    return RowShape{cast<RankedTensorType>(gelu.getResult().getType()).getShape().back(),
-                    geometries({gelu.getInput()})};
-  }
-  case qkernel::KernelKind::Rotary: {
-    auto matched = matchSingleOpKernel<qtf::RotaryEmbeddingOp>(kernel, "rotary_embedding");
-    if (failed(matched))
-      return failure();
-    qtf::RotaryEmbeddingOp rotary = matched->first;
+  case K::Rows:
+    return rowsShape(kernel);
+  case K::Elementwise:
+    return elementwiseShape(kernel);
+  case K::Embedding:
+    return embeddingShape(kernel);
+  case K::KVWrite:
+    return kvWriteShape(kernel);
+  case K::GatedNorm:
+    return singleOpShape<qtf::GatedRmsNormOp>(kernel, "gated_norm", [](qtf::GatedRmsNormOp norm) {
+      return RowShape{lastDim(norm.getResult()), geometries({norm.getInput(), norm.getGate()})};
+    });
+  case K::Conv:
+    // Each lane carries its columns' window across the step's tokens.
+    return singleOpShape<qtf::CausalConv1dOp>(kernel, "conv", [](qtf::CausalConv1dOp conv) {
+      return RowShape{conv.getState().getType().getConvChannels(), {}, /*lanePerColumn=*/true};
+    });
+  case K::LayerNorm:
+    return singleOpShape<qtf::LayerNormOp>(kernel, "layer_norm", [](qtf::LayerNormOp norm) {
+      return RowShape{lastDim(norm.getResult()), geometries({norm.getInput()})};
+    });
+  case K::Gelu:
+    return singleOpShape<qtf::GeluOp>(kernel, "gelu", [](qtf::GeluOp gelu) {
+      return RowShape{lastDim(gelu.getResult()), geometries({gelu.getInput()})};
+    });
+  case K::Rotary:
     // Each lane rotates a vector of the first half with its partner in the second.
-    return RowShape{cast<RankedTensorType>(rotary.getResult().getType()).getShape().back() / 2,
-                    geometries({rotary.getInput(), rotary.getCos(), rotary.getSin()})};
-  }
-  case qkernel::KernelKind::WeightedGather: {
-    auto matched = matchSingleOpKernel<qtf::WeightedGatherOp>(kernel, "weighted_gather");
-    if (failed(matched))
-      return failure();
-    qtf::WeightedGatherOp gather = matched->first;
-    return RowShape{gather.getTable().getType().getDimSize(1), geometries({gather.getTable()})};
-  }
-  case qkernel::KernelKind::SegmentAttention: {
-    auto matched = matchSingleOpKernel<qtf::SegmentAttentionOp>(kernel, "segment_attention");
-    if (failed(matched))
-      return failure();
-    qtf::SegmentAttentionOp attention = matched->first;
-    return RowShape{cast<RankedTensorType>(attention.getResult().getType()).getShape().back(),
-                    geometries({attention.getQuery(), attention.getKey(), attention.getValue()})};
-  }
+    return singleOpShape<qtf::RotaryEmbeddingOp>(
+        kernel, "rotary_embedding", [](qtf::RotaryEmbeddingOp rotary) {
+          return RowShape{lastDim(rotary.getResult()) / 2,
+                          geometries({rotary.getInput(), rotary.getCos(), rotary.getSin()})};
+        });
+  case K::WeightedGather:
+    return singleOpShape<qtf::WeightedGatherOp>(
+        kernel, "weighted_gather", [](qtf::WeightedGatherOp gather) {
+          return RowShape{gather.getTable().getType().getDimSize(1),
+                          geometries({gather.getTable()})};
+        });
+  case K::SegmentAttention:
+    return singleOpShape<qtf::SegmentAttentionOp>(
+        kernel, "segment_attention", [](qtf::SegmentAttentionOp attention) {
+          return RowShape{lastDim(attention.getResult()),
+                          geometries({attention.getQuery(), attention.getKey(), attention.getValue()})};
+        });
   default:
     return kernel.emitOpError("is not a row-family kernel"), failure();
   }

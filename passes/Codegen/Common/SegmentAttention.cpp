@@ -86,9 +86,3 @@ FailureOr<Grid> qwen::codegen::lowerSegmentAttentionKernel(KernelTarget &t) {
   });
   return t.gridOf(t.leadingSymbol(attention.getResult()), heads);
 }
-
-void qwen::codegen::populateSegmentAttentionPatterns(RewritePatternSet &patterns,
-                                                     TargetLowering &lowering) {
-  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::SegmentAttention,
-                              lowerSegmentAttentionKernel, lowering);
-}

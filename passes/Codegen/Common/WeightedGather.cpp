@@ -46,9 +46,3 @@ FailureOr<Grid> qwen::codegen::lowerWeightedGatherKernel(KernelTarget &t) {
   });
   return t.gridOf(t.leadingSymbol(gather.getResult()), plan.chunks);
 }
-
-void qwen::codegen::populateWeightedGatherPatterns(RewritePatternSet &patterns,
-                                                   TargetLowering &lowering) {
-  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::WeightedGather,
-                              lowerWeightedGatherKernel, lowering);
-}

@@ -60,35 +60,16 @@ bool qwen::codegen::gpu::fp8MatmulFitsCublasLt(const codegen::MatmulPattern &pla
          cast<RankedTensorType>(linear.getInput().getType()).getElementType().isF32();
 }
 
-LogicalResult qwen::codegen::gpu::lowerFp8MatmulKernel(ModuleOp top, mlir::gpu::GPUModuleOp gpuModule,
-                                                       func::FuncOp source,
-                                                       const GpuCodegenOptions &options) {
+FailureOr<KernelGeometry> qwen::codegen::gpu::emitFp8MatmulKernel(GpuKernelEmitter &e) {
+  func::FuncOp source = e.source();
   FailureOr<codegen::MatmulPattern> analyzed = codegen::matchMatmulKernel(source);
   if (failed(analyzed))
     return failure();
   // The schedule's block (a warp per output column) and rows per pass
   // (GpuSchedules.cpp: scheduleFp8Matmul).
-  GpuKernelEmitter e(gpuModule, source, options);
-  FailureOr<KernelGeometry> geometry = emitGemvKernel(
-      e, source.getSymName(), *analyzed, options.schedule.getThreads(), options.schedule.tileSize(0, 4));
-  if (failed(geometry))
-    return failure();
-  FailureOr<qkernel::LaunchAttr> launchAttr =
-      getLaunchAttr(source.getContext(), *geometry, [&] { return source.emitOpError(); });
-  if (failed(launchAttr))
-    return failure();
-  top.walk([&](qkernel::LaunchOp launch) {
-    if (launch.getKernel().getRootReference() == qkernel::kKernelModuleName &&
-        launch.getKernel().getLeafReference() == source.getSymName())
-      launch.setLaunchAttr(*launchAttr);
-  });
-  OpBuilder declarations(source);
-  declareKernel(declarations, source.getLoc(), source.getSymName(), source.getFunctionType(),
-                qkernel::KernelKind::Matmul,
-                {declarations.getNamedAttr("qkernel.gpu_module", declarations.getStringAttr(kGpuModuleName))},
-                {getLeadingSymbol(analyzed->output)});
-  source.erase();
-  return success();
+  qkernel::ScheduleAttr schedule = e.options().schedule;
+  return emitGemvKernel(e, source.getSymName(), *analyzed, schedule.getThreads(),
+                        schedule.tileSize(0, 4));
 }
 
 /// e4m3fn codes (i8, round to nearest even) of f32 values with |v| <= 448

@@ -16,11 +16,10 @@ namespace qwen::codegen::gpu {
 bool fp8MatmulFitsCublasLt(const codegen::MatmulPattern &plan);
 
 /// An f8E4M3FN matmul as a generated kernel (any block size, any rows):
-/// GemvKernel.h's emitGemvKernel, which scales each block's partial sum. Records the launch
-/// geometry on every launch of `source` and replaces it by a declaration.
-/// The block and rows per pass are the schedule's threads and tile[0].
-mlir::LogicalResult lowerFp8MatmulKernel(mlir::ModuleOp top, mlir::gpu::GPUModuleOp gpuModule,
-                                         mlir::func::FuncOp source, const GpuCodegenOptions &options);
+/// GemvKernel.h's emitGemvKernel, which scales each block's partial sum,
+/// named like the emitter's source (GpuKernelLowering::lower records its
+/// launch). The block and rows per pass are the schedule's threads and tile[0].
+mlir::FailureOr<KernelGeometry> emitFp8MatmulKernel(GpuKernelEmitter &emitter);
 
 /// The pack kernel `name` in front of cuBLASLt's FP8 GEMM: quantizes the
 /// f32 activations `x` (argument `xArg`, [rows, K], rows = `rowSymbol`) as

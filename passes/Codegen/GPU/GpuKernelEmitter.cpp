@@ -24,8 +24,9 @@ static int64_t storageBytes(Type elementType) {
 }
 
 GpuKernelEmitter::GpuKernelEmitter(mlir::gpu::GPUModuleOp gpuModule, func::FuncOp source,
-                                   const GpuCodegenOptions &options)
-    : KernelTarget(source, options.schedule), gpuModule(gpuModule), opts(options) {}
+                                   const GpuCodegenOptions &options, RewriterBase &rewriter)
+    : KernelTarget(source, options.schedule), gpuModule(gpuModule), rewriter(rewriter),
+      opts(options) {}
 
 mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<BlockArgument> args,
                                               TypeRange results, int64_t blockSize,
@@ -44,13 +45,14 @@ mlir::gpu::GPUFuncOp GpuKernelEmitter::createKernel(StringRef name, ArrayRef<Blo
   inputs.append(extra.pointers, ptrType);
   inputs.append(std::size(kStepSymbols) + extra.scalars, i64);
 
-  OpBuilder outer = OpBuilder::atBlockEnd(gpuModule.getBody());
+  OpBuilder outer = OpBuilder::atBlockEnd(gpuModule.getBody(), rewriter.getListener());
   kernel = mlir::gpu::GPUFuncOp::create(outer, loc, name, FunctionType::get(ctx, inputs, {}));
   kernel->setAttr(mlir::gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
   kernel.setKnownBlockSizeAttr(
       DenseI32ArrayAttr::get(ctx, {static_cast<int32_t>(blockSize), 1, 1}));
   threads = blockSize;
   beginKernel(&kernel.getBody().front());
+  b->setListener(rewriter.getListener());
   dimValues.clear();
   extraPointers.clear();
   extraScalars.clear();

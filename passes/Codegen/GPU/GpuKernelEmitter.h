@@ -96,8 +96,10 @@ using ChunkPlan = codegen::ColumnPlan;
 /// of threads; the lanes of a row are its threads.
 class GpuKernelEmitter : public codegen::KernelTarget {
 public:
+  /// Every op the emitter builds goes through `rewriter` (its listener
+  /// hears of it): the emitter runs inside a kernel pattern.
   GpuKernelEmitter(mlir::gpu::GPUModuleOp gpuModule, mlir::func::FuncOp source,
-                   const GpuCodegenOptions &options);
+                   const GpuCodegenOptions &options, mlir::RewriterBase &rewriter);
 
   /// Creates `gpu.func @name` whose slots are those of `args` (arguments of
   /// the source function, in order) and of the tensor types in `results`,
@@ -217,6 +219,7 @@ private:
                           Combine combine);
 
   mlir::gpu::GPUModuleOp gpuModule;
+  mlir::RewriterBase &rewriter;
   GpuCodegenOptions opts;
   mlir::gpu::GPUFuncOp kernel;
   int64_t threads = 0;
@@ -263,15 +266,6 @@ mlir::FailureOr<KernelGeometry> emitTopKKernel(mlir::gpu::GPUModuleOp gpuModule,
                                                mlir::Location loc, int64_t vocab,
                                                llvm::StringRef rowSymbol,
                                                qkernel::ScheduleAttr schedule);
-
-/// Matmul kernels: records the cuBLASLt descriptor on every launch of
-/// `source`, emits the pack (gather / convert) prologue kernel when needed,
-/// and replaces `source` by a declaration. `top` is the module holding
-/// `@step`.
-mlir::LogicalResult lowerMatmulToCublasLt(mlir::ModuleOp top,
-                                          mlir::gpu::GPUModuleOp gpuModule,
-                                          mlir::func::FuncOp source,
-                                          const GpuCodegenOptions &options);
 
 /// The #qkernel.launch of `geometry`; reports through `emitError` and fails
 /// when the attribute's verifier refuses it (too many threads, too much

@@ -83,15 +83,13 @@ FailureOr<GpuCodegenOptions> GpuKernelLowering::getOptions(func::FuncOp source) 
   return options;
 }
 
-/// Builds `source`'s kernel with `emit`, sets its launch and replaces it with
-/// the declaration the launches name.
-static LogicalResult lowerWith(GpuKernelLowering &lowering, func::FuncOp source,
-                               PatternRewriter &rewriter,
-                               function_ref<FailureOr<KernelGeometry>(GpuKernelEmitter &)> emit) {
-  FailureOr<GpuCodegenOptions> options = lowering.getOptions(source);
+LogicalResult
+GpuKernelLowering::lower(func::FuncOp source, PatternRewriter &rewriter,
+                         function_ref<FailureOr<KernelGeometry>(GpuKernelEmitter &)> emit) {
+  FailureOr<GpuCodegenOptions> options = getOptions(source);
   if (failed(options))
     return failure();
-  GpuKernelEmitter emitter(lowering.getGpuModule(), source, *options);
+  GpuKernelEmitter emitter(gpuModule, source, *options, rewriter);
   FailureOr<KernelGeometry> geometry = emit(emitter);
   if (failed(geometry))
     return failure();
@@ -103,7 +101,7 @@ static LogicalResult lowerWith(GpuKernelLowering &lowering, func::FuncOp source,
       getLaunchAttr(source.getContext(), *geometry, [&] { return source.emitOpError(); });
   if (failed(launchAttr))
     return failure();
-  codegen::setLaunches(lowering.getTop(), source, *launchAttr, rewriter);
+  codegen::setLaunches(top, source, *launchAttr, rewriter);
   // The code is in @qwen_kernels now; the launch names a declaration.
   SmallVector<std::string> resultSymbols;
   for (Value result : source.getBody().front().getTerminator()->getOperands())
@@ -119,31 +117,16 @@ static LogicalResult lowerWith(GpuKernelLowering &lowering, func::FuncOp source,
   return success();
 }
 
-LogicalResult GpuKernelLowering::lower(func::FuncOp source, PatternRewriter &rewriter, Emit emit) {
-  return lowerWith(*this, source, rewriter, emit);
-}
-
 LogicalResult GpuKernelLowering::lowerFamily(func::FuncOp source, PatternRewriter &rewriter,
                                              codegen::FamilyLowering lower) {
   // A family written once returns its grid; the block and shared memory
   // are what it used of the emitter.
-  return lowerWith(*this, source, rewriter,
-                   [&](GpuKernelEmitter &emitter) -> FailureOr<KernelGeometry> {
-                     FailureOr<codegen::Grid> grid = lower(emitter);
-                     if (failed(grid))
-                       return failure();
-                     return KernelGeometry{std::move(*grid), emitter.blockSize(),
-                                           emitter.sharedBytes()};
-                   });
-}
-
-void qwen::codegen::gpu::populateGpuKernelLoweringPatterns(RewritePatternSet &patterns,
-                                                           GpuKernelLowering &lowering) {
-  codegen::populateCommonKernelPatterns(patterns, lowering);
-  populateMatmulPatterns(patterns, lowering);
-  populateAttentionPatterns(patterns, lowering);
-  populateMoePatterns(patterns, lowering);
-  populateDeltaRulePatterns(patterns, lowering);
+  return this->lower(source, rewriter, [&](GpuKernelEmitter &emitter) -> FailureOr<KernelGeometry> {
+    FailureOr<codegen::Grid> grid = lower(emitter);
+    if (failed(grid))
+      return failure();
+    return KernelGeometry{std::move(*grid), emitter.blockSize(), emitter.sharedBytes()};
+  });
 }
 
 namespace {
@@ -184,8 +167,9 @@ struct GpuLowerKernelsPass final
     // Each kernel kind's pattern replaces its sources, in module order.
     GpuKernelLowering lowering(top, gpuModule, convertGemmInputs);
     RewritePatternSet patterns(ctx);
-    populateGpuKernelLoweringPatterns(patterns, lowering);
-    if (failed(codegen::applyKernelPatterns(kernels, std::move(patterns), lowering, "GPU")))
+    codegen::populateKernelLoweringPatterns(patterns, lowering);
+    if (failed(codegen::applyKernelPatterns(kernels, std::move(patterns), lowering, "GPU",
+                                                 auditRewrites)))
       return signalPassFailure();
     kernels->setAttr("qkernel.target", builder.getStringAttr("gpu"));
     if (logitsType && !logitsSymbol.empty() &&

@@ -60,7 +60,8 @@ static StringRef dtypeName(Type type) {
 
 /// Buffer id for a pack result: a `gemm_pack` entry of the same shape in
 /// the step's buffer table, else a new one.
-static int64_t packBuffer(func::FuncOp step, StringRef symbol, RankedTensorType type) {
+static int64_t packBuffer(func::FuncOp step, StringRef symbol, RankedTensorType type,
+                          RewriterBase &rewriter) {
   Builder builder(step.getContext());
   auto table = step->getAttrOfType<ArrayAttr>("qkernel.buffers");
   SmallVector<Attribute> entries(table.begin(), table.end());
@@ -74,7 +75,8 @@ static int64_t packBuffer(func::FuncOp step, StringRef symbol, RankedTensorType 
       {builder.getNamedAttr("symbol", builder.getStringAttr(symbol)),
        builder.getNamedAttr("type", TypeAttr::get(type)),
        builder.getNamedAttr("gemm_pack", builder.getUnitAttr())}));
-  step->setAttr("qkernel.buffers", builder.getArrayAttr(entries));
+  rewriter.modifyOpInPlace(step,
+                           [&] { step->setAttr("qkernel.buffers", builder.getArrayAttr(entries)); });
   return static_cast<int64_t>(entries.size()) - 1;
 }
 
@@ -83,12 +85,14 @@ namespace {
 /// The lowering of one matmul kernel to cuBLASLt calls, one method per step:
 /// bind the operands, emit the pack prologue and the decode variant, rewrite
 /// each launch into a `cublaslt` descriptor launch, declare the kernels.
+/// Every change goes through `rewriter` (it runs inside the matmul pattern).
 class CublasLtLowering {
 public:
   CublasLtLowering(ModuleOp top, mlir::gpu::GPUModuleOp gpuModule, func::FuncOp source,
-                   const GpuCodegenOptions &options, const codegen::MatmulPattern &plan)
+                   const GpuCodegenOptions &options, const codegen::MatmulPattern &plan,
+                   RewriterBase &rewriter)
       : top(top), gpuModule(gpuModule), source(source), options(options), plan(plan),
-        ctx(source.getContext()), builder(ctx) {}
+        rewriter(rewriter), ctx(source.getContext()), builder(ctx) {}
 
   LogicalResult run();
 
@@ -99,7 +103,7 @@ private:
   LogicalResult checkBias();
   LogicalResult emitDecodeVariant();
   LogicalResult rewriteLaunch(qkernel::LaunchOp launch);
-  LogicalResult describeA(OpBuilder &b, qkernel::LaunchOp launch);
+  LogicalResult describeA(qkernel::LaunchOp launch);
   LogicalResult describeEpilogue(qkernel::LaunchOp launch);
   void declareKernels();
 
@@ -119,6 +123,7 @@ private:
   func::FuncOp source;
   const GpuCodegenOptions &options;
   codegen::MatmulPattern plan;
+  RewriterBase &rewriter;
   MLIRContext *ctx;
   Builder builder;
 
@@ -185,7 +190,7 @@ LogicalResult CublasLtLowering::emitPack() {
     packResults.push_back(scaleType);
   packName = (source.getSymName() + "_pack").str();
   if (fp8) {
-    GpuKernelEmitter emitter(gpuModule, source, options);
+    GpuKernelEmitter emitter(gpuModule, source, options, rewriter);
     FailureOr<KernelGeometry> geometry =
         emitFp8ActivationPack(emitter, packName, xArg, xValue, mSymbol, packType, scaleType);
     if (failed(geometry))
@@ -198,7 +203,7 @@ LogicalResult CublasLtLowering::emitPack() {
 
 /// The gather / convert pack: A's rows in the weight dtype, dense.
 LogicalResult CublasLtLowering::emitPlainPack() {
-  GpuKernelEmitter emitter(gpuModule, source, options);
+  GpuKernelEmitter emitter(gpuModule, source, options, rewriter);
   RowAccess xGeometry = GpuKernelEmitter::viewGeometry(xValue);
   ChunkPlan chunks = emitter.planChunks(K, xGeometry);
   SmallVector<BlockArgument> packArgs{xArg};
@@ -250,7 +255,7 @@ LogicalResult CublasLtLowering::checkBias() {
 LogicalResult CublasLtLowering::emitDecodeVariant() {
   if (options.schedule.getDecodeThreads() <= 0 || widenBias)
     return success();
-  GpuKernelEmitter emitter(gpuModule, source, options);
+  GpuKernelEmitter emitter(gpuModule, source, options, rewriter);
   std::string decodeName = (source.getSymName() + "_decode").str();
   FailureOr<KernelGeometry> geometry = emitGemvKernel(
       emitter, decodeName, plan, options.schedule.getDecodeThreads(), options.schedule.decodeTileSize(0, 4));
@@ -264,7 +269,7 @@ LogicalResult CublasLtLowering::emitDecodeVariant() {
 
 /// A's fields: the pack's result (launched just before the GEMM) or the
 /// activations in place.
-LogicalResult CublasLtLowering::describeA(OpBuilder &b, qkernel::LaunchOp launch) {
+LogicalResult CublasLtLowering::describeA(qkernel::LaunchOp launch) {
   auto launchArg = [&](BlockArgument arg) { return launch.getArgs()[arg.getArgNumber()]; };
   if (!pack) {
     RowAccess xGeometry = GpuKernelEmitter::viewGeometry(xValue);
@@ -282,11 +287,11 @@ LogicalResult CublasLtLowering::describeA(OpBuilder &b, qkernel::LaunchOp launch
         step && step->hasAttr("qkernel.buffers")) {
       SmallVector<int64_t> ids;
       for (Type type : packResults)
-        ids.push_back(packBuffer(step, mSymbol, cast<RankedTensorType>(type)));
-      packBuffers = b.getDenseI64ArrayAttr(ids);
+        ids.push_back(packBuffer(step, mSymbol, cast<RankedTensorType>(type), rewriter));
+      packBuffers = rewriter.getDenseI64ArrayAttr(ids);
     }
   auto packLaunch = qkernel::LaunchOp::create(
-      b, launch.getLoc(), TypeRange(packResults),
+      rewriter, launch.getLoc(), TypeRange(packResults),
       SymbolRefAttr::get(ctx, qkernel::kKernelModuleName, FlatSymbolRefAttr::get(ctx, packName)),
       packOperands, packBuffers, qkernel::LaunchAttr());
   if (failed(setLaunchGeometry(packLaunch, packGeometry)))
@@ -324,8 +329,10 @@ LogicalResult CublasLtLowering::describeEpilogue(qkernel::LaunchOp launch) {
         return launch.emitOpError("widens its bias to f32 for cuBLASLt, so the bias must be a "
                                   "weight only this GEMM reads"),
                failure();
-      weight.setType(RankedTensorType::get(cast<RankedTensorType>(weight.getType()).getShape(),
-                                           biasElement));
+      rewriter.modifyOpInPlace(weight.getDefiningOp(), [&] {
+        weight.setType(RankedTensorType::get(cast<RankedTensorType>(weight.getType()).getShape(),
+                                             biasElement));
+      });
     }
     field("bias_arg", integer(operand(launchArg(biasArg))));
     field("bias_dtype", builder.getStringAttr(dtypeName(biasElement)));
@@ -363,23 +370,22 @@ LogicalResult CublasLtLowering::describeEpilogue(qkernel::LaunchOp launch) {
 
 /// Replaces `launch` by the GEMM launch (and its pack launch before it).
 LogicalResult CublasLtLowering::rewriteLaunch(qkernel::LaunchOp launch) {
-  OpBuilder b(launch);
+  rewriter.setInsertionPoint(launch);
   gemmArgs.clear();
   fields.clear();
   field("m", m);
   field("n", integer(N));
   field("k", integer(K));
-  if (failed(describeA(b, launch)))
+  if (failed(describeA(launch)))
     return failure();
   field("a_dtype", builder.getStringAttr(dtypeName(aElement)));
   if (failed(describeEpilogue(launch)))
     return failure();
-  auto gemm = qkernel::LaunchOp::create(b, launch.getLoc(), launch.getResultTypes(),
+  auto gemm = qkernel::LaunchOp::create(rewriter, launch.getLoc(), launch.getResultTypes(),
                                         launch.getKernel(), gemmArgs, launch.getResultBuffersAttr(),
                                         qkernel::LaunchAttr());
   gemm->setAttr("cublaslt", builder.getDictionaryAttr(fields));
-  launch.replaceAllUsesWith(gemm.getResults());
-  launch.erase();
+  rewriter.replaceOp(launch, gemm.getResults());
   gemmTypes.assign(ValueRange(gemmArgs).getTypes().begin(), ValueRange(gemmArgs).getTypes().end());
   return success();
 }
@@ -390,14 +396,14 @@ void CublasLtLowering::declareKernels() {
   SmallVector<Type> packTypes{xArg.getType()};
   if (rowsArg)
     packTypes.push_back(rowsArg.getType());
-  OpBuilder b(source);
+  rewriter.setInsertionPoint(source);
   if (pack)
-    declareKernel(b, source.getLoc(), packName,
+    declareKernel(rewriter, source.getLoc(), packName,
                   builder.getFunctionType(packTypes, TypeRange(packResults)), qkernel::KernelKind::GemmPack,
                   {builder.getNamedAttr("qkernel.gpu_module",
                                         builder.getStringAttr(kGpuModuleName))},
                   SmallVector<std::string>(packResults.size(), mSymbol));
-  declareKernel(b, source.getLoc(), source.getSymName(),
+  declareKernel(rewriter, source.getLoc(), source.getSymName(),
                 builder.getFunctionType(gemmTypes, source.getResultTypes()), qkernel::KernelKind::Matmul,
                 {builder.getNamedAttr("qkernel.library", builder.getStringAttr("cublaslt"))},
                 {mSymbol});
@@ -420,25 +426,8 @@ LogicalResult CublasLtLowering::run() {
   if (launches.empty())
     gemmTypes.assign(source.getArgumentTypes().begin(), source.getArgumentTypes().end());
   declareKernels();
-  source.erase();
+  rewriter.eraseOp(source);
   return success();
-}
-
-LogicalResult qwen::codegen::gpu::lowerMatmulToCublasLt(ModuleOp top,
-                                                        mlir::gpu::GPUModuleOp gpuModule,
-                                                        func::FuncOp source,
-                                                        const GpuCodegenOptions &options) {
-  FailureOr<codegen::MatmulPattern> analyzed = codegen::matchMatmulKernel(source);
-  if (failed(analyzed))
-    return failure();
-  // Block-wise FP8 weights: cuBLASLt's block-scaled FP8 GEMM where the
-  // schedule chose it (tensor_cores) and the activation rows are 16-byte
-  // aligned (the pack quantizes them), else a generated kernel
-  // (Fp8Matmul.cpp).
-  if (analyzed->linear.isBlockQuantized() &&
-      !(options.schedule && options.schedule.getTensorCores() && fp8MatmulFitsCublasLt(*analyzed)))
-    return lowerFp8MatmulKernel(top, gpuModule, source, options);
-  return CublasLtLowering(top, gpuModule, source, options, *analyzed).run();
 }
 
 namespace {
@@ -448,11 +437,24 @@ struct CublasMatmulPattern final : codegen::KernelSourcePattern {
   CublasMatmulPattern(MLIRContext *ctx, GpuKernelLowering &lowering)
       : KernelSourcePattern(ctx, qkernel::KernelKind::Matmul, lowering), gpu(lowering) {}
 
-  LogicalResult lowerKernel(func::FuncOp source, PatternRewriter &) const override {
+  LogicalResult lowerKernel(func::FuncOp source, PatternRewriter &rewriter) const override {
     FailureOr<GpuCodegenOptions> options = gpu.getOptions(source);
     if (failed(options))
       return failure();
-    return lowerMatmulToCublasLt(gpu.getTop(), gpu.getGpuModule(), source, *options);
+    FailureOr<codegen::MatmulPattern> analyzed = codegen::matchMatmulKernel(source);
+    if (failed(analyzed))
+      return failure();
+    // Block-wise FP8 weights: cuBLASLt's block-scaled FP8 GEMM where the
+    // schedule chose it (tensor_cores) and the activation rows are 16-byte
+    // aligned (the pack quantizes them), else a generated kernel
+    // (Fp8Matmul.cpp).
+    if (analyzed->linear.isBlockQuantized() &&
+        !(options->schedule && options->schedule.getTensorCores() &&
+          fp8MatmulFitsCublasLt(*analyzed)))
+      return gpu.lower(source, rewriter, emitFp8MatmulKernel);
+    return CublasLtLowering(gpu.getTop(), gpu.getGpuModule(), source, *options, *analyzed,
+                            rewriter)
+        .run();
   }
 
   GpuKernelLowering &gpu;

@@ -71,7 +71,10 @@ buildSamplerKernel(mlir::gpu::GPUModuleOp gpuModule, Location loc, StringRef nam
   GpuCodegenOptions options;
   options.schedule = schedule;
   options.maxThreads = schedule.getThreads();
-  GpuKernelEmitter e(gpuModule, source, options);
+  // Not a kernel pattern (LowerKernels adds the sampler after them): no
+  // listener to tell.
+  IRRewriter rewriter(ctx);
+  GpuKernelEmitter e(gpuModule, source, options, rewriter);
   SmallVector<BlockArgument> args(source.getArguments());
   e.createKernel(name, args, results, schedule.getThreads(), [&] { body(e, source); });
   return KernelGeometry{{builder.getStringAttr(rowSymbol)}, schedule.getThreads(), e.sharedBytes()};

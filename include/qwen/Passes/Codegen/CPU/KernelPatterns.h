@@ -46,10 +46,6 @@ void populateAttentionPatterns(mlir::RewritePatternSet &patterns, CpuKernelLower
 void populateMoePatterns(mlir::RewritePatternSet &patterns, CpuKernelLowering &lowering);
 void populateDeltaRulePatterns(mlir::RewritePatternSet &patterns, CpuKernelLowering &lowering);
 
-/// Every CPU kernel pattern: the families written once and the CPU's own.
-void populateCpuKernelLoweringPatterns(mlir::RewritePatternSet &patterns,
-                                       CpuKernelLowering &lowering);
-
 } // namespace qwen::codegen::cpu
 
 #endif // QWEN_PASSES_CODEGEN_CPU_KERNELPATTERNS_H

@@ -17,6 +17,11 @@ def LowerKernelsToLoopsPass : Pass<"qwen-cpu-lower-kernels", "mlir::ModuleOp"> {
     `x86vector.avx512.dot`, DotProduct.h); a kernel without one is an error:
     qwen-select-schedule (target=cpu) runs first.
   }];
+  let options = [
+    Option<"auditRewrites", "audit-rewrites", "bool", /*default=*/"false",
+           "Test only: fail when a kernel pattern creates or erases an op "
+           "without telling its rewriter">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",

@@ -3,9 +3,9 @@
 // Codegen is a set of rewrite patterns on the outlined kernel functions of
 // module @kernels: a pattern matches a kernel's source `func.func` by its
 // #qkernel.kind and replaces it with the lowered kernel. A family's pattern
-// is registered by a `populate<Family>Patterns` function in the family's own
-// file, so adding a family is adding a file (and its line in the target's
-// populate function):
+// is a row of populateCommonKernelPatterns (KernelPatterns.cpp) or, for a
+// target's own kernel, a `populate<Kernel>Patterns` function in its file, so
+// adding a family is adding a file and its line:
 //
 //   Common/<Family>.cpp   the families written once for every target
 //                         (FamilyPattern, through the target's lowering)
@@ -71,10 +71,12 @@ void recordArgumentSymbols(mlir::ModuleOp kernels);
 
 /// Applies the kernel `patterns` to module `kernels` (one visit per kernel,
 /// in order); fails when a kernel failed to lower or no pattern took it
-/// ("has no <target> codegen for kernel kind ...").
+/// ("has no <target> codegen for kernel kind ..."). With `auditRewrites`
+/// (a test option), also fails when a pattern created or erased an op
+/// without telling the rewriter's listener.
 mlir::LogicalResult applyKernelPatterns(mlir::ModuleOp kernels, mlir::RewritePatternSet &&patterns,
-                                        const TargetLowering &lowering,
-                                        llvm::StringRef targetName);
+                                        const TargetLowering &lowering, llvm::StringRef targetName,
+                                        bool auditRewrites = false);
 
 /// Fails with an error on `source` when a factor of its `grid` is a dynamic
 /// size that traces back to no step input (an empty symbol).
@@ -140,24 +142,25 @@ private:
   Target &target;
 };
 
-// One per family file (RowFamilies.h, VisionFamilies.h name the math).
-void populateRowsPatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
-void populateGatedNormPatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
-void populateElementwisePatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
-void populateEmbeddingPatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
+// The families whose files register their own pattern.
 void populateKVWritePatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
-void populateConvPatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
-void populateLayerNormPatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
-void populateGeluPatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
 void populateRotaryEmbeddingPatterns(mlir::RewritePatternSet &patterns,
                                      TargetLowering &lowering);
-void populateWeightedGatherPatterns(mlir::RewritePatternSet &patterns,
-                                    TargetLowering &lowering);
-void populateSegmentAttentionPatterns(mlir::RewritePatternSet &patterns,
-                                      TargetLowering &lowering);
 
 /// Every family written once, for `lowering`'s target.
 void populateCommonKernelPatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
+
+/// Every kernel pattern of `lowering`'s target: the families written once
+/// and the target's own, registered by one populate function per kernel file
+/// of the target's folder (found in the target's namespace).
+template <typename Lowering>
+void populateKernelLoweringPatterns(mlir::RewritePatternSet &patterns, Lowering &lowering) {
+  populateCommonKernelPatterns(patterns, lowering);
+  populateMatmulPatterns(patterns, lowering);
+  populateAttentionPatterns(patterns, lowering);
+  populateMoePatterns(patterns, lowering);
+  populateDeltaRulePatterns(patterns, lowering);
+}
 
 } // namespace qwen::codegen
 

@@ -37,7 +37,9 @@ public:
 
   /// Builds `source`'s gpu.func with `emit`, sets the launch geometry it
   /// returns on the launches and replaces `source` with a declaration.
-  mlir::LogicalResult lower(mlir::func::FuncOp source, mlir::PatternRewriter &rewriter, Emit emit);
+  mlir::LogicalResult
+  lower(mlir::func::FuncOp source, mlir::PatternRewriter &rewriter,
+        llvm::function_ref<mlir::FailureOr<KernelGeometry>(GpuKernelEmitter &)> emit);
 
   mlir::LogicalResult lowerFamily(mlir::func::FuncOp source, mlir::PatternRewriter &rewriter,
                                   codegen::FamilyLowering lower) override;
@@ -56,11 +58,6 @@ void populateMatmulPatterns(mlir::RewritePatternSet &patterns, GpuKernelLowering
 void populateAttentionPatterns(mlir::RewritePatternSet &patterns, GpuKernelLowering &lowering);
 void populateMoePatterns(mlir::RewritePatternSet &patterns, GpuKernelLowering &lowering);
 void populateDeltaRulePatterns(mlir::RewritePatternSet &patterns, GpuKernelLowering &lowering);
-
-/// Every GPU kernel pattern: the families written once and the GPU's own
-/// (the sampler is not a program kernel: LowerKernels adds it to @step).
-void populateGpuKernelLoweringPatterns(mlir::RewritePatternSet &patterns,
-                                       GpuKernelLowering &lowering);
 
 } // namespace qwen::codegen::gpu
 

@@ -58,7 +58,10 @@ def GpuLowerKernelsPass : Pass<"qwen-gpu-lower-kernels", "mlir::ModuleOp"> {
     Option<"convertGemmInputs", "convert-gemm-inputs", "bool",
            /*default=*/"true",
            "Convert GEMM activations to the weight dtype in a pack kernel "
-           "(false: A stays f32 and the runtime must reconcile the types)">
+           "(false: A stays f32 and the runtime must reconcile the types)">,
+    Option<"auditRewrites", "audit-rewrites", "bool", /*default=*/"false",
+           "Test only: fail when a kernel pattern creates or erases an op "
+           "without telling its rewriter">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
