@@ -20,7 +20,10 @@
 // of at most kPanelBytes of weights (a quarter of a Zen 4 core's 1 MiB L2,
 // leaving room for the activation rows streaming through it), walked in
 // register tiles of 4 tokens x 4 weight rows with AVX-512's 32 registers
-// (16 accumulators + 8 operands), 4 x 2 with AVX2's 16.
+// (16 accumulators + 8 operands), 4 x 2 with AVX2's 16. bf16 weights dotted
+// by 16-lane vdpbf16ps take the packed layout instead: 6 tokens x 64 weight
+// rows (24 accumulators of 16 rows, 4 packed weight vectors, broadcasts),
+// panels of whole 64-row tiles (test/Schedule/matmul-prefill-packed.mlir).
 //
 // Rows a register width does not divide take the largest power of two that
 // does (`row_widths`); the delta rule runs in chunks of one token.

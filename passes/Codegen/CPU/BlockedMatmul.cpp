@@ -23,10 +23,31 @@
 //   k = 1024) are taken 16 dots at a time by a transposition (orderedSums);
 // - with bf16-activations=round, a token block's rows are rounded to bf16
 //   once per panel instead of once per tile.
+//
+// Packed layout (16-lane vdpbf16ps, prefill_tile[1] a multiple of 16, the
+// schedule's choice for bf16 weights: 6 x 64). Each panel is packed once
+// (packPanel): 16 x 16 blocks of bf16 pairs transposed, so one vector holds
+// pair p of 16 weight rows; the groups of a register tile are interleaved
+// into one sequential stream. A tile keeps one accumulator per (token, 16
+// rows): a vdpbf16ps takes a broadcast activation pair (vpbroadcastd) and a
+// packed weight vector, and its 16 results are vector stores. The per-item
+// sum of a (token, row) is lane l's chain over the pairs 16 s + l, then the
+// 16 lanes added in order from 0.0; here each lane class l is a pass over s
+// whose accumulators are added to the tile's totals in l order, which is the
+// same operations in the same order: bit-identical, and no lane sums.
+//
 // Single-thread CPU time of Qwen3-0.6B's matmuls at 512 tokens, this VM:
 // 68 GFLOP/s per-item, 85-92 blocked (f32 FMAs; a 6 x 4 tile or an f32-packed
 // panel measured no faster),
 // 155 blocked with vdpbf16ps (round; 67 per-item).
+// Session 11, loaded VM, perf cpu-clock samples of the 2nd and 3rd 512-token
+// prefills in one process (relative figures: they read above the 230 GFLOP/s
+// that task-clock gives a tight vdpbf16ps loop, 3.6 G zmm dots/s), all four
+// matmuls: 4 x 4 tiles 225-243 GFLOP/s, 6 x 4 tiles 242-255, packed 6 x 64
+// 248-261 (down_proj, k = 3072: 169-190 / 193-218 / 208-229). The packed
+// tile's inner loop (6 broadcasts, 4 weight loads, 24 vdpbf16ps, no spills)
+// takes ~70% of the kernel's samples; the rest is the 16 passes' entries
+// and exits (k = 1024: 32 steps a pass), the packing and the epilogues.
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/BlockedMatmul.h"
