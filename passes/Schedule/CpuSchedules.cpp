@@ -63,6 +63,7 @@ static constexpr int64_t kPanelBytes = 256 * 1024;
 static constexpr int64_t kMaxPanelRows = 256;
 static constexpr int64_t kPackedTokenTile = 6;
 static constexpr int64_t kPackedWeightRows = 64;
+static constexpr int64_t kMaxPackedPanelBytes = 512 * 1024;
 /// Tokens per chunk of the chunked delta rule. One: every token takes the
 /// recurrent step, so the state and output after a token depend on the tokens
 /// before it alone, not on how they were cut into steps. That makes a prefix
@@ -274,8 +275,11 @@ static PrefillBlocking selectPrefillBlocking(func::FuncOp kernel,
   // vdpbf16ps over 16 lanes takes the packed layout: 6 tokens x 64 weight
   // rows (4 registers of 16 rows per token, 24 accumulators + 4 weight
   // vectors + broadcasts in AVX-512's 32 registers).
+  // The packed panel is a stack scratch block of the kernel: rows of k > 4096
+  // (512 KiB for one tile's 64 rows) keep the unpacked tiles.
   const bool packed = dot.tile == DotKind::Avx512Bf16Round && w.getElementType().isBF16() &&
-                      bf16DotLanes(options, k) == 16;
+                      bf16DotLanes(options, k) == 16 &&
+                      kPackedWeightRows * k * 2 <= kMaxPackedPanelBytes;
   const int64_t mr = packed ? kPackedTokenTile : kMatmulTokenTile;
   const int64_t nr = packed ? kPackedWeightRows : options.vectorWidth >= 16 ? 4 : 2;
   int64_t rows = kPanelBytes / (k * bytes);

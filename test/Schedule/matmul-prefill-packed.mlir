@@ -12,7 +12,8 @@
 // raised to a whole tile: 384 KiB, still in a Zen 4 core's 1 MiB L2); a
 // matrix smaller than a tile is one tile-sized panel. A reduction length the
 // 16-lane dot does not fit (k = 48: 8 lanes with avx512vl) keeps the 4 x 4
-// tiles, as do f32 weights (fma).
+// tiles, as do f32 weights (fma) and rows longer than 4096 (the packed
+// panel is stack scratch: at most 512 KiB).
 
 // CHECK-LABEL: func.func @gate_up_6144x1024(
 // CHECK-SAME:  dot = avx512_bf16_round, decode_tile = [4, 1], panel = 128, prefill_tile = [6, 64], prefill_tokens = 16>
@@ -24,6 +25,8 @@
 // CHECK-SAME:  panel = 64, prefill_tile = [6, 64], prefill_tokens = 16>
 // CHECK-LABEL: func.func @small_40x64(
 // CHECK-SAME:  panel = 64, prefill_tile = [6, 64], prefill_tokens = 16>
+// CHECK-LABEL: func.func @long_rows_1024x6144(
+// CHECK-SAME:  dot = avx512_bf16_round, decode_tile = [1, 1], panel = 20, prefill_tile = [4, 4], prefill_tokens = 16>
 // CHECK-LABEL: func.func @f32_down_1024x3072(
 // CHECK-SAME:  dot = fma, decode_tile = [1, 1], panel = 20, prefill_tile = [4, 4], prefill_tokens = 16>
 
@@ -53,6 +56,10 @@ module {
     func.func @small_40x64(%x: tensor<?x64xf32>, %w: tensor<40x64xbf16>) -> tensor<?x40xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %x, %w : tensor<?x64xf32>, tensor<40x64xbf16> -> tensor<?x40xf32>
       return %0 : tensor<?x40xf32>
+    }
+    func.func @long_rows_1024x6144(%x: tensor<?x6144xf32>, %w: tensor<1024x6144xbf16>) -> tensor<?x1024xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
+      %0 = qtf.linear %x, %w : tensor<?x6144xf32>, tensor<1024x6144xbf16> -> tensor<?x1024xf32>
+      return %0 : tensor<?x1024xf32>
     }
     func.func @f32_down_1024x3072(%x: tensor<?x3072xf32>, %w: tensor<1024x3072xf32>) -> tensor<?x1024xf32> attributes {qkernel.kernel, qkernel.kind = #qkernel.kind<matmul>} {
       %0 = qtf.linear %x, %w : tensor<?x3072xf32>, tensor<1024x3072xf32> -> tensor<?x1024xf32>
