@@ -22,7 +22,10 @@
 // of at most kPanelBytes of weights (a quarter of a Zen 4 core's 1 MiB L2,
 // leaving room for the activation rows streaming through it), walked in
 // register tiles of 4 tokens x 4 weight rows with AVX-512's 32 registers
-// (16 accumulators + 8 operands), 4 x 2 with AVX2's 16.
+// (16 accumulators + 8 operands), 4 x 2 with AVX2's 16. bf16 weights dotted
+// by 16-lane vdpbf16ps take the packed layout instead: 6 tokens x 64 weight
+// rows (24 accumulators of 16 rows, 4 packed weight vectors, broadcasts),
+// panels of whole 64-row tiles (test/Schedule/matmul-prefill-packed.mlir).
 //
 // Rows a register width does not divide take the largest power of two that
 // does (`row_widths`); the delta rule runs in chunks of one token.
@@ -65,6 +68,9 @@ static constexpr int64_t kMaxPanelRows = 256;
 /// stack scratch).
 static constexpr int64_t kExpertsGroupBytes = 256 * 1024;
 static constexpr int64_t kMaxExpertsGroup = 64;
+static constexpr int64_t kPackedTokenTile = 6;
+static constexpr int64_t kPackedWeightRows = 64;
+static constexpr int64_t kMaxPackedPanelBytes = 512 * 1024;
 /// Tokens per chunk of the chunked delta rule. One: every token takes the
 /// recurrent step, so the state and output after a token depend on the tokens
 /// before it alone, not on how they were cut into steps. That makes a prefix
@@ -265,7 +271,7 @@ struct PrefillBlocking {
 /// Panels of weight rows whose bytes fit kPanelBytes (whole register tiles,
 /// at least one), for the kernel's (single) linear.
 static PrefillBlocking selectPrefillBlocking(func::FuncOp kernel,
-                                             const CpuScheduleOptions &options) {
+                                             const CpuScheduleOptions &options, DotKinds dot) {
   SmallVector<qtf::LinearOp> linears;
   kernel.walk([&](qtf::LinearOp linear) { linears.push_back(linear); });
   if (linears.size() != 1)
@@ -273,12 +279,21 @@ static PrefillBlocking selectPrefillBlocking(func::FuncOp kernel,
   RankedTensorType w = linears.front().getWeight().getType();
   const int64_t n = w.getDimSize(0), k = w.getDimSize(1);
   const int64_t bytes = std::max<int64_t>(1, w.getElementTypeBitWidth() / 8);
-  const int64_t nr = options.vectorWidth >= 16 ? 4 : 2;
+  // vdpbf16ps over 16 lanes takes the packed layout: 6 tokens x 64 weight
+  // rows (4 registers of 16 rows per token, 24 accumulators + 4 weight
+  // vectors + broadcasts in AVX-512's 32 registers).
+  // The packed panel is a stack scratch block of the kernel: rows of k > 4096
+  // (512 KiB for one tile's 64 rows) keep the unpacked tiles.
+  const bool packed = dot.tile == DotKind::Avx512Bf16Round && w.getElementType().isBF16() &&
+                      bf16DotLanes(options, k) == 16 &&
+                      kPackedWeightRows * k * 2 <= kMaxPackedPanelBytes;
+  const int64_t mr = packed ? kPackedTokenTile : kMatmulTokenTile;
+  const int64_t nr = packed ? kPackedWeightRows : options.vectorWidth >= 16 ? 4 : 2;
   int64_t rows = kPanelBytes / (k * bytes);
   rows = std::clamp<int64_t>(rows - rows % nr, nr, kMaxPanelRows);
   // A panel as large as the matrix is the matrix.
   rows = std::min<int64_t>(rows, llvm::alignTo(n, nr));
-  return {rows, {kMatmulTokenTile, nr}, kPrefillTokens};
+  return {rows, {mr, nr}, kPrefillTokens};
 }
 
 /// The experts schedule `base` (decode: blocks of kExpertsSlotBlock slots)
@@ -364,10 +379,11 @@ FailureOr<ScheduleAttr> qwen::schedule::selectCpuSchedule(func::FuncOp kernel,
                              /*combine_threads=*/0, rowWidths, /*split_keys=*/0);
   };
   if (*kind == KernelKind::Matmul) {
+    DotKinds dot = selectDotKinds(kernel, options);
     ScheduleAttr base =
-        schedule(kMatmulRowsPerItem, array({kMatmulTokenTile, kMatmulWeightTile}),
-                 selectDotKinds(kernel, options), array({decodeTokenTile(kernel), kMatmulDecodeWeightTile}));
-    PrefillBlocking blocking = selectPrefillBlocking(kernel, options);
+        schedule(kMatmulRowsPerItem, array({kMatmulTokenTile, kMatmulWeightTile}), dot,
+                 array({decodeTokenTile(kernel), kMatmulDecodeWeightTile}));
+    PrefillBlocking blocking = selectPrefillBlocking(kernel, options, dot);
     if (!blocking.panel)
       return base;
     return ScheduleAttr::get(

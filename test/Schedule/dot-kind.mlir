@@ -26,14 +26,14 @@
 // SPLIT-LABEL: func.func @k48(
 // SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // SPLIT-LABEL: func.func @bf16_activations(
-// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = avx512_bf16_round, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
+// SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = avx512_bf16_round, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [6, 64], prefill_tokens = 16>
 // SPLIT-LABEL: func.func @experts(
 // SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 1, vector_width = 16, tile = [4, 64, 64], dot = fma, decode_dot = avx512_bf16_split, panel = 32, prefill_tile = [4, 4], prefill_tokens = 16>
 // SPLIT-LABEL: func.func @rows(
 // SPLIT-SAME:  #qkernel.schedule<target = cpu, grain = 1, vector_width = 16>
 
 // ROUND-LABEL: func.func @bf16_weights(
-// ROUND-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = avx512_bf16_round, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
+// ROUND-SAME:  #qkernel.schedule<target = cpu, grain = 8, vector_width = 16, tile = [4, 2], dot = avx512_bf16_round, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [6, 64], prefill_tokens = 16>
 // ROUND-LABEL: func.func @f32_weights(
 // ROUND-SAME:  dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // ROUND-LABEL: func.func @f16_weights(
@@ -41,7 +41,7 @@
 // ROUND-LABEL: func.func @k48(
 // ROUND-SAME:  dot = fma, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
 // ROUND-LABEL: func.func @bf16_activations(
-// ROUND-SAME:  dot = avx512_bf16_round, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [4, 4], prefill_tokens = 16>
+// ROUND-SAME:  dot = avx512_bf16_round, decode_tile = [4, 1], panel = {{[0-9]+}}, prefill_tile = [6, 64], prefill_tokens = 16>
 // ROUND-LABEL: func.func @experts(
 // ROUND-SAME:  tile = [4, 64, 64], dot = avx512_bf16_round, panel = 32, prefill_tile = [4, 4], prefill_tokens = 16>
 

@@ -21,6 +21,12 @@ namespace qwen::codegen::cpu {
 void emitBlockedMatmul(KernelEmitter &emitter, MatmulPattern plan, mlir::Value tokens,
                        mlir::Value begin, mlir::Value end);
 
+/// Whether the schedule's prefill tile takes the packed layout for `weight`
+/// rows of length `k`: bf16 weights, 16-lane vdpbf16ps over k and weight
+/// rows a multiple of 16 (each accumulator holds 16 weight rows of one
+/// token, the panel is packed as bf16 pairs per lane class).
+bool isPackedPrefillTile(qkernel::ScheduleAttr schedule, mlir::Type weight, int64_t k);
+
 /// Runs the item loop of a matmul kernel's range [begin, end), or the
 /// blocked path when the step has at least `prefill_tokens` tokens and the
 /// schedule has a panel (the dispatch hook of emitMatmulKernel).

@@ -45,16 +45,34 @@
 // SPLIT-COUNT-2: x86vector.avx512.dot
 // SPLIT-NOT:     x86vector.avx512.dot
 
-// The blocked path rounds a token block's 4 activation rows once per panel
-// into a bf16 scratch block (4 x 64), which its tiles then read.
+// The blocked path (packed layout, prefill_tile = [6, 64]) packs each panel's
+// weights once: 16 rows x 16 bf16 pairs at a time, transposed by 64 i32
+// shuffles, so a vector holds one pair of 16 rows. A token block's 6
+// activation rows are rounded once per panel into a bf16 scratch block (rows
+// 96 apart: a cache line more than k). A tile of 6 tokens x 4 groups of 16
+// rows takes 24 accumulators; lane class l (pairs 16 s + l) is a pass of
+// its own over s, whose accumulators are added to the totals in l order
+// (the per-item accumulator's lanes summed by vector.reduction, bit for bit),
+// each activation pair broadcast to every lane.
 // ROUND-LABEL: func.func @qk0_matmul
-// ROUND:          %[[BLOCK:.*]] = memref.alloca() : memref<256xi16>
+// ROUND:          %[[TOTALS:.*]] = memref.alloca() : memref<384xf32>
+// ROUND:          %[[PACKED:.*]] = memref.alloca() : memref<4096xi16>
+// ROUND:          %[[BLOCK:.*]] = memref.alloca() : memref<576xi16>
 // ROUND:          scf.if
-// ROUND-COUNT-4:  vector.store %{{.*}}, %[[BLOCK]][%{{.*}}] : memref<256xi16>, vector<32xi16>
-// ROUND:          vector.load %[[BLOCK]]
-// ROUND-COUNT-16: x86vector.avx512.dot
+// ROUND:          scf.for %{{.*}} step %c64
+// ROUND-COUNT-16: vector.bitcast %{{.*}} : vector<32xi16> to vector<16xi32>
+// ROUND-COUNT-64: vector.shuffle {{.*}} : vector<16xi32>, vector<16xi32>
+// ROUND-COUNT-16: vector.store %{{.*}}, %[[PACKED]][%{{.*}}] : memref<4096xi16>, vector<32xi16>
+// ROUND:          scf.for %{{.*}} step %c6
+// ROUND-COUNT-6:  vector.store %{{.*}}, %[[BLOCK]][%{{.*}}] : memref<576xi16>, vector<32xi16>
+// ROUND:          vector.store %{{.*}}, %[[TOTALS]]
+// ROUND:          scf.for %{{.*}} = %{{.*}} to %c16{{.*}} step %c1
+// ROUND:          scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// ROUND-COUNT-4:  vector.load %[[PACKED]]
+// ROUND-COUNT-6:  vector.broadcast %{{.*}} : i32 to vector<16xi32>
+// ROUND-COUNT-24: x86vector.avx512.dot
 // ROUND-NOT:      vector.reduction
-// ROUND-COUNT-64: vector.shuffle
+// ROUND-COUNT-24: arith.addf {{.*}} : vector<16xf32>
 // ROUND:          } else {
 // ROUND-NOT:     arith.subf
 // ROUND-NOT:     vector.fma
