@@ -94,7 +94,7 @@ static SmallVector<Value> transposeRows(ImplicitLocOpBuilder &b, ArrayRef<Value>
 /// accumulators are transposed (transposeRows), then the columns are added
 /// in lane order. For a 4 x 4 tile of 16 lanes that is 64 shuffles and 16
 /// adds instead of 16 x 16 extracts and scalar adds.
-static SmallVector<Value> orderedSums(ImplicitLocOpBuilder &b, ArrayRef<Value> accs) {
+SmallVector<Value> qwen::codegen::cpu::orderedSums(ImplicitLocOpBuilder &b, ArrayRef<Value> accs) {
   auto type = cast<VectorType>(accs.front().getType());
   const int64_t width = type.getNumElements();
   Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(type, 0.0f));
@@ -157,9 +157,9 @@ static SmallVector<Value> emitFmaTile(KernelEmitter &emitter, const RowAccess &x
 /// emitBf16DotTile's single-dot tile (bf16 weights reinterpreted, f32
 /// activations rounded to nearest even, one vdpbf16ps accumulator per pair,
 /// `lanes` f32 lanes), with the pairs' sums taken by orderedSums.
-static SmallVector<Value> emitBf16RoundTile(KernelEmitter &emitter, const RowAccess &x,
-                                            ArrayRef<Value> xBases, const RowAccess &w,
-                                            ArrayRef<Value> wBases, int64_t k) {
+SmallVector<Value> qwen::codegen::cpu::emitBf16RoundTile(KernelEmitter &emitter, const RowAccess &x,
+                                                         ArrayRef<Value> xBases, const RowAccess &w,
+                                                         ArrayRef<Value> wBases, int64_t k) {
   ImplicitLocOpBuilder &b = emitter.builder();
   const int64_t mc = xBases.size(), nc = wBases.size();
   const int64_t lanes = bf16DotLanes(emitter.options().vectorWidth, k), pairs = 2 * lanes;

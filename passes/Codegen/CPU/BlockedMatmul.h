@@ -33,6 +33,18 @@ bool isPackedPrefillTile(qkernel::ScheduleAttr schedule, mlir::Type weight, int6
 void emitMatmulRange(KernelEmitter &emitter, MatmulPattern plan, mlir::Value tokens,
                      mlir::Value begin, mlir::Value end, llvm::function_ref<void()> itemLoop);
 
+/// The sums vector.reduction <add> gives for each of `accs` (from 0.0, lanes
+/// in order), bit for bit, W lanes per add: the accumulators are transposed,
+/// then the columns added in lane order.
+llvm::SmallVector<mlir::Value> orderedSums(mlir::ImplicitLocOpBuilder &b, llvm::ArrayRef<mlir::Value> accs);
+
+/// emitBf16DotTile's single-dot tile (bf16 weights reinterpreted, f32
+/// activations rounded to nearest even, one vdpbf16ps accumulator per
+/// pair), with the pairs' sums taken by orderedSums: the same bits.
+llvm::SmallVector<mlir::Value> emitBf16RoundTile(KernelEmitter &emitter, const RowAccess &x,
+                                                 llvm::ArrayRef<mlir::Value> xBases, const RowAccess &w,
+                                                 llvm::ArrayRef<mlir::Value> wBases, int64_t k);
+
 } // namespace qwen::codegen::cpu
 
 #endif // QWEN_PASSES_CODEGEN_CPU_BLOCKEDMATMUL_H

@@ -16,13 +16,12 @@
 // FMA accumulator walked over k, its lanes summed in lane order, orderedSums
 // being vector.reduction's sum bit for bit), so a slot's output does not
 // depend on which other slots share its group, tile or step
-// (test/E2E/ragged-batch.test, prefix-cache.test).
-//
-// orderedSums and the rounded bf16 tile are BlockedMatmul.cpp's (static
-// there), restated here for the experts' tiles.
+// (test/E2E/ragged-batch.test, prefix-cache.test). orderedSums and the
+// rounded bf16 tile are the dense prefill GEMM's (BlockedMatmul.h).
 //
 //===----------------------------------------------------------------------===//
 #include "passes/Codegen/CPU/GroupedExperts.h"
+#include "passes/Codegen/CPU/BlockedMatmul.h"
 #include "passes/Codegen/CPU/DotProduct.h"
 #include "qwen/Passes/Codegen/Common/KernelPhase.h"
 
@@ -37,85 +36,6 @@ using namespace qwen;
 using namespace qwen::codegen;
 using namespace qwen::codegen::cpu;
 using qwen::codegen::KernelPhase;
-
-/// vector.reduction <add>'s ordered sum of each of `accs` (((0 + a[0]) +
-/// a[1]) + ... + a[W-1]), bit for bit, W lanes per add: the accumulators are
-/// transposed by log2 W stages of shuffles, then the columns added in order.
-static SmallVector<Value> orderedSums(ImplicitLocOpBuilder &b, ArrayRef<Value> accs) {
-  auto type = cast<VectorType>(accs.front().getType());
-  const int64_t width = type.getNumElements();
-  Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(type, 0.0f));
-  SmallVector<Value> sums;
-  for (size_t group = 0; group < accs.size(); group += width) {
-    SmallVector<Value> rows(width, zero);
-    for (int64_t t = 0; t < width && group + t < accs.size(); ++t)
-      rows[t] = accs[group + t];
-    for (int64_t h = 1; h < width; h *= 2) {
-      SmallVector<int64_t> low, high;
-      for (int64_t c = 0; c < width; ++c) {
-        bool bit = c & h;
-        low.push_back(bit ? width + c - h : c);
-        high.push_back(bit ? width + c : c + h);
-      }
-      for (int64_t i = 0; i < width; ++i) {
-        if (i & h)
-          continue;
-        Value a = rows[i], c = rows[i + h];
-        rows[i] = vector::ShuffleOp::create(b, a, c, low);
-        rows[i + h] = vector::ShuffleOp::create(b, a, c, high);
-      }
-    }
-    Value total = zero;
-    for (Value column : rows)
-      total = arith::AddFOp::create(b, total, column);
-    for (int64_t t = 0; t < width && group + t < accs.size(); ++t)
-      sums.push_back(vector::ExtractOp::create(b, total, ArrayRef<int64_t>{t}));
-  }
-  return sums;
-}
-
-/// `pairs` elements at `at` as bf16: bf16 storage reinterpreted, f32 rounded
-/// to nearest even (emitBf16DotTile's load).
-static Value loadBf16Pairs(ImplicitLocOpBuilder &b, const RowAccess &access, Value at,
-                           int64_t pairs) {
-  auto bf16Type = VectorType::get({pairs}, b.getBF16Type());
-  if (access.elementType.isBF16())
-    return arith::BitcastOp::create(
-        b, bf16Type,
-        vector::LoadOp::create(b, VectorType::get({pairs}, b.getI16Type()), access.memref,
-                               ValueRange{at}));
-  Value wide = vector::LoadOp::create(b, VectorType::get({pairs}, b.getF32Type()),
-                                      access.memref, ValueRange{at});
-  return arith::TruncFOp::create(b, bf16Type, wide);
-}
-
-/// emitBf16DotTile's rounded tile (one vdpbf16ps accumulator per pair), the
-/// pairs' sums taken by orderedSums.
-static SmallVector<Value> emitRoundTile(KernelEmitter &emitter, const RowAccess &x,
-                                        ArrayRef<Value> xBases, const RowAccess &w,
-                                        ArrayRef<Value> wBases, int64_t k) {
-  ImplicitLocOpBuilder &b = emitter.builder();
-  const int64_t mc = xBases.size(), nc = wBases.size();
-  const int64_t lanes = bf16DotLanes(emitter.options().vectorWidth, k), pairs = 2 * lanes;
-  auto accType = VectorType::get({lanes}, b.getF32Type());
-  Value zero = arith::ConstantOp::create(b, DenseElementsAttr::get(accType, 0.0f));
-  SmallVector<Value> init(mc * nc, zero);
-  SmallVector<Value> acc(emitter.forLoop(
-      emitter.index(0), emitter.index(k), pairs, init,
-      [&](Value kk, ValueRange carried) -> SmallVector<Value> {
-        SmallVector<Value> wv, xv, next;
-        for (int64_t j = 0; j < nc; ++j)
-          wv.push_back(loadBf16Pairs(b, w, emitter.addIndex(wBases[j], kk), pairs));
-        for (int64_t i = 0; i < mc; ++i)
-          xv.push_back(loadBf16Pairs(b, x, emitter.addIndex(xBases[i], kk), pairs));
-        for (int64_t i = 0; i < mc; ++i)
-          for (int64_t j = 0; j < nc; ++j)
-            next.push_back(
-                x86vector::DotBF16Op::create(b, accType, carried[i * nc + j], xv[i], wv[j]));
-        return next;
-      }));
-  return orderedSums(b, acc);
-}
 
 SmallVector<Value> qwen::codegen::cpu::emitExpertDotTile(
     KernelEmitter &emitter, const ExpertOperands &ops, const RowAccess &x,
@@ -134,7 +54,7 @@ SmallVector<Value> qwen::codegen::cpu::emitExpertDotTile(
   // ones keep one reduction per sum, the same bits either way.
   if (xBases.size() * wBases.size() >= 4 &&
       emitter.options().schedule.dotFor(xBases.size()) == qkernel::DotKind::Avx512Bf16Round)
-    return emitRoundTile(emitter, x, xBases, w, wBases, k);
+    return emitBf16RoundTile(emitter, x, xBases, w, wBases, k);
   return emitter.emitDotTile(x, xBases, w, wBases, k);
 }
 
