@@ -106,9 +106,3 @@ FailureOr<Grid> qwen::codegen::lowerKVWriteKernel(KernelTarget &t) {
   });
   return t.gridOf(t.leadingSymbol(write.getPositions()), units);
 }
-
-void qwen::codegen::populateKVWritePatterns(RewritePatternSet &patterns,
-                                            TargetLowering &lowering) {
-  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::KVWrite,
-                              lowerKVWriteKernel, lowering);
-}

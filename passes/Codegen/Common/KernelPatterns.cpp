@@ -141,9 +141,9 @@ void qwen::codegen::populateCommonKernelPatterns(RewritePatternSet &patterns,
       {K::Gelu, lowerGeluKernel},
       {K::WeightedGather, lowerWeightedGatherKernel},
       {K::SegmentAttention, lowerSegmentAttentionKernel},
+      {K::KVWrite, lowerKVWriteKernel},
+      {K::Rotary, lowerRotaryEmbeddingKernel},
   };
   for (auto [kind, lower] : families)
     patterns.add<FamilyPattern>(patterns.getContext(), kind, lower, lowering);
-  populateKVWritePatterns(patterns, lowering);
-  populateRotaryEmbeddingPatterns(patterns, lowering);
 }

@@ -52,9 +52,3 @@ FailureOr<Grid> qwen::codegen::lowerRotaryEmbeddingKernel(KernelTarget &t) {
   });
   return t.gridOf(t.leadingSymbol(rotary.getResult()), heads);
 }
-
-void qwen::codegen::populateRotaryEmbeddingPatterns(RewritePatternSet &patterns,
-                                                    TargetLowering &lowering) {
-  patterns.add<FamilyPattern>(patterns.getContext(), qkernel::KernelKind::Rotary,
-                              lowerRotaryEmbeddingKernel, lowering);
-}

@@ -142,11 +142,6 @@ private:
   Target &target;
 };
 
-// The families whose files register their own pattern.
-void populateKVWritePatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
-void populateRotaryEmbeddingPatterns(mlir::RewritePatternSet &patterns,
-                                     TargetLowering &lowering);
-
 /// Every family written once, for `lowering`'s target.
 void populateCommonKernelPatterns(mlir::RewritePatternSet &patterns, TargetLowering &lowering);
 
