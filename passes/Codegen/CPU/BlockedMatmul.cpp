@@ -94,6 +94,25 @@ static SmallVector<Value> transposeRows(ImplicitLocOpBuilder &b, ArrayRef<Value>
 /// accumulators are transposed (transposeRows), then the columns are added
 /// in lane order. For a 4 x 4 tile of 16 lanes that is 64 shuffles and 16
 /// adds instead of 16 x 16 extracts and scalar adds.
+void qwen::codegen::cpu::storeTileSums(KernelEmitter &e, const RowAccess &y,
+                                       const std::optional<RowAccess> &bias,
+                                       const std::optional<RowAccess> &residual, Value m, int64_t mc,
+                                       ArrayRef<Value> wRows, ArrayRef<Value> sums) {
+  ImplicitLocOpBuilder &b = e.builder();
+  const int64_t nc = wRows.size();
+  for (int64_t i = 0; i < mc; ++i)
+    for (int64_t j = 0; j < nc; ++j) {
+      Value mi = e.addIndex(m, e.index(i));
+      Value value = sums[i * nc + j];
+      if (bias)
+        value = arith::AddFOp::create(b, value, e.loadF32(*bias, wRows[j]));
+      if (residual)
+        value = arith::AddFOp::create(
+            b, value, e.loadF32(*residual, e.address(*residual, mi, Value(), wRows[j])));
+      e.storeF32(y, e.address(y, mi, Value(), wRows[j]), value);
+    }
+}
+
 SmallVector<Value> qwen::codegen::cpu::orderedSums(ImplicitLocOpBuilder &b, ArrayRef<Value> accs) {
   auto type = cast<VectorType>(accs.front().getType());
   const int64_t width = type.getNumElements();
@@ -339,17 +358,7 @@ void BlockedMatmul::rowTile(const RowAccess &xt, ArrayRef<Value> xBase, Value m,
     sums = emitBf16RoundTile(e, xt, xBase, w, wBase, K);
   else
     sums = e.emitDotTile(xt, xBase, w, wBase, K);
-  for (int64_t i = 0; i < mc; ++i)
-    for (int64_t j = 0; j < nc; ++j) {
-      Value mi = e.addIndex(m, e.index(i));
-      Value value = sums[i * nc + j];
-      if (bias)
-        value = arith::AddFOp::create(b, value, e.loadF32(*bias, wRows[j]));
-      if (residual)
-        value = arith::AddFOp::create(
-            b, value, e.loadF32(*residual, e.address(*residual, mi, Value(), wRows[j])));
-      e.storeF32(y, e.address(y, mi, Value(), wRows[j]), value);
-    }
+  storeTileSums(e, y, bias, residual, m, mc, wRows, sums);
 }
 
 /// Weight rows [n0, n1) of one panel for tokens [m, m+mc): whole tiles of

@@ -45,6 +45,13 @@ llvm::SmallVector<mlir::Value> emitBf16RoundTile(KernelEmitter &emitter, const R
                                                  llvm::ArrayRef<mlir::Value> xBases, const RowAccess &w,
                                                  llvm::ArrayRef<mlir::Value> wBases, int64_t k);
 
+/// A matmul tile's epilogue: each sum of tokens [m, m+mc) x `wRows` (row
+/// major, as the tiles return them) plus bias[n], then residual[m, n] (in
+/// that order), stored to y[m, n].
+void storeTileSums(KernelEmitter &emitter, const RowAccess &y, const std::optional<RowAccess> &bias,
+                   const std::optional<RowAccess> &residual, mlir::Value m, int64_t mc,
+                   llvm::ArrayRef<mlir::Value> wRows, llvm::ArrayRef<mlir::Value> sums);
+
 } // namespace qwen::codegen::cpu
 
 #endif // QWEN_PASSES_CODEGEN_CPU_BLOCKEDMATMUL_H

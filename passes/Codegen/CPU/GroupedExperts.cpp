@@ -260,37 +260,41 @@ void GroupedExperts::processGroup(Value count) {
   down(count);
 }
 
+Value qwen::codegen::cpu::gatherRoutedSlots(KernelEmitter &emitter, const ExpertOperands &ops,
+                                           Value expert, Value slotCount, Value matched,
+                                           int64_t block, function_ref<void()> onFull) {
+  ImplicitLocOpBuilder &b = emitter.builder();
+  KernelPhase phase(b, "experts.gather");
+  return emitter.forLoop(
+      emitter.index(0), slotCount, 1, ValueRange{emitter.index(0)},
+      [&](Value slot, ValueRange carried) -> SmallVector<Value> {
+        Value routed = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                             emitter.loadIndex(ops.ids, slot), expert);
+        auto ifRouted = scf::IfOp::create(b, TypeRange{b.getIndexType()}, routed, true);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ifRouted.thenBlock());
+        memref::StoreOp::create(b, slot, matched, ValueRange{carried[0]});
+        Value count = emitter.addIndex(carried[0], emitter.index(1));
+        Value full = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, count, emitter.index(block));
+        auto ifFull = scf::IfOp::create(b, TypeRange{b.getIndexType()}, full, true);
+        {
+          OpBuilder::InsertionGuard inner(b);
+          b.setInsertionPointToStart(ifFull.thenBlock());
+          onFull();
+          scf::YieldOp::create(b, emitter.index(0));
+          b.setInsertionPointToStart(ifFull.elseBlock());
+          scf::YieldOp::create(b, count);
+        }
+        scf::YieldOp::create(b, ifFull.getResult(0));
+        b.setInsertionPointToStart(ifRouted.elseBlock());
+        scf::YieldOp::create(b, carried[0]);
+        return {ifRouted.getResult(0)};
+      })[0];
+}
+
 void GroupedExperts::emit(Value expert, Value slotCount) {
-  Value pending;
-  {
-    KernelPhase phase(b, "experts.gather");
-    pending = emitter.forLoop(
-        emitter.index(0), slotCount, 1, ValueRange{emitter.index(0)},
-        [&](Value slot, ValueRange carried) -> SmallVector<Value> {
-          Value routed = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                               emitter.loadIndex(ops.ids, slot), expert);
-          auto ifRouted = scf::IfOp::create(b, TypeRange{b.getIndexType()}, routed, true);
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(ifRouted.thenBlock());
-          memref::StoreOp::create(b, slot, matched, ValueRange{carried[0]});
-          Value count = emitter.addIndex(carried[0], emitter.index(1));
-          Value full =
-              arith::CmpIOp::create(b, arith::CmpIPredicate::eq, count, emitter.index(group));
-          auto ifFull = scf::IfOp::create(b, TypeRange{b.getIndexType()}, full, true);
-          {
-            OpBuilder::InsertionGuard inner(b);
-            b.setInsertionPointToStart(ifFull.thenBlock());
-            processGroup(emitter.index(group));
-            scf::YieldOp::create(b, emitter.index(0));
-            b.setInsertionPointToStart(ifFull.elseBlock());
-            scf::YieldOp::create(b, count);
-          }
-          scf::YieldOp::create(b, ifFull.getResult(0));
-          b.setInsertionPointToStart(ifRouted.elseBlock());
-          scf::YieldOp::create(b, carried[0]);
-          return {ifRouted.getResult(0)};
-        })[0];
-  }
+  Value pending = gatherRoutedSlots(emitter, ops, expert, slotCount, matched, group,
+                                    [&] { processGroup(emitter.index(group)); });
   // The last, partial group.
   Value any = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, pending, emitter.index(0));
   auto ifAny = scf::IfOp::create(b, any, /*withElseRegion=*/false);

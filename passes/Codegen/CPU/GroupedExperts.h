@@ -33,6 +33,14 @@ llvm::SmallVector<mlir::Value> emitExpertDotTile(KernelEmitter &emitter,
 /// Emits, at the emitter's insertion point, the SwiGLU of `expert` (located
 /// in `ops`) for every slot routed to it among `slotCount` slots, group by
 /// group, panel by panel (the blocked prefill path of the experts kernel).
+/// experts.gather: walks the routing slots [0, slotCount) and stores those
+/// routed to `expert` in `matched`, calling `onFull` (at the insertion point
+/// of the loop body) each time `block` of them are gathered. Returns how
+/// many are left in `matched` after the last full block.
+mlir::Value gatherRoutedSlots(KernelEmitter &emitter, const codegen::ExpertOperands &ops,
+                              mlir::Value expert, mlir::Value slotCount, mlir::Value matched,
+                              int64_t block, llvm::function_ref<void()> onFull);
+
 void emitGroupedExperts(KernelEmitter &emitter, codegen::ExpertOperands &ops,
                         mlir::Value expert, mlir::Value slotCount);
 

@@ -112,17 +112,7 @@ void ItemMatmul::tile(Value m, int64_t mc, Value n, int64_t nc) {
   SmallVector<Value> sums =
       scale ? emitFp8DotTile(e, x, xBase, w, wBase, Fp8Weights{*scale, wRows, weightBlock}, K)
             : e.emitDotTile(x, xBase, w, wBase, K);
-  for (int64_t i = 0; i < mc; ++i)
-    for (int64_t j = 0; j < nc; ++j) {
-      Value mi = e.addIndex(m, e.index(i));
-      Value value = sums[i * nc + j];
-      if (bias)
-        value = arith::AddFOp::create(b, value, e.loadF32(*bias, wRows[j]));
-      if (residual)
-        value = arith::AddFOp::create(
-            b, value, e.loadF32(*residual, e.address(*residual, mi, Value(), wRows[j])));
-      e.storeF32(y, e.address(y, mi, Value(), wRows[j]), value);
-    }
+  storeTileSums(e, y, bias, residual, m, mc, wRows, sums);
 }
 
 /// All weight rows of the item for `mc` tokens starting at m, in tiles of

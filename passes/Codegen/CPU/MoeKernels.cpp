@@ -227,36 +227,9 @@ void CpuExperts::emit(Value expert) {
 /// The routing table, gathering the slots routed to this expert into
 /// `matched`; every full block of slotBlock is processed at once.
 void CpuExperts::emitBlocks(Value expert, Value slotCount) {
-  Value pending;
-  {
-    KernelPhase phase(b, "experts.gather");
-    pending = emitter.forLoop(
-        emitter.index(0), slotCount, 1, ValueRange{emitter.index(0)},
-        [&](Value slot, ValueRange carried) -> SmallVector<Value> {
-          Value routed = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                               emitter.loadIndex(ops.ids, slot), expert);
-          auto ifRouted = scf::IfOp::create(b, TypeRange{b.getIndexType()}, routed, true);
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(ifRouted.thenBlock());
-          memref::StoreOp::create(b, slot, matched, ValueRange{carried[0]});
-          Value count = emitter.addIndex(carried[0], emitter.index(1));
-          Value full =
-              arith::CmpIOp::create(b, arith::CmpIPredicate::eq, count, emitter.index(slotBlock));
-          auto ifFull = scf::IfOp::create(b, TypeRange{b.getIndexType()}, full, true);
-          {
-            OpBuilder::InsertionGuard inner(b);
-            b.setInsertionPointToStart(ifFull.thenBlock());
-            process(slotBlock, [&](int64_t i) { return matchedAt(i); });
-            scf::YieldOp::create(b, emitter.index(0));
-            b.setInsertionPointToStart(ifFull.elseBlock());
-            scf::YieldOp::create(b, count);
-          }
-          scf::YieldOp::create(b, ifFull.getResult(0));
-          b.setInsertionPointToStart(ifRouted.elseBlock());
-          scf::YieldOp::create(b, carried[0]);
-          return {ifRouted.getResult(0)};
-        })[0];
-  }
+  Value pending = gatherRoutedSlots(emitter, ops, expert, slotCount, matched, slotBlock, [&] {
+    process(slotBlock, [&](int64_t i) { return matchedAt(i); });
+  });
   processPartial(pending);
 }
 
